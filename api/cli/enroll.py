@@ -1,0 +1,47 @@
+"""`facegate enroll`: enroll a person from photo files or folders, all or nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from api.cli.runtime import build_runtime, cli_errors, image_files
+from enrollment import Photo, enroll
+from storage import StorageSettings, create_person, session_scope
+
+console = Console()
+
+
+def enroll_command(
+    name: Annotated[str, typer.Argument(help="Display name of the new person (ignored with --person-id).")],
+    photos: Annotated[list[Path], typer.Argument(help="Photo files or folders of photos; one face each.")],
+    person_id: Annotated[
+        int | None, typer.Option(help="Add the photos to this existing person instead.")
+    ] = None,
+) -> None:
+    """Enroll a person: every photo must show exactly one usable face, or nothing is saved."""
+    with cli_errors():
+        runtime = build_runtime(StorageSettings())
+        files = image_files(photos)
+        loaded = [Photo(name=path.name, data=path.read_bytes()) for path in files if path.is_file()]
+        missing = [str(path) for path in files if not path.is_file()]
+        if missing:
+            console.print(f"error: not a file: {', '.join(missing)}", markup=False)
+            raise typer.Exit(1)
+        with session_scope(runtime.engine) as session:
+            target_id = person_id if person_id is not None else create_person(session, name=name).id
+            assert target_id is not None
+            template_ids = enroll(
+                session,
+                runtime.keyring,
+                runtime.recognizer,
+                person_id=target_id,
+                photos=loaded,
+                settings=runtime.enrollment,
+            )
+    console.print(
+        f"person {target_id}: {len(template_ids)} templates enrolled ({runtime.recognizer.model_id})"
+    )

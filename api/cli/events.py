@@ -1,0 +1,41 @@
+"""`facegate events`: query the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from api.cli.events_table import events_table
+from api.cli.runtime import cli_errors, open_database
+from storage import Decision, StorageSettings, query_events, session_scope
+
+console = Console()
+
+
+def events_command(
+    door: Annotated[str | None, typer.Option(help="Only this door.")] = None,
+    person_id: Annotated[int | None, typer.Option(help="Only this person id.")] = None,
+    decision: Annotated[Decision | None, typer.Option(help="Only granted or only denied.")] = None,
+    since: Annotated[datetime | None, typer.Option(help="From this UTC time (inclusive).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Up to this UTC time (exclusive).")] = None,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many events (newest first).")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many events.")] = 50,
+) -> None:
+    """Show audit events, newest first."""
+    with cli_errors():
+        engine = open_database(StorageSettings())
+        with session_scope(engine) as session:
+            events, total = query_events(
+                session,
+                door=door,
+                person_id=person_id,
+                decision=decision,
+                since=since,
+                until=until,
+                offset=offset,
+                limit=limit,
+            )
+    console.print(events_table(events, title=f"{len(events)} of {total} events"))

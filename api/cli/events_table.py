@@ -1,0 +1,41 @@
+"""Rich table of audit events, shared by `facegate events` and `facegate demo`."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from storage import AuditEventPublic
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def events_table(events: list[AuditEventPublic], *, title: str) -> Table:
+    columns = (
+        "id",
+        "time (UTC)",
+        "door",
+        "track",
+        "decision",
+        "reason",
+        "person",
+        "score",
+        "thresh.",
+        "model",
+    )
+    table = Table(*columns, title=title)
+    for event in events:
+        table.add_row(
+            str(event.id),
+            event.occurred_at.strftime("%m-%d %H:%M:%S"),
+            event.door,
+            "-" if event.track_id is None else str(event.track_id),
+            event.decision.value,
+            event.reason,
+            "-" if event.person_id is None else str(event.person_id),
+            _number(event.score),
+            _number(event.threshold),
+            event.model_id,
+        )
+    return table

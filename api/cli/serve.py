@@ -1,0 +1,37 @@
+"""`facegate serve`: the HTTP API under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from api.app import create_app
+from api.cli.runtime import build_runtime, cli_errors, configure_logging
+from api.services import AppServices
+from api.settings import ApiSettings
+from storage import StorageSettings
+
+
+def serve_command(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (default from FACEGATE_API_HOST).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default from FACEGATE_API_PORT).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug level.")] = False,
+) -> None:
+    """Serve the admin, auditor and device API."""
+    configure_logging(verbose=verbose)
+    with cli_errors():
+        settings = ApiSettings()
+        runtime = build_runtime(StorageSettings())
+        services = AppServices(
+            engine=runtime.engine,
+            keyring=runtime.keyring,
+            recognizer=runtime.recognizer,
+            enrollment=runtime.enrollment,
+        )
+    uvicorn.run(
+        create_app(services, settings=settings), host=host or settings.host, port=port or settings.port
+    )

@@ -1,0 +1,84 @@
+"""How domain errors are shown over HTTP: the one table mapping them to status codes (E3).
+
+ApiError
+└── UploadTooLarge   one uploaded file is over the recognition image limit (413, before decoding)
+
+Image errors are 422 (the bytes arrived but are not a usable image: empty, corrupt, not an image,
+too many pixels); only a file over the byte limit is 413, because it is refused before decoding.
+Database and key problems answer with a generic message: details go to the log, never to the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+
+from enrollment import EnrollmentRejected
+from recognition import ImageError, RecognitionError
+from storage import Conflict, DatabaseUnavailable, KeyringError, NotFound, StorageError
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """Base class of errors raised by the HTTP layer itself."""
+
+
+class UploadTooLarge(ApiError):
+    """An uploaded file is larger than the accepted image size."""
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    """Status code for one error class, and whether its message is safe to show."""
+
+    status_code: int
+    public_message: str | None = None
+    """Shown instead of the exception's text when set (the text may hold internal details)."""
+
+
+ERROR_TABLE: dict[type[Exception], ErrorRule] = {
+    NotFound: ErrorRule(status.HTTP_404_NOT_FOUND),
+    Conflict: ErrorRule(status.HTTP_409_CONFLICT),
+    EnrollmentRejected: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
+    ImageError: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
+    UploadTooLarge: ErrorRule(status.HTTP_413_CONTENT_TOO_LARGE),
+    DatabaseUnavailable: ErrorRule(status.HTTP_503_SERVICE_UNAVAILABLE, "the database is unavailable"),
+    KeyringError: ErrorRule(
+        status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error: stored data cannot be read"
+    ),
+    StorageError: ErrorRule(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal storage error"),
+    RecognitionError: ErrorRule(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal recognition error"),
+}
+"""Domain error → HTTP answer. Subclasses not listed use their nearest listed base class."""
+
+
+def _body(exc: Exception, rule: ErrorRule) -> dict[str, object]:
+    if rule.public_message is not None:
+        return {"detail": rule.public_message}
+    if isinstance(exc, EnrollmentRejected):
+        problems = [{"photo": problem.photo, "reason": problem.reason} for problem in exc.problems]
+        return {"detail": "enrollment rejected; nothing was stored", "problems": problems}
+    return {"detail": str(exc)}
+
+
+def _handler_for(rule: ErrorRule) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        if rule.status_code >= 500:
+            # Request boundary (E4): keep the traceback in the log, show the client a generic line.
+            logger.error(
+                "%s %s failed with %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
+            )
+        return JSONResponse(_body(exc, rule), status_code=rule.status_code)
+
+    return handle
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    """Install one handler per row of ERROR_TABLE."""
+    for error_class, rule in ERROR_TABLE.items():
+        app.add_exception_handler(error_class, _handler_for(rule))

@@ -1,0 +1,53 @@
+"""Enrollment: upload photos of a person → templates (admin)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, UploadFile, status
+
+from api.deps import AdminKey, ServicesDep, SessionDep
+from api.schemas import EnrollmentPublic, EnrollmentRejectedPublic, ErrorPublic
+from api.uploads import read_photo
+from enrollment import enroll
+
+router = APIRouter(tags=["enrollment"])
+
+
+@router.post(
+    "/people/{person_id}/faces",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such person."},
+        status.HTTP_413_CONTENT_TOO_LARGE: {
+            "model": ErrorPublic,
+            "description": "A photo is over the size limit.",
+        },
+        status.HTTP_422_UNPROCESSABLE_CONTENT: {
+            "model": EnrollmentRejectedPublic,
+            "description": "Every unusable photo with its reason; nothing was stored.",
+        },
+    },
+)
+def add_faces(
+    person_id: int,
+    photos: Annotated[list[UploadFile], File(description="One or more photos, each of this person alone.")],
+    session: SessionDep,
+    services: ServicesDep,
+    _key: AdminKey,
+) -> EnrollmentPublic:
+    """Add one template per photo, all or nothing: a single unusable photo stores nothing."""
+    max_bytes = services.recognizer.limits.max_image_bytes
+    read = [
+        read_photo(upload, fallback_name=f"photos[{i}]", max_bytes=max_bytes)
+        for i, upload in enumerate(photos)
+    ]
+    template_ids = enroll(
+        session,
+        services.keyring,
+        services.recognizer,
+        person_id=person_id,
+        photos=read,
+        settings=services.enrollment,
+    )
+    return EnrollmentPublic(person_id=person_id, template_ids=template_ids, templates_added=len(template_ids))

@@ -1,0 +1,42 @@
+"""1:N identification of the faces in one photo (admin or device)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, UploadFile, status
+
+from api.deps import DeviceKey, ServicesDep, SessionDep, SettingsDep
+from api.schemas import ErrorPublic, IdentifyPublic
+from api.uploads import read_photo
+from enrollment import identify
+
+router = APIRouter(tags=["identify"])
+
+
+@router.post(
+    "/identify",
+    responses={
+        status.HTTP_413_CONTENT_TOO_LARGE: {
+            "model": ErrorPublic,
+            "description": "The photo is over the size limit.",
+        },
+        status.HTTP_422_UNPROCESSABLE_CONTENT: {"model": ErrorPublic, "description": "Not a usable image."},
+    },
+)
+def identify_faces(
+    photo: Annotated[UploadFile, File(description="The probe photo; every face in it is identified.")],
+    session: SessionDep,
+    services: ServicesDep,
+    settings: SettingsDep,
+    _key: DeviceKey,
+) -> IdentifyPublic:
+    """Every face in the photo with its closest enrolled people; `person_id` is null for an unknown face."""
+    recognizer = services.recognizer
+    probe = read_photo(photo, fallback_name="photo", max_bytes=recognizer.limits.max_image_bytes)
+    faces = identify(
+        session, services.keyring, recognizer, image_data=probe.data, top_k=settings.identify_top_k
+    )
+    return IdentifyPublic.from_faces(
+        faces, cos_threshold=recognizer.cos_threshold, model_id=recognizer.model_id
+    )

@@ -1,0 +1,41 @@
+"""People: create, list, read and delete (admin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from api.deps import AdminKey, Limit, Offset, SessionDep
+from api.schemas import ErrorPublic, Page, PersonCreate
+from storage import PersonPublic, create_person, delete_person, get_person, list_people, to_public
+
+router = APIRouter(prefix="/people", tags=["people"])
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such person."}
+}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create(body: PersonCreate, session: SessionDep, _key: AdminKey) -> PersonPublic:
+    """Create a person with no templates yet."""
+    return to_public(session, create_person(session, name=body.name))
+
+
+@router.get("")
+def list_(session: SessionDep, _key: AdminKey, offset: Offset = 0, limit: Limit = 50) -> Page[PersonPublic]:
+    """People ordered by id, one page at a time."""
+    items, total = list_people(session, offset=offset, limit=limit)
+    return Page[PersonPublic](items=items, total=total, offset=offset, limit=limit)
+
+
+@router.get("/{person_id}", responses=_NOT_FOUND)
+def read(person_id: int, session: SessionDep, _key: AdminKey) -> PersonPublic:
+    """One person and their number of templates."""
+    return to_public(session, get_person(session, person_id))
+
+
+@router.delete("/{person_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
+def delete(person_id: int, session: SessionDep, _key: AdminKey) -> None:
+    """Delete a person and erase every template; gates drop them when they see the new gallery version."""
+    delete_person(session, person_id)

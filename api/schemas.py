@@ -1,0 +1,121 @@
+"""Request and response models the storage package does not already provide.
+
+No model here carries an embedding, ciphertext, nonce or key material (I2); a test walks the
+OpenAPI schema to check it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from enrollment import FaceIdentity
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list endpoint and the total number of matching items."""
+
+    items: list[T]
+    total: int = Field(ge=0, description="Items matching the query across all pages.")
+    offset: int = Field(ge=0, description="Items skipped before this page.")
+    limit: int = Field(ge=1, description="Most items a page holds.")
+
+
+class PersonCreate(BaseModel):
+    """Body of POST /people."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200, description="Display name of the person.")
+
+
+class EnrollmentPublic(BaseModel):
+    """Result of an enrollment: the new templates of one person."""
+
+    person_id: int
+    template_ids: list[str] = Field(description="Ids of the templates this request added.")
+    templates_added: int = Field(ge=0)
+
+
+class CandidatePublic(BaseModel):
+    """An enrolled person and their best cosine similarity to the probe face (-1..1)."""
+
+    person_id: int
+    score: float
+
+
+class BBoxPublic(BaseModel):
+    """Face box in integer pixels of the uploaded image."""
+
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+
+
+class FacePublic(BaseModel):
+    """One face found in the probe image."""
+
+    bbox: BBoxPublic
+    detection_score: float = Field(description="Detector confidence, 0..1.")
+    person_id: int | None = Field(
+        description="Best candidate if it reaches the threshold, else null (unknown)."
+    )
+    candidates: list[CandidatePublic] = Field(description="Closest enrolled people, best first.")
+
+
+class IdentifyPublic(BaseModel):
+    """Every face in one probe image with its closest enrolled people."""
+
+    faces: list[FacePublic]
+    cos_threshold: float = Field(description="Cosine similarity at or above which a candidate is a match.")
+    model_id: str
+
+    @classmethod
+    def from_faces(
+        cls, faces: Sequence[FaceIdentity], *, cos_threshold: float, model_id: str
+    ) -> IdentifyPublic:
+        """Public view of enrollment.identify's result."""
+        return cls(
+            faces=[
+                FacePublic(
+                    bbox=BBoxPublic(
+                        x1=f.face.bbox[0], y1=f.face.bbox[1], x2=f.face.bbox[2], y2=f.face.bbox[3]
+                    ),
+                    detection_score=f.face.score,
+                    person_id=f.person_id,
+                    candidates=[CandidatePublic(person_id=m.person_id, score=m.score) for m in f.candidates],
+                )
+                for f in faces
+            ],
+            cos_threshold=cos_threshold,
+            model_id=model_id,
+        )
+
+
+class ProblemPublic(BaseModel):
+    """Why one uploaded photo was refused."""
+
+    photo: str
+    reason: str
+
+
+class ErrorPublic(BaseModel):
+    """Body of every 4xx/5xx answer produced by the error table."""
+
+    detail: str
+
+
+class EnrollmentRejectedPublic(ErrorPublic):
+    """Body of a 422 from enrollment: every refused photo with its reason."""
+
+    problems: list[ProblemPublic]
+
+
+class StatusPublic(BaseModel):
+    """Body of the health routes; nothing else is disclosed."""
+
+    status: str

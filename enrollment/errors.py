@@ -1,0 +1,29 @@
+"""Errors raised by enrollment.
+
+EnrollmentError
+└── EnrollmentRejected   one or more photos are unusable; nothing was written
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class EnrollmentError(Exception):
+    """Base class of every enrollment error."""
+
+
+@dataclass(frozen=True)
+class PhotoProblem:
+    """Why one photo was refused."""
+
+    photo: str
+    reason: str
+
+
+class EnrollmentRejected(EnrollmentError):
+    """Every failing photo with its reason; the request wrote nothing."""
+
+    def __init__(self, problems: list[PhotoProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{problem.photo}: {problem.reason}" for problem in problems))

@@ -1,0 +1,56 @@
+"""Greedy IoU tracker: groups one person's faces across frames so they get one decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recognition import BBox
+
+
+def iou(a: BBox, b: BBox) -> float:
+    """Intersection over union of two boxes (0 when they do not overlap)."""
+    width = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    height = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    overlap = width * height
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap
+    return overlap / union if union > 0 else 0.0
+
+
+@dataclass
+class _Track:
+    track_id: int
+    bbox: BBox
+    missed_frames: int = 0
+
+
+class IouTracker:
+    """Assigns each box the id of the best-overlapping live track, or a new id."""
+
+    def __init__(self, *, iou_min: float, max_missed_frames: int) -> None:
+        self._iou_min = iou_min
+        self._max_missed_frames = max_missed_frames
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+
+    def update(self, boxes: list[BBox]) -> list[int]:
+        """Track ids for this frame's boxes, in the same order."""
+        free = list(self._tracks)
+        ids = []
+        for box in boxes:
+            best = max(free, key=lambda track: iou(track.bbox, box), default=None)
+            if best is not None and iou(best.bbox, box) >= self._iou_min:
+                free.remove(best)
+                best.bbox, best.missed_frames = box, 0
+                ids.append(best.track_id)
+                continue
+            track = _Track(track_id=self._next_id, bbox=box)
+            self._next_id += 1
+            self._tracks.append(track)
+            ids.append(track.track_id)
+        for track in free:
+            track.missed_frames += 1
+        self._tracks = [track for track in self._tracks if track.missed_frames <= self._max_missed_frames]
+        return ids
+
+    def live_ids(self) -> set[int]:
+        return {track.track_id for track in self._tracks}

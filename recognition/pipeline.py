@@ -1,0 +1,74 @@
+"""Recognizer: image → faces → aligned crops → embeddings, validating each stage's output once (A6)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from recognition.align import ALIGNED_SIZE_PX, align_face
+from recognition.codec import vector_from_bytes
+from recognition.errors import ImageError, ModelMismatchError, RecognitionError
+from recognition.gallery import FaissFlatGallery
+from recognition.image_io import decode_image
+from recognition.protocols import Detector, Embedder
+from recognition.settings import ImageLimits
+from recognition.types import BgrImage, DetectedFace, Embedding, FaceObservation
+
+
+class Recognizer:
+    """Wires one detector and one embedder; the only place stage outputs are checked."""
+
+    def __init__(self, *, detector: Detector, embedder: Embedder, limits: ImageLimits) -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self.limits = limits
+
+    @property
+    def model_id(self) -> str:
+        return self.embedder.model_id
+
+    @property
+    def cos_threshold(self) -> float:
+        return self.embedder.cos_threshold
+
+    def new_gallery(self, templates: Iterable[tuple[str, int, bytes]]) -> FaissFlatGallery:
+        """A gallery for this model from (template key, person id, stored vector bytes) triples."""
+        gallery = FaissFlatGallery(model_id=self.model_id, dim=self.embedder.dim)
+        for template_key, person_id, stored in templates:
+            gallery.add(template_key, person_id, vector_from_bytes(stored, dim=self.embedder.dim))
+        return gallery
+
+    def decode(self, data: bytes) -> BgrImage:
+        """Decode untrusted bytes within the configured limits; raises ImageError."""
+        return decode_image(
+            data, max_bytes=self.limits.max_image_bytes, max_pixels=self.limits.max_image_pixels
+        )
+
+    def detect(self, image: BgrImage) -> list[DetectedFace]:
+        """Faces in the image, highest score first; raises ImageError for a non-BGR array."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ImageError(f"expected an H×W×3 uint8 BGR image, got {image.dtype} {image.shape}")
+        faces = self.detector.detect(image)
+        for face in faces:
+            if face.landmarks.shape != (5, 2):
+                raise RecognitionError(f"detector returned landmarks of shape {face.landmarks.shape}")
+        return faces
+
+    def embed(self, image: BgrImage, face: DetectedFace) -> Embedding:
+        """Align and embed one face; the vector is float32, finite and unit length."""
+        crop = align_face(image, face.landmarks)
+        assert crop.shape == (ALIGNED_SIZE_PX, ALIGNED_SIZE_PX, 3)
+        vector = np.asarray(self.embedder.embed(crop), dtype=np.float32).reshape(-1)
+        if vector.shape != (self.embedder.dim,):
+            raise ModelMismatchError(
+                f"{self.embedder.model_id} returned {vector.shape[0]} values, expected {self.embedder.dim}"
+            )
+        norm = float(np.linalg.norm(vector))
+        if not np.isfinite(norm) or norm == 0.0:
+            raise RecognitionError(f"{self.embedder.model_id} returned a zero or non-finite embedding")
+        return Embedding(vector=vector / np.float32(norm), model_id=self.embedder.model_id)
+
+    def observe(self, image: BgrImage) -> list[FaceObservation]:
+        """Detect every face and embed each one."""
+        return [FaceObservation(face=face, embedding=self.embed(image, face)) for face in self.detect(image)]

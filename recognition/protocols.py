@@ -1,0 +1,65 @@
+"""The pluggable stages of recognition: one Protocol each (A6)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from recognition.types import BgrImage, DetectedFace, Match
+
+
+class Detector(Protocol):
+    """Finds faces and their five landmarks."""
+
+    def detect(self, image: BgrImage) -> list[DetectedFace]:
+        """Detect faces.
+
+        Args:
+            image: H×W×3 uint8 BGR frame of any size.
+
+        Returns:
+            Faces in the frame's own pixel coordinates, highest score first.
+        """
+        ...
+
+
+class Embedder(Protocol):
+    """Turns an aligned 112×112 face crop into a feature vector."""
+
+    model_id: str
+    dim: int
+    cos_threshold: float
+    """Cosine at or above which two faces of this model are the same person (D5)."""
+
+    def embed(self, aligned_face: BgrImage) -> npt.NDArray[np.float32]:
+        """Embed one aligned crop.
+
+        Args:
+            aligned_face: 112×112×3 uint8 BGR crop from `recognition.align.align_face`.
+
+        Returns:
+            A 1-D float32 vector of length `dim` (the pipeline L2-normalises it).
+        """
+        ...
+
+
+class FaceIndex(Protocol):
+    """Gallery of enrolled templates searched by cosine similarity."""
+
+    model_id: str
+
+    def add(self, template_key: str, person_id: int, vector: npt.NDArray[np.float32]) -> None:
+        """Add one L2-normalised template; raises IndexStateError on a duplicate key or bad shape."""
+        ...
+
+    def remove_person(self, person_id: int) -> int:
+        """Remove every template of a person; returns how many were removed."""
+        ...
+
+    def search(self, vector: npt.NDArray[np.float32], k: int) -> list[Match]:
+        """Return up to k persons, best template score per person, best first."""
+        ...
+
+    def __len__(self) -> int: ...

@@ -1,0 +1,59 @@
+"""Value types that flow through the recognition pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+import numpy as np
+import numpy.typing as npt
+
+BgrImage: TypeAlias = npt.NDArray[np.uint8]
+"""H×W×3 uint8 array in BGR order (D1)."""
+
+BBox: TypeAlias = tuple[int, int, int, int]
+"""(x1, y1, x2, y2) in integer pixels of the original frame (D2)."""
+
+Landmarks5: TypeAlias = npt.NDArray[np.float32]
+"""5×2 float32: image-left eye, image-right eye, nose tip, image-left and image-right mouth corner."""
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """One face found by a detector."""
+
+    bbox: BBox
+    landmarks: Landmarks5
+    score: float
+
+    @property
+    def width_px(self) -> int:
+        return self.bbox[2] - self.bbox[0]
+
+    @property
+    def height_px(self) -> int:
+        return self.bbox[3] - self.bbox[1]
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """An L2-normalised float32 vector tagged with the model that made it (D4)."""
+
+    vector: npt.NDArray[np.float32]
+    model_id: str
+
+
+@dataclass(frozen=True)
+class FaceObservation:
+    """A detected face and its embedding."""
+
+    face: DetectedFace
+    embedding: Embedding
+
+
+@dataclass(frozen=True)
+class Match:
+    """Best score of one enrolled person against a probe embedding (cosine, -1..1)."""
+
+    person_id: int
+    score: float

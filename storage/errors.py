@@ -1,0 +1,43 @@
+"""Errors raised by the storage package.
+
+StorageError
+├── NotFound              a row that was asked for does not exist
+├── Conflict              a unique name or key is already taken
+├── DatabaseUnavailable   the database cannot be reached or refused the operation
+└── KeyringError
+    ├── MissingKey        no master key in the environment or the key file
+    ├── UnknownKeyId      a row was encrypted with a key that is not in the keyring
+    └── DecryptionError   authentication failed: wrong key, tampered ciphertext, or a row swapped
+"""
+
+
+class StorageError(Exception):
+    """Base class of every storage error."""
+
+
+class NotFound(StorageError):
+    """The requested row does not exist."""
+
+
+class Conflict(StorageError):
+    """A unique value is already taken."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database could not be reached or failed the operation."""
+
+
+class KeyringError(StorageError):
+    """A key problem: missing, unknown or wrong."""
+
+
+class MissingKey(KeyringError):
+    """No usable master key was configured."""
+
+
+class UnknownKeyId(KeyringError):
+    """The key that encrypted a row is not in the keyring."""
+
+
+class DecryptionError(KeyringError):
+    """AES-GCM authentication failed."""

@@ -1,0 +1,64 @@
+"""People: create, read, list and delete (deleting erases their templates)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+from sqlmodel import Session, col, delete, select
+
+from storage.errors import NotFound
+from storage.models import FaceTemplate, Person, PersonPublic
+from storage.templates import bump_gallery_version
+from storage.timeutil import as_utc
+
+
+def create_person(session: Session, *, name: str) -> Person:
+    person = Person(name=name)
+    session.add(person)
+    session.flush()
+    return person
+
+
+def get_person(session: Session, person_id: int) -> Person:
+    """Raises NotFound when no such person exists."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"person {person_id} does not exist")
+    return person
+
+
+def _template_count(session: Session, person_id: int) -> int:
+    count = session.exec(
+        select(func.count()).select_from(FaceTemplate).where(FaceTemplate.person_id == person_id)
+    )
+    return int(count.one())
+
+
+def to_public(session: Session, person: Person) -> PersonPublic:
+    assert person.id is not None
+    return PersonPublic(
+        id=person.id,
+        name=person.name,
+        created_at=as_utc(person.created_at),
+        template_count=_template_count(session, person.id),
+    )
+
+
+def list_people(session: Session, *, offset: int = 0, limit: int = 50) -> tuple[list[PersonPublic], int]:
+    """One page of people ordered by id, and the total count."""
+    total = int(session.exec(select(func.count()).select_from(Person)).one())
+    rows = session.exec(select(Person).order_by(col(Person.id)).offset(offset).limit(limit)).all()
+    return [to_public(session, person) for person in rows], total
+
+
+def delete_person(session: Session, person_id: int) -> int:
+    """Delete a person and every template; bump the gallery version. Returns templates removed.
+
+    Raises:
+        NotFound: no such person.
+    """
+    person = get_person(session, person_id)
+    removed = session.exec(delete(FaceTemplate).where(col(FaceTemplate.person_id) == person_id))
+    session.delete(person)
+    bump_gallery_version(session)
+    session.flush()
+    return int(removed.rowcount)

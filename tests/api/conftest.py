@@ -1,0 +1,122 @@
+"""API fixtures: a real app over the `engine` fixture (SQLite and PostgreSQL), real keyring and models."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.services import AppServices
+from api.settings import ApiSettings
+from enrollment import EnrollmentSettings
+from recognition import Recognizer
+from storage import (
+    Engine,
+    Keyring,
+    Role,
+    create_api_key,
+    gallery_version,
+    iter_templates,
+    list_people,
+    session_scope,
+)
+from tests.data import encode_jpeg
+
+
+@dataclass(frozen=True)
+class DbState:
+    """What a rejected request must leave untouched."""
+
+    people: int
+    templates: int
+    gallery_version: int
+
+
+@dataclass
+class ApiHarness:
+    client: TestClient
+    services: AppServices
+    tokens: dict[Role, str]
+
+    def auth(self, role: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def state(self) -> DbState:
+        return db_state(self.services)
+
+    def create_person(self, name: str = "Ada") -> int:
+        response = self.client.post("/people", json={"name": name}, headers=self.auth(Role.admin))
+        assert response.status_code == 201, response.text
+        return int(response.json()["id"])
+
+
+def db_state(services: AppServices) -> DbState:
+    with session_scope(services.engine) as session:
+        _, people = list_people(session)
+        model_id = services.recognizer.model_id
+        templates = sum(1 for _ in iter_templates(session, services.keyring, model_id=model_id))
+        return DbState(people=people, templates=templates, gallery_version=gallery_version(session))
+
+
+def make_tokens(engine: Engine) -> dict[Role, str]:
+    with session_scope(engine) as session:
+        return {role: create_api_key(session, role=role, label=f"test {role}")[0] for role in Role}
+
+
+def make_services(engine: Engine, keyring: Keyring, recognizer: Recognizer) -> AppServices:
+    return AppServices(engine=engine, keyring=keyring, recognizer=recognizer, enrollment=EnrollmentSettings())
+
+
+@pytest.fixture
+def api(engine: Engine, keyring: Keyring, recognizer: Recognizer) -> Iterator[ApiHarness]:
+    services = make_services(engine, keyring, recognizer)
+    tokens = make_tokens(engine)
+    with TestClient(create_app(services, settings=ApiSettings())) as client:
+        yield ApiHarness(client=client, services=services, tokens=tokens)
+
+
+def decode(data: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    return image
+
+
+def flipped(data: bytes) -> bytes:
+    return encode_jpeg(cv2.flip(decode(data), 1))
+
+
+def rescaled(data: bytes, factor: float) -> bytes:
+    return encode_jpeg(cv2.resize(decode(data), None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC))
+
+
+def side_by_side(left: bytes, right: bytes) -> bytes:
+    """Two single-person photos joined into one photo with two faces."""
+    a, b = decode(left), decode(right)
+    height = max(a.shape[0], b.shape[0])
+    a = cv2.copyMakeBorder(a, 0, height - a.shape[0], 0, 0, cv2.BORDER_CONSTANT)
+    b = cv2.copyMakeBorder(b, 0, height - b.shape[0], 0, 0, cv2.BORDER_CONSTANT)
+    return encode_jpeg(np.hstack([a, b]))
+
+
+@cache
+def huge_png(side_px: int = 20_000) -> bytes:
+    """A valid 1-bit grayscale PNG of side_px × side_px: about 40 kB, built row by row without the pixels."""
+    assert side_px % 8 == 0
+
+    def chunk(tag: bytes, payload: bytes) -> bytes:
+        crc = zlib.crc32(tag + payload) & 0xFFFFFFFF
+        return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", side_px, side_px, 1, 0, 0, 0, 0)
+    row = bytes(1 + side_px // 8)  # filter byte 0, then a row of black pixels
+    compressor = zlib.compressobj(9)
+    pixels = b"".join(compressor.compress(row) for _ in range(side_px)) + compressor.flush()
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")

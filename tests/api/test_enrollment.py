@@ -1,0 +1,196 @@
+"""Enrollment and identification over HTTP with the real models: all or nothing, clear 4xx, delete forgets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from storage import Role
+from tests.api.conftest import ApiHarness, flipped, huge_png, rescaled, side_by_side
+from tests.data import no_face_photos
+
+PhotoMaker = Callable[[list[bytes]], bytes]
+
+BAD_PHOTOS: dict[str, tuple[PhotoMaker, str]] = {
+    # name: (photo from group_faces, words the reason must contain)
+    "truncated-jpeg": (lambda faces: faces[0][: len(faces[0]) // 2], "unreadable image"),
+    # Cut inside the JPEG header: PIL fails while opening, not while decoding (was a raw OSError → 500).
+    "header-truncated-jpeg": (lambda faces: faces[0][:300], "corrupt or truncated image"),
+    "garbage-bytes": (lambda faces: b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8, "unreadable image"),
+    "not-an-image": (lambda faces: b"name,role\nada,admin\n", "not a recognised image format"),
+    "empty-file": (lambda faces: b"", "empty file"),
+    "20000x20000-png": (lambda faces: huge_png(), "too many pixels"),
+    "no-face": (lambda faces: no_face_photos()[0].read_bytes(), "no face found"),
+    "two-faces": (lambda faces: side_by_side(faces[1], faces[2]), "several faces"),
+}
+
+
+def _files(*photos: tuple[str, bytes]) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("photos", (name, data, "image/jpeg")) for name, data in photos]
+
+
+def _identify(api: ApiHarness, photo: bytes, role: Role = Role.device) -> dict[str, Any]:
+    response = api.client.post(
+        "/identify", files={"photo": ("probe.jpg", photo, "image/jpeg")}, headers=api.auth(role)
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PHOTOS))
+def test_bad_photo_is_rejected_and_nothing_is_written(
+    api: ApiHarness, group_faces: list[bytes], case: str
+) -> None:
+    make, reason = BAD_PHOTOS[case]
+    person_id = api.create_person()
+    before = api.state()
+    response = api.client.post(
+        f"/people/{person_id}/faces",
+        files=_files((f"{case}.jpg", make(group_faces))),
+        headers=api.auth(Role.admin),
+    )
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["detail"] == "enrollment rejected; nothing was stored"
+    assert len(body["problems"]) == 1
+    assert body["problems"][0]["photo"] == f"{case}.jpg"
+    assert reason in body["problems"][0]["reason"]
+    assert api.state() == before
+
+
+def test_mixed_batch_names_every_bad_photo_and_writes_nothing(
+    api: ApiHarness, group_faces: list[bytes]
+) -> None:
+    person_id = api.create_person()
+    before = api.state()
+    photos = _files(("good.jpg", group_faces[0]), ("half.jpg", group_faces[0][:500]), ("mask.jpg", b""))
+    response = api.client.post(f"/people/{person_id}/faces", files=photos, headers=api.auth(Role.admin))
+    assert response.status_code == 422
+    problems = response.json()["problems"]
+    assert [p["photo"] for p in problems] == ["half.jpg", "mask.jpg"]
+    assert api.state() == before
+    assert api.client.get(f"/people/{person_id}", headers=api.auth(Role.admin)).json()["template_count"] == 0
+
+
+def test_one_good_one_bad_photo_is_422(api: ApiHarness, group_faces: list[bytes]) -> None:
+    person_id = api.create_person()
+    before = api.state()
+    photos = _files(("good.jpg", group_faces[0]), ("no-face.jpg", no_face_photos()[0].read_bytes()))
+    response = api.client.post(f"/people/{person_id}/faces", files=photos, headers=api.auth(Role.admin))
+    assert response.status_code == 422
+    assert response.json()["problems"] == [{"photo": "no-face.jpg", "reason": "no face found"}]
+    assert api.state() == before
+
+
+def test_unknown_person_is_404_and_writes_nothing(api: ApiHarness, group_faces: list[bytes]) -> None:
+    before = api.state()
+    response = api.client.post(
+        "/people/424242/faces", files=_files(("a.jpg", group_faces[0])), headers=api.auth(Role.admin)
+    )
+    assert response.status_code == 404
+    assert response.json() == {"detail": "person 424242 does not exist"}
+    assert api.state() == before
+
+
+def test_missing_photos_field_is_422(api: ApiHarness) -> None:
+    person_id = api.create_person()
+    before = api.state()
+    response = api.client.post(f"/people/{person_id}/faces", data={"name": "x"}, headers=api.auth(Role.admin))
+    assert response.status_code == 422
+    assert response.json()["detail"]
+    assert api.state() == before
+
+
+def test_too_many_photos_is_422(api: ApiHarness, group_faces: list[bytes]) -> None:
+    person_id = api.create_person()
+    before = api.state()
+    limit = api.services.enrollment.max_photos
+    photos = _files(*[(f"{i}.jpg", group_faces[0]) for i in range(limit + 1)])
+    response = api.client.post(f"/people/{person_id}/faces", files=photos, headers=api.auth(Role.admin))
+    assert response.status_code == 422
+    assert response.json()["problems"] == [
+        {"photo": "(request)", "reason": f"{limit + 1} photos, the limit is {limit}"}
+    ]
+    assert api.state() == before
+
+
+@pytest.mark.parametrize(
+    "case", ["truncated-jpeg", "header-truncated-jpeg", "garbage-bytes", "empty-file", "20000x20000-png"]
+)
+def test_identify_refuses_unusable_images_with_422(
+    api: ApiHarness, group_faces: list[bytes], case: str
+) -> None:
+    make, _ = BAD_PHOTOS[case]
+    response = api.client.post(
+        "/identify",
+        files={"photo": ("probe.jpg", make(group_faces), "image/jpeg")},
+        headers=api.auth(Role.device),
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"]
+
+
+def test_identify_photo_without_a_face_finds_nothing(api: ApiHarness) -> None:
+    assert _identify(api, no_face_photos()[0].read_bytes())["faces"] == []
+
+
+def test_enroll_identify_delete(api: ApiHarness, group_faces: list[bytes]) -> None:
+    admin = api.auth(Role.admin)
+    person_id = api.create_person("Person Zero")
+    version_before = api.state().gallery_version
+
+    photos = _files(("front.jpg", group_faces[0]), ("mirrored.jpg", flipped(group_faces[0])))
+    enrolled = api.client.post(f"/people/{person_id}/faces", files=photos, headers=admin)
+    assert enrolled.status_code == 201, enrolled.text
+    body = enrolled.json()
+    assert (
+        body["person_id"] == person_id
+        and body["templates_added"] == 2
+        and len(set(body["template_ids"])) == 2
+    )
+    assert api.client.get(f"/people/{person_id}", headers=admin).json()["template_count"] == 2
+    state = api.state()
+    assert state.templates == 2 and state.gallery_version > version_before
+
+    known = _identify(api, rescaled(group_faces[0], 1.3))
+    assert known["model_id"] == api.services.recognizer.model_id
+    threshold = known["cos_threshold"]
+    assert threshold == api.services.recognizer.cos_threshold
+    [face] = known["faces"]
+    assert face["person_id"] == person_id
+    assert face["candidates"][0]["person_id"] == person_id and face["candidates"][0]["score"] >= threshold
+    assert 0.0 < face["detection_score"] <= 1.0
+    x1, y1, x2, y2 = (face["bbox"][k] for k in ("x1", "y1", "x2", "y2"))
+    assert 0 <= x1 < x2 and 0 <= y1 < y2
+
+    [stranger] = _identify(api, group_faces[3], role=Role.admin)["faces"]
+    assert stranger["person_id"] is None
+    assert all(c["score"] < threshold for c in stranger["candidates"])
+
+    two = _identify(api, side_by_side(group_faces[0], group_faces[3]))["faces"]
+    assert sorted((f["person_id"] is None) for f in two) == [False, True]
+
+    assert api.client.delete(f"/people/{person_id}", headers=admin).status_code == 204
+    after = api.state()
+    assert after.templates == 0 and after.people == 0 and after.gallery_version > state.gallery_version
+    [gone] = _identify(api, rescaled(group_faces[0], 1.3))["faces"]
+    assert gone["person_id"] is None and gone["candidates"] == []
+
+
+def test_enroll_two_people_and_tell_them_apart(api: ApiHarness, group_faces: list[bytes]) -> None:
+    admin = api.auth(Role.admin)
+    people = {}
+    for index in (1, 4):
+        person_id = api.create_person(f"Person {index}")
+        response = api.client.post(
+            f"/people/{person_id}/faces", files=_files(("a.jpg", group_faces[index])), headers=admin
+        )
+        assert response.status_code == 201
+        people[index] = person_id
+    for index, person_id in people.items():
+        [face] = _identify(api, rescaled(group_faces[index], 0.9))["faces"]
+        assert face["person_id"] == person_id
+        assert [c["person_id"] for c in face["candidates"]][0] == person_id

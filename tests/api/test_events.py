@@ -1,0 +1,118 @@
+"""GET /events: every filter, pagination and total, newest first (F4)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from storage import AuditEventCreate, Decision, Role, append_event, session_scope
+from tests.api.conftest import ApiHarness
+
+T0 = datetime(2030, 5, 1, 8, 0, tzinfo=UTC)
+
+EVENTS = [
+    # (minutes after T0, door, decision, person_id)
+    (0, "front", Decision.granted, 1),
+    (10, "front", Decision.denied, None),
+    (20, "back", Decision.granted, 2),
+    (30, "front", Decision.granted, 2),
+    (40, "back", Decision.denied, 1),
+    (50, "front", Decision.denied, None),
+]
+
+
+@pytest.fixture
+def events_api(api: ApiHarness) -> ApiHarness:
+    with session_scope(api.services.engine) as session:
+        for minutes, door, decision, person_id in EVENTS:
+            append_event(
+                session,
+                AuditEventCreate(
+                    door=door,
+                    source="cam-1",
+                    decision=decision,
+                    reason="match" if decision is Decision.granted else "unknown face",
+                    person_id=person_id,
+                    score=0.8 if person_id else 0.1,
+                    threshold=0.363,
+                    model_id="sface-int8",
+                    occurred_at=T0 + timedelta(minutes=minutes),
+                ),
+            )
+    return api
+
+
+def _query(api: ApiHarness, **params: Any) -> dict[str, Any]:
+    response = api.client.get("/events", params=params, headers=api.auth(Role.auditor))
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _minutes(body: dict[str, Any]) -> list[int]:
+    items = body["items"]
+    assert isinstance(items, list)
+    return [int((datetime.fromisoformat(e["occurred_at"]) - T0).total_seconds() // 60) for e in items]
+
+
+def test_all_events_newest_first(events_api: ApiHarness) -> None:
+    body = _query(events_api)
+    assert body["total"] == 6
+    assert _minutes(body) == [50, 40, 30, 20, 10, 0]
+    first = body["items"][0]
+    assert first["door"] == "front" and first["decision"] == "denied" and first["person_id"] is None
+    assert datetime.fromisoformat(first["occurred_at"]).utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("params", "expected_minutes"),
+    [
+        ({"door": "back"}, [40, 20]),
+        ({"door": "nowhere"}, []),
+        ({"person_id": 2}, [30, 20]),
+        ({"decision": "denied"}, [50, 40, 10]),
+        ({"door": "front", "decision": "granted"}, [30, 0]),
+        ({"since": (T0 + timedelta(minutes=30)).isoformat()}, [50, 40, 30]),
+        ({"until": (T0 + timedelta(minutes=20)).isoformat()}, [10, 0]),
+        # The same instant written in another zone selects the same events.
+        ({"since": "2030-05-01T10:10:00+02:00", "until": "2030-05-01T08:40:00Z"}, [30, 20, 10]),
+    ],
+    ids=["door", "unknown-door", "person", "decision", "door+decision", "since", "until-exclusive", "zones"],
+)
+def test_filters(events_api: ApiHarness, params: dict[str, Any], expected_minutes: list[int]) -> None:
+    body = _query(events_api, **params)
+    assert _minutes(body) == expected_minutes
+    assert body["total"] == len(expected_minutes)
+
+
+def test_pagination_keeps_the_total(events_api: ApiHarness) -> None:
+    pages = [_query(events_api, offset=offset, limit=4) for offset in (0, 4, 8)]
+    assert [page["total"] for page in pages] == [6, 6, 6]
+    assert [_minutes(page) for page in pages] == [[50, 40, 30, 20], [10, 0], []]
+    filtered = _query(events_api, decision="denied", offset=1, limit=1)
+    assert filtered["total"] == 3 and _minutes(filtered) == [40]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 501},
+        {"limit": 0},
+        {"offset": -1},
+        {"decision": "maybe"},
+        {"since": "yesterday"},
+        {"since": "2030-05-01T08:00:00"},  # no time zone: ambiguous
+        {"person_id": "bob"},
+    ],
+    ids=lambda p: str(p),
+)
+def test_bad_query_is_422(events_api: ApiHarness, params: dict[str, Any]) -> None:
+    response = events_api.client.get("/events", params=params, headers=events_api.auth(Role.auditor))
+    assert response.status_code == 422
+    assert response.json()["detail"]
+
+
+def test_limit_500_is_allowed(events_api: ApiHarness) -> None:
+    assert _query(events_api, limit=500)["total"] == 6

