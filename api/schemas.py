@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from enrollment import FaceIdentity
+from storage import ChainBreak, ChainReport
 
 T = TypeVar("T")
 
@@ -119,3 +120,30 @@ class StatusPublic(BaseModel):
     """Body of the health routes; nothing else is disclosed."""
 
     status: str
+
+
+class ChainReportPublic(BaseModel):
+    """Outcome of recomputing the audit log's hash chain; where and why it first breaks, if it does."""
+
+    is_ok: bool = Field(description="True when every event verified and the head matches the last one.")
+    events_checked: int = Field(ge=0, description="Events that verified, in sequence order.")
+    last_sequence: int = Field(ge=0, description="Sequence number of the last event that verified.")
+    last_link_hash: str = Field(description="Hex link of that event; compare it with a signed checkpoint.")
+    reason: ChainBreak | None = Field(description="Why the chain breaks, or null when it holds.")
+    broken_sequence: int | None = Field(description="First broken position (for a deletion: the first gap).")
+    broken_event_id: int | None = Field(description="Row id of the event found there, when there is one.")
+    detail: str = Field(description="One line on the break, empty when the chain holds.")
+
+    @classmethod
+    def from_report(cls, report: ChainReport) -> ChainReportPublic:
+        """Public view of storage.verify_chain's report."""
+        return cls(
+            is_ok=report.is_ok,
+            events_checked=report.events_checked,
+            last_sequence=report.last_sequence,
+            last_link_hash=report.last_link_hash,
+            reason=report.reason,
+            broken_sequence=report.broken_sequence,
+            broken_event_id=report.broken_event_id,
+            detail=report.detail,
+        )

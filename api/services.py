@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from enrollment import EnrollmentSettings
 from recognition import Recognizer
-from storage import Engine, Keyring
+from storage import Cipher, Engine
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,6 @@ class AppServices:
     """
 
     engine: Engine
-    keyring: Keyring
+    keyring: Cipher
     recognizer: Recognizer
     enrollment: EnrollmentSettings

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enrollment.errors import EnrollmentRejected, PhotoProblem
 from enrollment.settings import EnrollmentSettings
 from recognition import BgrImage, DetectedFace, ImageError, Match, Recognizer, vector_to_bytes
-from storage import Keyring, Session, bump_gallery_version, get_person, iter_templates, store_template
+from storage import Cipher, Session, bump_gallery_version, get_person, iter_templates, store_template
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def _single_usable_face(
 
 def enroll(
     session: Session,
-    keyring: Keyring,
+    keyring: Cipher,
     recognizer: Recognizer,
     *,
     person_id: int,
@@ -110,7 +110,7 @@ def enroll(
 
 
 def identify(
-    session: Session, keyring: Keyring, recognizer: Recognizer, *, image_data: bytes, top_k: int = 3
+    session: Session, keyring: Cipher, recognizer: Recognizer, *, image_data: bytes, top_k: int = 3
 ) -> list[FaceIdentity]:
     """Every face in one image with its closest enrolled people (1:N search).
 

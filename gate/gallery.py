@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 from recognition import FaissFlatGallery, Recognizer
-from storage import Engine, Keyring, gallery_version, iter_templates, session_scope
+from storage import Cipher, Engine, gallery_version, iter_templates, session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ class GalleryCache:
         self,
         *,
         engine: Engine,
-        keyring: Keyring,
+        keyring: Cipher,
         recognizer: Recognizer,
         poll_s: float,
         monotonic: Callable[[], float],

@@ -82,16 +82,34 @@ def run_gate(
             continue
         for observation, track_id in zip(observations, track_ids, strict=True):
             if track_id in decided:
+                logger.debug("frame %d track %d: already decided", frame_index, track_id)
                 continue
             track_votes = votes.setdefault(
                 track_id,
                 TrackVotes(votes_required=settings.votes_required, window_frames=settings.vote_window_frames),
             )
-            verdict = track_votes.add(_vote(current_gallery, observation, threshold))
+            vote = _vote(current_gallery, observation, threshold)
+            verdict = track_votes.add(vote)
             if verdict is None:
+                logger.debug(
+                    "frame %d track %d: vote person=%s score=%.3f, undecided",
+                    frame_index,
+                    track_id,
+                    vote.person_id,
+                    vote.score,
+                )
                 continue
             decided.add(track_id)
             verdict = _open_door(actuator, verdict, door=door, unlock_s=settings.unlock_s)
+            logger.info(
+                "door %s track %d: %s (%s) person=%s score=%.3f",
+                door,
+                track_id,
+                verdict.decision.value,
+                verdict.reason,
+                verdict.person_id,
+                verdict.score,
+            )
             record(
                 AuditEventCreate(
                     door=door,

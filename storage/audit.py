@@ -1,25 +1,80 @@
-"""Append-only audit log: insert and query, nothing else (F4)."""
+"""Append-only audit log: insert and query, nothing else (F4).
+
+Every insert extends the hash chain of storage/audit_chain.py under the chain head's row lock.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, func, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from storage.models import AuditEvent, AuditEventCreate, AuditEventPublic, Decision
+from storage.audit_chain import GENESIS_HASH, HEAD_ID, chain_key, compute_link
+from storage.errors import ChainBroken
+from storage.models import AuditChainHead, AuditEvent, AuditEventCreate, AuditEventPublic, Decision
+from storage.protocols import Cipher
 from storage.timeutil import as_utc
 
 
-def append_event(session: Session, event: AuditEventCreate) -> AuditEvent:
+def append_event(session: Session, keyring: Cipher, event: AuditEventCreate) -> AuditEvent:
+    """Insert one event as the next link of the chain, inside the caller's transaction.
+
+    The chain head stays locked until the caller commits or rolls back, so concurrent writers (gates,
+    the API) append one after another and no two events get the same predecessor.
+
+    Raises:
+        ChainBroken: the chain head row is missing although events exist (the log was tampered with).
+        DatabaseUnavailable: the database fails (from the caller's session scope).
+    """
     values = event.model_dump(exclude_none=True)
     # SQLite drops the UTC offset of a bound datetime, so an aware non-UTC time would shift.
     if "occurred_at" in values:
         values["occurred_at"] = as_utc(values["occurred_at"])
-    row = AuditEvent(**values)
+    sequence, prev_hash = _claim_next_sequence(session)
+    key_id = keyring.primary_key_id
+    row = AuditEvent(**values, sequence=sequence, chain_key_id=key_id, prev_hash=prev_hash, link_hash="")
+    row.link_hash = compute_link(chain_key(keyring, key_id), row, sequence=sequence, prev_hash=prev_hash)
     session.add(row)
     session.flush()
+    session.exec(
+        update(AuditChainHead).where(col(AuditChainHead.id) == HEAD_ID).values(link_hash=row.link_hash)
+    )
     return row
+
+
+def _claim_next_sequence(session: Session) -> tuple[int, str]:
+    """Lock the chain head and advance it: the new event's sequence number and its predecessor's link.
+
+    A write statement (not SELECT ... FOR UPDATE) so that SQLite, which ignores FOR UPDATE, also takes
+    its write lock before the head is read; PostgreSQL locks the row until the transaction ends.
+    """
+    claim = (
+        update(AuditChainHead)
+        .where(col(AuditChainHead.id) == HEAD_ID)
+        .values(sequence=col(AuditChainHead.sequence) + 1)
+        .returning(col(AuditChainHead.sequence), col(AuditChainHead.link_hash))
+    )
+    claimed = session.exec(claim).first()
+    if claimed is None:
+        _create_head(session)
+        claimed = session.exec(claim).one()
+    return int(claimed[0]), str(claimed[1])
+
+
+def _create_head(session: Session) -> None:
+    """The head of an empty log; concurrent first writers create it once (ON CONFLICT DO NOTHING)."""
+    if session.exec(select(AuditEvent.id).limit(1)).first() is not None:
+        raise ChainBroken(
+            "the audit chain head is missing although events exist: run `facegate audit verify`"
+        )
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.exec(
+        dialect.insert(AuditChainHead)
+        .values(id=HEAD_ID, sequence=0, link_hash=GENESIS_HASH)
+        .on_conflict_do_nothing()
+    )
 
 
 def _conditions(

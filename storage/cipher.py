@@ -1,4 +1,8 @@
-"""AES-256-GCM keyring: the first key encrypts, every key decrypts (F1, F2)."""
+"""AES-256-GCM keyring of master keys: the first key encrypts, every key decrypts (F1, F2).
+
+Master keys only wrap other keys (per-person data keys, see person_keys.py) and derive purpose
+keys, so rotating a master key re-wraps a few small rows instead of re-encrypting every template.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,23 @@ import binascii
 import hashlib
 import os
 import secrets
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from storage.errors import DecryptionError, MissingKey, UnknownKeyId
-from storage.settings import StorageSettings
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
+
+# Returns the current master keys, or None when they have not changed since the last call.
+KeyReloader = Callable[[], list[bytes] | None]
 
 
 @dataclass(frozen=True)
@@ -34,23 +44,73 @@ def key_id_of(key: bytes) -> str:
     return hashlib.sha256(b"facegate-key-id:" + key).hexdigest()[:16]
 
 
-class Keyring:
-    """Master keys; the first one encrypts new rows."""
+def seal_with(key: bytes, plaintext: bytes, associated_data: bytes) -> Sealed:
+    """Encrypt under one key with a fresh random 96-bit nonce (F1)."""
+    nonce = os.urandom(NONCE_BYTES)
+    return Sealed(
+        key_id=key_id_of(key), nonce=nonce, ciphertext=AESGCM(key).encrypt(nonce, plaintext, associated_data)
+    )
 
-    def __init__(self, keys: list[bytes]) -> None:
+
+def open_with(key: bytes, sealed: Sealed, associated_data: bytes) -> bytes:
+    """Decrypt and authenticate under one key.
+
+    Raises:
+        DecryptionError: wrong key, wrong associated data (a moved row) or tampered bytes.
+    """
+    try:
+        return AESGCM(key).decrypt(sealed.nonce, sealed.ciphertext, associated_data)
+    except InvalidTag as exc:
+        raise DecryptionError("authentication failed: the ciphertext or its row binding was altered") from exc
+
+
+class Keyring:
+    """Master keys; the first one encrypts. Implements the Cipher protocol.
+
+    With a `reload` callable the keyring picks up a rotated key file while the process runs: it
+    asks before every seal and whenever it meets a key id it does not hold.
+    """
+
+    def __init__(self, keys: list[bytes], *, reload: KeyReloader | None = None) -> None:
+        self._reload = reload
+        self._lock = threading.Lock()
+        self._set_keys(keys)
+
+    def _set_keys(self, keys: list[bytes]) -> None:
         if not keys:
             raise MissingKey("the keyring is empty")
         for key in keys:
             if len(key) != KEY_BYTES:
                 raise MissingKey(f"a master key must be {KEY_BYTES} bytes, got {len(key)}")
-        self._keys = {key_id_of(key): AESGCM(key) for key in keys}
+        self._keys = {key_id_of(key): key for key in keys}
         self.primary_key_id = key_id_of(keys[0])
+
+    def refresh(self) -> None:
+        """Reload the keys when their source changed (a no-op without a reloader)."""
+        if self._reload is None:
+            return
+        with self._lock:
+            keys = self._reload()
+            if keys is not None:
+                self._set_keys(keys)
+
+    def _key(self, key_id: str) -> bytes:
+        if key_id not in self._keys:
+            self.refresh()
+        key = self._keys.get(key_id)
+        if key is None:
+            raise UnknownKeyId(f"data was encrypted with key {key_id}, which is not in the keyring")
+        return key
+
+    @property
+    def key_ids(self) -> list[str]:
+        """Every key id held, the primary first."""
+        return list(self._keys)
 
     def seal(self, plaintext: bytes, associated_data: bytes) -> Sealed:
         """Encrypt under the primary key with a fresh random nonce."""
-        nonce = os.urandom(NONCE_BYTES)
-        ciphertext = self._keys[self.primary_key_id].encrypt(nonce, plaintext, associated_data)
-        return Sealed(key_id=self.primary_key_id, nonce=nonce, ciphertext=ciphertext)
+        self.refresh()
+        return seal_with(self._keys[self.primary_key_id], plaintext, associated_data)
 
     def open(self, sealed: Sealed, associated_data: bytes) -> bytes:
         """Decrypt and authenticate.
@@ -59,15 +119,21 @@ class Keyring:
             UnknownKeyId: the key is not in this keyring.
             DecryptionError: wrong associated data (a moved row) or tampered bytes.
         """
-        aead = self._keys.get(sealed.key_id)
-        if aead is None:
-            raise UnknownKeyId(f"data was encrypted with key {sealed.key_id}, which is not in the keyring")
-        try:
-            return aead.decrypt(sealed.nonce, sealed.ciphertext, associated_data)
-        except InvalidTag as exc:
-            raise DecryptionError(
-                "authentication failed: the ciphertext or its row binding was altered"
-            ) from exc
+        return open_with(self._key(sealed.key_id), sealed, associated_data)
+
+    def derive_subkey(self, purpose: str, *, key_id: str | None = None) -> bytes:
+        """A 32-byte key for one purpose (e.g. the audit-chain HMAC), derived with HKDF-SHA256.
+
+        Derived keys never encrypt templates, so a leaked subkey does not expose the master key.
+
+        Raises:
+            UnknownKeyId: `key_id` is not in this keyring (default: the primary key).
+        """
+        master = self._key(key_id or self.primary_key_id)
+        hkdf = HKDF(
+            algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=f"facegate/{purpose}".encode()
+        )
+        return hkdf.derive(master)
 
 
 def generate_key() -> str:
@@ -75,7 +141,8 @@ def generate_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode("ascii")
 
 
-def _decode_key(text: str, origin: str) -> bytes:
+def decode_key(text: str, origin: str) -> bytes:
+    """Raises MissingKey naming `origin` when the text is not base64 of 32 bytes."""
     try:
         key = base64.urlsafe_b64decode(text.strip().encode("ascii"))
     except (binascii.Error, ValueError) as exc:
@@ -85,26 +152,37 @@ def _decode_key(text: str, origin: str) -> bytes:
     return key
 
 
-def _create_key_file(path: Path) -> None:
+def decode_key_list(text: str, origin: str, *, separator: str) -> list[bytes]:
+    """Several keys, newest (encrypting) first; blank entries and `#` comments are skipped."""
+    entries = [e.strip() for e in text.split(separator) if e.strip() and not e.strip().startswith("#")]
+    return [
+        decode_key(entry, f"{origin} (key {n + 1})" if n else origin)
+        for n, entry in enumerate(entries or [""])
+    ]
+
+
+def write_key_file(path: Path, keys: list[str]) -> None:
+    """Write keys (base64, newest first) atomically with mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:
-        handle.write(generate_key() + "\n")
+        handle.write("".join(key + "\n" for key in keys))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
 
 
-def load_keyring(settings: StorageSettings, *, create_if_missing: bool = False) -> Keyring:
-    """Master key from FACEGATE_MASTER_KEY, else the key file (created 0600 when asked).
+def key_file_reloader(path: Path) -> KeyReloader:
+    """A reloader that re-reads the key file whenever its modification time changes."""
+    seen = path.stat().st_mtime_ns
 
-    Raises:
-        MissingKey: no key configured and creation not allowed, or a key that does not decode.
-    """
-    if settings.master_key is not None:
-        return Keyring([_decode_key(settings.master_key.get_secret_value(), "FACEGATE_MASTER_KEY")])
-    path = settings.resolved_key_file
-    if not path.exists():
-        if not create_if_missing:
-            raise MissingKey(
-                f"no master key: set FACEGATE_MASTER_KEY or run `facegate init` to create {path}"
-            )
-        _create_key_file(path)
-    return Keyring([_decode_key(path.read_text(), f"key file {path}")])
+    def reload() -> list[bytes] | None:
+        nonlocal seen
+        current = path.stat().st_mtime_ns
+        if current == seen:
+            return None
+        seen = current
+        return decode_key_list(path.read_text(), f"key file {path}", separator="\n")
+
+    return reload

@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
-from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.errors import DatabaseUnavailable
+from storage.migrate import upgrade_schema
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +43,12 @@ def make_engine(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create every table that does not exist yet.
+    """Bring the database to the newest schema with the Alembic migrations (a no-op when it is there).
 
     Raises:
         DatabaseUnavailable: the database cannot be reached.
     """
-    try:
-        SQLModel.metadata.create_all(engine)
-    except OperationalError as exc:
-        raise DatabaseUnavailable(f"cannot reach the database: {exc.orig}") from exc
+    upgrade_schema(engine)
 
 
 @contextmanager

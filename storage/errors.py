@@ -4,6 +4,10 @@ StorageError
 ├── NotFound              a row that was asked for does not exist
 ├── Conflict              a unique name or key is already taken
 ├── DatabaseUnavailable   the database cannot be reached or refused the operation
+├── AuditChainError
+│   ├── ChainBroken         the audit hash chain is broken: nothing is signed or appended on top of it
+│   ├── CheckpointInvalid   a checkpoint is malformed, its signature fails, or another key signed it
+│   └── CheckpointMismatch  the log no longer holds a checkpoint's link: history before it was rewritten
 └── KeyringError
     ├── MissingKey        no master key in the environment or the key file
     ├── UnknownKeyId      a row was encrypted with a key that is not in the keyring
@@ -25,6 +29,22 @@ class Conflict(StorageError):
 
 class DatabaseUnavailable(StorageError):
     """The database could not be reached or failed the operation."""
+
+
+class AuditChainError(StorageError):
+    """The audit log's hash chain or a checkpoint of it does not hold."""
+
+
+class ChainBroken(AuditChainError):
+    """The chain has a broken link or lost its head; it is not extended or signed."""
+
+
+class CheckpointInvalid(AuditChainError):
+    """A checkpoint does not parse, its Ed25519 signature fails, or it was signed by an unexpected key."""
+
+
+class CheckpointMismatch(AuditChainError):
+    """The event at a checkpoint's sequence is gone or has another link: history was rewritten."""
 
 
 class KeyringError(StorageError):

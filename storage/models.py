@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from pydantic import FiniteFloat
 from sqlalchemy import Column, DateTime, LargeBinary
 from sqlmodel import Field, SQLModel
 
@@ -34,8 +35,25 @@ class Person(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())
 
 
+class PersonKey(SQLModel, table=True):
+    """A person's AES-256 data key, wrapped by a master key (envelope encryption).
+
+    Deleting this row makes every copy of the person's templates unreadable (crypto-shredding).
+    """
+
+    __tablename__ = "person_key"
+    person_id: int = Field(foreign_key="person.id", primary_key=True, ondelete="CASCADE")
+    master_key_id: str = Field(max_length=64, index=True, description="Id of the master key that wraps it.")
+    nonce: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    wrapped_key: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())
+
+
 class FaceTemplate(SQLModel, table=True):
-    """One encrypted embedding. The AES-GCM associated data binds it to (id, person_id, model_id)."""
+    """One embedding encrypted under its person's data key (`key_id` is that key's fingerprint).
+
+    The AES-GCM associated data binds it to (id, person_id, model_id).
+    """
 
     __tablename__ = "face_template"
     id: str = Field(primary_key=True, max_length=32)
@@ -63,10 +81,15 @@ class GalleryVersion(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """Append-only: storage/audit.py inserts and queries, nothing updates or deletes."""
+    """Append-only: storage/audit.py inserts and queries, nothing updates or deletes.
+
+    Each event is a link of a hash chain: `link_hash` is an HMAC over its content, its sequence number
+    and `prev_hash`, the link of the event before it (storage/audit_chain.py).
+    """
 
     __tablename__ = "audit_event"
     id: int | None = Field(default=None, primary_key=True)
+    sequence: int = Field(unique=True, description="Position in the hash chain: 1, 2, 3, ... without gaps.")
     occurred_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column(index=True))
     door: str = Field(max_length=100, index=True)
     source: str = Field(max_length=500, description="Camera or stream the decision came from.")
@@ -77,6 +100,22 @@ class AuditEvent(SQLModel, table=True):
     score: float | None = None
     threshold: float | None = None
     model_id: str = Field(max_length=100)
+    chain_key_id: str = Field(
+        max_length=32, description="Id of the master key the link HMAC was derived from."
+    )
+    prev_hash: str = Field(
+        max_length=64, description="Hex link of the previous event (genesis for the first)."
+    )
+    link_hash: str = Field(max_length=64, description="Hex HMAC-SHA256 over this event and prev_hash.")
+
+
+class AuditChainHead(SQLModel, table=True):
+    """The single row every append locks: the last sequence number and link of the audit chain."""
+
+    __tablename__ = "audit_chain_head"
+    id: int = Field(default=1, primary_key=True)
+    sequence: int = Field(default=0, ge=0)
+    link_hash: str = Field(max_length=64)
 
 
 class ApiKey(SQLModel, table=True):
@@ -108,6 +147,8 @@ class AuditEventPublic(SQLModel):
     score: float | None
     threshold: float | None
     model_id: str
+    sequence: int
+    link_hash: str
 
 
 class AuditEventCreate(SQLModel):
@@ -117,8 +158,9 @@ class AuditEventCreate(SQLModel):
     decision: Decision
     reason: str
     person_id: int | None = None
-    score: float | None = None
-    threshold: float | None = None
+    # Finite only: SQLite stores NaN as NULL, which would break the event's HMAC.
+    score: FiniteFloat | None = None
+    threshold: FiniteFloat | None = None
     model_id: str
     occurred_at: datetime | None = None
 

@@ -7,6 +7,7 @@ from sqlmodel import Session, col, delete, select
 
 from storage.errors import NotFound
 from storage.models import FaceTemplate, Person, PersonPublic
+from storage.person_keys import shred_person_key
 from storage.templates import bump_gallery_version
 from storage.timeutil import as_utc
 
@@ -51,12 +52,16 @@ def list_people(session: Session, *, offset: int = 0, limit: int = 50) -> tuple[
 
 
 def delete_person(session: Session, person_id: int) -> int:
-    """Delete a person and every template; bump the gallery version. Returns templates removed.
+    """Delete a person, their data key and every template; bump the gallery version.
+
+    Destroying the data key makes copies of the templates (in backups, say) unreadable too.
+    Returns the number of templates removed.
 
     Raises:
         NotFound: no such person.
     """
     person = get_person(session, person_id)
+    shred_person_key(session, person_id)
     removed = session.exec(delete(FaceTemplate).where(col(FaceTemplate.person_id) == person_id))
     session.delete(person)
     bump_gallery_version(session)

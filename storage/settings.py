@@ -16,9 +16,10 @@ def default_home() -> Path:
 
 
 class StorageSettings(BaseSettings):
-    """Environment: FACEGATE_HOME, FACEGATE_DATABASE_URL, FACEGATE_MASTER_KEY, FACEGATE_KEY_FILE.
+    """Environment: FACEGATE_HOME, FACEGATE_DATABASE_URL, FACEGATE_MASTER_KEY, FACEGATE_KEY_FILE,
+    FACEGATE_KMS_HOOK.
 
-    These four names are the product's documented interface, so they keep the short prefix.
+    These names are the product's documented interface, so they keep the short prefix.
     """
 
     model_config = SettingsConfigDict(env_prefix="FACEGATE_", extra="ignore")
@@ -32,6 +33,10 @@ class StorageSettings(BaseSettings):
         None, description="Base64 (URL-safe) of 32 random bytes; overrides the key file."
     )
     key_file: Path | None = Field(None, description="Master key file; defaults to <home>/master.key.")
+    kms_hook: str | None = Field(
+        None,
+        description="'package.module:factory' returning a Cipher backed by a KMS; overrides both keys above.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from storage.cipher import Keyring, Sealed
+from storage.cipher import Sealed, open_with, seal_with
 from storage.models import FaceTemplate, GalleryVersion
+from storage.person_keys import person_data_key
+from storage.protocols import Cipher
 
 
 def template_aad(*, template_id: str, person_id: int, model_id: str) -> bytes:
@@ -28,12 +30,16 @@ class DecryptedTemplate:
 
 
 def store_template(
-    session: Session, keyring: Keyring, *, person_id: int, model_id: str, plaintext: bytes, source_name: str
+    session: Session, cipher: Cipher, *, person_id: int, model_id: str, plaintext: bytes, source_name: str
 ) -> FaceTemplate:
-    """Encrypt and add one template; the caller commits and bumps the gallery version."""
+    """Encrypt under the person's data key (made on first use) and add one template.
+
+    The caller commits and bumps the gallery version.
+    """
     template_id = uuid.uuid4().hex
-    sealed = keyring.seal(
-        plaintext, template_aad(template_id=template_id, person_id=person_id, model_id=model_id)
+    data_key = person_data_key(session, cipher, person_id, create=True)
+    sealed = seal_with(
+        data_key, plaintext, template_aad(template_id=template_id, person_id=person_id, model_id=model_id)
     )
     row = FaceTemplate(
         id=template_id,
@@ -48,18 +54,25 @@ def store_template(
     return row
 
 
-def iter_templates(session: Session, keyring: Keyring, *, model_id: str) -> Iterator[DecryptedTemplate]:
-    """Decrypt every template of one model.
+def iter_templates(session: Session, cipher: Cipher, *, model_id: str) -> Iterator[DecryptedTemplate]:
+    """Decrypt every template of one model, unwrapping each person's data key once.
 
     Raises:
-        UnknownKeyId, DecryptionError: a row cannot be authenticated with the keyring.
+        NotFound: a template whose person has no data key.
+        UnknownKeyId, DecryptionError: a key or a row cannot be authenticated.
     """
     rows = session.exec(
-        select(FaceTemplate).where(FaceTemplate.model_id == model_id).order_by(col(FaceTemplate.id))
+        select(FaceTemplate)
+        .where(FaceTemplate.model_id == model_id)
+        .order_by(col(FaceTemplate.person_id), col(FaceTemplate.id))
     )
+    data_keys: dict[int, bytes] = {}
     for row in rows:
+        if row.person_id not in data_keys:
+            data_keys[row.person_id] = person_data_key(session, cipher, row.person_id)
         aad = template_aad(template_id=row.id, person_id=row.person_id, model_id=row.model_id)
-        plaintext = keyring.open(Sealed(key_id=row.key_id, nonce=row.nonce, ciphertext=row.ciphertext), aad)
+        sealed = Sealed(key_id=row.key_id, nonce=row.nonce, ciphertext=row.ciphertext)
+        plaintext = open_with(data_keys[row.person_id], sealed, aad)
         yield DecryptedTemplate(
             template_id=row.id, person_id=row.person_id, model_id=row.model_id, plaintext=plaintext
         )

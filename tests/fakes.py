@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from gate import ActuatorError
 from recognition import BgrImage
+from storage import Keyring, Sealed
 
 FRAME_WIDTH_PX = 640
 FRAME_HEIGHT_PX = 480
@@ -88,3 +90,36 @@ class FailingDoor:
     def unlock(self, *, door: str, duration_s: float) -> None:
         self.attempts += 1
         raise ActuatorError(f"relay of door {door} did not answer")
+
+
+@dataclass
+class RecordingKms:
+    """A storage.Cipher standing in for a remote KMS: a local keyring that counts the calls it serves."""
+
+    keyring: Keyring = field(default_factory=lambda: Keyring([secrets.token_bytes(32)]))
+    calls: list[str] = field(default_factory=list)
+
+    @property
+    def primary_key_id(self) -> str:
+        return self.keyring.primary_key_id
+
+    @property
+    def key_ids(self) -> list[str]:
+        return self.keyring.key_ids
+
+    def seal(self, plaintext: bytes, associated_data: bytes) -> Sealed:
+        self.calls.append("seal")
+        return self.keyring.seal(plaintext, associated_data)
+
+    def open(self, sealed: Sealed, associated_data: bytes) -> bytes:
+        self.calls.append("open")
+        return self.keyring.open(sealed, associated_data)
+
+    def derive_subkey(self, purpose: str, *, key_id: str | None = None) -> bytes:
+        self.calls.append("derive_subkey")
+        return self.keyring.derive_subkey(purpose, key_id=key_id)
+
+
+def recording_kms(_settings: object) -> RecordingKms:
+    """The FACEGATE_KMS_HOOK factory used by tests: `tests.fakes:recording_kms`."""
+    return RecordingKms()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import typer
 
+from api.cli.audit import audit_app
 from api.cli.demo import demo_command
 from api.cli.enroll import enroll_command
 from api.cli.events import events_command
 from api.cli.gate import gate_command
 from api.cli.init import init
+from api.cli.keys import keys_app
 from api.cli.people import people_app
 from api.cli.serve import serve_command
 
@@ -21,9 +23,11 @@ app = typer.Typer(
 app.command("init")(init)
 app.command("enroll")(enroll_command)
 app.add_typer(people_app, name="people")
+app.add_typer(keys_app, name="keys")
 app.command("gate")(gate_command)
 app.command("serve")(serve_command)
 app.command("events")(events_command)
+app.add_typer(audit_app, name="audit")
 app.command("demo")(demo_command)
 
 

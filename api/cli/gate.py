@@ -40,7 +40,7 @@ def gate_decisions(
 
     def record(event: AuditEventCreate) -> None:
         with session_scope(runtime.engine) as session:
-            append_event(session, event)
+            append_event(session, runtime.keyring, event)
 
     yield from run_gate(
         OpencvFrameSource(source).frames(),

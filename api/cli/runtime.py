@@ -15,7 +15,7 @@ from rich.console import Console
 from enrollment import EnrollmentError, EnrollmentRejected, EnrollmentSettings
 from gate import GateError
 from recognition import RecognitionError, RecognitionSettings, Recognizer, build_recognizer
-from storage import Engine, Keyring, StorageError, StorageSettings, create_schema, load_keyring, make_engine
+from storage import Cipher, Engine, StorageError, StorageSettings, create_schema, load_keyring, make_engine
 
 err_console = Console(stderr=True)
 
@@ -26,7 +26,7 @@ class Runtime:
 
     storage: StorageSettings
     engine: Engine
-    keyring: Keyring
+    keyring: Cipher
     recognizer: Recognizer
     enrollment: EnrollmentSettings
 

@@ -22,6 +22,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/people/{person_id}/faces"): frozenset({ADMIN}),
     ("POST", "/identify"): frozenset({ADMIN, DEVICE}),
     ("GET", "/events"): frozenset({ADMIN, AUDITOR}),
+    ("GET", "/audit/verify"): frozenset({ADMIN, AUDITOR}),
     ("GET", "/openapi.json"): frozenset({ADMIN, AUDITOR, DEVICE}),
 }
 """The intended role of every authenticated route; a new route must be added here."""

@@ -29,6 +29,7 @@ def events_api(api: ApiHarness) -> ApiHarness:
         for minutes, door, decision, person_id in EVENTS:
             append_event(
                 session,
+                api.services.keyring,
                 AuditEventCreate(
                     door=door,
                     source="cam-1",

@@ -124,3 +124,24 @@ def test_demo_with_shared_photos_decides_every_scene_correctly() -> None:
     assert code == 0, output
     assert "face_recognition example photos" in output
     assert "6 granted, 3 denied; all scenes as expected" in output
+
+
+def test_keys_rotate_rewraps_and_enrolled_people_stay_recognisable(
+    clean_environment: Path, tmp_path: Path, group_faces: list[bytes]
+) -> None:
+    assert _invoke("init")[0] == 0
+    assert _invoke("enroll", "Alice", str(_write(tmp_path / "a.jpg", group_faces[0])))[0] == 0
+    old_key = (clean_environment / "master.key").read_text()
+
+    code, output = _invoke("keys", "rotate")
+
+    assert code == 0, output
+    assert "re-wrapped 1 person data keys" in output
+    key_lines = (clean_environment / "master.key").read_text().splitlines()
+    assert len(key_lines) == 2 and key_lines[1] + "\n" == old_key
+    code, output = _invoke("keys", "status")
+    assert code == 0 and "encrypts" in output and "decrypt-only" in output
+    # Retire the old key: the person's templates still decrypt through the re-wrapped data key.
+    (clean_environment / "master.key").write_text(key_lines[0] + "\n")
+    code, output = _invoke("enroll", "Alice again", "--person-id", "1", str(tmp_path / "a.jpg"))
+    assert code == 0, output

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import pytest
 from sqlalchemy import inspect
 
 from gate import GalleryCache, GateSettings, run_gate
-from recognition import Recognizer
+from recognition import Recognizer, vector_from_bytes
 from storage import (
     AuditEventCreate,
     AuditEventPublic,
     Decision,
     Engine,
+    Keyring,
     UnknownKeyId,
     append_event,
+    iter_templates,
     query_events,
     session_scope,
 )
 from tests.fakes import FailingDoor, FakeClock, Placement, RecordingDoor, build_frames
+from tests.plaintext import template_leaks
 
 DOOR = "front"
 SOURCE = "replay:test"
@@ -36,13 +40,16 @@ AUDIT_FIELDS = {
     "score",
     "threshold",
     "model_id",
+    "sequence",
+    "link_hash",
 }
+CHAIN_COLUMNS = {"chain_key_id", "prev_hash"}
 
 
-def _recorder(engine: Engine):
+def _recorder(engine: Engine, keyring: Keyring):
     def record(event: AuditEventCreate) -> None:
         with session_scope(engine) as session:
-            append_event(session, event)
+            append_event(session, keyring, event)
 
     return record
 
@@ -72,7 +79,7 @@ def _run(engine, keyring, recognizer, frames, settings=None, door=None):
             recognizer=recognizer,
             gallery=cache.current,
             actuator=door,
-            record=_recorder(engine),
+            record=_recorder(engine, keyring),
             settings=settings,
         )
     )
@@ -131,7 +138,7 @@ def test_audit_rows_hold_only_ids_and_scores(engine, keyring, recognizer, group_
     _run(engine, keyring, recognizer, scene)
 
     columns = {column["name"] for column in inspect(engine).get_columns("audit_event")}
-    assert columns == AUDIT_FIELDS
+    assert columns == AUDIT_FIELDS | CHAIN_COLUMNS
     rows = _audit_rows(engine)
     assert rows
     for row in rows:
@@ -171,7 +178,7 @@ def test_a_door_that_fails_to_unlock_is_audited_as_a_denial(
     assert [(e.decision, e.reason) for e in _audit_rows(engine)] == [(Decision.denied, "door_error")]
 
 
-def test_an_unreadable_gallery_casts_no_votes(engine, recognizer, scene):
+def test_an_unreadable_gallery_casts_no_votes(engine, keyring, recognizer, scene):
     def broken_gallery():
         raise UnknownKeyId("gallery encrypted with a key that is not loaded")
 
@@ -184,8 +191,23 @@ def test_an_unreadable_gallery_casts_no_votes(engine, recognizer, scene):
             recognizer=recognizer,
             gallery=broken_gallery,
             actuator=door,
-            record=_recorder(engine),
+            record=_recorder(engine, keyring),
             settings=GateSettings(),
         )
     )
     assert decisions == [] and door.unlocks == [] and _audit_rows(engine) == []
+
+
+def test_debug_logs_of_enrollment_and_gate_hold_no_template_values(
+    engine, keyring, recognizer, group_faces, enroll_person, scene, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    enroll_person(ALICE_NAME, group_faces[0])
+    decisions, _ = _run(engine, keyring, recognizer, scene)
+    with session_scope(engine) as session:
+        templates = list(iter_templates(session, keyring, model_id=recognizer.model_id))
+    vectors = [vector_from_bytes(t.plaintext, dim=recognizer.embedder.dim) for t in templates]
+
+    assert decisions and len(caplog.records) > 5
+    assert template_leaks(caplog.text.encode(), vectors) == []
+    assert ALICE_NAME not in caplog.text

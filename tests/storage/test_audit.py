@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from storage import AuditEventCreate, Decision, Engine, append_event, query_events, session_scope
+from storage import AuditEventCreate, Decision, Engine, Keyring, append_event, query_events, session_scope
 
 BASE = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -43,11 +43,13 @@ ROWS = [
 
 
 @pytest.fixture
-def populated(engine: Engine) -> Engine:
+def populated(engine: Engine, keyring: Keyring) -> Engine:
     with session_scope(engine) as session:
         for minute, door, decision, person_id in ROWS:
             append_event(
-                session, _event(minute, door=door, decision=decision, person_id=person_id, track_id=minute)
+                session,
+                keyring,
+                _event(minute, door=door, decision=decision, person_id=person_id, track_id=minute),
             )
     return engine
 
@@ -149,11 +151,14 @@ def test_events_keep_every_field_and_come_back_in_utc(populated: Engine) -> None
     assert event.model_id == "sface-2021dec-int8bq"
 
 
-def test_event_time_given_in_another_zone_is_stored_as_the_same_instant(engine: Engine) -> None:
+def test_event_time_given_in_another_zone_is_stored_as_the_same_instant(
+    engine: Engine, keyring: Keyring
+) -> None:
     local = datetime(2024, 5, 1, 14, 0, tzinfo=PLUS_TWO)  # 12:00 UTC
     with session_scope(engine) as session:
         append_event(
             session,
+            keyring,
             _event(0, door="front", decision=Decision.granted, person_id=1).model_copy(
                 update={"occurred_at": local}
             ),
@@ -170,13 +175,13 @@ def test_event_time_given_in_another_zone_is_stored_as_the_same_instant(engine: 
     assert later_total == 0 and earlier_total == 1
 
 
-def test_default_time_is_now_in_utc(engine: Engine) -> None:
+def test_default_time_is_now_in_utc(engine: Engine, keyring: Keyring) -> None:
     before = datetime.now(UTC)
     event = AuditEventCreate(
         door="front", source="cam", decision=Decision.denied, reason="no_face", model_id="m"
     )
     with session_scope(engine) as session:
-        append_event(session, event)
+        append_event(session, keyring, event)
     after = datetime.now(UTC)
 
     with session_scope(engine) as session:
@@ -188,9 +193,9 @@ def test_default_time_is_now_in_utc(engine: Engine) -> None:
     assert events[0].person_id is None and events[0].score is None
 
 
-def test_a_failed_transaction_leaves_no_event(engine: Engine) -> None:
+def test_a_failed_transaction_leaves_no_event(engine: Engine, keyring: Keyring) -> None:
     with pytest.raises(RuntimeError), session_scope(engine) as session:
-        append_event(session, _event(0, door="front", decision=Decision.granted, person_id=1))
+        append_event(session, keyring, _event(0, door="front", decision=Decision.granted, person_id=1))
         raise RuntimeError("gate crashed before commit")
 
     with session_scope(engine) as session:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -10,56 +12,25 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from recognition import Recognizer, vector_to_bytes
+from recognition import vector_to_bytes
 from storage import (
     DecryptionError,
     Engine,
     Keyring,
     NotFound,
-    create_person,
     delete_person,
     gallery_version,
     iter_templates,
     session_scope,
-    store_template,
 )
-
-MODEL_ID = "sface-2021dec-int8bq"
-
-
-@pytest.fixture(scope="module")
-def real_vectors(recognizer: Recognizer, group_faces: list[bytes]) -> list[np.ndarray]:
-    """SFace embeddings of the first three people in the group photo."""
-    vectors = []
-    for jpeg in group_faces[:3]:
-        (observation,) = recognizer.observe(recognizer.decode(jpeg))
-        vectors.append(observation.embedding.vector)
-    return vectors
-
-
-def _store(engine: Engine, keyring: Keyring, vectors: list[np.ndarray]) -> list[int]:
-    """One person per vector; returns the person ids."""
-    person_ids = []
-    with session_scope(engine) as session:
-        for index, vector in enumerate(vectors):
-            person = create_person(session, name=f"person {index}")
-            assert person.id is not None
-            store_template(
-                session,
-                keyring,
-                person_id=person.id,
-                model_id=MODEL_ID,
-                plaintext=vector_to_bytes(vector),
-                source_name=f"photo-{index}.jpg",
-            )
-            person_ids.append(person.id)
-    return person_ids
+from tests.plaintext import template_leaks
+from tests.storage.template_helpers import MODEL_ID, store_people
 
 
 def test_templates_decrypt_to_the_stored_vectors(
     engine: Engine, keyring: Keyring, real_vectors: list[np.ndarray]
 ) -> None:
-    person_ids = _store(engine, keyring, real_vectors)
+    person_ids = store_people(engine, keyring, real_vectors)
 
     with session_scope(engine) as session:
         stored = {t.person_id: t.plaintext for t in iter_templates(session, keyring, model_id=MODEL_ID)}
@@ -72,7 +43,7 @@ def test_ciphertext_copied_onto_another_persons_row_fails_to_decrypt(
     engine: Engine, keyring: Keyring, real_vectors: list[np.ndarray]
 ) -> None:
     """Someone with write access swaps two people's templates: decryption refuses rather than misroutes."""
-    _store(engine, keyring, real_vectors[:2])
+    store_people(engine, keyring, real_vectors[:2])
     with engine.begin() as connection:
         rows = connection.execute(text("SELECT id, nonce, ciphertext FROM face_template ORDER BY id")).all()
         (first_id, *_), (_, second_nonce, second_ciphertext) = rows
@@ -88,7 +59,7 @@ def test_ciphertext_copied_onto_another_persons_row_fails_to_decrypt(
 def test_deleting_a_person_erases_their_templates_and_bumps_the_gallery(
     engine: Engine, keyring: Keyring, real_vectors: list[np.ndarray]
 ) -> None:
-    first, second, _ = _store(engine, keyring, real_vectors)
+    first, second, _ = store_people(engine, keyring, real_vectors)
     with session_scope(engine) as session:
         before = gallery_version(session)
         assert delete_person(session, first) == 1
@@ -102,33 +73,6 @@ def test_deleting_a_person_erases_their_templates_and_bumps_the_gallery(
 
 
 # --- no plaintext at rest -------------------------------------------------------------------------------
-
-
-def _needles(vector: np.ndarray) -> dict[str, bytes]:
-    """Byte and text forms a careless implementation would write: raw floats, hex, decimal text."""
-    float32 = vector.astype("<f4").tobytes()
-    strongest = np.argsort(-np.abs(vector))[:4]
-    needles = {
-        "float32": float32,
-        "float32-first-16-bytes": float32[:16],
-        "float64": vector.astype("<f8").tobytes()[:32],
-        "float32-hex": float32[:16].hex().encode(),
-        "float32-big-endian": vector.astype(">f4").tobytes()[:16],
-        "python-list": repr([float(x) for x in vector[:3]])[1:-1].encode(),
-        "numpy-text": np.array2string(vector[:3], separator=", ")[1:-1].strip().encode(),
-    }
-    for rank, index in enumerate(strongest):
-        needles[f"decimal-{rank}"] = f"{vector[index]:.6f}".encode()
-    return needles
-
-
-def _leaks(haystack: bytes, vectors: list[np.ndarray]) -> list[str]:
-    return [
-        f"vector {number}: {form}"
-        for number, vector in enumerate(vectors)
-        for form, needle in _needles(vector).items()
-        if needle in haystack
-    ]
 
 
 def _sqlite_file_bytes(database_url: str) -> bytes:
@@ -155,28 +99,44 @@ def _postgres_table_text(database_url: str) -> bytes:
     return b"\n".join(chunks)
 
 
+def _pg_dump(database_url: str) -> bytes:
+    """A plain-format pg_dump of the test schema: what a backup of the production database holds."""
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        pytest.skip("pg_dump is not installed (Debian package postgresql-client)")
+    plain_url, _, _ = database_url.replace("postgresql+psycopg://", "postgresql://").partition("?")
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        schema = connection.execute("SELECT current_schema()").fetchone()
+    assert schema is not None
+    dump = subprocess.run(
+        [pg_dump, "--schema", schema[0], "--dbname", plain_url], capture_output=True, check=True
+    ).stdout
+    assert b"COPY " in dump and b"face_template" in dump
+    return dump
+
+
 def _stored_bytes(database_url: str, engine: Engine) -> bytes:
     engine.dispose()  # SQLite: flush the WAL and close the file before reading it.
     if database_url.startswith("sqlite"):
         with sqlite3.connect(database_url.removeprefix("sqlite:///")) as connection:
             connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return _sqlite_file_bytes(database_url)
-    return _postgres_table_text(database_url)
+    return _postgres_table_text(database_url) + _pg_dump(database_url)
 
 
 def test_the_database_holds_no_plaintext_template(
     database_url: str, engine: Engine, keyring: Keyring, real_vectors: list[np.ndarray]
 ) -> None:
-    _store(engine, keyring, real_vectors)
+    store_people(engine, keyring, real_vectors)
 
-    assert _leaks(_stored_bytes(database_url, engine), real_vectors) == []
+    assert template_leaks(_stored_bytes(database_url, engine), real_vectors) == []
 
 
 def test_the_scan_finds_plaintext_when_it_is_there(
     database_url: str, engine: Engine, keyring: Keyring, real_vectors: list[np.ndarray]
 ) -> None:
     """The scan is evidence only if it can fail: a template written in the clear beside them is found."""
-    _store(engine, keyring, real_vectors)
+    store_people(engine, keyring, real_vectors)
     leaked = real_vectors[0]
     with engine.begin() as connection:
         blob = "BLOB" if engine.dialect.name == "sqlite" else "BYTEA"
@@ -186,7 +146,7 @@ def test_the_scan_finds_plaintext_when_it_is_there(
             {"raw": vector_to_bytes(leaked), "readable": repr([float(x) for x in leaked])},
         )
 
-    found = _leaks(_stored_bytes(database_url, engine), real_vectors)
+    found = template_leaks(_stored_bytes(database_url, engine), real_vectors)
 
     assert "vector 0: python-list" in found
     assert {"vector 0: float32-first-16-bytes", "vector 0: float32-hex"} & set(found)

@@ -1,0 +1,110 @@
+"""`facegate audit`: verify the audit log's hash chain; export and check signed checkpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from api.cli.runtime import cli_errors, err_console, open_database
+from storage import (
+    ChainReport,
+    Cipher,
+    Session,
+    StorageSettings,
+    check_checkpoint,
+    export_checkpoint,
+    load_keyring,
+    parse_checkpoint,
+    session_scope,
+    verify_chain,
+)
+
+console = Console()
+audit_app = typer.Typer(help="Verify the tamper-evident audit log.", no_args_is_help=True)
+checkpoint_app = typer.Typer(
+    help="Export and check signed checkpoints of the audit chain.", no_args_is_help=True
+)
+audit_app.add_typer(checkpoint_app, name="checkpoint")
+
+
+@contextmanager
+def _audit_log() -> Iterator[tuple[Session, Cipher]]:
+    """A transaction on the configured database and the keyring; the engine is closed afterwards."""
+    settings = StorageSettings()
+    engine = open_database(settings)
+    try:
+        keyring = load_keyring(settings)
+        with session_scope(engine) as session:
+            yield session, keyring
+    finally:
+        engine.dispose()
+
+
+def _exit_if_broken(report: ChainReport) -> None:
+    if not report.is_ok:
+        err_console.print(report.summary(), markup=False, highlight=False)
+        raise typer.Exit(1)
+
+
+@audit_app.command("verify")
+def verify_command() -> None:
+    """Recompute every link of the audit chain; exit 1 naming the first broken one."""
+    with cli_errors(), _audit_log() as (session, keyring):
+        report = verify_chain(session, keyring)
+    _exit_if_broken(report)
+    console.print(report.summary(), markup=False, highlight=False)
+
+
+@checkpoint_app.command("export")
+def export_command(
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", dir_okay=False, help="File to write the checkpoint JSON to; keep it elsewhere."
+        ),
+    ],
+) -> None:
+    """Verify the chain, then write a signed checkpoint of its last event."""
+    with cli_errors():
+        with _audit_log() as (session, keyring):
+            checkpoint = export_checkpoint(session, keyring, now=datetime.now(UTC))
+        out.write_text(checkpoint.to_json())
+    console.print(
+        f"checkpoint of event {checkpoint.sequence} written to {out}; signer {checkpoint.public_key_hex}",
+        markup=False,
+        highlight=False,
+    )
+
+
+@checkpoint_app.command("check")
+def check_command(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="Checkpoint JSON written by `checkpoint export`."
+        ),
+    ],
+    public_key: Annotated[
+        str | None, typer.Option(help="Insist on this signer (hex, as printed by `checkpoint export`).")
+    ] = None,
+) -> None:
+    """Check a checkpoint's signature and that the log still holds its link; then verify the chain."""
+    with cli_errors():
+        checkpoint = parse_checkpoint(file.read_text())
+        with _audit_log() as (session, keyring):
+            check_checkpoint(session, checkpoint, expected_public_key_hex=public_key)
+            report = verify_chain(session, keyring)
+    console.print(
+        f"checkpoint holds: event {checkpoint.sequence} still has the link signed at "
+        f"{checkpoint.created_at.isoformat()} by {checkpoint.public_key_hex}",
+        markup=False,
+        highlight=False,
+    )
+    _exit_if_broken(report)
+    console.print(report.summary(), markup=False, highlight=False)

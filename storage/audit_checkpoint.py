@@ -1,0 +1,150 @@
+"""Signed checkpoints of the audit chain: (sequence, link, time) signed with Ed25519.
+
+A checkpoint kept outside the database (a ticket, an e-mail, another machine) pins the chain's history
+up to its sequence: even someone holding the master key, who can recompute every HMAC, cannot rewrite
+or truncate that history without the event at the checkpoint's sequence losing the signed link.
+The signing key is derived from the primary master key, so no extra secret has to be stored.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Final, Literal
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from sqlmodel import Session, col, select
+
+from storage.audit_chain import GENESIS_HASH, verify_chain
+from storage.errors import ChainBroken, CheckpointInvalid, CheckpointMismatch
+from storage.models import AuditEvent
+from storage.protocols import Cipher
+from storage.timeutil import as_utc
+
+CHECKPOINT_PURPOSE = "audit-checkpoint/v1"
+CHECKPOINT_FORMAT: Final = "facegate-audit-checkpoint/v1"
+
+Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Checkpoint(BaseModel):
+    """A signed statement: event `sequence` of the audit chain had link `link_hash` at `created_at`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    format: Literal["facegate-audit-checkpoint/v1"] = CHECKPOINT_FORMAT
+    sequence: int = Field(ge=0, description="Last event covered; 0 for an empty log.")
+    link_hash: Hex64 = Field(description="Hex link of that event (the genesis value for an empty log).")
+    created_at: AwareDatetime
+    public_key_hex: Hex64 = Field(description="Raw Ed25519 public key that signed it, hex.")
+    signature_hex: str = Field(pattern=r"^[0-9a-f]{128}$", description="Ed25519 signature, hex.")
+
+    def signed_bytes(self) -> bytes:
+        """The exact bytes the signature covers."""
+        return _signed_bytes(sequence=self.sequence, link_hash=self.link_hash, created_at=self.created_at)
+
+    def to_json(self) -> str:
+        """Indented JSON, the form `parse_checkpoint` reads back."""
+        return self.model_dump_json(indent=2) + "\n"
+
+
+def _signed_bytes(*, sequence: int, link_hash: str, created_at: datetime) -> bytes:
+    statement = {"sequence": sequence, "link_hash": link_hash, "created_at": as_utc(created_at).isoformat()}
+    return (
+        f"{CHECKPOINT_FORMAT}|".encode()
+        + json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
+    )
+
+
+def _signing_key(keyring: Cipher) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(keyring.derive_subkey(CHECKPOINT_PURPOSE))
+
+
+def checkpoint_public_key(keyring: Cipher) -> str:
+    """Hex of the Ed25519 public key that signs checkpoints under the keyring's primary key."""
+    return _signing_key(keyring).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+
+
+def export_checkpoint(session: Session, keyring: Cipher, *, now: datetime) -> Checkpoint:
+    """Verify the whole chain, then sign its last event.
+
+    Args:
+        now: the checkpoint's time, timezone-aware.
+
+    Raises:
+        ChainBroken: the chain does not verify, so there is nothing trustworthy to sign.
+    """
+    report = verify_chain(session, keyring)
+    if not report.is_ok:
+        raise ChainBroken(f"refusing to sign a broken chain: {report.summary()}")
+    created_at = as_utc(now)
+    message = _signed_bytes(
+        sequence=report.last_sequence, link_hash=report.last_link_hash, created_at=created_at
+    )
+    return Checkpoint(
+        sequence=report.last_sequence,
+        link_hash=report.last_link_hash,
+        created_at=created_at,
+        public_key_hex=checkpoint_public_key(keyring),
+        signature_hex=_signing_key(keyring).sign(message).hex(),
+    )
+
+
+def parse_checkpoint(text: str) -> Checkpoint:
+    """Read a checkpoint written by `Checkpoint.to_json`.
+
+    Raises:
+        CheckpointInvalid: not a checkpoint (bad JSON, a missing or malformed field).
+    """
+    try:
+        return Checkpoint.model_validate_json(text)
+    except ValidationError as exc:
+        raise CheckpointInvalid(f"not a FaceGate audit checkpoint: {exc.error_count()} problems") from exc
+
+
+def check_checkpoint(
+    session: Session, checkpoint: Checkpoint, *, expected_public_key_hex: str | None = None
+) -> None:
+    """Check the signature, then that the log still holds the signed link at the signed sequence.
+
+    Pair it with verify_chain, which shows that every stored link follows from its event's content.
+
+    Args:
+        expected_public_key_hex: the signer to insist on (see `checkpoint_public_key`); without it, any
+            key that signed the checkpoint is accepted.
+
+    Raises:
+        CheckpointInvalid: another key signed it, or the signature does not match its content.
+        CheckpointMismatch: the event at that sequence is gone or has another link.
+    """
+    _check_signature(checkpoint, expected_public_key_hex=expected_public_key_hex)
+    if checkpoint.sequence == 0:
+        if checkpoint.link_hash != GENESIS_HASH:
+            raise CheckpointInvalid("a checkpoint of an empty log must carry the genesis link")
+        return
+    stored = session.exec(
+        select(AuditEvent.link_hash).where(col(AuditEvent.sequence) == checkpoint.sequence)
+    ).first()
+    if stored is None:
+        raise CheckpointMismatch(f"event {checkpoint.sequence} is gone: the log was truncated or renumbered")
+    if stored != checkpoint.link_hash:
+        raise CheckpointMismatch(
+            f"event {checkpoint.sequence} has another link than the checkpoint: history was rewritten"
+        )
+
+
+def _check_signature(checkpoint: Checkpoint, *, expected_public_key_hex: str | None) -> None:
+    if (
+        expected_public_key_hex is not None
+        and expected_public_key_hex.strip().lower() != checkpoint.public_key_hex
+    ):
+        raise CheckpointInvalid(
+            f"signed by key {checkpoint.public_key_hex}, not the expected {expected_public_key_hex}"
+        )
+    public_key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(checkpoint.public_key_hex))
+    try:
+        public_key.verify(bytes.fromhex(checkpoint.signature_hex), checkpoint.signed_bytes())
+    except InvalidSignature as exc:
+        raise CheckpointInvalid("the checkpoint's signature does not match its content") from exc

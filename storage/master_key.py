@@ -1,0 +1,77 @@
+"""Where the master keys come from: a KMS hook, FACEGATE_MASTER_KEY, or a 0600 key file; and rotation."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from storage.cipher import (
+    Keyring,
+    decode_key_list,
+    generate_key,
+    key_file_reloader,
+    key_id_of,
+    write_key_file,
+)
+from storage.errors import KeyringError, MissingKey
+from storage.protocols import Cipher
+from storage.settings import StorageSettings
+
+logger = logging.getLogger(__name__)
+
+
+def _load_kms_hook(spec: str, settings: StorageSettings) -> Cipher:
+    """`package.module:factory`, called with the settings; it returns a Cipher backed by a KMS."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise KeyringError(f"FACEGATE_KMS_HOOK must look like 'package.module:factory', got {spec!r}")
+    factory = getattr(importlib.import_module(module_name), attribute, None)
+    if factory is None:
+        raise KeyringError(f"FACEGATE_KMS_HOOK: {module_name} has no attribute {attribute!r}")
+    cipher: Cipher = factory(settings)
+    return cipher
+
+
+def load_keyring(settings: StorageSettings, *, create_if_missing: bool = False) -> Cipher:
+    """The master keys from a KMS hook, FACEGATE_MASTER_KEY (comma-separated, newest first), or the
+    key file (one key a line, newest first; created 0600 when asked, re-read when it changes).
+
+    Raises:
+        MissingKey: no key configured and creation not allowed, or a key that does not decode.
+        KeyringError: the KMS hook cannot be loaded.
+    """
+    if settings.kms_hook:
+        return _load_kms_hook(settings.kms_hook, settings)
+    if settings.master_key is not None:
+        text = settings.master_key.get_secret_value()
+        return Keyring(decode_key_list(text, "FACEGATE_MASTER_KEY", separator=","))
+    path = settings.resolved_key_file
+    if not path.exists():
+        if not create_if_missing:
+            raise MissingKey(
+                f"no master key: set FACEGATE_MASTER_KEY or run `facegate init` to create {path}"
+            )
+        write_key_file(path, [generate_key()])
+        logger.info("created master key file %s", path)
+    reload = key_file_reloader(path)
+    return Keyring(decode_key_list(path.read_text(), f"key file {path}", separator="\n"), reload=reload)
+
+
+def add_key_to_file(settings: StorageSettings) -> str:
+    """Prepend a new master key to the key file (older keys stay, decrypt-only); returns its id.
+
+    Raises:
+        KeyringError: the keys come from the environment or a KMS, which this command cannot change.
+    """
+    if settings.kms_hook or settings.master_key is not None:
+        raise KeyringError(
+            "the master key comes from FACEGATE_MASTER_KEY or a KMS: put the new key first there "
+            "(FACEGATE_MASTER_KEY=NEW,OLD) and run `facegate keys rewrap`"
+        )
+    path = settings.resolved_key_file
+    if not path.exists():
+        raise MissingKey(f"no key file at {path}: run `facegate init` first")
+    old = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    new = generate_key()
+    write_key_file(path, [new, *old])
+    return key_id_of(decode_key_list(new, "new key", separator="\n")[0])

@@ -1,0 +1,80 @@
+"""Schema migrations with Alembic: every database, SQLite or PostgreSQL, is brought to the head revision."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+from sqlmodel import SQLModel
+
+from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from storage.errors import DatabaseUnavailable
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATION_LOCK_KEY = 0x46616365  # "Face": any constant shared by every FaceGate process
+
+
+def _config(connection: object | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest revision this code ships."""
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+@contextmanager
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """SQLite has no advisory locks: processes on the same host serialise on a lock file beside it."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    try:
+        handle = open(f"{database}.migrate-lock", "a")  # noqa: SIM115 (held for the whole block)
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot open the database directory: {exc}") from exc
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def upgrade_schema(engine: Engine, revision: str = "head") -> None:
+    """Apply every migration up to `revision`; concurrent callers wait for each other.
+
+    Raises:
+        DatabaseUnavailable: the database cannot be reached.
+    """
+    try:
+        with _sqlite_file_lock(engine), engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Gates and the API may start together: one migrates, the others wait, then see head.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            command.upgrade(_config(connection), revision)
+    except OperationalError as exc:
+        raise DatabaseUnavailable(f"cannot reach the database: {exc.orig}") from exc
+
+
+def schema_drift(engine: Engine) -> list[object]:
+    """Differences between the migrated database and the SQLModel tables (empty when they agree)."""
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, SQLModel.metadata))

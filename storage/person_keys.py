@@ -1,0 +1,82 @@
+"""Per-person data keys: created on first enrollment, wrapped by the master key, destroyed on erasure."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from storage.cipher import KEY_BYTES, Sealed
+from storage.errors import NotFound
+from storage.models import Person, PersonKey
+from storage.protocols import Cipher
+
+
+def _wrap_aad(person_id: int) -> bytes:
+    """Binds a wrapped key to its person: a key row copied onto another person fails to unwrap."""
+    return f"facegate/person-key/v1|{person_id}".encode()
+
+
+def _unwrap(cipher: Cipher, row: PersonKey) -> bytes:
+    sealed = Sealed(key_id=row.master_key_id, nonce=row.nonce, ciphertext=row.wrapped_key)
+    return cipher.open(sealed, _wrap_aad(row.person_id))
+
+
+def person_data_key(session: Session, cipher: Cipher, person_id: int, *, create: bool = False) -> bytes:
+    """The person's data key, unwrapped; with `create`, made on first use (the person row is locked).
+
+    Raises:
+        NotFound: no key (the person was erased or never enrolled) and `create` is false.
+        UnknownKeyId, DecryptionError: the wrapping master key is missing or the row was altered.
+    """
+    row = session.get(PersonKey, person_id)
+    if row is not None:
+        return _unwrap(cipher, row)
+    if not create:
+        raise NotFound(f"person {person_id} has no data key (erased or never enrolled)")
+    session.get(Person, person_id, with_for_update=True)
+    key = secrets.token_bytes(KEY_BYTES)
+    sealed = cipher.seal(key, _wrap_aad(person_id))
+    session.add(
+        PersonKey(
+            person_id=person_id,
+            master_key_id=sealed.key_id,
+            nonce=sealed.nonce,
+            wrapped_key=sealed.ciphertext,
+        )
+    )
+    session.flush()
+    return key
+
+
+def shred_person_key(session: Session, person_id: int) -> bool:
+    """Delete the person's data key; returns whether there was one."""
+    row = session.get(PersonKey, person_id)
+    if row is None:
+        return False
+    session.delete(row)
+    return True
+
+
+def rewrap_person_keys(session: Session, cipher: Cipher) -> int:
+    """Re-wrap every data key not under the primary master key; returns how many changed.
+
+    Templates are untouched (their data keys do not change), so this is quick and safe while gates run:
+    a row is readable under either master key until the old one is removed.
+    """
+    stale = session.exec(
+        select(PersonKey).where(col(PersonKey.master_key_id) != cipher.primary_key_id).with_for_update()
+    ).all()
+    for row in stale:
+        sealed = cipher.seal(_unwrap(cipher, row), _wrap_aad(row.person_id))
+        row.master_key_id, row.nonce, row.wrapped_key = sealed.key_id, sealed.nonce, sealed.ciphertext
+        session.add(row)
+    session.flush()
+    return len(stale)
+
+
+def master_key_usage(session: Session) -> dict[str, int]:
+    """How many data keys each master key id wraps (to tell when an old key can be retired)."""
+    rows = session.exec(select(PersonKey.master_key_id, func.count()).group_by(col(PersonKey.master_key_id)))
+    return {master_key_id: int(count) for master_key_id, count in rows}

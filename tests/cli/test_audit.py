@@ -1,0 +1,123 @@
+"""`facegate audit`: verify and checkpoints through typer's CliRunner, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from api.cli import app
+from storage import (
+    Cipher,
+    Engine,
+    Keyring,
+    StorageSettings,
+    checkpoint_public_key,
+    create_schema,
+    generate_key,
+    load_keyring,
+    make_engine,
+)
+from tests.storage.audit_helpers import append
+
+runner = CliRunner()
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, " ".join(result.output.split())  # rich wraps long lines
+
+
+@pytest.fixture
+def audited(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Engine, Cipher]]:
+    """A master key and a database in the environment, as every command reads them; six audit events."""
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    monkeypatch.setenv("FACEGATE_MASTER_KEY", generate_key())
+    keyring = load_keyring(StorageSettings())
+    engine = make_engine(database_url)
+    create_schema(engine)
+    append(engine, keyring, range(1, 7))
+    yield engine, keyring
+    engine.dispose()
+
+
+def _sql(engine: Engine, statement: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(text(statement))
+
+
+def test_verify_passes_on_a_clean_log_and_names_the_first_broken_link_after_tampering(
+    audited: tuple[Engine, Cipher],
+) -> None:
+    engine, _ = audited
+    code, output = _invoke("audit", "verify")
+    assert code == 0, output
+    assert "intact: 6 events verified" in output
+
+    _sql(engine, "UPDATE audit_event SET score = 0.99 WHERE sequence = 4")
+    code, output = _invoke("audit", "verify")
+    assert code == 1
+    assert "broken at sequence 4 (edited)" in output and "3 events verified before it" in output
+
+    _sql(engine, "DELETE FROM audit_event WHERE sequence = 2")
+    code, output = _invoke("audit", "verify")
+    assert code == 1 and "broken at sequence 2 (deleted)" in output
+
+
+def test_checkpoint_export_and_check(audited: tuple[Engine, Cipher], tmp_path: Path) -> None:
+    engine, keyring = audited
+    file = tmp_path / "checkpoint.json"
+    code, output = _invoke("audit", "checkpoint", "export", "--out", str(file))
+    assert code == 0, output
+    assert json.loads(file.read_text())["sequence"] == 6
+    assert checkpoint_public_key(keyring) in output
+
+    code, output = _invoke(
+        "audit", "checkpoint", "check", str(file), "--public-key", checkpoint_public_key(keyring)
+    )
+    assert code == 0, output
+    assert "checkpoint holds: event 6" in output and "intact: 6 events verified" in output
+
+    other = checkpoint_public_key(Keyring([secrets.token_bytes(32)]))
+    code, output = _invoke("audit", "checkpoint", "check", str(file), "--public-key", other)
+    assert code == 1 and "CheckpointInvalid" in output and "not the expected" in output
+
+    # Someone with the master key rewrites the whole history: it verifies, the checkpoint does not.
+    _sql(engine, "DELETE FROM audit_event")
+    _sql(engine, "DELETE FROM audit_chain_head")
+    append(engine, keyring, range(50, 58))
+    assert _invoke("audit", "verify")[0] == 0
+    code, output = _invoke("audit", "checkpoint", "check", str(file))
+    assert code == 1 and "CheckpointMismatch" in output and "event 6 has another link" in output
+
+
+def test_export_refuses_a_broken_chain_and_check_reports_it(
+    audited: tuple[Engine, Cipher], tmp_path: Path
+) -> None:
+    engine, _ = audited
+    file = tmp_path / "checkpoint.json"
+    assert _invoke("audit", "checkpoint", "export", "--out", str(file))[0] == 0
+    _sql(engine, "UPDATE audit_event SET reason = 'match' WHERE sequence = 5")
+
+    code, output = _invoke("audit", "checkpoint", "check", str(file))
+    assert code == 1 and "checkpoint holds: event 6" in output and "broken at sequence 5 (edited)" in output
+    code, output = _invoke("audit", "checkpoint", "export", "--out", str(tmp_path / "second.json"))
+    assert code == 1 and "ChainBroken" in output and not (tmp_path / "second.json").exists()
+
+
+def test_check_refuses_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.json"
+    bogus.write_text('{"sequence": 3}')
+    code, output = _invoke("audit", "checkpoint", "check", str(bogus))
+    assert code == 1 and "not a FaceGate audit checkpoint" in output
+    assert _invoke("audit", "checkpoint", "check", str(tmp_path / "missing.json"))[0] == 2
+
+
+def test_verify_without_a_master_key_says_so() -> None:
+    code, output = _invoke("audit", "verify")
+    assert code == 1 and "no master key" in output

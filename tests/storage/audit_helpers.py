@@ -1,0 +1,62 @@
+"""Audit-chain test helpers: events, appends, verification and the raw SQL an attacker would run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+
+from storage import (
+    AuditEventCreate,
+    ChainReport,
+    Cipher,
+    Decision,
+    Engine,
+    append_event,
+    session_scope,
+    verify_chain,
+)
+
+T0 = datetime(2030, 1, 2, 8, 0, 0, 123456, tzinfo=UTC)
+GENESIS = "0" * 64
+EVENTS = 10
+
+
+def event(index: int, *, source: str = "rtsp://cam-1") -> AuditEventCreate:
+    """Event `index`: even ones granted to person index, odd ones denied."""
+    granted = index % 2 == 0
+    return AuditEventCreate(
+        door="front",
+        source=source,
+        track_id=index,
+        decision=Decision.granted if granted else Decision.denied,
+        reason="match" if granted else "unknown",
+        person_id=index if granted else None,
+        score=0.5 + index / 1000,
+        threshold=0.363,
+        model_id="sface-2021dec",
+        occurred_at=T0 + timedelta(seconds=index),
+    )
+
+
+def append(engine: Engine, keyring: Cipher, indices: range) -> None:
+    with session_scope(engine) as session:
+        for index in indices:
+            append_event(session, keyring, event(index))
+
+
+def verify(engine: Engine, keyring: Cipher, *, batch_rows: int = 1000) -> ChainReport:
+    with session_scope(engine) as session:
+        return verify_chain(session, keyring, batch_rows=batch_rows)
+
+
+def sql(engine: Engine, statement: str, **params: object) -> None:
+    """What an attacker with write access to the database does: raw SQL, no FaceGate code."""
+    with engine.begin() as connection:
+        connection.execute(text(statement), params)
+
+
+def row(engine: Engine, sequence: int) -> dict[str, object]:
+    with engine.connect() as connection:
+        result = connection.execute(text("SELECT * FROM audit_event WHERE sequence = :s"), {"s": sequence})
+        return dict(result.mappings().one())

@@ -1,0 +1,242 @@
+"""The audit hash chain on SQLite and PostgreSQL: clean chains verify, and raw-SQL attacks are named."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from itertools import pairwise
+
+import pytest
+from sqlalchemy import text
+
+from storage import ChainBreak, ChainBroken, Engine, Keyring, append_event, query_events, session_scope
+from tests.storage.audit_helpers import EVENTS, GENESIS, T0, append, event, row, sql, verify
+
+
+def test_a_clean_chain_verifies_and_links_each_event_to_the_previous(chain: Engine, keyring: Keyring) -> None:
+    report = verify(chain, keyring)
+
+    assert report.is_ok, report.summary()
+    assert (report.events_checked, report.last_sequence) == (EVENTS, EVENTS)
+    assert report.reason is None and report.broken_sequence is None
+    rows = [row(chain, sequence) for sequence in range(1, EVENTS + 1)]
+    assert rows[0]["prev_hash"] == GENESIS
+    assert all(later["prev_hash"] == earlier["link_hash"] for earlier, later in pairwise(rows))
+    assert report.last_link_hash == rows[-1]["link_hash"]
+    assert {r["chain_key_id"] for r in rows} == {keyring.primary_key_id}
+    assert f"{EVENTS} events verified" in report.summary()
+
+
+def test_an_empty_log_verifies(engine: Engine, keyring: Keyring) -> None:
+    report = verify(engine, keyring)
+    assert report.is_ok and report.events_checked == 0 and report.last_link_hash == GENESIS
+
+
+def test_verification_reads_in_batches_and_still_finds_a_late_break(chain: Engine, keyring: Keyring) -> None:
+    assert verify(chain, keyring, batch_rows=3).is_ok
+    sql(chain, "UPDATE audit_event SET reason = 'match' WHERE sequence = 9")
+    report = verify(chain, keyring, batch_rows=3)
+    assert (report.reason, report.broken_sequence, report.events_checked) == (ChainBreak.edited, 9, 8)
+
+
+def test_public_events_carry_their_sequence_and_link(chain: Engine) -> None:
+    with session_scope(chain) as session:
+        events, _ = query_events(session, limit=EVENTS)
+    assert [e.sequence for e in events] == list(range(EVENTS, 0, -1))
+    assert events[0].link_hash == row(chain, EVENTS)["link_hash"]
+
+
+def _edit_decision(engine: Engine) -> None:
+    sql(engine, "UPDATE audit_event SET decision = 'granted', person_id = 99 WHERE sequence = 5")
+
+
+def _edit_score(engine: Engine) -> None:
+    sql(engine, "UPDATE audit_event SET score = 0.99 WHERE sequence = 4")
+
+
+def _edit_time(engine: Engine) -> None:
+    sql(engine, "UPDATE audit_event SET occurred_at = :t WHERE sequence = 7", t=T0 - timedelta(days=1))
+
+
+def _delete_middle(engine: Engine) -> None:
+    sql(engine, "DELETE FROM audit_event WHERE sequence = 5")
+
+
+def _delete_two_and_renumber(engine: Engine) -> None:
+    sql(engine, "DELETE FROM audit_event WHERE sequence IN (5, 6)")
+    for sequence in range(7, EVENTS + 1):
+        sql(
+            engine,
+            "UPDATE audit_event SET sequence = :new WHERE sequence = :old",
+            new=sequence - 2,
+            old=sequence,
+        )
+
+
+def _forged_copy(engine: Engine, *, sequence: int, prev_sequence: int) -> None:
+    """A plausible row: the content of event 2, a real predecessor's link, a MAC under a guessed key."""
+    forged = row(engine, 2) | {
+        "sequence": sequence,
+        "prev_hash": row(engine, prev_sequence)["link_hash"],
+        "link_hash": secrets.token_hex(32),
+        "decision": "granted",
+    }
+    forged.pop("id")
+    columns = ", ".join(forged)
+    sql(
+        engine, f"INSERT INTO audit_event ({columns}) VALUES ({', '.join(':' + c for c in forged)})", **forged
+    )
+
+
+def _insert_at_the_end(engine: Engine) -> None:
+    _forged_copy(engine, sequence=EVENTS + 1, prev_sequence=EVENTS)
+
+
+def _insert_in_the_middle(engine: Engine) -> None:
+    for sequence in range(EVENTS, 5, -1):  # make room at 6, highest first (sequence is unique)
+        sql(
+            engine,
+            "UPDATE audit_event SET sequence = :new WHERE sequence = :old",
+            new=sequence + 1,
+            old=sequence,
+        )
+    _forged_copy(engine, sequence=6, prev_sequence=5)
+    sql(engine, "UPDATE audit_chain_head SET sequence = :s", s=EVENTS + 1)
+
+
+def _swap_sequences(engine: Engine) -> None:
+    sql(engine, "UPDATE audit_event SET sequence = -1 WHERE sequence = 3")
+    sql(engine, "UPDATE audit_event SET sequence = 3 WHERE sequence = 7")
+    sql(engine, "UPDATE audit_event SET sequence = 7 WHERE sequence = -1")
+
+
+def _swap_contents(engine: Engine) -> None:
+    """Rows keep their id and sequence; everything else, MAC included, trades places."""
+    first, second = row(engine, 2), row(engine, 3)
+    for target, source in ((first, second), (second, first)):
+        values = {k: v for k, v in source.items() if k not in ("id", "sequence")}
+        assignments = ", ".join(f"{column} = :{column}" for column in values)
+        sql(
+            engine,
+            f"UPDATE audit_event SET {assignments} WHERE id = :target_id",
+            target_id=target["id"],
+            **values,
+        )
+
+
+def _truncate_tail(engine: Engine) -> None:
+    sql(engine, "DELETE FROM audit_event WHERE sequence = :s", s=EVENTS)
+
+
+def _delete_head(engine: Engine) -> None:
+    sql(engine, "DELETE FROM audit_chain_head")
+
+
+def _point_head_elsewhere(engine: Engine) -> None:
+    sql(engine, "UPDATE audit_chain_head SET link_hash = :h", h=secrets.token_hex(32))
+
+
+ATTACKS: dict[str, tuple[Callable[[Engine], None], ChainBreak, int]] = {
+    "edit-decision-denied-to-granted": (_edit_decision, ChainBreak.edited, 5),
+    "edit-score": (_edit_score, ChainBreak.edited, 4),
+    "edit-time": (_edit_time, ChainBreak.edited, 7),
+    "delete-middle": (_delete_middle, ChainBreak.deleted, 5),
+    "delete-and-renumber": (_delete_two_and_renumber, ChainBreak.inserted, 5),
+    "insert-at-the-end": (_insert_at_the_end, ChainBreak.inserted, EVENTS + 1),
+    "insert-in-the-middle": (_insert_in_the_middle, ChainBreak.inserted, 6),
+    "swap-sequence-numbers": (_swap_sequences, ChainBreak.reordered, 3),
+    "swap-contents": (_swap_contents, ChainBreak.reordered, 2),
+    "truncate-the-tail": (_truncate_tail, ChainBreak.head_mismatch, EVENTS),
+    "delete-the-head": (_delete_head, ChainBreak.head_mismatch, EVENTS),
+    "replace-the-head-link": (_point_head_elsewhere, ChainBreak.head_mismatch, EVENTS),
+}
+
+
+@pytest.mark.parametrize(("attack", "reason", "sequence"), ATTACKS.values(), ids=list(ATTACKS))
+def test_each_attack_is_found_and_the_first_broken_link_is_named(
+    chain: Engine, keyring: Keyring, attack: Callable[[Engine], None], reason: ChainBreak, sequence: int
+) -> None:
+    attack(chain)
+
+    report = verify(chain, keyring)
+
+    assert not report.is_ok
+    assert (report.reason, report.broken_sequence) == (reason, sequence), report.summary()
+    assert f"broken at sequence {sequence} ({reason})" in report.summary()
+
+
+def test_the_broken_event_is_named_by_its_row_id(chain: Engine, keyring: Keyring) -> None:
+    edited_id = row(chain, 4)["id"]
+    _edit_score(chain)
+    assert verify(chain, keyring).broken_event_id == edited_id
+
+
+def test_a_wrong_master_key_is_reported_as_an_unknown_key(chain: Engine, keyring: Keyring) -> None:
+    report = verify(chain, Keyring([secrets.token_bytes(32)]))
+
+    assert (report.reason, report.broken_sequence, report.events_checked) == (ChainBreak.unknown_key, 1, 0)
+    assert keyring.primary_key_id in report.detail and "not in the keyring" in report.detail
+
+
+def test_events_from_before_a_key_rotation_verify_while_the_old_key_is_listed(engine: Engine) -> None:
+    old_key, new_key = secrets.token_bytes(32), secrets.token_bytes(32)
+    before, after = Keyring([old_key]), Keyring([new_key, old_key])
+    append(engine, before, range(1, 4))
+    append(engine, after, range(4, 7))
+
+    assert verify(engine, after).is_ok
+    assert row(engine, 1)["chain_key_id"] == before.primary_key_id
+    assert row(engine, 4)["chain_key_id"] == after.primary_key_id != before.primary_key_id
+    without_old = verify(engine, Keyring([new_key]))
+    assert (without_old.reason, without_old.broken_sequence) == (ChainBreak.unknown_key, 1)
+
+
+def test_appending_refuses_to_restart_a_chain_whose_head_was_deleted(chain: Engine, keyring: Keyring) -> None:
+    _delete_head(chain)
+    with pytest.raises(ChainBroken, match="head is missing"):
+        append(chain, keyring, range(EVENTS + 1, EVENTS + 2))
+
+
+def test_an_appended_event_is_rolled_back_with_its_transaction(chain: Engine, keyring: Keyring) -> None:
+    with pytest.raises(RuntimeError), session_scope(chain) as session:
+        append_event(session, keyring, event(99))
+        raise RuntimeError("the caller failed before commit")
+
+    append(chain, keyring, range(EVENTS + 1, EVENTS + 2))
+    report = verify(chain, keyring)
+    assert report.is_ok and report.last_sequence == EVENTS + 1
+
+
+@pytest.mark.slow
+def test_concurrent_writers_build_one_chain_without_lost_or_duplicated_events(
+    engine: Engine, keyring: Keyring
+) -> None:
+    writers, per_writer = 4, 25
+    start = threading.Barrier(writers)
+    failures: list[BaseException] = []
+
+    def write(writer: int) -> None:
+        start.wait()
+        try:
+            for index in range(per_writer):
+                with session_scope(engine) as session:
+                    append_event(session, keyring, event(index, source=f"writer-{writer}-{index}"))
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(writer,)) for writer in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT sequence, source FROM audit_event ORDER BY sequence")).all()
+    assert [sequence for sequence, _ in rows] == list(range(1, writers * per_writer + 1))
+    expected = {f"writer-{w}-{i}" for w in range(writers) for i in range(per_writer)}
+    assert sorted(source for _, source in rows) == sorted(expected)
+    report = verify(engine, keyring)
+    assert report.is_ok and report.events_checked == writers * per_writer, report.summary()
