@@ -13,11 +13,13 @@ from storage.audit_checkpoint import (
     export_checkpoint,
     parse_checkpoint,
 )
+from storage.backup import BackupFiles, RestoreReport, backup_master_keys, create_backup, restore_backup
 from storage.cipher import Keyring, Sealed, generate_key, key_id_of
 from storage.db import create_schema, make_engine, session_scope
 from storage.doors import ensure_door, list_doors
 from storage.errors import (
     AuditChainError,
+    BackupError,
     ChainBroken,
     CheckpointInvalid,
     CheckpointMismatch,
@@ -30,7 +32,7 @@ from storage.errors import (
     StorageError,
     UnknownKeyId,
 )
-from storage.master_key import add_key_to_file, load_keyring
+from storage.master_key import add_key_to_file, key_file_keys, load_keyring, merge_keys_into_file
 from storage.migrate import current_revision, head_revision, schema_drift
 from storage.models import (
     ApiKey,
@@ -56,6 +58,14 @@ from storage.templates import (
 )
 
 __all__ = [
+    "BackupError",
+    "BackupFiles",
+    "RestoreReport",
+    "backup_master_keys",
+    "create_backup",
+    "key_file_keys",
+    "merge_keys_into_file",
+    "restore_backup",
     "ApiKey",
     "ApiKeyPublic",
     "AuditChainError",

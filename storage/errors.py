@@ -4,6 +4,7 @@ StorageError
 ├── NotFound              a row that was asked for does not exist
 ├── Conflict              a unique name or key is already taken
 ├── DatabaseUnavailable   the database cannot be reached or refused the operation
+├── BackupError           a backup file is damaged or foreign, or the restore target is not empty
 ├── AuditChainError
 │   ├── ChainBroken         the audit hash chain is broken: nothing is signed or appended on top of it
 │   ├── CheckpointInvalid   a checkpoint is malformed, its signature fails, or another key signed it
@@ -29,6 +30,10 @@ class Conflict(StorageError):
 
 class DatabaseUnavailable(StorageError):
     """The database could not be reached or failed the operation."""
+
+
+class BackupError(StorageError):
+    """A backup cannot be written or restored."""
 
 
 class AuditChainError(StorageError):

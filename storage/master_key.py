@@ -75,3 +75,23 @@ def add_key_to_file(settings: StorageSettings) -> str:
     new = generate_key()
     write_key_file(path, [new, *old])
     return key_id_of(decode_key_list(new, "new key", separator="\n")[0])
+
+
+def key_file_keys(settings: StorageSettings) -> list[str] | None:
+    """The key file's keys (base64, newest first) for a key backup; None when keys come from elsewhere."""
+    if settings.kms_hook or settings.master_key is not None or not settings.resolved_key_file.exists():
+        return None
+    return [line.strip() for line in settings.resolved_key_file.read_text().splitlines() if line.strip()]
+
+
+def merge_keys_into_file(settings: StorageSettings, keys: list[str]) -> int:
+    """Add restored master keys to the key file (created 0600 if missing); returns how many were new.
+
+    Keys already there keep their order, so the current primary key stays primary.
+    """
+    current = key_file_keys(settings) or []
+    new = [key for key in keys if key not in current]
+    if new:
+        decode_key_list("\n".join(new), "restored key", separator="\n")
+        write_key_file(settings.resolved_key_file, [*current, *new] if current else keys)
+    return len(new)

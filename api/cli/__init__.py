@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from api.cli.audit import audit_app
+from api.cli.backup import backup_app
 from api.cli.demo import demo_command
 from api.cli.enroll import enroll_command
 from api.cli.events import events_command
@@ -24,6 +25,7 @@ app.command("init")(init)
 app.command("enroll")(enroll_command)
 app.add_typer(people_app, name="people")
 app.add_typer(keys_app, name="keys")
+app.add_typer(backup_app, name="backup")
 app.command("gate")(gate_command)
 app.command("serve")(serve_command)
 app.command("events")(events_command)

@@ -145,3 +145,29 @@ def test_keys_rotate_rewraps_and_enrolled_people_stay_recognisable(
     (clean_environment / "master.key").write_text(key_lines[0] + "\n")
     code, output = _invoke("enroll", "Alice again", "--person-id", "1", str(tmp_path / "a.jpg"))
     assert code == 0, output
+
+
+def test_backup_then_restore_on_a_new_machine(
+    clean_environment: Path, tmp_path: Path, group_faces: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _invoke("init")[0] == 0
+    assert _invoke("enroll", "Alice", str(_write(tmp_path / "a.jpg", group_faces[0])))[0] == 0
+    code, output = _invoke("backup", "create", "--out", str(tmp_path / "backups"))
+    assert code == 0, output
+    data, keys = (
+        sorted((tmp_path / "backups").glob("facegate-data-*")),
+        sorted((tmp_path / "backups").glob("facegate-keys-*")),
+    )
+    assert len(data) == len(keys) == 1
+
+    monkeypatch.setenv("FACEGATE_HOME", str(tmp_path / "new-machine"))
+    code, output = _invoke("backup", "restore", "--data", str(data[0]), "--keys", str(keys[0]))
+
+    assert code == 0, output
+    assert "person 1" in output and "1 master keys added" in output
+    assert "Alice" in _invoke("people", "list")[1]
+    assert _invoke("audit", "verify")[0] == 0
+    code, output = _invoke("enroll", "Alice", "--person-id", "1", str(tmp_path / "a.jpg"))
+    assert code == 0, output
+    code, output = _invoke("backup", "restore", "--data", str(data[0]), "--keys", str(keys[0]))
+    assert code == 1 and "not empty" in output

@@ -1,0 +1,60 @@
+"""`facegate backup`: write and restore a data backup and a separate key backup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from api.cli.runtime import cli_errors, open_database
+from storage import (
+    StorageSettings,
+    backup_master_keys,
+    create_backup,
+    key_file_keys,
+    merge_keys_into_file,
+    restore_backup,
+)
+
+console = Console()
+backup_app = typer.Typer(help="Back up and restore the database and its keys.", no_args_is_help=True)
+
+
+@backup_app.command("create")
+def create_command(
+    out: Annotated[Path, typer.Option(help="Directory for the two backup files.")],
+) -> None:
+    """Write a data backup and a key backup (both 0600); store them in different places."""
+    with cli_errors():
+        settings = StorageSettings()
+        master_keys = key_file_keys(settings)
+        files = create_backup(open_database(settings), out, master_keys=master_keys)
+    rows = ", ".join(f"{table} {count}" for table, count in files.rows.items() if count)
+    console.print(f"data backup: {files.data}", markup=False, highlight=False)
+    console.print(f"key backup:  {files.keys}", markup=False, highlight=False)
+    console.print(f"rows: {rows or 'none'}")
+    if master_keys is None:
+        console.print("the master key comes from FACEGATE_MASTER_KEY or a KMS and is not in the key backup")
+
+
+@backup_app.command("restore")
+def restore_command(
+    data: Annotated[Path, typer.Option(help="The data backup file (facegate-data-*.jsonl).")],
+    keys: Annotated[Path, typer.Option(help="The key backup file (facegate-keys-*.jsonl).")],
+) -> None:
+    """Restore into an empty database; people erased after the data backup are not brought back."""
+    with cli_errors():
+        settings = StorageSettings()
+        report = restore_backup(open_database(settings), data=data, keys=keys)
+        added = merge_keys_into_file(settings, backup_master_keys(keys))
+    rows = ", ".join(f"{table} {count}" for table, count in report.rows.items() if count)
+    console.print(f"restored: {rows or 'nothing'}")
+    if added:
+        console.print(f"{added} master keys added to {settings.resolved_key_file}", markup=False)
+    if report.erased_people:
+        console.print(
+            f"{len(report.erased_people)} people erased after the data backup were left out "
+            f"({report.templates_not_restored} templates): their data keys no longer exist"
+        )

@@ -1,0 +1,244 @@
+"""Backup and restore as two portable files: the data, and the keys that unlock it.
+
+Keeping them apart is what makes erasure reach old backups: data backups never hold a data key, so
+restoring an old data backup with a key backup taken after an erasure cannot bring the erased person's
+templates back (crypto-shredding). The format is JSON lines, the same for SQLite and PostgreSQL, so a
+backup also moves an installation from one to the other.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Connection, Engine, Table, func, insert, select, text, update
+from sqlmodel import SQLModel
+
+from storage.errors import BackupError
+from storage.migrate import current_revision
+from storage.models import FaceTemplate, GalleryVersion, Person, PersonKey
+
+FORMAT = "facegate-backup/v1"
+_BATCH_ROWS = 500
+
+
+@dataclass(frozen=True)
+class BackupFiles:
+    data: Path
+    keys: Path
+    rows: dict[str, int]
+
+
+@dataclass
+class RestoreReport:
+    rows: dict[str, int] = field(default_factory=dict)
+    erased_people: list[int] = field(default_factory=list)
+    templates_not_restored: int = 0
+
+
+def _table(model: type[SQLModel]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def _tables() -> list[Table]:
+    return [t for t in SQLModel.metadata.sorted_tables if t.name != PersonKey.__tablename__]
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"$b64": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, datetime):
+        return {"$dt": (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()}
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and "$b64" in value:
+        return base64.b64decode(value["$b64"])
+    if isinstance(value, dict) and "$dt" in value:
+        return datetime.fromisoformat(value["$dt"])
+    return value
+
+
+def _private_file(path: Path) -> IO[str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w")
+
+
+def _write_table(handle: IO[str], connection: Connection, table: Table) -> int:
+    count = 0
+    for row in connection.execution_options(yield_per=_BATCH_ROWS).execute(select(table)).mappings():
+        handle.write(json.dumps({"table": table.name, "row": {k: _encode(v) for k, v in row.items()}}) + "\n")
+        count += 1
+    return count
+
+
+def _header(kind: str, revision: str | None, **extra: Any) -> str:
+    created = datetime.now(UTC).isoformat()
+    return json.dumps(
+        {"format": FORMAT, "kind": kind, "schema_revision": revision, "created_at": created, **extra}
+    )
+
+
+def create_backup(engine: Engine, out_dir: Path, *, master_keys: list[str] | None) -> BackupFiles:
+    """Write `facegate-data-<time>.jsonl` and `facegate-keys-<time>.jsonl` (both 0600) in one snapshot.
+
+    `master_keys` (base64, newest first) go into the key file when they come from a key file; keys
+    from the environment or a KMS are not exported and the header says so.
+
+    Raises:
+        BackupError: a backup file already exists.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    files = BackupFiles(
+        out_dir / f"facegate-data-{stamp}.jsonl", out_dir / f"facegate-keys-{stamp}.jsonl", {}
+    )
+    try:
+        data_handle, keys_handle = _private_file(files.data), _private_file(files.keys)
+    except FileExistsError as exc:
+        raise BackupError(f"backup file exists: {exc.filename}") from exc
+    with engine.begin() as connection, data_handle, keys_handle:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        revision = current_revision(engine)
+        data_handle.write(_header("data", revision) + "\n")
+        for table in _tables():
+            files.rows[table.name] = _write_table(data_handle, connection, table)
+        keys_handle.write(_header("keys", revision, master_keys=master_keys) + "\n")
+        files.rows[PersonKey.__tablename__] = _write_table(keys_handle, connection, _table(PersonKey))
+    return files
+
+
+def _read_header(path: Path, kind: str) -> dict[str, Any]:
+    """Raises BackupError when the file is not a FaceGate backup of that kind."""
+    try:
+        with path.open() as handle:
+            first_line = handle.readline()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BackupError(f"cannot read {path}: {exc}") from exc
+    try:
+        header = json.loads(first_line)
+    except json.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("kind") != kind:
+        raise BackupError(f"{path} is not a FaceGate {kind} backup ({FORMAT})")
+    return header
+
+
+def _read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(table, row) for every line after the header; raises BackupError on a damaged line."""
+    with path.open() as handle:
+        handle.readline()
+        for number, line in enumerate(handle, start=2):
+            try:
+                record = json.loads(line)
+                yield record["table"], {k: _decode(v) for k, v in record["row"].items()}
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise BackupError(f"{path}:{number}: damaged line (truncated file?)") from exc
+
+
+def _check_target(connection: Connection, revision: str | None, *headers: dict[str, Any]) -> None:
+    for header in headers:
+        if header.get("schema_revision") != revision:
+            raise BackupError(
+                f"the {header.get('kind')} backup is at schema revision {header.get('schema_revision')}, "
+                f"this database at {revision}: restore with the FaceGate version that wrote it, then upgrade"
+            )
+    for table in [*_tables(), _table(PersonKey)]:
+        if connection.execute(select(func.count()).select_from(table)).scalar_one():
+            raise BackupError(
+                f"the target database is not empty (table {table.name}): restore into a new one"
+            )
+
+
+def _insert_batches(
+    connection: Connection, rows: Iterator[tuple[str, dict[str, Any]]], report: RestoreReport
+) -> None:
+    tables = {t.name: t for t in _tables()}
+    batch: list[dict[str, Any]] = []
+    batch_table = ""
+    for name, row in rows:
+        if name != batch_table or len(batch) >= _BATCH_ROWS:
+            if batch:
+                connection.execute(insert(tables[batch_table]), batch)
+            batch, batch_table = [], name
+        if name not in tables:
+            raise BackupError(f"unknown table {name!r} in the data backup")
+        batch.append(row)
+        report.rows[name] = report.rows.get(name, 0) + 1
+    if batch:
+        connection.execute(insert(tables[batch_table]), batch)
+
+
+def _reset_postgres_sequences(connection: Connection) -> None:
+    """Explicit ids were inserted: move each serial sequence past them."""
+    for table in SQLModel.metadata.sorted_tables:
+        id_column = table.columns.get("id")
+        if id_column is None or not id_column.autoincrement or str(id_column.type) != "INTEGER":
+            continue
+        connection.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608 (model names)
+                f'COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM "{table.name}"'
+            )
+        )
+
+
+def _without_erased(
+    rows: Iterator[tuple[str, dict[str, Any]]], erased: set[int], report: RestoreReport
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, row in rows:
+        if name == FaceTemplate.__tablename__ and row["person_id"] in erased:
+            report.templates_not_restored += 1
+        elif not (name == Person.__tablename__ and row["id"] in erased):
+            yield name, row
+
+
+def restore_backup(engine: Engine, *, data: Path, keys: Path) -> RestoreReport:
+    """Load a data backup and a key backup into an empty, migrated database, in one transaction.
+
+    People whose templates are in the data backup but whose data key is not in the key backup were
+    erased after the data backup was taken: they and their templates are left out and reported.
+
+    Raises:
+        BackupError: a file is not a backup, is damaged, or is from another schema revision; or
+            the target database is not empty.
+    """
+    headers = [_read_header(data, "data"), _read_header(keys, "keys")]
+    person_keys = {row["person_id"]: row for _, row in _read_rows(keys)}
+    with_templates = {
+        row["person_id"] for name, row in _read_rows(data) if name == FaceTemplate.__tablename__
+    }
+    report = RestoreReport(erased_people=sorted(with_templates - set(person_keys)))
+    person_ids = _table(Person).c.id
+    with engine.begin() as connection:
+        _check_target(connection, current_revision(engine), *headers)
+        _insert_batches(
+            connection, _without_erased(_read_rows(data), set(report.erased_people), report), report
+        )
+        restored_people = set(connection.execute(select(person_ids)).scalars())
+        restorable = [row for person_id, row in person_keys.items() if person_id in restored_people]
+        if restorable:
+            connection.execute(insert(_table(PersonKey)), restorable)
+        report.rows[PersonKey.__tablename__] = len(restorable)
+        connection.execute(
+            update(_table(GalleryVersion)).values(version=_table(GalleryVersion).c.version + 1)
+        )
+        if connection.dialect.name == "postgresql":
+            _reset_postgres_sequences(connection)
+    return report
+
+
+def backup_master_keys(path: Path) -> list[str]:
+    """The master keys of a key backup (empty when they came from the environment or a KMS)."""
+    return list(_read_header(path, "keys").get("master_keys") or [])

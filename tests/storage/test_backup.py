@@ -1,0 +1,132 @@
+"""Backup and restore: a full round trip (also SQLite → PostgreSQL), crypto-shredding, and refusals."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from storage import (
+    BackupError,
+    BackupFiles,
+    Engine,
+    Keyring,
+    Role,
+    authenticate,
+    create_api_key,
+    create_backup,
+    create_person,
+    create_schema,
+    delete_person,
+    ensure_door,
+    make_engine,
+    restore_backup,
+    session_scope,
+)
+from tests.plaintext import template_leaks
+from tests.storage.audit_helpers import append, verify
+from tests.storage.template_helpers import decrypted, store_people
+
+
+@pytest.fixture
+def source(tmp_path: Path, keyring: Keyring, real_vectors: list[np.ndarray]) -> tuple[Engine, list[int], str]:
+    """A SQLite installation with three enrolled people, ten chained events, a door and an API key."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'source.db'}")
+    create_schema(engine)
+    person_ids = store_people(engine, keyring, real_vectors)
+    append(engine, keyring, range(1, 11))
+    with session_scope(engine) as session:
+        ensure_door(session, name="front")
+        token, _ = create_api_key(session, role=Role.auditor, label="auditor")
+    return engine, person_ids, token
+
+
+def _backup(engine: Engine, out: Path) -> BackupFiles:
+    return create_backup(engine, out, master_keys=None)
+
+
+def test_round_trip_restores_everything_into_an_empty_database(
+    source: tuple[Engine, list[int], str], engine: Engine, keyring: Keyring, tmp_path: Path
+) -> None:
+    source_engine, person_ids, token = source
+    files = _backup(source_engine, tmp_path / "backup")
+
+    report = restore_backup(engine, data=files.data, keys=files.keys)
+
+    assert report.erased_people == [] and report.templates_not_restored == 0
+    assert report.rows["person"] == 3 and report.rows["person_key"] == 3 and report.rows["audit_event"] == 10
+    assert decrypted(engine, keyring) == decrypted(source_engine, keyring)
+    chain = verify(engine, keyring)
+    assert chain.reason is None and chain.events_checked == 10
+    append(engine, keyring, range(11, 13))  # the restored chain head accepts new events
+    assert verify(engine, keyring).events_checked == 12
+    with session_scope(engine) as session:
+        assert (key := authenticate(session, token)) is not None and key.role == Role.auditor
+        assert create_person(session, name="after restore").id == max(person_ids) + 1
+
+
+def test_backup_files_are_private_and_hold_no_plaintext_template(
+    source: tuple[Engine, list[int], str], tmp_path: Path, real_vectors: list[np.ndarray]
+) -> None:
+    files = _backup(source[0], tmp_path / "backup")
+
+    for path in (files.data, files.keys):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert b"wrapped_key" not in files.data.read_bytes()
+    assert template_leaks(files.data.read_bytes() + files.keys.read_bytes(), real_vectors) == []
+
+
+def test_an_old_data_backup_cannot_bring_back_a_person_erased_since(
+    source: tuple[Engine, list[int], str], engine: Engine, keyring: Keyring, tmp_path: Path
+) -> None:
+    """Crypto-shredding reaches backups: the data backup predates the erasure, the key backup does not."""
+    source_engine, (erased, *kept), _ = source
+    before = _backup(source_engine, tmp_path / "before")
+    with session_scope(source_engine) as session:
+        delete_person(session, erased)
+    after = _backup(source_engine, tmp_path / "after")
+
+    report = restore_backup(engine, data=before.data, keys=after.keys)
+
+    assert report.erased_people == [erased] and report.templates_not_restored == 1
+    assert set(decrypted(engine, keyring)) == set(kept)
+
+
+def test_restore_refuses_a_database_that_is_not_empty(
+    source: tuple[Engine, list[int], str], engine: Engine, tmp_path: Path
+) -> None:
+    files = _backup(source[0], tmp_path / "backup")
+    with session_scope(engine) as session:
+        create_person(session, name="already here")
+
+    with pytest.raises(BackupError, match="not empty"):
+        restore_backup(engine, data=files.data, keys=files.keys)
+
+
+def test_a_truncated_backup_restores_nothing(
+    source: tuple[Engine, list[int], str], engine: Engine, keyring: Keyring, tmp_path: Path
+) -> None:
+    files = _backup(source[0], tmp_path / "backup")
+    content = files.data.read_bytes()
+    files.data.write_bytes(content[: len(content) * 2 // 3])
+
+    with pytest.raises(BackupError, match="damaged line"):
+        restore_backup(engine, data=files.data, keys=files.keys)
+    assert decrypted(engine, keyring) == {}
+    with session_scope(engine) as session:
+        assert create_person(session, name="first").id == 1
+
+
+def test_files_swapped_or_foreign_are_refused(
+    source: tuple[Engine, list[int], str], engine: Engine, tmp_path: Path
+) -> None:
+    files = _backup(source[0], tmp_path / "backup")
+    foreign = tmp_path / "notes.txt"
+    foreign.write_text("not a backup\n")
+
+    with pytest.raises(BackupError, match="not a FaceGate data backup"):
+        restore_backup(engine, data=files.keys, keys=files.data)
+    with pytest.raises(BackupError, match="not a FaceGate keys backup"):
+        restore_backup(engine, data=files.data, keys=foreign)
