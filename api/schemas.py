@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from enrollment import FaceIdentity
+from enrollment import EnrollmentResult, FaceIdentity
 from storage import ChainBreak, ChainReport
 
 T = TypeVar("T")
@@ -33,12 +33,44 @@ class PersonCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200, description="Display name of the person.")
 
 
+class PossibleDuplicatePublic(BaseModel):
+    """An uploaded photo whose face already matches a different enrolled person."""
+
+    photo: str
+    person_id: int = Field(description="The other enrolled person it matches.")
+    score: float = Field(description="Cosine similarity to that person's closest template (-1..1).")
+
+
 class EnrollmentPublic(BaseModel):
-    """Result of an enrollment: the new templates of one person."""
+    """Result of an enrollment: the new templates of one person, and possible duplicates (a warning)."""
 
     person_id: int
     template_ids: list[str] = Field(description="Ids of the templates this request added.")
     templates_added: int = Field(ge=0)
+    possible_duplicates: list[PossibleDuplicatePublic] = Field(
+        description=(
+            "Photos matching a DIFFERENT enrolled person at or above cos_threshold: the same person "
+            "enrolled twice, or a look-alike. Stored anyway unless FACEGATE_ENROLLMENT_ALLOW_DUPLICATES "
+            "is false, which refuses them with 422."
+        )
+    )
+    cos_threshold: float = Field(description="The model's match threshold the duplicates were checked at.")
+
+    @classmethod
+    def from_result(
+        cls, result: EnrollmentResult, *, person_id: int, cos_threshold: float
+    ) -> EnrollmentPublic:
+        """Public view of enrollment.enroll's result."""
+        return cls(
+            person_id=person_id,
+            template_ids=result.template_ids,
+            templates_added=len(result.template_ids),
+            possible_duplicates=[
+                PossibleDuplicatePublic(photo=d.photo, person_id=d.person_id, score=d.score)
+                for d in result.possible_duplicates
+            ],
+            cos_threshold=cos_threshold,
+        )
 
 
 class CandidatePublic(BaseModel):

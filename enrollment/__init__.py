@@ -1,16 +1,24 @@
 """Enrollment: photos → quality checks → embeddings → encrypted storage; also 1:N identification."""
 
 from enrollment.errors import EnrollmentError, EnrollmentRejected, PhotoProblem
-from enrollment.service import FaceIdentity, Photo, enroll, identify
+from enrollment.quality import quality_problems
+from enrollment.service import EnrollmentResult, FaceIdentity, Photo, enroll, identify
 from enrollment.settings import EnrollmentSettings
+from enrollment.similarity import ConfusablePair, PossibleDuplicate, closest_pairs, confusable_pairs
 
 __all__ = [
+    "ConfusablePair",
     "EnrollmentError",
     "EnrollmentRejected",
+    "EnrollmentResult",
     "EnrollmentSettings",
     "FaceIdentity",
     "Photo",
     "PhotoProblem",
+    "PossibleDuplicate",
+    "closest_pairs",
+    "confusable_pairs",
     "enroll",
     "identify",
+    "quality_problems",
 ]

@@ -1,7 +1,7 @@
 """Errors raised by enrollment.
 
 EnrollmentError
-└── EnrollmentRejected   one or more photos are unusable; nothing was written
+└── EnrollmentRejected   one or more photos are unusable (or duplicates, when refused); nothing was written
 """
 
 from __future__ import annotations

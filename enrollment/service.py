@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from enrollment.errors import EnrollmentRejected, PhotoProblem
+from enrollment.quality import quality_problems
 from enrollment.settings import EnrollmentSettings
-from recognition import BgrImage, DetectedFace, ImageError, Match, Recognizer, vector_to_bytes
+from enrollment.similarity import PossibleDuplicate, possible_duplicates
+from recognition import (
+    BgrImage,
+    DetectedFace,
+    Embedding,
+    ImageError,
+    Match,
+    Recognizer,
+    measure_face,
+    vector_to_bytes,
+)
 from storage import Cipher, Session, bump_gallery_version, get_person, iter_templates, store_template
 
 logger = logging.getLogger(__name__)
@@ -31,25 +42,107 @@ class FaceIdentity:
     threshold: float
 
 
+@dataclass(frozen=True)
+class EnrollmentResult:
+    """What an enrollment stored, and the faces that already match someone else."""
+
+    template_ids: list[str]
+    possible_duplicates: list[PossibleDuplicate] = field(default_factory=list)
+    """Photos matching a DIFFERENT enrolled person at or above the model threshold (a warning)."""
+
+
 class _Problem(Exception):
     """Internal: why one photo is refused."""
 
 
 def _single_usable_face(
-    recognizer: Recognizer, photo: Photo, *, min_face_px: int
+    recognizer: Recognizer, photo: Photo, *, settings: EnrollmentSettings
 ) -> tuple[BgrImage, DetectedFace]:
-    """Decode and find the one usable face; raises ImageError or _Problem."""
+    """Decode, find the one usable face and check its quality; raises ImageError or _Problem."""
     image = recognizer.decode(photo.data)
     faces = recognizer.detect(image)
     if not faces:
         raise _Problem("no face found")
-    usable = [face for face in faces if min(face.width_px, face.height_px) >= min_face_px]
+    usable = [face for face in faces if min(face.width_px, face.height_px) >= settings.min_face_px]
     if len(usable) > 1:
         raise _Problem(f"several faces ({len(usable)}); upload a photo of one person")
     if not usable:
         size = max(min(face.width_px, face.height_px) for face in faces)
-        raise _Problem(f"face too small ({size} px, minimum {min_face_px} px)")
+        raise _Problem(f"face too small ({size} px, minimum {settings.min_face_px} px)")
+    problems = quality_problems(measure_face(image, usable[0]), settings)
+    if problems:
+        raise _Problem("; ".join(problems))
     return image, usable[0]
+
+
+def _checked_faces(
+    recognizer: Recognizer, photos: list[Photo], settings: EnrollmentSettings
+) -> list[tuple[Photo, BgrImage, DetectedFace]]:
+    """Every photo's usable face; raises EnrollmentRejected naming each unusable photo."""
+    if not photos:
+        raise EnrollmentRejected([PhotoProblem(photo="(request)", reason="no photos were uploaded")])
+    if len(photos) > settings.max_photos:
+        reason = f"{len(photos)} photos, the limit is {settings.max_photos}"
+        raise EnrollmentRejected([PhotoProblem(photo="(request)", reason=reason)])
+    accepted: list[tuple[Photo, BgrImage, DetectedFace]] = []
+    problems: list[PhotoProblem] = []
+    for photo in photos:
+        try:
+            accepted.append((photo, *_single_usable_face(recognizer, photo, settings=settings)))
+        except ImageError as exc:
+            problems.append(PhotoProblem(photo=photo.name, reason=f"unreadable image: {exc}"))
+        except _Problem as exc:
+            problems.append(PhotoProblem(photo=photo.name, reason=str(exc)))
+    if problems:
+        raise EnrollmentRejected(problems)
+    return accepted
+
+
+def _checked_duplicates(
+    session: Session,
+    keyring: Cipher,
+    recognizer: Recognizer,
+    *,
+    person_id: int,
+    embedded: list[tuple[str, Embedding]],
+    settings: EnrollmentSettings,
+) -> list[PossibleDuplicate]:
+    """Possible duplicates of the new faces; raises EnrollmentRejected if settings refuse them."""
+    duplicates = possible_duplicates(session, keyring, recognizer, person_id=person_id, embeddings=embedded)
+    if not duplicates or settings.allow_duplicates:
+        return duplicates
+    threshold = recognizer.cos_threshold
+    raise EnrollmentRejected(
+        [
+            PhotoProblem(
+                photo=duplicate.photo,
+                reason=(
+                    f"possible duplicate: matches person {duplicate.person_id} "
+                    f"(score {duplicate.score:.3f}, threshold {threshold:.3f})"
+                ),
+            )
+            for duplicate in duplicates
+        ]
+    )
+
+
+def _store_all(
+    session: Session, keyring: Cipher, *, person_id: int, embedded: list[tuple[str, Embedding]]
+) -> list[str]:
+    """Encrypt and store every template, bump the gallery version; returns the template ids."""
+    template_ids = [
+        store_template(
+            session,
+            keyring,
+            person_id=person_id,
+            model_id=embedding.model_id,
+            plaintext=vector_to_bytes(embedding.vector),
+            source_name=name,
+        ).id
+        for name, embedding in embedded
+    ]
+    bump_gallery_version(session)
+    return template_ids
 
 
 def enroll(
@@ -60,53 +153,31 @@ def enroll(
     person_id: int,
     photos: list[Photo],
     settings: EnrollmentSettings,
-) -> list[str]:
+) -> EnrollmentResult:
     """Add one template per photo to an existing person, all or nothing.
 
-    Every photo is checked before anything is written; the caller's transaction commits.
+    Every photo is checked (one face, its size, detector score, exposure, sharpness, pose) and compared
+    with the other enrolled people before anything is written; the caller's transaction commits.
 
     Returns:
-        The new template ids.
+        The new template ids, and the photos matching a different enrolled person at or above the
+        model's threshold (possible duplicates, stored unless `settings.allow_duplicates` is false).
 
     Raises:
         NotFound: the person does not exist.
-        EnrollmentRejected: a photo is unreadable, has no face, several faces or a face too small,
-            or there are no photos or too many.
+        EnrollmentRejected: a photo is unreadable, has no face, several faces, a face failing a quality
+            check, or is a refused duplicate; there are no photos or too many.
+        UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
     get_person(session, person_id)
-    if not photos:
-        raise EnrollmentRejected([PhotoProblem(photo="(request)", reason="no photos were uploaded")])
-    if len(photos) > settings.max_photos:
-        reason = f"{len(photos)} photos, the limit is {settings.max_photos}"
-        raise EnrollmentRejected([PhotoProblem(photo="(request)", reason=reason)])
-    accepted: list[tuple[Photo, BgrImage, DetectedFace]] = []
-    problems: list[PhotoProblem] = []
-    for photo in photos:
-        try:
-            accepted.append(
-                (photo, *_single_usable_face(recognizer, photo, min_face_px=settings.min_face_px))
-            )
-        except ImageError as exc:
-            problems.append(PhotoProblem(photo=photo.name, reason=f"unreadable image: {exc}"))
-        except _Problem as exc:
-            problems.append(PhotoProblem(photo=photo.name, reason=str(exc)))
-    if problems:
-        raise EnrollmentRejected(problems)
-    template_ids = []
-    for photo, image, face in accepted:
-        embedding = recognizer.embed(image, face)
-        row = store_template(
-            session,
-            keyring,
-            person_id=person_id,
-            model_id=embedding.model_id,
-            plaintext=vector_to_bytes(embedding.vector),
-            source_name=photo.name,
-        )
-        template_ids.append(row.id)
-    bump_gallery_version(session)
+    accepted = _checked_faces(recognizer, photos, settings)
+    embedded = [(photo.name, recognizer.embed(image, face)) for photo, image, face in accepted]
+    duplicates = _checked_duplicates(
+        session, keyring, recognizer, person_id=person_id, embedded=embedded, settings=settings
+    )
+    template_ids = _store_all(session, keyring, person_id=person_id, embedded=embedded)
     logger.info("enrolled %d templates for person %d", len(template_ids), person_id)
-    return template_ids
+    return EnrollmentResult(template_ids=template_ids, possible_duplicates=duplicates)
 
 
 def identify(

@@ -1,23 +1,25 @@
-"""Door actuators. Only the log-only door exists yet; relays, webhooks and MQTT arrive with issue 5."""
+"""The door actuator protocol; implementations live in gate/doors/ and config picks one (gate/registry.py)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Protocol
-
-logger = logging.getLogger(__name__)
 
 
 class DoorActuator(Protocol):
     """Drives one door."""
 
     def unlock(self, *, door: str, duration_s: float) -> None:
-        """Unlock for `duration_s` seconds; raises ActuatorError when the hardware fails."""
+        """Unlock the door for `duration_s` seconds, then let it lock again.
+
+        Args:
+            door: name of the door, as audited.
+            duration_s: seconds the door stays unlocked.
+
+        Raises:
+            ActuatorError: the door could not be driven (hardware, network or broker failure).
+        """
         ...
 
-
-class LogOnlyDoor:
-    """Logs the unlock instead of driving hardware (dry run, demo)."""
-
-    def unlock(self, *, door: str, duration_s: float) -> None:
-        logger.info("door %s unlocked for %.1f s", door, duration_s)
+    def close(self) -> None:
+        """Release what the actuator holds (timers, pins) and leave the door locked; safe to call twice."""
+        ...

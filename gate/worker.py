@@ -100,7 +100,7 @@ def run_gate(
                 )
                 continue
             decided.add(track_id)
-            verdict = _open_door(actuator, verdict, door=door, unlock_s=settings.unlock_s)
+            verdict = _open_door(actuator, verdict, door=door, unlock_s=settings.door.unlock_s)
             logger.info(
                 "door %s track %d: %s (%s) person=%s score=%.3f",
                 door,

@@ -3,17 +3,28 @@
 from recognition.align import ALIGNED_SIZE_PX, ARCFACE_TEMPLATE, align_face, similarity_transform
 from recognition.codec import vector_from_bytes, vector_to_bytes
 from recognition.errors import (
+    EvaluationDataError,
     ImageError,
     IndexStateError,
     ModelLoadError,
     ModelMismatchError,
     RecognitionError,
 )
+from recognition.evaluation.harness import FALLBACK_DESCRIPTION, EmbeddedPhotos, embed_photos, pair_scores
+from recognition.evaluation.pairs import PairList, VerificationBin, parse_lfw_pairs, read_verification_bin
+from recognition.evaluation.protocol import (
+    FoldAccuracy,
+    OperatingPoint,
+    RocCurve,
+    VerificationReport,
+    evaluate_verification,
+)
 from recognition.gallery import FaissFlatGallery
 from recognition.image_io import decode_image
 from recognition.model_files import SFACE_INT8, YUNET_INT8, ModelFile, locate_model_file, sha256_of
 from recognition.pipeline import Recognizer
 from recognition.protocols import Detector, Embedder, FaceIndex
+from recognition.quality import FaceQuality, head_pose_deg, measure_face
 from recognition.registry import build_recognizer
 from recognition.settings import ImageLimits, MtcnnConfig, RecognitionSettings, SfaceConfig, YunetConfig
 from recognition.types import BBox, BgrImage, DetectedFace, Embedding, FaceObservation, Landmarks5, Match
@@ -25,11 +36,16 @@ __all__ = [
     "BgrImage",
     "DetectedFace",
     "Detector",
+    "EmbeddedPhotos",
     "Embedder",
     "Embedding",
+    "EvaluationDataError",
+    "FALLBACK_DESCRIPTION",
     "FaceIndex",
     "FaceObservation",
+    "FaceQuality",
     "FaissFlatGallery",
+    "FoldAccuracy",
     "ImageError",
     "ImageLimits",
     "IndexStateError",
@@ -39,17 +55,29 @@ __all__ = [
     "ModelLoadError",
     "ModelMismatchError",
     "MtcnnConfig",
+    "OperatingPoint",
+    "PairList",
     "RecognitionError",
     "RecognitionSettings",
     "Recognizer",
+    "RocCurve",
     "SFACE_INT8",
     "SfaceConfig",
+    "VerificationBin",
+    "VerificationReport",
     "YUNET_INT8",
     "YunetConfig",
     "align_face",
     "build_recognizer",
     "decode_image",
+    "embed_photos",
+    "evaluate_verification",
+    "head_pose_deg",
     "locate_model_file",
+    "measure_face",
+    "pair_scores",
+    "parse_lfw_pairs",
+    "read_verification_bin",
     "sha256_of",
     "similarity_transform",
     "vector_from_bytes",

@@ -4,7 +4,8 @@ RecognitionError
 ├── ImageError            the bytes are not a usable image (corrupt, empty, too large)
 ├── ModelLoadError        a model file is missing, fails its sha256 check or cannot be loaded
 ├── ModelMismatchError    embeddings of different models were mixed
-└── IndexStateError       the gallery index was used inconsistently (bad shape, duplicate id)
+├── IndexStateError       the gallery index was used inconsistently (bad shape, duplicate id)
+└── EvaluationDataError   a benchmark's protocol file or pair set is malformed or incomplete
 """
 
 
@@ -26,3 +27,7 @@ class ModelMismatchError(RecognitionError):
 
 class IndexStateError(RecognitionError):
     """The gallery index was asked to do something inconsistent with its contents."""
+
+
+class EvaluationDataError(RecognitionError):
+    """A verification protocol file, pair set or image set is malformed or incomplete."""

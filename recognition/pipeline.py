@@ -57,8 +57,18 @@ class Recognizer:
 
     def embed(self, image: BgrImage, face: DetectedFace) -> Embedding:
         """Align and embed one face; the vector is float32, finite and unit length."""
-        crop = align_face(image, face.landmarks)
-        assert crop.shape == (ALIGNED_SIZE_PX, ALIGNED_SIZE_PX, 3)
+        return self.embed_aligned(align_face(image, face.landmarks))
+
+    def embed_aligned(self, crop: BgrImage) -> Embedding:
+        """Embed a crop already aligned onto the 112×112 template (an insightface .bin image, say).
+
+        Raises:
+            ImageError: the crop is not 112×112×3 uint8.
+            ModelMismatchError: the embedder returned the wrong number of values.
+            RecognitionError: the embedding is zero or not finite.
+        """
+        if crop.shape != (ALIGNED_SIZE_PX, ALIGNED_SIZE_PX, 3) or crop.dtype != np.uint8:
+            raise ImageError(f"expected a {ALIGNED_SIZE_PX}×{ALIGNED_SIZE_PX}×3 uint8 crop, got {crop.shape}")
         vector = np.asarray(self.embedder.embed(crop), dtype=np.float32).reshape(-1)
         if vector.shape != (self.embedder.dim,):
             raise ModelMismatchError(

@@ -64,17 +64,22 @@ def _claim_next_sequence(session: Session) -> tuple[int, str]:
 
 
 def _create_head(session: Session) -> None:
-    """The head of an empty log; concurrent first writers create it once (ON CONFLICT DO NOTHING)."""
-    if session.exec(select(AuditEvent.id).limit(1)).first() is not None:
-        raise ChainBroken(
-            "the audit chain head is missing although events exist: run `facegate audit verify`"
-        )
+    """The head of an empty log; concurrent first writers create it once (ON CONFLICT DO NOTHING).
+
+    Only the writer whose insert took effect checks for orphaned events: another writer may have
+    created the head and committed its first event since this one looked.
+    """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.exec(
+    created = session.exec(
         dialect.insert(AuditChainHead)
         .values(id=HEAD_ID, sequence=0, link_hash=GENESIS_HASH)
         .on_conflict_do_nothing()
-    )
+        .returning(col(AuditChainHead.id))
+    ).first()
+    if created is not None and session.exec(select(AuditEvent.id).limit(1)).first() is not None:
+        raise ChainBroken(
+            "the audit chain head is missing although events exist: run `facegate audit verify`"
+        )
 
 
 def _conditions(

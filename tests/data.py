@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import pickle
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+
+from recognition import Recognizer, align_face
+from recognition.evaluation.harness import nearest_centre_face
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Read before the autouse fixture clears FACEGATE_* from the environment.
@@ -64,3 +68,24 @@ def shared_faces() -> Path:
 def knn_examples() -> Path:
     """face_recognition's knn_examples: train/<name>/*.jpg to enroll, test/*.jpg to present."""
     return shared_faces() / "face-recognition-examples" / "examples" / "knn_examples"
+
+
+def lfw() -> Path:
+    """../shared/data/faces/lfw: `lfw-deepfunneled/` images and the View 2 `pairs.txt`, or skip."""
+    path = shared_faces() / "lfw"
+    if not (path / "pairs.txt").is_file() or not (path / "lfw-deepfunneled").is_dir():
+        pytest.skip(f"LFW (lfw-deepfunneled/ and pairs.txt) not found under {path}")
+    return path
+
+
+def write_verification_bin(path: Path, recognizer: Recognizer, pairs: list[tuple[Path, Path, bool]]) -> None:
+    """An insightface-style .bin (pickled PNG crops, same flags) of photo pairs, each photo aligned
+    by the product's own detect → nearest-centre face → `align_face`."""
+    crops = []
+    for photo in (photo for first, second, _ in pairs for photo in (first, second)):
+        image = recognizer.decode(photo.read_bytes())
+        face = nearest_centre_face(
+            recognizer.detect(image), width_px=image.shape[1], height_px=image.shape[0]
+        )
+        crops.append(cv2.imencode(".png", align_face(image, face.landmarks))[1].tobytes())
+    path.write_bytes(pickle.dumps((crops, [same for _, _, same in pairs]), protocol=pickle.HIGHEST_PROTOCOL))

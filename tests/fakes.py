@@ -1,8 +1,10 @@
-"""Test doubles for hardware (door, clock) and a builder of synthetic camera frames from real photos."""
+"""Test doubles for hardware (door, relay pin, clock) and synthetic camera frames built from real photos."""
 
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -32,6 +34,9 @@ class RecordingDoor:
 
     def unlock(self, *, door: str, duration_s: float) -> None:
         self.unlocks.append(Unlock(door=door, duration_s=duration_s))
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass
@@ -90,6 +95,24 @@ class FailingDoor:
     def unlock(self, *, door: str, duration_s: float) -> None:
         self.attempts += 1
         raise ActuatorError(f"relay of door {door} did not answer")
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class RecordingRelayPin:
+    """A gate.RelayPin that records each level with its monotonic time; `lowered` is set on set_low."""
+
+    levels: list[tuple[str, float]] = field(default_factory=list)
+    lowered: threading.Event = field(default_factory=threading.Event)
+
+    def set_high(self) -> None:
+        self.levels.append(("high", time.monotonic()))
+
+    def set_low(self) -> None:
+        self.levels.append(("low", time.monotonic()))
+        self.lowered.set()
 
 
 @dataclass

@@ -38,8 +38,12 @@ def test_no_other_distribution_provides_our_package_names() -> None:
         )
 
 
-def test_default_door_path_imports_no_torch() -> None:
-    code = "import sys, gate, enrollment, recognition; assert 'torch' not in sys.modules, 'torch imported'"
+def test_default_door_path_imports_no_torch_and_no_matplotlib() -> None:
+    code = (
+        "import sys, gate, enrollment, recognition; "
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=False
     )

@@ -8,6 +8,7 @@ from api.cli.audit import audit_app
 from api.cli.backup import backup_app
 from api.cli.demo import demo_command
 from api.cli.enroll import enroll_command
+from api.cli.eval import eval_app
 from api.cli.events import events_command
 from api.cli.gate import gate_command
 from api.cli.init import init
@@ -31,6 +32,7 @@ app.command("serve")(serve_command)
 app.command("events")(events_command)
 app.add_typer(audit_app, name="audit")
 app.command("demo")(demo_command)
+app.add_typer(eval_app, name="eval")
 
 
 def main() -> None:

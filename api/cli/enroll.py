@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from api.cli.runtime import build_runtime, cli_errors, image_files
-from enrollment import Photo, enroll
+from enrollment import EnrollmentResult, Photo, enroll
 from storage import StorageSettings, create_person, session_scope
 
 console = Console()
@@ -34,7 +34,7 @@ def enroll_command(
         with session_scope(runtime.engine) as session:
             target_id = person_id if person_id is not None else create_person(session, name=name).id
             assert target_id is not None
-            template_ids = enroll(
+            result = enroll(
                 session,
                 runtime.keyring,
                 runtime.recognizer,
@@ -43,5 +43,17 @@ def enroll_command(
                 settings=runtime.enrollment,
             )
     console.print(
-        f"person {target_id}: {len(template_ids)} templates enrolled ({runtime.recognizer.model_id})"
+        f"person {target_id}: {len(result.template_ids)} templates enrolled ({runtime.recognizer.model_id})"
     )
+    print_possible_duplicates(result, threshold=runtime.recognizer.cos_threshold)
+
+
+def print_possible_duplicates(result: EnrollmentResult, *, threshold: float) -> None:
+    """One warning line per photo that matches a different enrolled person."""
+    for duplicate in result.possible_duplicates:
+        console.print(
+            f"warning: possible duplicate: {duplicate.photo} matches person {duplicate.person_id} "
+            f"(score {duplicate.score:.3f}, threshold {threshold:.3f})",
+            markup=False,
+            highlight=False,
+        )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from api.cli.runtime import Runtime, build_runtime, cli_errors, configure_logging
-from gate import GalleryCache, GateDecision, GateSettings, LogOnlyDoor, OpencvFrameSource, run_gate
+from gate import GalleryCache, GateDecision, GateSettings, OpencvFrameSource, build_door, run_gate
 from storage import (
     AuditEventCreate,
     Decision,
@@ -27,7 +28,7 @@ console = Console()
 def gate_decisions(
     runtime: Runtime, *, source: str, door: str, settings: GateSettings
 ) -> Iterator[GateDecision]:
-    """Wire the gate to the database and run it over a source until the stream ends."""
+    """Wire the gate to the database and the configured door; run it over a source until the stream ends."""
     with session_scope(runtime.engine) as session:
         ensure_door(session, name=door)
     gallery = GalleryCache(
@@ -42,16 +43,20 @@ def gate_decisions(
         with session_scope(runtime.engine) as session:
             append_event(session, runtime.keyring, event)
 
-    yield from run_gate(
-        OpencvFrameSource(source).frames(),
-        door=door,
-        source_name=source,
-        recognizer=runtime.recognizer,
-        gallery=gallery.current,
-        actuator=LogOnlyDoor(),
-        record=record,
-        settings=settings,
-    )
+    actuator = build_door(settings.door, utc_now=lambda: datetime.now(UTC), monotonic=time.monotonic)
+    try:
+        yield from run_gate(
+            OpencvFrameSource(source).frames(),
+            door=door,
+            source_name=source,
+            recognizer=runtime.recognizer,
+            gallery=gallery.current,
+            actuator=actuator,
+            record=record,
+            settings=settings,
+        )
+    finally:
+        actuator.close()
 
 
 def describe(runtime: Runtime, decision: GateDecision) -> str:
@@ -78,6 +83,7 @@ def gate_command(
     """Run the gate: detect, match, decide k-of-n per track, audit every decision."""
     configure_logging(verbose=verbose)
     with cli_errors():
+        settings = GateSettings()
         runtime = build_runtime(StorageSettings())
-        for decision in gate_decisions(runtime, source=source, door=door, settings=GateSettings()):
+        for decision in gate_decisions(runtime, source=source, door=door, settings=settings):
             console.print(describe(runtime, decision), markup=False, highlight=False)

@@ -8,11 +8,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli.runtime import cli_errors, open_database
-from storage import StorageSettings, delete_person, list_people, session_scope
+from api.cli.runtime import build_runtime, cli_errors, open_database
+from enrollment import confusable_pairs
+from storage import StorageSettings, delete_person, get_person, list_people, session_scope
 
 console = Console()
-people_app = typer.Typer(help="List and delete enrolled people.", no_args_is_help=True)
+people_app = typer.Typer(help="List and delete enrolled people; list look-alikes.", no_args_is_help=True)
 
 
 @people_app.command("list")
@@ -39,3 +40,41 @@ def delete_command(person_id: Annotated[int, typer.Argument(help="Id of the pers
         with session_scope(engine) as session:
             removed = delete_person(session, person_id)
     console.print(f"person {person_id} deleted, {removed} templates erased")
+
+
+@people_app.command("confusable")
+def confusable_command(
+    min_score: Annotated[
+        float | None,
+        typer.Option(
+            min=-1.0,
+            max=1.0,
+            help=(
+                "List pairs whose closest templates score at least this cosine "
+                "(default: the model's threshold minus FACEGATE_ENROLLMENT_CONFUSABLE_MARGIN_COS)."
+            ),
+        ),
+    ] = None,
+) -> None:
+    """List pairs of enrolled people who look alike (twins, siblings, duplicates), closest first."""
+    with cli_errors():
+        runtime = build_runtime(StorageSettings())
+        threshold = runtime.recognizer.cos_threshold
+        floor = threshold - runtime.enrollment.confusable_margin_cos if min_score is None else min_score
+        with session_scope(runtime.engine) as session:
+            pairs = confusable_pairs(session, runtime.keyring, runtime.recognizer, min_score=floor)
+            names = {
+                person_id: get_person(session, person_id).name
+                for pair in pairs
+                for person_id in (pair.person_a, pair.person_b)
+            }
+    title = f"{len(pairs)} confusable pairs (score ≥ {floor:.3f}; match threshold {threshold:.3f})"
+    table = Table("person a", "person b", "score", "", title=title)
+    for pair in pairs:
+        table.add_row(
+            f"{pair.person_a} {names[pair.person_a]}",
+            f"{pair.person_b} {names[pair.person_b]}",
+            f"{pair.score:.3f}",
+            "above the match threshold" if pair.score >= threshold else "",
+        )
+    console.print(table)

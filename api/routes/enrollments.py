@@ -25,7 +25,10 @@ router = APIRouter(tags=["enrollment"])
         },
         status.HTTP_422_UNPROCESSABLE_CONTENT: {
             "model": EnrollmentRejectedPublic,
-            "description": "Every unusable photo with its reason; nothing was stored.",
+            "description": (
+                "Every unusable photo with its reason (a failing quality measure names its value and "
+                "limit; a possible duplicate when duplicates are refused); nothing was stored."
+            ),
         },
     },
 )
@@ -36,13 +39,16 @@ def add_faces(
     services: ServicesDep,
     _key: AdminKey,
 ) -> EnrollmentPublic:
-    """Add one template per photo, all or nothing: a single unusable photo stores nothing."""
+    """Add one template per photo, all or nothing: a single unusable photo stores nothing.
+
+    Photos that match a different enrolled person are listed in `possible_duplicates`.
+    """
     max_bytes = services.recognizer.limits.max_image_bytes
     read = [
         read_photo(upload, fallback_name=f"photos[{i}]", max_bytes=max_bytes)
         for i, upload in enumerate(photos)
     ]
-    template_ids = enroll(
+    result = enroll(
         session,
         services.keyring,
         services.recognizer,
@@ -50,4 +56,6 @@ def add_faces(
         photos=read,
         settings=services.enrollment,
     )
-    return EnrollmentPublic(person_id=person_id, template_ids=template_ids, templates_added=len(template_ids))
+    return EnrollmentPublic.from_result(
+        result, person_id=person_id, cos_threshold=services.recognizer.cos_threshold
+    )

@@ -171,3 +171,34 @@ def test_backup_then_restore_on_a_new_machine(
     assert code == 0, output
     code, output = _invoke("backup", "restore", "--data", str(data[0]), "--keys", str(keys[0]))
     assert code == 1 and "not empty" in output
+
+
+def test_enroll_warns_of_a_possible_duplicate_and_people_confusable_lists_the_pair(
+    tmp_path: Path, group_faces: list[bytes]
+) -> None:
+    assert _invoke("init")[0] == 0
+    mirrored = cv2.flip(cv2.imdecode(np.frombuffer(group_faces[0], np.uint8), 1), 1)
+    assert _invoke("enroll", "Alice", str(_write(tmp_path / "a.jpg", group_faces[0])))[0] == 0
+    assert _invoke("enroll", "Carol", str(_write(tmp_path / "c.jpg", group_faces[2])))[0] == 0
+    code, output = _invoke(
+        "enroll", "Alice again", str(_write(tmp_path / "m.jpg", cv2.imencode(".jpg", mirrored)[1].tobytes()))
+    )
+    assert code == 0, output
+    assert "person 3: 1 templates enrolled" in output
+    assert "warning: possible duplicate: m.jpg matches person 1 (score 0." in output
+    code, output = _invoke("people", "confusable")
+    assert code == 0, output
+    assert "1 confusable pairs" in output and "1 Alice" in output and "3 Alice again" in output
+    assert "Carol" not in output
+    code, output = _invoke("people", "confusable", "--min-score", "-1")
+    assert code == 0 and "3 confusable pairs" in output and "Carol" in output
+
+
+def test_enroll_refuses_a_blurred_photo_naming_sharpness(tmp_path: Path, group_faces: list[bytes]) -> None:
+    assert _invoke("init")[0] == 0
+    blurred = cv2.GaussianBlur(cv2.imdecode(np.frombuffer(group_faces[0], np.uint8), 1), (0, 0), 3)
+    path = _write(tmp_path / "b.jpg", cv2.imencode(".jpg", blurred)[1].tobytes())
+    code, output = _invoke("enroll", "Bob", str(path))
+    assert code == 1
+    assert "nothing was saved" in output and "b.jpg: face too blurred (sharpness " in output
+    assert "0 people" in _invoke("people", "list")[1]

@@ -60,10 +60,10 @@ def test_enroll_two_photos_then_identify(
     photos = [Photo("front.jpg", group_faces[0]), Photo("mirrored.jpg", _flipped(recognizer, group_faces[0]))]
 
     with session_scope(engine) as session:
-        template_ids = enroll(
-            session, keyring, recognizer, person_id=person_id, photos=photos, settings=SETTINGS
-        )
+        result = enroll(session, keyring, recognizer, person_id=person_id, photos=photos, settings=SETTINGS)
 
+    template_ids = result.template_ids
+    assert result.possible_duplicates == [], "two photos of one person are not duplicates of each other"
     assert len(template_ids) == 2 and len(set(template_ids)) == 2
     assert _template_count(engine, person_id) == 2
     assert _version(engine) == version_before + 1

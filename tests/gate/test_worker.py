@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import time
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import inspect
 
-from gate import GalleryCache, GateSettings, run_gate
+from gate import GalleryCache, GateSettings, MqttDoor, run_gate
 from recognition import Recognizer, vector_from_bytes
 from storage import (
     AuditEventCreate,
@@ -120,7 +121,7 @@ def test_grants_the_enrolled_person_and_denies_the_stranger(
     grants = [d for d in decisions if d.verdict.decision is Decision.granted]
     assert all(d.verdict.score >= d.threshold == recognizer.cos_threshold for d in grants)
     assert decisions[1].verdict.score < recognizer.cos_threshold
-    assert [(u.door, u.duration_s) for u in door.unlocks] == [(DOOR, settings.unlock_s)] * len(grants)
+    assert [(u.door, u.duration_s) for u in door.unlocks] == [(DOOR, settings.door.unlock_s)] * len(grants)
 
     rows = _audit_rows(engine)
     assert [(r.track_id, r.decision, r.reason, r.person_id) for r in rows] == [
@@ -173,6 +174,29 @@ def test_a_door_that_fails_to_unlock_is_audited_as_a_denial(
     frames = build_frames([Placement(recognizer.decode(group_faces[0]), 30, 100)], count=4)
     decisions, door = _run(engine, keyring, recognizer, frames, door=FailingDoor())
     assert door.attempts == 1
+    verdicts = [(d.verdict.decision, d.verdict.reason, d.verdict.person_id) for d in decisions]
+    assert verdicts == [(Decision.denied, "door_error", alice_id)]
+    assert [(e.decision, e.reason) for e in _audit_rows(engine)] == [(Decision.denied, "door_error")]
+
+
+def test_an_unreachable_mqtt_broker_is_audited_as_a_door_error(
+    engine, keyring, recognizer, group_faces, enroll_person
+):
+    alice_id = enroll_person(ALICE_NAME, group_faces[0])
+    frames = build_frames([Placement(recognizer.decode(group_faces[0]), 30, 100)], count=4)
+    dead_broker = MqttDoor(
+        host="127.0.0.1",
+        port=1,
+        topic="facegate/test/front",
+        timeout_s=1.0,
+        username=None,
+        password=None,
+        utc_now=lambda: datetime.now(UTC),
+        monotonic=time.monotonic,
+    )
+    started_s = time.monotonic()
+    decisions, _ = _run(engine, keyring, recognizer, frames, door=dead_broker)
+    assert time.monotonic() - started_s < 10.0
     verdicts = [(d.verdict.decision, d.verdict.reason, d.verdict.person_id) for d in decisions]
     assert verdicts == [(Decision.denied, "door_error", alice_id)]
     assert [(e.decision, e.reason) for e in _audit_rows(engine)] == [(Decision.denied, "door_error")]

@@ -1,0 +1,196 @@
+"""`facegate eval`: measure the configured detector and embedder on public benchmarks."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from api.cli.roc_plot import write_roc_png
+from api.cli.runtime import cli_errors, configure_logging, err_console
+from recognition import (
+    FALLBACK_DESCRIPTION,
+    EmbeddedPhotos,
+    EvaluationDataError,
+    PairList,
+    RecognitionSettings,
+    Recognizer,
+    VerificationReport,
+    build_recognizer,
+    embed_photos,
+    evaluate_verification,
+    pair_scores,
+    parse_lfw_pairs,
+    read_verification_bin,
+)
+from storage import StorageSettings
+
+console = Console(soft_wrap=True)
+eval_app = typer.Typer(help="Measure the configured recognizer on public benchmarks.", no_args_is_help=True)
+
+
+@dataclass(frozen=True)
+class PairSource:
+    """Pairs to score and where their photos come from: LFW image files or a .bin's aligned crops."""
+
+    name: str
+    pairs: PairList
+    root: Path | None = None
+    crops: tuple[bytes, ...] = ()
+
+    @property
+    def is_aligned(self) -> bool:
+        return self.root is None
+
+    def photos(self, keys: list[str]) -> Iterator[tuple[str, bytes]]:
+        for key in keys:
+            yield key, (self.root / key).read_bytes() if self.root is not None else self.crops[int(key)]
+
+
+def default_pairs_file(data: Path) -> Path:
+    """`DIR/../pairs.txt` (the LFW download's layout) or `DIR/pairs.txt`, whichever exists."""
+    for candidate in (data.parent / "pairs.txt", data / "pairs.txt"):
+        if candidate.is_file():
+            return candidate
+    raise EvaluationDataError(f"no pairs.txt beside or inside {data}; give --pairs FILE")
+
+
+def lfw_source(data: Path, pairs_file: Path | None) -> PairSource:
+    """LFW images under `data` (`Name/Name_0001.jpg`) and View 2 pairs; every image must exist."""
+    pairs_path = pairs_file or default_pairs_file(data)
+    try:
+        pairs = parse_lfw_pairs(pairs_path.read_text())
+    except OSError as exc:
+        raise EvaluationDataError(f"cannot read {pairs_path}: {exc}") from exc
+    missing = [key for key in pairs.image_keys() if not (data / key).is_file()]
+    if missing:
+        raise EvaluationDataError(f"{len(missing)} pair images are missing under {data}, first {missing[0]}")
+    return PairSource(name=f"LFW View 2 ({pairs_path.name})", pairs=pairs, root=data)
+
+
+def bin_source(path: Path) -> PairSource:
+    """An insightface verification .bin: aligned crops, embedded without detection."""
+    verification = read_verification_bin(path)
+    return PairSource(name=path.name, pairs=verification.pairs, crops=verification.images)
+
+
+def pair_source(*, data: Path | None, bin_file: Path | None, pairs_file: Path | None) -> PairSource:
+    """The .bin when one is given, otherwise the LFW images folder."""
+    if bin_file is not None:
+        return bin_source(bin_file)
+    if data is None:
+        raise EvaluationDataError("give --data DIR or --bin FILE")
+    return lfw_source(data, pairs_file)
+
+
+def embed_with_progress(recognizer: Recognizer, source: PairSource, keys: list[str]) -> EmbeddedPhotos:
+    """Embed each distinct photo once, with a progress bar on stderr."""
+    columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console) as progress:
+        task = progress.add_task("embedding", total=len(keys))
+        return embed_photos(
+            recognizer,
+            source.photos(keys),
+            is_aligned=source.is_aligned,
+            clock=time.perf_counter,
+            on_photo=lambda: progress.advance(task),
+        )
+
+
+def summary(
+    report: VerificationReport, embedded: EmbeddedPhotos, *, detector: str, model: str
+) -> dict[str, Any]:
+    """The numbers `--json` prints; `detect_failures` counts photos aligned by the fallback."""
+    point = report.at_far_1e3
+    return {
+        "accuracy": report.folds.mean,
+        "accuracy_std": report.folds.std,
+        "tar_at_far_1e-3": point.tar,
+        "threshold_at_far_1e-3": point.threshold,
+        "fold_thresholds": list(report.folds.thresholds),
+        "pairs": report.pairs,
+        "images": len(embedded.vectors),
+        "detect_failures": len(embedded.detect_failures),
+        "detect_failure_images": list(embedded.detect_failures),
+        "fallback": FALLBACK_DESCRIPTION,
+        "detector": detector,
+        "model": model,
+        "embed_ms_per_face": embedded.embed_ms_per_face,
+    }
+
+
+def print_summary(source: PairSource, result: dict[str, Any]) -> None:
+    folds = len(result["fold_thresholds"])
+    console.print(
+        f"{source.name}: {result['pairs']} pairs in {folds} folds, {result['images']} images, "
+        f"detector {result['detector']}, model {result['model']}",
+        highlight=False,
+    )
+    console.print(
+        f"accuracy {100 * result['accuracy']:.2f}% ± {100 * result['accuracy_std']:.2f} "
+        f"(threshold chosen on {folds - 1} folds, tested on the remaining one)",
+        highlight=False,
+    )
+    console.print(
+        f"TAR {100 * result['tar_at_far_1e-3']:.2f}% at FAR 1e-3 "
+        f"(cosine threshold {result['threshold_at_far_1e-3']:.4f})",
+        highlight=False,
+    )
+    console.print(f"detect failures: {result['detect_failures']}", highlight=False)
+    for key in result["detect_failure_images"]:
+        console.print(f"  {key}: {result['fallback']}", markup=False, highlight=False)
+    console.print(
+        f"embedding: {result['embed_ms_per_face']:.1f} ms per face (align + embed)", highlight=False
+    )
+
+
+@eval_app.command("lfw")
+def lfw_command(
+    data: Annotated[Path | None, typer.Option(help="LFW images root (Name/Name_0001.jpg).")] = None,
+    bin_file: Annotated[
+        Path | None, typer.Option("--bin", help="An insightface verification .bin instead of --data.")
+    ] = None,
+    pairs: Annotated[
+        Path | None, typer.Option(help="View 2 pairs.txt; default DIR/../pairs.txt or DIR/pairs.txt.")
+    ] = None,
+    roc_png: Annotated[Path | None, typer.Option(help="Write the ROC curve to this PNG.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of the results.")] = False,
+    limit_pairs: Annotated[
+        int | None, typer.Option(min=2, help="Only the first N/(2×folds) pairs of each kind per fold.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option(help="Log each detection failure.")] = False,
+) -> None:
+    """LFW View 2 verification of the configured models: ten-fold accuracy, TAR at FAR 1e-3, ROC curve."""
+    configure_logging(verbose=verbose)
+    if (data is None) == (bin_file is None):
+        err_console.print("error: give exactly one of --data DIR and --bin FILE")
+        raise typer.Exit(2)
+    with cli_errors():
+        source = pair_source(data=data, bin_file=bin_file, pairs_file=pairs)
+        chosen = source.pairs if limit_pairs is None else source.pairs.limited(limit_pairs)
+        settings = RecognitionSettings()
+        recognizer = build_recognizer(settings, cache_dir=StorageSettings().home / "models")
+        embedded = embed_with_progress(recognizer, source, chosen.image_keys())
+        report = evaluate_verification(pair_scores(embedded, chosen), chosen.is_same, chosen.folds)
+    result = summary(report, embedded, detector=settings.detector.kind, model=recognizer.model_id)
+    print_summary(source, result)
+    if roc_png is not None:
+        _write_roc(report, roc_png, title=f"{source.name}: {recognizer.model_id}")
+    if as_json:
+        typer.echo(json.dumps(result))
+
+
+def _write_roc(report: VerificationReport, path: Path, *, title: str) -> None:
+    try:
+        write_roc_png(report.roc, path, title=title, operating_point=report.at_far_1e3)
+    except OSError as exc:
+        err_console.print(f"error: cannot write {path}: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from exc
+    console.print(f"ROC curve: {path}", markup=False, highlight=False)

@@ -1,0 +1,126 @@
+"""Faces that sit too close to other people: possible duplicates at enrollment, confusable pairs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from recognition import Embedding, Recognizer, vector_from_bytes
+from storage import Cipher, Session, iter_templates
+
+logger = logging.getLogger(__name__)
+
+_DUPLICATE_CANDIDATES = 3
+
+
+@dataclass(frozen=True)
+class PossibleDuplicate:
+    """A photo whose face already matches a different enrolled person at or above the threshold."""
+
+    photo: str
+    person_id: int
+    score: float
+    """Best cosine similarity between the photo and that person's templates (-1..1)."""
+
+
+@dataclass(frozen=True)
+class ConfusablePair:
+    """Two enrolled people whose closest templates score `score` (cosine, -1..1); person_a < person_b."""
+
+    person_a: int
+    person_b: int
+    score: float
+
+
+def possible_duplicates(
+    session: Session,
+    keyring: Cipher,
+    recognizer: Recognizer,
+    *,
+    person_id: int,
+    embeddings: Sequence[tuple[str, Embedding]],
+) -> list[PossibleDuplicate]:
+    """Other people each (photo name, embedding) matches at or above the model's threshold.
+
+    The gallery holds every template of the recognizer's model except those of `person_id`.
+
+    Returns:
+        Matches, in photo order, best first within a photo.
+
+    Raises:
+        UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
+    """
+    gallery = recognizer.new_gallery(
+        (t.template_id, t.person_id, t.plaintext)
+        for t in iter_templates(session, keyring, model_id=recognizer.model_id)
+        if t.person_id != person_id
+    )
+    found = []
+    for photo, embedding in embeddings:
+        for match in gallery.search(embedding.vector, _DUPLICATE_CANDIDATES):
+            if match.score >= recognizer.cos_threshold:
+                found.append(PossibleDuplicate(photo=photo, person_id=match.person_id, score=match.score))
+    if found:
+        logger.warning(
+            "enrollment for person %d matches other people %s",
+            person_id,
+            sorted({duplicate.person_id for duplicate in found}),
+        )
+    return found
+
+
+def confusable_pairs(
+    session: Session, keyring: Cipher, recognizer: Recognizer, *, min_score: float
+) -> list[ConfusablePair]:
+    """Pairs of enrolled people whose closest templates score at or above `min_score`.
+
+    Only templates of the recognizer's model are compared (D4).
+
+    Returns:
+        Pairs, highest score first.
+
+    Raises:
+        UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
+    """
+    owners: list[int] = []
+    vectors: list[npt.NDArray[np.float32]] = []
+    for template in iter_templates(session, keyring, model_id=recognizer.model_id):
+        owners.append(template.person_id)
+        vectors.append(vector_from_bytes(template.plaintext, dim=recognizer.embedder.dim))
+    if not vectors:
+        return []
+    pairs = closest_pairs(np.stack(vectors), np.asarray(owners, dtype=np.int64), min_score=min_score)
+    return sorted(pairs, key=lambda pair: (-pair.score, pair.person_a, pair.person_b))
+
+
+def closest_pairs(
+    vectors: npt.NDArray[np.float32], owners: npt.NDArray[np.int64], *, min_score: float
+) -> list[ConfusablePair]:
+    """For every two owners, the best inner product between their vectors, where it reaches min_score.
+
+    Args:
+        vectors: N×D float32, L2-normalised rows.
+        owners: N person ids, one per row.
+
+    Returns:
+        Pairs in no particular order.
+    """
+    order = np.argsort(owners, kind="stable")
+    vectors, owners = vectors[order], owners[order]
+    people, starts = np.unique(owners, return_index=True)
+    pairs = []
+    for index, start in enumerate(starts[:-1]):
+        end = starts[index + 1]
+        # One block of rows at a time: memory stays templates-of-one-person × all templates.
+        scores = vectors[start:end] @ vectors[end:].T
+        best = np.maximum.reduceat(scores.max(axis=0), starts[index + 1 :] - end)
+        for other, score in zip(people[index + 1 :], best, strict=True):
+            if score >= min_score:
+                pairs.append(
+                    ConfusablePair(person_a=int(people[index]), person_b=int(other), score=float(score))
+                )
+    return pairs

@@ -1,0 +1,112 @@
+"""A door opened by an MQTT message (paho-mqtt 2.x), published at QoS 1 and acknowledged by the broker."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import SecretStr
+
+from gate.errors import ActuatorError
+
+logger = logging.getLogger(__name__)
+
+_POLL_S = 0.05
+_KEEPALIVE_S = 60
+
+
+class MqttDoor:
+    """Publishes `{"door", "action": "unlock", "duration_s", "at"}` as JSON to a topic at QoS 1.
+
+    Every unlock opens its own clean session, so an unlock that was not acknowledged in time is
+    dropped with the session instead of being delivered late by a reconnect (the gate fails closed).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        topic: str,
+        timeout_s: float,
+        username: str | None,
+        password: SecretStr | None,
+        utc_now: Callable[[], datetime],
+        monotonic: Callable[[], float],
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._topic = topic
+        self._timeout_s = timeout_s
+        self._username = username
+        self._password = password
+        self._utc_now = utc_now
+        self._monotonic = monotonic
+
+    def _client(self, connack: list[ReasonCode]) -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, clean_session=True)
+        client.connect_timeout = self._timeout_s
+        if self._username is not None:
+            password = None if self._password is None else self._password.get_secret_value()
+            client.username_pw_set(self._username, password)
+
+        def on_connect(_c: mqtt.Client, _u: Any, _f: Any, reason_code: ReasonCode, _p: Any) -> None:
+            connack.append(reason_code)
+
+        client.on_connect = on_connect
+        return client
+
+    def _pump(
+        self, client: mqtt.Client, done: Callable[[], bool], *, deadline_s: float, awaited: str
+    ) -> None:
+        """Run the client's network loop in this thread until `done()` or the deadline."""
+        while not done():
+            if self._monotonic() >= deadline_s:
+                raise ActuatorError(
+                    f"MQTT broker {self._host}:{self._port} sent no {awaited} within {self._timeout_s} s"
+                )
+            rc = client.loop(timeout=_POLL_S)
+            if rc is not MQTTErrorCode.MQTT_ERR_SUCCESS and not done():
+                raise ActuatorError(
+                    f"MQTT broker {self._host}:{self._port} dropped the connection before its {awaited}: "
+                    f"{mqtt.error_string(rc)}"
+                )
+
+    def _publish(self, client: mqtt.Client, payload: bytes, connack: list[ReasonCode]) -> None:
+        deadline_s = self._monotonic() + self._timeout_s
+        self._pump(client, lambda: bool(connack), deadline_s=deadline_s, awaited="CONNACK")
+        if connack[0].is_failure:
+            raise ActuatorError(f"MQTT broker {self._host}:{self._port} refused the connection: {connack[0]}")
+        info = client.publish(self._topic, payload, qos=1)
+        if info.rc is not MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise ActuatorError(f"MQTT publish to {self._topic} failed: {mqtt.error_string(info.rc)}")
+        deadline_s = self._monotonic() + self._timeout_s
+        self._pump(client, info.is_published, deadline_s=deadline_s, awaited="PUBACK")
+
+    def unlock(self, *, door: str, duration_s: float) -> None:
+        """Connect, publish at QoS 1 and wait for the broker's PUBACK; each step waits at most `timeout_s`.
+
+        Raises:
+            ActuatorError: the broker is unreachable, refused the connection or did not acknowledge.
+        """
+        body = {"door": door, "action": "unlock", "duration_s": duration_s, "at": self._utc_now().isoformat()}
+        connack: list[ReasonCode] = []
+        client = self._client(connack)
+        try:
+            client.connect(self._host, self._port, keepalive=_KEEPALIVE_S)
+        except (OSError, ValueError) as exc:
+            raise ActuatorError(f"MQTT broker {self._host}:{self._port} unreachable: {exc!r}") from exc
+        try:
+            self._publish(client, json.dumps(body).encode(), connack)
+        finally:
+            client.disconnect()
+        logger.info("door %s unlocked for %.1f s by MQTT topic %s", door, duration_s, self._topic)
+
+    def close(self) -> None:
+        """Nothing to release: every unlock opens and closes its own connection."""

@@ -1,0 +1,99 @@
+"""`facegate eval lfw` through typer's CliRunner on real LFW photos and a .bin of real crops."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from api.cli.eval import default_pairs_file
+from recognition import EvaluationDataError, Recognizer, parse_lfw_pairs
+from tests.data import encode_jpeg, lfw, write_verification_bin
+
+runner = CliRunner()
+JSON_KEYS = {"accuracy", "accuracy_std", "tar_at_far_1e-3", "pairs", "detect_failures", "model"}
+
+
+def _run(*args: str) -> tuple[int, str, dict[str, Any] | None]:
+    """Exit code, everything printed, and the JSON object on the last line of stdout (if any)."""
+    result = runner.invoke(app, ["eval", "lfw", *args])
+    lines = result.stdout.strip().splitlines()
+    parsed = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
+    return result.exit_code, result.output, parsed
+
+
+def test_pairs_file_defaults_to_beside_then_inside_the_images_folder(tmp_path: Path) -> None:
+    images = tmp_path / "lfw" / "lfw-deepfunneled"
+    images.mkdir(parents=True)
+    with pytest.raises(EvaluationDataError, match="give --pairs"):
+        default_pairs_file(images)
+    (images / "pairs.txt").write_text("")
+    assert default_pairs_file(images) == images / "pairs.txt"
+    (images.parent / "pairs.txt").write_text("")
+    assert default_pairs_file(images) == images.parent / "pairs.txt"
+
+
+def test_exactly_one_of_data_and_bin_is_required(tmp_path: Path) -> None:
+    assert _run()[0] == 2
+    code, output, _ = _run("--data", str(tmp_path), "--bin", str(tmp_path / "x.bin"))
+    assert code == 2 and "exactly one of --data DIR and --bin FILE" in output
+
+
+@pytest.mark.model
+def test_lfw_subset_reports_high_accuracy_json_and_a_roc_png(tmp_path: Path) -> None:
+    code, output, result = _run(
+        "--data", str(lfw() / "lfw-deepfunneled"), "--limit-pairs", "200", "--json",
+        "--roc-png", str(tmp_path / "roc.png"),
+    )  # fmt: skip
+    assert code == 0, output
+    assert result is not None and JSON_KEYS <= set(result)
+    assert result["pairs"] == 200 and result["detect_failures"] == 0
+    assert result["accuracy"] > 0.9 and result["tar_at_far_1e-3"] > 0.8
+    assert result["model"] == "sface-2021dec-int8bq" and result["embed_ms_per_face"] > 0
+    assert "accuracy" in output and "TAR" in output
+    assert (tmp_path / "roc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.model
+def test_a_photo_without_a_face_is_counted_named_and_its_pairs_kept(tmp_path: Path) -> None:
+    source = lfw() / "lfw-deepfunneled"
+    images = tmp_path / "images"
+    for person, number in [
+        ("Abel_Pacheco", 1),
+        ("Abel_Pacheco", 4),
+        ("Dean_Barker", 1),
+        ("Zico", 1),
+        ("Zico", 2),
+    ]:
+        (images / person).mkdir(parents=True, exist_ok=True)
+        shutil.copy(source / person / f"{person}_{number:04d}.jpg", images / person)
+    (images / "Nobody").mkdir()
+    (images / "Nobody" / "Nobody_0001.jpg").write_bytes(encode_jpeg(np.full((250, 250, 3), 128, np.uint8)))
+    pairs_txt = "2\t1\nAbel_Pacheco\t1\t4\nAbel_Pacheco\t1\tDean_Barker\t1\nZico\t1\t2\nNobody\t1\tZico\t1\n"
+    (tmp_path / "pairs.txt").write_text(pairs_txt)
+    code, output, result = _run("--data", str(images), "--json")
+    assert code == 0, output
+    assert result is not None and result["pairs"] == 4 and result["images"] == 6
+    assert result["detect_failures"] == 1 and result["detect_failure_images"] == ["Nobody/Nobody_0001.jpg"]
+    assert "Nobody/Nobody_0001.jpg: no face detected: aligned from the fixed LFW deep-funneled" in output
+
+
+@pytest.mark.model
+def test_a_verification_bin_is_embedded_without_detection(tmp_path: Path, recognizer: Recognizer) -> None:
+    pairs = parse_lfw_pairs((lfw() / "pairs.txt").read_text()).limited(20)
+    images = lfw() / "lfw-deepfunneled"
+    photo_pairs = [
+        (images / first, images / second, bool(same))
+        for first, second, same in zip(pairs.first, pairs.second, pairs.is_same, strict=True)
+    ]
+    write_verification_bin(tmp_path / "lfw.bin", recognizer, photo_pairs)
+    code, output, result = _run("--bin", str(tmp_path / "lfw.bin"), "--json")
+    assert code == 0, output
+    assert result is not None and result["pairs"] == 20 and result["images"] == 40
+    assert result["detect_failures"] == 0 and result["accuracy"] > 0.9

@@ -1,0 +1,141 @@
+"""Possible duplicates at enrollment and confusable pairs, on real photos, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from enrollment import (
+    ConfusablePair,
+    EnrollmentRejected,
+    EnrollmentSettings,
+    Photo,
+    closest_pairs,
+    confusable_pairs,
+    enroll,
+)
+from recognition import Recognizer
+from storage import Engine, create_person, gallery_version, get_person, session_scope, to_public
+from tests.data import encode_jpeg
+
+
+def _flipped(recognizer: Recognizer, data: bytes) -> bytes:
+    return encode_jpeg(np.ascontiguousarray(recognizer.decode(data)[:, ::-1]))
+
+
+def _new_person(engine: Engine, name: str) -> int:
+    with session_scope(engine) as session:
+        person = create_person(session, name=name)
+        assert person.id is not None
+        return person.id
+
+
+def _enroll(engine, keyring, recognizer, person_id: int, photo: Photo, settings: EnrollmentSettings):
+    with session_scope(engine) as session:
+        return enroll(session, keyring, recognizer, person_id=person_id, photos=[photo], settings=settings)
+
+
+def test_same_face_as_a_new_person_is_flagged_but_stored(engine, keyring, recognizer, group_faces) -> None:
+    settings = EnrollmentSettings()
+    alice = _new_person(engine, "Alice")
+    _enroll(engine, keyring, recognizer, alice, Photo("alice.jpg", group_faces[0]), settings)
+    more = _enroll(engine, keyring, recognizer, alice, Photo("more.jpg", group_faces[0]), settings)
+    assert more.possible_duplicates == [], "a person's own templates are no duplicates"
+    carol = _new_person(engine, "Carol")
+    stranger = _enroll(engine, keyring, recognizer, carol, Photo("c.jpg", group_faces[2]), settings)
+    assert stranger.possible_duplicates == []
+
+    again = _new_person(engine, "Alice again")
+    mirror = Photo("mirror.jpg", _flipped(recognizer, group_faces[0]))
+    result = _enroll(engine, keyring, recognizer, again, mirror, settings)
+
+    [duplicate] = result.possible_duplicates
+    assert (duplicate.photo, duplicate.person_id) == ("mirror.jpg", alice)
+    assert recognizer.cos_threshold <= duplicate.score <= 1.0
+    assert len(result.template_ids) == 1
+    with session_scope(engine) as session:
+        assert to_public(session, get_person(session, again)).template_count == 1
+
+
+def test_duplicates_can_be_refused_and_then_nothing_is_written(
+    engine, keyring, recognizer, group_faces
+) -> None:
+    settings = EnrollmentSettings(allow_duplicates=False)
+    alice = _new_person(engine, "Alice")
+    _enroll(engine, keyring, recognizer, alice, Photo("alice.jpg", group_faces[0]), settings)
+    bob = _new_person(engine, "Bob")
+    with session_scope(engine) as session:
+        version = gallery_version(session)
+
+    photos = [Photo("bob.jpg", group_faces[2]), Photo("mirror.jpg", _flipped(recognizer, group_faces[0]))]
+    with pytest.raises(EnrollmentRejected) as caught, session_scope(engine) as session:
+        enroll(session, keyring, recognizer, person_id=bob, photos=photos, settings=settings)
+
+    [problem] = caught.value.problems
+    assert problem.photo == "mirror.jpg"
+    assert problem.reason.startswith(f"possible duplicate: matches person {alice} (score 0.")
+    assert f"threshold {recognizer.cos_threshold:.3f})" in problem.reason
+    with session_scope(engine) as session:
+        assert to_public(session, get_person(session, bob)).template_count == 0
+        assert gallery_version(session) == version
+
+
+def test_confusable_pairs_on_a_small_gallery(engine, keyring, recognizer, group_faces) -> None:
+    settings = EnrollmentSettings()
+    photos = {
+        "Alice": group_faces[0],
+        "Alice's twin": _flipped(recognizer, group_faces[0]),
+        "Carol": group_faces[2],
+        "Dave": group_faces[5],
+    }
+    ids = {name: _new_person(engine, name) for name in photos}
+    vectors = {}
+    for name, data in photos.items():
+        _enroll(engine, keyring, recognizer, ids[name], Photo(f"{name}.jpg", data), settings)
+        [observation] = recognizer.observe(recognizer.decode(data))
+        vectors[ids[name]] = observation.embedding.vector
+
+    with session_scope(engine) as session:
+        near = confusable_pairs(
+            session, keyring, recognizer, min_score=recognizer.cos_threshold - settings.confusable_margin_cos
+        )
+        every = confusable_pairs(session, keyring, recognizer, min_score=-1.0)
+
+    assert [(p.person_a, p.person_b) for p in near] == [(ids["Alice"], ids["Alice's twin"])]
+    assert near[0].score >= recognizer.cos_threshold
+    expected = sorted(
+        ((a, b, float(vectors[a] @ vectors[b])) for a, b in itertools.combinations(sorted(vectors), 2)),
+        key=lambda pair: -pair[2],
+    )
+    assert [(p.person_a, p.person_b) for p in every] == [(a, b) for a, b, _ in expected]
+    assert [p.score for p in every] == pytest.approx([score for _, _, score in expected], abs=1e-5)
+
+
+def test_confusable_pairs_of_an_empty_gallery(engine, keyring, recognizer) -> None:
+    with session_scope(engine) as session:
+        assert confusable_pairs(session, keyring, recognizer, min_score=0.0) == []
+
+
+def _brute_force(vectors: np.ndarray, owners: np.ndarray, min_score: float) -> set[tuple[int, int, float]]:
+    best: dict[tuple[int, int], float] = {}
+    for i, j in itertools.combinations(range(len(vectors)), 2):
+        a, b = sorted((int(owners[i]), int(owners[j])))
+        if a != b:
+            best[(a, b)] = max(best.get((a, b), -2.0), float(vectors[i] @ vectors[j]))
+    return {(a, b, round(score, 5)) for (a, b), score in best.items() if score >= min_score}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_closest_pairs_matches_a_loop_over_every_pair(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((40, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    owners = rng.integers(1, 12, size=40).astype(np.int64)  # unsorted, several templates per person
+    for min_score in (-1.0, 0.3, 0.8):
+        found = closest_pairs(vectors, owners, min_score=min_score)
+        assert all(isinstance(pair, ConfusablePair) and pair.person_a < pair.person_b for pair in found)
+        assert {(p.person_a, p.person_b, round(p.score, 5)) for p in found} == _brute_force(
+            vectors, owners, min_score
+        )

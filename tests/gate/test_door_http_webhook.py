@@ -1,0 +1,124 @@
+"""HttpWebhookDoor against a real local HTTP server (http.server in a thread) that records every request."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from pydantic import SecretStr
+
+from gate import ActuatorError, HttpWebhookDoor
+
+AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+@dataclass
+class Received:
+    """One request the webhook server got."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class WebhookServer:
+    """What the test controls (the status to answer, whether to stall) and what the server recorded."""
+
+    url: str
+    status: int = 204
+    is_stalled: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
+    requests: list[Received] = field(default_factory=list)
+
+
+def _handler(state_box: list[WebhookServer]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            state = state_box[0]
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.requests.append(Received("POST", self.path, dict(self.headers.items()), body))
+            if state.is_stalled:
+                state.release.wait(10.0)
+            try:
+                self.send_response(state.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            except (BrokenPipeError, ConnectionResetError):
+                return
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
+            return
+
+    return Handler
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookServer]:
+    box: list[WebhookServer] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(box))
+    box.append(WebhookServer(url=f"http://127.0.0.1:{server.server_address[1]}/doors/front/unlock"))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield box[0]
+    finally:
+        box[0].release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _door(url: str, *, token: str | None = None, timeout_s: float = 2.0) -> HttpWebhookDoor:
+    return HttpWebhookDoor(
+        url=url,
+        timeout_s=timeout_s,
+        token=None if token is None else SecretStr(token),
+        utc_now=lambda: AT,
+    )
+
+
+def test_an_unlock_posts_the_json_body(webhook: WebhookServer) -> None:
+    _door(webhook.url).unlock(door="front", duration_s=4.0)
+
+    [request] = webhook.requests
+    assert (request.method, request.path) == ("POST", "/doors/front/unlock")
+    assert request.headers["Content-Type"] == "application/json"
+    assert "Authorization" not in request.headers
+    assert json.loads(request.body) == {
+        "door": "front",
+        "action": "unlock",
+        "duration_s": 4.0,
+        "at": "2026-01-02T03:04:05+00:00",
+    }
+
+
+def test_the_token_is_sent_as_a_bearer_authorization_header(webhook: WebhookServer) -> None:
+    _door(webhook.url, token="s3cret-token").unlock(door="front", duration_s=1.0)
+    assert webhook.requests[0].headers["Authorization"] == "Bearer s3cret-token"
+
+
+@pytest.mark.parametrize("status", [500, 404, 302])
+def test_an_answer_other_than_2xx_is_an_actuator_error(webhook: WebhookServer, status: int) -> None:
+    webhook.status = status
+    with pytest.raises(ActuatorError, match=f"webhook of door front answered HTTP {status}"):
+        _door(webhook.url).unlock(door="front", duration_s=1.0)
+    assert len(webhook.requests) == 1
+
+
+def test_a_webhook_slower_than_the_timeout_is_an_actuator_error(webhook: WebhookServer) -> None:
+    webhook.is_stalled = True
+    with pytest.raises(ActuatorError, match="webhook of door front"):
+        _door(webhook.url, timeout_s=0.2).unlock(door="front", duration_s=1.0)
+    assert len(webhook.requests) == 1
+
+
+def test_an_unreachable_webhook_is_an_actuator_error() -> None:
+    with pytest.raises(ActuatorError, match="webhook of door front unreachable"):
+        _door("http://127.0.0.1:1/unlock").unlock(door="front", duration_s=1.0)

@@ -1,0 +1,117 @@
+"""MqttDoor against the real Mosquitto on 127.0.0.1:1883 with a real paho subscriber, and dead brokers."""
+
+from __future__ import annotations
+
+import json
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from gate import ActuatorError, MqttDoor
+
+BROKER_HOST = "127.0.0.1"
+BROKER_PORT = 1883
+AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def _door(*, topic: str = "facegate/test", port: int = BROKER_PORT, timeout_s: float = 2.0) -> MqttDoor:
+    return MqttDoor(
+        host=BROKER_HOST,
+        port=port,
+        topic=topic,
+        timeout_s=timeout_s,
+        username=None,
+        password=None,
+        utc_now=lambda: AT,
+        monotonic=time.monotonic,
+    )
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((BROKER_HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def broker() -> None:
+    try:
+        with socket.create_connection((BROKER_HOST, BROKER_PORT), timeout=1.0):
+            pass
+    except OSError:
+        pytest.skip(f"no MQTT broker (Mosquitto) listening on {BROKER_HOST}:{BROKER_PORT}")
+
+
+@pytest.fixture
+def subscription(broker: None) -> Iterator[tuple[str, queue.Queue[mqtt.MQTTMessage]]]:
+    """A real paho subscriber on a fresh topic; yields the topic and the messages it receives."""
+    topic = f"facegate-test/{uuid.uuid4().hex}/door"
+    received: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+    subscribed = threading.Event()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2)
+    client.on_connect = lambda c, _u, _f, _rc, _p: c.subscribe(topic, qos=1)
+    client.on_subscribe = lambda *_args: subscribed.set()
+    client.on_message = lambda _c, _u, message: received.put(message)
+    client.connect(BROKER_HOST, BROKER_PORT)
+    client.loop_start()
+    try:
+        assert subscribed.wait(5.0), "the test subscriber got no SUBACK"
+        yield topic, received
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+@pytest.mark.integration
+def test_the_subscriber_receives_the_exact_unlock_payload_at_qos_1(subscription) -> None:
+    topic, received = subscription
+    _door(topic=topic).unlock(door="front", duration_s=4.0)
+
+    message = received.get(timeout=5.0)
+    assert message.topic == topic
+    assert message.qos == 1
+    assert json.loads(message.payload) == {
+        "door": "front",
+        "action": "unlock",
+        "duration_s": 4.0,
+        "at": "2026-01-02T03:04:05+00:00",
+    }
+    assert received.empty()
+
+
+@pytest.mark.integration
+def test_each_unlock_is_one_message(subscription) -> None:
+    topic, received = subscription
+    door = _door(topic=topic)
+    door.unlock(door="front", duration_s=1.0)
+    door.unlock(door="back", duration_s=2.0)
+
+    payloads = [json.loads(received.get(timeout=5.0).payload) for _ in range(2)]
+    assert [(p["door"], p["duration_s"]) for p in payloads] == [("front", 1.0), ("back", 2.0)]
+
+
+def test_a_closed_port_fails_quickly_with_an_actuator_error() -> None:
+    port = _closed_port()
+    started_s = time.monotonic()
+    with pytest.raises(ActuatorError, match=f"MQTT broker {BROKER_HOST}:{port} unreachable"):
+        _door(port=port).unlock(door="front", duration_s=1.0)
+    assert time.monotonic() - started_s < 1.0
+
+
+def test_a_broker_that_never_answers_times_out_with_an_actuator_error() -> None:
+    with socket.socket() as silent:
+        silent.bind((BROKER_HOST, 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        started_s = time.monotonic()
+        with pytest.raises(ActuatorError, match="sent no CONNACK within 0.3 s"):
+            _door(port=port, timeout_s=0.3).unlock(door="front", duration_s=1.0)
+    assert 0.3 <= time.monotonic() - started_s < 2.0
