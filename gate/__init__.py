@@ -1,6 +1,6 @@
 """The gate daemon: camera frames → recognition → k-of-n decision → door and audit log."""
 
-from gate.camera import FrameSource, OpencvFrameSource
+from gate.camera import FrameSource, ImageFolderFrameSource, OpencvFrameSource
 from gate.decision import TrackVotes, Verdict, Vote
 from gate.door import DoorActuator
 from gate.doors.gpio_relay import GpioRelayDoor, GpiozeroRelayPin, RelayPin
@@ -18,13 +18,16 @@ from gate.settings import (
     LogOnlyDoorConfig,
     MqttDoorConfig,
 )
+from gate.stream import CapturedFrame, LatestFrameReader, SourceOutage, is_live_source, open_frames
 from gate.tracker import IouTracker, iou
-from gate.worker import GateDecision, run_gate
+from gate.worker import CAMERA_UNAVAILABLE, GateDecision, run_gate
 
 __all__ = [
+    "CAMERA_UNAVAILABLE",
     "DOORS",
     "ActuatorError",
     "CameraUnavailable",
+    "CapturedFrame",
     "DoorActuator",
     "DoorConfig",
     "FrameSource",
@@ -37,17 +40,22 @@ __all__ = [
     "GpiozeroRelayPin",
     "HttpWebhookDoor",
     "HttpWebhookDoorConfig",
+    "ImageFolderFrameSource",
     "IouTracker",
+    "LatestFrameReader",
     "LogOnlyDoor",
     "LogOnlyDoorConfig",
     "MqttDoor",
     "MqttDoorConfig",
     "OpencvFrameSource",
     "RelayPin",
+    "SourceOutage",
     "TrackVotes",
     "Verdict",
     "Vote",
     "build_door",
     "iou",
+    "is_live_source",
+    "open_frames",
     "run_gate",
 ]

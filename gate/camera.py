@@ -1,18 +1,22 @@
-"""Frame sources: anything cv2.VideoCapture opens (device index, file, RTSP or HTTP URL)."""
+"""Frame sources: anything cv2.VideoCapture opens (device index, file, RTSP or HTTP URL); image folders."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Generator
+from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
 from gate.errors import CameraUnavailable
-from recognition import BgrImage
+from recognition import BgrImage, ImageError
 
 logger = logging.getLogger(__name__)
+
+LIVE_URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
 
 class FrameSource(Protocol):
@@ -20,23 +24,45 @@ class FrameSource(Protocol):
 
     name: str
 
-    def frames(self) -> Iterator[BgrImage]:
-        """Frames in order; raises CameraUnavailable when the source cannot be opened."""
+    def frames(self) -> Generator[BgrImage, None, None]:
+        """Frames in order; closing the generator releases the device.
+
+        Raises:
+            CameraUnavailable: the source cannot be opened.
+        """
         ...
 
 
+def is_url(source: str) -> bool:
+    """True for an RTSP or HTTP(S) stream address."""
+    return source.lower().startswith(LIVE_URL_SCHEMES)
+
+
 class OpencvFrameSource:
-    """cv2.VideoCapture over a device index ("0"), a video file, or an RTSP/HTTP URL."""
+    """cv2.VideoCapture over a device index ("0"), a video file, or an RTSP/HTTP URL.
 
-    def __init__(self, source: str) -> None:
+    A URL is opened with FFmpeg and `timeout_s` bounds both opening it and each read, so a
+    stalled stream ends (and can be reopened) instead of blocking forever.
+    """
+
+    def __init__(self, source: str, *, timeout_s: float = 10.0) -> None:
         self.name = source
+        self._timeout_ms = int(timeout_s * 1000)
 
-    def frames(self) -> Iterator[BgrImage]:
-        target: int | str = int(self.name) if self.name.isdigit() else self.name
-        capture = cv2.VideoCapture(target)
-        if not capture.isOpened():
-            raise CameraUnavailable(f"cannot open video source {self.name!r}")
+    def _open(self) -> cv2.VideoCapture:
+        if self.name.isdigit():
+            return cv2.VideoCapture(int(self.name))
+        if is_url(self.name):
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self._timeout_ms]
+            params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._timeout_ms]
+            return cv2.VideoCapture(self.name, cv2.CAP_FFMPEG, params)
+        return cv2.VideoCapture(self.name)
+
+    def frames(self) -> Generator[BgrImage, None, None]:
+        capture = self._open()
         try:
+            if not capture.isOpened():
+                raise CameraUnavailable(f"cannot open video source {self.name!r}")
             while True:
                 ok, frame = capture.read()
                 if not ok:
@@ -45,3 +71,28 @@ class OpencvFrameSource:
                 yield np.asarray(frame, dtype=np.uint8)
         finally:
             capture.release()
+
+
+class ImageFolderFrameSource:
+    """The image files of one folder, sorted by name, each decoded into one frame.
+
+    `decode` is the product's decoder (`Recognizer.decode`), so a frame gets the same size limits
+    and EXIF handling as an enrollment photo. A file that does not decode is logged and skipped.
+    """
+
+    def __init__(self, folder: Path, *, decode: Callable[[bytes], BgrImage]) -> None:
+        self.name = str(folder)
+        self._folder = folder
+        self._decode = decode
+
+    def frames(self) -> Generator[BgrImage, None, None]:
+        if not self._folder.is_dir():
+            raise CameraUnavailable(f"cannot open image folder {self.name!r}")
+        paths = sorted(p for p in self._folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        for path in paths:
+            try:
+                image = self._decode(path.read_bytes())
+            except ImageError as exc:
+                logger.warning("source %s: %s skipped: %s", self.name, path.name, exc)
+                continue
+            yield image

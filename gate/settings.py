@@ -77,6 +77,15 @@ class GateSettings(BaseSettings):
     track_iou_min: float = Field(0.3, gt=0.0, le=1.0, description="Box overlap that continues a track.")
     track_max_missed_frames: int = Field(5, ge=0, description="Frames a track survives without being seen.")
     gallery_poll_s: float = Field(2.0, gt=0.0, description="How often the gallery version is checked.")
+    camera_timeout_s: float = Field(
+        10.0, gt=0.0, le=120.0, description="Longest wait for a stream URL to open or deliver a frame, in s."
+    )
+    camera_reconnect_initial_s: float = Field(
+        0.5, gt=0.0, le=60.0, description="First wait before reopening a dropped live source, in seconds."
+    )
+    camera_reconnect_max_s: float = Field(
+        30.0, gt=0.0, le=3600.0, description="Longest wait between reopen attempts (doubling), in seconds."
+    )
     door: DoorConfig = Field(
         default_factory=LogOnlyDoorConfig, description="The door actuator and its unlock time."
     )
@@ -85,4 +94,6 @@ class GateSettings(BaseSettings):
     def _k_within_n(self) -> GateSettings:
         if self.votes_required > self.vote_window_frames:
             raise ValueError("votes_required (k) must not exceed vote_window_frames (n)")
+        if self.camera_reconnect_initial_s > self.camera_reconnect_max_s:
+            raise ValueError("camera_reconnect_initial_s must not exceed camera_reconnect_max_s")
         return self

@@ -10,11 +10,14 @@ from gate.decision import TrackVotes, Verdict, Vote
 from gate.door import DoorActuator
 from gate.errors import ActuatorError
 from gate.settings import GateSettings
+from gate.stream import CapturedFrame, SourceOutage
 from gate.tracker import IouTracker
 from recognition import BgrImage, FaceIndex, FaceObservation, RecognitionError, Recognizer
 from storage import AuditEventCreate, Decision, StorageError
 
 logger = logging.getLogger(__name__)
+
+CAMERA_UNAVAILABLE = "camera_unavailable"
 
 
 @dataclass(frozen=True)
@@ -47,8 +50,28 @@ def _open_door(actuator: DoorActuator, verdict: Verdict, *, door: str, unlock_s:
     return verdict
 
 
+def _outage_event(
+    outage: SourceOutage, *, door: str, source_name: str, threshold: float, model_id: str
+) -> AuditEventCreate:
+    """The audit record of a camera outage: a denial with no track, person or score (F3)."""
+    logger.warning("door %s: source %s unavailable (%s); door stays shut", door, source_name, outage.reason)
+    return AuditEventCreate(
+        door=door,
+        source=source_name,
+        decision=Decision.denied,
+        reason=CAMERA_UNAVAILABLE,
+        threshold=threshold,
+        model_id=model_id,
+    )
+
+
+def _new_tracks(settings: GateSettings) -> tuple[IouTracker, dict[int, TrackVotes], set[int]]:
+    tracker = IouTracker(iou_min=settings.track_iou_min, max_missed_frames=settings.track_max_missed_frames)
+    return tracker, {}, set()
+
+
 def run_gate(
-    frames: Iterable[BgrImage],
+    frames: Iterable[BgrImage | CapturedFrame | SourceOutage],
     *,
     door: str,
     source_name: str,
@@ -62,13 +85,26 @@ def run_gate(
 
     A grant unlocks the door; every decision is then recorded (audit) and yielded. A frame whose
     recognition or gallery check fails is logged and casts no vote, and a door that fails to
-    unlock turns the grant into a denial: the gate fails closed (F3).
+    unlock turns the grant into a denial: the gate fails closed (F3). A SourceOutage from a live
+    reader is audited as a denial with reason CAMERA_UNAVAILABLE and ends every open track, so no
+    vote from before the outage counts after it. (Longer than B3's 40 lines: one loop, kept whole.)
     """
-    tracker = IouTracker(iou_min=settings.track_iou_min, max_missed_frames=settings.track_max_missed_frames)
-    votes: dict[int, TrackVotes] = {}
-    decided: set[int] = set()
+    tracker, votes, decided = _new_tracks(settings)
     threshold = recognizer.cos_threshold
-    for frame_index, frame in enumerate(frames):
+    for frame_index, item in enumerate(frames):
+        if isinstance(item, SourceOutage):
+            record(
+                _outage_event(
+                    item,
+                    door=door,
+                    source_name=source_name,
+                    threshold=threshold,
+                    model_id=recognizer.model_id,
+                )
+            )
+            tracker, votes, decided = _new_tracks(settings)
+            continue
+        frame = item.image if isinstance(item, CapturedFrame) else item
         try:
             observations = recognizer.observe(frame)
         except RecognitionError:

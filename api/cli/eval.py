@@ -19,16 +19,23 @@ from recognition import (
     FALLBACK_DESCRIPTION,
     EmbeddedPhotos,
     EvaluationDataError,
+    IdentificationSplit,
     PairList,
     RecognitionSettings,
     Recognizer,
+    SearchScores,
     VerificationReport,
     build_recognizer,
     embed_photos,
+    evaluate_identification,
     evaluate_verification,
+    fnir_at,
+    fpir_at,
     pair_scores,
     parse_lfw_pairs,
     read_verification_bin,
+    search_gallery,
+    split_identification,
 )
 from storage import StorageSettings
 
@@ -90,15 +97,17 @@ def pair_source(*, data: Path | None, bin_file: Path | None, pairs_file: Path | 
     return lfw_source(data, pairs_file)
 
 
-def embed_with_progress(recognizer: Recognizer, source: PairSource, keys: list[str]) -> EmbeddedPhotos:
-    """Embed each distinct photo once, with a progress bar on stderr."""
+def embed_with_progress(
+    recognizer: Recognizer, photos: Iterator[tuple[str, bytes]], *, count: int, is_aligned: bool
+) -> EmbeddedPhotos:
+    """Embed each of `count` distinct photos once, with a progress bar on stderr."""
     columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console) as progress:
-        task = progress.add_task("embedding", total=len(keys))
+        task = progress.add_task("embedding", total=count)
         return embed_photos(
             recognizer,
-            source.photos(keys),
-            is_aligned=source.is_aligned,
+            photos,
+            is_aligned=is_aligned,
             clock=time.perf_counter,
             on_photo=lambda: progress.advance(task),
         )
@@ -177,7 +186,10 @@ def lfw_command(
         chosen = source.pairs if limit_pairs is None else source.pairs.limited(limit_pairs)
         settings = RecognitionSettings()
         recognizer = build_recognizer(settings, cache_dir=StorageSettings().home / "models")
-        embedded = embed_with_progress(recognizer, source, chosen.image_keys())
+        keys = chosen.image_keys()
+        embedded = embed_with_progress(
+            recognizer, source.photos(keys), count=len(keys), is_aligned=source.is_aligned
+        )
         report = evaluate_verification(pair_scores(embedded, chosen), chosen.is_same, chosen.folds)
     result = summary(report, embedded, detector=settings.detector.kind, model=recognizer.model_id)
     print_summary(source, result)
@@ -194,3 +206,115 @@ def _write_roc(report: VerificationReport, path: Path, *, title: str) -> None:
         err_console.print(f"error: cannot write {path}: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from exc
     console.print(f"ROC curve: {path}", markup=False, highlight=False)
+
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
+
+
+def photos_by_person(data: Path) -> dict[str, list[str]]:
+    """Image keys (`Name/Name_0001.jpg`) of every folder-per-person under `data`."""
+    if not data.is_dir():
+        raise EvaluationDataError(f"{data} is not a folder of per-person folders")
+    return {
+        person.name: [
+            f"{person.name}/{photo.name}" for photo in person.iterdir() if photo.suffix in IMAGE_SUFFIXES
+        ]
+        for person in data.iterdir()
+        if person.is_dir()
+    }
+
+
+def identify_summary(
+    scores: SearchScores,
+    split: IdentificationSplit,
+    embedded: EmbeddedPhotos,
+    *,
+    model: str,
+    model_threshold: float,
+) -> dict[str, Any]:
+    """The numbers `eval identify --json` prints.
+
+    FNIR at FPIR targets (cosine thresholds chosen on the non-mated searches), and FPIR and FNIR at the
+    model's own 1:1 threshold, the one the gate uses.
+    """
+    report = evaluate_identification(scores.mate_rank1, scores.nonmated_top)
+    return {
+        "fnir_at_fpir_1e-2": report.at_fpir_1e2.fnir,
+        "fnir_at_fpir_1e-3": report.at_fpir_1e3.fnir,
+        "threshold_at_fpir_1e-2": report.at_fpir_1e2.threshold,
+        "threshold_at_fpir_1e-3": report.at_fpir_1e3.threshold,
+        "fpir_at_threshold_1e-2": report.at_fpir_1e2.fpir,
+        "fpir_at_threshold_1e-3": report.at_fpir_1e3.fpir,
+        "rank1": report.rank1,
+        "model_threshold": model_threshold,
+        "fpir_at_model_threshold": fpir_at(scores.nonmated_top, model_threshold),
+        "fnir_at_model_threshold": fnir_at(scores.mate_rank1, model_threshold),
+        "gallery_identities": len(split.identities),
+        "gallery_templates": len(split.gallery),
+        "mated_searches": report.mated_searches,
+        "nonmated_searches": report.nonmated_searches,
+        "detect_failures": len(embedded.detect_failures),
+        "detect_failure_images": list(embedded.detect_failures),
+        "fallback": FALLBACK_DESCRIPTION,
+        "model": model,
+    }
+
+
+def print_identify_summary(result: dict[str, Any]) -> None:
+    console.print(
+        f"gallery: {result['gallery_identities']} identities ({result['gallery_templates']} templates); "
+        f"{result['mated_searches']} mated and {result['nonmated_searches']} non-mated searches, "
+        f"model {result['model']}",
+        highlight=False,
+    )
+    console.print(f"rank-1 identification rate {100 * result['rank1']:.2f}% (no threshold)", highlight=False)
+    for target in ("1e-2", "1e-3"):
+        console.print(
+            f"FNIR {100 * result[f'fnir_at_fpir_{target}']:.2f}% at FPIR {target} "
+            f"(cosine threshold {result[f'threshold_at_fpir_{target}']:.4f}, "
+            f"measured FPIR {result[f'fpir_at_threshold_{target}']:.4f})",
+            highlight=False,
+        )
+    console.print(
+        f"at the model's own threshold (cosine {result['model_threshold']:.4f}): "
+        f"FPIR {result['fpir_at_model_threshold']:.4f}, FNIR {100 * result['fnir_at_model_threshold']:.2f}%",
+        highlight=False,
+    )
+    console.print(f"detect failures: {result['detect_failures']}", highlight=False)
+    for key in result["detect_failure_images"]:
+        console.print(f"  {key}: {result['fallback']}", markup=False, highlight=False)
+
+
+@eval_app.command("identify")
+def identify_command(
+    data: Annotated[Path, typer.Option(help="Images root, one folder per person (LFW: lfw-deepfunneled).")],
+    min_photos: Annotated[int, typer.Option(min=2, help="Enroll the people with at least N photos.")] = 4,
+    enroll_photos: Annotated[
+        int, typer.Option(min=1, help="Enroll each person's first K photos; the rest are mated probes.")
+    ] = 2,
+    limit_people: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N enrolled and N single-photo people.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of the results.")] = False,
+    verbose: Annotated[bool, typer.Option(help="Log each detection failure.")] = False,
+) -> None:
+    """Open-set 1:N identification (NIST FRVT terms): FNIR at FPIR 1e-2 and 1e-3, rank-1 rate."""
+    configure_logging(verbose=verbose)
+    with cli_errors():
+        split = split_identification(
+            photos_by_person(data),
+            min_photos=min_photos,
+            enroll_photos=enroll_photos,
+            limit_people=limit_people,
+        )
+        recognizer = build_recognizer(RecognitionSettings(), cache_dir=StorageSettings().home / "models")
+        keys = split.image_keys()
+        photos = ((key, (data / key).read_bytes()) for key in keys)
+        embedded = embed_with_progress(recognizer, photos, count=len(keys), is_aligned=False)
+        scores = search_gallery(recognizer, embedded, split)
+        result = identify_summary(
+            scores, split, embedded, model=recognizer.model_id, model_threshold=recognizer.cos_threshold
+        )
+    print_identify_summary(result)
+    if as_json:
+        typer.echo(json.dumps(result))

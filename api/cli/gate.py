@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from api.cli.runtime import Runtime, build_runtime, cli_errors, configure_logging
-from gate import GalleryCache, GateDecision, GateSettings, OpencvFrameSource, build_door, run_gate
+from gate import GalleryCache, GateDecision, GateSettings, build_door, open_frames, run_gate
 from storage import (
     AuditEventCreate,
     Decision,
@@ -28,7 +28,11 @@ console = Console()
 def gate_decisions(
     runtime: Runtime, *, source: str, door: str, settings: GateSettings
 ) -> Iterator[GateDecision]:
-    """Wire the gate to the database and the configured door; run it over a source until the stream ends."""
+    """Wire the gate to the database and the configured door; run it over a source until it ends.
+
+    A live source (camera index, stream URL) never ends on its own: it is read for its newest frame
+    and reopened after an outage until the command is interrupted.
+    """
     with session_scope(runtime.engine) as session:
         ensure_door(session, name=door)
     gallery = GalleryCache(
@@ -44,17 +48,26 @@ def gate_decisions(
             append_event(session, runtime.keyring, event)
 
     actuator = build_door(settings.door, utc_now=lambda: datetime.now(UTC), monotonic=time.monotonic)
+    frames = open_frames(
+        source,
+        decode=runtime.recognizer.decode,
+        monotonic=time.monotonic,
+        timeout_s=settings.camera_timeout_s,
+        reconnect_initial_s=settings.camera_reconnect_initial_s,
+        reconnect_max_s=settings.camera_reconnect_max_s,
+    )
     try:
-        yield from run_gate(
-            OpencvFrameSource(source).frames(),
-            door=door,
-            source_name=source,
-            recognizer=runtime.recognizer,
-            gallery=gallery.current,
-            actuator=actuator,
-            record=record,
-            settings=settings,
-        )
+        with frames as items:
+            yield from run_gate(
+                items,
+                door=door,
+                source_name=source,
+                recognizer=runtime.recognizer,
+                gallery=gallery.current,
+                actuator=actuator,
+                record=record,
+                settings=settings,
+            )
     finally:
         actuator.close()
 
@@ -75,7 +88,8 @@ def describe(runtime: Runtime, decision: GateDecision) -> str:
 
 def gate_command(
     source: Annotated[
-        str, typer.Option(help="Camera index, video file, or RTSP/HTTP URL (anything OpenCV opens).")
+        str,
+        typer.Option(help="Camera index, RTSP/HTTP(S) URL, video file, or folder of images (in name order)."),
     ],
     door: Annotated[str, typer.Option(help="Name of the door this gate controls.")],
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug level.")] = False,

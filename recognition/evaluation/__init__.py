@@ -1,1 +1,1 @@
-"""Verification benchmarks of the product's own pipeline: LFW View 2 pairs, insightface .bin sets, metrics."""
+"""Benchmarks of the product's own pipeline: LFW View 2 pairs, .bin sets, open-set identification."""

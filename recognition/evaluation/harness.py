@@ -9,9 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from recognition.codec import vector_to_bytes
 from recognition.errors import ImageError
+from recognition.evaluation.identification import IdentificationSplit, mate_scores_at_rank1
 from recognition.evaluation.pairs import PairList
-from recognition.evaluation.protocol import FloatArray
+from recognition.evaluation.protocol import FloatArray, IntArray
 from recognition.pipeline import Recognizer
 from recognition.types import BgrImage, DetectedFace
 
@@ -113,3 +115,38 @@ def pair_scores(embedded: EmbeddedPhotos, pairs: PairList) -> FloatArray:
     second = np.stack([embedded.vectors[key] for key in pairs.second]).astype(np.float64)
     scores: FloatArray = np.einsum("ij,ij->i", first, second)
     return scores
+
+
+@dataclass(frozen=True)
+class SearchScores:
+    """Outcome of every search of an identification split against its gallery, float64."""
+
+    mate_rank1: FloatArray
+    """Per mated search, the rank-1 score when the rank-1 identity is the mate, else -inf."""
+    nonmated_top: FloatArray
+    """Per non-mated search, the top score."""
+
+
+def search_gallery(
+    recognizer: Recognizer, embedded: EmbeddedPhotos, split: IdentificationSplit
+) -> SearchScores:
+    """Enroll the split's gallery photos into the product's FAISS gallery and run every probe at rank 1.
+
+    An identity's score is the best of its templates (the gallery groups templates by person).
+    """
+    gallery = recognizer.new_gallery(
+        (key, person_id, vector_to_bytes(embedded.vectors[key])) for key, person_id in split.gallery
+    )
+
+    def top(key: str) -> tuple[int, float]:
+        match = gallery.search(embedded.vectors[key], k=1)[0]
+        return match.person_id, match.score
+
+    mated = [top(key) for key, _ in split.mated]
+    top_ids: IntArray = np.array([person_id for person_id, _ in mated], dtype=np.int64)
+    mate_ids: IntArray = np.array([person_id for _, person_id in split.mated], dtype=np.int64)
+    top_scores: FloatArray = np.array([score for _, score in mated], dtype=np.float64)
+    return SearchScores(
+        mate_rank1=mate_scores_at_rank1(top_ids, top_scores, mate_ids),
+        nonmated_top=np.array([top(key)[1] for key in split.nonmated], dtype=np.float64),
+    )

@@ -115,16 +115,24 @@ def k_fold_accuracy(scores: FloatArray, is_same: BoolArray, folds: IntArray) -> 
     return FoldAccuracy(accuracies=tuple(accuracies), thresholds=tuple(thresholds))
 
 
+def threshold_at_rate(impostor: FloatArray, *, rate: float) -> float:
+    """The lowest threshold that accepts at most floor(rate·n) of n impostor scores (-inf if that is all).
+
+    The threshold sits just above the (floor(rate·n)+1)-th highest impostor score.
+    """
+    ordered = np.sort(impostor)[::-1]
+    allowed = int(np.floor(rate * len(ordered) + 1e-9))
+    return -np.inf if allowed >= len(ordered) else float(np.nextafter(ordered[allowed], np.inf))
+
+
 def tar_at_far(scores: FloatArray, is_same: BoolArray, *, far: float) -> OperatingPoint:
     """TAR at the lowest threshold whose impostor acceptance is at most `far` (over all pairs).
 
-    With n impostor scores, at most floor(far·n) of them may be accepted: the threshold sits just
-    above the (floor(far·n)+1)-th highest impostor score.
+    With n impostor scores, at most floor(far·n) of them may be accepted (`threshold_at_rate`).
     """
-    impostor = np.sort(scores[~is_same])[::-1]
+    impostor = scores[~is_same]
     genuine = scores[is_same]
-    allowed = int(np.floor(far * len(impostor) + 1e-9))
-    threshold = -np.inf if allowed >= len(impostor) else float(np.nextafter(impostor[allowed], np.inf))
+    threshold = threshold_at_rate(impostor, rate=far)
     return OperatingPoint(
         far_target=far,
         threshold=float(threshold),

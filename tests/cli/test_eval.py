@@ -1,4 +1,4 @@
-"""`facegate eval lfw` through typer's CliRunner on real LFW photos and a .bin of real crops."""
+"""`facegate eval lfw` and `eval identify` via typer's CliRunner on real LFW photos and .bin crops."""
 
 from __future__ import annotations
 
@@ -18,11 +18,21 @@ from tests.data import encode_jpeg, lfw, write_verification_bin
 
 runner = CliRunner()
 JSON_KEYS = {"accuracy", "accuracy_std", "tar_at_far_1e-3", "pairs", "detect_failures", "model"}
+IDENTIFY_JSON_KEYS = {
+    "fnir_at_fpir_1e-2",
+    "fnir_at_fpir_1e-3",
+    "rank1",
+    "gallery_identities",
+    "mated_searches",
+    "nonmated_searches",
+    "detect_failures",
+    "model",
+}
 
 
-def _run(*args: str) -> tuple[int, str, dict[str, Any] | None]:
+def _run(*args: str, command: str = "lfw") -> tuple[int, str, dict[str, Any] | None]:
     """Exit code, everything printed, and the JSON object on the last line of stdout (if any)."""
-    result = runner.invoke(app, ["eval", "lfw", *args])
+    result = runner.invoke(app, ["eval", command, *args])
     lines = result.stdout.strip().splitlines()
     parsed = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
     return result.exit_code, result.output, parsed
@@ -97,3 +107,34 @@ def test_a_verification_bin_is_embedded_without_detection(tmp_path: Path, recogn
     assert code == 0, output
     assert result is not None and result["pairs"] == 20 and result["images"] == 40
     assert result["detect_failures"] == 0 and result["accuracy"] > 0.9
+
+
+def test_identify_refuses_a_split_without_probes_or_impostors(tmp_path: Path) -> None:
+    for name, count in [("Ann", 4), ("Bob", 1)]:
+        (tmp_path / name).mkdir()
+        for number in range(1, count + 1):
+            (tmp_path / name / f"{name}_{number:04d}.jpg").write_bytes(b"")
+    code, output, _ = _run("--data", str(tmp_path), "--enroll-photos", "4", command="identify")
+    assert code == 1 and "enroll photos (4) < min photos (4)" in output
+    code, output, _ = _run("--data", str(tmp_path), "--min-photos", "5", command="identify")
+    assert code == 1 and "0 people with ≥ 5 photos and 1 with one" in output
+
+
+@pytest.mark.model
+def test_identify_on_an_lfw_subset_reports_a_high_rank1_rate_and_json() -> None:
+    code, output, result = _run(
+        "--data", str(lfw() / "lfw-deepfunneled"), "--limit-people", "10", "--json", command="identify"
+    )  # fmt: skip
+    assert code == 0, output
+    assert result is not None and IDENTIFY_JSON_KEYS <= set(result)
+    # The first 10 people with ≥ 4 photos own 55, 20 of them enrolled; the first 10 single-photo people.
+    assert result["gallery_identities"] == 10 and result["gallery_templates"] == 20
+    assert result["mated_searches"] == 35 and result["nonmated_searches"] == 10
+    assert result["rank1"] > 0.8 and result["detect_failures"] == 0
+    assert (
+        0.0 <= result["fnir_at_fpir_1e-3"] <= 1.0
+        and result["fnir_at_fpir_1e-2"] <= result["fnir_at_fpir_1e-3"]
+    )
+    assert result["model"] == "sface-2021dec-int8bq" and 0.0 <= result["fpir_at_model_threshold"] <= 1.0
+    assert result["threshold_at_fpir_1e-3"] >= result["threshold_at_fpir_1e-2"] > -1.0
+    assert "rank-1 identification rate" in output and "FNIR" in output

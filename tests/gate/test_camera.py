@@ -1,14 +1,22 @@
-"""OpencvFrameSource over a real video file written with cv2.VideoWriter."""
+"""Finite sources: a real video file written with cv2.VideoWriter, and a folder of real photos."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from gate import CameraUnavailable, FrameSource, OpencvFrameSource
+from gate import CameraUnavailable, FrameSource, OpencvFrameSource, open_frames
+
+OPEN_ARGS = {
+    "monotonic": time.monotonic,
+    "timeout_s": 1.0,
+    "reconnect_initial_s": 0.1,
+    "reconnect_max_s": 1.0,
+}
 
 
 def _write_video(
@@ -41,3 +49,24 @@ def test_missing_file_raises_camera_unavailable(tmp_path: Path):
     source = OpencvFrameSource(str(tmp_path / "missing.avi"))
     with pytest.raises(CameraUnavailable, match="missing.avi"):
         next(iter(source.frames()))
+
+
+def test_an_image_folder_yields_its_images_in_name_order(tmp_path: Path, recognizer, group_faces):
+    for name, data in [("b.jpg", group_faces[1]), ("a.jpg", group_faces[0]), ("c.png", group_faces[2])]:
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "d.jpg").write_bytes(b"not a jpeg")  # logged and skipped
+
+    with open_frames(str(tmp_path), **OPEN_ARGS, decode=recognizer.decode) as frames:
+        read = list(frames)
+
+    expected = [recognizer.decode(group_faces[i]) for i in (0, 1, 2)]
+    assert len(read) == 3
+    assert all(np.array_equal(got, want) for got, want in zip(read, expected, strict=True))
+
+
+def test_a_video_file_is_read_frame_by_frame_not_for_the_newest(tmp_path: Path, recognizer):
+    path = tmp_path / "clip.avi"
+    _write_video(path, frame_count=5)
+    with open_frames(str(path), **OPEN_ARGS, decode=recognizer.decode) as frames:
+        assert len(list(frames)) == 5

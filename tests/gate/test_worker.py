@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import inspect
 
-from gate import GalleryCache, GateSettings, MqttDoor, run_gate
+from gate import CAMERA_UNAVAILABLE, GalleryCache, GateSettings, MqttDoor, SourceOutage, run_gate
 from recognition import Recognizer, vector_from_bytes
 from storage import (
     AuditEventCreate,
@@ -235,3 +235,26 @@ def test_debug_logs_of_enrollment_and_gate_hold_no_template_values(
     assert decisions and len(caplog.records) > 5
     assert template_leaks(caplog.text.encode(), vectors) == []
     assert ALICE_NAME not in caplog.text
+
+
+def test_a_camera_outage_is_audited_denied_and_ends_the_tracks(
+    engine, keyring, recognizer, group_faces, enroll_person
+):
+    enroll_person(ALICE_NAME, group_faces[0])
+    alice = Placement(recognizer.decode(group_faces[0]), 30, 100)
+    frames = build_frames([alice], count=4)
+    outage = SourceOutage(source=SOURCE, started_at_s=12.0, reason="stream_ended")
+
+    # k=3: two votes before the outage and two after would grant if the track survived it.
+    decisions, door = _run(engine, keyring, recognizer, [*frames[:2], outage, *frames[2:]])
+
+    assert decisions == [] and door.unlocks == []
+    [row] = _audit_rows(engine)
+    assert (row.decision, row.reason, row.track_id, row.person_id, row.score) == (
+        Decision.denied,
+        CAMERA_UNAVAILABLE,
+        None,
+        None,
+        None,
+    )
+    assert (row.source, row.model_id) == (SOURCE, recognizer.model_id)

@@ -1,0 +1,216 @@
+"""Live streams: a capture thread keeps only the newest frame and reopens a dropped stream with backoff.
+
+Which sources are live is decided once, in `is_live_source`: a device index ("0") or an rtsp://,
+rtsps://, http:// or https:// URL is live and read through `LatestFrameReader`; a video file or an
+image folder is finite and read frame by frame, in order, so replays and tests see every frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from gate.camera import FrameSource, ImageFolderFrameSource, OpencvFrameSource, is_url
+from gate.errors import CameraUnavailable
+from recognition import BgrImage
+
+logger = logging.getLogger(__name__)
+
+POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class CapturedFrame:
+    """A frame with the monotonic time, in seconds, at which the reader thread received it."""
+
+    image: BgrImage
+    captured_at_s: float
+
+
+@dataclass(frozen=True)
+class SourceOutage:
+    """A live source stopped delivering (could not be opened, ended or failed) at `started_at_s`."""
+
+    source: str
+    started_at_s: float
+    reason: str
+
+
+class LatestFrameReader:
+    """Reads a FrameSource on its own thread into a one-slot buffer (G1: capture never waits).
+
+    A frame replaced before the consumer took it is counted in `dropped_frames`. When the source
+    fails or ends it is reopened after `reconnect_initial_s`, doubling up to `reconnect_max_s`;
+    each outage is logged and handed to the consumer once, as a SourceOutage, before any later
+    frame. `stop()` may be called any number of times; it joins the thread, and closing the
+    source's generator releases the capture.
+    """
+
+    def __init__(
+        self,
+        source: FrameSource,
+        *,
+        monotonic: Callable[[], float],
+        reconnect_initial_s: float,
+        reconnect_max_s: float,
+    ) -> None:
+        self.source = source
+        self._monotonic = monotonic
+        self._reconnect_initial_s = reconnect_initial_s
+        self._reconnect_max_s = reconnect_max_s
+        self._changed = threading.Condition()
+        self._latest: CapturedFrame | None = None
+        self._outages: deque[SourceOutage] = deque()
+        self._outage_started_at_s: float | None = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.dropped_frames = 0
+        self.outage_count = 0
+        self.error_count = 0
+
+    def start(self) -> None:
+        """Start the reader thread (once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"frames:{self.source.name}")
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop reading, join the thread and release the source; safe to call more than once."""
+        self._stopping.set()
+        with self._changed:
+            self._changed.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> LatestFrameReader:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def poll(self, timeout_s: float) -> CapturedFrame | SourceOutage | None:
+        """The oldest unreported outage, else the newest frame not yet taken; None after timeout_s."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: bool(self._outages) or self._latest is not None or self._stopping.is_set(),
+                timeout=timeout_s,
+            )
+            if self._outages:
+                return self._outages.popleft()
+            frame, self._latest = self._latest, None
+            return frame
+
+    def __iter__(self) -> Iterator[CapturedFrame | SourceOutage]:
+        """Frames and outages as they come, until stop() is called."""
+        while not self._stopping.is_set():
+            item = self.poll(POLL_S)
+            if item is not None:
+                yield item
+
+    def _run(self) -> None:
+        backoff_s = self._reconnect_initial_s
+        while not self._stopping.is_set():
+            delivered, reason = self._pump()
+            if self._stopping.is_set():
+                return
+            if delivered:
+                backoff_s = self._reconnect_initial_s
+            self._report_outage(reason)
+            logger.info("source %s: reopening in %.2f s", self.source.name, backoff_s)
+            if self._stopping.wait(backoff_s):
+                return
+            backoff_s = min(backoff_s * 2.0, self._reconnect_max_s)
+
+    def _pump(self) -> tuple[int, str]:
+        """Read one connection until it fails; (frames delivered, why it stopped)."""
+        frames = self.source.frames()
+        delivered = 0
+        try:
+            for image in frames:
+                if self._stopping.is_set():
+                    return delivered, "stopped"
+                self._publish(image)
+                delivered += 1
+        except CameraUnavailable:
+            return delivered, "open_failed"
+        except Exception:  # the top of the capture thread's loop (E4): log, count, reopen
+            logger.exception("source %s: reader failed", self.source.name)
+            self.error_count += 1
+            return delivered, "error"
+        finally:
+            frames.close()
+        return delivered, "ended"
+
+    def _publish(self, image: BgrImage) -> None:
+        captured = CapturedFrame(image=image, captured_at_s=self._monotonic())
+        with self._changed:
+            if self._outage_started_at_s is not None:
+                logger.info(
+                    "source %s: recovered after %.1f s",
+                    self.source.name,
+                    captured.captured_at_s - self._outage_started_at_s,
+                )
+                self._outage_started_at_s = None
+            if self._latest is not None:
+                self.dropped_frames += 1
+            self._latest = captured
+            self._changed.notify_all()
+
+    def _report_outage(self, reason: str) -> None:
+        with self._changed:
+            if self._outage_started_at_s is not None:
+                logger.debug("source %s: still unavailable (%s)", self.source.name, reason)
+                return
+            self._outage_started_at_s = self._monotonic()
+            self.outage_count += 1
+            if self._latest is not None:  # a frame from before the outage is never decided on
+                self.dropped_frames += 1
+                self._latest = None
+            self._outages.append(SourceOutage(self.source.name, self._outage_started_at_s, reason))
+            self._changed.notify_all()
+        logger.warning("source %s: unavailable (%s)", self.source.name, reason)
+
+
+def is_live_source(source: str) -> bool:
+    """A device index or a stream URL: read for the newest frame; anything else is finite."""
+    return source.isdigit() or is_url(source)
+
+
+@contextmanager
+def open_frames(
+    source: str,
+    *,
+    decode: Callable[[bytes], BgrImage],
+    monotonic: Callable[[], float],
+    timeout_s: float,
+    reconnect_initial_s: float,
+    reconnect_max_s: float,
+) -> Iterator[Iterator[BgrImage | CapturedFrame | SourceOutage]]:
+    """The frames of `source`, chosen by `is_live_source`; a live reader is stopped on exit.
+
+    Raises:
+        CameraUnavailable: a file or folder cannot be opened (a live source is retried instead).
+    """
+    if not is_live_source(source):
+        path = Path(source)
+        finite = ImageFolderFrameSource(path, decode=decode) if path.is_dir() else OpencvFrameSource(source)
+        frames = finite.frames()
+        try:
+            yield frames
+        finally:
+            frames.close()
+        return
+    reader = LatestFrameReader(
+        OpencvFrameSource(source, timeout_s=timeout_s),
+        monotonic=monotonic,
+        reconnect_initial_s=reconnect_initial_s,
+        reconnect_max_s=reconnect_max_s,
+    )
+    with reader:
+        yield iter(reader)

@@ -1,0 +1,98 @@
+"""A real MJPEG-over-HTTP camera for tests: multipart/x-mixed-replace JPEGs from an http.server thread."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+import time
+from typing import BinaryIO
+
+import cv2
+import numpy as np
+
+BOUNDARY = b"facegateframe"
+DIGIT_BLOCK_PX = 16
+
+
+def stamp(frame: np.ndarray, number: int) -> np.ndarray:
+    """A copy of the frame with `number` (0..255) written as two flat grey blocks in its top-left corner."""
+    stamped = frame.copy()
+    high, low = divmod(number, 16)
+    stamped[:DIGIT_BLOCK_PX, :DIGIT_BLOCK_PX] = high * 16 + 8
+    stamped[:DIGIT_BLOCK_PX, DIGIT_BLOCK_PX : 2 * DIGIT_BLOCK_PX] = low * 16 + 8
+    return stamped
+
+
+def read_stamp(frame: np.ndarray) -> int:
+    """The number `stamp` wrote, read back through JPEG's small losses."""
+    high = int(frame[:DIGIT_BLOCK_PX, :DIGIT_BLOCK_PX].mean()) // 16
+    low = int(frame[:DIGIT_BLOCK_PX, DIGIT_BLOCK_PX : 2 * DIGIT_BLOCK_PX].mean()) // 16
+    return high * 16 + low
+
+
+class _JoiningHttpServer(http.server.ThreadingHTTPServer):
+    daemon_threads = False  # server_close() joins the connection threads: nothing outlives stop()
+
+
+class MjpegCamera:
+    """Serves numbered JPEG frames to every client; `sent` counts frames written on the latest connection.
+
+    Each connection starts again at frame 0 and writes one frame every `interval_s`, stopping after
+    the last one (the connection then stays open, idle) or when the camera is stopped.
+    """
+
+    def __init__(self, frames: list[np.ndarray], *, interval_s: float, port: int = 0) -> None:
+        self._jpegs = [
+            cv2.imencode(".jpg", stamp(f, i), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+            for i, f in enumerate(frames)
+        ]
+        self._interval_s = interval_s
+        self._halt = threading.Event()
+        self.all_sent = threading.Event()
+        self.sent = 0
+        self._server = _JoiningHttpServer(("127.0.0.1", port), self._handler())
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05})
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/stream.mjpg"
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        camera = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY.decode()}")
+                self.end_headers()
+                camera.serve(self.wfile)
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        return Handler
+
+    def serve(self, out: BinaryIO) -> None:
+        self.sent = 0
+        for jpeg in self._jpegs:
+            if self._halt.is_set():
+                return
+            header = b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % (BOUNDARY, len(jpeg))
+            try:
+                out.write(header + jpeg + b"\r\n")
+                out.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                return
+            self.sent += 1
+            time.sleep(self._interval_s)
+        self.all_sent.set()
+        self._halt.wait()
+
+    def stop(self) -> None:
+        """Drop every connection and close the listening socket (the camera goes dark)."""
+        self._halt.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
