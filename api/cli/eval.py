@@ -152,12 +152,16 @@ def print_summary(source: PairSource, result: dict[str, Any]) -> None:
         f"(cosine threshold {result['threshold_at_far_1e-3']:.4f})",
         highlight=False,
     )
-    console.print(f"detect failures: {result['detect_failures']}", highlight=False)
-    for key in result["detect_failure_images"]:
-        console.print(f"  {key}: {result['fallback']}", markup=False, highlight=False)
+    _print_detect_failures(result)
     console.print(
         f"embedding: {result['embed_ms_per_face']:.1f} ms per face (align + embed)", highlight=False
     )
+
+
+def _print_detect_failures(result: dict[str, Any]) -> None:
+    console.print(f"detect failures: {result['detect_failures']}", highlight=False)
+    for key in result["detect_failure_images"]:
+        console.print(f"  {key}: {result['fallback']}", markup=False, highlight=False)
 
 
 @eval_app.command("lfw")
@@ -280,9 +284,7 @@ def print_identify_summary(result: dict[str, Any]) -> None:
         f"FPIR {result['fpir_at_model_threshold']:.4f}, FNIR {100 * result['fnir_at_model_threshold']:.2f}%",
         highlight=False,
     )
-    console.print(f"detect failures: {result['detect_failures']}", highlight=False)
-    for key in result["detect_failure_images"]:
-        console.print(f"  {key}: {result['fallback']}", markup=False, highlight=False)
+    _print_detect_failures(result)
 
 
 @eval_app.command("identify")
