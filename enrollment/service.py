@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 
 from enrollment.errors import EnrollmentRejected, PhotoProblem
+from enrollment.gallery import stored_gallery
 from enrollment.quality import quality_problems
 from enrollment.settings import EnrollmentSettings
 from enrollment.similarity import PossibleDuplicate, possible_duplicates
@@ -19,7 +20,7 @@ from recognition import (
     measure_face,
     vector_to_bytes,
 )
-from storage import Cipher, Session, bump_gallery_version, get_person, iter_templates, store_template
+from storage import Cipher, Session, bump_gallery_version, get_person, store_template
 
 logger = logging.getLogger(__name__)
 
@@ -190,10 +191,7 @@ def identify(
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
     image = recognizer.decode(image_data)
-    gallery = recognizer.new_gallery(
-        (t.template_id, t.person_id, t.plaintext)
-        for t in iter_templates(session, keyring, model_id=recognizer.model_id)
-    )
+    gallery = stored_gallery(session, keyring, recognizer)
     results = []
     for observation in recognizer.observe(image):
         candidates = gallery.search(observation.embedding.vector, top_k)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from enrollment.gallery import stored_gallery
 from recognition import Embedding, Recognizer, vector_from_bytes
 from storage import Cipher, Session, iter_templates
 
@@ -54,11 +55,7 @@ def possible_duplicates(
     Raises:
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
-    gallery = recognizer.new_gallery(
-        (t.template_id, t.person_id, t.plaintext)
-        for t in iter_templates(session, keyring, model_id=recognizer.model_id)
-        if t.person_id != person_id
-    )
+    gallery = stored_gallery(session, keyring, recognizer, exclude_person_id=person_id)
     found = []
     for photo, embedding in embeddings:
         for match in gallery.search(embedding.vector, _DUPLICATE_CANDIDATES):

@@ -1,6 +1,6 @@
 """The gate daemon: camera frames → recognition → k-of-n decision → door and audit log."""
 
-from gate.camera import FrameSource, ImageFolderFrameSource, OpencvFrameSource
+from gate.camera import FrameSource, ImageFolderFrameSource, OpencvFrameSource, redacted_source
 from gate.decision import TrackVotes, Verdict, Vote
 from gate.door import DoorActuator
 from gate.doors.gpio_relay import GpioRelayDoor, GpiozeroRelayPin, RelayPin
@@ -58,4 +58,5 @@ __all__ = [
     "is_live_source",
     "open_frames",
     "run_gate",
+    "redacted_source",
 ]

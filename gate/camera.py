@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
@@ -38,6 +39,21 @@ def is_url(source: str) -> bool:
     return source.lower().startswith(LIVE_URL_SCHEMES)
 
 
+def redacted_source(source: str) -> str:
+    """The source as it may be logged and audited: a stream URL's password is replaced by `***`.
+
+    Cameras are commonly addressed as rtsp://user:password@host/...; the password must never reach
+    a log line, an error message or the audit log.
+    """
+    if not is_url(source):
+        return source
+    parts = urlsplit(source)
+    if parts.password is None:
+        return source
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 class OpencvFrameSource:
     """cv2.VideoCapture over a device index ("0"), a video file, or an RTSP/HTTP URL.
 
@@ -46,17 +62,18 @@ class OpencvFrameSource:
     """
 
     def __init__(self, source: str, *, timeout_s: float = 10.0) -> None:
-        self.name = source
+        self._location = source
+        self.name = redacted_source(source)
         self._timeout_ms = int(timeout_s * 1000)
 
     def _open(self) -> cv2.VideoCapture:
-        if self.name.isdigit():
-            return cv2.VideoCapture(int(self.name))
-        if is_url(self.name):
+        if self._location.isdigit():
+            return cv2.VideoCapture(int(self._location))
+        if is_url(self._location):
             params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self._timeout_ms]
             params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._timeout_ms]
-            return cv2.VideoCapture(self.name, cv2.CAP_FFMPEG, params)
-        return cv2.VideoCapture(self.name)
+            return cv2.VideoCapture(self._location, cv2.CAP_FFMPEG, params)
+        return cv2.VideoCapture(self._location)
 
     def frames(self) -> Generator[BgrImage, None, None]:
         capture = self._open()

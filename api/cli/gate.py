@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from api.cli.runtime import Runtime, build_runtime, cli_errors, configure_logging
-from gate import GalleryCache, GateDecision, GateSettings, build_door, open_frames, run_gate
+from gate import GalleryCache, GateDecision, GateSettings, build_door, open_frames, redacted_source, run_gate
 from storage import (
     AuditEventCreate,
     Decision,
@@ -61,7 +61,7 @@ def gate_decisions(
             yield from run_gate(
                 items,
                 door=door,
-                source_name=source,
+                source_name=redacted_source(source),
                 recognizer=runtime.recognizer,
                 gallery=gallery.current,
                 actuator=actuator,

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from gate import CameraUnavailable, FrameSource, OpencvFrameSource, open_frames
+from gate import CameraUnavailable, FrameSource, OpencvFrameSource, open_frames, redacted_source
 
 OPEN_ARGS = {
     "monotonic": time.monotonic,
@@ -70,3 +70,27 @@ def test_a_video_file_is_read_frame_by_frame_not_for_the_newest(tmp_path: Path, 
     _write_video(path, frame_count=5)
     with open_frames(str(path), **OPEN_ARGS, decode=recognizer.decode) as frames:
         assert len(list(frames)) == 5
+
+
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("rtsp://admin:s3cret@10.0.0.7:554/stream1", "rtsp://admin:***@10.0.0.7:554/stream1"),
+        ("http://user:p%40ss@cam.local/mjpeg?fps=5", "http://user:***@cam.local/mjpeg?fps=5"),
+        ("rtsp://10.0.0.7/stream1", "rtsp://10.0.0.7/stream1"),
+        ("0", "0"),
+        ("videos/door.avi", "videos/door.avi"),
+    ],
+)
+def test_a_stream_password_never_reaches_the_source_name(source: str, shown: str) -> None:
+    assert redacted_source(source) == shown
+    assert OpencvFrameSource(source).name == shown
+
+
+def test_a_stream_that_cannot_be_opened_is_reported_without_its_password() -> None:
+    source = OpencvFrameSource("http://admin:s3cret@127.0.0.1:1/mjpeg", timeout_s=2.0)
+
+    with pytest.raises(CameraUnavailable) as caught:
+        next(source.frames())
+
+    assert "s3cret" not in str(caught.value) and "admin:***@127.0.0.1:1" in str(caught.value)
