@@ -27,6 +27,7 @@ CHAIN_PURPOSE = "audit-chain/v1"
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
 VERIFY_BATCH_ROWS = 1000
+EXTENDED_FIELDS = ("event_uid", "weights_hash", "margin", "quality", "rule")
 
 
 def chain_key(keyring: Cipher, key_id: str) -> bytes:
@@ -55,6 +56,12 @@ def compute_link(key: bytes, event: AuditEvent, *, sequence: int, prev_hash: str
         "model_id": event.model_id,
         "prev": prev_hash,
     }
+    # Fields added after v1 enter the MAC only when set, so events written before them still verify;
+    # clearing one later changes the message and breaks the link like any other edit.
+    for name in EXTENDED_FIELDS:
+        value = getattr(event, name)
+        if value is not None:
+            content[name] = value
     message = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 

@@ -100,6 +100,18 @@ class AuditEvent(SQLModel, table=True):
     score: float | None = None
     threshold: float | None = None
     model_id: str = Field(max_length=100)
+    event_uid: str | None = Field(
+        default=None,
+        unique=True,
+        max_length=36,
+        description="The writer's id for the event (a gate journal entry): redelivery cannot duplicate it.",
+    )
+    weights_hash: str | None = Field(
+        default=None, max_length=64, description="Hex sha256 of the model weights."
+    )
+    margin: float | None = Field(default=None, description="Best score minus the runner-up identity's score.")
+    quality: float | None = Field(default=None, description="Face quality of the deciding frames (0 to 1).")
+    rule: str | None = Field(default=None, max_length=100, description="The decision rule that decided.")
     chain_key_id: str = Field(
         max_length=32, description="Id of the master key the link HMAC was derived from."
     )
@@ -147,6 +159,10 @@ class AuditEventPublic(SQLModel):
     score: float | None
     threshold: float | None
     model_id: str
+    weights_hash: str | None
+    margin: float | None
+    quality: float | None
+    rule: str | None
     sequence: int
     link_hash: str
 
@@ -162,6 +178,11 @@ class AuditEventCreate(SQLModel):
     score: FiniteFloat | None = None
     threshold: FiniteFloat | None = None
     model_id: str
+    event_uid: str | None = Field(default=None, max_length=36)
+    weights_hash: str | None = Field(default=None, max_length=64)
+    margin: FiniteFloat | None = None
+    quality: FiniteFloat | None = None
+    rule: str | None = Field(default=None, max_length=100)
     occurred_at: datetime | None = None
 
 
