@@ -1,0 +1,160 @@
+"""Model bundles: one description of every embedding model the system runs, with calibrated thresholds.
+
+A bundle is a directory holding `bundle.json` (a `ModelBundle`) and the weights file it names. Built-in
+bundles (the default SFace) ship their `bundle.json` inside this package; trained and third-party
+models live in the model directory. Thresholds are measured, never typed in: `calibrate` turns
+genuine and impostor scores from a named dataset into a false-match-rate curve.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from recognition.errors import ModelLoadError
+
+BUNDLE_FILE = "bundle.json"
+CALIBRATED_FARS = (1e-2, 1e-3, 1e-4)
+_CURVE_POINTS_PER_DECADE = 8
+
+Runtime = Literal["opencv_sface", "onnx", "torchscript", "facenet_pytorch", "edgeface", "mobilefacenet_torch"]
+
+
+class Preprocessing(BaseModel):
+    """How an aligned uint8 crop becomes the network input: x = (pixel / 255 - mean) / std per channel."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    input_size: tuple[int, int] = Field((112, 112), description="Width and height of the aligned crop.")
+    colour_order: Literal["rgb", "bgr"] = Field(description="Channel order the network expects.")
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    alignment: Literal["arcface_5pt"] = Field(
+        "arcface_5pt", description="Five-point similarity warp to the ArcFace template, scaled to input_size."
+    )
+    in_graph: bool = Field(False, description="The graph normalises itself; feed raw 0..255 values.")
+
+
+class ThresholdPoint(BaseModel):
+    """One point of the calibrated curve: at `cos_threshold`, this false-match and true-match rate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    far: float = Field(ge=0.0, le=1.0)
+    cos_threshold: float
+    tar: float = Field(ge=0.0, le=1.0)
+
+
+class Calibration(BaseModel):
+    """Where the thresholds come from: the dataset, how many pairs, and the measured curve."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    dataset: str = Field(description="Data the scores came from, e.g. 'LFW deep-funneled, all pairs'.")
+    command: str = Field(description="The command that reproduces this calibration.")
+    genuine_pairs: int = Field(ge=1)
+    impostor_pairs: int = Field(ge=1)
+    thresholds: list[ThresholdPoint] = Field(description="At FAR 1e-2, 1e-3 and 1e-4 (where measurable).")
+    curve: list[ThresholdPoint] = Field(description="Log-spaced FAR points, highest FAR first.")
+
+    @property
+    def min_measurable_far(self) -> float:
+        return 1.0 / self.impostor_pairs
+
+    def threshold_at(self, far: float) -> float:
+        """Cosine threshold for a target false-match rate, interpolated in log(FAR) on the curve.
+
+        Raises:
+            ValueError: `far` is below what the impostor pairs can measure (the curve would be guessed).
+        """
+        if far < self.min_measurable_far:
+            raise ValueError(
+                f"FAR {far:g} is below what {self.impostor_pairs} impostor pairs can measure "
+                f"({self.min_measurable_far:.1e}); calibrate on more pairs"
+            )
+        points = sorted(self.curve, key=lambda p: p.far)
+        fars = [math.log10(max(p.far, self.min_measurable_far)) for p in points]
+        thresholds = [p.cos_threshold for p in points]
+        return float(np.interp(math.log10(far), fars, thresholds))
+
+
+class ModelBundle(BaseModel):
+    """Everything needed to load an embedding model, feed it, and interpret its scores."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    version: str = Field(min_length=1, max_length=30)
+    runtime: Runtime
+    weights_file: str = Field(description="File name inside the bundle directory (or a package, built-ins).")
+    weights_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    preprocessing: Preprocessing
+    embedding_dim: int = Field(gt=0)
+    licence: str
+    source: str = Field(description="Where the weights come from (URL, package, or our trainer run).")
+    training_data: str = ""
+    default_cos_threshold: float = Field(description="Threshold used when no FAR target is configured.")
+    calibration: Calibration | None = None
+
+    @property
+    def model_id(self) -> str:
+        """The id stored beside every template: templates of different bundles are never compared."""
+        return f"{self.name}@{self.version}"
+
+
+def load_bundle(directory: Path) -> ModelBundle:
+    """Read and validate `directory/bundle.json`.
+
+    Raises:
+        ModelLoadError: the file is missing or not a valid bundle description.
+    """
+    path = directory / BUNDLE_FILE
+    try:
+        return ModelBundle.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: cannot read the bundle description: {exc}") from exc
+    except ValidationError as exc:
+        raise ModelLoadError(f"{path}: not a valid model bundle: {exc}") from exc
+
+
+def save_bundle(bundle: ModelBundle, directory: Path) -> Path:
+    """Write `directory/bundle.json`; the weights file must already be there."""
+    path = directory / BUNDLE_FILE
+    path.write_text(bundle.model_dump_json(indent=2) + "\n")
+    return path
+
+
+def _point(
+    genuine: npt.NDArray[np.float64], impostor_desc: npt.NDArray[np.float64], far: float
+) -> ThresholdPoint:
+    """The lowest threshold whose false-match rate stays at or below `far`."""
+    allowed = math.floor(far * len(impostor_desc))
+    threshold = float(np.nextafter(impostor_desc[allowed], np.inf)) if allowed < len(impostor_desc) else -1.0
+    measured_far = float(np.mean(impostor_desc >= threshold))
+    return ThresholdPoint(far=measured_far, cos_threshold=threshold, tar=float(np.mean(genuine >= threshold)))
+
+
+def calibrate(genuine: npt.ArrayLike, impostor: npt.ArrayLike, *, dataset: str, command: str) -> Calibration:
+    """Turn cosine scores of same-person and different-person pairs into thresholds and a FAR curve.
+
+    Raises:
+        ValueError: either score set is empty.
+    """
+    genuine_scores = np.asarray(genuine, dtype=np.float64)
+    impostor_desc = np.sort(np.asarray(impostor, dtype=np.float64))[::-1]
+    if genuine_scores.size == 0 or impostor_desc.size == 0:
+        raise ValueError("calibration needs at least one genuine and one impostor score")
+    min_far = 1.0 / impostor_desc.size
+    decades = max(1, math.ceil(-math.log10(min_far)))
+    targets = np.logspace(-1, -decades, num=(decades - 1) * _CURVE_POINTS_PER_DECADE + 1)
+    curve = [_point(genuine_scores, impostor_desc, float(far)) for far in targets if far >= min_far]
+    thresholds = [_point(genuine_scores, impostor_desc, far) for far in CALIBRATED_FARS if far >= min_far]
+    return Calibration(
+        dataset=dataset,
+        command=command,
+        genuine_pairs=int(genuine_scores.size),
+        impostor_pairs=int(impostor_desc.size),
+        thresholds=thresholds,
+        curve=curve,
+    )
