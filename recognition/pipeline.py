@@ -29,6 +29,10 @@ class Recognizer:
         return self.embedder.model_id
 
     @property
+    def weights_sha256(self) -> str:
+        return self.embedder.weights_sha256
+
+    @property
     def cos_threshold(self) -> float:
         return self.embedder.cos_threshold
 

@@ -29,6 +29,8 @@ class Embedder(Protocol):
     """Turns an aligned 112×112 face crop into a feature vector."""
 
     model_id: str
+    weights_sha256: str
+    """Hex sha256 of the weights file, recorded with every gate decision."""
     dim: int
     cos_threshold: float
     """Cosine at or above which two faces of this model are the same person (D5)."""

@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recognition.errors import ModelLoadError
+from recognition.model_files import SFACE_INT8
 from recognition.types import BgrImage
 
 SFACE_MODEL_ID = "sface-2021dec-int8bq"
@@ -21,6 +22,7 @@ class OpencvSfaceEmbedder:
 
     def __init__(self, model_path: Path, *, cos_threshold: float, model_id: str = SFACE_MODEL_ID) -> None:
         self.model_id = model_id
+        self.weights_sha256 = SFACE_INT8.sha256
         self.cos_threshold = cos_threshold
         try:
             self._net = cv2.FaceRecognizerSF.create(str(model_path), "")

@@ -21,6 +21,7 @@ class FakeConstantEmbedder:
 
     def __init__(self, vector: np.ndarray, *, dim: int) -> None:
         self.model_id = "fake-constant"
+        self.weights_sha256 = "0" * 64
         self.dim = dim
         self.cos_threshold = 0.5
         self._vector = vector
