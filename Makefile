@@ -15,9 +15,10 @@ $(BIN)/.runtime-installed: pyproject.toml
 	$(BIN)/pip install --quiet --no-deps insightface==2.1
 	touch $@
 
-# Tests add the dev tools and the optional MTCNN detector (torch, exact pins: see pyproject.toml).
+# Tests add the dev tools, the MTCNN detector, the trainer and the EdgeFace and insightface loaders
+# (torch, exact pins: see pyproject.toml).
 $(BIN)/.dev-installed: $(BIN)/.runtime-installed
-	$(BIN)/pip install --quiet -e ".[dev,mtcnn]"
+	$(BIN)/pip install --quiet -e ".[dev,mtcnn,train,edgeface,insightface]"
 	touch $@
 
 demo: $(BIN)/.runtime-installed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.errors import register_error_handlers
-from api.routes import audit, enrollments, events, health, identify, people, schema
+from api.routes import access, audit, enrollments, events, health, identify, people, schema
 from api.services import AppServices
 from api.settings import ApiSettings
 
@@ -32,7 +32,7 @@ def create_app(services: AppServices, *, settings: ApiSettings | None = None) ->
     )
     app.state.services = services
     app.state.settings = settings
-    for module in (health, people, enrollments, identify, events, audit, schema):
+    for module in (health, people, enrollments, identify, events, audit, access, schema):
         app.include_router(module.router)
     register_error_handlers(app)
     return app

@@ -33,6 +33,13 @@ class PersonCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200, description="Display name of the person.")
 
 
+class GroupCreate(BaseModel):
+    """Body of POST /access/groups."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100, description="Group name, unique.")
+
+
 class PossibleDuplicatePublic(BaseModel):
     """An uploaded photo whose face already matches a different enrolled person."""
 

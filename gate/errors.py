@@ -2,7 +2,12 @@
 
 GateError
 ├── CameraUnavailable   the frame source cannot be opened or stopped delivering
-└── ActuatorError       the door could not be driven
+├── ActuatorError       the door could not be driven
+├── GalleryStale        the database has been unreachable too long (or before any gallery was loaded)
+├── ThresholdUnavailable the configured FPIR target needs a calibration the model does not have
+└── JournalError        the local audit journal cannot be opened, written or read
+    ├── JournalCorrupt    a complete journal line does not parse: the file was damaged, not torn by a crash
+    └── JournalLocked     another gate process holds the journal directory
 """
 
 
@@ -16,3 +21,23 @@ class CameraUnavailable(GateError):
 
 class ActuatorError(GateError):
     """The door actuator failed."""
+
+
+class GalleryStale(GateError):
+    """No gallery confirmed by the database recently enough to decide on: the gate must deny (F3)."""
+
+
+class ThresholdUnavailable(GateError):
+    """The door's threshold cannot be derived as configured; the gate refuses to start (F3)."""
+
+
+class JournalError(GateError):
+    """The local audit journal failed."""
+
+
+class JournalCorrupt(JournalError):
+    """A journal line other than a torn last one is not a valid entry."""
+
+
+class JournalLocked(JournalError):
+    """Another process writes to this journal directory."""

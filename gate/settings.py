@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -64,19 +65,108 @@ DoorConfig = Annotated[
 ]
 
 
+class DecisionSettings(BaseModel):
+    """How one door decides on a track (G2); each camera's GateSettings carries its own."""
+
+    model_config = ConfigDict(extra="forbid")
+    votes_required: int = Field(3, ge=1, le=100, description="k: fresh frames of one track that must agree.")
+    vote_window_frames: int = Field(
+        5, ge=1, le=100, description="n: the most recent frames of a track that are counted."
+    )
+    max_frame_age_s: float = Field(
+        1.0,
+        gt=0.0,
+        le=60.0,
+        description="A live frame older than this (capture to decision, seconds) is never decided on.",
+    )
+    min_margin_cos: float = Field(
+        0.05,
+        ge=0.0,
+        le=2.0,
+        description="A match must beat the runner-up identity's cosine by this much, else it is ambiguous.",
+    )
+    confusable_margin_cos: float = Field(
+        0.15,
+        ge=0.0,
+        le=2.0,
+        description="The margin required instead when the best and runner-up identities are look-alikes "
+        "(enrolled templates of the two score at or above the door's threshold together).",
+    )
+    min_face_quality: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="Faces of lower quality (detector score × size up to 112 px) are not embedded; "
+        "k such frames deny the track as low_quality.",
+    )
+    cooldown_s: float = Field(
+        10.0,
+        ge=0.0,
+        le=3600.0,
+        description="After a decision about a person at this door, no second one for them within this (s).",
+    )
+    fpir_target: float | None = Field(
+        1e-3,
+        gt=0.0,
+        lt=1.0,
+        description="Open-set false-positive identification rate the threshold is set for (per search, "
+        "at the current gallery size; needs a calibrated model); null: the model's default threshold.",
+    )
+    error_audit_interval_s: float = Field(
+        30.0,
+        gt=0.0,
+        le=3600.0,
+        description="A failure keeping the door shut (gallery, recognition) is audited at most this often.",
+    )
+
+    @model_validator(mode="after")
+    def _k_within_n(self) -> DecisionSettings:
+        if self.votes_required > self.vote_window_frames:
+            raise ValueError("votes_required (k) must not exceed vote_window_frames (n)")
+        if self.confusable_margin_cos < self.min_margin_cos:
+            raise ValueError("confusable_margin_cos must not be below min_margin_cos")
+        return self
+
+
 class GateSettings(BaseSettings):
     """Environment: FACEGATE_GATE_*, nested keys with `__` (FACEGATE_GATE_DOOR__KIND=mqtt)."""
 
-    model_config = SettingsConfigDict(env_prefix="FACEGATE_GATE_", env_nested_delimiter="__", extra="forbid")
-    votes_required: int = Field(
-        3, ge=1, description="k: frames of one track that must agree before deciding."
+    model_config = SettingsConfigDict(
+        env_prefix="FACEGATE_GATE_", env_nested_delimiter="__", extra="forbid", env_parse_none_str="null"
     )
-    vote_window_frames: int = Field(
-        5, ge=1, description="n: the most recent frames of a track that are counted."
+    decision: DecisionSettings = Field(
+        default_factory=DecisionSettings, description="k-of-n, frame age, margin, cooldown and threshold."
     )
     track_iou_min: float = Field(0.3, gt=0.0, le=1.0, description="Box overlap that continues a track.")
     track_max_missed_frames: int = Field(5, ge=0, description="Frames a track survives without being seen.")
+    search_threads: int = Field(
+        1,
+        ge=0,
+        le=256,
+        description="FAISS threads for gallery searches in the gate process; 0: one per core.",
+    )
     gallery_poll_s: float = Field(2.0, gt=0.0, description="How often the gallery version is checked.")
+    gallery_max_stale_s: float = Field(
+        300.0,
+        ge=0.0,
+        le=86400.0,
+        description="Database unreachable: decide from the last gallery for this long (s), then deny.",
+    )
+    journal_dir: Path | None = Field(
+        None, description="Local audit journal directory; default <FACEGATE_HOME>/journal/<door>."
+    )
+    journal_retry_initial_s: float = Field(
+        0.5, gt=0.0, le=60.0, description="First wait before retrying audit delivery to the database, in s."
+    )
+    journal_retry_max_s: float = Field(
+        10.0, gt=0.0, le=3600.0, description="Longest wait between audit delivery retries (doubling), in s."
+    )
+    journal_drain_timeout_s: float = Field(
+        10.0,
+        ge=0.0,
+        le=600.0,
+        description="At shutdown, how long to wait for journalled events to reach the database, in s.",
+    )
     camera_timeout_s: float = Field(
         10.0, gt=0.0, le=120.0, description="Longest wait for a stream URL to open or deliver a frame, in s."
     )
@@ -91,9 +181,7 @@ class GateSettings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _k_within_n(self) -> GateSettings:
-        if self.votes_required > self.vote_window_frames:
-            raise ValueError("votes_required (k) must not exceed vote_window_frames (n)")
+    def _reconnect_order(self) -> GateSettings:
         if self.camera_reconnect_initial_s > self.camera_reconnect_max_s:
             raise ValueError("camera_reconnect_initial_s must not exceed camera_reconnect_max_s")
         return self

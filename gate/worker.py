@@ -1,23 +1,52 @@
-"""The per-camera loop: a plain function over frames, so tests and replays run production code (G3)."""
+"""The per-camera loop: a plain function over frames, so tests and replays run production code (G3).
+
+Per frame: drop it if it is older than max_frame_age_s; detect; track; for each face of a track
+not yet decided, embed it (unless its quality is below min_face_quality), search the two best
+identities and cast a vote (decision.py). A track is decided once; a person decided at this door is
+not decided again within cooldown_s; a grant the door's access policy does not allow now becomes
+not_authorised. Every failure keeps the door shut and is audited with its reason (F3):
+camera_unavailable, gallery_unavailable and recognition_error at most once per
+error_audit_interval_s, gallery_empty and unknown_model once per track, door_error per decision.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
+from datetime import datetime
 
-from gate.decision import TrackVotes, Verdict, Vote
+from gate.access_policy import DoorPolicy
+from gate.decision import (
+    CAMERA_UNAVAILABLE,
+    DOOR_ERROR,
+    GALLERY_EMPTY,
+    GALLERY_UNAVAILABLE,
+    LOW_QUALITY,
+    NOT_AUTHORISED,
+    RECOGNITION_ERROR,
+    UNKNOWN_MODEL,
+    Cooldowns,
+    RateLimiter,
+    TrackVotes,
+    Verdict,
+    Vote,
+    cast_vote,
+    describe_rule,
+    face_quality,
+)
 from gate.door import DoorActuator
-from gate.errors import ActuatorError
+from gate.errors import ActuatorError, GateError
 from gate.settings import GateSettings
 from gate.stream import CapturedFrame, SourceOutage
+from gate.threshold import DoorThreshold, door_operating_threshold
 from gate.tracker import IouTracker
-from recognition import BgrImage, FaceIndex, FaceObservation, RecognitionError, Recognizer
+from recognition import BgrImage, DetectedFace, FaceIndex, MarginRule, Match, RecognitionError, Recognizer
 from storage import AuditEventCreate, Decision, StorageError
 
 logger = logging.getLogger(__name__)
 
-CAMERA_UNAVAILABLE = "camera_unavailable"
+_CANDIDATES = 2  # the best identity and its runner-up, for the margin
 
 
 @dataclass(frozen=True)
@@ -30,44 +59,326 @@ class GateDecision:
     threshold: float
 
 
-def _vote(gallery: FaceIndex, observation: FaceObservation, threshold: float) -> Vote:
-    matches = gallery.search(observation.embedding.vector, 1)
-    if not matches:
-        return Vote(person_id=None, score=0.0)
-    best = matches[0]
-    return Vote(person_id=best.person_id if best.score >= threshold else None, score=best.score)
+@dataclass(frozen=True)
+class GateIo:
+    """What a gate loop reads and drives, injected by the composition root (A5, B4)."""
+
+    recognizer: Recognizer
+    gallery: Callable[[], FaceIndex]
+    access: Callable[[], DoorPolicy]
+    actuator: DoorActuator
+    record: Callable[[AuditEventCreate], None]
+    monotonic: Callable[[], float]
+    utc_now: Callable[[], datetime]
 
 
-def _open_door(actuator: DoorActuator, verdict: Verdict, *, door: str, unlock_s: float) -> Verdict:
-    """Unlock for a grant; a door that fails to open turns the grant into a denial."""
-    if verdict.decision is not Decision.granted:
+@dataclass(frozen=True)
+class _Context:
+    """What this frame is decided against: gallery, door policy, threshold and the rule text."""
+
+    gallery: FaceIndex
+    policy: DoorPolicy
+    threshold: DoorThreshold
+    rule: str
+    blocked_reason: str | None
+    """GALLERY_EMPTY or UNKNOWN_MODEL: every track is denied without a vote."""
+    confusable: frozenset[tuple[int, int]]
+    """Look-alike pairs of this gallery at this threshold: they need the wider margin."""
+
+
+class _GateLoop:
+    """The state of one door's loop: tracks, votes, cooldowns and the error audit rate limit."""
+
+    def __init__(self, *, door: str, source_name: str, io: GateIo, settings: GateSettings) -> None:
+        self.door, self.source_name, self.io, self.settings = door, source_name, io, settings
+        self.decision = settings.decision
+        self.cooldowns = Cooldowns(cooldown_s=self.decision.cooldown_s)
+        self.errors = RateLimiter(interval_s=self.decision.error_audit_interval_s)
+        self._threshold_at: tuple[int, DoorThreshold] | None = None
+        self.margins = MarginRule(
+            min_margin_cos=self.decision.min_margin_cos,
+            confusable_margin_cos=self.decision.confusable_margin_cos,
+        )
+        self._confusable_of: tuple[FaceIndex, float, frozenset[tuple[int, int]]] | None = None
+        self._threshold(1)  # a target the model cannot meet stops the gate here, not at the first face
+        self._reset_tracks()
+
+    def _reset_tracks(self) -> None:
+        self.tracker = IouTracker(
+            iou_min=self.settings.track_iou_min, max_missed_frames=self.settings.track_max_missed_frames
+        )
+        self.votes: dict[int, TrackVotes] = {}
+        self.decided: set[int] = set()
+
+    def step(self, frame_index: int, item: BgrImage | CapturedFrame | SourceOutage) -> Iterator[GateDecision]:
+        """Process one frame (or outage); yields the decisions it reached."""
+        if isinstance(item, SourceOutage):
+            self._outage(item)
+            return
+        if self._is_stale(frame_index, item):
+            return
+        image = item.image if isinstance(item, CapturedFrame) else item
+        faces = self._detect(frame_index, image)
+        if faces is None or self._is_stale(frame_index, item):  # detection may have taken too long
+            return
+        track_ids = self.tracker.update([face.bbox for face in faces])
+        pending = [
+            (face, track) for face, track in zip(faces, track_ids, strict=True) if track not in self.decided
+        ]
+        if len(pending) < len(faces):
+            logger.debug(
+                "frame %d: %d faces of decided tracks not embedded", frame_index, len(faces) - len(pending)
+            )
+        context = self._context(frame_index) if pending else None
+        if context is not None:
+            for face, track_id in pending:
+                decision = self._track_step(frame_index, image, face, track_id, context)
+                if decision is not None:
+                    yield decision
+        live = self.tracker.live_ids()
+        self.votes = {track_id: v for track_id, v in self.votes.items() if track_id in live}
+        self.decided &= live
+
+    def _is_stale(self, frame_index: int, item: BgrImage | CapturedFrame) -> bool:
+        """A live frame older than max_frame_age_s is never decided on; a replayed image is always fresh."""
+        if not isinstance(item, CapturedFrame):
+            return False
+        age_s = self.io.monotonic() - item.captured_at_s
+        if age_s <= self.decision.max_frame_age_s:
+            return False
+        logger.info(
+            "frame %d of %s: %.2f s old (limit %.2f s); not decided on",
+            frame_index,
+            self.source_name,
+            age_s,
+            self.decision.max_frame_age_s,
+        )
+        return True
+
+    def _detect(self, frame_index: int, image: BgrImage) -> list[DetectedFace] | None:
+        try:
+            return self.io.recognizer.detect(image)
+        except RecognitionError as exc:
+            logger.exception("frame %d of %s: detection failed; frame skipped", frame_index, self.source_name)
+            self._fail_closed(RECOGNITION_ERROR, exc)
+            return None
+
+    def _context(self, frame_index: int) -> _Context | None:
+        """Gallery, policy and threshold for this frame; None (audited) when they cannot be had."""
+        try:
+            gallery = self.io.gallery()
+            policy = self.io.access()
+        except (StorageError, RecognitionError, GateError) as exc:
+            logger.exception(
+                "frame %d of %s: gallery unavailable; door stays shut", frame_index, self.source_name
+            )
+            self._fail_closed(GALLERY_UNAVAILABLE, exc)
+            return None
+        threshold = self._threshold(len(gallery))
+        blocked = None
+        if gallery.model_id != self.io.recognizer.model_id:
+            logger.error(
+                "gallery model %s is not the running model %s", gallery.model_id, self.io.recognizer.model_id
+            )
+            blocked = UNKNOWN_MODEL
+        elif len(gallery) == 0:
+            blocked = GALLERY_EMPTY
+        confusable = self._confusable(gallery, threshold.cos_threshold)
+        rule = describe_rule(
+            votes_required=self.decision.votes_required,
+            window_frames=self.decision.vote_window_frames,
+            cos_threshold=threshold.cos_threshold,
+            basis=threshold.basis,
+            min_margin_cos=self.decision.min_margin_cos,
+            confusable_margin_cos=self.decision.confusable_margin_cos if confusable else None,
+        )
+        return _Context(
+            gallery=gallery,
+            policy=policy,
+            threshold=threshold,
+            rule=rule,
+            blocked_reason=blocked,
+            confusable=confusable,
+        )
+
+    def _confusable(self, gallery: FaceIndex, cos_threshold: float) -> frozenset[tuple[int, int]]:
+        """The gallery's look-alike pairs at the door's threshold, recomputed only when either changes."""
+        cached = self._confusable_of
+        if cached is None or cached[0] is not gallery or cached[1] != cos_threshold:
+            pairs = gallery.confusable_pairs(cos_threshold)
+            if pairs:
+                logger.info("door %s: %d look-alike pairs need the wider margin", self.door, len(pairs))
+            cached = self._confusable_of = (gallery, cos_threshold, pairs)
+        return cached[2]
+
+    def _required_margin_cos(self, matches: list[Match], context: _Context) -> float:
+        """The wider margin when the best and the runner-up identity are a known look-alike pair."""
+        if len(matches) < _CANDIDATES:
+            return self.margins.min_margin_cos
+        first, second = matches[0].person_id, matches[1].person_id
+        pair = (min(first, second), max(first, second))
+        return self.margins.required_margin_cos(is_confusable=pair in context.confusable)
+
+    def _threshold(self, gallery_size: int) -> DoorThreshold:
+        """The door's threshold, recomputed only when the gallery size changes."""
+        if self._threshold_at is None or self._threshold_at[0] != gallery_size:
+            threshold = door_operating_threshold(
+                self.io.recognizer, fpir_target=self.decision.fpir_target, gallery_size=gallery_size
+            )
+            self._threshold_at = (gallery_size, threshold)
+        return self._threshold_at[1]
+
+    def _last_cos_threshold(self) -> float:
+        """The threshold of the last gallery seen (the model's before any), for failure events."""
+        if self._threshold_at is None:
+            return self.io.recognizer.cos_threshold
+        return self._threshold_at[1].cos_threshold
+
+    def _track_step(
+        self, frame_index: int, image: BgrImage, face: DetectedFace, track_id: int, context: _Context
+    ) -> GateDecision | None:
+        """Vote with one face of an undecided track; the decision if this vote completes one."""
+        quality = face_quality(face)
+        if context.blocked_reason is not None:
+            blocked = Verdict(Decision.denied, context.blocked_reason, None, None, quality=quality)
+            return self._decide(
+                frame_index, track_id, blocked, context, rule=f"fail closed: {blocked.reason}"
+            )
+        vote = self._vote(frame_index, image, face, track_id, context)
+        if vote is None:
+            return None
+        track_votes = self.votes.setdefault(
+            track_id,
+            TrackVotes(
+                votes_required=self.decision.votes_required, window_frames=self.decision.vote_window_frames
+            ),
+        )
+        verdict = track_votes.add(vote)
+        if verdict is None:
+            logger.debug(
+                "frame %d track %d: vote %s score=%s margin=%s, undecided",
+                frame_index,
+                track_id,
+                vote.key,
+                vote.score,
+                vote.margin_cos,
+            )
+            return None
+        return self._decide(frame_index, track_id, verdict, context, rule=context.rule)
+
+    def _vote(
+        self, frame_index: int, image: BgrImage, face: DetectedFace, track_id: int, context: _Context
+    ) -> Vote | None:
+        """The face's vote; a low-quality face abstains unembedded; None (audited) when recognition fails."""
+        quality = face_quality(face)
+        if quality < self.decision.min_face_quality:
+            logger.debug(
+                "frame %d track %d: face quality %.2f too low; not embedded", frame_index, track_id, quality
+            )
+            return Vote(person_id=None, score=None, quality=quality, abstention=LOW_QUALITY)
+        try:
+            embedding = self.io.recognizer.embed(image, face)
+            matches = context.gallery.search(embedding.vector, _CANDIDATES)
+        except RecognitionError as exc:
+            logger.exception("frame %d track %d: recognition failed; no vote", frame_index, track_id)
+            self._fail_closed(RECOGNITION_ERROR, exc, track_id=track_id)
+            return None
+        return cast_vote(
+            matches,
+            cos_threshold=context.threshold.cos_threshold,
+            min_margin_cos=self._required_margin_cos(matches, context),
+            quality=quality,
+        )
+
+    def _decide(
+        self, frame_index: int, track_id: int, verdict: Verdict, context: _Context, *, rule: str
+    ) -> GateDecision | None:
+        """Apply cooldown and access policy, drive the door, audit; None when the cooldown swallows it."""
+        self.decided.add(track_id)
+        if verdict.person_id is not None:
+            now_s = self.io.monotonic()
+            if self.cooldowns.is_cooling(verdict.person_id, now_s):
+                logger.debug(
+                    "track %d: person %d decided here within the cooldown", track_id, verdict.person_id
+                )
+                return None
+            self.cooldowns.start(verdict.person_id, now_s)
+        verdict = self._authorise(verdict, context.policy)
+        verdict = self._open_door(verdict)
+        logger.info(
+            "door %s track %d: %s (%s) person=%s score=%s",
+            self.door,
+            track_id,
+            verdict.decision.value,
+            verdict.reason,
+            verdict.person_id,
+            verdict.score,
+        )
+        self.io.record(self._event(verdict, context.threshold.cos_threshold, rule=rule, track_id=track_id))
+        return GateDecision(
+            frame_index=frame_index,
+            track_id=track_id,
+            verdict=verdict,
+            threshold=context.threshold.cos_threshold,
+        )
+
+    def _authorise(self, verdict: Verdict, policy: DoorPolicy) -> Verdict:
+        """A grant for someone the door's rules do not admit now becomes 'denied: not_authorised'."""
+        if verdict.decision is not Decision.granted or verdict.person_id is None:
+            return verdict
+        if policy.admits(verdict.person_id, self.io.utc_now()):
+            return verdict
+        return replace(verdict, decision=Decision.denied, reason=NOT_AUTHORISED)
+
+    def _open_door(self, verdict: Verdict) -> Verdict:
+        """Unlock for a grant; a door that fails to open turns the grant into a denial."""
+        if verdict.decision is not Decision.granted:
+            return verdict
+        try:
+            self.io.actuator.unlock(door=self.door, duration_s=self.settings.door.unlock_s)
+        except ActuatorError:
+            logger.exception("door %s failed to unlock", self.door)
+            return replace(verdict, decision=Decision.denied, reason=DOOR_ERROR)
         return verdict
-    try:
-        actuator.unlock(door=door, duration_s=unlock_s)
-    except ActuatorError:
-        logger.exception("door %s failed to unlock", door)
-        return replace(verdict, decision=Decision.denied, reason="door_error")
-    return verdict
 
+    def _event(
+        self, verdict: Verdict, threshold: float, *, rule: str, track_id: int | None
+    ) -> AuditEventCreate:
+        return AuditEventCreate(
+            door=self.door,
+            source=self.source_name,
+            track_id=track_id,
+            decision=verdict.decision,
+            reason=verdict.reason,
+            person_id=verdict.person_id,
+            score=verdict.score,
+            threshold=threshold,
+            model_id=self.io.recognizer.model_id,
+            weights_hash=self.io.recognizer.weights_sha256,
+            margin=verdict.margin_cos,
+            quality=verdict.quality,
+            rule=rule,
+        )
 
-def _outage_event(
-    outage: SourceOutage, *, door: str, source_name: str, threshold: float, model_id: str
-) -> AuditEventCreate:
-    """The audit record of a camera outage: a denial with no track, person or score (F3)."""
-    logger.warning("door %s: source %s unavailable (%s); door stays shut", door, source_name, outage.reason)
-    return AuditEventCreate(
-        door=door,
-        source=source_name,
-        decision=Decision.denied,
-        reason=CAMERA_UNAVAILABLE,
-        threshold=threshold,
-        model_id=model_id,
-    )
+    def _fail_closed(self, reason: str, error: Exception | None, *, track_id: int | None = None) -> None:
+        """Audit a denial for a failure, at most once per error_audit_interval_s for each reason."""
+        if not self.errors.allow(reason, self.io.monotonic()):
+            logger.debug("%s not audited again yet (%s)", reason, type(error).__name__)
+            return
+        verdict = Verdict(Decision.denied, reason, None, None)
+        self.io.record(
+            self._event(verdict, self._last_cos_threshold(), rule=f"fail closed: {reason}", track_id=track_id)
+        )
 
-
-def _new_tracks(settings: GateSettings) -> tuple[IouTracker, dict[int, TrackVotes], set[int]]:
-    tracker = IouTracker(iou_min=settings.track_iou_min, max_missed_frames=settings.track_max_missed_frames)
-    return tracker, {}, set()
+    def _outage(self, outage: SourceOutage) -> None:
+        """A camera outage: audited as a denial, and every open track ends (no vote survives it)."""
+        logger.warning(
+            "door %s: source %s unavailable (%s); door stays shut", self.door, self.source_name, outage.reason
+        )
+        verdict = Verdict(Decision.denied, CAMERA_UNAVAILABLE, None, None)
+        rule = f"fail closed: {CAMERA_UNAVAILABLE}"
+        self.io.record(self._event(verdict, self._last_cos_threshold(), rule=rule, track_id=None))
+        self._reset_tracks()
 
 
 def run_gate(
@@ -77,91 +388,37 @@ def run_gate(
     source_name: str,
     recognizer: Recognizer,
     gallery: Callable[[], FaceIndex],
+    access: Callable[[], DoorPolicy],
     actuator: DoorActuator,
     record: Callable[[AuditEventCreate], None],
     settings: GateSettings,
+    monotonic: Callable[[], float],
+    utc_now: Callable[[], datetime],
 ) -> Iterator[GateDecision]:
-    """Detect, embed and match every frame; decide once per track by a k-of-n vote.
+    """Decide once per track by a k-of-n vote over fresh frames; audit every decision and failure.
 
-    A grant unlocks the door; every decision is then recorded (audit) and yielded. A frame whose
-    recognition or gallery check fails is logged and casts no vote, and a door that fails to
-    unlock turns the grant into a denial: the gate fails closed (F3). A SourceOutage from a live
-    reader is audited as a denial with reason CAMERA_UNAVAILABLE and ends every open track, so no
-    vote from before the outage counts after it. (Longer than B3's 40 lines: one loop, kept whole.)
+    A grant unlocks the door; every decision is then recorded (audit) and yielded. Failures never
+    unlock: the gate fails closed (F3, see the module docstring). A SourceOutage from a live reader is
+    audited as a denial with reason CAMERA_UNAVAILABLE and ends every open track, so no vote from
+    before the outage counts after it.
+
+    Args:
+        frames: images (a replay: always fresh), live CapturedFrames and SourceOutages.
+        gallery: the current gallery; raising means it cannot be trusted (audited, door shut).
+        access: the door's current access policy, loaded beside the gallery.
+        record: writes one audit event.
+        monotonic: seconds, the clock CapturedFrame.captured_at_s was read from (frame age, cooldown).
+        utc_now: aware UTC time, for the door's weekly access schedule.
     """
-    tracker, votes, decided = _new_tracks(settings)
-    threshold = recognizer.cos_threshold
+    io = GateIo(
+        recognizer=recognizer,
+        gallery=gallery,
+        access=access,
+        actuator=actuator,
+        record=record,
+        monotonic=monotonic,
+        utc_now=utc_now,
+    )
+    loop = _GateLoop(door=door, source_name=source_name, io=io, settings=settings)
     for frame_index, item in enumerate(frames):
-        if isinstance(item, SourceOutage):
-            record(
-                _outage_event(
-                    item,
-                    door=door,
-                    source_name=source_name,
-                    threshold=threshold,
-                    model_id=recognizer.model_id,
-                )
-            )
-            tracker, votes, decided = _new_tracks(settings)
-            continue
-        frame = item.image if isinstance(item, CapturedFrame) else item
-        try:
-            observations = recognizer.observe(frame)
-        except RecognitionError:
-            logger.exception("frame %d of %s: recognition failed; frame skipped", frame_index, source_name)
-            observations = []
-        track_ids = tracker.update([observation.face.bbox for observation in observations])
-        try:
-            current_gallery = gallery()
-        except (StorageError, RecognitionError):
-            logger.exception("frame %d of %s: gallery unavailable; no votes", frame_index, source_name)
-            continue
-        for observation, track_id in zip(observations, track_ids, strict=True):
-            if track_id in decided:
-                logger.debug("frame %d track %d: already decided", frame_index, track_id)
-                continue
-            track_votes = votes.setdefault(
-                track_id,
-                TrackVotes(votes_required=settings.votes_required, window_frames=settings.vote_window_frames),
-            )
-            vote = _vote(current_gallery, observation, threshold)
-            verdict = track_votes.add(vote)
-            if verdict is None:
-                logger.debug(
-                    "frame %d track %d: vote person=%s score=%.3f, undecided",
-                    frame_index,
-                    track_id,
-                    vote.person_id,
-                    vote.score,
-                )
-                continue
-            decided.add(track_id)
-            verdict = _open_door(actuator, verdict, door=door, unlock_s=settings.door.unlock_s)
-            logger.info(
-                "door %s track %d: %s (%s) person=%s score=%.3f",
-                door,
-                track_id,
-                verdict.decision.value,
-                verdict.reason,
-                verdict.person_id,
-                verdict.score,
-            )
-            record(
-                AuditEventCreate(
-                    door=door,
-                    source=source_name,
-                    track_id=track_id,
-                    decision=verdict.decision,
-                    reason=verdict.reason,
-                    person_id=verdict.person_id,
-                    score=verdict.score,
-                    threshold=threshold,
-                    model_id=recognizer.model_id,
-                )
-            )
-            yield GateDecision(
-                frame_index=frame_index, track_id=track_id, verdict=verdict, threshold=threshold
-            )
-        live = tracker.live_ids()
-        votes = {track_id: v for track_id, v in votes.items() if track_id in live}
-        decided &= live
+        yield from loop.step(frame_index, item)

@@ -1,6 +1,17 @@
 """Face recognition: detect, align, embed and search; pure inference with no database or web."""
 
 from recognition.align import ALIGNED_SIZE_PX, ARCFACE_TEMPLATE, align_face, similarity_transform
+from recognition.bundle import (
+    CALIBRATED_FARS,
+    Calibration,
+    ModelBundle,
+    Preprocessing,
+    ThresholdPoint,
+    calibrate,
+    read_bundle_file,
+    write_bundle_file,
+)
+from recognition.bundle_catalog import BundleSearch, LocatedBundle, find_bundle, list_bundles, locate_weights
 from recognition.codec import vector_from_bytes, vector_to_bytes
 from recognition.errors import (
     EvaluationDataError,
@@ -10,6 +21,7 @@ from recognition.errors import (
     ModelMismatchError,
     RecognitionError,
 )
+from recognition.evaluation.all_pairs import all_pair_scores
 from recognition.evaluation.harness import (
     FALLBACK_DESCRIPTION,
     EmbeddedPhotos,
@@ -35,17 +47,56 @@ from recognition.evaluation.protocol import (
     VerificationReport,
     evaluate_verification,
 )
-from recognition.gallery import FaissFlatGallery
+from recognition.gallery import FaissFlatGallery, limit_search_threads
 from recognition.image_io import decode_image
 from recognition.model_files import SFACE_INT8, YUNET_INT8, ModelFile, locate_model_file, sha256_of
 from recognition.pipeline import Recognizer
 from recognition.protocols import Detector, Embedder, FaceIndex
 from recognition.quality import FaceQuality, head_pose_deg, measure_face
-from recognition.registry import build_recognizer
-from recognition.settings import ImageLimits, MtcnnConfig, RecognitionSettings, SfaceConfig, YunetConfig
+from recognition.registry import active_bundle_name, build_recognizer, bundle_search, load_bundle_embedder
+from recognition.settings import (
+    BundleEmbedderConfig,
+    ImageLimits,
+    MtcnnConfig,
+    RecognitionSettings,
+    RetinafaceConfig,
+    ScrfdConfig,
+    SfaceConfig,
+    YunetConfig,
+)
+from recognition.threshold_policy import (
+    MarginRule,
+    OperatingThreshold,
+    door_threshold,
+    fmr_for_fpir,
+    verification_threshold,
+)
 from recognition.types import BBox, BgrImage, DetectedFace, Embedding, FaceObservation, Landmarks5, Match
 
 __all__ = [
+    "CALIBRATED_FARS",
+    "BundleEmbedderConfig",
+    "BundleSearch",
+    "Calibration",
+    "LocatedBundle",
+    "ModelBundle",
+    "Preprocessing",
+    "ThresholdPoint",
+    "MarginRule",
+    "OperatingThreshold",
+    "door_threshold",
+    "fmr_for_fpir",
+    "verification_threshold",
+    "active_bundle_name",
+    "all_pair_scores",
+    "bundle_search",
+    "calibrate",
+    "find_bundle",
+    "list_bundles",
+    "load_bundle_embedder",
+    "locate_weights",
+    "read_bundle_file",
+    "write_bundle_file",
     "ALIGNED_SIZE_PX",
     "ARCFACE_TEMPLATE",
     "FALLBACK_DESCRIPTION",
@@ -63,6 +114,7 @@ __all__ = [
     "FaceObservation",
     "FaceQuality",
     "FaissFlatGallery",
+    "limit_search_threads",
     "FoldAccuracy",
     "IdentificationPoint",
     "IdentificationReport",
@@ -81,7 +133,9 @@ __all__ = [
     "RecognitionError",
     "RecognitionSettings",
     "Recognizer",
+    "RetinafaceConfig",
     "RocCurve",
+    "ScrfdConfig",
     "SearchScores",
     "SfaceConfig",
     "VerificationBin",

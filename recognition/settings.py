@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -37,6 +38,36 @@ class MtcnnConfig(BaseModel):
     min_face_px: int = Field(20, ge=8, description="Smallest face MTCNN searches for, in pixels.")
 
 
+class RetinafaceConfig(BaseModel):
+    """RetinaFace MobileNet-0.25 through onnxruntime at a fixed 640×640 letterbox (no torch)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["retinaface"] = "retinaface"
+    score_threshold: float = Field(
+        0.8, ge=0.0, le=1.0, description="Minimum face probability (biubug6 shows faces from 0.6)."
+    )
+    nms_threshold: float = Field(0.4, ge=0.0, le=1.0, description="IoU for non-maximum suppression.")
+
+
+class ScrfdConfig(BaseModel):
+    """InsightFace SCRFD through insightface.model_zoo (onnxruntime); bring your own licensed model file."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["scrfd"] = "scrfd"
+    model_dir: Path = Field(
+        description="Your insightface model directory (e.g. ~/.insightface/models/buffalo_l)."
+    )
+    model_file: str = Field(
+        "det_10g.onnx", pattern=r"^[^/\\]+\.onnx$", description="SCRFD ONNX file name inside model_dir."
+    )
+    model_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="sha256 of that file; another is refused (C5)."
+    )
+    score_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Minimum detection score.")
+    nms_threshold: float = Field(0.4, ge=0.0, le=1.0, description="IoU for non-maximum suppression.")
+    input_side_px: int = Field(640, ge=160, le=1920, description="Square network input (letterboxed).")
+
+
 class SfaceConfig(BaseModel):
     """SFace (OpenCV Zoo, int8) through cv2.FaceRecognizerSF: 128-d, LFW 99.4%."""
 
@@ -50,8 +81,26 @@ class SfaceConfig(BaseModel):
     )
 
 
-DetectorConfig = Annotated[YunetConfig | MtcnnConfig, Field(discriminator="kind")]
-EmbedderConfig = Annotated[SfaceConfig, Field(discriminator="kind")]
+class BundleEmbedderConfig(BaseModel):
+    """Any model bundle, by name: a built-in description or one in the bundle directories."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["bundle"] = "bundle"
+    name: str = Field(
+        min_length=1,
+        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        description="Bundle name, as `facegate models list` shows it.",
+    )
+
+
+DetectorConfig = Annotated[
+    YunetConfig | MtcnnConfig | RetinafaceConfig | ScrfdConfig, Field(discriminator="kind")
+]
+EmbedderConfig = Annotated[SfaceConfig | BundleEmbedderConfig, Field(discriminator="kind")]
+
+
+def _default_bundle_dirs() -> list[Path]:
+    return [Path(os.environ.get("FACEGATE_DATA_DIR", "../shared/data")) / "weights"]
 
 
 class ImageLimits(BaseModel):
@@ -69,6 +118,11 @@ class RecognitionSettings(BaseSettings):
         env_prefix="FACEGATE_RECOGNITION_", env_nested_delimiter="__", extra="forbid"
     )
     model_dir: Path | None = Field(None, description="Directory searched first for model files.")
+    bundle_dirs: list[Path] = Field(
+        default_factory=_default_bundle_dirs,
+        description="Directories of model bundles (DIR/bundle.json or DIR/NAME/bundle.json) and weights "
+        "files (top level or one folder down); default: $FACEGATE_DATA_DIR/weights.",
+    )
     allow_model_download: bool = Field(
         True, description="Download a pinned model file when no local copy exists (last resort)."
     )

@@ -3,8 +3,21 @@
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from storage.access import (
+    AccessWindow,
+    add_member,
+    create_door_rule,
+    create_group,
+    delete_door_rule,
+    delete_group,
+    door_access_windows,
+    get_group,
+    list_door_rules,
+    list_groups,
+    remove_member,
+)
 from storage.api_keys import authenticate, create_api_key, has_api_key, list_api_keys
-from storage.audit import append_event, query_events
+from storage.audit import append_event, existing_event_uids, query_events
 from storage.audit_chain import ChainBreak, ChainReport, verify_chain
 from storage.audit_checkpoint import (
     Checkpoint,
@@ -35,15 +48,19 @@ from storage.errors import (
 from storage.master_key import add_key_to_file, key_file_keys, load_keyring, merge_keys_into_file
 from storage.migrate import current_revision, head_revision, schema_drift
 from storage.models import (
+    AccessGroupPublic,
     ApiKey,
     ApiKeyPublic,
     AuditEventCreate,
     AuditEventPublic,
     Decision,
     Door,
+    DoorRuleCreate,
+    DoorRulePublic,
     Person,
     PersonPublic,
     Role,
+    Weekday,
 )
 from storage.people import create_person, delete_person, get_person, list_people, to_public
 from storage.person_keys import master_key_usage, person_data_key, rewrap_person_keys
@@ -58,6 +75,21 @@ from storage.templates import (
 )
 
 __all__ = [
+    "AccessGroupPublic",
+    "AccessWindow",
+    "DoorRuleCreate",
+    "DoorRulePublic",
+    "Weekday",
+    "add_member",
+    "create_door_rule",
+    "create_group",
+    "delete_door_rule",
+    "delete_group",
+    "door_access_windows",
+    "get_group",
+    "list_door_rules",
+    "list_groups",
+    "remove_member",
     "BackupError",
     "BackupFiles",
     "RestoreReport",
@@ -110,6 +142,7 @@ __all__ = [
     "default_home",
     "delete_person",
     "ensure_door",
+    "existing_event_uids",
     "export_checkpoint",
     "gallery_version",
     "has_api_key",

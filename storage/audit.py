@@ -5,6 +5,7 @@ Every insert extends the hash chain of storage/audit_chain.py under the chain he
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, func, update
@@ -102,6 +103,14 @@ def _conditions(
     if until is not None:
         conditions.append(col(AuditEvent.occurred_at) < as_utc(until))
     return conditions
+
+
+def existing_event_uids(session: Session, uids: Collection[str]) -> set[str]:
+    """Which of these writer event ids the log already holds: a redelivered event is then skipped."""
+    if not uids:
+        return set()
+    found = session.exec(select(AuditEvent.event_uid).where(col(AuditEvent.event_uid).in_(list(uids))))
+    return {uid for uid in found if uid is not None}
 
 
 def query_events(

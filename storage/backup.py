@@ -23,7 +23,7 @@ from sqlmodel import SQLModel
 
 from storage.errors import BackupError
 from storage.migrate import current_revision
-from storage.models import FaceTemplate, GalleryVersion, Person, PersonKey
+from storage.models import AccessGroupMember, FaceTemplate, GalleryVersion, Person, PersonKey
 
 FORMAT = "facegate-backup/v1"
 _BATCH_ROWS = 500
@@ -200,6 +200,8 @@ def _without_erased(
     for name, row in rows:
         if name == FaceTemplate.__tablename__ and row["person_id"] in erased:
             report.templates_not_restored += 1
+        elif name == AccessGroupMember.__tablename__ and row["person_id"] in erased:
+            continue  # the membership went with the person
         elif not (name == Person.__tablename__ and row["id"] in erased):
             yield name, row
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import FiniteFloat
+from pydantic import FiniteFloat, field_validator, model_validator
 from sqlalchemy import Column, DateTime, LargeBinary
 from sqlmodel import Field, SQLModel
 
@@ -191,3 +193,115 @@ class ApiKeyPublic(SQLModel):
     role: Role
     label: str
     created_at: datetime
+
+
+class Weekday(StrEnum):
+    """Days of a weekly access schedule, in ISO order (Monday is 1)."""
+
+    mon = "mon"
+    tue = "tue"
+    wed = "wed"
+    thu = "thu"
+    fri = "fri"
+    sat = "sat"
+    sun = "sun"
+
+
+class AccessGroup(SQLModel, table=True):
+    """A named set of people that door access rules admit (issue 5: doors, groups, weekly schedules)."""
+
+    __tablename__ = "access_group"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, min_length=1, max_length=100)
+    created_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())
+
+
+class AccessGroupMember(SQLModel, table=True):
+    """One person in one group; deleting either removes the membership."""
+
+    __tablename__ = "access_group_member"
+    group_id: int = Field(foreign_key="access_group.id", primary_key=True, ondelete="CASCADE")
+    person_id: int = Field(foreign_key="person.id", primary_key=True, index=True, ondelete="CASCADE")
+
+
+class DoorAccessRule(SQLModel, table=True):
+    """Members of `group_id` may pass `door_id` on `weekdays` from start to end, local time of `timezone`.
+
+    Minutes count from local midnight; the window is [start_minute, end_minute), inside one day.
+    """
+
+    __tablename__ = "door_access_rule"
+    id: int | None = Field(default=None, primary_key=True)
+    door_id: int = Field(foreign_key="door.id", index=True, ondelete="CASCADE")
+    group_id: int = Field(foreign_key="access_group.id", index=True, ondelete="CASCADE")
+    weekdays: str = Field(max_length=7, description="ISO weekday digits, Monday 1 to Sunday 7, e.g. '12345'.")
+    start_minute: int = Field(ge=0, le=1439, description="Window start, minutes after local midnight.")
+    end_minute: int = Field(
+        ge=1, le=1440, description="Window end (exclusive), minutes after local midnight."
+    )
+    timezone: str = Field(max_length=64, description="IANA time zone the window is read in.")
+    created_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())
+
+
+class AccessGroupPublic(SQLModel):
+    id: int
+    name: str
+    created_at: datetime
+    member_ids: list[int]
+
+
+class DoorRulePublic(SQLModel):
+    id: int
+    door: str
+    group_id: int
+    weekdays: list[Weekday]
+    start: str
+    end: str
+    timezone: str
+    created_at: datetime
+
+
+def _minutes(clock: str) -> int:
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+class DoorRuleCreate(SQLModel):
+    """A weekly window in which one group may pass one door; an overnight shift is two rules."""
+
+    door: str = Field(min_length=1, max_length=100, description="Door name (registered if new).")
+    group_id: int
+    weekdays: list[Weekday] = Field(min_length=1, max_length=7, description="Days the window opens.")
+    start: str = Field(description="Local start time HH:MM (inclusive).")
+    end: str = Field(description="Local end time HH:MM (exclusive; 24:00 is midnight at the end of the day).")
+    timezone: str = Field("UTC", max_length=64, description="IANA time zone, e.g. Europe/Berlin.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00", value) is None:
+            raise ValueError(f"{value!r} is not a time HH:MM between 00:00 and 24:00")
+        return value
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> DoorRuleCreate:
+        if self.start_minute >= self.end_minute:
+            raise ValueError("start must be before end (split an overnight window into two rules)")
+        return self
+
+    @property
+    def start_minute(self) -> int:
+        return _minutes(self.start)
+
+    @property
+    def end_minute(self) -> int:
+        return _minutes(self.end)

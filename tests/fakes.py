@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gate import ActuatorError
-from recognition import BgrImage
+from recognition import BgrImage, ModelBundle, Preprocessing
 from storage import Keyring, Sealed
 
 FRAME_WIDTH_PX = 640
@@ -146,3 +146,19 @@ class RecordingKms:
 def recording_kms(_settings: object) -> RecordingKms:
     """The FACEGATE_KMS_HOOK factory used by tests: `tests.fakes:recording_kms`."""
     return RecordingKms()
+
+
+def fake_bundle(*, name: str = "fake", dim: int = 128, cos_threshold: float = 0.5) -> ModelBundle:
+    """A bundle description for test embedders: no weights behind it, so never loadable."""
+    return ModelBundle(
+        name=name,
+        version="test",
+        runtime="onnx",
+        weights_file="none.onnx",
+        weights_sha256="0" * 64,
+        preprocessing=Preprocessing(colour_order="rgb"),
+        embedding_dim=dim,
+        licence="none",
+        source="tests/fakes.py",
+        default_cos_threshold=cos_threshold,
+    )

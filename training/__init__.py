@@ -1,6 +1,50 @@
-"""Offline metric learning (ArcFace/CosFace, triplet with hard mining) producing deployable embedding models.
+"""Offline metric learning (ArcFace/CosFace, triplet with hard mining) producing deployable model bundles.
 
-Not built yet: see issue 4. It will be the only package that imports torch, and it will not import storage.
+The only package that imports torch; it never imports storage, so training data never comes from the
+production database. Entry point: `train_and_export(load_config(...), run_dir, recognizer=...)`.
 """
 
-__all__: list[str] = []
+from training.backbones import build_backbone
+from training.checkpoint import load_initial_weights, load_torchscript
+from training.config import (
+    ArcFaceConfig,
+    AugmentConfig,
+    BackboneConfig,
+    CosFaceConfig,
+    DataConfig,
+    OptimConfig,
+    TrainConfig,
+    TripletConfig,
+    load_config,
+)
+from training.data import load_crops, normalise
+from training.errors import CheckpointError, DatasetError, TrainingError
+from training.run import TrainOutcome, train_and_export
+from training.trainer import EpochMetrics, TrainResult, resolve_device
+from training.validation import embed_crops
+
+__all__ = [
+    "ArcFaceConfig",
+    "AugmentConfig",
+    "BackboneConfig",
+    "CheckpointError",
+    "CosFaceConfig",
+    "DataConfig",
+    "DatasetError",
+    "EpochMetrics",
+    "OptimConfig",
+    "TrainConfig",
+    "TrainOutcome",
+    "TrainResult",
+    "TrainingError",
+    "TripletConfig",
+    "build_backbone",
+    "embed_crops",
+    "load_config",
+    "load_crops",
+    "load_initial_weights",
+    "load_torchscript",
+    "normalise",
+    "resolve_device",
+    "train_and_export",
+]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from api.cli.access import access_app
 from api.cli.audit import audit_app
 from api.cli.backup import backup_app
 from api.cli.demo import demo_command
@@ -13,8 +14,10 @@ from api.cli.events import events_command
 from api.cli.gate import gate_command
 from api.cli.init import init
 from api.cli.keys import keys_app
+from api.cli.models import models_app
 from api.cli.people import people_app
 from api.cli.serve import serve_command
+from api.cli.train import train_command
 
 app = typer.Typer(
     name="facegate",
@@ -25,6 +28,7 @@ app = typer.Typer(
 app.command("init")(init)
 app.command("enroll")(enroll_command)
 app.add_typer(people_app, name="people")
+app.add_typer(access_app, name="access")
 app.add_typer(keys_app, name="keys")
 app.add_typer(backup_app, name="backup")
 app.command("gate")(gate_command)
@@ -33,6 +37,8 @@ app.command("events")(events_command)
 app.add_typer(audit_app, name="audit")
 app.command("demo")(demo_command)
 app.add_typer(eval_app, name="eval")
+app.command("train")(train_command)
+app.add_typer(models_app, name="models")
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from api.cli.events_table import events_table
 from api.cli.gate import describe, gate_decisions
 from api.cli.runtime import Runtime, build_runtime, cli_errors
 from enrollment import enroll
-from gate import GateDecision, GateSettings, LogOnlyDoorConfig
+from gate import DecisionSettings, GateDecision, GateSettings, LogOnlyDoorConfig
 from recognition import BgrImage
 from storage import Decision, StorageSettings, create_person, get_person, query_events, session_scope
 
@@ -131,7 +131,9 @@ def demo_command(
         ranges = write_video(data.scenes, video, frames_per_scene=frames_per_scene)
         console.print(f"video: {video} ({len(data.scenes)} scenes); running the gate on door {DOOR!r}")
         per_scene: dict[int, list[GateDecision]] = defaultdict(list)
-        gate_settings = GateSettings(door=LogOnlyDoorConfig())  # the demo never drives a configured door
+        # The demo never drives a configured door, and its scenes follow each other faster than real time,
+        # so a person shown again (Obama, Kit Harington) is decided again: no per-person cooldown.
+        gate_settings = GateSettings(door=LogOnlyDoorConfig(), decision=DecisionSettings(cooldown_s=0.0))
         for decision in gate_decisions(runtime, source=str(video), door=DOOR, settings=gate_settings):
             console.print("  " + describe(runtime, decision), markup=False, highlight=False)
             scene_index = next(i for i, r in enumerate(ranges) if decision.frame_index in r)

@@ -17,6 +17,7 @@ from api.cli.roc_plot import write_roc_png
 from api.cli.runtime import cli_errors, configure_logging, err_console
 from recognition import (
     FALLBACK_DESCRIPTION,
+    BundleEmbedderConfig,
     EmbeddedPhotos,
     EvaluationDataError,
     IdentificationSplit,
@@ -95,6 +96,22 @@ def pair_source(*, data: Path | None, bin_file: Path | None, pairs_file: Path | 
     if data is None:
         raise EvaluationDataError("give --data DIR or --bin FILE")
     return lfw_source(data, pairs_file)
+
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model", help="Embed with this model bundle (`facegate models list`) instead of the configured one."
+    ),
+]
+
+
+def build_eval_recognizer(model: str | None) -> tuple[RecognitionSettings, Recognizer]:
+    """The configured recognizer, with the embedder replaced by bundle `model` when one is named."""
+    settings = RecognitionSettings()
+    if model is not None:
+        settings = settings.model_copy(update={"embedder": BundleEmbedderConfig(name=model)})
+    return settings, build_recognizer(settings, cache_dir=StorageSettings().home / "models")
 
 
 def embed_with_progress(
@@ -179,6 +196,7 @@ def lfw_command(
         int | None, typer.Option(min=2, help="Only the first N/(2×folds) pairs of each kind per fold.")
     ] = None,
     verbose: Annotated[bool, typer.Option(help="Log each detection failure.")] = False,
+    model: ModelOption = None,
 ) -> None:
     """LFW View 2 verification of the configured models: ten-fold accuracy, TAR at FAR 1e-3, ROC curve."""
     configure_logging(verbose=verbose)
@@ -188,8 +206,7 @@ def lfw_command(
     with cli_errors():
         source = pair_source(data=data, bin_file=bin_file, pairs_file=pairs)
         chosen = source.pairs if limit_pairs is None else source.pairs.limited(limit_pairs)
-        settings = RecognitionSettings()
-        recognizer = build_recognizer(settings, cache_dir=StorageSettings().home / "models")
+        settings, recognizer = build_eval_recognizer(model)
         keys = chosen.image_keys()
         embedded = embed_with_progress(
             recognizer, source.photos(keys), count=len(keys), is_aligned=source.is_aligned
@@ -299,6 +316,7 @@ def identify_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of the results.")] = False,
     verbose: Annotated[bool, typer.Option(help="Log each detection failure.")] = False,
+    model: ModelOption = None,
 ) -> None:
     """Open-set 1:N identification (NIST FRVT terms): FNIR at FPIR 1e-2 and 1e-3, rank-1 rate."""
     configure_logging(verbose=verbose)
@@ -309,7 +327,7 @@ def identify_command(
             enroll_photos=enroll_photos,
             limit_people=limit_people,
         )
-        recognizer = build_recognizer(RecognitionSettings(), cache_dir=StorageSettings().home / "models")
+        _, recognizer = build_eval_recognizer(model)
         keys = split.image_keys()
         photos = ((key, (data / key).read_bytes()) for key in keys)
         embedded = embed_with_progress(recognizer, photos, count=len(keys), is_aligned=False)

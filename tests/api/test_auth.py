@@ -24,6 +24,14 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/events"): frozenset({ADMIN, AUDITOR}),
     ("GET", "/audit/verify"): frozenset({ADMIN, AUDITOR}),
     ("GET", "/openapi.json"): frozenset({ADMIN, AUDITOR, DEVICE}),
+    ("POST", "/access/groups"): frozenset({ADMIN}),
+    ("GET", "/access/groups"): frozenset({ADMIN}),
+    ("DELETE", "/access/groups/{group_id}"): frozenset({ADMIN}),
+    ("PUT", "/access/groups/{group_id}/members/{person_id}"): frozenset({ADMIN}),
+    ("DELETE", "/access/groups/{group_id}/members/{person_id}"): frozenset({ADMIN}),
+    ("POST", "/access/rules"): frozenset({ADMIN}),
+    ("GET", "/access/rules"): frozenset({ADMIN}),
+    ("DELETE", "/access/rules/{rule_id}"): frozenset({ADMIN}),
 }
 """The intended role of every authenticated route; a new route must be added here."""
 
@@ -55,9 +63,12 @@ def test_fastapi_default_docs_are_not_served(api: ApiHarness) -> None:
 
 
 def _call(api: ApiHarness, method: str, path: str, headers: dict[str, str], photo: bytes) -> Any:
-    url = path.replace("{person_id}", "987654")
-    if path == "/people" and method == "POST":
+    url = path.replace("{person_id}", "987654").replace("{group_id}", "987654").replace("{rule_id}", "987654")
+    if path in ("/people", "/access/groups") and method == "POST":
         return api.client.post(url, json={"name": "Role Matrix"}, headers=headers)
+    if path == "/access/rules" and method == "POST":
+        rule = {"door": "front", "group_id": 987654, "weekdays": ["mon"], "start": "08:00", "end": "18:00"}
+        return api.client.post(url, json=rule, headers=headers)
     if path.endswith("/faces"):
         return api.client.post(url, files=[("photos", ("a.jpg", photo, "image/jpeg"))], headers=headers)
     if path == "/identify":

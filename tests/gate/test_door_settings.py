@@ -94,3 +94,11 @@ def test_a_bad_door_setting_fails_with_its_dotted_path(monkeypatch, door, dotted
         _settings(monkeypatch, **door)
     text = str(caught.value)
     assert f"\n{dotted_path}\n  " in text and message in text, text
+
+
+def test_the_fpir_target_defaults_to_one_in_a_thousand_and_null_turns_it_off(monkeypatch) -> None:
+    assert GateSettings().decision.fpir_target == 1e-3
+    monkeypatch.setenv("FACEGATE_GATE_DECISION__FPIR_TARGET", "null")
+    assert GateSettings().decision.fpir_target is None
+    monkeypatch.setenv("FACEGATE_GATE_DECISION__FPIR_TARGET", "0.01")
+    assert GateSettings().decision.fpir_target == 1e-2

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import event
 
-from gate import GalleryCache
+from gate import GalleryCache, GalleryStale
 from recognition import Recognizer
-from storage import Keyring, UnknownKeyId
+from storage import DatabaseUnavailable, Engine, Keyring, UnknownKeyId, make_engine
 from tests.fakes import FakeClock
+from tests.gate.pg_proxy import TcpProxy, proxy_to_test_postgres
 
 POLL_S = 2.0
+MAX_STALE_S = 300.0
 
 
 @pytest.fixture
@@ -90,3 +94,88 @@ def test_a_failed_reload_raises_every_time_instead_of_serving_the_old_gallery(
     for _ in range(2):  # no time passes between the calls: still no stale answer
         with pytest.raises(UnknownKeyId):
             locked_out.current()
+
+
+@pytest.fixture
+def proxy() -> Iterator[TcpProxy]:
+    yield from proxy_to_test_postgres()
+
+
+@pytest.fixture
+def proxied_engine(proxy: TcpProxy, database_url: str) -> Iterator[Engine]:
+    """The same database reached through the proxy; disposed, so no cut connection is left to the GC."""
+    engine = make_engine(proxy.url_for(database_url))
+    yield engine
+    engine.dispose()
+
+
+def _cache(engine: Engine, keyring, recognizer, clock, *, max_stale_s: float) -> GalleryCache:
+    return GalleryCache(
+        engine=engine,
+        keyring=keyring,
+        recognizer=recognizer,
+        poll_s=POLL_S,
+        monotonic=clock,
+        max_stale_s=max_stale_s,
+    )
+
+
+def _messages(caplog, text: str) -> int:
+    return sum(text in record.getMessage() for record in caplog.records if record.name == "gate.gallery")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_last_gallery_is_served_for_max_stale_s_of_an_outage_then_every_face_is_denied(
+    proxied_engine, keyring, recognizer, group_faces, enroll_person, proxy, caplog
+):
+    caplog.set_level(logging.INFO)
+    enroll_person("Alice", group_faces[0])
+    clock = FakeClock()
+    cache = _cache(proxied_engine, keyring, recognizer, clock, max_stale_s=MAX_STALE_S)
+    confirmed = cache.current()
+
+    proxy.cut()
+    for _ in range(int(MAX_STALE_S / POLL_S)):  # every check fails; each is tried once per poll_s
+        clock.advance(POLL_S)
+        assert cache.current() is confirmed
+    assert _messages(caplog, "database unreachable") == 1  # logged once, not per frame or per check
+
+    clock.advance(POLL_S)  # max_stale_s after the first failed check
+    for _ in range(3):
+        with pytest.raises(GalleryStale, match="every face is denied"):
+            cache.current()
+    assert _messages(caplog, "every face is denied") == 1
+
+    proxy.restore()
+    clock.advance(POLL_S)
+    assert cache.current() is confirmed  # same version: confirmed again, nothing rebuilt
+    assert _messages(caplog, "reachable again") == 1
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_without_a_confirmed_gallery_an_outage_fails_closed_at_once(
+    proxied_engine, keyring, recognizer, group_faces, enroll_person, proxy
+):
+    enroll_person("Alice", group_faces[0])
+    proxy.cut()
+    cache = _cache(proxied_engine, keyring, recognizer, FakeClock(), max_stale_s=MAX_STALE_S)
+    with pytest.raises(GalleryStale) as raised:
+        cache.current()
+    assert isinstance(raised.value.__cause__, DatabaseUnavailable)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_by_default_no_stale_gallery_is_served(
+    proxied_engine, keyring, recognizer, group_faces, enroll_person, proxy
+):
+    enroll_person("Alice", group_faces[0])
+    clock = FakeClock()
+    cache = _cache(proxied_engine, keyring, recognizer, clock, max_stale_s=0.0)
+    assert len(cache.current()) == 1
+    proxy.cut()
+    clock.advance(POLL_S)
+    with pytest.raises(GalleryStale):
+        cache.current()

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 from sqlalchemy import inspect
 
-from gate import CAMERA_UNAVAILABLE, GalleryCache, GateSettings, MqttDoor, SourceOutage, run_gate
-from recognition import Recognizer, vector_from_bytes
+from gate import (
+    CAMERA_UNAVAILABLE,
+    AccessPolicyCache,
+    CapturedFrame,
+    DecisionSettings,
+    GalleryCache,
+    GateSettings,
+    MqttDoor,
+    SourceOutage,
+    ThresholdUnavailable,
+    door_operating_threshold,
+    run_gate,
+)
+from recognition import FaissFlatGallery, Recognizer, vector_from_bytes
 from storage import (
     AuditEventCreate,
     AuditEventPublic,
@@ -24,11 +39,13 @@ from storage import (
     session_scope,
 )
 from tests.fakes import FailingDoor, FakeClock, Placement, RecordingDoor, build_frames
+from tests.gate.test_threshold import calibrated_recognizer, recalibrated
 from tests.plaintext import template_leaks
 
 DOOR = "front"
 SOURCE = "replay:test"
 ALICE_NAME = "Alice Enrolled"
+MONDAY_NOON_UTC = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 AUDIT_FIELDS = {
     "id",
     "occurred_at",
@@ -41,13 +58,18 @@ AUDIT_FIELDS = {
     "score",
     "threshold",
     "model_id",
+    "weights_hash",
+    "margin",
+    "quality",
+    "rule",
     "sequence",
     "link_hash",
 }
-CHAIN_COLUMNS = {"chain_key_id", "prev_hash"}
+HIDDEN_COLUMNS = {"chain_key_id", "prev_hash", "event_uid"}
+NO_COOLDOWN = GateSettings(decision=DecisionSettings(cooldown_s=0.0))
 
 
-def _recorder(engine: Engine, keyring: Keyring):
+def _recorder(engine: Engine, keyring: Keyring) -> Callable[[AuditEventCreate], None]:
     def record(event: AuditEventCreate) -> None:
         with session_scope(engine) as session:
             append_event(session, keyring, event)
@@ -62,29 +84,56 @@ def _audit_rows(engine: Engine) -> list[AuditEventPublic]:
     return sorted(events, key=lambda event: event.id)
 
 
-def _run(engine, keyring, recognizer, frames, settings=None, door=None):
-    door = door or RecordingDoor()
-    settings = settings or GateSettings()
-    cache = GalleryCache(
-        engine=engine,
-        keyring=keyring,
-        recognizer=recognizer,
-        poll_s=settings.gallery_poll_s,
-        monotonic=FakeClock(),
-    )
-    decisions = list(
-        run_gate(
-            frames,
-            door=DOOR,
-            source_name=SOURCE,
-            recognizer=recognizer,
-            gallery=cache.current,
-            actuator=door,
-            record=_recorder(engine, keyring),
-            settings=settings,
+@dataclass
+class GateRun:
+    """One replay's inputs that tests vary; the rest is the production wiring of api/cli/gate.py."""
+
+    engine: Engine
+    keyring: Keyring
+    recognizer: Recognizer
+    clock: FakeClock
+
+    def __call__(
+        self,
+        frames: Iterable[object],
+        settings: GateSettings = NO_COOLDOWN,
+        door: object | None = None,
+        gallery: Callable[[], object] | None = None,
+        utc_now: datetime = MONDAY_NOON_UTC,
+        recognizer: Recognizer | None = None,
+    ):
+        door = door or RecordingDoor()
+        cache = GalleryCache(
+            engine=self.engine,
+            keyring=self.keyring,
+            recognizer=self.recognizer,
+            poll_s=settings.gallery_poll_s,
+            monotonic=self.clock,
         )
-    )
-    return decisions, door
+        access = AccessPolicyCache(
+            engine=self.engine, door=DOOR, poll_s=settings.gallery_poll_s, monotonic=self.clock
+        )
+        decisions = list(
+            run_gate(
+                frames,  # type: ignore[arg-type]
+                door=DOOR,
+                source_name=SOURCE,
+                recognizer=recognizer or self.recognizer,
+                gallery=gallery or cache.current,  # type: ignore[arg-type]
+                access=access.current,
+                actuator=door,  # type: ignore[arg-type]
+                record=_recorder(self.engine, self.keyring),
+                settings=settings,
+                monotonic=self.clock,
+                utc_now=lambda: utc_now,
+            )
+        )
+        return decisions, door
+
+
+@pytest.fixture
+def run(engine, keyring, recognizer) -> GateRun:
+    return GateRun(engine=engine, keyring=keyring, recognizer=recognizer, clock=FakeClock(100.0))
 
 
 @pytest.fixture
@@ -99,13 +148,17 @@ def scene(recognizer: Recognizer, group_faces):
     )
 
 
+def _alice_frames(recognizer: Recognizer, group_faces, count: int = 4):
+    return build_frames([Placement(recognizer.decode(group_faces[0]), 30, 100)], count=count)
+
+
 def test_grants_the_enrolled_person_and_denies_the_stranger(
-    engine, keyring, recognizer, group_faces, enroll_person, scene
+    run, engine, recognizer, group_faces, enroll_person, scene
 ):
     alice_id = enroll_person(ALICE_NAME, group_faces[0])
-    settings = GateSettings()  # k=3 of n=5; a track dies after 5 missed frames
+    enroll_person("Carol", group_faces[2])  # a runner-up, so every match has a margin
 
-    decisions, door = _run(engine, keyring, recognizer, scene, settings)
+    decisions, door = run(scene)  # k=3 of n=5; a track dies after 5 missed frames; no cooldown
 
     # Alice's first track is decided on its 3rd frame and expires while Bob is alone (6 missed frames),
     # so when she comes back she is a new track with a new grant; Bob's track continues, already decided.
@@ -119,9 +172,14 @@ def test_grants_the_enrolled_person_and_denies_the_stranger(
         (14, 3, Decision.granted, "match", alice_id),
     ]
     grants = [d for d in decisions if d.verdict.decision is Decision.granted]
-    assert all(d.verdict.score >= d.threshold == recognizer.cos_threshold for d in grants)
-    assert decisions[1].verdict.score < recognizer.cos_threshold
-    assert [(u.door, u.duration_s) for u in door.unlocks] == [(DOOR, settings.door.unlock_s)] * len(grants)
+    # The default FPIR target (1e-3) on the packaged SFace calibration, at this gallery's two templates.
+    expected = door_operating_threshold(
+        recognizer, fpir_target=NO_COOLDOWN.decision.fpir_target, gallery_size=2
+    ).cos_threshold
+    assert all(d.verdict.score >= d.threshold == expected for d in grants)
+    assert all(d.verdict.margin_cos >= NO_COOLDOWN.decision.min_margin_cos for d in grants)
+    assert decisions[1].verdict.score < expected
+    assert [(u.door, u.duration_s) for u in door.unlocks] == [(DOOR, NO_COOLDOWN.door.unlock_s)] * len(grants)
 
     rows = _audit_rows(engine)
     assert [(r.track_id, r.decision, r.reason, r.person_id) for r in rows] == [
@@ -130,16 +188,45 @@ def test_grants_the_enrolled_person_and_denies_the_stranger(
     for row, decision in zip(rows, decisions, strict=True):
         assert row.score == pytest.approx(decision.verdict.score)
         assert row.threshold == pytest.approx(decision.threshold)
+        assert row.margin == pytest.approx(decision.verdict.margin_cos)
+        assert row.quality == pytest.approx(decision.verdict.quality) and 0.0 < row.quality <= 1.0
+        assert row.rule == f"3/5 fresh frames, cos>={expected:.3f} (FPIR 1e-03 @ N=2), margin>=0.05"
         assert (row.door, row.source, row.model_id) == (DOOR, SOURCE, recognizer.model_id)
+        assert row.weights_hash == recognizer.weights_sha256 and len(row.weights_hash) == 64
         assert row.occurred_at.tzinfo is not None and row.occurred_at.utcoffset().total_seconds() == 0
 
 
-def test_audit_rows_hold_only_ids_and_scores(engine, keyring, recognizer, group_faces, enroll_person, scene):
+def _ticking(frames: list, clock: FakeClock, *, step_s: float) -> Iterator:
+    for frame in frames:
+        yield frame
+        clock.advance(step_s)
+
+
+def test_a_person_is_decided_once_per_cooldown_at_a_door(run, recognizer, group_faces, enroll_person, scene):
+    alice_id = enroll_person(ALICE_NAME, group_faces[0])
+    settings = GateSettings(decision=DecisionSettings(cooldown_s=10.0))
+
+    # Frames 0.5 s apart: Alice's second track (granted at frame 14 without a cooldown) comes 6 s later.
+    decisions, door = run(_ticking(scene, run.clock, step_s=0.5), settings)
+    assert [(d.frame_index, d.verdict.person_id) for d in decisions] == [(2, alice_id), (8, None)]
+    assert len(door.unlocks) == 1
+
+    # 1 s apart: 12 s later, the cooldown is over.
+    decisions, door = run(_ticking(scene, run.clock, step_s=1.0), settings)
+    assert [(d.frame_index, d.verdict.person_id) for d in decisions] == [
+        (2, alice_id),
+        (8, None),
+        (14, alice_id),
+    ]
+    assert len(door.unlocks) == 2
+
+
+def test_audit_rows_hold_only_ids_and_scores(run, engine, group_faces, enroll_person, scene):
     enroll_person(ALICE_NAME, group_faces[0])
-    _run(engine, keyring, recognizer, scene)
+    run(scene)
 
     columns = {column["name"] for column in inspect(engine).get_columns("audit_event")}
-    assert columns == AUDIT_FIELDS | CHAIN_COLUMNS
+    assert columns == AUDIT_FIELDS | HIDDEN_COLUMNS
     rows = _audit_rows(engine)
     assert rows
     for row in rows:
@@ -150,29 +237,33 @@ def test_audit_rows_hold_only_ids_and_scores(engine, keyring, recognizer, group_
             assert not isinstance(value, str) or ALICE_NAME.split()[0] not in value, name
 
 
-def test_empty_gallery_denies_everyone_and_never_unlocks(engine, keyring, recognizer, scene):
-    decisions, door = _run(engine, keyring, recognizer, scene)
+def test_an_empty_gallery_denies_every_track_and_never_unlocks(run, engine, scene):
+    decisions, door = run(scene)
 
-    assert len(decisions) == 3
-    assert all(d.verdict.decision is Decision.denied and d.verdict.reason == "unknown" for d in decisions)
-    assert all(d.verdict.person_id is None for d in decisions)
+    assert [(d.frame_index, d.track_id) for d in decisions] == [(0, 1), (6, 2), (12, 3)]  # first sight
+    assert all(
+        d.verdict.decision is Decision.denied and d.verdict.reason == "gallery_empty" for d in decisions
+    )
+    assert all(d.verdict.person_id is None and d.verdict.score is None for d in decisions)
     assert door.unlocks == []
     rows = _audit_rows(engine)
-    assert [r.decision for r in rows] == [Decision.denied] * 3
+    assert [(r.decision, r.reason, r.rule, r.score) for r in rows] == [
+        (Decision.denied, "gallery_empty", "fail closed: gallery_empty", None)
+    ] * 3
+    assert all(r.quality is not None for r in rows)
 
 
-def test_frames_without_faces_decide_nothing(engine, keyring, recognizer, group_faces, enroll_person):
+def test_frames_without_faces_decide_nothing(run, engine, group_faces, enroll_person):
     enroll_person(ALICE_NAME, group_faces[0])
-    decisions, door = _run(engine, keyring, recognizer, build_frames([], count=5))
+    decisions, door = run(build_frames([], count=5))
     assert decisions == [] and door.unlocks == [] and _audit_rows(engine) == []
 
 
 def test_a_door_that_fails_to_unlock_is_audited_as_a_denial(
-    engine, keyring, recognizer, group_faces, enroll_person
+    run, engine, recognizer, group_faces, enroll_person
 ):
     alice_id = enroll_person(ALICE_NAME, group_faces[0])
-    frames = build_frames([Placement(recognizer.decode(group_faces[0]), 30, 100)], count=4)
-    decisions, door = _run(engine, keyring, recognizer, frames, door=FailingDoor())
+    decisions, door = run(_alice_frames(recognizer, group_faces), door=FailingDoor())
     assert door.attempts == 1
     verdicts = [(d.verdict.decision, d.verdict.reason, d.verdict.person_id) for d in decisions]
     assert verdicts == [(Decision.denied, "door_error", alice_id)]
@@ -180,10 +271,9 @@ def test_a_door_that_fails_to_unlock_is_audited_as_a_denial(
 
 
 def test_an_unreachable_mqtt_broker_is_audited_as_a_door_error(
-    engine, keyring, recognizer, group_faces, enroll_person
+    run, engine, recognizer, group_faces, enroll_person
 ):
     alice_id = enroll_person(ALICE_NAME, group_faces[0])
-    frames = build_frames([Placement(recognizer.decode(group_faces[0]), 30, 100)], count=4)
     dead_broker = MqttDoor(
         host="127.0.0.1",
         port=1,
@@ -195,39 +285,182 @@ def test_an_unreachable_mqtt_broker_is_audited_as_a_door_error(
         monotonic=time.monotonic,
     )
     started_s = time.monotonic()
-    decisions, _ = _run(engine, keyring, recognizer, frames, door=dead_broker)
+    decisions, _ = run(_alice_frames(recognizer, group_faces), door=dead_broker)
     assert time.monotonic() - started_s < 10.0
     verdicts = [(d.verdict.decision, d.verdict.reason, d.verdict.person_id) for d in decisions]
     assert verdicts == [(Decision.denied, "door_error", alice_id)]
     assert [(e.decision, e.reason) for e in _audit_rows(engine)] == [(Decision.denied, "door_error")]
 
 
-def test_an_unreadable_gallery_casts_no_votes(engine, keyring, recognizer, scene):
+def test_an_unreadable_gallery_is_audited_once_per_interval_and_decides_nothing(
+    run, engine, recognizer, group_faces, enroll_person, scene
+):
+    enroll_person(ALICE_NAME, group_faces[0])
+
     def broken_gallery():
         raise UnknownKeyId("gallery encrypted with a key that is not loaded")
 
-    door = RecordingDoor()
-    decisions = list(
-        run_gate(
-            scene,
-            door=DOOR,
-            source_name=SOURCE,
-            recognizer=recognizer,
-            gallery=broken_gallery,
-            actuator=door,
-            record=_recorder(engine, keyring),
-            settings=GateSettings(),
-        )
+    # 18 frames 1 s apart with the default 30 s interval: one event; 2 s apart: two (at 0 s and 30 s).
+    decisions, door = run(_ticking(scene, run.clock, step_s=1.0), gallery=broken_gallery)
+    assert decisions == [] and door.unlocks == []
+    rows = _audit_rows(engine)
+    assert [(r.decision, r.reason, r.rule, r.track_id, r.person_id) for r in rows] == [
+        (Decision.denied, "gallery_unavailable", "fail closed: gallery_unavailable", None, None)
+    ]
+    assert rows[0].weights_hash == recognizer.weights_sha256
+    run(_ticking(scene, run.clock, step_s=2.0), gallery=broken_gallery)
+    assert len(_audit_rows(engine)) == 1 + 2
+
+
+def test_a_gallery_of_another_model_is_denied_as_unknown_model(run, engine, recognizer, group_faces):
+    foreign = FaissFlatGallery(model_id="someone-else@9", dim=recognizer.embedder.dim)
+    vector = np.zeros(recognizer.embedder.dim, dtype=np.float32)
+    vector[0] = 1.0
+    foreign.add("t1", 1, vector)
+
+    decisions, door = run(_alice_frames(recognizer, group_faces), gallery=lambda: foreign)
+
+    assert [(d.verdict.decision, d.verdict.reason) for d in decisions] == [(Decision.denied, "unknown_model")]
+    assert door.unlocks == []
+    assert [r.reason for r in _audit_rows(engine)] == ["unknown_model"]
+
+
+@dataclass
+class CountingEmbedder:
+    """The real embedder, counting its calls."""
+
+    inner: object
+    calls: int = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def embed(self, aligned_face):
+        self.calls += 1
+        return self.inner.embed(aligned_face)
+
+
+@dataclass
+class BrokenEmbedder:
+    """The real embedder's identity with a fault: every vector it returns is zero (a corrupted model)."""
+
+    inner: object
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def embed(self, aligned_face):
+        return np.zeros_like(self.inner.embed(aligned_face))
+
+
+def _with_embedder(recognizer: Recognizer, embedder: object) -> Recognizer:
+    return Recognizer(detector=recognizer.detector, embedder=embedder, limits=recognizer.limits)  # type: ignore[arg-type]
+
+
+def test_faces_of_decided_tracks_are_not_embedded(run, recognizer, group_faces, enroll_person):
+    enroll_person(ALICE_NAME, group_faces[0])
+    counting = CountingEmbedder(recognizer.embedder)
+
+    decisions, _ = run(
+        _alice_frames(recognizer, group_faces, count=8), recognizer=_with_embedder(recognizer, counting)
     )
+
+    assert [d.frame_index for d in decisions] == [2]
+    assert counting.calls == NO_COOLDOWN.decision.votes_required
+
+
+def test_low_quality_faces_are_not_embedded_and_deny_the_track(
+    run, engine, recognizer, group_faces, enroll_person
+):
+    enroll_person(ALICE_NAME, group_faces[0])
+    counting = CountingEmbedder(recognizer.embedder)
+    settings = GateSettings(decision=DecisionSettings(min_face_quality=1.0, cooldown_s=0.0))
+
+    decisions, door = run(
+        _alice_frames(recognizer, group_faces), settings, recognizer=_with_embedder(recognizer, counting)
+    )
+
+    assert [(d.frame_index, d.verdict.decision, d.verdict.reason) for d in decisions] == [
+        (2, Decision.denied, "low_quality")
+    ]
+    assert counting.calls == 0 and door.unlocks == []
+    [row] = _audit_rows(engine)
+    assert row.score is None and row.quality is not None and row.quality < 1.0
+
+
+def test_a_failing_model_keeps_the_door_shut_and_is_audited(
+    run, engine, recognizer, group_faces, enroll_person
+):
+    enroll_person(ALICE_NAME, group_faces[0])
+    broken = _with_embedder(recognizer, BrokenEmbedder(recognizer.embedder))
+
+    decisions, door = run(_alice_frames(recognizer, group_faces, count=6), recognizer=broken)
+
+    assert decisions == [] and door.unlocks == []
+    rows = _audit_rows(engine)
+    assert [(r.decision, r.reason, r.track_id) for r in rows] == [(Decision.denied, "recognition_error", 1)]
+
+
+def test_a_look_alike_enrolled_twice_is_denied_as_ambiguous(
+    run, engine, recognizer, group_faces, enroll_person
+):
+    enroll_person(ALICE_NAME, group_faces[0])
+    enroll_person("Alice's twin", group_faces[0])  # the same face: the runner-up scores the same
+
+    decisions, door = run(_alice_frames(recognizer, group_faces))
+
+    assert [(d.verdict.decision, d.verdict.reason, d.verdict.person_id) for d in decisions] == [
+        (Decision.denied, "ambiguous", None)
+    ]
+    assert door.unlocks == []
+    [row] = _audit_rows(engine)
+    assert row.margin is not None and row.margin < NO_COOLDOWN.decision.min_margin_cos
+
+
+def test_look_alikes_need_the_wider_margin_and_others_do_not(
+    run, engine, recognizer, group_faces, enroll_person
+):
+    enroll_person(ALICE_NAME, group_faces[0])
+    enroll_person("Alice's twin", group_faces[0])
+    carol_id = enroll_person("Carol", group_faces[2])
+    # No margin at all for strangers to each other: only the look-alike rule can refuse the twins.
+    decision = NO_COOLDOWN.decision.model_copy(update={"min_margin_cos": 0.0, "confusable_margin_cos": 0.15})
+    settings = NO_COOLDOWN.model_copy(update={"decision": decision})
+
+    twins, _ = run(_alice_frames(recognizer, group_faces), settings)
+    carol_frames = build_frames([Placement(recognizer.decode(group_faces[2]), 30, 100)], count=4)
+    carol, _ = run(carol_frames, settings)
+
+    assert [(d.verdict.decision, d.verdict.reason) for d in twins] == [(Decision.denied, "ambiguous")]
+    assert [(d.verdict.decision, d.verdict.person_id) for d in carol] == [(Decision.granted, carol_id)]
+    rules = [row.rule for row in _audit_rows(engine)]
+    assert rules and all(rule.endswith("margin>=0.00 (0.15 for look-alikes)") for rule in rules)
+
+
+def _live(frames: list, *, captured_at_s: float) -> list[CapturedFrame]:
+    return [CapturedFrame(image=frame, captured_at_s=captured_at_s) for frame in frames]
+
+
+def test_stale_live_frames_are_never_decided_on(run, engine, recognizer, group_faces, enroll_person, caplog):
+    caplog.set_level(logging.INFO)
+    alice_id = enroll_person(ALICE_NAME, group_faces[0])
+    frames = _alice_frames(recognizer, group_faces)
+    max_age_s = NO_COOLDOWN.decision.max_frame_age_s
+
+    decisions, door = run(_live(frames, captured_at_s=run.clock.now_s - max_age_s - 0.01))
     assert decisions == [] and door.unlocks == [] and _audit_rows(engine) == []
+    assert "not decided on" in caplog.text
+
+    decisions, door = run(_live(frames, captured_at_s=run.clock.now_s - max_age_s))
+    assert [(d.verdict.decision, d.verdict.person_id) for d in decisions] == [(Decision.granted, alice_id)]
 
 
 def test_debug_logs_of_enrollment_and_gate_hold_no_template_values(
-    engine, keyring, recognizer, group_faces, enroll_person, scene, caplog
+    run, engine, keyring, recognizer, group_faces, enroll_person, scene, caplog
 ):
     caplog.set_level(logging.DEBUG)
     enroll_person(ALICE_NAME, group_faces[0])
-    decisions, _ = _run(engine, keyring, recognizer, scene)
+    decisions, _ = run(scene)
     with session_scope(engine) as session:
         templates = list(iter_templates(session, keyring, model_id=recognizer.model_id))
     vectors = [vector_from_bytes(t.plaintext, dim=recognizer.embedder.dim) for t in templates]
@@ -238,15 +471,14 @@ def test_debug_logs_of_enrollment_and_gate_hold_no_template_values(
 
 
 def test_a_camera_outage_is_audited_denied_and_ends_the_tracks(
-    engine, keyring, recognizer, group_faces, enroll_person
+    run, engine, recognizer, group_faces, enroll_person
 ):
     enroll_person(ALICE_NAME, group_faces[0])
-    alice = Placement(recognizer.decode(group_faces[0]), 30, 100)
-    frames = build_frames([alice], count=4)
+    frames = _alice_frames(recognizer, group_faces)
     outage = SourceOutage(source=SOURCE, started_at_s=12.0, reason="stream_ended")
 
     # k=3: two votes before the outage and two after would grant if the track survived it.
-    decisions, door = _run(engine, keyring, recognizer, [*frames[:2], outage, *frames[2:]])
+    decisions, door = run([*frames[:2], outage, *frames[2:]])
 
     assert decisions == [] and door.unlocks == []
     [row] = _audit_rows(engine)
@@ -257,4 +489,36 @@ def test_a_camera_outage_is_audited_denied_and_ends_the_tracks(
         None,
         None,
     )
-    assert (row.source, row.model_id) == (SOURCE, recognizer.model_id)
+    assert (row.source, row.model_id, row.weights_hash) == (
+        SOURCE,
+        recognizer.model_id,
+        recognizer.weights_sha256,
+    )
+
+
+def test_the_audit_records_the_fpir_threshold_the_door_used(
+    run, engine, recognizer, group_faces, enroll_person
+):
+    alice_id = enroll_person(ALICE_NAME, group_faces[0])
+    calibrated = calibrated_recognizer(recognizer)
+    settings = GateSettings(decision=DecisionSettings(cooldown_s=0.0, fpir_target=1e-2))
+    expected = door_operating_threshold(calibrated, fpir_target=1e-2, gallery_size=1)
+    assert expected.cos_threshold != recognizer.cos_threshold
+
+    decisions, _ = run(_alice_frames(recognizer, group_faces), settings, recognizer=calibrated)
+
+    assert [(d.verdict.person_id, d.threshold) for d in decisions] == [(alice_id, expected.cos_threshold)]
+    [row] = _audit_rows(engine)
+    assert row.threshold == pytest.approx(expected.cos_threshold)
+    assert row.rule == f"3/5 fresh frames, cos>={expected.cos_threshold:.3f} (FPIR 1e-02 @ N=1), margin>=0.05"
+
+
+def test_an_fpir_target_the_model_cannot_meet_stops_the_gate_before_any_frame(
+    engine, keyring, recognizer, group_faces
+):
+    uncalibrated = recalibrated(recognizer, None)
+    run = GateRun(engine=engine, keyring=keyring, recognizer=uncalibrated, clock=FakeClock(100.0))
+    settings = GateSettings(decision=DecisionSettings(fpir_target=1e-2))
+    with pytest.raises(ThresholdUnavailable):
+        run(_alice_frames(recognizer, group_faces), settings)
+    assert _audit_rows(engine) == []

@@ -182,3 +182,23 @@ def test_k_below_one_is_refused() -> None:
     gallery = FaissFlatGallery(model_id="m", dim=DIM)
     with pytest.raises(IndexStateError, match="k must be"):
         gallery.search(np.zeros(DIM, dtype=np.float32), 0)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_confusable_pairs_match_a_loop_over_every_pair_of_templates(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    gallery, reference = FaissFlatGallery(model_id="m", dim=8), BruteForceGallery()
+    for index, vector in enumerate(_unit(rng, 40, dim=8)):  # 8-d: many pairs score high together
+        person_id = int(rng.integers(0, 12))
+        gallery.add(f"t{index}", person_id, vector)
+        reference.add(f"t{index}", person_id, vector)
+    min_score = 0.8
+    expected = {
+        (min(a, b), max(a, b))
+        for a, u in reference.templates.values()
+        for b, v in reference.templates.values()
+        if a != b and float(np.dot(u, v)) >= min_score
+    }
+    assert expected, "the seed should produce look-alikes"
+    assert gallery.confusable_pairs(min_score) == expected
+    assert FaissFlatGallery(model_id="m", dim=8).confusable_pairs(min_score) == frozenset()

@@ -14,16 +14,18 @@ from recognition import (
     vector_to_bytes,
 )
 from tests.data import group_photo
+from tests.fakes import fake_bundle
 
 
 class FakeConstantEmbedder:
     """Returns a fixed vector, so the pipeline's validation of embedder output can be exercised."""
 
     def __init__(self, vector: np.ndarray, *, dim: int) -> None:
-        self.model_id = "fake-constant"
-        self.weights_sha256 = "0" * 64
+        self.bundle = fake_bundle(name="fake-constant", dim=dim)
+        self.model_id = self.bundle.model_id
+        self.weights_sha256 = self.bundle.weights_sha256
         self.dim = dim
-        self.cos_threshold = 0.5
+        self.cos_threshold = self.bundle.default_cos_threshold
         self._vector = vector
 
     def embed(self, aligned_face: np.ndarray) -> np.ndarray:
@@ -62,7 +64,7 @@ def test_pipeline_normalises_what_the_embedder_returns(recognizer: Recognizer) -
 
     embedding = scaled.embed(image, face)
 
-    assert embedding.vector.dtype == np.float32 and embedding.model_id == "fake-constant"
+    assert embedding.vector.dtype == np.float32 and embedding.model_id == "fake-constant@test"
     np.testing.assert_allclose(embedding.vector, raw / np.linalg.norm(raw), rtol=1e-6)
 
 

@@ -1,0 +1,87 @@
+"""Access policy (admin): groups, their members, and weekly door rules; gates reload them with the gallery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from api.deps import AdminKey, Limit, Offset, SessionDep
+from api.schemas import ErrorPublic, GroupCreate, Page
+from storage import (
+    AccessGroupPublic,
+    DoorRuleCreate,
+    DoorRulePublic,
+    add_member,
+    create_door_rule,
+    create_group,
+    delete_door_rule,
+    delete_group,
+    list_door_rules,
+    list_groups,
+    remove_member,
+)
+
+router = APIRouter(prefix="/access", tags=["access"])
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such group, person or rule."}
+}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    status.HTTP_409_CONFLICT: {"model": ErrorPublic, "description": "A group of that name exists."}
+}
+
+
+@router.post("/groups", status_code=status.HTTP_201_CREATED, responses=_CONFLICT)
+def create_group_route(body: GroupCreate, session: SessionDep, _key: AdminKey) -> AccessGroupPublic:
+    """Create an empty group."""
+    return create_group(session, name=body.name)
+
+
+@router.get("/groups")
+def list_groups_route(
+    session: SessionDep, _key: AdminKey, offset: Offset = 0, limit: Limit = 50
+) -> Page[AccessGroupPublic]:
+    """Groups ordered by id, with their members' person ids."""
+    items, total = list_groups(session, offset=offset, limit=limit)
+    return Page[AccessGroupPublic](items=items, total=total, offset=offset, limit=limit)
+
+
+@router.delete("/groups/{group_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
+def delete_group_route(group_id: int, session: SessionDep, _key: AdminKey) -> None:
+    """Delete a group with its memberships and door rules."""
+    delete_group(session, group_id)
+
+
+@router.put("/groups/{group_id}/members/{person_id}", responses=_NOT_FOUND)
+def add_member_route(group_id: int, person_id: int, session: SessionDep, _key: AdminKey) -> AccessGroupPublic:
+    """Put a person in a group (idempotent)."""
+    return add_member(session, group_id=group_id, person_id=person_id)
+
+
+@router.delete("/groups/{group_id}/members/{person_id}", responses=_NOT_FOUND)
+def remove_member_route(
+    group_id: int, person_id: int, session: SessionDep, _key: AdminKey
+) -> AccessGroupPublic:
+    """Take a person out of a group."""
+    return remove_member(session, group_id=group_id, person_id=person_id)
+
+
+@router.post("/rules", status_code=status.HTTP_201_CREATED, responses=_NOT_FOUND)
+def create_rule_route(body: DoorRuleCreate, session: SessionDep, _key: AdminKey) -> DoorRulePublic:
+    """Admit a group at a door on a weekly window; once a door has a rule, only its rules admit."""
+    return create_door_rule(session, body)
+
+
+@router.get("/rules")
+def list_rules_route(
+    session: SessionDep, _key: AdminKey, door: str | None = None, offset: Offset = 0, limit: Limit = 50
+) -> Page[DoorRulePublic]:
+    """Door rules ordered by id, of one door when `door` is given."""
+    items, total = list_door_rules(session, door=door, offset=offset, limit=limit)
+    return Page[DoorRulePublic](items=items, total=total, offset=offset, limit=limit)
+
+
+@router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
+def delete_rule_route(rule_id: int, session: SessionDep, _key: AdminKey) -> None:
+    """Delete one door rule."""
+    delete_door_rule(session, rule_id)

@@ -1,0 +1,173 @@
+"""LFW View 2 for trained models: align LFW once with the product's pipeline, then embed per model.
+
+`align` runs the same harness as `facegate eval lfw` (configured detector, face nearest the centre,
+deep-funneled fallback, `align_face`) and writes the aligned crops as an insightface-style .bin in
+pairs.txt order (so its ten contiguous folds are View 2's folds); `facegate eval lfw --bin` reads it.
+`eval` embeds that .bin's distinct crops with a model in batches and prints ten-fold accuracy ± std
+and TAR at FAR 1e-3 (recognition.evaluate_verification); the last stdout line is JSON.
+
+    .venv/bin/python bench/train_lfw.py align --lfw ../shared/data/faces/lfw --out /tmp/lfw-aligned.bin
+    .venv/bin/python bench/train_lfw.py eval --bin /tmp/lfw-aligned.bin --bundle RUN/bundles/NAME
+    .venv/bin/python bench/train_lfw.py eval --bin /tmp/lfw-aligned.bin --foamliu WEIGHTS.pt
+    .venv/bin/python bench/train_lfw.py eval --bin /tmp/lfw-aligned.bin --untrained
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from recognition import (
+    RecognitionSettings,
+    Recognizer,
+    build_recognizer,
+    embed_photos,
+    evaluate_verification,
+    parse_lfw_pairs,
+    read_verification_bin,
+)
+from training import BackboneConfig, build_backbone, embed_crops, load_initial_weights, load_torchscript
+
+FOAMLIU_MEAN = (0.485, 0.456, 0.406)
+FOAMLIU_STD = (0.229, 0.224, 0.225)
+
+
+class AlignedCropRecorder:
+    """Embedder stand-in that keeps each aligned crop the harness hands it (detection-only pass)."""
+
+    def __init__(self, inner: object) -> None:
+        for name in ("bundle", "model_id", "weights_sha256", "dim", "cos_threshold"):
+            setattr(self, name, getattr(inner, name))
+        self.crops: list[npt.NDArray[np.uint8]] = []
+
+    def embed(self, aligned_face: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        self.crops.append(aligned_face.copy())
+        return np.ones(self.dim, dtype=np.float32)  # type: ignore[attr-defined]
+
+
+def align(lfw: Path, out: Path) -> None:
+    pairs = parse_lfw_pairs((lfw / "pairs.txt").read_text())
+    keys = pairs.image_keys()
+    real = build_recognizer(RecognitionSettings(), cache_dir=Path("/tmp/facegate-models"))
+    recorder = AlignedCropRecorder(real.embedder)
+    recognizer = Recognizer(detector=real.detector, embedder=recorder, limits=real.limits)  # type: ignore[arg-type]
+    started = time.perf_counter()
+    embedded = embed_photos(
+        recognizer,
+        ((key, (lfw / "lfw-deepfunneled" / key).read_bytes()) for key in keys),
+        is_aligned=False,
+        clock=time.perf_counter,
+    )
+    png = {
+        key: cv2.imencode(".png", crop)[1].tobytes() for key, crop in zip(keys, recorder.crops, strict=True)
+    }
+    images = [png[key] for pair in zip(pairs.first, pairs.second, strict=True) for key in pair]
+    out.write_bytes(
+        pickle.dumps((images, [bool(s) for s in pairs.is_same]), protocol=pickle.HIGHEST_PROTOCOL)
+    )
+    sys.stdout.write(
+        json.dumps(
+            {
+                "images": len(keys),
+                "detect_failures": len(embedded.detect_failures),
+                "wall_s": round(time.perf_counter() - started, 1),
+                "out": str(out),
+            }
+        )
+        + "\n"
+    )
+
+
+def load_model(args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[float, ...], tuple[float, ...], str]:
+    if args.bundle is not None:
+        bundle = json.loads((args.bundle / "bundle.json").read_text())
+        model = load_torchscript(args.bundle / "model.ts")
+        pre = bundle["preprocessing"]
+        return model, tuple(pre["mean"]), tuple(pre["std"]), f"{bundle['name']}@{bundle['version']}"
+    model = build_backbone(BackboneConfig())
+    if args.foamliu is not None:
+        load_initial_weights(model, args.foamliu)
+        return model, FOAMLIU_MEAN, FOAMLIU_STD, "mobilefacenet-foamliu (state dict)"
+    torch.manual_seed(args.seed)
+    return (
+        build_backbone(BackboneConfig()),
+        (0.5,) * 3,
+        (0.5,) * 3,
+        f"mobilefacenet untrained (seed {args.seed})",
+    )
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    verification = read_verification_bin(args.bin)
+    pairs = verification.pairs if args.limit_pairs is None else verification.pairs.limited(args.limit_pairs)
+    images = {key: verification.images[int(key)] for key in pairs.image_keys()}
+    digests = {key: hashlib.sha256(data).hexdigest() for key, data in images.items()}
+    unique = {digest: key for key, digest in reversed(list(digests.items()))}
+    crops = np.stack(
+        [
+            cv2.imdecode(np.frombuffer(images[key], np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+            for key in unique.values()
+        ]
+    )
+    model, mean, std, name = load_model(args)
+    started = time.perf_counter()
+    tensor = torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous()
+    vectors = embed_crops(model, tensor, mean=mean, std=std, device=torch.device("cpu")).astype(np.float64)
+    embed_s = time.perf_counter() - started
+    row = {digest: index for index, digest in enumerate(unique)}
+    first = vectors[[row[digests[key]] for key in pairs.first]]
+    second = vectors[[row[digests[key]] for key in pairs.second]]
+    report = evaluate_verification(np.einsum("ij,ij->i", first, second), pairs.is_same, pairs.folds)
+    result = {
+        "model": name,
+        "accuracy": report.folds.mean,
+        "accuracy_std": report.folds.std,
+        "tar_at_far_1e3": report.at_far_1e3.tar,
+        "pairs": report.pairs,
+        "images": len(unique),
+        "embed_images_per_s": round(len(unique) / embed_s, 1),
+    }
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    align_parser = commands.add_parser("align")
+    align_parser.add_argument(
+        "--lfw", type=Path, required=True, help="folder with pairs.txt and lfw-deepfunneled/"
+    )
+    align_parser.add_argument("--out", type=Path, required=True)
+    eval_parser = commands.add_parser("eval")
+    eval_parser.add_argument("--bin", type=Path, required=True)
+    source = eval_parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bundle", type=Path, help="an exported bundle directory (its model.ts)")
+    source.add_argument("--foamliu", type=Path, help="foamliu MobileFaceNet state dict")
+    source.add_argument("--untrained", action="store_true", help="randomly initialised MobileFaceNet")
+    eval_parser.add_argument("--seed", type=int, default=0)
+    eval_parser.add_argument("--limit-pairs", type=int, help="first N/(2×10) pairs of each kind per fold")
+    eval_parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if args.command == "align":
+        align(args.lfw, args.out)
+    else:
+        torch.set_num_threads(args.threads)
+        evaluate(args)
+
+
+if __name__ == "__main__":
+    main()

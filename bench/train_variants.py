@@ -1,0 +1,117 @@
+"""Train the issue-4 variants on the CelebA subset under equal wall-time budgets, one after another.
+
+Each variant trains MobileFaceNet on `celeba-subset-aligned112` (minus the identities in
+`possible_lfw_overlap.tsv`, and 20 held-out validation identities) and exports a bundle; the JSON
+summary (last stdout line) has the validation numbers, images/s and wall minutes of each. LFW is
+measured afterwards with `bench/train_lfw.py eval --bundle RUN/bundles/NAME`.
+
+    nice -n 10 .venv/bin/python bench/train_variants.py --out ../train-runs --budget-min 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from training import (
+    ArcFaceConfig,
+    BackboneConfig,
+    DataConfig,
+    OptimConfig,
+    TrainConfig,
+    TripletConfig,
+    train_and_export,
+)
+
+CELEBA = "faces/celeba-subset-aligned112"
+FOAMLIU = "weights/mobilefacenet_foamliu/mobilefacenet_foamliu_state_dict.pt"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TERMS = "CelebA Dataset Agreement: non-commercial research only; evidence, never a shipped default"
+
+
+def variants(data_root: Path, budget_min: float, threads: int, epochs: int) -> dict[str, TrainConfig]:
+    celeba = data_root / CELEBA
+    overlap_lines = (celeba / "possible_lfw_overlap.tsv").read_text().splitlines()[1:]
+    data = DataConfig(
+        data_dir=celeba,
+        is_aligned=True,
+        exclude_identities=tuple(line.split("\t")[0] for line in overlap_lines if line.strip()),
+        val_identities=20,
+    )
+    optim = OptimConfig(epochs=epochs, warmup_epochs=0.1, max_wall_minutes=budget_min, learning_rate=1e-3)
+    common = {
+        "data": data,
+        "optim": optim,
+        "batch_size": 64,
+        "images_per_identity": 4,
+        "threads": threads,
+        "licence": "none: CelebA-derived weights, non-commercial research only",
+        "training_data_description": f"CelebA identities 7201-7499 aligned 112x112 ({TERMS})",
+    }
+    finetune_optim = optim.model_copy(update={"learning_rate": 1e-4})
+    return {
+        "arcface": TrainConfig(loss=ArcFaceConfig(scale=32.0), bundle_name="celeba-arcface", **common),
+        "triplet-batch-hard": TrainConfig(
+            loss=TripletConfig(mining="batch_hard"), bundle_name="celeba-triplet-hard", **common
+        ),
+        "triplet-no-mining": TrainConfig(
+            loss=TripletConfig(mining="none"), bundle_name="celeba-triplet-all", **common
+        ),
+        "finetune-foamliu-arcface": TrainConfig(
+            **{**common, "optim": finetune_optim},
+            loss=ArcFaceConfig(scale=32.0),
+            backbone=BackboneConfig(init_weights=data_root / FOAMLIU),
+            mean=IMAGENET_MEAN,
+            std=IMAGENET_STD,
+            bundle_name="celeba-finetuned-foamliu",
+        ),
+    }
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="FACEGATE_DATA_DIR")
+    parser.add_argument("--out", type=Path, required=True, help="one run directory per variant inside")
+    parser.add_argument("--budget-min", type=float, default=6.0, help="training wall minutes per variant")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs the schedule spans")
+    parser.add_argument("--only", nargs="*", help="variant names to run (default: all)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads; 1 is 3-5x faster than 2 on a loaded 2-core machine",
+    )
+    args = parser.parse_args()
+    summary = {}
+    for name, config in variants(args.data, args.budget_min, args.threads, args.epochs).items():
+        if args.only and name not in args.only:
+            continue
+        started = time.monotonic()
+        outcome = train_and_export(
+            config, args.out / name, recognizer=lambda: None, command=" ".join(sys.argv)
+        )
+        best = outcome.result.epochs[outcome.result.best_epoch - 1]
+        summary[name] = {
+            "bundle": str(outcome.bundle_dir),
+            "val_accuracy": best.val_accuracy,
+            "val_accuracy_std": best.val_accuracy_std,
+            "val_tar_at_far_1e3": best.val_tar_at_far_1e3,
+            "train_images_per_s": best.images_per_s,
+            "train_loss": best.train_loss,
+            "wall_min": round((time.monotonic() - started) / 60.0, 2),
+            "stopped_because": outcome.result.stopped_because,
+        }
+        sys.stderr.write(json.dumps({name: summary[name]}) + "\n")
+    sys.stdout.write(json.dumps(summary) + "\n")
+
+
+if __name__ == "__main__":
+    main()

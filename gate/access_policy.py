@@ -1,0 +1,93 @@
+"""Who may pass this door now: the door's weekly group rules, reloaded with the gallery (issue 5)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from storage import AccessWindow, Engine, StorageError, door_access_windows, gallery_version, session_scope
+
+logger = logging.getLogger(__name__)
+
+
+def in_window(window: AccessWindow, person_id: int, at_utc: datetime) -> bool:
+    """Whether the rule admits the person at that instant (weekday and time read in the rule's zone)."""
+    if person_id not in window.person_ids:
+        return False
+    local = at_utc.astimezone(ZoneInfo(window.timezone))
+    minute = local.hour * 60 + local.minute
+    return local.isoweekday() in window.iso_weekdays and window.start_minute <= minute < window.end_minute
+
+
+@dataclass(frozen=True)
+class DoorPolicy:
+    """The rules of one door. A door with no rules admits every enrolled person (`is_open`)."""
+
+    door: str
+    windows: tuple[AccessWindow, ...]
+
+    @property
+    def is_open(self) -> bool:
+        return not self.windows
+
+    def admits(self, person_id: int, at_utc: datetime) -> bool:
+        """Whether an identified person may pass now."""
+        return self.is_open or any(in_window(window, person_id, at_utc) for window in self.windows)
+
+
+class AccessPolicyCache:
+    """Reloads the door's rules when the gallery version changes, checked at most every `poll_s`.
+
+    Access changes bump the gallery version (storage.access), so a running gate sees them as it sees
+    enrollments. A failed check keeps the last policy: whether the data is too old to decide on is
+    the gallery cache's call, which fails closed. Before the first successful load it raises.
+    """
+
+    def __init__(self, *, engine: Engine, door: str, poll_s: float, monotonic: Callable[[], float]) -> None:
+        self._engine = engine
+        self._door = door
+        self._poll_s = poll_s
+        self._monotonic = monotonic
+        self._version: int | None = None
+        self._checked_at_s = float("-inf")
+        self._policy: DoorPolicy | None = None
+        self._is_failing = False
+
+    def current(self) -> DoorPolicy:
+        """The door's policy. Raises StorageError when none was ever loaded and the database fails."""
+        now_s = self._monotonic()
+        if self._policy is not None and now_s - self._checked_at_s < self._poll_s:
+            return self._policy
+        try:
+            self._policy = self._reload()
+        except StorageError:
+            if self._policy is None:
+                raise
+            if not self._is_failing:
+                logger.warning("door %s: access rules could not be re-checked; keeping the last", self._door)
+            self._is_failing = True
+        else:
+            if self._is_failing:
+                logger.info("door %s: access rules re-checked again", self._door)
+            self._is_failing = False
+        self._checked_at_s = now_s
+        return self._policy
+
+    def _reload(self) -> DoorPolicy:
+        with session_scope(self._engine) as session:
+            version = gallery_version(session)
+            if self._policy is not None and version == self._version:
+                return self._policy
+            windows = tuple(door_access_windows(session, door=self._door))
+        self._version = version
+        policy = DoorPolicy(door=self._door, windows=windows)
+        if policy.is_open and (self._policy is None or not self._policy.is_open):
+            logger.warning(
+                "door %s has no access rules: every enrolled person is admitted at any time", self._door
+            )
+        elif policy != self._policy:
+            logger.info("door %s: %d access rules loaded", self._door, len(windows))
+        return policy

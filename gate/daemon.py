@@ -1,0 +1,252 @@
+"""Runs several cameras on one host: one worker process per camera (G1), ordered start and stop (G4).
+
+Why processes: recognition is CPU-bound Python around OpenCV and FAISS calls, so cameras in threads
+would share one interpreter lock, and a crash or leak in one camera's native code would take the
+others down. Each worker is a `spawn`ed process (the parent runs an HTTP thread, which `fork` does
+not copy safely) that builds its own models and database engine and sends telemetry events back
+through its own queue; the parent keeps the metrics, the health board and a watchdog that restarts a
+dead worker after `restart_initial_s`, doubling up to `restart_max_s`.
+
+Stopping: SIGTERM or SIGINT to the parent asks it to stop; it sends SIGTERM to the workers in reverse
+start order, gives each `stop_timeout_s`, then stops the monitoring server. In a worker, SIGTERM ends
+the frame loop at the next frame (`GracefulStop`), so the door actuator and the reader are closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from types import FrameType
+from typing import Any, TypeVar
+
+from gate.config_file import CameraSpec, DaemonSettings
+from gate.health import HealthBoard, MonitoringServer
+from gate.logging_format import LogFormat, configure_gate_logging
+from gate.metrics import Clock, Telemetry, TelemetryEvent, WorkerRestarted
+from gate.stream import is_live_source
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+LOOP_S = 0.05
+
+
+class StopRequested(BaseException):
+    """Raised by `GracefulStop` out of a blocked frame wait; a BaseException: `except Exception` skips it."""
+
+
+class GracefulStop:
+    """Ends a frame loop cleanly when `request()` is called, typically from a SIGTERM handler.
+
+    Between frames the loop simply ends at the next frame boundary. While it is blocked waiting for
+    a frame (a live source in an outage delivers none) `request()` raises StopRequested there, which
+    unwinds through the reader's and the door's context managers. It never interrupts recognition,
+    a door unlock or an audit write.
+    """
+
+    def __init__(self) -> None:
+        self.is_stopping = False
+        self._is_waiting = False
+
+    def request(self, _signum: int = 0, _frame: FrameType | None = None) -> None:
+        self.is_stopping = True
+        if self._is_waiting:
+            raise StopRequested
+
+    def frames(self, items: Iterable[T]) -> Iterator[T]:
+        """The items until the source ends or a stop is requested."""
+        iterator = iter(items)
+        while not self.is_stopping:
+            self._is_waiting = True
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            finally:
+                self._is_waiting = False
+            yield item
+
+
+WorkerMain = Callable[[CameraSpec, Telemetry, GracefulStop], None]
+"""Runs one camera's gate until its source ends or the stop is requested (a picklable top-level function)."""
+
+
+def _stop_with_parent() -> None:
+    """SIGTERM this worker when its daemon dies, so an orphan never drives a door unsupervised."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker_process(
+    worker_main: WorkerMain, camera: CameraSpec, events: Any, is_verbose: bool, log_format: LogFormat
+) -> None:
+    """Entry point of a camera's process: signals, logging, then the gate; exit code 1 on failure."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent coordinates
+    stop = GracefulStop()
+    signal.signal(signal.SIGTERM, stop.request)
+    configure_gate_logging(is_verbose=is_verbose, log_format=log_format, camera=camera.name, door=camera.door)
+    threading.Thread(target=_stop_with_parent, name="parent-watch", daemon=True).start()
+    try:
+        worker_main(camera, events.put, stop)
+    except StopRequested:
+        logger.info("camera %s stopped", camera.name)
+    except Exception:  # the top of the worker (E4): log with traceback; the parent's watchdog restarts it
+        logger.exception("camera %s: worker failed", camera.name)
+        raise SystemExit(1) from None
+    finally:
+        events.close()
+        events.join_thread()
+
+
+@dataclass
+class _Worker:
+    camera: CameraSpec
+    process: BaseProcess | None = None
+    events: Any = None
+    started_at_s: float = 0.0
+    restart_at_s: float | None = None
+    backoff_s: float = 0.0
+    is_finished: bool = False
+
+
+class GateDaemon:
+    """Starts the monitoring server, then each camera's worker in order; watches, restarts, stops.
+
+    `run()` blocks until `stop()` is called (a signal handler may call it) or every camera's finite
+    source has ended. `stop()` only sets a flag, so it is safe from a signal handler and idempotent.
+    """
+
+    def __init__(
+        self,
+        *,
+        cameras: list[CameraSpec],
+        worker_main: WorkerMain,
+        settings: DaemonSettings,
+        telemetry: Telemetry,
+        health: HealthBoard,
+        server: MonitoringServer | None,
+        clock: Clock,
+        is_verbose: bool,
+    ) -> None:
+        self._workers = [_Worker(camera, backoff_s=settings.restart_initial_s) for camera in cameras]
+        self._worker_main = worker_main
+        self._settings = settings
+        self._telemetry = telemetry
+        self._health = health
+        self._server = server
+        self._clock = clock
+        self._is_verbose = is_verbose
+        self._is_stopping = False
+        self._context = multiprocessing.get_context("spawn")
+        for camera in cameras:
+            health.add_camera(camera.name, door=camera.door)
+
+    def stop(self, _signum: int = 0, _frame: FrameType | None = None) -> None:
+        self._is_stopping = True
+
+    def run(self) -> None:
+        if self._server is not None and not self._server.try_start():
+            self._server = None
+        try:
+            for worker in self._workers:
+                self._start(worker)
+            while not self._is_stopping and not all(w.is_finished for w in self._workers):
+                for worker in self._workers:
+                    self._drain(worker)
+                    self._watch(worker)
+                time.sleep(LOOP_S)
+        finally:
+            self._shutdown()
+
+    def _start(self, worker: _Worker) -> None:
+        worker.events = self._context.Queue()
+        worker.process = self._context.Process(
+            target=_worker_process,
+            args=(
+                self._worker_main,
+                worker.camera,
+                worker.events,
+                self._is_verbose,
+                self._settings.log_format,
+            ),
+            name=f"gate:{worker.camera.name}",
+        )
+        worker.process.start()
+        worker.started_at_s, worker.restart_at_s = self._clock(), None
+        self._health.set_state(worker.camera.name, "starting", pid=worker.process.pid)
+        logger.info("camera %s: worker started (pid %s)", worker.camera.name, worker.process.pid)
+
+    def _drain(self, worker: _Worker) -> None:
+        while worker.events is not None:
+            try:
+                event: TelemetryEvent = worker.events.get_nowait()
+            except queue.Empty:
+                return
+            self._telemetry(event)
+
+    def _watch(self, worker: _Worker) -> None:
+        """Notice a worker that ended; restart it after its backoff unless its finite source is done."""
+        if worker.process is None:
+            if worker.restart_at_s is not None and self._clock() >= worker.restart_at_s:
+                self._start(worker)
+                self._telemetry(WorkerRestarted(worker.camera.name))
+            return
+        if worker.process.is_alive():
+            return
+        self._drain(worker)
+        code, worker.process = worker.process.exitcode, None
+        name = worker.camera.name
+        if code == 0 and not is_live_source(worker.camera.source):
+            worker.is_finished = True
+            self._health.set_state(name, "finished")
+            logger.info("camera %s: source ended", name)
+            return
+        now_s = self._clock()
+        if now_s - worker.started_at_s >= self._settings.restart_max_s:
+            worker.backoff_s = self._settings.restart_initial_s
+        worker.restart_at_s = now_s + worker.backoff_s
+        self._health.set_state(name, "restarting")
+        logger.error(
+            "camera %s: worker exited with code %s; restarting in %.1f s", name, code, worker.backoff_s
+        )
+        worker.backoff_s = min(worker.backoff_s * 2.0, self._settings.restart_max_s)
+
+    def _stop_worker(self, worker: _Worker) -> None:
+        process = worker.process
+        if process is not None and process.is_alive():
+            process.terminate()
+            deadline_s = self._clock() + self._settings.stop_timeout_s
+            while process.is_alive() and self._clock() < deadline_s:
+                self._drain(worker)  # a worker flushing its queue at exit must not block on a full pipe
+                process.join(LOOP_S)
+            if process.is_alive():
+                logger.error(
+                    "camera %s: did not stop in %.1f s; killed",
+                    worker.camera.name,
+                    self._settings.stop_timeout_s,
+                )
+                process.kill()
+                process.join()
+        self._drain(worker)
+        if worker.process is not None:
+            self._health.set_state(worker.camera.name, "stopped")
+        worker.process, worker.events = None, None
+
+    def _shutdown(self) -> None:
+        """Stop the workers in reverse start order, then the monitoring server; safe to repeat."""
+        for worker in reversed(self._workers):
+            self._stop_worker(worker)
+        if self._server is not None:
+            self._server.stop()
+        logger.info("gate daemon stopped")

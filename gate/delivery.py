@@ -1,0 +1,159 @@
+"""Forwards the gate's journalled audit events to the database from a thread of its own.
+
+The camera loop only appends to the local journal (gate/journal.py) and never waits on the database;
+this thread delivers the backlog at start-up and every new entry after it, oldest first, and while
+the database is away retries with a doubling wait, logging the outage once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+from gate.journal import EventJournal, JournalEntry
+from storage import (
+    AuditEventCreate,
+    Cipher,
+    DatabaseUnavailable,
+    Engine,
+    append_event,
+    existing_event_uids,
+    session_scope,
+)
+
+logger = logging.getLogger(__name__)
+
+BATCH_EVENTS = 100
+
+
+class JournalDeliverer:
+    """`record` journals an event and returns; a thread moves the journal into the audit log.
+
+    Exactly once: each batch first asks which of its uids the log already holds (delivered before a
+    crash that came between the commit and the journal's position update) and skips those.
+    """
+
+    def __init__(
+        self,
+        journal: EventJournal,
+        *,
+        engine: Engine,
+        keyring: Cipher,
+        retry_initial_s: float,
+        retry_max_s: float,
+        batch_events: int = BATCH_EVENTS,
+    ) -> None:
+        self._journal = journal
+        self._engine = engine
+        self._keyring = keyring
+        self._retry_initial_s = retry_initial_s
+        self._retry_max_s = retry_max_s
+        self._batch_events = batch_events
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._delivered = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._is_outage = False
+        self.inserted_count = 0
+        self.skipped_count = 0
+        self.error_count = 0
+
+    def record(self, event: AuditEventCreate) -> None:
+        """The gate's audit callable: durable in the journal when it returns (fsync), delivered later.
+
+        Raises:
+            JournalError: the journal cannot be written.
+        """
+        self._journal.append(event)
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start the delivery thread; it begins with whatever the journal still holds."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._wake.set()
+        self._thread = threading.Thread(target=self._run, name="audit-journal-delivery", daemon=True)
+        self._thread.start()
+
+    def stop(self, *, drain_timeout_s: float) -> None:
+        """Wait up to `drain_timeout_s` for the journal to empty, then stop; safe to call more than once.
+
+        What is still undelivered stays in the journal for the next start.
+        """
+        if self._thread is None:
+            return
+        if not self.wait_delivered(drain_timeout_s):
+            logger.warning(
+                "%d audit events stay in the journal %s until the gate runs again",
+                self._journal.pending_count,
+                self._journal.path,
+            )
+        self._stop.set()
+        self._wake.set()
+        self._thread.join()
+        self._thread = None
+
+    def wait_delivered(self, timeout_s: float) -> bool:
+        """Whether the journal emptied within `timeout_s` seconds."""
+        with self._delivered:
+            return self._delivered.wait_for(lambda: self._journal.pending_count == 0, timeout=timeout_s)
+
+    def deliver_pending(self) -> int:
+        """Deliver every pending entry now, in order, in batches; how many were inserted (skips excluded).
+
+        Raises:
+            DatabaseUnavailable: the database cannot be reached; what was committed stays delivered.
+            JournalError: the delivery position cannot be written.
+        """
+        inserted = 0
+        while batch := self._journal.pending(self._batch_events):
+            inserted += self._deliver_batch(batch)
+            with self._delivered:
+                self._delivered.notify_all()
+        return inserted
+
+    def _deliver_batch(self, batch: Sequence[JournalEntry]) -> int:
+        with session_scope(self._engine) as session:
+            present = existing_event_uids(session, [entry.uid for entry in batch])
+            for entry in batch:
+                if entry.uid in present:
+                    logger.info("journal entry %s is already in the audit log; skipped", entry.uid)
+                    continue
+                append_event(session, self._keyring, entry.event)
+        self._journal.mark_delivered(batch)
+        self.inserted_count += len(batch) - len(present)
+        self.skipped_count += len(present)
+        return len(batch) - len(present)
+
+    def _run(self) -> None:
+        retry_s = self._retry_initial_s
+        while not self._stop.is_set():
+            self._wake.clear()
+            if self._attempt():
+                retry_s = self._retry_initial_s
+                self._wake.wait()
+            else:
+                self._stop.wait(retry_s)
+                retry_s = min(2.0 * retry_s, self._retry_max_s)
+
+    def _attempt(self) -> bool:
+        """One delivery pass; False when it must be retried later."""
+        try:
+            inserted = self.deliver_pending()
+        except DatabaseUnavailable as exc:
+            if not self._is_outage:
+                logger.warning(
+                    "audit log unreachable (%s); events wait in the journal %s", exc, self._journal.path
+                )
+                self._is_outage = True
+            return False
+        except Exception:  # E4: top of the delivery loop; log, count, retry with backoff
+            self.error_count += 1
+            logger.exception("delivering the audit journal %s failed; retrying", self._journal.path)
+            return False
+        if self._is_outage:
+            logger.warning("audit log reachable again: %d journalled events delivered", inserted)
+            self._is_outage = False
+        return True

@@ -1,0 +1,53 @@
+"""JSON-lines logs for the gate: one object a line with logger, level, message and the camera and door ids.
+
+Only the record's formatted message is written, and gate code logs ids and scores only (E5), so a
+line never carries an embedding, an image or a person's name; the camera and door come from the
+process's own configuration, not from the record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Literal
+
+LogFormat = Literal["text", "json"]
+TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
+class JsonLinesFormatter(logging.Formatter):
+    """Formats a record as one JSON object; `camera` and `door` are added when this process has them."""
+
+    def __init__(self, *, camera: str | None = None, door: str | None = None) -> None:
+        super().__init__()
+        self._context = {
+            key: value for key, value in (("camera", camera), ("door", door)) if value is not None
+        }
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            **self._context,
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure_gate_logging(
+    *, is_verbose: bool, log_format: LogFormat, camera: str | None = None, door: str | None = None
+) -> None:
+    """Send the process's logs to stderr as text or JSON lines, warnings and up (debug when verbose)."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonLinesFormatter(camera=camera, door=door))
+    else:
+        prefix = f"[{camera}] " if camera else ""
+        handler.setFormatter(logging.Formatter(prefix + TEXT_FORMAT))
+    logging.basicConfig(level=logging.DEBUG if is_verbose else logging.WARNING, handlers=[handler])
+    logging.captureWarnings(True)  # Python warnings become records in the same format

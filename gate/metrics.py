@@ -1,0 +1,283 @@
+"""Per-camera Prometheus metrics, fed by telemetry events from timing proxies around the gate's stages.
+
+The worker loop (`run_gate`) is not touched: a `CameraProbe` wraps what is passed into it (the
+recognizer's detector and embedder, the gallery callable, the frames) and what comes out of it (the
+decisions), and turns each into a small telemetry event. Events are plain frozen dataclasses, so a
+camera's worker process can send them to the daemon through a queue and an in-process gate can hand
+them straight to `GateMetrics`. No event carries an image, an embedding or a name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from gate.stream import CapturedFrame, SourceOutage
+from gate.worker import GateDecision
+from recognition import BgrImage, DetectedFace, Detector, Embedder, FaceIndex, Match, Recognizer
+
+logger = logging.getLogger(__name__)
+
+STAGE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
+"""Histogram buckets in seconds: YuNet takes ~20 ms a 640×480 frame and SFace ~27 ms a face here."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FrameSeen:
+    """The worker took a frame; `lag_s` is how long a live frame waited since capture (None: finite)."""
+
+    camera: str
+    lag_s: float | None
+
+
+@dataclass(frozen=True)
+class StageTimed:
+    """One call of a stage (detect, embed, match) or one whole frame took `seconds`."""
+
+    camera: str
+    stage: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class DecisionMade:
+    """A track was decided; ids and numbers only (E5)."""
+
+    camera: str
+    door: str
+    frame_index: int
+    track_id: int
+    decision: str
+    reason: str
+    person_id: int | None
+    score: float | None
+    threshold: float
+
+
+@dataclass(frozen=True)
+class OutageSeen:
+    """A live source stopped delivering."""
+
+    camera: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class WorkerRestarted:
+    """The daemon restarted a camera's dead worker."""
+
+    camera: str
+
+
+TelemetryEvent = FrameSeen | StageTimed | DecisionMade | OutageSeen | WorkerRestarted
+Telemetry = Callable[[TelemetryEvent], None]
+Clock = Callable[[], float]
+
+
+class GateMetrics:
+    """The gate's Prometheus instruments in their own registry (no module-level globals, A5)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.frames = Counter(
+            "facegate_frames", "Frames the gate worker processed.", ["camera"], registry=self.registry
+        )
+        self.stage_seconds = Histogram(
+            "facegate_stage_seconds",
+            "Latency of one call of a stage (detect, embed, match) or of a whole frame (frame), in seconds.",
+            ["camera", "stage"],
+            buckets=STAGE_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "facegate_decisions",
+            "Decisions by door, decision and reason.",
+            ["camera", "door", "decision", "reason"],
+            registry=self.registry,
+        )
+        self.reader_lag_seconds = Gauge(
+            "facegate_reader_lag_seconds",
+            "Age of the newest live frame when the worker took it, in seconds.",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.outages = Counter(
+            "facegate_camera_outages",
+            "Times a live source stopped delivering.",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.restarts = Counter(
+            "facegate_worker_restarts",
+            "Times a dead camera worker was restarted.",
+            ["camera"],
+            registry=self.registry,
+        )
+
+    def __call__(self, event: TelemetryEvent) -> None:
+        """Apply one telemetry event (a `Telemetry` callable)."""
+        match event:
+            case FrameSeen(camera=camera, lag_s=lag_s):
+                self.frames.labels(camera).inc()
+                if lag_s is not None:
+                    self.reader_lag_seconds.labels(camera).set(lag_s)
+            case StageTimed(camera=camera, stage=stage, seconds=seconds):
+                self.stage_seconds.labels(camera, stage).observe(seconds)
+            case DecisionMade(camera=camera, door=door, decision=decision, reason=reason):
+                self.decisions.labels(camera, door, decision, reason).inc()
+            case OutageSeen(camera=camera):
+                self.outages.labels(camera).inc()
+            case WorkerRestarted(camera=camera):
+                self.restarts.labels(camera).inc()
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of every instrument."""
+        return generate_latest(self.registry)
+
+
+class TimedDetector:
+    """A Detector that reports each detect() call as stage "detect"."""
+
+    def __init__(self, inner: Detector, *, report: Callable[[str, float], None], clock: Clock) -> None:
+        self._inner = inner
+        self._report = report
+        self._clock = clock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def detect(self, image: BgrImage) -> list[DetectedFace]:
+        started_s = self._clock()
+        try:
+            return self._inner.detect(image)
+        finally:
+            self._report("detect", self._clock() - started_s)
+
+
+class TimedEmbedder:
+    """An Embedder that reports each embed() call as stage "embed"; other attributes are the inner one's."""
+
+    def __init__(self, inner: Embedder, *, report: Callable[[str, float], None], clock: Clock) -> None:
+        self._inner = inner
+        self._report = report
+        self._clock = clock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def embed(self, aligned_face: BgrImage) -> npt.NDArray[np.float32]:
+        started_s = self._clock()
+        try:
+            return self._inner.embed(aligned_face)
+        finally:
+            self._report("embed", self._clock() - started_s)
+
+
+class TimedIndex:
+    """A FaceIndex that reports each search() as stage "match"."""
+
+    def __init__(self, inner: FaceIndex, *, report: Callable[[str, float], None], clock: Clock) -> None:
+        self._inner = inner
+        self._report = report
+        self._clock = clock
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+    def search(self, vector: npt.NDArray[np.float32], k: int) -> list[Match]:
+        started_s = self._clock()
+        try:
+            return self._inner.search(vector, k)
+        finally:
+            self._report("match", self._clock() - started_s)
+
+
+class CameraProbe:
+    """Instruments one camera's gate from the outside: what goes into run_gate and what comes out."""
+
+    def __init__(self, *, camera: str, door: str, telemetry: Telemetry, clock: Clock) -> None:
+        self.camera = camera
+        self.door = door
+        self._telemetry = telemetry
+        self._clock = clock
+
+    def _report(self, stage: str, seconds: float) -> None:
+        self._telemetry(StageTimed(self.camera, stage, seconds))
+
+    def recognizer(self, recognizer: Recognizer) -> Recognizer:
+        """The same models and limits behind timing proxies."""
+        return Recognizer(
+            detector=TimedDetector(recognizer.detector, report=self._report, clock=self._clock),
+            embedder=TimedEmbedder(recognizer.embedder, report=self._report, clock=self._clock),
+            limits=recognizer.limits,
+        )
+
+    def gallery(self, gallery: Callable[[], FaceIndex]) -> Callable[[], FaceIndex]:
+        """The gallery callable, its index's searches timed.
+
+        One wrapper per gallery object, so the gate still sees the same index until a reload (it caches
+        what it derives from a gallery, such as the look-alike pairs, by identity).
+        """
+        wrapped: dict[str, tuple[FaceIndex, TimedIndex]] = {}
+
+        def timed() -> FaceIndex:
+            inner = gallery()
+            last = wrapped.get("last")
+            if last is None or last[0] is not inner:
+                last = wrapped["last"] = (inner, TimedIndex(inner, report=self._report, clock=self._clock))
+            return last[1]
+
+        return timed
+
+    def frames(self, items: Iterable[T]) -> Iterator[T]:
+        """The frames unchanged; each is counted, its reader lag and its whole processing time reported."""
+        for item in items:
+            if isinstance(item, SourceOutage):
+                self._telemetry(OutageSeen(self.camera, item.reason))
+                yield item
+                continue
+            taken_s = self._clock()
+            lag_s = taken_s - item.captured_at_s if isinstance(item, CapturedFrame) else None
+            self._telemetry(FrameSeen(self.camera, lag_s))
+            yield item
+            self._report("frame", self._clock() - taken_s)
+
+    def decisions(self, decisions: Iterable[GateDecision]) -> Iterator[GateDecision]:
+        """The decisions unchanged; each is reported by decision and reason."""
+        for decision in decisions:
+            verdict = decision.verdict
+            self._telemetry(
+                DecisionMade(
+                    camera=self.camera,
+                    door=self.door,
+                    frame_index=decision.frame_index,
+                    track_id=decision.track_id,
+                    decision=verdict.decision.value,
+                    reason=verdict.reason,
+                    person_id=verdict.person_id,
+                    score=None if verdict.score is None else float(verdict.score),
+                    threshold=float(decision.threshold),
+                )
+            )
+            yield decision
+
+
+def fan_out(*sinks: Telemetry) -> Telemetry:
+    """One Telemetry callable that hands each event to every sink, in order."""
+
+    def telemetry(event: TelemetryEvent) -> None:
+        for sink in sinks:
+            sink(event)
+
+    return telemetry

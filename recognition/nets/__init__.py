@@ -1,0 +1,5 @@
+"""PyTorch network architectures; importing this imports torch, so the door path never does."""
+
+from recognition.nets.mobilefacenet import MobileFaceNet
+
+__all__ = ["MobileFaceNet"]

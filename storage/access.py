@@ -1,0 +1,207 @@
+"""Access policy: groups of people, and which group may pass which door when (weekly, in local time).
+
+Every change bumps the gallery version in the same transaction, so running gates reload the policy
+at their next gallery check (A2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlmodel import Session, col, delete, select
+
+from storage.doors import ensure_door
+from storage.errors import Conflict, NotFound
+from storage.models import (
+    AccessGroup,
+    AccessGroupMember,
+    AccessGroupPublic,
+    Door,
+    DoorAccessRule,
+    DoorRuleCreate,
+    DoorRulePublic,
+    Weekday,
+)
+from storage.people import get_person
+from storage.templates import bump_gallery_version
+from storage.timeutil import as_utc
+
+_WEEKDAYS = list(Weekday)
+
+
+@dataclass(frozen=True)
+class AccessWindow:
+    """One door rule as a gate applies it: who (person ids) may pass, on which days, between which times."""
+
+    rule_id: int
+    person_ids: frozenset[int]
+    iso_weekdays: frozenset[int]
+    """Monday 1 to Sunday 7, in `timezone`."""
+    start_minute: int
+    end_minute: int
+    """[start_minute, end_minute) after local midnight."""
+    timezone: str
+
+
+def _clock_text(minute: int) -> str:
+    """Minutes after midnight as HH:MM (1440 is 24:00)."""
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def _group_public(session: Session, group: AccessGroup) -> AccessGroupPublic:
+    assert group.id is not None
+    members = session.exec(
+        select(AccessGroupMember.person_id)
+        .where(AccessGroupMember.group_id == group.id)
+        .order_by(col(AccessGroupMember.person_id))
+    ).all()
+    return AccessGroupPublic(
+        id=group.id, name=group.name, created_at=as_utc(group.created_at), member_ids=list(members)
+    )
+
+
+def get_group(session: Session, group_id: int) -> AccessGroupPublic:
+    """Raises NotFound when no such group exists."""
+    group = session.get(AccessGroup, group_id)
+    if group is None:
+        raise NotFound(f"group {group_id} does not exist")
+    return _group_public(session, group)
+
+
+def create_group(session: Session, *, name: str) -> AccessGroupPublic:
+    """Raises Conflict when a group of that name exists."""
+    if session.exec(select(AccessGroup).where(AccessGroup.name == name)).first() is not None:
+        raise Conflict(f"group {name!r} already exists")
+    group = AccessGroup(name=name)
+    session.add(group)
+    session.flush()
+    return _group_public(session, group)
+
+
+def list_groups(session: Session, *, offset: int = 0, limit: int = 50) -> tuple[list[AccessGroupPublic], int]:
+    """One page of groups ordered by id, with their members, and the total count."""
+    total = int(session.exec(select(func.count()).select_from(AccessGroup)).one())
+    rows = session.exec(select(AccessGroup).order_by(col(AccessGroup.id)).offset(offset).limit(limit)).all()
+    return [_group_public(session, group) for group in rows], total
+
+
+def delete_group(session: Session, group_id: int) -> None:
+    """Delete a group, its memberships and its door rules. Raises NotFound."""
+    get_group(session, group_id)
+    session.exec(delete(DoorAccessRule).where(col(DoorAccessRule.group_id) == group_id))
+    session.exec(delete(AccessGroupMember).where(col(AccessGroupMember.group_id) == group_id))
+    session.exec(delete(AccessGroup).where(col(AccessGroup.id) == group_id))
+    bump_gallery_version(session)
+
+
+def add_member(session: Session, *, group_id: int, person_id: int) -> AccessGroupPublic:
+    """Put a person in a group (a no-op when already there). Raises NotFound for either id."""
+    get_group(session, group_id)
+    get_person(session, person_id)
+    if session.get(AccessGroupMember, (group_id, person_id)) is None:
+        session.add(AccessGroupMember(group_id=group_id, person_id=person_id))
+        bump_gallery_version(session)
+        session.flush()
+    return get_group(session, group_id)
+
+
+def remove_member(session: Session, *, group_id: int, person_id: int) -> AccessGroupPublic:
+    """Take a person out of a group. Raises NotFound when they are not in it."""
+    member = session.get(AccessGroupMember, (group_id, person_id))
+    if member is None:
+        raise NotFound(f"person {person_id} is not in group {group_id}")
+    session.delete(member)
+    bump_gallery_version(session)
+    session.flush()
+    return get_group(session, group_id)
+
+
+def _rule_public(rule: DoorAccessRule, door: str) -> DoorRulePublic:
+    assert rule.id is not None
+    return DoorRulePublic(
+        id=rule.id,
+        door=door,
+        group_id=rule.group_id,
+        weekdays=[_WEEKDAYS[int(digit) - 1] for digit in rule.weekdays],
+        start=_clock_text(rule.start_minute),
+        end=_clock_text(rule.end_minute),
+        timezone=rule.timezone,
+        created_at=as_utc(rule.created_at),
+    )
+
+
+def create_door_rule(session: Session, rule: DoorRuleCreate) -> DoorRulePublic:
+    """Admit `rule.group_id` at `rule.door` (registered if new) on a weekly window. Raises NotFound."""
+    get_group(session, rule.group_id)
+    door = ensure_door(session, name=rule.door)
+    assert door.id is not None
+    row = DoorAccessRule(
+        door_id=door.id,
+        group_id=rule.group_id,
+        weekdays="".join(sorted({str(_WEEKDAYS.index(day) + 1) for day in rule.weekdays})),
+        start_minute=rule.start_minute,
+        end_minute=rule.end_minute,
+        timezone=rule.timezone,
+    )
+    session.add(row)
+    bump_gallery_version(session)
+    session.flush()
+    return _rule_public(row, door.name)
+
+
+def list_door_rules(
+    session: Session, *, door: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[list[DoorRulePublic], int]:
+    """One page of rules ordered by id (of one door when `door` is given), and the total count."""
+    conditions = [] if door is None else [col(Door.name) == door]
+    joined = select(DoorAccessRule, Door).join(Door, col(Door.id) == col(DoorAccessRule.door_id))
+    total = int(
+        session.exec(
+            select(func.count())
+            .select_from(DoorAccessRule)
+            .join(Door, col(Door.id) == col(DoorAccessRule.door_id))
+            .where(*conditions)
+        ).one()
+    )
+    rows = session.exec(
+        joined.where(*conditions).order_by(col(DoorAccessRule.id)).offset(offset).limit(limit)
+    )
+    return [_rule_public(rule, door_row.name) for rule, door_row in rows], total
+
+
+def delete_door_rule(session: Session, rule_id: int) -> None:
+    """Raises NotFound when no such rule exists."""
+    rule = session.get(DoorAccessRule, rule_id)
+    if rule is None:
+        raise NotFound(f"door rule {rule_id} does not exist")
+    session.delete(rule)
+    bump_gallery_version(session)
+    session.flush()
+
+
+def door_access_windows(session: Session, *, door: str) -> list[AccessWindow]:
+    """Every rule of one door with its group's members now: what a gate loads beside the gallery."""
+    rows = session.exec(
+        select(DoorAccessRule)
+        .join(Door, col(Door.id) == col(DoorAccessRule.door_id))
+        .where(col(Door.name) == door)
+        .order_by(col(DoorAccessRule.id))
+    ).all()
+    windows = []
+    for rule in rows:
+        assert rule.id is not None
+        members = session.exec(
+            select(AccessGroupMember.person_id).where(AccessGroupMember.group_id == rule.group_id)
+        ).all()
+        windows.append(
+            AccessWindow(
+                rule_id=rule.id,
+                person_ids=frozenset(members),
+                iso_weekdays=frozenset(int(digit) for digit in rule.weekdays),
+                start_minute=rule.start_minute,
+                end_minute=rule.end_minute,
+                timezone=rule.timezone,
+            )
+        )
+    return windows

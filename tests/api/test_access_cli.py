@@ -1,0 +1,102 @@
+"""`facegate access` end to end: groups, members and rules, then the gate honouring them on a real video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from typer.testing import CliRunner
+
+from api.cli import app
+from api.cli.demo import write_video
+from api.cli.demo_data import Scene
+
+runner = CliRunner()
+ALL_DAYS = [arg for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun") for arg in ("--day", day)]
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def _enroll(tmp_path: Path, name: str, photo: bytes) -> None:
+    path = tmp_path / f"{name}.jpg"
+    path.write_bytes(photo)
+    code, output = _invoke("enroll", name, str(path))
+    assert code == 0, output
+
+
+def test_group_and_rule_commands_round_trip_and_fail_with_one_line(
+    tmp_path: Path, group_faces: list[bytes]
+) -> None:
+    assert _invoke("init")[0] == 0
+    _enroll(tmp_path, "Carol", group_faces[1])
+
+    assert _invoke("access", "group", "create", "staff") == (0, "group 1 staff: no members\n")
+    assert _invoke("access", "group", "add-member", "1", "1") == (0, "group 1 staff: 1\n")
+    code, output = _invoke("access", "group", "list")
+    assert code == 0 and "1 groups" in output and "staff" in output
+    code, output = _invoke(
+        "access", "rule", "add", "--door", "lab", "--group-id", "1", "--day", "mon", "--day", "fri",
+        "--start", "08:00", "--end", "17:00", "--timezone", "Europe/Berlin",
+    )  # fmt: skip
+    assert (code, output) == (0, "rule 1 added to door lab\n")
+    code, output = _invoke("access", "rule", "list", "--door", "lab")
+    assert code == 0 and "1 door rules" in output and "mon,fri" in output and "Europe/Berlin" in output
+
+    code, output = _invoke("access", "group", "create", "staff")
+    assert code == 1 and "Conflict" in output
+    code, output = _invoke(
+        "access", "rule", "add", "--door", "lab", "--group-id", "1", "--day", "mon",
+        "--start", "22:00", "--end", "06:00",
+    )  # fmt: skip
+    assert code == 1 and "overnight" in output
+    assert _invoke("access", "group", "remove-member", "1", "1") == (0, "group 1 staff: no members\n")
+    assert _invoke("access", "rule", "delete", "1") == (0, "rule 1 deleted\n")
+    assert _invoke("access", "group", "delete", "1") == (0, "group 1 deleted\n")
+    code, output = _invoke("access", "group", "delete", "1")
+    assert code == 1 and "NotFound" in output
+
+
+def test_the_gate_denies_a_known_person_outside_their_rights(
+    tmp_path: Path, group_faces: list[bytes]
+) -> None:
+    assert _invoke("init")[0] == 0
+    _enroll(tmp_path, "Carol", group_faces[1])
+    _enroll(tmp_path, "Dan", group_faces[0])
+    face = cv2.imdecode(np.frombuffer(group_faces[1], np.uint8), cv2.IMREAD_COLOR)
+    video = tmp_path / "door.avi"
+    write_video(
+        [Scene("Carol", cv2.resize(face, None, fx=1.5, fy=1.5), frozenset(), 0)], video, frames_per_scene=6
+    )
+
+    code, output = _invoke("gate", "--source", str(video), "--door", "lab")
+    assert code == 0 and "granted  Carol (person 1)" in output  # no rules yet: every enrolled person
+
+    assert _invoke("access", "group", "create", "night-shift")[0] == 0
+    assert _invoke("access", "group", "add-member", "1", "2")[0] == 0  # Dan only
+    rule = [
+        "access",
+        "rule",
+        "add",
+        "--door",
+        "lab",
+        "--group-id",
+        "1",
+        *ALL_DAYS,
+        "--start",
+        "00:00",
+        "--end",
+        "24:00",
+    ]
+    assert _invoke(*rule)[0] == 0
+    code, output = _invoke("gate", "--source", str(video), "--door", "lab")
+    assert code == 0 and "denied   not_authorised" in output and "granted" not in output
+
+    assert _invoke("access", "group", "add-member", "1", "1")[0] == 0
+    code, output = _invoke("gate", "--source", str(video), "--door", "lab")
+    assert code == 0 and "granted  Carol (person 1)" in output
+    code, output = _invoke("events", "--door", "lab", "--decision", "denied")
+    assert code == 0 and "1 of 1 events" in output

@@ -1,0 +1,268 @@
+"""`facegate gate --config gates.yaml`: several real cameras from one file, each in its own worker process.
+
+Real photos, real models, real sources (a video file, an image folder, MJPEG-over-HTTP cameras), the
+real daemon as a subprocess, and /healthz and /metrics over real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from api.cli.gate import decision_line
+from api.cli.runtime import build_runtime
+from recognition import vector_from_bytes
+from storage import StorageSettings, iter_templates, make_engine, session_scope
+from tests.fakes import Placement, build_frames
+from tests.gate.mjpeg import MjpegCamera
+from tests.plaintext import template_leaks
+
+runner = CliRunner()
+DEADLINE_S = 120.0
+ENROLLED = "Carol Enrolled"
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def _photo(data: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return cv2.resize(image, None, fx=1.5, fy=1.5)
+
+
+@pytest.fixture
+def enrolled(tmp_path: Path, group_faces: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Carol enrolled through the CLI; returns (Carol's photo, a stranger's photo) for the cameras."""
+    assert _invoke("init")[0] == 0
+    photo = tmp_path / "carol.jpg"
+    photo.write_bytes(group_faces[1])
+    code, output = _invoke("enroll", ENROLLED, str(photo))
+    assert code == 0, output
+    return _photo(group_faces[1]), _photo(group_faces[5])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _write_gates(path: Path, *, daemon: dict[str, Any], cameras: list[dict[str, str]]) -> Path:
+    path.write_text(json.dumps({"daemon": daemon, "cameras": cameras}))  # JSON is YAML
+    return path
+
+
+def test_two_finite_sources_from_one_file_both_decide(tmp_path: Path, enrolled) -> None:
+    carol, stranger = enrolled
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for index, frame in enumerate(build_frames([Placement(carol, 30, 100)], count=6)):
+        cv2.imwrite(str(folder / f"{index:03d}.png"), frame)
+    video = tmp_path / "door.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 15, (640, 480))
+    for frame in build_frames([Placement(stranger, 30, 100)], count=6):
+        writer.write(frame)
+    writer.release()
+    gates = _write_gates(
+        tmp_path / "gates.yaml",
+        daemon={"http_port": 0},
+        cameras=[
+            {"name": "lobby-cam", "source": str(folder), "door": "lobby"},
+            {"name": "lab-cam", "source": str(video), "door": "lab"},
+        ],
+    )
+
+    code, output = _invoke("gate", "--config", str(gates))
+
+    assert code == 0, output
+    lines = output.splitlines()
+    assert [line for line in lines if line.startswith("lobby-cam:") and "granted" in line] == [
+        line for line in lines if line.startswith("lobby-cam:")
+    ]
+    assert any(line.startswith("lobby-cam:") and f"granted  {ENROLLED} (person 1)" in line for line in lines)
+    assert any(line.startswith("lab-cam:") and "denied   unknown" in line for line in lines)
+    assert "1 of 1 events" in _invoke("events", "--door", "lobby", "--decision", "granted")[1]
+    assert "1 of 1 events" in _invoke("events", "--door", "lab", "--decision", "denied")[1]
+
+
+def test_check_config_names_every_error_with_its_dotted_path(tmp_path: Path) -> None:
+    gates = tmp_path / "gates.yaml"
+    gates.write_text(
+        "cameras:\n  - {name: a, source: '0', door: d, settings: {door: {kind: mqtt}}}\n  - {name: a}\n"
+    )
+    code, output = _invoke("gate", "--config", str(gates), "--check-config")
+    assert code == 1
+    assert "cameras.0.settings.door.mqtt.topic: Field required" in output
+    assert "cameras.1.source: Field required" in output
+
+    gates.write_text("cameras:\n  - {name: a, source: '0', door: d}\n  - {name: b, source: '1', door: e}\n")
+    code, output = _invoke("gate", "--config", str(gates), "--check-config")
+    assert code == 0 and "configuration valid: 2 camera(s)" in output
+    code, output = _invoke("gate", "--config", str(gates), "--source", "0")
+    assert code != 0 and "either --config FILE or both --source and --door" in output
+
+
+def _get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=5.0) as response:
+            body = response.read()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        body, status = error.read(), error.code
+    except OSError:
+        return 0, None  # not listening yet
+    return status, json.loads(body) if url.endswith("/healthz") else body.decode()
+
+
+def _poll(base: str, condition, what: str, daemon: subprocess.Popen[bytes]) -> dict[str, Any]:
+    deadline_s = time.monotonic() + DEADLINE_S
+    while True:
+        assert daemon.poll() is None, f"the gate daemon exited with {daemon.returncode}"
+        status, body = _get(f"{base}/healthz")
+        if body is not None and condition(status, body["cameras"]):
+            return body["cameras"]
+        assert time.monotonic() < deadline_s, f"timed out waiting for {what}: {status} {body}"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_daemon_serves_health_and_metrics_restarts_a_killed_worker_and_stops_on_sigterm(
+    tmp_path: Path, enrolled
+) -> None:
+    carol, stranger = enrolled
+    cameras = [
+        MjpegCamera(build_frames([Placement(photo, 30, 100)], count=30) * 8, interval_s=0.2)
+        for photo in (carol, stranger)
+    ]
+    port = _free_port()
+    gates = _write_gates(
+        tmp_path / "gates.yaml",
+        daemon={"http_port": port, "restart_initial_s": 3.0, "max_frame_age_s": 120},
+        cameras=[
+            {"name": "front-cam", "source": cameras[0].url, "door": "front"},
+            {"name": "back-cam", "source": cameras[1].url, "door": "back"},
+        ],
+    )
+    stderr_path, stdout_path = tmp_path / "stderr.log", tmp_path / "stdout.log"
+    facegate = str(Path(sys.executable).parent / "facegate")
+    base = f"http://127.0.0.1:{port}"
+    with stderr_path.open("wb") as stderr, stdout_path.open("wb") as stdout:
+        daemon = subprocess.Popen(
+            [facegate, "gate", "--config", str(gates), "-v", "--log-format", "json"],
+            stdout=stdout,
+            stderr=stderr,
+        )
+    try:
+        decided = _poll(
+            base,
+            lambda status, c: status == 200 and all(c[n]["decisions"] for n in ("front-cam", "back-cam")),
+            "both cameras to decide",
+            daemon,
+        )
+        assert decided["front-cam"]["decisions"] == {"granted": 1}
+        assert decided["back-cam"]["decisions"] == {"denied": 1}
+        status, metrics = _get(f"{base}/metrics")
+        assert status == 200
+        for line in (
+            'facegate_decisions_total{camera="front-cam",decision="granted",door="front",reason="match"} 1.0',
+            'facegate_decisions_total{camera="back-cam",decision="denied",door="back",reason="unknown"} 1.0',
+            'facegate_stage_seconds_count{camera="front-cam",stage="embed"}',
+            'facegate_reader_lag_seconds{camera="back-cam"}',
+        ):
+            assert line in metrics, line
+
+        os.kill(decided["back-cam"]["pid"], signal.SIGKILL)
+        _poll(base, lambda status, c: status == 503 and c["back-cam"]["state"] == "restarting", "503", daemon)
+        _poll(
+            base,
+            lambda status, c: (
+                status == 200
+                and c["back-cam"]["restarts"] == 1
+                and c["back-cam"]["frames"] > decided["back-cam"]["frames"]
+            ),
+            "the restarted worker's frames",
+            daemon,
+        )
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=DEADLINE_S) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        for camera in cameras:
+            camera.stop()
+
+    assert "front-cam: frame" in stdout_path.read_text() and f"granted  {ENROLLED}" in stdout_path.read_text()
+    logs = stderr_path.read_bytes()
+    records = [json.loads(line) for line in logs.decode().splitlines() if line.strip()]  # every line is JSON
+    assert len(records) > 20
+    assert {record["camera"] for record in records if "camera" in record} == {"front-cam", "back-cam"}
+    assert all({"time", "level", "logger", "message"} <= set(record) for record in records)
+    assert any(record["logger"] == "gate.daemon" and "restarting" in record["message"] for record in records)
+    runtime = build_runtime(StorageSettings())
+    with session_scope(runtime.engine) as session:
+        templates = list(iter_templates(session, runtime.keyring, model_id=runtime.recognizer.model_id))
+    vectors = [vector_from_bytes(t.plaintext, dim=runtime.recognizer.embedder.dim) for t in templates]
+    assert vectors and template_leaks(logs, vectors) == []
+    assert ENROLLED.split()[0].encode() not in logs
+
+
+@pytest.mark.slow
+def test_single_camera_form_serves_the_endpoints_and_stops_on_sigterm(tmp_path: Path, enrolled) -> None:
+    carol, _ = enrolled
+    camera = MjpegCamera(build_frames([Placement(carol, 30, 100)], count=30) * 8, interval_s=0.2)
+    port = _free_port()
+    environment = {**os.environ, "FACEGATE_GATE_DAEMON_HTTP_PORT": str(port)}
+    facegate = str(Path(sys.executable).parent / "facegate")
+    base = f"http://127.0.0.1:{port}"
+    with (tmp_path / "stdout.log").open("wb") as stdout:
+        gate = subprocess.Popen(
+            [facegate, "gate", "--source", camera.url, "--door", "lab", "--log-format", "json"],
+            stdout=stdout,
+            stderr=subprocess.DEVNULL,
+            env=environment,
+        )
+    try:
+        cameras = _poll(base, lambda status, c: status == 200 and c["lab"]["decisions"], "a decision", gate)
+        assert cameras["lab"]["decisions"] == {"granted": 1}
+        assert 'facegate_frames_total{camera="lab"}' in _get(f"{base}/metrics")[1]
+        gate.send_signal(signal.SIGTERM)
+        assert gate.wait(timeout=DEADLINE_S) == 0
+    finally:
+        if gate.poll() is None:
+            gate.kill()
+            gate.wait()
+        camera.stop()
+    assert f"granted  {ENROLLED} (person 1)" in (tmp_path / "stdout.log").read_text()
+
+
+def test_a_grant_printed_during_a_database_outage_names_the_person_by_id() -> None:
+    unreachable = make_engine("postgresql://nobody@127.0.0.1:9/none?connect_timeout=2")
+    line = decision_line(
+        unreachable,
+        frame_index=3,
+        track_id=1,
+        decision="granted",
+        reason="match",
+        person_id=7,
+        score=0.71,
+        threshold=0.363,
+    )
+    assert "granted  person 7," in line

@@ -1,0 +1,126 @@
+"""`facegate models list` and `models calibrate` via typer's CliRunner, on real weights and LFW photos."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from api.cli.models import calibration_photos
+from recognition import BundleSearch, find_bundle, locate_weights, read_bundle_file, write_bundle_file
+from tests.data import SHARED_DATA_DIR, lfw
+
+runner = CliRunner()
+
+
+def _list(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str, dict[str, Any]]:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = runner.invoke(app, ["models", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    return {row["name"]: row for row in json.loads(result.stdout)}
+
+
+def test_list_shows_sface_installed_and_active_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    rows = _list(monkeypatch, FACEGATE_RECOGNITION_BUNDLE_DIRS=json.dumps([str(tmp_path)]))
+    sface = rows["sface"]
+
+    assert sface["is_installed"] and sface["is_active"] and sface["model_id"] == "sface-2021dec-int8bq"
+    assert (
+        sface["runtime"] == "opencv_sface"
+        and sface["embedding_dim"] == 128
+        and sface["licence"] == "Apache-2.0"
+    )
+    assert set(sface["thresholds_at_far"]) == {"1e-02", "1e-03", "1e-04"}
+    assert [row["name"] for row in rows.values() if row["is_active"]] == ["sface"]
+    # Without the shared weights directory, MobileFaceNet's description is listed but not installed.
+    assert not rows["mobilefacenet-foamliu-onnx"]["is_installed"]
+    assert "not found" in rows["mobilefacenet-foamliu-onnx"]["problem"]
+
+
+@pytest.mark.model
+def test_list_marks_the_configured_bundle_active(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = _list(
+        monkeypatch,
+        FACEGATE_RECOGNITION_BUNDLE_DIRS=json.dumps([str(SHARED_DATA_DIR / "weights")]),
+        FACEGATE_RECOGNITION_EMBEDDER__KIND="bundle",
+        FACEGATE_RECOGNITION_EMBEDDER__NAME="mobilefacenet-foamliu-onnx",
+    )
+    mobilefacenet = rows["mobilefacenet-foamliu-onnx"]
+
+    assert mobilefacenet["is_installed"] and mobilefacenet["is_active"] and not rows["sface"]["is_active"]
+    calibrated = find_bundle("mobilefacenet-foamliu-onnx", BundleSearch()).bundle.calibration
+    assert calibrated is not None
+    assert mobilefacenet["thresholds_at_far"]["1e-03"] == calibrated.threshold_at(1e-3)
+
+
+def test_table_output_names_every_bundle() -> None:
+    result = runner.invoke(app, ["models", "list"])
+    assert result.exit_code == 0, result.output
+    assert "sface" in result.output and "mobilefacenet-foamliu-onnx" in result.output
+
+
+def test_calibration_photos_take_whole_people_in_name_order(tmp_path: Path) -> None:
+    for person, count in (("b", 2), ("a", 3), ("c", 1)):
+        (tmp_path / person).mkdir()
+        for index in range(count):
+            (tmp_path / person / f"{person}_{index}.jpg").write_bytes(b"")
+
+    assert [p for _, p in calibration_photos(tmp_path, max_photos=5)] == ["a", "a", "a", "b", "b"]
+    assert len(calibration_photos(tmp_path, max_photos=None)) == 6
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_calibrate_writes_the_curve_into_the_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy of the SFace bundle in a bundle directory, calibrated on the first LFW people."""
+    data = lfw() / "lfw-deepfunneled"
+    sface = find_bundle("sface", BundleSearch())
+    directory = tmp_path / "sface-copy"
+    directory.mkdir()
+    copy = sface.bundle.model_copy(
+        update={"name": "sface-copy", "template_model_id": None, "calibration": None}
+    )
+    shutil.copyfile(locate_weights(sface, BundleSearch()), directory / copy.weights_file)
+    write_bundle_file(copy, directory / "bundle.json")
+    monkeypatch.setenv("FACEGATE_RECOGNITION_BUNDLE_DIRS", json.dumps([str(tmp_path)]))
+
+    result = runner.invoke(
+        app, ["models", "calibrate", "sface-copy", "--data", str(data), "--max-photos", "60"]
+    )
+
+    assert result.exit_code == 0, result.output
+    calibration = read_bundle_file(directory / "bundle.json").calibration
+    assert calibration is not None
+    chosen = calibration_photos(data, max_photos=60)
+    counts = np.unique([person for _, person in chosen], return_counts=True)[1]
+    genuine = int(sum(n * (n - 1) // 2 for n in counts))
+    assert calibration.genuine_pairs == genuine
+    assert calibration.impostor_pairs == len(chosen) * (len(chosen) - 1) // 2 - genuine
+    assert f"{len(chosen)} photos" in calibration.dataset and "--max-photos 60" in calibration.command
+    assert [point.far <= 1e-2 for point in calibration.thresholds] == [True] * len(calibration.thresholds)
+
+
+def test_calibrating_an_unknown_model_fails_with_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["models", "calibrate", "nobody", "--data", str(tmp_path)])
+    assert result.exit_code == 1 and "no model bundle named 'nobody'" in result.output
+
+
+@pytest.mark.model
+def test_eval_lfw_runs_any_bundle_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEGATE_RECOGNITION_BUNDLE_DIRS", json.dumps([str(SHARED_DATA_DIR / "weights")]))
+    data = lfw() / "lfw-deepfunneled"
+    args = ["eval", "lfw", "--data", str(data), "--limit-pairs", "20", "--json"]
+
+    result = runner.invoke(app, [*args, "--model", "mobilefacenet-foamliu-onnx"])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1])["model"] == "mobilefacenet-foamliu-onnx@a6cc903"

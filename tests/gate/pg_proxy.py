@@ -1,0 +1,127 @@
+"""A real TCP proxy between the code under test and PostgreSQL, to cut the database away and bring it back.
+
+`cut()` resets every open connection and closes the listening socket, so new connections are refused
+(what a crashed database host or a pulled cable looks like to libpq after a timeout, minus the wait);
+`restore()` listens on the same port again.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+from tests.conftest import POSTGRES_URL
+
+ACCEPT_POLL_S = 0.05
+CHUNK_BYTES = 65536
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:`port` to `target_host`:`target_port`, one pair of pump threads a connection."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self._target = (target_host, target_port)
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+        self._threads: list[threading.Thread] = []
+        self._listener: socket.socket | None = None
+        self._is_listening = threading.Event()
+        self.accepted = 0
+        self.port = self._listen(0)
+
+    def _listen(self, port: int) -> int:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(64)
+        listener.settimeout(ACCEPT_POLL_S)
+        self._listener = listener
+        self._is_listening.set()
+        self._spawn(self._accept_loop, listener)
+        return int(listener.getsockname()[1])
+
+    def _spawn(self, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
+    def _accept_loop(self, listener: socket.socket) -> None:
+        while self._is_listening.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self._target, timeout=5.0)
+            except OSError:
+                client.close()
+                continue
+            client.settimeout(None)
+            upstream.settimeout(None)
+            with self._lock:
+                self._sockets |= {client, upstream}
+                self.accepted += 1
+            self._spawn(self._pump, client, upstream)
+            self._spawn(self._pump, upstream, client)
+        listener.close()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(CHUNK_BYTES):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        """Refuse new connections and reset every open one (RST, not a polite FIN)."""
+        self._is_listening.clear()
+        with self._lock:
+            listener, self._listener = self._listener, None
+            open_sockets, self._sockets = self._sockets, set()
+        if listener is not None:
+            listener.close()
+        for sock in open_sockets:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def restore(self) -> None:
+        """Listen on the same port again."""
+        self._listen(self.port)
+
+    def close(self) -> None:
+        self.cut()
+        with self._lock:
+            threads, self._threads = self._threads, []
+        for thread in threads:
+            thread.join(timeout=5.0)
+            assert not thread.is_alive(), "a proxy thread did not stop"
+
+    def url_for(self, database_url: str) -> str:
+        """The database URL with host and port replaced by the proxy's (libpq connect timeout 2 s)."""
+        parts = urlsplit(database_url)
+        user = f"{parts.username}@" if parts.username else ""
+        query = f"{parts.query}&connect_timeout=2" if parts.query else "connect_timeout=2"
+        return urlunsplit((parts.scheme, f"{user}127.0.0.1:{self.port}", parts.path, query, ""))
+
+
+def proxy_to_test_postgres() -> Iterator[TcpProxy]:
+    """Body of a `proxy` fixture: a proxy in front of the test PostgreSQL, closed afterwards."""
+    target = urlsplit(POSTGRES_URL or "postgresql://127.0.0.1:5432")
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    yield proxy
+    proxy.close()

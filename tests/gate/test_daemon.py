@@ -1,0 +1,168 @@
+"""GateDaemon: real worker processes, ordered start and stop, a crashed worker restarted with backoff.
+
+The camera workers here stand in for a camera and its gate (K3: the hardware is what is faked); the
+real gate runs in these processes in tests/cli/test_gate_config.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from gate import (
+    CameraSpec,
+    DaemonSettings,
+    FrameSeen,
+    GateDaemon,
+    GateMetrics,
+    GateSettings,
+    GracefulStop,
+    HealthBoard,
+    StopRequested,
+    Telemetry,
+    fan_out,
+)
+
+DEADLINE_S = 60.0
+
+
+def camera_worker(camera: CameraSpec, telemetry: Telemetry, stop: GracefulStop) -> None:
+    """Runs in the worker process. Source "crash-once:PATH" fails on its first run; "3-frames" ends."""
+    if camera.source.startswith("crash-once:"):
+        marker = Path(camera.source.split(":", 1)[1])
+        if not marker.exists():
+            marker.write_text(str(os.getpid()))
+            raise RuntimeError("camera driver crashed")
+    for number in range(3 if camera.source == "3-frames" else 10**9):
+        if stop.is_stopping:
+            return
+        telemetry(FrameSeen(camera.name, lag_s=None))
+        time.sleep(0.02 if number else 0.0)
+
+
+def _poll(condition, what: str) -> None:
+    deadline_s = time.monotonic() + DEADLINE_S
+    while not condition():
+        assert time.monotonic() < deadline_s, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_frames_end_at_the_next_frame_after_a_stop_request() -> None:
+    stop = GracefulStop()
+    taken = []
+    for item in stop.frames(range(10)):
+        taken.append(item)
+        if item == 2:
+            stop.request()
+    assert taken == [0, 1, 2]
+
+
+def test_a_stop_while_waiting_for_a_frame_unwinds_the_source() -> None:
+    stop = GracefulStop()
+    closed = []
+
+    def blocked_source():
+        try:
+            yield 0
+            stop.request()  # the signal arrives while the reader waits for a frame
+            yield 1
+        finally:
+            closed.append(True)
+
+    taken = []
+    with pytest.raises(StopRequested):
+        for item in stop.frames(blocked_source()):
+            taken.append(item)
+    assert taken == [0] and closed == [True]
+
+
+def test_workers_start_in_order_a_crashed_one_restarts_and_stop_ends_them_all(tmp_path: Path) -> None:
+    settings = DaemonSettings(http_port=0, restart_initial_s=0.2, restart_max_s=5.0, stop_timeout_s=20.0)
+    cameras = [
+        CameraSpec("flaky", f"crash-once:{tmp_path / 'crashed'}", "front", GateSettings()),
+        CameraSpec("steady", "steady", "back", GateSettings()),
+        CameraSpec("replay", "3-frames", "side", GateSettings()),
+    ]
+    metrics, health = GateMetrics(), HealthBoard(max_frame_age_s=30.0, clock=time.monotonic)
+    daemon = GateDaemon(
+        cameras=cameras,
+        worker_main=camera_worker,
+        settings=settings,
+        telemetry=fan_out(metrics, health),
+        health=health,
+        server=None,
+        clock=time.monotonic,
+        is_verbose=False,
+    )
+    runner = threading.Thread(target=daemon.run)
+    runner.start()
+    try:
+        state = lambda: health.report()[1]["cameras"]  # noqa: E731
+        _poll(lambda: state()["replay"]["state"] == "finished", "the finite camera to finish")
+        _poll(lambda: state()["flaky"]["restarts"] == 1 and state()["flaky"]["frames"] > 0, "the restart")
+        _poll(lambda: state()["steady"]["frames"] > 5, "steady frames")
+        assert health.report()[0]
+        pids = [state()[name]["pid"] for name in ("flaky", "steady")]
+        first_pid = int((tmp_path / "crashed").read_text())
+        assert first_pid not in pids
+        assert b'facegate_worker_restarts_total{camera="flaky"} 1.0' in metrics.exposition()
+    finally:
+        daemon.stop()
+        daemon.stop()
+        runner.join(DEADLINE_S)
+    assert not runner.is_alive()
+    cameras_after = health.report()[1]["cameras"]
+    assert [cameras_after[name]["state"] for name in ("flaky", "steady", "replay")] == [
+        "stopped",
+        "stopped",
+        "finished",
+    ]
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+ORPHAN_SCRIPT = """
+import threading, time
+from gate import CameraSpec, DaemonSettings, GateDaemon, GateSettings, HealthBoard
+from tests.gate.test_daemon import camera_worker
+health = HealthBoard(max_frame_age_s=30.0, clock=time.monotonic)
+camera = CameraSpec("steady", "steady", "front", GateSettings())
+daemon = GateDaemon(cameras=[camera], worker_main=camera_worker, settings=DaemonSettings(http_port=0),
+    telemetry=health, health=health, server=None, clock=time.monotonic, is_verbose=False)
+threading.Thread(target=daemon.run, daemon=True).start()
+while not health.report()[1]["cameras"]["steady"]["frames"]:
+    time.sleep(0.05)
+print(health.report()[1]["cameras"]["steady"]["pid"], flush=True)
+time.sleep(600)
+"""
+
+
+def _has_exited(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")  # a zombie nobody reaps has exited all the same
+
+
+def test_a_worker_stops_when_its_daemon_is_killed() -> None:
+    repo_root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-c", ORPHAN_SCRIPT]
+    with subprocess.Popen(command, cwd=repo_root, stdout=subprocess.PIPE, text=True) as daemon:
+        try:
+            assert daemon.stdout is not None
+            worker_pid = int(daemon.stdout.readline())
+            assert not _has_exited(worker_pid)
+        finally:
+            daemon.kill()
+    deadline_s = time.monotonic() + DEADLINE_S
+    while not _has_exited(worker_pid):
+        assert time.monotonic() < deadline_s, "the orphaned worker kept running"
+        time.sleep(0.05)

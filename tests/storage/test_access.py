@@ -1,0 +1,197 @@
+"""Access policy storage: groups, members, door rules; each change bumps the gallery version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from storage import (
+    Conflict,
+    DoorRuleCreate,
+    Engine,
+    Keyring,
+    NotFound,
+    Weekday,
+    add_member,
+    create_backup,
+    create_door_rule,
+    create_group,
+    create_person,
+    create_schema,
+    delete_door_rule,
+    delete_group,
+    delete_person,
+    door_access_windows,
+    gallery_version,
+    get_group,
+    list_door_rules,
+    list_doors,
+    list_groups,
+    make_engine,
+    remove_member,
+    restore_backup,
+    session_scope,
+)
+from tests.storage.template_helpers import store_people
+
+
+def _people(engine: Engine, *names: str) -> list[int]:
+    with session_scope(engine) as session:
+        ids = [create_person(session, name=name).id for name in names]
+    assert all(person_id is not None for person_id in ids)
+    return [int(person_id) for person_id in ids if person_id is not None]
+
+
+def _version(engine: Engine) -> int:
+    with session_scope(engine) as session:
+        return gallery_version(session)
+
+
+def _rule(door: str, group_id: int, **changes: object) -> DoorRuleCreate:
+    values: dict[str, object] = {
+        "door": door,
+        "group_id": group_id,
+        "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+        "start": "08:00",
+        "end": "18:30",
+        "timezone": "Europe/Berlin",
+    }
+    return DoorRuleCreate.model_validate(values | changes)
+
+
+def test_groups_and_members_round_trip_and_bump_the_gallery_version(engine: Engine) -> None:
+    ada, bob = _people(engine, "Ada", "Bob")
+    start = _version(engine)
+    with session_scope(engine) as session:
+        staff = create_group(session, name="staff")
+        add_member(session, group_id=staff.id, person_id=bob)
+        add_member(session, group_id=staff.id, person_id=ada)
+        add_member(session, group_id=staff.id, person_id=ada)  # already there: no-op
+    after_adds = _version(engine)
+    assert after_adds == start + 2
+    with session_scope(engine) as session:
+        assert get_group(session, staff.id).member_ids == [ada, bob]
+        assert remove_member(session, group_id=staff.id, person_id=bob).member_ids == [ada]
+        groups, total = list_groups(session)
+    assert total == 1 and [g.name for g in groups] == ["staff"]
+    assert groups[0].created_at.utcoffset() is not None
+    assert _version(engine) == after_adds + 1
+
+
+def test_group_errors_are_domain_errors(engine: Engine) -> None:
+    [ada] = _people(engine, "Ada")
+    with session_scope(engine) as session:
+        group = create_group(session, name="staff")
+    with pytest.raises(Conflict), session_scope(engine) as session:
+        create_group(session, name="staff")
+    with pytest.raises(NotFound), session_scope(engine) as session:
+        add_member(session, group_id=group.id, person_id=ada + 100)
+    with pytest.raises(NotFound), session_scope(engine) as session:
+        add_member(session, group_id=group.id + 100, person_id=ada)
+    with pytest.raises(NotFound), session_scope(engine) as session:
+        remove_member(session, group_id=group.id, person_id=ada)
+    with pytest.raises(NotFound), session_scope(engine) as session:
+        delete_group(session, group.id + 100)
+
+
+def test_door_rules_round_trip_per_door_and_register_the_door(engine: Engine) -> None:
+    ada, bob = _people(engine, "Ada", "Bob")
+    with session_scope(engine) as session:
+        staff = create_group(session, name="staff")
+        add_member(session, group_id=staff.id, person_id=ada)
+        front = create_door_rule(session, _rule("front", staff.id, weekdays=["fri", "mon", "mon"]))
+        create_door_rule(session, _rule("lab", staff.id, start="00:00", end="24:00", timezone="UTC"))
+    assert (front.door, front.weekdays, front.start, front.end) == (
+        "front",
+        [Weekday.mon, Weekday.fri],
+        "08:00",
+        "18:30",
+    )
+    with session_scope(engine) as session:
+        assert [door.name for door in list_doors(session)] == ["front", "lab"]
+        rules, total = list_door_rules(session, door="lab")
+        all_rules, all_total = list_door_rules(session)
+        [window] = door_access_windows(session, door="front")
+        assert door_access_windows(session, door="nowhere") == []
+    assert total == 1 and (rules[0].start, rules[0].end) == ("00:00", "24:00")
+    assert all_total == 2 and [rule.door for rule in all_rules] == ["front", "lab"]
+    assert window.person_ids == {ada} and bob not in window.person_ids
+    assert window.iso_weekdays == {1, 5}
+    assert (window.start_minute, window.end_minute, window.timezone) == (480, 1110, "Europe/Berlin")
+
+
+def test_deleting_a_person_group_or_rule_removes_what_hangs_on_it(engine: Engine) -> None:
+    ada, bob = _people(engine, "Ada", "Bob")
+    with session_scope(engine) as session:
+        staff = create_group(session, name="staff")
+        add_member(session, group_id=staff.id, person_id=ada)
+        add_member(session, group_id=staff.id, person_id=bob)
+        rule = create_door_rule(session, _rule("front", staff.id))
+        create_door_rule(session, _rule("back", staff.id))
+    with session_scope(engine) as session:
+        delete_person(session, bob)
+    with session_scope(engine) as session:
+        assert get_group(session, staff.id).member_ids == [ada]
+        before = gallery_version(session)
+        delete_door_rule(session, rule.id)
+        assert gallery_version(session) == before + 1
+        assert door_access_windows(session, door="front") == []
+    with pytest.raises(NotFound), session_scope(engine) as session:
+        delete_door_rule(session, rule.id)
+    with session_scope(engine) as session:
+        delete_group(session, staff.id)
+    with session_scope(engine) as session:
+        assert list_groups(session)[1] == 0
+        assert list_door_rules(session)[1] == 0
+
+
+def test_a_rule_for_a_missing_group_is_refused(engine: Engine) -> None:
+    with pytest.raises(NotFound), session_scope(engine) as session:
+        create_door_rule(session, _rule("front", 12345))
+    with session_scope(engine) as session:
+        assert list_doors(session) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        pytest.param({"start": "18:00", "end": "08:00"}, "overnight", id="overnight"),
+        pytest.param({"start": "08:00", "end": "08:00"}, "before end", id="empty-window"),
+        pytest.param({"start": "8:00"}, "HH:MM", id="short-hour"),
+        pytest.param({"end": "24:01"}, "HH:MM", id="past-midnight"),
+        pytest.param({"timezone": "Mars/Olympus_Mons"}, "unknown time zone", id="zone"),
+        pytest.param({"weekdays": []}, "at least 1", id="no-days"),
+        pytest.param({"weekdays": ["monday"]}, "weekdays", id="day-name"),
+    ],
+)
+def test_invalid_rules_fail_validation(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        _rule("front", 1, **changes)
+
+
+def test_a_backup_restores_the_policy_without_people_erased_since(
+    engine: Engine, keyring: Keyring, real_vectors: list[np.ndarray], tmp_path: Path
+) -> None:
+    source = make_engine(f"sqlite:///{tmp_path / 'source.db'}")
+    create_schema(source)
+    erased, kept, _ = store_people(source, keyring, real_vectors)
+    with session_scope(source) as session:
+        staff = create_group(session, name="staff")
+        add_member(session, group_id=staff.id, person_id=erased)
+        add_member(session, group_id=staff.id, person_id=kept)
+        create_door_rule(session, _rule("front", staff.id))
+    before = create_backup(source, tmp_path / "before", master_keys=None)
+    with session_scope(source) as session:
+        delete_person(session, erased)
+    after = create_backup(source, tmp_path / "after", master_keys=None)
+
+    report = restore_backup(engine, data=before.data, keys=after.keys)
+
+    assert report.erased_people == [erased]
+    with session_scope(engine) as session:
+        assert get_group(session, staff.id).member_ids == [kept]
+        [window] = door_access_windows(session, door="front")
+    assert window.person_ids == {kept}

@@ -1,0 +1,30 @@
+"""Shared data for training tests: a few real CelebA identities, read from ../shared/data at test time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.data import SHARED_DATA_DIR, shared_faces
+
+
+def celeba_few(tmp_path: Path) -> Path:
+    """Five CelebA identities (links to 12 aligned 112×112 crops each), enough for a seconds-long run."""
+    source = shared_faces() / "celeba-subset-aligned112"
+    if not source.is_dir():
+        pytest.skip(f"CelebA aligned subset not found at {source} (set FACEGATE_DATA_DIR)")
+    target = tmp_path / "celeba-few"
+    for identity in sorted(p for p in source.iterdir() if p.is_dir())[:5]:
+        (target / identity.name).mkdir(parents=True)
+        for crop in sorted(identity.glob("*.jpg"))[:12]:
+            (target / identity.name / crop.name).symlink_to(crop)
+    return target
+
+
+@pytest.fixture
+def foamliu_state_dict() -> Path:
+    path = SHARED_DATA_DIR / "weights" / "mobilefacenet_foamliu" / "mobilefacenet_foamliu_state_dict.pt"
+    if not path.is_file():
+        pytest.skip(f"foamliu MobileFaceNet weights not found at {path} (set FACEGATE_DATA_DIR)")
+    return path

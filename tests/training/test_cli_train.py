@@ -1,0 +1,61 @@
+"""`facegate train` end to end through typer, with a small torchvision backbone to stay fast."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("torch", reason="training needs the `train` extra (torch)")
+pytest.importorskip("pytorch_metric_learning", reason="training needs the `train` extra")
+
+from api.cli import app  # noqa: E402
+from tests.training.conftest import celeba_few  # noqa: E402
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+
+def test_train_command_writes_a_run_and_a_bundle(tmp_path: Path) -> None:
+    data_dir = celeba_few(tmp_path)
+    out = tmp_path / "run"
+    args = [
+        "train",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--aligned",
+        "--loss",
+        "triplet",
+        "--mining",
+        "semi_hard",
+        "--backbone",
+        "torchvision",
+        "--backbone-name",
+        "mobilenet_v3_small",
+        "--embedding-dim",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "12",
+        "--val-identities",
+        "2",
+        "--bundle-name",
+        "cli-test",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "epoch 1: loss" in result.output and "bundle:" in result.output
+    bundle = json.loads((out / "bundles" / "cli-test" / "bundle.json").read_text())
+    assert bundle["embedding_dim"] == 32 and bundle["runtime"] == "onnx"
+    assert json.loads((out / "config.json").read_text())["loss"]["mining"] == "semi_hard"
+
+
+def test_a_missing_data_folder_is_one_error_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--aligned"]
+    )
+    assert result.exit_code == 1
+    assert "DatasetError" in result.output and "nowhere" in result.output

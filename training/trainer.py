@@ -1,0 +1,322 @@
+"""The training loop: P×M batches, AMP on GPU, clipping, warm-up + cosine, per-epoch validation,
+atomic checkpoints with exact resume at epoch boundaries, early stop (H1, H2, H5)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from training.augment import Augmenter
+from training.backbones import build_backbone
+from training.checkpoint import (
+    BEST_CHECKPOINT,
+    LAST_CHECKPOINT,
+    git_revision,
+    load_checkpoint,
+    load_initial_weights,
+    save_atomically,
+)
+from training.config import TrainConfig
+from training.data import CropDataset, Split, load_crops, normalise
+from training.errors import CheckpointError
+from training.metrics_log import MetricsLog
+from training.objective import build_objective
+from training.samplers import identity_batch_sampler
+from training.schedule import warmup_cosine
+from training.validation import ValidationResult, embed_crops, pair_scores_by_label, verification_metrics
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+SEEDS_FILE = "seeds.json"
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """One line of metrics.csv."""
+
+    epoch: int
+    train_loss: float
+    images_per_s: float
+    learning_rate: float
+    val_accuracy: float
+    val_accuracy_std: float
+    val_tar_at_far_1e3: float
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where the run is, what each epoch measured, and why it stopped."""
+
+    run_dir: Path
+    epochs: tuple[EpochMetrics, ...]
+    best_epoch: int
+    stopped_because: str
+    validation: ValidationResult
+    """The best checkpoint's validation scores (used to calibrate the exported bundle)."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' is CUDA when available, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Python, numpy (pytorch-metric-learning's sampler draws from it) and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Trains `config.backbone` on a split and writes everything into `run_dir`."""
+
+    def __init__(
+        self, config: TrainConfig, split: Split, run_dir: Path, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.config = config
+        self.split = split
+        self.run_dir = run_dir
+        self.clock = clock
+        self.device = resolve_device(config.device)
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
+        seed_everything(config.seed)
+        self.model = build_backbone(config.backbone).to(self.device)
+        if config.backbone.init_weights is not None:
+            load_initial_weights(self.model, config.backbone.init_weights)
+        self.objective = build_objective(
+            config.loss, num_classes=len(split.train_identities), embedding_dim=config.backbone.embedding_dim
+        ).to(self.device)
+        self.optimizer = self._optimizer()
+        self.steps_per_epoch = len(split.train_labels) // config.batch_size
+        self.scheduler = warmup_cosine(
+            self.optimizer,
+            warmup_steps=max(1, round(config.optim.warmup_epochs * self.steps_per_epoch)),
+            total_steps=config.optim.epochs * self.steps_per_epoch,
+        )
+        self.is_amp = self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.is_amp)
+        self.train_images = load_crops(split.train_paths)
+        self.val_images = load_crops(split.val_paths)
+        self.epoch = 0
+        self.step = 0
+        self.best_accuracy = -1.0
+        self.best_epoch = 0
+        self.history: list[EpochMetrics] = []
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        optim = self.config.optim
+        groups = [
+            {"params": list(self.model.parameters()), "lr": optim.learning_rate},
+            {
+                "params": list(self.objective.parameters()),
+                "lr": optim.learning_rate * optim.head_learning_rate_multiplier,
+            },
+        ]
+        groups = [group for group in groups if group["params"]]
+        if optim.optimizer == "sgd":
+            return torch.optim.SGD(groups, momentum=0.9, weight_decay=optim.weight_decay)
+        return torch.optim.AdamW(groups, weight_decay=optim.weight_decay)
+
+    def state(self) -> dict[str, Any]:
+        """Everything a resumed run needs (H2); seeds are re-derived from seed + epoch."""
+        return {
+            "model": self.model.state_dict(),
+            "objective": self.objective.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_accuracy": self.best_accuracy,
+            "best_epoch": self.best_epoch,
+            "history": [vars(m) for m in self.history],
+            "config": self.config.model_dump_json(),
+            "git_revision": git_revision(Path(__file__).resolve().parent),
+        }
+
+    def resume(self, path: Path) -> None:
+        """Continue from a checkpoint of the same configuration.
+
+        Raises:
+            CheckpointError: unreadable, or written with a different configuration.
+        """
+        state = load_checkpoint(path)
+        if state.get("config") != self.config.model_dump_json():
+            raise CheckpointError(
+                f"{path}: written with a different configuration; start a new run directory"
+            )
+        self.model.load_state_dict(state["model"])
+        self.objective.load_state_dict(state["objective"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.best_accuracy, self.best_epoch = float(state["best_accuracy"]), int(state["best_epoch"])
+        self.history = [EpochMetrics(**row) for row in state["history"]]
+        logger.info("resumed %s after epoch %d", path, self.epoch)
+
+    def _loader(self) -> DataLoader[tuple[torch.Tensor, int]]:
+        # Re-seeding per epoch makes a resumed run draw the same batches and augmentations.
+        seed_everything(self.config.seed + self.epoch)
+        dataset = CropDataset(self.train_images, self.split.train_labels, Augmenter(self.config.augment))
+        sampler = identity_batch_sampler(
+            self.split.train_labels,
+            images_per_identity=self.config.images_per_identity,
+            batch_size=self.config.batch_size,
+        )
+        return DataLoader(
+            dataset,
+            batch_size=self.config.batch_size,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=self.config.num_workers,
+        )
+
+    def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        images = normalise(
+            images.to(self.device, non_blocking=True), mean=self.config.mean, std=self.config.std
+        )
+        labels = labels.to(self.device)
+        with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.is_amp):
+            loss = self.objective(self.model(images), labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.optim.grad_clip_norm is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the loss-scaled ones
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.step += 1
+        return float(loss.detach())
+
+    def _train_epoch(self, deadline_s: float) -> tuple[float, float]:
+        """Mean loss and images per second of one pass, cut short when the wall budget ends mid-epoch."""
+        self.model.train()
+        losses: list[float] = []
+        started = self.clock()
+        is_tty = sys.stderr.isatty()
+        bar = tqdm(
+            self._loader(), total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}", disable=not is_tty
+        )
+        for images, labels in bar:
+            losses.append(self._train_step(images, labels))
+            rate = len(losses) * self.config.batch_size / max(1e-9, self.clock() - started)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}", img_s=f"{rate:.0f}")
+            if not is_tty and len(losses) % self.config.log_every_steps == 0:
+                eta_s = (self.steps_per_epoch - len(losses)) * self.config.batch_size / rate
+                logger.info(
+                    "epoch %d step %d/%d loss %.4f %.1f img/s eta %.0f s",
+                    self.epoch + 1,
+                    len(losses),
+                    self.steps_per_epoch,
+                    losses[-1],
+                    rate,
+                    eta_s,
+                )
+            if self.clock() >= deadline_s:
+                logger.info(
+                    "wall-time budget reached after %d steps of epoch %d", len(losses), self.epoch + 1
+                )
+                break
+        rate = len(losses) * self.config.batch_size / max(1e-9, self.clock() - started)
+        return (float(np.mean(losses)) if losses else float("nan")), rate
+
+    def validate(self) -> ValidationResult:
+        """Metrics of the current model on the held-out identities."""
+        embeddings = embed_crops(
+            self.model, self.val_images, mean=self.config.mean, std=self.config.std, device=self.device
+        )
+        genuine, impostor = pair_scores_by_label(
+            embeddings, np.asarray(self.split.val_labels, dtype=np.int64)
+        )
+        return verification_metrics(genuine, impostor, rng=np.random.default_rng(self.config.seed))
+
+    def _end_epoch(self, loss: float, images_per_s: float, started_s: float) -> EpochMetrics:
+        self.epoch += 1
+        result = self.validate()
+        metrics = EpochMetrics(
+            epoch=self.epoch,
+            train_loss=loss,
+            images_per_s=images_per_s,
+            learning_rate=self.optimizer.param_groups[0]["lr"],
+            val_accuracy=result.accuracy,
+            val_accuracy_std=result.accuracy_std,
+            val_tar_at_far_1e3=result.tar_at_far_1e3,
+            wall_s=self.clock() - started_s,
+        )
+        self.history.append(metrics)
+        if result.accuracy > self.best_accuracy:
+            self.best_accuracy, self.best_epoch = result.accuracy, self.epoch
+            save_atomically(self.state(), self.run_dir / BEST_CHECKPOINT)
+        save_atomically(self.state(), self.run_dir / LAST_CHECKPOINT)
+        logger.info(
+            "epoch %d: loss %.4f, %.1f img/s, val accuracy %.4f ± %.4f, TAR@FAR1e-3 %.4f",
+            self.epoch,
+            loss,
+            images_per_s,
+            result.accuracy,
+            result.accuracy_std,
+            result.tar_at_far_1e3,
+        )
+        return metrics
+
+    def _stop_reason(self, started_s: float) -> str:
+        optim = self.config.optim
+        if optim.max_wall_minutes is not None and self.clock() - started_s >= 60.0 * optim.max_wall_minutes:
+            return f"wall-time budget of {optim.max_wall_minutes:g} minutes used (epoch {self.epoch})"
+        if self.epoch >= optim.epochs:
+            return f"finished {optim.epochs} epochs"
+        patience = optim.early_stop_patience_epochs
+        if patience is not None and self.epoch - self.best_epoch >= patience:
+            return f"early stop: no validation gain for {patience} epochs"
+        return ""
+
+    def fit(self) -> TrainResult:
+        """Train until the schedule ends, early stop or the wall budget; returns the best epoch's scores."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / CONFIG_FILE).write_text(self.config.model_dump_json(indent=2) + "\n")
+        (self.run_dir / SEEDS_FILE).write_text(
+            json.dumps({"seed": self.config.seed, "per_epoch": "seed+epoch"})
+        )
+        log = MetricsLog(self.run_dir)
+        started_s = self.clock()
+        # Only a resumed, already finished run stops before training: a budget always allows one step.
+        reason = (
+            f"finished {self.config.optim.epochs} epochs" if self.epoch >= self.config.optim.epochs else ""
+        )
+        budget_min = self.config.optim.max_wall_minutes
+        deadline_s = started_s + 60.0 * budget_min if budget_min is not None else float("inf")
+        while not reason:
+            loss, rate = self._train_epoch(deadline_s)
+            log.write(vars(self._end_epoch(loss, rate, started_s)))
+            reason = self._stop_reason(started_s)
+        log.close()
+        logger.info("stopped: %s; best epoch %d", reason, self.best_epoch)
+        load_initial_weights(self.model, self.run_dir / BEST_CHECKPOINT)
+        return TrainResult(
+            run_dir=self.run_dir,
+            epochs=tuple(self.history),
+            best_epoch=self.best_epoch,
+            stopped_because=reason,
+            validation=self.validate(),
+        )
