@@ -42,6 +42,13 @@ YUNET_INT8 = ModelFile(
     "face_detection_yunet_2023mar_int8bq.onnx",
 )
 
+YUNET_FP32 = ModelFile(
+    filename="face_detection_yunet_2023mar.onnx",
+    sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
+    url="https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/"
+    "face_detection_yunet_2023mar.onnx",
+)
+
 SFACE_INT8 = ModelFile(
     filename="face_recognition_sface_2021dec_int8bq.onnx",
     sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",

