@@ -7,6 +7,7 @@ not decided again within cooldown_s; a grant the door's access policy does not a
 not_authorised. Every failure keeps the door shut and is audited with its reason (F3):
 camera_unavailable, gallery_unavailable and recognition_error at most once per
 error_audit_interval_s, gallery_empty and unknown_model once per track, door_error per decision.
+(Longer than B3's 400 lines: one loop and its per-door state, kept in one place to be read whole.)
 """
 
 from __future__ import annotations
