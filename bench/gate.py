@@ -42,11 +42,11 @@ import cv2
 import numpy as np
 
 from api.cli.gate import gate_decisions
-from api.cli.runtime import Runtime, build_runtime
-from enrollment import Photo, enroll
+from api.cli.runtime import Runtime, build_runtime, enroll_new_person
+from enrollment import Photo
 from gate import CameraProbe, DecisionMade, FrameSeen, GateSettings, StageTimed, TelemetryEvent
 from recognition import BgrImage
-from storage import StorageSettings, create_person, session_scope
+from storage import StorageSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("FACEGATE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
@@ -101,18 +101,7 @@ def read_video(path: Path) -> list[BgrImage]:
 
 
 def enroll_photos(runtime: Runtime, name: str, paths: list[Path]) -> None:
-    with session_scope(runtime.engine) as session:
-        person = create_person(session, name=name)
-        assert person.id is not None
-        photos = [Photo(name=p.name, data=p.read_bytes()) for p in paths]
-        enroll(
-            session,
-            runtime.keyring,
-            runtime.recognizer,
-            person_id=person.id,
-            photos=photos,
-            settings=runtime.enrollment,
-        )
+    enroll_new_person(runtime, name, [Photo(name=p.name, data=p.read_bytes()) for p in paths])
 
 
 def one_face_crops(runtime: Runtime) -> list[BgrImage]:

@@ -4,7 +4,7 @@ from enrollment.errors import EnrollmentError, EnrollmentRejected, PhotoProblem
 from enrollment.quality import quality_problems
 from enrollment.service import EnrollmentResult, FaceIdentity, Photo, enroll, identify
 from enrollment.settings import EnrollmentSettings
-from enrollment.similarity import ConfusablePair, PossibleDuplicate, closest_pairs, confusable_pairs
+from enrollment.similarity import ConfusablePair, PossibleDuplicate, confusable_pairs
 
 __all__ = [
     "ConfusablePair",
@@ -16,7 +16,6 @@ __all__ = [
     "Photo",
     "PhotoProblem",
     "PossibleDuplicate",
-    "closest_pairs",
     "confusable_pairs",
     "enroll",
     "identify",

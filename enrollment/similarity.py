@@ -6,12 +6,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
-
 from enrollment.gallery import stored_gallery
-from recognition import Embedding, Recognizer, vector_from_bytes
-from storage import Cipher, Session, iter_templates
+from recognition import Embedding, Recognizer
+from storage import Cipher, Session
 
 logger = logging.getLogger(__name__)
 
@@ -83,41 +80,9 @@ def confusable_pairs(
     Raises:
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
-    owners: list[int] = []
-    vectors: list[npt.NDArray[np.float32]] = []
-    for template in iter_templates(session, keyring, model_id=recognizer.model_id):
-        owners.append(template.person_id)
-        vectors.append(vector_from_bytes(template.plaintext, dim=recognizer.embedder.dim))
-    if not vectors:
-        return []
-    pairs = closest_pairs(np.stack(vectors), np.asarray(owners, dtype=np.int64), min_score=min_score)
+    gallery = stored_gallery(session, keyring, recognizer)
+    pairs = [
+        ConfusablePair(person_a=a, person_b=b, score=score)
+        for (a, b), score in gallery.confusable_pairs(min_score).items()
+    ]
     return sorted(pairs, key=lambda pair: (-pair.score, pair.person_a, pair.person_b))
-
-
-def closest_pairs(
-    vectors: npt.NDArray[np.float32], owners: npt.NDArray[np.int64], *, min_score: float
-) -> list[ConfusablePair]:
-    """For every two owners, the best inner product between their vectors, where it reaches min_score.
-
-    Args:
-        vectors: N×D float32, L2-normalised rows.
-        owners: N person ids, one per row.
-
-    Returns:
-        Pairs in no particular order.
-    """
-    order = np.argsort(owners, kind="stable")
-    vectors, owners = vectors[order], owners[order]
-    people, starts = np.unique(owners, return_index=True)
-    pairs = []
-    for index, start in enumerate(starts[:-1]):
-        end = starts[index + 1]
-        # One block of rows at a time: memory stays templates-of-one-person × all templates.
-        scores = vectors[start:end] @ vectors[end:].T
-        best = np.maximum.reduceat(scores.max(axis=0), starts[index + 1 :] - end)
-        for other, score in zip(people[index + 1 :], best, strict=True):
-            if score >= min_score:
-                pairs.append(
-                    ConfusablePair(person_a=int(people[index]), person_b=int(other), score=float(score))
-                )
-    return pairs

@@ -206,7 +206,7 @@ class _GateLoop:
         """The gallery's look-alike pairs at the door's threshold, recomputed only when either changes."""
         cached = self._confusable_of
         if cached is None or cached[0] is not gallery or cached[1] != cos_threshold:
-            pairs = gallery.confusable_pairs(cos_threshold)
+            pairs = frozenset(gallery.confusable_pairs(cos_threshold))
             if pairs:
                 logger.info("door %s: %d look-alike pairs need the wider margin", self.door, len(pairs))
             cached = self._confusable_of = (gallery, cos_threshold, pairs)

@@ -77,21 +77,27 @@ class FaissFlatGallery:
             depth = min(len(self), depth * 4)
         return [Match(person_id=p, score=s) for p, s in list(best.items())[:k]]
 
-    def confusable_pairs(self, min_score: float) -> frozenset[tuple[int, int]]:
-        """Pairs of people (lower id first) owning templates that score `min_score` or more together."""
+    def confusable_pairs(self, min_score: float) -> dict[tuple[int, int], float]:
+        """Every two people (lower id first) whose templates score `min_score` or more together.
+
+        Returns:
+            The best cosine between each such pair's templates.
+        """
         if len(self) == 0:
-            return frozenset()
+            return {}
         vectors = self._index.index.reconstruct_n(0, len(self))
         row_ids = faiss.vector_to_array(self._index.id_map)
-        limits, _scores, hit_ids = self._index.range_search(vectors, min_score)
-        pairs = set()
+        limits, scores, hit_ids = self._index.range_search(vectors, min_score)
+        best: dict[tuple[int, int], float] = {}
         for row, faiss_id in enumerate(row_ids):
             owner = self._person_of[int(faiss_id)]
-            for hit in hit_ids[limits[row] : limits[row + 1]]:
+            hits = slice(limits[row], limits[row + 1])
+            for hit, score in zip(hit_ids[hits], scores[hits], strict=True):
                 other = self._person_of[int(hit)]
                 if other != owner:
-                    pairs.add((min(owner, other), max(owner, other)))
-        return frozenset(pairs)
+                    pair = (min(owner, other), max(owner, other))
+                    best[pair] = max(best.get(pair, -1.0), float(score))
+        return best
 
     def _best_per_person(self, row: npt.NDArray[np.float32], depth: int) -> dict[int, float]:
         scores, ids = self._index.search(row, depth)

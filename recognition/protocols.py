@@ -67,8 +67,8 @@ class FaceIndex(Protocol):
         """Return up to k persons, best template score per person, best first."""
         ...
 
-    def confusable_pairs(self, min_score: float) -> frozenset[tuple[int, int]]:
-        """Pairs of people (lower id first) with templates scoring at least `min_score` together."""
+    def confusable_pairs(self, min_score: float) -> dict[tuple[int, int], float]:
+        """People (lower id first) whose templates score at least `min_score` together: their best cosine."""
         ...
 
     def __len__(self) -> int: ...

@@ -16,11 +16,10 @@ from rich.console import Console
 from api.cli.demo_data import DemoData, Scene, group_photo_data, knn_examples_data
 from api.cli.events_table import events_table
 from api.cli.gate import describe, gate_decisions
-from api.cli.runtime import Runtime, build_runtime, cli_errors
-from enrollment import enroll
+from api.cli.runtime import Runtime, build_runtime, cli_errors, enroll_new_person
 from gate import DecisionSettings, GateDecision, GateSettings, LogOnlyDoorConfig
 from recognition import BgrImage
-from storage import Decision, StorageSettings, create_person, get_person, query_events, session_scope
+from storage import Decision, StorageSettings, get_person, query_events, session_scope
 
 console = Console(width=max(Console().width, 130))
 
@@ -65,20 +64,10 @@ def write_video(scenes: list[Scene], path: Path, *, frames_per_scene: int) -> li
 def _enroll_all(runtime: Runtime, data: DemoData) -> dict[int, str]:
     names = {}
     for name, photos in data.enroll.items():
-        with session_scope(runtime.engine) as session:
-            person = create_person(session, name=name)
-            assert person.id is not None
-            enroll(
-                session,
-                runtime.keyring,
-                runtime.recognizer,
-                person_id=person.id,
-                photos=photos,
-                settings=runtime.enrollment,
-            )
-        names[person.id] = name
+        person_id = enroll_new_person(runtime, name, photos)
+        names[person_id] = name
         console.print(
-            f"enrolled {name} (person {person.id}) from {', '.join(p.name for p in photos)}", markup=False
+            f"enrolled {name} (person {person_id}) from {', '.join(p.name for p in photos)}", markup=False
         )
     return names
 

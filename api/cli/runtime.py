@@ -12,10 +12,20 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from enrollment import EnrollmentError, EnrollmentRejected, EnrollmentSettings
+from enrollment import EnrollmentError, EnrollmentRejected, EnrollmentSettings, Photo, enroll
 from gate import GateError
 from recognition import RecognitionError, RecognitionSettings, Recognizer, build_recognizer
-from storage import Cipher, Engine, StorageError, StorageSettings, create_schema, load_keyring, make_engine
+from storage import (
+    Cipher,
+    Engine,
+    StorageError,
+    StorageSettings,
+    create_person,
+    create_schema,
+    load_keyring,
+    make_engine,
+    session_scope,
+)
 
 err_console = Console(stderr=True)
 
@@ -51,6 +61,26 @@ def build_runtime(storage_settings: StorageSettings, *, create_key: bool = False
         recognizer=recognizer,
         enrollment=EnrollmentSettings(),
     )
+
+
+def enroll_new_person(runtime: Runtime, name: str, photos: list[Photo]) -> int:
+    """Create a person and enroll their photos in one transaction; returns the new person id.
+
+    Raises:
+        EnrollmentRejected: a photo fails (nothing is stored, the person included).
+    """
+    with session_scope(runtime.engine) as session:
+        person = create_person(session, name=name)
+        assert person.id is not None
+        enroll(
+            session,
+            runtime.keyring,
+            runtime.recognizer,
+            person_id=person.id,
+            photos=photos,
+            settings=runtime.enrollment,
+        )
+        return person.id
 
 
 def configure_logging(*, verbose: bool) -> None:

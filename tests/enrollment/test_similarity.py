@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 
 from enrollment import (
-    ConfusablePair,
     EnrollmentRejected,
     EnrollmentSettings,
     Photo,
-    closest_pairs,
     confusable_pairs,
     enroll,
 )
@@ -116,26 +114,3 @@ def test_confusable_pairs_on_a_small_gallery(engine, keyring, recognizer, group_
 def test_confusable_pairs_of_an_empty_gallery(engine, keyring, recognizer) -> None:
     with session_scope(engine) as session:
         assert confusable_pairs(session, keyring, recognizer, min_score=0.0) == []
-
-
-def _brute_force(vectors: np.ndarray, owners: np.ndarray, min_score: float) -> set[tuple[int, int, float]]:
-    best: dict[tuple[int, int], float] = {}
-    for i, j in itertools.combinations(range(len(vectors)), 2):
-        a, b = sorted((int(owners[i]), int(owners[j])))
-        if a != b:
-            best[(a, b)] = max(best.get((a, b), -2.0), float(vectors[i] @ vectors[j]))
-    return {(a, b, round(score, 5)) for (a, b), score in best.items() if score >= min_score}
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_closest_pairs_matches_a_loop_over_every_pair(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    vectors = rng.standard_normal((40, 8)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    owners = rng.integers(1, 12, size=40).astype(np.int64)  # unsorted, several templates per person
-    for min_score in (-1.0, 0.3, 0.8):
-        found = closest_pairs(vectors, owners, min_score=min_score)
-        assert all(isinstance(pair, ConfusablePair) and pair.person_a < pair.person_b for pair in found)
-        assert {(p.person_a, p.person_b, round(p.score, 5)) for p in found} == _brute_force(
-            vectors, owners, min_score
-        )

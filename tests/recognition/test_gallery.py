@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -189,16 +191,18 @@ def test_confusable_pairs_match_a_loop_over_every_pair_of_templates(seed: int) -
     rng = np.random.default_rng(seed)
     gallery, reference = FaissFlatGallery(model_id="m", dim=8), BruteForceGallery()
     for index, vector in enumerate(_unit(rng, 40, dim=8)):  # 8-d: many pairs score high together
-        person_id = int(rng.integers(0, 12))
+        person_id = int(rng.integers(1, 12))  # several templates per person, added in no order
         gallery.add(f"t{index}", person_id, vector)
         reference.add(f"t{index}", person_id, vector)
-    min_score = 0.8
-    expected = {
-        (min(a, b), max(a, b))
-        for a, u in reference.templates.values()
-        for b, v in reference.templates.values()
-        if a != b and float(np.dot(u, v)) >= min_score
-    }
-    assert expected, "the seed should produce look-alikes"
-    assert gallery.confusable_pairs(min_score) == expected
-    assert FaissFlatGallery(model_id="m", dim=8).confusable_pairs(min_score) == frozenset()
+    templates = list(reference.templates.values())
+    for min_score in (-1.0, 0.3, 0.8):
+        expected: dict[tuple[int, int], float] = {}
+        for (a, u), (b, v) in itertools.combinations(templates, 2):
+            score = float(np.dot(u.astype(np.float64), v.astype(np.float64)))
+            if a != b and score >= min_score:
+                pair = (min(a, b), max(a, b))
+                expected[pair] = max(expected.get(pair, -1.0), score)
+        found = gallery.confusable_pairs(min_score)
+        assert found.keys() == expected.keys()
+        assert all(found[pair] == pytest.approx(score, abs=1e-5) for pair, score in expected.items())
+    assert FaissFlatGallery(model_id="m", dim=8).confusable_pairs(0.3) == {}
