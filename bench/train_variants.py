@@ -34,6 +34,23 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 TERMS = "CelebA Dataset Agreement: non-commercial research only; evidence, never a shipped default"
 
 
+def mined_triplet_losses(epochs: int) -> dict[str, TripletConfig]:
+    """The issue-16 mining variants; the curricula switch to batch-hard after a fifth of the schedule."""
+    switch = max(0.5, epochs / 5)
+    return {
+        "batch-hard-soft": TripletConfig(mining="batch_hard", is_soft_margin=True, margin_cos=0.0),
+        "semi-hard": TripletConfig(mining="semi_hard"),
+        "semi-to-hard": TripletConfig(
+            mining="batch_hard", warmup_mining="semi_hard", warmup_mining_epochs=switch
+        ),
+        "warm-start-hard": TripletConfig(
+            mining="batch_hard", warmup_mining="none", warmup_mining_epochs=switch
+        ),
+        "multi-similarity": TripletConfig(mining="multi_similarity"),
+        "distance-weighted": TripletConfig(mining="distance_weighted"),
+    }
+
+
 def variants(data_root: Path, budget_min: float, threads: int, epochs: int) -> dict[str, TrainConfig]:
     celeba = data_root / CELEBA
     overlap_lines = (celeba / "possible_lfw_overlap.tsv").read_text().splitlines()[1:]
@@ -62,6 +79,10 @@ def variants(data_root: Path, budget_min: float, threads: int, epochs: int) -> d
         "triplet-no-mining": TrainConfig(
             loss=TripletConfig(mining="none"), bundle_name="celeba-triplet-all", **common
         ),
+        **{
+            f"triplet-{name}": TrainConfig(loss=loss, bundle_name=f"celeba-triplet-{name}", **common)
+            for name, loss in mined_triplet_losses(epochs).items()
+        },
         "finetune-foamliu-arcface": TrainConfig(
             **{**common, "optim": finetune_optim},
             loss=ArcFaceConfig(scale=32.0),

@@ -6,9 +6,11 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from training.errors import TrainingError
+
+Mining = Literal["none", "batch_hard", "semi_hard", "multi_similarity", "distance_weighted"]
 
 
 class _Strict(BaseModel):
@@ -85,13 +87,32 @@ class CosFaceConfig(_Strict):
 
 
 class TripletConfig(_Strict):
-    """Triplet margin loss on cosine similarity, with an optional miner choosing the triplets."""
+    """Triplet margin loss on cosine similarity, with a miner (or a curriculum of two) choosing triplets."""
 
     kind: Literal["triplet"] = "triplet"
-    margin_cos: float = Field(0.2, gt=0.0, le=2.0, description="Required gap between positive and negative.")
-    mining: Literal["batch_hard", "semi_hard", "none"] = Field(
-        "batch_hard", description="batch_hard: hardest positive and negative per anchor; none: all triplets."
+    margin_cos: float = Field(
+        0.2, ge=0.0, le=2.0, description="Gap required between positive and negative (0 with a soft margin)."
     )
+    mining: Mining = Field(
+        "batch_hard",
+        description="batch_hard: hardest positive and negative per anchor; semi_hard: negatives inside the "
+        "margin; multi_similarity, distance_weighted (pytorch-metric-learning); none: all triplets.",
+    )
+    is_soft_margin: bool = Field(
+        False, description="softplus instead of the hinge (Hermans et al. 2017's soft margin)."
+    )
+    warmup_mining: Mining | None = Field(
+        None, description="Curriculum: mine like this first (e.g. semi_hard, or none for a warm start)."
+    )
+    warmup_mining_epochs: float = Field(
+        0.0, ge=0.0, description="Epochs of warmup_mining before switching to `mining`."
+    )
+
+    @model_validator(mode="after")
+    def _curriculum_is_complete(self) -> TripletConfig:
+        if (self.warmup_mining is None) != (self.warmup_mining_epochs == 0.0):
+            raise ValueError("warmup_mining and warmup_mining_epochs > 0 must be set together")
+        return self
 
 
 LossConfig = Annotated[ArcFaceConfig | CosFaceConfig | TripletConfig, Field(discriminator="kind")]

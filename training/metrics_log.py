@@ -1,4 +1,4 @@
-"""Per-epoch metrics to `metrics.csv` in the run directory, and to TensorBoard when it is installed."""
+"""Metrics to CSV files in the run directory (per epoch and per step), and to TensorBoard when installed."""
 
 from __future__ import annotations
 
@@ -8,18 +8,24 @@ from pathlib import Path
 from typing import Any
 
 METRICS_FILE = "metrics.csv"
+STEPS_FILE = "steps.csv"
 
 
 class MetricsLog:
-    """Appends one CSV row per epoch (the header once), so a resumed run continues the same file."""
+    """Appends one CSV row per call (the header once), so a resumed run continues the same file.
 
-    def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / METRICS_FILE
+    `x_key` names the column TensorBoard plots against (epoch or step); each file gets its own
+    TensorBoard folder, `RUN/tensorboard/<file stem>`.
+    """
+
+    def __init__(self, run_dir: Path, *, file_name: str = METRICS_FILE, x_key: str = "epoch") -> None:
+        self.path = run_dir / file_name
+        self.x_key = x_key
         self._tensorboard: Any = None
         if importlib.util.find_spec("torch.utils.tensorboard") and importlib.util.find_spec("tensorboard"):
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tensorboard = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+            self._tensorboard = SummaryWriter(log_dir=str(run_dir / "tensorboard" / self.path.stem))
 
     def write(self, row: dict[str, float | int]) -> None:
         is_new = not self.path.is_file()
@@ -30,9 +36,8 @@ class MetricsLog:
             writer.writerow(row)
         if self._tensorboard is not None:
             for key, value in row.items():
-                if key != "epoch":
-                    self._tensorboard.add_scalar(key, value, int(row["epoch"]))
-            self._tensorboard.flush()
+                if key != self.x_key:
+                    self._tensorboard.add_scalar(key, value, int(row[self.x_key]))
 
     def close(self) -> None:
         if self._tensorboard is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import sys
 import time
@@ -32,8 +33,9 @@ from training.checkpoint import (
 from training.config import TrainConfig
 from training.data import CropDataset, Split, load_crops, normalise
 from training.errors import CheckpointError
-from training.metrics_log import MetricsLog
-from training.objective import build_objective
+from training.metrics_log import STEPS_FILE, MetricsLog
+from training.mining_stats import StepStats
+from training.objective import TrainingNetwork, build_objective
 from training.samplers import identity_batch_sampler
 from training.schedule import warmup_cosine
 from training.validation import ValidationResult, embed_crops, pair_scores_by_label, verification_metrics
@@ -56,6 +58,9 @@ class EpochMetrics:
     val_accuracy_std: float
     val_tar_at_far_1e3: float
     wall_s: float
+    active_fraction: float
+    positive_cos: float
+    negative_cos: float
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,21 @@ class TrainResult:
     stopped_because: str
     validation: ValidationResult
     """The best checkpoint's validation scores (used to calibrate the exported bundle)."""
+
+
+@dataclass(frozen=True)
+class EpochRun:
+    """What one training pass measured, before validation."""
+
+    losses: list[float]
+    stats: list[StepStats]
+    images_per_s: float
+
+
+def _mean(values: list[float]) -> float:
+    """Mean of the non-NaN values; NaN when none (a margin head has no active-triplet fraction)."""
+    finite = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite)) if finite else math.nan
 
 
 def resolve_device(name: str) -> torch.device:
@@ -104,6 +124,7 @@ class Trainer:
         self.objective = build_objective(
             config.loss, num_classes=len(split.train_identities), embedding_dim=config.backbone.embedding_dim
         ).to(self.device)
+        self.network = TrainingNetwork(self.model, self.objective)
         self.optimizer = self._optimizer()
         self.steps_per_epoch = len(split.train_labels) // config.batch_size
         self.scheduler = warmup_cosine(
@@ -190,13 +211,13 @@ class Trainer:
             num_workers=self.config.num_workers,
         )
 
-    def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+    def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, StepStats]:
         images = normalise(
             images.to(self.device, non_blocking=True), mean=self.config.mean, std=self.config.std
         )
         labels = labels.to(self.device)
         with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.is_amp):
-            loss = self.objective(self.model(images), labels)
+            loss, stats = self.network(images, labels, epochs_done=self.step / self.steps_per_epoch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.config.optim.grad_clip_norm is not None:
@@ -207,29 +228,53 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         self.step += 1
-        return float(loss.detach())
+        return float(loss.detach()), StepStats.from_tensor(stats)
 
-    def _train_epoch(self, deadline_s: float) -> tuple[float, float]:
-        """Mean loss and images per second of one pass, cut short when the wall budget ends mid-epoch."""
+    def _log_step(self, log: MetricsLog, loss: float, stats: StepStats, started_s: float) -> None:
+        row: dict[str, float | int] = {
+            "step": self.step,
+            "epoch": self.epoch + 1,
+            "loss": loss,
+            "learning_rate": self.optimizer.param_groups[0]["lr"],
+            **vars(stats),
+            "wall_s": self.clock() - started_s,
+        }
+        log.write(row)
+
+    def _train_epoch(self, deadline_s: float, steps_log: MetricsLog) -> EpochRun:
+        """One pass (cut short when the wall budget ends mid-epoch), one steps.csv row per step."""
         self.model.train()
         losses: list[float] = []
+        stats: list[StepStats] = []
         started = self.clock()
         is_tty = sys.stderr.isatty()
         bar = tqdm(
             self._loader(), total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}", disable=not is_tty
         )
         for images, labels in bar:
-            losses.append(self._train_step(images, labels))
+            loss, step_stats = self._train_step(images, labels)
+            losses.append(loss)
+            stats.append(step_stats)
+            self._log_step(steps_log, loss, step_stats, started)
             rate = len(losses) * self.config.batch_size / max(1e-9, self.clock() - started)
-            bar.set_postfix(loss=f"{losses[-1]:.3f}", img_s=f"{rate:.0f}")
+            bar.set_postfix(
+                loss=f"{loss:.3f}",
+                act=f"{step_stats.active_fraction:.2f}",
+                pos=f"{step_stats.positive_cos:.2f}",
+                neg=f"{step_stats.negative_cos:.2f}",
+                img_s=f"{rate:.0f}",
+            )
             if not is_tty and len(losses) % self.config.log_every_steps == 0:
                 eta_s = (self.steps_per_epoch - len(losses)) * self.config.batch_size / rate
                 logger.info(
-                    "epoch %d step %d/%d loss %.4f %.1f img/s eta %.0f s",
+                    "epoch %d step %d/%d loss %.4f active %.2f cos+ %.3f cos- %.3f %.1f img/s eta %.0f s",
                     self.epoch + 1,
                     len(losses),
                     self.steps_per_epoch,
-                    losses[-1],
+                    loss,
+                    step_stats.active_fraction,
+                    step_stats.positive_cos,
+                    step_stats.negative_cos,
                     rate,
                     eta_s,
                 )
@@ -239,7 +284,7 @@ class Trainer:
                 )
                 break
         rate = len(losses) * self.config.batch_size / max(1e-9, self.clock() - started)
-        return (float(np.mean(losses)) if losses else float("nan")), rate
+        return EpochRun(losses=losses, stats=stats, images_per_s=rate)
 
     def validate(self) -> ValidationResult:
         """Metrics of the current model on the held-out identities."""
@@ -251,18 +296,21 @@ class Trainer:
         )
         return verification_metrics(genuine, impostor, rng=np.random.default_rng(self.config.seed))
 
-    def _end_epoch(self, loss: float, images_per_s: float, started_s: float) -> EpochMetrics:
+    def _end_epoch(self, run: EpochRun, started_s: float) -> EpochMetrics:
         self.epoch += 1
         result = self.validate()
         metrics = EpochMetrics(
             epoch=self.epoch,
-            train_loss=loss,
-            images_per_s=images_per_s,
+            train_loss=float(np.mean(run.losses)) if run.losses else math.nan,
+            images_per_s=run.images_per_s,
             learning_rate=self.optimizer.param_groups[0]["lr"],
             val_accuracy=result.accuracy,
             val_accuracy_std=result.accuracy_std,
             val_tar_at_far_1e3=result.tar_at_far_1e3,
             wall_s=self.clock() - started_s,
+            active_fraction=_mean([x.active_fraction for x in run.stats]),
+            positive_cos=_mean([x.positive_cos for x in run.stats]),
+            negative_cos=_mean([x.negative_cos for x in run.stats]),
         )
         self.history.append(metrics)
         if result.accuracy > self.best_accuracy:
@@ -270,10 +318,14 @@ class Trainer:
             save_atomically(self.state(), self.run_dir / BEST_CHECKPOINT)
         save_atomically(self.state(), self.run_dir / LAST_CHECKPOINT)
         logger.info(
-            "epoch %d: loss %.4f, %.1f img/s, val accuracy %.4f ± %.4f, TAR@FAR1e-3 %.4f",
+            "epoch %d: loss %.4f, %.1f img/s, active %.2f, cos+ %.3f, cos- %.3f, val accuracy %.4f ± %.4f, "
+            "TAR@FAR1e-3 %.4f",
             self.epoch,
-            loss,
-            images_per_s,
+            metrics.train_loss,
+            metrics.images_per_s,
+            metrics.active_fraction,
+            metrics.positive_cos,
+            metrics.negative_cos,
             result.accuracy,
             result.accuracy_std,
             result.tar_at_far_1e3,
@@ -299,6 +351,7 @@ class Trainer:
             json.dumps({"seed": self.config.seed, "per_epoch": "seed+epoch"})
         )
         log = MetricsLog(self.run_dir)
+        steps_log = MetricsLog(self.run_dir, file_name=STEPS_FILE, x_key="step")
         started_s = self.clock()
         # Only a resumed, already finished run stops before training: a budget always allows one step.
         reason = (
@@ -307,10 +360,11 @@ class Trainer:
         budget_min = self.config.optim.max_wall_minutes
         deadline_s = started_s + 60.0 * budget_min if budget_min is not None else float("inf")
         while not reason:
-            loss, rate = self._train_epoch(deadline_s)
-            log.write(vars(self._end_epoch(loss, rate, started_s)))
+            run = self._train_epoch(deadline_s, steps_log)
+            log.write(vars(self._end_epoch(run, started_s)))
             reason = self._stop_reason(started_s)
         log.close()
+        steps_log.close()
         logger.info("stopped: %s; best epoch %d", reason, self.best_epoch)
         load_initial_weights(self.model, self.run_dir / BEST_CHECKPOINT)
         return TrainResult(

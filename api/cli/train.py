@@ -54,7 +54,10 @@ def train_command(
         bool | None, typer.Option("--aligned/--detect", help="Photos are already 112×112 aligned crops.")
     ] = None,
     loss: Annotated[str | None, typer.Option(help="arcface, cosface or triplet.")] = None,
-    mining: Annotated[str | None, typer.Option(help="Triplet mining: batch_hard, semi_hard or none.")] = None,
+    mining: Annotated[
+        str | None,
+        typer.Option(help="Mining: batch_hard, semi_hard, multi_similarity, distance_weighted or none."),
+    ] = None,
     backbone: Annotated[str | None, typer.Option(help="mobilefacenet, torchvision or timm.")] = None,
     backbone_name: Annotated[
         str | None, typer.Option(help="torchvision/timm model name, e.g. resnet18.")

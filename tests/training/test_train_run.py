@@ -74,6 +74,12 @@ def test_loss_falls_and_every_epoch_is_recorded(tiny_run: tuple[TrainConfig, Pat
     assert all(e.images_per_s > 0 for e in epochs)
     lines = (run_dir / "metrics.csv").read_text().splitlines()
     assert lines[0].startswith("epoch,train_loss,images_per_s") and len(lines) == 4
+    assert lines[0].endswith("active_fraction,positive_cos,negative_cos")
+    steps = (run_dir / "steps.csv").read_text().splitlines()
+    assert steps[0] == "step,epoch,loss,learning_rate,active_fraction,positive_cos,negative_cos,wall_s"
+    step_rows = [line.split(",") for line in steps[1:]]
+    assert [int(row[0]) for row in step_rows] == list(range(1, len(step_rows) + 1))
+    assert {int(row[1]) for row in step_rows} == {1, 2, 3}
     for name in ("config.json", "seeds.json", "last.pt", "best.pt"):
         assert (run_dir / name).is_file()
 
@@ -117,7 +123,8 @@ def test_resume_restores_the_finished_run_and_refuses_another_config(
     trainer = Trainer(config, split, run_dir)
     trainer.resume(run_dir / "last.pt")
     assert (trainer.epoch, trainer.step) == (3, 3 * trainer.steps_per_epoch)
-    assert trainer.history == list(outcome.result.epochs)  # type: ignore[attr-defined]
+    # repr, not ==: a margin head's active-triplet fraction is NaN, and NaN != NaN.
+    assert repr(trainer.history) == repr(list(outcome.result.epochs))  # type: ignore[attr-defined]
     other = Trainer(config.model_copy(update={"seed": 1}), split, run_dir)
     with pytest.raises(CheckpointError, match="different configuration"):
         other.resume(run_dir / "last.pt")
@@ -157,3 +164,24 @@ def test_the_wall_budget_cuts_an_epoch_short_and_still_validates_and_checkpoints
     assert result.stopped_because.startswith("wall-time budget")
     assert [e.epoch for e in result.epochs] == [1] and trainer.step == 1
     assert (tmp_path / "short" / "best.pt").is_file()
+
+
+def test_a_triplet_curriculum_run_logs_its_active_triplets_every_step(tmp_path: Path) -> None:
+    import csv
+
+    from training.data import split_identities
+    from training.preprocess import aligned_crop_set
+    from training.trainer import Trainer
+
+    loss = TripletConfig(
+        mining="batch_hard", is_soft_margin=True, warmup_mining="none", warmup_mining_epochs=1.0
+    )
+    config = tiny_config(celeba_few(tmp_path), loss=loss, optim=OptimConfig(epochs=2, warmup_epochs=0.0))
+    split = split_identities(aligned_crop_set(config.data.data_dir).crops, config.data, seed=config.seed)
+    Trainer(config, split, tmp_path / "run").fit()
+    with (tmp_path / "run" / "steps.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 2 * (len(split.train_labels) // config.batch_size)
+    for row in rows:
+        assert 0.0 <= float(row["active_fraction"]) <= 1.0
+        assert -1.0 <= float(row["negative_cos"]) <= float(row["positive_cos"]) + 1.0 <= 2.0
