@@ -1,4 +1,4 @@
-"""Embedding networks by config: MobileFaceNet (recognition.nets) or a torchvision/timm body."""
+"""Embedding networks by config: MobileFaceNet, a face ResNet, or an unmodified torchvision/timm body."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from torch import nn
 from recognition.nets import MobileFaceNet
 from training.config import BackboneConfig
 from training.errors import TrainingError
+from training.resnet import FaceResNet
 
 
 def _with_bn(body: nn.Module, embedding_dim: int) -> nn.Module:
@@ -41,10 +42,14 @@ def build_backbone(config: BackboneConfig) -> nn.Module:
     """A randomly initialised network mapping N×3×112×112 to N×embedding_dim (initial weights load later).
 
     Raises:
-        TrainingError: an unknown torchvision/timm model name, or timm missing.
+        TrainingError: an unknown torchvision/timm/resnet model name, or timm missing.
     """
     if config.kind == "mobilefacenet":
         return MobileFaceNet(embedding_dim=config.embedding_dim)
+    if config.kind == "resnet":
+        return FaceResNet(
+            config.name or "resnet18", embedding_dim=config.embedding_dim, dropout=config.dropout
+        )
     if not config.name:
         raise TrainingError(f"backbone kind {config.kind!r} needs backbone.name (e.g. resnet18)")
     return _torchvision(config) if config.kind == "torchvision" else _timm(config)

@@ -55,14 +55,20 @@ class AugmentConfig(_Strict):
 class BackboneConfig(_Strict):
     """The embedding network and where its initial weights come from."""
 
-    kind: Literal["mobilefacenet", "torchvision", "timm"] = Field(
+    kind: Literal["mobilefacenet", "resnet", "torchvision", "timm"] = Field(
         "mobilefacenet",
-        description="MobileFaceNet (recognition.nets), or a torchvision/timm classifier body.",
+        description="MobileFaceNet (recognition.nets); resnet: torchvision ResNet adapted to 112 px with "
+        "insightface's embedding head; or an unmodified torchvision/timm classifier body.",
     )
     name: str = Field(
-        "", description="torchvision or timm model name (e.g. resnet18); unused for mobilefacenet."
+        "",
+        description="resnet18/34/50 for kind resnet, or a torchvision or timm model name; unused for "
+        "mobilefacenet.",
     )
     embedding_dim: int = Field(128, ge=8, le=4096, description="Length of the embedding vector.")
+    dropout: float = Field(
+        0.0, ge=0.0, lt=1.0, description="Dropout before the embedding layer (kind resnet only)."
+    )
     init_weights: Path | None = Field(
         None,
         description="Start from these weights: a state dict (.pt), a trainer checkpoint, or an exported "

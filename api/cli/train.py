@@ -58,9 +58,9 @@ def train_command(
         str | None,
         typer.Option(help="Mining: batch_hard, semi_hard, multi_similarity, distance_weighted or none."),
     ] = None,
-    backbone: Annotated[str | None, typer.Option(help="mobilefacenet, torchvision or timm.")] = None,
+    backbone: Annotated[str | None, typer.Option(help="mobilefacenet, resnet, torchvision or timm.")] = None,
     backbone_name: Annotated[
-        str | None, typer.Option(help="torchvision/timm model name, e.g. resnet18.")
+        str | None, typer.Option(help="resnet18/34/50 for resnet, or a torchvision/timm model name.")
     ] = None,
     embedding_dim: Annotated[int | None, typer.Option(help="Embedding length.")] = None,
     init_weights: Annotated[

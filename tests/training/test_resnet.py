@@ -1,0 +1,42 @@
+"""The face ResNet body: shapes, its 7×7 final map, and an ONNX export that ONNX Runtime runs identically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training needs the `train` extra (torch)")
+pytest.importorskip("torchvision", reason="training needs the `train` extra")
+
+from training import BackboneConfig, TrainingError, build_backbone  # noqa: E402
+from training.export import write_onnx  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet34"])
+def test_the_face_resnet_keeps_a_7x7_map_and_embeds_to_the_configured_length(name: str) -> None:
+    torch.manual_seed(0)
+    model = build_backbone(BackboneConfig(kind="resnet", name=name, embedding_dim=64)).eval()
+    images = torch.randn(2, 3, 112, 112)
+    with torch.no_grad():
+        assert model.features(images).shape == (2, 512, 7, 7)
+        assert model(images).shape == (2, 64)
+
+
+def test_an_unsupported_resnet_name_is_a_clear_error() -> None:
+    with pytest.raises(TrainingError, match="resnet18, resnet34, resnet50"):
+        build_backbone(BackboneConfig(kind="resnet", name="resnet19"))
+
+
+def test_the_onnx_export_embeds_like_the_torch_network(tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(1)
+    model = build_backbone(BackboneConfig(kind="resnet", name="resnet18", dropout=0.2)).eval()
+    write_onnx(model, tmp_path / "model.onnx")
+    images = torch.randn(3, 3, 112, 112)
+    with torch.no_grad():
+        expected = model(images).numpy()
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    (served,) = session.run(None, {"input": images.numpy()})
+    np.testing.assert_allclose(served, expected, rtol=1e-3, atol=1e-3)
