@@ -4,7 +4,7 @@ Builds 640×480 door-camera videos (MJPG, written with cv2.VideoWriter) from rea
 (face_recognition's example photos of Obama: two enrolled, a third presented) and five faces (five
 LFW people, each enrolled from one photo and presented with another). Then, on each video:
 
-- the production gate path: `api.cli.gate.gate_decisions` (video reader, recognizer, gallery from an
+- the production gate path: `gate.gate_decisions` (video reader, recognizer, gallery from an
   encrypted SQLite store, access policy, k-of-n decision, log-only door, audit journal), timed from
   outside by the same `gate.CameraProbe` that feeds /metrics;
 - the peer: face_recognition.face_locations + face_encodings (dlib HOG + ResNet, its defaults) on the
@@ -41,10 +41,17 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import cv2
 import numpy as np
 
-from api.cli.gate import gate_decisions
 from api.cli.runtime import Runtime, build_runtime, enroll_new_person
 from enrollment import Photo
-from gate import CameraProbe, DecisionMade, FrameSeen, GateSettings, StageTimed, TelemetryEvent
+from gate import (
+    CameraProbe,
+    DecisionMade,
+    FrameSeen,
+    GateSettings,
+    StageTimed,
+    TelemetryEvent,
+    gate_decisions,
+)
 from recognition import BgrImage
 from storage import StorageSettings
 

@@ -1,6 +1,18 @@
 """The gate daemon: camera frames → recognition → k-of-n decision → door and audit log."""
 
 from gate.access_policy import AccessPolicyCache, DoorPolicy, in_window
+from gate.app import (
+    GateRuntime,
+    audit_journal,
+    build_gate_runtime,
+    check_gate_config,
+    decision_line,
+    describe,
+    gate_decisions,
+    run_camera,
+    run_config_file,
+    run_one_camera,
+)
 from gate.camera import FrameSource, ImageFolderFrameSource, OpencvFrameSource, redacted_source
 from gate.config_file import CameraSpec, ConfigFileError, DaemonSettings, GatesConfig, load_gates_file
 from gate.daemon import GateDaemon, GracefulStop, StopRequested
@@ -73,6 +85,16 @@ from gate.tracker import IouTracker, iou
 from gate.worker import GateDecision, run_gate
 
 __all__ = [
+    "GateRuntime",
+    "audit_journal",
+    "build_gate_runtime",
+    "check_gate_config",
+    "decision_line",
+    "describe",
+    "gate_decisions",
+    "run_camera",
+    "run_config_file",
+    "run_one_camera",
     "AMBIGUOUS",
     "DOOR_ERROR",
     "GALLERY_EMPTY",

@@ -28,7 +28,7 @@ from storage.audit_checkpoint import (
 )
 from storage.backup import BackupFiles, RestoreReport, backup_master_keys, create_backup, restore_backup
 from storage.cipher import Keyring, Sealed, generate_key, key_id_of
-from storage.db import create_schema, make_engine, session_scope
+from storage.db import create_schema, make_engine, open_database, session_scope
 from storage.doors import ensure_door, list_doors
 from storage.errors import (
     AuditChainError,
@@ -156,6 +156,7 @@ __all__ = [
     "list_people",
     "load_keyring",
     "make_engine",
+    "open_database",
     "master_key_usage",
     "parse_checkpoint",
     "person_data_key",

@@ -13,6 +13,7 @@ from sqlmodel import Session, create_engine
 
 from storage.errors import DatabaseUnavailable
 from storage.migrate import upgrade_schema
+from storage.settings import StorageSettings
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,18 @@ def create_schema(engine: Engine) -> None:
         DatabaseUnavailable: the database cannot be reached.
     """
     upgrade_schema(engine)
+
+
+def open_database(settings: StorageSettings) -> Engine:
+    """The configured database with its tables created (the data directory too, for SQLite).
+
+    Raises:
+        DatabaseUnavailable: the database cannot be reached.
+    """
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    create_schema(engine)
+    return engine
 
 
 @contextmanager

@@ -15,9 +15,8 @@ from rich.console import Console
 
 from api.cli.demo_data import DemoData, Scene, group_photo_data, knn_examples_data
 from api.cli.events_table import events_table
-from api.cli.gate import describe, gate_decisions
 from api.cli.runtime import Runtime, build_runtime, cli_errors, enroll_new_person
-from gate import DecisionSettings, GateDecision, GateSettings, LogOnlyDoorConfig
+from gate import DecisionSettings, GateDecision, GateSettings, LogOnlyDoorConfig, describe, gate_decisions
 from recognition import BgrImage
 from storage import Decision, StorageSettings, get_person, query_events, session_scope
 

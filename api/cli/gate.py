@@ -1,282 +1,59 @@
-"""`facegate gate`: one camera from --source/--door in this process, or several from a --config file."""
+"""`facegate gate`: a thin wrapper that runs the gate's own entry point, `python -m gate`.
+
+The gate runs in a child process so that neither it nor its camera workers (which `spawn` re-imports
+the parent's main module into) import `api`, typer or rich; this process relays its decision lines.
+"""
 
 from __future__ import annotations
 
-import logging
 import signal
-import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import replace
-from datetime import UTC, datetime
+import subprocess
+import sys
+import threading
 from pathlib import Path
-from types import FrameType
-from typing import Annotated, TypeVar
+from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
 
-from api.cli.runtime import Runtime, build_runtime, cli_errors, open_database
-from gate import (
-    AccessPolicyCache,
-    CameraProbe,
-    CameraSpec,
-    DaemonSettings,
-    DecisionMade,
-    EventJournal,
-    GalleryCache,
-    GateDaemon,
-    GateDecision,
-    GateMetrics,
-    GatesConfig,
-    GateSettings,
-    GracefulStop,
-    HealthBoard,
-    JournalDeliverer,
-    MonitoringServer,
-    StopRequested,
-    Telemetry,
-    TelemetryEvent,
-    build_door,
-    configure_gate_logging,
-    default_journal_dir,
-    fan_out,
-    load_gates_file,
-    open_frames,
-    redacted_source,
-    run_gate,
-)
-from recognition import limit_search_threads
-from storage import (
-    Decision,
-    Engine,
-    StorageError,
-    StorageSettings,
-    ensure_door,
-    get_person,
-    session_scope,
-)
+from api.cli.runtime import cli_errors
+from gate import check_gate_config, load_gates_file
 
 console = Console()
-logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
-@contextmanager
-def audit_journal(runtime: Runtime, *, door: str, settings: GateSettings) -> Iterator[JournalDeliverer]:
-    """Every gate event is fsync'd to the local journal first; a thread delivers it to the audit log.
+def _relay(lines: TextIO, out: TextIO) -> None:
+    """Copy the lines (the gate's log) as they come; this process's stderr may be a test's capture."""
+    for line in lines:
+        out.write(line)
+        out.flush()
 
-    So the gate keeps deciding and auditing while the database is away, and a killed gate loses no
-    event it journalled; at exit it waits up to journal_drain_timeout_s for delivery.
+
+def _run_gate_process(arguments: list[str]) -> int:
+    """Run `python -m gate ARGUMENTS`, relay its stdout and stderr lines, pass SIGTERM on; its exit code.
+
+    `-P`: the gate is imported from the installation, never from a `gate` folder in the working directory.
     """
-    directory = settings.journal_dir or default_journal_dir(runtime.storage.home, door)
-    with EventJournal(directory, utc_now=lambda: datetime.now(UTC)) as journal:
-        deliverer = JournalDeliverer(
-            journal,
-            engine=runtime.engine,
-            keyring=runtime.keyring,
-            retry_initial_s=settings.journal_retry_initial_s,
-            retry_max_s=settings.journal_retry_max_s,
-        )
-        deliverer.start()
+    with subprocess.Popen(
+        [sys.executable, "-P", "-m", "gate", "--stop-with-parent", *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    ) as child:
+        previous_term = signal.signal(signal.SIGTERM, lambda signum, _frame: child.send_signal(signum))
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the child's group too
+        assert child.stdout is not None and child.stderr is not None
+        errors = threading.Thread(target=_relay, args=(child.stderr, sys.stderr), name="gate-stderr")
+        errors.start()
         try:
-            yield deliverer
+            for line in child.stdout:
+                console.print(line.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
+            errors.join()
+            return child.wait()
         finally:
-            deliverer.stop(drain_timeout_s=settings.journal_drain_timeout_s)
-
-
-def gate_decisions(
-    runtime: Runtime,
-    *,
-    source: str,
-    door: str,
-    settings: GateSettings,
-    probe: CameraProbe | None = None,
-    stop: GracefulStop | None = None,
-) -> Iterator[GateDecision]:
-    """Wire the gate to the database and the configured door; run it over a source until it ends.
-
-    A live source (camera index, stream URL) never ends on its own: it is read for its newest frame
-    and reopened after an outage until the command is interrupted or `stop` is requested. A `probe`
-    times the stages and counts frames and decisions from outside `run_gate`.
-    """
-    recognizer = runtime.recognizer if probe is None else probe.recognizer(runtime.recognizer)
-    limit_search_threads(settings.search_threads)
-    with session_scope(runtime.engine) as session:
-        ensure_door(session, name=door)
-    gallery = GalleryCache(
-        engine=runtime.engine,
-        keyring=runtime.keyring,
-        recognizer=runtime.recognizer,
-        poll_s=settings.gallery_poll_s,
-        monotonic=time.monotonic,
-        max_stale_s=settings.gallery_max_stale_s,
-    )
-    access = AccessPolicyCache(
-        engine=runtime.engine, door=door, poll_s=settings.gallery_poll_s, monotonic=time.monotonic
-    )
-    actuator = build_door(settings.door, utc_now=lambda: datetime.now(UTC), monotonic=time.monotonic)
-    frames = open_frames(
-        source,
-        decode=runtime.recognizer.decode,
-        monotonic=time.monotonic,
-        timeout_s=settings.camera_timeout_s,
-        reconnect_initial_s=settings.camera_reconnect_initial_s,
-        reconnect_max_s=settings.camera_reconnect_max_s,
-    )
-    try:
-        with frames as items, audit_journal(runtime, door=door, settings=settings) as audit:
-            decisions = run_gate(
-                _feed(items, probe=probe, stop=stop),
-                door=door,
-                source_name=redacted_source(source),
-                recognizer=recognizer,
-                gallery=gallery.current if probe is None else probe.gallery(gallery.current),
-                access=access.current,
-                actuator=actuator,
-                record=audit.record,
-                settings=settings,
-                monotonic=time.monotonic,
-                utc_now=lambda: datetime.now(UTC),
-            )
-            yield from decisions if probe is None else probe.decisions(decisions)
-    finally:
-        actuator.close()
-
-
-def _feed(items: Iterable[T], *, probe: CameraProbe | None, stop: GracefulStop | None) -> Iterable[T]:
-    """The frames as run_gate gets them: counted and timed by the probe, ended by the stop."""
-    counted = items if probe is None else probe.frames(items)
-    return counted if stop is None else stop.frames(counted)
-
-
-def decision_line(
-    engine: Engine,
-    *,
-    frame_index: int,
-    track_id: int,
-    decision: str,
-    reason: str,
-    person_id: int | None,
-    score: float | None,
-    threshold: float,
-) -> str:
-    """One line an operator reads: what was decided, for whom, and on which numbers."""
-    numbers = f"score {'-' if score is None else f'{score:.3f}'}, threshold {threshold:.3f}"
-    if decision == Decision.granted.value and person_id is not None:
-        return f"frame {frame_index:4d} track {track_id:3d}: granted  {_who(engine, person_id)}, {numbers}"
-    return f"frame {frame_index:4d} track {track_id:3d}: denied   {reason}, {numbers}"
-
-
-def _who(engine: Engine, person_id: int) -> str:
-    """The person's name for the operator, or only their id when the database cannot say (an outage)."""
-    try:
-        with session_scope(engine) as session:
-            return f"{get_person(session, person_id).name} (person {person_id})"
-    except StorageError:
-        logger.debug("name of person %d unavailable; printing the id only", person_id)
-        return f"person {person_id}"
-
-
-def describe(runtime: Runtime, decision: GateDecision) -> str:
-    """`decision_line` of a decision of this process."""
-    verdict = decision.verdict
-    return decision_line(
-        runtime.engine,
-        frame_index=decision.frame_index,
-        track_id=decision.track_id,
-        decision=verdict.decision.value,
-        reason=verdict.reason,
-        person_id=verdict.person_id,
-        score=verdict.score,
-        threshold=decision.threshold,
-    )
-
-
-def run_camera(camera: CameraSpec, telemetry: Telemetry, stop: GracefulStop) -> None:
-    """A camera worker process of `facegate gate --config`: its own models, database engine and door."""
-    runtime = build_runtime(StorageSettings())
-    probe = CameraProbe(camera=camera.name, door=camera.door, telemetry=telemetry, clock=time.monotonic)
-    for _ in gate_decisions(
-        runtime, source=camera.source, door=camera.door, settings=camera.settings, probe=probe, stop=stop
-    ):
-        pass  # the parent prints and counts each decision from its telemetry
-
-
-@contextmanager
-def _signals_call(handler: Callable[[int, FrameType | None], None], *signums: int) -> Iterator[None]:
-    """Install `handler` for the signals while the block runs, then restore the previous handlers."""
-    previous = {signum: signal.signal(signum, handler) for signum in signums}
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
-
-
-def _monitoring(settings: DaemonSettings) -> tuple[GateMetrics, HealthBoard, MonitoringServer | None]:
-    metrics = GateMetrics()
-    health = HealthBoard(max_frame_age_s=settings.max_frame_age_s, clock=time.monotonic)
-    if settings.http_port == 0:
-        return metrics, health, None
-    return (
-        metrics,
-        health,
-        MonitoringServer(host=settings.http_host, port=settings.http_port, metrics=metrics, health=health),
-    )
-
-
-def _run_one_camera(*, source: str, door: str, daemon: DaemonSettings) -> None:
-    """The single-camera form, in this process; SIGTERM ends it at the next frame."""
-    settings = GateSettings()
-    runtime = build_runtime(StorageSettings())
-    metrics, health, server = _monitoring(daemon)
-    health.add_camera(door, door=door)
-    probe = CameraProbe(camera=door, door=door, telemetry=fan_out(metrics, health), clock=time.monotonic)
-    stop = GracefulStop()
-    if server is not None and not server.try_start():
-        server = None
-    try:
-        with _signals_call(stop.request, signal.SIGTERM):
-            for decision in gate_decisions(
-                runtime, source=source, door=door, settings=settings, probe=probe, stop=stop
-            ):
-                console.print(describe(runtime, decision), markup=False, highlight=False, soft_wrap=True)
-    except StopRequested:
-        logger.info("gate stopped")
-    finally:
-        if server is not None:
-            server.stop()
-
-
-def _run_config_file(config: GatesConfig, *, is_verbose: bool) -> None:
-    """The cameras of a gates file, each in its own worker process; this process prints every decision."""
-    engine = open_database(StorageSettings())
-    metrics, health, server = _monitoring(config.daemon)
-
-    def telemetry(event: TelemetryEvent) -> None:
-        metrics(event)
-        health(event)
-        if isinstance(event, DecisionMade):
-            fields = {name: getattr(event, name) for name in DECISION_FIELDS}
-            line = f"{event.camera}: {decision_line(engine, **fields)}"
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
-
-    daemon = GateDaemon(
-        cameras=config.cameras,
-        worker_main=run_camera,
-        settings=config.daemon,
-        telemetry=telemetry,
-        health=health,
-        server=server,
-        clock=time.monotonic,
-        is_verbose=is_verbose,
-    )
-    with _signals_call(daemon.stop, signal.SIGTERM, signal.SIGINT):
-        daemon.run()
-
-
-DECISION_FIELDS = ("frame_index", "track_id", "decision", "reason", "person_id", "score", "threshold")
+            signal.signal(signal.SIGTERM, previous_term)
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def gate_command(
@@ -303,21 +80,13 @@ def gate_command(
             config is None and None in (source, door)
         ):
             raise typer.BadParameter("give either --config FILE or both --source and --door")
-        gates = load_gates_file(config) if config is not None else None
-        daemon = gates.daemon if gates is not None else DaemonSettings()
-        if log_format is not None:
-            daemon = DaemonSettings.model_validate({**daemon.model_dump(), "log_format": log_format})
         if check_config:
-            GateSettings()
-            cameras = gates.cameras if gates is not None else []
-            console.print(
-                f"configuration valid: {len(cameras) or 1} camera(s)", markup=False, highlight=False
-            )
+            line = check_gate_config(load_gates_file(config) if config is not None else None)
+            console.print(line, markup=False, highlight=False)
             return
-        configure_gate_logging(
-            is_verbose=verbose, log_format=daemon.log_format, camera=None if gates else door, door=door
-        )
-        if gates is not None:
-            _run_config_file(replace(gates, daemon=daemon), is_verbose=verbose)
-        elif source is not None and door is not None:
-            _run_one_camera(source=source, door=door, daemon=daemon)
+    arguments = [f"--config={config}"] if config is not None else [f"--source={source}", f"--door={door}"]
+    arguments += [f"--log-format={log_format}"] if log_format is not None else []
+    arguments += ["--verbose"] if verbose else []
+    code = _run_gate_process(arguments)
+    if code != 0:
+        raise typer.Exit(code if code > 0 else 128 - code)

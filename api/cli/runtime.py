@@ -13,52 +13,38 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from enrollment import EnrollmentError, EnrollmentRejected, EnrollmentSettings, Photo, enroll
-from gate import GateError
-from recognition import RecognitionError, RecognitionSettings, Recognizer, build_recognizer
-from storage import (
-    Cipher,
-    Engine,
-    StorageError,
-    StorageSettings,
-    create_person,
-    create_schema,
-    load_keyring,
-    make_engine,
-    session_scope,
-)
+from gate import GateError, GateRuntime, build_gate_runtime
+from recognition import RecognitionError
+from storage import StorageError, StorageSettings, create_person, open_database, session_scope
 
 err_console = Console(stderr=True)
+__all__ = [
+    "Runtime",
+    "build_runtime",
+    "cli_errors",
+    "configure_logging",
+    "enroll_new_person",
+    "err_console",
+    "image_files",
+    "open_database",  # storage's, re-exported for the commands that need only the database
+]
 
 
 @dataclass(frozen=True)
-class Runtime:
-    """What most commands need, built once per command from the environment."""
+class Runtime(GateRuntime):
+    """What most commands need, built once per command from the environment: the gate's, plus enrollment."""
 
-    storage: StorageSettings
-    engine: Engine
-    keyring: Cipher
-    recognizer: Recognizer
     enrollment: EnrollmentSettings
-
-
-def open_database(storage_settings: StorageSettings) -> Engine:
-    """The configured database with its tables created (the data directory too, for SQLite)."""
-    storage_settings.home.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(storage_settings.resolved_database_url)
-    create_schema(engine)
-    return engine
 
 
 def build_runtime(storage_settings: StorageSettings, *, create_key: bool = False) -> Runtime:
     """Open the database, load the keyring and the models."""
-    engine = open_database(storage_settings)
-    keyring = load_keyring(storage_settings, create_if_missing=create_key)
-    recognizer = build_recognizer(RecognitionSettings(), cache_dir=storage_settings.home / "models")
+    parts = build_gate_runtime(storage_settings, create_key=create_key)
     return Runtime(
-        storage=storage_settings,
-        engine=engine,
-        keyring=keyring,
-        recognizer=recognizer,
+        storage=parts.storage,
+        engine=parts.engine,
+        keyring=parts.keyring,
+        recognizer=parts.recognizer,
         enrollment=EnrollmentSettings(),
     )
 

@@ -24,8 +24,8 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.cli.gate import decision_line
 from api.cli.runtime import build_runtime
+from gate import decision_line
 from recognition import vector_from_bytes
 from storage import StorageSettings, iter_templates, make_engine, session_scope
 from tests.fakes import Placement, build_frames
@@ -266,3 +266,28 @@ def test_a_grant_printed_during_a_database_outage_names_the_person_by_id() -> No
         threshold=0.363,
     )
     assert "granted  person 7," in line
+
+
+@pytest.mark.slow
+def test_the_gate_process_stops_when_facegate_gate_is_killed(tmp_path: Path, enrolled) -> None:
+    carol, _ = enrolled
+    camera = MjpegCamera(build_frames([Placement(carol, 30, 100)], count=30) * 8, interval_s=0.2)
+    port = _free_port()
+    environment = {**os.environ, "FACEGATE_GATE_DAEMON_HTTP_PORT": str(port)}
+    facegate = str(Path(sys.executable).parent / "facegate")
+    wrapper = subprocess.Popen(
+        [facegate, "gate", "--source", camera.url, "--door", "lab"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=environment,
+    )
+    try:
+        _poll(f"http://127.0.0.1:{port}", lambda s, c: s == 200, "the gate to serve", wrapper)
+        wrapper.kill()
+        wrapper.wait()
+        deadline_s = time.monotonic() + DEADLINE_S
+        while _get(f"http://127.0.0.1:{port}/healthz")[1] is not None:  # the orphaned gate stops itself
+            assert time.monotonic() < deadline_s, "the gate outlived facegate gate"
+            time.sleep(0.1)
+    finally:
+        camera.stop()

@@ -1,7 +1,7 @@
 """The database cut away mid-run through a real TCP proxy: the gate keeps deciding and loses no event.
 
-The gate is the CLI's composition (`gate_decisions`: GalleryCache, journal, deliverer, run_gate) over a
-folder of frames made from real photos, with the real models, against the real PostgreSQL.
+The gate is its composition root's wiring (`gate_decisions`: GalleryCache, journal, deliverer, run_gate)
+over a folder of frames made from real photos, with the real models, against the real PostgreSQL.
 """
 
 from __future__ import annotations
@@ -20,10 +20,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from api.cli.gate import gate_decisions
-from api.cli.runtime import Runtime
-from enrollment import EnrollmentSettings
-from gate import GateSettings
+from gate import GateRuntime, GateSettings, gate_decisions
 from gate.journal import JOURNAL_FILE
 from recognition import vector_from_bytes
 from storage import Decision, Keyring, StorageSettings, iter_templates, make_engine, session_scope
@@ -53,7 +50,7 @@ def proxy() -> Iterator[TcpProxy]:
 
 @pytest.fixture
 def keyring() -> Keyring:
-    """A fixed key, so the `facegate gate` subprocess (FACEGATE_MASTER_KEY) shares the test's keyring."""
+    """A fixed key, so the gate subprocess (FACEGATE_MASTER_KEY) shares the test's keyring."""
     return Keyring([MASTER_KEY])
 
 
@@ -86,12 +83,11 @@ def test_the_gate_decides_from_its_last_gallery_and_delivers_every_event_once_af
         [group_faces[0], group_faces[1], group_faces[5], group_faces[3], group_faces[2]],
     )
     gate_engine = make_engine(proxy.url_for(database_url))
-    runtime = Runtime(
+    runtime = GateRuntime(
         storage=StorageSettings(home=tmp_path / "home"),
         engine=gate_engine,
         keyring=keyring,
         recognizer=recognizer,
-        enrollment=EnrollmentSettings(),
     )
     journal_dir = tmp_path / "journal"
     settings = GateSettings(
@@ -162,9 +158,10 @@ def journal_uids(path: Path) -> list[str]:
 
 
 def start_gate(tmp_path: Path, database_url: str, source: str, *, run: int) -> subprocess.Popen[bytes]:
-    """The real `facegate gate` command in its own process, logging to files in tmp_path."""
+    """The gate's own entry point (`python -m gate`, what `facegate gate` runs) in its own process."""
     env = {
         "PATH": os.environ["PATH"],
+        **{name: os.environ[name] for name in ("PYTHONPATH",) if name in os.environ},
         "HOME": str(tmp_path),
         "FACEGATE_HOME": str(tmp_path / "home"),
         "FACEGATE_DATABASE_URL": database_url,
@@ -174,7 +171,7 @@ def start_gate(tmp_path: Path, database_url: str, source: str, *, run: int) -> s
         "FACEGATE_GATE_JOURNAL_RETRY_MAX_S": "0.2",
         "FACEGATE_GATE_DAEMON_HTTP_PORT": "0",
     }
-    command = [str(Path(sys.executable).parent / "facegate"), "gate", "--source", source, "--door", DOOR]
+    command = [sys.executable, "-m", "gate", "--source", source, "--door", DOOR]
     with (tmp_path / f"gate-{run}.out").open("wb") as out, (tmp_path / f"gate-{run}.err").open("wb") as err:
         return subprocess.Popen(command, env=env, stdout=out, stderr=err)
 

@@ -86,7 +86,7 @@ def _audit_rows(engine: Engine) -> list[AuditEventPublic]:
 
 @dataclass
 class GateRun:
-    """One replay's inputs that tests vary; the rest is the production wiring of api/cli/gate.py."""
+    """One replay's inputs that tests vary; the rest is the production wiring of gate/app.py."""
 
     engine: Engine
     keyring: Keyring

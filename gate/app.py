@@ -1,0 +1,295 @@
+"""The gate's composition root: settings → database, keyring, models → gallery, door, frames, journal, loop.
+
+`python -m gate` (gate/__main__.py) and `facegate gate` run the functions here; a camera worker
+process of the daemon starts at `run_camera`, so it imports the gate's own packages and never `api`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import FrameType
+from typing import TypeVar
+
+from gate.access_policy import AccessPolicyCache
+from gate.camera import redacted_source
+from gate.config_file import CameraSpec, DaemonSettings, GatesConfig
+from gate.daemon import GateDaemon, GracefulStop, StopRequested
+from gate.delivery import JournalDeliverer
+from gate.gallery import GalleryCache
+from gate.health import HealthBoard, MonitoringServer
+from gate.journal import EventJournal, default_journal_dir
+from gate.metrics import CameraProbe, DecisionMade, GateMetrics, Telemetry, TelemetryEvent, fan_out
+from gate.registry import build_door
+from gate.settings import GateSettings
+from gate.stream import open_frames
+from gate.worker import GateDecision, run_gate
+from recognition import RecognitionSettings, Recognizer, build_recognizer, limit_search_threads
+from storage import (
+    Cipher,
+    Decision,
+    Engine,
+    StorageError,
+    StorageSettings,
+    ensure_door,
+    get_person,
+    load_keyring,
+    open_database,
+    session_scope,
+)
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+PrintLine = Callable[[str], None]
+"""Where the gate writes one line an operator reads per decision (stdout, or a CLI's console)."""
+
+DECISION_FIELDS = ("frame_index", "track_id", "decision", "reason", "person_id", "score", "threshold")
+
+
+@dataclass(frozen=True)
+class GateRuntime:
+    """What a gate process needs from its host: storage settings, database, keyring and models."""
+
+    storage: StorageSettings
+    engine: Engine
+    keyring: Cipher
+    recognizer: Recognizer
+
+
+def build_gate_runtime(storage_settings: StorageSettings, *, create_key: bool = False) -> GateRuntime:
+    """Open the database, load the keyring and the models."""
+    return GateRuntime(
+        storage=storage_settings,
+        engine=open_database(storage_settings),
+        keyring=load_keyring(storage_settings, create_if_missing=create_key),
+        recognizer=build_recognizer(RecognitionSettings(), cache_dir=storage_settings.home / "models"),
+    )
+
+
+@contextmanager
+def audit_journal(runtime: GateRuntime, *, door: str, settings: GateSettings) -> Iterator[JournalDeliverer]:
+    """Every gate event is fsync'd to the local journal first; a thread delivers it to the audit log.
+
+    So the gate keeps deciding and auditing while the database is away, and a killed gate loses no
+    event it journalled; at exit it waits up to journal_drain_timeout_s for delivery.
+    """
+    directory = settings.journal_dir or default_journal_dir(runtime.storage.home, door)
+    with EventJournal(directory, utc_now=lambda: datetime.now(UTC)) as journal:
+        deliverer = JournalDeliverer(
+            journal,
+            engine=runtime.engine,
+            keyring=runtime.keyring,
+            retry_initial_s=settings.journal_retry_initial_s,
+            retry_max_s=settings.journal_retry_max_s,
+        )
+        deliverer.start()
+        try:
+            yield deliverer
+        finally:
+            deliverer.stop(drain_timeout_s=settings.journal_drain_timeout_s)
+
+
+def gate_decisions(
+    runtime: GateRuntime,
+    *,
+    source: str,
+    door: str,
+    settings: GateSettings,
+    probe: CameraProbe | None = None,
+    stop: GracefulStop | None = None,
+) -> Iterator[GateDecision]:
+    """Wire the gate to the database and the configured door; run it over a source until it ends.
+
+    A live source (camera index, stream URL) never ends on its own: it is read for its newest frame
+    and reopened after an outage until the process is interrupted or `stop` is requested. A `probe`
+    times the stages and counts frames and decisions from outside `run_gate`.
+    """
+    recognizer = runtime.recognizer if probe is None else probe.recognizer(runtime.recognizer)
+    limit_search_threads(settings.search_threads)
+    with session_scope(runtime.engine) as session:
+        ensure_door(session, name=door)
+    gallery = GalleryCache(
+        engine=runtime.engine,
+        keyring=runtime.keyring,
+        recognizer=runtime.recognizer,
+        poll_s=settings.gallery_poll_s,
+        monotonic=time.monotonic,
+        max_stale_s=settings.gallery_max_stale_s,
+    )
+    access = AccessPolicyCache(
+        engine=runtime.engine, door=door, poll_s=settings.gallery_poll_s, monotonic=time.monotonic
+    )
+    actuator = build_door(settings.door, utc_now=lambda: datetime.now(UTC), monotonic=time.monotonic)
+    frames = open_frames(
+        source,
+        decode=runtime.recognizer.decode,
+        monotonic=time.monotonic,
+        timeout_s=settings.camera_timeout_s,
+        reconnect_initial_s=settings.camera_reconnect_initial_s,
+        reconnect_max_s=settings.camera_reconnect_max_s,
+    )
+    try:
+        with frames as items, audit_journal(runtime, door=door, settings=settings) as audit:
+            decisions = run_gate(
+                _feed(items, probe=probe, stop=stop),
+                door=door,
+                source_name=redacted_source(source),
+                recognizer=recognizer,
+                gallery=gallery.current if probe is None else probe.gallery(gallery.current),
+                access=access.current,
+                actuator=actuator,
+                record=audit.record,
+                settings=settings,
+                monotonic=time.monotonic,
+                utc_now=lambda: datetime.now(UTC),
+            )
+            yield from decisions if probe is None else probe.decisions(decisions)
+    finally:
+        actuator.close()
+
+
+def _feed(items: Iterable[T], *, probe: CameraProbe | None, stop: GracefulStop | None) -> Iterable[T]:
+    """The frames as run_gate gets them: counted and timed by the probe, ended by the stop."""
+    counted = items if probe is None else probe.frames(items)
+    return counted if stop is None else stop.frames(counted)
+
+
+def decision_line(
+    engine: Engine,
+    *,
+    frame_index: int,
+    track_id: int,
+    decision: str,
+    reason: str,
+    person_id: int | None,
+    score: float | None,
+    threshold: float,
+) -> str:
+    """One line an operator reads: what was decided, for whom, and on which numbers."""
+    numbers = f"score {'-' if score is None else f'{score:.3f}'}, threshold {threshold:.3f}"
+    if decision == Decision.granted.value and person_id is not None:
+        return f"frame {frame_index:4d} track {track_id:3d}: granted  {_who(engine, person_id)}, {numbers}"
+    return f"frame {frame_index:4d} track {track_id:3d}: denied   {reason}, {numbers}"
+
+
+def _who(engine: Engine, person_id: int) -> str:
+    """The person's name for the operator, or only their id when the database cannot say (an outage)."""
+    try:
+        with session_scope(engine) as session:
+            return f"{get_person(session, person_id).name} (person {person_id})"
+    except StorageError:
+        logger.debug("name of person %d unavailable; printing the id only", person_id)
+        return f"person {person_id}"
+
+
+def describe(runtime: GateRuntime, decision: GateDecision) -> str:
+    """`decision_line` of a decision of this process."""
+    verdict = decision.verdict
+    return decision_line(
+        runtime.engine,
+        frame_index=decision.frame_index,
+        track_id=decision.track_id,
+        decision=verdict.decision.value,
+        reason=verdict.reason,
+        person_id=verdict.person_id,
+        score=verdict.score,
+        threshold=decision.threshold,
+    )
+
+
+def run_camera(camera: CameraSpec, telemetry: Telemetry, stop: GracefulStop) -> None:
+    """A camera worker process of the daemon: its own models, database engine and door."""
+    runtime = build_gate_runtime(StorageSettings())
+    probe = CameraProbe(camera=camera.name, door=camera.door, telemetry=telemetry, clock=time.monotonic)
+    for _ in gate_decisions(
+        runtime, source=camera.source, door=camera.door, settings=camera.settings, probe=probe, stop=stop
+    ):
+        pass  # the parent prints and counts each decision from its telemetry
+
+
+@contextmanager
+def _signals_call(handler: Callable[[int, FrameType | None], None], *signums: int) -> Iterator[None]:
+    """Install `handler` for the signals while the block runs, then restore the previous handlers."""
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _monitoring(settings: DaemonSettings) -> tuple[GateMetrics, HealthBoard, MonitoringServer | None]:
+    metrics = GateMetrics()
+    health = HealthBoard(max_frame_age_s=settings.max_frame_age_s, clock=time.monotonic)
+    if settings.http_port == 0:
+        return metrics, health, None
+    return (
+        metrics,
+        health,
+        MonitoringServer(host=settings.http_host, port=settings.http_port, metrics=metrics, health=health),
+    )
+
+
+def run_one_camera(*, source: str, door: str, daemon: DaemonSettings, print_line: PrintLine) -> None:
+    """The single-camera form, in this process; SIGTERM ends it at the next frame."""
+    settings = GateSettings()
+    runtime = build_gate_runtime(StorageSettings())
+    metrics, health, server = _monitoring(daemon)
+    health.add_camera(door, door=door)
+    probe = CameraProbe(camera=door, door=door, telemetry=fan_out(metrics, health), clock=time.monotonic)
+    stop = GracefulStop()
+    if server is not None and not server.try_start():
+        server = None
+    try:
+        with _signals_call(stop.request, signal.SIGTERM):
+            for decision in gate_decisions(
+                runtime, source=source, door=door, settings=settings, probe=probe, stop=stop
+            ):
+                print_line(describe(runtime, decision))
+    except StopRequested:
+        logger.info("gate stopped")
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def run_config_file(config: GatesConfig, *, is_verbose: bool, print_line: PrintLine) -> None:
+    """The cameras of a gates file, each in its own worker process; this process prints every decision."""
+    engine = open_database(StorageSettings())
+    metrics, health, server = _monitoring(config.daemon)
+
+    def telemetry(event: TelemetryEvent) -> None:
+        metrics(event)
+        health(event)
+        if isinstance(event, DecisionMade):
+            fields = {name: getattr(event, name) for name in DECISION_FIELDS}
+            print_line(f"{event.camera}: {decision_line(engine, **fields)}")
+
+    daemon = GateDaemon(
+        cameras=config.cameras,
+        worker_main=run_camera,
+        settings=config.daemon,
+        telemetry=telemetry,
+        health=health,
+        server=server,
+        clock=time.monotonic,
+        is_verbose=is_verbose,
+    )
+    with _signals_call(daemon.stop, signal.SIGTERM, signal.SIGINT):
+        daemon.run()
+
+
+def check_gate_config(config: GatesConfig | None) -> str:
+    """Validate the environment's gate settings (and the gates file's); the line to print when valid.
+
+    Raises:
+        pydantic.ValidationError, ConfigFileError: with every error's dotted path.
+    """
+    GateSettings()
+    cameras = config.cameras if config is not None else []
+    return f"configuration valid: {len(cameras) or 1} camera(s)"
