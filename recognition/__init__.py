@@ -50,13 +50,43 @@ from recognition.evaluation.protocol import (
 from recognition.gallery import FaissFlatGallery, limit_search_threads
 from recognition.image_io import decode_image
 from recognition.model_files import SFACE_INT8, YUNET_INT8, ModelFile, locate_model_file, sha256_of
+from recognition.pad.card import (
+    CALIBRATED_BPCERS,
+    MINIFASNET_SOURCES,
+    PAD_CARD_DIR,
+    PAD_CARD_FILE,
+    BpcerPoint,
+    PadCalibration,
+    PadCard,
+    PadNet,
+    find_pad_card,
+    read_pad_card,
+    write_pad_card,
+)
+from recognition.pad.crop import BoxCorrection, pad_crop, reference_box
+from recognition.pad.harness import ScoredStills, image_paths, score_stills
+from recognition.pad.metrics import (
+    PadErrorRates,
+    bpcer_at_apcer,
+    calibrate_pad,
+    error_rates,
+    threshold_at_bpcer,
+)
 from recognition.pipeline import Recognizer
-from recognition.protocols import Detector, Embedder, FaceIndex
+from recognition.protocols import Detector, Embedder, FaceIndex, PresentationAttackDetector
 from recognition.quality import FaceQuality, head_pose_deg, measure_face
-from recognition.registry import active_bundle_name, build_recognizer, bundle_search, load_bundle_embedder
+from recognition.registry import (
+    active_bundle_name,
+    build_pad_detector,
+    build_recognizer,
+    bundle_search,
+    load_bundle_embedder,
+    pad_search_dirs,
+)
 from recognition.settings import (
     BundleEmbedderConfig,
     ImageLimits,
+    MinifasnetPadConfig,
     MtcnnConfig,
     RecognitionSettings,
     RetinafaceConfig,
@@ -71,9 +101,45 @@ from recognition.threshold_policy import (
     fmr_for_fpir,
     verification_threshold,
 )
-from recognition.types import BBox, BgrImage, DetectedFace, Embedding, FaceObservation, Landmarks5, Match
+from recognition.types import (
+    BBox,
+    BgrImage,
+    DetectedFace,
+    Embedding,
+    FaceObservation,
+    Landmarks5,
+    Match,
+    PadScore,
+)
 
 __all__ = [
+    "CALIBRATED_BPCERS",
+    "MINIFASNET_SOURCES",
+    "PAD_CARD_DIR",
+    "PAD_CARD_FILE",
+    "BoxCorrection",
+    "BpcerPoint",
+    "MinifasnetPadConfig",
+    "PadCalibration",
+    "PadCard",
+    "PadNet",
+    "PadScore",
+    "PresentationAttackDetector",
+    "PadErrorRates",
+    "ScoredStills",
+    "bpcer_at_apcer",
+    "calibrate_pad",
+    "error_rates",
+    "image_paths",
+    "score_stills",
+    "threshold_at_bpcer",
+    "build_pad_detector",
+    "find_pad_card",
+    "pad_crop",
+    "pad_search_dirs",
+    "read_pad_card",
+    "reference_box",
+    "write_pad_card",
     "CALIBRATED_FARS",
     "BundleEmbedderConfig",
     "BundleSearch",

@@ -8,7 +8,8 @@ import numpy as np
 import numpy.typing as npt
 
 from recognition.bundle import ModelBundle
-from recognition.types import BgrImage, DetectedFace, Match
+from recognition.pad.card import PadCalibration
+from recognition.types import BgrImage, DetectedFace, Match, PadScore
 
 
 class Detector(Protocol):
@@ -72,3 +73,31 @@ class FaceIndex(Protocol):
         ...
 
     def __len__(self) -> int: ...
+
+
+class PresentationAttackDetector(Protocol):
+    """Scores how likely one detected face is a presentation attack (a photo, a screen, a print)."""
+
+    model_id: str
+    weights_sha256: str
+    """Hex sha256 identifying the weights, recorded with every gate decision."""
+
+    @property
+    def calibration(self) -> PadCalibration | None:
+        """Attack-score thresholds at target BPCERs measured on bona fide photos; None when uncalibrated."""
+        ...
+
+    def score(self, image: BgrImage, face: DetectedFace) -> PadScore:
+        """Score one face.
+
+        Args:
+            image: the whole H×W×3 uint8 BGR frame (the PAD crop shows background around the face).
+            face: a face the detector found in that frame.
+
+        Returns:
+            attack_score in 0..1 (higher: more likely an attack) and the cue values it came from.
+
+        Raises:
+            RecognitionError: the runtime failed.
+        """
+        ...

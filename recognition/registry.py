@@ -20,10 +20,14 @@ from recognition.embed.sface import OpencvSfaceEmbedder
 from recognition.embed.torchscript import load_torchscript_embedder
 from recognition.errors import ModelLoadError
 from recognition.model_files import SFACE_INT8, YUNET_FP32, YUNET_INT8, ModelFile, locate_model_file
+from recognition.pad.card import find_pad_card, read_pad_card
+from recognition.pad.crop import BoxCorrection
+from recognition.pad.minifasnet import OnnxMinifasnetPad
 from recognition.pipeline import Recognizer
-from recognition.protocols import Detector, Embedder
+from recognition.protocols import Detector, Embedder, PresentationAttackDetector
 from recognition.settings import (
     BundleEmbedderConfig,
+    MinifasnetPadConfig,
     MtcnnConfig,
     RecognitionSettings,
     RetinafaceConfig,
@@ -140,3 +144,32 @@ def build_recognizer(settings: RecognitionSettings, *, cache_dir: Path) -> Recog
     detector = DETECTORS[settings.detector.kind](settings.detector, locate)
     embedder = EMBEDDERS[settings.embedder.kind](settings.embedder, locate, bundle_search(settings))
     return Recognizer(detector=detector, embedder=embedder, limits=settings.limits)
+
+
+def pad_search_dirs(settings: RecognitionSettings, *, cache_dir: Path) -> tuple[Path, ...]:
+    """Where the PAD card is looked for: the model directory, the bundle directories, then the cache."""
+    return bundle_search(settings).weights_dirs + (cache_dir,)
+
+
+def _minifasnet(config: MinifasnetPadConfig, search_dirs: tuple[Path, ...]) -> PresentationAttackDetector:
+    card_path = find_pad_card(search_dirs)
+    correction = BoxCorrection(
+        width_scale=config.box_width_scale,
+        height_scale=config.box_height_scale,
+        centre_shift_x=config.box_shift_x,
+        centre_shift_y=config.box_shift_y,
+    )
+    return OnnxMinifasnetPad(card_path, read_pad_card(card_path), correction=correction)
+
+
+PAD_DETECTORS: dict[str, Callable[..., PresentationAttackDetector]] = {"minifasnet": _minifasnet}
+
+
+def build_pad_detector(settings: RecognitionSettings, *, cache_dir: Path) -> PresentationAttackDetector:
+    """Build the configured presentation-attack detector from its card and verified ONNX files.
+
+    Raises:
+        ModelLoadError: no card in the model directories, a net missing or failing its sha256, or a
+            load error.
+    """
+    return PAD_DETECTORS[settings.pad.kind](settings.pad, pad_search_dirs(settings, cache_dir=cache_dir))

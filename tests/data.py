@@ -89,3 +89,20 @@ def write_verification_bin(path: Path, recognizer: Recognizer, pairs: list[tuple
         )
         crops.append(cv2.imencode(".png", align_face(image, face.landmarks))[1].tobytes())
     path.write_bytes(pickle.dumps((crops, [same for _, _, same in pairs]), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def minifasnet_dir() -> Path:
+    """../shared/data/weights/minifasnet (the two MiniFASNet state dicts and the sample photos), or skip."""
+    path = SHARED_DATA_DIR / "weights" / "minifasnet"
+    if not (path / "2.7_80x80_MiniFASNetV2.pth").is_file():
+        pytest.skip(f"MiniFASNet state dicts not found at {path} (set FACEGATE_DATA_DIR)")
+    return path
+
+
+def converted_pad_dir(target: Path) -> Path:
+    """`target` with the PAD card and ONNX nets converted from the shared state dicts (torch), or skip."""
+    pytest.importorskip("torch", reason="converting MiniFASNet needs the `train` extra (torch)")
+    from training.pad_export import export_pad_models
+
+    export_pad_models(minifasnet_dir(), target / "minifasnet-pad")
+    return target

@@ -27,9 +27,11 @@ ONNX_OPSET = 17
 DEFAULT_FAR = 1e-3
 
 
-def write_onnx(model: nn.Module, path: Path) -> None:
-    """ONNX, dynamic batch: input `input` N×3×112×112 float32, output `embedding` N×D (not normalised)."""
-    example = torch.zeros(2, 3, ALIGNED_SIZE_PX, ALIGNED_SIZE_PX)
+def write_onnx(
+    model: nn.Module, path: Path, *, input_side_px: int = ALIGNED_SIZE_PX, output_name: str = "embedding"
+) -> None:
+    """ONNX, dynamic batch: input `input` N×3×S×S float32 (S = input_side_px), output `output_name` N×D."""
+    example = torch.zeros(2, 3, input_side_px, input_side_px)
     tmp_path = path.with_name(f".{path.name}.tmp")
     with warnings.catch_warnings():
         # The TorchScript-based exporter is deprecated in favour of torch.export's, which needs
@@ -42,8 +44,8 @@ def write_onnx(model: nn.Module, path: Path) -> None:
             dynamo=False,
             opset_version=ONNX_OPSET,
             input_names=["input"],
-            output_names=["embedding"],
-            dynamic_axes={"input": {0: "batch"}, "embedding": {0: "batch"}},
+            output_names=[output_name],
+            dynamic_axes={"input": {0: "batch"}, output_name: {0: "batch"}},
         )
     tmp_path.replace(path)
 

@@ -15,6 +15,7 @@ from api.cli.gate import gate_command
 from api.cli.init import init
 from api.cli.keys import keys_app
 from api.cli.models import models_app
+from api.cli.pad import pad_app
 from api.cli.people import people_app
 from api.cli.serve import serve_command
 from api.cli.train import train_command
@@ -39,6 +40,7 @@ app.command("demo")(demo_command)
 app.add_typer(eval_app, name="eval")
 app.command("train")(train_command)
 app.add_typer(models_app, name="models")
+app.add_typer(pad_app, name="pad")
 
 
 def main() -> None:

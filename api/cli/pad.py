@@ -1,0 +1,100 @@
+"""`facegate pad`: convert the MiniFASNet pair to ONNX once; calibrate its threshold on bona fide photos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from api.cli.runtime import cli_errors, configure_logging, err_console
+from recognition import (
+    RecognitionSettings,
+    build_pad_detector,
+    build_recognizer,
+    calibrate_pad,
+    find_pad_card,
+    image_paths,
+    pad_search_dirs,
+    read_pad_card,
+    score_stills,
+    write_pad_card,
+)
+from storage import StorageSettings
+
+console = Console(soft_wrap=True)
+pad_app = typer.Typer(
+    help="Presentation-attack detection: convert the MiniFASNet pair and calibrate its threshold.",
+    no_args_is_help=True,
+)
+
+
+def default_pad_dir() -> Path:
+    """Where `pad export` writes by default: the models cache the runtime searches (FACEGATE_HOME/models)."""
+    return StorageSettings().home / "models"
+
+
+@pad_app.command("export")
+def export_command(
+    source: Annotated[
+        Path | None,
+        typer.Option(help="Folder with the two MiniFASNet .pth files; default: the first bundle directory."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Model directory to write minifasnet-pad/ into; default FACEGATE_HOME/models."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Convert the pinned MiniFASNet state dicts once to ONNX (needs the `train` extra: torch)."""
+    configure_logging(verbose=verbose)
+    try:
+        from training.errors import TrainingError
+        from training.pad_export import export_pad_models
+    except ImportError as exc:
+        err_console.print(f"error: needs the train extra (pip install -e '.[train]'): {exc}")
+        raise typer.Exit(1) from exc
+    settings = RecognitionSettings()
+    source_dir = source or settings.bundle_dirs[0]
+    target = (out or default_pad_dir()) / "minifasnet-pad"
+    with cli_errors():
+        try:
+            card_path = export_pad_models(source_dir, target)
+        except TrainingError as exc:
+            err_console.print(f"error: {exc}", markup=False, highlight=False)
+            raise typer.Exit(1) from exc
+    console.print(f"wrote {card_path}", markup=False, highlight=False)
+
+
+@pad_app.command("calibrate")
+def calibrate_command(
+    data: Annotated[
+        list[Path], typer.Option("--data", help="Folder(s) of bona fide photos (searched recursively).")
+    ],
+    dataset: Annotated[str, typer.Option(help="Name recorded with the calibration.")] = "bona fide photos",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line last.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Set the PAD thresholds at target BPCERs (1%, 5%, 10%) from bona fide photos; written into pad.json."""
+    configure_logging(verbose=verbose)
+    settings = RecognitionSettings()
+    cache_dir = default_pad_dir()
+    with cli_errors():
+        card_path = find_pad_card(pad_search_dirs(settings, cache_dir=cache_dir))
+        pad = build_pad_detector(settings, cache_dir=cache_dir)
+        recognizer = build_recognizer(settings, cache_dir=cache_dir)
+        scored = score_stills((p for folder in data for p in image_paths(folder)), recognizer, pad)
+        calibration = calibrate_pad(scored.attack_scores, dataset=dataset)
+        write_pad_card(read_pad_card(card_path).model_copy(update={"calibration": calibration}), card_path)
+    for point in calibration.points:
+        console.print(f"BPCER {point.bpcer:.0%}: attack score > {point.attack_threshold:.4f} is an attack")
+    console.print(
+        f"{calibration.bona_fide_count} bona fide photos, {len(scored.detection_failures)} without a face; "
+        f"written to {card_path}",
+        markup=False,
+        highlight=False,
+    )
+    if as_json:
+        typer.echo(json.dumps(calibration.model_dump(mode="json")))

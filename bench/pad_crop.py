@@ -1,0 +1,128 @@
+"""What our detector's face box does to MiniFASNet, compared with the box of the authors' own detector.
+
+The authors crop around the box of their Caffe RetinaFace (`weights/minifasnet/reference/`, run here through
+cv2.dnn exactly as their `anti_spoof_predict.Detection.get_bbox`); the gate crops around YuNet's. On bona fide
+photos (knn examples, the three sample photos, an LFW subset) this script pairs the two boxes, fits the
+correction YuNet → reference (median width and height ratios and centre shifts) and reports the attack score
+with the reference box, with YuNet's raw box and with YuNet's corrected box: mean absolute difference to the
+reference score and the share of bona fide photos called an attack at 0.5 (the authors' decision rule).
+The last stdout line is one JSON object; pass the fitted numbers to `MinifasnetPadConfig` defaults.
+
+    PYTHONPATH=. .venv/bin/python bench/pad_crop.py --pad-dir DIR_WITH_pad.json --lfw 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+from pathlib import Path
+
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import cv2
+import numpy as np
+
+from recognition import (
+    BoxCorrection,
+    DetectedFace,
+    RecognitionSettings,
+    build_recognizer,
+    find_pad_card,
+    read_pad_card,
+)
+from recognition.pad.minifasnet import OnnxMinifasnetPad
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("FACEGATE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+REFERENCE = DATA_DIR / "weights" / "minifasnet" / "reference"
+FACES = DATA_DIR / "faces"
+
+
+def reference_box(net: cv2.dnn.Net, image: np.ndarray) -> tuple[int, int, int, int]:
+    """The authors' get_bbox: 192-px-area resize, SSD blob with mean (104,117,123); (x1, y1, x2, y2)."""
+    height, width = image.shape[:2]
+    small = image
+    if width * height >= 192 * 192:
+        ratio = width / height
+        small = cv2.resize(image, (int(192 * math.sqrt(ratio)), int(192 / math.sqrt(ratio))))
+    net.setInput(cv2.dnn.blobFromImage(small, 1, mean=(104, 117, 123)), "data")
+    out = net.forward("detection_out").squeeze()
+    row = out[int(np.argmax(out[:, 2]))]
+    left, top, right, bottom = row[3] * width, row[4] * height, row[5] * width, row[6] * height
+    return int(left), int(top), int(left) + int(right - left + 1), int(top) + int(bottom - top + 1)
+
+
+def iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union else 0.0
+
+
+def photos(lfw_count: int) -> list[Path]:
+    knn = FACES / "face-recognition-examples" / "examples" / "knn_examples"
+    found = sorted(knn.rglob("*.jpg")) + sorted(
+        (DATA_DIR / "weights" / "minifasnet" / "samples").glob("*T*.jpg")
+    )
+    lfw = sorted((FACES / "lfw" / "lfw-deepfunneled").rglob("*.jpg"))
+    step = max(1, len(lfw) // max(1, lfw_count))
+    return found + lfw[::step][:lfw_count]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pad-dir", type=Path, required=True, help="Directory holding pad.json.")
+    parser.add_argument("--lfw", type=int, default=300, help="LFW images (evenly spaced) to add.")
+    args = parser.parse_args()
+    card_path = find_pad_card((args.pad_dir,))
+    card = read_pad_card(card_path)
+    identity = OnnxMinifasnetPad(card_path, card, correction=BoxCorrection())
+    recognizer = build_recognizer(RecognitionSettings(), cache_dir=Path.home() / ".cache" / "facegate")
+    net = cv2.dnn.readNetFromCaffe(
+        str(REFERENCE / "retinaface_deploy.prototxt"), str(REFERENCE / "Widerface-RetinaFace.caffemodel")
+    )
+    pairs = []
+    for path in photos(args.lfw):
+        image = cv2.imread(str(path))
+        faces = recognizer.detect(image)
+        if image is None or not faces:
+            continue
+        ref = reference_box(net, image)
+        ours = max(faces, key=lambda f: iou(f.bbox, ref))
+        if iou(ours.bbox, ref) >= 0.3:
+            pairs.append((image, ours, ref))
+    ratios = {
+        "width_scale": [(r[2] - r[0]) / o.width_px for _, o, r in pairs],
+        "height_scale": [(r[3] - r[1]) / o.height_px for _, o, r in pairs],
+        "centre_shift_x": [((r[0] + r[2]) - (o.bbox[0] + o.bbox[2])) / 2 / o.width_px for _, o, r in pairs],
+        "centre_shift_y": [((r[1] + r[3]) - (o.bbox[1] + o.bbox[3])) / 2 / o.height_px for _, o, r in pairs],
+    }
+    fitted = BoxCorrection(**{name: round(statistics.median(v), 3) for name, v in ratios.items()})
+    corrected = OnnxMinifasnetPad(card_path, card, correction=fitted)
+    scores: dict[str, list[float]] = {"reference": [], "yunet_raw": [], "yunet_corrected": []}
+    for image, ours, ref in pairs:
+        ref_face = DetectedFace(bbox=ref, landmarks=ours.landmarks, score=1.0)
+        scores["reference"].append(identity.score(image, ref_face).attack_score)
+        scores["yunet_raw"].append(identity.score(image, ours).attack_score)
+        scores["yunet_corrected"].append(corrected.score(image, ours).attack_score)
+    ref_scores = np.array(scores["reference"])
+    result: dict[str, object] = {"photos": len(pairs), "correction": fitted.__dict__}
+    for name, values in scores.items():
+        arr = np.array(values)
+        result[name] = {
+            "bpcer_at_0.5": round(float((arr > 0.5).mean()), 4),
+            "mean_attack_score": round(float(arr.mean()), 4),
+            "mean_abs_diff_to_reference": round(float(np.abs(arr - ref_scores).mean()), 4),
+        }
+        sys.stderr.write(f"{name:16s} {result[name]}\n")
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""The PAD card (`pad.json`): which ONNX nets score a face, their sha256, their source and calibration.
+
+`facegate pad export` writes it beside the two ONNX files it converts from the pinned MiniFASNet state dicts
+(C5: the ONNX files are pinned by the card, the card's sources by `MINIFASNET_SOURCES`); `facegate pad
+calibrate` adds the attack-score thresholds at target BPCERs measured on bona fide photos, as `facegate
+models calibrate` does for the match threshold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from recognition.errors import ModelLoadError
+
+PAD_CARD_FILE = "pad.json"
+PAD_CARD_DIR = "minifasnet-pad"
+CALIBRATED_BPCERS = (0.01, 0.05, 0.1)
+
+
+class PinnedSource(BaseModel):
+    """A state dict the converter accepts: file name, sha256 (the data set's MANIFEST) and crop scale."""
+
+    model_config = ConfigDict(frozen=True)
+    variant: Literal["v2", "v1se"]
+    filename: str
+    sha256: str
+    scale: float
+
+
+MINIFASNET_SOURCES = (
+    PinnedSource(
+        variant="v2",
+        filename="2.7_80x80_MiniFASNetV2.pth",
+        sha256="a5eb02e1843f19b5386b953cc4c9f011c3f985d0ee2bb9819eea9a142099bec0",
+        scale=2.7,
+    ),
+    PinnedSource(
+        variant="v1se",
+        filename="4_0_0_80x80_MiniFASNetV1SE.pth",
+        sha256="84ee1d37d96894d5e82de5a57df044ef80a58be2b218b5ed7cdfd875ec2f5990",
+        scale=4.0,
+    ),
+)
+
+
+class PadNet(BaseModel):
+    """One converted net: its ONNX file and the crop it takes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    variant: Literal["v2", "v1se"]
+    file: str = Field(pattern=r"^[^/\\]+\.onnx$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scale: float = Field(gt=1.0, description="The face box is widened by this factor around its centre.")
+    input_side_px: int = Field(80, gt=0)
+    live_class: int = Field(1, ge=0, description="Softmax index of the bona fide class.")
+    source_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class BpcerPoint(BaseModel):
+    """At `attack_threshold` (attack score above it = attack), this share of bona fide photos is refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    bpcer: float = Field(gt=0.0, lt=1.0)
+    attack_threshold: float = Field(ge=0.0, le=1.0)
+
+
+class PadCalibration(BaseModel):
+    """Thresholds measured on a named set of bona fide photos."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    dataset: str
+    bona_fide_count: int = Field(gt=0)
+    points: tuple[BpcerPoint, ...]
+
+    def threshold_at(self, bpcer: float) -> float:
+        """The threshold of the calibrated target nearest `bpcer` from below (never a laxer BPCER).
+
+        Raises:
+            ModelLoadError: no calibrated target is at or below `bpcer`.
+        """
+        usable = [p for p in self.points if p.bpcer <= bpcer + 1e-12]
+        if not usable:
+            raise ModelLoadError(
+                f"PAD calibration on {self.dataset} has no point at BPCER <= {bpcer:g} "
+                f"(calibrated: {', '.join(f'{p.bpcer:g}' for p in self.points)})"
+            )
+        return max(usable, key=lambda p: p.bpcer).attack_threshold
+
+
+class PadCard(BaseModel):
+    """`pad.json`: the nets whose bona fide probabilities are averaged, and their calibration."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_id: str = Field(min_length=1, max_length=100)
+    nets: tuple[PadNet, ...] = Field(min_length=1)
+    calibration: PadCalibration | None = None
+
+    @property
+    def weights_sha256(self) -> str:
+        """One hex sha256 for the whole card: over the nets' sha256 in card order."""
+        return hashlib.sha256("".join(net.sha256 for net in self.nets).encode()).hexdigest()
+
+
+def read_pad_card(path: Path) -> PadCard:
+    """Parse `pad.json`.
+
+    Raises:
+        ModelLoadError: unreadable, invalid, or a net not converted from a pinned source.
+    """
+    try:
+        card = PadCard.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError) as exc:
+        raise ModelLoadError(f"{path}: not a valid PAD card: {exc}") from exc
+    pinned = {source.sha256 for source in MINIFASNET_SOURCES}
+    for net in card.nets:
+        if net.source_sha256 not in pinned:
+            raise ModelLoadError(f"{path}: net {net.file} comes from an unpinned source {net.source_sha256}")
+    return card
+
+
+def write_pad_card(card: PadCard, path: Path) -> None:
+    """Write `pad.json` atomically (a temporary file moved into place)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(card.model_dump_json(indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def find_pad_card(search_dirs: tuple[Path, ...]) -> Path:
+    """The first `DIR/pad.json` or `DIR/minifasnet-pad/pad.json` among `search_dirs`.
+
+    Raises:
+        ModelLoadError: none exists (the message says how to make one).
+    """
+    for directory in search_dirs:
+        for candidate in (directory / PAD_CARD_FILE, directory / PAD_CARD_DIR / PAD_CARD_FILE):
+            if candidate.is_file():
+                return candidate
+    raise ModelLoadError(
+        f"no PAD model ({PAD_CARD_DIR}/{PAD_CARD_FILE}) in "
+        f"{', '.join(map(str, search_dirs)) or 'no directory'}; "
+        "convert the MiniFASNet state dicts once with `facegate pad export` (needs the `train` extra)"
+    )

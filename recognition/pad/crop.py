@@ -1,0 +1,72 @@
+"""The crop MiniFASNet was trained on: a face box widened around its centre, shifted inside the frame.
+
+`reference_box` reproduces minivision-ai/Silent-Face-Anti-Spoofing @b6d5f04 `generate_patches.py`
+(`CropImage._get_new_box`) exactly, including its integer truncation. The authors' box comes from their own
+Caffe RetinaFace; `BoxCorrection` maps another detector's box onto that geometry (measured in
+bench/pad_crop.py), because the nets are sensitive to how much background the crop shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+
+from recognition.types import BBox, BgrImage
+
+
+@dataclass(frozen=True)
+class BoxCorrection:
+    """Our detector's box → the reference detector's box: width and height scaled, centre shifted.
+
+    Shifts are in units of our box's width (x) and height (y); the identity correction changes nothing.
+    """
+
+    width_scale: float = 1.0
+    height_scale: float = 1.0
+    centre_shift_x: float = 0.0
+    centre_shift_y: float = 0.0
+
+    def apply(self, bbox: BBox) -> tuple[float, float, float, float]:
+        """The corrected box as (x, y, width, height) floats, as the reference passes it on."""
+        x1, y1, x2, y2 = bbox
+        width, height = x2 - x1, y2 - y1
+        centre_x = (x1 + x2) / 2 + self.centre_shift_x * width
+        centre_y = (y1 + y2) / 2 + self.centre_shift_y * height
+        new_w, new_h = width * self.width_scale, height * self.height_scale
+        return centre_x - new_w / 2, centre_y - new_h / 2, new_w, new_h
+
+
+def reference_box(
+    frame_w: int, frame_h: int, box_xywh: tuple[float, float, float, float], scale: float
+) -> tuple[int, int, int, int]:
+    """The reference's crop window (left, top, right, bottom), inclusive, inside a frame_w×frame_h frame."""
+    x, y, box_w, box_h = box_xywh
+    scale = min((frame_h - 1) / box_h, (frame_w - 1) / box_w, scale)
+    new_w, new_h = box_w * scale, box_h * scale
+    centre_x, centre_y = box_w / 2 + x, box_h / 2 + y
+    left, top = centre_x - new_w / 2, centre_y - new_h / 2
+    right, bottom = centre_x + new_w / 2, centre_y + new_h / 2
+    if left < 0:
+        right, left = right - left, 0
+    if top < 0:
+        bottom, top = bottom - top, 0
+    if right > frame_w - 1:
+        left, right = left - (right - frame_w + 1), frame_w - 1
+    if bottom > frame_h - 1:
+        top, bottom = top - (bottom - frame_h + 1), frame_h - 1
+    return int(left), int(top), int(right), int(bottom)
+
+
+def pad_crop(
+    image: BgrImage,
+    box_xywh: tuple[float, float, float, float],
+    *,
+    scale: float,
+    side_px: int,
+) -> BgrImage:
+    """The side_px×side_px BGR patch of `image` around the box widened by `scale` (bilinear resize)."""
+    frame_h, frame_w = image.shape[:2]
+    left, top, right, bottom = reference_box(frame_w, frame_h, box_xywh, scale)
+    patch = image[max(0, top) : bottom + 1, max(0, left) : right + 1]
+    return cv2.resize(patch, (side_px, side_px), interpolation=cv2.INTER_LINEAR)  # type: ignore[return-value]

@@ -1,0 +1,58 @@
+"""Score folders of still presentations with the PAD stage: detect, take the centred face, score."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recognition.errors import ImageError
+from recognition.evaluation.harness import nearest_centre_face
+from recognition.pipeline import Recognizer
+from recognition.protocols import PresentationAttackDetector
+from recognition.types import PadScore
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp"})
+
+
+@dataclass
+class ScoredStills:
+    """PAD scores of the photos where a face was found, and the photos where none was."""
+
+    scores: dict[Path, PadScore] = field(default_factory=dict)
+    detection_failures: list[Path] = field(default_factory=list)
+
+    @property
+    def attack_scores(self) -> list[float]:
+        return [score.attack_score for score in self.scores.values()]
+
+
+def image_paths(folder: Path) -> list[Path]:
+    """Every image file under `folder`, recursively (following linked folders), sorted."""
+    return sorted(
+        Path(root) / name
+        for root, _, names in os.walk(folder, followlinks=True)
+        for name in names
+        if Path(name).suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def score_stills(
+    paths: Iterable[Path], recognizer: Recognizer, pad: PresentationAttackDetector
+) -> ScoredStills:
+    """Score the face nearest each photo's centre; unreadable or faceless photos are detection failures."""
+    result = ScoredStills()
+    for path in paths:
+        try:
+            image = recognizer.decode(path.read_bytes())
+        except (OSError, ImageError):
+            result.detection_failures.append(path)
+            continue
+        faces = recognizer.detect(image)
+        if not faces:
+            result.detection_failures.append(path)
+            continue
+        face = nearest_centre_face(faces, width_px=image.shape[1], height_px=image.shape[0])
+        result.scores[path] = pad.score(image, face)
+    return result

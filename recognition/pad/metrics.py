@@ -1,0 +1,101 @@
+"""PAD thresholds from a target BPCER, and ISO/IEC 30107-3 error rates at a threshold.
+
+Convention: a presentation is classified an attack when its attack score is above the threshold.
+APCER (per attack species): share of attacks classified bona fide; BPCER: share of bona fide presentations
+classified attacks; ACER: mean of the maximum APCER and BPCER (the standard's older summary figure).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from recognition.errors import EvaluationDataError
+from recognition.pad.card import CALIBRATED_BPCERS, BpcerPoint, PadCalibration
+
+
+def threshold_at_bpcer(bona_fide_scores: Sequence[float], bpcer: float) -> float:
+    """The lowest threshold at which at most floor(bpcer × n) bona fide scores lie above it.
+
+    Raises:
+        EvaluationDataError: no scores, or a BPCER outside (0, 1).
+    """
+    if not bona_fide_scores:
+        raise EvaluationDataError("no bona fide scores to set a PAD threshold from")
+    if not 0.0 < bpcer < 1.0:
+        raise EvaluationDataError(f"BPCER target {bpcer} is not in (0, 1)")
+    ordered = np.sort(np.asarray(bona_fide_scores, dtype=np.float64))
+    allowed = math.floor(bpcer * len(ordered) + 1e-9)
+    return float(ordered[len(ordered) - allowed - 1])
+
+
+def calibrate_pad(bona_fide_scores: Sequence[float], *, dataset: str) -> PadCalibration:
+    """Thresholds at every CALIBRATED_BPCERS target measurable with this many photos (1/n at least)."""
+    count = len(bona_fide_scores)
+    points = tuple(
+        BpcerPoint(bpcer=target, attack_threshold=threshold_at_bpcer(bona_fide_scores, target))
+        for target in CALIBRATED_BPCERS
+        if target * count >= 1
+    )
+    if not points:
+        raise EvaluationDataError(
+            f"{count} bona fide photos cannot measure a BPCER of {min(CALIBRATED_BPCERS):g} (need "
+            f"{math.ceil(1 / min(CALIBRATED_BPCERS))})"
+        )
+    return PadCalibration(dataset=dataset, bona_fide_count=count, points=points)
+
+
+@dataclass(frozen=True)
+class PadErrorRates:
+    """ISO/IEC 30107-3 figures at one threshold."""
+
+    threshold: float
+    bpcer: float
+    apcer_by_species: dict[str, float]
+
+    @property
+    def apcer_max(self) -> float:
+        return max(self.apcer_by_species.values(), default=0.0)
+
+    @property
+    def acer(self) -> float:
+        return (self.apcer_max + self.bpcer) / 2
+
+
+def error_rates(
+    bona_fide_scores: Sequence[float], attack_scores: Mapping[str, Sequence[float]], *, threshold: float
+) -> PadErrorRates:
+    """BPCER and APCER per species at `threshold` (an empty species is left out)."""
+    bona = np.asarray(bona_fide_scores, dtype=np.float64)
+    return PadErrorRates(
+        threshold=threshold,
+        bpcer=float((bona > threshold).mean()) if bona.size else 0.0,
+        apcer_by_species={
+            species: float((np.asarray(scores) <= threshold).mean())
+            for species, scores in attack_scores.items()
+            if len(scores)
+        },
+    )
+
+
+def bpcer_at_apcer(
+    bona_fide_scores: Sequence[float], attack_scores: Mapping[str, Sequence[float]], *, apcer: float
+) -> float:
+    """The lowest BPCER over thresholds at which every species' APCER is at most `apcer`."""
+    bona = np.asarray(bona_fide_scores, dtype=np.float64)
+    # The highest threshold meeting the APCER target for all species keeps the most bona fide photos.
+    threshold = min(
+        (_highest_threshold(scores, apcer) for scores in attack_scores.values() if len(scores)),
+        default=math.inf,
+    )
+    return float((bona > threshold).mean()) if bona.size else 0.0
+
+
+def _highest_threshold(attack_scores: Sequence[float], apcer: float) -> float:
+    """Just below the (k+1)-th lowest attack score, k = floor(apcer × m): at most k attacks at or under it."""
+    ordered = np.sort(np.asarray(attack_scores, dtype=np.float64))
+    allowed = math.floor(apcer * len(ordered) + 1e-9)
+    return math.inf if allowed >= len(ordered) else float(np.nextafter(ordered[allowed], -math.inf))

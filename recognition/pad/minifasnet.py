@@ -1,0 +1,67 @@
+"""MiniFASNet V2 (scale 2.7) + V1SE (scale 4.0) through onnxruntime: the passive PAD stage, no torch."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from recognition.embed.onnx import ORT_ERRORS, execution_providers
+from recognition.errors import ModelLoadError, RecognitionError
+from recognition.model_files import sha256_of
+from recognition.pad.card import PadCalibration, PadCard, PadNet
+from recognition.pad.crop import BoxCorrection, pad_crop
+from recognition.types import BgrImage, DetectedFace, PadScore
+
+logger = logging.getLogger(__name__)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))
+
+
+class OnnxMinifasnetPad:
+    """Averages the nets' bona fide probabilities, as the authors sum their softmax outputs."""
+
+    def __init__(self, card_path: Path, card: PadCard, *, correction: BoxCorrection) -> None:
+        self.card = card
+        self.model_id = card.model_id
+        self.weights_sha256 = card.weights_sha256
+        self._correction = correction
+        self._sessions = [(net, self._session(card_path.parent / net.file, net)) for net in card.nets]
+
+    @property
+    def calibration(self) -> PadCalibration | None:
+        return self.card.calibration
+
+    @staticmethod
+    def _session(path: Path, net: PadNet) -> ort.InferenceSession:
+        if not path.is_file():
+            raise ModelLoadError(f"PAD net {path} named by its card is missing")
+        actual = sha256_of(path)
+        if actual != net.sha256:
+            raise ModelLoadError(f"{path}: sha256 {actual} does not match the card's {net.sha256}")
+        try:
+            return ort.InferenceSession(str(path), providers=execution_providers())
+        except ORT_ERRORS as exc:
+            raise ModelLoadError(f"onnxruntime could not load {path}: {exc}") from exc
+
+    def crops(self, image: BgrImage, face: DetectedFace) -> list[BgrImage]:
+        """Each net's input patch: side×side×3 uint8 BGR, cut around the corrected face box."""
+        box = self._correction.apply(face.bbox)
+        return [pad_crop(image, box, scale=net.scale, side_px=net.input_side_px) for net, _ in self._sessions]
+
+    def score(self, image: BgrImage, face: DetectedFace) -> PadScore:
+        live = {}
+        for (net, session), crop in zip(self._sessions, self.crops(image, face), strict=True):
+            tensor = np.ascontiguousarray(crop.transpose(2, 0, 1)[None], dtype=np.float32)
+            try:
+                (logits,) = session.run(None, {session.get_inputs()[0].name: tensor})
+            except ORT_ERRORS as exc:
+                raise RecognitionError(f"{self.model_id}: onnxruntime failed: {exc}") from exc
+            live[f"{net.variant}_live"] = float(_softmax(np.asarray(logits))[0, net.live_class])
+        attack = 1.0 - sum(live.values()) / len(live)
+        return PadScore(attack_score=min(1.0, max(0.0, attack)), cues=live)

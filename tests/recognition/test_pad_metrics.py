@@ -1,0 +1,66 @@
+"""PAD thresholds and ISO/IEC 30107-3 rates against brute force over every candidate threshold (K4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recognition import (
+    BoxCorrection,
+    EvaluationDataError,
+    bpcer_at_apcer,
+    calibrate_pad,
+    error_rates,
+    reference_box,
+    threshold_at_bpcer,
+)
+
+
+def _bpcer(bona: np.ndarray, threshold: float) -> float:
+    return sum(1 for s in bona if s > threshold) / len(bona)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_threshold_at_bpcer_is_the_lowest_meeting_the_target(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    bona = rng.beta(2, 5, size=int(rng.integers(100, 400)))
+    for target in (0.01, 0.05, 0.1):
+        threshold = threshold_at_bpcer(list(bona), target)
+        assert _bpcer(bona, threshold) <= target
+        lower = [s for s in bona if s < threshold]
+        assert not lower or _bpcer(bona, max(lower)) > target
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_bpcer_at_apcer_matches_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    bona = rng.beta(2, 5, size=150)
+    attacks = {"print": list(rng.beta(5, 2, size=60)), "screen": list(rng.beta(4, 3, size=80))}
+    candidates = sorted({*bona, *(s for v in attacks.values() for s in v), -1.0, 2.0})
+    for apcer in (0.05, 0.1):
+        best = min(
+            _bpcer(bona, t)
+            for t in [*candidates, *(np.nextafter(c, -np.inf) for c in candidates)]
+            if all(sum(1 for s in v if s <= t) / len(v) <= apcer for v in attacks.values())
+        )
+        assert bpcer_at_apcer(list(bona), attacks, apcer=apcer) == pytest.approx(best)
+
+
+def test_error_rates_count_each_side_of_the_threshold() -> None:
+    rates = error_rates([0.1, 0.2, 0.9], {"print": [0.95, 0.5], "screen": [0.2]}, threshold=0.5)
+    assert rates.bpcer == pytest.approx(1 / 3)
+    assert rates.apcer_by_species == {"print": 0.5, "screen": 1.0}
+    assert rates.apcer_max == 1.0 and rates.acer == pytest.approx((1.0 + 1 / 3) / 2)
+
+
+def test_calibration_needs_enough_photos_for_its_targets() -> None:
+    with pytest.raises(EvaluationDataError, match="need 100"):
+        calibrate_pad([0.1] * 5, dataset="few")
+    assert [p.bpcer for p in calibrate_pad([0.1] * 50 + [0.2] * 10, dataset="sixty").points] == [0.05, 0.1]
+
+
+def test_reference_box_widens_around_the_centre_and_stays_inside_the_frame() -> None:
+    assert reference_box(1000, 1000, (450.0, 450.0, 100.0, 100.0), 2.0) == (400, 400, 600, 600)
+    left, top, right, bottom = reference_box(300, 200, (0.0, 150.0, 80.0, 50.0), 4.0)
+    assert 0 <= left < right <= 299 and 0 <= top < bottom <= 199
+    assert BoxCorrection().apply((10, 20, 110, 220)) == (10.0, 20.0, 100.0, 200.0)

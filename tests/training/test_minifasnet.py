@@ -1,0 +1,89 @@
+"""The project's MiniFASNet loads the authors' state dicts strictly, and its ONNX export matches torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="MiniFASNet conversion needs the `train` extra (torch)")
+
+from recognition import (  # noqa: E402
+    PresentationAttackDetector,
+    RecognitionSettings,
+    Recognizer,
+    find_pad_card,
+    read_pad_card,
+)
+from tests.data import minifasnet_dir  # noqa: E402
+from training.errors import CheckpointError  # noqa: E402
+from training.minifasnet import load_minifasnet  # noqa: E402
+from training.pad_export import export_pad_models  # noqa: E402
+
+pytestmark = pytest.mark.model
+
+
+def _samples() -> list[Path]:
+    return sorted((minifasnet_dir() / "samples").glob("*.jpg"))
+
+
+def test_onnx_equals_torch_within_1e_4(
+    pad_model_dir: Path, pad_detector: PresentationAttackDetector, recognizer: Recognizer
+) -> None:
+    card_path = find_pad_card((pad_model_dir,))
+    card = read_pad_card(card_path)
+    import onnxruntime as ort
+
+    for net, source in zip(
+        card.nets, ("2.7_80x80_MiniFASNetV2.pth", "4_0_0_80x80_MiniFASNetV1SE.pth"), strict=True
+    ):
+        model = load_minifasnet(minifasnet_dir() / source, net.variant)
+        session = ort.InferenceSession(str(card_path.parent / net.file), providers=["CPUExecutionProvider"])
+        for path in _samples():
+            image = cv2.imread(str(path))
+            face = recognizer.detect(image)[0]
+            crops = pad_detector.crops(image, face)  # type: ignore[attr-defined]
+            crop = crops[card.nets.index(net)]
+            tensor = np.ascontiguousarray(crop.transpose(2, 0, 1)[None], dtype=np.float32)
+            with torch.no_grad():
+                expected = model(torch.from_numpy(tensor)).numpy()
+            (actual,) = session.run(None, {"input": tensor})
+            np.testing.assert_allclose(actual, expected, atol=1e-4, rtol=0)
+
+
+def test_samples_are_called_as_their_authors_call_them(
+    pad_detector: PresentationAttackDetector, recognizer: Recognizer
+) -> None:
+    scores = {}
+    for path in _samples():
+        image = cv2.imread(str(path))
+        scores[path.name] = pad_detector.score(image, recognizer.detect(image)[0]).attack_score
+    assert scores["image_T1.jpg"] < 0.5 < min(scores["image_F1.jpg"], scores["image_F2.jpg"]), scores
+
+
+def test_export_refuses_a_state_dict_that_is_not_the_pinned_one(tmp_path: Path) -> None:
+    fake = tmp_path / "src"
+    fake.mkdir()
+    for name in ("2.7_80x80_MiniFASNetV2.pth", "4_0_0_80x80_MiniFASNetV1SE.pth"):
+        torch.save(
+            load_minifasnet(minifasnet_dir() / name, "v2" if "V2" in name else "v1se").state_dict(),
+            fake / name,
+        )
+    with pytest.raises(CheckpointError, match="is not the pinned"):
+        export_pad_models(fake, tmp_path / "out")
+
+
+def test_loading_refuses_an_edited_onnx_file(pad_model_dir: Path, tmp_path: Path) -> None:
+    from recognition import ModelLoadError, build_pad_detector
+
+    copy = tmp_path / "minifasnet-pad"
+    copy.mkdir()
+    for item in (pad_model_dir / "minifasnet-pad").iterdir():
+        copy.joinpath(item.name).write_bytes(item.read_bytes())
+    net_file = copy / read_pad_card(copy / "pad.json").nets[0].file
+    net_file.write_bytes(net_file.read_bytes() + b"\0")
+    settings = RecognitionSettings(model_dir=tmp_path, bundle_dirs=[], allow_model_download=False)
+    with pytest.raises(ModelLoadError, match="does not match the card"):
+        build_pad_detector(settings, cache_dir=tmp_path / "cache")
