@@ -24,7 +24,11 @@ $(BIN)/.dev-installed: $(BIN)/.runtime-installed
 demo: $(BIN)/.runtime-installed
 	$(BIN)/facegate demo
 
-test: $(BIN)/.dev-installed
+# The console's browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+/usr/bin/chromium:
+	apt-get update && apt-get install -y chromium chromium-driver
+
+test: $(BIN)/.dev-installed /usr/bin/chromium
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.dev-installed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.console import include_console
 from api.errors import register_error_handlers
 from api.routes import access, audit, enrollments, events, health, identify, people, schema
 from api.services import AppServices
@@ -14,7 +15,8 @@ def create_app(services: AppServices, *, settings: ApiSettings | None = None) ->
     """The FastAPI application: routers, error handlers and the request body limit.
 
     FastAPI's own /docs, /redoc and unauthenticated /openapi.json are off; the schema is served at
-    /openapi.json to any valid API key. /healthz and /readyz are the only unauthenticated routes.
+    /openapi.json to any valid API key. /healthz and /readyz are the only unauthenticated routes of the
+    API; the web console under /ui authenticates with a session cookie made from an API key.
 
     Args:
         services: engine, keyring, recognizer and enrollment settings built by the caller.
@@ -35,4 +37,5 @@ def create_app(services: AppServices, *, settings: ApiSettings | None = None) ->
     for module in (health, people, enrollments, identify, events, audit, access, schema):
         app.include_router(module.router)
     register_error_handlers(app)
+    include_console(app, settings)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,3 +23,27 @@ class ApiSettings(BaseSettings):
     identify_top_k: int = Field(
         3, ge=1, le=50, description="Enrolled people listed as candidates for each face found by /identify."
     )
+    session_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "Key that signs the web console's session cookies (at least 32 characters); unset: a random "
+            "key per process, so sessions end when the server restarts. Set it when running several workers."
+        ),
+    )
+    session_lifetime_s: int = Field(
+        8 * 3600, gt=0, le=7 * 24 * 3600, description="How long a console sign-in lasts, in seconds."
+    )
+    gate_health_urls: list[AnyHttpUrl] = Field(
+        default_factory=list,
+        description="Each running gate's /healthz URL (JSON list); the console's System page shows them.",
+    )
+    gate_health_timeout_s: float = Field(
+        2.0, gt=0.0, le=30.0, description="How long the System page waits for one gate's /healthz."
+    )
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("the session secret needs at least 32 characters")
+        return value

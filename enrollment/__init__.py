@@ -2,7 +2,7 @@
 
 from enrollment.errors import EnrollmentError, EnrollmentRejected, PhotoProblem
 from enrollment.quality import quality_problems
-from enrollment.service import EnrollmentResult, FaceIdentity, Photo, enroll, identify
+from enrollment.service import EnrollmentResult, FaceIdentity, Photo, enroll, enroll_new_person, identify
 from enrollment.settings import EnrollmentSettings
 from enrollment.similarity import ConfusablePair, PossibleDuplicate, confusable_pairs
 
@@ -18,6 +18,7 @@ __all__ = [
     "PossibleDuplicate",
     "confusable_pairs",
     "enroll",
+    "enroll_new_person",
     "identify",
     "quality_problems",
 ]

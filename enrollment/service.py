@@ -20,7 +20,7 @@ from recognition import (
     measure_face,
     vector_to_bytes,
 )
-from storage import Cipher, Session, bump_gallery_version, get_person, store_template
+from storage import Cipher, Session, bump_gallery_version, create_person, get_person, store_template
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +179,28 @@ def enroll(
     template_ids = _store_all(session, keyring, person_id=person_id, embedded=embedded)
     logger.info("enrolled %d templates for person %d", len(template_ids), person_id)
     return EnrollmentResult(template_ids=template_ids, possible_duplicates=duplicates)
+
+
+def enroll_new_person(
+    session: Session,
+    keyring: Cipher,
+    recognizer: Recognizer,
+    *,
+    name: str,
+    photos: list[Photo],
+    settings: EnrollmentSettings,
+) -> tuple[int, EnrollmentResult]:
+    """Create a person and enroll their photos in the caller's transaction; returns (person id, result).
+
+    Raises:
+        EnrollmentRejected: as `enroll`; the caller's rollback then removes the new person too.
+    """
+    person = create_person(session, name=name)
+    assert person.id is not None, "the session flushes a new person to give it an id"
+    result = enroll(
+        session, keyring, recognizer, person_id=person.id, photos=photos, settings=settings
+    )
+    return person.id, result
 
 
 def identify(

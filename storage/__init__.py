@@ -16,7 +16,7 @@ from storage.access import (
     list_groups,
     remove_member,
 )
-from storage.api_keys import authenticate, create_api_key, has_api_key, list_api_keys
+from storage.api_keys import authenticate, create_api_key, find_api_key, has_api_key, list_api_keys
 from storage.audit import append_event, existing_event_uids, query_events
 from storage.audit_chain import ChainBreak, ChainReport, verify_chain
 from storage.audit_checkpoint import (
@@ -143,6 +143,7 @@ __all__ = [
     "delete_person",
     "ensure_door",
     "existing_event_uids",
+    "find_api_key",
     "export_checkpoint",
     "gallery_version",
     "has_api_key",

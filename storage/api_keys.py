@@ -51,3 +51,8 @@ def list_api_keys(session: Session) -> list[ApiKeyPublic]:
 
 def has_api_key(session: Session, *, role: Role) -> bool:
     return session.exec(select(ApiKey.id).where(ApiKey.role == role)).first() is not None
+
+
+def find_api_key(session: Session, key_id: str) -> ApiKey | None:
+    """The key with this public id, or None; a console session re-checks its key with it on every request."""
+    return session.exec(select(ApiKey).where(ApiKey.key_id == key_id)).first()

@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 
 from api.cli.runtime import build_runtime, cli_errors, image_files
-from enrollment import EnrollmentResult, Photo, enroll
-from storage import StorageSettings, create_person, session_scope
+from enrollment import EnrollmentResult, Photo, enroll, enroll_new_person
+from storage import StorageSettings, session_scope
 
 console = Console()
 
@@ -32,16 +32,16 @@ def enroll_command(
             console.print(f"error: not a file: {', '.join(missing)}", markup=False)
             raise typer.Exit(1)
         with session_scope(runtime.engine) as session:
-            target_id = person_id if person_id is not None else create_person(session, name=name).id
-            assert target_id is not None
-            result = enroll(
-                session,
-                runtime.keyring,
-                runtime.recognizer,
-                person_id=target_id,
-                photos=loaded,
-                settings=runtime.enrollment,
-            )
+            services = (runtime.keyring, runtime.recognizer)
+            if person_id is None:
+                target_id, result = enroll_new_person(
+                    session, *services, name=name, photos=loaded, settings=runtime.enrollment
+                )
+            else:
+                target_id = person_id
+                result = enroll(
+                    session, *services, person_id=person_id, photos=loaded, settings=runtime.enrollment
+                )
     console.print(
         f"person {target_id}: {len(result.template_ids)} templates enrolled ({runtime.recognizer.model_id})"
     )

@@ -12,10 +12,11 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from enrollment import EnrollmentError, EnrollmentRejected, EnrollmentSettings, Photo, enroll
+from enrollment import EnrollmentError, EnrollmentRejected, EnrollmentSettings, Photo
+from enrollment import enroll_new_person as create_and_enroll
 from gate import GateError, GateRuntime, build_gate_runtime
 from recognition import RecognitionError
-from storage import StorageError, StorageSettings, create_person, open_database, session_scope
+from storage import StorageError, StorageSettings, open_database, session_scope
 
 err_console = Console(stderr=True)
 __all__ = [
@@ -56,17 +57,15 @@ def enroll_new_person(runtime: Runtime, name: str, photos: list[Photo]) -> int:
         EnrollmentRejected: a photo fails (nothing is stored, the person included).
     """
     with session_scope(runtime.engine) as session:
-        person = create_person(session, name=name)
-        assert person.id is not None
-        enroll(
+        person_id, _ = create_and_enroll(
             session,
             runtime.keyring,
             runtime.recognizer,
-            person_id=person.id,
+            name=name,
             photos=photos,
             settings=runtime.enrollment,
         )
-        return person.id
+        return person_id
 
 
 def configure_logging(*, verbose: bool) -> None:

@@ -1,0 +1,50 @@
+"""Attach the console to the API application: its routers, static files, signer and error pages."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from api.console.auth import ConsoleForbidden, SignInRequired
+from api.console.pages import access, events, integrity, keys, people, signin, system
+from api.console.session import SESSION_COOKIE, SessionSigner
+from api.console.templating import PACKAGE_DIR, build_templates, render
+from api.settings import ApiSettings
+
+logger = logging.getLogger(__name__)
+
+STATIC_PATH = "/ui/static"
+"""Stylesheet and script of the console; the only console path served without a session."""
+
+
+async def _to_sign_in(request: Request, exc: Exception) -> Response:
+    response = RedirectResponse("/ui/login", status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(SESSION_COOKIE, path="/ui")
+    return response
+
+
+async def _forbidden(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ConsoleForbidden)
+    return render(
+        request, "forbidden.html", user=None, status_code=status.HTTP_403_FORBIDDEN, message=exc.message
+    )
+
+
+def include_console(app: FastAPI, settings: ApiSettings) -> None:
+    """Serve the console under /ui on `app`."""
+    if settings.session_secret is None:
+        logger.warning("FACEGATE_API_SESSION_SECRET is unset: console sessions end when the server restarts")
+        secret = secrets.token_bytes(32)
+    else:
+        secret = settings.session_secret.get_secret_value().encode()
+    app.state.console_signer = SessionSigner(secret)
+    app.state.console_templates = build_templates()
+    for module in (signin, people, access, events, integrity, keys, system):
+        app.include_router(module.router)
+    app.mount(STATIC_PATH, StaticFiles(directory=PACKAGE_DIR / "static"), name="console-static")
+    app.add_exception_handler(SignInRequired, _to_sign_in)
+    app.add_exception_handler(ConsoleForbidden, _forbidden)

@@ -1,0 +1,141 @@
+"""Events (auditor, admin): the audit log with filters, newest first, refreshed live; CSV of the filter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from api.console.auth import AuditorPage
+from api.console.events_csv import csv_lines
+from api.console.templating import render
+from api.deps import ServicesDep, SessionDep
+from storage import AuditEventPublic, Decision, NotFound, Session, get_person, list_doors, query_events
+
+router = APIRouter(prefix="/ui/events", include_in_schema=False)
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """The filter form: door, decision, person, and a range of whole UTC days (both inclusive)."""
+
+    door: str | None
+    decision: Decision | None
+    person_id: int | None
+    from_day: date | None
+    to_day: date | None
+
+    @property
+    def since(self) -> datetime | None:
+        return None if self.from_day is None else datetime.combine(self.from_day, time(), UTC)
+
+    @property
+    def until(self) -> datetime | None:
+        return None if self.to_day is None else datetime.combine(self.to_day + timedelta(days=1), time(), UTC)
+
+    def query_string(self) -> str:
+        """The filter as URL parameters (for the CSV link and the live refresh)."""
+        fields = {
+            "door": self.door,
+            "decision": self.decision.value if self.decision else None,
+            "person_id": self.person_id,
+            "from_day": self.from_day.isoformat() if self.from_day else None,
+            "to_day": self.to_day.isoformat() if self.to_day else None,
+        }
+        return urlencode({name: value for name, value in fields.items() if value not in (None, "")})
+
+
+def _filter(
+    door: Annotated[str | None, Query(max_length=100)] = None,
+    decision: Annotated[Literal["", "granted", "denied"] | None, Query()] = None,
+    person_id: Annotated[str | None, Query(pattern=r"^[0-9]{0,12}$")] = None,
+    from_day: Annotated[date | None, Query()] = None,
+    to_day: Annotated[date | None, Query()] = None,
+) -> EventFilter:
+    """The form's fields; an empty field (as a browser sends it) means no filter."""
+    return EventFilter(
+        door=door or None,
+        decision=Decision(decision) if decision else None,
+        person_id=int(person_id) if person_id else None,
+        from_day=from_day,
+        to_day=to_day,
+    )
+
+
+FilterDep = Annotated[EventFilter, Depends(_filter)]
+
+
+def _names(session: Session, events: list[AuditEventPublic]) -> dict[int, str]:
+    names = {}
+    for person_id in {event.person_id for event in events if event.person_id is not None}:
+        try:
+            names[person_id] = get_person(session, person_id).name
+        except NotFound:
+            names[person_id] = f"(deleted person {person_id})"
+    return names
+
+
+def _page_context(session: Session, where: EventFilter, offset: int) -> dict[str, Any]:
+    events, total = query_events(
+        session,
+        door=where.door,
+        person_id=where.person_id,
+        decision=where.decision,
+        since=where.since,
+        until=where.until,
+        offset=offset,
+        limit=PAGE_SIZE,
+    )
+    return {"events": events, "total": total, "names": _names(session, events)}
+
+
+@router.get("")
+def events_page(
+    request: Request,
+    session: SessionDep,
+    user: AuditorPage,
+    where: FilterDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """The filtered log, newest first; the first page refreshes itself every few seconds."""
+    return render(
+        request,
+        "events.html",
+        user=user,
+        where=where,
+        query=where.query_string(),
+        offset=offset,
+        page_size=PAGE_SIZE,
+        doors=list_doors(session),
+        decisions=list(Decision),
+        **_page_context(session, where, offset),
+    )
+
+
+@router.get("/rows")
+def event_rows(request: Request, session: SessionDep, user: AuditorPage, where: FilterDep) -> Response:
+    """The newest page's table rows alone, for the live refresh."""
+    return render(request, "event_rows.html", user=user, **_page_context(session, where, 0))
+
+
+@router.get("/export.csv")
+def export_csv(services: ServicesDep, _user: AuditorPage, where: FilterDep) -> StreamingResponse:
+    """Every event of the filter as CSV, streamed (never the whole log in memory)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(
+        csv_lines(
+            services.engine,
+            door=where.door,
+            person_id=where.person_id,
+            decision=where.decision,
+            since=where.since,
+            until=where.until,
+        ),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="facegate-events-{stamp}.csv"'},
+    )

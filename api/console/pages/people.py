@@ -1,0 +1,174 @@
+"""People (admin): list, enroll (upload or webcam, a verdict per photo), add photos, delete, look-alikes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+from fastapi.responses import RedirectResponse, Response
+
+from api.console.auth import AdminForm, AdminPage, ConsoleUser
+from api.console.templating import render
+from api.deps import ServicesDep, SessionDep
+from api.services import AppServices
+from api.uploads import read_photo
+from enrollment import EnrollmentRejected, Photo, confusable_pairs, enroll, enroll_new_person
+from storage import NotFound, Session, delete_person, get_person, list_people, session_scope, to_public
+
+router = APIRouter(prefix="/ui/people", include_in_schema=False)
+PAGE_SIZE = 50
+Photos = Annotated[list[UploadFile], File(description="Photos of the person, one face each.")]
+
+
+def _photos(uploads: list[UploadFile], services: AppServices) -> list[Photo]:
+    max_bytes = services.recognizer.limits.max_image_bytes
+    return [
+        read_photo(upload, fallback_name=f"photo {i + 1}", max_bytes=max_bytes)
+        for i, upload in enumerate(uploads)
+        if upload.filename
+    ]
+
+
+def _verdicts(photos: list[Photo], rejected: EnrollmentRejected) -> list[tuple[str, str | None]]:
+    """(photo name, reason it was refused or None) for every photo, then request-level problems."""
+    reasons = {problem.photo: problem.reason for problem in rejected.problems}
+    verdicts = [(photo.name, reasons.pop(photo.name, None)) for photo in photos]
+    return verdicts + list(reasons.items())
+
+
+@router.get("")
+def people_list(
+    request: Request,
+    session: SessionDep,
+    user: AdminPage,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """Enrolled people, one page at a time."""
+    people, total = list_people(session, offset=offset, limit=PAGE_SIZE)
+    return render(
+        request, "people.html", user=user, people=people, total=total, offset=offset, page_size=PAGE_SIZE
+    )
+
+
+@router.get("/new")
+def new_person_form(request: Request, user: AdminPage) -> Response:
+    """The enrollment form: a name and several photos (upload or webcam)."""
+    return render(request, "person_new.html", user=user, name="", verdicts=[])
+
+
+@router.post("")
+def enroll_person(
+    request: Request,
+    services: ServicesDep,
+    user: AdminForm,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+    photos: Photos,
+) -> Response:
+    """Create a person from photos, all or nothing; a refusal lists every photo with its verdict."""
+    read = _photos(photos, services)
+    try:
+        with session_scope(services.engine) as session:
+            person_id, result = enroll_new_person(
+                session,
+                services.keyring,
+                services.recognizer,
+                name=name,
+                photos=read,
+                settings=services.enrollment,
+            )
+    except EnrollmentRejected as exc:
+        return render(
+            request,
+            "person_new.html",
+            user=user,
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+            name=name,
+            verdicts=_verdicts(read, exc),
+        )
+    return RedirectResponse(
+        f"/ui/people/{person_id}?added={len(result.template_ids)}", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+def _person_page(
+    request: Request, session: Session, user: ConsoleUser, person_id: int, **context: Any
+) -> Response:
+    try:
+        person = to_public(session, get_person(session, person_id))
+    except NotFound:
+        return render(request, "not_found.html", user=user, status_code=status.HTTP_404_NOT_FOUND)
+    return render(request, "person.html", user=user, person=person, **context)
+
+
+@router.get("/lookalikes")
+def lookalikes(request: Request, session: SessionDep, services: ServicesDep, user: AdminPage) -> Response:
+    """Pairs of people whose closest templates score near the model's threshold (as `people confusable`)."""
+    threshold = services.recognizer.cos_threshold
+    floor = threshold - services.enrollment.confusable_margin_cos
+    pairs = confusable_pairs(session, services.keyring, services.recognizer, min_score=floor)
+    ids = {person_id for pair in pairs for person_id in (pair.person_a, pair.person_b)}
+    names = {person_id: get_person(session, person_id).name for person_id in ids}
+    return render(
+        request, "lookalikes.html", user=user, pairs=pairs, names=names, floor=floor, threshold=threshold
+    )
+
+
+@router.get("/{person_id}")
+def person_page(
+    request: Request,
+    session: SessionDep,
+    user: AdminPage,
+    person_id: int,
+    added: Annotated[int | None, Query(ge=0)] = None,
+) -> Response:
+    """One person: templates, add photos, delete."""
+    return _person_page(request, session, user, person_id, added=added, verdicts=[])
+
+
+@router.post("/{person_id}/photos")
+def add_photos(
+    request: Request,
+    services: ServicesDep,
+    user: AdminForm,
+    person_id: int,
+    photos: Photos,
+) -> Response:
+    """Add templates from more photos, all or nothing."""
+    read = _photos(photos, services)
+    try:
+        with session_scope(services.engine) as session:
+            result = enroll(
+                session,
+                services.keyring,
+                services.recognizer,
+                person_id=person_id,
+                photos=read,
+                settings=services.enrollment,
+            )
+    except EnrollmentRejected as exc:
+        with session_scope(services.engine) as session:
+            response = _person_page(
+                request, session, user, person_id, added=None, verdicts=_verdicts(read, exc)
+            )
+        response.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
+        return response
+    return RedirectResponse(
+        f"/ui/people/{person_id}?added={len(result.template_ids)}", status_code=status.HTTP_303_SEE_OTHER
+    )
+
+
+@router.get("/{person_id}/delete")
+def confirm_delete(request: Request, session: SessionDep, user: AdminPage, person_id: int) -> Response:
+    """Ask before deleting: the person and every template are erased."""
+    try:
+        person = to_public(session, get_person(session, person_id))
+    except NotFound:
+        return render(request, "not_found.html", user=user, status_code=status.HTTP_404_NOT_FOUND)
+    return render(request, "person_delete.html", user=user, person=person)
+
+
+@router.post("/{person_id}/delete")
+def delete(session: SessionDep, _user: AdminForm, person_id: int) -> Response:
+    """Delete the person and erase their templates."""
+    delete_person(session, person_id)
+    return RedirectResponse("/ui/people", status_code=status.HTTP_303_SEE_OTHER)

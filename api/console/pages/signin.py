@@ -1,0 +1,100 @@
+"""Sign in with an API key, sign out; `/ui` opens the first page the role may see."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.console.auth import SignedInForm, SignedInPage, SignerDep
+from api.console.session import LOGIN_COOKIE, SESSION_COOKIE
+from api.console.templating import home_path, render
+from api.deps import SessionDep, SettingsDep
+from storage import Role, authenticate
+
+logger = logging.getLogger(__name__)
+router = APIRouter(prefix="/ui", include_in_schema=False)
+_LOGIN_FORM_TTL_S = 1800
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, *, max_age_s: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age_s,
+        path="/ui",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def _login_page(request: Request, signer: SignerDep, *, error: str | None, status_code: int) -> Response:
+    nonce = secrets.token_urlsafe(16)
+    response = render(
+        request,
+        "signin.html",
+        user=None,
+        status_code=status_code,
+        error=error,
+        csrf_token=signer.csrf_token(nonce),
+    )
+    _set_cookie(request, response, LOGIN_COOKIE, nonce, max_age_s=_LOGIN_FORM_TTL_S)
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, signer: SignerDep) -> Response:
+    """The sign-in form."""
+    return _login_page(request, signer, error=None, status_code=status.HTTP_200_OK)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: SessionDep,
+    signer: SignerDep,
+    settings: SettingsDep,
+    api_key: Annotated[str, Form(max_length=200)],
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Exchange an admin or auditor API key for a session cookie."""
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    if not nonce or not signer.is_csrf_valid(nonce, csrf_token):
+        return _login_page(
+            request, signer, error="The form expired; try again.", status_code=status.HTTP_403_FORBIDDEN
+        )
+    key = authenticate(session, api_key.strip())
+    if key is None or key.role == Role.device:
+        logger.info("console sign-in refused (%s)", "device key" if key else "invalid key")
+        error = "Device keys cannot use the console." if key else "That API key is not valid."
+        return _login_page(request, signer, error=error, status_code=status.HTTP_401_UNAUTHORIZED)
+    cookie = signer.issue(
+        key_id=key.key_id,
+        key_digest=key.secret_sha256,
+        now_s=time.time(),
+        lifetime_s=settings.session_lifetime_s,
+    )
+    response = RedirectResponse(home_path(key.role), status_code=status.HTTP_303_SEE_OTHER)
+    _set_cookie(request, response, SESSION_COOKIE, cookie, max_age_s=settings.session_lifetime_s)
+    response.delete_cookie(LOGIN_COOKIE, path="/ui")
+    logger.info("console session started for key %s", key.key_id)
+    return response
+
+
+@router.post("/logout")
+def logout(_user: SignedInForm) -> Response:
+    """End the session: the cookie is deleted."""
+    response = RedirectResponse("/ui/login", status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(SESSION_COOKIE, path="/ui")
+    return response
+
+
+@router.get("")
+def home(user: SignedInPage) -> Response:
+    """The first page the signed-in role may open."""
+    return RedirectResponse(home_path(user.role), status_code=status.HTTP_303_SEE_OTHER)

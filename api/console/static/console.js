@@ -1,0 +1,75 @@
+// FaceGate console: webcam capture into the photo field, and the live refresh of the events table.
+"use strict";
+
+function setUpCamera(box) {
+  const form = box.closest("form");
+  const input = form.querySelector("[data-photo-input]");
+  const video = box.querySelector("[data-camera-video]");
+  const take = box.querySelector("[data-camera-take]");
+  const shots = box.querySelector("[data-camera-shots]");
+  const cameraFiles = [];
+  box.hidden = false;
+  box.querySelector("[data-camera-start]").addEventListener("click", async () => {
+    try {
+      video.srcObject = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720 } });
+    } catch (error) {
+      shots.textContent = "The camera is not available: " + error.message;
+      return;
+    }
+    video.hidden = false;
+    take.hidden = false;
+    await video.play();
+  });
+  take.addEventListener("click", () => {
+    const canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    canvas.getContext("2d").drawImage(video, 0, 0);
+    canvas.toBlob((blob) => {
+      const file = new File([blob], "camera-" + (cameraFiles.length + 1) + ".jpg", { type: "image/jpeg" });
+      cameraFiles.push(file);
+      const all = new DataTransfer();
+      for (const chosen of input.files) {
+        if (!chosen.name.startsWith("camera-")) all.items.add(chosen);
+      }
+      cameraFiles.forEach((shot) => all.items.add(shot));
+      input.files = all.files;
+      const item = document.createElement("li");
+      const image = document.createElement("img");
+      image.src = URL.createObjectURL(blob);
+      image.alt = file.name;
+      item.append(image);
+      shots.append(item);
+    }, "image/jpeg", 0.92);
+  });
+}
+
+function setUpLiveEvents(body) {
+  const status = document.querySelector("[data-live-status]");
+  async function refresh() {
+    try {
+      const response = await fetch(body.dataset.liveUrl, { credentials: "same-origin", cache: "no-store" });
+      if (response.redirected || !response.ok) {
+        window.location.assign("/ui/login");
+        return;
+      }
+      const rows = await response.text();
+      if (rows !== body.dataset.lastRows) {
+        body.innerHTML = rows;  // server-rendered and escaped by the template
+        body.dataset.lastRows = rows;
+      }
+      if (status) status.textContent = "Updates live; checked " + new Date().toLocaleTimeString() + ".";
+    } catch (error) {
+      if (status) status.textContent = "Live updates paused: " + error.message;
+    }
+  }
+  setInterval(refresh, 3000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia && window.DataTransfer) {
+    document.querySelectorAll("[data-camera]").forEach(setUpCamera);
+  }
+  const live = document.querySelector("[data-live-url]");
+  if (live) setUpLiveEvents(live);
+});
