@@ -26,6 +26,20 @@ from tests.data import converted_pad_dir, face_crops_from_group
 POSTGRES_URL = os.environ.get("FACEGATE_TEST_DATABASE_URL")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("facegate console")
+    group.addoption(
+        "--console-screenshots",
+        metavar="DIR",
+        help="Browser tests save a PNG of each console page here (the README's are in docs/screenshots).",
+    )
+    group.addoption(
+        "--console-timings",
+        metavar="FILE",
+        help="Browser tests write the scenario's step timings (seconds, JSON) here.",
+    )
+
+
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No test reads a developer's FACEGATE_* settings; the data directory is per test (K6)."""
