@@ -197,9 +197,7 @@ def enroll_new_person(
     """
     person = create_person(session, name=name)
     assert person.id is not None, "the session flushes a new person to give it an id"
-    result = enroll(
-        session, keyring, recognizer, person_id=person.id, photos=photos, settings=settings
-    )
+    result = enroll(session, keyring, recognizer, person_id=person.id, photos=photos, settings=settings)
     return person.id, result
 
 

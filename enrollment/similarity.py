@@ -72,7 +72,8 @@ def confusable_pairs(
 ) -> list[ConfusablePair]:
     """Pairs of enrolled people whose closest templates score at or above `min_score`.
 
-    Only templates of the recognizer's model are compared (D4).
+    Each template is compared with its nearest templates through the gallery's index (the look-alike
+    search the gate uses), not with every other template. Only the recognizer's model counts (D4).
 
     Returns:
         Pairs, highest score first.
@@ -80,7 +81,7 @@ def confusable_pairs(
     Raises:
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
-    gallery = stored_gallery(session, keyring, recognizer)
+    gallery = stored_gallery(session, keyring, recognizer, lookalike_min_cos=min_score)
     pairs = [
         ConfusablePair(person_a=a, person_b=b, score=score)
         for (a, b), score in gallery.confusable_pairs(min_score).items()

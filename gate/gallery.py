@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 from gate.errors import GalleryStale
-from recognition import FaissFlatGallery, Recognizer
+from recognition import Gallery, Recognizer
 from storage import Cipher, DatabaseUnavailable, Engine, gallery_version, iter_templates, session_scope
 
 logger = logging.getLogger(__name__)
@@ -42,9 +42,9 @@ class GalleryCache:
         self._checked_at = float("-inf")
         self._outage: tuple[float, DatabaseUnavailable] | None = None
         self._is_stale_logged = False
-        self._gallery = FaissFlatGallery(model_id=recognizer.model_id, dim=recognizer.embedder.dim)
+        self._gallery = recognizer.new_gallery()
 
-    def current(self) -> FaissFlatGallery:
+    def current(self) -> Gallery:
         """The gallery to decide on now.
 
         Raises:

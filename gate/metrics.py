@@ -10,7 +10,7 @@ them straight to `GateMetrics`. No event carries an image, an embedding or a nam
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -19,8 +19,8 @@ import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from gate.stream import CapturedFrame, SourceOutage
-from gate.worker import GateDecision
-from recognition import BgrImage, DetectedFace, Detector, Embedder, FaceIndex, Match, Recognizer
+from gate.worker import GalleryReader, GateDecision
+from recognition import BgrImage, DetectedFace, Detector, Embedder, Match, Recognizer
 
 logger = logging.getLogger(__name__)
 
@@ -182,18 +182,22 @@ class TimedEmbedder:
 
 
 class TimedIndex:
-    """A FaceIndex that reports each search() as stage "match"."""
+    """A gallery that reports each search() as stage "match"."""
 
-    def __init__(self, inner: FaceIndex, *, report: Callable[[str, float], None], clock: Clock) -> None:
+    def __init__(self, inner: GalleryReader, *, report: Callable[[str, float], None], clock: Clock) -> None:
         self._inner = inner
         self._report = report
         self._clock = clock
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+    @property
+    def model_id(self) -> str:
+        return self._inner.model_id
 
     def __len__(self) -> int:
         return len(self._inner)
+
+    def lookalikes(self, min_score: float) -> Container[tuple[int, int]]:
+        return self._inner.lookalikes(min_score)
 
     def search(self, vector: npt.NDArray[np.float32], k: int) -> list[Match]:
         started_s = self._clock()
@@ -221,17 +225,18 @@ class CameraProbe:
             detector=TimedDetector(recognizer.detector, report=self._report, clock=self._clock),
             embedder=TimedEmbedder(recognizer.embedder, report=self._report, clock=self._clock),
             limits=recognizer.limits,
+            index=recognizer.index,
         )
 
-    def gallery(self, gallery: Callable[[], FaceIndex]) -> Callable[[], FaceIndex]:
+    def gallery(self, gallery: Callable[[], GalleryReader]) -> Callable[[], GalleryReader]:
         """The gallery callable, its index's searches timed.
 
         One wrapper per gallery object, so the gate still sees the same index until a reload (it caches
         what it derives from a gallery, such as the look-alike pairs, by identity).
         """
-        wrapped: dict[str, tuple[FaceIndex, TimedIndex]] = {}
+        wrapped: dict[str, tuple[GalleryReader, TimedIndex]] = {}
 
-        def timed() -> FaceIndex:
+        def timed() -> GalleryReader:
             inner = gallery()
             last = wrapped.get("last")
             if last is None or last[0] is not inner:

@@ -13,9 +13,13 @@ error_audit_interval_s, gallery_empty and unknown_model once per track, door_err
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from gate.access_policy import DoorPolicy
 from gate.decision import (
@@ -42,12 +46,25 @@ from gate.settings import GateSettings
 from gate.stream import CapturedFrame, SourceOutage
 from gate.threshold import DoorThreshold, door_operating_threshold
 from gate.tracker import IouTracker
-from recognition import BgrImage, DetectedFace, FaceIndex, MarginRule, Match, RecognitionError, Recognizer
+from recognition import BgrImage, DetectedFace, MarginRule, Match, RecognitionError, Recognizer
 from storage import AuditEventCreate, Decision, StorageError
 
 logger = logging.getLogger(__name__)
 
 _CANDIDATES = 2  # the best identity and its runner-up, for the margin
+
+
+class GalleryReader(Protocol):
+    """What the loop reads from a gallery: `recognition.Gallery`, or a proxy timing its searches."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    def __len__(self) -> int: ...
+
+    def search(self, vector: npt.NDArray[np.float32], k: int) -> list[Match]: ...
+
+    def lookalikes(self, min_score: float) -> Container[tuple[int, int]]: ...
 
 
 @dataclass(frozen=True)
@@ -65,7 +82,7 @@ class GateIo:
     """What a gate loop reads and drives, injected by the composition root (A5, B4)."""
 
     recognizer: Recognizer
-    gallery: Callable[[], FaceIndex]
+    gallery: Callable[[], GalleryReader]
     access: Callable[[], DoorPolicy]
     actuator: DoorActuator
     record: Callable[[AuditEventCreate], None]
@@ -77,13 +94,13 @@ class GateIo:
 class _Context:
     """What this frame is decided against: gallery, door policy, threshold and the rule text."""
 
-    gallery: FaceIndex
+    gallery: GalleryReader
     policy: DoorPolicy
     threshold: DoorThreshold
     rule: str
     blocked_reason: str | None
     """GALLERY_EMPTY or UNKNOWN_MODEL: every track is denied without a vote."""
-    confusable: frozenset[tuple[int, int]]
+    confusable: Container[tuple[int, int]]
     """Look-alike pairs of this gallery at this threshold: they need the wider margin."""
 
 
@@ -100,7 +117,6 @@ class _GateLoop:
             min_margin_cos=self.decision.min_margin_cos,
             confusable_margin_cos=self.decision.confusable_margin_cos,
         )
-        self._confusable_of: tuple[FaceIndex, float, frozenset[tuple[int, int]]] | None = None
         self._threshold(1)  # a target the model cannot meet stops the gate here, not at the first face
         self._reset_tracks()
 
@@ -184,7 +200,7 @@ class _GateLoop:
             blocked = UNKNOWN_MODEL
         elif len(gallery) == 0:
             blocked = GALLERY_EMPTY
-        confusable = self._confusable(gallery, threshold.cos_threshold)
+        confusable = gallery.lookalikes(threshold.cos_threshold)
         rule = describe_rule(
             votes_required=self.decision.votes_required,
             window_frames=self.decision.vote_window_frames,
@@ -201,16 +217,6 @@ class _GateLoop:
             blocked_reason=blocked,
             confusable=confusable,
         )
-
-    def _confusable(self, gallery: FaceIndex, cos_threshold: float) -> frozenset[tuple[int, int]]:
-        """The gallery's look-alike pairs at the door's threshold, recomputed only when either changes."""
-        cached = self._confusable_of
-        if cached is None or cached[0] is not gallery or cached[1] != cos_threshold:
-            pairs = frozenset(gallery.confusable_pairs(cos_threshold))
-            if pairs:
-                logger.info("door %s: %d look-alike pairs need the wider margin", self.door, len(pairs))
-            cached = self._confusable_of = (gallery, cos_threshold, pairs)
-        return cached[2]
 
     def _required_margin_cos(self, matches: list[Match], context: _Context) -> float:
         """The wider margin when the best and the runner-up identity are a known look-alike pair."""
@@ -388,7 +394,7 @@ def run_gate(
     door: str,
     source_name: str,
     recognizer: Recognizer,
-    gallery: Callable[[], FaceIndex],
+    gallery: Callable[[], GalleryReader],
     access: Callable[[], DoorPolicy],
     actuator: DoorActuator,
     record: Callable[[AuditEventCreate], None],

@@ -47,8 +47,11 @@ from recognition.evaluation.protocol import (
     VerificationReport,
     evaluate_verification,
 )
-from recognition.gallery import FaissFlatGallery, limit_search_threads
+from recognition.gallery import Gallery, LookalikeView, limit_search_threads
 from recognition.image_io import decode_image
+from recognition.index.faiss_factory import FaissFactoryGallery
+from recognition.index.faiss_flat import FaissFlatGallery
+from recognition.index.registry import INDEXES, build_index
 from recognition.model_files import SFACE_INT8, YUNET_INT8, ModelFile, locate_model_file, sha256_of
 from recognition.pad.card import (
     CALIBRATED_BPCERS,
@@ -85,7 +88,10 @@ from recognition.registry import (
 )
 from recognition.settings import (
     BundleEmbedderConfig,
+    FaissFactoryIndexConfig,
+    FlatIndexConfig,
     ImageLimits,
+    IndexConfig,
     MinifasnetPadConfig,
     MtcnnConfig,
     RecognitionSettings,
@@ -179,7 +185,15 @@ __all__ = [
     "FaceIndex",
     "FaceObservation",
     "FaceQuality",
+    "FaissFactoryGallery",
+    "FaissFactoryIndexConfig",
     "FaissFlatGallery",
+    "FlatIndexConfig",
+    "Gallery",
+    "INDEXES",
+    "IndexConfig",
+    "LookalikeView",
+    "build_index",
     "limit_search_threads",
     "FoldAccuracy",
     "IdentificationPoint",

@@ -1,17 +1,21 @@
-"""FAISS gallery: exact inner-product search over L2-normalised templates, grouped by person."""
+"""The searchable gallery of one model: a FaceIndex, its look-alike pairs, and a lock for live changes."""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import faiss
 import numpy as np
 import numpy.typing as npt
 
-from recognition.errors import IndexStateError
+from recognition.index.book import as_query, as_rows
+from recognition.lookalike import LookalikePairs, PairScores, neighbour_pairs
+from recognition.protocols import FaceIndex
 from recognition.types import Match
 
-# How many templates to pull per requested person, so that the best template of each of the
-# top-k persons is found even when one person owns many of the nearest templates.
-_TEMPLATES_PER_PERSON = 16
+_PAIR_QUERY_ROWS = 1024
 
 
 def limit_search_threads(threads: int) -> None:
@@ -24,93 +28,101 @@ def limit_search_threads(threads: int) -> None:
         faiss.omp_set_num_threads(threads)
 
 
-class FaissFlatGallery:
-    """IndexFlatIP inside IndexIDMap2: exact cosine search, removal by id.
+@dataclass(frozen=True)
+class LookalikeView:
+    """The gallery's look-alike pairs at one threshold, read live: `(a, b) in view`."""
 
-    FAISS ids are internal int64 counters; template keys and person ids live beside the index.
+    pairs: LookalikePairs
+    min_score: float
+
+    def __contains__(self, pair: object) -> bool:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            return False
+        score = self.pairs.score(*pair)
+        return score is not None and score >= self.min_score
+
+    def __bool__(self) -> bool:
+        return len(self.pairs) > 0
+
+
+class Gallery:
+    """Searched by any thread; changed by one writer thread at a time (the gallery's loader).
+
+    Each added template is searched for its `lookalike_templates` nearest templates through the index,
+    and every other person among them scoring `lookalike_min_cos` or more is recorded as a look-alike
+    pair beside the index (an all-pairs comparison does not scale to a million templates).
     """
 
-    def __init__(self, *, model_id: str, dim: int) -> None:
-        self.model_id = model_id
-        self.dim = dim
-        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self._next_id = 0
-        self._person_of: dict[int, int] = {}
-        self._id_of_key: dict[str, int] = {}
+    def __init__(self, index: FaceIndex, *, lookalike_min_cos: float, lookalike_templates: int = 8) -> None:
+        self.index = index
+        self.pairs = LookalikePairs(min_score=lookalike_min_cos)
+        self.lookalike_templates = lookalike_templates
+        self.revision = 0
+        """Counts the changes applied; what is derived from a gallery is keyed by (gallery, revision)."""
+        self._lock = threading.Lock()
+
+    @property
+    def model_id(self) -> str:
+        return self.index.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.index.dim
 
     def __len__(self) -> int:
-        return int(self._index.ntotal)
-
-    def add(self, template_key: str, person_id: int, vector: npt.NDArray[np.float32]) -> None:
-        if template_key in self._id_of_key:
-            raise IndexStateError(f"template {template_key} is already in the gallery")
-        row = self._as_row(vector)
-        faiss_id = self._next_id
-        self._next_id += 1
-        self._index.add_with_ids(row, np.array([faiss_id], dtype=np.int64))
-        self._person_of[faiss_id] = person_id
-        self._id_of_key[template_key] = faiss_id
-
-    def remove_person(self, person_id: int) -> int:
-        ids = [faiss_id for faiss_id, owner in self._person_of.items() if owner == person_id]
-        if not ids:
-            return 0
-        # faiss's SWIG wrapper converts an int64 array to an IDSelectorBatch; its stubs do not say so.
-        self._index.remove_ids(np.array(ids, dtype=np.int64))  # type: ignore[arg-type]
-        for faiss_id in ids:
-            del self._person_of[faiss_id]
-        self._id_of_key = {key: value for key, value in self._id_of_key.items() if value not in set(ids)}
-        return len(ids)
+        return len(self.index)
 
     def search(self, vector: npt.NDArray[np.float32], k: int) -> list[Match]:
-        if k < 1:
-            raise IndexStateError(f"k must be at least 1, got {k}")
-        if len(self) == 0:
-            return []
-        row = self._as_row(vector)
-        depth = min(len(self), k * _TEMPLATES_PER_PERSON)
-        while True:
-            best = self._best_per_person(row, depth)
-            # A person owning many near templates can fill the first `depth` hits: search deeper.
-            if len(best) >= k or depth >= len(self):
-                break
-            depth = min(len(self), depth * 4)
-        return [Match(person_id=p, score=s) for p, s in list(best.items())[:k]]
+        """Up to k persons, best template's cosine each, best first (FaceIndex.search)."""
+        with self._lock:
+            return self.index.search(vector, k)
 
-    def confusable_pairs(self, min_score: float) -> dict[tuple[int, int], float]:
-        """Every two people (lower id first) whose templates score `min_score` or more together.
+    def add(self, template_key: str, person_id: int, vector: npt.NDArray[np.float32]) -> None:
+        """Add one template (see `apply`)."""
+        self.apply(template_keys=[template_key], person_ids=[person_id], vectors=as_query(vector, self.dim))
 
-        Returns:
-            The best cosine between each such pair's templates.
+    def remove_person(self, person_id: int) -> int:
+        """Remove a person's templates and pairs; returns how many templates were removed."""
+        with self._lock:
+            removed = self.index.remove_person(person_id)
+            self.pairs.remove_person(person_id)
+            self.revision += 1
+        return removed
+
+    def apply(
+        self,
+        *,
+        template_keys: Sequence[str],
+        person_ids: Sequence[int],
+        vectors: npt.NDArray[np.float32],
+        removed_person_ids: Sequence[int] = (),
+    ) -> None:
+        """Remove people, then add templates (rows L2-normalised) and find their look-alike pairs.
+
+        Raises:
+            IndexStateError: a template key already present, or vectors of the wrong shape or dtype.
         """
-        if len(self) == 0:
-            return {}
-        vectors = self._index.index.reconstruct_n(0, len(self))
-        row_ids = faiss.vector_to_array(self._index.id_map)
-        limits, scores, hit_ids = self._index.range_search(vectors, min_score)
-        best: dict[tuple[int, int], float] = {}
-        for row, faiss_id in enumerate(row_ids):
-            owner = self._person_of[int(faiss_id)]
-            hits = slice(limits[row], limits[row + 1])
-            for hit, score in zip(hit_ids[hits], scores[hits], strict=True):
-                other = self._person_of[int(hit)]
-                if other != owner:
-                    pair = (min(owner, other), max(owner, other))
-                    best[pair] = max(best.get(pair, -1.0), float(score))
-        return best
+        rows = as_rows(vectors, self.dim)
+        with self._lock:
+            for person_id in removed_person_ids:
+                self.index.remove_person(person_id)
+                self.pairs.remove_person(person_id)
+            self.index.add_batch(template_keys, person_ids, rows)
+            self.revision += 1
+        # Searching needs no lock here: this is the only writer, and concurrent searches only read.
+        owners = np.asarray(person_ids, dtype=np.int64)
+        for start in range(0, len(rows), _PAIR_QUERY_ROWS):
+            part = slice(start, start + _PAIR_QUERY_ROWS)
+            self.pairs.merge(self._pairs_of(owners[part], rows[part]))
 
-    def _best_per_person(self, row: npt.NDArray[np.float32], depth: int) -> dict[int, float]:
-        scores, ids = self._index.search(row, depth)
-        best: dict[int, float] = {}
-        for score, faiss_id in zip(scores[0], ids[0], strict=True):
-            if faiss_id < 0:
-                continue
-            best.setdefault(self._person_of[int(faiss_id)], float(score))
-        return best
+    def lookalikes(self, min_score: float) -> LookalikeView:
+        """Pairs scoring at least `min_score`, read live; below `lookalike_min_cos` nothing more is known."""
+        return LookalikeView(self.pairs, max(min_score, self.pairs.min_score))
 
-    def _as_row(self, vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        if vector.shape != (self.dim,) or vector.dtype != np.float32:
-            raise IndexStateError(
-                f"expected float32 vector of shape ({self.dim},), got {vector.dtype} {vector.shape}"
-            )
-        return np.ascontiguousarray(vector.reshape(1, -1))
+    def confusable_pairs(self, min_score: float) -> PairScores:
+        """Recorded pairs (lower id first) scoring `min_score` or more, with their best cosine."""
+        return self.pairs.at_least(min_score)
+
+    def _pairs_of(self, owners: npt.NDArray[np.int64], rows: npt.NDArray[np.float32]) -> PairScores:
+        scores, persons = self.index.nearest_templates(rows, self.lookalike_templates + 1)
+        return neighbour_pairs(owners, scores, persons, min_score=self.pairs.min_score)

@@ -3,26 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import islice
 
 import numpy as np
 
 from recognition.align import ALIGNED_SIZE_PX, align_face
 from recognition.codec import vector_from_bytes
 from recognition.errors import ImageError, ModelMismatchError, RecognitionError
-from recognition.gallery import FaissFlatGallery
+from recognition.gallery import Gallery
 from recognition.image_io import decode_image
+from recognition.index.registry import build_index
 from recognition.protocols import Detector, Embedder
-from recognition.settings import ImageLimits
+from recognition.settings import FlatIndexConfig, ImageLimits, IndexConfig
 from recognition.types import BgrImage, DetectedFace, Embedding, FaceObservation
+
+_ADD_BATCH = 16_384
 
 
 class Recognizer:
     """Wires one detector and one embedder; the only place stage outputs are checked."""
 
-    def __init__(self, *, detector: Detector, embedder: Embedder, limits: ImageLimits) -> None:
+    def __init__(
+        self,
+        *,
+        detector: Detector,
+        embedder: Embedder,
+        limits: ImageLimits,
+        index: IndexConfig | None = None,
+    ) -> None:
         self.detector = detector
         self.embedder = embedder
         self.limits = limits
+        self.index = FlatIndexConfig() if index is None else index
 
     @property
     def model_id(self) -> str:
@@ -36,12 +48,39 @@ class Recognizer:
     def cos_threshold(self) -> float:
         return self.embedder.cos_threshold
 
-    def new_gallery(self, templates: Iterable[tuple[str, int, bytes]]) -> FaissFlatGallery:
-        """A gallery for this model from (template key, person id, stored vector bytes) triples."""
-        gallery = FaissFlatGallery(model_id=self.model_id, dim=self.embedder.dim)
-        for template_key, person_id, stored in templates:
-            gallery.add(template_key, person_id, vector_from_bytes(stored, dim=self.embedder.dim))
+    def new_gallery(
+        self,
+        templates: Iterable[tuple[str, int, bytes]] = (),
+        *,
+        batch_templates: int = _ADD_BATCH,
+        lookalike_min_cos: float | None = None,
+    ) -> Gallery:
+        """A gallery of the configured index kind from (template key, person id, stored bytes) triples.
+
+        Templates are added `batch_templates` at a time; look-alike pairs are recorded from
+        `lookalike_min_cos` up (default: the model's threshold).
+
+        Raises:
+            IndexStateError: stored bytes that are not a vector of this model's width, or a template
+                key given twice.
+        """
+        gallery = Gallery(
+            build_index(self.index, model_id=self.model_id, dim=self.embedder.dim),
+            lookalike_min_cos=self.cos_threshold if lookalike_min_cos is None else lookalike_min_cos,
+        )
+        batches = iter(templates)
+        while batch := list(islice(batches, batch_templates)):
+            self.add_to(gallery, batch)
         return gallery
+
+    def add_to(self, gallery: Gallery, templates: list[tuple[str, int, bytes]]) -> None:
+        """Add (template key, person id, stored bytes) triples to a gallery in one batch."""
+        vectors = np.stack([vector_from_bytes(stored, dim=self.embedder.dim) for _, _, stored in templates])
+        gallery.apply(
+            template_keys=[key for key, _, _ in templates],
+            person_ids=[person_id for _, person_id, _ in templates],
+            vectors=vectors,
+        )
 
     def decode(self, data: bytes) -> BgrImage:
         """Decode untrusted bytes within the configured limits; raises ImageError."""

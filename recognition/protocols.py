@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -52,12 +53,19 @@ class Embedder(Protocol):
 
 
 class FaceIndex(Protocol):
-    """Gallery of enrolled templates searched by cosine similarity."""
+    """Templates searched by cosine similarity, grouped by person; implementations are not thread-safe."""
 
     model_id: str
+    dim: int
 
-    def add(self, template_key: str, person_id: int, vector: npt.NDArray[np.float32]) -> None:
-        """Add one L2-normalised template; raises IndexStateError on a duplicate key or bad shape."""
+    def add_batch(
+        self, template_keys: Sequence[str], person_ids: Sequence[int], vectors: npt.NDArray[np.float32]
+    ) -> None:
+        """Add templates: `vectors` is float32 of shape (len(template_keys), dim), rows L2-normalised.
+
+        Raises:
+            IndexStateError: a key already in the index, a repeated key or a wrong shape or dtype.
+        """
         ...
 
     def remove_person(self, person_id: int) -> int:
@@ -65,14 +73,35 @@ class FaceIndex(Protocol):
         ...
 
     def search(self, vector: npt.NDArray[np.float32], k: int) -> list[Match]:
-        """Return up to k persons, best template score per person, best first."""
+        """Up to k persons with their best template's exact cosine, best first.
+
+        Args:
+            vector: float32 of shape (dim,), L2-normalised.
+            k: at least 1.
+
+        Raises:
+            IndexStateError: k < 1 or a wrong shape or dtype.
+        """
         ...
 
-    def confusable_pairs(self, min_score: float) -> dict[tuple[int, int], float]:
-        """People (lower id first) whose templates score at least `min_score` together: their best cosine."""
+    def nearest_templates(
+        self, vectors: npt.NDArray[np.float32], k: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """Each query's nearest templates with their exact cosine (the k-NN that look-alike pairs use).
+
+        Args:
+            vectors: float32 of shape (n, dim), rows L2-normalised.
+            k: templates wanted per query.
+
+        Returns:
+            scores (n, m) float32 and person ids (n, m) int64, m = min(k, templates) but at least 1,
+            best first; a missing hit has person id -1 and score -inf.
+        """
         ...
 
-    def __len__(self) -> int: ...
+    def __len__(self) -> int:
+        """How many templates the index holds."""
+        ...
 
 
 class PresentationAttackDetector(Protocol):

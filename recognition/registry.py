@@ -143,7 +143,7 @@ def build_recognizer(settings: RecognitionSettings, *, cache_dir: Path) -> Recog
 
     detector = DETECTORS[settings.detector.kind](settings.detector, locate)
     embedder = EMBEDDERS[settings.embedder.kind](settings.embedder, locate, bundle_search(settings))
-    return Recognizer(detector=detector, embedder=embedder, limits=settings.limits)
+    return Recognizer(detector=detector, embedder=embedder, limits=settings.limits, index=settings.index)
 
 
 def pad_search_dirs(settings: RecognitionSettings, *, cache_dir: Path) -> tuple[Path, ...]:

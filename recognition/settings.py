@@ -119,6 +119,46 @@ class MinifasnetPadConfig(BaseModel):
     )
 
 
+class FlatIndexConfig(BaseModel):
+    """Exact inner-product search over every template (FAISS IndexFlatIP): the default."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["flat"] = "flat"
+
+
+class FaissFactoryIndexConfig(BaseModel):
+    """Exact search up to `exact_max_templates`, then an approximate FAISS index from a factory string.
+
+    The approximate index only proposes candidates: each is re-scored exactly against its decrypted
+    vector, so scores, thresholds and margins are those of exact search.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["faiss_factory"] = "faiss_factory"
+    factory: str = Field(
+        "IVF4096,PQ32x4fs",
+        min_length=1,
+        description="faiss.index_factory string of the candidate index (e.g. 'IVF4096_HNSW32,Flat', "
+        "'HNSW32', 'IVF4096,PQ32x4fs'); its codes may be lossy, scores come from the exact re-scoring.",
+    )
+    search_params: str = Field(
+        "nprobe=256",
+        description="faiss.ParameterSpace settings for the candidate search, comma-separated "
+        "(e.g. 'nprobe=256' for IVF, 'efSearch=256' for HNSW; empty for none).",
+    )
+    exact_max_templates: int = Field(
+        50_000, ge=0, description="Below this many templates, search is exact and no index is trained."
+    )
+    rescore_templates: int = Field(
+        128, ge=1, description="Candidates per query re-scored exactly against their decrypted vectors."
+    )
+    max_training_templates: int = Field(
+        262_144, ge=1_000, description="Templates sampled to train the index (k-means, PQ codebooks)."
+    )
+    allow_gpu: bool = Field(True, description="Search on the GPU when faiss-gpu and a GPU are present.")
+
+
+IndexConfig = Annotated[FlatIndexConfig | FaissFactoryIndexConfig, Field(discriminator="kind")]
 DetectorConfig = Annotated[
     YunetConfig | MtcnnConfig | RetinafaceConfig | ScrfdConfig, Field(discriminator="kind")
 ]
@@ -159,3 +199,4 @@ class RecognitionSettings(BaseSettings):
         default_factory=MinifasnetPadConfig,
         description="Presentation-attack detector; built only where a door or enrollment uses PAD.",
     )
+    index: IndexConfig = Field(default_factory=FlatIndexConfig)

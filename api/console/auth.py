@@ -4,7 +4,6 @@ No `from __future__ import annotations` here: the role checks are closures, and 
 `Depends(...)` annotations as objects, not as strings naming local variables.
 """
 
-
 import hmac
 import logging
 import time

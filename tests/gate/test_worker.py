@@ -25,7 +25,7 @@ from gate import (
     door_operating_threshold,
     run_gate,
 )
-from recognition import FaissFlatGallery, Recognizer, vector_from_bytes
+from recognition import FaissFlatGallery, Gallery, Recognizer, vector_from_bytes
 from storage import (
     AuditEventCreate,
     AuditEventPublic,
@@ -313,7 +313,10 @@ def test_an_unreadable_gallery_is_audited_once_per_interval_and_decides_nothing(
 
 
 def test_a_gallery_of_another_model_is_denied_as_unknown_model(run, engine, recognizer, group_faces):
-    foreign = FaissFlatGallery(model_id="someone-else@9", dim=recognizer.embedder.dim)
+    foreign = Gallery(
+        FaissFlatGallery(model_id="someone-else@9", dim=recognizer.embedder.dim),
+        lookalike_min_cos=recognizer.cos_threshold,
+    )
     vector = np.zeros(recognizer.embedder.dim, dtype=np.float32)
     vector[0] = 1.0
     foreign.add("t1", 1, vector)

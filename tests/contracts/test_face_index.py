@@ -1,15 +1,54 @@
-"""FaissFlatGallery against a brute-force numpy reference: add, remove and search agree (K4)."""
+"""Every registered FaceIndex kind, inside the Gallery service, against a brute-force reference (K1, K4).
+
+Each kind runs with the settings that make it answer exactly on these small galleries (every IVF
+list probed, a deep HNSW search), so any disagreement with the reference is a bug, not recall.
+"""
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from recognition import FaissFlatGallery, IndexStateError
+from recognition import (
+    INDEXES,
+    FaissFactoryIndexConfig,
+    FlatIndexConfig,
+    Gallery,
+    IndexConfig,
+    IndexStateError,
+    build_index,
+)
 
 DIM = 32
+BUILDS: dict[str, IndexConfig] = {
+    "flat": FlatIndexConfig(),
+    "factory-below-threshold": FaissFactoryIndexConfig(exact_max_templates=100_000),
+    "factory-ivf": FaissFactoryIndexConfig(
+        factory="IVF2,Flat", search_params="nprobe=2", exact_max_templates=8
+    ),
+    "factory-ivf-hnsw": FaissFactoryIndexConfig(
+        factory="IVF2_HNSW8,SQ8", search_params="nprobe=2", exact_max_templates=8
+    ),
+    "factory-hnsw": FaissFactoryIndexConfig(
+        factory="HNSW8", search_params="efSearch=128", exact_max_templates=8
+    ),
+}
+LOOKALIKE_TEMPLATES = 3
+
+
+def test_every_registered_kind_is_in_the_suite() -> None:
+    assert {config.kind for config in BUILDS.values()} == set(INDEXES)
+
+
+@pytest.fixture(params=list(BUILDS))
+def new_gallery(request: pytest.FixtureRequest) -> Callable[..., Gallery]:
+    def make(*, dim: int = DIM, lookalike_min_cos: float = -1.0) -> Gallery:
+        index = build_index(BUILDS[request.param], model_id="m", dim=dim)
+        return Gallery(index, lookalike_min_cos=lookalike_min_cos, lookalike_templates=LOOKALIKE_TEMPLATES)
+
+    return make
 
 
 def _unit(rng: np.random.Generator, count: int, dim: int = DIM) -> np.ndarray:
@@ -40,7 +79,7 @@ class BruteForceGallery:
         return sorted(best.items(), key=lambda item: -item[1])[:k]
 
 
-def _assert_same(gallery: FaissFlatGallery, reference: BruteForceGallery, probe: np.ndarray, k: int) -> None:
+def _assert_same(gallery: Gallery, reference: BruteForceGallery, probe: np.ndarray, k: int) -> None:
     expected = reference.search(probe, k)
     got = gallery.search(probe, k)
     assert len(got) == len(expected)
@@ -54,7 +93,7 @@ def _assert_same(gallery: FaissFlatGallery, reference: BruteForceGallery, probe:
     assert scores == sorted(scores, reverse=True)
 
 
-def _populate(rng: np.random.Generator, gallery: FaissFlatGallery, reference: BruteForceGallery) -> list[int]:
+def _populate(rng: np.random.Generator, gallery: Gallery, reference: BruteForceGallery) -> list[int]:
     persons = list(rng.choice(10_000, size=int(rng.integers(3, 12)), replace=False))
     for person_id in persons:
         count = int(rng.integers(1, 7))
@@ -66,9 +105,9 @@ def _populate(rng: np.random.Generator, gallery: FaissFlatGallery, reference: Br
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_add_remove_search_agree_with_brute_force(seed: int) -> None:
+def test_add_remove_search_agree_with_brute_force(seed: int, new_gallery) -> None:
     rng = np.random.default_rng(seed)
-    gallery, reference = FaissFlatGallery(model_id="m", dim=DIM), BruteForceGallery()
+    gallery, reference = new_gallery(), BruteForceGallery()
     persons = _populate(rng, gallery, reference)
     assert len(gallery) == len(reference.templates)
 
@@ -99,10 +138,10 @@ def test_add_remove_search_agree_with_brute_force(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_top_k_is_exact_when_one_person_owns_most_near_templates(seed: int) -> None:
+def test_top_k_is_exact_when_one_person_owns_most_near_templates(seed: int, new_gallery) -> None:
     """A person with many templates close to the probe must not push the runner-up out of the answer."""
     rng = np.random.default_rng(100 + seed)
-    gallery, reference = FaissFlatGallery(model_id="m", dim=DIM), BruteForceGallery()
+    gallery, reference = new_gallery(), BruteForceGallery()
     probe = _unit(rng, 1)[0]
     crowd = probe + 0.05 * rng.normal(size=(60, DIM)).astype(np.float32)
     for index, vector in enumerate(crowd / np.linalg.norm(crowd, axis=1, keepdims=True)):
@@ -118,9 +157,9 @@ def test_top_k_is_exact_when_one_person_owns_most_near_templates(seed: int) -> N
     assert len(gallery.search(probe, 2)) == 2
 
 
-def test_remove_person_then_search_never_returns_them() -> None:
+def test_remove_person_then_search_never_returns_them(new_gallery) -> None:
     rng = np.random.default_rng(7)
-    gallery = FaissFlatGallery(model_id="m", dim=DIM)
+    gallery = new_gallery()
     target = _unit(rng, 4)
     for index, vector in enumerate(target):
         gallery.add(f"a{index}", 1, vector)
@@ -136,8 +175,8 @@ def test_remove_person_then_search_never_returns_them() -> None:
     assert gallery.search(target[0], 1)[0].person_id == 3
 
 
-def test_empty_gallery_returns_no_matches() -> None:
-    gallery = FaissFlatGallery(model_id="m", dim=DIM)
+def test_empty_gallery_returns_no_matches(new_gallery) -> None:
+    gallery = new_gallery()
     probe = _unit(np.random.default_rng(1), 1)[0]
 
     assert len(gallery) == 0
@@ -147,8 +186,8 @@ def test_empty_gallery_returns_no_matches() -> None:
     assert gallery.search(probe, 3) == []
 
 
-def test_duplicate_template_key_is_refused() -> None:
-    gallery = FaissFlatGallery(model_id="m", dim=DIM)
+def test_duplicate_template_key_is_refused(new_gallery) -> None:
+    gallery = new_gallery()
     vectors = _unit(np.random.default_rng(2), 2)
     gallery.add("same", 1, vectors[0])
 
@@ -169,8 +208,8 @@ def test_duplicate_template_key_is_refused() -> None:
     ],
     ids=["too-long", "too-short", "float64", "float16", "2-d"],
 )
-def test_wrong_shape_or_dtype_is_refused(vector: np.ndarray) -> None:
-    gallery = FaissFlatGallery(model_id="m", dim=DIM)
+def test_wrong_shape_or_dtype_is_refused(vector: np.ndarray, new_gallery) -> None:
+    gallery = new_gallery()
     gallery.add("ok", 1, _unit(np.random.default_rng(3), 1)[0])
 
     with pytest.raises(IndexStateError, match="float32"):
@@ -180,29 +219,64 @@ def test_wrong_shape_or_dtype_is_refused(vector: np.ndarray) -> None:
     assert len(gallery) == 1
 
 
-def test_k_below_one_is_refused() -> None:
-    gallery = FaissFlatGallery(model_id="m", dim=DIM)
+def test_k_below_one_is_refused(new_gallery) -> None:
+    gallery = new_gallery()
     with pytest.raises(IndexStateError, match="k must be"):
         gallery.search(np.zeros(DIM, dtype=np.float32), 0)
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_confusable_pairs_match_a_loop_over_every_pair_of_templates(seed: int) -> None:
+def test_lookalike_pairs_match_a_loop_over_each_templates_nearest(seed: int, new_gallery) -> None:
+    """A pair is recorded when one template is among the other's LOOKALIKE_TEMPLATES + 1 nearest."""
     rng = np.random.default_rng(seed)
-    gallery, reference = FaissFlatGallery(model_id="m", dim=8), BruteForceGallery()
-    for index, vector in enumerate(_unit(rng, 40, dim=8)):  # 8-d: many pairs score high together
-        person_id = int(rng.integers(1, 12))  # several templates per person, added in no order
-        gallery.add(f"t{index}", person_id, vector)
-        reference.add(f"t{index}", person_id, vector)
-    templates = list(reference.templates.values())
-    for min_score in (-1.0, 0.3, 0.8):
-        expected: dict[tuple[int, int], float] = {}
-        for (a, u), (b, v) in itertools.combinations(templates, 2):
-            score = float(np.dot(u.astype(np.float64), v.astype(np.float64)))
-            if a != b and score >= min_score:
-                pair = (min(a, b), max(a, b))
-                expected[pair] = max(expected.get(pair, -1.0), score)
+    gallery = new_gallery(dim=8, lookalike_min_cos=0.3)
+    vectors = _unit(rng, 40, dim=8)  # 8-d: many pairs score high together
+    owners = [int(rng.integers(1, 12)) for _ in vectors]  # several templates per person, in no order
+    gallery.apply(template_keys=[f"t{i}" for i in range(40)], person_ids=owners, vectors=vectors)
+
+    expected: dict[tuple[int, int], float] = {}
+    for row, owner in enumerate(owners):
+        scores = [float(np.dot(vectors[row].astype(np.float64), v.astype(np.float64))) for v in vectors]
+        for other in sorted(range(40), key=lambda column: -scores[column])[: LOOKALIKE_TEMPLATES + 1]:
+            if owners[other] != owner and scores[other] >= 0.3:
+                pair = (min(owner, owners[other]), max(owner, owners[other]))
+                expected[pair] = max(expected.get(pair, -1.0), scores[other])
+    for min_score in (0.3, 0.8):
         found = gallery.confusable_pairs(min_score)
-        assert found.keys() == expected.keys()
-        assert all(found[pair] == pytest.approx(score, abs=1e-5) for pair, score in expected.items())
-    assert FaissFlatGallery(model_id="m", dim=8).confusable_pairs(0.3) == {}
+        wanted = {pair: score for pair, score in expected.items() if score >= min_score}
+        assert found.keys() == wanted.keys()
+        assert all(found[pair] == pytest.approx(score, abs=1e-5) for pair, score in wanted.items())
+        view = gallery.lookalikes(min_score)
+        assert all(pair in view and pair[::-1] in view for pair in wanted)
+    removed = owners[0]
+    gallery.remove_person(removed)
+    assert not [pair for pair in gallery.confusable_pairs(0.3) if removed in pair]
+    assert new_gallery(dim=8).confusable_pairs(0.3) == {}
+
+
+def test_nearest_templates_are_exact_and_best_first(new_gallery) -> None:
+    rng = np.random.default_rng(11)
+    gallery = new_gallery()
+    vectors = _unit(rng, 30)
+    gallery.apply(template_keys=[f"t{i}" for i in range(30)], person_ids=list(range(30)), vectors=vectors)
+    queries = _unit(rng, 4)
+    scores, persons = gallery.index.nearest_templates(queries, 5)
+    expected = queries.astype(np.float64) @ vectors.astype(np.float64).T
+    for row in range(4):
+        best = np.argsort(-expected[row])[:5]
+        assert persons[row].tolist() == best.tolist()
+        assert scores[row] == pytest.approx(expected[row, best], abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "name", [name for name in BUILDS if name.startswith("factory-") and "below" not in name]
+)
+def test_factory_builds_search_through_their_trained_index(name: str) -> None:
+    """The suite above really exercises the approximate path: the index is trained past its threshold."""
+    index = build_index(BUILDS[name], model_id="m", dim=DIM)
+    vectors = _unit(np.random.default_rng(5), 30)
+    index.add_batch([f"t{i}" for i in range(7)], list(range(7)), vectors[:7])
+    assert not index.is_approximate  # type: ignore[attr-defined]
+    index.add_batch([f"t{i}" for i in range(7, 30)], list(range(7, 30)), vectors[7:])
+    assert index.is_approximate  # type: ignore[attr-defined]
+    assert index.search(vectors[20], 1)[0].person_id == 20

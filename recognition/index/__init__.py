@@ -1,0 +1,1 @@
+"""FaceIndex implementations and the bookkeeping they share."""

@@ -1,0 +1,137 @@
+"""Exact search for small galleries, a FAISS factory index above: its candidates re-scored exactly."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+from recognition.errors import IndexStateError
+from recognition.index.book import REMOVED, Hits, TemplateBook, as_query, as_rows, search_persons
+from recognition.settings import FaissFactoryIndexConfig
+from recognition.types import Match
+
+logger = logging.getLogger(__name__)
+
+_ADD_BATCH_ROWS = 65_536
+
+
+class FaissFactoryGallery:
+    """Decrypted vectors kept in one array (row = FAISS id); the factory index only proposes candidates.
+
+    Below `exact_max_templates` every row is scored (no index); the index is trained once when the
+    gallery reaches that size and then grows with each add. Removed rows are tombstones: dropped from
+    the index where it supports removal (IVF), skipped in every result, reclaimed at the next full load.
+    Nothing is written to disk.
+    """
+
+    def __init__(self, config: FaissFactoryIndexConfig, *, model_id: str, dim: int) -> None:
+        self.model_id = model_id
+        self.dim = dim
+        self._config = config
+        self._book = TemplateBook()
+        self._vectors = np.empty((0, dim), dtype=np.float32)
+        self._ann: faiss.Index | None = None
+        self._is_removable = False
+
+    def __len__(self) -> int:
+        return len(self._book)
+
+    @property
+    def is_approximate(self) -> bool:
+        """Whether candidates come from the factory index (the gallery has reached its threshold)."""
+        return self._ann is not None
+
+    def add_batch(
+        self, template_keys: Sequence[str], person_ids: Sequence[int], vectors: npt.NDArray[np.float32]
+    ) -> None:
+        rows = as_rows(vectors, self.dim)
+        ids = self._book.register(template_keys, person_ids, count=len(rows))
+        self._store(ids, rows)
+        if self._ann is not None:
+            self._ann.add_with_ids(rows, ids)
+        elif len(self) >= max(1, self._config.exact_max_templates):
+            self._build()
+
+    def remove_person(self, person_id: int) -> int:
+        rows = self._book.remove_person(person_id)
+        if len(rows) and self._ann is not None and self._is_removable:
+            self._ann.remove_ids(rows)  # type: ignore[arg-type]  # SWIG converts int64 ids to a selector
+        return len(rows)
+
+    def search(self, vector: npt.NDArray[np.float32], k: int) -> list[Match]:
+        query = as_query(vector, self.dim)
+
+        def nearest(depth: int) -> Hits:
+            scores, persons = self.nearest_templates(query, depth)
+            return scores[0], persons[0]
+
+        return search_persons(nearest, size=len(self), k=k)
+
+    def nearest_templates(self, vectors: npt.NDArray[np.float32], k: int) -> Hits:
+        queries = as_rows(vectors, self.dim)
+        depth = max(1, min(k, self._book.rows))
+        if self._ann is None or depth >= self._book.rows:
+            candidates = self._exact_candidates(queries, depth)
+        else:
+            _, candidates = self._ann.search(queries, max(depth, self._config.rescore_templates))
+        return self._rescored(queries, candidates, depth)
+
+    def _exact_candidates(self, queries: npt.NDArray[np.float32], depth: int) -> npt.NDArray[np.int64]:
+        # Tombstones are scored too, so fetch deeper by their number to keep `depth` live rows.
+        fetch = min(self._book.rows, depth + self._book.rows - len(self))
+        _, rows = faiss.knn(
+            queries, self._vectors[: self._book.rows], fetch, metric=faiss.METRIC_INNER_PRODUCT
+        )
+        return rows
+
+    def _rescored(
+        self, queries: npt.NDArray[np.float32], candidates: npt.NDArray[np.int64], depth: int
+    ) -> Hits:
+        """Exact cosine of each candidate row, live ones first and best first, cut to `depth`."""
+        persons = self._book.persons(candidates)
+        scores = np.einsum("qd,qkd->qk", queries, self._vectors[np.maximum(candidates, 0)])
+        scores = np.where(persons == REMOVED, -np.inf, scores).astype(np.float32)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :depth]
+        return np.take_along_axis(scores, order, axis=1), np.take_along_axis(persons, order, axis=1)
+
+    def _store(self, ids: npt.NDArray[np.int64], rows: npt.NDArray[np.float32]) -> None:
+        end = int(ids[-1]) + 1 if len(ids) else 0
+        if end > self._vectors.shape[0]:
+            grown = np.empty((max(end, 2 * self._vectors.shape[0], 1024), self.dim), dtype=np.float32)
+            grown[: self._vectors.shape[0]] = self._vectors
+            self._vectors = grown
+        self._vectors[ids] = rows
+
+    def _build(self) -> None:
+        """Train the factory index on a sample of the live rows and add them all, in batches."""
+        live = np.flatnonzero(self._book.persons(np.arange(self._book.rows, dtype=np.int64)) != REMOVED)
+        try:
+            index = faiss.index_factory(self.dim, self._config.factory, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as exc:
+            raise IndexStateError(f"FAISS cannot build {self._config.factory!r}: {exc}") from exc
+        stride = max(1, len(live) // self._config.max_training_templates)
+        logger.info("training %s on %d of %d templates", self._config.factory, len(live[::stride]), len(live))
+        index.train(self._vectors[live[::stride]])
+        if self._config.search_params:
+            # The stubs say int; FAISS takes the 'name=value,...' string documented in the config.
+            faiss.ParameterSpace().set_index_parameters(index, self._config.search_params)  # type: ignore[arg-type]
+        self._is_removable = faiss.try_extract_index_ivf(index) is not None
+        if not self._is_removable:
+            index = faiss.IndexIDMap2(index)
+        for start in range(0, len(live), _ADD_BATCH_ROWS):
+            batch = live[start : start + _ADD_BATCH_ROWS]
+            index.add_with_ids(self._vectors[batch], batch)
+        self._ann = _on_gpu(index) if self._config.allow_gpu else index
+        self._is_removable = self._is_removable and self._ann is index
+
+
+def _on_gpu(index: faiss.Index) -> faiss.Index:
+    """The index on every GPU when faiss-gpu finds one (its removal then falls back to tombstones)."""
+    if faiss.get_num_gpus() == 0:
+        return index
+    logger.info("searching on %d GPU(s)", faiss.get_num_gpus())
+    return faiss.index_cpu_to_all_gpus(index)
