@@ -1,0 +1,99 @@
+"""Console pages over HTTP: access rules, deleting with confirmation, look-alikes, gate health on System."""
+
+from __future__ import annotations
+
+import socket
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import ApiSettings
+from gate import GateMetrics, HealthBoard, MonitoringServer
+from storage import Role, list_door_rules, session_scope
+from tests.api.conftest import ApiHarness
+from tests.api.test_console import sign_in
+
+
+def test_admin_builds_groups_members_doors_and_a_weekly_rule(
+    api: ApiHarness, enroll_person, group_faces
+) -> None:
+    person_id = enroll_person("Carol", group_faces[1])
+    csrf = sign_in(api.client, api.tokens[Role.admin])
+    assert (
+        api.client.post("/ui/access/groups", data={"name": "night shift", "csrf_token": csrf}).status_code
+        == 200
+    )
+    page = api.client.get("/ui/access").text
+    assert "night shift" in page and "No members." in page
+    added = api.client.post("/ui/access/groups/1/members", data={"person_id": person_id, "csrf_token": csrf})
+    assert added.status_code == 200 and "Carol" in added.text
+    assert api.client.post("/ui/access/doors", data={"name": "lab", "csrf_token": csrf}).status_code == 200
+    rule = {
+        "door": "lab",
+        "group_id": "1",
+        "weekdays": ["mon", "fri"],
+        "start": "22:00",
+        "end": "24:00",
+        "timezone": "Europe/Berlin",
+        "csrf_token": csrf,
+    }
+    assert api.client.post("/ui/access/rules", data=rule).status_code == 200
+    with session_scope(api.services.engine) as session:
+        rules, _ = list_door_rules(session, door="lab")
+    assert [(r.weekdays, r.start, r.end, r.timezone) for r in rules] == [
+        (["mon", "fri"], "22:00", "24:00", "Europe/Berlin")
+    ]
+
+    duplicate = api.client.post("/ui/access/groups", data={"name": "night shift", "csrf_token": csrf})
+    assert duplicate.status_code == 409 and "already exists" in duplicate.text
+    bad_zone = api.client.post("/ui/access/rules", data={**rule, "timezone": "Mars/Olympus"})
+    assert bad_zone.status_code == 400 and "unknown time zone" in bad_zone.text
+    no_days = api.client.post("/ui/access/rules", data={k: v for k, v in rule.items() if k != "weekdays"})
+    assert no_days.status_code == 400
+
+
+def test_delete_asks_first_then_erases(api: ApiHarness, enroll_person, group_faces) -> None:
+    person_id = enroll_person("Dan", group_faces[0], group_faces[0])
+    csrf = sign_in(api.client, api.tokens[Role.admin])
+    confirm = api.client.get(f"/ui/people/{person_id}/delete")
+    assert confirm.status_code == 200 and "their 2 templates" in confirm.text
+    assert api.state().templates == 2
+    assert api.client.post(f"/ui/people/{person_id}/delete", data={"csrf_token": csrf}).status_code == 200
+    assert api.state().people == 0 and api.state().templates == 0
+    assert api.client.get(f"/ui/people/{person_id}").status_code == 404
+
+
+def test_lookalike_page_lists_a_pair_enrolled_twice(api: ApiHarness, enroll_person, group_faces) -> None:
+    enroll_person("Erin", group_faces[2])
+    enroll_person("Erin again", group_faces[2])
+    enroll_person("Frank", group_faces[3])
+    sign_in(api.client, api.tokens[Role.admin])
+    page = api.client.get("/ui/people/lookalikes").text
+    assert 'Erin</a></td><td><a href="/ui/people/2">Erin again' in page and "Frank" not in page
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_system_page_shows_each_gates_health(api: ApiHarness) -> None:
+    now_s = [0.0]
+    board = HealthBoard(max_frame_age_s=30.0, clock=lambda: now_s[0])
+    board.add_camera("entrance-cam", door="front")
+    board.set_state("entrance-cam", "running", pid=4242)
+    server = MonitoringServer(host="127.0.0.1", port=0, metrics=GateMetrics(), health=board)
+    server.start()
+    try:
+        urls = [f"http://127.0.0.1:{server.port}/healthz", f"http://127.0.0.1:{_closed_port()}/healthz"]
+        app = create_app(api.services, settings=ApiSettings(gate_health_urls=urls, gate_health_timeout_s=2))
+        with TestClient(app) as client:
+            sign_in(client, api.tokens[Role.auditor])
+            page = client.get("/ui/system").text
+            assert f"{urls[0]}: healthy" in page and "entrance-cam" in page
+            assert f"{urls[1]}: NOT healthy" in page and "unreachable" in page
+            now_s[0] = 60.0  # no frame for longer than max_frame_age_s: the gate answers 503
+            assert f"{urls[0]}: NOT healthy" in client.get("/ui/system").text
+    finally:
+        server.stop()
