@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from api.auth import Authenticator
 from api.console import include_console
 from api.errors import register_error_handlers
-from api.routes import access, audit, enrollments, events, health, identify, people, schema
+from api.routes import access, api_keys, audit, enrollments, events, health, identify, people, schema
 from api.services import AppServices
 from api.settings import ApiSettings
 
@@ -34,7 +35,14 @@ def create_app(services: AppServices, *, settings: ApiSettings | None = None) ->
     )
     app.state.services = services
     app.state.settings = settings
-    for module in (health, people, enrollments, identify, events, audit, access, schema):
+    app.state.authenticator = Authenticator(
+        engine=services.engine,
+        keyring=services.keyring,
+        clock=services.clock,
+        max_failures=settings.auth_max_failures,
+        window_s=settings.auth_failure_window_s,
+    )
+    for module in (health, people, enrollments, identify, events, audit, access, api_keys, schema):
         app.include_router(module.router)
     register_error_handlers(app)
     include_console(app, settings)

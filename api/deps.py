@@ -9,9 +9,10 @@ from typing import Annotated, cast
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.auth import AuthenticationFailed, Authenticator, TooManyFailures
 from api.services import AppServices
 from api.settings import ApiSettings
-from storage import ApiKey, Role, Session, authenticate, session_scope
+from storage import ApiKey, AuthFailure, Role, Session, session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,13 @@ def get_settings(request: Request) -> ApiSettings:
     return cast(ApiSettings, request.app.state.settings)
 
 
+def get_authenticator(request: Request) -> Authenticator:
+    """The Authenticator (with its per-address failure counters) that create_app stored."""
+    return cast(Authenticator, request.app.state.authenticator)
+
+
 ServicesDep = Annotated[AppServices, Depends(get_services)]
+AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 
 
@@ -46,23 +53,33 @@ def get_session(services: ServicesDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+_FAILURE_DETAIL = {AuthFailure.revoked: "API key revoked", AuthFailure.expired: "API key expired"}
+
+
 def get_api_key(
-    session: SessionDep,
+    request: Request,
+    authenticator: AuthenticatorDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     x_api_key: Annotated[str | None, Depends(_x_api_key)],
 ) -> ApiKey:
-    """The key that authenticates this request.
+    """The key that authenticates this request, checked in its own short transaction.
 
     Raises:
-        HTTPException: 401 with a WWW-Authenticate challenge when the key is missing or invalid.
+        HTTPException: 401 with a WWW-Authenticate challenge when the key is missing, invalid, revoked
+            or expired; 429 with Retry-After when this client address failed too often.
     """
     token = bearer.credentials if bearer is not None else x_api_key
     if not token:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing API key", headers=_CHALLENGE)
-    key = authenticate(session, token)
-    if key is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API key", headers=_CHALLENGE)
-    return key
+    client = request.client.host if request.client is not None else "unknown"
+    try:
+        return authenticator.authenticate(token, client=client)
+    except TooManyFailures as exc:
+        headers = {"Retry-After": str(exc.retry_after_s)}
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc), headers=headers) from exc
+    except AuthenticationFailed as exc:
+        detail = _FAILURE_DETAIL.get(exc.failure, "invalid API key")
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers=_CHALLENGE) from exc
 
 
 def require_role(*roles: Role) -> Callable[[ApiKey], ApiKey]:

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from enrollment import EnrollmentRejected
 from recognition import ImageError, RecognitionError
-from storage import Conflict, DatabaseUnavailable, KeyringError, NotFound, StorageError
+from storage import Conflict, DatabaseUnavailable, InvalidValue, KeyringError, NotFound, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class ErrorRule:
 ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     NotFound: ErrorRule(status.HTTP_404_NOT_FOUND),
     Conflict: ErrorRule(status.HTTP_409_CONFLICT),
+    InvalidValue: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     EnrollmentRejected: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     ImageError: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     UploadTooLarge: ErrorRule(status.HTTP_413_CONTENT_TOO_LARGE),

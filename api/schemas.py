@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from enrollment import EnrollmentResult, FaceIdentity
-from storage import ChainBreak, ChainReport
+from storage import ApiKeyPublic, ChainBreak, ChainReport, Role
 
 T = TypeVar("T")
 
@@ -38,6 +38,23 @@ class GroupCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100, description="Group name, unique.")
+
+
+class ApiKeyCreate(BaseModel):
+    """Body of POST /api-keys."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Role = Field(description="admin (everything), auditor (audit log, read-only) or device (a gate).")
+    label: str = Field(min_length=1, max_length=100, description="Who or what holds the key.")
+    expires_at: AwareDatetime | None = Field(
+        None, description="Instant the key stops working, ISO 8601 with a zone; must be in the future."
+    )
+
+
+class ApiKeyCreatedPublic(ApiKeyPublic):
+    """A new key: `token` is shown this once and cannot be read again."""
+
+    token: str = Field(description="The credential: send it as `Authorization: Bearer <token>`.")
 
 
 class PossibleDuplicatePublic(BaseModel):

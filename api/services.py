@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from enrollment import EnrollmentSettings
 from recognition import Recognizer
@@ -20,3 +22,5 @@ class AppServices:
     keyring: Cipher
     recognizer: Recognizer
     enrollment: EnrollmentSettings
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    """Wall clock (timezone-aware UTC): key expiry and last use."""

@@ -40,6 +40,17 @@ class ApiSettings(BaseSettings):
     gate_health_timeout_s: float = Field(
         2.0, gt=0.0, le=30.0, description="How long the System page waits for one gate's /healthz."
     )
+    auth_max_failures: int = Field(
+        10,
+        ge=1,
+        description=(
+            "Failed authentications one client address may make per window; more get 429 "
+            "(counted per server process)."
+        ),
+    )
+    auth_failure_window_s: int = Field(
+        60, ge=1, le=86_400, description="Length of the moving window failed authentications are counted in."
+    )
 
     @field_validator("session_secret")
     @classmethod

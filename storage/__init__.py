@@ -16,7 +16,17 @@ from storage.access import (
     list_groups,
     remove_member,
 )
-from storage.api_keys import authenticate, create_api_key, find_api_key, has_api_key, list_api_keys
+from storage.api_keys import (
+    AuthFailure,
+    AuthResult,
+    api_key_public,
+    authenticate,
+    create_api_key,
+    find_api_key,
+    has_api_key,
+    list_api_keys,
+    revoke_api_key,
+)
 from storage.audit import append_event, existing_event_uids, query_events
 from storage.audit_chain import ChainBreak, ChainReport, verify_chain
 from storage.audit_checkpoint import (
@@ -39,6 +49,7 @@ from storage.errors import (
     Conflict,
     DatabaseUnavailable,
     DecryptionError,
+    InvalidValue,
     KeyringError,
     MissingKey,
     NotFound,
@@ -99,6 +110,10 @@ __all__ = [
     "merge_keys_into_file",
     "restore_backup",
     "ApiKey",
+    "AuthFailure",
+    "AuthResult",
+    "api_key_public",
+    "revoke_api_key",
     "ApiKeyPublic",
     "AuditChainError",
     "AuditEventCreate",
@@ -117,6 +132,7 @@ __all__ = [
     "Decision",
     "Door",
     "Engine",
+    "InvalidValue",
     "KeyringError",
     "Keyring",
     "MissingKey",

@@ -3,6 +3,7 @@
 StorageError
 ├── NotFound              a row that was asked for does not exist
 ├── Conflict              a unique name or key is already taken
+├── InvalidValue          a value the caller gave is out of range (an expiry in the past)
 ├── DatabaseUnavailable   the database cannot be reached or refused the operation
 ├── BackupError           a backup file is damaged or foreign, or the restore target is not empty
 ├── AuditChainError
@@ -26,6 +27,10 @@ class NotFound(StorageError):
 
 class Conflict(StorageError):
     """A unique value is already taken."""
+
+
+class InvalidValue(StorageError):
+    """A value given by the caller is out of its allowed range."""
 
 
 class DatabaseUnavailable(StorageError):

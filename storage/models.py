@@ -16,8 +16,8 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _utc_column(*, index: bool = False) -> Column[datetime]:
-    return Column(DateTime(timezone=True), nullable=False, index=index)
+def _utc_column(*, index: bool = False, nullable: bool = False) -> Column[datetime]:
+    return Column(DateTime(timezone=True), nullable=nullable, index=index)
 
 
 class Role(StrEnum):
@@ -140,6 +140,13 @@ class ApiKey(SQLModel, table=True):
     role: Role
     label: str = Field(max_length=100)
     created_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())
+    expires_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+    last_used_at: datetime | None = Field(
+        default=None,
+        sa_column=_utc_column(nullable=True),
+        description="Last successful authentication, recorded at most once a minute.",
+    )
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
 
 
 class PersonPublic(SQLModel):
@@ -189,10 +196,17 @@ class AuditEventCreate(SQLModel):
 
 
 class ApiKeyPublic(SQLModel):
-    key_id: str
+    """An API key as listed: never its secret or digest. `token_id` is the public middle of the token."""
+
+    token_id: str = Field(description="Public id of the key: the part between `fg_` and the secret.")
     role: Role
     label: str
     created_at: datetime
+    expires_at: datetime | None = Field(description="After this instant the key gets 401; null: never.")
+    last_used_at: datetime | None = Field(
+        description="Last successful authentication (updated at most once a minute); null: never used."
+    )
+    revoked_at: datetime | None = Field(description="When the key was revoked; null: not revoked.")
 
 
 class Weekday(StrEnum):

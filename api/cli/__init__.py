@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from api.cli.access import access_app
+from api.cli.apikeys import apikeys_app
 from api.cli.audit import audit_app
 from api.cli.backup import backup_app
 from api.cli.demo import demo_command
@@ -31,6 +32,7 @@ app.command("enroll")(enroll_command)
 app.add_typer(people_app, name="people")
 app.add_typer(access_app, name="access")
 app.add_typer(keys_app, name="keys")
+app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(backup_app, name="backup")
 app.command("gate")(gate_command)
 app.command("serve")(serve_command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -24,7 +25,7 @@ def init(
             if has_api_key(session, role=Role.admin):
                 token = None
             else:
-                token, _ = create_api_key(session, role=Role.admin, label=label)
+                token, _ = create_api_key(session, role=Role.admin, label=label, now=datetime.now(UTC))
     console.print(f"data directory: {settings.home}")
     console.print(f"database: {settings.resolved_database_url}")
     key_source = "FACEGATE_MASTER_KEY" if settings.master_key else str(settings.resolved_key_file)

@@ -16,7 +16,7 @@ from enrollment import EnrollmentError, EnrollmentRejected, EnrollmentSettings, 
 from enrollment import enroll_new_person as create_and_enroll
 from gate import GateError, GateRuntime, build_gate_runtime
 from recognition import RecognitionError
-from storage import StorageError, StorageSettings, open_database, session_scope
+from storage import Session, StorageError, StorageSettings, open_database, session_scope
 
 err_console = Console(stderr=True)
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "build_runtime",
     "cli_errors",
     "configure_logging",
+    "database_session",
     "enroll_new_person",
     "err_console",
     "image_files",
@@ -36,6 +37,17 @@ class Runtime(GateRuntime):
     """What most commands need, built once per command from the environment: the gate's, plus enrollment."""
 
     enrollment: EnrollmentSettings
+
+
+@contextmanager
+def database_session(storage_settings: StorageSettings) -> Iterator[Session]:
+    """One transaction on the configured database; the engine is closed afterwards (no pooled leftovers)."""
+    engine = open_database(storage_settings)
+    try:
+        with session_scope(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 def build_runtime(storage_settings: StorageSettings, *, create_key: bool = False) -> Runtime:

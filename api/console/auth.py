@@ -14,7 +14,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Form, Request
 
 from api.console.session import SESSION_COOKIE, SessionSigner
-from api.deps import SessionDep
+from api.deps import ServicesDep, SessionDep
 from storage import Role, find_api_key
 
 logger = logging.getLogger(__name__)
@@ -50,17 +50,17 @@ def get_signer(request: Request) -> SessionSigner:
 SignerDep = Annotated[SessionSigner, Depends(get_signer)]
 
 
-def signed_in(request: Request, session: SessionDep, signer: SignerDep) -> ConsoleUser:
+def signed_in(request: Request, session: SessionDep, services: ServicesDep, signer: SignerDep) -> ConsoleUser:
     """The session's key, looked up again on every request so that a revoked key's session ends.
 
     Raises:
-        SignInRequired: no cookie, a forged or expired one, or its key no longer authenticates.
+        SignInRequired: no cookie, a forged or expired one, or its key was revoked or has expired.
     """
     cookie = request.cookies.get(SESSION_COOKIE)
     claims = signer.claims(cookie, now_s=time.time()) if cookie else None
     if cookie is None or claims is None:
         raise SignInRequired
-    key = find_api_key(session, claims.key_id)
+    key = find_api_key(session, claims.key_id, now=services.clock())
     if key is None or not signer.verify(cookie, key_digest=key.secret_sha256):
         logger.info("console session of key %s refused", claims.key_id)
         raise SignInRequired

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from functools import cache
 
 import cv2
@@ -68,11 +69,19 @@ def db_state(services: AppServices) -> DbState:
 
 def make_tokens(engine: Engine) -> dict[Role, str]:
     with session_scope(engine) as session:
-        return {role: create_api_key(session, role=role, label=f"test {role}")[0] for role in Role}
+        return {
+            role: create_api_key(session, role=role, label=f"test {role}", now=datetime.now(UTC))[0]
+            for role in Role
+        }
 
 
-def make_services(engine: Engine, keyring: Keyring, recognizer: Recognizer) -> AppServices:
-    return AppServices(engine=engine, keyring=keyring, recognizer=recognizer, enrollment=EnrollmentSettings())
+def make_services(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer, *, clock: Callable[[], datetime] | None = None
+) -> AppServices:
+    services = AppServices(
+        engine=engine, keyring=keyring, recognizer=recognizer, enrollment=EnrollmentSettings()
+    )
+    return services if clock is None else replace(services, clock=clock)
 
 
 @pytest.fixture

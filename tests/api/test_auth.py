@@ -32,6 +32,9 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/access/rules"): frozenset({ADMIN}),
     ("GET", "/access/rules"): frozenset({ADMIN}),
     ("DELETE", "/access/rules/{rule_id}"): frozenset({ADMIN}),
+    ("POST", "/api-keys"): frozenset({ADMIN}),
+    ("GET", "/api-keys"): frozenset({ADMIN}),
+    ("POST", "/api-keys/{token_id}/revoke"): frozenset({ADMIN}),
 }
 """The intended role of every authenticated route; a new route must be added here."""
 
@@ -68,9 +71,13 @@ def test_fastapi_default_docs_are_not_served(api: ApiHarness) -> None:
 
 
 def _call(api: ApiHarness, method: str, path: str, headers: dict[str, str], photo: bytes) -> Any:
-    url = path.replace("{person_id}", "987654").replace("{group_id}", "987654").replace("{rule_id}", "987654")
+    url = path
+    for parameter in ("{person_id}", "{group_id}", "{rule_id}", "{token_id}"):
+        url = url.replace(parameter, "987654")
     if path in ("/people", "/access/groups") and method == "POST":
         return api.client.post(url, json={"name": "Role Matrix"}, headers=headers)
+    if path == "/api-keys" and method == "POST":
+        return api.client.post(url, json={"role": "device", "label": "Role Matrix"}, headers=headers)
     if path == "/access/rules" and method == "POST":
         rule = {"door": "front", "group_id": 987654, "weekdays": ["mon"], "start": "08:00", "end": "18:00"}
         return api.client.post(url, json=rule, headers=headers)

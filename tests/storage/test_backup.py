@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ def source(tmp_path: Path, keyring: Keyring, real_vectors: list[np.ndarray]) -> 
     append(engine, keyring, range(1, 11))
     with session_scope(engine) as session:
         ensure_door(session, name="front")
-        token, _ = create_api_key(session, role=Role.auditor, label="auditor")
+        token, _ = create_api_key(session, role=Role.auditor, label="auditor", now=datetime.now(UTC))
     return engine, person_ids, token
 
 
@@ -63,7 +64,8 @@ def test_round_trip_restores_everything_into_an_empty_database(
     append(engine, keyring, range(11, 13))  # the restored chain head accepts new events
     assert verify(engine, keyring).events_checked == 12
     with session_scope(engine) as session:
-        assert (key := authenticate(session, token)) is not None and key.role == Role.auditor
+        key = authenticate(session, token, now=datetime.now(UTC)).key
+        assert key is not None and key.role == Role.auditor
         assert create_person(session, name="after restore").id == max(person_ids) + 1
 
 

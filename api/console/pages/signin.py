@@ -10,11 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from api.auth import AuthenticationFailed, TooManyFailures
 from api.console.auth import SignedInForm, SignedInPage, SignerDep
 from api.console.session import LOGIN_COOKIE, SESSION_COOKIE
 from api.console.templating import home_path, render
-from api.deps import SessionDep, SettingsDep
-from storage import Role, authenticate
+from api.deps import AuthenticatorDep, SettingsDep
+from storage import Role
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -56,7 +57,7 @@ def login_form(request: Request, signer: SignerDep) -> Response:
 @router.post("/login")
 def login(
     request: Request,
-    session: SessionDep,
+    authenticator: AuthenticatorDep,
     signer: SignerDep,
     settings: SettingsDep,
     api_key: Annotated[str, Form(max_length=200)],
@@ -68,10 +69,18 @@ def login(
         return _login_page(
             request, signer, error="The form expired; try again.", status_code=status.HTTP_403_FORBIDDEN
         )
-    key = authenticate(session, api_key.strip())
-    if key is None or key.role == Role.device:
-        logger.info("console sign-in refused (%s)", "device key" if key else "invalid key")
-        error = "Device keys cannot use the console." if key else "That API key is not valid."
+    client = request.client.host if request.client is not None else "unknown"
+    try:
+        key = authenticator.authenticate(api_key.strip(), client=client)
+    except TooManyFailures as exc:
+        return _login_page(request, signer, error=f"{exc}.", status_code=status.HTTP_429_TOO_MANY_REQUESTS)
+    except AuthenticationFailed:
+        logger.info("console sign-in refused (invalid key)")
+        error = "That API key is not valid."
+        return _login_page(request, signer, error=error, status_code=status.HTTP_401_UNAUTHORIZED)
+    if key.role == Role.device:
+        logger.info("console sign-in refused (device key)")
+        error = "Device keys cannot use the console."
         return _login_page(request, signer, error=error, status_code=status.HTTP_401_UNAUTHORIZED)
     cookie = signer.issue(
         key_id=key.key_id,

@@ -1,0 +1,97 @@
+"""API-key authentication of one request: rate limit per client address, database check, audit of failures.
+
+The key is read from the database on every request, so a revocation or an expiry takes effect at the
+key's next use in every running server. Failed attempts are counted per client address in this
+process (limits' moving window); an address over the limit gets 429 until its window slides on. Each
+failure becomes a denied event in the audit log (door `api`) with the reason and the token's public id
+when it names a real key; the token itself is never logged or stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from storage import (
+    ApiKey,
+    AuditEventCreate,
+    AuthFailure,
+    Cipher,
+    Decision,
+    Engine,
+    append_event,
+    authenticate,
+    session_scope,
+)
+
+logger = logging.getLogger(__name__)
+
+API_DOOR = "api"
+"""The `door` of audit events written by the API itself (failed authentications)."""
+
+
+class TooManyFailures(Exception):
+    """This client address failed to authenticate too often; it must wait `retry_after_s`."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many failed authentications; retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class AuthenticationFailed(Exception):
+    """The presented token is malformed, unknown, wrong, revoked or expired."""
+
+    def __init__(self, failure: AuthFailure) -> None:
+        super().__init__(failure.value)
+        self.failure = failure
+
+
+@dataclass
+class Authenticator:
+    """Checks tokens against the database; counts and audits failures per client address.
+
+    Build one per application (create_app): its failure counters live in this process.
+    """
+
+    engine: Engine
+    keyring: Cipher
+    clock: Callable[[], datetime]
+    max_failures: int
+    window_s: int
+
+    def __post_init__(self) -> None:
+        self._rate = RateLimitItemPerSecond(self.max_failures, self.window_s)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def authenticate(self, token: str, *, client: str) -> ApiKey:
+        """The key of `token`, recording its use.
+
+        Raises:
+            TooManyFailures: `client` is over its failure limit (checked before the database).
+            AuthenticationFailed: the token does not authenticate (counted and audited).
+        """
+        if not self._limiter.test(self._rate, client):
+            reset_at = self._limiter.get_window_stats(self._rate, client).reset_time
+            retry_after_s = max(1, int(reset_at - time.time()) + 1)  # limits keeps wall-clock time
+            logger.warning("client %s over the failed-authentication limit", client)
+            raise TooManyFailures(min(retry_after_s, self.window_s))
+        with session_scope(self.engine) as session:
+            result = authenticate(session, token, now=self.clock())
+            if result.key is not None:
+                return result.key
+            assert result.failure is not None
+            self._limiter.hit(self._rate, client)
+            source = client if result.token_id is None else f"{client} token {result.token_id}"
+            event = AuditEventCreate(
+                door=API_DOOR, source=source, decision=Decision.denied, reason=result.failure, model_id="-"
+            )
+            append_event(session, self.keyring, event)
+        logger.info("authentication failed from %s: %s", client, result.failure.value)
+        raise AuthenticationFailed(result.failure)

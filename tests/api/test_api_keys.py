@@ -1,0 +1,126 @@
+"""/api-keys: keys for every role, revocation and expiry at once, failures limited and audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.app import create_app
+from api.cli import app as cli_app
+from api.settings import ApiSettings
+from recognition import Recognizer
+from storage import Engine, Keyring, Role, query_events, session_scope
+from tests.api.conftest import ApiHarness, make_services, make_tokens
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _create(api: ApiHarness, **body: object) -> dict[str, object]:
+    response = api.client.post("/api-keys", json=body, headers=api.auth(Role.admin))
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def test_an_admin_creates_an_auditor_key_that_reads_events_only(api: ApiHarness) -> None:
+    created = _create(api, role="auditor", label="Audrey, internal audit")
+    token = str(created["token"])
+    assert token.startswith(f"fg_{created['token_id']}_") and created["revoked_at"] is None
+
+    assert api.client.get("/events", headers=_bearer(token)).status_code == 200
+    assert api.client.get("/people", headers=_bearer(token)).status_code == 403
+
+    listed = api.client.get("/api-keys", headers=api.auth(Role.admin)).json()
+    mine = [key for key in listed["items"] if key["token_id"] == created["token_id"]]
+    assert listed["total"] == len(Role) + 1 and len(mine) == 1
+    assert mine[0]["role"] == "auditor" and mine[0]["last_used_at"] is not None
+    assert token.split("_", 2)[2] not in str(listed) and "token" not in mine[0]
+
+
+def test_a_revoked_key_gets_401_at_its_next_request_and_it_is_audited(api: ApiHarness) -> None:
+    created = _create(api, role="device", label="door 3")
+    token = str(created["token"])
+    assert api.client.post("/identify", headers=_bearer(token)).status_code == 422  # in, but no photo
+
+    revoked = api.client.post(f"/api-keys/{created['token_id']}/revoke", headers=api.auth(Role.admin))
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    refused = api.client.post("/identify", headers=_bearer(token))
+    assert refused.status_code == 401 and refused.json()["detail"] == "API key revoked"
+
+    with session_scope(api.services.engine) as session:
+        events, total = query_events(session, door="api")
+    assert total == 1 and events[0].reason == "api_key_revoked" and events[0].decision == "denied"
+    assert events[0].source == f"testclient token {created['token_id']}"
+    assert token.split("_", 2)[2] not in events[0].model_dump_json()
+
+
+def test_revoking_with_the_cli_stops_a_running_server_at_once(
+    api: ApiHarness, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = str(_create(api, role="auditor", label="to revoke")["token"])
+    assert api.client.get("/events", headers=_bearer(token)).status_code == 200
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+
+    result = CliRunner().invoke(cli_app, ["apikeys", "revoke", token.split("_")[1]])
+
+    assert result.exit_code == 0, result.output
+    assert api.client.get("/events", headers=_bearer(token)).status_code == 401
+
+
+def test_an_expired_key_gets_401_at_once(engine: Engine, keyring: Keyring, recognizer: Recognizer) -> None:
+    now = [datetime.now(UTC)]
+    services = make_services(engine, keyring, recognizer, clock=lambda: now[0])
+    admin = make_tokens(engine)[Role.admin]
+    with TestClient(create_app(services, settings=ApiSettings())) as client:
+        expires_at = (now[0] + timedelta(hours=1)).isoformat()
+        body = {"role": "auditor", "label": "temp", "expires_at": expires_at}
+        token = client.post("/api-keys", json=body, headers=_bearer(admin)).json()["token"]
+        assert client.get("/events", headers=_bearer(token)).status_code == 200
+        now[0] += timedelta(hours=1)
+        refused = client.get("/events", headers=_bearer(token))
+    assert refused.status_code == 401 and refused.json()["detail"] == "API key expired"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"role": "auditor", "label": "late", "expires_at": "2000-01-01T00:00:00Z"},
+        {"role": "auditor", "label": "naive", "expires_at": "2999-01-01T00:00:00"},
+        {"role": "root", "label": "no such role"},
+        {"role": "auditor", "label": ""},
+    ],
+    ids=["past", "no-zone", "role", "empty-label"],
+)
+def test_bad_key_requests_are_422(api: ApiHarness, body: dict[str, str]) -> None:
+    response = api.client.post("/api-keys", json=body, headers=api.auth(Role.admin))
+    assert response.status_code == 422, response.text
+
+
+def test_revoking_an_unknown_key_is_404(api: ApiHarness) -> None:
+    assert api.client.post("/api-keys/nosuchkey/revoke", headers=api.auth(Role.admin)).status_code == 404
+
+
+def test_failed_authentications_are_limited_per_address(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer
+) -> None:
+    services = make_services(engine, keyring, recognizer)
+    admin = make_tokens(engine)[Role.admin]
+    app = create_app(services, settings=ApiSettings(auth_max_failures=3, auth_failure_window_s=600))
+    wrong = _bearer(admin[:-2] + "xx")
+    with TestClient(app, client=("203.0.113.7", 40000)) as attacker, TestClient(app) as neighbour:
+        statuses = [attacker.get("/events", headers=wrong).status_code for _ in range(4)]
+        blocked = attacker.get("/events", headers=_bearer(admin))
+        elsewhere = neighbour.get("/events", headers=_bearer(admin))
+
+    assert statuses == [401, 401, 401, 429]
+    assert blocked.status_code == 429 and 1 <= int(blocked.headers["retry-after"]) <= 600
+    assert elsewhere.status_code == 200
+    with session_scope(engine) as session:
+        events, total = query_events(session, door="api")
+    assert total == 3 and {event.reason for event in events} == {"api_key_wrong_secret"}
+    assert all(event.source.startswith("203.0.113.7 token ") for event in events)
+    assert not [event for event in events if admin.split("_", 2)[2][:8] in event.model_dump_json()]

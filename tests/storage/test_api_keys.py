@@ -1,0 +1,112 @@
+"""API keys in storage: digest only, expiry, revocation, last use to the minute (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from storage import (
+    ApiKey,
+    AuthFailure,
+    Engine,
+    InvalidValue,
+    NotFound,
+    Role,
+    authenticate,
+    create_api_key,
+    list_api_keys,
+    revoke_api_key,
+    session_scope,
+)
+
+T0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+
+
+def _create(engine: Engine, **kwargs: object) -> str:
+    with session_scope(engine) as session:
+        token, _ = create_api_key(session, role=Role.device, label="door 3", now=T0, **kwargs)  # type: ignore[arg-type]
+    return token
+
+
+def _check(engine: Engine, token: str, at: datetime) -> AuthFailure | None:
+    with session_scope(engine) as session:
+        result = authenticate(session, token, now=at)
+    assert (result.key is None) == (result.failure is not None)
+    return result.failure
+
+
+def test_only_a_digest_of_the_secret_is_stored(engine: Engine) -> None:
+    token = _create(engine)
+    secret = token.split("_", 2)[2]
+    with session_scope(engine) as session:
+        row = session.exec(select(ApiKey)).one()
+    assert secret not in repr(row.model_dump()) and len(row.secret_sha256) == 64
+    assert _check(engine, token, T0) is None
+
+
+@pytest.mark.parametrize(
+    ("mangle", "failure"),
+    [
+        (lambda token: token[:-1] + ("A" if token[-1] != "A" else "B"), AuthFailure.wrong_secret),
+        (lambda token: "fg_0123456789abcdef_" + token.split("_", 2)[2], AuthFailure.unknown),
+        (lambda token: token.replace("fg_", "xx_", 1), AuthFailure.malformed),
+        (lambda token: "fg_", AuthFailure.malformed),
+    ],
+    ids=["wrong-secret", "unknown-id", "wrong-prefix", "empty"],
+)
+def test_bad_tokens_say_why(engine: Engine, mangle, failure: AuthFailure) -> None:
+    token = _create(engine)
+    assert _check(engine, mangle(token), T0) == failure
+
+
+def test_a_key_expires_at_its_instant(engine: Engine) -> None:
+    token = _create(engine, expires_at=T0 + timedelta(hours=1))
+    assert _check(engine, token, T0 + timedelta(minutes=59)) is None
+    assert _check(engine, token, T0 + timedelta(hours=1)) == AuthFailure.expired
+
+
+def test_an_expiry_in_the_past_is_refused(engine: Engine) -> None:
+    with pytest.raises(InvalidValue, match="not in the future"), session_scope(engine) as session:
+        create_api_key(session, role=Role.admin, label="late", now=T0, expires_at=T0 - timedelta(seconds=1))
+
+
+def test_revocation_is_immediate_and_keeps_its_first_time(engine: Engine) -> None:
+    token = _create(engine)
+    token_id = token.split("_")[1]
+    with session_scope(engine) as session:
+        first = revoke_api_key(session, token_id, now=T0 + timedelta(seconds=5))
+    with session_scope(engine) as session:
+        again = revoke_api_key(session, token_id, now=T0 + timedelta(hours=5))
+    assert first.revoked_at == again.revoked_at == T0 + timedelta(seconds=5)
+    assert _check(engine, token, T0 + timedelta(seconds=6)) == AuthFailure.revoked
+    with pytest.raises(NotFound), session_scope(engine) as session:
+        revoke_api_key(session, "0000000000000000", now=T0)
+
+
+def test_last_use_is_recorded_at_most_once_a_minute(engine: Engine) -> None:
+    token = _create(engine)
+
+    def last_used() -> datetime | None:
+        with session_scope(engine) as session:
+            return list_api_keys(session)[0][0].last_used_at
+
+    assert last_used() is None
+    assert _check(engine, token, T0 + timedelta(seconds=10)) is None
+    assert last_used() == T0 + timedelta(seconds=10)
+    assert _check(engine, token, T0 + timedelta(seconds=40)) is None
+    assert last_used() == T0 + timedelta(seconds=10)
+    assert _check(engine, token, T0 + timedelta(seconds=75)) is None
+    assert last_used() == T0 + timedelta(seconds=75)
+
+
+def test_list_is_paginated_with_a_total_and_shows_every_field(engine: Engine) -> None:
+    for _ in range(3):
+        _create(engine, expires_at=T0 + timedelta(days=30))
+    with session_scope(engine) as session:
+        page, total = list_api_keys(session, offset=1, limit=1)
+    assert total == 3 and len(page) == 1
+    key = page[0]
+    assert key.role == Role.device and key.label == "door 3" and key.created_at == T0
+    assert key.expires_at == T0 + timedelta(days=30) and key.revoked_at is None and key.last_used_at is None
