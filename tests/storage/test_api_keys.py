@@ -16,6 +16,7 @@ from storage import (
     Role,
     authenticate,
     create_api_key,
+    find_api_key,
     list_api_keys,
     revoke_api_key,
     session_scope,
@@ -110,3 +111,17 @@ def test_list_is_paginated_with_a_total_and_shows_every_field(engine: Engine) ->
     key = page[0]
     assert key.role == Role.device and key.label == "door 3" and key.created_at == T0
     assert key.expires_at == T0 + timedelta(days=30) and key.revoked_at is None and key.last_used_at is None
+
+
+def test_find_api_key_returns_only_usable_keys(engine: Engine) -> None:
+    """A console session re-checks its key with find_api_key: revoked or expired ends it."""
+    live, expiring, revoked = (_create(engine, expires_at=T0 + timedelta(hours=h)) for h in (48, 1, 48))
+    with session_scope(engine) as session:
+        revoke_api_key(session, revoked.split("_")[1], now=T0)
+    later = T0 + timedelta(hours=2)
+    with session_scope(engine) as session:
+        found = {
+            token: find_api_key(session, token.split("_")[1], now=later)
+            for token in (live, expiring, revoked)
+        }
+    assert found[live] is not None and found[expiring] is None and found[revoked] is None
