@@ -18,6 +18,7 @@ from training.config import (
     load_config,
 )
 from training.data import load_crops, normalise
+from training.distributed import SINGLE_PROCESS, DistContext, distributed_from_env
 from training.errors import CheckpointError, DatasetError, TrainingError
 from training.run import TrainOutcome, train_and_export
 from training.trainer import EpochMetrics, TrainResult, resolve_device
@@ -31,14 +32,17 @@ __all__ = [
     "CosFaceConfig",
     "DataConfig",
     "DatasetError",
+    "DistContext",
     "EpochMetrics",
     "OptimConfig",
+    "SINGLE_PROCESS",
     "TrainConfig",
     "TrainOutcome",
     "TrainResult",
     "TrainingError",
     "TripletConfig",
     "build_backbone",
+    "distributed_from_env",
     "embed_crops",
     "load_config",
     "load_crops",

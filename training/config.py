@@ -137,6 +137,12 @@ class OptimConfig(_Strict):
     epochs: int = Field(20, ge=1, description="Length of the cosine schedule in epochs.")
     max_wall_minutes: float | None = Field(None, gt=0.0, description="Stop after the epoch that passes this.")
     grad_clip_norm: float | None = Field(5.0, gt=0.0, description="Clip the global gradient L2 norm.")
+    freeze_body_epochs: float = Field(
+        0.0,
+        ge=0.0,
+        description="Fine-tuning: train only the margin head for this many epochs (the body keeps its "
+        "weights and BatchNorm statistics), then the whole network at learning_rate.",
+    )
     early_stop_patience_epochs: int | None = Field(
         5, ge=1, description="Stop when validation accuracy has not improved for this many epochs."
     )
@@ -172,6 +178,12 @@ class TrainConfig(_Strict):
     licence: str = Field(
         "", description="Licence of the exported weights; must reflect the training data's terms."
     )
+
+    @model_validator(mode="after")
+    def _frozen_body_needs_a_head(self) -> TrainConfig:
+        if self.optim.freeze_body_epochs > 0 and isinstance(self.loss, TripletConfig):
+            raise ValueError("optim.freeze_body_epochs needs a margin head (arcface or cosface) to train")
+        return self
 
 
 def load_config(path: Path | None, overrides: dict[str, Any]) -> TrainConfig:

@@ -15,9 +15,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from recognition import ALIGNED_SIZE_PX, ModelBundle, Preprocessing, calibrate, sha256_of, write_bundle_file
+from recognition import (
+    ALIGNED_SIZE_PX,
+    CALIBRATED_FARS,
+    ModelBundle,
+    Preprocessing,
+    calibrate,
+    sha256_of,
+    write_bundle_file,
+)
 from training.checkpoint import TORCHSCRIPT_FILE
 from training.config import TrainConfig
+from training.errors import DatasetError
 from training.validation import ValidationResult
 
 ONNX_FILE = "model.onnx"
@@ -81,19 +90,27 @@ def export_bundle(
         version: bundle version, e.g. the run directory name and the best epoch.
         source: provenance written into bundle.json (trainer run, git revision).
         command: the command that reproduces the run (recorded with the calibration).
+
+    Raises:
+        DatasetError: too few impostor pairs to calibrate any threshold.
     """
-    bundle_dir = out_dir / config.bundle_name
-    bundle_dir.mkdir(parents=True, exist_ok=True)
-    cpu_model = copy.deepcopy(model).cpu().eval()
-    write_onnx(cpu_model, bundle_dir / ONNX_FILE)
-    write_torchscript(cpu_model, bundle_dir / TORCHSCRIPT_FILE)
     calibration = calibrate(
         validation.genuine,
         validation.impostor,
         command=command,
         dataset=f"held-out identities of {config.data.data_dir.name}: every same- and cross-identity pair",
     )
+    if not calibration.thresholds:
+        raise DatasetError(
+            f"{len(validation.impostor)} impostor pairs cannot calibrate a threshold at FAR "
+            f"{max(CALIBRATED_FARS):g}: hold out more validation identities"
+        )
     usable = [p for p in calibration.thresholds if p.far <= DEFAULT_FAR] or calibration.thresholds
+    bundle_dir = out_dir / config.bundle_name
+    bundle_dir.mkdir(parents=True, exist_ok=True)
+    cpu_model = copy.deepcopy(model).cpu().eval()
+    write_onnx(cpu_model, bundle_dir / ONNX_FILE)
+    write_torchscript(cpu_model, bundle_dir / TORCHSCRIPT_FILE)
     bundle = ModelBundle(
         name=config.bundle_name,
         version=version,

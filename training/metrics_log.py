@@ -15,19 +15,28 @@ class MetricsLog:
     """Appends one CSV row per call (the header once), so a resumed run continues the same file.
 
     `x_key` names the column TensorBoard plots against (epoch or step); each file gets its own
-    TensorBoard folder, `RUN/tensorboard/<file stem>`.
+    TensorBoard folder, `RUN/tensorboard/<file stem>`. A disabled log (ranks other than 0) writes nothing.
     """
 
-    def __init__(self, run_dir: Path, *, file_name: str = METRICS_FILE, x_key: str = "epoch") -> None:
+    def __init__(
+        self, run_dir: Path, *, file_name: str = METRICS_FILE, x_key: str = "epoch", is_enabled: bool = True
+    ) -> None:
         self.path = run_dir / file_name
         self.x_key = x_key
+        self.is_enabled = is_enabled
         self._tensorboard: Any = None
-        if importlib.util.find_spec("torch.utils.tensorboard") and importlib.util.find_spec("tensorboard"):
+        if (
+            is_enabled
+            and importlib.util.find_spec("torch.utils.tensorboard")
+            and importlib.util.find_spec("tensorboard")
+        ):
             from torch.utils.tensorboard import SummaryWriter
 
             self._tensorboard = SummaryWriter(log_dir=str(run_dir / "tensorboard" / self.path.stem))
 
     def write(self, row: dict[str, float | int]) -> None:
+        if not self.is_enabled:
+            return
         is_new = not self.path.is_file()
         with self.path.open("a", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(row))

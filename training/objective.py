@@ -24,7 +24,8 @@ class Objective(nn.Module):
     def forward(
         self, embeddings: torch.Tensor, labels: torch.Tensor, *, epochs_done: float = 0.0
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        embeddings = embeddings.float()  # margins are computed in float32 even under autocast
+        if embeddings.dtype in (torch.float16, torch.bfloat16):
+            embeddings = embeddings.float()  # margins are computed in float32 even under autocast
         tuples = self.schedule(embeddings, labels, epochs_done=epochs_done) if self.schedule else None
         loss: torch.Tensor = self.loss(embeddings, labels, tuples)
         return loss, mining_stats(embeddings, labels, tuples, margin_cos=self.margin_cos)

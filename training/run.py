@@ -11,6 +11,7 @@ from recognition import Recognizer
 from training.checkpoint import LAST_CHECKPOINT, git_revision
 from training.config import TrainConfig
 from training.data import split_identities
+from training.distributed import SINGLE_PROCESS, DistContext
 from training.errors import DatasetError
 from training.export import export_bundle
 from training.preprocess import CropSet, aligned_crop_set, detect_and_align
@@ -46,18 +47,26 @@ def train_and_export(
     recognizer: Callable[[], Recognizer],
     is_resume: bool = False,
     command: str = "facegate train",
-) -> TrainOutcome:
+    dist: DistContext = SINGLE_PROCESS,
+) -> TrainOutcome | None:
     """Train `config` into `run_dir` and export the best epoch to `run_dir/bundles/NAME/`.
 
     Args:
         recognizer: builds the product's pipeline, called only when photos need detection.
-        is_resume: continue from `run_dir/last.pt` (must exist, same configuration).
+        is_resume: continue from `run_dir/last.pt` (must exist, same configuration); every rank of a
+            distributed run resumes from the same file.
         command: recorded in bundle.json as the command that reproduces the calibration.
+        dist: this process's place in a torchrun group; only rank 0 exports and gets an outcome
+            (the others get None).
 
     Raises:
         DatasetError, CheckpointError: see `split_identities`, `Trainer.resume`.
     """
+    if not dist.is_main:
+        dist.barrier()  # rank 0 detects and caches the crops first; the others then read its cache
     crop_set = crops_for(config, run_dir, recognizer)
+    if dist.is_main:
+        dist.barrier()
     split = split_identities(crop_set.crops, config.data, seed=config.seed)
     logger.info(
         "%d training identities (%d crops), %d validation identities (%d crops)",
@@ -66,12 +75,14 @@ def train_and_export(
         len(split.val_identities),
         len(split.val_paths),
     )
-    trainer = Trainer(config, split, run_dir)
+    trainer = Trainer(config, split, run_dir, dist=dist)
     if is_resume:
         if not (run_dir / LAST_CHECKPOINT).is_file():
             raise DatasetError(f"{run_dir}: nothing to resume ({LAST_CHECKPOINT} is missing)")
         trainer.resume(run_dir / LAST_CHECKPOINT)
     result = trainer.fit()
+    if result.validation is None:
+        return None
     revision = git_revision(Path(__file__).resolve().parent)
     bundle_dir = export_bundle(
         trainer.model,

@@ -32,17 +32,20 @@ from training.checkpoint import (
 )
 from training.config import TrainConfig
 from training.data import CropDataset, Split, load_crops, normalise
+from training.distributed import SINGLE_PROCESS, DistContext
 from training.errors import CheckpointError
 from training.metrics_log import STEPS_FILE, MetricsLog
 from training.mining_stats import StepStats
 from training.objective import TrainingNetwork, build_objective
-from training.samplers import identity_batch_sampler
+from training.samplers import IdentityBatchSampler
 from training.schedule import warmup_cosine
 from training.validation import ValidationResult, embed_crops, pair_scores_by_label, verification_metrics
 
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
+RANK_SEED_STRIDE = 100_003
+"""Augmentation seeds of different ranks are this far apart, so ranks do not share random crops."""
 SEEDS_FILE = "seeds.json"
 
 
@@ -71,8 +74,8 @@ class TrainResult:
     epochs: tuple[EpochMetrics, ...]
     best_epoch: int
     stopped_because: str
-    validation: ValidationResult
-    """The best checkpoint's validation scores (used to calibrate the exported bundle)."""
+    validation: ValidationResult | None
+    """The best checkpoint's validation scores (used to calibrate the exported bundle); rank 0 only."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def seed_everything(seed: int) -> None:
-    """Python, numpy (pytorch-metric-learning's sampler draws from it) and torch."""
+    """Python, numpy (pytorch-metric-learning's miners draw from it) and torch."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -108,13 +111,21 @@ class Trainer:
     """Trains `config.backbone` on a split and writes everything into `run_dir`."""
 
     def __init__(
-        self, config: TrainConfig, split: Split, run_dir: Path, *, clock: Callable[[], float] = time.monotonic
+        self,
+        config: TrainConfig,
+        split: Split,
+        run_dir: Path,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        dist: DistContext = SINGLE_PROCESS,
     ) -> None:
+        """`dist`: this process's rank in a data-parallel group (see training.distributed)."""
         self.config = config
         self.split = split
         self.run_dir = run_dir
         self.clock = clock
-        self.device = resolve_device(config.device)
+        self.dist = dist
+        self.device = dist.device(resolve_device(config.device))
         if config.threads is not None:
             torch.set_num_threads(config.threads)
         seed_everything(config.seed)
@@ -124,9 +135,10 @@ class Trainer:
         self.objective = build_objective(
             config.loss, num_classes=len(split.train_identities), embedding_dim=config.backbone.embedding_dim
         ).to(self.device)
-        self.network = TrainingNetwork(self.model, self.objective)
+        self.network = dist.wrap(TrainingNetwork(self.model, self.objective), self.device)
         self.optimizer = self._optimizer()
-        self.steps_per_epoch = len(split.train_labels) // config.batch_size
+        self.images_per_step = config.batch_size * dist.world_size
+        self.steps_per_epoch = len(split.train_labels) // self.images_per_step
         self.scheduler = warmup_cosine(
             self.optimizer,
             warmup_steps=max(1, round(config.optim.warmup_epochs * self.steps_per_epoch)),
@@ -195,21 +207,23 @@ class Trainer:
         logger.info("resumed %s after epoch %d", path, self.epoch)
 
     def _loader(self) -> DataLoader[tuple[torch.Tensor, int]]:
-        # Re-seeding per epoch makes a resumed run draw the same batches and augmentations.
-        seed_everything(self.config.seed + self.epoch)
+        # Re-seeding per epoch (and rank) makes a resumed run draw the same batches and augmentations.
+        seed_everything(self.config.seed + self.epoch + RANK_SEED_STRIDE * self.dist.rank)
         dataset = CropDataset(self.train_images, self.split.train_labels, Augmenter(self.config.augment))
-        sampler = identity_batch_sampler(
+        sampler = IdentityBatchSampler(
             self.split.train_labels,
+            batch_size=self.config.batch_size,
             images_per_identity=self.config.images_per_identity,
-            batch_size=self.config.batch_size,
+            seed=self.config.seed,
+            epoch=self.epoch,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
         )
-        return DataLoader(
-            dataset,
-            batch_size=self.config.batch_size,
-            sampler=sampler,
-            drop_last=True,
-            num_workers=self.config.num_workers,
-        )
+        return DataLoader(dataset, batch_sampler=sampler, num_workers=self.config.num_workers)
+
+    def is_body_frozen(self) -> bool:
+        """Fine-tuning's first phase: only the margin head learns (optim.freeze_body_epochs)."""
+        return bool(self.step < round(self.config.optim.freeze_body_epochs * self.steps_per_epoch))
 
     def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, StepStats]:
         images = normalise(
@@ -220,9 +234,16 @@ class Trainer:
             loss, stats = self.network(images, labels, epochs_done=self.step / self.steps_per_epoch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        if self.is_body_frozen():
+            # No gradient, so the optimiser leaves the body (and its moments and weight decay) alone.
+            # Backward still runs through the body: DistributedDataParallel expects every gradient.
+            for param in self.model.parameters():
+                param.grad = None
         if self.config.optim.grad_clip_norm is not None:
             self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the loss-scaled ones
-            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            params = [
+                p for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None
+            ]
             nn.utils.clip_grad_norm_(params, self.config.optim.grad_clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
@@ -243,7 +264,7 @@ class Trainer:
 
     def _train_epoch(self, deadline_s: float, steps_log: MetricsLog) -> EpochRun:
         """One pass (cut short when the wall budget ends mid-epoch), one steps.csv row per step."""
-        self.model.train()
+        self.network.train()
         losses: list[float] = []
         stats: list[StepStats] = []
         started = self.clock()
@@ -252,11 +273,12 @@ class Trainer:
             self._loader(), total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}", disable=not is_tty
         )
         for images, labels in bar:
+            self.model.train(not self.is_body_frozen())  # a frozen body keeps its BatchNorm statistics
             loss, step_stats = self._train_step(images, labels)
             losses.append(loss)
             stats.append(step_stats)
             self._log_step(steps_log, loss, step_stats, started)
-            rate = len(losses) * self.config.batch_size / max(1e-9, self.clock() - started)
+            rate = len(losses) * self.images_per_step / max(1e-9, self.clock() - started)
             bar.set_postfix(
                 loss=f"{loss:.3f}",
                 act=f"{step_stats.active_fraction:.2f}",
@@ -265,7 +287,7 @@ class Trainer:
                 img_s=f"{rate:.0f}",
             )
             if not is_tty and len(losses) % self.config.log_every_steps == 0:
-                eta_s = (self.steps_per_epoch - len(losses)) * self.config.batch_size / rate
+                eta_s = (self.steps_per_epoch - len(losses)) * self.images_per_step / rate
                 logger.info(
                     "epoch %d step %d/%d loss %.4f active %.2f cos+ %.3f cos- %.3f %.1f img/s eta %.0f s",
                     self.epoch + 1,
@@ -278,12 +300,12 @@ class Trainer:
                     rate,
                     eta_s,
                 )
-            if self.clock() >= deadline_s:
+            if self.dist.any(self.clock() >= deadline_s):  # every rank stops after the same step
                 logger.info(
                     "wall-time budget reached after %d steps of epoch %d", len(losses), self.epoch + 1
                 )
                 break
-        rate = len(losses) * self.config.batch_size / max(1e-9, self.clock() - started)
+        rate = len(losses) * self.images_per_step / max(1e-9, self.clock() - started)
         return EpochRun(losses=losses, stats=stats, images_per_s=rate)
 
     def validate(self) -> ValidationResult:
@@ -296,10 +318,9 @@ class Trainer:
         )
         return verification_metrics(genuine, impostor, rng=np.random.default_rng(self.config.seed))
 
-    def _end_epoch(self, run: EpochRun, started_s: float) -> EpochMetrics:
-        self.epoch += 1
+    def _epoch_metrics(self, run: EpochRun, started_s: float) -> EpochMetrics:
         result = self.validate()
-        metrics = EpochMetrics(
+        return EpochMetrics(
             epoch=self.epoch,
             train_loss=float(np.mean(run.losses)) if run.losses else math.nan,
             images_per_s=run.images_per_s,
@@ -312,25 +333,35 @@ class Trainer:
             positive_cos=_mean([x.positive_cos for x in run.stats]),
             negative_cos=_mean([x.negative_cos for x in run.stats]),
         )
+
+    def _end_epoch(self, run: EpochRun, started_s: float) -> tuple[EpochMetrics, str]:
+        """Rank 0 validates and checkpoints; every rank gets its metrics and its reason to stop (or "")."""
+        self.epoch += 1
+        is_main = self.dist.is_main
+        metrics = self.dist.from_main(self._epoch_metrics(run, started_s) if is_main else None)
         self.history.append(metrics)
-        if result.accuracy > self.best_accuracy:
-            self.best_accuracy, self.best_epoch = result.accuracy, self.epoch
-            save_atomically(self.state(), self.run_dir / BEST_CHECKPOINT)
-        save_atomically(self.state(), self.run_dir / LAST_CHECKPOINT)
-        logger.info(
-            "epoch %d: loss %.4f, %.1f img/s, active %.2f, cos+ %.3f, cos- %.3f, val accuracy %.4f ± %.4f, "
-            "TAR@FAR1e-3 %.4f",
-            self.epoch,
-            metrics.train_loss,
-            metrics.images_per_s,
-            metrics.active_fraction,
-            metrics.positive_cos,
-            metrics.negative_cos,
-            result.accuracy,
-            result.accuracy_std,
-            result.tar_at_far_1e3,
-        )
-        return metrics
+        is_best = metrics.val_accuracy > self.best_accuracy
+        if is_best:
+            self.best_accuracy, self.best_epoch = metrics.val_accuracy, self.epoch
+        if is_main:
+            if is_best:
+                save_atomically(self.state(), self.run_dir / BEST_CHECKPOINT)
+            save_atomically(self.state(), self.run_dir / LAST_CHECKPOINT)
+            logger.info(
+                "epoch %d: loss %.4f, %.1f img/s, active %.2f, cos+ %.3f, cos- %.3f, "
+                "val accuracy %.4f ± %.4f, TAR@FAR1e-3 %.4f",
+                self.epoch,
+                metrics.train_loss,
+                metrics.images_per_s,
+                metrics.active_fraction,
+                metrics.positive_cos,
+                metrics.negative_cos,
+                metrics.val_accuracy,
+                metrics.val_accuracy_std,
+                metrics.val_tar_at_far_1e3,
+            )
+        reason = self.dist.from_main(self._stop_reason(started_s) if is_main else None)
+        return metrics, reason
 
     def _stop_reason(self, started_s: float) -> str:
         optim = self.config.optim
@@ -344,14 +375,22 @@ class Trainer:
         return ""
 
     def fit(self) -> TrainResult:
-        """Train until the schedule ends, early stop or the wall budget; returns the best epoch's scores."""
+        """Train until the schedule ends, early stop or the wall budget; returns the best epoch's scores.
+
+        Only rank 0 writes files and validates; other ranks return the same epochs without validation.
+        """
+        is_main = self.dist.is_main
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / CONFIG_FILE).write_text(self.config.model_dump_json(indent=2) + "\n")
-        (self.run_dir / SEEDS_FILE).write_text(
-            json.dumps({"seed": self.config.seed, "per_epoch": "seed+epoch"})
-        )
-        log = MetricsLog(self.run_dir)
-        steps_log = MetricsLog(self.run_dir, file_name=STEPS_FILE, x_key="step")
+        if is_main:
+            (self.run_dir / CONFIG_FILE).write_text(self.config.model_dump_json(indent=2) + "\n")
+            seeds = {
+                "seed": self.config.seed,
+                "batches": "(seed, epoch)",
+                "augment": "seed+epoch+100003*rank",
+            }
+            (self.run_dir / SEEDS_FILE).write_text(json.dumps(seeds))
+        log = MetricsLog(self.run_dir, is_enabled=is_main)
+        steps_log = MetricsLog(self.run_dir, file_name=STEPS_FILE, x_key="step", is_enabled=is_main)
         started_s = self.clock()
         # Only a resumed, already finished run stops before training: a budget always allows one step.
         reason = (
@@ -360,17 +399,17 @@ class Trainer:
         budget_min = self.config.optim.max_wall_minutes
         deadline_s = started_s + 60.0 * budget_min if budget_min is not None else float("inf")
         while not reason:
-            run = self._train_epoch(deadline_s, steps_log)
-            log.write(vars(self._end_epoch(run, started_s)))
-            reason = self._stop_reason(started_s)
+            metrics, reason = self._end_epoch(self._train_epoch(deadline_s, steps_log), started_s)
+            log.write(vars(metrics))
         log.close()
         steps_log.close()
         logger.info("stopped: %s; best epoch %d", reason, self.best_epoch)
-        load_initial_weights(self.model, self.run_dir / BEST_CHECKPOINT)
+        if is_main:
+            load_initial_weights(self.model, self.run_dir / BEST_CHECKPOINT)
         return TrainResult(
             run_dir=self.run_dir,
             epochs=tuple(self.history),
             best_epoch=self.best_epoch,
             stopped_because=reason,
-            validation=self.validate(),
+            validation=self.validate() if is_main else None,
         )

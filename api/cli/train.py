@@ -32,6 +32,7 @@ def _overrides(**values: Any) -> dict[str, Any]:
         "epochs": "optim.epochs",
         "max_minutes": "optim.max_wall_minutes",
         "learning_rate": "optim.learning_rate",
+        "freeze_body_epochs": "optim.freeze_body_epochs",
         "batch_size": "batch_size",
         "device": "device",
         "bundle_name": "bundle_name",
@@ -71,6 +72,9 @@ def train_command(
         float | None, typer.Option(help="Stop once this many wall minutes are used.")
     ] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
+    freeze_body_epochs: Annotated[
+        float | None, typer.Option(help="Fine-tuning: epochs that train only the margin head first.")
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Images per batch.")] = None,
     val_identities: Annotated[int | None, typer.Option(help="Identities held out for validation.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
@@ -98,6 +102,7 @@ def train_command(
         epochs=epochs,
         max_minutes=max_minutes,
         learning_rate=learning_rate,
+        freeze_body_epochs=freeze_body_epochs,
         batch_size=batch_size,
         val_identities=val_identities,
         device=device,
@@ -107,12 +112,20 @@ def train_command(
     with cli_errors():
         try:
             train_config = training.load_config(config, overrides)
-            outcome = training.train_and_export(
-                train_config, out, recognizer=_recognizer, is_resume=resume, command=shlex.join(sys.argv)
-            )
+            with training.distributed_from_env(training.resolve_device(train_config.device)) as dist:
+                outcome = training.train_and_export(
+                    train_config,
+                    out,
+                    recognizer=_recognizer,
+                    is_resume=resume,
+                    command=shlex.join(sys.argv),
+                    dist=dist,
+                )
         except training.TrainingError as exc:
             err_console.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
             raise typer.Exit(1) from exc
+    if outcome is None:
+        return  # a torchrun rank other than 0: rank 0 reports
     for photo, reason in outcome.skipped_photos:
         console.print(f"skipped {photo}: {reason}", markup=False, highlight=False)
     for row in outcome.result.epochs:

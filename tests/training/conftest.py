@@ -9,13 +9,13 @@ import pytest
 from tests.data import SHARED_DATA_DIR, shared_faces
 
 
-def celeba_few(tmp_path: Path) -> Path:
-    """Five CelebA identities (links to 12 aligned 112×112 crops each), enough for a seconds-long run."""
+def celeba_few(tmp_path: Path, identities: int = 5) -> Path:
+    """A few CelebA identities (links to 12 aligned 112×112 crops each), enough for a seconds-long run."""
     source = shared_faces() / "celeba-subset-aligned112"
     if not source.is_dir():
         pytest.skip(f"CelebA aligned subset not found at {source} (set FACEGATE_DATA_DIR)")
     target = tmp_path / "celeba-few"
-    for identity in sorted(p for p in source.iterdir() if p.is_dir())[:5]:
+    for identity in sorted(p for p in source.iterdir() if p.is_dir())[:identities]:
         (target / identity.name).mkdir(parents=True)
         for crop in sorted(identity.glob("*.jpg"))[:12]:
             (target / identity.name / crop.name).symlink_to(crop)

@@ -185,3 +185,30 @@ def test_a_triplet_curriculum_run_logs_its_active_triplets_every_step(tmp_path: 
     for row in rows:
         assert 0.0 <= float(row["active_fraction"]) <= 1.0
         assert -1.0 <= float(row["negative_cos"]) <= float(row["positive_cos"]) + 1.0 <= 2.0
+
+
+def test_fine_tuning_trains_only_the_head_while_the_body_is_frozen_then_the_whole_network(
+    tmp_path: Path,
+) -> None:
+    from training.data import split_identities
+    from training.metrics_log import MetricsLog
+    from training.preprocess import aligned_crop_set
+    from training.trainer import Trainer
+
+    optim = OptimConfig(epochs=2, warmup_epochs=0.0, learning_rate=2e-3, freeze_body_epochs=1.0)
+    config = tiny_config(celeba_few(tmp_path), optim=optim)
+    split = split_identities(aligned_crop_set(config.data.data_dir).crops, config.data, seed=config.seed)
+    trainer = Trainer(config, split, tmp_path / "run")
+    body = {key: value.clone() for key, value in trainer.model.state_dict().items()}
+    head = trainer.objective.loss.W.detach().clone()
+    no_log = MetricsLog(tmp_path, is_enabled=False)
+    trainer._train_epoch(float("inf"), no_log)
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(value, body[key]), f"{key} moved while the body was frozen"
+    assert not torch.equal(trainer.objective.loss.W.detach(), head)
+    assert not trainer.is_body_frozen()
+    trainer._train_epoch(float("inf"), no_log)
+    moved = [key for key, value in trainer.model.state_dict().items() if not torch.equal(value, body[key])]
+    assert len(moved) > len(body) // 2
+    with pytest.raises(ValueError, match="needs a margin head"):
+        TrainConfig.model_validate({**config.model_dump(), "loss": {"kind": "triplet"}})
