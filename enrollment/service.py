@@ -16,8 +16,10 @@ from recognition import (
     Embedding,
     ImageError,
     Match,
+    PresentationAttackDetector,
     Recognizer,
     measure_face,
+    operating_attack_threshold,
     vector_to_bytes,
 )
 from storage import Cipher, Session, bump_gallery_version, create_person, get_person, store_template
@@ -76,8 +78,24 @@ def _single_usable_face(
     return image, usable[0]
 
 
+def _refuse_attack(
+    pad: PresentationAttackDetector, image: BgrImage, face: DetectedFace, settings: EnrollmentSettings
+) -> None:
+    """Raise _Problem when the PAD stage calls the face a presentation attack."""
+    threshold, basis = operating_attack_threshold(pad.calibration, bpcer_target=settings.pad_bpcer_target)
+    score = pad.score(image, face).attack_score
+    if score > threshold:
+        raise _Problem(
+            f"presentation attack suspected (a photo, screen or print?): attack score {score:.3f} > "
+            f"{threshold:.3f} ({pad.model_id}, {basis})"
+        )
+
+
 def _checked_faces(
-    recognizer: Recognizer, photos: list[Photo], settings: EnrollmentSettings
+    recognizer: Recognizer,
+    photos: list[Photo],
+    settings: EnrollmentSettings,
+    pad: PresentationAttackDetector | None = None,
 ) -> list[tuple[Photo, BgrImage, DetectedFace]]:
     """Every photo's usable face; raises EnrollmentRejected naming each unusable photo."""
     if not photos:
@@ -89,7 +107,10 @@ def _checked_faces(
     problems: list[PhotoProblem] = []
     for photo in photos:
         try:
-            accepted.append((photo, *_single_usable_face(recognizer, photo, settings=settings)))
+            image, face = _single_usable_face(recognizer, photo, settings=settings)
+            if pad is not None:
+                _refuse_attack(pad, image, face, settings)
+            accepted.append((photo, image, face))
         except ImageError as exc:
             problems.append(PhotoProblem(photo=photo.name, reason=f"unreadable image: {exc}"))
         except _Problem as exc:
@@ -154,6 +175,7 @@ def enroll(
     person_id: int,
     photos: list[Photo],
     settings: EnrollmentSettings,
+    pad: PresentationAttackDetector | None = None,
 ) -> EnrollmentResult:
     """Add one template per photo to an existing person, all or nothing.
 
@@ -167,11 +189,13 @@ def enroll(
     Raises:
         NotFound: the person does not exist.
         EnrollmentRejected: a photo is unreadable, has no face, several faces, a face failing a quality
-            check, or is a refused duplicate; there are no photos or too many.
+            check, a face `pad` calls a presentation attack, or is a refused duplicate; there are no
+            photos or too many.
+        ModelLoadError: the PAD calibration has no point at `settings.pad_bpcer_target`.
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
     get_person(session, person_id)
-    accepted = _checked_faces(recognizer, photos, settings)
+    accepted = _checked_faces(recognizer, photos, settings, pad)
     embedded = [(photo.name, recognizer.embed(image, face)) for photo, image, face in accepted]
     duplicates = _checked_duplicates(
         session, keyring, recognizer, person_id=person_id, embedded=embedded, settings=settings
@@ -189,6 +213,7 @@ def enroll_new_person(
     name: str,
     photos: list[Photo],
     settings: EnrollmentSettings,
+    pad: PresentationAttackDetector | None = None,
 ) -> tuple[int, EnrollmentResult]:
     """Create a person and enroll their photos in the caller's transaction; returns (person id, result).
 
@@ -197,7 +222,9 @@ def enroll_new_person(
     """
     person = create_person(session, name=name)
     assert person.id is not None, "the session flushes a new person to give it an id"
-    result = enroll(session, keyring, recognizer, person_id=person.id, photos=photos, settings=settings)
+    result = enroll(
+        session, keyring, recognizer, person_id=person.id, photos=photos, settings=settings, pad=pad
+    )
     return person.id, result
 
 

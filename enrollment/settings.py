@@ -8,7 +8,7 @@ passes.
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -105,6 +105,15 @@ class EnrollmentSettings(BaseSettings):
             "above the model's match threshold minus this margin (cosine). SFace (threshold 0.363): "
             "0.333 is reached by 0.1% of LFW's different-person pairs (99th percentile 0.283)."
         ),
+    )
+
+    pad_policy: Literal["off", "enforce"] = Field(
+        "off",
+        description="enforce: refuse a photo the PAD stage calls a presentation attack (needs the PAD model, "
+        "`facegate pad export`); off: no check.",
+    )
+    pad_bpcer_target: float = Field(
+        0.01, gt=0.0, lt=1.0, description="BPCER the PAD threshold is taken at (from the PAD calibration)."
     )
 
     @model_validator(mode="after")

@@ -69,6 +69,7 @@ from gate.metrics import (
     WorkerRestarted,
     fan_out,
 )
+from gate.pad import PRESENTATION_ATTACK, PadEvidence, PadGate
 from gate.registry import DOORS, build_door
 from gate.settings import (
     DecisionSettings,
@@ -78,6 +79,7 @@ from gate.settings import (
     HttpWebhookDoorConfig,
     LogOnlyDoorConfig,
     MqttDoorConfig,
+    PadSettings,
 )
 from gate.stream import CapturedFrame, LatestFrameReader, SourceOutage, is_live_source, open_frames
 from gate.threshold import DoorThreshold, door_operating_threshold
@@ -85,6 +87,10 @@ from gate.tracker import IouTracker, iou
 from gate.worker import GateDecision, run_gate
 
 __all__ = [
+    "PRESENTATION_ATTACK",
+    "PadEvidence",
+    "PadGate",
+    "PadSettings",
     "GateRuntime",
     "audit_journal",
     "build_gate_runtime",

@@ -29,7 +29,14 @@ from gate.registry import build_door
 from gate.settings import GateSettings
 from gate.stream import open_frames
 from gate.worker import GateDecision, run_gate
-from recognition import RecognitionSettings, Recognizer, build_recognizer, limit_search_threads
+from recognition import (
+    PresentationAttackDetector,
+    RecognitionSettings,
+    Recognizer,
+    build_pad_detector,
+    build_recognizer,
+    limit_search_threads,
+)
 from storage import (
     Cipher,
     Decision,
@@ -125,6 +132,7 @@ def gate_decisions(
         engine=runtime.engine, door=door, poll_s=settings.gallery_poll_s, monotonic=time.monotonic
     )
     actuator = build_door(settings.door, utc_now=lambda: datetime.now(UTC), monotonic=time.monotonic)
+    pad = door_pad_detector(runtime, settings)
     frames = open_frames(
         source,
         decode=runtime.recognizer.decode,
@@ -147,10 +155,18 @@ def gate_decisions(
                 settings=settings,
                 monotonic=time.monotonic,
                 utc_now=lambda: datetime.now(UTC),
+                pad=pad,
             )
             yield from decisions if probe is None else probe.decisions(decisions)
     finally:
         actuator.close()
+
+
+def door_pad_detector(runtime: GateRuntime, settings: GateSettings) -> PresentationAttackDetector | None:
+    """The PAD stage when the door's PAD policy needs it (raises ModelLoadError without its model)."""
+    if settings.pad.policy == "off":
+        return None
+    return build_pad_detector(RecognitionSettings(), cache_dir=runtime.storage.home / "models")
 
 
 def _feed(items: Iterable[T], *, probe: CameraProbe | None, stop: GracefulStop | None) -> Iterable[T]:

@@ -128,6 +128,29 @@ class DecisionSettings(BaseModel):
         return self
 
 
+class PadSettings(BaseModel):
+    """One door's presentation-attack policy (each camera's GateSettings carries its own)."""
+
+    model_config = ConfigDict(extra="forbid")
+    policy: Literal["off", "monitor", "enforce"] = Field(
+        "off",
+        description="off: no PAD; monitor: score and record would-be verdicts, never deny; enforce: deny "
+        "presentation attacks. Not off needs the PAD model (`facegate pad export`).",
+    )
+    bpcer_target: float = Field(
+        0.01,
+        gt=0.0,
+        lt=1.0,
+        description="Share of bona fide presentations the threshold may refuse, from the PAD calibration.",
+    )
+    frames_required: int = Field(
+        3,
+        ge=1,
+        le=30,
+        description="Frames of a track scored by PAD (the mean decides); later frames skip PAD.",
+    )
+
+
 class GateSettings(BaseSettings):
     """Environment: FACEGATE_GATE_*, nested keys with `__` (FACEGATE_GATE_DOOR__KIND=mqtt)."""
 
@@ -175,6 +198,10 @@ class GateSettings(BaseSettings):
     )
     camera_reconnect_max_s: float = Field(
         30.0, gt=0.0, le=3600.0, description="Longest wait between reopen attempts (doubling), in seconds."
+    )
+    pad: PadSettings = Field(
+        default_factory=PadSettings,
+        description="Presentation-attack policy of this door (off, monitor, enforce).",
     )
     door: DoorConfig = Field(
         default_factory=LogOnlyDoorConfig, description="The door actuator and its unlock time."

@@ -42,11 +42,20 @@ from gate.decision import (
 )
 from gate.door import DoorActuator
 from gate.errors import ActuatorError, GateError
+from gate.pad import PadEvidence, PadGate
 from gate.settings import GateSettings
 from gate.stream import CapturedFrame, SourceOutage
 from gate.threshold import DoorThreshold, door_operating_threshold
 from gate.tracker import IouTracker
-from recognition import BgrImage, DetectedFace, MarginRule, Match, RecognitionError, Recognizer
+from recognition import (
+    BgrImage,
+    DetectedFace,
+    MarginRule,
+    Match,
+    PresentationAttackDetector,
+    RecognitionError,
+    Recognizer,
+)
 from storage import AuditEventCreate, Decision, StorageError
 
 logger = logging.getLogger(__name__)
@@ -88,6 +97,8 @@ class GateIo:
     record: Callable[[AuditEventCreate], None]
     monotonic: Callable[[], float]
     utc_now: Callable[[], datetime]
+    pad: PresentationAttackDetector | None = None
+    """The PAD stage; needed when the door's PAD policy is not off."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +129,7 @@ class _GateLoop:
             confusable_margin_cos=self.decision.confusable_margin_cos,
         )
         self._threshold(1)  # a target the model cannot meet stops the gate here, not at the first face
+        self.pad = PadGate(settings.pad, io.pad)
         self._reset_tracks()
 
     def _reset_tracks(self) -> None:
@@ -155,6 +167,7 @@ class _GateLoop:
         live = self.tracker.live_ids()
         self.votes = {track_id: v for track_id, v in self.votes.items() if track_id in live}
         self.decided &= live
+        self.pad.keep_only(live)
 
     def _is_stale(self, frame_index: int, item: BgrImage | CapturedFrame) -> bool:
         """A live frame older than max_frame_age_s is never decided on; a replayed image is always fresh."""
@@ -286,16 +299,18 @@ class _GateLoop:
         try:
             embedding = self.io.recognizer.embed(image, face)
             matches = context.gallery.search(embedding.vector, _CANDIDATES)
+            vote = cast_vote(
+                matches,
+                cos_threshold=context.threshold.cos_threshold,
+                min_margin_cos=self._required_margin_cos(matches, context),
+                quality=quality,
+            )
+            self.pad.observe(track_id, image, face, vote)
         except RecognitionError as exc:
             logger.exception("frame %d track %d: recognition failed; no vote", frame_index, track_id)
             self._fail_closed(RECOGNITION_ERROR, exc, track_id=track_id)
             return None
-        return cast_vote(
-            matches,
-            cos_threshold=context.threshold.cos_threshold,
-            min_margin_cos=self._required_margin_cos(matches, context),
-            quality=quality,
-        )
+        return vote
 
     def _decide(
         self, frame_index: int, track_id: int, verdict: Verdict, context: _Context, *, rule: str
@@ -310,6 +325,7 @@ class _GateLoop:
                 )
                 return None
             self.cooldowns.start(verdict.person_id, now_s)
+        verdict, pad = self.pad.judge(track_id, verdict)
         verdict = self._authorise(verdict, context.policy)
         verdict = self._open_door(verdict)
         logger.info(
@@ -321,7 +337,9 @@ class _GateLoop:
             verdict.person_id,
             verdict.score,
         )
-        self.io.record(self._event(verdict, context.threshold.cos_threshold, rule=rule, track_id=track_id))
+        self.io.record(
+            self._event(verdict, context.threshold.cos_threshold, rule=rule, track_id=track_id, pad=pad)
+        )
         return GateDecision(
             frame_index=frame_index,
             track_id=track_id,
@@ -349,7 +367,13 @@ class _GateLoop:
         return verdict
 
     def _event(
-        self, verdict: Verdict, threshold: float, *, rule: str, track_id: int | None
+        self,
+        verdict: Verdict,
+        threshold: float,
+        *,
+        rule: str,
+        track_id: int | None,
+        pad: PadEvidence | None = None,
     ) -> AuditEventCreate:
         return AuditEventCreate(
             door=self.door,
@@ -365,6 +389,11 @@ class _GateLoop:
             margin=verdict.margin_cos,
             quality=verdict.quality,
             rule=rule,
+            pad_model_id=pad.model_id if pad else None,
+            pad_weights_hash=pad.weights_hash if pad else None,
+            pad_score=pad.score if pad else None,
+            pad_threshold=pad.threshold if pad else None,
+            pad_cues=pad.cues_json if pad else None,
         )
 
     def _fail_closed(self, reason: str, error: Exception | None, *, track_id: int | None = None) -> None:
@@ -401,6 +430,7 @@ def run_gate(
     settings: GateSettings,
     monotonic: Callable[[], float],
     utc_now: Callable[[], datetime],
+    pad: PresentationAttackDetector | None = None,
 ) -> Iterator[GateDecision]:
     """Decide once per track by a k-of-n vote over fresh frames; audit every decision and failure.
 
@@ -416,6 +446,7 @@ def run_gate(
         record: writes one audit event.
         monotonic: seconds, the clock CapturedFrame.captured_at_s was read from (frame age, cooldown).
         utc_now: aware UTC time, for the door's weekly access schedule.
+        pad: the presentation-attack detector, required unless `settings.pad.policy` is off (gate/pad.py).
     """
     io = GateIo(
         recognizer=recognizer,
@@ -425,6 +456,7 @@ def run_gate(
         record=record,
         monotonic=monotonic,
         utc_now=utc_now,
+        pad=pad,
     )
     loop = _GateLoop(door=door, source_name=source_name, io=io, settings=settings)
     for frame_index, item in enumerate(frames):

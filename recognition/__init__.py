@@ -63,6 +63,7 @@ from recognition.pad.card import (
     PadCard,
     PadNet,
     find_pad_card,
+    operating_attack_threshold,
     read_pad_card,
     write_pad_card,
 )
@@ -141,6 +142,7 @@ __all__ = [
     "threshold_at_bpcer",
     "build_pad_detector",
     "find_pad_card",
+    "operating_attack_threshold",
     "pad_crop",
     "pad_search_dirs",
     "read_pad_card",

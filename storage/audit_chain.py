@@ -27,7 +27,18 @@ CHAIN_PURPOSE = "audit-chain/v1"
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
 VERIFY_BATCH_ROWS = 1000
-EXTENDED_FIELDS = ("event_uid", "weights_hash", "margin", "quality", "rule")
+EXTENDED_FIELDS = (
+    "event_uid",
+    "weights_hash",
+    "margin",
+    "quality",
+    "rule",
+    "pad_model_id",
+    "pad_weights_hash",
+    "pad_score",
+    "pad_threshold",
+    "pad_cues",
+)
 
 
 def chain_key(keyring: Cipher, key_id: str) -> bytes:

@@ -114,6 +114,17 @@ class AuditEvent(SQLModel, table=True):
     margin: float | None = Field(default=None, description="Best score minus the runner-up identity's score.")
     quality: float | None = Field(default=None, description="Face quality of the deciding frames (0 to 1).")
     rule: str | None = Field(default=None, max_length=100, description="The decision rule that decided.")
+    pad_model_id: str | None = Field(
+        default=None, max_length=100, description="Presentation-attack model id."
+    )
+    pad_weights_hash: str | None = Field(
+        default=None, max_length=64, description="Hex sha256 of its weights."
+    )
+    pad_score: float | None = Field(default=None, description="Track attack score (0..1, higher: attack).")
+    pad_threshold: float | None = Field(default=None, description="Attack score above which PAD denies.")
+    pad_cues: str | None = Field(
+        default=None, max_length=500, description="JSON: PAD policy, would-be verdict and each cue's value."
+    )
     chain_key_id: str = Field(
         max_length=32, description="Id of the master key the link HMAC was derived from."
     )
@@ -172,6 +183,11 @@ class AuditEventPublic(SQLModel):
     margin: float | None
     quality: float | None
     rule: str | None
+    pad_model_id: str | None = None
+    pad_weights_hash: str | None = None
+    pad_score: float | None = None
+    pad_threshold: float | None = None
+    pad_cues: str | None = None
     sequence: int
     link_hash: str
 
@@ -192,6 +208,11 @@ class AuditEventCreate(SQLModel):
     margin: FiniteFloat | None = None
     quality: FiniteFloat | None = None
     rule: str | None = Field(default=None, max_length=100)
+    pad_model_id: str | None = Field(default=None, max_length=100)
+    pad_weights_hash: str | None = Field(default=None, max_length=64)
+    pad_score: FiniteFloat | None = None
+    pad_threshold: FiniteFloat | None = None
+    pad_cues: str | None = Field(default=None, max_length=500)
     occurred_at: datetime | None = None
 
 

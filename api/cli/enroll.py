@@ -35,12 +35,17 @@ def enroll_command(
             services = (runtime.keyring, runtime.recognizer)
             if person_id is None:
                 target_id, result = enroll_new_person(
-                    session, *services, name=name, photos=loaded, settings=runtime.enrollment
+                    session, *services, name=name, photos=loaded, settings=runtime.enrollment, pad=runtime.pad
                 )
             else:
                 target_id = person_id
                 result = enroll(
-                    session, *services, person_id=person_id, photos=loaded, settings=runtime.enrollment
+                    session,
+                    *services,
+                    person_id=person_id,
+                    photos=loaded,
+                    settings=runtime.enrollment,
+                    pad=runtime.pad,
                 )
     console.print(
         f"person {target_id}: {len(result.template_ids)} templates enrolled ({runtime.recognizer.model_id})"

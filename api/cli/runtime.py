@@ -15,7 +15,7 @@ from rich.console import Console
 from enrollment import EnrollmentError, EnrollmentRejected, EnrollmentSettings, Photo
 from enrollment import enroll_new_person as create_and_enroll
 from gate import GateError, GateRuntime, build_gate_runtime
-from recognition import RecognitionError
+from recognition import PresentationAttackDetector, RecognitionError, RecognitionSettings, build_pad_detector
 from storage import Session, StorageError, StorageSettings, open_database, session_scope
 
 err_console = Console(stderr=True)
@@ -37,6 +37,8 @@ class Runtime(GateRuntime):
     """What most commands need, built once per command from the environment: the gate's, plus enrollment."""
 
     enrollment: EnrollmentSettings
+    pad: PresentationAttackDetector | None = None
+    """Built when enrollment's PAD policy is enforce: attack photos are refused."""
 
 
 @contextmanager
@@ -53,12 +55,17 @@ def database_session(storage_settings: StorageSettings) -> Iterator[Session]:
 def build_runtime(storage_settings: StorageSettings, *, create_key: bool = False) -> Runtime:
     """Open the database, load the keyring and the models."""
     parts = build_gate_runtime(storage_settings, create_key=create_key)
+    enrollment = EnrollmentSettings()
+    pad = None
+    if enrollment.pad_policy == "enforce":
+        pad = build_pad_detector(RecognitionSettings(), cache_dir=storage_settings.home / "models")
     return Runtime(
         storage=parts.storage,
         engine=parts.engine,
         keyring=parts.keyring,
         recognizer=parts.recognizer,
-        enrollment=EnrollmentSettings(),
+        enrollment=enrollment,
+        pad=pad,
     )
 
 
@@ -76,6 +83,7 @@ def enroll_new_person(runtime: Runtime, name: str, photos: list[Photo]) -> int:
             name=name,
             photos=photos,
             settings=runtime.enrollment,
+            pad=runtime.pad,
         )
         return person_id
 

@@ -145,3 +145,20 @@ def find_pad_card(search_dirs: tuple[Path, ...]) -> Path:
         f"{', '.join(map(str, search_dirs)) or 'no directory'}; "
         "convert the MiniFASNet state dicts once with `facegate pad export` (needs the `train` extra)"
     )
+
+
+UNCALIBRATED_ATTACK_THRESHOLD = 0.5
+"""The authors' rule (the bona fide class must win the averaged softmax), used only without a calibration."""
+
+
+def operating_attack_threshold(
+    calibration: PadCalibration | None, *, bpcer_target: float
+) -> tuple[float, str]:
+    """The attack-score threshold at `bpcer_target` and its basis ('BPCER 0.01 on LFW' or 'uncalibrated').
+
+    Raises:
+        ModelLoadError: the calibration has no point at or below the target.
+    """
+    if calibration is None:
+        return UNCALIBRATED_ATTACK_THRESHOLD, "uncalibrated"
+    return calibration.threshold_at(bpcer_target), f"BPCER {bpcer_target:g} on {calibration.dataset}"

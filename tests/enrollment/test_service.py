@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from enrollment import EnrollmentRejected, EnrollmentSettings, Photo, enroll, identify
-from recognition import Recognizer
+from recognition import PresentationAttackDetector, Recognizer
 from storage import (
     Engine,
     Keyring,
@@ -21,7 +21,7 @@ from storage import (
     session_scope,
     to_public,
 )
-from tests.data import encode_jpeg, no_face_photos
+from tests.data import encode_jpeg, minifasnet_dir, no_face_photos
 
 SETTINGS = EnrollmentSettings()
 
@@ -189,3 +189,41 @@ def test_too_many_photos_rejected(engine: Engine, keyring: Keyring, recognizer: 
         enroll(session, keyring, recognizer, person_id=person_id, photos=photos, settings=settings)
     assert _template_count(engine, person_id) == 0
     assert _version(engine) == 0
+
+
+@pytest.mark.model
+def test_enrollment_refuses_a_photo_attack_with_the_reason(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer, pad_detector: PresentationAttackDetector
+) -> None:
+    samples = minifasnet_dir() / "samples"
+    settings = EnrollmentSettings(pad_policy="enforce")
+    with session_scope(engine) as session:
+        person_id = create_person(session, name="Live").id
+        assert person_id is not None
+        live = Photo(name="image_T1.jpg", data=(samples / "image_T1.jpg").read_bytes())
+        result = enroll(
+            session,
+            keyring,
+            recognizer,
+            person_id=person_id,
+            photos=[live],
+            settings=settings,
+            pad=pad_detector,
+        )
+        assert len(result.template_ids) == 1
+        attack = Photo(name="image_F1.jpg", data=(samples / "image_F1.jpg").read_bytes())
+        with pytest.raises(EnrollmentRejected) as refused:
+            enroll(
+                session,
+                keyring,
+                recognizer,
+                person_id=person_id,
+                photos=[attack],
+                settings=settings,
+                pad=pad_detector,
+            )
+    (problem,) = refused.value.problems
+    assert problem.photo == "image_F1.jpg"
+    assert (
+        problem.reason.startswith("presentation attack suspected") and pad_detector.model_id in problem.reason
+    )

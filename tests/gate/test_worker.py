@@ -62,6 +62,11 @@ AUDIT_FIELDS = {
     "margin",
     "quality",
     "rule",
+    "pad_model_id",
+    "pad_weights_hash",
+    "pad_score",
+    "pad_threshold",
+    "pad_cues",
     "sequence",
     "link_hash",
 }

@@ -1,0 +1,117 @@
+"""PAD in the gate: per-door policy over a track's frames, real MiniFASNet on the authors' sample photos."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import cv2
+import numpy as np
+import pytest
+
+from gate import PRESENTATION_ATTACK, AccessPolicyCache, GalleryCache, GateSettings, PadSettings, run_gate
+from gate.errors import ThresholdUnavailable
+from recognition import PresentationAttackDetector, Recognizer
+from storage import AuditEventCreate, Decision, Engine, Keyring, append_event, query_events, session_scope
+from tests.data import encode_jpeg, minifasnet_dir
+from tests.fakes import FakeClock, RecordingDoor
+from tests.storage.audit_helpers import sql, verify
+
+pytestmark = pytest.mark.model
+DOOR = "front"
+
+
+def _sample(name: str):
+    return cv2.imread(str(minifasnet_dir() / "samples" / name))
+
+
+def _run(engine: Engine, keyring: Keyring, recognizer: Recognizer, pad, frames, policy: str):
+    clock = FakeClock(100.0)
+    settings = GateSettings(pad=PadSettings(policy=policy))  # type: ignore[arg-type]
+    settings.decision.cooldown_s = 0.0
+
+    def record(event: AuditEventCreate) -> None:
+        with session_scope(engine) as session:
+            append_event(session, keyring, event)
+
+    decisions = list(
+        run_gate(
+            frames,
+            door=DOOR,
+            source_name="replay:pad",
+            recognizer=recognizer,
+            gallery=GalleryCache(
+                engine=engine, keyring=keyring, recognizer=recognizer, poll_s=2.0, monotonic=clock
+            ).current,
+            access=AccessPolicyCache(engine=engine, door=DOOR, poll_s=2.0, monotonic=clock).current,
+            actuator=RecordingDoor(),
+            record=record,
+            settings=settings,
+            monotonic=clock,
+            utc_now=lambda: datetime(2026, 11, 23, 12, 0, tzinfo=UTC),
+            pad=pad,
+        )
+    )
+    with session_scope(engine) as session:
+        events, _ = query_events(session, door=DOOR, limit=100)
+    return decisions, sorted(events, key=lambda e: e.id)
+
+
+@pytest.fixture
+def enrolled(enroll_person) -> dict[str, int]:
+    return {name: enroll_person(name, encode_jpeg(_sample(f"image_{name}.jpg"))) for name in ("T1", "F1")}
+
+
+def test_enforce_denies_the_photo_attack_and_grants_the_live_face(
+    engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
+) -> None:
+    empty = np.full_like(_sample("image_T1.jpg"), 96)  # the first track ends before the next face
+    frames = [_sample("image_F1.jpg")] * 5 + [empty] * 7 + [_sample("image_T1.jpg")] * 5
+
+    decisions, events = _run(engine, keyring, recognizer, pad_detector, frames, "enforce")
+
+    assert [(d.verdict.decision, d.verdict.reason) for d in decisions] == [
+        (Decision.denied, PRESENTATION_ATTACK),
+        (Decision.granted, "match"),
+    ]
+    attack, live = events
+    assert attack.person_id == enrolled["F1"] and live.person_id == enrolled["T1"]
+    for event in events:
+        assert event.pad_model_id == pad_detector.model_id
+        assert event.pad_weights_hash == pad_detector.weights_sha256
+        cues = json.loads(event.pad_cues)
+        assert cues["policy"] == "enforce" and cues["frames"] == 3
+        assert {"v2_live", "v1se_live"} <= cues.keys()
+        assert event.pad_score == pytest.approx(1 - (cues["v2_live"] + cues["v1se_live"]) / 2, abs=1e-3)
+    assert attack.pad_score > attack.pad_threshold >= live.pad_score
+    assert json.loads(attack.pad_cues)["verdict"] == "attack"
+
+
+def test_monitor_records_the_would_be_verdict_and_denies_nothing(
+    engine, keyring, recognizer, pad_detector, enrolled
+) -> None:
+    decisions, events = _run(
+        engine, keyring, recognizer, pad_detector, [_sample("image_F1.jpg")] * 5, "monitor"
+    )
+
+    assert [(d.verdict.decision, d.verdict.reason) for d in decisions] == [(Decision.granted, "match")]
+    assert json.loads(events[0].pad_cues)["verdict"] == "attack"
+    assert events[0].pad_score > events[0].pad_threshold
+
+
+def test_pad_fields_are_under_the_audit_mac(engine, keyring, recognizer, pad_detector, enrolled) -> None:
+    _run(engine, keyring, recognizer, pad_detector, [_sample("image_F1.jpg")] * 5, "enforce")
+    assert verify(engine, keyring).is_ok
+
+    sql(engine, "UPDATE audit_event SET pad_score = 0.01")
+
+    assert not verify(engine, keyring).is_ok
+
+
+def test_off_runs_no_pad_and_a_policy_without_the_model_refuses_to_start(
+    engine, keyring, recognizer, enrolled
+) -> None:
+    decisions, events = _run(engine, keyring, recognizer, None, [_sample("image_F1.jpg")] * 5, "off")
+    assert decisions[0].verdict.decision is Decision.granted and events[0].pad_score is None
+    with pytest.raises(ThresholdUnavailable, match="needs the PAD model"):
+        _run(engine, keyring, recognizer, None, [_sample("image_F1.jpg")], "enforce")
