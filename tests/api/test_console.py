@@ -49,6 +49,7 @@ CONSOLE_ROLES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/ui/integrity/checkpoint"): frozenset({ADMIN, AUDITOR}),
     ("GET", "/ui/keys"): frozenset({ADMIN}),
     ("POST", "/ui/keys"): frozenset({ADMIN}),
+    ("POST", "/ui/keys/{token_id}/revoke"): frozenset({ADMIN}),
     ("GET", "/ui/system"): frozenset({ADMIN, AUDITOR}),
 }
 """Who may open each console route; None: the sign-in form, open to everyone."""
@@ -269,3 +270,22 @@ def test_key_created_in_the_console_is_shown_once_and_signs_in(api: ApiHarness) 
     assert "data-new-secret" not in api.client.get("/ui/keys").text
     sign_in(api.client, secret[1])
     assert api.client.get("/ui/people", follow_redirects=False).status_code == 403
+
+
+def test_revoking_the_key_ends_its_console_session(api: ApiHarness) -> None:
+    auditor = TestClient(api.client.app)
+    sign_in(auditor, api.tokens[AUDITOR])
+    assert auditor.get("/ui/events", follow_redirects=False).status_code == 200
+    csrf = sign_in(api.client, api.tokens[ADMIN])
+    token_id = api.tokens[AUDITOR].split("_")[1]
+    revoked = api.client.post(f"/ui/keys/{token_id}/revoke", data={"csrf_token": csrf})
+    assert revoked.status_code == 200 and 'class="revoked"' in revoked.text
+    response = auditor.get("/ui/events", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/ui/login"
+
+
+def test_a_key_valid_through_a_past_day_is_refused(api: ApiHarness) -> None:
+    csrf = sign_in(api.client, api.tokens[ADMIN])
+    data = {"role": "device", "label": "old", "valid_through": "2020-01-01", "csrf_token": csrf}
+    response = api.client.post("/ui/keys", data=data)
+    assert response.status_code == 400 and "not in the future" in response.text

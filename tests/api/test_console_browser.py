@@ -187,7 +187,7 @@ def test_admin_and_auditor_work_through_the_console(
         for path in ("/ui/people", "/ui/keys", "/ui/access"):
             assert auditor.goto(f"{base_url}{path}").status == 403
             expect(auditor.get_by_role("alert")).to_contain_text("needs the role admin")
-        for path in ("/people", "/access/groups"):
+        for path in ("/people", "/api-keys"):
             assert _api_status(base_url, path, auditor_key) == 403
 
         yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
@@ -226,6 +226,13 @@ def test_admin_and_auditor_work_through_the_console(
             assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
         phone.goto(f"{base_url}/ui/events")
         record.shot(phone, "events-phone")
+
+        admin.get_by_role("link", name="Keys").click()
+        admin.get_by_role("button", name="Revoke Ann the auditor").click()
+        expect(admin.locator("tr.revoked")).to_contain_text("Ann the auditor")
+        auditor.get_by_role("link", name="Events").click()  # the next click of the revoked key's session
+        expect(auditor.get_by_role("heading", name="Sign in")).to_be_visible()
+        assert _api_status(base_url, "/events", auditor_key) == 401
         browser.close()
     assert dialogs == []
     record.save()
