@@ -241,7 +241,7 @@ def _signals_call(handler: Callable[[int, FrameType | None], None], *signums: in
 
 def _monitoring(settings: DaemonSettings) -> tuple[GateMetrics, HealthBoard, MonitoringServer | None]:
     metrics = GateMetrics()
-    health = HealthBoard(max_frame_age_s=settings.max_frame_age_s, clock=time.monotonic)
+    health = HealthBoard(max_camera_silence_s=settings.max_camera_silence_s, clock=time.monotonic)
     if settings.http_port == 0:
         return metrics, health, None
     return (

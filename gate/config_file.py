@@ -52,7 +52,7 @@ class DaemonSettings(BaseSettings):
         9464, ge=0, le=65535, description="TCP port of /metrics and /healthz; 0 turns them off."
     )
     log_format: LogFormat = Field("text", description="`text` for people, `json` for one JSON object a line.")
-    max_frame_age_s: float = Field(
+    max_camera_silence_s: float = Field(
         30.0,
         gt=0.0,
         le=3600.0,

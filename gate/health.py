@@ -50,12 +50,12 @@ class HealthBoard:
     """Per-camera state for `/healthz`, updated from telemetry and by the daemon; thread-safe.
 
     A camera is unhealthy when its worker is dead (state "restarting" or "failed") or when it has
-    delivered no frame for longer than `max_frame_age_s` (counted from its start while it has none).
+    delivered no frame for longer than `max_camera_silence_s` (counted from its start while it has none).
     A camera whose finite source (file, folder) ended is "finished" and healthy.
     """
 
-    def __init__(self, *, max_frame_age_s: float, clock: Clock) -> None:
-        self._max_frame_age_s = max_frame_age_s
+    def __init__(self, *, max_camera_silence_s: float, clock: Clock) -> None:
+        self._max_camera_silence_s = max_camera_silence_s
         self._clock = clock
         self._lock = threading.Lock()
         self._cameras: dict[str, CameraHealth] = {}
@@ -95,7 +95,7 @@ class HealthBoard:
         if health.state == "finished":
             return True
         seen_at_s = health.last_frame_at_s if health.last_frame_at_s is not None else health.state_since_s
-        return now_s - seen_at_s <= self._max_frame_age_s
+        return now_s - seen_at_s <= self._max_camera_silence_s
 
     def report(self) -> tuple[bool, dict[str, Any]]:
         """(healthy, the JSON body): every camera's state, last frame age, counts and decisions."""

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -165,10 +164,6 @@ DetectorConfig = Annotated[
 EmbedderConfig = Annotated[SfaceConfig | BundleEmbedderConfig, Field(discriminator="kind")]
 
 
-def _default_bundle_dirs() -> list[Path]:
-    return [Path(os.environ.get("FACEGATE_DATA_DIR", "../shared/data")) / "weights"]
-
-
 class ImageLimits(BaseModel):
     """Bounds on untrusted image input."""
 
@@ -184,10 +179,16 @@ class RecognitionSettings(BaseSettings):
         env_prefix="FACEGATE_RECOGNITION_", env_nested_delimiter="__", extra="forbid"
     )
     model_dir: Path | None = Field(None, description="Directory searched first for model files.")
+    data_dir: Path = Field(
+        Path("../shared/data"),
+        validation_alias=AliasChoices("FACEGATE_DATA_DIR", "data_dir"),
+        description="Shared data directory (FACEGATE_DATA_DIR): datasets and extra weights, for the demo, "
+        "evaluation and benchmarks.",
+    )
     bundle_dirs: list[Path] = Field(
-        default_factory=_default_bundle_dirs,
+        default_factory=list,
         description="Directories of model bundles (DIR/bundle.json or DIR/NAME/bundle.json) and weights "
-        "files (top level or one folder down); default: $FACEGATE_DATA_DIR/weights.",
+        "files (top level or one folder down); default: <data_dir>/weights.",
     )
     allow_model_download: bool = Field(
         True, description="Download a pinned model file when no local copy exists (last resort)."
@@ -200,3 +201,9 @@ class RecognitionSettings(BaseSettings):
         description="Presentation-attack detector; built only where a door or enrollment uses PAD.",
     )
     index: IndexConfig = Field(default_factory=FlatIndexConfig)
+
+    @model_validator(mode="after")
+    def _bundle_dirs_default_to_the_data_dir(self) -> RecognitionSettings:
+        if "bundle_dirs" not in self.model_fields_set:
+            self.bundle_dirs = [self.data_dir / "weights"]
+        return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,14 +15,40 @@ def default_home() -> Path:
     return Path(base) / "facegate"
 
 
+OTHER_SETTINGS_PREFIXES = (
+    "FACEGATE_API_",
+    "FACEGATE_GATE_",
+    "FACEGATE_RECOGNITION_",
+    "FACEGATE_ENROLLMENT_",
+    "FACEGATE_TEST_",
+)
+"""Prefixes of the other packages' settings (and the test suite's): not StorageSettings' to judge."""
+OTHER_SETTINGS_NAMES = frozenset({"FACEGATE_DATA_DIR"})
+"""Short-prefix names owned elsewhere: the shared data directory is RecognitionSettings.data_dir."""
+
+
+def unknown_variables(environ: dict[str, str] | os._Environ[str], field_names: set[str]) -> list[str]:
+    """FACEGATE_ variables no settings class reads: typos like FACEGATE_DATABSE_URL."""
+    own = {f"FACEGATE_{name.upper()}" for name in field_names}
+    return sorted(
+        name
+        for name in environ
+        if name.upper().startswith("FACEGATE_")
+        and name.upper() not in own | OTHER_SETTINGS_NAMES
+        and not name.upper().startswith(OTHER_SETTINGS_PREFIXES)
+    )
+
+
 class StorageSettings(BaseSettings):
     """Environment: FACEGATE_HOME, FACEGATE_DATABASE_URL, FACEGATE_MASTER_KEY, FACEGATE_KEY_FILE,
     FACEGATE_KMS_HOOK.
 
-    These names are the product's documented interface, so they keep the short prefix.
+    These names are the product's documented interface, so they keep the short prefix. Like the other
+    settings classes it refuses what it does not know: any other FACEGATE_ variable that is not under
+    another package's prefix is a typo and fails validation.
     """
 
-    model_config = SettingsConfigDict(env_prefix="FACEGATE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FACEGATE_", extra="forbid")
     home: Path = Field(
         default_factory=default_home, description="Data directory: database, key file, caches."
     )
@@ -47,3 +73,10 @@ class StorageSettings(BaseSettings):
     @property
     def resolved_key_file(self) -> Path:
         return self.key_file or self.home / "master.key"
+
+    @model_validator(mode="after")
+    def _no_unknown_variables(self) -> StorageSettings:
+        unknown = unknown_variables(os.environ, set(type(self).model_fields))
+        if unknown:
+            raise ValueError(f"unknown environment variable(s) {', '.join(unknown)} (a typo?)")
+        return self

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -17,7 +16,7 @@ from api.cli.demo_data import DemoData, Scene, group_photo_data, knn_examples_da
 from api.cli.events_table import events_table
 from api.cli.runtime import Runtime, build_runtime, cli_errors, enroll_new_person
 from gate import DecisionSettings, GateDecision, GateSettings, LogOnlyDoorConfig, describe, gate_decisions
-from recognition import BgrImage
+from recognition import BgrImage, RecognitionSettings
 from storage import Decision, StorageSettings, get_person, query_events, session_scope
 
 console = Console(width=max(Console().width, 130))
@@ -26,10 +25,6 @@ FRAME_SIZE_PX = (1280, 720)
 GAP_FRAMES = 7  # longer than the tracker's memory, so each scene starts fresh tracks
 VIDEO_FPS = 10.0
 DOOR = "front-door"
-
-
-def _default_data_dir() -> Path:
-    return Path(os.environ.get("FACEGATE_DATA_DIR", "../shared/data"))
 
 
 def _fit(image: BgrImage) -> BgrImage:
@@ -87,7 +82,7 @@ def _check_scene(scene: Scene, decisions: list[GateDecision], names: dict[int, s
 def demo_command(
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="Shared data directory (default: $FACEGATE_DATA_DIR or ../shared/data)."),
+        typer.Option(help="Shared data directory (default: FACEGATE_DATA_DIR, else ../shared/data)."),
     ] = None,
     frames_per_scene: Annotated[
         int, typer.Option(min=3, help="Frames each photo is held in front of the camera.")
@@ -102,7 +97,7 @@ def demo_command(
             StorageSettings(home=demo_home, database_url=None, master_key=None, key_file=None),
             create_key=True,
         )
-        data = knn_examples_data((data_dir or _default_data_dir()) / "faces") or group_photo_data(
+        data = knn_examples_data((data_dir or RecognitionSettings().data_dir) / "faces") or group_photo_data(
             runtime.recognizer
         )
         if data is None:

@@ -80,7 +80,7 @@ def _closed_port() -> int:
 
 def test_system_page_shows_each_gates_health(api: ApiHarness) -> None:
     now_s = [0.0]
-    board = HealthBoard(max_frame_age_s=30.0, clock=lambda: now_s[0])
+    board = HealthBoard(max_camera_silence_s=30.0, clock=lambda: now_s[0])
     board.add_camera("entrance-cam", door="front")
     board.set_state("entrance-cam", "running", pid=4242)
     server = MonitoringServer(host="127.0.0.1", port=0, metrics=GateMetrics(), health=board)
@@ -93,7 +93,7 @@ def test_system_page_shows_each_gates_health(api: ApiHarness) -> None:
             page = client.get("/ui/system").text
             assert f"{urls[0]}: healthy" in page and "entrance-cam" in page
             assert f"{urls[1]}: NOT healthy" in page and "unreachable" in page
-            now_s[0] = 60.0  # no frame for longer than max_frame_age_s: the gate answers 503
+            now_s[0] = 60.0  # no frame for longer than max_camera_silence_s: the gate answers 503
             assert f"{urls[0]}: NOT healthy" in client.get("/ui/system").text
     finally:
         server.stop()

@@ -154,7 +154,7 @@ def test_daemon_serves_health_and_metrics_restarts_a_killed_worker_and_stops_on_
     port = _free_port()
     gates = _write_gates(
         tmp_path / "gates.yaml",
-        daemon={"http_port": port, "restart_initial_s": 3.0, "max_frame_age_s": 120},
+        daemon={"http_port": port, "restart_initial_s": 3.0, "max_camera_silence_s": 120},
         cameras=[
             {"name": "front-cam", "source": cameras[0].url, "door": "front"},
             {"name": "back-cam", "source": cameras[1].url, "door": "back"},

@@ -89,7 +89,7 @@ def test_workers_start_in_order_a_crashed_one_restarts_and_stop_ends_them_all(tm
         CameraSpec("steady", "steady", "back", GateSettings()),
         CameraSpec("replay", "3-frames", "side", GateSettings()),
     ]
-    metrics, health = GateMetrics(), HealthBoard(max_frame_age_s=30.0, clock=time.monotonic)
+    metrics, health = GateMetrics(), HealthBoard(max_camera_silence_s=30.0, clock=time.monotonic)
     daemon = GateDaemon(
         cameras=cameras,
         worker_main=camera_worker,
@@ -132,7 +132,7 @@ ORPHAN_SCRIPT = """
 import threading, time
 from gate import CameraSpec, DaemonSettings, GateDaemon, GateSettings, HealthBoard
 from tests.gate.test_daemon import camera_worker
-health = HealthBoard(max_frame_age_s=30.0, clock=time.monotonic)
+health = HealthBoard(max_camera_silence_s=30.0, clock=time.monotonic)
 camera = CameraSpec("steady", "steady", "front", GateSettings())
 daemon = GateDaemon(cameras=[camera], worker_main=camera_worker, settings=DaemonSettings(http_port=0),
     telemetry=health, health=health, server=None, clock=time.monotonic, is_verbose=False)

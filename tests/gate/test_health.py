@@ -21,7 +21,7 @@ MAX_AGE_S = 5.0
 
 
 def _board(clock: FakeClock) -> HealthBoard:
-    board = HealthBoard(max_frame_age_s=MAX_AGE_S, clock=clock)
+    board = HealthBoard(max_camera_silence_s=MAX_AGE_S, clock=clock)
     board.add_camera("a", door="front")
     return board
 
