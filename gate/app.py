@@ -10,6 +10,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -120,6 +121,7 @@ def gate_decisions(
     limit_search_threads(settings.search_threads)
     with session_scope(runtime.engine) as session:
         ensure_door(session, name=door)
+    reloads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gallery-sync")
     gallery = GalleryCache(
         engine=runtime.engine,
         keyring=runtime.keyring,
@@ -127,6 +129,7 @@ def gate_decisions(
         poll_s=settings.gallery_poll_s,
         monotonic=time.monotonic,
         max_stale_s=settings.gallery_max_stale_s,
+        reload_in=reloads,
     )
     access = AccessPolicyCache(
         engine=runtime.engine, door=door, poll_s=settings.gallery_poll_s, monotonic=time.monotonic
@@ -160,6 +163,7 @@ def gate_decisions(
             yield from decisions if probe is None else probe.decisions(decisions)
     finally:
         actuator.close()
+        reloads.shutdown(wait=False, cancel_futures=True)
 
 
 def door_pad_detector(runtime: GateRuntime, settings: GateSettings) -> PresentationAttackDetector | None:

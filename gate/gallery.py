@@ -1,15 +1,36 @@
-"""Keeps a decrypted in-memory gallery and rebuilds it when the stored gallery version changes (A2)."""
+"""Keeps the gate's decrypted gallery in step with storage, off the frame path (A2).
+
+The first load happens on the first call (nothing to decide on before it). After that, with a
+`reload_in` executor, every check runs in the background while the gate keeps deciding on the
+gallery it has: a change log delta is applied in place (the Gallery's lock is held only while the
+index changes), and a full reload (no usable log, or a failed delta) builds a new gallery that is
+swapped in by one assignment.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
 
 from gate.errors import GalleryStale
 from recognition import Gallery, Recognizer
-from storage import Cipher, DatabaseUnavailable, Engine, gallery_version, iter_templates, session_scope
+from storage import (
+    Cipher,
+    DatabaseUnavailable,
+    Engine,
+    GalleryDelta,
+    Session,
+    count_templates,
+    gallery_delta,
+    gallery_version,
+    load_templates,
+    session_scope,
+)
 
 logger = logging.getLogger(__name__)
+
+_PROGRESS_EVERY_S = 2.0
 
 
 class GalleryCache:
@@ -20,6 +41,7 @@ class GalleryCache:
     until a check succeeds; with no gallery loaded yet it is raised at once. Any other failed check
     or reload (an unknown key, a decryption failure) raises every time until one succeeds, so the gate
     never decides on a gallery it could not confirm (F3). The outage is logged once, not per frame.
+    Without `reload_in` every check runs inside `current()` (replays and tests).
     """
 
     def __init__(
@@ -31,18 +53,28 @@ class GalleryCache:
         poll_s: float,
         monotonic: Callable[[], float],
         max_stale_s: float = 0.0,
+        reload_in: Executor | None = None,
     ) -> None:
         self._engine = engine
         self._keyring = keyring
         self._recognizer = recognizer
         self._poll_s = poll_s
         self._monotonic = monotonic
-        self._version: int | None = None
         self._max_stale_s = max_stale_s
+        self._reload_in = reload_in
+        self._version: int | None = None
+        self._is_dirty = False
         self._checked_at = float("-inf")
+        self._pending: tuple[float, Future[None]] | None = None
+        self._failure: Exception | None = None
         self._outage: tuple[float, DatabaseUnavailable] | None = None
         self._is_stale_logged = False
         self._gallery = recognizer.new_gallery()
+
+    @property
+    def version(self) -> int | None:
+        """The stored gallery version the current gallery reflects (None before the first load)."""
+        return self._version
 
     def current(self) -> Gallery:
         """The gallery to decide on now.
@@ -53,29 +85,100 @@ class GalleryCache:
             StorageError, RecognitionError: the stored gallery cannot be read or indexed.
         """
         now = self._monotonic()
-        if now - self._checked_at >= self._poll_s:
-            try:
-                self._refresh()
-            except DatabaseUnavailable as exc:
-                self._enter_outage(now, exc)
+        self._collect()
+        if self._pending is None and now - self._checked_at >= self._poll_s:
+            if self._reload_in is None or self._version is None:
+                self._settle(now, self._attempt())
             else:
-                self._leave_outage(now)
+                self._pending = (now, self._reload_in.submit(self._refresh))
             self._checked_at = now
+        if self._failure is not None:
+            raise self._failure
         if self._outage is not None:
             self._raise_if_stale(now, *self._outage)
         return self._gallery
 
+    def _collect(self) -> None:
+        """Settle a finished background check (never waits for one still running)."""
+        if self._pending is None or not self._pending[1].done():
+            return
+        started, future = self._pending
+        self._pending = None
+        self._settle(started, future.exception())
+
+    def _attempt(self) -> BaseException | None:
+        try:
+            self._refresh()
+        except Exception as exc:  # handed to _settle, which raises it to every caller until a success
+            return exc
+        return None
+
+    def _settle(self, started: float, error: BaseException | None) -> None:
+        if isinstance(error, DatabaseUnavailable):
+            self._enter_outage(started, error)
+        elif isinstance(error, Exception):
+            logger.error("gallery check failed: %s", error)
+            self._failure = error
+        elif error is None:
+            self._failure = None
+            self._leave_outage(started)
+        else:
+            raise error
+
     def _refresh(self) -> None:
         with session_scope(self._engine) as session:
             version = gallery_version(session)
-            if version == self._version:
+            if version == self._version and not self._is_dirty:
                 return
-            templates = iter_templates(session, self._keyring, model_id=self._recognizer.model_id)
-            self._gallery = self._recognizer.new_gallery(
-                (t.template_id, t.person_id, t.plaintext) for t in templates
-            )
-        self._version = version
-        logger.info("gallery version %d loaded: %d templates", version, len(self._gallery))
+            delta = None
+            if self._version is not None and not self._is_dirty:
+                delta = gallery_delta(
+                    session, self._keyring, model_id=self._recognizer.model_id, since_version=self._version
+                )
+            if delta is None:
+                self._gallery, version = self._full_load(session), version
+            else:
+                self._apply(delta)
+                version = delta.version
+        self._version, self._is_dirty = version, False
+
+    def _apply(self, delta: GalleryDelta) -> None:
+        self._is_dirty = True  # until it is applied whole: a failure part-way means a full reload
+        added = delta.added
+        self._recognizer.add_to(
+            self._gallery,
+            [(t.template_id, t.person_id, t.plaintext) for t in added],
+            removed_person_ids=delta.removed_person_ids,
+        )
+        logger.info(
+            "gallery version %d applied: %d templates added, %d people removed, now %d templates",
+            delta.version,
+            len(added),
+            len(delta.removed_person_ids),
+            len(self._gallery),
+        )
+
+    def _full_load(self, session: Session) -> Gallery:
+        """A new gallery from every stored template, added in batches, with progress lines (H5)."""
+        model_id = self._recognizer.model_id
+        total = count_templates(session, model_id=model_id)
+        gallery = self._recognizer.new_gallery()
+        started = reported = self._monotonic()
+        for batch in load_templates(session, self._keyring, model_id=model_id):
+            self._recognizer.add_to(gallery, [(t.template_id, t.person_id, t.plaintext) for t in batch])
+            now = self._monotonic()
+            if now - reported >= _PROGRESS_EVERY_S:
+                reported = now
+                rate = len(gallery) / max(now - started, 1e-9)
+                logger.info(
+                    "loading the gallery: %d of %d templates, %.0f/s, about %.0f s left",
+                    len(gallery),
+                    total,
+                    rate,
+                    (total - len(gallery)) / max(rate, 1e-9),
+                )
+        logger.info("gallery loaded: %d templates in %.1f s", len(gallery), self._monotonic() - started)
+        return gallery
 
     def _enter_outage(self, now: float, exc: DatabaseUnavailable) -> None:
         if self._outage is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import islice
 
 import numpy as np
@@ -73,13 +73,27 @@ class Recognizer:
             self.add_to(gallery, batch)
         return gallery
 
-    def add_to(self, gallery: Gallery, templates: list[tuple[str, int, bytes]]) -> None:
-        """Add (template key, person id, stored bytes) triples to a gallery in one batch."""
-        vectors = np.stack([vector_from_bytes(stored, dim=self.embedder.dim) for _, _, stored in templates])
+    def add_to(
+        self,
+        gallery: Gallery,
+        templates: list[tuple[str, int, bytes]],
+        *,
+        removed_person_ids: Sequence[int] = (),
+    ) -> None:
+        """Remove people, then add (template key, person id, stored bytes) triples, in one change.
+
+        Raises:
+            IndexStateError: stored bytes that are not a vector of this model's width, or a known key.
+        """
+        dim = self.embedder.dim
+        vectors = np.empty((len(templates), dim), dtype=np.float32)
+        for row, (_, _, stored) in enumerate(templates):
+            vectors[row] = vector_from_bytes(stored, dim=dim)
         gallery.apply(
             template_keys=[key for key, _, _ in templates],
             person_ids=[person_id for _, person_id, _ in templates],
             vectors=vectors,
+            removed_person_ids=removed_person_ids,
         )
 
     def decode(self, data: bytes) -> BgrImage:

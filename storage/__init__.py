@@ -56,6 +56,16 @@ from storage.errors import (
     StorageError,
     UnknownKeyId,
 )
+from storage.gallery_log import (
+    DecryptedTemplate,
+    GalleryDelta,
+    bump_gallery_version,
+    count_templates,
+    gallery_delta,
+    gallery_version,
+    iter_templates,
+    load_templates,
+)
 from storage.master_key import add_key_to_file, key_file_keys, load_keyring, merge_keys_into_file
 from storage.migrate import current_revision, head_revision, schema_drift
 from storage.models import (
@@ -77,13 +87,7 @@ from storage.people import create_person, delete_person, get_person, list_people
 from storage.person_keys import master_key_usage, person_data_key, rewrap_person_keys
 from storage.protocols import Cipher
 from storage.settings import StorageSettings, default_home
-from storage.templates import (
-    DecryptedTemplate,
-    bump_gallery_version,
-    gallery_version,
-    iter_templates,
-    store_template,
-)
+from storage.templates import store_template
 
 __all__ = [
     "AccessGroupPublic",
@@ -149,6 +153,10 @@ __all__ = [
     "append_event",
     "authenticate",
     "bump_gallery_version",
+    "GalleryDelta",
+    "count_templates",
+    "gallery_delta",
+    "load_templates",
     "check_checkpoint",
     "checkpoint_public_key",
     "create_api_key",

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, delete, select
 
 from storage.doors import ensure_door
 from storage.errors import Conflict, NotFound
+from storage.gallery_log import bump_gallery_version, record_change
 from storage.models import (
     AccessGroup,
     AccessGroupMember,
@@ -21,10 +22,10 @@ from storage.models import (
     DoorAccessRule,
     DoorRuleCreate,
     DoorRulePublic,
+    GalleryChangeKind,
     Weekday,
 )
 from storage.people import get_person
-from storage.templates import bump_gallery_version
 from storage.timeutil import as_utc
 
 _WEEKDAYS = list(Weekday)
@@ -42,6 +43,12 @@ class AccessWindow:
     end_minute: int
     """[start_minute, end_minute) after local midnight."""
     timezone: str
+
+
+def _access_changed(session: Session) -> None:
+    """Log an access-rule change and bump the gallery version that gates poll."""
+    record_change(session, GalleryChangeKind.access_changed)
+    bump_gallery_version(session)
 
 
 def _clock_text(minute: int) -> str:
@@ -92,7 +99,7 @@ def delete_group(session: Session, group_id: int) -> None:
     session.exec(delete(DoorAccessRule).where(col(DoorAccessRule.group_id) == group_id))
     session.exec(delete(AccessGroupMember).where(col(AccessGroupMember.group_id) == group_id))
     session.exec(delete(AccessGroup).where(col(AccessGroup.id) == group_id))
-    bump_gallery_version(session)
+    _access_changed(session)
 
 
 def add_member(session: Session, *, group_id: int, person_id: int) -> AccessGroupPublic:
@@ -101,7 +108,7 @@ def add_member(session: Session, *, group_id: int, person_id: int) -> AccessGrou
     get_person(session, person_id)
     if session.get(AccessGroupMember, (group_id, person_id)) is None:
         session.add(AccessGroupMember(group_id=group_id, person_id=person_id))
-        bump_gallery_version(session)
+        _access_changed(session)
         session.flush()
     return get_group(session, group_id)
 
@@ -112,7 +119,7 @@ def remove_member(session: Session, *, group_id: int, person_id: int) -> AccessG
     if member is None:
         raise NotFound(f"person {person_id} is not in group {group_id}")
     session.delete(member)
-    bump_gallery_version(session)
+    _access_changed(session)
     session.flush()
     return get_group(session, group_id)
 
@@ -145,7 +152,7 @@ def create_door_rule(session: Session, rule: DoorRuleCreate) -> DoorRulePublic:
         timezone=rule.timezone,
     )
     session.add(row)
-    bump_gallery_version(session)
+    _access_changed(session)
     session.flush()
     return _rule_public(row, door.name)
 
@@ -176,7 +183,7 @@ def delete_door_rule(session: Session, rule_id: int) -> None:
     if rule is None:
         raise NotFound(f"door rule {rule_id} does not exist")
     session.delete(rule)
-    bump_gallery_version(session)
+    _access_changed(session)
     session.flush()
 
 

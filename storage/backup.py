@@ -234,7 +234,10 @@ def restore_backup(engine: Engine, *, data: Path, keys: Path) -> RestoreReport:
             connection.execute(insert(_table(PersonKey)), restorable)
         report.rows[PersonKey.__tablename__] = len(restorable)
         connection.execute(
-            update(_table(GalleryVersion)).values(version=_table(GalleryVersion).c.version + 1)
+            update(_table(GalleryVersion)).values(
+                version=_table(GalleryVersion).c.version + 1,
+                changes_since=_table(GalleryVersion).c.version + 1,  # gates reload in full, not by delta
+            )
         )
         if connection.dialect.name == "postgresql":
             _reset_postgres_sequences(connection)

@@ -80,6 +80,30 @@ class GalleryVersion(SQLModel, table=True):
     __tablename__ = "gallery_version"
     id: int = Field(default=1, primary_key=True)
     version: int = Field(default=0)
+    changes_since: int = Field(
+        default=0, description="The change log covers every version after this one (reset by a restore)."
+    )
+
+
+class GalleryChangeKind(StrEnum):
+    template_added = "template_added"
+    person_removed = "person_removed"
+    access_changed = "access_changed"
+
+
+class GalleryChange(SQLModel, table=True):
+    """One change in the gallery change log, tagged with the version whose bump committed it.
+
+    A row is written with no version and stamped by the bump in the same transaction, so a reader
+    sees a version's changes exactly when it sees the version.
+    """
+
+    __tablename__ = "gallery_change"
+    id: int | None = Field(default=None, primary_key=True)
+    version: int | None = Field(default=None, index=True)
+    kind: GalleryChangeKind = Field(max_length=20)
+    person_id: int | None = Field(default=None, description="No foreign key: removed people stay logged.")
+    template_id: str | None = Field(default=None, max_length=32)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -6,9 +6,9 @@ from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
 from storage.errors import NotFound
-from storage.models import FaceTemplate, Person, PersonPublic
+from storage.gallery_log import bump_gallery_version, record_change
+from storage.models import FaceTemplate, GalleryChangeKind, Person, PersonPublic
 from storage.person_keys import shred_person_key
-from storage.templates import bump_gallery_version
 from storage.timeutil import as_utc
 
 
@@ -64,6 +64,7 @@ def delete_person(session: Session, person_id: int) -> int:
     shred_person_key(session, person_id)
     removed = session.exec(delete(FaceTemplate).where(col(FaceTemplate.person_id) == person_id))
     session.delete(person)
+    record_change(session, GalleryChangeKind.person_removed, person_id=person_id)
     bump_gallery_version(session)
     session.flush()
     return int(removed.rowcount)

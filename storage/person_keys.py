@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.cipher import KEY_BYTES, Sealed
 from storage.errors import NotFound
@@ -48,6 +50,20 @@ def person_data_key(session: Session, cipher: Cipher, person_id: int, *, create:
     )
     session.flush()
     return key
+
+
+def unwrap_person_keys(
+    session: Session, cipher: Cipher, *, person_ids: Sequence[int] | SelectOfScalar[int]
+) -> dict[int, bytes]:
+    """The data keys of many people in one query (ids, or a query that selects them), unwrapped.
+
+    People without a key are absent from the result.
+
+    Raises:
+        UnknownKeyId, DecryptionError: a wrapping master key is missing or a row was altered.
+    """
+    rows = session.exec(select(PersonKey).where(col(PersonKey.person_id).in_(person_ids)))
+    return {row.person_id: _unwrap(cipher, row) for row in rows}
 
 
 def shred_person_key(session: Session, person_id: int) -> bool:

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from gate import GalleryCache, GalleryStale
 from recognition import Recognizer
-from storage import DatabaseUnavailable, Engine, Keyring, UnknownKeyId, make_engine
+from storage import (
+    DatabaseUnavailable,
+    Engine,
+    Keyring,
+    UnknownKeyId,
+    delete_person,
+    make_engine,
+    session_scope,
+)
 from tests.fakes import FakeClock
 from tests.gate.pg_proxy import TcpProxy, proxy_to_test_postgres
 
@@ -59,7 +68,7 @@ def test_reloads_when_the_version_changes_and_not_before_poll_s(
     clock.advance(0.5)  # exactly poll_s after the first look
     reloaded = cache.current()
     assert statements, "the version is checked once poll_s has elapsed"
-    assert reloaded is not first and len(reloaded) == 2
+    assert len(reloaded) == 2  # applied from the change log, not rebuilt
     best = reloaded.search(_embedding(recognizer, group_faces[5]), 1)[0]
     assert best.person_id == bob_id and best.score >= recognizer.cos_threshold
 
@@ -179,3 +188,81 @@ def test_by_default_no_stale_gallery_is_served(
     clock.advance(POLL_S)
     with pytest.raises(GalleryStale):
         cache.current()
+
+
+class SteppedExecutor(Executor):
+    """Runs what is submitted only when the test calls run_pending(): the background made deterministic."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[Future, Callable[[], object]]] = []
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:  # type: ignore[override]
+        future: Future = Future()
+        self.queued.append((future, lambda: fn(*args, **kwargs)))
+        return future
+
+    def run_pending(self) -> None:
+        for future, call in self.queued:
+            try:
+                future.set_result(call())
+            except Exception as exc:
+                future.set_exception(exc)
+        self.queued.clear()
+
+
+def test_a_change_is_prepared_in_the_background_and_applied_without_a_rebuild(
+    engine, keyring, recognizer, group_faces, enroll_person, caplog
+):
+    enroll_person("Alice", group_faces[0])
+    clock, background = FakeClock(), SteppedExecutor()
+    cache = GalleryCache(
+        engine=engine,
+        keyring=keyring,
+        recognizer=recognizer,
+        poll_s=POLL_S,
+        monotonic=clock,
+        reload_in=background,
+    )
+    first = cache.current()  # the first load runs at once: there is nothing to decide on before it
+    assert len(first) == 1 and background.queued == []
+
+    bob_id = enroll_person("Bob", group_faces[5])
+    clock.advance(POLL_S)
+    assert cache.current() is first and len(first) == 1  # the check is queued; frames go on meanwhile
+    assert len(background.queued) == 1
+    clock.advance(POLL_S)
+    cache.current()
+    assert len(background.queued) == 1, "one check at a time"
+
+    caplog.set_level(logging.INFO, logger="gate.gallery")
+    background.run_pending()
+    now = cache.current()
+    assert now is first and len(now) == 2  # the delta went into the gallery in place
+    assert now.search(_embedding(recognizer, group_faces[5]), 1)[0].person_id == bob_id
+    assert _messages(caplog, "1 templates added, 0 people removed") == 1
+
+
+def test_without_a_usable_change_log_a_new_gallery_is_built_and_swapped_in(
+    engine, keyring, recognizer, group_faces, enroll_person
+):
+    alice_id = enroll_person("Alice", group_faces[0])
+    clock, background = FakeClock(), SteppedExecutor()
+    cache = GalleryCache(
+        engine=engine,
+        keyring=keyring,
+        recognizer=recognizer,
+        poll_s=POLL_S,
+        monotonic=clock,
+        reload_in=background,
+    )
+    first = cache.current()
+    with session_scope(engine) as session:
+        delete_person(session, alice_id)
+    with engine.begin() as connection:  # what a restore records: the log starts afresh
+        connection.execute(text("UPDATE gallery_version SET changes_since = version"))
+
+    clock.advance(POLL_S)
+    assert cache.current() is first
+    background.run_pending()
+    rebuilt = cache.current()
+    assert rebuilt is not first and len(rebuilt) == 0 and len(first) == 1

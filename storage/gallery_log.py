@@ -1,0 +1,186 @@
+"""Reading the gallery in bulk and as changes since a version, so gates never decrypt more than changed.
+
+A full load unwraps every person's data key in one query and streams templates in batches; a delta
+reads the change log (added templates, removed people, access-rule changes) after a version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import Row, func, update
+from sqlalchemy import select as select_columns
+from sqlmodel import Session, col, select
+
+from storage.cipher import Sealed, open_with
+from storage.errors import NotFound
+from storage.models import FaceTemplate, GalleryChange, GalleryChangeKind, GalleryVersion
+from storage.person_keys import unwrap_person_keys
+from storage.protocols import Cipher
+
+logger = logging.getLogger(__name__)
+
+_IN_CLAUSE_ROWS = 500  # SQLite allows 999 bound parameters per statement
+
+
+def template_aad(*, template_id: str, person_id: int, model_id: str) -> bytes:
+    """Associated data binding a ciphertext to its row, person and model (F1)."""
+    return f"facegate/template/v1|{template_id}|{person_id}|{model_id}".encode()
+
+
+@dataclass(frozen=True)
+class DecryptedTemplate:
+    """A template's plaintext bytes (the caller knows the vector format) and its owner."""
+
+    template_id: str
+    person_id: int
+    model_id: str
+    plaintext: bytes
+
+
+@dataclass(frozen=True)
+class GalleryDelta:
+    """What changed after one version up to `version`: apply removals, then additions."""
+
+    version: int
+    added: list[DecryptedTemplate] = field(default_factory=list)
+    removed_person_ids: list[int] = field(default_factory=list)
+    has_access_changes: bool = False
+
+
+def record_change(
+    session: Session, kind: GalleryChangeKind, *, person_id: int | None = None, template_id: str | None = None
+) -> None:
+    """Log one change; the caller's `bump_gallery_version` stamps it with the new version."""
+    session.add(GalleryChange(kind=kind, person_id=person_id, template_id=template_id))
+
+
+def gallery_version(session: Session) -> int:
+    row = session.get(GalleryVersion, 1)
+    return 0 if row is None else row.version
+
+
+def bump_gallery_version(session: Session) -> int:
+    """Increment the version inside the caller's transaction and stamp its logged changes; returns it."""
+    row = session.get(GalleryVersion, 1, with_for_update=True)
+    if row is None:
+        row = GalleryVersion(id=1, version=0)
+    row.version += 1
+    session.add(row)
+    session.flush()
+    session.exec(
+        update(GalleryChange).where(col(GalleryChange.version).is_(None)).values(version=row.version)
+    )
+    return row.version
+
+
+def _decrypt(
+    rows: Iterable[Row[str, int, str, bytes, bytes]], data_keys: dict[int, bytes], model_id: str
+) -> list[DecryptedTemplate]:
+    found = []
+    for template_id, person_id, key_id, nonce, ciphertext in rows:
+        if person_id not in data_keys:
+            raise NotFound(f"person {person_id} has no data key (erased or never enrolled)")
+        aad = template_aad(template_id=template_id, person_id=person_id, model_id=model_id)
+        plaintext = open_with(data_keys[person_id], Sealed(key_id, nonce, ciphertext), aad)
+        found.append(DecryptedTemplate(template_id, person_id, model_id, plaintext))
+    return found
+
+
+_COLUMNS = (
+    col(FaceTemplate.id),
+    col(FaceTemplate.person_id),
+    col(FaceTemplate.key_id),
+    col(FaceTemplate.nonce),
+    col(FaceTemplate.ciphertext),
+)
+
+
+def count_templates(session: Session, *, model_id: str) -> int:
+    """How many templates of one model are stored."""
+    query = select(func.count()).select_from(FaceTemplate).where(col(FaceTemplate.model_id) == model_id)
+    return int(session.exec(query).one())
+
+
+def load_templates(
+    session: Session, cipher: Cipher, *, model_id: str, batch_templates: int = 16_384
+) -> Iterator[list[DecryptedTemplate]]:
+    """Every template of one model, decrypted, in batches; data keys are unwrapped in one query first.
+
+    Raises:
+        NotFound: a template whose person has no data key.
+        UnknownKeyId, DecryptionError: a key or a row cannot be authenticated.
+    """
+    owners = select(FaceTemplate.person_id).where(FaceTemplate.model_id == model_id).distinct()
+    data_keys = unwrap_person_keys(session, cipher, person_ids=owners)
+    rows = session.connection().execute(
+        select_columns(*_COLUMNS)
+        .where(col(FaceTemplate.model_id) == model_id)
+        .order_by(col(FaceTemplate.person_id), col(FaceTemplate.id))
+        .execution_options(yield_per=batch_templates)
+    )
+    try:
+        for batch in rows.partitions(batch_templates):
+            yield _decrypt(batch, data_keys, model_id)
+    finally:
+        rows.close()  # a server-side cursor (PostgreSQL) is released even when decryption fails
+
+
+def iter_templates(session: Session, cipher: Cipher, *, model_id: str) -> Iterator[DecryptedTemplate]:
+    """Every template of one model, decrypted (see `load_templates`)."""
+    for batch in load_templates(session, cipher, model_id=model_id):
+        yield from batch
+
+
+def gallery_delta(
+    session: Session, cipher: Cipher, *, model_id: str, since_version: int
+) -> GalleryDelta | None:
+    """The changes after `since_version` up to the current version; None when the log cannot tell.
+
+    None means: reload everything (the version is older than the log, from before a restore, or
+    ahead of the database).
+
+    Raises:
+        NotFound, UnknownKeyId, DecryptionError: an added template cannot be decrypted.
+    """
+    state = session.get(GalleryVersion, 1)
+    version, since = (0, 0) if state is None else (state.version, state.changes_since)
+    if since_version < since or since_version > version:
+        return None
+    changes = session.exec(
+        select(GalleryChange)
+        .where(col(GalleryChange.version) > since_version, col(GalleryChange.version) <= version)
+        .order_by(col(GalleryChange.id))
+    ).all()
+    removed = sorted(
+        {c.person_id for c in changes if c.kind == GalleryChangeKind.person_removed and c.person_id}
+    )
+    added_ids = [
+        c.template_id for c in changes if c.kind == GalleryChangeKind.template_added and c.template_id
+    ]
+    return GalleryDelta(
+        version=version,
+        added=_templates_by_id(
+            session, cipher, model_id=model_id, template_ids=[t for t in added_ids if t is not None]
+        ),
+        removed_person_ids=sorted(person_id for person_id in removed if person_id is not None),
+        has_access_changes=any(c.kind == GalleryChangeKind.access_changed for c in changes),
+    )
+
+
+def _templates_by_id(
+    session: Session, cipher: Cipher, *, model_id: str, template_ids: list[str]
+) -> list[DecryptedTemplate]:
+    """The named templates of one model that still exist (a removed person's are gone), decrypted."""
+    found: list[DecryptedTemplate] = []
+    for start in range(0, len(template_ids), _IN_CLAUSE_ROWS):
+        chunk = template_ids[start : start + _IN_CLAUSE_ROWS]
+        query = select_columns(*_COLUMNS).where(
+            col(FaceTemplate.model_id) == model_id, col(FaceTemplate.id).in_(chunk)
+        )
+        rows = session.connection().execute(query).all()
+        data_keys = unwrap_person_keys(session, cipher, person_ids=sorted({row[1] for row in rows}))
+        found.extend(_decrypt(rows, data_keys, model_id))
+    return found
