@@ -30,7 +30,7 @@ async def _to_sign_in(request: Request, exc: Exception) -> Response:
 async def _forbidden(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ConsoleForbidden)
     return render(
-        request, "forbidden.html", user=None, status_code=status.HTTP_403_FORBIDDEN, message=exc.message
+        request, "forbidden.html", user=exc.user, status_code=status.HTTP_403_FORBIDDEN, message=exc.message
     )
 
 

@@ -25,10 +25,11 @@ class SignInRequired(Exception):
 
 
 class ConsoleForbidden(Exception):
-    """The signed-in role may not open this page or send this form (403)."""
+    """The signed-in role may not open this page or send this form (403); the page keeps its menu."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, user: "ConsoleUser") -> None:
         self.message = message
+        self.user = user
         super().__init__(message)
 
 
@@ -75,7 +76,7 @@ def page_role(*roles: Role) -> Callable[[ConsoleUser], ConsoleUser]:
 
     def check(user: Annotated[ConsoleUser, Depends(signed_in)]) -> ConsoleUser:
         if user.role not in allowed:
-            raise ConsoleForbidden(f"This page needs the role {' or '.join(sorted(allowed))}.")
+            raise ConsoleForbidden(f"This page needs the role {' or '.join(sorted(allowed))}.", user=user)
         return user
 
     return check
@@ -90,9 +91,8 @@ def form_role(*roles: Role) -> Callable[[ConsoleUser, str], ConsoleUser]:
         csrf_token: Annotated[str, Form(max_length=200)] = "",
     ) -> ConsoleUser:
         if not hmac.compare_digest(csrf_token.encode(), user.csrf_token.encode()):
-            raise ConsoleForbidden(
-                "The form is out of date or was not sent by this console; reload the page."
-            )
+            message = "The form is out of date or was not sent by this console; reload the page."
+            raise ConsoleForbidden(message, user=user)
         return user
 
     return check

@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+import tomllib
+from fnmatch import fnmatch
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -289,3 +292,15 @@ def test_a_key_valid_through_a_past_day_is_refused(api: ApiHarness) -> None:
     data = {"role": "device", "label": "old", "valid_through": "2020-01-01", "csrf_token": csrf}
     response = api.client.post("/ui/keys", data=data)
     assert response.status_code == 400 and "not in the future" in response.text
+
+
+def test_every_console_asset_is_package_data() -> None:
+    """A non-editable install must carry the templates and static files (pyproject's package-data)."""
+    root = Path(__file__).resolve().parents[2]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["api"]
+    assets = [
+        path.relative_to(root / "api").as_posix()
+        for path in (root / "api" / "console").rglob("*")
+        if path.is_file() and path.suffix not in (".py", ".pyc")
+    ]
+    assert assets and all(any(fnmatch(asset, pattern) for pattern in globs) for asset in assets)
