@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from enrollment import EnrollmentResult, FaceIdentity
-from storage import ApiKeyPublic, ChainBreak, ChainReport, Role
+from storage import ApiKeyPublic, AuditEventPublic, ChainBreak, ChainReport, Role
 
 T = TypeVar("T")
 
@@ -26,11 +26,26 @@ class Page(BaseModel, Generic[T]):
     limit: int = Field(ge=1, description="Most items a page holds.")
 
 
+class EventsPage(Page[AuditEventPublic]):
+    """A page of audit events and the keyset cursor of the next one."""
+
+    next_before_sequence: int | None = Field(
+        description="Pass as `before_sequence` for the next (older) page; null when this page is the last."
+    )
+
+
 class PersonCreate(BaseModel):
-    """Body of POST /people."""
+    """Body of POST /people and PATCH /people/{person_id}."""
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200, description="Display name of the person.")
+
+
+class DoorCreate(BaseModel):
+    """Body of POST /doors and PATCH /doors/{door_id}."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100, description="Door name, unique; gates use it.")
 
 
 class GroupCreate(BaseModel):

@@ -6,6 +6,7 @@ from sqlmodel import Session
 from storage.access import (
     AccessWindow,
     add_member,
+    create_door,
     create_door_rule,
     create_group,
     delete_door_rule,
@@ -13,8 +14,10 @@ from storage.access import (
     door_access_windows,
     get_group,
     list_door_rules,
+    list_doors_with_rules,
     list_groups,
     remove_member,
+    rename_door,
 )
 from storage.api_keys import (
     AuthFailure,
@@ -27,7 +30,7 @@ from storage.api_keys import (
     list_api_keys,
     revoke_api_key,
 )
-from storage.audit import append_event, existing_event_uids, query_events
+from storage.audit import append_event, existing_event_uids, iter_events, query_events
 from storage.audit_chain import ChainBreak, ChainReport, verify_chain
 from storage.audit_checkpoint import (
     Checkpoint,
@@ -76,6 +79,7 @@ from storage.models import (
     AuditEventPublic,
     Decision,
     Door,
+    DoorPublic,
     DoorRuleCreate,
     DoorRulePublic,
     Person,
@@ -83,13 +87,19 @@ from storage.models import (
     Role,
     Weekday,
 )
-from storage.people import create_person, delete_person, get_person, list_people, to_public
+from storage.people import create_person, delete_person, get_person, list_people, rename_person, to_public
 from storage.person_keys import master_key_usage, person_data_key, rewrap_person_keys
 from storage.protocols import Cipher
 from storage.settings import StorageSettings, default_home
 from storage.templates import store_template
 
 __all__ = [
+    "DoorPublic",
+    "create_door",
+    "iter_events",
+    "list_doors_with_rules",
+    "rename_door",
+    "rename_person",
     "AccessGroupPublic",
     "AccessWindow",
     "DoorRuleCreate",

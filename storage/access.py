@@ -20,6 +20,7 @@ from storage.models import (
     AccessGroupPublic,
     Door,
     DoorAccessRule,
+    DoorPublic,
     DoorRuleCreate,
     DoorRulePublic,
     GalleryChangeKind,
@@ -212,3 +213,60 @@ def door_access_windows(session: Session, *, door: str) -> list[AccessWindow]:
             )
         )
     return windows
+
+
+MAX_RULES_PER_DOOR = 1000
+"""Rules listed with a door (a door has a handful in practice)."""
+
+
+def _door_public(session: Session, door: Door) -> DoorPublic:
+    assert door.id is not None
+    rules, _ = list_door_rules(session, door=door.name, limit=MAX_RULES_PER_DOOR)
+    return DoorPublic(id=door.id, name=door.name, created_at=as_utc(door.created_at), rules=rules)
+
+
+def list_doors_with_rules(
+    session: Session, *, offset: int = 0, limit: int = 50
+) -> tuple[list[DoorPublic], int]:
+    """One page of doors by name, each with its rules, and the total count."""
+    total = int(session.exec(select(func.count()).select_from(Door)).one())
+    rows = session.exec(select(Door).order_by(col(Door.name)).offset(offset).limit(limit)).all()
+    return [_door_public(session, door) for door in rows], total
+
+
+def _door_named(session: Session, name: str) -> Door | None:
+    return session.exec(select(Door).where(col(Door.name) == name)).first()
+
+
+def create_door(session: Session, *, name: str) -> DoorPublic:
+    """Register a door (gates also register theirs on start).
+
+    Raises:
+        Conflict: a door of that name exists.
+    """
+    if _door_named(session, name) is not None:
+        raise Conflict(f"door {name!r} already exists")
+    door = Door(name=name)
+    session.add(door)
+    session.flush()
+    return _door_public(session, door)
+
+
+def rename_door(session: Session, door_id: int, *, name: str) -> DoorPublic:
+    """Rename a door; its rules follow. Gates configured with the old name must be reconfigured.
+
+    Raises:
+        NotFound: no such door.
+        Conflict: another door has that name.
+    """
+    door = session.get(Door, door_id)
+    if door is None:
+        raise NotFound(f"door {door_id} does not exist")
+    other = _door_named(session, name)
+    if other is not None and other.id != door_id:
+        raise Conflict(f"door {name!r} already exists")
+    door.name = name
+    session.add(door)
+    bump_gallery_version(session)
+    session.flush()
+    return _door_public(session, door)

@@ -5,14 +5,15 @@ Every insert extends the hash chain of storage/audit_chain.py under the chain he
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, update
+from sqlalchemy import ColumnElement, Engine, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from storage.audit_chain import GENESIS_HASH, HEAD_ID, chain_key, compute_link
+from storage.db import session_scope
 from storage.errors import ChainBroken
 from storage.models import AuditChainHead, AuditEvent, AuditEventCreate, AuditEventPublic, Decision
 from storage.protocols import Cipher
@@ -121,17 +122,64 @@ def query_events(
     decision: Decision | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    before_sequence: int | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[AuditEventPublic], int]:
-    """One page of events, newest first, and the total matching count. `until` is exclusive."""
+    """One page of events, newest (highest sequence) first, and the total matching count.
+
+    `until` is exclusive. `before_sequence` is the keyset cursor: only events with a lower sequence,
+    so the next page is the last sequence of this one (the total ignores the cursor).
+    """
     conditions = _conditions(door=door, person_id=person_id, decision=decision, since=since, until=until)
     total = int(session.exec(select(func.count()).select_from(AuditEvent).where(*conditions)).one())
+    if before_sequence is not None:
+        conditions.append(col(AuditEvent.sequence) < before_sequence)
     page = (
-        select(AuditEvent).where(*conditions).order_by(col(AuditEvent.id).desc()).offset(offset).limit(limit)
+        select(AuditEvent)
+        .where(*conditions)
+        .order_by(col(AuditEvent.sequence).desc())
+        .offset(offset)
+        .limit(limit)
     )
-    events = []
-    for row in session.exec(page):
-        public = AuditEventPublic.model_validate(row)
-        events.append(public.model_copy(update={"occurred_at": as_utc(row.occurred_at)}))
-    return events, total
+    return [_public(row) for row in session.exec(page)], total
+
+
+def _public(row: AuditEvent) -> AuditEventPublic:
+    public = AuditEventPublic.model_validate(row)
+    return public.model_copy(update={"occurred_at": as_utc(row.occurred_at)})
+
+
+def iter_events(
+    engine: Engine,
+    *,
+    door: str | None = None,
+    person_id: int | None = None,
+    decision: Decision | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    batch_rows: int = 2000,
+) -> Iterator[list[AuditEventPublic]]:
+    """Every matching event, newest first, in batches of at most `batch_rows`.
+
+    Each batch is one short transaction that continues below the last sequence seen (keyset), so an
+    export of any size holds one batch in memory and never a long-running transaction.
+
+    Raises:
+        DatabaseUnavailable: the database fails between batches.
+    """
+    conditions = _conditions(door=door, person_id=person_id, decision=decision, since=since, until=until)
+    cursor: int | None = None
+    while True:
+        page = select(AuditEvent).where(*conditions)
+        if cursor is not None:
+            page = page.where(col(AuditEvent.sequence) < cursor)
+        with session_scope(engine) as session:
+            rows = session.exec(page.order_by(col(AuditEvent.sequence).desc()).limit(batch_rows)).all()
+            batch = [_public(row) for row in rows]
+        if not batch:
+            return
+        yield batch
+        if len(batch) < batch_rows:
+            return
+        cursor = batch[-1].sequence

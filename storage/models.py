@@ -320,6 +320,15 @@ class DoorRulePublic(SQLModel):
     created_at: datetime
 
 
+class DoorPublic(SQLModel):
+    id: int
+    name: str
+    created_at: datetime
+    rules: list[DoorRulePublic] = Field(
+        description="Weekly access rules; a door without rules admits everyone."
+    )
+
+
 def _minutes(clock: str) -> int:
     hours, minutes = clock.split(":")
     return int(hours) * 60 + int(minutes)

@@ -44,11 +44,34 @@ def to_public(session: Session, person: Person) -> PersonPublic:
     )
 
 
-def list_people(session: Session, *, offset: int = 0, limit: int = 50) -> tuple[list[PersonPublic], int]:
-    """One page of people ordered by id, and the total count."""
-    total = int(session.exec(select(func.count()).select_from(Person)).one())
-    rows = session.exec(select(Person).order_by(col(Person.id)).offset(offset).limit(limit)).all()
-    return [to_public(session, person) for person in rows], total
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def list_people(
+    session: Session, *, name_contains: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[list[PersonPublic], int]:
+    """One page of people ordered by id (whose name contains `name_contains`, any case), and the total."""
+    conditions = []
+    if name_contains:
+        pattern = f"%{_escape_like(name_contains.lower())}%"
+        conditions.append(func.lower(col(Person.name)).like(pattern, escape="\\"))
+    total = int(session.exec(select(func.count()).select_from(Person).where(*conditions)).one())
+    query = select(Person).where(*conditions).order_by(col(Person.id)).offset(offset).limit(limit)
+    return [to_public(session, person) for person in session.exec(query).all()], total
+
+
+def rename_person(session: Session, person_id: int, *, name: str) -> PersonPublic:
+    """Give a person a new display name.
+
+    Raises:
+        NotFound: no such person.
+    """
+    person = get_person(session, person_id)
+    person.name = name
+    session.add(person)
+    session.flush()
+    return to_public(session, person)
 
 
 def delete_person(session: Session, person_id: int) -> int:

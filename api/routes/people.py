@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from api.deps import AdminKey, Limit, Offset, SessionDep
 from api.schemas import ErrorPublic, Page, PersonCreate
-from storage import PersonPublic, create_person, delete_person, get_person, list_people, to_public
+from storage import (
+    PersonPublic,
+    create_person,
+    delete_person,
+    get_person,
+    list_people,
+    rename_person,
+    to_public,
+)
 
 router = APIRouter(prefix="/people", tags=["people"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -23,9 +31,17 @@ def create(body: PersonCreate, session: SessionDep, _key: AdminKey) -> PersonPub
 
 
 @router.get("")
-def list_(session: SessionDep, _key: AdminKey, offset: Offset = 0, limit: Limit = 50) -> Page[PersonPublic]:
-    """People ordered by id, one page at a time."""
-    items, total = list_people(session, offset=offset, limit=limit)
+def list_(
+    session: SessionDep,
+    _key: AdminKey,
+    name: Annotated[
+        str | None, Query(max_length=200, description="Only people whose name contains this, any case.")
+    ] = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> Page[PersonPublic]:
+    """People ordered by id, one page at a time; `total` counts every match."""
+    items, total = list_people(session, name_contains=name, offset=offset, limit=limit)
     return Page[PersonPublic](items=items, total=total, offset=offset, limit=limit)
 
 
@@ -33,6 +49,12 @@ def list_(session: SessionDep, _key: AdminKey, offset: Offset = 0, limit: Limit 
 def read(person_id: int, session: SessionDep, _key: AdminKey) -> PersonPublic:
     """One person and their number of templates."""
     return to_public(session, get_person(session, person_id))
+
+
+@router.patch("/{person_id}", responses=_NOT_FOUND)
+def rename(person_id: int, body: PersonCreate, session: SessionDep, _key: AdminKey) -> PersonPublic:
+    """Give a person a new display name (templates and access are unchanged)."""
+    return rename_person(session, person_id, name=body.name)
 
 
 @router.delete("/{person_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)

@@ -32,6 +32,11 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/access/rules"): frozenset({ADMIN}),
     ("GET", "/access/rules"): frozenset({ADMIN}),
     ("DELETE", "/access/rules/{rule_id}"): frozenset({ADMIN}),
+    ("PATCH", "/people/{person_id}"): frozenset({ADMIN}),
+    ("GET", "/doors"): frozenset({ADMIN}),
+    ("POST", "/doors"): frozenset({ADMIN}),
+    ("PATCH", "/doors/{door_id}"): frozenset({ADMIN}),
+    ("GET", "/events/export.csv"): frozenset({ADMIN, AUDITOR}),
     ("POST", "/api-keys"): frozenset({ADMIN}),
     ("GET", "/api-keys"): frozenset({ADMIN}),
     ("POST", "/api-keys/{token_id}/revoke"): frozenset({ADMIN}),
@@ -72,10 +77,10 @@ def test_fastapi_default_docs_are_not_served(api: ApiHarness) -> None:
 
 def _call(api: ApiHarness, method: str, path: str, headers: dict[str, str], photo: bytes) -> Any:
     url = path
-    for parameter in ("{person_id}", "{group_id}", "{rule_id}", "{token_id}"):
+    for parameter in ("{person_id}", "{group_id}", "{rule_id}", "{token_id}", "{door_id}"):
         url = url.replace(parameter, "987654")
-    if path in ("/people", "/access/groups") and method == "POST":
-        return api.client.post(url, json={"name": "Role Matrix"}, headers=headers)
+    if (path in ("/people", "/access/groups", "/doors") and method == "POST") or method == "PATCH":
+        return api.client.request(method, url, json={"name": "Role Matrix"}, headers=headers)
     if path == "/api-keys" and method == "POST":
         return api.client.post(url, json={"role": "device", "label": "Role Matrix"}, headers=headers)
     if path == "/access/rules" and method == "POST":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from storage import AuditEventCreate, Decision, Role, append_event, session_scope
+from storage import AuditEventCreate, Decision, Role, append_event, iter_events, session_scope
 from tests.api.conftest import ApiHarness
 
 T0 = datetime(2030, 5, 1, 8, 0, tzinfo=UTC)
@@ -117,3 +119,45 @@ def test_bad_query_is_422(events_api: ApiHarness, params: dict[str, Any]) -> Non
 
 def test_limit_500_is_allowed(events_api: ApiHarness) -> None:
     assert _query(events_api, limit=500)["total"] == 6
+
+
+def test_keyset_pages_walk_the_sequence_under_a_filter(events_api: ApiHarness) -> None:
+    pages, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"door": "front", "limit": 2}
+        if cursor is not None:
+            params["before_sequence"] = cursor
+        page = _query(events_api, **params)
+        pages.append(_minutes(page))
+        assert page["total"] == 4
+        cursor = page["next_before_sequence"]
+        if cursor is None:
+            break
+    assert pages == [[50, 30], [10, 0], []]
+
+
+def test_the_csv_export_streams_every_match_of_the_filter(events_api: ApiHarness) -> None:
+    params = {"decision": "denied", "since": T0.isoformat()}
+    response = events_api.client.get(
+        "/events/export.csv", params=params, headers=events_api.auth(Role.auditor)
+    )
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [row["door"] for row in rows] == ["front", "back", "front"]
+    assert {row["decision"] for row in rows} == {"denied"}
+    assert [int(row["sequence"]) for row in rows] == sorted(
+        (int(row["sequence"]) for row in rows), reverse=True
+    )
+
+
+def test_the_export_is_for_auditors_and_admins(events_api: ApiHarness) -> None:
+    for role, expected in ((Role.admin, 200), (Role.auditor, 200), (Role.device, 403)):
+        response = events_api.client.get("/events/export.csv", headers=events_api.auth(role))
+        assert response.status_code == expected
+
+
+def test_iter_events_batches_cover_everything_once(events_api: ApiHarness) -> None:
+    batches = list(iter_events(events_api.services.engine, batch_rows=4))
+    assert [len(batch) for batch in batches] == [4, 2]
+    sequences = [event.sequence for batch in batches for event in batch]
+    assert sequences == sorted(set(sequences), reverse=True) and len(sequences) == 6

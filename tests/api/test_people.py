@@ -67,3 +67,27 @@ def test_bad_person_body_is_422_and_writes_nothing(api: ApiHarness, body: dict[s
 
 def test_non_integer_person_id_is_422(api: ApiHarness) -> None:
     assert api.client.get("/people/abc", headers=api.auth(Role.admin)).status_code == 422
+
+
+def test_search_by_name_is_case_insensitive_and_paginated(api: ApiHarness) -> None:
+    for name in ("Ada Lovelace", "ada byron", "Grace Hopper", "Adalbert", "100%_sure"):
+        api.create_person(name)
+    admin = api.auth(Role.admin)
+
+    found = api.client.get("/people", params={"name": "ADA", "limit": 2}, headers=admin).json()
+    assert found["total"] == 3 and [p["name"] for p in found["items"]] == ["Ada Lovelace", "ada byron"]
+    rest = api.client.get("/people", params={"name": "ada", "offset": 2}, headers=admin).json()
+    assert [p["name"] for p in rest["items"]] == ["Adalbert"]
+    # LIKE wildcards in the search text are taken literally.
+    assert api.client.get("/people", params={"name": "%"}, headers=admin).json()["total"] == 1
+    assert api.client.get("/people", params={"name": "_"}, headers=admin).json()["total"] == 1
+
+
+def test_rename(api: ApiHarness) -> None:
+    person_id = api.create_person("Ada")
+    admin = api.auth(Role.admin)
+    renamed = api.client.patch(f"/people/{person_id}", json={"name": "Ada King"}, headers=admin)
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Ada King"
+    assert api.client.get(f"/people/{person_id}", headers=admin).json()["name"] == "Ada King"
+    assert api.client.patch("/people/987654", json={"name": "x"}, headers=admin).status_code == 404
+    assert api.client.patch(f"/people/{person_id}", json={"name": ""}, headers=admin).status_code == 422

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from api.console.auth import AuditorPage
-from api.console.events_csv import csv_lines
 from api.console.templating import render
 from api.deps import ServicesDep, SessionDep
+from api.events_csv import csv_lines
 from storage import AuditEventPublic, Decision, NotFound, Session, get_person, list_doors, query_events
 
 router = APIRouter(prefix="/ui/events", include_in_schema=False)

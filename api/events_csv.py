@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterator
 from datetime import datetime
 
-from storage import AuditEventPublic, Decision, Engine, query_events, session_scope
+from storage import AuditEventPublic, Decision, Engine, iter_events
 
 COLUMNS = (
     "sequence",
@@ -24,7 +24,6 @@ COLUMNS = (
     "source",
     "track_id",
 )
-_BATCH = 1000
 
 
 def _row(event: AuditEventPublic) -> list[object]:
@@ -42,27 +41,19 @@ def csv_lines(
     since: datetime | None,
     until: datetime | None,
 ) -> Iterator[str]:
-    """The header, then the matching events newest first, a batch of rows per chunk."""
+    """The header, then the matching events newest first, one chunk of rows per storage batch.
+
+    Used by GET /events/export.csv and the console's export; memory stays at one batch (storage's
+    iter_events walks the sequence with a keyset, one short transaction per batch).
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
-    offset = 0
-    while True:
-        with session_scope(engine) as session:
-            events, _ = query_events(
-                session,
-                door=door,
-                person_id=person_id,
-                decision=decision,
-                since=since,
-                until=until,
-                offset=offset,
-                limit=_BATCH,
-            )
-        writer.writerows(_row(event) for event in events)
-        yield buffer.getvalue()
+    yield buffer.getvalue()
+    for batch in iter_events(
+        engine, door=door, person_id=person_id, decision=decision, since=since, until=until
+    ):
         buffer.seek(0)
         buffer.truncate()
-        if len(events) < _BATCH:
-            return
-        offset += _BATCH
+        writer.writerows(_row(event) for event in batch)
+        yield buffer.getvalue()

@@ -1,0 +1,41 @@
+"""Doors (admin): list with their weekly rules, register, rename."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from api.deps import AdminKey, Limit, Offset, SessionDep
+from api.schemas import DoorCreate, ErrorPublic, Page
+from storage import DoorPublic, create_door, list_doors_with_rules, rename_door
+
+router = APIRouter(prefix="/doors", tags=["access"])
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    status.HTTP_409_CONFLICT: {"model": ErrorPublic, "description": "A door of that name exists."}
+}
+
+
+@router.get("")
+def list_(session: SessionDep, _key: AdminKey, offset: Offset = 0, limit: Limit = 50) -> Page[DoorPublic]:
+    """Doors by name, each with its rules (a door without rules admits every enrolled person)."""
+    items, total = list_doors_with_rules(session, offset=offset, limit=limit)
+    return Page[DoorPublic](items=items, total=total, offset=offset, limit=limit)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, responses=_CONFLICT)
+def create(body: DoorCreate, session: SessionDep, _key: AdminKey) -> DoorPublic:
+    """Register a door before its gate first starts (gates also register theirs)."""
+    return create_door(session, name=body.name)
+
+
+@router.patch(
+    "/{door_id}",
+    responses={
+        **_CONFLICT,
+        status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such door."},
+    },
+)
+def rename(door_id: int, body: DoorCreate, session: SessionDep, _key: AdminKey) -> DoorPublic:
+    """Rename a door; its rules follow. Reconfigure its gates with the new name."""
+    return rename_door(session, door_id, name=body.name)
