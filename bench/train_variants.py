@@ -89,17 +89,23 @@ def variants(args: argparse.Namespace) -> dict[str, TrainConfig]:
             f"triplet-{name}": TrainConfig(loss=loss, bundle_name=f"celeba-triplet-{name}", **common)
             for name, loss in mined_triplet_losses(epochs).items()
         },
-        "finetune-foamliu-arcface": TrainConfig(
-            **{
-                **common,
-                "optim": finetune_optim,
-                "backbone": BackboneConfig(init_weights=args.data / FOAMLIU),
-            },
-            loss=ArcFaceConfig(scale=32.0),
-            mean=IMAGENET_MEAN,
-            std=IMAGENET_STD,
-            bundle_name="celeba-finetuned-foamliu",
-        ),
+        **{
+            name: TrainConfig(
+                **{
+                    **common,
+                    "optim": finetune_optim.model_copy(update={"freeze_body_epochs": frozen_epochs}),
+                    "backbone": BackboneConfig(init_weights=args.data / FOAMLIU),
+                },
+                loss=ArcFaceConfig(scale=32.0),
+                mean=IMAGENET_MEAN,
+                std=IMAGENET_STD,
+                bundle_name=bundle,
+            )
+            for name, frozen_epochs, bundle in (
+                ("finetune-foamliu-arcface", 0.0, "celeba-finetuned-foamliu"),
+                ("finetune-foamliu-head-first", 1.0, "celeba-finetuned-foamliu-head-first"),
+            )
+        },
     }
 
 

@@ -20,8 +20,9 @@ from training.config import (
 from training.data import load_crops, normalise
 from training.distributed import SINGLE_PROCESS, DistContext, distributed_from_env
 from training.errors import CheckpointError, DatasetError, TrainingError
+from training.history import EpochMetrics, TrainResult
 from training.run import TrainOutcome, train_and_export
-from training.trainer import EpochMetrics, TrainResult, resolve_device
+from training.trainer import resolve_device
 from training.validation import embed_crops
 
 __all__ = [

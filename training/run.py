@@ -14,8 +14,9 @@ from training.data import split_identities
 from training.distributed import SINGLE_PROCESS, DistContext
 from training.errors import DatasetError
 from training.export import export_bundle
+from training.history import TrainResult
 from training.preprocess import CropSet, aligned_crop_set, detect_and_align
-from training.trainer import Trainer, TrainResult
+from training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 

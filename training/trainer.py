@@ -10,7 +10,6 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from training.config import TrainConfig
 from training.data import CropDataset, Split, load_crops, normalise
 from training.distributed import SINGLE_PROCESS, DistContext
 from training.errors import CheckpointError
+from training.history import EpochMetrics, EpochRun, TrainResult
 from training.metrics_log import STEPS_FILE, MetricsLog
 from training.mining_stats import StepStats
 from training.objective import TrainingNetwork, build_objective
@@ -47,50 +47,6 @@ CONFIG_FILE = "config.json"
 RANK_SEED_STRIDE = 100_003
 """Augmentation seeds of different ranks are this far apart, so ranks do not share random crops."""
 SEEDS_FILE = "seeds.json"
-
-
-@dataclass(frozen=True)
-class EpochMetrics:
-    """One line of metrics.csv."""
-
-    epoch: int
-    train_loss: float
-    images_per_s: float
-    learning_rate: float
-    val_accuracy: float
-    val_accuracy_std: float
-    val_tar_at_far_1e3: float
-    wall_s: float
-    active_fraction: float
-    positive_cos: float
-    negative_cos: float
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """Where the run is, what each epoch measured, and why it stopped."""
-
-    run_dir: Path
-    epochs: tuple[EpochMetrics, ...]
-    best_epoch: int
-    stopped_because: str
-    validation: ValidationResult | None
-    """The best checkpoint's validation scores (used to calibrate the exported bundle); rank 0 only."""
-
-
-@dataclass(frozen=True)
-class EpochRun:
-    """What one training pass measured, before validation."""
-
-    losses: list[float]
-    stats: list[StepStats]
-    images_per_s: float
-
-
-def _mean(values: list[float]) -> float:
-    """Mean of the non-NaN values; NaN when none (a margin head has no active-triplet fraction)."""
-    finite = [v for v in values if not math.isnan(v)]
-    return float(np.mean(finite)) if finite else math.nan
 
 
 def resolve_device(name: str) -> torch.device:
@@ -269,8 +225,12 @@ class Trainer:
         stats: list[StepStats] = []
         started = self.clock()
         is_tty = sys.stderr.isatty()
+        is_quiet = not self.dist.is_main  # one progress report per run, from rank 0
         bar = tqdm(
-            self._loader(), total=self.steps_per_epoch, desc=f"epoch {self.epoch + 1}", disable=not is_tty
+            self._loader(),
+            total=self.steps_per_epoch,
+            desc=f"epoch {self.epoch + 1}",
+            disable=is_quiet or not is_tty,
         )
         for images, labels in bar:
             self.model.train(not self.is_body_frozen())  # a frozen body keeps its BatchNorm statistics
@@ -286,7 +246,7 @@ class Trainer:
                 neg=f"{step_stats.negative_cos:.2f}",
                 img_s=f"{rate:.0f}",
             )
-            if not is_tty and len(losses) % self.config.log_every_steps == 0:
+            if not (is_tty or is_quiet) and len(losses) % self.config.log_every_steps == 0:
                 eta_s = (self.steps_per_epoch - len(losses)) * self.images_per_step / rate
                 logger.info(
                     "epoch %d step %d/%d loss %.4f active %.2f cos+ %.3f cos- %.3f %.1f img/s eta %.0f s",
@@ -329,9 +289,7 @@ class Trainer:
             val_accuracy_std=result.accuracy_std,
             val_tar_at_far_1e3=result.tar_at_far_1e3,
             wall_s=self.clock() - started_s,
-            active_fraction=_mean([x.active_fraction for x in run.stats]),
-            positive_cos=_mean([x.positive_cos for x in run.stats]),
-            negative_cos=_mean([x.negative_cos for x in run.stats]),
+            **vars(run.mean_stats()),
         )
 
     def _end_epoch(self, run: EpochRun, started_s: float) -> tuple[EpochMetrics, str]:
