@@ -63,3 +63,38 @@ def test_too_few_validation_impostors_is_a_clear_error_before_anything_is_writte
             command="test",
         )
     assert not (tmp_path / "bundles").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_a_resnet_run_exports_a_bundle_the_product_loads_by_name(tmp_path: Path) -> None:
+    import cv2
+
+    from recognition import BundleEmbedderConfig, RecognitionSettings, build_recognizer, read_bundle_file
+    from tests.training.conftest import celeba_few
+    from training import AugmentConfig, DataConfig, OptimConfig, TrainConfig, TripletConfig, train_and_export
+
+    config = TrainConfig(
+        data=DataConfig(data_dir=celeba_few(tmp_path), is_aligned=True, val_identities=2),
+        augment=AugmentConfig(
+            flip_probability=0.0, colour_jitter=0.0, crop_min_scale=1.0, blur_probability=0.0
+        ),
+        backbone=BackboneConfig(kind="resnet", name="resnet18", embedding_dim=32),
+        loss=TripletConfig(mining="semi_hard"),
+        optim=OptimConfig(epochs=1, warmup_epochs=0.0),
+        batch_size=12,
+        threads=2,
+        bundle_name="resnet-test",
+    )
+    outcome = train_and_export(config, tmp_path / "run", recognizer=lambda: None)  # type: ignore[arg-type,return-value]
+    assert outcome is not None
+    assert read_bundle_file(outcome.bundle_dir / "bundle.json").embedding_dim == 32
+    settings = RecognitionSettings(
+        embedder=BundleEmbedderConfig(name="resnet-test"),
+        bundle_dirs=[tmp_path / "run" / "bundles"],
+        allow_model_download=False,
+    )
+    recognizer = build_recognizer(settings, cache_dir=tmp_path / "cache")
+    crop = cv2.imread(str(sorted(config.data.data_dir.glob("*/*.jpg"))[0]))
+    vector = recognizer.embed_aligned(crop).vector
+    assert vector.shape == (32,) and abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
