@@ -177,6 +177,13 @@ def test_admin_and_auditor_work_through_the_console(
         admin.get_by_label("New group").fill("staff")
         admin.get_by_role("button", name="Create group").click()
         expect(admin.get_by_role("heading", name="staff")).to_be_visible()
+        admin.get_by_label("Door", exact=True).fill("front")
+        for day in ("mon", "tue", "wed", "thu", "fri"):
+            admin.get_by_label(day).check()
+        admin.get_by_label("Time zone").fill("Europe/Berlin")
+        admin.get_by_role("button", name="Add rule").click()
+        expect(admin.locator(".door", has_text="front")).to_contain_text("mon, tue, wed, thu, fri")
+        expect(admin.locator(".door", has_text="front")).to_contain_text("Europe/Berlin")
         record.shot(admin, "access")
 
         _yesterdays_events(services)

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import re
 import socket
 
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.console.pages.events import PAGE_SIZE
 from api.settings import ApiSettings
 from gate import GateMetrics, HealthBoard, MonitoringServer
-from storage import Role, list_door_rules, session_scope
+from storage import (
+    AuditEventCreate,
+    Decision,
+    Role,
+    append_event,
+    create_person,
+    list_door_rules,
+    list_doors_with_rules,
+    session_scope,
+)
 from tests.api.conftest import ApiHarness
 from tests.api.test_console import sign_in
 
@@ -28,6 +39,8 @@ def test_admin_builds_groups_members_doors_and_a_weekly_rule(
     added = api.client.post("/ui/access/groups/1/members", data={"person_id": person_id, "csrf_token": csrf})
     assert added.status_code == 200 and "Carol" in added.text
     assert api.client.post("/ui/access/doors", data={"name": "lab", "csrf_token": csrf}).status_code == 200
+    again = api.client.post("/ui/access/doors", data={"name": "lab", "csrf_token": csrf})
+    assert again.status_code == 409 and "already exists" in again.text
     rule = {
         "door": "lab",
         "group_id": "1",
@@ -97,3 +110,59 @@ def test_system_page_shows_each_gates_health(api: ApiHarness) -> None:
             assert f"{urls[0]}: NOT healthy" in client.get("/ui/system").text
     finally:
         server.stop()
+
+
+def test_search_and_rename_people(api: ApiHarness) -> None:
+    with session_scope(api.services.engine) as session:
+        ids = [create_person(session, name=name).id for name in ("Ada Lovelace", "ADA King", "Grace Hopper")]
+    csrf = sign_in(api.client, api.tokens[Role.admin])
+    found = api.client.get("/ui/people", params={"q": "ada"}).text
+    assert "Ada Lovelace" in found and "ADA King" in found and "Grace Hopper" not in found
+    assert "(2)" in found
+    assert "Nobody" in api.client.get("/ui/people", params={"q": "zzz"}).text
+    renamed = api.client.post(
+        f"/ui/people/{ids[2]}/rename", data={"name": "Rear Admiral Hopper", "csrf_token": csrf}
+    )
+    assert renamed.status_code == 200 and "Rear Admiral Hopper" in renamed.text
+    assert (
+        api.client.post("/ui/people/987654/rename", data={"name": "x", "csrf_token": csrf}).status_code == 404
+    )
+
+
+def test_door_rename_keeps_its_rules(api: ApiHarness) -> None:
+    csrf = sign_in(api.client, api.tokens[Role.admin])
+    api.client.post("/ui/access/groups", data={"name": "staff", "csrf_token": csrf})
+    rule = {
+        "door": "lab",
+        "group_id": "1",
+        "weekdays": ["tue"],
+        "start": "07:30",
+        "end": "19:00",
+        "csrf_token": csrf,
+    }
+    assert api.client.post("/ui/access/rules", data=rule).status_code == 200
+    with session_scope(api.services.engine) as session:
+        door_id = list_doors_with_rules(session)[0][0].id
+    page = api.client.post(
+        f"/ui/access/doors/{door_id}/rename", data={"name": "lab 2", "csrf_token": csrf}
+    ).text
+    assert "<h3>lab 2</h3>" in page and "07:30" in page
+    with session_scope(api.services.engine) as session:
+        assert [r.door for r in list_door_rules(session)[0]] == ["lab 2"]
+
+
+def test_events_page_walks_back_by_sequence(api: ApiHarness) -> None:
+    with session_scope(api.services.engine) as session:
+        for index in range(PAGE_SIZE + 5):
+            event = AuditEventCreate(
+                door="d", source="s", decision=Decision.denied, reason=f"r{index}", model_id="m"
+            )
+            append_event(session, api.services.keyring, event)
+    sign_in(api.client, api.tokens[Role.auditor])
+    first = api.client.get("/ui/events").text
+    assert first.count("<tr class=") == PAGE_SIZE and "data-live-url" in first
+    older_link = re.search(r'href="\?before=(\d+)">Older', first)
+    assert older_link is not None and int(older_link[1]) == 6
+    older = api.client.get("/ui/events", params={"before": older_link[1]}).text
+    assert older.count("<tr class=") == 5 and "data-live-url" not in older and ">Newest<" in older
+    assert [int(n) for n in re.findall(r"<tr class=\"denied\">\s*<td>(\d+)</td>", older)] == [5, 4, 3, 2, 1]

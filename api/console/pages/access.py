@@ -19,16 +19,16 @@ from storage import (
     Session,
     Weekday,
     add_member,
+    create_door,
     create_door_rule,
     create_group,
     delete_door_rule,
     delete_group,
-    ensure_door,
-    list_door_rules,
-    list_doors,
+    list_doors_with_rules,
     list_groups,
     list_people,
     remove_member,
+    rename_door,
 )
 
 router = APIRouter(prefix="/ui/access", include_in_schema=False)
@@ -40,7 +40,7 @@ def _page(
     request: Request, session: Session, user: ConsoleUser, *, error: str | None = None, status_code: int = 200
 ) -> Response:
     groups, _ = list_groups(session, limit=_MAX_ROWS)
-    rules, _ = list_door_rules(session, limit=_MAX_ROWS)
+    doors, _ = list_doors_with_rules(session, limit=_MAX_ROWS)
     people, _ = list_people(session, limit=_MAX_ROWS)
     return render(
         request,
@@ -49,8 +49,8 @@ def _page(
         status_code=status_code,
         error=error,
         groups=groups,
-        rules=rules,
-        doors=list_doors(session),
+        group_names={group.id: group.name for group in groups},
+        doors=doors,
         names={person.id: person.name for person in people},
         weekdays=list(Weekday),
     )
@@ -108,7 +108,14 @@ def remove_group_member(
 
 @router.post("/doors")
 def add_door(request: Request, session: SessionDep, user: AdminForm, name: Name) -> Response:
-    return _act(request, session, user, lambda: ensure_door(session, name=name))
+    return _act(request, session, user, lambda: create_door(session, name=name))
+
+
+@router.post("/doors/{door_id}/rename")
+def rename_a_door(
+    request: Request, session: SessionDep, user: AdminForm, door_id: int, name: Name
+) -> Response:
+    return _act(request, session, user, lambda: rename_door(session, door_id, name=name))
 
 
 @router.post("/rules")

@@ -80,7 +80,8 @@ def _names(session: Session, events: list[AuditEventPublic]) -> dict[int, str]:
     return names
 
 
-def _page_context(session: Session, where: EventFilter, offset: int) -> dict[str, Any]:
+def _page_context(session: Session, where: EventFilter, before: int | None) -> dict[str, Any]:
+    """A page of events below the sequence `before` (None: the newest), keyset-paged like GET /events."""
     events, total = query_events(
         session,
         door=where.door,
@@ -88,7 +89,7 @@ def _page_context(session: Session, where: EventFilter, offset: int) -> dict[str
         decision=where.decision,
         since=where.since,
         until=where.until,
-        offset=offset,
+        before_sequence=before,
         limit=PAGE_SIZE,
     )
     return {"events": events, "total": total, "names": _names(session, events)}
@@ -100,7 +101,7 @@ def events_page(
     session: SessionDep,
     user: AuditorPage,
     where: FilterDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    before: Annotated[int | None, Query(ge=1, description="Show events below this sequence.")] = None,
 ) -> Response:
     """The filtered log, newest first; the first page refreshes itself every few seconds."""
     return render(
@@ -109,18 +110,18 @@ def events_page(
         user=user,
         where=where,
         query=where.query_string(),
-        offset=offset,
+        before=before,
         page_size=PAGE_SIZE,
         doors=list_doors(session),
         decisions=list(Decision),
-        **_page_context(session, where, offset),
+        **_page_context(session, where, before),
     )
 
 
 @router.get("/rows")
 def event_rows(request: Request, session: SessionDep, user: AuditorPage, where: FilterDep) -> Response:
     """The newest page's table rows alone, for the live refresh."""
-    return render(request, "event_rows.html", user=user, **_page_context(session, where, 0))
+    return render(request, "event_rows.html", user=user, **_page_context(session, where, None))
 
 
 @router.get("/export.csv")

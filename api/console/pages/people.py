@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
@@ -13,7 +14,16 @@ from api.deps import ServicesDep, SessionDep
 from api.services import AppServices
 from api.uploads import read_photo
 from enrollment import EnrollmentRejected, Photo, confusable_pairs, enroll, enroll_new_person
-from storage import NotFound, Session, delete_person, get_person, list_people, session_scope, to_public
+from storage import (
+    NotFound,
+    Session,
+    delete_person,
+    get_person,
+    list_people,
+    rename_person,
+    session_scope,
+    to_public,
+)
 
 router = APIRouter(prefix="/ui/people", include_in_schema=False)
 PAGE_SIZE = 50
@@ -41,12 +51,22 @@ def people_list(
     request: Request,
     session: SessionDep,
     user: AdminPage,
+    q: Annotated[str, Query(max_length=200, description="Part of the name, any case.")] = "",
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    """Enrolled people, one page at a time."""
-    people, total = list_people(session, offset=offset, limit=PAGE_SIZE)
+    """Enrolled people whose name contains `q`, one page at a time."""
+    people, total = list_people(session, name_contains=q or None, offset=offset, limit=PAGE_SIZE)
+    query = urlencode({"q": q}) + "&" if q else ""
     return render(
-        request, "people.html", user=user, people=people, total=total, offset=offset, page_size=PAGE_SIZE
+        request,
+        "people.html",
+        user=user,
+        people=people,
+        total=total,
+        offset=offset,
+        page_size=PAGE_SIZE,
+        q=q,
+        query=query,
     )
 
 
@@ -155,6 +175,22 @@ def add_photos(
     return RedirectResponse(
         f"/ui/people/{person_id}?added={len(result.template_ids)}", status_code=status.HTTP_303_SEE_OTHER
     )
+
+
+@router.post("/{person_id}/rename")
+def rename(
+    request: Request,
+    session: SessionDep,
+    user: AdminForm,
+    person_id: int,
+    name: Annotated[str, Form(min_length=1, max_length=200)],
+) -> Response:
+    """Give the person a new display name."""
+    try:
+        rename_person(session, person_id, name=name)
+    except NotFound:
+        return render(request, "not_found.html", user=user, status_code=status.HTTP_404_NOT_FOUND)
+    return RedirectResponse(f"/ui/people/{person_id}", status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.get("/{person_id}/delete")

@@ -17,8 +17,8 @@ function setUpCamera(box) {
       return;
     }
     video.hidden = false;
-    take.hidden = false;
     await video.play();
+    take.hidden = false;  // only once frames arrive: a capture before that would be an empty canvas
   });
   take.addEventListener("click", () => {
     const canvas = document.createElement("canvas");
@@ -26,6 +26,10 @@ function setUpCamera(box) {
     canvas.height = video.videoHeight;
     canvas.getContext("2d").drawImage(video, 0, 0);
     canvas.toBlob((blob) => {
+      if (!blob) {
+        shots.textContent = "The camera gave no picture; try again.";
+        return;
+      }
       const file = new File([blob], "camera-" + (cameraFiles.length + 1) + ".jpg", { type: "image/jpeg" });
       cameraFiles.push(file);
       const all = new DataTransfer();
