@@ -22,6 +22,8 @@ from recognition.errors import (
     RecognitionError,
 )
 from recognition.evaluation.all_pairs import all_pair_scores
+from recognition.evaluation.attacks import SPECIES as ATTACK_SPECIES
+from recognition.evaluation.attacks import attack_still, attack_video, bona_fide_video
 from recognition.evaluation.harness import (
     FALLBACK_DESCRIPTION,
     EmbeddedPhotos,
@@ -120,6 +122,10 @@ from recognition.types import (
 )
 
 __all__ = [
+    "ATTACK_SPECIES",
+    "attack_still",
+    "attack_video",
+    "bona_fide_video",
     "CALIBRATED_BPCERS",
     "MINIFASNET_SOURCES",
     "PAD_CARD_DIR",

@@ -17,6 +17,7 @@ from api.cli.init import init
 from api.cli.keys import keys_app
 from api.cli.models import models_app
 from api.cli.pad import pad_app
+from api.cli.pad_eval import eval_pad_command
 from api.cli.people import people_app
 from api.cli.serve import serve_command
 from api.cli.train import train_command
@@ -39,6 +40,7 @@ app.command("serve")(serve_command)
 app.command("events")(events_command)
 app.add_typer(audit_app, name="audit")
 app.command("demo")(demo_command)
+eval_app.command("pad")(eval_pad_command)
 app.add_typer(eval_app, name="eval")
 app.command("train")(train_command)
 app.add_typer(models_app, name="models")

@@ -6,12 +6,19 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import cv2
+import numpy as np
 import typer
 from rich.console import Console
 
 from api.cli.runtime import cli_errors, configure_logging, err_console
 from recognition import (
+    ATTACK_SPECIES,
+    BgrImage,
     RecognitionSettings,
+    attack_still,
+    attack_video,
+    bona_fide_video,
     build_pad_detector,
     build_recognizer,
     calibrate_pad,
@@ -25,6 +32,7 @@ from recognition import (
 from storage import StorageSettings
 
 console = Console(soft_wrap=True)
+VIDEO_FPS = 15.0
 pad_app = typer.Typer(
     help="Presentation-attack detection: convert the MiniFASNet pair and calibrate its threshold.",
     no_args_is_help=True,
@@ -98,3 +106,59 @@ def calibrate_command(
     )
     if as_json:
         typer.echo(json.dumps(calibration.model_dump(mode="json")))
+
+
+def _write_video(path: Path, frames: list[BgrImage], fps: float) -> None:
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+
+
+@pad_app.command("make-attacks")
+def make_attacks_command(
+    data: Annotated[Path, typer.Option("--data", help="Folder of bona fide photos (searched recursively).")],
+    out: Annotated[Path, typer.Option("--out", help="Writes bona_fide/ and attack/<species>/ here.")],
+    limit: Annotated[int, typer.Option(min=1, help="Use at most this many photos (evenly spaced).")] = 200,
+    videos: Annotated[
+        int, typer.Option(min=0, help="Also write this many videos per class under videos/.")
+    ] = 0,
+    video_frames: Annotated[int, typer.Option(min=2, help="Frames per video.")] = 12,
+    seed: Annotated[int, typer.Option(help="Random seed (the same seed writes the same data).")] = 0,
+) -> None:
+    """Make SIMULATED screen-replay and print attacks from bona fide photos (stills, optional videos)."""
+    paths = image_paths(data)
+    if not paths:
+        err_console.print(f"error: no photos under {data}", markup=False, highlight=False)
+        raise typer.Exit(1)
+    chosen = paths[:: max(1, len(paths) // limit)][:limit]
+    rng = np.random.default_rng(seed)
+    for folder in ("bona_fide", *(f"attack/{species}" for species in ATTACK_SPECIES)):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+    for index, path in enumerate(chosen):
+        loaded = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if loaded is None:
+            continue
+        photo: BgrImage = np.asarray(loaded, dtype=np.uint8)
+        name = f"{index:05d}_{path.stem}.jpg"
+        cv2.imwrite(str(out / "bona_fide" / name), photo)
+        for species in ATTACK_SPECIES:
+            cv2.imwrite(str(out / "attack" / species / name), attack_still(photo, species, rng))
+        if index < videos:
+            _write_videos(out / "videos", photo, f"{index:05d}_{path.stem}", rng, frames=video_frames)
+    console.print(
+        f"{len(chosen)} bona fide photos and {len(chosen) * len(ATTACK_SPECIES)} simulated attacks in {out}"
+        + (f"; {min(videos, len(chosen))} videos per class in {out / 'videos'}" if videos else ""),
+        markup=False,
+        highlight=False,
+    )
+
+
+def _write_videos(root: Path, photo: BgrImage, stem: str, rng: np.random.Generator, *, frames: int) -> None:
+    (root / "bona_fide").mkdir(parents=True, exist_ok=True)
+    _write_video(root / "bona_fide" / f"{stem}.avi", bona_fide_video(photo, rng, frames=frames), VIDEO_FPS)
+    for species in ATTACK_SPECIES:
+        (root / "attack" / species).mkdir(parents=True, exist_ok=True)
+        clip = attack_video(photo, species, rng, frames=frames)
+        _write_video(root / "attack" / species / f"{stem}.avi", clip, VIDEO_FPS)

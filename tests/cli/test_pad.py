@@ -1,0 +1,92 @@
+"""`facegate pad make-attacks | calibrate` and `facegate eval pad` on real photos with the real PAD model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from recognition import read_pad_card
+from tests.data import knn_examples
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+runner = CliRunner()
+
+
+def _json_last(*args: str) -> dict[str, Any]:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def pad_home(pad_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the converted PAD model as the model directory (calibration writes into it)."""
+    models = tmp_path / "models"
+    shutil.copytree(pad_model_dir, models)
+    monkeypatch.setenv("FACEGATE_RECOGNITION_MODEL_DIR", str(models))
+    monkeypatch.setenv("FACEGATE_RECOGNITION_BUNDLE_DIRS", "[]")
+    return models
+
+
+def test_calibrate_writes_thresholds_that_hold_their_bpcer(pad_home: Path) -> None:
+    calibration = _json_last("pad", "calibrate", "--data", str(knn_examples()), "--dataset", "knn", "--json")
+
+    card = read_pad_card(pad_home / "minifasnet-pad" / "pad.json")
+    assert card.calibration is not None and card.calibration.dataset == "knn"
+    count = calibration["bona_fide_count"]
+    assert 10 <= count < 100
+    # A target is calibrated only where one photo can measure it: 1% needs 100 photos.
+    assert [p["bpcer"] for p in calibration["points"]] == [b for b in (0.01, 0.05, 0.1) if b * count >= 1]
+    report = _json_last(
+        "eval", "pad", "--data", str(_made(pad_home.parent, videos=0)), "--bpcer-target", "0.1", "--json"
+    )
+    assert report["threshold"] == pytest.approx(card.calibration.threshold_at(0.1))
+
+
+def _made(root: Path, *, videos: int) -> Path:
+    out = root / "sim"
+    if not out.is_dir():
+        source = str(knn_examples() / "train")
+        options = ["--limit", "6", "--videos", str(videos), "--video-frames", "8"]
+        result = runner.invoke(app, ["pad", "make-attacks", "--data", source, "--out", str(out), *options])
+        assert result.exit_code == 0, result.output
+    return out
+
+
+def test_eval_pad_reports_iso_figures_on_stills_and_decides_videos_per_track(
+    pad_home: Path, tmp_path: Path
+) -> None:
+    data = _made(tmp_path, videos=1)
+    assert {p.parent.name for p in (data / "attack").rglob("*.jpg")} == {"print", "screen_replay"}
+    png = tmp_path / "det.png"
+
+    stills = _json_last(
+        "eval",
+        "pad",
+        "--data",
+        str(data),
+        "--gallery",
+        str(data / "bona_fide"),
+        "--plot-png",
+        str(png),
+        "--json",
+    )
+
+    assert stills["unit"] == "photo" and stills["threshold_basis"] == "uncalibrated"
+    assert stills["bona_fide"] + stills["detection_failures"]["bona_fide"] == 6
+    assert set(stills["apcer"]) == {"print", "screen_replay"} and 0 <= stills["apcer_max"] <= 1
+    assert stills["acer"] == pytest.approx((stills["apcer_max"] + stills["bpcer"]) / 2)
+    assert set(stills["iapmr"]) == {"print", "screen_replay"}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    videos = _json_last(
+        "eval", "pad", "--data", str(data / "videos"), "--gallery", str(data / "bona_fide"), "--json"
+    )
+    assert videos["unit"] == "track"
+    assert videos["bona_fide"] + videos["detection_failures"]["bona_fide"] == 1
