@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterator
 from datetime import datetime
 
-from storage import AuditEventPublic, Decision, Engine, iter_events
+from storage import Decision, Engine, iter_event_rows
 
 COLUMNS = (
     "sequence",
@@ -26,12 +26,6 @@ COLUMNS = (
 )
 
 
-def _row(event: AuditEventPublic) -> list[object]:
-    return [
-        event.occurred_at.isoformat() if name == "occurred_at" else getattr(event, name) for name in COLUMNS
-    ]
-
-
 def csv_lines(
     engine: Engine,
     *,
@@ -44,16 +38,18 @@ def csv_lines(
     """The header, then the matching events newest first, one chunk of rows per storage batch.
 
     Used by GET /events/export.csv and the console's export; memory stays at one batch (storage's
-    iter_events walks the sequence with a keyset, one short transaction per batch).
+    iter_event_rows walks the sequence with a keyset, one short transaction per batch).
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     yield buffer.getvalue()
-    for batch in iter_events(
-        engine, door=door, person_id=person_id, decision=decision, since=since, until=until
-    ):
+    batches = iter_event_rows(
+        engine, columns=COLUMNS, door=door, person_id=person_id, decision=decision, since=since, until=until
+    )
+    at = COLUMNS.index("occurred_at")
+    for batch in batches:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows(_row(event) for event in batch)
+        writer.writerows((*row[:at], row[at].isoformat(), *row[at + 1 :]) for row in batch)
         yield buffer.getvalue()

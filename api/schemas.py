@@ -29,6 +29,10 @@ class Page(BaseModel, Generic[T]):
 class EventsPage(Page[AuditEventPublic]):
     """A page of audit events and the keyset cursor of the next one."""
 
+    total: int | None = Field(  # type: ignore[assignment]
+        ge=0, description="Events matching the filter across all pages; null when with_total=false."
+    )
+
     next_before_sequence: int | None = Field(
         description="Pass as `before_sequence` for the next (older) page; null when this page is the last."
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from enrollment.errors import EnrollmentRejected, PhotoProblem
 from enrollment.gallery import stored_gallery
@@ -14,6 +14,7 @@ from recognition import (
     BgrImage,
     DetectedFace,
     Embedding,
+    FaceQuality,
     ImageError,
     Match,
     PresentationAttackDetector,
@@ -60,7 +61,7 @@ class _Problem(Exception):
 
 def _single_usable_face(
     recognizer: Recognizer, photo: Photo, *, settings: EnrollmentSettings
-) -> tuple[BgrImage, DetectedFace]:
+) -> tuple[BgrImage, DetectedFace, FaceQuality]:
     """Decode, find the one usable face and check its quality; raises ImageError or _Problem."""
     image = recognizer.decode(photo.data)
     faces = recognizer.detect(image)
@@ -72,10 +73,11 @@ def _single_usable_face(
     if not usable:
         size = max(min(face.width_px, face.height_px) for face in faces)
         raise _Problem(f"face too small ({size} px, minimum {settings.min_face_px} px)")
-    problems = quality_problems(measure_face(image, usable[0]), settings)
+    quality = measure_face(image, usable[0])
+    problems = quality_problems(quality, settings)
     if problems:
         raise _Problem("; ".join(problems))
-    return image, usable[0]
+    return image, usable[0], quality
 
 
 def _refuse_attack(
@@ -96,21 +98,21 @@ def _checked_faces(
     photos: list[Photo],
     settings: EnrollmentSettings,
     pad: PresentationAttackDetector | None = None,
-) -> list[tuple[Photo, BgrImage, DetectedFace]]:
-    """Every photo's usable face; raises EnrollmentRejected naming each unusable photo."""
+) -> list[tuple[Photo, BgrImage, DetectedFace, FaceQuality]]:
+    """Every photo's usable face and its quality; raises EnrollmentRejected naming each unusable photo."""
     if not photos:
         raise EnrollmentRejected([PhotoProblem(photo="(request)", reason="no photos were uploaded")])
     if len(photos) > settings.max_photos:
         reason = f"{len(photos)} photos, the limit is {settings.max_photos}"
         raise EnrollmentRejected([PhotoProblem(photo="(request)", reason=reason)])
-    accepted: list[tuple[Photo, BgrImage, DetectedFace]] = []
+    accepted: list[tuple[Photo, BgrImage, DetectedFace, FaceQuality]] = []
     problems: list[PhotoProblem] = []
     for photo in photos:
         try:
-            image, face = _single_usable_face(recognizer, photo, settings=settings)
+            image, face, quality = _single_usable_face(recognizer, photo, settings=settings)
             if pad is not None:
                 _refuse_attack(pad, image, face, settings)
-            accepted.append((photo, image, face))
+            accepted.append((photo, image, face, quality))
         except ImageError as exc:
             problems.append(PhotoProblem(photo=photo.name, reason=f"unreadable image: {exc}"))
         except _Problem as exc:
@@ -149,9 +151,14 @@ def _checked_duplicates(
 
 
 def _store_all(
-    session: Session, keyring: Cipher, *, person_id: int, embedded: list[tuple[str, Embedding]]
+    session: Session,
+    keyring: Cipher,
+    *,
+    person_id: int,
+    embedded: list[tuple[str, Embedding]],
+    qualities: list[FaceQuality],
 ) -> list[str]:
-    """Encrypt and store every template, bump the gallery version; returns the template ids."""
+    """Encrypt and store every template with its photo's quality, bump the gallery version; the ids."""
     template_ids = [
         store_template(
             session,
@@ -160,8 +167,9 @@ def _store_all(
             model_id=embedding.model_id,
             plaintext=vector_to_bytes(embedding.vector),
             source_name=name,
+            quality=asdict(quality),
         ).id
-        for name, embedding in embedded
+        for (name, embedding), quality in zip(embedded, qualities, strict=True)
     ]
     bump_gallery_version(session)
     return template_ids
@@ -196,11 +204,12 @@ def enroll(
     """
     get_person(session, person_id)
     accepted = _checked_faces(recognizer, photos, settings, pad)
-    embedded = [(photo.name, recognizer.embed(image, face)) for photo, image, face in accepted]
+    embedded = [(photo.name, recognizer.embed(image, face)) for photo, image, face, _ in accepted]
     duplicates = _checked_duplicates(
         session, keyring, recognizer, person_id=person_id, embedded=embedded, settings=settings
     )
-    template_ids = _store_all(session, keyring, person_id=person_id, embedded=embedded)
+    qualities = [quality for *_, quality in accepted]
+    template_ids = _store_all(session, keyring, person_id=person_id, embedded=embedded, qualities=qualities)
     logger.info("enrolled %d templates for person %d", len(template_ids), person_id)
     return EnrollmentResult(template_ids=template_ids, possible_duplicates=duplicates)
 

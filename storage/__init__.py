@@ -30,7 +30,14 @@ from storage.api_keys import (
     list_api_keys,
     revoke_api_key,
 )
-from storage.audit import append_event, existing_event_uids, iter_events, query_events
+from storage.audit import (
+    append_event,
+    count_events,
+    existing_event_uids,
+    iter_event_rows,
+    page_events,
+    query_events,
+)
 from storage.audit_chain import ChainBreak, ChainReport, verify_chain
 from storage.audit_checkpoint import (
     Checkpoint,
@@ -85,18 +92,24 @@ from storage.models import (
     Person,
     PersonPublic,
     Role,
+    TemplatePublic,
     Weekday,
 )
 from storage.people import create_person, delete_person, get_person, list_people, rename_person, to_public
 from storage.person_keys import master_key_usage, person_data_key, rewrap_person_keys
 from storage.protocols import Cipher
 from storage.settings import StorageSettings, default_home
-from storage.templates import store_template
+from storage.templates import delete_template, list_person_templates, store_template
 
 __all__ = [
+    "TemplatePublic",
+    "delete_template",
+    "list_person_templates",
     "DoorPublic",
     "create_door",
-    "iter_events",
+    "iter_event_rows",
+    "count_events",
+    "page_events",
     "list_doors_with_rules",
     "rename_door",
     "rename_person",

@@ -5,8 +5,9 @@ Every insert extends the hash chain of storage/audit_chain.py under the chain he
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, func, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -126,13 +127,58 @@ def query_events(
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[AuditEventPublic], int]:
-    """One page of events, newest (highest sequence) first, and the total matching count.
+    """One page of events (see `page_events`) and the total matching count (the cursor aside).
 
-    `until` is exclusive. `before_sequence` is the keyset cursor: only events with a lower sequence,
-    so the next page is the last sequence of this one (the total ignores the cursor).
+    Counting is most of the cost on a large log (a scan of every match): callers that page through
+    with the cursor can use `page_events` alone.
+    """
+    total = count_events(session, door=door, person_id=person_id, decision=decision, since=since, until=until)
+    events = page_events(
+        session,
+        door=door,
+        person_id=person_id,
+        decision=decision,
+        since=since,
+        until=until,
+        before_sequence=before_sequence,
+        offset=offset,
+        limit=limit,
+    )
+    return events, total
+
+
+def count_events(
+    session: Session,
+    *,
+    door: str | None = None,
+    person_id: int | None = None,
+    decision: Decision | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """How many events match the filter (a scan of every match)."""
+    conditions = _conditions(door=door, person_id=person_id, decision=decision, since=since, until=until)
+    return int(session.exec(select(func.count()).select_from(AuditEvent).where(*conditions)).one())
+
+
+def page_events(
+    session: Session,
+    *,
+    door: str | None = None,
+    person_id: int | None = None,
+    decision: Decision | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_sequence: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> list[AuditEventPublic]:
+    """One page of events, newest (highest sequence) first. `until` is exclusive.
+
+    `before_sequence` is the keyset cursor: only events with a lower sequence, so the next page starts
+    below the last sequence of this one (an index range scan however deep the page).
     """
     conditions = _conditions(door=door, person_id=person_id, decision=decision, since=since, until=until)
-    total = int(session.exec(select(func.count()).select_from(AuditEvent).where(*conditions)).one())
     if before_sequence is not None:
         conditions.append(col(AuditEvent.sequence) < before_sequence)
     page = (
@@ -142,7 +188,7 @@ def query_events(
         .offset(offset)
         .limit(limit)
     )
-    return [_public(row) for row in session.exec(page)], total
+    return [_public(row) for row in session.exec(page)]
 
 
 def _public(row: AuditEvent) -> AuditEventPublic:
@@ -150,36 +196,47 @@ def _public(row: AuditEvent) -> AuditEventPublic:
     return public.model_copy(update={"occurred_at": as_utc(row.occurred_at)})
 
 
-def iter_events(
+def iter_event_rows(
     engine: Engine,
     *,
+    columns: Sequence[str],
     door: str | None = None,
     person_id: int | None = None,
     decision: Decision | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    batch_rows: int = 2000,
-) -> Iterator[list[AuditEventPublic]]:
-    """Every matching event, newest first, in batches of at most `batch_rows`.
+    batch_rows: int = 5000,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """Every matching event as a tuple of `columns` (AuditEventPublic fields), newest first, in batches.
 
     Each batch is one short transaction that continues below the last sequence seen (keyset), so an
-    export of any size holds one batch in memory and never a long-running transaction.
+    export of any size holds one batch in memory and never a long-running transaction. Plain tuples,
+    not models: building a model per row cost several times the whole export (bench/events_export.py).
+    `occurred_at` comes back timezone-aware UTC.
 
     Raises:
+        ValueError: a column that is not a public event field.
         DatabaseUnavailable: the database fails between batches.
     """
+    unknown = set(columns) - set(AuditEventPublic.model_fields)
+    if unknown:
+        raise ValueError(f"not public event fields: {sorted(unknown)}")
     conditions = _conditions(door=door, person_id=person_id, decision=decision, since=since, until=until)
+    selected = [col(getattr(AuditEvent, name)) for name in columns] + [col(AuditEvent.sequence)]
+    at = list(columns).index("occurred_at") if "occurred_at" in columns else None
     cursor: int | None = None
     while True:
-        page = select(AuditEvent).where(*conditions)
+        page = select(*selected).where(*conditions)
         if cursor is not None:
             page = page.where(col(AuditEvent.sequence) < cursor)
         with session_scope(engine) as session:
             rows = session.exec(page.order_by(col(AuditEvent.sequence).desc()).limit(batch_rows)).all()
-            batch = [_public(row) for row in rows]
-        if not batch:
+        if not rows:
             return
+        batch = [tuple(row[:-1]) for row in rows]
+        if at is not None:
+            batch = [(*row[:at], as_utc(row[at]), *row[at + 1 :]) for row in batch]
         yield batch
-        if len(batch) < batch_rows:
+        if len(rows) < batch_rows:
             return
-        cursor = batch[-1].sequence
+        cursor = rows[-1][-1]

@@ -8,7 +8,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import FiniteFloat, field_validator, model_validator
-from sqlalchemy import Column, DateTime, LargeBinary
+from sqlalchemy import JSON, Column, DateTime, LargeBinary
 from sqlmodel import Field, SQLModel
 
 
@@ -66,6 +66,11 @@ class FaceTemplate(SQLModel, table=True):
     ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     source_name: str = Field(max_length=255, description="Uploaded file name, for the admin's reference.")
     created_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())
+    quality: dict[str, float] | None = Field(
+        default=None,
+        sa_column=Column(JSON, nullable=True),
+        description="Quality measures of the enrollment photo's face (null before migration 0008).",
+    )
 
 
 class Door(SQLModel, table=True):
@@ -182,6 +187,20 @@ class ApiKey(SQLModel, table=True):
         description="Last successful authentication, recorded at most once a minute.",
     )
     revoked_at: datetime | None = Field(default=None, sa_column=_utc_column(nullable=True))
+
+
+class TemplatePublic(SQLModel):
+    """What an admin may see of a stored template: never the vector, its ciphertext or its key."""
+
+    id: str
+    person_id: int
+    model_id: str
+    source_name: str = Field(description="File name of the photo it was enrolled from.")
+    created_at: datetime
+    quality: dict[str, float] | None = Field(
+        description="face_px, sharpness_laplacian_var, yaw_deg, pitch_deg, mean_grey_level, "
+        "clipped_fraction, detector_score of the enrollment photo (null when it predates them)."
+    )
 
 
 class PersonPublic(SQLModel):

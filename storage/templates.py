@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from storage.cipher import seal_with
-from storage.gallery_log import record_change, template_aad
-from storage.models import FaceTemplate, GalleryChangeKind
+from storage.errors import NotFound
+from storage.gallery_log import bump_gallery_version, record_change, template_aad
+from storage.models import FaceTemplate, GalleryChangeKind, Person, TemplatePublic
 from storage.person_keys import person_data_key
 from storage.protocols import Cipher
+from storage.timeutil import as_utc
 
 
 def store_template(
-    session: Session, cipher: Cipher, *, person_id: int, model_id: str, plaintext: bytes, source_name: str
+    session: Session,
+    cipher: Cipher,
+    *,
+    person_id: int,
+    model_id: str,
+    plaintext: bytes,
+    source_name: str,
+    quality: dict[str, float] | None = None,
 ) -> FaceTemplate:
     """Encrypt under the person's data key (made on first use) and add one template.
 
@@ -33,7 +43,64 @@ def store_template(
         nonce=sealed.nonce,
         ciphertext=sealed.ciphertext,
         source_name=source_name[:255],
+        quality=quality,
     )
     session.add(row)
     record_change(session, GalleryChangeKind.template_added, person_id=person_id, template_id=template_id)
     return row
+
+
+def _template_public(row: FaceTemplate) -> TemplatePublic:
+    return TemplatePublic(
+        id=row.id,
+        person_id=row.person_id,
+        model_id=row.model_id,
+        source_name=row.source_name,
+        created_at=as_utc(row.created_at),
+        quality=row.quality,
+    )
+
+
+def list_person_templates(
+    session: Session, person_id: int, *, offset: int = 0, limit: int = 50
+) -> tuple[list[TemplatePublic], int]:
+    """One page of a person's templates, oldest first (metadata only), and the total.
+
+    Raises:
+        NotFound: no such person.
+    """
+    if session.get(Person, person_id) is None:
+        raise NotFound(f"person {person_id} does not exist")
+    mine = col(FaceTemplate.person_id) == person_id
+    total = int(session.exec(select(func.count()).select_from(FaceTemplate).where(mine)).one())
+    rows = session.exec(
+        select(FaceTemplate)
+        .where(mine)
+        .order_by(col(FaceTemplate.created_at), col(FaceTemplate.id))
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return [_template_public(row) for row in rows], total
+
+
+def delete_template(session: Session, *, person_id: int, template_id: str) -> None:
+    """Delete one template of a person and bump the gallery version.
+
+    The change log has no single-template removal: the person's templates are logged as removed and
+    their remaining ones as added again, so a gate applying the delta ends with exactly the rest.
+
+    Raises:
+        NotFound: the person has no template with this id.
+    """
+    row = session.get(FaceTemplate, template_id)
+    if row is None or row.person_id != person_id:
+        raise NotFound(f"person {person_id} has no template {template_id}")
+    session.delete(row)
+    session.flush()
+    record_change(session, GalleryChangeKind.person_removed, person_id=person_id)
+    remaining = session.exec(select(FaceTemplate.id).where(col(FaceTemplate.person_id) == person_id))
+    for remaining_id in remaining.all():
+        record_change(
+            session, GalleryChangeKind.template_added, person_id=person_id, template_id=remaining_id
+        )
+    bump_gallery_version(session)

@@ -22,8 +22,38 @@ from recognition import (
 from storage import Engine, Keyring, create_person, create_schema, make_engine, session_scope
 from tests.data import converted_pad_dir, face_crops_from_group
 
-# Read before the autouse fixture clears FACEGATE_*: .ci/run points it at the local PostgreSQL.
-POSTGRES_URL = os.environ.get("FACEGATE_TEST_DATABASE_URL")
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_answers(url: str) -> bool:
+    try:
+        with psycopg.connect(url, connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def _find_postgres() -> tuple[str | None, str]:
+    """The PostgreSQL the integration tests use, and one line saying which and why (or why none)."""
+    configured = os.environ.get("FACEGATE_TEST_DATABASE_URL")
+    if configured:
+        return configured, "PostgreSQL tests: run (FACEGATE_TEST_DATABASE_URL is set)"
+    if _postgres_answers(DEFAULT_POSTGRES_URL):
+        return DEFAULT_POSTGRES_URL, f"PostgreSQL tests: run against {DEFAULT_POSTGRES_URL} (it answered)"
+    return None, (
+        f"PostgreSQL tests: SKIPPED, no PostgreSQL answered at {DEFAULT_POSTGRES_URL} "
+        "and FACEGATE_TEST_DATABASE_URL is unset"
+    )
+
+
+# Found before the autouse fixture clears FACEGATE_*: .ci/run sets the variable; a newcomer's
+# `make test` uses the local PostgreSQL when one answers at the default address.
+POSTGRES_URL, POSTGRES_STATUS = _find_postgres()
+
+
+def pytest_report_header() -> str:
+    """One line at the top of every run: whether the PostgreSQL tests run, and why."""
+    return POSTGRES_STATUS
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -98,7 +128,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'facegate.db'}"
         return
     if not POSTGRES_URL:
-        pytest.skip("FACEGATE_TEST_DATABASE_URL is not set (.ci/run sets it to the local PostgreSQL)")
+        pytest.skip(POSTGRES_STATUS)
     schema = f"fg_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_plain_postgres_url(POSTGRES_URL), autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -13,7 +13,7 @@ from pydantic import AwareDatetime
 from api.deps import AuditorKey, Limit, Offset, ServicesDep, SessionDep
 from api.events_csv import csv_lines
 from api.schemas import EventsPage
-from storage import Decision, query_events
+from storage import Decision, count_events, page_events
 
 router = APIRouter(tags=["audit"])
 
@@ -46,21 +46,17 @@ def list_events(
     _key: AuditorKey,
     where: FilterDep,
     before_sequence: Cursor = None,
+    with_total: Annotated[
+        bool,
+        Query(description="Count every match (a scan of them all on a large log); false: total is null."),
+    ] = True,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> EventsPage:
     """Audit events, newest first, filtered; `total` counts every match of the filter."""
-    items, total = query_events(
-        session,
-        door=where.door,
-        person_id=where.person_id,
-        decision=where.decision,
-        since=where.since,
-        until=where.until,
-        before_sequence=before_sequence,
-        offset=offset,
-        limit=limit,
-    )
+    filters = asdict(where)
+    items = page_events(session, **filters, before_sequence=before_sequence, offset=offset, limit=limit)
+    total = count_events(session, **filters) if with_total else None
     cursor = items[-1].sequence if len(items) == limit else None
     return EventsPage(items=items, total=total, offset=offset, limit=limit, next_before_sequence=cursor)
 

@@ -10,10 +10,13 @@ from api.deps import AdminKey, Limit, Offset, SessionDep
 from api.schemas import ErrorPublic, Page, PersonCreate
 from storage import (
     PersonPublic,
+    TemplatePublic,
     create_person,
     delete_person,
+    delete_template,
     get_person,
     list_people,
+    list_person_templates,
     rename_person,
     to_public,
 )
@@ -61,3 +64,24 @@ def rename(person_id: int, body: PersonCreate, session: SessionDep, _key: AdminK
 def delete(person_id: int, session: SessionDep, _key: AdminKey) -> None:
     """Delete a person and erase every template; gates drop them when they see the new gallery version."""
     delete_person(session, person_id)
+
+
+@router.get("/{person_id}/templates", responses=_NOT_FOUND)
+def list_templates(
+    person_id: int, session: SessionDep, _key: AdminKey, offset: Offset = 0, limit: Limit = 50
+) -> Page[TemplatePublic]:
+    """A person's templates, oldest first: source photo, model, quality measures, date (never the vector)."""
+    items, total = list_person_templates(session, person_id, offset=offset, limit=limit)
+    return Page[TemplatePublic](items=items, total=total, offset=offset, limit=limit)
+
+
+@router.delete(
+    "/{person_id}/templates/{template_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such template of this person."}
+    },
+)
+def delete_one_template(person_id: int, template_id: str, session: SessionDep, _key: AdminKey) -> None:
+    """Delete one template (a poor photo, say); gates drop it at their next gallery check."""
+    delete_template(session, person_id=person_id, template_id=template_id)

@@ -33,6 +33,8 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/access/rules"): frozenset({ADMIN}),
     ("DELETE", "/access/rules/{rule_id}"): frozenset({ADMIN}),
     ("PATCH", "/people/{person_id}"): frozenset({ADMIN}),
+    ("GET", "/people/{person_id}/templates"): frozenset({ADMIN}),
+    ("DELETE", "/people/{person_id}/templates/{template_id}"): frozenset({ADMIN}),
     ("GET", "/doors"): frozenset({ADMIN}),
     ("POST", "/doors"): frozenset({ADMIN}),
     ("PATCH", "/doors/{door_id}"): frozenset({ADMIN}),
@@ -77,7 +79,7 @@ def test_fastapi_default_docs_are_not_served(api: ApiHarness) -> None:
 
 def _call(api: ApiHarness, method: str, path: str, headers: dict[str, str], photo: bytes) -> Any:
     url = path
-    for parameter in ("{person_id}", "{group_id}", "{rule_id}", "{token_id}", "{door_id}"):
+    for parameter in ("{person_id}", "{group_id}", "{rule_id}", "{token_id}", "{door_id}", "{template_id}"):
         url = url.replace(parameter, "987654")
     if (path in ("/people", "/access/groups", "/doors") and method == "POST") or method == "PATCH":
         return api.client.request(method, url, json={"name": "Role Matrix"}, headers=headers)

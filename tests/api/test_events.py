@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from storage import AuditEventCreate, Decision, Role, append_event, iter_events, session_scope
+from storage import AuditEventCreate, Decision, Role, append_event, iter_event_rows, session_scope
 from tests.api.conftest import ApiHarness
 
 T0 = datetime(2030, 5, 1, 8, 0, tzinfo=UTC)
@@ -156,8 +156,24 @@ def test_the_export_is_for_auditors_and_admins(events_api: ApiHarness) -> None:
         assert response.status_code == expected
 
 
-def test_iter_events_batches_cover_everything_once(events_api: ApiHarness) -> None:
-    batches = list(iter_events(events_api.services.engine, batch_rows=4))
+def test_event_row_batches_cover_everything_once(events_api: ApiHarness) -> None:
+    engine = events_api.services.engine
+    batches = list(iter_event_rows(engine, columns=["sequence", "occurred_at"], batch_rows=4))
     assert [len(batch) for batch in batches] == [4, 2]
-    sequences = [event.sequence for batch in batches for event in batch]
+    sequences = [row[0] for batch in batches for row in batch]
     assert sequences == sorted(set(sequences), reverse=True) and len(sequences) == 6
+    assert {row[1].utcoffset() for batch in batches for row in batch} == {timedelta(0)}
+    with pytest.raises(ValueError, match="link_hash|prev_hash"):
+        next(iter_event_rows(engine, columns=["sequence", "prev_hash"]))
+
+
+def test_without_the_total_the_page_is_the_same(events_api: ApiHarness) -> None:
+    counted = _query(events_api, door="front", limit=3)
+    uncounted = _query(events_api, door="front", limit=3, with_total="false")
+    assert uncounted["total"] is None and counted["total"] == 4
+    assert uncounted["items"] == counted["items"]
+    assert (
+        uncounted["next_before_sequence"]
+        == counted["next_before_sequence"]
+        == counted["items"][-1]["sequence"]
+    )

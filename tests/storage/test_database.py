@@ -37,3 +37,11 @@ def test_default_database_is_a_sqlite_file_in_the_data_directory(clean_environme
     settings = StorageSettings()
 
     assert settings.resolved_database_url == f"sqlite:///{clean_environment / 'facegate.db'}"
+
+
+def test_the_postgres_probe_says_no_for_a_closed_port_and_yes_for_the_test_database() -> None:
+    from tests.conftest import POSTGRES_URL, _postgres_answers
+
+    assert not _postgres_answers("postgresql://postgres@127.0.0.1:1/test")
+    if POSTGRES_URL is not None:
+        assert _postgres_answers(POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://"))

@@ -18,10 +18,15 @@ from storage import (
     Engine,
     Keyring,
     NotFound,
+    bump_gallery_version,
+    create_person,
     delete_person,
+    delete_template,
+    gallery_delta,
     gallery_version,
     iter_templates,
     session_scope,
+    store_template,
 )
 from tests.plaintext import template_leaks
 from tests.storage.template_helpers import MODEL_ID, store_people
@@ -151,3 +156,30 @@ def test_the_scan_finds_plaintext_when_it_is_there(
     assert "vector 0: python-list" in found
     assert {"vector 0: float32-first-16-bytes", "vector 0: float32-hex"} & set(found)
     assert not any(entry.startswith(("vector 1", "vector 2")) for entry in found)
+
+
+def test_deleting_one_template_gives_gates_a_delta_with_the_rest(
+    engine: Engine, keyring: Keyring, real_vectors: list[np.ndarray]
+) -> None:
+    with session_scope(engine) as session:
+        person = create_person(session, name="Ada")
+        assert person.id is not None
+        keep, drop = (
+            store_template(
+                session,
+                keyring,
+                person_id=person.id,
+                model_id="m",
+                plaintext=vector_to_bytes(v),
+                source_name="x",
+            ).id
+            for v in real_vectors[:2]
+        )
+        bump_gallery_version(session)
+    with session_scope(engine) as session:
+        version = gallery_version(session)
+        delete_template(session, person_id=person.id, template_id=drop)
+    with session_scope(engine) as session:
+        delta = gallery_delta(session, keyring, model_id="m", since_version=version)
+    assert delta is not None and delta.removed_person_ids == [person.id]
+    assert [t.template_id for t in delta.added] == [keep]
