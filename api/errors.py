@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
-from enrollment import EnrollmentRejected
+from enrollment import EnrollmentRejected, ThresholdUnavailable
 from recognition import ImageError, RecognitionError
 from storage import Conflict, DatabaseUnavailable, InvalidValue, KeyringError, NotFound, StorageError
 
@@ -46,6 +46,7 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     Conflict: ErrorRule(status.HTTP_409_CONFLICT),
     InvalidValue: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     EnrollmentRejected: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
+    ThresholdUnavailable: ErrorRule(status.HTTP_503_SERVICE_UNAVAILABLE),
     ImageError: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     UploadTooLarge: ErrorRule(status.HTTP_413_CONTENT_TOO_LARGE),
     DatabaseUnavailable: ErrorRule(status.HTTP_503_SERVICE_UNAVAILABLE, "the database is unavailable"),

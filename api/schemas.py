@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from enrollment import EnrollmentResult, FaceIdentity
+from recognition import OperatingThreshold
 from storage import ApiKeyPublic, AuditEventPublic, ChainBreak, ChainReport, Role
 
 T = TypeVar("T")
@@ -144,15 +145,21 @@ class FacePublic(BaseModel):
 
 
 class IdentifyPublic(BaseModel):
-    """Every face in one probe image with its closest enrolled people."""
+    """Every face in one probe image with its closest enrolled people, and the threshold applied."""
 
     faces: list[FacePublic]
     cos_threshold: float = Field(description="Cosine similarity at or above which a candidate is a match.")
+    threshold_policy: str = Field(
+        description="How the threshold was chosen: the gate's FPIR policy at this gallery size, or the "
+        "model's default."
+    )
+    fpir_target: float | None = Field(description="FPIR target the threshold holds; null: model default.")
+    gallery_size: int = Field(ge=0, description="Templates searched (the size the threshold was set for).")
     model_id: str
 
     @classmethod
     def from_faces(
-        cls, faces: Sequence[FaceIdentity], *, cos_threshold: float, model_id: str
+        cls, faces: Sequence[FaceIdentity], *, threshold: OperatingThreshold, model_id: str
     ) -> IdentifyPublic:
         """Public view of enrollment.identify's result."""
         return cls(
@@ -167,7 +174,10 @@ class IdentifyPublic(BaseModel):
                 )
                 for f in faces
             ],
-            cos_threshold=cos_threshold,
+            cos_threshold=threshold.cos_threshold,
+            threshold_policy=threshold.basis,
+            fpir_target=threshold.fpir_target,
+            gallery_size=threshold.gallery_size,
             model_id=model_id,
         )
 

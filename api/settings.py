@@ -23,6 +23,13 @@ class ApiSettings(BaseSettings):
     identify_top_k: int = Field(
         3, ge=1, le=50, description="Enrolled people listed as candidates for each face found by /identify."
     )
+    identify_fpir_target: float | None = Field(
+        1e-3,
+        gt=0.0,
+        lt=1.0,
+        description="FPIR target /identify sets its threshold for at the current gallery size, by the gate's "
+        "policy (same default as FACEGATE_GATE_DECISION__FPIR_TARGET); null: the model's default threshold.",
+    )
     session_secret: SecretStr | None = Field(
         None,
         description=(

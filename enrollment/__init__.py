@@ -1,6 +1,6 @@
 """Enrollment: photos → quality checks → embeddings → encrypted storage; also 1:N identification."""
 
-from enrollment.errors import EnrollmentError, EnrollmentRejected, PhotoProblem
+from enrollment.errors import EnrollmentError, EnrollmentRejected, PhotoProblem, ThresholdUnavailable
 from enrollment.quality import quality_problems
 from enrollment.service import EnrollmentResult, FaceIdentity, Photo, enroll, enroll_new_person, identify
 from enrollment.settings import EnrollmentSettings
@@ -10,6 +10,7 @@ __all__ = [
     "ConfusablePair",
     "EnrollmentError",
     "EnrollmentRejected",
+    "ThresholdUnavailable",
     "EnrollmentResult",
     "EnrollmentSettings",
     "FaceIdentity",

@@ -1,7 +1,8 @@
 """Errors raised by enrollment.
 
 EnrollmentError
-└── EnrollmentRejected   one or more photos are unusable (or duplicates, when refused); nothing was written
+├── EnrollmentRejected    one or more photos are unusable (or duplicates, when refused); nothing was written
+└── ThresholdUnavailable  an FPIR target is set for identification but the model has no calibration
 """
 
 from __future__ import annotations
@@ -27,3 +28,7 @@ class EnrollmentRejected(EnrollmentError):
     def __init__(self, problems: list[PhotoProblem]) -> None:
         self.problems = problems
         super().__init__("; ".join(f"{problem.photo}: {problem.reason}" for problem in problems))
+
+
+class ThresholdUnavailable(EnrollmentError):
+    """Identification at an FPIR target needs a calibrated model (`facegate models calibrate`)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 
-from enrollment.errors import EnrollmentRejected, PhotoProblem
+from enrollment.errors import EnrollmentRejected, PhotoProblem, ThresholdUnavailable
 from enrollment.gallery import stored_gallery
 from enrollment.quality import quality_problems
 from enrollment.settings import EnrollmentSettings
@@ -17,8 +17,10 @@ from recognition import (
     FaceQuality,
     ImageError,
     Match,
+    OperatingThreshold,
     PresentationAttackDetector,
     Recognizer,
+    door_threshold,
     measure_face,
     operating_attack_threshold,
     vector_to_bytes,
@@ -238,27 +240,47 @@ def enroll_new_person(
 
 
 def identify(
-    session: Session, keyring: Cipher, recognizer: Recognizer, *, image_data: bytes, top_k: int = 3
-) -> list[FaceIdentity]:
-    """Every face in one image with its closest enrolled people (1:N search).
+    session: Session,
+    keyring: Cipher,
+    recognizer: Recognizer,
+    *,
+    image_data: bytes,
+    fpir_target: float | None,
+    top_k: int = 3,
+) -> tuple[list[FaceIdentity], OperatingThreshold]:
+    """Every face in one image with its closest enrolled people (1:N search), and the threshold used.
+
+    The threshold follows the gate's policy, through the same function (recognition.door_threshold):
+    the one that holds a search of the current gallery at `fpir_target`, or the model's default when
+    the target is None. Like the gate, the gallery's template count stands for its size.
 
     Raises:
         ImageError: the bytes are not a usable image.
+        ThresholdUnavailable: a target is set but the model has no calibration.
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
     image = recognizer.decode(image_data)
     gallery = stored_gallery(session, keyring, recognizer)
+    try:
+        operating = door_threshold(
+            recognizer.embedder.bundle.calibration,
+            default_cos_threshold=recognizer.cos_threshold,
+            fpir_target=fpir_target,
+            gallery_size=len(gallery),
+        )
+    except ValueError as exc:
+        raise ThresholdUnavailable(str(exc)) from exc
     results = []
     for observation in recognizer.observe(image):
         candidates = gallery.search(observation.embedding.vector, top_k)
         best = candidates[0] if candidates else None
-        person_id = best.person_id if best and best.score >= recognizer.cos_threshold else None
+        person_id = best.person_id if best and best.score >= operating.cos_threshold else None
         results.append(
             FaceIdentity(
                 face=observation.face,
                 candidates=candidates,
                 person_id=person_id,
-                threshold=recognizer.cos_threshold,
+                threshold=operating.cos_threshold,
             )
         )
-    return results
+    return results, operating

@@ -31,12 +31,19 @@ def identify_faces(
     settings: SettingsDep,
     _key: DeviceKey,
 ) -> IdentifyPublic:
-    """Every face in the photo with its closest enrolled people; `person_id` is null for an unknown face."""
+    """Every face in the photo with its closest enrolled people; `person_id` is null for an unknown face.
+
+    The match threshold follows the gate's policy (FPIR target at the current gallery size, see
+    FACEGATE_API_IDENTIFY_FPIR_TARGET); the answer says which threshold and why.
+    """
     recognizer = services.recognizer
     probe = read_photo(photo, fallback_name="photo", max_bytes=recognizer.limits.max_image_bytes)
-    faces = identify(
-        session, services.keyring, recognizer, image_data=probe.data, top_k=settings.identify_top_k
+    faces, threshold = identify(
+        session,
+        services.keyring,
+        recognizer,
+        image_data=probe.data,
+        fpir_target=settings.identify_fpir_target,
+        top_k=settings.identify_top_k,
     )
-    return IdentifyPublic.from_faces(
-        faces, cos_threshold=recognizer.cos_threshold, model_id=recognizer.model_id
-    )
+    return IdentifyPublic.from_faces(faces, threshold=threshold, model_id=recognizer.model_id)

@@ -8,9 +8,21 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
-from storage import Role
-from tests.api.conftest import ApiHarness, flipped, huge_png, rescaled, side_by_side
+from api.app import create_app
+from api.settings import ApiSettings
+from recognition import Recognizer, door_threshold
+from storage import Engine, Keyring, Role
+from tests.api.conftest import (
+    ApiHarness,
+    flipped,
+    huge_png,
+    make_services,
+    make_tokens,
+    rescaled,
+    side_by_side,
+)
 from tests.data import encode_jpeg, no_face_photos
 
 PhotoMaker = Callable[[list[bytes]], bytes]
@@ -160,7 +172,15 @@ def test_enroll_identify_delete(api: ApiHarness, group_faces: list[bytes]) -> No
     known = _identify(api, rescaled(group_faces[0], 1.3))
     assert known["model_id"] == api.services.recognizer.model_id
     threshold = known["cos_threshold"]
-    assert threshold == api.services.recognizer.cos_threshold
+    # The gate's policy through the same function: FPIR 1e-3 (the default) over the 2 templates.
+    expected = door_threshold(
+        api.services.recognizer.embedder.bundle.calibration,
+        default_cos_threshold=api.services.recognizer.cos_threshold,
+        fpir_target=1e-3,
+        gallery_size=2,
+    )
+    assert threshold == expected.cos_threshold and known["threshold_policy"] == expected.basis
+    assert known["fpir_target"] == 1e-3 and known["gallery_size"] == 2 and "FPIR" in known["threshold_policy"]
     [face] = known["faces"]
     assert face["person_id"] == person_id
     assert face["candidates"][0]["person_id"] == person_id and face["candidates"][0]["score"] >= threshold
@@ -232,3 +252,16 @@ def test_blurred_photo_is_422_naming_sharpness(api: ApiHarness, group_faces: lis
     [problem] = response.json()["problems"]
     assert problem["photo"] == "b.jpg" and problem["reason"].startswith("face too blurred (sharpness ")
     assert api.state() == before
+
+
+def test_identify_with_no_fpir_target_uses_the_model_default(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer, group_faces: list[bytes]
+) -> None:
+    services = make_services(engine, keyring, recognizer)
+    token = make_tokens(engine)[Role.device]
+    settings = ApiSettings(identify_fpir_target=None)
+    with TestClient(create_app(services, settings=settings)) as client:
+        files = {"photo": ("probe.jpg", group_faces[0], "image/jpeg")}
+        body = client.post("/identify", files=files, headers={"Authorization": f"Bearer {token}"}).json()
+    assert body["cos_threshold"] == recognizer.cos_threshold and body["fpir_target"] is None
+    assert "default" in body["threshold_policy"]

@@ -28,7 +28,7 @@ def enrolled(enroll_person) -> dict[int, str]:
 
 def _identified(engine: Engine, keyring: Keyring, recognizer: Recognizer, photo: Path, names: dict[int, str]):
     with session_scope(engine) as session:
-        faces = identify(session, keyring, recognizer, image_data=photo.read_bytes())
+        faces = identify(session, keyring, recognizer, image_data=photo.read_bytes(), fpir_target=None)[0]
     return sorted((names[face.person_id] if face.person_id is not None else "unknown") for face in faces)
 
 

@@ -69,14 +69,20 @@ def test_enroll_two_photos_then_identify(
     assert _version(engine) == version_before + 1
 
     with session_scope(engine) as session:
-        found = identify(session, keyring, recognizer, image_data=_rescaled(recognizer, group_faces[0], 1.5))
+        found = identify(
+            session,
+            keyring,
+            recognizer,
+            image_data=_rescaled(recognizer, group_faces[0], 1.5),
+            fpir_target=None,
+        )[0]
     assert len(found) == 1
     assert found[0].person_id == person_id
     assert found[0].candidates[0].person_id == person_id
     assert found[0].candidates[0].score >= found[0].threshold == recognizer.cos_threshold
 
     with session_scope(engine) as session:
-        stranger = identify(session, keyring, recognizer, image_data=group_faces[4])
+        stranger = identify(session, keyring, recognizer, image_data=group_faces[4], fpir_target=None)[0]
     assert len(stranger) == 1
     assert stranger[0].person_id is None
     assert stranger[0].candidates, "the enrolled person is still listed as a (rejected) candidate"

@@ -58,8 +58,18 @@ def test_each_model_searches_only_its_own_templates(
     sface_person = _enroll(engine, keyring, recognizer, "enrolled with sface", group_faces[0])
 
     with session_scope(engine) as session:
-        assert identify(session, keyring, mobilefacenet, image_data=group_faces[0])[0].candidates == []
-        assert identify(session, keyring, recognizer, image_data=group_faces[0])[0].person_id == sface_person
+        assert (
+            identify(session, keyring, mobilefacenet, image_data=group_faces[0], fpir_target=None)[0][
+                0
+            ].candidates
+            == []
+        )
+        assert (
+            identify(session, keyring, recognizer, image_data=group_faces[0], fpir_target=None)[0][
+                0
+            ].person_id
+            == sface_person
+        )
 
     mobilefacenet_person = _enroll(
         engine, keyring, mobilefacenet, "enrolled with mobilefacenet", group_faces[1]
@@ -69,5 +79,7 @@ def test_each_model_searches_only_its_own_templates(
         for model, person in ((recognizer, sface_person), (mobilefacenet, mobilefacenet_person)):
             stored = list(iter_templates(session, keyring, model_id=model.model_id))
             assert [(t.person_id, t.model_id) for t in stored] == [(person, model.model_id)]
-            candidates = identify(session, keyring, model, image_data=group_faces[1])[0].candidates
+            candidates = identify(session, keyring, model, image_data=group_faces[1], fpir_target=None)[0][
+                0
+            ].candidates
             assert {match.person_id for match in candidates} == {person}
