@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import cv2
 import numpy as np
@@ -15,8 +17,17 @@ from rich.console import Console
 from api.cli.demo_data import DemoData, Scene, group_photo_data, knn_examples_data
 from api.cli.events_table import events_table
 from api.cli.runtime import Runtime, build_runtime, cli_errors, enroll_new_person
-from gate import DecisionSettings, GateDecision, GateSettings, LogOnlyDoorConfig, describe, gate_decisions
-from recognition import BgrImage, RecognitionSettings
+from gate import (
+    PRESENTATION_ATTACK,
+    DecisionSettings,
+    GateDecision,
+    GateSettings,
+    LogOnlyDoorConfig,
+    PadSettings,
+    describe,
+    gate_decisions,
+)
+from recognition import PAD_CARD_DIR, PAD_CARD_FILE, BgrImage, RecognitionSettings
 from storage import Decision, StorageSettings, get_person, query_events, session_scope
 
 console = Console(width=max(Console().width, 130))
@@ -67,16 +78,59 @@ def _enroll_all(runtime: Runtime, data: DemoData) -> dict[int, str]:
 
 
 def _check_scene(scene: Scene, decisions: list[GateDecision], names: dict[int, str]) -> bool:
-    granted = {names[d.verdict.person_id] for d in decisions if d.verdict.person_id is not None}
-    unknown = sum(1 for d in decisions if d.verdict.decision is Decision.denied)
-    ok = granted == scene.expected_granted and unknown == scene.expected_unknown
-    expected = (
-        f"granted {sorted(scene.expected_granted) or 'nobody'}, {scene.expected_unknown} denied unknown"
+    granted = {
+        names[d.verdict.person_id]
+        for d in decisions
+        if d.verdict.decision is Decision.granted and d.verdict.person_id is not None
+    }
+    denied = [d for d in decisions if d.verdict.decision is Decision.denied]
+    attacks = sum(1 for d in denied if d.verdict.reason == PRESENTATION_ATTACK)
+    unknown = len(denied) - attacks
+    ok = granted == scene.expected_granted and (unknown, attacks) == (
+        scene.expected_unknown,
+        scene.expected_attacks,
     )
-    actual = f"granted {sorted(granted) or 'nobody'}, {unknown} denied unknown"
+    expected = (
+        f"granted {sorted(scene.expected_granted) or 'nobody'}, {scene.expected_unknown} denied unknown, "
+        f"{scene.expected_attacks} denied {PRESENTATION_ATTACK}"
+    )
+    actual = (
+        f"granted {sorted(granted) or 'nobody'}, {unknown} denied unknown, "
+        f"{attacks} denied {PRESENTATION_ATTACK}"
+    )
     mark = "[green]as expected[/green]" if ok else "[red]UNEXPECTED[/red]"
     console.print(f"  {scene.label}: {actual} — {mark}" + ("" if ok else f" (expected {expected})"))
     return ok
+
+
+def _pad_for_demo(runtime: Runtime, data_dir: Path) -> Literal["off", "enforce"]:
+    """Enforce PAD when its ONNX model can be had: already converted into FACEGATE_HOME/models, or converted
+    now from the shared data's MiniFASNet state dicts when torch (the `train` extra) is installed."""
+    demo_models = runtime.storage.home / "models"
+    for candidate in (StorageSettings().home / "models" / PAD_CARD_DIR, *_model_dirs()):
+        if (candidate / PAD_CARD_FILE).is_file():
+            shutil.copytree(candidate, demo_models / PAD_CARD_DIR, dirs_exist_ok=True)
+            console.print(f"PAD: MiniFASNet from {candidate} (authors' rule unless calibrated)", markup=False)
+            return "enforce"
+    source = data_dir / "weights" / "minifasnet"
+    if importlib.util.find_spec("torch") is None or not source.is_dir():
+        console.print(
+            "PAD: no converted MiniFASNet and no torch or shared data to convert it: the phone-screen scene "
+            "is skipped (pip install -e '.[train]' and run `facegate pad export`)"
+        )
+        return "off"
+    from training.pad_export import export_pad_models
+
+    card = export_pad_models(source, demo_models / PAD_CARD_DIR)
+    console.print(
+        f"PAD: converted MiniFASNet to ONNX in {card.parent} (authors' rule, uncalibrated)", markup=False
+    )
+    return "enforce"
+
+
+def _model_dirs() -> list[Path]:
+    model_dir = RecognitionSettings().model_dir
+    return [model_dir / PAD_CARD_DIR] if model_dir else []
 
 
 def demo_command(
@@ -110,13 +164,20 @@ def demo_command(
             f"database: {runtime.storage.resolved_database_url}; model: {runtime.recognizer.model_id}"
         )
         names = _enroll_all(runtime, data)
+        pad_policy = _pad_for_demo(runtime, data_dir or RecognitionSettings().data_dir)
+        if pad_policy == "off":
+            data = replace(data, scenes=[scene for scene in data.scenes if not scene.expected_attacks])
         video = demo_home / "door-camera.avi"
         ranges = write_video(data.scenes, video, frames_per_scene=frames_per_scene)
         console.print(f"video: {video} ({len(data.scenes)} scenes); running the gate on door {DOOR!r}")
         per_scene: dict[int, list[GateDecision]] = defaultdict(list)
         # The demo never drives a configured door, and its scenes follow each other faster than real time,
         # so a person shown again (Obama, Kit Harington) is decided again: no per-person cooldown.
-        gate_settings = GateSettings(door=LogOnlyDoorConfig(), decision=DecisionSettings(cooldown_s=0.0))
+        gate_settings = GateSettings(
+            door=LogOnlyDoorConfig(),
+            decision=DecisionSettings(cooldown_s=0.0),
+            pad=PadSettings(policy=pad_policy),
+        )
         for decision in gate_decisions(runtime, source=str(video), door=DOOR, settings=gate_settings):
             console.print("  " + describe(runtime, decision), markup=False, highlight=False)
             scene_index = next(i for i, r in enumerate(ranges) if decision.frame_index in r)
