@@ -99,9 +99,14 @@ from storage.people import create_person, delete_person, get_person, list_people
 from storage.person_keys import master_key_usage, person_data_key, rewrap_person_keys
 from storage.protocols import Cipher
 from storage.settings import StorageSettings, default_home
+from storage.subject import ErasureReportPublic, SubjectAccessPublic, erase_person, subject_access
 from storage.templates import delete_template, list_person_templates, store_template
 
 __all__ = [
+    "ErasureReportPublic",
+    "SubjectAccessPublic",
+    "erase_person",
+    "subject_access",
     "TemplatePublic",
     "delete_template",
     "list_person_templates",

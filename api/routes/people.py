@@ -6,18 +6,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
-from api.deps import AdminKey, Limit, Offset, SessionDep
+from api.deps import AdminKey, Limit, Offset, ServicesDep, SessionDep
 from api.schemas import ErrorPublic, Page, PersonCreate
 from storage import (
+    ErasureReportPublic,
     PersonPublic,
+    SubjectAccessPublic,
     TemplatePublic,
     create_person,
     delete_person,
     delete_template,
+    erase_person,
     get_person,
     list_people,
     list_person_templates,
     rename_person,
+    subject_access,
     to_public,
 )
 
@@ -85,3 +89,17 @@ def list_templates(
 def delete_one_template(person_id: int, template_id: str, session: SessionDep, _key: AdminKey) -> None:
     """Delete one template (a poor photo, say); gates drop it at their next gallery check."""
     delete_template(session, person_id=person_id, template_id=template_id)
+
+
+@router.get("/{person_id}/export", responses=_NOT_FOUND)
+def export_subject(
+    person_id: int, session: SessionDep, services: ServicesDep, _key: AdminKey
+) -> SubjectAccessPublic:
+    """Subject access: the person, their groups, template metadata and every audit event naming them."""
+    return subject_access(session, person_id, now=services.clock())
+
+
+@router.post("/{person_id}/erase", responses=_NOT_FOUND)
+def erase(person_id: int, session: SessionDep, _key: AdminKey) -> ErasureReportPublic:
+    """Erase a person and report what was removed (templates, data key, memberships) and what is kept."""
+    return erase_person(session, person_id)

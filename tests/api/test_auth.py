@@ -34,6 +34,8 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("DELETE", "/access/rules/{rule_id}"): frozenset({ADMIN}),
     ("PATCH", "/people/{person_id}"): frozenset({ADMIN}),
     ("GET", "/people/{person_id}/templates"): frozenset({ADMIN}),
+    ("GET", "/people/{person_id}/export"): frozenset({ADMIN}),
+    ("POST", "/people/{person_id}/erase"): frozenset({ADMIN}),
     ("DELETE", "/people/{person_id}/templates/{template_id}"): frozenset({ADMIN}),
     ("GET", "/doors"): frozenset({ADMIN}),
     ("POST", "/doors"): frozenset({ADMIN}),

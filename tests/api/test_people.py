@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from storage import Role
+from storage import AuditEventCreate, Decision, Role, append_event, session_scope
 from tests.api.conftest import ApiHarness
 
 
@@ -91,3 +91,48 @@ def test_rename(api: ApiHarness) -> None:
     assert api.client.get(f"/people/{person_id}", headers=admin).json()["name"] == "Ada King"
     assert api.client.patch("/people/987654", json={"name": "x"}, headers=admin).status_code == 404
     assert api.client.patch(f"/people/{person_id}", json={"name": ""}, headers=admin).status_code == 422
+
+
+def test_subject_access_export_and_erasure_report(api: ApiHarness, group_faces: list[bytes]) -> None:
+    admin = api.auth(Role.admin)
+    person_id = api.create_person("Ada")
+    files = [("photos", ("ada.jpg", group_faces[0], "image/jpeg"))]
+    assert api.client.post(f"/people/{person_id}/faces", files=files, headers=admin).status_code == 201
+    group = api.client.post("/access/groups", json={"name": "staff"}, headers=admin).json()
+    api.client.put(f"/access/groups/{group['id']}/members/{person_id}", headers=admin)
+    device = api.auth(Role.device)
+    probe = {"photo": ("probe.jpg", group_faces[0], "image/jpeg")}
+    assert api.client.post("/identify", files=probe, headers=device).status_code == 200
+    with session_scope(api.services.engine) as session:
+        append_event(
+            session,
+            api.services.keyring,
+            AuditEventCreate(
+                door="front",
+                source="cam",
+                decision=Decision.granted,
+                reason="match",
+                person_id=person_id,
+                model_id="m",
+            ),
+        )
+
+    export = api.client.get(f"/people/{person_id}/export", headers=admin)
+    assert export.status_code == 200
+    body = export.json()
+    assert body["person"]["name"] == "Ada" and [g["name"] for g in body["groups"]] == ["staff"]
+    assert [t["source_name"] for t in body["templates"]] == ["ada.jpg"]
+    assert [e["person_id"] for e in body["events"]] == [person_id]
+    assert api.client.get("/people/987654/export", headers=admin).status_code == 404
+
+    report = api.client.post(f"/people/{person_id}/erase", headers=admin)
+    assert report.status_code == 200
+    assert report.json() == {
+        "person_id": person_id,
+        "templates_removed": 1,
+        "group_memberships_removed": 1,
+        "is_crypto_shredded": True,
+        "audit_events_kept": 1,
+    }
+    assert api.client.get(f"/people/{person_id}", headers=admin).status_code == 404
+    assert api.client.post(f"/people/{person_id}/erase", headers=admin).status_code == 404

@@ -1,0 +1,92 @@
+"""Data-subject rights: everything stored about one person (access), and their erasure with a report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from storage.access import get_group
+from storage.audit import count_events, page_events
+from storage.models import (
+    AccessGroupMember,
+    AccessGroupPublic,
+    AuditEventPublic,
+    PersonKey,
+    PersonPublic,
+    TemplatePublic,
+)
+from storage.people import delete_person, get_person, to_public
+from storage.templates import list_person_templates
+
+MAX_EXPORTED_TEMPLATES = 10_000
+"""More templates than any enrollment makes (max_photos per request, a few requests)."""
+
+
+class SubjectAccessPublic(SQLModel):
+    """Everything stored about one person; templates by their metadata only (the vectors are encrypted)."""
+
+    person: PersonPublic
+    groups: list[AccessGroupPublic]
+    templates: list[TemplatePublic]
+    events: list[AuditEventPublic] = Field(description="Every audit event naming this person, newest first.")
+    exported_at: datetime
+
+
+class ErasureReportPublic(SQLModel):
+    """What an erasure removed, and what it keeps (the audit log keeps only the person's id)."""
+
+    person_id: int
+    templates_removed: int
+    group_memberships_removed: int
+    is_crypto_shredded: bool = Field(
+        description="The person's data key was destroyed: template copies in old backups are unreadable."
+    )
+    audit_events_kept: int = Field(description="Audit events naming only the id (append-only log, F4/F6).")
+
+
+def subject_access(session: Session, person_id: int, *, now: datetime) -> SubjectAccessPublic:
+    """The person, their groups, their templates' metadata and every audit event naming them.
+
+    Raises:
+        NotFound: no such person.
+    """
+    person = to_public(session, get_person(session, person_id))
+    group_ids = session.exec(
+        select(AccessGroupMember.group_id).where(AccessGroupMember.person_id == person_id)
+    ).all()
+    templates, _ = list_person_templates(session, person_id, limit=MAX_EXPORTED_TEMPLATES)
+    total = count_events(session, person_id=person_id)
+    return SubjectAccessPublic(
+        person=person,
+        groups=[get_group(session, group_id) for group_id in sorted(group_ids)],
+        templates=templates,
+        events=page_events(session, person_id=person_id, limit=max(total, 1)),
+        exported_at=now,
+    )
+
+
+def erase_person(session: Session, person_id: int) -> ErasureReportPublic:
+    """Erase a person (templates, data key, memberships) and say what went and what stays.
+
+    Raises:
+        NotFound: no such person.
+    """
+    get_person(session, person_id)
+    memberships = int(
+        session.exec(
+            select(func.count())
+            .select_from(AccessGroupMember)
+            .where(col(AccessGroupMember.person_id) == person_id)
+        ).one()
+    )
+    had_key = session.get(PersonKey, person_id) is not None
+    removed = delete_person(session, person_id)
+    return ErasureReportPublic(
+        person_id=person_id,
+        templates_removed=removed,
+        group_memberships_removed=memberships,
+        is_crypto_shredded=had_key,
+        audit_events_kept=count_events(session, person_id=person_id),
+    )
