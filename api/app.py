@@ -7,7 +7,19 @@ from fastapi import FastAPI
 from api.auth import Authenticator
 from api.console import include_console
 from api.errors import register_error_handlers
-from api.routes import access, api_keys, audit, doors, enrollments, events, health, identify, people, schema
+from api.routes import (
+    access,
+    api_keys,
+    audit,
+    devices,
+    doors,
+    enrollments,
+    events,
+    health,
+    identify,
+    people,
+    schema,
+)
 from api.services import AppServices
 from api.settings import ApiSettings
 
@@ -42,7 +54,19 @@ def create_app(services: AppServices, *, settings: ApiSettings | None = None) ->
         max_failures=settings.auth_max_failures,
         window_s=settings.auth_failure_window_s,
     )
-    for module in (health, people, enrollments, identify, events, audit, access, doors, api_keys, schema):
+    for module in (
+        health,
+        people,
+        enrollments,
+        identify,
+        events,
+        audit,
+        access,
+        doors,
+        api_keys,
+        devices,
+        schema,
+    ):
         app.include_router(module.router)
     register_error_handlers(app)
     include_console(app, settings)

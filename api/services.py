@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from enrollment import EnrollmentSettings
 from recognition import Recognizer
-from storage import Cipher, Engine
+from storage import Cipher, Engine, GalleryChangeFeed
 
 
 @dataclass(frozen=True)
@@ -24,3 +24,5 @@ class AppServices:
     enrollment: EnrollmentSettings
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     """Wall clock (timezone-aware UTC): key expiry and last use."""
+    gallery_feed: GalleryChangeFeed | None = None
+    """Wakes device gallery syncs waiting for a change; None: each waiting request polls on its own."""

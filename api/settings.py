@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -57,6 +59,15 @@ class ApiSettings(BaseSettings):
     )
     auth_failure_window_s: int = Field(
         60, ge=1, le=86_400, description="Length of the moving window failed authentications are counted in."
+    )
+
+    gallery_feed: Literal["listen", "poll"] = Field(
+        "listen",
+        description="How waiting device syncs learn of a gallery change: PostgreSQL LISTEN/NOTIFY, or "
+        "re-reading the version every gallery_feed_poll_s (also the fallback on SQLite or without NOTIFY).",
+    )
+    gallery_feed_poll_s: float = Field(
+        1.0, gt=0.0, le=60.0, description="Version re-read interval of the polling fallback, in seconds."
     )
 
     @field_validator("session_secret")

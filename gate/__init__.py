@@ -2,9 +2,11 @@
 
 from gate.access_policy import AccessPolicyCache, DoorPolicy, in_window
 from gate.app import (
+    EdgeRuntime,
     GateRuntime,
     audit_journal,
     build_gate_runtime,
+    build_runtime_for,
     check_gate_config,
     decision_line,
     describe,
@@ -37,23 +39,27 @@ from gate.decision import (
     describe_rule,
     face_quality,
 )
-from gate.delivery import JournalDeliverer
+from gate.delivery import EventSink, JournalDeliverer, database_sink
 from gate.door import DoorActuator
 from gate.doors.gpio_relay import GpioRelayDoor, GpiozeroRelayPin, RelayPin
 from gate.doors.http_webhook import HttpWebhookDoor
 from gate.doors.log_only import LogOnlyDoor
 from gate.doors.mqtt import MqttDoor
+from gate.edge import ApiClient, ApiGallerySource, held_templates, http_sink
 from gate.errors import (
     ActuatorError,
     CameraUnavailable,
+    DeviceRefused,
     GalleryStale,
     GateError,
     JournalCorrupt,
     JournalError,
     JournalLocked,
     ThresholdUnavailable,
+    UpstreamUnavailable,
 )
 from gate.gallery import GalleryCache
+from gate.gallery_source import DatabaseGallerySource, GallerySource
 from gate.health import HealthBoard, MonitoringServer
 from gate.journal import EventJournal, JournalEntry, default_journal_dir
 from gate.logging_format import JsonLinesFormatter, configure_gate_logging
@@ -72,6 +78,8 @@ from gate.metrics import (
 from gate.pad import PRESENTATION_ATTACK, PadEvidence, PadGate
 from gate.registry import DOORS, build_door
 from gate.settings import (
+    ApiGallerySourceConfig,
+    DatabaseGallerySourceConfig,
     DecisionSettings,
     DoorConfig,
     GateSettings,
@@ -91,6 +99,20 @@ __all__ = [
     "PadEvidence",
     "PadGate",
     "PadSettings",
+    "ApiClient",
+    "ApiGallerySource",
+    "ApiGallerySourceConfig",
+    "DatabaseGallerySource",
+    "DatabaseGallerySourceConfig",
+    "EdgeRuntime",
+    "GallerySource",
+    "build_runtime_for",
+    "http_sink",
+    "held_templates",
+    "DeviceRefused",
+    "EventSink",
+    "UpstreamUnavailable",
+    "database_sink",
     "GateRuntime",
     "audit_journal",
     "build_gate_runtime",

@@ -10,24 +10,24 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
-from gate.access_policy import AccessPolicyCache
 from gate.camera import redacted_source
 from gate.config_file import CameraSpec, DaemonSettings, GatesConfig
 from gate.daemon import GateDaemon, GracefulStop, StopRequested
-from gate.delivery import JournalDeliverer
-from gate.gallery import GalleryCache
+from gate.delivery import EventSink, JournalDeliverer
+from gate.edge import ApiGallerySource
+from gate.gallery_source import DatabaseGallerySource, GallerySource
 from gate.health import HealthBoard, MonitoringServer
 from gate.journal import EventJournal, default_journal_dir
 from gate.metrics import CameraProbe, DecisionMade, GateMetrics, Telemetry, TelemetryEvent, fan_out
 from gate.registry import build_door
-from gate.settings import GateSettings
+from gate.settings import ApiGallerySourceConfig, GateSettings
 from gate.stream import open_frames
 from gate.worker import GateDecision, run_gate
 from recognition import (
@@ -44,7 +44,6 @@ from storage import (
     Engine,
     StorageError,
     StorageSettings,
-    ensure_door,
     get_person,
     load_keyring,
     open_database,
@@ -61,12 +60,21 @@ DECISION_FIELDS = ("frame_index", "track_id", "decision", "reason", "person_id",
 
 @dataclass(frozen=True)
 class GateRuntime:
-    """What a gate process needs from its host: storage settings, database, keyring and models."""
+    """A database gate's host parts: storage settings, database, master keyring and models."""
 
     storage: StorageSettings
     engine: Engine
     keyring: Cipher
     recognizer: Recognizer
+
+
+@dataclass(frozen=True)
+class EdgeRuntime:
+    """An edge gate's host parts: its home directory, models and API link; no database, no master key."""
+
+    storage: StorageSettings
+    recognizer: Recognizer
+    api: ApiGallerySourceConfig
 
 
 def build_gate_runtime(storage_settings: StorageSettings, *, create_key: bool = False) -> GateRuntime:
@@ -75,23 +83,60 @@ def build_gate_runtime(storage_settings: StorageSettings, *, create_key: bool = 
         storage=storage_settings,
         engine=open_database(storage_settings),
         keyring=load_keyring(storage_settings, create_if_missing=create_key),
-        recognizer=build_recognizer(RecognitionSettings(), cache_dir=storage_settings.home / "models"),
+        recognizer=_recognizer(storage_settings),
+    )
+
+
+def _recognizer(storage_settings: StorageSettings) -> Recognizer:
+    return build_recognizer(RecognitionSettings(), cache_dir=storage_settings.home / "models")
+
+
+def build_runtime_for(settings: GateSettings, storage_settings: StorageSettings) -> GateRuntime | EdgeRuntime:
+    """The runtime the gallery source kind needs: the database's, or an edge gate's (the API's)."""
+    source = settings.gallery_source
+    if isinstance(source, ApiGallerySourceConfig):
+        storage_settings.home.mkdir(parents=True, exist_ok=True)
+        return EdgeRuntime(storage=storage_settings, recognizer=_recognizer(storage_settings), api=source)
+    return build_gate_runtime(storage_settings)
+
+
+def gallery_source_for(
+    runtime: GateRuntime | EdgeRuntime, *, door: str, settings: GateSettings
+) -> GallerySource:
+    """The database source for a database runtime, the API source (sealed, edge) for an edge runtime."""
+    if isinstance(runtime, EdgeRuntime):
+        return ApiGallerySource(
+            runtime.api,
+            door=door,
+            home=runtime.storage.home,
+            recognizer=runtime.recognizer,
+            max_stale_s=settings.gallery_max_stale_s,
+            monotonic=time.monotonic,
+        )
+    return DatabaseGallerySource(
+        engine=runtime.engine,
+        keyring=runtime.keyring,
+        recognizer=runtime.recognizer,
+        door=door,
+        settings=settings,
+        monotonic=time.monotonic,
     )
 
 
 @contextmanager
-def audit_journal(runtime: GateRuntime, *, door: str, settings: GateSettings) -> Iterator[JournalDeliverer]:
+def audit_journal(
+    home: Path, *, sink: EventSink, door: str, settings: GateSettings
+) -> Iterator[JournalDeliverer]:
     """Every gate event is fsync'd to the local journal first; a thread delivers it to the audit log.
 
-    So the gate keeps deciding and auditing while the database is away, and a killed gate loses no
+    So the gate keeps deciding and auditing while the audit log is away, and a killed gate loses no
     event it journalled; at exit it waits up to journal_drain_timeout_s for delivery.
     """
-    directory = settings.journal_dir or default_journal_dir(runtime.storage.home, door)
+    directory = settings.journal_dir or default_journal_dir(home, door)
     with EventJournal(directory, utc_now=lambda: datetime.now(UTC)) as journal:
         deliverer = JournalDeliverer(
             journal,
-            engine=runtime.engine,
-            keyring=runtime.keyring,
+            sink=sink,
             retry_initial_s=settings.journal_retry_initial_s,
             retry_max_s=settings.journal_retry_max_s,
         )
@@ -103,7 +148,7 @@ def audit_journal(runtime: GateRuntime, *, door: str, settings: GateSettings) ->
 
 
 def gate_decisions(
-    runtime: GateRuntime,
+    runtime: GateRuntime | EdgeRuntime,
     *,
     source: str,
     door: str,
@@ -111,7 +156,7 @@ def gate_decisions(
     probe: CameraProbe | None = None,
     stop: GracefulStop | None = None,
 ) -> Iterator[GateDecision]:
-    """Wire the gate to the database and the configured door; run it over a source until it ends.
+    """Wire the gate to its gallery source and the configured door; run it over a source until it ends.
 
     A live source (camera index, stream URL) never ends on its own: it is read for its newest frame
     and reopened after an outage until the process is interrupted or `stop` is requested. A `probe`
@@ -119,21 +164,8 @@ def gate_decisions(
     """
     recognizer = runtime.recognizer if probe is None else probe.recognizer(runtime.recognizer)
     limit_search_threads(settings.search_threads)
-    with session_scope(runtime.engine) as session:
-        ensure_door(session, name=door)
-    reloads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gallery-sync")
-    gallery = GalleryCache(
-        engine=runtime.engine,
-        keyring=runtime.keyring,
-        recognizer=runtime.recognizer,
-        poll_s=settings.gallery_poll_s,
-        monotonic=time.monotonic,
-        max_stale_s=settings.gallery_max_stale_s,
-        reload_in=reloads,
-    )
-    access = AccessPolicyCache(
-        engine=runtime.engine, door=door, poll_s=settings.gallery_poll_s, monotonic=time.monotonic
-    )
+    upstream = gallery_source_for(runtime, door=door, settings=settings)
+    upstream.start()
     actuator = build_door(settings.door, utc_now=lambda: datetime.now(UTC), monotonic=time.monotonic)
     pad = door_pad_detector(runtime, settings)
     frames = open_frames(
@@ -144,15 +176,16 @@ def gate_decisions(
         reconnect_initial_s=settings.camera_reconnect_initial_s,
         reconnect_max_s=settings.camera_reconnect_max_s,
     )
+    journal = audit_journal(runtime.storage.home, sink=upstream.event_sink(), door=door, settings=settings)
     try:
-        with frames as items, audit_journal(runtime, door=door, settings=settings) as audit:
+        with frames as items, journal as audit:
             decisions = run_gate(
                 _feed(items, probe=probe, stop=stop),
                 door=door,
                 source_name=redacted_source(source),
                 recognizer=recognizer,
-                gallery=gallery.current if probe is None else probe.gallery(gallery.current),
-                access=access.current,
+                gallery=upstream.gallery if probe is None else probe.gallery(upstream.gallery),
+                access=upstream.access,
                 actuator=actuator,
                 record=audit.record,
                 settings=settings,
@@ -163,10 +196,12 @@ def gate_decisions(
             yield from decisions if probe is None else probe.decisions(decisions)
     finally:
         actuator.close()
-        reloads.shutdown(wait=False, cancel_futures=True)
+        upstream.close()
 
 
-def door_pad_detector(runtime: GateRuntime, settings: GateSettings) -> PresentationAttackDetector | None:
+def door_pad_detector(
+    runtime: GateRuntime | EdgeRuntime, settings: GateSettings
+) -> PresentationAttackDetector | None:
     """The PAD stage when the door's PAD policy needs it (raises ModelLoadError without its model)."""
     if settings.pad.policy == "off":
         return None
@@ -180,7 +215,7 @@ def _feed(items: Iterable[T], *, probe: CameraProbe | None, stop: GracefulStop |
 
 
 def decision_line(
-    engine: Engine,
+    engine: Engine | None,
     *,
     frame_index: int,
     track_id: int,
@@ -197,8 +232,10 @@ def decision_line(
     return f"frame {frame_index:4d} track {track_id:3d}: denied   {reason}, {numbers}"
 
 
-def _who(engine: Engine, person_id: int) -> str:
-    """The person's name for the operator, or only their id when the database cannot say (an outage)."""
+def _who(engine: Engine | None, person_id: int) -> str:
+    """The person's name for the operator, or only their id when no database can say (edge, outage)."""
+    if engine is None:
+        return f"person {person_id}"
     try:
         with session_scope(engine) as session:
             return f"{get_person(session, person_id).name} (person {person_id})"
@@ -207,11 +244,11 @@ def _who(engine: Engine, person_id: int) -> str:
         return f"person {person_id}"
 
 
-def describe(runtime: GateRuntime, decision: GateDecision) -> str:
+def describe(runtime: GateRuntime | EdgeRuntime, decision: GateDecision) -> str:
     """`decision_line` of a decision of this process."""
     verdict = decision.verdict
     return decision_line(
-        runtime.engine,
+        runtime.engine if isinstance(runtime, GateRuntime) else None,
         frame_index=decision.frame_index,
         track_id=decision.track_id,
         decision=verdict.decision.value,
@@ -223,8 +260,8 @@ def describe(runtime: GateRuntime, decision: GateDecision) -> str:
 
 
 def run_camera(camera: CameraSpec, telemetry: Telemetry, stop: GracefulStop) -> None:
-    """A camera worker process of the daemon: its own models, database engine and door."""
-    runtime = build_gate_runtime(StorageSettings())
+    """A camera worker process of the daemon: its own models, gallery source and door."""
+    runtime = build_runtime_for(camera.settings, StorageSettings())
     probe = CameraProbe(camera=camera.name, door=camera.door, telemetry=telemetry, clock=time.monotonic)
     for _ in gate_decisions(
         runtime, source=camera.source, door=camera.door, settings=camera.settings, probe=probe, stop=stop
@@ -258,7 +295,7 @@ def _monitoring(settings: DaemonSettings) -> tuple[GateMetrics, HealthBoard, Mon
 def run_one_camera(*, source: str, door: str, daemon: DaemonSettings, print_line: PrintLine) -> None:
     """The single-camera form, in this process; SIGTERM ends it at the next frame."""
     settings = GateSettings()
-    runtime = build_gate_runtime(StorageSettings())
+    runtime = build_runtime_for(settings, StorageSettings())
     metrics, health, server = _monitoring(daemon)
     health.add_camera(door, door=door)
     probe = CameraProbe(camera=door, door=door, telemetry=fan_out(metrics, health), clock=time.monotonic)
@@ -280,7 +317,8 @@ def run_one_camera(*, source: str, door: str, daemon: DaemonSettings, print_line
 
 def run_config_file(config: GatesConfig, *, is_verbose: bool, print_line: PrintLine) -> None:
     """The cameras of a gates file, each in its own worker process; this process prints every decision."""
-    engine = open_database(StorageSettings())
+    has_database = any(c.settings.gallery_source.kind == "database" for c in config.cameras)
+    engine = open_database(StorageSettings()) if has_database else None  # for names in decision lines
     metrics, health, server = _monitoring(config.daemon)
 
     def telemetry(event: TelemetryEvent) -> None:

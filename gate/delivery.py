@@ -1,52 +1,63 @@
-"""Forwards the gate's journalled audit events to the database from a thread of its own.
+"""Forwards the gate's journalled audit events to the audit log from a thread of its own.
 
-The camera loop only appends to the local journal (gate/journal.py) and never waits on the database;
-this thread delivers the backlog at start-up and every new entry after it, oldest first, and while
-the database is away retries with a doubling wait, logging the outage once.
+The camera loop only appends to the local journal (gate/journal.py) and never waits on the audit log;
+this thread delivers the backlog at start-up and every new entry after it, oldest first, through an
+`EventSink` (the database directly, or the API for an edge gate: gate/edge.py), and while the sink is
+away retries with a doubling wait, logging the outage once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from gate.errors import UpstreamUnavailable
 from gate.journal import EventJournal, JournalEntry
-from storage import (
-    AuditEventCreate,
-    Cipher,
-    DatabaseUnavailable,
-    Engine,
-    append_event,
-    existing_event_uids,
-    session_scope,
-)
+from storage import AuditEventCreate, Cipher, DatabaseUnavailable, Engine, append_new_events, session_scope
 
 logger = logging.getLogger(__name__)
 
 BATCH_EVENTS = 100
 
+EventSink = Callable[[Sequence[AuditEventCreate]], int]
+"""Stores a batch in the audit log in order, skipping events whose `event_uid` it holds; how many were new.
+
+Raises UpstreamUnavailable while the audit log cannot be reached (the batch is retried later).
+"""
+
+
+def database_sink(engine: Engine, keyring: Cipher) -> EventSink:
+    """The audit log in the database, one transaction per batch."""
+
+    def store(events: Sequence[AuditEventCreate]) -> int:
+        try:
+            with session_scope(engine) as session:
+                return append_new_events(session, keyring, events)
+        except DatabaseUnavailable as exc:
+            raise UpstreamUnavailable(str(exc)) from exc
+
+    return store
+
 
 class JournalDeliverer:
     """`record` journals an event and returns; a thread moves the journal into the audit log.
 
-    Exactly once: each batch first asks which of its uids the log already holds (delivered before a
-    crash that came between the commit and the journal's position update) and skips those.
+    Exactly once: the sink skips the uids the log already holds (delivered before a crash that came
+    between the commit and the journal's position update).
     """
 
     def __init__(
         self,
         journal: EventJournal,
         *,
-        engine: Engine,
-        keyring: Cipher,
+        sink: EventSink,
         retry_initial_s: float,
         retry_max_s: float,
         batch_events: int = BATCH_EVENTS,
     ) -> None:
         self._journal = journal
-        self._engine = engine
-        self._keyring = keyring
+        self._sink = sink
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
         self._batch_events = batch_events
@@ -104,7 +115,7 @@ class JournalDeliverer:
         """Deliver every pending entry now, in order, in batches; how many were inserted (skips excluded).
 
         Raises:
-            DatabaseUnavailable: the database cannot be reached; what was committed stays delivered.
+            UpstreamUnavailable: the audit log cannot be reached; what was committed stays delivered.
             JournalError: the delivery position cannot be written.
         """
         inserted = 0
@@ -115,17 +126,13 @@ class JournalDeliverer:
         return inserted
 
     def _deliver_batch(self, batch: Sequence[JournalEntry]) -> int:
-        with session_scope(self._engine) as session:
-            present = existing_event_uids(session, [entry.uid for entry in batch])
-            for entry in batch:
-                if entry.uid in present:
-                    logger.info("journal entry %s is already in the audit log; skipped", entry.uid)
-                    continue
-                append_event(session, self._keyring, entry.event)
+        inserted = self._sink([entry.event for entry in batch])
+        if inserted < len(batch):
+            logger.info("%d journal entries were already in the audit log; skipped", len(batch) - inserted)
         self._journal.mark_delivered(batch)
-        self.inserted_count += len(batch) - len(present)
-        self.skipped_count += len(present)
-        return len(batch) - len(present)
+        self.inserted_count += inserted
+        self.skipped_count += len(batch) - inserted
+        return inserted
 
     def _run(self) -> None:
         retry_s = self._retry_initial_s
@@ -142,7 +149,7 @@ class JournalDeliverer:
         """One delivery pass; False when it must be retried later."""
         try:
             inserted = self.deliver_pending()
-        except DatabaseUnavailable as exc:
+        except UpstreamUnavailable as exc:
             if not self._is_outage:
                 logger.warning(
                     "audit log unreachable (%s); events wait in the journal %s", exc, self._journal.path

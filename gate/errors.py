@@ -5,6 +5,8 @@ GateError
 ├── ActuatorError       the door could not be driven
 ├── GalleryStale        the database has been unreachable too long (or before any gallery was loaded)
 ├── ThresholdUnavailable the configured FPIR target needs a calibration the model does not have
+├── UpstreamUnavailable the audit log or gallery upstream (database or API) cannot be reached now
+├── DeviceRefused       the API refuses this device (its key revoked or unknown, no door of its own)
 └── JournalError        the local audit journal cannot be opened, written or read
     ├── JournalCorrupt    a complete journal line does not parse: the file was damaged, not torn by a crash
     └── JournalLocked     another gate process holds the journal directory
@@ -29,6 +31,14 @@ class GalleryStale(GateError):
 
 class ThresholdUnavailable(GateError):
     """The door's threshold cannot be derived as configured; the gate refuses to start (F3)."""
+
+
+class UpstreamUnavailable(GateError):
+    """The database or the API cannot be reached now; the caller retries later."""
+
+
+class DeviceRefused(GateError):
+    """The API refused the device's key (401/403) or its request (4xx): retrying will not help."""
 
 
 class JournalError(GateError):

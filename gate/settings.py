@@ -65,6 +65,42 @@ DoorConfig = Annotated[
 ]
 
 
+class DatabaseGallerySourceConfig(BaseModel):
+    """The gallery, rules and audit log straight from the database (FACEGATE_DATABASE_URL, master key)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["database"] = "database"
+
+
+class ApiGallerySourceConfig(BaseModel):
+    """An edge gate: the gallery of its own doors from the API, sealed to this device; events to the API."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["api"] = "api"
+    url: AnyHttpUrl = Field(description="Base URL of the FaceGate API (https:// outside a test bench).")
+    api_key: SecretStr = Field(description="This device's API key (`facegate apikeys create --role device`).")
+    device_dir: Path | None = Field(
+        None, description="Device key pair and sealed gallery cache; default <FACEGATE_HOME>/device."
+    )
+    long_poll_s: float = Field(
+        20.0,
+        ge=0.0,
+        le=55.0,
+        description="How long the API may hold a sync request open for a change (s).",
+    )
+    request_timeout_s: float = Field(
+        10.0, gt=0.0, le=120.0, description="Network timeout of one request, beyond the long poll (s)."
+    )
+    retry_max_s: float = Field(
+        10.0, gt=0.0, le=3600.0, description="Longest wait between sync retries while the API is away (s)."
+    )
+
+
+GallerySourceConfig = Annotated[
+    DatabaseGallerySourceConfig | ApiGallerySourceConfig, Field(discriminator="kind")
+]
+
+
 class DecisionSettings(BaseModel):
     """How one door decides on a track (G2); each camera's GateSettings carries its own."""
 
@@ -206,9 +242,16 @@ class GateSettings(BaseSettings):
     door: DoorConfig = Field(
         default_factory=LogOnlyDoorConfig, description="The door actuator and its unlock time."
     )
+    gallery_source: GallerySourceConfig = Field(
+        default_factory=DatabaseGallerySourceConfig,
+        description="Where the gallery, rules and audit log are: `database` or `api` (an edge gate).",
+    )
 
     @model_validator(mode="after")
     def _reconnect_order(self) -> GateSettings:
         if self.camera_reconnect_initial_s > self.camera_reconnect_max_s:
             raise ValueError("camera_reconnect_initial_s must not exceed camera_reconnect_max_s")
+        source = self.gallery_source
+        if source.kind == "api" and self.gallery_max_stale_s <= source.long_poll_s:
+            raise ValueError("gallery_max_stale_s must exceed gallery_source.long_poll_s")
         return self

@@ -32,6 +32,7 @@ from storage.api_keys import (
 )
 from storage.audit import (
     append_event,
+    append_new_events,
     count_events,
     existing_event_uids,
     iter_event_rows,
@@ -47,8 +48,29 @@ from storage.audit_checkpoint import (
     parse_checkpoint,
 )
 from storage.backup import BackupFiles, RestoreReport, backup_master_keys, create_backup, restore_backup
+from storage.changes import FeedMode, GalleryChangeFeed
 from storage.cipher import Keyring, Sealed, generate_key, key_id_of
 from storage.db import create_schema, make_engine, open_database, session_scope
+from storage.device_models import DevicePublic
+from storage.device_seal import (
+    DEVICE_KEY_BYTES,
+    DeviceKeyPair,
+    generate_device_key_pair,
+    load_or_create_device_key_pair,
+    open_sealed,
+    seal_to_device,
+)
+from storage.devices import (
+    DeviceSync,
+    admitted_person_ids,
+    bind_device_doors,
+    device_doors,
+    device_sync,
+    open_device_sync,
+    register_device,
+    window_from_json,
+    window_to_json,
+)
 from storage.doors import ensure_door, list_doors
 from storage.errors import (
     AuditChainError,
@@ -59,6 +81,7 @@ from storage.errors import (
     Conflict,
     DatabaseUnavailable,
     DecryptionError,
+    InvalidDevice,
     InvalidValue,
     KeyringError,
     MissingKey,
@@ -67,6 +90,7 @@ from storage.errors import (
     UnknownKeyId,
 )
 from storage.gallery_log import (
+    GALLERY_CHANNEL,
     DecryptedTemplate,
     GalleryDelta,
     bump_gallery_version,
@@ -75,6 +99,7 @@ from storage.gallery_log import (
     gallery_version,
     iter_templates,
     load_templates,
+    notify_gallery_change,
 )
 from storage.master_key import add_key_to_file, key_file_keys, load_keyring, merge_keys_into_file
 from storage.migrate import current_revision, head_revision, schema_drift
@@ -118,6 +143,28 @@ __all__ = [
     "list_doors_with_rules",
     "rename_door",
     "rename_person",
+    "append_new_events",
+    "DEVICE_KEY_BYTES",
+    "GALLERY_CHANNEL",
+    "DeviceKeyPair",
+    "DevicePublic",
+    "DeviceSync",
+    "FeedMode",
+    "GalleryChangeFeed",
+    "InvalidDevice",
+    "admitted_person_ids",
+    "bind_device_doors",
+    "device_doors",
+    "device_sync",
+    "generate_device_key_pair",
+    "load_or_create_device_key_pair",
+    "notify_gallery_change",
+    "open_device_sync",
+    "open_sealed",
+    "register_device",
+    "seal_to_device",
+    "window_from_json",
+    "window_to_json",
     "AccessGroupPublic",
     "AccessWindow",
     "DoorRuleCreate",

@@ -115,6 +115,19 @@ def existing_event_uids(session: Session, uids: Collection[str]) -> set[str]:
     return {uid for uid in found if uid is not None}
 
 
+def append_new_events(session: Session, keyring: Cipher, events: Sequence[AuditEventCreate]) -> int:
+    """Append, in order, the events whose writer event id the log does not hold yet; how many were new.
+
+    Redelivering a batch (a writer that crashed after the commit, a retried HTTP request) is a no-op
+    for the events already stored, so a writer's events land exactly once.
+    """
+    present = existing_event_uids(session, [e.event_uid for e in events if e.event_uid is not None])
+    fresh = [event for event in events if event.event_uid is None or event.event_uid not in present]
+    for event in fresh:
+        append_event(session, keyring, event)
+    return len(fresh)
+
+
 def query_events(
     session: Session,
     *,

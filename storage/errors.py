@@ -5,6 +5,7 @@ StorageError
 ├── Conflict              a unique name or key is already taken
 ├── InvalidValue          a value the caller gave is out of range (an expiry in the past)
 ├── DatabaseUnavailable   the database cannot be reached or refused the operation
+├── InvalidDevice         a device key or public key that cannot serve as an edge device
 ├── BackupError           a backup file is damaged or foreign, or the restore target is not empty
 ├── AuditChainError
 │   ├── ChainBroken         the audit hash chain is broken: nothing is signed or appended on top of it
@@ -71,3 +72,7 @@ class UnknownKeyId(KeyringError):
 
 class DecryptionError(KeyringError):
     """AES-GCM authentication failed."""
+
+
+class InvalidDevice(StorageError):
+    """An API key without the device role used as a device, or a malformed device public key."""

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import Row, func, update
+from sqlalchemy import Row, func, text, update
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
@@ -23,6 +23,10 @@ from storage.protocols import Cipher
 logger = logging.getLogger(__name__)
 
 _IN_CLAUSE_ROWS = 500  # SQLite allows 999 bound parameters per statement
+
+
+GALLERY_CHANNEL = "facegate_gallery"
+"""PostgreSQL NOTIFY channel of gallery version bumps (storage/changes.py listens on it)."""
 
 
 def template_aad(*, template_id: str, person_id: int, model_id: str) -> bytes:
@@ -73,7 +77,16 @@ def bump_gallery_version(session: Session) -> int:
     session.exec(
         update(GalleryChange).where(col(GalleryChange.version).is_(None)).values(version=row.version)
     )
+    notify_gallery_change(session, row.version)
     return row.version
+
+
+def notify_gallery_change(session: Session, version: int) -> None:
+    """Queue `NOTIFY facegate_gallery` in the caller's transaction: sent at commit (PostgreSQL only)."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        payload = {"channel": GALLERY_CHANNEL, "payload": str(version)}
+        connection.execute(text("SELECT pg_notify(:channel, :payload)"), payload)
 
 
 def _decrypt(

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.cli.runtime import cli_errors, database_session, err_console
-from storage import Role, StorageSettings, create_api_key, list_api_keys, revoke_api_key
+from storage import Role, StorageSettings, bind_device_doors, create_api_key, list_api_keys, revoke_api_key
 
 console = Console()
 apikeys_app = typer.Typer(
@@ -52,14 +52,28 @@ def create_command(
         str | None,
         typer.Option(help="Expiry: a duration from now (30d, 12h, 90m) or an ISO 8601 time; default never."),
     ] = None,
+    door: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--door",
+            help="A door this device key serves (repeat for several): its gate gets the gallery of "
+            "the people these doors admit, and may post only their events.",
+        ),
+    ] = None,
 ) -> None:
     """Create an API key and print its token once; only a digest is stored."""
     now = datetime.now(UTC)
     expires_at = parse_expiry(expires, now=now) if expires is not None else None
+    doors = door or []
+    if doors and role is not Role.device:
+        raise typer.BadParameter("--door is for device keys only")
     with cli_errors():
         with database_session(StorageSettings()) as session:
             token, key = create_api_key(session, role=role, label=label, now=now, expires_at=expires_at)
+            bound = bind_device_doors(session, key_id=key.token_id, doors=doors) if doors else []
     console.print(f"{key.role} key {key.token_id} ({key.label}), expires {_when(key.expires_at)}")
+    if role is Role.device:
+        console.print(f"doors: {', '.join(bound) or 'none (its gate gets an empty gallery)'}", markup=False)
     console.print("token (shown once, store it now):")
     console.print(token, markup=False, highlight=False)
 

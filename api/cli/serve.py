@@ -11,7 +11,7 @@ from api.app import create_app
 from api.cli.runtime import build_runtime, cli_errors, configure_logging
 from api.services import AppServices
 from api.settings import ApiSettings
-from storage import StorageSettings
+from storage import GalleryChangeFeed, StorageSettings
 
 
 def serve_command(
@@ -26,12 +26,20 @@ def serve_command(
     with cli_errors():
         settings = ApiSettings()
         runtime = build_runtime(StorageSettings())
+        feed = GalleryChangeFeed(
+            runtime.engine, mode=settings.gallery_feed, poll_s=settings.gallery_feed_poll_s
+        )
         services = AppServices(
             engine=runtime.engine,
             keyring=runtime.keyring,
             recognizer=runtime.recognizer,
             enrollment=runtime.enrollment,
+            gallery_feed=feed,
         )
-    uvicorn.run(
-        create_app(services, settings=settings), host=host or settings.host, port=port or settings.port
-    )
+    feed.start()
+    try:
+        uvicorn.run(
+            create_app(services, settings=settings), host=host or settings.host, port=port or settings.port
+        )
+    finally:
+        feed.stop()

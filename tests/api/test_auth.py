@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
@@ -44,6 +45,9 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/api-keys"): frozenset({ADMIN}),
     ("GET", "/api-keys"): frozenset({ADMIN}),
     ("POST", "/api-keys/{token_id}/revoke"): frozenset({ADMIN}),
+    ("POST", "/devices/register"): frozenset({DEVICE}),
+    ("POST", "/devices/gallery"): frozenset({DEVICE}),
+    ("POST", "/devices/events"): frozenset({DEVICE}),
 }
 """The intended role of every authenticated route; a new route must be added here."""
 
@@ -79,6 +83,13 @@ def test_fastapi_default_docs_are_not_served(api: ApiHarness) -> None:
         assert api.client.get(path).status_code == 404
 
 
+DEVICE_BODIES: dict[str, dict[str, Any]] = {
+    "/devices/register": {"x25519_public_key": base64.b64encode(bytes(range(32))).decode()},
+    "/devices/gallery": {"model_id": "m", "version": None, "template_ids": []},
+    "/devices/events": {"events": []},
+}
+
+
 def _call(api: ApiHarness, method: str, path: str, headers: dict[str, str], photo: bytes) -> Any:
     url = path
     for parameter in ("{person_id}", "{group_id}", "{rule_id}", "{token_id}", "{door_id}", "{template_id}"):
@@ -90,6 +101,8 @@ def _call(api: ApiHarness, method: str, path: str, headers: dict[str, str], phot
     if path == "/access/rules" and method == "POST":
         rule = {"door": "front", "group_id": 987654, "weekdays": ["mon"], "start": "08:00", "end": "18:00"}
         return api.client.post(url, json=rule, headers=headers)
+    if path in DEVICE_BODIES:
+        return api.client.post(url, json=DEVICE_BODIES[path], headers=headers)
     if path.endswith("/faces"):
         return api.client.post(url, files=[("photos", ("a.jpg", photo, "image/jpeg"))], headers=headers)
     if path == "/identify":

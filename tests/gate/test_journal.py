@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from gate import EventJournal, JournalCorrupt, JournalDeliverer, JournalLocked, default_journal_dir
+from gate import (
+    EventJournal,
+    JournalCorrupt,
+    JournalDeliverer,
+    JournalLocked,
+    database_sink,
+    default_journal_dir,
+)
 from gate.journal import JOURNAL_FILE, POSITION_FILE
 from storage import append_event, session_scope
 from tests.gate.journal_support import StepClock, chain_holds, sample_event, stored_events
@@ -22,8 +29,7 @@ def _journal(directory: Path) -> EventJournal:
 def _deliverer(journal: EventJournal, engine, keyring, *, batch_events: int = 100) -> JournalDeliverer:
     return JournalDeliverer(
         journal,
-        engine=engine,
-        keyring=keyring,
+        sink=database_sink(engine, keyring),
         retry_initial_s=0.05,
         retry_max_s=0.2,
         batch_events=batch_events,

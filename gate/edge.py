@@ -1,0 +1,324 @@
+"""An edge gate's link to the API: its device key pair, the sealed gallery of its doors, events over HTTP.
+
+The gate holds a device API key and the API's address, nothing else: no database URL, no master key.
+At start it loads (or makes, mode 0600) its X25519 key pair and registers the public half with the
+API. A thread then long-polls `POST /devices/gallery` with the gallery version and template ids it
+has; the API answers when the gallery changes (PostgreSQL NOTIFY) or after `long_poll_s`, with what
+to add and drop, sealed to this device. The gallery is kept in memory and, sealed to this device's own
+key, on disk, so a restart during an API outage decides on it until the stale limit. A refused key
+(revoked: 401) stops the sync; the gate then fails closed once `gallery_max_stale_s` has passed since
+its last confirmed sync. Events leave the journal through `http_sink`, idempotent on their event id.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gate.access_policy import DoorPolicy
+from gate.delivery import EventSink
+from gate.errors import DeviceRefused, GalleryStale, UpstreamUnavailable
+from gate.settings import ApiGallerySourceConfig
+from recognition import Gallery, Recognizer
+from storage import (
+    AccessWindow,
+    AuditEventCreate,
+    DeviceKeyPair,
+    StorageError,
+    load_or_create_device_key_pair,
+    open_device_sync,
+    open_sealed,
+    seal_to_device,
+    window_from_json,
+    window_to_json,
+)
+
+logger = logging.getLogger(__name__)
+
+CACHE_FILE = "gallery.sealed"
+_CACHE_AAD = b"facegate/device-gallery-cache/v1"
+_REFUSED_STATUSES = frozenset({400, 401, 403, 404, 409, 422})
+_RETRY_INITIAL_S = 0.5
+Templates = dict[str, tuple[int, bytes]]
+"""Template id → (person id, template bytes)."""
+
+
+def held_templates(directory: Path) -> dict[str, int]:
+    """Template id → person id in a device's sealed gallery cache (opened with its private key).
+
+    Raises:
+        FileNotFoundError: no cache yet. StorageError: the cache does not open with the device's key.
+        KeyringError: the private key file is unusable.
+    """
+    keys, _ = load_or_create_device_key_pair(directory)
+    state = json.loads(open_sealed(keys.private_key, (directory / CACHE_FILE).read_bytes(), _CACHE_AAD))
+    return {template_id: int(person) for template_id, person, _ in state["added"]}
+
+
+class ApiClient:
+    """JSON over HTTP(S) to the FaceGate API with the device's bearer key (urllib: no extra dependency)."""
+
+    def __init__(self, base_url: str, *, api_key: str) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+
+    def post(self, path: str, body: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
+        """The decoded JSON answer.
+
+        Raises:
+            DeviceRefused: 4xx other than 408/429 (a revoked key, a door not its own, a bad request).
+            UpstreamUnavailable: no answer, a timeout, 408, 429 or 5xx: retry later.
+        """
+        request = urllib.request.Request(
+            self._base_url + path,
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {self._api_key}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                answer: dict[str, Any] = json.loads(response.read())
+                return answer
+        except urllib.error.HTTPError as exc:
+            detail = exc.read()[:300].decode(errors="replace")
+            if exc.code in _REFUSED_STATUSES:
+                raise DeviceRefused(f"{path}: the API answered {exc.code}: {detail}") from exc
+            raise UpstreamUnavailable(f"{path}: the API answered {exc.code}") from exc
+        except (OSError, ValueError) as exc:  # URLError, refused, reset, timeout; a torn JSON body
+            raise UpstreamUnavailable(f"{path}: {exc}") from exc
+
+
+def http_sink(client: ApiClient, *, timeout_s: float) -> EventSink:
+    """The audit log behind the API: `POST /devices/events`, which skips event ids it already holds."""
+
+    def store(events: Sequence[AuditEventCreate]) -> int:
+        body = {"events": [event.model_dump(mode="json", exclude_none=True) for event in events]}
+        try:
+            return int(client.post("/devices/events", body, timeout_s=timeout_s)["inserted"])
+        except DeviceRefused as exc:  # a revoked key: the events wait in the journal for a new key
+            raise UpstreamUnavailable(str(exc)) from exc
+
+    return store
+
+
+class ApiGallerySource:
+    """The gallery and rules of this device's doors from the API; `gallery()` / `access()` for run_gate."""
+
+    def __init__(
+        self,
+        config: ApiGallerySourceConfig,
+        *,
+        door: str,
+        home: Path,
+        recognizer: Recognizer,
+        max_stale_s: float,
+        monotonic: Callable[[], float],
+        utc_now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._config = config
+        self._door = door
+        self._directory = config.device_dir or home / "device"
+        self._recognizer = recognizer
+        self._max_stale_s = max_stale_s
+        self._monotonic = monotonic
+        self._utc_now = utc_now
+        self.client = ApiClient(str(config.url), api_key=config.api_key.get_secret_value())
+        self._keys: DeviceKeyPair | None = None
+        self._token_id: str | None = None
+        self._version: int | None = None
+        self._templates: Templates = {}
+        self._windows: dict[str, tuple[AccessWindow, ...]] = {}
+        self._gallery = recognizer.new_gallery()
+        self._confirmed_at_s: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._problem: str | None = None
+
+    @property
+    def version(self) -> int | None:
+        return self._version
+
+    @property
+    def template_person_ids(self) -> dict[str, int]:
+        """Template id → person id of what this gate holds (no template bytes)."""
+        return {template_id: person for template_id, (person, _) in self._templates.items()}
+
+    def start(self) -> None:
+        """Load the key pair and the sealed cache, then start the sync thread.
+
+        Raises:
+            KeyringError: the key file is unusable (readable by others, wrong size).
+        """
+        self._keys, created = load_or_create_device_key_pair(self._directory)
+        if created:
+            logger.warning("device key pair created in %s (private key mode 0600)", self._directory)
+        self._load_cache()
+        self._thread = threading.Thread(target=self._run, name="gallery-sync", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the sync thread (it ends within one request timeout); safe to call more than once."""
+        self._stop.set()
+        self._thread = None
+
+    def event_sink(self) -> EventSink:
+        return http_sink(self.client, timeout_s=self._config.request_timeout_s)
+
+    def gallery(self) -> Gallery:
+        """The gallery to decide on now.
+
+        Raises:
+            GalleryStale: no sync confirmed within `max_stale_s` (or none yet): every face is denied.
+        """
+        if self._confirmed_at_s is None:
+            raise GalleryStale(f"no gallery from the API yet ({self._problem or 'first sync pending'})")
+        age_s = self._monotonic() - self._confirmed_at_s
+        if age_s > self._max_stale_s:
+            raise GalleryStale(
+                f"gallery last confirmed by the API {age_s:.0f} s ago (limit {self._max_stale_s:.0f} s; "
+                f"{self._problem or 'no answer'}): every face is denied"
+            )
+        return self._gallery
+
+    def access(self) -> DoorPolicy:
+        """This door's rules as the API sent them.
+
+        Raises:
+            DeviceRefused: the door is not one of this device key's doors.
+        """
+        windows = self._windows.get(self._door)
+        if windows is None:
+            raise DeviceRefused(f"door {self._door!r} is not one of this device key's doors")
+        return DoorPolicy(door=self._door, windows=windows)
+
+    def sync_once(self, *, wait_s: float) -> bool:
+        """Register if needed, then one sync request; whether the gallery changed.
+
+        Raises:
+            UpstreamUnavailable, DeviceRefused: as `ApiClient.post`.
+            StorageError: the answer does not open with this device's key.
+        """
+        keys = self._require_keys()
+        timeout_s = self._config.request_timeout_s
+        if self._token_id is None:
+            public = base64.b64encode(keys.public_key).decode()
+            answer = self.client.post("/devices/register", {"x25519_public_key": public}, timeout_s=timeout_s)
+            self._token_id = str(answer["token_id"])
+        body = {
+            "model_id": self._recognizer.model_id,
+            "version": self._version,
+            "template_ids": sorted(self._templates),
+            "wait_s": wait_s,
+        }
+        answer = self.client.post("/devices/gallery", body, timeout_s=wait_s + timeout_s)
+        sealed = answer.get("sealed_gallery")
+        changed = sealed is not None
+        if sealed is not None:
+            version = int(answer["version"])
+            payload = open_device_sync(
+                keys.private_key, key_id=self._token_id, version=version, sealed=base64.b64decode(sealed)
+            )
+            self._apply(payload)
+            self._save_cache()
+        self._confirmed_at_s, self._problem = self._monotonic(), None
+        return changed
+
+    def _require_keys(self) -> DeviceKeyPair:
+        if self._keys is None:
+            raise GalleryStale("the gallery source was not started")
+        return self._keys
+
+    def _apply(self, payload: dict[str, Any]) -> None:
+        if payload["model_id"] != self._recognizer.model_id:
+            raise DeviceRefused(f"the API sent templates of model {payload['model_id']}")
+        templates = dict(self._templates)
+        for template_id in payload["removed"]:
+            templates.pop(template_id, None)
+        for template_id, person_id, data in payload["added"]:
+            templates[template_id] = (int(person_id), base64.b64decode(data))
+        windows = {
+            door: tuple(window_from_json(w) for w in rules) for door, rules in payload["doors"].items()
+        }
+        self._install(int(payload["version"]), templates, windows)
+        logger.info(
+            "gallery version %d from the API: %d templates (+%d -%d), doors %s",
+            self._version,
+            len(templates),
+            len(payload["added"]),
+            len(payload["removed"]),
+            sorted(windows),
+        )
+
+    def _install(
+        self,
+        version: int,
+        templates: dict[str, tuple[int, bytes]],
+        windows: dict[str, tuple[AccessWindow, ...]],
+    ) -> None:
+        gallery = self._recognizer.new_gallery(
+            (tid, person, data) for tid, (person, data) in templates.items()
+        )
+        self._templates, self._windows, self._gallery, self._version = templates, windows, gallery, version
+
+    def _save_cache(self) -> None:
+        keys = self._require_keys()
+        state = {
+            "version": self._version,
+            "model_id": self._recognizer.model_id,
+            "confirmed_at": self._utc_now().isoformat(),
+            "added": [[t, p, base64.b64encode(d).decode()] for t, (p, d) in self._templates.items()],
+            "removed": [],
+            "doors": {door: [window_to_json(w) for w in rules] for door, rules in self._windows.items()},
+        }
+        path = self._directory / CACHE_FILE
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(seal_to_device(keys.public_key, json.dumps(state).encode(), _CACHE_AAD))
+        temporary.chmod(0o600)
+        temporary.replace(path)
+
+    def _load_cache(self) -> None:
+        """The last synced gallery from disk, confirmed as of when it was written (never younger)."""
+        path = self._directory / CACHE_FILE
+        if not path.exists():
+            return
+        try:
+            state = json.loads(open_sealed(self._require_keys().private_key, path.read_bytes(), _CACHE_AAD))
+            self._apply(state)
+        except (StorageError, DeviceRefused, ValueError, KeyError) as exc:
+            logger.error("sealed gallery cache %s unusable (%s); waiting for the API", path, exc)
+            return
+        age_s = max(0.0, (self._utc_now() - datetime.fromisoformat(state["confirmed_at"])).total_seconds())
+        self._confirmed_at_s = self._monotonic() - age_s
+
+    def _run(self) -> None:
+        """The sync loop: long-poll, apply, repeat; back off while the API is away or refuses."""
+        retry_s = _RETRY_INITIAL_S
+        while not self._stop.is_set():
+            try:
+                self.sync_once(wait_s=self._config.long_poll_s)
+            except UpstreamUnavailable as exc:
+                self._note_problem(f"API unreachable: {exc}", logging.WARNING)
+            except DeviceRefused as exc:
+                self._note_problem(f"API refused this device: {exc}", logging.ERROR)
+                retry_s = self._config.retry_max_s
+            except Exception:  # E4: top of the sync loop: log with traceback, back off, go on
+                logger.exception("gallery sync failed")
+                self._problem = "sync failed"
+            else:
+                retry_s = _RETRY_INITIAL_S
+                continue
+            self._stop.wait(retry_s)
+            retry_s = min(2.0 * retry_s, self._config.retry_max_s)
+
+    def _note_problem(self, problem: str, level: int) -> None:
+        if self._problem != problem:
+            logger.log(level, "gallery sync: %s; deciding on version %s until stale", problem, self._version)
+        self._problem = problem

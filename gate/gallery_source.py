@@ -1,0 +1,90 @@
+"""Where a gate gets its gallery and door rules and sends its audit events: one protocol, two kinds.
+
+`database` (single-host installs): the gallery and rules read from the database, events appended to
+it. `api` (edge gates, gate/edge.py): the sealed gallery of the device's doors from the API, events
+posted to it. `gallery_source.kind` in the gate settings picks one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from gate.access_policy import AccessPolicyCache, DoorPolicy
+from gate.delivery import EventSink, database_sink
+from gate.gallery import GalleryCache
+from gate.settings import GateSettings
+from recognition import Gallery, Recognizer
+from storage import Cipher, Engine, ensure_door, session_scope
+
+
+class GallerySource(Protocol):
+    """The gate's upstream: what `run_gate` decides on, and where its journal delivers."""
+
+    def start(self) -> None:
+        """Connect and load; called once before the first frame."""
+
+    def gallery(self) -> Gallery:
+        """The gallery to decide on now. Raises GalleryStale (or another GateError) to deny."""
+
+    def access(self) -> DoorPolicy:
+        """The door's rules now. Raises a GateError or StorageError to deny."""
+
+    def event_sink(self) -> EventSink:
+        """Where journalled audit events go."""
+
+    def close(self) -> None:
+        """Release threads and connections; safe to call more than once."""
+
+
+class DatabaseGallerySource:
+    """The gallery, rules and audit log in the database (engine and master keyring in this process).
+
+    The gallery is re-checked and reloaded in a background thread (gate/gallery.py).
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        keyring: Cipher,
+        recognizer: Recognizer,
+        door: str,
+        settings: GateSettings,
+        monotonic: Callable[[], float],
+    ) -> None:
+        self._engine = engine
+        self._keyring = keyring
+        self._door = door
+        self._reloads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gallery-sync")
+        self._cache = GalleryCache(
+            engine=engine,
+            keyring=keyring,
+            recognizer=recognizer,
+            poll_s=settings.gallery_poll_s,
+            monotonic=monotonic,
+            max_stale_s=settings.gallery_max_stale_s,
+            reload_in=self._reloads,
+        )
+        self._access = AccessPolicyCache(
+            engine=engine, door=door, poll_s=settings.gallery_poll_s, monotonic=monotonic
+        )
+
+    def start(self) -> None:
+        """Register the door in the database. Raises DatabaseUnavailable."""
+        with session_scope(self._engine) as session:
+            ensure_door(session, name=self._door)
+
+    def gallery(self) -> Gallery:
+        return self._cache.current()
+
+    def access(self) -> DoorPolicy:
+        return self._access.current()
+
+    def event_sink(self) -> EventSink:
+        return database_sink(self._engine, self._keyring)
+
+    def close(self) -> None:
+        """Stop the background gallery checks (the engine belongs to the caller)."""
+        self._reloads.shutdown(wait=False, cancel_futures=True)

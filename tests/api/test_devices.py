@@ -1,0 +1,138 @@
+"""/devices: a device key registers its public key, syncs its doors' gallery sealed to it, posts events."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import uuid
+
+from typer.testing import CliRunner
+
+from api.cli import app as cli_app
+from storage import (
+    Role,
+    bind_device_doors,
+    generate_device_key_pair,
+    open_device_sync,
+    query_events,
+    session_scope,
+)
+from tests.api.conftest import ApiHarness
+from tests.gate.journal_support import sample_event
+
+PAIR = generate_device_key_pair()
+
+
+def _device_id(api: ApiHarness) -> str:
+    return api.tokens[Role.device].split("_")[1]
+
+
+def _register(api: ApiHarness, pair=PAIR) -> dict:
+    body = {"x25519_public_key": base64.b64encode(pair.public_key).decode()}
+    response = api.client.post("/devices/register", json=body, headers=api.auth(Role.device))
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def _sync(api: ApiHarness, *, version=None, have=(), wait_s=0.0) -> tuple[int, dict | None]:
+    body = {"model_id": api.services.recognizer.model_id, "version": version, "template_ids": list(have)}
+    response = api.client.post(
+        "/devices/gallery", json={**body, "wait_s": wait_s}, headers=api.auth(Role.device)
+    )
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    if answer["sealed_gallery"] is None:
+        return answer["version"], None
+    sealed = base64.b64decode(answer["sealed_gallery"])
+    payload = open_device_sync(
+        PAIR.private_key, key_id=_device_id(api), version=answer["version"], sealed=sealed
+    )
+    return answer["version"], payload
+
+
+def _enroll(api: ApiHarness, name: str, photo: bytes) -> int:
+    person = api.create_person(name)
+    files = [("photos", (f"{name}.jpg", photo, "image/jpeg"))]
+    response = api.client.post(f"/people/{person}/faces", files=files, headers=api.auth(Role.admin))
+    assert response.status_code == 201, response.text
+    return person
+
+
+def test_only_device_keys_use_the_device_routes(api: ApiHarness) -> None:
+    body = {"x25519_public_key": base64.b64encode(PAIR.public_key).decode()}
+    for role in (Role.admin, Role.auditor):
+        assert api.client.post("/devices/register", json=body, headers=api.auth(role)).status_code == 403
+    assert api.client.post("/devices/register", json=body).status_code == 401
+    bad = {"x25519_public_key": base64.b64encode(b"x" * 31).decode() + "AAAA"}
+    assert api.client.post("/devices/register", json=bad, headers=api.auth(Role.device)).status_code == 422
+    assert _register(api)["token_id"] == _device_id(api)
+    assert _register(api)["token_id"] == _device_id(api)  # the same key again: a no-op
+    other = {"x25519_public_key": base64.b64encode(generate_device_key_pair().public_key).decode()}
+    assert api.client.post("/devices/register", json=other, headers=api.auth(Role.device)).status_code == 409
+
+
+def test_the_gallery_holds_only_people_the_devices_door_admits(api: ApiHarness, group_faces) -> None:
+    with session_scope(api.services.engine) as session:
+        bind_device_doors(session, key_id=_device_id(api), doors=["lab"])
+    _register(api)
+    ann, bob = _enroll(api, "Ann", group_faces[0]), _enroll(api, "Bob", group_faces[1])
+    version, payload = _sync(api)
+    assert {person for _, person, _ in payload["added"]} == {ann, bob}  # no rules at the lab yet: everyone
+    admin = api.auth(Role.admin)
+    group = api.client.post("/access/groups", json={"name": "lab staff"}, headers=admin).json()["id"]
+    api.client.put(f"/access/groups/{group}/members/{ann}", headers=admin)
+    rule = {"door": "lab", "group_id": group, "weekdays": ["mon"], "start": "08:00", "end": "18:00"}
+    assert api.client.post("/access/rules", json=rule, headers=admin).status_code == 201
+    have = [template for template, _, _ in payload["added"]]
+    newer, delta = _sync(api, version=version, have=have)
+    bob_templates = [template for template, person, _ in payload["added"] if person == bob]
+    assert newer > version and delta["added"] == [] and delta["removed"] == bob_templates
+    assert [w["person_ids"] for w in delta["doors"]["lab"]] == [[ann]]
+
+
+def test_a_waiting_sync_answers_when_the_gallery_changes(api: ApiHarness, group_faces) -> None:
+    with session_scope(api.services.engine) as session:
+        bind_device_doors(session, key_id=_device_id(api), doors=["lab"])
+    _register(api)
+    version, _ = _sync(api)
+    assert _sync(api, version=version, wait_s=0.2) == (version, None)  # nothing changed
+    enrolled: list[int] = []
+    writer = threading.Timer(0.5, lambda: enrolled.append(_enroll(api, "Ann", group_faces[0])))
+    writer.start()
+    newer, delta = _sync(api, version=version, wait_s=30.0)
+    writer.join()
+    assert newer > version and {person for _, person, _ in delta["added"]} == set(enrolled)
+
+
+def test_events_land_once_and_only_for_the_devices_doors(api: ApiHarness) -> None:
+    with session_scope(api.services.engine) as session:
+        bind_device_doors(session, key_id=_device_id(api), doors=["front"])
+    events = [
+        sample_event(track).model_copy(update={"event_uid": str(uuid.uuid4())}).model_dump(mode="json")
+        for track in (1, 2, 3)
+    ]
+
+    def post(batch: list[dict]):
+        return api.client.post("/devices/events", json={"events": batch}, headers=api.auth(Role.device))
+
+    assert post(events[:2]).json() == {"inserted": 2}
+    assert post(events).json() == {"inserted": 1}  # a redelivered batch: only the new event lands
+    assert post([{**events[0], "door": "back"}]).status_code == 403
+    assert post([{k: v for k, v in events[0].items() if k != "event_uid"}]).status_code == 422
+    with session_scope(api.services.engine) as session:
+        stored, total = query_events(session, door="front")
+    assert total == 3 and sorted(e.track_id for e in stored) == [1, 2, 3]
+
+
+def test_apikeys_create_binds_a_device_key_to_its_doors() -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        cli_app,
+        ["apikeys", "create", "--role", "device", "--label", "lab gate", "--door", "lab", "--door", "annex"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "doors: annex, lab" in result.output
+    result = runner.invoke(
+        cli_app, ["apikeys", "create", "--role", "auditor", "--label", "x", "--door", "lab"]
+    )
+    assert result.exit_code != 0 and "device keys only" in result.output

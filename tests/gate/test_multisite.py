@@ -1,0 +1,289 @@
+"""Several sites on the real PostgreSQL: two `facegate serve` processes and two edge gates (issue 15).
+
+Each edge gate is `python -m gate` with only a device key and an API address. Its gallery comes sealed
+to its own key pair; what it holds is read from its sealed cache with its private key. Real photos,
+real models, real processes, real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import pytest
+
+from gate.journal import JOURNAL_FILE
+from storage import (
+    Decision,
+    Keyring,
+    Role,
+    bind_device_doors,
+    create_api_key,
+    query_events,
+    revoke_api_key,
+    session_scope,
+)
+from tests.fakes import Placement, build_frames
+from tests.gate.edge_support import ApiServer, EdgeGate, start_api_server, start_edge_gate, wait_for
+from tests.gate.journal_support import chain_holds, stored_events
+from tests.gate.mjpeg import MjpegCamera
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
+]
+PROPAGATION_LIMIT_S = 5.0
+EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ALL_DAY = {"weekdays": EVERY_DAY, "start": "00:00", "end": "24:00"}
+
+
+def _device_token(engine, door: str) -> str:
+    with session_scope(engine) as session:
+        token, _ = create_api_key(session, role=Role.device, label=f"{door} gate", now=datetime.now(UTC))
+        bind_device_doors(session, key_id=token.split("_")[1], doors=[door])
+    return token
+
+
+def _admin_token(engine) -> str:
+    with session_scope(engine) as session:
+        return create_api_key(session, role=Role.admin, label="admin", now=datetime.now(UTC))[0]
+
+
+def _scenes(recognizer, photo: bytes, *, repeats: int) -> list:
+    """A face for 5 frames, then an empty doorway for 7 (the track ends): one decision per scene."""
+    face = recognizer.decode(photo)
+    frames = []
+    for _ in range(repeats):
+        frames += build_frames([Placement(face, 30, 100)], count=5) + build_frames([], count=7)
+    return frames
+
+
+def _enroll(server: ApiServer, admin: str, name: str, photo: bytes, *, group_id: int) -> tuple[int, float]:
+    """Create, admit to the group, enroll (each through `server`); the person and when enrolling began."""
+    person = server.request("POST", "/people", admin, {"name": name})["id"]
+    server.request("PUT", f"/access/groups/{group_id}/members/{person}", admin)
+    started_s = time.monotonic()
+    server.request("POST", f"/people/{person}/faces", admin, files=[(f"{name}.jpg", photo)])
+    return person, started_s
+
+
+class Watch:
+    """Polls both gates' sealed caches, remembering every person each one ever held."""
+
+    def __init__(self, gates: dict[str, EdgeGate]) -> None:
+        self.gates = gates
+        self.ever_held: dict[str, set[int]] = {door: set() for door in gates}
+
+    def holds(self, door: str, person: int) -> bool:
+        for name, gate in self.gates.items():
+            assert gate.process.poll() is None, gate.err.read_text()[-3000:]
+            self.ever_held[name] |= gate.held_people()
+        return person in self.gates[door].held_people()
+
+
+def _printed(gate: EdgeGate) -> list[str]:
+    return [line for line in gate.out.read_text().splitlines() if ": granted" in line or ": denied" in line]
+
+
+def test_two_edge_gates_hold_only_their_doors_people_and_deliver_every_event_once(
+    tmp_path: Path, database_url: str, engine, recognizer, group_faces
+) -> None:
+    master_key = secrets.token_bytes(32)
+    admin = _admin_token(engine)
+    tokens = {door: _device_token(engine, door) for door in ("lab", "lobby")}
+    servers = [
+        start_api_server(tmp_path, name, database_url=database_url, master_key=master_key)
+        for name in ("api-a", "api-b")
+    ]
+    front, back = servers  # people are enrolled through `front`; both gates poll `back`
+    groups = {}
+    for door in ("lab", "lobby"):
+        groups[door] = front.request("POST", "/access/groups", admin, {"name": f"{door} staff"})["id"]
+        front.request("POST", "/access/rules", admin, {"door": door, "group_id": groups[door], **ALL_DAY})
+    ann_photo, carol_photo = group_faces[0], group_faces[1]
+    cameras = {
+        door: MjpegCamera(_scenes(recognizer, ann_photo, repeats=21), interval_s=0.2) for door in groups
+    }
+    gates = {
+        door: start_edge_gate(
+            tmp_path,
+            f"gate-{door}",
+            api_url=back.url,
+            token=tokens[door],
+            door=door,
+            source=cameras[door].url,
+        )
+        for door in groups
+    }
+    watch = Watch(gates)
+    try:
+        for gate in gates.values():
+            wait_for(lambda g=gate: g.held() is not None, timeout_s=120, what="the first sealed sync")
+        ann, started_s = _enroll(front, admin, "Ann", ann_photo, group_id=groups["lab"])
+        wait_for(lambda: watch.holds("lab", ann), timeout_s=30, what="Ann at the lab gate")
+        ann_latency_s = time.monotonic() - started_s
+        carol, started_s = _enroll(front, admin, "Carol", carol_photo, group_id=groups["lobby"])
+        wait_for(lambda: watch.holds("lobby", carol), timeout_s=30, what="Carol at the lobby gate")
+        carol_latency_s = time.monotonic() - started_s
+        assert ann_latency_s <= PROPAGATION_LIMIT_S and carol_latency_s <= PROPAGATION_LIMIT_S
+
+        wait_for(
+            lambda: any("granted  person" in line for line in _printed(gates["lab"])),
+            timeout_s=60,
+            what="a grant at the lab",
+        )
+        wait_for(lambda: len(_printed(gates["lobby"])) >= 3, timeout_s=60, what="lobby decisions")
+
+        front.request("DELETE", f"/people/{ann}", admin)
+        wait_for(lambda: not watch.holds("lab", ann), timeout_s=30, what="Ann erased at the lab gate")
+        front.request("DELETE", f"/people/{carol}", admin)
+        wait_for(lambda: not watch.holds("lobby", carol), timeout_s=30, what="Carol erased at the lobby gate")
+        watch.holds("lab", ann)
+        assert watch.ever_held == {"lab": {ann}, "lobby": {carol}}  # never the other door's person
+
+        for gate in gates.values():
+            gate.process.send_signal(signal.SIGTERM)
+        for gate in gates.values():
+            assert gate.process.wait(timeout=60) == 0, gate.err.read_text()[-3000:]
+    finally:
+        for gate in gates.values():
+            if gate.process.poll() is None:
+                gate.process.kill()
+                gate.process.wait()
+        for camera in cameras.values():
+            camera.stop()
+        for server in servers:
+            server.stop()
+
+    assert not any((gate.home / "facegate.db").exists() for gate in gates.values())  # no database at the edge
+    lab_lines = _printed(gates["lab"])
+    assert not any(line for line in _printed(gates["lobby"]) if "granted" in line)  # Ann is a stranger there
+    with session_scope(engine) as session:
+        for door, gate in gates.items():
+            events, _ = query_events(session, door=door, limit=10_000)
+            decided = sorted((e for e in events if e.track_id is not None), key=lambda e: e.sequence)
+            assert len(decided) == len(_printed(gate))  # every decision landed, none twice
+            times = [e.occurred_at for e in decided]
+            assert times == sorted(times)  # in the order the gate decided
+        granted = [
+            e for e in query_events(session, door="lab", limit=10_000)[0] if e.decision is Decision.granted
+        ]
+    assert len(granted) == sum("granted" in line for line in lab_lines) >= 1
+    assert all(e.person_id == ann for e in granted)
+    assert chain_holds(engine, Keyring([master_key]))
+    uids = [s.event_uid for s in stored_events(engine)]
+    assert len(uids) == len(set(uids))
+
+
+def _event_count(engine) -> int:
+    with session_scope(engine) as session:
+        return query_events(session, limit=1)[1]
+
+
+def _journal_uids(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    return [
+        json.loads(line)["uid"]
+        for line in path.read_bytes().splitlines(keepends=True)
+        if line.endswith(b"\n")
+    ]
+
+
+def test_no_event_is_lost_or_doubled_across_an_api_outage_and_a_sigkill_of_the_edge_gate(
+    tmp_path: Path, database_url: str, engine, recognizer, group_faces
+) -> None:
+    master_key = secrets.token_bytes(32)
+    token = _device_token(engine, "lab")
+    server = start_api_server(tmp_path, "api", database_url=database_url, master_key=master_key)
+    port = int(server.url.rsplit(":", 1)[1])
+    camera = MjpegCamera(_scenes(recognizer, group_faces[2], repeats=21), interval_s=0.1)
+    gate = start_edge_gate(tmp_path, "gate", api_url=server.url, token=token, door="lab", source=camera.url)
+    journal = gate.home / "journal" / "lab" / JOURNAL_FILE
+    try:
+        wait_for(lambda: _event_count(engine) >= 2, timeout_s=120, what="delivered events")
+        server.process.send_signal(signal.SIGKILL)  # the API goes away mid-run
+        server.process.wait()
+        delivered = _event_count(engine)
+        wait_for(
+            lambda: len(_journal_uids(journal)) >= delivered + 3, timeout_s=90, what="3 journalled events"
+        )
+        assert gate.process.poll() is None
+        os.kill(gate.process.pid, signal.SIGKILL)
+        assert gate.process.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        if gate.process.poll() is None:
+            gate.process.kill()
+            gate.process.wait()
+        camera.stop()
+        server.stop()
+    journalled = _journal_uids(journal)
+    delivered_before = {s.event_uid for s in stored_events(engine)}
+    assert set(journalled) - delivered_before  # the outage left events only in the journal
+
+    server = start_api_server(tmp_path, "api", database_url=database_url, master_key=master_key, port=port)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cv2.imwrite(str(empty / "0000.jpg"), build_frames([], count=1)[0])
+    restarted = start_edge_gate(
+        tmp_path, "gate", api_url=server.url, token=token, door="lab", source=str(empty)
+    )
+    try:
+        assert restarted.process.wait(timeout=120) == 0, restarted.err.read_text()[-3000:]
+    finally:
+        if restarted.process.poll() is None:
+            restarted.process.kill()
+        server.stop()
+    stored = stored_events(engine)
+    uids = [s.event_uid for s in stored]
+    assert len(uids) == len(set(uids)) == len(delivered_before | set(journalled))  # exactly once
+    positions = [uids.index(uid) for uid in journalled]
+    assert positions == sorted(positions)  # in journal order
+    assert chain_holds(engine, Keyring([master_key]))
+
+
+def test_a_revoked_device_key_stops_the_sync_and_the_gate_fails_closed(
+    tmp_path: Path, database_url: str, engine, recognizer, group_faces
+) -> None:
+    master_key = secrets.token_bytes(32)
+    admin, token = _admin_token(engine), _device_token(engine, "lab")  # no rules at the lab: everyone
+    server = start_api_server(tmp_path, "api", database_url=database_url, master_key=master_key)
+    person = server.request("POST", "/people", admin, {"name": "Ann"})["id"]
+    server.request("POST", f"/people/{person}/faces", admin, files=[("ann.jpg", group_faces[0])])
+    camera = MjpegCamera(_scenes(recognizer, group_faces[0], repeats=21), interval_s=0.1)
+    gate = start_edge_gate(
+        tmp_path,
+        "gate",
+        api_url=server.url,
+        token=token,
+        door="lab",
+        source=camera.url,
+        long_poll_s=1.0,
+        max_stale_s=3.0,
+    )
+    try:
+        wait_for(lambda: "granted  person" in gate.out.read_text(), timeout_s=120, what="a grant")
+        with session_scope(engine) as session:
+            revoke_api_key(session, token.split("_")[1], now=datetime.now(UTC))
+        wait_for(lambda: "API refused this device" in gate.err.read_text(), timeout_s=10, what="sync refused")
+        wait_for(
+            lambda: "gallery last confirmed by the API" in gate.err.read_text(), timeout_s=30, what="stale"
+        )
+        grants = gate.out.read_text().count("granted")
+        time.sleep(3.0)  # more of Ann's scenes reach the camera meanwhile
+        assert gate.out.read_text().count("granted") == grants
+        assert not camera.all_sent.is_set()  # Ann was still at the door all along
+        assert gate.process.poll() is None
+    finally:
+        if gate.process.poll() is None:
+            gate.process.kill()
+            gate.process.wait()
+        camera.stop()
+        server.stop()
