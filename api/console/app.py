@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.console.auth import ConsoleForbidden, SignInRequired
-from api.console.pages import access, events, integrity, keys, people, signin, system
+from api.console.pages import access, api_docs, events, integrity, keys, people, signin, system
 from api.console.session import SESSION_COOKIE, SessionSigner
 from api.console.templating import PACKAGE_DIR, build_templates, render
 from api.settings import ApiSettings
@@ -43,7 +43,7 @@ def include_console(app: FastAPI, settings: ApiSettings) -> None:
         secret = settings.session_secret.get_secret_value().encode()
     app.state.console_signer = SessionSigner(secret)
     app.state.console_templates = build_templates()
-    for module in (signin, people, access, events, integrity, keys, system):
+    for module in (signin, people, access, events, integrity, keys, system, api_docs):
         app.include_router(module.router)
     app.mount(STATIC_PATH, StaticFiles(directory=PACKAGE_DIR / "static"), name="console-static")
     app.add_exception_handler(SignInRequired, _to_sign_in)

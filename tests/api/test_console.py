@@ -56,6 +56,9 @@ CONSOLE_ROLES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/ui/keys"): frozenset({ADMIN}),
     ("POST", "/ui/keys/{token_id}/revoke"): frozenset({ADMIN}),
     ("GET", "/ui/system"): frozenset({ADMIN, AUDITOR}),
+    ("GET", "/ui/docs"): frozenset({ADMIN, AUDITOR}),
+    ("GET", "/ui/openapi.json"): frozenset({ADMIN, AUDITOR}),
+    ("GET", "/ui/docs/assets/{name}"): frozenset({ADMIN, AUDITOR}),
 }
 """Who may open each console route; None: the sign-in form, open to everyone."""
 
