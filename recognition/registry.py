@@ -159,7 +159,12 @@ def _minifasnet(config: MinifasnetPadConfig, search_dirs: tuple[Path, ...]) -> P
         centre_shift_x=config.box_shift_x,
         centre_shift_y=config.box_shift_y,
     )
-    return OnnxMinifasnetPad(card_path, read_pad_card(card_path), correction=correction)
+    return OnnxMinifasnetPad(
+        card_path,
+        read_pad_card(card_path),
+        correction=correction,
+        is_border_replicated=config.is_border_replicated,
+    )
 
 
 PAD_DETECTORS: dict[str, Callable[..., PresentationAttackDetector]] = {"minifasnet": _minifasnet}

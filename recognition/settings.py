@@ -113,6 +113,11 @@ class MinifasnetPadConfig(BaseModel):
     box_shift_x: float = Field(
         -0.01, ge=-1.0, le=1.0, description="Reference box centre minus ours, in units of our box width."
     )
+    is_border_replicated: bool = Field(
+        True,
+        description="Keep each crop's scale when the widened face box leaves the frame by replicating the "
+        "frame's edge (the reference shrinks the scale: tight headshots then score as attacks).",
+    )
     box_shift_y: float = Field(
         0.056, ge=-1.0, le=1.0, description="Reference box centre minus ours, in units of our box height."
     )

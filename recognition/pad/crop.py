@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import cv2
+import numpy as np
 
 from recognition.types import BBox, BgrImage
 
@@ -58,14 +59,40 @@ def reference_box(
     return int(left), int(top), int(right), int(bottom)
 
 
+def _replicated(
+    image: BgrImage, box_xywh: tuple[float, float, float, float], scale: float
+) -> tuple[BgrImage, tuple[float, float, float, float]]:
+    """The frame grown by edge replication so the box widened by `scale` fits, and the box in it."""
+    x, y, box_w, box_h = box_xywh
+    frame_h, frame_w = image.shape[:2]
+    half_w, half_h = box_w * scale / 2 + 1, box_h * scale / 2 + 1
+    centre_x, centre_y = x + box_w / 2, y + box_h / 2
+    left = max(0, int(half_w - centre_x) + 1)
+    top = max(0, int(half_h - centre_y) + 1)
+    right = max(0, int(centre_x + half_w - frame_w) + 1)
+    bottom = max(0, int(centre_y + half_h - frame_h) + 1)
+    if not (left or top or right or bottom):
+        return image, box_xywh
+    grown = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    return np.asarray(grown, dtype=np.uint8), (x + left, y + top, box_w, box_h)
+
+
 def pad_crop(
     image: BgrImage,
     box_xywh: tuple[float, float, float, float],
     *,
     scale: float,
     side_px: int,
+    is_border_replicated: bool = False,
 ) -> BgrImage:
-    """The side_px×side_px BGR patch of `image` around the box widened by `scale` (bilinear resize)."""
+    """The side_px×side_px BGR patch of `image` around the box widened by `scale` (bilinear resize).
+
+    The reference shrinks the scale when the widened box leaves the frame, so a face filling its photo is
+    seen far closer than the nets were trained on; `is_border_replicated` keeps the scale by growing the
+    frame with its edge pixels instead (bench/pad_crop.py measures both).
+    """
+    if is_border_replicated:
+        image, box_xywh = _replicated(image, box_xywh, scale)
     frame_h, frame_w = image.shape[:2]
     left, top, right, bottom = reference_box(frame_w, frame_h, box_xywh, scale)
     patch = image[max(0, top) : bottom + 1, max(0, left) : right + 1]

@@ -26,11 +26,14 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 class OnnxMinifasnetPad:
     """Averages the nets' bona fide probabilities, as the authors sum their softmax outputs."""
 
-    def __init__(self, card_path: Path, card: PadCard, *, correction: BoxCorrection) -> None:
+    def __init__(
+        self, card_path: Path, card: PadCard, *, correction: BoxCorrection, is_border_replicated: bool = False
+    ) -> None:
         self.card = card
         self.model_id = card.model_id
         self.weights_sha256 = card.weights_sha256
         self._correction = correction
+        self._is_border_replicated = is_border_replicated
         self._sessions = [(net, self._session(card_path.parent / net.file, net)) for net in card.nets]
 
     @property
@@ -52,7 +55,16 @@ class OnnxMinifasnetPad:
     def crops(self, image: BgrImage, face: DetectedFace) -> list[BgrImage]:
         """Each net's input patch: side×side×3 uint8 BGR, cut around the corrected face box."""
         box = self._correction.apply(face.bbox)
-        return [pad_crop(image, box, scale=net.scale, side_px=net.input_side_px) for net, _ in self._sessions]
+        return [
+            pad_crop(
+                image,
+                box,
+                scale=net.scale,
+                side_px=net.input_side_px,
+                is_border_replicated=self._is_border_replicated,
+            )
+            for net, _ in self._sessions
+        ]
 
     def score(self, image: BgrImage, face: DetectedFace) -> PadScore:
         live = {}

@@ -11,6 +11,7 @@ from recognition import (
     bpcer_at_apcer,
     calibrate_pad,
     error_rates,
+    pad_crop,
     reference_box,
     threshold_at_bpcer,
 )
@@ -64,3 +65,17 @@ def test_reference_box_widens_around_the_centre_and_stays_inside_the_frame() -> 
     left, top, right, bottom = reference_box(300, 200, (0.0, 150.0, 80.0, 50.0), 4.0)
     assert 0 <= left < right <= 299 and 0 <= top < bottom <= 199
     assert BoxCorrection().apply((10, 20, 110, 220)) == (10.0, 20.0, 100.0, 200.0)
+
+
+def test_a_replicated_border_keeps_the_crop_scale_where_the_reference_shrinks_it() -> None:
+    image = np.random.default_rng(0).integers(0, 256, size=(100, 100, 3), dtype=np.uint8)
+    box = (25.0, 25.0, 50.0, 50.0)  # the window 4× this box is twice the frame
+
+    reference = pad_crop(image, box, scale=4.0, side_px=80).astype(np.float32)
+    replicated = pad_crop(image, box, scale=4.0, side_px=80, is_border_replicated=True).astype(np.float32)
+
+    # The photo fills the reference patch; in the replicated one it fills the middle half, and each row's
+    # left margin repeats that row's edge pixel.
+    assert reference[:, :15].std(axis=1).mean() > 20
+    assert replicated[:, :15].std(axis=1).mean() < 2
+    assert replicated[25:55, 25:55].std() > 20
