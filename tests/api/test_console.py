@@ -35,6 +35,7 @@ CONSOLE_ROLES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/ui/people/{person_id}"): frozenset({ADMIN}),
     ("POST", "/ui/people/{person_id}/photos"): frozenset({ADMIN}),
     ("POST", "/ui/people/{person_id}/rename"): frozenset({ADMIN}),
+    ("POST", "/ui/people/{person_id}/templates/{template_id}/delete"): frozenset({ADMIN}),
     ("GET", "/ui/people/{person_id}/delete"): frozenset({ADMIN}),
     ("POST", "/ui/people/{person_id}/delete"): frozenset({ADMIN}),
     ("GET", "/ui/access"): frozenset({ADMIN}),

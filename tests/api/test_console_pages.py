@@ -19,6 +19,7 @@ from storage import (
     create_person,
     list_door_rules,
     list_doors_with_rules,
+    list_person_templates,
     session_scope,
 )
 from tests.api.conftest import ApiHarness
@@ -166,3 +167,31 @@ def test_events_page_walks_back_by_sequence(api: ApiHarness) -> None:
     older = api.client.get("/ui/events", params={"before": older_link[1]}).text
     assert older.count("<tr class=") == 5 and "data-live-url" not in older and ">Newest<" in older
     assert [int(n) for n in re.findall(r"<tr class=\"denied\">\s*<td>(\d+)</td>", older)] == [5, 4, 3, 2, 1]
+
+
+def test_person_page_lists_templates_and_deletes_one(api: ApiHarness, group_faces: list[bytes]) -> None:
+    csrf = sign_in(api.client, api.tokens[Role.admin])
+    files = [("photos", (f"dan-{i}.jpg", group_faces[0], "image/jpeg")) for i in (1, 2)]
+    page = api.client.post("/ui/people", data={"name": "Dan", "csrf_token": csrf}, files=files).text
+    assert "dan-1.jpg" in page and "dan-2.jpg" in page and api.services.recognizer.model_id in page
+    assert "sharpness_laplacian_var" in page and "yaw_deg" in page
+    with session_scope(api.services.engine) as session:
+        first = list_person_templates(session, 1)[0][0]
+    after = api.client.post(f"/ui/people/1/templates/{first.id}/delete", data={"csrf_token": csrf}).text
+    assert first.source_name not in after and "dan-2.jpg" in after
+    assert api.state().templates == 1
+    gone = api.client.post(f"/ui/people/1/templates/{first.id}/delete", data={"csrf_token": csrf})
+    assert gone.status_code == 404
+
+
+def test_system_page_shows_the_policy_threshold_for_this_gallery(
+    api: ApiHarness, enroll_person, group_faces
+) -> None:
+    sign_in(api.client, api.tokens[Role.auditor])
+    empty = re.search(r"data-policy-threshold>cos ≥ ([0-9.]+): ([^<]+)<", api.client.get("/ui/system").text)
+    for face in group_faces[:4]:
+        enroll_person("x", face)
+    grown = re.search(r"data-policy-threshold>cos ≥ ([0-9.]+): ([^<]+)<", api.client.get("/ui/system").text)
+    assert empty is not None and grown is not None
+    assert "over 0 identities" in empty[2] and "over 4 identities" in grown[2]
+    assert float(grown[1]) >= float(empty[1])

@@ -18,8 +18,10 @@ from storage import (
     NotFound,
     Session,
     delete_person,
+    delete_template,
     get_person,
     list_people,
+    list_person_templates,
     rename_person,
     session_scope,
     to_public,
@@ -27,6 +29,7 @@ from storage import (
 
 router = APIRouter(prefix="/ui/people", include_in_schema=False)
 PAGE_SIZE = 50
+_MAX_TEMPLATES = 200
 Photos = Annotated[list[UploadFile], File(description="Photos of the person, one face each.")]
 
 
@@ -117,7 +120,8 @@ def _person_page(
         person = to_public(session, get_person(session, person_id))
     except NotFound:
         return render(request, "not_found.html", user=user, status_code=status.HTTP_404_NOT_FOUND)
-    return render(request, "person.html", user=user, person=person, **context)
+    templates, _ = list_person_templates(session, person_id, limit=_MAX_TEMPLATES)
+    return render(request, "person.html", user=user, person=person, templates=templates, **context)
 
 
 @router.get("/lookalikes")
@@ -188,6 +192,18 @@ def rename(
     """Give the person a new display name."""
     try:
         rename_person(session, person_id, name=name)
+    except NotFound:
+        return render(request, "not_found.html", user=user, status_code=status.HTTP_404_NOT_FOUND)
+    return RedirectResponse(f"/ui/people/{person_id}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/{person_id}/templates/{template_id}/delete")
+def delete_one_template(
+    request: Request, session: SessionDep, user: AdminForm, person_id: int, template_id: str
+) -> Response:
+    """Delete one template (a poor photo, say); the person keeps the others."""
+    try:
+        delete_template(session, person_id=person_id, template_id=template_id)
     except NotFound:
         return render(request, "not_found.html", user=user, status_code=status.HTTP_404_NOT_FOUND)
     return RedirectResponse(f"/ui/people/{person_id}", status_code=status.HTTP_303_SEE_OTHER)
