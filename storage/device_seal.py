@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,11 +108,16 @@ def load_or_create_device_key_pair(directory: Path) -> tuple[DeviceKeyPair, bool
         return DeviceKeyPair(private_key, public.public_bytes(Encoding.Raw, PublicFormat.Raw)), False
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     pair = generate_device_key_pair()
-    temporary = path.with_suffix(".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    descriptor, name = tempfile.mkstemp(dir=directory, prefix="device.key.", suffix=".tmp")  # mode 0600
+    temporary = Path(name)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(pair.private_key)
         handle.flush()
         os.fsync(handle.fileno())
-    temporary.replace(path)
+    try:
+        os.link(temporary, path)  # never replaces: of two processes starting at once, one key wins
+    except FileExistsError:
+        return load_or_create_device_key_pair(directory)
+    finally:
+        temporary.unlink()
     return pair, True

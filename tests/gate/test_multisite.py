@@ -154,9 +154,7 @@ def test_two_edge_gates_hold_only_their_doors_people_and_deliver_every_event_onc
             assert gate.process.wait(timeout=60) == 0, gate.err.read_text()[-3000:]
     finally:
         for gate in gates.values():
-            if gate.process.poll() is None:
-                gate.process.kill()
-                gate.process.wait()
+            gate.kill()
         for camera in cameras.values():
             camera.stop()
         for server in servers:
@@ -219,9 +217,7 @@ def test_no_event_is_lost_or_doubled_across_an_api_outage_and_a_sigkill_of_the_e
         os.kill(gate.process.pid, signal.SIGKILL)
         assert gate.process.wait(timeout=10) == -signal.SIGKILL
     finally:
-        if gate.process.poll() is None:
-            gate.process.kill()
-            gate.process.wait()
+        gate.kill()
         camera.stop()
         server.stop()
     journalled = _journal_uids(journal)
@@ -238,8 +234,7 @@ def test_no_event_is_lost_or_doubled_across_an_api_outage_and_a_sigkill_of_the_e
     try:
         assert restarted.process.wait(timeout=120) == 0, restarted.err.read_text()[-3000:]
     finally:
-        if restarted.process.poll() is None:
-            restarted.process.kill()
+        restarted.kill()
         server.stop()
     stored = stored_events(engine)
     uids = [s.event_uid for s in stored]
@@ -282,8 +277,6 @@ def test_a_revoked_device_key_stops_the_sync_and_the_gate_fails_closed(
         assert not camera.all_sent.is_set()  # Ann was still at the door all along
         assert gate.process.poll() is None
     finally:
-        if gate.process.poll() is None:
-            gate.process.kill()
-            gate.process.wait()
+        gate.kill()
         camera.stop()
         server.stop()

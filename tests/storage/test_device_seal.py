@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -60,4 +61,15 @@ def test_the_device_key_file_is_private_and_reused(tmp_path: Path) -> None:
     assert again == pair and not created_again
     os.chmod(directory / "device.key", 0o644)
     with pytest.raises(KeyringError, match="readable by others"):
+        load_or_create_device_key_pair(directory)
+
+
+def test_processes_starting_at_once_agree_on_one_key_pair(tmp_path: Path) -> None:
+    directory = tmp_path / "device"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: load_or_create_device_key_pair(directory), range(8)))
+    assert len({pair for pair, _ in results}) == 1 and sum(created for _, created in results) == 1
+    assert [p.name for p in directory.iterdir()] == ["device.key"]  # no temporary file left behind
+    (directory / "device.key").write_bytes(b"")  # a damaged key file is refused, never replaced
+    with pytest.raises(KeyringError, match="32-byte"):
         load_or_create_device_key_pair(directory)
