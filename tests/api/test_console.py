@@ -38,6 +38,7 @@ CONSOLE_ROLES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/ui/people/{person_id}/templates/{template_id}/delete"): frozenset({ADMIN}),
     ("GET", "/ui/people/{person_id}/delete"): frozenset({ADMIN}),
     ("POST", "/ui/people/{person_id}/delete"): frozenset({ADMIN}),
+    ("GET", "/ui/people/{person_id}/export.json"): frozenset({ADMIN}),
     ("GET", "/ui/access"): frozenset({ADMIN}),
     ("POST", "/ui/access/groups"): frozenset({ADMIN}),
     ("POST", "/ui/access/groups/{group_id}/delete"): frozenset({ADMIN}),

@@ -66,15 +66,33 @@ def test_admin_builds_groups_members_doors_and_a_weekly_rule(
     assert no_days.status_code == 400
 
 
-def test_delete_asks_first_then_erases(api: ApiHarness, enroll_person, group_faces) -> None:
+def test_delete_asks_first_then_erases_and_reports(api: ApiHarness, enroll_person, group_faces) -> None:
     person_id = enroll_person("Dan", group_faces[0], group_faces[0])
     csrf = sign_in(api.client, api.tokens[Role.admin])
+    api.client.post("/ui/access/groups", data={"name": "staff", "csrf_token": csrf})
+    api.client.post("/ui/access/groups/1/members", data={"person_id": person_id, "csrf_token": csrf})
     confirm = api.client.get(f"/ui/people/{person_id}/delete")
     assert confirm.status_code == 200 and "their 2 templates" in confirm.text
     assert api.state().templates == 2
-    assert api.client.post(f"/ui/people/{person_id}/delete", data={"csrf_token": csrf}).status_code == 200
+    report = api.client.post(f"/ui/people/{person_id}/delete", data={"csrf_token": csrf})
+    assert report.status_code == 200 and "Erased" in report.text
+    facts = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]+)</dd>", report.text))
+    assert facts["Templates removed"] == "2" and facts["Group memberships removed"] == "1"
+    assert facts["Data key destroyed"].startswith("yes")
     assert api.state().people == 0 and api.state().templates == 0
     assert api.client.get(f"/ui/people/{person_id}").status_code == 404
+
+
+def test_subject_access_download_holds_the_person_and_no_vectors(
+    api: ApiHarness, enroll_person, group_faces
+) -> None:
+    person_id = enroll_person("Erin", group_faces[2])
+    sign_in(api.client, api.tokens[Role.admin])
+    response = api.client.get(f"/ui/people/{person_id}/export.json")
+    assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
+    export = response.json()
+    assert export["person"]["name"] == "Erin" and len(export["templates"]) == 1
+    assert not {"ciphertext", "nonce", "vector", "embedding"} & set(export["templates"][0])
 
 
 def test_lookalike_page_lists_a_pair_enrolled_twice(api: ApiHarness, enroll_person, group_faces) -> None:

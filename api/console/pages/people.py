@@ -17,13 +17,14 @@ from enrollment import EnrollmentRejected, Photo, confusable_pairs, enroll, enro
 from storage import (
     NotFound,
     Session,
-    delete_person,
     delete_template,
+    erase_person,
     get_person,
     list_people,
     list_person_templates,
     rename_person,
     session_scope,
+    subject_access,
     to_public,
 )
 
@@ -220,7 +221,27 @@ def confirm_delete(request: Request, session: SessionDep, user: AdminPage, perso
 
 
 @router.post("/{person_id}/delete")
-def delete(session: SessionDep, _user: AdminForm, person_id: int) -> Response:
-    """Delete the person and erase their templates."""
-    delete_person(session, person_id)
-    return RedirectResponse("/ui/people", status_code=status.HTTP_303_SEE_OTHER)
+def delete(request: Request, session: SessionDep, user: AdminForm, person_id: int) -> Response:
+    """Erase the person and show what went (templates, data key, memberships) and what the log keeps."""
+    try:
+        name = get_person(session, person_id).name
+        report = erase_person(session, person_id)
+    except NotFound:
+        return render(request, "not_found.html", user=user, status_code=status.HTTP_404_NOT_FOUND)
+    return render(request, "person_erased.html", user=user, name=name, report=report)
+
+
+@router.get("/{person_id}/export.json")
+def subject_access_export(
+    session: SessionDep, services: ServicesDep, _user: AdminPage, person_id: int
+) -> Response:
+    """Everything stored about the person (subject access, as GET /people/{id}/export), as a download."""
+    export = subject_access(session, person_id, now=services.clock())
+    return Response(
+        export.model_dump_json(indent=2),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="facegate-person-{person_id}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
