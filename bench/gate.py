@@ -43,19 +43,20 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import cv2
 import numpy as np
 
-from api.cli.runtime import Runtime, build_runtime, enroll_new_person
-from enrollment import Photo
+from enrollment import EnrollmentSettings, Photo, enroll_new_person
 from gate import (
     CameraProbe,
     DecisionMade,
     FrameSeen,
+    GateRuntime,
     GateSettings,
     StageTimed,
     TelemetryEvent,
+    build_gate_runtime,
     gate_decisions,
 )
 from recognition import BgrImage
-from storage import StorageSettings
+from storage import StorageSettings, session_scope
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("FACEGATE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
@@ -73,7 +74,7 @@ def log(message: str) -> None:
     sys.stderr.flush()
 
 
-def face_crop(runtime: Runtime, image: BgrImage, size_px: int) -> BgrImage:
+def face_crop(runtime: GateRuntime, image: BgrImage, size_px: int) -> BgrImage:
     """The largest face with a half-box margin, resized to size_px square."""
     faces = runtime.recognizer.detect(image)
     x1, y1, x2, y2 = max(faces, key=lambda f: (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1])).bbox
@@ -109,18 +110,27 @@ def read_video(path: Path) -> list[BgrImage]:
         frames.append(frame)
 
 
-def enroll_photos(runtime: Runtime, name: str, paths: list[Path]) -> None:
-    enroll_new_person(runtime, name, [Photo(name=p.name, data=p.read_bytes()) for p in paths])
+def enroll_photos(runtime: GateRuntime, name: str, paths: list[Path]) -> None:
+    photos = [Photo(name=p.name, data=p.read_bytes()) for p in paths]
+    with session_scope(runtime.engine) as session:
+        enroll_new_person(
+            session,
+            runtime.keyring,
+            runtime.recognizer,
+            name=name,
+            photos=photos,
+            settings=EnrollmentSettings(),
+        )
 
 
-def one_face_crops(runtime: Runtime) -> list[BgrImage]:
+def one_face_crops(runtime: GateRuntime) -> list[BgrImage]:
     """Obama enrolled from knn_examples/train/obama (two photos), presented from test/obama1.jpg."""
     enroll_photos(runtime, "person-1", sorted((KNN / "train" / "obama").glob("*.jpg")))
     photo = runtime.recognizer.decode((KNN / "test" / "obama1.jpg").read_bytes())
     return [face_crop(runtime, photo, ONE_FACE_SLOTS[0][2])]
 
 
-def five_face_crops(runtime: Runtime) -> list[BgrImage]:
+def five_face_crops(runtime: GateRuntime) -> list[BgrImage]:
     """The first five LFW people (by name) with two or more photos: enrolled from one, shown another."""
     people = [d for d in sorted(LFW.iterdir()) if d.is_dir() and len(list(d.glob("*.jpg"))) >= 2][:5]
     crops = []
@@ -155,7 +165,7 @@ class GateRun:
             self.decisions.append(((time.monotonic(), time.process_time()), event))
 
 
-def run_gate_path(runtime: Runtime, video: Path, settings: GateSettings) -> GateRun:
+def run_gate_path(runtime: GateRuntime, video: Path, settings: GateSettings) -> GateRun:
     run = GateRun()
     probe = CameraProbe(camera="bench", door=DOOR, telemetry=run, clock=time.process_time)
     started_s, started = time.monotonic(), os.times()
@@ -210,7 +220,7 @@ def stage_ms(run: GateRun) -> dict[str, dict[str, float]]:
 
 
 def scenario(
-    runtime: Runtime,
+    runtime: GateRuntime,
     work: Path,
     name: str,
     crops: list[BgrImage],
@@ -309,7 +319,7 @@ def main() -> None:
         os.environ["FACEGATE_MASTER_KEY"] = urlsafe_b64encode(secrets.token_bytes(32)).decode()
         if args.pad_dir is not None:
             shutil.copytree(args.pad_dir, work / "home" / "models")
-        runtime = build_runtime(StorageSettings())
+        runtime = build_gate_runtime(StorageSettings())
         one = scenario(runtime, work, "one-face", one_face_crops(runtime), ONE_FACE_SLOTS, args)
         five = scenario(runtime, work, "five-faces", five_face_crops(runtime), FIVE_FACE_SLOTS, args)
     result: dict[str, Any] = {
