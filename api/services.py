@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from enrollment import EnrollmentSettings
+from enrollment import EnrollmentSettings, GalleryService
 from recognition import Recognizer
 from storage import Cipher, Engine, GalleryChangeFeed
 
@@ -26,3 +26,8 @@ class AppServices:
     """Wall clock (timezone-aware UTC): key expiry and last use."""
     gallery_feed: GalleryChangeFeed | None = None
     """Wakes device gallery syncs waiting for a change; None: each waiting request polls on its own."""
+    gallery: GalleryService = field(init=False)
+    """The one decrypted gallery /identify and the enrollment duplicate check search."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gallery", GalleryService(self.keyring, self.recognizer))

@@ -1,6 +1,7 @@
 """Enrollment: photos → quality checks → embeddings → encrypted storage; also 1:N identification."""
 
 from enrollment.errors import EnrollmentError, EnrollmentRejected, PhotoProblem, ThresholdUnavailable
+from enrollment.gallery import GalleryService
 from enrollment.quality import quality_problems
 from enrollment.service import EnrollmentResult, FaceIdentity, Photo, enroll, enroll_new_person, identify
 from enrollment.settings import EnrollmentSettings
@@ -14,6 +15,7 @@ __all__ = [
     "EnrollmentResult",
     "EnrollmentSettings",
     "FaceIdentity",
+    "GalleryService",
     "Photo",
     "PhotoProblem",
     "PossibleDuplicate",

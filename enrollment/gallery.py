@@ -1,20 +1,43 @@
-"""The enrolled gallery, decrypted from storage into a FAISS index for one search request."""
+"""The enrolled gallery for requests: one decrypted copy per process, kept current from the change log."""
 
 from __future__ import annotations
 
-from recognition import Gallery, Recognizer
-from storage import Cipher, Session, iter_templates
+import threading
+import time
+
+from recognition import Gallery, GallerySync, Recognizer
+from storage import Cipher, Session, StoredGallery, iter_templates
+
+
+class GalleryService:
+    """Serves /identify and the enrollment duplicate check from one gallery (no rebuild per request).
+
+    Each call checks the stored version in the caller's session and applies what changed since (a
+    full load only the first time, or when the change log cannot say). Thread-safe.
+    """
+
+    def __init__(self, keyring: Cipher, recognizer: Recognizer) -> None:
+        self._keyring = keyring
+        self._recognizer = recognizer
+        self._sync = GallerySync(recognizer, monotonic=time.monotonic)
+        self._lock = threading.Lock()
+
+    def current(self, session: Session) -> Gallery:
+        """The gallery as of the session's stored version.
+
+        Raises:
+            StorageError: the stored gallery cannot be read or decrypted.
+            RecognitionError: a stored template does not fit the model.
+        """
+        with self._lock:
+            self._sync.refresh(StoredGallery(session, self._keyring, model_id=self._recognizer.model_id))
+            return self._sync.gallery
 
 
 def stored_gallery(
-    session: Session,
-    keyring: Cipher,
-    recognizer: Recognizer,
-    *,
-    exclude_person_id: int | None = None,
-    lookalike_min_cos: float | None = None,
+    session: Session, keyring: Cipher, recognizer: Recognizer, *, lookalike_min_cos: float | None = None
 ) -> Gallery:
-    """Every stored template of the recognizer's model, optionally without one person's.
+    """A one-off gallery of every stored template of the recognizer's model (for a CLI command).
 
     Raises:
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
@@ -22,6 +45,5 @@ def stored_gallery(
     templates = (
         (t.template_id, t.person_id, t.plaintext)
         for t in iter_templates(session, keyring, model_id=recognizer.model_id)
-        if t.person_id != exclude_person_id
     )
     return recognizer.new_gallery(templates, lookalike_min_cos=lookalike_min_cos)

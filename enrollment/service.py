@@ -6,7 +6,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 
 from enrollment.errors import EnrollmentRejected, PhotoProblem, ThresholdUnavailable
-from enrollment.gallery import stored_gallery
+from enrollment.gallery import GalleryService, stored_gallery
 from enrollment.quality import quality_problems
 from enrollment.settings import EnrollmentSettings
 from enrollment.similarity import PossibleDuplicate, possible_duplicates
@@ -132,9 +132,12 @@ def _checked_duplicates(
     person_id: int,
     embedded: list[tuple[str, Embedding]],
     settings: EnrollmentSettings,
+    gallery: GalleryService | None,
 ) -> list[PossibleDuplicate]:
     """Possible duplicates of the new faces; raises EnrollmentRejected if settings refuse them."""
-    duplicates = possible_duplicates(session, keyring, recognizer, person_id=person_id, embeddings=embedded)
+    duplicates = possible_duplicates(
+        session, keyring, recognizer, person_id=person_id, embeddings=embedded, gallery=gallery
+    )
     if not duplicates or settings.allow_duplicates:
         return duplicates
     threshold = recognizer.cos_threshold
@@ -186,11 +189,13 @@ def enroll(
     photos: list[Photo],
     settings: EnrollmentSettings,
     pad: PresentationAttackDetector | None = None,
+    gallery: GalleryService | None = None,
 ) -> EnrollmentResult:
     """Add one template per photo to an existing person, all or nothing.
 
     Every photo is checked (one face, its size, detector score, exposure, sharpness, pose) and compared
-    with the other enrolled people before anything is written; the caller's transaction commits.
+    with the other enrolled people (in the shared `gallery` when given) before anything is written; the
+    caller's transaction commits.
 
     Returns:
         The new template ids, and the photos matching a different enrolled person at or above the
@@ -208,7 +213,13 @@ def enroll(
     accepted = _checked_faces(recognizer, photos, settings, pad)
     embedded = [(photo.name, recognizer.embed(image, face)) for photo, image, face, _ in accepted]
     duplicates = _checked_duplicates(
-        session, keyring, recognizer, person_id=person_id, embedded=embedded, settings=settings
+        session,
+        keyring,
+        recognizer,
+        person_id=person_id,
+        embedded=embedded,
+        settings=settings,
+        gallery=gallery,
     )
     qualities = [quality for *_, quality in accepted]
     template_ids = _store_all(session, keyring, person_id=person_id, embedded=embedded, qualities=qualities)
@@ -225,6 +236,7 @@ def enroll_new_person(
     photos: list[Photo],
     settings: EnrollmentSettings,
     pad: PresentationAttackDetector | None = None,
+    gallery: GalleryService | None = None,
 ) -> tuple[int, EnrollmentResult]:
     """Create a person and enroll their photos in the caller's transaction; returns (person id, result).
 
@@ -234,7 +246,14 @@ def enroll_new_person(
     person = create_person(session, name=name)
     assert person.id is not None, "the session flushes a new person to give it an id"
     result = enroll(
-        session, keyring, recognizer, person_id=person.id, photos=photos, settings=settings, pad=pad
+        session,
+        keyring,
+        recognizer,
+        person_id=person.id,
+        photos=photos,
+        settings=settings,
+        pad=pad,
+        gallery=gallery,
     )
     return person.id, result
 
@@ -247,6 +266,7 @@ def identify(
     image_data: bytes,
     fpir_target: float | None,
     top_k: int = 3,
+    gallery: GalleryService | None = None,
 ) -> tuple[list[FaceIdentity], OperatingThreshold]:
     """Every face in one image with its closest enrolled people (1:N search), and the threshold used.
 
@@ -254,25 +274,27 @@ def identify(
     the one that holds a search of the current gallery at `fpir_target`, or the model's default when
     the target is None. Like the gate, the gallery's template count stands for its size.
 
+    Searched in the process's shared `gallery` when given, else in a gallery loaded for this call.
+
     Raises:
         ImageError: the bytes are not a usable image.
         ThresholdUnavailable: a target is set but the model has no calibration.
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
     image = recognizer.decode(image_data)
-    gallery = stored_gallery(session, keyring, recognizer)
+    searched = stored_gallery(session, keyring, recognizer) if gallery is None else gallery.current(session)
     try:
         operating = door_threshold(
             recognizer.embedder.bundle.calibration,
             default_cos_threshold=recognizer.cos_threshold,
             fpir_target=fpir_target,
-            gallery_size=len(gallery),
+            gallery_size=len(searched),
         )
     except ValueError as exc:
         raise ThresholdUnavailable(str(exc)) from exc
     results = []
     for observation in recognizer.observe(image):
-        candidates = gallery.search(observation.embedding.vector, top_k)
+        candidates = searched.search(observation.embedding.vector, top_k)
         best = candidates[0] if candidates else None
         person_id = best.person_id if best and best.score >= operating.cos_threshold else None
         results.append(

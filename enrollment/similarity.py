@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from enrollment.gallery import stored_gallery
+from enrollment.gallery import GalleryService, stored_gallery
 from recognition import Embedding, Recognizer
 from storage import Cipher, Session
 
@@ -41,10 +41,12 @@ def possible_duplicates(
     *,
     person_id: int,
     embeddings: Sequence[tuple[str, Embedding]],
+    gallery: GalleryService | None = None,
 ) -> list[PossibleDuplicate]:
     """Other people each (photo name, embedding) matches at or above the model's threshold.
 
-    The gallery holds every template of the recognizer's model except those of `person_id`.
+    Searched in the process's shared `gallery` when given, else in a gallery loaded for this call;
+    `person_id`'s own templates never count.
 
     Returns:
         Matches, in photo order, best first within a photo.
@@ -52,11 +54,11 @@ def possible_duplicates(
     Raises:
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
-    gallery = stored_gallery(session, keyring, recognizer, exclude_person_id=person_id)
+    searched = stored_gallery(session, keyring, recognizer) if gallery is None else gallery.current(session)
     found = []
     for photo, embedding in embeddings:
-        for match in gallery.search(embedding.vector, _DUPLICATE_CANDIDATES):
-            if match.score >= recognizer.cos_threshold:
+        for match in searched.search(embedding.vector, _DUPLICATE_CANDIDATES + 1):
+            if match.person_id != person_id and match.score >= recognizer.cos_threshold:
                 found.append(PossibleDuplicate(photo=photo, person_id=match.person_id, score=match.score))
     if found:
         logger.warning(

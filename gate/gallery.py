@@ -14,23 +14,10 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 
 from gate.errors import GalleryStale
-from recognition import Gallery, Recognizer
-from storage import (
-    Cipher,
-    DatabaseUnavailable,
-    Engine,
-    GalleryDelta,
-    Session,
-    count_templates,
-    gallery_delta,
-    gallery_version,
-    load_templates,
-    session_scope,
-)
+from recognition import Gallery, GallerySync, Recognizer
+from storage import Cipher, DatabaseUnavailable, Engine, StoredGallery, session_scope
 
 logger = logging.getLogger(__name__)
-
-_PROGRESS_EVERY_S = 2.0
 
 
 class GalleryCache:
@@ -62,19 +49,17 @@ class GalleryCache:
         self._monotonic = monotonic
         self._max_stale_s = max_stale_s
         self._reload_in = reload_in
-        self._version: int | None = None
-        self._is_dirty = False
+        self._sync = GallerySync(recognizer, monotonic=monotonic)
         self._checked_at = float("-inf")
         self._pending: tuple[float, Future[None]] | None = None
         self._failure: Exception | None = None
         self._outage: tuple[float, DatabaseUnavailable] | None = None
         self._is_stale_logged = False
-        self._gallery = recognizer.new_gallery()
 
     @property
     def version(self) -> int | None:
         """The stored gallery version the current gallery reflects (None before the first load)."""
-        return self._version
+        return self._sync.version
 
     def current(self) -> Gallery:
         """The gallery to decide on now.
@@ -87,7 +72,7 @@ class GalleryCache:
         now = self._monotonic()
         self._collect()
         if self._pending is None and now - self._checked_at >= self._poll_s:
-            if self._reload_in is None or self._version is None:
+            if self._reload_in is None or self._sync.version is None:
                 self._settle(now, self._attempt())
             else:
                 self._pending = (now, self._reload_in.submit(self._refresh))
@@ -96,7 +81,7 @@ class GalleryCache:
             raise self._failure
         if self._outage is not None:
             self._raise_if_stale(now, *self._outage)
-        return self._gallery
+        return self._sync.gallery
 
     def _collect(self) -> None:
         """Settle a finished background check (never waits for one still running)."""
@@ -127,65 +112,14 @@ class GalleryCache:
 
     def _refresh(self) -> None:
         with session_scope(self._engine) as session:
-            version = gallery_version(session)
-            if version == self._version and not self._is_dirty:
-                return
-            delta = None
-            if self._version is not None and not self._is_dirty:
-                delta = gallery_delta(
-                    session, self._keyring, model_id=self._recognizer.model_id, since_version=self._version
-                )
-            if delta is None:
-                self._gallery, version = self._full_load(session), version
-            else:
-                self._apply(delta)
-                version = delta.version
-        self._version, self._is_dirty = version, False
-
-    def _apply(self, delta: GalleryDelta) -> None:
-        self._is_dirty = True  # until it is applied whole: a failure part-way means a full reload
-        added = delta.added
-        self._recognizer.add_to(
-            self._gallery,
-            [(t.template_id, t.person_id, t.plaintext) for t in added],
-            removed_person_ids=delta.removed_person_ids,
-        )
-        logger.info(
-            "gallery version %d applied: %d templates added, %d people removed, now %d templates",
-            delta.version,
-            len(added),
-            len(delta.removed_person_ids),
-            len(self._gallery),
-        )
-
-    def _full_load(self, session: Session) -> Gallery:
-        """A new gallery from every stored template, added in batches, with progress lines (H5)."""
-        model_id = self._recognizer.model_id
-        total = count_templates(session, model_id=model_id)
-        gallery = self._recognizer.new_gallery()
-        started = reported = self._monotonic()
-        for batch in load_templates(session, self._keyring, model_id=model_id):
-            self._recognizer.add_to(gallery, [(t.template_id, t.person_id, t.plaintext) for t in batch])
-            now = self._monotonic()
-            if now - reported >= _PROGRESS_EVERY_S:
-                reported = now
-                rate = len(gallery) / max(now - started, 1e-9)
-                logger.info(
-                    "loading the gallery: %d of %d templates, %.0f/s, about %.0f s left",
-                    len(gallery),
-                    total,
-                    rate,
-                    (total - len(gallery)) / max(rate, 1e-9),
-                )
-        logger.info("gallery loaded: %d templates in %.1f s", len(gallery), self._monotonic() - started)
-        return gallery
+            self._sync.refresh(StoredGallery(session, self._keyring, model_id=self._recognizer.model_id))
 
     def _enter_outage(self, now: float, exc: DatabaseUnavailable) -> None:
         if self._outage is None:
             logger.warning(
                 "database unreachable (%s): deciding from gallery version %s for up to %.0f s",
                 exc,
-                self._version,
+                self._sync.version,
                 self._max_stale_s,
             )
             self._outage = (now, exc)
@@ -196,11 +130,11 @@ class GalleryCache:
         self._outage, self._is_stale_logged = None, False
 
     def _raise_if_stale(self, now: float, since: float, cause: DatabaseUnavailable) -> None:
-        if self._version is not None and now - since < self._max_stale_s:
+        if self._sync.version is not None and now - since < self._max_stale_s:
             return
         message = (
             f"database unreachable for {now - since:.1f} s (stale gallery limit {self._max_stale_s:.0f} s, "
-            f"gallery version {self._version}): every face is denied"
+            f"gallery version {self._sync.version}): every face is denied"
         )
         if not self._is_stale_logged:
             logger.error("%s", message)

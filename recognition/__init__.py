@@ -50,6 +50,7 @@ from recognition.evaluation.protocol import (
     evaluate_verification,
 )
 from recognition.gallery import Gallery, LookalikeView, limit_search_threads
+from recognition.gallery_sync import GallerySource, GallerySync
 from recognition.image_io import decode_image
 from recognition.index.faiss_factory import FaissFactoryGallery
 from recognition.index.faiss_flat import FaissFlatGallery
@@ -198,6 +199,8 @@ __all__ = [
     "FaissFlatGallery",
     "FlatIndexConfig",
     "Gallery",
+    "GallerySource",
+    "GallerySync",
     "INDEXES",
     "IndexConfig",
     "LookalikeView",

@@ -167,12 +167,9 @@ def gallery_delta(
         .where(col(GalleryChange.version) > since_version, col(GalleryChange.version) <= version)
         .order_by(col(GalleryChange.id))
     ).all()
-    removed = sorted(
-        {c.person_id for c in changes if c.kind == GalleryChangeKind.person_removed and c.person_id}
-    )
-    added_ids = [
-        c.template_id for c in changes if c.kind == GalleryChangeKind.template_added and c.template_id
-    ]
+    removed = {c.person_id for c in changes if c.kind == GalleryChangeKind.person_removed}
+    # A template can be logged twice in one window (enrolled, then re-added by delete_template).
+    added_ids = dict.fromkeys(c.template_id for c in changes if c.kind == GalleryChangeKind.template_added)
     return GalleryDelta(
         version=version,
         added=_templates_by_id(
@@ -197,3 +194,24 @@ def _templates_by_id(
         data_keys = unwrap_person_keys(session, cipher, person_ids=sorted({row[1] for row in rows}))
         found.extend(_decrypt(rows, data_keys, model_id))
     return found
+
+
+class StoredGallery:
+    """The stored gallery of one model inside the caller's session: what a gallery sync reads."""
+
+    def __init__(self, session: Session, cipher: Cipher, *, model_id: str) -> None:
+        self._session = session
+        self._cipher = cipher
+        self._model_id = model_id
+
+    def version(self) -> int:
+        return gallery_version(self._session)
+
+    def changes_since(self, version: int) -> GalleryDelta | None:
+        return gallery_delta(self._session, self._cipher, model_id=self._model_id, since_version=version)
+
+    def count(self) -> int:
+        return count_templates(self._session, model_id=self._model_id)
+
+    def batches(self) -> Iterator[list[DecryptedTemplate]]:
+        return load_templates(self._session, self._cipher, model_id=self._model_id)

@@ -55,6 +55,7 @@ def add_faces(
         person_id=person_id,
         photos=read,
         settings=services.enrollment,
+        gallery=services.gallery,
     )
     return EnrollmentPublic.from_result(
         result, person_id=person_id, cos_threshold=services.recognizer.cos_threshold

@@ -45,5 +45,6 @@ def identify_faces(
         image_data=probe.data,
         fpir_target=settings.identify_fpir_target,
         top_k=settings.identify_top_k,
+        gallery=services.gallery,
     )
     return IdentifyPublic.from_faces(faces, threshold=threshold, model_id=recognizer.model_id)

@@ -10,12 +10,22 @@ import pytest
 from enrollment import (
     EnrollmentRejected,
     EnrollmentSettings,
+    GalleryService,
     Photo,
     confusable_pairs,
     enroll,
+    identify,
 )
 from recognition import Recognizer
-from storage import Engine, create_person, gallery_version, get_person, session_scope, to_public
+from storage import (
+    Engine,
+    create_person,
+    delete_person,
+    gallery_version,
+    get_person,
+    session_scope,
+    to_public,
+)
 from tests.data import encode_jpeg
 
 
@@ -30,24 +40,48 @@ def _new_person(engine: Engine, name: str) -> int:
         return person.id
 
 
-def _enroll(engine, keyring, recognizer, person_id: int, photo: Photo, settings: EnrollmentSettings):
+def _enroll(
+    engine,
+    keyring,
+    recognizer,
+    person_id: int,
+    photo: Photo,
+    settings: EnrollmentSettings,
+    gallery: GalleryService | None = None,
+):
     with session_scope(engine) as session:
-        return enroll(session, keyring, recognizer, person_id=person_id, photos=[photo], settings=settings)
+        return enroll(
+            session,
+            keyring,
+            recognizer,
+            person_id=person_id,
+            photos=[photo],
+            settings=settings,
+            gallery=gallery,
+        )
 
 
-def test_same_face_as_a_new_person_is_flagged_but_stored(engine, keyring, recognizer, group_faces) -> None:
+@pytest.mark.parametrize("is_shared", [False, True], ids=["loaded-per-call", "shared-service"])
+def test_same_face_as_a_new_person_is_flagged_but_stored(
+    engine, keyring, recognizer, group_faces, is_shared: bool
+) -> None:
     settings = EnrollmentSettings()
+    shared = GalleryService(keyring, recognizer) if is_shared else None
+
+    def enroll_one(person_id: int, photo: Photo):
+        return _enroll(engine, keyring, recognizer, person_id, photo, settings, shared)
+
     alice = _new_person(engine, "Alice")
-    _enroll(engine, keyring, recognizer, alice, Photo("alice.jpg", group_faces[0]), settings)
-    more = _enroll(engine, keyring, recognizer, alice, Photo("more.jpg", group_faces[0]), settings)
+    enroll_one(alice, Photo("alice.jpg", group_faces[0]))
+    more = enroll_one(alice, Photo("more.jpg", group_faces[0]))
     assert more.possible_duplicates == [], "a person's own templates are no duplicates"
     carol = _new_person(engine, "Carol")
-    stranger = _enroll(engine, keyring, recognizer, carol, Photo("c.jpg", group_faces[2]), settings)
+    stranger = enroll_one(carol, Photo("c.jpg", group_faces[2]))
     assert stranger.possible_duplicates == []
 
     again = _new_person(engine, "Alice again")
     mirror = Photo("mirror.jpg", _flipped(recognizer, group_faces[0]))
-    result = _enroll(engine, keyring, recognizer, again, mirror, settings)
+    result = enroll_one(again, mirror)
 
     [duplicate] = result.possible_duplicates
     assert (duplicate.photo, duplicate.person_id) == ("mirror.jpg", alice)
@@ -114,3 +148,24 @@ def test_confusable_pairs_on_a_small_gallery(engine, keyring, recognizer, group_
 def test_confusable_pairs_of_an_empty_gallery(engine, keyring, recognizer) -> None:
     with session_scope(engine) as session:
         assert confusable_pairs(session, keyring, recognizer, min_score=0.0) == []
+
+
+def test_the_shared_gallery_follows_enrollments_and_deletions_without_a_rebuild(
+    engine, keyring, recognizer, group_faces
+) -> None:
+    shared = GalleryService(keyring, recognizer)
+    settings = EnrollmentSettings()
+    alice = _new_person(engine, "Alice")
+    _enroll(engine, keyring, recognizer, alice, Photo("alice.jpg", group_faces[0]), settings, shared)
+    with session_scope(engine) as session:
+        first = shared.current(session)
+        assert len(first) == 1
+    carol = _new_person(engine, "Carol")
+    _enroll(engine, keyring, recognizer, carol, Photo("c.jpg", group_faces[2]), settings, shared)
+    with session_scope(engine) as session:
+        delete_person(session, alice)
+    with session_scope(engine) as session:
+        now = shared.current(session)
+        found = identify(session, keyring, recognizer, image_data=group_faces[2], gallery=shared)
+    assert now is first and len(now) == 1, "changes are applied to the one gallery, not rebuilt"
+    assert [face.person_id for face in found] == [carol]

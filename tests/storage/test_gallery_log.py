@@ -14,10 +14,12 @@ from storage import (
     bump_gallery_version,
     create_group,
     delete_person,
+    delete_template,
     gallery_delta,
     gallery_version,
     load_templates,
     session_scope,
+    store_template,
 )
 from tests.storage.template_helpers import MODEL_ID, store_people
 
@@ -106,3 +108,26 @@ def test_a_full_load_of_another_model_is_empty(
 ) -> None:
     with session_scope(engine) as session:
         assert list(load_templates(session, keyring, model_id="other", batch_templates=batch_templates)) == []
+
+
+def test_a_template_logged_twice_in_one_window_is_returned_once(
+    engine: Engine, keyring: Keyring, real_vectors: list[np.ndarray]
+) -> None:
+    (person_id,) = _enrolled(engine, keyring, real_vectors[:1])
+    with session_scope(engine) as session:
+        first = store_template(
+            session,
+            keyring,
+            person_id=person_id,
+            model_id=MODEL_ID,
+            plaintext=vector_to_bytes(real_vectors[1]),
+            source_name="second.jpg",
+        )
+        bump_gallery_version(session)
+    with session_scope(engine) as session:
+        delete_template(session, person_id=person_id, template_id=first.id)  # logs the rest as re-added
+
+    delta = _delta(engine, keyring, 0)
+    assert delta is not None
+    assert [t.plaintext for t in delta.added] == [vector_to_bytes(real_vectors[0])]
+    assert delta.removed_person_ids == [person_id]

@@ -99,6 +99,7 @@ def enroll_person(
                 name=name,
                 photos=read,
                 settings=services.enrollment,
+                gallery=services.gallery,
             )
     except EnrollmentRejected as exc:
         return render(
@@ -169,6 +170,7 @@ def add_photos(
                 person_id=person_id,
                 photos=read,
                 settings=services.enrollment,
+                gallery=services.gallery,
             )
     except EnrollmentRejected as exc:
         with session_scope(services.engine) as session:

@@ -1,0 +1,136 @@
+"""Keeping one Gallery equal to a stored one: apply the change log, or load everything in batches.
+
+Where the templates live is a `GallerySource` (storage's `StoredGallery`, wired in by the gate and
+enrollment): recognition never imports storage, the source only has to have this shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
+
+from recognition.gallery import Gallery
+from recognition.pipeline import Recognizer
+
+logger = logging.getLogger(__name__)
+
+_PROGRESS_EVERY_S = 2.0
+
+
+class StoredTemplate(Protocol):
+    """One decrypted template as a source gives it (bytes in `recognition.codec`'s format)."""
+
+    @property
+    def template_id(self) -> str: ...
+
+    @property
+    def person_id(self) -> int: ...
+
+    @property
+    def plaintext(self) -> bytes: ...
+
+
+class TemplateChanges(Protocol):
+    """What changed up to `version`: remove the people first, then add the templates."""
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def added(self) -> Sequence[StoredTemplate]: ...
+
+    @property
+    def removed_person_ids(self) -> Sequence[int]: ...
+
+
+class GallerySource(Protocol):
+    """The stored gallery of one model, read inside one transaction."""
+
+    def version(self) -> int:
+        """The stored gallery version."""
+        ...
+
+    def changes_since(self, version: int) -> TemplateChanges | None:
+        """The changes after `version`; None when they are unknown (then load everything)."""
+        ...
+
+    def count(self) -> int:
+        """How many templates a full load yields."""
+        ...
+
+    def batches(self) -> Iterator[Sequence[StoredTemplate]]:
+        """Every template, decrypted, in batches."""
+        ...
+
+
+class GallerySync:
+    """One writer's view of a stored gallery: `refresh` applies a delta in place or builds a new one.
+
+    Readers may search `gallery` from other threads while `refresh` runs (see Gallery); a full load
+    builds a new Gallery and replaces the attribute in one assignment when it is complete.
+    """
+
+    def __init__(self, recognizer: Recognizer, *, monotonic: Callable[[], float]) -> None:
+        self._recognizer = recognizer
+        self._monotonic = monotonic
+        self.gallery = recognizer.new_gallery()
+        self.version: int | None = None
+        self._is_dirty = False
+
+    def refresh(self, source: GallerySource) -> bool:
+        """Bring the gallery up to the source's version; returns whether anything changed.
+
+        Raises:
+            IndexStateError: stored bytes of the wrong width (the next refresh then loads in full);
+                whatever the source raises.
+        """
+        version = source.version()
+        if version == self.version and not self._is_dirty:
+            return False
+        changes = None
+        if self.version is not None and not self._is_dirty:
+            changes = source.changes_since(self.version)
+        if changes is None:
+            self.gallery = self._full_load(source)
+        else:
+            self._apply(changes)
+            version = changes.version
+        self.version, self._is_dirty = version, False
+        return True
+
+    def _apply(self, changes: TemplateChanges) -> None:
+        self._is_dirty = True  # until it is applied whole: a failure part-way means a full load
+        self._recognizer.add_to(
+            self.gallery,
+            [(t.template_id, t.person_id, t.plaintext) for t in changes.added],
+            removed_person_ids=changes.removed_person_ids,
+        )
+        logger.info(
+            "gallery version %d applied: %d templates added, %d people removed, now %d templates",
+            changes.version,
+            len(changes.added),
+            len(changes.removed_person_ids),
+            len(self.gallery),
+        )
+
+    def _full_load(self, source: GallerySource) -> Gallery:
+        """A new gallery from every stored template, added in batches, with progress lines (H5)."""
+        total = source.count()
+        gallery = self._recognizer.new_gallery()
+        started = reported = self._monotonic()
+        for batch in source.batches():
+            self._recognizer.add_to(gallery, [(t.template_id, t.person_id, t.plaintext) for t in batch])
+            now = self._monotonic()
+            if now - reported >= _PROGRESS_EVERY_S:
+                reported = now
+                rate = len(gallery) / max(now - started, 1e-9)
+                logger.info(
+                    "loading the gallery: %d of %d templates, %.0f/s, about %.0f s left",
+                    len(gallery),
+                    total,
+                    rate,
+                    (total - len(gallery)) / max(rate, 1e-9),
+                )
+        logger.info("gallery loaded: %d templates in %.1f s", len(gallery), self._monotonic() - started)
+        return gallery
