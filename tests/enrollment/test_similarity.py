@@ -166,6 +166,8 @@ def test_the_shared_gallery_follows_enrollments_and_deletions_without_a_rebuild(
         delete_person(session, alice)
     with session_scope(engine) as session:
         now = shared.current(session)
-        found = identify(session, keyring, recognizer, image_data=group_faces[2], gallery=shared)
+        found, _ = identify(
+            session, keyring, recognizer, image_data=group_faces[2], fpir_target=None, gallery=shared
+        )
     assert now is first and len(now) == 1, "changes are applied to the one gallery, not rebuilt"
     assert [face.person_id for face in found] == [carol]
