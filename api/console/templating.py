@@ -33,6 +33,7 @@ MENU = (
     MenuItem("Integrity", "/ui/integrity", frozenset({Role.admin, Role.auditor})),
     MenuItem("Keys", "/ui/keys", frozenset({Role.admin})),
     MenuItem("System", "/ui/system", frozenset({Role.admin, Role.auditor})),
+    MenuItem("API", "/ui/docs", frozenset({Role.admin, Role.auditor})),
 )
 
 

@@ -190,7 +190,7 @@ def test_admin_and_auditor_work_through_the_console(
         auditor = browser.new_context(viewport=DESKTOP, accept_downloads=True).new_page()
         _sign_in(auditor, base_url, auditor_key)
         nav = auditor.get_by_role("navigation", name="Pages")
-        expect(nav.get_by_role("link")).to_have_text(["Events", "Integrity", "System"])
+        expect(nav.get_by_role("link")).to_have_text(["Events", "Integrity", "System", "API"])
         for path in ("/ui/people", "/ui/keys", "/ui/access"):
             assert auditor.goto(f"{base_url}{path}").status == 403
             expect(auditor.get_by_role("alert")).to_contain_text("needs the role admin")
@@ -225,6 +225,9 @@ def test_admin_and_auditor_work_through_the_console(
         auditor.get_by_role("link", name="System").click()
         expect(auditor.get_by_text(services.recognizer.model_id).first).to_be_visible()
         record.shot(auditor, "system")
+        auditor.get_by_role("link", name="API").click()  # Swagger UI from the installed wheel, no CDN
+        expect(auditor.get_by_text("/events/export.csv").first).to_be_visible()
+        auditor.go_back()
 
         phone = browser.new_context(viewport=PHONE).new_page()
         _sign_in(phone, base_url, auditor_key)
