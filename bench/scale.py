@@ -59,7 +59,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("FACEGATE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
 LFW = DATA_DIR / "faces" / "lfw" / "lfw-deepfunneled"
 ADD_ROWS = 65_536
-LOOKALIKE_SAMPLE = 10_000
+LOOKALIKE_SAMPLE = 2_000
 log = logging.getLogger("bench.scale")
 
 
@@ -126,6 +126,9 @@ def measure_index(
         "search_p99_ms": round(1000 * float(np.percentile(latencies, 99)), 3),
         "batch_queries_per_s": round(batch_qps),
         "recall_at_1": round(float((persons == exact[1]).mean()), 4),
+        "recall_at_1_mated": round(
+            float((persons[: len(pop.mated)] == exact[1][: len(pop.mated)]).mean()), 4
+        ),
     }
     for name, threshold in thresholds.items():
         result[f"at_{name}"] = {"threshold": round(threshold, 4), **_rates(scores, persons, pop, threshold)}

@@ -146,7 +146,7 @@ class FaissFactoryIndexConfig(BaseModel):
         "'HNSW32', 'IVF4096,PQ32x4fs'); its codes may be lossy, scores come from the exact re-scoring.",
     )
     search_params: str = Field(
-        "nprobe=256",
+        "nprobe=512",
         description="faiss.ParameterSpace settings for the candidate search, comma-separated "
         "(e.g. 'nprobe=256' for IVF, 'efSearch=256' for HNSW; empty for none).",
     )
@@ -154,7 +154,7 @@ class FaissFactoryIndexConfig(BaseModel):
         50_000, ge=0, description="Below this many templates, search is exact and no index is trained."
     )
     rescore_templates: int = Field(
-        128, ge=1, description="Candidates per query re-scored exactly against their decrypted vectors."
+        256, ge=1, description="Candidates per query re-scored exactly against their decrypted vectors."
     )
     max_training_templates: int = Field(
         262_144, ge=1_000, description="Templates sampled to train the index (k-means, PQ codebooks)."

@@ -17,6 +17,9 @@ from recognition.types import Match
 logger = logging.getLogger(__name__)
 
 _ADD_BATCH_ROWS = 65_536
+# Retrain once the gallery is this many times larger than the training set was (a full load adds in
+# batches, so the first training sees only the first batches; the total cost stays ~4/3 of one build).
+_RETRAIN_GROWTH = 4
 
 
 class FaissFactoryGallery:
@@ -36,6 +39,7 @@ class FaissFactoryGallery:
         self._vectors = np.empty((0, dim), dtype=np.float32)
         self._ann: faiss.Index | None = None
         self._is_removable = False
+        self._trained_on = 0
 
     def __len__(self) -> int:
         return len(self._book)
@@ -45,16 +49,21 @@ class FaissFactoryGallery:
         """Whether candidates come from the factory index (the gallery has reached its threshold)."""
         return self._ann is not None
 
+    @property
+    def trained_templates(self) -> int:
+        """How many templates the factory index was last trained with (0: not trained)."""
+        return self._trained_on
+
     def add_batch(
         self, template_keys: Sequence[str], person_ids: Sequence[int], vectors: npt.NDArray[np.float32]
     ) -> None:
         rows = as_rows(vectors, self.dim)
         ids = self._book.register(template_keys, person_ids, count=len(rows))
         self._store(ids, rows)
-        if self._ann is not None:
+        if self._ann is not None and len(self) < _RETRAIN_GROWTH * self._trained_on:
             self._ann.add_with_ids(rows, ids)
         elif len(self) >= max(1, self._config.exact_max_templates):
-            self._build()
+            self._build()  # first time, or the gallery outgrew what the index was trained on
 
     def remove_person(self, person_id: int) -> int:
         rows = self._book.remove_person(person_id)
@@ -116,6 +125,7 @@ class FaissFactoryGallery:
         stride = max(1, len(live) // self._config.max_training_templates)
         logger.info("training %s on %d of %d templates", self._config.factory, len(live[::stride]), len(live))
         index.train(self._vectors[live[::stride]])
+        self._trained_on = len(live)
         if self._config.search_params:
             # The stubs say int; FAISS takes the 'name=value,...' string documented in the config.
             faiss.ParameterSpace().set_index_parameters(index, self._config.search_params)  # type: ignore[arg-type]

@@ -280,3 +280,16 @@ def test_factory_builds_search_through_their_trained_index(name: str) -> None:
     index.add_batch([f"t{i}" for i in range(7, 30)], list(range(7, 30)), vectors[7:])
     assert index.is_approximate  # type: ignore[attr-defined]
     assert index.search(vectors[20], 1)[0].person_id == 20
+
+
+def test_a_factory_index_is_retrained_once_the_gallery_outgrows_its_training_set() -> None:
+    """A full load adds in batches: the first training sees a few; a 4x larger gallery trains again."""
+    index = build_index(BUILDS["factory-ivf"], model_id="m", dim=DIM)
+    vectors = _unit(np.random.default_rng(6), 60)
+    index.add_batch([f"t{i}" for i in range(10)], list(range(10)), vectors[:10])
+    assert index.trained_templates == 10  # type: ignore[attr-defined]
+    index.add_batch([f"t{i}" for i in range(10, 39)], list(range(10, 39)), vectors[10:39])
+    assert index.trained_templates == 10  # type: ignore[attr-defined]
+    index.add_batch([f"t{i}" for i in range(39, 60)], list(range(39, 60)), vectors[39:])
+    assert index.trained_templates == 60  # type: ignore[attr-defined]
+    assert [index.search(vectors[row], 1)[0].person_id for row in (0, 25, 59)] == [0, 25, 59]
