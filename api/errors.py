@@ -19,7 +19,15 @@ from fastapi.responses import JSONResponse
 
 from enrollment import EnrollmentRejected, ThresholdUnavailable
 from recognition import ImageError, RecognitionError
-from storage import Conflict, DatabaseUnavailable, InvalidValue, KeyringError, NotFound, StorageError
+from storage import (
+    Conflict,
+    DatabaseUnavailable,
+    InvalidDevice,
+    InvalidValue,
+    KeyringError,
+    NotFound,
+    StorageError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +52,7 @@ class ErrorRule:
 ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     NotFound: ErrorRule(status.HTTP_404_NOT_FOUND),
     Conflict: ErrorRule(status.HTTP_409_CONFLICT),
+    InvalidDevice: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     InvalidValue: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     EnrollmentRejected: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     ThresholdUnavailable: ErrorRule(status.HTTP_503_SERVICE_UNAVAILABLE),

@@ -69,6 +69,11 @@ class ApiKeyCreate(BaseModel):
     expires_at: AwareDatetime | None = Field(
         None, description="Instant the key stops working, ISO 8601 with a zone; must be in the future."
     )
+    doors: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Device keys only: the doors its edge gate serves (gallery and events of these doors).",
+    )
 
 
 class ApiKeyCreatedPublic(ApiKeyPublic):

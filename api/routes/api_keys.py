@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 
 from api.deps import AdminKey, Limit, Offset, ServicesDep, SessionDep
 from api.schemas import ApiKeyCreate, ApiKeyCreatedPublic, ErrorPublic, Page
-from storage import ApiKeyPublic, create_api_key, list_api_keys, revoke_api_key
+from storage import ApiKeyPublic, bind_device_doors, create_api_key, list_api_keys, revoke_api_key
 
 router = APIRouter(prefix="/api-keys", tags=["api-keys"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -20,10 +20,15 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 def create(
     body: ApiKeyCreate, session: SessionDep, services: ServicesDep, _key: AdminKey
 ) -> ApiKeyCreatedPublic:
-    """Create a key; the response holds its token, which is shown only this once."""
+    """Create a key; the response holds its token, which is shown only this once.
+
+    `doors` binds a device key to the doors its edge gate serves (422 for other roles).
+    """
     token, public = create_api_key(
         session, role=body.role, label=body.label, now=services.clock(), expires_at=body.expires_at
     )
+    if body.doors:
+        bind_device_doors(session, key_id=public.token_id, doors=body.doors)
     return ApiKeyCreatedPublic(**public.model_dump(), token=token)
 
 

@@ -12,6 +12,7 @@ from api.cli import app as cli_app
 from storage import (
     Role,
     bind_device_doors,
+    device_doors,
     generate_device_key_pair,
     open_device_sync,
     query_events,
@@ -63,8 +64,15 @@ def test_only_device_keys_use_the_device_routes(api: ApiHarness) -> None:
     for role in (Role.admin, Role.auditor):
         assert api.client.post("/devices/register", json=body, headers=api.auth(role)).status_code == 403
     assert api.client.post("/devices/register", json=body).status_code == 401
-    bad = {"x25519_public_key": base64.b64encode(b"x" * 31).decode() + "AAAA"}
-    assert api.client.post("/devices/register", json=bad, headers=api.auth(Role.device)).status_code == 422
+    for wrong in (b"x" * 31 + b"yyy", b"x" * 40):  # 34 and 40 bytes: base64 fine, not an X25519 key
+        bad = {"x25519_public_key": base64.b64encode(wrong).decode()}
+        response = api.client.post("/devices/register", json=bad, headers=api.auth(Role.device))
+        assert response.status_code == 422 and "32 bytes" in response.text, response.text
+    not_base64 = {"x25519_public_key": "!" * 44}
+    assert (
+        api.client.post("/devices/register", json=not_base64, headers=api.auth(Role.device)).status_code
+        == 422
+    )
     assert _register(api)["token_id"] == _device_id(api)
     assert _register(api)["token_id"] == _device_id(api)  # the same key again: a no-op
     other = {"x25519_public_key": base64.b64encode(generate_device_key_pair().public_key).decode()}
@@ -136,3 +144,14 @@ def test_apikeys_create_binds_a_device_key_to_its_doors() -> None:
         cli_app, ["apikeys", "create", "--role", "auditor", "--label", "x", "--door", "lab"]
     )
     assert result.exit_code != 0 and "device keys only" in result.output
+
+
+def test_an_admin_creates_a_device_key_for_doors_over_http(api: ApiHarness) -> None:
+    admin = api.auth(Role.admin)
+    body = {"role": "device", "label": "annex gate", "doors": ["annex"]}
+    created = api.client.post("/api-keys", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    with session_scope(api.services.engine) as session:
+        assert device_doors(session, created.json()["token_id"]) == ["annex"]
+    refused = api.client.post("/api-keys", json={**body, "role": "auditor"}, headers=admin)
+    assert refused.status_code == 422 and "not device" in refused.text
