@@ -59,7 +59,7 @@ from gate.errors import (
     UpstreamUnavailable,
 )
 from gate.gallery import GalleryCache
-from gate.gallery_source import DatabaseGallerySource, GallerySource
+from gate.gallery_source import DatabaseGallerySource, GateUpstream
 from gate.health import HealthBoard, MonitoringServer
 from gate.journal import EventJournal, JournalEntry, default_journal_dir
 from gate.logging_format import JsonLinesFormatter, configure_gate_logging
@@ -105,7 +105,7 @@ __all__ = [
     "DatabaseGallerySource",
     "DatabaseGallerySourceConfig",
     "EdgeRuntime",
-    "GallerySource",
+    "GateUpstream",
     "build_runtime_for",
     "http_sink",
     "held_templates",

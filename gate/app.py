@@ -22,7 +22,7 @@ from gate.config_file import CameraSpec, DaemonSettings, GatesConfig
 from gate.daemon import GateDaemon, GracefulStop, StopRequested
 from gate.delivery import EventSink, JournalDeliverer
 from gate.edge import ApiGallerySource
-from gate.gallery_source import DatabaseGallerySource, GallerySource
+from gate.gallery_source import DatabaseGallerySource, GateUpstream
 from gate.health import HealthBoard, MonitoringServer
 from gate.journal import EventJournal, default_journal_dir
 from gate.metrics import CameraProbe, DecisionMade, GateMetrics, Telemetry, TelemetryEvent, fan_out
@@ -102,7 +102,7 @@ def build_runtime_for(settings: GateSettings, storage_settings: StorageSettings)
 
 def gallery_source_for(
     runtime: GateRuntime | EdgeRuntime, *, door: str, settings: GateSettings
-) -> GallerySource:
+) -> GateUpstream:
     """The database source for a database runtime, the API source (sealed, edge) for an edge runtime."""
     if isinstance(runtime, EdgeRuntime):
         return ApiGallerySource(

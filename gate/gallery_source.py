@@ -19,7 +19,7 @@ from recognition import Gallery, Recognizer
 from storage import Cipher, Engine, ensure_door, session_scope
 
 
-class GallerySource(Protocol):
+class GateUpstream(Protocol):
     """The gate's upstream: what `run_gate` decides on, and where its journal delivers."""
 
     def start(self) -> None:
