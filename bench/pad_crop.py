@@ -5,7 +5,7 @@ cv2.dnn exactly as their `anti_spoof_predict.Detection.get_bbox`); the gate crop
 fide photos (knn examples, the live sample photo, an LFW subset) this script pairs the two boxes, fits the
 correction YuNet → reference (median width and height ratios and centre shifts) and reports the attack
 score with the reference box, with YuNet's raw box, with YuNet's corrected box, and with that box and the
-frame's edge replicated where the widened box leaves the frame (the gate's default): the mean absolute
+frame's edge replicated where the widened box leaves the frame (an option, off by default): the mean absolute
 difference to the reference score and the share of bona fide photos called an attack at 0.5 (the authors'
 rule). It also times the PAD stage (both nets, crops included) per face. The last stdout line is one JSON
 object; the fitted numbers are the `MinifasnetPadConfig` defaults.
