@@ -116,9 +116,9 @@ class MinifasnetPadConfig(BaseModel):
     is_border_replicated: bool = Field(
         False,
         description="Keep each crop's scale when the widened face box leaves the frame by replicating the "
-        "frame's edge, instead of shrinking the scale as the reference (and its training crops) do. Measured: "
-        "it stops ORL's tight headshots scoring as attacks, but makes LFW photos score as attacks "
-        "(README, Presentation-attack detection), so it is off.",
+        "frame's edge, instead of shrinking the scale as the reference (and its training crops) do. "
+        "Measured: it stops ORL's tight headshots scoring as attacks, but makes LFW photos score as "
+        "attacks (BENCHMARKS.md, Presentation-attack detection), so it is off.",
     )
     box_shift_y: float = Field(
         0.056, ge=-1.0, le=1.0, description="Reference box centre minus ours, in units of our box height."
