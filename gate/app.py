@@ -347,7 +347,10 @@ def check_gate_config(config: GatesConfig | None) -> str:
 
     Raises:
         pydantic.ValidationError, ConfigFileError: with every error's dotted path.
+        ModelLoadError: a door's PAD policy needs the PAD model and it is missing or fails its sha256 (C3).
     """
-    GateSettings()
+    settings = GateSettings()
     cameras = config.cameras if config is not None else []
+    if any(s.pad.policy != "off" for s in [settings, *(camera.settings for camera in cameras)]):
+        build_pad_detector(RecognitionSettings(), cache_dir=StorageSettings().home / "models")
     return f"configuration valid: {len(cameras) or 1} camera(s)"

@@ -119,6 +119,13 @@ def test_check_config_names_every_error_with_its_dotted_path(tmp_path: Path) -> 
     assert code != 0 and "either --config FILE or both --source and --door" in output
 
 
+def test_check_config_refuses_a_pad_policy_without_the_pad_model(tmp_path: Path) -> None:
+    gates = tmp_path / "gates.yaml"
+    gates.write_text("cameras:\n  - {name: a, source: '0', door: d, settings: {pad: {policy: enforce}}}\n")
+    code, output = _invoke("gate", "--config", str(gates), "--check-config")
+    assert code == 1 and "no PAD model" in output and "facegate pad export" in output
+
+
 def _get(url: str) -> tuple[int, Any]:
     try:
         with urllib.request.urlopen(url, timeout=5.0) as response:
