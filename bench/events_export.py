@@ -7,7 +7,9 @@ and measures over HTTP, with an auditor key:
   - the first page of /events (newest 50) with and without the total count, unfiltered, for one door,
     for one door's denials of one day, and a page half-way down through the keyset cursor;
   - the CSV export of everything, and of one door's denials: rows/s, and the server's resident memory
-    (VmRSS before, VmHWM = peak after) read from /proc.
+    (VmRSS before, VmHWM = peak after) read from /proc;
+  - the web console's Events page (signed in with the auditor key): the first page with its total,
+    one door's denials of one day, and the rows fragment its live refresh fetches every 3 s.
 The last line on stdout is one JSON object.
 
     .venv/bin/python bench/events_export.py --events 1000000
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -139,6 +142,32 @@ def _first_page_ms(client: httpx.Client, params: dict[str, Any]) -> dict[str, An
     }
 
 
+def _console_sign_in(client: httpx.Client, token: str) -> None:
+    """Sign in to the console through its form (session cookie, CSRF token)."""
+    form = client.get("/ui/login").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf is not None, "no CSRF token on the sign-in form"
+    signed_in = client.post("/ui/login", data={"api_key": token, "csrf_token": csrf[1]})
+    assert signed_in.status_code == 303, f"console sign-in failed: {signed_in.status_code}"
+
+
+def _console_page_ms(client: httpx.Client, path: str, params: dict[str, Any]) -> dict[str, Any]:
+    timings, rows = [], 0
+    for _ in range(PAGE_REPEATS):
+        started = time.perf_counter()
+        response = client.get(path, params=params)
+        timings.append((time.perf_counter() - started) * 1000)
+        response.raise_for_status()
+        rows = response.text.count("<tr class=")
+    return {
+        "path": path,
+        "params": params,
+        "median_ms": round(statistics.median(timings), 1),
+        "max_ms": round(max(timings), 1),
+        "rows": rows,
+    }
+
+
 def _export(client: httpx.Client, pid: int, params: dict[str, Any]) -> dict[str, Any]:
     before = _memory_kb(pid)
     rows, size_bytes = -1, 0  # the header is not a row
@@ -196,10 +225,24 @@ def main() -> None:
                     _export(client, server.pid, {"door": "door-3", "decision": "denied"}),
                     _export(client, server.pid, {}),
                 ]
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as console:
+                _console_sign_in(console, os.environ["BENCH_TOKEN"])
+                one_day = {"door": "door-3", "decision": "denied", "from_day": day[:10], "to_day": day[:10]}
+                console_pages = [
+                    _console_page_ms(console, "/ui/events", {}),
+                    _console_page_ms(console, "/ui/events", one_day),
+                    _console_page_ms(console, "/ui/events/rows", {}),
+                ]
         finally:
             server.terminate()
             server.wait(timeout=30)
-    result = {"events": args.events, "fill_s": round(fill_s, 1), "first_pages": pages, "exports": exports}
+    result = {
+        "events": args.events,
+        "fill_s": round(fill_s, 1),
+        "first_pages": pages,
+        "exports": exports,
+        "console_pages": console_pages,
+    }
     sys.stdout.write(json.dumps(result) + "\n")
 
 

@@ -121,7 +121,15 @@ from storage.models import (
     TemplatePublic,
     Weekday,
 )
-from storage.people import create_person, delete_person, get_person, list_people, rename_person, to_public
+from storage.people import (
+    create_person,
+    delete_person,
+    get_person,
+    list_people,
+    person_names,
+    rename_person,
+    to_public,
+)
 from storage.person_keys import master_key_usage, person_data_key, rewrap_person_keys
 from storage.protocols import Cipher
 from storage.settings import StorageSettings, default_home
@@ -262,6 +270,7 @@ __all__ = [
     "master_key_usage",
     "parse_checkpoint",
     "person_data_key",
+    "person_names",
     "query_events",
     "rewrap_person_keys",
     "schema_drift",

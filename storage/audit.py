@@ -168,10 +168,18 @@ def count_events(
     decision: Decision | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    at_most: int | None = None,
 ) -> int:
-    """How many events match the filter (a scan of every match)."""
+    """How many events match the filter (a scan of every match, or of the first `at_most` + 1).
+
+    With `at_most`, the count stops there: a result above `at_most` means "more than `at_most`", so a
+    page that only shows "10,000+" does not scan a million rows.
+    """
     conditions = _conditions(door=door, person_id=person_id, decision=decision, since=since, until=until)
-    return int(session.exec(select(func.count()).select_from(AuditEvent).where(*conditions)).one())
+    if at_most is None:
+        return int(session.exec(select(func.count()).select_from(AuditEvent).where(*conditions)).one())
+    matches = select(AuditEvent.id).where(*conditions).limit(at_most + 1).subquery()
+    return int(session.exec(select(func.count()).select_from(matches)).one())
 
 
 def page_events(

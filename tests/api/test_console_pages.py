@@ -16,6 +16,7 @@ from storage import (
     Decision,
     Role,
     append_event,
+    count_events,
     create_person,
     list_door_rules,
     list_doors_with_rules,
@@ -213,3 +214,18 @@ def test_system_page_shows_the_policy_threshold_for_this_gallery(
     assert empty is not None and grown is not None
     assert "over 0 identities" in empty[2] and "over 4 identities" in grown[2]
     assert float(grown[1]) >= float(empty[1])
+
+
+def test_events_total_is_capped(api: ApiHarness, monkeypatch) -> None:
+    monkeypatch.setattr("api.console.pages.events.TOTAL_CAP", 3)
+    with session_scope(api.services.engine) as session:
+        for door in ("a", "a", "a", "a", "b"):
+            event = AuditEventCreate(
+                door=door, source="s", decision=Decision.denied, reason="r", model_id="m"
+            )
+            append_event(session, api.services.keyring, event)
+        assert count_events(session, door="a", at_most=3) == 4 and count_events(session, door="a") == 4
+        assert count_events(session, door="b", at_most=3) == 1
+    sign_in(api.client, api.tokens[Role.auditor])
+    assert "Events <small>(more than 3)</small>" in api.client.get("/ui/events", params={"door": "a"}).text
+    assert "Events <small>(1)</small>" in api.client.get("/ui/events", params={"door": "b"}).text

@@ -14,10 +14,20 @@ from api.console.auth import AuditorPage
 from api.console.templating import render
 from api.deps import ServicesDep, SessionDep
 from api.events_csv import csv_lines
-from storage import AuditEventPublic, Decision, NotFound, Session, get_person, list_doors, query_events
+from storage import (
+    AuditEventPublic,
+    Decision,
+    Session,
+    count_events,
+    list_doors,
+    page_events,
+    person_names,
+)
 
 router = APIRouter(prefix="/ui/events", include_in_schema=False)
 PAGE_SIZE = 50
+TOTAL_CAP = 10_000
+"""The Events page counts matches up to here: exactly counting a million-event log outlasts the page."""
 
 
 @dataclass(frozen=True)
@@ -71,18 +81,14 @@ FilterDep = Annotated[EventFilter, Depends(_filter)]
 
 
 def _names(session: Session, events: list[AuditEventPublic]) -> dict[int, str]:
-    names = {}
-    for person_id in {event.person_id for event in events if event.person_id is not None}:
-        try:
-            names[person_id] = get_person(session, person_id).name
-        except NotFound:
-            names[person_id] = f"(deleted person {person_id})"
-    return names
+    ids = {event.person_id for event in events if event.person_id is not None}
+    found = person_names(session, ids)
+    return {person_id: found.get(person_id, f"(deleted person {person_id})") for person_id in ids}
 
 
 def _page_context(session: Session, where: EventFilter, before: int | None) -> dict[str, Any]:
     """A page of events below the sequence `before` (None: the newest), keyset-paged like GET /events."""
-    events, total = query_events(
+    events = page_events(
         session,
         door=where.door,
         person_id=where.person_id,
@@ -92,7 +98,20 @@ def _page_context(session: Session, where: EventFilter, before: int | None) -> d
         before_sequence=before,
         limit=PAGE_SIZE,
     )
-    return {"events": events, "total": total, "names": _names(session, events)}
+    return {"events": events, "names": _names(session, events)}
+
+
+def _total(session: Session, where: EventFilter) -> int:
+    """Events matching the filter, counted up to TOTAL_CAP + 1 (the page says "more than" beyond)."""
+    return count_events(
+        session,
+        door=where.door,
+        person_id=where.person_id,
+        decision=where.decision,
+        since=where.since,
+        until=where.until,
+        at_most=TOTAL_CAP,
+    )
 
 
 @router.get("")
@@ -114,13 +133,15 @@ def events_page(
         page_size=PAGE_SIZE,
         doors=list_doors(session),
         decisions=list(Decision),
+        total=_total(session, where),
+        total_cap=TOTAL_CAP,
         **_page_context(session, where, before),
     )
 
 
 @router.get("/rows")
 def event_rows(request: Request, session: SessionDep, user: AuditorPage, where: FilterDep) -> Response:
-    """The newest page's table rows alone, for the live refresh."""
+    """The newest page's table rows alone, for the live refresh (every 3 s per open page: no count)."""
     return render(request, "event_rows.html", user=user, **_page_context(session, where, None))
 
 
