@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from api.auth import Authenticator
 from api.console import include_console
-from api.errors import register_error_handlers
+from api.errors import AUTHENTICATED_RESPONSES, register_error_handlers
 from api.routes import (
     access,
     api_keys,
@@ -54,8 +54,8 @@ def create_app(services: AppServices, *, settings: ApiSettings | None = None) ->
         max_failures=settings.auth_max_failures,
         window_s=settings.auth_failure_window_s,
     )
+    app.include_router(health.router)
     for module in (
-        health,
         people,
         enrollments,
         identify,
@@ -67,7 +67,7 @@ def create_app(services: AppServices, *, settings: ApiSettings | None = None) ->
         devices,
         schema,
     ):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=AUTHENTICATED_RESPONSES)
     register_error_handlers(app)
     include_console(app, settings)
     return app

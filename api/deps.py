@@ -6,13 +6,13 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Annotated, cast
 
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import Depends, HTTPException, Path, Query, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import AuthenticationFailed, Authenticator, TooManyFailures
 from api.services import AppServices
 from api.settings import ApiSettings
-from storage import ApiKey, AuthFailure, Role, Session, session_scope
+from storage import MAX_DB_INT, ApiKey, AuthFailure, Role, Session, session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -102,5 +102,6 @@ AdminKey = Annotated[ApiKey, Depends(require_role(Role.admin))]
 AuditorKey = Annotated[ApiKey, Depends(require_role(Role.auditor, Role.admin))]
 DeviceKey = Annotated[ApiKey, Depends(require_role(Role.device, Role.admin))]
 
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+RowId = Annotated[int, Path(ge=1, le=MAX_DB_INT, description="Row id.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_DB_INT, description="Items to skip.")]
 Limit = Annotated[int, Query(ge=1, le=500, description="Most items to return (at most 500).")]

@@ -13,10 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
+from api.schemas import ErrorPublic, UnprocessablePublic
 from enrollment import EnrollmentRejected, ThresholdUnavailable
 from recognition import ImageError, RecognitionError
 from storage import (
@@ -66,6 +69,24 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     RecognitionError: ErrorRule(status.HTTP_500_INTERNAL_SERVER_ERROR, "internal recognition error"),
 }
 """Domain error → HTTP answer. Subclasses not listed use their nearest listed base class."""
+
+
+def _described(description: str, model: type[BaseModel] = ErrorPublic) -> dict[str, Any]:
+    return {"model": model, "description": description}
+
+
+AUTHENTICATED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status.HTTP_400_BAD_REQUEST: _described("The request body cannot be parsed (malformed JSON or form)."),
+    status.HTTP_401_UNAUTHORIZED: _described("Missing, invalid, revoked or expired API key."),
+    status.HTTP_403_FORBIDDEN: _described("The key's role may not use this route."),
+    status.HTTP_422_UNPROCESSABLE_CONTENT: _described(
+        "A parameter or value is unusable.", UnprocessablePublic
+    ),
+    status.HTTP_429_TOO_MANY_REQUESTS: _described(
+        "This address failed to authenticate too often; see Retry-After."
+    ),
+}
+"""Answers every authenticated route can give, declared once for the OpenAPI schema."""
 
 
 def _body(exc: Exception, rule: ErrorRule) -> dict[str, object]:

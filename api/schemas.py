@@ -200,10 +200,23 @@ class ErrorPublic(BaseModel):
     detail: str
 
 
-class EnrollmentRejectedPublic(ErrorPublic):
-    """Body of a 422 from enrollment: every refused photo with its reason."""
+class ValidationIssuePublic(BaseModel):
+    """One input that failed validation (FastAPI's format)."""
 
-    problems: list[ProblemPublic]
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class UnprocessablePublic(BaseModel):
+    """Body of every 422: the request parsed but a value is unusable.
+
+    `detail` is a list of issues for a malformed parameter or body, or one sentence for a domain check
+    (an unusable photo, an expiry in the past); an enrollment adds every refused photo in `problems`.
+    """
+
+    detail: str | list[ValidationIssuePublic]
+    problems: list[ProblemPublic] | None = None
 
 
 class StatusPublic(BaseModel):

@@ -105,6 +105,7 @@ from storage.gallery_log import (
 from storage.master_key import add_key_to_file, key_file_keys, load_keyring, merge_keys_into_file
 from storage.migrate import current_revision, head_revision, schema_drift
 from storage.models import (
+    MAX_DB_INT,
     AccessGroupPublic,
     ApiKey,
     ApiKeyPublic,
@@ -137,6 +138,7 @@ from storage.subject import ErasureReportPublic, SubjectAccessPublic, erase_pers
 from storage.templates import delete_template, list_person_templates, store_template
 
 __all__ = [
+    "MAX_DB_INT",
     "ErasureReportPublic",
     "SubjectAccessPublic",
     "erase_person",

@@ -235,17 +235,21 @@ class AuditEventPublic(SQLModel):
     link_hash: str
 
 
+MAX_DB_INT = 2**31 - 1
+"""Largest value of an integer column (PostgreSQL int4): inputs are bounded to it, never a 500."""
+
+
 class AuditEventCreate(SQLModel):
-    door: str
-    source: str
-    track_id: int | None = None
+    door: str = Field(max_length=100)
+    source: str = Field(max_length=500)
+    track_id: int | None = Field(default=None, ge=-MAX_DB_INT, le=MAX_DB_INT)
     decision: Decision
-    reason: str
-    person_id: int | None = None
+    reason: str = Field(max_length=100)
+    person_id: int | None = Field(default=None, ge=1, le=MAX_DB_INT)
     # Finite only: SQLite stores NaN as NULL, which would break the event's HMAC.
     score: FiniteFloat | None = None
     threshold: FiniteFloat | None = None
-    model_id: str
+    model_id: str = Field(max_length=100)
     event_uid: str | None = Field(default=None, max_length=36)
     weights_hash: str | None = Field(default=None, max_length=64)
     margin: FiniteFloat | None = None
@@ -357,7 +361,7 @@ class DoorRuleCreate(SQLModel):
     """A weekly window in which one group may pass one door; an overnight shift is two rules."""
 
     door: str = Field(min_length=1, max_length=100, description="Door name (registered if new).")
-    group_id: int
+    group_id: int = Field(ge=1, le=MAX_DB_INT)
     weekdays: list[Weekday] = Field(min_length=1, max_length=7, description="Days the window opens.")
     start: str = Field(description="Local start time HH:MM (inclusive).")
     end: str = Field(description="Local end time HH:MM (exclusive; 24:00 is midnight at the end of the day).")

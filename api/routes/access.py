@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from api.deps import AdminKey, Limit, Offset, SessionDep
+from api.deps import AdminKey, Limit, Offset, RowId, SessionDep
 from api.schemas import ErrorPublic, GroupCreate, Page
 from storage import (
     AccessGroupPublic,
@@ -47,20 +47,22 @@ def list_groups_route(
 
 
 @router.delete("/groups/{group_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
-def delete_group_route(group_id: int, session: SessionDep, _key: AdminKey) -> None:
+def delete_group_route(group_id: RowId, session: SessionDep, _key: AdminKey) -> None:
     """Delete a group with its memberships and door rules."""
     delete_group(session, group_id)
 
 
 @router.put("/groups/{group_id}/members/{person_id}", responses=_NOT_FOUND)
-def add_member_route(group_id: int, person_id: int, session: SessionDep, _key: AdminKey) -> AccessGroupPublic:
+def add_member_route(
+    group_id: RowId, person_id: RowId, session: SessionDep, _key: AdminKey
+) -> AccessGroupPublic:
     """Put a person in a group (idempotent)."""
     return add_member(session, group_id=group_id, person_id=person_id)
 
 
 @router.delete("/groups/{group_id}/members/{person_id}", responses=_NOT_FOUND)
 def remove_member_route(
-    group_id: int, person_id: int, session: SessionDep, _key: AdminKey
+    group_id: RowId, person_id: RowId, session: SessionDep, _key: AdminKey
 ) -> AccessGroupPublic:
     """Take a person out of a group."""
     return remove_member(session, group_id=group_id, person_id=person_id)
@@ -82,6 +84,6 @@ def list_rules_route(
 
 
 @router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
-def delete_rule_route(rule_id: int, session: SessionDep, _key: AdminKey) -> None:
+def delete_rule_route(rule_id: RowId, session: SessionDep, _key: AdminKey) -> None:
     """Delete one door rule."""
     delete_door_rule(session, rule_id)

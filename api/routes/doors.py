@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from api.deps import AdminKey, Limit, Offset, SessionDep
+from api.deps import AdminKey, Limit, Offset, RowId, SessionDep
 from api.schemas import DoorCreate, ErrorPublic, Page
 from storage import DoorPublic, create_door, list_doors_with_rules, rename_door
 
@@ -36,6 +36,6 @@ def create(body: DoorCreate, session: SessionDep, _key: AdminKey) -> DoorPublic:
         status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such door."},
     },
 )
-def rename(door_id: int, body: DoorCreate, session: SessionDep, _key: AdminKey) -> DoorPublic:
+def rename(door_id: RowId, body: DoorCreate, session: SessionDep, _key: AdminKey) -> DoorPublic:
     """Rename a door; its rules follow. Reconfigure its gates with the new name."""
     return rename_door(session, door_id, name=body.name)

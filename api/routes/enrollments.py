@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile, status
 
-from api.deps import AdminKey, ServicesDep, SessionDep
-from api.schemas import EnrollmentPublic, EnrollmentRejectedPublic, ErrorPublic
+from api.deps import AdminKey, RowId, ServicesDep, SessionDep
+from api.schemas import EnrollmentPublic, ErrorPublic, UnprocessablePublic
 from api.uploads import read_photo
 from enrollment import enroll
 
@@ -24,7 +24,7 @@ router = APIRouter(tags=["enrollment"])
             "description": "A photo is over the size limit.",
         },
         status.HTTP_422_UNPROCESSABLE_CONTENT: {
-            "model": EnrollmentRejectedPublic,
+            "model": UnprocessablePublic,
             "description": (
                 "Every unusable photo with its reason (a failing quality measure names its value and "
                 "limit; a possible duplicate when duplicates are refused); nothing was stored."
@@ -33,7 +33,7 @@ router = APIRouter(tags=["enrollment"])
     },
 )
 def add_faces(
-    person_id: int,
+    person_id: RowId,
     photos: Annotated[list[UploadFile], File(description="One or more photos, each of this person alone.")],
     session: SessionDep,
     services: ServicesDep,

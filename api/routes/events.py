@@ -13,7 +13,7 @@ from pydantic import AwareDatetime
 from api.deps import AuditorKey, Limit, Offset, ServicesDep, SessionDep
 from api.events_csv import csv_lines
 from api.schemas import EventsPage
-from storage import Decision, count_events, page_events
+from storage import MAX_DB_INT, Decision, count_events, page_events
 
 router = APIRouter(tags=["audit"])
 
@@ -23,7 +23,7 @@ class EventFilter:
     """The filters of `facegate events`, shared by the list and the export."""
 
     door: str | None = None
-    person_id: int | None = None
+    person_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None
     decision: Decision | None = None
     since: Annotated[
         AwareDatetime | None, Query(description="Inclusive lower bound, ISO 8601 with a zone.")
@@ -36,7 +36,11 @@ class EventFilter:
 FilterDep = Annotated[EventFilter, Depends()]
 Cursor = Annotated[
     int | None,
-    Query(ge=1, description="Keyset cursor: only events below this sequence (`next_before_sequence`)."),
+    Query(
+        ge=1,
+        le=MAX_DB_INT,
+        description="Keyset cursor: only events below this sequence (`next_before_sequence`).",
+    ),
 ]
 
 

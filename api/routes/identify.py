@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, UploadFile, status
 
 from api.deps import DeviceKey, ServicesDep, SessionDep, SettingsDep
-from api.schemas import ErrorPublic, IdentifyPublic
+from api.schemas import ErrorPublic, IdentifyPublic, UnprocessablePublic
 from api.uploads import read_photo
 from enrollment import identify
 
@@ -21,7 +21,10 @@ router = APIRouter(tags=["identify"])
             "model": ErrorPublic,
             "description": "The photo is over the size limit.",
         },
-        status.HTTP_422_UNPROCESSABLE_CONTENT: {"model": ErrorPublic, "description": "Not a usable image."},
+        status.HTTP_422_UNPROCESSABLE_CONTENT: {
+            "model": UnprocessablePublic,
+            "description": "Not a usable image.",
+        },
     },
 )
 def identify_faces(

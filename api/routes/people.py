@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 
-from api.deps import AdminKey, Limit, Offset, ServicesDep, SessionDep
+from api.deps import AdminKey, Limit, Offset, RowId, ServicesDep, SessionDep
 from api.schemas import ErrorPublic, Page, PersonCreate
 from storage import (
     ErasureReportPublic,
@@ -53,26 +53,26 @@ def list_(
 
 
 @router.get("/{person_id}", responses=_NOT_FOUND)
-def read(person_id: int, session: SessionDep, _key: AdminKey) -> PersonPublic:
+def read(person_id: RowId, session: SessionDep, _key: AdminKey) -> PersonPublic:
     """One person and their number of templates."""
     return to_public(session, get_person(session, person_id))
 
 
 @router.patch("/{person_id}", responses=_NOT_FOUND)
-def rename(person_id: int, body: PersonCreate, session: SessionDep, _key: AdminKey) -> PersonPublic:
+def rename(person_id: RowId, body: PersonCreate, session: SessionDep, _key: AdminKey) -> PersonPublic:
     """Give a person a new display name (templates and access are unchanged)."""
     return rename_person(session, person_id, name=body.name)
 
 
 @router.delete("/{person_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
-def delete(person_id: int, session: SessionDep, _key: AdminKey) -> None:
+def delete(person_id: RowId, session: SessionDep, _key: AdminKey) -> None:
     """Delete a person and erase every template; gates drop them when they see the new gallery version."""
     delete_person(session, person_id)
 
 
 @router.get("/{person_id}/templates", responses=_NOT_FOUND)
 def list_templates(
-    person_id: int, session: SessionDep, _key: AdminKey, offset: Offset = 0, limit: Limit = 50
+    person_id: RowId, session: SessionDep, _key: AdminKey, offset: Offset = 0, limit: Limit = 50
 ) -> Page[TemplatePublic]:
     """A person's templates, oldest first: source photo, model, quality measures, date (never the vector)."""
     items, total = list_person_templates(session, person_id, offset=offset, limit=limit)
@@ -86,20 +86,20 @@ def list_templates(
         status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such template of this person."}
     },
 )
-def delete_one_template(person_id: int, template_id: str, session: SessionDep, _key: AdminKey) -> None:
+def delete_one_template(person_id: RowId, template_id: str, session: SessionDep, _key: AdminKey) -> None:
     """Delete one template (a poor photo, say); gates drop it at their next gallery check."""
     delete_template(session, person_id=person_id, template_id=template_id)
 
 
 @router.get("/{person_id}/export", responses=_NOT_FOUND)
 def export_subject(
-    person_id: int, session: SessionDep, services: ServicesDep, _key: AdminKey
+    person_id: RowId, session: SessionDep, services: ServicesDep, _key: AdminKey
 ) -> SubjectAccessPublic:
     """Subject access: the person, their groups, template metadata and every audit event naming them."""
     return subject_access(session, person_id, now=services.clock())
 
 
 @router.post("/{person_id}/erase", responses=_NOT_FOUND)
-def erase(person_id: int, session: SessionDep, _key: AdminKey) -> ErasureReportPublic:
+def erase(person_id: RowId, session: SessionDep, _key: AdminKey) -> ErasureReportPublic:
     """Erase a person and report what was removed (templates, data key, memberships) and what is kept."""
     return erase_person(session, person_id)

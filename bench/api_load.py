@@ -1,0 +1,170 @@
+"""Load check of the HTTP API: N concurrent clients on /identify and on event queries for D seconds.
+
+Serves the real app with `uvicorn --workers 2` (built per worker by bench/api_load_app.py, as
+`facegate serve` composes it) on one PostgreSQL schema holding a small gallery (people enrolled from the
+group photo in insightface's wheel) and a filled audit log, then runs N client threads: each loops
+over POST /identify (a device key, a real photo) and GET /events (an auditor key, first page and a
+keyset page). Prints p50/p95 latency and the error count per route; the last line is JSON.
+
+    .venv/bin/python bench/api_load.py --clients 8 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+from audit_load import throwaway_database  # bench/ is on sys.path when this runs as a script
+from events_export import _fill
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from enrollment import EnrollmentRejected, EnrollmentSettings, Photo, enroll_new_person  # noqa: E402
+from recognition import RecognitionSettings, build_recognizer  # noqa: E402
+from storage import (  # noqa: E402
+    Role,
+    StorageSettings,
+    create_api_key,
+    generate_key,
+    load_keyring,
+    make_engine,
+    session_scope,
+)
+from tests.data import face_crops_from_group  # noqa: E402
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def _prepare(url: str, master_key: str, events: int, cache: Path) -> tuple[dict[str, str], bytes]:
+    """Fill the log, enroll the group's people; returns keys by role and a probe photo."""
+    _fill(url, events)
+    recognizer = build_recognizer(RecognitionSettings(), cache_dir=cache)
+    faces = face_crops_from_group(recognizer)
+    engine = make_engine(url)
+    keyring = load_keyring(StorageSettings(master_key=master_key))
+    for index, face in enumerate(faces[1:]):
+        try:
+            with session_scope(engine) as session:
+                enroll_new_person(
+                    session,
+                    keyring,
+                    recognizer,
+                    name=f"bench {index}",
+                    photos=[Photo(name=f"{index}.jpg", data=face)],
+                    settings=EnrollmentSettings(),
+                )
+        except EnrollmentRejected as exc:
+            sys.stderr.write(f"not enrolled: {exc}\n")
+    with session_scope(engine) as session:
+        now = datetime.now(UTC)
+        tokens = {
+            role.value: create_api_key(session, role=role, label="load", now=now)[0]
+            for role in (Role.device, Role.auditor)
+        }
+    engine.dispose()
+    return tokens, faces[1]
+
+
+def _client(
+    base: str, tokens: dict[str, str], probe: bytes, stop: threading.Event, out: dict[str, list[Any]]
+) -> None:
+    device = {"Authorization": f"Bearer {tokens['device']}"}
+    auditor = {"Authorization": f"Bearer {tokens['auditor']}"}
+    with httpx.Client(base_url=base, timeout=60) as client:
+        turn = 0
+        while not stop.is_set():
+            turn += 1
+            started = time.perf_counter()
+            route = "identify" if turn % 2 else "events"
+            try:
+                if route == "identify":
+                    files = {"photo": ("probe.jpg", probe, "image/jpeg")}
+                    status = client.post("/identify", files=files, headers=device).status_code
+                else:
+                    params: dict[str, Any] = {"limit": 50, "with_total": "false"}
+                    if turn % 4 == 0:
+                        params["before_sequence"] = 500
+                    status = client.get("/events", params=params, headers=auditor).status_code
+            except httpx.TransportError:
+                status = 0
+            out[route].append(((time.perf_counter() - started) * 1000, status))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--events", type=int, default=100_000, help="Audit events in the log.")
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    args = parser.parse_args()
+    master_key = generate_key()
+    with throwaway_database(args.database_url) as url:
+        cache = Path(os.environ.get("TMPDIR", "/tmp")) / "facegate-load-models"
+        tokens, probe = _prepare(url, master_key, args.events, cache)
+        with socket.socket() as probe_socket:
+            probe_socket.bind(("127.0.0.1", 0))
+            port = probe_socket.getsockname()[1]
+        env = {
+            **os.environ,
+            "FACEGATE_DATABASE_URL": url,
+            "FACEGATE_MASTER_KEY": master_key,
+            "PYTHONPATH": str(REPO_ROOT),
+        }
+        # bench/ must not be on the server's path: bench/gate.py would shadow the gate package.
+        command = [sys.executable, "-m", "uvicorn", "--factory", "bench.api_load_app:build"]
+        command += ["--app-dir", str(REPO_ROOT), "--workers", str(args.workers)]
+        command += ["--port", str(port), "--log-level", "warning"]
+        server = subprocess.Popen(command, env=env)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(1200):
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.25)
+            results: dict[str, list] = {"identify": [], "events": []}
+            stop = threading.Event()
+            threads = [
+                threading.Thread(target=_client, args=(base, tokens, probe, stop, results))
+                for _ in range(args.clients)
+            ]
+            for thread in threads:
+                thread.start()
+            time.sleep(args.seconds)
+            stop.set()
+            for thread in threads:
+                thread.join()
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    summary = {}
+    for route, samples in results.items():
+        latencies = sorted(ms for ms, _ in samples)
+        summary[route] = {
+            "requests": len(samples),
+            "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+            "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1) if latencies else None,
+            "errors": sum(1 for _, status in samples if status != 200),
+        }
+    result = {"clients": args.clients, "seconds": args.seconds, "workers": args.workers, "routes": summary}
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
