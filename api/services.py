@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,9 @@ class AppServices:
     enrollment: EnrollmentSettings
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     """Wall clock (timezone-aware UTC): key expiry and last use."""
+    recognizer_lock: threading.Lock = field(default_factory=threading.Lock)
+    """Held around every use of `recognizer` in a request: OpenCV's DNN models are not thread-safe, and
+    sync routes run in a thread pool (bench/api_load.py saw cv2 assertion errors without it)."""
     gallery_feed: GalleryChangeFeed | None = None
     """Wakes device gallery syncs waiting for a change; None: each waiting request polls on its own."""
     gallery: GalleryService = field(init=False)

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,7 @@ def main() -> None:
             "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
             "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1) if latencies else None,
             "errors": sum(1 for _, status in samples if status != 200),
+            "statuses": dict(Counter(status for _, status in samples)),
         }
     result = {"clients": args.clients, "seconds": args.seconds, "workers": args.workers, "routes": summary}
     sys.stdout.write(json.dumps(result) + "\n")

@@ -48,15 +48,16 @@ def add_faces(
         read_photo(upload, fallback_name=f"photos[{i}]", max_bytes=max_bytes)
         for i, upload in enumerate(photos)
     ]
-    result = enroll(
-        session,
-        services.keyring,
-        services.recognizer,
-        person_id=person_id,
-        photos=read,
-        settings=services.enrollment,
-        gallery=services.gallery,
-    )
+    with services.recognizer_lock:
+        result = enroll(
+            session,
+            services.keyring,
+            services.recognizer,
+            person_id=person_id,
+            photos=read,
+            settings=services.enrollment,
+            gallery=services.gallery,
+        )
     return EnrollmentPublic.from_result(
         result, person_id=person_id, cos_threshold=services.recognizer.cos_threshold
     )

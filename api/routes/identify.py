@@ -41,13 +41,14 @@ def identify_faces(
     """
     recognizer = services.recognizer
     probe = read_photo(photo, fallback_name="photo", max_bytes=recognizer.limits.max_image_bytes)
-    faces, threshold = identify(
-        session,
-        services.keyring,
-        recognizer,
-        image_data=probe.data,
-        fpir_target=settings.identify_fpir_target,
-        top_k=settings.identify_top_k,
-        gallery=services.gallery,
-    )
+    with services.recognizer_lock:
+        faces, threshold = identify(
+            session,
+            services.keyring,
+            recognizer,
+            image_data=probe.data,
+            fpir_target=settings.identify_fpir_target,
+            top_k=settings.identify_top_k,
+            gallery=services.gallery,
+        )
     return IdentifyPublic.from_faces(faces, threshold=threshold, model_id=recognizer.model_id)

@@ -265,3 +265,4 @@ def test_identify_with_no_fpir_target_uses_the_model_default(
         body = client.post("/identify", files=files, headers={"Authorization": f"Bearer {token}"}).json()
     assert body["cos_threshold"] == recognizer.cos_threshold and body["fpir_target"] is None
     assert "default" in body["threshold_policy"]
+

@@ -91,7 +91,7 @@ def enroll_person(
     """Create a person from photos, all or nothing; a refusal lists every photo with its verdict."""
     read = _photos(photos, services)
     try:
-        with session_scope(services.engine) as session:
+        with services.recognizer_lock, session_scope(services.engine) as session:
             person_id, result = enroll_new_person(
                 session,
                 services.keyring,
@@ -162,7 +162,7 @@ def add_photos(
     """Add templates from more photos, all or nothing."""
     read = _photos(photos, services)
     try:
-        with session_scope(services.engine) as session:
+        with services.recognizer_lock, session_scope(services.engine) as session:
             result = enroll(
                 session,
                 services.keyring,
