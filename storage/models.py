@@ -245,7 +245,7 @@ class AuditEventCreate(SQLModel):
     track_id: int | None = Field(default=None, ge=-MAX_DB_INT, le=MAX_DB_INT)
     decision: Decision
     reason: str = Field(max_length=100)
-    person_id: int | None = Field(default=None, ge=1, le=MAX_DB_INT)
+    person_id: int | None = Field(default=None, ge=-MAX_DB_INT, le=MAX_DB_INT)
     # Finite only: SQLite stores NaN as NULL, which would break the event's HMAC.
     score: FiniteFloat | None = None
     threshold: FiniteFloat | None = None
