@@ -15,13 +15,20 @@ $(BIN)/.runtime-installed: pyproject.toml
 	$(BIN)/pip install --quiet --no-deps insightface==2.1
 	touch $@
 
+# The demo's phone-screen scene needs the presentation-attack model, converted once from the shared
+# MiniFASNet state dicts by `facegate pad export`, which runs torch (the `train` extra). The door path
+# itself stays on onnxruntime.
+$(BIN)/.pad-export-installed: $(BIN)/.runtime-installed
+	$(BIN)/pip install --quiet -e ".[train]"
+	touch $@
+
 # Tests add the dev tools, the MTCNN detector, the trainer and the EdgeFace and insightface loaders
 # (torch, exact pins: see pyproject.toml).
-$(BIN)/.dev-installed: $(BIN)/.runtime-installed
+$(BIN)/.dev-installed: $(BIN)/.pad-export-installed
 	$(BIN)/pip install --quiet -e ".[dev,mtcnn,train,edgeface,insightface]"
 	touch $@
 
-demo: $(BIN)/.runtime-installed
+demo: $(BIN)/.pad-export-installed
 	$(BIN)/facegate demo
 
 # The console's browser tests drive Debian's Chromium (Playwright never downloads a browser here).
