@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from enrollment import EnrollmentSettings, GalleryService
-from recognition import Recognizer
+from recognition import PresentationAttackDetector, Recognizer
 from storage import Cipher, Engine, GalleryChangeFeed
 
 
@@ -28,6 +28,8 @@ class AppServices:
     recognizer_lock: threading.Lock = field(default_factory=threading.Lock)
     """Held around every use of `recognizer` in a request: OpenCV's DNN models are not thread-safe, and
     sync routes run in a thread pool (bench/api_load.py saw cv2 assertion errors without it)."""
+    pad: PresentationAttackDetector | None = None
+    """Enrollment's attack check (built when its PAD policy is enforce); None: no check."""
     gallery_feed: GalleryChangeFeed | None = None
     """Wakes device gallery syncs waiting for a change; None: each waiting request polls on its own."""
     gallery: GalleryService = field(init=False)

@@ -34,6 +34,7 @@ def serve_command(
             keyring=runtime.keyring,
             recognizer=runtime.recognizer,
             enrollment=runtime.enrollment,
+            pad=runtime.pad,
             gallery_feed=feed,
         )
     feed.start()

@@ -57,6 +57,7 @@ def add_faces(
             photos=read,
             settings=services.enrollment,
             gallery=services.gallery,
+            pad=services.pad,
         )
     return EnrollmentPublic.from_result(
         result, person_id=person_id, cos_threshold=services.recognizer.cos_threshold

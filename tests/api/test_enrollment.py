@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import cv2
@@ -12,7 +13,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import ApiSettings
-from recognition import Recognizer, door_threshold
+from enrollment import EnrollmentSettings
+from recognition import PresentationAttackDetector, Recognizer, door_threshold
 from storage import Engine, Keyring, Role
 from tests.api.conftest import (
     ApiHarness,
@@ -23,7 +25,7 @@ from tests.api.conftest import (
     rescaled,
     side_by_side,
 )
-from tests.data import encode_jpeg, no_face_photos
+from tests.data import encode_jpeg, minifasnet_dir, no_face_photos
 
 PhotoMaker = Callable[[list[bytes]], bytes]
 
@@ -266,3 +268,35 @@ def test_identify_with_no_fpir_target_uses_the_model_default(
     assert body["cos_threshold"] == recognizer.cos_threshold and body["fpir_target"] is None
     assert "default" in body["threshold_policy"]
 
+
+
+@pytest.mark.model
+def test_pad_enforced_refuses_an_attack_photo_through_the_api(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer, pad_detector: PresentationAttackDetector
+) -> None:
+    services = replace(
+        make_services(engine, keyring, recognizer),
+        enrollment=EnrollmentSettings(pad_policy="enforce"),
+        pad=pad_detector,
+    )
+    tokens = make_tokens(engine)
+    samples = minifasnet_dir() / "samples"
+    with TestClient(create_app(services, settings=ApiSettings())) as client:
+        api = ApiHarness(client=client, services=services, tokens=tokens)
+        person_id = api.create_person()
+        before = api.state()
+        response = client.post(
+            f"/people/{person_id}/faces",
+            files=_files(("image_F1.jpg", (samples / "image_F1.jpg").read_bytes())),
+            headers=api.auth(Role.admin),
+        )
+        assert response.status_code == 422, response.text
+        (problem,) = response.json()["problems"]
+        assert problem["reason"].startswith("presentation attack suspected")
+        assert api.state() == before
+        live = client.post(
+            f"/people/{person_id}/faces",
+            files=_files(("image_T1.jpg", (samples / "image_T1.jpg").read_bytes())),
+            headers=api.auth(Role.admin),
+        )
+        assert live.status_code == 201, live.text

@@ -100,6 +100,7 @@ def enroll_person(
                 photos=read,
                 settings=services.enrollment,
                 gallery=services.gallery,
+                pad=services.pad,
             )
     except EnrollmentRejected as exc:
         return render(
@@ -171,6 +172,7 @@ def add_photos(
                 photos=read,
                 settings=services.enrollment,
                 gallery=services.gallery,
+                pad=services.pad,
             )
     except EnrollmentRejected as exc:
         with session_scope(services.engine) as session:
