@@ -2,38 +2,24 @@
 
 from gate.access_policy import AccessPolicyCache, DoorPolicy, in_window
 from gate.app import (
-    EdgeRuntime,
     GateRuntime,
-    audit_journal,
     build_gate_runtime,
-    build_runtime_for,
     check_gate_config,
     decision_line,
     describe,
     gate_decisions,
-    run_camera,
-    run_config_file,
-    run_one_camera,
 )
-from gate.camera import FrameSource, ImageFolderFrameSource, OpencvFrameSource, redacted_source
-from gate.config_file import CameraSpec, ConfigFileError, DaemonSettings, GatesConfig, load_gates_file
+from gate.camera import FrameSource, OpencvFrameSource, redacted_source
+from gate.config_file import CameraSpec, ConfigFileError, DaemonSettings, load_gates_file
 from gate.daemon import GateDaemon, GracefulStop, StopRequested
 from gate.decision import (
     AMBIGUOUS,
     CAMERA_UNAVAILABLE,
-    DOOR_ERROR,
-    GALLERY_EMPTY,
-    GALLERY_UNAVAILABLE,
     LOW_QUALITY,
-    MATCH,
-    NOT_AUTHORISED,
-    RECOGNITION_ERROR,
     UNKNOWN,
-    UNKNOWN_MODEL,
     Cooldowns,
     RateLimiter,
     TrackVotes,
-    Verdict,
     Vote,
     cast_vote,
     describe_rule,
@@ -41,11 +27,11 @@ from gate.decision import (
 )
 from gate.delivery import EventSink, JournalDeliverer, database_sink
 from gate.door import DoorActuator
-from gate.doors.gpio_relay import GpioRelayDoor, GpiozeroRelayPin, RelayPin
+from gate.doors.gpio_relay import GpioRelayDoor, RelayPin
 from gate.doors.http_webhook import HttpWebhookDoor
 from gate.doors.log_only import LogOnlyDoor
 from gate.doors.mqtt import MqttDoor
-from gate.edge import ApiClient, ApiGallerySource, held_templates, http_sink
+from gate.edge import held_templates
 from gate.errors import (
     ActuatorError,
     CameraUnavailable,
@@ -59,10 +45,9 @@ from gate.errors import (
     UpstreamUnavailable,
 )
 from gate.gallery import GalleryCache
-from gate.gallery_source import DatabaseGallerySource, GateUpstream
+from gate.gallery_source import GateUpstream
 from gate.health import HealthBoard, MonitoringServer
-from gate.journal import EventJournal, JournalEntry, default_journal_dir
-from gate.logging_format import JsonLinesFormatter, configure_gate_logging
+from gate.journal import EventJournal, default_journal_dir
 from gate.metrics import (
     CameraProbe,
     DecisionMade,
@@ -75,13 +60,10 @@ from gate.metrics import (
     WorkerRestarted,
     fan_out,
 )
-from gate.pad import PRESENTATION_ATTACK, PadEvidence, PadGate
+from gate.pad import PRESENTATION_ATTACK
 from gate.registry import DOORS, build_door
 from gate.settings import (
-    ApiGallerySourceConfig,
-    DatabaseGallerySourceConfig,
     DecisionSettings,
-    DoorConfig,
     GateSettings,
     GpioRelayDoorConfig,
     HttpWebhookDoorConfig,
@@ -90,54 +72,32 @@ from gate.settings import (
     PadSettings,
 )
 from gate.stream import CapturedFrame, LatestFrameReader, SourceOutage, is_live_source, open_frames
-from gate.threshold import DoorThreshold, door_operating_threshold
+from gate.threshold import door_operating_threshold
 from gate.tracker import IouTracker, iou
 from gate.worker import GateDecision, run_gate
 
 __all__ = [
     "PRESENTATION_ATTACK",
-    "PadEvidence",
-    "PadGate",
     "PadSettings",
-    "ApiClient",
-    "ApiGallerySource",
-    "ApiGallerySourceConfig",
-    "DatabaseGallerySource",
-    "DatabaseGallerySourceConfig",
-    "EdgeRuntime",
     "GateUpstream",
-    "build_runtime_for",
-    "http_sink",
     "held_templates",
     "DeviceRefused",
     "EventSink",
     "UpstreamUnavailable",
     "database_sink",
     "GateRuntime",
-    "audit_journal",
     "build_gate_runtime",
     "check_gate_config",
     "decision_line",
     "describe",
     "gate_decisions",
-    "run_camera",
-    "run_config_file",
-    "run_one_camera",
     "AMBIGUOUS",
-    "DOOR_ERROR",
-    "GALLERY_EMPTY",
-    "GALLERY_UNAVAILABLE",
     "LOW_QUALITY",
-    "MATCH",
-    "NOT_AUTHORISED",
-    "RECOGNITION_ERROR",
     "UNKNOWN",
-    "UNKNOWN_MODEL",
     "AccessPolicyCache",
     "Cooldowns",
     "DecisionSettings",
     "DoorPolicy",
-    "DoorThreshold",
     "ThresholdUnavailable",
     "RateLimiter",
     "cast_vote",
@@ -153,10 +113,8 @@ __all__ = [
     "FrameSeen",
     "GateDaemon",
     "GateMetrics",
-    "GatesConfig",
     "GracefulStop",
     "HealthBoard",
-    "JsonLinesFormatter",
     "MonitoringServer",
     "OutageSeen",
     "StageTimed",
@@ -164,13 +122,11 @@ __all__ = [
     "Telemetry",
     "TelemetryEvent",
     "WorkerRestarted",
-    "configure_gate_logging",
     "fan_out",
     "load_gates_file",
     "default_journal_dir",
     "JournalLocked",
     "JournalError",
-    "JournalEntry",
     "JournalDeliverer",
     "JournalCorrupt",
     "GalleryStale",
@@ -181,7 +137,6 @@ __all__ = [
     "CameraUnavailable",
     "CapturedFrame",
     "DoorActuator",
-    "DoorConfig",
     "FrameSource",
     "GalleryCache",
     "GateDecision",
@@ -189,10 +144,8 @@ __all__ = [
     "GateSettings",
     "GpioRelayDoor",
     "GpioRelayDoorConfig",
-    "GpiozeroRelayPin",
     "HttpWebhookDoor",
     "HttpWebhookDoorConfig",
-    "ImageFolderFrameSource",
     "IouTracker",
     "LatestFrameReader",
     "LogOnlyDoor",
@@ -203,7 +156,6 @@ __all__ = [
     "RelayPin",
     "SourceOutage",
     "TrackVotes",
-    "Verdict",
     "Vote",
     "build_door",
     "iou",

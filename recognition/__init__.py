@@ -6,7 +6,6 @@ from recognition.bundle import (
     Calibration,
     ModelBundle,
     Preprocessing,
-    ThresholdPoint,
     calibrate,
     read_bundle_file,
     write_bundle_file,
@@ -33,36 +32,29 @@ from recognition.evaluation.harness import (
     search_gallery,
 )
 from recognition.evaluation.identification import (
-    IdentificationPoint,
-    IdentificationReport,
     IdentificationSplit,
     evaluate_identification,
     fnir_at,
     fpir_at,
     split_identification,
 )
-from recognition.evaluation.pairs import PairList, VerificationBin, parse_lfw_pairs, read_verification_bin
+from recognition.evaluation.pairs import PairList, parse_lfw_pairs, read_verification_bin
 from recognition.evaluation.protocol import (
-    FoldAccuracy,
     OperatingPoint,
     RocCurve,
     VerificationReport,
     evaluate_verification,
 )
-from recognition.gallery import Gallery, LookalikeView, limit_search_threads
+from recognition.gallery import Gallery, limit_search_threads
 from recognition.gallery_sync import GallerySource, GallerySync
 from recognition.image_io import decode_image
-from recognition.index.faiss_factory import FaissFactoryGallery
 from recognition.index.faiss_flat import FaissFlatGallery
 from recognition.index.registry import INDEXES, build_index
 from recognition.model_files import SFACE_INT8, YUNET_INT8, ModelFile, locate_model_file, sha256_of
 from recognition.pad.card import (
-    CALIBRATED_BPCERS,
     MINIFASNET_SOURCES,
     PAD_CARD_DIR,
     PAD_CARD_FILE,
-    BpcerPoint,
-    PadCalibration,
     PadCard,
     PadNet,
     find_pad_card,
@@ -72,13 +64,7 @@ from recognition.pad.card import (
 )
 from recognition.pad.crop import BoxCorrection, pad_crop, reference_box
 from recognition.pad.harness import ScoredStills, image_paths, score_stills
-from recognition.pad.metrics import (
-    PadErrorRates,
-    bpcer_at_apcer,
-    calibrate_pad,
-    error_rates,
-    threshold_at_bpcer,
-)
+from recognition.pad.metrics import bpcer_at_apcer, calibrate_pad, error_rates, threshold_at_bpcer
 from recognition.pipeline import Recognizer
 from recognition.protocols import Detector, Embedder, FaceIndex, PresentationAttackDetector
 from recognition.quality import FaceQuality, head_pose_deg, measure_face
@@ -96,12 +82,10 @@ from recognition.settings import (
     FlatIndexConfig,
     ImageLimits,
     IndexConfig,
-    MinifasnetPadConfig,
     MtcnnConfig,
     RecognitionSettings,
     RetinafaceConfig,
     ScrfdConfig,
-    SfaceConfig,
     YunetConfig,
 )
 from recognition.threshold_policy import (
@@ -111,35 +95,21 @@ from recognition.threshold_policy import (
     fmr_for_fpir,
     verification_threshold,
 )
-from recognition.types import (
-    BBox,
-    BgrImage,
-    DetectedFace,
-    Embedding,
-    FaceObservation,
-    Landmarks5,
-    Match,
-    PadScore,
-)
+from recognition.types import BBox, BgrImage, DetectedFace, Embedding, Landmarks5, Match, PadScore
 
 __all__ = [
     "ATTACK_SPECIES",
     "attack_still",
     "attack_video",
     "bona_fide_video",
-    "CALIBRATED_BPCERS",
     "MINIFASNET_SOURCES",
     "PAD_CARD_DIR",
     "PAD_CARD_FILE",
     "BoxCorrection",
-    "BpcerPoint",
-    "MinifasnetPadConfig",
-    "PadCalibration",
     "PadCard",
     "PadNet",
     "PadScore",
     "PresentationAttackDetector",
-    "PadErrorRates",
     "ScoredStills",
     "bpcer_at_apcer",
     "calibrate_pad",
@@ -162,7 +132,6 @@ __all__ = [
     "LocatedBundle",
     "ModelBundle",
     "Preprocessing",
-    "ThresholdPoint",
     "MarginRule",
     "OperatingThreshold",
     "door_threshold",
@@ -192,9 +161,7 @@ __all__ = [
     "Embedding",
     "EvaluationDataError",
     "FaceIndex",
-    "FaceObservation",
     "FaceQuality",
-    "FaissFactoryGallery",
     "FaissFactoryIndexConfig",
     "FaissFlatGallery",
     "FlatIndexConfig",
@@ -203,12 +170,8 @@ __all__ = [
     "GallerySync",
     "INDEXES",
     "IndexConfig",
-    "LookalikeView",
     "build_index",
     "limit_search_threads",
-    "FoldAccuracy",
-    "IdentificationPoint",
-    "IdentificationReport",
     "IdentificationSplit",
     "ImageError",
     "ImageLimits",
@@ -228,8 +191,6 @@ __all__ = [
     "RocCurve",
     "ScrfdConfig",
     "SearchScores",
-    "SfaceConfig",
-    "VerificationBin",
     "VerificationReport",
     "YunetConfig",
     "align_face",

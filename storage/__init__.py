@@ -21,8 +21,6 @@ from storage.access import (
 )
 from storage.api_keys import (
     AuthFailure,
-    AuthResult,
-    api_key_public,
     authenticate,
     create_api_key,
     find_api_key,
@@ -34,7 +32,6 @@ from storage.audit import (
     append_event,
     append_new_events,
     count_events,
-    existing_event_uids,
     iter_event_rows,
     page_events,
     query_events,
@@ -47,13 +44,12 @@ from storage.audit_checkpoint import (
     export_checkpoint,
     parse_checkpoint,
 )
-from storage.backup import BackupFiles, RestoreReport, backup_master_keys, create_backup, restore_backup
-from storage.changes import FeedMode, GalleryChangeFeed
+from storage.backup import BackupFiles, backup_master_keys, create_backup, restore_backup
+from storage.changes import GalleryChangeFeed
 from storage.cipher import Keyring, Sealed, generate_key, key_id_of
 from storage.db import create_schema, make_engine, open_database, session_scope
 from storage.device_models import DevicePublic
 from storage.device_seal import (
-    DEVICE_KEY_BYTES,
     DeviceKeyPair,
     generate_device_key_pair,
     load_or_create_device_key_pair,
@@ -61,8 +57,6 @@ from storage.device_seal import (
     seal_to_device,
 )
 from storage.devices import (
-    DeviceSync,
-    admitted_person_ids,
     bind_device_doors,
     device_doors,
     device_sync,
@@ -90,9 +84,6 @@ from storage.errors import (
     UnknownKeyId,
 )
 from storage.gallery_log import (
-    GALLERY_CHANNEL,
-    DecryptedTemplate,
-    GalleryDelta,
     StoredGallery,
     bump_gallery_version,
     count_templates,
@@ -100,7 +91,6 @@ from storage.gallery_log import (
     gallery_version,
     iter_templates,
     load_templates,
-    notify_gallery_change,
 )
 from storage.master_key import add_key_to_file, key_file_keys, load_keyring, merge_keys_into_file
 from storage.migrate import current_revision, head_revision, schema_drift
@@ -112,11 +102,9 @@ from storage.models import (
     AuditEventCreate,
     AuditEventPublic,
     Decision,
-    Door,
     DoorPublic,
     DoorRuleCreate,
     DoorRulePublic,
-    Person,
     PersonPublic,
     Role,
     TemplatePublic,
@@ -133,7 +121,7 @@ from storage.people import (
 )
 from storage.person_keys import master_key_usage, person_data_key, rewrap_person_keys
 from storage.protocols import Cipher
-from storage.settings import StorageSettings, default_home
+from storage.settings import StorageSettings
 from storage.subject import ErasureReportPublic, SubjectAccessPublic, erase_person, subject_access
 from storage.templates import delete_template, list_person_templates, store_template
 
@@ -155,21 +143,15 @@ __all__ = [
     "rename_door",
     "rename_person",
     "append_new_events",
-    "DEVICE_KEY_BYTES",
-    "GALLERY_CHANNEL",
     "DeviceKeyPair",
     "DevicePublic",
-    "DeviceSync",
-    "FeedMode",
     "GalleryChangeFeed",
     "InvalidDevice",
-    "admitted_person_ids",
     "bind_device_doors",
     "device_doors",
     "device_sync",
     "generate_device_key_pair",
     "load_or_create_device_key_pair",
-    "notify_gallery_change",
     "open_device_sync",
     "open_sealed",
     "register_device",
@@ -193,7 +175,6 @@ __all__ = [
     "remove_member",
     "BackupError",
     "BackupFiles",
-    "RestoreReport",
     "backup_master_keys",
     "create_backup",
     "key_file_keys",
@@ -201,8 +182,6 @@ __all__ = [
     "restore_backup",
     "ApiKey",
     "AuthFailure",
-    "AuthResult",
-    "api_key_public",
     "revoke_api_key",
     "ApiKeyPublic",
     "AuditChainError",
@@ -217,17 +196,14 @@ __all__ = [
     "Cipher",
     "Conflict",
     "DatabaseUnavailable",
-    "DecryptedTemplate",
     "DecryptionError",
     "Decision",
-    "Door",
     "Engine",
     "InvalidValue",
     "KeyringError",
     "Keyring",
     "MissingKey",
     "NotFound",
-    "Person",
     "PersonPublic",
     "Role",
     "Sealed",
@@ -239,7 +215,6 @@ __all__ = [
     "append_event",
     "authenticate",
     "bump_gallery_version",
-    "GalleryDelta",
     "StoredGallery",
     "count_templates",
     "gallery_delta",
@@ -250,10 +225,8 @@ __all__ = [
     "create_person",
     "create_schema",
     "current_revision",
-    "default_home",
     "delete_person",
     "ensure_door",
-    "existing_event_uids",
     "find_api_key",
     "export_checkpoint",
     "gallery_version",

@@ -17,11 +17,10 @@ from training.config import (
     TripletConfig,
     load_config,
 )
-from training.data import load_crops, normalise
-from training.distributed import SINGLE_PROCESS, DistContext, distributed_from_env
+from training.data import normalise
+from training.distributed import distributed_from_env
 from training.errors import CheckpointError, DatasetError, TrainingError
-from training.history import EpochMetrics, TrainResult
-from training.run import TrainOutcome, train_and_export
+from training.run import train_and_export
 from training.trainer import resolve_device
 from training.validation import embed_crops
 
@@ -33,20 +32,14 @@ __all__ = [
     "CosFaceConfig",
     "DataConfig",
     "DatasetError",
-    "DistContext",
-    "EpochMetrics",
     "OptimConfig",
-    "SINGLE_PROCESS",
     "TrainConfig",
-    "TrainOutcome",
-    "TrainResult",
     "TrainingError",
     "TripletConfig",
     "build_backbone",
     "distributed_from_env",
     "embed_crops",
     "load_config",
-    "load_crops",
     "load_initial_weights",
     "load_torchscript",
     "normalise",
