@@ -24,6 +24,16 @@ COLUMNS = (
     "source",
     "track_id",
 )
+TEXT_COLUMNS = frozenset(("door", "decision", "reason", "rule", "model_id", "source"))
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""A cell starting with one of these is a formula to Excel, LibreOffice and Sheets (OWASP CSV injection)."""
+
+
+def _spreadsheet_safe(cell: object) -> object:
+    """Text an admin or a camera chose (a door named `=HYPERLINK(...)`) is quoted so it stays text."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES):
+        return "'" + cell
+    return cell
 
 
 def csv_lines(
@@ -48,8 +58,14 @@ def csv_lines(
         engine, columns=COLUMNS, door=door, person_id=person_id, decision=decision, since=since, until=until
     )
     at = COLUMNS.index("occurred_at")
+    text_at = [i for i, column in enumerate(COLUMNS) if column in TEXT_COLUMNS]
     for batch in batches:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows((*row[:at], row[at].isoformat(), *row[at + 1 :]) for row in batch)
+        for row in batch:
+            cells = list(row)
+            cells[at] = cells[at].isoformat()
+            for i in text_at:
+                cells[i] = _spreadsheet_safe(cells[i])
+            writer.writerow(cells)
         yield buffer.getvalue()

@@ -150,6 +150,30 @@ def test_the_csv_export_streams_every_match_of_the_filter(events_api: ApiHarness
     )
 
 
+def test_the_csv_export_keeps_formula_like_text_as_text(api: ApiHarness) -> None:
+    with session_scope(api.services.engine) as session:
+        append_event(
+            session,
+            api.services.keyring,
+            AuditEventCreate(
+                door='=HYPERLINK("http://x.invalid","open")',
+                source="@cam",
+                decision=Decision.denied,
+                reason="unknown face",
+                score=-0.25,
+                threshold=0.363,
+                model_id="sface-int8",
+                occurred_at=T0,
+            ),
+        )
+    response = api.client.get("/events/export.csv", headers=api.auth(Role.auditor))
+    (row,) = list(csv.DictReader(io.StringIO(response.text)))
+    assert row["door"] == "'=HYPERLINK(\"http://x.invalid\",\"open\")"
+    assert row["source"] == "'@cam"
+    assert row["reason"] == "unknown face"
+    assert float(row["score"]) == -0.25
+
+
 def test_the_export_is_for_auditors_and_admins(events_api: ApiHarness) -> None:
     for role, expected in ((Role.admin, 200), (Role.auditor, 200), (Role.device, 403)):
         response = events_api.client.get("/events/export.csv", headers=events_api.auth(role))
