@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
+
+from fastapi.responses import StreamingResponse
 
 from storage import Decision, Engine, iter_event_rows
 
@@ -69,3 +71,22 @@ def csv_lines(
                 cells[i] = _spreadsheet_safe(cells[i])
             writer.writerow(cells)
         yield buffer.getvalue()
+
+
+def csv_response(
+    engine: Engine,
+    *,
+    door: str | None,
+    person_id: int | None,
+    decision: Decision | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> StreamingResponse:
+    """The filter's events as a streamed CSV download named after the current UTC time."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    lines = csv_lines(engine, door=door, person_id=person_id, decision=decision, since=since, until=until)
+    return StreamingResponse(
+        lines,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="facegate-events-{stamp}.csv"'},
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -11,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
 from api.deps import AuditorKey, Limit, Offset, ServicesDep, SessionDep
-from api.events_csv import csv_lines
+from api.events_csv import csv_response
 from api.schemas import EventsPage
 from storage import MAX_DB_INT, Decision, count_events, page_events
 
@@ -72,17 +71,4 @@ def list_events(
 )
 def export_events(services: ServicesDep, _key: AuditorKey, where: FilterDep) -> StreamingResponse:
     """Every event of the filter as CSV, streamed in batches (a month of 1M events never sits in memory)."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    lines = csv_lines(
-        services.engine,
-        door=where.door,
-        person_id=where.person_id,
-        decision=where.decision,
-        since=where.since,
-        until=where.until,
-    )
-    return StreamingResponse(
-        lines,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="facegate-events-{stamp}.csv"'},
-    )
+    return csv_response(services.engine, **asdict(where))

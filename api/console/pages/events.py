@@ -13,7 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 from api.console.auth import AuditorPage
 from api.console.templating import render
 from api.deps import ServicesDep, SessionDep
-from api.events_csv import csv_lines
+from api.events_csv import csv_response
 from storage import (
     AuditEventPublic,
     Decision,
@@ -47,6 +47,16 @@ class EventFilter:
     @property
     def until(self) -> datetime | None:
         return None if self.to_day is None else datetime.combine(self.to_day + timedelta(days=1), time(), UTC)
+
+    def criteria(self) -> dict[str, Any]:
+        """The filter as storage's event-query keywords (door, person_id, decision, since, until)."""
+        return {
+            "door": self.door,
+            "person_id": self.person_id,
+            "decision": self.decision,
+            "since": self.since,
+            "until": self.until,
+        }
 
     def query_string(self) -> str:
         """The filter as URL parameters (for the CSV link and the live refresh)."""
@@ -88,30 +98,13 @@ def _names(session: Session, events: list[AuditEventPublic]) -> dict[int, str]:
 
 def _page_context(session: Session, where: EventFilter, before: int | None) -> dict[str, Any]:
     """A page of events below the sequence `before` (None: the newest), keyset-paged like GET /events."""
-    events = page_events(
-        session,
-        door=where.door,
-        person_id=where.person_id,
-        decision=where.decision,
-        since=where.since,
-        until=where.until,
-        before_sequence=before,
-        limit=PAGE_SIZE,
-    )
+    events = page_events(session, **where.criteria(), before_sequence=before, limit=PAGE_SIZE)
     return {"events": events, "names": _names(session, events)}
 
 
 def _total(session: Session, where: EventFilter) -> int:
     """Events matching the filter, counted up to TOTAL_CAP + 1 (the page says "more than" beyond)."""
-    return count_events(
-        session,
-        door=where.door,
-        person_id=where.person_id,
-        decision=where.decision,
-        since=where.since,
-        until=where.until,
-        at_most=TOTAL_CAP,
-    )
+    return count_events(session, **where.criteria(), at_most=TOTAL_CAP)
 
 
 @router.get("")
@@ -148,16 +141,4 @@ def event_rows(request: Request, session: SessionDep, user: AuditorPage, where: 
 @router.get("/export.csv")
 def export_csv(services: ServicesDep, _user: AuditorPage, where: FilterDep) -> StreamingResponse:
     """Every event of the filter as CSV, streamed (never the whole log in memory)."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return StreamingResponse(
-        csv_lines(
-            services.engine,
-            door=where.door,
-            person_id=where.person_id,
-            decision=where.decision,
-            since=where.since,
-            until=where.until,
-        ),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="facegate-events-{stamp}.csv"'},
-    )
+    return csv_response(services.engine, **where.criteria())
