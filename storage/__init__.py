@@ -47,6 +47,7 @@ from storage.audit_checkpoint import (
 from storage.backup import BackupFiles, backup_master_keys, create_backup, restore_backup
 from storage.changes import GalleryChangeFeed
 from storage.cipher import Keyring, Sealed, generate_key, key_id_of
+from storage.console_sessions import end_console_session, is_console_session_ended
 from storage.db import create_schema, make_engine, open_database, session_scope
 from storage.device_models import DevicePublic
 from storage.device_seal import (
@@ -126,6 +127,8 @@ from storage.subject import ErasureReportPublic, SubjectAccessPublic, erase_pers
 from storage.templates import delete_template, list_person_templates, store_template
 
 __all__ = [
+    "end_console_session",
+    "is_console_session_ended",
     "MAX_DB_INT",
     "ErasureReportPublic",
     "SubjectAccessPublic",

@@ -15,7 +15,7 @@ from fastapi import Depends, Form, Request
 
 from api.console.session import SESSION_COOKIE, SessionSigner
 from api.deps import ServicesDep, SessionDep
-from storage import Role, find_api_key
+from storage import Role, find_api_key, is_console_session_ended
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ class ConsoleUser:
     role: Role
     label: str
     csrf_token: str
+    session_nonce: str
+    """Names the session for sign-out (storage.end_console_session)."""
+    session_expires_at_s: int
 
 
 def get_signer(request: Request) -> SessionSigner:
@@ -55,7 +58,8 @@ def signed_in(request: Request, session: SessionDep, services: ServicesDep, sign
     """The session's key, looked up again on every request so that a revoked key's session ends.
 
     Raises:
-        SignInRequired: no cookie, a forged or expired one, or its key was revoked or has expired.
+        SignInRequired: no cookie, a forged or expired one, a signed-out one, or its key was revoked or
+            has expired.
     """
     cookie = request.cookies.get(SESSION_COOKIE)
     claims = signer.claims(cookie, now_s=time.time()) if cookie else None
@@ -65,8 +69,16 @@ def signed_in(request: Request, session: SessionDep, services: ServicesDep, sign
     if key is None or not signer.verify(cookie, key_digest=key.secret_sha256):
         logger.info("console session of key %s refused", claims.key_id)
         raise SignInRequired
+    if is_console_session_ended(session, claims.nonce):
+        logger.info("signed-out console session of key %s refused", claims.key_id)
+        raise SignInRequired
     return ConsoleUser(
-        key_id=key.key_id, role=key.role, label=key.label, csrf_token=signer.csrf_token(claims.nonce)
+        key_id=key.key_id,
+        role=key.role,
+        label=key.label,
+        csrf_token=signer.csrf_token(claims.nonce),
+        session_nonce=claims.nonce,
+        session_expires_at_s=claims.expires_at_s,
     )
 
 

@@ -209,6 +209,17 @@ def test_sign_out_ends_the_session(api: ApiHarness) -> None:
     assert api.client.get("/ui/people", follow_redirects=False).status_code == 303
 
 
+def test_a_copy_of_a_signed_out_cookie_is_refused(api: ApiHarness) -> None:
+    csrf = sign_in(api.client, api.tokens[ADMIN])
+    copied = api.client.cookies["fg_session"]
+    api.client.post("/ui/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    api.client.cookies.set("fg_session", copied)
+    response = api.client.get("/ui/people", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/ui/login"
+    sign_in(api.client, api.tokens[ADMIN])  # a new session of the same key is not affected
+    assert api.client.get("/ui/people", follow_redirects=False).status_code == 200
+
+
 def test_names_and_door_text_render_as_text(api: ApiHarness) -> None:
     with session_scope(api.services.engine) as session:
         person = create_person(session, name=XSS_NAME)

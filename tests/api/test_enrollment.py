@@ -269,7 +269,6 @@ def test_identify_with_no_fpir_target_uses_the_model_default(
     assert "default" in body["threshold_policy"]
 
 
-
 @pytest.mark.model
 def test_pad_enforced_refuses_an_attack_photo_through_the_api(
     engine: Engine, keyring: Keyring, recognizer: Recognizer, pad_detector: PresentationAttackDetector

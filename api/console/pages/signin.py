@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, status
@@ -14,8 +15,8 @@ from api.auth import AuthenticationFailed, TooManyFailures
 from api.console.auth import SignedInForm, SignedInPage, SignerDep
 from api.console.session import LOGIN_COOKIE, SESSION_COOKIE
 from api.console.templating import home_path, render
-from api.deps import AuthenticatorDep, SettingsDep
-from storage import Role
+from api.deps import AuthenticatorDep, ServicesDep, SessionDep, SettingsDep
+from storage import Role, end_console_session
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -96,8 +97,16 @@ def login(
 
 
 @router.post("/logout")
-def logout(_user: SignedInForm) -> Response:
-    """End the session: the cookie is deleted."""
+def logout(user: SignedInForm, session: SessionDep, services: ServicesDep) -> Response:
+    """End the session: recorded as ended (a copy of the cookie is refused too), and the cookie deleted."""
+    end_console_session(
+        session,
+        key_id=user.key_id,
+        nonce=user.session_nonce,
+        expires_at=datetime.fromtimestamp(user.session_expires_at_s, UTC),
+        now=services.clock(),
+    )
+    logger.info("console session of key %s signed out", user.key_id)
     response = RedirectResponse("/ui/login", status_code=status.HTTP_303_SEE_OTHER)
     response.delete_cookie(SESSION_COOKIE, path="/ui")
     return response
