@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from enrollment import EnrollmentSettings, GalleryService
+from enrollment import EnrollmentResult, EnrollmentSettings, GalleryService, Photo, enroll, enroll_new_person
 from recognition import PresentationAttackDetector, Recognizer
-from storage import Cipher, Engine, GalleryChangeFeed
+from storage import Cipher, Engine, GalleryChangeFeed, Session
 
 
 @dataclass(frozen=True)
@@ -37,3 +37,34 @@ class AppServices:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "gallery", GalleryService(self.keyring, self.recognizer))
+
+    def enroll(self, session: Session, *, person_id: int, photos: list[Photo]) -> EnrollmentResult:
+        """enrollment.enroll with this process's keyring, models, settings, gallery and PAD check.
+
+        The caller holds `recognizer_lock`. Raises what enrollment.enroll raises.
+        """
+        return enroll(
+            session,
+            self.keyring,
+            self.recognizer,
+            person_id=person_id,
+            photos=photos,
+            settings=self.enrollment,
+            gallery=self.gallery,
+            pad=self.pad,
+        )
+
+    def enroll_new_person(
+        self, session: Session, *, name: str, photos: list[Photo]
+    ) -> tuple[int, EnrollmentResult]:
+        """enrollment.enroll_new_person with the same parts as `enroll`; returns the new id and the result."""
+        return enroll_new_person(
+            session,
+            self.keyring,
+            self.recognizer,
+            name=name,
+            photos=photos,
+            settings=self.enrollment,
+            gallery=self.gallery,
+            pad=self.pad,
+        )

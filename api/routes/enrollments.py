@@ -9,7 +9,6 @@ from fastapi import APIRouter, File, UploadFile, status
 from api.deps import AdminKey, RowId, ServicesDep, SessionDep
 from api.schemas import EnrollmentPublic, ErrorPublic, UnprocessablePublic
 from api.uploads import read_photo
-from enrollment import enroll
 
 router = APIRouter(tags=["enrollment"])
 
@@ -49,16 +48,7 @@ def add_faces(
         for i, upload in enumerate(photos)
     ]
     with services.recognizer_lock:
-        result = enroll(
-            session,
-            services.keyring,
-            services.recognizer,
-            person_id=person_id,
-            photos=read,
-            settings=services.enrollment,
-            gallery=services.gallery,
-            pad=services.pad,
-        )
+        result = services.enroll(session, person_id=person_id, photos=read)
     return EnrollmentPublic.from_result(
         result, person_id=person_id, cos_threshold=services.recognizer.cos_threshold
     )

@@ -13,7 +13,7 @@ from api.console.templating import render
 from api.deps import ServicesDep, SessionDep
 from api.services import AppServices
 from api.uploads import read_photo
-from enrollment import EnrollmentRejected, Photo, confusable_pairs, enroll, enroll_new_person
+from enrollment import EnrollmentRejected, Photo, confusable_pairs
 from storage import (
     NotFound,
     Session,
@@ -92,16 +92,7 @@ def enroll_person(
     read = _photos(photos, services)
     try:
         with services.recognizer_lock, session_scope(services.engine) as session:
-            person_id, result = enroll_new_person(
-                session,
-                services.keyring,
-                services.recognizer,
-                name=name,
-                photos=read,
-                settings=services.enrollment,
-                gallery=services.gallery,
-                pad=services.pad,
-            )
+            person_id, result = services.enroll_new_person(session, name=name, photos=read)
     except EnrollmentRejected as exc:
         return render(
             request,
@@ -164,16 +155,7 @@ def add_photos(
     read = _photos(photos, services)
     try:
         with services.recognizer_lock, session_scope(services.engine) as session:
-            result = enroll(
-                session,
-                services.keyring,
-                services.recognizer,
-                person_id=person_id,
-                photos=read,
-                settings=services.enrollment,
-                gallery=services.gallery,
-                pad=services.pad,
-            )
+            result = services.enroll(session, person_id=person_id, photos=read)
     except EnrollmentRejected as exc:
         with session_scope(services.engine) as session:
             response = _person_page(
