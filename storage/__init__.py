@@ -124,7 +124,13 @@ from storage.person_keys import master_key_usage, person_data_key, rewrap_person
 from storage.protocols import Cipher
 from storage.settings import StorageSettings
 from storage.subject import ErasureReportPublic, SubjectAccessPublic, erase_person, subject_access
-from storage.templates import delete_template, list_person_templates, store_template
+from storage.templates import (
+    NewTemplate,
+    delete_template,
+    list_person_templates,
+    store_template,
+    store_templates,
+)
 
 __all__ = [
     "end_console_session",
@@ -207,6 +213,7 @@ __all__ = [
     "Keyring",
     "MissingKey",
     "NotFound",
+    "NewTemplate",
     "PersonPublic",
     "Role",
     "Sealed",
@@ -254,6 +261,7 @@ __all__ = [
     "schema_drift",
     "session_scope",
     "store_template",
+    "store_templates",
     "to_public",
     "verify_chain",
 ]

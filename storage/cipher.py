@@ -12,7 +12,7 @@ import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +50,18 @@ def seal_with(key: bytes, plaintext: bytes, associated_data: bytes) -> Sealed:
     return Sealed(
         key_id=key_id_of(key), nonce=nonce, ciphertext=AESGCM(key).encrypt(nonce, plaintext, associated_data)
     )
+
+
+def seal_all_with(key: bytes, items: Sequence[tuple[bytes, bytes]]) -> list[Sealed]:
+    """Encrypt many (plaintext, associated data) pairs under one key, each with a fresh random nonce (F1)."""
+    aead, key_id = AESGCM(key), key_id_of(key)
+    sealed = []
+    for plaintext, associated_data in items:
+        nonce = os.urandom(NONCE_BYTES)
+        sealed.append(
+            Sealed(key_id=key_id, nonce=nonce, ciphertext=aead.encrypt(nonce, plaintext, associated_data))
+        )
+    return sealed
 
 
 def open_with(key: bytes, sealed: Sealed, associated_data: bytes) -> bytes:

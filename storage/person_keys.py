@@ -5,14 +5,16 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.cipher import KEY_BYTES, Sealed
 from storage.errors import NotFound
-from storage.models import Person, PersonKey
+from storage.models import Person, PersonKey, utc_now
 from storage.protocols import Cipher
+
+_IN_CLAUSE_IDS = 500  # SQLite before 3.32 allows 999 bound parameters per statement
 
 
 def _wrap_aad(person_id: int) -> bytes:
@@ -50,6 +52,38 @@ def person_data_key(session: Session, cipher: Cipher, person_id: int, *, create:
     )
     session.flush()
     return key
+
+
+def person_data_keys(session: Session, cipher: Cipher, person_ids: Sequence[int]) -> dict[int, bytes]:
+    """The data keys of many people, unwrapped a chunk of ids per query; missing ones made (rows locked).
+
+    Raises:
+        UnknownKeyId, DecryptionError: a wrapping master key is missing or a row was altered.
+    """
+    wanted = sorted(set(person_ids))
+    keys: dict[int, bytes] = {}
+    for start in range(0, len(wanted), _IN_CLAUSE_IDS):
+        keys.update(unwrap_person_keys(session, cipher, person_ids=wanted[start : start + _IN_CLAUSE_IDS]))
+    missing = [person_id for person_id in wanted if person_id not in keys]
+    for start in range(0, len(missing), _IN_CLAUSE_IDS):
+        chunk = missing[start : start + _IN_CLAUSE_IDS]
+        session.exec(select(Person.id).where(col(Person.id).in_(chunk)).with_for_update()).all()
+    new_rows = []
+    for person_id in missing:
+        keys[person_id] = secrets.token_bytes(KEY_BYTES)
+        sealed = cipher.seal(keys[person_id], _wrap_aad(person_id))
+        new_rows.append(
+            {
+                "person_id": person_id,
+                "master_key_id": sealed.key_id,
+                "nonce": sealed.nonce,
+                "wrapped_key": sealed.ciphertext,
+                "created_at": utc_now(),
+            }
+        )
+    if new_rows:
+        session.execute(insert(PersonKey), new_rows)
+    return keys
 
 
 def unwrap_person_keys(

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
-from storage.cipher import seal_with
+from storage.cipher import Sealed, seal_all_with, seal_with
 from storage.errors import NotFound
 from storage.gallery_log import bump_gallery_version, record_change, template_aad
-from storage.models import FaceTemplate, GalleryChangeKind, Person, TemplatePublic
-from storage.person_keys import person_data_key
+from storage.models import FaceTemplate, GalleryChange, GalleryChangeKind, Person, TemplatePublic, utc_now
+from storage.person_keys import person_data_key, person_data_keys
 from storage.protocols import Cipher
 from storage.timeutil import as_utc
 
@@ -48,6 +50,68 @@ def store_template(
     session.add(row)
     record_change(session, GalleryChangeKind.template_added, person_id=person_id, template_id=template_id)
     return row
+
+
+@dataclass(frozen=True)
+class NewTemplate:
+    """One template to store in bulk: its owner, plaintext bytes and source."""
+
+    person_id: int
+    plaintext: bytes
+    source_name: str
+    quality: dict[str, float] | None = None
+
+
+def store_templates(
+    session: Session, cipher: Cipher, *, model_id: str, templates: Sequence[NewTemplate]
+) -> list[str]:
+    """Encrypt and add many templates, one insert statement per table; returns their ids in order.
+
+    The same encryption as `store_template`: each under its person's data key (made on first use,
+    unwrapped in bulk), a fresh nonce each, associated data binding it to its row. Each is logged as
+    added; the caller commits and bumps the gallery version.
+    """
+    if not templates:
+        return []
+    data_keys = person_data_keys(session, cipher, [t.person_id for t in templates])
+    template_ids = [uuid.uuid4().hex for _ in templates]
+    by_person: dict[int, list[int]] = {}
+    for position, template in enumerate(templates):
+        by_person.setdefault(template.person_id, []).append(position)
+    sealed: dict[int, Sealed] = {}
+    for person_id, positions in by_person.items():
+        items = [
+            (
+                templates[p].plaintext,
+                template_aad(template_id=template_ids[p], person_id=person_id, model_id=model_id),
+            )
+            for p in positions
+        ]
+        sealed.update(zip(positions, seal_all_with(data_keys[person_id], items), strict=True))
+    now = utc_now()
+    rows = [
+        {
+            "id": template_ids[position],
+            "person_id": template.person_id,
+            "model_id": model_id,
+            "key_id": sealed[position].key_id,
+            "nonce": sealed[position].nonce,
+            "ciphertext": sealed[position].ciphertext,
+            "source_name": template.source_name[:255],
+            "created_at": now,
+            "quality": template.quality,
+        }
+        for position, template in enumerate(templates)
+    ]
+    session.execute(insert(FaceTemplate), rows)
+    session.execute(
+        insert(GalleryChange),
+        [
+            {"kind": GalleryChangeKind.template_added, "person_id": t.person_id, "template_id": template_id}
+            for template_id, t in zip(template_ids, templates, strict=True)
+        ],
+    )
+    return template_ids
 
 
 def _template_public(row: FaceTemplate) -> TemplatePublic:

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import numpy as np
+from sqlalchemy import text
 
 from recognition import vector_to_bytes
-from storage import Cipher, Engine, create_person, iter_templates, session_scope, store_template
+from storage import (
+    Cipher,
+    Engine,
+    NewTemplate,
+    bump_gallery_version,
+    create_person,
+    iter_templates,
+    session_scope,
+    store_template,
+    store_templates,
+)
 
 MODEL_ID = "sface-2021dec-int8bq"
 
@@ -29,7 +40,35 @@ def store_people(engine: Engine, cipher: Cipher, vectors: list[np.ndarray]) -> l
     return person_ids
 
 
+def store_bulk(engine: Engine, cipher: Cipher, owners: list[int], vectors: list[np.ndarray]) -> list[str]:
+    """Store one template per (owner, vector) with `store_templates` and bump the version; the ids."""
+    with session_scope(engine) as session:
+        template_ids = store_templates(
+            session,
+            cipher,
+            model_id=MODEL_ID,
+            templates=[
+                NewTemplate(person_id=owner, plaintext=vector_to_bytes(vector), source_name=f"bulk-{n}.jpg")
+                for n, (owner, vector) in enumerate(zip(owners, vectors, strict=True))
+            ],
+        )
+        bump_gallery_version(session)
+    return template_ids
+
+
 def decrypted(engine: Engine, cipher: Cipher) -> dict[int, bytes]:
     """Person id → template plaintext, for every stored template."""
     with session_scope(engine) as session:
         return {t.person_id: t.plaintext for t in iter_templates(session, cipher, model_id=MODEL_ID)}
+
+
+def move_ciphertext(engine: Engine) -> list[bytes]:
+    """Copy the second template row's nonce and ciphertext onto the first (by id); every row's nonce."""
+    with engine.begin() as connection:
+        rows = connection.execute(text("SELECT id, nonce, ciphertext FROM face_template ORDER BY id")).all()
+        (first_id, *_), (_, second_nonce, second_ciphertext), *_ = rows
+        connection.execute(
+            text("UPDATE face_template SET nonce = :n, ciphertext = :c WHERE id = :id"),
+            {"n": second_nonce, "c": second_ciphertext, "id": first_id},
+        )
+    return [row[1] for row in rows]

@@ -29,7 +29,7 @@ from storage import (
     store_template,
 )
 from tests.plaintext import template_leaks
-from tests.storage.template_helpers import MODEL_ID, store_people
+from tests.storage.template_helpers import MODEL_ID, move_ciphertext, store_bulk, store_people
 
 
 def test_templates_decrypt_to_the_stored_vectors(
@@ -49,13 +49,7 @@ def test_ciphertext_copied_onto_another_persons_row_fails_to_decrypt(
 ) -> None:
     """Someone with write access swaps two people's templates: decryption refuses rather than misroutes."""
     store_people(engine, keyring, real_vectors[:2])
-    with engine.begin() as connection:
-        rows = connection.execute(text("SELECT id, nonce, ciphertext FROM face_template ORDER BY id")).all()
-        (first_id, *_), (_, second_nonce, second_ciphertext) = rows
-        connection.execute(
-            text("UPDATE face_template SET nonce = :n, ciphertext = :c WHERE id = :id"),
-            {"n": second_nonce, "c": second_ciphertext, "id": first_id},
-        )
+    move_ciphertext(engine)
 
     with session_scope(engine) as session, pytest.raises(DecryptionError):
         list(iter_templates(session, keyring, model_id=MODEL_ID))
@@ -133,6 +127,16 @@ def test_the_database_holds_no_plaintext_template(
     database_url: str, engine: Engine, keyring: Keyring, real_vectors: list[np.ndarray]
 ) -> None:
     store_people(engine, keyring, real_vectors)
+
+    assert template_leaks(_stored_bytes(database_url, engine), real_vectors) == []
+
+
+def test_bulk_stored_templates_leave_no_plaintext_either(
+    database_url: str, engine: Engine, keyring: Keyring, real_vectors: list[np.ndarray]
+) -> None:
+    with session_scope(engine) as session:
+        owners = [create_person(session, name=f"bulk {n}").id or 0 for n in range(len(real_vectors))]
+    store_bulk(engine, keyring, owners, real_vectors)
 
     assert template_leaks(_stored_bytes(database_url, engine), real_vectors) == []
 
