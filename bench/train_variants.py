@@ -1,4 +1,4 @@
-"""Train the issue-4 variants on the CelebA subset under equal wall-time budgets, one after another.
+"""Train the issue-4/16 variants on the CelebA subset under equal wall or CPU budgets, one after another.
 
 Each variant trains MobileFaceNet on `celeba-subset-aligned112` (minus the identities in
 `possible_lfw_overlap.tsv`, and 20 held-out validation identities) and exports a bundle; the JSON
@@ -6,6 +6,7 @@ summary (last stdout line) has the validation numbers, images/s and wall minutes
 measured afterwards with `bench/train_lfw.py eval --bundle RUN/bundles/NAME`.
 
     nice -n 10 .venv/bin/python bench/train_variants.py --out ../train-runs --budget-min 5
+    nice -n 19 .venv/bin/python bench/train_variants.py --out ../runs --budget-cpu-min 4 --validate-every 20
 """
 
 from __future__ import annotations
@@ -63,7 +64,12 @@ def variants(args: argparse.Namespace) -> dict[str, TrainConfig]:
     )
     epochs = args.epochs
     optim = OptimConfig(
-        epochs=epochs, warmup_epochs=0.1, max_wall_minutes=args.budget_min, learning_rate=1e-3
+        epochs=epochs,
+        warmup_epochs=0.1,
+        max_wall_minutes=args.budget_min,
+        max_cpu_minutes=args.budget_cpu_min,
+        validate_every_steps=args.validate_every,
+        learning_rate=1e-3,
     )
     common = {
         "data": data,
@@ -116,7 +122,13 @@ def main() -> None:
     )
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="FACEGATE_DATA_DIR")
     parser.add_argument("--out", type=Path, required=True, help="one run directory per variant inside")
-    parser.add_argument("--budget-min", type=float, default=6.0, help="training wall minutes per variant")
+    parser.add_argument("--budget-min", type=float, help="training wall minutes per variant")
+    parser.add_argument(
+        "--budget-cpu-min",
+        type=float,
+        help="training CPU minutes per variant (equal budgets when the machine's load varies)",
+    )
+    parser.add_argument("--validate-every", type=int, help="also validate every N steps (val.csv)")
     parser.add_argument("--epochs", type=int, default=1, help="epochs the schedule spans")
     parser.add_argument("--only", nargs="*", help="variant names to run (default: all)")
     parser.add_argument(
@@ -132,6 +144,8 @@ def main() -> None:
     parser.add_argument("--backbone", default="mobilefacenet", help="BackboneConfig.kind")
     parser.add_argument("--backbone-name", default="", help="BackboneConfig.name (e.g. resnet18)")
     args = parser.parse_args()
+    if args.budget_min is None and args.budget_cpu_min is None:
+        parser.error("give --budget-min, --budget-cpu-min or both")
     summary = {}
     for name, config in variants(args).items():
         if args.only and name not in args.only:
@@ -149,6 +163,7 @@ def main() -> None:
             "train_images_per_s": best.images_per_s,
             "train_loss": best.train_loss,
             "wall_min": round((time.monotonic() - started) / 60.0, 2),
+            "train_cpu_min": round(outcome.result.epochs[-1].cpu_s / 60.0, 2),
             "stopped_because": outcome.result.stopped_because,
         }
         sys.stderr.write(json.dumps({name: summary[name]}) + "\n")

@@ -135,7 +135,18 @@ class OptimConfig(_Strict):
     weight_decay: float = Field(5e-4, ge=0.0, description="Decoupled (AdamW) or L2 (SGD) weight decay.")
     warmup_epochs: float = Field(1.0, ge=0.0, description="Linear warm-up from 0 to the peak rate.")
     epochs: int = Field(20, ge=1, description="Length of the cosine schedule in epochs.")
-    max_wall_minutes: float | None = Field(None, gt=0.0, description="Stop after the epoch that passes this.")
+    max_wall_minutes: float | None = Field(
+        None, gt=0.0, description="Stop after the step that passes this many wall minutes."
+    )
+    max_cpu_minutes: float | None = Field(
+        None,
+        gt=0.0,
+        description="Stop after the step that passes this many minutes of this process's CPU time (all its "
+        "threads, not DataLoader workers): an equal budget on a machine whose load varies.",
+    )
+    validate_every_steps: int | None = Field(
+        None, ge=1, description="Also validate every N steps inside an epoch (val.csv: accuracy over time)."
+    )
     grad_clip_norm: float | None = Field(5.0, gt=0.0, description="Clip the global gradient L2 norm.")
     freeze_body_epochs: float = Field(
         0.0,

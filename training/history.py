@@ -27,6 +27,8 @@ class EpochMetrics:
     active_fraction: float
     positive_cos: float
     negative_cos: float
+    cpu_s: float = math.nan
+    """CPU seconds of this process since the run started (NaN in checkpoints written before it existed)."""
 
 
 @dataclass(frozen=True)

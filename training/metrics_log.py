@@ -9,6 +9,7 @@ from typing import Any
 
 METRICS_FILE = "metrics.csv"
 STEPS_FILE = "steps.csv"
+VALIDATION_FILE = "val.csv"
 
 
 class MetricsLog:

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from training.augment import Augmenter
 from training.backbones import build_backbone
+from training.budget import RunBudget
 from training.checkpoint import (
     BEST_CHECKPOINT,
     LAST_CHECKPOINT,
@@ -34,7 +35,7 @@ from training.data import CropDataset, Split, load_crops, normalise
 from training.distributed import SINGLE_PROCESS, DistContext
 from training.errors import CheckpointError
 from training.history import EpochMetrics, EpochRun, TrainResult
-from training.metrics_log import STEPS_FILE, MetricsLog
+from training.metrics_log import STEPS_FILE, VALIDATION_FILE, MetricsLog
 from training.mining_stats import StepStats
 from training.objective import TrainingNetwork, build_objective
 from training.samplers import IdentityBatchSampler
@@ -73,13 +74,18 @@ class Trainer:
         run_dir: Path,
         *,
         clock: Callable[[], float] = time.monotonic,
+        cpu_clock: Callable[[], float] = time.process_time,
         dist: DistContext = SINGLE_PROCESS,
     ) -> None:
-        """`dist`: this process's rank in a data-parallel group (see training.distributed)."""
+        """`clock`, `cpu_clock`: wall and process CPU seconds (optim.max_wall_minutes, max_cpu_minutes);
+        `dist`: this process's rank in a data-parallel group (see training.distributed)."""
         self.config = config
         self.split = split
         self.run_dir = run_dir
         self.clock = clock
+        self.budget = RunBudget(
+            config.optim.max_wall_minutes, config.optim.max_cpu_minutes, clock=clock, cpu_clock=cpu_clock
+        )
         self.dist = dist
         self.device = dist.device(resolve_device(config.device))
         if config.threads is not None:
@@ -215,11 +221,12 @@ class Trainer:
             "learning_rate": self.optimizer.param_groups[0]["lr"],
             **vars(stats),
             "wall_s": self.clock() - started_s,
+            "cpu_s": self.budget.cpu_s(),
         }
         log.write(row)
 
-    def _train_epoch(self, deadline_s: float, steps_log: MetricsLog) -> EpochRun:
-        """One pass (cut short when the wall budget ends mid-epoch), one steps.csv row per step."""
+    def _train_epoch(self, steps_log: MetricsLog, val_log: MetricsLog) -> EpochRun:
+        """One pass (cut short when a time budget ends mid-epoch), one steps.csv row per step."""
         self.network.train()
         losses: list[float] = []
         stats: list[StepStats] = []
@@ -260,11 +267,12 @@ class Trainer:
                     rate,
                     eta_s,
                 )
-            if self.dist.any(self.clock() >= deadline_s):  # every rank stops after the same step
-                logger.info(
-                    "wall-time budget reached after %d steps of epoch %d", len(losses), self.epoch + 1
-                )
+            if self.dist.any(bool(self.budget.used_up())):  # every rank stops after the same step
+                logger.info("budget used after %d steps of epoch %d", len(losses), self.epoch + 1)
                 break
+            every = self.config.optim.validate_every_steps
+            if every and self.step % every == 0 and len(losses) < self.steps_per_epoch and self.dist.is_main:
+                self._log_validation(val_log, self.validate())  # the epoch's end logs its own
         rate = len(losses) * self.images_per_step / max(1e-9, self.clock() - started)
         return EpochRun(losses=losses, stats=stats, images_per_s=rate)
 
@@ -278,8 +286,23 @@ class Trainer:
         )
         return verification_metrics(genuine, impostor, rng=np.random.default_rng(self.config.seed))
 
-    def _epoch_metrics(self, run: EpochRun, started_s: float) -> EpochMetrics:
+    def _log_validation(self, val_log: MetricsLog, result: ValidationResult) -> None:
+        """One val.csv row: validation accuracy over steps, wall and CPU time."""
+        val_log.write(
+            {
+                "step": self.step,
+                "epoch": self.step / self.steps_per_epoch,
+                "wall_s": self.budget.wall_s(),
+                "cpu_s": self.budget.cpu_s(),
+                "val_accuracy": result.accuracy,
+                "val_accuracy_std": result.accuracy_std,
+                "val_tar_at_far_1e3": result.tar_at_far_1e3,
+            }
+        )
+
+    def _epoch_metrics(self, run: EpochRun, val_log: MetricsLog) -> EpochMetrics:
         result = self.validate()
+        self._log_validation(val_log, result)
         return EpochMetrics(
             epoch=self.epoch,
             train_loss=float(np.mean(run.losses)) if run.losses else math.nan,
@@ -288,15 +311,16 @@ class Trainer:
             val_accuracy=result.accuracy,
             val_accuracy_std=result.accuracy_std,
             val_tar_at_far_1e3=result.tar_at_far_1e3,
-            wall_s=self.clock() - started_s,
+            wall_s=self.budget.wall_s(),
+            cpu_s=self.budget.cpu_s(),
             **vars(run.mean_stats()),
         )
 
-    def _end_epoch(self, run: EpochRun, started_s: float) -> tuple[EpochMetrics, str]:
+    def _end_epoch(self, run: EpochRun, val_log: MetricsLog) -> tuple[EpochMetrics, str]:
         """Rank 0 validates and checkpoints; every rank gets its metrics and its reason to stop (or "")."""
         self.epoch += 1
         is_main = self.dist.is_main
-        metrics = self.dist.from_main(self._epoch_metrics(run, started_s) if is_main else None)
+        metrics = self.dist.from_main(self._epoch_metrics(run, val_log) if is_main else None)
         self.history.append(metrics)
         is_best = metrics.val_accuracy > self.best_accuracy
         if is_best:
@@ -318,13 +342,13 @@ class Trainer:
                 metrics.val_accuracy_std,
                 metrics.val_tar_at_far_1e3,
             )
-        reason = self.dist.from_main(self._stop_reason(started_s) if is_main else None)
+        reason = self.dist.from_main(self._stop_reason() if is_main else None)
         return metrics, reason
 
-    def _stop_reason(self, started_s: float) -> str:
+    def _stop_reason(self) -> str:
         optim = self.config.optim
-        if optim.max_wall_minutes is not None and self.clock() - started_s >= 60.0 * optim.max_wall_minutes:
-            return f"wall-time budget of {optim.max_wall_minutes:g} minutes used (epoch {self.epoch})"
+        if used_up := self.budget.used_up():
+            return f"{used_up} (epoch {self.epoch})"
         if self.epoch >= optim.epochs:
             return f"finished {optim.epochs} epochs"
         patience = optim.early_stop_patience_epochs
@@ -333,7 +357,7 @@ class Trainer:
         return ""
 
     def fit(self) -> TrainResult:
-        """Train until the schedule ends, early stop or the wall budget; returns the best epoch's scores.
+        """Train until the schedule ends, early stop or a time budget; returns the best epoch's scores.
 
         Only rank 0 writes files and validates; other ranks return the same epochs without validation.
         """
@@ -349,18 +373,17 @@ class Trainer:
             (self.run_dir / SEEDS_FILE).write_text(json.dumps(seeds))
         log = MetricsLog(self.run_dir, is_enabled=is_main)
         steps_log = MetricsLog(self.run_dir, file_name=STEPS_FILE, x_key="step", is_enabled=is_main)
-        started_s = self.clock()
+        val_log = MetricsLog(self.run_dir, file_name=VALIDATION_FILE, x_key="step", is_enabled=is_main)
+        self.budget.start()
         # Only a resumed, already finished run stops before training: a budget always allows one step.
         reason = (
             f"finished {self.config.optim.epochs} epochs" if self.epoch >= self.config.optim.epochs else ""
         )
-        budget_min = self.config.optim.max_wall_minutes
-        deadline_s = started_s + 60.0 * budget_min if budget_min is not None else float("inf")
         while not reason:
-            metrics, reason = self._end_epoch(self._train_epoch(deadline_s, steps_log), started_s)
+            metrics, reason = self._end_epoch(self._train_epoch(steps_log, val_log), val_log)
             log.write(vars(metrics))
-        log.close()
-        steps_log.close()
+        for each in (log, steps_log, val_log):
+            each.close()
         logger.info("stopped: %s; best epoch %d", reason, self.best_epoch)
         if is_main:
             load_initial_weights(self.model, self.run_dir / BEST_CHECKPOINT)

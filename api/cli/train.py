@@ -31,6 +31,7 @@ def _overrides(**values: Any) -> dict[str, Any]:
         "init_weights": "backbone.init_weights",
         "epochs": "optim.epochs",
         "max_minutes": "optim.max_wall_minutes",
+        "max_cpu_minutes": "optim.max_cpu_minutes",
         "learning_rate": "optim.learning_rate",
         "freeze_body_epochs": "optim.freeze_body_epochs",
         "batch_size": "batch_size",
@@ -71,6 +72,10 @@ def train_command(
     max_minutes: Annotated[
         float | None, typer.Option(help="Stop once this many wall minutes are used.")
     ] = None,
+    max_cpu_minutes: Annotated[
+        float | None,
+        typer.Option(help="Stop once this process has used this many CPU minutes (fair under varying load)."),
+    ] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
     freeze_body_epochs: Annotated[
         float | None, typer.Option(help="Fine-tuning: epochs that train only the margin head first.")
@@ -101,6 +106,7 @@ def train_command(
         init_weights=init_weights,
         epochs=epochs,
         max_minutes=max_minutes,
+        max_cpu_minutes=max_cpu_minutes,
         learning_rate=learning_rate,
         freeze_body_epochs=freeze_body_epochs,
         batch_size=batch_size,

@@ -74,9 +74,9 @@ def test_loss_falls_and_every_epoch_is_recorded(tiny_run: tuple[TrainConfig, Pat
     assert all(e.images_per_s > 0 for e in epochs)
     lines = (run_dir / "metrics.csv").read_text().splitlines()
     assert lines[0].startswith("epoch,train_loss,images_per_s") and len(lines) == 4
-    assert lines[0].endswith("active_fraction,positive_cos,negative_cos")
+    assert lines[0].endswith("active_fraction,positive_cos,negative_cos,cpu_s")
     steps = (run_dir / "steps.csv").read_text().splitlines()
-    assert steps[0] == "step,epoch,loss,learning_rate,active_fraction,positive_cos,negative_cos,wall_s"
+    assert steps[0] == "step,epoch,loss,learning_rate,active_fraction,positive_cos,negative_cos,wall_s,cpu_s"
     step_rows = [line.split(",") for line in steps[1:]]
     assert [int(row[0]) for row in step_rows] == list(range(1, len(step_rows) + 1))
     assert {int(row[1]) for row in step_rows} == {1, 2, 3}
@@ -166,6 +166,35 @@ def test_the_wall_budget_cuts_an_epoch_short_and_still_validates_and_checkpoints
     assert (tmp_path / "short" / "best.pt").is_file()
 
 
+def test_the_cpu_budget_stops_mid_epoch_and_validation_is_logged_every_n_steps(tmp_path: Path) -> None:
+    import csv
+
+    from training.data import split_identities
+    from training.preprocess import aligned_crop_set
+    from training.trainer import Trainer
+
+    optim = OptimConfig(
+        epochs=5,
+        warmup_epochs=0.0,
+        max_cpu_minutes=2.0,
+        validate_every_steps=1,
+        early_stop_patience_epochs=None,
+    )
+    config = tiny_config(celeba_few(tmp_path), optim=optim, batch_size=8)
+    split = split_identities(aligned_crop_set(config.data.data_dir).crops, config.data, seed=config.seed)
+    # Each step costs one CPU minute on this clock, so the 2-minute budget ends after step 2.
+    trainer = Trainer(config, split, tmp_path / "run", cpu_clock=lambda: 60.0 * trainer.step)
+    assert trainer.steps_per_epoch > 2
+    result = trainer.fit()
+    assert result.stopped_because == "CPU-time budget of 2 minutes used (epoch 1)"
+    assert trainer.step == 2 and [e.epoch for e in result.epochs] == [1]
+    assert result.epochs[0].cpu_s == 120.0
+    with (tmp_path / "run" / "val.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(int(r["step"]), float(r["cpu_s"])) for r in rows] == [(1, 60.0), (2, 120.0)]
+    assert float(rows[-1]["val_accuracy"]) == result.epochs[0].val_accuracy
+
+
 def test_a_triplet_curriculum_run_logs_its_active_triplets_every_step(tmp_path: Path) -> None:
     import csv
 
@@ -202,12 +231,12 @@ def test_fine_tuning_trains_only_the_head_while_the_body_is_frozen_then_the_whol
     body = {key: value.clone() for key, value in trainer.model.state_dict().items()}
     head = trainer.objective.loss.W.detach().clone()
     no_log = MetricsLog(tmp_path, is_enabled=False)
-    trainer._train_epoch(float("inf"), no_log)
+    trainer._train_epoch(no_log, no_log)
     for key, value in trainer.model.state_dict().items():
         assert torch.equal(value, body[key]), f"{key} moved while the body was frozen"
     assert not torch.equal(trainer.objective.loss.W.detach(), head)
     assert not trainer.is_body_frozen()
-    trainer._train_epoch(float("inf"), no_log)
+    trainer._train_epoch(no_log, no_log)
     moved = [key for key, value in trainer.model.state_dict().items() if not torch.equal(value, body[key])]
     assert len(moved) > len(body) // 2
     with pytest.raises(ValueError, match="needs a margin head"):
