@@ -236,7 +236,7 @@ def _sync(
         vectors=pop.gallery,
         newcomer=pop.non_mated[0],
         per_identity=2,
-        work_dir=work_dir,
+        database=work_dir / "scale.db",
         quiet_s=args.sync_quiet_s,
     )
     return {"index": config.model_dump(), **result}

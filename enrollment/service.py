@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from enrollment.errors import EnrollmentRejected, PhotoProblem, ThresholdUnavailable
 from enrollment.gallery import GalleryService, stored_gallery
 from enrollment.quality import quality_problems
@@ -15,6 +17,7 @@ from recognition import (
     DetectedFace,
     Embedding,
     FaceQuality,
+    Gallery,
     ImageError,
     Match,
     OperatingThreshold,
@@ -125,19 +128,15 @@ def _checked_faces(
 
 
 def _checked_duplicates(
-    session: Session,
-    keyring: Cipher,
+    searched: Gallery,
     recognizer: Recognizer,
     *,
     person_id: int,
     embedded: list[tuple[str, Embedding]],
     settings: EnrollmentSettings,
-    gallery: GalleryService | None,
 ) -> list[PossibleDuplicate]:
     """Possible duplicates of the new faces; raises EnrollmentRejected if settings refuse them."""
-    duplicates = possible_duplicates(
-        session, keyring, recognizer, person_id=person_id, embeddings=embedded, gallery=gallery
-    )
+    duplicates = possible_duplicates(searched, recognizer, person_id=person_id, embeddings=embedded)
     if not duplicates or settings.allow_duplicates:
         return duplicates
     threshold = recognizer.cos_threshold
@@ -162,8 +161,12 @@ def _store_all(
     person_id: int,
     embedded: list[tuple[str, Embedding]],
     qualities: list[FaceQuality],
+    searched: Gallery,
 ) -> list[str]:
-    """Encrypt and store every template with its photo's quality, bump the gallery version; the ids."""
+    """Encrypt and store every template with its photo's quality and its look-alike neighbours in
+    `searched` (so gates need not search them), bump the gallery version; the ids."""
+    vectors = np.stack([embedding.vector for _, embedding in embedded])
+    neighbours = searched.neighbour_records([person_id] * len(embedded), vectors)
     template_ids = [
         store_template(
             session,
@@ -173,8 +176,9 @@ def _store_all(
             plaintext=vector_to_bytes(embedding.vector),
             source_name=name,
             quality=asdict(quality),
+            lookalikes=lookalikes,
         ).id
-        for (name, embedding), quality in zip(embedded, qualities, strict=True)
+        for (name, embedding), quality, lookalikes in zip(embedded, qualities, neighbours, strict=True)
     ]
     bump_gallery_version(session)
     return template_ids
@@ -212,17 +216,14 @@ def enroll(
     get_person(session, person_id)
     accepted = _checked_faces(recognizer, photos, settings, pad)
     embedded = [(photo.name, recognizer.embed(image, face)) for photo, image, face, _ in accepted]
+    searched = stored_gallery(session, keyring, recognizer) if gallery is None else gallery.current(session)
     duplicates = _checked_duplicates(
-        session,
-        keyring,
-        recognizer,
-        person_id=person_id,
-        embedded=embedded,
-        settings=settings,
-        gallery=gallery,
+        searched, recognizer, person_id=person_id, embedded=embedded, settings=settings
     )
     qualities = [quality for *_, quality in accepted]
-    template_ids = _store_all(session, keyring, person_id=person_id, embedded=embedded, qualities=qualities)
+    template_ids = _store_all(
+        session, keyring, person_id=person_id, embedded=embedded, qualities=qualities, searched=searched
+    )
     logger.info("enrolled %d templates for person %d", len(template_ids), person_id)
     return EnrollmentResult(template_ids=template_ids, possible_duplicates=duplicates)
 

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from enrollment.gallery import GalleryService, stored_gallery
-from recognition import Embedding, Recognizer
+from enrollment.gallery import stored_gallery
+from recognition import Embedding, Gallery, Recognizer
 from storage import Cipher, Session
 
 logger = logging.getLogger(__name__)
@@ -35,26 +35,19 @@ class ConfusablePair:
 
 
 def possible_duplicates(
-    session: Session,
-    keyring: Cipher,
+    searched: Gallery,
     recognizer: Recognizer,
     *,
     person_id: int,
     embeddings: Sequence[tuple[str, Embedding]],
-    gallery: GalleryService | None = None,
 ) -> list[PossibleDuplicate]:
-    """Other people each (photo name, embedding) matches at or above the model's threshold.
+    """Other people in `searched` each (photo name, embedding) matches at or above the model's threshold.
 
-    Searched in the process's shared `gallery` when given, else in a gallery loaded for this call;
     `person_id`'s own templates never count.
 
     Returns:
         Matches, in photo order, best first within a photo.
-
-    Raises:
-        UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
-    searched = stored_gallery(session, keyring, recognizer) if gallery is None else gallery.current(session)
     found = []
     for photo, embedding in embeddings:
         for match in searched.search(embedding.vector, _DUPLICATE_CANDIDATES + 1):

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import faiss
 import numpy as np
 import numpy.typing as npt
 
+from recognition.errors import IndexStateError
 from recognition.index.book import as_query, as_rows
-from recognition.lookalike import LookalikePairs, PairScores, neighbour_pairs
+from recognition.lookalike import (
+    LookalikeHits,
+    LookalikePairs,
+    PairScores,
+    best_pairs,
+    hit_mask,
+    neighbour_hits,
+    neighbours_to_bytes,
+    no_hits,
+    pair_scores,
+    stored_hits,
+)
 from recognition.protocols import FaceIndex
 from recognition.types import Match
 
@@ -42,7 +54,7 @@ class LookalikeView:
         return score is not None and score >= self.min_score
 
     def __bool__(self) -> bool:
-        return len(self.pairs) > 0
+        return bool(self.pairs)
 
 
 class Gallery:
@@ -96,13 +108,24 @@ class Gallery:
         person_ids: Sequence[int],
         vectors: npt.NDArray[np.float32],
         removed_person_ids: Sequence[int] = (),
+        neighbours: Sequence[bytes | None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
-        """Remove people, then add templates (rows L2-normalised) and find their look-alike pairs.
+        """Remove people, then add templates (rows L2-normalised) and record their look-alike pairs.
+
+        A template's pairs come from its stored `neighbours` (`neighbour_records` when it was
+        enrolled) where one is given, else from a search of this gallery once every row is added,
+        in batches, reporting `progress(searched, to_search)` after each.
 
         Raises:
-            IndexStateError: a template key already present, or vectors of the wrong shape or dtype.
+            IndexStateError: a template key already present, vectors of the wrong shape or dtype, or
+                malformed stored neighbours.
         """
         rows = as_rows(vectors, self.dim)
+        stored: Sequence[bytes | None] = [None] * len(rows) if neighbours is None else neighbours
+        if len(stored) != len(rows):
+            raise IndexStateError(f"{len(stored)} stored neighbour records for {len(rows)} templates")
+        is_new = self.revision == 0
         with self._lock:
             for person_id in removed_person_ids:
                 self.index.remove_person(person_id)
@@ -111,9 +134,41 @@ class Gallery:
             self.revision += 1
         # Searching needs no lock here: this is the only writer, and concurrent searches only read.
         owners = np.asarray(person_ids, dtype=np.int64)
+        unknown = np.asarray([record is None for record in stored], dtype=bool)
+        hits = [stored_hits(owners, stored, min_score=self.pairs.min_score)]
+        hits += self._searched_hits(
+            owners[unknown], rows[unknown], depth=self.lookalike_templates + 1, progress=progress
+        )
+        pairs = best_pairs(*(np.concatenate(column) for column in zip(*hits, strict=True)))
+        if is_new:
+            self.pairs.load(pairs)  # a full load: millions of pairs stay in arrays
+        else:
+            self.pairs.merge(pair_scores(pairs))
+
+    def neighbour_records(self, person_ids: Sequence[int], vectors: npt.NDArray[np.float32]) -> list[bytes]:
+        """The look-alike neighbours of templates about to be added, to store beside them.
+
+        Each record holds the person id and cosine of every other person's template among the
+        template's `lookalike_templates` nearest in this gallery scoring `lookalike_min_cos` or more
+        (no template data); `apply(neighbours=...)` then records exactly the pairs its own search would.
+
+        Raises:
+            IndexStateError: vectors of the wrong shape or dtype.
+        """
+        rows = as_rows(vectors, self.dim)
+        owners = np.asarray(person_ids, dtype=np.int64)
+        if len(self.index) == 0:
+            return [b""] * len(rows)
+        records: list[bytes] = []
         for start in range(0, len(rows), _PAIR_QUERY_ROWS):
             part = slice(start, start + _PAIR_QUERY_ROWS)
-            self.pairs.merge(self._pairs_of(owners[part], rows[part]))
+            scores, persons = self.index.nearest_templates(rows[part], self.lookalike_templates)
+            hits = hit_mask(owners[part], scores, persons, min_score=self.pairs.min_score)
+            records += [
+                neighbours_to_bytes(row_persons[keep], row_scores[keep])
+                for row_scores, row_persons, keep in zip(scores, persons, hits, strict=True)
+            ]
+        return records
 
     def lookalikes(self, min_score: float) -> LookalikeView:
         """Pairs scoring at least `min_score`, read live; below `lookalike_min_cos` nothing more is known."""
@@ -123,6 +178,21 @@ class Gallery:
         """Recorded pairs (lower id first) scoring `min_score` or more, with their best cosine."""
         return self.pairs.at_least(min_score)
 
-    def _pairs_of(self, owners: npt.NDArray[np.int64], rows: npt.NDArray[np.float32]) -> PairScores:
-        scores, persons = self.index.nearest_templates(rows, self.lookalike_templates + 1)
-        return neighbour_pairs(owners, scores, persons, min_score=self.pairs.min_score)
+    def _searched_hits(
+        self,
+        owners: npt.NDArray[np.int64],
+        rows: npt.NDArray[np.float32],
+        *,
+        depth: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> list[LookalikeHits]:
+        found = [no_hits()]
+        if progress is not None:
+            progress(0, len(rows))
+        for start in range(0, len(rows), _PAIR_QUERY_ROWS):
+            part = slice(start, start + _PAIR_QUERY_ROWS)
+            scores, persons = self.index.nearest_templates(rows[part], depth)
+            found.append(neighbour_hits(owners[part], scores, persons, min_score=self.pairs.min_score))
+            if progress is not None:
+                progress(min(start + _PAIR_QUERY_ROWS, len(rows)), len(rows))
+        return found

@@ -10,6 +10,9 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
+import numpy as np
+
+from recognition.codec import vectors_from_bytes
 from recognition.gallery import Gallery
 from recognition.pipeline import Recognizer
 
@@ -29,6 +32,11 @@ class StoredTemplate(Protocol):
 
     @property
     def plaintext(self) -> bytes: ...
+
+    @property
+    def lookalikes(self) -> bytes | None:
+        """Its look-alike neighbours stored at enrollment (`Gallery.neighbour_records`); None: search."""
+        ...
 
 
 class TemplateChanges(Protocol):
@@ -105,6 +113,7 @@ class GallerySync:
             self.gallery,
             [(t.template_id, t.person_id, t.plaintext) for t in changes.added],
             removed_person_ids=changes.removed_person_ids,
+            neighbours=[t.lookalikes for t in changes.added],
         )
         logger.info(
             "gallery version %d applied: %d templates added, %d people removed, now %d templates",
@@ -115,22 +124,80 @@ class GallerySync:
         )
 
     def _full_load(self, source: GallerySource) -> Gallery:
-        """A new gallery from every stored template, added in batches, with progress lines (H5)."""
+        """A new gallery from every stored template, with progress lines (H5).
+
+        Every template is decrypted first and the index built once over all of them (trained once,
+        on the whole gallery's sample); look-alike pairs come from the stored neighbour records, and
+        only templates without one are searched, in one batched pass after the build.
+        """
         total = source.count()
-        gallery = self._recognizer.new_gallery()
-        started = reported = self._monotonic()
+        progress = _Progress(self._monotonic)
+        keys: list[str] = []
+        owners: list[int] = []
+        neighbours: list[bytes | None] = []
+        vectors = []
         for batch in source.batches():
-            self._recognizer.add_to(gallery, [(t.template_id, t.person_id, t.plaintext) for t in batch])
-            now = self._monotonic()
-            if now - reported >= _PROGRESS_EVERY_S:
-                reported = now
-                rate = len(gallery) / max(now - started, 1e-9)
-                logger.info(
-                    "loading the gallery: %d of %d templates, %.0f/s, about %.0f s left",
-                    len(gallery),
-                    total,
-                    rate,
-                    (total - len(gallery)) / max(rate, 1e-9),
-                )
-        logger.info("gallery loaded: %d templates in %.1f s", len(gallery), self._monotonic() - started)
+            keys += [t.template_id for t in batch]
+            owners += [t.person_id for t in batch]
+            neighbours += [t.lookalikes for t in batch]
+            vectors.append(
+                vectors_from_bytes([t.plaintext for t in batch], dim=self._recognizer.embedder.dim)
+            )
+            progress.report(len(keys), total)
+        unscanned = sum(record is None for record in neighbours)
+        logger.info(
+            "gallery decrypted: %d templates in %.1f s; building the index (%d without stored look-alikes)",
+            len(keys),
+            progress.elapsed_s(),
+            unscanned,
+        )
+        gallery = self._recognizer.new_gallery()
+        progress.begin("searching look-alikes")
+        gallery.apply(
+            template_keys=keys,
+            person_ids=owners,
+            vectors=np.concatenate(vectors) if vectors else np.empty((0, gallery.dim), dtype=np.float32),
+            neighbours=neighbours,
+            progress=progress.report,
+        )
+        logger.info(
+            "gallery loaded: %d templates, %d look-alike pairs in %.1f s",
+            len(gallery),
+            len(gallery.pairs),
+            progress.elapsed_s(),
+        )
         return gallery
+
+
+class _Progress:
+    """A log line every few seconds with the stage's rate and the time left (H5)."""
+
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self._monotonic = monotonic
+        self._started = self._stage_started = self._reported = monotonic()
+        self._stage = "decrypting"
+
+    def elapsed_s(self) -> float:
+        return self._monotonic() - self._started
+
+    def begin(self, stage: str) -> None:
+        self._stage, self._stage_started = stage, self._monotonic()
+
+    def report(self, done: int, total: int) -> None:
+        """Log a line when one is due; `done` 0 marks the stage's real start (after the index build)."""
+        now = self._monotonic()
+        if done == 0:
+            self._stage_started = now
+            return
+        if now - self._reported < _PROGRESS_EVERY_S:
+            return
+        self._reported = now
+        rate = done / max(now - self._stage_started, 1e-9)
+        logger.info(
+            "loading the gallery: %s, %d of %d templates, %.0f/s, about %.0f s left",
+            self._stage,
+            done,
+            total,
+            rate,
+            (total - done) / max(rate, 1e-9),
+        )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import islice
 
 import numpy as np
 
 from recognition.align import ALIGNED_SIZE_PX, align_face
-from recognition.codec import vector_from_bytes
+from recognition.codec import vectors_from_bytes
 from recognition.errors import ImageError, ModelMismatchError, RecognitionError
 from recognition.gallery import Gallery
 from recognition.image_io import decode_image
@@ -79,21 +79,23 @@ class Recognizer:
         templates: list[tuple[str, int, bytes]],
         *,
         removed_person_ids: Sequence[int] = (),
+        neighbours: Sequence[bytes | None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         """Remove people, then add (template key, person id, stored bytes) triples, in one change.
+
+        `neighbours` and `progress` as `Gallery.apply`.
 
         Raises:
             IndexStateError: stored bytes that are not a vector of this model's width, or a known key.
         """
-        dim = self.embedder.dim
-        vectors = np.empty((len(templates), dim), dtype=np.float32)
-        for row, (_, _, stored) in enumerate(templates):
-            vectors[row] = vector_from_bytes(stored, dim=dim)
         gallery.apply(
             template_keys=[key for key, _, _ in templates],
             person_ids=[person_id for _, person_id, _ in templates],
-            vectors=vectors,
+            vectors=vectors_from_bytes([stored for _, _, stored in templates], dim=self.embedder.dim),
             removed_person_ids=removed_person_ids,
+            neighbours=neighbours,
+            progress=progress,
         )
 
     def decode(self, data: bytes) -> BgrImage:

@@ -76,6 +76,31 @@ def open_with(key: bytes, sealed: Sealed, associated_data: bytes) -> bytes:
         raise DecryptionError("authentication failed: the ciphertext or its row binding was altered") from exc
 
 
+def open_all_with(key: bytes, items: Sequence[tuple[Sealed, bytes]]) -> list[bytes]:
+    """Decrypt and authenticate many (sealed, associated data) pairs under one key, in order.
+
+    Raises:
+        DecryptionError: wrong key, wrong associated data (a moved row) or tampered bytes.
+    """
+    aead = AESGCM(key)
+    try:
+        return [
+            aead.decrypt(sealed.nonce, sealed.ciphertext, associated_data)
+            for sealed, associated_data in items
+        ]
+    except InvalidTag as exc:
+        raise DecryptionError("authentication failed: the ciphertext or its row binding was altered") from exc
+
+
+def pack_sealed(sealed: Sealed) -> bytes:
+    """Nonce and ciphertext in one column (the key id is the row's)."""
+    return sealed.nonce + sealed.ciphertext
+
+
+def unpack_sealed(key_id: str, packed: bytes) -> Sealed:
+    return Sealed(key_id=key_id, nonce=packed[:NONCE_BYTES], ciphertext=packed[NONCE_BYTES:])
+
+
 class Keyring:
     """Master keys; the first one encrypts. Implements the Cipher protocol.
 

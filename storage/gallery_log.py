@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from sqlalchemy import Row, func, text, update
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 
-from storage.cipher import Sealed, open_with
+from storage.cipher import Sealed, open_all_with, unpack_sealed
 from storage.errors import NotFound
 from storage.models import FaceTemplate, GalleryChange, GalleryChangeKind, GalleryVersion
 from storage.person_keys import unwrap_person_keys
@@ -29,9 +30,11 @@ GALLERY_CHANNEL = "facegate_gallery"
 """PostgreSQL NOTIFY channel of gallery version bumps (storage/changes.py listens on it)."""
 
 
-def template_aad(*, template_id: str, person_id: int, model_id: str) -> bytes:
-    """Associated data binding a ciphertext to its row, person and model (F1)."""
-    return f"facegate/template/v1|{template_id}|{person_id}|{model_id}".encode()
+def row_aads(template_id: str, person_id: int, model_id: str) -> tuple[bytes, bytes]:
+    """Associated data binding a template's ciphertext, and its look-alike neighbours', to its row,
+    person and model (F1): (template, neighbours)."""
+    binding = f"{template_id}|{person_id}|{model_id}"
+    return f"facegate/template/v1|{binding}".encode(), f"facegate/lookalikes/v1|{binding}".encode()
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class DecryptedTemplate:
     person_id: int
     model_id: str
     plaintext: bytes
+    lookalikes: bytes | None = None
+    """Its look-alike neighbours found at enrollment (recognition's byte form), None when not stored."""
 
 
 @dataclass(frozen=True)
@@ -89,16 +94,27 @@ def notify_gallery_change(session: Session, version: int) -> None:
         connection.execute(text("SELECT pg_notify(:channel, :payload)"), payload)
 
 
-def _decrypt(
-    rows: Iterable[Row[str, int, str, bytes, bytes]], data_keys: dict[int, bytes], model_id: str
-) -> list[DecryptedTemplate]:
+_Row = Row[str, int, str, bytes, bytes, bytes | None]
+
+
+def _decrypt(rows: Iterable[_Row], data_keys: dict[int, bytes], model_id: str) -> list[DecryptedTemplate]:
+    """Each row's template and stored neighbours, one AES-GCM context per person's run of rows."""
     found = []
-    for template_id, person_id, key_id, nonce, ciphertext in rows:
+    for person_id, group in groupby(rows, key=lambda row: row[1]):
         if person_id not in data_keys:
             raise NotFound(f"person {person_id} has no data key (erased or never enrolled)")
-        aad = template_aad(template_id=template_id, person_id=person_id, model_id=model_id)
-        plaintext = open_with(data_keys[person_id], Sealed(key_id, nonce, ciphertext), aad)
-        found.append(DecryptedTemplate(template_id, person_id, model_id, plaintext))
+        mine = list(group)
+        sealed: list[tuple[Sealed, bytes]] = []
+        for template_id, _, key_id, nonce, ciphertext, lookalikes in mine:
+            aad, lookalikes_binding = row_aads(template_id, person_id, model_id)
+            sealed.append((Sealed(key_id, nonce, ciphertext), aad))
+            if lookalikes is not None:
+                sealed.append((unpack_sealed(key_id, lookalikes), lookalikes_binding))
+        opened = iter(open_all_with(data_keys[person_id], sealed))
+        for template_id, *_, lookalikes in mine:
+            plaintext = next(opened)
+            neighbours = None if lookalikes is None else next(opened)
+            found.append(DecryptedTemplate(template_id, person_id, model_id, plaintext, neighbours))
     return found
 
 
@@ -108,6 +124,7 @@ _COLUMNS = (
     col(FaceTemplate.key_id),
     col(FaceTemplate.nonce),
     col(FaceTemplate.ciphertext),
+    col(FaceTemplate.lookalikes),
 )
 
 

@@ -71,6 +71,12 @@ class FaceTemplate(SQLModel, table=True):
         sa_column=Column(JSON, nullable=True),
         description="Quality measures of the enrollment photo's face (null before migration 0008).",
     )
+    lookalikes: bytes | None = Field(
+        default=None,
+        sa_column=Column(LargeBinary, nullable=True),
+        description="Nonce and AES-GCM ciphertext of its look-alike neighbours at enrollment (person ids "
+        "and cosines, recognition's byte form) under the same data key; null: a gate searches them.",
+    )
 
 
 class Door(SQLModel, table=True):

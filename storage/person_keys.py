@@ -5,7 +5,8 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import func, insert
+from sqlalchemy import Row, func, insert
+from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -22,9 +23,16 @@ def _wrap_aad(person_id: int) -> bytes:
     return f"facegate/person-key/v1|{person_id}".encode()
 
 
-def _unwrap(cipher: Cipher, row: PersonKey) -> bytes:
-    sealed = Sealed(key_id=row.master_key_id, nonce=row.nonce, ciphertext=row.wrapped_key)
-    return cipher.open(sealed, _wrap_aad(row.person_id))
+def _unwrap(cipher: Cipher, row: PersonKey | Row[int, str, bytes, bytes]) -> bytes:
+    person_id, master_key_id, nonce, wrapped_key = (
+        row.person_id,
+        row.master_key_id,
+        row.nonce,
+        row.wrapped_key,
+    )
+    return cipher.open(
+        Sealed(key_id=master_key_id, nonce=nonce, ciphertext=wrapped_key), _wrap_aad(person_id)
+    )
 
 
 def person_data_key(session: Session, cipher: Cipher, person_id: int, *, create: bool = False) -> bytes:
@@ -96,7 +104,13 @@ def unwrap_person_keys(
     Raises:
         UnknownKeyId, DecryptionError: a wrapping master key is missing or a row was altered.
     """
-    rows = session.exec(select(PersonKey).where(col(PersonKey.person_id).in_(person_ids)))
+    columns = select_columns(
+        col(PersonKey.person_id),
+        col(PersonKey.master_key_id),
+        col(PersonKey.nonce),
+        col(PersonKey.wrapped_key),
+    )
+    rows = session.connection().execute(columns.where(col(PersonKey.person_id).in_(person_ids)))
     return {row.person_id: _unwrap(cipher, row) for row in rows}
 
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
-from storage.cipher import Sealed, seal_all_with, seal_with
+from storage.cipher import pack_sealed, seal_all_with
 from storage.errors import NotFound
-from storage.gallery_log import bump_gallery_version, record_change, template_aad
+from storage.gallery_log import bump_gallery_version, record_change, row_aads
 from storage.models import FaceTemplate, GalleryChange, GalleryChangeKind, Person, TemplatePublic, utc_now
-from storage.person_keys import person_data_key, person_data_keys
+from storage.person_keys import person_data_keys
 from storage.protocols import Cipher
 from storage.timeutil import as_utc
 
@@ -27,39 +27,29 @@ def store_template(
     plaintext: bytes,
     source_name: str,
     quality: dict[str, float] | None = None,
+    lookalikes: bytes | None = None,
 ) -> FaceTemplate:
-    """Encrypt under the person's data key (made on first use) and add one template.
+    """Encrypt under the person's data key (made on first use) and add one template (see `store_templates`).
 
     The caller commits and bumps the gallery version.
     """
-    template_id = uuid.uuid4().hex
-    data_key = person_data_key(session, cipher, person_id, create=True)
-    sealed = seal_with(
-        data_key, plaintext, template_aad(template_id=template_id, person_id=person_id, model_id=model_id)
-    )
-    row = FaceTemplate(
-        id=template_id,
-        person_id=person_id,
-        model_id=model_id,
-        key_id=sealed.key_id,
-        nonce=sealed.nonce,
-        ciphertext=sealed.ciphertext,
-        source_name=source_name[:255],
-        quality=quality,
-    )
-    session.add(row)
-    record_change(session, GalleryChangeKind.template_added, person_id=person_id, template_id=template_id)
+    new = NewTemplate(person_id, plaintext, source_name, quality=quality, lookalikes=lookalikes)
+    (template_id,) = store_templates(session, cipher, model_id=model_id, templates=[new])
+    row = session.get(FaceTemplate, template_id)
+    assert row is not None, "inserted in this transaction"
     return row
 
 
 @dataclass(frozen=True)
 class NewTemplate:
-    """One template to store in bulk: its owner, plaintext bytes and source."""
+    """One template to store: its owner, plaintext bytes, source, and look-alike neighbours if known."""
 
     person_id: int
     plaintext: bytes
     source_name: str
     quality: dict[str, float] | None = None
+    lookalikes: bytes | None = None
+    """Its look-alike neighbours in the gallery it joins (recognition's byte form); stored encrypted."""
 
 
 def store_templates(
@@ -67,42 +57,36 @@ def store_templates(
 ) -> list[str]:
     """Encrypt and add many templates, one insert statement per table; returns their ids in order.
 
-    The same encryption as `store_template`: each under its person's data key (made on first use,
-    unwrapped in bulk), a fresh nonce each, associated data binding it to its row. Each is logged as
-    added; the caller commits and bumps the gallery version.
+    Each template, and its look-alike neighbours when given, is encrypted under its person's data key
+    (made on first use, unwrapped in bulk) with a fresh nonce each and associated data binding it to
+    its row (F1). Each is logged as added; the caller commits and bumps the gallery version.
     """
     if not templates:
         return []
     data_keys = person_data_keys(session, cipher, [t.person_id for t in templates])
     template_ids = [uuid.uuid4().hex for _ in templates]
-    by_person: dict[int, list[int]] = {}
-    for position, template in enumerate(templates):
-        by_person.setdefault(template.person_id, []).append(position)
-    sealed: dict[int, Sealed] = {}
-    for person_id, positions in by_person.items():
-        items = [
-            (
-                templates[p].plaintext,
-                template_aad(template_id=template_ids[p], person_id=person_id, model_id=model_id),
-            )
-            for p in positions
-        ]
-        sealed.update(zip(positions, seal_all_with(data_keys[person_id], items), strict=True))
     now = utc_now()
-    rows = [
-        {
-            "id": template_ids[position],
-            "person_id": template.person_id,
-            "model_id": model_id,
-            "key_id": sealed[position].key_id,
-            "nonce": sealed[position].nonce,
-            "ciphertext": sealed[position].ciphertext,
-            "source_name": template.source_name[:255],
-            "created_at": now,
-            "quality": template.quality,
-        }
-        for position, template in enumerate(templates)
-    ]
+    rows = []
+    for template_id, template in zip(template_ids, templates, strict=True):
+        aad, lookalikes_binding = row_aads(template_id, template.person_id, model_id)
+        items = [(template.plaintext, aad)]
+        if template.lookalikes is not None:
+            items.append((template.lookalikes, lookalikes_binding))
+        sealed = seal_all_with(data_keys[template.person_id], items)
+        rows.append(
+            {
+                "id": template_id,
+                "person_id": template.person_id,
+                "model_id": model_id,
+                "key_id": sealed[0].key_id,
+                "nonce": sealed[0].nonce,
+                "ciphertext": sealed[0].ciphertext,
+                "lookalikes": pack_sealed(sealed[1]) if len(sealed) > 1 else None,
+                "source_name": template.source_name[:255],
+                "created_at": now,
+                "quality": template.quality,
+            }
+        )
     session.execute(insert(FaceTemplate), rows)
     session.execute(
         insert(GalleryChange),

@@ -293,3 +293,52 @@ def test_a_factory_index_is_retrained_once_the_gallery_outgrows_its_training_set
     index.add_batch([f"t{i}" for i in range(39, 60)], list(range(39, 60)), vectors[39:])
     assert index.trained_templates == 60  # type: ignore[attr-defined]
     assert [index.search(vectors[row], 1)[0].person_id for row in (0, 25, 59)] == [0, 25, 59]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_stored_neighbour_records_give_the_pairs_a_search_finds(seed: int, new_gallery) -> None:
+    """Records taken before each add, then loaded in one apply, equal the pairs of adding one by one."""
+    rng = np.random.default_rng(seed)
+    vectors = _unit(rng, 30, dim=8)
+    owners = [int(rng.integers(1, 10)) for _ in vectors]
+    searched, recorder = new_gallery(dim=8, lookalike_min_cos=0.3), new_gallery(dim=8, lookalike_min_cos=0.3)
+    records = []
+    for row, owner in enumerate(owners):
+        searched.add(f"t{row}", owner, vectors[row])
+        records += recorder.neighbour_records([owner], vectors[row : row + 1])
+        recorder.apply(template_keys=[f"t{row}"], person_ids=[owner], vectors=vectors[row : row + 1])
+
+    loaded = new_gallery(dim=8, lookalike_min_cos=0.3)
+    keys = [f"t{row}" for row in range(30)]
+    loaded.apply(template_keys=keys, person_ids=owners, vectors=vectors, neighbours=records)
+
+    def loaded_with(chosen: list[bytes | None]) -> dict[tuple[int, int], float]:
+        gallery = new_gallery(dim=8, lookalike_min_cos=0.3)
+        gallery.apply(template_keys=keys, person_ids=owners, vectors=vectors, neighbours=chosen)
+        return gallery.confusable_pairs(0.3)
+
+    partly = loaded_with([record if row % 2 else None for row, record in enumerate(records)])
+    stored_part = loaded_with([record if row % 2 else b"" for row, record in enumerate(records)])
+    searched_part = loaded_with([b"" if row % 2 else None for row in range(30)])
+
+    expected = searched.confusable_pairs(0.3)
+    assert expected, "8-d unit vectors: some pairs score above 0.3"
+    assert loaded.confusable_pairs(0.3) == pytest.approx(expected, abs=1e-6)
+    assert partly == {  # templates without a record are searched, the others' records are read
+        pair: max(stored_part.get(pair, -1.0), searched_part.get(pair, -1.0))
+        for pair in stored_part.keys() | searched_part.keys()
+    }
+    removed = owners[0]
+    loaded.remove_person(removed)
+    searched.remove_person(removed)
+    assert loaded.confusable_pairs(0.3) == pytest.approx(searched.confusable_pairs(0.3), abs=1e-6)
+    assert all(((a, b) in loaded.lookalikes(0.3)) == (removed not in (a, b)) for a, b in expected)
+
+
+def test_malformed_neighbour_records_are_refused(new_gallery) -> None:
+    gallery = new_gallery()
+    vector = _unit(np.random.default_rng(3), 1)
+    with pytest.raises(IndexStateError, match="look-alike"):
+        gallery.apply(template_keys=["t"], person_ids=[1], vectors=vector, neighbours=[b"\x00" * 5])
+    with pytest.raises(IndexStateError, match="records"):
+        gallery.apply(template_keys=["u"], person_ids=[1], vectors=vector, neighbours=[])
