@@ -136,19 +136,24 @@ class FaissFactoryIndexConfig(BaseModel):
     """Exact search up to `exact_max_templates`, then an approximate FAISS index from a factory string.
 
     The approximate index only proposes candidates: each is re-scored exactly against its decrypted
-    vector, so scores, thresholds and margins are those of exact search.
+    vector, so scores, thresholds and margins are those of exact search. The defaults were chosen at
+    1M SFace-like 128-d templates (bench/scale.py, BENCHMARKS.md, issue 14): a few large IVF lists
+    scanned with 4-bit fast-scan codes cost less per template than many small ones and train in
+    seconds; 192 of 512 lists found the exact best identity for 0.999 of the mated probes whose exact
+    best is their own.
     """
 
     model_config = ConfigDict(extra="forbid")
     kind: Literal["faiss_factory"] = "faiss_factory"
     factory: str = Field(
-        "IVF4096,PQ32x4fs",
+        "IVF512,PQ32x4fs",
         min_length=1,
-        description="faiss.index_factory string of the candidate index (e.g. 'IVF4096_HNSW32,Flat', "
-        "'HNSW32', 'IVF4096,PQ32x4fs'); its codes may be lossy, scores come from the exact re-scoring.",
+        description="faiss.index_factory string of the candidate index (e.g. 'IVF1024,SQ8', "
+        "'HNSW32', 'IVF512,PQ32x4fs'); its codes may be lossy, scores come from the exact re-scoring.",
     )
     search_params: str = Field(
-        "nprobe=512",
+        "nprobe=192",
+        pattern=r"^([a-z_A-Z]+=[0-9.]+(,[a-z_A-Z]+=[0-9.]+)*)?$",
         description="faiss.ParameterSpace settings for the candidate search, comma-separated "
         "(e.g. 'nprobe=256' for IVF, 'efSearch=256' for HNSW; empty for none).",
     )
@@ -156,7 +161,11 @@ class FaissFactoryIndexConfig(BaseModel):
         50_000, ge=0, description="Below this many templates, search is exact and no index is trained."
     )
     rescore_templates: int = Field(
-        256, ge=1, description="Candidates per query re-scored exactly against their decrypted vectors."
+        256,
+        ge=1,
+        le=2048,
+        description="Candidates per query re-scored exactly against their decrypted vectors (at most "
+        "2048: FAISS on a GPU selects no more per query).",
     )
     max_training_templates: int = Field(
         262_144, ge=1_000, description="Templates sampled to train the index (k-means, PQ codebooks)."

@@ -127,8 +127,13 @@ class FaissFactoryGallery:
         index.train(self._vectors[live[::stride]])
         self._trained_on = len(live)
         if self._config.search_params:
-            # The stubs say int; FAISS takes the 'name=value,...' string documented in the config.
-            faiss.ParameterSpace().set_index_parameters(index, self._config.search_params)  # type: ignore[arg-type]
+            try:
+                # The stubs say int; FAISS takes the 'name=value,...' string documented in the config.
+                faiss.ParameterSpace().set_index_parameters(index, self._config.search_params)  # type: ignore[arg-type]
+            except RuntimeError as exc:
+                raise IndexStateError(
+                    f"{self._config.factory!r} does not take {self._config.search_params!r}: {exc}"
+                ) from exc
         self._is_removable = faiss.try_extract_index_ivf(index) is not None
         if not self._is_removable:
             index = faiss.IndexIDMap2(index)
