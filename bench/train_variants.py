@@ -35,9 +35,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 TERMS = "CelebA Dataset Agreement: non-commercial research only; evidence, never a shipped default"
 
 
-def mined_triplet_losses(epochs: int) -> dict[str, TripletConfig]:
-    """The issue-16 mining variants; the curricula switch to batch-hard after a fifth of the schedule."""
-    switch = max(0.5, epochs / 5)
+def mined_triplet_losses(switch: float) -> dict[str, TripletConfig]:
+    """The issue-16 mining variants; the curricula switch to batch-hard after `switch` epochs."""
     return {
         "batch-hard-soft": TripletConfig(mining="batch_hard", is_soft_margin=True, margin_cos=0.0),
         "semi-hard": TripletConfig(mining="semi_hard"),
@@ -93,7 +92,7 @@ def variants(args: argparse.Namespace) -> dict[str, TrainConfig]:
         ),
         **{
             f"triplet-{name}": TrainConfig(loss=loss, bundle_name=f"celeba-triplet-{name}", **common)
-            for name, loss in mined_triplet_losses(epochs).items()
+            for name, loss in mined_triplet_losses(args.switch_epochs or max(0.5, epochs / 5)).items()
         },
         **{
             name: TrainConfig(
@@ -131,6 +130,11 @@ def main() -> None:
     parser.add_argument("--validate-every", type=int, help="also validate every N steps (val.csv)")
     parser.add_argument("--epochs", type=int, default=1, help="epochs the schedule spans")
     parser.add_argument("--only", nargs="*", help="variant names to run (default: all)")
+    parser.add_argument(
+        "--switch-epochs",
+        type=float,
+        help="epochs before the curricula switch to batch-hard (default: a fifth of --epochs, at least 0.5)",
+    )
     parser.add_argument(
         "--threads",
         type=int,
