@@ -63,6 +63,7 @@ from gate.metrics import (
 from gate.pad import PRESENTATION_ATTACK
 from gate.registry import DOORS, build_door
 from gate.settings import (
+    PAD_CUE_NAMES,
     DecisionSettings,
     GateSettings,
     GpioRelayDoorConfig,
@@ -78,6 +79,7 @@ from gate.worker import GateDecision, run_gate
 
 __all__ = [
     "PRESENTATION_ATTACK",
+    "PAD_CUE_NAMES",
     "PadSettings",
     "GateUpstream",
     "held_templates",

@@ -6,22 +6,33 @@ PRESENTATION_ATTACK. PAD scores only the frames a track needs: frames whose vote
 person (an unknown face is denied anyway), up to `frames_required` per track. The threshold comes from the
 PAD card's calibration at `bpcer_target`; an uncalibrated card falls back to the authors' rule (0.5) and
 says so in the event.
+
+Track cues (recognition's FRAME_CUES and TRACK_CUES): frame cues are computed on the frames PAD scores
+(the first `frames_required` frames matching a person) and averaged; track cues over those frames in
+order. When the PAD card holds a fitted track rule (and `allow_track_rule`), the rule's score over the
+passive mean and the cues decides, at the rule's own threshold for `bpcer_target`; otherwise the passive
+mean decides. The event's PAD score and threshold are the deciding ones; its cues hold the passive mean
+(`passive`), each net's output and each cue's value.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from gate.decision import Verdict, Vote
 from gate.errors import ThresholdUnavailable
 from gate.settings import PadSettings
 from recognition import (
+    FRAME_CUES,
+    PASSIVE_FEATURE,
+    TRACK_CUES,
     BgrImage,
     DetectedFace,
     ModelLoadError,
     PadScore,
+    PadTrackRule,
     PresentationAttackDetector,
     operating_attack_threshold,
 )
@@ -31,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 PRESENTATION_ATTACK = "presentation_attack"
 _CUES_MAX_CHARS = 500
+_BASIS_MAX_CHARS = 100
 
 
 @dataclass(frozen=True)
@@ -44,42 +56,60 @@ class PadEvidence:
     cues_json: str
 
 
+@dataclass
 class TrackPad:
-    """The PAD scores of one track's first frames."""
+    """One track's PAD evidence: the scores, frame cues and frames of its first frames."""
 
-    def __init__(self) -> None:
-        self.scores: list[PadScore] = []
+    scores: list[PadScore] = field(default_factory=list)
+    frame_cues: list[dict[str, float]] = field(default_factory=list)
+    frames: list[tuple[BgrImage, DetectedFace]] = field(default_factory=list)
 
     def mean(self) -> tuple[float | None, dict[str, float]]:
-        """Mean attack score and mean of each cue over the scored frames (None before any)."""
+        """Mean attack score and mean of each net's output and frame cue (None, {} before any frame)."""
         if not self.scores:
             return None, {}
-        names = sorted({name for score in self.scores for name in score.cues})
-        cues = {name: sum(s.cues.get(name, 0.0) for s in self.scores) / len(self.scores) for name in names}
+        per_frame = [{**s.cues, **c} for s, c in zip(self.scores, self.frame_cues, strict=True)]
+        names = sorted({name for values in per_frame for name in values})
+        cues = {name: sum(v.get(name, 0.0) for v in per_frame) / len(per_frame) for name in names}
         return sum(s.attack_score for s in self.scores) / len(self.scores), cues
 
 
 class PadGate:
-    """One door's PAD state: its policy, threshold and the evidence of each live track."""
+    """One door's PAD state: its policy, deciding rule, threshold and the evidence of each live track."""
 
     def __init__(self, settings: PadSettings, detector: PresentationAttackDetector | None) -> None:
-        """Raises ThresholdUnavailable: the policy needs PAD and no detector was built."""
+        """Raises ThresholdUnavailable: the policy needs PAD and no detector was built, or the card's
+        track rule names a cue this gate does not know or has no threshold at the door's BPCER target."""
         self.settings = settings
         self.detector = detector if settings.policy != "off" else None
         if settings.policy != "off" and detector is None:
             raise ThresholdUnavailable(f"PAD policy {settings.policy} needs the PAD model; none was loaded")
-        self.threshold, self.basis = self._threshold()
+        rule = None if self.detector is None else self.detector.track_rule
+        self.rule = rule if settings.allow_track_rule else None
+        needed = set(settings.cues) | set(self.rule.features if self.rule else ())
+        unknown = needed - {PASSIVE_FEATURE, *FRAME_CUES, *TRACK_CUES}
+        if unknown:
+            raise ThresholdUnavailable(f"the PAD track rule needs unknown cues: {', '.join(sorted(unknown))}")
+        self.frame_cues = sorted(needed & FRAME_CUES.keys())
+        self.track_cues = sorted(needed & TRACK_CUES.keys())
+        self.threshold, self.basis = self._threshold(self.rule)
         self.tracks: dict[int, TrackPad] = {}
 
-    def _threshold(self) -> tuple[float, str]:
+    def _threshold(self, rule: PadTrackRule | None) -> tuple[float, str]:
         calibration = None if self.detector is None else self.detector.calibration
         try:
+            if rule is not None:
+                threshold, basis = operating_attack_threshold(
+                    rule.calibration, bpcer_target=self.settings.bpcer_target
+                )
+                return threshold, f"track rule, {basis}"
             return operating_attack_threshold(calibration, bpcer_target=self.settings.bpcer_target)
         except ModelLoadError as exc:
             raise ThresholdUnavailable(str(exc)) from exc
 
     def observe(self, track_id: int, image: BgrImage, face: DetectedFace, vote: Vote) -> None:
-        """Score this frame if the track still needs it (raises RecognitionError when PAD fails)."""
+        """Score this frame and its frame cues if the track still needs it (keeps the frame for the track
+        cues); raises RecognitionError when PAD fails."""
         if self.detector is None or vote.person_id is None:
             return
         track = self.tracks.setdefault(track_id, TrackPad())
@@ -87,20 +117,36 @@ class PadGate:
             logger.debug("track %d: %d PAD frames already; not scored", track_id, len(track.scores))
             return
         track.scores.append(self.detector.score(image, face))
+        track.frames.append((image, face))
+        track.frame_cues.append({name: FRAME_CUES[name](image, face) for name in self.frame_cues})
 
     def keep_only(self, live: set[int]) -> None:
         self.tracks = {track_id: t for track_id, t in self.tracks.items() if track_id in live}
+
+    def _evidence(self, track: TrackPad) -> tuple[float | None, dict[str, float]]:
+        """The deciding score (the rule's, else the passive mean) and every value to audit."""
+        passive, cues = track.mean()
+        for name in self.track_cues:
+            value = TRACK_CUES[name](track.frames)
+            if value is not None:
+                cues[name] = value
+        if passive is None:
+            return None, cues
+        cues[PASSIVE_FEATURE] = passive
+        if self.rule is None:
+            return passive, cues
+        return self.rule.score(cues), cues
 
     def judge(self, track_id: int, verdict: Verdict) -> tuple[Verdict, PadEvidence | None]:
         """The verdict under the door's policy, and the evidence to audit (None when PAD is off)."""
         if self.detector is None:
             return verdict, None
         track = self.tracks.pop(track_id, TrackPad())
-        score, cues = track.mean()
+        score, cues = self._evidence(track)
         is_attack = score is not None and score > self.threshold
         detail = {
             "policy": self.settings.policy,
-            "basis": self.basis,
+            "basis": self.basis[:_BASIS_MAX_CHARS],
             "frames": len(track.scores),
             "verdict": "attack" if is_attack else ("bona_fide" if score is not None else "not_scored"),
             **{name: round(value, 4) for name, value in cues.items()},

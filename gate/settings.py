@@ -164,6 +164,11 @@ class DecisionSettings(BaseModel):
         return self
 
 
+PadCueName = Literal["frame_edges", "flow_planar"]
+"""recognition's PAD cues (FRAME_CUES and TRACK_CUES) by name; a test keeps the two lists equal."""
+PAD_CUE_NAMES: tuple[PadCueName, ...] = ("frame_edges", "flow_planar")
+
+
 class PadSettings(BaseModel):
     """One door's presentation-attack policy (each camera's GateSettings carries its own)."""
 
@@ -184,6 +189,16 @@ class PadSettings(BaseModel):
         ge=1,
         le=30,
         description="Frames of a track scored by PAD (the mean decides); later frames skip PAD.",
+    )
+    cues: tuple[PadCueName, ...] = Field(
+        PAD_CUE_NAMES,
+        description="Track cues computed and audited for every PAD decision (the PAD card's track rule "
+        "adds the ones it weighs); frame cues run only on the frames PAD scores.",
+    )
+    allow_track_rule: bool = Field(
+        True,
+        description="Decide by the PAD card's fitted track rule (passive score and cues) when the card "
+        "has one; otherwise, or when false, the mean passive score decides.",
     )
 
 

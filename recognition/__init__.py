@@ -22,7 +22,7 @@ from recognition.errors import (
 )
 from recognition.evaluation.all_pairs import all_pair_scores
 from recognition.evaluation.attacks import SPECIES as ATTACK_SPECIES
-from recognition.evaluation.attacks import attack_still, attack_video, bona_fide_video
+from recognition.evaluation.attacks import attack_still, attack_video, bona_fide_video, pose_sweep_video
 from recognition.evaluation.harness import (
     FALLBACK_DESCRIPTION,
     EmbeddedPhotos,
@@ -55,16 +55,22 @@ from recognition.pad.card import (
     MINIFASNET_SOURCES,
     PAD_CARD_DIR,
     PAD_CARD_FILE,
+    PASSIVE_FEATURE,
+    BpcerPoint,
+    PadCalibration,
     PadCard,
     PadNet,
+    PadTrackRule,
     find_pad_card,
     operating_attack_threshold,
     read_pad_card,
     write_pad_card,
 )
 from recognition.pad.crop import BoxCorrection, pad_crop, reference_box
+from recognition.pad.cues import CUE_NAMES, FRAME_CUES, TRACK_CUES
 from recognition.pad.harness import ScoredStills, image_paths, score_stills
 from recognition.pad.metrics import bpcer_at_apcer, calibrate_pad, error_rates, threshold_at_bpcer
+from recognition.pad.track_rule import fit_track_rule
 from recognition.pipeline import Recognizer
 from recognition.protocols import Detector, Embedder, FaceIndex, PresentationAttackDetector
 from recognition.quality import FaceQuality, head_pose_deg, measure_face
@@ -102,12 +108,21 @@ __all__ = [
     "attack_still",
     "attack_video",
     "bona_fide_video",
+    "pose_sweep_video",
     "MINIFASNET_SOURCES",
     "PAD_CARD_DIR",
     "PAD_CARD_FILE",
+    "PASSIVE_FEATURE",
+    "BpcerPoint",
+    "PadCalibration",
+    "CUE_NAMES",
+    "FRAME_CUES",
+    "TRACK_CUES",
+    "fit_track_rule",
     "BoxCorrection",
     "PadCard",
     "PadNet",
+    "PadTrackRule",
     "PadScore",
     "PresentationAttackDetector",
     "ScoredStills",

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recognition.bundle import ModelBundle
-from recognition.pad.card import PadCalibration
+from recognition.pad.card import PadCalibration, PadTrackRule
 from recognition.types import BgrImage, DetectedFace, Match, PadScore
 
 
@@ -114,6 +114,11 @@ class PresentationAttackDetector(Protocol):
     @property
     def calibration(self) -> PadCalibration | None:
         """Attack-score thresholds at target BPCERs measured on bona fide photos; None when uncalibrated."""
+        ...
+
+    @property
+    def track_rule(self) -> PadTrackRule | None:
+        """The fitted rule combining a track's passive score with its cues; None when none was fitted."""
         ...
 
     def score(self, image: BgrImage, face: DetectedFace) -> PadScore:

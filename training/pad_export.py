@@ -63,6 +63,8 @@ def export_pad_models(source_dir: Path, out_dir: Path) -> Path:
     if card_path.is_file():
         previous = read_pad_card(card_path)
         if previous.nets == card.nets:
-            card = card.model_copy(update={"calibration": previous.calibration})
+            card = card.model_copy(
+                update={"calibration": previous.calibration, "track_rule": previous.track_rule}
+            )
     write_pad_card(card, card_path)
     return card_path

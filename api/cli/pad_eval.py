@@ -3,8 +3,9 @@
 DIR holds `bona_fide/` and `attack/<species>/` (photos), or the same layout of videos (one presentation
 per video), as `facegate pad make-attacks` writes them (videos under DIR/videos). Still photos are scored
 one face each; videos run through `gate.run_gate` with PAD in monitor mode, exactly as a door decides,
-and each video's verdict is its first track's PAD verdict. The threshold is the PAD card's at
-`--bpcer-target` (or `--threshold`).
+and each video's verdict is its first track's PAD verdict: the card's track rule over the passive score
+and the track cues when the card has one, else the passive mean. The threshold is the card's (the rule's
+for videos) at `--bpcer-target`, or `--threshold`.
 """
 
 from __future__ import annotations
@@ -106,16 +107,18 @@ def _iapmr(
     return result
 
 
-def _video_scores(
+def video_track_scores(
     paths: list[Path],
     recognizer: Recognizer,
     pad: PresentationAttackDetector,
     gallery: Gallery,
-    bpcer: float,
+    *,
+    pad_settings: PadSettings,
 ) -> ScoredStills:
-    """Each video's first track through run_gate (PAD monitor): its track attack score, or a failure."""
+    """Each video's first track through run_gate: its PAD score and the numbers its event's cues hold
+    (the passive mean, each net's output, each cue), or a detection failure when PAD never scored it."""
     result = ScoredStills()
-    settings = GateSettings(pad=PadSettings(policy="monitor", bpcer_target=bpcer))
+    settings = GateSettings(pad=pad_settings)
     for path in paths:
         events: list[AuditEventCreate] = []
         list(
@@ -198,10 +201,14 @@ def eval_pad_command(
     with cli_errors():
         recognizer = build_recognizer(settings, cache_dir=default_pad_dir())
         pad = build_pad_detector(settings, cache_dir=default_pad_dir())
-        operating, basis = operating_attack_threshold(pad.calibration, bpcer_target=bpcer_target)
+        bona_paths, attack_paths, are_videos = _presentations(data)
+        # Videos are decided as the gate decides them: by the card's track rule when it has one.
+        rule = pad.track_rule if are_videos else None
+        calibration = pad.calibration if rule is None else rule.calibration
+        operating, basis = operating_attack_threshold(calibration, bpcer_target=bpcer_target)
+        basis = basis if rule is None else f"track rule, {basis}"
         if threshold is not None:
             operating, basis = threshold, "given"
-        bona_paths, attack_paths, are_videos = _presentations(data)
         enrolled = _gallery(recognizer, gallery) if gallery is not None else None
         if are_videos and enrolled is None:
             raise EvaluationDataError(
@@ -210,7 +217,8 @@ def eval_pad_command(
 
         def score(paths: list[Path]) -> ScoredStills:
             if enrolled is not None and are_videos:
-                return _video_scores(paths, recognizer, pad, enrolled[0], bpcer_target)
+                monitor = PadSettings(policy="monitor", bpcer_target=bpcer_target)
+                return video_track_scores(paths, recognizer, pad, enrolled[0], pad_settings=monitor)
             return score_stills(paths, recognizer, pad)
 
         bona = score(bona_paths)

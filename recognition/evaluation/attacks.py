@@ -18,7 +18,7 @@ All randomness comes from the `numpy.random.Generator` passed in (B4), so a seed
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -263,4 +263,46 @@ def bona_fide_video(photo: BgrImage, rng: np.random.Generator, *, frames: int) -
         x = x0 + 20 * index // max(1, frames - 1)
         frame[y0 : y0 + height, x : x + width] = resized[:height, :width]
         clip.append(_recapture(frame, rng))
+    return clip
+
+
+def _feathered(photo: np.ndarray, feather: float) -> np.ndarray:
+    """A 0..1 float mask of the photo's size, ramping up over `feather` of its width from each edge."""
+    height, width = photo.shape[:2]
+    ramp = max(1.0, feather * width)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    to_edge = np.minimum(np.minimum(xx, width - 1 - xx), np.minimum(yy, height - 1 - yy))
+    return np.asarray(np.clip(to_edge / ramp, 0.0, 1.0)[..., None])
+
+
+def pose_sweep_video(poses: Sequence[BgrImage], rng: np.random.Generator, *, frames: int) -> list[BgrImage]:
+    """A bona fide stand-in whose landmarks do not move as a plane: one person's photos in several head
+    poses, in the caller's order (e.g. sorted by yaw), shown one after another as a head turning.
+
+    Each clip picks a direction, a turning speed (0.3 to 1 pose per frame, so a pose may hold for a few
+    frames) and a starting pose, a face height of 75–95% of the frame, a slow sideways drift, and blends the
+    photo into the scene with a feathered edge (so no pasted rectangle shows), then recaptures each frame.
+    It is still not a live face: the poses jump between photos (no intermediate frames), expression and
+    lighting may change with them, and each photo is a still (ORL's are 92×112 grey, upscaled).
+    """
+    ordered = list(poses) if rng.uniform() < 0.5 else list(poses)[::-1]
+    background = _background(rng)
+    scale = min(
+        FRAME_H_PX * rng.uniform(0.75, 0.95) / ordered[0].shape[0], (FRAME_W_PX - 60) / ordered[0].shape[1]
+    )
+    sized = [cv2.resize(p, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC) for p in ordered]
+    height, width = sized[0].shape[:2]
+    mask = _feathered(sized[0], 0.15)
+    speed = rng.uniform(0.3, 1.0)
+    start = rng.uniform(0, max(0.0, len(sized) - 1 - speed * (frames - 1)))
+    x0 = int(rng.uniform(10, max(11, FRAME_W_PX - width - 30)))
+    y0 = (FRAME_H_PX - height) // 2
+    clip = []
+    for index in range(frames):
+        photo = sized[min(len(sized) - 1, int(start + speed * index))].astype(np.float32)
+        frame = background.astype(np.float32)
+        x = x0 + 20 * index // max(1, frames - 1)
+        window = frame[y0 : y0 + height, x : x + width]
+        frame[y0 : y0 + height, x : x + width] = mask * photo + (1 - mask) * window
+        clip.append(_recapture(np.clip(frame, 0, 255).astype(np.uint8), rng))
     return clip

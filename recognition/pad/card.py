@@ -9,11 +9,13 @@ models calibrate` does for the match threshold.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from recognition.errors import ModelLoadError
 
@@ -92,13 +94,55 @@ class PadCalibration(BaseModel):
         return max(usable, key=lambda p: p.bpcer).attack_threshold
 
 
+PASSIVE_FEATURE = "passive"
+"""The track rule's name for the mean passive attack score of the track's PAD frames."""
+
+
+class PadTrackRule(BaseModel):
+    """A fitted logistic rule over a track's passive score and cues, and its thresholds.
+
+    score = sigmoid(intercept + Σ weight_i · (value_i − centre_i) / scale_i); a feature the track could not
+    measure (a motion cue on a one-frame track) takes its centre, so it adds nothing either way.
+    `calibration` holds thresholds on that score at target BPCERs, measured on the fit split's bona fide
+    tracks; `fitted_on` says which data and command (bench/pad_cues.py writes the rule).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    features: tuple[str, ...] = Field(min_length=1)
+    centre: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    intercept: float
+    calibration: PadCalibration
+    fitted_on: str = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _same_lengths(self) -> PadTrackRule:
+        if not len(self.features) == len(self.centre) == len(self.scale) == len(self.weights):
+            raise ValueError("features, centre, scale and weights must have one entry per feature")
+        if any(scale <= 0 for scale in self.scale):
+            raise ValueError("every scale must be positive")
+        return self
+
+    def score(self, values: Mapping[str, float | None]) -> float:
+        """The combined attack score (0..1) of one track from its feature values by name."""
+        logit = self.intercept
+        for name, centre, scale, weight in zip(
+            self.features, self.centre, self.scale, self.weights, strict=True
+        ):
+            value = values.get(name)
+            logit += 0.0 if value is None else weight * (value - centre) / scale
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, logit))))
+
+
 class PadCard(BaseModel):
-    """`pad.json`: the nets whose bona fide probabilities are averaged, and their calibration."""
+    """`pad.json`: the nets whose bona fide probabilities are averaged, their calibration, the track rule."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     model_id: str = Field(min_length=1, max_length=100)
     nets: tuple[PadNet, ...] = Field(min_length=1)
     calibration: PadCalibration | None = None
+    track_rule: PadTrackRule | None = None
 
     @property
     def weights_sha256(self) -> str:

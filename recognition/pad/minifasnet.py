@@ -11,7 +11,7 @@ import onnxruntime as ort
 from recognition.embed.onnx import ORT_ERRORS, execution_providers
 from recognition.errors import ModelLoadError, RecognitionError
 from recognition.model_files import sha256_of
-from recognition.pad.card import PadCalibration, PadCard, PadNet
+from recognition.pad.card import PadCalibration, PadCard, PadNet, PadTrackRule
 from recognition.pad.crop import BoxCorrection, pad_crop
 from recognition.types import BgrImage, DetectedFace, PadScore
 
@@ -39,6 +39,10 @@ class OnnxMinifasnetPad:
     @property
     def calibration(self) -> PadCalibration | None:
         return self.card.calibration
+
+    @property
+    def track_rule(self) -> PadTrackRule | None:
+        return self.card.track_rule
 
     @staticmethod
     def _session(path: Path, net: PadNet) -> ort.InferenceSession:

@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from gate import PRESENTATION_ATTACK, AccessPolicyCache, GalleryCache, GateSettings, PadSettings, run_gate
+from gate import (
+    PAD_CUE_NAMES,
+    PRESENTATION_ATTACK,
+    AccessPolicyCache,
+    GalleryCache,
+    GateSettings,
+    PadSettings,
+    run_gate,
+)
 from gate.errors import ThresholdUnavailable
-from recognition import PresentationAttackDetector, Recognizer
+from recognition import (
+    PAD_CARD_DIR,
+    PAD_CARD_FILE,
+    PASSIVE_FEATURE,
+    BpcerPoint,
+    PadCalibration,
+    PadTrackRule,
+    PresentationAttackDetector,
+    RecognitionSettings,
+    Recognizer,
+    attack_video,
+    build_pad_detector,
+    read_pad_card,
+    write_pad_card,
+)
 from storage import AuditEventCreate, Decision, Engine, Keyring, append_event, query_events, session_scope
 from tests.data import encode_jpeg, minifasnet_dir
 from tests.fakes import FakeClock, RecordingDoor
@@ -115,3 +139,66 @@ def test_off_runs_no_pad_and_a_policy_without_the_model_refuses_to_start(
     assert decisions[0].verdict.decision is Decision.granted and events[0].pad_score is None
     with pytest.raises(ThresholdUnavailable, match="needs the PAD model"):
         _run(engine, keyring, recognizer, None, [_sample("image_F1.jpg")], "enforce")
+
+
+def _card_with_rule(pad_model_dir: Path, target: Path, rule: PadTrackRule) -> Path:
+    """A copy of the converted PAD model directory whose card holds `rule`."""
+    shutil.copytree(pad_model_dir, target)
+    card_path = target / PAD_CARD_DIR / PAD_CARD_FILE
+    write_pad_card(read_pad_card(card_path).model_copy(update={"track_rule": rule}), card_path)
+    return target
+
+
+def _hand_set_rule(features: tuple[str, ...]) -> PadTrackRule:
+    """A rule whose second feature (the edge of a phone around the face) weighs most; threshold 0.5."""
+    return PadTrackRule(
+        features=features,
+        centre=(0.5, 0.3),
+        scale=(0.25, 0.25),
+        weights=(1.0, 4.0),
+        intercept=0.0,
+        calibration=PadCalibration(
+            dataset="hand-set", bona_fide_count=100, points=(BpcerPoint(bpcer=0.01, attack_threshold=0.5),)
+        ),
+        fitted_on="hand-set for this test",
+    )
+
+
+def _pad_with_rule(pad_model_dir: Path, tmp_path: Path, rule: PadTrackRule) -> PresentationAttackDetector:
+    models = _card_with_rule(pad_model_dir, tmp_path / "models", rule)
+    settings = RecognitionSettings(model_dir=models, bundle_dirs=[], allow_model_download=False)
+    return build_pad_detector(settings, cache_dir=tmp_path / "cache")
+
+
+def test_the_track_rule_decides_an_attack_track_and_every_cue_is_audited(
+    engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled
+) -> None:
+    rule = _hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
+    pad = _pad_with_rule(pad_model_dir, tmp_path, rule)
+    live = _sample("image_T1.jpg")
+    phone = attack_video(live, "screen_replay", np.random.default_rng(1), frames=6)
+    frames = [*phone, *[np.full_like(live, 96)] * 7, *[live] * 5]
+
+    decisions, events = _run(engine, keyring, recognizer, pad, frames, "enforce")
+
+    assert [(d.verdict.decision, d.verdict.reason) for d in decisions] == [
+        (Decision.denied, PRESENTATION_ATTACK),
+        (Decision.granted, "match"),
+    ]
+    for event in events:
+        cues = json.loads(event.pad_cues)
+        assert set(PAD_CUE_NAMES) <= cues.keys() and cues["basis"].startswith("track rule")
+        assert event.pad_threshold == 0.5
+        assert event.pad_score == pytest.approx(rule.score(cues), abs=1e-3)
+    attack_cues = json.loads(events[0].pad_cues)
+    assert attack_cues["frame_edges"] > json.loads(events[1].pad_cues)["frame_edges"]
+    assert verify(engine, keyring).is_ok
+
+
+def test_a_track_rule_weighing_an_unknown_cue_refuses_to_start(
+    engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled
+) -> None:
+    pad = _pad_with_rule(pad_model_dir, tmp_path, _hand_set_rule((PASSIVE_FEATURE, "thermal_camera")))
+
+    with pytest.raises(ThresholdUnavailable, match="unknown cues: thermal_camera"):
+        _run(engine, keyring, recognizer, pad, [_sample("image_T1.jpg")], "enforce")

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
-from recognition import ATTACK_SPECIES, Recognizer, attack_still, attack_video, bona_fide_video
+from recognition import (
+    ATTACK_SPECIES,
+    FRAME_CUES,
+    Recognizer,
+    attack_still,
+    attack_video,
+    bona_fide_video,
+    pose_sweep_video,
+)
 from recognition.evaluation.attacks import print_artefact, screen_artefact
-from tests.data import knn_examples
+from tests.data import knn_examples, shared_faces
 
 
 def _photo(recognizer: Recognizer) -> np.ndarray:
@@ -55,3 +64,25 @@ def test_videos_have_the_requested_frames_and_move(recognizer: Recognizer) -> No
     ):
         assert len(clip) == 5 and all(frame.shape == (480, 640, 3) for frame in clip)
         assert not np.array_equal(clip[0], clip[-1])
+
+
+@pytest.mark.model
+def test_a_pose_sweep_is_reproducible_shows_a_face_in_every_frame_and_no_pasted_edge(
+    recognizer: Recognizer,
+) -> None:
+    orl = shared_faces() / "orl-att-faces" / "att_faces" / "s7"
+    poses = [np.asarray(cv2.imread(str(orl / f"{n}.pgm"), cv2.IMREAD_COLOR), np.uint8) for n in range(1, 11)]
+
+    clip = pose_sweep_video(poses, np.random.default_rng(4), frames=6)
+
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(clip, pose_sweep_video(poses, np.random.default_rng(4), frames=6), strict=True)
+    )
+    assert all(frame.shape == (480, 640, 3) and frame.dtype == np.uint8 for frame in clip)
+    faces = [recognizer.detect(frame) for frame in clip]
+    assert all(len(found) == 1 for found in faces)
+    assert (
+        max(FRAME_CUES["frame_edges"](frame, found[0]) for frame, found in zip(clip, faces, strict=True))
+        < 0.2
+    )

@@ -1,0 +1,314 @@
+"""PAD track cues, measured: each cue alone and the fitted track rule, per track, on simulated videos.
+
+Data (written once to OUT, seeded): ORL's 40 people split in half by a seeded permutation (fit / held-out).
+For each person: `--bona` bona fide stand-in clips (`pose_sweep_video`: the person's 10 ORL photos sorted
+by a yaw proxy from YuNet's landmarks, shown as a head turning) and `--attacks` clips per attack species
+(`attack_video`: one of the person's photos on a rendered phone or print, held up and drifting), 12 frames
+at 15 fps, 640×480 MJPG. OUT/gallery holds each person's first photo (enrolled one person each).
+
+Every clip runs through `gate.run_gate` with PAD in monitor mode, the card's track rule ignored, as
+`facegate eval pad` does; the row of a track is what its audit event records (passive mean and every cue).
+Per cue and for the passive score: AUC per species and APCER at the thresholds that give BPCER 1% / 5% on
+the fit split's bona fide tracks, on the held-out split. The track rule (logistic regression) is fitted on
+the fit split with `--features` and reported on the held-out split; `--write-card` stores it in the PAD
+card. The rows are kept in OUT/rows.json: a second run with other `--features` only refits. Cue cost: each cue
+timed on the first 3 face frames of each held-out clip (ms per track).
+
+    FACEGATE_HOME=... FACEGATE_DATA_DIR=../shared/data PYTHONPATH=. .venv/bin/python bench/pad_cues.py \
+        --out SIM_ORL --seed 13 [--features passive,planar_residual] [--write-card]
+
+The last stdout line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import cv2
+import numpy as np
+
+from api.cli.pad_eval import video_track_scores
+from gate import OpencvFrameSource, PadSettings
+from recognition import (
+    ATTACK_SPECIES,
+    CUE_NAMES,
+    FRAME_CUES,
+    PASSIVE_FEATURE,
+    TRACK_CUES,
+    BgrImage,
+    DetectedFace,
+    Gallery,
+    PresentationAttackDetector,
+    RecognitionSettings,
+    Recognizer,
+    attack_video,
+    build_pad_detector,
+    build_recognizer,
+    find_pad_card,
+    fit_track_rule,
+    pad_search_dirs,
+    pose_sweep_video,
+    read_pad_card,
+    threshold_at_bpcer,
+    vector_to_bytes,
+    write_pad_card,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("FACEGATE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+ORL = DATA_DIR / "faces" / "orl-att-faces" / "att_faces"
+FPS = 15.0
+Row = dict[str, float | None]
+
+
+def _write_video(path: Path, frames: list[BgrImage]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), FPS, (width, height))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+
+
+def _yaw_proxy(recognizer: Recognizer, photo: BgrImage) -> float:
+    """Nose tip's offset from the eyes' midpoint, in inter-ocular distances (0 when no face is found)."""
+    faces = recognizer.detect(photo)
+    if not faces:
+        return 0.0
+    marks = faces[0].landmarks
+    return float((marks[2, 0] - (marks[0, 0] + marks[1, 0]) / 2) / max(1.0, marks[1, 0] - marks[0, 0]))
+
+
+def make_data(
+    out: Path, recognizer: Recognizer, *, seed: int, bona: int, attacks: int, frames: int, people_max: int
+) -> None:
+    """Write OUT/{fit,held_out}/{bona_fide,attack/<species>}/*.avi and OUT/gallery/<person>.png."""
+    rng = np.random.default_rng(seed)
+    people = sorted(p.name for p in ORL.iterdir() if p.is_dir())[:people_max]
+    order = rng.permutation(len(people))
+    for rank, index in enumerate(order):
+        person = people[index]
+        split = "fit" if rank < len(people) // 2 else "held_out"
+        photos = [
+            np.asarray(cv2.imread(str(ORL / person / f"{n}.pgm"), cv2.IMREAD_COLOR), np.uint8)
+            for n in range(1, 11)
+        ]
+        (out / "gallery").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out / "gallery" / f"{person}.png"), photos[0])
+        by_yaw = sorted(photos, key=lambda photo: _yaw_proxy(recognizer, photo))
+        for clip in range(bona):
+            video = pose_sweep_video(by_yaw, rng, frames=frames)
+            _write_video(out / split / "bona_fide" / f"{person}_{clip}.avi", video)
+        for species in ATTACK_SPECIES:
+            for clip in range(attacks):
+                photo = photos[int(rng.integers(0, len(photos)))]
+                video = attack_video(photo, species, rng, frames=frames)
+                _write_video(out / split / "attack" / species / f"{person}_{clip}.avi", video)
+
+
+def _gallery(recognizer: Recognizer, folder: Path) -> Gallery:
+    rows = []
+    for person_id, path in enumerate(sorted(folder.glob("*.png")), start=1):
+        image = recognizer.decode(path.read_bytes())
+        faces = recognizer.detect(image)
+        if faces:
+            rows.append((path.stem, person_id, vector_to_bytes(recognizer.embed(image, faces[0]).vector)))
+    return recognizer.new_gallery(rows)
+
+
+def track_rows(
+    paths: list[Path], recognizer: Recognizer, pad: PresentationAttackDetector, gallery: Gallery
+) -> tuple[list[Row], int]:
+    """What the gate's event records for each clip's first decided track (PAD monitor, the card's track
+    rule ignored), and how many clips PAD never scored."""
+    settings = PadSettings(policy="monitor", allow_track_rule=False)
+    scored = video_track_scores(paths, recognizer, pad, gallery, pad_settings=settings)
+    rows: list[Row] = []
+    for path in paths:
+        if path in scored.scores:
+            cues = scored.scores[path].cues
+            row: Row = {name: cues.get(name) for name in (PASSIVE_FEATURE, *CUE_NAMES)}
+            rows.append({**row, **clip_motion(path, recognizer)})
+    return rows, len(scored.detection_failures)
+
+
+def _faced(path: Path, recognizer: Recognizer) -> list[tuple[BgrImage, DetectedFace]]:
+    """Each frame of the clip with a face, and its largest face."""
+    frames = [f for f in OpencvFrameSource(str(path)).frames() if isinstance(f, np.ndarray)]
+    return [
+        (frame, max(faces, key=lambda face: face.width_px * face.height_px))
+        for frame in frames
+        if (faces := recognizer.detect(frame))
+    ]
+
+
+def clip_motion(path: Path, recognizer: Recognizer) -> dict[str, float | None]:
+    """The track cues over every face frame of the whole clip (what waiting for all of it would see)."""
+    faced = _faced(path, recognizer)
+    return {f"{name}_whole_clip": cue(faced) for name, cue in TRACK_CUES.items()}
+
+
+def cue_ms(path: Path, recognizer: Recognizer) -> dict[str, float]:
+    """Milliseconds each cue takes for one track: frame cues on its first 3 face frames, track cues once."""
+    faced = _faced(path, recognizer)
+    timings = {}
+    for name, cue in FRAME_CUES.items():
+        start = time.perf_counter()
+        for frame, face in faced[:3]:
+            cue(frame, face)
+        timings[name] = (time.perf_counter() - start) * 1000
+    for name, track_cue in TRACK_CUES.items():
+        start = time.perf_counter()
+        track_cue(faced[:3])
+        timings[name] = (time.perf_counter() - start) * 1000
+    return timings
+
+
+def auc(bona: Sequence[float], attack: Sequence[float]) -> float:
+    """P(attack value > bona fide value), ties counted half (Mann-Whitney)."""
+    a, b = np.asarray(attack, np.float64)[:, None], np.asarray(bona, np.float64)[None, :]
+    return (
+        float(((a > b).sum() + 0.5 * (a == b).sum()) / (a.size * b.size))
+        if a.size and b.size
+        else float("nan")
+    )
+
+
+def _value(row: Row, name: str, centre: float) -> float:
+    value = row.get(name)
+    return centre if value is None else value
+
+
+def operating(
+    fit: Mapping[str, list[Row]], held: Mapping[str, list[Row]], score: Callable[[Row], float]
+) -> dict[str, object]:
+    """AUC per species on held-out; thresholds at BPCER 1%/5% on fit bona fide, rates on held-out."""
+    fit_bona = [score(r) for r in fit["bona_fide"]]
+    held_bona = [score(r) for r in held["bona_fide"]]
+    report: dict[str, object] = {}
+    for species in ATTACK_SPECIES:
+        report[f"auc_{species}"] = round(auc(held_bona, [score(r) for r in held[species]]), 4)
+    for target in (0.01, 0.05):
+        threshold = threshold_at_bpcer(fit_bona, target)
+        report[f"bpcer_at_fit_{target:g}"] = round(float(np.mean([s > threshold for s in held_bona])), 4)
+        for species in ATTACK_SPECIES:
+            held_attack = [score(r) for r in held[species]]
+            report[f"apcer_{species}_at_fit_{target:g}"] = round(
+                float(np.mean([s <= threshold for s in held_attack])), 4
+            )
+    return report
+
+
+def measure(out: Path, recognizer: Recognizer, pad: PresentationAttackDetector) -> dict[str, object]:
+    """Every clip's row by split and class, and the clips PAD never scored (kept in OUT/rows.json)."""
+    gallery = _gallery(recognizer, out / "gallery")
+    splits: dict[str, dict[str, list[Row]]] = {}
+    failures: dict[str, dict[str, int]] = {}
+    for split in ("fit", "held_out"):
+        splits[split], failures[split] = {}, {}
+        for cls in ("bona_fide", *ATTACK_SPECIES):
+            folder = out / split / ("bona_fide" if cls == "bona_fide" else f"attack/{cls}")
+            splits[split][cls], failures[split][cls] = track_rows(
+                sorted(folder.glob("*.avi")), recognizer, pad, gallery
+            )
+            sys.stderr.write(
+                f"{split} {cls}: {len(splits[split][cls])} tracks, {failures[split][cls]} never scored\n"
+            )
+    return {"rows": splits, "never_scored": failures}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--bona", type=int, default=5, help="bona fide clips per person")
+    parser.add_argument("--attacks", type=int, default=3, help="clips per person and attack species")
+    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--people", type=int, default=40, help="use the first N ORL people (a smoke run)")
+    parser.add_argument("--features", default=",".join((PASSIVE_FEATURE, *CUE_NAMES)))
+    parser.add_argument("--write-card", action="store_true", help="store the fitted rule in the PAD card")
+    args = parser.parse_args()
+    settings = RecognitionSettings()
+    cache = Path(os.environ.get("FACEGATE_HOME", Path.home() / ".facegate")) / "models"
+    recognizer = build_recognizer(settings, cache_dir=cache)
+    pad = build_pad_detector(settings, cache_dir=cache)
+    if not (args.out / "gallery").is_dir():
+        make_data(
+            args.out,
+            recognizer,
+            seed=args.seed,
+            bona=args.bona,
+            attacks=args.attacks,
+            frames=args.frames,
+            people_max=args.people,
+        )
+    rows_file = args.out / "rows.json"
+    if not rows_file.is_file():
+        rows_file.write_text(json.dumps(measure(args.out, recognizer, pad)))
+    measured_rows = json.loads(rows_file.read_text())
+    splits: dict[str, dict[str, list[Row]]] = measured_rows["rows"]
+    failures: dict[str, dict[str, int]] = measured_rows["never_scored"]
+    fit, held = splits["fit"], splits["held_out"]
+    fit_rows = [row for rows in fit.values() for row in rows]
+    measured = (PASSIVE_FEATURE, *CUE_NAMES, *(f"{name}_whole_clip" for name in TRACK_CUES))
+    centres = {
+        name: float(np.mean([r[name] for r in fit_rows if r.get(name) is not None] or [0.0]))
+        for name in measured
+    }
+    per_cue = {
+        name: operating(fit, held, lambda row, name=name: _value(row, name, centres[name]))
+        for name in measured
+    }
+    features = args.features.split(",")
+    labels = [cls != "bona_fide" for cls, rows in fit.items() for _ in rows]
+    fitted_on = (
+        f"bench/pad_cues.py --seed {args.seed}: ORL pose-sweep stand-ins vs simulated screen/print clips, "
+        f"fit split ({len(fit_rows)} tracks)"
+    )
+    rule = fit_track_rule(fit_rows, labels, features=features, fitted_on=fitted_on)
+    combined = operating(fit, held, rule.score)
+    passive_threshold = pad.calibration.threshold_at(0.01) if pad.calibration else 0.5
+    held_bona = held["bona_fide"]
+    passive_at_card = {
+        "threshold": passive_threshold,
+        "bpcer": round(float(np.mean([(r[PASSIVE_FEATURE] or 0) > passive_threshold for r in held_bona])), 4),
+        **{
+            f"apcer_{s}": round(
+                float(np.mean([(r[PASSIVE_FEATURE] or 0) <= passive_threshold for r in held[s]])), 4
+            )
+            for s in ATTACK_SPECIES
+        },
+    }
+    timings = [
+        cue_ms(path, recognizer) for path in sorted((args.out / "held_out" / "bona_fide").glob("*.avi"))[:20]
+    ]
+    cost = {name: round(float(np.median([t[name] for t in timings])), 3) for name in CUE_NAMES}
+    if args.write_card:
+        card_path = find_pad_card(pad_search_dirs(settings, cache_dir=cache))
+        write_pad_card(read_pad_card(card_path).model_copy(update={"track_rule": rule}), card_path)
+        sys.stderr.write(f"track rule written to {card_path}\n")
+    report = {
+        "tracks": {split: {cls: len(rows) for cls, rows in s.items()} for split, s in splits.items()},
+        "never_scored": failures,
+        "per_cue_held_out": per_cue,
+        "rule": {"features": features, "weights": rule.weights, "intercept": rule.intercept},
+        "rule_thresholds": {str(p.bpcer): p.attack_threshold for p in rule.calibration.points},
+        "combined_held_out": combined,
+        "passive_at_card_threshold_held_out": passive_at_card,
+        "cue_ms_per_track_median": cost,
+        "load_average": os.getloadavg(),
+    }
+    sys.stdout.write(json.dumps(report) + "\n")
+
+
+if __name__ == "__main__":
+    main()

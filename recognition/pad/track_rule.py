@@ -1,0 +1,82 @@
+"""Fit the PAD track rule: L2-regularised logistic regression over a track's passive score and cues.
+
+Newton's method (iteratively reweighted least squares) on standardised features, in numpy; thresholds on
+the fitted score come from the fit data's bona fide tracks, as `calibrate_pad` sets the passive ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from recognition.errors import EvaluationDataError
+from recognition.pad.card import PadCalibration, PadTrackRule
+from recognition.pad.metrics import calibrate_pad
+
+_NEWTON_STEPS = 50
+
+
+def _design(rows: Sequence[Mapping[str, float | None]], features: Sequence[str]) -> np.ndarray:
+    """rows × features, a missing value as NaN."""
+    return np.array(
+        [[np.nan if row.get(name) is None else float(row[name] or 0.0) for name in features] for row in rows],
+        dtype=np.float64,
+    )
+
+
+def fit_track_rule(
+    rows: Sequence[Mapping[str, float | None]],
+    is_attack: Sequence[bool],
+    *,
+    features: Sequence[str],
+    fitted_on: str,
+    l2: float = 1.0,
+) -> PadTrackRule:
+    """Fit weights on standardised features; a missing value is imputed with the feature's mean.
+
+    Args:
+        rows: one mapping per track, feature name → value (None: not measured on that track).
+        is_attack: per row, whether the track is an attack presentation.
+        features: the names to use, in the rule's order.
+        fitted_on: provenance recorded in the rule (data set, split, command).
+        l2: ridge penalty on the weights (not the intercept), in units of the log-likelihood.
+
+    Raises:
+        EvaluationDataError: no attack or no bona fide row, a feature never measured, or too few bona
+            fide rows to set a threshold at BPCER 10%.
+    """
+    labels = np.asarray(is_attack, dtype=np.float64)
+    if labels.size != len(rows) or labels.min(initial=1.0) == 1.0 or labels.max(initial=0.0) == 0.0:
+        raise EvaluationDataError("the track rule needs attack and bona fide tracks, one label per row")
+    values = _design(rows, features)
+    if np.isnan(values).all(axis=0).any():
+        raise EvaluationDataError("a feature of the track rule was measured on no track")
+    centre = np.nanmean(values, axis=0)
+    scale = np.nanstd(values, axis=0)
+    scale[scale <= 0] = 1.0
+    standard = np.where(np.isnan(values), 0.0, (values - centre) / scale)
+    design = np.hstack([np.ones((len(rows), 1)), standard])
+    penalty = np.diag([0.0] + [l2] * len(features))
+    beta = np.zeros(design.shape[1])
+    for _ in range(_NEWTON_STEPS):
+        probability = 1.0 / (1.0 + np.exp(-np.clip(design @ beta, -50, 50)))
+        gradient = design.T @ (probability - labels) + penalty @ beta
+        hessian = design.T @ (design * (probability * (1 - probability))[:, None]) + penalty
+        step = np.linalg.solve(hessian + 1e-9 * np.eye(len(beta)), gradient)
+        beta -= step
+        if float(np.abs(step).max()) < 1e-10:
+            break
+    rule = PadTrackRule(
+        features=tuple(features),
+        centre=tuple(float(c) for c in centre),
+        scale=tuple(float(s) for s in scale),
+        weights=tuple(float(w) for w in beta[1:]),
+        intercept=float(beta[0]),
+        calibration=PadCalibration(dataset="not yet", bona_fide_count=1, points=()),
+        fitted_on=fitted_on,
+    )
+    # The thresholds come from rule.score itself, so the gate's scores meet them exactly.
+    bona_scores = [rule.score(row) for row, attack in zip(rows, is_attack, strict=True) if not attack]
+    dataset = f"{len(bona_scores)} bona fide tracks of {fitted_on}"
+    return rule.model_copy(update={"calibration": calibrate_pad(bona_scores, dataset=dataset)})

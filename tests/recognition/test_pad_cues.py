@@ -1,0 +1,134 @@
+"""PAD track cues on real photos, and the track rule's fit against a brute-force check of its optimum."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from gate import PAD_CUE_NAMES
+from recognition import (
+    CUE_NAMES,
+    FRAME_CUES,
+    PASSIVE_FEATURE,
+    TRACK_CUES,
+    BgrImage,
+    DetectedFace,
+    Recognizer,
+    attack_still,
+    fit_track_rule,
+)
+from tests.data import knn_examples, shared_faces
+
+
+def _faced(recognizer: Recognizer, frames: list[BgrImage]) -> list[tuple[BgrImage, DetectedFace]]:
+    found = [(frame, recognizer.detect(frame)) for frame in frames]
+    return [(frame, faces[0]) for frame, faces in found if faces]
+
+
+def _head_and_shoulders(recognizer: Recognizer) -> BgrImage:
+    """A knn example cut around its face (the face about 40% of it), 400 px tall."""
+    path = sorted((knn_examples() / "train" / "biden").glob("*.jpg"))[0]
+    image = recognizer.decode(path.read_bytes())
+    x1, y1, x2, y2 = recognizer.detect(image)[0].bbox
+    pad_x, pad_y = (x2 - x1) * 3 // 4, (y2 - y1) * 3 // 4
+    crop = image[max(0, y1 - pad_y) : y2 + pad_y, max(0, x1 - pad_x) : x2 + pad_x]
+    scale = 400 / crop.shape[0]
+    return np.asarray(cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), np.uint8)
+
+
+def test_the_gate_offers_exactly_the_cues_recognition_has() -> None:
+    assert set(PAD_CUE_NAMES) == set(CUE_NAMES) == {*FRAME_CUES, *TRACK_CUES}
+
+
+@pytest.mark.model
+def test_a_plane_moving_in_perspective_stays_planar_and_a_head_turning_does_not(
+    recognizer: Recognizer,
+) -> None:
+    photo = _head_and_shoulders(recognizer)
+    height, width = photo.shape[:2]
+    corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    planar = []
+    for step in range(3):  # a held photo: sliding right, tilting away on its left side
+        shift = 6.0 * step
+        moved = corners + np.float32(
+            [[shift, 2 * shift], [shift, 0], [shift, height * 0], [shift, -2 * shift]]
+        )
+        moved += np.float32([120, 40])
+        warp = cv2.getPerspectiveTransform(corners, moved)
+        planar.append(cv2.warpPerspective(photo, warp, (640, 480), borderValue=(128, 128, 128)))
+    orl = shared_faces() / "orl-att-faces" / "att_faces" / "s1"
+    turning = []
+    for number in (1, 2, 3):  # one person's first three ORL photos: the head turned a little differently
+        pose = cv2.imread(str(orl / f"{number}.pgm"), cv2.IMREAD_COLOR)
+        pose = cv2.resize(pose, None, fx=3.5, fy=3.5, interpolation=cv2.INTER_CUBIC)
+        frame = np.full((480, 640, 3), 128, np.uint8)
+        frame[44 : 44 + pose.shape[0], 150 : 150 + pose.shape[1]] = pose
+        turning.append(frame)
+
+    planar_share = TRACK_CUES["flow_planar"](_faced(recognizer, planar))
+    turning_share = TRACK_CUES["flow_planar"](_faced(recognizer, turning))
+
+    assert planar_share is not None and turning_share is not None
+    assert planar_share > 0.95 > 0.85 > turning_share
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("species", ["screen_replay", "print"])
+def test_the_edge_of_a_phone_or_paper_is_found_around_the_face_and_not_around_a_plain_photo(
+    recognizer: Recognizer, species: str
+) -> None:
+    photo = _head_and_shoulders(recognizer)  # the camera's own view of a person: no edge around the face
+    held_up = [attack_still(photo, species, np.random.default_rng(seed)) for seed in range(3)]
+
+    plain = FRAME_CUES["frame_edges"](*_faced(recognizer, [photo])[0])
+    framed = [FRAME_CUES["frame_edges"](frame, face) for frame, face in _faced(recognizer, held_up)]
+
+    assert plain < 0.2
+    assert len(framed) == 3 and min(framed) > 0.4
+
+
+def _objective(beta: np.ndarray, design: np.ndarray, labels: np.ndarray, l2: float) -> float:
+    """The penalised negative log-likelihood the fit minimises (intercept not penalised)."""
+    logits = design @ beta
+    nll = float(np.sum(np.logaddexp(0.0, logits) - labels * logits))
+    return nll + 0.5 * l2 * float(np.sum(beta[1:] ** 2))
+
+
+def test_the_fitted_rule_is_the_penalised_optimum_and_its_thresholds_hold_on_its_bona_fide_rows() -> None:
+    rng = np.random.default_rng(0)
+    is_attack = [bool(i % 2) for i in range(240)]
+    rows: list[dict[str, float | None]] = [
+        {
+            PASSIVE_FEATURE: float(rng.normal(0.6 if a else 0.4, 0.2)),
+            "frame_edges": float(rng.normal(0.5 if a else 0.1, 0.2)),
+        }
+        for a in is_attack
+    ]
+    rows[0]["frame_edges"] = None
+
+    rule = fit_track_rule(
+        rows, is_attack, features=[PASSIVE_FEATURE, "frame_edges"], fitted_on="synthetic", l2=1.0
+    )
+
+    values = np.array([[r[PASSIVE_FEATURE], r["frame_edges"]] for r in rows], dtype=np.float64)
+    centre, scale = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+    standard = np.where(np.isnan(values), 0.0, (values - np.asarray(centre)) / scale)
+    design = np.hstack([np.ones((len(rows), 1)), standard])
+    labels = np.asarray(is_attack, np.float64)
+    beta = np.array([rule.intercept, *rule.weights])
+    best = _objective(beta, design, labels, 1.0)
+    for axis in range(3):
+        for step in (-1e-3, 1e-3):
+            nudged = beta.copy()
+            nudged[axis] += step
+            assert _objective(nudged, design, labels, 1.0) > best
+    assert rule.weights[1] > rule.weights[0] > 0
+    assert rule.score(rows[0]) == pytest.approx(
+        1 / (1 + math.exp(-(rule.intercept + rule.weights[0] * standard[0, 0]))), abs=1e-12
+    )
+    bona = [rule.score(r) for r, a in zip(rows, is_attack, strict=True) if not a]
+    for point in rule.calibration.points:
+        assert np.mean([s > point.attack_threshold for s in bona]) <= point.bpcer
