@@ -158,7 +158,10 @@ class FaissFactoryIndexConfig(BaseModel):
         "(e.g. 'nprobe=256' for IVF, 'efSearch=256' for HNSW; empty for none).",
     )
     exact_max_templates: int = Field(
-        50_000, ge=0, description="Below this many templates, search is exact and no index is trained."
+        50_000,
+        ge=0,
+        description="Below this many templates, search is exact and no index is trained (an IVF index "
+        "needs at least as many templates as lists).",
     )
     rescore_templates: int = Field(
         256,

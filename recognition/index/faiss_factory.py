@@ -124,7 +124,10 @@ class FaissFactoryGallery:
             raise IndexStateError(f"FAISS cannot build {self._config.factory!r}: {exc}") from exc
         stride = max(1, len(live) // self._config.max_training_templates)
         logger.info("training %s on %d of %d templates", self._config.factory, len(live[::stride]), len(live))
-        index.train(self._vectors[live[::stride]])
+        try:
+            index.train(self._vectors[live[::stride]])
+        except RuntimeError as exc:  # e.g. fewer templates than IVF lists (exact_max_templates too low)
+            raise IndexStateError(f"FAISS cannot train {self._config.factory!r}: {exc}") from exc
         self._trained_on = len(live)
         if self._config.search_params:
             try:
@@ -145,8 +148,17 @@ class FaissFactoryGallery:
 
 
 def _on_gpu(index: faiss.Index) -> faiss.Index:
-    """The index on every GPU when faiss-gpu finds one (its removal then falls back to tombstones)."""
+    """The index on every GPU when faiss-gpu finds one (its removal then falls back to tombstones).
+
+    FAISS has no GPU version of some kinds, the 4-bit fast-scan codes (`…x4fs`, the default) among
+    them; its cloner raises for those (faiss#3336), and they stay on the CPU.
+    """
     if faiss.get_num_gpus() == 0:
         return index
+    try:
+        moved = faiss.index_cpu_to_all_gpus(index)
+    except RuntimeError as exc:
+        logger.warning("FAISS has no GPU version of this index, searching on the CPU: %s", exc)
+        return index
     logger.info("searching on %d GPU(s)", faiss.get_num_gpus())
-    return faiss.index_cpu_to_all_gpus(index)
+    return moved

@@ -34,3 +34,12 @@ def test_a_search_parameter_the_index_does_not_have_is_an_index_state_error() ->
 
     with pytest.raises(IndexStateError, match="efSearch"):
         index.add_batch([f"t{row}" for row in range(4)], list(range(4)), vectors)
+
+
+def test_too_few_templates_to_train_the_index_is_an_index_state_error() -> None:
+    """The default's 512 IVF lists need 512 templates; a lower exact_max_templates fails at its build."""
+    index = build_index(FaissFactoryIndexConfig(exact_max_templates=100), model_id="m", dim=32)
+    vectors = np.random.default_rng(1).standard_normal((100, 32)).astype(np.float32)
+
+    with pytest.raises(IndexStateError, match="cannot train"):
+        index.add_batch([f"t{row}" for row in range(100)], list(range(100)), vectors)
