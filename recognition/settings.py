@@ -173,7 +173,12 @@ class FaissFactoryIndexConfig(BaseModel):
     max_training_templates: int = Field(
         262_144, ge=1_000, description="Templates sampled to train the index (k-means, PQ codebooks)."
     )
-    allow_gpu: bool = Field(True, description="Search on the GPU when faiss-gpu and a GPU are present.")
+    allow_gpu: bool = Field(
+        True,
+        description="Search on the GPU when faiss-gpu and a GPU are present. Kinds FAISS has no GPU "
+        "version of stay on the CPU, the default's 4-bit fast-scan codes among them: for the GPU choose "
+        "e.g. 'IVF512,PQ32' (8-bit codes) or 'IVF512,SQ8'.",
+    )
 
 
 IndexConfig = Annotated[FlatIndexConfig | FaissFactoryIndexConfig, Field(discriminator="kind")]
