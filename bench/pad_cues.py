@@ -4,18 +4,22 @@ Data (written once to OUT, seeded): ORL's 40 people split in half by a seeded pe
 For each person: `--bona` bona fide stand-in clips (`pose_sweep_video`: the person's 10 ORL photos sorted
 by a yaw proxy from YuNet's landmarks, shown as a head turning) and `--attacks` clips per attack species
 (`attack_video`: one of the person's photos on a rendered phone or print, held up and drifting), 12 frames
-at 15 fps, 640×480 MJPG. OUT/gallery holds each person's first photo (enrolled one person each).
+at 15 fps, 640×480 MJPG. All of it is simulated: see BENCHMARKS.md (Track cues) for what the stand-ins are
+not, and for what the fitted rule does to real bona fide photos (do not put it in a door's card as is).
+OUT/gallery holds each person's first photo (enrolled one person each).
 
 Every clip runs through `gate.run_gate` with PAD in monitor mode, the card's track rule ignored, as
 `facegate eval pad` does; the row of a track is what its audit event records (passive mean and every cue).
 Per cue and for the passive score: AUC per species and APCER at the thresholds that give BPCER 1% / 5% on
 the fit split's bona fide tracks, on the held-out split. The track rule (logistic regression) is fitted on
 the fit split with `--features` and reported on the held-out split; `--write-card` stores it in the PAD
-card. The rows are kept in OUT/rows.json: a second run with other `--features` only refits. Cue cost: each cue
+card. `--stills NAME=DIR` (repeatable) scores photo sets with that rule as one-frame tracks (passive and
+`frame_edges` of the face nearest the centre), thresholds set on the first set. The rows are kept in
+OUT/rows.json: a second run with other `--features` only refits. Cue cost: each cue
 timed on the first 3 face frames of each held-out clip (ms per track).
 
     FACEGATE_HOME=... FACEGATE_DATA_DIR=../shared/data PYTHONPATH=. .venv/bin/python bench/pad_cues.py \
-        --out SIM_ORL --seed 13 [--features passive,planar_residual] [--write-card]
+        --out SIM_ORL --seed 13 [--features passive,frame_edges] [--write-card] [--stills lfw=DIR ...]
 
 The last stdout line is one JSON object.
 """
@@ -47,6 +51,7 @@ from recognition import (
     BgrImage,
     DetectedFace,
     Gallery,
+    PadTrackRule,
     PresentationAttackDetector,
     RecognitionSettings,
     Recognizer,
@@ -55,6 +60,7 @@ from recognition import (
     build_recognizer,
     find_pad_card,
     fit_track_rule,
+    image_paths,
     pad_search_dirs,
     pose_sweep_video,
     read_pad_card,
@@ -208,6 +214,43 @@ def operating(
     return report
 
 
+def still_scores(
+    folder: Path, recognizer: Recognizer, pad: PresentationAttackDetector, rule: PadTrackRule
+) -> np.ndarray:
+    """Per photo with a face (the one nearest the centre): passive score, `frame_edges`, the rule's score."""
+    values = []
+    for path in image_paths(folder):
+        image = recognizer.decode(path.read_bytes())
+        faces = recognizer.detect(image)
+        if not faces:
+            continue
+        face = min(faces, key=lambda f: abs((f.bbox[0] + f.bbox[2]) / 2 - image.shape[1] / 2))
+        passive, edges = pad.score(image, face).attack_score, FRAME_CUES["frame_edges"](image, face)
+        values.append((passive, edges, rule.score({PASSIVE_FEATURE: passive, "frame_edges": edges})))
+    return np.asarray(values, dtype=np.float64).reshape(-1, 3)
+
+
+def stills_report(
+    stills: list[tuple[str, Path]],
+    recognizer: Recognizer,
+    pad: PresentationAttackDetector,
+    rule: PadTrackRule,
+) -> dict[str, object]:
+    """Share of each photo set called an attack: by the rule at its own 1% threshold, and by the passive
+    score, `frame_edges` and the rule at thresholds giving BPCER 1% / 5% on the first set."""
+    scores = {name: still_scores(folder, recognizer, pad, rule) for name, folder in stills}
+    reference = scores[stills[0][0]]
+    report: dict[str, object] = {"photos": {name: len(v) for name, v in scores.items()}}
+    own = rule.calibration.threshold_at(0.01)
+    report["rule_at_own_0.01"] = {name: round(float((v[:, 2] > own).mean()), 4) for name, v in scores.items()}
+    for column, label in enumerate((PASSIVE_FEATURE, "frame_edges", "rule")):
+        for target in (0.01, 0.05):
+            threshold = threshold_at_bpcer(list(reference[:, column]), target)
+            shares = {name: round(float((v[:, column] > threshold).mean()), 4) for name, v in scores.items()}
+            report[f"{label}_at_{stills[0][0]}_{target:g}"] = {"threshold": round(threshold, 4), **shares}
+    return report
+
+
 def measure(out: Path, recognizer: Recognizer, pad: PresentationAttackDetector) -> dict[str, object]:
     """Every clip's row by split and class, and the clips PAD never scored (kept in OUT/rows.json)."""
     gallery = _gallery(recognizer, out / "gallery")
@@ -236,6 +279,13 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=40, help="use the first N ORL people (a smoke run)")
     parser.add_argument("--features", default=",".join((PASSIVE_FEATURE, *CUE_NAMES)))
     parser.add_argument("--write-card", action="store_true", help="store the fitted rule in the PAD card")
+    parser.add_argument(
+        "--stills",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="photo set scored by the fitted rule (passive,frame_edges); the first one sets thresholds",
+    )
     args = parser.parse_args()
     settings = RecognitionSettings()
     cache = Path(os.environ.get("FACEGATE_HOME", Path.home() / ".facegate")) / "models"
@@ -292,6 +342,8 @@ def main() -> None:
         cue_ms(path, recognizer) for path in sorted((args.out / "held_out" / "bona_fide").glob("*.avi"))[:20]
     ]
     cost = {name: round(float(np.median([t[name] for t in timings])), 3) for name in CUE_NAMES}
+    stills = [(spec.split("=", 1)[0], Path(spec.split("=", 1)[1])) for spec in args.stills]
+    photos = stills_report(stills, recognizer, pad, rule) if stills else None
     if args.write_card:
         card_path = find_pad_card(pad_search_dirs(settings, cache_dir=cache))
         write_pad_card(read_pad_card(card_path).model_copy(update={"track_rule": rule}), card_path)
@@ -305,6 +357,7 @@ def main() -> None:
         "combined_held_out": combined,
         "passive_at_card_threshold_held_out": passive_at_card,
         "cue_ms_per_track_median": cost,
+        "stills": photos,
         "load_average": os.getloadavg(),
     }
     sys.stdout.write(json.dumps(report) + "\n")
