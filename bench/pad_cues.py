@@ -13,8 +13,10 @@ Every clip runs through `gate.run_gate` with PAD in monitor mode, the card's tra
 Per cue and for the passive score: AUC per species and APCER at the thresholds that give BPCER 1% / 5% on
 the fit split's bona fide tracks, on the held-out split. The track rule (logistic regression) is fitted on
 the fit split with `--features` and reported on the held-out split; `--write-card` stores it in the PAD
-card. `--stills NAME=DIR` (repeatable) scores photo sets with that rule as one-frame tracks (passive and
-`frame_edges` of the face nearest the centre), thresholds set on the first set. The rows are kept in
+card. `--fit-stills CLASS=DIR` (repeatable) adds every second photo of a class (`bona_fide`, a species) to
+the fit split as one-frame tracks and reports the rest at the rule's threshold. `--stills NAME=DIR`
+(repeatable) scores photo sets with that rule as one-frame tracks (passive and `frame_edges` of the face
+nearest the centre), thresholds set on the first set. The rows are kept in
 OUT/rows.json: a second run with other `--features` only refits. Cue cost: each cue
 timed on the first 3 face frames of each held-out clip (ms per track).
 
@@ -27,6 +29,7 @@ The last stdout line is one JSON object.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -214,11 +217,9 @@ def operating(
     return report
 
 
-def still_scores(
-    folder: Path, recognizer: Recognizer, pad: PresentationAttackDetector, rule: PadTrackRule
-) -> np.ndarray:
-    """Per photo with a face (the one nearest the centre): passive score, `frame_edges`, the rule's score."""
-    values = []
+def still_rows(folder: Path, recognizer: Recognizer, pad: PresentationAttackDetector) -> list[Row]:
+    """Each photo with a face as a one-frame track: passive score and `frame_edges` of the centred face."""
+    rows: list[Row] = []
     for path in image_paths(folder):
         image = recognizer.decode(path.read_bytes())
         faces = recognizer.detect(image)
@@ -226,7 +227,18 @@ def still_scores(
             continue
         face = min(faces, key=lambda f: abs((f.bbox[0] + f.bbox[2]) / 2 - image.shape[1] / 2))
         passive, edges = pad.score(image, face).attack_score, FRAME_CUES["frame_edges"](image, face)
-        values.append((passive, edges, rule.score({PASSIVE_FEATURE: passive, "frame_edges": edges})))
+        rows.append({PASSIVE_FEATURE: passive, "frame_edges": edges})
+    return rows
+
+
+def still_scores(
+    folder: Path, recognizer: Recognizer, pad: PresentationAttackDetector, rule: PadTrackRule
+) -> np.ndarray:
+    """Per photo with a face (the one nearest the centre): passive score, `frame_edges`, the rule's score."""
+    values = [
+        (row[PASSIVE_FEATURE] or 0.0, row["frame_edges"] or 0.0, rule.score(row))
+        for row in still_rows(folder, recognizer, pad)
+    ]
     return np.asarray(values, dtype=np.float64).reshape(-1, 3)
 
 
@@ -280,6 +292,13 @@ def main() -> None:
     parser.add_argument("--features", default=",".join((PASSIVE_FEATURE, *CUE_NAMES)))
     parser.add_argument("--write-card", action="store_true", help="store the fitted rule in the PAD card")
     parser.add_argument(
+        "--fit-stills",
+        action="append",
+        default=[],
+        metavar="CLASS=DIR",
+        help="photos of a class (bona_fide or a species): every 2nd joins the fit split, the rest held out",
+    )
+    parser.add_argument(
         "--stills",
         action="append",
         default=[],
@@ -308,6 +327,12 @@ def main() -> None:
     splits: dict[str, dict[str, list[Row]]] = measured_rows["rows"]
     failures: dict[str, dict[str, int]] = measured_rows["never_scored"]
     fit, held = splits["fit"], splits["held_out"]
+    held_stills: dict[str, list[Row]] = {}
+    for spec in args.fit_stills:
+        cls, folder = spec.split("=", 1)
+        photos_rows = still_rows(Path(folder), recognizer, pad)
+        fit[cls] = [*fit[cls], *photos_rows[::2]]
+        held_stills[cls] = photos_rows[1::2]
     fit_rows = [row for rows in fit.values() for row in rows]
     measured = (PASSIVE_FEATURE, *CUE_NAMES, *(f"{name}_whole_clip" for name in TRACK_CUES))
     centres = {
@@ -315,7 +340,7 @@ def main() -> None:
         for name in measured
     }
     per_cue = {
-        name: operating(fit, held, lambda row, name=name: _value(row, name, centres[name]))
+        name: operating(fit, held, functools.partial(_value, name=name, centre=centres[name]))
         for name in measured
     }
     features = args.features.split(",")
@@ -344,6 +369,11 @@ def main() -> None:
     cost = {name: round(float(np.median([t[name] for t in timings])), 3) for name in CUE_NAMES}
     stills = [(spec.split("=", 1)[0], Path(spec.split("=", 1)[1])) for spec in args.stills]
     photos = stills_report(stills, recognizer, pad, rule) if stills else None
+    own_threshold = rule.calibration.threshold_at(0.01)
+    held_still_shares = {
+        cls: round(float(np.mean([rule.score(row) > own_threshold for row in rows])), 4)
+        for cls, rows in held_stills.items()
+    }
     if args.write_card:
         card_path = find_pad_card(pad_search_dirs(settings, cache_dir=cache))
         write_pad_card(read_pad_card(card_path).model_copy(update={"track_rule": rule}), card_path)
@@ -358,6 +388,7 @@ def main() -> None:
         "passive_at_card_threshold_held_out": passive_at_card,
         "cue_ms_per_track_median": cost,
         "stills": photos,
+        "held_out_fit_stills_called_attack": held_still_shares,
         "load_average": os.getloadavg(),
     }
     sys.stdout.write(json.dumps(report) + "\n")
