@@ -26,6 +26,7 @@ from gate.gallery_source import DatabaseGallerySource, GateUpstream
 from gate.health import HealthBoard, MonitoringServer
 from gate.journal import EventJournal, default_journal_dir
 from gate.metrics import CameraProbe, DecisionMade, GateMetrics, Telemetry, TelemetryEvent, fan_out
+from gate.pad import PadGate
 from gate.registry import build_door
 from gate.settings import ApiGallerySourceConfig, GateSettings
 from gate.stream import open_frames
@@ -348,9 +349,14 @@ def check_gate_config(config: GatesConfig | None) -> str:
     Raises:
         pydantic.ValidationError, ConfigFileError: with every error's dotted path.
         ModelLoadError: a door's PAD policy needs the PAD model and it is missing or fails its sha256 (C3).
+        ThresholdUnavailable: the PAD card has no threshold at a door's BPCER target, or its track rule
+            weighs a cue this gate does not know.
     """
     settings = GateSettings()
     cameras = config.cameras if config is not None else []
-    if any(s.pad.policy != "off" for s in [settings, *(camera.settings for camera in cameras)]):
-        build_pad_detector(RecognitionSettings(), cache_dir=StorageSettings().home / "models")
+    doors = [settings, *(camera.settings for camera in cameras)]
+    if any(s.pad.policy != "off" for s in doors):
+        detector = build_pad_detector(RecognitionSettings(), cache_dir=StorageSettings().home / "models")
+        for door in doors:
+            PadGate(door.pad, detector)  # what the door's loop builds first: its rule and threshold
     return f"configuration valid: {len(cameras) or 1} camera(s)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,7 +27,17 @@ from typer.testing import CliRunner
 from api.cli import app
 from api.cli.runtime import build_runtime
 from gate import decision_line
-from recognition import vector_from_bytes
+from recognition import (
+    PAD_CARD_DIR,
+    PAD_CARD_FILE,
+    PASSIVE_FEATURE,
+    BpcerPoint,
+    PadCalibration,
+    PadTrackRule,
+    read_pad_card,
+    vector_from_bytes,
+    write_pad_card,
+)
 from storage import StorageSettings, iter_templates, make_engine, session_scope
 from tests.fakes import Placement, build_frames
 from tests.gate.mjpeg import MjpegCamera
@@ -124,6 +135,39 @@ def test_check_config_refuses_a_pad_policy_without_the_pad_model(tmp_path: Path)
     gates.write_text("cameras:\n  - {name: a, source: '0', door: d, settings: {pad: {policy: enforce}}}\n")
     code, output = _invoke("gate", "--config", str(gates), "--check-config")
     assert code == 1 and "no PAD model" in output and "facegate pad export" in output
+
+
+@pytest.mark.model
+def test_check_config_refuses_a_pad_track_rule_with_no_threshold_at_the_doors_target(
+    tmp_path: Path, pad_model_dir: Path
+) -> None:
+    models = StorageSettings().home / "models"
+    shutil.copytree(pad_model_dir, models, dirs_exist_ok=True)
+    card_path = models / PAD_CARD_DIR / PAD_CARD_FILE
+    rule = PadTrackRule(
+        features=(PASSIVE_FEATURE,),
+        centre=(0.5,),
+        scale=(0.2,),
+        weights=(1.0,),
+        intercept=0.0,
+        calibration=PadCalibration(
+            dataset="40 bona fide tracks",
+            bona_fide_count=40,
+            points=(BpcerPoint(bpcer=0.05, attack_threshold=0.6),),
+        ),
+        fitted_on="a fit too small for BPCER 1%",
+    )
+    write_pad_card(read_pad_card(card_path).model_copy(update={"track_rule": rule}), card_path)
+    gates = tmp_path / "gates.yaml"
+    door = "{name: a, source: '0', door: d, settings: {pad: {policy: enforce, bpcer_target: %s}}}"
+
+    gates.write_text(f"cameras:\n  - {door % 0.01}\n")
+    code, output = _invoke("gate", "--config", str(gates), "--check-config")
+    assert code == 1 and "no point at BPCER <= 0.01" in " ".join(output.split())
+
+    gates.write_text(f"cameras:\n  - {door % 0.05}\n")
+    code, output = _invoke("gate", "--config", str(gates), "--check-config")
+    assert code == 0 and "configuration valid" in output
 
 
 def _get(url: str) -> tuple[int, Any]:
