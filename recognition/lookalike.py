@@ -94,20 +94,18 @@ def stored_hits(
 ) -> LookalikeHits:
     """The hits in stored neighbour records (`neighbours_to_bytes`), one record or None per owner.
 
+    Decoded in one piece (a million small decodes would hold the GIL for seconds).
+
     Raises:
         IndexStateError: a malformed record.
     """
-    known = [
-        (owner, *neighbours_from_bytes(record))
-        for owner, record in zip(owners.tolist(), records, strict=True)
-        if record is not None
-    ]
-    if not known:
-        return no_hits()
-    counts = [len(persons) for _, persons, _ in known]
-    hit_owners = np.repeat(np.asarray([owner for owner, _, _ in known], dtype=np.int64), counts)
-    persons = np.concatenate([persons for _, persons, _ in known])
-    scores = np.concatenate([scores for _, _, scores in known])
+    present = [(owner, record) for owner, record in zip(owners.tolist(), records, strict=True) if record]
+    lengths = np.asarray([len(record) for _, record in present], dtype=np.int64)
+    if np.any(lengths % _NEIGHBOUR.itemsize):
+        raise IndexStateError("a stored look-alike neighbour record has a length that is not whole records")
+    persons, scores = neighbours_from_bytes(b"".join(record for _, record in present))
+    counts = lengths // _NEIGHBOUR.itemsize
+    hit_owners = np.repeat(np.asarray([owner for owner, _ in present], dtype=np.int64), counts)
     keep = (persons != hit_owners) & (persons != REMOVED) & (scores >= min_score)
     return hit_owners[keep], persons[keep], scores[keep]
 
