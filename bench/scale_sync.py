@@ -53,6 +53,8 @@ from storage import (
     bump_gallery_version,
     create_person,
     create_schema,
+    delete_person,
+    list_people,
     make_engine,
     session_scope,
     store_template,
@@ -73,6 +75,7 @@ SFACE_LFW_AS_RECORDED = ScoreStats(
 """SFace on 609 LFW photos as bench/scale.py measured it (BENCHMARKS.md); used with --lfw-photos 0."""
 
 FRAME_INTERVAL_S = 0.04  # a 25 fps camera
+NEWCOMER = "new arrival"
 
 
 def _p99_ms(samples: list[float]) -> float:
@@ -152,7 +155,7 @@ def _enroll_one(
     engine: Engine, keyring: Keyring, recorder: Gallery, *, model_id: str, vector: npt.NDArray[np.float32]
 ) -> int:
     with session_scope(engine) as session:
-        person_id = create_person(session, name="new arrival").id or 0
+        person_id = create_person(session, name=NEWCOMER).id or 0
         (record,) = recorder.neighbour_records([person_id], vector[None, :])
         store_template(
             session,
@@ -174,6 +177,9 @@ def _stored_keyring(
     file beside it, a synthetic bench key only). Returns the keyring and the seconds storing took."""
     key_file = database.with_suffix(".key")
     if key_file.exists():
+        with session_scope(engine) as session:  # the newcomer of a run before: revoked
+            for person in list_people(session, name_contains=NEWCOMER)[0]:
+                delete_person(session, person.id)
         return Keyring([key_file.read_bytes()]), 0.0
     create_schema(engine)
     key = secrets.token_bytes(32)
@@ -210,9 +216,10 @@ def measure_sync(
             monotonic=time.monotonic,
             reload_in=background,
         )
+        limit_search_threads(settings.search_threads)  # this thread plays the frame loop's, as in the gate
         load_before = os.getloadavg()[0]
         started = time.perf_counter()
-        cache.current()
+        background.submit(cache.current).result()  # as the gate's start(): on the reload thread
         cold_start_s = time.perf_counter() - started
         logging.info("cold start: %.1f s (load average %.2f before)", cold_start_s, load_before)
         loop = FrameLoop(cache=cache, probe=newcomer)
@@ -274,7 +281,10 @@ def main() -> None:
     parser.add_argument("--quiet-s", type=float, default=10.0, help="frame loop without a reload, seconds")
     parser.add_argument("--db", type=Path, help="SQLite file to keep and reuse (default: a temporary one)")
     parser.add_argument(
-        "--switch-interval-ms", type=float, default=0.0, help="sys.setswitchinterval (0: Python's 5 ms)"
+        "--switch-interval-ms",
+        type=float,
+        default=GateSettings().gil_switch_interval_ms,
+        help="sys.setswitchinterval, as the gate's gil_switch_interval_ms (Python's own: 5)",
     )
     parser.add_argument(
         "--lfw-photos", type=int, default=600, help="LFW photos to fit SFace's statistics (0: as recorded)"
@@ -282,8 +292,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
-    if args.switch_interval_ms:
-        sys.setswitchinterval(args.switch_interval_ms / 1000)
+    sys.setswitchinterval(args.switch_interval_ms / 1000)
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
         base = build_recognizer(RecognitionSettings(), cache_dir=work_dir)

@@ -7,7 +7,9 @@ from gate.app import (
     check_gate_config,
     decision_line,
     describe,
+    gallery_source_for,
     gate_decisions,
+    set_process_threading,
 )
 from gate.camera import FrameSource, OpencvFrameSource, redacted_source
 from gate.config_file import CameraSpec, ConfigFileError, DaemonSettings, load_gates_file
@@ -93,6 +95,8 @@ __all__ = [
     "decision_line",
     "describe",
     "gate_decisions",
+    "gallery_source_for",
+    "set_process_threading",
     "AMBIGUOUS",
     "LOW_QUALITY",
     "UNKNOWN",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -148,6 +149,16 @@ def audit_journal(
             deliverer.stop(drain_timeout_s=settings.journal_drain_timeout_s)
 
 
+def set_process_threading(settings: GateSettings) -> None:
+    """The gate process's FAISS threads (this thread's) and Python's thread switch interval.
+
+    At 1M templates a full reload in the background raised the frame loop's p99 from 7.3 to 38.1 ms
+    with Python's 5 ms interval and to 15.7 ms with 1 ms (bench/scale_sync.py, BENCHMARKS.md).
+    """
+    limit_search_threads(settings.search_threads)
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
+
+
 def gate_decisions(
     runtime: GateRuntime | EdgeRuntime,
     *,
@@ -164,7 +175,7 @@ def gate_decisions(
     times the stages and counts frames and decisions from outside `run_gate`.
     """
     recognizer = runtime.recognizer if probe is None else probe.recognizer(runtime.recognizer)
-    limit_search_threads(settings.search_threads)
+    set_process_threading(settings)
     upstream = gallery_source_for(runtime, door=door, settings=settings)
     upstream.start()
     actuator = build_door(settings.door, utc_now=lambda: datetime.now(UTC), monotonic=time.monotonic)

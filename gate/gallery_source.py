@@ -72,9 +72,15 @@ class DatabaseGallerySource:
         )
 
     def start(self) -> None:
-        """Register the door in the database. Raises DatabaseUnavailable."""
+        """Register the door in the database and load the gallery. Raises DatabaseUnavailable.
+
+        The first load runs on the reload thread, whose FAISS calls use every core (the frame loop's
+        thread is limited to `search_threads`): nothing is decided before it. A failed load is not
+        raised here; the cache raises it to every frame until a check succeeds (F3).
+        """
         with session_scope(self._engine) as session:
             ensure_door(session, name=self._door)
+        self._reloads.submit(self._cache.current).exception()
 
     def gallery(self) -> Gallery:
         return self._cache.current()

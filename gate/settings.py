@@ -219,6 +219,13 @@ class GateSettings(BaseSettings):
         le=256,
         description="FAISS threads for gallery searches in the gate process; 0: one per core.",
     )
+    gil_switch_interval_ms: float = Field(
+        1.0,
+        gt=0.0,
+        le=100.0,
+        description="Python's thread switch interval in the gate process (sys.setswitchinterval), ms: a "
+        "gallery reload's Python work yields the GIL to the frame loop this often (Python's default: 5).",
+    )
     gallery_poll_s: float = Field(2.0, gt=0.0, description="How often the gallery version is checked.")
     gallery_max_stale_s: float = Field(
         300.0,

@@ -110,7 +110,10 @@ class FaissFactoryGallery:
     def _store(self, ids: npt.NDArray[np.int64], rows: npt.NDArray[np.float32]) -> None:
         end = int(ids[-1]) + 1 if len(ids) else 0
         if end > self._vectors.shape[0]:
-            grown = np.empty((max(end, 2 * self._vectors.shape[0], 1024), self.dim), dtype=np.float32)
+            # Capacity in powers of two: a full load adds everything at once, and an exact fit would
+            # make the next enrollment copy the whole array under the gallery's lock (a 1 s stall at 1M).
+            capacity = max(1 << (end - 1).bit_length(), 2 * self._vectors.shape[0], 1024)
+            grown = np.empty((capacity, self.dim), dtype=np.float32)
             grown[: self._vectors.shape[0]] = self._vectors
             self._vectors = grown
         self._vectors[ids] = rows

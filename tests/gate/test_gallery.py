@@ -10,12 +10,13 @@ from concurrent.futures import Executor, Future
 import pytest
 from sqlalchemy import event, text
 
-from gate import GalleryCache, GalleryStale
+from gate import GalleryCache, GalleryStale, GateRuntime, GateSettings, gallery_source_for
 from recognition import Recognizer
 from storage import (
     DatabaseUnavailable,
     Engine,
     Keyring,
+    StorageSettings,
     UnknownKeyId,
     delete_person,
     make_engine,
@@ -267,3 +268,22 @@ def test_without_a_usable_change_log_a_new_gallery_is_built_and_swapped_in(
     background.run_pending()
     rebuilt = cache.current()
     assert rebuilt is not first and len(rebuilt) == 0 and len(first) == 1
+
+
+def test_a_database_gate_loads_its_gallery_at_start_on_the_reload_thread(
+    engine, keyring, recognizer, group_faces, enroll_person, tmp_path, caplog
+):
+    """The first load's FAISS work runs where every core may be used, not on the frame loop's thread."""
+    enroll_person("Alice", group_faces[0])
+    runtime = GateRuntime(
+        storage=StorageSettings(home=tmp_path / "home"), engine=engine, keyring=keyring, recognizer=recognizer
+    )
+    upstream = gallery_source_for(runtime, door="front", settings=GateSettings())
+    caplog.set_level(logging.INFO, logger="recognition.gallery_sync")
+    try:
+        upstream.start()
+        loads = [r for r in caplog.records if r.getMessage().startswith("gallery loaded")]
+        assert [r.threadName.startswith("gallery-sync") for r in loads] == [True]
+        assert len(upstream.gallery()) == 1
+    finally:
+        upstream.close()
