@@ -62,7 +62,9 @@ class Gallery:
 
     Each added template is searched for its `lookalike_templates` nearest templates through the index,
     and every other person among them scoring `lookalike_min_cos` or more is recorded as a look-alike
-    pair beside the index (an all-pairs comparison does not scale to a million templates).
+    pair beside the index (an all-pairs comparison does not scale to a million templates). A template
+    stored with its neighbour record (`neighbour_records`, taken when it was enrolled) is not searched
+    again: its record gives the same pairs.
     """
 
     def __init__(self, index: FaceIndex, *, lookalike_min_cos: float, lookalike_templates: int = 8) -> None:
