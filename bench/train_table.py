@@ -35,11 +35,16 @@ def _pm(values: npt.NDArray[np.float64], unit: str = "") -> str:
     return f"{values.mean():.2f}{unit} ± {_std(values):.2f}"
 
 
+def seed_files(variant: Path) -> list[Path]:
+    """The variant's seedN.json files that hold a result (an evaluation still running leaves one empty)."""
+    return [path for path in sorted(variant.glob("seed*.json")) if path.read_text().strip()]
+
+
 def lfw_accuracy(variant: Path) -> dict[str, float]:
     """Seed file stem (seedN) → LFW accuracy in percent."""
     return {
         path.stem: 100 * json.loads(path.read_text().splitlines()[-1])["accuracy"]
-        for path in sorted(variant.glob("seed*.json"))
+        for path in seed_files(variant)
     }
 
 
@@ -78,7 +83,7 @@ def table(results: Path, *, runs: Path | None = None, baseline: str | None = Non
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     reference = lfw_accuracy(results / baseline) if baseline is not None else {}
     for variant in sorted(p for p in results.iterdir() if p.is_dir()):
-        seeds = [path.stem for path in sorted(variant.glob("seed*.json"))]
+        seeds = [path.stem for path in seed_files(variant)]
         if not seeds:
             continue
         cells = [variant.name, str(len(seeds)), *lfw_columns(variant, seeds)]
