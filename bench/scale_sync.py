@@ -207,7 +207,8 @@ def measure_sync(
         engine, database, recognizer, vectors=vectors, per_identity=per_identity
     )
     settings = GateSettings()
-    with ThreadPoolExecutor(max_workers=1) as background:
+    reload_thread = {"initializer": limit_search_threads, "initargs": (settings.reload_threads,)}
+    with ThreadPoolExecutor(max_workers=1, **reload_thread) as background:  # as the gate's
         cache = GalleryCache(
             engine=engine,
             keyring=keyring,

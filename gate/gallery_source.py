@@ -15,7 +15,7 @@ from gate.access_policy import AccessPolicyCache, DoorPolicy
 from gate.delivery import EventSink, database_sink
 from gate.gallery import GalleryCache
 from gate.settings import GateSettings
-from recognition import Gallery, Recognizer
+from recognition import Gallery, Recognizer, limit_search_threads
 from storage import Cipher, Engine, ensure_door, session_scope
 
 
@@ -57,7 +57,12 @@ class DatabaseGallerySource:
         self._engine = engine
         self._keyring = keyring
         self._door = door
-        self._reloads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gallery-sync")
+        self._reloads = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="gallery-sync",
+            initializer=limit_search_threads,  # OpenMP settings are per thread
+            initargs=(settings.reload_threads,),
+        )
         self._cache = GalleryCache(
             engine=engine,
             keyring=keyring,
@@ -74,8 +79,8 @@ class DatabaseGallerySource:
     def start(self) -> None:
         """Register the door in the database and load the gallery. Raises DatabaseUnavailable.
 
-        The first load runs on the reload thread, whose FAISS calls use every core (the frame loop's
-        thread is limited to `search_threads`): nothing is decided before it. A failed load is not
+        The first load runs on the reload thread (FAISS on `reload_threads`), as every later reload:
+        nothing is decided before it. A failed load is not
         raised here; the cache raises it to every frame until a check succeeds (F3).
         """
         with session_scope(self._engine) as session:

@@ -219,6 +219,13 @@ class GateSettings(BaseSettings):
         le=256,
         description="FAISS threads for gallery searches in the gate process; 0: one per core.",
     )
+    reload_threads: int = Field(
+        1,
+        ge=0,
+        le=256,
+        description="FAISS threads of the gallery reload thread (index training and adds); 0: one per "
+        "core. One leaves the frame loop a core, and a team of OpenMP threads on a busy machine spins.",
+    )
     gil_switch_interval_ms: float = Field(
         1.0,
         gt=0.0,
