@@ -65,6 +65,14 @@ def shared_faces() -> Path:
     return path
 
 
+def shared_weights() -> Path:
+    """../shared/data/weights (the verified face models), or skip with the reason."""
+    path = SHARED_DATA_DIR / "weights"
+    if not path.is_dir():
+        pytest.skip(f"shared weights not found at {path} (set FACEGATE_DATA_DIR)")
+    return path
+
+
 def knn_examples() -> Path:
     """face_recognition's knn_examples: train/<name>/*.jpg to enroll, test/*.jpg to present."""
     return shared_faces() / "face-recognition-examples" / "examples" / "knn_examples"

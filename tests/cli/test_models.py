@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from api.cli.models import calibration_photos
 from recognition import BundleSearch, find_bundle, locate_weights, read_bundle_file, write_bundle_file
-from tests.data import SHARED_DATA_DIR, lfw
+from tests.data import lfw, shared_weights
 
 runner = CliRunner()
 
@@ -50,7 +50,7 @@ def test_list_shows_sface_installed_and_active_by_default(
 def test_list_marks_the_configured_bundle_active(monkeypatch: pytest.MonkeyPatch) -> None:
     rows = _list(
         monkeypatch,
-        FACEGATE_RECOGNITION_BUNDLE_DIRS=json.dumps([str(SHARED_DATA_DIR / "weights")]),
+        FACEGATE_RECOGNITION_BUNDLE_DIRS=json.dumps([str(shared_weights())]),
         FACEGATE_RECOGNITION_EMBEDDER__KIND="bundle",
         FACEGATE_RECOGNITION_EMBEDDER__NAME="mobilefacenet-foamliu-onnx",
     )
@@ -116,7 +116,7 @@ def test_calibrating_an_unknown_model_fails_with_one_line(tmp_path: Path) -> Non
 
 @pytest.mark.model
 def test_eval_lfw_runs_any_bundle_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FACEGATE_RECOGNITION_BUNDLE_DIRS", json.dumps([str(SHARED_DATA_DIR / "weights")]))
+    monkeypatch.setenv("FACEGATE_RECOGNITION_BUNDLE_DIRS", json.dumps([str(shared_weights())]))
     data = lfw() / "lfw-deepfunneled"
     args = ["eval", "lfw", "--data", str(data), "--limit-pairs", "20", "--json"]
 
