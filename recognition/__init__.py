@@ -58,6 +58,7 @@ from recognition.pad.card import (
     PASSIVE_FEATURE,
     BpcerPoint,
     PadCalibration,
+    PadCalibrationSource,
     PadCard,
     PadNet,
     PadTrackRule,
@@ -70,6 +71,7 @@ from recognition.pad.crop import BoxCorrection, pad_crop, reference_box
 from recognition.pad.cues import CUE_NAMES, FRAME_CUES, TRACK_CUES
 from recognition.pad.harness import ScoredStills, image_paths, score_stills
 from recognition.pad.metrics import bpcer_at_apcer, calibrate_pad, error_rates, threshold_at_bpcer
+from recognition.pad.selection import PhotoSelection, all_photos, every_nth_person, listed_photos
 from recognition.pad.track_rule import fit_track_rule
 from recognition.pipeline import Recognizer
 from recognition.protocols import Detector, Embedder, FaceIndex, PresentationAttackDetector
@@ -115,6 +117,11 @@ __all__ = [
     "PASSIVE_FEATURE",
     "BpcerPoint",
     "PadCalibration",
+    "PadCalibrationSource",
+    "PhotoSelection",
+    "all_photos",
+    "every_nth_person",
+    "listed_photos",
     "CUE_NAMES",
     "FRAME_CUES",
     "TRACK_CUES",

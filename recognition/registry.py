@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +39,8 @@ from recognition.settings import (
 
 ModelLocator = Callable[[ModelFile], Path]
 SFACE_BUNDLE = "sface"
+
+logger = logging.getLogger(__name__)
 
 
 def _yunet(config: YunetConfig, locate: ModelLocator) -> Detector:
@@ -159,9 +162,19 @@ def _minifasnet(config: MinifasnetPadConfig, search_dirs: tuple[Path, ...]) -> P
         centre_shift_x=config.box_shift_x,
         centre_shift_y=config.box_shift_y,
     )
+    card = read_pad_card(card_path)
+    source = card.calibration.source if card.calibration else None
+    if source is not None and source.crop != config.model_dump(mode="json", exclude={"kind"}):
+        logger.warning(
+            "%s: PAD thresholds were calibrated with crop settings %s, but %s are configured: they do not "
+            "hold for this crop; run `facegate pad calibrate` again",
+            card_path,
+            source.crop,
+            config.model_dump(mode="json", exclude={"kind"}),
+        )
     return OnnxMinifasnetPad(
         card_path,
-        read_pad_card(card_path),
+        card,
         correction=correction,
         is_border_replicated=config.is_border_replicated,
     )

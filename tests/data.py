@@ -78,6 +78,14 @@ def knn_examples() -> Path:
     return shared_faces() / "face-recognition-examples" / "examples" / "knn_examples"
 
 
+def orl() -> Path:
+    """ORL / AT&T faces: s1..s40, ten 92x112 grey PGM photos each, or skip."""
+    path = shared_faces() / "orl-att-faces" / "att_faces"
+    if not path.is_dir():
+        pytest.skip(f"ORL faces not found at {path}")
+    return path
+
+
 def lfw() -> Path:
     """../shared/data/faces/lfw: `lfw-deepfunneled/` images and the View 2 `pairs.txt`, or skip."""
     path = shared_faces() / "lfw"

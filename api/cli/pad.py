@@ -15,7 +15,10 @@ from api.cli.runtime import cli_errors, configure_logging, err_console
 from recognition import (
     ATTACK_SPECIES,
     BgrImage,
+    PadCalibrationSource,
+    PhotoSelection,
     RecognitionSettings,
+    all_photos,
     attack_still,
     attack_video,
     bona_fide_video,
@@ -24,10 +27,14 @@ from recognition import (
     calibrate_pad,
     find_pad_card,
     image_paths,
+    listed_photos,
     pad_search_dirs,
     read_pad_card,
     score_stills,
     write_pad_card,
+)
+from recognition import (
+    every_nth_person as every_nth_person_photos,
 )
 from storage import StorageSettings
 
@@ -82,30 +89,69 @@ def calibrate_command(
         list[Path], typer.Option("--data", help="Folder(s) of bona fide photos (searched recursively).")
     ],
     dataset: Annotated[str, typer.Option(help="Name recorded with the calibration.")] = "bona fide photos",
+    every_nth_person: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Only the photos of every Nth person folder of the one --data folder (subfolders in "
+            "code-point order of their names).",
+        ),
+    ] = None,
+    person_offset: Annotated[
+        int, typer.Option(min=0, help="With --every-nth-person: 0-based index of the first folder taken.")
+    ] = 0,
+    photo_list: Annotated[
+        Path | None,
+        typer.Option("--list", help="Only the photos in this file: one path relative to --data a line."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line last.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
-    """Set the PAD thresholds at target BPCERs (1%, 5%, 10%) from bona fide photos; written into pad.json."""
+    """Set the PAD thresholds at target BPCERs (1%, 5%, 10%) from bona fide photos; written into pad.json
+    with the selection rule, photo count, sha256 of the photo names and crop settings, to reproduce it."""
     configure_logging(verbose=verbose)
+    if (every_nth_person is not None or photo_list is not None) and len(data) != 1:
+        err_console.print("error: --every-nth-person and --list take exactly one --data folder")
+        raise typer.Exit(2)
     settings = RecognitionSettings()
     cache_dir = default_pad_dir()
     with cli_errors():
+        selection = _selection(data, every_nth_person, person_offset, photo_list)
         card_path = find_pad_card(pad_search_dirs(settings, cache_dir=cache_dir))
         pad = build_pad_detector(settings, cache_dir=cache_dir)
         recognizer = build_recognizer(settings, cache_dir=cache_dir)
-        scored = score_stills((p for folder in data for p in image_paths(folder)), recognizer, pad)
-        calibration = calibrate_pad(scored.attack_scores, dataset=dataset)
+        scored = score_stills(selection.paths, recognizer, pad)
+        source = PadCalibrationSource(
+            rule=selection.rule,
+            photo_count=len(selection.paths),
+            paths_sha256=selection.sha256,
+            crop=settings.pad.model_dump(mode="json", exclude={"kind"}),
+            detector=settings.detector.model_dump(mode="json"),
+        )
+        calibration = calibrate_pad(scored.attack_scores, dataset=dataset, source=source)
         write_pad_card(read_pad_card(card_path).model_copy(update={"calibration": calibration}), card_path)
     for point in calibration.points:
         console.print(f"BPCER {point.bpcer:.0%}: attack score > {point.attack_threshold:.4f} is an attack")
     console.print(
-        f"{calibration.bona_fide_count} bona fide photos, {len(scored.detection_failures)} without a face; "
+        f"{selection.rule}: {len(selection.paths)} photos (sha256 of their names {selection.sha256}), "
+        f"{calibration.bona_fide_count} scored, {len(scored.detection_failures)} without a face; "
         f"written to {card_path}",
         markup=False,
         highlight=False,
     )
     if as_json:
         typer.echo(json.dumps(calibration.model_dump(mode="json")))
+
+
+def _selection(
+    data: list[Path], every_nth_person: int | None, person_offset: int, photo_list: Path | None
+) -> PhotoSelection:
+    """The photos `calibrate` scores, from its options (raises EvaluationDataError when none)."""
+    if photo_list is not None:
+        return listed_photos(data[0], photo_list)
+    if every_nth_person is not None:
+        return every_nth_person_photos(data[0], every_nth=every_nth_person, offset=person_offset)
+    return all_photos(data)
 
 
 def _write_video(path: Path, frames: list[BgrImage], fps: float) -> None:

@@ -71,6 +71,24 @@ class BpcerPoint(BaseModel):
     attack_threshold: float = Field(ge=0.0, le=1.0)
 
 
+SettingValue = str | bool | int | float | None
+
+
+class PadCalibrationSource(BaseModel):
+    """What it takes to measure a calibration again: the photos (a rule, their count and digest) and how
+    they were cropped and detected (a threshold holds only for the crop it was measured with)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    rule: str = Field(min_length=1, max_length=500, description="How the photos were chosen (selection.py).")
+    photo_count: int = Field(gt=0, description="Photos selected, with or without a face found.")
+    paths_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 over the sorted photo names (data folder name/relative path), one a line.",
+    )
+    crop: dict[str, SettingValue] = Field(description="The PAD config in effect (box correction, crop).")
+    detector: dict[str, SettingValue] = Field(description="The face detector config in effect.")
+
+
 class PadCalibration(BaseModel):
     """Thresholds measured on a named set of bona fide photos."""
 
@@ -78,6 +96,9 @@ class PadCalibration(BaseModel):
     dataset: str
     bona_fide_count: int = Field(gt=0)
     points: tuple[BpcerPoint, ...]
+    source: PadCalibrationSource | None = Field(
+        None, description="How to reproduce it; cards calibrated before it was recorded have none."
+    )
 
     def threshold_at(self, bpcer: float) -> float:
         """The threshold of the calibrated target nearest `bpcer` from below (never a laxer BPCER).

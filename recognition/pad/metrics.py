@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recognition.errors import EvaluationDataError
-from recognition.pad.card import CALIBRATED_BPCERS, BpcerPoint, PadCalibration
+from recognition.pad.card import CALIBRATED_BPCERS, BpcerPoint, PadCalibration, PadCalibrationSource
 
 
 def threshold_at_bpcer(bona_fide_scores: Sequence[float], bpcer: float) -> float:
@@ -32,8 +32,11 @@ def threshold_at_bpcer(bona_fide_scores: Sequence[float], bpcer: float) -> float
     return float(ordered[len(ordered) - allowed - 1])
 
 
-def calibrate_pad(bona_fide_scores: Sequence[float], *, dataset: str) -> PadCalibration:
-    """Thresholds at every CALIBRATED_BPCERS target measurable with this many photos (1/n at least)."""
+def calibrate_pad(
+    bona_fide_scores: Sequence[float], *, dataset: str, source: PadCalibrationSource | None = None
+) -> PadCalibration:
+    """Thresholds at every CALIBRATED_BPCERS target measurable with this many photos (1/n at least);
+    `source` records how to choose and score the same photos again."""
     count = len(bona_fide_scores)
     points = tuple(
         BpcerPoint(bpcer=target, attack_threshold=threshold_at_bpcer(bona_fide_scores, target))
@@ -45,7 +48,7 @@ def calibrate_pad(bona_fide_scores: Sequence[float], *, dataset: str) -> PadCali
             f"{count} bona fide photos cannot measure a BPCER of {min(CALIBRATED_BPCERS):g} (need "
             f"{math.ceil(1 / min(CALIBRATED_BPCERS))})"
         )
-    return PadCalibration(dataset=dataset, bona_fide_count=count, points=points)
+    return PadCalibration(dataset=dataset, bona_fide_count=count, points=points, source=source)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
-from recognition import read_pad_card
-from tests.data import knn_examples
+from recognition import RecognitionSettings, build_pad_detector, every_nth_person, read_pad_card
+from tests.data import knn_examples, orl
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 runner = CliRunner()
@@ -47,6 +48,33 @@ def test_calibrate_writes_thresholds_that_hold_their_bpcer(pad_home: Path) -> No
         "eval", "pad", "--data", str(_made(pad_home.parent, videos=0)), "--bpcer-target", "0.1", "--json"
     )
     assert report["threshold"] == pytest.approx(card.calibration.threshold_at(0.1))
+
+
+def test_calibrating_the_same_selection_twice_gives_the_same_threshold_and_records_it(
+    pad_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    people = orl()
+    options = ("--data", str(people), "--every-nth-person", "13", "--person-offset", "3", "--json")
+    first = _json_last("pad", "calibrate", *options)
+    card = read_pad_card(pad_home / "minifasnet-pad" / "pad.json")
+    second = _json_last("pad", "calibrate", *options)
+
+    assert first == second
+    selection = every_nth_person(people, every_nth=13, offset=3)
+    assert card.calibration is not None and card.calibration.source is not None
+    source = card.calibration.source
+    assert (source.photo_count, source.paths_sha256) == (len(selection.paths), selection.sha256)
+    assert source.rule == selection.rule
+    assert source.crop == RecognitionSettings().pad.model_dump(mode="json", exclude={"kind"})
+    assert source.detector["kind"] == "yunet"
+    # A threshold holds only for the crop it was measured with: another crop is warned about at load.
+    moved = RecognitionSettings(pad={"box_width_scale": 1.3}, model_dir=pad_home, bundle_dirs=[])
+    with caplog.at_level(logging.WARNING, logger="recognition.registry"):
+        build_pad_detector(moved, cache_dir=pad_home)
+    assert "calibrated with crop settings" in caplog.text
+    # The next offset: other people, another digest.
+    other = _json_last("pad", "calibrate", *options[:-2], "4", "--json")
+    assert other["source"]["paths_sha256"] != source.paths_sha256
 
 
 def _made(root: Path, *, videos: int) -> Path:

@@ -1,0 +1,67 @@
+"""PAD calibration photo selections: the same rule picks the same photos in the same order, whatever order
+the file system lists them in, and the digest names exactly those photos."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from recognition import EvaluationDataError, all_photos, every_nth_person, listed_photos
+
+PEOPLE = ("b_person", "A_person", "a_person", "C_person", "a_Person")
+
+
+def _tree(root: Path) -> Path:
+    data = root / "faces"
+    for index, person in enumerate(PEOPLE):
+        (data / person).mkdir(parents=True)
+        for photo in range(index % 3 + 1):
+            (data / person / f"{person}_{photo}.jpg").write_bytes(b"x")
+        (data / person / "notes.txt").write_text("not a photo")
+    return data
+
+
+def test_every_nth_person_takes_folders_in_code_point_order_from_the_offset(tmp_path: Path) -> None:
+    data = _tree(tmp_path)
+    # Code-point order: A_person, C_person, a_Person, a_person, b_person (not a locale's case-folded order).
+    selection = every_nth_person(data, every_nth=2, offset=1)
+
+    assert [p.parent.name for p in selection.paths] == ["C_person"] + ["a_person"] * 3
+    assert selection.names[0] == "faces/C_person/C_person_0.jpg"
+    assert "person folders 1, 3, 5, ... (0-based" in selection.rule
+    assert every_nth_person(data, every_nth=2, offset=1) == selection
+
+
+def test_the_digest_is_over_the_sorted_names_and_changes_with_one_photo(tmp_path: Path) -> None:
+    data = _tree(tmp_path)
+    selection = every_nth_person(data, every_nth=1)
+    expected = hashlib.sha256("".join(f"{n}\n" for n in sorted(selection.names)).encode()).hexdigest()
+    assert selection.sha256 == expected == all_photos([data]).sha256
+
+    (data / "a_person" / "a_person_9.jpg").write_bytes(b"x")
+    assert every_nth_person(data, every_nth=1).sha256 != expected
+
+
+def test_a_list_file_selects_the_same_photos_as_the_rule_it_was_written_from(tmp_path: Path) -> None:
+    data = _tree(tmp_path)
+    rule = every_nth_person(data, every_nth=3, offset=2)
+    listing = tmp_path / "photos.txt"
+    listing.write_text("\n".join(str(p.relative_to(data)) for p in reversed(rule.paths)) + "\n\n")
+
+    listed = listed_photos(data, listing)
+
+    assert listed.paths == rule.paths and listed.sha256 == rule.sha256
+
+
+def test_bad_selections_are_refused(tmp_path: Path) -> None:
+    data = _tree(tmp_path)
+    with pytest.raises(EvaluationDataError):
+        every_nth_person(data, every_nth=2, offset=2)
+    with pytest.raises(EvaluationDataError):
+        every_nth_person(tmp_path / "faces" / "b_person", every_nth=1)  # no person folders
+    listing = tmp_path / "photos.txt"
+    listing.write_text("a_person/missing.jpg\n")
+    with pytest.raises(EvaluationDataError, match="missing"):
+        listed_photos(data, listing)
