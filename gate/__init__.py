@@ -62,7 +62,7 @@ from gate.metrics import (
     WorkerRestarted,
     fan_out,
 )
-from gate.pad import PRESENTATION_ATTACK
+from gate.pad import PAD_FACE_TOO_CLOSE, PRESENTATION_ATTACK
 from gate.registry import DOORS, build_door
 from gate.settings import (
     PAD_CUE_NAMES,
@@ -80,6 +80,7 @@ from gate.tracker import IouTracker, iou
 from gate.worker import GateDecision, run_gate
 
 __all__ = [
+    "PAD_FACE_TOO_CLOSE",
     "PRESENTATION_ATTACK",
     "PAD_CUE_NAMES",
     "PadSettings",

@@ -7,6 +7,11 @@ person (an unknown face is denied anyway), up to `frames_required` per track. Th
 PAD card's calibration at `bpcer_target`; an uncalibrated card falls back to the authors' rule (0.5) and
 says so in the event.
 
+A frame whose face fills it (recognition's `min_crop_scale_ratio`: the nets' crops cannot keep their
+scale) is not PAD evidence: the still-photo treatment of such faces, a crop grown by edge replication,
+would let a phone held close to the camera through (BENCHMARKS.md, PAD). It does not use up
+`frames_required`; a track that had only such frames is denied PAD_FACE_TOO_CLOSE under `enforce`.
+
 Track cues (recognition's FRAME_CUES and TRACK_CUES): frame cues are computed on the frames PAD scores
 (the first `frames_required` frames matching a person) and averaged; track cues over those frames in
 order. When the PAD card holds a fitted track rule (and `allow_track_rule`), the rule's score over the
@@ -41,6 +46,9 @@ from storage import Decision
 logger = logging.getLogger(__name__)
 
 PRESENTATION_ATTACK = "presentation_attack"
+PAD_FACE_TOO_CLOSE = "pad_face_too_close"
+"""Denial reason: the face filled the frame in every frame PAD saw, so PAD could not judge the track (a
+phone held close fills it too); the person is asked to step back and present again."""
 _CUES_MAX_CHARS = 500
 _BASIS_MAX_CHARS = 100
 
@@ -63,6 +71,7 @@ class TrackPad:
     scores: list[PadScore] = field(default_factory=list)
     frame_cues: list[dict[str, float]] = field(default_factory=list)
     frames: list[tuple[BgrImage, DetectedFace]] = field(default_factory=list)
+    frames_too_close: int = 0
 
     def mean(self) -> tuple[float | None, dict[str, float]]:
         """Mean attack score and mean of each net's output and frame cue (None, {} before any frame)."""
@@ -116,7 +125,12 @@ class PadGate:
         if len(track.scores) >= self.settings.frames_required:
             logger.debug("track %d: %d PAD frames already; not scored", track_id, len(track.scores))
             return
-        track.scores.append(self.detector.score(image, face))
+        score = self.detector.score(image, face)
+        if score.is_face_filling_frame:
+            track.frames_too_close += 1
+            logger.debug("track %d: the face fills the frame; PAD cannot judge this frame", track_id)
+            return
+        track.scores.append(score)
         track.frames.append((image, face))
         track.frame_cues.append({name: FRAME_CUES[name](image, face) for name in self.frame_cues})
 
@@ -144,11 +158,13 @@ class PadGate:
         track = self.tracks.pop(track_id, TrackPad())
         score, cues = self._evidence(track)
         is_attack = score is not None and score > self.threshold
+        is_too_close = score is None and track.frames_too_close > 0
         detail = {
             "policy": self.settings.policy,
             "basis": self.basis[:_BASIS_MAX_CHARS],
             "frames": len(track.scores),
-            "verdict": "attack" if is_attack else ("bona_fide" if score is not None else "not_scored"),
+            "frames_too_close": track.frames_too_close,
+            "verdict": _verdict(score, is_attack=is_attack, is_too_close=is_too_close),
             **{name: round(value, 4) for name, value in cues.items()},
         }
         evidence = PadEvidence(
@@ -158,7 +174,21 @@ class PadGate:
             threshold=self.threshold,
             cues_json=json.dumps(detail, sort_keys=True, separators=(",", ":"))[:_CUES_MAX_CHARS],
         )
-        if is_attack and self.settings.policy == "enforce" and verdict.decision is Decision.granted:
+        if self.settings.policy != "enforce" or verdict.decision is not Decision.granted:
+            return verdict, evidence
+        if is_attack:
             logger.info("track %d: attack score %.3f > %.3f: denied", track_id, score, self.threshold)
             return replace(verdict, decision=Decision.denied, reason=PRESENTATION_ATTACK), evidence
+        if is_too_close:
+            logger.info("track %d: the face filled every PAD frame: denied (step back)", track_id)
+            return replace(verdict, decision=Decision.denied, reason=PAD_FACE_TOO_CLOSE), evidence
         return verdict, evidence
+
+
+def _verdict(score: float | None, *, is_attack: bool, is_too_close: bool) -> str:
+    """The would-be PAD verdict an event records."""
+    if is_attack:
+        return "attack"
+    if score is not None:
+        return "bona_fide"
+    return "face_too_close" if is_too_close else "not_scored"

@@ -67,7 +67,7 @@ from recognition.pad.card import (
     read_pad_card,
     write_pad_card,
 )
-from recognition.pad.crop import BoxCorrection, pad_crop, reference_box
+from recognition.pad.crop import BoxCorrection, crop_scale_ratio, pad_crop, reference_box
 from recognition.pad.cues import CUE_NAMES, FRAME_CUES, TRACK_CUES
 from recognition.pad.harness import ScoredStills, image_paths, score_stills
 from recognition.pad.metrics import bpcer_at_apcer, calibrate_pad, error_rates, threshold_at_bpcer
@@ -143,6 +143,7 @@ __all__ = [
     "find_pad_card",
     "operating_attack_threshold",
     "pad_crop",
+    "crop_scale_ratio",
     "pad_search_dirs",
     "read_pad_card",
     "reference_box",

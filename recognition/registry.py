@@ -177,6 +177,7 @@ def _minifasnet(config: MinifasnetPadConfig, search_dirs: tuple[Path, ...]) -> P
         card,
         correction=correction,
         is_border_replicated=config.is_border_replicated,
+        min_crop_scale_ratio=config.min_crop_scale_ratio,
     )
 
 

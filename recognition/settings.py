@@ -123,6 +123,17 @@ class MinifasnetPadConfig(BaseModel):
     box_shift_y: float = Field(
         0.056, ge=-1.0, le=1.0, description="Reference box centre minus ours, in units of our box height."
     )
+    # Measured (BENCHMARKS.md, PAD): the share of the 2.7× crop's scale that fits is 0.35-0.47 on ORL's
+    # headshots, 0.55-1.0 on LFW and 0.68-1.0 on the knn examples; 0.5 lies between.
+    min_crop_scale_ratio: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="A face fills the frame when less than this share (unitless, of the crop scale) of "
+        "the smallest crop fits in it: its crops are grown by edge replication (tight headshots otherwise "
+        "score as attacks) and the score says so; the gate does not rely on such frames "
+        "(pad_face_too_close). 0 turns this off.",
+    )
 
 
 class FlatIndexConfig(BaseModel):

@@ -59,6 +59,10 @@ class PadScore:
     """0..1, higher means more likely an attack (ISO/IEC 30107-3 convention)."""
     cues: dict[str, float]
     """The values the score was made from, by name (each net's bona fide probability), for the audit."""
+    is_face_filling_frame: bool = False
+    """The face fills the frame so that its crop cannot keep the scale the nets were trained on: the score
+    comes from a crop grown by edge replication, gentler on a face held close. Stills may use it; the gate
+    does not (an attacker can hold a phone close)."""
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,18 @@ def reference_box(
     return int(left), int(top), int(right), int(bottom)
 
 
+def crop_scale_ratio(
+    frame_w: int, frame_h: int, box_xywh: tuple[float, float, float, float], scale: float
+) -> float:
+    """The share (0..1] of `scale` the reference's crop keeps inside the frame (1.0: the widened box fits).
+
+    The reference shrinks the scale to what the frame allows; a face filling its photo (ORL's 92×112
+    headshots: 0.35–0.47 at scale 2.7) is then seen far closer than the nets were trained on.
+    """
+    _, _, box_w, box_h = box_xywh
+    return min((frame_h - 1) / box_h, (frame_w - 1) / box_w, scale) / scale
+
+
 def _replicated(
     image: BgrImage, box_xywh: tuple[float, float, float, float], scale: float
 ) -> tuple[BgrImage, tuple[float, float, float, float]]:

@@ -12,7 +12,7 @@ from recognition.embed.onnx import ORT_ERRORS, execution_providers
 from recognition.errors import ModelLoadError, RecognitionError
 from recognition.model_files import sha256_of
 from recognition.pad.card import PadCalibration, PadCard, PadNet, PadTrackRule
-from recognition.pad.crop import BoxCorrection, pad_crop
+from recognition.pad.crop import BoxCorrection, crop_scale_ratio, pad_crop
 from recognition.types import BgrImage, DetectedFace, PadScore
 
 logger = logging.getLogger(__name__)
@@ -27,13 +27,20 @@ class OnnxMinifasnetPad:
     """Averages the nets' bona fide probabilities, as the authors sum their softmax outputs."""
 
     def __init__(
-        self, card_path: Path, card: PadCard, *, correction: BoxCorrection, is_border_replicated: bool = False
+        self,
+        card_path: Path,
+        card: PadCard,
+        *,
+        correction: BoxCorrection,
+        is_border_replicated: bool = False,
+        min_crop_scale_ratio: float = 0.0,
     ) -> None:
         self.card = card
         self.model_id = card.model_id
         self.weights_sha256 = card.weights_sha256
         self._correction = correction
         self._is_border_replicated = is_border_replicated
+        self._min_crop_scale_ratio = min_crop_scale_ratio
         self._sessions = [(net, self._session(card_path.parent / net.file, net)) for net in card.nets]
 
     @property
@@ -56,23 +63,34 @@ class OnnxMinifasnetPad:
         except ORT_ERRORS as exc:
             raise ModelLoadError(f"onnxruntime could not load {path}: {exc}") from exc
 
-    def crops(self, image: BgrImage, face: DetectedFace) -> list[BgrImage]:
-        """Each net's input patch: side×side×3 uint8 BGR, cut around the corrected face box."""
+    def is_face_filling_frame(self, image: BgrImage, face: DetectedFace) -> bool:
+        """Whether even the smallest-scale net's crop keeps less than `min_crop_scale_ratio` of its scale."""
         box = self._correction.apply(face.bbox)
+        height, width = image.shape[:2]
+        kept = max(crop_scale_ratio(width, height, box, net.scale) for net, _ in self._sessions)
+        return kept < self._min_crop_scale_ratio
+
+    def crops(self, image: BgrImage, face: DetectedFace) -> list[BgrImage]:
+        """Each net's input patch: side×side×3 uint8 BGR, cut around the corrected face box; grown by edge
+        replication where the face fills the frame (or always, with `is_border_replicated`)."""
+        return self._crops(image, face, is_filling=self.is_face_filling_frame(image, face))
+
+    def _crops(self, image: BgrImage, face: DetectedFace, *, is_filling: bool) -> list[BgrImage]:
+        box = self._correction.apply(face.bbox)
+        is_replicated = self._is_border_replicated or is_filling
         return [
             pad_crop(
-                image,
-                box,
-                scale=net.scale,
-                side_px=net.input_side_px,
-                is_border_replicated=self._is_border_replicated,
+                image, box, scale=net.scale, side_px=net.input_side_px, is_border_replicated=is_replicated
             )
             for net, _ in self._sessions
         ]
 
     def score(self, image: BgrImage, face: DetectedFace) -> PadScore:
         live = {}
-        for (net, session), crop in zip(self._sessions, self.crops(image, face), strict=True):
+        is_filling = self.is_face_filling_frame(image, face)
+        for (net, session), crop in zip(
+            self._sessions, self._crops(image, face, is_filling=is_filling), strict=True
+        ):
             tensor = np.ascontiguousarray(crop.transpose(2, 0, 1)[None], dtype=np.float32)
             try:
                 (logits,) = session.run(None, {session.get_inputs()[0].name: tensor})
@@ -80,4 +98,8 @@ class OnnxMinifasnetPad:
                 raise RecognitionError(f"{self.model_id}: onnxruntime failed: {exc}") from exc
             live[f"{net.variant}_live"] = float(_softmax(np.asarray(logits))[0, net.live_class])
         attack = 1.0 - sum(live.values()) / len(live)
-        return PadScore(attack_score=min(1.0, max(0.0, attack)), cues=live)
+        return PadScore(
+            attack_score=min(1.0, max(0.0, attack)),
+            cues=live,
+            is_face_filling_frame=is_filling,
+        )

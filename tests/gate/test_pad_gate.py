@@ -13,6 +13,7 @@ import pytest
 
 from gate import (
     PAD_CUE_NAMES,
+    PAD_FACE_TOO_CLOSE,
     PRESENTATION_ATTACK,
     AccessPolicyCache,
     GalleryCache,
@@ -121,6 +122,31 @@ def test_monitor_records_the_would_be_verdict_and_denies_nothing(
     assert [(d.verdict.decision, d.verdict.reason) for d in decisions] == [(Decision.granted, "match")]
     assert json.loads(events[0].pad_cues)["verdict"] == "attack"
     assert events[0].pad_score > events[0].pad_threshold
+
+
+def _face_filling_the_frame(recognizer: Recognizer, photo: np.ndarray) -> np.ndarray:
+    """The photo cut to its face box (a face held right up to the camera), upscaled 3x."""
+    x1, y1, x2, y2 = recognizer.detect(photo)[0].bbox
+    return cv2.resize(photo[max(0, y1) : y2, max(0, x1) : x2], None, fx=3.0, fy=3.0)
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"), [("enforce", Decision.denied), ("monitor", Decision.granted)]
+)
+def test_a_face_filling_every_frame_is_not_judged_by_pad_and_enforce_asks_it_to_step_back(
+    engine, keyring, recognizer, pad_detector, enrolled, policy: str, expected: Decision
+) -> None:
+    close = _face_filling_the_frame(recognizer, _sample("image_T1.jpg"))
+    assert pad_detector.score(close, recognizer.detect(close)[0]).is_face_filling_frame
+
+    decisions, events = _run(engine, keyring, recognizer, pad_detector, [close] * 5, policy)
+
+    assert [d.verdict.decision for d in decisions] == [expected]
+    if expected is Decision.denied:
+        assert decisions[0].verdict.reason == PAD_FACE_TOO_CLOSE
+    cues = json.loads(events[0].pad_cues)
+    assert cues["verdict"] == "face_too_close" and cues["frames"] == 0 and cues["frames_too_close"] >= 1
+    assert events[0].pad_score is None
 
 
 def test_pad_fields_are_under_the_audit_mac(engine, keyring, recognizer, pad_detector, enrolled) -> None:

@@ -10,6 +10,7 @@ from recognition import (
     EvaluationDataError,
     bpcer_at_apcer,
     calibrate_pad,
+    crop_scale_ratio,
     error_rates,
     pad_crop,
     reference_box,
@@ -79,3 +80,13 @@ def test_a_replicated_border_keeps_the_crop_scale_where_the_reference_shrinks_it
     assert reference[:, :15].std(axis=1).mean() > 20
     assert replicated[:, :15].std(axis=1).mean() < 2
     assert replicated[25:55, 25:55].std() > 20
+
+
+def test_crop_scale_ratio_is_the_share_of_the_scale_the_frame_keeps() -> None:
+    assert crop_scale_ratio(1000, 1000, (450.0, 450.0, 100.0, 100.0), 2.0) == 1.0
+    # A 60-px box in a 92x112 photo: the width allows (92 - 1) / 60 of a 4.0 scale.
+    assert crop_scale_ratio(92, 112, (16.0, 26.0, 60.0, 60.0), 4.0) == pytest.approx(91 / 60 / 4.0)
+    left, top, right, bottom = reference_box(92, 112, (16.0, 26.0, 60.0, 60.0), 4.0)
+    assert right - left == pytest.approx(
+        60 * 4.0 * crop_scale_ratio(92, 112, (16.0, 26.0, 60.0, 60.0), 4.0), abs=1
+    )

@@ -1,0 +1,45 @@
+"""A face filling its photo (ORL's 92x112 headshots): the PAD crop keeps its scale by edge replication and
+the score says so; photos with background around the face are cropped as the authors crop them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from recognition import PresentationAttackDetector, RecognitionSettings, Recognizer, build_pad_detector
+from tests.data import knn_examples, orl
+
+pytestmark = pytest.mark.model
+
+
+def _scores(pad: PresentationAttackDetector, recognizer: Recognizer, paths: list[Path]):
+    scores = []
+    for path in paths:
+        image = np.asarray(cv2.imread(str(path), cv2.IMREAD_COLOR), np.uint8)
+        scores.append(pad.score(image, recognizer.detect(image)[0]))
+    return scores
+
+
+def test_headshots_filling_the_photo_get_the_replicated_crop_and_scenes_the_reference_crop(
+    pad_model_dir: Path, pad_detector: PresentationAttackDetector, recognizer: Recognizer, tmp_path: Path
+) -> None:
+    headshots = sorted(orl().glob("s*/1.pgm"))[::4]
+    scenes = sorted((knn_examples() / "train").rglob("*.jpg"))
+    reference = build_pad_detector(
+        RecognitionSettings(model_dir=pad_model_dir, bundle_dirs=[], pad={"min_crop_scale_ratio": 0.0}),
+        cache_dir=tmp_path,
+    )
+
+    filled, clamped = _scores(pad_detector, recognizer, headshots), _scores(reference, recognizer, headshots)
+    assert all(s.is_face_filling_frame for s in filled) and not any(s.is_face_filling_frame for s in clamped)
+    # The reference's shrunken crop calls these live headshots attacks; the kept scale does not.
+    assert np.median([s.attack_score for s in filled]) < np.median([s.attack_score for s in clamped])
+
+    in_scenes = _scores(pad_detector, recognizer, scenes)
+    assert not any(s.is_face_filling_frame for s in in_scenes)
+    assert [s.attack_score for s in in_scenes] == [
+        s.attack_score for s in _scores(reference, recognizer, scenes)
+    ]
