@@ -296,7 +296,8 @@ def main() -> None:
         action="append",
         default=[],
         metavar="CLASS=DIR",
-        help="photos of a class (bona_fide or a species): every 2nd joins the fit split, the rest held out",
+        help="photos of a class (bona_fide or a species): every 2nd joins the fit split, the rest held out "
+        "(reported per CLASS=DIR)",
     )
     parser.add_argument(
         "--stills",
@@ -332,7 +333,7 @@ def main() -> None:
         cls, folder = spec.split("=", 1)
         photos_rows = still_rows(Path(folder), recognizer, pad)
         fit[cls] = [*fit[cls], *photos_rows[::2]]
-        held_stills[cls] = photos_rows[1::2]
+        held_stills[spec] = photos_rows[1::2]
     fit_rows = [row for rows in fit.values() for row in rows]
     measured = (PASSIVE_FEATURE, *CUE_NAMES, *(f"{name}_whole_clip" for name in TRACK_CUES))
     centres = {
@@ -347,7 +348,7 @@ def main() -> None:
     labels = [cls != "bona_fide" for cls, rows in fit.items() for _ in rows]
     fitted_on = (
         f"bench/pad_cues.py --seed {args.seed}: ORL pose-sweep stand-ins vs simulated screen/print clips, "
-        f"fit split ({len(fit_rows)} tracks)"
+        f"fit split ({len(fit_rows)} tracks; every 2nd photo of {' '.join(args.fit_stills) or 'no stills'})"
     )
     rule = fit_track_rule(fit_rows, labels, features=features, fitted_on=fitted_on)
     combined = operating(fit, held, rule.score)

@@ -38,6 +38,7 @@ from recognition.evaluation.identification import (
     fpir_at,
     split_identification,
 )
+from recognition.evaluation.padding import fill_warp_padding, warp_padding_mask
 from recognition.evaluation.pairs import PairList, parse_lfw_pairs, read_verification_bin
 from recognition.evaluation.protocol import (
     OperatingPoint,
@@ -111,6 +112,8 @@ __all__ = [
     "attack_video",
     "bona_fide_video",
     "pose_sweep_video",
+    "fill_warp_padding",
+    "warp_padding_mask",
     "MINIFASNET_SOURCES",
     "PAD_CARD_DIR",
     "PAD_CARD_FILE",

@@ -5,8 +5,8 @@ order (track cues). Each returns one float whose larger values mean "more like a
 computes, and how they are weighed with the passive score, is measured (bench/pad_cues.py) and stored in
 the PAD card's track rule, not chosen here.
 
-- `frame_edges`: long straight edges just outside the face box, on each of its four sides (the bezel of a
-  phone, the edge of a paper), as the mean over the sides of the longest such segment / the face's size.
+- `frame_edges`: long straight edges beside the face box, on each of its four sides (the bezel of a phone,
+  the edge of a paper), as the mean over the sides of the longest such segment / the face's size.
 - `flow_planar`: share of tracked points inside the face that one homography between consecutive frames
   explains (a flat photo or screen moves as a plane; a turning head's nose moves off the plane of its
   eyes and mouth).
@@ -32,8 +32,10 @@ TrackCue = Callable[[Sequence[tuple[BgrImage, DetectedFace]]], float | None]
 
 _EDGE_SEARCH = 1.5
 """The edge search region reaches this many face widths (heights) beyond each side of the face box."""
-_EDGE_GAP = 0.05
-"""A side's edge must lie at least this share of the face size outside the box (not the face's outline)."""
+_EDGE_SLANT_DEG = 30.0
+"""A side's edge may lean this far from upright (level): a phone held with roll and in perspective."""
+_EDGE_MIN_SHARE = 0.4
+"""Shortest segment that counts, as a share of the face box's smaller side."""
 _MIN_FLOW_POINTS = 12
 _FLOW_TOLERANCE = 0.01
 
@@ -48,36 +50,46 @@ def _region(image: BgrImage, face: DetectedFace) -> tuple[int, int, npt.NDArray[
     return x0, y0, np.asarray(image[y0:y3, x0:x3], dtype=np.uint8)
 
 
-def _beyond(centre: float, span: tuple[int, int], gap: float, names: tuple[str, str]) -> str:
-    """names[0] when centre lies below span by more than gap, names[1] when above it, else ''."""
-    if centre < span[0] - gap:
+def _beyond(centre: float, span: tuple[int, int], names: tuple[str, str]) -> str:
+    """names[0] when centre lies before span, names[1] when after it, else ''."""
+    if centre < span[0]:
         return names[0]
-    return names[1] if centre > span[1] + gap else ""
+    return names[1] if centre > span[1] else ""
+
+
+def _segments(region: npt.NDArray[np.uint8], min_length_px: float) -> list[list[float]]:
+    """Straight segments (x1, y1, x2, y2) of at least min_length_px in the region, by OpenCV's LSD."""
+    found = cv2.createLineSegmentDetector().detect(cv2.cvtColor(region, cv2.COLOR_BGR2GRAY))[0]
+    if found is None:
+        return []
+    return [
+        seg for seg in found[:, 0].tolist() if math.hypot(seg[2] - seg[0], seg[3] - seg[1]) >= min_length_px
+    ]
 
 
 def frame_edges(image: BgrImage, face: DetectedFace) -> float:
     """Mean over the face box's 4 sides of the longest straight edge beyond that side, in face sizes (0..1).
 
-    A segment counts for the left (right) side when it is within 20° of vertical, lies left (right) of the
-    box by at least 5% of the face width and overlaps the face's rows; top and bottom likewise.
+    A segment counts for the left (right) side when it is within 30° of vertical, its centre lies left
+    (right) of the box and it overlaps the face's rows; top and bottom likewise. Segments come from the
+    LSD line segment detector on the grey search region: Canny + probabilistic Hough, used before, broke a
+    bezel tilted by a few degrees into pieces shorter than the minimum (its 1-px edge steps off one Hough
+    line), so a phone showing a face close-up scored like a bare wall (BENCHMARKS.md, track cues).
     """
     x0, y0, region = _region(image, face)
     x1, y1, x2, y2 = face.bbox
     width, height = max(1, x2 - x1), max(1, y2 - y1)
     if region.shape[0] < 8 or region.shape[1] < 8:
         return 0.0
-    edges = cv2.Canny(cv2.cvtColor(region, cv2.COLOR_BGR2GRAY), 50, 150)
-    min_length = max(10, int(0.4 * min(width, height)))
-    lines = cv2.HoughLinesP(edges, 1, math.pi / 180, 30, minLineLength=min_length, maxLineGap=5)
     sides = dict.fromkeys(("left", "right", "top", "bottom"), 0.0)
-    slant = math.tan(math.radians(20))
-    for ax, ay, bx, by in [] if lines is None else lines[:, 0].tolist():
+    slant = math.tan(math.radians(_EDGE_SLANT_DEG))
+    for ax, ay, bx, by in _segments(region, max(10, int(_EDGE_MIN_SHARE * min(width, height)))):
         ax, bx, ay, by = ax + x0, bx + x0, ay + y0, by + y0
         dx, dy = abs(bx - ax), abs(by - ay)
         if dx <= dy * slant and min(ay, by) < y2 and max(ay, by) > y1:  # upright, beside the face
-            side, extent = _beyond((ax + bx) / 2, (x1, x2), _EDGE_GAP * width, ("left", "right")), height
+            side, extent = _beyond((ax + bx) / 2, (x1, x2), ("left", "right")), height
         elif dy <= dx * slant and min(ax, bx) < x2 and max(ax, bx) > x1:  # level, above or below it
-            side, extent = _beyond((ay + by) / 2, (y1, y2), _EDGE_GAP * height, ("top", "bottom")), width
+            side, extent = _beyond((ay + by) / 2, (y1, y2), ("top", "bottom")), width
         else:
             continue
         if side:
