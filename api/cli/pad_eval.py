@@ -116,7 +116,8 @@ def video_track_scores(
     pad_settings: PadSettings,
 ) -> ScoredStills:
     """Each video's first track through run_gate: its PAD score and the numbers its event's cues hold
-    (the passive mean, each net's output, each cue), or a detection failure when PAD never scored it."""
+    (the passive mean, each net's output, each cue); a face too close when the face filled every frame PAD
+    saw, else a detection failure when PAD never scored it."""
     result = ScoredStills()
     settings = GateSettings(pad=pad_settings)
     for path in paths:
@@ -139,7 +140,10 @@ def video_track_scores(
         )
         scored = [e for e in events if e.pad_score is not None]
         if not scored:
-            result.detection_failures.append(path)
+            is_too_close = any(
+                json.loads(e.pad_cues or "{}").get("verdict") == "face_too_close" for e in events
+            )
+            (result.faces_too_close if is_too_close else result.detection_failures).append(path)
             continue
         detail = json.loads(scored[0].pad_cues or "{}")
         cues = {name: float(value) for name, value in detail.items() if isinstance(value, int | float)}
@@ -254,6 +258,10 @@ def _report(
             "bona_fide": len(bona.detection_failures),
             **{species: len(scored.detection_failures) for species, scored in attacks.items()},
         },
+        "faces_too_close": {
+            "bona_fide": len(bona.faces_too_close),
+            **{species: len(scored.faces_too_close) for species, scored in attacks.items()},
+        },
     }
 
 
@@ -273,6 +281,13 @@ def _print(result: dict[str, Any]) -> None:
         markup=False,
     )
     console.print(f"detection failures: {result['detection_failures']}", markup=False, highlight=False)
+    if any(result["faces_too_close"].values()):
+        console.print(
+            f"not judged, the face filled every frame (the gate denies pad_face_too_close): "
+            f"{result['faces_too_close']}",
+            markup=False,
+            highlight=False,
+        )
     for species, figures in result.get("iapmr", {}).items():
         console.print(
             f"IAPMR {species}: {figures['iapmr']:.2%} without PAD, {figures['iapmr_with_pad']:.2%} with PAD",

@@ -18,10 +18,12 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp"})
 
 @dataclass
 class ScoredStills:
-    """PAD scores of the photos where a face was found, and the photos where none was."""
+    """PAD scores of the presentations where a face was found and judged, and those where none was."""
 
     scores: dict[Path, PadScore] = field(default_factory=dict)
     detection_failures: list[Path] = field(default_factory=list)
+    faces_too_close: list[Path] = field(default_factory=list)
+    """Presentations PAD did not judge because the face filled every frame (videos through the gate)."""
 
     @property
     def attack_scores(self) -> list[float]:

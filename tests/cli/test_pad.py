@@ -8,11 +8,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import cv2
 import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
-from recognition import RecognitionSettings, build_pad_detector, every_nth_person, read_pad_card
+from recognition import RecognitionSettings, Recognizer, build_pad_detector, every_nth_person, read_pad_card
 from tests.data import knn_examples, orl
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -118,3 +119,28 @@ def test_eval_pad_reports_iso_figures_on_stills_and_decides_videos_per_track(
     )
     assert videos["unit"] == "track"
     assert videos["bona_fide"] + videos["detection_failures"]["bona_fide"] == 1
+
+
+def test_eval_pad_counts_a_video_whose_face_fills_every_frame_apart(
+    pad_home: Path, tmp_path: Path, recognizer: Recognizer
+) -> None:
+    photo = cv2.imread(str(knn_examples() / "train" / "kit_harington" / "john1.jpeg"))
+    x1, y1, x2, y2 = recognizer.detect(photo)[0].bbox
+    margin_x, margin_y = (x2 - x1) // 20, (y2 - y1) // 20
+    face = photo[max(0, y1 - margin_y) : y2 + margin_y, max(0, x1 - margin_x) : x2 + margin_x]
+    close = cv2.resize(face, None, fx=2.0, fy=2.0)  # the face right at the lens
+    data, gallery = tmp_path / "close", tmp_path / "gallery"
+    for folder in (data / "bona_fide", data / "attack" / "print", gallery):
+        folder.mkdir(parents=True)
+    cv2.imwrite(str(gallery / "kit.jpg"), photo)
+    for path in (data / "bona_fide" / "kit.avi", data / "attack" / "print" / "kit.avi"):
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 15.0, close.shape[1::-1])
+        for _ in range(8):
+            writer.write(close)
+        writer.release()
+
+    report = _json_last("eval", "pad", "--data", str(data), "--gallery", str(gallery), "--json")
+
+    assert report["unit"] == "track" and report["bona_fide"] == 0
+    assert report["faces_too_close"] == {"bona_fide": 1, "print": 1}
+    assert report["detection_failures"] == {"bona_fide": 0, "print": 0}
