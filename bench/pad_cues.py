@@ -1,5 +1,7 @@
 """PAD track cues, measured: each cue alone and the fitted track rule, per track, on simulated videos.
 
+(Over 400 lines: one measurement script whose every figure in BENCHMARKS comes from one run of it.)
+
 Data (written once to OUT, seeded): ORL's 40 people split in half by a seeded permutation (fit / held-out).
 For each person: `--bona` bona fide stand-in clips (`pose_sweep_video`: the person's 10 ORL photos sorted
 by a yaw proxy from YuNet's landmarks, shown as a head turning) and `--attacks` clips per attack species
@@ -14,7 +16,8 @@ Per cue and for the passive score: AUC per species and APCER at the thresholds t
 the fit split's bona fide tracks, on the held-out split. The track rule (logistic regression) is fitted on
 the fit split with `--features` and reported on the held-out split; `--write-card` stores it in the PAD
 card. `--fit-stills CLASS=DIR` (repeatable) adds every second photo of a class (`bona_fide`, a species) to
-the fit split as one-frame tracks and reports the rest at the rule's threshold. `--stills NAME=DIR`
+the fit split as one-frame tracks and reports the rest at the rule's threshold; `--calibrate-stills DIR`
+sets that threshold on other bona fide photos instead of the fit rows. `--stills NAME=DIR`
 (repeatable) scores photo sets with that rule as one-frame tracks (passive and `frame_edges` of the face
 nearest the centre), thresholds set on the first set. The rows are kept in
 OUT/rows.json: a second run with other `--features` only refits. Cue cost: each cue
@@ -61,6 +64,7 @@ from recognition import (
     attack_video,
     build_pad_detector,
     build_recognizer,
+    calibrate_pad,
     find_pad_card,
     fit_track_rule,
     image_paths,
@@ -300,6 +304,11 @@ def main() -> None:
         "(reported per CLASS=DIR)",
     )
     parser.add_argument(
+        "--calibrate-stills",
+        type=Path,
+        help="set the rule's thresholds on these bona fide photos (one-frame tracks) instead of its fit rows",
+    )
+    parser.add_argument(
         "--stills",
         action="append",
         default=[],
@@ -351,6 +360,10 @@ def main() -> None:
         f"fit split ({len(fit_rows)} tracks; every 2nd photo of {' '.join(args.fit_stills) or 'no stills'})"
     )
     rule = fit_track_rule(fit_rows, labels, features=features, fitted_on=fitted_on)
+    if args.calibrate_stills:  # thresholds from real photos, as the passive score's, not from the fit rows
+        scores = [rule.score(row) for row in still_rows(args.calibrate_stills, recognizer, pad)]
+        dataset = f"{len(scores)} bona fide photos in {args.calibrate_stills.name} (one-frame tracks)"
+        rule = rule.model_copy(update={"calibration": calibrate_pad(scores, dataset=dataset)})
     combined = operating(fit, held, rule.score)
     passive_threshold = pad.calibration.threshold_at(0.01) if pad.calibration else 0.5
     held_bona = held["bona_fide"]
@@ -373,7 +386,7 @@ def main() -> None:
     own_threshold = rule.calibration.threshold_at(0.01)
     held_still_shares = {
         cls: round(float(np.mean([rule.score(row) > own_threshold for row in rows])), 4)
-        for cls, rows in held_stills.items()
+        for cls, rows in [*held_stills.items(), *held.items()]
     }
     if args.write_card:
         card_path = find_pad_card(pad_search_dirs(settings, cache_dir=cache))
@@ -389,7 +402,7 @@ def main() -> None:
         "passive_at_card_threshold_held_out": passive_at_card,
         "cue_ms_per_track_median": cost,
         "stills": photos,
-        "held_out_fit_stills_called_attack": held_still_shares,
+        "held_out_called_attack_at_rule_0.01": held_still_shares,
         "load_average": os.getloadavg(),
     }
     sys.stdout.write(json.dumps(report) + "\n")
