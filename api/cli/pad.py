@@ -104,6 +104,14 @@ def calibrate_command(
         Path | None,
         typer.Option("--list", help="Only the photos in this file: one path relative to --data a line."),
     ] = None,
+    fill_warp_padding: Annotated[
+        bool,
+        typer.Option(
+            "--fill-warp-padding",
+            help="Inpaint each photo's black warp border (deep-funnelled LFW) before scoring: the border "
+            "is a frame around the face that MiniFASNet scores as an attack; recorded in the card.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line last.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
@@ -120,20 +128,22 @@ def calibrate_command(
         card_path = find_pad_card(pad_search_dirs(settings, cache_dir=cache_dir))
         pad = build_pad_detector(settings, cache_dir=cache_dir)
         recognizer = build_recognizer(settings, cache_dir=cache_dir)
-        scored = score_stills(selection.paths, recognizer, pad)
+        scored = score_stills(selection.paths, recognizer, pad, is_warp_padding_filled=fill_warp_padding)
         source = PadCalibrationSource(
             rule=selection.rule,
             photo_count=len(selection.paths),
             paths_sha256=selection.sha256,
             crop=settings.pad.model_dump(mode="json", exclude={"kind"}),
             detector=settings.detector.model_dump(mode="json"),
+            is_warp_padding_filled=fill_warp_padding,
         )
         calibration = calibrate_pad(scored.attack_scores, dataset=dataset, source=source)
         write_pad_card(read_pad_card(card_path).model_copy(update={"calibration": calibration}), card_path)
     for point in calibration.points:
         console.print(f"BPCER {point.bpcer:.0%}: attack score > {point.attack_threshold:.4f} is an attack")
     console.print(
-        f"{selection.rule}: {len(selection.paths)} photos (sha256 of their names {selection.sha256}), "
+        f"{selection.rule}: {len(selection.paths)} photos (sha256 of their names {selection.sha256}"
+        f"{', warp border filled' if fill_warp_padding else ''}), "
         f"{calibration.bona_fide_count} scored, {len(scored.detection_failures)} without a face; "
         f"written to {card_path}",
         markup=False,

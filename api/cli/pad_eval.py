@@ -196,6 +196,14 @@ def eval_pad_command(
     ] = 0.01,
     threshold: Annotated[float | None, typer.Option(help="Use this attack-score threshold instead.")] = None,
     plot_png: Annotated[Path | None, typer.Option("--plot-png", help="Write the DET curve here.")] = None,
+    fill_warp_padding: Annotated[
+        bool,
+        typer.Option(
+            "--fill-warp-padding",
+            help="Stills only: inpaint each photo's black warp border (deep-funnelled LFW) before scoring, "
+            "as `pad calibrate --fill-warp-padding` does.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of the results.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
@@ -218,12 +226,14 @@ def eval_pad_command(
             raise EvaluationDataError(
                 "videos are decided as the gate does: give --gallery (the enrolled people)"
             )
+        if are_videos and fill_warp_padding:
+            raise EvaluationDataError("--fill-warp-padding is for stills; a video frame has no warp border")
 
         def score(paths: list[Path]) -> ScoredStills:
             if enrolled is not None and are_videos:
                 monitor = PadSettings(policy="monitor", bpcer_target=bpcer_target)
                 return video_track_scores(paths, recognizer, pad, enrolled[0], pad_settings=monitor)
-            return score_stills(paths, recognizer, pad)
+            return score_stills(paths, recognizer, pad, is_warp_padding_filled=fill_warp_padding)
 
         bona = score(bona_paths)
         attacks = {species: score(paths) for species, paths in attack_paths.items()}

@@ -87,6 +87,11 @@ class PadCalibrationSource(BaseModel):
     )
     crop: dict[str, SettingValue] = Field(description="The PAD config in effect (box correction, crop).")
     detector: dict[str, SettingValue] = Field(description="The face detector config in effect.")
+    is_warp_padding_filled: bool = Field(
+        False,
+        description="Each photo's black warp border (deep-funnelled LFW) was inpainted before scoring; "
+        "cards written before this was recorded did not fill it.",
+    )
 
 
 class PadCalibration(BaseModel):

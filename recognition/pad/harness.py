@@ -9,6 +9,7 @@ from pathlib import Path
 
 from recognition.errors import ImageError
 from recognition.evaluation.harness import nearest_centre_face
+from recognition.evaluation.padding import fill_warp_padding
 from recognition.pipeline import Recognizer
 from recognition.protocols import PresentationAttackDetector
 from recognition.types import PadScore
@@ -41,9 +42,18 @@ def image_paths(folder: Path) -> list[Path]:
 
 
 def score_stills(
-    paths: Iterable[Path], recognizer: Recognizer, pad: PresentationAttackDetector
+    paths: Iterable[Path],
+    recognizer: Recognizer,
+    pad: PresentationAttackDetector,
+    *,
+    is_warp_padding_filled: bool = False,
 ) -> ScoredStills:
-    """Score the face nearest each photo's centre; unreadable or faceless photos are detection failures."""
+    """Score the face nearest each photo's centre; unreadable or faceless photos are detection failures.
+
+    With `is_warp_padding_filled`, deep funnelling's black warp border is inpainted first (padding.py):
+    that border is a frame around the face, which MiniFASNet reads as a picture of a picture, and a
+    door camera never shows it, so a threshold set on LFW is otherwise biased by the border, not the faces.
+    """
     result = ScoredStills()
     for path in paths:
         try:
@@ -51,6 +61,8 @@ def score_stills(
         except (OSError, ImageError):
             result.detection_failures.append(path)
             continue
+        if is_warp_padding_filled:
+            image = fill_warp_padding(image)
         faces = recognizer.detect(image)
         if not faces:
             result.detection_failures.append(path)

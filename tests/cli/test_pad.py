@@ -9,11 +9,21 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
-from recognition import RecognitionSettings, Recognizer, build_pad_detector, every_nth_person, read_pad_card
+from recognition import (
+    PadCalibrationSource,
+    RecognitionSettings,
+    Recognizer,
+    build_pad_detector,
+    every_nth_person,
+    fill_warp_padding,
+    image_paths,
+    read_pad_card,
+)
 from tests.data import knn_examples, orl
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -76,6 +86,61 @@ def test_calibrating_the_same_selection_twice_gives_the_same_threshold_and_recor
     # The next offset: other people, another digest.
     other = _json_last("pad", "calibrate", *options[:-2], "4", "--json")
     assert other["source"]["paths_sha256"] != source.paths_sha256
+
+
+def _warp_bordered_photos(root: Path) -> tuple[Path, Path]:
+    """(the knn examples warped as deep funnelling warps LFW, black border and all; the same photos with that
+    border filled beforehand), both lossless PNG so that the two routes decode to the same pixels."""
+    bordered, prefilled = root / "bordered", root / "prefilled"
+    bordered.mkdir()
+    prefilled.mkdir()
+    for path in image_paths(knn_examples()):
+        photo = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        height, width = photo.shape[:2]
+        warp = cv2.getRotationMatrix2D((width / 2, height / 2), 8.0, 0.8)
+        warped = np.asarray(cv2.warpAffine(photo, warp, (width, height)), np.uint8)
+        cv2.imwrite(str(bordered / f"{path.stem}.png"), warped)
+        cv2.imwrite(str(prefilled / f"{path.stem}.png"), fill_warp_padding(warped))
+    return bordered, prefilled
+
+
+def test_calibrating_with_the_warp_border_filled_scores_the_filled_photos_and_records_it(
+    pad_home: Path, tmp_path: Path
+) -> None:
+    bordered, prefilled = _warp_bordered_photos(tmp_path)
+
+    filled = _json_last("pad", "calibrate", "--data", str(bordered), "--fill-warp-padding", "--json")
+    card = read_pad_card(pad_home / "minifasnet-pad" / "pad.json")
+    raw = _json_last("pad", "calibrate", "--data", str(bordered), "--json")
+    already = _json_last("pad", "calibrate", "--data", str(prefilled), "--json")
+
+    assert filled["points"] == already["points"]  # the option scores exactly the filled photos
+    assert filled["points"] != raw["points"]  # and the border moved the threshold
+    assert card.calibration is not None and card.calibration.source is not None
+    assert card.calibration.source.is_warp_padding_filled
+    assert not raw["source"]["is_warp_padding_filled"]
+    # A card written before the field existed still loads, as calibrated without filling.
+    old = {key: value for key, value in filled["source"].items() if key != "is_warp_padding_filled"}
+    assert not PadCalibrationSource.model_validate(old).is_warp_padding_filled
+
+
+def test_eval_pad_fills_the_warp_border_of_stills_on_request(pad_home: Path, tmp_path: Path) -> None:
+    bordered, prefilled = _warp_bordered_photos(tmp_path)
+    calibration = _json_last("pad", "calibrate", "--data", str(prefilled), "--json")
+    threshold = str(max(point["attack_threshold"] for point in calibration["points"]))
+    for data in (bordered, prefilled):
+        (tmp_path / f"{data.name}_set" / "attack" / "print").mkdir(parents=True)
+        data.rename(tmp_path / f"{data.name}_set" / "bona_fide")
+    options = ("--bpcer-target", "0.1", "--threshold", threshold, "--json")
+
+    filled = _json_last(
+        "eval", "pad", "--data", str(tmp_path / "bordered_set"), "--fill-warp-padding", *options
+    )
+    raw = _json_last("eval", "pad", "--data", str(tmp_path / "bordered_set"), *options)
+    already = _json_last("eval", "pad", "--data", str(tmp_path / "prefilled_set"), *options)
+
+    assert filled["bpcer"] == already["bpcer"] > 0  # a calibrated point refuses some filled photos
+    assert filled["bpcer"] != raw["bpcer"]
 
 
 def _made(root: Path, *, videos: int) -> Path:
