@@ -75,6 +75,7 @@ from recognition import (
     vector_to_bytes,
     write_pad_card,
 )
+from storage import StorageSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("FACEGATE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
@@ -317,7 +318,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     settings = RecognitionSettings()
-    cache = Path(os.environ.get("FACEGATE_HOME", Path.home() / ".facegate")) / "models"
+    cache = StorageSettings().home / "models"
     recognizer = build_recognizer(settings, cache_dir=cache)
     pad = build_pad_detector(settings, cache_dir=cache)
     if not (args.out / "gallery").is_dir():

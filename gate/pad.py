@@ -125,12 +125,11 @@ class PadGate:
         if len(track.scores) >= self.settings.frames_required:
             logger.debug("track %d: %d PAD frames already; not scored", track_id, len(track.scores))
             return
-        score = self.detector.score(image, face)
-        if score.is_face_filling_frame:
+        if self.detector.is_face_filling_frame(image, face):
             track.frames_too_close += 1
             logger.debug("track %d: the face fills the frame; PAD cannot judge this frame", track_id)
             return
-        track.scores.append(score)
+        track.scores.append(self.detector.score(image, face))
         track.frames.append((image, face))
         track.frame_cues.append({name: FRAME_CUES[name](image, face) for name in self.frame_cues})
 

@@ -121,6 +121,11 @@ class PresentationAttackDetector(Protocol):
         """The fitted rule combining a track's passive score with its cues; None when none was fitted."""
         ...
 
+    def is_face_filling_frame(self, image: BgrImage, face: DetectedFace) -> bool:
+        """Whether the face fills the frame too far for the crop the nets were trained on (geometry only,
+        no inference): the gate skips such frames before scoring them; `score` flags them the same way."""
+        ...
+
     def score(self, image: BgrImage, face: DetectedFace) -> PadScore:
         """Score one face.
 

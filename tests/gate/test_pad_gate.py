@@ -137,7 +137,9 @@ def test_a_face_filling_every_frame_is_not_judged_by_pad_and_enforce_asks_it_to_
     engine, keyring, recognizer, pad_detector, enrolled, policy: str, expected: Decision
 ) -> None:
     close = _face_filling_the_frame(recognizer, _sample("image_T1.jpg"))
-    assert pad_detector.score(close, recognizer.detect(close)[0]).is_face_filling_frame
+    face = recognizer.detect(close)[0]
+    assert pad_detector.is_face_filling_frame(close, face)
+    assert pad_detector.score(close, face).is_face_filling_frame
 
     decisions, events = _run(engine, keyring, recognizer, pad_detector, [close] * 5, policy)
 

@@ -19,7 +19,10 @@ def _scores(pad: PresentationAttackDetector, recognizer: Recognizer, paths: list
     scores = []
     for path in paths:
         image = np.asarray(cv2.imread(str(path), cv2.IMREAD_COLOR), np.uint8)
-        scores.append(pad.score(image, recognizer.detect(image)[0]))
+        face = recognizer.detect(image)[0]
+        score = pad.score(image, face)
+        assert score.is_face_filling_frame == pad.is_face_filling_frame(image, face)
+        scores.append(score)
     return scores
 
 
