@@ -69,10 +69,13 @@ def every_nth_person(folder: Path, *, every_nth: int, offset: int = 0) -> PhotoS
     their names), starting at the folder with 0-based index `offset`.
 
     Raises:
-        EvaluationDataError: `every_nth` < 1, `offset` outside 0..every_nth-1, or no photos selected.
+        EvaluationDataError: `every_nth` < 1, `offset` outside 0..every_nth-1, `folder` is not a folder,
+            or no photos selected.
     """
     if every_nth < 1 or not 0 <= offset < every_nth:
         raise EvaluationDataError(f"every_nth {every_nth} and offset {offset}: need 0 <= offset < every_nth")
+    if not folder.is_dir():
+        raise EvaluationDataError(f"{folder} is not a folder of person folders")
     people = sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: p.name)
     chosen = [item for person in people[offset::every_nth] for item in _named(folder, image_paths(person))]
     rule = (

@@ -61,6 +61,8 @@ def test_bad_selections_are_refused(tmp_path: Path) -> None:
         every_nth_person(data, every_nth=2, offset=2)
     with pytest.raises(EvaluationDataError):
         every_nth_person(tmp_path / "faces" / "b_person", every_nth=1)  # no person folders
+    with pytest.raises(EvaluationDataError, match="not a folder"):
+        every_nth_person(tmp_path / "absent", every_nth=5)
     listing = tmp_path / "photos.txt"
     listing.write_text("a_person/missing.jpg\n")
     with pytest.raises(EvaluationDataError, match="missing"):
