@@ -94,11 +94,11 @@ def align(lfw: Path, out: Path) -> None:
 def load_model(args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[float, ...], tuple[float, ...], str]:
     if args.bundle is not None:
         bundle = json.loads((args.bundle / "bundle.json").read_text())
-        model = load_torchscript(args.bundle / "model.ts")
         pre = bundle["preprocessing"]
-        return model, tuple(pre["mean"]), tuple(pre["std"]), f"{bundle['name']}@{bundle['version']}"
-    model = build_backbone(BackboneConfig())
+        name = f"{bundle['name']}@{bundle['version']}"
+        return load_torchscript(args.bundle / "model.ts"), tuple(pre["mean"]), tuple(pre["std"]), name
     if args.foamliu is not None:
+        model = build_backbone(BackboneConfig())
         load_initial_weights(model, args.foamliu)
         return model, FOAMLIU_MEAN, FOAMLIU_STD, "mobilefacenet-foamliu (state dict)"
     torch.manual_seed(args.seed)
@@ -138,18 +138,21 @@ def embed_onnx(
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)  # type: ignore[no-any-return]
 
 
+def decode_rgb(data: bytes) -> npt.NDArray[np.uint8]:
+    """H×W×3 uint8 RGB of one encoded crop of the .bin; ValueError when the bytes do not decode."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("a crop in the .bin does not decode as an image")
+    return np.ascontiguousarray(image[:, :, ::-1])
+
+
 def evaluate(args: argparse.Namespace) -> None:
     verification = read_verification_bin(args.bin)
     pairs = verification.pairs if args.limit_pairs is None else verification.pairs.limited(args.limit_pairs)
     images = {key: verification.images[int(key)] for key in pairs.image_keys()}
     digests = {key: hashlib.sha256(data).hexdigest() for key, data in images.items()}
     unique = {digest: key for key, digest in reversed(list(digests.items()))}
-    crops = np.stack(
-        [
-            cv2.imdecode(np.frombuffer(images[key], np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
-            for key in unique.values()
-        ]
-    )
+    crops = np.stack([decode_rgb(images[key]) for key in unique.values()])
     model, mean, std, name = load_model(args)
     started = time.perf_counter()
     if args.onnx:
