@@ -5,7 +5,8 @@ Reads each run directory's `val.csv` (one row per validation; `metrics.csv` when
 other seeds, e.g. `seed0/arcface`, `seed1/arcface`) are drawn as one variant: the mean over seeds,
 with the seeds' range shaded. Three panels: held-out validation accuracy against CPU minutes of the
 training process (wall minutes for runs logged before cpu_s existed), the gap between the mean
-positive and mean negative cosine of each batch, and the fraction of active triplets.
+positive and mean negative cosine of each batch, and the fraction of active triplets (left out when
+no run logged triplets, e.g. ArcFace only).
 
     .venv/bin/python bench/plot_training.py --out training-curves.png RUN_A RUN_B ...
     .venv/bin/python bench/plot_training.py --out training-issue16.png ../runs/seed*/*
@@ -57,7 +58,11 @@ def plot(runs: list[Path], out: Path, title: str) -> None:
     variants: dict[str, list[Path]] = defaultdict(list)
     for run in runs:
         variants[run.name].append(run)
-    figure, (accuracy, gap, active) = plt.subplots(1, 3, figsize=(15, 4.6))
+    steps = {name: [read_rows(run / "steps.csv") for run in seeds] for name, seeds in variants.items()}
+    fractions = {name: seed_mean(rows, "active_fraction")[0] for name, rows in steps.items()}
+    has_triplets = not all(np.isnan(fraction).all() for fraction in fractions.values())
+    figure, axes = plt.subplots(1, 3 if has_triplets else 2, figsize=(15 if has_triplets else 10, 4.6))
+    accuracy, gap = axes[0], axes[1]
     colours = plt.get_cmap("tab10")
     time_key = "cpu_s"
     for index, (name, seeds) in enumerate(sorted(variants.items())):
@@ -69,18 +74,17 @@ def plot(runs: list[Path], out: Path, title: str) -> None:
         mean, low, high = (100 * values for values in seed_mean(rows, "val_accuracy"))
         accuracy.plot(minutes, mean, "o-", color=colour, markersize=3, label=f"{name} ({len(seeds)})")
         accuracy.fill_between(minutes, low, high, color=colour, alpha=0.15)
-        steps = [read_rows(run / "steps.csv") for run in seeds]
-        positive, negative = seed_mean(steps, "positive_cos")[0], seed_mean(steps, "negative_cos")[0]
+        positive, negative = (seed_mean(steps[name], key)[0] for key in ("positive_cos", "negative_cos"))
         step_axis = np.arange(1, len(positive) + 1)[SMOOTH_STEPS - 1 :]
         if not np.isnan(positive).all():
             gap.plot(step_axis, _smooth(positive - negative), color=colour)
-        fraction = seed_mean(steps, "active_fraction")[0]
-        if not np.isnan(fraction).all():
-            active.plot(step_axis, _smooth(fraction), color=colour)
+        if not np.isnan(fractions[name]).all():
+            axes[2].plot(step_axis, _smooth(fractions[name]), color=colour)
     unit = "CPU minutes of the training process" if time_key == "cpu_s" else "wall minutes"
     accuracy.set(xlabel=unit, ylabel="held-out val accuracy (%)", title="validation (mean of seeds, range)")
     gap.set(xlabel="step", ylabel="mean cos+ − mean cos−", title=f"separation ({SMOOTH_STEPS}-step mean)")
-    active.set(xlabel="step", ylabel="fraction", title="active triplets", ylim=(0, 1.05))
+    if has_triplets:  # margin heads (ArcFace) log no triplets: no empty panel for them
+        axes[2].set(xlabel="step", ylabel="fraction", title="active triplets", ylim=(0, 1.05))
     accuracy.legend(fontsize=7)
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
