@@ -89,7 +89,13 @@ def variants(args: argparse.Namespace) -> dict[str, TrainConfig]:
         "licence": "none: CelebA-derived weights, non-commercial research only",
         "training_data_description": f"CelebA identities 7201-7499 aligned 112x112 ({TERMS})",
     }
-    finetune_optim = optim.model_copy(update={"learning_rate": args.finetune_lr})
+    finetune_optim = optim.model_copy(
+        update={
+            "learning_rate": args.finetune_lr,
+            "head_init": args.head_init,
+            "is_batchnorm_frozen": args.freeze_batchnorm,
+        }
+    )
     return {
         "arcface": TrainConfig(loss=ArcFaceConfig(scale=32.0), bundle_name="celeba-arcface", **common),
         "triplet-batch-hard": TrainConfig(
@@ -166,6 +172,18 @@ def main() -> None:
         default=1e-4,
         help="peak learning rate of the pretrained body in the finetune-* variants (the head gets 10x)",
     )
+    parser.add_argument(
+        "--head-init",
+        choices=("random", "imprint"),
+        default="random",
+        help="finetune-* variants: the ArcFace head's class centres at the start (imprint: each training "
+        "identity's normalised mean embedding under the pretrained body)",
+    )
+    parser.add_argument(
+        "--freeze-batchnorm",
+        action="store_true",
+        help="finetune-* variants: BatchNorm keeps the pretrained running statistics for the whole run",
+    )
     parser.add_argument("--backbone", default="mobilefacenet", help="BackboneConfig.kind")
     parser.add_argument("--backbone-name", default="", help="BackboneConfig.name (e.g. resnet18)")
     args = parser.parse_args()
@@ -182,11 +200,15 @@ def main() -> None:
         if outcome is None:  # only the non-zero ranks of a torchrun group get None; this is one process
             raise RuntimeError(f"{name}: the trainer returned no outcome")
         best = outcome.result.epochs[outcome.result.best_epoch - 1]
+        exported = outcome.result.validation  # the best validated state's scores (mid-epoch or not)
+        if exported is None:
+            raise RuntimeError(f"{name}: the trainer did not validate its best state")
         summary[name] = {
             "bundle": str(outcome.bundle_dir),
-            "val_accuracy": best.val_accuracy,
-            "val_accuracy_std": best.val_accuracy_std,
-            "val_tar_at_far_1e3": best.val_tar_at_far_1e3,
+            "best_step": outcome.result.best_step,
+            "val_accuracy": exported.accuracy,
+            "val_accuracy_std": exported.accuracy_std,
+            "val_tar_at_far_1e3": exported.tar_at_far_1e3,
             "train_images_per_s": best.images_per_s,
             "train_loss": best.train_loss,
             "wall_min": round((time.monotonic() - started) / 60.0, 2),

@@ -21,7 +21,7 @@ from training.data import normalise
 from training.distributed import distributed_from_env
 from training.errors import CheckpointError, DatasetError, TrainingError
 from training.run import train_and_export
-from training.trainer import resolve_device
+from training.runtime import resolve_device
 from training.validation import embed_crops
 
 __all__ = [

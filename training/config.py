@@ -154,6 +154,16 @@ class OptimConfig(_Strict):
         description="Fine-tuning: train only the margin head for this many epochs (the body keeps its "
         "weights and BatchNorm statistics), then the whole network at learning_rate.",
     )
+    head_init: Literal["random", "imprint"] = Field(
+        "random",
+        description="Margin head's class centres at the start: random, or imprinted (Qi et al. 2018) with "
+        "each training identity's normalised mean embedding under the initial body, in eval mode.",
+    )
+    is_batchnorm_frozen: bool = Field(
+        False,
+        description="Keep every BatchNorm layer in eval mode for the whole run: the running statistics "
+        "(e.g. a pretrained body's) normalise training batches too and are never updated.",
+    )
     early_stop_patience_epochs: int | None = Field(
         5, ge=1, description="Stop when validation accuracy has not improved for this many epochs."
     )
@@ -191,9 +201,13 @@ class TrainConfig(_Strict):
     )
 
     @model_validator(mode="after")
-    def _frozen_body_needs_a_head(self) -> TrainConfig:
-        if self.optim.freeze_body_epochs > 0 and isinstance(self.loss, TripletConfig):
+    def _head_options_need_a_head(self) -> TrainConfig:
+        if not isinstance(self.loss, TripletConfig):
+            return self
+        if self.optim.freeze_body_epochs > 0:
             raise ValueError("optim.freeze_body_epochs needs a margin head (arcface or cosface) to train")
+        if self.optim.head_init != "random":
+            raise ValueError("optim.head_init needs a margin head (arcface or cosface) to imprint")
         return self
 
 

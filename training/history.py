@@ -38,6 +38,9 @@ class TrainResult:
     run_dir: Path
     epochs: tuple[EpochMetrics, ...]
     best_epoch: int
+    """The epoch (1-based) of the best validation; with mid-epoch validations, the one it happened in."""
+    best_step: int
+    """The step of the best validation: the state exported (best.pt)."""
     stopped_because: str
     validation: ValidationResult | None
     """The best checkpoint's validation scores (used to calibrate the exported bundle); rank 0 only."""

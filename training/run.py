@@ -50,7 +50,7 @@ def train_and_export(
     command: str = "facegate train",
     dist: DistContext = SINGLE_PROCESS,
 ) -> TrainOutcome | None:
-    """Train `config` into `run_dir` and export the best epoch to `run_dir/bundles/NAME/`.
+    """Train `config` into `run_dir` and export its best validated state to `run_dir/bundles/NAME/`.
 
     Args:
         recognizer: builds the product's pipeline, called only when photos need detection.
@@ -92,6 +92,7 @@ def train_and_export(
         out_dir=run_dir / BUNDLES_DIR,
         version=f"{run_dir.name[:22]}-e{result.best_epoch}",
         command=command,
-        source=f"FaceGate trainer (git {revision[:12]}), run {run_dir.name}, best epoch {result.best_epoch}",
+        source=f"FaceGate trainer (git {revision[:12]}), run {run_dir.name}, best validation at step "
+        f"{result.best_step} (epoch {result.best_epoch})",
     )
     return TrainOutcome(result=result, bundle_dir=bundle_dir, skipped_photos=crop_set.skipped)

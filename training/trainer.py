@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
 import sys
 import time
 from collections.abc import Callable
@@ -35,9 +34,11 @@ from training.data import CropDataset, Split, load_crops, normalise
 from training.distributed import SINGLE_PROCESS, DistContext
 from training.errors import CheckpointError
 from training.history import EpochMetrics, EpochRun, TrainResult
+from training.imprint import body_class_centres, imprint_margin_head
 from training.metrics_log import STEPS_FILE, VALIDATION_FILE, MetricsLog
 from training.mining_stats import StepStats
 from training.objective import TrainingNetwork, build_objective
+from training.runtime import resolve_device, seed_everything
 from training.samplers import IdentityBatchSampler
 from training.schedule import warmup_cosine
 from training.validation import ValidationResult, embed_crops, pair_scores_by_label, verification_metrics
@@ -48,20 +49,7 @@ CONFIG_FILE = "config.json"
 RANK_SEED_STRIDE = 100_003
 """Augmentation seeds of different ranks are this far apart, so ranks do not share random crops."""
 SEEDS_FILE = "seeds.json"
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' is CUDA when available, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    """Python, numpy (pytorch-metric-learning's miners draw from it) and torch."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+BATCHNORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 class Trainer:
@@ -97,6 +85,13 @@ class Trainer:
         self.objective = build_objective(
             config.loss, num_classes=len(split.train_identities), embedding_dim=config.backbone.embedding_dim
         ).to(self.device)
+        self.train_images = load_crops(split.train_paths)
+        self.val_images = load_crops(split.val_paths)
+        if config.optim.head_init == "imprint":  # before the DDP wrapper, which broadcasts rank 0's head
+            started_s = cpu_clock()
+            centres = body_class_centres(self.model, self.train_images, split.train_labels, config=config)
+            imprint_margin_head(self.objective.loss, centres)
+            logger.info("imprinted %d class centres in %.1f CPU s", len(centres), cpu_clock() - started_s)
         self.network = dist.wrap(TrainingNetwork(self.model, self.objective), self.device)
         self.optimizer = self._optimizer()
         self.images_per_step = config.batch_size * dist.world_size
@@ -108,22 +103,19 @@ class Trainer:
         )
         self.is_amp = self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.is_amp)
-        self.train_images = load_crops(split.train_paths)
-        self.val_images = load_crops(split.val_paths)
         self.epoch = 0
         self.step = 0
         self.best_accuracy = -1.0
         self.best_epoch = 0
+        self.best_step = 0
         self.history: list[EpochMetrics] = []
 
     def _optimizer(self) -> torch.optim.Optimizer:
         optim = self.config.optim
+        head_rate = optim.learning_rate * optim.head_learning_rate_multiplier
         groups = [
             {"params": list(self.model.parameters()), "lr": optim.learning_rate},
-            {
-                "params": list(self.objective.parameters()),
-                "lr": optim.learning_rate * optim.head_learning_rate_multiplier,
-            },
+            {"params": list(self.objective.parameters()), "lr": head_rate},
         ]
         groups = [group for group in groups if group["params"]]
         if optim.optimizer == "sgd":
@@ -142,6 +134,7 @@ class Trainer:
             "step": self.step,
             "best_accuracy": self.best_accuracy,
             "best_epoch": self.best_epoch,
+            "best_step": self.best_step,
             "history": [vars(m) for m in self.history],
             "config": self.config.model_dump_json(),
             "git_revision": git_revision(Path(__file__).resolve().parent),
@@ -165,6 +158,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.best_accuracy, self.best_epoch = float(state["best_accuracy"]), int(state["best_epoch"])
+        self.best_step = int(state.get("best_step", self.best_epoch * self.steps_per_epoch))
         self.history = [EpochMetrics(**row) for row in state["history"]]
         logger.info("resumed %s after epoch %d", path, self.epoch)
 
@@ -186,6 +180,14 @@ class Trainer:
     def is_body_frozen(self) -> bool:
         """Fine-tuning's first phase: only the margin head learns (optim.freeze_body_epochs)."""
         return bool(self.step < round(self.config.optim.freeze_body_epochs * self.steps_per_epoch))
+
+    def _set_body_mode(self) -> None:
+        """Training mode, except that a frozen body, or every BatchNorm layer under
+        optim.is_batchnorm_frozen, normalises with (and keeps) its running statistics."""
+        self.model.train(not self.is_body_frozen())
+        if self.config.optim.is_batchnorm_frozen:
+            for module in (m for m in self.model.modules() if isinstance(m, BATCHNORM_TYPES)):
+                module.eval()
 
     def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, StepStats]:
         images = normalise(
@@ -233,14 +235,10 @@ class Trainer:
         started = self.clock()
         is_tty = sys.stderr.isatty()
         is_quiet = not self.dist.is_main  # one progress report per run, from rank 0
-        bar = tqdm(
-            self._loader(),
-            total=self.steps_per_epoch,
-            desc=f"epoch {self.epoch + 1}",
-            disable=is_quiet or not is_tty,
-        )
+        loader, desc = self._loader(), f"epoch {self.epoch + 1}"
+        bar = tqdm(loader, total=self.steps_per_epoch, desc=desc, disable=is_quiet or not is_tty)
         for images, labels in bar:
-            self.model.train(not self.is_body_frozen())  # a frozen body keeps its BatchNorm statistics
+            self._set_body_mode()
             loss, step_stats = self._train_step(images, labels)
             losses.append(loss)
             stats.append(step_stats)
@@ -272,7 +270,7 @@ class Trainer:
                 break
             every = self.config.optim.validate_every_steps
             if every and self.step % every == 0 and len(losses) < self.steps_per_epoch and self.dist.is_main:
-                self._log_validation(val_log, self.validate())  # the epoch's end logs its own
+                self._record_validation(val_log, self.validate())  # the epoch's end records its own
         rate = len(losses) * self.images_per_step / max(1e-9, self.clock() - started)
         return EpochRun(losses=losses, stats=stats, images_per_s=rate)
 
@@ -286,8 +284,13 @@ class Trainer:
         )
         return verification_metrics(genuine, impostor, rng=np.random.default_rng(self.config.seed))
 
-    def _log_validation(self, val_log: MetricsLog, result: ValidationResult) -> None:
-        """One val.csv row: validation accuracy over steps, wall and CPU time."""
+    def _record_validation(self, val_log: MetricsLog, result: ValidationResult) -> None:
+        """One val.csv row (accuracy over steps, wall and CPU time); the best validated state so far,
+        mid-epoch or at an epoch's end, becomes best.pt (rank 0 only: only it validates)."""
+        if result.accuracy > self.best_accuracy:
+            self.best_accuracy, self.best_step = result.accuracy, self.step
+            self.best_epoch = max(1, math.ceil(self.step / self.steps_per_epoch))
+            save_atomically(self.state(), self.run_dir / BEST_CHECKPOINT)
         val_log.write(
             {
                 "step": self.step,
@@ -302,7 +305,7 @@ class Trainer:
 
     def _epoch_metrics(self, run: EpochRun, val_log: MetricsLog) -> EpochMetrics:
         result = self.validate()
-        self._log_validation(val_log, result)
+        self._record_validation(val_log, result)
         return EpochMetrics(
             epoch=self.epoch,
             train_loss=float(np.mean(run.losses)) if run.losses else math.nan,
@@ -322,12 +325,7 @@ class Trainer:
         is_main = self.dist.is_main
         metrics = self.dist.from_main(self._epoch_metrics(run, val_log) if is_main else None)
         self.history.append(metrics)
-        is_best = metrics.val_accuracy > self.best_accuracy
-        if is_best:
-            self.best_accuracy, self.best_epoch = metrics.val_accuracy, self.epoch
         if is_main:
-            if is_best:
-                save_atomically(self.state(), self.run_dir / BEST_CHECKPOINT)
             save_atomically(self.state(), self.run_dir / LAST_CHECKPOINT)
             logger.info(
                 "epoch %d: loss %.4f, %.1f img/s, active %.2f, cos+ %.3f, cos- %.3f, "
@@ -357,7 +355,8 @@ class Trainer:
         return ""
 
     def fit(self) -> TrainResult:
-        """Train until the schedule ends, early stop or a time budget; returns the best epoch's scores.
+        """Train until the schedule ends, early stop or a time budget; returns the best validated state's
+        scores (any validation: an epoch's end or, with optim.validate_every_steps, inside an epoch).
 
         Only rank 0 writes files and validates; other ranks return the same epochs without validation.
         """
@@ -384,13 +383,17 @@ class Trainer:
             log.write(vars(metrics))
         for each in (log, steps_log, val_log):
             each.close()
-        logger.info("stopped: %s; best epoch %d", reason, self.best_epoch)
+        self.best_epoch, self.best_step = self.dist.from_main(
+            (self.best_epoch, self.best_step) if is_main else None  # only rank 0 validates
+        )
+        logger.info("stopped: %s; best validation at step %d", reason, self.best_step)
         if is_main:
             load_initial_weights(self.model, self.run_dir / BEST_CHECKPOINT)
         return TrainResult(
             run_dir=self.run_dir,
             epochs=tuple(self.history),
             best_epoch=self.best_epoch,
+            best_step=self.best_step,
             stopped_because=reason,
             validation=self.validate() if is_main else None,
         )

@@ -142,5 +142,8 @@ def train_command(
             markup=False,
             highlight=False,
         )
-    console.print(f"stopped: {outcome.result.stopped_because}; best epoch {outcome.result.best_epoch}")
+    console.print(
+        f"stopped: {outcome.result.stopped_because}; best validation at step {outcome.result.best_step} "
+        f"(epoch {outcome.result.best_epoch})"
+    )
     console.print(f"bundle: {outcome.bundle_dir}", markup=False, highlight=False)
