@@ -167,19 +167,21 @@ def gate_decisions(
     settings: GateSettings,
     probe: CameraProbe | None = None,
     stop: GracefulStop | None = None,
+    pad: PresentationAttackDetector | None = None,
 ) -> Iterator[GateDecision]:
     """Wire the gate to its gallery source and the configured door; run it over a source until it ends.
 
     A live source (camera index, stream URL) never ends on its own: it is read for its newest frame
     and reopened after an outage until the process is interrupted or `stop` is requested. A `probe`
-    times the stages and counts frames and decisions from outside `run_gate`.
+    times the stages and counts frames and decisions from outside `run_gate`. `pad` replaces the PAD
+    stage built from the card the model directories hold (the demo brings a card of its own).
     """
     recognizer = runtime.recognizer if probe is None else probe.recognizer(runtime.recognizer)
     set_process_threading(settings)
     upstream = gallery_source_for(runtime, door=door, settings=settings)
     upstream.start()
     actuator = build_door(settings.door, utc_now=lambda: datetime.now(UTC), monotonic=time.monotonic)
-    pad = door_pad_detector(runtime, settings)
+    pad = door_pad_detector(runtime, settings) if pad is None else pad
     frames = open_frames(
         source,
         decode=runtime.recognizer.decode,

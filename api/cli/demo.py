@@ -7,7 +7,7 @@ import shutil
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import cv2
 import numpy as np
@@ -27,7 +27,17 @@ from gate import (
     describe,
     gate_decisions,
 )
-from recognition import PAD_CARD_DIR, PAD_CARD_FILE, BgrImage, RecognitionSettings
+from recognition import (
+    PAD_CARD_DIR,
+    PAD_CARD_FILE,
+    BgrImage,
+    PadCard,
+    PresentationAttackDetector,
+    RecognitionSettings,
+    build_pad_detector,
+    read_pad_card,
+    write_pad_card,
+)
 from storage import Decision, StorageSettings, get_person, query_events, session_scope
 
 console = Console(width=max(Console().width, 130))
@@ -103,29 +113,49 @@ def _check_scene(scene: Scene, decisions: list[GateDecision], names: dict[int, s
     return ok
 
 
-def _pad_for_demo(runtime: Runtime, data_dir: Path) -> Literal["off", "enforce"]:
-    """Enforce PAD when its ONNX model can be had: already converted into FACEGATE_HOME/models, or converted
-    now from the shared data's MiniFASNet state dicts when torch (the `train` extra) is installed."""
-    demo_models = runtime.storage.home / "models"
+def demo_pad_detector(demo_models: Path, data_dir: Path) -> PresentationAttackDetector | None:
+    """The demo's own PAD stage, or None when no MiniFASNet can be had (the phone-screen scene is skipped).
+
+    Its card in `demo_models` holds only the nets, so the demo decides by the authors' rule whatever
+    calibration or track rule a user's card carries: the scene check must not depend on a user's home.
+    """
+    card_dir = demo_models / PAD_CARD_DIR
+    if not _write_demo_pad_card(card_dir, data_dir):
+        return None
+    return build_pad_detector(RecognitionSettings(model_dir=card_dir, bundle_dirs=[]), cache_dir=demo_models)
+
+
+def _write_demo_pad_card(card_dir: Path, data_dir: Path) -> bool:
+    """Copy the nets already converted into FACEGATE_HOME/models or the model directory onto a card of the
+    demo's own, or convert them now from the shared data's MiniFASNet state dicts when torch (the `train`
+    extra) is installed; False when neither can be done."""
     for candidate in (StorageSettings().home / "models" / PAD_CARD_DIR, *_model_dirs()):
         if (candidate / PAD_CARD_FILE).is_file():
-            shutil.copytree(candidate, demo_models / PAD_CARD_DIR, dirs_exist_ok=True)
-            console.print(f"PAD: MiniFASNet from {candidate} (authors' rule unless calibrated)", markup=False)
-            return "enforce"
+            card = read_pad_card(candidate / PAD_CARD_FILE)
+            card_dir.mkdir(parents=True, exist_ok=True)
+            for net in card.nets:
+                shutil.copyfile(candidate / net.file, card_dir / net.file)
+            write_pad_card(PadCard(model_id=card.model_id, nets=card.nets), card_dir / PAD_CARD_FILE)
+            console.print(
+                f"PAD: MiniFASNet from {candidate}, decided by the authors' rule (the demo does not use a "
+                "calibration or track rule a card carries)",
+                markup=False,
+            )
+            return True
     source = data_dir / "weights" / "minifasnet"
     if importlib.util.find_spec("torch") is None or not source.is_dir():
         console.print(
             "PAD: no converted MiniFASNet and no torch or shared data to convert it: the phone-screen scene "
             "is skipped (pip install -e '.[train]' and run `facegate pad export`)"
         )
-        return "off"
+        return False
     from training.pad_export import export_pad_models
 
-    card = export_pad_models(source, demo_models / PAD_CARD_DIR)
+    export_pad_models(source, card_dir)
     console.print(
-        f"PAD: converted MiniFASNet to ONNX in {card.parent} (authors' rule, uncalibrated)", markup=False
+        f"PAD: converted MiniFASNet to ONNX in {card_dir} (authors' rule, uncalibrated)", markup=False
     )
-    return "enforce"
+    return True
 
 
 def _model_dirs() -> list[Path]:
@@ -164,8 +194,8 @@ def demo_command(
             f"database: {runtime.storage.resolved_database_url}; model: {runtime.recognizer.model_id}"
         )
         names = _enroll_all(runtime, data)
-        pad_policy = _pad_for_demo(runtime, data_dir or RecognitionSettings().data_dir)
-        if pad_policy == "off":
+        pad = demo_pad_detector(demo_home / "models", data_dir or RecognitionSettings().data_dir)
+        if pad is None:
             data = replace(data, scenes=[scene for scene in data.scenes if not scene.expected_attacks])
         video = demo_home / "door-camera.avi"
         ranges = write_video(data.scenes, video, frames_per_scene=frames_per_scene)
@@ -176,9 +206,10 @@ def demo_command(
         gate_settings = GateSettings(
             door=LogOnlyDoorConfig(),
             decision=DecisionSettings(cooldown_s=0.0),
-            pad=PadSettings(policy=pad_policy),
+            pad=PadSettings(policy="off" if pad is None else "enforce"),
         )
-        for decision in gate_decisions(runtime, source=str(video), door=DOOR, settings=gate_settings):
+        decisions = gate_decisions(runtime, source=str(video), door=DOOR, settings=gate_settings, pad=pad)
+        for decision in decisions:
             console.print("  " + describe(runtime, decision), markup=False, highlight=False)
             scene_index = next(i for i, r in enumerate(ranges) if decision.frame_index in r)
             per_scene[scene_index].append(decision)
