@@ -25,6 +25,7 @@ from recognition import (
     build_pad_detector,
     build_recognizer,
     calibrate_pad,
+    fill_warp_padding,
     find_pad_card,
     image_paths,
     listed_photos,
@@ -182,6 +183,14 @@ def make_attacks_command(
     ] = 0,
     video_frames: Annotated[int, typer.Option(min=2, help="Frames per video.")] = 12,
     seed: Annotated[int, typer.Option(help="Random seed (the same seed writes the same data).")] = 0,
+    is_warp_padding_filled: Annotated[
+        bool,
+        typer.Option(
+            "--fill-warp-padding",
+            help="Inpaint each photo's black warp border (deep-funnelled LFW) first: the bona fide copy and "
+            "every attack then show the filled photo, not a black frame inside the phone or print.",
+        ),
+    ] = False,
 ) -> None:
     """Make SIMULATED screen-replay and print attacks from bona fide photos (stills, optional videos)."""
     paths = image_paths(data)
@@ -197,6 +206,8 @@ def make_attacks_command(
         if loaded is None:
             continue
         photo: BgrImage = np.asarray(loaded, dtype=np.uint8)
+        if is_warp_padding_filled:
+            photo = fill_warp_padding(photo)
         name = f"{index:05d}_{path.stem}.jpg"
         cv2.imwrite(str(out / "bona_fide" / name), photo)
         for species in ATTACK_SPECIES:

@@ -143,6 +143,25 @@ def test_eval_pad_fills_the_warp_border_of_stills_on_request(pad_home: Path, tmp
     assert filled["bpcer"] != raw["bpcer"]
 
 
+def test_make_attacks_fills_the_warp_border_before_rendering_on_request(tmp_path: Path) -> None:
+    bordered, prefilled = _warp_bordered_photos(tmp_path)
+
+    def made(data: Path, name: str, *fill: str) -> dict[str, bytes]:
+        out = tmp_path / name
+        options = ["--out", str(out), "--limit", "3", "--seed", "5", *fill]
+        result = runner.invoke(app, ["pad", "make-attacks", "--data", str(data), *options])
+        assert result.exit_code == 0, result.output
+        return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.jpg"))}
+
+    filled = made(bordered, "filled", "--fill-warp-padding")
+    already = made(prefilled, "already")
+    raw = made(bordered, "raw")
+
+    assert len(filled) == 9  # 3 bona fide photos and 3 stills of each species
+    assert filled == already  # the phone and the print show the filled photo, rendered the same way
+    assert all(filled[name] != raw[name] for name in filled)  # and not the black border
+
+
 def _made(root: Path, *, videos: int) -> Path:
     out = root / "sim"
     if not out.is_dir():
