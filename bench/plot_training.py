@@ -6,10 +6,12 @@ other seeds, e.g. `seed0/arcface`, `seed1/arcface`) are drawn as one variant: th
 with the seeds' range shaded. Three panels: held-out validation accuracy against CPU minutes of the
 training process (wall minutes for runs logged before cpu_s existed), the gap between the mean
 positive and mean negative cosine of each batch, and the fraction of active triplets (left out when
-no run logged triplets, e.g. ArcFace only).
+no run logged triplets, e.g. ArcFace only). `--reference` draws a level on the accuracy panel, such
+as a pretrained model's held-out accuracy before fine-tuning.
 
     .venv/bin/python bench/plot_training.py --out training-curves.png RUN_A RUN_B ...
     .venv/bin/python bench/plot_training.py --out training-issue16.png ../runs/seed*/*
+    .venv/bin/python bench/plot_training.py --out ft.png --reference 96.77 pretrained ../runs16/ft-*/*
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def _smooth(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.convolve(values, np.ones(SMOOTH_STEPS) / SMOOTH_STEPS, mode="valid")
 
 
-def plot(runs: list[Path], out: Path, title: str) -> None:
+def plot(runs: list[Path], out: Path, title: str, *, reference: tuple[float, str] | None = None) -> None:
+    """Write the panels for `runs` to `out`; `reference`: (held-out accuracy in %, label) as a level."""
     variants: dict[str, list[Path]] = defaultdict(list)
     for run in runs:
         variants[run.name].append(run)
@@ -80,6 +83,8 @@ def plot(runs: list[Path], out: Path, title: str) -> None:
             gap.plot(step_axis, _smooth(positive - negative), color=colour)
         if not np.isnan(fractions[name]).all():
             axes[2].plot(step_axis, _smooth(fractions[name]), color=colour)
+    if reference is not None:
+        accuracy.axhline(reference[0], color="grey", linestyle="--", label=reference[1])
     unit = "CPU minutes of the training process" if time_key == "cpu_s" else "wall minutes"
     accuracy.set(xlabel=unit, ylabel="held-out val accuracy (%)", title="validation (mean of seeds, range)")
     gap.set(xlabel="step", ylabel="mean cos+ − mean cos−", title=f"separation ({SMOOTH_STEPS}-step mean)")
@@ -98,8 +103,15 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="run directories (val.csv, steps.csv)")
     parser.add_argument("--out", type=Path, required=True, help="PNG to write")
     parser.add_argument("--title", default="", help="figure title (say what budget and data)")
+    parser.add_argument(
+        "--reference",
+        nargs=2,
+        metavar=("ACCURACY", "LABEL"),
+        help="a held-out accuracy in %% drawn as a dashed level, e.g. 96.77 'pretrained, before'",
+    )
     args = parser.parse_args()
-    plot(args.runs, args.out, args.title)
+    reference = (float(args.reference[0]), args.reference[1]) if args.reference else None
+    plot(args.runs, args.out, args.title, reference=reference)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ def _overrides(**values: Any) -> dict[str, Any]:
         "max_cpu_minutes": "optim.max_cpu_minutes",
         "learning_rate": "optim.learning_rate",
         "freeze_body_epochs": "optim.freeze_body_epochs",
+        "head_init": "optim.head_init",
         "batch_size": "batch_size",
         "device": "device",
         "bundle_name": "bundle_name",
@@ -80,6 +81,13 @@ def train_command(
     freeze_body_epochs: Annotated[
         float | None, typer.Option(help="Fine-tuning: epochs that train only the margin head first.")
     ] = None,
+    head_init: Annotated[
+        str | None,
+        typer.Option(
+            help="Margin head's class centres: random, or imprint (each training identity's mean embedding "
+            "under the initial body; for fine-tuning)."
+        ),
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Images per batch.")] = None,
     val_identities: Annotated[int | None, typer.Option(help="Identities held out for validation.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
@@ -109,6 +117,7 @@ def train_command(
         max_cpu_minutes=max_cpu_minutes,
         learning_rate=learning_rate,
         freeze_body_epochs=freeze_body_epochs,
+        head_init=head_init,
         batch_size=batch_size,
         val_identities=val_identities,
         device=device,

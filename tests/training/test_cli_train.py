@@ -59,3 +59,10 @@ def test_a_missing_data_folder_is_one_error_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "DatasetError" in result.output and "nowhere" in result.output
+
+
+def test_imprinting_a_triplet_run_is_one_error_line(tmp_path: Path) -> None:
+    args = ["train", str(celeba_few(tmp_path)), "--out", str(tmp_path / "run"), "--aligned"]
+    result = CliRunner().invoke(app, [*args, "--loss", "triplet", "--head-init", "imprint"])
+    assert result.exit_code == 1
+    assert "optim.head_init needs a margin head" in result.output
