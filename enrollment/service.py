@@ -25,7 +25,7 @@ from recognition import (
     Recognizer,
     door_threshold,
     measure_face,
-    operating_attack_threshold,
+    still_attack_threshold,
     vector_to_bytes,
 )
 from storage import Cipher, Session, bump_gallery_version, create_person, get_person, store_template
@@ -88,9 +88,16 @@ def _single_usable_face(
 def _refuse_attack(
     pad: PresentationAttackDetector, image: BgrImage, face: DetectedFace, settings: EnrollmentSettings
 ) -> None:
-    """Raise _Problem when the PAD stage calls the face a presentation attack."""
-    threshold, basis = operating_attack_threshold(pad.calibration, bpcer_target=settings.pad_bpcer_target)
-    score = pad.score(image, face).attack_score
+    """Raise _Problem when the PAD stage calls the face a presentation attack (a headshot whose face fills
+    the photo is judged by the card's face-fill calibration when it has one)."""
+    scored = pad.score(image, face)
+    threshold, basis = still_attack_threshold(
+        pad.calibration,
+        pad.face_fill_calibration,
+        is_face_filling_frame=scored.is_face_filling_frame,
+        bpcer_target=settings.pad_bpcer_target,
+    )
+    score = scored.attack_score
     if score > threshold:
         raise _Problem(
             f"presentation attack suspected (a photo, screen or print?): attack score {score:.3f} > "

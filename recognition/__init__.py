@@ -66,6 +66,7 @@ from recognition.pad.card import (
     find_pad_card,
     operating_attack_threshold,
     read_pad_card,
+    still_attack_threshold,
     write_pad_card,
 )
 from recognition.pad.crop import BoxCorrection, crop_scale_ratio, pad_crop, reference_box
@@ -145,6 +146,7 @@ __all__ = [
     "build_pad_detector",
     "find_pad_card",
     "operating_attack_threshold",
+    "still_attack_threshold",
     "pad_crop",
     "crop_scale_ratio",
     "pad_search_dirs",

@@ -117,6 +117,11 @@ class PresentationAttackDetector(Protocol):
         ...
 
     @property
+    def face_fill_calibration(self) -> PadCalibration | None:
+        """Thresholds for stills whose face fills the frame (scored with the face-fill crop); None: none."""
+        ...
+
+    @property
     def track_rule(self) -> PadTrackRule | None:
         """The fitted rule combining a track's passive score with its cues; None when none was fitted."""
         ...

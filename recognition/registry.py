@@ -163,15 +163,17 @@ def _minifasnet(config: MinifasnetPadConfig, search_dirs: tuple[Path, ...]) -> P
         centre_shift_y=config.box_shift_y,
     )
     card = read_pad_card(card_path)
-    source = card.calibration.source if card.calibration else None
-    if source is not None and source.crop != config.model_dump(mode="json", exclude={"kind"}):
-        logger.warning(
-            "%s: PAD thresholds were calibrated with crop settings %s, but %s are configured: they do not "
-            "hold for this crop; run `facegate pad calibrate` again",
-            card_path,
-            source.crop,
-            config.model_dump(mode="json", exclude={"kind"}),
-        )
+    crop = config.model_dump(mode="json", exclude={"kind"})
+    for calibration in (card.calibration, card.face_fill_calibration):
+        source = calibration.source if calibration else None
+        if source is not None and source.crop != crop:
+            logger.warning(
+                "%s: PAD thresholds were calibrated with crop settings %s, but %s are configured: they do "
+                "not hold for this crop; run `facegate pad calibrate` again",
+                card_path,
+                source.crop,
+                crop,
+            )
     return OnnxMinifasnetPad(
         card_path,
         card,

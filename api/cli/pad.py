@@ -113,6 +113,15 @@ def calibrate_command(
             "is a frame around the face that MiniFASNet scores as an attack; recorded in the card.",
         ),
     ] = False,
+    is_face_filling: Annotated[
+        bool,
+        typer.Option(
+            "--face-filling",
+            help="Keep only the photos whose face fills the frame (scored with the face-fill crop) and write "
+            "the card's face-fill calibration, which enrollment uses for such headshots; the gate's "
+            "calibration is left as it is.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line last.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
@@ -138,15 +147,20 @@ def calibrate_command(
             detector=settings.detector.model_dump(mode="json"),
             is_warp_padding_filled=fill_warp_padding,
         )
-        calibration = calibrate_pad(scored.attack_scores, dataset=dataset, source=source)
-        write_pad_card(read_pad_card(card_path).model_copy(update={"calibration": calibration}), card_path)
+        scores = [
+            s.attack_score for s in scored.scores.values() if s.is_face_filling_frame or not is_face_filling
+        ]
+        calibration = calibrate_pad(scores, dataset=dataset, source=source)
+        field = "face_fill_calibration" if is_face_filling else "calibration"
+        write_pad_card(read_pad_card(card_path).model_copy(update={field: calibration}), card_path)
     for point in calibration.points:
         console.print(f"BPCER {point.bpcer:.0%}: attack score > {point.attack_threshold:.4f} is an attack")
     console.print(
         f"{selection.rule}: {len(selection.paths)} photos (sha256 of their names {selection.sha256}"
         f"{', warp border filled' if fill_warp_padding else ''}), "
-        f"{calibration.bona_fide_count} scored, {len(scored.detection_failures)} without a face; "
-        f"written to {card_path}",
+        f"{len(scored.scores)} scored, {len(scored.detection_failures)} without a face"
+        f"{f', {calibration.bona_fide_count} with the face filling the frame' if is_face_filling else ''}; "
+        f"{field} written to {card_path}",
         markup=False,
         highlight=False,
     )

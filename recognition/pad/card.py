@@ -3,7 +3,9 @@
 `facegate pad export` writes it beside the two ONNX files it converts from the pinned MiniFASNet state dicts
 (C5: the ONNX files are pinned by the card, the card's sources by `MINIFASNET_SOURCES`); `facegate pad
 calibrate` adds the attack-score thresholds at target BPCERs measured on bona fide photos, as `facegate
-models calibrate` does for the match threshold.
+models calibrate` does for the match threshold. A face that fills its photo is scored from another crop
+(edge-replicated, crop.py), whose scores a calibration on photos with background does not describe, so such
+stills (enrollment headshots) may have a calibration of their own; the gate never scores such frames.
 """
 
 from __future__ import annotations
@@ -162,12 +164,17 @@ class PadTrackRule(BaseModel):
 
 
 class PadCard(BaseModel):
-    """`pad.json`: the nets whose bona fide probabilities are averaged, their calibration, the track rule."""
+    """`pad.json`: the nets whose bona fide probabilities are averaged, their calibrations, the track rule."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     model_id: str = Field(min_length=1, max_length=100)
     nets: tuple[PadNet, ...] = Field(min_length=1)
     calibration: PadCalibration | None = None
+    face_fill_calibration: PadCalibration | None = Field(
+        None,
+        description="Thresholds measured only on photos whose face fills the frame (face-fill crop), for "
+        "stills scored that way (enrollment); None: such stills use `calibration`. The gate never uses it.",
+    )
     track_rule: PadTrackRule | None = None
 
     @property
@@ -232,3 +239,22 @@ def operating_attack_threshold(
     if calibration is None:
         return UNCALIBRATED_ATTACK_THRESHOLD, "uncalibrated"
     return calibration.threshold_at(bpcer_target), f"BPCER {bpcer_target:g} on {calibration.dataset}"
+
+
+def still_attack_threshold(
+    calibration: PadCalibration | None,
+    face_fill_calibration: PadCalibration | None,
+    *,
+    is_face_filling_frame: bool,
+    bpcer_target: float,
+) -> tuple[float, str]:
+    """The threshold for one still: the face-fill calibration's when the still was scored with the face-fill
+    crop and there is one, otherwise the calibration's (`operating_attack_threshold`).
+
+    Raises:
+        ModelLoadError: the calibration used has no point at or below the target.
+    """
+    if is_face_filling_frame and face_fill_calibration is not None:
+        threshold, basis = operating_attack_threshold(face_fill_calibration, bpcer_target=bpcer_target)
+        return threshold, f"face filling the photo: {basis}"
+    return operating_attack_threshold(calibration, bpcer_target=bpcer_target)

@@ -48,6 +48,10 @@ class OnnxMinifasnetPad:
         return self.card.calibration
 
     @property
+    def face_fill_calibration(self) -> PadCalibration | None:
+        return self.card.face_fill_calibration
+
+    @property
     def track_rule(self) -> PadTrackRule | None:
         return self.card.track_rule
 

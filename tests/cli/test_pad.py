@@ -228,3 +228,22 @@ def test_eval_pad_counts_a_video_whose_face_fills_every_frame_apart(
     assert report["unit"] == "track" and report["bona_fide"] == 0
     assert report["faces_too_close"] == {"bona_fide": 1, "print": 1}
     assert report["detection_failures"] == {"bona_fide": 0, "print": 0}
+
+
+def test_calibrating_face_filling_photos_writes_the_face_fill_calibration_only(pad_home: Path) -> None:
+    card_path = pad_home / "minifasnet-pad" / "pad.json"
+    before = read_pad_card(card_path)
+    # ORL's 400 headshots all fill their photos; none of the 14 knn examples does.
+    options = ("pad", "calibrate", "--data", str(orl()), "--data", str(knn_examples()), "--face-filling")
+    calibration = _json_last(*options, "--dataset", "ORL headshots", "--json")
+
+    card = read_pad_card(card_path)
+    assert card.calibration == before.calibration and card.track_rule == before.track_rule
+    assert card.face_fill_calibration is not None
+    assert card.face_fill_calibration.model_dump(mode="json") == calibration
+    assert (calibration["bona_fide_count"], calibration["source"]["photo_count"]) == (400, 414)
+    assert [p["bpcer"] for p in calibration["points"]] == [0.01, 0.05, 0.1]
+
+    none_filling = runner.invoke(app, ["pad", "calibrate", "--data", str(knn_examples()), "--face-filling"])
+    assert none_filling.exit_code != 0 and "0 bona fide photos" in none_filling.output
+    assert read_pad_card(card_path) == card

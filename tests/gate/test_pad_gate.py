@@ -169,12 +169,32 @@ def test_off_runs_no_pad_and_a_policy_without_the_model_refuses_to_start(
         _run(engine, keyring, recognizer, None, [_sample("image_F1.jpg")], "enforce")
 
 
-def _card_with_rule(pad_model_dir: Path, target: Path, rule: PadTrackRule) -> Path:
-    """A copy of the converted PAD model directory whose card holds `rule`."""
-    shutil.copytree(pad_model_dir, target)
-    card_path = target / PAD_CARD_DIR / PAD_CARD_FILE
-    write_pad_card(read_pad_card(card_path).model_copy(update={"track_rule": rule}), card_path)
-    return target
+def _pad_with(pad_model_dir: Path, tmp_path: Path, **card_fields: object) -> PresentationAttackDetector:
+    """The PAD stage from a copy of the converted PAD model directory whose card holds `card_fields`."""
+    models = tmp_path / "models"
+    shutil.copytree(pad_model_dir, models)
+    card_path = models / PAD_CARD_DIR / PAD_CARD_FILE
+    write_pad_card(read_pad_card(card_path).model_copy(update=card_fields), card_path)
+    settings = RecognitionSettings(model_dir=models, bundle_dirs=[], allow_model_download=False)
+    return build_pad_detector(settings, cache_dir=tmp_path / "cache")
+
+
+def test_a_face_fill_calibration_leaves_the_gate_on_the_cards_calibration(
+    engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled
+) -> None:
+    """The face-fill calibration is for stills (enrollment headshots); one that lets everything through
+    changes nothing at the door, which decides by the card's calibration (here none: the authors' 0.5)."""
+    lax = PadCalibration(
+        dataset="headshots", bona_fide_count=100, points=(BpcerPoint(bpcer=0.01, attack_threshold=1.0),)
+    )
+    pad = _pad_with(pad_model_dir, tmp_path, face_fill_calibration=lax)
+
+    decisions, events = _run(engine, keyring, recognizer, pad, [_sample("image_F1.jpg")] * 5, "enforce")
+
+    assert [(d.verdict.decision, d.verdict.reason) for d in decisions] == [
+        (Decision.denied, PRESENTATION_ATTACK)
+    ]
+    assert events[0].pad_threshold == 0.5
 
 
 def _hand_set_rule(features: tuple[str, ...]) -> PadTrackRule:
@@ -192,17 +212,11 @@ def _hand_set_rule(features: tuple[str, ...]) -> PadTrackRule:
     )
 
 
-def _pad_with_rule(pad_model_dir: Path, tmp_path: Path, rule: PadTrackRule) -> PresentationAttackDetector:
-    models = _card_with_rule(pad_model_dir, tmp_path / "models", rule)
-    settings = RecognitionSettings(model_dir=models, bundle_dirs=[], allow_model_download=False)
-    return build_pad_detector(settings, cache_dir=tmp_path / "cache")
-
-
 def test_the_track_rule_decides_an_attack_track_and_every_cue_is_audited(
     engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled
 ) -> None:
     rule = _hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
-    pad = _pad_with_rule(pad_model_dir, tmp_path, rule)
+    pad = _pad_with(pad_model_dir, tmp_path, track_rule=rule)
     live = _sample("image_T1.jpg")
     phone = attack_video(live, "screen_replay", np.random.default_rng(1), frames=6)
     frames = [*phone, *[np.full_like(live, 96)] * 7, *[live] * 5]
@@ -226,7 +240,7 @@ def test_the_track_rule_decides_an_attack_track_and_every_cue_is_audited(
 def test_a_track_rule_weighing_an_unknown_cue_refuses_to_start(
     engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled
 ) -> None:
-    pad = _pad_with_rule(pad_model_dir, tmp_path, _hand_set_rule((PASSIVE_FEATURE, "thermal_camera")))
+    pad = _pad_with(pad_model_dir, tmp_path, track_rule=_hand_set_rule((PASSIVE_FEATURE, "thermal_camera")))
 
     with pytest.raises(ThresholdUnavailable, match="unknown cues: thermal_camera"):
         _run(engine, keyring, recognizer, pad, [_sample("image_T1.jpg")], "enforce")

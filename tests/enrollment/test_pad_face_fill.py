@@ -1,0 +1,107 @@
+"""Enrollment's PAD on a headshot whose face fills the photo: the card's face-fill calibration judges it,
+the card's calibration judges every other photo."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from enrollment import EnrollmentRejected, EnrollmentSettings, Photo, enroll
+from recognition import (
+    PAD_CARD_DIR,
+    PAD_CARD_FILE,
+    BpcerPoint,
+    PadCalibration,
+    PresentationAttackDetector,
+    RecognitionSettings,
+    Recognizer,
+    build_pad_detector,
+    read_pad_card,
+    write_pad_card,
+)
+from storage import Engine, Keyring, create_person, session_scope
+from tests.data import encode_jpeg, minifasnet_dir
+
+pytestmark = pytest.mark.model
+SETTINGS = EnrollmentSettings(pad_policy="enforce")
+
+
+def _calibration(dataset: str, threshold: float) -> PadCalibration:
+    point = BpcerPoint(bpcer=0.01, attack_threshold=threshold)
+    return PadCalibration(dataset=dataset, bona_fide_count=100, points=(point,))
+
+
+def _pad_with_calibrations(
+    pad_model_dir: Path, root: Path, *, threshold: float, face_fill_threshold: float | None
+) -> PresentationAttackDetector:
+    """The real PAD stage from a copy of the converted card carrying these calibrations."""
+    card_dir = root / PAD_CARD_DIR
+    shutil.copytree(pad_model_dir / PAD_CARD_DIR, card_dir)
+    face_fill = None if face_fill_threshold is None else _calibration("headshots", face_fill_threshold)
+    card = read_pad_card(card_dir / PAD_CARD_FILE).model_copy(
+        update={"calibration": _calibration("scenes", threshold), "face_fill_calibration": face_fill}
+    )
+    write_pad_card(card, card_dir / PAD_CARD_FILE)
+    return build_pad_detector(RecognitionSettings(model_dir=card_dir, bundle_dirs=[]), cache_dir=root)
+
+
+def _headshot(recognizer: Recognizer, data: bytes) -> bytes:
+    """A passport-style crop of the photo's face: 15% of the face box around it, so the face fills it."""
+    image = recognizer.decode(data)
+    x1, y1, x2, y2 = recognizer.detect(image)[0].bbox
+    margin_x, margin_y = (x2 - x1) * 15 // 100, (y2 - y1) * 15 // 100
+    return encode_jpeg(image[max(0, y1 - margin_y) : y2 + margin_y, max(0, x1 - margin_x) : x2 + margin_x])
+
+
+def _problems(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer, pad: PresentationAttackDetector, photo: Photo
+) -> list[str]:
+    """The reasons enrollment with `pad` enforced refuses `photo` for ([] when it is enrolled)."""
+    with session_scope(engine) as session:
+        person_id = create_person(session, name="Headshot").id
+        assert person_id is not None
+        try:
+            enroll(
+                session, keyring, recognizer, person_id=person_id, photos=[photo], settings=SETTINGS, pad=pad
+            )
+        except EnrollmentRejected as refused:
+            return [problem.reason for problem in refused.problems]
+    return []
+
+
+def test_a_headshot_filling_the_photo_is_judged_by_the_face_fill_calibration(
+    engine: Engine,
+    keyring: Keyring,
+    recognizer: Recognizer,
+    pad_model_dir: Path,
+    pad_detector: PresentationAttackDetector,
+    tmp_path: Path,
+) -> None:
+    samples = minifasnet_dir() / "samples"
+    headshot = Photo("headshot.jpg", _headshot(recognizer, (samples / "image_T1.jpg").read_bytes()))
+    attack = Photo("image_F1.jpg", (samples / "image_F1.jpg").read_bytes())
+    scored = {}
+    for photo in (headshot, attack):
+        image = recognizer.decode(photo.data)
+        scored[photo.name] = pad_detector.score(image, recognizer.detect(image)[0])
+    assert scored["headshot.jpg"].is_face_filling_frame and not scored["image_F1.jpg"].is_face_filling_frame
+    # A calibration on scenes that refuses this live headshot, and the attack with background around it.
+    strict = scored["headshot.jpg"].attack_score / 2
+    assert scored["image_F1.jpg"].attack_score > strict
+
+    locked_out = _pad_with_calibrations(
+        pad_model_dir, tmp_path / "a", threshold=strict, face_fill_threshold=None
+    )
+    (reason,) = _problems(engine, keyring, recognizer, locked_out, headshot)
+    assert reason.startswith("presentation attack suspected") and "on scenes" in reason
+
+    # Headshots calibrated apart (a threshold no score exceeds): the headshot enrolls, the attack does not.
+    calibrated = _pad_with_calibrations(
+        pad_model_dir, tmp_path / "b", threshold=strict, face_fill_threshold=1.0
+    )
+    assert _problems(engine, keyring, recognizer, calibrated, headshot) == []
+    (reason,) = _problems(engine, keyring, recognizer, calibrated, attack)
+    assert reason.startswith("presentation attack suspected") and "on scenes" in reason
+    assert "headshots" not in reason
