@@ -113,6 +113,14 @@ def calibrate_command(
             "is a frame around the face that MiniFASNet scores as an attack; recorded in the card.",
         ),
     ] = False,
+    is_grayscale: Annotated[
+        bool,
+        typer.Option(
+            "--grayscale",
+            help="Convert each photo to grey before scoring (recorded in the card): for enrollment photos "
+            "that are grey (a scanned archive), which MiniFASNet scores far higher than colour ones.",
+        ),
+    ] = False,
     is_face_filling: Annotated[
         bool,
         typer.Option(
@@ -138,7 +146,13 @@ def calibrate_command(
         card_path = find_pad_card(pad_search_dirs(settings, cache_dir=cache_dir))
         pad = build_pad_detector(settings, cache_dir=cache_dir)
         recognizer = build_recognizer(settings, cache_dir=cache_dir)
-        scored = score_stills(selection.paths, recognizer, pad, is_warp_padding_filled=fill_warp_padding)
+        scored = score_stills(
+            selection.paths,
+            recognizer,
+            pad,
+            is_warp_padding_filled=fill_warp_padding,
+            is_grayscale=is_grayscale,
+        )
         source = PadCalibrationSource(
             rule=selection.rule,
             photo_count=len(selection.paths),
@@ -146,6 +160,7 @@ def calibrate_command(
             crop=settings.pad.model_dump(mode="json", exclude={"kind"}),
             detector=settings.detector.model_dump(mode="json"),
             is_warp_padding_filled=fill_warp_padding,
+            is_grayscale=is_grayscale,
         )
         scores = [
             s.attack_score for s in scored.scores.values() if s.is_face_filling_frame or not is_face_filling
@@ -157,7 +172,7 @@ def calibrate_command(
         console.print(f"BPCER {point.bpcer:.0%}: attack score > {point.attack_threshold:.4f} is an attack")
     console.print(
         f"{selection.rule}: {len(selection.paths)} photos (sha256 of their names {selection.sha256}"
-        f"{', warp border filled' if fill_warp_padding else ''}), "
+        f"{', warp border filled' if fill_warp_padding else ''}{', in grey' if is_grayscale else ''}), "
         f"{len(scored.scores)} scored, {len(scored.detection_failures)} without a face"
         f"{f', {calibration.bona_fide_count} with the face filling the frame' if is_face_filling else ''}; "
         f"{field} written to {card_path}",

@@ -94,6 +94,11 @@ class PadCalibrationSource(BaseModel):
         description="Each photo's black warp border (deep-funnelled LFW) was inpainted before scoring; "
         "cards written before this was recorded did not fill it.",
     )
+    is_grayscale: bool = Field(
+        False,
+        description="Each photo was converted to grey before scoring: thresholds for grey photos (a scanned "
+        "archive), which MiniFASNet scores far higher than colour ones; cards written before: colour as is.",
+    )
 
 
 class PadCalibration(BaseModel):

@@ -7,6 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from recognition.errors import ImageError
 from recognition.evaluation.harness import nearest_centre_face
 from recognition.evaluation.padding import fill_warp_padding
@@ -47,12 +50,15 @@ def score_stills(
     pad: PresentationAttackDetector,
     *,
     is_warp_padding_filled: bool = False,
+    is_grayscale: bool = False,
 ) -> ScoredStills:
     """Score the face nearest each photo's centre; unreadable or faceless photos are detection failures.
 
     With `is_warp_padding_filled`, deep funnelling's black warp border is inpainted first (padding.py):
     that border is a frame around the face, which MiniFASNet reads as a picture of a picture, and a
     door camera never shows it, so a threshold set on LFW is otherwise biased by the border, not the faces.
+    With `is_grayscale`, each photo loses its colour first (three equal channels, as a grey scan decodes):
+    MiniFASNet scores grey photos of live faces far higher than colour ones (BENCHMARKS.md, issue 13).
     """
     result = ScoredStills()
     for path in paths:
@@ -63,6 +69,10 @@ def score_stills(
             continue
         if is_warp_padding_filled:
             image = fill_warp_padding(image)
+        if is_grayscale:
+            image = np.asarray(
+                cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR), np.uint8
+            )
         faces = recognizer.detect(image)
         if not faces:
             result.detection_failures.append(path)

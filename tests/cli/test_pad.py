@@ -247,3 +247,19 @@ def test_calibrating_face_filling_photos_writes_the_face_fill_calibration_only(p
     none_filling = runner.invoke(app, ["pad", "calibrate", "--data", str(knn_examples()), "--face-filling"])
     assert none_filling.exit_code != 0 and "0 bona fide photos" in none_filling.output
     assert read_pad_card(card_path) == card
+
+
+def test_calibrating_in_grey_scores_grey_photos_and_records_it(pad_home: Path, tmp_path: Path) -> None:
+    grey = tmp_path / "grey"  # the knn examples turned grey beforehand, lossless
+    grey.mkdir()
+    for path in image_paths(knn_examples()):
+        photo = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2GRAY)
+        cv2.imwrite(str(grey / f"{path.parent.name}_{path.stem}.png"), photo)
+
+    in_grey = _json_last("pad", "calibrate", "--data", str(knn_examples()), "--grayscale", "--json")
+    already = _json_last("pad", "calibrate", "--data", str(grey), "--json")
+    colour = _json_last("pad", "calibrate", "--data", str(knn_examples()), "--json")
+
+    assert in_grey["points"] == already["points"]  # the option scores exactly the grey photos
+    assert in_grey["points"] != colour["points"]
+    assert in_grey["source"]["is_grayscale"] and not colour["source"]["is_grayscale"]
