@@ -89,7 +89,12 @@ def _refuse_attack(
     pad: PresentationAttackDetector, image: BgrImage, face: DetectedFace, settings: EnrollmentSettings
 ) -> None:
     """Raise _Problem when the PAD stage calls the face a presentation attack (a headshot whose face fills
-    the photo is judged by the card's face-fill calibration when it has one)."""
+    the photo is judged by the card's face-fill calibration when it has one, or refused if not allowed)."""
+    if not settings.allow_pad_face_filling and pad.is_face_filling_frame(image, face):
+        raise _Problem(
+            "the face fills the photo, too tight for the presentation-attack check; upload one with "
+            "background around the face"
+        )
     scored = pad.score(image, face)
     threshold, basis = still_attack_threshold(
         pad.calibration,

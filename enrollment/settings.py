@@ -115,6 +115,12 @@ class EnrollmentSettings(BaseSettings):
     pad_bpcer_target: float = Field(
         0.01, gt=0.0, lt=1.0, description="BPCER the PAD threshold is taken at (from the PAD calibration)."
     )
+    allow_pad_face_filling: bool = Field(
+        True,
+        description="With PAD enforced, judge a photo whose face fills it (a tight headshot) by its score; "
+        "false: refuse it and ask for one with background around the face, as the gate asks a person to "
+        "step back. The face-fill crop hardly tells attacks from live faces (BENCHMARKS.md, issue 13).",
+    )
 
     @model_validator(mode="after")
     def _exposure_bounds_ordered(self) -> Self:

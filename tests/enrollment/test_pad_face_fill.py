@@ -56,7 +56,12 @@ def _headshot(recognizer: Recognizer, data: bytes) -> bytes:
 
 
 def _problems(
-    engine: Engine, keyring: Keyring, recognizer: Recognizer, pad: PresentationAttackDetector, photo: Photo
+    engine: Engine,
+    keyring: Keyring,
+    recognizer: Recognizer,
+    pad: PresentationAttackDetector,
+    photo: Photo,
+    settings: EnrollmentSettings = SETTINGS,
 ) -> list[str]:
     """The reasons enrollment with `pad` enforced refuses `photo` for ([] when it is enrolled)."""
     with session_scope(engine) as session:
@@ -64,7 +69,7 @@ def _problems(
         assert person_id is not None
         try:
             enroll(
-                session, keyring, recognizer, person_id=person_id, photos=[photo], settings=SETTINGS, pad=pad
+                session, keyring, recognizer, person_id=person_id, photos=[photo], settings=settings, pad=pad
             )
         except EnrollmentRejected as refused:
             return [problem.reason for problem in refused.problems]
@@ -105,3 +110,21 @@ def test_a_headshot_filling_the_photo_is_judged_by_the_face_fill_calibration(
     (reason,) = _problems(engine, keyring, recognizer, calibrated, attack)
     assert reason.startswith("presentation attack suspected") and "on scenes" in reason
     assert "headshots" not in reason
+
+
+def test_a_headshot_filling_the_photo_is_refused_when_not_allowed(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer, pad_detector: PresentationAttackDetector
+) -> None:
+    live = (minifasnet_dir() / "samples" / "image_T1.jpg").read_bytes()
+    settings = EnrollmentSettings(pad_policy="enforce", allow_pad_face_filling=False)
+
+    (reason,) = _problems(
+        engine,
+        keyring,
+        recognizer,
+        pad_detector,
+        Photo("headshot.jpg", _headshot(recognizer, live)),
+        settings,
+    )
+    assert reason.startswith("the face fills the photo")
+    assert _problems(engine, keyring, recognizer, pad_detector, Photo("T1.jpg", live), settings) == []
