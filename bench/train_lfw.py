@@ -171,6 +171,7 @@ def evaluate(args: argparse.Namespace) -> None:
         "model": name,
         "accuracy": report.folds.mean,
         "accuracy_std": report.folds.std,
+        "fold_accuracies": list(report.folds.accuracies),  # View 2's fixed folds: models pair fold by fold
         "tar_at_far_1e3": report.at_far_1e3.tar,
         "pairs": report.pairs,
         "images": len(unique),
