@@ -76,6 +76,7 @@ def variants(args: argparse.Namespace) -> dict[str, TrainConfig]:
         max_wall_minutes=args.budget_min,
         max_cpu_minutes=args.budget_cpu_min,
         validate_every_steps=args.validate_every,
+        best_state_from=args.best_state_from,
         learning_rate=1e-3,
     )
     common = {
@@ -183,6 +184,13 @@ def main() -> None:
         "--freeze-batchnorm",
         action="store_true",
         help="finetune-* variants: BatchNorm keeps the pretrained running statistics for the whole run",
+    )
+    parser.add_argument(
+        "--best-state-from",
+        choices=("any_validation", "epoch_ends"),
+        default="any_validation",
+        help="validations that may pick the exported state (epoch_ends: as before mid-epoch states could be "
+        "exported, e.g. to reproduce the first two sessions' tables)",
     )
     parser.add_argument("--backbone", default="mobilefacenet", help="BackboneConfig.kind")
     parser.add_argument("--backbone-name", default="", help="BackboneConfig.name (e.g. resnet18)")

@@ -164,6 +164,12 @@ class OptimConfig(_Strict):
         description="Keep every BatchNorm layer in eval mode for the whole run: the running statistics "
         "(e.g. a pretrained body's) normalise training batches too and are never updated.",
     )
+    best_state_from: Literal["any_validation", "epoch_ends"] = Field(
+        "any_validation",
+        description="Which validations may pick the exported state: any (mid-epoch ones from "
+        "validate_every_steps too), or only an epoch's end (tables measured before mid-epoch states could be "
+        "exported are reproduced with this).",
+    )
     early_stop_patience_epochs: int | None = Field(
         5, ge=1, description="Stop when validation accuracy has not improved for this many epochs."
     )

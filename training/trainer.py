@@ -270,7 +270,7 @@ class Trainer:
                 break
             every = self.config.optim.validate_every_steps
             if every and self.step % every == 0 and len(losses) < self.steps_per_epoch and self.dist.is_main:
-                self._record_validation(val_log, self.validate())  # the epoch's end records its own
+                self._record_validation(val_log, self.validate(), is_epoch_end=False)
         rate = len(losses) * self.images_per_step / max(1e-9, self.clock() - started)
         return EpochRun(losses=losses, stats=stats, images_per_s=rate)
 
@@ -284,10 +284,14 @@ class Trainer:
         )
         return verification_metrics(genuine, impostor, rng=np.random.default_rng(self.config.seed))
 
-    def _record_validation(self, val_log: MetricsLog, result: ValidationResult) -> None:
+    def _record_validation(
+        self, val_log: MetricsLog, result: ValidationResult, *, is_epoch_end: bool
+    ) -> None:
         """One val.csv row (accuracy over steps, wall and CPU time); the best validated state so far,
-        mid-epoch or at an epoch's end, becomes best.pt (rank 0 only: only it validates)."""
-        if result.accuracy > self.best_accuracy:
+        mid-epoch (unless optim.best_state_from is "epoch_ends") or at an epoch's end, becomes best.pt
+        (rank 0 only: only it validates)."""
+        is_candidate = is_epoch_end or self.config.optim.best_state_from == "any_validation"
+        if is_candidate and result.accuracy > self.best_accuracy:
             self.best_accuracy, self.best_step = result.accuracy, self.step
             self.best_epoch = max(1, math.ceil(self.step / self.steps_per_epoch))
             save_atomically(self.state(), self.run_dir / BEST_CHECKPOINT)
@@ -305,7 +309,7 @@ class Trainer:
 
     def _epoch_metrics(self, run: EpochRun, val_log: MetricsLog) -> EpochMetrics:
         result = self.validate()
-        self._record_validation(val_log, result)
+        self._record_validation(val_log, result, is_epoch_end=True)
         return EpochMetrics(
             epoch=self.epoch,
             train_loss=float(np.mean(run.losses)) if run.losses else math.nan,

@@ -137,3 +137,23 @@ def test_the_best_mid_epoch_validation_is_the_state_the_run_keeps(tmp_path: Path
     for key, value in trainer.seen[1][1].items():
         assert torch.equal(kept[key], value), f"{key} is not the step-2 state"
     assert not all(torch.equal(kept[key], value) for key, value in trainer.seen[last - 1][1].items())
+
+
+@pytest.mark.model
+def test_with_best_state_from_epoch_ends_a_better_mid_epoch_validation_is_not_kept(tmp_path: Path) -> None:
+    optim = OptimConfig(
+        epochs=1,
+        warmup_epochs=0.0,
+        validate_every_steps=1,
+        early_stop_patience_epochs=None,
+        best_state_from="epoch_ends",
+    )
+    config = tiny_config(celeba_few(tmp_path), optim=optim, batch_size=8)
+    split = split_identities(aligned_crop_set(config.data.data_dir).crops, config.data, seed=config.seed)
+    trainer = RecordingTrainer(config, split, tmp_path / "run", accuracy_at_step={2: 0.9})
+    last = trainer.steps_per_epoch
+    result = trainer.fit()
+    assert (result.best_step, result.best_epoch) == (last, 1)
+    kept = trainer.model.state_dict()
+    for key, value in trainer.seen[last - 1][1].items():
+        assert torch.equal(kept[key], value), f"{key} is not the epoch-end state"
