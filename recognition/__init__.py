@@ -72,8 +72,21 @@ from recognition.pad.card import (
 from recognition.pad.crop import BoxCorrection, crop_scale_ratio, pad_crop, reference_box
 from recognition.pad.cues import CUE_NAMES, FRAME_CUES, TRACK_CUES
 from recognition.pad.harness import ScoredStills, image_paths, score_stills
-from recognition.pad.metrics import bpcer_at_apcer, calibrate_pad, error_rates, threshold_at_bpcer
-from recognition.pad.selection import PhotoSelection, all_photos, every_nth_person, listed_photos
+from recognition.pad.metrics import (
+    bpcer_at_apcer,
+    calibrate_pad,
+    error_rate_upper_bound,
+    error_rates,
+    threshold_at_bpcer,
+)
+from recognition.pad.selection import (
+    PhotoSelection,
+    all_photos,
+    every_nth_person,
+    listed_photos,
+    people_outside,
+    seeded_halves,
+)
 from recognition.pad.track_rule import fit_track_rule
 from recognition.pipeline import Recognizer
 from recognition.protocols import Detector, Embedder, FaceIndex, PresentationAttackDetector
@@ -126,6 +139,8 @@ __all__ = [
     "all_photos",
     "every_nth_person",
     "listed_photos",
+    "people_outside",
+    "seeded_halves",
     "CUE_NAMES",
     "FRAME_CUES",
     "TRACK_CUES",
@@ -139,6 +154,7 @@ __all__ = [
     "ScoredStills",
     "bpcer_at_apcer",
     "calibrate_pad",
+    "error_rate_upper_bound",
     "error_rates",
     "image_paths",
     "score_stills",

@@ -102,3 +102,30 @@ def _highest_threshold(attack_scores: Sequence[float], apcer: float) -> float:
     ordered = np.sort(np.asarray(attack_scores, dtype=np.float64))
     allowed = math.floor(apcer * len(ordered) + 1e-9)
     return math.inf if allowed >= len(ordered) else float(np.nextafter(ordered[allowed], -math.inf))
+
+
+def error_rate_upper_bound(errors: int, trials: int, *, confidence: float = 0.95) -> float:
+    """One-sided exact (Clopper-Pearson) upper confidence bound on an error rate seen `errors` times in
+    `trials` independent presentations: the rate p at which P(at most `errors` errors) = 1 - confidence.
+
+    With no errors it is 1 - (1 - confidence)^(1/trials), about 3/trials at 95% (the rule of three): the
+    smallest APCER or BPCER a set of this size can vouch for. Found by bisection on the binomial CDF.
+
+    Raises:
+        EvaluationDataError: no trials, errors outside 0..trials, or a confidence outside (0, 1).
+    """
+    if trials < 1 or not 0 <= errors <= trials:
+        raise EvaluationDataError(f"{errors} errors in {trials} trials: need 0 <= errors <= trials >= 1")
+    if not 0.0 < confidence < 1.0:
+        raise EvaluationDataError(f"confidence {confidence} is not in (0, 1)")
+    if errors == trials:
+        return 1.0
+
+    def cdf(rate: float) -> float:
+        return sum(math.comb(trials, k) * rate**k * (1 - rate) ** (trials - k) for k in range(errors + 1))
+
+    low, high = errors / trials, 1.0
+    for _ in range(100):  # the CDF falls as the rate rises; 100 halvings reach float precision
+        middle = (low + high) / 2
+        low, high = (middle, high) if cdf(middle) > 1 - confidence else (low, middle)
+    return high

@@ -13,9 +13,11 @@ A photo's name in the digest is its data folder's name, then its path inside tha
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from recognition.errors import EvaluationDataError
 from recognition.pad.harness import image_paths
@@ -100,3 +102,41 @@ def listed_photos(folder: Path, list_file: Path) -> PhotoSelection:
     if missing:
         raise EvaluationDataError(f"{len(missing)} listed photos are missing, first {missing[0]}")
     return _selection(_named(folder, paths), f"the {len(paths)} photos listed in {list_file.name}")
+
+
+def seeded_halves(names: Sequence[str], seed: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Split `names` by the first draw of `numpy.random.default_rng(seed)`, a permutation of their indices:
+    the first len // 2 in that order, then the rest (each half in permutation order).
+
+    This is the draw `bench/pad_cues.py` makes first to split ORL's people into its fit and held-out halves,
+    so the halves of a seed it used can be named without its data.
+    """
+    order = np.random.default_rng(seed).permutation(len(names))
+    ranked = tuple(names[int(index)] for index in order)
+    return ranked[: len(names) // 2], ranked[len(names) // 2 :]
+
+
+def people_outside(folder: Path, *, excluded: Collection[str], count: int, seed: int) -> PhotoSelection:
+    """The first photo (code-point order) of each of `count` person folders of `folder` drawn without
+    replacement by `numpy.random.default_rng(seed)` from those whose names are not in `excluded`: a set
+    disjoint by person from the sets whose people `excluded` lists.
+
+    Raises:
+        EvaluationDataError: `folder` is not a folder, `count` < 1, or fewer than `count` eligible folders
+            with a photo.
+    """
+    if not folder.is_dir():
+        raise EvaluationDataError(f"{folder} is not a folder of person folders")
+    eligible = sorted(
+        (p for p in folder.iterdir() if p.is_dir() and p.name not in excluded and image_paths(p)),
+        key=lambda p: p.name,
+    )
+    if count < 1 or count > len(eligible):
+        raise EvaluationDataError(f"{count} people asked for, {len(eligible)} eligible in {folder}")
+    drawn = sorted(np.random.default_rng(seed).choice(len(eligible), size=count, replace=False).tolist())
+    chosen = _named(folder, [image_paths(eligible[index])[0] for index in drawn])
+    rule = (
+        f"the first photo of {count} person folders of {folder.name} drawn with seed {seed}, "
+        f"outside {len(excluded)} excluded names"
+    )
+    return _selection(chosen, rule)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from recognition import (
     bpcer_at_apcer,
     calibrate_pad,
     crop_scale_ratio,
+    error_rate_upper_bound,
     error_rates,
     pad_crop,
     reference_box,
@@ -90,3 +93,35 @@ def test_crop_scale_ratio_is_the_share_of_the_scale_the_frame_keeps() -> None:
     assert right - left == pytest.approx(
         60 * 4.0 * crop_scale_ratio(92, 112, (16.0, 26.0, 60.0, 60.0), 4.0), abs=1
     )
+
+
+def _binomial_cdf(errors: int, trials: int, rate: float) -> float:
+    return sum(math.comb(trials, k) * rate**k * (1 - rate) ** (trials - k) for k in range(errors + 1))
+
+
+@pytest.mark.parametrize(("errors", "trials"), [(0, 1), (0, 100), (0, 300), (1, 45), (3, 278), (7, 20)])
+def test_error_rate_upper_bound_is_where_the_binomial_tail_reaches_five_percent(
+    errors: int, trials: int
+) -> None:
+    bound = error_rate_upper_bound(errors, trials)
+    assert _binomial_cdf(errors, trials, bound) == pytest.approx(0.05, abs=1e-9)
+    # brute force over a grid: every rate below the bound still explains the count at 5% or more
+    grid = np.linspace(errors / trials, 1.0, 2001)
+    assert all(_binomial_cdf(errors, trials, rate) >= 0.05 - 1e-9 for rate in grid if rate < bound - 1e-9)
+
+
+def test_error_rate_upper_bound_with_no_errors_is_about_the_rule_of_three() -> None:
+    for trials in (100, 300, 1000):
+        assert error_rate_upper_bound(0, trials) == pytest.approx(1 - 0.05 ** (1 / trials), rel=1e-9)
+        assert error_rate_upper_bound(0, trials) == pytest.approx(3 / trials, rel=0.02)
+    assert error_rate_upper_bound(5, 5) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("errors", "trials", "confidence"), [(0, 0, 0.95), (4, 3, 0.95), (-1, 3, 0.95), (0, 3, 1.0)]
+)
+def test_error_rate_upper_bound_refuses_impossible_counts(
+    errors: int, trials: int, confidence: float
+) -> None:
+    with pytest.raises(EvaluationDataError):
+        error_rate_upper_bound(errors, trials, confidence=confidence)
