@@ -103,11 +103,21 @@ def _yaw_proxy(recognizer: Recognizer, photo: BgrImage) -> float:
 
 
 def make_data(
-    out: Path, recognizer: Recognizer, *, seed: int, bona: int, attacks: int, frames: int, people_max: int
+    out: Path,
+    recognizer: Recognizer,
+    *,
+    seed: int,
+    bona: int,
+    attacks: int,
+    frames: int,
+    people_max: int,
+    only_people: Sequence[str] | None = None,
 ) -> None:
-    """Write OUT/{fit,held_out}/{bona_fide,attack/<species>}/*.avi and OUT/gallery/<person>.png."""
+    """Write OUT/{fit,held_out}/{bona_fide,attack/<species>}/*.avi and OUT/gallery/<person>.png
+    (`only_people`: of those of the first `people_max` ORL people only; bench/pad_rule_check.py)."""
     rng = np.random.default_rng(seed)
     people = sorted(p.name for p in ORL.iterdir() if p.is_dir())[:people_max]
+    people = people if only_people is None else [person for person in people if person in only_people]
     order = rng.permutation(len(people))
     for rank, index in enumerate(order):
         person = people[index]
