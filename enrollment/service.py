@@ -24,8 +24,8 @@ from recognition import (
     PresentationAttackDetector,
     Recognizer,
     door_threshold,
+    judge_still,
     measure_face,
-    still_attack_threshold,
     vector_to_bytes,
 )
 from storage import Cipher, Session, bump_gallery_version, create_person, get_person, store_template
@@ -95,18 +95,16 @@ def _refuse_attack(
             "the face fills the photo, too tight for the presentation-attack check; upload one with "
             "background around the face"
         )
-    scored = pad.score(image, face)
-    threshold, basis = still_attack_threshold(
+    verdict = judge_still(
+        pad.score(image, face),
         pad.calibration,
         pad.face_fill_calibration,
-        is_face_filling_frame=scored.is_face_filling_frame,
         bpcer_target=settings.pad_bpcer_target,
     )
-    score = scored.attack_score
-    if score > threshold:
+    if verdict.is_attack:
         raise _Problem(
-            f"presentation attack suspected (a photo, screen or print?): attack score {score:.3f} > "
-            f"{threshold:.3f} ({pad.model_id}, {basis})"
+            f"presentation attack suspected (a photo, screen or print?): attack score "
+            f"{verdict.attack_score:.3f} > {verdict.threshold:.3f} ({pad.model_id}, {verdict.basis})"
         )
 
 

@@ -66,18 +66,19 @@ from recognition.pad.card import (
     find_pad_card,
     operating_attack_threshold,
     read_pad_card,
-    still_attack_threshold,
     write_pad_card,
 )
 from recognition.pad.crop import BoxCorrection, crop_scale_ratio, pad_crop, reference_box
 from recognition.pad.cues import CUE_NAMES, FRAME_CUES, TRACK_CUES
 from recognition.pad.harness import ScoredStills, image_paths, score_stills
+from recognition.pad.judge import StillVerdict, judge_at_threshold, judge_still
 from recognition.pad.metrics import (
     bpcer_at_apcer,
     calibrate_pad,
     error_rate_upper_bound,
     error_rates,
     threshold_at_bpcer,
+    verdict_error_rates,
 )
 from recognition.pad.selection import (
     PhotoSelection,
@@ -152,17 +153,20 @@ __all__ = [
     "PadScore",
     "PresentationAttackDetector",
     "ScoredStills",
+    "StillVerdict",
     "bpcer_at_apcer",
     "calibrate_pad",
     "error_rate_upper_bound",
     "error_rates",
     "image_paths",
+    "judge_at_threshold",
+    "judge_still",
     "score_stills",
+    "verdict_error_rates",
     "threshold_at_bpcer",
     "build_pad_detector",
     "find_pad_card",
     "operating_attack_threshold",
-    "still_attack_threshold",
     "pad_crop",
     "crop_scale_ratio",
     "pad_search_dirs",

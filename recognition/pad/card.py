@@ -245,21 +245,3 @@ def operating_attack_threshold(
         return UNCALIBRATED_ATTACK_THRESHOLD, "uncalibrated"
     return calibration.threshold_at(bpcer_target), f"BPCER {bpcer_target:g} on {calibration.dataset}"
 
-
-def still_attack_threshold(
-    calibration: PadCalibration | None,
-    face_fill_calibration: PadCalibration | None,
-    *,
-    is_face_filling_frame: bool,
-    bpcer_target: float,
-) -> tuple[float, str]:
-    """The threshold for one still: the face-fill calibration's when the still was scored with the face-fill
-    crop and there is one, otherwise the calibration's (`operating_attack_threshold`).
-
-    Raises:
-        ModelLoadError: the calibration used has no point at or below the target.
-    """
-    if is_face_filling_frame and face_fill_calibration is not None:
-        threshold, basis = operating_attack_threshold(face_fill_calibration, bpcer_target=bpcer_target)
-        return threshold, f"face filling the photo: {basis}"
-    return operating_attack_threshold(calibration, bpcer_target=bpcer_target)

@@ -53,9 +53,8 @@ def calibrate_pad(
 
 @dataclass(frozen=True)
 class PadErrorRates:
-    """ISO/IEC 30107-3 figures at one threshold."""
+    """ISO/IEC 30107-3 figures at one operating point."""
 
-    threshold: float
     bpcer: float
     apcer_by_species: dict[str, float]
 
@@ -68,19 +67,30 @@ class PadErrorRates:
         return (self.apcer_max + self.bpcer) / 2
 
 
+def verdict_error_rates(
+    bona_fide_is_attack: Sequence[bool], attack_is_attack: Mapping[str, Sequence[bool]]
+) -> PadErrorRates:
+    """BPCER and APCER per species from each presentation's verdict (True: classified an attack), for
+    presentations held to thresholds of their own (enrollment's face-fill calibration); an empty species is
+    left out."""
+    bona = np.asarray(bona_fide_is_attack, dtype=bool)
+    return PadErrorRates(
+        bpcer=float(bona.mean()) if bona.size else 0.0,
+        apcer_by_species={
+            species: float((~np.asarray(verdicts, dtype=bool)).mean())
+            for species, verdicts in attack_is_attack.items()
+            if len(verdicts)
+        },
+    )
+
+
 def error_rates(
     bona_fide_scores: Sequence[float], attack_scores: Mapping[str, Sequence[float]], *, threshold: float
 ) -> PadErrorRates:
     """BPCER and APCER per species at `threshold` (an empty species is left out)."""
-    bona = np.asarray(bona_fide_scores, dtype=np.float64)
-    return PadErrorRates(
-        threshold=threshold,
-        bpcer=float((bona > threshold).mean()) if bona.size else 0.0,
-        apcer_by_species={
-            species: float((np.asarray(scores) <= threshold).mean())
-            for species, scores in attack_scores.items()
-            if len(scores)
-        },
+    return verdict_error_rates(
+        [score > threshold for score in bona_fide_scores],
+        {species: [score > threshold for score in scores] for species, scores in attack_scores.items()},
     )
 
 

@@ -1,0 +1,60 @@
+"""judge_still (enrollment's and `eval pad`'s one decision on a still) and error rates from verdicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from recognition import (
+    BpcerPoint,
+    ModelLoadError,
+    PadCalibration,
+    PadScore,
+    error_rates,
+    judge_still,
+    verdict_error_rates,
+)
+
+
+def _calibration(dataset: str, **thresholds: float) -> PadCalibration:
+    points = tuple(
+        BpcerPoint(bpcer=float(name.removeprefix("bpcer_")) / 100, attack_threshold=value)
+        for name, value in thresholds.items()
+    )
+    return PadCalibration(dataset=dataset, bona_fide_count=1000, points=points)
+
+
+SCENES = _calibration("scenes", bpcer_1=0.8, bpcer_5=0.4)
+HEADSHOTS = _calibration("headshots", bpcer_1=0.95)
+
+
+def test_a_face_filling_still_is_held_to_the_face_fill_calibration_and_any_other_to_the_calibration() -> None:
+    filling = PadScore(attack_score=0.9, cues={}, is_face_filling_frame=True)
+    scene = PadScore(attack_score=0.9, cues={})
+
+    by_headshots = judge_still(filling, SCENES, HEADSHOTS, bpcer_target=0.01)
+    by_scenes = judge_still(scene, SCENES, HEADSHOTS, bpcer_target=0.01)
+    as_gate = judge_still(filling, SCENES, None, bpcer_target=0.01)
+
+    assert (by_headshots.threshold, by_headshots.is_attack, by_headshots.is_face_fill_calibrated) == (
+        0.95,
+        False,
+        True,
+    )
+    assert by_headshots.basis == "face filling the photo: BPCER 0.01 on headshots"
+    assert (by_scenes.threshold, by_scenes.is_attack, by_scenes.is_face_fill_calibrated) == (0.8, True, False)
+    assert (as_gate.threshold, as_gate.is_attack, as_gate.basis) == (0.8, True, "BPCER 0.01 on scenes")
+    assert judge_still(scene, None, HEADSHOTS, bpcer_target=0.01).basis == "uncalibrated"
+    # The calibration a still is held to must have the target; the other one is not consulted.
+    assert judge_still(scene, SCENES, HEADSHOTS, bpcer_target=0.05).threshold == 0.4
+    with pytest.raises(ModelLoadError, match="headshots"):
+        judge_still(filling, SCENES, _calibration("headshots", bpcer_5=0.9), bpcer_target=0.01)
+
+
+def test_error_rates_from_verdicts_are_those_at_the_threshold_that_gave_them() -> None:
+    bona, attacks = [0.1, 0.2, 0.9, 0.5], {"print": [0.95, 0.5, 0.3], "screen": [0.2], "none": []}
+    for threshold in (0.0, 0.2, 0.5, 0.7, 1.0):
+        verdicts = verdict_error_rates(
+            [s > threshold for s in bona], {k: [s > threshold for s in v] for k, v in attacks.items()}
+        )
+        assert verdicts == error_rates(bona, attacks, threshold=threshold)
+    assert set(verdicts.apcer_by_species) == {"print", "screen"}
