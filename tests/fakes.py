@@ -1,4 +1,5 @@
-"""Test doubles for hardware (door, relay pin, clock) and synthetic camera frames built from real photos."""
+"""Test doubles for hardware (door, relay pin, clock), a recording wrapper around the real PAD stage, and
+synthetic camera frames built from real photos."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gate import ActuatorError
-from recognition import BgrImage, ModelBundle, Preprocessing
+from recognition import (
+    BgrImage,
+    DetectedFace,
+    ModelBundle,
+    PadCalibration,
+    PadScore,
+    PadTrackRule,
+    Preprocessing,
+    PresentationAttackDetector,
+)
 from storage import Keyring, Sealed
 
 FRAME_WIDTH_PX = 640
@@ -37,6 +47,36 @@ class RecordingDoor:
 
     def close(self) -> None:
         pass
+
+
+class RecordingPad:
+    """A recognition.PresentationAttackDetector that passes every call to a real one and counts the faces
+    it scored."""
+
+    def __init__(self, inner: PresentationAttackDetector) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self.weights_sha256 = inner.weights_sha256
+        self.scored = 0
+
+    @property
+    def calibration(self) -> PadCalibration | None:
+        return self.inner.calibration
+
+    @property
+    def face_fill_calibration(self) -> PadCalibration | None:
+        return self.inner.face_fill_calibration
+
+    @property
+    def track_rule(self) -> PadTrackRule | None:
+        return self.inner.track_rule
+
+    def is_face_filling_frame(self, image: BgrImage, face: DetectedFace) -> bool:
+        return self.inner.is_face_filling_frame(image, face)
+
+    def score(self, image: BgrImage, face: DetectedFace) -> PadScore:
+        self.scored += 1
+        return self.inner.score(image, face)
 
 
 @dataclass

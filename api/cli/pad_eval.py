@@ -2,27 +2,30 @@
 
 DIR holds `bona_fide/` and `attack/<species>/` (photos), or the same layout of videos (one presentation
 per video), as `facegate pad make-attacks` writes them (videos under DIR/videos). Still photos are scored
-one face each; videos run through `gate.run_gate` with PAD in monitor mode, exactly as a door decides,
+one face each and judged as enrollment judges an upload (`--judge enrollment`, recognition's judge_still:
+a face filling the photo by the card's face-fill calibration when it has one) or by the gate's threshold
+(`--judge gate`); videos run through `gate.run_gate` with PAD in monitor mode, exactly as a door decides,
 and each video's verdict is its first track's PAD verdict: the card's track rule over the passive score
-and the track cues when the card has one, else the passive mean. The threshold is the card's (the rule's
-for videos) at `--bpcer-target`, or `--threshold`.
+and the track cues when the card has one, else the passive mean. Every presentation is scored once; the
+card's operating point at `--bpcer-target` and each `--threshold` are applied to the stored scores
+(pad_eval_report.py).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
+from functools import partial
 from pathlib import Path
-from statistics import NormalDist
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from api.cli.pad import default_pad_dir
-from api.cli.runtime import cli_errors, configure_logging, err_console
+from api.cli.pad_eval_report import Judging, pad_report, print_pad_report, write_det_png
+from api.cli.runtime import cli_errors, configure_logging
 from gate import DoorPolicy, GateSettings, LogOnlyDoor, OpencvFrameSource, PadSettings, run_gate
 from recognition import (
     EvaluationDataError,
@@ -32,18 +35,17 @@ from recognition import (
     RecognitionSettings,
     Recognizer,
     ScoredStills,
-    bpcer_at_apcer,
     build_pad_detector,
     build_recognizer,
-    error_rates,
     image_paths,
+    judge_at_threshold,
+    judge_still,
     operating_attack_threshold,
     score_stills,
     vector_to_bytes,
 )
 from storage import AuditEventCreate
 
-console = Console(soft_wrap=True)
 VIDEO_SUFFIXES = frozenset({".avi", ".mp4", ".mkv", ".mov"})
 EVAL_DOOR = "eval-pad"
 
@@ -80,18 +82,15 @@ def _gallery(recognizer: Recognizer, folder: Path) -> tuple[Gallery, dict[str, i
     return recognizer.new_gallery(scored), person_of
 
 
-def _iapmr(
-    recognizer: Recognizer,
-    stills: dict[str, ScoredStills],
-    gallery: tuple[Gallery, dict[str, int]],
-    threshold: float,
-) -> dict[str, dict[str, float]]:
-    """Per species: share of attacks matching their target (no PAD), and matching and passing PAD."""
+def _matched_attacks(
+    recognizer: Recognizer, attacks: dict[str, ScoredStills], gallery: tuple[Gallery, dict[str, int]]
+) -> dict[str, set[Path]]:
+    """Per species, the scored attacks whose face matches their target person (IAPMR without PAD)."""
     index, person_of = gallery
-    result = {}
-    for species, scored in stills.items():
-        matched = passed = 0
-        for path, pad_score in scored.scores.items():
+    result: dict[str, set[Path]] = {}
+    for species, scored in attacks.items():
+        result[species] = set()
+        for path in scored.scores:
             image = recognizer.decode(path.read_bytes())
             faces = recognizer.detect(image)
             best = index.search(recognizer.embed(image, faces[0]).vector, 1) if faces else []
@@ -100,10 +99,7 @@ def _iapmr(
                 and best[0].score >= recognizer.cos_threshold
                 and best[0].person_id == person_of.get(path.stem)
             ):
-                matched += 1
-                passed += pad_score.attack_score <= threshold
-        total = len(scored.scores) or 1
-        result[species] = {"iapmr": matched / total, "iapmr_with_pad": passed / total}
+                result[species].add(path)
     return result
 
 
@@ -151,34 +147,33 @@ def video_track_scores(
     return result
 
 
-def write_det_png(bona: list[float], attacks: dict[str, list[float]], path: Path) -> None:
-    """DET curve per species: APCER against BPCER on normal-deviate axes (ISO/IEC 30107-3)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+class PadJudge(StrEnum):
+    """How stills are held to the card's calibration."""
 
-    normal = NormalDist()
-    ticks = [0.001, 0.01, 0.05, 0.1, 0.2, 0.4]
-    figure = Figure(figsize=(6.0, 5.0), dpi=120)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    thresholds = sorted({*bona, *(s for v in attacks.values() for s in v)})
-    clip: Callable[[float], float] = lambda rate: normal.inv_cdf(min(max(rate, 5e-4), 1 - 5e-4))  # noqa: E731
-    for species, scores in attacks.items():
-        points = [error_rates(bona, {species: scores}, threshold=t) for t in thresholds]
-        axes.plot(
-            [clip(p.bpcer) for p in points],
-            [clip(p.apcer_by_species[species]) for p in points],
-            label=species,
-        )
-    axes.set_xticks([normal.inv_cdf(t) for t in ticks], [f"{t:g}" for t in ticks])
-    axes.set_yticks([normal.inv_cdf(t) for t in ticks], [f"{t:g}" for t in ticks])
-    axes.set_xlabel("BPCER")
-    axes.set_ylabel("APCER")
-    axes.set_title("PAD DET (simulated attacks unless stated otherwise)")
-    axes.grid(visible=True, alpha=0.3)
-    axes.legend(loc="upper right")
-    figure.tight_layout()
-    figure.savefig(path, format="png")
+    enrollment = "enrollment"
+    gate = "gate"
+
+
+def _calibrated(
+    pad: PresentationAttackDetector, *, judge: PadJudge, are_videos: bool, bpcer_target: float
+) -> Judging:
+    """The card's operating point at `bpcer_target`: a track as the gate decides it (by the track rule's
+    calibration when the card has a rule); a still by enrollment's own judge_still, with the face-fill
+    calibration under `enrollment` and without it (the gate's threshold for every still) under `gate`.
+
+    Raises:
+        ModelLoadError: the calibration has no point at or below the target.
+    """
+    if are_videos:
+        rule = pad.track_rule
+        calibration = pad.calibration if rule is None else rule.calibration
+        threshold, basis = operating_attack_threshold(calibration, bpcer_target=bpcer_target)
+        basis = basis if rule is None else f"track rule, {basis}"
+        return partial(judge_at_threshold, threshold=threshold, basis=basis)
+    face_fill = pad.face_fill_calibration if judge is PadJudge.enrollment else None
+    return partial(
+        judge_still, calibration=pad.calibration, face_fill_calibration=face_fill, bpcer_target=bpcer_target
+    )
 
 
 def eval_pad_command(
@@ -194,7 +189,26 @@ def eval_pad_command(
     bpcer_target: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Threshold from the PAD calibration.")
     ] = 0.01,
-    threshold: Annotated[float | None, typer.Option(help="Use this attack-score threshold instead.")] = None,
+    judge: Annotated[
+        PadJudge | None,
+        typer.Option(
+            help="Stills at the card's calibration: `enrollment` (default for stills) holds a photo whose "
+            "face fills it to the card's face-fill calibration when it has one and every other photo to the "
+            "card's calibration, by enrollment's own code; `gate` holds every still to the card's "
+            "calibration (the gate's threshold; the gate itself never scores a face filling the frame). "
+            "Videos are always judged as the gate judges a track."
+        ),
+    ] = None,
+    thresholds: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--threshold",
+            metavar="T",
+            help="Also judge every still or track at this attack-score threshold (repeatable), each in a "
+            "report block of its own after the calibrated one; everything is scored once (a track's score "
+            "is its rule's or passive mean, as the gate records it).",
+        ),
+    ] = None,
     plot_png: Annotated[Path | None, typer.Option("--plot-png", help="Write the DET curve here.")] = None,
     fill_warp_padding: Annotated[
         bool,
@@ -207,20 +221,21 @@ def eval_pad_command(
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line of the results.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
-    """APCER per species and max, BPCER, BPCER@APCER 5%/10%, ACER, detection failures (and IAPMR)."""
+    """APCER per species and max, BPCER, BPCER@APCER 5%/10%, ACER, detection failures (and IAPMR), at the
+    calibrated threshold and at each --threshold, from one scoring pass."""
     configure_logging(verbose=verbose)
     settings = RecognitionSettings()
     with cli_errors():
         recognizer = build_recognizer(settings, cache_dir=default_pad_dir())
         pad = build_pad_detector(settings, cache_dir=default_pad_dir())
         bona_paths, attack_paths, are_videos = _presentations(data)
-        # Videos are decided as the gate decides them: by the card's track rule when it has one.
-        rule = pad.track_rule if are_videos else None
-        calibration = pad.calibration if rule is None else rule.calibration
-        operating, basis = operating_attack_threshold(calibration, bpcer_target=bpcer_target)
-        basis = basis if rule is None else f"track rule, {basis}"
-        if threshold is not None:
-            operating, basis = threshold, "given"
+        if are_videos and judge is PadJudge.enrollment:
+            raise EvaluationDataError(
+                "videos are judged as the gate judges a track; --judge enrollment is for stills"
+            )
+        judge = PadJudge.gate if are_videos else judge or PadJudge.enrollment
+        points = [_calibrated(pad, judge=judge, are_videos=are_videos, bpcer_target=bpcer_target)]
+        points += [partial(judge_at_threshold, threshold=t, basis="given") for t in thresholds or []]
         enrolled = _gallery(recognizer, gallery) if gallery is not None else None
         if are_videos and enrolled is None:
             raise EvaluationDataError(
@@ -237,71 +252,11 @@ def eval_pad_command(
 
         bona = score(bona_paths)
         attacks = {species: score(paths) for species, paths in attack_paths.items()}
-    result = _report(bona, attacks, operating, basis, unit="track" if are_videos else "photo")
-    if enrolled is not None and not are_videos:
-        result["iapmr"] = _iapmr(recognizer, attacks, enrolled, operating)
-    _print(result)
+        matched = _matched_attacks(recognizer, attacks, enrolled) if enrolled and not are_videos else None
+        unit = "track" if are_videos else "photo"
+        result = pad_report(bona, attacks, points, unit=unit, judge=judge.value, matched=matched)
+    print_pad_report(result)
     if plot_png is not None:
         write_det_png(bona.attack_scores, {s: a.attack_scores for s, a in attacks.items()}, plot_png)
     if as_json:
         typer.echo(json.dumps(result))
-
-
-def _report(
-    bona: ScoredStills, attacks: dict[str, ScoredStills], threshold: float, basis: str, *, unit: str
-) -> dict[str, Any]:
-    attack_scores = {species: scored.attack_scores for species, scored in attacks.items()}
-    rates = error_rates(bona.attack_scores, attack_scores, threshold=threshold)
-    return {
-        "unit": unit,
-        "threshold": threshold,
-        "threshold_basis": basis,
-        "bona_fide": len(bona.scores),
-        "attacks": {species: len(scored.scores) for species, scored in attacks.items()},
-        "bpcer": rates.bpcer,
-        "apcer": rates.apcer_by_species,
-        "apcer_max": rates.apcer_max,
-        "acer": rates.acer,
-        "bpcer_at_apcer_5": bpcer_at_apcer(bona.attack_scores, attack_scores, apcer=0.05),
-        "bpcer_at_apcer_10": bpcer_at_apcer(bona.attack_scores, attack_scores, apcer=0.10),
-        "detection_failures": {
-            "bona_fide": len(bona.detection_failures),
-            **{species: len(scored.detection_failures) for species, scored in attacks.items()},
-        },
-        "faces_too_close": {
-            "bona_fide": len(bona.faces_too_close),
-            **{species: len(scored.faces_too_close) for species, scored in attacks.items()},
-        },
-    }
-
-
-def _print(result: dict[str, Any]) -> None:
-    console.print(
-        f"per {result['unit']}, attack score > {result['threshold']:.4f} ({result['threshold_basis']}) "
-        "is an attack",
-        markup=False,
-        highlight=False,
-    )
-    console.print(f"BPCER {result['bpcer']:.2%} of {result['bona_fide']} bona fide")
-    for species, apcer in result["apcer"].items():
-        console.print(f"APCER {species}: {apcer:.2%} of {result['attacks'][species]}", markup=False)
-    console.print(
-        f"APCER max {result['apcer_max']:.2%}, ACER {result['acer']:.2%}, BPCER@APCER5% "
-        f"{result['bpcer_at_apcer_5']:.2%}, BPCER@APCER10% {result['bpcer_at_apcer_10']:.2%}",
-        markup=False,
-    )
-    console.print(f"detection failures: {result['detection_failures']}", markup=False, highlight=False)
-    if any(result["faces_too_close"].values()):
-        console.print(
-            f"not judged, the face filled every frame (the gate denies pad_face_too_close): "
-            f"{result['faces_too_close']}",
-            markup=False,
-            highlight=False,
-        )
-    for species, figures in result.get("iapmr", {}).items():
-        console.print(
-            f"IAPMR {species}: {figures['iapmr']:.2%} without PAD, {figures['iapmr_with_pad']:.2%} with PAD",
-            markup=False,
-        )
-    if result["unit"] == "photo":
-        err_console.print("(simulated attacks say nothing about real ones unless DIR holds real attacks)")

@@ -15,6 +15,10 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from recognition import (
+    PAD_CARD_DIR,
+    PAD_CARD_FILE,
+    BpcerPoint,
+    PadCalibration,
     PadCalibrationSource,
     RecognitionSettings,
     Recognizer,
@@ -23,8 +27,10 @@ from recognition import (
     fill_warp_padding,
     image_paths,
     read_pad_card,
+    write_pad_card,
 )
-from tests.data import knn_examples, orl
+from tests.data import knn_examples, minifasnet_dir, orl
+from tests.fakes import RecordingPad
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 runner = CliRunner()
@@ -58,7 +64,7 @@ def test_calibrate_writes_thresholds_that_hold_their_bpcer(pad_home: Path) -> No
     report = _json_last(
         "eval", "pad", "--data", str(_made(pad_home.parent, videos=0)), "--bpcer-target", "0.1", "--json"
     )
-    assert report["threshold"] == pytest.approx(card.calibration.threshold_at(0.1))
+    assert report["operating_points"][0]["threshold"] == pytest.approx(card.calibration.threshold_at(0.1))
 
 
 def test_calibrating_the_same_selection_twice_gives_the_same_threshold_and_records_it(
@@ -139,8 +145,11 @@ def test_eval_pad_fills_the_warp_border_of_stills_on_request(pad_home: Path, tmp
     raw = _json_last("eval", "pad", "--data", str(tmp_path / "bordered_set"), *options)
     already = _json_last("eval", "pad", "--data", str(tmp_path / "prefilled_set"), *options)
 
-    assert filled["bpcer"] == already["bpcer"] > 0  # a calibrated point refuses some filled photos
-    assert filled["bpcer"] != raw["bpcer"]
+    given = 1  # the --threshold point, after the card's own
+    assert filled["operating_points"][given]["threshold_basis"] == "given"
+    # A calibrated point refuses some filled photos.
+    assert filled["operating_points"][given]["bpcer"] == already["operating_points"][given]["bpcer"] > 0
+    assert filled["operating_points"][given]["bpcer"] != raw["operating_points"][given]["bpcer"]
 
 
 def test_make_attacks_fills_the_warp_border_before_rendering_on_request(tmp_path: Path) -> None:
@@ -191,17 +200,18 @@ def test_eval_pad_reports_iso_figures_on_stills_and_decides_videos_per_track(
         "--json",
     )
 
-    assert stills["unit"] == "photo" and stills["threshold_basis"] == "uncalibrated"
+    (point,) = stills["operating_points"]
+    assert stills["unit"] == "photo" and point["threshold_basis"] == "uncalibrated"
     assert stills["bona_fide"] + stills["detection_failures"]["bona_fide"] == 6
-    assert set(stills["apcer"]) == {"print", "screen_replay"} and 0 <= stills["apcer_max"] <= 1
-    assert stills["acer"] == pytest.approx((stills["apcer_max"] + stills["bpcer"]) / 2)
-    assert set(stills["iapmr"]) == {"print", "screen_replay"}
+    assert set(point["apcer"]) == {"print", "screen_replay"} and 0 <= point["apcer_max"] <= 1
+    assert point["acer"] == pytest.approx((point["apcer_max"] + point["bpcer"]) / 2)
+    assert set(stills["iapmr"]) == set(point["iapmr_with_pad"]) == {"print", "screen_replay"}
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     videos = _json_last(
         "eval", "pad", "--data", str(data / "videos"), "--gallery", str(data / "bona_fide"), "--json"
     )
-    assert videos["unit"] == "track"
+    assert videos["unit"] == "track" and videos["judge"] == "gate"
     assert videos["bona_fide"] + videos["detection_failures"]["bona_fide"] == 1
 
 
@@ -263,3 +273,81 @@ def test_calibrating_in_grey_scores_grey_photos_and_records_it(pad_home: Path, t
     assert in_grey["points"] == already["points"]  # the option scores exactly the grey photos
     assert in_grey["points"] != colour["points"]
     assert in_grey["source"]["is_grayscale"] and not colour["source"]["is_grayscale"]
+
+
+def _calibrated_at(pad_home: Path, *, threshold: float, face_fill_threshold: float) -> None:
+    """Give the model directory's PAD card a calibration and a face-fill calibration at these thresholds."""
+    path = pad_home / PAD_CARD_DIR / PAD_CARD_FILE
+
+    def at(dataset: str, value: float) -> PadCalibration:
+        point = BpcerPoint(bpcer=0.01, attack_threshold=value)
+        return PadCalibration(dataset=dataset, bona_fide_count=100, points=(point,))
+
+    card = read_pad_card(path).model_copy(
+        update={
+            "calibration": at("scenes", threshold),
+            "face_fill_calibration": at("headshots", face_fill_threshold),
+        }
+    )
+    write_pad_card(card, path)
+
+
+def test_eval_pad_judges_stills_as_enrollment_does_a_face_filling_photo_by_the_face_fill_calibration(
+    pad_home: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "set"
+    bona, attack = data / "bona_fide", data / "attack" / "print"
+    for folder in (bona, attack):
+        folder.mkdir(parents=True)
+    for path in image_paths(orl())[:3]:  # ORL's headshots fill their photos
+        shutil.copy(path, bona / f"orl_{path.parent.name}_{path.name}")
+    for path in image_paths(knn_examples())[:2]:  # the knn examples do not
+        shutil.copy(path, bona / f"knn_{path.name}")
+    shutil.copy(minifasnet_dir() / "samples" / "image_F1.jpg", attack / "F1.jpg")
+    # A scene calibration refusing every photo, a headshot calibration refusing none.
+    _calibrated_at(pad_home, threshold=0.0, face_fill_threshold=1.0)
+
+    enrollment = _json_last("eval", "pad", "--data", str(data), "--json")
+
+    (point,) = enrollment["operating_points"]
+    assert (point["threshold"], point["face_fill_threshold"]) == (0.0, 1.0)
+    assert point["face_fill_basis"] == "face filling the photo: BPCER 0.01 on headshots"
+    assert point["judged_by"] == {
+        "threshold": {"bona_fide": 2, "print": 1},
+        "face_fill_threshold": {"bona_fide": 3, "print": 0},
+    }
+    assert point["bpcer"] == pytest.approx(2 / 5) and point["apcer"] == {"print": 0.0}
+    assert enrollment["judge"] == "enrollment" and enrollment["face_filling"] == {"bona_fide": 3, "print": 0}
+    gate = _json_last("eval", "pad", "--data", str(data), "--judge", "gate", "--json")
+    assert gate["judge"] == "gate" and gate["face_filling"] == enrollment["face_filling"]
+    # The gate's threshold for every still: the headshots are refused too.
+    (at_gate,) = gate["operating_points"]
+    assert at_gate["face_fill_threshold"] is None and at_gate["bpcer"] == 1.0
+    assert at_gate["judged_by"]["face_fill_threshold"] == {"bona_fide": 0, "print": 0}
+
+
+def test_eval_pad_judges_several_thresholds_from_one_scoring_pass(
+    pad_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _made(tmp_path, videos=0)
+    pads: list[RecordingPad] = []
+
+    def recording(*args: Any, **kwargs: Any) -> RecordingPad:
+        pads.append(RecordingPad(build_pad_detector(*args, **kwargs)))
+        return pads[-1]
+
+    monkeypatch.setattr("api.cli.pad_eval.build_pad_detector", recording)
+    options = ("eval", "pad", "--data", str(data), "--gallery", str(data / "bona_fide"), "--json")
+
+    both = _json_last(*options, "--threshold", "0.2", "--threshold", "0.9")
+
+    assert pads[0].scored == both["bona_fide"] + sum(both["attacks"].values())  # each still scored once
+    calibrated, low, high = both["operating_points"]
+    assert (low["threshold"], high["threshold"]) == (0.2, 0.9)
+    assert low["threshold_basis"] == high["threshold_basis"] == "given"
+    for given, threshold in ((low, "0.2"), (high, "0.9")):
+        alone = _json_last(*options, "--threshold", threshold)
+        assert alone["operating_points"] == [calibrated, given]
+        assert {k: v for k, v in alone.items() if k != "operating_points"} == {
+            k: v for k, v in both.items() if k != "operating_points"
+        }
