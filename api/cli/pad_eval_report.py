@@ -134,7 +134,10 @@ def _line(text: str) -> None:
 
 def print_pad_report(result: dict[str, Any]) -> None:
     """The report as text: the scored sets once, then a block per operating point."""
-    judged = "as the gate judges a track" if result["unit"] == "track" else f"as {result['judge']} judges"
+    is_enrollment = result["judge"] == "enrollment"
+    judged = "as enrollment judges an upload" if is_enrollment else "by the gate's threshold"
+    if result["unit"] == "track":
+        judged = "as the gate judges a track"
     _line(
         f"per {result['unit']}, judged {judged}: {result['bona_fide']} bona fide, attacks {result['attacks']}"
     )
