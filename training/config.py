@@ -37,6 +37,13 @@ class DataConfig(_Strict):
     val_identities: int = Field(
         20, ge=2, description="Identities held out for validation; disjoint from the training identities."
     )
+    report_identities: int = Field(
+        0,
+        ge=0,
+        description="Identities held out from training and from validation (which picks the exported "
+        "state): the exported state and the initial one are measured on them once, into RUN/report.json, so "
+        "the reported gain is not chosen on the identities that report it; 0: none.",
+    )
 
 
 class AugmentConfig(_Strict):
@@ -169,6 +176,12 @@ class OptimConfig(_Strict):
         description="Which validations may pick the exported state: any (mid-epoch ones from "
         "validate_every_steps too), or only an epoch's end (tables measured before mid-epoch states could be "
         "exported are reproduced with this).",
+    )
+    is_start_validated: bool = Field(
+        True,
+        description="Validate the initial state (step 0) before the first step, as a candidate for the "
+        "exported state like any other validation: a fine-tune that never beats its pretrained start "
+        "exports the start. Off: only states after training steps are candidates (as before).",
     )
     early_stop_patience_epochs: int | None = Field(
         5, ge=1, description="Stop when validation accuracy has not improved for this many epochs."

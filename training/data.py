@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,8 @@ from training.errors import DatasetError
 
 @dataclass(frozen=True)
 class Split:
-    """Crop paths with integer labels; training labels are 0..n-1, validation identities are disjoint."""
+    """Crop paths with integer labels; training labels are 0..n-1; validation and report identities are
+    disjoint from the training identities and from each other."""
 
     train_paths: tuple[Path, ...]
     train_labels: tuple[int, ...]
@@ -27,6 +29,13 @@ class Split:
     val_labels: tuple[int, ...]
     train_identities: tuple[str, ...]
     val_identities: tuple[str, ...]
+    report_paths: tuple[Path, ...] = ()
+    report_labels: tuple[int, ...] = ()
+    report_identities: tuple[str, ...] = ()
+
+    def without_report(self) -> Split:
+        """The same split with no report identities: what the trainer gets, so selection cannot read them."""
+        return dataclasses.replace(self, report_paths=(), report_labels=(), report_identities=())
 
 
 def _labelled(
@@ -37,7 +46,8 @@ def _labelled(
 
 
 def split_identities(crops: dict[str, tuple[Path, ...]], config: DataConfig, *, seed: int) -> Split:
-    """Drop excluded and too-small identities, then hold out `val_identities` of them at random.
+    """Drop excluded and too-small identities, then hold out `val_identities` of them at random, then
+    `report_identities` of the rest (the validation draw is the one it was before report identities).
 
     Raises:
         DatasetError: fewer than two identities would be left for training.
@@ -49,16 +59,21 @@ def split_identities(crops: dict[str, tuple[Path, ...]], config: DataConfig, *, 
         if name not in excluded and len(paths) >= config.min_images_per_identity
     )
     names = names[: config.max_identities] if config.max_identities else names
-    if len(names) < config.val_identities + 2:
+    if len(names) < config.val_identities + config.report_identities + 2:
         raise DatasetError(
             f"{len(names)} identities with ≥{config.min_images_per_identity} crops: too few to hold out "
-            f"{config.val_identities} for validation and train on at least 2"
+            f"{config.val_identities} for validation and {config.report_identities} for the report and "
+            "train on at least 2"
         )
-    held_out = set(random.Random(seed).sample(names, config.val_identities))
-    train_names = [name for name in names if name not in held_out]
-    val_names = sorted(held_out)
+    rng = random.Random(seed)
+    held_out = set(rng.sample(names, config.val_identities))
+    rest = [name for name in names if name not in held_out]
+    reported = set(rng.sample(rest, config.report_identities))
+    train_names = [name for name in rest if name not in reported]
+    val_names, report_names = sorted(held_out), sorted(reported)
     train_paths, train_labels = _labelled(crops, train_names)
     val_paths, val_labels = _labelled(crops, val_names)
+    report_paths, report_labels = _labelled(crops, report_names)
     return Split(
         train_paths=train_paths,
         train_labels=train_labels,
@@ -66,6 +81,9 @@ def split_identities(crops: dict[str, tuple[Path, ...]], config: DataConfig, *, 
         val_labels=val_labels,
         train_identities=tuple(train_names),
         val_identities=tuple(val_names),
+        report_paths=report_paths,
+        report_labels=report_labels,
+        report_identities=tuple(report_names),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,17 +11,19 @@ from pathlib import Path
 from recognition import Recognizer
 from training.checkpoint import LAST_CHECKPOINT, git_revision
 from training.config import TrainConfig
-from training.data import split_identities
+from training.data import Split, load_crops, split_identities
 from training.distributed import SINGLE_PROCESS, DistContext
 from training.errors import DatasetError
 from training.export import export_bundle
 from training.history import TrainResult
 from training.preprocess import CropSet, aligned_crop_set, detect_and_align
 from training.trainer import Trainer
+from training.validation import ValidationResult, validate_identities
 
 logger = logging.getLogger(__name__)
 
 BUNDLES_DIR = "bundles"
+REPORT_FILE = "report.json"
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,68 @@ class TrainOutcome:
     result: TrainResult
     bundle_dir: Path
     skipped_photos: tuple[tuple[Path, str], ...]
+    report: dict[str, object] | None = None
+    """RUN/report.json's content (data.report_identities > 0): the report split before and exported."""
+
+
+class ReportSplit:
+    """The identities held out from training and from selection, measured only before training and on the
+    exported state (never by the trainer, which gets the split without them)."""
+
+    def __init__(self, split: Split, config: TrainConfig, trainer: Trainer) -> None:
+        self.split = split
+        self.config = config
+        self.trainer = trainer
+        self.images = load_crops(split.report_paths)
+        self.before_step = trainer.step  # 0, or where a resumed run starts again
+        self.before = self.measure()
+
+    def measure(self) -> ValidationResult:
+        """The trainer's model now, on every pair of the report crops (the same pairs and folds each time)."""
+        return validate_identities(
+            self.trainer.model,
+            self.images,
+            self.split.report_labels,
+            mean=self.config.mean,
+            std=self.config.std,
+            device=self.trainer.device,
+            seed=self.config.seed,
+        )
+
+    def write(self, run_dir: Path, *, exported_step: int) -> tuple[dict[str, object], str]:
+        """Measure the exported state (the trainer's model after fit), write RUN/report.json; returns its
+        content and a line for the bundle's source."""
+        exported = self.measure()
+        report: dict[str, object] = {
+            "identities": list(self.split.report_identities),
+            "crops": len(self.split.report_paths),
+            "genuine_pairs": len(exported.genuine),
+            "impostor_pairs": len(exported.impostor),
+            "before_step": self.before_step,
+            "exported_step": exported_step,
+            "before": _scores(self.before),
+            "exported": _scores(exported),
+            "difference": exported.accuracy - self.before.accuracy,
+            "fold_differences": [
+                a - b for a, b in zip(exported.fold_accuracies, self.before.fold_accuracies, strict=True)
+            ],
+        }
+        (run_dir / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
+        note = (
+            f"; report split ({len(self.split.report_identities)} identities held out from training and "
+            f"selection): accuracy {self.before.accuracy:.4f} at step {self.before_step}, "
+            f"{exported.accuracy:.4f} exported"
+        )
+        return report, note
+
+
+def _scores(result: ValidationResult) -> dict[str, object]:
+    return {
+        "accuracy": result.accuracy,
+        "accuracy_std": result.accuracy_std,
+        "fold_accuracies": list(result.fold_accuracies),
+        "tar_at_far_1e3": result.tar_at_far_1e3,
+    }
 
 
 def crops_for(config: TrainConfig, run_dir: Path, recognizer: Callable[[], Recognizer]) -> CropSet:
@@ -70,21 +135,29 @@ def train_and_export(
         dist.barrier()
     split = split_identities(crop_set.crops, config.data, seed=config.seed)
     logger.info(
-        "%d training identities (%d crops), %d validation identities (%d crops)",
+        "%d training identities (%d crops), %d validation identities (%d crops), %d report identities "
+        "(%d crops)",
         len(split.train_identities),
         len(split.train_paths),
         len(split.val_identities),
         len(split.val_paths),
+        len(split.report_identities),
+        len(split.report_paths),
     )
-    trainer = Trainer(config, split, run_dir, dist=dist)
+    trainer = Trainer(config, split.without_report(), run_dir, dist=dist)
     if is_resume:
         if not (run_dir / LAST_CHECKPOINT).is_file():
             raise DatasetError(f"{run_dir}: nothing to resume ({LAST_CHECKPOINT} is missing)")
         trainer.resume(run_dir / LAST_CHECKPOINT)
+    # A resumed run's "before" is its resumed state, not the initial one (report.json's before_step).
+    report_split = ReportSplit(split, config, trainer) if split.report_paths and dist.is_main else None
     result = trainer.fit()
     if result.validation is None:
         return None
     revision = git_revision(Path(__file__).resolve().parent)
+    report, report_note = (
+        report_split.write(run_dir, exported_step=result.best_step) if report_split else (None, "")
+    )
     bundle_dir = export_bundle(
         trainer.model,
         config=config,
@@ -93,6 +166,6 @@ def train_and_export(
         version=f"{run_dir.name[:22]}-e{result.best_epoch}",
         command=command,
         source=f"FaceGate trainer (git {revision[:12]}), run {run_dir.name}, best validation at step "
-        f"{result.best_step} (epoch {result.best_epoch})",
+        f"{result.best_step} (epoch {result.best_epoch}){report_note}",
     )
-    return TrainOutcome(result=result, bundle_dir=bundle_dir, skipped_photos=crop_set.skipped)
+    return TrainOutcome(result=result, bundle_dir=bundle_dir, skipped_photos=crop_set.skipped, report=report)

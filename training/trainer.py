@@ -41,7 +41,7 @@ from training.objective import TrainingNetwork, build_objective
 from training.runtime import resolve_device, seed_everything
 from training.samplers import IdentityBatchSampler
 from training.schedule import warmup_cosine
-from training.validation import ValidationResult, embed_crops, pair_scores_by_label, verification_metrics
+from training.validation import ValidationResult, validate_identities
 
 logger = logging.getLogger(__name__)
 
@@ -276,13 +276,15 @@ class Trainer:
 
     def validate(self) -> ValidationResult:
         """Metrics of the current model on the held-out identities."""
-        embeddings = embed_crops(
-            self.model, self.val_images, mean=self.config.mean, std=self.config.std, device=self.device
+        return validate_identities(
+            self.model,
+            self.val_images,
+            self.split.val_labels,
+            mean=self.config.mean,
+            std=self.config.std,
+            device=self.device,
+            seed=self.config.seed,
         )
-        genuine, impostor = pair_scores_by_label(
-            embeddings, np.asarray(self.split.val_labels, dtype=np.int64)
-        )
-        return verification_metrics(genuine, impostor, rng=np.random.default_rng(self.config.seed))
 
     def _record_validation(
         self, val_log: MetricsLog, result: ValidationResult, *, is_epoch_end: bool
@@ -378,6 +380,8 @@ class Trainer:
         steps_log = MetricsLog(self.run_dir, file_name=STEPS_FILE, x_key="step", is_enabled=is_main)
         val_log = MetricsLog(self.run_dir, file_name=VALIDATION_FILE, x_key="step", is_enabled=is_main)
         self.budget.start()
+        if is_main and self.step == 0 and self.config.optim.is_start_validated:
+            self._record_validation(val_log, self.validate(), is_epoch_end=True)  # the start: a candidate
         # Only a resumed, already finished run stops before training: a budget always allows one step.
         reason = (
             f"finished {self.config.optim.epochs} epochs" if self.epoch >= self.config.optim.epochs else ""

@@ -125,18 +125,18 @@ def test_the_best_mid_epoch_validation_is_the_state_the_run_keeps(tmp_path: Path
     optim = OptimConfig(epochs=1, warmup_epochs=0.0, validate_every_steps=1, early_stop_patience_epochs=None)
     config = tiny_config(celeba_few(tmp_path), optim=optim, batch_size=8)
     split = split_identities(aligned_crop_set(config.data.data_dir).crops, config.data, seed=config.seed)
-    trainer = RecordingTrainer(config, split, tmp_path / "run", accuracy_at_step={2: 0.9})
+    trainer = RecordingTrainer(config, split, tmp_path / "run", accuracy_at_step={0: 0.5, 2: 0.9})
     last = trainer.steps_per_epoch
     assert last > 2
     result = trainer.fit()
-    # One validation after every step (the last one at the epoch's end), then one of the kept state.
-    assert [step for step, _ in trainer.seen] == [*range(1, last + 1), last]
+    # The start, one validation after every step (the last one at the epoch's end), then the kept state.
+    assert [step for step, _ in trainer.seen] == [*range(0, last + 1), last]
     assert (result.best_step, result.best_epoch) == (2, 1)
     assert result.epochs[0].val_accuracy == 0.6
     kept = trainer.model.state_dict()
-    for key, value in trainer.seen[1][1].items():
+    for key, value in trainer.seen[2][1].items():
         assert torch.equal(kept[key], value), f"{key} is not the step-2 state"
-    assert not all(torch.equal(kept[key], value) for key, value in trainer.seen[last - 1][1].items())
+    assert not all(torch.equal(kept[key], value) for key, value in trainer.seen[last][1].items())
 
 
 @pytest.mark.model
@@ -150,10 +150,10 @@ def test_with_best_state_from_epoch_ends_a_better_mid_epoch_validation_is_not_ke
     )
     config = tiny_config(celeba_few(tmp_path), optim=optim, batch_size=8)
     split = split_identities(aligned_crop_set(config.data.data_dir).crops, config.data, seed=config.seed)
-    trainer = RecordingTrainer(config, split, tmp_path / "run", accuracy_at_step={2: 0.9})
+    trainer = RecordingTrainer(config, split, tmp_path / "run", accuracy_at_step={0: 0.5, 2: 0.9})
     last = trainer.steps_per_epoch
     result = trainer.fit()
     assert (result.best_step, result.best_epoch) == (last, 1)
     kept = trainer.model.state_dict()
-    for key, value in trainer.seen[last - 1][1].items():
+    for key, value in trainer.seen[last][1].items():
         assert torch.equal(kept[key], value), f"{key} is not the epoch-end state"

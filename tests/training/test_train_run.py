@@ -191,7 +191,7 @@ def test_the_cpu_budget_stops_mid_epoch_and_validation_is_logged_every_n_steps(t
     assert result.epochs[0].cpu_s == 120.0
     with (tmp_path / "run" / "val.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert [(int(r["step"]), float(r["cpu_s"])) for r in rows] == [(1, 60.0), (2, 120.0)]
+    assert [(int(r["step"]), float(r["cpu_s"])) for r in rows] == [(0, 0.0), (1, 60.0), (2, 120.0)]
     assert float(rows[-1]["val_accuracy"]) == result.epochs[0].val_accuracy
 
 
