@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recognition import Recognizer
-from training.checkpoint import LAST_CHECKPOINT, git_revision
+from training.checkpoint import LAST_CHECKPOINT
 from training.config import TrainConfig
 from training.data import Split, load_crops, split_identities
 from training.distributed import SINGLE_PROCESS, DistContext
@@ -154,7 +154,6 @@ def train_and_export(
     result = trainer.fit()
     if result.validation is None:
         return None
-    revision = git_revision(Path(__file__).resolve().parent)
     report, report_note = (
         report_split.write(run_dir, exported_step=result.best_step) if report_split else (None, "")
     )
@@ -165,7 +164,7 @@ def train_and_export(
         out_dir=run_dir / BUNDLES_DIR,
         version=f"{run_dir.name[:22]}-e{result.best_epoch}",
         command=command,
-        source=f"FaceGate trainer (git {revision[:12]}), run {run_dir.name}, best validation at step "
-        f"{result.best_step} (epoch {result.best_epoch}){report_note}",
+        source=f"FaceGate trainer (git {trainer.git_revision[:12]}), run {run_dir.name}, best validation at "
+        f"step {result.best_step} (epoch {result.best_epoch}){report_note}",
     )
     return TrainOutcome(result=result, bundle_dir=bundle_dir, skipped_photos=crop_set.skipped, report=report)

@@ -75,6 +75,8 @@ class Trainer:
             config.optim.max_wall_minutes, config.optim.max_cpu_minutes, clock=clock, cpu_clock=cpu_clock
         )
         self.dist = dist
+        # The code this process runs: read once, since HEAD may move while a long run trains.
+        self.git_revision = git_revision(Path(__file__).resolve().parent)
         self.device = dist.device(resolve_device(config.device))
         if config.threads is not None:
             torch.set_num_threads(config.threads)
@@ -137,7 +139,7 @@ class Trainer:
             "best_step": self.best_step,
             "history": [vars(m) for m in self.history],
             "config": self.config.model_dump_json(),
-            "git_revision": git_revision(Path(__file__).resolve().parent),
+            "git_revision": self.git_revision,
         }
 
     def resume(self, path: Path) -> None:

@@ -137,3 +137,20 @@ def test_without_start_validation_the_first_candidate_comes_after_a_step(tmp_pat
     result = trainer.fit()
     assert trainer.seen[0][0] == 2 and result.best_step > 0
 
+
+@pytest.mark.model
+def test_bundle_and_checkpoints_record_the_revision_the_run_started_at(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    revisions = iter(["a" * 40, *["b" * 40] * 100])  # HEAD moves after the run starts
+    monkeypatch.setattr(training.trainer, "git_revision", lambda directory: next(revisions))
+    optim = OptimConfig(epochs=1, warmup_epochs=0.0, early_stop_patience_epochs=None)
+    config = tiny_config(celeba_few(tmp_path), optim=optim, batch_size=8)
+    outcome = train_and_export(config, tmp_path / "run", recognizer=lambda: pytest.fail("aligned crops"))  # type: ignore[arg-type, return-value]
+    assert outcome is not None
+    assert read_bundle_file(outcome.bundle_dir / "bundle.json").source.startswith(
+        "FaceGate trainer (git aaaaaaaaaaaa)"
+    )
+    for name in ("best.pt", "last.pt"):
+        state = torch.load(tmp_path / "run" / name, map_location="cpu", weights_only=True)
+        assert state["git_revision"] == "a" * 40
