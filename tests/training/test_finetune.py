@@ -120,12 +120,17 @@ class RecordingTrainer(Trainer):
         return dataclasses.replace(super().validate(), accuracy=self.accuracy_at_step.get(self.step, 0.6))
 
 
+def scripted_trainer(tmp_path: Path, accuracy_at_step: dict[int, float], **optim: object) -> RecordingTrainer:
+    """A RecordingTrainer on a few CelebA identities: one epoch of batches of 8, no warm-up, no early stop."""
+    settings: dict[str, object] = {"epochs": 1, "warmup_epochs": 0.0, "early_stop_patience_epochs": None}
+    config = tiny_config(celeba_few(tmp_path), optim=OptimConfig(**{**settings, **optim}), batch_size=8)  # type: ignore[arg-type]
+    split = split_identities(aligned_crop_set(config.data.data_dir).crops, config.data, seed=config.seed)
+    return RecordingTrainer(config, split, tmp_path / "run", accuracy_at_step=accuracy_at_step)
+
+
 @pytest.mark.model
 def test_the_best_mid_epoch_validation_is_the_state_the_run_keeps(tmp_path: Path) -> None:
-    optim = OptimConfig(epochs=1, warmup_epochs=0.0, validate_every_steps=1, early_stop_patience_epochs=None)
-    config = tiny_config(celeba_few(tmp_path), optim=optim, batch_size=8)
-    split = split_identities(aligned_crop_set(config.data.data_dir).crops, config.data, seed=config.seed)
-    trainer = RecordingTrainer(config, split, tmp_path / "run", accuracy_at_step={0: 0.5, 2: 0.9})
+    trainer = scripted_trainer(tmp_path, {0: 0.5, 2: 0.9}, validate_every_steps=1)
     last = trainer.steps_per_epoch
     assert last > 2
     result = trainer.fit()
@@ -141,16 +146,9 @@ def test_the_best_mid_epoch_validation_is_the_state_the_run_keeps(tmp_path: Path
 
 @pytest.mark.model
 def test_with_best_state_from_epoch_ends_a_better_mid_epoch_validation_is_not_kept(tmp_path: Path) -> None:
-    optim = OptimConfig(
-        epochs=1,
-        warmup_epochs=0.0,
-        validate_every_steps=1,
-        early_stop_patience_epochs=None,
-        best_state_from="epoch_ends",
+    trainer = scripted_trainer(
+        tmp_path, {0: 0.5, 2: 0.9}, validate_every_steps=1, best_state_from="epoch_ends"
     )
-    config = tiny_config(celeba_few(tmp_path), optim=optim, batch_size=8)
-    split = split_identities(aligned_crop_set(config.data.data_dir).crops, config.data, seed=config.seed)
-    trainer = RecordingTrainer(config, split, tmp_path / "run", accuracy_at_step={0: 0.5, 2: 0.9})
     last = trainer.steps_per_epoch
     result = trainer.fit()
     assert (result.best_step, result.best_epoch) == (last, 1)

@@ -16,7 +16,7 @@ import training.run  # noqa: E402
 import training.trainer  # noqa: E402
 from recognition import read_bundle_file  # noqa: E402
 from tests.training.conftest import celeba_few  # noqa: E402
-from tests.training.test_finetune import RecordingTrainer  # noqa: E402
+from tests.training.test_finetune import scripted_trainer  # noqa: E402
 from tests.training.test_train_run import tiny_config  # noqa: E402
 from training import DataConfig, OptimConfig, train_and_export  # noqa: E402
 from training.data import Split, split_identities  # noqa: E402
@@ -108,10 +108,7 @@ def test_the_trainer_never_reads_the_report_crops_and_report_json_measures_befor
 
 @pytest.mark.model
 def test_a_run_whose_training_never_beats_the_start_keeps_the_start(tmp_path: Path) -> None:
-    optim = OptimConfig(epochs=1, warmup_epochs=0.0, validate_every_steps=2, early_stop_patience_epochs=None)
-    config = tiny_config(celeba_few(tmp_path), optim=optim, batch_size=8)
-    split = split_identities(aligned_crop_set(config.data.data_dir).crops, config.data, seed=config.seed)
-    trainer = RecordingTrainer(config, split, tmp_path / "run", accuracy_at_step={0: 0.9})
+    trainer = scripted_trainer(tmp_path, {0: 0.9}, validate_every_steps=2)
     result = trainer.fit()
     assert trainer.seen[0][0] == 0 and (result.best_step, result.best_epoch) == (0, 1)
     kept = trainer.model.state_dict()
@@ -124,16 +121,7 @@ def test_a_run_whose_training_never_beats_the_start_keeps_the_start(tmp_path: Pa
 
 @pytest.mark.model
 def test_without_start_validation_the_first_candidate_comes_after_a_step(tmp_path: Path) -> None:
-    optim = OptimConfig(
-        epochs=1,
-        warmup_epochs=0.0,
-        validate_every_steps=2,
-        early_stop_patience_epochs=None,
-        is_start_validated=False,
-    )
-    config = tiny_config(celeba_few(tmp_path), optim=optim, batch_size=8)
-    split = split_identities(aligned_crop_set(config.data.data_dir).crops, config.data, seed=config.seed)
-    trainer = RecordingTrainer(config, split, tmp_path / "run", accuracy_at_step={0: 0.9})
+    trainer = scripted_trainer(tmp_path, {0: 0.9}, validate_every_steps=2, is_start_validated=False)
     result = trainer.fit()
     assert trainer.seen[0][0] == 2 and result.best_step > 0
 
