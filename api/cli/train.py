@@ -23,6 +23,7 @@ def _overrides(**values: Any) -> dict[str, Any]:
         "data_dir": "data.data_dir",
         "is_aligned": "data.is_aligned",
         "val_identities": "data.val_identities",
+        "report_identities": "data.report_identities",
         "loss": "loss.kind",
         "mining": "loss.mining",
         "backbone": "backbone.kind",
@@ -90,6 +91,13 @@ def train_command(
     ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Images per batch.")] = None,
     val_identities: Annotated[int | None, typer.Option(help="Identities held out for validation.")] = None,
+    report_identities: Annotated[
+        int | None,
+        typer.Option(
+            help="Identities held out of training and of validation; the initial and the exported state are "
+            "measured on them into OUT/report.json, a gain not chosen on the identities that report it."
+        ),
+    ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
     bundle_name: Annotated[str | None, typer.Option(help="Name of the exported bundle.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (recorded in the run directory).")] = None,
@@ -120,6 +128,7 @@ def train_command(
         head_init=head_init,
         batch_size=batch_size,
         val_identities=val_identities,
+        report_identities=report_identities,
         device=device,
         bundle_name=bundle_name,
         seed=seed,

@@ -17,8 +17,8 @@ from tests.training.conftest import celeba_few  # noqa: E402
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 
-def test_train_command_writes_a_run_and_a_bundle(tmp_path: Path) -> None:
-    data_dir = celeba_few(tmp_path)
+def test_train_command_writes_a_run_a_report_and_a_bundle(tmp_path: Path) -> None:
+    data_dir = celeba_few(tmp_path, identities=7)
     out = tmp_path / "run"
     args = [
         "train",
@@ -42,6 +42,8 @@ def test_train_command_writes_a_run_and_a_bundle(tmp_path: Path) -> None:
         "12",
         "--val-identities",
         "2",
+        "--report-identities",
+        "2",
         "--bundle-name",
         "cli-test",
     ]
@@ -50,7 +52,9 @@ def test_train_command_writes_a_run_and_a_bundle(tmp_path: Path) -> None:
     assert "epoch 1: loss" in result.output and "bundle:" in result.output
     bundle = json.loads((out / "bundles" / "cli-test" / "bundle.json").read_text())
     assert bundle["embedding_dim"] == 32 and bundle["runtime"] == "onnx"
-    assert json.loads((out / "config.json").read_text())["loss"]["mining"] == "semi_hard"
+    resolved = json.loads((out / "config.json").read_text())
+    assert resolved["loss"]["mining"] == "semi_hard" and resolved["data"]["report_identities"] == 2
+    assert len(json.loads((out / "report.json").read_text())["identities"]) == 2
 
 
 def test_a_missing_data_folder_is_one_error_line(tmp_path: Path) -> None:
