@@ -272,7 +272,7 @@ class Trainer:
                 break
             every = self.config.optim.validate_every_steps
             if every and self.step % every == 0 and len(losses) < self.steps_per_epoch and self.dist.is_main:
-                self._record_validation(val_log, self.validate(), is_epoch_end=False)
+                self._record_validation(val_log, self.validate(), is_mid_epoch=True)
         rate = len(losses) * self.images_per_step / max(1e-9, self.clock() - started)
         return EpochRun(losses=losses, stats=stats, images_per_s=rate)
 
@@ -289,12 +289,12 @@ class Trainer:
         )
 
     def _record_validation(
-        self, val_log: MetricsLog, result: ValidationResult, *, is_epoch_end: bool
+        self, val_log: MetricsLog, result: ValidationResult, *, is_mid_epoch: bool
     ) -> None:
         """One val.csv row (accuracy over steps, wall and CPU time); the best validated state so far,
-        mid-epoch (unless optim.best_state_from is "epoch_ends") or at an epoch's end, becomes best.pt
-        (rank 0 only: only it validates)."""
-        is_candidate = is_epoch_end or self.config.optim.best_state_from == "any_validation"
+        at the start, at an epoch's end or mid-epoch (unless optim.best_state_from is "epoch_ends"), becomes
+        best.pt (rank 0 only: only it validates)."""
+        is_candidate = not is_mid_epoch or self.config.optim.best_state_from == "any_validation"
         if is_candidate and result.accuracy > self.best_accuracy:
             self.best_accuracy, self.best_step = result.accuracy, self.step
             self.best_epoch = max(1, math.ceil(self.step / self.steps_per_epoch))
@@ -313,7 +313,7 @@ class Trainer:
 
     def _epoch_metrics(self, run: EpochRun, val_log: MetricsLog) -> EpochMetrics:
         result = self.validate()
-        self._record_validation(val_log, result, is_epoch_end=True)
+        self._record_validation(val_log, result, is_mid_epoch=False)
         return EpochMetrics(
             epoch=self.epoch,
             train_loss=float(np.mean(run.losses)) if run.losses else math.nan,
@@ -383,7 +383,7 @@ class Trainer:
         val_log = MetricsLog(self.run_dir, file_name=VALIDATION_FILE, x_key="step", is_enabled=is_main)
         self.budget.start()
         if is_main and self.step == 0 and self.config.optim.is_start_validated:
-            self._record_validation(val_log, self.validate(), is_epoch_end=True)  # the start: a candidate
+            self._record_validation(val_log, self.validate(), is_mid_epoch=False)  # the start: a candidate
         # Only a resumed, already finished run stops before training: a budget always allows one step.
         reason = (
             f"finished {self.config.optim.epochs} epochs" if self.epoch >= self.config.optim.epochs else ""
