@@ -21,6 +21,7 @@ from recognition.embed.sface import OpencvSfaceEmbedder
 from recognition.embed.torchscript import load_torchscript_embedder
 from recognition.errors import ModelLoadError
 from recognition.model_files import SFACE_INT8, YUNET_FP32, YUNET_INT8, ModelFile, locate_model_file
+from recognition.onnx_session import limit_inference_threads
 from recognition.pad.card import find_pad_card, read_pad_card
 from recognition.pad.crop import BoxCorrection
 from recognition.pad.minifasnet import OnnxMinifasnetPad
@@ -144,6 +145,7 @@ def build_recognizer(settings: RecognitionSettings, *, cache_dir: Path) -> Recog
             allow_download=settings.allow_model_download,
         )
 
+    limit_inference_threads(settings.inference_threads)
     detector = DETECTORS[settings.detector.kind](settings.detector, locate)
     embedder = EMBEDDERS[settings.embedder.kind](settings.embedder, locate, bundle_search(settings))
     return Recognizer(detector=detector, embedder=embedder, limits=settings.limits, index=settings.index)
@@ -193,4 +195,5 @@ def build_pad_detector(settings: RecognitionSettings, *, cache_dir: Path) -> Pre
         ModelLoadError: no card in the model directories, a net missing or failing its sha256, or a
             load error.
     """
+    limit_inference_threads(settings.inference_threads)
     return PAD_DETECTORS[settings.pad.kind](settings.pad, pad_search_dirs(settings, cache_dir=cache_dir))

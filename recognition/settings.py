@@ -236,6 +236,12 @@ class RecognitionSettings(BaseSettings):
         description="Presentation-attack detector; built only where a door or enrollment uses PAD.",
     )
     index: IndexConfig = Field(default_factory=FlatIndexConfig)
+    inference_threads: int = Field(
+        0,
+        ge=0,
+        description="Threads OpenCV and each onnxruntime session may use in this process; 0 keeps the "
+        "libraries' defaults (onnxruntime: one per physical core, whatever OMP_NUM_THREADS says).",
+    )
 
     @model_validator(mode="after")
     def _bundle_dirs_default_to_the_data_dir(self) -> RecognitionSettings:

@@ -14,11 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
-from recognition.embed.onnx import ORT_ERRORS, execution_providers
 from recognition.errors import ModelLoadError, RecognitionError
 from recognition.model_files import ModelFile
+from recognition.onnx_session import ORT_ERRORS, open_session
 from recognition.settings import RetinafaceConfig
 from recognition.types import BgrImage, DetectedFace
 
@@ -81,7 +80,7 @@ class OnnxRetinafaceDetector:
     def __init__(self, model_path: Path, config: RetinafaceConfig) -> None:
         self._config = config
         try:
-            self._session = ort.InferenceSession(str(model_path), providers=execution_providers())
+            self._session = open_session(model_path)
         except ORT_ERRORS as exc:
             raise ModelLoadError(f"RetinaFace could not load {model_path}: {exc}") from exc
         self._input_name = self._session.get_inputs()[0].name

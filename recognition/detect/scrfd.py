@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from recognition.detect.retinaface import to_detected_faces
-from recognition.embed.onnx import ORT_ERRORS, execution_providers
 from recognition.errors import ModelLoadError, RecognitionError
 from recognition.model_files import sha256_of
+from recognition.onnx_session import ORT_ERRORS, open_session
 from recognition.settings import ScrfdConfig
 from recognition.types import BgrImage, DetectedFace
 
@@ -54,10 +54,9 @@ class InsightfaceScrfdDetector:
         model_zoo = import_model_zoo()
         self._config = config
         try:
-            self._scrfd = model_zoo.SCRFD(model_file=str(path))
+            self._scrfd = model_zoo.SCRFD(model_file=str(path), session=open_session(path))
         except ORT_ERRORS as exc:
             raise ModelLoadError(f"SCRFD could not load {path}: {exc}") from exc
-        self._scrfd.session.set_providers(execution_providers())
         side_px = config.input_side_px
         self._scrfd.prepare(
             0,

@@ -18,8 +18,8 @@ import numpy.typing as npt
 from recognition.bundle import ModelBundle, Preprocessing
 from recognition.detect.scrfd import import_model_zoo
 from recognition.embed.described import BundleDescribedEmbedder
-from recognition.embed.onnx import ORT_ERRORS, execution_providers
 from recognition.errors import ModelLoadError, RecognitionError
+from recognition.onnx_session import ORT_ERRORS, open_session
 from recognition.types import BgrImage
 
 _PIXEL_MAX = 255.0
@@ -31,10 +31,11 @@ class InsightfaceArcfaceEmbedder(BundleDescribedEmbedder):
     def __init__(self, model_path: Path, *, bundle: ModelBundle) -> None:
         model_zoo = import_model_zoo()
         try:
-            self._model: Any = model_zoo.ArcFaceONNX(model_file=str(model_path))
+            self._model: Any = model_zoo.ArcFaceONNX(
+                model_file=str(model_path), session=open_session(model_path)
+            )
         except ORT_ERRORS as exc:
             raise ModelLoadError(f"insightface could not load {model_path}: {exc}") from exc
-        self._model.session.set_providers(execution_providers())
         _check_conventions(self._model, bundle, model_path)
         super().__init__(bundle)
 

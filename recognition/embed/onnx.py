@@ -8,34 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
-from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from recognition.bundle import ModelBundle
 from recognition.embed.described import BundleDescribedEmbedder
 from recognition.embed.preprocess import network_input
 from recognition.errors import ModelLoadError, RecognitionError
+from recognition.onnx_session import ORT_ERRORS, open_session
 from recognition.types import BgrImage
 
 logger = logging.getLogger(__name__)
-
-# onnxruntime's pybind errors derive from Exception directly, not from RuntimeError.
-ORT_ERRORS = (
-    ort_state.EPFail,
-    ort_state.Fail,
-    ort_state.InvalidArgument,
-    ort_state.InvalidGraph,
-    ort_state.InvalidProtobuf,
-    ort_state.NoSuchFile,
-    ort_state.NotImplemented,
-    ort_state.RuntimeException,
-)
-
-
-def execution_providers() -> list[str]:
-    """CUDA when this onnxruntime build offers it, always with the CPU as the fallback."""
-    available = ort.get_available_providers()
-    return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
 class OnnxBundleEmbedder(BundleDescribedEmbedder):
@@ -44,7 +25,7 @@ class OnnxBundleEmbedder(BundleDescribedEmbedder):
     def __init__(self, model_path: Path, *, bundle: ModelBundle) -> None:
         super().__init__(bundle)
         try:
-            self._session = ort.InferenceSession(str(model_path), providers=execution_providers())
+            self._session = open_session(model_path)
         except ORT_ERRORS as exc:
             raise ModelLoadError(f"onnxruntime could not load {model_path}: {exc}") from exc
         model_input = self._session.get_inputs()[0]

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from recognition.embed.onnx import ORT_ERRORS, execution_providers
 from recognition.errors import ModelLoadError, RecognitionError
 from recognition.model_files import sha256_of
+from recognition.onnx_session import ORT_ERRORS, open_session
 from recognition.pad.card import PadCalibration, PadCard, PadNet, PadTrackRule
 from recognition.pad.crop import BoxCorrection, crop_scale_ratio, pad_crop
 from recognition.types import BgrImage, DetectedFace, PadScore
@@ -63,7 +63,7 @@ class OnnxMinifasnetPad:
         if actual != net.sha256:
             raise ModelLoadError(f"{path}: sha256 {actual} does not match the card's {net.sha256}")
         try:
-            return ort.InferenceSession(str(path), providers=execution_providers())
+            return open_session(path)
         except ORT_ERRORS as exc:
             raise ModelLoadError(f"onnxruntime could not load {path}: {exc}") from exc
 
