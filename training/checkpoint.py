@@ -38,20 +38,32 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
+DIRTY_MARK = "-dirty"
+
+
+def _git(directory: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=directory, capture_output=True, text=True, check=True, timeout=10
+    )
+    return done.stdout.strip()
+
+
 def git_revision(directory: Path) -> str:
-    """The commit the code was at (recorded in every checkpoint), or 'unknown' outside a git checkout."""
+    """The commit the code was at (recorded in every checkpoint and bundle), or 'unknown' outside a git
+    checkout; with DIRTY_MARK appended when tracked files differ from that commit, because the run's code
+    is then not the commit's. Untracked files (run outputs, data) do not count."""
     try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=directory,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        )
+        revision = _git(directory, "rev-parse", "HEAD")
+        changed = _git(directory, "status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return done.stdout.strip()
+    return revision + DIRTY_MARK if changed else revision
+
+
+def short_revision(revision: str) -> str:
+    """`revision` cut to 12 hex digits for a bundle's source line, keeping its dirty mark."""
+    mark = DIRTY_MARK if revision.endswith(DIRTY_MARK) else ""
+    return revision.removesuffix(DIRTY_MARK)[:12] + mark
 
 
 def load_torchscript(path: Path) -> torch.jit.ScriptModule:

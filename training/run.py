@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recognition import Recognizer
-from training.checkpoint import LAST_CHECKPOINT
+from training.checkpoint import LAST_CHECKPOINT, short_revision
 from training.config import TrainConfig
 from training.data import Split, load_crops, split_identities
 from training.distributed import SINGLE_PROCESS, DistContext
@@ -164,7 +164,7 @@ def train_and_export(
         out_dir=run_dir / BUNDLES_DIR,
         version=f"{run_dir.name[:22]}-e{result.best_epoch}",
         command=command,
-        source=f"FaceGate trainer (git {trainer.git_revision[:12]}), run {run_dir.name}, best validation at "
-        f"step {result.best_step} (epoch {result.best_epoch}){report_note}",
+        source=f"FaceGate trainer (git {short_revision(trainer.git_revision)}), run {run_dir.name}, "
+        f"best validation at step {result.best_step} (epoch {result.best_epoch}){report_note}",
     )
     return TrainOutcome(result=result, bundle_dir=bundle_dir, skipped_photos=crop_set.skipped, report=report)
