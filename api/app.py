@@ -53,6 +53,7 @@ def create_app(services: AppServices, *, settings: ApiSettings | None = None) ->
         clock=services.clock,
         max_failures=settings.auth_max_failures,
         window_s=settings.auth_failure_window_s,
+        failure_storage=settings.auth_failure_storage,
     )
     app.include_router(health.router)
     for module in (

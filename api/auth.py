@@ -1,8 +1,10 @@
 """API-key authentication of one request: rate limit per client address, database check, audit of failures.
 
 The key is read from the database on every request, so a revocation or an expiry takes effect at the
-key's next use in every running server. Failed attempts are counted per client address in this
-process (limits' moving window); an address over the limit gets 429 until its window slides on. Each
+key's next use in every running server. Failed attempts are counted per client address (limits' moving
+window), in this process or, with a redis:// storage, across every worker and server sharing it; an address
+over the limit gets 429 until its window slides on. A counter store that fails (Redis down) is logged and
+skipped, not turned into a 500 for every request: the key check itself does not depend on it. Each
 failure becomes a denied event in the audit log (door `api`) with the reason and the token's public id
 when it names a real key; the token itself is never logged or stored.
 """
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage
+from limits.errors import ConfigurationError, StorageError
+from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from storage import (
@@ -32,6 +35,9 @@ from storage import (
 )
 
 logger = logging.getLogger(__name__)
+
+_REDIS_TIMEOUTS_S = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+"""A Redis that stops answering costs a request at most this, not a hung worker."""
 
 API_DOOR = "api"
 """The `door` of audit events written by the API itself (failed authentications)."""
@@ -57,7 +63,11 @@ class AuthenticationFailed(Exception):
 class Authenticator:
     """Checks tokens against the database; counts and audits failures per client address.
 
-    Build one per application (create_app): its failure counters live in this process.
+    Build one per application (create_app): its failure counters live in `failure_storage`.
+
+    Raises:
+        ValueError: `failure_storage` names a store that cannot be used (e.g. redis:// without the
+            `redis` package).
     """
 
     engine: Engine
@@ -65,10 +75,38 @@ class Authenticator:
     clock: Callable[[], datetime]
     max_failures: int
     window_s: int
+    failure_storage: str = "memory://"
 
     def __post_init__(self) -> None:
         self._rate = RateLimitItemPerSecond(self.max_failures, self.window_s)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        timeouts = {} if self.failure_storage.startswith("memory://") else _REDIS_TIMEOUTS_S
+        try:
+            storage = storage_from_string(self.failure_storage, wrap_exceptions=True, **timeouts)
+        except ConfigurationError as exc:
+            raise ValueError(f"auth_failure_storage {self.failure_storage!r}: {exc}") from exc
+        self._limiter = MovingWindowRateLimiter(storage)
+
+    def _retry_after_s(self, client: str) -> int | None:
+        """Seconds `client` must wait when over its limit; None when not or when the counters are down."""
+        try:
+            if self._limiter.test(self._rate, client):
+                return None
+            reset_at = self._limiter.get_window_stats(self._rate, client).reset_time
+        except StorageError as exc:
+            logger.error(
+                "failed-authentication counters unreachable (%s); checking the key without them", exc
+            )
+            return None
+        retry_after_s = max(1, int(reset_at - time.time()) + 1)  # limits keeps wall-clock time
+        return min(retry_after_s, self.window_s)
+
+    def _count_failure(self, client: str) -> None:
+        try:
+            self._limiter.hit(self._rate, client)
+        except StorageError as exc:
+            logger.error(
+                "failed-authentication counters unreachable (%s); failure from %s not counted", exc, client
+            )
 
     def authenticate(self, token: str, *, client: str) -> ApiKey:
         """The key of `token`, recording its use.
@@ -77,17 +115,16 @@ class Authenticator:
             TooManyFailures: `client` is over its failure limit (checked before the database).
             AuthenticationFailed: the token does not authenticate (counted and audited).
         """
-        if not self._limiter.test(self._rate, client):
-            reset_at = self._limiter.get_window_stats(self._rate, client).reset_time
-            retry_after_s = max(1, int(reset_at - time.time()) + 1)  # limits keeps wall-clock time
+        retry_after_s = self._retry_after_s(client)
+        if retry_after_s is not None:
             logger.warning("client %s over the failed-authentication limit", client)
-            raise TooManyFailures(min(retry_after_s, self.window_s))
+            raise TooManyFailures(retry_after_s)
         with session_scope(self.engine) as session:
             result = authenticate(session, token, now=self.clock())
             if result.key is not None:
                 return result.key
             assert result.failure is not None
-            self._limiter.hit(self._rate, client)
+            self._count_failure(client)
             source = client if result.token_id is None else f"{client} token {result.token_id}"
             event = AuditEventCreate(
                 door=API_DOOR, source=source, decision=Decision.denied, reason=result.failure, model_id="-"

@@ -54,11 +54,18 @@ class ApiSettings(BaseSettings):
         ge=1,
         description=(
             "Failed authentications one client address may make per window; more get 429 "
-            "(counted per server process)."
+            "(counted where auth_failure_storage says)."
         ),
     )
     auth_failure_window_s: int = Field(
         60, ge=1, le=86_400, description="Length of the moving window failed authentications are counted in."
+    )
+    auth_failure_storage: str = Field(
+        "memory://",
+        pattern=r"^(memory://|rediss?://\S+)$",
+        description="Where failed authentications are counted: memory:// (in each server process, so N "
+        "workers allow N times the limit) or redis://HOST:PORT/DB (shared by every worker and server using "
+        "that Redis; needs the `redis` extra). While Redis is down, keys are checked without the limit.",
     )
 
     gallery_feed: Literal["listen", "poll"] = Field(
