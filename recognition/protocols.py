@@ -139,7 +139,8 @@ class PresentationAttackDetector(Protocol):
             face: a face the detector found in that frame.
 
         Returns:
-            attack_score in 0..1 (higher: more likely an attack) and the cue values it came from.
+            attack_score in 0..1 (higher: more likely an attack), the cue values it came from, whether the
+            face-fill crop was used and whether `image` is grey (three equal channels at every pixel).
 
         Raises:
             RecognitionError: the runtime failed.

@@ -63,6 +63,10 @@ class PadScore:
     """The face fills the frame so that its crop cannot keep the scale the nets were trained on: the score
     comes from a crop grown by edge replication, gentler on a face held close. Stills may use it; the gate
     does not (an attacker can hold a phone close)."""
+    is_grayscale: bool = False
+    """The scored frame is grey: its three channels are equal at every pixel (a grey scan, an ORL-like archive
+    photo). MiniFASNet scores grey live faces far higher than colour ones, so a still is held to a face-fill
+    calibration measured on photos of its own colour (recognition.judge_still)."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,18 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))
 
 
+def _is_grayscale(image: BgrImage, patches: list[BgrImage]) -> bool:
+    """Whether every pixel of `image` has three equal channels; its `patches` (resized cuts of it, grey when
+    it is) are looked at first, so a colour frame costs a few thousand comparisons, not a whole frame's."""
+    for picture in (*patches, image):
+        if not (
+            np.array_equal(picture[..., 0], picture[..., 1])
+            and np.array_equal(picture[..., 1], picture[..., 2])
+        ):
+            return False
+    return True
+
+
 class OnnxMinifasnetPad:
     """Averages the nets' bona fide probabilities, as the authors sum their softmax outputs."""
 
@@ -92,9 +104,8 @@ class OnnxMinifasnetPad:
     def score(self, image: BgrImage, face: DetectedFace) -> PadScore:
         live = {}
         is_filling = self.is_face_filling_frame(image, face)
-        for (net, session), crop in zip(
-            self._sessions, self._crops(image, face, is_filling=is_filling), strict=True
-        ):
+        crops = self._crops(image, face, is_filling=is_filling)
+        for (net, session), crop in zip(self._sessions, crops, strict=True):
             tensor = np.ascontiguousarray(crop.transpose(2, 0, 1)[None], dtype=np.float32)
             try:
                 (logits,) = session.run(None, {session.get_inputs()[0].name: tensor})
@@ -106,4 +117,5 @@ class OnnxMinifasnetPad:
             attack_score=min(1.0, max(0.0, attack)),
             cues=live,
             is_face_filling_frame=is_filling,
+            is_grayscale=_is_grayscale(image, crops),
         )

@@ -46,3 +46,19 @@ def test_headshots_filling_the_photo_get_the_replicated_crop_and_scenes_the_refe
     assert [s.attack_score for s in in_scenes] == [
         s.attack_score for s in _scores(reference, recognizer, scenes)
     ]
+
+
+def test_the_score_says_whether_the_photo_is_grey_every_pixel_of_it(
+    pad_detector: PresentationAttackDetector, recognizer: Recognizer
+) -> None:
+    headshot = np.asarray(cv2.imread(str(orl() / "s1" / "1.pgm"), cv2.IMREAD_COLOR), np.uint8)
+    scene = np.asarray(cv2.imread(str(next((knn_examples() / "train").rglob("*.jpg"))), cv2.IMREAD_COLOR))
+    in_grey = np.asarray(cv2.cvtColor(cv2.cvtColor(scene, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR), np.uint8)
+    tinted = in_grey.copy()
+    tinted[-1, -1, 2] ^= 1  # one pixel off grey, in a corner
+    face = recognizer.detect(scene)[0]
+
+    assert pad_detector.score(headshot, recognizer.detect(headshot)[0]).is_grayscale
+    assert not pad_detector.score(scene, face).is_grayscale
+    assert pad_detector.score(in_grey, face).is_grayscale
+    assert not pad_detector.score(tinted, face).is_grayscale
