@@ -89,7 +89,8 @@ def _refuse_attack(
     pad: PresentationAttackDetector, image: BgrImage, face: DetectedFace, settings: EnrollmentSettings
 ) -> None:
     """Raise _Problem when the PAD stage calls the face a presentation attack (a headshot whose face fills
-    the photo is judged by the card's face-fill calibration when it has one, or refused if not allowed)."""
+    the photo is judged by the card's face-fill calibration of the photo's colour, grey or colour, when it
+    has one, or refused if not allowed)."""
     if not settings.allow_pad_face_filling and pad.is_face_filling_frame(image, face):
         raise _Problem(
             "the face fills the photo, too tight for the presentation-attack check; upload one with "
@@ -98,7 +99,7 @@ def _refuse_attack(
     verdict = judge_still(
         pad.score(image, face),
         pad.calibration,
-        pad.face_fill_calibration,
+        pad.face_fill_calibrations,
         bpcer_target=settings.pad_bpcer_target,
     )
     if verdict.is_attack:

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recognition.bundle import ModelBundle
-from recognition.pad.card import PadCalibration, PadTrackRule
+from recognition.pad.card import FaceFillCalibration, PadCalibration, PadTrackRule
 from recognition.types import BgrImage, DetectedFace, Match, PadScore
 
 
@@ -117,8 +117,9 @@ class PresentationAttackDetector(Protocol):
         ...
 
     @property
-    def face_fill_calibration(self) -> PadCalibration | None:
-        """Thresholds for stills whose face fills the frame (scored with the face-fill crop); None: none."""
+    def face_fill_calibrations(self) -> tuple[FaceFillCalibration, ...]:
+        """Thresholds for stills whose face fills the frame (scored with the face-fill crop), at most one
+        measured on grey and one on colour photos, each for stills of its colour; () when there are none."""
         ...
 
     @property

@@ -15,6 +15,7 @@ from gate import ActuatorError
 from recognition import (
     BgrImage,
     DetectedFace,
+    FaceFillCalibration,
     ModelBundle,
     PadCalibration,
     PadScore,
@@ -64,8 +65,8 @@ class RecordingPad:
         return self.inner.calibration
 
     @property
-    def face_fill_calibration(self) -> PadCalibration | None:
-        return self.inner.face_fill_calibration
+    def face_fill_calibrations(self) -> tuple[FaceFillCalibration, ...]:
+        return self.inner.face_fill_calibrations
 
     @property
     def track_rule(self) -> PadTrackRule | None:

@@ -15,9 +15,13 @@ from api.cli.runtime import cli_errors, configure_logging, err_console
 from recognition import (
     ATTACK_SPECIES,
     BgrImage,
+    FaceFillCalibration,
+    PadCalibration,
     PadCalibrationSource,
+    PadCard,
     PhotoSelection,
     RecognitionSettings,
+    ScoredStills,
     all_photos,
     attack_still,
     attack_video,
@@ -32,6 +36,7 @@ from recognition import (
     pad_search_dirs,
     read_pad_card,
     score_stills,
+    with_face_fill_calibration,
     write_pad_card,
 )
 from recognition import (
@@ -118,7 +123,8 @@ def calibrate_command(
         typer.Option(
             "--grayscale",
             help="Convert each photo to grey before scoring (recorded in the card): for enrollment photos "
-            "that are grey (a scanned archive), which MiniFASNet scores far higher than colour ones.",
+            "that are grey (a scanned archive), which MiniFASNet scores far higher than colour ones; with "
+            "--face-filling, writes the face-fill calibration for grey photos.",
         ),
     ] = False,
     is_face_filling: Annotated[
@@ -126,8 +132,10 @@ def calibrate_command(
         typer.Option(
             "--face-filling",
             help="Keep only the photos whose face fills the frame (scored with the face-fill crop) and write "
-            "the card's face-fill calibration, which enrollment uses for such headshots; the gate's "
-            "calibration is left as it is.",
+            "the card's face-fill calibration for one colour, which enrollment uses for such headshots of "
+            "that colour: grey with --grayscale, else colour (photos that are grey, three equal channels at "
+            "every pixel, are then left out); the other colour's and the gate's calibration are left as "
+            "they are.",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line last.")] = False,
@@ -162,12 +170,15 @@ def calibrate_command(
             is_warp_padding_filled=fill_warp_padding,
             is_grayscale=is_grayscale,
         )
-        scores = [
-            s.attack_score for s in scored.scores.values() if s.is_face_filling_frame or not is_face_filling
-        ]
-        calibration = calibrate_pad(scores, dataset=dataset, source=source)
-        field = "face_fill_calibration" if is_face_filling else "calibration"
-        write_pad_card(read_pad_card(card_path).model_copy(update={field: calibration}), card_path)
+        card, calibration, field = _calibrated_card(
+            read_pad_card(card_path),
+            scored,
+            source,
+            dataset=dataset,
+            is_face_filling=is_face_filling,
+            is_grayscale=is_grayscale,
+        )
+        write_pad_card(card, card_path)
     for point in calibration.points:
         console.print(f"BPCER {point.bpcer:.0%}: attack score > {point.attack_threshold:.4f} is an attack")
     console.print(
@@ -181,6 +192,40 @@ def calibrate_command(
     )
     if as_json:
         typer.echo(json.dumps(calibration.model_dump(mode="json")))
+
+
+def _calibrated_card(
+    card: PadCard,
+    scored: ScoredStills,
+    source: PadCalibrationSource,
+    *,
+    dataset: str,
+    is_face_filling: bool,
+    is_grayscale: bool,
+) -> tuple[PadCard, PadCalibration, str]:
+    """`card` with the calibration measured on `scored` in place, the calibration, and what it replaced.
+
+    Face-filling: only the photos whose face fills the frame count, and the calibration is for one colour:
+    grey with `is_grayscale` (every photo was turned grey), else colour, measured on the colour photos only
+    (a photo scored grey, three equal channels at every pixel, is left out and counted in `field`).
+
+    Raises:
+        EvaluationDataError: no photo to calibrate on.
+    """
+    if not is_face_filling:
+        calibration = calibrate_pad(scored.attack_scores, dataset=dataset, source=source)
+        return card.model_copy(update={"calibration": calibration}), calibration, "calibration"
+    filling = [s for s in scored.scores.values() if s.is_face_filling_frame]
+    kept = [s.attack_score for s in filling if s.is_grayscale == is_grayscale]
+    calibration = calibrate_pad(kept, dataset=dataset, source=source)
+    entry = FaceFillCalibration(is_grayscale=is_grayscale, calibration=calibration)
+    colour = "grey" if is_grayscale else "colour"
+    left_out = "" if is_grayscale else f" ({len(filling) - len(kept)} grey photos left out)"
+    return (
+        with_face_fill_calibration(card, entry),
+        calibration,
+        f"face-fill calibration for {colour} photos{left_out}",
+    )
 
 
 def _selection(

@@ -3,7 +3,8 @@
 DIR holds `bona_fide/` and `attack/<species>/` (photos), or the same layout of videos (one presentation
 per video), as `facegate pad make-attacks` writes them (videos under DIR/videos). Still photos are scored
 one face each and judged as enrollment judges an upload (`--judge enrollment`, recognition's judge_still:
-a face filling the photo by the card's face-fill calibration when it has one) or by the gate's threshold
+a face filling the photo by the card's face-fill calibration of the photo's colour, grey or colour, when it
+has one) or by the gate's threshold
 (`--judge gate`); videos run through `gate.run_gate` with PAD in monitor mode, exactly as a door decides,
 and each video's verdict is its first track's PAD verdict: the card's track rule over the passive score
 and the track cues when the card has one, else the passive mean. Every presentation is scored once; the
@@ -159,7 +160,7 @@ def _calibrated(
 ) -> Judging:
     """The card's operating point at `bpcer_target`: a track as the gate decides it (by the track rule's
     calibration when the card has a rule); a still by enrollment's own judge_still, with the face-fill
-    calibration under `enrollment` and without it (the gate's threshold for every still) under `gate`.
+    calibrations under `enrollment` and without them (the gate's threshold for every still) under `gate`.
 
     Raises:
         ModelLoadError: the calibration has no point at or below the target.
@@ -170,9 +171,9 @@ def _calibrated(
         threshold, basis = operating_attack_threshold(calibration, bpcer_target=bpcer_target)
         basis = basis if rule is None else f"track rule, {basis}"
         return partial(judge_at_threshold, threshold=threshold, basis=basis)
-    face_fill = pad.face_fill_calibration if judge is PadJudge.enrollment else None
+    face_fill = pad.face_fill_calibrations if judge is PadJudge.enrollment else ()
     return partial(
-        judge_still, calibration=pad.calibration, face_fill_calibration=face_fill, bpcer_target=bpcer_target
+        judge_still, calibration=pad.calibration, face_fill_calibrations=face_fill, bpcer_target=bpcer_target
     )
 
 
@@ -193,8 +194,9 @@ def eval_pad_command(
         PadJudge | None,
         typer.Option(
             help="Stills at the card's calibration: `enrollment` (default for stills) holds a photo whose "
-            "face fills it to the card's face-fill calibration when it has one and every other photo to the "
-            "card's calibration, by enrollment's own code; `gate` holds every still to the card's "
+            "face fills it to the card's face-fill calibration of the photo's colour (grey or colour) when "
+            "it has one and every other photo to the card's calibration, by enrollment's own code; `gate` "
+            "holds every still to the card's "
             "calibration (the gate's threshold; the gate itself never scores a face filling the frame). "
             "Videos are always judged as the gate judges a track."
         ),

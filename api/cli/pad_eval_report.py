@@ -36,27 +36,38 @@ def _counts(bona: ScoredStills, attacks: Mapping[str, ScoredStills], field: str)
     return {name: len(getattr(scored, field)) for name, scored in sets.items()}
 
 
-def _face_filling(bona: ScoredStills, attacks: Mapping[str, ScoredStills]) -> dict[str, int]:
-    """How many scored presentations of each set were scored with the face-fill crop."""
+def _face_filling(
+    bona: ScoredStills, attacks: Mapping[str, ScoredStills], *, is_grey_only: bool = False
+) -> dict[str, int]:
+    """How many scored presentations of each set were scored with the face-fill crop (only the grey ones
+    with `is_grey_only`)."""
     sets = {"bona_fide": bona, **attacks}
     return {
-        name: sum(score.is_face_filling_frame for score in scored.scores.values())
+        name: sum(
+            s.is_face_filling_frame and (s.is_grayscale or not is_grey_only) for s in scored.scores.values()
+        )
         for name, scored in sets.items()
     }
 
 
+FACE_FILL_COLOURS = {"grey": True, "colour": False}
+"""The photo colours a card's face-fill calibrations are kept apart by (name: PadScore.is_grayscale)."""
+
+
 def _thresholds(judging: Judging) -> dict[str, Any]:
-    """The point's threshold for a still scored as usual and, when another one applies to a still scored
-    with the face-fill crop, that one (probed with a score of each kind)."""
+    """The point's threshold for a still scored as usual and, for a still scored with the face-fill crop,
+    grey or colour, the one that applies to it when not that one (probed with a score of each kind)."""
     usual = judging(PadScore(attack_score=_PROBE_SCORE, cues={}))
-    filling = judging(PadScore(attack_score=_PROBE_SCORE, cues={}, is_face_filling_frame=True))
-    is_apart = filling.is_face_fill_calibrated
-    return {
-        "threshold": usual.threshold,
-        "threshold_basis": usual.basis,
-        "face_fill_threshold": filling.threshold if is_apart else None,
-        "face_fill_basis": filling.basis if is_apart else None,
-    }
+    point: dict[str, Any] = {"threshold": usual.threshold, "threshold_basis": usual.basis}
+    for colour, is_grayscale in FACE_FILL_COLOURS.items():
+        probe = PadScore(
+            attack_score=_PROBE_SCORE, cues={}, is_face_filling_frame=True, is_grayscale=is_grayscale
+        )
+        filling = judging(probe)
+        is_apart = filling.is_face_fill_calibrated
+        point[f"face_fill_{colour}_threshold"] = filling.threshold if is_apart else None
+        point[f"face_fill_{colour}_basis"] = filling.basis if is_apart else None
+    return point
 
 
 def operating_point(
@@ -67,7 +78,8 @@ def operating_point(
     matched: Mapping[str, set[Path]] | None = None,
 ) -> dict[str, Any]:
     """ISO/IEC 30107-3 figures with every stored score judged by `judging`, how many presentations of each
-    set were held to the face-fill threshold and how many to the other one, and, given the attacks that
+    set were held to the grey and to the colour face-fill threshold and how many to the other one, and,
+    given the attacks that
     matched their target (`matched`, by species), IAPMR with PAD."""
     sets = {"bona_fide": bona, **attacks}
     verdicts = {
@@ -77,12 +89,22 @@ def operating_point(
         [v.is_attack for v in verdicts["bona_fide"].values()],
         {species: [v.is_attack for v in verdicts[species].values()] for species in attacks},
     )
-    face_filled = {n: sum(v.is_face_fill_calibrated for v in by.values()) for n, by in verdicts.items()}
+    face_filled = {
+        colour: {
+            name: sum(
+                verdict.is_face_fill_calibrated and sets[name].scores[path].is_grayscale == is_grayscale
+                for path, verdict in by.items()
+            )
+            for name, by in verdicts.items()
+        }
+        for colour, is_grayscale in FACE_FILL_COLOURS.items()
+    }
+    others = {n: len(by) - sum(f[n] for f in face_filled.values()) for n, by in verdicts.items()}
     point = {
         **_thresholds(judging),
         "judged_by": {
-            "threshold": {n: len(by) - face_filled[n] for n, by in verdicts.items()},
-            "face_fill_threshold": face_filled,
+            "threshold": others,
+            **{f"face_fill_{colour}_threshold": counts for colour, counts in face_filled.items()},
         },
         "bpcer": rates.bpcer,
         "apcer": rates.apcer_by_species,
@@ -117,6 +139,7 @@ def pad_report(
         "detection_failures": _counts(bona, attacks, "detection_failures"),
         "faces_too_close": _counts(bona, attacks, "faces_too_close"),
         "face_filling": _face_filling(bona, attacks),
+        "face_filling_grey": _face_filling(bona, attacks, is_grey_only=True),
         "bpcer_at_apcer_5": bpcer_at_apcer(bona.attack_scores, attack_scores, apcer=0.05),
         "bpcer_at_apcer_10": bpcer_at_apcer(bona.attack_scores, attack_scores, apcer=0.10),
     }
@@ -148,7 +171,10 @@ def print_pad_report(result: dict[str, Any]) -> None:
             f"{result['faces_too_close']}"
         )
     if any(result["face_filling"].values()):
-        _line(f"scored with the face-fill crop (the face fills the photo): {result['face_filling']}")
+        _line(
+            f"scored with the face-fill crop (the face fills the photo): {result['face_filling']}, "
+            f"of which grey: {result['face_filling_grey']}"
+        )
     _line(f"BPCER@APCER5% {result['bpcer_at_apcer_5']:.2%}, BPCER@APCER10% {result['bpcer_at_apcer_10']:.2%}")
     for species, iapmr in result.get("iapmr", {}).items():
         _line(f"IAPMR {species} without PAD: {iapmr:.2%}")
@@ -160,16 +186,19 @@ def print_pad_report(result: dict[str, Any]) -> None:
 
 def _print_point(point: dict[str, Any], result: dict[str, Any]) -> None:
     rule = f"attack score > {point['threshold']:.4f} ({point['threshold_basis']}) is an attack"
-    if point["face_fill_threshold"] is not None:
+    apart = [colour for colour in FACE_FILL_COLOURS if point[f"face_fill_{colour}_threshold"] is not None]
+    for colour in apart:
         rule += (
-            f"; a face filling the photo: > {point['face_fill_threshold']:.4f} ({point['face_fill_basis']})"
+            f"; a face filling a {colour} photo: > {point[f'face_fill_{colour}_threshold']:.4f} "
+            f"({point[f'face_fill_{colour}_basis']})"
         )
     _line(f"-- {rule}")
-    if point["face_fill_threshold"] is not None:
-        _line(
-            f"   judged by the face-fill threshold: {point['judged_by']['face_fill_threshold']}, "
-            f"by the other: {point['judged_by']['threshold']}"
+    if apart:
+        by_face_fill = ", ".join(
+            f"the {colour} face-fill threshold: {point['judged_by'][f'face_fill_{colour}_threshold']}"
+            for colour in apart
         )
+        _line(f"   judged by {by_face_fill}; by the other: {point['judged_by']['threshold']}")
     _line(f"   BPCER {point['bpcer']:.2%} of {result['bona_fide']} bona fide")
     for species, apcer in point["apcer"].items():
         _line(f"   APCER {species}: {apcer:.2%} of {result['attacks'][species]}")

@@ -5,7 +5,9 @@
 calibrate` adds the attack-score thresholds at target BPCERs measured on bona fide photos, as `facegate
 models calibrate` does for the match threshold. A face that fills its photo is scored from another crop
 (edge-replicated, crop.py), whose scores a calibration on photos with background does not describe, so such
-stills (enrollment headshots) may have a calibration of their own; the gate never scores such frames.
+stills (enrollment headshots) may have a calibration of their own, one for grey and one for colour photos
+(MiniFASNet scores grey live faces far higher than colour ones, so a grey calibration is lax for colour
+photos); the gate never scores such frames.
 """
 
 from __future__ import annotations
@@ -127,6 +129,17 @@ class PadCalibration(BaseModel):
         return max(usable, key=lambda p: p.bpcer).attack_threshold
 
 
+class FaceFillCalibration(BaseModel):
+    """A face-fill calibration and the colour of the photos it was measured on, the only stills it judges."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    is_grayscale: bool = Field(
+        description="Measured on grey photos (three equal channels, as scored) and holds grey stills only; "
+        "false: measured on colour photos and holds colour stills only."
+    )
+    calibration: PadCalibration
+
+
 PASSIVE_FEATURE = "passive"
 """The track rule's name for the mean passive attack score of the track's PAD frames."""
 
@@ -175,17 +188,62 @@ class PadCard(BaseModel):
     model_id: str = Field(min_length=1, max_length=100)
     nets: tuple[PadNet, ...] = Field(min_length=1)
     calibration: PadCalibration | None = None
-    face_fill_calibration: PadCalibration | None = Field(
-        None,
-        description="Thresholds measured only on photos whose face fills the frame (face-fill crop), for "
-        "stills scored that way (enrollment); None: such stills use `calibration`. The gate never uses it.",
+    face_fill_calibrations: tuple[FaceFillCalibration, ...] = Field(
+        (),
+        description="Thresholds measured only on photos whose face fills the frame (face-fill crop), at most "
+        "one for grey and one for colour photos, for stills scored that way (enrollment) of the same colour; "
+        "a still with none of its colour uses `calibration`. The gate never uses them.",
     )
     track_rule: PadTrackRule | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_face_fill(cls, data: object) -> object:
+        """Read a card written before colours were told apart: its one `face_fill_calibration` holds the
+        stills of the colour its source records (`is_grayscale`: the photos were scored in grey; no source,
+        or false: colour as is), and no longer the other colour's."""
+        if not isinstance(data, dict) or "face_fill_calibration" not in data:
+            return data
+        if "face_fill_calibrations" in data:
+            raise ValueError(
+                "face_fill_calibration (a card before colours) and face_fill_calibrations both set"
+            )
+        data = dict(data)
+        legacy = data.pop("face_fill_calibration")
+        if legacy is None:
+            return data
+        calibration = PadCalibration.model_validate(legacy)
+        is_grayscale = calibration.source is not None and calibration.source.is_grayscale
+        data["face_fill_calibrations"] = (
+            FaceFillCalibration(is_grayscale=is_grayscale, calibration=calibration),
+        )
+        return data
+
+    @model_validator(mode="after")
+    def _one_face_fill_per_colour(self) -> PadCard:
+        colours = [entry.is_grayscale for entry in self.face_fill_calibrations]
+        if len(set(colours)) != len(colours):
+            raise ValueError("at most one face-fill calibration for grey photos and one for colour photos")
+        return self
 
     @property
     def weights_sha256(self) -> str:
         """One hex sha256 for the whole card: over the nets' sha256 in card order."""
         return hashlib.sha256("".join(net.sha256 for net in self.nets).encode()).hexdigest()
+
+
+def face_fill_calibration_for(
+    calibrations: tuple[FaceFillCalibration, ...], *, is_grayscale: bool
+) -> PadCalibration | None:
+    """The calibration among `calibrations` measured on photos of this colour, or None."""
+    return next((c.calibration for c in calibrations if c.is_grayscale == is_grayscale), None)
+
+
+def with_face_fill_calibration(card: PadCard, entry: FaceFillCalibration) -> PadCard:
+    """`card` with `entry` as its face-fill calibration for `entry`'s colour (the other colour's kept)."""
+    kept = tuple(c for c in card.face_fill_calibrations if c.is_grayscale != entry.is_grayscale)
+    ordered = tuple(sorted((*kept, entry), key=lambda c: not c.is_grayscale))
+    return card.model_copy(update={"face_fill_calibrations": ordered})
 
 
 def read_pad_card(path: Path) -> PadCard:
@@ -244,4 +302,3 @@ def operating_attack_threshold(
     if calibration is None:
         return UNCALIBRATED_ATTACK_THRESHOLD, "uncalibrated"
     return calibration.threshold_at(bpcer_target), f"BPCER {bpcer_target:g} on {calibration.dataset}"
-

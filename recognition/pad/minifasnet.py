@@ -11,7 +11,7 @@ import onnxruntime as ort
 from recognition.errors import ModelLoadError, RecognitionError
 from recognition.model_files import sha256_of
 from recognition.onnx_session import ORT_ERRORS, open_session
-from recognition.pad.card import PadCalibration, PadCard, PadNet, PadTrackRule
+from recognition.pad.card import FaceFillCalibration, PadCalibration, PadCard, PadNet, PadTrackRule
 from recognition.pad.crop import BoxCorrection, crop_scale_ratio, pad_crop
 from recognition.types import BgrImage, DetectedFace, PadScore
 
@@ -60,8 +60,8 @@ class OnnxMinifasnetPad:
         return self.card.calibration
 
     @property
-    def face_fill_calibration(self) -> PadCalibration | None:
-        return self.card.face_fill_calibration
+    def face_fill_calibrations(self) -> tuple[FaceFillCalibration, ...]:
+        return self.card.face_fill_calibrations
 
     @property
     def track_rule(self) -> PadTrackRule | None:

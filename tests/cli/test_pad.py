@@ -18,6 +18,7 @@ from recognition import (
     PAD_CARD_DIR,
     PAD_CARD_FILE,
     BpcerPoint,
+    FaceFillCalibration,
     PadCalibration,
     PadCalibrationSource,
     RecognitionSettings,
@@ -29,7 +30,7 @@ from recognition import (
     read_pad_card,
     write_pad_card,
 )
-from tests.data import knn_examples, minifasnet_dir, orl
+from tests.data import knn_examples, minifasnet_dir, orl, shared_faces
 from tests.fakes import RecordingPad
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -243,20 +244,49 @@ def test_eval_pad_counts_a_video_whose_face_fills_every_frame_apart(
 def test_calibrating_face_filling_photos_writes_the_face_fill_calibration_only(pad_home: Path) -> None:
     card_path = pad_home / "minifasnet-pad" / "pad.json"
     before = read_pad_card(card_path)
-    # ORL's 400 headshots all fill their photos; none of the 14 knn examples does.
+    # ORL's 400 headshots all fill their photos and are grey; none of the 14 knn examples fills its photo.
     options = ("pad", "calibrate", "--data", str(orl()), "--data", str(knn_examples()), "--face-filling")
-    calibration = _json_last(*options, "--dataset", "ORL headshots", "--json")
+    calibration = _json_last(*options, "--grayscale", "--dataset", "ORL headshots", "--json")
 
     card = read_pad_card(card_path)
     assert card.calibration == before.calibration and card.track_rule == before.track_rule
-    assert card.face_fill_calibration is not None
-    assert card.face_fill_calibration.model_dump(mode="json") == calibration
+    (entry,) = card.face_fill_calibrations
+    assert entry.is_grayscale and entry.calibration.model_dump(mode="json") == calibration
     assert (calibration["bona_fide_count"], calibration["source"]["photo_count"]) == (400, 414)
     assert [p["bpcer"] for p in calibration["points"]] == [0.01, 0.05, 0.1]
 
     none_filling = runner.invoke(app, ["pad", "calibrate", "--data", str(knn_examples()), "--face-filling"])
     assert none_filling.exit_code != 0 and "0 bona fide photos" in none_filling.output
+    # A colour face-fill calibration is measured on colour photos: ORL's grey ones are left out.
+    none_colour = runner.invoke(app, ["pad", "calibrate", "--data", str(orl() / "s1"), "--face-filling"])
+    assert none_colour.exit_code != 0 and "0 bona fide photos" in none_colour.output
     assert read_pad_card(card_path) == card
+
+
+def test_calibrating_face_filling_colour_photos_adds_the_colour_calibration_beside_the_grey_one(
+    pad_home: Path,
+) -> None:
+    card_path = pad_home / "minifasnet-pad" / "pad.json"
+    celeba = shared_faces() / "celeba-subset-aligned112"  # 112x112 colour crops: the face fills them
+    if not celeba.is_dir():
+        pytest.skip(f"CelebA aligned subset not found at {celeba}")
+    colour_folders = [str(folder) for folder in sorted(celeba.iterdir())[:6]]
+    grey = _json_last("pad", "calibrate", "--data", str(orl()), "--face-filling", "--grayscale", "--json")
+
+    options = ["pad", "calibrate", "--face-filling", "--json", "--data", str(orl() / "s1")]
+    result = runner.invoke(app, [*options, *(f"--data={folder}" for folder in colour_folders)])
+
+    assert result.exit_code == 0, result.output
+    assert "face-fill calibration for colour photos (10 grey photos left out)" in result.output  # ORL s1
+    colour = json.loads(result.stdout.strip().splitlines()[-1])
+    card = read_pad_card(card_path)
+    assert [(e.is_grayscale, e.calibration.model_dump(mode="json")) for e in card.face_fill_calibrations] == [
+        (True, grey),
+        (False, colour),
+    ]
+    assert colour["bona_fide_count"] >= 100 and not colour["source"]["is_grayscale"]
+    # Colour headshots score far lower than grey ones: the grey calibration is lax for them.
+    assert colour["points"][0]["attack_threshold"] < grey["points"][0]["attack_threshold"]
 
 
 def test_calibrating_in_grey_scores_grey_photos_and_records_it(pad_home: Path, tmp_path: Path) -> None:
@@ -275,19 +305,22 @@ def test_calibrating_in_grey_scores_grey_photos_and_records_it(pad_home: Path, t
     assert in_grey["source"]["is_grayscale"] and not colour["source"]["is_grayscale"]
 
 
-def _calibrated_at(pad_home: Path, *, threshold: float, face_fill_threshold: float) -> None:
-    """Give the model directory's PAD card a calibration and a face-fill calibration at these thresholds."""
+def _calibrated_at(
+    pad_home: Path, *, threshold: float, face_fill_threshold: float, is_grayscale: bool
+) -> None:
+    """Give the model directory's PAD card a calibration and a face-fill calibration for grey or colour
+    photos at these thresholds."""
     path = pad_home / PAD_CARD_DIR / PAD_CARD_FILE
 
     def at(dataset: str, value: float) -> PadCalibration:
         point = BpcerPoint(bpcer=0.01, attack_threshold=value)
         return PadCalibration(dataset=dataset, bona_fide_count=100, points=(point,))
 
+    face_fill = FaceFillCalibration(
+        is_grayscale=is_grayscale, calibration=at("headshots", face_fill_threshold)
+    )
     card = read_pad_card(path).model_copy(
-        update={
-            "calibration": at("scenes", threshold),
-            "face_fill_calibration": at("headshots", face_fill_threshold),
-        }
+        update={"calibration": at("scenes", threshold), "face_fill_calibrations": (face_fill,)}
     )
     write_pad_card(card, path)
 
@@ -299,31 +332,42 @@ def test_eval_pad_judges_stills_as_enrollment_does_a_face_filling_photo_by_the_f
     bona, attack = data / "bona_fide", data / "attack" / "print"
     for folder in (bona, attack):
         folder.mkdir(parents=True)
-    for path in image_paths(orl())[:3]:  # ORL's headshots fill their photos
+    for path in image_paths(orl())[:3]:  # ORL's headshots fill their photos and are grey
         shutil.copy(path, bona / f"orl_{path.parent.name}_{path.name}")
     for path in image_paths(knn_examples())[:2]:  # the knn examples do not
         shutil.copy(path, bona / f"knn_{path.name}")
     shutil.copy(minifasnet_dir() / "samples" / "image_F1.jpg", attack / "F1.jpg")
-    # A scene calibration refusing every photo, a headshot calibration refusing none.
-    _calibrated_at(pad_home, threshold=0.0, face_fill_threshold=1.0)
+    # A scene calibration refusing every photo, a grey headshot calibration refusing none.
+    _calibrated_at(pad_home, threshold=0.0, face_fill_threshold=1.0, is_grayscale=True)
 
     enrollment = _json_last("eval", "pad", "--data", str(data), "--json")
 
     (point,) = enrollment["operating_points"]
-    assert (point["threshold"], point["face_fill_threshold"]) == (0.0, 1.0)
-    assert point["face_fill_basis"] == "face filling the photo: BPCER 0.01 on headshots"
+    assert (point["threshold"], point["face_fill_grey_threshold"], point["face_fill_colour_threshold"]) == (
+        0.0,
+        1.0,
+        None,
+    )
+    assert point["face_fill_grey_basis"] == "face filling the grey photo: BPCER 0.01 on headshots"
     assert point["judged_by"] == {
         "threshold": {"bona_fide": 2, "print": 1},
-        "face_fill_threshold": {"bona_fide": 3, "print": 0},
+        "face_fill_grey_threshold": {"bona_fide": 3, "print": 0},
+        "face_fill_colour_threshold": {"bona_fide": 0, "print": 0},
     }
     assert point["bpcer"] == pytest.approx(2 / 5) and point["apcer"] == {"print": 0.0}
     assert enrollment["judge"] == "enrollment" and enrollment["face_filling"] == {"bona_fide": 3, "print": 0}
+    assert enrollment["face_filling_grey"] == enrollment["face_filling"]
     gate = _json_last("eval", "pad", "--data", str(data), "--judge", "gate", "--json")
     assert gate["judge"] == "gate" and gate["face_filling"] == enrollment["face_filling"]
     # The gate's threshold for every still: the headshots are refused too.
     (at_gate,) = gate["operating_points"]
-    assert at_gate["face_fill_threshold"] is None and at_gate["bpcer"] == 1.0
-    assert at_gate["judged_by"]["face_fill_threshold"] == {"bona_fide": 0, "print": 0}
+    assert at_gate["face_fill_grey_threshold"] is None and at_gate["bpcer"] == 1.0
+    assert at_gate["judged_by"]["face_fill_grey_threshold"] == {"bona_fide": 0, "print": 0}
+    # A colour headshot calibration does not judge the grey headshots: the scene calibration does.
+    _calibrated_at(pad_home, threshold=0.0, face_fill_threshold=1.0, is_grayscale=False)
+    (by_colour,) = _json_last("eval", "pad", "--data", str(data), "--json")["operating_points"]
+    assert by_colour["face_fill_colour_threshold"] == 1.0 and by_colour["face_fill_grey_threshold"] is None
+    assert by_colour["bpcer"] == 1.0 and by_colour["judged_by"]["threshold"] == {"bona_fide": 5, "print": 1}
 
 
 def test_eval_pad_judges_several_thresholds_from_one_scoring_pass(

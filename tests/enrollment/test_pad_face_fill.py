@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from enrollment import EnrollmentRejected, EnrollmentSettings, Photo, enroll
@@ -13,6 +15,7 @@ from recognition import (
     PAD_CARD_DIR,
     PAD_CARD_FILE,
     BpcerPoint,
+    FaceFillCalibration,
     PadCalibration,
     PresentationAttackDetector,
     RecognitionSettings,
@@ -34,17 +37,38 @@ def _calibration(dataset: str, threshold: float) -> PadCalibration:
 
 
 def _pad_with_calibrations(
-    pad_model_dir: Path, root: Path, *, threshold: float, face_fill_threshold: float | None
+    pad_model_dir: Path,
+    root: Path,
+    *,
+    threshold: float,
+    face_fill_threshold: float | None,
+    is_face_fill_grey: bool = False,
 ) -> PresentationAttackDetector:
-    """The real PAD stage from a copy of the converted card carrying these calibrations."""
+    """The real PAD stage from a copy of the converted card carrying these calibrations (the face-fill one
+    for colour photos, or grey ones with `is_face_fill_grey`)."""
     card_dir = root / PAD_CARD_DIR
     shutil.copytree(pad_model_dir / PAD_CARD_DIR, card_dir)
-    face_fill = None if face_fill_threshold is None else _calibration("headshots", face_fill_threshold)
+    face_fill = (
+        ()
+        if face_fill_threshold is None
+        else (
+            FaceFillCalibration(
+                is_grayscale=is_face_fill_grey, calibration=_calibration("headshots", face_fill_threshold)
+            ),
+        )
+    )
     card = read_pad_card(card_dir / PAD_CARD_FILE).model_copy(
-        update={"calibration": _calibration("scenes", threshold), "face_fill_calibration": face_fill}
+        update={"calibration": _calibration("scenes", threshold), "face_fill_calibrations": face_fill}
     )
     write_pad_card(card, card_dir / PAD_CARD_FILE)
     return build_pad_detector(RecognitionSettings(model_dir=card_dir, bundle_dirs=[]), cache_dir=root)
+
+
+def _png(image: np.ndarray) -> bytes:
+    """Lossless, so a grey photo stays grey to the last pixel."""
+    ok, buffer = cv2.imencode(".png", image)
+    assert ok
+    return buffer.tobytes()
 
 
 def _headshot(recognizer: Recognizer, data: bytes) -> bytes:
@@ -110,6 +134,43 @@ def test_a_headshot_filling_the_photo_is_judged_by_the_face_fill_calibration(
     (reason,) = _problems(engine, keyring, recognizer, calibrated, attack)
     assert reason.startswith("presentation attack suspected") and "on scenes" in reason
     assert "headshots" not in reason
+
+
+def test_a_colour_headshot_is_never_held_to_a_face_fill_calibration_measured_on_grey_photos(
+    engine: Engine,
+    keyring: Keyring,
+    recognizer: Recognizer,
+    pad_model_dir: Path,
+    pad_detector: PresentationAttackDetector,
+    tmp_path: Path,
+) -> None:
+    """The bug: a colour close-up was held to the grey headshots' calibration, the laxest on the card."""
+    samples = minifasnet_dir() / "samples"
+    live = _headshot(recognizer, (samples / "image_T1.jpg").read_bytes())
+    image = recognizer.decode(live)
+    image_in_grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    colour, grey = Photo("colour.png", _png(image)), Photo("grey.png", _png(image_in_grey))
+    scored = {
+        photo.name: pad_detector.score(picture, recognizer.detect(picture)[0])
+        for photo, picture in ((colour, image), (grey, image_in_grey))
+    }
+    assert all(s.is_face_filling_frame for s in scored.values())
+    assert scored["grey.png"].is_grayscale and not scored["colour.png"].is_grayscale
+    strict = min(s.attack_score for s in scored.values()) / 2  # refuses both live headshots
+
+    grey_only = _pad_with_calibrations(
+        pad_model_dir, tmp_path / "a", threshold=strict, face_fill_threshold=1.0, is_face_fill_grey=True
+    )
+    assert _problems(engine, keyring, recognizer, grey_only, grey) == []
+    (reason,) = _problems(engine, keyring, recognizer, grey_only, colour)
+    assert reason.startswith("presentation attack suspected") and "on scenes" in reason
+
+    colour_only = _pad_with_calibrations(
+        pad_model_dir, tmp_path / "b", threshold=strict, face_fill_threshold=1.0, is_face_fill_grey=False
+    )
+    assert _problems(engine, keyring, recognizer, colour_only, colour) == []
+    (reason,) = _problems(engine, keyring, recognizer, colour_only, grey)
+    assert reason.startswith("presentation attack suspected") and "on scenes" in reason
 
 
 def test_a_headshot_filling_the_photo_is_refused_when_not_allowed(

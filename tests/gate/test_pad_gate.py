@@ -27,6 +27,7 @@ from recognition import (
     PAD_CARD_FILE,
     PASSIVE_FEATURE,
     BpcerPoint,
+    FaceFillCalibration,
     PadCalibration,
     PadTrackRule,
     PresentationAttackDetector,
@@ -182,12 +183,13 @@ def _pad_with(pad_model_dir: Path, tmp_path: Path, **card_fields: object) -> Pre
 def test_a_face_fill_calibration_leaves_the_gate_on_the_cards_calibration(
     engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled
 ) -> None:
-    """The face-fill calibration is for stills (enrollment headshots); one that lets everything through
-    changes nothing at the door, which decides by the card's calibration (here none: the authors' 0.5)."""
+    """Face-fill calibrations are for stills (enrollment headshots); ones that let everything through, grey
+    and colour, change nothing at the door, which decides by the card's calibration (here none: 0.5)."""
     lax = PadCalibration(
         dataset="headshots", bona_fide_count=100, points=(BpcerPoint(bpcer=0.01, attack_threshold=1.0),)
     )
-    pad = _pad_with(pad_model_dir, tmp_path, face_fill_calibration=lax)
+    both = tuple(FaceFillCalibration(is_grayscale=grey, calibration=lax) for grey in (True, False))
+    pad = _pad_with(pad_model_dir, tmp_path, face_fill_calibrations=both)
 
     decisions, events = _run(engine, keyring, recognizer, pad, [_sample("image_F1.jpg")] * 5, "enforce")
 

@@ -6,6 +6,7 @@ import pytest
 
 from recognition import (
     BpcerPoint,
+    FaceFillCalibration,
     ModelLoadError,
     PadCalibration,
     PadScore,
@@ -25,29 +26,52 @@ def _calibration(dataset: str, **thresholds: float) -> PadCalibration:
 
 SCENES = _calibration("scenes", bpcer_1=0.8, bpcer_5=0.4)
 HEADSHOTS = _calibration("headshots", bpcer_1=0.95)
+GREY = (FaceFillCalibration(is_grayscale=True, calibration=HEADSHOTS),)
 
 
 def test_a_face_filling_still_is_held_to_the_face_fill_calibration_and_any_other_to_the_calibration() -> None:
-    filling = PadScore(attack_score=0.9, cues={}, is_face_filling_frame=True)
-    scene = PadScore(attack_score=0.9, cues={})
+    filling = PadScore(attack_score=0.9, cues={}, is_face_filling_frame=True, is_grayscale=True)
+    scene = PadScore(attack_score=0.9, cues={}, is_grayscale=True)
 
-    by_headshots = judge_still(filling, SCENES, HEADSHOTS, bpcer_target=0.01)
-    by_scenes = judge_still(scene, SCENES, HEADSHOTS, bpcer_target=0.01)
-    as_gate = judge_still(filling, SCENES, None, bpcer_target=0.01)
+    by_headshots = judge_still(filling, SCENES, GREY, bpcer_target=0.01)
+    by_scenes = judge_still(scene, SCENES, GREY, bpcer_target=0.01)
+    as_gate = judge_still(filling, SCENES, (), bpcer_target=0.01)
 
     assert (by_headshots.threshold, by_headshots.is_attack, by_headshots.is_face_fill_calibrated) == (
         0.95,
         False,
         True,
     )
-    assert by_headshots.basis == "face filling the photo: BPCER 0.01 on headshots"
+    assert by_headshots.basis == "face filling the grey photo: BPCER 0.01 on headshots"
     assert (by_scenes.threshold, by_scenes.is_attack, by_scenes.is_face_fill_calibrated) == (0.8, True, False)
     assert (as_gate.threshold, as_gate.is_attack, as_gate.basis) == (0.8, True, "BPCER 0.01 on scenes")
-    assert judge_still(scene, None, HEADSHOTS, bpcer_target=0.01).basis == "uncalibrated"
+    assert judge_still(scene, None, GREY, bpcer_target=0.01).basis == "uncalibrated"
     # The calibration a still is held to must have the target; the other one is not consulted.
-    assert judge_still(scene, SCENES, HEADSHOTS, bpcer_target=0.05).threshold == 0.4
+    assert judge_still(scene, SCENES, GREY, bpcer_target=0.05).threshold == 0.4
+    no_1_percent = (
+        FaceFillCalibration(is_grayscale=True, calibration=_calibration("headshots", bpcer_5=0.9)),
+    )
     with pytest.raises(ModelLoadError, match="headshots"):
-        judge_still(filling, SCENES, _calibration("headshots", bpcer_5=0.9), bpcer_target=0.01)
+        judge_still(filling, SCENES, no_1_percent, bpcer_target=0.01)
+
+
+def test_a_face_filling_still_is_held_to_the_face_fill_calibration_of_its_colour_never_the_others() -> None:
+    grey = PadScore(attack_score=0.9, cues={}, is_face_filling_frame=True, is_grayscale=True)
+    colour = PadScore(attack_score=0.9, cues={}, is_face_filling_frame=True)
+    colour_headshots = _calibration("colour headshots", bpcer_1=0.6)
+    both = (*GREY, FaceFillCalibration(is_grayscale=False, calibration=colour_headshots))
+
+    # The bug: a colour close-up was held to the grey calibration, the laxest threshold on the card.
+    by_main = judge_still(colour, SCENES, GREY, bpcer_target=0.01)
+    assert (by_main.threshold, by_main.is_attack, by_main.is_face_fill_calibrated) == (0.8, True, False)
+    assert by_main.basis == "BPCER 0.01 on scenes"
+    by_colour = judge_still(colour, SCENES, both, bpcer_target=0.01)
+    assert (by_colour.threshold, by_colour.is_attack, by_colour.is_face_fill_calibrated) == (0.6, True, True)
+    assert by_colour.basis == "face filling the colour photo: BPCER 0.01 on colour headshots"
+    assert judge_still(grey, SCENES, both, bpcer_target=0.01).threshold == 0.95
+    # A grey headshot with only the colour calibration: the card's calibration, not the colour one.
+    only_colour = both[1:]
+    assert judge_still(grey, SCENES, only_colour, bpcer_target=0.01).basis == "BPCER 0.01 on scenes"
 
 
 def test_error_rates_from_verdicts_are_those_at_the_threshold_that_gave_them() -> None:

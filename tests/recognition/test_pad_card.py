@@ -1,0 +1,90 @@
+"""The PAD card's face-fill calibrations: one per photo colour, and cards written before colours were told
+apart read with the colour their calibration's source records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recognition import (
+    MINIFASNET_SOURCES,
+    BpcerPoint,
+    FaceFillCalibration,
+    ModelLoadError,
+    PadCalibration,
+    PadCalibrationSource,
+    face_fill_calibration_for,
+    read_pad_card,
+    with_face_fill_calibration,
+    write_pad_card,
+)
+
+
+def _calibration(dataset: str, threshold: float, *, is_grayscale: bool | None) -> PadCalibration:
+    """A calibration at BPCER 1%; `is_grayscale` None: no source recorded."""
+    source = None
+    if is_grayscale is not None:
+        source = PadCalibrationSource(
+            rule="every 2nd person", photo_count=10, paths_sha256="0" * 64, crop={}, detector={},
+            is_grayscale=is_grayscale,
+        )  # fmt: skip
+    point = BpcerPoint(bpcer=0.01, attack_threshold=threshold)
+    return PadCalibration(dataset=dataset, bona_fide_count=10, points=(point,), source=source)
+
+
+def _card_json(**fields: Any) -> dict[str, Any]:
+    pinned = MINIFASNET_SOURCES[0]
+    net = {
+        "variant": pinned.variant, "file": "v2.onnx", "sha256": "1" * 64, "scale": pinned.scale,
+        "source_sha256": pinned.sha256,
+    }  # fmt: skip
+    return {"model_id": "minifasnet-test", "nets": [net], **fields}
+
+
+def _read(tmp_path: Path, card: dict[str, Any]):
+    path = tmp_path / "pad.json"
+    path.write_text(json.dumps(card))
+    return read_pad_card(path)
+
+
+@pytest.mark.parametrize(("is_grayscale", "expected"), [(True, True), (False, False), (None, False)])
+def test_a_card_written_before_colours_holds_its_one_face_fill_calibration_to_its_sources_colour(
+    tmp_path: Path, is_grayscale: bool | None, expected: bool
+) -> None:
+    legacy = _calibration("headshots", 0.97, is_grayscale=is_grayscale)
+    card = _read(tmp_path, _card_json(face_fill_calibration=legacy.model_dump(mode="json")))
+
+    assert card.face_fill_calibrations == (FaceFillCalibration(is_grayscale=expected, calibration=legacy),)
+    assert face_fill_calibration_for(card.face_fill_calibrations, is_grayscale=expected) == legacy
+    assert face_fill_calibration_for(card.face_fill_calibrations, is_grayscale=not expected) is None
+    write_pad_card(card, tmp_path / "again.json")  # written again in the new form, same meaning
+    written = json.loads((tmp_path / "again.json").read_text())
+    assert "face_fill_calibration" not in written and read_pad_card(tmp_path / "again.json") == card
+    assert _read(tmp_path, _card_json(face_fill_calibration=None)).face_fill_calibrations == ()
+
+
+def test_a_card_holds_at_most_one_face_fill_calibration_per_colour(tmp_path: Path) -> None:
+    grey = FaceFillCalibration(is_grayscale=True, calibration=_calibration("grey", 0.97, is_grayscale=True))
+    colour = FaceFillCalibration(
+        is_grayscale=False, calibration=_calibration("colour", 0.63, is_grayscale=False)
+    )
+    card = _read(tmp_path, _card_json())
+
+    both = with_face_fill_calibration(with_face_fill_calibration(card, colour), grey)
+    assert both.face_fill_calibrations == (grey, colour)
+    newer = FaceFillCalibration(
+        is_grayscale=False, calibration=_calibration("colour 2", 0.5, is_grayscale=False)
+    )
+    assert with_face_fill_calibration(both, newer).face_fill_calibrations == (grey, newer)
+
+    twice = [grey.model_dump(mode="json")] * 2
+    with pytest.raises(ModelLoadError, match="one face-fill calibration for grey"):
+        _read(tmp_path, _card_json(face_fill_calibrations=twice))
+    legacy_and_new = _card_json(
+        face_fill_calibration=grey.calibration.model_dump(mode="json"), face_fill_calibrations=[]
+    )
+    with pytest.raises(ModelLoadError, match="both set"):
+        _read(tmp_path, legacy_and_new)
