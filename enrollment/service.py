@@ -90,7 +90,8 @@ def _refuse_attack(
 ) -> None:
     """Raise _Problem when the PAD stage calls the face a presentation attack (a headshot whose face fills
     the photo is judged by the card's face-fill calibration of the photo's colour, grey or colour, when it
-    has one, or refused if not allowed)."""
+    has one, or refused if not allowed; any other grey photo by the card's grey calibration when it has
+    one, else, like every colour photo, by its colour calibration)."""
     if not settings.allow_pad_face_filling and pad.is_face_filling_frame(image, face):
         raise _Problem(
             "the face fills the photo, too tight for the presentation-attack check; upload one with "
@@ -101,6 +102,7 @@ def _refuse_attack(
         pad.calibration,
         pad.face_fill_calibrations,
         bpcer_target=settings.pad_bpcer_target,
+        grey_calibration=pad.grey_calibration,
     )
     if verdict.is_attack:
         raise _Problem(

@@ -18,6 +18,14 @@ order. When the PAD card holds a fitted track rule (and `allow_track_rule`), the
 passive mean and the cues decides, at the rule's own threshold for `bpcer_target`; otherwise the passive
 mean decides. The event's PAD score and threshold are the deciding ones; its cues hold the passive mean
 (`passive`), each net's output and each cue's value.
+
+Colour: MiniFASNet scores grey live faces far higher than colour ones, so a door camera in night/IR mode
+(grey frames) held to the colour calibration would refuse most employees. Without a track rule, a track
+whose every PAD frame is grey (`PadScore.is_grayscale`) is held to the card's grey calibration when it has
+one; a track with any colour frame, or a card without a grey calibration, to the colour one (`calibration`),
+the strict one for grey frames. The event's cues record which (`colour`: grey|colour|none, and `basis`),
+inside the MAC-covered cues like every other value, so old events verify as before. The unshipped track rule
+is left as it is: fitted on colour tracks, it decides every track at its own threshold whatever the colour.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from recognition import (
     PadScore,
     PadTrackRule,
     PresentationAttackDetector,
+    main_calibration_for,
     operating_attack_threshold,
 )
 from storage import Decision
@@ -73,6 +82,11 @@ class TrackPad:
     frames: list[tuple[BgrImage, DetectedFace]] = field(default_factory=list)
     frames_too_close: int = 0
 
+    @property
+    def is_grey(self) -> bool:
+        """Every PAD-scored frame was grey (a night/IR camera); False before any frame."""
+        return bool(self.scores) and all(s.is_grayscale for s in self.scores)
+
     def mean(self) -> tuple[float | None, dict[str, float]]:
         """Mean attack score and mean of each net's output and frame cue (None, {} before any frame)."""
         if not self.scores:
@@ -101,20 +115,30 @@ class PadGate:
             raise ThresholdUnavailable(f"the PAD track rule needs unknown cues: {', '.join(sorted(unknown))}")
         self.frame_cues = sorted(needed & FRAME_CUES.keys())
         self.track_cues = sorted(needed & TRACK_CUES.keys())
-        self.threshold, self.basis = self._threshold(self.rule)
+        self.threshold, self.basis = self._threshold(self.rule, is_grey=False)
+        self.grey_threshold, self.grey_basis = self._threshold(self.rule, is_grey=True)
         self.tracks: dict[int, TrackPad] = {}
 
-    def _threshold(self, rule: PadTrackRule | None) -> tuple[float, str]:
-        calibration = None if self.detector is None else self.detector.calibration
+    def _threshold(self, rule: PadTrackRule | None, *, is_grey: bool) -> tuple[float, str]:
+        """The threshold and basis for a track of colour frames or (`is_grey`) of grey frames only."""
+        calibration, is_grey_main = (
+            (None, False)
+            if self.detector is None
+            else main_calibration_for(
+                self.detector.calibration, self.detector.grey_calibration, is_grayscale=is_grey
+            )
+        )
         try:
             if rule is not None:
                 threshold, basis = operating_attack_threshold(
                     rule.calibration, bpcer_target=self.settings.bpcer_target
                 )
                 return threshold, f"track rule, {basis}"
-            return operating_attack_threshold(calibration, bpcer_target=self.settings.bpcer_target)
+            target = self.settings.bpcer_target
+            threshold, basis = operating_attack_threshold(calibration, bpcer_target=target)
         except ModelLoadError as exc:
             raise ThresholdUnavailable(str(exc)) from exc
+        return threshold, f"grey frames: {basis}" if is_grey_main else basis
 
     def observe(self, track_id: int, image: BgrImage, face: DetectedFace, vote: Vote) -> None:
         """Score this frame and its frame cues if the track still needs it (keeps the frame for the track
@@ -156,11 +180,15 @@ class PadGate:
             return verdict, None
         track = self.tracks.pop(track_id, TrackPad())
         score, cues = self._evidence(track)
-        is_attack = score is not None and score > self.threshold
+        threshold, basis = (
+            (self.grey_threshold, self.grey_basis) if track.is_grey else (self.threshold, self.basis)
+        )
+        is_attack = score is not None and score > threshold
         is_too_close = score is None and track.frames_too_close > 0
         detail = {
             "policy": self.settings.policy,
-            "basis": self.basis[:_BASIS_MAX_CHARS],
+            "basis": basis[:_BASIS_MAX_CHARS],
+            "colour": "grey" if track.is_grey else ("colour" if track.scores else "none"),
             "frames": len(track.scores),
             "frames_too_close": track.frames_too_close,
             "verdict": _verdict(score, is_attack=is_attack, is_too_close=is_too_close),
@@ -170,13 +198,13 @@ class PadGate:
             model_id=self.detector.model_id,
             weights_hash=self.detector.weights_sha256,
             score=score,
-            threshold=self.threshold,
+            threshold=threshold,
             cues_json=json.dumps(detail, sort_keys=True, separators=(",", ":"))[:_CUES_MAX_CHARS],
         )
         if self.settings.policy != "enforce" or verdict.decision is not Decision.granted:
             return verdict, evidence
         if is_attack:
-            logger.info("track %d: attack score %.3f > %.3f: denied", track_id, score, self.threshold)
+            logger.info("track %d: attack score %.3f > %.3f: denied", track_id, score, threshold)
             return replace(verdict, decision=Decision.denied, reason=PRESENTATION_ATTACK), evidence
         if is_too_close:
             logger.info("track %d: the face filled every PAD frame: denied (step back)", track_id)

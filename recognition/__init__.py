@@ -66,9 +66,11 @@ from recognition.pad.card import (
     PadTrackRule,
     face_fill_calibration_for,
     find_pad_card,
+    main_calibration_for,
     operating_attack_threshold,
     read_pad_card,
     with_face_fill_calibration,
+    with_main_calibration,
     write_pad_card,
 )
 from recognition.pad.crop import BoxCorrection, crop_scale_ratio, pad_crop, reference_box
@@ -178,6 +180,8 @@ __all__ = [
     "read_pad_card",
     "reference_box",
     "with_face_fill_calibration",
+    "with_main_calibration",
+    "main_calibration_for",
     "write_pad_card",
     "CALIBRATED_FARS",
     "BundleEmbedderConfig",

@@ -117,6 +117,12 @@ class PresentationAttackDetector(Protocol):
         ...
 
     @property
+    def grey_calibration(self) -> PadCalibration | None:
+        """Thresholds measured on bona fide photos turned grey, for grey frames and stills (a night/IR
+        camera); None: grey ones are held to `calibration`."""
+        ...
+
+    @property
     def face_fill_calibrations(self) -> tuple[FaceFillCalibration, ...]:
         """Thresholds for stills whose face fills the frame (scored with the face-fill crop), at most one
         measured on grey and one on colour photos, each for stills of its colour; () when there are none."""

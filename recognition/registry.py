@@ -166,7 +166,11 @@ def _minifasnet(config: MinifasnetPadConfig, search_dirs: tuple[Path, ...]) -> P
     )
     card = read_pad_card(card_path)
     crop = config.model_dump(mode="json", exclude={"kind"})
-    for calibration in (card.calibration, *(entry.calibration for entry in card.face_fill_calibrations)):
+    for calibration in (
+        card.calibration,
+        card.grey_calibration,
+        *(entry.calibration for entry in card.face_fill_calibrations),
+    ):
         source = calibration.source if calibration else None
         if source is not None and source.crop != crop:
             logger.warning(

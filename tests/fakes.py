@@ -65,6 +65,10 @@ class RecordingPad:
         return self.inner.calibration
 
     @property
+    def grey_calibration(self) -> PadCalibration | None:
+        return self.inner.grey_calibration
+
+    @property
     def face_fill_calibrations(self) -> tuple[FaceFillCalibration, ...]:
         return self.inner.face_fill_calibrations
 

@@ -37,6 +37,7 @@ from recognition import (
     read_pad_card,
     score_stills,
     with_face_fill_calibration,
+    with_main_calibration,
     write_pad_card,
 )
 from recognition import (
@@ -122,9 +123,10 @@ def calibrate_command(
         bool,
         typer.Option(
             "--grayscale",
-            help="Convert each photo to grey before scoring (recorded in the card): for enrollment photos "
-            "that are grey (a scanned archive), which MiniFASNet scores far higher than colour ones; with "
-            "--face-filling, writes the face-fill calibration for grey photos.",
+            help="Convert each photo to grey before scoring (recorded in the card) and write the card's "
+            "calibration for grey frames and photos (a night/IR door camera, a scanned archive), which "
+            "MiniFASNet scores far higher than colour ones; with --face-filling, the face-fill calibration "
+            "for grey photos. Without it the colour calibration is written; the other colour's is kept.",
         ),
     ] = False,
     is_face_filling: Annotated[
@@ -205,6 +207,9 @@ def _calibrated_card(
 ) -> tuple[PadCard, PadCalibration, str]:
     """`card` with the calibration measured on `scored` in place, the calibration, and what it replaced.
 
+    Not face-filling: the main calibration of one colour, grey (`grey_calibration`, the gate's threshold for
+    grey frames) with `is_grayscale`, else colour (`calibration`); the other colour's is kept.
+
     Face-filling: only the photos whose face fills the frame count, and the calibration is for one colour:
     grey with `is_grayscale` (every photo was turned grey), else colour, measured on the colour photos only
     (a photo scored grey, three equal channels at every pixel, is left out and counted in `field`).
@@ -214,7 +219,8 @@ def _calibrated_card(
     """
     if not is_face_filling:
         calibration = calibrate_pad(scored.attack_scores, dataset=dataset, source=source)
-        return card.model_copy(update={"calibration": calibration}), calibration, "calibration"
+        field = "grey calibration (grey frames)" if is_grayscale else "calibration (colour frames)"
+        return with_main_calibration(card, calibration, is_grayscale=is_grayscale), calibration, field
     filling = [s for s in scored.scores.values() if s.is_face_filling_frame]
     kept = [s.attack_score for s in filling if s.is_grayscale == is_grayscale]
     calibration = calibrate_pad(kept, dataset=dataset, source=source)

@@ -144,7 +144,9 @@ def video_track_scores(
             continue
         detail = json.loads(scored[0].pad_cues or "{}")
         cues = {name: float(value) for name, value in detail.items() if isinstance(value, int | float)}
-        result.scores[path] = PadScore(attack_score=scored[0].pad_score or 0.0, cues=cues)
+        is_grey = detail.get("colour") == "grey"  # every PAD frame grey: the gate's grey threshold holds it
+        score = scored[0].pad_score or 0.0
+        result.scores[path] = PadScore(attack_score=score, cues=cues, is_grayscale=is_grey)
     return result
 
 
@@ -159,21 +161,25 @@ def _calibrated(
     pad: PresentationAttackDetector, *, judge: PadJudge, are_videos: bool, bpcer_target: float
 ) -> Judging:
     """The card's operating point at `bpcer_target`: a track as the gate decides it (by the track rule's
-    calibration when the card has a rule); a still by enrollment's own judge_still, with the face-fill
-    calibrations under `enrollment` and without them (the gate's threshold for every still) under `gate`.
+    calibration when the card has a rule, else by the main calibration of the track's colour, as the gate
+    does); a still by enrollment's own judge_still (the grey calibration for a grey still with background
+    when the card has one), with the face-fill calibrations under `enrollment` and without them (the gate's
+    thresholds) under `gate`.
 
     Raises:
         ModelLoadError: the calibration has no point at or below the target.
     """
-    if are_videos:
-        rule = pad.track_rule
-        calibration = pad.calibration if rule is None else rule.calibration
-        threshold, basis = operating_attack_threshold(calibration, bpcer_target=bpcer_target)
-        basis = basis if rule is None else f"track rule, {basis}"
-        return partial(judge_at_threshold, threshold=threshold, basis=basis)
-    face_fill = pad.face_fill_calibrations if judge is PadJudge.enrollment else ()
+    rule = pad.track_rule
+    if are_videos and rule is not None:
+        threshold, basis = operating_attack_threshold(rule.calibration, bpcer_target=bpcer_target)
+        return partial(judge_at_threshold, threshold=threshold, basis=f"track rule, {basis}")
+    face_fill = pad.face_fill_calibrations if judge is PadJudge.enrollment and not are_videos else ()
     return partial(
-        judge_still, calibration=pad.calibration, face_fill_calibrations=face_fill, bpcer_target=bpcer_target
+        judge_still,
+        calibration=pad.calibration,
+        face_fill_calibrations=face_fill,
+        bpcer_target=bpcer_target,
+        grey_calibration=pad.grey_calibration,
     )
 
 

@@ -59,6 +59,9 @@ def _thresholds(judging: Judging) -> dict[str, Any]:
     grey or colour, the one that applies to it when not that one (probed with a score of each kind)."""
     usual = judging(PadScore(attack_score=_PROBE_SCORE, cues={}))
     point: dict[str, Any] = {"threshold": usual.threshold, "threshold_basis": usual.basis}
+    grey = judging(PadScore(attack_score=_PROBE_SCORE, cues={}, is_grayscale=True))
+    point["grey_threshold"] = grey.threshold if grey.is_grey_calibrated else None
+    point["grey_basis"] = grey.basis if grey.is_grey_calibrated else None
     for colour, is_grayscale in FACE_FILL_COLOURS.items():
         probe = PadScore(
             attack_score=_PROBE_SCORE, cues={}, is_face_filling_frame=True, is_grayscale=is_grayscale
@@ -99,11 +102,13 @@ def operating_point(
         }
         for colour, is_grayscale in FACE_FILL_COLOURS.items()
     }
-    others = {n: len(by) - sum(f[n] for f in face_filled.values()) for n, by in verdicts.items()}
+    grey = {name: sum(v.is_grey_calibrated for v in by.values()) for name, by in verdicts.items()}
+    others = {n: len(by) - grey[n] - sum(f[n] for f in face_filled.values()) for n, by in verdicts.items()}
     point = {
         **_thresholds(judging),
         "judged_by": {
             "threshold": others,
+            "grey_threshold": grey,
             **{f"face_fill_{colour}_threshold": counts for colour, counts in face_filled.items()},
         },
         "bpcer": rates.bpcer,
@@ -186,6 +191,8 @@ def print_pad_report(result: dict[str, Any]) -> None:
 
 def _print_point(point: dict[str, Any], result: dict[str, Any]) -> None:
     rule = f"attack score > {point['threshold']:.4f} ({point['threshold_basis']}) is an attack"
+    if point["grey_threshold"] is not None:
+        rule += f"; grey (every frame grey): > {point['grey_threshold']:.4f} ({point['grey_basis']})"
     apart = [colour for colour in FACE_FILL_COLOURS if point[f"face_fill_{colour}_threshold"] is not None]
     for colour in apart:
         rule += (
@@ -193,6 +200,8 @@ def _print_point(point: dict[str, Any], result: dict[str, Any]) -> None:
             f"({point[f'face_fill_{colour}_basis']})"
         )
     _line(f"-- {rule}")
+    if point["grey_threshold"] is not None:
+        _line(f"   held to the grey threshold: {point['judged_by']['grey_threshold']}")
     if apart:
         by_face_fill = ", ".join(
             f"the {colour} face-fill threshold: {point['judged_by'][f'face_fill_{colour}_threshold']}"

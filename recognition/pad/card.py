@@ -7,7 +7,9 @@ models calibrate` does for the match threshold. A face that fills its photo is s
 (edge-replicated, crop.py), whose scores a calibration on photos with background does not describe, so such
 stills (enrollment headshots) may have a calibration of their own, one for grey and one for colour photos
 (MiniFASNet scores grey live faces far higher than colour ones, so a grey calibration is lax for colour
-photos); the gate never scores such frames.
+photos); the gate never scores such frames. For the same reason the main calibration comes per colour too:
+`calibration` holds colour frames and stills (and grey ones when there is no other), `grey_calibration`,
+measured on photos turned grey, holds grey ones (a night/IR door camera, a grey photo with background).
 """
 
 from __future__ import annotations
@@ -187,7 +189,17 @@ class PadCard(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     model_id: str = Field(min_length=1, max_length=100)
     nets: tuple[PadNet, ...] = Field(min_length=1)
-    calibration: PadCalibration | None = None
+    calibration: PadCalibration | None = Field(
+        None,
+        description="Thresholds measured on colour photos with background: colour frames and stills, and "
+        "grey ones when `grey_calibration` is None (the strict choice for them: grey scores run high).",
+    )
+    grey_calibration: PadCalibration | None = Field(
+        None,
+        description="Thresholds measured on the same kind of photos turned grey (`pad calibrate "
+        "--grayscale`): grey frames (a night/IR door camera) and grey stills with background; None: they "
+        "use `calibration`.",
+    )
     face_fill_calibrations: tuple[FaceFillCalibration, ...] = Field(
         (),
         description="Thresholds measured only on photos whose face fills the frame (face-fill crop), at most "
@@ -219,6 +231,29 @@ class PadCard(BaseModel):
         )
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_grey_main(cls, data: object) -> object:
+        """Read a card written before the main calibration came per colour: its `calibration` is the colour
+        one unless its source records grey photos (`pad calibrate --grayscale` wrote it there), in which case
+        it becomes `grey_calibration` and colour frames are left uncalibrated (the authors' stricter 0.5)
+        rather than held to a threshold measured on grey photos."""
+        if not isinstance(data, dict) or not isinstance(data.get("calibration"), dict | PadCalibration):
+            return data
+        calibration = PadCalibration.model_validate(data["calibration"])
+        if calibration.source is None or not calibration.source.is_grayscale:
+            return data
+        if data.get("grey_calibration") is not None:
+            raise ValueError("calibration was measured on grey photos and grey_calibration is set too")
+        return {**data, "calibration": None, "grey_calibration": calibration}
+
+    @model_validator(mode="after")
+    def _main_calibrations_by_colour(self) -> PadCard:
+        grey_source = None if self.grey_calibration is None else self.grey_calibration.source
+        if grey_source is not None and not grey_source.is_grayscale:
+            raise ValueError("grey_calibration was measured on colour photos")
+        return self
+
     @model_validator(mode="after")
     def _one_face_fill_per_colour(self) -> PadCard:
         colours = [entry.is_grayscale for entry in self.face_fill_calibrations]
@@ -230,6 +265,24 @@ class PadCard(BaseModel):
     def weights_sha256(self) -> str:
         """One hex sha256 for the whole card: over the nets' sha256 in card order."""
         return hashlib.sha256("".join(net.sha256 for net in self.nets).encode()).hexdigest()
+
+
+def main_calibration_for(
+    calibration: PadCalibration | None, grey_calibration: PadCalibration | None, *, is_grayscale: bool
+) -> tuple[PadCalibration | None, bool]:
+    """The main calibration that holds a frame or still (with background) of this colour, and whether it is
+    the grey one: a grey one by `grey_calibration` when there is one, everything else by `calibration`.
+    Falling back to the colour calibration is the safe default for grey: grey bona fide scores run high, so
+    the colour threshold refuses grey live faces (lockouts), it never lets more attacks through."""
+    if is_grayscale and grey_calibration is not None:
+        return grey_calibration, True
+    return calibration, False
+
+
+def with_main_calibration(card: PadCard, calibration: PadCalibration, *, is_grayscale: bool) -> PadCard:
+    """`card` with `calibration` as its main calibration for grey (`grey_calibration`) or colour
+    (`calibration`) frames, the other colour's kept."""
+    return card.model_copy(update={"grey_calibration" if is_grayscale else "calibration": calibration})
 
 
 def face_fill_calibration_for(

@@ -7,6 +7,12 @@ measured on photos of that photo's colour (grey or colour, `PadScore.is_grayscal
 such a photo to its own threshold, and a photo of a colour without one is held to the card's calibration,
 never to the other colour's (a grey calibration is lax for colour photos). The gate never uses face-fill
 calibrations (it never scores such frames): passing none judges a still by the gate's threshold.
+
+Every other still (a face with background around it) is held to the card's main calibration of its colour:
+a grey still to `grey_calibration` when the card has one, else to `calibration` (the colour one). That
+fallback is the safe default: MiniFASNet scores grey live faces far higher than colour ones, so the colour
+threshold is the strictest for a grey still: it may refuse a live grey face, it never admits an attack that
+the grey threshold would refuse.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from recognition.pad.card import (
     FaceFillCalibration,
     PadCalibration,
     face_fill_calibration_for,
+    main_calibration_for,
     operating_attack_threshold,
 )
 from recognition.types import PadScore
@@ -30,14 +37,21 @@ class StillVerdict:
     attack_score: float
     threshold: float
     basis: str
-    """What set the threshold: 'BPCER 0.01 on LFW', 'face filling the grey photo: BPCER 0.01 on …' (or the
-    colour photo), 'given'."""
+    """What set the threshold: 'BPCER 0.01 on LFW', 'grey photo: BPCER 0.01 on LFW in grey' (the card's grey
+    main calibration), 'face filling the grey photo: BPCER 0.01 on …' (or the colour photo), 'given'."""
     is_face_fill_calibrated: bool
     """The threshold came from one of the card's face-fill calibrations (the one of the photo's colour)."""
+    is_grey_calibrated: bool = False
+    """The threshold came from the card's grey main calibration (a grey still with background)."""
 
 
 def judge_at_threshold(
-    scored: PadScore, *, threshold: float, basis: str, is_face_fill_calibrated: bool = False
+    scored: PadScore,
+    *,
+    threshold: float,
+    basis: str,
+    is_face_fill_calibrated: bool = False,
+    is_grey_calibrated: bool = False,
 ) -> StillVerdict:
     """The verdict of `scored` held to `threshold` (attack score above it: an attack)."""
     return StillVerdict(
@@ -46,6 +60,7 @@ def judge_at_threshold(
         threshold=threshold,
         basis=basis,
         is_face_fill_calibrated=is_face_fill_calibrated,
+        is_grey_calibrated=is_grey_calibrated,
     )
 
 
@@ -55,10 +70,13 @@ def judge_still(
     face_fill_calibrations: tuple[FaceFillCalibration, ...],
     *,
     bpcer_target: float,
+    grey_calibration: PadCalibration | None = None,
 ) -> StillVerdict:
     """Judge one still as enrollment does: a still scored with the face-fill crop by the face-fill
-    calibration of its colour (`scored.is_grayscale`) at `bpcer_target` when there is one, every other still
-    by `calibration`'s (the authors' 0.5 without one, `operating_attack_threshold`).
+    calibration of its colour (`scored.is_grayscale`) at `bpcer_target` when there is one; every other still
+    by the main calibration of its colour: a grey still with background by `grey_calibration` when given,
+    else (and every colour still, and a face-filling still without a face-fill calibration of its colour)
+    by `calibration`, the strictest for grey (the authors' 0.5 without one, `operating_attack_threshold`).
 
     Raises:
         ModelLoadError: the calibration used has no point at or below `bpcer_target`.
@@ -68,9 +86,22 @@ def judge_still(
         if scored.is_face_filling_frame
         else None
     )
-    threshold, basis = operating_attack_threshold(face_fill or calibration, bpcer_target=bpcer_target)
+    # A face-filling still is never held to the grey main calibration: measured on photos with background
+    # (another crop), it is lax for grey headshots, which keep the colour one when no face-fill one is theirs.
+    main, is_grey_main = main_calibration_for(
+        calibration,
+        grey_calibration,
+        is_grayscale=scored.is_grayscale and not scored.is_face_filling_frame,
+    )
+    threshold, basis = operating_attack_threshold(face_fill or main, bpcer_target=bpcer_target)
     if face_fill is not None:
         basis = f"face filling the {'grey' if scored.is_grayscale else 'colour'} photo: {basis}"
+    elif is_grey_main:
+        basis = f"grey photo: {basis}"
     return judge_at_threshold(
-        scored, threshold=threshold, basis=basis, is_face_fill_calibrated=face_fill is not None
+        scored,
+        threshold=threshold,
+        basis=basis,
+        is_face_fill_calibrated=face_fill is not None,
+        is_grey_calibrated=face_fill is None and is_grey_main,
     )

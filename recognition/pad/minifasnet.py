@@ -60,6 +60,10 @@ class OnnxMinifasnetPad:
         return self.card.calibration
 
     @property
+    def grey_calibration(self) -> PadCalibration | None:
+        return self.card.grey_calibration
+
+    @property
     def face_fill_calibrations(self) -> tuple[FaceFillCalibration, ...]:
         return self.card.face_fill_calibrations
 

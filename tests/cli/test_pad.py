@@ -303,6 +303,11 @@ def test_calibrating_in_grey_scores_grey_photos_and_records_it(pad_home: Path, t
     assert in_grey["points"] == already["points"]  # the option scores exactly the grey photos
     assert in_grey["points"] != colour["points"]
     assert in_grey["source"]["is_grayscale"] and not colour["source"]["is_grayscale"]
+    # --grayscale wrote the card's grey calibration (grey frames), the later runs the colour one beside it.
+    card = read_pad_card(pad_home / PAD_CARD_DIR / PAD_CARD_FILE)
+    assert card.grey_calibration is not None and card.calibration is not None
+    assert card.grey_calibration.model_dump(mode="json") == in_grey
+    assert card.calibration.model_dump(mode="json") == colour
 
 
 def _calibrated_at(
@@ -349,8 +354,10 @@ def test_eval_pad_judges_stills_as_enrollment_does_a_face_filling_photo_by_the_f
         None,
     )
     assert point["face_fill_grey_basis"] == "face filling the grey photo: BPCER 0.01 on headshots"
+    assert point["grey_threshold"] is None and point["grey_basis"] is None
     assert point["judged_by"] == {
         "threshold": {"bona_fide": 2, "print": 1},
+        "grey_threshold": {"bona_fide": 0, "print": 0},  # the card has no grey calibration
         "face_fill_grey_threshold": {"bona_fide": 3, "print": 0},
         "face_fill_colour_threshold": {"bona_fide": 0, "print": 0},
     }

@@ -1,5 +1,5 @@
 """Enrollment's PAD on a headshot whose face fills the photo: the card's face-fill calibration judges it,
-the card's calibration judges every other photo."""
+the card's calibration of the photo's colour (the grey one for a grey photo when it has one) every other."""
 
 from __future__ import annotations
 
@@ -43,9 +43,10 @@ def _pad_with_calibrations(
     threshold: float,
     face_fill_threshold: float | None,
     is_face_fill_grey: bool = False,
+    grey_threshold: float | None = None,
 ) -> PresentationAttackDetector:
     """The real PAD stage from a copy of the converted card carrying these calibrations (the face-fill one
-    for colour photos, or grey ones with `is_face_fill_grey`)."""
+    for colour photos, or grey ones with `is_face_fill_grey`; a grey main one with `grey_threshold`)."""
     card_dir = root / PAD_CARD_DIR
     shutil.copytree(pad_model_dir / PAD_CARD_DIR, card_dir)
     face_fill = (
@@ -58,7 +59,13 @@ def _pad_with_calibrations(
         )
     )
     card = read_pad_card(card_dir / PAD_CARD_FILE).model_copy(
-        update={"calibration": _calibration("scenes", threshold), "face_fill_calibrations": face_fill}
+        update={
+            "calibration": _calibration("scenes", threshold),
+            "grey_calibration": None
+            if grey_threshold is None
+            else _calibration("grey scenes", grey_threshold),
+            "face_fill_calibrations": face_fill,
+        }
     )
     write_pad_card(card, card_dir / PAD_CARD_FILE)
     return build_pad_detector(RecognitionSettings(model_dir=card_dir, bundle_dirs=[]), cache_dir=root)
@@ -189,3 +196,29 @@ def test_a_headshot_filling_the_photo_is_refused_when_not_allowed(
     )
     assert reason.startswith("the face fills the photo")
     assert _problems(engine, keyring, recognizer, pad_detector, Photo("T1.jpg", live), settings) == []
+
+
+def test_a_grey_photo_with_background_is_judged_by_the_grey_calibration_when_the_card_has_one(
+    engine, keyring, recognizer, pad_model_dir, pad_detector, tmp_path
+) -> None:
+    live = cv2.imread(str(minifasnet_dir() / "samples" / "image_T1.jpg"))
+    grey = cv2.cvtColor(cv2.cvtColor(live, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    photo = Photo("grey.png", _png(grey))
+    scored = pad_detector.score(grey, recognizer.detect(grey)[0])
+    assert scored.is_grayscale and not scored.is_face_filling_frame
+    # A colour threshold the grey live face is above (as grey CelebA faces are above 0.8440), a grey one not.
+    colour, grey_threshold = scored.attack_score / 2, (scored.attack_score + 1.0) / 2
+    colour_only = _pad_with_calibrations(
+        pad_model_dir, tmp_path / "colour", threshold=colour, face_fill_threshold=None
+    )
+    both = _pad_with_calibrations(
+        pad_model_dir,
+        tmp_path / "both",
+        threshold=colour,
+        face_fill_threshold=None,
+        grey_threshold=grey_threshold,
+    )
+
+    refused = _problems(engine, keyring, recognizer, colour_only, photo)
+    assert len(refused) == 1 and "BPCER 0.01 on scenes)" in refused[0]
+    assert _problems(engine, keyring, recognizer, both, photo) == []

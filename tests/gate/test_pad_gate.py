@@ -246,3 +246,55 @@ def test_a_track_rule_weighing_an_unknown_cue_refuses_to_start(
 
     with pytest.raises(ThresholdUnavailable, match="unknown cues: thermal_camera"):
         _run(engine, keyring, recognizer, pad, [_sample("image_T1.jpg")], "enforce")
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    """The frame a door camera in night/IR mode delivers: three equal channels."""
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
+def _at(dataset: str, threshold: float) -> PadCalibration:
+    return PadCalibration(
+        dataset=dataset, bona_fide_count=100, points=(BpcerPoint(bpcer=0.01, attack_threshold=threshold),)
+    )
+
+
+def test_a_track_of_grey_frames_is_held_to_the_cards_grey_calibration_a_mixed_one_to_colour(
+    engine, keyring, recognizer, pad_model_dir, pad_detector, tmp_path, enrolled
+) -> None:
+    """The live face in grey scores higher than the colour threshold set here (as grey live faces do
+    against the card's colour 0.8440) and below the grey one: a grey track is granted by the grey
+    calibration and records it; the same card holds a track with a colour frame, and a card without a grey
+    calibration every track, to the colour threshold, which denies it."""
+    live = _sample("image_T1.jpg")
+    grey = _grey(live)
+    grey_score = pad_detector.score(grey, recognizer.detect(grey)[0]).attack_score
+    colour_threshold, grey_threshold = grey_score / 2, (grey_score + 1.0) / 2
+    both = _pad_with(
+        pad_model_dir,
+        tmp_path / "both",
+        calibration=_at("LFW", colour_threshold),
+        grey_calibration=_at("LFW in grey", grey_threshold),
+    )
+    colour_only = _pad_with(pad_model_dir, tmp_path / "colour", calibration=_at("LFW", colour_threshold))
+    gap = [np.full_like(live, 96)] * 7  # ends the track before the next one
+
+    decisions, events = _run(
+        engine, keyring, recognizer, both, [*[grey] * 5, *gap, *[grey] * 2, *[live] * 3], "enforce"
+    )
+    _, old_events = _run(engine, keyring, recognizer, colour_only, [grey] * 5, "enforce")
+
+    assert [(d.verdict.decision, d.verdict.reason) for d in decisions] == [
+        (Decision.granted, "match"),
+        (Decision.denied, PRESENTATION_ATTACK),
+    ]
+    grey_track, mixed_track = (json.loads(e.pad_cues) for e in events[:2])
+    assert events[0].pad_threshold == pytest.approx(grey_threshold)
+    assert (grey_track["colour"], grey_track["basis"]) == ("grey", "grey frames: BPCER 0.01 on LFW in grey")
+    assert events[1].pad_threshold == pytest.approx(colour_threshold)
+    assert (mixed_track["colour"], mixed_track["basis"]) == ("colour", "BPCER 0.01 on LFW")
+    no_grey = json.loads(old_events[-1].pad_cues)
+    assert old_events[-1].decision is Decision.denied and old_events[-1].reason == PRESENTATION_ATTACK
+    assert old_events[-1].pad_threshold == pytest.approx(colour_threshold)
+    assert (no_grey["colour"], no_grey["basis"]) == ("grey", "BPCER 0.01 on LFW")
+    assert verify(engine, keyring).is_ok  # the colour basis is inside the MAC-covered cues

@@ -17,8 +17,10 @@ from recognition import (
     PadCalibration,
     PadCalibrationSource,
     face_fill_calibration_for,
+    main_calibration_for,
     read_pad_card,
     with_face_fill_calibration,
+    with_main_calibration,
     write_pad_card,
 )
 
@@ -88,3 +90,44 @@ def test_a_card_holds_at_most_one_face_fill_calibration_per_colour(tmp_path: Pat
     )
     with pytest.raises(ModelLoadError, match="both set"):
         _read(tmp_path, legacy_and_new)
+
+
+@pytest.mark.parametrize("is_grayscale", [True, False, None])
+def test_a_card_written_before_grey_frames_had_their_own_calibration_reads_by_its_sources_colour(
+    tmp_path: Path, is_grayscale: bool | None
+) -> None:
+    """Today's `calibration` is the colour one unless its source says grey (`pad calibrate --grayscale`
+    wrote it there): then it holds grey frames only and colour ones fall to the authors' 0.5."""
+    legacy = _calibration("LFW", 0.9, is_grayscale=is_grayscale)
+    card = _read(tmp_path, _card_json(calibration=legacy.model_dump(mode="json")))
+
+    if is_grayscale:
+        assert (card.calibration, card.grey_calibration) == (None, legacy)
+    else:
+        assert (card.calibration, card.grey_calibration) == (legacy, None)
+    write_pad_card(card, tmp_path / "again.json")
+    assert read_pad_card(tmp_path / "again.json") == card
+
+
+def test_the_main_calibration_comes_per_colour_and_grey_falls_back_to_colour(tmp_path: Path) -> None:
+    colour = _calibration("LFW", 0.84, is_grayscale=False)
+    grey = _calibration("LFW in grey", 0.99, is_grayscale=True)
+    card = _read(tmp_path, _card_json(calibration=colour.model_dump(mode="json")))
+
+    assert main_calibration_for(card.calibration, card.grey_calibration, is_grayscale=True) == (colour, False)
+    both = with_main_calibration(card, grey, is_grayscale=True)
+    assert (both.calibration, both.grey_calibration) == (colour, grey)
+    pair = (both.calibration, both.grey_calibration)
+    assert main_calibration_for(*pair, is_grayscale=True) == (grey, True)
+    assert main_calibration_for(*pair, is_grayscale=False) == (colour, False)
+    newer = _calibration("LFW 2", 0.8, is_grayscale=False)
+    assert with_main_calibration(both, newer, is_grayscale=False).grey_calibration == grey
+
+    colour_as_grey = _card_json(grey_calibration=colour.model_dump(mode="json"))
+    with pytest.raises(ModelLoadError, match="grey_calibration was measured on colour photos"):
+        _read(tmp_path, colour_as_grey)
+    grey_twice = _card_json(
+        calibration=grey.model_dump(mode="json"), grey_calibration=grey.model_dump(mode="json")
+    )
+    with pytest.raises(ModelLoadError, match="grey_calibration is set too"):
+        _read(tmp_path, grey_twice)

@@ -55,6 +55,40 @@ def test_a_face_filling_still_is_held_to_the_face_fill_calibration_and_any_other
         judge_still(filling, SCENES, no_1_percent, bpcer_target=0.01)
 
 
+GREY_SCENES = _calibration("scenes in grey", bpcer_1=0.99)
+
+
+def test_a_still_with_background_is_held_to_the_main_calibration_of_its_colour() -> None:
+    """Grey live faces score far higher: a grey still is held to the grey calibration when the card has
+    one; a colour still never is, and without one a grey still keeps the colour (strict) threshold."""
+    grey = PadScore(attack_score=0.9, cues={}, is_grayscale=True)
+    colour = PadScore(attack_score=0.9, cues={})
+
+    by_grey = judge_still(grey, SCENES, (), bpcer_target=0.01, grey_calibration=GREY_SCENES)
+    colour_by_colour = judge_still(colour, SCENES, (), bpcer_target=0.01, grey_calibration=GREY_SCENES)
+    without_grey = judge_still(grey, SCENES, (), bpcer_target=0.01)
+
+    assert (by_grey.threshold, by_grey.is_attack, by_grey.is_grey_calibrated) == (0.99, False, True)
+    assert by_grey.basis == "grey photo: BPCER 0.01 on scenes in grey"
+    assert (colour_by_colour.threshold, colour_by_colour.is_attack) == (0.8, True)
+    assert not colour_by_colour.is_grey_calibrated
+    assert (without_grey.threshold, without_grey.is_attack, without_grey.basis) == (
+        0.8,
+        True,
+        "BPCER 0.01 on scenes",
+    )
+    # A face-filling grey still keeps its face-fill calibration (the grey main one: photos with background).
+    filling = PadScore(attack_score=0.9, cues={}, is_face_filling_frame=True, is_grayscale=True)
+    headshot = judge_still(filling, SCENES, GREY, bpcer_target=0.01, grey_calibration=GREY_SCENES)
+    assert (headshot.threshold, headshot.is_face_fill_calibrated, headshot.is_grey_calibrated) == (
+        0.95,
+        True,
+        False,
+    )
+    # A face-filling grey still without a face-fill calibration of its colour keeps the colour one.
+    assert judge_still(filling, SCENES, (), bpcer_target=0.01, grey_calibration=GREY_SCENES).threshold == 0.8
+
+
 def test_a_face_filling_still_is_held_to_the_face_fill_calibration_of_its_colour_never_the_others() -> None:
     grey = PadScore(attack_score=0.9, cues={}, is_face_filling_frame=True, is_grayscale=True)
     colour = PadScore(attack_score=0.9, cues={}, is_face_filling_frame=True)
