@@ -241,6 +241,41 @@ def test_eval_pad_counts_a_video_whose_face_fills_every_frame_apart(
     assert report["detection_failures"] == {"bona_fide": 0, "print": 0}
 
 
+def test_eval_pad_holds_a_video_of_grey_frames_to_the_grey_calibration_as_the_gate_does(
+    pad_home: Path, tmp_path: Path
+) -> None:
+    photo = cv2.imread(str(knn_examples() / "train" / "kit_harington" / "john1.jpeg"))
+    grey = cv2.cvtColor(cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    scene = cv2.copyMakeBorder(grey, 80, 80, 80, 80, cv2.BORDER_CONSTANT, value=(90, 90, 90))
+    data, gallery = tmp_path / "night", tmp_path / "gallery"
+    for folder in (data / "bona_fide", data / "attack" / "print", gallery):
+        folder.mkdir(parents=True)
+    cv2.imwrite(str(gallery / "kit.jpg"), photo)  # enrolled in colour, by day
+    for path in (data / "bona_fide" / "kit.avi", data / "attack" / "print" / "kit.avi"):
+        # FFV1 is lossless: the frames decode exactly grey (MJPEG's are off by a level or two).
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"FFV1"), 15.0, scene.shape[1::-1])
+        for _ in range(6):
+            writer.write(scene)
+        writer.release()
+    # A colour calibration refusing every track, a grey one refusing none.
+    card_path = pad_home / PAD_CARD_DIR / PAD_CARD_FILE
+    colour, grey_calibration = (
+        PadCalibration(
+            dataset=name, bona_fide_count=100, points=(BpcerPoint(bpcer=0.01, attack_threshold=at),)
+        )
+        for name, at in (("colour", 0.0), ("grey", 1.0))
+    )
+    update = {"calibration": colour, "grey_calibration": grey_calibration}
+    write_pad_card(read_pad_card(card_path).model_copy(update=update), card_path)
+
+    report = _json_last("eval", "pad", "--data", str(data), "--gallery", str(gallery), "--json")
+
+    (point_at,) = report["operating_points"]
+    assert report["bona_fide"] == 1 and point_at["grey_threshold"] == 1.0
+    assert point_at["judged_by"]["grey_threshold"] == {"bona_fide": 1, "print": 1}
+    assert point_at["bpcer"] == 0.0
+
+
 def test_calibrating_face_filling_photos_writes_the_face_fill_calibration_only(pad_home: Path) -> None:
     card_path = pad_home / "minifasnet-pad" / "pad.json"
     before = read_pad_card(card_path)
