@@ -147,7 +147,8 @@ class PresentationAttackDetector(Protocol):
 
         Returns:
             attack_score in 0..1 (higher: more likely an attack), the cue values it came from, whether the
-            face-fill crop was used and whether `image` is grey (three equal channels at every pixel).
+            face-fill crop was used and whether `image` is grey (its channels equal up to a lossy
+            codec's error; `minifasnet.GREY_CHANNEL_SPREAD`).
 
         Raises:
             RecognitionError: the runtime failed.

@@ -64,9 +64,9 @@ class PadScore:
     comes from a crop grown by edge replication, gentler on a face held close. Stills may use it; the gate
     does not (an attacker can hold a phone close)."""
     is_grayscale: bool = False
-    """The scored frame is grey: its three channels are equal at every pixel (a grey scan, an ORL-like archive
-    photo). MiniFASNet scores grey live faces far higher than colour ones, so a still is held to a face-fill
-    calibration measured on photos of its own colour (recognition.judge_still)."""
+    """The scored frame is grey: its three channels are equal, up to a lossy codec's error (a grey scan, an
+    ORL-like archive photo, an IR camera's frame). MiniFASNet scores grey live faces far higher than colour
+    ones, so a still or track is held to a calibration measured on pictures of its own colour."""
 
 
 @dataclass(frozen=True)

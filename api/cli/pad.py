@@ -135,9 +135,9 @@ def calibrate_command(
             "--face-filling",
             help="Keep only the photos whose face fills the frame (scored with the face-fill crop) and write "
             "the card's face-fill calibration for one colour, which enrollment uses for such headshots of "
-            "that colour: grey with --grayscale, else colour (photos that are grey, three equal channels at "
-            "every pixel, are then left out); the other colour's and the gate's calibration are left as "
-            "they are.",
+            "that colour: grey with --grayscale, else colour (photos that are grey, their channels equal up "
+            "to a codec's error, are then left out); the other colour's and the gate's calibration are left "
+            "as they are.",
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line last.")] = False,
@@ -212,7 +212,7 @@ def _calibrated_card(
 
     Face-filling: only the photos whose face fills the frame count, and the calibration is for one colour:
     grey with `is_grayscale` (every photo was turned grey), else colour, measured on the colour photos only
-    (a photo scored grey, three equal channels at every pixel, is left out and counted in `field`).
+    (a photo scored grey, its channels equal up to a codec's error, is left out and counted in `field`).
 
     Raises:
         EvaluationDataError: no photo to calibrate on.

@@ -136,7 +136,7 @@ class FaceFillCalibration(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     is_grayscale: bool = Field(
-        description="Measured on grey photos (three equal channels, as scored) and holds grey stills only; "
+        description="Measured on grey photos (channels equal, as scored) and holds grey stills only; "
         "false: measured on colour photos and holds colour stills only."
     )
     calibration: PadCalibration

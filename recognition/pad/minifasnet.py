@@ -23,16 +23,27 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))
 
 
+GREY_CHANNEL_SPREAD = 4
+"""Most a grey pixel's three channels may differ, in levels of 255: a grey picture through a lossy colour
+codec decodes a little off grey (make-attacks' MJPEG clips: every pixel exactly 2 levels apart), while
+colour photos and door frames have 1% of their pixels 23 or more levels apart (BENCHMARKS.md, grey frames)."""
+
+GREY_OFF_SHARE = 0.01
+"""Share of a grey picture's pixels that may be further apart than GREY_CHANNEL_SPREAD (stray codec error)."""
+
+
+def _is_grey_picture(picture: BgrImage) -> bool:
+    wide = picture.astype(np.int16)
+    spread = wide.max(axis=2) - wide.min(axis=2)
+    return bool(np.count_nonzero(spread > GREY_CHANNEL_SPREAD) <= GREY_OFF_SHARE * spread.size)
+
+
 def _is_grayscale(image: BgrImage, patches: list[BgrImage]) -> bool:
-    """Whether every pixel of `image` has three equal channels; its `patches` (resized cuts of it, grey when
-    it is) are looked at first, so a colour frame costs a few thousand comparisons, not a whole frame's."""
-    for picture in (*patches, image):
-        if not (
-            np.array_equal(picture[..., 0], picture[..., 1])
-            and np.array_equal(picture[..., 1], picture[..., 2])
-        ):
-            return False
-    return True
+    """Whether `image` is grey: at most GREY_OFF_SHARE of its pixels have channels more than
+    GREY_CHANNEL_SPREAD apart, so that a grey (IR) camera's frames count as grey through a lossy codec. Its
+    `patches` (resized cuts of it, grey when it is) are looked at first, so a colour frame costs a few
+    thousand comparisons, not a whole frame's."""
+    return all(_is_grey_picture(picture) for picture in (*patches, image))
 
 
 class OnnxMinifasnetPad:

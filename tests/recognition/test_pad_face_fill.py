@@ -48,17 +48,36 @@ def test_headshots_filling_the_photo_get_the_replicated_crop_and_scenes_the_refe
     ]
 
 
-def test_the_score_says_whether_the_photo_is_grey_every_pixel_of_it(
-    pad_detector: PresentationAttackDetector, recognizer: Recognizer
+def _through_mjpeg(frame: np.ndarray, tmp_path: Path) -> np.ndarray:
+    """`frame` written to an MJPEG clip (make-attacks' codec, a common camera stream) and decoded again."""
+    path = tmp_path / "grey.avi"
+    height, width = frame.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (width, height))
+    writer.write(frame)
+    writer.release()
+    ok, decoded = cv2.VideoCapture(str(path)).read()
+    assert ok, "OpenCV could not read back its own MJPEG clip"
+    return np.asarray(decoded, np.uint8)
+
+
+def test_the_score_says_whether_the_photo_is_grey_up_to_a_codec_error(
+    pad_detector: PresentationAttackDetector, recognizer: Recognizer, tmp_path: Path
 ) -> None:
     headshot = np.asarray(cv2.imread(str(orl() / "s1" / "1.pgm"), cv2.IMREAD_COLOR), np.uint8)
     scene = np.asarray(cv2.imread(str(next((knn_examples() / "train").rglob("*.jpg"))), cv2.IMREAD_COLOR))
     in_grey = np.asarray(cv2.cvtColor(cv2.cvtColor(scene, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR), np.uint8)
-    tinted = in_grey.copy()
-    tinted[-1, -1, 2] ^= 1  # one pixel off grey, in a corner
+    stray = in_grey.copy()
+    stray[-1, -1, 2] ^= 255  # one pixel far off grey, in a corner
+    decoded = _through_mjpeg(in_grey, tmp_path)
+    height, width = scene.shape[:2]
+    patched = in_grey.copy()  # a colour tenth of the frame, away from the face
+    patched[: height // 4, : width * 2 // 5] = scene[: height // 4, : width * 2 // 5]
     face = recognizer.detect(scene)[0]
 
     assert pad_detector.score(headshot, recognizer.detect(headshot)[0]).is_grayscale
     assert not pad_detector.score(scene, face).is_grayscale
     assert pad_detector.score(in_grey, face).is_grayscale
-    assert not pad_detector.score(tinted, face).is_grayscale
+    assert pad_detector.score(stray, face).is_grayscale
+    assert not np.array_equal(decoded[..., 0], decoded[..., 1]), "the codec left the frame exactly grey"
+    assert pad_detector.score(decoded, face).is_grayscale
+    assert not pad_detector.score(patched, face).is_grayscale
