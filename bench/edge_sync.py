@@ -30,13 +30,11 @@ from pathlib import Path
 import numpy as np
 import psycopg
 
+from recognition import RecognitionSettings
 from storage import Role, bind_device_doors, create_api_key, create_schema, make_engine, session_scope
 from tests.gate.edge_support import ApiServer, start_api_server, start_edge_gate, wait_for
 from tests.gate.mjpeg import MjpegCamera
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("FACEGATE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
-LFW = DATA_DIR / "faces" / "lfw" / "lfw-deepfunneled"
 DOOR = "lab"
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -54,9 +52,10 @@ def fresh_schema(base_url: str) -> tuple[str, str]:
     return schema, f"{base_url}{separator}options=-csearch_path%3D{schema}"
 
 
-def photos(count: int) -> list[tuple[str, bytes]]:
+def photos(data_dir: Path, count: int) -> list[tuple[str, bytes]]:
     """One photo each of the first `count` × 2 LFW people by name (spares for refused photos)."""
-    people = sorted(d for d in LFW.iterdir() if d.is_dir())[: count * 2]
+    lfw = data_dir / "faces" / "lfw" / "lfw-deepfunneled"
+    people = sorted(d for d in lfw.iterdir() if d.is_dir())[: count * 2]
     return [(d.name, sorted(d.glob("*.jpg"))[0].read_bytes()) for d in people]
 
 
@@ -145,7 +144,7 @@ def main() -> None:
     parser.add_argument("--modes", default="listen,poll", help="Gallery feed modes of the API servers.")
     args = parser.parse_args()
     base_url = os.environ.get("FACEGATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    candidates = photos(args.count)
+    candidates = photos(RecognitionSettings().data_dir, args.count)
     results = {
         mode: run_mode(
             mode, base_url=base_url, count=args.count, long_poll_s=args.long_poll_s, candidates=candidates

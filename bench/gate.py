@@ -55,13 +55,9 @@ from gate import (
     build_gate_runtime,
     gate_decisions,
 )
-from recognition import BgrImage
+from recognition import BgrImage, RecognitionSettings
 from storage import StorageSettings, session_scope
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("FACEGATE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
-KNN = DATA_DIR / "faces" / "face-recognition-examples" / "examples" / "knn_examples"
-LFW = DATA_DIR / "faces" / "lfw" / "lfw-deepfunneled"
 WIDTH_PX, HEIGHT_PX = 640, 480
 FPS_NOMINAL = 15
 DOOR = "bench"
@@ -123,16 +119,18 @@ def enroll_photos(runtime: GateRuntime, name: str, paths: list[Path]) -> None:
         )
 
 
-def one_face_crops(runtime: GateRuntime) -> list[BgrImage]:
+def one_face_crops(runtime: GateRuntime, faces_dir: Path) -> list[BgrImage]:
     """Obama enrolled from knn_examples/train/obama (two photos), presented from test/obama1.jpg."""
-    enroll_photos(runtime, "person-1", sorted((KNN / "train" / "obama").glob("*.jpg")))
-    photo = runtime.recognizer.decode((KNN / "test" / "obama1.jpg").read_bytes())
+    knn = faces_dir / "face-recognition-examples" / "examples" / "knn_examples"
+    enroll_photos(runtime, "person-1", sorted((knn / "train" / "obama").glob("*.jpg")))
+    photo = runtime.recognizer.decode((knn / "test" / "obama1.jpg").read_bytes())
     return [face_crop(runtime, photo, ONE_FACE_SLOTS[0][2])]
 
 
-def five_face_crops(runtime: GateRuntime) -> list[BgrImage]:
+def five_face_crops(runtime: GateRuntime, faces_dir: Path) -> list[BgrImage]:
     """The first five LFW people (by name) with two or more photos: enrolled from one, shown another."""
-    people = [d for d in sorted(LFW.iterdir()) if d.is_dir() and len(list(d.glob("*.jpg"))) >= 2][:5]
+    lfw = faces_dir / "lfw" / "lfw-deepfunneled"
+    people = [d for d in sorted(lfw.iterdir()) if d.is_dir() and len(list(d.glob("*.jpg"))) >= 2][:5]
     crops = []
     for number, person in enumerate(people):
         first, second = sorted(person.glob("*.jpg"))[:2]
@@ -312,6 +310,7 @@ def main() -> None:
         "--pad-dir", type=Path, help="Model directory holding minifasnet-pad/pad.json (facegate pad export)."
     )
     args = parser.parse_args()
+    faces_dir = RecognitionSettings().data_dir / "faces"
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="facegate-bench-") as tmp:
         work = Path(tmp)
@@ -320,8 +319,10 @@ def main() -> None:
         if args.pad_dir is not None:
             shutil.copytree(args.pad_dir, work / "home" / "models")
         runtime = build_gate_runtime(StorageSettings())
-        one = scenario(runtime, work, "one-face", one_face_crops(runtime), ONE_FACE_SLOTS, args)
-        five = scenario(runtime, work, "five-faces", five_face_crops(runtime), FIVE_FACE_SLOTS, args)
+        one = scenario(runtime, work, "one-face", one_face_crops(runtime, faces_dir), ONE_FACE_SLOTS, args)
+        five = scenario(
+            runtime, work, "five-faces", five_face_crops(runtime, faces_dir), FIVE_FACE_SLOTS, args
+        )
     result: dict[str, Any] = {
         "pad_policy": args.pad,
         "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import time
@@ -39,11 +38,6 @@ from recognition import (
     read_pad_card,
 )
 from recognition.pad.minifasnet import OnnxMinifasnetPad
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("FACEGATE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
-REFERENCE = DATA_DIR / "weights" / "minifasnet" / "reference"
-FACES = DATA_DIR / "faces"
 
 
 def reference_box(net: cv2.dnn.Net, image: np.ndarray) -> tuple[int, int, int, int]:
@@ -68,12 +62,12 @@ def iou(a: tuple[int, ...], b: tuple[int, ...]) -> float:
     return inter / union if union else 0.0
 
 
-def photos(lfw_count: int) -> list[Path]:
-    knn = FACES / "face-recognition-examples" / "examples" / "knn_examples"
+def photos(data_dir: Path, lfw_count: int) -> list[Path]:
+    knn = data_dir / "faces" / "face-recognition-examples" / "examples" / "knn_examples"
     found = sorted(knn.rglob("*.jpg")) + sorted(
-        (DATA_DIR / "weights" / "minifasnet" / "samples").glob("*T*.jpg")
+        (data_dir / "weights" / "minifasnet" / "samples").glob("*T*.jpg")
     )
-    lfw = sorted((FACES / "lfw" / "lfw-deepfunneled").rglob("*.jpg"))
+    lfw = sorted((data_dir / "faces" / "lfw" / "lfw-deepfunneled").rglob("*.jpg"))
     step = max(1, len(lfw) // max(1, lfw_count))
     return found + lfw[::step][:lfw_count]
 
@@ -86,12 +80,14 @@ def main() -> None:
     card_path = find_pad_card((args.pad_dir,))
     card = read_pad_card(card_path)
     identity = OnnxMinifasnetPad(card_path, card, correction=BoxCorrection())
-    recognizer = build_recognizer(RecognitionSettings(), cache_dir=Path.home() / ".cache" / "facegate")
+    settings = RecognitionSettings()
+    recognizer = build_recognizer(settings, cache_dir=Path.home() / ".cache" / "facegate")
+    reference = settings.data_dir / "weights" / "minifasnet" / "reference"
     net = cv2.dnn.readNetFromCaffe(
-        str(REFERENCE / "retinaface_deploy.prototxt"), str(REFERENCE / "Widerface-RetinaFace.caffemodel")
+        str(reference / "retinaface_deploy.prototxt"), str(reference / "Widerface-RetinaFace.caffemodel")
     )
     pairs = []
-    for path in photos(args.lfw):
+    for path in photos(settings.data_dir, args.lfw):
         image = cv2.imread(str(path))
         faces = recognizer.detect(image)
         if image is None or not faces:

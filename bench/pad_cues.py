@@ -77,9 +77,6 @@ from recognition import (
 )
 from storage import StorageSettings
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("FACEGATE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
-ORL = DATA_DIR / "faces" / "orl-att-faces" / "att_faces"
 FPS = 15.0
 Row = dict[str, float | None]
 
@@ -91,6 +88,16 @@ def _write_video(path: Path, frames: list[BgrImage]) -> None:
     for frame in frames:
         writer.write(frame)
     writer.release()
+
+
+def orl_dir(data_dir: Path) -> Path:
+    """ORL (AT&T) faces in the shared data directory: a folder per person (s1..s40), photos 1..10.pgm."""
+    return data_dir / "faces" / "orl-att-faces" / "att_faces"
+
+
+def orl_people(orl: Path) -> list[str]:
+    """ORL's person folders, by name."""
+    return sorted(p.name for p in orl.iterdir() if p.is_dir())
 
 
 def _yaw_proxy(recognizer: Recognizer, photo: BgrImage) -> float:
@@ -106,6 +113,7 @@ def make_data(
     out: Path,
     recognizer: Recognizer,
     *,
+    orl: Path,
     seed: int,
     bona: int,
     attacks: int,
@@ -116,14 +124,14 @@ def make_data(
     """Write OUT/{fit,held_out}/{bona_fide,attack/<species>}/*.avi and OUT/gallery/<person>.png
     (`only_people`: of those of the first `people_max` ORL people only; bench/pad_rule_check.py)."""
     rng = np.random.default_rng(seed)
-    people = sorted(p.name for p in ORL.iterdir() if p.is_dir())[:people_max]
+    people = orl_people(orl)[:people_max]
     people = people if only_people is None else [person for person in people if person in only_people]
     order = rng.permutation(len(people))
     for rank, index in enumerate(order):
         person = people[index]
         split = "fit" if rank < len(people) // 2 else "held_out"
         photos = [
-            np.asarray(cv2.imread(str(ORL / person / f"{n}.pgm"), cv2.IMREAD_COLOR), np.uint8)
+            np.asarray(cv2.imread(str(orl / person / f"{n}.pgm"), cv2.IMREAD_COLOR), np.uint8)
             for n in range(1, 11)
         ]
         (out / "gallery").mkdir(parents=True, exist_ok=True)
@@ -335,6 +343,7 @@ def main() -> None:
         make_data(
             args.out,
             recognizer,
+            orl=orl_dir(settings.data_dir),
             seed=args.seed,
             bona=args.bona,
             attacks=args.attacks,

@@ -44,7 +44,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 sys.path.append(str(Path(__file__).resolve().parent))  # for pad_cues only
 
-from pad_cues import ORL, _gallery, make_data
+from pad_cues import _gallery, make_data, orl_dir, orl_people
 
 from api.cli.pad_eval import video_track_scores
 from gate import PadSettings
@@ -73,10 +73,6 @@ from storage import StorageSettings
 Row = dict[str, float | None]
 Named = dict[str, Row]
 """Presentation name → its row (passive mean and cues)."""
-
-
-def _orl_people() -> list[str]:
-    return sorted(p.name for p in ORL.iterdir() if p.is_dir())
 
 
 def _tracks(
@@ -129,16 +125,22 @@ def _cached(path: Path, measure: Callable[[], dict[str, object]]) -> dict[str, A
 
 
 def orl_rows(
-    out: Path, recognizer: Recognizer, pad: PresentationAttackDetector, args: argparse.Namespace
+    out: Path,
+    recognizer: Recognizer,
+    pad: PresentationAttackDetector,
+    args: argparse.Namespace,
+    *,
+    orl: Path,
 ) -> dict[str, Any]:
     """Write the ORL clips once (only the people seed args.held_out_people_of held out) and measure them."""
-    people = _orl_people()
+    people = orl_people(orl)
     fitted, held_out = seeded_halves(people, args.held_out_people_of)
     if not (out / "gallery").is_dir():
         start = time.process_time()
         make_data(
             out,
             recognizer,
+            orl=orl,
             seed=args.seed,
             bona=args.bona,
             attacks=args.attacks,
@@ -238,9 +240,10 @@ def main() -> None:
     cache = StorageSettings().home / "models"
     recognizer = build_recognizer(settings, cache_dir=cache)
     pad = build_pad_detector(settings, cache_dir=cache)
+    orl = orl_dir(settings.data_dir)
     sets: dict[str, dict[str, Any]] = {}
     if args.orl_out:
-        sets["orl"] = orl_rows(args.orl_out, recognizer, pad, args)["classes"]
+        sets["orl"] = orl_rows(args.orl_out, recognizer, pad, args, orl=orl)["classes"]
     for spec in args.attack_videos:
         name, root = spec.split("=", 1)
         sets[name] = video_rows(Path(root), recognizer, pad)["classes"]
@@ -272,7 +275,7 @@ def main() -> None:
             "fitted_on": rule.fitted_on,
         },
         "passive_threshold": passive_at,
-        "orl_people_fitted_on": sorted(seeded_halves(_orl_people(), args.held_out_people_of)[0]),
+        "orl_people_fitted_on": sorted(seeded_halves(orl_people(orl), args.held_out_people_of)[0]),
         "results": report(sets, rule, rule_threshold, passive_at),
         "load_average": os.getloadavg(),
     }

@@ -55,9 +55,6 @@ from recognition import (
     limit_search_threads,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("FACEGATE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
-LFW = DATA_DIR / "faces" / "lfw" / "lfw-deepfunneled"
 ADD_ROWS = 65_536
 LOOKALIKE_SAMPLE = 2_000
 log = logging.getLogger("bench.scale")
@@ -247,8 +244,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
-        recognizer = build_recognizer(RecognitionSettings(), cache_dir=work_dir)
-        target = sface_lfw_stats(recognizer, LFW, max_photos=args.lfw_photos)
+        settings = RecognitionSettings()
+        recognizer = build_recognizer(settings, cache_dir=work_dir)
+        lfw = settings.data_dir / "faces" / "lfw" / "lfw-deepfunneled"
+        target = sface_lfw_stats(recognizer, lfw, max_photos=args.lfw_photos)
         log.info("SFace on LFW: %s", target.as_dict())
         report: dict[str, Any] = {"sface_lfw": target.as_dict(), "cpus": os.cpu_count(), "runs": []}
         fitted: dict[int, SyntheticFaces] = {}

@@ -61,9 +61,6 @@ from storage import (
     store_templates,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("FACEGATE_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
-LFW = DATA_DIR / "faces" / "lfw" / "lfw-deepfunneled"
 SFACE_LFW_AS_RECORDED = ScoreStats(
     genuine_mean=0.652,
     genuine_std=0.108,
@@ -296,9 +293,11 @@ def main() -> None:
     sys.setswitchinterval(args.switch_interval_ms / 1000)
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
-        base = build_recognizer(RecognitionSettings(), cache_dir=work_dir)
+        settings = RecognitionSettings()
+        base = build_recognizer(settings, cache_dir=work_dir)
+        lfw = settings.data_dir / "faces" / "lfw" / "lfw-deepfunneled"
         target = (
-            sface_lfw_stats(base, LFW, max_photos=args.lfw_photos)
+            sface_lfw_stats(base, lfw, max_photos=args.lfw_photos)
             if args.lfw_photos
             else SFACE_LFW_AS_RECORDED
         )

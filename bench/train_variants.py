@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from recognition import Recognizer
+from recognition import RecognitionSettings, Recognizer
 from training import (
     ArcFaceConfig,
     BackboneConfig,
@@ -141,7 +141,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="FACEGATE_DATA_DIR")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=RecognitionSettings().data_dir,
+        help="shared data directory (default: FACEGATE_DATA_DIR, else ../shared/data)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="one run directory per variant inside")
     parser.add_argument("--budget-min", type=float, help="training wall minutes per variant")
     parser.add_argument(
