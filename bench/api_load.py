@@ -25,16 +25,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])  # as a script: the root, not bench/
+
 import httpx2 as httpx
-from audit_load import throwaway_database  # bench/ is on sys.path when this runs as a script
-from events_export import _fill
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from enrollment import EnrollmentRejected, EnrollmentSettings, Photo, enroll_new_person  # noqa: E402
-from recognition import RecognitionSettings, build_recognizer  # noqa: E402
-from storage import (  # noqa: E402
+from bench.audit_load import throwaway_database
+from bench.events_export import _fill
+from enrollment import EnrollmentRejected, EnrollmentSettings, Photo, enroll_new_person
+from recognition import RecognitionSettings, build_recognizer
+from storage import (
     Role,
     StorageSettings,
     create_api_key,
@@ -43,8 +43,9 @@ from storage import (  # noqa: E402
     make_engine,
     session_scope,
 )
-from tests.data import face_crops_from_group  # noqa: E402
+from tests.data import face_crops_from_group
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -79,7 +80,11 @@ def _prepare(url: str, master_key: str, events: int, cache: Path) -> tuple[dict[
 
 
 def _client(
-    base: str, tokens: dict[str, str], probe: bytes, stop: threading.Event, out: dict[str, list[Any]]
+    base: str,
+    tokens: dict[str, str],
+    probe: bytes,
+    stop: threading.Event,
+    out: dict[str, list[tuple[float, int]]],
 ) -> None:
     device = {"Authorization": f"Bearer {tokens['device']}"}
     auditor = {"Authorization": f"Bearer {tokens['auditor']}"}
@@ -139,7 +144,7 @@ def main() -> None:
                         break
                 except httpx.TransportError:
                     time.sleep(0.25)
-            results: dict[str, list] = {"identify": [], "events": []}
+            results: dict[str, list[tuple[float, int]]] = {"identify": [], "events": []}
             stop = threading.Event()
             threads = [
                 threading.Thread(target=_client, args=(base, tokens, probe, stop, results))

@@ -24,8 +24,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])  # as a script: the root, not bench/
 
 import numpy as np
 import psycopg
@@ -60,7 +64,12 @@ def photos(data_dir: Path, count: int) -> list[tuple[str, bytes]]:
 
 
 def measure(
-    front: ApiServer, gate_held, admin: str, group: int, candidates, count: int
+    front: ApiServer,
+    gate_held: Callable[[], set[int]],
+    admin: str,
+    group: int,
+    candidates: list[tuple[str, bytes]],
+    count: int,
 ) -> tuple[list[float], list[float]]:
     """Seconds from sending each enrollment, and from its answer, to the person at the gate."""
     latencies: list[float] = []
@@ -68,7 +77,7 @@ def measure(
     for name, photo in candidates:
         if len(latencies) == count:
             break
-        person = front.request("POST", "/people", admin, {"name": name})["id"]
+        person: int = front.request("POST", "/people", admin, {"name": name})["id"]
         front.request("PUT", f"/access/groups/{group}/members/{person}", admin)
         started_s = time.monotonic()
         try:
@@ -77,9 +86,11 @@ def measure(
             front.request("DELETE", f"/people/{person}", admin)
             continue  # a photo the enrollment refuses (pose, size): take the next person
         answered_s = time.monotonic()
-        wait_for(
-            lambda p=person: p in gate_held(), timeout_s=60, what=f"person {person} at the gate", step_s=0.005
-        )
+
+        def is_held(person_id: int = person) -> bool:
+            return person_id in gate_held()
+
+        wait_for(is_held, timeout_s=60, what=f"person {person} at the gate", step_s=0.005)
         latencies.append(time.monotonic() - started_s)
         after_request.append(time.monotonic() - answered_s)
         log(f"  {len(latencies):3d}: {latencies[-1] * 1000:.0f} ms ({after_request[-1] * 1000:.0f} ms after)")
@@ -96,7 +107,9 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def run_mode(mode: str, *, base_url: str, count: int, long_poll_s: float, candidates) -> dict[str, object]:
+def run_mode(
+    mode: str, *, base_url: str, count: int, long_poll_s: float, candidates: list[tuple[str, bytes]]
+) -> dict[str, object]:
     schema, url = fresh_schema(base_url)
     engine = make_engine(url)
     create_schema(engine)

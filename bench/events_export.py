@@ -30,9 +30,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx2 as httpx
-from audit_load import throwaway_database  # bench/ is on sys.path when this runs as a script
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])  # as a script: the root, not bench/
 
+import httpx2 as httpx
+
+from bench.audit_load import throwaway_database
 from storage import Role, create_api_key, create_schema, make_engine, session_scope
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"

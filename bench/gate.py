@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)  # run as a script: this file is not the `gate` package
+    sys.path[0] = str(Path(__file__).resolve().parents[1])  # as a script: the root, not bench/
 
 import cv2
 import numpy as np
@@ -76,7 +76,7 @@ def face_crop(runtime: GateRuntime, image: BgrImage, size_px: int) -> BgrImage:
     x1, y1, x2, y2 = max(faces, key=lambda f: (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1])).bbox
     pad = max(x2 - x1, y2 - y1) // 2
     crop = image[max(0, y1 - pad) : y2 + pad, max(0, x1 - pad) : x2 + pad]
-    return cv2.resize(crop, (size_px, size_px), interpolation=cv2.INTER_AREA)
+    return np.asarray(cv2.resize(crop, (size_px, size_px), interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 def frame_of(crops: list[BgrImage], slots: list[tuple[int, int, int]], index: int) -> BgrImage:
@@ -89,7 +89,7 @@ def frame_of(crops: list[BgrImage], slots: list[tuple[int, int, int]], index: in
 
 
 def write_video(path: Path, frames: list[BgrImage]) -> None:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS_NOMINAL, (WIDTH_PX, HEIGHT_PX))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), FPS_NOMINAL, (WIDTH_PX, HEIGHT_PX))
     for frame in frames:
         writer.write(frame)
     writer.release()
@@ -97,13 +97,13 @@ def write_video(path: Path, frames: list[BgrImage]) -> None:
 
 def read_video(path: Path) -> list[BgrImage]:
     capture = cv2.VideoCapture(str(path))
-    frames = []
+    frames: list[BgrImage] = []
     while True:
         ok, frame = capture.read()
         if not ok:
             capture.release()
             return frames
-        frames.append(frame)
+        frames.append(np.asarray(frame, dtype=np.uint8))
 
 
 def enroll_photos(runtime: GateRuntime, name: str, paths: list[Path]) -> None:

@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
+    sys.path[0] = str(Path(__file__).resolve().parents[1])  # as a script: the root, not bench/
 
 import cv2
+import numpy as np
 
-from recognition import fill_warp_padding, image_paths, warp_padding_mask
+from recognition import BgrImage, fill_warp_padding, image_paths, warp_padding_mask
 
 
 def main() -> None:
@@ -31,9 +32,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     photos = padded = 0
     for path in image_paths(args.data):
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
+        loaded = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if loaded is None:
             continue
+        image: BgrImage = np.asarray(loaded, dtype=np.uint8)
         photos += 1
         padded += bool(warp_padding_mask(image).any())
         cv2.imwrite(str(args.out / f"{path.stem}.png"), fill_warp_padding(image))

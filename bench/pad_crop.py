@@ -24,12 +24,13 @@ import time
 from pathlib import Path
 
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
+    sys.path[0] = str(Path(__file__).resolve().parents[1])  # as a script: the root, not bench/
 
 import cv2
 import numpy as np
 
 from recognition import (
+    BgrImage,
     BoxCorrection,
     DetectedFace,
     RecognitionSettings,
@@ -88,9 +89,12 @@ def main() -> None:
     )
     pairs = []
     for path in photos(settings.data_dir, args.lfw):
-        image = cv2.imread(str(path))
+        loaded = cv2.imread(str(path))
+        if loaded is None:
+            continue
+        image: BgrImage = np.asarray(loaded, dtype=np.uint8)
         faces = recognizer.detect(image)
-        if image is None or not faces:
+        if not faces:
             continue
         ref = reference_box(net, image)
         ours = max(faces, key=lambda f: iou(f.bbox, ref))

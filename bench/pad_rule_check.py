@@ -41,12 +41,10 @@ from pathlib import Path
 from typing import Any
 
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
-sys.path.append(str(Path(__file__).resolve().parent))  # for pad_cues only
-
-from pad_cues import _gallery, make_data, orl_dir, orl_people
+    sys.path[0] = str(Path(__file__).resolve().parents[1])  # as a script: the root, not bench/
 
 from api.cli.pad_eval import video_track_scores
+from bench.pad_cues import _gallery, make_data, orl_dir, orl_people
 from gate import PadSettings
 from recognition import (
     ATTACK_SPECIES,

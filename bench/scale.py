@@ -34,14 +34,13 @@ from pathlib import Path
 from typing import Any
 
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)  # run as a script: bench/gate.py must not shadow the `gate` package
-    sys.path.append(str(Path(__file__).resolve().parent))  # for scale_data and scale_sync only
+    sys.path[0] = str(Path(__file__).resolve().parents[1])  # as a script: the root, not bench/
 
 import faiss
 import numpy as np
-from scale_data import Population, SyntheticFaces, pair_stats, population, sface_lfw_stats
-from scale_sync import measure_sync
 
+from bench.scale_data import Population, SyntheticFaces, pair_stats, population, sface_lfw_stats
+from bench.scale_sync import measure_sync
 from gate import GateSettings, door_operating_threshold
 from recognition import (
     FaceIndex,

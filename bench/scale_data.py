@@ -28,6 +28,11 @@ from recognition import Recognizer, embed_photos
 FloatArray = npt.NDArray[np.float32]
 
 
+def _unit_rows(rows: npt.NDArray[np.floating]) -> FloatArray:
+    """Each row divided by its L2 norm, as float32."""
+    return np.asarray(rows / np.linalg.norm(rows, axis=1, keepdims=True), dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class ScoreStats:
     """Mean and standard deviation of genuine and impostor cosines, with how many pairs."""
@@ -111,7 +116,7 @@ class SyntheticFaces:
         spread = rng.standard_normal((count, self.subspace_dim)).astype(np.float32)
         spread /= np.linalg.norm(spread, axis=1, keepdims=True)
         centres = math.sqrt(self.rho) * basis[0] + math.sqrt(1 - self.rho) * (spread @ basis[1:])
-        return (centres / np.linalg.norm(centres, axis=1, keepdims=True)).astype(np.float32)
+        return _unit_rows(centres)
 
     def templates(self, centres: FloatArray, rng: np.random.Generator) -> FloatArray:
         """One unit template per centre row."""
@@ -119,7 +124,7 @@ class SyntheticFaces:
         noise = rng.standard_normal(centres.shape).astype(np.float32)
         noise /= np.linalg.norm(noise, axis=1, keepdims=True)
         rows = closeness * centres + np.sqrt(1 - closeness**2) * noise
-        return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+        return _unit_rows(rows)
 
     def _basis(self) -> FloatArray:
         """The shared direction and the identities' subspace: orthonormal rows, fixed by the seed."""

@@ -28,14 +28,13 @@ from pathlib import Path
 from typing import Any
 
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)  # run as a script: bench/gate.py must not shadow the `gate` package
-    sys.path.append(str(Path(__file__).resolve().parent))  # for scale_data only
+    sys.path[0] = str(Path(__file__).resolve().parents[1])  # as a script: the root, not bench/
 
 import numpy as np
 import numpy.typing as npt
-from scale_data import ScoreStats, SyntheticFaces, population, sface_lfw_stats
 from sqlalchemy import text
 
+from bench.scale_data import ScoreStats, SyntheticFaces, population, sface_lfw_stats
 from gate import GalleryCache, GateSettings
 from recognition import (
     FaissFactoryIndexConfig,
@@ -204,8 +203,9 @@ def measure_sync(
         engine, database, recognizer, vectors=vectors, per_identity=per_identity
     )
     settings = GateSettings()
-    reload_thread = {"initializer": limit_search_threads, "initargs": (settings.reload_threads,)}
-    with ThreadPoolExecutor(max_workers=1, **reload_thread) as background:  # as the gate's
+    with ThreadPoolExecutor(  # as the gate's
+        max_workers=1, initializer=limit_search_threads, initargs=(settings.reload_threads,)
+    ) as background:
         cache = GalleryCache(
             engine=engine,
             keyring=keyring,

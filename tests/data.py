@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from recognition import Recognizer, align_face
+from recognition import BgrImage, Recognizer, align_face
 from recognition.evaluation.harness import nearest_centre_face
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -38,10 +38,12 @@ def no_face_photos() -> list[Path]:
     return sorted(insightface_images().glob("mask_*.jpg"))
 
 
-def face_crops_from_group(recognizer: object) -> list[bytes]:
+def face_crops_from_group(recognizer: Recognizer) -> list[bytes]:
     """Six single-person JPEGs cut from the group photo with a margin, left to right."""
-    image = cv2.imread(str(group_photo()))
-    faces = recognizer.detect(image)  # type: ignore[attr-defined]
+    loaded = cv2.imread(str(group_photo()))
+    assert loaded is not None, "insightface's t1.jpg did not decode"
+    image: BgrImage = np.asarray(loaded, dtype=np.uint8)
+    faces = recognizer.detect(image)
     crops = []
     for face in sorted(faces, key=lambda f: f.bbox[0]):
         x1, y1, x2, y2 = face.bbox

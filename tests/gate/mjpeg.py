@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import http.server
+import io
 import threading
 import time
-from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -74,7 +74,7 @@ class MjpegCamera:
 
         return Handler
 
-    def serve(self, out: BinaryIO) -> None:
+    def serve(self, out: io.BufferedIOBase) -> None:
         self.sent = 0
         for jpeg in self._jpegs:
             if self._halt.is_set():
