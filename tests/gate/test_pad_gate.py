@@ -3,84 +3,39 @@
 from __future__ import annotations
 
 import json
-import shutil
-from datetime import UTC, datetime
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from gate import (
-    PAD_CUE_NAMES,
-    PAD_FACE_TOO_CLOSE,
-    PRESENTATION_ATTACK,
-    AccessPolicyCache,
-    GalleryCache,
-    GateSettings,
-    PadSettings,
-    run_gate,
-)
+from gate import PAD_CUE_NAMES, PAD_FACE_TOO_CLOSE, PRESENTATION_ATTACK, GateSettings, PadSettings
 from gate.errors import ThresholdUnavailable
 from recognition import (
-    PAD_CARD_DIR,
-    PAD_CARD_FILE,
     PASSIVE_FEATURE,
     BpcerPoint,
     FaceFillCalibration,
     PadCalibration,
-    PadTrackRule,
     PresentationAttackDetector,
-    RecognitionSettings,
     Recognizer,
     attack_video,
-    build_pad_detector,
-    read_pad_card,
-    write_pad_card,
 )
-from storage import AuditEventCreate, Decision, Engine, Keyring, append_event, query_events, session_scope
-from tests.data import encode_jpeg, minifasnet_dir
-from tests.fakes import FakeClock, RecordingDoor
+from storage import Decision, Engine, Keyring
+from tests.data import encode_jpeg
+from tests.gate.pad_support import calibration_at as _at
+from tests.gate.pad_support import grey as _grey
+from tests.gate.pad_support import hand_set_rule as _hand_set_rule
+from tests.gate.pad_support import pad_with as _pad_with
+from tests.gate.pad_support import run_pad_gate
+from tests.gate.pad_support import sample as _sample
 from tests.storage.audit_helpers import sql, verify
 
 pytestmark = pytest.mark.model
-DOOR = "front"
-
-
-def _sample(name: str):
-    return cv2.imread(str(minifasnet_dir() / "samples" / name))
 
 
 def _run(engine: Engine, keyring: Keyring, recognizer: Recognizer, pad, frames, policy: str):
-    clock = FakeClock(100.0)
     settings = GateSettings(pad=PadSettings(policy=policy))  # type: ignore[arg-type]
     settings.decision.cooldown_s = 0.0
-
-    def record(event: AuditEventCreate) -> None:
-        with session_scope(engine) as session:
-            append_event(session, keyring, event)
-
-    decisions = list(
-        run_gate(
-            frames,
-            door=DOOR,
-            source_name="replay:pad",
-            recognizer=recognizer,
-            gallery=GalleryCache(
-                engine=engine, keyring=keyring, recognizer=recognizer, poll_s=2.0, monotonic=clock
-            ).current,
-            access=AccessPolicyCache(engine=engine, door=DOOR, poll_s=2.0, monotonic=clock).current,
-            actuator=RecordingDoor(),
-            record=record,
-            settings=settings,
-            monotonic=clock,
-            utc_now=lambda: datetime(2026, 11, 23, 12, 0, tzinfo=UTC),
-            pad=pad,
-        )
-    )
-    with session_scope(engine) as session:
-        events, _ = query_events(session, door=DOOR, limit=100)
-    return decisions, sorted(events, key=lambda e: e.id)
+    return run_pad_gate(engine, keyring, recognizer, pad, frames, settings=settings)
 
 
 @pytest.fixture
@@ -170,16 +125,6 @@ def test_off_runs_no_pad_and_a_policy_without_the_model_refuses_to_start(
         _run(engine, keyring, recognizer, None, [_sample("image_F1.jpg")], "enforce")
 
 
-def _pad_with(pad_model_dir: Path, tmp_path: Path, **card_fields: object) -> PresentationAttackDetector:
-    """The PAD stage from a copy of the converted PAD model directory whose card holds `card_fields`."""
-    models = tmp_path / "models"
-    shutil.copytree(pad_model_dir, models)
-    card_path = models / PAD_CARD_DIR / PAD_CARD_FILE
-    write_pad_card(read_pad_card(card_path).model_copy(update=card_fields), card_path)
-    settings = RecognitionSettings(model_dir=models, bundle_dirs=[], allow_model_download=False)
-    return build_pad_detector(settings, cache_dir=tmp_path / "cache")
-
-
 def test_a_face_fill_calibration_leaves_the_gate_on_the_cards_calibration(
     engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled
 ) -> None:
@@ -197,21 +142,6 @@ def test_a_face_fill_calibration_leaves_the_gate_on_the_cards_calibration(
         (Decision.denied, PRESENTATION_ATTACK)
     ]
     assert events[0].pad_threshold == 0.5
-
-
-def _hand_set_rule(features: tuple[str, ...]) -> PadTrackRule:
-    """A rule whose second feature (the edge of a phone around the face) weighs most; threshold 0.5."""
-    return PadTrackRule(
-        features=features,
-        centre=(0.5, 0.3),
-        scale=(0.25, 0.25),
-        weights=(1.0, 4.0),
-        intercept=0.0,
-        calibration=PadCalibration(
-            dataset="hand-set", bona_fide_count=100, points=(BpcerPoint(bpcer=0.01, attack_threshold=0.5),)
-        ),
-        fitted_on="hand-set for this test",
-    )
 
 
 def test_the_track_rule_decides_an_attack_track_and_every_cue_is_audited(
@@ -246,17 +176,6 @@ def test_a_track_rule_weighing_an_unknown_cue_refuses_to_start(
 
     with pytest.raises(ThresholdUnavailable, match="unknown cues: thermal_camera"):
         _run(engine, keyring, recognizer, pad, [_sample("image_T1.jpg")], "enforce")
-
-
-def _grey(image: np.ndarray) -> np.ndarray:
-    """The frame a door camera in night/IR mode delivers: three equal channels."""
-    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-
-
-def _at(dataset: str, threshold: float) -> PadCalibration:
-    return PadCalibration(
-        dataset=dataset, bona_fide_count=100, points=(BpcerPoint(bpcer=0.01, attack_threshold=threshold),)
-    )
 
 
 def test_a_track_of_grey_frames_is_held_to_the_cards_grey_calibration_a_mixed_one_to_colour(

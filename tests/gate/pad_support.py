@@ -1,0 +1,122 @@
+"""The PAD gate tests' shared parts: the authors' sample photos, PAD cards with chosen fields, a gate run."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from gate import AccessPolicyCache, GalleryCache, GateDecision, GateSettings, run_gate
+from recognition import (
+    PAD_CARD_DIR,
+    PAD_CARD_FILE,
+    BpcerPoint,
+    PadCalibration,
+    PadTrackRule,
+    PresentationAttackDetector,
+    RecognitionSettings,
+    Recognizer,
+    build_pad_detector,
+    read_pad_card,
+    write_pad_card,
+)
+from storage import (
+    AuditEventCreate,
+    AuditEventPublic,
+    Engine,
+    Keyring,
+    append_event,
+    query_events,
+    session_scope,
+)
+from tests.data import minifasnet_dir
+from tests.fakes import FakeClock, RecordingDoor
+
+DOOR = "front"
+NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def sample(name: str) -> np.ndarray:
+    """One of the authors' sample photos (image_T1.jpg: live; image_F1.jpg: an attack)."""
+    return cv2.imread(str(minifasnet_dir() / "samples" / name))
+
+
+def grey(image: np.ndarray) -> np.ndarray:
+    """The frame a door camera in night/IR mode delivers: three equal channels."""
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
+def pad_with(pad_model_dir: Path, tmp_path: Path, **card_fields: object) -> PresentationAttackDetector:
+    """The PAD stage from a copy of the converted PAD model directory whose card holds `card_fields`."""
+    models = tmp_path / "models"
+    shutil.copytree(pad_model_dir, models)
+    card_path = models / PAD_CARD_DIR / PAD_CARD_FILE
+    write_pad_card(read_pad_card(card_path).model_copy(update=card_fields), card_path)
+    settings = RecognitionSettings(model_dir=models, bundle_dirs=[], allow_model_download=False)
+    return build_pad_detector(settings, cache_dir=tmp_path / "cache")
+
+
+def calibration_at(dataset: str, threshold: float) -> PadCalibration:
+    """A card calibration with one point: BPCER 1% at `threshold`."""
+    return PadCalibration(
+        dataset=dataset, bona_fide_count=100, points=(BpcerPoint(bpcer=0.01, attack_threshold=threshold),)
+    )
+
+
+def hand_set_rule(features: tuple[str, ...]) -> PadTrackRule:
+    """A rule whose second feature (the edge of a phone around the face) weighs most; threshold 0.5."""
+    return PadTrackRule(
+        features=features,
+        centre=(0.5, 0.3),
+        scale=(0.25, 0.25),
+        weights=(1.0, 4.0),
+        intercept=0.0,
+        calibration=calibration_at("hand-set", 0.5),
+        fitted_on="hand-set for this test",
+    )
+
+
+def run_pad_gate(
+    engine: Engine,
+    keyring: Keyring,
+    recognizer: Recognizer,
+    pad: PresentationAttackDetector | None,
+    frames: Sequence[np.ndarray],
+    *,
+    settings: GateSettings,
+    door: str = DOOR,
+    at: datetime = NOON,
+) -> tuple[list[GateDecision], list[AuditEventPublic]]:
+    """`run_gate` over `frames` at `door`, each event appended to the real audit log stamped `at` (as the
+    gate's journal stamps it with its clock); the decisions and all of the door's events, oldest first."""
+    clock = FakeClock(100.0)
+
+    def record(event: AuditEventCreate) -> None:
+        with session_scope(engine) as session:
+            append_event(session, keyring, event.model_copy(update={"occurred_at": at}))
+
+    decisions = list(
+        run_gate(
+            frames,
+            door=door,
+            source_name="replay:pad",
+            recognizer=recognizer,
+            gallery=GalleryCache(
+                engine=engine, keyring=keyring, recognizer=recognizer, poll_s=2.0, monotonic=clock
+            ).current,
+            access=AccessPolicyCache(engine=engine, door=door, poll_s=2.0, monotonic=clock).current,
+            actuator=RecordingDoor(),
+            record=record,
+            settings=settings,
+            monotonic=clock,
+            utc_now=lambda: at,
+            pad=pad,
+        )
+    )
+    with session_scope(engine) as session:
+        events, _ = query_events(session, door=door, limit=1000)
+    return decisions, sorted(events, key=lambda e: e.id)
