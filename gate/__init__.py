@@ -38,6 +38,7 @@ from gate.errors import (
     ActuatorError,
     CameraUnavailable,
     DeviceRefused,
+    DoorCalibrationRefused,
     GalleryStale,
     GateError,
     JournalCorrupt,
@@ -63,10 +64,20 @@ from gate.metrics import (
     fan_out,
 )
 from gate.pad import PAD_FACE_TOO_CLOSE, PRESENTATION_ATTACK
+from gate.pad_calibration import (
+    MIN_REFUSED_EVENTS,
+    ColourResult,
+    DoorCalibrationResult,
+    calibrate_door,
+    door_pad_settings,
+    min_events,
+)
 from gate.registry import DOORS, build_door
 from gate.settings import (
     PAD_CUE_NAMES,
     DecisionSettings,
+    DoorColourCalibration,
+    DoorPadCalibration,
     GateSettings,
     GpioRelayDoorConfig,
     HttpWebhookDoorConfig,
@@ -80,6 +91,15 @@ from gate.tracker import IouTracker, iou
 from gate.worker import GateDecision, run_gate
 
 __all__ = [
+    "MIN_REFUSED_EVENTS",
+    "ColourResult",
+    "DoorCalibrationRefused",
+    "DoorCalibrationResult",
+    "DoorColourCalibration",
+    "DoorPadCalibration",
+    "calibrate_door",
+    "door_pad_settings",
+    "min_events",
     "PAD_FACE_TOO_CLOSE",
     "PRESENTATION_ATTACK",
     "PAD_CUE_NAMES",

@@ -362,14 +362,16 @@ def check_gate_config(config: GatesConfig | None) -> str:
     Raises:
         pydantic.ValidationError, ConfigFileError: with every error's dotted path.
         ModelLoadError: a door's PAD policy needs the PAD model and it is missing or fails its sha256 (C3).
-        ThresholdUnavailable: the PAD card has no threshold at a door's BPCER target, or its track rule
-            weighs a cue this gate does not know.
+        ThresholdUnavailable: the PAD card has no threshold at a door's BPCER target, its track rule
+            weighs a cue this gate does not know, or a door's own PAD calibration does not match the loaded
+            PAD weights or the score the door decides by.
     """
     settings = GateSettings()
     cameras = config.cameras if config is not None else []
-    doors = [settings, *(camera.settings for camera in cameras)]
-    if any(s.pad.policy != "off" for s in doors):
+    doors = [("(environment)", settings), *((camera.door, camera.settings) for camera in cameras)]
+    if any(s.pad.policy != "off" for _, s in doors):
         detector = build_pad_detector(RecognitionSettings(), cache_dir=StorageSettings().home / "models")
-        for door in doors:
-            PadGate(door.pad, detector)  # what the door's loop builds first: its rule and threshold
+        for door, door_settings in doors:
+            # what the door's loop builds first: its rule, thresholds and door calibration check
+            PadGate(door_settings.pad, detector, door=door)
     return f"configuration valid: {len(cameras) or 1} camera(s)"

@@ -5,6 +5,7 @@ GateError
 ├── ActuatorError       the door could not be driven
 ├── GalleryStale        the database has been unreachable too long (or before any gallery was loaded)
 ├── ThresholdUnavailable the configured FPIR target needs a calibration the model does not have
+├── DoorCalibrationRefused a door's monitor events cannot set its PAD threshold (too few, other weights)
 ├── UpstreamUnavailable the audit log or gallery upstream (database or API) cannot be reached now
 ├── DeviceRefused       the API refuses this device (its key revoked or unknown, no door of its own)
 └── JournalError        the local audit journal cannot be opened, written or read
@@ -31,6 +32,10 @@ class GalleryStale(GateError):
 
 class ThresholdUnavailable(GateError):
     """The door's threshold cannot be derived as configured; the gate refuses to start (F3)."""
+
+
+class DoorCalibrationRefused(GateError):
+    """The door's monitor events cannot set its PAD threshold: too few, other PAD weights or another score."""
 
 
 class UpstreamUnavailable(GateError):

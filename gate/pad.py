@@ -26,6 +26,12 @@ one; a track with any colour frame, or a card without a grey calibration, to the
 the strict one for grey frames. The event's cues record which (`colour`: grey|colour|none, and `basis`),
 inside the MAC-covered cues like every other value, so old events verify as before. The unshipped track rule
 is left as it is: fitted on colour tracks, it decides every track at its own threshold whatever the colour.
+
+Door calibration: `PadSettings.door_calibration` (`facegate pad calibrate-door`, from the door's own monitor
+events) replaces the card's threshold for each colour it holds, for the deciding score it was measured on;
+a colour it lacks keeps the card's (grey without either: the card's colour threshold, as above). It must
+match the loaded PAD weights and the deciding score, else the gate refuses to start (ThresholdUnavailable
+naming the door). The event's basis then says `door calibration`, its target, event count and dates.
 """
 
 from __future__ import annotations
@@ -33,10 +39,11 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from gate.decision import Verdict, Vote
 from gate.errors import ThresholdUnavailable
-from gate.settings import PadSettings
+from gate.settings import DoorColourCalibration, PadSettings
 from recognition import (
     FRAME_CUES,
     PASSIVE_FEATURE,
@@ -60,6 +67,15 @@ PAD_FACE_TOO_CLOSE = "pad_face_too_close"
 phone held close fills it too); the person is asked to step back and present again."""
 _CUES_MAX_CHARS = 500
 _BASIS_MAX_CHARS = 100
+TRACK_RULE_BASIS = "track rule"
+"""How the basis of a track decided by the card's track rule starts (its score is the rule's, not passive)."""
+ScoreKind = Literal["passive", "track_rule"]
+
+
+def deciding_score(settings: PadSettings, detector: PresentationAttackDetector | None) -> ScoreKind:
+    """Which score decides at this door: the card's track rule when it has one and the door allows it."""
+    has_rule = detector is not None and detector.track_rule is not None
+    return "track_rule" if has_rule and settings.allow_track_rule else "passive"
 
 
 @dataclass(frozen=True)
@@ -100,9 +116,12 @@ class TrackPad:
 class PadGate:
     """One door's PAD state: its policy, deciding rule, threshold and the evidence of each live track."""
 
-    def __init__(self, settings: PadSettings, detector: PresentationAttackDetector | None) -> None:
-        """Raises ThresholdUnavailable: the policy needs PAD and no detector was built, or the card's
-        track rule names a cue this gate does not know or has no threshold at the door's BPCER target."""
+    def __init__(
+        self, settings: PadSettings, detector: PresentationAttackDetector | None, *, door: str
+    ) -> None:
+        """Raises ThresholdUnavailable: the policy needs PAD and no detector was built, the card's track
+        rule names a cue this gate does not know or has no threshold at the door's BPCER target, or the
+        door's own calibration was measured with other PAD weights or another deciding score."""
         self.settings = settings
         self.detector = detector if settings.policy != "off" else None
         if settings.policy != "off" and detector is None:
@@ -115,12 +134,51 @@ class PadGate:
             raise ThresholdUnavailable(f"the PAD track rule needs unknown cues: {', '.join(sorted(unknown))}")
         self.frame_cues = sorted(needed & FRAME_CUES.keys())
         self.track_cues = sorted(needed & TRACK_CUES.keys())
+        self._check_door_calibration(door)
         self.threshold, self.basis = self._threshold(self.rule, is_grey=False)
         self.grey_threshold, self.grey_basis = self._threshold(self.rule, is_grey=True)
         self.tracks: dict[int, TrackPad] = {}
 
+    def _check_door_calibration(self, door: str) -> None:
+        """A door calibration holds only the weights and the deciding score it was measured with."""
+        calibration = self.settings.door_calibration
+        if calibration is None or self.detector is None:
+            return
+        if calibration.pad_weights_sha256 != self.detector.weights_sha256:
+            raise ThresholdUnavailable(
+                f"door {door}: its PAD door_calibration was measured with PAD weights "
+                f"{calibration.pad_weights_sha256[:12]}, the loaded PAD model's are "
+                f"{self.detector.weights_sha256[:12]}; remove it, run the door in monitor and calibrate "
+                "it again (`facegate pad calibrate-door`)"
+            )
+        score = deciding_score(self.settings, self.detector)
+        if calibration.score != score:
+            raise ThresholdUnavailable(
+                f"door {door}: its PAD door_calibration holds the {calibration.score} score, the door now "
+                f"decides by the {score} score; calibrate it again from monitor events of this score"
+            )
+
+    def _door_threshold(self, *, is_grey: bool) -> tuple[float, str] | None:
+        """The door's own threshold and basis for this colour, or None when it has none."""
+        calibration = self.settings.door_calibration
+        entry: DoorColourCalibration | None = None
+        if calibration is not None:
+            entry = calibration.grey if is_grey else calibration.colour
+        if calibration is None or entry is None:
+            return None
+        basis = (
+            f"door calibration: BPCER {calibration.bpcer_target:g}, {entry.event_count} events "
+            f"{entry.first_event_at:%Y-%m-%d}..{entry.last_event_at:%Y-%m-%d}"
+        )
+        basis = f"grey frames: {basis}" if is_grey else basis
+        return entry.attack_threshold, f"{TRACK_RULE_BASIS}, {basis}" if self.rule is not None else basis
+
     def _threshold(self, rule: PadTrackRule | None, *, is_grey: bool) -> tuple[float, str]:
-        """The threshold and basis for a track of colour frames or (`is_grey`) of grey frames only."""
+        """The threshold and basis for a track of colour frames or (`is_grey`) of grey frames only: the
+        door's own calibration of that colour, else the card's."""
+        door_threshold = self._door_threshold(is_grey=is_grey)
+        if door_threshold is not None:
+            return door_threshold
         calibration, is_grey_main = (
             (None, False)
             if self.detector is None
@@ -133,7 +191,7 @@ class PadGate:
                 threshold, basis = operating_attack_threshold(
                     rule.calibration, bpcer_target=self.settings.bpcer_target
                 )
-                return threshold, f"track rule, {basis}"
+                return threshold, f"{TRACK_RULE_BASIS}, {basis}"
             target = self.settings.bpcer_target
             threshold, basis = operating_attack_threshold(calibration, bpcer_target=target)
         except ModelLoadError as exc:

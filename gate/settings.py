@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 UnlockSeconds = Annotated[
@@ -169,6 +169,52 @@ PadCueName = Literal["frame_edges", "flow_planar"]
 PAD_CUE_NAMES: tuple[PadCueName, ...] = ("frame_edges", "flow_planar")
 
 
+class DoorColourCalibration(BaseModel):
+    """One colour's threshold measured on the door's own bona fide monitor events (`pad calibrate-door`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    attack_threshold: float = Field(
+        ge=0.0, le=1.0, description="Attack score above which PAD calls a track of this colour an attack."
+    )
+    event_count: int = Field(gt=0, description="Monitor events (granted by match) it was measured on.")
+    first_event_at: AwareDatetime = Field(description="Time of the first of those events (UTC).")
+    last_event_at: AwareDatetime = Field(description="Time of the last of those events (UTC).")
+
+
+class DoorPadCalibration(BaseModel):
+    """PAD thresholds measured at this door from its own monitor events, per colour of the track's frames.
+
+    Written by `facegate pad calibrate-door`; valid only for the PAD weights and the deciding score (the
+    passive mean or the card's track rule) they were measured with, which the gate checks at start-up.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    pad_weights_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="The PAD card's weights hash the events were scored with."
+    )
+    score: Literal["passive", "track_rule"] = Field(
+        description="Which score the events recorded and the thresholds hold: the mean passive score or "
+        "the card's track rule."
+    )
+    bpcer_target: float = Field(
+        gt=0.0, lt=1.0, description="Share of the door's bona fide events each threshold refuses at most."
+    )
+    colour: DoorColourCalibration | None = Field(
+        None, description="For tracks with a colour frame; None: the card's calibration holds them."
+    )
+    grey: DoorColourCalibration | None = Field(
+        None,
+        description="For tracks of grey frames only (a night/IR camera); None: the card's grey calibration, "
+        "else its colour one.",
+    )
+
+    @model_validator(mode="after")
+    def _one_colour_at_least(self) -> DoorPadCalibration:
+        if self.colour is None and self.grey is None:
+            raise ValueError("a door calibration needs a colour or a grey threshold")
+        return self
+
+
 class PadSettings(BaseModel):
     """One door's presentation-attack policy (each camera's GateSettings carries its own)."""
 
@@ -200,6 +246,21 @@ class PadSettings(BaseModel):
         description="Decide by the PAD card's fitted track rule (passive score and cues) when the card "
         "has one; otherwise, or when false, the mean passive score decides.",
     )
+    door_calibration: DoorPadCalibration | None = Field(
+        None,
+        description="Thresholds from this door's own monitor events (`facegate pad calibrate-door`), in "
+        "place of the card's for each colour it has; measured at `bpcer_target`.",
+    )
+
+    @model_validator(mode="after")
+    def _door_calibration_at_the_target(self) -> PadSettings:
+        calibration = self.door_calibration
+        if calibration is not None and abs(calibration.bpcer_target - self.bpcer_target) > 1e-12:
+            raise ValueError(
+                f"door_calibration was measured at BPCER {calibration.bpcer_target:g}, the door's "
+                f"bpcer_target is {self.bpcer_target:g}: calibrate the door again at its target"
+            )
+        return self
 
 
 class GateSettings(BaseSettings):

@@ -1,0 +1,255 @@
+"""A door's PAD thresholds from its own monitor events: its employees' bona fide presentations.
+
+The card's thresholds come from photos (LFW, CelebA); a door camera's optics, lighting and night/IR mode
+score the door's own people differently. Run in `monitor`, the gate records every track's PAD score without
+denying; the events it granted by match are the door's would-be-granted employees. Assuming the monitor
+period had no attack (the operator's to vouch for: an attack granted then would loosen the threshold), those
+scores are bona fide, and the threshold at the door's BPCER target is set from them by the card
+calibration's own rule (`recognition.threshold_at_bpcer`), one per colour the events recorded (grey tracks
+score far higher). Only events scored by the PAD weights loaded now, and decided by the same score (the
+passive mean or the card's track rule) as the door decides by now, are comparable: anything else refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from gate.config_file import CameraSpec
+from gate.decision import MATCH
+from gate.errors import DoorCalibrationRefused
+from gate.pad import TRACK_RULE_BASIS, PadGate, ScoreKind, deciding_score
+from gate.settings import DoorColourCalibration, DoorPadCalibration, PadSettings
+from recognition import PresentationAttackDetector, threshold_at_bpcer
+from storage import Decision, Engine, iter_event_rows
+
+MIN_REFUSED_EVENTS = 5
+"""A colour is calibrated only from enough events that its threshold refuses at least this many of them
+(n ≥ MIN_REFUSED_EVENTS / BPCER target: 500 at 1%). With k = floor(target × n) events above it, the
+threshold is the (k+1)-th highest score; its true BPCER on new traffic is then spread like Beta(k+1, n−k),
+whose relative standard deviation is about 1/sqrt(k+1): 100% at k = 0 (the highest score seen, the target
+meaningless), 41% at k = 5. Five is the least that makes the target more than a label; more is better."""
+
+Colour = Literal["colour", "grey"]
+_COLOURS: tuple[Colour, ...] = ("colour", "grey")
+_COLUMNS = ("occurred_at", "reason", "pad_weights_hash", "pad_score", "pad_cues")
+
+
+@dataclass(frozen=True)
+class MonitorScore:
+    """One monitor event granted by match: its time, PAD weights, deciding score, colour and score kind."""
+
+    occurred_at: datetime
+    weights_hash: str | None
+    score: float
+    colour: Colour
+    score_kind: ScoreKind
+
+
+@dataclass(frozen=True)
+class ColourResult:
+    """One colour's events and, when there were enough, its door threshold, with the card's beside it."""
+
+    colour: Colour
+    event_count: int
+    needed_count: int
+    calibration: DoorColourCalibration | None
+    refused_at_door: int
+    card_threshold: float
+    card_basis: str
+    refused_at_card: int
+
+
+@dataclass(frozen=True)
+class DoorCalibrationResult:
+    """The door calibration to store and what it was measured on."""
+
+    door: str
+    calibration: DoorPadCalibration
+    colours: tuple[ColourResult, ...]
+    skipped: dict[str, int]
+    """Granted events of the window left out, by reason (not monitor, not by match, no PAD score, ...)."""
+
+
+def min_events(bpcer_target: float) -> int:
+    """Events of one colour needed at `bpcer_target` (see MIN_REFUSED_EVENTS)."""
+    return math.ceil(MIN_REFUSED_EVENTS / bpcer_target - 1e-9)
+
+
+def door_pad_settings(cameras: Sequence[CameraSpec], door: str) -> PadSettings:
+    """The PAD settings of the cameras of `door` in a gates file (one calibration serves them all).
+
+    Raises:
+        DoorCalibrationRefused: no camera of that door, or its cameras' PAD settings (policy and door
+            calibration aside) differ: their events share the door's name, so they cannot be told apart.
+    """
+    settings = [camera.settings.pad for camera in cameras if camera.door == door]
+    if not settings:
+        doors = sorted({camera.door for camera in cameras})
+        raise DoorCalibrationRefused(
+            f"no camera of door {door!r} in the gates file (doors: {', '.join(doors)})"
+        )
+    compared = [s.model_dump(exclude={"policy", "door_calibration"}) for s in settings]
+    if any(other != compared[0] for other in compared[1:]):
+        raise DoorCalibrationRefused(
+            f"the cameras of door {door!r} have different pad settings; give them the same before calibrating"
+        )
+    return settings[0]
+
+
+def monitor_scores(
+    engine: Engine, *, door: str, since: datetime | None, until: datetime | None
+) -> tuple[list[MonitorScore], Counter[str]]:
+    """The door's events granted by match under policy `monitor` with a PAD score in [since, until), and a
+    count of the other granted events by why they were left out.
+
+    Raises:
+        DatabaseUnavailable: the database fails.
+    """
+    kept: list[MonitorScore] = []
+    skipped: Counter[str] = Counter()
+    batches = iter_event_rows(
+        engine, columns=_COLUMNS, door=door, decision=Decision.granted, since=since, until=until
+    )
+    for batch in batches:
+        for occurred_at, reason, weights_hash, score, cues_json in batch:
+            cues = _cues(cues_json)
+            why = _left_out(reason, score, cues)
+            if why is not None:
+                skipped[why] += 1
+                continue
+            kind: ScoreKind = (
+                "track_rule" if str(cues.get("basis", "")).startswith(TRACK_RULE_BASIS) else "passive"
+            )
+            colour: Colour = "grey" if cues["colour"] == "grey" else "colour"
+            kept.append(MonitorScore(occurred_at, weights_hash, float(score), colour, kind))
+    return kept, skipped
+
+
+def _cues(cues_json: str | None) -> dict[str, object]:
+    """An event's PAD cues, or {} when it has none or they do not parse (cut at the column's length)."""
+    if not cues_json:
+        return {}
+    try:
+        cues = json.loads(cues_json)
+    except json.JSONDecodeError:
+        return {"unreadable": True}
+    return cues if isinstance(cues, dict) else {"unreadable": True}
+
+
+def _left_out(reason: str, score: float | None, cues: dict[str, object]) -> str | None:
+    """Why a granted event is no bona fide monitor score, or None when it is one."""
+    if reason != MATCH:
+        return f"granted by {reason}"
+    if not cues:
+        return "PAD off"
+    if cues.get("unreadable"):
+        return "PAD cues unreadable"
+    if cues.get("policy") != "monitor":
+        return f"policy {cues.get('policy')}"
+    if score is None or cues.get("colour") not in _COLOURS:
+        return "no PAD score"
+    return None
+
+
+def _check_comparable(scores: list[MonitorScore], *, weights_sha256: str, score_kind: ScoreKind) -> None:
+    """Every score must come from the loaded PAD weights and the score the door decides by now."""
+    other_weights = Counter(s.weights_hash for s in scores if s.weights_hash != weights_sha256)
+    if other_weights:
+        found = ", ".join(f"{str(h)[:12]} ({n})" for h, n in other_weights.most_common())
+        raise DoorCalibrationRefused(
+            f"{sum(other_weights.values())} of {len(scores)} monitor events were scored with other PAD "
+            f"weights ({found}) than the loaded {weights_sha256[:12]}; the PAD model changed in the window: "
+            "choose --since after the change"
+        )
+    other_kind = sum(1 for s in scores if s.score_kind != score_kind)
+    if other_kind:
+        raise DoorCalibrationRefused(
+            f"{other_kind} of {len(scores)} monitor events were decided by another score than the "
+            f"{score_kind} score the door decides by now (pad.allow_track_rule or the card's track rule "
+            "changed): their scores mean something else; choose a window after the change"
+        )
+
+
+def _colour_result(
+    colour: Colour, scores: list[MonitorScore], *, bpcer_target: float, card: tuple[float, str]
+) -> ColourResult:
+    """One colour's door threshold by the card calibration's rule, or none when too few events."""
+    values = [s.score for s in scores]
+    needed = min_events(bpcer_target)
+    calibration = None
+    if len(values) >= needed:
+        calibration = DoorColourCalibration(
+            attack_threshold=threshold_at_bpcer(values, bpcer_target),
+            event_count=len(values),
+            first_event_at=min(s.occurred_at for s in scores),
+            last_event_at=max(s.occurred_at for s in scores),
+        )
+    card_threshold, card_basis = card
+    return ColourResult(
+        colour=colour,
+        event_count=len(values),
+        needed_count=needed,
+        calibration=calibration,
+        refused_at_door=0 if calibration is None else sum(v > calibration.attack_threshold for v in values),
+        card_threshold=card_threshold,
+        card_basis=card_basis,
+        refused_at_card=sum(v > card_threshold for v in values),
+    )
+
+
+def calibrate_door(
+    engine: Engine,
+    *,
+    door: str,
+    settings: PadSettings,
+    detector: PresentationAttackDetector,
+    bpcer_target: float,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> DoorCalibrationResult:
+    """The door's PAD thresholds at `bpcer_target` from its monitor events granted by match in
+    [since, until), per colour with enough events (`min_events`); `settings` is the door's PAD settings
+    now (whether the track rule decides), `detector` the PAD model loaded now.
+
+    Raises:
+        DoorCalibrationRefused: no colour has enough events, or some were scored with other PAD weights
+            or decided by another score than the door decides by now.
+        ThresholdUnavailable: the card has no threshold at `bpcer_target` to compare with.
+        DatabaseUnavailable: the database fails.
+    """
+    score_kind = deciding_score(settings, detector)
+    scores, skipped = monitor_scores(engine, door=door, since=since, until=until)
+    _check_comparable(scores, weights_sha256=detector.weights_sha256, score_kind=score_kind)
+    without_door = {"policy": "monitor", "bpcer_target": bpcer_target, "door_calibration": None}
+    card = PadGate(settings.model_copy(update=without_door), detector, door=door)
+    results = tuple(
+        _colour_result(
+            colour,
+            [s for s in scores if s.colour == colour],
+            bpcer_target=bpcer_target,
+            card=(card.grey_threshold, card.grey_basis) if colour == "grey" else (card.threshold, card.basis),
+        )
+        for colour in _COLOURS
+    )
+    by_colour = {r.colour: r.calibration for r in results}
+    if all(calibration is None for calibration in by_colour.values()):
+        counts = ", ".join(f"{r.colour} {r.event_count}" for r in results)
+        raise DoorCalibrationRefused(
+            f"door {door}: too few monitor events granted by match to set a threshold at BPCER "
+            f"{bpcer_target:g} (need {min_events(bpcer_target)} of one colour, so that it refuses at least "
+            f"{MIN_REFUSED_EVENTS}; found {counts}): monitor longer or widen the window"
+        )
+    calibration = DoorPadCalibration(
+        pad_weights_sha256=detector.weights_sha256,
+        score=score_kind,
+        bpcer_target=bpcer_target,
+        colour=by_colour["colour"],
+        grey=by_colour["grey"],
+    )
+    return DoorCalibrationResult(door=door, calibration=calibration, colours=results, skipped=dict(skipped))

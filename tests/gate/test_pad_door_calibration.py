@@ -1,0 +1,295 @@
+"""A door's PAD threshold from its own monitor events: the real gate on bona fide stand-in clips, real PAD."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from gate import (
+    PRESENTATION_ATTACK,
+    DoorCalibrationRefused,
+    DoorColourCalibration,
+    DoorPadCalibration,
+    GateSettings,
+    PadSettings,
+    ThresholdUnavailable,
+    calibrate_door,
+    min_events,
+)
+from recognition import PASSIVE_FEATURE, PresentationAttackDetector, bona_fide_video, threshold_at_bpcer
+from storage import AuditEventCreate, AuditEventPublic, Decision, append_event, session_scope
+from tests.data import encode_jpeg
+from tests.gate.pad_support import NOON, grey, hand_set_rule, pad_with, run_pad_gate, sample
+from tests.storage.audit_helpers import verify
+
+TARGET = 0.5
+"""A lax target, so that the least count it needs (10) is a few clips on two cores; 1% needs 500."""
+WINDOW = {"since": NOON - timedelta(hours=1), "until": NOON + timedelta(hours=1)}
+
+
+def _clips(count: int, *, seed: int, is_grey: bool = False) -> list[np.ndarray]:
+    """`count` bona fide stand-in clips of the enrolled live sample (3 frames in its own scene, drifting),
+    each followed by an empty frame that ends its track; in grey for a night/IR camera."""
+    live, rng, frames = sample("image_T1.jpg"), np.random.default_rng(seed), []
+    for _ in range(count):
+        clip = bona_fide_video(live, rng, frames=3)
+        frames += [grey(frame) if is_grey else frame for frame in clip]
+        frames.append(np.full_like(clip[0], 96))
+    return frames
+
+
+def _settings(policy: str, **pad: object) -> GateSettings:
+    settings = GateSettings(
+        pad=PadSettings(policy=policy, bpcer_target=TARGET, **pad),  # type: ignore[arg-type]
+        track_max_missed_frames=0,
+    )
+    settings.decision.cooldown_s = 0.0
+    return settings
+
+
+@pytest.fixture
+def enrolled(enroll_person) -> int:
+    return enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
+
+
+def _colour(event: AuditEventPublic) -> str:
+    return json.loads(event.pad_cues or "{}").get("colour", "")
+
+
+@pytest.mark.model
+def test_the_door_threshold_is_the_card_rule_on_exactly_its_granted_monitor_events_per_colour(
+    engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
+) -> None:
+    _, events = run_pad_gate(
+        engine,
+        keyring,
+        recognizer,
+        pad_detector,
+        [*_clips(12, seed=1), *_clips(12, seed=2, is_grey=True)],
+        settings=_settings("monitor"),
+    )
+    # Left out: enforced events, another door's, and this door's before the window.
+    run_pad_gate(engine, keyring, recognizer, pad_detector, _clips(2, seed=3), settings=_settings("enforce"))
+    run_pad_gate(
+        engine,
+        keyring,
+        recognizer,
+        pad_detector,
+        _clips(2, seed=4),
+        settings=_settings("monitor"),
+        door="back",
+    )
+    old = NOON - timedelta(days=2)
+    run_pad_gate(
+        engine, keyring, recognizer, pad_detector, _clips(2, seed=5), settings=_settings("monitor"), at=old
+    )
+
+    result = calibrate_door(
+        engine, door="front", settings=PadSettings(), detector=pad_detector, bpcer_target=TARGET, **WINDOW
+    )
+
+    assert all(e.decision is Decision.granted and e.reason == "match" for e in events)
+    colours = [_colour(e) for e in events]
+    assert colours == ["colour"] * colours.count("colour") + ["grey"] * colours.count("grey")
+    assert colours.count("colour") >= min_events(TARGET) and colours.count("grey") >= min_events(TARGET)
+    for found in result.colours:
+        scores = [e.pad_score for e in events if _colour(e) == found.colour]
+        assert found.calibration is not None and found.event_count == len(scores)
+        assert found.calibration.attack_threshold == threshold_at_bpcer(scores, TARGET)
+        assert found.refused_at_door == sum(s > found.calibration.attack_threshold for s in scores)
+        assert 1 <= found.refused_at_door <= TARGET * len(scores)
+        assert found.calibration.first_event_at == found.calibration.last_event_at == NOON
+    assert result.calibration.pad_weights_sha256 == pad_detector.weights_sha256
+    assert result.calibration.score == "passive"
+    assert set(result.skipped) <= {"policy enforce"}  # the enforced tracks PAD let through, if any
+
+
+@pytest.mark.model
+def test_too_few_events_for_the_target_refuse(
+    engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
+) -> None:
+    run_pad_gate(engine, keyring, recognizer, pad_detector, _clips(3, seed=6), settings=_settings("monitor"))
+
+    with pytest.raises(
+        DoorCalibrationRefused, match=r"too few .* \(need 10 of one colour, .* found colour 3, grey 0\)"
+    ):
+        calibrate_door(
+            engine, door="front", settings=PadSettings(), detector=pad_detector, bpcer_target=TARGET
+        )
+    assert min_events(0.01) == 500 and min_events(0.05) == 100
+
+
+@pytest.mark.model
+def test_events_scored_with_other_pad_weights_refuse(
+    engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
+) -> None:
+    _, events = run_pad_gate(
+        engine, keyring, recognizer, pad_detector, _clips(10, seed=7), settings=_settings("monitor")
+    )
+    assert calibrate_door(
+        engine, door="front", settings=PadSettings(), detector=pad_detector, bpcer_target=TARGET
+    ).calibration.colour
+    # One more granted monitor event, as a gate with an earlier PAD model wrote it.
+    earlier = events[0].model_dump(exclude={"id", "sequence", "link_hash"}) | {"pad_weights_hash": "e" * 64}
+    with session_scope(engine) as session:
+        append_event(session, keyring, AuditEventCreate(**earlier))
+
+    with pytest.raises(
+        DoorCalibrationRefused, match=r"1 of 11 monitor events .* other PAD weights \(eeeeeeeeeeee"
+    ):
+        calibrate_door(
+            engine, door="front", settings=PadSettings(), detector=pad_detector, bpcer_target=TARGET
+        )
+
+
+@pytest.mark.model
+def test_events_of_another_deciding_score_refuse_both_ways(
+    engine, keyring, recognizer, pad_model_dir, pad_detector: PresentationAttackDetector, tmp_path, enrolled
+) -> None:
+    """Events decided by the card's track rule carry the rule's score, not the passive mean: a door that now
+    decides by the passive mean cannot take its threshold from them, nor the other way round."""
+    with_rule = pad_with(pad_model_dir, tmp_path, track_rule=hand_set_rule((PASSIVE_FEATURE, "frame_edges")))
+    later = NOON + timedelta(days=1)
+    rule_door = _door_calibration(with_rule.weights_sha256, score="track_rule")  # its basis starts alike
+    rule_clips = [*_clips(1, seed=8), *_clips(1, seed=14, is_grey=True)]
+    _, rule_events = run_pad_gate(
+        engine,
+        keyring,
+        recognizer,
+        with_rule,
+        rule_clips,
+        settings=_settings("monitor", door_calibration=rule_door),
+    )
+    assert [json.loads(e.pad_cues or "{}")["basis"] for e in rule_events] == [
+        "track rule, door calibration: BPCER 0.5, 500 events 2026-11-23..2026-11-23",
+        "track rule, grey frames: door calibration: BPCER 0.5, 500 events 2026-11-23..2026-11-23",
+    ]
+    run_pad_gate(
+        engine, keyring, recognizer, pad_detector, _clips(2, seed=9), settings=_settings("monitor"), at=later
+    )
+    rule_window, passive_window = WINDOW, {"since": later - timedelta(hours=1)}
+
+    for detector, settings, window, now in (
+        (with_rule, PadSettings(allow_track_rule=False), rule_window, "passive"),
+        (pad_detector, PadSettings(), rule_window, "passive"),
+        (with_rule, PadSettings(), passive_window, "track_rule"),
+    ):
+        with pytest.raises(DoorCalibrationRefused, match=rf"2 of 2 .* another score than the {now} score"):
+            calibrate_door(
+                engine, door="front", settings=settings, detector=detector, bpcer_target=TARGET, **window
+            )
+    with pytest.raises(DoorCalibrationRefused, match="too few"):  # same score: only the count is short
+        calibrate_door(
+            engine,
+            door="front",
+            settings=PadSettings(),
+            detector=with_rule,
+            bpcer_target=TARGET,
+            **rule_window,
+        )
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_enforce_holds_each_colour_to_the_door_calibration_and_refuses_what_it_reported(
+    engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
+) -> None:
+    """Monitor, calibrate the door, enforce: replaying the same clips, the gate refuses exactly the tracks
+    the calibration said its thresholds refuse, and each event names the door calibration it was held to."""
+    clips = [*_clips(10, seed=10), *_clips(10, seed=11, is_grey=True)]
+    _, monitored = run_pad_gate(
+        engine, keyring, recognizer, pad_detector, clips, settings=_settings("monitor")
+    )
+    result = calibrate_door(
+        engine, door="front", settings=PadSettings(), detector=pad_detector, bpcer_target=TARGET, **WINDOW
+    )
+    later = NOON + timedelta(days=1)
+
+    decisions, events = run_pad_gate(
+        engine,
+        keyring,
+        recognizer,
+        pad_detector,
+        clips,
+        settings=_settings("enforce", door_calibration=result.calibration),
+        at=later,
+    )
+
+    enforced = [e for e in events if e.occurred_at == later]
+    assert len(enforced) == len(monitored) == len(decisions)
+    for found in result.colours:
+        assert found.calibration is not None
+        mine = [e for e in enforced if _colour(e) == found.colour]
+        assert {e.pad_threshold for e in mine} == {found.calibration.attack_threshold}
+        denied = [e for e in mine if e.decision is Decision.denied]
+        assert {e.reason for e in denied} <= {PRESENTATION_ATTACK}
+        assert len(denied) == found.refused_at_door
+        basis = f"door calibration: BPCER 0.5, {found.event_count} events 2026-11-23..2026-11-23"
+        expected = f"grey frames: {basis}" if found.colour == "grey" else basis
+        assert {json.loads(e.pad_cues or "{}")["basis"] for e in mine} == {expected}
+    assert verify(engine, keyring).is_ok  # the basis is inside the MAC-covered cues
+
+
+def _door_calibration(weights: str, *, score: str = "passive", grey: bool = True) -> DoorPadCalibration:
+    entry = DoorColourCalibration(
+        attack_threshold=0.9, event_count=500, first_event_at=NOON, last_event_at=NOON
+    )
+    return DoorPadCalibration(
+        pad_weights_sha256=weights,
+        score=score,  # type: ignore[arg-type]
+        bpcer_target=TARGET,
+        colour=entry,
+        grey=entry if grey else None,
+    )
+
+
+@pytest.mark.model
+def test_a_door_calibration_of_other_weights_or_another_score_stops_the_gate_naming_the_door(
+    engine, keyring, recognizer, pad_model_dir, pad_detector: PresentationAttackDetector, tmp_path, enrolled
+) -> None:
+    with_rule = pad_with(pad_model_dir, tmp_path, track_rule=hand_set_rule((PASSIVE_FEATURE, "frame_edges")))
+    wrong_weights = _settings("enforce", door_calibration=_door_calibration("0" * 64))
+    passive = _settings("monitor", door_calibration=_door_calibration(pad_detector.weights_sha256))
+
+    with pytest.raises(
+        ThresholdUnavailable,
+        match="door front: its PAD door_calibration was measured with PAD weights 000000000000",
+    ):
+        run_pad_gate(engine, keyring, recognizer, pad_detector, [], settings=wrong_weights)
+    with pytest.raises(
+        ThresholdUnavailable,
+        match="door front: .* holds the passive score, the door now decides by the track_rule",
+    ):
+        run_pad_gate(engine, keyring, recognizer, with_rule, [], settings=passive)
+
+
+@pytest.mark.model
+def test_a_colour_without_a_door_calibration_keeps_the_cards(
+    engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
+) -> None:
+    colour_only = _door_calibration(pad_detector.weights_sha256, grey=False)
+
+    _, events = run_pad_gate(
+        engine,
+        keyring,
+        recognizer,
+        pad_detector,
+        [*_clips(1, seed=12), *_clips(1, seed=13, is_grey=True)],
+        settings=_settings("monitor", door_calibration=colour_only),
+    )
+
+    colour, grey_track = events
+    assert colour.pad_threshold == 0.9 and json.loads(colour.pad_cues or "{}")["basis"].startswith("door")
+    assert grey_track.pad_threshold == 0.5  # this card has no calibration: the authors' rule, as before
+    assert json.loads(grey_track.pad_cues or "{}")["basis"] == "uncalibrated"
+
+
+def test_a_door_calibration_must_be_at_the_doors_target_and_hold_a_colour() -> None:
+    with pytest.raises(ValidationError, match="measured at BPCER 0.5, the door's bpcer_target is 0.01"):
+        PadSettings(door_calibration=_door_calibration("0" * 64))
+    with pytest.raises(ValidationError, match="needs a colour or a grey threshold"):
+        DoorPadCalibration(pad_weights_sha256="0" * 64, score="passive", bpcer_target=0.01)
