@@ -35,11 +35,13 @@ demo: $(BIN)/.pad-export-installed
 /usr/bin/chromium:
 	apt-get update && apt-get install -y chromium chromium-driver
 
-test: $(BIN)/.dev-installed /usr/bin/chromium
+# The linters first: CI runs `make test` only, so this is where style, types and layers are held.
+test: lint /usr/bin/chromium
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.dev-installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
