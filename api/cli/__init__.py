@@ -17,6 +17,7 @@ from api.cli.init import init
 from api.cli.keys import keys_app
 from api.cli.models import models_app
 from api.cli.pad import pad_app
+from api.cli.pad_door import calibrate_door_command
 from api.cli.pad_eval import eval_pad_command
 from api.cli.people import people_app
 from api.cli.serve import serve_command
@@ -44,6 +45,7 @@ eval_app.command("pad")(eval_pad_command)
 app.add_typer(eval_app, name="eval")
 app.command("train")(train_command)
 app.add_typer(models_app, name="models")
+pad_app.command("calibrate-door")(calibrate_door_command)
 app.add_typer(pad_app, name="pad")
 
 

@@ -20,6 +20,7 @@ from recognition import (
     PresentationAttackDetector,
     RecognitionSettings,
     Recognizer,
+    bona_fide_video,
     build_pad_detector,
     read_pad_card,
     write_pad_card,
@@ -48,6 +49,18 @@ def sample(name: str) -> np.ndarray:
 def grey(image: np.ndarray) -> np.ndarray:
     """The frame a door camera in night/IR mode delivers: three equal channels."""
     return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+
+
+def door_clips(count: int, *, seed: int, is_grey: bool = False) -> list[np.ndarray]:
+    """`count` bona fide stand-in clips of the live sample (3 frames pasted into a scene of its own,
+    drifting), each followed by an empty frame that ends its track (with `track_max_missed_frames=0`); in
+    grey for a night/IR camera."""
+    live, rng, frames = sample("image_T1.jpg"), np.random.default_rng(seed), []
+    for _ in range(count):
+        clip = bona_fide_video(live, rng, frames=3)
+        frames += [grey(frame) if is_grey else frame for frame in clip]
+        frames.append(np.full_like(clip[0], 96))
+    return frames
 
 
 def pad_with(pad_model_dir: Path, tmp_path: Path, **card_fields: object) -> PresentationAttackDetector:

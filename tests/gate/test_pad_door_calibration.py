@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -20,26 +19,15 @@ from gate import (
     calibrate_door,
     min_events,
 )
-from recognition import PASSIVE_FEATURE, PresentationAttackDetector, bona_fide_video, threshold_at_bpcer
+from recognition import PASSIVE_FEATURE, PresentationAttackDetector, threshold_at_bpcer
 from storage import AuditEventCreate, AuditEventPublic, Decision, append_event, session_scope
 from tests.data import encode_jpeg
-from tests.gate.pad_support import NOON, grey, hand_set_rule, pad_with, run_pad_gate, sample
+from tests.gate.pad_support import NOON, door_clips, hand_set_rule, pad_with, run_pad_gate, sample
 from tests.storage.audit_helpers import verify
 
 TARGET = 0.5
 """A lax target, so that the least count it needs (10) is a few clips on two cores; 1% needs 500."""
 WINDOW = {"since": NOON - timedelta(hours=1), "until": NOON + timedelta(hours=1)}
-
-
-def _clips(count: int, *, seed: int, is_grey: bool = False) -> list[np.ndarray]:
-    """`count` bona fide stand-in clips of the enrolled live sample (3 frames in its own scene, drifting),
-    each followed by an empty frame that ends its track; in grey for a night/IR camera."""
-    live, rng, frames = sample("image_T1.jpg"), np.random.default_rng(seed), []
-    for _ in range(count):
-        clip = bona_fide_video(live, rng, frames=3)
-        frames += [grey(frame) if is_grey else frame for frame in clip]
-        frames.append(np.full_like(clip[0], 96))
-    return frames
 
 
 def _settings(policy: str, **pad: object) -> GateSettings:
@@ -69,23 +57,31 @@ def test_the_door_threshold_is_the_card_rule_on_exactly_its_granted_monitor_even
         keyring,
         recognizer,
         pad_detector,
-        [*_clips(12, seed=1), *_clips(12, seed=2, is_grey=True)],
+        [*door_clips(12, seed=1), *door_clips(12, seed=2, is_grey=True)],
         settings=_settings("monitor"),
     )
     # Left out: enforced events, another door's, and this door's before the window.
-    run_pad_gate(engine, keyring, recognizer, pad_detector, _clips(2, seed=3), settings=_settings("enforce"))
+    run_pad_gate(
+        engine, keyring, recognizer, pad_detector, door_clips(2, seed=3), settings=_settings("enforce")
+    )
     run_pad_gate(
         engine,
         keyring,
         recognizer,
         pad_detector,
-        _clips(2, seed=4),
+        door_clips(2, seed=4),
         settings=_settings("monitor"),
         door="back",
     )
     old = NOON - timedelta(days=2)
     run_pad_gate(
-        engine, keyring, recognizer, pad_detector, _clips(2, seed=5), settings=_settings("monitor"), at=old
+        engine,
+        keyring,
+        recognizer,
+        pad_detector,
+        door_clips(2, seed=5),
+        settings=_settings("monitor"),
+        at=old,
     )
 
     result = calibrate_door(
@@ -112,7 +108,9 @@ def test_the_door_threshold_is_the_card_rule_on_exactly_its_granted_monitor_even
 def test_too_few_events_for_the_target_refuse(
     engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
 ) -> None:
-    run_pad_gate(engine, keyring, recognizer, pad_detector, _clips(3, seed=6), settings=_settings("monitor"))
+    run_pad_gate(
+        engine, keyring, recognizer, pad_detector, door_clips(3, seed=6), settings=_settings("monitor")
+    )
 
     with pytest.raises(
         DoorCalibrationRefused, match=r"too few .* \(need 10 of one colour, .* found colour 3, grey 0\)"
@@ -128,7 +126,7 @@ def test_events_scored_with_other_pad_weights_refuse(
     engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
 ) -> None:
     _, events = run_pad_gate(
-        engine, keyring, recognizer, pad_detector, _clips(10, seed=7), settings=_settings("monitor")
+        engine, keyring, recognizer, pad_detector, door_clips(10, seed=7), settings=_settings("monitor")
     )
     assert calibrate_door(
         engine, door="front", settings=PadSettings(), detector=pad_detector, bpcer_target=TARGET
@@ -155,7 +153,7 @@ def test_events_of_another_deciding_score_refuse_both_ways(
     with_rule = pad_with(pad_model_dir, tmp_path, track_rule=hand_set_rule((PASSIVE_FEATURE, "frame_edges")))
     later = NOON + timedelta(days=1)
     rule_door = _door_calibration(with_rule.weights_sha256, score="track_rule")  # its basis starts alike
-    rule_clips = [*_clips(1, seed=8), *_clips(1, seed=14, is_grey=True)]
+    rule_clips = [*door_clips(1, seed=8), *door_clips(1, seed=14, is_grey=True)]
     _, rule_events = run_pad_gate(
         engine,
         keyring,
@@ -169,7 +167,13 @@ def test_events_of_another_deciding_score_refuse_both_ways(
         "track rule, grey frames: door calibration: BPCER 0.5, 500 events 2026-11-23..2026-11-23",
     ]
     run_pad_gate(
-        engine, keyring, recognizer, pad_detector, _clips(2, seed=9), settings=_settings("monitor"), at=later
+        engine,
+        keyring,
+        recognizer,
+        pad_detector,
+        door_clips(2, seed=9),
+        settings=_settings("monitor"),
+        at=later,
     )
     rule_window, passive_window = WINDOW, {"since": later - timedelta(hours=1)}
 
@@ -200,7 +204,7 @@ def test_enforce_holds_each_colour_to_the_door_calibration_and_refuses_what_it_r
 ) -> None:
     """Monitor, calibrate the door, enforce: replaying the same clips, the gate refuses exactly the tracks
     the calibration said its thresholds refuse, and each event names the door calibration it was held to."""
-    clips = [*_clips(10, seed=10), *_clips(10, seed=11, is_grey=True)]
+    clips = [*door_clips(10, seed=10), *door_clips(10, seed=11, is_grey=True)]
     _, monitored = run_pad_gate(
         engine, keyring, recognizer, pad_detector, clips, settings=_settings("monitor")
     )
@@ -278,7 +282,7 @@ def test_a_colour_without_a_door_calibration_keeps_the_cards(
         keyring,
         recognizer,
         pad_detector,
-        [*_clips(1, seed=12), *_clips(1, seed=13, is_grey=True)],
+        [*door_clips(1, seed=12), *door_clips(1, seed=13, is_grey=True)],
         settings=_settings("monitor", door_calibration=colour_only),
     )
 

@@ -1,0 +1,151 @@
+"""`facegate pad calibrate-door`: a door's PAD thresholds from its own monitor events."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+
+from api.cli.pad import default_pad_dir
+from api.cli.runtime import cli_errors, configure_logging
+from gate import (
+    DoorCalibrationResult,
+    GateSettings,
+    PadSettings,
+    calibrate_door,
+    door_pad_settings,
+    load_gates_file,
+)
+from recognition import RecognitionSettings, build_pad_detector
+from storage import StorageSettings, open_database
+
+console = Console(soft_wrap=True)
+
+
+def calibrate_door_command(
+    door: Annotated[str, typer.Option(help="The door whose monitor events set its threshold.")],
+    since: Annotated[
+        datetime | None, typer.Option(help="Only events from this UTC time (inclusive).")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(help="Only events before this UTC time (exclusive).")
+    ] = None,
+    bpcer_target: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of the door's bona fide events the threshold may refuse; default the door's "
+            "pad.bpcer_target. The block printed sets both.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Gates file holding the door's cameras; default the environment's gate settings."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line last.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Set a door's PAD thresholds (grey and colour tracks apart) from the PAD scores its gate recorded in
+    `monitor`: the tracks it granted by match, at the door's BPCER target, by the card calibration's rule.
+    This assumes the monitor period had no presentation attack (an attack granted then loosens the
+    threshold). Events scored by other PAD weights or decided by another score (track rule or passive) than
+    the door uses now refuse; a colour needs enough events that the target refuses at least 5 of them (500
+    at 1%). Prints the report and the `pad:` block to paste into the door's camera settings."""
+    configure_logging(verbose=verbose)
+    with cli_errors():
+        if config is not None:
+            settings = door_pad_settings(load_gates_file(config).cameras, door)
+        else:
+            settings = GateSettings().pad
+        target = settings.bpcer_target if bpcer_target is None else bpcer_target
+        detector = build_pad_detector(RecognitionSettings(), cache_dir=default_pad_dir())
+        engine = open_database(StorageSettings())
+        try:
+            result = calibrate_door(
+                engine,
+                door=door,
+                settings=settings,
+                detector=detector,
+                bpcer_target=target,
+                since=since,
+                until=until,
+            )
+        finally:
+            engine.dispose()
+    _print_report(result)
+    console.print(
+        f"\nPaste under `settings:` of each camera of door {door} in the gates file (or under `defaults:` "
+        f"for a one-door host); `facegate gate --config FILE --check-config` checks it:\n",
+        markup=False,
+        highlight=False,
+    )
+    console.print(settings_block(result, settings), markup=False, highlight=False)
+    if as_json:
+        typer.echo(json.dumps(result_json(result)))
+
+
+def settings_block(result: DoorCalibrationResult, settings: PadSettings) -> str:
+    """The door's `pad:` settings with the new calibration, as YAML (its target set to the calibration's)."""
+    calibration = result.calibration
+    pad = settings.model_copy(
+        update={"bpcer_target": calibration.bpcer_target, "door_calibration": calibration}
+    )
+    fields = pad.model_dump(mode="json", include={"bpcer_target", "door_calibration"}, exclude_none=True)
+    block: str = yaml.safe_dump({"pad": fields}, sort_keys=False)
+    return block.rstrip()
+
+
+def result_json(result: DoorCalibrationResult) -> dict[str, Any]:
+    """The report as JSON: the calibration, each colour's counts and thresholds, the events left out."""
+    return {
+        "door": result.door,
+        "calibration": result.calibration.model_dump(mode="json"),
+        "colours": [
+            {
+                "colour": c.colour,
+                "events": c.event_count,
+                "events_needed": c.needed_count,
+                "threshold": None if c.calibration is None else c.calibration.attack_threshold,
+                "refused_at_threshold": c.refused_at_door,
+                "card_threshold": c.card_threshold,
+                "card_basis": c.card_basis,
+                "refused_at_card_threshold": c.refused_at_card,
+            }
+            for c in result.colours
+        ],
+        "left_out": result.skipped,
+    }
+
+
+def _print_report(result: DoorCalibrationResult) -> None:
+    calibration = result.calibration
+    left_out = ", ".join(f"{why} {n}" for why, n in sorted(result.skipped.items())) or "none"
+    console.print(
+        f"door {result.door}: PAD weights {calibration.pad_weights_sha256[:12]}, {calibration.score} score, "
+        f"BPCER target {calibration.bpcer_target:g}; granted events left out: {left_out}",
+        markup=False,
+        highlight=False,
+    )
+    for c in result.colours:
+        card = f"the card's {c.card_threshold:.4f} ({c.card_basis}) refuses {c.refused_at_card}"
+        if c.calibration is None:
+            console.print(
+                f"{c.colour}: {c.event_count} events, fewer than the {c.needed_count} needed: not "
+                f"calibrated, keeps the card's threshold; {card} of them",
+                markup=False,
+                highlight=False,
+            )
+            continue
+        console.print(
+            f"{c.colour}: {c.event_count} events {c.calibration.first_event_at:%Y-%m-%d %H:%M} to "
+            f"{c.calibration.last_event_at:%Y-%m-%d %H:%M}: threshold {c.calibration.attack_threshold:.4f} "
+            f"refuses {c.refused_at_door} of them; {card}",
+            markup=False,
+            highlight=False,
+        )

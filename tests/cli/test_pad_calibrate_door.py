@@ -1,0 +1,89 @@
+"""`facegate pad calibrate-door` end to end: the gate in monitor, the command, its block in a gates file."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from api.cli import app
+from gate import GateSettings, PadSettings, calibrate_door, load_gates_file
+from recognition import PresentationAttackDetector
+from storage import StorageSettings
+from tests.data import encode_jpeg
+from tests.gate.pad_support import NOON, door_clips, run_pad_gate, sample
+
+pytestmark = pytest.mark.model
+runner = CliRunner()
+WINDOW = ("--since", "2026-11-23T11:00:00", "--until", "2026-11-23T13:00:00")
+
+
+def _gates(path: Path, pad: dict[str, Any]) -> Path:
+    camera = {"name": "front-cam", "source": "0", "door": "front", "settings": {"pad": pad}}
+    path.write_text(yaml.safe_dump({"cameras": [camera]}))
+    return path
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_calibrate_door_reports_each_colour_and_prints_the_block_the_gate_then_accepts(
+    engine,
+    database_url: str,
+    keyring,
+    recognizer,
+    pad_model_dir: Path,
+    pad_detector: PresentationAttackDetector,
+    enroll_person,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
+    settings = GateSettings(pad=PadSettings(policy="monitor", bpcer_target=0.5), track_max_missed_frames=0)
+    settings.decision.cooldown_s = 0.0
+    clips = [*door_clips(10, seed=20), *door_clips(2, seed=21, is_grey=True)]
+    run_pad_gate(engine, keyring, recognizer, pad_detector, clips, settings=settings)
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    shutil.copytree(pad_model_dir, StorageSettings().home / "models", dirs_exist_ok=True)
+    gates = _gates(tmp_path / "gates.yaml", {"policy": "monitor", "bpcer_target": 0.5})
+
+    result = runner.invoke(
+        app, ["pad", "calibrate-door", "--door", "front", "--config", str(gates), *WINDOW, "--json"]
+    )
+
+    assert result.exit_code == 0, result.output
+    *text, last = result.stdout.strip().splitlines()
+    report = json.loads(last)
+    expected = calibrate_door(
+        engine,
+        door="front",
+        settings=PadSettings(bpcer_target=0.5),
+        detector=pad_detector,
+        bpcer_target=0.5,
+        since=NOON.replace(hour=11),
+        until=NOON.replace(hour=13),
+    )
+    assert report["calibration"] == expected.calibration.model_dump(mode="json")
+    colour, grey = report["colours"]
+    assert (colour["events"], grey["events"], grey["threshold"]) == (10, 2, None)
+    assert colour["threshold"] == expected.calibration.colour.attack_threshold  # type: ignore[union-attr]
+    assert 1 <= colour["refused_at_threshold"] <= 5 and colour["card_basis"] == "uncalibrated"
+    output = "\n".join(text)
+    assert "grey: 2 events, fewer than the 10 needed: not calibrated" in output
+    assert f"threshold {colour['threshold']:.4f} refuses {colour['refused_at_threshold']} of them" in output
+
+    block = yaml.safe_load("\n".join(text[text.index(next(t for t in text if t.startswith("pad:"))) :]))
+    pad = {**block["pad"], "policy": "enforce"}
+    (camera,) = load_gates_file(_gates(gates, pad)).cameras
+    assert camera.settings.pad.door_calibration == expected.calibration
+    checked = runner.invoke(app, ["gate", "--config", str(gates), "--check-config"])
+    assert checked.exit_code == 0 and "configuration valid" in checked.output, checked.output
+
+    too_strict = runner.invoke(app, ["pad", "calibrate-door", "--door", "front", "--bpcer-target", "0.4"])
+    assert too_strict.exit_code == 1
+    assert "too few monitor events" in " ".join(too_strict.output.split())
+    other_door = runner.invoke(app, ["pad", "calibrate-door", "--door", "back", "--config", str(gates)])
+    assert other_door.exit_code == 1 and "no camera of door 'back'" in other_door.output
