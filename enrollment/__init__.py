@@ -2,6 +2,7 @@
 
 from enrollment.errors import EnrollmentError, EnrollmentRejected, ThresholdUnavailable
 from enrollment.gallery import GalleryService
+from enrollment.lookalike_backfill import LookalikeBackfill, backfill_lookalikes
 from enrollment.quality import quality_problems
 from enrollment.service import EnrollmentResult, FaceIdentity, Photo, enroll, enroll_new_person, identify
 from enrollment.settings import EnrollmentSettings
@@ -15,7 +16,9 @@ __all__ = [
     "EnrollmentSettings",
     "FaceIdentity",
     "GalleryService",
+    "LookalikeBackfill",
     "Photo",
+    "backfill_lookalikes",
     "confusable_pairs",
     "enroll",
     "enroll_new_person",

@@ -147,12 +147,17 @@ class Gallery:
         else:
             self.pairs.merge(pair_scores(pairs))
 
-    def neighbour_records(self, person_ids: Sequence[int], vectors: npt.NDArray[np.float32]) -> list[bytes]:
+    def neighbour_records(
+        self, person_ids: Sequence[int], vectors: npt.NDArray[np.float32], *, is_in_gallery: bool = False
+    ) -> list[bytes]:
         """The look-alike neighbours of templates about to be added, to store beside them.
 
         Each record holds the person id and cosine of every other person's template among the
         template's `lookalike_templates` nearest in this gallery scoring `lookalike_min_cos` or more
         (no template data); `apply(neighbours=...)` then records exactly the pairs its own search would.
+        With `is_in_gallery` the templates are already in this gallery (records made afterwards, for
+        templates stored without one): the search goes one deeper, as `apply`'s own does, so that a
+        template's own row takes no neighbour's place.
 
         Raises:
             IndexStateError: vectors of the wrong shape or dtype.
@@ -161,10 +166,11 @@ class Gallery:
         owners = np.asarray(person_ids, dtype=np.int64)
         if len(self.index) == 0:
             return [b""] * len(rows)
+        depth = self.lookalike_templates + 1 if is_in_gallery else self.lookalike_templates
         records: list[bytes] = []
         for start in range(0, len(rows), _PAIR_QUERY_ROWS):
             part = slice(start, start + _PAIR_QUERY_ROWS)
-            scores, persons = self.index.nearest_templates(rows[part], self.lookalike_templates)
+            scores, persons = self.index.nearest_templates(rows[part], depth)
             hits = hit_mask(owners[part], scores, persons, min_score=self.pairs.min_score)
             records += [
                 neighbours_to_bytes(row_persons[keep], row_scores[keep])

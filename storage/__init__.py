@@ -125,9 +125,12 @@ from storage.protocols import Cipher
 from storage.settings import StorageSettings
 from storage.subject import ErasureReportPublic, SubjectAccessPublic, erase_person, subject_access
 from storage.templates import (
+    MissingLookalikes,
     NewTemplate,
+    count_templates_without_lookalikes,
     delete_template,
     list_person_templates,
+    store_missing_lookalikes,
     store_template,
     store_templates,
 )
@@ -213,6 +216,7 @@ __all__ = [
     "Keyring",
     "MissingKey",
     "NotFound",
+    "MissingLookalikes",
     "NewTemplate",
     "PersonPublic",
     "Role",
@@ -227,6 +231,7 @@ __all__ = [
     "bump_gallery_version",
     "StoredGallery",
     "count_templates",
+    "count_templates_without_lookalikes",
     "gallery_delta",
     "load_templates",
     "check_checkpoint",
@@ -261,6 +266,7 @@ __all__ = [
     "schema_drift",
     "session_scope",
     "store_template",
+    "store_missing_lookalikes",
     "store_templates",
     "to_public",
     "verify_chain",

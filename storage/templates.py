@@ -6,14 +6,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert
+from sqlalchemy import func, insert, update
 from sqlmodel import Session, col, select
 
 from storage.cipher import pack_sealed, seal_all_with
 from storage.errors import NotFound
 from storage.gallery_log import bump_gallery_version, record_change, row_aads
 from storage.models import FaceTemplate, GalleryChange, GalleryChangeKind, Person, TemplatePublic, utc_now
-from storage.person_keys import person_data_keys
+from storage.person_keys import person_data_keys, unwrap_person_keys
 from storage.protocols import Cipher
 from storage.timeutil import as_utc
 
@@ -96,6 +96,52 @@ def store_templates(
         ],
     )
     return template_ids
+
+
+@dataclass(frozen=True)
+class MissingLookalikes:
+    """A template stored without a look-alike record (before migration 0011): its id and owner."""
+
+    template_id: str
+    person_id: int
+
+
+def count_templates_without_lookalikes(session: Session, *, model_id: str) -> int:
+    """How many templates of one model have no look-alike record (stored before migration 0011)."""
+    missing = col(FaceTemplate.model_id) == model_id, col(FaceTemplate.lookalikes).is_(None)
+    return int(session.exec(select(func.count()).select_from(FaceTemplate).where(*missing)).one())
+
+
+def store_missing_lookalikes(
+    session: Session, cipher: Cipher, *, model_id: str, records: Sequence[tuple[MissingLookalikes, bytes]]
+) -> int:
+    """Seal and store look-alike records for templates that have none; returns how many were written.
+
+    Each record is sealed as `store_templates` seals one: under its person's data key, a fresh nonce,
+    bound to its row (F1). A row that meanwhile got a record, was deleted or changed hands, or whose
+    person has no data key any more, is left as it is. The gallery version is not bumped: a record
+    only spares a gallery's load the search that finds the same pairs.
+    """
+    data_keys = unwrap_person_keys(session, cipher, person_ids=sorted({t.person_id for t, _ in records}))
+    written = 0
+    for template, record in records:
+        if template.person_id not in data_keys:
+            continue
+        _, binding = row_aads(template.template_id, template.person_id, model_id)
+        (sealed,) = seal_all_with(data_keys[template.person_id], [(record, binding)])
+        result = session.exec(
+            update(FaceTemplate)
+            .where(
+                col(FaceTemplate.id) == template.template_id,
+                col(FaceTemplate.person_id) == template.person_id,
+                col(FaceTemplate.model_id) == model_id,
+                col(FaceTemplate.key_id) == sealed.key_id,
+                col(FaceTemplate.lookalikes).is_(None),
+            )
+            .values(lookalikes=pack_sealed(sealed))
+        )
+        written += result.rowcount
+    return written
 
 
 def _template_public(row: FaceTemplate) -> TemplatePublic:

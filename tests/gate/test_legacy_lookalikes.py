@@ -9,33 +9,15 @@ Checked on a database really taken down to 0010 and up again, on SQLite and Post
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import text
-
-import storage
 from enrollment import EnrollmentSettings, confusable_pairs
 from gate import GalleryCache
 from recognition import Recognizer
 from storage import Engine, Keyring, session_scope
+from tests.storage.lookalike_helpers import stored_records, upgrade_from_0010
 
 
 def _null_records(engine: Engine) -> int:
-    with engine.connect() as connection:
-        query = text("SELECT count(*) FROM face_template WHERE lookalikes IS NULL")
-        return int(connection.execute(query).scalar_one())
-
-
-def _upgrade_from_0010(engine: Engine) -> None:
-    """Take the schema down to 0010 (dropping every record) and up to head: the upgrade's result."""
-    config = Config()
-    config.set_main_option("script_location", str(Path(storage.__file__).parent / "migrations"))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0010")
-    storage.create_schema(engine)
+    return sum(record is None for record in stored_records(engine).values())
 
 
 def _gate(engine: Engine, keyring: Keyring, recognizer: Recognizer) -> GalleryCache:
@@ -52,7 +34,7 @@ def test_pairs_enrolled_before_0011_are_found_by_the_gate_and_the_console(
     frank = enroll_person("Frank", group_faces[3])
     assert _null_records(engine) == 0, "enrollment stores a record with every template"
 
-    _upgrade_from_0010(engine)
+    upgrade_from_0010(engine)
 
     assert _null_records(engine) == 3
     threshold = recognizer.cos_threshold
