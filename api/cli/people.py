@@ -6,11 +6,19 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from api.cli.runtime import build_runtime, cli_errors, open_database
-from enrollment import confusable_pairs
-from storage import StorageSettings, delete_person, get_person, list_people, session_scope
+from api.cli.runtime import build_runtime, cli_errors, err_console, open_database
+from enrollment import backfill_lookalikes, confusable_pairs
+from storage import (
+    StorageSettings,
+    count_templates_without_lookalikes,
+    delete_person,
+    get_person,
+    list_people,
+    session_scope,
+)
 
 console = Console()
 people_app = typer.Typer(help="List and delete enrolled people; list look-alikes.", no_args_is_help=True)
@@ -63,6 +71,7 @@ def confusable_command(
         floor = threshold - runtime.enrollment.confusable_margin_cos if min_score is None else min_score
         with session_scope(runtime.engine) as session:
             pairs = confusable_pairs(session, runtime.keyring, runtime.recognizer, min_score=floor)
+            unrecorded = count_templates_without_lookalikes(session, model_id=runtime.recognizer.model_id)
             names = {
                 person_id: get_person(session, person_id).name
                 for pair in pairs
@@ -78,3 +87,40 @@ def confusable_command(
             "above the match threshold" if pair.score >= threshold else "",
         )
     console.print(table)
+    if unrecorded:
+        console.print(f"{unrecorded} {BACKFILL_HINT}")
+
+
+BACKFILL_HINT = (
+    "templates have no stored look-alike record (stored before migration 0011): their pairs are "
+    "found by search and listed, but every gate load searches them again; "
+    "`facegate people backfill-lookalikes` stores their records"
+)
+
+
+@people_app.command("backfill-lookalikes")
+def backfill_lookalikes_command(
+    batch_templates: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Records computed and written per transaction.")
+    ] = 1024,
+) -> None:
+    """Store look-alike records for templates stored before migration 0011, so gates load faster.
+
+    Safe while gates and enrollment run; a second run changes nothing.
+    """
+    with cli_errors():
+        runtime = build_runtime(StorageSettings())
+        columns = (TextColumn("look-alike records"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err_console) as progress:
+            task = progress.add_task("look-alike records", total=None)
+            result = backfill_lookalikes(
+                runtime.engine,
+                runtime.keyring,
+                runtime.recognizer,
+                batch_templates=batch_templates,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    console.print(
+        f"{result.stored} look-alike records stored for {result.missing} templates without one "
+        f"({runtime.recognizer.model_id})"
+    )

@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 from api.cli import app
 from api.cli.demo import write_video
 from api.cli.demo_data import Scene
+from storage import StorageSettings, open_database
 from tests.data import knn_examples, no_face_photos
+from tests.storage.lookalike_helpers import upgrade_from_0010
 
 runner = CliRunner()
 
@@ -197,6 +199,30 @@ def test_enroll_warns_of_a_possible_duplicate_and_people_confusable_lists_the_pa
     assert "Carol" not in output
     code, output = _invoke("people", "confusable", "--min-score", "-1")
     assert code == 0 and "3 confusable pairs" in output and "Carol" in output
+
+
+def test_people_backfill_lookalikes_after_an_upgrade_past_0011(
+    tmp_path: Path, group_faces: list[bytes]
+) -> None:
+    assert _invoke("init")[0] == 0
+    photo = str(_write(tmp_path / "a.jpg", group_faces[0]))
+    assert _invoke("enroll", "Alice", photo)[0] == 0
+    assert _invoke("enroll", "Alice again", photo)[0] == 0
+    engine = open_database(StorageSettings())
+    upgrade_from_0010(engine)
+    engine.dispose()
+
+    code, output = _invoke("people", "confusable")
+    assert code == 0, output
+    said = " ".join(output.split())
+    assert "1 confusable pairs" in said and "2 templates have no stored look-alike record" in said
+    assert "`facegate people backfill-lookalikes`" in said
+    code, output = _invoke("people", "backfill-lookalikes")
+    assert code == 0 and "2 look-alike records stored for 2 templates without one" in output, output
+    code, output = _invoke("people", "backfill-lookalikes")
+    assert code == 0 and "0 look-alike records stored for 0 templates without one" in output, output
+    code, output = _invoke("people", "confusable")
+    assert "1 confusable pairs" in output and "look-alike record" not in output
 
 
 def test_enroll_refuses_a_blurred_photo_naming_sharpness(tmp_path: Path, group_faces: list[bytes]) -> None:
