@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.console.pages.events import PAGE_SIZE
 from api.settings import ApiSettings
+from enrollment import backfill_lookalikes
 from gate import GateMetrics, HealthBoard, MonitoringServer
 from storage import (
     AuditEventCreate,
@@ -25,6 +26,7 @@ from storage import (
 )
 from tests.api.conftest import ApiHarness
 from tests.api.test_console import sign_in
+from tests.storage.lookalike_helpers import upgrade_from_0010
 
 
 def test_admin_builds_groups_members_doors_and_a_weekly_rule(
@@ -103,6 +105,20 @@ def test_lookalike_page_lists_a_pair_enrolled_twice(api: ApiHarness, enroll_pers
     sign_in(api.client, api.tokens[Role.admin])
     page = api.client.get("/ui/people/lookalikes").text
     assert 'Erin</a></td><td><a href="/ui/people/2">Erin again' in page and "Frank" not in page
+
+
+def test_lookalike_page_counts_templates_stored_before_0011(
+    api: ApiHarness, enroll_person, group_faces
+) -> None:
+    enroll_person("Erin", group_faces[2])
+    enroll_person("Erin again", group_faces[2])
+    upgrade_from_0010(api.services.engine)
+    sign_in(api.client, api.tokens[Role.admin])
+    page = api.client.get("/ui/people/lookalikes").text
+    assert 'Erin</a></td><td><a href="/ui/people/2">Erin again' in page
+    assert "2 templates have no stored look-alike record" in page and "backfill-lookalikes" in page
+    backfill_lookalikes(api.services.engine, api.services.keyring, api.services.recognizer)
+    assert "look-alike record" not in api.client.get("/ui/people/lookalikes").text
 
 
 def _closed_port() -> int:

@@ -17,6 +17,7 @@ from enrollment import EnrollmentRejected, Photo, confusable_pairs
 from storage import (
     NotFound,
     Session,
+    count_templates_without_lookalikes,
     delete_template,
     erase_person,
     get_person,
@@ -126,8 +127,16 @@ def lookalikes(request: Request, session: SessionDep, services: ServicesDep, use
     pairs = confusable_pairs(session, services.keyring, services.recognizer, min_score=floor)
     ids = {person_id for pair in pairs for person_id in (pair.person_a, pair.person_b)}
     names = {person_id: get_person(session, person_id).name for person_id in ids}
+    unrecorded = count_templates_without_lookalikes(session, model_id=services.recognizer.model_id)
     return render(
-        request, "lookalikes.html", user=user, pairs=pairs, names=names, floor=floor, threshold=threshold
+        request,
+        "lookalikes.html",
+        user=user,
+        pairs=pairs,
+        names=names,
+        floor=floor,
+        threshold=threshold,
+        unrecorded=unrecorded,
     )
 
 
