@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from storage.cipher import pack_sealed, seal_all_with
 from storage.errors import NotFound
-from storage.gallery_log import bump_gallery_version, record_change, row_aads
+from storage.gallery_log import _IN_CLAUSE_ROWS, bump_gallery_version, record_change, row_aads
 from storage.models import FaceTemplate, GalleryChange, GalleryChangeKind, Person, TemplatePublic, utc_now
 from storage.person_keys import person_data_keys, unwrap_person_keys
 from storage.protocols import Cipher
@@ -122,7 +122,10 @@ def store_missing_lookalikes(
     person has no data key any more, is left as it is. The gallery version is not bumped: a record
     only spares a gallery's load the search that finds the same pairs.
     """
-    data_keys = unwrap_person_keys(session, cipher, person_ids=sorted({t.person_id for t, _ in records}))
+    owners = sorted({template.person_id for template, _ in records})
+    data_keys: dict[int, bytes] = {}
+    for start in range(0, len(owners), _IN_CLAUSE_ROWS):
+        data_keys |= unwrap_person_keys(session, cipher, person_ids=owners[start : start + _IN_CLAUSE_ROWS])
     written = 0
     for template, record in records:
         if template.person_id not in data_keys:
