@@ -28,7 +28,15 @@ from recognition import (
     measure_face,
     vector_to_bytes,
 )
-from storage import Cipher, Session, bump_gallery_version, create_person, get_person, store_template
+from storage import (
+    Cipher,
+    Session,
+    bump_gallery_version,
+    create_person,
+    get_person,
+    lock_gallery_version,
+    store_template,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +220,9 @@ def enroll(
 
     Every photo is checked (one face, its size, detector score, exposure, sharpness, pose) and compared
     with the other enrolled people (in the shared `gallery` when given) before anything is written; the
-    caller's transaction commits.
+    caller's transaction commits. From the gallery read on, enrollments take turns (the gallery version
+    row is held until the caller's transaction ends), so each template's stored look-alikes include
+    every template committed before it.
 
     Returns:
         The new template ids, and the photos matching a different enrolled person at or above the
@@ -229,6 +239,7 @@ def enroll(
     get_person(session, person_id)
     accepted = _checked_faces(recognizer, photos, settings, pad)
     embedded = [(photo.name, recognizer.embed(image, face)) for photo, image, face, _ in accepted]
+    lock_gallery_version(session)  # one enrollment at a time from here: each sees the one before
     searched = stored_gallery(session, keyring, recognizer) if gallery is None else gallery.current(session)
     duplicates = _checked_duplicates(
         searched, recognizer, person_id=person_id, embedded=embedded, settings=settings

@@ -92,6 +92,7 @@ from storage.gallery_log import (
     gallery_version,
     iter_templates,
     load_templates,
+    lock_gallery_version,
 )
 from storage.master_key import add_key_to_file, key_file_keys, load_keyring, merge_keys_into_file
 from storage.migrate import current_revision, head_revision, schema_drift
@@ -245,6 +246,7 @@ __all__ = [
     "find_api_key",
     "export_checkpoint",
     "gallery_version",
+    "lock_gallery_version",
     "has_api_key",
     "head_revision",
     "generate_key",

@@ -71,6 +71,18 @@ def gallery_version(session: Session) -> int:
     return 0 if row is None else row.version
 
 
+def lock_gallery_version(session: Session) -> int:
+    """Hold the gallery version row until the caller's transaction ends; returns the version.
+
+    A writer that reads the gallery before changing it (enrollment stores each template's look-alikes
+    in the gallery it joins) takes this first, so that it reads every change committed before its own:
+    two enrollments at once would otherwise each miss the other. PostgreSQL waits here; SQLite lets
+    one writer at a time through anyway.
+    """
+    row = session.get(GalleryVersion, 1, with_for_update=True)
+    return 0 if row is None else row.version
+
+
 def bump_gallery_version(session: Session) -> int:
     """Increment the version inside the caller's transaction and stamp its logged changes; returns it."""
     row = session.get(GalleryVersion, 1, with_for_update=True)
