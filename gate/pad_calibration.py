@@ -77,7 +77,13 @@ class DoorCalibrationResult:
 
 
 def min_events(bpcer_target: float) -> int:
-    """Events of one colour needed at `bpcer_target` (see MIN_REFUSED_EVENTS)."""
+    """Events of one colour needed at `bpcer_target` (see MIN_REFUSED_EVENTS).
+
+    Raises:
+        DoorCalibrationRefused: a target outside (0, 1).
+    """
+    if not 0.0 < bpcer_target < 1.0:
+        raise DoorCalibrationRefused(f"BPCER target {bpcer_target:g} is not in (0, 1)")
     return math.ceil(MIN_REFUSED_EVENTS / bpcer_target - 1e-9)
 
 
@@ -218,11 +224,12 @@ def calibrate_door(
     now (whether the track rule decides), `detector` the PAD model loaded now.
 
     Raises:
-        DoorCalibrationRefused: no colour has enough events, or some were scored with other PAD weights
-            or decided by another score than the door decides by now.
+        DoorCalibrationRefused: a target outside (0, 1), no colour has enough events, or some were scored
+            with other PAD weights or decided by another score than the door decides by now.
         ThresholdUnavailable: the card has no threshold at `bpcer_target` to compare with.
         DatabaseUnavailable: the database fails.
     """
+    needed = min_events(bpcer_target)
     score_kind = deciding_score(settings, detector)
     scores, skipped = monitor_scores(engine, door=door, since=since, until=until)
     _check_comparable(scores, weights_sha256=detector.weights_sha256, score_kind=score_kind)
@@ -242,7 +249,7 @@ def calibrate_door(
         counts = ", ".join(f"{r.colour} {r.event_count}" for r in results)
         raise DoorCalibrationRefused(
             f"door {door}: too few monitor events granted by match to set a threshold at BPCER "
-            f"{bpcer_target:g} (need {min_events(bpcer_target)} of one colour, so that it refuses at least "
+            f"{bpcer_target:g} (need {needed} of one colour, so that it refuses at least "
             f"{MIN_REFUSED_EVENTS}; found {counts}): monitor longer or widen the window"
         )
     calibration = DoorPadCalibration(

@@ -118,7 +118,6 @@ def test_too_few_events_for_the_target_refuse(
         calibrate_door(
             engine, door="front", settings=PadSettings(), detector=pad_detector, bpcer_target=TARGET
         )
-    assert min_events(0.01) == 500 and min_events(0.05) == 100
 
 
 @pytest.mark.model
@@ -290,6 +289,13 @@ def test_a_colour_without_a_door_calibration_keeps_the_cards(
     assert colour.pad_threshold == 0.9 and json.loads(colour.pad_cues or "{}")["basis"].startswith("door")
     assert grey_track.pad_threshold == 0.5  # this card has no calibration: the authors' rule, as before
     assert json.loads(grey_track.pad_cues or "{}")["basis"] == "uncalibrated"
+
+
+def test_the_least_event_count_leaves_five_refused_and_a_target_outside_0_1_refuses() -> None:
+    assert [min_events(target) for target in (0.01, 0.05, 0.1, 0.5)] == [500, 100, 50, 10]
+    for target in (0.0, 1.0):
+        with pytest.raises(DoorCalibrationRefused, match="not in"):
+            min_events(target)
 
 
 def test_a_door_calibration_must_be_at_the_doors_target_and_hold_a_colour() -> None:
