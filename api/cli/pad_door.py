@@ -133,7 +133,7 @@ def _print_report(result: DoorCalibrationResult) -> None:
         highlight=False,
     )
     for c in result.colours:
-        card = f"the card's {c.card_threshold:.4f} ({c.card_basis}) refuses {c.refused_at_card}"
+        card = f"the card's {c.card_threshold:.6f} ({c.card_basis}) refuses {c.refused_at_card}"
         if c.calibration is None:
             console.print(
                 f"{c.colour}: {c.event_count} events, fewer than the {c.needed_count} needed: not "
@@ -144,7 +144,7 @@ def _print_report(result: DoorCalibrationResult) -> None:
             continue
         console.print(
             f"{c.colour}: {c.event_count} events {c.calibration.first_event_at:%Y-%m-%d %H:%M} to "
-            f"{c.calibration.last_event_at:%Y-%m-%d %H:%M}: threshold {c.calibration.attack_threshold:.4f} "
+            f"{c.calibration.last_event_at:%Y-%m-%d %H:%M}: threshold {c.calibration.attack_threshold:.6f} "
             f"refuses {c.refused_at_door} of them; {card}",
             markup=False,
             highlight=False,

@@ -73,7 +73,7 @@ def test_calibrate_door_reports_each_colour_and_prints_the_block_the_gate_then_a
     assert 1 <= colour["refused_at_threshold"] <= 5 and colour["card_basis"] == "uncalibrated"
     output = "\n".join(text)
     assert "grey: 2 events, fewer than the 10 needed: not calibrated" in output
-    assert f"threshold {colour['threshold']:.4f} refuses {colour['refused_at_threshold']} of them" in output
+    assert f"threshold {colour['threshold']:.6f} refuses {colour['refused_at_threshold']} of them" in output
 
     block = yaml.safe_load("\n".join(text[text.index(next(t for t in text if t.startswith("pad:"))) :]))
     pad = {**block["pad"], "policy": "enforce"}
