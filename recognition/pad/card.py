@@ -116,8 +116,8 @@ class PadCalibration(BaseModel):
         None, description="How to reproduce it; cards calibrated before it was recorded have none."
     )
 
-    def threshold_at(self, bpcer: float) -> float:
-        """The threshold of the calibrated target nearest `bpcer` from below (never a laxer BPCER).
+    def point_at(self, bpcer: float) -> BpcerPoint:
+        """The calibrated point nearest `bpcer` from below (never a laxer BPCER).
 
         Raises:
             ModelLoadError: no calibrated target is at or below `bpcer`.
@@ -128,7 +128,11 @@ class PadCalibration(BaseModel):
                 f"PAD calibration on {self.dataset} has no point at BPCER <= {bpcer:g} "
                 f"(calibrated: {', '.join(f'{p.bpcer:g}' for p in self.points)})"
             )
-        return max(usable, key=lambda p: p.bpcer).attack_threshold
+        return max(usable, key=lambda p: p.bpcer)
+
+    def threshold_at(self, bpcer: float) -> float:
+        """The threshold of the calibrated point nearest `bpcer` from below (`point_at`)."""
+        return self.point_at(bpcer).attack_threshold
 
 
 class FaceFillCalibration(BaseModel):
@@ -349,9 +353,17 @@ def operating_attack_threshold(
 ) -> tuple[float, str]:
     """The attack-score threshold at `bpcer_target` and its basis ('BPCER 0.01 on LFW' or 'uncalibrated').
 
+    The basis names the calibrated point the threshold is, which is stricter than the target when the
+    card has no point at the target itself ('BPCER 0.01 on LFW, for target 0.05'): an audit event must not
+    claim a BPCER its threshold was never measured at.
+
     Raises:
         ModelLoadError: the calibration has no point at or below the target.
     """
     if calibration is None:
         return UNCALIBRATED_ATTACK_THRESHOLD, "uncalibrated"
-    return calibration.threshold_at(bpcer_target), f"BPCER {bpcer_target:g} on {calibration.dataset}"
+    point = calibration.point_at(bpcer_target)
+    basis = f"BPCER {point.bpcer:g} on {calibration.dataset}"
+    if not math.isclose(point.bpcer, bpcer_target, rel_tol=1e-9, abs_tol=1e-12):
+        basis += f", for target {bpcer_target:g}"
+    return point.attack_threshold, basis

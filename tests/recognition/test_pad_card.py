@@ -1,5 +1,5 @@
 """The PAD card's face-fill calibrations: one per photo colour, and cards written before colours were told
-apart read with the colour their calibration's source records."""
+apart read with the colour their calibration's source records; the basis an operating threshold states."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from recognition import (
     PadCalibrationSource,
     face_fill_calibration_for,
     main_calibration_for,
+    operating_attack_threshold,
     read_pad_card,
     with_face_fill_calibration,
     with_main_calibration,
@@ -131,3 +132,16 @@ def test_the_main_calibration_comes_per_colour_and_grey_falls_back_to_colour(tmp
     )
     with pytest.raises(ModelLoadError, match="grey_calibration is set too"):
         _read(tmp_path, grey_twice)
+
+
+def test_the_basis_names_the_calibrated_point_used_not_a_target_it_was_never_measured_at() -> None:
+    points = (BpcerPoint(bpcer=0.01, attack_threshold=0.84), BpcerPoint(bpcer=0.1, attack_threshold=0.15))
+    calibration = PadCalibration(dataset="LFW", bona_fide_count=1000, points=points)
+    assert operating_attack_threshold(calibration, bpcer_target=0.01) == (0.84, "BPCER 0.01 on LFW")
+    assert operating_attack_threshold(calibration, bpcer_target=0.05) == (
+        0.84,
+        "BPCER 0.01 on LFW, for target 0.05",
+    )
+    assert operating_attack_threshold(calibration, bpcer_target=0.1) == (0.15, "BPCER 0.1 on LFW")
+    with pytest.raises(ModelLoadError, match="no point at BPCER <= 0.005"):
+        operating_attack_threshold(calibration, bpcer_target=0.005)
