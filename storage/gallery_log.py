@@ -13,6 +13,8 @@ from itertools import groupby
 
 from sqlalchemy import Row, func, text, update
 from sqlalchemy import select as select_columns
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from storage.cipher import Sealed, open_all_with, unpack_sealed
@@ -79,15 +81,31 @@ def lock_gallery_version(session: Session) -> int:
     two enrollments at once would otherwise each miss the other. PostgreSQL waits here; SQLite lets
     one writer at a time through anyway.
     """
+    return _locked_version_row(session).version
+
+
+def _locked_version_row(session: Session) -> GalleryVersion:
+    """The gallery version row, locked until the caller's transaction ends; made (version 0) if missing.
+
+    On a fresh database two writers both find no row: each inserts it with ON CONFLICT DO NOTHING, so
+    the later one waits for the earlier to end and then locks the row it made, instead of failing on
+    the primary key (a plain insert did) or going on unlocked.
+    """
     row = session.get(GalleryVersion, 1, with_for_update=True)
-    return 0 if row is None else row.version
+    if row is not None:
+        return row
+    dialect = session.connection().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    values = {"id": 1, "version": 0, "changes_since": 0}
+    session.execute(insert(GalleryVersion).values(values).on_conflict_do_nothing(index_elements=["id"]))
+    row = session.get(GalleryVersion, 1, with_for_update=True)
+    assert row is not None, "inserted just now, or by a transaction that has committed it"
+    return row
 
 
 def bump_gallery_version(session: Session) -> int:
     """Increment the version inside the caller's transaction and stamp its logged changes; returns it."""
-    row = session.get(GalleryVersion, 1, with_for_update=True)
-    if row is None:
-        row = GalleryVersion(id=1, version=0)
+    row = _locked_version_row(session)
     row.version += 1
     session.add(row)
     session.flush()

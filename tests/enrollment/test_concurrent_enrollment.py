@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from enrollment import EnrollmentSettings, Photo, enroll
 from gate import GalleryCache
-from recognition import Recognizer
-from storage import Engine, Keyring, create_person, session_scope
+from recognition import RecognitionSettings, Recognizer, build_recognizer
+from storage import (
+    Engine,
+    Keyring,
+    create_person,
+    gallery_version,
+    list_person_templates,
+    session_scope,
+)
 
 
 def test_look_alikes_enrolled_in_overlapping_transactions_are_a_pair_at_the_gate(
@@ -47,6 +56,65 @@ def test_look_alikes_enrolled_in_overlapping_transactions_are_a_pair_at_the_gate
     other.join()
 
     assert failures == []
+    gate = GalleryCache(
+        engine=engine, keyring=keyring, recognizer=recognizer, poll_s=0.0, monotonic=lambda: 0.0
+    )
+    assert (first, second) in gate.current().lookalikes(recognizer.cos_threshold)
+
+
+def test_first_two_enrollments_on_a_fresh_database_both_succeed_and_see_each_other(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer, group_faces, tmp_path: Path
+) -> None:
+    """No gallery version row yet: both enrollments find none; neither may fail creating it."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one writer at a time through by itself")
+    with session_scope(engine) as session:
+        first, second = (create_person(session, name=name).id or 0 for name in ("Erin", "Erin again"))
+    both_looked = threading.Barrier(2, timeout=30.0)
+    looked: set[int] = set()
+
+    def meet_after_first_version_lock(_conn, _cursor, statement: str, *_args: object) -> None:
+        is_version_lock = "FROM gallery_version" in statement and "FOR UPDATE" in statement
+        if is_version_lock and threading.get_ident() not in looked:
+            looked.add(threading.get_ident())
+            both_looked.wait()  # each found no row before either created it
+
+    failures: list[BaseException] = []
+    settings = RecognitionSettings(allow_model_download=False)
+    own_recognizer = build_recognizer(settings, cache_dir=tmp_path)  # OpenCV's DNN is not thread-safe
+
+    def enroll_one(person_id: int, recognizer: Recognizer) -> None:
+        try:
+            with session_scope(engine) as session:
+                photo = Photo(f"{person_id}.jpg", group_faces[2])
+                enroll(
+                    session,
+                    keyring,
+                    recognizer,
+                    person_id=person_id,
+                    photos=[photo],
+                    settings=EnrollmentSettings(),
+                )
+        except BaseException as exc:  # handed to the test's thread
+            failures.append(exc)
+
+    event.listen(engine, "after_cursor_execute", meet_after_first_version_lock)
+    try:
+        threads = [
+            threading.Thread(target=enroll_one, args=pair)
+            for pair in ((first, recognizer), (second, own_recognizer))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        event.remove(engine, "after_cursor_execute", meet_after_first_version_lock)
+
+    assert failures == []
+    with session_scope(engine) as session:
+        assert gallery_version(session) == 2
+        assert [len(list_person_templates(session, p)[0]) for p in (first, second)] == [1, 1]
     gate = GalleryCache(
         engine=engine, keyring=keyring, recognizer=recognizer, poll_s=0.0, monotonic=lambda: 0.0
     )

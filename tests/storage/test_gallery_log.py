@@ -18,6 +18,7 @@ from storage import (
     gallery_delta,
     gallery_version,
     load_templates,
+    lock_gallery_version,
     session_scope,
     store_template,
 )
@@ -131,3 +132,13 @@ def test_a_template_logged_twice_in_one_window_is_returned_once(
     assert delta is not None
     assert [t.plaintext for t in delta.added] == [vector_to_bytes(real_vectors[0])]
     assert delta.removed_person_ids == [person_id]
+
+
+def test_locking_the_version_on_a_fresh_database_makes_the_row_at_zero(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        assert lock_gallery_version(session) == 0
+    with session_scope(engine) as session:
+        assert lock_gallery_version(session) == 0
+        assert bump_gallery_version(session) == 1
+    with session_scope(engine) as session:
+        assert gallery_version(session) == 1
