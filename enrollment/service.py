@@ -34,6 +34,7 @@ from storage import (
     bump_gallery_version,
     create_person,
     get_person,
+    hold_person,
     lock_gallery_version,
     store_template,
 )
@@ -222,14 +223,15 @@ def enroll(
     with the other enrolled people (in the shared `gallery` when given) before anything is written; the
     caller's transaction commits. From the gallery read on, enrollments take turns (the gallery version
     row is held until the caller's transaction ends), so each template's stored look-alikes include
-    every template committed before it.
+    every template committed before it; a deletion of the person takes its turn the same way, before
+    or after.
 
     Returns:
         The new template ids, and the photos matching a different enrolled person at or above the
         model's threshold (possible duplicates, stored unless `settings.allow_duplicates` is false).
 
     Raises:
-        NotFound: the person does not exist.
+        NotFound: the person does not exist, or was deleted while the photos were checked.
         EnrollmentRejected: a photo is unreadable, has no face, several faces, a face failing a quality
             check, a face `pad` calls a presentation attack, or is a refused duplicate; there are no
             photos or too many.
@@ -240,6 +242,7 @@ def enroll(
     accepted = _checked_faces(recognizer, photos, settings, pad)
     embedded = [(photo.name, recognizer.embed(image, face)) for photo, image, face, _ in accepted]
     lock_gallery_version(session)  # one enrollment at a time from here: each sees the one before
+    hold_person(session, person_id)  # not deleted while the photos were checked, nor until the commit
     searched = stored_gallery(session, keyring, recognizer) if gallery is None else gallery.current(session)
     duplicates = _checked_duplicates(
         searched, recognizer, person_id=person_id, embedded=embedded, settings=settings

@@ -8,7 +8,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
 from storage.errors import NotFound
-from storage.gallery_log import bump_gallery_version, record_change
+from storage.gallery_log import bump_gallery_version, lock_gallery_version, record_change
 from storage.models import FaceTemplate, GalleryChangeKind, Person, PersonPublic
 from storage.person_keys import shred_person_key
 from storage.timeutil import as_utc
@@ -24,6 +24,21 @@ def create_person(session: Session, *, name: str) -> Person:
 def get_person(session: Session, person_id: int) -> Person:
     """Raises NotFound when no such person exists."""
     person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"person {person_id} does not exist")
+    return person
+
+
+def hold_person(session: Session, person_id: int) -> Person:
+    """Read the person afresh and keep them from being deleted until the caller's transaction ends.
+
+    For a writer holding the gallery version row (see `lock_gallery_version`): a person read before
+    the lock may have been deleted while it waited.
+
+    Raises:
+        NotFound: no such person (any more).
+    """
+    person = session.get(Person, person_id, with_for_update={"key_share": True})
     if person is None:
         raise NotFound(f"person {person_id} does not exist")
     return person
@@ -80,11 +95,13 @@ def delete_person(session: Session, person_id: int) -> int:
     """Delete a person, their data key and every template; bump the gallery version.
 
     Destroying the data key makes copies of the templates (in backups, say) unreadable too.
-    Returns the number of templates removed.
+    Returns the number of templates removed. The gallery version row is locked first, as enrollment
+    locks it before it touches the person: taken the other way round, the two deadlocked.
 
     Raises:
         NotFound: no such person.
     """
+    lock_gallery_version(session)
     person = get_person(session, person_id)
     shred_person_key(session, person_id)
     removed = session.exec(delete(FaceTemplate).where(col(FaceTemplate.person_id) == person_id))
