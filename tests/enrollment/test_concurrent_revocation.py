@@ -6,11 +6,12 @@ import threading
 from typing import Literal
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from enrollment import EnrollmentSettings, Photo, enroll
 from recognition import Recognizer
 from storage import Engine, Keyring, NotFound, delete_person, session_scope
+from tests.concurrency import Worker, signal_on
 
 ROUNDS = 12
 _Start = Literal["at once", "after the version lock"]
@@ -40,50 +41,29 @@ def _race(
 ) -> tuple[list[BaseException], list[BaseException]]:
     """Enroll one more photo of the person in a thread while this one deletes them; (enroll's, delete's
     errors). The delete starts as the enrollment starts, or once it holds the gallery version row."""
-    locked = threading.Event()
-    enroll_errors: list[BaseException] = []
-    delete_errors: list[BaseException] = []
     both_ready = threading.Barrier(2, timeout=30.0)
 
     def enroll_more() -> None:
         both_ready.wait()
-        try:
-            with session_scope(engine) as session:
-                photos = [Photo("more.jpg", photo)]
-                enroll(
-                    session,
-                    keyring,
-                    recognizer,
-                    person_id=person_id,
-                    photos=photos,
-                    settings=EnrollmentSettings(),
-                )
-        except BaseException as exc:  # handed to the test's thread
-            enroll_errors.append(exc)
-        finally:
-            locked.set()
+        with session_scope(engine) as session:
+            photos = [Photo("more.jpg", photo)]
+            settings = EnrollmentSettings()
+            enroll(session, keyring, recognizer, person_id=person_id, photos=photos, settings=settings)
 
-    enrolling = threading.Thread(target=enroll_more)
-
-    def note_version_lock(_conn, _cursor, statement: str, *_args: object) -> None:
-        if threading.get_ident() == enrolling.ident and "FROM gallery_version" in statement:
-            locked.set()
-
-    event.listen(engine, "after_cursor_execute", note_version_lock)
-    try:
-        enrolling.start()
+    enrolling = Worker(enroll_more)
+    delete_errors: list[BaseException] = []
+    with signal_on(engine, enrolling, "FROM gallery_version", is_after=True):
+        enrolling.thread.start()
         both_ready.wait()
         if start == "after the version lock":
-            assert locked.wait(timeout=30.0)
+            assert enrolling.reached.wait(timeout=30.0)
         try:
             with session_scope(engine) as session:
                 delete_person(session, person_id)
         except BaseException as exc:  # reported with the enrollment's
             delete_errors.append(exc)
-        enrolling.join()
-    finally:
-        event.remove(engine, "after_cursor_execute", note_version_lock)
-    return enroll_errors, delete_errors
+        enrolling.thread.join()
+    return enrolling.errors, delete_errors
 
 
 def test_enrolling_and_deleting_one_person_at_once_never_deadlocks_or_half_writes(
