@@ -11,7 +11,13 @@ from sqlmodel import Session, col, select
 
 from storage.cipher import pack_sealed, seal_all_with
 from storage.errors import NotFound
-from storage.gallery_log import _IN_CLAUSE_ROWS, bump_gallery_version, record_change, row_aads
+from storage.gallery_log import (
+    _IN_CLAUSE_ROWS,
+    bump_gallery_version,
+    lock_gallery_version,
+    record_change,
+    row_aads,
+)
 from storage.models import FaceTemplate, GalleryChange, GalleryChangeKind, Person, TemplatePublic, utc_now
 from storage.person_keys import person_data_keys, unwrap_person_keys
 from storage.protocols import Cipher
@@ -184,11 +190,13 @@ def delete_template(session: Session, *, person_id: int, template_id: str) -> No
     """Delete one template of a person and bump the gallery version.
 
     The change log has no single-template removal: the person's templates are logged as removed and
-    their remaining ones as added again, so a gate applying the delta ends with exactly the rest.
+    their remaining ones as added again, so a gate applying the delta ends with exactly the rest. The
+    gallery version row is locked first, so the rest includes what an enrollment holding it adds.
 
     Raises:
         NotFound: the person has no template with this id.
     """
+    lock_gallery_version(session)
     row = session.get(FaceTemplate, template_id)
     if row is None or row.person_id != person_id:
         raise NotFound(f"person {person_id} has no template {template_id}")

@@ -17,11 +17,13 @@ from storage import (
     delete_template,
     gallery_delta,
     gallery_version,
+    list_person_templates,
     load_templates,
     lock_gallery_version,
     session_scope,
     store_template,
 )
+from tests.concurrency import Worker, signal_on
 from tests.storage.template_helpers import MODEL_ID, store_people
 
 
@@ -142,3 +144,37 @@ def test_locking_the_version_on_a_fresh_database_makes_the_row_at_zero(engine: E
         assert bump_gallery_version(session) == 1
     with session_scope(engine) as session:
         assert gallery_version(session) == 1
+
+
+def test_a_template_added_while_another_is_deleted_stays_in_the_delta(
+    engine: Engine, keyring: Keyring, real_vectors: list[np.ndarray]
+) -> None:
+    """delete_template logs the person's other templates as re-added: it must read them after an
+    enrollment holding the version row commits, or a gate applying its delta loses the new one."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one writer at a time through by itself")
+    (person_id,) = _enrolled(engine, keyring, real_vectors[:1])
+    with session_scope(engine) as session:
+        (deleted,) = [t.id for t in list_person_templates(session, person_id)[0]]
+
+    def delete_first() -> None:
+        with session_scope(engine) as session:
+            delete_template(session, person_id=person_id, template_id=deleted)
+
+    deleting = Worker(delete_first)
+    with session_scope(engine) as session:  # an enrollment, as enroll() stores one
+        lock_gallery_version(session)
+        plaintext = vector_to_bytes(real_vectors[1])
+        store_template(
+            session, keyring, person_id=person_id, model_id=MODEL_ID, plaintext=plaintext, source_name="new"
+        )
+        enrolled_version = bump_gallery_version(session)
+        with signal_on(engine, deleting, "FROM gallery_version", is_after=False):
+            deleting.thread.start()
+            assert deleting.reached.wait(timeout=30.0)  # about to wait for the row this test holds
+    deleting.thread.join()
+
+    assert deleting.errors == []
+    delta = _delta(engine, keyring, enrolled_version)  # a gate that applied the enrollment
+    assert delta is not None and delta.removed_person_ids == [person_id]
+    assert [t.plaintext for t in delta.added] == [vector_to_bytes(real_vectors[1])]
