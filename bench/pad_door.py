@@ -227,10 +227,13 @@ def record_days(
     return decided
 
 
-def judge(engine: Engine, pad: PresentationAttackDetector, bpcer_target: float) -> dict[str, Any]:
+def judge(
+    engine: Engine, keyring: Keyring, pad: PresentationAttackDetector, bpcer_target: float
+) -> dict[str, Any]:
     """Calibrate the door on day 1; day 2's scores above the door's and the card's thresholds per colour."""
     result = calibrate_door(
         engine,
+        keyring=keyring,
         door=DOOR,
         settings=PadSettings(policy="monitor", bpcer_target=bpcer_target),
         detector=pad,
@@ -285,7 +288,7 @@ def main() -> None:
     chosen = people(args.lfw, args.people)
     report: dict[str, Any] = {"people": len(chosen), "enrolled": enrol(engine, keyring, recognizer, chosen)}
     report["decisions"] = record_days(engine, keyring, recognizer, pad, chosen, args)
-    report |= judge(engine, pad, args.bpcer_target)
+    report |= judge(engine, keyring, pad, args.bpcer_target)
     report["cpu_s"] = round(time.process_time(), 1)
     sys.stdout.write(json.dumps(report) + "\n")
 

@@ -8,6 +8,12 @@ scores are bona fide, and the threshold at the door's BPCER target is set from t
 calibration's own rule (`recognition.threshold_at_bpcer`), one per colour the events recorded (grey tracks
 score far higher). Only events scored by the PAD weights loaded now, and decided by the same score (the
 passive mean or the card's track rule) as the door decides by now, are comparable: anything else refuses.
+
+The scores are read from the rows the audit chain's verification vouched for (`storage.verified_events`, the
+walk `facegate audit verify` makes), and any break of the chain refuses: someone who can write the database
+but lacks the master key cannot move the threshold by editing, forging, copying or deleting monitor events.
+The whole chain must hold, not only the events used: a deleted event leaves no row to check, and the walk
+cannot vouch for anything after its first break.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from gate.errors import DoorCalibrationRefused
 from gate.pad import TRACK_RULE_BASIS, PadGate, ScoreKind, deciding_score
 from gate.settings import DoorColourCalibration, DoorPadCalibration, PadSettings
 from recognition import PresentationAttackDetector, threshold_at_bpcer
-from storage import Decision, Engine, iter_event_rows
+from storage import ChainBreak, ChainReport, Cipher, Decision, Engine, session_scope, verified_events
 
 MIN_REFUSED_EVENTS = 5
 """A colour is calibrated only from enough events that its threshold refuses at least this many of them
@@ -37,7 +43,6 @@ meaningless), 41% at k = 5. Five is the least that makes the target more than a 
 
 Colour = Literal["colour", "grey"]
 _COLOURS: tuple[Colour, ...] = ("colour", "grey")
-_COLUMNS = ("occurred_at", "reason", "pad_weights_hash", "pad_score", "pad_cues")
 
 
 @dataclass(frozen=True)
@@ -109,32 +114,47 @@ def door_pad_settings(cameras: Sequence[CameraSpec], door: str) -> PadSettings:
 
 
 def monitor_scores(
-    engine: Engine, *, door: str, since: datetime | None, until: datetime | None
+    engine: Engine, *, keyring: Cipher, door: str, since: datetime | None, until: datetime | None
 ) -> tuple[list[MonitorScore], Counter[str]]:
-    """The door's events granted by match under policy `monitor` with a PAD score in [since, until), and a
-    count of the other granted events by why they were left out.
+    """The door's events granted by match under policy `monitor` with a PAD score in [since, until), read
+    from the rows the audit chain verified, and a count of the other granted events by why they were left out.
 
     Raises:
+        DoorCalibrationRefused: the audit chain does not verify (naming its first bad event).
         DatabaseUnavailable: the database fails.
     """
+    with session_scope(engine) as session:
+        events, report = verified_events(
+            session, keyring, door=door, decision=Decision.granted, since=since, until=until
+        )
+    if not report.is_ok:
+        raise DoorCalibrationRefused(_chain_refusal(door, report))
     kept: list[MonitorScore] = []
     skipped: Counter[str] = Counter()
-    batches = iter_event_rows(
-        engine, columns=_COLUMNS, door=door, decision=Decision.granted, since=since, until=until
-    )
-    for batch in batches:
-        for occurred_at, reason, weights_hash, score, cues_json in batch:
-            cues = _cues(cues_json)
-            why = _left_out(reason, score, cues)
-            if why is not None:
-                skipped[why] += 1
-                continue
-            kind: ScoreKind = (
-                "track_rule" if str(cues.get("basis", "")).startswith(TRACK_RULE_BASIS) else "passive"
-            )
-            colour: Colour = "grey" if cues["colour"] == "grey" else "colour"
-            kept.append(MonitorScore(occurred_at, weights_hash, float(score), colour, kind))
+    for event in events:
+        cues, score = _cues(event.pad_cues), event.pad_score
+        why = _left_out(event.reason, score, cues)
+        if why is not None or score is None:
+            skipped[why or "no PAD score"] += 1
+            continue
+        kind: ScoreKind = (
+            "track_rule" if str(cues.get("basis", "")).startswith(TRACK_RULE_BASIS) else "passive"
+        )
+        colour: Colour = "grey" if cues["colour"] == "grey" else "colour"
+        kept.append(MonitorScore(event.occurred_at, event.pad_weights_hash, score, colour, kind))
     return kept, skipped
+
+
+def _chain_refusal(door: str, report: ChainReport) -> str:
+    """The one line that says why the door's events cannot be trusted, naming the first bad event."""
+    named = report.broken_event_id is not None and report.reason is not ChainBreak.deleted
+    event = f"event id {report.broken_event_id}, " if named else ""  # a deleted one has no row
+    return (
+        f"door {door}: the audit chain does not verify, so no monitor event can be trusted to set a "
+        f"threshold: first bad event: {event}sequence {report.broken_sequence} ({report.reason}): "
+        f"{report.detail}; {report.events_checked} events verified before it (`facegate audit verify` "
+        "says the same); find out who wrote the database before calibrating"
+    )
 
 
 def _cues(cues_json: str | None) -> dict[str, object]:
@@ -212,6 +232,7 @@ def _colour_result(
 def calibrate_door(
     engine: Engine,
     *,
+    keyring: Cipher,
     door: str,
     settings: PadSettings,
     detector: PresentationAttackDetector,
@@ -221,17 +242,19 @@ def calibrate_door(
 ) -> DoorCalibrationResult:
     """The door's PAD thresholds at `bpcer_target` from its monitor events granted by match in
     [since, until), per colour with enough events (`min_events`); `settings` is the door's PAD settings
-    now (whether the track rule decides), `detector` the PAD model loaded now.
+    now (whether the track rule decides), `detector` the PAD model loaded now, `keyring` the master keys
+    the audit chain is verified with (as `facegate audit verify` loads them).
 
     Raises:
-        DoorCalibrationRefused: a target outside (0, 1), no colour has enough events, or some were scored
-            with other PAD weights or decided by another score than the door decides by now.
+        DoorCalibrationRefused: a target outside (0, 1), the audit chain does not verify, no colour has
+            enough events, or some were scored with other PAD weights or decided by another score than the
+            door decides by now.
         ThresholdUnavailable: the card has no threshold at `bpcer_target` to compare with.
         DatabaseUnavailable: the database fails.
     """
     needed = min_events(bpcer_target)
     score_kind = deciding_score(settings, detector)
-    scores, skipped = monitor_scores(engine, door=door, since=since, until=until)
+    scores, skipped = monitor_scores(engine, keyring=keyring, door=door, since=since, until=until)
     _check_comparable(scores, weights_sha256=detector.weights_sha256, score_kind=score_kind)
     without_door = {"policy": "monitor", "bpcer_target": bpcer_target, "door_calibration": None}
     card = PadGate(settings.model_copy(update=without_door), detector, door=door)

@@ -35,6 +35,7 @@ from storage.audit import (
     iter_event_rows,
     page_events,
     query_events,
+    verified_events,
 )
 from storage.audit_chain import ChainBreak, ChainReport, verify_chain
 from storage.audit_checkpoint import (
@@ -273,5 +274,6 @@ __all__ = [
     "store_missing_lookalikes",
     "store_templates",
     "to_public",
+    "verified_events",
     "verify_chain",
 ]

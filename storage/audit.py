@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Engine, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from storage.audit_chain import GENESIS_HASH, HEAD_ID, chain_key, compute_link
+from storage.audit_chain import GENESIS_HASH, HEAD_ID, ChainReport, chain_key, compute_link, verify_chain
 from storage.db import session_scope
 from storage.errors import ChainBroken
 from storage.models import AuditChainHead, AuditEvent, AuditEventCreate, AuditEventPublic, Decision
@@ -210,6 +210,45 @@ def page_events(
         .limit(limit)
     )
     return [_public(row) for row in session.exec(page)]
+
+
+def verified_events(
+    session: Session,
+    keyring: Cipher,
+    *,
+    door: str | None = None,
+    decision: Decision | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[list[AuditEventPublic], ChainReport]:
+    """The matching events (`until` exclusive), oldest first, taken from the very rows the audit chain's
+    verification (`verify_chain`, as `facegate audit verify`) vouched for, and that verification's report.
+
+    For readers whose result must not move when someone who can write the database, but does not hold the
+    master key, edits, forges, copies or deletes events (a threshold set from events): use the events
+    only when the report is ok. It walks the whole log in one transaction (the caller's session).
+
+    Raises:
+        DatabaseUnavailable: the database fails mid-read (from the caller's session scope).
+    """
+    window = (None if since is None else as_utc(since), None if until is None else as_utc(until))
+    found: list[AuditEventPublic] = []
+
+    def keep(row: AuditEvent) -> None:
+        if door is not None and row.door != door:
+            return
+        if decision is not None and row.decision != decision:
+            return
+        if _in_window(as_utc(row.occurred_at), window):
+            found.append(_public(row))
+
+    report = verify_chain(session, keyring, on_verified=keep)
+    return found, report
+
+
+def _in_window(at: datetime, window: tuple[datetime | None, datetime | None]) -> bool:
+    since, until = window
+    return (since is None or at >= since) and (until is None or at < until)
 
 
 def _public(row: AuditEvent) -> AuditEventPublic:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -154,12 +154,20 @@ class _Walk:
         )
 
 
-def verify_chain(session: Session, keyring: Cipher, *, batch_rows: int = VERIFY_BATCH_ROWS) -> ChainReport:
+def verify_chain(
+    session: Session,
+    keyring: Cipher,
+    *,
+    batch_rows: int = VERIFY_BATCH_ROWS,
+    on_verified: Callable[[AuditEvent], None] | None = None,
+) -> ChainReport:
     """Recompute every link in sequence order, holding at most `batch_rows` events in memory.
 
     Finds edited, deleted, inserted and reordered events, events chained under a key the keyring lacks
     (a wrong master key), and a head that disagrees with the last event (a truncated log). Events appended
-    while it runs are left for the next run.
+    while it runs are left for the next run. `on_verified` sees each event once its link verified, as the
+    row that was verified: a reader that takes its values from there reads exactly what the chain vouched
+    for (trust them only when the report is ok: a later break, e.g. a truncation, can still void them).
 
     Raises:
         DatabaseUnavailable: the database fails mid-read (from the caller's session scope).
@@ -173,6 +181,8 @@ def verify_chain(session: Session, keyring: Cipher, *, batch_rows: int = VERIFY_
             return broken
         walk.checked += 1
         walk.sequence, walk.link_hash = event.sequence, event.link_hash
+        if on_verified is not None:
+            on_verified(event)
     return _check_head(session, walk, head)
 
 

@@ -22,7 +22,7 @@ from gate import (
     load_gates_file,
 )
 from recognition import RecognitionSettings, build_pad_detector
-from storage import StorageSettings, open_database
+from storage import StorageSettings, load_keyring, open_database
 
 console = Console(soft_wrap=True)
 
@@ -56,7 +56,9 @@ def calibrate_door_command(
     This assumes the monitor period had no presentation attack (an attack granted then loosens the
     threshold). Events scored by other PAD weights or decided by another score (track rule or passive) than
     the door uses now refuse; a colour needs enough events that the target refuses at least 5 of them (500
-    at 1%). Prints the report and the `pad:` block to paste into the door's camera settings."""
+    at 1%). The events are read as the audit chain verifies them (`facegate audit verify`, same master
+    keys); a chain that does not verify refuses, naming its first bad event. Prints the report and the
+    `pad:` block to paste into the door's camera settings."""
     configure_logging(verbose=verbose)
     with cli_errors():
         if config is not None:
@@ -65,10 +67,12 @@ def calibrate_door_command(
             settings = GateSettings().pad
         target = settings.bpcer_target if bpcer_target is None else bpcer_target
         detector = build_pad_detector(RecognitionSettings(), cache_dir=default_pad_dir())
-        engine = open_database(StorageSettings())
+        storage_settings = StorageSettings()  # the database and master keys `facegate audit verify` uses
+        engine = open_database(storage_settings)
         try:
             result = calibrate_door(
                 engine,
+                keyring=load_keyring(storage_settings),
                 door=door,
                 settings=settings,
                 detector=detector,

@@ -14,13 +14,21 @@ from typer.testing import CliRunner
 from api.cli import app
 from gate import GateSettings, PadSettings, calibrate_door, load_gates_file
 from recognition import PresentationAttackDetector
-from storage import StorageSettings
+from storage import Cipher, StorageSettings, generate_key, load_keyring
 from tests.data import encode_jpeg
 from tests.gate.pad_support import NOON, door_clips, run_pad_gate, sample
+from tests.storage.audit_helpers import sql
 
 pytestmark = pytest.mark.model
 runner = CliRunner()
 WINDOW = ("--since", "2026-11-23T11:00:00", "--until", "2026-11-23T13:00:00")
+
+
+@pytest.fixture
+def keyring(monkeypatch: pytest.MonkeyPatch) -> Cipher:
+    """The master key from the environment, as `facegate audit verify` and every command load it."""
+    monkeypatch.setenv("FACEGATE_MASTER_KEY", generate_key())
+    return load_keyring(StorageSettings())
 
 
 def _gates(path: Path, pad: dict[str, Any]) -> Path:
@@ -59,6 +67,7 @@ def test_calibrate_door_reports_each_colour_and_prints_the_block_the_gate_then_a
     report = json.loads(last)
     expected = calibrate_door(
         engine,
+        keyring=keyring,
         door="front",
         settings=PadSettings(bpcer_target=0.5),
         detector=pad_detector,
@@ -87,3 +96,8 @@ def test_calibrate_door_reports_each_colour_and_prints_the_block_the_gate_then_a
     assert "too few monitor events" in " ".join(too_strict.output.split())
     other_door = runner.invoke(app, ["pad", "calibrate-door", "--door", "back", "--config", str(gates)])
     assert other_door.exit_code == 1 and "no camera of door 'back'" in other_door.output
+    sql(engine, "UPDATE audit_event SET pad_score = 0.0 WHERE sequence = 1")
+    tampered = runner.invoke(app, ["pad", "calibrate-door", "--door", "front", "--config", str(gates)])
+    refusal = " ".join(tampered.output.split())
+    assert tampered.exit_code == 1
+    assert "audit chain does not verify" in refusal and "sequence 1 (edited)" in refusal, refusal

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from gate import (
     PRESENTATION_ATTACK,
     DoorCalibrationRefused,
+    DoorCalibrationResult,
     DoorColourCalibration,
     DoorPadCalibration,
     GateSettings,
@@ -20,10 +21,18 @@ from gate import (
     min_events,
 )
 from recognition import PASSIVE_FEATURE, PresentationAttackDetector, threshold_at_bpcer
-from storage import AuditEventCreate, AuditEventPublic, Decision, append_event, session_scope
+from storage import (
+    AuditEventCreate,
+    AuditEventPublic,
+    Cipher,
+    Decision,
+    Engine,
+    append_event,
+    session_scope,
+)
 from tests.data import encode_jpeg
 from tests.gate.pad_support import NOON, door_clips, hand_set_rule, pad_with, run_pad_gate, sample
-from tests.storage.audit_helpers import verify
+from tests.storage.audit_helpers import sql, verify
 
 TARGET = 0.5
 """A lax target, so that the least count it needs (10) is a few clips on two cores; 1% needs 500."""
@@ -37,6 +46,26 @@ def _settings(policy: str, **pad: object) -> GateSettings:
     )
     settings.decision.cooldown_s = 0.0
     return settings
+
+
+def _calibrate(
+    engine: Engine,
+    keyring: Cipher,
+    detector: PresentationAttackDetector,
+    *,
+    settings: PadSettings | None = None,
+    **window: datetime,
+) -> DoorCalibrationResult:
+    """The front door's calibration at TARGET (the door's PAD settings by default), as the command runs it."""
+    return calibrate_door(
+        engine,
+        keyring=keyring,
+        door="front",
+        settings=settings or PadSettings(),
+        detector=detector,
+        bpcer_target=TARGET,
+        **window,
+    )
 
 
 @pytest.fixture
@@ -84,9 +113,7 @@ def test_the_door_threshold_is_the_card_rule_on_exactly_its_granted_monitor_even
         at=old,
     )
 
-    result = calibrate_door(
-        engine, door="front", settings=PadSettings(), detector=pad_detector, bpcer_target=TARGET, **WINDOW
-    )
+    result = _calibrate(engine, keyring, pad_detector, **WINDOW)
 
     assert all(e.decision is Decision.granted and e.reason == "match" for e in events)
     colours = [_colour(e) for e in events]
@@ -115,9 +142,7 @@ def test_too_few_events_for_the_target_refuse(
     with pytest.raises(
         DoorCalibrationRefused, match=r"too few .* \(need 10 of one colour, .* found colour 3, grey 0\)"
     ):
-        calibrate_door(
-            engine, door="front", settings=PadSettings(), detector=pad_detector, bpcer_target=TARGET
-        )
+        _calibrate(engine, keyring, pad_detector)
 
 
 @pytest.mark.model
@@ -127,9 +152,7 @@ def test_events_scored_with_other_pad_weights_refuse(
     _, events = run_pad_gate(
         engine, keyring, recognizer, pad_detector, door_clips(10, seed=7), settings=_settings("monitor")
     )
-    assert calibrate_door(
-        engine, door="front", settings=PadSettings(), detector=pad_detector, bpcer_target=TARGET
-    ).calibration.colour
+    assert _calibrate(engine, keyring, pad_detector).calibration.colour
     # One more granted monitor event, as a gate with an earlier PAD model wrote it.
     earlier = events[0].model_dump(exclude={"id", "sequence", "link_hash"}) | {"pad_weights_hash": "e" * 64}
     with session_scope(engine) as session:
@@ -138,9 +161,34 @@ def test_events_scored_with_other_pad_weights_refuse(
     with pytest.raises(
         DoorCalibrationRefused, match=r"1 of 11 monitor events .* other PAD weights \(eeeeeeeeeeee"
     ):
-        calibrate_door(
-            engine, door="front", settings=PadSettings(), detector=pad_detector, bpcer_target=TARGET
-        )
+        _calibrate(engine, keyring, pad_detector)
+
+
+@pytest.mark.model
+def test_a_monitor_event_edited_or_deleted_in_the_database_refuses_naming_it(
+    engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
+) -> None:
+    """Someone who can write the database but lacks the master key lowers the most attack-like monitor
+    event's PAD score, which would loosen the door's threshold, or deletes it: calibration verifies the
+    audit chain as `facegate audit verify` does and refuses, naming the event."""
+    _, events = run_pad_gate(
+        engine, keyring, recognizer, pad_detector, door_clips(10, seed=15), settings=_settings("monitor")
+    )
+
+    def calibrate() -> DoorPadCalibration:
+        return _calibrate(engine, keyring, pad_detector).calibration
+
+    untouched = calibrate()
+    top = max(events, key=lambda e: e.pad_score or 0.0)
+    sql(engine, "UPDATE audit_event SET pad_score = 0.0 WHERE id = :id", id=top.id)
+    edited = rf"first bad event: event id {top.id}, sequence {top.sequence} \(edited\): .* HMAC"
+    with pytest.raises(DoorCalibrationRefused, match=edited):
+        calibrate()
+    sql(engine, "UPDATE audit_event SET pad_score = :s WHERE id = :id", s=top.pad_score, id=top.id)
+    assert calibrate() == untouched
+    sql(engine, "DELETE FROM audit_event WHERE id = :id", id=top.id)
+    with pytest.raises(DoorCalibrationRefused, match=rf"sequence {top.sequence} \((deleted|head_mismatch)\)"):
+        calibrate()
 
 
 @pytest.mark.model
@@ -182,18 +230,9 @@ def test_events_of_another_deciding_score_refuse_both_ways(
         (with_rule, PadSettings(), passive_window, "track_rule"),
     ):
         with pytest.raises(DoorCalibrationRefused, match=rf"2 of 2 .* another score than the {now} score"):
-            calibrate_door(
-                engine, door="front", settings=settings, detector=detector, bpcer_target=TARGET, **window
-            )
+            _calibrate(engine, keyring, detector, settings=settings, **window)
     with pytest.raises(DoorCalibrationRefused, match="too few"):  # same score: only the count is short
-        calibrate_door(
-            engine,
-            door="front",
-            settings=PadSettings(),
-            detector=with_rule,
-            bpcer_target=TARGET,
-            **rule_window,
-        )
+        _calibrate(engine, keyring, with_rule, **rule_window)
 
 
 @pytest.mark.model
@@ -207,9 +246,7 @@ def test_enforce_holds_each_colour_to_the_door_calibration_and_refuses_what_it_r
     _, monitored = run_pad_gate(
         engine, keyring, recognizer, pad_detector, clips, settings=_settings("monitor")
     )
-    result = calibrate_door(
-        engine, door="front", settings=PadSettings(), detector=pad_detector, bpcer_target=TARGET, **WINDOW
-    )
+    result = _calibrate(engine, keyring, pad_detector, **WINDOW)
     later = NOON + timedelta(days=1)
 
     decisions, events = run_pad_gate(

@@ -11,7 +11,17 @@ from itertools import pairwise
 import pytest
 from sqlalchemy import text
 
-from storage import ChainBreak, ChainBroken, Engine, Keyring, append_event, query_events, session_scope
+from storage import (
+    ChainBreak,
+    ChainBroken,
+    Decision,
+    Engine,
+    Keyring,
+    append_event,
+    query_events,
+    session_scope,
+    verified_events,
+)
 from tests.storage.audit_helpers import EVENTS, GENESIS, T0, append, event, row, sql, verify
 
 
@@ -165,6 +175,34 @@ def test_each_attack_is_found_and_the_first_broken_link_is_named(
     assert not report.is_ok
     assert (report.reason, report.broken_sequence) == (reason, sequence), report.summary()
     assert f"broken at sequence {sequence} ({reason})" in report.summary()
+
+
+def test_verified_events_are_the_filtered_events_as_the_verification_read_them(
+    chain: Engine, keyring: Keyring
+) -> None:
+    window = {"since": T0 + timedelta(seconds=2), "until": T0 + timedelta(seconds=8)}
+    with session_scope(chain) as session:
+        found, report = verified_events(session, keyring, door="front", decision=Decision.granted, **window)
+        expected, _ = query_events(session, door="front", decision=Decision.granted, limit=EVENTS, **window)
+
+    assert report.is_ok and report.events_checked == EVENTS
+    assert [e.track_id for e in found] == [2, 4, 6]  # even ones granted; `until` exclusive; oldest first
+    assert found == sorted(expected, key=lambda e: e.sequence)
+    with session_scope(chain) as session:
+        assert verified_events(session, keyring, door="back")[0] == []
+
+
+@pytest.mark.parametrize(("attack", "reason", "sequence"), ATTACKS.values(), ids=list(ATTACKS))
+def test_verified_events_report_each_attack_and_hold_only_what_verified_before_it(
+    chain: Engine, keyring: Keyring, attack: Callable[[Engine], None], reason: ChainBreak, sequence: int
+) -> None:
+    attack(chain)
+
+    with session_scope(chain) as session:
+        found, report = verified_events(session, keyring)
+
+    assert (report.reason, report.broken_sequence) == (reason, sequence), report.summary()
+    assert [e.sequence for e in found] == list(range(1, report.last_sequence + 1))
 
 
 def test_the_broken_event_is_named_by_its_row_id(chain: Engine, keyring: Keyring) -> None:
