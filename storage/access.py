@@ -13,7 +13,7 @@ from sqlmodel import Session, col, delete, select
 
 from storage.doors import ensure_door
 from storage.errors import Conflict, NotFound
-from storage.gallery_log import bump_gallery_version, record_change
+from storage.gallery_log import bump_gallery_version, lock_gallery_version, record_change
 from storage.models import (
     AccessGroup,
     AccessGroupMember,
@@ -47,7 +47,11 @@ class AccessWindow:
 
 
 def _access_changed(session: Session) -> None:
-    """Log an access-rule change and bump the gallery version that gates poll."""
+    """Log an access-rule change and bump the gallery version that gates poll.
+
+    Each change locks the version row before anything else, as enrollment and deletion of people do:
+    a member row (which holds its person) taken first deadlocked with a deletion holding the row.
+    """
     record_change(session, GalleryChangeKind.access_changed)
     bump_gallery_version(session)
 
@@ -96,6 +100,7 @@ def list_groups(session: Session, *, offset: int = 0, limit: int = 50) -> tuple[
 
 def delete_group(session: Session, group_id: int) -> None:
     """Delete a group, its memberships and its door rules. Raises NotFound."""
+    lock_gallery_version(session)
     get_group(session, group_id)
     session.exec(delete(DoorAccessRule).where(col(DoorAccessRule.group_id) == group_id))
     session.exec(delete(AccessGroupMember).where(col(AccessGroupMember.group_id) == group_id))
@@ -105,6 +110,7 @@ def delete_group(session: Session, group_id: int) -> None:
 
 def add_member(session: Session, *, group_id: int, person_id: int) -> AccessGroupPublic:
     """Put a person in a group (a no-op when already there). Raises NotFound for either id."""
+    lock_gallery_version(session)
     get_group(session, group_id)
     get_person(session, person_id)
     if session.get(AccessGroupMember, (group_id, person_id)) is None:
@@ -116,6 +122,7 @@ def add_member(session: Session, *, group_id: int, person_id: int) -> AccessGrou
 
 def remove_member(session: Session, *, group_id: int, person_id: int) -> AccessGroupPublic:
     """Take a person out of a group. Raises NotFound when they are not in it."""
+    lock_gallery_version(session)
     member = session.get(AccessGroupMember, (group_id, person_id))
     if member is None:
         raise NotFound(f"person {person_id} is not in group {group_id}")
@@ -141,6 +148,7 @@ def _rule_public(rule: DoorAccessRule, door: str) -> DoorRulePublic:
 
 def create_door_rule(session: Session, rule: DoorRuleCreate) -> DoorRulePublic:
     """Admit `rule.group_id` at `rule.door` (registered if new) on a weekly window. Raises NotFound."""
+    lock_gallery_version(session)
     get_group(session, rule.group_id)
     door = ensure_door(session, name=rule.door)
     assert door.id is not None
@@ -180,6 +188,7 @@ def list_door_rules(
 
 def delete_door_rule(session: Session, rule_id: int) -> None:
     """Raises NotFound when no such rule exists."""
+    lock_gallery_version(session)
     rule = session.get(DoorAccessRule, rule_id)
     if rule is None:
         raise NotFound(f"door rule {rule_id} does not exist")
@@ -259,6 +268,7 @@ def rename_door(session: Session, door_id: int, *, name: str) -> DoorPublic:
         NotFound: no such door.
         Conflict: another door has that name.
     """
+    lock_gallery_version(session)
     door = session.get(Door, door_id)
     if door is None:
         raise NotFound(f"door {door_id} does not exist")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import event
 
 from storage import (
     Conflict,
@@ -16,6 +18,7 @@ from storage import (
     NotFound,
     Weekday,
     add_member,
+    bump_gallery_version,
     create_backup,
     create_door_rule,
     create_group,
@@ -35,6 +38,7 @@ from storage import (
     restore_backup,
     session_scope,
 )
+from tests.concurrency import Worker, signal_on
 from tests.storage.template_helpers import store_people
 
 
@@ -195,3 +199,39 @@ def test_a_backup_restores_the_policy_without_people_erased_since(
         assert get_group(session, staff.id).member_ids == [kept]
         [window] = door_access_windows(session, door="front")
     assert window.person_ids == {kept}
+
+
+def test_adding_a_person_to_a_group_while_they_are_deleted_never_deadlocks(engine: Engine) -> None:
+    """The delete holds the gallery version row; the member insert must not take the person first."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one writer at a time through by itself")
+    with session_scope(engine) as session:
+        person_id = create_person(session, name="Leaving").id or 0
+        group_id = create_group(session, name="staff").id
+        bump_gallery_version(session)  # the row exists, as on any running system
+
+    def add() -> None:
+        with session_scope(engine) as session:
+            add_member(session, group_id=group_id, person_id=person_id)
+
+    adding = Worker(add)
+    deleter = threading.get_ident()
+
+    def add_once_the_row_is_held(_conn, _cursor, statement: str, *_args: object) -> None:
+        is_deleter = threading.get_ident() == deleter
+        if is_deleter and "FROM gallery_version" in statement and adding.thread.ident is None:
+            adding.thread.start()
+            adding.reached.wait(timeout=2.0)  # it inserts the member, or waits for this row meanwhile
+
+    event.listen(engine, "after_cursor_execute", add_once_the_row_is_held)
+    try:
+        with signal_on(engine, adding, "INSERT INTO access_group_member", is_after=True):
+            with session_scope(engine) as session:
+                delete_person(session, person_id)
+            adding.thread.join()
+    finally:
+        event.remove(engine, "after_cursor_execute", add_once_the_row_is_held)
+
+    assert [type(error) for error in adding.errors] == [NotFound]  # found no one, after the delete
+    with session_scope(engine) as session:
+        assert get_group(session, group_id).member_ids == []
