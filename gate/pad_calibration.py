@@ -47,13 +47,18 @@ _COLOURS: tuple[Colour, ...] = ("colour", "grey")
 
 @dataclass(frozen=True)
 class MonitorScore:
-    """One monitor event granted by match: its time, PAD weights, deciding score, colour and score kind."""
+    """One monitor event granted by match: its time, PAD weights, deciding score, colour and score kind,
+    and the ids that find its footage (event, camera source as audited, track, person: never a name)."""
 
     occurred_at: datetime
     weights_hash: str | None
     score: float
     colour: Colour
     score_kind: ScoreKind
+    event_id: int
+    source: str
+    track_id: int | None
+    person_id: int | None
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,10 @@ class ColourResult:
     card_threshold: float
     card_basis: str
     refused_at_card: int
+    review: tuple[MonitorScore, ...] = ()
+    """The events at or above the door threshold, most attack-like first (empty when not calibrated). The
+    threshold is one of their scores and they alone fix it, so an attack granted while monitoring loosened
+    it only if it is among them: the operator checks their footage before enforcing."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +150,19 @@ def monitor_scores(
             "track_rule" if str(cues.get("basis", "")).startswith(TRACK_RULE_BASIS) else "passive"
         )
         colour: Colour = "grey" if cues["colour"] == "grey" else "colour"
-        kept.append(MonitorScore(event.occurred_at, event.pad_weights_hash, score, colour, kind))
+        kept.append(
+            MonitorScore(
+                occurred_at=event.occurred_at,
+                weights_hash=event.pad_weights_hash,
+                score=score,
+                colour=colour,
+                score_kind=kind,
+                event_id=event.id,
+                source=event.source,
+                track_id=event.track_id,
+                person_id=event.person_id,
+            )
+        )
     return kept, skipped
 
 
@@ -226,7 +247,15 @@ def _colour_result(
         card_threshold=card_threshold,
         card_basis=card_basis,
         refused_at_card=sum(v > card_threshold for v in values),
+        review=() if calibration is None else _review_events(scores, calibration.attack_threshold),
     )
+
+
+def _review_events(scores: list[MonitorScore], threshold: float) -> tuple[MonitorScore, ...]:
+    """The events scoring at or above `threshold` (attack scores: higher is more attack-like), highest
+    first, ties by event id: floor(target × n) + 1 of them, and any tied with the threshold."""
+    at_or_above = [s for s in scores if s.score >= threshold]
+    return tuple(sorted(at_or_above, key=lambda s: (-s.score, s.event_id)))
 
 
 def calibrate_door(

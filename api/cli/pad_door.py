@@ -16,6 +16,7 @@ from api.cli.runtime import cli_errors, configure_logging
 from gate import (
     DoorCalibrationResult,
     GateSettings,
+    MonitorScore,
     PadSettings,
     calibrate_door,
     door_pad_settings,
@@ -25,6 +26,8 @@ from recognition import RecognitionSettings, build_pad_detector
 from storage import StorageSettings, load_keyring, open_database
 
 console = Console(soft_wrap=True)
+REVIEW_LINES = 20
+"""Review events printed per colour; --json holds them all."""
 
 
 def calibrate_door_command(
@@ -120,11 +123,43 @@ def result_json(result: DoorCalibrationResult) -> dict[str, Any]:
                 "card_threshold": c.card_threshold,
                 "card_basis": c.card_basis,
                 "refused_at_card_threshold": c.refused_at_card,
+                "review": [_review_json(event) for event in c.review],
             }
             for c in result.colours
         ],
         "left_out": result.skipped,
     }
+
+
+def _review_json(event: MonitorScore) -> dict[str, Any]:
+    """Ids only (E5): what finds the track's footage, never a name or a template."""
+    return {
+        "event_id": event.event_id,
+        "occurred_at": event.occurred_at.isoformat(),
+        "camera": event.source,
+        "track_id": event.track_id,
+        "person_id": event.person_id,
+        "pad_score": event.score,
+    }
+
+
+def _print_review(review: tuple[MonitorScore, ...]) -> None:
+    console.print(
+        f"  review their footage before enforcing: the {len(review)} events at or above it, most "
+        "attack-like first (an attack granted while monitoring loosened the threshold only if it is "
+        "among them):",
+        markup=False,
+        highlight=False,
+    )
+    for event in review[:REVIEW_LINES]:
+        console.print(
+            f"    event {event.event_id} {event.occurred_at:%Y-%m-%d %H:%M:%S} camera {event.source} "
+            f"track {event.track_id} person {event.person_id} score {event.score:.6f}",
+            markup=False,
+            highlight=False,
+        )
+    if len(review) > REVIEW_LINES:
+        console.print(f"    ... {len(review) - REVIEW_LINES} more in --json", markup=False, highlight=False)
 
 
 def _print_report(result: DoorCalibrationResult) -> None:
@@ -153,3 +188,4 @@ def _print_report(result: DoorCalibrationResult) -> None:
             markup=False,
             highlight=False,
         )
+        _print_review(c.review)

@@ -82,6 +82,15 @@ def test_calibrate_door_reports_each_colour_and_prints_the_block_the_gate_then_a
     assert 1 <= colour["refused_at_threshold"] <= 5 and colour["card_basis"] == "uncalibrated"
     output = "\n".join(text)
     assert "grey: 2 events, fewer than the 10 needed: not calibrated" in output
+    review = colour["review"]  # ids only (E5): the tracks' footage is found by them, nobody is named
+    assert [r["event_id"] for r in review] == [e.event_id for e in expected.colours[0].review]
+    assert len(review) == colour["refused_at_threshold"] + 1 and grey["review"] == []
+    assert set(review[0]) == {"event_id", "occurred_at", "camera", "track_id", "person_id", "pad_score"}
+    assert f"the {len(review)} events at or above it, most attack-like first" in output
+    first = review[0]
+    assert (
+        f"event {first['event_id']} 2026-11-23 12:00:00 camera replay:pad track {first['track_id']}" in output
+    )
     assert f"threshold {colour['threshold']:.6f} refuses {colour['refused_at_threshold']} of them" in output
 
     block = yaml.safe_load("\n".join(text[text.index(next(t for t in text if t.startswith("pad:"))) :]))

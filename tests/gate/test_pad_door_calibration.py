@@ -122,10 +122,18 @@ def test_the_door_threshold_is_the_card_rule_on_exactly_its_granted_monitor_even
     for found in result.colours:
         scores = [e.pad_score for e in events if _colour(e) == found.colour]
         assert found.calibration is not None and found.event_count == len(scores)
-        assert found.calibration.attack_threshold == threshold_at_bpcer(scores, TARGET)
-        assert found.refused_at_door == sum(s > found.calibration.attack_threshold for s in scores)
+        threshold = found.calibration.attack_threshold
+        assert threshold == threshold_at_bpcer(scores, TARGET)
+        assert found.refused_at_door == sum(s > threshold for s in scores)
         assert 1 <= found.refused_at_door <= TARGET * len(scores)
         assert found.calibration.first_event_at == found.calibration.last_event_at == NOON
+        # To review before enforcing: the events at or above the threshold, most attack-like first, by id.
+        at_or_above = [e for e in events if _colour(e) == found.colour and e.pad_score >= threshold]
+        expected = sorted(at_or_above, key=lambda e: (-e.pad_score, e.id))
+        review = [(r.event_id, r.score, r.track_id, r.occurred_at) for r in found.review]
+        assert review == [(e.id, e.pad_score, e.track_id, e.occurred_at) for e in expected]
+        assert len(review) >= found.refused_at_door + 1  # the refused ones and the threshold's own
+        assert {(r.source, r.person_id) for r in found.review} == {("replay:pad", enrolled)}
     assert result.calibration.pad_weights_sha256 == pad_detector.weights_sha256
     assert result.calibration.score == "passive"
     assert set(result.skipped) <= {"policy enforce"}  # the enforced tracks PAD let through, if any
