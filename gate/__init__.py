@@ -66,6 +66,7 @@ from gate.metrics import (
 from gate.pad import PAD_FACE_TOO_CLOSE, PRESENTATION_ATTACK
 from gate.pad_calibration import (
     MIN_REFUSED_EVENTS,
+    CameraResult,
     ColourResult,
     DoorCalibrationResult,
     MonitorScore,
@@ -93,6 +94,7 @@ from gate.worker import GateDecision, run_gate
 
 __all__ = [
     "MIN_REFUSED_EVENTS",
+    "CameraResult",
     "ColourResult",
     "DoorCalibrationRefused",
     "DoorCalibrationResult",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,6 +62,18 @@ class MonitorScore:
 
 
 @dataclass(frozen=True)
+class CameraResult:
+    """One camera's events of a colour (by its source as audited) at the door's pooled thresholds."""
+
+    source: str
+    event_count: int
+    refused_at_door: int
+    refused_at_card: int
+    own_threshold: float | None
+    """Its threshold at the target from its own events alone, when they are enough (`min_events`)."""
+
+
+@dataclass(frozen=True)
 class ColourResult:
     """One colour's events and, when there were enough, its door threshold, with the card's beside it."""
 
@@ -77,6 +89,8 @@ class ColourResult:
     """The events at or above the door threshold, most attack-like first (empty when not calibrated). The
     threshold is one of their scores and they alone fix it, so an attack granted while monitoring loosened
     it only if it is among them: the operator checks their footage before enforcing."""
+    cameras: tuple[CameraResult, ...] = ()
+    """Per camera, by source: one that differs (a backlit entrance, another lens) shows here."""
 
 
 @dataclass(frozen=True)
@@ -248,6 +262,32 @@ def _colour_result(
         card_basis=card_basis,
         refused_at_card=sum(v > card_threshold for v in values),
         review=() if calibration is None else _review_events(scores, calibration.attack_threshold),
+        cameras=_camera_results(
+            scores,
+            door_threshold=None if calibration is None else calibration.attack_threshold,
+            card_threshold=card_threshold,
+            bpcer_target=bpcer_target,
+        ),
+    )
+
+
+def _camera_results(
+    scores: list[MonitorScore], *, door_threshold: float | None, card_threshold: float, bpcer_target: float
+) -> tuple[CameraResult, ...]:
+    """Each camera's count and refusals at the pooled thresholds; its own threshold when it can have one."""
+    by_source: dict[str, list[float]] = defaultdict(list)
+    for s in scores:
+        by_source[s.source].append(s.score)
+    needed = min_events(bpcer_target)
+    return tuple(
+        CameraResult(
+            source=source,
+            event_count=len(values),
+            refused_at_door=0 if door_threshold is None else sum(v > door_threshold for v in values),
+            refused_at_card=sum(v > card_threshold for v in values),
+            own_threshold=threshold_at_bpcer(values, bpcer_target) if len(values) >= needed else None,
+        )
+        for source, values in sorted(by_source.items())
     )
 
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from api.cli.pad import default_pad_dir
 from api.cli.runtime import cli_errors, configure_logging
 from gate import (
+    ColourResult,
     DoorCalibrationResult,
     GateSettings,
     MonitorScore,
@@ -60,8 +61,9 @@ def calibrate_door_command(
     threshold). Events scored by other PAD weights or decided by another score (track rule or passive) than
     the door uses now refuse; a colour needs enough events that the target refuses at least 5 of them (500
     at 1%). The events are read as the audit chain verifies them (`facegate audit verify`, same master
-    keys); a chain that does not verify refuses, naming its first bad event. Prints the report and the
-    `pad:` block to paste into the door's camera settings."""
+    keys); a chain that does not verify refuses, naming its first bad event. Prints the report (per colour
+    each camera's events and refusals, and the events at or above the new threshold to review before
+    enforcing, by ids only) and the `pad:` block to paste into the door's camera settings."""
     configure_logging(verbose=verbose)
     with cli_errors():
         if config is not None:
@@ -124,6 +126,16 @@ def result_json(result: DoorCalibrationResult) -> dict[str, Any]:
                 "card_basis": c.card_basis,
                 "refused_at_card_threshold": c.refused_at_card,
                 "review": [_review_json(event) for event in c.review],
+                "cameras": [
+                    {
+                        "camera": camera.source,
+                        "events": camera.event_count,
+                        "refused_at_threshold": camera.refused_at_door,
+                        "refused_at_card_threshold": camera.refused_at_card,
+                        "own_threshold": camera.own_threshold,
+                    }
+                    for camera in c.cameras
+                ],
             }
             for c in result.colours
         ],
@@ -162,6 +174,30 @@ def _print_review(review: tuple[MonitorScore, ...]) -> None:
         console.print(f"    ... {len(review) - REVIEW_LINES} more in --json", markup=False, highlight=False)
 
 
+def _print_cameras(c: ColourResult) -> None:
+    """Each camera's share of the colour's events and refusals: one that differs stands out."""
+    for camera in c.cameras:
+        n = camera.event_count
+        refused = (
+            [] if c.calibration is None else [f"this threshold refuses {_share(camera.refused_at_door, n)}"]
+        )
+        refused.append(f"the card's {_share(camera.refused_at_card, n)}")
+        own = (
+            f"its own events alone: {camera.own_threshold:.6f}"
+            if camera.own_threshold is not None
+            else f"too few for a threshold of its own ({c.needed_count})"
+        )
+        console.print(
+            f"  camera {camera.source}: {n} events ({n / c.event_count:.0%}); {', '.join(refused)}; {own}",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _share(count: int, total: int) -> str:
+    return f"{count} ({count / total:.2%})"
+
+
 def _print_report(result: DoorCalibrationResult) -> None:
     calibration = result.calibration
     left_out = ", ".join(f"{why} {n}" for why, n in sorted(result.skipped.items())) or "none"
@@ -180,6 +216,7 @@ def _print_report(result: DoorCalibrationResult) -> None:
                 markup=False,
                 highlight=False,
             )
+            _print_cameras(c)
             continue
         console.print(
             f"{c.colour}: {c.event_count} events {c.calibration.first_event_at:%Y-%m-%d %H:%M} to "
@@ -188,4 +225,5 @@ def _print_report(result: DoorCalibrationResult) -> None:
             markup=False,
             highlight=False,
         )
+        _print_cameras(c)
         _print_review(c.review)

@@ -87,6 +87,19 @@ def test_calibrate_door_reports_each_colour_and_prints_the_block_the_gate_then_a
     assert len(review) == colour["refused_at_threshold"] + 1 and grey["review"] == []
     assert set(review[0]) == {"event_id", "occurred_at", "camera", "track_id", "person_id", "pad_score"}
     assert f"the {len(review)} events at or above it, most attack-like first" in output
+    (camera,) = colour["cameras"]
+    assert camera == {
+        "camera": "replay:pad",
+        "events": 10,
+        "refused_at_threshold": colour["refused_at_threshold"],
+        "refused_at_card_threshold": colour["refused_at_card_threshold"],
+        "own_threshold": colour["threshold"],
+    }
+    assert (
+        f"camera replay:pad: 10 events (100%); this threshold refuses {colour['refused_at_threshold']} ("
+        in output
+    )
+    assert "camera replay:pad: 2 events (100%); the card's" in output  # grey: not calibrated
     first = review[0]
     assert (
         f"event {first['event_id']} 2026-11-23 12:00:00 camera replay:pad track {first['track_id']}" in output

@@ -103,9 +103,11 @@ def run_pad_gate(
     settings: GateSettings,
     door: str = DOOR,
     at: datetime = NOON,
+    source: str = "replay:pad",
 ) -> tuple[list[GateDecision], list[AuditEventPublic]]:
-    """`run_gate` over `frames` at `door`, each event appended to the real audit log stamped `at` (as the
-    gate's journal stamps it with its clock); the decisions and all of the door's events, oldest first."""
+    """`run_gate` over `frames` at `door` from camera `source`, each event appended to the real audit log
+    stamped `at` (as the gate's journal stamps it with its clock); the decisions and all of the door's events,
+    oldest first."""
     clock = FakeClock(100.0)
 
     def record(event: AuditEventCreate) -> None:
@@ -116,7 +118,7 @@ def run_pad_gate(
         run_gate(
             frames,
             door=door,
-            source_name="replay:pad",
+            source_name=source,
             recognizer=recognizer,
             gallery=GalleryCache(
                 engine=engine, keyring=keyring, recognizer=recognizer, poll_s=2.0, monotonic=clock

@@ -140,6 +140,40 @@ def test_the_door_threshold_is_the_card_rule_on_exactly_its_granted_monitor_even
 
 
 @pytest.mark.model
+def test_each_camera_shows_its_share_at_the_pooled_threshold_and_its_own_when_it_has_enough(
+    engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
+) -> None:
+    """Two cameras of one door pool their events; the result shows each one's events and refusals at the
+    pooled thresholds, so that one that differs stands out, and its own threshold from enough events."""
+    for source, clips in (("replay:lobby", door_clips(10, seed=16)), ("replay:side", door_clips(4, seed=17))):
+        _, events = run_pad_gate(
+            engine, keyring, recognizer, pad_detector, clips, settings=_settings("monitor"), source=source
+        )
+
+    colour, grey_result = _calibrate(engine, keyring, pad_detector).colours
+
+    assert colour.calibration is not None and grey_result.cameras == ()
+    door_at, card_at = colour.calibration.attack_threshold, colour.card_threshold
+    scores = {s: [e.pad_score for e in events if e.source == s] for s in ("replay:lobby", "replay:side")}
+    assert [len(v) for v in scores.values()] == [10, 4]
+    assert [
+        (c.source, c.event_count, c.refused_at_door, c.refused_at_card, c.own_threshold)
+        for c in colour.cameras
+    ] == [
+        (
+            source,
+            len(values),
+            sum(v > door_at for v in values),
+            sum(v > card_at for v in values),
+            threshold_at_bpcer(values, TARGET) if len(values) >= min_events(TARGET) else None,
+        )
+        for source, values in scores.items()
+    ]
+    assert sum(c.refused_at_door for c in colour.cameras) == colour.refused_at_door
+    assert colour.cameras[0].own_threshold is not None and colour.cameras[1].own_threshold is None
+
+
+@pytest.mark.model
 def test_too_few_events_for_the_target_refuse(
     engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
 ) -> None:
