@@ -10,7 +10,9 @@ colour. Every clip runs through `gate.run_gate` with PAD in `monitor` (each even
 source naming the clip's class), exactly as a door would record it. Then `gate.calibrate_door` on day 1, the
 function `facegate pad calibrate-door` runs, and day 2's recorded scores are judged by the door's thresholds
 and by the card's (`--card-colour`, `--card-grey`: written into a copy of the card; the defaults are the LFW
-filled calibrations BENCHMARKS.md records). The last stdout line is one JSON object.
+filled calibrations BENCHMARKS.md records). The last stdout line is one JSON object. OUT keeps the store's
+master key (OUT/master.key) beside its database, so that `FACEGATE_HOME=OUT facegate pad calibrate-door
+--door bench --since 2026-11-02 --until 2026-11-03` verifies the audit chain and reports on the same events.
 
     facegate pad export --source ../shared/data/weights/minifasnet --out "$FACEGATE_HOME/models"
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/pad_door.py --pad-dir "$FACEGATE_HOME/models" \
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import shutil
 import sys
 import time
@@ -66,11 +67,13 @@ from recognition import (
 )
 from storage import (
     AuditEventCreate,
+    Cipher,
     Engine,
-    Keyring,
+    StorageSettings,
     append_event,
     create_schema,
     iter_event_rows,
+    load_keyring,
     make_engine,
     session_scope,
 )
@@ -128,7 +131,7 @@ def card_with(pad_dir: Path, scratch: Path, *, colour: float, grey_at: float) ->
 
 def monitor(
     engine: Engine,
-    keyring: Keyring,
+    keyring: Cipher,
     recognizer: Recognizer,
     pad: PresentationAttackDetector,
     clips: Iterable[list[BgrImage]],
@@ -177,7 +180,7 @@ def day2_scores(engine: Engine) -> dict[tuple[str, str], list[float]]:
 
 
 def enrol(
-    engine: Engine, keyring: Keyring, recognizer: Recognizer, chosen: list[tuple[str, Path, Path]]
+    engine: Engine, keyring: Cipher, recognizer: Recognizer, chosen: list[tuple[str, Path, Path]]
 ) -> int:
     """Enrol each person from their first photo (warp border filled); how many enrollment took."""
     enrolled = 0
@@ -196,7 +199,7 @@ def enrol(
 
 def record_days(
     engine: Engine,
-    keyring: Keyring,
+    keyring: Cipher,
     recognizer: Recognizer,
     pad: PresentationAttackDetector,
     chosen: list[tuple[str, Path, Path]],
@@ -228,7 +231,7 @@ def record_days(
 
 
 def judge(
-    engine: Engine, keyring: Keyring, pad: PresentationAttackDetector, bpcer_target: float
+    engine: Engine, keyring: Cipher, pad: PresentationAttackDetector, bpcer_target: float
 ) -> dict[str, Any]:
     """Calibrate the door on day 1; day 2's scores above the door's and the card's thresholds per colour."""
     result = calibrate_door(
@@ -282,9 +285,10 @@ def main() -> None:
         RecognitionSettings(allow_model_download=False), cache_dir=args.out / "cache"
     )
     pad = card_with(args.pad_dir, args.out, colour=args.card_colour, grey_at=args.card_grey)
-    engine = make_engine(f"sqlite:///{args.out / 'facegate.db'}")
+    storage = StorageSettings(home=args.out)  # FACEGATE_HOME=OUT: `facegate pad calibrate-door` reads both
+    engine = make_engine(storage.resolved_database_url)
     create_schema(engine)
-    keyring = Keyring([secrets.token_bytes(32)])
+    keyring = load_keyring(storage, create_if_missing=True)  # kept: the command verifies the chain with it
     chosen = people(args.lfw, args.people)
     report: dict[str, Any] = {"people": len(chosen), "enrolled": enrol(engine, keyring, recognizer, chosen)}
     report["decisions"] = record_days(engine, keyring, recognizer, pad, chosen, args)
