@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, create_engine
 
-from storage.errors import DatabaseUnavailable
+from storage.db_errors import translate
 from storage.migrate import upgrade_schema
 from storage.settings import StorageSettings
 
@@ -69,6 +69,9 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: commit on success, roll back on any error.
 
     Raises:
+        Conflict: a unique key was taken meanwhile (two creations of one door name at once).
+        MissingReference: a row a write refers to was deleted meanwhile.
+        ConstraintViolation: another constraint failed (a bug).
         DatabaseUnavailable: the database cannot be reached or fails mid-transaction.
     """
     try:
@@ -79,5 +82,5 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             except BaseException:
                 session.rollback()
                 raise
-    except OperationalError as exc:
-        raise DatabaseUnavailable(f"database error: {exc.orig}") from exc
+    except (OperationalError, IntegrityError) as exc:
+        raise translate(exc) from exc

@@ -2,7 +2,9 @@
 
 StorageError
 ├── NotFound              a row that was asked for does not exist
-├── Conflict              a unique name or key is already taken
+│   └── MissingReference    a write refers to a row that does not exist (deleted meanwhile): a foreign key
+├── Conflict              a unique name or key is already taken (checked first, or by the database)
+├── ConstraintViolation   a write broke another database constraint (NOT NULL, CHECK): a bug
 ├── InvalidValue          a value the caller gave is out of range (an expiry in the past)
 ├── DatabaseUnavailable   the database cannot be reached or refused the operation
 ├── InvalidDevice         a device key or public key that cannot serve as an edge device
@@ -26,8 +28,16 @@ class NotFound(StorageError):
     """The requested row does not exist."""
 
 
+class MissingReference(NotFound):
+    """A foreign key failed: the row a write refers to is gone (deleted by a concurrent transaction)."""
+
+
 class Conflict(StorageError):
     """A unique value is already taken."""
+
+
+class ConstraintViolation(StorageError):
+    """A write broke a NOT NULL, CHECK or other constraint that callers cannot cause: a bug."""
 
 
 class InvalidValue(StorageError):

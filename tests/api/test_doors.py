@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from storage import Role
+import threading
+
+from sqlalchemy import event
+
+from storage import Role, create_door, session_scope
 from tests.api.conftest import ApiHarness
+from tests.concurrency import Worker
+
+WAIT_S = 60.0  # generous: the shared machine is heavily loaded
 
 
 def test_create_list_rename_with_rules(api: ApiHarness) -> None:
@@ -31,3 +38,44 @@ def test_create_list_rename_with_rules(api: ApiHarness) -> None:
     clash = api.client.patch(f"/doors/{front['id']}", json={"name": "back"}, headers=admin)
     assert clash.status_code == 409
     assert api.client.patch("/doors/987654", json={"name": "x"}, headers=admin).status_code == 404
+
+
+def test_two_creations_of_one_name_at_once_one_answers_409(api: ApiHarness) -> None:
+    """The request's name check runs before the other creation commits; the unique index refuses it."""
+    engine, holder_inserted = api.services.engine, threading.Event()
+    request_inserting = threading.Event()
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if threading.get_ident() != holder.thread.ident and "INSERT INTO door" in statement:
+            request_inserting.set()  # the request's check found no door: the holder's is uncommitted
+
+    def hold() -> None:
+        with session_scope(engine) as session:
+            create_door(session, name="front")
+            holder_inserted.set()
+            assert request_inserting.wait(timeout=WAIT_S)
+
+    answers: list[tuple[int, object]] = []
+    holder = Worker(hold)
+
+    def request() -> None:
+        response = api.client.post("/doors", json={"name": "front"}, headers=api.auth(Role.admin))
+        answers.append((response.status_code, response.json()))
+
+    requester = Worker(request)
+    # The key's first use is recorded (a write): done now, or on SQLite it would wait for the holder.
+    assert api.client.get("/doors", headers=api.auth(Role.admin)).status_code == 200
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        holder.thread.start()
+        assert holder_inserted.wait(timeout=WAIT_S)
+        requester.thread.start()
+        holder.thread.join(timeout=WAIT_S)
+        requester.thread.join(timeout=WAIT_S)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+    assert holder.errors == [] and requester.errors == []
+    assert answers == [(409, {"detail": "another door has the same name"})]
+    listed = api.client.get("/doors", headers=api.auth(Role.admin)).json()
+    assert [door["name"] for door in listed["items"]] == ["front"]

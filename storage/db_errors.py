@@ -1,0 +1,98 @@
+"""Translation of the database driver's errors into storage errors (E2), for session_scope.
+
+The messages name the table and columns involved, read from the driver's diagnostics and the models'
+metadata; never the statement or its values (those could be people's names or ciphertexts).
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import Table
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import SQLModel
+
+from storage.errors import (
+    Conflict,
+    ConstraintViolation,
+    DatabaseUnavailable,
+    MissingReference,
+    StorageError,
+)
+
+_UNIQUE = {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+_FOREIGN_KEY = {"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"}
+_SQLITE_COLUMNS = re.compile(r"constraint failed: ([\w.]+(?:, [\w.]+)*)")
+
+
+def _code(exc: DBAPIError) -> str | None:
+    """PostgreSQL's SQLSTATE (psycopg) or SQLite's extended result name (Python 3.11+)."""
+    return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "sqlite_errorname", None)
+
+
+def _words(table: str) -> str:
+    return table.replace("_", " ")
+
+
+def _table(name: str | None) -> Table | None:
+    return SQLModel.metadata.tables.get(name) if name else None
+
+
+def _unique_columns(table: Table, constraint: str | None) -> list[str]:
+    """Columns of the unique index or constraint called `constraint` (PostgreSQL names it)."""
+    if constraint == f"{table.name}_pkey":
+        return [column.name for column in table.primary_key.columns]
+    for index in table.indexes:
+        if index.name == constraint:
+            return [column.name for column in index.columns]
+    for column in table.columns:  # unique=True without an index: PostgreSQL's default name
+        if constraint in {f"{table.name}_{column.name}_key", f"uq_{table.name}_{column.name}"}:
+            return [column.name]
+    return []
+
+
+def _collision(exc: IntegrityError) -> str:
+    """'another door has the same name', from PostgreSQL's diagnostics or SQLite's message."""
+    diag = getattr(exc.orig, "diag", None)
+    if diag is not None:
+        table = _table(diag.table_name)
+        if table is None:
+            return "another row has the same unique key"
+        columns = _unique_columns(table, diag.constraint_name) or ["key"]
+        return f"another {_words(table.name)} has the same {' and '.join(columns)}"
+    found = _SQLITE_COLUMNS.search(str(exc.orig))
+    if found is None:
+        return "another row has the same unique key"
+    pairs = [item.split(".", 1) for item in found.group(1).split(", ")]
+    columns = [pair[-1] for pair in pairs]
+    return f"another {_words(pairs[0][0])} has the same {' and '.join(columns)}"
+
+
+def _missing(exc: IntegrityError) -> str:
+    """'the person this person key refers to does not exist' (PostgreSQL); SQLite says less."""
+    diag = getattr(exc.orig, "diag", None)
+    table = _table(diag.table_name) if diag is not None else None
+    if diag is None or table is None:
+        return "a row this change refers to does not exist (deleted meanwhile?)"
+    for key in table.foreign_key_constraints:
+        default_name = f"{table.name}_{'_'.join(key.column_keys)}_fkey"
+        if diag.constraint_name in {key.name, default_name}:
+            target = _words(key.referred_table.name)
+            return f"the {target} this {_words(table.name)} refers to does not exist (deleted meanwhile?)"
+    return f"a row this {_words(table.name)} refers to does not exist (deleted meanwhile?)"
+
+
+def translate(exc: DBAPIError) -> StorageError:
+    """The storage error for a driver error raised inside a transaction.
+
+    Unique violation → Conflict; foreign-key violation → MissingReference; another constraint →
+    ConstraintViolation; anything else → DatabaseUnavailable.
+    """
+    code = _code(exc)
+    if isinstance(exc, IntegrityError):
+        if code in _UNIQUE:
+            return Conflict(_collision(exc))
+        if code in _FOREIGN_KEY:
+            return MissingReference(_missing(exc))
+        return ConstraintViolation(f"a write broke a database constraint ({code or 'unknown'})")
+    return DatabaseUnavailable(f"database error: {exc.orig}")

@@ -1,0 +1,68 @@
+"""What the database refuses inside a transaction reaches callers as storage errors, never sqlalchemy's."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import text
+
+from storage import (
+    Conflict,
+    Engine,
+    MissingReference,
+    NotFound,
+    create_door,
+    create_group,
+    list_doors,
+    session_scope,
+)
+from tests.concurrency import Worker, signal_on
+
+WAIT_S = 60.0  # generous: the shared machine is heavily loaded
+
+
+def test_two_creations_of_one_door_name_at_once_one_gets_conflict(engine: Engine) -> None:
+    """Both check the name before either commits; the database's unique index decides."""
+    first_inserted = threading.Event()
+
+    def first() -> None:
+        with session_scope(engine) as session:
+            create_door(session, name="front")
+            first_inserted.set()
+            assert second.reached.wait(timeout=WAIT_S)  # its check found no door: this one is uncommitted
+
+    def make_second() -> None:
+        with session_scope(engine) as session:
+            create_door(session, name="front")
+
+    creating, second = Worker(first), Worker(make_second)
+    with signal_on(engine, second, "INSERT INTO door", is_after=False):
+        creating.thread.start()
+        assert first_inserted.wait(timeout=WAIT_S)
+        second.thread.start()
+        creating.thread.join(timeout=WAIT_S)
+        second.thread.join(timeout=WAIT_S)
+
+    assert creating.errors == []
+    assert [type(error) for error in second.errors] == [Conflict]
+    assert str(second.errors[0]) == "another door has the same name"
+    with session_scope(engine) as session:
+        assert [door.name for door in list_doors(session)] == ["front"]
+
+
+def test_a_refused_write_names_what_collided_without_its_values(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        group_id = create_group(session, name="Secret Staff").id
+    duplicate = text("INSERT INTO access_group (name, created_at) VALUES ('Secret Staff', CURRENT_TIMESTAMP)")
+    with pytest.raises(Conflict) as taken, session_scope(engine) as session:
+        session.execute(duplicate)
+    assert str(taken.value) == "another access group has the same name"
+
+    orphan = text("INSERT INTO access_group_member (group_id, person_id) VALUES (:group_id, 424242)")
+    with pytest.raises(MissingReference) as missing, session_scope(engine) as session:
+        session.execute(orphan, {"group_id": group_id})
+    assert isinstance(missing.value, NotFound)  # the API answers 404, as for a person looked up first
+    if engine.dialect.name == "postgresql":
+        assert str(missing.value).startswith("the person this access group member refers to does not exist")
+    assert "424242" not in str(missing.value) and "Secret" not in str(missing.value)
