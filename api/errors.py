@@ -30,6 +30,7 @@ from storage import (
     KeyringError,
     NotFound,
     StorageError,
+    TransactionAborted,
 )
 
 logger = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class ErrorRule:
     status_code: int
     public_message: str | None = None
     """Shown instead of the exception's text when set (the text may hold internal details)."""
+    retry_after_s: int | None = None
+    """Sent as Retry-After when set: the same request can succeed after this wait."""
 
 
 ERROR_TABLE: dict[type[Exception], ErrorRule] = {
@@ -62,6 +65,13 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     ImageError: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     UploadTooLarge: ErrorRule(status.HTTP_413_CONTENT_TOO_LARGE),
     DatabaseUnavailable: ErrorRule(status.HTTP_503_SERVICE_UNAVAILABLE, "the database is unavailable"),
+    # A deadlock or serialization failure: nothing was kept and the same request can succeed (503 with
+    # Retry-After is what generic HTTP clients retry; 409 would ask the caller to change the request).
+    TransactionAborted: ErrorRule(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "a concurrent change got in the way and nothing was stored; retry the request",
+        retry_after_s=1,
+    ),
     KeyringError: ErrorRule(
         status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error: stored data cannot be read"
     ),
@@ -105,7 +115,8 @@ def _handler_for(rule: ErrorRule) -> Callable[[Request, Exception], Awaitable[JS
             logger.error(
                 "%s %s failed with %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
             )
-        return JSONResponse(_body(exc, rule), status_code=rule.status_code)
+        headers = None if rule.retry_after_s is None else {"Retry-After": str(rule.retry_after_s)}
+        return JSONResponse(_body(exc, rule), status_code=rule.status_code, headers=headers)
 
     return handle
 

@@ -85,6 +85,7 @@ from storage.errors import (
     MissingReference,
     NotFound,
     StorageError,
+    TransactionAborted,
     UnknownKeyId,
 )
 from storage.gallery_log import (
@@ -230,6 +231,7 @@ __all__ = [
     "Sealed",
     "Session",
     "StorageError",
+    "TransactionAborted",
     "StorageSettings",
     "UnknownKeyId",
     "add_key_to_file",

@@ -72,6 +72,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         Conflict: a unique key was taken meanwhile (two creations of one door name at once).
         MissingReference: a row a write refers to was deleted meanwhile.
         ConstraintViolation: another constraint failed (a bug).
+        TransactionAborted: PostgreSQL aborted it for a deadlock or serialization failure (retryable).
         DatabaseUnavailable: the database cannot be reached or fails mid-transaction.
     """
     try:

@@ -18,10 +18,12 @@ from storage.errors import (
     DatabaseUnavailable,
     MissingReference,
     StorageError,
+    TransactionAborted,
 )
 
 _UNIQUE = {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 _FOREIGN_KEY = {"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"}
+_RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 _SQLITE_COLUMNS = re.compile(r"constraint failed: ([\w.]+(?:, [\w.]+)*)")
 
 
@@ -86,7 +88,8 @@ def translate(exc: DBAPIError) -> StorageError:
     """The storage error for a driver error raised inside a transaction.
 
     Unique violation → Conflict; foreign-key violation → MissingReference; another constraint →
-    ConstraintViolation; anything else → DatabaseUnavailable.
+    ConstraintViolation; deadlock or serialization failure (PostgreSQL 40P01, 40001) →
+    TransactionAborted; anything else → DatabaseUnavailable.
     """
     code = _code(exc)
     if isinstance(exc, IntegrityError):
@@ -95,4 +98,6 @@ def translate(exc: DBAPIError) -> StorageError:
         if code in _FOREIGN_KEY:
             return MissingReference(_missing(exc))
         return ConstraintViolation(f"a write broke a database constraint ({code or 'unknown'})")
+    if code in _RETRYABLE:
+        return TransactionAborted(f"the database aborted the transaction ({code}); it can be retried")
     return DatabaseUnavailable(f"database error: {exc.orig}")

@@ -7,6 +7,7 @@ StorageError
 ├── ConstraintViolation   a write broke another database constraint (NOT NULL, CHECK): a bug
 ├── InvalidValue          a value the caller gave is out of range (an expiry in the past)
 ├── DatabaseUnavailable   the database cannot be reached or refused the operation
+│   └── TransactionAborted  PostgreSQL aborted the transaction (deadlock, serialization failure): retryable
 ├── InvalidDevice         a device key or public key that cannot serve as an edge device
 ├── BackupError           a backup file is damaged or foreign, or the restore target is not empty
 ├── AuditChainError
@@ -46,6 +47,13 @@ class InvalidValue(StorageError):
 
 class DatabaseUnavailable(StorageError):
     """The database could not be reached or failed the operation."""
+
+
+class TransactionAborted(DatabaseUnavailable):
+    """PostgreSQL aborted the transaction to resolve a deadlock (40P01) or serialization failure (40001).
+
+    Nothing of it was kept; running the whole transaction again can succeed.
+    """
 
 
 class BackupError(StorageError):

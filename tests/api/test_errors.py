@@ -7,10 +7,11 @@ import secrets
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.errors import ERROR_TABLE
+from api.errors import ERROR_TABLE, register_error_handlers
 from api.settings import ApiSettings
 from enrollment import EnrollmentRejected
 from recognition import ImageError, ImageLimits, Recognizer
@@ -21,6 +22,7 @@ from storage import (
     KeyringError,
     NotFound,
     Role,
+    TransactionAborted,
     create_schema,
     key_id_of,
     make_engine,
@@ -116,3 +118,17 @@ def test_unreachable_database_is_503_with_a_generic_message(
     assert ready.status_code == 503 and ready.json() == {"detail": "the database is unavailable"}
     assert people.status_code == 503 and "facegate.db" not in people.text
     assert alive.status_code == 200
+
+
+def test_an_aborted_transaction_is_503_with_retry_after_and_a_generic_message() -> None:
+    app = FastAPI()
+    register_error_handlers(app)
+
+    @app.get("/race")
+    def race() -> None:
+        raise TransactionAborted("the database aborted the transaction (40P01); it can be retried")
+
+    with TestClient(app) as client:
+        response = client.get("/race")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert "40P01" not in response.json()["detail"] and "retry" in response.json()["detail"]

@@ -9,9 +9,11 @@ from sqlalchemy import text
 
 from storage import (
     Conflict,
+    DatabaseUnavailable,
     Engine,
     MissingReference,
     NotFound,
+    TransactionAborted,
     create_door,
     create_group,
     list_doors,
@@ -66,3 +68,31 @@ def test_a_refused_write_names_what_collided_without_its_values(engine: Engine) 
     if engine.dialect.name == "postgresql":
         assert str(missing.value).startswith("the person this access group member refers to does not exist")
     assert "424242" not in str(missing.value) and "Secret" not in str(missing.value)
+
+
+def test_a_deadlock_is_reported_as_retryable_and_the_other_transaction_commits(engine: Engine) -> None:
+    """Two transactions lock two doors in opposite orders; PostgreSQL aborts one of them."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one writer at a time through: it cannot deadlock")
+    with session_scope(engine) as session:
+        ids = [create_door(session, name=name).id for name in ("a", "b")]
+    both_hold_one = threading.Barrier(2, timeout=WAIT_S)
+    touch = text("UPDATE door SET name = name WHERE id = :id")
+
+    def lock_in_order(first_id: int, second_id: int) -> None:
+        with session_scope(engine) as session:
+            session.execute(touch, {"id": first_id})
+            both_hold_one.wait()
+            session.execute(touch, {"id": second_id})
+
+    workers = [Worker(lambda: lock_in_order(ids[0], ids[1])), Worker(lambda: lock_in_order(ids[1], ids[0]))]
+    for worker in workers:
+        worker.thread.start()
+    for worker in workers:
+        worker.thread.join(timeout=WAIT_S)
+
+    errors = [error for worker in workers for error in worker.errors]
+    assert [type(error) for error in errors] == [TransactionAborted], errors
+    assert isinstance(errors[0], DatabaseUnavailable)  # callers that retry a lost database retry this too
+    assert "40P01" in str(errors[0])
+    assert getattr(getattr(errors[0].__cause__, "orig", None), "sqlstate", None) == "40P01"  # a real one
