@@ -21,6 +21,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, Engine, Table, func, insert, select, text, update
 from sqlmodel import SQLModel
 
+from storage.db import connection_scope
 from storage.errors import BackupError
 from storage.migrate import current_revision
 from storage.models import AccessGroupMember, FaceTemplate, GalleryVersion, Person, PersonKey
@@ -98,6 +99,7 @@ def create_backup(engine: Engine, out_dir: Path, *, master_keys: list[str] | Non
 
     Raises:
         BackupError: a backup file already exists.
+        DatabaseUnavailable: the database cannot be reached.
     """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     files = BackupFiles(
@@ -107,7 +109,7 @@ def create_backup(engine: Engine, out_dir: Path, *, master_keys: list[str] | Non
         data_handle, keys_handle = _private_file(files.data), _private_file(files.keys)
     except FileExistsError as exc:
         raise BackupError(f"backup file exists: {exc.filename}") from exc
-    with engine.begin() as connection, data_handle, keys_handle:
+    with connection_scope(engine) as connection, data_handle, keys_handle:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
         revision = current_revision(engine)
@@ -215,6 +217,8 @@ def restore_backup(engine: Engine, *, data: Path, keys: Path) -> RestoreReport:
     Raises:
         BackupError: a file is not a backup, is damaged, or is from another schema revision; or
             the target database is not empty.
+        Conflict: a concurrent write took a restored row's unique key (nothing is restored).
+        DatabaseUnavailable: the database cannot be reached or aborted the transaction.
     """
     headers = [_read_header(data, "data"), _read_header(keys, "keys")]
     person_keys = {row["person_id"]: row for _, row in _read_rows(keys)}
@@ -223,7 +227,7 @@ def restore_backup(engine: Engine, *, data: Path, keys: Path) -> RestoreReport:
     }
     report = RestoreReport(erased_people=sorted(with_templates - set(person_keys)))
     person_ids = _table(Person).c.id
-    with engine.begin() as connection:
+    with connection_scope(engine) as connection:
         _check_target(connection, current_revision(engine), *headers)
         _insert_batches(
             connection, _without_erased(_read_rows(data), set(report.erased_people), report), report

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, create_engine
 
@@ -83,5 +83,20 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             except BaseException:
                 session.rollback()
                 raise
+    except (OperationalError, IntegrityError) as exc:
+        raise translate(exc) from exc
+
+
+@contextmanager
+def connection_scope(engine: Engine) -> Iterator[Connection]:
+    """One transaction on a plain connection (bulk Core statements: backup, restore), as session_scope.
+
+    Raises:
+        Conflict, MissingReference, ConstraintViolation, TransactionAborted, DatabaseUnavailable:
+            as session_scope.
+    """
+    try:
+        with engine.begin() as connection:
+            yield connection
     except (OperationalError, IntegrityError) as exc:
         raise translate(exc) from exc

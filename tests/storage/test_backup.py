@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import stat
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sqlalchemy import event
 
 from storage import (
     BackupError,
     BackupFiles,
+    Conflict,
     Engine,
     Keyring,
     Role,
@@ -22,6 +25,7 @@ from storage import (
     create_schema,
     delete_person,
     ensure_door,
+    list_people,
     make_engine,
     restore_backup,
     session_scope,
@@ -132,3 +136,26 @@ def test_files_swapped_or_foreign_are_refused(
         restore_backup(engine, data=files.keys, keys=files.data)
     with pytest.raises(BackupError, match="not a FaceGate keys backup"):
         restore_backup(engine, data=files.data, keys=foreign)
+
+
+def test_a_door_created_while_restoring_is_a_conflict_and_nothing_is_restored(
+    source: tuple[Engine, list[int], str], engine: Engine, tmp_path: Path
+) -> None:
+    """A gate registers its door between the emptiness check and the restore's inserts."""
+    files = _backup(source[0], tmp_path / "backup")
+    restorer, started = threading.get_ident(), threading.Event()
+
+    def gate_starts(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if threading.get_ident() == restorer and statement.startswith("INSERT INTO") and not started.is_set():
+            started.set()
+            with session_scope(engine) as session:  # another connection, committed at once
+                ensure_door(session, name="front")
+
+    event.listen(engine, "before_cursor_execute", gate_starts)
+    try:
+        with pytest.raises(Conflict, match="^another door has the same id$"):
+            restore_backup(engine, data=files.data, keys=files.keys)
+    finally:
+        event.remove(engine, "before_cursor_execute", gate_starts)
+    with session_scope(engine) as session:
+        assert list_people(session) == ([], 0)
