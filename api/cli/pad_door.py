@@ -185,7 +185,7 @@ def _print_cameras(c: ColourResult) -> None:
         own = (
             f"its own events alone: {camera.own_threshold:.6f}"
             if camera.own_threshold is not None
-            else f"too few for a threshold of its own ({c.needed_count})"
+            else f"too few for a threshold of its own (needs {c.needed_count})"
         )
         console.print(
             f"  camera {camera.source}: {n} events ({n / c.event_count:.0%}); {', '.join(refused)}; {own}",
