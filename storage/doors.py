@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from storage.models import Door
+from storage.models import Door, utc_now
 
 
 def ensure_door(session: Session, *, name: str) -> Door:
+    """The door called `name`, registered now if it is new.
+
+    Gates of one door may start at once: a missing door is inserted with ON CONFLICT DO NOTHING, so
+    the later one waits for the earlier to commit and then reads its door instead of failing on the
+    unique name.
+    """
     door = session.exec(select(Door).where(Door.name == name)).first()
-    if door is None:
-        door = Door(name=name)
-        session.add(door)
-        session.flush()
+    if door is not None:
+        return door
+    insert = postgresql_insert if session.connection().dialect.name == "postgresql" else sqlite_insert
+    values = {"name": name, "created_at": utc_now()}
+    session.execute(insert(Door).values(values).on_conflict_do_nothing(index_elements=["name"]))
+    door = session.exec(select(Door).where(Door.name == name)).first()
+    assert door is not None, "inserted just now, or by a transaction that has committed it"
     return door
 
 

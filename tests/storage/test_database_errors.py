@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import text
@@ -13,9 +14,11 @@ from storage import (
     Engine,
     MissingReference,
     NotFound,
+    Session,
     TransactionAborted,
     create_door,
     create_group,
+    ensure_door,
     list_doors,
     session_scope,
 )
@@ -24,31 +27,46 @@ from tests.concurrency import Worker, signal_on
 WAIT_S = 60.0  # generous: the shared machine is heavily loaded
 
 
-def test_two_creations_of_one_door_name_at_once_one_gets_conflict(engine: Engine) -> None:
-    """Both check the name before either commits; the database's unique index decides."""
+def _both_check_before_either_commits(engine: Engine, write: Callable[[Session], object]) -> list[Worker]:
+    """Runs `write` in two transactions: the first stays open until the second, whose check found
+    nothing, sends its INSERT INTO door; then the first commits. Returns [first, second]."""
     first_inserted = threading.Event()
 
-    def first() -> None:
+    def run(*, is_first: bool) -> None:
         with session_scope(engine) as session:
-            create_door(session, name="front")
-            first_inserted.set()
-            assert second.reached.wait(timeout=WAIT_S)  # its check found no door: this one is uncommitted
+            write(session)
+            if is_first:
+                first_inserted.set()
+                assert second.reached.wait(timeout=WAIT_S)
 
-    def make_second() -> None:
-        with session_scope(engine) as session:
-            create_door(session, name="front")
-
-    creating, second = Worker(first), Worker(make_second)
+    first, second = Worker(lambda: run(is_first=True)), Worker(lambda: run(is_first=False))
     with signal_on(engine, second, "INSERT INTO door", is_after=False):
-        creating.thread.start()
+        first.thread.start()
         assert first_inserted.wait(timeout=WAIT_S)
         second.thread.start()
-        creating.thread.join(timeout=WAIT_S)
+        first.thread.join(timeout=WAIT_S)
         second.thread.join(timeout=WAIT_S)
+    return [first, second]
 
-    assert creating.errors == []
+
+def test_two_creations_of_one_door_name_at_once_one_gets_conflict(engine: Engine) -> None:
+    """Both check the name before either commits; the database's unique index decides."""
+    first, second = _both_check_before_either_commits(engine, lambda s: create_door(s, name="front"))
+
+    assert first.errors == []
     assert [type(error) for error in second.errors] == [Conflict]
     assert str(second.errors[0]) == "another door has the same name"
+    with session_scope(engine) as session:
+        assert [door.name for door in list_doors(session)] == ["front"]
+
+
+def test_two_gates_registering_one_door_at_once_both_get_it(engine: Engine) -> None:
+    """ensure_door is idempotent under concurrency: the later insert waits, does nothing, and reads."""
+    ids: list[int | None] = []
+    workers = _both_check_before_either_commits(engine, lambda s: ids.append(ensure_door(s, name="front").id))
+
+    assert [worker.errors for worker in workers] == [[], []]
+    assert len(ids) == 2 and ids[0] == ids[1]
     with session_scope(engine) as session:
         assert [door.name for door in list_doors(session)] == ["front"]
 
