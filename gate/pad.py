@@ -65,8 +65,6 @@ PRESENTATION_ATTACK = "presentation_attack"
 PAD_FACE_TOO_CLOSE = "pad_face_too_close"
 """Denial reason: the face filled the frame in every frame PAD saw, so PAD could not judge the track (a
 phone held close fills it too); the person is asked to step back and present again."""
-_CUES_MAX_CHARS = 500
-_BASIS_MAX_CHARS = 100
 TRACK_RULE_BASIS = "track rule"
 """How the basis of a track decided by the card's track rule starts (its score is the rule's, not passive)."""
 ScoreKind = Literal["passive", "track_rule"]
@@ -245,7 +243,7 @@ class PadGate:
         is_too_close = score is None and track.frames_too_close > 0
         detail = {
             "policy": self.settings.policy,
-            "basis": basis[:_BASIS_MAX_CHARS],
+            "basis": basis,
             "colour": "grey" if track.is_grey else ("colour" if track.scores else "none"),
             "frames": len(track.scores),
             "frames_too_close": track.frames_too_close,
@@ -257,7 +255,7 @@ class PadGate:
             weights_hash=self.detector.weights_sha256,
             score=score,
             threshold=threshold,
-            cues_json=json.dumps(detail, sort_keys=True, separators=(",", ":"))[:_CUES_MAX_CHARS],
+            cues_json=json.dumps(detail, sort_keys=True, separators=(",", ":")),
         )
         if self.settings.policy != "enforce" or verdict.decision is not Decision.granted:
             return verdict, evidence

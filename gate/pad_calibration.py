@@ -193,7 +193,8 @@ def _chain_refusal(door: str, report: ChainReport) -> str:
 
 
 def _cues(cues_json: str | None) -> dict[str, object]:
-    """An event's PAD cues, or {} when it has none or they do not parse (cut at the column's length)."""
+    """An event's PAD cues, or {} when it has none or they do not parse (written before migration 0012, when
+    the gate cut them at 500 characters)."""
     if not cues_json:
         return {}
     try:

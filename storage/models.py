@@ -8,7 +8,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import FiniteFloat, field_validator, model_validator
-from sqlalchemy import JSON, Column, DateTime, LargeBinary
+from sqlalchemy import JSON, Column, DateTime, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -158,7 +158,7 @@ class AuditEvent(SQLModel, table=True):
     pad_score: float | None = Field(default=None, description="Track attack score (0..1, higher: attack).")
     pad_threshold: float | None = Field(default=None, description="Attack score above which PAD denies.")
     pad_cues: str | None = Field(
-        default=None, max_length=500, description="JSON: PAD policy, would-be verdict and each cue's value."
+        default=None, sa_type=Text, description="JSON: PAD policy, would-be verdict and each cue's value."
     )
     chain_key_id: str = Field(
         max_length=32, description="Id of the master key the link HMAC was derived from."
@@ -243,6 +243,8 @@ class AuditEventPublic(SQLModel):
 
 MAX_DB_INT = 2**31 - 1
 """Largest value of an integer column (PostgreSQL int4): inputs are bounded to it, never a 500."""
+MAX_PAD_CUES_CHARS = 4000
+"""Longest PAD cues JSON a device may post: the column is unbounded text, the request is not."""
 
 
 class AuditEventCreate(SQLModel):
@@ -265,7 +267,7 @@ class AuditEventCreate(SQLModel):
     pad_weights_hash: str | None = Field(default=None, max_length=64)
     pad_score: FiniteFloat | None = None
     pad_threshold: FiniteFloat | None = None
-    pad_cues: str | None = Field(default=None, max_length=500)
+    pad_cues: str | None = Field(default=None, max_length=MAX_PAD_CUES_CHARS)
     occurred_at: datetime | None = None
 
 
