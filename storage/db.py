@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlmodel import Session, create_engine
 
-from storage.db_errors import translate
+from storage.db_errors import redacted, translate
 from storage.migrate import upgrade_schema
 from storage.settings import StorageSettings
 
@@ -34,13 +34,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """Engine for SQLite (foreign keys on, WAL) or PostgreSQL (psycopg 3)."""
+    """Engine for SQLite (foreign keys on, WAL) or PostgreSQL (psycopg 3); its errors never quote the
+    statement's parameters (names, ciphertexts), which would reach logged tracebacks."""
     url = _normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def create_schema(engine: Engine) -> None:
@@ -72,6 +73,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         Conflict: a unique key was taken meanwhile (two creations of one door name at once).
         MissingReference: a row a write refers to was deleted meanwhile.
         ConstraintViolation: another constraint failed (a bug).
+        InvalidValue: a value does not fit its column.
         TransactionAborted: PostgreSQL aborted it for a deadlock or serialization failure (retryable).
         DatabaseUnavailable: the database cannot be reached or fails mid-transaction.
     """
@@ -83,8 +85,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             except BaseException:
                 session.rollback()
                 raise
-    except (OperationalError, IntegrityError) as exc:
-        raise translate(exc) from exc
+    except (OperationalError, IntegrityError, DataError) as exc:
+        raise translate(exc) from redacted(exc)
 
 
 @contextmanager
@@ -92,11 +94,11 @@ def connection_scope(engine: Engine) -> Iterator[Connection]:
     """One transaction on a plain connection (bulk Core statements: backup, restore), as session_scope.
 
     Raises:
-        Conflict, MissingReference, ConstraintViolation, TransactionAborted, DatabaseUnavailable:
-            as session_scope.
+        Conflict, MissingReference, ConstraintViolation, InvalidValue, TransactionAborted,
+            DatabaseUnavailable: as session_scope.
     """
     try:
         with engine.begin() as connection:
             yield connection
-    except (OperationalError, IntegrityError) as exc:
-        raise translate(exc) from exc
+    except (OperationalError, IntegrityError, DataError) as exc:
+        raise translate(exc) from redacted(exc)

@@ -1,7 +1,10 @@
 """Translation of the database driver's errors into storage errors (E2), for session_scope.
 
 The messages name the table and columns involved, read from the driver's diagnostics and the models'
-metadata; never the statement or its values (those could be people's names or ciphertexts).
+metadata; never the statement or its values (those could be people's names or ciphertexts). The driver's
+error is not chained as it is either: its text holds the statement, its parameters and PostgreSQL's DETAIL
+("Key (name)=(...)", "Failing row contains (...)"), and a 5xx logs the chain. `redacted` keeps its type,
+code, constraint and traceback frames, and nothing else.
 """
 
 from __future__ import annotations
@@ -9,13 +12,14 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import Table
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlmodel import SQLModel
 
 from storage.errors import (
     Conflict,
     ConstraintViolation,
     DatabaseUnavailable,
+    InvalidValue,
     MissingReference,
     StorageError,
     TransactionAborted,
@@ -25,6 +29,21 @@ _UNIQUE = {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 _FOREIGN_KEY = {"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"}
 _RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 _SQLITE_COLUMNS = re.compile(r"constraint failed: ([\w.]+(?:, [\w.]+)*)")
+
+
+class RedactedDriverError(Exception):
+    """The driver error behind a storage error, reduced to its type, code and constraint name."""
+
+
+def redacted(exc: DBAPIError) -> RedactedDriverError:
+    """`exc` without its statement, parameters or the database's message: the cause to chain (its frames
+    still show where the statement ran)."""
+    diag = getattr(exc.orig, "diag", None)
+    constraint = getattr(diag, "constraint_name", None)
+    kind = type(exc.orig)
+    detail = f"{kind.__module__}.{kind.__qualname__}, code {_code(exc) or 'unknown'}"
+    cause = RedactedDriverError(f"{detail}, constraint {constraint}" if constraint else detail)
+    return cause.with_traceback(exc.__traceback__)
 
 
 def _code(exc: DBAPIError) -> str | None:
@@ -88,10 +107,12 @@ def translate(exc: DBAPIError) -> StorageError:
     """The storage error for a driver error raised inside a transaction.
 
     Unique violation → Conflict; foreign-key violation → MissingReference; another constraint →
-    ConstraintViolation; deadlock or serialization failure (PostgreSQL 40P01, 40001) →
-    TransactionAborted; anything else → DatabaseUnavailable.
+    ConstraintViolation; a value the column cannot hold → InvalidValue; deadlock or serialization failure
+    (PostgreSQL 40P01, 40001) → TransactionAborted; anything else → DatabaseUnavailable.
     """
     code = _code(exc)
+    if isinstance(exc, DataError):  # its message quotes the value
+        return InvalidValue(f"a value does not fit its database column ({code or 'unknown'})")
     if isinstance(exc, IntegrityError):
         if code in _UNIQUE:
             return Conflict(_collision(exc))
@@ -100,4 +121,5 @@ def translate(exc: DBAPIError) -> StorageError:
         return ConstraintViolation(f"a write broke a database constraint ({code or 'unknown'})")
     if code in _RETRYABLE:
         return TransactionAborted(f"the database aborted the transaction ({code}); it can be retried")
-    return DatabaseUnavailable(f"database error: {exc.orig}")
+    first_line = str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc.orig).__name__
+    return DatabaseUnavailable(f"database error: {first_line}")

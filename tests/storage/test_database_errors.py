@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Callable
 
 import pytest
@@ -10,8 +11,10 @@ from sqlalchemy import text
 
 from storage import (
     Conflict,
+    ConstraintViolation,
     DatabaseUnavailable,
     Engine,
+    InvalidValue,
     MissingReference,
     NotFound,
     Session,
@@ -113,4 +116,44 @@ def test_a_deadlock_is_reported_as_retryable_and_the_other_transaction_commits(e
     assert [type(error) for error in errors] == [TransactionAborted], errors
     assert isinstance(errors[0], DatabaseUnavailable)  # callers that retry a lost database retry this too
     assert "40P01" in str(errors[0])
-    assert getattr(getattr(errors[0].__cause__, "orig", None), "sqlstate", None) == "40P01"  # a real one
+    assert "DeadlockDetected, code 40P01" in str(errors[0].__cause__)  # a real one, redacted
+
+
+SECRET_NAME, SECRET_TIME = "Secret Staff", "2031-05-06 07:08:09"
+"""Values a statement carries, in variables as in the product: a traceback's source lines hold none."""
+
+
+def _logged(error: BaseException) -> str:
+    """What the API's 5xx handler logs for `error`: its traceback with every chained cause."""
+    return "".join(traceback.format_exception(error))
+
+
+def test_a_refused_write_logs_no_value_of_the_row_or_the_statement(engine: Engine) -> None:
+    """The driver's text holds the parameters and PostgreSQL's DETAIL ("Key (name)=(Secret Staff)",
+    "Failing row contains (...)"): none of it reaches a logged traceback, only where and which code."""
+    with session_scope(engine) as session:
+        create_group(session, name=SECRET_NAME)
+    duplicate = text("INSERT INTO access_group (name, created_at) VALUES (:name, CURRENT_TIMESTAMP)")
+    with pytest.raises(Conflict) as taken, session_scope(engine) as session:
+        session.execute(duplicate, {"name": SECRET_NAME})
+    nameless = text("INSERT INTO access_group (name, created_at) VALUES (NULL, :when)")
+    with pytest.raises(ConstraintViolation) as broken, session_scope(engine) as session:
+        session.execute(nameless, {"when": SECRET_TIME})
+
+    for error, code in (
+        (taken.value, ("23505", "SQLITE_CONSTRAINT_UNIQUE")),
+        (broken.value, ("23502", "NOTNULL")),
+    ):
+        logged = _logged(error)
+        assert SECRET_NAME not in logged and SECRET_TIME not in logged and "[parameters" not in logged
+        assert "session.execute(" in logged  # the frames still show where the statement ran
+        assert any(part in str(error.__cause__) for part in code), str(error.__cause__)
+
+
+def test_a_value_its_column_cannot_hold_is_invalid_and_not_quoted(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite stores any value in any column: no DataError to translate")
+    with pytest.raises(InvalidValue) as refused, session_scope(engine) as session:
+        session.execute(text("SELECT CAST(:id AS integer)"), {"id": SECRET_NAME})
+    assert SECRET_NAME not in _logged(refused.value)
+    assert "22P02" in str(refused.value)
