@@ -99,13 +99,25 @@ AUTHENTICATED_RESPONSES: dict[int | str, dict[str, Any]] = {
 """Answers every authenticated route can give, declared once for the OpenAPI schema."""
 
 
+def rule_for(exc: Exception) -> ErrorRule | None:
+    """The row of ERROR_TABLE for `exc`: its class's, else its nearest listed base class's."""
+    for error_class in type(exc).__mro__:
+        rule = ERROR_TABLE.get(error_class)
+        if rule is not None:
+            return rule
+    return None
+
+
+def public_message(exc: Exception, rule: ErrorRule) -> str:
+    """What a client may be told about `exc` (the console shows the same words in its pages)."""
+    return rule.public_message if rule.public_message is not None else str(exc)
+
+
 def _body(exc: Exception, rule: ErrorRule) -> dict[str, object]:
-    if rule.public_message is not None:
-        return {"detail": rule.public_message}
-    if isinstance(exc, EnrollmentRejected):
+    if rule.public_message is None and isinstance(exc, EnrollmentRejected):
         problems = [{"photo": problem.photo, "reason": problem.reason} for problem in exc.problems]
         return {"detail": "enrollment rejected; nothing was stored", "problems": problems}
-    return {"detail": str(exc)}
+    return {"detail": public_message(exc, rule)}
 
 
 def _handler_for(rule: ErrorRule) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:

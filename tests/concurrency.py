@@ -6,9 +6,9 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 
-from storage import Engine
+from storage import Engine, Session, create_door, session_scope
 
 
 class Worker:
@@ -43,3 +43,34 @@ def signal_on(engine: Engine, worker: Worker, fragment: str, *, is_after: bool) 
         yield
     finally:
         event.remove(engine, name, note)
+
+
+def deadlocked_pair(
+    engine: Engine, run: Callable[[Callable[[Session], str]], object], *, wait_s: float
+) -> list[Worker]:
+    """Two workers, each calling `run` with a change that locks two new doors in opposite orders once
+    both hold one (PostgreSQL aborts one of them for the deadlock; the change returns "committed").
+    Returns the workers, joined."""
+    with session_scope(engine) as session:
+        ids = [create_door(session, name=name).id for name in ("a", "b")]
+    both_hold_one = threading.Barrier(2, timeout=wait_s)
+    touch = text("UPDATE door SET name = name WHERE id = :id")
+
+    def locking(first_id: int | None, second_id: int | None) -> Callable[[Session], str]:
+        def change(session: Session) -> str:
+            session.execute(touch, {"id": first_id})
+            both_hold_one.wait()
+            session.execute(touch, {"id": second_id})
+            return "committed"
+
+        return change
+
+    workers = [
+        Worker(lambda: run(locking(ids[0], ids[1]))),
+        Worker(lambda: run(locking(ids[1], ids[0]))),
+    ]
+    for worker in workers:
+        worker.thread.start()
+    for worker in workers:
+        worker.thread.join(timeout=wait_s)
+    return workers

@@ -25,7 +25,7 @@ from storage import (
     list_doors,
     session_scope,
 )
-from tests.concurrency import Worker, signal_on
+from tests.concurrency import Worker, deadlocked_pair, signal_on
 
 WAIT_S = 60.0  # generous: the shared machine is heavily loaded
 
@@ -95,22 +95,12 @@ def test_a_deadlock_is_reported_as_retryable_and_the_other_transaction_commits(e
     """Two transactions lock two doors in opposite orders; PostgreSQL aborts one of them."""
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite lets one writer at a time through: it cannot deadlock")
-    with session_scope(engine) as session:
-        ids = [create_door(session, name=name).id for name in ("a", "b")]
-    both_hold_one = threading.Barrier(2, timeout=WAIT_S)
-    touch = text("UPDATE door SET name = name WHERE id = :id")
 
-    def lock_in_order(first_id: int, second_id: int) -> None:
+    def in_a_transaction(change: Callable[[Session], str]) -> None:
         with session_scope(engine) as session:
-            session.execute(touch, {"id": first_id})
-            both_hold_one.wait()
-            session.execute(touch, {"id": second_id})
+            change(session)
 
-    workers = [Worker(lambda: lock_in_order(ids[0], ids[1])), Worker(lambda: lock_in_order(ids[1], ids[0]))]
-    for worker in workers:
-        worker.thread.start()
-    for worker in workers:
-        worker.thread.join(timeout=WAIT_S)
+    workers = deadlocked_pair(engine, in_a_transaction, wait_s=WAIT_S)
 
     errors = [error for worker in workers for error in worker.errors]
     assert [type(error) for error in errors] == [TransactionAborted], errors

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, status
@@ -10,12 +10,12 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.console.auth import AdminForm, AdminPage, ConsoleUser
+from api.console.changes import Refusal, apply_change
 from api.console.templating import render
-from api.deps import SessionDep
+from api.deps import ServicesDep, SessionDep
+from api.services import AppServices
 from storage import (
-    Conflict,
     DoorRuleCreate,
-    NotFound,
     Session,
     Weekday,
     add_member,
@@ -37,8 +37,15 @@ Name = Annotated[str, Form(min_length=1, max_length=100)]
 
 
 def _page(
-    request: Request, session: Session, user: ConsoleUser, *, error: str | None = None, status_code: int = 200
+    request: Request,
+    session: Session,
+    user: ConsoleUser,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    kept: Mapping[str, object] | None = None,
 ) -> Response:
+    """The page; after a refusal, `error` says why and `kept` holds the refused form's input."""
     groups, _ = list_groups(session, limit=_MAX_ROWS)
     doors, _ = list_doors_with_rules(session, limit=_MAX_ROWS)
     people, _ = list_people(session, limit=_MAX_ROWS)
@@ -48,6 +55,7 @@ def _page(
         user=user,
         status_code=status_code,
         error=error,
+        kept=kept or {},
         groups=groups,
         group_names={group.id: group.name for group in groups},
         doors=doors,
@@ -56,17 +64,19 @@ def _page(
     )
 
 
-def _act(request: Request, session: Session, user: ConsoleUser, action: Callable[[], object]) -> Response:
-    """Run one change; back to the page, or the page with the reason it was refused."""
-    try:
-        action()
-    except NotFound as exc:
-        return _page(request, session, user, error=str(exc), status_code=status.HTTP_404_NOT_FOUND)
-    except Conflict as exc:
-        return _page(request, session, user, error=str(exc), status_code=status.HTTP_409_CONFLICT)
-    except ValidationError as exc:
-        message = "; ".join(error["msg"] for error in exc.errors())
-        return _page(request, session, user, error=message, status_code=status.HTTP_400_BAD_REQUEST)
+def _act(
+    request: Request,
+    session: Session,
+    services: AppServices,
+    user: ConsoleUser,
+    change: Callable[[Session], object],
+    *,
+    kept: Mapping[str, object],
+) -> Response:
+    """Commit one change; back to the page, or the page saying why it was refused, `kept` in its form."""
+    outcome = apply_change(services.engine, change)
+    if isinstance(outcome, Refusal):
+        return outcome.shown(_page(request, session, user, error=outcome.message, kept=kept))
     return RedirectResponse("/ui/access", status_code=status.HTTP_303_SEE_OTHER)
 
 
@@ -77,51 +87,87 @@ def access_page(request: Request, session: SessionDep, user: AdminPage) -> Respo
 
 
 @router.post("/groups")
-def add_group(request: Request, session: SessionDep, user: AdminForm, name: Name) -> Response:
-    return _act(request, session, user, lambda: create_group(session, name=name))
+def add_group(
+    request: Request, session: SessionDep, services: ServicesDep, user: AdminForm, name: Name
+) -> Response:
+    return _act(
+        request, session, services, user, lambda s: create_group(s, name=name), kept={"group_name": name}
+    )
 
 
 @router.post("/groups/{group_id}/delete")
-def remove_group(request: Request, session: SessionDep, user: AdminForm, group_id: int) -> Response:
-    return _act(request, session, user, lambda: delete_group(session, group_id))
+def remove_group(
+    request: Request, session: SessionDep, services: ServicesDep, user: AdminForm, group_id: int
+) -> Response:
+    return _act(request, session, services, user, lambda s: delete_group(s, group_id), kept={})
 
 
 @router.post("/groups/{group_id}/members")
 def add_group_member(
     request: Request,
     session: SessionDep,
+    services: ServicesDep,
     user: AdminForm,
     group_id: int,
     person_id: Annotated[int, Form()],
 ) -> Response:
-    return _act(request, session, user, lambda: add_member(session, group_id=group_id, person_id=person_id))
+    return _act(
+        request,
+        session,
+        services,
+        user,
+        lambda s: add_member(s, group_id=group_id, person_id=person_id),
+        kept={"member_group_id": group_id, "member_person_id": person_id},
+    )
 
 
 @router.post("/groups/{group_id}/members/{person_id}/delete")
 def remove_group_member(
-    request: Request, session: SessionDep, user: AdminForm, group_id: int, person_id: int
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
+    user: AdminForm,
+    group_id: int,
+    person_id: int,
 ) -> Response:
     return _act(
-        request, session, user, lambda: remove_member(session, group_id=group_id, person_id=person_id)
+        request,
+        session,
+        services,
+        user,
+        lambda s: remove_member(s, group_id=group_id, person_id=person_id),
+        kept={},
     )
 
 
 @router.post("/doors")
-def add_door(request: Request, session: SessionDep, user: AdminForm, name: Name) -> Response:
-    return _act(request, session, user, lambda: create_door(session, name=name))
+def add_door(
+    request: Request, session: SessionDep, services: ServicesDep, user: AdminForm, name: Name
+) -> Response:
+    return _act(
+        request, session, services, user, lambda s: create_door(s, name=name), kept={"door_name": name}
+    )
 
 
 @router.post("/doors/{door_id}/rename")
 def rename_a_door(
-    request: Request, session: SessionDep, user: AdminForm, door_id: int, name: Name
+    request: Request, session: SessionDep, services: ServicesDep, user: AdminForm, door_id: int, name: Name
 ) -> Response:
-    return _act(request, session, user, lambda: rename_door(session, door_id, name=name))
+    return _act(
+        request,
+        session,
+        services,
+        user,
+        lambda s: rename_door(s, door_id, name=name),
+        kept={"rename_door_id": door_id, "rename_name": name},
+    )
 
 
 @router.post("/rules")
 def add_rule(
     request: Request,
     session: SessionDep,
+    services: ServicesDep,
     user: AdminForm,
     door: Name,
     group_id: Annotated[int, Form()],
@@ -131,23 +177,27 @@ def add_rule(
     weekdays: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     """A weekly window: the group may pass the door on these days between start and end, local time."""
-
-    def create() -> object:
-        rule = DoorRuleCreate.model_validate(
-            {
-                "door": door,
-                "group_id": group_id,
-                "weekdays": weekdays or [],
-                "start": start,
-                "end": end,
-                "timezone": timezone,
-            }
+    form: dict[str, object] = {
+        "door": door,
+        "group_id": group_id,
+        "weekdays": weekdays or [],
+        "start": start,
+        "end": end,
+        "timezone": timezone,
+    }
+    kept = {"rule": form}
+    try:
+        rule = DoorRuleCreate.model_validate(form)
+    except ValidationError as exc:
+        message = "; ".join(error["msg"] for error in exc.errors())
+        return _page(
+            request, session, user, error=message, status_code=status.HTTP_400_BAD_REQUEST, kept=kept
         )
-        return create_door_rule(session, rule)
-
-    return _act(request, session, user, create)
+    return _act(request, session, services, user, lambda s: create_door_rule(s, rule), kept=kept)
 
 
 @router.post("/rules/{rule_id}/delete")
-def remove_rule(request: Request, session: SessionDep, user: AdminForm, rule_id: int) -> Response:
-    return _act(request, session, user, lambda: delete_door_rule(session, rule_id))
+def remove_rule(
+    request: Request, session: SessionDep, services: ServicesDep, user: AdminForm, rule_id: int
+) -> Response:
+    return _act(request, session, services, user, lambda s: delete_door_rule(s, rule_id), kept={})

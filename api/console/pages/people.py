@@ -9,12 +9,14 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response
 
 from api.console.auth import AdminForm, AdminPage, ConsoleUser
+from api.console.changes import Refusal, apply_change
 from api.console.templating import render
 from api.deps import ServicesDep, SessionDep
 from api.services import AppServices
 from api.uploads import read_photo
 from enrollment import EnrollmentRejected, Photo, confusable_pairs
 from storage import (
+    ErasureReportPublic,
     NotFound,
     Session,
     count_templates_without_lookalikes,
@@ -24,7 +26,6 @@ from storage import (
     list_people,
     list_person_templates,
     rename_person,
-    session_scope,
     subject_access,
     to_public,
 )
@@ -78,7 +79,7 @@ def people_list(
 @router.get("/new")
 def new_person_form(request: Request, user: AdminPage) -> Response:
     """The enrollment form: a name and several photos (upload or webcam)."""
-    return render(request, "person_new.html", user=user, name="", verdicts=[])
+    return render(request, "person_new.html", user=user, name="", verdicts=[], error=None)
 
 
 @router.post("")
@@ -92,8 +93,10 @@ def enroll_person(
     """Create a person from photos, all or nothing; a refusal lists every photo with its verdict."""
     read = _photos(photos, services)
     try:
-        with services.recognizer_lock, session_scope(services.engine) as session:
-            person_id, result = services.enroll_new_person(session, name=name, photos=read)
+        with services.recognizer_lock:
+            outcome = apply_change(
+                services.engine, lambda s: services.enroll_new_person(s, name=name, photos=read)
+            )
     except EnrollmentRejected as exc:
         return render(
             request,
@@ -102,21 +105,47 @@ def enroll_person(
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
             name=name,
             verdicts=_verdicts(read, exc),
+            error=None,
         )
+    if isinstance(outcome, Refusal):
+        page = render(request, "person_new.html", user=user, name=name, verdicts=[], error=outcome.message)
+        return outcome.shown(page)
+    person_id, result = outcome
     return RedirectResponse(
         f"/ui/people/{person_id}?added={len(result.template_ids)}", status_code=status.HTTP_303_SEE_OTHER
     )
 
 
 def _person_page(
-    request: Request, session: Session, user: ConsoleUser, person_id: int, **context: Any
+    request: Request,
+    session: Session,
+    user: ConsoleUser,
+    person_id: int,
+    *,
+    refusal: Refusal | None = None,
+    **context: Any,
 ) -> Response:
+    """The person's page (saying why a form was refused), or the not-found page when they are gone."""
     try:
         person = to_public(session, get_person(session, person_id))
     except NotFound:
-        return render(request, "not_found.html", user=user, status_code=status.HTTP_404_NOT_FOUND)
+        return _not_found(request, user)
     templates, _ = list_person_templates(session, person_id, limit=_MAX_TEMPLATES)
-    return render(request, "person.html", user=user, person=person, templates=templates, **context)
+    context = {"added": None, "verdicts": [], "rename_to": None, **context}
+    page = render(
+        request,
+        "person.html",
+        user=user,
+        person=person,
+        templates=templates,
+        error=None if refusal is None else refusal.message,
+        **context,
+    )
+    return page if refusal is None else refusal.shown(page)
+
+
+def _not_found(request: Request, user: ConsoleUser) -> Response:
+    return render(request, "not_found.html", user=user, status_code=status.HTTP_404_NOT_FOUND)
 
 
 @router.get("/lookalikes")
@@ -149,12 +178,13 @@ def person_page(
     added: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
     """One person: templates, add photos, delete."""
-    return _person_page(request, session, user, person_id, added=added, verdicts=[])
+    return _person_page(request, session, user, person_id, added=added)
 
 
 @router.post("/{person_id}/photos")
 def add_photos(
     request: Request,
+    session: SessionDep,
     services: ServicesDep,
     user: AdminForm,
     person_id: int,
@@ -163,17 +193,18 @@ def add_photos(
     """Add templates from more photos, all or nothing."""
     read = _photos(photos, services)
     try:
-        with services.recognizer_lock, session_scope(services.engine) as session:
-            result = services.enroll(session, person_id=person_id, photos=read)
-    except EnrollmentRejected as exc:
-        with session_scope(services.engine) as session:
-            response = _person_page(
-                request, session, user, person_id, added=None, verdicts=_verdicts(read, exc)
+        with services.recognizer_lock:
+            outcome = apply_change(
+                services.engine, lambda s: services.enroll(s, person_id=person_id, photos=read)
             )
+    except EnrollmentRejected as exc:
+        response = _person_page(request, session, user, person_id, verdicts=_verdicts(read, exc))
         response.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
         return response
+    if isinstance(outcome, Refusal):
+        return _person_page(request, session, user, person_id, refusal=outcome)
     return RedirectResponse(
-        f"/ui/people/{person_id}?added={len(result.template_ids)}", status_code=status.HTTP_303_SEE_OTHER
+        f"/ui/people/{person_id}?added={len(outcome.template_ids)}", status_code=status.HTTP_303_SEE_OTHER
     )
 
 
@@ -181,48 +212,68 @@ def add_photos(
 def rename(
     request: Request,
     session: SessionDep,
+    services: ServicesDep,
     user: AdminForm,
     person_id: int,
     name: Annotated[str, Form(min_length=1, max_length=200)],
 ) -> Response:
     """Give the person a new display name."""
-    try:
-        rename_person(session, person_id, name=name)
-    except NotFound:
-        return render(request, "not_found.html", user=user, status_code=status.HTTP_404_NOT_FOUND)
+    outcome = apply_change(services.engine, lambda s: rename_person(s, person_id, name=name))
+    if isinstance(outcome, Refusal):
+        return _person_page(request, session, user, person_id, refusal=outcome, rename_to=name)
     return RedirectResponse(f"/ui/people/{person_id}", status_code=status.HTTP_303_SEE_OTHER)
 
 
 @router.post("/{person_id}/templates/{template_id}/delete")
 def delete_one_template(
-    request: Request, session: SessionDep, user: AdminForm, person_id: int, template_id: str
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
+    user: AdminForm,
+    person_id: int,
+    template_id: str,
 ) -> Response:
     """Delete one template (a poor photo, say); the person keeps the others."""
-    try:
-        delete_template(session, person_id=person_id, template_id=template_id)
-    except NotFound:
-        return render(request, "not_found.html", user=user, status_code=status.HTTP_404_NOT_FOUND)
+    outcome = apply_change(
+        services.engine, lambda s: delete_template(s, person_id=person_id, template_id=template_id)
+    )
+    if isinstance(outcome, Refusal):
+        return _person_page(request, session, user, person_id, refusal=outcome)
     return RedirectResponse(f"/ui/people/{person_id}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+def _confirm_page(
+    request: Request, session: Session, user: ConsoleUser, person_id: int, *, refusal: Refusal | None
+) -> Response:
+    try:
+        person = to_public(session, get_person(session, person_id))
+    except NotFound:
+        return _not_found(request, user)
+    error = None if refusal is None else refusal.message
+    page = render(request, "person_delete.html", user=user, person=person, error=error)
+    return page if refusal is None else refusal.shown(page)
 
 
 @router.get("/{person_id}/delete")
 def confirm_delete(request: Request, session: SessionDep, user: AdminPage, person_id: int) -> Response:
     """Ask before deleting: the person and every template are erased."""
-    try:
-        person = to_public(session, get_person(session, person_id))
-    except NotFound:
-        return render(request, "not_found.html", user=user, status_code=status.HTTP_404_NOT_FOUND)
-    return render(request, "person_delete.html", user=user, person=person)
+    return _confirm_page(request, session, user, person_id, refusal=None)
 
 
 @router.post("/{person_id}/delete")
-def delete(request: Request, session: SessionDep, user: AdminForm, person_id: int) -> Response:
+def delete(
+    request: Request, session: SessionDep, services: ServicesDep, user: AdminForm, person_id: int
+) -> Response:
     """Erase the person and show what went (templates, data key, memberships) and what the log keeps."""
-    try:
-        name = get_person(session, person_id).name
-        report = erase_person(session, person_id)
-    except NotFound:
-        return render(request, "not_found.html", user=user, status_code=status.HTTP_404_NOT_FOUND)
+
+    def erase(change_session: Session) -> tuple[str, ErasureReportPublic]:
+        name = get_person(change_session, person_id).name
+        return name, erase_person(change_session, person_id)
+
+    outcome = apply_change(services.engine, erase)
+    if isinstance(outcome, Refusal):
+        return _confirm_page(request, session, user, person_id, refusal=outcome)
+    name, report = outcome
     return render(request, "person_erased.html", user=user, name=name, report=report)
 
 

@@ -1,0 +1,68 @@
+"""A console form's change in a transaction of its own, and the refusal its page shows instead of JSON.
+
+A change can meet what another request did meanwhile: a name taken (Conflict), a row deleted (NotFound,
+MissingReference), a deadlock or serialization failure PostgreSQL rolled back (TransactionAborted). The
+database raises them at the INSERT or at the commit, after the route's own checks; from a request's
+session they would reach the API's error table and answer a form with a bare JSON body. Here the change
+is committed before the page is answered, and a refusal comes back as a value the page renders with the
+user's input (its status code and words from the same table).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from fastapi.responses import Response
+
+from api.errors import public_message, rule_for
+from storage import Conflict, Engine, NotFound, Session, StorageError, TransactionAborted, session_scope
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+REFUSED: tuple[type[StorageError], ...] = (Conflict, NotFound, TransactionAborted)
+"""What a form's change may meet from a concurrent one (MissingReference is a NotFound)."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the database refused a form's change; nothing of the change was stored."""
+
+    message: str
+    status_code: int
+    retry_after_s: int | None = None
+
+    def shown(self, response: Response) -> Response:
+        """`response` (the form's page with `message` in it) with this refusal's status and Retry-After."""
+        response.status_code = self.status_code
+        if self.retry_after_s is not None:
+            response.headers["Retry-After"] = str(self.retry_after_s)
+        return response
+
+
+def refusal_of(exc: StorageError) -> Refusal:
+    """The refusal for `exc`, with the status code and words the API's error table gives it."""
+    rule = rule_for(exc)
+    assert rule is not None, "ERROR_TABLE lists StorageError"
+    return Refusal(
+        message=public_message(exc, rule),
+        status_code=rule.status_code,
+        retry_after_s=rule.retry_after_s,
+    )
+
+
+def apply_change(engine: Engine, change: Callable[[Session], T]) -> T | Refusal:
+    """Run `change` in its own transaction, committed on return; a refusal when it meets a concurrent one.
+
+    Raises:
+        StorageError: anything else (the API's error table answers it, as for any route).
+    """
+    try:
+        with session_scope(engine) as session:
+            return change(session)
+    except REFUSED as exc:
+        logger.info("console change refused: %s", type(exc).__name__)
+        return refusal_of(exc)

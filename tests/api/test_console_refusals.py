@@ -1,0 +1,183 @@
+"""Console forms refused by the database (a concurrent duplicate, a deleted row, an aborted transaction):
+the page says why inside itself, keeps what the user typed, and nothing is half stored."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from sqlalchemy import event
+
+from api.app import create_app
+from api.console.changes import Refusal, apply_change
+from api.settings import ApiSettings
+from storage import (
+    Engine,
+    Role,
+    Session,
+    create_door,
+    create_group,
+    erase_person,
+    list_doors,
+    list_groups,
+    session_scope,
+)
+from tests.api.conftest import ApiHarness
+from tests.api.console_browser import DESKTOP, launch_chromium, serving
+from tests.api.test_console import sign_in
+from tests.concurrency import Worker, deadlocked_pair
+
+WAIT_S = 60.0  # generous: the shared machine is heavily loaded
+
+
+def committed_while_inserting(
+    engine: Engine, change: Callable[[Session], object], fragment: str, send: Callable[[], object]
+) -> None:
+    """`change` runs first and stays uncommitted until another thread, whose check found nothing, sends
+    a statement containing `fragment`; then it commits and what `send` (the request, sent from this
+    thread) inserts meets the database's unique index."""
+    holder_done, other_inserting = threading.Event(), threading.Event()
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if threading.get_ident() != holder.thread.ident and fragment in statement:
+            other_inserting.set()
+
+    def hold() -> None:
+        with session_scope(engine) as session:
+            change(session)
+            holder_done.set()
+            assert other_inserting.wait(timeout=WAIT_S)
+
+    holder = Worker(hold)
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        holder.thread.start()
+        assert holder_done.wait(timeout=WAIT_S)
+        send()
+        holder.thread.join(timeout=WAIT_S)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert holder.errors == []
+
+
+def _input_value(page: str, action: str) -> str | None:
+    """The value of the name input in the form posting to `action`."""
+    form = re.search(rf'<form method="post" action="{re.escape(action)}".*?</form>', page, re.S)
+    assert form is not None, action
+    value = re.search(r'<input name="name"[^>]*value="([^"]*)"', form[0])
+    return None if value is None else value[1]
+
+
+@pytest.mark.parametrize(
+    ("path", "create", "fragment", "message"),
+    [
+        ("/ui/access/doors", create_door, "INSERT INTO door", "another door has the same name"),
+        (
+            "/ui/access/groups",
+            create_group,
+            "INSERT INTO access_group",
+            "another access group has the same name",
+        ),
+    ],
+    ids=["door", "group"],
+)
+def test_a_name_taken_at_once_elsewhere_is_refused_inside_the_access_page(
+    api: ApiHarness, path: str, create: Callable[..., object], fragment: str, message: str
+) -> None:
+    """The form's name check runs before another admin's creation commits; the unique index refuses it."""
+    csrf = sign_in(api.client, api.tokens[Role.admin])
+    answers: list[Any] = []
+
+    def send() -> None:
+        answers.append(api.client.post(path, data={"name": "lab", "csrf_token": csrf}))
+
+    committed_while_inserting(api.services.engine, lambda s: create(s, name="lab"), fragment, send)
+
+    (answer,) = answers
+    assert answer.status_code == 409 and answer.headers["content-type"].startswith("text/html"), answer.text
+    assert re.search(rf'<p class="error" role="alert">{message}</p>', answer.text)
+    assert _input_value(answer.text, path) == "lab"  # what the admin typed is still in the form
+    assert "Sign out" in answer.text and csrf in answer.text  # still signed in, forms still usable
+    with session_scope(api.services.engine) as session:
+        assert [door.name for door in list_doors(session)] == (["lab"] if "door" in path else [])
+        assert [group.name for group in list_groups(session)[0]] == (["lab"] if "group" in path else [])
+
+
+def test_photos_for_a_person_erased_meanwhile_get_the_not_found_page(
+    api: ApiHarness, enroll_person: Callable[..., int], group_faces: list[bytes]
+) -> None:
+    """Another admin erased the person after this page was opened: enrollment's NotFound is a page."""
+    person_id = enroll_person("Dan", group_faces[0])
+    csrf = sign_in(api.client, api.tokens[Role.admin])
+    assert api.client.get(f"/ui/people/{person_id}").status_code == 200
+    with session_scope(api.services.engine) as session:
+        erase_person(session, person_id)
+
+    files = [("photos", ("dan.jpg", group_faces[0], "image/jpeg"))]
+    answer = api.client.post(f"/ui/people/{person_id}/photos", data={"csrf_token": csrf}, files=files)
+
+    assert answer.status_code == 404 and answer.headers["content-type"].startswith("text/html"), answer.text
+    assert "Sign out" in answer.text
+    assert api.state().people == 0 and api.state().templates == 0
+
+
+def test_a_change_postgresql_aborts_for_a_deadlock_is_a_retryable_refusal(engine: Engine) -> None:
+    """Two console changes lock two doors in opposite orders; the aborted one comes back as a refusal."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one writer at a time through: it cannot deadlock")
+    outcomes: list[object] = []
+    workers = deadlocked_pair(
+        engine, lambda change: outcomes.append(apply_change(engine, change)), wait_s=WAIT_S
+    )
+
+    assert [worker.errors for worker in workers] == [[], []]
+    assert sorted(outcomes, key=str) == [
+        Refusal(
+            "a concurrent change got in the way and nothing was stored; retry the request",
+            status_code=503,
+            retry_after_s=1,
+        ),
+        "committed",
+    ]
+
+
+def test_in_a_browser_a_door_added_at_once_elsewhere_is_refused_in_the_page_with_the_name_kept(
+    api: ApiHarness,
+) -> None:
+    """Headless Chromium on a real server: the admin's door meets another admin's, committed while the
+    form's request inserted; the page says so where the form is, the name is still typed, the admin
+    edits it and sends again."""
+    engine = api.services.engine
+    with (
+        serving(create_app(api.services, settings=ApiSettings())) as base_url,
+        sync_playwright() as playwright,
+    ):
+        browser = launch_chromium(playwright)
+        page = browser.new_context(viewport=DESKTOP).new_page()
+        page.goto(f"{base_url}/ui/login")
+        page.get_by_label("API key").fill(api.tokens[Role.admin])
+        page.get_by_role("button", name="Sign in").click()
+        page.goto(f"{base_url}/ui/access")
+        page.get_by_label("New door").fill("lab")
+
+        def send() -> None:
+            page.get_by_role("button", name="Add door").click()
+            page.wait_for_load_state()
+
+        committed_while_inserting(engine, lambda s: create_door(s, name="lab"), "INSERT INTO door", send)
+
+        expect(page.get_by_role("alert")).to_have_text("another door has the same name")
+        expect(page.get_by_label("New door")).to_have_value("lab")
+        expect(page.locator(".door h3")).to_have_text(["lab"])  # the other admin's door is listed
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+        page.get_by_label("New door").fill("lab 2")
+        page.get_by_role("button", name="Add door").click()
+        expect(page.locator(".door h3")).to_have_text(["lab", "lab 2"])
+        expect(page.get_by_role("alert")).to_have_count(0)
+        browser.close()
+    with session_scope(engine) as session:
+        assert [door.name for door in list_doors(session)] == ["lab", "lab 2"]
