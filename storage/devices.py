@@ -23,6 +23,7 @@ from storage.device_seal import DEVICE_KEY_BYTES, open_sealed, seal_to_device
 from storage.doors import ensure_door
 from storage.errors import Conflict, InvalidDevice, NotFound
 from storage.gallery_log import gallery_version, iter_templates
+from storage.inserts import insert_if_absent
 from storage.models import ApiKey, Door, Role
 from storage.protocols import Cipher
 from storage.timeutil import as_utc
@@ -76,11 +77,12 @@ def register_device(session: Session, *, key_id: str, public_key: bytes, now: da
     if len(public_key) != DEVICE_KEY_BYTES:
         raise InvalidDevice(f"a device public key has {DEVICE_KEY_BYTES} bytes, not {len(public_key)}")
     row = session.get(Device, key_id)
-    if row is None:
-        row = Device(key_id=key_id, public_key=public_key, registered_at=as_utc(now))
-        session.add(row)
-        session.flush()
-    elif row.public_key != public_key:
+    if row is None:  # a device resending its registration may race its first one: one insert wins
+        values = {"key_id": key_id, "public_key": public_key, "registered_at": as_utc(now)}
+        insert_if_absent(session, Device, values, key=["key_id"])
+        row = session.get(Device, key_id)
+        assert row is not None, "inserted just now, or by a transaction that has committed it"
+    if row.public_key != public_key:
         raise Conflict(f"device key {key_id} is registered with another public key")
     return DevicePublic(
         token_id=key_id, doors=device_doors(session, key_id), registered_at=as_utc(row.registered_at)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from storage.inserts import insert_if_absent
 from storage.models import Door, utc_now
 
 
@@ -19,9 +18,7 @@ def ensure_door(session: Session, *, name: str) -> Door:
     door = session.exec(select(Door).where(Door.name == name)).first()
     if door is not None:
         return door
-    insert = postgresql_insert if session.connection().dialect.name == "postgresql" else sqlite_insert
-    values = {"name": name, "created_at": utc_now()}
-    session.execute(insert(Door).values(values).on_conflict_do_nothing(index_elements=["name"]))
+    insert_if_absent(session, Door, {"name": name, "created_at": utc_now()}, key=["name"])
     door = session.exec(select(Door).where(Door.name == name)).first()
     assert door is not None, "inserted just now, or by a transaction that has committed it"
     return door

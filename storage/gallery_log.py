@@ -13,12 +13,11 @@ from itertools import groupby
 
 from sqlalchemy import Row, func, text, update
 from sqlalchemy import select as select_columns
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from storage.cipher import Sealed, open_all_with, unpack_sealed
 from storage.errors import NotFound
+from storage.inserts import insert_if_absent
 from storage.models import FaceTemplate, GalleryChange, GalleryChangeKind, GalleryVersion
 from storage.person_keys import unwrap_person_keys
 from storage.protocols import Cipher
@@ -94,10 +93,7 @@ def _locked_version_row(session: Session) -> GalleryVersion:
     row = session.get(GalleryVersion, 1, with_for_update=True)
     if row is not None:
         return row
-    dialect = session.connection().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    values = {"id": 1, "version": 0, "changes_since": 0}
-    session.execute(insert(GalleryVersion).values(values).on_conflict_do_nothing(index_elements=["id"]))
+    insert_if_absent(session, GalleryVersion, {"id": 1, "version": 0, "changes_since": 0}, key=["id"])
     row = session.get(GalleryVersion, 1, with_for_update=True)
     assert row is not None, "inserted just now, or by a transaction that has committed it"
     return row

@@ -5,13 +5,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from sqlalchemy import Row, func, insert
+from sqlalchemy import Row, func
 from sqlalchemy import select as select_columns
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.cipher import KEY_BYTES, Sealed
 from storage.errors import NotFound
+from storage.inserts import insert_if_absent
 from storage.models import Person, PersonKey, utc_now
 from storage.protocols import Cipher
 
@@ -36,7 +37,7 @@ def _unwrap(cipher: Cipher, row: PersonKey | Row[int, str, bytes, bytes]) -> byt
 
 
 def person_data_key(session: Session, cipher: Cipher, person_id: int, *, create: bool = False) -> bytes:
-    """The person's data key, unwrapped; with `create`, made on first use (the person row is locked).
+    """The person's data key, unwrapped; with `create`, made on first use (see `person_data_keys`).
 
     Raises:
         NotFound: no key (the person was erased or never enrolled) and `create` is false.
@@ -47,23 +48,13 @@ def person_data_key(session: Session, cipher: Cipher, person_id: int, *, create:
         return _unwrap(cipher, row)
     if not create:
         raise NotFound(f"person {person_id} has no data key (erased or never enrolled)")
-    session.get(Person, person_id, with_for_update=True)
-    key = secrets.token_bytes(KEY_BYTES)
-    sealed = cipher.seal(key, _wrap_aad(person_id))
-    session.add(
-        PersonKey(
-            person_id=person_id,
-            master_key_id=sealed.key_id,
-            nonce=sealed.nonce,
-            wrapped_key=sealed.ciphertext,
-        )
-    )
-    session.flush()
-    return key
+    return person_data_keys(session, cipher, [person_id])[person_id]
 
 
 def person_data_keys(session: Session, cipher: Cipher, person_ids: Sequence[int]) -> dict[int, bytes]:
     """The data keys of many people, unwrapped a chunk of ids per query; missing ones made (rows locked).
+
+    Idempotent under concurrency: a key another transaction stores first is the one returned.
 
     Raises:
         UnknownKeyId, DecryptionError: a wrapping master key is missing or a row was altered.
@@ -89,8 +80,17 @@ def person_data_keys(session: Session, cipher: Cipher, person_ids: Sequence[int]
                 "created_at": utc_now(),
             }
         )
-    if new_rows:
-        session.execute(insert(PersonKey), new_rows)
+    if not new_rows:
+        return keys
+    # Two first uses at once: the later insert waits for the earlier and does nothing. A row whose nonce
+    # is not ours holds the other's key, which is the one to use (a template sealed under a key that was
+    # not stored could never be read); our own rows are not unwrapped again (a KMS call each).
+    insert_if_absent(session, PersonKey, new_rows, key=["person_id"])
+    ours = {row["person_id"]: row["nonce"] for row in new_rows}
+    for start in range(0, len(missing), _IN_CLAUSE_IDS):
+        for row in _key_rows(session, missing[start : start + _IN_CLAUSE_IDS]):
+            if row.nonce != ours[row.person_id]:
+                keys[row.person_id] = _unwrap(cipher, row)
     return keys
 
 
@@ -104,14 +104,20 @@ def unwrap_person_keys(
     Raises:
         UnknownKeyId, DecryptionError: a wrapping master key is missing or a row was altered.
     """
+    return {row.person_id: _unwrap(cipher, row) for row in _key_rows(session, person_ids)}
+
+
+def _key_rows(
+    session: Session, person_ids: Sequence[int] | SelectOfScalar[int]
+) -> Sequence[Row[int, str, bytes, bytes]]:
+    """The wrapped key rows of these people (person id, master key id, nonce, wrapped key)."""
     columns = select_columns(
         col(PersonKey.person_id),
         col(PersonKey.master_key_id),
         col(PersonKey.nonce),
         col(PersonKey.wrapped_key),
     )
-    rows = session.connection().execute(columns.where(col(PersonKey.person_id).in_(person_ids)))
-    return {row.person_id: _unwrap(cipher, row) for row in rows}
+    return session.connection().execute(columns.where(col(PersonKey.person_id).in_(person_ids))).all()
 
 
 def shred_person_key(session: Session, person_id: int) -> bool:

@@ -74,3 +74,28 @@ def deadlocked_pair(
     for worker in workers:
         worker.thread.join(timeout=wait_s)
     return workers
+
+
+def both_check_before_either_commits(
+    engine: Engine, write: Callable[[Session], object], *, fragment: str, is_after: bool, wait_s: float
+) -> list[Worker]:
+    """Runs `write` in two transactions: the first stays open until the second (whose check found
+    nothing) sends, or with `is_after` has run, a statement containing `fragment`; then the first
+    commits. Returns [first, second], joined."""
+    first_wrote = threading.Event()
+
+    def run(*, is_first: bool) -> None:
+        with session_scope(engine) as session:
+            write(session)
+            if is_first:
+                first_wrote.set()
+                assert second.reached.wait(timeout=wait_s)
+
+    first, second = Worker(lambda: run(is_first=True)), Worker(lambda: run(is_first=False))
+    with signal_on(engine, second, fragment, is_after=is_after):
+        first.thread.start()
+        assert first_wrote.wait(timeout=wait_s)
+        second.thread.start()
+        first.thread.join(timeout=wait_s)
+        second.thread.join(timeout=wait_s)
+    return [first, second]

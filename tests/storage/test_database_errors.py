@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import traceback
 from collections.abc import Callable
 
@@ -25,31 +24,16 @@ from storage import (
     list_doors,
     session_scope,
 )
-from tests.concurrency import Worker, deadlocked_pair, signal_on
+from tests.concurrency import Worker, both_check_before_either_commits, deadlocked_pair
 
 WAIT_S = 60.0  # generous: the shared machine is heavily loaded
 
 
 def _both_check_before_either_commits(engine: Engine, write: Callable[[Session], object]) -> list[Worker]:
-    """Runs `write` in two transactions: the first stays open until the second, whose check found
-    nothing, sends its INSERT INTO door; then the first commits. Returns [first, second]."""
-    first_inserted = threading.Event()
-
-    def run(*, is_first: bool) -> None:
-        with session_scope(engine) as session:
-            write(session)
-            if is_first:
-                first_inserted.set()
-                assert second.reached.wait(timeout=WAIT_S)
-
-    first, second = Worker(lambda: run(is_first=True)), Worker(lambda: run(is_first=False))
-    with signal_on(engine, second, "INSERT INTO door", is_after=False):
-        first.thread.start()
-        assert first_inserted.wait(timeout=WAIT_S)
-        second.thread.start()
-        first.thread.join(timeout=WAIT_S)
-        second.thread.join(timeout=WAIT_S)
-    return [first, second]
+    """`write` in two transactions, the second's door check done before the first commits."""
+    return both_check_before_either_commits(
+        engine, write, fragment="INSERT INTO door", is_after=False, wait_s=WAIT_S
+    )
 
 
 def test_two_creations_of_one_door_name_at_once_one_gets_conflict(engine: Engine) -> None:

@@ -27,8 +27,10 @@ from storage import (
     session_scope,
     store_template,
 )
+from tests.concurrency import both_check_before_either_commits
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+WAIT_S = 60.0  # generous: the shared machine is heavily loaded
 MODEL = "test-model"
 
 
@@ -133,3 +135,43 @@ def test_registration_rules(engine, site) -> None:
             bind_device_doors(session, key_id=_token_id(admin), doors=["lab"])
         with pytest.raises(NotFound):
             bind_device_doors(session, key_id="0" * 16, doors=["lab"])
+
+
+def _new_device_key(engine) -> str:
+    with session_scope(engine) as session:
+        token, _ = create_api_key(session, role=Role.device, label="new", now=NOW)
+        bind_device_doors(session, key_id=_token_id(token), doors=["lab"])
+    return _token_id(token)
+
+
+def test_two_registrations_of_one_device_at_once_both_get_it(engine) -> None:
+    """A device resending its registration (the first answer lost) while the first is uncommitted: the
+    later insert waits, does nothing, and reads the first's row instead of failing on the key."""
+    key_id, public_key = _new_device_key(engine), generate_device_key_pair().public_key
+    answers = []
+
+    def register(session) -> None:
+        answers.append(register_device(session, key_id=key_id, public_key=public_key, now=NOW))
+
+    workers = both_check_before_either_commits(
+        engine, register, fragment="INSERT INTO device", is_after=False, wait_s=WAIT_S
+    )
+
+    assert [worker.errors for worker in workers] == [[], []]
+    assert len(answers) == 2 and answers[0] == answers[1] and answers[0].doors == ["lab"]
+
+
+def test_two_devices_registering_one_key_at_once_the_later_is_told_to_get_a_new_key(engine) -> None:
+    """Two public keys for one device key at once: the later gets the domain's Conflict, not the index's."""
+    key_id = _new_device_key(engine)
+    pairs = iter([generate_device_key_pair().public_key, generate_device_key_pair().public_key])
+
+    def register(session) -> None:
+        register_device(session, key_id=key_id, public_key=next(pairs), now=NOW)
+
+    first, second = both_check_before_either_commits(
+        engine, register, fragment="INSERT INTO device", is_after=False, wait_s=WAIT_S
+    )
+
+    assert first.errors == [] and [type(error) for error in second.errors] == [Conflict]
+    assert str(second.errors[0]) == f"device key {key_id} is registered with another public key"

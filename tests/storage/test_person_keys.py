@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,11 @@ from storage import (
     Keyring,
     KeyringError,
     NotFound,
+    Session,
     StorageSettings,
     UnknownKeyId,
     add_key_to_file,
+    create_person,
     delete_person,
     generate_key,
     iter_templates,
@@ -26,9 +29,13 @@ from storage import (
     person_data_key,
     rewrap_person_keys,
     session_scope,
+    store_template,
 )
+from tests.concurrency import both_check_before_either_commits
 from tests.fakes import RecordingKms
 from tests.storage.template_helpers import MODEL_ID, decrypted, store_people
+
+WAIT_S = 60.0  # generous: the shared machine is heavily loaded
 
 
 def test_each_person_gets_their_own_wrapped_data_key(engine: Engine, keyring: Keyring, real_vectors) -> None:
@@ -166,3 +173,44 @@ def test_bad_kms_hook_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, hook: st
 
     with pytest.raises(KeyringError, match=message):
         load_keyring(StorageSettings())
+
+
+def _store_one(keyring: Keyring, person_id: int, plaintext: bytes) -> Callable[[Session], object]:
+    def store(session: Session) -> object:
+        return store_template(
+            session, keyring, person_id=person_id, model_id=MODEL_ID, plaintext=plaintext, source_name="x"
+        )
+
+    return store
+
+
+@pytest.mark.parametrize("first_use", ["store_template", "person_data_key"])
+def test_two_first_uses_of_a_data_key_at_once_share_the_stored_key(
+    engine: Engine, keyring: Keyring, first_use: str
+) -> None:
+    """Both look for the person's key before either commits one: the later insert waits, does nothing,
+    and uses the key the earlier stored (a key of its own would leave its template unreadable)."""
+    with session_scope(engine) as session:
+        person_id = create_person(session, name="Ann").id
+        assert person_id is not None
+    plaintexts, keys = iter([b"first template", b"second template"]), []
+
+    def first_use_of_key(session: Session) -> None:
+        if first_use == "store_template":
+            _store_one(keyring, person_id, next(plaintexts))(session)
+        else:
+            keys.append(person_data_key(session, keyring, person_id, create=True))
+
+    workers = both_check_before_either_commits(
+        engine, first_use_of_key, fragment="FROM person_key", is_after=True, wait_s=WAIT_S
+    )
+
+    assert [worker.errors for worker in workers] == [[], []]
+    with session_scope(engine) as session:
+        stored = person_data_key(session, keyring, person_id)
+        assert master_key_usage(session) == {keyring.primary_key_id: 1}
+        read = sorted(t.plaintext for t in iter_templates(session, keyring, model_id=MODEL_ID))
+    if first_use == "store_template":
+        assert read == [b"first template", b"second template"]
+    else:
+        assert keys == [stored, stored]
