@@ -52,6 +52,7 @@ from recognition.image_io import decode_image
 from recognition.index.faiss_flat import FaissFlatGallery
 from recognition.index.registry import INDEXES, build_index
 from recognition.model_files import SFACE_INT8, YUNET_INT8, ModelFile, locate_model_file, sha256_of
+from recognition.pad.attack_evidence import AttackSpeciesScores, PadAttackEvidence, attack_evidence
 from recognition.pad.card import (
     MINIFASNET_SOURCES,
     PAD_CARD_DIR,
@@ -90,6 +91,7 @@ from recognition.pad.selection import (
     all_photos,
     every_nth_person,
     listed_photos,
+    names_sha256,
     people_outside,
     seeded_halves,
 )
@@ -162,6 +164,10 @@ __all__ = [
     "StillVerdict",
     "bpcer_at_apcer",
     "calibrate_pad",
+    "names_sha256",
+    "attack_evidence",
+    "AttackSpeciesScores",
+    "PadAttackEvidence",
     "error_rate_upper_bound",
     "error_rates",
     "image_paths",

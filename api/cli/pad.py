@@ -15,14 +15,19 @@ from api.cli.runtime import cli_errors, configure_logging, err_console
 from recognition import (
     ATTACK_SPECIES,
     BgrImage,
+    EvaluationDataError,
     FaceFillCalibration,
+    PadAttackEvidence,
     PadCalibration,
     PadCalibrationSource,
     PadCard,
     PhotoSelection,
+    PresentationAttackDetector,
     RecognitionSettings,
+    Recognizer,
     ScoredStills,
     all_photos,
+    attack_evidence,
     attack_still,
     attack_video,
     bona_fide_video,
@@ -33,6 +38,7 @@ from recognition import (
     find_pad_card,
     image_paths,
     listed_photos,
+    names_sha256,
     pad_search_dirs,
     read_pad_card,
     score_stills,
@@ -140,14 +146,34 @@ def calibrate_command(
             "as they are.",
         ),
     ] = False,
+    attacks: Annotated[
+        Path | None,
+        typer.Option(
+            "--attacks",
+            help="Folder with attack/<species>/ stills (as `pad make-attacks` writes, best of people outside "
+            "--data): scored as the photos are (same colour and crop; no border filling: make-attacks "
+            "--fill-warp-padding fills each photo before rendering) and recorded with the calibration as "
+            "its attack evidence, from which `pad calibrate-door` says what APCER a door threshold gives "
+            "up. Without it the new calibration has no attack evidence. Not with --face-filling.",
+        ),
+    ] = None,
+    attack_dataset: Annotated[
+        str, typer.Option(help="Name recorded with the attack evidence (what the attacks are).")
+    ] = "simulated attacks (pad make-attacks)",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line last.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
     """Set the PAD thresholds at target BPCERs (1%, 5%, 10%) from bona fide photos; written into pad.json
-    with the selection rule, photo count, sha256 of the photo names and crop settings, to reproduce it."""
+    with the selection rule, photo count, sha256 of the photo names and crop settings, to reproduce it, and
+    with --attacks the attack stills' scores per species (the APCER each threshold gives up)."""
     configure_logging(verbose=verbose)
     if (every_nth_person is not None or photo_list is not None) and len(data) != 1:
         err_console.print("error: --every-nth-person and --list take exactly one --data folder")
+        raise typer.Exit(2)
+    if attacks is not None and is_face_filling:
+        err_console.print(
+            "error: --attacks records attack evidence for the main calibrations, not --face-filling"
+        )
         raise typer.Exit(2)
     settings = RecognitionSettings()
     cache_dir = default_pad_dir()
@@ -172,6 +198,11 @@ def calibrate_command(
             is_warp_padding_filled=fill_warp_padding,
             is_grayscale=is_grayscale,
         )
+        evidence = None
+        if attacks is not None:
+            evidence = _attack_evidence(
+                attacks, recognizer, pad, is_grayscale=is_grayscale, dataset=attack_dataset
+            )
         card, calibration, field = _calibrated_card(
             read_pad_card(card_path),
             scored,
@@ -179,10 +210,16 @@ def calibrate_command(
             dataset=dataset,
             is_face_filling=is_face_filling,
             is_grayscale=is_grayscale,
+            evidence=evidence,
         )
         write_pad_card(card, card_path)
     for point in calibration.points:
-        console.print(f"BPCER {point.bpcer:.0%}: attack score > {point.attack_threshold:.4f} is an attack")
+        console.print(
+            f"BPCER {point.bpcer:.0%}: attack score > {point.attack_threshold:.4f} is an attack"
+            + _apcer_line(evidence, point.attack_threshold),
+            markup=False,
+            highlight=False,
+        )
     console.print(
         f"{selection.rule}: {len(selection.paths)} photos (sha256 of their names {selection.sha256}"
         f"{', warp border filled' if fill_warp_padding else ''}{', in grey' if is_grayscale else ''}), "
@@ -192,6 +229,16 @@ def calibrate_command(
         markup=False,
         highlight=False,
     )
+    if evidence is not None:
+        counts = ", ".join(
+            f"{e.species} {e.scored_count} scored, {e.detection_failures} without a face"
+            for e in evidence.species
+        )
+        console.print(
+            f"attack evidence ({evidence.dataset}): {counts}; recorded with the calibration",
+            markup=False,
+            highlight=False,
+        )
     if as_json:
         typer.echo(json.dumps(calibration.model_dump(mode="json")))
 
@@ -204,6 +251,7 @@ def _calibrated_card(
     dataset: str,
     is_face_filling: bool,
     is_grayscale: bool,
+    evidence: PadAttackEvidence | None = None,
 ) -> tuple[PadCard, PadCalibration, str]:
     """`card` with the calibration measured on `scored` in place, the calibration, and what it replaced.
 
@@ -218,7 +266,9 @@ def _calibrated_card(
         EvaluationDataError: no photo to calibrate on.
     """
     if not is_face_filling:
-        calibration = calibrate_pad(scored.attack_scores, dataset=dataset, source=source)
+        calibration = calibrate_pad(scored.attack_scores, dataset=dataset, source=source).model_copy(
+            update={"attack_evidence": evidence}
+        )
         field = "grey calibration (grey frames)" if is_grayscale else "calibration (colour frames)"
         return with_main_calibration(card, calibration, is_grayscale=is_grayscale), calibration, field
     filling = [s for s in scored.scores.values() if s.is_face_filling_frame]
@@ -232,6 +282,47 @@ def _calibrated_card(
         calibration,
         f"face-fill calibration for {colour} photos{left_out}",
     )
+
+
+def _attack_evidence(
+    folder: Path,
+    recognizer: Recognizer,
+    pad: PresentationAttackDetector,
+    *,
+    is_grayscale: bool,
+    dataset: str,
+) -> PadAttackEvidence:
+    """The stills of `folder`/attack/<species>/ scored as the calibration's photos are, per species.
+
+    Raises:
+        EvaluationDataError: no attack/<species>/ folder, or no attack still with a face.
+    """
+    root = folder / "attack"
+    species_dirs = sorted(d for d in root.iterdir() if d.is_dir()) if root.is_dir() else []
+    if not species_dirs:
+        raise EvaluationDataError(f"{folder} has no attack/<species>/ folders (as `pad make-attacks` writes)")
+    paths = {d.name: image_paths(d) for d in species_dirs}
+    names = [
+        f"{species}/{p.relative_to(root / species).as_posix()}" for species, ps in paths.items() for p in ps
+    ]
+    scored = {s: score_stills(ps, recognizer, pad, is_grayscale=is_grayscale) for s, ps in paths.items()}
+    return attack_evidence(
+        {s: result.attack_scores for s, result in scored.items()},
+        {s: len(result.detection_failures) for s, result in scored.items()},
+        dataset=dataset,
+        paths_sha256=names_sha256(names),
+    )
+
+
+def _apcer_line(evidence: PadAttackEvidence | None, threshold: float) -> str:
+    """'; attacks let through: print 12.00% of 300, ...' at `threshold`, or '' without evidence."""
+    if evidence is None:
+        return ""
+    shares = ", ".join(
+        f"{entry.species} {entry.apcer_at(threshold):.2%} of {entry.scored_count}"
+        for entry in evidence.species
+    )
+    return f"; attacks let through (APCER): {shares}"
 
 
 def _selection(

@@ -3,13 +3,15 @@
 `facegate pad export` writes it beside the two ONNX files it converts from the pinned MiniFASNet state dicts
 (C5: the ONNX files are pinned by the card, the card's sources by `MINIFASNET_SOURCES`); `facegate pad
 calibrate` adds the attack-score thresholds at target BPCERs measured on bona fide photos, as `facegate
-models calibrate` does for the match threshold. A face that fills its photo is scored from another crop
-(edge-replicated, crop.py), whose scores a calibration on photos with background does not describe, so such
-stills (enrollment headshots) may have a calibration of their own, one for grey and one for colour photos
-(MiniFASNet scores grey live faces far higher than colour ones, so a grey calibration is lax for colour
-photos); the gate never scores such frames. For the same reason the main calibration comes per colour too:
-`calibration` holds colour frames and stills (and grey ones when there is no other), `grey_calibration`,
-measured on photos turned grey, holds grey ones (a night/IR door camera, a grey photo with background).
+models calibrate` does for the match threshold, and with `--attacks` the scores of attack stills scored the
+same way (attack_evidence.py), which say what APCER a threshold gives up. A face that fills its photo is
+scored from another crop (edge-replicated, crop.py), whose scores a calibration on photos with background
+does not describe, so such stills (enrollment headshots) may have a calibration of their own, one for grey
+and one for colour photos (MiniFASNet scores grey live faces far higher than colour ones, so a grey
+calibration is lax for colour photos); the gate never scores such frames. For the same reason the main
+calibration comes per colour too: `calibration` holds colour frames and stills (and grey ones when there is
+no other), `grey_calibration`, measured on photos turned grey, holds grey ones (a night/IR door camera, a
+grey photo with background).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from recognition.errors import ModelLoadError
+from recognition.pad.attack_evidence import PadAttackEvidence
 
 PAD_CARD_FILE = "pad.json"
 PAD_CARD_DIR = "minifasnet-pad"
@@ -114,6 +117,11 @@ class PadCalibration(BaseModel):
     points: tuple[BpcerPoint, ...]
     source: PadCalibrationSource | None = Field(
         None, description="How to reproduce it; cards calibrated before it was recorded have none."
+    )
+    attack_evidence: PadAttackEvidence | None = Field(
+        None,
+        description="Attack stills scored like these photos (`pad calibrate --attacks`), per species: what "
+        "APCER a threshold gives up; None: calibrated without attacks (and every card before it existed).",
     )
 
     def point_at(self, bpcer: float) -> BpcerPoint:

@@ -28,6 +28,7 @@ from recognition import (
     fill_warp_padding,
     image_paths,
     read_pad_card,
+    score_stills,
     write_pad_card,
 )
 from tests.data import knn_examples, minifasnet_dir, orl, shared_faces
@@ -438,3 +439,49 @@ def test_eval_pad_judges_several_thresholds_from_one_scoring_pass(
         assert {k: v for k, v in alone.items() if k != "operating_points"} == {
             k: v for k, v in both.items() if k != "operating_points"
         }
+
+
+def test_calibrating_with_attacks_records_each_species_scores_in_the_calibrations_colour(
+    pad_home: Path, tmp_path: Path, recognizer: Recognizer, pad_detector
+) -> None:
+    """`--attacks` scores make-attacks' stills as the photos are scored (grey with --grayscale) and records
+    every species' scores with that colour's calibration; the report gives the APCER at each threshold."""
+    sim = _made(tmp_path, videos=0)
+    options = ["pad", "calibrate", "--data", str(knn_examples()), "--attacks", str(sim), "--json"]
+
+    colour = runner.invoke(app, [*options, "--attack-dataset", "sim of knn"])
+    grey = runner.invoke(app, [*options, "--grayscale"])
+
+    assert colour.exit_code == 0 and grey.exit_code == 0, colour.output + grey.output
+    card = read_pad_card(pad_home / PAD_CARD_DIR / PAD_CARD_FILE)
+    assert card.calibration is not None and card.grey_calibration is not None
+    for calibration, is_grayscale in ((card.calibration, False), (card.grey_calibration, True)):
+        evidence = calibration.attack_evidence
+        assert evidence is not None and [e.species for e in evidence.species] == ["print", "screen_replay"]
+        for entry in evidence.species:
+            stills = image_paths(sim / "attack" / entry.species)
+            scored = score_stills(stills, recognizer, pad_detector, is_grayscale=is_grayscale)
+            assert entry.scores == tuple(sorted(scored.attack_scores))
+            assert (
+                entry.detection_failures == len(scored.detection_failures) == len(stills) - entry.scored_count
+            )
+    assert card.calibration.attack_evidence.dataset == "sim of knn"  # type: ignore[union-attr]
+    point = card.calibration.points[-1]
+    shares = card.calibration.attack_evidence.apcer_at(point.attack_threshold)  # type: ignore[union-attr]
+    printed = " ".join(colour.stdout.split())
+    assert (
+        f"attack score > {point.attack_threshold:.4f} is an attack; attacks let through (APCER): " in printed
+    )
+    assert f"print {shares['print']:.2%} of " in printed and "attack evidence (sim of knn): print " in printed
+    assert json.loads(colour.stdout.strip().splitlines()[-1])["attack_evidence"]["dataset"] == "sim of knn"
+
+    # Calibrating again without attacks leaves that colour without evidence (it was measured with the other
+    # calibration), the other colour's kept; face-fill calibrations take none.
+    _json_last("pad", "calibrate", "--data", str(knn_examples()), "--json")
+    card = read_pad_card(pad_home / PAD_CARD_DIR / PAD_CARD_FILE)
+    assert card.calibration is not None and card.calibration.attack_evidence is None
+    assert card.grey_calibration is not None and card.grey_calibration.attack_evidence is not None
+    face_fill = runner.invoke(app, [*options, "--face-filling"])
+    assert face_fill.exit_code == 2 and "not --face-filling" in " ".join(face_fill.output.split())
+    nothing = runner.invoke(app, [*options[:-3], "--attacks", str(knn_examples())])
+    assert nothing.exit_code == 1 and "no attack/<species>/ folders" in " ".join(nothing.output.split())

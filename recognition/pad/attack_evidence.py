@@ -1,0 +1,115 @@
+"""The attack side of a PAD calibration: attack scores per species, to say what APCER a threshold gives up.
+
+A calibration's thresholds come from bona fide photos only, so on their own they say nothing about attacks.
+`facegate pad calibrate --attacks DIR` also scores the attack stills of DIR (`attack/<species>/`, as `pad
+make-attacks` writes them) exactly as it scores the photos (same colour, crop and detector) and records
+their scores with the calibration; `calibrate-door` then reads off the APCER at the door's threshold and at
+the card's. The scores are kept sorted and whole up to MAX_STORED_SCORES a species (the benches here use
+300 a species: APCER at any threshold is then exact, the count `facegate eval pad` gives on the same stills,
+for about 20 characters a score in `pad.json`); a larger set keeps its order statistics at MAX_STORED_SCORES
+evenly spaced ranks (every 0.1% of the ranks), which reads any APCER within 0.1 points and bounds the card.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from recognition.errors import EvaluationDataError
+
+MAX_STORED_SCORES = 1001
+"""Scores kept a species: all of them up to this many, else the order statistics at this many ranks."""
+
+
+class AttackSpeciesScores(BaseModel):
+    """One species' attack scores (attack score above a threshold = attack), sorted ascending."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    species: str = Field(min_length=1, max_length=100)
+    scored_count: int = Field(gt=0, description="Attack stills of this species where a face was scored.")
+    detection_failures: int = Field(ge=0, description="Stills of this species without a face: not scored.")
+    scores: tuple[float, ...] = Field(
+        description="All scored_count scores sorted ascending, or, above MAX_STORED_SCORES, the order "
+        "statistics at MAX_STORED_SCORES evenly spaced ranks (lowest and highest included)."
+    )
+
+    @model_validator(mode="after")
+    def _sorted_and_sized(self) -> AttackSpeciesScores:
+        expected = min(self.scored_count, MAX_STORED_SCORES)
+        if len(self.scores) != expected:
+            raise ValueError(f"{self.species}: {len(self.scores)} scores stored, expected {expected}")
+        if any(not 0.0 <= s <= 1.0 for s in self.scores):
+            raise ValueError(f"{self.species}: attack scores must lie in [0, 1]")
+        if any(a > b for a, b in zip(self.scores, self.scores[1:], strict=False)):
+            raise ValueError(f"{self.species}: scores must be sorted ascending")
+        return self
+
+    @property
+    def is_exact(self) -> bool:
+        """Whether every score is kept (APCER exact), not order statistics."""
+        return len(self.scores) == self.scored_count
+
+    def apcer_at(self, threshold: float) -> float:
+        """The share of this species' attacks classified bona fide (score at or below `threshold`)."""
+        return bisect.bisect_right(self.scores, threshold) / len(self.scores)
+
+
+class PadAttackEvidence(BaseModel):
+    """Attack stills scored like a calibration's photos, per species: what its thresholds let through."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    dataset: str = Field(min_length=1, max_length=500, description="What the attacks are and whence.")
+    paths_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 over the sorted still names (species/relative path), one a line.",
+    )
+    species: tuple[AttackSpeciesScores, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_entry_per_species(self) -> PadAttackEvidence:
+        names = [entry.species for entry in self.species]
+        if len(set(names)) != len(names):
+            raise ValueError("one entry per attack species")
+        return self
+
+    def apcer_at(self, threshold: float) -> dict[str, float]:
+        """APCER per species at `threshold` (share of each species' scored attacks let through)."""
+        return {entry.species: entry.apcer_at(threshold) for entry in self.species}
+
+
+def stored_scores(scores: Sequence[float]) -> tuple[float, ...]:
+    """`scores` sorted, whole up to MAX_STORED_SCORES, else their order statistics at that many ranks."""
+    ordered = sorted(float(s) for s in scores)
+    if len(ordered) <= MAX_STORED_SCORES:
+        return tuple(ordered)
+    last = len(ordered) - 1
+    return tuple(ordered[round(i * last / (MAX_STORED_SCORES - 1))] for i in range(MAX_STORED_SCORES))
+
+
+def attack_evidence(
+    scores: Mapping[str, Sequence[float]],
+    detection_failures: Mapping[str, int],
+    *,
+    dataset: str,
+    paths_sha256: str,
+) -> PadAttackEvidence:
+    """The evidence from each species' attack scores (a species with none scored is left out).
+
+    Raises:
+        EvaluationDataError: no species has a scored attack.
+    """
+    entries = tuple(
+        AttackSpeciesScores(
+            species=species,
+            scored_count=len(values),
+            detection_failures=detection_failures.get(species, 0),
+            scores=stored_scores(values),
+        )
+        for species, values in sorted(scores.items())
+        if values
+    )
+    if not entries:
+        raise EvaluationDataError("no attack still was scored: no attack evidence to record")
+    return PadAttackEvidence(dataset=dataset, paths_sha256=paths_sha256, species=entries)
