@@ -13,9 +13,13 @@ The scores are read from the rows the audit chain's verification vouched for (`s
 walk `facegate audit verify` makes), and any break of the chain refuses: someone who can write the database
 but lacks the master key cannot move the threshold by editing, forging, copying or deleting monitor events.
 The whole chain must hold, not only the events used: a deleted event leaves no row to check, and the walk
-cannot vouch for anything after its first break.
+cannot vouch for anything after its first break. Since the log is append-only, a break would refuse for good;
+given a signed checkpoint of the chain (the master key's signature, its link still in the log), the walk
+starts after it instead and vouches for the events after it only: a break up to it no longer refuses, one
+after it still does, and the events up to it are not used (`facegate audit verify --since-checkpoint`).
 """
 
+# Over 400 lines (B3): the calibration, its refusals and the report's types read as one; split when it grows.
 from __future__ import annotations
 
 import json
@@ -32,7 +36,18 @@ from gate.errors import DoorCalibrationRefused
 from gate.pad import TRACK_RULE_BASIS, PadGate, ScoreKind, deciding_score
 from gate.settings import DoorColourCalibration, DoorPadCalibration, PadSettings
 from recognition import PresentationAttackDetector, threshold_at_bpcer
-from storage import ChainBreak, ChainReport, Cipher, Decision, Engine, session_scope, verified_events
+from storage import (
+    ChainBreak,
+    ChainReport,
+    Checkpoint,
+    CheckpointInvalid,
+    CheckpointMismatch,
+    Cipher,
+    Decision,
+    Engine,
+    session_scope,
+    verified_events,
+)
 
 MIN_REFUSED_EVENTS = 5
 """A colour is calibrated only from enough events that its threshold refuses at least this many of them
@@ -102,6 +117,11 @@ class DoorCalibrationResult:
     colours: tuple[ColourResult, ...]
     skipped: dict[str, int]
     """Granted events of the window left out, by reason (not monitor, not by match, no PAD score, ...)."""
+    chain: ChainReport
+    """The verification the events were read through: from event `start_sequence` + 1 (after `checkpoint`)
+    to `last_sequence`; no event up to `start_sequence` was read."""
+    checkpoint: Checkpoint | None = None
+    """The signed checkpoint the walk started after; None: the whole chain."""
 
 
 def min_events(bpcer_target: float) -> int:
@@ -137,19 +157,38 @@ def door_pad_settings(cameras: Sequence[CameraSpec], door: str) -> PadSettings:
 
 
 def monitor_scores(
-    engine: Engine, *, keyring: Cipher, door: str, since: datetime | None, until: datetime | None
-) -> tuple[list[MonitorScore], Counter[str]]:
+    engine: Engine,
+    *,
+    keyring: Cipher,
+    door: str,
+    since: datetime | None,
+    until: datetime | None,
+    checkpoint: Checkpoint | None = None,
+) -> tuple[list[MonitorScore], Counter[str], ChainReport]:
     """The door's events granted by match under policy `monitor` with a PAD score in [since, until), read
-    from the rows the audit chain verified, and a count of the other granted events by why they were left out.
+    from the rows the audit chain verified (after `checkpoint` only, when given), a count of the other
+    granted events by why they were left out, and the verification's report.
 
     Raises:
-        DoorCalibrationRefused: the audit chain does not verify (naming its first bad event).
+        DoorCalibrationRefused: `checkpoint` does not hold (forged, not the master key's, its link gone from
+            the log), or the audit chain (after it) does not verify, naming its first bad event.
         DatabaseUnavailable: the database fails.
     """
-    with session_scope(engine) as session:
-        events, report = verified_events(
-            session, keyring, door=door, decision=Decision.granted, since=since, until=until
-        )
+    try:
+        with session_scope(engine) as session:
+            events, report = verified_events(
+                session,
+                keyring,
+                door=door,
+                decision=Decision.granted,
+                since=since,
+                until=until,
+                checkpoint=checkpoint,
+            )
+    except (CheckpointInvalid, CheckpointMismatch) as exc:
+        raise DoorCalibrationRefused(
+            f"door {door}: the checkpoint cannot vouch for the events after it: {exc}; nothing calibrated"
+        ) from exc
     if not report.is_ok:
         raise DoorCalibrationRefused(_chain_refusal(door, report))
     kept: list[MonitorScore] = []
@@ -177,17 +216,24 @@ def monitor_scores(
                 person_id=event.person_id,
             )
         )
-    return kept, skipped
+    return kept, skipped, report
+
+
+def _after(report: ChainReport) -> str:
+    """' after checkpointed event S' when the walk began at a checkpoint, else ''."""
+    return f" after checkpointed event {report.start_sequence}" if report.start_sequence else ""
 
 
 def _chain_refusal(door: str, report: ChainReport) -> str:
     """The one line that says why the door's events cannot be trusted, naming the first bad event."""
     named = report.broken_event_id is not None and report.reason is not ChainBreak.deleted
     event = f"event id {report.broken_event_id}, " if named else ""  # a deleted one has no row
+    after = _after(report)
+    verify = "`facegate audit verify --since-checkpoint FILE`" if after else "`facegate audit verify`"
     return (
-        f"door {door}: the audit chain does not verify, so no monitor event can be trusted to set a "
+        f"door {door}: the audit chain{after} does not verify, so no monitor event can be trusted to set a "
         f"threshold: first bad event: {event}sequence {report.broken_sequence} ({report.reason}): "
-        f"{report.detail}; {report.events_checked} events verified before it (`facegate audit verify` "
+        f"{report.detail}; {report.events_checked} events verified{after} before it ({verify} "
         "says the same); find out who wrote the database before calibrating"
     )
 
@@ -309,22 +355,26 @@ def calibrate_door(
     bpcer_target: float,
     since: datetime | None = None,
     until: datetime | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> DoorCalibrationResult:
     """The door's PAD thresholds at `bpcer_target` from its monitor events granted by match in
     [since, until), per colour with enough events (`min_events`); `settings` is the door's PAD settings
     now (whether the track rule decides), `detector` the PAD model loaded now, `keyring` the master keys
-    the audit chain is verified with (as `facegate audit verify` loads them).
+    the audit chain is verified with (as `facegate audit verify` loads them). With `checkpoint` (signed
+    under one of those keys), only the events after it are read and the chain is verified from it on.
 
     Raises:
-        DoorCalibrationRefused: a target outside (0, 1), the audit chain does not verify, no colour has
-            enough events, or some were scored with other PAD weights or decided by another score than the
-            door decides by now.
+        DoorCalibrationRefused: a target outside (0, 1), the checkpoint does not hold, the audit chain
+            (after it) does not verify, no colour has enough events, or some were scored with other PAD
+            weights or decided by another score than the door decides by now.
         ThresholdUnavailable: the card has no threshold at `bpcer_target` to compare with.
         DatabaseUnavailable: the database fails.
     """
     needed = min_events(bpcer_target)
     score_kind = deciding_score(settings, detector)
-    scores, skipped = monitor_scores(engine, keyring=keyring, door=door, since=since, until=until)
+    scores, skipped, chain = monitor_scores(
+        engine, keyring=keyring, door=door, since=since, until=until, checkpoint=checkpoint
+    )
     _check_comparable(scores, weights_sha256=detector.weights_sha256, score_kind=score_kind)
     without_door = {"policy": "monitor", "bpcer_target": bpcer_target, "door_calibration": None}
     card = PadGate(settings.model_copy(update=without_door), detector, door=door)
@@ -343,7 +393,7 @@ def calibrate_door(
         raise DoorCalibrationRefused(
             f"door {door}: too few monitor events granted by match to set a threshold at BPCER "
             f"{bpcer_target:g} (need {needed} of one colour, so that it refuses at least "
-            f"{MIN_REFUSED_EVENTS}; found {counts}): monitor longer or widen the window"
+            f"{MIN_REFUSED_EVENTS}; found {counts}{_after(chain)}): monitor longer or widen the window"
         )
     calibration = DoorPadCalibration(
         pad_weights_sha256=detector.weights_sha256,
@@ -352,4 +402,11 @@ def calibrate_door(
         colour=by_colour["colour"],
         grey=by_colour["grey"],
     )
-    return DoorCalibrationResult(door=door, calibration=calibration, colours=results, skipped=dict(skipped))
+    return DoorCalibrationResult(
+        door=door,
+        calibration=calibration,
+        colours=results,
+        skipped=dict(skipped),
+        chain=chain,
+        checkpoint=checkpoint,
+    )

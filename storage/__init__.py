@@ -44,6 +44,7 @@ from storage.audit_checkpoint import (
     checkpoint_public_key,
     export_checkpoint,
     parse_checkpoint,
+    verify_chain_since,
 )
 from storage.backup import BackupFiles, backup_master_keys, create_backup, restore_backup
 from storage.changes import GalleryChangeFeed
@@ -282,4 +283,5 @@ __all__ = [
     "to_public",
     "verified_events",
     "verify_chain",
+    "verify_chain_since",
 ]

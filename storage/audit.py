@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from storage.audit_chain import GENESIS_HASH, HEAD_ID, ChainReport, chain_key, compute_link, verify_chain
+from storage.audit_checkpoint import Checkpoint, verify_chain_since
 from storage.db import session_scope
 from storage.errors import ChainBroken
 from storage.models import AuditChainHead, AuditEvent, AuditEventCreate, AuditEventPublic, Decision
@@ -220,15 +221,20 @@ def verified_events(
     decision: Decision | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[list[AuditEventPublic], ChainReport]:
     """The matching events (`until` exclusive), oldest first, taken from the very rows the audit chain's
     verification (`verify_chain`, as `facegate audit verify`) vouched for, and that verification's report.
 
     For readers whose result must not move when someone who can write the database, but does not hold the
     master key, edits, forges, copies or deletes events (a threshold set from events): use the events
-    only when the report is ok. It walks the whole log in one transaction (the caller's session).
+    only when the report is ok. It walks the whole log in one transaction (the caller's session), or, given
+    a `checkpoint`, only the events after it (`verify_chain_since`, as `facegate audit verify
+    --since-checkpoint`): those up to it are neither returned nor checked, so a break there does not show.
 
     Raises:
+        CheckpointInvalid: `checkpoint` was not signed by a master key of `keyring`, or is forged.
+        CheckpointMismatch: the log no longer holds `checkpoint`'s link at its sequence.
         DatabaseUnavailable: the database fails mid-read (from the caller's session scope).
     """
     window = (None if since is None else as_utc(since), None if until is None else as_utc(until))
@@ -242,8 +248,9 @@ def verified_events(
         if _in_window(as_utc(row.occurred_at), window):
             found.append(_public(row))
 
-    report = verify_chain(session, keyring, on_verified=keep)
-    return found, report
+    if checkpoint is None:
+        return found, verify_chain(session, keyring, on_verified=keep)
+    return found, verify_chain_since(session, keyring, checkpoint, on_verified=keep)
 
 
 def _in_window(at: datetime, window: tuple[datetime | None, datetime | None]) -> bool:

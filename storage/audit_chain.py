@@ -94,7 +94,7 @@ class ChainReport:
 
     events_checked: int
     last_sequence: int
-    """Sequence number of the last event that verified (0 when none did)."""
+    """Sequence number of the last event that verified (`start_sequence` when none did)."""
     last_link_hash: str
     reason: ChainBreak | None = None
     broken_sequence: int | None = None
@@ -102,6 +102,8 @@ class ChainReport:
     broken_event_id: int | None = None
     """Row id of the event found at that position, when there is one."""
     detail: str = ""
+    start_sequence: int = 0
+    """The walk began after this event (a checked checkpoint's), vouching for nothing up to it; 0: whole."""
 
     @property
     def is_ok(self) -> bool:
@@ -109,11 +111,15 @@ class ChainReport:
 
     def summary(self) -> str:
         """One line for an operator."""
+        scope = f" after checkpointed event {self.start_sequence}" if self.start_sequence else ""
         if self.is_ok:
-            return f"audit chain intact: {self.events_checked} events verified, head at {self.last_sequence}"
+            return (
+                f"audit chain intact{scope}: {self.events_checked} events verified, "
+                f"head at {self.last_sequence}"
+            )
         return (
             f"audit chain broken at sequence {self.broken_sequence} ({self.reason}): {self.detail}; "
-            f"{self.events_checked} events verified before it"
+            f"{self.events_checked} events verified{scope} before it"
         )
 
 
@@ -122,6 +128,7 @@ class _Walk:
     """Verification state: the last event that verified and the chain keys derived so far."""
 
     keyring: Cipher
+    start_sequence: int = 0
     checked: int = 0
     sequence: int = 0
     link_hash: str = GENESIS_HASH
@@ -137,7 +144,10 @@ class _Walk:
 
     def ok(self) -> ChainReport:
         return ChainReport(
-            events_checked=self.checked, last_sequence=self.sequence, last_link_hash=self.link_hash
+            events_checked=self.checked,
+            last_sequence=self.sequence,
+            last_link_hash=self.link_hash,
+            start_sequence=self.start_sequence,
         )
 
     def broken(
@@ -151,6 +161,7 @@ class _Walk:
             broken_sequence=sequence,
             broken_event_id=None if event is None else event.id,
             detail=detail,
+            start_sequence=self.start_sequence,
         )
 
 
@@ -160,6 +171,7 @@ def verify_chain(
     *,
     batch_rows: int = VERIFY_BATCH_ROWS,
     on_verified: Callable[[AuditEvent], None] | None = None,
+    start: tuple[int, str] = (0, GENESIS_HASH),
 ) -> ChainReport:
     """Recompute every link in sequence order, holding at most `batch_rows` events in memory.
 
@@ -169,13 +181,19 @@ def verify_chain(
     row that was verified: a reader that takes its values from there reads exactly what the chain vouched
     for (trust them only when the report is ok: a later break, e.g. a truncation, can still void them).
 
+    Args:
+        start: (sequence, link) of the event the walk starts after, whose link the caller already trusts
+            (a checked checkpoint's: `verify_chain_since`); events up to it are neither read nor vouched
+            for. Default: the genesis, the whole chain.
+
     Raises:
         DatabaseUnavailable: the database fails mid-read (from the caller's session scope).
     """
     head = session.get(AuditChainHead, HEAD_ID, populate_existing=True)
-    walk = _Walk(keyring)
+    walk = _Walk(keyring, start_sequence=start[0], sequence=start[0], link_hash=start[1])
     up_to = None if head is None else head.sequence
-    for event in _events_in_order(session, up_to=up_to, batch_rows=batch_rows):
+    after = start[0] or None  # the whole chain also reads rows renumbered to 0 or below, to name them
+    for event in _events_in_order(session, after=after, up_to=up_to, batch_rows=batch_rows):
         broken = _check(session, walk, event)
         if broken is not None:
             return broken
@@ -186,9 +204,11 @@ def verify_chain(
     return _check_head(session, walk, head)
 
 
-def _events_in_order(session: Session, *, up_to: int | None, batch_rows: int) -> Iterator[AuditEvent]:
-    """Events by ascending sequence, one batch in memory at a time (keyset pagination)."""
-    after: int | None = None
+def _events_in_order(
+    session: Session, *, after: int | None, up_to: int | None, batch_rows: int
+) -> Iterator[AuditEvent]:
+    """Events above sequence `after` (all when None) by ascending sequence, one batch in memory at a time
+    (keyset pagination)."""
     while True:
         query = select(AuditEvent).order_by(col(AuditEvent.sequence)).limit(batch_rows)
         if after is not None:
@@ -253,7 +273,7 @@ def _successor_claims_same_predecessor(session: Session, event: AuditEvent) -> b
 
 def _check_head(session: Session, walk: _Walk, head: AuditChainHead | None) -> ChainReport:
     """After the walk: the head must name the last event, and no event may lie beyond the head."""
-    if head is None and walk.checked:
+    if head is None and walk.sequence:
         return walk.broken(
             ChainBreak.head_mismatch,
             sequence=walk.sequence,
@@ -262,6 +282,11 @@ def _check_head(session: Session, walk: _Walk, head: AuditChainHead | None) -> C
         )
     head_sequence = 0 if head is None else head.sequence
     head_link = GENESIS_HASH if head is None else head.link_hash
+    if walk.sequence > head_sequence and not walk.checked:
+        detail = (
+            f"the head records event {head_sequence}, before event {walk.sequence} the walk started after"
+        )
+        return walk.broken(ChainBreak.head_mismatch, sequence=head_sequence, event=None, detail=detail)
     if walk.sequence != head_sequence:
         detail = (
             f"the head records event {head_sequence} but the log ends at event {walk.sequence} (truncated)"

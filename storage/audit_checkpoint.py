@@ -9,6 +9,7 @@ The signing key is derived from the primary master key, so no extra secret has t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Final, Literal
 
@@ -16,9 +17,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
-from storage.audit_chain import GENESIS_HASH, verify_chain
+from storage.audit_chain import GENESIS_HASH, VERIFY_BATCH_ROWS, ChainReport, verify_chain
 from storage.errors import ChainBroken, CheckpointInvalid, CheckpointMismatch
 from storage.models import AuditEvent
 from storage.protocols import Cipher
@@ -58,13 +59,20 @@ def _signed_bytes(*, sequence: int, link_hash: str, created_at: datetime) -> byt
     )
 
 
-def _signing_key(keyring: Cipher) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(keyring.derive_subkey(CHECKPOINT_PURPOSE))
+def _signing_key(keyring: Cipher, *, key_id: str | None = None) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(keyring.derive_subkey(CHECKPOINT_PURPOSE, key_id=key_id))
 
 
-def checkpoint_public_key(keyring: Cipher) -> str:
-    """Hex of the Ed25519 public key that signs checkpoints under the keyring's primary key."""
-    return _signing_key(keyring).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+def checkpoint_public_key(keyring: Cipher, *, key_id: str | None = None) -> str:
+    """Hex of the Ed25519 public key that signs checkpoints under master key `key_id` (default: the
+    keyring's primary key, the one `export_checkpoint` signs with).
+
+    Raises:
+        UnknownKeyId: `key_id` is not in the keyring.
+    """
+    return (
+        _signing_key(keyring, key_id=key_id).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+    )
 
 
 def export_checkpoint(session: Session, keyring: Cipher, *, now: datetime) -> Checkpoint:
@@ -128,7 +136,11 @@ def check_checkpoint(
         select(AuditEvent.link_hash).where(col(AuditEvent.sequence) == checkpoint.sequence)
     ).first()
     if stored is None:
-        raise CheckpointMismatch(f"event {checkpoint.sequence} is gone: the log was truncated or renumbered")
+        last = session.exec(select(func.max(AuditEvent.sequence))).one()
+        raise CheckpointMismatch(
+            f"event {checkpoint.sequence} is gone (the log ends at event {last or 0}): the log was truncated "
+            "or renumbered, or the checkpoint is of another database"
+        )
     if stored != checkpoint.link_hash:
         raise CheckpointMismatch(
             f"event {checkpoint.sequence} has another link than the checkpoint: history was rewritten"
@@ -148,3 +160,40 @@ def _check_signature(checkpoint: Checkpoint, *, expected_public_key_hex: str | N
         public_key.verify(bytes.fromhex(checkpoint.signature_hex), checkpoint.signed_bytes())
     except InvalidSignature as exc:
         raise CheckpointInvalid("the checkpoint's signature does not match its content") from exc
+
+
+def verify_chain_since(
+    session: Session,
+    keyring: Cipher,
+    checkpoint: Checkpoint,
+    *,
+    batch_rows: int = VERIFY_BATCH_ROWS,
+    on_verified: Callable[[AuditEvent], None] | None = None,
+) -> ChainReport:
+    """`verify_chain` from a checkpoint on: vouch for the events after it, and for nothing up to it.
+
+    The checkpoint must be signed under a master key of `keyring` (the primary or an older one still
+    listed), and the log must still hold its link at its sequence (`check_checkpoint`); the walk then starts
+    from that signed link, so the first event after it must name it as its predecessor. A break up to the
+    checkpoint does not show; one after it does, as in the whole walk. `on_verified` and the report are as
+    `verify_chain`'s (the report's `start_sequence` is the checkpoint's).
+
+    Raises:
+        CheckpointInvalid: no master key of the keyring signed it, or its signature does not match.
+        CheckpointMismatch: the event at its sequence is gone or has another link.
+        DatabaseUnavailable: the database fails mid-read (from the caller's session scope).
+    """
+    signers = {checkpoint_public_key(keyring, key_id=key_id) for key_id in keyring.key_ids}
+    if checkpoint.public_key_hex not in signers:
+        raise CheckpointInvalid(
+            f"signed by key {checkpoint.public_key_hex}, which none of the keyring's master keys derives "
+            "(another installation's checkpoint, or a forged one)"
+        )
+    check_checkpoint(session, checkpoint)
+    return verify_chain(
+        session,
+        keyring,
+        batch_rows=batch_rows,
+        on_verified=on_verified,
+        start=(checkpoint.sequence, checkpoint.link_hash),
+    )

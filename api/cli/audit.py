@@ -14,6 +14,7 @@ from rich.console import Console
 from api.cli.runtime import cli_errors, err_console, open_database
 from storage import (
     ChainReport,
+    Checkpoint,
     Cipher,
     Session,
     StorageSettings,
@@ -23,6 +24,7 @@ from storage import (
     parse_checkpoint,
     session_scope,
     verify_chain,
+    verify_chain_since,
 )
 
 console = Console()
@@ -52,13 +54,48 @@ def _exit_if_broken(report: ChainReport) -> None:
         raise typer.Exit(1)
 
 
+SinceCheckpoint = Annotated[
+    Path | None,
+    typer.Option(
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        help="A signed checkpoint (`facegate audit checkpoint export`; signed by a master key, its link "
+        "still in the log): verify the audit chain only after it, so a break up to it does not count, and "
+        "read no event up to it.",
+    ),
+]
+"""`--since-checkpoint FILE`, the same for every command that walks the chain from a checkpoint."""
+
+
+def read_checkpoint(path: Path | None) -> Checkpoint | None:
+    """The checkpoint in `path`, or None without one.
+
+    Raises:
+        CheckpointInvalid: the file holds no checkpoint.
+    """
+    return None if path is None else parse_checkpoint(path.read_text())
+
+
 @audit_app.command("verify")
-def verify_command() -> None:
+def verify_command(since_checkpoint: SinceCheckpoint = None) -> None:
     """Recompute every link of the audit chain; exit 1 naming the first broken one."""
-    with cli_errors(), _audit_log() as (session, keyring):
-        report = verify_chain(session, keyring)
+    with cli_errors():
+        checkpoint = read_checkpoint(since_checkpoint)
+        with _audit_log() as (session, keyring):
+            if checkpoint is None:
+                report = verify_chain(session, keyring)
+            else:
+                report = verify_chain_since(session, keyring, checkpoint)
     _exit_if_broken(report)
     console.print(report.summary(), markup=False, highlight=False)
+    if checkpoint is not None:
+        console.print(
+            f"events up to {checkpoint.sequence} (the checkpoint signed "
+            f"{checkpoint.created_at.isoformat()}) were not verified",
+            markup=False,
+            highlight=False,
+        )
 
 
 @checkpoint_app.command("export")

@@ -11,6 +11,7 @@ import typer
 import yaml
 from rich.console import Console
 
+from api.cli.audit import SinceCheckpoint, read_checkpoint
 from api.cli.pad import default_pad_dir
 from api.cli.runtime import cli_errors, configure_logging
 from gate import (
@@ -52,6 +53,7 @@ def calibrate_door_command(
         Path | None,
         typer.Option(help="Gates file holding the door's cameras; default the environment's gate settings."),
     ] = None,
+    since_checkpoint: SinceCheckpoint = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line last.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
@@ -61,7 +63,9 @@ def calibrate_door_command(
     threshold). Events scored by other PAD weights or decided by another score (track rule or passive) than
     the door uses now refuse; a colour needs enough events that the target refuses at least 5 of them (500
     at 1%). The events are read as the audit chain verifies them (`facegate audit verify`, same master
-    keys); a chain that does not verify refuses, naming its first bad event. Prints the report (per colour
+    keys); a chain that does not verify refuses, naming its first bad event. With --since-checkpoint, only
+    the chain after that signed checkpoint is verified and only its events are used (the checkpoint must be
+    signed by one of the master keys and its link still be in the log). Prints the report (per colour
     each camera's events and refusals, and the events at or above the new threshold to review before
     enforcing, by ids only) and the `pad:` block to paste into the door's camera settings."""
     configure_logging(verbose=verbose)
@@ -71,6 +75,7 @@ def calibrate_door_command(
         else:
             settings = GateSettings().pad
         target = settings.bpcer_target if bpcer_target is None else bpcer_target
+        checkpoint = read_checkpoint(since_checkpoint)
         detector = build_pad_detector(RecognitionSettings(), cache_dir=default_pad_dir())
         storage_settings = StorageSettings()  # the database and master keys `facegate audit verify` uses
         engine = open_database(storage_settings)
@@ -84,6 +89,7 @@ def calibrate_door_command(
                 bpcer_target=target,
                 since=since,
                 until=until,
+                checkpoint=checkpoint,
             )
         finally:
             engine.dispose()
@@ -140,7 +146,40 @@ def result_json(result: DoorCalibrationResult) -> dict[str, Any]:
             for c in result.colours
         ],
         "left_out": result.skipped,
+        "audit_chain": _chain_json(result),
     }
+
+
+def _chain_json(result: DoorCalibrationResult) -> dict[str, Any]:
+    """Which events of the audit chain were verified and read: after a checkpoint, or all of them."""
+    chain, checkpoint = result.chain, result.checkpoint
+    return {
+        "checkpoint": None
+        if checkpoint is None
+        else {
+            "sequence": checkpoint.sequence,
+            "created_at": checkpoint.created_at.isoformat(),
+            "public_key": checkpoint.public_key_hex,
+        },
+        "first_sequence": chain.start_sequence + 1,
+        "last_sequence": chain.last_sequence,
+        "events_verified": chain.events_checked,
+    }
+
+
+def chain_line(result: DoorCalibrationResult) -> str:
+    """One line: the stretch of the audit chain verified and read, and what was left unread before it."""
+    chain, checkpoint = result.chain, result.checkpoint
+    if checkpoint is None:
+        return (
+            f"audit chain: verified whole, events 1 to {chain.last_sequence} ({chain.events_checked} events)"
+        )
+    return (
+        f"audit chain: verified from the checkpoint of event {checkpoint.sequence} signed "
+        f"{checkpoint.created_at:%Y-%m-%d %H:%M:%S} UTC by {checkpoint.public_key_hex[:16]}: events "
+        f"{chain.start_sequence + 1} to {chain.last_sequence} ({chain.events_checked} events); the "
+        f"{checkpoint.sequence} events up to the checkpoint were not verified and not used"
+    )
 
 
 def _review_json(event: MonitorScore) -> dict[str, Any]:
@@ -207,6 +246,7 @@ def _print_report(result: DoorCalibrationResult) -> None:
         markup=False,
         highlight=False,
     )
+    console.print(chain_line(result), markup=False, highlight=False)
     for c in result.colours:
         card = f"the card's {c.card_threshold:.6f} ({c.card_basis}) refuses {c.refused_at_card}"
         if c.calibration is None:

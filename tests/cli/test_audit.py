@@ -121,3 +121,30 @@ def test_check_refuses_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
 def test_verify_without_a_master_key_says_so() -> None:
     code, output = _invoke("audit", "verify")
     assert code == 1 and "no master key" in output
+
+
+def test_verify_since_a_checkpoint_checks_only_the_events_after_it(
+    audited: tuple[Engine, Cipher], tmp_path: Path
+) -> None:
+    engine, keyring = audited
+    file = tmp_path / "checkpoint.json"
+    assert _invoke("audit", "checkpoint", "export", "--out", str(file))[0] == 0
+    append(engine, keyring, range(7, 10))
+    _sql(engine, "UPDATE audit_event SET score = 0.99 WHERE sequence = 4")  # before the checkpoint
+
+    assert _invoke("audit", "verify")[0] == 1
+    code, output = _invoke("audit", "verify", "--since-checkpoint", str(file))
+    assert code == 0, output
+    assert "intact after checkpointed event 6: 3 events verified, head at 9" in output
+    assert "events up to 6 (the checkpoint signed" in output and "were not verified" in output
+
+    _sql(engine, "DELETE FROM audit_event WHERE sequence = 7")  # right after it
+    code, output = _invoke("audit", "verify", "--since-checkpoint", str(file))
+    assert code == 1 and "broken at sequence 7 (deleted)" in output
+    assert "0 events verified after checkpointed event 6 before it" in output
+
+    other = Keyring([secrets.token_bytes(32)])
+    document = json.loads(file.read_text()) | {"public_key_hex": checkpoint_public_key(other)}
+    file.write_text(json.dumps(document))
+    code, output = _invoke("audit", "verify", "--since-checkpoint", str(file))
+    assert code == 1 and "CheckpointInvalid" in output

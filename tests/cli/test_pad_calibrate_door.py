@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,17 @@ from typer.testing import CliRunner
 from api.cli import app
 from gate import GateSettings, PadSettings, calibrate_door, load_gates_file
 from recognition import PresentationAttackDetector
-from storage import Cipher, StorageSettings, generate_key, load_keyring
+from storage import (
+    AuditEventCreate,
+    Cipher,
+    Engine,
+    StorageSettings,
+    append_event,
+    generate_key,
+    load_keyring,
+    query_events,
+    session_scope,
+)
 from tests.data import encode_jpeg
 from tests.gate.pad_support import NOON, door_clips, run_pad_gate, sample
 from tests.storage.audit_helpers import sql
@@ -118,8 +129,65 @@ def test_calibrate_door_reports_each_colour_and_prints_the_block_the_gate_then_a
     assert "too few monitor events" in " ".join(too_strict.output.split())
     other_door = runner.invoke(app, ["pad", "calibrate-door", "--door", "back", "--config", str(gates)])
     assert other_door.exit_code == 1 and "no camera of door 'back'" in other_door.output
+    head = report["audit_chain"]["last_sequence"]
+    assert report["audit_chain"] == {
+        "checkpoint": None,
+        "first_sequence": 1,
+        "last_sequence": head,
+        "events_verified": head,
+    }
+    assert f"audit chain: verified whole, events 1 to {head} ({head} events)" in output
+
+    checkpoint = tmp_path / "checkpoint.json"
+    assert runner.invoke(app, ["audit", "checkpoint", "export", "--out", str(checkpoint)]).exit_code == 0
+    _append_copies(engine, keyring, first=1, last=head)  # the same tracks again, after the checkpoint
     sql(engine, "UPDATE audit_event SET pad_score = 0.0 WHERE sequence = 1")
     tampered = runner.invoke(app, ["pad", "calibrate-door", "--door", "front", "--config", str(gates)])
     refusal = " ".join(tampered.output.split())
     assert tampered.exit_code == 1
     assert "audit chain does not verify" in refusal and "sequence 1 (edited)" in refusal, refusal
+
+    since = ["--config", str(gates), "--since-checkpoint", str(checkpoint), "--json"]
+    resumed = runner.invoke(app, ["pad", "calibrate-door", "--door", "front", *since])
+    assert resumed.exit_code == 0, resumed.output
+    *text, last = resumed.stdout.strip().splitlines()
+    after = json.loads(last)
+    assert after["calibration"] == report["calibration"]  # the same scores, read after the checkpoint
+    assert after["colours"][0]["events"] == 10
+    signed = json.loads(checkpoint.read_text())
+    signed_at = datetime.fromisoformat(signed["created_at"])
+    assert after["audit_chain"] == {
+        "checkpoint": {
+            "sequence": head,
+            "created_at": signed_at.isoformat(),
+            "public_key": signed["public_key_hex"],
+        },
+        "first_sequence": head + 1,
+        "last_sequence": 2 * head,
+        "events_verified": head,
+    }
+    window = " ".join(" ".join(text).split())
+    assert (
+        f"audit chain: verified from the checkpoint of event {head} signed "
+        f"{signed_at:%Y-%m-%d %H:%M:%S} UTC by {signed['public_key_hex'][:16]}: "
+        f"events {head + 1} to {2 * head} ({head} events); the {head} events up to the checkpoint were not "
+        "verified and not used"
+    ) in window
+    sql(engine, "DELETE FROM audit_event WHERE sequence = :s", s=head + 1)
+    broken = runner.invoke(app, ["pad", "calibrate-door", "--door", "front", *since])
+    refusal = " ".join(broken.output.split())
+    assert broken.exit_code == 1
+    assert (
+        f"after checkpointed event {head} does not verify" in refusal
+        and f"sequence {head + 1} (deleted)" in refusal
+    )
+
+
+def _append_copies(engine: Engine, keyring: Cipher, *, first: int, last: int) -> None:
+    """Events `first`..`last` appended again, as their writers recorded them (new links, no writer ids)."""
+    with session_scope(engine) as session:
+        events, _ = query_events(session, limit=last)
+        for event in sorted(events, key=lambda e: e.sequence):
+            if first <= event.sequence <= last:
+                copy = event.model_dump(exclude={"id", "sequence", "link_hash"})
+                append_event(session, keyring, AuditEventCreate(**copy))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime, timedelta
 
 import pytest
@@ -24,15 +25,22 @@ from recognition import PASSIVE_FEATURE, PresentationAttackDetector, threshold_a
 from storage import (
     AuditEventCreate,
     AuditEventPublic,
+    Checkpoint,
     Cipher,
     Decision,
     Engine,
+    Keyring,
     append_event,
+    checkpoint_public_key,
+    export_checkpoint,
     session_scope,
 )
 from tests.data import encode_jpeg
 from tests.gate.pad_support import NOON, door_clips, hand_set_rule, pad_with, run_pad_gate, sample
-from tests.storage.audit_helpers import sql, verify
+from tests.storage.audit_helpers import append, sql, verify
+
+_CHAINED = {"id", "sequence", "link_hash", "event_uid"}
+"""Fields of a public event that the chain sets, and the writer's id (unique): left out to append a copy."""
 
 TARGET = 0.5
 """A lax target, so that the least count it needs (10) is a few clips on two cores; 1% needs 500."""
@@ -54,6 +62,7 @@ def _calibrate(
     detector: PresentationAttackDetector,
     *,
     settings: PadSettings | None = None,
+    checkpoint: Checkpoint | None = None,
     **window: datetime,
 ) -> DoorCalibrationResult:
     """The front door's calibration at TARGET (the door's PAD settings by default), as the command runs it."""
@@ -64,6 +73,7 @@ def _calibrate(
         settings=settings or PadSettings(),
         detector=detector,
         bpcer_target=TARGET,
+        checkpoint=checkpoint,
         **window,
     )
 
@@ -231,6 +241,77 @@ def test_a_monitor_event_edited_or_deleted_in_the_database_refuses_naming_it(
     sql(engine, "DELETE FROM audit_event WHERE id = :id", id=top.id)
     with pytest.raises(DoorCalibrationRefused, match=rf"sequence {top.sequence} \((deleted|head_mismatch)\)"):
         calibrate()
+
+
+@pytest.mark.model
+def test_from_a_signed_checkpoint_a_break_before_it_no_longer_refuses_and_one_after_it_still_does(
+    engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
+) -> None:
+    """The log is append-only, so a break refuses the whole-chain calibration for good; with a checkpoint
+    signed while the chain held, the door calibrates from the events after it alone, and says so."""
+    _, before = run_pad_gate(
+        engine, keyring, recognizer, pad_detector, door_clips(10, seed=19), settings=_settings("monitor")
+    )
+    with session_scope(engine) as session:
+        checkpoint = export_checkpoint(session, keyring, now=NOON + timedelta(minutes=5))
+    # The same tracks again after it (as their gate recorded them, a copy under the chain's MAC).
+    with session_scope(engine) as session:
+        after = [
+            append_event(session, keyring, AuditEventCreate(**e.model_dump(exclude=_CHAINED))) for e in before
+        ]
+    after_ids = {e.id for e in after}
+    assert _calibrate(engine, keyring, pad_detector).colours[0].event_count == 2 * len(before)
+
+    first = min(before, key=lambda e: e.sequence)
+    sql(engine, "UPDATE audit_event SET pad_score = 0.0 WHERE id = :id", id=first.id)
+    with pytest.raises(
+        DoorCalibrationRefused, match=rf"event id {first.id}, sequence {first.sequence} \(edited\)"
+    ):
+        _calibrate(engine, keyring, pad_detector)
+    result = _calibrate(engine, keyring, pad_detector, checkpoint=checkpoint)
+
+    colour = result.colours[0]
+    assert colour.calibration is not None and colour.event_count == len(before)
+    assert colour.calibration.attack_threshold == threshold_at_bpcer([e.pad_score for e in before], TARGET)
+    assert {r.event_id for r in colour.review} <= after_ids
+    assert result.checkpoint == checkpoint and result.chain.is_ok
+    assert (result.chain.start_sequence, result.chain.last_sequence) == (
+        checkpoint.sequence,
+        max(e.sequence for e in after),
+    )
+    assert result.chain.events_checked == len(after)
+
+    top = max(after, key=lambda e: e.pad_score or 0.0)
+    sql(engine, "UPDATE audit_event SET pad_score = 0.0 WHERE id = :id", id=top.id)
+    refusal = (
+        rf"audit chain after checkpointed event {checkpoint.sequence} does not verify.* event id {top.id}, "
+        rf"sequence {top.sequence} \(edited\).* --since-checkpoint FILE"
+    )
+    with pytest.raises(DoorCalibrationRefused, match=refusal):
+        _calibrate(engine, keyring, pad_detector, checkpoint=checkpoint)
+
+
+@pytest.mark.model
+def test_a_checkpoint_that_does_not_hold_refuses(
+    engine, keyring, pad_detector: PresentationAttackDetector
+) -> None:
+    """Signed by another key, its link no longer at its sequence, or later than the log's last event:
+    nothing is calibrated from it."""
+    append(engine, keyring, range(1, 7))
+    with session_scope(engine) as session:
+        checkpoint = export_checkpoint(session, keyring, now=NOON)
+    strangers = Keyring([secrets.token_bytes(32)])
+    foreign = checkpoint.model_copy(update={"public_key_hex": checkpoint_public_key(strangers)})
+    with pytest.raises(
+        DoorCalibrationRefused, match="door front: the checkpoint cannot vouch .* none of the"
+    ):
+        _calibrate(engine, keyring, pad_detector, checkpoint=foreign)
+    sql(engine, "UPDATE audit_event SET link_hash = :h WHERE sequence = 6", h="ab" * 32)
+    with pytest.raises(DoorCalibrationRefused, match="cannot vouch .* event 6 has another link"):
+        _calibrate(engine, keyring, pad_detector, checkpoint=checkpoint)
+    sql(engine, "DELETE FROM audit_event WHERE sequence = 6")
+    with pytest.raises(DoorCalibrationRefused, match=r"event 6 is gone \(the log ends at event 5\)"):
+        _calibrate(engine, keyring, pad_detector, checkpoint=checkpoint)
 
 
 @pytest.mark.model
