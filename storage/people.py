@@ -44,6 +44,23 @@ def hold_person(session: Session, person_id: int) -> Person:
     return person
 
 
+def lock_person(session: Session, person_id: int) -> Person:
+    """Read the person afresh, locked until the caller's transaction ends, for their erasure.
+
+    On PostgreSQL no row that refers to them (a template, a membership, a data key) can be added
+    meanwhile: its foreign-key check waits for the lock, then fails. So what an erasure counts after
+    this is what it removes, and nothing is removed uncounted by the cascade. (SQLite lets one writer
+    at a time through: from the erasure's first write on, no one else writes.)
+
+    Raises:
+        NotFound: no such person (any more).
+    """
+    person = session.get(Person, person_id, with_for_update=True)
+    if person is None:
+        raise NotFound(f"person {person_id} does not exist")
+    return person
+
+
 def _template_count(session: Session, person_id: int) -> int:
     count = session.exec(
         select(func.count()).select_from(FaceTemplate).where(FaceTemplate.person_id == person_id)
@@ -96,13 +113,14 @@ def delete_person(session: Session, person_id: int) -> int:
 
     Destroying the data key makes copies of the templates (in backups, say) unreadable too.
     Returns the number of templates removed. The gallery version row is locked first, as enrollment
-    locks it before it touches the person: taken the other way round, the two deadlocked.
+    locks it before it touches the person: taken the other way round, the two deadlocked. Then the
+    person (`lock_person`): no template added meanwhile goes uncounted with the cascade.
 
     Raises:
         NotFound: no such person.
     """
     lock_gallery_version(session)
-    person = get_person(session, person_id)
+    person = lock_person(session, person_id)
     shred_person_key(session, person_id)
     removed = session.exec(delete(FaceTemplate).where(col(FaceTemplate.person_id) == person_id))
     session.delete(person)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Field, Session, SQLModel, col, delete, select
 
 from storage.access import get_group
 from storage.audit import count_events, page_events
+from storage.gallery_log import lock_gallery_version
 from storage.models import (
     AccessGroupMember,
     AccessGroupPublic,
@@ -17,7 +17,7 @@ from storage.models import (
     PersonPublic,
     TemplatePublic,
 )
-from storage.people import delete_person, get_person, to_public
+from storage.people import delete_person, get_person, lock_person, to_public
 from storage.templates import list_person_templates
 
 MAX_EXPORTED_TEMPLATES = 10_000
@@ -73,20 +73,17 @@ def erase_person(session: Session, person_id: int) -> ErasureReportPublic:
     Raises:
         NotFound: no such person.
     """
-    get_person(session, person_id)
-    memberships = int(
-        session.exec(
-            select(func.count())
-            .select_from(AccessGroupMember)
-            .where(col(AccessGroupMember.person_id) == person_id)
-        ).one()
-    )
+    # Locked first (in delete_person's order), then counted by what each statement removes: a membership
+    # or template added while the erasure ran was removed by the cascade without being reported.
+    lock_gallery_version(session)
+    lock_person(session, person_id)
+    left_groups = session.exec(delete(AccessGroupMember).where(col(AccessGroupMember.person_id) == person_id))
     had_key = session.get(PersonKey, person_id) is not None
     removed = delete_person(session, person_id)
     return ErasureReportPublic(
         person_id=person_id,
         templates_removed=removed,
-        group_memberships_removed=memberships,
+        group_memberships_removed=int(left_groups.rowcount),
         is_crypto_shredded=had_key,
         audit_events_kept=count_events(session, person_id=person_id),
     )

@@ -1,0 +1,129 @@
+"""erase_person's report under concurrency: each count is what the erasure removed, not what it read first."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+from sqlalchemy import event
+
+from storage import (
+    Engine,
+    ErasureReportPublic,
+    Keyring,
+    MissingReference,
+    NotFound,
+    Session,
+    add_member,
+    create_group,
+    create_person,
+    erase_person,
+    session_scope,
+    store_template,
+)
+from tests.concurrency import Worker
+
+MODEL = "test-model"
+BLOCKED_S = 2.0
+"""How long the erasure waits for the other change: it finishes at once unless a lock holds it back."""
+
+
+def _erase_while(
+    engine: Engine, person_id: int, *, fragment: str, other: Callable[[Session], object]
+) -> tuple[ErasureReportPublic, Worker]:
+    """erase_person, held just after it ran a statement containing `fragment` until `other` (its own
+    transaction and thread) has committed or has waited BLOCKED_S for the erasure's locks."""
+    reports: list[ErasureReportPublic] = []
+    held = threading.Event()
+
+    def run_other() -> None:
+        with session_scope(engine) as session:
+            other(session)
+
+    def erase() -> None:
+        with session_scope(engine) as session:
+            reports.append(erase_person(session, person_id))
+
+    eraser, rival = Worker(erase), Worker(run_other)
+
+    def hold(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if threading.get_ident() == eraser.thread.ident and fragment in statement and not held.is_set():
+            held.set()
+            rival.thread.start()
+            rival.thread.join(timeout=BLOCKED_S)
+
+    event.listen(engine, "after_cursor_execute", hold)
+    try:
+        eraser.thread.start()
+        eraser.thread.join(timeout=60)
+        rival.thread.join(timeout=60)
+    finally:
+        event.remove(engine, "after_cursor_execute", hold)
+    assert held.is_set() and eraser.errors == [], eraser.errors
+    return reports[0], rival
+
+
+def _storing(keyring: Keyring, person_id: int, source_name: str) -> Callable[[Session], object]:
+    """A change storing one random template of the person (store_template takes no lock of its own)."""
+
+    def store(session: Session) -> object:
+        plaintext = os.urandom(16)
+        return store_template(
+            session,
+            keyring,
+            person_id=person_id,
+            model_id=MODEL,
+            plaintext=plaintext,
+            source_name=source_name,
+        )
+
+    return store
+
+
+def _person(engine: Engine, keyring: Keyring, *, templates: int) -> int:
+    with session_scope(engine) as session:
+        person_id = create_person(session, name="Ann").id
+        assert person_id is not None
+        for index in range(templates):
+            _storing(keyring, person_id, f"{index}")(session)
+    return person_id
+
+
+def test_a_membership_added_while_the_person_is_erased_is_counted_or_refused(
+    engine: Engine, keyring: Keyring
+) -> None:
+    """An admin adds the person to a group while another erases them (after the erasure counted their
+    memberships): the report must count it if the erasure removed it, or the addition must fail."""
+    person_id = _person(engine, keyring, templates=1)
+    with session_scope(engine) as session:
+        group_id = create_group(session, name="lab").id
+
+    report, rival = _erase_while(
+        engine,
+        person_id,
+        fragment="access_group_member",
+        other=lambda s: add_member(s, group_id=group_id, person_id=person_id),
+    )
+
+    added = rival.errors == []
+    assert len(rival.errors) <= 1 and all(isinstance(error, NotFound) for error in rival.errors)
+    assert report.group_memberships_removed == (1 if added else 0)
+    assert report.templates_removed == 1
+
+
+def test_a_template_added_while_the_person_is_erased_is_counted_or_refused(
+    engine: Engine, keyring: Keyring
+) -> None:
+    """A template stored without the gallery version lock (store_template is public) after the erasure
+    deleted the templates but before it deleted the person: the cascade removes it uncounted unless
+    the erasure keeps new rows out until it commits."""
+    person_id = _person(engine, keyring, templates=2)
+
+    report, rival = _erase_while(
+        engine, person_id, fragment="DELETE FROM face_template", other=_storing(keyring, person_id, "late")
+    )
+
+    added = rival.errors == []
+    assert len(rival.errors) <= 1 and all(isinstance(error, MissingReference) for error in rival.errors)
+    assert report.templates_removed == (3 if added else 2)
