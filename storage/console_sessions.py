@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlmodel import Field, Session, SQLModel, col
 
+from storage.inserts import insert_if_absent
 from storage.models import _utc_column
 from storage.timeutil import as_utc
 
@@ -27,11 +28,13 @@ class EndedConsoleSession(SQLModel, table=True):
 def end_console_session(
     session: Session, *, key_id: str, nonce: str, expires_at: datetime, now: datetime
 ) -> None:
-    """Record that the session `nonce` of key `key_id` ended; forget sessions that have expired anyway."""
+    """Record that the session `nonce` of key `key_id` ended; forget sessions that have expired anyway.
+
+    Idempotent: signing out twice at once (a double click) records the end once, without a Conflict.
+    """
     session.exec(delete(EndedConsoleSession).where(col(EndedConsoleSession.expires_at) <= as_utc(now)))
-    if session.get(EndedConsoleSession, nonce) is None:
-        session.add(EndedConsoleSession(nonce=nonce, key_id=key_id, expires_at=as_utc(expires_at)))
-    session.flush()
+    values = {"nonce": nonce, "key_id": key_id, "expires_at": as_utc(expires_at)}
+    insert_if_absent(session, EndedConsoleSession, values, key=["nonce"])
 
 
 def is_console_session_ended(session: Session, nonce: str) -> bool:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from sqlalchemy import event
 
 from api.app import create_app
 from api.console.changes import Refusal, apply_change
+from api.console.session import SESSION_COOKIE, SessionSigner
 from api.settings import ApiSettings
 from storage import (
     Engine,
@@ -21,6 +24,7 @@ from storage import (
     Session,
     create_door,
     create_group,
+    end_console_session,
     erase_person,
     list_doors,
     list_groups,
@@ -181,3 +185,30 @@ def test_in_a_browser_a_door_added_at_once_elsewhere_is_refused_in_the_page_with
         browser.close()
     with session_scope(engine) as session:
         assert [door.name for door in list_doors(session)] == ["lab", "lab 2"]
+
+
+def test_signing_out_twice_at_once_ends_the_session_without_an_error(api: ApiHarness) -> None:
+    """A double click on Sign out: both requests find the session not yet ended, and the later one's
+    record of its end meets the earlier's (PostgreSQL: on SQLite the expired-sessions DELETE before the
+    check already waits for the earlier to commit)."""
+    if api.services.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite: the sign-out's first write waits for the other, so its check sees the record")
+    csrf = sign_in(api.client, api.tokens[Role.admin])
+    signer: SessionSigner = api.client.app.state.console_signer  # type: ignore[attr-defined]
+    claims = signer.claims(api.client.cookies[SESSION_COOKIE], now_s=time.time())
+    assert claims is not None
+    expires_at = datetime.fromtimestamp(claims.expires_at_s, UTC)
+    answers: list[Any] = []
+
+    def other_sign_out(session: Session) -> None:
+        now = datetime.now(UTC)
+        end_console_session(session, key_id=claims.key_id, nonce=claims.nonce, expires_at=expires_at, now=now)
+
+    def send() -> None:
+        answers.append(api.client.post("/ui/logout", data={"csrf_token": csrf}, follow_redirects=False))
+
+    committed_while_inserting(api.services.engine, other_sign_out, "INSERT INTO ended_console_session", send)
+
+    (answer,) = answers
+    assert (answer.status_code, answer.headers.get("location")) == (303, "/ui/login"), answer.text
+    assert SESSION_COOKIE not in api.client.cookies
