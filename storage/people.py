@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from sqlalchemy import func
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, select, update
 
 from storage.errors import NotFound
 from storage.gallery_log import bump_gallery_version, lock_gallery_version, record_change
@@ -101,10 +101,13 @@ def rename_person(session: Session, person_id: int, *, name: str) -> PersonPubli
     Raises:
         NotFound: no such person.
     """
-    person = get_person(session, person_id)
-    person.name = name
-    session.add(person)
-    session.flush()
+    # One statement that finds and changes the row: a person read first could be erased before the
+    # UPDATE, which then matched no row and escaped as the ORM's StaleDataError (a 500).
+    renamed = session.exec(update(Person).where(col(Person.id) == person_id).values(name=name))
+    if renamed.rowcount == 0:
+        raise NotFound(f"person {person_id} does not exist")
+    person = session.get(Person, person_id, populate_existing=True)
+    assert person is not None, "updated in this transaction"
     return to_public(session, person)
 
 

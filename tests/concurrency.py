@@ -99,3 +99,42 @@ def both_check_before_either_commits(
         first.thread.join(timeout=wait_s)
         second.thread.join(timeout=wait_s)
     return [first, second]
+
+
+def held_after(
+    engine: Engine,
+    first: Callable[[Session], object],
+    *,
+    fragment: str,
+    second: Callable[[Session], object],
+    blocked_s: float,
+) -> tuple[Worker, Worker]:
+    """`first` in a transaction of its own, held just after it ran a statement containing `fragment`
+    until `second` (its own transaction and thread) has committed, or has waited `blocked_s` on a lock
+    `first` holds; then `first` goes on. Returns both workers, joined."""
+    held = threading.Event()
+
+    def in_transaction(change: Callable[[Session], object]) -> Callable[[], None]:
+        def run() -> None:
+            with session_scope(engine) as session:
+                change(session)
+
+        return run
+
+    holder, rival = Worker(in_transaction(first)), Worker(in_transaction(second))
+
+    def hold(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if threading.get_ident() == holder.thread.ident and fragment in statement and not held.is_set():
+            held.set()
+            rival.thread.start()
+            rival.thread.join(timeout=blocked_s)
+
+    event.listen(engine, "after_cursor_execute", hold)
+    try:
+        holder.thread.start()
+        holder.thread.join(timeout=60)
+        rival.thread.join(timeout=60)
+    finally:
+        event.remove(engine, "after_cursor_execute", hold)
+    assert held.is_set(), f"no statement with {fragment!r}"
+    return holder, rival

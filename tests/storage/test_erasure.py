@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
-
-from sqlalchemy import event
 
 from storage import (
     Engine,
@@ -22,7 +19,7 @@ from storage import (
     session_scope,
     store_template,
 )
-from tests.concurrency import Worker
+from tests.concurrency import Worker, held_after
 
 MODEL = "test-model"
 BLOCKED_S = 2.0
@@ -32,35 +29,17 @@ BLOCKED_S = 2.0
 def _erase_while(
     engine: Engine, person_id: int, *, fragment: str, other: Callable[[Session], object]
 ) -> tuple[ErasureReportPublic, Worker]:
-    """erase_person, held just after it ran a statement containing `fragment` until `other` (its own
-    transaction and thread) has committed or has waited BLOCKED_S for the erasure's locks."""
+    """erase_person, held just after it ran a statement containing `fragment` until `other` has
+    committed or has waited BLOCKED_S for the erasure's locks; the report and `other`'s worker."""
     reports: list[ErasureReportPublic] = []
-    held = threading.Event()
-
-    def run_other() -> None:
-        with session_scope(engine) as session:
-            other(session)
-
-    def erase() -> None:
-        with session_scope(engine) as session:
-            reports.append(erase_person(session, person_id))
-
-    eraser, rival = Worker(erase), Worker(run_other)
-
-    def hold(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if threading.get_ident() == eraser.thread.ident and fragment in statement and not held.is_set():
-            held.set()
-            rival.thread.start()
-            rival.thread.join(timeout=BLOCKED_S)
-
-    event.listen(engine, "after_cursor_execute", hold)
-    try:
-        eraser.thread.start()
-        eraser.thread.join(timeout=60)
-        rival.thread.join(timeout=60)
-    finally:
-        event.remove(engine, "after_cursor_execute", hold)
-    assert held.is_set() and eraser.errors == [], eraser.errors
+    eraser, rival = held_after(
+        engine,
+        lambda s: reports.append(erase_person(s, person_id)),
+        fragment=fragment,
+        second=other,
+        blocked_s=BLOCKED_S,
+    )
+    assert eraser.errors == [], eraser.errors
     return reports[0], rival
 
 

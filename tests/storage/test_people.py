@@ -1,8 +1,25 @@
-"""person_names: the names of many people in one query, absent ids left out."""
+"""People: names of many in one query; a rename racing an erasure."""
 
 from __future__ import annotations
 
-from storage import Engine, create_person, delete_person, person_names, session_scope
+import pytest
+
+from storage import (
+    Engine,
+    NotFound,
+    Session,
+    create_person,
+    delete_person,
+    erase_person,
+    get_person,
+    person_names,
+    rename_person,
+    session_scope,
+)
+from tests.concurrency import held_after
+
+BLOCKED_S = 2.0
+"""How long the rename waits for the erasure: it finishes at once unless a lock holds it back."""
 
 
 def test_person_names_skips_missing_ids(engine: Engine) -> None:
@@ -14,3 +31,27 @@ def test_person_names_skips_missing_ids(engine: Engine) -> None:
         delete_person(session, gone)
         assert person_names(session, {ada, bob, gone, 987654}) == {ada: "Ada", bob: "<b>Bob</b>"}
         assert person_names(session, []) == {}
+
+
+def test_a_rename_while_the_person_is_erased_is_done_first_or_not_found(engine: Engine) -> None:
+    """The erasure commits after the rename found the person: the rename is NotFound (a storage error
+    the API and console show), never an ORM error about an UPDATE that matched no row."""
+    with session_scope(engine) as session:
+        person_id = create_person(session, name="Ann").id
+        assert person_id is not None
+
+    def erase(session: Session) -> None:
+        erase_person(session, person_id)
+
+    renamer, eraser = held_after(
+        engine,
+        lambda s: rename_person(s, person_id, name="Ann B."),
+        fragment="FROM person",
+        second=erase,
+        blocked_s=BLOCKED_S,
+    )
+
+    assert eraser.errors == []
+    assert len(renamer.errors) <= 1 and all(isinstance(error, NotFound) for error in renamer.errors)
+    with session_scope(engine) as session, pytest.raises(NotFound):
+        get_person(session, person_id)
