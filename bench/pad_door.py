@@ -10,9 +10,11 @@ colour. Every clip runs through `gate.run_gate` with PAD in `monitor` (each even
 source naming the clip's class), exactly as a door would record it. Then `gate.calibrate_door` on day 1, the
 function `facegate pad calibrate-door` runs, and day 2's recorded scores are judged by the door's thresholds
 and by the card's (`--card-colour`, `--card-grey`: written into a copy of the card; the defaults are the LFW
-filled calibrations BENCHMARKS.md records). The last stdout line is one JSON object. OUT keeps the store's
-master key (OUT/master.key) beside its database, so that `FACEGATE_HOME=OUT facegate pad calibrate-door
---door bench --since 2026-11-02 --until 2026-11-03` verifies the audit chain and reports on the same events.
+filled calibrations BENCHMARKS.md records; `--card-as-is`: the card's own calibrations, with the attack
+evidence `pad calibrate --attacks` records, which the report then reads at both thresholds per colour). The
+last stdout line is one JSON object. OUT keeps the store's master key (OUT/master.key) beside its database,
+so that `FACEGATE_HOME=OUT facegate pad calibrate-door --door bench --since 2026-11-02 --until 2026-11-03`
+verifies the audit chain and reports on the same events.
 
     facegate pad export --source ../shared/data/weights/minifasnet --out "$FACEGATE_HOME/models"
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python bench/pad_door.py --pad-dir "$FACEGATE_HOME/models" \
@@ -111,11 +113,17 @@ def grey(frame: BgrImage) -> BgrImage:
     return np.asarray(cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR), np.uint8)
 
 
-def card_with(pad_dir: Path, scratch: Path, *, colour: float, grey_at: float) -> PresentationAttackDetector:
-    """The PAD stage from a copy of `pad_dir` whose card holds these BPCER-1% thresholds."""
+def card_with(
+    pad_dir: Path, scratch: Path, *, colour: float | None, grey_at: float | None
+) -> PresentationAttackDetector:
+    """The PAD stage from a copy of `pad_dir` whose card holds these BPCER-1% thresholds (None: the card
+    as it is, its calibrations and their attack evidence kept)."""
     models = scratch / "models"
     shutil.copytree(pad_dir, models)
     card_path = models / PAD_CARD_DIR / PAD_CARD_FILE
+    settings = RecognitionSettings(model_dir=models, bundle_dirs=[], allow_model_download=False)
+    if colour is None or grey_at is None:
+        return build_pad_detector(settings, cache_dir=scratch / "cache")
 
     def at(dataset: str, threshold: float) -> PadCalibration:
         point = BpcerPoint(bpcer=0.01, attack_threshold=threshold)
@@ -125,7 +133,6 @@ def card_with(pad_dir: Path, scratch: Path, *, colour: float, grey_at: float) ->
         update={"calibration": at("LFW filled", colour), "grey_calibration": at("LFW filled, grey", grey_at)}
     )
     write_pad_card(card, card_path)
-    settings = RecognitionSettings(model_dir=models, bundle_dirs=[], allow_model_download=False)
     return build_pad_detector(settings, cache_dir=scratch / "cache")
 
 
@@ -256,7 +263,19 @@ def judge(
                 "above_door_threshold": sum(s > door_at for s in scores),
                 "above_card_threshold": sum(s > found.card_threshold for s in scores),
             }
+        attacks = found.attacks
         colours[found.colour] = {
+            "card_attack_evidence": None
+            if attacks is None
+            else {
+                "dataset": attacks.dataset,
+                "is_weaker": attacks.is_weaker,
+                "apcer": {
+                    s.species: {"attacks": s.attack_count, "door": s.apcer_at_door, "card": s.apcer_at_card}
+                    for s in attacks.species
+                },
+            },
+            "card_attack_evidence_missing": found.attacks_missing,
             "day1_events": found.event_count,
             "door_threshold": door_at,
             "day1_refused_at_door": found.refused_at_door,
@@ -264,7 +283,11 @@ def judge(
             "day1_refused_at_card": found.refused_at_card,
             "day2": day2,
         }
-    return {"calibration": result.calibration.model_dump(mode="json"), "colours": colours}
+    return {
+        "calibration": result.calibration.model_dump(mode="json"),
+        "colours": colours,
+        "weaker_pad_summary": result.weaker_pad_summary(),
+    }
 
 
 def main() -> None:
@@ -278,13 +301,21 @@ def main() -> None:
     parser.add_argument("--bpcer-target", type=float, default=0.01)
     parser.add_argument("--card-colour", type=float, default=0.8440016508102417)
     parser.add_argument("--card-grey", type=float, default=0.9998083320)
+    parser.add_argument(
+        "--card-as-is",
+        action="store_true",
+        help="the card's own calibrations (and their attack evidence), not --card-colour/--card-grey",
+    )
     parser.add_argument("--seed", type=int, default=41)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=False)
     recognizer = build_recognizer(
         RecognitionSettings(allow_model_download=False), cache_dir=args.out / "cache"
     )
-    pad = card_with(args.pad_dir, args.out, colour=args.card_colour, grey_at=args.card_grey)
+    if args.card_as_is:
+        pad = card_with(args.pad_dir, args.out, colour=None, grey_at=None)
+    else:
+        pad = card_with(args.pad_dir, args.out, colour=args.card_colour, grey_at=args.card_grey)
     storage = StorageSettings(home=args.out)  # FACEGATE_HOME=OUT: `facegate pad calibrate-door` reads both
     engine = make_engine(storage.resolved_database_url)
     create_schema(engine)

@@ -74,6 +74,7 @@ from gate.pad_calibration import (
     door_pad_settings,
     min_events,
 )
+from gate.pad_door_attacks import WEAKER_PAD_APCER_POINTS, AttackComparison, SpeciesApcer
 from gate.registry import DOORS, build_door
 from gate.settings import (
     PAD_CUE_NAMES,
@@ -96,6 +97,9 @@ __all__ = [
     "MIN_REFUSED_EVENTS",
     "CameraResult",
     "ColourResult",
+    "AttackComparison",
+    "SpeciesApcer",
+    "WEAKER_PAD_APCER_POINTS",
     "DoorCalibrationRefused",
     "DoorCalibrationResult",
     "DoorColourCalibration",

@@ -17,6 +17,10 @@ cannot vouch for anything after its first break. Since the log is append-only, a
 given a signed checkpoint of the chain (the master key's signature, its link still in the log), the walk
 starts after it instead and vouches for the events after it only: a break up to it no longer refuses, one
 after it still does, and the events up to it are not used (`facegate audit verify --since-checkpoint`).
+
+A monitor period shows no attacks, so what a door threshold gives up in attacks is read off the card's
+attack evidence, per colour, at the door's threshold and the card's (pad_door_attacks.py); the result says
+when the door's gives up PAD (`weaker_colours`) and, without evidence, that there is none.
 """
 
 # Over 400 lines (B3): the calibration, its refusals and the report's types read as one; split when it grows.
@@ -34,8 +38,9 @@ from gate.config_file import CameraSpec
 from gate.decision import MATCH
 from gate.errors import DoorCalibrationRefused
 from gate.pad import TRACK_RULE_BASIS, PadGate, ScoreKind, deciding_score
+from gate.pad_door_attacks import AttackComparison, card_attack_evidence, compare_attacks, given_up_line
 from gate.settings import DoorColourCalibration, DoorPadCalibration, PadSettings
-from recognition import PresentationAttackDetector, threshold_at_bpcer
+from recognition import PadAttackEvidence, PresentationAttackDetector, threshold_at_bpcer
 from storage import (
     ChainBreak,
     ChainReport,
@@ -106,6 +111,10 @@ class ColourResult:
     it only if it is among them: the operator checks their footage before enforcing."""
     cameras: tuple[CameraResult, ...] = ()
     """Per camera, by source: one that differs (a backlit entrance, another lens) shows here."""
+    attacks: AttackComparison | None = None
+    """The card's attack evidence of this colour at the door's threshold and the card's (pad_door_attacks)."""
+    attacks_missing: str | None = None
+    """Why there is no attack evidence for this colour (then `attacks` is None)."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +131,22 @@ class DoorCalibrationResult:
     to `last_sequence`; no event up to `start_sequence` was read."""
     checkpoint: Checkpoint | None = None
     """The signed checkpoint the walk started after; None: the whole chain."""
+
+    @property
+    def weaker_colours(self) -> tuple[ColourResult, ...]:
+        """The colours whose door threshold gives up PAD on the card's attack evidence (`is_weaker`)."""
+        return tuple(c for c in self.colours if c.attacks is not None and c.attacks.is_weaker)
+
+    def weaker_pad_summary(self) -> str | None:
+        """One line saying what the door's thresholds give up against the card's, or None when none does."""
+        parts = [
+            f"{c.colour} threshold {c.calibration.attack_threshold:.6f} (the card's "
+            f"{c.card_threshold:.6f}) lets through {given_up_line(c.attacks)} of the card's attacks "
+            f"({c.attacks.dataset})"
+            for c in self.weaker_colours
+            if c.calibration is not None and c.attacks is not None
+        ]
+        return "; ".join(parts) or None
 
 
 def min_events(bpcer_target: float) -> int:
@@ -285,9 +310,15 @@ def _check_comparable(scores: list[MonitorScore], *, weights_sha256: str, score_
 
 
 def _colour_result(
-    colour: Colour, scores: list[MonitorScore], *, bpcer_target: float, card: tuple[float, str]
+    colour: Colour,
+    scores: list[MonitorScore],
+    *,
+    bpcer_target: float,
+    card: tuple[float, str],
+    evidence: tuple[PadAttackEvidence | None, str | None],
 ) -> ColourResult:
-    """One colour's door threshold by the card calibration's rule, or none when too few events."""
+    """One colour's door threshold by the card calibration's rule, or none when too few events, and the
+    card's attack evidence read at both thresholds."""
     values = [s.score for s in scores]
     needed = min_events(bpcer_target)
     calibration = None
@@ -299,6 +330,8 @@ def _colour_result(
             last_event_at=max(s.occurred_at for s in scores),
         )
     card_threshold, card_basis = card
+    door_threshold = None if calibration is None else calibration.attack_threshold
+    attack_scores, attacks_missing = evidence
     return ColourResult(
         colour=colour,
         event_count=len(values),
@@ -311,10 +344,14 @@ def _colour_result(
         review=() if calibration is None else _review_events(scores, calibration.attack_threshold),
         cameras=_camera_results(
             scores,
-            door_threshold=None if calibration is None else calibration.attack_threshold,
+            door_threshold=door_threshold,
             card_threshold=card_threshold,
             bpcer_target=bpcer_target,
         ),
+        attacks=None
+        if attack_scores is None
+        else compare_attacks(attack_scores, door_threshold=door_threshold, card_threshold=card_threshold),
+        attacks_missing=attacks_missing,
     )
 
 
@@ -362,6 +399,8 @@ def calibrate_door(
     now (whether the track rule decides), `detector` the PAD model loaded now, `keyring` the master keys
     the audit chain is verified with (as `facegate audit verify` loads them). With `checkpoint` (signed
     under one of those keys), only the events after it are read and the chain is verified from it on.
+    Each colour also reads the card's attack evidence of that colour at both thresholds, or says why there
+    is none (`attacks_missing`).
 
     Raises:
         DoorCalibrationRefused: a target outside (0, 1), the checkpoint does not hold, the audit chain
@@ -384,6 +423,7 @@ def calibrate_door(
             [s for s in scores if s.colour == colour],
             bpcer_target=bpcer_target,
             card=(card.grey_threshold, card.grey_basis) if colour == "grey" else (card.threshold, card.basis),
+            evidence=card_attack_evidence(detector, colour=colour, score_kind=score_kind),
         )
         for colour in _COLOURS
     )

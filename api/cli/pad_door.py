@@ -13,8 +13,10 @@ from rich.console import Console
 
 from api.cli.audit import SinceCheckpoint, read_checkpoint
 from api.cli.pad import default_pad_dir
-from api.cli.runtime import cli_errors, configure_logging
+from api.cli.runtime import cli_errors, configure_logging, err_console
 from gate import (
+    WEAKER_PAD_APCER_POINTS,
+    AttackComparison,
     ColourResult,
     DoorCalibrationResult,
     GateSettings,
@@ -54,6 +56,15 @@ def calibrate_door_command(
         typer.Option(help="Gates file holding the door's cameras; default the environment's gate settings."),
     ] = None,
     since_checkpoint: SinceCheckpoint = None,
+    accept_weaker_pad: Annotated[
+        bool,
+        typer.Option(
+            "--accept-weaker-pad",
+            help="Print the `pad:` block even when a door threshold lets through more than 10 points more of "
+            "some attack species than the card's (read off the card's attack evidence); without it the "
+            "command refuses and says what the door would give up.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line last.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
@@ -66,8 +77,11 @@ def calibrate_door_command(
     keys); a chain that does not verify refuses, naming its first bad event. With --since-checkpoint, only
     the chain after that signed checkpoint is verified and only its events are used (the checkpoint must be
     signed by one of the master keys and its link still be in the log). Prints the report (per colour
-    each camera's events and refusals, and the events at or above the new threshold to review before
-    enforcing, by ids only) and the `pad:` block to paste into the door's camera settings."""
+    each camera's events and refusals, the APCER per attack species at the new threshold and the card's
+    from the card's attack evidence, and the events at or above the new threshold to review before
+    enforcing, by ids only) and the `pad:` block to paste into the door's camera settings. A threshold that
+    gives up PAD (more than 10 points more of a species let through than at the card's) is printed only
+    with --accept-weaker-pad."""
     configure_logging(verbose=verbose)
     with cli_errors():
         if config is not None:
@@ -94,6 +108,18 @@ def calibrate_door_command(
         finally:
             engine.dispose()
     _print_report(result)
+    summary = result.weaker_pad_summary()
+    if summary is not None and not accept_weaker_pad:
+        if as_json:
+            typer.echo(json.dumps(result_json(result, is_block_printed=False)))
+        err_console.print(
+            f"error: door {door}: this calibration gives up PAD: {summary}; no `pad:` block printed. Review "
+            "the events listed, then pass --accept-weaker-pad to print it anyway, or keep the card's "
+            "thresholds (a higher --bpcer-target sets a stricter threshold)",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1)
     console.print(
         f"\nPaste under `settings:` of each camera of door {door} in the gates file (or under `defaults:` "
         f"for a one-door host); `facegate gate --config FILE --check-config` checks it:\n",
@@ -101,8 +127,12 @@ def calibrate_door_command(
         highlight=False,
     )
     console.print(settings_block(result, settings), markup=False, highlight=False)
+    if summary is not None:
+        console.print(
+            f"(printed with --accept-weaker-pad: it gives up PAD: {summary})", markup=False, highlight=False
+        )
     if as_json:
-        typer.echo(json.dumps(result_json(result)))
+        typer.echo(json.dumps(result_json(result, is_block_printed=True)))
 
 
 def settings_block(result: DoorCalibrationResult, settings: PadSettings) -> str:
@@ -116,10 +146,14 @@ def settings_block(result: DoorCalibrationResult, settings: PadSettings) -> str:
     return block.rstrip()
 
 
-def result_json(result: DoorCalibrationResult) -> dict[str, Any]:
-    """The report as JSON: the calibration, each colour's counts and thresholds, the events left out."""
+def result_json(result: DoorCalibrationResult, *, is_block_printed: bool = True) -> dict[str, Any]:
+    """The report as JSON: the calibration, each colour's counts, thresholds and attack evidence, the events
+    left out, and whether the door's thresholds give up PAD (and so whether the block was printed)."""
     return {
         "door": result.door,
+        "weaker_pad": [c.colour for c in result.weaker_colours],
+        "weaker_pad_summary": result.weaker_pad_summary(),
+        "block_printed": is_block_printed,
         "calibration": result.calibration.model_dump(mode="json"),
         "colours": [
             {
@@ -131,6 +165,8 @@ def result_json(result: DoorCalibrationResult) -> dict[str, Any]:
                 "card_threshold": c.card_threshold,
                 "card_basis": c.card_basis,
                 "refused_at_card_threshold": c.refused_at_card,
+                "attack_evidence": _attacks_json(c.attacks),
+                "attack_evidence_missing": c.attacks_missing,
                 "review": [_review_json(event) for event in c.review],
                 "cameras": [
                     {
@@ -180,6 +216,25 @@ def chain_line(result: DoorCalibrationResult) -> str:
         f"{chain.start_sequence + 1} to {chain.last_sequence} ({chain.events_checked} events); the "
         f"{checkpoint.sequence} events up to the checkpoint were not verified and not used"
     )
+
+
+def _attacks_json(attacks: AttackComparison | None) -> dict[str, Any] | None:
+    """The card's attack evidence of a colour at both thresholds (APCER: share let through), or None."""
+    if attacks is None:
+        return None
+    return {
+        "dataset": attacks.dataset,
+        "is_weaker": attacks.is_weaker,
+        "species": [
+            {
+                "species": s.species,
+                "attacks": s.attack_count,
+                "apcer_at_threshold": s.apcer_at_door,
+                "apcer_at_card_threshold": s.apcer_at_card,
+            }
+            for s in attacks.species
+        ],
+    }
 
 
 def _review_json(event: MonitorScore) -> dict[str, Any]:
@@ -233,6 +288,41 @@ def _print_cameras(c: ColourResult) -> None:
         )
 
 
+def _print_attacks(c: ColourResult) -> None:
+    """The APCER per species at the door's threshold and the card's, a WARNING when the door's gives up
+    PAD, or plainly that the card holds no attack evidence for this colour."""
+    if c.attacks is None:
+        console.print(
+            f"  attacks: unknown: {c.attacks_missing}; what it gives up in attacks is not measured",
+            markup=False,
+            highlight=False,
+        )
+        return
+    shares = ", ".join(
+        (
+            f"{s.species} {s.apcer_at_door:.2%} at this threshold, "
+            if s.apcer_at_door is not None
+            else f"{s.species} "
+        )
+        + f"{s.apcer_at_card:.2%} at the card's (of {s.attack_count})"
+        for s in c.attacks.species
+    )
+    console.print(
+        f"  attacks let through (APCER), the card's attack evidence ({c.attacks.dataset}): {shares}",
+        markup=False,
+        highlight=False,
+    )
+    if c.attacks.is_weaker and c.calibration is not None:
+        console.print(
+            f"  WARNING: this threshold gives up PAD: more than {WEAKER_PAD_APCER_POINTS * 100:g} points "
+            f"more of {', '.join(s.species for s in c.attacks.species if s.is_given_up)} "
+            "let through than at the card's threshold (the door's bona fide events score like attacks); its "
+            "block is printed only with --accept-weaker-pad",
+            markup=False,
+            highlight=False,
+        )
+
+
 def _share(count: int, total: int) -> str:
     return f"{count} ({count / total:.2%})"
 
@@ -257,6 +347,7 @@ def _print_report(result: DoorCalibrationResult) -> None:
                 highlight=False,
             )
             _print_cameras(c)
+            _print_attacks(c)
             continue
         console.print(
             f"{c.colour}: {c.event_count} events {c.calibration.first_event_at:%Y-%m-%d %H:%M} to "
@@ -266,4 +357,5 @@ def _print_report(result: DoorCalibrationResult) -> None:
             highlight=False,
         )
         _print_cameras(c)
+        _print_attacks(c)
         _print_review(c.review)

@@ -14,7 +14,16 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from gate import GateSettings, PadSettings, calibrate_door, load_gates_file
-from recognition import PresentationAttackDetector
+from recognition import (
+    PAD_CARD_DIR,
+    PAD_CARD_FILE,
+    BpcerPoint,
+    PadCalibration,
+    PresentationAttackDetector,
+    attack_evidence,
+    read_pad_card,
+    write_pad_card,
+)
 from storage import (
     AuditEventCreate,
     Cipher,
@@ -93,6 +102,9 @@ def test_calibrate_door_reports_each_colour_and_prints_the_block_the_gate_then_a
     assert 1 <= colour["refused_at_threshold"] <= 5 and colour["card_basis"] == "uncalibrated"
     output = "\n".join(text)
     assert "grey: 2 events, fewer than the 10 needed: not calibrated" in output
+    # An uncalibrated card holds no attack scores: said plainly, nothing guessed, the block printed.
+    assert colour["attack_evidence"] is None and report["weaker_pad"] == [] and report["block_printed"]
+    assert "attacks: unknown: the card is uncalibrated (the authors' 0.5), with no attack scores" in output
     review = colour["review"]  # ids only (E5): the tracks' footage is found by them, nobody is named
     assert [r["event_id"] for r in review] == [e.event_id for e in expected.colours[0].review]
     assert len(review) == colour["refused_at_threshold"] + 1 and grey["review"] == []
@@ -191,3 +203,106 @@ def _append_copies(engine: Engine, keyring: Cipher, *, first: int, last: int) ->
             if first <= event.sequence <= last:
                 copy = event.model_dump(exclude={"id", "sequence", "link_hash"})
                 append_event(session, keyring, AuditEventCreate(**copy))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_door_threshold_that_gives_up_pad_warns_and_prints_its_block_only_when_accepted(
+    engine,
+    database_url: str,
+    keyring,
+    recognizer,
+    pad_model_dir: Path,
+    pad_detector: PresentationAttackDetector,
+    enroll_person,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The card's colour calibration carries attack scores, 31 of 300 prints between the card's threshold and
+    the door's: the report gives each species' APCER at both, warns, and refuses to print the block (exit 1,
+    saying what it gives up) unless --accept-weaker-pad; grey says plainly that it has no evidence."""
+    enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
+    settings = GateSettings(pad=PadSettings(policy="monitor", bpcer_target=0.5), track_max_missed_frames=0)
+    settings.decision.cooldown_s = 0.0
+    run_pad_gate(engine, keyring, recognizer, pad_detector, door_clips(10, seed=22), settings=settings)
+    door = calibrate_door(
+        engine, keyring=keyring, door="front", settings=PadSettings(bpcer_target=0.5), detector=pad_detector,
+        bpcer_target=0.5,
+    ).calibration.colour  # fmt: skip
+    assert door is not None and 0.0 < door.attack_threshold < 1.0
+    door_at = door.attack_threshold
+    card_at, between, above = door_at / 2, door_at * 3 / 4, (door_at + 1.0) / 2
+    evidence = attack_evidence(
+        {"print": [between] * 31 + [above] * 269, "screen_replay": [above] * 300},
+        {"screen_replay": 4},
+        dataset="sim",
+        paths_sha256="a" * 64,
+    )
+    models = StorageSettings().home / "models"
+    shutil.copytree(pad_model_dir, models, dirs_exist_ok=True)
+    card_path = models / PAD_CARD_DIR / PAD_CARD_FILE
+    point = BpcerPoint(bpcer=0.01, attack_threshold=card_at)
+    calibration = PadCalibration(
+        dataset="LFW", bona_fide_count=100, points=(point,), attack_evidence=evidence
+    )
+    write_pad_card(read_pad_card(card_path).model_copy(update={"calibration": calibration}), card_path)
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    gates = _gates(tmp_path / "gates.yaml", {"policy": "monitor", "bpcer_target": 0.5})
+    options = ["pad", "calibrate-door", "--door", "front", "--config", str(gates), *WINDOW, "--json"]
+
+    refused = runner.invoke(app, options)
+
+    assert refused.exit_code == 1, refused.output
+    *text, last = refused.stdout.strip().splitlines()
+    report = json.loads(last)
+    summary = (
+        f"colour threshold {door_at:.6f} (the card's {card_at:.6f}) lets through print 10.33% against 0.00% "
+        "of 300 of the card's attacks (sim)"
+    )
+    assert (report["weaker_pad"], report["weaker_pad_summary"], report["block_printed"]) == (
+        ["colour"],
+        summary,
+        False,
+    )
+    colour, grey = report["colours"]
+    assert colour["attack_evidence"] == {
+        "dataset": "sim",
+        "is_weaker": True,
+        "species": [
+            {
+                "species": "print",
+                "attacks": 300,
+                "apcer_at_threshold": 31 / 300,
+                "apcer_at_card_threshold": 0.0,
+            },
+            {
+                "species": "screen_replay",
+                "attacks": 300,
+                "apcer_at_threshold": 0.0,
+                "apcer_at_card_threshold": 0.0,
+            },
+        ],
+    }
+    assert colour["attack_evidence_missing"] is None and grey["attack_evidence"] is None
+    assert "no grey calibration" in grey["attack_evidence_missing"]
+    output = " ".join(refused.output.split())
+    shares = (
+        "print 10.33% at this threshold, 0.00% at the card's (of 300), screen_replay 0.00% at this "
+        "threshold, 0.00% at the card's (of 300)"
+    )
+    assert f"attacks let through (APCER), the card's attack evidence (sim): {shares}" in output
+    assert "WARNING: this threshold gives up PAD: more than 10 points more of print let through" in output
+    assert "grey: 0 events" in output and "attacks: unknown: the card has no grey calibration" in output
+    assert f"error: door front: this calibration gives up PAD: {summary}; no `pad:` block printed" in output
+    assert "--accept-weaker-pad" in output and not any(line.startswith("pad:") for line in text)
+
+    accepted = runner.invoke(app, [*options, "--accept-weaker-pad"])
+
+    assert accepted.exit_code == 0, accepted.output
+    *text, last = accepted.stdout.strip().splitlines()
+    assert json.loads(last) == {**report, "block_printed": True}
+    start, end = text.index("pad:"), next(i for i, t in enumerate(text) if t.startswith("(printed with"))
+    block = yaml.safe_load("\n".join(text[start:end]))
+    assert block["pad"]["door_calibration"]["colour"]["attack_threshold"] == door_at
+    assert f"(printed with --accept-weaker-pad: it gives up PAD: {summary})" in " ".join(
+        accepted.stdout.split()
+    )

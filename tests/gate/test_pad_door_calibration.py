@@ -21,7 +21,15 @@ from gate import (
     calibrate_door,
     min_events,
 )
-from recognition import PASSIVE_FEATURE, PresentationAttackDetector, threshold_at_bpcer
+from recognition import (
+    PASSIVE_FEATURE,
+    BpcerPoint,
+    PadAttackEvidence,
+    PadCalibration,
+    PresentationAttackDetector,
+    attack_evidence,
+    threshold_at_bpcer,
+)
 from storage import (
     AuditEventCreate,
     AuditEventPublic,
@@ -463,3 +471,99 @@ def test_a_door_calibration_must_be_at_the_doors_target_and_hold_a_colour() -> N
         PadSettings(door_calibration=_door_calibration("0" * 64))
     with pytest.raises(ValidationError, match="needs a colour or a grey threshold"):
         DoorPadCalibration(pad_weights_sha256="0" * 64, score="passive", bpcer_target=0.01)
+
+
+def _evidence(print_scores: list[float], screen_scores: list[float]) -> PadAttackEvidence:
+    return attack_evidence(
+        {"print": print_scores, "screen_replay": screen_scores}, {}, dataset="sim", paths_sha256="a" * 64
+    )
+
+
+def _card_at(threshold: float, evidence: PadAttackEvidence | None) -> PadCalibration:
+    """A colour calibration at BPCER 1% (the point the door's lax target falls back to) with `evidence`."""
+    point = BpcerPoint(bpcer=0.01, attack_threshold=threshold)
+    return PadCalibration(dataset="LFW", bona_fide_count=100, points=(point,), attack_evidence=evidence)
+
+
+@pytest.mark.model
+def test_the_cards_attack_evidence_is_read_at_both_thresholds_and_more_than_10_points_given_up_warns(
+    engine, keyring, recognizer, pad_model_dir, pad_detector: PresentationAttackDetector, tmp_path, enrolled
+) -> None:
+    """The card's colour calibration carries attack scores; the result gives each species' APCER at the
+    door's threshold and at the card's, and calls the door weaker when it lets through more than 10 points
+    more of some species: 30 of 300 attacks between the two thresholds is not more, 31 is."""
+    run_pad_gate(
+        engine, keyring, recognizer, pad_detector, door_clips(10, seed=18), settings=_settings("monitor")
+    )
+    plain = _calibrate(engine, keyring, pad_detector).colours[0]
+    assert plain.attacks is None and plain.attacks_missing is not None
+    assert "uncalibrated" in plain.attacks_missing
+    assert plain.calibration is not None
+    door_at = plain.calibration.attack_threshold
+    assert 0.0 < door_at < 1.0
+    card_at, between, above = door_at / 2, (door_at * 3 / 4), (door_at + 1.0) / 2
+
+    for given_up, is_weaker in ((30, False), (31, True)):
+        printed = [between] * given_up + [above] * (300 - given_up)
+        screen = [0.0] * 10 + [above] * 290  # below both thresholds: let through by both
+        card = _card_at(card_at, _evidence(printed, screen))
+        detector = pad_with(pad_model_dir, tmp_path / str(given_up), calibration=card, grey_calibration=None)
+
+        colour, grey_result = _calibrate(engine, keyring, detector).colours
+
+        assert colour.calibration == plain.calibration and colour.card_threshold == card_at
+        assert colour.attacks is not None and colour.attacks.dataset == "sim"
+        expected = {
+            species: (
+                len(scores),
+                sum(not s > door_at for s in scores) / len(scores),
+                sum(not s > card_at for s in scores) / len(scores),
+            )
+            for species, scores in (("print", printed), ("screen_replay", screen))
+        }
+        found = {
+            s.species: (s.attack_count, s.apcer_at_door, s.apcer_at_card) for s in colour.attacks.species
+        }
+        assert found == expected
+        assert colour.attacks.is_weaker is is_weaker
+        # Grey tracks keep the colour threshold here; colour attacks say nothing about grey ones.
+        assert grey_result.attacks is None and "no grey calibration" in (grey_result.attacks_missing or "")
+        result = _calibrate(engine, keyring, detector)
+        if is_weaker:
+            assert [c.colour for c in result.weaker_colours] == ["colour"]
+            assert result.weaker_pad_summary() == (
+                f"colour threshold {door_at:.6f} (the card's {card_at:.6f}) lets through print 10.33% "
+                "against 0.00% of 300 of the card's attacks (sim)"
+            )
+        else:
+            assert result.weaker_colours == () and result.weaker_pad_summary() is None
+
+
+@pytest.mark.model
+def test_a_card_calibration_without_attack_scores_is_said_plainly_per_colour(
+    engine, keyring, recognizer, pad_model_dir, pad_detector: PresentationAttackDetector, tmp_path, enrolled
+) -> None:
+    run_pad_gate(
+        engine, keyring, recognizer, pad_detector, door_clips(10, seed=19), settings=_settings("monitor")
+    )
+    grey_card = PadCalibration(
+        dataset="LFW in grey",
+        bona_fide_count=100,
+        points=(BpcerPoint(bpcer=0.01, attack_threshold=0.99),),
+        attack_evidence=_evidence([0.5, 1.0], [1.0]),
+    )
+    detector = pad_with(pad_model_dir, tmp_path, calibration=_card_at(0.3, None), grey_calibration=grey_card)
+
+    colour, grey_result = _calibrate(engine, keyring, detector).colours
+
+    assert colour.attacks is None and colour.attacks_missing == (
+        "the card's colour calibration (LFW) records no attack scores: it was made without "
+        "`facegate pad calibrate --attacks`"
+    )
+    # Grey: no door threshold (no grey events), the card's evidence read at the card's threshold only.
+    assert grey_result.calibration is None and grey_result.attacks is not None
+    assert [(s.species, s.apcer_at_door, s.apcer_at_card) for s in grey_result.attacks.species] == [
+        ("print", None, 0.5),
+        ("screen_replay", None, 0.0),
+    ]
+    assert not grey_result.attacks.is_weaker
