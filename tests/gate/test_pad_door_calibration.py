@@ -21,6 +21,7 @@ from gate import (
     calibrate_door,
     min_events,
 )
+from gate.pad_door_attacks import card_attack_evidence
 from recognition import (
     PASSIVE_FEATURE,
     BpcerPoint,
@@ -567,3 +568,35 @@ def test_a_card_calibration_without_attack_scores_is_said_plainly_per_colour(
         ("screen_replay", None, 0.0),
     ]
     assert not grey_result.attacks.is_weaker
+
+
+@pytest.mark.model
+def test_each_deciding_score_and_colour_reads_only_the_evidence_measured_for_it(
+    pad_model_dir, tmp_path
+) -> None:
+    """The passive score reads the card's calibration of its colour; grey reads a grey calibration's only;
+    the track rule reads its own calibration's, which a fitted rule does not carry."""
+    colour_scores, grey_scores = _evidence([0.2], [0.9]), _evidence([0.99], [1.0])
+    grey_card = _card_at(0.999, grey_scores).model_copy(update={"dataset": "LFW in grey"})
+    both = pad_with(
+        pad_model_dir,
+        tmp_path / "both",
+        calibration=_card_at(0.3, colour_scores),
+        grey_calibration=grey_card,
+        track_rule=hand_set_rule((PASSIVE_FEATURE, "frame_edges")),
+    )
+
+    assert card_attack_evidence(both, colour="colour", score_kind="passive") == (colour_scores, None)
+    assert card_attack_evidence(both, colour="grey", score_kind="passive") == (grey_scores, None)
+    for colour in ("colour", "grey"):
+        evidence, why = card_attack_evidence(both, colour=colour, score_kind="track_rule")  # type: ignore[arg-type]
+        assert (
+            evidence is None
+            and why is not None
+            and why.startswith("the door decides by the card's track rule")
+        )
+    colour_only = pad_with(
+        pad_model_dir, tmp_path / "colour", calibration=_card_at(0.3, colour_scores), grey_calibration=None
+    )
+    evidence, why = card_attack_evidence(colour_only, colour="grey", score_kind="passive")
+    assert evidence is None and "no grey calibration" in (why or "")
