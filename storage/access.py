@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func
+from sqlalchemy import Delete, func
 from sqlmodel import Session, col, delete, select
 
 from storage.doors import ensure_door
@@ -44,6 +44,17 @@ class AccessWindow:
     end_minute: int
     """[start_minute, end_minute) after local midnight."""
     timezone: str
+
+
+def _deleted(session: Session, statement: Delete, what: str) -> None:
+    """Run a DELETE that finds its row by key; NotFound when it matched none.
+
+    One statement, not the ORM's read-then-delete: on SQLite the reads before a change's first write
+    hold no lock, so a row read there could be deleted by another change before the ORM's DELETE, which
+    then matched nothing and warned while the change answered success.
+    """
+    if session.exec(statement).rowcount == 0:
+        raise NotFound(f"{what} does not exist")
 
 
 def _access_changed(session: Session) -> None:
@@ -104,7 +115,7 @@ def delete_group(session: Session, group_id: int) -> None:
     get_group(session, group_id)
     session.exec(delete(DoorAccessRule).where(col(DoorAccessRule.group_id) == group_id))
     session.exec(delete(AccessGroupMember).where(col(AccessGroupMember.group_id) == group_id))
-    session.exec(delete(AccessGroup).where(col(AccessGroup.id) == group_id))
+    _deleted(session, delete(AccessGroup).where(col(AccessGroup.id) == group_id), f"group {group_id}")
     _access_changed(session)
 
 
@@ -123,10 +134,9 @@ def add_member(session: Session, *, group_id: int, person_id: int) -> AccessGrou
 def remove_member(session: Session, *, group_id: int, person_id: int) -> AccessGroupPublic:
     """Take a person out of a group. Raises NotFound when they are not in it."""
     lock_gallery_version(session)
-    member = session.get(AccessGroupMember, (group_id, person_id))
-    if member is None:
+    member = (col(AccessGroupMember.group_id) == group_id) & (col(AccessGroupMember.person_id) == person_id)
+    if session.exec(delete(AccessGroupMember).where(member)).rowcount == 0:
         raise NotFound(f"person {person_id} is not in group {group_id}")
-    session.delete(member)
     _access_changed(session)
     session.flush()
     return get_group(session, group_id)
@@ -189,10 +199,7 @@ def list_door_rules(
 def delete_door_rule(session: Session, rule_id: int) -> None:
     """Raises NotFound when no such rule exists."""
     lock_gallery_version(session)
-    rule = session.get(DoorAccessRule, rule_id)
-    if rule is None:
-        raise NotFound(f"door rule {rule_id} does not exist")
-    session.delete(rule)
+    _deleted(session, delete(DoorAccessRule).where(col(DoorAccessRule.id) == rule_id), f"door rule {rule_id}")
     _access_changed(session)
     session.flush()
 

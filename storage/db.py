@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, create_engine
 
 from storage.db_errors import redacted, translate
@@ -76,6 +77,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         InvalidValue: a value does not fit its column.
         TransactionAborted: PostgreSQL aborted it for a deadlock or serialization failure (retryable).
         DatabaseUnavailable: the database cannot be reached or fails mid-transaction.
+        NotFound: the ORM wrote a row it had read, and another transaction had deleted it meanwhile.
     """
     try:
         with Session(engine, expire_on_commit=False) as session:
@@ -87,6 +89,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
                 raise
     except (OperationalError, IntegrityError, DataError) as exc:
         raise translate(exc) from redacted(exc)
+    except StaleDataError as exc:  # names the table only: no values to redact
+        raise translate(exc) from exc
 
 
 @contextmanager

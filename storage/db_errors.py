@@ -5,6 +5,9 @@ metadata; never the statement or its values (those could be people's names or ci
 error is not chained as it is either: its text holds the statement, its parameters and PostgreSQL's DETAIL
 ("Key (name)=(...)", "Failing row contains (...)"), and a 5xx logs the chain. `redacted` keeps its type,
 code, constraint and traceback frames, and nothing else.
+
+The ORM's StaleDataError (an UPDATE or DELETE of a loaded row matched none: another transaction deleted
+it after this one read it) becomes NotFound. Its message names only the table, so it is chained as it is.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import re
 
 from sqlalchemy import Table
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import SQLModel
 
 from storage.errors import (
@@ -21,6 +25,7 @@ from storage.errors import (
     DatabaseUnavailable,
     InvalidValue,
     MissingReference,
+    NotFound,
     StorageError,
     TransactionAborted,
 )
@@ -29,6 +34,7 @@ _UNIQUE = {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 _FOREIGN_KEY = {"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"}
 _RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 _SQLITE_COLUMNS = re.compile(r"constraint failed: ([\w.]+(?:, [\w.]+)*)")
+_STALE_TABLE = re.compile(r"on table '(\w+)'")
 
 
 class RedactedDriverError(Exception):
@@ -103,13 +109,24 @@ def _missing(exc: IntegrityError) -> str:
     return f"a row this {_words(table.name)} refers to does not exist (deleted meanwhile?)"
 
 
-def translate(exc: DBAPIError) -> StorageError:
-    """The storage error for a driver error raised inside a transaction.
+def _stale(exc: StaleDataError) -> NotFound:
+    """'the person row this change writes was deleted meanwhile': a retry would meet the same absence,
+    so NotFound (404), as a foreign key to a deleted row is, not the retryable TransactionAborted."""
+    found = _STALE_TABLE.search(str(exc))
+    table = _words(found[1]) if found else "a"
+    return NotFound(f"the {table} row this change writes was deleted meanwhile")
+
+
+def translate(exc: DBAPIError | StaleDataError) -> StorageError:
+    """The storage error for a driver error (or the ORM's StaleDataError) raised inside a transaction.
 
     Unique violation → Conflict; foreign-key violation → MissingReference; another constraint →
     ConstraintViolation; a value the column cannot hold → InvalidValue; deadlock or serialization failure
-    (PostgreSQL 40P01, 40001) → TransactionAborted; anything else → DatabaseUnavailable.
+    (PostgreSQL 40P01, 40001) → TransactionAborted; a loaded row deleted meanwhile (StaleDataError) →
+    NotFound; anything else → DatabaseUnavailable.
     """
+    if isinstance(exc, StaleDataError):
+        return _stale(exc)
     code = _code(exc)
     if isinstance(exc, DataError):  # its message quotes the value
         return InvalidValue(f"a value does not fit its database column ({code or 'unknown'})")

@@ -123,10 +123,13 @@ def delete_person(session: Session, person_id: int) -> int:
         NotFound: no such person.
     """
     lock_gallery_version(session)
-    person = lock_person(session, person_id)
+    lock_person(session, person_id)
     shred_person_key(session, person_id)
     removed = session.exec(delete(FaceTemplate).where(col(FaceTemplate.person_id) == person_id))
-    session.delete(person)
+    # By its key, not the ORM's delete of the row read above: on SQLite that read holds no lock, and a
+    # deletion committed since left the ORM's DELETE matching nothing while this one answered success.
+    if session.exec(delete(Person).where(col(Person.id) == person_id)).rowcount == 0:
+        raise NotFound(f"person {person_id} does not exist")
     record_change(session, GalleryChangeKind.person_removed, person_id=person_id)
     bump_gallery_version(session)
     session.flush()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Row, func
 from sqlalchemy import select as select_columns
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select, update
 from sqlmodel.sql.expression import SelectOfScalar
 
 from storage.cipher import KEY_BYTES, Sealed
@@ -122,28 +122,27 @@ def _key_rows(
 
 def shred_person_key(session: Session, person_id: int) -> bool:
     """Delete the person's data key; returns whether there was one."""
-    row = session.get(PersonKey, person_id)
-    if row is None:
-        return False
-    session.delete(row)
-    return True
+    return bool(session.exec(delete(PersonKey).where(col(PersonKey.person_id) == person_id)).rowcount)
 
 
 def rewrap_person_keys(session: Session, cipher: Cipher) -> int:
     """Re-wrap every data key not under the primary master key; returns how many changed.
 
     Templates are untouched (their data keys do not change), so this is quick and safe while gates run:
-    a row is readable under either master key until the old one is removed.
+    a row is readable under either master key until the old one is removed. A key deleted with its
+    person meanwhile is skipped (each row is updated by its key and nonce, not by the ORM, whose UPDATE of
+    a row gone since the read failed the rotation: SQLite's read holds no lock).
     """
-    stale = session.exec(
+    old_rows = session.exec(
         select(PersonKey).where(col(PersonKey.master_key_id) != cipher.primary_key_id).with_for_update()
     ).all()
-    for row in stale:
+    changed = 0
+    for row in old_rows:
         sealed = cipher.seal(_unwrap(cipher, row), _wrap_aad(row.person_id))
-        row.master_key_id, row.nonce, row.wrapped_key = sealed.key_id, sealed.nonce, sealed.ciphertext
-        session.add(row)
-    session.flush()
-    return len(stale)
+        same = (col(PersonKey.person_id) == row.person_id) & (col(PersonKey.nonce) == row.nonce)
+        values = {"master_key_id": sealed.key_id, "nonce": sealed.nonce, "wrapped_key": sealed.ciphertext}
+        changed += session.exec(update(PersonKey).where(same).values(**values)).rowcount
+    return changed
 
 
 def master_key_usage(session: Session) -> dict[str, int]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from storage.cipher import pack_sealed, seal_all_with
 from storage.errors import NotFound
@@ -197,11 +197,11 @@ def delete_template(session: Session, *, person_id: int, template_id: str) -> No
         NotFound: the person has no template with this id.
     """
     lock_gallery_version(session)
-    row = session.get(FaceTemplate, template_id)
-    if row is None or row.person_id != person_id:
+    # One statement (not read, then the ORM's delete): on SQLite the reads before the first write hold
+    # no lock, so the template could go with its person's erasure before the delete, which removed nothing.
+    mine = (col(FaceTemplate.id) == template_id) & (col(FaceTemplate.person_id) == person_id)
+    if session.exec(delete(FaceTemplate).where(mine)).rowcount == 0:
         raise NotFound(f"person {person_id} has no template {template_id}")
-    session.delete(row)
-    session.flush()
     record_change(session, GalleryChangeKind.person_removed, person_id=person_id)
     remaining = session.exec(select(FaceTemplate.id).where(col(FaceTemplate.person_id) == person_id))
     for remaining_id in remaining.all():

@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from sqlalchemy import event, text
 
 from storage import Engine, Session, create_door, session_scope
+
+T = TypeVar("T")
 
 
 class Worker:
@@ -112,29 +115,65 @@ def held_after(
     """`first` in a transaction of its own, held just after it ran a statement containing `fragment`
     until `second` (its own transaction and thread) has committed, or has waited `blocked_s` on a lock
     `first` holds; then `first` goes on. Returns both workers, joined."""
+    holder, rival = Worker(in_transaction(engine, first)), Worker(in_transaction(engine, second))
+    with _holding(engine, fragment, rival, blocked_s=blocked_s, is_holder=lambda: _on(holder)):
+        holder.thread.start()
+        holder.thread.join(timeout=60)
+    return holder, rival
+
+
+def held_in_request(
+    engine: Engine,
+    send: Callable[[], T],
+    *,
+    fragment: str,
+    rival: Callable[[Session], object],
+    blocked_s: float,
+) -> tuple[T, Worker]:
+    """`send` (a request through a TestClient, whose handler runs on a thread of the server's) held just
+    after the handler ran a statement containing `fragment` until `rival` (its own transaction and
+    thread) has committed, or has waited `blocked_s` on a lock the request holds. Returns the answer
+    and the rival's worker, joined."""
+    other = Worker(in_transaction(engine, rival))
+    with _holding(engine, fragment, other, blocked_s=blocked_s, is_holder=lambda: not _on(other)):
+        answer = send()
+    return answer, other
+
+
+def in_transaction(engine: Engine, change: Callable[[Session], object]) -> Callable[[], None]:
+    """`change` run in a transaction of its own."""
+
+    def run() -> None:
+        with session_scope(engine) as session:
+            change(session)
+
+    return run
+
+
+def _on(worker: Worker) -> bool:
+    return threading.get_ident() == worker.thread.ident
+
+
+@contextmanager
+def _holding(
+    engine: Engine, fragment: str, rival: Worker, *, blocked_s: float, is_holder: Callable[[], bool]
+) -> Iterator[None]:
+    """While open: the first statement containing `fragment` that a thread for which `is_holder()` is
+    true runs starts `rival` and waits for it up to `blocked_s` before its thread goes on. On exit the
+    rival is joined, and the statement must have been seen."""
     held = threading.Event()
 
-    def in_transaction(change: Callable[[Session], object]) -> Callable[[], None]:
-        def run() -> None:
-            with session_scope(engine) as session:
-                change(session)
-
-        return run
-
-    holder, rival = Worker(in_transaction(first)), Worker(in_transaction(second))
-
     def hold(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if threading.get_ident() == holder.thread.ident and fragment in statement and not held.is_set():
+        if fragment in statement and not held.is_set() and is_holder():
             held.set()
             rival.thread.start()
             rival.thread.join(timeout=blocked_s)
 
     event.listen(engine, "after_cursor_execute", hold)
     try:
-        holder.thread.start()
-        holder.thread.join(timeout=60)
-        rival.thread.join(timeout=60)
+        yield
+        if held.is_set():
+            rival.thread.join(timeout=60)
     finally:
         event.remove(engine, "after_cursor_execute", hold)
     assert held.is_set(), f"no statement with {fragment!r}"
-    return holder, rival

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from sqlalchemy import text
 
@@ -72,3 +74,26 @@ def move_ciphertext(engine: Engine) -> list[bytes]:
             {"n": second_nonce, "c": second_ciphertext, "id": first_id},
         )
     return [row[1] for row in rows]
+
+
+def person_with_templates(
+    engine: Engine, cipher: Cipher, *, count: int, model_id: str = MODEL_ID
+) -> tuple[int, list[str]]:
+    """A new person with `count` random templates, in a database in use (its gallery version row made:
+    the first change's insert of it would hold other SQLite writers out); their id and template ids."""
+    with session_scope(engine) as session:
+        bump_gallery_version(session)
+        person_id = create_person(session, name="Ann").id
+        assert person_id is not None
+        ids = [
+            store_template(
+                session,
+                cipher,
+                person_id=person_id,
+                model_id=model_id,
+                plaintext=os.urandom(16),
+                source_name="x",
+            ).id
+            for _ in range(count)
+        ]
+    return person_id, ids
