@@ -126,8 +126,11 @@ def store_missing_lookalikes(
     Each record is sealed as `store_templates` seals one: under its person's data key, a fresh nonce,
     bound to its row (F1). A row that meanwhile got a record, was deleted or changed hands, or whose
     person has no data key any more, is left as it is. The gallery version is not bumped: a record
-    only spares a gallery's load the search that finds the same pairs.
+    only spares a gallery's load the search that finds the same pairs. It is locked first, as every
+    writer of the gallery locks it: holding template rows only (updated in id order) deadlocked with a
+    deletion of their person (version row, person, then the templates in their stored order).
     """
+    lock_gallery_version(session)
     owners = sorted({template.person_id for template, _ in records})
     data_keys: dict[int, bytes] = {}
     for start in range(0, len(owners), _IN_CLAUSE_ROWS):

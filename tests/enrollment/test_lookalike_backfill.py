@@ -18,10 +18,12 @@ from storage import (
     bump_gallery_version,
     count_templates_without_lookalikes,
     create_person,
+    delete_person,
     session_scope,
     store_missing_lookalikes,
     store_templates,
 )
+from tests.concurrency import held_after
 from tests.storage.lookalike_helpers import stored_records, upgrade_from_0010
 
 
@@ -102,3 +104,51 @@ def test_backfilled_records_give_the_pairs_a_search_gives(
 
     assert len(searched) >= 10, "the vectors are built so that many people look alike"
     assert _gate_gallery(engine, keyring, recognizer).confusable_pairs(-1.0) == pytest.approx(searched)
+
+
+def _template_ids_out_of_insertion_order(engine: Engine, keyring: Keyring, recognizer: Recognizer) -> int:
+    """A person whose templates (stored one per transaction, without records) are not in id order: the
+    backfill updates them by id, a deletion of the person removes them in the order they were stored.
+    Returns the person's id."""
+    rng = np.random.default_rng(7)
+    ids: list[str] = []
+    with session_scope(engine) as session:
+        bump_gallery_version(session)  # a database in use has its version row
+        person_id = create_person(session, name="Ann").id
+        assert person_id is not None
+    while len(ids) < 2 or min(ids) == ids[0]:
+        vector = rng.normal(size=recognizer.embedder.dim).astype(np.float32)
+        new = NewTemplate(person_id, vector_to_bytes(vector / np.linalg.norm(vector)), "old.jpg")
+        with session_scope(engine) as session:
+            ids += store_templates(session, keyring, model_id=recognizer.model_id, templates=[new])
+    return person_id
+
+
+def test_the_backfill_and_a_deletion_of_a_person_take_turns(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer
+) -> None:
+    """The person is deleted while the backfill writes their records: the backfill locked only template
+    rows, by id, and the deletion (gallery version row, person, then templates in stored order) locked
+    the first stored template and waited for one the backfill held, which then waited for the first:
+    PostgreSQL aborted one of them for the deadlock. Now the backfill takes the version row first."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite lets one writer at a time through by itself: no deadlock to meet")
+    person_id = _template_ids_out_of_insertion_order(engine, keyring, recognizer)
+    results: list[LookalikeBackfill] = []
+    removed: list[int] = []
+
+    backfill, deletion = held_after(
+        engine,
+        lambda _session: results.append(backfill_lookalikes(engine, keyring, recognizer)),
+        fragment="UPDATE face_template",
+        second=lambda session: removed.append(delete_person(session, person_id)),
+        blocked_s=2.0,
+    )
+
+    assert backfill.errors == [] and deletion.errors == [], {
+        "backfill": backfill.errors,
+        "deletion": deletion.errors,
+    }
+    assert results[0].stored == results[0].missing == removed[0]
+    with session_scope(engine) as session:
+        assert count_templates_without_lookalikes(session, model_id=recognizer.model_id) == 0
