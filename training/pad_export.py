@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from recognition import (
@@ -29,13 +30,41 @@ def _find_source(source_dir: Path, filename: str) -> Path:
     raise CheckpointError(f"{filename} not found in {source_dir} or one folder below it")
 
 
-def export_pad_models(source_dir: Path, out_dir: Path) -> Path:
+CARD_OWN_FIELDS = frozenset({"model_id", "nets"})
+"""What the exporter itself writes; every other field of a card (its calibrations, each with its attack
+evidence, and the track rule) was measured on the nets' scores."""
+
+
+@dataclass(frozen=True)
+class PadExport:
+    """Where the card went, and which fields measured on the nets' scores it kept or dropped."""
+
+    card_path: Path
+    kept: tuple[str, ...] = ()
+    """Fields kept from the card already there: the converted nets are byte-identical to its nets."""
+    dropped: tuple[str, ...] = ()
+    """Fields of the card already there left out: its nets differ, so they describe other scores."""
+
+
+def _measured_fields(card: PadCard) -> dict[str, object]:
+    """The card's fields measured on its nets' scores that are set (a calibration, the track rule)."""
+    return {
+        name: getattr(card, name)
+        for name in PadCard.model_fields
+        if name not in CARD_OWN_FIELDS and getattr(card, name) not in (None, ())
+    }
+
+
+def export_pad_models(source_dir: Path, out_dir: Path) -> PadExport:
     """Write `out_dir/pad.json` and one ONNX file per pinned state dict found under `source_dir`.
 
-    A calibration already in `out_dir/pad.json` is kept when the converted nets are byte-identical.
+    Everything a card already in `out_dir/pad.json` holds beyond its nets (every calibration with its
+    attack evidence, the track rule) is kept when the converted nets are byte-identical to its nets, and
+    all of it dropped when they differ (the result names what).
 
     Raises:
         CheckpointError: a state dict is missing, fails its pinned sha256, or does not load strictly.
+        ModelLoadError: a card already in `out_dir` is not a valid PAD card.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     nets = []
@@ -60,11 +89,16 @@ def export_pad_models(source_dir: Path, out_dir: Path) -> Path:
         )
     card = PadCard(model_id=PAD_MODEL_ID, nets=tuple(nets))
     card_path = out_dir / PAD_CARD_FILE
-    if card_path.is_file():
-        previous = read_pad_card(card_path)
-        if previous.nets == card.nets:
-            card = card.model_copy(
-                update={"calibration": previous.calibration, "track_rule": previous.track_rule}
-            )
+    previous = read_pad_card(card_path) if card_path.is_file() else None
+    measured = {} if previous is None else _measured_fields(previous)
+    is_same_nets = previous is not None and previous.nets == card.nets
+    if is_same_nets:
+        card = card.model_copy(update=measured)
+    elif measured:
+        logger.warning("the converted nets differ from the card's: dropped %s", ", ".join(measured))
     write_pad_card(card, card_path)
-    return card_path
+    return PadExport(
+        card_path=card_path,
+        kept=tuple(measured) if is_same_nets else (),
+        dropped=() if is_same_nets else tuple(measured),
+    )

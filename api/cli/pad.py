@@ -89,11 +89,25 @@ def export_command(
     target = (out or default_pad_dir()) / "minifasnet-pad"
     with cli_errors():
         try:
-            card_path = export_pad_models(source_dir, target)
+            export = export_pad_models(source_dir, target)
         except TrainingError as exc:
             err_console.print(f"error: {exc}", markup=False, highlight=False)
             raise typer.Exit(1) from exc
-    console.print(f"wrote {card_path}", markup=False, highlight=False)
+    console.print(f"wrote {export.card_path}", markup=False, highlight=False)
+    if export.kept:
+        console.print(
+            f"kept from the card there (the nets are byte-identical): {', '.join(export.kept)}",
+            markup=False,
+            highlight=False,
+        )
+    if export.dropped:
+        err_console.print(
+            f"warning: dropped from the card there (its nets differ from the converted ones, so they "
+            f"describe other scores): {', '.join(export.dropped)}; calibrate again (`facegate pad "
+            "calibrate`, and refit the track rule)",
+            markup=False,
+            highlight=False,
+        )
 
 
 @pad_app.command("calibrate")

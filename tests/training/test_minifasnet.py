@@ -7,15 +7,26 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 torch = pytest.importorskip("torch", reason="MiniFASNet conversion needs the `train` extra (torch)")
 
+from api.cli import app  # noqa: E402
 from recognition import (  # noqa: E402
+    PAD_CARD_DIR,
+    PAD_CARD_FILE,
+    BpcerPoint,
+    FaceFillCalibration,
+    PadAttackEvidence,
+    PadCalibration,
+    PadCard,
+    PadTrackRule,
     PresentationAttackDetector,
     RecognitionSettings,
     Recognizer,
     find_pad_card,
     read_pad_card,
+    write_pad_card,
 )
 from tests.data import minifasnet_dir  # noqa: E402
 from training.errors import CheckpointError  # noqa: E402
@@ -87,3 +98,85 @@ def test_loading_refuses_an_edited_onnx_file(pad_model_dir: Path, tmp_path: Path
     settings = RecognitionSettings(model_dir=tmp_path, bundle_dirs=[], allow_model_download=False)
     with pytest.raises(ModelLoadError, match="does not match the card"):
         build_pad_detector(settings, cache_dir=tmp_path / "cache")
+
+
+def _calibration(dataset: str, threshold: float, *, with_attacks: bool) -> PadCalibration:
+    evidence = PadAttackEvidence.model_validate(
+        {
+            "dataset": f"attacks on {dataset}",
+            "paths_sha256": "ab" * 32,
+            "species": [
+                {"species": "print", "scored_count": 3, "detection_failures": 1, "scores": [0.2, 0.5, 0.9]}
+            ],
+        }
+    )
+    return PadCalibration(
+        dataset=dataset,
+        bona_fide_count=100,
+        points=(BpcerPoint(bpcer=0.01, attack_threshold=threshold),),
+        attack_evidence=evidence if with_attacks else None,
+    )
+
+
+def _fully_calibrated(card: PadCard) -> PadCard:
+    """`card` with every calibration a card can hold (each main one with attack evidence) and a track rule."""
+    rule = PadTrackRule(
+        features=("passive",),
+        centre=(0.5,),
+        scale=(0.25,),
+        weights=(2.0,),
+        intercept=-1.0,
+        calibration=_calibration("rule tracks", 0.6, with_attacks=False),
+        fitted_on="hand-set for this test",
+    )
+    return card.model_copy(
+        update={
+            "calibration": _calibration("colour", 0.4, with_attacks=True),
+            "grey_calibration": _calibration("grey", 0.99, with_attacks=True),
+            "face_fill_calibrations": (
+                FaceFillCalibration(
+                    is_grayscale=False, calibration=_calibration("ff colour", 0.3, with_attacks=False)
+                ),
+                FaceFillCalibration(
+                    is_grayscale=True, calibration=_calibration("ff grey", 0.98, with_attacks=False)
+                ),
+            ),
+            "track_rule": rule,
+        }
+    )
+
+
+def test_export_again_keeps_everything_the_card_holds_for_identical_nets_and_drops_it_all_for_others(
+    tmp_path: Path,
+) -> None:
+    runner = CliRunner()
+    export = ["pad", "export", "--source", str(minifasnet_dir()), "--out", str(tmp_path)]
+    first = runner.invoke(app, export)
+    assert first.exit_code == 0, first.output
+    card_path = tmp_path / PAD_CARD_DIR / PAD_CARD_FILE
+    calibrated = _fully_calibrated(read_pad_card(card_path))
+    write_pad_card(calibrated, card_path)
+
+    again = runner.invoke(app, export)
+    assert again.exit_code == 0, again.output
+    assert read_pad_card(card_path).model_dump(mode="json") == calibrated.model_dump(mode="json")
+    measured = "calibration, grey_calibration, face_fill_calibrations, track_rule"
+    assert f"kept from the card there (the nets are byte-identical): {measured}" in " ".join(
+        again.output.split()
+    )
+    assert "dropped" not in again.output
+
+    other_net = calibrated.nets[0].model_copy(update={"sha256": "0" * 64})
+    write_pad_card(calibrated.model_copy(update={"nets": (other_net, *calibrated.nets[1:])}), card_path)
+    changed = runner.invoke(app, export)
+    assert changed.exit_code == 0, changed.output
+    card = read_pad_card(card_path)
+    assert card.nets == calibrated.nets
+    assert (card.calibration, card.grey_calibration, card.face_fill_calibrations, card.track_rule) == (
+        None,
+        None,
+        (),
+        None,
+    )
+    assert "dropped from the card there (its nets differ" in " ".join(changed.output.split())
+    assert measured in " ".join(changed.output.split())
