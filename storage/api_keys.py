@@ -137,10 +137,10 @@ def revoke_api_key(session: Session, token_id: str, *, now: datetime) -> ApiKeyP
     row = session.exec(select(ApiKey).where(ApiKey.key_id == token_id)).first()
     if row is None:
         raise NotFound(f"API key {token_id} does not exist")
-    if row.revoked_at is None:
-        row.revoked_at = as_utc(now)
-        session.add(row)
-        session.flush()
+    if row.revoked_at is None:  # only while still unrevoked: another revocation may have committed since
+        unrevoked = (col(ApiKey.id) == row.id) & col(ApiKey.revoked_at).is_(None)
+        session.exec(update(ApiKey).where(unrevoked).values(revoked_at=as_utc(now)))
+        session.refresh(row)
     return api_key_public(row)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from storage import (
     InvalidValue,
     NotFound,
     Role,
+    Session,
     authenticate,
     create_api_key,
     find_api_key,
@@ -21,6 +23,7 @@ from storage import (
     revoke_api_key,
     session_scope,
 )
+from tests.concurrency import held_after
 
 T0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
 
@@ -125,3 +128,29 @@ def test_find_api_key_returns_only_usable_keys(engine: Engine) -> None:
             for token in (live, expiring, revoked)
         }
     assert found[live] is not None and found[expiring] is None and found[revoked] is None
+
+
+def test_two_revocations_at_once_keep_the_first_committed_time(engine: Engine) -> None:
+    """Two admins revoke one key at once: both are told the time that is stored, the earlier commit's.
+    The later one read the key unrevoked before the other committed, and overwrote the stored time."""
+    token_id = _create(engine).split("_")[1]
+    answers: dict[str, datetime | None] = {}
+
+    def revoke(name: str, at: datetime) -> Callable[[Session], None]:
+        def change(session: Session) -> None:
+            answers[name] = revoke_api_key(session, token_id, now=at).revoked_at
+
+        return change
+
+    held, other = held_after(
+        engine,
+        revoke("held", T0 + timedelta(minutes=1)),
+        fragment="FROM api_key",
+        second=revoke("other", T0 + timedelta(minutes=2)),
+        blocked_s=2.0,
+    )
+
+    assert held.errors == [] and other.errors == []
+    with session_scope(engine) as session:
+        (stored,) = [key.revoked_at for key in list_api_keys(session)[0]]
+    assert answers == {"held": stored, "other": stored}
