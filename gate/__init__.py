@@ -73,6 +73,7 @@ from gate.pad_calibration import (
     calibrate_door,
     door_pad_settings,
     min_events,
+    monitor_scores,
 )
 from gate.pad_door_attacks import WEAKER_PAD_APCER_POINTS, AttackComparison, SpeciesApcer
 from gate.registry import DOORS, build_door
@@ -107,6 +108,7 @@ __all__ = [
     "calibrate_door",
     "door_pad_settings",
     "min_events",
+    "monitor_scores",
     "PAD_FACE_TOO_CLOSE",
     "PRESENTATION_ATTACK",
     "PAD_CUE_NAMES",

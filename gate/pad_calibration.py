@@ -42,6 +42,7 @@ from gate.pad_door_attacks import AttackComparison, card_attack_evidence, compar
 from gate.settings import DoorColourCalibration, DoorPadCalibration, PadSettings
 from recognition import PadAttackEvidence, PresentationAttackDetector, threshold_at_bpcer
 from storage import (
+    AuditEventPublic,
     ChainBreak,
     ChainReport,
     Checkpoint,
@@ -51,7 +52,7 @@ from storage import (
     Decision,
     Engine,
     session_scope,
-    verified_events,
+    visit_verified_events,
 )
 
 MIN_REFUSED_EVENTS = 5
@@ -65,7 +66,7 @@ Colour = Literal["colour", "grey"]
 _COLOURS: tuple[Colour, ...] = ("colour", "grey")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MonitorScore:
     """One monitor event granted by match: its time, PAD weights, deciding score, colour and score kind,
     and the ids that find its footage (event, camera source as audited, track, person: never a name)."""
@@ -199,11 +200,22 @@ def monitor_scores(
             the log), or the audit chain (after it) does not verify, naming its first bad event.
         DatabaseUnavailable: the database fails.
     """
+    kept: list[MonitorScore] = []
+    skipped: Counter[str] = Counter()
+
+    def take(event: AuditEventPublic) -> None:  # one event at a time: only the scores are held
+        score = _monitor_score(event)
+        if isinstance(score, str):
+            skipped[score] += 1
+        else:
+            kept.append(score)
+
     try:
         with session_scope(engine) as session:
-            events, report = verified_events(
+            report = visit_verified_events(
                 session,
                 keyring,
+                take,
                 door=door,
                 decision=Decision.granted,
                 since=since,
@@ -216,32 +228,27 @@ def monitor_scores(
         ) from exc
     if not report.is_ok:
         raise DoorCalibrationRefused(_chain_refusal(door, report))
-    kept: list[MonitorScore] = []
-    skipped: Counter[str] = Counter()
-    for event in events:
-        cues, score = _cues(event.pad_cues), event.pad_score
-        why = _left_out(event.reason, score, cues)
-        if why is not None or score is None:
-            skipped[why or "no PAD score"] += 1
-            continue
-        kind: ScoreKind = (
-            "track_rule" if str(cues.get("basis", "")).startswith(TRACK_RULE_BASIS) else "passive"
-        )
-        colour: Colour = "grey" if cues["colour"] == "grey" else "colour"
-        kept.append(
-            MonitorScore(
-                occurred_at=event.occurred_at,
-                weights_hash=event.pad_weights_hash,
-                score=score,
-                colour=colour,
-                score_kind=kind,
-                event_id=event.id,
-                source=event.source,
-                track_id=event.track_id,
-                person_id=event.person_id,
-            )
-        )
     return kept, skipped, report
+
+
+def _monitor_score(event: AuditEventPublic) -> MonitorScore | str:
+    """The granted event's bona fide monitor score, or why it is none."""
+    cues, score = _cues(event.pad_cues), event.pad_score
+    why = _left_out(event.reason, score, cues)
+    if why is not None or score is None:
+        return why or "no PAD score"
+    kind: ScoreKind = "track_rule" if str(cues.get("basis", "")).startswith(TRACK_RULE_BASIS) else "passive"
+    return MonitorScore(
+        occurred_at=event.occurred_at,
+        weights_hash=event.pad_weights_hash,
+        score=score,
+        colour="grey" if cues["colour"] == "grey" else "colour",
+        score_kind=kind,
+        event_id=event.id,
+        source=event.source,
+        track_id=event.track_id,
+        person_id=event.person_id,
+    )
 
 
 def _after(report: ChainReport) -> str:

@@ -36,6 +36,7 @@ from storage.audit import (
     page_events,
     query_events,
     verified_events,
+    visit_verified_events,
 )
 from storage.audit_chain import ChainBreak, ChainReport, verify_chain
 from storage.audit_checkpoint import (
@@ -284,4 +285,5 @@ __all__ = [
     "verified_events",
     "verify_chain",
     "verify_chain_since",
+    "visit_verified_events",
 ]

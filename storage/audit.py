@@ -5,7 +5,7 @@ Every insert extends the hash chain of storage/audit_chain.py under the chain he
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -231,6 +231,43 @@ def verified_events(
     only when the report is ok. It walks the whole log in one transaction (the caller's session), or, given
     a `checkpoint`, only the events after it (`verify_chain_since`, as `facegate audit verify
     --since-checkpoint`): those up to it are neither returned nor checked, so a break there does not show.
+    The list holds every match (3.5 KiB each with a gate's PAD cues, bench/audit_verify.py); a reader that
+    keeps less of each event streams them with `visit_verified_events`.
+
+    Raises:
+        CheckpointInvalid: `checkpoint` was not signed by a master key of `keyring`, or is forged.
+        CheckpointMismatch: the log no longer holds `checkpoint`'s link at its sequence.
+        DatabaseUnavailable: the database fails mid-read (from the caller's session scope).
+    """
+    found: list[AuditEventPublic] = []
+    report = visit_verified_events(
+        session,
+        keyring,
+        found.append,
+        door=door,
+        decision=decision,
+        since=since,
+        until=until,
+        checkpoint=checkpoint,
+    )
+    return found, report
+
+
+def visit_verified_events(
+    session: Session,
+    keyring: Cipher,
+    visit: Callable[[AuditEventPublic], None],
+    *,
+    door: str | None = None,
+    decision: Decision | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    checkpoint: Checkpoint | None = None,
+) -> ChainReport:
+    """`verified_events` as a stream: each matching event goes to `visit`, oldest first, as soon as its
+    link verified, and only one batch of rows is held at a time, so a reader that keeps less than the
+    event (a score) needs memory for what it keeps, not for every match. `visit` also sees the events
+    before a later break: act on what it gathered only when the returned report is ok.
 
     Raises:
         CheckpointInvalid: `checkpoint` was not signed by a master key of `keyring`, or is forged.
@@ -238,7 +275,6 @@ def verified_events(
         DatabaseUnavailable: the database fails mid-read (from the caller's session scope).
     """
     window = (None if since is None else as_utc(since), None if until is None else as_utc(until))
-    found: list[AuditEventPublic] = []
 
     def keep(row: AuditEvent) -> None:
         if door is not None and row.door != door:
@@ -246,11 +282,11 @@ def verified_events(
         if decision is not None and row.decision != decision:
             return
         if _in_window(as_utc(row.occurred_at), window):
-            found.append(_public(row))
+            visit(_public(row))
 
     if checkpoint is None:
-        return found, verify_chain(session, keyring, on_verified=keep)
-    return found, verify_chain_since(session, keyring, checkpoint, on_verified=keep)
+        return verify_chain(session, keyring, on_verified=keep)
+    return verify_chain_since(session, keyring, checkpoint, on_verified=keep)
 
 
 def _in_window(at: datetime, window: tuple[datetime | None, datetime | None]) -> bool:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from storage import (
+    AuditEventPublic,
     ChainBreak,
     ChainBroken,
     Decision,
@@ -21,6 +22,7 @@ from storage import (
     query_events,
     session_scope,
     verified_events,
+    visit_verified_events,
 )
 from tests.storage.audit_helpers import EVENTS, GENESIS, T0, append, event, row, sql, verify
 
@@ -190,6 +192,29 @@ def test_verified_events_are_the_filtered_events_as_the_verification_read_them(
     assert found == sorted(expected, key=lambda e: e.sequence)
     with session_scope(chain) as session:
         assert verified_events(session, keyring, door="back")[0] == []
+
+
+def test_visiting_verified_events_streams_what_verified_events_returns(
+    chain: Engine, keyring: Keyring
+) -> None:
+    seen: list[AuditEventPublic] = []
+    with session_scope(chain) as session:
+        report = visit_verified_events(session, keyring, seen.append, door="front", decision=Decision.granted)
+        found, listed = verified_events(session, keyring, door="front", decision=Decision.granted)
+
+    assert report.is_ok and report == listed
+    assert seen == found and [e.track_id for e in seen] == list(range(2, EVENTS + 1, 2))
+
+
+def test_a_visitor_sees_the_events_before_a_break_and_the_report_voids_them(
+    chain: Engine, keyring: Keyring
+) -> None:
+    _edit_score(chain)
+    seen: list[AuditEventPublic] = []
+    with session_scope(chain) as session:
+        report = visit_verified_events(session, keyring, seen.append)
+    assert (report.reason, report.broken_sequence) == (ChainBreak.edited, 4)
+    assert [e.sequence for e in seen] == [1, 2, 3]
 
 
 @pytest.mark.parametrize(("attack", "reason", "sequence"), ATTACKS.values(), ids=list(ATTACKS))
