@@ -17,7 +17,8 @@ Track cues (recognition's FRAME_CUES and TRACK_CUES): frame cues are computed on
 order. When the PAD card holds a fitted track rule (and `allow_track_rule`), the rule's score over the
 passive mean and the cues decides, at the rule's own threshold for `bpcer_target`; otherwise the passive
 mean decides. The event's PAD score and threshold are the deciding ones; its cues hold the passive mean
-(`passive`), each net's output and each cue's value.
+(`passive`), each net's output and each cue's value, and a rule-decided one the rule's hash
+(`track_rule_sha256`: its coefficients, so that a refit rule's events are told from the old one's).
 
 Colour: MiniFASNet scores grey live faces far higher than colour ones, so a door camera in night/IR mode
 (grey frames) held to the colour calibration would refuse most employees. Without a track rule, a track
@@ -67,6 +68,9 @@ PAD_FACE_TOO_CLOSE = "pad_face_too_close"
 phone held close fills it too); the person is asked to step back and present again."""
 TRACK_RULE_BASIS = "track rule"
 """How the basis of a track decided by the card's track rule starts (its score is the rule's, not passive)."""
+TRACK_RULE_SHA256 = "track_rule_sha256"
+"""The event cue naming the track rule that decided (`PadTrackRule.rule_sha256`), inside the MAC-covered cues;
+absent when the passive mean decided, and in events recorded before it was recorded (rule unknown)."""
 ScoreKind = Literal["passive", "track_rule"]
 
 
@@ -250,6 +254,8 @@ class PadGate:
             "verdict": _verdict(score, is_attack=is_attack, is_too_close=is_too_close),
             **{name: round(value, 4) for name, value in cues.items()},
         }
+        if self.rule is not None:
+            detail[TRACK_RULE_SHA256] = self.rule.rule_sha256
         evidence = PadEvidence(
             model_id=self.detector.model_id,
             weights_hash=self.detector.weights_sha256,

@@ -37,7 +37,7 @@ from typing import Literal
 from gate.config_file import CameraSpec
 from gate.decision import MATCH
 from gate.errors import DoorCalibrationRefused
-from gate.pad import TRACK_RULE_BASIS, PadGate, ScoreKind, deciding_score
+from gate.pad import TRACK_RULE_BASIS, TRACK_RULE_SHA256, PadGate, ScoreKind, deciding_score
 from gate.pad_door_attacks import AttackComparison, card_attack_evidence, compare_attacks, given_up_line
 from gate.settings import DoorColourCalibration, DoorPadCalibration, PadSettings
 from recognition import PadAttackEvidence, PresentationAttackDetector, threshold_at_bpcer
@@ -68,14 +68,16 @@ _COLOURS: tuple[Colour, ...] = ("colour", "grey")
 
 @dataclass(frozen=True, slots=True)
 class MonitorScore:
-    """One monitor event granted by match: its time, PAD weights, deciding score, colour and score kind,
-    and the ids that find its footage (event, camera source as audited, track, person: never a name)."""
+    """One monitor event granted by match: its time, PAD weights, deciding score, colour and score kind
+    (with the deciding track rule's hash, None when passive or unknown), and the ids that find its footage
+    (event, camera source as audited, track, person: never a name)."""
 
     occurred_at: datetime
     weights_hash: str | None
     score: float
     colour: Colour
     score_kind: ScoreKind
+    track_rule_sha256: str | None
     event_id: int
     source: str
     track_id: int | None
@@ -238,12 +240,14 @@ def _monitor_score(event: AuditEventPublic) -> MonitorScore | str:
     if why is not None or score is None:
         return why or "no PAD score"
     kind: ScoreKind = "track_rule" if str(cues.get("basis", "")).startswith(TRACK_RULE_BASIS) else "passive"
+    rule = cues.get(TRACK_RULE_SHA256) if kind == "track_rule" else None
     return MonitorScore(
         occurred_at=event.occurred_at,
         weights_hash=event.pad_weights_hash,
         score=score,
         colour="grey" if cues["colour"] == "grey" else "colour",
         score_kind=kind,
+        track_rule_sha256=rule if isinstance(rule, str) else None,
         event_id=event.id,
         source=event.source,
         track_id=event.track_id,
@@ -297,8 +301,11 @@ def _left_out(reason: str, score: float | None, cues: dict[str, object]) -> str 
     return None
 
 
-def _check_comparable(scores: list[MonitorScore], *, weights_sha256: str, score_kind: ScoreKind) -> None:
-    """Every score must come from the loaded PAD weights and the score the door decides by now."""
+def _check_comparable(
+    scores: list[MonitorScore], *, weights_sha256: str, score_kind: ScoreKind, track_rule_sha256: str | None
+) -> None:
+    """Every score must come from the loaded PAD weights and the score the door decides by now, and when that
+    is the track rule's, from the card's rule now (`track_rule_sha256`)."""
     other_weights = Counter(s.weights_hash for s in scores if s.weights_hash != weights_sha256)
     if other_weights:
         found = ", ".join(f"{str(h)[:12]} ({n})" for h, n in other_weights.most_common())
@@ -314,6 +321,26 @@ def _check_comparable(scores: list[MonitorScore], *, weights_sha256: str, score_
             f"{score_kind} score the door decides by now (pad.allow_track_rule or the card's track rule "
             "changed): their scores mean something else; choose a window after the change"
         )
+    if score_kind == "track_rule":
+        _check_same_rule(scores, track_rule_sha256=track_rule_sha256)
+
+
+def _check_same_rule(scores: list[MonitorScore], *, track_rule_sha256: str | None) -> None:
+    """Every rule-decided score must come from the card's track rule now (its coefficients' hash); events
+    recorded before the gate named its rule are of an unknown rule, and refused too."""
+    other_rules = Counter(s.track_rule_sha256 for s in scores if s.track_rule_sha256 != track_rule_sha256)
+    if not other_rules:
+        return
+    found = ", ".join(
+        f"{'rule unknown (recorded before events named their rule)' if h is None else h[:12]} ({n})"
+        for h, n in other_rules.most_common()
+    )
+    now = "none" if track_rule_sha256 is None else track_rule_sha256[:12]
+    raise DoorCalibrationRefused(
+        f"{sum(other_rules.values())} of {len(scores)} monitor events were decided by another track rule "
+        f"({found}) than the card's {now}: the rule was refit (other coefficients), so their scores mean "
+        "something else; choose --since after the rule was installed and monitor again if need be"
+    )
 
 
 def _colour_result(
@@ -421,7 +448,13 @@ def calibrate_door(
     scores, skipped, chain = monitor_scores(
         engine, keyring=keyring, door=door, since=since, until=until, checkpoint=checkpoint
     )
-    _check_comparable(scores, weights_sha256=detector.weights_sha256, score_kind=score_kind)
+    rule = detector.track_rule if score_kind == "track_rule" else None
+    _check_comparable(
+        scores,
+        weights_sha256=detector.weights_sha256,
+        score_kind=score_kind,
+        track_rule_sha256=None if rule is None else rule.rule_sha256,
+    )
     without_door = {"policy": "monitor", "bpcer_target": bpcer_target, "door_calibration": None}
     card = PadGate(settings.model_copy(update=without_door), detector, door=door)
     results = tuple(

@@ -17,6 +17,7 @@ grey photo with background).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -183,6 +184,18 @@ class PadTrackRule(BaseModel):
         if any(scale <= 0 for scale in self.scale):
             raise ValueError("every scale must be positive")
         return self
+
+    @property
+    def rule_sha256(self) -> str:
+        """One hex sha256 over what makes the rule's score (features, centre, scale, weights, intercept, in
+        canonical JSON), not its thresholds or provenance: refit with other coefficients, it differs, so
+        scores recorded under the old rule are not taken for the new one's."""
+        coefficients = self.model_dump(
+            mode="json", include={"features", "centre", "scale", "weights", "intercept"}
+        )
+        return hashlib.sha256(
+            json.dumps(coefficients, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
 
     def score(self, values: Mapping[str, float | None]) -> float:
         """The combined attack score (0..1) of one track from its feature values by name."""

@@ -368,6 +368,51 @@ def test_events_of_another_deciding_score_refuse_both_ways(
 
 
 @pytest.mark.model
+def test_events_of_a_refit_track_rule_or_of_an_unknown_rule_refuse_naming_it(
+    engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled
+) -> None:
+    """Each rule-decided event names its rule (the hash of its coefficients, MAC-covered); a door deciding
+    by a refit rule cannot take its threshold from the old rule's events, nor from events recorded before
+    events named their rule (rule unknown)."""
+    rule = hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
+    refit = rule.model_copy(update={"weights": (1.0, 3.0)})
+    assert refit.rule_sha256 != rule.rule_sha256
+    assert rule.model_copy(update={"fitted_on": "elsewhere"}).rule_sha256 == rule.rule_sha256
+    with_rule = pad_with(pad_model_dir, tmp_path / "old", track_rule=rule)
+    with_refit = pad_with(pad_model_dir, tmp_path / "refit", track_rule=refit)
+    _, monitored = run_pad_gate(
+        engine, keyring, recognizer, with_rule, door_clips(10, seed=23), settings=_settings("monitor")
+    )
+    assert {json.loads(e.pad_cues or "{}")["track_rule_sha256"] for e in monitored} == {rule.rule_sha256}
+    assert verify(engine, keyring).is_ok  # the rule's hash is inside the MAC-covered cues
+
+    result = _calibrate(engine, keyring, with_rule, **WINDOW)
+    assert result.calibration.score == "track_rule" and result.colours[0].event_count == len(monitored)
+    with pytest.raises(
+        DoorCalibrationRefused,
+        match=rf"{len(monitored)} of {len(monitored)} monitor events were decided by another track rule "
+        rf"\({rule.rule_sha256[:12]} \({len(monitored)}\)\) than the card's {refit.rule_sha256[:12]}: "
+        "the rule was refit",
+    ):
+        _calibrate(engine, keyring, with_refit, **WINDOW)
+
+    # The same tracks as a gate recorded them before events named their rule (under the chain's MAC).
+    later = NOON + timedelta(days=1)
+    with session_scope(engine) as session:
+        for e in monitored:
+            cues = json.loads(e.pad_cues or "{}")
+            del cues["track_rule_sha256"]
+            old = e.model_copy(update={"pad_cues": json.dumps(cues, sort_keys=True), "occurred_at": later})
+            append_event(session, keyring, AuditEventCreate(**old.model_dump(exclude=_CHAINED)))
+    with pytest.raises(
+        DoorCalibrationRefused,
+        match=rf"another track rule \(rule unknown \(recorded before events named their rule\) "
+        rf"\({len(monitored)}\)\) than the card's {rule.rule_sha256[:12]}",
+    ):
+        _calibrate(engine, keyring, with_rule, since=later - timedelta(hours=1))
+
+
+@pytest.mark.model
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_enforce_holds_each_colour_to_the_door_calibration_and_refuses_what_it_reported(
     engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
