@@ -77,8 +77,8 @@ def lock_gallery_version(session: Session) -> int:
 
     A writer that reads the gallery before changing it (enrollment stores each template's look-alikes
     in the gallery it joins) takes this first, so that it reads every change committed before its own:
-    two enrollments at once would otherwise each miss the other. PostgreSQL waits here; SQLite lets
-    one writer at a time through anyway.
+    two enrollments at once would otherwise each miss the other. PostgreSQL waits here for the row;
+    SQLite waits for its one write lock, which this takes (see `_locked_version_row`).
     """
     return _locked_version_row(session).version
 
@@ -89,7 +89,16 @@ def _locked_version_row(session: Session) -> GalleryVersion:
     On a fresh database two writers both find no row: each inserts it with ON CONFLICT DO NOTHING, so
     the later one waits for the earlier to end and then locks the row it made, instead of failing on
     the primary key (a plain insert did) or going on unlocked.
+
+    SQLite has no row locks and ignores FOR UPDATE, and its driver runs a transaction's reads outside
+    it until the first write: a SELECT here held nothing, and another writer could commit between it
+    and the caller's first write (two enrollments each stored look-alikes missing the other). A no-op
+    UPDATE is that first write: it begins the transaction with SQLite's write lock (waiting, up to the
+    busy timeout, for another writer's commit), so what the caller reads next is what it will change.
     """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.execute(text("UPDATE gallery_version SET version = version WHERE id = 1"))
     row = session.get(GalleryVersion, 1, with_for_update=True)
     if row is not None:
         return row

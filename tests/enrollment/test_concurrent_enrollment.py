@@ -1,4 +1,4 @@
-"""Two enrollments at once on PostgreSQL: the later one's look-alike record names the earlier one."""
+"""Two enrollments at once, on PostgreSQL and SQLite: the later one's look-alike record names the earlier."""
 
 from __future__ import annotations
 
@@ -25,8 +25,6 @@ from storage import (
 def test_look_alikes_enrolled_in_overlapping_transactions_are_a_pair_at_the_gate(
     engine: Engine, keyring: Keyring, recognizer: Recognizer, enroll_person, group_faces
 ) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite lets one writer at a time through by itself")
     enroll_person("Frank", group_faces[3])  # the gallery version row exists, as on any running system
     with session_scope(engine) as session:
         first, second = (create_person(session, name=name).id or 0 for name in ("Erin", "Erin again"))
@@ -67,7 +65,7 @@ def test_first_two_enrollments_on_a_fresh_database_both_succeed_and_see_each_oth
 ) -> None:
     """No gallery version row yet: both enrollments find none; neither may fail creating it."""
     if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite lets one writer at a time through by itself")
+        pytest.skip("SQLite's write lock, taken with the version row, lets one enrollment look at a time")
     with session_scope(engine) as session:
         first, second = (create_person(session, name=name).id or 0 for name in ("Erin", "Erin again"))
     both_looked = threading.Barrier(2, timeout=30.0)
