@@ -159,6 +159,8 @@ class PadGate:
                 f"door {door}: its PAD door_calibration holds the {calibration.score} score, the door now "
                 f"decides by the {score} score; calibrate it again from monitor events of this score"
             )
+        if score == "track_rule" and self.rule is not None:
+            _check_door_rule(door, calibration.track_rule_sha256, rule_sha256=self.rule.rule_sha256)
 
     def _door_threshold(self, *, is_grey: bool) -> tuple[float, str] | None:
         """The door's own threshold and basis for this colour, or None when it has none."""
@@ -272,6 +274,19 @@ class PadGate:
             logger.info("track %d: the face filled every PAD frame: denied (step back)", track_id)
             return replace(verdict, decision=Decision.denied, reason=PAD_FACE_TOO_CLOSE), evidence
         return verdict, evidence
+
+
+def _check_door_rule(door: str, measured_sha256: str | None, *, rule_sha256: str) -> None:
+    """A door calibration of the track rule's score holds only the rule its events were decided by."""
+    if measured_sha256 == rule_sha256:
+        return
+    measured = "an unknown track rule (written before it was recorded)"
+    if measured_sha256 is not None:
+        measured = f"track rule {measured_sha256[:12]}"
+    raise ThresholdUnavailable(
+        f"door {door}: its PAD door_calibration was measured with {measured}, the card's track rule is "
+        f"{rule_sha256[:12]} (refit: other coefficients); calibrate it again from monitor events of this rule"
+    )
 
 
 def _verdict(score: float | None, *, is_attack: bool, is_too_close: bool) -> str:

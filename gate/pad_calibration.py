@@ -449,11 +449,9 @@ def calibrate_door(
         engine, keyring=keyring, door=door, since=since, until=until, checkpoint=checkpoint
     )
     rule = detector.track_rule if score_kind == "track_rule" else None
+    rule_sha256 = None if rule is None else rule.rule_sha256
     _check_comparable(
-        scores,
-        weights_sha256=detector.weights_sha256,
-        score_kind=score_kind,
-        track_rule_sha256=None if rule is None else rule.rule_sha256,
+        scores, weights_sha256=detector.weights_sha256, score_kind=score_kind, track_rule_sha256=rule_sha256
     )
     without_door = {"policy": "monitor", "bpcer_target": bpcer_target, "door_calibration": None}
     card = PadGate(settings.model_copy(update=without_door), detector, door=door)
@@ -478,6 +476,7 @@ def calibrate_door(
     calibration = DoorPadCalibration(
         pad_weights_sha256=detector.weights_sha256,
         score=score_kind,
+        track_rule_sha256=rule_sha256,
         bpcer_target=bpcer_target,
         colour=by_colour["colour"],
         grey=by_colour["grey"],

@@ -185,7 +185,8 @@ class DoorPadCalibration(BaseModel):
     """PAD thresholds measured at this door from its own monitor events, per colour of the track's frames.
 
     Written by `facegate pad calibrate-door`; valid only for the PAD weights and the deciding score (the
-    passive mean or the card's track rule) they were measured with, which the gate checks at start-up.
+    passive mean or the card's track rule, and then that rule) they were measured with, which the gate checks
+    at start-up.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -195,6 +196,13 @@ class DoorPadCalibration(BaseModel):
     score: Literal["passive", "track_rule"] = Field(
         description="Which score the events recorded and the thresholds hold: the mean passive score or "
         "the card's track rule."
+    )
+    track_rule_sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="With score track_rule: the rule the events were decided by (its coefficients' hash, "
+        "PadTrackRule.rule_sha256); None with the passive score, and in calibrations written before it was "
+        "recorded (rule unknown: a door deciding by a track rule refuses them).",
     )
     bpcer_target: float = Field(
         gt=0.0, lt=1.0, description="Share of the door's bona fide events each threshold refuses at most."

@@ -329,9 +329,12 @@ def test_events_of_another_deciding_score_refuse_both_ways(
 ) -> None:
     """Events decided by the card's track rule carry the rule's score, not the passive mean: a door that now
     decides by the passive mean cannot take its threshold from them, nor the other way round."""
-    with_rule = pad_with(pad_model_dir, tmp_path, track_rule=hand_set_rule((PASSIVE_FEATURE, "frame_edges")))
+    rule = hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
+    with_rule = pad_with(pad_model_dir, tmp_path, track_rule=rule)
     later = NOON + timedelta(days=1)
-    rule_door = _door_calibration(with_rule.weights_sha256, score="track_rule")  # its basis starts alike
+    rule_door = _door_calibration(  # its basis starts alike
+        with_rule.weights_sha256, score="track_rule", track_rule_sha256=rule.rule_sha256
+    )
     rule_clips = [*door_clips(1, seed=8), *door_clips(1, seed=14, is_grey=True)]
     _, rule_events = run_pad_gate(
         engine,
@@ -388,6 +391,39 @@ def test_events_of_a_refit_track_rule_or_of_an_unknown_rule_refuse_naming_it(
 
     result = _calibrate(engine, keyring, with_rule, **WINDOW)
     assert result.calibration.score == "track_rule" and result.colours[0].event_count == len(monitored)
+    assert result.calibration.track_rule_sha256 == rule.rule_sha256
+    # The gate holds that door calibration under its rule only, as it refuses its events.
+    run_pad_gate(
+        engine,
+        keyring,
+        recognizer,
+        with_rule,
+        [],
+        settings=_settings("enforce", door_calibration=result.calibration),
+    )
+    with pytest.raises(
+        ThresholdUnavailable,
+        match=rf"door front: .* measured with track rule {rule.rule_sha256[:12]}, the card's track rule is "
+        rf"{refit.rule_sha256[:12]} \(refit",
+    ):
+        run_pad_gate(
+            engine,
+            keyring,
+            recognizer,
+            with_refit,
+            [],
+            settings=_settings("enforce", door_calibration=result.calibration),
+        )
+    unknown = result.calibration.model_copy(update={"track_rule_sha256": None})  # written before it was
+    with pytest.raises(ThresholdUnavailable, match=r"measured with an unknown track rule \(written before"):
+        run_pad_gate(
+            engine,
+            keyring,
+            recognizer,
+            with_rule,
+            [],
+            settings=_settings("enforce", door_calibration=unknown),
+        )
     with pytest.raises(
         DoorCalibrationRefused,
         match=rf"{len(monitored)} of {len(monitored)} monitor events were decided by another track rule "
@@ -451,13 +487,16 @@ def test_enforce_holds_each_colour_to_the_door_calibration_and_refuses_what_it_r
     assert verify(engine, keyring).is_ok  # the basis is inside the MAC-covered cues
 
 
-def _door_calibration(weights: str, *, score: str = "passive", grey: bool = True) -> DoorPadCalibration:
+def _door_calibration(
+    weights: str, *, score: str = "passive", grey: bool = True, track_rule_sha256: str | None = None
+) -> DoorPadCalibration:
     entry = DoorColourCalibration(
         attack_threshold=0.9, event_count=500, first_event_at=NOON, last_event_at=NOON
     )
     return DoorPadCalibration(
         pad_weights_sha256=weights,
         score=score,  # type: ignore[arg-type]
+        track_rule_sha256=track_rule_sha256,
         bpcer_target=TARGET,
         colour=entry,
         grey=entry if grey else None,
