@@ -98,6 +98,18 @@ def test_subject_access_download_holds_the_person_and_no_vectors(
     assert not {"ciphertext", "nonce", "vector", "embedding"} & set(export["templates"][0])
 
 
+def test_subject_access_download_of_an_erased_person_is_the_not_found_page(
+    api: ApiHarness, enroll_person, group_faces
+) -> None:
+    person_id = enroll_person("Erin", group_faces[2])
+    csrf = sign_in(api.client, api.tokens[Role.admin])
+    assert api.client.post(f"/ui/people/{person_id}/delete", data={"csrf_token": csrf}).status_code == 200
+    response = api.client.get(f"/ui/people/{person_id}/export.json")
+    assert response.status_code == 404 and response.headers["content-type"].startswith("text/html")
+    assert "<h1>Not found</h1>" in response.text
+    assert "content-disposition" not in response.headers
+
+
 def test_lookalike_page_lists_a_pair_enrolled_twice(api: ApiHarness, enroll_person, group_faces) -> None:
     enroll_person("Erin", group_faces[2])
     enroll_person("Erin again", group_faces[2])

@@ -279,10 +279,14 @@ def delete(
 
 @router.get("/{person_id}/export.json")
 def subject_access_export(
-    session: SessionDep, services: ServicesDep, _user: AdminPage, person_id: int
+    request: Request, session: SessionDep, services: ServicesDep, user: AdminPage, person_id: int
 ) -> Response:
-    """Everything stored about the person (subject access, as GET /people/{id}/export), as a download."""
-    export = subject_access(session, person_id, now=services.clock())
+    """Everything stored about the person (subject access, as GET /people/{id}/export), as a download; the
+    console's not-found page when they are gone (a link followed after an erasure)."""
+    try:
+        export = subject_access(session, person_id, now=services.clock())
+    except NotFound:
+        return _not_found(request, user)
     return Response(
         export.model_dump_json(indent=2),
         media_type="application/json",
