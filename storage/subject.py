@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Field, Session, SQLModel, col, delete, select
+from sqlmodel import Field, Session, SQLModel, col, delete
 
-from storage.access import get_group
+from storage.access import person_groups
 from storage.audit import count_events, page_events
 from storage.gallery_log import lock_gallery_version
 from storage.models import (
@@ -53,14 +53,12 @@ def subject_access(session: Session, person_id: int, *, now: datetime) -> Subjec
         NotFound: no such person.
     """
     person = to_public(session, get_person(session, person_id))
-    group_ids = session.exec(
-        select(AccessGroupMember.group_id).where(AccessGroupMember.person_id == person_id)
-    ).all()
+    groups = person_groups(session, person_id)
     templates, _ = list_person_templates(session, person_id, limit=MAX_EXPORTED_TEMPLATES)
     total = count_events(session, person_id=person_id)
     return SubjectAccessPublic(
         person=person,
-        groups=[get_group(session, group_id) for group_id in sorted(group_ids)],
+        groups=groups,
         templates=templates,
         events=page_events(session, person_id=person_id, limit=max(total, 1)),
         exported_at=now,
