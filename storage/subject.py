@@ -22,6 +22,8 @@ from storage.templates import list_person_templates
 
 MAX_EXPORTED_TEMPLATES = 10_000
 """More templates than any enrollment makes (max_photos per request, a few requests)."""
+EVENT_PAGE_ROWS = 1_000
+"""Events read per statement when exporting everything naming a person."""
 
 
 class SubjectAccessPublic(SQLModel):
@@ -55,14 +57,25 @@ def subject_access(session: Session, person_id: int, *, now: datetime) -> Subjec
     person = to_public(session, get_person(session, person_id))
     groups = person_groups(session, person_id)
     templates, _ = list_person_templates(session, person_id, limit=MAX_EXPORTED_TEMPLATES)
-    total = count_events(session, person_id=person_id)
     return SubjectAccessPublic(
         person=person,
         groups=groups,
         templates=templates,
-        events=page_events(session, person_id=person_id, limit=max(total, 1)),
+        events=_events_naming(session, person_id),
         exported_at=now,
     )
+
+
+def _events_naming(session: Session, person_id: int) -> list[AuditEventPublic]:
+    """Every event naming the person, newest first, page after page below the last sequence read. A count
+    followed by one page of that size dropped the oldest event when a gate appended one in between."""
+    events: list[AuditEventPublic] = []
+    while True:
+        below = events[-1].sequence if events else None
+        page = page_events(session, person_id=person_id, before_sequence=below, limit=EVENT_PAGE_ROWS)
+        events.extend(page)
+        if len(page) < EVENT_PAGE_ROWS:
+            return events
 
 
 def erase_person(session: Session, person_id: int) -> ErasureReportPublic:
