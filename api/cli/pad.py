@@ -376,15 +376,29 @@ def make_attacks_command(
             "every attack then show the filled photo, not a black frame inside the phone or print.",
         ),
     ] = False,
+    species_written: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--species",
+            help=f"Write only this species (repeatable; default all: {', '.join(ATTACK_SPECIES)}). Every "
+            "species is still rendered, so a seed writes the same stills of a species whichever are chosen.",
+        ),
+    ] = None,
 ) -> None:
     """Make SIMULATED screen-replay and print attacks from bona fide photos (stills, optional videos)."""
+    unknown = sorted(set(species_written or ()) - set(ATTACK_SPECIES))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown species {unknown}; known: {list(ATTACK_SPECIES)}", param_hint="--species"
+        )
+    written = tuple(species_written or ATTACK_SPECIES)
     paths = image_paths(data)
     if not paths:
         err_console.print(f"error: no photos under {data}", markup=False, highlight=False)
         raise typer.Exit(1)
     chosen = paths[:: max(1, len(paths) // limit)][:limit]
     rng = np.random.default_rng(seed)
-    for folder in ("bona_fide", *(f"attack/{species}" for species in ATTACK_SPECIES)):
+    for folder in ("bona_fide", *(f"attack/{species}" for species in written)):
         (out / folder).mkdir(parents=True, exist_ok=True)
     for index, path in enumerate(chosen):
         loaded = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -396,21 +410,27 @@ def make_attacks_command(
         name = f"{index:05d}_{path.stem}.jpg"
         cv2.imwrite(str(out / "bona_fide" / name), photo)
         for species in ATTACK_SPECIES:
-            cv2.imwrite(str(out / "attack" / species / name), attack_still(photo, species, rng))
+            still = attack_still(photo, species, rng)
+            if species in written:
+                cv2.imwrite(str(out / "attack" / species / name), still)
         if index < videos:
-            _write_videos(out / "videos", photo, f"{index:05d}_{path.stem}", rng, frames=video_frames)
+            stem = f"{index:05d}_{path.stem}"
+            _write_videos(out / "videos", photo, stem, rng, frames=video_frames, written=written)
     console.print(
-        f"{len(chosen)} bona fide photos and {len(chosen) * len(ATTACK_SPECIES)} simulated attacks in {out}"
+        f"{len(chosen)} bona fide photos and {len(chosen) * len(written)} simulated attacks in {out}"
         + (f"; {min(videos, len(chosen))} videos per class in {out / 'videos'}" if videos else ""),
         markup=False,
         highlight=False,
     )
 
 
-def _write_videos(root: Path, photo: BgrImage, stem: str, rng: np.random.Generator, *, frames: int) -> None:
+def _write_videos(
+    root: Path, photo: BgrImage, stem: str, rng: np.random.Generator, *, frames: int, written: tuple[str, ...]
+) -> None:
     (root / "bona_fide").mkdir(parents=True, exist_ok=True)
     _write_video(root / "bona_fide" / f"{stem}.avi", bona_fide_video(photo, rng, frames=frames), VIDEO_FPS)
     for species in ATTACK_SPECIES:
-        (root / "attack" / species).mkdir(parents=True, exist_ok=True)
         clip = attack_video(photo, species, rng, frames=frames)
-        _write_video(root / "attack" / species / f"{stem}.avi", clip, VIDEO_FPS)
+        if species in written:
+            (root / "attack" / species).mkdir(parents=True, exist_ok=True)
+            _write_video(root / "attack" / species / f"{stem}.avi", clip, VIDEO_FPS)

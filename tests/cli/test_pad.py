@@ -173,6 +173,26 @@ def test_make_attacks_fills_the_warp_border_before_rendering_on_request(tmp_path
     assert all(filled[name] != raw[name] for name in filled)  # and not the black border
 
 
+def test_make_attacks_writes_only_the_chosen_species_and_the_same_stills_of_it(tmp_path: Path) -> None:
+    _, photos = _warp_bordered_photos(tmp_path)
+
+    def made(name: str, *species: str) -> dict[str, bytes]:
+        out = tmp_path / name
+        options = ["--out", str(out), "--limit", "3", "--seed", "5", *species]
+        result = runner.invoke(app, ["pad", "make-attacks", "--data", str(photos), *options])
+        assert result.exit_code == 0, result.output
+        return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.jpg"))}
+
+    every = made("every")
+    prints = made("prints", "--species", "print")
+    assert {Path(name).parent.as_posix() for name in prints} == {"bona_fide", "attack/print"}
+    assert len(prints) == 6 and all(every[name] == still for name, still in prints.items())
+    unknown = runner.invoke(
+        app, ["pad", "make-attacks", "--data", str(photos), "--out", str(tmp_path / "x"), "--species", "mask"]
+    )
+    assert unknown.exit_code == 2 and "mask" in unknown.output and not (tmp_path / "x").exists()
+
+
 def _made(root: Path, *, videos: int) -> Path:
     out = root / "sim"
     if not out.is_dir():
