@@ -391,7 +391,7 @@ def make_attacks_command(
         raise typer.BadParameter(
             f"unknown species {unknown}; known: {list(ATTACK_SPECIES)}", param_hint="--species"
         )
-    written = tuple(species_written or ATTACK_SPECIES)
+    written = tuple(s for s in ATTACK_SPECIES if s in (species_written or ATTACK_SPECIES))
     paths = image_paths(data)
     if not paths:
         err_console.print(f"error: no photos under {data}", markup=False, highlight=False)

@@ -191,6 +191,9 @@ def test_make_attacks_writes_only_the_chosen_species_and_the_same_stills_of_it(t
         app, ["pad", "make-attacks", "--data", str(photos), "--out", str(tmp_path / "x"), "--species", "mask"]
     )
     assert unknown.exit_code == 2 and "mask" in unknown.output and not (tmp_path / "x").exists()
+    twice = ["--out", str(tmp_path / "twice"), "--limit", "3", "--species", "print", "--species", "print"]
+    repeated = runner.invoke(app, ["pad", "make-attacks", "--data", str(photos), *twice])
+    assert repeated.exit_code == 0 and "3 bona fide photos and 3 simulated attacks" in repeated.output
 
 
 def _made(root: Path, *, videos: int) -> Path:
