@@ -69,13 +69,12 @@ from gate.pad_calibration import (
     CameraResult,
     ColourResult,
     DoorCalibrationResult,
-    MonitorScore,
     calibrate_door,
     door_pad_settings,
     min_events,
-    monitor_scores,
 )
 from gate.pad_door_attacks import WEAKER_PAD_APCER_POINTS, AttackComparison, SpeciesApcer
+from gate.pad_monitor_events import MonitorScore, monitor_scores
 from gate.registry import DOORS, build_door
 from gate.settings import (
     PAD_CUE_NAMES,

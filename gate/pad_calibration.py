@@ -8,52 +8,29 @@ scores are bona fide, and the threshold at the door's BPCER target is set from t
 calibration's own rule (`recognition.threshold_at_bpcer`), one per colour the events recorded (grey tracks
 score far higher). Only events scored by the PAD weights loaded now, and decided by the same score (the
 passive mean or the card's track rule) as the door decides by now, are comparable: anything else refuses.
-
-The scores are read from the rows the audit chain's verification vouched for (`storage.verified_events`, the
-walk `facegate audit verify` makes), and any break of the chain refuses: someone who can write the database
-but lacks the master key cannot move the threshold by editing, forging, copying or deleting monitor events.
-The whole chain must hold, not only the events used: a deleted event leaves no row to check, and the walk
-cannot vouch for anything after its first break. Since the log is append-only, a break would refuse for good;
-given a signed checkpoint of the chain (the master key's signature, its link still in the log), the walk
-starts after it instead and vouches for the events after it only: a break up to it no longer refuses, one
-after it still does, and the events up to it are not used (`facegate audit verify --since-checkpoint`).
+The scores are read through the audit chain's verification, and any break refuses (pad_monitor_events.py).
 
 A monitor period shows no attacks, so what a door threshold gives up in attacks is read off the card's
 attack evidence, per colour, at the door's threshold and the card's (pad_door_attacks.py); the result says
 when the door's gives up PAD (`weaker_colours`) and, without evidence, that there is none.
 """
 
-# Over 400 lines (B3): the calibration, its refusals and the report's types read as one; split when it grows.
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from gate.config_file import CameraSpec
-from gate.decision import MATCH
 from gate.errors import DoorCalibrationRefused
-from gate.pad import TRACK_RULE_BASIS, TRACK_RULE_SHA256, PadGate, ScoreKind, deciding_score
+from gate.pad import PadGate, ScoreKind, deciding_score
 from gate.pad_door_attacks import AttackComparison, card_attack_evidence, compare_attacks, given_up_line
+from gate.pad_monitor_events import COLOURS, Colour, MonitorScore, after_checkpoint, monitor_scores
 from gate.settings import DoorColourCalibration, DoorPadCalibration, PadSettings
 from recognition import PadAttackEvidence, PresentationAttackDetector, threshold_at_bpcer
-from storage import (
-    AuditEventPublic,
-    ChainBreak,
-    ChainReport,
-    Checkpoint,
-    CheckpointInvalid,
-    CheckpointMismatch,
-    Cipher,
-    Decision,
-    Engine,
-    session_scope,
-    visit_verified_events,
-)
+from storage import ChainReport, Checkpoint, Cipher, Engine
 
 MIN_REFUSED_EVENTS = 5
 """A colour is calibrated only from enough events that its threshold refuses at least this many of them
@@ -61,27 +38,6 @@ MIN_REFUSED_EVENTS = 5
 threshold is the (k+1)-th highest score; its true BPCER on new traffic is then spread like Beta(k+1, n−k),
 whose relative standard deviation is about 1/sqrt(k+1): 100% at k = 0 (the highest score seen, the target
 meaningless), 41% at k = 5. Five is the least that makes the target more than a label; more is better."""
-
-Colour = Literal["colour", "grey"]
-_COLOURS: tuple[Colour, ...] = ("colour", "grey")
-
-
-@dataclass(frozen=True, slots=True)
-class MonitorScore:
-    """One monitor event granted by match: its time, PAD weights, deciding score, colour and score kind
-    (with the deciding track rule's hash, None when passive or unknown), and the ids that find its footage
-    (event, camera source as audited, track, person: never a name)."""
-
-    occurred_at: datetime
-    weights_hash: str | None
-    score: float
-    colour: Colour
-    score_kind: ScoreKind
-    track_rule_sha256: str | None
-    event_id: int
-    source: str
-    track_id: int | None
-    person_id: int | None
 
 
 @dataclass(frozen=True)
@@ -182,123 +138,6 @@ def door_pad_settings(cameras: Sequence[CameraSpec], door: str) -> PadSettings:
             f"the cameras of door {door!r} have different pad settings; give them the same before calibrating"
         )
     return settings[0]
-
-
-def monitor_scores(
-    engine: Engine,
-    *,
-    keyring: Cipher,
-    door: str,
-    since: datetime | None,
-    until: datetime | None,
-    checkpoint: Checkpoint | None = None,
-) -> tuple[list[MonitorScore], Counter[str], ChainReport]:
-    """The door's events granted by match under policy `monitor` with a PAD score in [since, until), read
-    from the rows the audit chain verified (after `checkpoint` only, when given), a count of the other
-    granted events by why they were left out, and the verification's report.
-
-    Raises:
-        DoorCalibrationRefused: `checkpoint` does not hold (forged, not the master key's, its link gone from
-            the log), or the audit chain (after it) does not verify, naming its first bad event.
-        DatabaseUnavailable: the database fails.
-    """
-    kept: list[MonitorScore] = []
-    skipped: Counter[str] = Counter()
-
-    def take(event: AuditEventPublic) -> None:  # one event at a time: only the scores are held
-        score = _monitor_score(event)
-        if isinstance(score, str):
-            skipped[score] += 1
-        else:
-            kept.append(score)
-
-    try:
-        with session_scope(engine) as session:
-            report = visit_verified_events(
-                session,
-                keyring,
-                take,
-                door=door,
-                decision=Decision.granted,
-                since=since,
-                until=until,
-                checkpoint=checkpoint,
-            )
-    except (CheckpointInvalid, CheckpointMismatch) as exc:
-        raise DoorCalibrationRefused(
-            f"door {door}: the checkpoint cannot vouch for the events after it: {exc}; nothing calibrated"
-        ) from exc
-    if not report.is_ok:
-        raise DoorCalibrationRefused(_chain_refusal(door, report))
-    return kept, skipped, report
-
-
-def _monitor_score(event: AuditEventPublic) -> MonitorScore | str:
-    """The granted event's bona fide monitor score, or why it is none."""
-    cues, score = _cues(event.pad_cues), event.pad_score
-    why = _left_out(event.reason, score, cues)
-    if why is not None or score is None:
-        return why or "no PAD score"
-    kind: ScoreKind = "track_rule" if str(cues.get("basis", "")).startswith(TRACK_RULE_BASIS) else "passive"
-    rule = cues.get(TRACK_RULE_SHA256) if kind == "track_rule" else None
-    return MonitorScore(
-        occurred_at=event.occurred_at,
-        weights_hash=event.pad_weights_hash,
-        score=score,
-        colour="grey" if cues["colour"] == "grey" else "colour",
-        score_kind=kind,
-        track_rule_sha256=rule if isinstance(rule, str) else None,
-        event_id=event.id,
-        source=event.source,
-        track_id=event.track_id,
-        person_id=event.person_id,
-    )
-
-
-def _after(report: ChainReport) -> str:
-    """' after checkpointed event S' when the walk began at a checkpoint, else ''."""
-    return f" after checkpointed event {report.start_sequence}" if report.start_sequence else ""
-
-
-def _chain_refusal(door: str, report: ChainReport) -> str:
-    """The one line that says why the door's events cannot be trusted, naming the first bad event."""
-    named = report.broken_event_id is not None and report.reason is not ChainBreak.deleted
-    event = f"event id {report.broken_event_id}, " if named else ""  # a deleted one has no row
-    after = _after(report)
-    verify = "`facegate audit verify --since-checkpoint FILE`" if after else "`facegate audit verify`"
-    return (
-        f"door {door}: the audit chain{after} does not verify, so no monitor event can be trusted to set a "
-        f"threshold: first bad event: {event}sequence {report.broken_sequence} ({report.reason}): "
-        f"{report.detail}; {report.events_checked} events verified{after} before it ({verify} "
-        "says the same); find out who wrote the database before calibrating"
-    )
-
-
-def _cues(cues_json: str | None) -> dict[str, object]:
-    """An event's PAD cues, or {} when it has none or they do not parse (written before migration 0012, when
-    the gate cut them at 500 characters)."""
-    if not cues_json:
-        return {}
-    try:
-        cues = json.loads(cues_json)
-    except json.JSONDecodeError:
-        return {"unreadable": True}
-    return cues if isinstance(cues, dict) else {"unreadable": True}
-
-
-def _left_out(reason: str, score: float | None, cues: dict[str, object]) -> str | None:
-    """Why a granted event is no bona fide monitor score, or None when it is one."""
-    if reason != MATCH:
-        return f"granted by {reason}"
-    if not cues:
-        return "PAD off"
-    if cues.get("unreadable"):
-        return "PAD cues unreadable"
-    if cues.get("policy") != "monitor":
-        return f"policy {cues.get('policy')}"
-    if score is None or cues.get("colour") not in _COLOURS:
-        return "no PAD score"
-    return None
 
 
 def _check_comparable(
@@ -463,7 +302,7 @@ def calibrate_door(
             card=(card.grey_threshold, card.grey_basis) if colour == "grey" else (card.threshold, card.basis),
             evidence=card_attack_evidence(detector, colour=colour, score_kind=score_kind),
         )
-        for colour in _COLOURS
+        for colour in COLOURS
     )
     by_colour = {r.colour: r.calibration for r in results}
     if all(calibration is None for calibration in by_colour.values()):
@@ -471,7 +310,8 @@ def calibrate_door(
         raise DoorCalibrationRefused(
             f"door {door}: too few monitor events granted by match to set a threshold at BPCER "
             f"{bpcer_target:g} (need {needed} of one colour, so that it refuses at least "
-            f"{MIN_REFUSED_EVENTS}; found {counts}{_after(chain)}): monitor longer or widen the window"
+            f"{MIN_REFUSED_EVENTS}; found {counts}{after_checkpoint(chain)}): monitor longer or widen the "
+            "window"
         )
     calibration = DoorPadCalibration(
         pad_weights_sha256=detector.weights_sha256,
