@@ -113,21 +113,23 @@ def parse_checkpoint(text: str) -> Checkpoint:
 
 
 def check_checkpoint(
-    session: Session, checkpoint: Checkpoint, *, expected_public_key_hex: str | None = None
+    session: Session, keyring: Cipher, checkpoint: Checkpoint, *, expected_public_key_hex: str | None = None
 ) -> None:
-    """Check the signature, then that the log still holds the signed link at the signed sequence.
+    """Check the signer and the signature, then that the log still holds the signed link at the signed
+    sequence.
 
     Pair it with verify_chain, which shows that every stored link follows from its event's content.
 
     Args:
-        expected_public_key_hex: the signer to insist on (see `checkpoint_public_key`); without it, any
-            key that signed the checkpoint is accepted.
+        expected_public_key_hex: the one signer to insist on instead (see `checkpoint_public_key`), such
+            as one of a master key since removed from the keyring; without it, the signer must be derived
+            from one of `keyring`'s master keys (the primary or an older one still listed).
 
     Raises:
         CheckpointInvalid: another key signed it, or the signature does not match its content.
         CheckpointMismatch: the event at that sequence is gone or has another link.
     """
-    _check_signature(checkpoint, expected_public_key_hex=expected_public_key_hex)
+    _check_signature(checkpoint, keyring, expected_public_key_hex=expected_public_key_hex)
     if checkpoint.sequence == 0:
         if checkpoint.link_hash != GENESIS_HASH:
             raise CheckpointInvalid("a checkpoint of an empty log must carry the genesis link")
@@ -147,15 +149,18 @@ def check_checkpoint(
         )
 
 
-def _check_signature(checkpoint: Checkpoint, *, expected_public_key_hex: str | None) -> None:
-    if (
-        expected_public_key_hex is not None
-        and expected_public_key_hex.strip().lower() != checkpoint.public_key_hex
-    ):
+def _check_signature(checkpoint: Checkpoint, keyring: Cipher, *, expected_public_key_hex: str | None) -> None:
+    """The signer first (the one expected, else a master key's), then the signature under it."""
+    signer = checkpoint.public_key_hex
+    if expected_public_key_hex is not None:
+        if expected_public_key_hex.strip().lower() != signer:
+            raise CheckpointInvalid(f"signed by key {signer}, not the expected {expected_public_key_hex}")
+    elif signer not in {checkpoint_public_key(keyring, key_id=key_id) for key_id in keyring.key_ids}:
         raise CheckpointInvalid(
-            f"signed by key {checkpoint.public_key_hex}, not the expected {expected_public_key_hex}"
+            f"signed by key {signer}, which none of the keyring's master keys derives "
+            "(another installation's checkpoint, or a forged one)"
         )
-    public_key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(checkpoint.public_key_hex))
+    public_key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(signer))
     try:
         public_key.verify(bytes.fromhex(checkpoint.signature_hex), checkpoint.signed_bytes())
     except InvalidSignature as exc:
@@ -183,13 +188,7 @@ def verify_chain_since(
         CheckpointMismatch: the event at its sequence is gone or has another link.
         DatabaseUnavailable: the database fails mid-read (from the caller's session scope).
     """
-    signers = {checkpoint_public_key(keyring, key_id=key_id) for key_id in keyring.key_ids}
-    if checkpoint.public_key_hex not in signers:
-        raise CheckpointInvalid(
-            f"signed by key {checkpoint.public_key_hex}, which none of the keyring's master keys derives "
-            "(another installation's checkpoint, or a forged one)"
-        )
-    check_checkpoint(session, checkpoint)
+    check_checkpoint(session, keyring, checkpoint)
     return verify_chain(
         session,
         keyring,

@@ -128,14 +128,19 @@ def check_command(
         ),
     ],
     public_key: Annotated[
-        str | None, typer.Option(help="Insist on this signer (hex, as printed by `checkpoint export`).")
+        str | None,
+        typer.Option(
+            help="Insist on this signer (hex, as printed by `checkpoint export`) instead of one of the "
+            "keyring's master keys, e.g. a master key since removed from the keyring."
+        ),
     ] = None,
 ) -> None:
-    """Check a checkpoint's signature and that the log still holds its link; then verify the chain."""
+    """Check a checkpoint's signer (a master key's) and signature, and that the log still holds its link;
+    then verify the chain."""
     with cli_errors():
         checkpoint = parse_checkpoint(file.read_text())
         with _audit_log() as (session, keyring):
-            check_checkpoint(session, checkpoint, expected_public_key_hex=public_key)
+            check_checkpoint(session, keyring, checkpoint, expected_public_key_hex=public_key)
             report = verify_chain(session, keyring)
     console.print(
         f"checkpoint holds: event {checkpoint.sequence} still has the link signed at "

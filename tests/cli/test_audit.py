@@ -22,8 +22,9 @@ from storage import (
     generate_key,
     load_keyring,
     make_engine,
+    parse_checkpoint,
 )
-from tests.storage.audit_helpers import append
+from tests.storage.audit_helpers import append, signed_by_stranger
 
 runner = CliRunner()
 
@@ -94,6 +95,25 @@ def test_checkpoint_export_and_check(audited: tuple[Engine, Cipher], tmp_path: P
     assert _invoke("audit", "verify")[0] == 0
     code, output = _invoke("audit", "checkpoint", "check", str(file))
     assert code == 1 and "CheckpointMismatch" in output and "event 6 has another link" in output
+
+
+def test_check_refuses_a_signer_no_master_key_derives_unless_it_is_the_one_given(
+    audited: tuple[Engine, Cipher], tmp_path: Path
+) -> None:
+    """Anyone can sign a link the log holds with a key of their own; by default only the keyring's master
+    keys vouch for a checkpoint, as for `audit verify --since-checkpoint`."""
+    file = tmp_path / "checkpoint.json"
+    assert _invoke("audit", "checkpoint", "export", "--out", str(file))[0] == 0
+    forged = signed_by_stranger(parse_checkpoint(file.read_text()))
+    file.write_text(forged.to_json())
+
+    code, output = _invoke("audit", "checkpoint", "check", str(file))
+    assert code == 1 and "CheckpointInvalid" in output and "none of the keyring's master keys" in output
+    assert "checkpoint holds" not in output
+    code, output = _invoke("audit", "checkpoint", "check", str(file), "--public-key", forged.public_key_hex)
+    assert code == 0, output
+    assert "checkpoint holds: event 6 still has the link signed at" in output
+    assert forged.public_key_hex in output
 
 
 def test_export_refuses_a_broken_chain_and_check_reports_it(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import text
 
 from storage import (
     AuditEventCreate,
     ChainReport,
+    Checkpoint,
     Cipher,
     Decision,
     Engine,
@@ -60,3 +63,12 @@ def row(engine: Engine, sequence: int) -> dict[str, object]:
     with engine.connect() as connection:
         result = connection.execute(text("SELECT * FROM audit_event WHERE sequence = :s"), {"s": sequence})
         return dict(result.mappings().one())
+
+
+def signed_by_stranger(checkpoint: Checkpoint) -> Checkpoint:
+    """`checkpoint`'s statement signed again by a fresh Ed25519 key that no master key derives: a valid
+    signature over a link the log may well hold, which only its signer gives away."""
+    theirs = Ed25519PrivateKey.generate()
+    public_key_hex = theirs.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+    signature_hex = theirs.sign(checkpoint.signed_bytes()).hex()
+    return checkpoint.model_copy(update={"public_key_hex": public_key_hex, "signature_hex": signature_hex})
