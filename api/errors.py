@@ -23,6 +23,8 @@ from api.schemas import ErrorPublic, UnprocessablePublic
 from enrollment import EnrollmentRejected, ThresholdUnavailable
 from recognition import ImageError, RecognitionError
 from storage import (
+    CheckpointInvalid,
+    CheckpointMismatch,
     Conflict,
     DatabaseUnavailable,
     InvalidDevice,
@@ -58,6 +60,9 @@ class ErrorRule:
 ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     NotFound: ErrorRule(status.HTTP_404_NOT_FOUND),
     Conflict: ErrorRule(status.HTTP_409_CONFLICT),
+    # An auditor's checkpoint: an invalid one is theirs to fix; one the log no longer holds is a finding.
+    CheckpointInvalid: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
+    CheckpointMismatch: ErrorRule(status.HTTP_409_CONFLICT),
     InvalidDevice: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     InvalidValue: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     EnrollmentRejected: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),

@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from enrollment import EnrollmentResult, FaceIdentity
 from recognition import OperatingThreshold
-from storage import ApiKeyPublic, AuditEventPublic, ChainBreak, ChainReport, Role
+from storage import ApiKeyPublic, AuditEventPublic, ChainBreak, ChainReport, Checkpoint, Role
 
 T = TypeVar("T")
 
@@ -236,10 +236,17 @@ class ChainReportPublic(BaseModel):
     broken_sequence: int | None = Field(description="First broken position (for a deletion: the first gap).")
     broken_event_id: int | None = Field(description="Row id of the event found there, when there is one.")
     detail: str = Field(description="One line on the break, empty when the chain holds.")
+    start_sequence: int = Field(
+        ge=0, description="The walk began after this event, a checked checkpoint's; 0: the whole chain."
+    )
+    not_verified: str = Field(
+        description="One line naming the events up to the checkpoint, which were not verified; empty when "
+        "the whole chain was walked."
+    )
 
     @classmethod
-    def from_report(cls, report: ChainReport) -> ChainReportPublic:
-        """Public view of storage.verify_chain's report."""
+    def from_report(cls, report: ChainReport, *, checkpoint: Checkpoint | None = None) -> ChainReportPublic:
+        """Public view of storage.verify_chain's report, or verify_chain_since's from `checkpoint`."""
         return cls(
             is_ok=report.is_ok,
             events_checked=report.events_checked,
@@ -249,4 +256,6 @@ class ChainReportPublic(BaseModel):
             broken_sequence=report.broken_sequence,
             broken_event_id=report.broken_event_id,
             detail=report.detail,
+            start_sequence=report.start_sequence,
+            not_verified="" if checkpoint is None else checkpoint.not_verified(),
         )

@@ -50,6 +50,14 @@ class Checkpoint(BaseModel):
         """Indented JSON, the form `parse_checkpoint` reads back."""
         return self.model_dump_json(indent=2) + "\n"
 
+    def not_verified(self) -> str:
+        """One line for an auditor: the events a walk from this checkpoint (`verify_chain_since`) leaves
+        unverified."""
+        return (
+            f"events up to {self.sequence} (the checkpoint signed {self.created_at.isoformat()}) "
+            "were not verified"
+        )
+
 
 def _signed_bytes(*, sequence: int, link_hash: str, created_at: datetime) -> bytes:
     statement = {"sequence": sequence, "link_hash": link_hash, "created_at": as_utc(created_at).isoformat()}

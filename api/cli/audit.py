@@ -90,12 +90,7 @@ def verify_command(since_checkpoint: SinceCheckpoint = None) -> None:
     _exit_if_broken(report)
     console.print(report.summary(), markup=False, highlight=False)
     if checkpoint is not None:
-        console.print(
-            f"events up to {checkpoint.sequence} (the checkpoint signed "
-            f"{checkpoint.created_at.isoformat()}) were not verified",
-            markup=False,
-            highlight=False,
-        )
+        console.print(checkpoint.not_verified(), markup=False, highlight=False)
 
 
 @checkpoint_app.command("export")

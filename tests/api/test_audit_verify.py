@@ -1,14 +1,19 @@
-"""GET /audit/verify: auditors see whether the audit chain holds and where it first breaks."""
+"""GET /audit/verify: auditors see whether the audit chain holds and where it first breaks; POST verifies
+from a signed checkpoint on."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
-from storage import Role
+from storage import Checkpoint, Role, export_checkpoint, session_scope
 from tests.api.conftest import ApiHarness
-from tests.storage.audit_helpers import append
+from tests.storage.audit_helpers import append, row, signed_by_stranger, sql
 
 
 def _verify(api: ApiHarness, role: Role = Role.auditor) -> dict[str, Any]:
@@ -43,3 +48,125 @@ def test_an_edited_event_is_named(api: ApiHarness) -> None:
 
 def test_devices_may_not_verify(api: ApiHarness) -> None:
     assert api.client.get("/audit/verify", headers=api.auth(Role.device)).status_code == 403
+
+
+# POST /audit/verify: from a signed checkpoint on, as `facegate audit verify --since-checkpoint FILE`.
+
+
+def _checkpoint(api: ApiHarness) -> Checkpoint:
+    with session_scope(api.services.engine) as session:
+        return export_checkpoint(session, api.services.keyring, now=datetime.now(UTC))
+
+
+def _post(api: ApiHarness, body: str, role: Role = Role.auditor) -> Any:
+    headers = api.auth(role) | {"Content-Type": "application/json"}
+    return api.client.post("/audit/verify", content=body, headers=headers)
+
+
+@pytest.fixture
+def checkpointed(api: ApiHarness) -> Checkpoint:
+    """Nine events; the checkpoint, signed while the chain was intact, covers the first six."""
+    append(api.services.engine, api.services.keyring, range(1, 7))
+    checkpoint = _checkpoint(api)
+    append(api.services.engine, api.services.keyring, range(7, 10))
+    return checkpoint
+
+
+def test_from_a_checkpoint_only_the_events_after_it_are_verified(
+    api: ApiHarness, checkpointed: Checkpoint
+) -> None:
+    sql(api.services.engine, "UPDATE audit_event SET score = 0.99 WHERE sequence = 3")  # before it
+    assert _verify(api)["broken_sequence"] == 3
+
+    response = _post(api, checkpointed.to_json())
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["is_ok"] is True and body["start_sequence"] == 6
+    assert (body["events_checked"], body["last_sequence"]) == (3, 9)
+    window = f"events up to 6 (the checkpoint signed {checkpointed.created_at.isoformat()}) were not verified"
+    assert body["not_verified"] == window
+    assert _post(api, checkpointed.to_json(), Role.admin).json() == body
+    whole = _verify(api)
+    assert (whole["start_sequence"], whole["not_verified"]) == (0, "")
+
+
+def test_a_break_after_the_checkpoint_is_named(api: ApiHarness, checkpointed: Checkpoint) -> None:
+    sql(api.services.engine, "UPDATE audit_event SET score = 0.99 WHERE sequence = 8")
+
+    body = _post(api, checkpointed.to_json()).json()
+
+    assert body["is_ok"] is False and body["reason"] == "edited"
+    assert (body["broken_sequence"], body["events_checked"], body["start_sequence"]) == (8, 1, 6)
+
+
+def _flip_last_digit(hex_text: str) -> str:
+    return hex_text[:-1] + ("1" if hex_text[-1] == "0" else "0")
+
+
+def _moved_to_event_7(api: ApiHarness, checkpoint: Checkpoint) -> str:
+    link_hash = row(api.services.engine, 7)["link_hash"]
+    return checkpoint.model_copy(update={"sequence": 7, "link_hash": link_hash}).to_json()
+
+
+def _unchanged(_api: ApiHarness, checkpoint: Checkpoint) -> str:
+    return checkpoint.to_json()
+
+
+Body = Callable[[ApiHarness, Checkpoint], str]
+REFUSALS: dict[str, tuple[str | None, Body, int, str]] = {
+    "not-json": (None, lambda _api, _c: "{not json", 422, "JSON decode error"),
+    "a-field-missing": (
+        None,
+        lambda _api, c: c.to_json().replace('"sequence"', '"seq"'),
+        422,
+        "Field required",
+    ),
+    "tampered": (None, _moved_to_event_7, 422, "signature does not match"),
+    "signature-flipped": (
+        None,
+        lambda _api, c: c.model_copy(update={"signature_hex": _flip_last_digit(c.signature_hex)}).to_json(),
+        422,
+        "signature does not match",
+    ),
+    "signed-by-a-stranger": (
+        None,
+        lambda _api, c: signed_by_stranger(c).to_json(),
+        422,
+        "none of the keyring's master keys",
+    ),
+    "its-event-deleted": ("DELETE FROM audit_event WHERE sequence = 6", _unchanged, 409, "event 6 is gone"),
+    "history-rewritten": (
+        f"UPDATE audit_event SET link_hash = '{'ab' * 32}' WHERE sequence = 6",
+        _unchanged,
+        409,
+        "event 6 has another link",
+    ),
+}
+"""What the auditor posts (after what an attacker ran on the database, if anything), the status code and
+words of the refusal."""
+
+
+@pytest.mark.parametrize(
+    ("attack", "make_body", "status_code", "words"), REFUSALS.values(), ids=list(REFUSALS)
+)
+def test_a_checkpoint_that_does_not_hold_is_refused_with_a_reason(
+    api: ApiHarness,
+    checkpointed: Checkpoint,
+    attack: str | None,
+    make_body: Body,
+    status_code: int,
+    words: str,
+) -> None:
+    if attack is not None:
+        sql(api.services.engine, attack)
+
+    response = _post(api, make_body(api, checkpointed))
+
+    assert response.status_code == status_code, response.text
+    assert words in json.dumps(response.json()["detail"])
+
+
+def test_devices_may_not_verify_from_a_checkpoint(api: ApiHarness, checkpointed: Checkpoint) -> None:
+    assert _post(api, checkpointed.to_json(), Role.device).status_code == 403
+    assert api.client.post("/audit/verify", content=checkpointed.to_json()).status_code == 401

@@ -24,6 +24,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/identify"): frozenset({ADMIN, DEVICE}),
     ("GET", "/events"): frozenset({ADMIN, AUDITOR}),
     ("GET", "/audit/verify"): frozenset({ADMIN, AUDITOR}),
+    ("POST", "/audit/verify"): frozenset({ADMIN, AUDITOR}),
     ("GET", "/openapi.json"): frozenset({ADMIN, AUDITOR, DEVICE}),
     ("POST", "/access/groups"): frozenset({ADMIN}),
     ("GET", "/access/groups"): frozenset({ADMIN}),
