@@ -108,8 +108,8 @@ def export_checkpoint(session: Session, keyring: Cipher, *, now: datetime) -> Ch
     )
 
 
-def parse_checkpoint(text: str) -> Checkpoint:
-    """Read a checkpoint written by `Checkpoint.to_json`.
+def parse_checkpoint(text: str | bytes) -> Checkpoint:
+    """Read a checkpoint written by `Checkpoint.to_json` (bytes: UTF-8, as an uploaded file holds it).
 
     Raises:
         CheckpointInvalid: not a checkpoint (bad JSON, a missing or malformed field).

@@ -54,6 +54,7 @@ CONSOLE_ROLES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/ui/integrity"): frozenset({ADMIN, AUDITOR}),
     ("POST", "/ui/integrity/verify"): frozenset({ADMIN, AUDITOR}),
     ("POST", "/ui/integrity/checkpoint"): frozenset({ADMIN, AUDITOR}),
+    ("POST", "/ui/integrity/verify-since"): frozenset({ADMIN, AUDITOR}),
     ("GET", "/ui/keys"): frozenset({ADMIN}),
     ("POST", "/ui/keys"): frozenset({ADMIN}),
     ("POST", "/ui/keys/{token_id}/revoke"): frozenset({ADMIN}),

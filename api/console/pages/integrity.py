@@ -1,19 +1,32 @@
-"""Integrity (auditor, admin): recompute the audit log's hash chain; download a signed checkpoint."""
+"""Integrity (auditor, admin): recompute the audit log's hash chain, whole or from a signed checkpoint the
+auditor uploads or pastes; download a signed checkpoint."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, File, Form, Request, UploadFile, status
 from fastapi.responses import Response
 
-from api.console.auth import AuditorForm, AuditorPage
+from api.console.auth import AuditorForm, AuditorPage, ConsoleUser
+from api.console.changes import refusal_of
 from api.console.templating import render
 from api.deps import ServicesDep, SessionDep
 from api.schemas import ChainReportPublic
-from storage import ChainBroken, export_checkpoint, verify_chain
+from storage import (
+    ChainBroken,
+    CheckpointInvalid,
+    CheckpointMismatch,
+    export_checkpoint,
+    parse_checkpoint,
+    verify_chain,
+    verify_chain_since,
+)
 
 router = APIRouter(prefix="/ui/integrity", include_in_schema=False)
+MAX_CHECKPOINT_BYTES = 16_384
+"""A checkpoint's JSON has some 400 bytes: a larger file or paste is refused unread."""
 
 
 @router.get("")
@@ -27,6 +40,47 @@ def verify(request: Request, session: SessionDep, services: ServicesDep, user: A
     """Recompute every link and show the verdict (the first broken link, if any)."""
     report = ChainReportPublic.from_report(verify_chain(session, services.keyring))
     return render(request, "integrity.html", user=user, report=report, error=None)
+
+
+def _posted_document(upload: UploadFile | None, pasted: str) -> bytes | str | None:
+    """The uploaded file's bytes (at most one more than the limit), else the pasted text; None: neither."""
+    if upload is not None and upload.filename:
+        return upload.file.read(MAX_CHECKPOINT_BYTES + 1)
+    return pasted if pasted.strip() else None
+
+
+def _refused(request: Request, user: ConsoleUser, message: str, *, status_code: int) -> Response:
+    """The page with why the checkpoint was refused, in the words the API answers it with."""
+    error = f"Checkpoint refused: {message}"
+    return render(request, "integrity.html", user=user, report=None, error=error, status_code=status_code)
+
+
+@router.post("/verify-since")
+def verify_since(
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
+    user: AuditorForm,
+    checkpoint_file: Annotated[UploadFile | None, File(description="A checkpoint's JSON file.")] = None,
+    checkpoint_json: Annotated[str, Form(description="A checkpoint's JSON, pasted.")] = "",
+) -> Response:
+    """Recompute the links after an uploaded or pasted checkpoint (`verify_chain_since`, as `facegate audit
+    verify --since-checkpoint`); the verdict states that the events up to it were not verified."""
+    unusable = status.HTTP_422_UNPROCESSABLE_CONTENT
+    document = _posted_document(checkpoint_file, checkpoint_json)
+    if document is None:
+        return _refused(request, user, "choose a checkpoint file or paste its JSON", status_code=unusable)
+    if len(document) > MAX_CHECKPOINT_BYTES:
+        message = f"larger than {MAX_CHECKPOINT_BYTES} bytes, so not a checkpoint"
+        return _refused(request, user, message, status_code=unusable)
+    try:
+        checkpoint = parse_checkpoint(document)
+        report = verify_chain_since(session, services.keyring, checkpoint)
+    except (CheckpointInvalid, CheckpointMismatch) as exc:
+        refusal = refusal_of(exc)
+        return _refused(request, user, refusal.message, status_code=refusal.status_code)
+    public = ChainReportPublic.from_report(report, checkpoint=checkpoint)
+    return render(request, "integrity.html", user=user, report=public, error=None)
 
 
 @router.post("/checkpoint")
