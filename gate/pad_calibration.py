@@ -11,8 +11,9 @@ passive mean or the card's track rule) as the door decides by now, are comparabl
 The scores are read through the audit chain's verification, and any break refuses (pad_monitor_events.py).
 
 A monitor period shows no attacks, so what a door threshold gives up in attacks is read off the card's
-attack evidence, per colour, at the door's threshold and the card's (pad_door_attacks.py); the result says
-when the door's gives up PAD (`weaker_colours`) and, without evidence, that there is none.
+attack evidence, per colour, at the door's threshold and the card's (pad_door_attacks.py; for a door that
+decides by the track rule, the rule's own evidence, per track); the result says when the door's gives up PAD
+(`weaker_colours`) and, without evidence, that there is none.
 """
 
 from __future__ import annotations
@@ -100,8 +101,8 @@ class DoorCalibrationResult:
         """One line saying what the door's thresholds give up against the card's, or None when none does."""
         parts = [
             f"{c.colour} threshold {c.calibration.attack_threshold:.6f} (the card's "
-            f"{c.card_threshold:.6f}) lets through {given_up_line(c.attacks)} of the card's attacks "
-            f"({c.attacks.dataset})"
+            f"{c.card_threshold:.6f}) lets through {given_up_line(c.attacks)} of "
+            f"{c.attacks.attacks_named} ({c.attacks.dataset})"
             for c in self.weaker_colours
             if c.calibration is not None and c.attacks is not None
         ]

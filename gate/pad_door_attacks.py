@@ -9,6 +9,11 @@ is then read off them, for the colour they were measured in (grey attacks score 
 so a grey door threshold is never judged on colour attacks). A door threshold that lets through more than
 WEAKER_PAD_APCER_POINTS more of any species than the card's gives up PAD: `calibrate-door` warns and prints
 its settings only on request. Without evidence it says so, and guesses nothing.
+
+A door that decides by the card's track rule reads the rule's own evidence instead: the rule's scores on
+attack tracks it was not fitted on (bench/pad_cues.py), one a track as the door decides, at the same warning
+rule. It holds only for the rule that scored them: evidence naming another rule's coefficients (a rule
+refit or edited under it) or none is unknown, like no evidence at all.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gate.pad import ScoreKind
-from recognition import PadAttackEvidence, PresentationAttackDetector, main_calibration_for
+from recognition import PadAttackEvidence, PadTrackRule, PresentationAttackDetector, main_calibration_for
 
 WEAKER_PAD_APCER_POINTS = 0.10
 """A door threshold gives up PAD when, for some species, the share of attacks it lets through exceeds the
@@ -57,6 +62,13 @@ class AttackComparison:
 
     dataset: str
     species: tuple[SpeciesApcer, ...]
+    is_per_track: bool = False
+    """The track rule's scores, one a track (as the door decides); else the nets', one a still."""
+
+    @property
+    def attacks_named(self) -> str:
+        """What the attacks are: 'the card's attacks' (stills) or 'the track rule's attack tracks'."""
+        return "the track rule's attack tracks" if self.is_per_track else "the card's attacks"
 
     @property
     def is_weaker(self) -> bool:
@@ -69,14 +81,7 @@ def card_attack_evidence(
 ) -> tuple[PadAttackEvidence | None, str | None]:
     """The attack evidence that describes this colour's card threshold, or None and why there is none."""
     if score_kind == "track_rule":
-        rule = detector.track_rule
-        evidence = None if rule is None else rule.calibration.attack_evidence
-        if evidence is None:
-            return (
-                None,
-                "the door decides by the card's track rule, whose calibration records no attack scores",
-            )
-        return evidence, None
+        return _rule_attack_evidence(detector.track_rule)
     calibration, is_grey_main = main_calibration_for(
         detector.calibration, detector.grey_calibration, is_grayscale=colour == "grey"
     )
@@ -95,12 +100,30 @@ def card_attack_evidence(
     return calibration.attack_evidence, None
 
 
+def _rule_attack_evidence(rule: PadTrackRule | None) -> tuple[PadAttackEvidence | None, str | None]:
+    """The track rule's attack evidence when it was scored by this very rule, or None and why not."""
+    evidence = None if rule is None else rule.calibration.attack_evidence
+    if rule is None or evidence is None:
+        return None, (
+            "the door decides by the card's track rule, whose calibration records no attack scores (fitted "
+            "before bench/pad_cues.py recorded its held-out attack tracks)"
+        )
+    if evidence.rule_sha256 != rule.rule_sha256:
+        scored_by = "no rule" if evidence.rule_sha256 is None else f"rule {evidence.rule_sha256[:12]}"
+        return None, (
+            f"the door decides by the card's track rule {rule.rule_sha256[:12]}, whose attack scores were "
+            f"recorded by {scored_by} (other coefficients), so they say nothing about it"
+        )
+    return evidence, None
+
+
 def compare_attacks(
     evidence: PadAttackEvidence, *, door_threshold: float | None, card_threshold: float
 ) -> AttackComparison:
     """APCER per species of `evidence` at the door's threshold (None: not calibrated) and the card's."""
     return AttackComparison(
         dataset=evidence.dataset,
+        is_per_track=evidence.is_per_track,
         species=tuple(
             SpeciesApcer(
                 species=entry.species,

@@ -78,7 +78,8 @@ def calibrate_door_command(
     the chain after that signed checkpoint is verified and only its events are used (the checkpoint must be
     signed by one of the master keys and its link still be in the log). Prints the report (per colour
     each camera's events and refusals, the APCER per attack species at the new threshold and the card's
-    from the card's attack evidence, and the events at or above the new threshold to review before
+    from the card's attack evidence, per track for a door deciding by the track rule (the rule's own
+    evidence), and the events at or above the new threshold to review before
     enforcing, by ids only) and the `pad:` block to paste into the door's camera settings. A threshold that
     gives up PAD (more than 10 points more of a species let through than at the card's) is printed only
     with --accept-weaker-pad."""
@@ -224,6 +225,7 @@ def _attacks_json(attacks: AttackComparison | None) -> dict[str, Any] | None:
         return None
     return {
         "dataset": attacks.dataset,
+        "per": "track" if attacks.is_per_track else "still",
         "is_weaker": attacks.is_weaker,
         "species": [
             {
@@ -289,8 +291,9 @@ def _print_cameras(c: ColourResult) -> None:
 
 
 def _print_attacks(c: ColourResult) -> None:
-    """The APCER per species at the door's threshold and the card's, a WARNING when the door's gives up
-    PAD, or plainly that the card holds no attack evidence for this colour."""
+    """The APCER per species at the door's threshold and the card's (per track for the track rule's
+    evidence), a WARNING when the door's gives up PAD, or plainly that the card holds no attack evidence
+    for this colour."""
     if c.attacks is None:
         console.print(
             f"  attacks: unknown: {c.attacks_missing}; what it gives up in attacks is not measured",
@@ -307,8 +310,11 @@ def _print_attacks(c: ColourResult) -> None:
         + f"{s.apcer_at_card:.2%} at the card's (of {s.attack_count})"
         for s in c.attacks.species
     )
+    evidence = "the card's attack evidence"
+    if c.attacks.is_per_track:
+        evidence = "per track, the track rule's attack evidence"
     console.print(
-        f"  attacks let through (APCER), the card's attack evidence ({c.attacks.dataset}): {shares}",
+        f"  attacks let through (APCER), {evidence} ({c.attacks.dataset}): {shares}",
         markup=False,
         highlight=False,
     )

@@ -8,6 +8,11 @@ the card's. The scores are kept sorted and whole up to MAX_STORED_SCORES a speci
 300 a species: APCER at any threshold is then exact, the count `facegate eval pad` gives on the same stills,
 for about 20 characters a score in `pad.json`); a larger set keeps its order statistics at MAX_STORED_SCORES
 evenly spaced ranks (every 0.1% of the ranks), which reads any APCER within 0.1 points and bounds the card.
+
+The card's track rule carries evidence of the same form per track: bench/pad_cues.py scores the held-out
+attack clips (tracks) with the rule it fits and records them with `rule_sha256`, the hash of the rule's
+coefficients that scored them (track_rule.py, `with_track_attack_evidence`), so that a rule refit with other
+coefficients is never judged on another rule's scores.
 """
 
 from __future__ import annotations
@@ -28,8 +33,12 @@ class AttackSpeciesScores(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     species: str = Field(min_length=1, max_length=100)
-    scored_count: int = Field(gt=0, description="Attack stills of this species where a face was scored.")
-    detection_failures: int = Field(ge=0, description="Stills of this species without a face: not scored.")
+    scored_count: int = Field(
+        gt=0, description="Attack presentations of this species scored (stills with a face, or tracks)."
+    )
+    detection_failures: int = Field(
+        ge=0, description="Presentations of this species not scored (no face; a track PAD never scored)."
+    )
     scores: tuple[float, ...] = Field(
         description="All scored_count scores sorted ascending, or, above MAX_STORED_SCORES, the order "
         "statistics at MAX_STORED_SCORES evenly spaced ranks (lowest and highest included)."
@@ -57,15 +66,23 @@ class AttackSpeciesScores(BaseModel):
 
 
 class PadAttackEvidence(BaseModel):
-    """Attack stills scored like a calibration's photos, per species: what its thresholds let through."""
+    """Attack presentations scored like a calibration's bona fide ones, per species: what its thresholds let
+    through. Stills scored by the nets (a passive calibration), or tracks scored by a track rule (per track,
+    `rule_sha256` naming the rule)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     dataset: str = Field(min_length=1, max_length=500, description="What the attacks are and whence.")
     paths_sha256: str = Field(
         pattern=r"^[0-9a-f]{64}$",
-        description="sha256 over the sorted still names (species/relative path), one a line.",
+        description="sha256 over the sorted still or clip names (species/relative path), one a line.",
     )
     species: tuple[AttackSpeciesScores, ...] = Field(min_length=1)
+    rule_sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="The track rule whose scores these are, one a track (PadTrackRule.rule_sha256: its "
+        "coefficients); None: stills scored by the nets (and all evidence written before it was recorded).",
+    )
 
     @model_validator(mode="after")
     def _one_entry_per_species(self) -> PadAttackEvidence:
@@ -73,6 +90,11 @@ class PadAttackEvidence(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError("one entry per attack species")
         return self
+
+    @property
+    def is_per_track(self) -> bool:
+        """Whether the scores are a track rule's, one a track (else the nets', one a still)."""
+        return self.rule_sha256 is not None
 
     def apcer_at(self, threshold: float) -> dict[str, float]:
         """APCER per species at `threshold` (share of each species' scored attacks let through)."""
@@ -94,8 +116,10 @@ def attack_evidence(
     *,
     dataset: str,
     paths_sha256: str,
+    rule_sha256: str | None = None,
 ) -> PadAttackEvidence:
-    """The evidence from each species' attack scores (a species with none scored is left out).
+    """The evidence from each species' attack scores (a species with none scored is left out); with
+    `rule_sha256`, the scores of that track rule, one a track.
 
     Raises:
         EvaluationDataError: no species has a scored attack.
@@ -111,5 +135,7 @@ def attack_evidence(
         if values
     )
     if not entries:
-        raise EvaluationDataError("no attack still was scored: no attack evidence to record")
-    return PadAttackEvidence(dataset=dataset, paths_sha256=paths_sha256, species=entries)
+        raise EvaluationDataError("no attack presentation was scored: no attack evidence to record")
+    return PadAttackEvidence(
+        dataset=dataset, paths_sha256=paths_sha256, species=entries, rule_sha256=rule_sha256
+    )

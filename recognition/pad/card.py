@@ -121,8 +121,10 @@ class PadCalibration(BaseModel):
     )
     attack_evidence: PadAttackEvidence | None = Field(
         None,
-        description="Attack stills scored like these photos (`pad calibrate --attacks`), per species: what "
-        "APCER a threshold gives up; None: calibrated without attacks (and every card before it existed).",
+        description="Attack stills scored like these photos (`pad calibrate --attacks`), or in a track "
+        "rule's calibration attack tracks scored by the rule (bench/pad_cues.py, bound to its rule_sha256), "
+        "per species: what APCER a threshold gives up; None: calibrated without attacks (and every card "
+        "before it existed).",
     )
 
     def point_at(self, bpcer: float) -> BpcerPoint:
@@ -165,7 +167,10 @@ class PadTrackRule(BaseModel):
     score = sigmoid(intercept + Σ weight_i · (value_i − centre_i) / scale_i); a feature the track could not
     measure (a motion cue on a one-frame track) takes its centre, so it adds nothing either way.
     `calibration` holds thresholds on that score at target BPCERs, measured on the fit split's bona fide
-    tracks; `fitted_on` says which data and command (bench/pad_cues.py writes the rule).
+    tracks; `fitted_on` says which data and command (bench/pad_cues.py writes the rule). The calibration's
+    attack evidence, when there is one, holds the rule's scores on held-out attack tracks and names the rule
+    that scored them (`rule_sha256`): it lives in the rule, so a refit writes a new one, and a rule whose
+    coefficients were changed under it (the hash differs) is not judged on it (`pad calibrate-door`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -1,7 +1,9 @@
 """Fit the PAD track rule: L2-regularised logistic regression over a track's passive score and cues.
 
 Newton's method (iteratively reweighted least squares) on standardised features, in numpy; thresholds on
-the fitted score come from the fit data's bona fide tracks, as `calibrate_pad` sets the passive ones.
+the fitted score come from the fit data's bona fide tracks, as `calibrate_pad` sets the passive ones. The
+rule's attack side (`with_track_attack_evidence`): its own scores on attack tracks it was not fitted on,
+recorded in its calibration bound to its coefficients' hash, for `pad calibrate-door` to read per track.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from recognition.errors import EvaluationDataError
+from recognition.pad.attack_evidence import attack_evidence
 from recognition.pad.card import PadCalibration, PadTrackRule
 from recognition.pad.metrics import calibrate_pad
+
+Row = Mapping[str, float | None]
 
 _NEWTON_STEPS = 50
 
 
-def _design(rows: Sequence[Mapping[str, float | None]], features: Sequence[str]) -> np.ndarray:
+def _design(rows: Sequence[Row], features: Sequence[str]) -> np.ndarray:
     """rows × features, a missing value as NaN."""
     return np.array(
         [[np.nan if row.get(name) is None else float(row[name] or 0.0) for name in features] for row in rows],
@@ -26,7 +31,7 @@ def _design(rows: Sequence[Mapping[str, float | None]], features: Sequence[str])
 
 
 def fit_track_rule(
-    rows: Sequence[Mapping[str, float | None]],
+    rows: Sequence[Row],
     is_attack: Sequence[bool],
     *,
     features: Sequence[str],
@@ -80,3 +85,36 @@ def fit_track_rule(
     bona_scores = [rule.score(row) for row, attack in zip(rows, is_attack, strict=True) if not attack]
     dataset = f"{len(bona_scores)} bona fide tracks of {fitted_on}"
     return rule.model_copy(update={"calibration": calibrate_pad(bona_scores, dataset=dataset)})
+
+
+def with_track_attack_evidence(
+    rule: PadTrackRule,
+    attack_rows: Mapping[str, Sequence[Row]],
+    never_scored: Mapping[str, int],
+    *,
+    dataset: str,
+    paths_sha256: str,
+) -> PadTrackRule:
+    """`rule` with its calibration's attack evidence: its own score on each species' attack tracks, one a
+    track, bound to its coefficients (`rule_sha256`), so that a rule refit with other ones is not judged on
+    these scores; its thresholds and provenance are kept.
+
+    Args:
+        attack_rows: per species, each attack track's feature values by name, as the gate's events record
+            them (tracks the rule was not fitted on).
+        never_scored: per species, attack clips PAD never scored (no track to score).
+        dataset: what the tracks are and whence.
+        paths_sha256: sha256 over the clips' names (species/relative path), one a line (`names_sha256`).
+
+    Raises:
+        EvaluationDataError: no attack track at all.
+    """
+    evidence = attack_evidence(
+        {species: [rule.score(row) for row in rows] for species, rows in attack_rows.items()},
+        never_scored,
+        dataset=dataset,
+        paths_sha256=paths_sha256,
+        rule_sha256=rule.rule_sha256,
+    )
+    calibration = rule.calibration.model_copy(update={"attack_evidence": evidence})
+    return rule.model_copy(update={"calibration": calibration})

@@ -18,9 +18,12 @@ from recognition import (
     PAD_CARD_DIR,
     PAD_CARD_FILE,
     BpcerPoint,
+    PadAttackEvidence,
     PadCalibration,
     PresentationAttackDetector,
+    RecognitionSettings,
     attack_evidence,
+    build_pad_detector,
     read_pad_card,
     write_pad_card,
 )
@@ -205,6 +208,22 @@ def _append_copies(engine: Engine, keyring: Cipher, *, first: int, last: int) ->
                 append_event(session, keyring, AuditEventCreate(**copy))
 
 
+def _given_up_print(
+    door_at: float, *, dataset: str, rule_sha256: str | None = None
+) -> tuple[float, PadAttackEvidence]:
+    """A card threshold half the door's, and attack scores with 31 of 300 prints between the two (10.33
+    points given up: more than 10) and every screen replay above both (4 not scored)."""
+    card_at, between, above = door_at / 2, door_at * 3 / 4, (door_at + 1.0) / 2
+    evidence = attack_evidence(
+        {"print": [between] * 31 + [above] * 269, "screen_replay": [above] * 300},
+        {"screen_replay": 4},
+        dataset=dataset,
+        paths_sha256="a" * 64,
+        rule_sha256=rule_sha256,
+    )
+    return card_at, evidence
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_door_threshold_that_gives_up_pad_warns_and_prints_its_block_only_when_accepted(
     engine,
@@ -230,13 +249,7 @@ def test_a_door_threshold_that_gives_up_pad_warns_and_prints_its_block_only_when
     ).calibration.colour  # fmt: skip
     assert door is not None and 0.0 < door.attack_threshold < 1.0
     door_at = door.attack_threshold
-    card_at, between, above = door_at / 2, door_at * 3 / 4, (door_at + 1.0) / 2
-    evidence = attack_evidence(
-        {"print": [between] * 31 + [above] * 269, "screen_replay": [above] * 300},
-        {"screen_replay": 4},
-        dataset="sim",
-        paths_sha256="a" * 64,
-    )
+    card_at, evidence = _given_up_print(door_at, dataset="sim")
     models = StorageSettings().home / "models"
     shutil.copytree(pad_model_dir, models, dirs_exist_ok=True)
     card_path = models / PAD_CARD_DIR / PAD_CARD_FILE
@@ -266,6 +279,7 @@ def test_a_door_threshold_that_gives_up_pad_warns_and_prints_its_block_only_when
     colour, grey = report["colours"]
     assert colour["attack_evidence"] == {
         "dataset": "sim",
+        "per": "still",
         "is_weaker": True,
         "species": [
             {
@@ -306,3 +320,90 @@ def test_a_door_threshold_that_gives_up_pad_warns_and_prints_its_block_only_when
     assert f"(printed with --accept-weaker-pad: it gives up PAD: {summary})" in " ".join(
         accepted.stdout.split()
     )
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_rule_decided_door_says_attacks_unknown_for_an_old_rule_and_reads_a_measured_rule_per_track(
+    engine,
+    database_url: str,
+    keyring,
+    recognizer,
+    pad_model_dir: Path,
+    enroll_person,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The card's track rule decides. A rule as cards held it before rules carried attack tracks (its JSON
+    as written then) loads unchanged and the report says `attacks: unknown`, printing the block; the same
+    rule with its attack tracks (31 of 300 prints between its threshold and the door's) is read per track,
+    warns and refuses the block naming the rule's attack tracks."""
+    enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
+    models = StorageSettings().home / "models"
+    shutil.copytree(pad_model_dir, models, dirs_exist_ok=True)
+    card_path = models / PAD_CARD_DIR / PAD_CARD_FILE
+    old_rule = {  # a rule's JSON as bench/pad_cues.py --write-card wrote it before (no attack evidence)
+        "features": ["passive", "frame_edges"],
+        "centre": [0.5, 0.3],
+        "scale": [0.25, 0.25],
+        "weights": [1.0, 4.0],
+        "intercept": 0.0,
+        "calibration": {
+            "dataset": "120 bona fide tracks of bench/pad_cues.py --seed 13",
+            "bona_fide_count": 120,
+            "points": [{"bpcer": 0.01, "attack_threshold": 0.5}],
+            "source": None,
+        },
+        "fitted_on": "bench/pad_cues.py --seed 13",
+    }
+    card_json = json.loads(card_path.read_text())
+    card_path.write_text(json.dumps({**card_json, "track_rule": old_rule}))
+    rule = read_pad_card(card_path).track_rule
+    assert rule is not None and rule.calibration.attack_evidence is None
+    settings = GateSettings(pad=PadSettings(policy="monitor", bpcer_target=0.5), track_max_missed_frames=0)
+    settings.decision.cooldown_s = 0.0
+    detector = build_pad_detector(
+        RecognitionSettings(model_dir=models, bundle_dirs=[], allow_model_download=False),
+        cache_dir=tmp_path / "cache",
+    )
+    run_pad_gate(engine, keyring, recognizer, detector, door_clips(10, seed=24), settings=settings)
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    gates = _gates(tmp_path / "gates.yaml", {"policy": "monitor", "bpcer_target": 0.5})
+    options = ["pad", "calibrate-door", "--door", "front", "--config", str(gates), *WINDOW, "--json"]
+
+    unknown = runner.invoke(app, options)
+
+    assert unknown.exit_code == 0, unknown.output
+    report = json.loads(unknown.stdout.strip().splitlines()[-1])
+    assert report["calibration"]["score"] == "track_rule" and report["block_printed"]
+    colour = report["colours"][0]
+    assert colour["attack_evidence"] is None
+    assert "attacks: unknown: the door decides by the card's track rule, whose calibration records no " in (
+        " ".join(unknown.output.split())
+    )
+    door_at = colour["threshold"]
+    card_at, evidence = _given_up_print(door_at, dataset="held-out tracks", rule_sha256=rule.rule_sha256)
+    point = BpcerPoint(bpcer=0.01, attack_threshold=card_at)
+    calibration = rule.calibration.model_copy(update={"points": (point,), "attack_evidence": evidence})
+    card = read_pad_card(card_path)
+    write_pad_card(
+        card.model_copy(update={"track_rule": rule.model_copy(update={"calibration": calibration})}),
+        card_path,
+    )
+
+    refused = runner.invoke(app, options)
+
+    assert refused.exit_code == 1, refused.output
+    report = json.loads(refused.stdout.strip().splitlines()[-1])
+    summary = (
+        f"colour threshold {door_at:.6f} (the card's {card_at:.6f}) lets through print 10.33% against 0.00% "
+        "of 300 of the track rule's attack tracks (held-out tracks)"
+    )
+    assert (report["weaker_pad"], report["weaker_pad_summary"]) == (["colour"], summary)
+    colour, grey = report["colours"]
+    assert colour["attack_evidence"]["per"] == "track" and grey["attack_evidence"]["per"] == "track"
+    output = " ".join(refused.output.split())
+    assert (
+        "attacks let through (APCER), per track, the track rule's attack evidence (held-out tracks): print "
+        "10.33% at this threshold, 0.00% at the card's (of 300)"
+    ) in output
+    assert f"error: door front: this calibration gives up PAD: {summary}; no `pad:` block printed" in output

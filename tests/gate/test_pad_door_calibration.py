@@ -27,6 +27,7 @@ from recognition import (
     BpcerPoint,
     PadAttackEvidence,
     PadCalibration,
+    PadTrackRule,
     PresentationAttackDetector,
     attack_evidence,
     threshold_at_bpcer,
@@ -614,14 +615,23 @@ def test_the_cards_attack_evidence_is_read_at_both_thresholds_and_more_than_10_p
         # Grey tracks keep the colour threshold here; colour attacks say nothing about grey ones.
         assert grey_result.attacks is None and "no grey calibration" in (grey_result.attacks_missing or "")
         result = _calibrate(engine, keyring, detector)
-        if is_weaker:
-            assert [c.colour for c in result.weaker_colours] == ["colour"]
-            assert result.weaker_pad_summary() == (
-                f"colour threshold {door_at:.6f} (the card's {card_at:.6f}) lets through print 10.33% "
-                "against 0.00% of 300 of the card's attacks (sim)"
-            )
-        else:
-            assert result.weaker_colours == () and result.weaker_pad_summary() is None
+        _assert_summary(
+            result, is_weaker=is_weaker, door_at=door_at, card_at=card_at, of="the card's attacks (sim)"
+        )
+
+
+def _assert_summary(
+    result: DoorCalibrationResult, *, is_weaker: bool, door_at: float, card_at: float, of: str
+) -> None:
+    """31 of 300 prints between the thresholds give up PAD, summarised naming the attacks `of`; 30 do not."""
+    if is_weaker:
+        assert [c.colour for c in result.weaker_colours] == ["colour"]
+        assert result.weaker_pad_summary() == (
+            f"colour threshold {door_at:.6f} (the card's {card_at:.6f}) lets through print 10.33% "
+            f"against 0.00% of 300 of {of}"
+        )
+    else:
+        assert result.weaker_colours == () and result.weaker_pad_summary() is None
 
 
 @pytest.mark.model
@@ -659,7 +669,7 @@ def test_each_deciding_score_and_colour_reads_only_the_evidence_measured_for_it(
     pad_model_dir, tmp_path
 ) -> None:
     """The passive score reads the card's calibration of its colour; grey reads a grey calibration's only;
-    the track rule reads its own calibration's, which a fitted rule does not carry."""
+    the track rule reads its own calibration's (none here: a rule fitted before it was recorded)."""
     colour_scores, grey_scores = _evidence([0.2], [0.9]), _evidence([0.99], [1.0])
     grey_card = _card_at(0.999, grey_scores).model_copy(update={"dataset": "LFW in grey"})
     both = pad_with(
@@ -674,13 +684,108 @@ def test_each_deciding_score_and_colour_reads_only_the_evidence_measured_for_it(
     assert card_attack_evidence(both, colour="grey", score_kind="passive") == (grey_scores, None)
     for colour in ("colour", "grey"):
         evidence, why = card_attack_evidence(both, colour=colour, score_kind="track_rule")  # type: ignore[arg-type]
-        assert (
-            evidence is None
-            and why is not None
-            and why.startswith("the door decides by the card's track rule")
+        assert evidence is None and why == (
+            "the door decides by the card's track rule, whose calibration records no attack scores (fitted "
+            "before bench/pad_cues.py recorded its held-out attack tracks)"
         )
     colour_only = pad_with(
         pad_model_dir, tmp_path / "colour", calibration=_card_at(0.3, colour_scores), grey_calibration=None
     )
     evidence, why = card_attack_evidence(colour_only, colour="grey", score_kind="passive")
     assert evidence is None and "no grey calibration" in (why or "")
+
+
+def _rule_with_evidence(rule: PadTrackRule, threshold: float, evidence: PadAttackEvidence) -> PadTrackRule:
+    """`rule` (same coefficients) with one threshold at BPCER 1% and `evidence` as its attack tracks."""
+    return rule.model_copy(update={"calibration": _card_at(threshold, evidence)})
+
+
+def _rule_evidence(
+    rule: PadTrackRule | None, print_scores: list[float], screen: list[float]
+) -> PadAttackEvidence:
+    """Attack tracks scored by `rule` (None: evidence that names no rule)."""
+    return attack_evidence(
+        {"print": print_scores, "screen_replay": screen},
+        {},
+        dataset="held-out tracks",
+        paths_sha256="b" * 64,
+        rule_sha256=None if rule is None else rule.rule_sha256,
+    )
+
+
+@pytest.mark.model
+def test_a_rule_decided_door_reads_the_rules_own_attack_tracks_and_warns_past_10_points(
+    engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled
+) -> None:
+    """A door that decides by the track rule: the rule's attack evidence (its scores on held-out attack
+    tracks) is read per track at the door's threshold and at the rule's, in both colours (the rule decides
+    every track at one threshold), and more than 10 points given up warns, as for the passive score."""
+    rule = hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
+    with_rule = pad_with(pad_model_dir, tmp_path / "plain", track_rule=rule)
+    run_pad_gate(
+        engine, keyring, recognizer, with_rule, door_clips(10, seed=23), settings=_settings("monitor")
+    )
+    plain = _calibrate(engine, keyring, with_rule).colours[0]
+    assert plain.attacks is None and (plain.attacks_missing or "").startswith(
+        "the door decides by the card's track rule, whose calibration records no attack scores"
+    )
+    assert plain.calibration is not None and 0.0 < plain.calibration.attack_threshold < 1.0
+    door_at = plain.calibration.attack_threshold
+    card_at, between, above = door_at / 2, door_at * 3 / 4, (door_at + 1.0) / 2
+
+    for given_up, is_weaker in ((30, False), (31, True)):
+        printed = [between] * given_up + [above] * (300 - given_up)
+        screen = [0.0] * 10 + [above] * 290
+        measured = _rule_with_evidence(rule, card_at, _rule_evidence(rule, printed, screen))
+        detector = pad_with(pad_model_dir, tmp_path / str(given_up), track_rule=measured)
+
+        result = _calibrate(engine, keyring, detector)
+
+        colour, grey_result = result.colours
+        assert result.calibration.score == "track_rule" and colour.calibration == plain.calibration
+        assert colour.card_threshold == card_at and colour.card_basis.startswith("track rule, BPCER 0.01")
+        for read in (colour, grey_result):
+            assert read.attacks is not None and read.attacks.is_per_track and read.attacks_missing is None
+        assert colour.attacks is not None and grey_result.attacks is not None
+        found = {
+            s.species: (s.attack_count, s.apcer_at_door, s.apcer_at_card) for s in colour.attacks.species
+        }
+        assert found == {
+            "print": (300, sum(not s > door_at for s in printed) / 300, 0.0),
+            "screen_replay": (300, 10 / 300, 10 / 300),
+        }
+        assert [(s.apcer_at_door, s.apcer_at_card) for s in grey_result.attacks.species] == [
+            (None, 0.0),  # no grey events: no door threshold, the rule's read alone
+            (None, 10 / 300),
+        ]
+        assert colour.attacks.is_weaker is is_weaker
+        of = "the track rule's attack tracks (held-out tracks)"
+        _assert_summary(result, is_weaker=is_weaker, door_at=door_at, card_at=card_at, of=of)
+
+
+@pytest.mark.model
+def test_a_track_rules_evidence_holds_only_for_the_coefficients_that_scored_it(
+    pad_model_dir, tmp_path
+) -> None:
+    """Evidence lives in the rule's calibration and names the rule that scored it: the rule's own is read; a
+    rule whose coefficients were changed under it (the hash covers them, not the thresholds), or evidence
+    naming no rule, is unknown, whatever the scores."""
+    rule = hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
+    own = _rule_evidence(rule, [0.2], [0.9])
+    measured = _rule_with_evidence(rule, 0.5, own)
+    edited = measured.model_copy(update={"weights": (1.0, 3.0)})
+    unnamed = _rule_with_evidence(rule, 0.5, _rule_evidence(None, [0.2], [0.9]))
+    assert edited.rule_sha256 != rule.rule_sha256 and edited.calibration == measured.calibration
+
+    def read(track_rule: PadTrackRule, name: str) -> tuple[PadAttackEvidence | None, str | None]:
+        detector = pad_with(pad_model_dir, tmp_path / name, track_rule=track_rule)
+        return card_attack_evidence(detector, colour="colour", score_kind="track_rule")
+
+    assert read(measured, "own") == (own, None)
+    assert read(edited, "edited") == (
+        None,
+        f"the door decides by the card's track rule {edited.rule_sha256[:12]}, whose attack scores were "
+        f"recorded by rule {rule.rule_sha256[:12]} (other coefficients), so they say nothing about it",
+    )
+    evidence, why = read(unnamed, "unnamed")
+    assert evidence is None and "recorded by no rule" in (why or "")

@@ -67,7 +67,7 @@ def test_stored_scores_must_be_sorted_sized_and_one_entry_a_species() -> None:
     entry = AttackSpeciesScores(species="print", scored_count=1, detection_failures=0, scores=(0.5,))
     with pytest.raises(ValidationError, match="one entry per attack species"):
         PadAttackEvidence(dataset="sim", paths_sha256="a" * 64, species=(entry, entry))
-    with pytest.raises(EvaluationDataError, match="no attack still was scored"):
+    with pytest.raises(EvaluationDataError, match="no attack presentation was scored"):
         attack_evidence({"print": []}, {"print": 3}, dataset="sim", paths_sha256="a" * 64)
 
 

@@ -20,7 +20,9 @@ from recognition import (
     attack_still,
     fill_warp_padding,
     fit_track_rule,
+    names_sha256,
     warp_padding_mask,
+    with_track_attack_evidence,
 )
 from tests.data import encode_jpeg, knn_examples, shared_faces
 
@@ -133,6 +135,61 @@ def test_the_fitted_rule_is_the_penalised_optimum_and_its_thresholds_hold_on_its
     bona = [rule.score(r) for r, a in zip(rows, is_attack, strict=True) if not a]
     for point in rule.calibration.points:
         assert np.mean([s > point.attack_threshold for s in bona]) <= point.bpcer
+
+
+def _rows(rng: np.random.Generator, count: int, *, is_attack: bool) -> list[dict[str, float | None]]:
+    return [
+        {
+            PASSIVE_FEATURE: float(rng.normal(0.6 if is_attack else 0.4, 0.2)),
+            "frame_edges": float(rng.normal(0.5 if is_attack else 0.1, 0.2)),
+        }
+        for _ in range(count)
+    ]
+
+
+def test_the_rules_attack_evidence_is_its_own_score_on_each_attack_track_bound_to_its_coefficients() -> None:
+    """Per species the rule's score on every attack track (brute force), sorted; the rule's hash recorded,
+    its thresholds and provenance kept; a refit has other coefficients and none of the old evidence."""
+    rng = np.random.default_rng(5)
+    rows = _rows(rng, 60, is_attack=False) + _rows(rng, 60, is_attack=True)
+    is_attack = [False] * 60 + [True] * 60
+    rule = fit_track_rule(rows, is_attack, features=[PASSIVE_FEATURE, "frame_edges"], fitted_on="synthetic")
+    attacks = {"print": _rows(rng, 7, is_attack=True), "screen_replay": _rows(rng, 5, is_attack=True)}
+    attacks["print"][0]["frame_edges"] = None  # not measured: the rule takes the centre, as the gate does
+    names = names_sha256(["print/a.avi", "screen_replay/b.avi"])
+
+    measured = with_track_attack_evidence(
+        rule, attacks, {"print": 1, "screen_replay": 0}, dataset="held-out tracks", paths_sha256=names
+    )
+
+    evidence = measured.calibration.attack_evidence
+    assert evidence is not None and evidence.is_per_track
+    assert (evidence.rule_sha256, evidence.dataset, evidence.paths_sha256) == (
+        rule.rule_sha256,
+        "held-out tracks",
+        names,
+    )
+    for entry in evidence.species:
+        by_hand = []
+        for row in attacks[entry.species]:
+            logit = rule.intercept
+            for name, centre, scale, weight in zip(
+                rule.features, rule.centre, rule.scale, rule.weights, strict=True
+            ):
+                logit += 0.0 if row[name] is None else weight * (row[name] - centre) / scale  # type: ignore[operator]
+            by_hand.append(1 / (1 + math.exp(-logit)))
+        assert entry.scores == pytest.approx(sorted(by_hand), abs=1e-12)
+        assert entry.scored_count == len(attacks[entry.species])
+    assert [e.detection_failures for e in evidence.species] == [1, 0]
+    assert measured.rule_sha256 == rule.rule_sha256
+    assert measured.model_dump(exclude={"calibration"}) == rule.model_dump(exclude={"calibration"})
+    assert measured.calibration.model_dump(exclude={"attack_evidence"}) == rule.calibration.model_dump(
+        exclude={"attack_evidence"}
+    )
+    refit = fit_track_rule(
+        rows[::2], is_attack[::2], features=[PASSIVE_FEATURE, "frame_edges"], fitted_on="x"
+    )
+    assert refit.rule_sha256 != rule.rule_sha256 and refit.calibration.attack_evidence is None
 
 
 @pytest.mark.model

@@ -26,6 +26,7 @@ from recognition import (  # noqa: E402
     Recognizer,
     find_pad_card,
     read_pad_card,
+    with_track_attack_evidence,
     write_pad_card,
 )
 from tests.data import minifasnet_dir  # noqa: E402
@@ -119,7 +120,8 @@ def _calibration(dataset: str, threshold: float, *, with_attacks: bool) -> PadCa
 
 
 def _fully_calibrated(card: PadCard) -> PadCard:
-    """`card` with every calibration a card can hold (each main one with attack evidence) and a track rule."""
+    """`card` with every calibration a card can hold (each main one with attack evidence) and a track rule
+    with its attack tracks (bound to it by its hash)."""
     rule = PadTrackRule(
         features=("passive",),
         centre=(0.5,),
@@ -128,6 +130,13 @@ def _fully_calibrated(card: PadCard) -> PadCard:
         intercept=-1.0,
         calibration=_calibration("rule tracks", 0.6, with_attacks=False),
         fitted_on="hand-set for this test",
+    )
+    rule = with_track_attack_evidence(
+        rule,
+        {"print": [{"passive": 0.9}, {"passive": 0.1}], "screen_replay": [{"passive": 0.7}]},
+        {"print": 1, "screen_replay": 0},
+        dataset="held-out attack tracks",
+        paths_sha256="cd" * 32,
     )
     return card.model_copy(
         update={
@@ -160,6 +169,9 @@ def test_export_again_keeps_everything_the_card_holds_for_identical_nets_and_dro
     again = runner.invoke(app, export)
     assert again.exit_code == 0, again.output
     assert read_pad_card(card_path).model_dump(mode="json") == calibrated.model_dump(mode="json")
+    kept_rule = read_pad_card(card_path).track_rule  # with its attack tracks, still bound to it
+    assert kept_rule is not None and kept_rule.calibration.attack_evidence is not None
+    assert kept_rule.calibration.attack_evidence.rule_sha256 == kept_rule.rule_sha256
     measured = "calibration, grey_calibration, face_fill_calibrations, track_rule"
     assert f"kept from the card there (the nets are byte-identical): {measured}" in " ".join(
         again.output.split()
