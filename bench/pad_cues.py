@@ -15,11 +15,13 @@ Every clip runs through `gate.run_gate` with PAD in monitor mode, the card's tra
 Per cue and for the passive score: AUC per species and APCER at the thresholds that give BPCER 1% / 5% on
 the fit split's bona fide tracks, on the held-out split. The track rule (logistic regression) is fitted on
 the fit split with `--features` and reported on the held-out split; `--write-card` stores it in the PAD
-card. `--fit-stills CLASS=DIR` (repeatable) adds every second photo of a class (`bona_fide`, a species) to
-the fit split as one-frame tracks and reports the rest at the rule's threshold; `--calibrate-stills DIR`
-sets that threshold on other bona fide photos instead of the fit rows. `--stills NAME=DIR`
-(repeatable) scores photo sets with that rule as one-frame tracks (passive and `frame_edges` of the face
-nearest the centre), thresholds set on the first set. The rows are kept in
+card, with its scores on the held-out split's attack tracks as its attack evidence (per species, one a
+track, bound to the rule's coefficients), from which `facegate pad calibrate-door` reads per track what a
+door threshold of the rule gives up. `--fit-stills CLASS=DIR` (repeatable) adds every second photo of a
+class (`bona_fide`, a species) to the fit split as one-frame tracks and reports the rest at the rule's
+threshold; `--calibrate-stills DIR` sets that threshold on other bona fide photos instead of the fit rows.
+`--stills NAME=DIR` (repeatable) scores photo sets with that rule as one-frame tracks (passive and
+`frame_edges` of the face nearest the centre), thresholds set on the first set. The rows are kept in
 OUT/rows.json: a second run with other `--features` only refits. Cue cost: each cue
 timed on the first 3 face frames of each held-out clip (ms per track).
 
@@ -68,11 +70,13 @@ from recognition import (
     find_pad_card,
     fit_track_rule,
     image_paths,
+    names_sha256,
     pad_search_dirs,
     pose_sweep_video,
     read_pad_card,
     threshold_at_bpcer,
     vector_to_bytes,
+    with_track_attack_evidence,
     write_pad_card,
 )
 from storage import StorageSettings
@@ -304,6 +308,48 @@ def measure(out: Path, recognizer: Recognizer, pad: PresentationAttackDetector) 
     return {"rows": splits, "never_scored": failures}
 
 
+def held_out_attack_evidence(
+    rule: PadTrackRule, out: Path, held: Mapping[str, list[Row]], *, seed: int
+) -> PadTrackRule:
+    """`rule` with its scores on the held-out split's attack tracks (people it was not fitted on) as its
+    attack evidence, per species; a clip without a row (PAD never scored it: no face matched, or the face
+    filled every frame) counts as not scored. The clips are named species/file, as `pad calibrate
+    --attacks` names stills."""
+    root = out / "held_out" / "attack"
+    clips = {s: sorted((root / s).glob("*.avi")) for s in ATTACK_SPECIES}
+    tracks = sum(len(held[s]) for s in ATTACK_SPECIES)
+    return with_track_attack_evidence(
+        rule,
+        {s: held[s] for s in ATTACK_SPECIES},
+        {s: len(clips[s]) - len(held[s]) for s in ATTACK_SPECIES},
+        dataset=f"{tracks} simulated attack tracks of the held-out half of ORL's people (not fitted on), "
+        f"bench/pad_cues.py --seed {seed}",
+        paths_sha256=names_sha256(f"{s}/{path.name}" for s, paths in clips.items() for path in paths),
+    )
+
+
+def evidence_report(rule: PadTrackRule) -> dict[str, object] | None:
+    """Per species the tracks of the rule's attack evidence and the APCER at each of its thresholds."""
+    evidence = rule.calibration.attack_evidence
+    if evidence is None:
+        return None
+    return {
+        "dataset": evidence.dataset,
+        "json_chars": len(evidence.model_dump_json()),
+        **{
+            entry.species: {
+                "tracks": entry.scored_count,
+                "never_scored": entry.detection_failures,
+                **{
+                    f"apcer_at_rule_{p.bpcer:g}": round(entry.apcer_at(p.attack_threshold), 4)
+                    for p in rule.calibration.points
+                },
+            }
+            for entry in evidence.species
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -384,6 +430,7 @@ def main() -> None:
         scores = [rule.score(row) for row in still_rows(args.calibrate_stills, recognizer, pad)]
         dataset = f"{len(scores)} bona fide photos in {args.calibrate_stills.name} (one-frame tracks)"
         rule = rule.model_copy(update={"calibration": calibrate_pad(scores, dataset=dataset)})
+    rule = held_out_attack_evidence(rule, args.out, held, seed=args.seed)
     combined = operating(fit, held, rule.score)
     passive_threshold = pad.calibration.threshold_at(0.01) if pad.calibration else 0.5
     held_bona = held["bona_fide"]
@@ -418,6 +465,7 @@ def main() -> None:
         "per_cue_held_out": per_cue,
         "rule": {"features": features, "weights": rule.weights, "intercept": rule.intercept},
         "rule_thresholds": {str(p.bpcer): p.attack_threshold for p in rule.calibration.points},
+        "rule_attack_evidence_held_out": evidence_report(rule),
         "combined_held_out": combined,
         "passive_at_card_threshold_held_out": passive_at_card,
         "cue_ms_per_track_median": cost,
