@@ -45,6 +45,7 @@ from gate.errors import (
     JournalError,
     JournalLocked,
     ThresholdUnavailable,
+    UnknownCamera,
     UpstreamUnavailable,
 )
 from gate.gallery import GalleryCache
@@ -70,9 +71,9 @@ from gate.pad_calibration import (
     ColourResult,
     DoorCalibrationResult,
     calibrate_door,
-    door_pad_settings,
     min_events,
 )
+from gate.pad_camera_selection import CameraSelection, camera_pad_settings, door_pad_settings
 from gate.pad_door_attacks import WEAKER_PAD_APCER_POINTS, AttackComparison, SpeciesApcer
 from gate.pad_monitor_events import MonitorScore, monitor_scores
 from gate.registry import DOORS, build_door
@@ -101,6 +102,9 @@ __all__ = [
     "SpeciesApcer",
     "WEAKER_PAD_APCER_POINTS",
     "DoorCalibrationRefused",
+    "UnknownCamera",
+    "CameraSelection",
+    "camera_pad_settings",
     "DoorCalibrationResult",
     "DoorColourCalibration",
     "DoorPadCalibration",

@@ -368,10 +368,13 @@ def check_gate_config(config: GatesConfig | None) -> str:
     """
     settings = GateSettings()
     cameras = config.cameras if config is not None else []
-    doors = [("(environment)", settings), *((camera.door, camera.settings) for camera in cameras)]
-    if any(s.pad.policy != "off" for _, s in doors):
+    doors = [
+        ("(environment)", None, settings),
+        *((camera.door, camera.name, camera.settings) for camera in cameras),
+    ]
+    if any(s.pad.policy != "off" for _, _, s in doors):
         detector = build_pad_detector(RecognitionSettings(), cache_dir=StorageSettings().home / "models")
-        for door, door_settings in doors:
-            # what the door's loop builds first: its rule, thresholds and door calibration check
-            PadGate(door_settings.pad, detector, door=door)
+        for door, name, door_settings in doors:
+            # what each camera's loop builds first: its rule, thresholds and door calibration check
+            PadGate(door_settings.pad, detector, door=door, camera=name)
     return f"configuration valid: {len(cameras) or 1} camera(s)"

@@ -6,6 +6,7 @@ GateError
 ├── GalleryStale        the database has been unreachable too long (or before any gallery was loaded)
 ├── ThresholdUnavailable the configured FPIR target needs a calibration the model does not have
 ├── DoorCalibrationRefused a door's monitor events cannot set its PAD threshold (too few, other weights)
+│   └── UnknownCamera     the door has no camera of that name or audited source in the gates file
 ├── UpstreamUnavailable the audit log or gallery upstream (database or API) cannot be reached now
 ├── DeviceRefused       the API refuses this device (its key revoked or unknown, no door of its own)
 └── JournalError        the local audit journal cannot be opened, written or read
@@ -36,6 +37,10 @@ class ThresholdUnavailable(GateError):
 
 class DoorCalibrationRefused(GateError):
     """The door's monitor events cannot set its PAD threshold: too few, other PAD weights or another score."""
+
+
+class UnknownCamera(DoorCalibrationRefused):
+    """The door has no camera of that name (or source as audited) in the gates file: a usage error."""
 
 
 class UpstreamUnavailable(GateError):

@@ -32,7 +32,8 @@ Door calibration: `PadSettings.door_calibration` (`facegate pad calibrate-door`,
 events) replaces the card's threshold for each colour it holds, for the deciding score it was measured on;
 a colour it lacks keeps the card's (grey without either: the card's colour threshold, as above). It must
 match the loaded PAD weights and the deciding score, else the gate refuses to start (ThresholdUnavailable
-naming the door). The event's basis then says `door calibration`, its target, event count and dates.
+naming the door and camera: each camera's settings hold their own, of the door or of it alone). The
+event's basis then says `door calibration`, its target, event count and dates.
 """
 
 from __future__ import annotations
@@ -119,11 +120,18 @@ class PadGate:
     """One door's PAD state: its policy, deciding rule, threshold and the evidence of each live track."""
 
     def __init__(
-        self, settings: PadSettings, detector: PresentationAttackDetector | None, *, door: str
+        self,
+        settings: PadSettings,
+        detector: PresentationAttackDetector | None,
+        *,
+        door: str,
+        camera: str | None = None,
     ) -> None:
         """Raises ThresholdUnavailable: the policy needs PAD and no detector was built, the card's track
         rule names a cue this gate does not know or has no threshold at the door's BPCER target, or the
-        door's own calibration was measured with other PAD weights or another deciding score."""
+        door's own calibration was measured with other PAD weights or another deciding score. Each camera
+        holds its own settings (a calibration of the door or of that camera alone); `camera` names it in
+        those errors."""
         self.settings = settings
         self.detector = detector if settings.policy != "off" else None
         if settings.policy != "off" and detector is None:
@@ -136,19 +144,19 @@ class PadGate:
             raise ThresholdUnavailable(f"the PAD track rule needs unknown cues: {', '.join(sorted(unknown))}")
         self.frame_cues = sorted(needed & FRAME_CUES.keys())
         self.track_cues = sorted(needed & TRACK_CUES.keys())
-        self._check_door_calibration(door)
+        self._check_door_calibration(f"door {door}" if camera is None else f"door {door}, camera {camera}")
         self.threshold, self.basis = self._threshold(self.rule, is_grey=False)
         self.grey_threshold, self.grey_basis = self._threshold(self.rule, is_grey=True)
         self.tracks: dict[int, TrackPad] = {}
 
-    def _check_door_calibration(self, door: str) -> None:
+    def _check_door_calibration(self, where: str) -> None:
         """A door calibration holds only the weights and the deciding score it was measured with."""
         calibration = self.settings.door_calibration
         if calibration is None or self.detector is None:
             return
         if calibration.pad_weights_sha256 != self.detector.weights_sha256:
             raise ThresholdUnavailable(
-                f"door {door}: its PAD door_calibration was measured with PAD weights "
+                f"{where}: its PAD door_calibration was measured with PAD weights "
                 f"{calibration.pad_weights_sha256[:12]}, the loaded PAD model's are "
                 f"{self.detector.weights_sha256[:12]}; remove it, run the door in monitor and calibrate "
                 "it again (`facegate pad calibrate-door`)"
@@ -156,11 +164,11 @@ class PadGate:
         score = deciding_score(self.settings, self.detector)
         if calibration.score != score:
             raise ThresholdUnavailable(
-                f"door {door}: its PAD door_calibration holds the {calibration.score} score, the door now "
+                f"{where}: its PAD door_calibration holds the {calibration.score} score, the door now "
                 f"decides by the {score} score; calibrate it again from monitor events of this score"
             )
         if score == "track_rule" and self.rule is not None:
-            _check_door_rule(door, calibration.track_rule_sha256, rule_sha256=self.rule.rule_sha256)
+            _check_door_rule(where, calibration.track_rule_sha256, rule_sha256=self.rule.rule_sha256)
 
     def _door_threshold(self, *, is_grey: bool) -> tuple[float, str] | None:
         """The door's own threshold and basis for this colour, or None when it has none."""
@@ -276,7 +284,7 @@ class PadGate:
         return verdict, evidence
 
 
-def _check_door_rule(door: str, measured_sha256: str | None, *, rule_sha256: str) -> None:
+def _check_door_rule(where: str, measured_sha256: str | None, *, rule_sha256: str) -> None:
     """A door calibration of the track rule's score holds only the rule its events were decided by."""
     if measured_sha256 == rule_sha256:
         return
@@ -284,7 +292,7 @@ def _check_door_rule(door: str, measured_sha256: str | None, *, rule_sha256: str
     if measured_sha256 is not None:
         measured = f"track rule {measured_sha256[:12]}"
     raise ThresholdUnavailable(
-        f"door {door}: its PAD door_calibration was measured with {measured}, the card's track rule is "
+        f"{where}: its PAD door_calibration was measured with {measured}, the card's track rule is "
         f"{rule_sha256[:12]} (refit: other coefficients); calibrate it again from monitor events of this rule"
     )
 

@@ -9,6 +9,7 @@ calibration's own rule (`recognition.threshold_at_bpcer`), one per colour the ev
 score far higher). Only events scored by the PAD weights loaded now, and decided by the same score (the
 passive mean or the card's track rule) as the door decides by now, are comparable: anything else refuses.
 The scores are read through the audit chain's verification, and any break refuses (pad_monitor_events.py).
+One camera of the door may be calibrated apart, from its events alone (pad_camera_selection.py).
 
 A monitor period shows no attacks, so what a door threshold gives up in attacks is read off the card's
 attack evidence, per colour, at the door's threshold and the card's (pad_door_attacks.py; for a door that
@@ -20,13 +21,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from gate.config_file import CameraSpec
 from gate.errors import DoorCalibrationRefused
 from gate.pad import PadGate, ScoreKind, deciding_score
+from gate.pad_camera_selection import CameraSelection, scope_label
 from gate.pad_door_attacks import AttackComparison, card_attack_evidence, compare_attacks, given_up_line
 from gate.pad_monitor_events import COLOURS, Colour, MonitorScore, after_checkpoint, monitor_scores
 from gate.settings import DoorColourCalibration, DoorPadCalibration, PadSettings
@@ -91,6 +91,13 @@ class DoorCalibrationResult:
     to `last_sequence`; no event up to `start_sequence` was read."""
     checkpoint: Checkpoint | None = None
     """The signed checkpoint the walk started after; None: the whole chain."""
+    camera: CameraSelection | None = None
+    """The one camera whose events alone it was measured on, for its settings only; None: the whole door."""
+
+    @property
+    def scope(self) -> str:
+        """'door front', or 'door front camera side-cam' (`scope_label`)."""
+        return scope_label(self.door, self.camera)
 
     @property
     def weaker_colours(self) -> tuple[ColourResult, ...]:
@@ -118,27 +125,6 @@ def min_events(bpcer_target: float) -> int:
     if not 0.0 < bpcer_target < 1.0:
         raise DoorCalibrationRefused(f"BPCER target {bpcer_target:g} is not in (0, 1)")
     return math.ceil(MIN_REFUSED_EVENTS / bpcer_target - 1e-9)
-
-
-def door_pad_settings(cameras: Sequence[CameraSpec], door: str) -> PadSettings:
-    """The PAD settings of the cameras of `door` in a gates file (one calibration serves them all).
-
-    Raises:
-        DoorCalibrationRefused: no camera of that door, or its cameras' PAD settings (policy and door
-            calibration aside) differ: their events share the door's name, so they cannot be told apart.
-    """
-    settings = [camera.settings.pad for camera in cameras if camera.door == door]
-    if not settings:
-        doors = sorted({camera.door for camera in cameras})
-        raise DoorCalibrationRefused(
-            f"no camera of door {door!r} in the gates file (doors: {', '.join(doors)})"
-        )
-    compared = [s.model_dump(exclude={"policy", "door_calibration"}) for s in settings]
-    if any(other != compared[0] for other in compared[1:]):
-        raise DoorCalibrationRefused(
-            f"the cameras of door {door!r} have different pad settings; give them the same before calibrating"
-        )
-    return settings[0]
 
 
 def _check_comparable(
@@ -267,12 +253,15 @@ def calibrate_door(
     since: datetime | None = None,
     until: datetime | None = None,
     checkpoint: Checkpoint | None = None,
+    camera: CameraSelection | None = None,
 ) -> DoorCalibrationResult:
     """The door's PAD thresholds at `bpcer_target` from its monitor events granted by match in
     [since, until), per colour with enough events (`min_events`); `settings` is the door's PAD settings
     now (whether the track rule decides), `detector` the PAD model loaded now, `keyring` the master keys
     the audit chain is verified with (as `facegate audit verify` loads them). With `checkpoint` (signed
     under one of those keys), only the events after it are read and the chain is verified from it on.
+    With `camera`, only that camera's events are read (by its source as audited) and `settings` are its
+    own: every refusal and count is of its events alone.
     Each colour also reads the card's attack evidence of that colour at both thresholds, or says why there
     is none (`attacks_missing`).
 
@@ -286,7 +275,13 @@ def calibrate_door(
     needed = min_events(bpcer_target)
     score_kind = deciding_score(settings, detector)
     scores, skipped, chain = monitor_scores(
-        engine, keyring=keyring, door=door, since=since, until=until, checkpoint=checkpoint
+        engine,
+        keyring=keyring,
+        door=door,
+        since=since,
+        until=until,
+        checkpoint=checkpoint,
+        source=None if camera is None else camera.source,
     )
     rule = detector.track_rule if score_kind == "track_rule" else None
     rule_sha256 = None if rule is None else rule.rule_sha256
@@ -309,8 +304,8 @@ def calibrate_door(
     if all(calibration is None for calibration in by_colour.values()):
         counts = ", ".join(f"{r.colour} {r.event_count}" for r in results)
         raise DoorCalibrationRefused(
-            f"door {door}: too few monitor events granted by match to set a threshold at BPCER "
-            f"{bpcer_target:g} (need {needed} of one colour, so that it refuses at least "
+            f"{scope_label(door, camera)}: too few monitor events granted by match to set a threshold at "
+            f"BPCER {bpcer_target:g} (need {needed} of one colour, so that it refuses at least "
             f"{MIN_REFUSED_EVENTS}; found {counts}{after_checkpoint(chain)}): monitor longer or widen the "
             "window"
         )
@@ -329,4 +324,5 @@ def calibrate_door(
         skipped=dict(skipped),
         chain=chain,
         checkpoint=checkpoint,
+        camera=camera,
     )

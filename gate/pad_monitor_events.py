@@ -65,10 +65,12 @@ def monitor_scores(
     since: datetime | None,
     until: datetime | None,
     checkpoint: Checkpoint | None = None,
+    source: str | None = None,
 ) -> tuple[list[MonitorScore], Counter[str], ChainReport]:
     """The door's events granted by match under policy `monitor` with a PAD score in [since, until), read
     from the rows the audit chain verified (after `checkpoint` only, when given), a count of the other
-    granted events by why they were left out, and the verification's report.
+    granted events by why they were left out, and the verification's report. With `source` (a camera's
+    source as audited), only that camera's events are read or counted; the whole chain is still verified.
 
     Raises:
         DoorCalibrationRefused: `checkpoint` does not hold (forged, not the master key's, its link gone from
@@ -79,6 +81,8 @@ def monitor_scores(
     skipped: Counter[str] = Counter()
 
     def take(event: AuditEventPublic) -> None:  # one event at a time: only the scores are held
+        if source is not None and event.source != source:
+            return
         score = _monitor_score(event)
         if isinstance(score, str):
             skipped[score] += 1

@@ -129,7 +129,7 @@ class _GateLoop:
             confusable_margin_cos=self.decision.confusable_margin_cos,
         )
         self._threshold(1)  # a target the model cannot meet stops the gate here, not at the first face
-        self.pad = PadGate(settings.pad, io.pad, door=door)
+        self.pad = PadGate(settings.pad, io.pad, door=door, camera=source_name)
         self._reset_tracks()
 
     def _reset_tracks(self) -> None:

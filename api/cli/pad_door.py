@@ -5,33 +5,30 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 import yaml
-from rich.console import Console
 
 from api.cli.audit import SinceCheckpoint, read_checkpoint
 from api.cli.pad import default_pad_dir
+from api.cli.pad_door_report import console, print_report
 from api.cli.runtime import cli_errors, configure_logging, err_console
 from gate import (
-    WEAKER_PAD_APCER_POINTS,
     AttackComparison,
-    ColourResult,
+    CameraSelection,
     DoorCalibrationResult,
     GateSettings,
     MonitorScore,
     PadSettings,
+    UnknownCamera,
     calibrate_door,
+    camera_pad_settings,
     door_pad_settings,
     load_gates_file,
 )
 from recognition import RecognitionSettings, build_pad_detector
 from storage import StorageSettings, load_keyring, open_database
-
-console = Console(soft_wrap=True)
-REVIEW_LINES = 20
-"""Review events printed per colour; --json holds them all."""
 
 
 def calibrate_door_command(
@@ -54,6 +51,13 @@ def calibrate_door_command(
     config: Annotated[
         Path | None,
         typer.Option(help="Gates file holding the door's cameras; default the environment's gate settings."),
+    ] = None,
+    camera: Annotated[
+        str | None,
+        typer.Option(
+            help="Calibrate this camera of the door alone (its name in the gates file, or its source as "
+            "audited): from its events only, under its own settings; needs --config.",
+        ),
     ] = None,
     since_checkpoint: SinceCheckpoint = None,
     accept_weaker_pad: Annotated[
@@ -82,13 +86,11 @@ def calibrate_door_command(
     evidence), and the events at or above the new threshold to review before
     enforcing, by ids only) and the `pad:` block to paste into the door's camera settings. A threshold that
     gives up PAD (more than 10 points more of a species let through than at the card's) is printed only
-    with --accept-weaker-pad."""
+    with --accept-weaker-pad. With --camera, one camera of the door (a backlit entrance, another lens) is
+    calibrated from its own events under its own settings, and its block goes under that camera's only."""
     configure_logging(verbose=verbose)
     with cli_errors():
-        if config is not None:
-            settings = door_pad_settings(load_gates_file(config).cameras, door)
-        else:
-            settings = GateSettings().pad
+        settings, selection = _pad_settings(config, door=door, camera=camera)
         target = settings.bpcer_target if bpcer_target is None else bpcer_target
         checkpoint = read_checkpoint(since_checkpoint)
         detector = build_pad_detector(RecognitionSettings(), cache_dir=default_pad_dir())
@@ -105,28 +107,24 @@ def calibrate_door_command(
                 since=since,
                 until=until,
                 checkpoint=checkpoint,
+                camera=selection,
             )
         finally:
             engine.dispose()
-    _print_report(result)
+    print_report(result)
     summary = result.weaker_pad_summary()
     if summary is not None and not accept_weaker_pad:
         if as_json:
             typer.echo(json.dumps(result_json(result, is_block_printed=False)))
         err_console.print(
-            f"error: door {door}: this calibration gives up PAD: {summary}; no `pad:` block printed. Review "
-            "the events listed, then pass --accept-weaker-pad to print it anyway, or keep the card's "
+            f"error: {result.scope}: this calibration gives up PAD: {summary}; no `pad:` block printed. "
+            "Review the events listed, then pass --accept-weaker-pad to print it anyway, or keep the card's "
             "thresholds (a higher --bpcer-target sets a stricter threshold)",
             markup=False,
             highlight=False,
         )
         raise typer.Exit(1)
-    console.print(
-        f"\nPaste under `settings:` of each camera of door {door} in the gates file (or under `defaults:` "
-        f"for a one-door host); `facegate gate --config FILE --check-config` checks it:\n",
-        markup=False,
-        highlight=False,
-    )
+    console.print(f"\n{_paste_where(result)}:\n", markup=False, highlight=False)
     console.print(settings_block(result, settings), markup=False, highlight=False)
     if summary is not None:
         console.print(
@@ -134,6 +132,49 @@ def calibrate_door_command(
         )
     if as_json:
         typer.echo(json.dumps(result_json(result, is_block_printed=True)))
+
+
+def _pad_settings(
+    config: Path | None, *, door: str, camera: str | None
+) -> tuple[PadSettings, CameraSelection | None]:
+    """The PAD settings the calibration holds: the door's (every camera's alike), or one camera's own.
+
+    An unknown camera, or --camera without the gates file that names it, is a usage error: one line, exit 2.
+    """
+    if config is None:
+        if camera is not None:
+            _usage_error(
+                "--camera needs --config: the gates file that names the door's cameras, under one of whose "
+                "`settings:` the block goes"
+            )
+        return GateSettings().pad, None
+    cameras = load_gates_file(config).cameras
+    if camera is None:
+        return door_pad_settings(cameras, door), None
+    try:
+        selection, settings = camera_pad_settings(cameras, door, camera)
+    except UnknownCamera as exc:
+        _usage_error(f"{exc}; nothing calibrated")
+    return settings, selection
+
+
+def _usage_error(message: str) -> NoReturn:
+    err_console.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+def _paste_where(result: DoorCalibrationResult) -> str:
+    """Where the block goes: under that camera's settings alone, or under every camera's of the door."""
+    check = "`facegate gate --config FILE --check-config` checks it"
+    if result.camera is not None:
+        return (
+            f"Paste under `settings:` of camera {result.camera.name} of door {result.door} in the gates "
+            f"file, and of no other camera (the door's other cameras keep their own); {check}"
+        )
+    return (
+        f"Paste under `settings:` of each camera of door {result.door} in the gates file (or under "
+        f"`defaults:` for a one-door host); {check}"
+    )
 
 
 def settings_block(result: DoorCalibrationResult, settings: PadSettings) -> str:
@@ -152,6 +193,9 @@ def result_json(result: DoorCalibrationResult, *, is_block_printed: bool = True)
     left out, and whether the door's thresholds give up PAD (and so whether the block was printed)."""
     return {
         "door": result.door,
+        "camera": None
+        if result.camera is None
+        else {"name": result.camera.name, "source": result.camera.source},
         "weaker_pad": [c.colour for c in result.weaker_colours],
         "weaker_pad_summary": result.weaker_pad_summary(),
         "block_printed": is_block_printed,
@@ -204,21 +248,6 @@ def _chain_json(result: DoorCalibrationResult) -> dict[str, Any]:
     }
 
 
-def chain_line(result: DoorCalibrationResult) -> str:
-    """One line: the stretch of the audit chain verified and read, and what was left unread before it."""
-    chain, checkpoint = result.chain, result.checkpoint
-    if checkpoint is None:
-        return (
-            f"audit chain: verified whole, events 1 to {chain.last_sequence} ({chain.events_checked} events)"
-        )
-    return (
-        f"audit chain: verified from the checkpoint of event {checkpoint.sequence} signed "
-        f"{checkpoint.created_at:%Y-%m-%d %H:%M:%S} UTC by {checkpoint.public_key_hex[:16]}: events "
-        f"{chain.start_sequence + 1} to {chain.last_sequence} ({chain.events_checked} events); the "
-        f"{checkpoint.sequence} events up to the checkpoint were not verified and not used"
-    )
-
-
 def _attacks_json(attacks: AttackComparison | None) -> dict[str, Any] | None:
     """The card's attack evidence of a colour at both thresholds (APCER: share let through), or None."""
     if attacks is None:
@@ -249,119 +278,3 @@ def _review_json(event: MonitorScore) -> dict[str, Any]:
         "person_id": event.person_id,
         "pad_score": event.score,
     }
-
-
-def _print_review(review: tuple[MonitorScore, ...]) -> None:
-    console.print(
-        f"  review their footage before enforcing: the {len(review)} events at or above it, most "
-        "attack-like first (an attack granted while monitoring loosened the threshold only if it is "
-        "among them):",
-        markup=False,
-        highlight=False,
-    )
-    for event in review[:REVIEW_LINES]:
-        console.print(
-            f"    event {event.event_id} {event.occurred_at:%Y-%m-%d %H:%M:%S} camera {event.source} "
-            f"track {event.track_id} person {event.person_id} score {event.score:.6f}",
-            markup=False,
-            highlight=False,
-        )
-    if len(review) > REVIEW_LINES:
-        console.print(f"    ... {len(review) - REVIEW_LINES} more in --json", markup=False, highlight=False)
-
-
-def _print_cameras(c: ColourResult) -> None:
-    """Each camera's share of the colour's events and refusals: one that differs stands out."""
-    for camera in c.cameras:
-        n = camera.event_count
-        refused = (
-            [] if c.calibration is None else [f"this threshold refuses {_share(camera.refused_at_door, n)}"]
-        )
-        refused.append(f"the card's {_share(camera.refused_at_card, n)}")
-        own = (
-            f"its own events alone: {camera.own_threshold:.6f}"
-            if camera.own_threshold is not None
-            else f"too few for a threshold of its own (needs {c.needed_count})"
-        )
-        console.print(
-            f"  camera {camera.source}: {n} events ({n / c.event_count:.0%}); {', '.join(refused)}; {own}",
-            markup=False,
-            highlight=False,
-        )
-
-
-def _print_attacks(c: ColourResult) -> None:
-    """The APCER per species at the door's threshold and the card's (per track for the track rule's
-    evidence), a WARNING when the door's gives up PAD, or plainly that the card holds no attack evidence
-    for this colour."""
-    if c.attacks is None:
-        console.print(
-            f"  attacks: unknown: {c.attacks_missing}; what it gives up in attacks is not measured",
-            markup=False,
-            highlight=False,
-        )
-        return
-    shares = ", ".join(
-        (
-            f"{s.species} {s.apcer_at_door:.2%} at this threshold, "
-            if s.apcer_at_door is not None
-            else f"{s.species} "
-        )
-        + f"{s.apcer_at_card:.2%} at the card's (of {s.attack_count})"
-        for s in c.attacks.species
-    )
-    evidence = "the card's attack evidence"
-    if c.attacks.is_per_track:
-        evidence = "per track, the track rule's attack evidence"
-    console.print(
-        f"  attacks let through (APCER), {evidence} ({c.attacks.dataset}): {shares}",
-        markup=False,
-        highlight=False,
-    )
-    if c.attacks.is_weaker and c.calibration is not None:
-        console.print(
-            f"  WARNING: this threshold gives up PAD: more than {WEAKER_PAD_APCER_POINTS * 100:g} points "
-            f"more of {', '.join(s.species for s in c.attacks.species if s.is_given_up)} "
-            "let through than at the card's threshold (the door's bona fide events score like attacks); its "
-            "block is printed only with --accept-weaker-pad",
-            markup=False,
-            highlight=False,
-        )
-
-
-def _share(count: int, total: int) -> str:
-    return f"{count} ({count / total:.2%})"
-
-
-def _print_report(result: DoorCalibrationResult) -> None:
-    calibration = result.calibration
-    left_out = ", ".join(f"{why} {n}" for why, n in sorted(result.skipped.items())) or "none"
-    console.print(
-        f"door {result.door}: PAD weights {calibration.pad_weights_sha256[:12]}, {calibration.score} score, "
-        f"BPCER target {calibration.bpcer_target:g}; granted events left out: {left_out}",
-        markup=False,
-        highlight=False,
-    )
-    console.print(chain_line(result), markup=False, highlight=False)
-    for c in result.colours:
-        card = f"the card's {c.card_threshold:.6f} ({c.card_basis}) refuses {c.refused_at_card}"
-        if c.calibration is None:
-            console.print(
-                f"{c.colour}: {c.event_count} events, fewer than the {c.needed_count} needed: not "
-                f"calibrated, keeps the card's threshold; {card} of them",
-                markup=False,
-                highlight=False,
-            )
-            _print_cameras(c)
-            _print_attacks(c)
-            continue
-        console.print(
-            f"{c.colour}: {c.event_count} events {c.calibration.first_event_at:%Y-%m-%d %H:%M} to "
-            f"{c.calibration.last_event_at:%Y-%m-%d %H:%M}: threshold {c.calibration.attack_threshold:.6f} "
-            f"refuses {c.refused_at_door} of them; {card}",
-            markup=False,
-            highlight=False,
-        )
-        _print_cameras(c)
-        _print_attacks(c)
-        _print_review(c.review)

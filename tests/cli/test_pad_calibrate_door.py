@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from api.cli import app
-from gate import GateSettings, PadSettings, calibrate_door, load_gates_file
+from gate import CameraSelection, GateSettings, PadSettings, calibrate_door, load_gates_file, redacted_source
 from recognition import (
     PAD_CARD_DIR,
     PAD_CARD_FILE,
@@ -55,7 +55,7 @@ def keyring(monkeypatch: pytest.MonkeyPatch) -> Cipher:
 
 
 def _gates(path: Path, pad: dict[str, Any]) -> Path:
-    camera = {"name": "front-cam", "source": "0", "door": "front", "settings": {"pad": pad}}
+    camera = {"name": "front-cam", "source": "replay:pad", "door": "front", "settings": {"pad": pad}}
     path.write_text(yaml.safe_dump({"cameras": [camera]}))
     return path
 
@@ -320,6 +320,21 @@ def test_a_door_threshold_that_gives_up_pad_warns_and_prints_its_block_only_when
     assert f"(printed with --accept-weaker-pad: it gives up PAD: {summary})" in " ".join(
         accepted.stdout.split()
     )
+    # One camera's calibration (here the door's only camera) keeps the rule: the same refusal, naming it.
+    camera = runner.invoke(app, [*options, "--camera", "front-cam"])
+    assert camera.exit_code == 1 and json.loads(camera.stdout.strip().splitlines()[-1]) == {
+        **report,
+        "camera": {"name": "front-cam", "source": "replay:pad"},
+    }
+    assert (
+        f"error: door front camera front-cam: this calibration gives up PAD: {summary}; no `pad:` block"
+        in " ".join(camera.output.split())
+    )
+    accepted = runner.invoke(app, [*options, "--camera", "front-cam", "--accept-weaker-pad"])
+    assert (
+        accepted.exit_code == 0
+        and "Paste under `settings:` of camera front-cam of door front" in " ".join(accepted.stdout.split())
+    )
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -407,3 +422,112 @@ def test_a_rule_decided_door_says_attacks_unknown_for_an_old_rule_and_reads_a_me
         "10.33% at this threshold, 0.00% at the card's (of 300)"
     ) in output
     assert f"error: door front: this calibration gives up PAD: {summary}; no `pad:` block printed" in output
+
+
+SIDE_URL = "rtsp://user:secret@10.0.0.7/side"
+
+
+def _two_cameras(path: Path, *, lobby: dict[str, Any], side: dict[str, Any]) -> Path:
+    """Door front's lobby camera and a side entrance streamed with a password, each with its own journal."""
+    cameras = [
+        {"name": name, "source": source, "door": "front", "settings": {"pad": pad, "journal_dir": name}}
+        for name, source, pad in (("lobby-cam", "replay:lobby", lobby), ("side-cam", SIDE_URL, side))
+    ]
+    path.write_text(yaml.safe_dump({"cameras": cameras}))
+    return path
+
+
+def test_calibrate_door_camera_calibrates_one_camera_from_its_own_events_for_its_settings_only(
+    engine,
+    database_url: str,
+    keyring,
+    recognizer,
+    pad_model_dir: Path,
+    pad_detector: PresentationAttackDetector,
+    enroll_person,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--camera NAME (or its source as audited): its events alone under its own settings, the block for its
+    `settings:` alone, which the gate accepts beside the other camera's; the door as a whole refuses (its
+    cameras' settings differ), too few events name the camera, an unknown camera exits 2 naming the door's
+    cameras (never a stream's password) with nothing to paste; --since-checkpoint reads the camera's events
+    after it."""
+    enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
+    settings = GateSettings(pad=PadSettings(policy="monitor", bpcer_target=0.5), track_max_missed_frames=0)
+    settings.decision.cooldown_s = 0.0
+    side_source = redacted_source(SIDE_URL)  # what the gate audits for the side camera
+    run_pad_gate(engine, keyring, recognizer, pad_detector, door_clips(10, seed=30), settings=settings,
+                 source="replay:lobby")  # fmt: skip
+    run_pad_gate(engine, keyring, recognizer, pad_detector, door_clips(4, seed=31), settings=settings,
+                 source=side_source)  # fmt: skip
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    shutil.copytree(pad_model_dir, StorageSettings().home / "models", dirs_exist_ok=True)
+    monitor = {"policy": "monitor", "bpcer_target": 0.5}
+    gates = _two_cameras(tmp_path / "gates.yaml", lobby=monitor, side={**monitor, "bpcer_target": 0.4})
+    door = ["pad", "calibrate-door", "--door", "front", "--config", str(gates)]
+
+    result = runner.invoke(app, [*door, "--camera", "lobby-cam", "--json"])
+
+    assert result.exit_code == 0, result.output
+    *text, last = result.stdout.strip().splitlines()
+    report = json.loads(last)
+    lobby = CameraSelection(name="lobby-cam", source="replay:lobby")
+    expected = calibrate_door(
+        engine, keyring=keyring, door="front", settings=PadSettings(bpcer_target=0.5), detector=pad_detector,
+        bpcer_target=0.5, camera=lobby,
+    )  # fmt: skip
+    assert report["camera"] == {"name": "lobby-cam", "source": "replay:lobby"}
+    assert report["calibration"] == expected.calibration.model_dump(mode="json")
+    colour = report["colours"][0]
+    assert colour["events"] == 10 and [c["camera"] for c in colour["cameras"]] == ["replay:lobby"]
+    assert report["left_out"] == {} and {r["camera"] for r in colour["review"]} == {"replay:lobby"}
+    output = " ".join(" ".join(text).split())
+    assert "door front camera lobby-cam (replay:lobby as audited, its events only): PAD weights" in output
+    assert (
+        "Paste under `settings:` of camera lobby-cam of door front in the gates file, and of no other"
+        in output
+    )
+    by_source = runner.invoke(app, [*door, "--camera", "replay:lobby", "--json"])
+    assert by_source.exit_code == 0 and json.loads(by_source.stdout.strip().splitlines()[-1]) == report
+
+    block = yaml.safe_load("\n".join(text[text.index("pad:") :]))
+    pasted = _two_cameras(gates, lobby={**block["pad"], "policy": "enforce"}, side=monitor)
+    lobby_cam, side_cam = load_gates_file(pasted).cameras
+    assert lobby_cam.settings.pad.door_calibration == expected.calibration
+    assert side_cam.settings.pad.door_calibration is None
+    checked = runner.invoke(app, ["gate", "--config", str(pasted), "--check-config"])
+    assert checked.exit_code == 0 and "configuration valid: 2 camera(s)" in checked.output, checked.output
+
+    _two_cameras(gates, lobby=monitor, side={**monitor, "bpcer_target": 0.4})
+    whole = runner.invoke(app, door)
+    refusal = " ".join(whole.output.split())
+    assert whole.exit_code == 1 and "the cameras of door 'front' have different pad settings" in refusal
+    assert (
+        "--camera NAME (cameras: lobby-cam (replay:lobby), side-cam (rtsp://user:***@10.0.0.7/side))"
+        in refusal
+    )
+    too_few = runner.invoke(app, [*door, "--camera", "side-cam"])
+    refusal = " ".join(too_few.output.split())
+    assert too_few.exit_code == 1 and "door front camera side-cam: too few monitor events" in refusal
+    assert "at BPCER 0.4 (need 13 of one colour" in refusal and "found colour 4, grey 0" in refusal
+    for unknown in ([*door, "--camera", "back-cam"], [*door[:4], "--camera", "lobby-cam"]):
+        refused = runner.invoke(app, [*unknown, "--json"])
+        assert refused.exit_code == 2, refused.output
+        assert refused.stdout == "" and "secret" not in refused.output
+    named = " ".join(runner.invoke(app, [*door, "--camera", "back-cam"]).output.split())
+    assert "error: door 'front' has no camera 'back-cam' in the gates file" in named
+    assert "its cameras: lobby-cam (replay:lobby), side-cam (rtsp://user:***@10.0.0.7/side); nothing" in named
+    no_config = runner.invoke(app, [*door[:4], "--camera", "lobby-cam"])
+    assert "error: --camera needs --config" in " ".join(no_config.output.split())
+
+    head = report["audit_chain"]["last_sequence"]
+    checkpoint = tmp_path / "checkpoint.json"
+    assert runner.invoke(app, ["audit", "checkpoint", "export", "--out", str(checkpoint)]).exit_code == 0
+    _append_copies(engine, keyring, first=1, last=head)  # both cameras' tracks again, after the checkpoint
+    since = [*door, "--camera", "lobby-cam", "--since-checkpoint", str(checkpoint), "--json"]
+    resumed = runner.invoke(app, since)
+    assert resumed.exit_code == 0, resumed.output
+    after = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert after["calibration"] == report["calibration"] and after["colours"][0]["events"] == 10
+    assert after["audit_chain"]["first_sequence"] == head + 1

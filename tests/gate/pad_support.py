@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gate import AccessPolicyCache, GalleryCache, GateDecision, GateSettings, run_gate
+from gate import AccessPolicyCache, GalleryCache, GateDecision, GateSettings, PadSettings, run_gate
 from recognition import (
     PAD_CARD_DIR,
     PAD_CARD_FILE,
@@ -61,6 +61,17 @@ def door_clips(count: int, *, seed: int, is_grey: bool = False) -> list[np.ndarr
         frames += [grey(frame) if is_grey else frame for frame in clip]
         frames.append(np.full_like(clip[0], 96))
     return frames
+
+
+def pad_gate_settings(policy: str, *, bpcer_target: float, **pad: object) -> GateSettings:
+    """A door's settings under PAD `policy` at `bpcer_target` (and `pad`'s other fields), for `door_clips`:
+    a track ends at the first frame without it, and no cooldown holds the next one back."""
+    settings = GateSettings(
+        pad=PadSettings.model_validate({"policy": policy, "bpcer_target": bpcer_target, **pad}),
+        track_max_missed_frames=0,
+    )
+    settings.decision.cooldown_s = 0.0
+    return settings
 
 
 def pad_with(pad_model_dir: Path, tmp_path: Path, **card_fields: object) -> PresentationAttackDetector:

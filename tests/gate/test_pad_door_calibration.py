@@ -46,7 +46,15 @@ from storage import (
     session_scope,
 )
 from tests.data import encode_jpeg
-from tests.gate.pad_support import NOON, door_clips, hand_set_rule, pad_with, run_pad_gate, sample
+from tests.gate.pad_support import (
+    NOON,
+    door_clips,
+    hand_set_rule,
+    pad_gate_settings,
+    pad_with,
+    run_pad_gate,
+    sample,
+)
 from tests.storage.audit_helpers import append, sql, verify
 
 _CHAINED = {"id", "sequence", "link_hash", "event_uid"}
@@ -58,12 +66,7 @@ WINDOW = {"since": NOON - timedelta(hours=1), "until": NOON + timedelta(hours=1)
 
 
 def _settings(policy: str, **pad: object) -> GateSettings:
-    settings = GateSettings(
-        pad=PadSettings(policy=policy, bpcer_target=TARGET, **pad),  # type: ignore[arg-type]
-        track_max_missed_frames=0,
-    )
-    settings.decision.cooldown_s = 0.0
-    return settings
+    return pad_gate_settings(policy, bpcer_target=TARGET, **pad)
 
 
 def _calibrate(
@@ -404,8 +407,8 @@ def test_events_of_a_refit_track_rule_or_of_an_unknown_rule_refuse_naming_it(
     )
     with pytest.raises(
         ThresholdUnavailable,
-        match=rf"door front: .* measured with track rule {rule.rule_sha256[:12]}, the card's track rule is "
-        rf"{refit.rule_sha256[:12]} \(refit",
+        match=rf"door front, camera replay:pad: .* measured with track rule {rule.rule_sha256[:12]}, the "
+        rf"card's track rule is {refit.rule_sha256[:12]} \(refit",
     ):
         run_pad_gate(
             engine,
@@ -505,7 +508,7 @@ def _door_calibration(
 
 
 @pytest.mark.model
-def test_a_door_calibration_of_other_weights_or_another_score_stops_the_gate_naming_the_door(
+def test_a_door_calibration_of_other_weights_or_another_score_stops_the_gate_naming_door_and_camera(
     engine, keyring, recognizer, pad_model_dir, pad_detector: PresentationAttackDetector, tmp_path, enrolled
 ) -> None:
     with_rule = pad_with(pad_model_dir, tmp_path, track_rule=hand_set_rule((PASSIVE_FEATURE, "frame_edges")))
@@ -514,12 +517,14 @@ def test_a_door_calibration_of_other_weights_or_another_score_stops_the_gate_nam
 
     with pytest.raises(
         ThresholdUnavailable,
-        match="door front: its PAD door_calibration was measured with PAD weights 000000000000",
+        match="door front, camera replay:pad: its PAD door_calibration was measured with PAD weights "
+        "000000000000",
     ):
         run_pad_gate(engine, keyring, recognizer, pad_detector, [], settings=wrong_weights)
     with pytest.raises(
         ThresholdUnavailable,
-        match="door front: .* holds the passive score, the door now decides by the track_rule",
+        match="door front, camera replay:pad: .* holds the passive score, the door now decides by the "
+        "track_rule",
     ):
         run_pad_gate(engine, keyring, recognizer, with_rule, [], settings=passive)
 
