@@ -51,7 +51,7 @@ from storage.backup import BackupFiles, backup_master_keys, create_backup, resto
 from storage.changes import GalleryChangeFeed
 from storage.cipher import Keyring, Sealed, generate_key, key_id_of
 from storage.console_sessions import end_console_session, is_console_session_ended
-from storage.db import create_schema, make_engine, open_database, session_scope
+from storage.db import create_schema, make_engine, open_database, session_scope, transaction
 from storage.device_models import DevicePublic
 from storage.device_seal import (
     DeviceKeyPair,
@@ -282,6 +282,7 @@ __all__ = [
     "store_missing_lookalikes",
     "store_templates",
     "to_public",
+    "transaction",
     "verified_events",
     "verify_chain",
     "verify_chain_since",

@@ -79,14 +79,28 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         DatabaseUnavailable: the database cannot be reached or fails mid-transaction.
         NotFound: the ORM wrote a row it had read, and another transaction had deleted it meanwhile.
     """
+    with Session(engine, expire_on_commit=False) as session, transaction(session):
+        yield session
+
+
+@contextmanager
+def transaction(session: Session) -> Iterator[None]:
+    """A transaction of its own on `session`: what the session did before is committed first, the block's
+    work is committed when it succeeds and rolled back on any error. The session stays usable (its next
+    statement begins a new transaction), so a request can run its reads and its change on one connection.
+
+    Raises:
+        Conflict, MissingReference, ConstraintViolation, InvalidValue, TransactionAborted,
+            DatabaseUnavailable, NotFound: as session_scope.
+    """
     try:
-        with Session(engine, expire_on_commit=False) as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        session.commit()
+        try:
+            yield
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
     except (OperationalError, IntegrityError, DataError) as exc:
         raise translate(exc) from redacted(exc)
     except StaleDataError as exc:  # names the table only: no values to redact

@@ -18,7 +18,7 @@ from typing import TypeVar
 from fastapi.responses import Response
 
 from api.errors import public_message, rule_for
-from storage import Conflict, Engine, NotFound, Session, StorageError, TransactionAborted, session_scope
+from storage import Conflict, NotFound, Session, StorageError, TransactionAborted, transaction
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,14 +54,19 @@ def refusal_of(exc: StorageError) -> Refusal:
     )
 
 
-def apply_change(engine: Engine, change: Callable[[Session], T]) -> T | Refusal:
-    """Run `change` in its own transaction, committed on return; a refusal when it meets a concurrent one.
+def apply_change(session: Session, change: Callable[[Session], T]) -> T | Refusal:
+    """Run `change` in a transaction of its own on the request's `session`, committed on return; a
+    refusal when it meets a concurrent one (rolled back; the page is then rendered from `session`).
+
+    The request's reads so far (its session check) are committed first, which hands their connection back
+    to the pool: a request never holds one connection while it waits for a second (k forms at once need
+    k pooled connections, not 2k).
 
     Raises:
         StorageError: anything else (the API's error table answers it, as for any route).
     """
     try:
-        with session_scope(engine) as session:
+        with transaction(session):
             return change(session)
     except REFUSED as exc:
         logger.info("console change refused: %s", type(exc).__name__)

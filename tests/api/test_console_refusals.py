@@ -134,9 +134,12 @@ def test_a_change_postgresql_aborts_for_a_deadlock_is_a_retryable_refusal(engine
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite lets one writer at a time through: it cannot deadlock")
     outcomes: list[object] = []
-    workers = deadlocked_pair(
-        engine, lambda change: outcomes.append(apply_change(engine, change)), wait_s=WAIT_S
-    )
+
+    def run(change: Callable[[Session], str]) -> None:
+        with Session(engine) as request_session:
+            outcomes.append(apply_change(request_session, change))
+
+    workers = deadlocked_pair(engine, run, wait_s=WAIT_S)
 
     assert [worker.errors for worker in workers] == [[], []]
     assert sorted(outcomes, key=str) == [

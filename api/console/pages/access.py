@@ -12,8 +12,7 @@ from pydantic import ValidationError
 from api.console.auth import AdminForm, AdminPage, ConsoleUser
 from api.console.changes import Refusal, apply_change
 from api.console.templating import render
-from api.deps import ServicesDep, SessionDep
-from api.services import AppServices
+from api.deps import SessionDep
 from storage import (
     DoorRuleCreate,
     Session,
@@ -67,14 +66,13 @@ def _page(
 def _act(
     request: Request,
     session: Session,
-    services: AppServices,
     user: ConsoleUser,
     change: Callable[[Session], object],
     *,
     kept: Mapping[str, object],
 ) -> Response:
     """Commit one change; back to the page, or the page saying why it was refused, `kept` in its form."""
-    outcome = apply_change(services.engine, change)
+    outcome = apply_change(session, change)
     if isinstance(outcome, Refusal):
         return outcome.shown(_page(request, session, user, error=outcome.message, kept=kept))
     return RedirectResponse("/ui/access", status_code=status.HTTP_303_SEE_OTHER)
@@ -87,26 +85,19 @@ def access_page(request: Request, session: SessionDep, user: AdminPage) -> Respo
 
 
 @router.post("/groups")
-def add_group(
-    request: Request, session: SessionDep, services: ServicesDep, user: AdminForm, name: Name
-) -> Response:
-    return _act(
-        request, session, services, user, lambda s: create_group(s, name=name), kept={"group_name": name}
-    )
+def add_group(request: Request, session: SessionDep, user: AdminForm, name: Name) -> Response:
+    return _act(request, session, user, lambda s: create_group(s, name=name), kept={"group_name": name})
 
 
 @router.post("/groups/{group_id}/delete")
-def remove_group(
-    request: Request, session: SessionDep, services: ServicesDep, user: AdminForm, group_id: int
-) -> Response:
-    return _act(request, session, services, user, lambda s: delete_group(s, group_id), kept={})
+def remove_group(request: Request, session: SessionDep, user: AdminForm, group_id: int) -> Response:
+    return _act(request, session, user, lambda s: delete_group(s, group_id), kept={})
 
 
 @router.post("/groups/{group_id}/members")
 def add_group_member(
     request: Request,
     session: SessionDep,
-    services: ServicesDep,
     user: AdminForm,
     group_id: int,
     person_id: Annotated[int, Form()],
@@ -114,7 +105,6 @@ def add_group_member(
     return _act(
         request,
         session,
-        services,
         user,
         lambda s: add_member(s, group_id=group_id, person_id=person_id),
         kept={"member_group_id": group_id, "member_person_id": person_id},
@@ -125,7 +115,6 @@ def add_group_member(
 def remove_group_member(
     request: Request,
     session: SessionDep,
-    services: ServicesDep,
     user: AdminForm,
     group_id: int,
     person_id: int,
@@ -133,7 +122,6 @@ def remove_group_member(
     return _act(
         request,
         session,
-        services,
         user,
         lambda s: remove_member(s, group_id=group_id, person_id=person_id),
         kept={},
@@ -141,22 +129,17 @@ def remove_group_member(
 
 
 @router.post("/doors")
-def add_door(
-    request: Request, session: SessionDep, services: ServicesDep, user: AdminForm, name: Name
-) -> Response:
-    return _act(
-        request, session, services, user, lambda s: create_door(s, name=name), kept={"door_name": name}
-    )
+def add_door(request: Request, session: SessionDep, user: AdminForm, name: Name) -> Response:
+    return _act(request, session, user, lambda s: create_door(s, name=name), kept={"door_name": name})
 
 
 @router.post("/doors/{door_id}/rename")
 def rename_a_door(
-    request: Request, session: SessionDep, services: ServicesDep, user: AdminForm, door_id: int, name: Name
+    request: Request, session: SessionDep, user: AdminForm, door_id: int, name: Name
 ) -> Response:
     return _act(
         request,
         session,
-        services,
         user,
         lambda s: rename_door(s, door_id, name=name),
         kept={"rename_door_id": door_id, "rename_name": name},
@@ -167,7 +150,6 @@ def rename_a_door(
 def add_rule(
     request: Request,
     session: SessionDep,
-    services: ServicesDep,
     user: AdminForm,
     door: Name,
     group_id: Annotated[int, Form()],
@@ -193,11 +175,9 @@ def add_rule(
         return _page(
             request, session, user, error=message, status_code=status.HTTP_400_BAD_REQUEST, kept=kept
         )
-    return _act(request, session, services, user, lambda s: create_door_rule(s, rule), kept=kept)
+    return _act(request, session, user, lambda s: create_door_rule(s, rule), kept=kept)
 
 
 @router.post("/rules/{rule_id}/delete")
-def remove_rule(
-    request: Request, session: SessionDep, services: ServicesDep, user: AdminForm, rule_id: int
-) -> Response:
-    return _act(request, session, services, user, lambda s: delete_door_rule(s, rule_id), kept={})
+def remove_rule(request: Request, session: SessionDep, user: AdminForm, rule_id: int) -> Response:
+    return _act(request, session, user, lambda s: delete_door_rule(s, rule_id), kept={})

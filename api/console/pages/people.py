@@ -85,6 +85,7 @@ def new_person_form(request: Request, user: AdminPage) -> Response:
 @router.post("")
 def enroll_person(
     request: Request,
+    session: SessionDep,
     services: ServicesDep,
     user: AdminForm,
     name: Annotated[str, Form(min_length=1, max_length=200)],
@@ -94,9 +95,7 @@ def enroll_person(
     read = _photos(photos, services)
     try:
         with services.recognizer_lock:
-            outcome = apply_change(
-                services.engine, lambda s: services.enroll_new_person(s, name=name, photos=read)
-            )
+            outcome = apply_change(session, lambda s: services.enroll_new_person(s, name=name, photos=read))
     except EnrollmentRejected as exc:
         return render(
             request,
@@ -194,9 +193,7 @@ def add_photos(
     read = _photos(photos, services)
     try:
         with services.recognizer_lock:
-            outcome = apply_change(
-                services.engine, lambda s: services.enroll(s, person_id=person_id, photos=read)
-            )
+            outcome = apply_change(session, lambda s: services.enroll(s, person_id=person_id, photos=read))
     except EnrollmentRejected as exc:
         response = _person_page(request, session, user, person_id, verdicts=_verdicts(read, exc))
         response.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
@@ -218,7 +215,7 @@ def rename(
     name: Annotated[str, Form(min_length=1, max_length=200)],
 ) -> Response:
     """Give the person a new display name."""
-    outcome = apply_change(services.engine, lambda s: rename_person(s, person_id, name=name))
+    outcome = apply_change(session, lambda s: rename_person(s, person_id, name=name))
     if isinstance(outcome, Refusal):
         return _person_page(request, session, user, person_id, refusal=outcome, rename_to=name)
     return RedirectResponse(f"/ui/people/{person_id}", status_code=status.HTTP_303_SEE_OTHER)
@@ -235,7 +232,7 @@ def delete_one_template(
 ) -> Response:
     """Delete one template (a poor photo, say); the person keeps the others."""
     outcome = apply_change(
-        services.engine, lambda s: delete_template(s, person_id=person_id, template_id=template_id)
+        session, lambda s: delete_template(s, person_id=person_id, template_id=template_id)
     )
     if isinstance(outcome, Refusal):
         return _person_page(request, session, user, person_id, refusal=outcome)
@@ -270,7 +267,7 @@ def delete(
         name = get_person(change_session, person_id).name
         return name, erase_person(change_session, person_id)
 
-    outcome = apply_change(services.engine, erase)
+    outcome = apply_change(session, erase)
     if isinstance(outcome, Refusal):
         return _confirm_page(request, session, user, person_id, refusal=outcome)
     name, report = outcome
