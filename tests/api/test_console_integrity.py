@@ -95,7 +95,7 @@ def test_in_a_browser_an_auditor_verifies_from_a_downloaded_checkpoint(
     """Headless Chromium on a real server: the auditor downloads a checkpoint, the log is edited before it
     and grows after it, the whole walk is broken, the walk from the uploaded checkpoint holds and says what
     it left unverified; a checkpoint re-signed by a stranger and one pasted after its event was deleted are
-    refused with the reason."""
+    refused with the reason, the pasted one kept in its box."""
     engine, keyring = api.services.engine, api.services.keyring
     append(engine, keyring, range(1, 7))
     with (
@@ -142,6 +142,7 @@ def test_in_a_browser_an_auditor_verifies_from_a_downloaded_checkpoint(
             "Checkpoint refused: event 6 is gone (the log ends at event 9): the log was truncated or "
             "renumbered, or the checkpoint is of another database"
         )
+        expect(page.get_by_label("or its JSON, pasted")).to_have_value(kept.read_text())
         expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
         phone = browser.new_context(viewport=PHONE).new_page()

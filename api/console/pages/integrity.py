@@ -49,10 +49,21 @@ def _posted_document(upload: UploadFile | None, pasted: str) -> bytes | str | No
     return pasted if pasted.strip() else None
 
 
-def _refused(request: Request, user: ConsoleUser, message: str, *, status_code: int) -> Response:
-    """The page with why the checkpoint was refused, in the words the API answers it with."""
+def _refused(
+    request: Request, user: ConsoleUser, message: str, *, status_code: int, pasted: str = ""
+) -> Response:
+    """The page with why the checkpoint was refused, in the words the API answers it with; a pasted
+    checkpoint stays in its box, to correct rather than paste again."""
     error = f"Checkpoint refused: {message}"
-    return render(request, "integrity.html", user=user, report=None, error=error, status_code=status_code)
+    return render(
+        request,
+        "integrity.html",
+        user=user,
+        report=None,
+        error=error,
+        pasted=pasted,
+        status_code=status_code,
+    )
 
 
 @router.post("/verify-since")
@@ -78,7 +89,8 @@ def verify_since(
         report = verify_chain_since(session, services.keyring, checkpoint)
     except (CheckpointInvalid, CheckpointMismatch) as exc:
         refusal = refusal_of(exc)
-        return _refused(request, user, refusal.message, status_code=refusal.status_code)
+        pasted = document if isinstance(document, str) else ""
+        return _refused(request, user, refusal.message, status_code=refusal.status_code, pasted=pasted)
     public = ChainReportPublic.from_report(report, checkpoint=checkpoint)
     return render(request, "integrity.html", user=user, report=public, error=None)
 
