@@ -9,10 +9,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, create_engine
 
 from storage.db_errors import redacted, translate
+from storage.errors import DatabaseUnavailable
 from storage.migrate import upgrade_schema
 from storage.settings import StorageSettings
 
@@ -34,15 +36,37 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(
+    url: str, *, pool_size: int = 5, max_overflow: int = 10, pool_timeout_s: float = 30.0
+) -> Engine:
     """Engine for SQLite (foreign keys on, WAL) or PostgreSQL (psycopg 3); its errors never quote the
-    statement's parameters (names, ciphertexts), which would reach logged tracebacks."""
+    statement's parameters (names, ciphertexts), which would reach logged tracebacks.
+
+    The pool settings size the connection pool of PostgreSQL and of a SQLite file (SQLAlchemy's QueuePool;
+    an in-memory SQLite database keeps SQLAlchemy's own pool): an operation that finds every connection in
+    use for `pool_timeout_s` fails as DatabaseUnavailable.
+    """
     url = _normalise_url(url)
+    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout_s}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
+        in_memory = url in {"sqlite://", "sqlite:///:memory:"}
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False},
+            hide_parameters=True,
+            **({} if in_memory else pool),
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
+
+
+def _pool_exhausted() -> DatabaseUnavailable:
+    """The pool's own TimeoutError, as the storage error every caller already handles (HTTP 503)."""
+    return DatabaseUnavailable(
+        "every database connection of this process stayed in use until the pool timeout; raise "
+        "FACEGATE_DATABASE_POOL_SIZE / FACEGATE_DATABASE_MAX_OVERFLOW or find what holds them"
+    )
 
 
 def create_schema(engine: Engine) -> None:
@@ -61,7 +85,12 @@ def open_database(settings: StorageSettings) -> Engine:
         DatabaseUnavailable: the database cannot be reached.
     """
     settings.home.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(
+        settings.resolved_database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout_s=settings.database_pool_timeout_s,
+    )
     create_schema(engine)
     return engine
 
@@ -103,6 +132,8 @@ def transaction(session: Session) -> Iterator[None]:
             raise
     except (OperationalError, IntegrityError, DataError) as exc:
         raise translate(exc) from redacted(exc)
+    except PoolTimeout as exc:  # its message holds the pool's sizes and timeout, no statement or value
+        raise _pool_exhausted() from exc
     except StaleDataError as exc:  # names the table only: no values to redact
         raise translate(exc) from exc
 
@@ -120,3 +151,5 @@ def connection_scope(engine: Engine) -> Iterator[Connection]:
             yield connection
     except (OperationalError, IntegrityError, DataError) as exc:
         raise translate(exc) from redacted(exc)
+    except PoolTimeout as exc:  # its message holds the pool's sizes and timeout, no statement or value
+        raise _pool_exhausted() from exc

@@ -41,7 +41,8 @@ def unknown_variables(environ: dict[str, str] | os._Environ[str], field_names: s
 
 class StorageSettings(BaseSettings):
     """Environment: FACEGATE_HOME, FACEGATE_DATABASE_URL, FACEGATE_MASTER_KEY, FACEGATE_KEY_FILE,
-    FACEGATE_KMS_HOOK.
+    FACEGATE_KMS_HOOK, FACEGATE_DATABASE_POOL_SIZE, FACEGATE_DATABASE_MAX_OVERFLOW,
+    FACEGATE_DATABASE_POOL_TIMEOUT_S.
 
     These names are the product's documented interface, so they keep the short prefix. Like the other
     settings classes it refuses what it does not know: any other FACEGATE_ variable that is not under
@@ -62,6 +63,18 @@ class StorageSettings(BaseSettings):
     kms_hook: str | None = Field(
         None,
         description="'package.module:factory' returning a Cipher backed by a KMS; overrides both keys above.",
+    )
+    database_pool_size: int = Field(
+        5, ge=1, description="Connections each process keeps open to the database (SQLAlchemy's pool_size)."
+    )
+    database_max_overflow: int = Field(
+        10, ge=0, description="More connections a process may open when the pool is in use, closed after use."
+    )
+    database_pool_timeout_s: float = Field(
+        30.0,
+        gt=0.0,
+        description="How long an operation waits for a free connection before it fails as the database "
+        "unavailable (HTTP 503), rather than queueing without end.",
     )
 
     @property

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
+from contextlib import ExitStack
+from pathlib import Path
 
-from storage import DatabaseUnavailable, create_person, create_schema, list_people, make_engine, session_scope
+import pytest
+from sqlalchemy import QueuePool, text
+
+from storage import (
+    DatabaseUnavailable,
+    create_person,
+    create_schema,
+    list_people,
+    make_engine,
+    open_database,
+    session_scope,
+)
+from storage.db import connection_scope
 from storage.settings import StorageSettings
 
 
@@ -45,3 +58,51 @@ def test_the_postgres_probe_says_no_for_a_closed_port_and_yes_for_the_test_datab
     assert not _postgres_answers("postgresql://postgres@127.0.0.1:1/test")
     if POSTGRES_URL is not None:
         assert _postgres_answers(POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://"))
+
+
+def test_the_pool_settings_size_each_process_pool(
+    database_url: str, clean_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2 pooled connections and 1 more under load: a fourth operation waits 0.25 s, then fails."""
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    monkeypatch.setenv("FACEGATE_DATABASE_POOL_SIZE", "2")
+    monkeypatch.setenv("FACEGATE_DATABASE_MAX_OVERFLOW", "1")
+    monkeypatch.setenv("FACEGATE_DATABASE_POOL_TIMEOUT_S", "0.25")
+
+    engine = open_database(StorageSettings())
+    try:
+        assert isinstance(engine.pool, QueuePool)
+        assert (engine.pool.size(), engine.pool.timeout()) == (2, 0.25)
+        with ExitStack() as held:
+            for _ in range(2):
+                held.enter_context(engine.connect())
+            with session_scope(engine) as session:
+                assert list_people(session) == ([], 0)
+            held.enter_context(engine.connect())
+            with pytest.raises(DatabaseUnavailable), session_scope(engine) as session:
+                list_people(session)
+    finally:
+        engine.dispose()
+
+
+def test_an_operation_that_finds_every_connection_in_use_fails_as_unavailable(database_url: str) -> None:
+    """A stalled request (or a leak) holds the only connection: the next one is a clear 503 after the pool
+    timeout, not SQLAlchemy's TimeoutError as a 500, and the database works again once it is freed."""
+    engine = make_engine(database_url, pool_size=1, max_overflow=0, pool_timeout_s=0.2)
+    create_schema(engine)
+    try:
+        with engine.connect():
+            with (
+                pytest.raises(DatabaseUnavailable, match="stayed in use until the pool timeout"),
+                session_scope(engine) as session,
+            ):
+                list_people(session)
+            with (
+                pytest.raises(DatabaseUnavailable, match="FACEGATE_DATABASE_POOL_SIZE"),
+                connection_scope(engine) as connection,
+            ):
+                connection.execute(text("SELECT 1"))
+        with session_scope(engine) as session:
+            assert list_people(session) == ([], 0)
+    finally:
+        engine.dispose()
