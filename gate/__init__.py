@@ -73,7 +73,12 @@ from gate.pad_calibration import (
     calibrate_door,
     min_events,
 )
-from gate.pad_camera_selection import CameraSelection, camera_pad_settings, door_pad_settings
+from gate.pad_camera_selection import (
+    CameraSelection,
+    camera_pad_settings,
+    cameras_calibrated_apart,
+    door_pad_settings,
+)
 from gate.pad_door_attacks import WEAKER_PAD_APCER_POINTS, AttackComparison, SpeciesApcer
 from gate.pad_monitor_events import MonitorScore, monitor_scores
 from gate.registry import DOORS, build_door
@@ -105,6 +110,7 @@ __all__ = [
     "UnknownCamera",
     "CameraSelection",
     "camera_pad_settings",
+    "cameras_calibrated_apart",
     "DoorCalibrationResult",
     "DoorColourCalibration",
     "DoorPadCalibration",

@@ -72,6 +72,16 @@ def door_pad_settings(cameras: Sequence[CameraSpec], door: str) -> PadSettings:
     return found[0].settings.pad
 
 
+def cameras_calibrated_apart(cameras: Sequence[CameraSpec], door: str) -> tuple[str, ...]:
+    """The door's camera names when they hold different door calibrations (one was calibrated apart with
+    --camera, or none): a door-wide block pasted under each camera replaces them all; () when they agree."""
+    found = [camera for camera in cameras if camera.door == door]
+    calibrations = [camera.settings.pad.door_calibration for camera in found]
+    if all(calibration == calibrations[0] for calibration in calibrations[1:]):
+        return ()
+    return tuple(camera.name for camera in found)
+
+
 def camera_pad_settings(
     cameras: Sequence[CameraSpec], door: str, camera: str
 ) -> tuple[CameraSelection, PadSettings]:

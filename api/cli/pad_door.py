@@ -24,6 +24,7 @@ from gate import (
     UnknownCamera,
     calibrate_door,
     camera_pad_settings,
+    cameras_calibrated_apart,
     door_pad_settings,
     load_gates_file,
 )
@@ -90,7 +91,7 @@ def calibrate_door_command(
     calibrated from its own events under its own settings, and its block goes under that camera's only."""
     configure_logging(verbose=verbose)
     with cli_errors():
-        settings, selection = _pad_settings(config, door=door, camera=camera)
+        settings, selection, calibrated_apart = _pad_settings(config, door=door, camera=camera)
         target = settings.bpcer_target if bpcer_target is None else bpcer_target
         checkpoint = read_checkpoint(since_checkpoint)
         detector = build_pad_detector(RecognitionSettings(), cache_dir=default_pad_dir())
@@ -125,6 +126,14 @@ def calibrate_door_command(
         )
         raise typer.Exit(1)
     console.print(f"\n{_paste_where(result)}:\n", markup=False, highlight=False)
+    if calibrated_apart:
+        console.print(
+            f"note: cameras {', '.join(calibrated_apart)} of door {door} hold different door calibrations "
+            "(one calibrated apart with --camera?); this block replaces each camera's it is pasted under: "
+            "leave out a camera that keeps its own",
+            markup=False,
+            highlight=False,
+        )
     console.print(settings_block(result, settings), markup=False, highlight=False)
     if summary is not None:
         console.print(
@@ -136,8 +145,10 @@ def calibrate_door_command(
 
 def _pad_settings(
     config: Path | None, *, door: str, camera: str | None
-) -> tuple[PadSettings, CameraSelection | None]:
-    """The PAD settings the calibration holds: the door's (every camera's alike), or one camera's own.
+) -> tuple[PadSettings, CameraSelection | None, tuple[str, ...]]:
+    """The PAD settings the calibration holds: the door's (every camera's alike), or one camera's own; and
+    for a door-wide calibration, its cameras when they hold different door calibrations (which its block
+    would replace).
 
     An unknown camera, or --camera without the gates file that names it, is a usage error: one line, exit 2.
     """
@@ -147,15 +158,15 @@ def _pad_settings(
                 "--camera needs --config: the gates file that names the door's cameras, under one of whose "
                 "`settings:` the block goes"
             )
-        return GateSettings().pad, None
+        return GateSettings().pad, None, ()
     cameras = load_gates_file(config).cameras
     if camera is None:
-        return door_pad_settings(cameras, door), None
+        return door_pad_settings(cameras, door), None, cameras_calibrated_apart(cameras, door)
     try:
         selection, settings = camera_pad_settings(cameras, door, camera)
     except UnknownCamera as exc:
         _usage_error(f"{exc}; nothing calibrated")
-    return settings, selection
+    return settings, selection, ()
 
 
 def _usage_error(message: str) -> NoReturn:

@@ -449,10 +449,10 @@ def test_calibrate_door_camera_calibrates_one_camera_from_its_own_events_for_its
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """--camera NAME (or its source as audited): its events alone under its own settings, the block for its
-    `settings:` alone, which the gate accepts beside the other camera's; the door as a whole refuses (its
-    cameras' settings differ), too few events name the camera, an unknown camera exits 2 naming the door's
-    cameras (never a stream's password) with nothing to paste; --since-checkpoint reads the camera's events
-    after it."""
+    `settings:` alone, which the gate accepts beside the other camera's; a door-wide calibration then warns
+    that its block replaces that camera's own; the door as a whole refuses when its cameras' settings
+    differ; too few events name the camera; an unknown camera exits 2 naming the door's cameras (never a
+    stream's password) with nothing to paste; --since-checkpoint reads the camera's events after it."""
     enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
     settings = GateSettings(pad=PadSettings(policy="monitor", bpcer_target=0.5), track_max_missed_frames=0)
     settings.decision.cooldown_s = 0.0
@@ -498,6 +498,15 @@ def test_calibrate_door_camera_calibrates_one_camera_from_its_own_events_for_its
     assert side_cam.settings.pad.door_calibration is None
     checked = runner.invoke(app, ["gate", "--config", str(pasted), "--check-config"])
     assert checked.exit_code == 0 and "configuration valid: 2 camera(s)" in checked.output, checked.output
+    _two_cameras(gates, lobby={**block["pad"], "policy": "monitor"}, side=monitor)
+    replacing = runner.invoke(app, door)
+    assert replacing.exit_code == 0, replacing.output
+    assert (
+        "note: cameras lobby-cam, side-cam of door front hold different door calibrations (one calibrated "
+        "apart with --camera?); this block replaces each camera's it is pasted under"
+        in " ".join(replacing.output.split())
+    )
+    assert "note: cameras" not in result.output
 
     _two_cameras(gates, lobby=monitor, side={**monitor, "bpcer_target": 0.4})
     whole = runner.invoke(app, door)
