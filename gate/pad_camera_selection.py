@@ -74,8 +74,12 @@ def door_pad_settings(cameras: Sequence[CameraSpec], door: str) -> PadSettings:
 
 def cameras_calibrated_apart(cameras: Sequence[CameraSpec], door: str) -> tuple[str, ...]:
     """The door's camera names when they hold different door calibrations (one was calibrated apart with
-    --camera, or none): a door-wide block pasted under each camera replaces them all; () when they agree."""
-    found = [camera for camera in cameras if camera.door == door]
+    --camera, or none): a door-wide block pasted under each camera replaces them all; () when they agree.
+
+    Raises:
+        DoorCalibrationRefused: no camera of that door.
+    """
+    found = _door_cameras(cameras, door)
     calibrations = [camera.settings.pad.door_calibration for camera in found]
     if all(calibration == calibrations[0] for calibration in calibrations[1:]):
         return ()
