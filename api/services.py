@@ -26,8 +26,9 @@ class AppServices:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     """Wall clock (timezone-aware UTC): key expiry and last use."""
     recognizer_lock: threading.Lock = field(default_factory=threading.Lock)
-    """Held around every use of `recognizer` in a request: OpenCV's DNN models are not thread-safe, and
-    sync routes run in a thread pool (bench/api_load.py saw cv2 assertion errors without it)."""
+    """Held around every use of `recognizer`'s models in a request: OpenCV's DNN models are not
+    thread-safe, and sync routes run in a thread pool (bench/api_load.py saw cv2 assertion errors
+    without it). Never held over database work, which can wait on another transaction for seconds."""
     pad: PresentationAttackDetector | None = None
     """Enrollment's attack check (built when its PAD policy is enforce); None: no check."""
     gallery_feed: GalleryChangeFeed | None = None
@@ -41,7 +42,7 @@ class AppServices:
     def enroll(self, session: Session, *, person_id: int, photos: list[Photo]) -> EnrollmentResult:
         """enrollment.enroll with this process's keyring, models, settings, gallery and PAD check.
 
-        The caller holds `recognizer_lock`. Raises what enrollment.enroll raises.
+        Holds `recognizer_lock` around the models' work only. Raises what enrollment.enroll raises.
         """
         return enroll(
             session,
@@ -52,6 +53,7 @@ class AppServices:
             settings=self.enrollment,
             gallery=self.gallery,
             pad=self.pad,
+            model_lock=self.recognizer_lock,
         )
 
     def enroll_new_person(
@@ -67,4 +69,5 @@ class AppServices:
             settings=self.enrollment,
             gallery=self.gallery,
             pad=self.pad,
+            model_lock=self.recognizer_lock,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -216,6 +217,7 @@ def enroll(
     settings: EnrollmentSettings,
     pad: PresentationAttackDetector | None = None,
     gallery: GalleryService | None = None,
+    model_lock: AbstractContextManager[object] | None = None,
 ) -> EnrollmentResult:
     """Add one template per photo to an existing person, all or nothing.
 
@@ -225,6 +227,10 @@ def enroll(
     row is held until the caller's transaction ends), so each template's stored look-alikes include
     every template committed before it; a deletion of the person takes its turn the same way, before
     or after.
+
+    `model_lock`, when given, is held around the work on the models only (decode, detect, quality, PAD
+    check, embed), never while the database may keep the enrollment waiting: a process sharing one
+    Recognizer between threads passes its lock, and its other requests go on meanwhile.
 
     Returns:
         The new template ids, and the photos matching a different enrolled person at or above the
@@ -239,10 +245,13 @@ def enroll(
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
     get_person(session, person_id)
-    accepted = _checked_faces(recognizer, photos, settings, pad)
-    embedded = [(photo.name, recognizer.embed(image, face)) for photo, image, face, _ in accepted]
+    with model_lock or nullcontext():
+        accepted = _checked_faces(recognizer, photos, settings, pad)
+        embedded = [(photo.name, recognizer.embed(image, face)) for photo, image, face, _ in accepted]
     lock_gallery_version(session)  # one enrollment at a time from here: each sees the one before
     hold_person(session, person_id)  # not deleted while the photos were checked, nor until the commit
+    # A shared gallery changes only when the stored version does, which no one can change while this
+    # transaction holds its row: the searches below need no lock of ours.
     searched = stored_gallery(session, keyring, recognizer) if gallery is None else gallery.current(session)
     duplicates = _checked_duplicates(
         searched, recognizer, person_id=person_id, embedded=embedded, settings=settings
@@ -265,8 +274,11 @@ def enroll_new_person(
     settings: EnrollmentSettings,
     pad: PresentationAttackDetector | None = None,
     gallery: GalleryService | None = None,
+    model_lock: AbstractContextManager[object] | None = None,
 ) -> tuple[int, EnrollmentResult]:
     """Create a person and enroll their photos in the caller's transaction; returns (person id, result).
+
+    `model_lock` as `enroll`.
 
     Raises:
         EnrollmentRejected: as `enroll`; the caller's rollback then removes the new person too.
@@ -282,6 +294,7 @@ def enroll_new_person(
         settings=settings,
         pad=pad,
         gallery=gallery,
+        model_lock=model_lock,
     )
     return person.id, result
 
@@ -295,6 +308,7 @@ def identify(
     fpir_target: float | None,
     top_k: int = 3,
     gallery: GalleryService | None = None,
+    model_lock: AbstractContextManager[object] | None = None,
 ) -> tuple[list[FaceIdentity], OperatingThreshold]:
     """Every face in one image with its closest enrolled people (1:N search), and the threshold used.
 
@@ -303,6 +317,7 @@ def identify(
     the target is None. Like the gate, the gallery's template count stands for its size.
 
     Searched in the process's shared `gallery` when given, else in a gallery loaded for this call.
+    `model_lock`, when given, is held around detection and embedding only, not the gallery's reads.
 
     Raises:
         ImageError: the bytes are not a usable image.
@@ -320,8 +335,10 @@ def identify(
         )
     except ValueError as exc:
         raise ThresholdUnavailable(str(exc)) from exc
+    with model_lock or nullcontext():
+        observations = recognizer.observe(image)
     results = []
-    for observation in recognizer.observe(image):
+    for observation in observations:
         candidates = searched.search(observation.embedding.vector, top_k)
         best = candidates[0] if candidates else None
         person_id = best.person_id if best and best.score >= operating.cos_threshold else None

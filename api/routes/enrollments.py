@@ -47,8 +47,7 @@ def add_faces(
         read_photo(upload, fallback_name=f"photos[{i}]", max_bytes=max_bytes)
         for i, upload in enumerate(photos)
     ]
-    with services.recognizer_lock:
-        result = services.enroll(session, person_id=person_id, photos=read)
+    result = services.enroll(session, person_id=person_id, photos=read)
     return EnrollmentPublic.from_result(
         result, person_id=person_id, cos_threshold=services.recognizer.cos_threshold
     )

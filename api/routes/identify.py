@@ -41,14 +41,14 @@ def identify_faces(
     """
     recognizer = services.recognizer
     probe = read_photo(photo, fallback_name="photo", max_bytes=recognizer.limits.max_image_bytes)
-    with services.recognizer_lock:
-        faces, threshold = identify(
-            session,
-            services.keyring,
-            recognizer,
-            image_data=probe.data,
-            fpir_target=settings.identify_fpir_target,
-            top_k=settings.identify_top_k,
-            gallery=services.gallery,
-        )
+    faces, threshold = identify(
+        session,
+        services.keyring,
+        recognizer,
+        image_data=probe.data,
+        fpir_target=settings.identify_fpir_target,
+        top_k=settings.identify_top_k,
+        gallery=services.gallery,
+        model_lock=services.recognizer_lock,
+    )
     return IdentifyPublic.from_faces(faces, threshold=threshold, model_id=recognizer.model_id)

@@ -94,8 +94,7 @@ def enroll_person(
     """Create a person from photos, all or nothing; a refusal lists every photo with its verdict."""
     read = _photos(photos, services)
     try:
-        with services.recognizer_lock:
-            outcome = apply_change(session, lambda s: services.enroll_new_person(s, name=name, photos=read))
+        outcome = apply_change(session, lambda s: services.enroll_new_person(s, name=name, photos=read))
     except EnrollmentRejected as exc:
         return render(
             request,
@@ -192,8 +191,7 @@ def add_photos(
     """Add templates from more photos, all or nothing."""
     read = _photos(photos, services)
     try:
-        with services.recognizer_lock:
-            outcome = apply_change(session, lambda s: services.enroll(s, person_id=person_id, photos=read))
+        outcome = apply_change(session, lambda s: services.enroll(s, person_id=person_id, photos=read))
     except EnrollmentRejected as exc:
         response = _person_page(request, session, user, person_id, verdicts=_verdicts(read, exc))
         response.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
