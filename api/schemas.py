@@ -13,7 +13,15 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from enrollment import EnrollmentResult, FaceIdentity
 from recognition import OperatingThreshold
-from storage import ApiKeyPublic, AuditEventPublic, ChainBreak, ChainReport, Checkpoint, Role
+from storage import (
+    AcknowledgedBreak,
+    ApiKeyPublic,
+    AuditEventPublic,
+    ChainBreak,
+    ChainReport,
+    Checkpoint,
+    Role,
+)
 
 T = TypeVar("T")
 
@@ -243,6 +251,11 @@ class ChainReportPublic(BaseModel):
         description="One line naming the events up to the checkpoint, which were not verified; empty when "
         "the whole chain was walked."
     )
+    acknowledged_breaks: list[AcknowledgedBreak] = Field(
+        description="Breaks before the checkpoint that its signer acknowledged when re-anchoring the chain "
+        "(`facegate audit checkpoint export --acknowledge-break`); empty for a plain checkpoint or the "
+        "whole chain."
+    )
 
     @classmethod
     def from_report(cls, report: ChainReport, *, checkpoint: Checkpoint | None = None) -> ChainReportPublic:
@@ -258,4 +271,5 @@ class ChainReportPublic(BaseModel):
             detail=report.detail,
             start_sequence=report.start_sequence,
             not_verified="" if checkpoint is None else checkpoint.not_verified(),
+            acknowledged_breaks=[] if checkpoint is None else list(checkpoint.acknowledged_breaks),
         )

@@ -40,6 +40,7 @@ from storage.audit import (
 )
 from storage.audit_chain import ChainBreak, ChainReport, verify_chain
 from storage.audit_checkpoint import (
+    AcknowledgedBreak,
     Checkpoint,
     check_checkpoint,
     checkpoint_public_key,
@@ -47,6 +48,7 @@ from storage.audit_checkpoint import (
     parse_checkpoint,
     verify_chain_since,
 )
+from storage.audit_reanchor import BREAK_ACKNOWLEDGED, reanchor_checkpoint
 from storage.backup import BackupFiles, backup_master_keys, create_backup, restore_backup
 from storage.changes import GalleryChangeFeed
 from storage.cipher import Keyring, Sealed, generate_key, key_id_of
@@ -73,6 +75,7 @@ from storage.doors import ensure_door, list_doors
 from storage.errors import (
     AuditChainError,
     BackupError,
+    BreakNotAcknowledged,
     ChainBroken,
     CheckpointInvalid,
     CheckpointMismatch,
@@ -204,9 +207,12 @@ __all__ = [
     "AuthFailure",
     "revoke_api_key",
     "ApiKeyPublic",
+    "AcknowledgedBreak",
     "AuditChainError",
     "AuditEventCreate",
     "AuditEventPublic",
+    "BREAK_ACKNOWLEDGED",
+    "BreakNotAcknowledged",
     "ChainBreak",
     "ChainBroken",
     "ChainReport",
@@ -272,6 +278,7 @@ __all__ = [
     "open_database",
     "master_key_usage",
     "parse_checkpoint",
+    "reanchor_checkpoint",
     "person_data_key",
     "person_names",
     "query_events",

@@ -4,6 +4,8 @@ A checkpoint kept outside the database (a ticket, an e-mail, another machine) pi
 up to its sequence: even someone holding the master key, who can recompute every HMAC, cannot rewrite
 or truncate that history without the event at the checkpoint's sequence losing the signed link.
 The signing key is derived from the primary master key, so no extra secret has to be stored.
+A v2 checkpoint also signs the earlier breaks it acknowledges (storage/audit_reanchor.py); a plain export
+is v1, byte for byte as before.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from typing import Annotated, Final, Literal
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlmodel import Session, col, func, select
 
-from storage.audit_chain import GENESIS_HASH, VERIFY_BATCH_ROWS, ChainReport, verify_chain
+from storage.audit_chain import GENESIS_HASH, VERIFY_BATCH_ROWS, ChainBreak, ChainReport, verify_chain
 from storage.errors import ChainBroken, CheckpointInvalid, CheckpointMismatch
 from storage.models import AuditEvent
 from storage.protocols import Cipher
@@ -27,44 +29,96 @@ from storage.timeutil import as_utc
 
 CHECKPOINT_PURPOSE = "audit-checkpoint/v1"
 CHECKPOINT_FORMAT: Final = "facegate-audit-checkpoint/v1"
+ACKNOWLEDGING_FORMAT: Final = "facegate-audit-checkpoint/v2"
+"""The format of a checkpoint that acknowledges breaks; an older FaceGate refuses it rather than miss them."""
 
 Hex64 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
-class Checkpoint(BaseModel):
-    """A signed statement: event `sequence` of the audit chain had link `link_hash` at `created_at`."""
+class AcknowledgedBreak(BaseModel):
+    """A break of the audit chain before a checkpoint, investigated and acknowledged when it was signed."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    format: Literal["facegate-audit-checkpoint/v1"] = CHECKPOINT_FORMAT
+    sequence: int = Field(ge=1, description="Where verification broke, as `facegate audit verify` named it.")
+    reason: ChainBreak = Field(description="Why it broke there.")
+
+    def __str__(self) -> str:
+        return f"{self.sequence} ({self.reason})"
+
+
+class Checkpoint(BaseModel):
+    """A signed statement: event `sequence` of the audit chain had link `link_hash` at `created_at` (v2: and
+    the chain broke before it at `acknowledged_breaks`, which its signer acknowledged)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    format: Literal["facegate-audit-checkpoint/v1", "facegate-audit-checkpoint/v2"] = CHECKPOINT_FORMAT
     sequence: int = Field(ge=0, description="Last event covered; 0 for an empty log.")
     link_hash: Hex64 = Field(description="Hex link of that event (the genesis value for an empty log).")
     created_at: AwareDatetime
+    acknowledged_breaks: tuple[AcknowledgedBreak, ...] = Field(
+        default=(),
+        description="v2 only: the breaks before `sequence` that its signer acknowledged, in chain order.",
+    )
     public_key_hex: Hex64 = Field(description="Raw Ed25519 public key that signed it, hex.")
     signature_hex: str = Field(pattern=r"^[0-9a-f]{128}$", description="Ed25519 signature, hex.")
 
+    @model_validator(mode="after")
+    def _breaks_match_format(self) -> Checkpoint:
+        if self.format == CHECKPOINT_FORMAT and self.acknowledged_breaks:
+            raise ValueError("a v1 checkpoint acknowledges no breaks")
+        if self.format == ACKNOWLEDGING_FORMAT and not self.acknowledged_breaks:
+            raise ValueError("a v2 checkpoint acknowledges at least one break")
+        return self
+
     def signed_bytes(self) -> bytes:
         """The exact bytes the signature covers."""
-        return _signed_bytes(sequence=self.sequence, link_hash=self.link_hash, created_at=self.created_at)
+        return _signed_bytes(
+            sequence=self.sequence,
+            link_hash=self.link_hash,
+            created_at=self.created_at,
+            acknowledged_breaks=self.acknowledged_breaks,
+        )
 
     def to_json(self) -> str:
-        """Indented JSON, the form `parse_checkpoint` reads back."""
-        return self.model_dump_json(indent=2) + "\n"
+        """Indented JSON, the form `parse_checkpoint` reads back (v1: without `acknowledged_breaks`)."""
+        exclude = None if self.acknowledged_breaks else {"acknowledged_breaks"}
+        return self.model_dump_json(indent=2, exclude=exclude) + "\n"
+
+    def acknowledges(self) -> str:
+        """'acknowledging the break at 3 (edited)'; '' for a checkpoint that acknowledges none."""
+        if not self.acknowledged_breaks:
+            return ""
+        noun = "break" if len(self.acknowledged_breaks) == 1 else "breaks"
+        return f"acknowledging the audit chain's {noun} at {', '.join(map(str, self.acknowledged_breaks))}"
 
     def not_verified(self) -> str:
         """One line for an auditor: the events a walk from this checkpoint (`verify_chain_since`) leaves
-        unverified."""
+        unverified, and the breaks among them its signer acknowledged."""
+        acknowledging = f", {self.acknowledges()}" if self.acknowledged_breaks else ""
         return (
-            f"events up to {self.sequence} (the checkpoint signed {self.created_at.isoformat()}) "
-            "were not verified"
+            f"events up to {self.sequence} (the checkpoint signed {self.created_at.isoformat()}"
+            f"{acknowledging}) were not verified"
         )
 
 
-def _signed_bytes(*, sequence: int, link_hash: str, created_at: datetime) -> bytes:
-    statement = {"sequence": sequence, "link_hash": link_hash, "created_at": as_utc(created_at).isoformat()}
-    return (
-        f"{CHECKPOINT_FORMAT}|".encode()
-        + json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
-    )
+def _signed_bytes(
+    *,
+    sequence: int,
+    link_hash: str,
+    created_at: datetime,
+    acknowledged_breaks: tuple[AcknowledgedBreak, ...] = (),
+) -> bytes:
+    """v1's statement unchanged; v2 adds the acknowledged breaks under its own prefix."""
+    statement: dict[str, object] = {
+        "sequence": sequence,
+        "link_hash": link_hash,
+        "created_at": as_utc(created_at).isoformat(),
+    }
+    prefix = CHECKPOINT_FORMAT
+    if acknowledged_breaks:
+        prefix = ACKNOWLEDGING_FORMAT
+        statement["acknowledged_breaks"] = [[b.sequence, str(b.reason)] for b in acknowledged_breaks]
+    return f"{prefix}|".encode() + json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _signing_key(keyring: Cipher, *, key_id: str | None = None) -> Ed25519PrivateKey:
@@ -94,15 +148,38 @@ def export_checkpoint(session: Session, keyring: Cipher, *, now: datetime) -> Ch
     """
     report = verify_chain(session, keyring)
     if not report.is_ok:
-        raise ChainBroken(f"refusing to sign a broken chain: {report.summary()}")
-    created_at = as_utc(now)
+        raise ChainBroken(
+            f"refusing to sign a broken chain: {report.summary()}; once the break is investigated, "
+            f"`facegate audit checkpoint export --acknowledge-break {report.broken_sequence}` re-anchors"
+        )
+    return sign_checkpoint(
+        keyring, sequence=report.last_sequence, link_hash=report.last_link_hash, created_at=now
+    )
+
+
+def sign_checkpoint(
+    keyring: Cipher,
+    *,
+    sequence: int,
+    link_hash: str,
+    created_at: datetime,
+    acknowledged_breaks: tuple[AcknowledgedBreak, ...] = (),
+) -> Checkpoint:
+    """Sign a statement the caller verified, with the primary master key's signing key (v2 when it
+    acknowledges breaks, else v1)."""
+    created_at = as_utc(created_at)
     message = _signed_bytes(
-        sequence=report.last_sequence, link_hash=report.last_link_hash, created_at=created_at
+        sequence=sequence,
+        link_hash=link_hash,
+        created_at=created_at,
+        acknowledged_breaks=acknowledged_breaks,
     )
     return Checkpoint(
-        sequence=report.last_sequence,
-        link_hash=report.last_link_hash,
+        format=ACKNOWLEDGING_FORMAT if acknowledged_breaks else CHECKPOINT_FORMAT,
+        sequence=sequence,
+        link_hash=link_hash,
         created_at=created_at,
+        acknowledged_breaks=acknowledged_breaks,
         public_key_hex=checkpoint_public_key(keyring),
         signature_hex=_signing_key(keyring).sign(message).hex(),
     )

@@ -13,7 +13,8 @@ StorageError
 ├── AuditChainError
 │   ├── ChainBroken         the audit hash chain is broken: nothing is signed or appended on top of it
 │   ├── CheckpointInvalid   a checkpoint is malformed, its signature fails, or another key signed it
-│   └── CheckpointMismatch  the log no longer holds a checkpoint's link: history before it was rewritten
+│   ├── CheckpointMismatch  the log no longer holds a checkpoint's link: history before it was rewritten
+│   └── BreakNotAcknowledged  a re-anchoring names other breaks than the chain has (or it has none)
 └── KeyringError
     ├── MissingKey        no master key in the environment or the key file
     ├── UnknownKeyId      a row was encrypted with a key that is not in the keyring
@@ -74,6 +75,10 @@ class CheckpointInvalid(AuditChainError):
 
 class CheckpointMismatch(AuditChainError):
     """The event at a checkpoint's sequence is gone or has another link: history was rewritten."""
+
+
+class BreakNotAcknowledged(AuditChainError):
+    """A re-anchoring's acknowledgement does not name exactly the chain's breaks, or the chain has none."""
 
 
 class KeyringError(StorageError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from storage import (
     export_checkpoint,
     load_keyring,
     parse_checkpoint,
+    reanchor_checkpoint,
     session_scope,
     verify_chain,
     verify_chain_since,
@@ -101,17 +103,61 @@ def export_command(
             "--out", dir_okay=False, help="File to write the checkpoint JSON to; keep it elsewhere."
         ),
     ],
+    acknowledge_break: Annotated[
+        list[int] | None,
+        typer.Option(
+            metavar="SEQ",
+            help="After an investigated break: sign anyway, acknowledging the break at SEQ (the first one "
+            "as `facegate audit verify` names it; repeat for each later break). Refused unless these are "
+            "exactly the chain's breaks and the events after the last one verify. Appends an "
+            "audit.break_acknowledged event and signs a checkpoint of it that lists the breaks; "
+            "`audit verify` still reports them.",
+        ),
+    ] = None,
+    note: Annotated[
+        str | None,
+        typer.Option(
+            help="With --acknowledge-break (required): what the investigation found, e.g. a ticket."
+        ),
+    ] = None,
 ) -> None:
     """Verify the chain, then write a signed checkpoint of its last event."""
+    if bool(acknowledge_break) != bool(note and note.strip()):
+        raise typer.BadParameter("give both or neither", param_hint="'--acknowledge-break' and '--note'")
     with cli_errors():
         with _audit_log() as (session, keyring):
-            checkpoint = export_checkpoint(session, keyring, now=datetime.now(UTC))
+            now = datetime.now(UTC)
+            if acknowledge_break and note:
+                checkpoint = reanchor_checkpoint(
+                    session,
+                    keyring,
+                    acknowledged=acknowledge_break,
+                    acknowledged_by=_operator(),
+                    note=note.strip(),
+                    now=now,
+                )
+            else:
+                checkpoint = export_checkpoint(session, keyring, now=now)
         out.write_text(checkpoint.to_json())
+    acknowledging = (
+        f", {checkpoint.acknowledges()} (recorded as audit event {checkpoint.sequence})"
+        if checkpoint.acknowledged_breaks
+        else ""
+    )
     console.print(
-        f"checkpoint of event {checkpoint.sequence} written to {out}; signer {checkpoint.public_key_hex}",
+        f"checkpoint of event {checkpoint.sequence} written to {out}{acknowledging}; "
+        f"signer {checkpoint.public_key_hex}",
         markup=False,
         highlight=False,
     )
+
+
+def _operator() -> str:
+    """The login name a re-anchoring records; 'unknown' where the system has none (a container's uid)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 @checkpoint_app.command("check")
@@ -143,5 +189,12 @@ def check_command(
         markup=False,
         highlight=False,
     )
+    if checkpoint.acknowledged_breaks:
+        console.print(
+            f"it was signed {checkpoint.acknowledges()}, which the whole chain still shows; "
+            "`facegate audit verify --since-checkpoint FILE` verifies the events after it",
+            markup=False,
+            highlight=False,
+        )
     _exit_if_broken(report)
     console.print(report.summary(), markup=False, highlight=False)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from storage import Checkpoint, Role, export_checkpoint, session_scope
+from storage import Checkpoint, Role, export_checkpoint, reanchor_checkpoint, session_scope
 from tests.api.conftest import ApiHarness
 from tests.storage.audit_helpers import append, row, signed_by_stranger, sql
 
@@ -85,7 +85,7 @@ def test_from_a_checkpoint_only_the_events_after_it_are_verified(
     assert body["is_ok"] is True and body["start_sequence"] == 6
     assert (body["events_checked"], body["last_sequence"]) == (3, 9)
     window = f"events up to 6 (the checkpoint signed {checkpointed.created_at.isoformat()}) were not verified"
-    assert body["not_verified"] == window
+    assert body["not_verified"] == window and body["acknowledged_breaks"] == []
     assert _post(api, checkpointed.to_json(), Role.admin).json() == body
     whole = _verify(api)
     assert (whole["start_sequence"], whole["not_verified"]) == (0, "")
@@ -170,3 +170,21 @@ def test_a_checkpoint_that_does_not_hold_is_refused_with_a_reason(
 def test_devices_may_not_verify_from_a_checkpoint(api: ApiHarness, checkpointed: Checkpoint) -> None:
     assert _post(api, checkpointed.to_json(), Role.device).status_code == 403
     assert api.client.post("/audit/verify", content=checkpointed.to_json()).status_code == 401
+
+
+def test_a_checkpoint_re_anchored_after_a_break_says_which_break_it_acknowledges(api: ApiHarness) -> None:
+    engine, keyring = api.services.engine, api.services.keyring
+    append(engine, keyring, range(1, 7))
+    sql(engine, "UPDATE audit_event SET score = 0.99 WHERE sequence = 3")
+    with session_scope(engine) as session:
+        checkpoint = reanchor_checkpoint(
+            session, keyring, acknowledged=[3], acknowledged_by="alice", note="INC-42", now=datetime.now(UTC)
+        )
+    append(engine, keyring, range(7, 9))
+
+    body = _post(api, checkpoint.to_json()).json()
+
+    assert body["is_ok"] is True and (body["start_sequence"], body["events_checked"]) == (7, 2)
+    assert body["acknowledged_breaks"] == [{"sequence": 3, "reason": "edited"}]
+    assert "acknowledging the audit chain's break at 3 (edited)" in body["not_verified"]
+    assert _verify(api)["broken_sequence"] == 3  # the whole chain still shows it

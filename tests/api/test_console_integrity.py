@@ -14,7 +14,7 @@ from playwright.sync_api import expect, sync_playwright
 from api.app import create_app
 from api.console.pages.integrity import MAX_CHECKPOINT_BYTES
 from api.settings import ApiSettings
-from storage import Checkpoint, Role, export_checkpoint, session_scope
+from storage import Checkpoint, Role, export_checkpoint, reanchor_checkpoint, session_scope
 from tests.api.conftest import ApiHarness
 from tests.api.console_browser import DESKTOP, PHONE, launch_chromium, serving
 from tests.api.test_console import sign_in
@@ -56,6 +56,25 @@ def test_a_pasted_or_uploaded_checkpoint_verifies_the_events_after_it(
         assert "The chain holds after the checkpoint" in page and window in page
         assert "the events after checkpointed event 6" in page
         assert "<dt>Events checked</dt><dd>3</dd>" in page
+
+
+def test_a_re_anchored_checkpoint_shows_the_break_it_acknowledges(
+    api: ApiHarness, checkpointed: Checkpoint
+) -> None:
+    with session_scope(api.services.engine) as session:
+        reanchored = reanchor_checkpoint(
+            session,
+            api.services.keyring,
+            acknowledged=[3],
+            acknowledged_by="alice",
+            note="INC-42",
+            now=datetime.now(UTC),
+        )
+
+    page = html.unescape(_send(api, pasted=reanchored.to_json()).text)
+
+    assert "The chain holds after the checkpoint" in page and "checkpointed event 10" in page
+    assert "acknowledging the audit chain's break at 3 (edited)) were not verified" in page
 
 
 REFUSALS: dict[str, tuple[dict[str, Any], int, str]] = {

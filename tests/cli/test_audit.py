@@ -168,3 +168,35 @@ def test_verify_since_a_checkpoint_checks_only_the_events_after_it(
     file.write_text(json.dumps(document))
     code, output = _invoke("audit", "verify", "--since-checkpoint", str(file))
     assert code == 1 and "CheckpointInvalid" in output
+
+
+def test_export_acknowledging_an_investigated_break_re_anchors_the_chain(
+    audited: tuple[Engine, Cipher], tmp_path: Path
+) -> None:
+    engine, keyring = audited
+    _sql(engine, "UPDATE audit_event SET reason = 'match' WHERE sequence = 5")
+    file = tmp_path / "reanchored.json"
+    export = ("audit", "checkpoint", "export", "--out", str(file))
+
+    code, output = _invoke(*export)
+    assert code == 1 and "--acknowledge-break 5" in output
+    code, output = _invoke(*export, "--acknowledge-break", "4", "--note", "INC-42")
+    assert code == 1 and "BreakNotAcknowledged" in output and "first breaks at sequence 5" in output
+    assert _invoke(*export, "--acknowledge-break", "5")[0] == 2  # no note: nothing recorded
+    assert not file.exists()
+    code, output = _invoke(*export, "--acknowledge-break", "5", "--note", "INC-42: a restored row")
+    assert code == 0, output
+    assert "checkpoint of event 7 written" in output
+    assert "acknowledging the audit chain's break at 5 (edited) (recorded as audit event 7)" in output
+    assert parse_checkpoint(file.read_text()).acknowledged_breaks[0].sequence == 5
+
+    code, output = _invoke("audit", "verify")
+    assert code == 1 and "broken at sequence 5 (edited)" in output  # the break stays visible
+    append(engine, keyring, range(7, 9))
+    code, output = _invoke("audit", "verify", "--since-checkpoint", str(file))
+    assert code == 0, output
+    assert "intact after checkpointed event 7: 2 events verified, head at 9" in output
+    assert "acknowledging the audit chain's break at 5 (edited)) were not verified" in output
+    code, output = _invoke("audit", "checkpoint", "check", str(file))
+    assert code == 1 and "checkpoint holds: event 7" in output
+    assert "it was signed acknowledging the audit chain's break at 5 (edited)" in output
