@@ -21,6 +21,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,34 @@ def _prepare(url: str, master_key: str, events: int, cache: Path) -> tuple[dict[
     return tokens, faces[1]
 
 
+@contextmanager
+def serve(url: str, master_key: str, *, workers: int) -> Iterator[str]:
+    """The app under uvicorn with `workers` processes on the database at `url`; yields its base URL once
+    it is ready and stops it on exit."""
+    with socket.socket() as probe_socket:
+        probe_socket.bind(("127.0.0.1", 0))
+        port = probe_socket.getsockname()[1]
+    env = {**os.environ, "FACEGATE_DATABASE_URL": url, "FACEGATE_MASTER_KEY": master_key}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    # bench/ must not be on the server's path: bench/gate.py would shadow the gate package.
+    command = [sys.executable, "-m", "uvicorn", "--factory", "bench.api_load_app:build"]
+    command += ["--app-dir", str(REPO_ROOT), "--workers", str(workers)]
+    command += ["--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(command, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(1200):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.25)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
 def _client(
     base: str,
     tokens: dict[str, str],
@@ -122,28 +152,7 @@ def main() -> None:
     with throwaway_database(args.database_url) as url:
         cache = Path(os.environ.get("TMPDIR", "/tmp")) / "facegate-load-models"
         tokens, probe = _prepare(url, master_key, args.events, cache)
-        with socket.socket() as probe_socket:
-            probe_socket.bind(("127.0.0.1", 0))
-            port = probe_socket.getsockname()[1]
-        env = {
-            **os.environ,
-            "FACEGATE_DATABASE_URL": url,
-            "FACEGATE_MASTER_KEY": master_key,
-            "PYTHONPATH": str(REPO_ROOT),
-        }
-        # bench/ must not be on the server's path: bench/gate.py would shadow the gate package.
-        command = [sys.executable, "-m", "uvicorn", "--factory", "bench.api_load_app:build"]
-        command += ["--app-dir", str(REPO_ROOT), "--workers", str(args.workers)]
-        command += ["--port", str(port), "--log-level", "warning"]
-        server = subprocess.Popen(command, env=env)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(1200):
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.25)
+        with serve(url, master_key, workers=args.workers) as base:
             results: dict[str, list[tuple[float, int]]] = {"identify": [], "events": []}
             stop = threading.Event()
             threads = [
@@ -156,9 +165,6 @@ def main() -> None:
             stop.set()
             for thread in threads:
                 thread.join()
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
     summary = {}
     for route, samples in results.items():
         latencies = sorted(ms for ms, _ in samples)

@@ -15,14 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +28,7 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import httpx2 as httpx
 import psycopg
 
+from bench.api_load import serve
 from bench.audit_load import throwaway_database
 from enrollment import EnrollmentRejected, EnrollmentSettings, Photo, enroll_new_person
 from recognition import RecognitionSettings, build_recognizer
@@ -50,7 +47,6 @@ from storage import (
 )
 from tests.data import face_crops_from_group
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 WAITING_SQL = "SELECT count(*) FROM pg_stat_activity WHERE %(holder)s = ANY(pg_blocking_pids(pid))"
 
@@ -83,32 +79,6 @@ def _prepare(
         }
         people = [create_person(session, name=f"stalled {index}").id or 0 for index in range(rounds)]
     return tokens, people, faces[0]
-
-
-@contextmanager
-def _serve(url: str, master_key: str) -> Iterator[str]:
-    """One uvicorn worker (one recognizer lock) serving the app; yields its base URL once ready."""
-    with socket.socket() as probe_socket:
-        probe_socket.bind(("127.0.0.1", 0))
-        port = probe_socket.getsockname()[1]
-    env = {**os.environ, "FACEGATE_DATABASE_URL": url, "FACEGATE_MASTER_KEY": master_key}
-    env["PYTHONPATH"] = str(REPO_ROOT)
-    # bench/ must not be on the server's path: bench/gate.py would shadow the gate package.
-    command = [sys.executable, "-m", "uvicorn", "--factory", "bench.api_load_app:build"]
-    command += ["--app-dir", str(REPO_ROOT), "--workers", "1", "--port", str(port), "--log-level", "warning"]
-    server = subprocess.Popen(command, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(1200):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.25)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
 
 
 def _identify_loop(base: str, token: str, probe: bytes, stop: threading.Event, out: list[Sample]) -> None:
@@ -181,7 +151,7 @@ def main() -> None:
         engine = make_engine(url)
         create_schema(engine)
         tokens, people, photo = _prepare(engine, master_key, cache, args.rounds)
-        with _serve(url, master_key) as base:
+        with serve(url, master_key, workers=1) as base:  # one recognizer lock
             stop = threading.Event()
             loop = threading.Thread(
                 target=_identify_loop, args=(base, tokens["device"], photo, stop, samples)
