@@ -252,6 +252,7 @@ def _chain_json(result: DoorCalibrationResult) -> dict[str, Any]:
             "sequence": checkpoint.sequence,
             "created_at": checkpoint.created_at.isoformat(),
             "public_key": checkpoint.public_key_hex,
+            "acknowledged_breaks": [b.model_dump(mode="json") for b in checkpoint.acknowledged_breaks],
         },
         "first_sequence": chain.start_sequence + 1,
         "last_sequence": chain.last_sequence,

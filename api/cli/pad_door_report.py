@@ -12,7 +12,8 @@ REVIEW_LINES = 20
 
 
 def chain_line(result: DoorCalibrationResult) -> str:
-    """One line: the stretch of the audit chain verified and read, and what was left unread before it."""
+    """One line: the stretch of the audit chain verified and read, and what was left unread before it (with
+    the breaks there that a re-anchored checkpoint acknowledged)."""
     chain, checkpoint = result.chain, result.checkpoint
     if checkpoint is None:
         return (
@@ -23,6 +24,7 @@ def chain_line(result: DoorCalibrationResult) -> str:
         f"{checkpoint.created_at:%Y-%m-%d %H:%M:%S} UTC by {checkpoint.public_key_hex[:16]}: events "
         f"{chain.start_sequence + 1} to {chain.last_sequence} ({chain.events_checked} events); the "
         f"{checkpoint.sequence} events up to the checkpoint were not verified and not used"
+        f"{f' (it was signed {checkpoint.acknowledges()})' if checkpoint.acknowledged_breaks else ''}"
     )
 
 

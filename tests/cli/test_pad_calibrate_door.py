@@ -176,6 +176,7 @@ def test_calibrate_door_reports_each_colour_and_prints_the_block_the_gate_then_a
             "sequence": head,
             "created_at": signed_at.isoformat(),
             "public_key": signed["public_key_hex"],
+            "acknowledged_breaks": [],
         },
         "first_sequence": head + 1,
         "last_sequence": 2 * head,
@@ -195,6 +196,37 @@ def test_calibrate_door_reports_each_colour_and_prints_the_block_the_gate_then_a
     assert (
         f"after checkpointed event {head} does not verify" in refusal
         and f"sequence {head + 1} (deleted)" in refusal
+    )
+
+    # Investigated, both breaks are acknowledged: a checkpoint re-anchored at the head vouches again.
+    reanchored = tmp_path / "reanchored.json"
+    acknowledge = ["--acknowledge-break", "1", "--acknowledge-break", str(head + 1), "--note", "INC-42"]
+    exported = runner.invoke(app, ["audit", "checkpoint", "export", "--out", str(reanchored), *acknowledge])
+    assert exported.exit_code == 0, exported.output
+    # The intact copies once more, after it: event 1's copy was deleted, so 9 colour tracks (target 0.6).
+    _append_copies(engine, keyring, first=head + 2, last=2 * head)
+    since = ["--config", str(gates), "--since-checkpoint", str(reanchored), "--json", "--bpcer-target", "0.6"]
+    again = runner.invoke(app, ["pad", "calibrate-door", "--door", "front", *since])
+    assert again.exit_code == 0, again.output
+    *text, last = again.stdout.strip().splitlines()
+    anew = json.loads(last)
+    assert anew["colours"][0]["events"] == 9 and anew["calibration"]["colour"] is not None
+    assert anew["audit_chain"]["checkpoint"]["acknowledged_breaks"] == [
+        {"sequence": 1, "reason": "edited"},
+        {"sequence": head + 1, "reason": "deleted"},
+    ]
+    assert (anew["audit_chain"]["first_sequence"], anew["audit_chain"]["events_verified"]) == (
+        2 * head + 2,
+        head - 1,
+    )
+    window = " ".join(" ".join(text).split())
+    assert (
+        f"not verified and not used (it was signed acknowledging the audit chain's breaks at 1 (edited), "
+        f"{head + 1} (deleted))"
+    ) in window
+    assert (
+        runner.invoke(app, ["pad", "calibrate-door", "--door", "front", "--config", str(gates)]).exit_code
+        == 1
     )
 
 
