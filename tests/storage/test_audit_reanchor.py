@@ -4,6 +4,7 @@ then recorded in the chain, signed in a v2 checkpoint, and never hidden from the
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
@@ -114,6 +115,45 @@ def test_a_later_break_must_be_acknowledged_too(chain: Engine, keyring: Keyring)
     assert "3 (edited), 7 (deleted)" in row(chain, EVENTS + 1)["source"]
     assert since(chain, keyring, checkpoint).is_ok
     assert verify(chain, keyring).broken_sequence == 3
+
+
+def _delete_and_renumber(engine: Engine) -> None:
+    """Event 4 deleted and the later ones moved down to close the gap, as a careless restore might."""
+    sql(engine, "DELETE FROM audit_event WHERE sequence = 4")
+    for sequence in range(5, EVENTS + 1):
+        sql(
+            engine,
+            "UPDATE audit_event SET sequence = :new WHERE sequence = :old",
+            new=sequence - 1,
+            old=sequence,
+        )
+    sql(engine, "UPDATE audit_chain_head SET sequence = :s", s=EVENTS - 1)
+
+
+def test_every_renumbered_event_is_a_break_to_acknowledge(chain: Engine, keyring: Keyring) -> None:
+    _delete_and_renumber(chain)
+    assert (verify(chain, keyring).reason, verify(chain, keyring).broken_sequence) == (ChainBreak.inserted, 4)
+    with pytest.raises(BreakNotAcknowledged, match="also breaks after sequence 4: at 5 \\(edited"):
+        reanchor(chain, keyring, 4)
+
+    checkpoint = reanchor(chain, keyring, *range(4, EVENTS))  # each moved event's link named its old place
+
+    assert [b.sequence for b in checkpoint.acknowledged_breaks] == list(range(4, EVENTS))
+    assert checkpoint.acknowledged_breaks[0].reason == ChainBreak.inserted
+    assert since(chain, keyring, checkpoint).is_ok and verify(chain, keyring).broken_sequence == 4
+
+
+def test_events_chained_under_a_key_no_longer_listed_are_breaks_to_acknowledge(
+    chain: Engine, keyring: Keyring
+) -> None:
+    rotated = Keyring([secrets.token_bytes(32)])  # the old master key dropped from the keyring
+    append(chain, rotated, range(EVENTS + 1, EVENTS + 3))
+    assert verify(chain, rotated).reason == ChainBreak.unknown_key
+
+    checkpoint = reanchor(chain, rotated, *range(1, EVENTS + 1))
+
+    assert {b.reason for b in checkpoint.acknowledged_breaks} == {ChainBreak.unknown_key}
+    assert checkpoint.sequence == EVENTS + 3 and since(chain, rotated, checkpoint).is_ok
 
 
 def test_a_truncated_tail_re_anchors_at_the_same_sequence(chain: Engine, keyring: Keyring) -> None:
