@@ -10,6 +10,7 @@ is v1, byte for byte as before.
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -21,8 +22,16 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlmodel import Session, col, func, select
 
-from storage.audit_chain import GENESIS_HASH, VERIFY_BATCH_ROWS, ChainBreak, ChainReport, verify_chain
-from storage.errors import ChainBroken, CheckpointInvalid, CheckpointMismatch
+from storage.audit_chain import (
+    GENESIS_HASH,
+    VERIFY_BATCH_ROWS,
+    ChainBreak,
+    ChainReport,
+    chain_key,
+    compute_link,
+    verify_chain,
+)
+from storage.errors import ChainBroken, CheckpointInvalid, CheckpointMismatch, UnknownKeyId
 from storage.models import AuditEvent
 from storage.protocols import Cipher
 from storage.timeutil import as_utc
@@ -201,7 +210,8 @@ def check_checkpoint(
     session: Session, keyring: Cipher, checkpoint: Checkpoint, *, expected_public_key_hex: str | None = None
 ) -> None:
     """Check the signer and the signature, then that the log still holds the signed link at the signed
-    sequence.
+    sequence; for a v2 checkpoint, also that the event there, which records the acknowledged breaks, still
+    matches that link (a v1 checkpoint vouches for no event's content).
 
     Pair it with verify_chain, which shows that every stored link follows from its event's content.
 
@@ -212,26 +222,41 @@ def check_checkpoint(
 
     Raises:
         CheckpointInvalid: another key signed it, or the signature does not match its content.
-        CheckpointMismatch: the event at that sequence is gone or has another link.
+        CheckpointMismatch: the event at that sequence is gone or has another link (v2: or was edited, or
+            is chained under a master key the keyring lacks).
     """
     _check_signature(checkpoint, keyring, expected_public_key_hex=expected_public_key_hex)
     if checkpoint.sequence == 0:
         if checkpoint.link_hash != GENESIS_HASH:
             raise CheckpointInvalid("a checkpoint of an empty log must carry the genesis link")
         return
-    stored = session.exec(
-        select(AuditEvent.link_hash).where(col(AuditEvent.sequence) == checkpoint.sequence)
-    ).first()
+    stored = session.exec(select(AuditEvent).where(col(AuditEvent.sequence) == checkpoint.sequence)).first()
     if stored is None:
         last = session.exec(select(func.max(AuditEvent.sequence))).one()
         raise CheckpointMismatch(
             f"event {checkpoint.sequence} is gone (the log ends at event {last or 0}): the log was truncated "
             "or renumbered, or the checkpoint is of another database"
         )
-    if stored != checkpoint.link_hash:
+    if stored.link_hash != checkpoint.link_hash:
         raise CheckpointMismatch(
             f"event {checkpoint.sequence} has another link than the checkpoint: history was rewritten"
         )
+    if checkpoint.acknowledged_breaks:
+        _check_acknowledgement_event(keyring, stored)
+
+
+def _check_acknowledgement_event(keyring: Cipher, event: AuditEvent) -> None:
+    """The event a v2 checkpoint signed records the re-anchoring; a walk from the checkpoint starts after
+    it, so its content is checked here, against its link, which the signature covers."""
+    where = f"event {event.sequence}, which records the acknowledged breaks,"
+    try:
+        key = chain_key(keyring, event.chain_key_id)
+    except UnknownKeyId as exc:
+        message = f"{where} is chained under master key {event.chain_key_id}, which is not in the keyring"
+        raise CheckpointMismatch(message) from exc
+    link = compute_link(key, event, sequence=event.sequence, prev_hash=event.prev_hash)
+    if not hmac.compare_digest(link.encode(), event.link_hash.encode()):
+        raise CheckpointMismatch(f"{where} was edited after the checkpoint was signed")
 
 
 def _check_signature(checkpoint: Checkpoint, keyring: Cipher, *, expected_public_key_hex: str | None) -> None:

@@ -19,6 +19,7 @@ from storage import (
     ChainReport,
     Checkpoint,
     CheckpointInvalid,
+    CheckpointMismatch,
     Engine,
     Keyring,
     check_checkpoint,
@@ -78,6 +79,20 @@ def test_an_acknowledged_edit_re_anchors_and_stays_visible(chain: Engine, keyrin
     edit(chain, EVENTS + 3)  # a new break after the re-anchoring is caught as any other
     report = since(chain, keyring, checkpoint)
     assert (report.reason, report.broken_sequence) == (ChainBreak.edited, EVENTS + 3)
+
+
+def test_the_recorded_acknowledgement_cannot_be_edited_unseen(chain: Engine, keyring: Keyring) -> None:
+    edit(chain, 3)
+    checkpoint = reanchor(chain, keyring, 3)
+    sql(
+        chain,
+        "UPDATE audit_event SET source = 'breaks at 3 (edited) acknowledged by bob' WHERE sequence = 11",
+    )
+
+    with pytest.raises(
+        CheckpointMismatch, match="event 11, which records the acknowledged breaks, was edited"
+    ):
+        since(chain, keyring, checkpoint)
 
 
 @pytest.mark.parametrize(
