@@ -207,6 +207,49 @@ def _store_all(
     return template_ids
 
 
+def _embedded(
+    recognizer: Recognizer,
+    photos: list[Photo],
+    *,
+    settings: EnrollmentSettings,
+    pad: PresentationAttackDetector | None,
+    model_lock: AbstractContextManager[object] | None,
+) -> tuple[list[tuple[str, Embedding]], list[FaceQuality]]:
+    """Each photo's name and embedding, and its face's quality; the models' work only, under
+    `model_lock` (no database). Raises EnrollmentRejected naming each unusable photo."""
+    with model_lock or nullcontext():
+        accepted = _checked_faces(recognizer, photos, settings, pad)
+        embedded = [(photo.name, recognizer.embed(image, face)) for photo, image, face, _ in accepted]
+    return embedded, [quality for *_, quality in accepted]
+
+
+def _stored(
+    session: Session,
+    keyring: Cipher,
+    recognizer: Recognizer,
+    *,
+    person_id: int,
+    embedded: list[tuple[str, Embedding]],
+    qualities: list[FaceQuality],
+    settings: EnrollmentSettings,
+    gallery: GalleryService | None,
+) -> EnrollmentResult:
+    """The database half of `enroll`, from the gallery version lock on (see there)."""
+    lock_gallery_version(session)  # one enrollment at a time from here: each sees the one before
+    hold_person(session, person_id)  # not deleted while the photos were checked, nor until the commit
+    # A shared gallery changes only when the stored version does, which no one can change while this
+    # transaction holds its row: the searches below need no lock of ours.
+    searched = stored_gallery(session, keyring, recognizer) if gallery is None else gallery.current(session)
+    duplicates = _checked_duplicates(
+        searched, recognizer, person_id=person_id, embedded=embedded, settings=settings
+    )
+    template_ids = _store_all(
+        session, keyring, person_id=person_id, embedded=embedded, qualities=qualities, searched=searched
+    )
+    logger.info("enrolled %d templates for person %d", len(template_ids), person_id)
+    return EnrollmentResult(template_ids=template_ids, possible_duplicates=duplicates)
+
+
 def enroll(
     session: Session,
     keyring: Cipher,
@@ -245,23 +288,17 @@ def enroll(
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
     get_person(session, person_id)
-    with model_lock or nullcontext():
-        accepted = _checked_faces(recognizer, photos, settings, pad)
-        embedded = [(photo.name, recognizer.embed(image, face)) for photo, image, face, _ in accepted]
-    lock_gallery_version(session)  # one enrollment at a time from here: each sees the one before
-    hold_person(session, person_id)  # not deleted while the photos were checked, nor until the commit
-    # A shared gallery changes only when the stored version does, which no one can change while this
-    # transaction holds its row: the searches below need no lock of ours.
-    searched = stored_gallery(session, keyring, recognizer) if gallery is None else gallery.current(session)
-    duplicates = _checked_duplicates(
-        searched, recognizer, person_id=person_id, embedded=embedded, settings=settings
+    embedded, qualities = _embedded(recognizer, photos, settings=settings, pad=pad, model_lock=model_lock)
+    return _stored(
+        session,
+        keyring,
+        recognizer,
+        person_id=person_id,
+        embedded=embedded,
+        qualities=qualities,
+        settings=settings,
+        gallery=gallery,
     )
-    qualities = [quality for *_, quality in accepted]
-    template_ids = _store_all(
-        session, keyring, person_id=person_id, embedded=embedded, qualities=qualities, searched=searched
-    )
-    logger.info("enrolled %d templates for person %d", len(template_ids), person_id)
-    return EnrollmentResult(template_ids=template_ids, possible_duplicates=duplicates)
 
 
 def enroll_new_person(
@@ -278,23 +315,26 @@ def enroll_new_person(
 ) -> tuple[int, EnrollmentResult]:
     """Create a person and enroll their photos in the caller's transaction; returns (person id, result).
 
-    `model_lock` as `enroll`.
+    The photos are checked before the person is created: on SQLite that first write takes the
+    database's one write lock, which every other writer (a gate's audit events) would otherwise wait
+    on while the models work. `model_lock` as `enroll`.
 
     Raises:
-        EnrollmentRejected: as `enroll`; the caller's rollback then removes the new person too.
+        EnrollmentRejected: as `enroll`: an unusable photo before anything is written, a refused
+            duplicate after the person is created (the caller's rollback removes them).
     """
+    embedded, qualities = _embedded(recognizer, photos, settings=settings, pad=pad, model_lock=model_lock)
     person = create_person(session, name=name)
     assert person.id is not None, "the session flushes a new person to give it an id"
-    result = enroll(
+    result = _stored(
         session,
         keyring,
         recognizer,
         person_id=person.id,
-        photos=photos,
+        embedded=embedded,
+        qualities=qualities,
         settings=settings,
-        pad=pad,
         gallery=gallery,
-        model_lock=model_lock,
     )
     return person.id, result
 
