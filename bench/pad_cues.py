@@ -11,13 +11,16 @@ not, and for what the fitted rule does to real bona fide photos (do not put it i
 OUT/gallery holds each person's first photo (enrolled one person each).
 
 Every clip runs through `gate.run_gate` with PAD in monitor mode, the card's track rule ignored, as
-`facegate eval pad` does; the row of a track is what its audit event records (passive mean and every cue).
+`facegate eval pad` does; the row of a track is what its audit event records (passive mean, every cue, and
+its colour as `is_grey`: 1 when every PAD frame was grey).
 Per cue and for the passive score: AUC per species and APCER at the thresholds that give BPCER 1% / 5% on
 the fit split's bona fide tracks, on the held-out split. The track rule (logistic regression) is fitted on
 the fit split with `--features` and reported on the held-out split; `--write-card` stores it in the PAD
 card, with its scores on the held-out split's attack tracks as its attack evidence (per species, one a
-track, bound to the rule's coefficients), from which `facegate pad calibrate-door` reads per track what a
-door threshold of the rule gives up. `--fit-stills CLASS=DIR` (repeatable) adds every second photo of a
+track, bound to the rule's coefficients and to the colour the gate recorded for those tracks: colour, the
+ORL faces being grey but not the scene, hand and screen or paper tint), from which `facegate pad
+calibrate-door` reads per track what a door threshold of the rule gives up, for doors of that colour.
+`--fit-stills CLASS=DIR` (repeatable) adds every second photo of a
 class (`bona_fide`, a species) to the fit split as one-frame tracks and reports the rest at the rule's
 threshold; `--calibrate-stills DIR` sets that threshold on other bona fide photos instead of the fit rows.
 `--stills NAME=DIR` (repeatable) scores photo sets with that rule as one-frame tracks (passive and
@@ -63,6 +66,7 @@ from recognition import (
     PresentationAttackDetector,
     RecognitionSettings,
     Recognizer,
+    TrackColour,
     attack_video,
     build_pad_detector,
     build_recognizer,
@@ -83,6 +87,8 @@ from storage import StorageSettings
 
 FPS = 15.0
 Row = dict[str, float | None]
+IS_GREY = "is_grey"
+"""A row's track colour as its event records it: 1.0 every PAD frame grey, 0.0 not (not a cue)."""
 
 
 def _write_video(path: Path, frames: list[BgrImage]) -> None:
@@ -165,14 +171,16 @@ def track_rows(
     paths: list[Path], recognizer: Recognizer, pad: PresentationAttackDetector, gallery: Gallery
 ) -> tuple[list[Row], int]:
     """What the gate's event records for each clip's first decided track (PAD monitor, the card's track
-    rule ignored), and how many clips PAD never scored."""
+    rule ignored; `is_grey`: 1.0 when the event says every PAD frame was grey), and how many clips PAD never
+    scored."""
     settings = PadSettings(policy="monitor", allow_track_rule=False)
     scored = video_track_scores(paths, recognizer, pad, gallery, pad_settings=settings)
     rows: list[Row] = []
     for path in paths:
         if path in scored.scores:
-            cues = scored.scores[path].cues
-            row: Row = {name: cues.get(name) for name in (PASSIVE_FEATURE, *CUE_NAMES)}
+            score = scored.scores[path]
+            row: Row = {name: score.cues.get(name) for name in (PASSIVE_FEATURE, *CUE_NAMES)}
+            row[IS_GREY] = 1.0 if score.is_grayscale else 0.0
             rows.append({**row, **clip_motion(path, recognizer)})
     return rows, len(scored.detection_failures)
 
@@ -312,9 +320,9 @@ def held_out_attack_evidence(
     rule: PadTrackRule, out: Path, held: Mapping[str, list[Row]], *, seed: int
 ) -> PadTrackRule:
     """`rule` with its scores on the held-out split's attack tracks (people it was not fitted on) as its
-    attack evidence, per species; a clip without a row (PAD never scored it: no face matched, or the face
-    filled every frame) counts as not scored. The clips are named species/file, as `pad calibrate
-    --attacks` names stills."""
+    attack evidence, per species, of the tracks' colour (`tracks_colour`); a clip without a row (PAD never
+    scored it: no face matched, or the face filled every frame) counts as not scored. The clips are named
+    species/file, as `pad calibrate --attacks` names stills."""
     root = out / "held_out" / "attack"
     clips = {s: sorted((root / s).glob("*.avi")) for s in ATTACK_SPECIES}
     tracks = sum(len(held[s]) for s in ATTACK_SPECIES)
@@ -325,7 +333,27 @@ def held_out_attack_evidence(
         dataset=f"{tracks} simulated attack tracks of the held-out half of ORL's people (not fitted on), "
         f"bench/pad_cues.py --seed {seed}",
         paths_sha256=names_sha256(f"{s}/{path.name}" for s, paths in clips.items() for path in paths),
+        colour=tracks_colour([row for s in ATTACK_SPECIES for row in held[s]]),
     )
+
+
+def tracks_colour(rows: Sequence[Row]) -> TrackColour:
+    """The one colour the gate recorded for every track of `rows` (`is_grey`).
+
+    Raises:
+        SystemExit: no row, rows of both colours (evidence holds one), or rows measured before the colour
+            was kept (remove OUT/rows.json to measure again).
+    """
+    flags = {row.get(IS_GREY) for row in rows}
+    if None in flags:
+        raise SystemExit(
+            "rows.json was measured before rows kept the track's colour: remove it to measure again"
+        )
+    if len(flags) != 1:
+        raise SystemExit(
+            f"attack tracks of {'both colours' if flags else 'no colour'}: evidence holds one colour"
+        )
+    return "grey" if flags == {1.0} else "colour"
 
 
 def evidence_report(rule: PadTrackRule) -> dict[str, object] | None:

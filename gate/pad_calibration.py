@@ -13,8 +13,8 @@ One camera of the door may be calibrated apart, from its events alone (pad_camer
 
 A monitor period shows no attacks, so what a door threshold gives up in attacks is read off the card's
 attack evidence, per colour, at the door's threshold and the card's (pad_door_attacks.py; for a door that
-decides by the track rule, the rule's own evidence, per track); the result says when the door's gives up PAD
-(`weaker_colours`) and, without evidence, that there is none.
+decides by the track rule, the rule's own evidence, per track, for its tracks' colour only); the result
+says when the door's gives up PAD (`weaker_colours`) and, without evidence, that there is none.
 """
 
 from __future__ import annotations

@@ -13,7 +13,11 @@ its settings only on request. Without evidence it says so, and guesses nothing.
 A door that decides by the card's track rule reads the rule's own evidence instead: the rule's scores on
 attack tracks it was not fitted on (bench/pad_cues.py), one a track as the door decides, at the same warning
 rule. It holds only for the rule that scored them: evidence naming another rule's coefficients (a rule
-refit or edited under it) or none is unknown, like no evidence at all.
+refit or edited under it) or none is unknown, like no evidence at all. It holds only for the colour of its
+tracks too (`PadAttackEvidence.colour`, as the gate records a track's colour): the rule decides both colours
+at one threshold, but tracks of the other colour score otherwise, so that colour's door threshold is
+never judged on it and reads unknown. bench/pad_cues.py's tracks are colour (grey ORL faces in colour
+scenes), so a grey door deciding by the rule has no attack evidence yet.
 """
 
 from __future__ import annotations
@@ -81,7 +85,7 @@ def card_attack_evidence(
 ) -> tuple[PadAttackEvidence | None, str | None]:
     """The attack evidence that describes this colour's card threshold, or None and why there is none."""
     if score_kind == "track_rule":
-        return _rule_attack_evidence(detector.track_rule)
+        return _rule_attack_evidence(detector.track_rule, colour=colour)
     calibration, is_grey_main = main_calibration_for(
         detector.calibration, detector.grey_calibration, is_grayscale=colour == "grey"
     )
@@ -100,8 +104,11 @@ def card_attack_evidence(
     return calibration.attack_evidence, None
 
 
-def _rule_attack_evidence(rule: PadTrackRule | None) -> tuple[PadAttackEvidence | None, str | None]:
-    """The track rule's attack evidence when it was scored by this very rule, or None and why not."""
+def _rule_attack_evidence(
+    rule: PadTrackRule | None, *, colour: Colour
+) -> tuple[PadAttackEvidence | None, str | None]:
+    """The track rule's attack evidence when this very rule scored it on tracks of `colour`, or None and why
+    not."""
     evidence = None if rule is None else rule.calibration.attack_evidence
     if rule is None or evidence is None:
         return None, (
@@ -113,6 +120,12 @@ def _rule_attack_evidence(rule: PadTrackRule | None) -> tuple[PadAttackEvidence 
         return None, (
             f"the door decides by the card's track rule {rule.rule_sha256[:12]}, whose attack scores were "
             f"recorded by {scored_by} (other coefficients), so they say nothing about it"
+        )
+    if evidence.colour != colour:
+        return None, (
+            f"the door decides by the card's track rule, whose attack tracks are {evidence.colour} "
+            f"({evidence.dataset}); grey attacks score far higher than colour ones, so {evidence.colour} "
+            f"attack tracks say nothing about {colour} ones"
         )
     return evidence, None
 

@@ -52,7 +52,12 @@ from recognition.image_io import decode_image
 from recognition.index.faiss_flat import FaissFlatGallery
 from recognition.index.registry import INDEXES, build_index
 from recognition.model_files import SFACE_INT8, YUNET_INT8, ModelFile, locate_model_file, sha256_of
-from recognition.pad.attack_evidence import AttackSpeciesScores, PadAttackEvidence, attack_evidence
+from recognition.pad.attack_evidence import (
+    AttackSpeciesScores,
+    PadAttackEvidence,
+    TrackColour,
+    attack_evidence,
+)
 from recognition.pad.card import (
     MINIFASNET_SOURCES,
     PAD_CARD_DIR,
@@ -169,6 +174,7 @@ __all__ = [
     "attack_evidence",
     "AttackSpeciesScores",
     "PadAttackEvidence",
+    "TrackColour",
     "error_rate_upper_bound",
     "error_rates",
     "image_paths",

@@ -2,7 +2,7 @@
 
 Real ORL clips rendered by the bench (4 people, half held out), real MiniFASNet, the real gate; the card's
 rule is then run by the gate itself on the held-out attack clips, and its per-track scores must be the
-evidence.
+evidence, of the colour the gate records for those tracks.
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ def test_the_written_rule_carries_the_gates_per_track_scores_of_the_held_out_att
     rule = _written_rule(card_path)
     evidence = rule.calibration.attack_evidence
     assert evidence is not None and evidence.rule_sha256 == rule.rule_sha256 and evidence.is_per_track
+    assert evidence.colour == "colour"  # as the gate records each of its tracks, below
     clips = {s: sorted((out / "held_out" / "attack" / s).glob("*.avi")) for s in ATTACK_SPECIES}
     assert evidence.paths_sha256 == names_sha256(f"{s}/{p.name}" for s, ps in clips.items() for p in ps)
     detector = build_pad_detector(
@@ -97,6 +98,7 @@ def test_the_written_rule_carries_the_gates_per_track_scores_of_the_held_out_att
             clips[entry.species], recognizer, detector, gallery, pad_settings=PadSettings(policy="monitor")
         )
         scores = sorted(score.attack_score for score in gate.scores.values())
+        assert not any(score.is_grayscale for score in gate.scores.values())  # grey faces, colour scenes
         assert entry.scored_count == len(scores) > 0
         assert entry.detection_failures == len(clips[entry.species]) - len(scores)
         assert entry.scores == pytest.approx(scores, abs=ROUNDING)
@@ -110,3 +112,14 @@ def test_the_written_rule_carries_the_gates_per_track_scores_of_the_held_out_att
     assert refit.rule_sha256 != rule.rule_sha256
     assert refit.calibration.attack_evidence is not None
     assert refit.calibration.attack_evidence.rule_sha256 == refit.rule_sha256
+
+
+def test_the_evidence_takes_the_one_colour_the_gate_recorded_for_its_tracks() -> None:
+    """Rows carry their event's colour (`is_grey`); rows of both colours, or kept from before rows had it,
+    are refused rather than guessed."""
+    grey, colour = {pad_cues.IS_GREY: 1.0}, {pad_cues.IS_GREY: 0.0}
+    assert pad_cues.tracks_colour([grey, grey]) == "grey" and pad_cues.tracks_colour([colour]) == "colour"
+    with pytest.raises(SystemExit, match="both colours"):
+        pad_cues.tracks_colour([grey, colour])
+    with pytest.raises(SystemExit, match="remove it to measure again"):
+        pad_cues.tracks_colour([colour, {"passive": 0.5}])

@@ -12,13 +12,17 @@ evenly spaced ranks (every 0.1% of the ranks), which reads any APCER within 0.1 
 The card's track rule carries evidence of the same form per track: bench/pad_cues.py scores the held-out
 attack clips (tracks) with the rule it fits and records them with `rule_sha256`, the hash of the rule's
 coefficients that scored them (track_rule.py, `with_track_attack_evidence`), so that a rule refit with other
-coefficients is never judged on another rule's scores.
+coefficients is never judged on another rule's scores. Tracks, unlike stills, carry no calibration of their
+colour, so that evidence records it (`colour`: grey or colour, as the gate tells a track's frames apart):
+grey attacks score far higher than colour ones, and `pad calibrate-door` reads it for doors of that colour
+only.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -26,6 +30,16 @@ from recognition.errors import EvaluationDataError
 
 MAX_STORED_SCORES = 1001
 """Scores kept a species: all of them up to this many, else the order statistics at this many ranks."""
+
+TrackColour = Literal["colour", "grey"]
+"""A track's colour as the gate records it: grey when every PAD frame is grey (a night/IR camera)."""
+
+LEGACY_TRACK_COLOUR: TrackColour = "colour"
+"""What a track rule's evidence written before its colour was recorded was measured on. Its only writer,
+bench/pad_cues.py, renders ORL's grey photos into colour scenes (background, hand, a display's white balance
+or a paper's tint) with the same generator then as now: the gate records every such track as colour (0 grey
+of 193 face frames on six people's clips), and grey faces rendered so score like colour attacks, not like
+grey frames (BENCHMARKS.md, "The track rule's evidence is colour")."""
 
 
 class AttackSpeciesScores(BaseModel):
@@ -83,12 +97,28 @@ class PadAttackEvidence(BaseModel):
         description="The track rule whose scores these are, one a track (PadTrackRule.rule_sha256: its "
         "coefficients); None: stills scored by the nets (and all evidence written before it was recorded).",
     )
+    colour: TrackColour | None = Field(
+        None,
+        description="A track rule's evidence: the colour of its attack tracks as the gate records them "
+        "(grey: every PAD frame grey), the only doors' tracks it describes; written before it was recorded: "
+        "colour (LEGACY_TRACK_COLOUR). None: stills scored by the nets, whose colour is their calibration's.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_track_colour(cls, data: Any) -> Any:
+        """A track rule's evidence written before it recorded its colour was measured on colour tracks."""
+        if isinstance(data, dict) and data.get("rule_sha256") is not None and "colour" not in data:
+            return {**data, "colour": LEGACY_TRACK_COLOUR}
+        return data
 
     @model_validator(mode="after")
     def _one_entry_per_species(self) -> PadAttackEvidence:
         names = [entry.species for entry in self.species]
         if len(set(names)) != len(names):
             raise ValueError("one entry per attack species")
+        if (self.colour is None) != (self.rule_sha256 is None):
+            raise ValueError("a track rule's evidence records its tracks' colour, stills' evidence does not")
         return self
 
     @property
@@ -117,12 +147,14 @@ def attack_evidence(
     dataset: str,
     paths_sha256: str,
     rule_sha256: str | None = None,
+    colour: TrackColour | None = None,
 ) -> PadAttackEvidence:
     """The evidence from each species' attack scores (a species with none scored is left out); with
-    `rule_sha256`, the scores of that track rule, one a track.
+    `rule_sha256`, the scores of that track rule, one a track, on tracks of `colour` (then required).
 
     Raises:
-        EvaluationDataError: no species has a scored attack.
+        EvaluationDataError: no species has a scored attack, or `colour` is given without `rule_sha256`
+            or missing with it.
     """
     entries = tuple(
         AttackSpeciesScores(
@@ -136,6 +168,10 @@ def attack_evidence(
     )
     if not entries:
         raise EvaluationDataError("no attack presentation was scored: no attack evidence to record")
+    if (colour is None) != (rule_sha256 is None):
+        raise EvaluationDataError(
+            "a track rule's attack tracks need their colour; stills take their calibration's"
+        )
     return PadAttackEvidence(
-        dataset=dataset, paths_sha256=paths_sha256, species=entries, rule_sha256=rule_sha256
+        dataset=dataset, paths_sha256=paths_sha256, species=entries, rule_sha256=rule_sha256, colour=colour
     )

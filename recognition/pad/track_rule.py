@@ -3,7 +3,8 @@
 Newton's method (iteratively reweighted least squares) on standardised features, in numpy; thresholds on
 the fitted score come from the fit data's bona fide tracks, as `calibrate_pad` sets the passive ones. The
 rule's attack side (`with_track_attack_evidence`): its own scores on attack tracks it was not fitted on,
-recorded in its calibration bound to its coefficients' hash, for `pad calibrate-door` to read per track.
+recorded in its calibration bound to its coefficients' hash and to the tracks' colour, for `pad
+calibrate-door` to read per track for doors of that colour.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from recognition.errors import EvaluationDataError
-from recognition.pad.attack_evidence import attack_evidence
+from recognition.pad.attack_evidence import TrackColour, attack_evidence
 from recognition.pad.card import PadCalibration, PadTrackRule
 from recognition.pad.metrics import calibrate_pad
 
@@ -94,10 +95,12 @@ def with_track_attack_evidence(
     *,
     dataset: str,
     paths_sha256: str,
+    colour: TrackColour,
 ) -> PadTrackRule:
     """`rule` with its calibration's attack evidence: its own score on each species' attack tracks, one a
     track, bound to its coefficients (`rule_sha256`), so that a rule refit with other ones is not judged on
-    these scores; its thresholds and provenance are kept.
+    these scores, and to the tracks' colour, so that a door of the other colour is not judged on them; its
+    thresholds and provenance are kept.
 
     Args:
         attack_rows: per species, each attack track's feature values by name, as the gate's events record
@@ -105,6 +108,7 @@ def with_track_attack_evidence(
         never_scored: per species, attack clips PAD never scored (no track to score).
         dataset: what the tracks are and whence.
         paths_sha256: sha256 over the clips' names (species/relative path), one a line (`names_sha256`).
+        colour: the tracks' colour as the gate recorded them (grey: every PAD frame grey).
 
     Raises:
         EvaluationDataError: no attack track at all.
@@ -115,6 +119,7 @@ def with_track_attack_evidence(
         dataset=dataset,
         paths_sha256=paths_sha256,
         rule_sha256=rule.rule_sha256,
+        colour=colour,
     )
     calibration = rule.calibration.model_copy(update={"attack_evidence": evidence})
     return rule.model_copy(update={"calibration": calibration})

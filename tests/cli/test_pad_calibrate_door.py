@@ -20,6 +20,7 @@ from recognition import (
     BpcerPoint,
     PadAttackEvidence,
     PadCalibration,
+    PadTrackRule,
     PresentationAttackDetector,
     RecognitionSettings,
     attack_evidence,
@@ -244,7 +245,8 @@ def _given_up_print(
     door_at: float, *, dataset: str, rule_sha256: str | None = None
 ) -> tuple[float, PadAttackEvidence]:
     """A card threshold half the door's, and attack scores with 31 of 300 prints between the two (10.33
-    points given up: more than 10) and every screen replay above both (4 not scored)."""
+    points given up: more than 10) and every screen replay above both (4 not scored); a rule's, of colour
+    tracks."""
     card_at, between, above = door_at / 2, door_at * 3 / 4, (door_at + 1.0) / 2
     evidence = attack_evidence(
         {"print": [between] * 31 + [above] * 269, "screen_replay": [above] * 300},
@@ -252,6 +254,7 @@ def _given_up_print(
         dataset=dataset,
         paths_sha256="a" * 64,
         rule_sha256=rule_sha256,
+        colour=None if rule_sha256 is None else "colour",
     )
     return card_at, evidence
 
@@ -382,8 +385,8 @@ def test_a_rule_decided_door_says_attacks_unknown_for_an_old_rule_and_reads_a_me
 ) -> None:
     """The card's track rule decides. A rule as cards held it before rules carried attack tracks (its JSON
     as written then) loads unchanged and the report says `attacks: unknown`, printing the block; the same
-    rule with its attack tracks (31 of 300 prints between its threshold and the door's) is read per track,
-    warns and refuses the block naming the rule's attack tracks."""
+    rule with its colour attack tracks (31 of 300 prints between its threshold and the door's) is read per
+    track for colour tracks, warns and refuses the block naming the rule's attack tracks."""
     enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
     models = StorageSettings().home / "models"
     shutil.copytree(pad_model_dir, models, dirs_exist_ok=True)
@@ -447,13 +450,90 @@ def test_a_rule_decided_door_says_attacks_unknown_for_an_old_rule_and_reads_a_me
     )
     assert (report["weaker_pad"], report["weaker_pad_summary"]) == (["colour"], summary)
     colour, grey = report["colours"]
-    assert colour["attack_evidence"]["per"] == "track" and grey["attack_evidence"]["per"] == "track"
+    assert colour["attack_evidence"]["per"] == "track" and grey["attack_evidence"] is None
     output = " ".join(refused.output.split())
     assert (
         "attacks let through (APCER), per track, the track rule's attack evidence (held-out tracks): print "
         "10.33% at this threshold, 0.00% at the card's (of 300)"
     ) in output
     assert f"error: door front: this calibration gives up PAD: {summary}; no `pad:` block printed" in output
+
+
+def test_a_rule_decided_grey_door_says_attacks_unknown_for_the_rules_colour_tracks_of_an_old_card(
+    engine,
+    database_url: str,
+    keyring,
+    recognizer,
+    pad_model_dir: Path,
+    enroll_person,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A card whose rule carries attack tracks as bench/pad_cues.py --write-card wrote them before they
+    recorded their colour (its JSON then) loads, read as colour tracks (what the bench's clips are): the
+    door's colour events read them per track; its grey (night/IR) events, decided by the same rule, say
+    `attacks: unknown` and why, in the text and in --json."""
+    enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
+    models = StorageSettings().home / "models"
+    shutil.copytree(pad_model_dir, models, dirs_exist_ok=True)
+    card_path = models / PAD_CARD_DIR / PAD_CARD_FILE
+    coefficients = {
+        "features": ["passive", "frame_edges"], "centre": [0.5, 0.3], "scale": [0.25, 0.25],
+        "weights": [1.0, 4.0], "intercept": 0.0,
+    }  # fmt: skip
+    rule_sha256 = PadTrackRule.model_validate(
+        {
+            **coefficients,
+            "calibration": {"dataset": "x", "bona_fide_count": 1, "points": []},
+            "fitted_on": "x",
+        }
+    ).rule_sha256
+    scores = {"species": "print", "scored_count": 3, "detection_failures": 0, "scores": [0.0, 0.2, 1.0]}
+    then = {  # the rule's evidence as bench/pad_cues.py --write-card wrote it before (no colour)
+        "dataset": "60 simulated attack tracks of the held-out half of ORL's people",
+        "paths_sha256": "a" * 64,
+        "species": [scores],
+        "rule_sha256": rule_sha256,
+    }
+    rule_calibration = {
+        "dataset": "120 bona fide tracks of bench/pad_cues.py --seed 13",
+        "bona_fide_count": 120,
+        "points": [{"bpcer": 0.01, "attack_threshold": 0.5}],
+        "attack_evidence": then,
+    }
+    rule = {**coefficients, "calibration": rule_calibration, "fitted_on": "bench/pad_cues.py --seed 13"}
+    card_path.write_text(json.dumps({**json.loads(card_path.read_text()), "track_rule": rule}))
+    detector = build_pad_detector(
+        RecognitionSettings(model_dir=models, bundle_dirs=[], allow_model_download=False),
+        cache_dir=tmp_path / "cache",
+    )
+    assert detector.track_rule is not None and detector.track_rule.rule_sha256 == rule_sha256
+    settings = GateSettings(pad=PadSettings(policy="monitor", bpcer_target=0.5), track_max_missed_frames=0)
+    settings.decision.cooldown_s = 0.0
+    clips = [*door_clips(10, seed=27), *door_clips(10, seed=28, is_grey=True)]
+    run_pad_gate(engine, keyring, recognizer, detector, clips, settings=settings)
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    gates = _gates(tmp_path / "gates.yaml", {"policy": "monitor", "bpcer_target": 0.5})
+
+    result = runner.invoke(
+        app, ["pad", "calibrate-door", "--door", "front", "--config", str(gates), *WINDOW, "--json"]
+    )
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    colour, grey = report["colours"]
+    assert report["calibration"]["score"] == "track_rule" and colour["threshold"] and grey["threshold"]
+    assert colour["attack_evidence"]["per"] == "track" and colour["attack_evidence_missing"] is None
+    assert [s["apcer_at_card_threshold"] for s in colour["attack_evidence"]["species"]] == [2 / 3]
+    why = (
+        "the door decides by the card's track rule, whose attack tracks are colour (60 simulated attack "
+        "tracks of the held-out half of ORL's people); grey attacks score far higher than colour ones, so "
+        "colour attack tracks say nothing about grey ones"
+    )
+    assert grey["attack_evidence"] is None and grey["attack_evidence_missing"] == why
+    output = " ".join(result.output.split())
+    assert "attacks let through (APCER), per track, the track rule's attack evidence (60 simulated" in output
+    assert f"attacks: unknown: {why}; what it gives up in attacks is not measured" in output
 
 
 SIDE_URL = "rtsp://user:secret@10.0.0.7/side"

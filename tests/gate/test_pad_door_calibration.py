@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import datetime, timedelta
+from typing import Literal
 
 import pytest
 from pydantic import ValidationError
@@ -706,15 +707,20 @@ def _rule_with_evidence(rule: PadTrackRule, threshold: float, evidence: PadAttac
 
 
 def _rule_evidence(
-    rule: PadTrackRule | None, print_scores: list[float], screen: list[float]
+    rule: PadTrackRule | None,
+    print_scores: list[float],
+    screen: list[float],
+    *,
+    colour: Literal["colour", "grey"] = "colour",
 ) -> PadAttackEvidence:
-    """Attack tracks scored by `rule` (None: evidence that names no rule)."""
+    """Attack tracks of `colour` scored by `rule` (None: evidence that names no rule, as stills')."""
     return attack_evidence(
         {"print": print_scores, "screen_replay": screen},
         {},
         dataset="held-out tracks",
         paths_sha256="b" * 64,
         rule_sha256=None if rule is None else rule.rule_sha256,
+        colour=None if rule is None else colour,
     )
 
 
@@ -722,9 +728,9 @@ def _rule_evidence(
 def test_a_rule_decided_door_reads_the_rules_own_attack_tracks_and_warns_past_10_points(
     engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled
 ) -> None:
-    """A door that decides by the track rule: the rule's attack evidence (its scores on held-out attack
-    tracks) is read per track at the door's threshold and at the rule's, in both colours (the rule decides
-    every track at one threshold), and more than 10 points given up warns, as for the passive score."""
+    """A door that decides by the track rule: the rule's attack evidence (its scores on held-out colour
+    attack tracks) is read per track at the door's threshold and at the rule's, for colour tracks only (grey
+    ones score otherwise), and more than 10 points given up warns, as for the passive score."""
     rule = hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
     with_rule = pad_with(pad_model_dir, tmp_path / "plain", track_rule=rule)
     run_pad_gate(
@@ -749,9 +755,10 @@ def test_a_rule_decided_door_reads_the_rules_own_attack_tracks_and_warns_past_10
         colour, grey_result = result.colours
         assert result.calibration.score == "track_rule" and colour.calibration == plain.calibration
         assert colour.card_threshold == card_at and colour.card_basis.startswith("track rule, BPCER 0.01")
-        for read in (colour, grey_result):
-            assert read.attacks is not None and read.attacks.is_per_track and read.attacks_missing is None
-        assert colour.attacks is not None and grey_result.attacks is not None
+        assert colour.attacks is not None and colour.attacks.is_per_track and colour.attacks_missing is None
+        assert grey_result.attacks is None and (grey_result.attacks_missing or "").endswith(
+            "colour attack tracks say nothing about grey ones"
+        )
         found = {
             s.species: (s.attack_count, s.apcer_at_door, s.apcer_at_card) for s in colour.attacks.species
         }
@@ -759,10 +766,6 @@ def test_a_rule_decided_door_reads_the_rules_own_attack_tracks_and_warns_past_10
             "print": (300, sum(not s > door_at for s in printed) / 300, 0.0),
             "screen_replay": (300, 10 / 300, 10 / 300),
         }
-        assert [(s.apcer_at_door, s.apcer_at_card) for s in grey_result.attacks.species] == [
-            (None, 0.0),  # no grey events: no door threshold, the rule's read alone
-            (None, 10 / 300),
-        ]
         assert colour.attacks.is_weaker is is_weaker
         of = "the track rule's attack tracks (held-out tracks)"
         _assert_summary(result, is_weaker=is_weaker, door_at=door_at, card_at=card_at, of=of)
@@ -794,3 +797,43 @@ def test_a_track_rules_evidence_holds_only_for_the_coefficients_that_scored_it(
     )
     evidence, why = read(unnamed, "unnamed")
     assert evidence is None and "recorded by no rule" in (why or "")
+
+
+@pytest.mark.model
+def test_a_rule_decided_door_reads_the_rules_attack_tracks_only_for_the_colour_they_were_measured_in(
+    engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled
+) -> None:
+    """Grey (night/IR) and colour monitor events of a door deciding by the track rule, each colour with its
+    own threshold: the rule's evidence of grey attack tracks is read per track for the grey threshold only,
+    and the colour one says why it has none (grey attacks score far higher); colour evidence the other way
+    round."""
+    rule = hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
+    with_rule = pad_with(pad_model_dir, tmp_path / "plain", track_rule=rule)
+    clips = [*door_clips(10, seed=25), *door_clips(10, seed=26, is_grey=True)]
+    run_pad_gate(engine, keyring, recognizer, with_rule, clips, settings=_settings("monitor"))
+    thresholds = {}
+    for plain in _calibrate(engine, keyring, with_rule).colours:
+        assert plain.calibration is not None and plain.attacks is None
+        thresholds[plain.colour] = plain.calibration.attack_threshold
+    printed, screen = [0.0, 0.2, 1.0], [0.0, 1.0]
+    for measured_in, other in (("grey", "colour"), ("colour", "grey")):
+        evidence = _rule_evidence(rule, printed, screen, colour=measured_in)
+        detector = pad_with(
+            pad_model_dir, tmp_path / measured_in, track_rule=_rule_with_evidence(rule, 0.5, evidence)
+        )
+
+        read = {c.colour: c for c in _calibrate(engine, keyring, detector).colours}
+
+        attacks = read[measured_in].attacks
+        assert attacks is not None and attacks.is_per_track and read[measured_in].attacks_missing is None
+        at = thresholds[measured_in]
+        assert [(s.species, s.apcer_at_door, s.apcer_at_card) for s in attacks.species] == [
+            ("print", sum(not v > at for v in printed) / 3, 2 / 3),
+            ("screen_replay", sum(not v > at for v in screen) / 2, 1 / 2),
+        ]
+        assert read[other].attacks is None and read[other].calibration is not None
+        assert read[other].attacks_missing == (
+            f"the door decides by the card's track rule, whose attack tracks are {measured_in} (held-out "
+            f"tracks); grey attacks score far higher than colour ones, so {measured_in} attack tracks say "
+            f"nothing about {other} ones"
+        )

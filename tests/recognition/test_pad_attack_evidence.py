@@ -95,3 +95,67 @@ def test_a_card_without_attack_evidence_still_loads_and_one_with_it_round_trips(
     write_pad_card(card.model_copy(update={"grey_calibration": None, "calibration": calibration}), path)
     assert read_pad_card(path).calibration == calibration
     assert read_pad_card(path).calibration.attack_evidence.apcer_at(0.844) == {"print": 0.5}  # type: ignore[union-attr]
+
+
+def test_a_track_rules_evidence_records_its_colour_and_one_written_before_reads_as_colour(
+    tmp_path: Path,
+) -> None:
+    """A rule's attack tracks carry the colour the gate recorded for them (stills' evidence none: its
+    calibration's colour is theirs). A card whose rule evidence was written before (its JSON then) loads as
+    colour, what bench/pad_cues.py's clips always were; a written colour round-trips."""
+    pinned = MINIFASNET_SOURCES[0]
+    net = {
+        "variant": pinned.variant, "file": "v2.onnx", "sha256": "1" * 64, "scale": pinned.scale,
+        "source_sha256": pinned.sha256,
+    }  # fmt: skip
+    species = [{"species": "print", "scored_count": 2, "detection_failures": 0, "scores": [0.2, 0.9]}]
+    then = {
+        "dataset": "held-out tracks",
+        "paths_sha256": "a" * 64,
+        "species": species,
+        "rule_sha256": "b" * 64,
+    }
+    stills = {"dataset": "sim", "paths_sha256": "a" * 64, "species": species}
+    point = {"bpcer": 0.01, "attack_threshold": 0.5}
+    rule_calibration = {
+        "dataset": "tracks",
+        "bona_fide_count": 10,
+        "points": [point],
+        "attack_evidence": then,
+    }
+    rule = {
+        "features": ["passive"], "centre": [0.5], "scale": [0.25], "weights": [1.0], "intercept": 0.0,
+        "calibration": rule_calibration, "fitted_on": "bench/pad_cues.py --seed 13",
+    }  # fmt: skip
+    calibration = {"dataset": "LFW", "bona_fide_count": 10, "points": [point], "attack_evidence": stills}
+    path = tmp_path / "pad.json"
+    path.write_text(
+        json.dumps({"model_id": "m", "nets": [net], "calibration": calibration, "track_rule": rule})
+    )
+
+    card = read_pad_card(path)
+
+    assert card.track_rule is not None and card.calibration is not None
+    old = card.track_rule.calibration.attack_evidence
+    assert old is not None and old.colour == "colour" and old.is_per_track
+    assert card.calibration.attack_evidence is not None and card.calibration.attack_evidence.colour is None
+    grey = attack_evidence(
+        {"print": [0.2, 0.9]},
+        {},
+        dataset="grey tracks",
+        paths_sha256="a" * 64,
+        rule_sha256="b" * 64,
+        colour="grey",
+    )
+    measured = card.track_rule.calibration.model_copy(update={"attack_evidence": grey})
+    write_pad_card(
+        card.model_copy(update={"track_rule": card.track_rule.model_copy(update={"calibration": measured})}),
+        path,
+    )
+    assert read_pad_card(path).track_rule.calibration.attack_evidence.colour == "grey"  # type: ignore[union-attr]
+    with pytest.raises(EvaluationDataError, match="need their colour"):
+        attack_evidence({"print": [0.5]}, {}, dataset="sim", paths_sha256="a" * 64, rule_sha256="b" * 64)
+    with pytest.raises(EvaluationDataError, match="need their colour"):
+        attack_evidence({"print": [0.5]}, {}, dataset="sim", paths_sha256="a" * 64, colour="grey")
+    with pytest.raises(ValidationError, match="records its tracks' colour"):
+        PadAttackEvidence.model_validate({**then, "colour": None})

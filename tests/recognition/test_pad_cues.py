@@ -148,8 +148,9 @@ def _rows(rng: np.random.Generator, count: int, *, is_attack: bool) -> list[dict
 
 
 def test_the_rules_attack_evidence_is_its_own_score_on_each_attack_track_bound_to_its_coefficients() -> None:
-    """Per species the rule's score on every attack track (brute force), sorted; the rule's hash recorded,
-    its thresholds and provenance kept; a refit has other coefficients and none of the old evidence."""
+    """Per species the rule's score on every attack track (brute force), sorted; the rule's hash and the
+    tracks' colour recorded, its thresholds and provenance kept; a refit has other coefficients and none of
+    the old evidence."""
     rng = np.random.default_rng(5)
     rows = _rows(rng, 60, is_attack=False) + _rows(rng, 60, is_attack=True)
     is_attack = [False] * 60 + [True] * 60
@@ -159,15 +160,21 @@ def test_the_rules_attack_evidence_is_its_own_score_on_each_attack_track_bound_t
     names = names_sha256(["print/a.avi", "screen_replay/b.avi"])
 
     measured = with_track_attack_evidence(
-        rule, attacks, {"print": 1, "screen_replay": 0}, dataset="held-out tracks", paths_sha256=names
+        rule,
+        attacks,
+        {"print": 1, "screen_replay": 0},
+        dataset="held-out tracks",
+        paths_sha256=names,
+        colour="grey",
     )
 
     evidence = measured.calibration.attack_evidence
     assert evidence is not None and evidence.is_per_track
-    assert (evidence.rule_sha256, evidence.dataset, evidence.paths_sha256) == (
+    assert (evidence.rule_sha256, evidence.dataset, evidence.paths_sha256, evidence.colour) == (
         rule.rule_sha256,
         "held-out tracks",
         names,
+        "grey",
     )
     for entry in evidence.species:
         by_hand = []

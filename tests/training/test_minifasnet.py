@@ -137,6 +137,7 @@ def _fully_calibrated(card: PadCard) -> PadCard:
         {"print": 1, "screen_replay": 0},
         dataset="held-out attack tracks",
         paths_sha256="cd" * 32,
+        colour="grey",  # not what an old card's evidence reads as (colour): kept as written
     )
     return card.model_copy(
         update={
@@ -172,6 +173,7 @@ def test_export_again_keeps_everything_the_card_holds_for_identical_nets_and_dro
     kept_rule = read_pad_card(card_path).track_rule  # with its attack tracks, still bound to it
     assert kept_rule is not None and kept_rule.calibration.attack_evidence is not None
     assert kept_rule.calibration.attack_evidence.rule_sha256 == kept_rule.rule_sha256
+    assert kept_rule.calibration.attack_evidence.colour == "grey"
     measured = "calibration, grey_calibration, face_fill_calibrations, track_rule"
     assert f"kept from the card there (the nets are byte-identical): {measured}" in " ".join(
         again.output.split()
