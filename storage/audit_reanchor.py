@@ -176,7 +176,7 @@ def _acknowledgement(
     return AuditEventCreate(
         door=AUDIT_DOOR,
         source=source,
-        decision=Decision.granted,
+        decision=Decision.recorded,
         reason=BREAK_ACKNOWLEDGED,
         model_id="-",
         occurred_at=now,

@@ -27,8 +27,11 @@ class Role(StrEnum):
 
 
 class Decision(StrEnum):
+    """What an audit event records: an access decision, or (`recorded`) an event of the audit log itself."""
+
     granted = "granted"
     denied = "denied"
+    recorded = "recorded"
 
 
 class Person(SQLModel, table=True):

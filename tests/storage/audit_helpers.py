@@ -1,13 +1,18 @@
-"""Audit-chain test helpers: events, appends, verification and the raw SQL an attacker would run."""
+"""Audit-chain test helpers: events, appends, verification, the raw SQL an attacker would run, and an
+older schema to upgrade from."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import text
 
+import storage
 from storage import (
     AuditEventCreate,
     ChainReport,
@@ -57,6 +62,15 @@ def sql(engine: Engine, statement: str, **params: object) -> None:
     """What an attacker with write access to the database does: raw SQL, no FaceGate code."""
     with engine.begin() as connection:
         connection.execute(text(statement), params)
+
+
+def downgrade_to(engine: Engine, revision: str) -> None:
+    """The schema as of `revision`, as a database last migrated by an older release holds it."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(storage.__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
 
 
 def row(engine: Engine, sequence: int) -> dict[str, object]:

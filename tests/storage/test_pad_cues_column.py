@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from pydantic import ValidationError
 
-import storage
 from storage import AuditEventCreate, Engine, Keyring, append_event, create_schema, session_scope
-from tests.storage.audit_helpers import event, row, verify
+from tests.storage.audit_helpers import downgrade_to, event, row, verify
 
 
 def _with_cues(index: int, cues: dict[str, object]) -> AuditEventCreate:
@@ -45,17 +41,8 @@ def test_a_device_cannot_post_unbounded_cues() -> None:
         AuditEventCreate.model_validate({**event(1).model_dump(), "pad_cues": "x" * 4001})
 
 
-def _migrations() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(Path(storage.__file__).parent / "migrations"))
-    return config
-
-
 def test_upgrading_past_0012_keeps_stored_cues_and_the_chain(engine: Engine, keyring: Keyring) -> None:
-    config = _migrations()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0011")
+    downgrade_to(engine, "0011")
     cues = {"policy": "monitor", "passive": 0.0123, "verdict": "bona_fide"}
     with session_scope(engine) as session:
         for index in (1, 2):

@@ -1,0 +1,68 @@
+"""`recorded`: the audit log's own events (a re-anchoring) are no grant, and 0013 keeps old chains whole."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from alembic.util import CommandError
+
+from storage import (
+    BREAK_ACKNOWLEDGED,
+    Decision,
+    Engine,
+    Keyring,
+    count_events,
+    create_schema,
+    query_events,
+    reanchor_checkpoint,
+    session_scope,
+)
+from tests.storage.audit_helpers import EVENTS, append, downgrade_to, row, sql, verify
+
+NOW = datetime(2030, 1, 4, 10, 0, tzinfo=UTC)
+
+
+def _reanchor_after_an_edit(engine: Engine, keyring: Keyring) -> None:
+    sql(engine, "UPDATE audit_event SET score = 0.01 WHERE sequence = 3")
+    with session_scope(engine) as session:
+        reanchor_checkpoint(
+            session, keyring, acknowledged=(3,), acknowledged_by="alice", note="INC-42", now=NOW
+        )
+
+
+def _sequences(engine: Engine, decision: Decision) -> list[int]:
+    with session_scope(engine) as session:
+        events, total = query_events(session, decision=decision, limit=100)
+        assert count_events(session, decision=decision) == total == len(events)
+        return [event.sequence for event in events]
+
+
+def test_a_re_anchoring_is_recorded_not_granted(chain: Engine, keyring: Keyring) -> None:
+    _reanchor_after_an_edit(chain, keyring)
+
+    acknowledgement = row(chain, EVENTS + 1)
+    assert (acknowledgement["reason"], acknowledgement["decision"]) == (BREAK_ACKNOWLEDGED, "recorded")
+    assert _sequences(chain, Decision.granted) == [10, 8, 6, 4, 2]
+    assert _sequences(chain, Decision.denied) == [9, 7, 5, 3, 1]
+    assert _sequences(chain, Decision.recorded) == [EVENTS + 1]
+
+
+def test_upgrading_past_0013_keeps_old_events_verifying(engine: Engine, keyring: Keyring) -> None:
+    downgrade_to(engine, "0012")
+    append(engine, keyring, range(1, EVENTS + 1))
+
+    create_schema(engine)
+
+    assert verify(engine, keyring).is_ok
+    _reanchor_after_an_edit(engine, keyring)
+    assert row(engine, EVENTS + 1)["decision"] == "recorded"
+    sql(engine, "UPDATE audit_event SET score = 0.503 WHERE sequence = 3")  # the edit undone
+    assert verify(engine, keyring).is_ok
+
+
+def test_a_log_holding_recorded_events_does_not_go_back_to_0012(chain: Engine, keyring: Keyring) -> None:
+    _reanchor_after_an_edit(chain, keyring)
+
+    with pytest.raises(CommandError, match="recorded"):
+        downgrade_to(chain, "0012")
