@@ -357,7 +357,8 @@ def identify(
     the target is None. Like the gate, the gallery's template count stands for its size.
 
     Searched in the process's shared `gallery` when given, else in a gallery loaded for this call.
-    `model_lock`, when given, is held around detection and embedding only, not the gallery's reads.
+    `model_lock`, when given, is held around detection and embedding only; they come before the gallery
+    is read, so a request waiting for the lock holds no database connection.
 
     Raises:
         ImageError: the bytes are not a usable image.
@@ -365,6 +366,8 @@ def identify(
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
     image = recognizer.decode(image_data)
+    with model_lock or nullcontext():
+        observations = recognizer.observe(image)
     searched = stored_gallery(session, keyring, recognizer) if gallery is None else gallery.current(session)
     try:
         operating = door_threshold(
@@ -375,8 +378,6 @@ def identify(
         )
     except ValueError as exc:
         raise ThresholdUnavailable(str(exc)) from exc
-    with model_lock or nullcontext():
-        observations = recognizer.observe(image)
     results = []
     for observation in observations:
         candidates = searched.search(observation.embedding.vector, top_k)
