@@ -81,6 +81,12 @@ def deciding_score(settings: PadSettings, detector: PresentationAttackDetector |
     return "track_rule" if has_rule and settings.allow_track_rule else "passive"
 
 
+def scope_label(door: str, camera: str | None) -> str:
+    """'door front', or 'door front, camera side-cam': what a door's PAD settings or calibration belong to
+    (the door's, or one camera's alone), as errors and reports name it."""
+    return f"door {door}" if camera is None else f"door {door}, camera {camera}"
+
+
 @dataclass(frozen=True)
 class PadEvidence:
     """What an audit event records about PAD (MAC-covered fields of the event)."""
@@ -144,7 +150,7 @@ class PadGate:
             raise ThresholdUnavailable(f"the PAD track rule needs unknown cues: {', '.join(sorted(unknown))}")
         self.frame_cues = sorted(needed & FRAME_CUES.keys())
         self.track_cues = sorted(needed & TRACK_CUES.keys())
-        self._check_door_calibration(f"door {door}" if camera is None else f"door {door}, camera {camera}")
+        self._check_door_calibration(scope_label(door, camera))
         self.threshold, self.basis = self._threshold(self.rule, is_grey=False)
         self.grey_threshold, self.grey_basis = self._threshold(self.rule, is_grey=True)
         self.tracks: dict[int, TrackPad] = {}

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gate.errors import DoorCalibrationRefused
-from gate.pad import PadGate, ScoreKind, deciding_score
-from gate.pad_camera_selection import CameraSelection, scope_label
+from gate.pad import PadGate, ScoreKind, deciding_score, scope_label
+from gate.pad_camera_selection import CameraSelection
 from gate.pad_door_attacks import AttackComparison, card_attack_evidence, compare_attacks, given_up_line
 from gate.pad_monitor_events import COLOURS, Colour, MonitorScore, after_checkpoint, monitor_scores
 from gate.settings import DoorColourCalibration, DoorPadCalibration, PadSettings
@@ -96,8 +96,8 @@ class DoorCalibrationResult:
 
     @property
     def scope(self) -> str:
-        """'door front', or 'door front camera side-cam' (`scope_label`)."""
-        return scope_label(self.door, self.camera)
+        """'door front', or 'door front, camera side-cam' (`scope_label`)."""
+        return scope_label(self.door, None if self.camera is None else self.camera.name)
 
     @property
     def weaker_colours(self) -> tuple[ColourResult, ...]:
@@ -303,8 +303,9 @@ def calibrate_door(
     by_colour = {r.colour: r.calibration for r in results}
     if all(calibration is None for calibration in by_colour.values()):
         counts = ", ".join(f"{r.colour} {r.event_count}" for r in results)
+        scope = scope_label(door, None if camera is None else camera.name)
         raise DoorCalibrationRefused(
-            f"{scope_label(door, camera)}: too few monitor events granted by match to set a threshold at "
+            f"{scope}: too few monitor events granted by match to set a threshold at "
             f"BPCER {bpcer_target:g} (need {needed} of one colour, so that it refuses at least "
             f"{MIN_REFUSED_EVENTS}; found {counts}{after_checkpoint(chain)}): monitor longer or widen the "
             "window"

@@ -29,11 +29,6 @@ class CameraSelection:
     source: str
 
 
-def scope_label(door: str, camera: CameraSelection | None) -> str:
-    """'door front', or 'door front camera side-cam' for one camera's calibration."""
-    return f"door {door}" if camera is None else f"door {door} camera {camera.name}"
-
-
 def _door_cameras(cameras: Sequence[CameraSpec], door: str) -> list[CameraSpec]:
     """The door's cameras in the gates file.
 

@@ -362,7 +362,7 @@ def test_a_door_threshold_that_gives_up_pad_warns_and_prints_its_block_only_when
         "camera": {"name": "front-cam", "source": "replay:pad"},
     }
     assert (
-        f"error: door front camera front-cam: this calibration gives up PAD: {summary}; no `pad:` block"
+        f"error: door front, camera front-cam: this calibration gives up PAD: {summary}; no `pad:` block"
         in " ".join(camera.output.split())
     )
     accepted = runner.invoke(app, [*options, "--camera", "front-cam", "--accept-weaker-pad"])
@@ -595,7 +595,7 @@ def test_calibrate_door_camera_calibrates_one_camera_from_its_own_events_for_its
     assert colour["events"] == 10 and [c["camera"] for c in colour["cameras"]] == ["replay:lobby"]
     assert report["left_out"] == {} and {r["camera"] for r in colour["review"]} == {"replay:lobby"}
     output = " ".join(" ".join(text).split())
-    assert "door front camera lobby-cam (replay:lobby as audited, its events only): PAD weights" in output
+    assert "door front, camera lobby-cam (replay:lobby as audited, its events only): PAD weights" in output
     assert (
         "Paste under `settings:` of camera lobby-cam of door front in the gates file, and of no other"
         in output
@@ -630,7 +630,7 @@ def test_calibrate_door_camera_calibrates_one_camera_from_its_own_events_for_its
     )
     too_few = runner.invoke(app, [*door, "--camera", "side-cam"])
     refusal = " ".join(too_few.output.split())
-    assert too_few.exit_code == 1 and "door front camera side-cam: too few monitor events" in refusal
+    assert too_few.exit_code == 1 and "door front, camera side-cam: too few monitor events" in refusal
     assert "at BPCER 0.4 (need 13 of one colour" in refusal and "found colour 4, grey 0" in refusal
     for unknown in ([*door, "--camera", "back-cam"], [*door[:4], "--camera", "lobby-cam"]):
         refused = runner.invoke(app, [*unknown, "--json"])

@@ -127,11 +127,11 @@ def test_a_camera_is_calibrated_from_its_own_events_under_its_own_settings(
     assert colour.calibration.attack_threshold == threshold_at_bpcer(scores, TARGET)
     assert [c.source for c in colour.cameras] == [LOBBY] and {r.source for r in colour.review} == {LOBBY}
     assert result.skipped == {} and result.camera == selection
-    assert result.scope == "door front camera lobby-cam"
+    assert result.scope == "door front, camera lobby-cam"
     assert camera_pad_settings(cameras, "front", "side-cam")[0].source == "rtsp://user:***@10.0.0.7/side"
     with pytest.raises(
         DoorCalibrationRefused,
-        match=r"^door front camera side-cam: too few monitor events .* found colour 4, grey 0\)",
+        match=r"^door front, camera side-cam: too few monitor events .* found colour 4, grey 0\)",
     ):
         _calibrate_camera(engine, keyring, pad, cameras, "side-cam")
 
