@@ -18,7 +18,9 @@ console = Console()
 def events_command(
     door: Annotated[str | None, typer.Option(help="Only this door.")] = None,
     person_id: Annotated[int | None, typer.Option(help="Only this person id.")] = None,
-    decision: Annotated[Decision | None, typer.Option(help="Only granted or only denied.")] = None,
+    decision: Annotated[
+        Decision | None, typer.Option(help="Only granted, denied, or recorded (the audit log's own events).")
+    ] = None,
     since: Annotated[datetime | None, typer.Option(help="From this UTC time (inclusive).")] = None,
     until: Annotated[datetime | None, typer.Option(help="Up to this UTC time (exclusive).")] = None,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many events (newest first).")] = 0,

@@ -20,6 +20,7 @@ from api.schemas import ErrorPublic
 from storage import (
     ApiKey,
     AuditEventCreate,
+    Decision,
     DevicePublic,
     GalleryChangeFeed,
     Role,
@@ -128,4 +129,6 @@ def events_route(
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"doors not served by this device key: {foreign}")
     if any(event.event_uid is None for event in body.events):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "every event needs its event_uid")
+    if any(event.decision is Decision.recorded for event in body.events):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a device posts access decisions only")
     return EventBatchPublic(inserted=append_new_events(session, services.keyring, body.events))

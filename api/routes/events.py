@@ -23,7 +23,10 @@ class EventFilter:
 
     door: str | None = None
     person_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None
-    decision: Decision | None = None
+    decision: Annotated[
+        Decision | None,
+        Query(description="granted or denied: access decisions; recorded: the audit log's own events."),
+    ] = None
     since: Annotated[
         AwareDatetime | None, Query(description="Inclusive lower bound, ISO 8601 with a zone.")
     ] = None

@@ -127,6 +127,8 @@ def test_events_land_once_and_only_for_the_devices_doors(api: ApiHarness) -> Non
     assert post(events).json() == {"inserted": 1}  # a redelivered batch: only the new event lands
     assert post([{**events[0], "door": "back"}]).status_code == 403
     assert post([{k: v for k, v in events[0].items() if k != "event_uid"}]).status_code == 422
+    own_event = {**events[0], "decision": "recorded", "event_uid": str(uuid.uuid4())}
+    assert post([own_event]).status_code == 422  # only the audit log itself records its own events
     with session_scope(api.services.engine) as session:
         stored, total = query_events(session, door="front")
     assert total == 3 and sorted(e.track_id for e in stored) == [1, 2, 3]

@@ -82,3 +82,9 @@ def test_every_documented_operation_declares_security(api: ApiHarness) -> None:
         for method, operation in operations.items():
             secured = bool(operation.get("security"))
             assert secured == (path not in ("/healthz", "/readyz")), (method, path)
+
+
+def test_openapi_lists_every_decision_an_event_can_hold(api: ApiHarness) -> None:
+    """`recorded` (the audit log's own events, since 0013) is part of the schema clients generate from."""
+    schema = api.client.get("/openapi.json", headers=api.auth(Role.auditor)).json()
+    assert schema["components"]["schemas"]["Decision"]["enum"] == ["granted", "denied", "recorded"]

@@ -72,7 +72,7 @@ class EventFilter:
 
 def _filter(
     door: Annotated[str | None, Query(max_length=100)] = None,
-    decision: Annotated[Literal["", "granted", "denied"] | None, Query()] = None,
+    decision: Annotated[Decision | Literal[""] | None, Query()] = None,
     person_id: Annotated[str | None, Query(pattern=r"^[0-9]{0,12}$")] = None,
     from_day: Annotated[date | None, Query()] = None,
     to_day: Annotated[date | None, Query()] = None,
@@ -80,7 +80,7 @@ def _filter(
     """The form's fields; an empty field (as a browser sends it) means no filter."""
     return EventFilter(
         door=door or None,
-        decision=Decision(decision) if decision else None,
+        decision=decision or None,
         person_id=int(person_id) if person_id else None,
         from_day=from_day,
         to_day=to_day,
