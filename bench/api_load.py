@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,8 +35,10 @@ import httpx2 as httpx
 from bench.audit_load import throwaway_database
 from bench.events_export import _fill
 from enrollment import EnrollmentRejected, EnrollmentSettings, Photo, enroll_new_person
-from recognition import RecognitionSettings, build_recognizer
+from recognition import RecognitionSettings, Recognizer, build_recognizer
 from storage import (
+    Cipher,
+    Engine,
     Role,
     StorageSettings,
     create_api_key,
@@ -57,8 +59,21 @@ def _prepare(url: str, master_key: str, events: int, cache: Path) -> tuple[dict[
     recognizer = build_recognizer(RecognitionSettings(), cache_dir=cache)
     faces = face_crops_from_group(recognizer)
     engine = make_engine(url)
-    keyring = load_keyring(StorageSettings(master_key=master_key))
-    for index, face in enumerate(faces[1:]):
+    enroll_each(engine, load_keyring(StorageSettings(master_key=master_key)), recognizer, faces[1:])
+    with session_scope(engine) as session:
+        now = datetime.now(UTC)
+        tokens = {
+            role.value: create_api_key(session, role=role, label="load", now=now)[0]
+            for role in (Role.device, Role.auditor)
+        }
+    engine.dispose()
+    return tokens, faces[1]
+
+
+def enroll_each(engine: Engine, keyring: Cipher, recognizer: Recognizer, faces: Sequence[bytes]) -> None:
+    """Enroll each face crop as a person of its own ("bench N"); one the models refuse (the group photo's
+    face turned too far) is left out with a line on stderr."""
+    for index, face in enumerate(faces):
         try:
             with session_scope(engine) as session:
                 enroll_new_person(
@@ -71,14 +86,6 @@ def _prepare(url: str, master_key: str, events: int, cache: Path) -> tuple[dict[
                 )
         except EnrollmentRejected as exc:
             sys.stderr.write(f"not enrolled: {exc}\n")
-    with session_scope(engine) as session:
-        now = datetime.now(UTC)
-        tokens = {
-            role.value: create_api_key(session, role=role, label="load", now=now)[0]
-            for role in (Role.device, Role.auditor)
-        }
-    engine.dispose()
-    return tokens, faces[1]
 
 
 @contextmanager

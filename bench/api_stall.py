@@ -28,9 +28,8 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import httpx2 as httpx
 import psycopg
 
-from bench.api_load import serve
+from bench.api_load import enroll_each, serve
 from bench.audit_load import throwaway_database
-from enrollment import EnrollmentRejected, EnrollmentSettings, Photo, enroll_new_person
 from recognition import RecognitionSettings, build_recognizer
 from storage import (
     Engine,
@@ -60,17 +59,7 @@ def _prepare(
     people to enroll while stalled (none enrolled yet) and the photo to enroll them with."""
     recognizer = build_recognizer(RecognitionSettings(), cache_dir=cache)
     faces = face_crops_from_group(recognizer)
-    keyring = load_keyring(StorageSettings(master_key=master_key))
-    settings = EnrollmentSettings()
-    for index, face in enumerate(faces[1:]):
-        photos = [Photo(name=f"{index}.jpg", data=face)]
-        try:
-            with session_scope(engine) as session:
-                enroll_new_person(
-                    session, keyring, recognizer, name=f"bench {index}", photos=photos, settings=settings
-                )
-        except EnrollmentRejected as exc:
-            sys.stderr.write(f"not enrolled: {exc}\n")
+    enroll_each(engine, load_keyring(StorageSettings(master_key=master_key)), recognizer, faces[1:])
     with session_scope(engine) as session:
         now = datetime.now(UTC)
         tokens = {
