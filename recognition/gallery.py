@@ -170,7 +170,8 @@ class Gallery:
         records: list[bytes] = []
         for start in range(0, len(rows), _PAIR_QUERY_ROWS):
             part = slice(start, start + _PAIR_QUERY_ROWS)
-            scores, persons = self.index.nearest_templates(rows[part], depth)
+            with self._lock:  # a search by any thread, as `search`: FAISS must not change meanwhile
+                scores, persons = self.index.nearest_templates(rows[part], depth)
             hits = hit_mask(owners[part], scores, persons, min_score=self.pairs.min_score)
             records += [
                 neighbours_to_bytes(row_persons[keep], row_scores[keep])
