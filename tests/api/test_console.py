@@ -55,6 +55,7 @@ CONSOLE_ROLES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/ui/integrity/verify"): frozenset({ADMIN, AUDITOR}),
     ("POST", "/ui/integrity/checkpoint"): frozenset({ADMIN, AUDITOR}),
     ("POST", "/ui/integrity/verify-since"): frozenset({ADMIN, AUDITOR}),
+    ("POST", "/ui/integrity/reanchor"): frozenset({ADMIN}),
     ("GET", "/ui/keys"): frozenset({ADMIN}),
     ("POST", "/ui/keys"): frozenset({ADMIN}),
     ("POST", "/ui/keys/{token_id}/revoke"): frozenset({ADMIN}),

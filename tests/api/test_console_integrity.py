@@ -4,17 +4,28 @@ the events up to it were not verified; a checkpoint that does not hold is refuse
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from api.app import create_app
 from api.console.pages.integrity import MAX_CHECKPOINT_BYTES
 from api.settings import ApiSettings
-from storage import Checkpoint, Role, export_checkpoint, reanchor_checkpoint, session_scope
+from storage import (
+    BREAK_ACKNOWLEDGED,
+    Checkpoint,
+    Decision,
+    Role,
+    export_checkpoint,
+    query_events,
+    reanchor_checkpoint,
+    session_scope,
+    verify_chain_since,
+)
 from tests.api.conftest import ApiHarness
 from tests.api.console_browser import DESKTOP, PHONE, launch_chromium, serving
 from tests.api.test_console import sign_in
@@ -108,6 +119,16 @@ def test_a_checkpoint_that_does_not_hold_is_refused_in_the_page(
     assert "Checkpoint refused: event 6 is gone (the log ends at event 9)" in html.unescape(response.text)
 
 
+def _integrity_page(browser: Browser, base_url: str, token: str) -> Page:
+    """A desktop page signed in with `token`, on the Integrity page, that accepts downloads."""
+    page = browser.new_context(viewport=DESKTOP, accept_downloads=True).new_page()
+    page.goto(f"{base_url}/ui/login")
+    page.get_by_label("API key").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Integrity").click()
+    return page
+
+
 def test_in_a_browser_an_auditor_verifies_from_a_downloaded_checkpoint(
     api: ApiHarness, tmp_path: Path
 ) -> None:
@@ -122,11 +143,7 @@ def test_in_a_browser_an_auditor_verifies_from_a_downloaded_checkpoint(
         sync_playwright() as playwright,
     ):
         browser = launch_chromium(playwright)
-        page = browser.new_context(viewport=DESKTOP, accept_downloads=True).new_page()
-        page.goto(f"{base_url}/ui/login")
-        page.get_by_label("API key").fill(api.tokens[Role.auditor])
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_role("link", name="Integrity").click()
+        page = _integrity_page(browser, base_url, api.tokens[Role.auditor])
         with page.expect_download() as download:
             page.get_by_role("button", name="Download a signed checkpoint").click()
         kept = tmp_path / "kept.json"
@@ -170,4 +187,108 @@ def test_in_a_browser_an_auditor_verifies_from_a_downloaded_checkpoint(
         phone.get_by_role("button", name="Sign in").click()
         phone.goto(f"{base_url}/ui/integrity")
         assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        browser.close()
+
+
+REANCHOR = "/ui/integrity/reanchor"
+
+
+def _reanchor(api: ApiHarness, *, breaks: str, note: str, role: Role = Role.admin) -> Any:
+    csrf = sign_in(api.client, api.tokens[role])
+    return api.client.post(REANCHOR, data={"csrf_token": csrf, "breaks": breaks, "note": note})
+
+
+def _last_sequence(api: ApiHarness) -> int:
+    with session_scope(api.services.engine) as session:
+        return query_events(session, limit=1)[0][0].sequence
+
+
+def test_an_admin_re_anchors_in_the_page_and_downloads_the_checkpoint(
+    api: ApiHarness, checkpointed: Checkpoint
+) -> None:
+    response = _reanchor(api, breaks=" 3 ", note=" INC-42: row edited by a DBA ")
+
+    assert response.status_code == 200, response.text
+    assert response.headers["content-disposition"].startswith('attachment; filename="facegate-checkpoint-10-')
+    reanchored = Checkpoint.model_validate_json(response.text)
+    assert [b.sequence for b in reanchored.acknowledged_breaks] == [3] and reanchored.sequence == 10
+    with session_scope(api.services.engine) as session:
+        event = query_events(session, limit=1)[0][0]
+        assert verify_chain_since(session, api.services.keyring, reanchored).is_ok
+    assert event.reason == BREAK_ACKNOWLEDGED and event.decision is Decision.recorded
+    assert re.fullmatch(
+        r"breaks at 3 \(edited\) acknowledged by console key test admin \(\w+\): INC-42: row edited by a DBA",
+        event.source,
+    ), event.source
+
+
+REANCHOR_REFUSALS: dict[str, tuple[str, str, int, str]] = {
+    "another-break": ("4", "INC-42", 422, "the audit chain first breaks at sequence 3 (edited"),
+    "not-a-sequence": ("three", "INC-42", 422, "name each break's sequence"),
+    "no-note": ("3", "   ", 422, "say what the investigation found"),
+}
+
+
+@pytest.mark.parametrize(
+    ("breaks", "note", "status_code", "words"), REANCHOR_REFUSALS.values(), ids=list(REANCHOR_REFUSALS)
+)
+def test_a_re_anchoring_that_does_not_name_the_breaks_appends_nothing(
+    api: ApiHarness, checkpointed: Checkpoint, breaks: str, note: str, status_code: int, words: str
+) -> None:
+    response = _reanchor(api, breaks=breaks, note=note)
+
+    assert response.status_code == status_code
+    page = html.unescape(response.text)
+    alert = page.split('<p class="error" role="alert">')[1].split("</p>")[0]
+    assert words in alert
+    assert f'name="breaks" value="{breaks}"' in page
+    assert _last_sequence(api) == 9
+
+
+def test_an_intact_chain_has_nothing_to_re_anchor_and_auditors_may_not(api: ApiHarness) -> None:
+    append(api.services.engine, api.services.keyring, range(1, 4))
+
+    refused = _reanchor(api, breaks="2", note="INC-1")
+    assert refused.status_code == 422 and "there is no break to acknowledge" in html.unescape(refused.text)
+    assert _reanchor(api, breaks="2", note="INC-1", role=Role.auditor).status_code == 403
+    assert "Re-anchor after an investigated break" not in api.client.get("/ui/integrity").text
+    assert _last_sequence(api) == 3
+
+
+def test_in_a_browser_an_admin_re_anchors_after_a_break_and_verifies_from_it(
+    api: ApiHarness, checkpointed: Checkpoint, tmp_path: Path
+) -> None:
+    """Headless Chromium on a real server: the whole walk is broken; a re-anchoring naming the wrong break is
+    refused with the chain's breaks named and the input kept; naming the right one downloads a checkpoint,
+    and verifying from it holds and says which break it acknowledges."""
+    with (
+        serving(create_app(api.services, settings=ApiSettings())) as base_url,
+        sync_playwright() as playwright,
+    ):
+        browser = launch_chromium(playwright)
+        page = _integrity_page(browser, base_url, api.tokens[Role.admin])
+        page.get_by_role("button", name="Verify the chain").click()
+        expect(page.get_by_role("heading", name="The chain is broken")).to_be_visible()
+
+        page.get_by_label("Break sequences").fill("4")
+        page.get_by_label("Investigation note").fill("INC-42: a DBA edited a row")
+        page.get_by_role("button", name="Acknowledge and download a checkpoint").click()
+        first_break = "the audit chain first breaks at sequence 3 (edited"
+        expect(page.get_by_role("alert")).to_contain_text(first_break)
+        expect(page.get_by_label("Break sequences")).to_have_value("4")
+        expect(page.get_by_label("Investigation note")).to_have_value("INC-42: a DBA edited a row")
+        assert _last_sequence(api) == 9
+
+        page.get_by_label("Break sequences").fill("3")
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Acknowledge and download a checkpoint").click()
+        kept = tmp_path / "reanchored.json"
+        download.value.save_as(kept)
+
+        page.goto(f"{base_url}/ui/integrity")
+        page.get_by_label("Checkpoint file").set_input_files(kept)
+        page.get_by_role("button", name="Verify from the checkpoint").click()
+        verdict = page.get_by_role("status")
+        expect(verdict.get_by_role("heading")).to_have_text("The chain holds after the checkpoint")
+        expect(verdict).to_contain_text("acknowledging the audit chain's break at 3 (edited)")
         browser.close()

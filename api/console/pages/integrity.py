@@ -1,5 +1,5 @@
 """Integrity (auditor, admin): recompute the audit log's hash chain, whole or from a signed checkpoint the
-auditor uploads or pastes; download a signed checkpoint."""
+auditor uploads or pastes; download a signed checkpoint; an admin re-anchors after an investigated break."""
 
 from __future__ import annotations
 
@@ -9,17 +9,21 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile, status
 from fastapi.responses import Response
 
-from api.console.auth import AuditorForm, AuditorPage, ConsoleUser
+from api.console.auth import AdminForm, AuditorForm, AuditorPage, ConsoleUser
 from api.console.changes import refusal_of
 from api.console.templating import render
 from api.deps import ServicesDep, SessionDep
 from api.schemas import ChainReportPublic
 from storage import (
+    BreakNotAcknowledged,
     ChainBroken,
+    Checkpoint,
     CheckpointInvalid,
     CheckpointMismatch,
     export_checkpoint,
     parse_checkpoint,
+    reanchor_checkpoint,
+    transaction,
     verify_chain,
     verify_chain_since,
 )
@@ -102,14 +106,76 @@ def checkpoint(request: Request, session: SessionDep, services: ServicesDep, use
     try:
         signed = export_checkpoint(session, services.keyring, now=now)
     except ChainBroken as exc:
-        return render(
-            request,
-            "integrity.html",
-            user=user,
-            report=None,
-            error=str(exc),
-            status_code=status.HTTP_409_CONFLICT,
-        )
+        return _page_error(request, user, str(exc), status_code=status.HTTP_409_CONFLICT)
+    return _download(signed, now)
+
+
+@router.post("/reanchor")
+def reanchor(
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
+    user: AdminForm,
+    breaks: Annotated[str, Form(description="Every break's sequence, commas or spaces between.")] = "",
+    note: Annotated[str, Form(description="What the investigation found, e.g. a ticket.")] = "",
+) -> Response:
+    """Re-anchor after an investigated break (`reanchor_checkpoint`, as `facegate audit checkpoint export
+    --acknowledge-break SEQ --note TEXT`): the acknowledgement event names this console key as who
+    acknowledged, and the signed v2 checkpoint of it comes back as a JSON download. Admins only: it appends
+    to the log and signs with the master key. A refusal appends nothing."""
+    unusable = status.HTTP_422_UNPROCESSABLE_CONTENT
+    sequences = _sequences(breaks)
+    if sequences is None:
+        message = "name each break's sequence as `Verify the chain` reports it, e.g. 3 or 3, 17"
+        return _page_error(request, user, message, status_code=unusable, breaks=breaks, note=note)
+    if not note.strip():
+        message = "say what the investigation found (a ticket), kept in the acknowledgement event"
+        return _page_error(request, user, message, status_code=unusable, breaks=breaks, note=note)
+    now = datetime.now(UTC)
+    try:
+        with transaction(session):
+            signed = reanchor_checkpoint(
+                session,
+                services.keyring,
+                acknowledged=sequences,
+                acknowledged_by=f"console key {user.label} ({user.key_id})",
+                note=note.strip(),
+                now=now,
+            )
+    except BreakNotAcknowledged as exc:
+        return _page_error(request, user, str(exc), status_code=unusable, breaks=breaks, note=note)
+    except ChainBroken as exc:
+        conflict = status.HTTP_409_CONFLICT
+        return _page_error(request, user, str(exc), status_code=conflict, breaks=breaks, note=note)
+    return _download(signed, now)
+
+
+def _sequences(text: str) -> list[int] | None:
+    """The positive whole numbers in `text`, commas or spaces between; None: none, or anything else."""
+    words = text.replace(",", " ").split()
+    if not words or not all(word.isdigit() and int(word) > 0 for word in words):
+        return None
+    return [int(word) for word in words]
+
+
+def _page_error(
+    request: Request, user: ConsoleUser, message: str, *, status_code: int, breaks: str = "", note: str = ""
+) -> Response:
+    """The page with why an action was refused; a re-anchoring's input stays in its boxes."""
+    return render(
+        request,
+        "integrity.html",
+        user=user,
+        report=None,
+        error=message,
+        breaks=breaks,
+        note=note,
+        status_code=status_code,
+    )
+
+
+def _download(signed: Checkpoint, now: datetime) -> Response:
+    """A signed checkpoint as a JSON attachment named by its sequence and time."""
     filename = f"facegate-checkpoint-{signed.sequence}-{now.strftime('%Y%m%dT%H%M%SZ')}.json"
     return Response(
         signed.to_json(),
