@@ -20,6 +20,10 @@ card, with its scores on the held-out split's attack tracks as its attack eviden
 track, bound to the rule's coefficients and to the colour the gate recorded for those tracks: colour, the
 ORL faces being grey but not the scene, hand and screen or paper tint), from which `facegate pad
 calibrate-door` reads per track what a door threshold of the rule gives up, for doors of that colour.
+`--grey` renders every frame of every clip grey, bona fide and attacks alike, as a night/IR door camera
+delivers them (the same seed's clips turned grey, so a grey OUT pairs clip for clip with a colour one); it
+refits nothing into the card. `--card-rule` scores with the card's rule instead of fitting one
+(`rule_at_its_points`: BPCER and APCER per species at each of the rule's thresholds, per split).
 `--fit-stills CLASS=DIR` (repeatable) adds every second photo of a
 class (`bona_fide`, a species) to the fit split as one-frame tracks and reports the rest at the rule's
 threshold; `--calibrate-stills DIR` sets that threshold on other bona fide photos instead of the fit rows.
@@ -30,6 +34,7 @@ timed on the first 3 face frames of each held-out clip (ms per track).
 
     FACEGATE_HOME=... FACEGATE_DATA_DIR=../shared/data PYTHONPATH=. .venv/bin/python bench/pad_cues.py \
         --out SIM_ORL --seed 13 [--features passive,frame_edges] [--write-card] [--stills lfw=DIR ...]
+    ... bench/pad_cues.py --out SIM_ORL_GREY --seed 13 --grey --card-rule     # the card's rule on grey tracks
 
 The last stdout line is one JSON object.
 """
@@ -39,6 +44,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 import os
 import sys
 import time
@@ -73,7 +79,9 @@ from recognition import (
     calibrate_pad,
     find_pad_card,
     fit_track_rule,
+    grey_frame,
     image_paths,
+    main_calibration_for,
     names_sha256,
     pad_search_dirs,
     pose_sweep_video,
@@ -87,6 +95,7 @@ from storage import StorageSettings
 
 FPS = 15.0
 Row = dict[str, float | None]
+ALL_FEATURES = (PASSIVE_FEATURE, *CUE_NAMES)
 IS_GREY = "is_grey"
 """A row's track colour as its event records it: 1.0 every PAD frame grey, 0.0 not (not a cue)."""
 
@@ -130,9 +139,12 @@ def make_data(
     frames: int,
     people_max: int,
     only_people: Sequence[str] | None = None,
+    is_grey: bool = False,
 ) -> None:
     """Write OUT/{fit,held_out}/{bona_fide,attack/<species>}/*.avi and OUT/gallery/<person>.png
-    (`only_people`: of those of the first `people_max` ORL people only; bench/pad_rule_check.py)."""
+    (`only_people`: of those of the first `people_max` ORL people only; bench/pad_rule_check.py). With
+    `is_grey` every frame of every clip is turned grey as rendered (`grey_frame`: a night/IR door camera),
+    the same clips as without it for the same seed."""
     rng = np.random.default_rng(seed)
     people = orl_people(orl)[:people_max]
     people = people if only_people is None else [person for person in people if person in only_people]
@@ -149,12 +161,18 @@ def make_data(
         by_yaw = sorted(photos, key=lambda photo: _yaw_proxy(recognizer, photo))
         for clip in range(bona):
             video = pose_sweep_video(by_yaw, rng, frames=frames)
-            _write_video(out / split / "bona_fide" / f"{person}_{clip}.avi", video)
+            _write_video(out / split / "bona_fide" / f"{person}_{clip}.avi", _captured(video, is_grey))
         for species in ATTACK_SPECIES:
             for clip in range(attacks):
                 photo = photos[int(rng.integers(0, len(photos)))]
                 video = attack_video(photo, species, rng, frames=frames)
-                _write_video(out / split / "attack" / species / f"{person}_{clip}.avi", video)
+                path = out / split / "attack" / species / f"{person}_{clip}.avi"
+                _write_video(path, _captured(video, is_grey))
+
+
+def _captured(frames: list[BgrImage], is_grey: bool) -> list[BgrImage]:
+    """The frames as the door camera delivers them: wholly grey from a night/IR camera, else as rendered."""
+    return [grey_frame(frame) for frame in frames] if is_grey else frames
 
 
 def _gallery(recognizer: Recognizer, folder: Path) -> Gallery:
@@ -378,6 +396,53 @@ def evidence_report(rule: PadTrackRule) -> dict[str, object] | None:
     }
 
 
+def _card_rule(card_path: Path) -> PadTrackRule:
+    """The track rule the PAD card holds (--card-rule), or exit saying there is none."""
+    rule = read_pad_card(card_path).track_rule
+    if rule is None:
+        raise SystemExit(f"{card_path} holds no track rule to score with (--card-rule)")
+    return rule
+
+
+def _fitted_rule(
+    args: argparse.Namespace,
+    fit: Mapping[str, list[Row]],
+    *,
+    recognizer: Recognizer,
+    pad: PresentationAttackDetector,
+) -> PadTrackRule:
+    """The rule fitted on the fit split (and its `--fit-stills`), thresholds from its bona fide rows or from
+    `--calibrate-stills`."""
+    fit_rows = [row for rows in fit.values() for row in rows]
+    labels = [cls != "bona_fide" for cls, rows in fit.items() for _ in rows]
+    fitted_on = (
+        f"bench/pad_cues.py --seed {args.seed}: ORL pose-sweep stand-ins vs simulated screen/print clips, "
+        f"fit split ({len(fit_rows)} tracks; every 2nd photo of {' '.join(args.fit_stills) or 'no stills'})"
+    )
+    features = (args.features or ",".join(ALL_FEATURES)).split(",")
+    rule = fit_track_rule(fit_rows, labels, features=features, fitted_on=fitted_on)
+    if args.calibrate_stills:  # thresholds from real photos, as the passive score's, not from the fit rows
+        scores = [rule.score(row) for row in still_rows(args.calibrate_stills, recognizer, pad)]
+        dataset = f"{len(scores)} bona fide photos in {args.calibrate_stills.name} (one-frame tracks)"
+        rule = rule.model_copy(update={"calibration": calibrate_pad(scores, dataset=dataset)})
+    return rule
+
+
+def rule_at_points(rule: PadTrackRule, rows: Mapping[str, list[Row]]) -> dict[str, float | int]:
+    """At each of the rule's thresholds: the share of bona fide tracks it refuses (BPCER) and of each
+    species' tracks it lets through (APCER), with the tracks counted."""
+    report: dict[str, float | int] = {f"{cls}_tracks": len(cls_rows) for cls, cls_rows in rows.items()}
+    for point in rule.calibration.points:
+        for cls, cls_rows in rows.items():
+            refused = sum(rule.score(row) > point.attack_threshold for row in cls_rows)
+            wrong = refused if cls == "bona_fide" else len(cls_rows) - refused
+            name = "bpcer" if cls == "bona_fide" else f"apcer_{cls}"
+            report[f"{name}_at_rule_{point.bpcer:g}"] = (
+                round(wrong / len(cls_rows), 4) if cls_rows else math.nan
+            )
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -386,8 +451,22 @@ def main() -> None:
     parser.add_argument("--attacks", type=int, default=3, help="clips per person and attack species")
     parser.add_argument("--frames", type=int, default=12)
     parser.add_argument("--people", type=int, default=40, help="use the first N ORL people (a smoke run)")
-    parser.add_argument("--features", default=",".join((PASSIVE_FEATURE, *CUE_NAMES)))
-    parser.add_argument("--write-card", action="store_true", help="store the fitted rule in the PAD card")
+    parser.add_argument("--features", help=f"the rule's features (default {','.join(ALL_FEATURES)})")
+    parser.add_argument(
+        "--write-card", action="store_true", help="store the rule and its attack evidence in the PAD card"
+    )
+    parser.add_argument(
+        "--grey",
+        action="store_true",
+        help="every frame grey, bona fide and attacks alike (a night/IR door camera): the clips of the same "
+        "seed without it, turned grey",
+    )
+    parser.add_argument(
+        "--card-rule",
+        action="store_true",
+        help="score with the PAD card's track rule instead of fitting one; with --write-card its attack "
+        "evidence for these tracks' colour is recorded, the other colour's kept",
+    )
     parser.add_argument(
         "--fit-stills",
         action="append",
@@ -409,6 +488,13 @@ def main() -> None:
         help="photo set scored by the fitted rule (passive,frame_edges); the first one sets thresholds",
     )
     args = parser.parse_args()
+    if args.card_rule and (args.features or args.fit_stills or args.calibrate_stills):
+        parser.error("--card-rule fits nothing: no --features, --fit-stills or --calibrate-stills")
+    if args.grey and args.write_card:
+        parser.error(
+            "a rule fitted on grey tracks would decide colour tracks too, and the card's rule holds "
+            "one colour's attack evidence: --grey does not write the card"
+        )
     settings = RecognitionSettings()
     cache = StorageSettings().home / "models"
     recognizer = build_recognizer(settings, cache_dir=cache)
@@ -423,6 +509,7 @@ def main() -> None:
             attacks=args.attacks,
             frames=args.frames,
             people_max=args.people,
+            is_grey=args.grey,
         )
     rows_file = args.out / "rows.json"
     if not rows_file.is_file():
@@ -430,7 +517,11 @@ def main() -> None:
     measured_rows = json.loads(rows_file.read_text())
     splits: dict[str, dict[str, list[Row]]] = measured_rows["rows"]
     failures: dict[str, dict[str, int]] = measured_rows["never_scored"]
+    track_splits = {split: dict(rows) for split, rows in splits.items()}  # before --fit-stills joins fit
     fit, held = splits["fit"], splits["held_out"]
+    colour = tracks_colour([row for cls_rows in (*fit.values(), *held.values()) for row in cls_rows])
+    if colour != ("grey" if args.grey else "colour"):
+        raise SystemExit(f"{args.out} holds clips the gate records as {colour}: use another --out")
     held_stills: dict[str, list[Row]] = {}
     for spec in args.fit_stills:
         cls, folder = spec.split("=", 1)
@@ -447,20 +538,14 @@ def main() -> None:
         name: operating(fit, held, functools.partial(_value, name=name, centre=centres[name]))
         for name in measured
     }
-    features = args.features.split(",")
-    labels = [cls != "bona_fide" for cls, rows in fit.items() for _ in rows]
-    fitted_on = (
-        f"bench/pad_cues.py --seed {args.seed}: ORL pose-sweep stand-ins vs simulated screen/print clips, "
-        f"fit split ({len(fit_rows)} tracks; every 2nd photo of {' '.join(args.fit_stills) or 'no stills'})"
+    card_path = find_pad_card(pad_search_dirs(settings, cache_dir=cache))
+    rule = (
+        _card_rule(card_path) if args.card_rule else _fitted_rule(args, fit, recognizer=recognizer, pad=pad)
     )
-    rule = fit_track_rule(fit_rows, labels, features=features, fitted_on=fitted_on)
-    if args.calibrate_stills:  # thresholds from real photos, as the passive score's, not from the fit rows
-        scores = [rule.score(row) for row in still_rows(args.calibrate_stills, recognizer, pad)]
-        dataset = f"{len(scores)} bona fide photos in {args.calibrate_stills.name} (one-frame tracks)"
-        rule = rule.model_copy(update={"calibration": calibrate_pad(scores, dataset=dataset)})
     rule = held_out_attack_evidence(rule, args.out, held, seed=args.seed)
     combined = operating(fit, held, rule.score)
-    passive_threshold = pad.calibration.threshold_at(0.01) if pad.calibration else 0.5
+    main_calibration, _ = main_calibration_for(pad.calibration, pad.grey_calibration, is_grayscale=args.grey)
+    passive_threshold = main_calibration.threshold_at(0.01) if main_calibration else 0.5
     held_bona = held["bona_fide"]
     passive_at_card = {
         "threshold": passive_threshold,
@@ -484,16 +569,22 @@ def main() -> None:
         for cls, rows in [*held_stills.items(), *held.items()]
     }
     if args.write_card:
-        card_path = find_pad_card(pad_search_dirs(settings, cache_dir=cache))
         write_pad_card(read_pad_card(card_path).model_copy(update={"track_rule": rule}), card_path)
         sys.stderr.write(f"track rule written to {card_path}\n")
     report = {
         "tracks": {split: {cls: len(rows) for cls, rows in s.items()} for split, s in splits.items()},
         "never_scored": failures,
         "per_cue_held_out": per_cue,
-        "rule": {"features": features, "weights": rule.weights, "intercept": rule.intercept},
+        "colour": colour,
+        "rule": {
+            "from": "card" if args.card_rule else "fit",
+            "features": rule.features,
+            "weights": rule.weights,
+            "intercept": rule.intercept,
+        },
         "rule_thresholds": {str(p.bpcer): p.attack_threshold for p in rule.calibration.points},
         "rule_attack_evidence_held_out": evidence_report(rule),
+        "rule_at_its_points": {split: rule_at_points(rule, rows) for split, rows in track_splits.items()},
         "combined_held_out": combined,
         "passive_at_card_threshold_held_out": passive_at_card,
         "cue_ms_per_track_median": cost,

@@ -63,6 +63,7 @@ from recognition import (
     build_pad_detector,
     build_recognizer,
     fill_warp_padding,
+    grey_frame,
     image_paths,
     read_pad_card,
     write_pad_card,
@@ -107,10 +108,6 @@ def people(lfw: Path, count: int) -> list[tuple[str, Path, Path]]:
 
 def read_filled(path: Path) -> BgrImage:
     return fill_warp_padding(np.asarray(cv2.imread(str(path)), dtype=np.uint8))
-
-
-def grey(frame: BgrImage) -> BgrImage:
-    return np.asarray(cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR), np.uint8)
 
 
 def card_with(
@@ -224,7 +221,7 @@ def record_days(
         else:
             passes = args.passes if label == "monitor" else args.held_out_passes
             clips = (bona_fide_video(photo, rng, frames=3) for _ in range(passes) for photo in clip_photos)
-        return ([grey(f) for f in clip] if is_grey else clip for clip in clips)
+        return ([grey_frame(f) for f in clip] if is_grey else clip for clip in clips)
 
     plan = [("monitor", DAY1), ("bona_fide", DAY2), *((species, DAY2) for species in SPECIES)]
     decided: dict[str, int] = {}

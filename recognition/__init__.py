@@ -22,7 +22,13 @@ from recognition.errors import (
 )
 from recognition.evaluation.all_pairs import all_pair_scores
 from recognition.evaluation.attacks import SPECIES as ATTACK_SPECIES
-from recognition.evaluation.attacks import attack_still, attack_video, bona_fide_video, pose_sweep_video
+from recognition.evaluation.attacks import (
+    attack_still,
+    attack_video,
+    bona_fide_video,
+    grey_frame,
+    pose_sweep_video,
+)
 from recognition.evaluation.harness import (
     FALLBACK_DESCRIPTION,
     EmbeddedPhotos,
@@ -138,6 +144,7 @@ __all__ = [
     "attack_still",
     "attack_video",
     "bona_fide_video",
+    "grey_frame",
     "pose_sweep_video",
     "fill_warp_padding",
     "warp_padding_mask",

@@ -13,24 +13,28 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from api.cli.pad_eval import video_track_scores
 from bench import pad_cues
-from gate import PadSettings
+from gate import OpencvFrameSource, PadSettings
 from recognition import (
     ATTACK_SPECIES,
     PAD_CARD_DIR,
     PAD_CARD_FILE,
     PadTrackRule,
+    PresentationAttackDetector,
     RecognitionSettings,
     Recognizer,
     build_pad_detector,
+    grey_frame,
     names_sha256,
     read_pad_card,
 )
 from storage import StorageSettings
 from tests.data import SHARED_DATA_DIR, orl
+from tests.gate.pad_support import hand_set_rule
 
 pytestmark = pytest.mark.model
 
@@ -123,3 +127,53 @@ def test_the_evidence_takes_the_one_colour_the_gate_recorded_for_its_tracks() ->
         pad_cues.tracks_colour([grey, colour])
     with pytest.raises(SystemExit, match="remove it to measure again"):
         pad_cues.tracks_colour([colour, {"passive": 0.5}])
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    return [f for f in OpencvFrameSource(str(path)).frames() if isinstance(f, np.ndarray)]
+
+
+def test_grey_clips_are_the_seeds_clips_turned_grey_and_the_gate_records_every_track_grey(
+    recognizer: Recognizer, pad_detector: PresentationAttackDetector, tmp_path: Path
+) -> None:
+    """`--grey` (a night/IR door camera): the same seed renders the same clips, every frame of bona fide and
+    attack clips alike turned grey, and the gate records each such track as grey (the colour ones not)."""
+    made = {}
+    for name, is_grey in (("colour", False), ("grey", True)):
+        made[name] = tmp_path / name
+        pad_cues.make_data(
+            made[name], recognizer, orl=orl(), seed=13, bona=1, attacks=1, frames=3, people_max=2,
+            is_grey=is_grey,
+        )  # fmt: skip
+    clips = sorted(p.relative_to(made["grey"]) for p in made["grey"].rglob("*.avi"))
+    assert clips == sorted(p.relative_to(made["colour"]) for p in made["colour"].rglob("*.avi"))
+    assert len(clips) == 2 * (1 + len(ATTACK_SPECIES))
+    for clip in clips:  # the same frames, but grey (both decoded from MJPEG: a few levels of codec error)
+        grey, colour = _frames(made["grey"] / clip), _frames(made["colour"] / clip)
+        assert len(grey) == len(colour) == 3
+        for grey_one, colour_one in zip(grey, colour, strict=True):
+            spread = grey_one.max(axis=2).astype(int) - grey_one.min(axis=2)
+            assert spread.max() <= 4 < (colour_one.max(axis=2).astype(int) - colour_one.min(axis=2)).max()
+            assert np.abs(grey_one.astype(int) - grey_frame(colour_one)).mean() < 2.0
+    gallery = pad_cues._gallery(recognizer, made["grey"] / "gallery")
+    for name, recorded in (("colour", 0.0), ("grey", 1.0)):
+        for split in ("fit", "held_out"):
+            paths = sorted((made[name] / split).rglob("*.avi"))
+            rows, _ = pad_cues.track_rows(paths, recognizer, pad_detector, gallery)
+            assert rows and {row[pad_cues.IS_GREY] for row in rows} == {recorded}
+
+
+def test_the_rule_at_its_points_counts_refused_bona_fide_and_passed_attack_tracks() -> None:
+    """BPCER of the bona fide tracks and APCER of each species' at each of the rule's thresholds (0.5)."""
+    rule = hand_set_rule(("passive", "frame_edges"))  # score 0.5 exactly at the centre (0.5, 0.3)
+    low: pad_cues.Row = {"passive": 0.5, "frame_edges": 0.0}
+    high: pad_cues.Row = {"passive": 0.5, "frame_edges": 0.9}
+    rows: dict[str, list[pad_cues.Row]] = {
+        "bona_fide": [low, low, low, high],
+        "print": [high, low],
+        "screen_replay": [],
+    }
+    report = pad_cues.rule_at_points(rule, rows)
+    assert report["bona_fide_tracks"] == 4 and report["print_tracks"] == 2
+    assert report["bpcer_at_rule_0.01"] == 0.25 and report["apcer_print_at_rule_0.01"] == 0.5
+    assert np.isnan(report["apcer_screen_replay_at_rule_0.01"])

@@ -266,6 +266,11 @@ def bona_fide_video(photo: BgrImage, rng: np.random.Generator, *, frames: int) -
     return clip
 
 
+def grey_frame(frame: BgrImage) -> BgrImage:
+    """`frame` as a night/IR door camera delivers it: its luminance in all three channels (wholly grey)."""
+    return np.asarray(cv2.cvtColor(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR), np.uint8)
+
+
 def _feathered(photo: np.ndarray, feather: float) -> np.ndarray:
     """A 0..1 float mask of the photo's size, ramping up over `feather` of its width from each edge."""
     height, width = photo.shape[:2]
