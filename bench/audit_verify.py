@@ -64,7 +64,7 @@ MODES = ("verify", "verified", "verified-since", "monitor-scores", "monitor-scor
 logger = logging.getLogger("audit_verify")
 
 
-def _event(number: int) -> AuditEventCreate:
+def door_event(number: int) -> AuditEventCreate:
     """Event `number`: 3 in 4 at the bench door, 2 in 3 granted by match with monitor PAD evidence."""
     granted = number % 3 != 0
     score = (number * 7919 % 10007) / 10007
@@ -109,7 +109,7 @@ def build(url: str, master_key: str, *, events: int) -> tuple[Checkpoint, float]
     for first in range(0, events, APPEND_BATCH_EVENTS):
         with session_scope(engine) as session:
             for number in range(first, min(events, first + APPEND_BATCH_EVENTS)):
-                append_event(session, keyring, _event(number))
+                append_event(session, keyring, door_event(number))
         if checkpoint is None and first + APPEND_BATCH_EVENTS >= events // 2:
             with session_scope(engine) as session:
                 checkpoint = export_checkpoint(session, keyring, now=datetime.now(UTC))

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from alembic.util import CommandError
 
+import storage.migrate
 from storage import (
     BREAK_ACKNOWLEDGED,
     Decision,
     Engine,
     Keyring,
+    append_event,
     count_events,
     create_schema,
+    current_revision,
+    make_engine,
     query_events,
     reanchor_checkpoint,
+    schema_drift,
     session_scope,
 )
-from tests.storage.audit_helpers import EVENTS, append, downgrade_to, row, sql, verify
+from storage.migrate import upgrade_schema
+from tests.storage.audit_helpers import EVENTS, append, downgrade_to, event, row, sql, verify
 
 NOW = datetime(2030, 1, 4, 10, 0, tzinfo=UTC)
 
@@ -54,11 +62,46 @@ def test_upgrading_past_0013_keeps_old_events_verifying(engine: Engine, keyring:
 
     create_schema(engine)
 
+    assert schema_drift(engine) == []
     assert verify(engine, keyring).is_ok
     _reanchor_after_an_edit(engine, keyring)
     assert row(engine, EVENTS + 1)["decision"] == "recorded"
     sql(engine, "UPDATE audit_event SET score = 0.503 WHERE sequence = 3")  # the edit undone
     assert verify(engine, keyring).is_ok
+
+
+# A later migration that writes `recorded`: a backfill of acknowledgements appended as `granted` before 0013.
+BACKFILL = """
+from alembic import op
+
+revision = "0099"
+down_revision = "0013"
+
+
+def upgrade() -> None:
+    op.execute("UPDATE audit_event SET decision = 'recorded' WHERE reason = 'audit.break_acknowledged'")
+"""
+
+
+def test_a_later_migration_of_the_same_upgrade_run_can_use_recorded(
+    database_url: str, keyring: Keyring, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL refuses a label that ALTER TYPE ... ADD VALUE added until its transaction commits, and an
+    upgrade run is one transaction: a database at 0012 could not be upgraded past such a migration."""
+    engine = make_engine(database_url)
+    upgrade_schema(engine, "0012")
+    acknowledgement = event(1).model_copy(update={"reason": BREAK_ACKNOWLEDGED, "door": "audit"})
+    with session_scope(engine) as session:
+        append_event(session, keyring, acknowledgement)
+    migrations = shutil.copytree(storage.migrate.MIGRATIONS_DIR, tmp_path / "migrations")
+    (migrations / "versions" / "0099_backfill_recorded.py").write_text(BACKFILL)
+    monkeypatch.setattr(storage.migrate, "MIGRATIONS_DIR", migrations)
+
+    upgrade_schema(engine)
+
+    assert current_revision(engine) == "0099"
+    assert row(engine, 1)["decision"] == "recorded"
+    engine.dispose()
 
 
 def test_a_log_holding_recorded_events_does_not_go_back_to_0012(chain: Engine, keyring: Keyring) -> None:
