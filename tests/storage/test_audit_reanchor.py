@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from storage import (
     BREAK_ACKNOWLEDGED,
@@ -95,6 +96,60 @@ def test_the_recorded_acknowledgement_cannot_be_edited_unseen(chain: Engine, key
         since(chain, keyring, checkpoint)
 
 
+@contextmanager
+def before_first(engine: Engine, fragment: str, act: Callable[[], None]) -> Iterator[None]:
+    """While open, `act` runs (on connections of its own) just before the first statement containing
+    `fragment` is sent; on exit it must have run."""
+    seen: list[str] = []
+
+    def hook(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if fragment in statement and not seen:
+            seen.append(statement)
+            act()
+
+    event.listen(engine, "before_cursor_execute", hook)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", hook)
+    assert seen, f"no statement with {fragment!r}"
+
+
+CLAIM = "UPDATE audit_chain_head SET sequence"
+"""The first write of a re-anchoring (append_event's claim of the next sequence), right after the walk."""
+
+
+def test_a_break_between_the_walk_and_the_write_is_refused_and_writes_nothing(
+    chain: Engine, keyring: Keyring
+) -> None:
+    edit(chain, 3)
+    head = row(chain, EVENTS)["link_hash"]
+
+    with (
+        before_first(chain, CLAIM, lambda: edit(chain, 8)),
+        pytest.raises(ChainBroken, match="broke while re-anchoring, nothing was signed: .*8"),
+    ):
+        reanchor(chain, keyring, 3)
+
+    assert last_sequence(chain) == EVENTS
+    with chain.connect() as connection:
+        stored_head = connection.execute(text("SELECT sequence, link_hash FROM audit_chain_head")).one()
+    assert tuple(stored_head) == (EVENTS, head)
+    with pytest.raises(BreakNotAcknowledged, match="also breaks after sequence 3: at 8 \\(edited"):
+        reanchor(chain, keyring, 3)  # the new break is one to investigate and acknowledge as any other
+
+
+def test_events_appended_between_the_walk_and_the_write_are_no_break(chain: Engine, keyring: Keyring) -> None:
+    edit(chain, 3)
+
+    with before_first(chain, CLAIM, lambda: append(chain, keyring, range(EVENTS + 1, EVENTS + 3))):
+        checkpoint = reanchor(chain, keyring, 3)
+
+    assert checkpoint.sequence == EVENTS + 3  # after the gate's two events
+    assert row(chain, EVENTS + 3)["reason"] == BREAK_ACKNOWLEDGED
+    assert since(chain, keyring, checkpoint).is_ok
+
+
 @pytest.mark.parametrize(
     ("acknowledged", "message"),
     [
@@ -127,7 +182,7 @@ def test_a_later_break_must_be_acknowledged_too(chain: Engine, keyring: Keyring)
     checkpoint = reanchor(chain, keyring, 3, 7)
 
     assert [str(b) for b in checkpoint.acknowledged_breaks] == ["3 (edited)", "7 (deleted)"]
-    assert "3 (edited), 7 (deleted)" in row(chain, EVENTS + 1)["source"]
+    assert "3 (edited), 7 (deleted)" in str(row(chain, EVENTS + 1)["source"])
     assert since(chain, keyring, checkpoint).is_ok
     assert verify(chain, keyring).broken_sequence == 3
 
