@@ -273,22 +273,27 @@ def enroll(
 
     `model_lock`, when given, is held around the work on the models only (decode, detect, quality, PAD
     check, embed), never while the database may keep the enrollment waiting: a process sharing one
-    Recognizer between threads passes its lock, and its other requests go on meanwhile.
+    Recognizer between threads passes its lock, and its other requests go on meanwhile. The models come
+    first, before the person is read, so a request queued for the lock holds no database connection.
 
     Returns:
         The new template ids, and the photos matching a different enrolled person at or above the
         model's threshold (possible duplicates, stored unless `settings.allow_duplicates` is false).
 
     Raises:
-        NotFound: the person does not exist, or was deleted while the photos were checked.
+        NotFound: the person does not exist (raised before any photo's problem), or was deleted while
+            the photos were checked.
         EnrollmentRejected: a photo is unreadable, has no face, several faces, a face failing a quality
             check, a face `pad` calls a presentation attack, or is a refused duplicate; there are no
             photos or too many.
         ModelLoadError: the PAD calibration has no point at `settings.pad_bpcer_target`.
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
-    get_person(session, person_id)
-    embedded, qualities = _embedded(recognizer, photos, settings=settings, pad=pad, model_lock=model_lock)
+    try:
+        embedded, qualities = _embedded(recognizer, photos, settings=settings, pad=pad, model_lock=model_lock)
+    except EnrollmentRejected:
+        get_person(session, person_id)  # an unknown person is said before the photos' problems
+        raise
     return _stored(
         session,
         keyring,

@@ -2,6 +2,8 @@
 
 On SQLite a new person's row took the database's one write lock before the photos were checked, so
 every other writer (a gate's audit events) waited out the detection of up to `max_photos` photos.
+Adding photos to a known person read the person first, so a request queued for the API's recognizer
+lock held a pooled connection (on PostgreSQL idle in transaction) all the while it waited.
 """
 
 from __future__ import annotations
@@ -9,10 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from enrollment import EnrollmentSettings, Photo, enroll_new_person
+from enrollment import EnrollmentSettings, Photo, enroll, enroll_new_person
 from recognition import Recognizer
 from storage import Engine, Keyring, create_person, get_person, session_scope
 from tests.data import knn_examples
+
+
+@contextmanager
+def _connections_counted(engine: Engine, counted: list[int]) -> Iterator[None]:
+    """Entered where the models start (where a request queues for the recognizer lock): how many
+    connections this process has checked out of its pool."""
+    counted.append(engine.pool.checkedout())  # type: ignore[attr-defined]  # QueuePool's count
+    yield
 
 
 @contextmanager
@@ -43,3 +53,25 @@ def test_a_new_persons_photos_are_checked_while_others_write(
     assert len(result.template_ids) == len(photos) == 2
     with session_scope(engine) as session:
         assert [get_person(session, id_).name for id_ in (*written, person_id)] == ["meanwhile", "Obama"]
+
+
+def test_adding_photos_holds_no_connection_while_the_models_work(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer
+) -> None:
+    with session_scope(engine) as session:
+        person_id = create_person(session, name="Obama").id
+    assert person_id is not None
+    photo = knn_examples() / "train" / "obama" / "obama.jpg"
+    counted: list[int] = []
+    with session_scope(engine) as session:
+        result = enroll(
+            session,
+            keyring,
+            recognizer,
+            person_id=person_id,
+            photos=[Photo(photo.name, photo.read_bytes())],
+            settings=EnrollmentSettings(),
+            model_lock=_connections_counted(engine, counted),
+        )
+    assert counted == [0], "the enrollment held a database connection while it waited for the models"
+    assert len(result.template_ids) == 1

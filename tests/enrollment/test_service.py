@@ -177,6 +177,15 @@ def test_unknown_person_is_not_found(engine: Engine, keyring: Keyring, recognize
     assert _version(engine) == 0
 
 
+def test_unknown_person_is_not_found_before_the_problems_of_the_photos(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer
+) -> None:
+    """The photos are checked first (the person is read after the models), yet the person is said first."""
+    with pytest.raises(NotFound, match="person 4242 does not exist"), session_scope(engine) as session:
+        photos = [Photo("empty.jpg", no_face_photos()[0].read_bytes())]
+        enroll(session, keyring, recognizer, person_id=4242, photos=photos, settings=SETTINGS)
+
+
 def test_zero_photos_rejected(engine: Engine, keyring: Keyring, recognizer: Recognizer):
     person_id = _new_person(engine)
     with pytest.raises(EnrollmentRejected, match="no photos"), session_scope(engine) as session:
