@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import getpass
+import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
@@ -124,7 +126,7 @@ def export_command(
     """Verify the chain, then write a signed checkpoint of its last event."""
     if bool(acknowledge_break) != bool(note and note.strip()):
         raise typer.BadParameter("give both or neither", param_hint="'--acknowledge-break' and '--note'")
-    with cli_errors():
+    with cli_errors(), _replacing(out) as file:
         with _audit_log() as (session, keyring):
             now = datetime.now(UTC)
             if acknowledge_break and note:
@@ -138,7 +140,7 @@ def export_command(
                 )
             else:
                 checkpoint = export_checkpoint(session, keyring, now=now)
-        out.write_text(checkpoint.to_json())
+        file.write(checkpoint.to_json())
     acknowledging = (
         f", {checkpoint.acknowledges()} (recorded as audit event {checkpoint.sequence})"
         if checkpoint.acknowledged_breaks
@@ -150,6 +152,29 @@ def export_command(
         markup=False,
         highlight=False,
     )
+
+
+@contextmanager
+def _replacing(out: Path) -> Iterator[TextIO]:
+    """A new file beside `out`, moved over it when the block succeeds and removed otherwise.
+
+    Created before the database is touched: a re-anchoring commits its acknowledgement event, so a place
+    its checkpoint cannot be written must be refused before, not found after.
+
+    Raises:
+        typer.BadParameter: no file can be created in `out`'s folder.
+    """
+    temporary = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        file = temporary.open("x")
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot write {out}: {exc.strerror}", param_hint="'--out'") from exc
+    try:
+        with file:
+            yield file
+        os.replace(temporary, out)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _operator() -> str:

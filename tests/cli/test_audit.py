@@ -200,3 +200,28 @@ def test_export_acknowledging_an_investigated_break_re_anchors_the_chain(
     code, output = _invoke("audit", "checkpoint", "check", str(file))
     assert code == 1 and "checkpoint holds: event 7" in output
     assert "it was signed acknowledging the audit chain's break at 5 (edited)" in output
+
+
+def test_an_unwritable_out_is_refused_before_a_re_anchoring_appends_its_event(
+    audited: tuple[Engine, Cipher], tmp_path: Path
+) -> None:
+    engine, _ = audited
+    _sql(engine, "UPDATE audit_event SET reason = 'match' WHERE sequence = 5")
+    acknowledging = ("--acknowledge-break", "5", "--note", "INC-42")
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+
+    missing = folder / "no-such-folder" / "reanchored.json"
+    code, output = _invoke("audit", "checkpoint", "export", "--out", str(missing), *acknowledging)
+
+    with engine.connect() as connection:  # no acknowledgement without its checkpoint
+        assert connection.execute(text("SELECT max(sequence) FROM audit_event")).scalar_one() == 6
+    assert code == 2 and "--out" in output and "reanchored.json: No such file or directory" in output
+    file = folder / "reanchored.json"
+    refused = _invoke(
+        "audit", "checkpoint", "export", "--out", str(file), "--acknowledge-break", "4", "--note", "x"
+    )
+    assert refused[0] == 1 and list(folder.iterdir()) == []  # a refusal leaves no file behind
+    assert _invoke("audit", "checkpoint", "export", "--out", str(file), *acknowledging)[0] == 0
+    assert parse_checkpoint(file.read_text()).sequence == 7
+    assert [path.name for path in folder.iterdir()] == ["reanchored.json"]  # no temporary file left
