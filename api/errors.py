@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.schemas import ErrorPublic, UnprocessablePublic
-from enrollment import EnrollmentRejected, ThresholdUnavailable
+from enrollment import EnrollmentRejected, GalleryLoading, ThresholdUnavailable
 from recognition import ImageError, RecognitionError
 from storage import (
     CheckpointInvalid,
@@ -67,6 +67,7 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     InvalidValue: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     EnrollmentRejected: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     ThresholdUnavailable: ErrorRule(status.HTTP_503_SERVICE_UNAVAILABLE),
+    GalleryLoading: ErrorRule(status.HTTP_503_SERVICE_UNAVAILABLE, retry_after_s=5),
     ImageError: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     UploadTooLarge: ErrorRule(status.HTTP_413_CONTENT_TOO_LARGE),
     DatabaseUnavailable: ErrorRule(status.HTTP_503_SERVICE_UNAVAILABLE, "the database is unavailable"),

@@ -2,7 +2,8 @@
 
 EnrollmentError
 ├── EnrollmentRejected    one or more photos are unusable (or duplicates, when refused); nothing was written
-└── ThresholdUnavailable  an FPIR target is set for identification but the model has no calibration
+├── ThresholdUnavailable  an FPIR target is set for identification but the model has no calibration
+└── GalleryLoading        another request is loading the shared gallery in full; retry shortly
 """
 
 from __future__ import annotations
@@ -32,3 +33,9 @@ class EnrollmentRejected(EnrollmentError):
 
 class ThresholdUnavailable(EnrollmentError):
     """Identification at an FPIR target needs a calibrated model (`facegate models calibrate`)."""
+
+
+class GalleryLoading(EnrollmentError):
+    """Another request is loading the process's shared gallery in full (its first use since the server
+    started, or a reload the change log cannot give): minutes for a million templates, so a request
+    that needs it is answered at once instead of waiting."""

@@ -5,15 +5,20 @@ from __future__ import annotations
 import threading
 import time
 
+from enrollment.errors import GalleryLoading
 from recognition import Gallery, GallerySync, Recognizer
 from storage import Cipher, Session, StoredGallery, iter_templates
+
+_LOAD_CHECK_S = 0.1
+"""How often a request waiting for the gallery looks whether it waits for a full load."""
 
 
 class GalleryService:
     """Serves /identify and the enrollment duplicate check from one gallery (no rebuild per request).
 
     Each call checks the stored version in the caller's session and applies what changed since (a
-    full load only the first time, or when the change log cannot say). Thread-safe.
+    full load only the first time, or when the change log cannot say). Thread-safe: one call changes
+    the gallery at a time; the others wait for a change from the log (milliseconds), not for a full load.
     """
 
     def __init__(self, keyring: Cipher, recognizer: Recognizer) -> None:
@@ -26,12 +31,21 @@ class GalleryService:
         """The gallery as of the session's stored version.
 
         Raises:
+            GalleryLoading: another call is loading the gallery in full.
             StorageError: the stored gallery cannot be read or decrypted.
             RecognitionError: a stored template does not fit the model.
         """
-        with self._lock:
+        while not self._lock.acquire(timeout=_LOAD_CHECK_S):
+            if self._sync.is_loading:
+                raise GalleryLoading(
+                    "the gallery is being loaded in full (its first use since the server started, or a "
+                    "reload the change log cannot give); retry in a few seconds"
+                )
+        try:
             self._sync.refresh(StoredGallery(session, self._keyring, model_id=self._recognizer.model_id))
             return self._sync.gallery
+        finally:
+            self._lock.release()
 
 
 def stored_gallery(

@@ -84,6 +84,8 @@ class GallerySync:
         self._monotonic = monotonic
         self.gallery = recognizer.new_gallery()
         self.version: int | None = None
+        self.is_loading = False
+        """Whether `refresh` is loading the gallery in full now (another thread may ask, not wait)."""
         self._is_dirty = False
 
     def refresh(self, source: GallerySource) -> bool:
@@ -100,7 +102,11 @@ class GallerySync:
         if self.version is not None and not self._is_dirty:
             changes = source.changes_since(self.version)
         if changes is None:
-            self.gallery = self._full_load(source)
+            self.is_loading = True
+            try:
+                self.gallery = self._full_load(source)
+            finally:
+                self.is_loading = False
         else:
             self._apply(changes)
             version = changes.version
