@@ -19,11 +19,13 @@ the fit split with `--features` and reported on the held-out split; `--write-car
 card, with its scores on the held-out split's attack tracks as its attack evidence (per species, one a
 track, bound to the rule's coefficients and to the colour the gate recorded for those tracks: colour, the
 ORL faces being grey but not the scene, hand and screen or paper tint), from which `facegate pad
-calibrate-door` reads per track what a door threshold of the rule gives up, for doors of that colour.
+calibrate-door` reads per track what a door threshold of the rule gives up, for a door's tracks of that
+colour (a refit writes a new rule, with only this colour's evidence).
 `--grey` renders every frame of every clip grey, bona fide and attacks alike, as a night/IR door camera
 delivers them (the same seed's clips turned grey, so a grey OUT pairs clip for clip with a colour one); it
-refits nothing into the card. `--card-rule` scores with the card's rule instead of fitting one
-(`rule_at_its_points`: BPCER and APCER per species at each of the rule's thresholds, per split).
+writes into the card only with `--card-rule`, which scores with the card's rule instead of fitting one
+(`rule_at_its_points`: BPCER and APCER per species at each of the rule's thresholds, per split) and with
+`--write-card` records its evidence for the tracks' colour beside the other colour's.
 `--fit-stills CLASS=DIR` (repeatable) adds every second photo of a
 class (`bona_fide`, a species) to the fit split as one-frame tracks and reports the rest at the rule's
 threshold; `--calibrate-stills DIR` sets that threshold on other bona fide photos instead of the fit rows.
@@ -344,14 +346,15 @@ def held_out_attack_evidence(
     root = out / "held_out" / "attack"
     clips = {s: sorted((root / s).glob("*.avi")) for s in ATTACK_SPECIES}
     tracks = sum(len(held[s]) for s in ATTACK_SPECIES)
+    colour = tracks_colour([row for s in ATTACK_SPECIES for row in held[s]])
     return with_track_attack_evidence(
         rule,
         {s: held[s] for s in ATTACK_SPECIES},
         {s: len(clips[s]) - len(held[s]) for s in ATTACK_SPECIES},
-        dataset=f"{tracks} simulated attack tracks of the held-out half of ORL's people (not fitted on), "
-        f"bench/pad_cues.py --seed {seed}",
+        dataset=f"{tracks} simulated {colour} attack tracks of the held-out half of ORL's people (not fitted "
+        f"on), bench/pad_cues.py --seed {seed}{' --grey' if colour == 'grey' else ''}",
         paths_sha256=names_sha256(f"{s}/{path.name}" for s, paths in clips.items() for path in paths),
-        colour=tracks_colour([row for s in ATTACK_SPECIES for row in held[s]]),
+        colour=colour,
     )
 
 
@@ -374,9 +377,10 @@ def tracks_colour(rows: Sequence[Row]) -> TrackColour:
     return "grey" if flags == {1.0} else "colour"
 
 
-def evidence_report(rule: PadTrackRule) -> dict[str, object] | None:
-    """Per species the tracks of the rule's attack evidence and the APCER at each of its thresholds."""
-    evidence = rule.calibration.attack_evidence
+def evidence_report(rule: PadTrackRule, colour: TrackColour) -> dict[str, object] | None:
+    """Per species the tracks of the rule's attack evidence of `colour` and the APCER at each of its
+    thresholds."""
+    evidence = rule.attack_evidence_for(colour)
     if evidence is None:
         return None
     return {
@@ -490,10 +494,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.card_rule and (args.features or args.fit_stills or args.calibrate_stills):
         parser.error("--card-rule fits nothing: no --features, --fit-stills or --calibrate-stills")
-    if args.grey and args.write_card:
+    if args.grey and args.write_card and not args.card_rule:
         parser.error(
-            "a rule fitted on grey tracks would decide colour tracks too, and the card's rule holds "
-            "one colour's attack evidence: --grey does not write the card"
+            "a rule fitted on grey tracks would decide colour tracks too: --grey --write-card needs "
+            "--card-rule (it records the card rule's attack evidence of grey tracks)"
         )
     settings = RecognitionSettings()
     cache = StorageSettings().home / "models"
@@ -583,7 +587,7 @@ def main() -> None:
             "intercept": rule.intercept,
         },
         "rule_thresholds": {str(p.bpcer): p.attack_threshold for p in rule.calibration.points},
-        "rule_attack_evidence_held_out": evidence_report(rule),
+        "rule_attack_evidence_held_out": evidence_report(rule, colour),
         "rule_at_its_points": {split: rule_at_points(rule, rows) for split, rows in track_splits.items()},
         "combined_held_out": combined,
         "passive_at_card_threshold_held_out": passive_at_card,

@@ -12,12 +12,12 @@ its settings only on request. Without evidence it says so, and guesses nothing.
 
 A door that decides by the card's track rule reads the rule's own evidence instead: the rule's scores on
 attack tracks it was not fitted on (bench/pad_cues.py), one a track as the door decides, at the same warning
-rule. It holds only for the rule that scored them: evidence naming another rule's coefficients (a rule
-refit or edited under it) or none is unknown, like no evidence at all. It holds only for the colour of its
-tracks too (`PadAttackEvidence.colour`, as the gate records a track's colour): the rule decides both colours
-at one threshold, but tracks of the other colour score otherwise, so that colour's door threshold is
-never judged on it and reads unknown. bench/pad_cues.py's tracks are colour (grey ORL faces in colour
-scenes), so a grey door deciding by the rule has no attack evidence yet.
+rule. The rule keeps it per colour of its tracks (`PadTrackRule.attack_evidence`, each recording the colour
+the gate recorded for them): the rule decides both colours at one threshold, but grey tracks score
+otherwise, so each colour's door threshold is read off that colour's evidence only (bench/pad_cues.py
+measures colour tracks, and with `--grey --card-rule` grey ones), and a colour without any reads unknown. It
+holds only for the rule that scored it: evidence naming another rule's coefficients (a rule refit or edited
+under it) is unknown, like no evidence at all.
 """
 
 from __future__ import annotations
@@ -107,25 +107,26 @@ def card_attack_evidence(
 def _rule_attack_evidence(
     rule: PadTrackRule | None, *, colour: Colour
 ) -> tuple[PadAttackEvidence | None, str | None]:
-    """The track rule's attack evidence when this very rule scored it on tracks of `colour`, or None and why
+    """The track rule's attack evidence of tracks of `colour` when this very rule scored it, or None and why
     not."""
-    evidence = None if rule is None else rule.calibration.attack_evidence
-    if rule is None or evidence is None:
+    if rule is None or not rule.attack_evidence:
         return None, (
-            "the door decides by the card's track rule, whose calibration records no attack scores (fitted "
-            "before bench/pad_cues.py recorded its held-out attack tracks)"
+            "the door decides by the card's track rule, which records no attack scores (fitted before "
+            "bench/pad_cues.py recorded its held-out attack tracks)"
+        )
+    evidence = rule.attack_evidence_for(colour)
+    if evidence is None:
+        other = rule.attack_evidence[0]
+        return None, (
+            f"the door decides by the card's track rule, whose attack tracks are {other.colour} "
+            f"({other.dataset}); grey attacks score far higher than colour ones, so {other.colour} "
+            f"attack tracks say nothing about {colour} ones"
         )
     if evidence.rule_sha256 != rule.rule_sha256:
-        scored_by = "no rule" if evidence.rule_sha256 is None else f"rule {evidence.rule_sha256[:12]}"
         return None, (
             f"the door decides by the card's track rule {rule.rule_sha256[:12]}, whose attack scores were "
-            f"recorded by {scored_by} (other coefficients), so they say nothing about it"
-        )
-    if evidence.colour != colour:
-        return None, (
-            f"the door decides by the card's track rule, whose attack tracks are {evidence.colour} "
-            f"({evidence.dataset}); grey attacks score far higher than colour ones, so {evidence.colour} "
-            f"attack tracks say nothing about {colour} ones"
+            f"recorded by rule {str(evidence.rule_sha256)[:12]} (other coefficients), so they say nothing "
+            "about it"
         )
     return evidence, None
 

@@ -42,14 +42,11 @@ ROUNDING = 2e-4
 """The bench fits on the cues as events record them (4 decimals); the gate scores the unrounded values."""
 
 
-def _run_bench(
-    out: Path, calibration_photos: Path, features: str, capsys: pytest.CaptureFixture[str]
-) -> dict[str, Any]:
+def _run_bench(out: Path, capsys: pytest.CaptureFixture[str], *options: str) -> dict[str, Any]:
     """bench/pad_cues.py --write-card as BENCHMARKS runs it, small: its last stdout line."""
     argv = [
         "bench/pad_cues.py", "--out", str(out), "--seed", "13", "--people", "4", "--bona", "5",
-        "--attacks", "2", "--frames", "6", "--features", features, "--write-card",
-        "--calibrate-stills", str(calibration_photos),
+        "--attacks", "2", "--frames", "6", "--write-card", *options,
     ]  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sys, "argv", argv)
@@ -83,11 +80,12 @@ def test_the_written_rule_carries_the_gates_per_track_scores_of_the_held_out_att
         (photos / f"s{number}").symlink_to(orl() / f"s{number}", target_is_directory=True)
     out = tmp_path / "sim"
 
-    report = _run_bench(out, photos, "passive,frame_edges", capsys)
+    fit = ("--calibrate-stills", str(photos), "--features")
+    report = _run_bench(out, capsys, *fit, "passive,frame_edges")
 
     rule = _written_rule(card_path)
-    evidence = rule.calibration.attack_evidence
-    assert evidence is not None and evidence.rule_sha256 == rule.rule_sha256 and evidence.is_per_track
+    (evidence,) = rule.attack_evidence
+    assert evidence.rule_sha256 == rule.rule_sha256 and evidence.is_per_track
     assert evidence.colour == "colour"  # as the gate records each of its tracks, below
     clips = {s: sorted((out / "held_out" / "attack" / s).glob("*.avi")) for s in ATTACK_SPECIES}
     assert evidence.paths_sha256 == names_sha256(f"{s}/{p.name}" for s, ps in clips.items() for p in ps)
@@ -110,12 +108,33 @@ def test_the_written_rule_carries_the_gates_per_track_scores_of_the_held_out_att
     summary = report["rule_attack_evidence_held_out"]
     assert summary["dataset"] == evidence.dataset and summary["json_chars"] == len(evidence.model_dump_json())
 
-    _run_bench(out, photos, "passive", capsys)  # a refit (the rows kept): other coefficients, its own scores
+    _run_bench(out, capsys, *fit, "passive")  # a refit (the rows kept): other coefficients, its own scores
 
     refit = _written_rule(card_path)
     assert refit.rule_sha256 != rule.rule_sha256
-    assert refit.calibration.attack_evidence is not None
-    assert refit.calibration.attack_evidence.rule_sha256 == refit.rule_sha256
+    assert [e.rule_sha256 for e in refit.attack_evidence] == [refit.rule_sha256]
+
+    grey = _run_bench(tmp_path / "grey", capsys, "--grey", "--card-rule")  # the same clips, wholly grey
+
+    scored = _written_rule(card_path)
+    assert scored.model_dump(exclude={"attack_evidence"}) == refit.model_dump(exclude={"attack_evidence"})
+    assert grey["colour"] == "grey" and grey["rule"]["from"] == "card"
+    colour_evidence, grey_evidence = scored.attack_evidence  # the colour tracks' kept beside the grey ones'
+    assert colour_evidence == refit.attack_evidence[0] and grey_evidence.colour == "grey"
+    assert grey_evidence.rule_sha256 == refit.rule_sha256
+    clips = {s: sorted((tmp_path / "grey" / "held_out" / "attack" / s).glob("*.avi")) for s in ATTACK_SPECIES}
+    detector = build_pad_detector(
+        RecognitionSettings(model_dir=models, bundle_dirs=[], allow_model_download=False),
+        cache_dir=tmp_path / "cache",
+    )
+    for entry in grey_evidence.species:  # the gate decides each grey attack clip by the rule, per track
+        gate = video_track_scores(
+            clips[entry.species], recognizer, detector, gallery, pad_settings=PadSettings(policy="monitor")
+        )
+        assert gate.scores and all(score.is_grayscale for score in gate.scores.values())
+        assert entry.scores == pytest.approx(
+            sorted(score.attack_score for score in gate.scores.values()), abs=ROUNDING
+        )
 
 
 def test_the_evidence_takes_the_one_colour_the_gate_recorded_for_its_tracks() -> None:

@@ -14,8 +14,8 @@ attack clips (tracks) with the rule it fits and records them with `rule_sha256`,
 coefficients that scored them (track_rule.py, `with_track_attack_evidence`), so that a rule refit with other
 coefficients is never judged on another rule's scores. Tracks, unlike stills, carry no calibration of their
 colour, so that evidence records it (`colour`: grey or colour, as the gate tells a track's frames apart):
-grey attacks score far higher than colour ones, and `pad calibrate-door` reads it for doors of that colour
-only.
+grey attacks score far higher than colour ones, so the rule keeps one evidence per colour
+(`PadTrackRule.attack_evidence`) and `pad calibrate-door` reads each for a door's tracks of that colour only.
 """
 
 from __future__ import annotations

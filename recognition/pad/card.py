@@ -12,6 +12,8 @@ calibration is lax for colour photos); the gate never scores such frames. For th
 calibration comes per colour too: `calibration` holds colour frames and stills (and grey ones when there is
 no other), `grey_calibration`, measured on photos turned grey, holds grey ones (a night/IR door camera, a
 grey photo with background).
+
+(Over 400 lines: the models of one file, `pad.json`, each with the readers of its older forms beside it.)
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from recognition.errors import ModelLoadError
-from recognition.pad.attack_evidence import PadAttackEvidence
+from recognition.pad.attack_evidence import PadAttackEvidence, TrackColour
 
 PAD_CARD_FILE = "pad.json"
 PAD_CARD_DIR = "minifasnet-pad"
@@ -121,10 +123,9 @@ class PadCalibration(BaseModel):
     )
     attack_evidence: PadAttackEvidence | None = Field(
         None,
-        description="Attack stills scored like these photos (`pad calibrate --attacks`), or in a track "
-        "rule's calibration attack tracks scored by the rule (bench/pad_cues.py, bound to its rule_sha256), "
-        "per species: what APCER a threshold gives up; None: calibrated without attacks (and every card "
-        "before it existed).",
+        description="Attack stills scored like these photos (`pad calibrate --attacks`), per species: what "
+        "APCER a threshold gives up; None: calibrated without attacks (and every card before it existed). "
+        "A track rule's attack tracks are its own, per colour (PadTrackRule.attack_evidence).",
     )
 
     def point_at(self, bpcer: float) -> BpcerPoint:
@@ -171,6 +172,12 @@ class PadTrackRule(BaseModel):
     attack evidence, when there is one, holds the rule's scores on held-out attack tracks and names the rule
     that scored them (`rule_sha256`): it lives in the rule, so a refit writes a new one, and a rule whose
     coefficients were changed under it (the hash differs) is not judged on it (`pad calibrate-door`).
+
+    The rule decides grey and colour tracks at the same thresholds, but grey tracks score otherwise, so its
+    attack evidence comes per colour (`attack_evidence`, at most one a colour, each recording the colour of
+    its tracks as the gate recorded them): a door's grey tracks are read only off grey attack tracks. A card
+    written before kept one evidence in the rule's calibration; it is read as that colour's (colour when it
+    names none, attack_evidence.py).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -181,6 +188,40 @@ class PadTrackRule(BaseModel):
     intercept: float
     calibration: PadCalibration
     fitted_on: str = Field(min_length=1, max_length=500)
+    attack_evidence: tuple[PadAttackEvidence, ...] = Field(
+        (),
+        description="The rule's scores on attack tracks it was not fitted on, per species, at most one "
+        "evidence per colour of the tracks (bench/pad_cues.py --write-card); empty: none measured.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_evidence_in_calibration(cls, data: Any) -> Any:
+        """A rule written before its evidence came per colour kept it in its calibration: move it over."""
+        if not isinstance(data, dict) or not isinstance(data.get("calibration"), dict):
+            return data
+        calibration = dict(data["calibration"])
+        legacy = calibration.pop("attack_evidence", None)
+        if legacy is None:
+            return data
+        if data.get("attack_evidence"):
+            raise ValueError("attack evidence both in the rule's calibration (a card before) and beside it")
+        return {**data, "calibration": calibration, "attack_evidence": (legacy,)}
+
+    @model_validator(mode="after")
+    def _evidence_per_track_one_per_colour(self) -> PadTrackRule:
+        if self.calibration.attack_evidence is not None:
+            raise ValueError("a track rule's attack evidence belongs in its attack_evidence, per colour")
+        if any(not evidence.is_per_track for evidence in self.attack_evidence):
+            raise ValueError("a track rule's attack evidence is a rule's scores per track (rule_sha256)")
+        colours = [evidence.colour for evidence in self.attack_evidence]
+        if len(set(colours)) != len(colours):
+            raise ValueError("at most one attack evidence per colour of tracks")
+        return self
+
+    def attack_evidence_for(self, colour: TrackColour) -> PadAttackEvidence | None:
+        """The rule's attack evidence measured on tracks of `colour`, or None."""
+        return next((e for e in self.attack_evidence if e.colour == colour), None)
 
     @model_validator(mode="after")
     def _same_lengths(self) -> PadTrackRule:

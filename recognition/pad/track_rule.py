@@ -3,8 +3,8 @@
 Newton's method (iteratively reweighted least squares) on standardised features, in numpy; thresholds on
 the fitted score come from the fit data's bona fide tracks, as `calibrate_pad` sets the passive ones. The
 rule's attack side (`with_track_attack_evidence`): its own scores on attack tracks it was not fitted on,
-recorded in its calibration bound to its coefficients' hash and to the tracks' colour, for `pad
-calibrate-door` to read per track for doors of that colour.
+recorded in the rule per colour of the tracks, bound to its coefficients' hash, for `pad calibrate-door` to
+read per track for doors' tracks of that colour.
 """
 
 from __future__ import annotations
@@ -97,10 +97,10 @@ def with_track_attack_evidence(
     paths_sha256: str,
     colour: TrackColour,
 ) -> PadTrackRule:
-    """`rule` with its calibration's attack evidence: its own score on each species' attack tracks, one a
-    track, bound to its coefficients (`rule_sha256`), so that a rule refit with other ones is not judged on
-    these scores, and to the tracks' colour, so that a door of the other colour is not judged on them; its
-    thresholds and provenance are kept.
+    """`rule` with its attack evidence for tracks of `colour`: its own score on each species' attack tracks,
+    one a track, bound to its coefficients (`rule_sha256`), so that a rule refit with other ones is not
+    judged on these scores, and to the tracks' colour, so that a door's tracks of the other colour are not
+    judged on them; the other colour's evidence, its thresholds and provenance are kept.
 
     Args:
         attack_rows: per species, each attack track's feature values by name, as the gate's events record
@@ -121,5 +121,6 @@ def with_track_attack_evidence(
         rule_sha256=rule.rule_sha256,
         colour=colour,
     )
-    calibration = rule.calibration.model_copy(update={"attack_evidence": evidence})
-    return rule.model_copy(update={"calibration": calibration})
+    kept = (e for e in rule.attack_evidence if e.colour != colour)
+    by_colour = tuple(sorted((*kept, evidence), key=lambda e: e.colour != "colour"))  # colour, then grey
+    return rule.model_copy(update={"attack_evidence": by_colour})

@@ -26,6 +26,7 @@ from recognition import (
     attack_evidence,
     build_pad_detector,
     read_pad_card,
+    with_track_attack_evidence,
     write_pad_card,
 )
 from storage import (
@@ -408,7 +409,7 @@ def test_a_rule_decided_door_says_attacks_unknown_for_an_old_rule_and_reads_a_me
     card_json = json.loads(card_path.read_text())
     card_path.write_text(json.dumps({**card_json, "track_rule": old_rule}))
     rule = read_pad_card(card_path).track_rule
-    assert rule is not None and rule.calibration.attack_evidence is None
+    assert rule is not None and rule.attack_evidence == ()
     settings = GateSettings(pad=PadSettings(policy="monitor", bpcer_target=0.5), track_max_missed_frames=0)
     settings.decision.cooldown_s = 0.0
     detector = build_pad_detector(
@@ -427,18 +428,15 @@ def test_a_rule_decided_door_says_attacks_unknown_for_an_old_rule_and_reads_a_me
     assert report["calibration"]["score"] == "track_rule" and report["block_printed"]
     colour = report["colours"][0]
     assert colour["attack_evidence"] is None
-    assert "attacks: unknown: the door decides by the card's track rule, whose calibration records no " in (
+    assert "attacks: unknown: the door decides by the card's track rule, which records no attack " in (
         " ".join(unknown.output.split())
     )
     door_at = colour["threshold"]
     card_at, evidence = _given_up_print(door_at, dataset="held-out tracks", rule_sha256=rule.rule_sha256)
     point = BpcerPoint(bpcer=0.01, attack_threshold=card_at)
-    calibration = rule.calibration.model_copy(update={"points": (point,), "attack_evidence": evidence})
-    card = read_pad_card(card_path)
-    write_pad_card(
-        card.model_copy(update={"track_rule": rule.model_copy(update={"calibration": calibration})}),
-        card_path,
-    )
+    calibration = rule.calibration.model_copy(update={"points": (point,)})
+    measured = rule.model_copy(update={"calibration": calibration, "attack_evidence": (evidence,)})
+    write_pad_card(read_pad_card(card_path).model_copy(update={"track_rule": measured}), card_path)
 
     refused = runner.invoke(app, options)
 
@@ -472,7 +470,8 @@ def test_a_rule_decided_grey_door_says_attacks_unknown_for_the_rules_colour_trac
     """A card whose rule carries attack tracks as bench/pad_cues.py --write-card wrote them before they
     recorded their colour (its JSON then) loads, read as colour tracks (what the bench's clips are): the
     door's colour events read them per track; its grey (night/IR) events, decided by the same rule, say
-    `attacks: unknown` and why, in the text and in --json."""
+    `attacks: unknown` and why, in the text and in --json. Once grey attack tracks are recorded beside them,
+    the grey events read those and the colour ones still their own."""
     enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
     models = StorageSettings().home / "models"
     shutil.copytree(pad_model_dir, models, dirs_exist_ok=True)
@@ -534,6 +533,32 @@ def test_a_rule_decided_grey_door_says_attacks_unknown_for_the_rules_colour_trac
     output = " ".join(result.output.split())
     assert "attacks let through (APCER), per track, the track rule's attack evidence (60 simulated" in output
     assert f"attacks: unknown: {why}; what it gives up in attacks is not measured" in output
+    old_card = read_pad_card(card_path)  # grey attack tracks measured (`pad_cues.py --grey --card-rule`)
+    assert old_card.track_rule is not None and old_card.track_rule.calibration.attack_evidence is None
+    measured = with_track_attack_evidence(
+        old_card.track_rule,
+        {"print": [{"passive": 0.5, "frame_edges": 0.3}] * 4, "screen_replay": [{"frame_edges": 3.0}]},
+        {"print": 1},
+        dataset="grey held-out tracks",
+        paths_sha256="c" * 64,
+        colour="grey",
+    )
+    write_pad_card(old_card.model_copy(update={"track_rule": measured}), card_path)
+
+    both = runner.invoke(
+        app, ["pad", "calibrate-door", "--door", "front", "--config", str(gates), *WINDOW, "--json"]
+    )
+
+    assert both.exit_code == 0, both.output
+    colour_then = colour
+    colour, grey = json.loads(both.stdout.strip().splitlines()[-1])["colours"]
+    assert colour == colour_then  # the colour tracks' evidence kept beside the grey one
+    assert grey["attack_evidence"]["per"] == "track" and grey["attack_evidence_missing"] is None
+    assert grey["attack_evidence"]["dataset"] == "grey held-out tracks"
+    assert [(s["species"], s["apcer_at_card_threshold"]) for s in grey["attack_evidence"]["species"]] == [
+        ("print", 1.0),  # score 0.5 at the centre, not above the rule's 0.5: let through
+        ("screen_replay", 0.0),  # score 1.0: refused at any threshold, so no door threshold gives it up
+    ]
 
 
 SIDE_URL = "rtsp://user:secret@10.0.0.7/side"

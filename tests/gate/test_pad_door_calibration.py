@@ -691,7 +691,7 @@ def test_each_deciding_score_and_colour_reads_only_the_evidence_measured_for_it(
     for colour in ("colour", "grey"):
         evidence, why = card_attack_evidence(both, colour=colour, score_kind="track_rule")  # type: ignore[arg-type]
         assert evidence is None and why == (
-            "the door decides by the card's track rule, whose calibration records no attack scores (fitted "
+            "the door decides by the card's track rule, which records no attack scores (fitted "
             "before bench/pad_cues.py recorded its held-out attack tracks)"
         )
     colour_only = pad_with(
@@ -701,9 +701,12 @@ def test_each_deciding_score_and_colour_reads_only_the_evidence_measured_for_it(
     assert evidence is None and "no grey calibration" in (why or "")
 
 
-def _rule_with_evidence(rule: PadTrackRule, threshold: float, evidence: PadAttackEvidence) -> PadTrackRule:
-    """`rule` (same coefficients) with one threshold at BPCER 1% and `evidence` as its attack tracks."""
-    return rule.model_copy(update={"calibration": _card_at(threshold, evidence)})
+def _rule_with_evidence(rule: PadTrackRule, threshold: float, *evidence: PadAttackEvidence) -> PadTrackRule:
+    """`rule` (same coefficients) with one threshold at BPCER 1% and `evidence` as its attack tracks (one
+    per colour), validated as a card's is read."""
+    return PadTrackRule.model_validate(
+        {**rule.model_dump(), "calibration": _card_at(threshold, None), "attack_evidence": evidence}
+    )
 
 
 def _rule_evidence(
@@ -738,7 +741,7 @@ def test_a_rule_decided_door_reads_the_rules_own_attack_tracks_and_warns_past_10
     )
     plain = _calibrate(engine, keyring, with_rule).colours[0]
     assert plain.attacks is None and (plain.attacks_missing or "").startswith(
-        "the door decides by the card's track rule, whose calibration records no attack scores"
+        "the door decides by the card's track rule, which records no attack scores"
     )
     assert plain.calibration is not None and 0.0 < plain.calibration.attack_threshold < 1.0
     door_at = plain.calibration.attack_threshold
@@ -775,15 +778,16 @@ def test_a_rule_decided_door_reads_the_rules_own_attack_tracks_and_warns_past_10
 def test_a_track_rules_evidence_holds_only_for_the_coefficients_that_scored_it(
     pad_model_dir, tmp_path
 ) -> None:
-    """Evidence lives in the rule's calibration and names the rule that scored it: the rule's own is read; a
-    rule whose coefficients were changed under it (the hash covers them, not the thresholds), or evidence
-    naming no rule, is unknown, whatever the scores."""
+    """Evidence lives in the rule and names the rule that scored it: the rule's own is read; a rule whose
+    coefficients were changed under it (the hash covers them, not the thresholds) is unknown, whatever the
+    scores; evidence naming no rule (stills') is no rule's evidence at all."""
     rule = hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
     own = _rule_evidence(rule, [0.2], [0.9])
     measured = _rule_with_evidence(rule, 0.5, own)
     edited = measured.model_copy(update={"weights": (1.0, 3.0)})
-    unnamed = _rule_with_evidence(rule, 0.5, _rule_evidence(None, [0.2], [0.9]))
-    assert edited.rule_sha256 != rule.rule_sha256 and edited.calibration == measured.calibration
+    assert edited.rule_sha256 != rule.rule_sha256 and edited.attack_evidence == measured.attack_evidence
+    with pytest.raises(ValidationError, match="a rule's scores per track"):
+        _rule_with_evidence(rule, 0.5, _rule_evidence(None, [0.2], [0.9]))
 
     def read(track_rule: PadTrackRule, name: str) -> tuple[PadAttackEvidence | None, str | None]:
         detector = pad_with(pad_model_dir, tmp_path / name, track_rule=track_rule)
@@ -795,8 +799,6 @@ def test_a_track_rules_evidence_holds_only_for_the_coefficients_that_scored_it(
         f"the door decides by the card's track rule {edited.rule_sha256[:12]}, whose attack scores were "
         f"recorded by rule {rule.rule_sha256[:12]} (other coefficients), so they say nothing about it",
     )
-    evidence, why = read(unnamed, "unnamed")
-    assert evidence is None and "recorded by no rule" in (why or "")
 
 
 @pytest.mark.model
@@ -806,7 +808,7 @@ def test_a_rule_decided_door_reads_the_rules_attack_tracks_only_for_the_colour_t
     """Grey (night/IR) and colour monitor events of a door deciding by the track rule, each colour with its
     own threshold: the rule's evidence of grey attack tracks is read per track for the grey threshold only,
     and the colour one says why it has none (grey attacks score far higher); colour evidence the other way
-    round."""
+    round; a rule holding both colours' evidence reads each colour off its own."""
     rule = hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
     with_rule = pad_with(pad_model_dir, tmp_path / "plain", track_rule=rule)
     clips = [*door_clips(10, seed=25), *door_clips(10, seed=26, is_grey=True)]
@@ -837,3 +839,25 @@ def test_a_rule_decided_door_reads_the_rules_attack_tracks_only_for_the_colour_t
             f"tracks); grey attacks score far higher than colour ones, so {measured_in} attack tracks say "
             f"nothing about {other} ones"
         )
+    grey_printed = [0.0, 0.1, 0.2, 1.0]  # with both colours measured, each colour is read off its own
+    both = _rule_with_evidence(
+        rule,
+        0.5,
+        _rule_evidence(rule, printed, screen),
+        _rule_evidence(rule, grey_printed, screen, colour="grey"),
+    )
+
+    read = {
+        c.colour: c
+        for c in _calibrate(
+            engine, keyring, pad_with(pad_model_dir, tmp_path / "both", track_rule=both)
+        ).colours
+    }
+
+    for colour, printed_in in (("colour", printed), ("grey", grey_printed)):
+        attacks, at = read[colour].attacks, thresholds[colour]
+        assert attacks is not None and attacks.is_per_track and read[colour].attacks_missing is None
+        assert [(s.species, s.attack_count, s.apcer_at_door) for s in attacks.species] == [
+            ("print", len(printed_in), sum(not v > at for v in printed_in) / len(printed_in)),
+            ("screen_replay", 2, sum(not v > at for v in screen) / 2),
+        ]

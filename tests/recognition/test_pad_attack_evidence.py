@@ -17,6 +17,7 @@ from recognition import (
     EvaluationDataError,
     PadAttackEvidence,
     PadCalibration,
+    PadTrackRule,
     attack_evidence,
     read_pad_card,
     write_pad_card,
@@ -101,8 +102,10 @@ def test_a_track_rules_evidence_records_its_colour_and_one_written_before_reads_
     tmp_path: Path,
 ) -> None:
     """A rule's attack tracks carry the colour the gate recorded for them (stills' evidence none: its
-    calibration's colour is theirs). A card whose rule evidence was written before (its JSON then) loads as
-    colour, what bench/pad_cues.py's clips always were; a written colour round-trips."""
+    calibration's colour is theirs). A card whose rule evidence was written before (its JSON then: one, in
+    the rule's calibration, no colour) loads as the rule's colour evidence, what bench/pad_cues.py's clips
+    always were; grey evidence is kept beside it, per colour, and both round-trip; a second of one colour,
+    evidence naming no rule, or evidence both in the calibration and beside it are refused."""
     pinned = MINIFASNET_SOURCES[0]
     net = {
         "variant": pinned.variant, "file": "v2.onnx", "sha256": "1" * 64, "scale": pinned.scale,
@@ -136,8 +139,13 @@ def test_a_track_rules_evidence_records_its_colour_and_one_written_before_reads_
     card = read_pad_card(path)
 
     assert card.track_rule is not None and card.calibration is not None
-    old = card.track_rule.calibration.attack_evidence
-    assert old is not None and old.colour == "colour" and old.is_per_track
+    (old,) = card.track_rule.attack_evidence
+    assert old.colour == "colour" and old.is_per_track and old.dataset == "held-out tracks"
+    assert card.track_rule.calibration.attack_evidence is None
+    assert (
+        card.track_rule.attack_evidence_for("colour") == old
+        and card.track_rule.attack_evidence_for("grey") is None
+    )
     assert card.calibration.attack_evidence is not None and card.calibration.attack_evidence.colour is None
     grey = attack_evidence(
         {"print": [0.2, 0.9]},
@@ -147,12 +155,28 @@ def test_a_track_rules_evidence_records_its_colour_and_one_written_before_reads_
         rule_sha256="b" * 64,
         colour="grey",
     )
-    measured = card.track_rule.calibration.model_copy(update={"attack_evidence": grey})
-    write_pad_card(
-        card.model_copy(update={"track_rule": card.track_rule.model_copy(update={"calibration": measured})}),
-        path,
-    )
-    assert read_pad_card(path).track_rule.calibration.attack_evidence.colour == "grey"  # type: ignore[union-attr]
+    both = card.track_rule.model_copy(update={"attack_evidence": (old, grey)})
+    write_pad_card(card.model_copy(update={"track_rule": both}), path)
+    read_back = read_pad_card(path).track_rule
+    assert read_back == both and read_back is not None and read_back.attack_evidence_for("grey") == grey
+    rule_then = {**rule, "attack_evidence": [then]}
+    for wrong, why in (
+        (
+            {
+                **rule_then,
+                "calibration": {**rule_calibration, "attack_evidence": None},
+                "attack_evidence": [then, then],
+            },
+            "one attack evidence per colour",
+        ),
+        (
+            {**rule, "calibration": {**rule_calibration, "attack_evidence": stills}},
+            "a rule's scores per track",
+        ),
+        (rule_then, "both in the rule's calibration"),
+    ):
+        with pytest.raises(ValidationError, match=why):
+            PadTrackRule.model_validate(wrong)
     with pytest.raises(EvaluationDataError, match="need their colour"):
         attack_evidence({"print": [0.5]}, {}, dataset="sim", paths_sha256="a" * 64, rule_sha256="b" * 64)
     with pytest.raises(EvaluationDataError, match="need their colour"):

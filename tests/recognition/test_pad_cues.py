@@ -149,8 +149,8 @@ def _rows(rng: np.random.Generator, count: int, *, is_attack: bool) -> list[dict
 
 def test_the_rules_attack_evidence_is_its_own_score_on_each_attack_track_bound_to_its_coefficients() -> None:
     """Per species the rule's score on every attack track (brute force), sorted; the rule's hash and the
-    tracks' colour recorded, its thresholds and provenance kept; a refit has other coefficients and none of
-    the old evidence."""
+    tracks' colour recorded, its thresholds and provenance kept; evidence of the other colour is kept beside
+    it, one of the same colour replaced; a refit has other coefficients and none of the old evidence."""
     rng = np.random.default_rng(5)
     rows = _rows(rng, 60, is_attack=False) + _rows(rng, 60, is_attack=True)
     is_attack = [False] * 60 + [True] * 60
@@ -168,8 +168,8 @@ def test_the_rules_attack_evidence_is_its_own_score_on_each_attack_track_bound_t
         colour="grey",
     )
 
-    evidence = measured.calibration.attack_evidence
-    assert evidence is not None and evidence.is_per_track
+    (evidence,) = measured.attack_evidence
+    assert evidence.is_per_track
     assert (evidence.rule_sha256, evidence.dataset, evidence.paths_sha256, evidence.colour) == (
         rule.rule_sha256,
         "held-out tracks",
@@ -189,14 +189,26 @@ def test_the_rules_attack_evidence_is_its_own_score_on_each_attack_track_bound_t
         assert entry.scored_count == len(attacks[entry.species])
     assert [e.detection_failures for e in evidence.species] == [1, 0]
     assert measured.rule_sha256 == rule.rule_sha256
-    assert measured.model_dump(exclude={"calibration"}) == rule.model_dump(exclude={"calibration"})
-    assert measured.calibration.model_dump(exclude={"attack_evidence"}) == rule.calibration.model_dump(
-        exclude={"attack_evidence"}
+    assert measured.model_dump(exclude={"attack_evidence"}) == rule.model_dump(exclude={"attack_evidence"})
+    again = {"print": attacks["print"][:2]}
+    both = with_track_attack_evidence(
+        measured, again, {}, dataset="colour tracks", paths_sha256=names, colour="colour"
     )
+    assert [(e.colour, e.dataset) for e in both.attack_evidence] == [
+        ("colour", "colour tracks"),
+        ("grey", "held-out tracks"),
+    ]
+    replaced = with_track_attack_evidence(
+        both, again, {}, dataset="grey again", paths_sha256=names, colour="grey"
+    )
+    assert [(e.colour, e.dataset) for e in replaced.attack_evidence] == [
+        ("colour", "colour tracks"),
+        ("grey", "grey again"),
+    ]
     refit = fit_track_rule(
         rows[::2], is_attack[::2], features=[PASSIVE_FEATURE, "frame_edges"], fitted_on="x"
     )
-    assert refit.rule_sha256 != rule.rule_sha256 and refit.calibration.attack_evidence is None
+    assert refit.rule_sha256 != rule.rule_sha256 and refit.attack_evidence == ()
 
 
 @pytest.mark.model

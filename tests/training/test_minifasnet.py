@@ -131,14 +131,15 @@ def _fully_calibrated(card: PadCard) -> PadCard:
         calibration=_calibration("rule tracks", 0.6, with_attacks=False),
         fitted_on="hand-set for this test",
     )
-    rule = with_track_attack_evidence(
-        rule,
-        {"print": [{"passive": 0.9}, {"passive": 0.1}], "screen_replay": [{"passive": 0.7}]},
-        {"print": 1, "screen_replay": 0},
-        dataset="held-out attack tracks",
-        paths_sha256="cd" * 32,
-        colour="grey",  # not what an old card's evidence reads as (colour): kept as written
-    )
+    for colour in ("grey", "colour"):  # both colours' attack tracks, each kept
+        rule = with_track_attack_evidence(
+            rule,
+            {"print": [{"passive": 0.9}, {"passive": 0.1}], "screen_replay": [{"passive": 0.7}]},
+            {"print": 1, "screen_replay": 0},
+            dataset=f"held-out {colour} attack tracks",
+            paths_sha256="cd" * 32,
+            colour=colour,  # type: ignore[arg-type]
+        )
     return card.model_copy(
         update={
             "calibration": _calibration("colour", 0.4, with_attacks=True),
@@ -171,9 +172,8 @@ def test_export_again_keeps_everything_the_card_holds_for_identical_nets_and_dro
     assert again.exit_code == 0, again.output
     assert read_pad_card(card_path).model_dump(mode="json") == calibrated.model_dump(mode="json")
     kept_rule = read_pad_card(card_path).track_rule  # with its attack tracks, still bound to it
-    assert kept_rule is not None and kept_rule.calibration.attack_evidence is not None
-    assert kept_rule.calibration.attack_evidence.rule_sha256 == kept_rule.rule_sha256
-    assert kept_rule.calibration.attack_evidence.colour == "grey"
+    assert kept_rule is not None and [e.colour for e in kept_rule.attack_evidence] == ["colour", "grey"]
+    assert {e.rule_sha256 for e in kept_rule.attack_evidence} == {kept_rule.rule_sha256}
     measured = "calibration, grey_calibration, face_fill_calibrations, track_rule"
     assert f"kept from the card there (the nets are byte-identical): {measured}" in " ".join(
         again.output.split()
