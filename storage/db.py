@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, create_engine
 
 from storage.db_errors import redacted, translate
-from storage.errors import DatabaseUnavailable
+from storage.errors import DatabaseUnavailable, StorageError
 from storage.migrate import upgrade_schema
 from storage.settings import StorageSettings
 
@@ -74,6 +74,7 @@ def create_schema(engine: Engine) -> None:
 
     Raises:
         DatabaseUnavailable: the database cannot be reached.
+        MigrationFailed: the database refused a migration; it stays at its former revision.
     """
     upgrade_schema(engine)
 
@@ -83,6 +84,7 @@ def open_database(settings: StorageSettings) -> Engine:
 
     Raises:
         DatabaseUnavailable: the database cannot be reached.
+        MigrationFailed: the database refused a migration; it stays at its former revision.
     """
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(
@@ -91,7 +93,11 @@ def open_database(settings: StorageSettings) -> Engine:
         max_overflow=settings.database_max_overflow,
         pool_timeout_s=settings.database_pool_timeout_s,
     )
-    create_schema(engine)
+    try:
+        create_schema(engine)
+    except StorageError:
+        engine.dispose()  # the caller gets no engine to close: its pooled connection goes now
+        raise
     return engine
 
 

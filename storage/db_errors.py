@@ -138,5 +138,10 @@ def translate(exc: DBAPIError | StaleDataError) -> StorageError:
         return ConstraintViolation(f"a write broke a database constraint ({code or 'unknown'})")
     if code in _RETRYABLE:
         return TransactionAborted(f"the database aborted the transaction ({code}); it can be retried")
-    first_line = str(exc.orig).splitlines()[0] if str(exc.orig) else type(exc.orig).__name__
-    return DatabaseUnavailable(f"database error: {first_line}")
+    return DatabaseUnavailable(f"database error: {message(exc)}")
+
+
+def message(exc: DBAPIError) -> str:
+    """The first line of the database's own message (the lines after it may quote the statement's values)."""
+    text = str(exc.orig)
+    return text.splitlines()[0] if text else type(exc.orig).__name__

@@ -8,6 +8,7 @@ StorageError
 ├── InvalidValue          a value the caller gave is out of range (an expiry in the past)
 ├── DatabaseUnavailable   the database cannot be reached or refused the operation
 │   └── TransactionAborted  PostgreSQL aborted the transaction (deadlock, serialization failure): retryable
+├── MigrationFailed       a schema migration failed; the whole upgrade was rolled back
 ├── InvalidDevice         a device key or public key that cannot serve as an edge device
 ├── BackupError           a backup file is damaged or foreign, or the restore target is not empty
 ├── AuditChainError
@@ -54,6 +55,14 @@ class TransactionAborted(DatabaseUnavailable):
     """PostgreSQL aborted the transaction to resolve a deadlock (40P01) or serialization failure (40001).
 
     Nothing of it was kept; running the whole transaction again can succeed.
+    """
+
+
+class MigrationFailed(StorageError):
+    """The database refused a statement of a schema migration (a bug of the migration, a lock timeout).
+
+    Not DatabaseUnavailable: the database answered. The upgrade is one transaction, so nothing of it was
+    kept and the database stays at the revision it had.
     """
 
 

@@ -12,12 +12,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import SQLModel
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from storage.errors import DatabaseUnavailable
+from storage.db_errors import message
+from storage.errors import DatabaseUnavailable, MigrationFailed
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x46616365  # "Face": any constant shared by every FaceGate process
@@ -58,19 +59,50 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
 
 
 def upgrade_schema(engine: Engine, revision: str = "head") -> None:
-    """Apply every migration up to `revision`; concurrent callers wait for each other.
+    """Apply every migration up to `revision`, all in one transaction; concurrent callers wait for each other.
 
     Raises:
-        DatabaseUnavailable: the database cannot be reached.
+        DatabaseUnavailable: the database cannot be reached, or the connection was lost meanwhile.
+        MigrationFailed: the database refused a statement of a migration; nothing of the upgrade was kept.
     """
     try:
         with _sqlite_file_lock(engine), engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 # Gates and the API may start together: one migrates, the others wait, then see head.
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            command.upgrade(_config(connection), revision)
+            elif connection.dialect.name == "sqlite":
+                # pysqlite begins a transaction only before INSERT/UPDATE/DELETE: DDL ahead of the first
+                # (a batch copy's CREATE TABLE) would be committed at once and outlive a failed upgrade.
+                connection.exec_driver_sql("BEGIN")
+            _run_migrations(connection, revision)
     except OperationalError as exc:
         raise DatabaseUnavailable(f"cannot reach the database: {exc.orig}") from exc
+
+
+def _run_migrations(connection: Connection, revision: str) -> None:
+    """`command.upgrade` in the caller's transaction; a database error names the migration that raised it."""
+    start = MigrationContext.configure(connection).get_current_revision()
+    applied: list[str | None] = [start]
+    config = _config(connection)
+    config.attributes["on_version_apply"] = lambda *, step, **_: applied.append(step.up_revision_id)
+    try:
+        command.upgrade(config, revision)
+    except DBAPIError as exc:
+        following = _following(ScriptDirectory.from_config(config), applied[-1])
+        if exc.connection_invalidated:
+            lost = f"lost the database during migration {following}: {message(exc)}"
+            raise DatabaseUnavailable(lost) from exc
+        stays = f"at {start}" if start else "empty"
+        raise MigrationFailed(
+            f"migration {following} failed and the upgrade was rolled back (the database stays {stays}): "
+            f"{message(exc)}"
+        ) from exc
+
+
+def _following(script: ScriptDirectory, revision: str | None) -> str:
+    """The revision applied after `revision` (None: the first one)."""
+    successors = script.get_bases() if revision is None else script.get_revision(revision).nextrev
+    return ", ".join(sorted(successors))
 
 
 def schema_drift(engine: Engine) -> list[object]:

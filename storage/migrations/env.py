@@ -13,6 +13,7 @@ context.configure(
     target_metadata=SQLModel.metadata,
     render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
     compare_type=True,
+    on_version_apply=context.config.attributes.get("on_version_apply", ()),  # storage.migrate's record
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic.util import CommandError
 
-import storage.migrate
 from storage import (
     BREAK_ACKNOWLEDGED,
     Decision,
@@ -27,6 +25,7 @@ from storage import (
 )
 from storage.migrate import upgrade_schema
 from tests.storage.audit_helpers import EVENTS, append, downgrade_to, event, row, sql, verify
+from tests.storage.migration_helpers import add_migration
 
 NOW = datetime(2030, 1, 4, 10, 0, tzinfo=UTC)
 
@@ -93,9 +92,7 @@ def test_a_later_migration_of_the_same_upgrade_run_can_use_recorded(
     acknowledgement = event(1).model_copy(update={"reason": BREAK_ACKNOWLEDGED, "door": "audit"})
     with session_scope(engine) as session:
         append_event(session, keyring, acknowledgement)
-    migrations = shutil.copytree(storage.migrate.MIGRATIONS_DIR, tmp_path / "migrations")
-    (migrations / "versions" / "0099_backfill_recorded.py").write_text(BACKFILL)
-    monkeypatch.setattr(storage.migrate, "MIGRATIONS_DIR", migrations)
+    add_migration(tmp_path, monkeypatch, BACKFILL)
 
     upgrade_schema(engine)
 

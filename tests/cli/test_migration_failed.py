@@ -1,0 +1,27 @@
+"""Commands that migrate the database say a refused migration in one line, with no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from tests.storage.migration_helpers import add_migration, failing_migration
+
+
+@pytest.mark.parametrize("command", [["init"], ["people", "list"], ["serve"]], ids=" ".join)
+def test_a_refused_migration_is_one_line(
+    command: list[str], database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    add_migration(tmp_path, monkeypatch, failing_migration("UPDATE no_such_table SET x = 1"))
+
+    result = CliRunner().invoke(app, command)
+
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, result.exception
+    said = " ".join(result.output.split())  # rich wraps the line at the console's width
+    assert said.startswith("error: MigrationFailed: migration 0099 failed"), result.output
+    assert said.endswith("no_such_table") or said.endswith('"no_such_table" does not exist'), said
+    assert "Traceback" not in result.output and said.count("error:") == 1

@@ -1,0 +1,24 @@
+"""Test-only migrations: a copy of the shipped migrations plus one more, which storage.migrate then runs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import storage.migrate
+
+
+def add_migration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> None:
+    """Make `source` (a migration module's text) the next revision after the shipped head."""
+    migrations = shutil.copytree(storage.migrate.MIGRATIONS_DIR, tmp_path / "migrations")
+    (migrations / "versions" / "0099_test_only.py").write_text(source)
+    monkeypatch.setattr(storage.migrate, "MIGRATIONS_DIR", migrations)
+
+
+def failing_migration(*statements: str) -> str:
+    """Revision 0099 after 0013: it runs `statements` in order (the last one is expected to fail)."""
+    body = "".join(f"\n    op.execute({statement!r})" for statement in statements)
+    header = 'from alembic import op\n\nrevision = "0099"\ndown_revision = "0013"\n\n\n'
+    return f"{header}def upgrade() -> None:{body}\n"
