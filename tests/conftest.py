@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import event, make_url
 
 from enrollment import EnrollmentSettings, Photo, enroll
 from recognition import (
@@ -129,22 +134,90 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     if not POSTGRES_URL:
         pytest.skip(POSTGRES_STATUS)
+    with _postgres_schema() as (_, url):
+        yield url
+
+
+@contextmanager
+def _postgres_schema() -> Iterator[tuple[str, str]]:
+    """A throw-away schema in the test PostgreSQL: its name and a URL whose search path is it."""
+    assert POSTGRES_URL is not None
     schema = f"fg_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(_plain_postgres_url(POSTGRES_URL), autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')
     try:
-        yield _postgres_schema_url(POSTGRES_URL, schema)
+        yield schema, _postgres_schema_url(POSTGRES_URL, schema)
     finally:
         with psycopg.connect(_plain_postgres_url(POSTGRES_URL), autocommit=True) as connection:
             connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
+@dataclass(frozen=True)
+class DriverCall:
+    """One statement as SQLAlchemy handed it to the database driver's cursor."""
+
+    statement: str
+    parameters: Any
+    is_many: bool
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file that the real migrations brought to head, once per run."""
+    path = tmp_path_factory.mktemp("migrated-sqlite") / "facegate.db"
+    engine = make_engine(f"sqlite:///{path}")
     create_schema(engine)
+    engine.dispose()  # the last connection checkpoints the WAL into the file and removes it
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_migration_calls() -> list[DriverCall]:
+    """Every call the real migrations make to bring an empty PostgreSQL schema to head, captured once."""
+    if not POSTGRES_URL:
+        pytest.skip(POSTGRES_STATUS)
+    calls: list[DriverCall] = []
+
+    def capture(*args: Any) -> None:
+        _connection, _cursor, statement, parameters, _context, is_many = args
+        calls.append(DriverCall(statement, parameters, is_many=is_many))
+
+    with _postgres_schema() as (schema, url):
+        engine = make_engine(url)
+        event.listen(engine, "before_cursor_execute", capture)
+        create_schema(engine)
+        engine.dispose()
+    assert not any(schema in call.statement for call in calls), "a migration named its schema"
+    return calls
+
+
+@pytest.fixture
+def engine(request: pytest.FixtureRequest, database_url: str) -> Iterator[Engine]:
+    """`database_url` at the newest schema, as the migrations leave it: a copy of the run's migrated SQLite
+    file, or the run's captured migration calls replayed on the real PostgreSQL. Running Alembic for each of
+    some 1,100 tests cost about 0.1 CPU-second each; tests/storage/test_migrations.py runs it itself."""
+    if database_url.startswith("sqlite"):
+        database = make_url(database_url).database
+        assert database is not None
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite_file"), database)
+        engine = make_engine(database_url)
+    else:
+        engine = make_engine(database_url)
+        _replay(engine, request.getfixturevalue("postgres_migration_calls"))
     yield engine
     engine.dispose()
+
+
+def _replay(engine: Engine, calls: list[DriverCall]) -> None:
+    """The captured calls on one connection, in one transaction, as the migrations made them."""
+    with engine.begin() as connection:
+        cursor = connection.connection.cursor()
+        for call in calls:
+            if call.is_many:
+                cursor.executemany(call.statement, call.parameters)
+            else:
+                cursor.execute(call.statement, call.parameters)
+        cursor.close()
 
 
 @pytest.fixture

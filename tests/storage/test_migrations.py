@@ -10,20 +10,28 @@ from sqlalchemy import inspect
 from storage import Engine, create_schema, current_revision, head_revision, make_engine, schema_drift
 
 
-def test_a_fresh_database_is_migrated_to_head_with_no_drift(engine: Engine) -> None:
+def test_a_fresh_database_is_migrated_to_head_with_no_drift(database_url: str) -> None:
+    engine = make_engine(database_url)
+    create_schema(engine)
+
     assert head_revision() is not None
     assert current_revision(engine) == head_revision()
     assert schema_drift(engine) == []
     assert {"person", "person_key", "face_template", "audit_event", "api_key", "door"} <= set(
         inspect(engine).get_table_names()
     )
+    engine.dispose()
 
 
 def test_migrating_again_changes_nothing(engine: Engine) -> None:
+    """Also checks the `engine` fixture: its copied or replayed migrations leave the head schema, no drift."""
+    assert current_revision(engine) == head_revision() and schema_drift(engine) == []
+
     create_schema(engine)
     create_schema(engine)
 
     assert current_revision(engine) == head_revision()
+    assert schema_drift(engine) == []
 
 
 def test_processes_starting_together_migrate_once(database_url: str) -> None:
