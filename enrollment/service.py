@@ -223,6 +223,17 @@ def _embedded(
     return embedded, [quality for *_, quality in accepted]
 
 
+def _load_shared_gallery(session: Session, gallery: GalleryService | None) -> None:
+    """Bring the shared gallery up to the stored version before the enrollment's first write or lock.
+
+    A full load (the gallery's first use since the server started: a minute for a million templates)
+    then runs here, not while the gallery version row (SQLite: the database's write lock) is held;
+    under it, `_stored` applies only what was committed since. Raises what GalleryService.current does.
+    """
+    if gallery is not None:
+        gallery.current(session)
+
+
 def _stored(
     session: Session,
     keyring: Cipher,
@@ -287,6 +298,7 @@ def enroll(
             check, a face `pad` calls a presentation attack, or is a refused duplicate; there are no
             photos or too many.
         ModelLoadError: the PAD calibration has no point at `settings.pad_bpcer_target`.
+        GalleryLoading: another request is loading the shared `gallery` in full; nothing was written.
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
     try:
@@ -294,6 +306,7 @@ def enroll(
     except EnrollmentRejected:
         get_person(session, person_id)  # an unknown person is said before the photos' problems
         raise
+    _load_shared_gallery(session, gallery)
     return _stored(
         session,
         keyring,
@@ -329,6 +342,7 @@ def enroll_new_person(
             duplicate after the person is created (the caller's rollback removes them).
     """
     embedded, qualities = _embedded(recognizer, photos, settings=settings, pad=pad, model_lock=model_lock)
+    _load_shared_gallery(session, gallery)
     person = create_person(session, name=name)
     assert person.id is not None, "the session flushes a new person to give it an id"
     result = _stored(
@@ -368,6 +382,7 @@ def identify(
     Raises:
         ImageError: the bytes are not a usable image.
         ThresholdUnavailable: a target is set but the model has no calibration.
+        GalleryLoading: another request is loading the shared `gallery` in full.
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
     image = recognizer.decode(image_data)
