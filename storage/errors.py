@@ -9,6 +9,7 @@ StorageError
 ├── DatabaseUnavailable   the database cannot be reached or refused the operation
 │   └── TransactionAborted  PostgreSQL aborted the transaction (deadlock, serialization failure): retryable
 ├── MigrationFailed       a schema migration failed; the whole upgrade was rolled back
+├── SchemaTooNew          a newer release migrated the database past every migration this one knows
 ├── InvalidDevice         a device key or public key that cannot serve as an edge device
 ├── BackupError           a backup file is damaged or foreign, or the restore target is not empty
 ├── AuditChainError
@@ -64,6 +65,11 @@ class MigrationFailed(StorageError):
     Not DatabaseUnavailable: the database answered. The upgrade is one transaction, so nothing of it was
     kept and the database stays at the revision it had.
     """
+
+
+class SchemaTooNew(StorageError):
+    """The database's schema revision is none of this release's migrations: a newer release upgraded it
+    (a rollback of the software alone), so this one cannot tell what its tables hold; nothing was changed."""
 
 
 class BackupError(StorageError):

@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.db_errors import message
-from storage.errors import DatabaseUnavailable, MigrationFailed
+from storage.errors import DatabaseUnavailable, MigrationFailed, SchemaTooNew
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x46616365  # "Face": any constant shared by every FaceGate process
@@ -64,6 +64,7 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
     Raises:
         DatabaseUnavailable: the database cannot be reached, or the connection was lost meanwhile.
         MigrationFailed: the database refused a statement of a migration; nothing of the upgrade was kept.
+        SchemaTooNew: a newer release migrated the database (its revision is none of this release's).
     """
     try:
         with _sqlite_file_lock(engine), engine.begin() as connection:
@@ -84,11 +85,19 @@ def _run_migrations(connection: Connection, revision: str) -> None:
     start = MigrationContext.configure(connection).get_current_revision()
     applied: list[str | None] = [start]
     config = _config(connection)
+    script = ScriptDirectory.from_config(config)
+    known = {migration.revision for migration in script.walk_revisions()}
+    if start is not None and start not in known:
+        raise SchemaTooNew(
+            f"the database is at schema revision {start}, which this FaceGate release does not know (its "
+            f"newest is {script.get_current_head()}): a newer release upgraded it; run that release, or "
+            "restore a backup taken before the upgrade"
+        )
     config.attributes["on_version_apply"] = lambda *, step, **_: applied.append(step.up_revision_id)
     try:
         command.upgrade(config, revision)
     except DBAPIError as exc:
-        following = _following(ScriptDirectory.from_config(config), applied[-1])
+        following = _following(script, applied[-1])
         if exc.connection_invalidated:
             lost = f"lost the database during migration {following}: {message(exc)}"
             raise DatabaseUnavailable(lost) from exc

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from api.cli import app
+from storage import create_schema, make_engine
 from tests.storage.migration_helpers import add_migration, failing_migration
 
 
@@ -24,4 +26,23 @@ def test_a_refused_migration_is_one_line(
     said = " ".join(result.output.split())  # rich wraps the line at the console's width
     assert said.startswith("error: MigrationFailed: migration 0099 failed"), result.output
     assert said.endswith("no_such_table") or said.endswith('"no_such_table" does not exist'), said
+    assert "Traceback" not in result.output and said.count("error:") == 1
+
+
+@pytest.mark.parametrize("command", [["init"], ["people", "list"]], ids=" ".join)
+def test_a_database_a_newer_release_migrated_is_one_line(
+    command: list[str], database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    engine = make_engine(database_url)
+    create_schema(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+
+    result = CliRunner().invoke(app, command)
+
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, result.exception
+    said = " ".join(result.output.split())
+    assert said.startswith("error: SchemaTooNew: the database is at schema revision 0099"), result.output
     assert "Traceback" not in result.output and said.count("error:") == 1

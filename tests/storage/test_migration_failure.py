@@ -6,12 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from storage import (
     DatabaseUnavailable,
     Engine,
     MigrationFailed,
+    SchemaTooNew,
     create_schema,
     current_revision,
     make_engine,
@@ -91,3 +92,19 @@ def test_a_connection_lost_during_a_migration_is_an_unavailable_database(
         create_schema(at_0012)
     assert current_revision(at_0012) == "0012"
     assert _tables(at_0012) == tables
+
+
+def test_a_database_a_newer_release_migrated_is_refused_unchanged(engine: Engine) -> None:
+    head = current_revision(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+
+    with pytest.raises(SchemaTooNew) as refused:
+        upgrade_schema(engine)
+
+    assert str(refused.value) == (
+        f"the database is at schema revision 0099, which this FaceGate release does not know (its newest "
+        f"is {head}): a newer release upgraded it; run that release, or restore a backup taken before the "
+        "upgrade"
+    )
+    assert current_revision(engine) == "0099"
