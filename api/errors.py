@@ -128,7 +128,19 @@ def _body(exc: Exception, rule: ErrorRule) -> dict[str, object]:
 
 def _handler_for(rule: ErrorRule) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
     async def handle(request: Request, exc: Exception) -> JSONResponse:
-        if rule.status_code >= 500:
+        if rule.retry_after_s is not None:
+            # Expected and passing (a deadlock retried, a gallery loading for a minute): one line each, not a
+            # traceback per request that would bury real failures.
+            logger.warning(
+                "%s %s answered %d, retry after %d s: %s: %s",
+                request.method,
+                request.url.path,
+                rule.status_code,
+                rule.retry_after_s,
+                type(exc).__name__,
+                exc,
+            )
+        elif rule.status_code >= 500:
             # Request boundary (E4): keep the traceback in the log, show the client a generic line.
             logger.error(
                 "%s %s failed with %s", request.method, request.url.path, type(exc).__name__, exc_info=exc

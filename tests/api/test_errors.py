@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.errors import ERROR_TABLE, register_error_handlers
 from api.settings import ApiSettings
-from enrollment import EnrollmentRejected
+from enrollment import EnrollmentRejected, GalleryLoading
 from recognition import ImageError, ImageLimits, Recognizer
 from storage import (
     Conflict,
@@ -120,15 +120,39 @@ def test_unreachable_database_is_503_with_a_generic_message(
     assert alive.status_code == 200
 
 
-def test_an_aborted_transaction_is_503_with_retry_after_and_a_generic_message() -> None:
+PASSING: dict[str, tuple[Exception, str, str]] = {
+    "deadlock": (
+        TransactionAborted("the database aborted the transaction (40P01); it can be retried"),
+        "1",
+        "a concurrent change got in the way and nothing was stored; retry the request",
+    ),
+    "gallery-loading": (
+        GalleryLoading("the gallery is being loaded in full by another request; retry shortly"),
+        "5",
+        "the gallery is being loaded in full by another request; retry shortly",
+    ),
+}
+
+
+@pytest.mark.parametrize(("error", "retry_after", "detail"), PASSING.values(), ids=list(PASSING))
+def test_a_passing_failure_is_503_with_retry_after_and_one_log_line_each(
+    caplog: pytest.LogCaptureFixture, error: Exception, retry_after: str, detail: str
+) -> None:
+    """An expected, passing 503 (a deadlock retried, a gallery loading for a minute) logs one warning line
+    a request, not a traceback that would bury real failures; the client sees no database detail."""
     app = FastAPI()
     register_error_handlers(app)
 
     @app.get("/race")
     def race() -> None:
-        raise TransactionAborted("the database aborted the transaction (40P01); it can be retried")
+        raise error
 
-    with TestClient(app) as client:
-        response = client.get("/race")
-    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
-    assert "40P01" not in response.json()["detail"] and "retry" in response.json()["detail"]
+    with caplog.at_level(logging.WARNING, logger="api.errors"), TestClient(app) as client:
+        answers = [client.get("/race") for _ in range(3)]
+    assert {(a.status_code, a.headers["Retry-After"], a.json()["detail"]) for a in answers} == {
+        (503, retry_after, detail)
+    }
+    said = f"GET /race answered 503, retry after {retry_after} s: {type(error).__name__}: {error}"
+    assert [(r.levelno, r.exc_info, r.getMessage()) for r in caplog.records] == [
+        (logging.WARNING, None, said)
+    ] * 3
