@@ -1,7 +1,8 @@
 """A console form's change in a transaction of its own, and the refusal its page shows instead of JSON.
 
 A change can meet what another request did meanwhile: a name taken (Conflict), a row deleted (NotFound,
-MissingReference), a deadlock or serialization failure PostgreSQL rolled back (TransactionAborted). The
+MissingReference), a deadlock or serialization failure PostgreSQL rolled back (TransactionAborted), or
+the shared gallery being loaded in full by another request (GalleryLoading, before anything is written). The
 database raises them at the INSERT or at the commit, after the route's own checks; from a request's
 session they would reach the API's error table and answer a form with a bare JSON body. Here the change
 is committed before the page is answered, and a refusal comes back as a value the page renders with the
@@ -18,18 +19,20 @@ from typing import TypeVar
 from fastapi.responses import Response
 
 from api.errors import public_message, rule_for
-from storage import Conflict, NotFound, Session, StorageError, TransactionAborted, transaction
+from enrollment import GalleryLoading
+from storage import Conflict, NotFound, Session, TransactionAborted, transaction
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-REFUSED: tuple[type[StorageError], ...] = (Conflict, NotFound, TransactionAborted)
-"""What a form's change may meet from a concurrent one (MissingReference is a NotFound)."""
+REFUSED: tuple[type[Exception], ...] = (Conflict, NotFound, TransactionAborted, GalleryLoading)
+"""What a form's change may meet from a concurrent one (MissingReference is a NotFound; GalleryLoading:
+another request is loading the shared gallery in full, retry shortly)."""
 
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why the database refused a form's change; nothing of the change was stored."""
+    """Why a form's change was refused (the database, a gallery still loading); nothing of it was stored."""
 
     message: str
     status_code: int
@@ -43,10 +46,10 @@ class Refusal:
         return response
 
 
-def refusal_of(exc: StorageError) -> Refusal:
+def refusal_of(exc: Exception) -> Refusal:
     """The refusal for `exc`, with the status code and words the API's error table gives it."""
     rule = rule_for(exc)
-    assert rule is not None, "ERROR_TABLE lists StorageError"
+    assert rule is not None, "ERROR_TABLE lists every REFUSED error and StorageError"
     return Refusal(
         message=public_message(exc, rule),
         status_code=rule.status_code,

@@ -5,6 +5,7 @@ gallery version row (SQLite: the database's write lock), not under it."""
 
 from __future__ import annotations
 
+import html
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +20,9 @@ from sqlalchemy import event
 from api.app import create_app
 from api.settings import ApiSettings
 from enrollment import EnrollmentSettings, GalleryService, Photo, enroll, enroll_new_person
-from storage import Engine, Role, create_person, lock_gallery_version, session_scope
+from storage import Engine, Role, create_person, list_people, lock_gallery_version, session_scope
 from tests.api.conftest import ApiHarness
+from tests.api.test_console import sign_in
 from tests.data import knn_examples
 
 WAIT_S = 60.0  # generous: the shared machine is heavily loaded
@@ -119,3 +121,29 @@ def test_an_enrollment_loads_the_gallery_before_it_holds_the_version_row(
         assert loading.wait(WAIT_S), "the enrollment did not start loading the gallery"
         pool.submit(_hold_the_version_row, services.engine).result(timeout=ANSWER_S)
     assert len(enrolling.result()) == 1
+
+
+def test_a_console_enrollment_while_the_gallery_loads_is_refused_in_its_page(api: ApiHarness) -> None:
+    """The console's forms get the refusal as their page (503, Retry-After, the name kept), not the API's
+    JSON body; nothing is stored, and the same form succeeds once the gallery is loaded."""
+    _enroll_obama(api)
+    started = replace(api.services)
+    loader_client, console = (TestClient(create_app(started, settings=ApiSettings())) for _ in range(2))
+    csrf = sign_in(console, api.tokens[Role.admin])
+    photo = _photo("biden")
+    form = {"csrf_token": csrf, "name": "Joe Biden"}
+    files = [("photos", (photo.name, photo.data, "image/jpeg"))]
+    with _first_load_paused(api.services.engine) as (pool, loading):
+        loader = pool.submit(_identify, loader_client, api)
+        assert loading.wait(WAIT_S), "the /identify did not start loading the gallery"
+        refused = pool.submit(console.post, "/ui/people", data=form, files=files).result(timeout=ANSWER_S)
+    assert loader.result().status_code == 200
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+    assert refused.headers["content-type"].startswith("text/html")
+    page = html.unescape(refused.text)
+    assert '<p class="error" role="alert">' in page and "loaded in full" in page
+    assert 'value="Joe Biden"' in page
+    with session_scope(api.services.engine) as session:
+        assert [p.name for p in list_people(session)[0]] == ["Obama"]
+    enrolled = console.post("/ui/people", data=form, files=files, follow_redirects=False)
+    assert enrolled.status_code == 303, enrolled.text
