@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from recognition.codec import vectors_from_bytes
+from recognition.errors import IndexStateError
 from recognition.gallery import Gallery
 from recognition.pipeline import Recognizer
 
@@ -92,8 +93,8 @@ class GallerySync:
         """Bring the gallery up to the source's version; returns whether anything changed.
 
         Raises:
-            IndexStateError: stored bytes of the wrong width (the next refresh then loads in full);
-                whatever the source raises.
+            IndexStateError: stored bytes of the wrong width, found by the full load a change that cannot
+                be applied falls back to (the next refresh loads in full again); whatever the source raises.
         """
         version = source.version()
         if version == self.version and not self._is_dirty:
@@ -101,15 +102,21 @@ class GallerySync:
         changes = None
         if self.version is not None and not self._is_dirty:
             changes = source.changes_since(self.version)
+        if changes is not None:
+            try:
+                self._apply(changes)
+                version = changes.version
+            except IndexStateError as exc:
+                # A full load stamps the version it read before its templates, so an enrollment committed
+                # in between is loaded and then named again by the log: load in full now, not fail a caller.
+                logger.warning("gallery version %d not applied (%s): loading in full", changes.version, exc)
+                changes = None
         if changes is None:
             self.is_loading = True
             try:
                 self.gallery = self._full_load(source)
             finally:
                 self.is_loading = False
-        else:
-            self._apply(changes)
-            version = changes.version
         self.version, self._is_dirty = version, False
         return True
 
