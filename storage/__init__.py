@@ -48,7 +48,7 @@ from storage.audit_checkpoint import (
     parse_checkpoint,
     verify_chain_since,
 )
-from storage.audit_reanchor import BREAK_ACKNOWLEDGED, reanchor_checkpoint
+from storage.audit_reanchor import BREAK_ACKNOWLEDGED, check_acknowledged_breaks, reanchor_checkpoint
 from storage.backup import BackupFiles, backup_master_keys, create_backup, restore_backup
 from storage.changes import GalleryChangeFeed
 from storage.cipher import Keyring, Sealed, generate_key, key_id_of
@@ -255,6 +255,7 @@ __all__ = [
     "count_templates_without_lookalikes",
     "gallery_delta",
     "load_templates",
+    "check_acknowledged_breaks",
     "check_checkpoint",
     "checkpoint_public_key",
     "create_api_key",

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from storage.audit import append_event
 from storage.audit_chain import GENESIS_HASH, HEAD_ID, ChainReport, verify_chain
 from storage.audit_checkpoint import AcknowledgedBreak, Checkpoint, sign_checkpoint
-from storage.errors import BreakNotAcknowledged, ChainBroken
+from storage.errors import BreakNotAcknowledged, ChainBroken, CheckpointMismatch
 from storage.models import AuditChainHead, AuditEvent, AuditEventCreate, Decision
 from storage.protocols import Cipher
 
@@ -88,6 +88,28 @@ def reanchor_checkpoint(
     )
 
 
+def check_acknowledged_breaks(session: Session, keyring: Cipher, checkpoint: Checkpoint) -> None:
+    """The chain up to a v2 checkpoint still breaks exactly where, and how, the checkpoint acknowledges.
+
+    A walk from the checkpoint (`verify_chain_since`) sees nothing before it, and the walk from the genesis
+    stops at the first break: an event edited since the re-anchoring, before the first acknowledged break or
+    between two, showed nowhere. Here the chain is walked past its breaks as re-anchoring walks it; a break
+    after the checkpoint is left to the walk from it.
+
+    Raises:
+        CheckpointMismatch: the breaks up to the checkpoint differ from those it acknowledges.
+        ChainBroken: a break the walk cannot get past (as `reanchor_checkpoint`).
+    """
+    walked = _by_sequence(_walk_past_breaks(session, keyring).breaks)
+    found = {sequence: seen for sequence, seen in walked.items() if sequence <= checkpoint.sequence}
+    if tuple(found.values()) != checkpoint.acknowledged_breaks:
+        now = f"at {', '.join(map(str, found.values()))}" if found else "nowhere"
+        raise CheckpointMismatch(
+            f"the chain up to checkpointed event {checkpoint.sequence} now breaks {now}, but the checkpoint "
+            f"was signed {checkpoint.acknowledges()}: events before it were changed since the re-anchoring"
+        )
+
+
 def _walk_past_breaks(session: Session, keyring: Cipher) -> _PastBreaks:
     """Walk from the genesis; after each break, walk on from `_resume_point`, until a stretch holds."""
     start = (0, GENESIS_HASH)
@@ -135,12 +157,7 @@ def _acknowledged(
     breaks: Sequence[ChainReport], acknowledged: Collection[int]
 ) -> tuple[AcknowledgedBreak, ...]:
     """The breaks, one per sequence, once `acknowledged` names exactly their sequences, the first included."""
-    found: dict[int, AcknowledgedBreak] = {}
-    for report in breaks:
-        assert report.broken_sequence is not None and report.reason is not None
-        found.setdefault(
-            report.broken_sequence, AcknowledgedBreak(sequence=report.broken_sequence, reason=report.reason)
-        )
+    found = _by_sequence(breaks)
     if not found:
         raise BreakNotAcknowledged("the audit chain is intact: there is no break to acknowledge")
     named = set(acknowledged)
@@ -164,6 +181,17 @@ def _acknowledged(
                 f"acknowledge every break: {every}"
             )
     return tuple(found.values())
+
+
+def _by_sequence(breaks: Sequence[ChainReport]) -> dict[int, AcknowledgedBreak]:
+    """Each break as a checkpoint acknowledges it, in chain order, once per sequence."""
+    found: dict[int, AcknowledgedBreak] = {}
+    for report in breaks:
+        assert report.broken_sequence is not None and report.reason is not None
+        found.setdefault(
+            report.broken_sequence, AcknowledgedBreak(sequence=report.broken_sequence, reason=report.reason)
+        )
+    return found
 
 
 def _acknowledgement(

@@ -21,6 +21,7 @@ from storage import (
     Cipher,
     Session,
     StorageSettings,
+    check_acknowledged_breaks,
     check_checkpoint,
     export_checkpoint,
     load_keyring,
@@ -207,6 +208,8 @@ def check_command(
         checkpoint = parse_checkpoint(file.read_text())
         with _audit_log() as (session, keyring):
             check_checkpoint(session, keyring, checkpoint, expected_public_key_hex=public_key)
+            if checkpoint.acknowledged_breaks:
+                check_acknowledged_breaks(session, keyring, checkpoint)
             report = verify_chain(session, keyring)
     console.print(
         f"checkpoint holds: event {checkpoint.sequence} still has the link signed at "
@@ -216,8 +219,8 @@ def check_command(
     )
     if checkpoint.acknowledged_breaks:
         console.print(
-            f"it was signed {checkpoint.acknowledges()}, which the whole chain still shows; "
-            "`facegate audit verify --since-checkpoint FILE` verifies the events after it",
+            f"it was signed {checkpoint.acknowledges()}, and the chain up to it still breaks there and "
+            "nowhere else; `facegate audit verify --since-checkpoint FILE` verifies the events after it",
             markup=False,
             highlight=False,
         )

@@ -199,7 +199,12 @@ def test_export_acknowledging_an_investigated_break_re_anchors_the_chain(
     assert "acknowledging the audit chain's break at 5 (edited)) were not verified" in output
     code, output = _invoke("audit", "checkpoint", "check", str(file))
     assert code == 1 and "checkpoint holds: event 7" in output
-    assert "it was signed acknowledging the audit chain's break at 5 (edited)" in output
+    assert "it was signed acknowledging the audit chain's break at 5 (edited), and the chain" in output
+
+    _sql(engine, "UPDATE audit_event SET score = 0.01 WHERE sequence = 2")  # before the break, since
+    code, output = _invoke("audit", "checkpoint", "check", str(file))
+    assert code == 1 and "CheckpointMismatch" in output and "checkpoint holds" not in output
+    assert "now breaks at 2 (edited), 5 (edited), but" in " ".join(output.split())
 
 
 def test_an_unwritable_out_is_refused_before_a_re_anchoring_appends_its_event(

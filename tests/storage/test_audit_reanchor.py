@@ -23,6 +23,7 @@ from storage import (
     CheckpointMismatch,
     Engine,
     Keyring,
+    check_acknowledged_breaks,
     check_checkpoint,
     export_checkpoint,
     parse_checkpoint,
@@ -308,3 +309,41 @@ def test_a_plain_checkpoint_stays_v1_and_v1_acknowledges_nothing(chain: Engine, 
         parse_checkpoint(json.dumps(claims))
     with pytest.raises(CheckpointInvalid):
         parse_checkpoint(json.dumps(document | {"format": "facegate-audit-checkpoint/v2"}))
+
+
+def check(engine: Engine, keyring: Keyring, checkpoint: Checkpoint) -> None:
+    with session_scope(engine) as session:
+        check_acknowledged_breaks(session, keyring, checkpoint)
+
+
+def test_the_breaks_a_checkpoint_acknowledges_must_stay_the_only_ones_up_to_it(
+    chain: Engine, keyring: Keyring
+) -> None:
+    """An edit since the re-anchoring before the first acknowledged break, or between two, is seen by no
+    other walk: the walk from the genesis stops at the first break, the one from the checkpoint starts
+    after it."""
+    edit(chain, 3)
+    sql(chain, "DELETE FROM audit_event WHERE sequence = 7")
+    checkpoint = reanchor(chain, keyring, 3, 7)
+    check(chain, keyring, checkpoint)
+    append(chain, keyring, range(EVENTS + 2, EVENTS + 4))
+    edit(chain, EVENTS + 3)  # after the checkpoint: the walk from it names it, not this check
+    check(chain, keyring, checkpoint)
+
+    edit(chain, 5)
+    assert verify(chain, keyring).broken_sequence == 3
+    assert since(chain, keyring, checkpoint).broken_sequence == EVENTS + 3
+    with pytest.raises(
+        CheckpointMismatch, match=r"now breaks at 3 \(edited\), 5 \(edited\), 7 \(deleted\), but"
+    ):
+        check(chain, keyring, checkpoint)
+
+
+def test_a_break_mended_since_the_re_anchoring_is_a_change_too(chain: Engine, keyring: Keyring) -> None:
+    original = row(chain, 3)["score"]
+    edit(chain, 3)
+    checkpoint = reanchor(chain, keyring, 3)
+    sql(chain, "UPDATE audit_event SET score = :s WHERE sequence = 3", s=original)
+
+    with pytest.raises(CheckpointMismatch, match="now breaks nowhere, but the checkpoint was signed ack"):
+        check(chain, keyring, checkpoint)
