@@ -74,7 +74,7 @@ def create_schema(engine: Engine) -> None:
 
     Raises:
         DatabaseUnavailable: the database cannot be reached.
-        MigrationFailed: the database refused a migration; it stays at its former revision.
+        MigrationFailed: a migration failed; the database stays at its former revision.
     """
     upgrade_schema(engine)
 
@@ -84,7 +84,7 @@ def open_database(settings: StorageSettings) -> Engine:
 
     Raises:
         DatabaseUnavailable: the database cannot be reached.
-        MigrationFailed: the database refused a migration; it stays at its former revision.
+        MigrationFailed: a migration failed; the database stays at its former revision.
     """
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(

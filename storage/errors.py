@@ -60,9 +60,10 @@ class TransactionAborted(DatabaseUnavailable):
 
 
 class MigrationFailed(StorageError):
-    """The database refused a statement of a schema migration (a bug of the migration, a lock timeout).
+    """A schema migration failed: the database refused one of its statements (a bug of the migration, a
+    lock timeout), or its own code raised (a backfill that cannot parse what it reads).
 
-    Not DatabaseUnavailable: the database answered. The upgrade is one transaction, so nothing of it was
+    Not DatabaseUnavailable: the database was reached. The upgrade is one transaction, so nothing of it was
     kept and the database stays at the revision it had.
     """
 

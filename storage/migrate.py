@@ -63,7 +63,8 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
 
     Raises:
         DatabaseUnavailable: the database cannot be reached, or the connection was lost meanwhile.
-        MigrationFailed: the database refused a statement of a migration; nothing of the upgrade was kept.
+        MigrationFailed: a migration failed (the database refused a statement, or the migration's own code
+            raised); nothing of the upgrade was kept.
         SchemaTooNew: a newer release migrated the database (its revision is none of this release's).
     """
     try:
@@ -81,7 +82,7 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
 
 
 def _run_migrations(connection: Connection, revision: str) -> None:
-    """`command.upgrade` in the caller's transaction; a database error names the migration that raised it."""
+    """`command.upgrade` in the caller's transaction; a failure names the migration that raised it."""
     start = MigrationContext.configure(connection).get_current_revision()
     applied: list[str | None] = [start]
     config = _config(connection)
@@ -93,19 +94,29 @@ def _run_migrations(connection: Connection, revision: str) -> None:
             f"newest is {script.get_current_head()}): a newer release upgraded it; run that release, or "
             "restore a backup taken before the upgrade"
         )
+    script.get_revisions(revision)  # an unknown target: the caller's error, raised before any migration
     config.attributes["on_version_apply"] = lambda *, step, **_: applied.append(step.up_revision_id)
     try:
         command.upgrade(config, revision)
     except DBAPIError as exc:
-        following = _following(script, applied[-1])
         if exc.connection_invalidated:
-            lost = f"lost the database during migration {following}: {message(exc)}"
+            lost = f"lost the database during migration {_following(script, applied[-1])}: {message(exc)}"
             raise DatabaseUnavailable(lost) from exc
-        stays = f"at {start}" if start else "empty"
-        raise MigrationFailed(
-            f"migration {following} failed and the upgrade was rolled back (the database stays {stays}): "
-            f"{message(exc)}"
-        ) from exc
+        raise _failed(script, start=start, last_applied=applied[-1], said=message(exc)) from exc
+    except Exception as exc:  # a migration is code of its own (a backfill's parsing, an op it misuses)
+        said = ": ".join([type(exc).__name__, *str(exc).splitlines()[:1]])
+        raise _failed(script, start=start, last_applied=applied[-1], said=said) from exc
+
+
+def _failed(
+    script: ScriptDirectory, *, start: str | None, last_applied: str | None, said: str
+) -> MigrationFailed:
+    """The migration after `last_applied` failed; the caller's transaction rolls the whole upgrade back."""
+    stays = f"at {start}" if start else "empty"
+    return MigrationFailed(
+        f"migration {_following(script, last_applied)} failed and the upgrade was rolled back (the database "
+        f"stays {stays}): {said}"
+    )
 
 
 def _following(script: ScriptDirectory, revision: str | None) -> str:

@@ -46,3 +46,18 @@ def test_a_database_a_newer_release_migrated_is_one_line(
     said = " ".join(result.output.split())
     assert said.startswith("error: SchemaTooNew: the database is at schema revision 0099"), result.output
     assert "Traceback" not in result.output and said.count("error:") == 1
+
+
+def test_a_migration_failing_in_its_own_code_is_one_line(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    add_migration(tmp_path, monkeypatch, failing_migration(then="json.loads('not json')"))
+
+    result = CliRunner().invoke(app, ["init"])
+
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, result.exception
+    said = " ".join(result.output.split())
+    assert said.startswith("error: MigrationFailed: migration 0099 failed"), result.output
+    assert said.endswith("JSONDecodeError: Expecting value: line 1 column 1 (char 0)"), said
+    assert "Traceback" not in result.output and said.count("error:") == 1

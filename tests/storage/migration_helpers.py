@@ -17,8 +17,11 @@ def add_migration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) 
     monkeypatch.setattr(storage.migrate, "MIGRATIONS_DIR", migrations)
 
 
-def failing_migration(*statements: str) -> str:
-    """Revision 0099 after 0013: it runs `statements` in order (the last one is expected to fail)."""
+def failing_migration(*statements: str, then: str = "") -> str:
+    """Revision 0099 after 0013: it runs `statements` in order (the last one is expected to fail), then
+    the Python statement `then` (a data migration's own code, which may fail instead)."""
     body = "".join(f"\n    op.execute({statement!r})" for statement in statements)
-    header = 'from alembic import op\n\nrevision = "0099"\ndown_revision = "0013"\n\n\n'
+    if then:
+        body += f"\n    {then}"
+    header = 'import json\n\nfrom alembic import op\n\nrevision = "0099"\ndown_revision = "0013"\n\n\n'
     return f"{header}def upgrade() -> None:{body}\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +25,8 @@ HALF = "CREATE TABLE half_applied (id INTEGER)"
 # The database's own words: SQLite and PostgreSQL (an OperationalError and a ProgrammingError in psycopg).
 MISSING_TABLE = "UPDATE no_such_table SET x = 1"
 MISSING_SAID = r"no such table: no_such_table|relation \"no_such_table\" does not exist"
+# A backfill that cannot parse what it reads: a plain Python error, no database error.
+UNPARSABLE_BACKFILL = "json.loads(op.get_bind().exec_driver_sql(\"SELECT 'not json'\").scalar_one())"
 # PostgreSQL refuses a label ALTER TYPE ... ADD VALUE added in the same transaction (an OperationalError).
 UNSAFE_ENUM = (
     "CREATE TYPE shade AS ENUM ('light')",
@@ -46,13 +49,16 @@ def at_0012(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _refused(engine: Engine, *, said: str) -> None:
+def _refused(engine: Engine, *, said: str) -> MigrationFailed:
     """The upgrade to 0099 fails as MigrationFailed, and the database is exactly as it was at 0012."""
     tables = _tables(engine)
-    with pytest.raises(MigrationFailed, match=rf"migration 0099 failed.*stays at 0012\): ({said})$"):
+    with pytest.raises(
+        MigrationFailed, match=rf"migration 0099 failed.*stays at 0012\): ({said})$"
+    ) as refused:
         create_schema(engine)
     assert current_revision(engine) == "0012"
     assert _tables(engine) == tables  # no half_applied, no batch-copy leftover of 0013
+    return refused.value
 
 
 def test_a_refused_migration_names_itself_and_leaves_the_database_as_it_was(
@@ -66,6 +72,16 @@ def test_a_refused_migration_names_itself_and_leaves_the_database_as_it_was(
     create_schema(at_0012)  # the mended migration then applies
     assert current_revision(at_0012) == "0099"
     assert "half_applied" in _tables(at_0012)
+
+
+def test_a_migration_failing_in_its_own_code_names_itself_and_leaves_the_database_as_it_was(
+    at_0012: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_migration(tmp_path, monkeypatch, failing_migration(HALF, then=UNPARSABLE_BACKFILL))
+
+    refused = _refused(at_0012, said=r"JSONDecodeError: Expecting value: line 1 column 1 \(char 0\)")
+
+    assert isinstance(refused.__cause__, json.JSONDecodeError)
 
 
 def test_an_operational_error_of_a_migration_is_no_unreachable_database(
