@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from api.auth import Authenticator
@@ -25,7 +28,9 @@ from api.settings import ApiSettings
 
 
 def create_app(services: AppServices, *, settings: ApiSettings | None = None) -> FastAPI:
-    """The FastAPI application: routers, error handlers and the request body limit.
+    """The FastAPI application: routers, error handlers, the request body limit, and a lifespan that
+    loads the shared gallery in the background from startup (requests meanwhile are answered 503 with
+    Retry-After, not held) and stops that load at shutdown.
 
     FastAPI's own /docs, /redoc and unauthenticated /openapi.json are off; the schema is served at
     /openapi.json to any valid API key. /healthz and /readyz are the only unauthenticated routes of the
@@ -36,6 +41,15 @@ def create_app(services: AppServices, *, settings: ApiSettings | None = None) ->
         settings: HTTP settings; read from FACEGATE_API_* when omitted.
     """
     settings = settings if settings is not None else ApiSettings.model_validate({})
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        services.gallery.start(services.engine)
+        try:
+            yield
+        finally:
+            services.gallery.close()
+
     app = FastAPI(
         title="FaceGate",
         summary="Face-recognition access control: people, enrollment, identification, audit log.",
@@ -44,6 +58,7 @@ def create_app(services: AppServices, *, settings: ApiSettings | None = None) ->
         docs_url=None,
         redoc_url=None,
         max_body_size=settings.max_upload_bytes,
+        lifespan=lifespan,
     )
     app.state.services = services
     app.state.settings = settings

@@ -3,7 +3,7 @@
 EnrollmentError
 ├── EnrollmentRejected    one or more photos are unusable (or duplicates, when refused); nothing was written
 ├── ThresholdUnavailable  an FPIR target is set for identification but the model has no calibration
-└── GalleryLoading        another request is loading the shared gallery in full; retry shortly
+└── GalleryLoading        the shared gallery is being loaded in full; retry shortly
 """
 
 from __future__ import annotations
@@ -36,6 +36,6 @@ class ThresholdUnavailable(EnrollmentError):
 
 
 class GalleryLoading(EnrollmentError):
-    """Another request is loading the process's shared gallery in full (its first use since the server
-    started, or a reload the change log cannot give): minutes for a million templates, so a request
-    that needs it is answered at once instead of waiting."""
+    """The process's shared gallery is being loaded in full (as the server starts, or a reload the change
+    log cannot give), by its own thread or another request: a minute for a million templates, so a
+    request that needs it is answered at once instead of waiting."""

@@ -53,7 +53,7 @@ from recognition.evaluation.protocol import (
     evaluate_verification,
 )
 from recognition.gallery import Gallery, limit_search_threads
-from recognition.gallery_sync import GallerySource, GallerySync
+from recognition.gallery_sync import GallerySource, GallerySync, StoredTemplate, TemplateChanges
 from recognition.image_io import decode_image
 from recognition.index.faiss_flat import FaissFlatGallery
 from recognition.index.registry import INDEXES, build_index
@@ -246,6 +246,8 @@ __all__ = [
     "Gallery",
     "GallerySource",
     "GallerySync",
+    "StoredTemplate",
+    "TemplateChanges",
     "INDEXES",
     "IndexConfig",
     "build_index",

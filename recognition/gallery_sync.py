@@ -77,7 +77,10 @@ class GallerySync:
     """One writer's view of a stored gallery: `refresh` applies a delta in place or builds a new one.
 
     Readers may search `gallery` from other threads while `refresh` runs (see Gallery); a full load
-    builds a new Gallery and replaces the attribute in one assignment when it is complete.
+    builds a new Gallery and replaces the attribute in one assignment when it is complete, before
+    `version`: a reader that reads `version` and then `gallery` never pairs a gallery with a version
+    newer than it. `catch_up` and `load` are refresh's two halves, for a caller that runs a full load
+    elsewhere (in a thread of its own) while it keeps serving the gallery it has.
     """
 
     def __init__(self, recognizer: Recognizer, *, monotonic: Callable[[], float]) -> None:
@@ -85,8 +88,9 @@ class GallerySync:
         self._monotonic = monotonic
         self.gallery = recognizer.new_gallery()
         self.version: int | None = None
+        """The stored version whose changes are all in `gallery` (None before the first full load)."""
         self.is_loading = False
-        """Whether `refresh` is loading the gallery in full now (another thread may ask, not wait)."""
+        """Whether `load` is loading the gallery in full now (another thread may ask, not wait)."""
         self._is_dirty = False
 
     def refresh(self, source: GallerySource) -> bool:
@@ -96,29 +100,52 @@ class GallerySync:
             IndexStateError: stored bytes of the wrong width, found by the full load a change that cannot
                 be applied falls back to (the next refresh loads in full again); whatever the source raises.
         """
+        before = (self.version, self.gallery, self.gallery.revision)
+        if not self.catch_up(source):
+            self.load(source)
+        return before != (self.version, self.gallery, self.gallery.revision)
+
+    def catch_up(self, source: GallerySource) -> bool:
+        """Apply what the change log says changed since `version`; returns False when only a full load
+        can bring the gallery to the source's version (none loaded yet, the log cannot tell, or an
+        earlier change was not applied whole): then the gallery is as it was, or partly changed by
+        changes after `version`.
+
+        Raises:
+            Whatever the source raises.
+        """
         version = source.version()
         if version == self.version and not self._is_dirty:
+            return True
+        if self.version is None or self._is_dirty:
             return False
-        changes = None
-        if self.version is not None and not self._is_dirty:
-            changes = source.changes_since(self.version)
-        if changes is not None:
-            try:
-                self._apply(changes)
-                version = changes.version
-            except IndexStateError as exc:
-                # A full load stamps the version it read before its templates, so an enrollment committed
-                # in between is loaded and then named again by the log: load in full now, not fail a caller.
-                logger.warning("gallery version %d not applied (%s): loading in full", changes.version, exc)
-                changes = None
+        changes = source.changes_since(self.version)
         if changes is None:
-            self.is_loading = True
-            try:
-                self.gallery = self._full_load(source)
-            finally:
-                self.is_loading = False
-        self.version, self._is_dirty = version, False
+            return False
+        try:
+            self._apply(changes)
+        except IndexStateError as exc:
+            # A full load stamps the version it read before its templates, so an enrollment committed
+            # in between is loaded and then named again by the log: load in full now, not fail a caller.
+            logger.warning("gallery version %d not applied (%s): loading in full", changes.version, exc)
+            return False
+        self.version, self._is_dirty = changes.version, False
         return True
+
+    def load(self, source: GallerySource) -> None:
+        """Replace the gallery by every stored template, stamped with the version read before them.
+
+        Raises:
+            IndexStateError: stored bytes of the wrong width (the next refresh loads in full again);
+                whatever the source raises.
+        """
+        version = source.version()
+        self.is_loading = True
+        try:
+            self.gallery = self._full_load(source)
+        finally:
+            self.is_loading = False
+        self.version, self._is_dirty = version, False
 
     def _apply(self, changes: TemplateChanges) -> None:
         self._is_dirty = True  # until it is applied whole: a failure part-way means a full load

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -84,11 +85,21 @@ def make_services(
     return services if clock is None else replace(services, clock=clock)
 
 
+def wait_for_gallery(services: AppServices, *, timeout_s: float = 60.0) -> None:
+    """Until no full load of the shared gallery is under way (the one a started app begins, say): what a
+    client retrying its 503s would wait for, without the requests."""
+    deadline = time.monotonic() + timeout_s
+    while services.gallery.is_loading:
+        assert time.monotonic() < deadline, f"the gallery was still loading after {timeout_s} s"
+        time.sleep(0.01)
+
+
 @pytest.fixture
 def api(engine: Engine, keyring: Keyring, recognizer: Recognizer) -> Iterator[ApiHarness]:
     services = make_services(engine, keyring, recognizer)
     tokens = make_tokens(engine)
     with TestClient(create_app(services, settings=ApiSettings())) as client:
+        wait_for_gallery(services)  # the app's start loads it: a request before the end is answered 503
         yield ApiHarness(client=client, services=services, tokens=tokens)
 
 

@@ -24,6 +24,7 @@ from tests.api.conftest import (
     make_tokens,
     rescaled,
     side_by_side,
+    wait_for_gallery,
 )
 from tests.data import encode_jpeg, minifasnet_dir, no_face_photos
 
@@ -263,6 +264,7 @@ def test_identify_with_no_fpir_target_uses_the_model_default(
     token = make_tokens(engine)[Role.device]
     settings = ApiSettings(identify_fpir_target=None)
     with TestClient(create_app(services, settings=settings)) as client:
+        wait_for_gallery(services)
         files = {"photo": ("probe.jpg", group_faces[0], "image/jpeg")}
         body = client.post("/identify", files=files, headers={"Authorization": f"Bearer {token}"}).json()
     assert body["cos_threshold"] == recognizer.cos_threshold and body["fpir_target"] is None
@@ -281,6 +283,7 @@ def test_pad_enforced_refuses_an_attack_photo_through_the_api(
     tokens = make_tokens(engine)
     samples = minifasnet_dir() / "samples"
     with TestClient(create_app(services, settings=ApiSettings())) as client:
+        wait_for_gallery(services)
         api = ApiHarness(client=client, services=services, tokens=tokens)
         person_id = api.create_person()
         before = api.state()

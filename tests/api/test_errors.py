@@ -27,7 +27,7 @@ from storage import (
     key_id_of,
     make_engine,
 )
-from tests.api.conftest import ApiHarness, make_services
+from tests.api.conftest import ApiHarness, make_services, wait_for_gallery
 
 
 def test_the_table_maps_each_domain_error() -> None:
@@ -92,6 +92,7 @@ def test_undecryptable_gallery_is_500_without_key_details(
     other_key = secrets.token_bytes(32)
     wrong = make_services(api.services.engine, Keyring([other_key]), api.services.recognizer)
     with caplog.at_level(logging.ERROR, logger="api.errors"), TestClient(create_app(wrong)) as client:
+        wait_for_gallery(wrong)  # the start's load fails; this request is answered its failure
         response = client.post(
             "/identify",
             files={"photo": ("a.jpg", group_faces[0], "image/jpeg")},

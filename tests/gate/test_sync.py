@@ -20,7 +20,7 @@ from api.settings import ApiSettings
 from gate import GalleryCache, GateSettings
 from recognition import Recognizer
 from storage import Role
-from tests.api.conftest import ApiHarness, make_services, make_tokens
+from tests.api.conftest import ApiHarness, make_services, make_tokens, wait_for_gallery
 
 SYNC_LIMIT_S = 5.0
 FRAME_INTERVAL_S = 0.04  # a 25 fps camera
@@ -31,6 +31,7 @@ def api(engine, keyring, recognizer) -> Iterator[ApiHarness]:
     services = make_services(engine, keyring, recognizer)
     tokens = make_tokens(engine)
     with TestClient(create_app(services, settings=ApiSettings())) as client:
+        wait_for_gallery(services)
         yield ApiHarness(client=client, services=services, tokens=tokens)
 
 
