@@ -6,12 +6,17 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
 
 from enrollment.errors import GalleryLoading
 from recognition import (
     Gallery,
     GallerySource,
     GallerySync,
+    Match,
     Recognizer,
     StoredTemplate,
     TemplateChanges,
@@ -29,6 +34,27 @@ _LOADING = (
     "the gallery is being loaded in full (its first use since the server started, or a reload the change "
     "log cannot give); retry in a few seconds"
 )
+
+
+@dataclass(frozen=True)
+class SearchedGallery:
+    """What /identify searches: a gallery, less the people removed since its version.
+
+    While a reload builds the next gallery, the last complete one is searched; the people the change
+    log names as removed (or changed: deleting a template removes its person and adds the rest back)
+    since then are never answered, so no one is matched after their removal was committed.
+    """
+
+    gallery: Gallery
+    excluded_person_ids: frozenset[int] = frozenset()
+
+    def __len__(self) -> int:
+        return len(self.gallery)
+
+    def search(self, vector: npt.NDArray[np.float32], k: int) -> list[Match]:
+        """Up to k persons, best template's cosine each, best first (Gallery.search), none excluded."""
+        found = self.gallery.search(vector, k + len(self.excluded_person_ids))
+        return [match for match in found if match.person_id not in self.excluded_person_ids][:k]
 
 
 class GalleryService:
@@ -104,6 +130,27 @@ class GalleryService:
         if gallery is None:
             raise GalleryLoading(_LOADING)
         return gallery
+
+    def searched(self, session: Session) -> SearchedGallery:
+        """The gallery to identify in: `current`, or while a reload is under way, the last complete
+        gallery less the people removed since (when the change log can name them).
+
+        Raises:
+            GalleryLoading: no complete gallery yet, or the log cannot say who was removed since it.
+            StorageError, RecognitionError: as `current`.
+        """
+        gallery = self._refreshed(session)
+        if gallery is not None:
+            return SearchedGallery(gallery)
+        version, stale = self._sync.version, self._sync.gallery  # in this order: see GallerySync
+        changes = None if version is None else self._source(session).changes_since(version)
+        if changes is None:
+            raise GalleryLoading(_LOADING)
+        excluded = frozenset(changes.removed_person_ids)
+        logger.debug(
+            "identifying in gallery version %d during a reload, %d people excluded", version, len(excluded)
+        )
+        return SearchedGallery(stale, excluded)
 
     def _refreshed(self, session: Session) -> Gallery | None:
         """The gallery at the session's version; None while a full load is under way elsewhere."""

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from enrollment.errors import EnrollmentRejected, PhotoProblem, ThresholdUnavailable
-from enrollment.gallery import GalleryService, stored_gallery
+from enrollment.gallery import GalleryService, SearchedGallery, stored_gallery
 from enrollment.quality import quality_problems
 from enrollment.settings import EnrollmentSettings
 from enrollment.similarity import PossibleDuplicate, possible_duplicates
@@ -375,20 +375,24 @@ def identify(
     the one that holds a search of the current gallery at `fpir_target`, or the model's default when
     the target is None. Like the gate, the gallery's template count stands for its size.
 
-    Searched in the process's shared `gallery` when given, else in a gallery loaded for this call.
+    Searched in the process's shared `gallery` when given (during its reload, the last complete one less
+    the people removed since: `GalleryService.searched`), else in a gallery loaded for this call.
     `model_lock`, when given, is held around detection and embedding only; they come before the gallery
     is read, so a request waiting for the lock holds no database connection.
 
     Raises:
         ImageError: the bytes are not a usable image.
         ThresholdUnavailable: a target is set but the model has no calibration.
-        GalleryLoading: another request is loading the shared `gallery` in full.
+        GalleryLoading: the shared `gallery` is being loaded in full, with no complete gallery to search
+            meanwhile (see `GalleryService.searched`).
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
     image = recognizer.decode(image_data)
     with model_lock or nullcontext():
         observations = recognizer.observe(image)
-    searched = stored_gallery(session, keyring, recognizer) if gallery is None else gallery.current(session)
+    searched: Gallery | SearchedGallery = (
+        stored_gallery(session, keyring, recognizer) if gallery is None else gallery.searched(session)
+    )
     try:
         operating = door_threshold(
             recognizer.embedder.bundle.calibration,

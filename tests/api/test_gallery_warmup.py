@@ -16,15 +16,16 @@ from dataclasses import dataclass, replace
 import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
 from api.app import create_app
 from api.services import AppServices
 from api.settings import ApiSettings
-from storage import Role
+from enrollment import EnrollmentSettings, enroll
+from storage import Role, create_person, session_scope
 from tests.api.conftest import ApiHarness, wait_for_gallery
-from tests.api.test_gallery_loading import ANSWER_S, WAIT_S, _enroll_obama
+from tests.api.test_gallery_loading import ANSWER_S, WAIT_S, _enroll_obama, _photo
 from tests.data import knn_examples
 
 LOADER = "gallery-load"  # the service's load thread
@@ -131,3 +132,79 @@ def test_a_failed_start_load_is_logged_and_retried_by_the_next_request(
         wait_for_gallery(started)
         assert _people(_identify(client, api, "obama1.jpg")) == [obama]
     assert retried.status_code == 503 and retried.json()["detail"] == "the database is unavailable"
+
+
+def _enroll_biden(services: AppServices) -> None:
+    """Biden enrolled by another process (its own gallery), as the load reads the templates."""
+    with session_scope(services.engine) as session:
+        biden = create_person(session, name="Biden").id
+        assert biden is not None
+        enroll(
+            session,
+            services.keyring,
+            services.recognizer,
+            person_id=biden,
+            photos=[_photo("biden")],
+            settings=EnrollmentSettings(),
+        )
+
+
+def test_a_reload_answers_from_the_last_gallery_without_people_removed_since(api: ApiHarness) -> None:
+    """The reload here is the log's fallback (df9f44a): Biden, enrolled while the first load read the
+    templates, is loaded and then named again by the log, which the gallery cannot apply."""
+    obama = _enroll_obama(api)
+    started = replace(api.services)
+    with (
+        ThreadPoolExecutor(1) as pool,
+        _at_loaders_template_read(started, lambda: _enroll_biden(api.services)) as enrolling_biden,
+        _server(started) as client,
+    ):
+        assert enrolling_biden.wait(ANSWER_S), "starting the server began no load"
+        wait_for_gallery(started)
+        with _loads_paused(started) as reloading:
+            both = pool.submit(_identify, client, api, "obama_and_biden.jpg").result(timeout=ANSWER_S)
+            assert reloading.reached.wait(ANSWER_S), "the change the gallery could not apply began no reload"
+            removed = api.client.delete(f"/people/{obama}", headers=api.auth(Role.admin))
+            assert removed.status_code == 204, removed.text
+            after_removal = pool.submit(_identify, client, api, "obama_and_biden.jpg").result(
+                timeout=ANSWER_S
+            )
+            photo = _photo("obama")
+            files = [("photos", (photo.name, photo.data, "image/jpeg"))]
+            person = pool.submit(
+                client.post, "/people", json={"name": "Obama"}, headers=api.auth(Role.admin)
+            ).result(timeout=ANSWER_S)
+            assert person.status_code == 201, person.text
+            refused = pool.submit(
+                client.post,
+                f"/people/{person.json()['id']}/faces",
+                files=files,
+                headers=api.auth(Role.admin),
+            ).result(timeout=ANSWER_S)
+        wait_for_gallery(started)
+        reloaded = _identify(client, api, "obama_and_biden.jpg")
+    (biden,) = set(_people(both)) - {obama, None}  # the photo's third face is no one enrolled
+    assert set(_people(both)) == {obama, biden, None}  # from the last complete gallery
+    assert set(_people(after_removal)) == {biden, None}
+    assert all(c["person_id"] != obama for face in after_removal.json()["faces"] for c in face["candidates"])
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"  # enrollment needs it whole
+    assert set(_people(reloaded)) == {biden, None}
+
+
+def test_a_reload_the_log_cannot_explain_answers_503_not_the_last_gallery(api: ApiHarness) -> None:
+    """After a restore the log cannot say who was removed since the last gallery (anyone may have been):
+    /identify answers 503 until the reload is done rather than search it."""
+    obama = _enroll_obama(api)
+    started = replace(api.services)
+    with ThreadPoolExecutor(1) as pool, _server(started) as client:
+        wait_for_gallery(started)
+        with _loads_paused(started) as reloading:
+            with session_scope(api.services.engine) as session:  # what a restore leaves (storage/backup.py)
+                session.exec(
+                    text("UPDATE gallery_version SET version = version + 1, changes_since = version + 1")
+                )
+            during = pool.submit(_identify, client, api, "obama1.jpg").result(timeout=ANSWER_S)
+            assert reloading.reached.wait(ANSWER_S), "a log that cannot tell began no reload"
+        wait_for_gallery(started)
+        assert _people(_identify(client, api, "obama1.jpg")) == [obama]
+    assert during.status_code == 503 and during.headers["Retry-After"] == "5"
