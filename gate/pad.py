@@ -15,18 +15,22 @@ would let a phone held close to the camera through (BENCHMARKS.md, PAD). It does
 Track cues (recognition's FRAME_CUES and TRACK_CUES): frame cues are computed on the frames PAD scores
 (the first `frames_required` frames matching a person) and averaged; track cues over those frames in
 order. When the PAD card holds a fitted track rule (and `allow_track_rule`), the rule's score over the
-passive mean and the cues decides, at the rule's own threshold for `bpcer_target`; otherwise the passive
-mean decides. The event's PAD score and threshold are the deciding ones; its cues hold the passive mean
-(`passive`), each net's output and each cue's value, and a rule-decided one the rule's hash
-(`track_rule_sha256`: its coefficients, so that a refit rule's events are told from the old one's).
+passive mean and the cues decides, at the rule's own threshold for `bpcer_target` (of the track's colour,
+below); otherwise the passive mean decides. The event's PAD score and threshold are the deciding ones; its
+cues hold the passive mean (`passive`), each net's output and each cue's value, and a rule-decided one the
+rule's hash (`track_rule_sha256`: its coefficients, so that a refit rule's events are told from the old
+one's).
 
 Colour: MiniFASNet scores grey live faces far higher than colour ones, so a door camera in night/IR mode
 (grey frames) held to the colour calibration would refuse most employees. Without a track rule, a track
 whose every PAD frame is grey (`PadScore.is_grayscale`) is held to the card's grey calibration when it has
 one; a track with any colour frame, or a card without a grey calibration, to the colour one (`calibration`),
 the strict one for grey frames. The event's cues record which (`colour`: grey|colour|none, and `basis`),
-inside the MAC-covered cues like every other value, so old events verify as before. The unshipped track rule
-is left as it is: fitted on colour tracks, it decides every track at its own threshold whatever the colour.
+inside the MAC-covered cues like every other value, so old events verify as before. The track rule likewise:
+a wholly grey track is held to the rule's grey calibration when it has one (thresholds on the same score
+measured on grey bona fide tracks; basis `track rule, grey tracks: ...`), else to its colour thresholds, as
+before it had one (basis `..., no grey calibration`, and a warning at start): those refuse grey live tracks
+far above their target (BENCHMARKS.md, "Eleventh session (helper padgreytracks)").
 
 Door calibration: `PadSettings.door_calibration` (`facegate pad calibrate-door`, from the door's own monitor
 events) replaces the card's threshold for each colour it holds, for the deciding score it was measured on;
@@ -193,7 +197,7 @@ class PadGate:
 
     def _threshold(self, rule: PadTrackRule | None, *, is_grey: bool) -> tuple[float, str]:
         """The threshold and basis for a track of colour frames or (`is_grey`) of grey frames only: the
-        door's own calibration of that colour, else the card's."""
+        door's own calibration of that colour, else the card's (of the track rule when it decides)."""
         door_threshold = self._door_threshold(is_grey=is_grey)
         if door_threshold is not None:
             return door_threshold
@@ -206,15 +210,33 @@ class PadGate:
         )
         try:
             if rule is not None:
-                threshold, basis = operating_attack_threshold(
-                    rule.calibration, bpcer_target=self.settings.bpcer_target
-                )
-                return threshold, f"{TRACK_RULE_BASIS}, {basis}"
+                return self._rule_threshold(rule, is_grey=is_grey)
             target = self.settings.bpcer_target
             threshold, basis = operating_attack_threshold(calibration, bpcer_target=target)
         except ModelLoadError as exc:
             raise ThresholdUnavailable(str(exc)) from exc
         return threshold, f"grey frames: {basis}" if is_grey_main else basis
+
+    def _rule_threshold(self, rule: PadTrackRule, *, is_grey: bool) -> tuple[float, str]:
+        """The card's threshold of the track rule for this colour: a grey track's from the rule's grey
+        calibration, else (and without one, the fallback said in the basis and logged) from its colour one.
+
+        Raises:
+            ModelLoadError: that calibration has no point at or below the door's target.
+        """
+        calibration, is_grey_rule = rule.calibration_for(is_grey=is_grey)
+        threshold, basis = operating_attack_threshold(calibration, bpcer_target=self.settings.bpcer_target)
+        if is_grey_rule:
+            return threshold, f"{TRACK_RULE_BASIS}, grey tracks: {basis}"
+        if is_grey:
+            logger.warning(
+                "the PAD track rule %s has no grey calibration: grey tracks are held to its colour "
+                "threshold %.6f, measured on colour tracks (grey live tracks score higher)",
+                rule.rule_sha256[:12],
+                threshold,
+            )
+            return threshold, f"{TRACK_RULE_BASIS}, {basis}, no grey calibration"
+        return threshold, f"{TRACK_RULE_BASIS}, {basis}"
 
     def observe(self, track_id: int, image: BgrImage, face: DetectedFace, vote: Vote) -> None:
         """Score this frame and its frame cues if the track still needs it (keeps the frame for the track

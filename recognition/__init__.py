@@ -106,7 +106,7 @@ from recognition.pad.selection import (
     people_outside,
     seeded_halves,
 )
-from recognition.pad.track_rule import fit_track_rule, with_track_attack_evidence
+from recognition.pad.track_rule import fit_track_rule, with_track_attack_evidence, with_track_grey_calibration
 from recognition.pipeline import Recognizer
 from recognition.protocols import Detector, Embedder, FaceIndex, PresentationAttackDetector
 from recognition.quality import FaceQuality, head_pose_deg, measure_face
@@ -166,6 +166,7 @@ __all__ = [
     "FRAME_CUES",
     "TRACK_CUES",
     "fit_track_rule",
+    "with_track_grey_calibration",
     "with_track_attack_evidence",
     "BoxCorrection",
     "PadCard",

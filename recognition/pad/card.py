@@ -173,11 +173,15 @@ class PadTrackRule(BaseModel):
     that scored them (`rule_sha256`): it lives in the rule, so a refit writes a new one, and a rule whose
     coefficients were changed under it (the hash differs) is not judged on it (`pad calibrate-door`).
 
-    The rule decides grey and colour tracks at the same thresholds, but grey tracks score otherwise, so its
-    attack evidence comes per colour (`attack_evidence`, at most one a colour, each recording the colour of
-    its tracks as the gate recorded them): a door's grey tracks are read only off grey attack tracks. A card
-    written before kept one evidence in the rule's calibration; it is read as that colour's (colour when it
-    names none, attack_evidence.py).
+    Grey tracks (a night/IR camera) score otherwise: grey frames push the passive score of live faces up,
+    so the colour thresholds refuse grey live tracks far above their targets. The rule may therefore hold a
+    `grey_calibration`: thresholds on the same score (same coefficients, so `rule_sha256` is unchanged)
+    measured on grey bona fide tracks (`bench/pad_cues.py --grey --card-rule --write-card`); the gate holds
+    a wholly grey track to it, and to `calibration` without one (`calibration_for`). Its attack evidence
+    comes per colour too (`attack_evidence`, at most one a colour, each recording the colour of its tracks
+    as the gate recorded them): a door's grey tracks are read only off grey attack tracks. A card written
+    before kept one evidence in the rule's calibration; it is read as that colour's (colour when it names
+    none, attack_evidence.py).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -187,6 +191,12 @@ class PadTrackRule(BaseModel):
     weights: tuple[float, ...]
     intercept: float
     calibration: PadCalibration
+    grey_calibration: PadCalibration | None = Field(
+        None,
+        description="Thresholds on the rule's score measured on grey bona fide tracks (every PAD frame "
+        "grey), for a door's grey tracks; None (and every card before it existed): grey tracks are held to "
+        "`calibration`.",
+    )
     fitted_on: str = Field(min_length=1, max_length=500)
     attack_evidence: tuple[PadAttackEvidence, ...] = Field(
         (),
@@ -210,14 +220,25 @@ class PadTrackRule(BaseModel):
 
     @model_validator(mode="after")
     def _evidence_per_track_one_per_colour(self) -> PadTrackRule:
-        if self.calibration.attack_evidence is not None:
+        calibrations = (self.calibration, self.grey_calibration)
+        if any(c is not None and c.attack_evidence is not None for c in calibrations):
             raise ValueError("a track rule's attack evidence belongs in its attack_evidence, per colour")
+        grey_source = None if self.grey_calibration is None else self.grey_calibration.source
+        if grey_source is not None and not grey_source.is_grayscale:
+            raise ValueError("the track rule's grey_calibration was measured on colour photos")
         if any(not evidence.is_per_track for evidence in self.attack_evidence):
             raise ValueError("a track rule's attack evidence is a rule's scores per track (rule_sha256)")
         colours = [evidence.colour for evidence in self.attack_evidence]
         if len(set(colours)) != len(colours):
             raise ValueError("at most one attack evidence per colour of tracks")
         return self
+
+    def calibration_for(self, *, is_grey: bool) -> tuple[PadCalibration, bool]:
+        """The thresholds that hold a track of this colour, and whether they are the grey ones: a wholly grey
+        track's by `grey_calibration` when there is one, everything else by `calibration`."""
+        if is_grey and self.grey_calibration is not None:
+            return self.grey_calibration, True
+        return self.calibration, False
 
     def attack_evidence_for(self, colour: TrackColour) -> PadAttackEvidence | None:
         """The rule's attack evidence measured on tracks of `colour`, or None."""

@@ -4,7 +4,9 @@ Newton's method (iteratively reweighted least squares) on standardised features,
 the fitted score come from the fit data's bona fide tracks, as `calibrate_pad` sets the passive ones. The
 rule's attack side (`with_track_attack_evidence`): its own scores on attack tracks it was not fitted on,
 recorded in the rule per colour of the tracks, bound to its coefficients' hash, for `pad calibrate-door` to
-read per track for doors' tracks of that colour.
+read per track for doors' tracks of that colour. Its grey side (`with_track_grey_calibration`): thresholds
+on the same rule's score from wholly grey bona fide tracks, for a door's grey tracks, the coefficients
+untouched.
 """
 
 from __future__ import annotations
@@ -124,3 +126,22 @@ def with_track_attack_evidence(
     kept = (e for e in rule.attack_evidence if e.colour != colour)
     by_colour = tuple(sorted((*kept, evidence), key=lambda e: e.colour != "colour"))  # colour, then grey
     return rule.model_copy(update={"attack_evidence": by_colour})
+
+
+def with_track_grey_calibration(
+    rule: PadTrackRule, bona_fide_rows: Sequence[Row], *, dataset: str
+) -> PadTrackRule:
+    """`rule` with thresholds for wholly grey tracks (a night/IR camera): its own score on grey bona fide
+    tracks at each target BPCER, as `fit_track_rule` sets the colour ones; the coefficients (so
+    `rule_sha256`), the colour thresholds, the evidence and the provenance are kept.
+
+    Args:
+        bona_fide_rows: each grey bona fide track's feature values by name, as the gate's events record them.
+        dataset: what the tracks are and whence.
+
+    Raises:
+        EvaluationDataError: too few rows to set a threshold at BPCER 10%.
+    """
+    scores = [rule.score(row) for row in bona_fide_rows]
+    calibration = calibrate_pad(scores, dataset=f"{len(scores)} grey bona fide tracks of {dataset}")
+    return rule.model_copy(update={"grey_calibration": calibration})

@@ -8,7 +8,15 @@ import cv2
 import numpy as np
 import pytest
 
-from gate import PAD_CUE_NAMES, PAD_FACE_TOO_CLOSE, PRESENTATION_ATTACK, GateSettings, PadSettings
+from gate import (
+    PAD_CUE_NAMES,
+    PAD_FACE_TOO_CLOSE,
+    PRESENTATION_ATTACK,
+    DoorColourCalibration,
+    DoorPadCalibration,
+    GateSettings,
+    PadSettings,
+)
 from gate.errors import ThresholdUnavailable
 from recognition import (
     PASSIVE_FEATURE,
@@ -21,11 +29,11 @@ from recognition import (
 )
 from storage import Decision, Engine, Keyring
 from tests.data import encode_jpeg
+from tests.gate.pad_support import NOON, run_pad_gate
 from tests.gate.pad_support import calibration_at as _at
 from tests.gate.pad_support import grey as _grey
 from tests.gate.pad_support import hand_set_rule as _hand_set_rule
 from tests.gate.pad_support import pad_with as _pad_with
-from tests.gate.pad_support import run_pad_gate
 from tests.gate.pad_support import sample as _sample
 from tests.storage.audit_helpers import sql, verify
 
@@ -217,3 +225,84 @@ def test_a_track_of_grey_frames_is_held_to_the_cards_grey_calibration_a_mixed_on
     assert old_events[-1].pad_threshold == pytest.approx(colour_threshold)
     assert (no_grey["colour"], no_grey["basis"]) == ("grey", "BPCER 0.01 on LFW")
     assert verify(engine, keyring).is_ok  # the colour basis is inside the MAC-covered cues
+
+
+def test_a_grey_track_is_held_to_the_track_rules_grey_calibration_a_colour_one_to_its_colour_thresholds(
+    engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled, caplog
+) -> None:
+    """The same rule (same coefficients and hash) with a grey calibration: its colour threshold, set below the
+    colour track's rule score here, and a grey one above the grey track's. The grey track is granted at the
+    grey threshold, the colour track denied at the colour one; without the grey calibration (every card
+    before it) the grey track is held to the colour threshold, denied, and the basis and log say so; a
+    door's own grey calibration still wins over the rule's."""
+    rule = _hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
+    live = _sample("image_T1.jpg")
+    frames = [*[_grey(live)] * 5, *[np.full_like(live, 96)] * 7, *[live] * 5]
+    with_rule = _pad_with(pad_model_dir, tmp_path / "m", track_rule=rule)
+    _, measured = _run(engine, keyring, recognizer, with_rule, frames, "monitor")
+    grey_score, colour_score = (e.pad_score for e in measured)
+    assert grey_score is not None and colour_score is not None
+    colour_at, grey_at = colour_score / 2, (grey_score + 1.0) / 2
+    assert grey_score > colour_at
+    colour_only = rule.model_copy(update={"calibration": _at("colour tracks", colour_at)})
+    both = colour_only.model_copy(update={"grey_calibration": _at("grey tracks", grey_at)})
+    assert both.rule_sha256 == colour_only.rule_sha256 == rule.rule_sha256
+
+    with_both = _pad_with(pad_model_dir, tmp_path / "b", track_rule=both)
+    decisions, events = _run(engine, keyring, recognizer, with_both, frames, "enforce")
+    with caplog.at_level("WARNING", logger="gate.pad"):
+        old_decisions, old_events = _run(
+            engine, keyring, recognizer, _pad_with(pad_model_dir, tmp_path / "c", track_rule=colour_only),
+            frames, "enforce",
+        )  # fmt: skip
+
+    assert [(d.verdict.decision, d.verdict.reason) for d in decisions] == [
+        (Decision.granted, "match"),
+        (Decision.denied, PRESENTATION_ATTACK),
+    ]
+    grey_event, colour_event = events[2:4]
+    grey_cues, colour_cues = json.loads(grey_event.pad_cues), json.loads(colour_event.pad_cues)
+    assert (grey_event.pad_score, grey_event.pad_threshold) == (
+        pytest.approx(grey_score),
+        pytest.approx(grey_at),
+    )
+    assert (grey_cues["colour"], grey_cues["basis"]) == (
+        "grey",
+        "track rule, grey tracks: BPCER 0.01 on grey tracks",
+    )
+    assert colour_event.pad_threshold == pytest.approx(colour_at)
+    assert (colour_cues["colour"], colour_cues["basis"]) == (
+        "colour",
+        "track rule, BPCER 0.01 on colour tracks",
+    )
+    assert grey_cues["track_rule_sha256"] == colour_cues["track_rule_sha256"] == rule.rule_sha256
+    assert [(d.verdict.decision, d.verdict.reason) for d in old_decisions] == [
+        (Decision.denied, PRESENTATION_ATTACK),
+        (Decision.denied, PRESENTATION_ATTACK),
+    ]
+    old_grey = old_events[4]
+    assert old_grey.pad_threshold == pytest.approx(colour_at)
+    assert (
+        json.loads(old_grey.pad_cues)["basis"]
+        == "track rule, BPCER 0.01 on colour tracks, no grey calibration"
+    )
+    assert any("has no grey calibration" in r.getMessage() for r in caplog.records)
+    assert verify(engine, keyring).is_ok
+
+    door_grey = DoorColourCalibration(
+        attack_threshold=colour_at, event_count=500, first_event_at=NOON, last_event_at=NOON
+    )
+    door = DoorPadCalibration(
+        pad_weights_sha256=with_both.weights_sha256, score="track_rule", track_rule_sha256=rule.rule_sha256,
+        bpcer_target=0.01, grey=door_grey,
+    )  # fmt: skip
+    settings = GateSettings(pad=PadSettings(policy="enforce", door_calibration=door))
+    settings.decision.cooldown_s = 0.0
+    door_decisions, door_events = run_pad_gate(
+        engine, keyring, recognizer, with_both, frames[:5], settings=settings
+    )
+    assert [d.verdict.decision for d in door_decisions] == [Decision.denied]
+    assert door_events[-1].pad_threshold == pytest.approx(colour_at)
+    assert json.loads(door_events[-1].pad_cues)["basis"].startswith(
+        "track rule, grey frames: door calibration"
+    )

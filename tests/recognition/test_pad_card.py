@@ -1,5 +1,6 @@
 """The PAD card's face-fill calibrations: one per photo colour, and cards written before colours were told
-apart read with the colour their calibration's source records; the basis an operating threshold states."""
+apart read with the colour their calibration's source records; the track rule's grey calibration; the basis an
+operating threshold states."""
 
 from __future__ import annotations
 
@@ -145,3 +146,52 @@ def test_the_basis_names_the_calibrated_point_used_not_a_target_it_was_never_mea
     assert operating_attack_threshold(calibration, bpcer_target=0.1) == (0.15, "BPCER 0.1 on LFW")
     with pytest.raises(ModelLoadError, match="no point at BPCER <= 0.005"):
         operating_attack_threshold(calibration, bpcer_target=0.005)
+
+
+def _rule_json(**fields: Any) -> dict[str, Any]:
+    """A track rule as a card before its grey calibration wrote it (no `grey_calibration` key)."""
+    point = {"bpcer": 0.01, "attack_threshold": 0.03}
+    return {
+        "features": ["passive", "frame_edges"], "centre": [0.6, 0.2], "scale": [0.3, 0.2],
+        "weights": [0.08, 3.3], "intercept": -3.35, "fitted_on": "bench/pad_cues.py --seed 13",
+        "calibration": {"dataset": "colour tracks", "bona_fide_count": 124, "points": [point]}, **fields,
+    }  # fmt: skip
+
+
+def test_the_track_rules_grey_calibration_loads_round_trips_and_leaves_its_hash_and_old_cards_alone(
+    tmp_path: Path,
+) -> None:
+    """A rule written before it had a grey calibration loads with none (grey tracks keep its colour
+    thresholds); one with it round-trips, holds grey tracks by it and colour ones by the colour thresholds,
+    and has the same `rule_sha256` (thresholds are not coefficients)."""
+    old = _read(tmp_path, _card_json(track_rule=_rule_json())).track_rule
+    assert old is not None and old.grey_calibration is None
+    assert old.calibration_for(is_grey=True) == (old.calibration, False)
+    grey = _calibration("grey tracks", 0.031, is_grayscale=None)
+
+    card = _read(tmp_path, _card_json(track_rule=_rule_json(grey_calibration=grey.model_dump(mode="json"))))
+
+    rule = card.track_rule
+    assert rule is not None and rule.grey_calibration == grey
+    assert rule.rule_sha256 == old.rule_sha256
+    assert rule.model_dump(exclude={"grey_calibration"}) == old.model_dump(exclude={"grey_calibration"})
+    assert rule.calibration_for(is_grey=True) == (grey, True)
+    assert rule.calibration_for(is_grey=False) == (old.calibration, False)
+    write_pad_card(card, tmp_path / "again.json")
+    assert read_pad_card(tmp_path / "again.json") == card
+
+
+def test_a_track_rules_grey_calibration_with_attack_scores_or_of_colour_photos_is_refused(
+    tmp_path: Path,
+) -> None:
+    """The rule's attack scores live beside it, per colour, never in a calibration; a grey calibration whose
+    source says colour photos holds no grey tracks."""
+    species = [{"species": "print", "scored_count": 1, "detection_failures": 0, "scores": [0.9]}]
+    evidence = {"dataset": "sim", "paths_sha256": "a" * 64, "species": species}
+    grey = _calibration("grey tracks", 0.031, is_grayscale=None).model_dump(mode="json")
+    with_scores = _rule_json(grey_calibration={**grey, "attack_evidence": evidence})
+    with pytest.raises(ModelLoadError, match="attack evidence belongs in its attack_evidence"):
+        _read(tmp_path, _card_json(track_rule=with_scores))
+    colour = _calibration("LFW", 0.031, is_grayscale=False).model_dump(mode="json")
+    with pytest.raises(ModelLoadError, match="grey_calibration was measured on colour photos"):
+        _read(tmp_path, _card_json(track_rule=_rule_json(grey_calibration=colour)))

@@ -16,13 +16,16 @@ from recognition import (
     TRACK_CUES,
     BgrImage,
     DetectedFace,
+    EvaluationDataError,
     Recognizer,
     attack_still,
     fill_warp_padding,
     fit_track_rule,
     names_sha256,
+    threshold_at_bpcer,
     warp_padding_mask,
     with_track_attack_evidence,
+    with_track_grey_calibration,
 )
 from tests.data import encode_jpeg, knn_examples, shared_faces
 
@@ -209,6 +212,45 @@ def test_the_rules_attack_evidence_is_its_own_score_on_each_attack_track_bound_t
         rows[::2], is_attack[::2], features=[PASSIVE_FEATURE, "frame_edges"], fitted_on="x"
     )
     assert refit.rule_sha256 != rule.rule_sha256 and refit.attack_evidence == ()
+
+
+def test_the_rules_grey_calibration_is_its_own_score_on_grey_bona_fide_tracks_coefficients_untouched() -> (
+    None
+):
+    """Thresholds on the same score (brute force over the grey rows' scores: at most floor(target × n)
+    above each), nothing else of the rule changed (its hash, colour thresholds, evidence); too few grey
+    tracks for a threshold at BPCER 10% are refused."""
+    rng = np.random.default_rng(7)
+    rows = _rows(rng, 60, is_attack=False) + _rows(rng, 60, is_attack=True)
+    rule = fit_track_rule(
+        rows, [False] * 60 + [True] * 60, features=[PASSIVE_FEATURE, "frame_edges"], fitted_on="synthetic"
+    )
+    rule = with_track_attack_evidence(
+        rule, {"print": rows[60:70]}, {}, dataset="held-out", paths_sha256="a" * 64, colour="grey"
+    )
+    grey = [{**row, PASSIVE_FEATURE: min(1.0, (row[PASSIVE_FEATURE] or 0.0) + 0.5)} for row in rows[:40]]
+    grey = grey + _rows(rng, 80, is_attack=False)
+
+    calibrated = with_track_grey_calibration(rule, grey, dataset="grey fit tracks")
+
+    assert calibrated.rule_sha256 == rule.rule_sha256
+    assert calibrated.model_dump(exclude={"grey_calibration"}) == rule.model_dump(
+        exclude={"grey_calibration"}
+    )
+    calibration = calibrated.grey_calibration
+    assert calibration is not None and calibration.dataset == "120 grey bona fide tracks of grey fit tracks"
+    scores = [rule.score(row) for row in grey]
+    assert [p.bpcer for p in calibration.points] == [0.01, 0.05, 0.1] and calibration.bona_fide_count == 120
+    for point in calibration.points:
+        above = sum(score > point.attack_threshold for score in scores)
+        assert (
+            above
+            <= math.floor(point.bpcer * len(scores))
+            < above + sum(score == point.attack_threshold for score in scores)
+        )
+        assert point.attack_threshold == threshold_at_bpcer(scores, point.bpcer)
+    with pytest.raises(EvaluationDataError, match="cannot measure a BPCER"):
+        with_track_grey_calibration(rule, grey[:9], dataset="too few")
 
 
 @pytest.mark.model
