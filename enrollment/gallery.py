@@ -104,6 +104,8 @@ class GalleryService:
         """Stop a full load under way (at its next batch of templates) and wait for its thread; later
         full loads run in the caller again. Idempotent."""
         self._stop.set()
+        if self.is_loading:
+            logger.info("stopping the gallery load under way")
         if not self._lock.acquire(timeout=_STOP_WAIT_S):
             logger.warning(
                 "the gallery load did not stop within %.0f s; left to end on its own", _STOP_WAIT_S

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -208,3 +209,30 @@ def test_a_reload_the_log_cannot_explain_answers_503_not_the_last_gallery(api: A
         wait_for_gallery(started)
         assert _people(_identify(client, api, "obama1.jpg")) == [obama]
     assert during.status_code == 503 and during.headers["Retry-After"] == "5"
+
+
+def test_a_server_stopped_during_its_load_stops_it_and_returns(
+    api: ApiHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Shutdown neither abandons a load thread nor waits for the whole load: it stops it at its next
+    batch of templates (a million take a minute) and joins it."""
+    _enroll_obama(api)
+    started = replace(api.services)
+    client = TestClient(create_app(started, settings=ApiSettings()))
+    with (
+        caplog.at_level(logging.INFO, logger="enrollment.gallery"),
+        ThreadPoolExecutor(1) as pool,
+        _loads_paused(started) as loading,
+    ):
+        client.__enter__()
+        assert loading.reached.wait(ANSWER_S), "starting the server began no load"
+        stopping = pool.submit(client.__exit__, None, None, None)
+        deadline = time.monotonic() + ANSWER_S
+        while "stopping the gallery load under way" not in caplog.messages:
+            assert time.monotonic() < deadline, "shutdown did not stop the load"
+            time.sleep(0.01)
+        loading.resume.set()
+        stopping.result(timeout=ANSWER_S)
+    assert "gallery load stopped (the server is shutting down)" in caplog.messages
+    assert not started.gallery.is_loading
+    assert not [t for t in threading.enumerate() if t.name == LOADER]
