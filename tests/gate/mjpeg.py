@@ -38,15 +38,21 @@ class MjpegCamera:
     """Serves numbered JPEG frames to every client; `sent` counts frames written on the latest connection.
 
     Each connection starts again at frame 0 and writes one frame every `interval_s`, stopping after
-    the last one (the connection then stays open, idle) or when the camera is stopped.
+    the last one (the connection then stays open, idle) or when the camera is stopped. An
+    `is_looping` camera starts again at frame 0 after the last one instead, until it is stopped, so a
+    gate slowed by a loaded machine never finds the scene over before the test is done with it;
+    `all_sent` is then set after the first pass.
     """
 
-    def __init__(self, frames: list[np.ndarray], *, interval_s: float, port: int = 0) -> None:
+    def __init__(
+        self, frames: list[np.ndarray], *, interval_s: float, port: int = 0, is_looping: bool = False
+    ) -> None:
         self._jpegs = [
             cv2.imencode(".jpg", stamp(f, i), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
             for i, f in enumerate(frames)
         ]
         self._interval_s = interval_s
+        self._is_looping = is_looping
         self._halt = threading.Event()
         self.all_sent = threading.Event()
         self.sent = 0
@@ -76,19 +82,26 @@ class MjpegCamera:
 
     def serve(self, out: io.BufferedIOBase) -> None:
         self.sent = 0
+        while self._send_every_frame(out):
+            self.all_sent.set()
+            if not self._is_looping:
+                self._halt.wait()
+                return
+
+    def _send_every_frame(self, out: io.BufferedIOBase) -> bool:
+        """One pass over the frames; False when the camera was stopped or the client went away."""
         for jpeg in self._jpegs:
             if self._halt.is_set():
-                return
+                return False
             header = b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % (BOUNDARY, len(jpeg))
             try:
                 out.write(header + jpeg + b"\r\n")
                 out.flush()
             except (BrokenPipeError, ConnectionResetError):
-                return
+                return False
             self.sent += 1
             time.sleep(self._interval_s)
-        self.all_sent.set()
-        self._halt.wait()
+        return True
 
     def stop(self) -> None:
         """Drop every connection and close the listening socket (the camera goes dark)."""
