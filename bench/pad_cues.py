@@ -24,8 +24,12 @@ colour (a refit writes a new rule, with only this colour's evidence).
 `--grey` renders every frame of every clip grey, bona fide and attacks alike, as a night/IR door camera
 delivers them (the same seed's clips turned grey, so a grey OUT pairs clip for clip with a colour one); it
 writes into the card only with `--card-rule`, which scores with the card's rule instead of fitting one
-(`rule_at_its_points`: BPCER and APCER per species at each of the rule's thresholds, per split) and with
-`--write-card` records its evidence for the tracks' colour beside the other colour's.
+(`rule_at_its_points`: BPCER and APCER per species at each of the rule's thresholds, per split). With `--grey
+--card-rule` the rule also gets a grey calibration: thresholds on its own score (coefficients untouched, so
+`rule_sha256` too) set on the grey fit split's bona fide tracks, which the gate holds wholly grey tracks to
+(`rule_at_grey_points`: the same rates at those thresholds). With `--write-card` it records both, the grey
+calibration and its evidence for the tracks' colour beside the other colour's, in the card's rule, never a
+refit one.
 `--fit-stills CLASS=DIR` (repeatable) adds every second photo of a
 class (`bona_fide`, a species) to the fit split as one-frame tracks and reports the rest at the rule's
 threshold; `--calibrate-stills DIR` sets that threshold on other bona fide photos instead of the fit rows.
@@ -70,6 +74,7 @@ from recognition import (
     BgrImage,
     DetectedFace,
     Gallery,
+    PadCalibration,
     PadTrackRule,
     PresentationAttackDetector,
     RecognitionSettings,
@@ -91,6 +96,7 @@ from recognition import (
     threshold_at_bpcer,
     vector_to_bytes,
     with_track_attack_evidence,
+    with_track_grey_calibration,
     write_pad_card,
 )
 from storage import StorageSettings
@@ -378,11 +384,12 @@ def tracks_colour(rows: Sequence[Row]) -> TrackColour:
 
 
 def evidence_report(rule: PadTrackRule, colour: TrackColour) -> dict[str, object] | None:
-    """Per species the tracks of the rule's attack evidence of `colour` and the APCER at each of its
-    thresholds."""
+    """Per species the tracks of the rule's attack evidence of `colour` and the APCER at each of the
+    thresholds that hold tracks of that colour (the grey calibration's for grey, when the rule has one)."""
     evidence = rule.attack_evidence_for(colour)
     if evidence is None:
         return None
+    calibration, _ = rule.calibration_for(is_grey=colour == "grey")
     return {
         "dataset": evidence.dataset,
         "json_chars": len(evidence.model_dump_json()),
@@ -392,7 +399,7 @@ def evidence_report(rule: PadTrackRule, colour: TrackColour) -> dict[str, object
                 "never_scored": entry.detection_failures,
                 **{
                     f"apcer_at_rule_{p.bpcer:g}": round(entry.apcer_at(p.attack_threshold), 4)
-                    for p in rule.calibration.points
+                    for p in calibration.points
                 },
             }
             for entry in evidence.species
@@ -432,11 +439,13 @@ def _fitted_rule(
     return rule
 
 
-def rule_at_points(rule: PadTrackRule, rows: Mapping[str, list[Row]]) -> dict[str, float | int]:
-    """At each of the rule's thresholds: the share of bona fide tracks it refuses (BPCER) and of each
-    species' tracks it lets through (APCER), with the tracks counted."""
+def rule_at_points(
+    rule: PadTrackRule, rows: Mapping[str, list[Row]], *, calibration: PadCalibration | None = None
+) -> dict[str, float | int]:
+    """At each of the rule's thresholds (`calibration`'s: default its colour ones): the share of bona fide
+    tracks it refuses (BPCER) and of each species' tracks it lets through (APCER), with the tracks counted."""
     report: dict[str, float | int] = {f"{cls}_tracks": len(cls_rows) for cls, cls_rows in rows.items()}
-    for point in rule.calibration.points:
+    for point in (calibration or rule.calibration).points:
         for cls, cls_rows in rows.items():
             refused = sum(rule.score(row) > point.attack_threshold for row in cls_rows)
             wrong = refused if cls == "bona_fide" else len(cls_rows) - refused
@@ -445,6 +454,43 @@ def rule_at_points(rule: PadTrackRule, rows: Mapping[str, list[Row]]) -> dict[st
                 round(wrong / len(cls_rows), 4) if cls_rows else math.nan
             )
     return report
+
+
+def grey_calibrated(rule: PadTrackRule, bona_fide_rows: list[Row], *, seed: int) -> PadTrackRule:
+    """`rule` with thresholds for grey tracks set on the grey fit split's bona fide tracks; as it was (and
+    saying so) when they are too few to set one at every target its colour thresholds have (a smoke run): the
+    gate holds a door's grey tracks to the grey thresholds, so one lacking the door's target would stop it."""
+    targets = sorted(p.bpcer for p in rule.calibration.points)
+    if len(bona_fide_rows) * targets[0] < 1:
+        sys.stderr.write(
+            f"no grey calibration of the card's rule: {len(bona_fide_rows)} grey bona fide fit tracks set no "
+            f"threshold at BPCER {targets[0]:g}, which its colour thresholds have (more --bona or --people)\n"
+        )
+        return rule
+    return with_track_grey_calibration(
+        rule,
+        bona_fide_rows,
+        dataset=f"the fit half of ORL's people (simulated pose-sweep stand-ins), "
+        f"bench/pad_cues.py --seed {seed} --grey",
+    )
+
+
+def write_card_rule(card_path: Path, rule: PadTrackRule, *, is_card_rule: bool) -> None:
+    """Store `rule` as the card's track rule. With `is_card_rule` it must be the rule the card holds (same
+    coefficients): a run scoring the card's rule adds thresholds and evidence to it and never writes another.
+
+    Raises:
+        SystemExit: the card's rule is not `rule`'s (refit or removed since this run read it).
+    """
+    card = read_pad_card(card_path)
+    held = None if card.track_rule is None else card.track_rule.rule_sha256
+    if is_card_rule and held != rule.rule_sha256:
+        raise SystemExit(
+            f"{card_path}: its track rule is {str(held)[:12]} now, this run scored {rule.rule_sha256[:12]}: "
+            "nothing written (run it again)"
+        )
+    write_pad_card(card.model_copy(update={"track_rule": rule}), card_path)
+    sys.stderr.write(f"track rule written to {card_path}\n")
 
 
 def main() -> None:
@@ -546,6 +592,8 @@ def main() -> None:
     rule = (
         _card_rule(card_path) if args.card_rule else _fitted_rule(args, fit, recognizer=recognizer, pad=pad)
     )
+    if args.card_rule and args.grey:  # thresholds of the same score for grey tracks; no coefficient moves
+        rule = grey_calibrated(rule, fit["bona_fide"], seed=args.seed)
     rule = held_out_attack_evidence(rule, args.out, held, seed=args.seed)
     combined = operating(fit, held, rule.score)
     main_calibration, _ = main_calibration_for(pad.calibration, pad.grey_calibration, is_grayscale=args.grey)
@@ -573,8 +621,7 @@ def main() -> None:
         for cls, rows in [*held_stills.items(), *held.items()]
     }
     if args.write_card:
-        write_pad_card(read_pad_card(card_path).model_copy(update={"track_rule": rule}), card_path)
-        sys.stderr.write(f"track rule written to {card_path}\n")
+        write_card_rule(card_path, rule, is_card_rule=args.card_rule)
     report = {
         "tracks": {split: {cls: len(rows) for cls, rows in s.items()} for split, s in splits.items()},
         "never_scored": failures,
@@ -589,6 +636,19 @@ def main() -> None:
         "rule_thresholds": {str(p.bpcer): p.attack_threshold for p in rule.calibration.points},
         "rule_attack_evidence_held_out": evidence_report(rule, colour),
         "rule_at_its_points": {split: rule_at_points(rule, rows) for split, rows in track_splits.items()},
+        "rule_grey_thresholds": (
+            None
+            if rule.grey_calibration is None
+            else {str(p.bpcer): p.attack_threshold for p in rule.grey_calibration.points}
+        ),
+        "rule_at_grey_points": (
+            None
+            if rule.grey_calibration is None
+            else {
+                split: rule_at_points(rule, rows, calibration=rule.grey_calibration)
+                for split, rows in track_splits.items()
+            }
+        ),
         "combined_held_out": combined,
         "passive_at_card_threshold_held_out": passive_at_card,
         "cue_ms_per_track_median": cost,

@@ -21,16 +21,21 @@ from bench import pad_cues
 from gate import OpencvFrameSource, PadSettings
 from recognition import (
     ATTACK_SPECIES,
+    MINIFASNET_SOURCES,
     PAD_CARD_DIR,
     PAD_CARD_FILE,
+    PadCard,
+    PadNet,
     PadTrackRule,
     PresentationAttackDetector,
     RecognitionSettings,
     Recognizer,
     build_pad_detector,
+    calibrate_pad,
     grey_frame,
     names_sha256,
     read_pad_card,
+    write_pad_card,
 )
 from storage import StorageSettings
 from tests.data import SHARED_DATA_DIR, orl
@@ -117,7 +122,17 @@ def test_the_written_rule_carries_the_gates_per_track_scores_of_the_held_out_att
     grey = _run_bench(tmp_path / "grey", capsys, "--grey", "--card-rule")  # the same clips, wholly grey
 
     scored = _written_rule(card_path)
-    assert scored.model_dump(exclude={"attack_evidence"}) == refit.model_dump(exclude={"attack_evidence"})
+    added = {"attack_evidence", "grey_calibration"}  # the card's rule, its coefficients and colour thresholds
+    assert scored.model_dump(exclude=added) == refit.model_dump(exclude=added)
+    assert scored.rule_sha256 == refit.rule_sha256 and refit.grey_calibration is None
+    grey_bona = json.loads((tmp_path / "grey" / "rows.json").read_text())["rows"]["fit"]["bona_fide"]
+    if len(grey_bona) * min(p.bpcer for p in refit.calibration.points) >= 1:  # a grey point at each target
+        assert scored.grey_calibration is not None
+        grey_points = calibrate_pad([refit.score(row) for row in grey_bona], dataset="-").points
+        assert scored.grey_calibration.points == grey_points
+        assert grey["rule_grey_thresholds"] == {str(p.bpcer): p.attack_threshold for p in grey_points}
+    else:  # a smoke run's few tracks (10 here): grey tracks keep the colour thresholds, as before
+        assert scored.grey_calibration is None and grey["rule_grey_thresholds"] is None
     assert grey["colour"] == "grey" and grey["rule"]["from"] == "card"
     colour_evidence, grey_evidence = scored.attack_evidence  # the colour tracks' kept beside the grey ones'
     assert colour_evidence == refit.attack_evidence[0] and grey_evidence.colour == "grey"
@@ -196,3 +211,92 @@ def test_the_rule_at_its_points_counts_refused_bona_fide_and_passed_attack_track
     assert report["bona_fide_tracks"] == 4 and report["print_tracks"] == 2
     assert report["bpcer_at_rule_0.01"] == 0.25 and report["apcer_print_at_rule_0.01"] == 0.5
     assert np.isnan(report["apcer_screen_replay_at_rule_0.01"])
+
+
+def _card(rule: PadTrackRule) -> PadCard:
+    """A card of one pinned net (its ONNX file absent: only the card is read) holding `rule`."""
+    pinned = MINIFASNET_SOURCES[0]
+    net = PadNet(
+        variant=pinned.variant, file="v2.onnx", sha256="1" * 64, scale=pinned.scale,
+        source_sha256=pinned.sha256,
+    )  # fmt: skip
+    return PadCard(model_id="minifasnet-test", nets=(net,), track_rule=rule)
+
+
+def test_a_card_rule_run_writes_into_the_cards_rule_only_never_another(tmp_path: Path) -> None:
+    """--card-rule --write-card adds thresholds and evidence to the rule the card holds: written when the
+    card still holds that rule (same coefficients), refused with nothing written when the card's rule was
+    refit since the run read it; a fitting run writes its own rule."""
+    card_path = tmp_path / PAD_CARD_FILE
+    rule = hand_set_rule(("passive", "frame_edges"))
+    write_pad_card(_card(rule), card_path)
+    grey = rule.model_copy(update={"grey_calibration": rule.calibration})
+
+    pad_cues.write_card_rule(card_path, grey, is_card_rule=True)
+
+    assert _written_rule(card_path) == grey
+    refit = rule.model_copy(update={"weights": (1.0, 3.0)})
+    write_pad_card(_card(refit), card_path)
+    with pytest.raises(SystemExit, match="nothing written"):
+        pad_cues.write_card_rule(card_path, grey, is_card_rule=True)
+    assert _written_rule(card_path) == refit
+    pad_cues.write_card_rule(card_path, rule, is_card_rule=False)
+    assert _written_rule(card_path) == rule
+
+
+def test_grey_card_rule_write_card_writes_the_cards_rule_with_thresholds_from_the_grey_fit_bona_fide_tracks(
+    tmp_path: Path,
+    recognizer: Recognizer,
+    pad_model_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--grey --card-rule --write-card` over kept rows (OUT/rows.json as a grey run records them; real grey
+    clips for the names and cue timings): the card's rule is written back with the same coefficients and
+    colour thresholds, its grey evidence, and a grey calibration whose thresholds are its own score on the
+    grey fit split's bona fide tracks, reported with the rates at them."""
+    monkeypatch.setenv("FACEGATE_DATA_DIR", str(SHARED_DATA_DIR))
+    models = StorageSettings().home / "models"
+    shutil.copytree(pad_model_dir, models)
+    card_path = models / PAD_CARD_DIR / PAD_CARD_FILE
+    rule = hand_set_rule(("passive", "frame_edges"))
+    write_pad_card(read_pad_card(card_path).model_copy(update={"track_rule": rule}), card_path)
+    out = tmp_path / "grey"
+    pad_cues.make_data(
+        out, recognizer, orl=orl(), seed=13, bona=1, attacks=1, frames=3, people_max=2, is_grey=True
+    )
+    rng = np.random.default_rng(3)
+
+    def rows(count: int, edges: float) -> list[pad_cues.Row]:
+        return [
+            {"passive": float(p), "frame_edges": edges, pad_cues.IS_GREY: 1.0}
+            for p in rng.uniform(0.8, 1.0, count)
+        ]
+
+    kept = {  # held out: one attack track a species, as many as the clips made above
+        split: {"bona_fide": rows(100, 0.25), **{s: rows(count, 0.9) for s in ATTACK_SPECIES}}
+        for split, count in (("fit", 5), ("held_out", 1))
+    }
+    never = {split: {cls: 0 for cls in kept[split]} for split in kept}
+    (out / "rows.json").write_text(json.dumps({"rows": kept, "never_scored": never}))
+    argv = ["bench/pad_cues.py", "--out", str(out), "--grey", "--card-rule", "--write-card"]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", argv)
+        pad_cues.main()
+
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    written = _written_rule(card_path)
+    assert written.rule_sha256 == rule.rule_sha256 and written.calibration == rule.calibration
+    assert [e.colour for e in written.attack_evidence] == ["grey"]
+    grey = written.grey_calibration
+    assert grey is not None and grey.bona_fide_count == 100
+    bona = [rule.score(row) for row in kept["fit"]["bona_fide"]]
+    assert grey.points == calibrate_pad(bona, dataset="-").points
+    assert report["rule_grey_thresholds"] == {str(p.bpcer): p.attack_threshold for p in grey.points}
+    held = [rule.score(row) for row in kept["held_out"]["bona_fide"]]
+    at_grey = report["rule_at_grey_points"]["held_out"]
+    for point in grey.points:
+        refused = sum(score > point.attack_threshold for score in held) / len(held)
+        assert at_grey[f"bpcer_at_rule_{point.bpcer:g}"] == round(refused, 4)
+        assert at_grey[f"apcer_print_at_rule_{point.bpcer:g}"] == 0.0
