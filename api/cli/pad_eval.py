@@ -36,6 +36,7 @@ from recognition import (
     RecognitionSettings,
     Recognizer,
     ScoredStills,
+    StillVerdict,
     build_pad_detector,
     build_recognizer,
     image_paths,
@@ -161,18 +162,23 @@ def _calibrated(
     pad: PresentationAttackDetector, *, judge: PadJudge, are_videos: bool, bpcer_target: float
 ) -> Judging:
     """The card's operating point at `bpcer_target`: a track as the gate decides it (by the track rule's
-    calibration when the card has a rule, else by the main calibration of the track's colour, as the gate
-    does); a still by enrollment's own judge_still (the grey calibration for a grey still with background
-    when the card has one), with the face-fill calibrations under `enrollment` and without them (the gate's
-    thresholds) under `gate`.
+    calibration of the track's colour when the card has a rule, else by the main calibration of the track's
+    colour, as the gate does); a still by enrollment's own judge_still (the grey calibration for a grey
+    still with background when the card has one), with the face-fill calibrations under `enrollment` and
+    without them (the gate's thresholds) under `gate`.
 
     Raises:
         ModelLoadError: the calibration has no point at or below the target.
     """
     rule = pad.track_rule
     if are_videos and rule is not None:
-        threshold, basis = operating_attack_threshold(rule.calibration, bpcer_target=bpcer_target)
-        return partial(judge_at_threshold, threshold=threshold, basis=f"track rule, {basis}")
+        colour = operating_attack_threshold(rule.calibration, bpcer_target=bpcer_target)
+        grey = (
+            None
+            if rule.grey_calibration is None
+            else operating_attack_threshold(rule.grey_calibration, bpcer_target=bpcer_target)
+        )
+        return partial(_judge_track_by_rule, colour=colour, grey=grey)
     face_fill = pad.face_fill_calibrations if judge is PadJudge.enrollment and not are_videos else ()
     return partial(
         judge_still,
@@ -181,6 +187,20 @@ def _calibrated(
         bpcer_target=bpcer_target,
         grey_calibration=pad.grey_calibration,
     )
+
+
+def _judge_track_by_rule(
+    scored: PadScore, *, colour: tuple[float, str], grey: tuple[float, str] | None
+) -> StillVerdict:
+    """A track held to the card's track rule as the gate holds it: a wholly grey track to the rule's grey
+    thresholds when it has them, every other track (and a grey one without them) to its colour ones."""
+    if scored.is_grayscale and grey is not None:
+        threshold, basis = grey
+        return judge_at_threshold(
+            scored, threshold=threshold, basis=f"track rule, grey tracks: {basis}", is_grey_calibrated=True
+        )
+    threshold, basis = colour
+    return judge_at_threshold(scored, threshold=threshold, basis=f"track rule, {basis}")
 
 
 def eval_pad_command(

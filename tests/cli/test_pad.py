@@ -33,6 +33,7 @@ from recognition import (
 )
 from tests.data import knn_examples, minifasnet_dir, orl, shared_faces
 from tests.fakes import RecordingPad
+from tests.gate.pad_support import hand_set_rule
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 runner = CliRunner()
@@ -281,9 +282,13 @@ def test_eval_pad_counts_a_video_whose_face_fills_every_frame_apart(
     assert report["detection_failures"] == {"bona_fide": 0, "print": 0}
 
 
-@pytest.mark.parametrize("codec", ["FFV1", "MJPG"], ids=["lossless", "mjpeg-off-grey-by-2-levels"])
+@pytest.mark.parametrize(
+    ("codec", "decider"),
+    [("FFV1", "passive"), ("MJPG", "passive"), ("FFV1", "track rule")],
+    ids=["lossless", "mjpeg-off-grey-by-2-levels", "track-rule-lossless"],
+)
 def test_eval_pad_holds_a_video_of_grey_frames_to_the_grey_calibration_as_the_gate_does(
-    pad_home: Path, tmp_path: Path, codec: str
+    pad_home: Path, tmp_path: Path, codec: str, decider: str
 ) -> None:
     photo = cv2.imread(str(knn_examples() / "train" / "kit_harington" / "john1.jpeg"))
     grey = cv2.cvtColor(cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
@@ -306,13 +311,18 @@ def test_eval_pad_holds_a_video_of_grey_frames_to_the_grey_calibration_as_the_ga
         )
         for name, at in (("colour", 0.0), ("grey", 1.0))
     )
-    update = {"calibration": colour, "grey_calibration": grey_calibration}
+    update: dict[str, object] = {"calibration": colour, "grey_calibration": grey_calibration}
+    if decider == "track rule":  # the rule's own thresholds per colour, as the gate holds a grey track
+        rule = hand_set_rule(("passive", "frame_edges"))
+        rule = rule.model_copy(update={"calibration": colour, "grey_calibration": grey_calibration})
+        update = {"track_rule": rule}
     write_pad_card(read_pad_card(card_path).model_copy(update=update), card_path)
 
     report = _json_last("eval", "pad", "--data", str(data), "--gallery", str(gallery), "--json")
 
     (point_at,) = report["operating_points"]
     assert report["bona_fide"] == 1 and point_at["grey_threshold"] == 1.0
+    assert point_at["grey_basis"].startswith("track rule, grey tracks" if decider == "track rule" else "")
     assert point_at["judged_by"]["grey_threshold"] == {"bona_fide": 1, "print": 1}
     assert point_at["bpcer"] == 0.0
 
