@@ -33,10 +33,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api import ApiSettings, AppServices, create_app
-from bench.scale_data import SyntheticFaces, population
-from bench.scale_sync import SFACE_LFW_AS_RECORDED, _stored_keyring
+from bench.scale_sync import SFACE_LFW_AS_RECORDED, stored_keyring, synthetic_gallery
 from enrollment import EnrollmentSettings
-from recognition import FaissFactoryIndexConfig, RecognitionSettings, Recognizer, build_recognizer
+from recognition import RecognitionSettings, Recognizer, build_recognizer
 from storage import Role, create_api_key, make_engine, session_scope
 
 PROBE = "faces/face-recognition-examples/examples/knn_examples/test/obama1.jpg"
@@ -89,7 +88,7 @@ def measure(
 ) -> dict[str, Any]:
     """Warm-up from the app's start, then a full reload (the change log reset, as after a restore)."""
     engine = make_engine(f"sqlite:///{database}")
-    keyring, store_s = _stored_keyring(engine, database, recognizer, **store)
+    keyring, store_s = stored_keyring(engine, database, recognizer, **store)
     with session_scope(engine) as session:
         token, _ = create_api_key(session, role=Role.device, label="bench", now=datetime.now(UTC))
     services = AppServices(
@@ -150,11 +149,8 @@ def main() -> None:
         work_dir = Path(work)
         settings = RecognitionSettings()
         base = build_recognizer(settings, cache_dir=work_dir)
-        faces = SyntheticFaces.fit(SFACE_LFW_AS_RECORDED, dim=128, seed=args.seed)
-        pop = population(faces, templates=args.templates, per_identity=2, probes=1, seed=args.seed)
-        config = FaissFactoryIndexConfig()
-        recognizer = Recognizer(
-            detector=base.detector, embedder=base.embedder, limits=base.limits, index=config
+        pop, recognizer, config = synthetic_gallery(
+            base, SFACE_LFW_AS_RECORDED, templates=args.templates, seed=args.seed
         )
         result = measure(
             recognizer,

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import text
 
-from bench.scale_data import ScoreStats, SyntheticFaces, population, sface_lfw_stats
+from bench.scale_data import Population, ScoreStats, SyntheticFaces, population, sface_lfw_stats
 from gate import GalleryCache, GateSettings
 from recognition import (
     FaissFactoryIndexConfig,
@@ -166,7 +166,7 @@ def _enroll_one(
     return person_id
 
 
-def _stored_keyring(
+def stored_keyring(
     engine: Engine, database: Path, recognizer: Recognizer, **store: Any
 ) -> tuple[Keyring, float]:
     """The gallery's keyring; the gallery is stored first unless `database` already holds it (its key
@@ -185,6 +185,18 @@ def _stored_keyring(
     return keyring, store_s
 
 
+def synthetic_gallery(
+    base: Recognizer, target: ScoreStats, *, templates: int, seed: int
+) -> tuple[Population, Recognizer, FaissFactoryIndexConfig]:
+    """Templates drawn two an identity with `target`'s score statistics, and `base`'s models over the
+    default FAISS factory index that holds them (the gallery the gate and the API search at scale)."""
+    faces = SyntheticFaces.fit(target, dim=128, seed=seed)
+    pop = population(faces, templates=templates, per_identity=2, probes=1, seed=seed)
+    config = FaissFactoryIndexConfig()
+    recognizer = Recognizer(detector=base.detector, embedder=base.embedder, limits=base.limits, index=config)
+    return pop, recognizer, config
+
+
 def measure_sync(
     recognizer: Recognizer,
     *,
@@ -199,7 +211,7 @@ def measure_sync(
     The gallery is stored in the SQLite file `database` unless a run before left it there.
     """
     engine = make_engine(f"sqlite:///{database}")
-    keyring, store_s = _stored_keyring(
+    keyring, store_s = stored_keyring(
         engine, database, recognizer, vectors=vectors, per_identity=per_identity
     )
     settings = GateSettings()
@@ -301,12 +313,7 @@ def main() -> None:
             if args.lfw_photos
             else SFACE_LFW_AS_RECORDED
         )
-        faces = SyntheticFaces.fit(target, dim=128, seed=args.seed)
-        pop = population(faces, templates=args.templates, per_identity=2, probes=1, seed=args.seed)
-        config = FaissFactoryIndexConfig()
-        recognizer = Recognizer(
-            detector=base.detector, embedder=base.embedder, limits=base.limits, index=config
-        )
+        pop, recognizer, config = synthetic_gallery(base, target, templates=args.templates, seed=args.seed)
         result = measure_sync(
             recognizer,
             vectors=pop.gallery,
