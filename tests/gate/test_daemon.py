@@ -1,7 +1,7 @@
 """GateDaemon: real worker processes, ordered start and stop, a crashed worker restarted with backoff.
 
-The camera workers here stand in for a camera and its gate (K3: the hardware is what is faked); the
-real gate runs in these processes in tests/cli/test_gate_config.py.
+The camera workers (tests/gate/daemon_support.py) stand in for a camera and its gate (K3: the hardware
+is what is faked); the real gate runs in these processes in tests/cli/test_gate_config.py.
 """
 
 from __future__ import annotations
@@ -18,34 +18,19 @@ import pytest
 from gate import (
     CameraSpec,
     DaemonSettings,
-    FrameSeen,
     GateDaemon,
     GateMetrics,
     GateSettings,
     GracefulStop,
     HealthBoard,
     StopRequested,
-    Telemetry,
     fan_out,
 )
+from tests.gate.daemon_support import camera_worker
 
 # A deadline, not a claim about speed: every worker is a spawned process that imports gate first (1.7
 # CPU-s); on a loaded 2-core machine one such import at nice 10 took 54 s, and three start at once.
 DEADLINE_S = 300.0
-
-
-def camera_worker(camera: CameraSpec, telemetry: Telemetry, stop: GracefulStop) -> None:
-    """Runs in the worker process. Source "crash-once:PATH" fails on its first run; "3-frames" ends."""
-    if camera.source.startswith("crash-once:"):
-        marker = Path(camera.source.split(":", 1)[1])
-        if not marker.exists():
-            marker.write_text(str(os.getpid()))
-            raise RuntimeError("camera driver crashed")
-    for number in range(3 if camera.source == "3-frames" else 10**9):
-        if stop.is_stopping:
-            return
-        telemetry(FrameSeen(camera.name, lag_s=None))
-        time.sleep(0.02 if number else 0.0)
 
 
 def _poll(condition, what: str) -> None:
@@ -131,9 +116,9 @@ def test_workers_start_in_order_a_crashed_one_restarts_and_stop_ends_them_all(tm
 
 
 ORPHAN_SCRIPT = """
-import threading, time
+import sys, threading, time
 from gate import CameraSpec, DaemonSettings, GateDaemon, GateSettings, HealthBoard
-from tests.gate.test_daemon import camera_worker
+from tests.gate.daemon_support import camera_worker
 health = HealthBoard(max_camera_silence_s=30.0, clock=time.monotonic)
 camera = CameraSpec("steady", "steady", "front", GateSettings())
 daemon = GateDaemon(cameras=[camera], worker_main=camera_worker, settings=DaemonSettings(http_port=0),
@@ -141,7 +126,7 @@ daemon = GateDaemon(cameras=[camera], worker_main=camera_worker, settings=Daemon
 threading.Thread(target=daemon.run, daemon=True).start()
 while not health.report()[1]["cameras"]["steady"]["frames"]:
     time.sleep(0.05)
-print(health.report()[1]["cameras"]["steady"]["pid"], flush=True)
+print(health.report()[1]["cameras"]["steady"]["pid"], "pytest" in sys.modules, flush=True)
 time.sleep(600)
 """
 
@@ -160,8 +145,10 @@ def test_a_worker_stops_when_its_daemon_is_killed() -> None:
     with subprocess.Popen(command, cwd=repo_root, stdout=subprocess.PIPE, text=True) as daemon:
         try:
             assert daemon.stdout is not None
-            worker_pid = int(daemon.stdout.readline())
+            pid, has_pytest = daemon.stdout.readline().split()
+            worker_pid = int(pid)
             assert not _has_exited(worker_pid)
+            assert has_pytest == "False", "the worker's module imports pytest, and so would every worker"
         finally:
             daemon.kill()
     deadline_s = time.monotonic() + DEADLINE_S
