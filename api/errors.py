@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.schemas import ErrorPublic, UnprocessablePublic
-from enrollment import EnrollmentRejected, GalleryLoading, ThresholdUnavailable
+from enrollment import EnrollmentRejected, GalleryLoadFailed, GalleryLoading, ThresholdUnavailable
 from recognition import ImageError, RecognitionError
 from storage import (
     CheckpointInvalid,
@@ -54,7 +54,7 @@ class ErrorRule:
     public_message: str | None = None
     """Shown instead of the exception's text when set (the text may hold internal details)."""
     retry_after_s: int | None = None
-    """Sent as Retry-After when set: the same request can succeed after this wait."""
+    """Sent as Retry-After when set: the same request can succeed after this wait (`retry_after_s`)."""
 
 
 ERROR_TABLE: dict[type[Exception], ErrorRule] = {
@@ -119,6 +119,11 @@ def public_message(exc: Exception, rule: ErrorRule) -> str:
     return rule.public_message if rule.public_message is not None else str(exc)
 
 
+def retry_after_s(exc: Exception, rule: ErrorRule) -> int | None:
+    """The Retry-After for `exc`: the wait it knows (a failed gallery load's backoff), else its rule's."""
+    return exc.retry_after_s if isinstance(exc, GalleryLoadFailed) else rule.retry_after_s
+
+
 def _body(exc: Exception, rule: ErrorRule) -> dict[str, object]:
     if rule.public_message is None and isinstance(exc, EnrollmentRejected):
         problems = [{"photo": problem.photo, "reason": problem.reason} for problem in exc.problems]
@@ -128,7 +133,8 @@ def _body(exc: Exception, rule: ErrorRule) -> dict[str, object]:
 
 def _handler_for(rule: ErrorRule) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
     async def handle(request: Request, exc: Exception) -> JSONResponse:
-        if rule.retry_after_s is not None:
+        wait_s = retry_after_s(exc, rule)
+        if wait_s is not None:
             # Expected and passing (a deadlock retried, a gallery loading for a minute): one line each, not a
             # traceback per request that would bury real failures.
             logger.warning(
@@ -136,7 +142,7 @@ def _handler_for(rule: ErrorRule) -> Callable[[Request, Exception], Awaitable[JS
                 request.method,
                 request.url.path,
                 rule.status_code,
-                rule.retry_after_s,
+                wait_s,
                 type(exc).__name__,
                 exc,
             )
@@ -145,7 +151,7 @@ def _handler_for(rule: ErrorRule) -> Callable[[Request, Exception], Awaitable[JS
             logger.error(
                 "%s %s failed with %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
             )
-        headers = None if rule.retry_after_s is None else {"Retry-After": str(rule.retry_after_s)}
+        headers = None if wait_s is None else {"Retry-After": str(wait_s)}
         return JSONResponse(_body(exc, rule), status_code=rule.status_code, headers=headers)
 
     return handle

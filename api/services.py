@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ class AppServices:
     enrollment: EnrollmentSettings
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     """Wall clock (timezone-aware UTC): key expiry and last use."""
+    monotonic: Callable[[], float] = time.monotonic
+    """Seconds for durations: the gallery's load progress and the backoff after a failed load."""
     recognizer_lock: threading.Lock = field(default_factory=threading.Lock)
     """Held around every use of `recognizer`'s models in a request: OpenCV's DNN models are not
     thread-safe, and sync routes run in a thread pool (bench/api_load.py saw cv2 assertion errors
@@ -37,7 +40,8 @@ class AppServices:
     """The one decrypted gallery /identify and the enrollment duplicate check search."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "gallery", GalleryService(self.keyring, self.recognizer))
+        gallery = GalleryService(self.keyring, self.recognizer, monotonic=self.monotonic)
+        object.__setattr__(self, "gallery", gallery)
 
     def enroll(self, session: Session, *, person_id: int, photos: list[Photo]) -> EnrollmentResult:
         """enrollment.enroll with this process's keyring, models, settings, gallery and PAD check.

@@ -1,6 +1,12 @@
 """Enrollment: photos → quality checks → embeddings → encrypted storage; also 1:N identification."""
 
-from enrollment.errors import EnrollmentError, EnrollmentRejected, GalleryLoading, ThresholdUnavailable
+from enrollment.errors import (
+    EnrollmentError,
+    EnrollmentRejected,
+    GalleryLoadFailed,
+    GalleryLoading,
+    ThresholdUnavailable,
+)
 from enrollment.gallery import GalleryService
 from enrollment.lookalike_backfill import LookalikeBackfill, backfill_lookalikes
 from enrollment.quality import quality_problems
@@ -11,6 +17,7 @@ from enrollment.similarity import confusable_pairs
 __all__ = [
     "EnrollmentError",
     "EnrollmentRejected",
+    "GalleryLoadFailed",
     "GalleryLoading",
     "ThresholdUnavailable",
     "EnrollmentResult",

@@ -4,6 +4,7 @@ EnrollmentError
 ├── EnrollmentRejected    one or more photos are unusable (or duplicates, when refused); nothing was written
 ├── ThresholdUnavailable  an FPIR target is set for identification but the model has no calibration
 └── GalleryLoading        the shared gallery is being loaded in full; retry shortly
+    └── GalleryLoadFailed its last full load failed; the next one starts after a backoff
 """
 
 from __future__ import annotations
@@ -39,3 +40,14 @@ class GalleryLoading(EnrollmentError):
     """The process's shared gallery is being loaded in full (as the server starts, or a reload the change
     log cannot give), by its own thread or another request: a minute for a million templates, so a
     request that needs it is answered at once instead of waiting."""
+
+
+class GalleryLoadFailed(GalleryLoading):
+    """The shared gallery's last full load failed (logged with its traceback) and the next one waits out
+    a backoff, so a broken key or a database outage does not make every request read the whole gallery
+    again."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        """Seconds until the next full load starts (at least 1)."""

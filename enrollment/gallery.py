@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from enrollment.errors import GalleryLoading
+from enrollment.errors import GalleryLoadFailed, GalleryLoading
 from recognition import (
     Gallery,
     GallerySource,
@@ -34,6 +35,11 @@ _LOADING = (
     "the gallery is being loaded in full (its first use since the server started, or a reload the change "
     "log cannot give); retry in a few seconds"
 )
+_RETRY_FIRST_S = 1.0
+"""The wait after a failed full load before the next may start; it doubles with each failure in a row,"""
+_RETRY_MAX_S = 60.0
+"""up to this: under a broken key or a database outage the whole gallery is read once a minute, not once a
+request."""
 
 
 @dataclass(frozen=True)
@@ -67,16 +73,22 @@ class GalleryService:
     full load.
     """
 
-    def __init__(self, keyring: Cipher, recognizer: Recognizer) -> None:
+    def __init__(
+        self, keyring: Cipher, recognizer: Recognizer, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._keyring = keyring
         self._recognizer = recognizer
-        self._sync = GallerySync(recognizer, monotonic=time.monotonic)
+        self._monotonic = monotonic
+        self._sync = GallerySync(recognizer, monotonic=monotonic)
         self._lock = threading.Lock()
         """Held by whoever changes the gallery: a call applying the log, or a full load."""
         self._engine: Engine | None = None
         self._loader: threading.Thread | None = None
-        self._failure: Exception | None = None
         self._stop = threading.Event()
+        self._retry_at_s: float | None = None
+        """When a full load may start again after one failed (on `monotonic`); None: at once."""
+        self._next_wait_s = _RETRY_FIRST_S
+        """The backoff the next failure in a row sets."""
 
     @property
     def is_loading(self) -> bool:
@@ -87,8 +99,10 @@ class GalleryService:
         """Load the gallery in full now, in the service's own thread, and every later full load too.
 
         Requests meanwhile are answered GalleryLoading (503), not held: a server coming up warms its
-        gallery before its first request needs it. A failed load is logged, raised to the next call
-        that needs the gallery, and retried by it. Call `close` when done.
+        gallery before its first request needs it. A failed load is logged and retried by the first
+        call that needs the gallery (or asks `readiness`) after a backoff of 1 s, doubling with each
+        failure in a row up to 60 s; calls meanwhile are answered GalleryLoadFailed with the wait left.
+        Call `close` when done.
         """
         self._stop.clear()
         self._engine = engine
@@ -96,7 +110,7 @@ class GalleryService:
             return  # a call is changing the gallery now: it loads it, or the next one does
         try:
             if self._sync.version is None and not self.is_loading:
-                self._start_load()
+                self._load_started()
         finally:
             self._lock.release()
 
@@ -124,14 +138,14 @@ class GalleryService:
 
         Raises:
             GalleryLoading: a full load is under way (in another call or the service's thread).
-            StorageError: the stored gallery cannot be read or decrypted (also: the service's last full
-                load failed so; a new one is started).
+            GalleryLoadFailed: the service's last full load failed; the next waits out its backoff.
+            StorageError: the stored gallery cannot be read or decrypted.
             RecognitionError: a stored template does not fit the model.
         """
-        gallery = self._refreshed(session)
-        if gallery is None:
-            raise GalleryLoading(_LOADING)
-        return gallery
+        refreshed = self._refreshed(session)
+        if isinstance(refreshed, GalleryLoading):
+            raise refreshed
+        return refreshed
 
     def searched(self, session: Session) -> SearchedGallery:
         """The gallery to identify in: `current`, or while a reload is under way, the last complete
@@ -139,62 +153,91 @@ class GalleryService:
 
         Raises:
             GalleryLoading: no complete gallery yet, or the log cannot say who was removed since it.
-            StorageError, RecognitionError: as `current`.
+            GalleryLoadFailed, StorageError, RecognitionError: as `current`.
         """
-        gallery = self._refreshed(session)
-        if gallery is not None:
-            return SearchedGallery(gallery)
+        refreshed = self._refreshed(session)
+        if not isinstance(refreshed, GalleryLoading):
+            return SearchedGallery(refreshed)
         version, stale = self._sync.version, self._sync.gallery  # in this order: see GallerySync
         changes = None if version is None else self._source(session).changes_since(version)
         if changes is None:
-            raise GalleryLoading(_LOADING)
+            raise refreshed
         excluded = frozenset(changes.removed_person_ids)
         logger.debug(
             "identifying in gallery version %d during a reload, %d people excluded", version, len(excluded)
         )
         return SearchedGallery(stale, excluded)
 
-    def _refreshed(self, session: Session) -> Gallery | None:
-        """The gallery at the session's version; None while a full load is under way elsewhere."""
+    def readiness(self) -> GalleryLoading | None:
+        """None once a complete gallery is loaded (a later reload is answered from it, see `searched`);
+        else what a call that needs the gallery is answered now. Starts the retry of a failed load whose
+        backoff is over, as `current` would: an orchestrator's probes retry a replica that gets no
+        traffic because it is not ready."""
+        if self._engine is None or not self._lock.acquire(blocking=False):
+            return None if self._sync.version is not None else GalleryLoading(_LOADING)
+        try:
+            if self._sync.version is not None:
+                return None
+            if self.is_loading:
+                return GalleryLoading(_LOADING)
+            return self._load_started()
+        finally:
+            self._lock.release()
+
+    def _refreshed(self, session: Session) -> Gallery | GalleryLoading:
+        """The gallery at the session's version, or why there is none now: a full load under way
+        elsewhere (started here when one is needed), or a failed one's backoff."""
         while not self._lock.acquire(timeout=_LOAD_CHECK_S):
             if self.is_loading:
-                return None
+                return GalleryLoading(_LOADING)
         try:
             if self.is_loading:
-                return None
+                return GalleryLoading(_LOADING)
             source = self._source(session)
             if self._sync.catch_up(source):
                 return self._sync.gallery
             if self._engine is None:
                 self._sync.load(source)
                 return self._sync.gallery
-            failure, self._failure = self._failure, None
-            self._start_load()
+            return self._load_started()
         finally:
             self._lock.release()
-        if failure is not None:
-            raise failure  # the last load's, logged with its traceback; this call started the next
-        return None
 
     def _source(self, session: Session) -> StoredGallery:
         return StoredGallery(session, self._keyring, model_id=self._recognizer.model_id)
 
-    def _start_load(self) -> None:
-        """Start the full load thread (the caller holds the lock, so none is running)."""
+    def _load_started(self) -> GalleryLoading:
+        """Start the full load thread unless a failed load's backoff is still running; returns what a
+        call is answered meanwhile. The caller holds the lock, so no load is running."""
+        if self._retry_at_s is not None:
+            wait_s = math.ceil(self._retry_at_s - self._monotonic())
+            if wait_s > 0:
+                return GalleryLoadFailed(
+                    f"the gallery could not be loaded (the server log says why); next try in {wait_s} s",
+                    retry_after_s=wait_s,
+                )
         self._loader = threading.Thread(
             target=self._load, args=(self._engine,), name="gallery-load", daemon=True
         )
         self._loader.start()
+        return GalleryLoading(_LOADING)
 
     def _load(self, engine: Engine) -> None:
-        try:
-            with session_scope(engine) as session, self._lock:
-                self._sync.load(_Stoppable(self._source(session), self._stop))
-        except _LoadStopped:
-            logger.info("gallery load stopped (the server is shutting down)")
-        except Exception as exc:  # the top of a worker: the next call that needs the gallery sees it, retries
-            logger.exception("gallery load failed; the next request that needs the gallery retries it")
-            self._failure = exc
+        with self._lock:
+            try:
+                with session_scope(engine) as session:
+                    self._sync.load(_Stoppable(self._source(session), self._stop))
+            except _LoadStopped:
+                logger.info("gallery load stopped (the server is shutting down)")
+            except Exception:  # the top of a worker: calls get GalleryLoadFailed until the backoff is over
+                wait_s, self._next_wait_s = self._next_wait_s, min(2.0 * self._next_wait_s, _RETRY_MAX_S)
+                self._retry_at_s = self._monotonic() + wait_s
+                logger.exception(
+                    "gallery load failed; retried by the first request or readiness probe after %.0f s",
+                    wait_s,
+                )
+            else:
+                self._retry_at_s, self._next_wait_s = None, _RETRY_FIRST_S
 
 
 class _LoadStopped(Exception):

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from fastapi.responses import Response
 
-from api.errors import public_message, rule_for
+from api.errors import public_message, retry_after_s, rule_for
 from enrollment import GalleryLoading
 from storage import Conflict, NotFound, Session, TransactionAborted, transaction
 
@@ -53,7 +53,7 @@ def refusal_of(exc: Exception) -> Refusal:
     return Refusal(
         message=public_message(exc, rule),
         status_code=rule.status_code,
-        retry_after_s=rule.retry_after_s,
+        retry_after_s=retry_after_s(exc, rule),
     )
 
 

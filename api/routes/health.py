@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
+from fastapi.responses import JSONResponse
 
-from api.deps import SessionDep
+from api.deps import ServicesDep, SessionDep
+from api.errors import retry_after_s, rule_for
 from api.schemas import ErrorPublic, StatusPublic
+from enrollment import GalleryLoadFailed
 from storage import gallery_version
 
 router = APIRouter(tags=["health"])
@@ -16,17 +19,36 @@ UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz"})
 
 @router.get("/healthz")
 def healthz() -> StatusPublic:
-    """Liveness: the process answers HTTP."""
+    """Liveness: the process answers HTTP (also while its gallery loads: restarting would not help)."""
     return StatusPublic(status="ok")
 
 
 @router.get(
     "/readyz",
+    response_model=StatusPublic,
     responses={
-        status.HTTP_503_SERVICE_UNAVAILABLE: {"model": ErrorPublic, "description": "Database unreachable."}
+        status.HTTP_503_SERVICE_UNAVAILABLE: {
+            "model": StatusPublic | ErrorPublic,
+            "description": "Not ready, see Retry-After: the gallery is `loading`, or its last load `failed` "
+            "and is retried after a backoff; or the database is unreachable (`detail`).",
+        }
     },
 )
-def readyz(session: SessionDep) -> StatusPublic:
-    """Readiness: the database answers a query (503 otherwise)."""
+def readyz(session: SessionDep, services: ServicesDep) -> StatusPublic | JSONResponse:
+    """Readiness: the database answers a query and the shared gallery is loaded (503 otherwise).
+
+    A replica answers /identify only once its gallery is loaded; until then a load balancer should send
+    its traffic elsewhere. A later reload keeps it ready: /identify answers from the last gallery.
+    """
     gallery_version(session)
-    return StatusPublic(status="ready")
+    waiting = services.gallery.readiness()
+    if waiting is None:
+        return StatusPublic(status="ready")
+    rule = rule_for(waiting)
+    assert rule is not None, "ERROR_TABLE lists GalleryLoading"
+    word = "failed" if isinstance(waiting, GalleryLoadFailed) else "loading"
+    return JSONResponse(
+        StatusPublic(status=word).model_dump(),
+        status_code=rule.status_code,
+        headers={"Retry-After": str(retry_after_s(waiting, rule))},
+    )

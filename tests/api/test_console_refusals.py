@@ -15,9 +15,10 @@ from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import event
 
 from api.app import create_app
-from api.console.changes import Refusal, apply_change
+from api.console.changes import Refusal, apply_change, refusal_of
 from api.console.session import SESSION_COOKIE, SessionSigner
 from api.settings import ApiSettings
+from enrollment import GalleryLoadFailed
 from storage import (
     Engine,
     Role,
@@ -150,6 +151,11 @@ def test_a_change_postgresql_aborts_for_a_deadlock_is_a_retryable_refusal(engine
         ),
         "committed",
     ]
+
+
+def test_a_failed_gallery_load_is_refused_with_the_wait_its_backoff_has_left() -> None:
+    refused = refusal_of(GalleryLoadFailed("the gallery could not be loaded", retry_after_s=17))
+    assert refused == Refusal("the gallery could not be loaded", status_code=503, retry_after_s=17)
 
 
 def test_in_a_browser_a_door_added_at_once_elsewhere_is_refused_in_the_page_with_the_name_kept(

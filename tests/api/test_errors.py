@@ -1,9 +1,11 @@
-"""The error table: size limits (413), unreadable stored data (500, generic), database down (503)."""
+"""The error table: size limits (413), unreadable stored data (500, generic; a gallery that cannot be
+loaded 503 until its retry), database down (503)."""
 
 from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.errors import ERROR_TABLE, register_error_handlers
 from api.settings import ApiSettings
-from enrollment import EnrollmentRejected, GalleryLoading
+from enrollment import EnrollmentRejected, GalleryLoadFailed, GalleryLoading
 from recognition import ImageError, ImageLimits, Recognizer
 from storage import (
     Conflict,
@@ -79,7 +81,7 @@ def test_photo_over_the_image_limit_is_413_and_writes_nothing(
     assert api.state() == before
 
 
-def test_undecryptable_gallery_is_500_without_key_details(
+def test_undecryptable_gallery_is_503_until_its_retry_without_key_details(
     api: ApiHarness, group_faces: list[bytes], caplog: pytest.LogCaptureFixture
 ) -> None:
     person_id = api.create_person()
@@ -91,18 +93,19 @@ def test_undecryptable_gallery_is_500_without_key_details(
 
     other_key = secrets.token_bytes(32)
     wrong = make_services(api.services.engine, Keyring([other_key]), api.services.recognizer)
-    with caplog.at_level(logging.ERROR, logger="api.errors"), TestClient(create_app(wrong)) as client:
-        wait_for_gallery(wrong)  # the start's load fails; this request is answered its failure
+    wrong = replace(wrong, monotonic=lambda: 1000.0)  # a stopped clock: the backoff outlasts the request
+    with caplog.at_level(logging.ERROR, logger="enrollment.gallery"), TestClient(create_app(wrong)) as client:
+        wait_for_gallery(wrong)  # the start's load fails; the next waits out a backoff (1 s at first)
         response = client.post(
             "/identify",
             files={"photo": ("a.jpg", group_faces[0], "image/jpeg")},
             headers=api.auth(Role.device),
         )
-    assert response.status_code == 500
-    assert response.json() == {"detail": "internal error: stored data cannot be read"}
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert "could not be loaded" in response.json()["detail"]
     assert api.services.keyring.primary_key_id not in response.text
     assert key_id_of(other_key) not in response.text
-    assert "UnknownKeyId" in caplog.text
+    assert "UnknownKeyId" in caplog.text  # the load's traceback
 
 
 def test_unreachable_database_is_503_with_a_generic_message(
@@ -131,6 +134,11 @@ PASSING: dict[str, tuple[Exception, str, str]] = {
         GalleryLoading("the gallery is being loaded in full by another request; retry shortly"),
         "5",
         "the gallery is being loaded in full by another request; retry shortly",
+    ),
+    "gallery-load-failed": (  # its own wait: what is left of the failed load's backoff
+        GalleryLoadFailed("the gallery could not be loaded; the next try is in 17 s", retry_after_s=17),
+        "17",
+        "the gallery could not be loaded; the next try is in 17 s",
     ),
 }
 

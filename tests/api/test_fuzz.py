@@ -28,7 +28,7 @@ from api.app import create_app
 from api.settings import ApiSettings
 from recognition import Recognizer
 from storage import Keyring, Role, create_schema, make_engine
-from tests.api.conftest import make_services, make_tokens
+from tests.api.conftest import make_services, make_tokens, wait_for_gallery
 
 # Read at import, before the autouse fixture clears FACEGATE_*.
 EXAMPLES = int(os.environ.get("FACEGATE_TEST_FUZZ_EXAMPLES", "10"))
@@ -45,6 +45,10 @@ def fuzz_target(
     create_schema(engine)
     services = make_services(engine, Keyring([secrets.token_bytes(32)]), recognizer)
     app = create_app(services, settings=ApiSettings(auth_max_failures=1_000_000))
+    # Ready before the first case, as an orchestrator waits for /readyz: schemathesis starts the app's
+    # lifespan at its first request, and /readyz (503 until the gallery is loaded) comes first.
+    services.gallery.start(engine)
+    wait_for_gallery(services)
     yield app, make_tokens(engine)
     engine.dispose()
     sys.stderr.write(f"\nschemathesis sent {sum(SENT.values())} requests: {dict(SENT)}\n")

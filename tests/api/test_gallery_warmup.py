@@ -1,8 +1,9 @@
 """The shared gallery's full loads off the request path (SQLite, PostgreSQL, real models and photos): a
 server loads it as it starts, before a request needs it (the first request used to load it, a minute at
-a million templates, and every other got 503 meanwhile), and a later full reload is built aside while
-/identify answers from the last complete gallery (it used to answer 503 throughout), never matching
-anyone whose removal was committed since."""
+a million templates, and every other got 503 meanwhile), and is not ready until then; a failed load is
+retried after a backoff, not by every request; and a later full reload is built aside while /identify
+answers from the last complete gallery (it used to answer 503 throughout), never matching anyone whose
+removal was committed since."""
 
 from __future__ import annotations
 
@@ -44,23 +45,35 @@ def _people(response: httpx.Response) -> list[int | None]:
 
 
 @contextmanager
-def _at_loaders_template_read(services: AppServices, action: Callable[[], None]) -> Iterator[threading.Event]:
-    """Runs `action` in the load thread at its first read of the stored templates; the event is set
-    once it is reached. On exit, waits for the load to end (it may be running the hook)."""
-    reached = threading.Event()
+def _at_loaders_template_reads(services: AppServices, action: Callable[[], None]) -> Iterator[None]:
+    """Runs `action` in the load thread at each of its reads of the stored templates. On exit, waits
+    for the load to end (it may be running the hook)."""
 
     def hook(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         if "FROM face_template" in statement and threading.current_thread().name == LOADER:
-            if not reached.is_set():
-                reached.set()
-                action()
+            action()
 
     event.listen(services.engine, "before_cursor_execute", hook)
     try:
-        yield reached
+        yield
     finally:
         wait_for_gallery(services)
         event.remove(services.engine, "before_cursor_execute", hook)
+
+
+@contextmanager
+def _at_loaders_template_read(services: AppServices, action: Callable[[], None]) -> Iterator[threading.Event]:
+    """Runs `action` in the load thread at its first read of the stored templates; the event is set
+    once it is reached. On exit, waits for the load to end."""
+    reached = threading.Event()
+
+    def once() -> None:
+        if not reached.is_set():
+            reached.set()
+            action()
+
+    with _at_loaders_template_reads(services, once):
+        yield reached
 
 
 @dataclass(frozen=True)
@@ -94,45 +107,117 @@ def _server(services: AppServices) -> Iterator[TestClient]:
 
 
 def test_a_starting_server_loads_the_gallery_before_its_first_request(api: ApiHarness) -> None:
+    """And is not ready until it is loaded (a load balancer would send it /identify calls it can only
+    answer 503), while it is alive throughout (an orchestrator must not restart a warming server)."""
     obama = _enroll_obama(api)
     started = replace(api.services)  # a server process of its own: nothing loaded
     # Paused before the server starts, resumed before it stops (which would wait for the paused load).
     with ThreadPoolExecutor(1) as pool, _loads_paused(started) as loading, _server(started) as client:
         assert loading.reached.wait(ANSWER_S), "starting the server began no load"
         during = pool.submit(_identify, client, api, "obama1.jpg").result(timeout=ANSWER_S)
-        assert client.get("/readyz").status_code == 200  # the process serves meanwhile
+        warming, alive = client.get("/readyz"), client.get("/healthz")
         loading.resume.set()
         wait_for_gallery(started)
         assert _people(_identify(client, api, "obama1.jpg")) == [obama]
+        ready = client.get("/readyz")
     assert during.status_code == 503 and during.headers["Retry-After"] == "5"
     assert "loaded in full" in during.json()["detail"]
+    assert warming.status_code == 503 and warming.headers["Retry-After"] == "5"
+    assert warming.json() == {"status": "loading"}  # a status word, nothing else
+    assert alive.status_code == 200 and alive.json() == {"status": "ok"}
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
 
 
-def test_a_failed_start_load_is_logged_and_retried_by_the_next_request(
+class _Clock:
+    """The service's monotonic clock, moved by the test: no backoff is waited out for real."""
+
+    def __init__(self) -> None:
+        self.now_s = 1000.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+def _failed(response: httpx.Response) -> int:
+    """The wait a 503 for a failed load gives (its Retry-After), after checking it is one."""
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body == {"status": "failed"} or "could not be loaded" in body.get("detail", ""), body
+    return int(response.headers["Retry-After"])
+
+
+def test_a_failed_load_is_retried_after_a_backoff_not_by_every_request(
     api: ApiHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A failed load (the database connection lost here; a wrong key alike) used to be retried by the
+    next request, and so on: under traffic the whole gallery was read again and again. Now the first
+    request or readiness probe after a backoff (1 s, doubling to 60 s) retries it; until then both are
+    answered 503 with the wait left, and a success resets the backoff."""
     obama = _enroll_obama(api)
-    started = replace(api.services)
+    clock = _Clock()
+    started = replace(api.services, monotonic=clock)
+    failed_loads: list[float] = []
+    is_down = threading.Event()
+    is_down.set()
 
     def drop_connection() -> None:
-        raise OperationalError("SELECT ... FROM face_template", {}, ConnectionError("connection reset"))
+        if is_down.is_set():
+            failed_loads.append(clock.now_s)
+            raise OperationalError("SELECT ... FROM face_template", {}, ConnectionError("connection reset"))
 
     with (
         caplog.at_level(logging.INFO, logger="enrollment.gallery"),
-        _at_loaders_template_read(started, drop_connection) as failing,
+        _at_loaders_template_reads(started, drop_connection),
         _server(started) as client,
     ):
-        assert failing.wait(ANSWER_S), "starting the server began no load"
-        wait_for_gallery(started)
-        (failed,) = [
-            r for r in caplog.records if r.name == "enrollment.gallery" and r.levelno >= logging.ERROR
+        wait_for_gallery(started)  # the start's load fails
+        first = [
+            client.get("/readyz"),
+            _identify(client, api, "obama1.jpg"),
+            _identify(client, api, "obama1.jpg"),
         ]
-        assert "gallery load failed" in failed.getMessage() and failed.exc_info is not None
-        assert client.get("/healthz").status_code == 200
-        retried = _identify(client, api, "obama1.jpg")  # answered the failure; starts the next load
+        waits_s = []
+        for retry in range(8):
+            wait_s = _failed(client.get("/readyz"))
+            waits_s.append(wait_s)
+            clock.now_s += wait_s - 0.5
+            assert _failed(client.get("/readyz")) == 1 and not started.gallery.is_loading
+            assert len(failed_loads) == retry + 1  # none started in the backoff
+            clock.now_s += 0.5
+            # The retry: by a request or by the readiness probe (a replica out of rotation gets no requests).
+            retrying = _identify(client, api, "obama1.jpg") if retry == 1 else client.get("/readyz")
+            assert retrying.status_code == 503 and retrying.headers["Retry-After"] == "5", retrying.text
+            wait_for_gallery(started)
+        is_down.clear()
+        clock.now_s += _failed(client.get("/readyz"))
+        assert client.get("/readyz").json() == {"status": "loading"}  # starts the retry, which succeeds
         wait_for_gallery(started)
-        assert _people(_identify(client, api, "obama1.jpg")) == [obama]
-    assert retried.status_code == 503 and retried.json()["detail"] == "the database is unavailable"
+        ready = client.get("/readyz")
+        found = _identify(client, api, "obama1.jpg")
+        is_down.set()
+        with session_scope(api.services.engine) as session:  # a reload the log cannot give (a restore)
+            session.exec(
+                text("UPDATE gallery_version SET version = version + 1, changes_since = version + 1")
+            )
+        reloading = _identify(client, api, "obama1.jpg")
+        wait_for_gallery(started)
+        after_reset = _identify(client, api, "obama1.jpg")
+        still_ready = client.get("/readyz")
+    assert [_failed(response) for response in first] == [1, 1, 1]
+    assert waits_s == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert [
+        b - a for a, b in zip(failed_loads, failed_loads[1:9], strict=False)
+    ] == waits_s  # when each began
+    assert len(failed_loads) == 10  # the start's, 8 retries, the failed reload
+    failures = [r for r in caplog.records if r.name == "enrollment.gallery" and r.levelno >= logging.ERROR]
+    assert len(failures) == 10 and all(r.exc_info is not None for r in failures)
+    assert "gallery load failed" in failures[0].getMessage()
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+    assert _people(found) == [obama]
+    assert reloading.status_code == 503 and reloading.headers["Retry-After"] == "5"
+    assert _failed(after_reset) == 1  # the backoff starts again at 1 s after a success
+    # Ready on its last complete gallery: /identify answers from it where the log names the removals.
+    assert still_ready.status_code == 200
 
 
 def _enroll_biden(services: AppServices) -> None:
