@@ -107,9 +107,10 @@ def serve(url: str, master_key: str, *, workers: int) -> Iterator[str]:
         for _ in range(1200):
             try:
                 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
+                    break  # the database answers and the gallery is loaded (503 until then)
             except httpx.TransportError:
-                time.sleep(0.25)
+                pass
+            time.sleep(0.25)
         yield base
     finally:
         server.terminate()
