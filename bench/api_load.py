@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,21 +53,31 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def _prepare(url: str, master_key: str, events: int, cache: Path) -> tuple[dict[str, str], bytes]:
+def _prepare(url: str, master_key: str, events: int) -> tuple[dict[str, str], bytes]:
     """Fill the log, enroll the group's people; returns keys by role and a probe photo."""
     _fill(url, events)
-    recognizer = build_recognizer(RecognitionSettings(), cache_dir=cache)
-    faces = face_crops_from_group(recognizer)
     engine = make_engine(url)
-    enroll_each(engine, load_keyring(StorageSettings(master_key=master_key)), recognizer, faces[1:])
-    with session_scope(engine) as session:
-        now = datetime.now(UTC)
-        tokens = {
-            role.value: create_api_key(session, role=role, label="load", now=now)[0]
-            for role in (Role.device, Role.auditor)
-        }
+    faces = enroll_group(engine, master_key)
+    tokens = api_keys(engine, (Role.device, Role.auditor), label="load")
     engine.dispose()
     return tokens, faces[1]
+
+
+def enroll_group(engine: Engine, master_key: str) -> list[bytes]:
+    """The face crops of the group photo in insightface's wheel, all but the first enrolled (enroll_each)
+    under a keyring from `master_key`; the models are cached under $TMPDIR/facegate-load-models."""
+    cache = Path(os.environ.get("TMPDIR", "/tmp")) / "facegate-load-models"
+    recognizer = build_recognizer(RecognitionSettings(), cache_dir=cache)
+    faces = face_crops_from_group(recognizer)
+    enroll_each(engine, load_keyring(StorageSettings(master_key=master_key)), recognizer, faces[1:])
+    return faces
+
+
+def api_keys(engine: Engine, roles: Iterable[Role], *, label: str) -> dict[str, str]:
+    """A new API key for each of `roles`; the tokens by role name."""
+    with session_scope(engine) as session:
+        now = datetime.now(UTC)
+        return {role.value: create_api_key(session, role=role, label=label, now=now)[0] for role in roles}
 
 
 def enroll_each(engine: Engine, keyring: Cipher, recognizer: Recognizer, faces: Sequence[bytes]) -> None:
@@ -158,8 +168,7 @@ def main() -> None:
     args = parser.parse_args()
     master_key = generate_key()
     with throwaway_database(args.database_url) as url:
-        cache = Path(os.environ.get("TMPDIR", "/tmp")) / "facegate-load-models"
-        tokens, probe = _prepare(url, master_key, args.events, cache)
+        tokens, probe = _prepare(url, master_key, args.events)
         with serve(url, master_key, workers=args.workers) as base:
             results: dict[str, list[tuple[float, int]]] = {"identify": [], "events": []}
             stop = threading.Event()

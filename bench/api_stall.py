@@ -19,7 +19,6 @@ import statistics
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
@@ -28,23 +27,18 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
 import httpx2 as httpx
 import psycopg
 
-from bench.api_load import enroll_each, serve
+from bench.api_load import api_keys, enroll_group, serve
 from bench.audit_load import throwaway_database
-from recognition import RecognitionSettings, build_recognizer
 from storage import (
     Engine,
     Role,
-    StorageSettings,
-    create_api_key,
     create_person,
     create_schema,
     generate_key,
-    load_keyring,
     lock_gallery_version,
     make_engine,
     session_scope,
 )
-from tests.data import face_crops_from_group
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 WAITING_SQL = "SELECT count(*) FROM pg_stat_activity WHERE %(holder)s = ANY(pg_blocking_pids(pid))"
@@ -52,20 +46,12 @@ WAITING_SQL = "SELECT count(*) FROM pg_stat_activity WHERE %(holder)s = ANY(pg_b
 Sample = tuple[float, float, int]  # started (monotonic s), latency ms, HTTP status
 
 
-def _prepare(
-    engine: Engine, master_key: str, cache: Path, rounds: int
-) -> tuple[dict[str, str], list[int], bytes]:
+def _prepare(engine: Engine, master_key: str, rounds: int) -> tuple[dict[str, str], list[int], bytes]:
     """Enroll the group's other people (one turned too far is left out); returns keys by role, the
     people to enroll while stalled (none enrolled yet) and the photo to enroll them with."""
-    recognizer = build_recognizer(RecognitionSettings(), cache_dir=cache)
-    faces = face_crops_from_group(recognizer)
-    enroll_each(engine, load_keyring(StorageSettings(master_key=master_key)), recognizer, faces[1:])
+    faces = enroll_group(engine, master_key)
+    tokens = api_keys(engine, (Role.admin, Role.device), label="stall")
     with session_scope(engine) as session:
-        now = datetime.now(UTC)
-        tokens = {
-            role.value: create_api_key(session, role=role, label="stall", now=now)[0]
-            for role in (Role.admin, Role.device)
-        }
         people = [create_person(session, name=f"stalled {index}").id or 0 for index in range(rounds)]
     return tokens, people, faces[0]
 
@@ -133,13 +119,12 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_URL, help="A PostgreSQL URL.")
     args = parser.parse_args()
     master_key = generate_key()
-    cache = Path(os.environ.get("TMPDIR", "/tmp")) / "facegate-load-models"
     samples: list[Sample] = []
     stalls: list[tuple[float, float, int]] = []
     with throwaway_database(args.database_url) as url:
         engine = make_engine(url)
         create_schema(engine)
-        tokens, people, photo = _prepare(engine, master_key, cache, args.rounds)
+        tokens, people, photo = _prepare(engine, master_key, args.rounds)
         with serve(url, master_key, workers=1) as base:  # one recognizer lock
             stop = threading.Event()
             loop = threading.Thread(
