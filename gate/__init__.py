@@ -36,6 +36,7 @@ from gate.doors.mqtt import MqttDoor
 from gate.edge import held_templates
 from gate.errors import (
     ActuatorError,
+    CameraStalled,
     CameraUnavailable,
     DeviceRefused,
     DoorCalibrationRefused,
@@ -180,6 +181,7 @@ __all__ = [
     "CAMERA_UNAVAILABLE",
     "DOORS",
     "ActuatorError",
+    "CameraStalled",
     "CameraUnavailable",
     "CapturedFrame",
     "DoorActuator",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Protocol
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import cv2
 import numpy as np
 
-from gate.errors import CameraUnavailable
+from gate.errors import CameraStalled, CameraUnavailable
 from recognition import BgrImage, ImageError
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class FrameSource(Protocol):
 
         Raises:
             CameraUnavailable: the source cannot be opened.
+            CameraStalled: a stream stopped sending without closing (its read timed out).
         """
         ...
 
@@ -58,20 +60,25 @@ class OpencvFrameSource:
     """cv2.VideoCapture over a device index ("0"), a video file, or an RTSP/HTTP URL.
 
     A URL is opened with FFmpeg and `timeout_s` bounds both opening it and each read, so a
-    stalled stream ends (and can be reopened) instead of blocking forever.
+    stalled stream ends (and can be reopened) instead of blocking forever. OpenCV reports a timed-out
+    read like the stream's end, so a failed read that took `timeout_s` on `monotonic` is told apart
+    (CameraStalled): FFmpeg's own timeout warning is plain text on stderr, off in JSON logs.
     """
 
-    def __init__(self, source: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, source: str, *, timeout_s: float = 10.0, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._location = source
         self.name = redacted_source(source)
-        self._timeout_ms = int(timeout_s * 1000)
+        self._timeout_s = timeout_s
+        self._monotonic = monotonic
 
     def _open(self) -> cv2.VideoCapture:
         if self._location.isdigit():
             return cv2.VideoCapture(int(self._location))
         if is_url(self._location):
-            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self._timeout_ms]
-            params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, self._timeout_ms]
+            timeout_ms = int(self._timeout_s * 1000)
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
             return cv2.VideoCapture(self._location, cv2.CAP_FFMPEG, params)
         return cv2.VideoCapture(self._location)
 
@@ -81,8 +88,11 @@ class OpencvFrameSource:
             if not capture.isOpened():
                 raise CameraUnavailable(f"cannot open video source {self.name!r}")
             while True:
+                read_started_s = self._monotonic()
                 ok, frame = capture.read()
                 if not ok:
+                    if is_url(self._location) and self._monotonic() - read_started_s >= self._timeout_s:
+                        raise CameraStalled(f"source {self.name!r} sent no frame for {self._timeout_s:g} s")
                     logger.info("source %s ended", self.name)
                     return
                 yield np.asarray(frame, dtype=np.uint8)

@@ -2,6 +2,7 @@
 
 GateError
 ├── CameraUnavailable   the frame source cannot be opened or stopped delivering
+│   └── CameraStalled     a stream stayed connected but sent no frame within its read timeout
 ├── ActuatorError       the door could not be driven
 ├── GalleryStale        the database has been unreachable too long (or before any gallery was loaded)
 ├── ThresholdUnavailable the configured FPIR target needs a calibration the model does not have
@@ -21,6 +22,10 @@ class GateError(Exception):
 
 class CameraUnavailable(GateError):
     """The frame source cannot be opened or read."""
+
+
+class CameraStalled(CameraUnavailable):
+    """A stream URL stayed open but delivered no frame within its read timeout (not a clean end)."""
 
 
 class ActuatorError(GateError):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gate.camera import FrameSource, ImageFolderFrameSource, OpencvFrameSource, is_url
-from gate.errors import CameraUnavailable
+from gate.errors import CameraStalled, CameraUnavailable
 from recognition import BgrImage
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class CapturedFrame:
 
 @dataclass(frozen=True)
 class SourceOutage:
-    """A live source stopped delivering (could not be opened, ended or failed) at `started_at_s`."""
+    """A live source stopped delivering at `started_at_s`: open_failed, read_timeout, ended or error."""
 
     source: str
     started_at_s: float
@@ -137,6 +137,8 @@ class LatestFrameReader:
                     return delivered, "stopped"
                 self._publish(image)
                 delivered += 1
+        except CameraStalled:
+            return delivered, "read_timeout"
         except CameraUnavailable:
             return delivered, "open_failed"
         except Exception:  # the top of the capture thread's loop (E4): log, count, reopen
@@ -207,7 +209,7 @@ def open_frames(
             frames.close()
         return
     reader = LatestFrameReader(
-        OpencvFrameSource(source, timeout_s=timeout_s),
+        OpencvFrameSource(source, timeout_s=timeout_s, monotonic=monotonic),
         monotonic=monotonic,
         reconnect_initial_s=reconnect_initial_s,
         reconnect_max_s=reconnect_max_s,

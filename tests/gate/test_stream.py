@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from gate import CapturedFrame, LatestFrameReader, OpencvFrameSource, SourceOutage, is_live_source
@@ -78,7 +79,7 @@ def test_reader_reports_an_outage_and_recovers_when_the_camera_returns(walker):
         item = reader.poll(WAIT_S)
         while isinstance(item, CapturedFrame):  # frames already in flight before the camera went dark
             item = reader.poll(WAIT_S)
-        assert isinstance(item, SourceOutage) and item.source == camera.url
+        assert isinstance(item, SourceOutage) and (item.source, item.reason) == (camera.url, "ended")
         camera = MjpegCamera(frames, interval_s=0.02, port=port)
         recovered = _next_frame(reader)
         assert recovered.captured_at_s > item.started_at_s
@@ -88,6 +89,23 @@ def test_reader_reports_an_outage_and_recovers_when_the_camera_returns(walker):
         camera.stop()
     assert reader.outage_count == 1 and reader.error_count == 0
     reader.stop()  # idempotent
+
+
+def test_a_camera_that_stops_sending_but_stays_connected_is_a_read_timeout() -> None:
+    camera = MjpegCamera([np.full((48, 64, 3), 90, np.uint8)] * 3, interval_s=0.01)  # then idle, connected
+    try:
+        with LatestFrameReader(
+            OpencvFrameSource(camera.url, timeout_s=0.5, monotonic=time.monotonic),
+            monotonic=time.monotonic,
+            reconnect_initial_s=WAIT_S,
+            reconnect_max_s=WAIT_S,
+        ) as reader:
+            item = reader.poll(WAIT_S)
+            while isinstance(item, CapturedFrame):
+                item = reader.poll(WAIT_S)
+    finally:
+        camera.stop()
+    assert isinstance(item, SourceOutage) and item.reason == "read_timeout"
 
 
 def test_stop_releases_a_reader_that_never_connected():
