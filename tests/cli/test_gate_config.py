@@ -42,6 +42,7 @@ from storage import StorageSettings, iter_templates, make_engine, session_scope
 from tests.fakes import Placement, build_frames
 from tests.gate.mjpeg import MjpegCamera
 from tests.plaintext import template_leaks
+from tests.processes import killed_on_exit
 
 runner = CliRunner()
 # A deadline for progress, not a claim about speed: on a loaded 2-core machine the daemon's spawned
@@ -300,15 +301,15 @@ def test_single_camera_form_serves_the_endpoints_and_stops_on_sigterm(tmp_path: 
             env=environment,
         )
     try:
-        cameras = _poll(base, lambda status, c: status == 200 and c["lab"]["decisions"], "a decision", gate)
-        assert cameras["lab"]["decisions"] == {"granted": 1}
-        assert 'facegate_frames_total{camera="lab"}' in _get(f"{base}/metrics")[1]
-        gate.send_signal(signal.SIGTERM)
-        assert gate.wait(timeout=DEADLINE_S) == 0
+        with killed_on_exit(gate):
+            cameras = _poll(
+                base, lambda status, c: status == 200 and c["lab"]["decisions"], "a decision", gate
+            )
+            assert cameras["lab"]["decisions"] == {"granted": 1}
+            assert 'facegate_frames_total{camera="lab"}' in _get(f"{base}/metrics")[1]
+            gate.send_signal(signal.SIGTERM)
+            assert gate.wait(timeout=DEADLINE_S) == 0
     finally:
-        if gate.poll() is None:
-            gate.kill()
-            gate.wait()
         camera.stop()
     assert f"granted  {ENROLLED} (person 1)" in (tmp_path / "stdout.log").read_text()
 
