@@ -458,8 +458,8 @@ def rule_at_points(
 
 def grey_calibrated(rule: PadTrackRule, bona_fide_rows: list[Row], *, seed: int) -> PadTrackRule:
     """`rule` with thresholds for grey tracks set on the grey fit split's bona fide tracks; as it was (and
-    saying so) when they are too few to set one at every target its colour thresholds have (a smoke run): the
-    gate holds a door's grey tracks to the grey thresholds, so one lacking the door's target would stop it."""
+    saying so) when they are too few to set one at every target its colour thresholds have (a smoke run): a
+    door whose target the grey thresholds lack would hold its grey tracks to the colour ones."""
     targets = sorted(p.bpcer for p in rule.calibration.points)
     if len(bona_fide_rows) * targets[0] < 1:
         sys.stderr.write(

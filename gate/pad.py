@@ -30,7 +30,12 @@ inside the MAC-covered cues like every other value, so old events verify as befo
 a wholly grey track is held to the rule's grey calibration when it has one (thresholds on the same score
 measured on grey bona fide tracks; basis `track rule, grey tracks: ...`), else to its colour thresholds, as
 before it had one (basis `..., no grey calibration`, and a warning at start): those refuse grey live tracks
-far above their target (BENCHMARKS.md, "Eleventh session (helper padgreytracks)").
+far above their target (BENCHMARKS.md, "Eleventh session (helper padgreytracks)"). A grey calibration (the
+card's or the rule's) with no point at or below the door's `bpcer_target` holds no grey track at it: they keep
+the colour threshold, as without one (basis `..., no grey calibration at BPCER 0.01`, and a warning at start
+naming the door). A colour calibration without one stops the door at start (ThresholdUnavailable naming the
+door and camera, the calibration's points and how to give it one), as a match target the model cannot meet
+does: each camera's worker fails alone, so the daemon's other doors run on.
 
 Door calibration: `PadSettings.door_calibration` (`facegate pad calibrate-door`, from the door's own monitor
 events) replaces the card's threshold for each colour it holds, for the deciding score it was measured on;
@@ -44,6 +49,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -51,15 +57,18 @@ from gate.decision import Verdict, Vote
 from gate.errors import ThresholdUnavailable
 from gate.settings import DoorColourCalibration, PadSettings
 from recognition import (
+    CALIBRATED_BPCERS,
     FRAME_CUES,
     PASSIVE_FEATURE,
     TRACK_CUES,
     BgrImage,
     DetectedFace,
     ModelLoadError,
+    PadCalibration,
     PadScore,
     PadTrackRule,
     PresentationAttackDetector,
+    grey_calibration_at,
     main_calibration_for,
     operating_attack_threshold,
 )
@@ -138,7 +147,8 @@ class PadGate:
         camera: str | None = None,
     ) -> None:
         """Raises ThresholdUnavailable: the policy needs PAD and no detector was built, the card's track
-        rule names a cue this gate does not know or has no threshold at the door's BPCER target, or the
+        rule names a cue this gate does not know, the colour calibration of the deciding score (the rule's
+        or the card's) has no threshold at the door's BPCER target, or the
         door's own calibration was measured with other PAD weights or another deciding score. Each camera
         holds its own settings (a calibration of the door or of that camera alone); `camera` names it in
         those errors."""
@@ -154,9 +164,10 @@ class PadGate:
             raise ThresholdUnavailable(f"the PAD track rule needs unknown cues: {', '.join(sorted(unknown))}")
         self.frame_cues = sorted(needed & FRAME_CUES.keys())
         self.track_cues = sorted(needed & TRACK_CUES.keys())
-        self._check_door_calibration(scope_label(door, camera))
-        self.threshold, self.basis = self._threshold(self.rule, is_grey=False)
-        self.grey_threshold, self.grey_basis = self._threshold(self.rule, is_grey=True)
+        where = scope_label(door, camera)
+        self._check_door_calibration(where)
+        self.threshold, self.basis = self._threshold(self.rule, is_grey=False, where=where)
+        self.grey_threshold, self.grey_basis = self._threshold(self.rule, is_grey=True, where=where)
         self.tracks: dict[int, TrackPad] = {}
 
     def _check_door_calibration(self, where: str) -> None:
@@ -195,48 +206,53 @@ class PadGate:
         basis = f"grey frames: {basis}" if is_grey else basis
         return entry.attack_threshold, f"{TRACK_RULE_BASIS}, {basis}" if self.rule is not None else basis
 
-    def _threshold(self, rule: PadTrackRule | None, *, is_grey: bool) -> tuple[float, str]:
+    def _threshold(self, rule: PadTrackRule | None, *, is_grey: bool, where: str) -> tuple[float, str]:
         """The threshold and basis for a track of colour frames or (`is_grey`) of grey frames only: the
-        door's own calibration of that colour, else the card's (of the track rule when it decides)."""
+        door's own calibration of that colour, else the card's (of the track rule when it decides): a grey
+        track's by the grey calibration when it has a point at the door's target, else by the colour one.
+
+        Raises:
+            ThresholdUnavailable: the calibration that holds these tracks has no point at or below the
+                target (naming `where`, the calibration and how to give it one).
+        """
         door_threshold = self._door_threshold(is_grey=is_grey)
         if door_threshold is not None:
             return door_threshold
-        calibration, is_grey_main = (
-            (None, False)
-            if self.detector is None
-            else main_calibration_for(
-                self.detector.calibration, self.detector.grey_calibration, is_grayscale=is_grey
-            )
+        target = self.settings.bpcer_target
+        colour, grey = self._card_calibrations(rule)
+        calibration, is_grey_card = main_calibration_for(
+            colour, grey_calibration_at(grey, bpcer_target=target), is_grayscale=is_grey
         )
         try:
-            if rule is not None:
-                return self._rule_threshold(rule, is_grey=is_grey)
-            target = self.settings.bpcer_target
             threshold, basis = operating_attack_threshold(calibration, bpcer_target=target)
         except ModelLoadError as exc:
-            raise ThresholdUnavailable(str(exc)) from exc
-        return threshold, f"grey frames: {basis}" if is_grey_main else basis
-
-    def _rule_threshold(self, rule: PadTrackRule, *, is_grey: bool) -> tuple[float, str]:
-        """The card's threshold of the track rule for this colour: a grey track's from the rule's grey
-        calibration, else (and without one, the fallback said in the basis and logged) from its colour one.
-
-        Raises:
-            ModelLoadError: that calibration has no point at or below the door's target.
-        """
-        calibration, is_grey_rule = rule.calibration_for(is_grey=is_grey)
-        threshold, basis = operating_attack_threshold(calibration, bpcer_target=self.settings.bpcer_target)
-        if is_grey_rule:
-            return threshold, f"{TRACK_RULE_BASIS}, grey tracks: {basis}"
-        if is_grey:
+            raise ThresholdUnavailable(
+                _no_threshold(where, exc, is_rule=rule is not None, target=target)
+            ) from exc
+        if is_grey_card:
+            basis = f"{'grey tracks' if rule is not None else 'grey frames'}: {basis}"
+        elif is_grey and grey is not None:
+            basis += f", no grey calibration at BPCER {target:g}"
+            _warn_grey_gap(where, grey, is_rule=rule is not None, threshold=threshold, target=target)
+        elif is_grey and rule is not None:
             logger.warning(
                 "the PAD track rule %s has no grey calibration: grey tracks are held to its colour "
                 "threshold %.6f, measured on colour tracks (grey live tracks score higher)",
                 rule.rule_sha256[:12],
                 threshold,
             )
-            return threshold, f"{TRACK_RULE_BASIS}, {basis}, no grey calibration"
-        return threshold, f"{TRACK_RULE_BASIS}, {basis}"
+            basis += ", no grey calibration"
+        return threshold, f"{TRACK_RULE_BASIS}, {basis}" if rule is not None else basis
+
+    def _card_calibrations(
+        self, rule: PadTrackRule | None
+    ) -> tuple[PadCalibration | None, PadCalibration | None]:
+        """The card's colour and grey calibrations of the deciding score: the track rule's, else the main."""
+        if rule is not None:
+            return rule.calibration, rule.grey_calibration
+        if self.detector is None:
+            return None, None
+        return self.detector.calibration, self.detector.grey_calibration
 
     def observe(self, track_id: int, image: BgrImage, face: DetectedFace, vote: Vote) -> None:
         """Score this frame and its frame cues if the track still needs it (keeps the frame for the track
@@ -322,6 +338,50 @@ def _check_door_rule(where: str, measured_sha256: str | None, *, rule_sha256: st
     raise ThresholdUnavailable(
         f"{where}: its PAD door_calibration was measured with {measured}, the card's track rule is "
         f"{rule_sha256[:12]} (refit: other coefficients); calibrate it again from monitor events of this rule"
+    )
+
+
+def _remedy(*, is_rule: bool, is_grey: bool, target: float) -> str:
+    """What gives a door a threshold of this score and colour at `target`: a target the calibration has, or
+    a calibration with a point at or below it (and how many bona fide photos or tracks that takes)."""
+    remedy = "set the door's pad.bpcer_target to a calibrated point"
+    reachable = [bpcer for bpcer in CALIBRATED_BPCERS if bpcer <= target + 1e-12]
+    if not reachable:
+        return f"{remedy} (no card calibration has one below BPCER {min(CALIBRATED_BPCERS):g})"
+    count = math.ceil(1 / max(reachable) - 1e-9)
+    if is_rule and is_grey:
+        how = f"`bench/pad_cues.py --grey --card-rule --write-card`, at least {count} grey bona fide tracks"
+    elif is_rule:
+        how = f"refit it: `bench/pad_cues.py --calibrate-stills DIR --write-card`, at least {count} photos"
+    else:
+        how = (
+            f"`facegate pad calibrate{' --grayscale' if is_grey else ''}`, at least {count} bona fide photos"
+        )
+    return f"{remedy}, or calibrate it at {max(reachable):g} ({how})"
+
+
+def _no_threshold(where: str, exc: ModelLoadError, *, is_rule: bool, target: float) -> str:
+    """Why a door cannot start: the colour calibration has no threshold at its target, and what to do."""
+    score = "the track rule's" if is_rule else "the card's"
+    return (
+        f"{where}: no PAD threshold at its bpcer_target {target:g} in {score} colour calibration: {exc}; "
+        f"{_remedy(is_rule=is_rule, is_grey=False, target=target)}"
+    )
+
+
+def _warn_grey_gap(
+    where: str, grey: PadCalibration, *, is_rule: bool, threshold: float, target: float
+) -> None:
+    """Say at start that grey tracks keep the colour threshold: the grey calibration lacks the target."""
+    logger.warning(
+        "%s: %s grey calibration has no point at BPCER <= %g (calibrated: %s): grey tracks are held to the "
+        "colour threshold %.6f, the strict choice (more grey live faces refused, no more attacks let in); %s",
+        where,
+        "the PAD track rule's" if is_rule else "the PAD card's",
+        target,
+        ", ".join(f"{p.bpcer:g}" for p in grey.points),
+        threshold,
+        _remedy(is_rule=is_rule, is_grey=True, target=target),
     )
 
 

@@ -65,6 +65,7 @@ from recognition.pad.attack_evidence import (
     attack_evidence,
 )
 from recognition.pad.card import (
+    CALIBRATED_BPCERS,
     MINIFASNET_SOURCES,
     PAD_CARD_DIR,
     PAD_CARD_FILE,
@@ -78,6 +79,7 @@ from recognition.pad.card import (
     PadTrackRule,
     face_fill_calibration_for,
     find_pad_card,
+    grey_calibration_at,
     main_calibration_for,
     operating_attack_threshold,
     read_pad_card,
@@ -203,8 +205,10 @@ __all__ = [
     "with_face_fill_calibration",
     "with_main_calibration",
     "main_calibration_for",
+    "grey_calibration_at",
     "write_pad_card",
     "CALIBRATED_FARS",
+    "CALIBRATED_BPCERS",
     "BundleEmbedderConfig",
     "BundleSearch",
     "Calibration",

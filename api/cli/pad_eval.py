@@ -39,6 +39,7 @@ from recognition import (
     StillVerdict,
     build_pad_detector,
     build_recognizer,
+    grey_calibration_at,
     image_paths,
     judge_at_threshold,
     judge_still,
@@ -163,9 +164,10 @@ def _calibrated(
 ) -> Judging:
     """The card's operating point at `bpcer_target`: a track as the gate decides it (by the track rule's
     calibration of the track's colour when the card has a rule, else by the main calibration of the track's
-    colour, as the gate does); a still by enrollment's own judge_still (the grey calibration for a grey
-    still with background when the card has one), with the face-fill calibrations under `enrollment` and
-    without them (the gate's thresholds) under `gate`.
+    colour, as the gate does; a grey calibration without a point at the target holds no track); a still by
+    enrollment's own judge_still (the grey calibration for a grey still with background when the card has
+    one), with the face-fill calibrations under `enrollment` and without them (the gate's thresholds) under
+    `gate`.
 
     Raises:
         ModelLoadError: the calibration has no point at or below the target.
@@ -173,10 +175,11 @@ def _calibrated(
     rule = pad.track_rule
     if are_videos and rule is not None:
         colour = operating_attack_threshold(rule.calibration, bpcer_target=bpcer_target)
+        grey_calibration = grey_calibration_at(rule.grey_calibration, bpcer_target=bpcer_target)
         grey = (
             None
-            if rule.grey_calibration is None
-            else operating_attack_threshold(rule.grey_calibration, bpcer_target=bpcer_target)
+            if grey_calibration is None
+            else operating_attack_threshold(grey_calibration, bpcer_target=bpcer_target)
         )
         return partial(_judge_track_by_rule, colour=colour, grey=grey)
     face_fill = pad.face_fill_calibrations if judge is PadJudge.enrollment and not are_videos else ()

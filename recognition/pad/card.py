@@ -134,13 +134,20 @@ class PadCalibration(BaseModel):
         Raises:
             ModelLoadError: no calibrated target is at or below `bpcer`.
         """
-        usable = [p for p in self.points if p.bpcer <= bpcer + 1e-12]
+        usable = self._points_at_or_below(bpcer)
         if not usable:
             raise ModelLoadError(
                 f"PAD calibration on {self.dataset} has no point at BPCER <= {bpcer:g} "
                 f"(calibrated: {', '.join(f'{p.bpcer:g}' for p in self.points)})"
             )
         return max(usable, key=lambda p: p.bpcer)
+
+    def has_point_at(self, bpcer: float) -> bool:
+        """Whether a calibrated target is at or below `bpcer` (`point_at` has a point for it)."""
+        return bool(self._points_at_or_below(bpcer))
+
+    def _points_at_or_below(self, bpcer: float) -> list[BpcerPoint]:
+        return [p for p in self.points if p.bpcer <= bpcer + 1e-12]
 
     def threshold_at(self, bpcer: float) -> float:
         """The threshold of the calibrated point nearest `bpcer` from below (`point_at`)."""
@@ -369,6 +376,17 @@ def main_calibration_for(
     if is_grayscale and grey_calibration is not None:
         return grey_calibration, True
     return calibration, False
+
+
+def grey_calibration_at(
+    grey_calibration: PadCalibration | None, *, bpcer_target: float
+) -> PadCalibration | None:
+    """`grey_calibration` when it has a threshold at or below `bpcer_target`, else None: a grey calibration
+    that cannot hold the target holds no grey track at it, which keeps the colour one (`main_calibration_for`:
+    the strict choice for grey) as if there were none."""
+    if grey_calibration is None or not grey_calibration.has_point_at(bpcer_target):
+        return None
+    return grey_calibration
 
 
 def with_main_calibration(card: PadCard, calibration: PadCalibration, *, is_grayscale: bool) -> PadCard:

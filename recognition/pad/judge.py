@@ -9,7 +9,8 @@ never to the other colour's (a grey calibration is lax for colour photos). The g
 calibrations (it never scores such frames): passing none judges a still by the gate's threshold.
 
 Every other still (a face with background around it) is held to the card's main calibration of its colour:
-a grey still to `grey_calibration` when the card has one, else to `calibration` (the colour one). That
+a grey still to `grey_calibration` when the card has one with a point at the target, else to `calibration`
+(the colour one). That
 fallback is the safe default: MiniFASNet scores grey live faces far higher than colour ones, so the colour
 threshold is the strictest for a grey still: it may refuse a live grey face, it never admits an attack that
 the grey threshold would refuse.
@@ -23,6 +24,7 @@ from recognition.pad.card import (
     FaceFillCalibration,
     PadCalibration,
     face_fill_calibration_for,
+    grey_calibration_at,
     main_calibration_for,
     operating_attack_threshold,
 )
@@ -74,9 +76,10 @@ def judge_still(
 ) -> StillVerdict:
     """Judge one still as enrollment does: a still scored with the face-fill crop by the face-fill
     calibration of its colour (`scored.is_grayscale`) at `bpcer_target` when there is one; every other still
-    by the main calibration of its colour: a grey still with background by `grey_calibration` when given,
-    else (and every colour still, and a face-filling still without a face-fill calibration of its colour)
-    by `calibration`, the strictest for grey (the authors' 0.5 without one, `operating_attack_threshold`).
+    by the main calibration of its colour: a grey still with background by `grey_calibration` when given
+    with a point at or below `bpcer_target`, else (and every colour still, and a face-filling still without
+    a face-fill calibration of its colour) by `calibration`, the strictest for grey (the authors' 0.5
+    without one, `operating_attack_threshold`).
 
     Raises:
         ModelLoadError: the calibration used has no point at or below `bpcer_target`.
@@ -90,7 +93,7 @@ def judge_still(
     # (another crop), it is lax for grey headshots, which keep the colour one when no face-fill one is theirs.
     main, is_grey_main = main_calibration_for(
         calibration,
-        grey_calibration,
+        grey_calibration_at(grey_calibration, bpcer_target=bpcer_target),
         is_grayscale=scored.is_grayscale and not scored.is_face_filling_frame,
     )
     threshold, basis = operating_attack_threshold(face_fill or main, bpcer_target=bpcer_target)

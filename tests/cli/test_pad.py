@@ -284,8 +284,8 @@ def test_eval_pad_counts_a_video_whose_face_fills_every_frame_apart(
 
 @pytest.mark.parametrize(
     ("codec", "decider"),
-    [("FFV1", "passive"), ("MJPG", "passive"), ("FFV1", "track rule")],
-    ids=["lossless", "mjpeg-off-grey-by-2-levels", "track-rule-lossless"],
+    [("FFV1", "passive"), ("MJPG", "passive"), ("FFV1", "track rule"), ("FFV1", "track rule, grey at 5%")],
+    ids=["lossless", "mjpeg-off-grey-by-2-levels", "track-rule-lossless", "track-rule-grey-without-1%"],
 )
 def test_eval_pad_holds_a_video_of_grey_frames_to_the_grey_calibration_as_the_gate_does(
     pad_home: Path, tmp_path: Path, codec: str, decider: str
@@ -312,7 +312,12 @@ def test_eval_pad_holds_a_video_of_grey_frames_to_the_grey_calibration_as_the_ga
         for name, at in (("colour", 0.0), ("grey", 1.0))
     )
     update: dict[str, object] = {"calibration": colour, "grey_calibration": grey_calibration}
-    if decider == "track rule":  # the rule's own thresholds per colour, as the gate holds a grey track
+    if decider.startswith(
+        "track rule"
+    ):  # the rule's own thresholds per colour, as the gate holds a grey track
+        if decider.endswith("at 5%"):  # no point at the 1% target: it holds no grey track there (the gate's)
+            at_5 = BpcerPoint(bpcer=0.05, attack_threshold=1.0)
+            grey_calibration = grey_calibration.model_copy(update={"points": (at_5,)})
         rule = hand_set_rule(("passive", "frame_edges"))
         rule = rule.model_copy(update={"calibration": colour, "grey_calibration": grey_calibration})
         update = {"track_rule": rule}
@@ -321,10 +326,14 @@ def test_eval_pad_holds_a_video_of_grey_frames_to_the_grey_calibration_as_the_ga
     report = _json_last("eval", "pad", "--data", str(data), "--gallery", str(gallery), "--json")
 
     (point_at,) = report["operating_points"]
-    assert report["bona_fide"] == 1 and point_at["grey_threshold"] == 1.0
-    assert point_at["grey_basis"].startswith("track rule, grey tracks" if decider == "track rule" else "")
-    assert point_at["judged_by"]["grey_threshold"] == {"bona_fide": 1, "print": 1}
-    assert point_at["bpcer"] == 0.0
+    assert report["bona_fide"] == 1
+    if decider.endswith("at 5%"):  # held to the colour threshold, which refuses every track
+        assert (point_at["grey_threshold"], point_at["threshold"], point_at["bpcer"]) == (None, 0.0, 1.0)
+    else:
+        assert point_at["grey_threshold"] == 1.0
+        assert point_at["grey_basis"].startswith("track rule, grey tracks" if decider == "track rule" else "")
+        assert point_at["judged_by"]["grey_threshold"] == {"bona_fide": 1, "print": 1}
+        assert point_at["bpcer"] == 0.0
 
 
 def test_calibrating_face_filling_photos_writes_the_face_fill_calibration_only(pad_home: Path) -> None:

@@ -306,3 +306,87 @@ def test_a_grey_track_is_held_to_the_track_rules_grey_calibration_a_colour_one_t
     assert json.loads(door_events[-1].pad_cues)["basis"].startswith(
         "track rule, grey frames: door calibration"
     )
+
+
+def _gap_card(is_rule: bool, *, colour: PadCalibration, grey: PadCalibration) -> dict[str, object]:
+    """Card fields whose deciding score (the hand-set rule's, or the passive mean) has these calibrations."""
+    if is_rule:
+        rule = _hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
+        return {"track_rule": rule.model_copy(update={"calibration": colour, "grey_calibration": grey})}
+    return {"calibration": colour, "grey_calibration": grey}
+
+
+def _points(dataset: str, threshold: float, *bpcers: float) -> PadCalibration:
+    points = tuple(BpcerPoint(bpcer=b, attack_threshold=threshold) for b in bpcers)
+    return PadCalibration(dataset=dataset, bona_fide_count=50, points=points)
+
+
+@pytest.mark.parametrize("is_rule", [True, False], ids=["track_rule", "passive"])
+def test_a_grey_calibration_without_the_doors_target_leaves_grey_tracks_at_the_colour_threshold(
+    engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled, caplog, is_rule: bool
+) -> None:
+    """A grey calibration with points at 5% and 10% only (fewer than 100 grey tracks or photos), its
+    threshold above the grey track's score, and a colour one at 1% below it: a door at 1% starts (it
+    refused to start before) and holds the grey track to the colour threshold, the strict choice (denied),
+    its basis and a warning at start naming the door say so; a door at 5% holds it to the grey 5% point
+    (granted)."""
+    grey = [_grey(_sample("image_T1.jpg"))] * 5
+    probe = _gap_card(is_rule, colour=_at("colour", 0.5), grey=_at("grey", 0.5))
+    _, measured = _run(
+        engine, keyring, recognizer, _pad_with(pad_model_dir, tmp_path / "m", **probe), grey, "monitor"
+    )
+    score = measured[0].pad_score
+    assert score is not None and 0.0 < score < 1.0
+    colour_at, grey_at = score / 2, (score + 1.0) / 2
+    card = _gap_card(is_rule, colour=_at("colour", colour_at), grey=_points("grey", grey_at, 0.05, 0.1))
+    pad = _pad_with(pad_model_dir, tmp_path / "gap", **card)
+    prefix = "track rule, " if is_rule else ""
+
+    with caplog.at_level("WARNING", logger="gate.pad"):
+        decisions, events = _run(engine, keyring, recognizer, pad, grey, "enforce")
+    at_5 = GateSettings(pad=PadSettings(policy="enforce", bpcer_target=0.05))
+    at_5.decision.cooldown_s = 0.0
+    lax_decisions, lax_events = run_pad_gate(engine, keyring, recognizer, pad, grey, settings=at_5)
+
+    assert [(d.verdict.decision, d.verdict.reason) for d in decisions] == [
+        (Decision.denied, PRESENTATION_ATTACK)
+    ]
+    assert events[1].pad_threshold == pytest.approx(colour_at)
+    cues = json.loads(events[1].pad_cues)
+    assert (cues["colour"], cues["basis"]) == (
+        "grey",
+        f"{prefix}BPCER 0.01 on colour, no grey calibration at BPCER 0.01",
+    )
+    (warning,) = [r.getMessage() for r in caplog.records if "grey calibration has no point" in r.getMessage()]
+    assert warning.startswith("door front, camera replay:pad: ") and "(calibrated: 0.05, 0.1)" in warning
+    assert ("--grey --card-rule --write-card" if is_rule else "facegate pad calibrate --grayscale") in warning
+    assert [d.verdict.decision for d in lax_decisions] == [Decision.granted]
+    assert lax_events[-1].pad_threshold == pytest.approx(grey_at)
+    grey_label = "grey tracks" if is_rule else "grey frames"
+    assert json.loads(lax_events[-1].pad_cues)["basis"] == f"{prefix}{grey_label}: BPCER 0.05 on grey"
+    assert verify(engine, keyring).is_ok
+
+
+@pytest.mark.parametrize("is_rule", [True, False], ids=["track_rule", "passive"])
+def test_a_colour_calibration_without_the_doors_target_stops_the_door_naming_it_and_the_fix(
+    engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled, is_rule: bool
+) -> None:
+    card = _gap_card(is_rule, colour=_points("colour", 0.5, 0.05), grey=_points("grey", 0.9, 0.01))
+    pad = _pad_with(pad_model_dir, tmp_path, **card)
+
+    with pytest.raises(ThresholdUnavailable) as refused:
+        _run(engine, keyring, recognizer, pad, [_sample("image_T1.jpg")], "enforce")
+
+    message = str(refused.value)
+    score = "the track rule's" if is_rule else "the card's"
+    assert message.startswith(
+        f"door front, camera replay:pad: no PAD threshold at its bpcer_target 0.01 in {score}"
+    )
+    assert "has no point at BPCER <= 0.01 (calibrated: 0.05)" in message
+    assert "set the door's pad.bpcer_target to a calibrated point, or calibrate it at 0.01" in message
+    fix = (
+        "`bench/pad_cues.py --calibrate-stills DIR --write-card`, at least 100 photos"
+        if is_rule
+        else ("`facegate pad calibrate`, at least 100 bona fide photos")
+    )
+    assert fix in message

@@ -89,6 +89,24 @@ def test_a_still_with_background_is_held_to_the_main_calibration_of_its_colour()
     assert judge_still(filling, SCENES, (), bpcer_target=0.01, grey_calibration=GREY_SCENES).threshold == 0.8
 
 
+def test_a_grey_calibration_without_the_target_leaves_a_grey_still_at_the_colour_threshold() -> None:
+    """As the gate holds a grey track: a grey calibration with no point at or below the target holds no
+    grey still at it (it raised), the colour one does (strict); at a target it has, it holds them."""
+    grey = PadScore(attack_score=0.9, cues={}, is_grayscale=True)
+    grey_5_percent = _calibration("scenes in grey", bpcer_5=0.99)
+
+    at_1 = judge_still(grey, SCENES, (), bpcer_target=0.01, grey_calibration=grey_5_percent)
+    at_5 = judge_still(grey, SCENES, (), bpcer_target=0.05, grey_calibration=grey_5_percent)
+
+    assert (at_1.threshold, at_1.is_attack, at_1.is_grey_calibrated) == (0.8, True, False)
+    assert at_1.basis == "BPCER 0.01 on scenes"
+    assert (at_5.threshold, at_5.is_attack, at_5.basis) == (
+        0.99,
+        False,
+        "grey photo: BPCER 0.05 on scenes in grey",
+    )
+
+
 def test_a_face_filling_still_is_held_to_the_face_fill_calibration_of_its_colour_never_the_others() -> None:
     grey = PadScore(attack_score=0.9, cues={}, is_face_filling_frame=True, is_grayscale=True)
     colour = PadScore(attack_score=0.9, cues={}, is_face_filling_frame=True)
