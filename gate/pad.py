@@ -375,7 +375,8 @@ def _warn_grey_gap(
     """Say at start that grey tracks keep the colour threshold: the grey calibration lacks the target."""
     logger.warning(
         "%s: %s grey calibration has no point at BPCER <= %g (calibrated: %s): grey tracks are held to the "
-        "colour threshold %.6f, the strict choice (more grey live faces refused, no more attacks let in); %s",
+        "colour threshold %.6f, as without one (measured on colour data: it may refuse more grey live faces "
+        "or, for a track rule, be laxer than a grey threshold); %s",
         where,
         "the PAD track rule's" if is_rule else "the PAD card's",
         target,

@@ -382,8 +382,8 @@ def grey_calibration_at(
     grey_calibration: PadCalibration | None, *, bpcer_target: float
 ) -> PadCalibration | None:
     """`grey_calibration` when it has a threshold at or below `bpcer_target`, else None: a grey calibration
-    that cannot hold the target holds no grey track at it, which keeps the colour one (`main_calibration_for`:
-    the strict choice for grey) as if there were none."""
+    that cannot hold the target holds no grey track at it, which keeps the colour one (`main_calibration_for`)
+    as if there were none."""
     if grey_calibration is None or not grey_calibration.has_point_at(bpcer_target):
         return None
     return grey_calibration
