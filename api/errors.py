@@ -104,6 +104,14 @@ AUTHENTICATED_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 """Answers every authenticated route can give, declared once for the OpenAPI schema."""
 
+GALLERY_UNAVAILABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    status.HTTP_503_SERVICE_UNAVAILABLE: _described(
+        "The shared gallery is still loading, or its last load failed and is retried after a backoff; "
+        "try again after Retry-After seconds."
+    )
+}
+"""The extra answer of the routes that search the shared gallery (/identify, enrollment's duplicate check)."""
+
 
 def rule_for(exc: Exception) -> ErrorRule | None:
     """The row of ERROR_TABLE for `exc`: its class's, else its nearest listed base class's."""

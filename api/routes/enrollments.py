@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, UploadFile, status
 
 from api.deps import AdminKey, RowId, ServicesDep, SessionDep
+from api.errors import GALLERY_UNAVAILABLE_RESPONSE
 from api.schemas import EnrollmentPublic, ErrorPublic, UnprocessablePublic
 from api.uploads import read_photo
 
@@ -29,6 +30,7 @@ router = APIRouter(tags=["enrollment"])
                 "limit; a possible duplicate when duplicates are refused); nothing was stored."
             ),
         },
+        **GALLERY_UNAVAILABLE_RESPONSE,
     },
 )
 def add_faces(

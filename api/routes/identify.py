@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, UploadFile, status
 
 from api.deps import DeviceKey, ServicesDep, SessionDep, SettingsDep
+from api.errors import GALLERY_UNAVAILABLE_RESPONSE
 from api.schemas import ErrorPublic, IdentifyPublic, UnprocessablePublic
 from api.uploads import read_photo
 from enrollment import identify
@@ -25,6 +26,7 @@ router = APIRouter(tags=["identify"])
             "model": UnprocessablePublic,
             "description": "Not a usable image.",
         },
+        **GALLERY_UNAVAILABLE_RESPONSE,
     },
 )
 def identify_faces(

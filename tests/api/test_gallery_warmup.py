@@ -128,6 +128,32 @@ def test_a_starting_server_loads_the_gallery_before_its_first_request(api: ApiHa
     assert ready.status_code == 200 and ready.json() == {"status": "ready"}
 
 
+def test_the_routes_that_need_the_gallery_document_their_503(api: ApiHarness) -> None:
+    """/identify and enrollment answer 503 while the gallery loads; their OpenAPI responses said only
+    413 and 422, so a client generated from the schema had no case for it."""
+    obama = _enroll_obama(api)
+    started = replace(api.services)
+    photo = _photo("biden")
+    with ThreadPoolExecutor(1) as pool, _loads_paused(started) as loading, _server(started) as client:
+        assert loading.reached.wait(ANSWER_S), "starting the server began no load"
+        answers = {
+            ("/identify", "post"): pool.submit(_identify, client, api, "obama1.jpg"),
+            ("/people/{person_id}/faces", "post"): pool.submit(
+                client.post,
+                f"/people/{obama}/faces",
+                files=[("photos", (photo.name, photo.data, "image/jpeg"))],
+                headers=api.auth(Role.admin),
+            ),
+        }
+        statuses = {route: answer.result(timeout=ANSWER_S).status_code for route, answer in answers.items()}
+        schema = client.app.openapi()  # type: ignore[attr-defined]
+        loading.resume.set()  # before the server stops, which would wait for the paused load
+        wait_for_gallery(started)
+    for (path, method), status_code in statuses.items():
+        assert status_code == 503, path
+        assert str(status_code) in schema["paths"][path][method]["responses"], path
+
+
 class _Clock:
     """The service's monotonic clock, moved by the test: no backoff is waited out for real."""
 
