@@ -71,6 +71,7 @@ from recognition import (
     grey_calibration_at,
     main_calibration_for,
     operating_attack_threshold,
+    stricter_grey_threshold,
 )
 from storage import Decision
 
@@ -209,7 +210,8 @@ class PadGate:
     def _threshold(self, rule: PadTrackRule | None, *, is_grey: bool, where: str) -> tuple[float, str]:
         """The threshold and basis for a track of colour frames or (`is_grey`) of grey frames only: the
         door's own calibration of that colour, else the card's (of the track rule when it decides): a grey
-        track's by the grey calibration when it has a point at the door's target, else by the colour one.
+        track's by the grey calibration when it has a point at the door's target, else by the colour one or
+        the grey calibration's nearest point, whichever is stricter (`stricter_grey_threshold`).
 
         Raises:
             ThresholdUnavailable: the calibration that holds these tracks has no point at or below the
@@ -229,11 +231,19 @@ class PadGate:
             raise ThresholdUnavailable(
                 _no_threshold(where, exc, is_rule=rule is not None, target=target)
             ) from exc
-        if is_grey_card:
+        stricter = stricter_grey_threshold(
+            grey if is_grey else None, bpcer_target=target, colour_threshold=threshold
+        )
+        if is_grey and grey is not None and not is_grey_card:
+            _warn_grey_gap(
+                where, grey, is_rule=rule is not None, colour=threshold, stricter=stricter, target=target
+            )
+        if stricter is not None:
+            threshold, basis = stricter
+        if is_grey_card or stricter is not None:
             basis = f"{'grey tracks' if rule is not None else 'grey frames'}: {basis}"
         elif is_grey and grey is not None:
             basis += f", no grey calibration at BPCER {target:g}"
-            _warn_grey_gap(where, grey, is_rule=rule is not None, threshold=threshold, target=target)
         elif is_grey and rule is not None:
             logger.warning(
                 "the PAD track rule %s has no grey calibration: grey tracks are held to its colour "
@@ -370,18 +380,30 @@ def _no_threshold(where: str, exc: ModelLoadError, *, is_rule: bool, target: flo
 
 
 def _warn_grey_gap(
-    where: str, grey: PadCalibration, *, is_rule: bool, threshold: float, target: float
+    where: str,
+    grey: PadCalibration,
+    *,
+    is_rule: bool,
+    colour: float,
+    stricter: tuple[float, str] | None,
+    target: float,
 ) -> None:
-    """Say at start that grey tracks keep the colour threshold: the grey calibration lacks the target."""
+    """Say at start what holds grey tracks when the grey calibration lacks the target: the colour threshold,
+    or the grey calibration's nearest point where that is stricter; either refuses more grey live faces than
+    the target."""
+    held = (
+        f"the colour threshold {colour:.6f} (measured on colour data: it may refuse more grey live faces)"
+        if stricter is None
+        else f"the grey {stricter[1]} ({stricter[0]:.6f}: it refuses more grey live faces than the target)"
+    )
     logger.warning(
-        "%s: %s grey calibration has no point at BPCER <= %g (calibrated: %s): grey tracks are held to the "
-        "colour threshold %.6f, as without one (measured on colour data: it may refuse more grey live faces "
-        "or, for a track rule, be laxer than a grey threshold); %s",
+        "%s: %s grey calibration has no point at BPCER <= %g (calibrated: %s): grey tracks are held to "
+        "%s; %s",
         where,
         "the PAD track rule's" if is_rule else "the PAD card's",
         target,
         ", ".join(f"{p.bpcer:g}" for p in grey.points),
-        threshold,
+        held,
         _remedy(is_rule=is_rule, is_grey=True, target=target),
     )
 

@@ -45,6 +45,7 @@ from recognition import (
     judge_still,
     operating_attack_threshold,
     score_stills,
+    stricter_grey_threshold,
     vector_to_bytes,
 )
 from storage import AuditEventCreate
@@ -164,7 +165,8 @@ def _calibrated(
 ) -> Judging:
     """The card's operating point at `bpcer_target`: a track as the gate decides it (by the track rule's
     calibration of the track's colour when the card has a rule, else by the main calibration of the track's
-    colour, as the gate does; a grey calibration without a point at the target holds no track); a still by
+    colour, as the gate does; a grey calibration without a point at the target holds grey tracks only where
+    its nearest point is stricter than the colour threshold); a still by
     enrollment's own judge_still (the grey calibration for a grey still with background when the card has
     one), with the face-fill calibrations under `enrollment` and without them (the gate's thresholds) under
     `gate`.
@@ -177,7 +179,9 @@ def _calibrated(
         colour = operating_attack_threshold(rule.calibration, bpcer_target=bpcer_target)
         grey_calibration = grey_calibration_at(rule.grey_calibration, bpcer_target=bpcer_target)
         grey = (
-            None
+            stricter_grey_threshold(
+                rule.grey_calibration, bpcer_target=bpcer_target, colour_threshold=colour[0]
+            )
             if grey_calibration is None
             else operating_attack_threshold(grey_calibration, bpcer_target=bpcer_target)
         )

@@ -371,8 +371,9 @@ def main_calibration_for(
 ) -> tuple[PadCalibration | None, bool]:
     """The main calibration that holds a frame or still (with background) of this colour, and whether it is
     the grey one: a grey one by `grey_calibration` when there is one, everything else by `calibration`.
-    Falling back to the colour calibration is the safe default for grey: grey bona fide scores run high, so
-    the colour threshold refuses grey live faces (lockouts), it never lets more attacks through."""
+    Falling back to the colour calibration is the safe default for the passive score on grey: grey bona fide
+    scores run high, so the colour threshold refuses grey live faces (lockouts) rather than letting more
+    attacks through; a track rule's colour thresholds may be lax on grey (`stricter_grey_threshold`)."""
     if is_grayscale and grey_calibration is not None:
         return grey_calibration, True
     return calibration, False
@@ -387,6 +388,26 @@ def grey_calibration_at(
     if grey_calibration is None or not grey_calibration.has_point_at(bpcer_target):
         return None
     return grey_calibration
+
+
+def stricter_grey_threshold(
+    grey_calibration: PadCalibration | None, *, bpcer_target: float, colour_threshold: float
+) -> tuple[float, str] | None:
+    """For grey tracks or stills whose grey calibration has no point at or below `bpcer_target` (which keep
+    the colour threshold, `grey_calibration_at`): its point nearest the target from above, with its basis,
+    when that threshold is lower than `colour_threshold`, else None. The missing point's threshold would be
+    at least as high as that point's, so holding grey to the lower of the two is never laxer than either
+    calibration: the colour one may be lax on grey (a track rule set on photos with edges, while its grey
+    points came from edge-free tracks), and the nearest grey point only refuses more grey live faces."""
+    if grey_calibration is None or grey_calibration.has_point_at(bpcer_target):
+        return None
+    nearest = min(grey_calibration.points, key=lambda p: p.bpcer, default=None)
+    if nearest is None or nearest.attack_threshold >= colour_threshold:
+        return None
+    return nearest.attack_threshold, (
+        f"BPCER {nearest.bpcer:g} on {grey_calibration.dataset}, for target {bpcer_target:g}: stricter than "
+        f"the colour threshold {colour_threshold:.6g}"
+    )
 
 
 def with_main_calibration(card: PadCard, calibration: PadCalibration, *, is_grayscale: bool) -> PadCard:

@@ -27,6 +27,7 @@ from recognition.pad.card import (
     grey_calibration_at,
     main_calibration_for,
     operating_attack_threshold,
+    stricter_grey_threshold,
 )
 from recognition.types import PadScore
 
@@ -78,8 +79,9 @@ def judge_still(
     calibration of its colour (`scored.is_grayscale`) at `bpcer_target` when there is one; every other still
     by the main calibration of its colour: a grey still with background by `grey_calibration` when given
     with a point at or below `bpcer_target`, else (and every colour still, and a face-filling still without
-    a face-fill calibration of its colour) by `calibration`, the strictest for grey (the authors' 0.5
-    without one, `operating_attack_threshold`).
+    a face-fill calibration of its colour) by `calibration` (the authors' 0.5 without one,
+    `operating_attack_threshold`); a grey still with background whose grey calibration lacks the target
+    by the lower of that and the grey calibration's nearest point (`stricter_grey_threshold`).
 
     Raises:
         ModelLoadError: the calibration used has no point at or below `bpcer_target`.
@@ -91,12 +93,20 @@ def judge_still(
     )
     # A face-filling still is never held to the grey main calibration: measured on photos with background
     # (another crop), it is lax for grey headshots, which keep the colour one when no face-fill one is theirs.
+    is_grey_with_background = scored.is_grayscale and not scored.is_face_filling_frame
     main, is_grey_main = main_calibration_for(
         calibration,
         grey_calibration_at(grey_calibration, bpcer_target=bpcer_target),
-        is_grayscale=scored.is_grayscale and not scored.is_face_filling_frame,
+        is_grayscale=is_grey_with_background,
     )
     threshold, basis = operating_attack_threshold(face_fill or main, bpcer_target=bpcer_target)
+    stricter = stricter_grey_threshold(
+        grey_calibration if is_grey_with_background else None,
+        bpcer_target=bpcer_target,
+        colour_threshold=threshold,
+    )
+    if stricter is not None:
+        (threshold, basis), is_grey_main = stricter, True
     if face_fill is not None:
         basis = f"face filling the {'grey' if scored.is_grayscale else 'colour'} photo: {basis}"
     elif is_grey_main:

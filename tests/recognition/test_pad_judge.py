@@ -107,6 +107,24 @@ def test_a_grey_calibration_without_the_target_leaves_a_grey_still_at_the_colour
     )
 
 
+def test_a_grey_calibration_without_the_target_holds_a_grey_still_where_its_nearest_is_stricter() -> None:
+    """The missing grey point would be at least as strict as the grey 5% one: when that is lower than the
+    colour threshold (a calibration set on other data), the colour one would be the lax choice, so the
+    grey still is held to the grey 5% point; a face-filling grey still never is (another crop)."""
+    grey = PadScore(attack_score=0.75, cues={}, is_grayscale=True)
+    filling = PadScore(attack_score=0.75, cues={}, is_face_filling_frame=True, is_grayscale=True)
+    strict_grey_5_percent = _calibration("scenes in grey", bpcer_5=0.7, bpcer_10=0.6)
+
+    at_1 = judge_still(grey, SCENES, (), bpcer_target=0.01, grey_calibration=strict_grey_5_percent)
+    close = judge_still(filling, SCENES, (), bpcer_target=0.01, grey_calibration=strict_grey_5_percent)
+
+    assert (at_1.threshold, at_1.is_attack, at_1.is_grey_calibrated) == (0.7, True, True)
+    assert at_1.basis == (
+        "grey photo: BPCER 0.05 on scenes in grey, for target 0.01: stricter than the colour threshold 0.8"
+    )
+    assert (close.threshold, close.is_attack, close.is_grey_calibrated) == (0.8, False, False)
+
+
 def test_a_face_filling_still_is_held_to_the_face_fill_calibration_of_its_colour_never_the_others() -> None:
     grey = PadScore(attack_score=0.9, cues={}, is_face_filling_frame=True, is_grayscale=True)
     colour = PadScore(attack_score=0.9, cues={}, is_face_filling_frame=True)
