@@ -23,6 +23,7 @@ from gate.config_file import CameraSpec, DaemonSettings, GatesConfig
 from gate.daemon import GateDaemon, GracefulStop, StopRequested
 from gate.delivery import EventSink, JournalDeliverer
 from gate.edge import ApiGallerySource
+from gate.errors import ThresholdUnavailable
 from gate.gallery_source import DatabaseGallerySource, GateUpstream
 from gate.health import HealthBoard, MonitoringServer
 from gate.journal import EventJournal, default_journal_dir
@@ -364,7 +365,7 @@ def check_gate_config(config: GatesConfig | None) -> str:
         ModelLoadError: a door's PAD policy needs the PAD model and it is missing or fails its sha256 (C3).
         ThresholdUnavailable: the PAD card has no threshold at a door's BPCER target, its track rule
             weighs a cue this gate does not know, or a door's own PAD calibration does not match the loaded
-            PAD weights or the score the door decides by.
+            PAD weights or the score the door decides by; naming every door that fails, not only the first.
     """
     settings = GateSettings()
     cameras = config.cameras if config is not None else []
@@ -374,7 +375,16 @@ def check_gate_config(config: GatesConfig | None) -> str:
     ]
     if any(s.pad.policy != "off" for _, _, s in doors):
         detector = build_pad_detector(RecognitionSettings(), cache_dir=StorageSettings().home / "models")
+        refusals = []
         for door, name, door_settings in doors:
             # what each camera's loop builds first: its rule, thresholds and door calibration check
-            PadGate(door_settings.pad, detector, door=door, camera=name)
+            try:
+                PadGate(door_settings.pad, detector, door=door, camera=name)
+            except ThresholdUnavailable as exc:
+                refusals.append(str(exc))
+        if refusals:
+            numbered = " ".join(f"({i}) {refusal}" for i, refusal in enumerate(refusals, start=1))
+            raise ThresholdUnavailable(
+                f"{len(refusals)} of {len(doors)} PAD settings cannot start: {numbered}"
+            )
     return f"configuration valid: {len(cameras) or 1} camera(s)"

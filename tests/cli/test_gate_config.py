@@ -175,6 +175,16 @@ def test_check_config_refuses_a_pad_track_rule_with_no_threshold_at_the_doors_ta
     code, output = _invoke("gate", "--config", str(gates), "--check-config")
     assert code == 0 and "configuration valid" in output
 
+    # Every door that cannot start is named, not only the first (one fix, one check, the next door, ...).
+    cameras = [
+        door.replace("name: a", f"name: {n}").replace("door: d", f"door: {d}") for n, d in ("xe", "yf")
+    ]
+    gates.write_text(f"cameras:\n  - {cameras[0] % 0.01}\n  - {door % 0.05}\n  - {cameras[1] % 0.02}\n")
+    code, output = _invoke("gate", "--config", str(gates), "--check-config")
+    text = " ".join(output.split())
+    assert code == 1 and "2 of 4 PAD settings cannot start" in text
+    assert "(1) door e, camera x:" in text and "(2) door f, camera y:" in text and "door d," not in text
+
 
 def _get(url: str) -> tuple[int, Any]:
     try:
