@@ -155,34 +155,38 @@ class GalleryService:
             GalleryLoading: no complete gallery yet, or the log cannot say who was removed since it.
             GalleryLoadFailed, StorageError, RecognitionError: as `current`.
         """
+        found = self._searchable(session)
+        if isinstance(found, GalleryLoading):
+            raise found
+        return found
+
+    def readiness(self, session: Session) -> GalleryLoading | None:
+        """None when `searched` answers now; else what it raises now. So a server is not ready while its
+        reload cannot be answered from the last gallery (after a restore the log cannot say who was
+        removed since it) and /identify answers 503. Like `searched`, it starts the retry of a failed load
+        whose backoff is over: an orchestrator's probes retry a replica that gets no traffic because it is
+        not ready. Before `start`, it loads nothing: not ready until a call has loaded the gallery.
+
+        Raises:
+            StorageError, RecognitionError: as `current`.
+        """
+        if self._engine is None:
+            return None if self._sync.version is not None else GalleryLoading(_LOADING)
+        found = self._searchable(session)
+        return found if isinstance(found, GalleryLoading) else None
+
+    def _searchable(self, session: Session) -> SearchedGallery | GalleryLoading:
+        """What `searched` returns, or the GalleryLoading it raises."""
         refreshed = self._refreshed(session)
         if not isinstance(refreshed, GalleryLoading):
             return SearchedGallery(refreshed)
         version, stale = self._sync.version, self._sync.gallery  # in this order: see GallerySync
         changes = None if version is None else self._source(session).changes_since(version)
         if changes is None:
-            raise refreshed
+            return refreshed
         excluded = frozenset(changes.removed_person_ids)
-        logger.debug(
-            "identifying in gallery version %d during a reload, %d people excluded", version, len(excluded)
-        )
+        logger.debug("gallery version %d answers during a reload, %d people excluded", version, len(excluded))
         return SearchedGallery(stale, excluded)
-
-    def readiness(self) -> GalleryLoading | None:
-        """None once a complete gallery is loaded (a later reload is answered from it, see `searched`);
-        else what a call that needs the gallery is answered now. Starts the retry of a failed load whose
-        backoff is over, as `current` would: an orchestrator's probes retry a replica that gets no
-        traffic because it is not ready."""
-        if self._engine is None or not self._lock.acquire(blocking=False):
-            return None if self._sync.version is not None else GalleryLoading(_LOADING)
-        try:
-            if self._sync.version is not None:
-                return None
-            if self.is_loading:
-                return GalleryLoading(_LOADING)
-            return self._load_started()
-        finally:
-            self._lock.release()
 
     def _refreshed(self, session: Session) -> Gallery | GalleryLoading:
         """The gallery at the session's version, or why there is none now: a full load under way

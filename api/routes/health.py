@@ -38,10 +38,12 @@ def readyz(session: SessionDep, services: ServicesDep) -> StatusPublic | JSONRes
     """Readiness: the database answers a query and the shared gallery is loaded (503 otherwise).
 
     A replica answers /identify only once its gallery is loaded; until then a load balancer should send
-    its traffic elsewhere. A later reload keeps it ready: /identify answers from the last gallery.
+    its traffic elsewhere. A later reload keeps it ready while /identify answers from the last gallery,
+    but not after a restore, when the change log cannot say who was removed since that gallery and
+    /identify answers 503 until the reload is done: ready means /identify can answer.
     """
     gallery_version(session)
-    waiting = services.gallery.readiness()
+    waiting = services.gallery.readiness(session)
     if waiting is None:
         return StatusPublic(status="ready")
     rule = rule_for(waiting)
