@@ -169,13 +169,15 @@ def gate_decisions(
     probe: CameraProbe | None = None,
     stop: GracefulStop | None = None,
     pad: PresentationAttackDetector | None = None,
+    camera: str | None = None,
 ) -> Iterator[GateDecision]:
     """Wire the gate to its gallery source and the configured door; run it over a source until it ends.
 
     A live source (camera index, stream URL) never ends on its own: it is read for its newest frame
     and reopened after an outage until the process is interrupted or `stop` is requested. A `probe`
     times the stages and counts frames and decisions from outside `run_gate`. `pad` replaces the PAD
-    stage built from the card the model directories hold (the demo brings a card of its own).
+    stage built from the card the model directories hold (the demo brings a card of its own). `camera` is
+    the gates file's name of the camera (None in the single-camera form): a refusal to start names it.
     """
     recognizer = runtime.recognizer if probe is None else probe.recognizer(runtime.recognizer)
     set_process_threading(settings)
@@ -207,6 +209,7 @@ def gate_decisions(
                 monotonic=time.monotonic,
                 utc_now=lambda: datetime.now(UTC),
                 pad=pad,
+                camera=camera,
             )
             yield from decisions if probe is None else probe.decisions(decisions)
     finally:
@@ -279,7 +282,13 @@ def run_camera(camera: CameraSpec, telemetry: Telemetry, stop: GracefulStop) -> 
     runtime = build_runtime_for(camera.settings, StorageSettings())
     probe = CameraProbe(camera=camera.name, door=camera.door, telemetry=telemetry, clock=time.monotonic)
     for _ in gate_decisions(
-        runtime, source=camera.source, door=camera.door, settings=camera.settings, probe=probe, stop=stop
+        runtime,
+        source=camera.source,
+        door=camera.door,
+        settings=camera.settings,
+        probe=probe,
+        stop=stop,
+        camera=camera.name,
     ):
         pass  # the parent prints and counts each decision from its telemetry
 

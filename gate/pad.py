@@ -95,10 +95,13 @@ def deciding_score(settings: PadSettings, detector: PresentationAttackDetector |
     return "track_rule" if has_rule and settings.allow_track_rule else "passive"
 
 
-def scope_label(door: str, camera: str | None) -> str:
+def scope_label(door: str, camera: str | None, *, source: str | None = None) -> str:
     """'door front', or 'door front, camera side-cam': what a door's PAD settings or calibration belong to
-    (the door's, or one camera's alone), as errors and reports name it."""
-    return f"door {door}" if camera is None else f"door {door}, camera {camera}"
+    (the door's, or one camera's alone), as errors and reports name it; a camera without a name (the
+    single-camera form, a replay) by its redacted `source`: 'door front, source rtsp://***@10.0.0.5/s1'."""
+    if camera is not None:
+        return f"door {door}, camera {camera}"
+    return f"door {door}" if source is None else f"door {door}, source {source}"
 
 
 @dataclass(frozen=True)
@@ -146,26 +149,31 @@ class PadGate:
         *,
         door: str,
         camera: str | None = None,
+        source: str | None = None,
     ) -> None:
         """Raises ThresholdUnavailable: the policy needs PAD and no detector was built, the card's track
         rule names a cue this gate does not know, the colour calibration of the deciding score (the rule's
         or the card's) has no threshold at the door's BPCER target, or the
         door's own calibration was measured with other PAD weights or another deciding score. Each camera
-        holds its own settings (a calibration of the door or of that camera alone); `camera` names it in
-        those errors."""
+        holds its own settings (a calibration of the door or of that camera alone); `camera` (its name in
+        the gates file) names it in those errors, else its redacted `source` (`scope_label`)."""
         self.settings = settings
         self.detector = detector if settings.policy != "off" else None
+        where = scope_label(door, camera, source=source)
         if settings.policy != "off" and detector is None:
-            raise ThresholdUnavailable(f"PAD policy {settings.policy} needs the PAD model; none was loaded")
+            raise ThresholdUnavailable(
+                f"{where}: PAD policy {settings.policy} needs the PAD model; none was loaded"
+            )
         rule = None if self.detector is None else self.detector.track_rule
         self.rule = rule if settings.allow_track_rule else None
         needed = set(settings.cues) | set(self.rule.features if self.rule else ())
         unknown = needed - {PASSIVE_FEATURE, *FRAME_CUES, *TRACK_CUES}
         if unknown:
-            raise ThresholdUnavailable(f"the PAD track rule needs unknown cues: {', '.join(sorted(unknown))}")
+            raise ThresholdUnavailable(
+                f"{where}: the PAD track rule needs unknown cues: {', '.join(sorted(unknown))}"
+            )
         self.frame_cues = sorted(needed & FRAME_CUES.keys())
         self.track_cues = sorted(needed & TRACK_CUES.keys())
-        where = scope_label(door, camera)
         self._check_door_calibration(where)
         self.threshold, self.basis = self._threshold(self.rule, is_grey=False, where=where)
         self.grey_threshold, self.grey_basis = self._threshold(self.rule, is_grey=True, where=where)

@@ -118,7 +118,9 @@ class _Context:
 class _GateLoop:
     """The state of one door's loop: tracks, votes, cooldowns and the error audit rate limit."""
 
-    def __init__(self, *, door: str, source_name: str, io: GateIo, settings: GateSettings) -> None:
+    def __init__(
+        self, *, door: str, camera: str | None, source_name: str, io: GateIo, settings: GateSettings
+    ) -> None:
         self.door, self.source_name, self.io, self.settings = door, source_name, io, settings
         self.decision = settings.decision
         self.cooldowns = Cooldowns(cooldown_s=self.decision.cooldown_s)
@@ -129,7 +131,7 @@ class _GateLoop:
             confusable_margin_cos=self.decision.confusable_margin_cos,
         )
         self._threshold(1)  # a target the model cannot meet stops the gate here, not at the first face
-        self.pad = PadGate(settings.pad, io.pad, door=door, camera=source_name)
+        self.pad = PadGate(settings.pad, io.pad, door=door, camera=camera, source=source_name)
         self._reset_tracks()
 
     def _reset_tracks(self) -> None:
@@ -431,6 +433,7 @@ def run_gate(
     monotonic: Callable[[], float],
     utc_now: Callable[[], datetime],
     pad: PresentationAttackDetector | None = None,
+    camera: str | None = None,
 ) -> Iterator[GateDecision]:
     """Decide once per track by a k-of-n vote over fresh frames; audit every decision and failure.
 
@@ -447,6 +450,8 @@ def run_gate(
         monotonic: seconds, the clock CapturedFrame.captured_at_s was read from (frame age, cooldown).
         utc_now: aware UTC time, for the door's weekly access schedule.
         pad: the presentation-attack detector, required unless `settings.pad.policy` is off (gate/pad.py).
+        camera: the camera's name in the gates file, which names it in a refusal to start (as `--check-config`
+            does); None for an unnamed one (the single-camera form, a replay), named by `source_name`.
     """
     io = GateIo(
         recognizer=recognizer,
@@ -458,6 +463,6 @@ def run_gate(
         utc_now=utc_now,
         pad=pad,
     )
-    loop = _GateLoop(door=door, source_name=source_name, io=io, settings=settings)
+    loop = _GateLoop(door=door, camera=camera, source_name=source_name, io=io, settings=settings)
     for frame_index, item in enumerate(frames):
         yield from loop.step(frame_index, item)

@@ -26,7 +26,8 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.cli.runtime import build_runtime
-from gate import decision_line
+from gate import GracefulStop, ThresholdUnavailable, decision_line, load_gates_file
+from gate.app import run_camera
 from recognition import (
     PAD_CARD_DIR,
     PAD_CARD_FILE,
@@ -81,7 +82,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _write_gates(path: Path, *, daemon: dict[str, Any], cameras: list[dict[str, str]]) -> Path:
+def _write_gates(path: Path, *, daemon: dict[str, Any], cameras: list[dict[str, Any]]) -> Path:
     path.write_text(json.dumps({"daemon": daemon, "cameras": cameras}))  # JSON is YAML
     return path
 
@@ -184,6 +185,44 @@ def test_check_config_refuses_a_pad_track_rule_with_no_threshold_at_the_doors_ta
     text = " ".join(output.split())
     assert code == 1 and "2 of 4 PAD settings cannot start" in text
     assert "(1) door e, camera x:" in text and "(2) door f, camera y:" in text and "door d," not in text
+
+
+@pytest.mark.model
+def test_a_camera_worker_that_cannot_start_names_its_door_and_camera_as_check_config_does(
+    tmp_path: Path, pad_model_dir: Path
+) -> None:
+    """A gates file's camera whose PAD card has no threshold at its door's target: the refusal its worker
+    (`run_camera`, what the daemon runs) raises names the door and the camera by its name in the file, word
+    for word as `--check-config` names it; it named the camera by its source."""
+    assert _invoke("init")[0] == 0
+    models = StorageSettings().home / "models"
+    shutil.copytree(pad_model_dir, models, dirs_exist_ok=True)
+    card_path = models / PAD_CARD_DIR / PAD_CARD_FILE
+    at_5_only = PadCalibration(
+        dataset="40 bona fide photos",
+        bona_fide_count=40,
+        points=(BpcerPoint(bpcer=0.05, attack_threshold=0.6),),
+    )
+    write_pad_card(read_pad_card(card_path).model_copy(update={"calibration": at_5_only}), card_path)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "000.png"), np.full((480, 640, 3), 96, np.uint8))
+    camera = {
+        "name": "front-cam",
+        "source": str(folder),
+        "door": "front",
+        "settings": {"pad": {"policy": "enforce"}},
+    }
+    gates = _write_gates(tmp_path / "gates.yaml", daemon={"http_port": 0}, cameras=[camera])
+
+    code, output = _invoke("gate", "--config", str(gates), "--check-config")
+    with pytest.raises(ThresholdUnavailable) as refused:
+        run_camera(load_gates_file(gates).cameras[0], lambda _event: None, GracefulStop())
+
+    message = " ".join(str(refused.value).split())
+    assert message.startswith("door front, camera front-cam: no PAD threshold at its bpcer_target 0.01")
+    assert str(folder) not in message
+    assert code == 1 and f"1 of 2 PAD settings cannot start: (1) {message}" in " ".join(output.split())
 
 
 def _get(url: str) -> tuple[int, Any]:

@@ -226,5 +226,5 @@ def test_each_camera_of_a_door_holds_its_own_calibration_and_the_gate_checks_eac
     lobby_only = _gates_file(tmp_path / "lobby.yaml", both[:1], tmp_path)
     assert check_gate_config(load_gates_file(lobby_only)) == "configuration valid: 1 camera(s)"
     refit_pad = pad_with(pad_model_dir, tmp_path / "refit", track_rule=refit)
-    with pytest.raises(ThresholdUnavailable, match=rf"door front, camera {re.escape(SIDE)}: .* track rule"):
+    with pytest.raises(ThresholdUnavailable, match=rf"door front, source {re.escape(SIDE)}: .* track rule"):
         run_pad_gate(engine, keyring, recognizer, refit_pad, [], settings=enforced[SIDE], source=SIDE)

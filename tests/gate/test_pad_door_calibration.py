@@ -408,7 +408,7 @@ def test_events_of_a_refit_track_rule_or_of_an_unknown_rule_refuse_naming_it(
     )
     with pytest.raises(
         ThresholdUnavailable,
-        match=rf"door front, camera replay:pad: .* measured with track rule {rule.rule_sha256[:12]}, the "
+        match=rf"door front, source replay:pad: .* measured with track rule {rule.rule_sha256[:12]}, the "
         rf"card's track rule is {refit.rule_sha256[:12]} \(refit",
     ):
         run_pad_gate(
@@ -518,13 +518,13 @@ def test_a_door_calibration_of_other_weights_or_another_score_stops_the_gate_nam
 
     with pytest.raises(
         ThresholdUnavailable,
-        match="door front, camera replay:pad: its PAD door_calibration was measured with PAD weights "
+        match="door front, source replay:pad: its PAD door_calibration was measured with PAD weights "
         "000000000000",
     ):
         run_pad_gate(engine, keyring, recognizer, pad_detector, [], settings=wrong_weights)
     with pytest.raises(
         ThresholdUnavailable,
-        match="door front, camera replay:pad: .* holds the passive score, the door now decides by the "
+        match="door front, source replay:pad: .* holds the passive score, the door now decides by the "
         "track_rule",
     ):
         run_pad_gate(engine, keyring, recognizer, with_rule, [], settings=passive)

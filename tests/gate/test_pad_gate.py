@@ -366,7 +366,7 @@ def test_a_grey_calibration_without_the_doors_target_leaves_grey_tracks_at_the_c
         f"{prefix}BPCER 0.01 on colour, no grey calibration at BPCER 0.01",
     )
     (warning,) = [r.getMessage() for r in caplog.records if "grey calibration has no point" in r.getMessage()]
-    assert warning.startswith("door front, camera replay:pad: ") and "(calibrated: 0.05, 0.1)" in warning
+    assert warning.startswith("door front, source replay:pad: ") and "(calibrated: 0.05, 0.1)" in warning
     assert ("--grey --card-rule --write-card" if is_rule else "facegate pad calibrate --grayscale") in warning
     assert [d.verdict.decision for d in lax_decisions] == [Decision.granted]
     assert lax_events[-1].pad_threshold == pytest.approx(grey_at)
@@ -388,7 +388,7 @@ def test_a_colour_calibration_without_the_doors_target_stops_the_door_naming_it_
     message = str(refused.value)
     score = "the track rule's" if is_rule else "the card's"
     assert message.startswith(
-        f"door front, camera replay:pad: no PAD threshold at its bpcer_target 0.01 in {score}"
+        f"door front, source replay:pad: no PAD threshold at its bpcer_target 0.01 in {score}"
     )
     assert "has no point at BPCER <= 0.01 (calibrated: 0.05)" in message
     assert "set the door's pad.bpcer_target to a calibrated point, or calibrate it at 0.01" in message
