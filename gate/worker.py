@@ -41,8 +41,8 @@ from gate.decision import (
     face_quality,
 )
 from gate.door import DoorActuator
-from gate.errors import ActuatorError, GateError
-from gate.pad import PadEvidence, PadGate
+from gate.errors import ActuatorError, GateError, ThresholdUnavailable
+from gate.pad import PadEvidence, PadGate, scope_label
 from gate.settings import GateSettings
 from gate.stream import CapturedFrame, SourceOutage
 from gate.threshold import DoorThreshold, door_operating_threshold
@@ -122,6 +122,7 @@ class _GateLoop:
         self, *, door: str, camera: str | None, source_name: str, io: GateIo, settings: GateSettings
     ) -> None:
         self.door, self.source_name, self.io, self.settings = door, source_name, io, settings
+        self.where = scope_label(door, camera, source=source_name)  # what a refusal to start names
         self.decision = settings.decision
         self.cooldowns = Cooldowns(cooldown_s=self.decision.cooldown_s)
         self.errors = RateLimiter(interval_s=self.decision.error_audit_interval_s)
@@ -242,11 +243,19 @@ class _GateLoop:
         return self.margins.required_margin_cos(is_confusable=pair in context.confusable)
 
     def _threshold(self, gallery_size: int) -> DoorThreshold:
-        """The door's threshold, recomputed only when the gallery size changes."""
+        """The door's threshold, recomputed only when the gallery size changes.
+
+        Raises:
+            ThresholdUnavailable: the door's FPIR target needs a calibration the model does not have
+                (naming the door and camera, as PadGate's refusals do).
+        """
         if self._threshold_at is None or self._threshold_at[0] != gallery_size:
-            threshold = door_operating_threshold(
-                self.io.recognizer, fpir_target=self.decision.fpir_target, gallery_size=gallery_size
-            )
+            try:
+                threshold = door_operating_threshold(
+                    self.io.recognizer, fpir_target=self.decision.fpir_target, gallery_size=gallery_size
+                )
+            except ThresholdUnavailable as exc:
+                raise ThresholdUnavailable(f"{self.where}: {exc}") from exc
             self._threshold_at = (gallery_size, threshold)
         return self._threshold_at[1]
 

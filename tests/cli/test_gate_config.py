@@ -33,10 +33,14 @@ from recognition import (
     PAD_CARD_FILE,
     PASSIVE_FEATURE,
     BpcerPoint,
+    BundleSearch,
     PadCalibration,
     PadTrackRule,
+    find_bundle,
+    locate_weights,
     read_pad_card,
     vector_from_bytes,
+    write_bundle_file,
     write_pad_card,
 )
 from storage import StorageSettings, iter_templates, make_engine, session_scope
@@ -223,6 +227,40 @@ def test_a_camera_worker_that_cannot_start_names_its_door_and_camera_as_check_co
     assert message.startswith("door front, camera front-cam: no PAD threshold at its bpcer_target 0.01")
     assert str(folder) not in message
     assert code == 1 and f"1 of 2 PAD settings cannot start: (1) {message}" in " ".join(output.split())
+
+
+@pytest.mark.model
+def test_a_camera_worker_whose_fpir_target_needs_a_calibration_names_its_door_and_camera(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gates file's camera on a model without a calibration (a copy of the SFace bundle before `facegate
+    models calibrate`) at the default FPIR target: the refusal its worker raises names the door and the
+    camera, as a PAD refusal does; it named neither."""
+    sface = find_bundle("sface", BundleSearch())
+    directory = tmp_path / "bundles" / "sface-copy"
+    directory.mkdir(parents=True)
+    copy = sface.bundle.model_copy(
+        update={"name": "sface-copy", "template_model_id": None, "calibration": None}
+    )
+    shutil.copyfile(locate_weights(sface, BundleSearch()), directory / copy.weights_file)
+    write_bundle_file(copy, directory / "bundle.json")
+    monkeypatch.setenv("FACEGATE_RECOGNITION_BUNDLE_DIRS", json.dumps([str(directory.parent)]))
+    monkeypatch.setenv("FACEGATE_RECOGNITION_EMBEDDER__KIND", "bundle")
+    monkeypatch.setenv("FACEGATE_RECOGNITION_EMBEDDER__NAME", "sface-copy")
+    assert _invoke("init")[0] == 0
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "000.png"), np.full((480, 640, 3), 96, np.uint8))
+    camera = {"name": "front-cam", "source": str(folder), "door": "front"}
+    gates = _write_gates(tmp_path / "gates.yaml", daemon={"http_port": 0}, cameras=[camera])
+
+    with pytest.raises(ThresholdUnavailable) as refused:
+        run_camera(load_gates_file(gates).cameras[0], lambda _event: None, GracefulStop())
+
+    assert str(refused.value) == (
+        "door front, camera front-cam: an FPIR target of 0.001 needs a calibrated model: "
+        "run `facegate models calibrate`"
+    )
 
 
 def _get(url: str) -> tuple[int, Any]:
