@@ -7,7 +7,7 @@ OpenAPI schema to check it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -228,9 +228,18 @@ class UnprocessablePublic(BaseModel):
 
 
 class StatusPublic(BaseModel):
-    """Body of the health routes; nothing else is disclosed."""
+    """Body of the liveness route; nothing else is disclosed."""
 
     status: str
+
+
+class ReadinessPublic(BaseModel):
+    """Body of the readiness route, ready or not; nothing else is disclosed."""
+
+    status: Literal["ready", "loading", "failed", "database_unavailable"] = Field(
+        description="`ready` (200); else why not (503, with Retry-After): the gallery is `loading`, its last "
+        "load `failed` and waits out a backoff, or the database cannot be reached (`database_unavailable`)."
+    )
 
 
 class ChainReportPublic(BaseModel):

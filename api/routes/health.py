@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from api.deps import ServicesDep, SessionDep
+from api.deps import ServicesDep
 from api.errors import retry_after_s, rule_for
-from api.schemas import ErrorPublic, StatusPublic
+from api.schemas import ReadinessPublic, StatusPublic
 from enrollment import GalleryLoadFailed
-from storage import gallery_version
+from storage import DatabaseUnavailable, gallery_version, session_scope
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 
 UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz"})
 """Every route outside this set requires an API key; the role-matrix test checks it."""
+
+DATABASE_RETRY_AFTER_S = 5
+"""Retry-After of a readiness answer while the database cannot be reached: the next probe may find it back."""
 
 
 @router.get("/healthz")
@@ -25,16 +32,16 @@ def healthz() -> StatusPublic:
 
 @router.get(
     "/readyz",
-    response_model=StatusPublic,
+    response_model=ReadinessPublic,
     responses={
         status.HTTP_503_SERVICE_UNAVAILABLE: {
-            "model": StatusPublic | ErrorPublic,
+            "model": ReadinessPublic,
             "description": "Not ready, see Retry-After: the gallery is `loading`, or its last load `failed` "
-            "and is retried after a backoff; or the database is unreachable (`detail`).",
+            "and is retried after a backoff, or the database cannot be reached (`database_unavailable`).",
         }
     },
 )
-def readyz(session: SessionDep, services: ServicesDep) -> StatusPublic | JSONResponse:
+def readyz(services: ServicesDep) -> ReadinessPublic | JSONResponse:
     """Readiness: the database answers a query and the shared gallery is loaded (503 otherwise).
 
     A replica answers /identify only once its gallery is loaded; until then a load balancer should send
@@ -42,15 +49,26 @@ def readyz(session: SessionDep, services: ServicesDep) -> StatusPublic | JSONRes
     but not after a restore, when the change log cannot say who was removed since that gallery and
     /identify answers 503 until the reload is done: ready means /identify can answer.
     """
-    gallery_version(session)
-    waiting = services.gallery.readiness(session)
+    try:  # a session of its own: the request's would report an unreachable database after the route
+        with session_scope(services.engine) as session:
+            gallery_version(session)
+            waiting = services.gallery.readiness(session)
+    except DatabaseUnavailable as exc:
+        logger.warning("not ready: %s", exc)  # one line a probe, as other passing 503s (api/errors.py)
+        return _not_ready(ReadinessPublic(status="database_unavailable"), wait_s=DATABASE_RETRY_AFTER_S)
     if waiting is None:
-        return StatusPublic(status="ready")
+        return ReadinessPublic(status="ready")
     rule = rule_for(waiting)
     assert rule is not None, "ERROR_TABLE lists GalleryLoading"
-    word = "failed" if isinstance(waiting, GalleryLoadFailed) else "loading"
+    wait_s = retry_after_s(waiting, rule)
+    assert wait_s is not None, "GalleryLoading's rule has a Retry-After"
+    failed = isinstance(waiting, GalleryLoadFailed)
+    return _not_ready(ReadinessPublic(status="failed" if failed else "loading"), wait_s=wait_s)
+
+
+def _not_ready(body: ReadinessPublic, *, wait_s: int) -> JSONResponse:
     return JSONResponse(
-        StatusPublic(status=word).model_dump(),
-        status_code=rule.status_code,
-        headers={"Retry-After": str(retry_after_s(waiting, rule))},
+        body.model_dump(),
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(wait_s)},
     )

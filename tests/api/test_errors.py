@@ -119,7 +119,7 @@ def test_unreachable_database_is_503_with_a_generic_message(
         people = client.get("/people", headers={"Authorization": "Bearer fg_abc_def"})
         alive = client.get("/healthz")
     engine.dispose()
-    assert ready.status_code == 503 and ready.json() == {"detail": "the database is unavailable"}
+    assert ready.status_code == 503 and ready.json() == {"status": "database_unavailable"}
     assert people.status_code == 503 and "facegate.db" not in people.text
     assert alive.status_code == 200
 
