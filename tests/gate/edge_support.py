@@ -139,12 +139,6 @@ class EdgeGate:
         except FileNotFoundError:
             return None
 
-    def kill(self) -> None:
-        """SIGKILL the gate if it still runs (test cleanup)."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
     def held_people(self) -> set[int]:
         return set((self.held() or {}).values())
 

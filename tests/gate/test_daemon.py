@@ -27,6 +27,7 @@ from gate import (
     fan_out,
 )
 from tests.gate.daemon_support import camera_worker
+from tests.processes import killed_on_exit
 
 # A deadline, not a claim about speed: every worker is a spawned process that imports gate first (1.7
 # CPU-s); on a loaded 2-core machine one such import at nice 10 took 54 s, and three start at once.
@@ -142,15 +143,15 @@ def _has_exited(pid: int) -> bool:
 def test_a_worker_stops_when_its_daemon_is_killed() -> None:
     repo_root = Path(__file__).resolve().parents[2]
     command = [sys.executable, "-c", ORPHAN_SCRIPT]
-    with subprocess.Popen(command, cwd=repo_root, stdout=subprocess.PIPE, text=True) as daemon:
-        try:
-            assert daemon.stdout is not None
-            pid, has_pytest = daemon.stdout.readline().split()
-            worker_pid = int(pid)
-            assert not _has_exited(worker_pid)
-            assert has_pytest == "False", "the worker's module imports pytest, and so would every worker"
-        finally:
-            daemon.kill()
+    with (
+        subprocess.Popen(command, cwd=repo_root, stdout=subprocess.PIPE, text=True) as daemon,
+        killed_on_exit(daemon),  # the test's act: kill the daemon, then see its worker stop
+    ):
+        assert daemon.stdout is not None
+        pid, has_pytest = daemon.stdout.readline().split()
+        worker_pid = int(pid)
+        assert not _has_exited(worker_pid)
+        assert has_pytest == "False", "the worker's module imports pytest, and so would every worker"
     deadline_s = time.monotonic() + DEADLINE_S
     while not _has_exited(worker_pid):
         assert time.monotonic() < deadline_s, "the orphaned worker kept running"

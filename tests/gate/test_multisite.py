@@ -12,6 +12,7 @@ import os
 import secrets
 import signal
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from tests.gate.edge_support import (
 )
 from tests.gate.journal_support import chain_holds, stored_events
 from tests.gate.mjpeg import MjpegCamera
+from tests.processes import killed_on_exit
 
 pytestmark = [
     pytest.mark.integration,
@@ -137,39 +139,42 @@ def test_two_edge_gates_hold_only_their_doors_people_and_deliver_every_event_onc
     }
     watch = Watch(gates)
     try:
-        for gate in gates.values():
-            wait_for(lambda g=gate: g.held() is not None, timeout_s=WAIT_S, what="the first sealed sync")
-        ann, committed_s = _enroll(front, admin, "Ann", ann_photo, group_id=groups["lab"])
-        wait_for(lambda: watch.holds("lab", ann), timeout_s=WAIT_S, what="Ann at the lab gate")
-        ann_latency_s = time.monotonic() - committed_s
-        carol, committed_s = _enroll(front, admin, "Carol", carol_photo, group_id=groups["lobby"])
-        wait_for(lambda: watch.holds("lobby", carol), timeout_s=WAIT_S, what="Carol at the lobby gate")
-        carol_latency_s = time.monotonic() - committed_s
-        assert ann_latency_s <= PROPAGATION_LIMIT_S and carol_latency_s <= PROPAGATION_LIMIT_S
+        with ExitStack() as running:
+            for gate in gates.values():
+                running.enter_context(killed_on_exit(gate.process))
+            for gate in gates.values():
+                wait_for(lambda g=gate: g.held() is not None, timeout_s=WAIT_S, what="the first sealed sync")
+            ann, committed_s = _enroll(front, admin, "Ann", ann_photo, group_id=groups["lab"])
+            wait_for(lambda: watch.holds("lab", ann), timeout_s=WAIT_S, what="Ann at the lab gate")
+            ann_latency_s = time.monotonic() - committed_s
+            carol, committed_s = _enroll(front, admin, "Carol", carol_photo, group_id=groups["lobby"])
+            wait_for(lambda: watch.holds("lobby", carol), timeout_s=WAIT_S, what="Carol at the lobby gate")
+            carol_latency_s = time.monotonic() - committed_s
+            assert ann_latency_s <= PROPAGATION_LIMIT_S and carol_latency_s <= PROPAGATION_LIMIT_S
 
-        wait_for(
-            lambda: any("granted  person" in line for line in _printed(gates["lab"])),
-            timeout_s=WAIT_S,
-            what="a grant at the lab",
-        )
-        wait_for(lambda: len(_printed(gates["lobby"])) >= 3, timeout_s=WAIT_S, what="lobby decisions")
+            wait_for(
+                lambda: any("granted  person" in line for line in _printed(gates["lab"])),
+                timeout_s=WAIT_S,
+                what="a grant at the lab",
+            )
+            wait_for(lambda: len(_printed(gates["lobby"])) >= 3, timeout_s=WAIT_S, what="lobby decisions")
 
-        front.request("DELETE", f"/people/{ann}", admin)
-        wait_for(lambda: not watch.holds("lab", ann), timeout_s=WAIT_S, what="Ann erased at the lab gate")
-        front.request("DELETE", f"/people/{carol}", admin)
-        wait_for(
-            lambda: not watch.holds("lobby", carol), timeout_s=WAIT_S, what="Carol erased at the lobby gate"
-        )
-        watch.holds("lab", ann)
-        assert watch.ever_held == {"lab": {ann}, "lobby": {carol}}  # never the other door's person
+            front.request("DELETE", f"/people/{ann}", admin)
+            wait_for(lambda: not watch.holds("lab", ann), timeout_s=WAIT_S, what="Ann erased at the lab gate")
+            front.request("DELETE", f"/people/{carol}", admin)
+            wait_for(
+                lambda: not watch.holds("lobby", carol),
+                timeout_s=WAIT_S,
+                what="Carol erased at the lobby gate",
+            )
+            watch.holds("lab", ann)
+            assert watch.ever_held == {"lab": {ann}, "lobby": {carol}}  # never the other door's person
 
-        for gate in gates.values():
-            gate.process.send_signal(signal.SIGTERM)
-        for gate in gates.values():
-            assert gate.process.wait(timeout=WAIT_S) == 0, gate.err.read_text()[-3000:]
+            for gate in gates.values():
+                gate.process.send_signal(signal.SIGTERM)
+            for gate in gates.values():
+                assert gate.process.wait(timeout=WAIT_S) == 0, gate.err.read_text()[-3000:]
     finally:
-        for gate in gates.values():
-            gate.kill()
         for camera in cameras.values():
             camera.stop()
         for server in servers:
@@ -221,18 +226,20 @@ def test_no_event_is_lost_or_doubled_across_an_api_outage_and_a_sigkill_of_the_e
     gate = start_edge_gate(tmp_path, "gate", api_url=server.url, token=token, door="lab", source=camera.url)
     journal = gate.home / "journal" / "lab" / JOURNAL_FILE
     try:
-        wait_for(lambda: _event_count(engine) >= 2, timeout_s=WAIT_S, what="delivered events")
-        server.process.send_signal(signal.SIGKILL)  # the API goes away mid-run
-        server.process.wait()
-        delivered = _event_count(engine)
-        wait_for(
-            lambda: len(_journal_uids(journal)) >= delivered + 3, timeout_s=WAIT_S, what="3 journalled events"
-        )
-        assert gate.process.poll() is None
-        os.kill(gate.process.pid, signal.SIGKILL)
-        assert gate.process.wait(timeout=10) == -signal.SIGKILL
+        with killed_on_exit(gate.process):
+            wait_for(lambda: _event_count(engine) >= 2, timeout_s=WAIT_S, what="delivered events")
+            server.process.send_signal(signal.SIGKILL)  # the API goes away mid-run
+            server.process.wait()
+            delivered = _event_count(engine)
+            wait_for(
+                lambda: len(_journal_uids(journal)) >= delivered + 3,
+                timeout_s=WAIT_S,
+                what="3 journalled events",
+            )
+            assert gate.process.poll() is None
+            os.kill(gate.process.pid, signal.SIGKILL)
+            assert gate.process.wait(timeout=10) == -signal.SIGKILL
     finally:
-        gate.kill()
         camera.stop()
         server.stop()
     journalled = _journal_uids(journal)
@@ -247,9 +254,9 @@ def test_no_event_is_lost_or_doubled_across_an_api_outage_and_a_sigkill_of_the_e
         tmp_path, "gate", api_url=server.url, token=token, door="lab", source=str(empty)
     )
     try:
-        assert restarted.process.wait(timeout=WAIT_S) == 0, restarted.err.read_text()[-3000:]
+        with killed_on_exit(restarted.process):
+            assert restarted.process.wait(timeout=WAIT_S) == 0, restarted.err.read_text()[-3000:]
     finally:
-        restarted.kill()
         server.stop()
     stored = stored_events(engine)
     uids = [s.event_uid for s in stored]
@@ -279,20 +286,24 @@ def test_a_revoked_device_key_stops_the_sync_and_the_gate_fails_closed(
         max_stale_s=3.0,
     )
     try:
-        wait_for(lambda: "granted  person" in gate.out.read_text(), timeout_s=WAIT_S, what="a grant")
-        with session_scope(engine) as session:
-            revoke_api_key(session, token.split("_")[1], now=datetime.now(UTC))
-        wait_for(
-            lambda: "API refused this device" in gate.err.read_text(), timeout_s=WAIT_S, what="sync refused"
-        )
-        wait_for(lambda: _stale_frames(gate) > 0, timeout_s=WAIT_S, what="stale")
-        grants = gate.out.read_text().count("granted")
-        # Ann is still at the door (the camera loops her scenes): the gate denies her face in three
-        # scenes' worth of frames, and grants no one meanwhile.
-        wait_for(lambda: _stale_frames(gate) >= 3 * SCENE_FACE_FRAMES, timeout_s=WAIT_S, what="Ann denied")
-        assert gate.out.read_text().count("granted") == grants
-        assert gate.process.poll() is None
+        with killed_on_exit(gate.process):
+            wait_for(lambda: "granted  person" in gate.out.read_text(), timeout_s=WAIT_S, what="a grant")
+            with session_scope(engine) as session:
+                revoke_api_key(session, token.split("_")[1], now=datetime.now(UTC))
+            wait_for(
+                lambda: "API refused this device" in gate.err.read_text(),
+                timeout_s=WAIT_S,
+                what="sync refused",
+            )
+            wait_for(lambda: _stale_frames(gate) > 0, timeout_s=WAIT_S, what="stale")
+            grants = gate.out.read_text().count("granted")
+            # Ann is still at the door (the camera loops her scenes): the gate denies her face in three
+            # scenes' worth of frames, and grants no one meanwhile.
+            wait_for(
+                lambda: _stale_frames(gate) >= 3 * SCENE_FACE_FRAMES, timeout_s=WAIT_S, what="Ann denied"
+            )
+            assert gate.out.read_text().count("granted") == grants
+            assert gate.process.poll() is None
     finally:
-        gate.kill()
         camera.stop()
         server.stop()

@@ -29,6 +29,7 @@ from tests.gate.journal_support import chain_holds, stored_events
 from tests.gate.mjpeg import MjpegCamera
 from tests.gate.pg_proxy import TcpProxy, proxy_to_test_postgres
 from tests.plaintext import template_leaks
+from tests.processes import killed_on_exit
 
 DOOR = "front"
 FACE_FRAMES = 5
@@ -186,24 +187,22 @@ def test_a_gate_killed_with_sigkill_loses_no_journalled_event(
     gate = start_gate(tmp_path, proxy.url_for(database_url), camera.url, run=1)
     journal = tmp_path / "journal" / JOURNAL_FILE
     try:
-        wait_for(
-            lambda: b"denied" in (tmp_path / "gate-1.out").read_bytes() or gate.poll() is not None,
-            timeout_s=CLI_START_TIMEOUT_S,
-            what="the gate's first decision",
-        )
-        assert gate.poll() is None, (tmp_path / "gate-1.err").read_text()
-        proxy.cut()
-        wait_for(
-            lambda: len(journal_uids(journal)) >= 3,
-            timeout_s=JOURNAL_FILL_TIMEOUT_S,
-            what="3 journalled events",
-        )
-        os.kill(gate.pid, signal.SIGKILL)
-        assert gate.wait(timeout=10) == -signal.SIGKILL
+        with killed_on_exit(gate):
+            wait_for(
+                lambda: b"denied" in (tmp_path / "gate-1.out").read_bytes() or gate.poll() is not None,
+                timeout_s=CLI_START_TIMEOUT_S,
+                what="the gate's first decision",
+            )
+            assert gate.poll() is None, (tmp_path / "gate-1.err").read_text()
+            proxy.cut()
+            wait_for(
+                lambda: len(journal_uids(journal)) >= 3,
+                timeout_s=JOURNAL_FILL_TIMEOUT_S,
+                what="3 journalled events",
+            )
+            os.kill(gate.pid, signal.SIGKILL)
+            assert gate.wait(timeout=10) == -signal.SIGKILL
     finally:
-        if gate.poll() is None:
-            gate.kill()
-            gate.wait()
         camera.stop()
     journalled = journal_uids(journal)
     delivered_before = {s.event_uid for s in stored_events(engine)}
