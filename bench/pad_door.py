@@ -75,6 +75,7 @@ from storage import (
     StorageSettings,
     append_event,
     create_schema,
+    ensure_door,
     iter_event_rows,
     load_keyring,
     make_engine,
@@ -153,6 +154,8 @@ def monitor(
         with session_scope(engine) as session:
             append_event(session, keyring, event.model_copy(update={"occurred_at": day}))
 
+    with session_scope(engine) as session:
+        ensure_door(session, name=DOOR)  # as the gate's start does
     decisions = run_gate(
         frames,
         door=DOOR,

@@ -47,6 +47,7 @@ from gate.errors import (
     JournalLocked,
     ThresholdUnavailable,
     UnknownCamera,
+    UnknownDoor,
     UpstreamUnavailable,
 )
 from gate.gallery import GalleryCache
@@ -126,6 +127,7 @@ __all__ = [
     "GateUpstream",
     "held_templates",
     "DeviceRefused",
+    "UnknownDoor",
     "EventSink",
     "UpstreamUnavailable",
     "database_sink",

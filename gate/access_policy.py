@@ -8,7 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from storage import AccessWindow, Engine, StorageError, door_access_windows, gallery_version, session_scope
+from gate.errors import UnknownDoor
+from storage import (
+    AccessWindow,
+    DoorNotFound,
+    Engine,
+    StorageError,
+    current_door_name,
+    door_access_windows,
+    gallery_version,
+    session_scope,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +53,9 @@ class AccessPolicyCache:
 
     Access changes bump the gallery version (storage.access), so a running gate sees them as it sees
     enrollments. A failed check keeps the last policy: whether the data is too old to decide on is
-    the gallery cache's call, which fails closed. Before the first successful load it raises.
+    the gallery cache's call, which fails closed. Before the first successful load it raises. A door
+    renamed since the gate was configured is found by its former name, with a warning; a door found by
+    neither name raises UnknownDoor on every call, never an empty (open) policy.
     """
 
     def __init__(self, *, engine: Engine, door: str, poll_s: float, monotonic: Callable[[], float]) -> None:
@@ -55,14 +67,31 @@ class AccessPolicyCache:
         self._checked_at_s = float("-inf")
         self._policy: DoorPolicy | None = None
         self._is_failing = False
+        self._current_name = door
+        self._missing: str | None = None
+        """Why the door was not found at the last check (None: it was)."""
 
     def current(self) -> DoorPolicy:
-        """The door's policy. Raises StorageError when none was ever loaded and the database fails."""
+        """The door's policy.
+
+        Raises:
+            UnknownDoor: no door has or had the configured name (checked again every `poll_s`).
+            StorageError: none was ever loaded and the database fails.
+        """
         now_s = self._monotonic()
-        if self._policy is not None and now_s - self._checked_at_s < self._poll_s:
-            return self._policy
+        if now_s - self._checked_at_s < self._poll_s:
+            if self._missing is not None:
+                raise UnknownDoor(self._missing)
+            if self._policy is not None:
+                return self._policy
         try:
-            self._policy = self._reload()
+            self._policy, self._missing = self._reload(), None
+        except DoorNotFound as exc:
+            if self._missing is None:
+                logger.error("door %s: %s; every face is denied until it exists again", self._door, exc)
+            self._policy, self._version, self._checked_at_s = None, None, now_s
+            self._missing = f"door {self._door}: {exc}; every face is denied"
+            raise UnknownDoor(self._missing) from exc
         except StorageError:
             if self._policy is None:
                 raise
@@ -81,7 +110,17 @@ class AccessPolicyCache:
             version = gallery_version(session)
             if self._policy is not None and version == self._version:
                 return self._policy
-            windows = tuple(door_access_windows(session, door=self._door))
+            name = current_door_name(session, self._door)
+            windows = tuple(door_access_windows(session, door=name))
+        if name != self._current_name and name != self._door:
+            logger.warning(
+                "door %s was renamed to %s: this gate applies its rules under the former name; "
+                "configure the gate with door %s",
+                self._door,
+                name,
+                name,
+            )
+        self._current_name = name
         self._version = version
         policy = DoorPolicy(door=self._door, windows=windows)
         if policy.is_open and (self._policy is None or not self._policy.is_open):

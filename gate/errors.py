@@ -10,6 +10,7 @@ GateError
 │   └── UnknownCamera     the door has no camera of that name or audited source in the gates file
 ├── UpstreamUnavailable the audit log or gallery upstream (database or API) cannot be reached now
 ├── DeviceRefused       the API refuses this device (its key revoked or unknown, no door of its own)
+├── UnknownDoor         the gate's door is no door upstream, by name or former name: every face is denied
 └── JournalError        the local audit journal cannot be opened, written or read
     ├── JournalCorrupt    a complete journal line does not parse: the file was damaged, not torn by a crash
     └── JournalLocked     another gate process holds the journal directory
@@ -54,6 +55,11 @@ class UpstreamUnavailable(GateError):
 
 class DeviceRefused(GateError):
     """The API refused the device's key (401/403) or its request (4xx): retrying will not help."""
+
+
+class UnknownDoor(GateError):
+    """The configured door is no door upstream (not its name nor a former name; for an edge gate, not one
+    of its device key's doors): there are no rules to apply, so the gate denies every face (F3)."""
 
 
 class JournalError(GateError):

@@ -5,7 +5,7 @@ not yet decided, embed it (unless its quality is below min_face_quality), search
 identities and cast a vote (decision.py). A track is decided once; a person decided at this door is
 not decided again within cooldown_s; a grant the door's access policy does not allow now becomes
 not_authorised. Every failure keeps the door shut and is audited with its reason (F3):
-camera_unavailable, gallery_unavailable and recognition_error at most once per
+camera_unavailable, gallery_unavailable, unknown_door and recognition_error at most once per
 error_audit_interval_s, gallery_empty and unknown_model once per track, door_error per decision.
 (Longer than B3's 400 lines: one loop and its per-door state, kept in one place to be read whole.)
 """
@@ -30,6 +30,7 @@ from gate.decision import (
     LOW_QUALITY,
     NOT_AUTHORISED,
     RECOGNITION_ERROR,
+    UNKNOWN_DOOR,
     UNKNOWN_MODEL,
     Cooldowns,
     RateLimiter,
@@ -41,7 +42,7 @@ from gate.decision import (
     face_quality,
 )
 from gate.door import DoorActuator
-from gate.errors import ActuatorError, GateError, ThresholdUnavailable
+from gate.errors import ActuatorError, GateError, ThresholdUnavailable, UnknownDoor
 from gate.pad import PadEvidence, PadGate, scope_label
 from gate.settings import GateSettings
 from gate.stream import CapturedFrame, SourceOutage
@@ -201,6 +202,10 @@ class _GateLoop:
         try:
             gallery = self.io.gallery()
             policy = self.io.access()
+        except UnknownDoor as exc:
+            logger.debug("frame %d of %s: %s; door stays shut", frame_index, self.source_name, exc)
+            self._fail_closed(UNKNOWN_DOOR, exc)
+            return None
         except (StorageError, RecognitionError, GateError) as exc:
             logger.exception(
                 "frame %d of %s: gallery unavailable; door stays shut", frame_index, self.source_name

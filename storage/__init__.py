@@ -71,7 +71,7 @@ from storage.devices import (
     window_from_json,
     window_to_json,
 )
-from storage.doors import ensure_door, list_doors
+from storage.doors import current_door_name, ensure_door, list_doors
 from storage.errors import (
     AuditChainError,
     BackupError,
@@ -83,6 +83,7 @@ from storage.errors import (
     ConstraintViolation,
     DatabaseUnavailable,
     DecryptionError,
+    DoorNotFound,
     InvalidDevice,
     InvalidValue,
     KeyringError,
@@ -159,6 +160,7 @@ __all__ = [
     "TemplatePublic",
     "delete_template",
     "list_person_templates",
+    "DoorNotFound",
     "DoorPublic",
     "create_door",
     "iter_event_rows",
@@ -264,6 +266,7 @@ __all__ = [
     "current_revision",
     "delete_person",
     "hold_person",
+    "current_door_name",
     "ensure_door",
     "find_api_key",
     "export_checkpoint",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Delete, func
 from sqlmodel import Session, col, delete, select
 
-from storage.doors import ensure_door
+from storage.doors import current_door_name, door_called, ensure_door, former_door_names
 from storage.errors import Conflict, NotFound
 from storage.gallery_log import bump_gallery_version, lock_gallery_version, record_change
 from storage.models import (
@@ -20,6 +20,7 @@ from storage.models import (
     AccessGroupPublic,
     Door,
     DoorAccessRule,
+    DoorFormerName,
     DoorPublic,
     DoorRuleCreate,
     DoorRulePublic,
@@ -217,11 +218,17 @@ def delete_door_rule(session: Session, rule_id: int) -> None:
 
 
 def door_access_windows(session: Session, *, door: str) -> list[AccessWindow]:
-    """Every rule of one door with its group's members now: what a gate loads beside the gallery."""
+    """Every rule of one door (by its name or a former name) with its group's members now: what a gate
+    loads beside the gallery. An empty list: the door has no rules (it admits everyone).
+
+    Raises:
+        DoorNotFound: no door has or had that name; never an empty list, which would admit everyone.
+    """
+    name = current_door_name(session, door)
     rows = session.exec(
         select(DoorAccessRule)
         .join(Door, col(Door.id) == col(DoorAccessRule.door_id))
-        .where(col(Door.name) == door)
+        .where(col(Door.name) == name)
         .order_by(col(DoorAccessRule.id))
     ).all()
     windows = []
@@ -250,7 +257,13 @@ MAX_RULES_PER_DOOR = 1000
 def _door_public(session: Session, door: Door) -> DoorPublic:
     assert door.id is not None
     rules, _ = list_door_rules(session, door=door.name, limit=MAX_RULES_PER_DOOR)
-    return DoorPublic(id=door.id, name=door.name, created_at=as_utc(door.created_at), rules=rules)
+    return DoorPublic(
+        id=door.id,
+        name=door.name,
+        created_at=as_utc(door.created_at),
+        rules=rules,
+        former_names=former_door_names(session, door.id),
+    )
 
 
 def list_doors_with_rules(
@@ -262,18 +275,25 @@ def list_doors_with_rules(
     return [_door_public(session, door) for door in rows], total
 
 
-def _door_named(session: Session, name: str) -> Door | None:
-    return session.exec(select(Door).where(col(Door.name) == name)).first()
+def _name_taken(session: Session, name: str, *, door_id: int | None = None) -> None:
+    """Raises Conflict when another door than `door_id` has the name now or had it before a rename."""
+    holder = door_called(session, name)
+    if holder is None or holder.id == door_id:
+        return
+    if holder.name == name:
+        raise Conflict(f"door {name!r} already exists")
+    raise Conflict(
+        f"{name!r} is a former name of door {holder.name!r}: gates configured with it still open that door"
+    )
 
 
 def create_door(session: Session, *, name: str) -> DoorPublic:
     """Register a door (gates also register theirs on start).
 
     Raises:
-        Conflict: a door of that name exists.
+        Conflict: a door has that name, or had it before a rename.
     """
-    if _door_named(session, name) is not None:
-        raise Conflict(f"door {name!r} already exists")
+    _name_taken(session, name)
     door = Door(name=name)
     session.add(door)
     session.flush()
@@ -281,19 +301,25 @@ def create_door(session: Session, *, name: str) -> DoorPublic:
 
 
 def rename_door(session: Session, door_id: int, *, name: str) -> DoorPublic:
-    """Rename a door; its rules follow. Gates configured with the old name must be reconfigured.
+    """Rename a door; its rules and device keys follow, and the old name becomes a former name.
+
+    Gates are configured with a door's name, so a gate configured with the old name keeps applying
+    this door's rules under it (and warns in its log) until it is reconfigured; no other door may
+    take the old name meanwhile. Renaming a door back to one of its former names is allowed.
 
     Raises:
         NotFound: no such door.
-        Conflict: another door has that name.
+        Conflict: another door has that name, or had it before a rename.
     """
     lock_gallery_version(session)
     door = session.get(Door, door_id)
     if door is None:
         raise NotFound(f"door {door_id} does not exist")
-    other = _door_named(session, name)
-    if other is not None and other.id != door_id:
-        raise Conflict(f"door {name!r} already exists")
+    if door.name == name:
+        return _door_public(session, door)
+    _name_taken(session, name, door_id=door_id)
+    session.exec(delete(DoorFormerName).where(col(DoorFormerName.name) == name))  # renamed back
+    session.add(DoorFormerName(name=door.name, door_id=door_id))
     door.name = name
     session.add(door)
     bump_gallery_version(session)

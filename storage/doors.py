@@ -1,21 +1,53 @@
-"""Doors known to the system; a gate registers its door on start."""
+"""Doors known to the system; a gate registers its door on start and finds it by a former name too."""
 
 from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
+from storage.errors import DoorNotFound
 from storage.inserts import insert_if_absent
-from storage.models import Door, utc_now
+from storage.models import Door, DoorFormerName, utc_now
+
+
+def door_called(session: Session, name: str) -> Door | None:
+    """The door named `name` now or, after a rename, the door that had that name; None when neither."""
+    door = session.exec(select(Door).where(Door.name == name)).first()
+    if door is not None:
+        return door
+    former = session.get(DoorFormerName, name)
+    return None if former is None else session.get(Door, former.door_id)
+
+
+def current_door_name(session: Session, name: str) -> str:
+    """The name now of the door called `name` (itself, or the new name after a rename).
+
+    Raises:
+        DoorNotFound: no door has or had that name.
+    """
+    door = door_called(session, name)
+    if door is None:
+        raise DoorNotFound(f"no door is called {name!r}, now or before a rename")
+    return door.name
+
+
+def former_door_names(session: Session, door_id: int) -> list[str]:
+    """The names the door had before its renames, oldest first."""
+    rows = session.exec(
+        select(DoorFormerName.name)
+        .where(DoorFormerName.door_id == door_id)
+        .order_by(col(DoorFormerName.renamed_at), col(DoorFormerName.name))
+    )
+    return list(rows.all())
 
 
 def ensure_door(session: Session, *, name: str) -> Door:
-    """The door called `name`, registered now if it is new.
+    """The door called `name` (or that was, before a rename), registered now if it is new.
 
     Gates of one door may start at once: a missing door is inserted with ON CONFLICT DO NOTHING, so
     the later one waits for the earlier to commit and then reads its door instead of failing on the
     unique name.
     """
-    door = session.exec(select(Door).where(Door.name == name)).first()
+    door = door_called(session, name)
     if door is not None:
         return door
     insert_if_absent(session, Door, {"name": name, "created_at": utc_now()}, key=["name"])

@@ -2,7 +2,8 @@
 
 StorageError
 ├── NotFound              a row that was asked for does not exist
-│   └── MissingReference    a write refers to a row that does not exist (deleted meanwhile): a foreign key
+│   ├── MissingReference    a write refers to a row that does not exist (deleted meanwhile): a foreign key
+│   └── DoorNotFound        a door name that is no door's name or former name (a gate's door must exist)
 ├── Conflict              a unique name or key is already taken (checked first, or by the database)
 ├── ConstraintViolation   a write broke another database constraint (NOT NULL, CHECK): a bug
 ├── InvalidValue          a value the caller gave is out of range (an expiry in the past)
@@ -34,6 +35,10 @@ class NotFound(StorageError):
 
 class MissingReference(NotFound):
     """A foreign key failed: the row a write refers to is gone (deleted by a concurrent transaction)."""
+
+
+class DoorNotFound(NotFound):
+    """No door has this name, now or before a rename: a gate configured with it has no rules to apply."""
 
 
 class Conflict(StorageError):

@@ -88,6 +88,18 @@ class Door(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())
 
 
+class DoorFormerName(SQLModel, table=True):
+    """A name a door had before a rename: gates configured with it still find the door (storage.access).
+
+    No door may take a former name of another, so a gate's configured name never moves to a new door.
+    """
+
+    __tablename__ = "door_former_name"
+    name: str = Field(primary_key=True, min_length=1, max_length=100)
+    door_id: int = Field(foreign_key="door.id", index=True, ondelete="CASCADE")
+    renamed_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())
+
+
 class GalleryVersion(SQLModel, table=True):
     """A single row bumped on every enrollment or deletion; gates poll it (A2)."""
 
@@ -360,6 +372,12 @@ class DoorPublic(SQLModel):
     created_at: datetime
     rules: list[DoorRulePublic] = Field(
         description="Weekly access rules; a door without rules admits everyone."
+    )
+    former_names: list[str] = Field(
+        default_factory=list,
+        description="Names the door had before a rename, oldest first. Gates and device keys configured "
+        "with one still open this door, with a warning in their log, until reconfigured; no other door "
+        "may take one.",
     )
 
 

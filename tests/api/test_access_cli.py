@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from api.cli.demo import write_video
 from api.cli.demo_data import Scene
+from storage import StorageSettings, list_doors, open_database, rename_door, session_scope
 
 runner = CliRunner()
 ALL_DAYS = [arg for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun") for arg in ("--day", day)]
@@ -26,6 +27,19 @@ def _enroll(tmp_path: Path, name: str, photo: bytes) -> None:
     path.write_bytes(photo)
     code, output = _invoke("enroll", name, str(path))
     assert code == 0, output
+
+
+def _carol_and_dan_enrolled(tmp_path: Path, group_faces: list[bytes]) -> Path:
+    """A new installation with Carol (person 1) and Dan (person 2) enrolled; a video of Carol at a door."""
+    assert _invoke("init")[0] == 0
+    _enroll(tmp_path, "Carol", group_faces[1])
+    _enroll(tmp_path, "Dan", group_faces[0])
+    face = cv2.imdecode(np.frombuffer(group_faces[1], np.uint8), cv2.IMREAD_COLOR)
+    video = tmp_path / "door.avi"
+    write_video(
+        [Scene("Carol", cv2.resize(face, None, fx=1.5, fy=1.5), frozenset(), 0)], video, frames_per_scene=6
+    )
+    return video
 
 
 def test_group_and_rule_commands_round_trip_and_fail_with_one_line(
@@ -63,14 +77,7 @@ def test_group_and_rule_commands_round_trip_and_fail_with_one_line(
 def test_the_gate_denies_a_known_person_outside_their_rights(
     tmp_path: Path, group_faces: list[bytes]
 ) -> None:
-    assert _invoke("init")[0] == 0
-    _enroll(tmp_path, "Carol", group_faces[1])
-    _enroll(tmp_path, "Dan", group_faces[0])
-    face = cv2.imdecode(np.frombuffer(group_faces[1], np.uint8), cv2.IMREAD_COLOR)
-    video = tmp_path / "door.avi"
-    write_video(
-        [Scene("Carol", cv2.resize(face, None, fx=1.5, fy=1.5), frozenset(), 0)], video, frames_per_scene=6
-    )
+    video = _carol_and_dan_enrolled(tmp_path, group_faces)
 
     code, output = _invoke("gate", "--source", str(video), "--door", "lab")
     assert code == 0 and "granted  Carol (person 1)" in output  # no rules yet: every enrolled person
@@ -100,3 +107,29 @@ def test_the_gate_denies_a_known_person_outside_their_rights(
     assert code == 0 and "granted  Carol (person 1)" in output
     code, output = _invoke("events", "--door", "lab", "--decision", "denied")
     assert code == 0 and "1 of 1 events" in output
+
+
+def test_a_gate_started_after_its_door_was_renamed_keeps_the_doors_rules(
+    tmp_path: Path, group_faces: list[bytes]
+) -> None:
+    """A gate configured with the old name registered a new, rule-less door of that name at its start:
+    every enrolled person passed the renamed door's gate."""
+    video = _carol_and_dan_enrolled(tmp_path, group_faces)
+    assert _invoke("access", "group", "create", "night-shift")[0] == 0
+    assert _invoke("access", "group", "add-member", "1", "2")[0] == 0  # Dan only
+    assert _invoke("access", "rule", "add", "--door", "lab", "--group-id", "1", *ALL_DAYS,
+                   "--start", "00:00", "--end", "24:00")[0] == 0  # fmt: skip
+    engine = open_database(StorageSettings())
+    try:
+        with session_scope(engine) as session:
+            [lab] = list_doors(session)
+            assert lab.id is not None
+            rename_door(session, lab.id, name="lab 2")
+    finally:
+        engine.dispose()
+
+    code, output = _invoke("gate", "--source", str(video), "--door", "lab")
+    assert code == 0 and "denied   not_authorised" in output and "granted" not in output, output
+    assert "door lab was renamed to lab 2: this gate applies its rules under the former name" in output
+    code, output = _invoke("access", "rule", "list")
+    assert code == 0 and "1 door rules" in output and "lab 2" in output

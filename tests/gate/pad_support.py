@@ -32,6 +32,7 @@ from storage import (
     Engine,
     Keyring,
     append_event,
+    ensure_door,
     query_events,
     session_scope,
 )
@@ -132,6 +133,8 @@ def run_pad_gate(
         with session_scope(engine) as session:
             append_event(session, keyring, event.model_copy(update={"occurred_at": at}))
 
+    with session_scope(engine) as session:
+        ensure_door(session, name=door)  # as the gate's start does
     decisions = list(
         run_gate(
             frames,

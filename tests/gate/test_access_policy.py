@@ -9,19 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from gate import AccessPolicyCache, DoorPolicy, in_window
+from gate import AccessPolicyCache, DoorPolicy, UnknownDoor, in_window
 from storage import (
     AccessWindow,
     DatabaseUnavailable,
     DoorRuleCreate,
     Engine,
     add_member,
+    create_door,
     create_door_rule,
     create_group,
     create_person,
     create_schema,
+    ensure_door,
     make_engine,
     remove_member,
+    rename_door,
     session_scope,
 )
 from tests.fakes import FakeClock
@@ -93,6 +96,8 @@ def _rule(group_id: int) -> DoorRuleCreate:
 def test_the_cache_reloads_when_the_policy_changes(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     clock = FakeClock()
+    with session_scope(engine) as session:
+        ensure_door(session, name="front")  # as the gate's start does
     cache = AccessPolicyCache(engine=engine, door="front", poll_s=2.0, monotonic=clock)
     assert cache.current().is_open
     assert "door front has no access rules: every enrolled person is admitted" in caplog.text
@@ -139,3 +144,50 @@ def test_the_cache_keeps_the_last_policy_when_the_database_fails_but_never_start
     fresh = AccessPolicyCache(engine=engine, door="front", poll_s=2.0, monotonic=clock)
     with pytest.raises(DatabaseUnavailable):
         fresh.current()
+
+
+def test_a_running_gate_keeps_its_doors_rules_after_a_rename_and_warns(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The rename left a running gate configured with the old name on a door with no rules: it admitted
+    every enrolled person, with only the usual 'no access rules' warning."""
+    clock = FakeClock()
+    with session_scope(engine) as session:
+        ada, bob = (create_person(session, name=name).id for name in ("Ada", "Bob"))
+        assert ada is not None and bob is not None
+        staff = create_group(session, name="staff")
+        add_member(session, group_id=staff.id, person_id=ada)
+        door = create_door(session, name="front")
+        create_door_rule(session, _rule(staff.id))
+    cache = AccessPolicyCache(engine=engine, door="front", poll_s=2.0, monotonic=clock)
+    assert not cache.current().admits(bob, _utc(23, 12, 0))
+    with session_scope(engine) as session:
+        rename_door(session, door.id, name="lobby")
+    clock.advance(2.0)
+    with caplog.at_level(logging.WARNING, logger="gate.access_policy"):
+        for _ in range(3):
+            policy = cache.current()
+            assert not policy.is_open and not policy.admits(bob, _utc(23, 12, 0))
+            assert policy.admits(ada, _utc(23, 12, 0))
+            clock.advance(2.0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "door front was renamed to lobby: this gate applies its rules under the former name; "
+        "configure the gate with door lobby"
+    ]
+
+
+def test_a_door_that_is_no_door_denies_rather_than_admitting_everyone(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock()
+    cache = AccessPolicyCache(engine=engine, door="nowhere", poll_s=2.0, monotonic=clock)
+    with caplog.at_level(logging.ERROR, logger="gate.access_policy"):
+        for _ in range(3):
+            with pytest.raises(UnknownDoor, match="no door is called 'nowhere'.*every face is denied"):
+                cache.current()
+            clock.advance(1.0)
+    assert len(caplog.records) == 1, "logged when the door goes missing, not on every frame"
+    with session_scope(engine) as session:
+        create_door(session, name="nowhere")
+    clock.advance(2.0)
+    assert cache.current().is_open  # registered since: checked again after poll_s

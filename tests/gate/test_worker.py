@@ -34,6 +34,7 @@ from storage import (
     Keyring,
     UnknownKeyId,
     append_event,
+    ensure_door,
     iter_templates,
     query_events,
     session_scope,
@@ -106,8 +107,13 @@ class GateRun:
         gallery: Callable[[], object] | None = None,
         utc_now: datetime = MONDAY_NOON_UTC,
         recognizer: Recognizer | None = None,
+        *,
+        is_door_registered: bool = True,
     ):
         door = door or RecordingDoor()
+        if is_door_registered:  # as the gate's start does (DatabaseGallerySource.start)
+            with session_scope(self.engine) as session:
+                ensure_door(session, name=DOOR)
         cache = GalleryCache(
             engine=self.engine,
             keyring=self.keyring,
@@ -315,6 +321,18 @@ def test_an_unreadable_gallery_is_audited_once_per_interval_and_decides_nothing(
     assert rows[0].weights_hash == recognizer.weights_sha256
     run(_ticking(scene, run.clock, step_s=2.0), gallery=broken_gallery)
     assert len(_audit_rows(engine)) == 1 + 2
+
+
+def test_a_door_that_is_no_door_is_audited_as_unknown_door_and_opens_for_nobody(
+    run, engine, recognizer, group_faces, enroll_person
+):
+    """A gate whose door name is no door's (nor a former one) read no rules: every enrolled person passed."""
+    enroll_person(ALICE_NAME, group_faces[0])
+    decisions, door = run(_alice_frames(recognizer, group_faces), is_door_registered=False)
+    assert decisions == [] and door.unlocks == []
+    assert [(r.decision, r.reason, r.rule, r.person_id) for r in _audit_rows(engine)] == [
+        (Decision.denied, "unknown_door", "fail closed: unknown_door", None)
+    ]
 
 
 def test_a_gallery_of_another_model_is_denied_as_unknown_model(run, engine, recognizer, group_faces):

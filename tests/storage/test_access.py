@@ -12,6 +12,7 @@ from sqlalchemy import event
 
 from storage import (
     Conflict,
+    DoorNotFound,
     DoorRuleCreate,
     Engine,
     Keyring,
@@ -20,6 +21,7 @@ from storage import (
     add_member,
     bump_gallery_version,
     create_backup,
+    create_door,
     create_door_rule,
     create_group,
     create_person,
@@ -28,6 +30,7 @@ from storage import (
     delete_group,
     delete_person,
     door_access_windows,
+    ensure_door,
     gallery_version,
     get_group,
     list_door_rules,
@@ -35,6 +38,7 @@ from storage import (
     list_groups,
     make_engine,
     remove_member,
+    rename_door,
     restore_backup,
     session_scope,
 )
@@ -119,12 +123,43 @@ def test_door_rules_round_trip_per_door_and_register_the_door(engine: Engine) ->
         rules, total = list_door_rules(session, door="lab")
         all_rules, all_total = list_door_rules(session)
         [window] = door_access_windows(session, door="front")
-        assert door_access_windows(session, door="nowhere") == []
+        with pytest.raises(DoorNotFound, match="no door is called 'nowhere'"):
+            door_access_windows(session, door="nowhere")  # not [], which would admit everyone
     assert total == 1 and (rules[0].start, rules[0].end) == ("00:00", "24:00")
     assert all_total == 2 and [rule.door for rule in all_rules] == ["front", "lab"]
     assert window.person_ids == {ada} and bob not in window.person_ids
     assert window.iso_weekdays == {1, 5}
     assert (window.start_minute, window.end_minute, window.timezone) == (480, 1110, "Europe/Berlin")
+
+
+def test_a_renamed_door_keeps_its_rules_under_its_former_name_which_no_other_door_takes(
+    engine: Engine,
+) -> None:
+    """A gate finds its door by the name it is configured with: after a rename the old name must still
+    give the door's rules (it gave none: an open door) and never become another door."""
+    [ada] = _people(engine, "Ada")
+    with session_scope(engine) as session:
+        staff = create_group(session, name="staff")
+        add_member(session, group_id=staff.id, person_id=ada)
+        door = create_door(session, name="front")
+        create_door_rule(session, _rule("front", staff.id))
+        rename_door(session, door.id, name="lobby")
+        renamed = rename_door(session, door.id, name="hall")
+    assert (renamed.name, renamed.former_names, len(renamed.rules)) == ("hall", ["front", "lobby"], 1)
+    with session_scope(engine) as session:
+        by_former = door_access_windows(session, door="front")
+        assert by_former == door_access_windows(session, door="hall") and by_former[0].person_ids == {ada}
+        assert ensure_door(session, name="lobby").id == door.id  # a gate started after the rename
+        assert [d.name for d in list_doors(session)] == ["hall"]
+    for taking_it in (
+        lambda session: create_door(session, name="front"),
+        lambda session: rename_door(session, create_door(session, name="lab").id, name="lobby"),
+    ):
+        with pytest.raises(Conflict, match="former name of door 'hall'"), session_scope(engine) as session:
+            taking_it(session)
+    with session_scope(engine) as session:
+        back = rename_door(session, door.id, name="front")  # its own former name
+    assert (back.name, back.former_names) == ("front", ["lobby", "hall"])
 
 
 def test_deleting_a_person_group_or_rule_removes_what_hangs_on_it(engine: Engine) -> None:

@@ -25,7 +25,7 @@ from storage import (
 )
 from storage.migrate import upgrade_schema
 from tests.storage.audit_helpers import EVENTS, append, downgrade_to, event, row, sql, verify
-from tests.storage.migration_helpers import add_migration
+from tests.storage.migration_helpers import SHIPPED_HEAD, add_migration
 
 NOW = datetime(2030, 1, 4, 10, 0, tzinfo=UTC)
 
@@ -70,11 +70,11 @@ def test_upgrading_past_0013_keeps_old_events_verifying(engine: Engine, keyring:
 
 
 # A later migration that writes `recorded`: a backfill of acknowledgements appended as `granted` before 0013.
-BACKFILL = """
+BACKFILL = f"""
 from alembic import op
 
 revision = "0099"
-down_revision = "0013"
+down_revision = "{SHIPPED_HEAD}"
 
 
 def upgrade() -> None:
