@@ -63,15 +63,13 @@ from recognition import (
     TRACK_CUES,
     BgrImage,
     DetectedFace,
+    MainThreshold,
     ModelLoadError,
     PadCalibration,
     PadScore,
     PadTrackRule,
     PresentationAttackDetector,
-    grey_calibration_at,
-    main_calibration_for,
-    operating_attack_threshold,
-    stricter_grey_threshold,
+    main_attack_threshold,
 )
 from storage import Decision
 
@@ -219,7 +217,7 @@ class PadGate:
         """The threshold and basis for a track of colour frames or (`is_grey`) of grey frames only: the
         door's own calibration of that colour, else the card's (of the track rule when it decides): a grey
         track's by the grey calibration when it has a point at the door's target, else by the colour one or
-        the grey calibration's nearest point, whichever is stricter (`stricter_grey_threshold`).
+        the grey calibration's nearest point, whichever is stricter (`main_attack_threshold`).
 
         Raises:
             ThresholdUnavailable: the calibration that holds these tracks has no point at or below the
@@ -230,27 +228,19 @@ class PadGate:
             return door_threshold
         target = self.settings.bpcer_target
         colour, grey = self._card_calibrations(rule)
-        calibration, is_grey_card = main_calibration_for(
-            colour, grey_calibration_at(grey, bpcer_target=target), is_grayscale=is_grey
-        )
         try:
-            threshold, basis = operating_attack_threshold(calibration, bpcer_target=target)
+            main = main_attack_threshold(colour, grey, bpcer_target=target, is_grayscale=is_grey)
         except ModelLoadError as exc:
             raise ThresholdUnavailable(
                 _no_threshold(where, exc, is_rule=rule is not None, target=target)
             ) from exc
-        stricter = stricter_grey_threshold(
-            grey if is_grey else None, bpcer_target=target, colour_threshold=threshold
-        )
-        if is_grey and grey is not None and not is_grey_card:
-            _warn_grey_gap(
-                where, grey, is_rule=rule is not None, colour=threshold, stricter=stricter, target=target
-            )
-        if stricter is not None:
-            threshold, basis = stricter
-        if is_grey_card or stricter is not None:
+        threshold, basis = main.attack_threshold, main.basis
+        short_grey = grey if is_grey and grey is not None and not grey.has_point_at(target) else None
+        if short_grey is not None:
+            _warn_grey_gap(where, short_grey, is_rule=rule is not None, main=main, target=target)
+        if main.is_grey_calibrated:
             basis = f"{'grey tracks' if rule is not None else 'grey frames'}: {basis}"
-        elif is_grey and grey is not None:
+        elif short_grey is not None:
             basis += f", no grey calibration at BPCER {target:g}"
         elif is_grey and rule is not None:
             logger.warning(
@@ -388,21 +378,17 @@ def _no_threshold(where: str, exc: ModelLoadError, *, is_rule: bool, target: flo
 
 
 def _warn_grey_gap(
-    where: str,
-    grey: PadCalibration,
-    *,
-    is_rule: bool,
-    colour: float,
-    stricter: tuple[float, str] | None,
-    target: float,
+    where: str, grey: PadCalibration, *, is_rule: bool, main: MainThreshold, target: float
 ) -> None:
-    """Say at start what holds grey tracks when the grey calibration lacks the target: the colour threshold,
-    or the grey calibration's nearest point where that is stricter; either refuses more grey live faces than
-    the target."""
+    """Say at start what holds grey tracks when the grey calibration lacks the target (`main`): the colour
+    threshold, or the grey calibration's nearest point where that is stricter; either refuses more grey live
+    faces than the target."""
+    threshold = main.attack_threshold
     held = (
-        f"the colour threshold {colour:.6f} (measured on colour data: it may refuse more grey live faces)"
-        if stricter is None
-        else f"the grey {stricter[1]} ({stricter[0]:.6f}: it refuses more grey live faces than the target)"
+        f"the grey {main.basis} ({threshold:.6f}: it refuses more grey live faces than the target)"
+        if main.is_grey_calibrated
+        else f"the colour threshold {threshold:.6f} (measured on colour data: it may refuse more grey live "
+        "faces)"
     )
     logger.warning(
         "%s: %s grey calibration has no point at BPCER <= %g (calibrated: %s): grey tracks are held to "

@@ -79,11 +79,9 @@ from recognition.pad.card import (
     PadTrackRule,
     face_fill_calibration_for,
     find_pad_card,
-    grey_calibration_at,
     main_calibration_for,
     operating_attack_threshold,
     read_pad_card,
-    stricter_grey_threshold,
     with_face_fill_calibration,
     with_main_calibration,
     write_pad_card,
@@ -91,7 +89,13 @@ from recognition.pad.card import (
 from recognition.pad.crop import BoxCorrection, crop_scale_ratio, pad_crop, reference_box
 from recognition.pad.cues import CUE_NAMES, FRAME_CUES, TRACK_CUES
 from recognition.pad.harness import ScoredStills, image_paths, score_stills
-from recognition.pad.judge import StillVerdict, judge_at_threshold, judge_still
+from recognition.pad.judge import (
+    MainThreshold,
+    StillVerdict,
+    judge_at_threshold,
+    judge_still,
+    main_attack_threshold,
+)
 from recognition.pad.metrics import (
     bpcer_at_apcer,
     calibrate_pad,
@@ -206,8 +210,8 @@ __all__ = [
     "with_face_fill_calibration",
     "with_main_calibration",
     "main_calibration_for",
-    "grey_calibration_at",
-    "stricter_grey_threshold",
+    "main_attack_threshold",
+    "MainThreshold",
     "write_pad_card",
     "CALIBRATED_FARS",
     "CALIBRATED_BPCERS",

@@ -31,6 +31,7 @@ from gate import DoorPolicy, GateSettings, LogOnlyDoor, OpencvFrameSource, PadSe
 from recognition import (
     EvaluationDataError,
     Gallery,
+    MainThreshold,
     PadScore,
     PresentationAttackDetector,
     RecognitionSettings,
@@ -39,13 +40,11 @@ from recognition import (
     StillVerdict,
     build_pad_detector,
     build_recognizer,
-    grey_calibration_at,
     image_paths,
     judge_at_threshold,
     judge_still,
-    operating_attack_threshold,
+    main_attack_threshold,
     score_stills,
-    stricter_grey_threshold,
     vector_to_bytes,
 )
 from storage import AuditEventCreate
@@ -176,14 +175,11 @@ def _calibrated(
     """
     rule = pad.track_rule
     if are_videos and rule is not None:
-        colour = operating_attack_threshold(rule.calibration, bpcer_target=bpcer_target)
-        grey_calibration = grey_calibration_at(rule.grey_calibration, bpcer_target=bpcer_target)
-        grey = (
-            stricter_grey_threshold(
-                rule.grey_calibration, bpcer_target=bpcer_target, colour_threshold=colour[0]
+        colour, grey = (
+            main_attack_threshold(
+                rule.calibration, rule.grey_calibration, bpcer_target=bpcer_target, is_grayscale=is_grey
             )
-            if grey_calibration is None
-            else operating_attack_threshold(grey_calibration, bpcer_target=bpcer_target)
+            for is_grey in (False, True)
         )
         return partial(_judge_track_by_rule, colour=colour, grey=grey)
     face_fill = pad.face_fill_calibrations if judge is PadJudge.enrollment and not are_videos else ()
@@ -196,18 +192,17 @@ def _calibrated(
     )
 
 
-def _judge_track_by_rule(
-    scored: PadScore, *, colour: tuple[float, str], grey: tuple[float, str] | None
-) -> StillVerdict:
+def _judge_track_by_rule(scored: PadScore, *, colour: MainThreshold, grey: MainThreshold) -> StillVerdict:
     """A track held to the card's track rule as the gate holds it: a wholly grey track to the rule's grey
     thresholds when it has them, every other track (and a grey one without them) to its colour ones."""
-    if scored.is_grayscale and grey is not None:
-        threshold, basis = grey
-        return judge_at_threshold(
-            scored, threshold=threshold, basis=f"track rule, grey tracks: {basis}", is_grey_calibrated=True
-        )
-    threshold, basis = colour
-    return judge_at_threshold(scored, threshold=threshold, basis=f"track rule, {basis}")
+    main = grey if scored.is_grayscale else colour
+    held = "track rule, grey tracks: " if main.is_grey_calibrated else "track rule, "
+    return judge_at_threshold(
+        scored,
+        threshold=main.attack_threshold,
+        basis=f"{held}{main.basis}",
+        is_grey_calibrated=main.is_grey_calibrated,
+    )
 
 
 def eval_pad_command(

@@ -14,6 +14,10 @@ a grey still to `grey_calibration` when the card has one with a point at the tar
 fallback is the safe default: MiniFASNet scores grey live faces far higher than colour ones, so the colour
 threshold is the strictest for a grey still: it may refuse a live grey face, it never admits an attack that
 the grey threshold would refuse.
+
+`main_attack_threshold` is that rule for one colour, and the only place it is written: the gate holds a
+track by it (of the card's calibrations or of its track rule's), `facegate eval pad` a video's track, and
+`judge_still` a still with background.
 """
 
 from __future__ import annotations
@@ -30,6 +34,47 @@ from recognition.pad.card import (
     stricter_grey_threshold,
 )
 from recognition.types import PadScore
+
+
+@dataclass(frozen=True)
+class MainThreshold:
+    """The attack-score threshold a frame, track or still with background of one colour is held to."""
+
+    attack_threshold: float
+    basis: str
+    """Which point set it, as `operating_attack_threshold` or `stricter_grey_threshold` words it; the caller
+    says what was held ('grey photo: ...', 'grey tracks: ...')."""
+    is_grey_calibrated: bool
+    """It came from the grey calibration: its point at the target, or its nearest one where stricter."""
+
+
+def main_attack_threshold(
+    calibration: PadCalibration | None,
+    grey_calibration: PadCalibration | None,
+    *,
+    bpcer_target: float,
+    is_grayscale: bool,
+) -> MainThreshold:
+    """The threshold at `bpcer_target` for a presentation of this colour with background: a grey one by
+    `grey_calibration` when it has a point at or below the target, else (and every colour one) by
+    `calibration` (the authors' 0.5 without one); a grey one whose grey calibration lacks the target by the
+    lower of that and the grey calibration's nearest point (`stricter_grey_threshold`).
+
+    Raises:
+        ModelLoadError: the calibration used has no point at or below `bpcer_target`.
+    """
+    main, is_grey_main = main_calibration_for(
+        calibration,
+        grey_calibration_at(grey_calibration, bpcer_target=bpcer_target),
+        is_grayscale=is_grayscale,
+    )
+    threshold, basis = operating_attack_threshold(main, bpcer_target=bpcer_target)
+    stricter = stricter_grey_threshold(
+        grey_calibration if is_grayscale else None, bpcer_target=bpcer_target, colour_threshold=threshold
+    )
+    if stricter is not None:
+        return MainThreshold(attack_threshold=stricter[0], basis=stricter[1], is_grey_calibrated=True)
+    return MainThreshold(attack_threshold=threshold, basis=basis, is_grey_calibrated=is_grey_main)
 
 
 @dataclass(frozen=True)
@@ -81,7 +126,7 @@ def judge_still(
     with a point at or below `bpcer_target`, else (and every colour still, and a face-filling still without
     a face-fill calibration of its colour) by `calibration` (the authors' 0.5 without one,
     `operating_attack_threshold`); a grey still with background whose grey calibration lacks the target
-    by the lower of that and the grey calibration's nearest point (`stricter_grey_threshold`).
+    by the lower of that and the grey calibration's nearest point (`main_attack_threshold`).
 
     Raises:
         ModelLoadError: the calibration used has no point at or below `bpcer_target`.
@@ -91,30 +136,26 @@ def judge_still(
         if scored.is_face_filling_frame
         else None
     )
+    if face_fill is not None:
+        threshold, basis = operating_attack_threshold(face_fill, bpcer_target=bpcer_target)
+        colour = "grey" if scored.is_grayscale else "colour"
+        return judge_at_threshold(
+            scored,
+            threshold=threshold,
+            basis=f"face filling the {colour} photo: {basis}",
+            is_face_fill_calibrated=True,
+        )
     # A face-filling still is never held to the grey main calibration: measured on photos with background
     # (another crop), it is lax for grey headshots, which keep the colour one when no face-fill one is theirs.
-    is_grey_with_background = scored.is_grayscale and not scored.is_face_filling_frame
-    main, is_grey_main = main_calibration_for(
+    main = main_attack_threshold(
         calibration,
-        grey_calibration_at(grey_calibration, bpcer_target=bpcer_target),
-        is_grayscale=is_grey_with_background,
-    )
-    threshold, basis = operating_attack_threshold(face_fill or main, bpcer_target=bpcer_target)
-    stricter = stricter_grey_threshold(
-        grey_calibration if is_grey_with_background else None,
+        grey_calibration,
         bpcer_target=bpcer_target,
-        colour_threshold=threshold,
+        is_grayscale=scored.is_grayscale and not scored.is_face_filling_frame,
     )
-    if stricter is not None:
-        (threshold, basis), is_grey_main = stricter, True
-    if face_fill is not None:
-        basis = f"face filling the {'grey' if scored.is_grayscale else 'colour'} photo: {basis}"
-    elif is_grey_main:
-        basis = f"grey photo: {basis}"
     return judge_at_threshold(
         scored,
-        threshold=threshold,
-        basis=basis,
-        is_face_fill_calibrated=face_fill is not None,
-        is_grey_calibrated=face_fill is None and is_grey_main,
+        threshold=main.attack_threshold,
+        basis=f"grey photo: {main.basis}" if main.is_grey_calibrated else main.basis,
+        is_grey_calibrated=main.is_grey_calibrated,
     )
