@@ -33,7 +33,7 @@ from gate.doors.gpio_relay import GpioRelayDoor, RelayPin
 from gate.doors.http_webhook import HttpWebhookDoor
 from gate.doors.log_only import LogOnlyDoor
 from gate.doors.mqtt import MqttDoor
-from gate.edge import held_templates
+from gate.edge import ApiGallerySource, held_templates
 from gate.errors import (
     ActuatorError,
     CameraStalled,
@@ -86,6 +86,7 @@ from gate.pad_monitor_events import MonitorScore, monitor_scores
 from gate.registry import DOORS, build_door
 from gate.settings import (
     PAD_CUE_NAMES,
+    ApiGallerySourceConfig,
     DecisionSettings,
     DoorColourCalibration,
     DoorPadCalibration,
@@ -126,6 +127,8 @@ __all__ = [
     "PadSettings",
     "GateUpstream",
     "held_templates",
+    "ApiGallerySource",
+    "ApiGallerySourceConfig",
     "DeviceRefused",
     "UnknownDoor",
     "EventSink",

@@ -32,6 +32,17 @@ def in_window(window: AccessWindow, person_id: int, at_utc: datetime) -> bool:
     return local.isoweekday() in window.iso_weekdays and window.start_minute <= minute < window.end_minute
 
 
+def warn_former_name(door: str, name: str) -> None:
+    """Log that the gate's configured `door` is a former name of the door now called `name`."""
+    logger.warning(
+        "door %s was renamed to %s: this gate applies its rules under the former name; "
+        "configure the gate with door %s",
+        door,
+        name,
+        name,
+    )
+
+
 @dataclass(frozen=True)
 class DoorPolicy:
     """The rules of one door. A door with no rules admits every enrolled person (`is_open`)."""
@@ -113,13 +124,7 @@ class AccessPolicyCache:
             name = current_door_name(session, self._door)
             windows = tuple(door_access_windows(session, door=name))
         if name != self._current_name and name != self._door:
-            logger.warning(
-                "door %s was renamed to %s: this gate applies its rules under the former name; "
-                "configure the gate with door %s",
-                self._door,
-                name,
-                name,
-            )
+            warn_former_name(self._door, name)
         self._current_name = name
         self._version = version
         policy = DoorPolicy(door=self._door, windows=windows)

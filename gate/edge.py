@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from gate.access_policy import DoorPolicy
+from gate.access_policy import DoorPolicy, warn_former_name
 from gate.delivery import EventSink
-from gate.errors import DeviceRefused, GalleryStale, UpstreamUnavailable
+from gate.errors import DeviceRefused, GalleryStale, UnknownDoor, UpstreamUnavailable
 from gate.settings import ApiGallerySourceConfig
 from recognition import Gallery, Recognizer
 from storage import (
@@ -136,6 +136,9 @@ class ApiGallerySource:
         self._version: int | None = None
         self._templates: Templates = {}
         self._windows: dict[str, tuple[AccessWindow, ...]] = {}
+        self._former_names: dict[str, str] = {}
+        """Former name → name now, of this device's doors."""
+        self._warned_name: str | None = None
         self._gallery = recognizer.new_gallery()
         self._confirmed_at_s: float | None = None
         self._stop = threading.Event()
@@ -189,14 +192,21 @@ class ApiGallerySource:
         return self._gallery
 
     def access(self) -> DoorPolicy:
-        """This door's rules as the API sent them.
+        """This door's rules as the API sent them, found by a former name too (with a warning).
 
         Raises:
-            DeviceRefused: the door is not one of this device key's doors.
+            UnknownDoor: the door is not one of this device key's doors, by its name now or a former one.
         """
-        windows = self._windows.get(self._door)
-        if windows is None:
-            raise DeviceRefused(f"door {self._door!r} is not one of this device key's doors")
+        name = self._door if self._door in self._windows else self._former_names.get(self._door)
+        windows = None if name is None else self._windows.get(name)
+        if name is None or windows is None:
+            raise UnknownDoor(
+                f"door {self._door!r} is none of this device key's doors {sorted(self._windows)}, "
+                "by its name now or a former one; every face is denied"
+            )
+        if name != self._door and name != self._warned_name:
+            warn_former_name(self._door, name)
+        self._warned_name = name
         return DoorPolicy(door=self._door, windows=windows)
 
     def sync_once(self, *, wait_s: float) -> bool:
@@ -247,6 +257,8 @@ class ApiGallerySource:
         windows = {
             door: tuple(window_from_json(w) for w in rules) for door, rules in payload["doors"].items()
         }
+        # an API or a sealed cache of an earlier release sends no former names
+        self._former_names = {str(old): str(now) for old, now in payload.get("former_names", {}).items()}
         self._install(int(payload["version"]), templates, windows)
         logger.info(
             "gallery version %d from the API: %d templates (+%d -%d), doors %s",
@@ -277,6 +289,7 @@ class ApiGallerySource:
             "added": [[t, p, base64.b64encode(d).decode()] for t, (p, d) in self._templates.items()],
             "removed": [],
             "doors": {door: [window_to_json(w) for w in rules] for door, rules in self._windows.items()},
+            "former_names": self._former_names,
         }
         path = self._directory / CACHE_FILE
         temporary = path.with_suffix(".tmp")

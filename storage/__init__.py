@@ -71,7 +71,7 @@ from storage.devices import (
     window_from_json,
     window_to_json,
 )
-from storage.doors import current_door_name, ensure_door, list_doors
+from storage.doors import current_door_name, ensure_door, former_names_of, list_doors
 from storage.errors import (
     AuditChainError,
     BackupError,
@@ -268,6 +268,7 @@ __all__ = [
     "hold_person",
     "current_door_name",
     "ensure_door",
+    "former_names_of",
     "find_api_key",
     "export_checkpoint",
     "gallery_version",

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from storage.access import AccessWindow, door_access_windows
 from storage.device_models import Device, DeviceDoor, DevicePublic
 from storage.device_seal import DEVICE_KEY_BYTES, open_sealed, seal_to_device
-from storage.doors import ensure_door
+from storage.doors import ensure_door, former_names_of
 from storage.errors import Conflict, InvalidDevice, NotFound
 from storage.gallery_log import gallery_version, iter_templates
 from storage.inserts import insert_if_absent
@@ -138,7 +138,8 @@ def device_sync(
     """What the device lacks and what it must drop, sealed to its registered public key.
 
     The answer holds the templates of admitted people the device does not have (`added`), the
-    template ids it has that are no longer in its gallery (`removed`), and every rule of its doors.
+    template ids it has that are no longer in its gallery (`removed`), every rule of its doors, and
+    their former names (`former_names`: old → now), by which gates configured before a rename find them.
 
     Raises:
         NotFound: the device never registered a public key. InvalidDevice: not a device key.
@@ -168,6 +169,7 @@ def device_sync(
         "added": added,
         "removed": sorted(known - current),
         "doors": {door: [window_to_json(w) for w in door_windows] for door, door_windows in windows.items()},
+        "former_names": former_names_of(session, windows),
     }
     plaintext = json.dumps(payload, separators=(",", ":")).encode()
     return DeviceSync(

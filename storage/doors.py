@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlmodel import Session, col, select
 
 from storage.errors import DoorNotFound
@@ -38,6 +40,16 @@ def former_door_names(session: Session, door_id: int) -> list[str]:
         .order_by(col(DoorFormerName.renamed_at), col(DoorFormerName.name))
     )
     return list(rows.all())
+
+
+def former_names_of(session: Session, doors: Collection[str]) -> dict[str, str]:
+    """Former name → name now, of these doors (by their names now)."""
+    rows = session.exec(
+        select(DoorFormerName.name, Door.name)
+        .join(Door, col(Door.id) == col(DoorFormerName.door_id))
+        .where(col(Door.name).in_(list(doors)))
+    )
+    return dict(rows.all())
 
 
 def ensure_door(session: Session, *, name: str) -> Door:

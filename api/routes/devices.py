@@ -27,6 +27,7 @@ from storage import (
     append_new_events,
     device_doors,
     device_sync,
+    former_names_of,
     register_device,
 )
 
@@ -122,8 +123,10 @@ def gallery_route(
 def events_route(
     body: EventBatch, session: SessionDep, key: DeviceOnlyKey, services: ServicesDep
 ) -> EventBatchPublic:
-    """Append the events, in order, that the log does not hold yet (by event id); only its doors'."""
-    doors = set(device_doors(session, key.key_id))
+    """Append the events, in order, that the log does not hold yet (by event id); only its doors' (by
+    their names now or former names: a gate configured before a rename audits under the old one)."""
+    served = device_doors(session, key.key_id)
+    doors = set(served) | set(former_names_of(session, served))
     foreign = sorted({event.door for event in body.events} - doors)
     if foreign:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"doors not served by this device key: {foreign}")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import base64
+import logging
 import threading
+import time
 import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
+from gate import ApiGallerySource, ApiGallerySourceConfig, UnknownDoor
 from storage import (
     Role,
     bind_device_doors,
@@ -19,9 +25,13 @@ from storage import (
     session_scope,
 )
 from tests.api.conftest import ApiHarness
+from tests.api.console_browser import serving
+from tests.gate.edge_support import wait_for
 from tests.gate.journal_support import sample_event
 
 PAIR = generate_device_key_pair()
+EVERY_DAY = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MONDAY_NOON = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def _device_id(api: ApiHarness) -> str:
@@ -157,3 +167,65 @@ def test_an_admin_creates_a_device_key_for_doors_over_http(api: ApiHarness) -> N
         assert device_doors(session, created.json()["token_id"]) == ["annex"]
     refused = api.client.post("/api-keys", json={**body, "role": "auditor"}, headers=admin)
     assert refused.status_code == 422 and "not device" in refused.text
+
+
+def _edge_gate(api: ApiHarness, url: str, home: Path, *, door: str) -> ApiGallerySource:
+    config = ApiGallerySourceConfig.model_validate(
+        {"url": url, "api_key": api.tokens[Role.device], "long_poll_s": 0.0, "retry_max_s": 0.5}
+    )
+    return ApiGallerySource(
+        config,
+        door=door,
+        home=home,
+        recognizer=api.services.recognizer,
+        max_stale_s=3600.0,
+        monotonic=time.monotonic,
+    )
+
+
+def test_an_edge_gate_configured_with_a_renamed_doors_old_name_keeps_its_rules_and_events(
+    api: ApiHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An edge gate holds a replicated copy of its doors under their names now: after a rename its old name
+    was none of them, so it denied every face as gallery_unavailable and the API refused its events (403),
+    which waited in its journal until it was reconfigured."""
+    with session_scope(api.services.engine) as session:
+        bind_device_doors(session, key_id=_device_id(api), doors=["lab"])
+    admin = api.auth(Role.admin)
+    ann, bob = api.create_person("Ann"), api.create_person("Bob")
+    group = api.client.post("/access/groups", json={"name": "lab staff"}, headers=admin).json()["id"]
+    api.client.put(f"/access/groups/{group}/members/{ann}", headers=admin)
+    rule = {"door": "lab", "group_id": group, "weekdays": list(EVERY_DAY), "start": "00:00", "end": "24:00"}
+    assert api.client.post("/access/rules", json=rule, headers=admin).status_code == 201
+    [lab] = api.client.get("/doors", headers=admin).json()["items"]
+    assert api.client.patch(f"/doors/{lab['id']}", json={"name": "lab 2"}, headers=admin).status_code == 200
+
+    with serving(api.client.app) as url, caplog.at_level(logging.WARNING, logger="gate.access_policy"):
+        gate = _edge_gate(api, url, tmp_path, door="lab")
+        gate.start()
+        try:
+            wait_for(lambda: gate.version is not None, timeout_s=60.0, what="the first sync")
+            policy = gate.access()
+        finally:
+            gate.close()
+    assert not policy.is_open and policy.admits(ann, MONDAY_NOON) and not policy.admits(bob, MONDAY_NOON)
+    assert "door lab was renamed to lab 2: this gate applies its rules under the former name" in caplog.text
+    event = sample_event(1).model_copy(update={"door": "lab", "event_uid": str(uuid.uuid4())})
+    posted = api.client.post(
+        "/devices/events", json={"events": [event.model_dump(mode="json")]}, headers=api.auth(Role.device)
+    )
+    assert posted.status_code == 200 and posted.json() == {"inserted": 1}, posted.text
+
+    # The sealed cache keeps the former names: a restart during an API outage finds the door by its old
+    # name, and a name no door of the device ever had denies every face as unknown_door.
+    for door, expected in (("lab", None), ("nowhere", "none of this device key's doors \\['lab 2'\\]")):
+        restarted = _edge_gate(api, "http://127.0.0.1:9", tmp_path, door=door)
+        restarted.start()
+        try:
+            if expected is None:
+                assert restarted.access().admits(ann, MONDAY_NOON)
+            else:
+                with pytest.raises(UnknownDoor, match=expected):
+                    restarted.access()
+        finally:
+            restarted.close()
