@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
     if args.log_format is not None:
         daemon = DaemonSettings.model_validate({**daemon.model_dump(), "log_format": args.log_format})
     if args.check_config:
-        _print_line(check_gate_config(gates))
+        _print_line(check_gate_config(gates, door=args.door))
         return
     configure_gate_logging(
         is_verbose=args.verbose,

@@ -44,9 +44,11 @@ from recognition import (
 from storage import (
     Cipher,
     Decision,
+    DoorNotFound,
     Engine,
     StorageError,
     StorageSettings,
+    current_door_name,
     get_person,
     load_keyring,
     open_database,
@@ -366,8 +368,12 @@ def run_config_file(config: GatesConfig, *, is_verbose: bool, print_line: PrintL
         daemon.run()
 
 
-def check_gate_config(config: GatesConfig | None) -> str:
-    """Validate the environment's gate settings (and the gates file's); the line to print when valid.
+def check_gate_config(config: GatesConfig | None, *, door: str | None = None) -> str:
+    """Validate the environment's gate settings (and the gates file's); the lines to print when valid.
+
+    The first line says the configuration is valid; a warning line follows for each door a database gate
+    (`door` of the single-camera form, or a camera of the file) names that is no door's name now: none
+    (the gate would register it without rules: open to every enrolled person) or a former name.
 
     Raises:
         pydantic.ValidationError, ConfigFileError: with every error's dotted path.
@@ -385,10 +391,10 @@ def check_gate_config(config: GatesConfig | None) -> str:
     if any(s.pad.policy != "off" for _, _, s in doors):
         detector = build_pad_detector(RecognitionSettings(), cache_dir=StorageSettings().home / "models")
         refusals = []
-        for door, name, door_settings in doors:
+        for door_name, name, door_settings in doors:
             # what each camera's loop builds first: its rule, thresholds and door calibration check
             try:
-                PadGate(door_settings.pad, detector, door=door, camera=name)
+                PadGate(door_settings.pad, detector, door=door_name, camera=name)
             except ThresholdUnavailable as exc:
                 refusals.append(str(exc))
         if refusals:
@@ -396,4 +402,41 @@ def check_gate_config(config: GatesConfig | None) -> str:
             raise ThresholdUnavailable(
                 f"{len(refusals)} of {len(doors)} PAD settings cannot start: {numbered}"
             )
-    return f"configuration valid: {len(cameras) or 1} camera(s)"
+    checked = [("--door", door, settings)] if config is None and door is not None else []
+    checked += [(f"cameras.{n}.door", camera.door, camera.settings) for n, camera in enumerate(cameras)]
+    warnings = _door_warnings(
+        [(path, name) for path, name, s in checked if s.gallery_source.kind == "database"]
+    )
+    return "\n".join([f"configuration valid: {len(cameras) or 1} camera(s)", *warnings])
+
+
+def _door_warnings(doors: list[tuple[str, str]]) -> list[str]:
+    """A warning for each (dotted path, door name) of a database gate that names no door now.
+
+    Raises:
+        DatabaseUnavailable, MigrationFailed: the database the gates use cannot be opened.
+    """
+    if not doors:
+        return []
+    engine = open_database(StorageSettings())
+    warnings = []
+    try:
+        with session_scope(engine) as session:
+            for path, door in doors:
+                try:
+                    name = current_door_name(session, door)
+                except DoorNotFound:
+                    warnings.append(
+                        f"warning: {path}: no door is called {door!r}, now or before a rename: the gate will "
+                        "register it without rules, and a door without rules admits every enrolled person "
+                        "(register the door first: POST /doors or the console's Access page)"
+                    )
+                    continue
+                if name != door:
+                    warnings.append(
+                        f"warning: {path}: {door!r} is a former name of door {name!r}: the gate applies "
+                        f"that door's rules under it and warns; set {path} to {name!r}"
+                    )
+    finally:
+        engine.dispose()
+    return warnings

@@ -81,8 +81,8 @@ def gate_command(
         ):
             raise typer.BadParameter("give either --config FILE or both --source and --door")
         if check_config:
-            line = check_gate_config(load_gates_file(config) if config is not None else None)
-            console.print(line, markup=False, highlight=False)
+            line = check_gate_config(load_gates_file(config) if config is not None else None, door=door)
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
             return
     arguments = [f"--config={config}"] if config is not None else [f"--source={source}", f"--door={door}"]
     arguments += [f"--log-format={log_format}"] if log_format is not None else []

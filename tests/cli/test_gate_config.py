@@ -43,7 +43,7 @@ from recognition import (
     write_bundle_file,
     write_pad_card,
 )
-from storage import StorageSettings, iter_templates, make_engine, session_scope
+from storage import StorageSettings, iter_templates, list_doors, make_engine, rename_door, session_scope
 from tests.fakes import Placement, build_frames
 from tests.gate.mjpeg import MjpegCamera
 from tests.plaintext import template_leaks
@@ -139,6 +139,41 @@ def test_check_config_names_every_error_with_its_dotted_path(tmp_path: Path) -> 
     assert code == 0 and "configuration valid: 2 camera(s)" in output
     code, output = _invoke("gate", "--config", str(gates), "--source", "0")
     assert code != 0 and "either --config FILE or both --source and --door" in output
+
+
+def test_check_config_flags_a_door_that_does_not_exist_and_a_former_name(tmp_path: Path) -> None:
+    """It named none: a gate whose door was renamed, or misspelt, passed the check and then ran a door
+    without rules (one it registered on start), which admits every enrolled person."""
+    assert _invoke("access", "group", "create", "staff")[0] == 0
+    assert _invoke("access", "rule", "add", "--door", "lab", "--group-id", "1", "--day", "mon",
+                   "--start", "08:00", "--end", "17:00")[0] == 0  # fmt: skip
+    assert _invoke("access", "rule", "add", "--door", "lobby", "--group-id", "1", "--day", "mon",
+                   "--start", "08:00", "--end", "17:00")[0] == 0  # fmt: skip
+    engine = make_engine(StorageSettings().resolved_database_url)
+    with session_scope(engine) as session:
+        [lobby] = [door for door in list_doors(session) if door.name == "lobby"]
+        assert lobby.id is not None
+        rename_door(session, lobby.id, name="hall")
+    engine.dispose()
+    gates = tmp_path / "gates.yaml"
+    gates.write_text(
+        "cameras:\n  - {name: a, source: '0', door: lab}\n  - {name: b, source: '1', door: lobby}\n"
+        "  - {name: c, source: '2', door: labb}\n"
+    )
+    code, output = _invoke("gate", "--config", str(gates), "--check-config")
+    assert code == 0, output
+    assert output.splitlines() == [
+        "configuration valid: 3 camera(s)",
+        "warning: cameras.1.door: 'lobby' is a former name of door 'hall': the gate applies that door's "
+        "rules under it and warns; set cameras.1.door to 'hall'",
+        "warning: cameras.2.door: no door is called 'labb', now or before a rename: the gate will register "
+        "it without rules, and a door without rules admits every enrolled person (register the door "
+        "first: POST /doors or the console's Access page)",
+    ]
+    code, output = _invoke("gate", "--source", "0", "--door", "labb", "--check-config")
+    assert code == 0 and "warning: --door: no door is called 'labb'" in output
+    code, output = _invoke("gate", "--source", "0", "--door", "lab", "--check-config")
+    assert (code, output) == (0, "configuration valid: 1 camera(s)\n")
 
 
 def test_check_config_refuses_a_pad_policy_without_the_pad_model(tmp_path: Path) -> None:
