@@ -1,5 +1,5 @@
-"""The training loop: P×M batches, AMP on GPU, clipping, warm-up + cosine, per-epoch validation,
-atomic checkpoints with exact resume at epoch boundaries, early stop (H1, H2, H5)."""
+"""The training loop: P×M batches, mixed precision (training.precision), clipping, warm-up + cosine,
+per-epoch validation, atomic checkpoints with exact resume at epoch boundaries, early stop (H1, H2, H5)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from training.imprint import body_class_centres, imprint_margin_head
 from training.metrics_log import STEPS_FILE, VALIDATION_FILE, MetricsLog
 from training.mining_stats import StepStats
 from training.objective import TrainingNetwork, build_objective
+from training.precision import resolve_precision
 from training.runtime import resolve_device, seed_everything
 from training.samplers import IdentityBatchSampler
 from training.schedule import warmup_cosine
@@ -81,7 +82,9 @@ class Trainer:
         if config.threads is not None:
             torch.set_num_threads(config.threads)
         seed_everything(config.seed)
+        self.precision = resolve_precision(config.mixed_precision, self.device)
         self.model = build_backbone(config.backbone).to(self.device)
+        self.model.to(memory_format=self.precision.memory_format)
         if config.backbone.init_weights is not None:
             load_initial_weights(self.model, config.backbone.init_weights)
         self.objective = build_objective(
@@ -103,8 +106,7 @@ class Trainer:
             warmup_steps=max(1, round(config.optim.warmup_epochs * self.steps_per_epoch)),
             total_steps=config.optim.epochs * self.steps_per_epoch,
         )
-        self.is_amp = self.device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.is_amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision.is_loss_scaled)
         self.epoch = 0
         self.step = 0
         self.best_accuracy = -1.0
@@ -194,9 +196,10 @@ class Trainer:
     def _train_step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, StepStats]:
         images = normalise(
             images.to(self.device, non_blocking=True), mean=self.config.mean, std=self.config.std
-        )
+        ).contiguous(memory_format=self.precision.memory_format)
         labels = labels.to(self.device)
-        with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.is_amp):
+        autocast_dtype = self.precision.autocast_dtype
+        with torch.autocast(self.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             loss, stats = self.network(images, labels, epochs_done=self.step / self.steps_per_epoch)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()

@@ -38,6 +38,7 @@ def _overrides(**values: Any) -> dict[str, Any]:
         "head_init": "optim.head_init",
         "batch_size": "batch_size",
         "device": "device",
+        "mixed_precision": "mixed_precision",
         "bundle_name": "bundle_name",
         "seed": "seed",
     }
@@ -99,6 +100,13 @@ def train_command(
         ),
     ] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")] = None,
+    mixed_precision: Annotated[
+        str | None,
+        typer.Option(
+            help="auto (float16 on CUDA, off on the CPU), off, float16 (CUDA) or bfloat16 (on the CPU: "
+            "several times faster where it has AVX512-BF16 or AMX)."
+        ),
+    ] = None,
     bundle_name: Annotated[str | None, typer.Option(help="Name of the exported bundle.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (recorded in the run directory).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
@@ -130,6 +138,7 @@ def train_command(
         val_identities=val_identities,
         report_identities=report_identities,
         device=device,
+        mixed_precision=mixed_precision,
         bundle_name=bundle_name,
         seed=seed,
     )

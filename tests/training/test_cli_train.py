@@ -70,3 +70,12 @@ def test_imprinting_a_triplet_run_is_one_error_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, [*args, "--loss", "triplet", "--head-init", "imprint"])
     assert result.exit_code == 1
     assert "optim.head_init needs a margin head" in result.output
+
+
+def test_float16_on_the_cpu_is_one_error_line(tmp_path: Path) -> None:
+    args = ["train", str(celeba_few(tmp_path)), "--out", str(tmp_path / "run"), "--aligned"]
+    result = CliRunner().invoke(
+        app, [*args, "--val-identities", "2", "--device", "cpu", "--mixed-precision", "float16"]
+    )
+    assert result.exit_code == 1
+    assert "mixed_precision = 'float16' needs a CUDA device" in result.output
