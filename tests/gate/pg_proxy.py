@@ -28,6 +28,7 @@ class TcpProxy:
         self._sockets: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
         self._listener: socket.socket | None = None
+        self._accepting: threading.Thread | None = None
         self._is_listening = threading.Event()
         self.accepted = 0
         self.port = self._listen(0)
@@ -40,14 +41,15 @@ class TcpProxy:
         listener.settimeout(ACCEPT_POLL_S)
         self._listener = listener
         self._is_listening.set()
-        self._spawn(self._accept_loop, listener)
+        self._accepting = self._spawn(self._accept_loop, listener)
         return int(listener.getsockname()[1])
 
-    def _spawn(self, target, *args) -> None:
+    def _spawn(self, target, *args) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, daemon=True)
         with self._lock:
             self._threads.append(thread)
         thread.start()
+        return thread
 
     def _accept_loop(self, listener: socket.socket) -> None:
         while self._is_listening.is_set():
@@ -91,6 +93,10 @@ class TcpProxy:
             open_sockets, self._sockets = self._sockets, set()
         if listener is not None:
             listener.close()
+        if self._accepting is not None:
+            # Until its accept() returns, the kernel keeps the port bound: restore() right away would fail.
+            self._accepting.join(timeout=5.0)
+            assert not self._accepting.is_alive(), "the proxy's accept loop did not stop"
         for sock in open_sockets:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             try:
