@@ -84,6 +84,6 @@ def create_app(services: AppServices, *, settings: ApiSettings | None = None) ->
         schema,
     ):
         app.include_router(module.router, responses=AUTHENTICATED_RESPONSES)
-    register_error_handlers(app)
+    register_error_handlers(app, monotonic=services.monotonic)
     include_console(app, settings)
     return app

@@ -6,20 +6,25 @@ ApiError
 Image errors are 422 (the bytes arrived but are not a usable image: empty, corrupt, not an image,
 too many pixels); only a file over the byte limit is 413, because it is refused before decoding.
 Database and key problems answer with a generic message: details go to the log, never to the client.
+A database that cannot be reached (storage's DatabaseUnavailable: a refused or reset connection, a pool
+timeout) is an outage, not a bug: 503 with Retry-After and `"status": "database_unavailable"` (the word
+/readyz answers), logged as one warning line without a traceback, at most one every few seconds. A bug
+(an error no row lists, or a 500 row) keeps its traceback.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from api.schemas import ErrorPublic, UnprocessablePublic
+from api.schemas import ErrorPublic, UnavailablePublic, UnprocessablePublic
 from enrollment import EnrollmentRejected, GalleryLoadFailed, GalleryLoading, ThresholdUnavailable
 from recognition import ImageError, RecognitionError
 from storage import (
@@ -55,6 +60,15 @@ class ErrorRule:
     """Shown instead of the exception's text when set (the text may hold internal details)."""
     retry_after_s: int | None = None
     """Sent as Retry-After when set: the same request can succeed after this wait (`retry_after_s`)."""
+    status_word: str | None = None
+    """Sent as the body's `status` when set: the word /readyz answers for the same state."""
+    warn_every_s: float | None = None
+    """At most one warning line per this many seconds (an outage answers every request alike); the next
+    line counts the answers left out. None: one line per answer."""
+
+
+DATABASE_RETRY_AFTER_S = 5
+"""Retry-After while the database cannot be reached (any route, /readyz): the next try may find it back."""
 
 
 ERROR_TABLE: dict[type[Exception], ErrorRule] = {
@@ -70,7 +84,14 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     GalleryLoading: ErrorRule(status.HTTP_503_SERVICE_UNAVAILABLE, retry_after_s=5),
     ImageError: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     UploadTooLarge: ErrorRule(status.HTTP_413_CONTENT_TOO_LARGE),
-    DatabaseUnavailable: ErrorRule(status.HTTP_503_SERVICE_UNAVAILABLE, "the database is unavailable"),
+    DatabaseUnavailable: ErrorRule(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "the database cannot be reached: the request was not carried out and nothing of it was stored; "
+        "retry after Retry-After seconds",
+        retry_after_s=DATABASE_RETRY_AFTER_S,
+        status_word="database_unavailable",
+        warn_every_s=10.0,
+    ),
     # A deadlock or serialization failure: nothing was kept and the same request can succeed (503 with
     # Retry-After is what generic HTTP clients retry; 409 would ask the caller to change the request).
     TransactionAborted: ErrorRule(
@@ -91,6 +112,11 @@ def _described(description: str, model: type[BaseModel] = ErrorPublic) -> dict[s
     return {"model": model, "description": description}
 
 
+_DATABASE_UNAVAILABLE = (
+    "The database cannot be reached (`status`: `database_unavailable`): nothing was stored; try again after "
+    "Retry-After seconds."
+)
+
 AUTHENTICATED_RESPONSES: dict[int | str, dict[str, Any]] = {
     status.HTTP_400_BAD_REQUEST: _described("The request body cannot be parsed (malformed JSON or form)."),
     status.HTTP_401_UNAUTHORIZED: _described("Missing, invalid, revoked or expired API key."),
@@ -101,16 +127,20 @@ AUTHENTICATED_RESPONSES: dict[int | str, dict[str, Any]] = {
     status.HTTP_429_TOO_MANY_REQUESTS: _described(
         "This address failed to authenticate too often; see Retry-After."
     ),
+    # Every authenticated route looks its key up in the database.
+    status.HTTP_503_SERVICE_UNAVAILABLE: _described(_DATABASE_UNAVAILABLE, UnavailablePublic),
 }
 """Answers every authenticated route can give, declared once for the OpenAPI schema."""
 
 GALLERY_UNAVAILABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
     status.HTTP_503_SERVICE_UNAVAILABLE: _described(
-        "The shared gallery is still loading, or its last load failed and is retried after a backoff; "
-        "try again after Retry-After seconds."
+        "The shared gallery is still loading, or its last load failed and is retried after a backoff "
+        f"(no `status`); try again after Retry-After seconds. Or: {_DATABASE_UNAVAILABLE}",
+        UnavailablePublic,
     )
 }
-"""The extra answer of the routes that search the shared gallery (/identify, enrollment's duplicate check)."""
+"""The 503 of the routes that search the shared gallery (/identify, enrollment's duplicate check); it
+replaces AUTHENTICATED_RESPONSES' 503 in their schema, so it names the database's too."""
 
 
 def rule_for(exc: Exception) -> ErrorRule | None:
@@ -136,36 +166,77 @@ def _body(exc: Exception, rule: ErrorRule) -> dict[str, object]:
     if rule.public_message is None and isinstance(exc, EnrollmentRejected):
         problems = [{"photo": problem.photo, "reason": problem.reason} for problem in exc.problems]
         return {"detail": "enrollment rejected; nothing was stored", "problems": problems}
-    return {"detail": public_message(exc, rule)}
+    status_word = {} if rule.status_word is None else {"status": rule.status_word}
+    return {**status_word, "detail": public_message(exc, rule)}
 
 
-def _handler_for(rule: ErrorRule) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
+@dataclass
+class WarningThrottle:
+    """At most one warning line per rule every `warn_every_s` on `monotonic`; counts the lines left out."""
+
+    monotonic: Callable[[], float]
+    _last_s: dict[ErrorRule, float] = field(default_factory=dict)
+    _left_out: dict[ErrorRule, int] = field(default_factory=dict)
+
+    def admit(self, rule: ErrorRule) -> int | None:
+        """The number of lines left out since the last one when this one may be logged, else None.
+
+        Handlers run on the event loop's one thread, so no lock is needed.
+        """
+        now_s = self.monotonic()
+        last_s = self._last_s.get(rule)
+        if rule.warn_every_s is not None and last_s is not None and now_s - last_s < rule.warn_every_s:
+            self._left_out[rule] = self._left_out.get(rule, 0) + 1
+            return None
+        self._last_s[rule] = now_s
+        return self._left_out.pop(rule, 0)
+
+
+def _log(
+    request: Request, exc: Exception, rule: ErrorRule, wait_s: int | None, throttle: WarningThrottle
+) -> None:
+    if wait_s is not None:
+        # Expected and passing (a deadlock retried, a gallery loading for a minute, a database restarting):
+        # one line, not a traceback per request that would bury real failures.
+        left_out = throttle.admit(rule)
+        if left_out is None:
+            return
+        logger.warning(
+            "%s %s answered %d, retry after %d s: %s: %s%s",
+            request.method,
+            request.url.path,
+            rule.status_code,
+            wait_s,
+            type(exc).__name__,
+            exc,
+            f" ({left_out} more since the last such line)" if left_out else "",
+        )
+    elif rule.status_code >= 500:
+        # Request boundary (E4): keep the traceback in the log, show the client a generic line.
+        logger.error(
+            "%s %s failed with %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
+        )
+
+
+def _handler_for(
+    rule: ErrorRule, *, throttle: WarningThrottle
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handle(request: Request, exc: Exception) -> Response:
         wait_s = retry_after_s(exc, rule)
-        if wait_s is not None:
-            # Expected and passing (a deadlock retried, a gallery loading for a minute): one line each, not a
-            # traceback per request that would bury real failures.
-            logger.warning(
-                "%s %s answered %d, retry after %d s: %s: %s",
-                request.method,
-                request.url.path,
-                rule.status_code,
-                wait_s,
-                type(exc).__name__,
-                exc,
-            )
-        elif rule.status_code >= 500:
-            # Request boundary (E4): keep the traceback in the log, show the client a generic line.
-            logger.error(
-                "%s %s failed with %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
-            )
-        headers = None if wait_s is None else {"Retry-After": str(wait_s)}
+        _log(request, exc, rule, wait_s, throttle)
+        headers = {} if wait_s is None else {"Retry-After": str(wait_s)}
         return JSONResponse(_body(exc, rule), status_code=rule.status_code, headers=headers)
 
     return handle
 
 
-def register_error_handlers(app: FastAPI) -> None:
-    """Install one handler per row of ERROR_TABLE."""
+def register_error_handlers(app: FastAPI, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    """Install one handler per row of ERROR_TABLE.
+
+    Args:
+        app: the application.
+        monotonic: the clock of the warning lines' rate limit (`warn_every_s`).
+    """
+    throttle = WarningThrottle(monotonic)
     for error_class, rule in ERROR_TABLE.items():
-        app.add_exception_handler(error_class, _handler_for(rule))
+        app.add_exception_handler(error_class, _handler_for(rule, throttle=throttle))

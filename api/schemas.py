@@ -208,6 +208,16 @@ class ErrorPublic(BaseModel):
     detail: str
 
 
+class UnavailablePublic(ErrorPublic):
+    """Body of a 503: `status` says `database_unavailable` when the database cannot be reached."""
+
+    status: Literal["database_unavailable"] | None = Field(
+        default=None,
+        description="`database_unavailable` (the word /readyz answers) when the database cannot be reached; "
+        "absent for the other causes.",
+    )
+
+
 class ValidationIssuePublic(BaseModel):
     """One input that failed validation (FastAPI's format)."""
 

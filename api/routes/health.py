@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
 from api.deps import ServicesDep
-from api.errors import retry_after_s, rule_for
+from api.errors import DATABASE_RETRY_AFTER_S, retry_after_s, rule_for
 from api.schemas import ReadinessPublic, StatusPublic
 from enrollment import GalleryLoadFailed
 from storage import DatabaseUnavailable, gallery_version, session_scope
@@ -19,9 +19,6 @@ router = APIRouter(tags=["health"])
 
 UNAUTHENTICATED_PATHS = frozenset({"/healthz", "/readyz"})
 """Every route outside this set requires an API key; the role-matrix test checks it."""
-
-DATABASE_RETRY_AFTER_S = 5
-"""Retry-After of a readiness answer while the database cannot be reached: the next probe may find it back."""
 
 
 @router.get("/healthz")

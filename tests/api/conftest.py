@@ -31,6 +31,7 @@ from storage import (
     session_scope,
 )
 from tests.data import encode_jpeg
+from tests.gate.pg_proxy import TcpProxy, proxy_to_test_postgres
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,12 @@ def api(engine: Engine, keyring: Keyring, recognizer: Recognizer) -> Iterator[Ap
     with TestClient(create_app(services, settings=ApiSettings())) as client:
         wait_for_gallery(services)  # the app's start loads it: a request before the end is answered 503
         yield ApiHarness(client=client, services=services, tokens=tokens)
+
+
+@pytest.fixture
+def proxy() -> Iterator[TcpProxy]:
+    """A TCP proxy in front of the test PostgreSQL, to cut the database away and bring it back."""
+    yield from proxy_to_test_postgres()
 
 
 def decode(data: bytes) -> np.ndarray:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from api.app import create_app
 from recognition import Recognizer
 from storage import Engine, Keyring, make_engine
 from tests.api.conftest import make_services, wait_for_gallery
-from tests.gate.pg_proxy import TcpProxy, proxy_to_test_postgres
+from tests.gate.pg_proxy import TcpProxy
 
 
 def _closed_port() -> int:
@@ -57,11 +56,6 @@ def test_readyz_says_database_unavailable_with_retry_after(
     # One warning line a probe, not an error with a traceback (probes come every few seconds).
     logged = [(r.name, r.levelname) for r in caplog.records if r.name in {"api.errors", "api.routes.health"}]
     assert logged == [("api.routes.health", "WARNING")]
-
-
-@pytest.fixture
-def proxy() -> Iterator[TcpProxy]:
-    yield from proxy_to_test_postgres()
 
 
 @pytest.mark.integration
