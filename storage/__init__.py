@@ -110,6 +110,7 @@ from storage.master_key import add_key_to_file, key_file_keys, load_keyring, mer
 from storage.migrate import current_revision, head_revision, schema_drift
 from storage.models import (
     MAX_DB_INT,
+    RENAME_LOOKBACK_DAYS,
     AccessGroupPublic,
     ApiKey,
     ApiKeyPublic,
@@ -117,6 +118,7 @@ from storage.models import (
     AuditEventPublic,
     Decision,
     DoorPublic,
+    DoorRenamedPublic,
     DoorRuleCreate,
     DoorRulePublic,
     PersonPublic,
@@ -153,6 +155,7 @@ __all__ = [
     "end_console_session",
     "is_console_session_ended",
     "MAX_DB_INT",
+    "RENAME_LOOKBACK_DAYS",
     "ErasureReportPublic",
     "SubjectAccessPublic",
     "erase_person",
@@ -162,6 +165,7 @@ __all__ = [
     "list_person_templates",
     "DoorNotFound",
     "DoorPublic",
+    "DoorRenamedPublic",
     "create_door",
     "iter_event_rows",
     "count_events",

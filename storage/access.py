@@ -7,14 +7,18 @@ at their next gallery check (A2).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import Delete, func
 from sqlmodel import Session, col, delete, select
 
+from storage.audit import door_sources
+from storage.device_models import DeviceDoor
 from storage.doors import current_door_name, door_called, ensure_door, former_door_names
 from storage.errors import Conflict, NotFound
 from storage.gallery_log import bump_gallery_version, lock_gallery_version, record_change
 from storage.models import (
+    RENAME_LOOKBACK_DAYS,
     AccessGroup,
     AccessGroupMember,
     AccessGroupPublic,
@@ -22,6 +26,7 @@ from storage.models import (
     DoorAccessRule,
     DoorFormerName,
     DoorPublic,
+    DoorRenamedPublic,
     DoorRuleCreate,
     DoorRulePublic,
     GalleryChangeKind,
@@ -300,12 +305,14 @@ def create_door(session: Session, *, name: str) -> DoorPublic:
     return _door_public(session, door)
 
 
-def rename_door(session: Session, door_id: int, *, name: str) -> DoorPublic:
+def rename_door(session: Session, door_id: int, *, name: str, now: datetime) -> DoorRenamedPublic:
     """Rename a door; its rules and device keys follow, and the old name becomes a former name.
 
     Gates are configured with a door's name, so a gate configured with the old name keeps applying
     this door's rules under it (and warns in its log) until it is reconfigured; no other door may
-    take the old name meanwhile. Renaming a door back to one of its former names is allowed.
+    take the old name meanwhile. Renaming a door back to one of its former names is allowed. The answer
+    names what knows the door by its old name: sources that audited under it since `now` less
+    RENAME_LOOKBACK_DAYS, and the device keys serving it (none of either when the name is unchanged).
 
     Raises:
         NotFound: no such door.
@@ -315,13 +322,22 @@ def rename_door(session: Session, door_id: int, *, name: str) -> DoorPublic:
     door = session.get(Door, door_id)
     if door is None:
         raise NotFound(f"door {door_id} does not exist")
-    if door.name == name:
-        return _door_public(session, door)
-    _name_taken(session, name, door_id=door_id)
-    session.exec(delete(DoorFormerName).where(col(DoorFormerName.name) == name))  # renamed back
-    session.add(DoorFormerName(name=door.name, door_id=door_id))
-    door.name = name
-    session.add(door)
-    bump_gallery_version(session)
-    session.flush()
-    return _door_public(session, door)
+    former = door.name
+    if former != name:
+        _name_taken(session, name, door_id=door_id)
+        session.exec(delete(DoorFormerName).where(col(DoorFormerName.name) == name))  # renamed back
+        session.add(DoorFormerName(name=former, door_id=door_id))
+        door.name = name
+        session.add(door)
+        bump_gallery_version(session)
+        session.flush()
+    since = now - timedelta(days=RENAME_LOOKBACK_DAYS)
+    keys = session.exec(
+        select(DeviceDoor.key_id).where(DeviceDoor.door_id == door_id).order_by(col(DeviceDoor.key_id))
+    )
+    return DoorRenamedPublic(
+        **_door_public(session, door).model_dump(),
+        former_name=former,
+        audited_sources=door_sources(session, door=former, since=since) if former != name else [],
+        device_token_ids=list(keys.all()) if former != name else [],
+    )

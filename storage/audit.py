@@ -161,6 +161,18 @@ def query_events(
     return events, total
 
 
+def door_sources(session: Session, *, door: str, since: datetime, limit: int = 50) -> list[str]:
+    """The sources (cameras) that audited events at `door` since then, sorted, at most `limit`."""
+    rows = session.exec(
+        select(AuditEvent.source)
+        .where(col(AuditEvent.door) == door, col(AuditEvent.occurred_at) >= as_utc(since))
+        .distinct()
+        .order_by(col(AuditEvent.source))
+        .limit(limit)
+    )
+    return list(rows.all())
+
+
 def count_events(
     session: Session,
     *,

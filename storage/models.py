@@ -366,6 +366,10 @@ class DoorRulePublic(SQLModel):
     created_at: datetime
 
 
+RENAME_LOOKBACK_DAYS = 30
+"""How far back a door rename looks for gates that audited under the old name."""
+
+
 class DoorPublic(SQLModel):
     id: int
     name: str
@@ -378,6 +382,21 @@ class DoorPublic(SQLModel):
         description="Names the door had before a rename, oldest first. Gates and device keys configured "
         "with one still open this door, with a warning in their log, until reconfigured; no other door "
         "may take one.",
+    )
+
+
+class DoorRenamedPublic(DoorPublic):
+    """A renamed door, and what still knows it by the name it had (`former_name`)."""
+
+    former_name: str = Field(description="The name the door had before this rename.")
+    audited_sources: list[str] = Field(
+        description="Sources (cameras) that audited decisions under the former name in the last "
+        f"{RENAME_LOOKBACK_DAYS} days: their gates, configured with it, keep applying this door's rules "
+        "under it, with a warning in their log, until reconfigured."
+    )
+    device_token_ids: list[str] = Field(
+        description="Token ids of the device keys serving the door: their edge gates get the former "
+        "name at their next sync."
     )
 
 

@@ -6,13 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from api.deps import AdminKey, Limit, Offset, RowId, SessionDep
+from api.deps import AdminKey, Limit, Offset, RowId, ServicesDep, SessionDep
 from api.schemas import DoorCreate, ErrorPublic, Page
-from storage import DoorPublic, create_door, list_doors_with_rules, rename_door
+from storage import DoorPublic, DoorRenamedPublic, create_door, list_doors_with_rules, rename_door
 
 router = APIRouter(prefix="/doors", tags=["access"])
 _CONFLICT: dict[int | str, dict[str, Any]] = {
-    status.HTTP_409_CONFLICT: {"model": ErrorPublic, "description": "A door of that name exists."}
+    status.HTTP_409_CONFLICT: {
+        "model": ErrorPublic,
+        "description": "A door has that name, or had it before a rename (gates may still use it).",
+    }
 }
 
 
@@ -36,6 +39,11 @@ def create(body: DoorCreate, session: SessionDep, _key: AdminKey) -> DoorPublic:
         status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such door."},
     },
 )
-def rename(door_id: RowId, body: DoorCreate, session: SessionDep, _key: AdminKey) -> DoorPublic:
-    """Rename a door; its rules follow. Reconfigure its gates with the new name."""
-    return rename_door(session, door_id, name=body.name)
+def rename(
+    door_id: RowId, body: DoorCreate, session: SessionDep, services: ServicesDep, _key: AdminKey
+) -> DoorRenamedPublic:
+    """Rename a door; its rules and device keys follow. The old name becomes a former name: gates
+    configured with it keep applying this door's rules under it, with a warning in their log, until
+    reconfigured, and no other door can take it. The answer lists what knows the door by its old name:
+    the sources that audited under it lately (their gates) and the device keys serving the door."""
+    return rename_door(session, door_id, name=body.name, now=services.clock())

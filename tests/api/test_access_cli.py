@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -124,7 +125,7 @@ def test_a_gate_started_after_its_door_was_renamed_keeps_the_doors_rules(
         with session_scope(engine) as session:
             [lab] = list_doors(session)
             assert lab.id is not None
-            rename_door(session, lab.id, name="lab 2")
+            rename_door(session, lab.id, name="lab 2", now=datetime.now(UTC))
     finally:
         engine.dispose()
 

@@ -267,3 +267,35 @@ def test_webcam_capture_reaches_enrollment(site: tuple[str, str, AppServices]) -
         page.get_by_role("button", name="Enroll").click()
         expect(page.locator(".verdicts li.refused")).to_have_text("camera-1.jpg: refused — no face found")
         browser.close()
+
+
+def test_a_door_rename_in_the_console_says_which_gates_still_use_the_old_name(
+    site: tuple[str, str, AppServices], tmp_path: Path
+) -> None:
+    """The rename answered with the page as before: nothing said that gates configured with the old name
+    (one had just decided there) would from then on admit every enrolled person."""
+    base_url, admin_key, _ = site
+    _gate_run(tmp_path, knn_examples() / "test" / "obama1.jpg", door="front")  # registers front, audits
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        admin = browser.new_context(viewport=DESKTOP).new_page()
+        _sign_in(admin, base_url, admin_key)
+        admin.get_by_role("link", name="Access").click()
+        expect(admin.get_by_text("After a rename, a gate configured with the old name")).to_be_visible()
+        front = admin.locator(".door", has_text="front")
+        front.get_by_label("Rename to").fill("lobby")
+        front.get_by_role("button", name="Rename").click()
+
+        notice = admin.locator("#rename-notice")
+        expect(notice).to_contain_text("Door front is now lobby")
+        expect(notice).to_contain_text("Set the door of every gate configured with front to lobby")
+        expect(notice).to_contain_text(
+            f"Gates that decided under front in the last 30 days: {tmp_path / 'door.avi'}"
+        )
+        expect(admin.locator(".door", has_text="lobby")).to_contain_text(
+            "Former names, still used by gates configured with them: front"
+        )
+        admin.get_by_label("New door").fill("front")
+        admin.get_by_role("button", name="Add door").click()
+        expect(admin.get_by_role("alert")).to_contain_text("former name of door 'lobby'")
+        browser.close()

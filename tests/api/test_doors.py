@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event
 
-from storage import Role, create_door, session_scope
+from storage import Role, append_event, bind_device_doors, create_door, session_scope
 from tests.api.conftest import ApiHarness
 from tests.concurrency import Worker
+from tests.gate.journal_support import sample_event
 
 WAIT_S = 60.0  # generous: the shared machine is heavily loaded
 
@@ -79,3 +81,27 @@ def test_two_creations_of_one_name_at_once_one_answers_409(api: ApiHarness) -> N
     assert answers == [(409, {"detail": "another door has the same name"})]
     listed = api.client.get("/doors", headers=api.auth(Role.admin)).json()
     assert [door["name"] for door in listed["items"]] == ["front"]
+
+
+def test_a_rename_answers_what_still_knows_the_door_by_its_old_name(api: ApiHarness) -> None:
+    """The answer said nothing of the gates and device keys configured with the old name."""
+    admin = api.auth(Role.admin)
+    front = api.client.post("/doors", json={"name": "front"}, headers=admin).json()
+    device_key = api.tokens[Role.device].split("_")[1]
+    now = datetime.now(UTC)
+    with session_scope(api.services.engine) as session:
+        bind_device_doors(session, key_id=device_key, doors=["front"])
+        for source, age in (("rtsp://***@cam-1/a", timedelta(days=1)), ("rtsp://cam-2", timedelta(days=40))):
+            stamped = {"door": "front", "source": source, "occurred_at": now - age}
+            append_event(session, api.services.keyring, sample_event(1).model_copy(update=stamped))
+
+    renamed = api.client.patch(f"/doors/{front['id']}", json={"name": "lobby"}, headers=admin)
+    assert renamed.status_code == 200, renamed.text
+    answer = renamed.json()
+    assert (answer["name"], answer["former_name"], answer["former_names"]) == ("lobby", "front", ["front"])
+    assert answer["audited_sources"] == ["rtsp://***@cam-1/a"]  # cam-2: not within the last 30 days
+    assert answer["device_token_ids"] == [device_key]
+    again = api.client.patch(f"/doors/{front['id']}", json={"name": "lobby"}, headers=admin).json()
+    assert (again["audited_sources"], again["device_token_ids"], again["former_names"]) == ([], [], ["front"])
+    taken = api.client.post("/doors", json={"name": "front"}, headers=admin)
+    assert taken.status_code == 409 and "former name of door 'lobby'" in taken.text

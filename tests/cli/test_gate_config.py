@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,7 @@ def test_check_config_flags_a_door_that_does_not_exist_and_a_former_name(tmp_pat
     with session_scope(engine) as session:
         [lobby] = [door for door in list_doors(session) if door.name == "lobby"]
         assert lobby.id is not None
-        rename_door(session, lobby.id, name="hall")
+        rename_door(session, lobby.id, name="hall", now=datetime.now(UTC))
     engine.dispose()
     gates = tmp_path / "gates.yaml"
     gates.write_text(

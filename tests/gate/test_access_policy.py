@@ -162,7 +162,7 @@ def test_a_running_gate_keeps_its_doors_rules_after_a_rename_and_warns(
     cache = AccessPolicyCache(engine=engine, door="front", poll_s=2.0, monotonic=clock)
     assert not cache.current().admits(bob, _utc(23, 12, 0))
     with session_scope(engine) as session:
-        rename_door(session, door.id, name="lobby")
+        rename_door(session, door.id, name="lobby", now=datetime.now(UTC))
     clock.advance(2.0)
     with caplog.at_level(logging.WARNING, logger="gate.access_policy"):
         for _ in range(3):

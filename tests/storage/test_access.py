@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -143,8 +144,8 @@ def test_a_renamed_door_keeps_its_rules_under_its_former_name_which_no_other_doo
         add_member(session, group_id=staff.id, person_id=ada)
         door = create_door(session, name="front")
         create_door_rule(session, _rule("front", staff.id))
-        rename_door(session, door.id, name="lobby")
-        renamed = rename_door(session, door.id, name="hall")
+        rename_door(session, door.id, name="lobby", now=datetime.now(UTC))
+        renamed = rename_door(session, door.id, name="hall", now=datetime.now(UTC))
     assert (renamed.name, renamed.former_names, len(renamed.rules)) == ("hall", ["front", "lobby"], 1)
     with session_scope(engine) as session:
         by_former = door_access_windows(session, door="front")
@@ -153,12 +154,14 @@ def test_a_renamed_door_keeps_its_rules_under_its_former_name_which_no_other_doo
         assert [d.name for d in list_doors(session)] == ["hall"]
     for taking_it in (
         lambda session: create_door(session, name="front"),
-        lambda session: rename_door(session, create_door(session, name="lab").id, name="lobby"),
+        lambda session: rename_door(
+            session, create_door(session, name="lab").id, name="lobby", now=datetime.now(UTC)
+        ),
     ):
         with pytest.raises(Conflict, match="former name of door 'hall'"), session_scope(engine) as session:
             taking_it(session)
     with session_scope(engine) as session:
-        back = rename_door(session, door.id, name="front")  # its own former name
+        back = rename_door(session, door.id, name="front", now=datetime.now(UTC))  # its own former name
     assert (back.name, back.former_names) == ("front", ["lobby", "hall"])
 
 

@@ -12,8 +12,10 @@ from pydantic import ValidationError
 from api.console.auth import AdminForm, AdminPage, ConsoleUser
 from api.console.changes import Refusal, apply_change
 from api.console.templating import render
-from api.deps import SessionDep
+from api.deps import ServicesDep, SessionDep
 from storage import (
+    RENAME_LOOKBACK_DAYS,
+    DoorRenamedPublic,
     DoorRuleCreate,
     Session,
     Weekday,
@@ -43,8 +45,10 @@ def _page(
     error: str | None = None,
     status_code: int = 200,
     kept: Mapping[str, object] | None = None,
+    renamed: DoorRenamedPublic | None = None,
 ) -> Response:
-    """The page; after a refusal, `error` says why and `kept` holds the refused form's input."""
+    """The page; after a refusal, `error` says why and `kept` holds the refused form's input; after a
+    rename, `renamed` says what still knows the door by its old name."""
     groups, _ = list_groups(session, limit=_MAX_ROWS)
     doors, _ = list_doors_with_rules(session, limit=_MAX_ROWS)
     people, _ = list_people(session, limit=_MAX_ROWS)
@@ -60,6 +64,8 @@ def _page(
         doors=doors,
         names={person.id: person.name for person in people},
         weekdays=list(Weekday),
+        renamed=renamed,
+        lookback_days=RENAME_LOOKBACK_DAYS,
     )
 
 
@@ -135,15 +141,19 @@ def add_door(request: Request, session: SessionDep, user: AdminForm, name: Name)
 
 @router.post("/doors/{door_id}/rename")
 def rename_a_door(
-    request: Request, session: SessionDep, user: AdminForm, door_id: int, name: Name
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
+    user: AdminForm,
+    door_id: int,
+    name: Name,
 ) -> Response:
-    return _act(
-        request,
-        session,
-        user,
-        lambda s: rename_door(s, door_id, name=name),
-        kept={"rename_door_id": door_id, "rename_name": name},
-    )
+    """Rename; the page then says which gates and device keys still know the door by its old name."""
+    outcome = apply_change(session, lambda s: rename_door(s, door_id, name=name, now=services.clock()))
+    if isinstance(outcome, Refusal):
+        kept = {"rename_door_id": door_id, "rename_name": name}
+        return outcome.shown(_page(request, session, user, error=outcome.message, kept=kept))
+    return _page(request, session, user, renamed=outcome)
 
 
 @router.post("/rules")
