@@ -4,7 +4,6 @@ from gate.access_policy import AccessPolicyCache, DoorPolicy, in_window
 from gate.app import (
     GateRuntime,
     build_gate_runtime,
-    check_gate_config,
     decision_line,
     describe,
     gallery_source_for,
@@ -12,6 +11,7 @@ from gate.app import (
     set_process_threading,
 )
 from gate.camera import FrameSource, OpencvFrameSource, redacted_source
+from gate.config_check import check_gate_config
 from gate.config_file import CameraSpec, ConfigFileError, DaemonSettings, load_gates_file
 from gate.daemon import GateDaemon, GracefulStop, StopRequested
 from gate.decision import (

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from gate.app import check_gate_config, run_config_file, run_one_camera
+from gate.app import run_config_file, run_one_camera
+from gate.config_check import check_gate_config
 from gate.config_file import DaemonSettings, load_gates_file
 from gate.errors import GateError
 from gate.logging_format import configure_gate_logging

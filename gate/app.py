@@ -23,12 +23,10 @@ from gate.config_file import CameraSpec, DaemonSettings, GatesConfig
 from gate.daemon import GateDaemon, GracefulStop, StopRequested
 from gate.delivery import EventSink, JournalDeliverer
 from gate.edge import ApiGallerySource
-from gate.errors import ThresholdUnavailable
 from gate.gallery_source import DatabaseGallerySource, GateUpstream
 from gate.health import HealthBoard, MonitoringServer
 from gate.journal import EventJournal, default_journal_dir
 from gate.metrics import CameraProbe, DecisionMade, GateMetrics, Telemetry, TelemetryEvent, fan_out
-from gate.pad import PadGate
 from gate.registry import build_door
 from gate.settings import ApiGallerySourceConfig, GateSettings
 from gate.stream import open_frames
@@ -44,11 +42,9 @@ from recognition import (
 from storage import (
     Cipher,
     Decision,
-    DoorNotFound,
     Engine,
     StorageError,
     StorageSettings,
-    current_door_name,
     get_person,
     load_keyring,
     open_database,
@@ -366,77 +362,3 @@ def run_config_file(config: GatesConfig, *, is_verbose: bool, print_line: PrintL
     )
     with _signals_call(daemon.stop, signal.SIGTERM, signal.SIGINT):
         daemon.run()
-
-
-def check_gate_config(config: GatesConfig | None, *, door: str | None = None) -> str:
-    """Validate the environment's gate settings (and the gates file's); the lines to print when valid.
-
-    The first line says the configuration is valid; a warning line follows for each door a database gate
-    (`door` of the single-camera form, or a camera of the file) names that is no door's name now: none
-    (the gate would register it without rules: open to every enrolled person) or a former name.
-
-    Raises:
-        pydantic.ValidationError, ConfigFileError: with every error's dotted path.
-        ModelLoadError: a door's PAD policy needs the PAD model and it is missing or fails its sha256 (C3).
-        ThresholdUnavailable: the PAD card has no threshold at a door's BPCER target, its track rule
-            weighs a cue this gate does not know, or a door's own PAD calibration does not match the loaded
-            PAD weights or the score the door decides by; naming every door that fails, not only the first.
-    """
-    settings = GateSettings()
-    cameras = config.cameras if config is not None else []
-    doors = [
-        ("(environment)", None, settings),
-        *((camera.door, camera.name, camera.settings) for camera in cameras),
-    ]
-    if any(s.pad.policy != "off" for _, _, s in doors):
-        detector = build_pad_detector(RecognitionSettings(), cache_dir=StorageSettings().home / "models")
-        refusals = []
-        for door_name, name, door_settings in doors:
-            # what each camera's loop builds first: its rule, thresholds and door calibration check
-            try:
-                PadGate(door_settings.pad, detector, door=door_name, camera=name)
-            except ThresholdUnavailable as exc:
-                refusals.append(str(exc))
-        if refusals:
-            numbered = " ".join(f"({i}) {refusal}" for i, refusal in enumerate(refusals, start=1))
-            raise ThresholdUnavailable(
-                f"{len(refusals)} of {len(doors)} PAD settings cannot start: {numbered}"
-            )
-    checked = [("--door", door, settings)] if config is None and door is not None else []
-    checked += [(f"cameras.{n}.door", camera.door, camera.settings) for n, camera in enumerate(cameras)]
-    warnings = _door_warnings(
-        [(path, name) for path, name, s in checked if s.gallery_source.kind == "database"]
-    )
-    return "\n".join([f"configuration valid: {len(cameras) or 1} camera(s)", *warnings])
-
-
-def _door_warnings(doors: list[tuple[str, str]]) -> list[str]:
-    """A warning for each (dotted path, door name) of a database gate that names no door now.
-
-    Raises:
-        DatabaseUnavailable, MigrationFailed: the database the gates use cannot be opened.
-    """
-    if not doors:
-        return []
-    engine = open_database(StorageSettings())
-    warnings = []
-    try:
-        with session_scope(engine) as session:
-            for path, door in doors:
-                try:
-                    name = current_door_name(session, door)
-                except DoorNotFound:
-                    warnings.append(
-                        f"warning: {path}: no door is called {door!r}, now or before a rename: the gate will "
-                        "register it without rules, and a door without rules admits every enrolled person "
-                        "(register the door first: POST /doors or the console's Access page)"
-                    )
-                    continue
-                if name != door:
-                    warnings.append(
-                        f"warning: {path}: {door!r} is a former name of door {name!r}: the gate applies "
-                        f"that door's rules under it and warns; set {path} to {name!r}"
-                    )
-    finally:
-        engine.dispose()
-    return warnings

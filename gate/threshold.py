@@ -45,3 +45,20 @@ def door_operating_threshold(
     )
     basis = "model default" if fpir_target is None else f"FPIR {fpir_target:.0e} @ N={gallery_size}"
     return DoorThreshold(cos_threshold=operating.cos_threshold, basis=basis)
+
+
+def door_start_threshold(recognizer: Recognizer, *, fpir_target: float | None, where: str) -> DoorThreshold:
+    """The threshold a door's loop starts at (a gallery of one), as the loop and `--check-config` resolve it.
+
+    Whether a target can be met does not depend on the gallery size: only a model without a calibration
+    refuses (a gallery too large for the calibration gets its strictest measured threshold), so a door
+    that starts never refuses as its gallery grows or shrinks.
+
+    Raises:
+        ThresholdUnavailable: a target is set but the model has no calibration, naming `where`
+            ('door front, camera front-cam: an FPIR target of 0.001 needs a calibrated model: ...').
+    """
+    try:
+        return door_operating_threshold(recognizer, fpir_target=fpir_target, gallery_size=1)
+    except ThresholdUnavailable as exc:
+        raise ThresholdUnavailable(f"{where}: {exc}") from exc

@@ -42,11 +42,11 @@ from gate.decision import (
     face_quality,
 )
 from gate.door import DoorActuator
-from gate.errors import ActuatorError, GateError, ThresholdUnavailable, UnknownDoor
+from gate.errors import ActuatorError, GateError, UnknownDoor
 from gate.pad import PadEvidence, PadGate, scope_label
 from gate.settings import GateSettings
 from gate.stream import CapturedFrame, SourceOutage
-from gate.threshold import DoorThreshold, door_operating_threshold
+from gate.threshold import DoorThreshold, door_operating_threshold, door_start_threshold
 from gate.tracker import IouTracker
 from recognition import (
     BgrImage,
@@ -127,12 +127,15 @@ class _GateLoop:
         self.decision = settings.decision
         self.cooldowns = Cooldowns(cooldown_s=self.decision.cooldown_s)
         self.errors = RateLimiter(interval_s=self.decision.error_audit_interval_s)
-        self._threshold_at: tuple[int, DoorThreshold] | None = None
         self.margins = MarginRule(
             min_margin_cos=self.decision.min_margin_cos,
             confusable_margin_cos=self.decision.confusable_margin_cos,
         )
-        self._threshold(1)  # a target the model cannot meet stops the gate here, not at the first face
+        # a target the model cannot meet stops the gate here, not at the first face (nor mid-stream)
+        self._threshold_at = (
+            1,
+            door_start_threshold(io.recognizer, fpir_target=self.decision.fpir_target, where=self.where),
+        )
         self.pad = PadGate(settings.pad, io.pad, door=door, camera=camera, source=source_name)
         self._reset_tracks()
 
@@ -250,24 +253,18 @@ class _GateLoop:
     def _threshold(self, gallery_size: int) -> DoorThreshold:
         """The door's threshold, recomputed only when the gallery size changes.
 
-        Raises:
-            ThresholdUnavailable: the door's FPIR target needs a calibration the model does not have
-                (naming the door and camera, as PadGate's refusals do).
+        It cannot refuse here: the start (door_start_threshold) refused any target the model cannot meet,
+        and no gallery size changes that.
         """
-        if self._threshold_at is None or self._threshold_at[0] != gallery_size:
-            try:
-                threshold = door_operating_threshold(
-                    self.io.recognizer, fpir_target=self.decision.fpir_target, gallery_size=gallery_size
-                )
-            except ThresholdUnavailable as exc:
-                raise ThresholdUnavailable(f"{self.where}: {exc}") from exc
+        if self._threshold_at[0] != gallery_size:
+            threshold = door_operating_threshold(
+                self.io.recognizer, fpir_target=self.decision.fpir_target, gallery_size=gallery_size
+            )
             self._threshold_at = (gallery_size, threshold)
         return self._threshold_at[1]
 
     def _last_cos_threshold(self) -> float:
-        """The threshold of the last gallery seen (the model's before any), for failure events."""
-        if self._threshold_at is None:
-            return self.io.recognizer.cos_threshold
+        """The threshold of the last gallery seen (a gallery of one's before any), for failure events."""
         return self._threshold_at[1].cos_threshold
 
     def _track_step(

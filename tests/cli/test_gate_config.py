@@ -265,13 +265,9 @@ def test_a_camera_worker_that_cannot_start_names_its_door_and_camera_as_check_co
     assert code == 1 and f"1 of 2 PAD settings cannot start: (1) {message}" in " ".join(output.split())
 
 
-@pytest.mark.model
-def test_a_camera_worker_whose_fpir_target_needs_a_calibration_names_its_door_and_camera(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A gates file's camera on a model without a calibration (a copy of the SFace bundle before `facegate
-    models calibrate`) at the default FPIR target: the refusal its worker raises names the door and the
-    camera, as a PAD refusal does; it named neither."""
+@pytest.fixture
+def uncalibrated_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment's embedder: a copy of the SFace bundle before `facegate models calibrate`."""
     sface = find_bundle("sface", BundleSearch())
     directory = tmp_path / "bundles" / "sface-copy"
     directory.mkdir(parents=True)
@@ -283,11 +279,23 @@ def test_a_camera_worker_whose_fpir_target_needs_a_calibration_names_its_door_an
     monkeypatch.setenv("FACEGATE_RECOGNITION_BUNDLE_DIRS", json.dumps([str(directory.parent)]))
     monkeypatch.setenv("FACEGATE_RECOGNITION_EMBEDDER__KIND", "bundle")
     monkeypatch.setenv("FACEGATE_RECOGNITION_EMBEDDER__NAME", "sface-copy")
-    assert _invoke("init")[0] == 0
+
+
+def _blank_frames(tmp_path: Path) -> Path:
     folder = tmp_path / "frames"
     folder.mkdir()
     cv2.imwrite(str(folder / "000.png"), np.full((480, 640, 3), 96, np.uint8))
-    camera = {"name": "front-cam", "source": str(folder), "door": "front"}
+    return folder
+
+
+@pytest.mark.model
+def test_a_camera_worker_whose_fpir_target_needs_a_calibration_names_its_door_and_camera(
+    tmp_path: Path, uncalibrated_model: None
+) -> None:
+    """A gates file's camera on a model without a calibration at the default FPIR target: the refusal its
+    worker raises names the door and the camera, as a PAD refusal does; it named neither."""
+    assert _invoke("init")[0] == 0
+    camera = {"name": "front-cam", "source": str(_blank_frames(tmp_path)), "door": "front"}
     gates = _write_gates(tmp_path / "gates.yaml", daemon={"http_port": 0}, cameras=[camera])
 
     with pytest.raises(ThresholdUnavailable) as refused:
@@ -297,6 +305,39 @@ def test_a_camera_worker_whose_fpir_target_needs_a_calibration_names_its_door_an
         "door front, camera front-cam: an FPIR target of 0.001 needs a calibrated model: "
         "run `facegate models calibrate`"
     )
+
+
+@pytest.mark.model
+def test_check_config_names_every_door_whose_fpir_target_needs_a_calibration(
+    tmp_path: Path, uncalibrated_model: None
+) -> None:
+    """On a model without a calibration, `--check-config` refuses every door with an FPIR target, word for
+    word as its camera worker refuses to start, and passes one at the model's default threshold (null);
+    it said 'configuration valid' and only the workers refused."""
+    assert _invoke("init")[0] == 0
+    folder = str(_blank_frames(tmp_path))
+    cameras = [
+        {"name": "x", "source": folder, "door": "e"},
+        {"name": "y", "source": folder, "door": "d", "settings": {"decision": {"fpir_target": None}}},
+        {"name": "z", "source": folder, "door": "f", "settings": {"decision": {"fpir_target": 0.01}}},
+    ]
+    gates = _write_gates(tmp_path / "gates.yaml", daemon={"http_port": 0}, cameras=cameras)
+
+    code, output = _invoke("gate", "--config", str(gates), "--check-config")
+    with pytest.raises(ThresholdUnavailable) as refused:
+        run_camera(load_gates_file(gates).cameras[2], lambda _event: None, GracefulStop())
+
+    text = " ".join(output.split())
+    assert code == 1 and "2 of 3 match thresholds cannot start: (1) door e, camera x: an FPIR target" in text
+    assert f"(2) {refused.value}" in text and "door d," not in text and "(environment)" not in text
+    # Only the loops that would run count: the environment's target (the default 0.001) under a file whose
+    # cameras all override it is not checked, and the single-camera form checks it.
+    gates.write_text(json.dumps({"cameras": [cameras[1]]}))
+    code, output = _invoke("gate", "--config", str(gates), "--check-config")
+    assert code == 0 and "configuration valid: 1 camera(s)" in output
+    code, output = _invoke("gate", "--source", folder, "--door", "g", "--check-config")
+    text = " ".join(output.split())
+    assert code == 1 and "1 of 1 match thresholds cannot start: (1) door g: an FPIR" in text
 
 
 def _get(url: str) -> tuple[int, Any]:
