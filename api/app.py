@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.auth import Authenticator
-from api.console import include_console
+from api.console import CONSOLE_PATH, error_page, include_console
 from api.errors import AUTHENTICATED_RESPONSES, register_error_handlers
 from api.routes import (
     access,
@@ -84,6 +84,6 @@ def create_app(services: AppServices, *, settings: ApiSettings | None = None) ->
         schema,
     ):
         app.include_router(module.router, responses=AUTHENTICATED_RESPONSES)
-    register_error_handlers(app, monotonic=services.monotonic)
+    register_error_handlers(app, pages={CONSOLE_PATH: error_page}, monotonic=services.monotonic)
     include_console(app, settings)
     return app

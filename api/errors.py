@@ -9,14 +9,15 @@ Database and key problems answer with a generic message: details go to the log, 
 A database that cannot be reached (storage's DatabaseUnavailable: a refused or reset connection, a pool
 timeout) is an outage, not a bug: 503 with Retry-After and `"status": "database_unavailable"` (the word
 /readyz answers), logged as one warning line without a traceback, at most one every few seconds. A bug
-(an error no row lists, or a 500 row) keeps its traceback.
+(an error no row lists, or a 500 row) keeps its traceback. Under the console's paths the same answers are
+HTML pages.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,6 +171,10 @@ def _body(exc: Exception, rule: ErrorRule) -> dict[str, object]:
     return {**status_word, "detail": public_message(exc, rule)}
 
 
+ErrorPage = Callable[[Request, int, str, int | None], Response]
+"""Renders an error answer as a page: (request, status code, public message, Retry-After) → response."""
+
+
 @dataclass
 class WarningThrottle:
     """At most one warning line per rule every `warn_every_s` on `monotonic`; counts the lines left out."""
@@ -219,24 +224,37 @@ def _log(
 
 
 def _handler_for(
-    rule: ErrorRule, *, throttle: WarningThrottle
+    rule: ErrorRule, *, throttle: WarningThrottle, pages: Mapping[str, ErrorPage]
 ) -> Callable[[Request, Exception], Awaitable[Response]]:
     async def handle(request: Request, exc: Exception) -> Response:
         wait_s = retry_after_s(exc, rule)
         _log(request, exc, rule, wait_s, throttle)
         headers = {} if wait_s is None else {"Retry-After": str(wait_s)}
-        return JSONResponse(_body(exc, rule), status_code=rule.status_code, headers=headers)
+        path = request.url.path
+        page = next((pages[under] for under in pages if path == under or path.startswith(f"{under}/")), None)
+        if page is None:
+            return JSONResponse(_body(exc, rule), status_code=rule.status_code, headers=headers)
+        response = page(request, rule.status_code, public_message(exc, rule), wait_s)
+        response.headers.update(headers)
+        return response
 
     return handle
 
 
-def register_error_handlers(app: FastAPI, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+def register_error_handlers(
+    app: FastAPI,
+    *,
+    pages: Mapping[str, ErrorPage] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> None:
     """Install one handler per row of ERROR_TABLE.
 
     Args:
         app: the application.
+        pages: path → page renderer: a request to the path or below it gets a page (the console's HTML)
+            with the same status, message and Retry-After instead of the JSON body.
         monotonic: the clock of the warning lines' rate limit (`warn_every_s`).
     """
     throttle = WarningThrottle(monotonic)
     for error_class, rule in ERROR_TABLE.items():
-        app.add_exception_handler(error_class, _handler_for(rule, throttle=throttle))
+        app.add_exception_handler(error_class, _handler_for(rule, throttle=throttle, pages=pages or {}))

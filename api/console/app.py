@@ -17,6 +17,8 @@ from api.settings import ApiSettings
 
 logger = logging.getLogger(__name__)
 
+CONSOLE_PATH = "/ui"
+"""Where the console's pages are; the API's error answers there are pages too (error_page)."""
 STATIC_PATH = "/ui/static"
 """Stylesheet and script of the console; the only console path served without a session."""
 
@@ -31,6 +33,30 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ConsoleForbidden)
     return render(
         request, "forbidden.html", user=exc.user, status_code=status.HTTP_403_FORBIDDEN, message=exc.message
+    )
+
+
+_HEADINGS = {
+    status.HTTP_404_NOT_FOUND: "Not found",
+    status.HTTP_409_CONFLICT: "Conflict",
+    status.HTTP_413_CONTENT_TOO_LARGE: "Too large",
+    status.HTTP_422_UNPROCESSABLE_CONTENT: "Not accepted",
+    status.HTTP_503_SERVICE_UNAVAILABLE: "Unavailable",
+}
+
+
+def error_page(request: Request, status_code: int, message: str, retry_after_s: int | None) -> Response:
+    """An answer of the API's error table as a console page, with the message the API would give and no
+    menu (the session cannot be checked while the database is down); api/errors.py adds Retry-After."""
+    heading = _HEADINGS.get(status_code, "Error")
+    return render(
+        request,
+        "error.html",
+        user=None,
+        status_code=status_code,
+        heading=heading,
+        message=message,
+        retry_after_s=retry_after_s,
     )
 
 

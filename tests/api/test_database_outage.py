@@ -1,8 +1,8 @@
 """Every route while the database cannot be reached (really: the test PostgreSQL cut away by a TCP proxy,
 a SQLite file in a directory that does not exist): 503 `{"status": "database_unavailable", ...}` with
-Retry-After, the word /readyz answers, and one warning line without a traceback for a burst of them.
-They answered `{"detail": "the database is unavailable"}` without Retry-After and logged an error with a
-traceback for every request. Once the database is back, the same server answers."""
+Retry-After, the word /readyz answers, and one warning line without a traceback for a burst of them; the
+console shows it as a page. They answered `{"detail": "the database is unavailable"}` without Retry-After
+and logged an error with a traceback for every request. Once the database is back, the same server answers."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from api.app import create_app
 from recognition import Recognizer
 from storage import Engine, Keyring, Role, make_engine
 from tests.api.conftest import ApiHarness, db_state, make_services, make_tokens, wait_for_gallery
+from tests.api.test_console import sign_in
 from tests.gate.pg_proxy import TcpProxy
 
 UNAVAILABLE = {
@@ -178,6 +179,29 @@ def test_an_enrollment_cut_off_while_it_writes_says_nothing_was_stored(
     assert after == before
     assert again.status_code == 201, again.text
     assert stored.templates == before.templates + 1
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_console_pages_show_a_page_while_the_database_is_cut_away(
+    engine: Engine, database_url: str, proxy: TcpProxy, keyring: Keyring, recognizer: Recognizer
+) -> None:
+    proxied = make_engine(proxy.url_for(database_url))
+    services = make_services(proxied, keyring, recognizer)
+    token = make_tokens(engine)[Role.admin]
+    with TestClient(create_app(services)) as client:
+        sign_in(client, token)
+        proxy.cut()
+        pages = {path: client.get(path) for path in ("/ui/people", "/ui/events", "/ui/events/export.csv")}
+        proxy.restore()
+        back = client.get("/ui/people")
+    proxied.dispose()
+    for path, page in pages.items():
+        assert page.status_code == 503 and page.headers["Retry-After"] == "5", path
+        assert page.headers["content-type"].startswith("text/html"), path
+        assert "<h1>Unavailable</h1>" in page.text and UNAVAILABLE["detail"] in page.text, path
+        assert "Try again in 5 seconds." in page.text, path
+    assert back.status_code == 200 and "Sign out" in back.text
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

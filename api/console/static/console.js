@@ -53,6 +53,10 @@ function setUpLiveEvents(body) {
   async function refresh() {
     try {
       const response = await fetch(body.dataset.liveUrl, { credentials: "same-origin", cache: "no-store" });
+      if (response.status === 503) {  // the database is down (or restarting): keep the page, try again
+        if (status) status.textContent = "Live updates paused: the server cannot reach its database; retrying.";
+        return;
+      }
       if (response.redirected || !response.ok) {
         window.location.assign("/ui/login");
         return;

@@ -1,0 +1,57 @@
+"""The console in a real browser (Debian Chromium, uvicorn) while its PostgreSQL is cut away by a TCP proxy:
+the Events page's live refresh pauses and says why instead of sending the user to the sign-in form, a page
+opened meanwhile explains the outage, and both work again once the database is back, without a restart."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from api.app import create_app
+from api.settings import ApiSettings
+from recognition import Recognizer
+from storage import Engine, Keyring, Role, make_engine
+from tests.api.conftest import make_services, make_tokens
+from tests.api.console_browser import launch_chromium, serving
+from tests.gate.pg_proxy import TcpProxy
+
+# The live refresh runs every 3 s; a loaded two-core machine can take longer to show its outcome.
+expect.set_options(timeout=20_000)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_the_console_rides_out_a_database_outage(
+    engine: Engine, database_url: str, proxy: TcpProxy, keyring: Keyring, recognizer: Recognizer
+) -> None:
+    proxied = make_engine(proxy.url_for(database_url))
+    services = make_services(proxied, keyring, recognizer)
+    token = make_tokens(engine)[Role.admin]
+    with (
+        serving(create_app(services, settings=ApiSettings())) as base_url,
+        sync_playwright() as playwright,
+    ):
+        browser = launch_chromium(playwright)
+        tabs = browser.new_context()
+        page = tabs.new_page()
+        page.goto(f"{base_url}/ui/login")
+        page.get_by_label("API key").fill(token)
+        page.get_by_role("button", name="Sign in").click()
+        page.goto(f"{base_url}/ui/events")
+        live = page.locator("[data-live-status]")
+        expect(live).to_have_text(re.compile(r"^Updates live; checked "))
+        proxy.cut()
+        expect(live).to_have_text("Live updates paused: the server cannot reach its database; retrying.")
+        assert page.url == f"{base_url}/ui/events"
+        other = tabs.new_page()  # another tab of the same session
+        other.goto(f"{base_url}/ui/people")
+        expect(other.get_by_role("heading", name="Unavailable")).to_be_visible()
+        expect(other.get_by_role("alert")).to_contain_text("the database cannot be reached")
+        proxy.restore()
+        expect(live).to_have_text(re.compile(r"^Updates live; checked "))
+        other.reload()
+        expect(other.get_by_role("heading", name="People")).to_be_visible()
+        browser.close()
+    proxied.dispose()
