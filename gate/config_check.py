@@ -12,7 +12,8 @@ from storage import DoorNotFound, StorageSettings, current_door_name, open_datab
 
 
 def check_gate_config(config: GatesConfig | None, *, door: str | None = None) -> str:
-    """Validate the environment's gate settings (and the gates file's); the lines to print when valid.
+    """Validate the settings the gate would run (the gates file's cameras, else the environment's); the lines
+    to print when valid.
 
     The first line says the configuration is valid; a warning line follows for each door a database gate
     (`door` of the single-camera form, or a camera of the file) names that is no door's name now: none
@@ -29,17 +30,15 @@ def check_gate_config(config: GatesConfig | None, *, door: str | None = None) ->
     """
     settings = GateSettings()
     cameras = config.cameras if config is not None else []
-    doors = [
-        ("(environment)", None, settings),
-        *((camera.door, camera.name, camera.settings) for camera in cameras),
-    ]
     # the loops that would run: the gates file's cameras, else the single-camera form's (its door's name)
-    running = doors[1:] or [(door or "(environment)", None, settings)]
+    running: list[DoorSettings] = [(camera.door, camera.name, camera.settings) for camera in cameras] or [
+        (door or "(environment)", None, settings)
+    ]
     refusals = [
-        _numbered(refused, of=len(checked), what=what)
-        for what, checked, refused in (
-            ("match thresholds", running, _match_refusals(running)),
-            ("PAD settings", doors, _pad_refusals(doors)),
+        _numbered(refused, of=len(running), what=what)
+        for what, refused in (
+            ("match thresholds", _match_refusals(running)),
+            ("PAD settings", _pad_refusals(running)),
         )
         if refused
     ]

@@ -184,6 +184,22 @@ def test_check_config_refuses_a_pad_policy_without_the_pad_model(tmp_path: Path)
     assert code == 1 and "no PAD model" in output and "facegate pad export" in output
 
 
+def test_check_config_checks_the_pad_settings_of_the_loops_that_would_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment enforces PAD and there is no PAD model: a gates file whose camera turns PAD off runs
+    (its worker loads no PAD model), so it is valid; the single-camera form runs on the environment's and
+    is refused. The file was refused for the environment's settings, which none of its workers uses."""
+    monkeypatch.setenv("FACEGATE_GATE_PAD__POLICY", "enforce")
+    camera = {"name": "a", "source": "0", "door": "d", "settings": {"pad": {"policy": "off"}}}
+    gates = _write_gates(tmp_path / "gates.yaml", daemon={"http_port": 0}, cameras=[camera])
+
+    code, output = _invoke("gate", "--config", str(gates), "--check-config")
+    assert code == 0 and "configuration valid: 1 camera(s)" in output
+    code, output = _invoke("gate", "--source", "0", "--door", "d", "--check-config")
+    assert code == 1 and "no PAD model" in output
+
+
 @pytest.mark.model
 def test_check_config_refuses_a_pad_track_rule_with_no_threshold_at_the_doors_target(
     tmp_path: Path, pad_model_dir: Path
@@ -223,7 +239,7 @@ def test_check_config_refuses_a_pad_track_rule_with_no_threshold_at_the_doors_ta
     gates.write_text(f"cameras:\n  - {cameras[0] % 0.01}\n  - {door % 0.05}\n  - {cameras[1] % 0.02}\n")
     code, output = _invoke("gate", "--config", str(gates), "--check-config")
     text = " ".join(output.split())
-    assert code == 1 and "2 of 4 PAD settings cannot start" in text
+    assert code == 1 and "2 of 3 PAD settings cannot start" in text
     assert "(1) door e, camera x:" in text and "(2) door f, camera y:" in text and "door d," not in text
 
 
@@ -262,7 +278,7 @@ def test_a_camera_worker_that_cannot_start_names_its_door_and_camera_as_check_co
     message = " ".join(str(refused.value).split())
     assert message.startswith("door front, camera front-cam: no PAD threshold at its bpcer_target 0.01")
     assert str(folder) not in message
-    assert code == 1 and f"1 of 2 PAD settings cannot start: (1) {message}" in " ".join(output.split())
+    assert code == 1 and f"1 of 1 PAD settings cannot start: (1) {message}" in " ".join(output.split())
 
 
 @pytest.fixture
