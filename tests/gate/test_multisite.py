@@ -115,70 +115,66 @@ def test_two_edge_gates_hold_only_their_doors_people_and_deliver_every_event_onc
     master_key = secrets.token_bytes(32)
     admin = _admin_token(engine)
     tokens = {door: _device_token(engine, door) for door in ("lab", "lobby")}
-    servers = [
-        start_api_server(tmp_path, name, database_url=database_url, master_key=master_key)
-        for name in ("api-a", "api-b")
-    ]
-    front, back = servers  # people are enrolled through `front`; both gates poll `back`
-    groups = {}
-    for door in ("lab", "lobby"):
-        groups[door] = front.request("POST", "/access/groups", admin, {"name": f"{door} staff"})["id"]
-        front.request("POST", "/access/rules", admin, {"door": door, "group_id": groups[door], **ALL_DAY})
-    ann_photo, carol_photo = group_faces[0], group_faces[1]
-    cameras = {door: _camera(recognizer, ann_photo, interval_s=0.2) for door in groups}
-    gates = {
-        door: start_edge_gate(
-            tmp_path,
-            f"gate-{door}",
-            api_url=back.url,
-            token=tokens[door],
-            door=door,
-            source=cameras[door].url,
+    # Everything started is stopped on the way out, also when a later start fails (the second server, say).
+    with ExitStack() as running:
+        servers = []
+        for name in ("api-a", "api-b"):
+            servers.append(start_api_server(tmp_path, name, database_url=database_url, master_key=master_key))
+            running.callback(servers[-1].stop)
+        front, back = servers  # people are enrolled through `front`; both gates poll `back`
+        groups = {}
+        for door in ("lab", "lobby"):
+            groups[door] = front.request("POST", "/access/groups", admin, {"name": f"{door} staff"})["id"]
+            front.request("POST", "/access/rules", admin, {"door": door, "group_id": groups[door], **ALL_DAY})
+        ann_photo, carol_photo = group_faces[0], group_faces[1]
+        cameras = {}
+        for door in groups:
+            cameras[door] = _camera(recognizer, ann_photo, interval_s=0.2)
+            running.callback(cameras[door].stop)
+        gates = {}
+        for door in groups:
+            gates[door] = start_edge_gate(
+                tmp_path,
+                f"gate-{door}",
+                api_url=back.url,
+                token=tokens[door],
+                door=door,
+                source=cameras[door].url,
+            )
+            running.enter_context(killed_on_exit(gates[door].process))
+        watch = Watch(gates)
+        for gate in gates.values():
+            wait_for(lambda g=gate: g.held() is not None, timeout_s=WAIT_S, what="the first sealed sync")
+        ann, committed_s = _enroll(front, admin, "Ann", ann_photo, group_id=groups["lab"])
+        wait_for(lambda: watch.holds("lab", ann), timeout_s=WAIT_S, what="Ann at the lab gate")
+        ann_latency_s = time.monotonic() - committed_s
+        carol, committed_s = _enroll(front, admin, "Carol", carol_photo, group_id=groups["lobby"])
+        wait_for(lambda: watch.holds("lobby", carol), timeout_s=WAIT_S, what="Carol at the lobby gate")
+        carol_latency_s = time.monotonic() - committed_s
+        assert ann_latency_s <= PROPAGATION_LIMIT_S and carol_latency_s <= PROPAGATION_LIMIT_S
+
+        wait_for(
+            lambda: any("granted  person" in line for line in _printed(gates["lab"])),
+            timeout_s=WAIT_S,
+            what="a grant at the lab",
         )
-        for door in groups
-    }
-    watch = Watch(gates)
-    try:
-        with ExitStack() as running:
-            for gate in gates.values():
-                running.enter_context(killed_on_exit(gate.process))
-            for gate in gates.values():
-                wait_for(lambda g=gate: g.held() is not None, timeout_s=WAIT_S, what="the first sealed sync")
-            ann, committed_s = _enroll(front, admin, "Ann", ann_photo, group_id=groups["lab"])
-            wait_for(lambda: watch.holds("lab", ann), timeout_s=WAIT_S, what="Ann at the lab gate")
-            ann_latency_s = time.monotonic() - committed_s
-            carol, committed_s = _enroll(front, admin, "Carol", carol_photo, group_id=groups["lobby"])
-            wait_for(lambda: watch.holds("lobby", carol), timeout_s=WAIT_S, what="Carol at the lobby gate")
-            carol_latency_s = time.monotonic() - committed_s
-            assert ann_latency_s <= PROPAGATION_LIMIT_S and carol_latency_s <= PROPAGATION_LIMIT_S
+        wait_for(lambda: len(_printed(gates["lobby"])) >= 3, timeout_s=WAIT_S, what="lobby decisions")
 
-            wait_for(
-                lambda: any("granted  person" in line for line in _printed(gates["lab"])),
-                timeout_s=WAIT_S,
-                what="a grant at the lab",
-            )
-            wait_for(lambda: len(_printed(gates["lobby"])) >= 3, timeout_s=WAIT_S, what="lobby decisions")
+        front.request("DELETE", f"/people/{ann}", admin)
+        wait_for(lambda: not watch.holds("lab", ann), timeout_s=WAIT_S, what="Ann erased at the lab gate")
+        front.request("DELETE", f"/people/{carol}", admin)
+        wait_for(
+            lambda: not watch.holds("lobby", carol),
+            timeout_s=WAIT_S,
+            what="Carol erased at the lobby gate",
+        )
+        watch.holds("lab", ann)
+        assert watch.ever_held == {"lab": {ann}, "lobby": {carol}}  # never the other door's person
 
-            front.request("DELETE", f"/people/{ann}", admin)
-            wait_for(lambda: not watch.holds("lab", ann), timeout_s=WAIT_S, what="Ann erased at the lab gate")
-            front.request("DELETE", f"/people/{carol}", admin)
-            wait_for(
-                lambda: not watch.holds("lobby", carol),
-                timeout_s=WAIT_S,
-                what="Carol erased at the lobby gate",
-            )
-            watch.holds("lab", ann)
-            assert watch.ever_held == {"lab": {ann}, "lobby": {carol}}  # never the other door's person
-
-            for gate in gates.values():
-                gate.process.send_signal(signal.SIGTERM)
-            for gate in gates.values():
-                assert gate.process.wait(timeout=WAIT_S) == 0, gate.err.read_text()[-3000:]
-    finally:
-        for camera in cameras.values():
-            camera.stop()
-        for server in servers:
-            server.stop()
+        for gate in gates.values():
+            gate.process.send_signal(signal.SIGTERM)
+        for gate in gates.values():
+            assert gate.process.wait(timeout=WAIT_S) == 0, gate.err.read_text()[-3000:]
 
     assert not any((gate.home / "facegate.db").exists() for gate in gates.values())  # no database at the edge
     lab_lines = _printed(gates["lab"])
@@ -220,44 +216,46 @@ def test_no_event_is_lost_or_doubled_across_an_api_outage_and_a_sigkill_of_the_e
 ) -> None:
     master_key = secrets.token_bytes(32)
     token = _device_token(engine, "lab")
-    server = start_api_server(tmp_path, "api", database_url=database_url, master_key=master_key)
-    port = int(server.url.rsplit(":", 1)[1])
-    camera = _camera(recognizer, group_faces[2], interval_s=0.1)
-    gate = start_edge_gate(tmp_path, "gate", api_url=server.url, token=token, door="lab", source=camera.url)
-    journal = gate.home / "journal" / "lab" / JOURNAL_FILE
-    try:
-        with killed_on_exit(gate.process):
-            wait_for(lambda: _event_count(engine) >= 2, timeout_s=WAIT_S, what="delivered events")
-            server.process.send_signal(signal.SIGKILL)  # the API goes away mid-run
-            server.process.wait()
-            delivered = _event_count(engine)
-            wait_for(
-                lambda: len(_journal_uids(journal)) >= delivered + 3,
-                timeout_s=WAIT_S,
-                what="3 journalled events",
-            )
-            assert gate.process.poll() is None
-            os.kill(gate.process.pid, signal.SIGKILL)
-            assert gate.process.wait(timeout=10) == -signal.SIGKILL
-    finally:
-        camera.stop()
-        server.stop()
+    with ExitStack() as running:  # stopped in reverse, also when a later start fails
+        server = start_api_server(tmp_path, "api", database_url=database_url, master_key=master_key)
+        running.callback(server.stop)
+        port = int(server.url.rsplit(":", 1)[1])
+        camera = _camera(recognizer, group_faces[2], interval_s=0.1)
+        running.callback(camera.stop)
+        gate = start_edge_gate(
+            tmp_path, "gate", api_url=server.url, token=token, door="lab", source=camera.url
+        )
+        running.enter_context(killed_on_exit(gate.process))
+        journal = gate.home / "journal" / "lab" / JOURNAL_FILE
+        wait_for(lambda: _event_count(engine) >= 2, timeout_s=WAIT_S, what="delivered events")
+        server.process.send_signal(signal.SIGKILL)  # the API goes away mid-run
+        server.process.wait()
+        delivered = _event_count(engine)
+        wait_for(
+            lambda: len(_journal_uids(journal)) >= delivered + 3,
+            timeout_s=WAIT_S,
+            what="3 journalled events",
+        )
+        assert gate.process.poll() is None
+        os.kill(gate.process.pid, signal.SIGKILL)
+        assert gate.process.wait(timeout=10) == -signal.SIGKILL
     journalled = _journal_uids(journal)
     delivered_before = {s.event_uid for s in stored_events(engine)}
     assert set(journalled) - delivered_before  # the outage left events only in the journal
 
-    server = start_api_server(tmp_path, "api", database_url=database_url, master_key=master_key, port=port)
     empty = tmp_path / "empty"
     empty.mkdir()
     cv2.imwrite(str(empty / "0000.jpg"), build_frames([], count=1)[0])
-    restarted = start_edge_gate(
-        tmp_path, "gate", api_url=server.url, token=token, door="lab", source=str(empty)
-    )
-    try:
-        with killed_on_exit(restarted.process):
-            assert restarted.process.wait(timeout=WAIT_S) == 0, restarted.err.read_text()[-3000:]
-    finally:
-        server.stop()
+    with ExitStack() as running:
+        server = start_api_server(
+            tmp_path, "api", database_url=database_url, master_key=master_key, port=port
+        )
+        running.callback(server.stop)
+        restarted = start_edge_gate(
+            tmp_path, "gate", api_url=server.url, token=token, door="lab", source=str(empty)
+        )
+        running.enter_context(killed_on_exit(restarted.process))
+        assert restarted.process.wait(timeout=WAIT_S) == 0, restarted.err.read_text()[-3000:]
     stored = stored_events(engine)
     uids = [s.event_uid for s in stored]
     assert len(uids) == len(set(uids)) == len(delivered_before | set(journalled))  # exactly once
@@ -271,39 +269,36 @@ def test_a_revoked_device_key_stops_the_sync_and_the_gate_fails_closed(
 ) -> None:
     master_key = secrets.token_bytes(32)
     admin, token = _admin_token(engine), _device_token(engine, "lab")  # no rules at the lab: everyone
-    server = start_api_server(tmp_path, "api", database_url=database_url, master_key=master_key)
-    person = server.request("POST", "/people", admin, {"name": "Ann"})["id"]
-    server.request("POST", f"/people/{person}/faces", admin, files=[("ann.jpg", group_faces[0])])
-    camera = _camera(recognizer, group_faces[0], interval_s=0.1)
-    gate = start_edge_gate(
-        tmp_path,
-        "gate",
-        api_url=server.url,
-        token=token,
-        door="lab",
-        source=camera.url,
-        long_poll_s=1.0,
-        max_stale_s=3.0,
-    )
-    try:
-        with killed_on_exit(gate.process):
-            wait_for(lambda: "granted  person" in gate.out.read_text(), timeout_s=WAIT_S, what="a grant")
-            with session_scope(engine) as session:
-                revoke_api_key(session, token.split("_")[1], now=datetime.now(UTC))
-            wait_for(
-                lambda: "API refused this device" in gate.err.read_text(),
-                timeout_s=WAIT_S,
-                what="sync refused",
-            )
-            wait_for(lambda: _stale_frames(gate) > 0, timeout_s=WAIT_S, what="stale")
-            grants = gate.out.read_text().count("granted")
-            # Ann is still at the door (the camera loops her scenes): the gate denies her face in three
-            # scenes' worth of frames, and grants no one meanwhile.
-            wait_for(
-                lambda: _stale_frames(gate) >= 3 * SCENE_FACE_FRAMES, timeout_s=WAIT_S, what="Ann denied"
-            )
-            assert gate.out.read_text().count("granted") == grants
-            assert gate.process.poll() is None
-    finally:
-        camera.stop()
-        server.stop()
+    with ExitStack() as running:  # stopped in reverse, also when a later step fails
+        server = start_api_server(tmp_path, "api", database_url=database_url, master_key=master_key)
+        running.callback(server.stop)
+        person = server.request("POST", "/people", admin, {"name": "Ann"})["id"]
+        server.request("POST", f"/people/{person}/faces", admin, files=[("ann.jpg", group_faces[0])])
+        camera = _camera(recognizer, group_faces[0], interval_s=0.1)
+        running.callback(camera.stop)
+        gate = start_edge_gate(
+            tmp_path,
+            "gate",
+            api_url=server.url,
+            token=token,
+            door="lab",
+            source=camera.url,
+            long_poll_s=1.0,
+            max_stale_s=3.0,
+        )
+        running.enter_context(killed_on_exit(gate.process))
+        wait_for(lambda: "granted  person" in gate.out.read_text(), timeout_s=WAIT_S, what="a grant")
+        with session_scope(engine) as session:
+            revoke_api_key(session, token.split("_")[1], now=datetime.now(UTC))
+        wait_for(
+            lambda: "API refused this device" in gate.err.read_text(),
+            timeout_s=WAIT_S,
+            what="sync refused",
+        )
+        wait_for(lambda: _stale_frames(gate) > 0, timeout_s=WAIT_S, what="stale")
+        grants = gate.out.read_text().count("granted")
+        # Ann is still at the door (the camera loops her scenes): the gate denies her face in three
+        # scenes' worth of frames, and grants no one meanwhile.
+        wait_for(lambda: _stale_frames(gate) >= 3 * SCENE_FACE_FRAMES, timeout_s=WAIT_S, what="Ann denied")
+        assert gate.out.read_text().count("granted") == grants
+        assert gate.process.poll() is None
