@@ -16,13 +16,14 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from recognition.errors import ModelLoadError
 
 BUNDLE_FILE = "bundle.json"
 CALIBRATED_FARS = (1e-2, 1e-3, 1e-4)
 _CURVE_POINTS_PER_DECADE = 8
+_FIRST_CURVE_FAR = 1e-1  # the curve's highest FAR: under 1 / this many impostor pairs, no point at all
 
 Runtime = Literal[
     "opencv_sface",
@@ -120,6 +121,18 @@ class ModelBundle(BaseModel):
     default_cos_threshold: float = Field(description="Threshold used when no FAR target is configured.")
     calibration: Calibration | None = None
 
+    @field_validator("calibration")
+    @classmethod
+    def _has_a_curve(cls, calibration: Calibration | None) -> Calibration | None:
+        """A calibration without curve points gives no threshold: refused where the bundle is read."""
+        if calibration is not None and not calibration.curve:
+            raise ValueError(
+                "the calibration's curve has no points, so no threshold can be read from it: re-run the "
+                f"calibration ({calibration.command}), on photos giving at least "
+                f"{round(1 / _FIRST_CURVE_FAR)} impostor pairs"
+            )
+        return calibration
+
     @property
     def model_id(self) -> str:
         """The id stored beside every template: templates of different bundles are never compared."""
@@ -184,7 +197,9 @@ def calibrate(genuine: npt.ArrayLike, impostor: npt.ArrayLike, *, dataset: str, 
         raise ValueError("calibration needs at least one genuine and one impostor score")
     min_far = 1.0 / impostor_desc.size
     decades = max(1, math.ceil(-math.log10(min_far)))
-    targets = np.logspace(-1, -decades, num=(decades - 1) * _CURVE_POINTS_PER_DECADE + 1)
+    targets = np.logspace(
+        math.log10(_FIRST_CURVE_FAR), -decades, num=(decades - 1) * _CURVE_POINTS_PER_DECADE + 1
+    )
     curve = [_point(genuine_scores, impostor_desc, float(far)) for far in targets if far >= min_far]
     thresholds = [_point(genuine_scores, impostor_desc, far) for far in CALIBRATED_FARS if far >= min_far]
     return Calibration(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -149,3 +150,24 @@ def test_an_invalid_description_is_a_load_error(tmp_path: Path) -> None:
 def test_write_then_read_round_trips(tmp_path: Path) -> None:
     bundle = _renamed_sface("round-trip")
     assert read_bundle_file(write_bundle_file(bundle, tmp_path / "b.json")) == bundle
+
+
+def test_a_bundle_whose_calibration_has_an_empty_curve_is_refused_when_read(tmp_path: Path) -> None:
+    """A calibration with no curve points: the gate refused to start with Python's 'min() arg is an empty
+    sequence'; every reader of the bundle now gets one error naming the file and the calibration to re-run."""
+    directory = _bundle_dir(tmp_path, _renamed_sface("empty-curve"), _sface_weights())
+    description = json.loads((directory / "bundle.json").read_text())
+    assert description["calibration"]["curve"]
+    description["calibration"]["curve"] = []
+    (directory / "bundle.json").write_text(json.dumps(description))
+    settings = RecognitionSettings(
+        allow_model_download=False, bundle_dirs=[tmp_path], embedder=BundleEmbedderConfig(name="empty-curve")
+    )
+
+    with pytest.raises(ModelLoadError) as refused:
+        build_recognizer(settings, cache_dir=tmp_path / "cache")
+
+    message = str(refused.value)
+    assert message.startswith(f"{directory / 'bundle.json'}: not a valid model bundle")
+    assert "curve has no points" in message
+    assert f"re-run the calibration ({description['calibration']['command']})" in message
