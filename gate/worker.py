@@ -7,6 +7,8 @@ not decided again within cooldown_s; a grant the door's access policy does not a
 not_authorised. Every failure keeps the door shut and is audited with its reason (F3):
 camera_unavailable, gallery_unavailable, unknown_door and recognition_error at most once per
 error_audit_interval_s, gallery_empty and unknown_model once per track, door_error per decision.
+An unavailable gallery is logged when it starts (with its cause), then as a count of frames once per
+error_audit_interval_s, and when it ends; not once per frame.
 (Longer than B3's 400 lines: one loop and its per-door state, kept in one place to be read whole.)
 """
 
@@ -116,6 +118,58 @@ class _Context:
     """Look-alike pairs of this gallery at this threshold: they need the wider margin."""
 
 
+class _UnavailableGalleryLog:
+    """Logs a gallery outage by its start (with its cause), a count every `interval_s`, and its end.
+
+    Every frame with a face asks for the gallery, so a line per frame would fill the log at 15-30 fps.
+    """
+
+    def __init__(self, *, door: str, source_name: str, interval_s: float) -> None:
+        self._where = f"door {door}, source {source_name}"
+        self._interval_s = interval_s
+        self._since_s: float | None = None  # when the outage began; None while the gallery is available
+        self._line_at_s = 0.0
+        self._frames_since_line = 0
+        self._frames = 0  # frames with a face since the outage began
+
+    def failed(self, error: Exception, now_s: float) -> None:
+        """One frame found the gallery unavailable: the first logs the cause, then one line per interval."""
+        if self._since_s is None:
+            self._since_s = self._line_at_s = now_s
+            self._frames, self._frames_since_line = 1, 0
+            logger.error(
+                "%s: gallery unavailable (%s: %s); every face is denied until it is available again",
+                self._where,
+                type(error).__name__,
+                error,
+                exc_info=error,
+            )
+            return
+        self._frames += 1
+        self._frames_since_line += 1
+        if now_s - self._line_at_s < self._interval_s:
+            return
+        logger.warning(
+            "%s: gallery still unavailable: %d frames with a face in the last %.0f s; door stays shut",
+            self._where,
+            self._frames_since_line,
+            now_s - self._line_at_s,
+        )
+        self._line_at_s, self._frames_since_line = now_s, 0
+
+    def recovered(self, now_s: float) -> None:
+        """A frame got the gallery: logs the end of an outage, if there was one."""
+        if self._since_s is None:
+            return
+        logger.warning(
+            "%s: gallery available again after %.1f s (%d frames with a face were denied)",
+            self._where,
+            now_s - self._since_s,
+            self._frames,
+        )
+        self._since_s = None
+
+
 class _GateLoop:
     """The state of one door's loop: tracks, votes, cooldowns and the error audit rate limit."""
 
@@ -127,6 +181,9 @@ class _GateLoop:
         self.decision = settings.decision
         self.cooldowns = Cooldowns(cooldown_s=self.decision.cooldown_s)
         self.errors = RateLimiter(interval_s=self.decision.error_audit_interval_s)
+        self.unavailable = _UnavailableGalleryLog(
+            door=door, source_name=source_name, interval_s=self.decision.error_audit_interval_s
+        )
         self.margins = MarginRule(
             min_margin_cos=self.decision.min_margin_cos,
             confusable_margin_cos=self.decision.confusable_margin_cos,
@@ -210,11 +267,10 @@ class _GateLoop:
             self._fail_closed(UNKNOWN_DOOR, exc)
             return None
         except (StorageError, RecognitionError, GateError) as exc:
-            logger.exception(
-                "frame %d of %s: gallery unavailable; door stays shut", frame_index, self.source_name
-            )
+            self.unavailable.failed(exc, self.io.monotonic())
             self._fail_closed(GALLERY_UNAVAILABLE, exc)
             return None
+        self.unavailable.recovered(self.io.monotonic())
         threshold = self._threshold(len(gallery))
         blocked = None
         if gallery.model_id != self.io.recognizer.model_id:

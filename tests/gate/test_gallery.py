@@ -14,6 +14,7 @@ from gate import GalleryCache, GalleryStale, GateRuntime, GateSettings, gallery_
 from recognition import Recognizer
 from storage import (
     DatabaseUnavailable,
+    Decision,
     Engine,
     Keyring,
     StorageSettings,
@@ -22,8 +23,9 @@ from storage import (
     make_engine,
     session_scope,
 )
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, Placement, build_frames
 from tests.gate.pg_proxy import TcpProxy, proxy_to_test_postgres
+from tests.gate.test_worker import GateRun
 
 POLL_S = 2.0
 MAX_STALE_S = 300.0
@@ -189,6 +191,51 @@ def test_by_default_no_stale_gallery_is_served(
     clock.advance(POLL_S)
     with pytest.raises(GalleryStale):
         cache.current()
+
+
+OUTAGE_FRAMES = 66  # 1 s apart: the outage spans two error_audit_interval_s (30 s) and some
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_gallery_outage_is_logged_once_with_its_cause_then_counted_per_interval_not_per_frame(
+    engine, proxied_engine, keyring, recognizer, group_faces, enroll_person, proxy, caplog
+):
+    """A face in every frame while the database is cut away: the worker logged a traceback per frame."""
+    caplog.set_level(logging.INFO)
+    alice_id = enroll_person("Alice", group_faces[0])
+    run = GateRun(engine=engine, keyring=keyring, recognizer=recognizer, clock=FakeClock(100.0))
+    cache = _cache(proxied_engine, keyring, recognizer, run.clock, max_stale_s=0.0)
+    assert len(cache.current()) == 1
+    (alice_frame,) = build_frames([Placement(recognizer.decode(group_faces[0]), 30, 100)], count=1)
+
+    def frames() -> Iterator[object]:
+        proxy.cut()
+        run.clock.advance(POLL_S)  # the next frame checks the version, and finds the database gone
+        for index in range(OUTAGE_FRAMES + 6):
+            if index == OUTAGE_FRAMES:
+                proxy.restore()  # this frame's version check (every 2 s) reaches the database again
+            yield alice_frame
+            run.clock.advance(1.0)
+
+    decisions, _ = run(frames(), gallery=cache.current)
+
+    assert [(d.verdict.decision, d.verdict.person_id) for d in decisions] == [(Decision.granted, alice_id)]
+    worker = [r for r in caplog.records if r.name == "gate.worker" and "gallery" in r.getMessage()]
+    assert [(r.levelno, r.exc_info is not None) for r in worker] == [
+        (logging.ERROR, True),
+        (logging.WARNING, False),
+        (logging.WARNING, False),
+        (logging.WARNING, False),
+    ]
+    first, *counts, recovered = (
+        r.getMessage().removeprefix("door front, source replay:test: ") for r in worker
+    )
+    assert first.startswith("gallery unavailable (GalleryStale: database unreachable")
+    still = "gallery still unavailable: 30 frames with a face in the last 30 s; door stays shut"
+    assert counts == [still, still]
+    assert recovered == "gallery available again after 66.0 s (66 frames with a face were denied)"
+    assert sum(r.exc_info is not None for r in caplog.records if r.name == "gate.worker") == 1
 
 
 class SteppedExecutor(Executor):
