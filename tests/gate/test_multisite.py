@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import time
@@ -101,8 +102,11 @@ class Watch:
 
 
 def _stale_frames(gate: EdgeGate) -> int:
-    """Frames in which the gate denied a face because its gallery went stale (one log record each)."""
-    return gate.err.read_text().count("gallery last confirmed by the API")
+    """Frames in which the gate denied a face because its gallery went stale: the first is logged with
+    its cause, the later ones as a count per error_audit_interval_s."""
+    log = gate.err.read_text()
+    counted = re.findall(r"gallery still unavailable: (\d+) frames with a face", log)
+    return log.count("gallery last confirmed by the API") + sum(int(n) for n in counted)
 
 
 def _printed(gate: EdgeGate) -> list[str]:
