@@ -16,6 +16,7 @@ HTML pages.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -177,24 +178,46 @@ ErrorPage = Callable[[Request, int, str, int | None], Response]
 
 @dataclass
 class WarningThrottle:
-    """At most one warning line per rule every `warn_every_s` on `monotonic`; counts the lines left out."""
+    """At most one warning line per rule every `warn_every_s` on `monotonic`; counts the lines left out.
+
+    One per app (register_error_handlers), shared by the error handlers and the routes that log a passing
+    error themselves (log_passing_error), so an outage is one line per interval, whichever route met it.
+    """
 
     monotonic: Callable[[], float]
     _last_s: dict[ErrorRule, float] = field(default_factory=dict)
     _left_out: dict[ErrorRule, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def admit(self, rule: ErrorRule) -> int | None:
         """The number of lines left out since the last one when this one may be logged, else None.
 
-        Handlers run on the event loop's one thread, so no lock is needed.
+        Locked: handlers run on the event loop, but sync routes (/readyz) call it from the thread pool.
         """
-        now_s = self.monotonic()
-        last_s = self._last_s.get(rule)
-        if rule.warn_every_s is not None and last_s is not None and now_s - last_s < rule.warn_every_s:
-            self._left_out[rule] = self._left_out.get(rule, 0) + 1
-            return None
-        self._last_s[rule] = now_s
-        return self._left_out.pop(rule, 0)
+        with self._lock:
+            now_s = self.monotonic()
+            last_s = self._last_s.get(rule)
+            if rule.warn_every_s is not None and last_s is not None and now_s - last_s < rule.warn_every_s:
+                self._left_out[rule] = self._left_out.get(rule, 0) + 1
+                return None
+            self._last_s[rule] = now_s
+            return self._left_out.pop(rule, 0)
+
+
+def _warn(throttle: WarningThrottle, request: Request, exc: Exception, rule: ErrorRule, outcome: str) -> None:
+    """`METHOD PATH <outcome>: ErrorType: text` as a warning, no traceback, when `throttle` admits it."""
+    left_out = throttle.admit(rule)
+    if left_out is None:
+        return
+    logger.warning(
+        "%s %s %s: %s: %s%s",
+        request.method,
+        request.url.path,
+        outcome,
+        type(exc).__name__,
+        exc,
+        f" ({left_out} more since the last such line)" if left_out else "",
+    )
 
 
 def _log(
@@ -203,24 +226,32 @@ def _log(
     if wait_s is not None:
         # Expected and passing (a deadlock retried, a gallery loading for a minute, a database restarting):
         # one line, not a traceback per request that would bury real failures.
-        left_out = throttle.admit(rule)
-        if left_out is None:
-            return
-        logger.warning(
-            "%s %s answered %d, retry after %d s: %s: %s%s",
-            request.method,
-            request.url.path,
-            rule.status_code,
-            wait_s,
-            type(exc).__name__,
-            exc,
-            f" ({left_out} more since the last such line)" if left_out else "",
-        )
+        _warn(throttle, request, exc, rule, f"answered {rule.status_code}, retry after {wait_s} s")
     elif rule.status_code >= 500:
         # Request boundary (E4): keep the traceback in the log, show the client a generic line.
         logger.error(
             "%s %s failed with %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
         )
+
+
+def log_passing_error(request: Request, exc: Exception, *, outcome: str | None = None) -> None:
+    """Log a passing error (one whose ERROR_TABLE row has a Retry-After) that `request`'s route handled
+    itself, as the error handlers log it: one warning line, rate-limited together with theirs.
+
+    Args:
+        request: the request; its app's WarningThrottle (installed by register_error_handlers) is used.
+        exc: the error, such as storage's DatabaseUnavailable.
+        outcome: what the client got, when not the row's answer ("answered 503, retry after 5 s").
+
+    Raises:
+        ValueError: `exc` has no row with a Retry-After: it is not passing, so it needs its traceback.
+    """
+    rule = rule_for(exc)
+    wait_s = None if rule is None else retry_after_s(exc, rule)
+    if rule is None or wait_s is None:
+        raise ValueError(f"{type(exc).__name__} is not a passing error") from exc
+    throttle: WarningThrottle = request.app.state.warning_throttle
+    _warn(throttle, request, exc, rule, outcome or f"answered {rule.status_code}, retry after {wait_s} s")
 
 
 def _handler_for(
@@ -256,5 +287,6 @@ def register_error_handlers(
         monotonic: the clock of the warning lines' rate limit (`warn_every_s`).
     """
     throttle = WarningThrottle(monotonic)
+    app.state.warning_throttle = throttle  # log_passing_error's
     for error_class, rule in ERROR_TABLE.items():
         app.add_exception_handler(error_class, _handler_for(rule, throttle=throttle, pages=pages or {}))

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 
 from api.deps import ServicesDep
-from api.errors import DATABASE_RETRY_AFTER_S, retry_after_s, rule_for
+from api.errors import DATABASE_RETRY_AFTER_S, log_passing_error, retry_after_s, rule_for
 from api.schemas import ReadinessPublic, StatusPublic
 from enrollment import GalleryLoadFailed
 from storage import DatabaseUnavailable, gallery_version, session_scope
-
-logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 
@@ -38,7 +34,7 @@ def healthz() -> StatusPublic:
         }
     },
 )
-def readyz(services: ServicesDep) -> ReadinessPublic | JSONResponse:
+def readyz(request: Request, services: ServicesDep) -> ReadinessPublic | JSONResponse:
     """Readiness: the database answers a query and the shared gallery is loaded (503 otherwise).
 
     A replica answers /identify only once its gallery is loaded; until then a load balancer should send
@@ -51,7 +47,8 @@ def readyz(services: ServicesDep) -> ReadinessPublic | JSONResponse:
             gallery_version(session)
             waiting = services.gallery.readiness(session)
     except DatabaseUnavailable as exc:
-        logger.warning("not ready: %s", exc)  # one line a probe, as other passing 503s (api/errors.py)
+        # Probes come every second or so: one line per interval, shared with every other route's 503.
+        log_passing_error(request, exc)
         return _not_ready(ReadinessPublic(status="database_unavailable"), wait_s=DATABASE_RETRY_AFTER_S)
     if waiting is None:
         return ReadinessPublic(status="ready")

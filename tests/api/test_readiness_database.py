@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from api.app import create_app
 from recognition import Recognizer
 from storage import Engine, Keyring, make_engine
 from tests.api.conftest import make_services, wait_for_gallery
+from tests.api.test_database_outage import ManualClock
 from tests.gate.pg_proxy import TcpProxy
 
 
@@ -31,6 +33,9 @@ UNREACHABLE = {
     "sqlite-no-directory": lambda tmp_path: f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'facegate.db'}",
     "postgresql-closed-port": lambda _tmp_path: f"postgresql://postgres@127.0.0.1:{_closed_port()}/facegate",
 }
+
+
+_OUTAGE_LOGGERS = {"api.errors", "api.routes.health"}
 
 
 def _documented_statuses(schema: dict[str, Any]) -> list[str]:
@@ -53,9 +58,35 @@ def test_readyz_says_database_unavailable_with_retry_after(
     assert ready.status_code == 503 and ready.json() == {"status": "database_unavailable"}, ready.text
     assert ready.headers["Retry-After"] == "5"
     assert "database_unavailable" in _documented_statuses(schema)
-    # One warning line a probe, not an error with a traceback (probes come every few seconds).
-    logged = [(r.name, r.levelname) for r in caplog.records if r.name in {"api.errors", "api.routes.health"}]
-    assert logged == [("api.routes.health", "WARNING")]
+    # One warning line, not an error with a traceback (probes come every few seconds).
+    logged = [(r.name, r.levelname, r.exc_info) for r in caplog.records if r.name in _OUTAGE_LOGGERS]
+    assert logged == [("api.errors", "WARNING", None)]
+
+
+def test_readyz_probes_of_an_outage_log_one_line_per_interval_shared_with_the_other_routes(
+    tmp_path: Path, keyring: Keyring, recognizer: Recognizer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A load balancer probing every second wrote one line a probe: the probes share the other routes'
+    rate limit (at most one line every 10 s on the app's clock; the next counts the answers left out)."""
+    clock = ManualClock()
+    engine = make_engine(UNREACHABLE["sqlite-no-directory"](tmp_path))
+    services = replace(make_services(engine, keyring, recognizer), monotonic=clock)
+    with TestClient(create_app(services)) as client, caplog.at_level(logging.WARNING, logger="api"):
+        probes = []
+        for _ in range(5):
+            probes.append(client.get("/readyz"))
+            clock.now_s += 1.0
+        probes.append(client.get("/people", headers={"Authorization": "Bearer fg_abc_def"}))
+        clock.now_s += 5.0
+        probes.append(client.get("/readyz"))
+    engine.dispose()
+    assert [probe.status_code for probe in probes] == [503] * 7
+    lines = [(r.levelno, r.exc_info, r.getMessage()) for r in caplog.records if r.name in _OUTAGE_LOGGERS]
+    assert len(lines) == 2, lines
+    assert lines[0][:2] == (logging.WARNING, None)
+    assert lines[0][2].startswith("GET /readyz answered 503, retry after 5 s: DatabaseUnavailable: ")
+    assert lines[1][2].startswith("GET /readyz answered 503, retry after 5 s: DatabaseUnavailable: ")
+    assert lines[1][2].endswith(" (5 more since the last such line)")
 
 
 @pytest.mark.integration
