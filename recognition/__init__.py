@@ -67,8 +67,6 @@ from recognition.pad.attack_evidence import (
 from recognition.pad.card import (
     CALIBRATED_BPCERS,
     MINIFASNET_SOURCES,
-    PAD_CARD_DIR,
-    PAD_CARD_FILE,
     PASSIVE_FEATURE,
     BpcerPoint,
     FaceFillCalibration,
@@ -77,13 +75,14 @@ from recognition.pad.card import (
     PadCard,
     PadNet,
     PadTrackRule,
-    face_fill_calibration_for,
-    find_pad_card,
-    main_calibration_for,
-    operating_attack_threshold,
-    read_pad_card,
     with_face_fill_calibration,
     with_main_calibration,
+)
+from recognition.pad.card_file import (
+    PAD_CARD_DIR,
+    PAD_CARD_FILE,
+    find_pad_card,
+    read_pad_card,
     write_pad_card,
 )
 from recognition.pad.crop import BoxCorrection, crop_scale_ratio, pad_crop, reference_box
@@ -112,6 +111,11 @@ from recognition.pad.selection import (
     names_sha256,
     people_outside,
     seeded_halves,
+)
+from recognition.pad.thresholds import (
+    face_fill_calibration_for,
+    main_calibration_for,
+    operating_attack_threshold,
 )
 from recognition.pad.track_rule import fit_track_rule, with_track_attack_evidence, with_track_grey_calibration
 from recognition.pipeline import Recognizer

@@ -22,7 +22,7 @@ from recognition.embed.torchscript import load_torchscript_embedder
 from recognition.errors import ModelLoadError
 from recognition.model_files import SFACE_INT8, YUNET_FP32, YUNET_INT8, ModelFile, locate_model_file
 from recognition.onnx_session import limit_inference_threads
-from recognition.pad.card import find_pad_card, read_pad_card
+from recognition.pad.card_file import find_pad_card, read_pad_card
 from recognition.pad.crop import BoxCorrection
 from recognition.pad.minifasnet import OnnxMinifasnetPad
 from recognition.pipeline import Recognizer

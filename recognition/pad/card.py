@@ -13,7 +13,7 @@ calibration comes per colour too: `calibration` holds colour frames and stills (
 no other), `grey_calibration`, measured on photos turned grey, holds grey ones (a night/IR door camera, a
 grey photo with background).
 
-(Over 400 lines: the models of one file, `pad.json`, each with the readers of its older forms beside it.)
+card_file.py reads, writes and finds it; thresholds.py chooses which of its calibrations holds a frame.
 """
 
 from __future__ import annotations
@@ -21,18 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from recognition.errors import ModelLoadError
 from recognition.pad.attack_evidence import PadAttackEvidence, TrackColour
 
-PAD_CARD_FILE = "pad.json"
-PAD_CARD_DIR = "minifasnet-pad"
 CALIBRATED_BPCERS = (0.01, 0.05, 0.1)
 
 
@@ -366,61 +362,10 @@ class PadCard(BaseModel):
         return hashlib.sha256("".join(net.sha256 for net in self.nets).encode()).hexdigest()
 
 
-def main_calibration_for(
-    calibration: PadCalibration | None, grey_calibration: PadCalibration | None, *, is_grayscale: bool
-) -> tuple[PadCalibration | None, bool]:
-    """The main calibration that holds a frame or still (with background) of this colour, and whether it is
-    the grey one: a grey one by `grey_calibration` when there is one, everything else by `calibration`.
-    Falling back to the colour calibration is the safe default for the passive score on grey: grey bona fide
-    scores run high, so the colour threshold refuses grey live faces (lockouts) rather than letting more
-    attacks through; a track rule's colour thresholds may be lax on grey (`stricter_grey_threshold`)."""
-    if is_grayscale and grey_calibration is not None:
-        return grey_calibration, True
-    return calibration, False
-
-
-def grey_calibration_at(
-    grey_calibration: PadCalibration | None, *, bpcer_target: float
-) -> PadCalibration | None:
-    """`grey_calibration` when it has a threshold at or below `bpcer_target`, else None: a grey calibration
-    that cannot hold the target holds no grey track at it, which keeps the colour one (`main_calibration_for`)
-    as if there were none."""
-    if grey_calibration is None or not grey_calibration.has_point_at(bpcer_target):
-        return None
-    return grey_calibration
-
-
-def stricter_grey_threshold(
-    grey_calibration: PadCalibration | None, *, bpcer_target: float, colour_threshold: float
-) -> tuple[float, str] | None:
-    """For grey tracks or stills whose grey calibration has no point at or below `bpcer_target` (which keep
-    the colour threshold, `grey_calibration_at`): its point nearest the target from above, with its basis,
-    when that threshold is lower than `colour_threshold`, else None. The missing point's threshold would be
-    at least as high as that point's, so holding grey to the lower of the two is never laxer than either
-    calibration: the colour one may be lax on grey (a track rule set on photos with edges, while its grey
-    points came from edge-free tracks), and the nearest grey point only refuses more grey live faces."""
-    if grey_calibration is None or grey_calibration.has_point_at(bpcer_target):
-        return None
-    nearest = min(grey_calibration.points, key=lambda p: p.bpcer, default=None)
-    if nearest is None or nearest.attack_threshold >= colour_threshold:
-        return None
-    return nearest.attack_threshold, (
-        f"BPCER {nearest.bpcer:g} on {grey_calibration.dataset}, for target {bpcer_target:g}: stricter than "
-        f"the colour threshold {colour_threshold:.6g}"
-    )
-
-
 def with_main_calibration(card: PadCard, calibration: PadCalibration, *, is_grayscale: bool) -> PadCard:
     """`card` with `calibration` as its main calibration for grey (`grey_calibration`) or colour
     (`calibration`) frames, the other colour's kept."""
     return card.model_copy(update={"grey_calibration" if is_grayscale else "calibration": calibration})
-
-
-def face_fill_calibration_for(
-    calibrations: tuple[FaceFillCalibration, ...], *, is_grayscale: bool
-) -> PadCalibration | None:
-    """The calibration among `calibrations` measured on photos of this colour, or None."""
-    return next((c.calibration for c in calibrations if c.is_grayscale == is_grayscale), None)
 
 
 def with_face_fill_calibration(card: PadCard, entry: FaceFillCalibration) -> PadCard:
@@ -428,69 +373,3 @@ def with_face_fill_calibration(card: PadCard, entry: FaceFillCalibration) -> Pad
     kept = tuple(c for c in card.face_fill_calibrations if c.is_grayscale != entry.is_grayscale)
     ordered = tuple(sorted((*kept, entry), key=lambda c: not c.is_grayscale))
     return card.model_copy(update={"face_fill_calibrations": ordered})
-
-
-def read_pad_card(path: Path) -> PadCard:
-    """Parse `pad.json`.
-
-    Raises:
-        ModelLoadError: unreadable, invalid, or a net not converted from a pinned source.
-    """
-    try:
-        card = PadCard.model_validate_json(path.read_bytes())
-    except (OSError, ValidationError) as exc:
-        raise ModelLoadError(f"{path}: not a valid PAD card: {exc}") from exc
-    pinned = {source.sha256 for source in MINIFASNET_SOURCES}
-    for net in card.nets:
-        if net.source_sha256 not in pinned:
-            raise ModelLoadError(f"{path}: net {net.file} comes from an unpinned source {net.source_sha256}")
-    return card
-
-
-def write_pad_card(card: PadCard, path: Path) -> None:
-    """Write `pad.json` atomically (a temporary file moved into place)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(card.model_dump_json(indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def find_pad_card(search_dirs: tuple[Path, ...]) -> Path:
-    """The first `DIR/pad.json` or `DIR/minifasnet-pad/pad.json` among `search_dirs`.
-
-    Raises:
-        ModelLoadError: none exists (the message says how to make one).
-    """
-    for directory in search_dirs:
-        for candidate in (directory / PAD_CARD_FILE, directory / PAD_CARD_DIR / PAD_CARD_FILE):
-            if candidate.is_file():
-                return candidate
-    raise ModelLoadError(
-        f"no PAD model ({PAD_CARD_DIR}/{PAD_CARD_FILE}) in "
-        f"{', '.join(map(str, search_dirs)) or 'no directory'}; "
-        "convert the MiniFASNet state dicts once with `facegate pad export` (needs the `train` extra)"
-    )
-
-
-UNCALIBRATED_ATTACK_THRESHOLD = 0.5
-"""The authors' rule (the bona fide class must win the averaged softmax), used only without a calibration."""
-
-
-def operating_attack_threshold(
-    calibration: PadCalibration | None, *, bpcer_target: float
-) -> tuple[float, str]:
-    """The attack-score threshold at `bpcer_target` and its basis ('BPCER 0.01 on LFW' or 'uncalibrated').
-
-    The basis names the calibrated point the threshold is, which is stricter than the target when the
-    card has no point at the target itself ('BPCER 0.01 on LFW, for target 0.05'): an audit event must not
-    claim a BPCER its threshold was never measured at.
-
-    Raises:
-        ModelLoadError: the calibration has no point at or below the target.
-    """
-    if calibration is None:
-        return UNCALIBRATED_ATTACK_THRESHOLD, "uncalibrated"
-    point = calibration.point_at(bpcer_target)
-    basis = f"BPCER {point.bpcer:g} on {calibration.dataset}"
-    if not math.isclose(point.bpcer, bpcer_target, rel_tol=1e-9, abs_tol=1e-12):
-        basis += f", for target {bpcer_target:g}"
-    return point.attack_threshold, basis

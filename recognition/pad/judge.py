@@ -24,9 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recognition.pad.card import (
-    FaceFillCalibration,
-    PadCalibration,
+from recognition.pad.card import FaceFillCalibration, PadCalibration
+from recognition.pad.thresholds import (
     face_fill_calibration_for,
     grey_calibration_at,
     main_calibration_for,
