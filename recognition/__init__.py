@@ -7,6 +7,7 @@ from recognition.bundle import (
     ModelBundle,
     Preprocessing,
     calibrate,
+    calibration_shortfall,
     read_bundle_file,
     write_bundle_file,
 )
@@ -234,6 +235,7 @@ __all__ = [
     "all_pair_scores",
     "bundle_search",
     "calibrate",
+    "calibration_shortfall",
     "find_bundle",
     "list_bundles",
     "load_bundle_embedder",

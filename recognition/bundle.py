@@ -18,12 +18,13 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from recognition.errors import ModelLoadError
+from recognition.errors import EvaluationDataError, ModelLoadError
 
 BUNDLE_FILE = "bundle.json"
 CALIBRATED_FARS = (1e-2, 1e-3, 1e-4)
 _CURVE_POINTS_PER_DECADE = 8
 _FIRST_CURVE_FAR = 1e-1  # the curve's highest FAR: under 1 / this many impostor pairs, no point at all
+_MIN_IMPOSTOR_PAIRS = round(1 / _FIRST_CURVE_FAR)
 
 Runtime = Literal[
     "opencv_sface",
@@ -129,7 +130,7 @@ class ModelBundle(BaseModel):
             raise ValueError(
                 "the calibration's curve has no points, so no threshold can be read from it: re-run the "
                 f"calibration ({calibration.command}), on photos giving at least "
-                f"{round(1 / _FIRST_CURVE_FAR)} impostor pairs"
+                f"{_MIN_IMPOSTOR_PAIRS} impostor pairs"
             )
         return calibration
 
@@ -185,16 +186,29 @@ def _point(
     return ThresholdPoint(far=measured_far, cos_threshold=threshold, tar=float(np.mean(genuine >= threshold)))
 
 
+def calibration_shortfall(*, genuine_pairs: int, impostor_pairs: int) -> str | None:
+    """Why these many pairs cannot calibrate (its curve would have no point, so no threshold), or None."""
+    if genuine_pairs >= 1 and impostor_pairs >= _MIN_IMPOSTOR_PAIRS:
+        return None
+    return (
+        f"{genuine_pairs} genuine and {impostor_pairs} impostor pairs are too few to calibrate: a "
+        "calibration needs at least 1 genuine pair (two photos of one person) and "
+        f"{_MIN_IMPOSTOR_PAIRS} impostor pairs (photos of different people), for its FAR curve's first point "
+        f"at {_FIRST_CURVE_FAR:g}"
+    )
+
+
 def calibrate(genuine: npt.ArrayLike, impostor: npt.ArrayLike, *, dataset: str, command: str) -> Calibration:
     """Turn cosine scores of same-person and different-person pairs into thresholds and a FAR curve.
 
     Raises:
-        ValueError: either score set is empty.
+        EvaluationDataError: too few pairs for a curve (`calibration_shortfall`): a bundle cannot hold it.
     """
     genuine_scores = np.asarray(genuine, dtype=np.float64)
     impostor_desc = np.sort(np.asarray(impostor, dtype=np.float64))[::-1]
-    if genuine_scores.size == 0 or impostor_desc.size == 0:
-        raise ValueError("calibration needs at least one genuine and one impostor score")
+    shortfall = calibration_shortfall(genuine_pairs=genuine_scores.size, impostor_pairs=impostor_desc.size)
+    if shortfall is not None:
+        raise EvaluationDataError(shortfall)
     min_far = 1.0 / impostor_desc.size
     decades = max(1, math.ceil(-math.log10(min_far)))
     targets = np.logspace(

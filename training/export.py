@@ -94,17 +94,17 @@ def export_bundle(
     Raises:
         DatasetError: too few impostor pairs to calibrate any threshold.
     """
+    if len(validation.impostor) < round(1 / max(CALIBRATED_FARS)):  # so calibrate() gives a threshold
+        raise DatasetError(
+            f"{len(validation.impostor)} impostor pairs cannot calibrate a threshold at FAR "
+            f"{max(CALIBRATED_FARS):g}: hold out more validation identities"
+        )
     calibration = calibrate(
         validation.genuine,
         validation.impostor,
         command=command,
         dataset=f"held-out identities of {config.data.data_dir.name}: every same- and cross-identity pair",
     )
-    if not calibration.thresholds:
-        raise DatasetError(
-            f"{len(validation.impostor)} impostor pairs cannot calibrate a threshold at FAR "
-            f"{max(CALIBRATED_FARS):g}: hold out more validation identities"
-        )
     usable = [p for p in calibration.thresholds if p.far <= DEFAULT_FAR] or calibration.thresholds
     bundle_dir = out_dir / config.bundle_name
     bundle_dir.mkdir(parents=True, exist_ok=True)

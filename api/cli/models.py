@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from recognition import (
     all_pair_scores,
     bundle_search,
     calibrate,
+    calibration_shortfall,
     find_bundle,
     list_bundles,
     locate_weights,
@@ -115,6 +117,23 @@ def calibration_photos(data: Path, *, max_photos: int | None) -> list[tuple[str,
     return chosen
 
 
+def refuse_too_few_pairs(data: Path, chosen: list[tuple[str, str]]) -> None:
+    """Refuse photos whose pairs cannot give a calibration curve, before any is embedded.
+
+    Raises:
+        EvaluationDataError: too few genuine or impostor pairs (`calibration_shortfall`).
+    """
+    per_person = Counter(person for _, person in chosen)
+    genuine = sum(count * (count - 1) // 2 for count in per_person.values())
+    impostor = len(chosen) * (len(chosen) - 1) // 2 - genuine
+    shortfall = calibration_shortfall(genuine_pairs=genuine, impostor_pairs=impostor)
+    if shortfall is not None:
+        people = f"{len(per_person)} {'person' if len(per_person) == 1 else 'people'}"
+        raise EvaluationDataError(
+            f"{data}: {len(chosen)} photos of {people}: {shortfall}; the bundle was not changed"
+        )
+
+
 @models_app.command("calibrate")
 def calibrate_command(
     name: Annotated[str, typer.Argument(help="Bundle name, as `facegate models list` shows it.")],
@@ -130,6 +149,7 @@ def calibrate_command(
         settings, recognizer = build_eval_recognizer(name)
         located = find_bundle(name, bundle_search(settings))
         chosen = calibration_photos(data, max_photos=max_photos)
+        refuse_too_few_pairs(data, chosen)
         photos = ((key, (data / key).read_bytes()) for key, _ in chosen)
         embedded = embed_with_progress(recognizer, photos, count=len(chosen), is_aligned=False)
         vectors = np.stack([embedded.vectors[key] for key, _ in chosen])

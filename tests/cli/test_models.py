@@ -78,27 +78,32 @@ def test_calibration_photos_take_whole_people_in_name_order(tmp_path: Path) -> N
     assert len(calibration_photos(tmp_path, max_photos=None)) == 6
 
 
-@pytest.mark.model
-@pytest.mark.slow
-def test_calibrate_writes_the_curve_into_the_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A copy of the SFace bundle in a bundle directory, calibrated on the first LFW people."""
-    data = lfw() / "lfw-deepfunneled"
+@pytest.fixture
+def sface_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The bundle.json of an uncalibrated copy of the SFace bundle (real weights) in a bundle directory."""
     sface = find_bundle("sface", BundleSearch())
-    directory = tmp_path / "sface-copy"
-    directory.mkdir()
+    directory = tmp_path / "bundles" / "sface-copy"
+    directory.mkdir(parents=True)
     copy = sface.bundle.model_copy(
         update={"name": "sface-copy", "template_model_id": None, "calibration": None}
     )
     shutil.copyfile(locate_weights(sface, BundleSearch()), directory / copy.weights_file)
-    write_bundle_file(copy, directory / "bundle.json")
-    monkeypatch.setenv("FACEGATE_RECOGNITION_BUNDLE_DIRS", json.dumps([str(tmp_path)]))
+    monkeypatch.setenv("FACEGATE_RECOGNITION_BUNDLE_DIRS", json.dumps([str(directory.parent)]))
+    return write_bundle_file(copy, directory / "bundle.json")
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_calibrate_writes_the_curve_into_the_bundle(sface_copy: Path) -> None:
+    """The copy calibrated on the first LFW people."""
+    data = lfw() / "lfw-deepfunneled"
 
     result = runner.invoke(
         app, ["models", "calibrate", "sface-copy", "--data", str(data), "--max-photos", "60"]
     )
 
     assert result.exit_code == 0, result.output
-    calibration = read_bundle_file(directory / "bundle.json").calibration
+    calibration = read_bundle_file(sface_copy).calibration
     assert calibration is not None
     chosen = calibration_photos(data, max_photos=60)
     counts = np.unique([person for _, person in chosen], return_counts=True)[1]
@@ -107,6 +112,35 @@ def test_calibrate_writes_the_curve_into_the_bundle(tmp_path: Path, monkeypatch:
     assert calibration.impostor_pairs == len(chosen) * (len(chosen) - 1) // 2 - genuine
     assert f"{len(chosen)} photos" in calibration.dataset and "--max-photos 60" in calibration.command
     assert [point.far <= 1e-2 for point in calibration.thresholds] == [True] * len(calibration.thresholds)
+
+
+@pytest.mark.parametrize(
+    ("copies", "said"),
+    [
+        ((3,), "3 photos of 1 person: 3 genuine and 0 impostor pairs are too few to calibrate"),
+        ((2, 1, 1), "4 photos of 3 people: 1 genuine and 5 impostor pairs are too few to calibrate"),
+    ],
+    ids=["one-person", "three-people"],
+)
+def test_calibrate_refuses_photos_too_few_for_a_curve_and_leaves_the_bundle_unchanged(
+    sface_copy: Path, tmp_path: Path, group_faces: list[bytes], copies: tuple[int, ...], said: str
+) -> None:
+    """It wrote a calibration without curve points (so no threshold), which every reader then refused; or,
+    with one person, stopped on a ValueError's traceback."""
+    data = tmp_path / "photos"
+    for person, count in enumerate(copies):
+        (data / f"p{person}").mkdir(parents=True)
+        for index in range(count):
+            (data / f"p{person}" / f"{index}.jpg").write_bytes(group_faces[person])
+    before = sface_copy.read_bytes()
+
+    result = runner.invoke(app, ["models", "calibrate", "sface-copy", "--data", str(data)])
+
+    assert result.exit_code == 1 and result.exception is not None, result.output
+    line = " ".join(result.output.split())  # rich wraps the one line at the terminal width
+    assert line.startswith(f"error: EvaluationDataError: {data}: {said}: a calibration needs at least 1 ")
+    assert line.endswith("for its FAR curve's first point at 0.1; the bundle was not changed"), line
+    assert sface_copy.read_bytes() == before
 
 
 def test_calibrating_an_unknown_model_fails_with_one_line(tmp_path: Path) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recognition import all_pair_scores, calibrate
+from recognition import (
+    BundleSearch,
+    EvaluationDataError,
+    ModelBundle,
+    all_pair_scores,
+    calibrate,
+    find_bundle,
+)
 
 
 def _brute_force(vectors: np.ndarray, labels: list[str]) -> tuple[list[float], list[float]]:
@@ -50,3 +57,24 @@ def test_calibrated_points_never_exceed_their_far_target() -> None:
         assert np.mean(genuine >= point.cos_threshold) == point.tar
         # The lowest such threshold: one step lower lets more than the target through.
         assert np.mean(impostor >= np.nextafter(point.cos_threshold, -np.inf)) > target
+
+
+@pytest.mark.parametrize(("genuine", "impostor"), [(0, 100), (1, 9), (1, 0)])
+def test_too_few_pairs_for_a_curve_are_refused(genuine: int, impostor: int) -> None:
+    """Fewer than 10 impostor pairs gave a calibration without curve points, which no bundle may hold."""
+    rng = np.random.default_rng(0)
+    with pytest.raises(
+        EvaluationDataError, match=f"^{genuine} genuine and {impostor} impostor pairs are too few"
+    ):
+        calibrate(
+            rng.normal(0.6, 0.1, genuine), rng.normal(0.0, 0.1, impostor), dataset="few", command="test"
+        )
+
+
+def test_ten_impostor_pairs_give_a_curve_a_bundle_holds() -> None:
+    rng = np.random.default_rng(0)
+    calibration = calibrate(rng.normal(0.6, 0.1, 1), rng.normal(0.0, 0.1, 10), dataset="ten", command="test")
+
+    assert [point.far for point in calibration.curve] == [0.1]
+    sface = find_bundle("sface", BundleSearch()).bundle
+    assert ModelBundle.model_validate({**sface.model_dump(), "calibration": calibration.model_dump()})
