@@ -1,15 +1,25 @@
-"""CSV of the audit events matching a filter, produced in batches so the log is never held in memory."""
+"""CSV of the audit events matching a filter, produced in batches so the log is never held in memory.
+
+The 200 and the header row are on the wire before the first batch is read, so a database that goes away
+mid-stream can no longer be a 503. What is left to tell the client is the transfer itself: the body is
+left unterminated (no final zero-length chunk; the server closes the connection), which every HTTP client
+reports as an incomplete download (curl exit 18, httpx's RemoteProtocolError, a browser's failed
+download), where a clean end after the last full batch would be a file that looks complete.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from datetime import UTC, datetime
+from typing import Any
 
+from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from storage import Decision, Engine, iter_event_rows
+from api.errors import log_passing_error
+from storage import DatabaseUnavailable, Decision, Engine, iter_event_rows
 
 COLUMNS = (
     "sequence",
@@ -73,7 +83,35 @@ def csv_lines(
         yield buffer.getvalue()
 
 
+class EventsCsvResponse(StreamingResponse):
+    """A streamed CSV whose transfer is left unterminated, and logged once, when the database goes away."""
+
+    def __init__(self, lines: Iterator[str], *, request: Request, filename: str) -> None:
+        disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
+        super().__init__(lines, media_type="text/csv; charset=utf-8", headers=disposition)
+        self._request = request
+
+    async def stream_response(self, send: Callable[[MutableMapping[str, Any]], Awaitable[None]]) -> None:
+        """Starlette's, except that an outage ends the body without its last message (see the module)."""
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        sent_bytes = 0
+        try:
+            async for chunk in self.body_iterator:
+                body = chunk.encode(self.charset) if isinstance(chunk, str) else bytes(chunk)
+                await send({"type": "http.response.body", "body": body, "more_body": True})
+                sent_bytes += len(body)
+        except DatabaseUnavailable as exc:
+            outcome = (
+                f"was cut off after {sent_bytes} bytes of its 200 answer "
+                "(left unterminated: the client sees an incomplete download)"
+            )
+            log_passing_error(self._request, exc, outcome=outcome)  # rate-limited with the outage's 503s
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def csv_response(
+    request: Request,
     engine: Engine,
     *,
     door: str | None,
@@ -82,11 +120,7 @@ def csv_response(
     since: datetime | None,
     until: datetime | None,
 ) -> StreamingResponse:
-    """The filter's events as a streamed CSV download named after the current UTC time."""
+    """The filter's events as a streamed CSV download named after the current UTC time (for `request`)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     lines = csv_lines(engine, door=door, person_id=person_id, decision=decision, since=since, until=until)
-    return StreamingResponse(
-        lines,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="facegate-events-{stamp}.csv"'},
-    )
+    return EventsCsvResponse(lines, request=request, filename=f"facegate-events-{stamp}.csv")

@@ -139,6 +139,8 @@ def event_rows(request: Request, session: SessionDep, user: AuditorPage, where: 
 
 
 @router.get("/export.csv")
-def export_csv(services: ServicesDep, _user: AuditorPage, where: FilterDep) -> StreamingResponse:
+def export_csv(
+    request: Request, services: ServicesDep, _user: AuditorPage, where: FilterDep
+) -> StreamingResponse:
     """Every event of the filter as CSV, streamed (never the whole log in memory)."""
-    return csv_response(services.engine, **where.criteria())
+    return csv_response(request, services.engine, **where.criteria())
