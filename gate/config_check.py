@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gate.config_file import GatesConfig
-from gate.errors import ThresholdUnavailable
+from gate.errors import ThresholdUnavailable, UnknownDoor
 from gate.pad import PadGate, scope_label
 from gate.settings import GateSettings
 from gate.threshold import door_start_threshold
@@ -17,7 +17,9 @@ def check_gate_config(config: GatesConfig | None, *, door: str | None = None) ->
 
     The first line says the configuration is valid; a warning line follows for each door a database gate
     (`door` of the single-camera form, or a camera of the file) names that is no door's name now: none
-    (the gate would register it without rules: open to every enrolled person) or a former name.
+    (the gate would register it without rules: open to every enrolled person) or a former name. A door
+    that is none, of a gate whose `unknown_door` is refuse, is an error instead (the gate would deny
+    every face), checked once the thresholds and PAD settings pass.
 
     Raises:
         pydantic.ValidationError, ConfigFileError: with every error's dotted path.
@@ -27,6 +29,8 @@ def check_gate_config(config: GatesConfig | None, *, door: str | None = None) ->
             card has no threshold at a door's BPCER target, its track rule weighs a cue this gate does not
             know, or a door's own PAD calibration does not match the loaded PAD weights or the score the
             door decides by; naming every door that fails, not only the first.
+        UnknownDoor: a database gate's door is no door's name, now or formerly, and its `unknown_door` is
+            refuse; naming every such door and its camera.
     """
     settings = GateSettings()
     cameras = config.cameras if config is not None else []
@@ -35,7 +39,7 @@ def check_gate_config(config: GatesConfig | None, *, door: str | None = None) ->
         (door or "(environment)", None, settings)
     ]
     refusals = [
-        _numbered(refused, of=len(running), what=what)
+        _numbered(refused, of=len(running), what=f"{what} cannot start")
         for what, refused in (
             ("match thresholds", _match_refusals(running)),
             ("PAD settings", _pad_refusals(running)),
@@ -44,11 +48,15 @@ def check_gate_config(config: GatesConfig | None, *, door: str | None = None) ->
     ]
     if refusals:
         raise ThresholdUnavailable("; ".join(refusals))
-    checked = [("--door", door, settings)] if config is None and door is not None else []
-    checked += [(f"cameras.{n}.door", camera.door, camera.settings) for n, camera in enumerate(cameras)]
-    warnings = _door_warnings(
-        [(path, name) for path, name, s in checked if s.gallery_source.kind == "database"]
+    checked: list[tuple[str, DoorSettings]] = (
+        [("--door", (door, None, settings))] if config is None and door is not None else []
     )
+    checked += [(f"cameras.{n}.door", (c.door, c.name, c.settings)) for n, c in enumerate(cameras)]
+    warnings, unknown = _door_findings(
+        [(path, spec) for path, spec in checked if spec[2].gallery_source.kind == "database"]
+    )
+    if unknown:
+        raise UnknownDoor(_numbered(unknown, of=len(running), what="doors are unknown"))
     return "\n".join([f"configuration valid: {len(cameras) or 1} camera(s)", *warnings])
 
 
@@ -58,7 +66,7 @@ DoorSettings = tuple[str, str | None, GateSettings]
 
 def _numbered(refusals: list[str], *, of: int, what: str) -> str:
     numbered = " ".join(f"({i}) {refusal}" for i, refusal in enumerate(refusals, start=1))
-    return f"{len(refusals)} of {of} {what} cannot start: {numbered}"
+    return f"{len(refusals)} of {of} {what}: {numbered}"
 
 
 def _match_refusals(doors: list[DoorSettings]) -> list[str]:
@@ -92,26 +100,34 @@ def _pad_refusals(doors: list[DoorSettings]) -> list[str]:
     return refusals
 
 
-def _door_warnings(doors: list[tuple[str, str]]) -> list[str]:
-    """A warning for each (dotted path, door name) of a database gate that names no door now.
+def _door_findings(doors: list[tuple[str, DoorSettings]]) -> tuple[list[str], list[str]]:
+    """The warnings, and the errors, for each (dotted path, door) of a database gate that names no door now.
 
     Raises:
         DatabaseUnavailable, MigrationFailed: the database the gates use cannot be opened.
     """
     if not doors:
-        return []
+        return [], []
     engine = open_database(StorageSettings())
-    warnings = []
+    warnings, unknown = [], []
     try:
         with session_scope(engine) as session:
-            for path, door in doors:
+            for path, (door, camera, door_settings) in doors:
                 try:
                     name = current_door_name(session, door)
                 except DoorNotFound:
+                    if door_settings.unknown_door == "refuse":
+                        unknown.append(
+                            f"{scope_label(door, camera)}: no door is called {door!r}, now or before a "
+                            "rename, and unknown_door is refuse: the gate would deny every face (register "
+                            "the door first: POST /doors or the console's Access page)"
+                        )
+                        continue
                     warnings.append(
                         f"warning: {path}: no door is called {door!r}, now or before a rename: the gate will "
                         "register it without rules, and a door without rules admits every enrolled person "
-                        "(register the door first: POST /doors or the console's Access page)"
+                        "(register the door first: POST /doors or the console's Access page, or set "
+                        "unknown_door: refuse)"
                     )
                     continue
                 if name != door:
@@ -121,4 +137,4 @@ def _door_warnings(doors: list[tuple[str, str]]) -> list[str]:
                     )
     finally:
         engine.dispose()
-    return warnings
+    return warnings, unknown

@@ -7,6 +7,7 @@ posted to it. `gallery_source.kind` in the gate settings picks one.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
@@ -16,7 +17,9 @@ from gate.delivery import EventSink, database_sink
 from gate.gallery import GalleryCache
 from gate.settings import GateSettings
 from recognition import Gallery, Recognizer, limit_search_threads
-from storage import Cipher, Engine, ensure_door, session_scope
+from storage import Cipher, DoorNotFound, Engine, current_door_name, ensure_door, session_scope
+
+logger = logging.getLogger(__name__)
 
 
 class GateUpstream(Protocol):
@@ -57,6 +60,7 @@ class DatabaseGallerySource:
         self._engine = engine
         self._keyring = keyring
         self._door = door
+        self._unknown_door = settings.unknown_door
         self._reloads = ThreadPoolExecutor(
             max_workers=1,
             thread_name_prefix="gallery-sync",
@@ -77,15 +81,33 @@ class DatabaseGallerySource:
         )
 
     def start(self) -> None:
-        """Register the door in the database and load the gallery. Raises DatabaseUnavailable.
+        """Register the door in the database (see `_register_door`) and load the gallery. Raises
+        DatabaseUnavailable.
 
         The first load runs on the reload thread (FAISS on `reload_threads`), as every later reload:
         nothing is decided before it. A failed load is not
         raised here; the cache raises it to every frame until a check succeeds (F3).
         """
-        with session_scope(self._engine) as session:
-            ensure_door(session, name=self._door)
+        self._register_door()
         self._reloads.submit(self._cache.current).exception()
+
+    def _register_door(self) -> None:
+        """Register the door when it is new, unless `unknown_door` is refuse: a door that is no door's name,
+        now or formerly, is then left unknown, and the access policy denies every face as unknown_door
+        until an admin registers it (a misspelt name must not open a new door to every enrolled person)."""
+        with session_scope(self._engine) as session:
+            if self._unknown_door == "register":
+                ensure_door(session, name=self._door)
+                return
+            try:
+                current_door_name(session, self._door)
+            except DoorNotFound as exc:
+                logger.error(
+                    "door %s: %s, and unknown_door is refuse: not registered; every face is denied until the "
+                    "door is registered (POST /doors or the console's Access page)",
+                    self._door,
+                    exc,
+                )
 
     def gallery(self) -> Gallery:
         return self._cache.current()

@@ -344,6 +344,12 @@ class GateSettings(BaseSettings):
         default_factory=DatabaseGallerySourceConfig,
         description="Where the gallery, rules and audit log are: `database` or `api` (an edge gate).",
     )
+    unknown_door: Literal["register", "refuse"] = Field(
+        "register",
+        description="A database gate whose door is no door's name, now or before a rename: `register` it at "
+        "start (without rules, so open to every enrolled person: a misspelt name opens the door) or `refuse` "
+        "it (deny every face as unknown_door until the door is registered). Production: refuse.",
+    )
 
     @model_validator(mode="after")
     def _reconnect_order(self) -> GateSettings:

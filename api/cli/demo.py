@@ -38,7 +38,7 @@ from recognition import (
     read_pad_card,
     write_pad_card,
 )
-from storage import Decision, StorageSettings, get_person, query_events, session_scope
+from storage import Decision, StorageSettings, create_door, get_person, query_events, session_scope
 
 console = Console(width=max(Console().width, 130))
 
@@ -208,6 +208,8 @@ def demo_command(
             decision=DecisionSettings(cooldown_s=0.0),
             pad=PadSettings(policy="off" if pad is None else "enforce"),
         )
+        with session_scope(runtime.engine) as session:  # as an admin would: a gate may refuse unknown doors
+            create_door(session, name=DOOR)
         decisions = gate_decisions(runtime, source=str(video), door=DOOR, settings=gate_settings, pad=pad)
         for decision in decisions:
             console.print("  " + describe(runtime, decision), markup=False, highlight=False)

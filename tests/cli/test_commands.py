@@ -111,7 +111,11 @@ def test_gate_reports_a_source_it_cannot_open(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_without_shared_data_uses_bundled_photos_and_decides_correctly(tmp_path: Path) -> None:
+def test_demo_without_shared_data_uses_bundled_photos_and_decides_correctly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The demo registers its door, so it runs where gates refuse unknown doors (it relied on registering).
+    monkeypatch.setenv("FACEGATE_GATE_UNKNOWN_DOOR", "refuse")
     code, output = _invoke("demo", "--data-dir", str(tmp_path / "no-shared-data"))
     assert code == 0, output
     assert "insightface's bundled group photo" in output and "AUGMENTED" in output

@@ -44,7 +44,16 @@ from recognition import (
     write_bundle_file,
     write_pad_card,
 )
-from storage import StorageSettings, iter_templates, list_doors, make_engine, rename_door, session_scope
+from storage import (
+    StorageSettings,
+    create_door,
+    create_schema,
+    iter_templates,
+    list_doors,
+    make_engine,
+    rename_door,
+    session_scope,
+)
 from tests.fakes import Placement, build_frames
 from tests.gate.mjpeg import MjpegCamera
 from tests.plaintext import template_leaks
@@ -169,12 +178,49 @@ def test_check_config_flags_a_door_that_does_not_exist_and_a_former_name(tmp_pat
         "rules under it and warns; set cameras.1.door to 'hall'",
         "warning: cameras.2.door: no door is called 'labb', now or before a rename: the gate will register "
         "it without rules, and a door without rules admits every enrolled person (register the door "
-        "first: POST /doors or the console's Access page)",
+        "first: POST /doors or the console's Access page, or set unknown_door: refuse)",
     ]
     code, output = _invoke("gate", "--source", "0", "--door", "labb", "--check-config")
     assert code == 0 and "warning: --door: no door is called 'labb'" in output
     code, output = _invoke("gate", "--source", "0", "--door", "lab", "--check-config")
     assert (code, output) == (0, "configuration valid: 1 camera(s)\n")
+
+
+def test_check_config_refuses_an_unknown_door_of_a_gate_set_to_refuse_it(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With `unknown_door: refuse` a misspelt door is an error naming the door and its camera, as the other
+    refusals are (the setting did not exist: the check only warned, and the gate registered the door open
+    to every enrolled person); a gate set to register it is still only warned about."""
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    engine = make_engine(database_url)
+    create_schema(engine)
+    with session_scope(engine) as session:
+        create_door(session, name="lab")
+    gates = tmp_path / "gates.yaml"
+    gates.write_text(
+        "defaults: {unknown_door: refuse}\ncameras:\n  - {name: a, source: '0', door: lab}\n"
+        "  - {name: b, source: '1', door: labb}\n  - {name: c, source: '2', door: lba}\n"
+        "  - {name: d, source: '3', door: lbb, settings: {unknown_door: register}}\n"
+    )
+    code, output = _invoke("gate", "--config", str(gates), "--check-config")
+    assert code == 1, output
+    assert " ".join(output.split()) == (
+        "error: UnknownDoor: 2 of 4 doors are unknown: (1) door labb, camera b: no door is called 'labb', "
+        "now or before a rename, and unknown_door is refuse: the gate would deny every face (register the "
+        "door first: POST /doors or the console's Access page) (2) door lba, camera c: no door is called "
+        "'lba', now or before a rename, and unknown_door is refuse: the gate would deny every face "
+        "(register the door first: POST /doors or the console's Access page)"
+    )
+    monkeypatch.setenv("FACEGATE_GATE_UNKNOWN_DOOR", "refuse")
+    code, output = _invoke("gate", "--source", "0", "--door", "labb", "--check-config")
+    text = " ".join(output.split())
+    assert code == 1 and "1 of 1 doors are unknown: (1) door labb: no door is called 'labb'" in text
+    code, output = _invoke("gate", "--source", "0", "--door", "lab", "--check-config")
+    assert (code, output) == (0, "configuration valid: 1 camera(s)\n")
+    with session_scope(engine) as session:
+        assert [door.name for door in list_doors(session)] == ["lab"], "the check registers nothing"
+    engine.dispose()
 
 
 def test_check_config_refuses_a_pad_policy_without_the_pad_model(tmp_path: Path) -> None:
