@@ -7,8 +7,9 @@ not decided again within cooldown_s; a grant the door's access policy does not a
 not_authorised. Every failure keeps the door shut and is audited with its reason (F3):
 camera_unavailable, gallery_unavailable, unknown_door and recognition_error at most once per
 error_audit_interval_s, gallery_empty and unknown_model once per track, door_error per decision.
-An unavailable gallery is logged when it starts (with its cause), then as a count of frames once per
-error_audit_interval_s, and when it ends; not once per frame.
+An unavailable gallery, a failing detector and a failing embedder are each logged when they start
+(with the cause and its traceback), then as a count once per error_audit_interval_s, and when they
+end (gate/failure_log.py); not once per frame.
 (Longer than B3's 400 lines: one loop and its per-door state, kept in one place to be read whole.)
 """
 
@@ -45,6 +46,7 @@ from gate.decision import (
 )
 from gate.door import DoorActuator
 from gate.errors import ActuatorError, GateError, UnknownDoor
+from gate.failure_log import FailureLog, FailureTexts
 from gate.pad import PadEvidence, PadGate, scope_label
 from gate.settings import GateSettings
 from gate.stream import CapturedFrame, SourceOutage
@@ -118,56 +120,25 @@ class _Context:
     """Look-alike pairs of this gallery at this threshold: they need the wider margin."""
 
 
-class _UnavailableGalleryLog:
-    """Logs a gallery outage by its start (with its cause), a count every `interval_s`, and its end.
-
-    Every frame with a face asks for the gallery, so a line per frame would fill the log at 15-30 fps.
-    """
-
-    def __init__(self, *, door: str, source_name: str, interval_s: float) -> None:
-        self._where = f"door {door}, source {source_name}"
-        self._interval_s = interval_s
-        self._since_s: float | None = None  # when the outage began; None while the gallery is available
-        self._line_at_s = 0.0
-        self._frames_since_line = 0
-        self._frames = 0  # frames with a face since the outage began
-
-    def failed(self, error: Exception, now_s: float) -> None:
-        """One frame found the gallery unavailable: the first logs the cause, then one line per interval."""
-        if self._since_s is None:
-            self._since_s = self._line_at_s = now_s
-            self._frames, self._frames_since_line = 1, 0
-            logger.error(
-                "%s: gallery unavailable (%s: %s); every face is denied until it is available again",
-                self._where,
-                type(error).__name__,
-                error,
-                exc_info=error,
-            )
-            return
-        self._frames += 1
-        self._frames_since_line += 1
-        if now_s - self._line_at_s < self._interval_s:
-            return
-        logger.warning(
-            "%s: gallery still unavailable: %d frames with a face in the last %.0f s; door stays shut",
-            self._where,
-            self._frames_since_line,
-            now_s - self._line_at_s,
-        )
-        self._line_at_s, self._frames_since_line = now_s, 0
-
-    def recovered(self, now_s: float) -> None:
-        """A frame got the gallery: logs the end of an outage, if there was one."""
-        if self._since_s is None:
-            return
-        logger.warning(
-            "%s: gallery available again after %.1f s (%d frames with a face were denied)",
-            self._where,
-            now_s - self._since_s,
-            self._frames,
-        )
-        self._since_s = None
+_GALLERY_UNAVAILABLE = FailureTexts(
+    first="%(where)s: gallery unavailable (%(cause)s); every face is denied until it is available again",
+    still="%(where)s: gallery still unavailable: %(count)d frames with a face in the last %(span_s).0f s; "
+    "door stays shut",
+    ended="%(where)s: gallery available again after %(span_s).1f s "
+    "(%(count)d frames with a face were denied)",
+)
+_DETECTION_FAILED = FailureTexts(
+    first="%(where)s: detection failed on %(at)s (%(cause)s); frames are skipped until it works again",
+    still="%(where)s: detection still failing: %(count)d frames skipped in the last %(span_s).0f s; "
+    "door stays shut",
+    ended="%(where)s: detection works again after %(span_s).1f s (%(count)d frames were skipped)",
+)
+_RECOGNITION_FAILED = FailureTexts(
+    first="%(where)s: recognition failed on %(at)s (%(cause)s); faces get no vote until it works again",
+    still="%(where)s: recognition still failing: %(count)d faces without a vote in the last %(span_s).0f s; "
+    "door stays shut",
+    ended="%(where)s: recognition works again after %(span_s).1f s (%(count)d faces got no vote)",
+)
 
 
 class _GateLoop:
@@ -181,8 +152,15 @@ class _GateLoop:
         self.decision = settings.decision
         self.cooldowns = Cooldowns(cooldown_s=self.decision.cooldown_s)
         self.errors = RateLimiter(interval_s=self.decision.error_audit_interval_s)
-        self.unavailable = _UnavailableGalleryLog(
-            door=door, source_name=source_name, interval_s=self.decision.error_audit_interval_s
+        self.unavailable, self.detection, self.recognition = (
+            FailureLog(
+                logger,
+                texts,
+                where=f"door {door}, source {source_name}",
+                interval_s=self.decision.error_audit_interval_s,
+                monotonic=io.monotonic,
+            )
+            for texts in (_GALLERY_UNAVAILABLE, _DETECTION_FAILED, _RECOGNITION_FAILED)
         )
         self.margins = MarginRule(
             min_margin_cos=self.decision.min_margin_cos,
@@ -251,11 +229,13 @@ class _GateLoop:
 
     def _detect(self, frame_index: int, image: BgrImage) -> list[DetectedFace] | None:
         try:
-            return self.io.recognizer.detect(image)
+            faces = self.io.recognizer.detect(image)
         except RecognitionError as exc:
-            logger.exception("frame %d of %s: detection failed; frame skipped", frame_index, self.source_name)
+            self.detection.failed(exc, at=f"frame {frame_index}")
             self._fail_closed(RECOGNITION_ERROR, exc)
             return None
+        self.detection.recovered()
+        return faces
 
     def _context(self, frame_index: int) -> _Context | None:
         """Gallery, policy and threshold for this frame; None (audited) when they cannot be had."""
@@ -267,10 +247,10 @@ class _GateLoop:
             self._fail_closed(UNKNOWN_DOOR, exc)
             return None
         except (StorageError, RecognitionError, GateError) as exc:
-            self.unavailable.failed(exc, self.io.monotonic())
+            self.unavailable.failed(exc, at=f"frame {frame_index}")
             self._fail_closed(GALLERY_UNAVAILABLE, exc)
             return None
-        self.unavailable.recovered(self.io.monotonic())
+        self.unavailable.recovered()
         threshold = self._threshold(len(gallery))
         blocked = None
         if gallery.model_id != self.io.recognizer.model_id:
@@ -376,9 +356,10 @@ class _GateLoop:
             )
             self.pad.observe(track_id, image, face, vote)
         except RecognitionError as exc:
-            logger.exception("frame %d track %d: recognition failed; no vote", frame_index, track_id)
+            self.recognition.failed(exc, at=f"frame {frame_index} track {track_id}")
             self._fail_closed(RECOGNITION_ERROR, exc, track_id=track_id)
             return None
+        self.recognition.recovered()
         return vote
 
     def _decide(

@@ -1,0 +1,92 @@
+"""Logs a failure that persists across frames or polls by its start, a count per interval, and its end.
+
+A gate repeats what fails at 15-30 frames a second (or every poll), so a line per failure would fill
+the log: the first failure is logged with its cause (and traceback), then one line per `interval_s`
+counts the failures since the last line, and one line says when it ended.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FailureTexts:
+    """The three lines of one kind of failure, %-style over a mapping (E5).
+
+    Every line gets `where`; `first` also gets `cause` ("Type: message") and `at` (the first failure's
+    frame, track or check); `still` gets `count` and `span_s` (failures since the last line, and the
+    seconds since it); `ended` gets `count` and `span_s` (every failure of the episode, and its length).
+    """
+
+    first: str
+    still: str
+    ended: str
+
+
+class FailureLog:
+    """One kind of failure at one place: logs its start, a count every `interval_s`, and its end.
+
+    A failure of another type than the one last named is named in the next count line (with its
+    traceback, when `is_traced`), so a second cause is seen within one interval, never once per frame.
+    """
+
+    def __init__(
+        self,
+        log: logging.Logger,
+        texts: FailureTexts,
+        *,
+        interval_s: float,
+        where: str = "",
+        monotonic: Callable[[], float],
+        is_traced: bool = True,
+    ) -> None:
+        self._log, self._texts, self._where = log, texts, where
+        self._interval_s, self._monotonic, self._is_traced = interval_s, monotonic, is_traced
+        self._since_s: float | None = None  # when the failure began; None while it is not failing
+        self._line_at_s = 0.0
+        self._count = 0  # failures since it began
+        self._count_since_line = 0
+        self._named: type[BaseException] | None = None  # the cause's type the last line named
+        self._latest: BaseException | None = None
+
+    def failed(self, error: BaseException, *, at: str = "") -> None:
+        """One more failure: the first is logged with its cause, later ones as a count per interval."""
+        now_s = self._monotonic()
+        if self._since_s is None:
+            self._since_s = self._line_at_s = now_s
+            self._count, self._count_since_line, self._named = 1, 0, type(error)
+            fields = {"where": self._where, "cause": _cause(error), "at": at}
+            self._log.error(self._texts.first, fields, exc_info=error if self._is_traced else None)
+            return
+        self._count += 1
+        self._count_since_line += 1
+        self._latest = error
+        if now_s - self._line_at_s >= self._interval_s:
+            self._still(now_s)
+
+    def _still(self, now_s: float) -> None:
+        fields = {"where": self._where, "count": self._count_since_line, "span_s": now_s - self._line_at_s}
+        latest = self._latest
+        if latest is None or type(latest) is self._named:
+            self._log.warning(self._texts.still, fields)
+        else:
+            self._named = type(latest)
+            message = f"{self._texts.still}; now failing with %(cause)s"
+            trace = latest if self._is_traced else None
+            self._log.error(message, fields | {"cause": _cause(latest)}, exc_info=trace)
+        self._line_at_s, self._count_since_line = now_s, 0
+
+    def recovered(self) -> None:
+        """It worked again: logs the end of the failure, if there was one (reads no clock otherwise)."""
+        if self._since_s is None:
+            return
+        span_s = self._monotonic() - self._since_s
+        self._log.warning(self._texts.ended, {"where": self._where, "count": self._count, "span_s": span_s})
+        self._since_s, self._latest = None, None
+
+
+def _cause(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
