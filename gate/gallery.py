@@ -14,10 +14,17 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 
 from gate.errors import GalleryStale
+from gate.failure_log import FailureLog, FailureTexts
 from recognition import Gallery, GallerySync, Recognizer
 from storage import Cipher, DatabaseUnavailable, Engine, StoredGallery, session_scope
 
 logger = logging.getLogger(__name__)
+
+_CHECK_FAILED = FailureTexts(
+    first="gallery check failed (%(cause)s); every face is denied until a check succeeds",
+    still="gallery check still failing: %(count)d checks failed in the last %(span_s).0f s",
+    ended="gallery check succeeded again after %(span_s).1f s (%(count)d checks failed)",
+)
 
 
 class GalleryCache:
@@ -27,7 +34,9 @@ class GalleryCache:
     seconds from the first failed check (the default 0 serves none), then GalleryStale is raised
     until a check succeeds; with no gallery loaded yet it is raised at once. Any other failed check
     or reload (an unknown key, a decryption failure) raises every time until one succeeds, so the gate
-    never decides on a gallery it could not confirm (F3). The outage is logged once, not per frame.
+    never decides on a gallery it could not confirm (F3). The outage is logged once, not per frame; a
+    failed check by its first cause, a count every `error_log_interval_s` and its end, not per check
+    (the worker logs the cause's traceback when it is raised to a frame).
     Without `reload_in` every check runs inside `current()` (replays and tests).
     """
 
@@ -41,6 +50,7 @@ class GalleryCache:
         monotonic: Callable[[], float],
         max_stale_s: float = 0.0,
         reload_in: Executor | None = None,
+        error_log_interval_s: float = 30.0,
     ) -> None:
         self._engine = engine
         self._keyring = keyring
@@ -53,6 +63,9 @@ class GalleryCache:
         self._checked_at = float("-inf")
         self._pending: tuple[float, Future[None]] | None = None
         self._failure: Exception | None = None
+        self._failures = FailureLog(
+            logger, _CHECK_FAILED, interval_s=error_log_interval_s, monotonic=monotonic, is_traced=False
+        )
         self._outage: tuple[float, DatabaseUnavailable] | None = None
         self._is_stale_logged = False
 
@@ -102,9 +115,10 @@ class GalleryCache:
         if isinstance(error, DatabaseUnavailable):
             self._enter_outage(started, error)
         elif isinstance(error, Exception):
-            logger.error("gallery check failed: %s", error)
+            self._failures.failed(error)
             self._failure = error
         elif error is None:
+            self._failures.recovered()
             self._failure = None
             self._leave_outage(started)
         else:

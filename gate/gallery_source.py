@@ -75,6 +75,7 @@ class DatabaseGallerySource:
             monotonic=monotonic,
             max_stale_s=settings.gallery_max_stale_s,
             reload_in=self._reloads,
+            error_log_interval_s=settings.decision.error_audit_interval_s,
         )
         self._access = AccessPolicyCache(
             engine=engine, door=door, poll_s=settings.gallery_poll_s, monotonic=monotonic

@@ -1,5 +1,5 @@
-"""Failures that persist across frames are logged at their start, as a count per interval, and at their end
-(gate/failure_log.py): real models, real frames, a real gallery in SQLite and PostgreSQL."""
+"""Failures that persist across frames or polls are logged at their start, as a count per interval, and at
+their end (gate/failure_log.py): real models, real frames, a real gallery in SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import text
 
+from gate import GalleryCache
 from recognition import RecognitionError, Recognizer
-from storage import Decision, Engine
+from storage import Decision, DecryptionError, Engine, StorageError, UnknownKeyId
 from tests.fakes import FakeClock, Placement, build_frames
 from tests.gate.test_worker import DOOR, SOURCE, GateRun, _audit_rows
 
+POLL_S = 2.0
 FAILING_FRAMES = 66  # 1 s apart: two error_audit_interval_s (30 s) and some
 WHERE = f"door {DOOR}, source {SOURCE}: "
 
@@ -137,3 +140,54 @@ def test_a_failing_model_is_logged_with_one_traceback_then_counted_per_interval_
     # the audit's own rate limit is unchanged: one denial per error_audit_interval_s (at 0, 30 and 60 s)
     rows = [(r.reason, r.track_id) for r in _audit_rows(engine)]
     assert rows == [("recognition_error", fault.audited_track_id)] * 3 + [("match", 1)]
+
+
+def _ciphertext(engine: Engine) -> bytes:
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT ciphertext FROM face_template")).scalar_one()
+
+
+def _update(engine: Engine, statement: str, **values: object) -> None:
+    with engine.begin() as connection:
+        connection.execute(text(statement), values)
+
+
+def test_a_failing_gallery_check_is_logged_by_its_cause_then_counted_per_interval_not_per_poll(
+    engine: Engine, keyring, recognizer, group_faces, enroll_person, caplog
+):
+    """A template that cannot be decrypted failed every check (each poll_s) with an ERROR line."""
+    caplog.set_level(logging.INFO)
+    enroll_person("Alice", group_faces[0])
+    ciphertext = _ciphertext(engine)
+    _update(engine, "UPDATE face_template SET ciphertext = :c", c=bytes([ciphertext[0] ^ 1]) + ciphertext[1:])
+    (master_key_id,) = keyring.key_ids
+    clock = FakeClock()
+    cache = GalleryCache(
+        engine=engine, keyring=keyring, recognizer=recognizer, poll_s=POLL_S, monotonic=clock
+    )
+
+    for check in range(36):  # checks at 0, 2, ..., 70 s
+        if check == 25:  # at 50 s Alice's data key names a master key the keyring lacks: another cause
+            _update(engine, "UPDATE face_template SET ciphertext = :c", c=ciphertext)
+            _update(engine, "UPDATE person_key SET master_key_id = :k", k="0" * 16)
+        with pytest.raises(StorageError):
+            cache.current()
+        clock.advance(POLL_S)
+    _update(engine, "UPDATE person_key SET master_key_id = :k", k=master_key_id)
+    assert len(cache.current()) == 1
+
+    lines = _lines(caplog, "gate.gallery", "gallery check")
+    assert [(level, traced) for level, traced, _ in lines] == [
+        (logging.ERROR, False),
+        (logging.WARNING, False),
+        (logging.ERROR, False),
+        (logging.WARNING, False),
+    ]
+    first, still, changed, ended = (message for _, _, message in lines)
+    assert first.startswith(f"gallery check failed ({DecryptionError.__name__}: authentication failed")
+    assert first.endswith("every face is denied until a check succeeds")
+    assert still == "gallery check still failing: 15 checks failed in the last 30 s"
+    assert changed.startswith(
+        f"{still}; now failing with {UnknownKeyId.__name__}: data was encrypted with key"
+    )
+    assert ended == "gallery check succeeded again after 72.0 s (36 checks failed)"
