@@ -61,6 +61,7 @@ from recognition import (
     FRAME_CUES,
     PASSIVE_FEATURE,
     TRACK_CUES,
+    TRACK_RULE_BASIS,
     BgrImage,
     DetectedFace,
     MainThreshold,
@@ -70,6 +71,7 @@ from recognition import (
     PadTrackRule,
     PresentationAttackDetector,
     main_attack_threshold,
+    track_basis,
 )
 from storage import Decision
 
@@ -79,8 +81,6 @@ PRESENTATION_ATTACK = "presentation_attack"
 PAD_FACE_TOO_CLOSE = "pad_face_too_close"
 """Denial reason: the face filled the frame in every frame PAD saw, so PAD could not judge the track (a
 phone held close fills it too); the person is asked to step back and present again."""
-TRACK_RULE_BASIS = "track rule"
-"""How the basis of a track decided by the card's track rule starts (its score is the rule's, not passive)."""
 TRACK_RULE_SHA256 = "track_rule_sha256"
 """The event cue naming the track rule that decided (`PadTrackRule.rule_sha256`), inside the MAC-covered cues;
 absent when the passive mean decided, and in events recorded before it was recorded (rule unknown)."""
@@ -234,23 +234,19 @@ class PadGate:
             raise ThresholdUnavailable(
                 _no_threshold(where, exc, is_rule=rule is not None, target=target)
             ) from exc
-        threshold, basis = main.attack_threshold, main.basis
-        short_grey = grey if is_grey and grey is not None and not grey.has_point_at(target) else None
-        if short_grey is not None:
-            _warn_grey_gap(where, short_grey, is_rule=rule is not None, main=main, target=target)
-        if main.is_grey_calibrated:
-            basis = f"{'grey tracks' if rule is not None else 'grey frames'}: {basis}"
-        elif short_grey is not None:
-            basis += f", no grey calibration at BPCER {target:g}"
-        elif is_grey and rule is not None:
+        if is_grey and grey is not None and not grey.has_point_at(target):
+            _warn_grey_gap(where, grey, is_rule=rule is not None, main=main, target=target)
+        elif is_grey and rule is not None and grey is None:
             logger.warning(
                 "the PAD track rule %s has no grey calibration: grey tracks are held to its colour "
                 "threshold %.6f, measured on colour tracks (grey live tracks score higher)",
                 rule.rule_sha256[:12],
-                threshold,
+                main.attack_threshold,
             )
-            basis += ", no grey calibration"
-        return threshold, f"{TRACK_RULE_BASIS}, {basis}" if rule is not None else basis
+        basis = track_basis(
+            main, grey, bpcer_target=target, is_grayscale=is_grey, is_track_rule=rule is not None
+        )
+        return main.attack_threshold, basis
 
     def _card_calibrations(
         self, rule: PadTrackRule | None

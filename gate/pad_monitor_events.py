@@ -20,7 +20,8 @@ from typing import Literal
 
 from gate.decision import MATCH
 from gate.errors import DoorCalibrationRefused
-from gate.pad import TRACK_RULE_BASIS, TRACK_RULE_SHA256, ScoreKind
+from gate.pad import TRACK_RULE_SHA256, ScoreKind
+from recognition import TRACK_RULE_BASIS
 from storage import (
     AuditEventPublic,
     ChainBreak,

@@ -90,11 +90,13 @@ from recognition.pad.crop import BoxCorrection, crop_scale_ratio, pad_crop, refe
 from recognition.pad.cues import CUE_NAMES, FRAME_CUES, TRACK_CUES
 from recognition.pad.harness import ScoredStills, image_paths, score_stills
 from recognition.pad.judge import (
+    TRACK_RULE_BASIS,
     MainThreshold,
     StillVerdict,
     judge_at_threshold,
     judge_still,
     main_attack_threshold,
+    track_basis,
 )
 from recognition.pad.metrics import (
     bpcer_at_apcer,
@@ -216,6 +218,8 @@ __all__ = [
     "with_main_calibration",
     "main_calibration_for",
     "main_attack_threshold",
+    "track_basis",
+    "TRACK_RULE_BASIS",
     "MainThreshold",
     "write_pad_card",
     "CALIBRATED_FARS",

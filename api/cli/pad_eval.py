@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import partial
@@ -32,6 +33,7 @@ from recognition import (
     EvaluationDataError,
     Gallery,
     MainThreshold,
+    PadCalibration,
     PadScore,
     PresentationAttackDetector,
     RecognitionSettings,
@@ -45,6 +47,7 @@ from recognition import (
     judge_still,
     main_attack_threshold,
     score_stills,
+    track_basis,
     vector_to_bytes,
 )
 from storage import AuditEventCreate
@@ -162,27 +165,30 @@ class PadJudge(StrEnum):
 def _calibrated(
     pad: PresentationAttackDetector, *, judge: PadJudge, are_videos: bool, bpcer_target: float
 ) -> Judging:
-    """The card's operating point at `bpcer_target`: a track as the gate decides it (by the track rule's
+    """The card's operating point at `bpcer_target`: a track as the gate decides it, by the track rule's
     calibration of the track's colour when the card has a rule, else by the main calibration of the track's
-    colour, as the gate does; a grey calibration without a point at the target holds grey tracks only where
-    its nearest point is stricter than the colour threshold); a still by
-    enrollment's own judge_still (the grey calibration for a grey still with background when the card has
-    one), with the face-fill calibrations under `enrollment` and without them (the gate's thresholds) under
-    `gate`.
+    colour (a grey calibration without a point at the target holds grey tracks only where its nearest point
+    is stricter than the colour threshold), with the basis the gate's events carry (`track_basis`); a still
+    by enrollment's own judge_still (the grey calibration for a grey still with background when the card
+    has one), with the face-fill calibrations under `enrollment` and without them (the gate's thresholds)
+    under `gate`.
 
     Raises:
         ModelLoadError: the calibration has no point at or below the target.
     """
     rule = pad.track_rule
-    if are_videos and rule is not None:
-        colour, grey = (
-            main_attack_threshold(
-                rule.calibration, rule.grey_calibration, bpcer_target=bpcer_target, is_grayscale=is_grey
-            )
-            for is_grey in (False, True)
+    if are_videos:
+        calibration, grey_calibration = (
+            (rule.calibration, rule.grey_calibration)
+            if rule is not None
+            else (pad.calibration, pad.grey_calibration)
         )
-        return partial(_judge_track_by_rule, colour=colour, grey=grey)
-    face_fill = pad.face_fill_calibrations if judge is PadJudge.enrollment and not are_videos else ()
+        colour, grey = (
+            _track_threshold(calibration, grey_calibration, bpcer_target, is_grey=g, is_rule=rule is not None)
+            for g in (False, True)
+        )
+        return partial(_judge_track, colour=colour, grey=grey)
+    face_fill = pad.face_fill_calibrations if judge is PadJudge.enrollment else ()
     return partial(
         judge_still,
         calibration=pad.calibration,
@@ -192,16 +198,40 @@ def _calibrated(
     )
 
 
-def _judge_track_by_rule(scored: PadScore, *, colour: MainThreshold, grey: MainThreshold) -> StillVerdict:
-    """A track held to the card's track rule as the gate holds it: a wholly grey track to the rule's grey
-    thresholds when it has them, every other track (and a grey one without them) to its colour ones."""
-    main = grey if scored.is_grayscale else colour
-    held = "track rule, grey tracks: " if main.is_grey_calibrated else "track rule, "
+@dataclass(frozen=True)
+class _TrackThreshold:
+    """What a track of one colour is held to, and the basis the gate's events would give for it."""
+
+    main: MainThreshold
+    basis: str
+
+
+def _track_threshold(
+    calibration: PadCalibration | None,
+    grey_calibration: PadCalibration | None,
+    bpcer_target: float,
+    *,
+    is_grey: bool,
+    is_rule: bool,
+) -> _TrackThreshold:
+    main = main_attack_threshold(
+        calibration, grey_calibration, bpcer_target=bpcer_target, is_grayscale=is_grey
+    )
+    basis = track_basis(
+        main, grey_calibration, bpcer_target=bpcer_target, is_grayscale=is_grey, is_track_rule=is_rule
+    )
+    return _TrackThreshold(main, basis)
+
+
+def _judge_track(scored: PadScore, *, colour: _TrackThreshold, grey: _TrackThreshold) -> StillVerdict:
+    """A track held as the gate holds it: a wholly grey track to the grey thresholds, every other track to
+    the colour ones."""
+    held = grey if scored.is_grayscale else colour
     return judge_at_threshold(
         scored,
-        threshold=main.attack_threshold,
-        basis=f"{held}{main.basis}",
-        is_grey_calibrated=main.is_grey_calibrated,
+        threshold=held.main.attack_threshold,
+        basis=held.basis,
+        is_grey_calibrated=held.main.is_grey_calibrated,
     )
 
 

@@ -60,8 +60,9 @@ def _thresholds(judging: Judging) -> dict[str, Any]:
     usual = judging(PadScore(attack_score=_PROBE_SCORE, cues={}))
     point: dict[str, Any] = {"threshold": usual.threshold, "threshold_basis": usual.basis}
     grey = judging(PadScore(attack_score=_PROBE_SCORE, cues={}, is_grayscale=True))
-    point["grey_threshold"] = grey.threshold if grey.is_grey_calibrated else None
-    point["grey_basis"] = grey.basis if grey.is_grey_calibrated else None
+    is_apart = grey.is_grey_calibrated or grey.basis != usual.basis  # held by the grey calibration, or short of it
+    point["grey_threshold"] = grey.threshold if is_apart else None
+    point["grey_basis"] = grey.basis if is_apart else None
     for colour, is_grayscale in FACE_FILL_COLOURS.items():
         probe = PadScore(
             attack_score=_PROBE_SCORE, cues={}, is_face_filling_frame=True, is_grayscale=is_grayscale

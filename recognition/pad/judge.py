@@ -16,8 +16,8 @@ threshold is the strictest for a grey still: it may refuse a live grey face, it 
 the grey threshold would refuse.
 
 `main_attack_threshold` is that rule for one colour, and the only place it is written: the gate holds a
-track by it (of the card's calibrations or of its track rule's), `facegate eval pad` a video's track, and
-`judge_still` a still with background.
+track by it (of the card's calibrations or of its track rule's) and `facegate eval pad` a video's track, both
+wording its basis by `track_basis`; `judge_still` holds a still with background by it.
 """
 
 from __future__ import annotations
@@ -74,6 +74,35 @@ def main_attack_threshold(
     if stricter is not None:
         return MainThreshold(attack_threshold=stricter[0], basis=stricter[1], is_grey_calibrated=True)
     return MainThreshold(attack_threshold=threshold, basis=basis, is_grey_calibrated=is_grey_main)
+
+
+TRACK_RULE_BASIS = "track rule"
+"""How the basis of a track decided by the card's track rule starts (its score is the rule's, not passive)."""
+
+
+def track_basis(
+    main: MainThreshold,
+    grey_calibration: PadCalibration | None,
+    *,
+    bpcer_target: float,
+    is_grayscale: bool,
+    is_track_rule: bool,
+) -> str:
+    """The basis an event carries for a track of colour frames or (`is_grayscale`) of grey frames only held
+    to `main` (`main_attack_threshold` of the card's calibrations, or of its track rule's when
+    `is_track_rule`): what held a grey track ('grey frames: …', 'grey tracks: …' for a rule), or what it
+    lacked when the colour threshold held it ('…, no grey calibration at BPCER 0.01' when the grey calibration
+    has no point at the target, '…, no grey calibration' for a rule without one). The gate and `facegate eval
+    pad` word a track's basis by it, so that a report and the gate's events say the same."""
+    if main.is_grey_calibrated:
+        basis = f"{'grey tracks' if is_track_rule else 'grey frames'}: {main.basis}"
+    elif is_grayscale and grey_calibration is not None and not grey_calibration.has_point_at(bpcer_target):
+        basis = f"{main.basis}, no grey calibration at BPCER {bpcer_target:g}"
+    elif is_grayscale and is_track_rule:
+        basis = f"{main.basis}, no grey calibration"
+    else:
+        basis = main.basis
+    return f"{TRACK_RULE_BASIS}, {basis}" if is_track_rule else basis
 
 
 @dataclass(frozen=True)
