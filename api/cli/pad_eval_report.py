@@ -60,7 +60,8 @@ def _thresholds(judging: Judging) -> dict[str, Any]:
     usual = judging(PadScore(attack_score=_PROBE_SCORE, cues={}))
     point: dict[str, Any] = {"threshold": usual.threshold, "threshold_basis": usual.basis}
     grey = judging(PadScore(attack_score=_PROBE_SCORE, cues={}, is_grayscale=True))
-    is_apart = grey.is_grey_calibrated or grey.basis != usual.basis  # held by the grey calibration, or short of it
+    # Held by the grey calibration, or by the colour threshold where the grey one falls short of the target.
+    is_apart = grey.is_grey_calibrated or grey.basis != usual.basis
     point["grey_threshold"] = grey.threshold if is_apart else None
     point["grey_basis"] = grey.basis if is_apart else None
     for colour, is_grayscale in FACE_FILL_COLOURS.items():

@@ -328,11 +328,14 @@ def test_eval_pad_holds_a_video_of_grey_frames_to_the_grey_calibration_as_the_ga
     (point_at,) = report["operating_points"]
     assert report["bona_fide"] == 1
     # The basis in the gate's words, as its events carry it (tests/gate/test_pad_gate.py).
-    assert point_at["grey_basis"] == {
-        "passive": "grey frames: BPCER 0.01 on grey",
-        "track rule": "track rule, grey tracks: BPCER 0.01 on grey",
-        "track rule, grey at 5%": "track rule, BPCER 0.01 on colour, no grey calibration at BPCER 0.01",
-    }[decider]
+    assert (
+        point_at["grey_basis"]
+        == {
+            "passive": "grey frames: BPCER 0.01 on grey",
+            "track rule": "track rule, grey tracks: BPCER 0.01 on grey",
+            "track rule, grey at 5%": "track rule, BPCER 0.01 on colour, no grey calibration at BPCER 0.01",
+        }[decider]
+    )
     if decider.endswith("at 5%"):  # held to the colour threshold, which refuses every track
         assert (point_at["grey_threshold"], point_at["threshold"], point_at["bpcer"]) == (0.0, 0.0, 1.0)
         assert point_at["judged_by"]["grey_threshold"] == {"bona_fide": 0, "print": 0}
