@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from storage.audit_chain import GENESIS_HASH, HEAD_ID, ChainReport, chain_key, compute_link, verify_chain
 from storage.audit_checkpoint import Checkpoint, verify_chain_since
 from storage.db import session_scope
+from storage.doors import names_of_door_called
 from storage.errors import ChainBroken
 from storage.models import AuditChainHead, AuditEvent, AuditEventCreate, AuditEventPublic, Decision
 from storage.protocols import Cipher
@@ -87,6 +88,7 @@ def _create_head(session: Session) -> None:
 
 
 def _conditions(
+    session: Session,
     *,
     door: str | None,
     person_id: int | None,
@@ -95,8 +97,8 @@ def _conditions(
     until: datetime | None,
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
-    if door is not None:
-        conditions.append(col(AuditEvent.door) == door)
+    if door is not None:  # by every name of the door: its events from before a rename too
+        conditions.append(col(AuditEvent.door).in_(names_of_door_called(session, door)))
     if person_id is not None:
         conditions.append(col(AuditEvent.person_id) == person_id)
     if decision is not None:
@@ -188,7 +190,9 @@ def count_events(
     With `at_most`, the count stops there: a result above `at_most` means "more than `at_most`", so a
     page that only shows "10,000+" does not scan a million rows.
     """
-    conditions = _conditions(door=door, person_id=person_id, decision=decision, since=since, until=until)
+    conditions = _conditions(
+        session, door=door, person_id=person_id, decision=decision, since=since, until=until
+    )
     if at_most is None:
         return int(session.exec(select(func.count()).select_from(AuditEvent).where(*conditions)).one())
     matches = select(AuditEvent.id).where(*conditions).limit(at_most + 1).subquery()
@@ -212,7 +216,9 @@ def page_events(
     `before_sequence` is the keyset cursor: only events with a lower sequence, so the next page starts
     below the last sequence of this one (an index range scan however deep the page).
     """
-    conditions = _conditions(door=door, person_id=person_id, decision=decision, since=since, until=until)
+    conditions = _conditions(
+        session, door=door, person_id=person_id, decision=decision, since=since, until=until
+    )
     if before_sequence is not None:
         conditions.append(col(AuditEvent.sequence) < before_sequence)
     page = (
@@ -336,7 +342,10 @@ def iter_event_rows(
     unknown = set(columns) - set(AuditEventPublic.model_fields)
     if unknown:
         raise ValueError(f"not public event fields: {sorted(unknown)}")
-    conditions = _conditions(door=door, person_id=person_id, decision=decision, since=since, until=until)
+    with session_scope(engine) as session:
+        conditions = _conditions(
+            session, door=door, person_id=person_id, decision=decision, since=since, until=until
+        )
     selected = [col(getattr(AuditEvent, name)) for name in columns] + [col(AuditEvent.sequence)]
     at = list(columns).index("occurred_at") if "occurred_at" in columns else None
     cursor: int | None = None

@@ -16,7 +16,9 @@ console = Console()
 
 
 def events_command(
-    door: Annotated[str | None, typer.Option(help="Only this door.")] = None,
+    door: Annotated[
+        str | None, typer.Option(help="Only this door, under each name it has had (a former one too).")
+    ] = None,
     person_id: Annotated[int | None, typer.Option(help="Only this person id.")] = None,
     decision: Annotated[
         Decision | None, typer.Option(help="Only granted, denied, or recorded (the audit log's own events).")

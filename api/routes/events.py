@@ -21,7 +21,10 @@ router = APIRouter(tags=["audit"])
 class EventFilter:
     """The filters of `facegate events`, shared by the list and the export."""
 
-    door: str | None = None
+    door: Annotated[
+        str | None,
+        Query(description="A door's name, now or before a rename: the events under each name it has had."),
+    ] = None
     person_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None
     decision: Annotated[
         Decision | None,
