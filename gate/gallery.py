@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from types import TracebackType
 
 from gate.errors import GalleryStale
 from gate.failure_log import FailureLog, FailureTexts
@@ -62,7 +63,7 @@ class GalleryCache:
         self._sync = GallerySync(recognizer, monotonic=monotonic)
         self._checked_at = float("-inf")
         self._pending: tuple[float, Future[None]] | None = None
-        self._failure: Exception | None = None
+        self._failure: tuple[Exception, TracebackType | None] | None = None  # the error, where it arose
         self._failures = FailureLog(
             logger, _CHECK_FAILED, interval_s=error_log_interval_s, monotonic=monotonic, is_traced=False
         )
@@ -91,7 +92,10 @@ class GalleryCache:
                 self._pending = (now, self._reload_in.submit(self._refresh))
             self._checked_at = now
         if self._failure is not None:
-            raise self._failure
+            # Raised to every frame until the next check: each raise from its first traceback, as each would
+            # add the frame loop's frames (and the frame's image) to the one it left.
+            error, traceback = self._failure
+            raise error.with_traceback(traceback)
         if self._outage is not None:
             self._raise_if_stale(now, *self._outage)
         return self._sync.gallery
@@ -116,7 +120,7 @@ class GalleryCache:
             self._enter_outage(started, error)
         elif isinstance(error, Exception):
             self._failures.failed(error)
-            self._failure = error
+            self._failure = (error, error.__traceback__)
         elif error is None:
             self._failures.recovered()
             self._failure = None

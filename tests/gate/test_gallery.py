@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 
@@ -334,3 +336,29 @@ def test_a_database_gate_loads_its_gallery_at_start_on_the_reload_thread(
         assert len(upstream.gallery()) == 1
     finally:
         upstream.close()
+
+
+def test_a_failed_check_raised_to_every_frame_keeps_none_of_the_frames_alive(
+    engine, keyring, recognizer, group_faces, enroll_person
+):
+    """The failure was raised as one object to every frame until the next check, and each raise added the
+    frame loop's frames (with the frame's image) to its traceback: 30 frames at 15 fps within a poll_s."""
+    enroll_person("Alice", group_faces[0])
+    run = GateRun(
+        engine=engine, keyring=Keyring([secrets.token_bytes(32)]), recognizer=recognizer, clock=FakeClock()
+    )
+    (alice,) = build_frames([Placement(recognizer.decode(group_faces[0]), 30, 100)], count=1)
+    alive: list[weakref.ref] = []
+
+    def frames() -> Iterator[object]:
+        for _ in range(30):  # no time passes: one check, raised to every frame
+            frame = alice.copy()
+            alive.append(weakref.ref(frame))
+            yield frame
+
+    decisions, _ = run(frames())
+
+    assert decisions == []
+    gc.collect()
+    # at most the frame whose version check failed (its traceback's) and the last one's, not all 30
+    assert sum(ref() is not None for ref in alive) <= 2
