@@ -8,7 +8,10 @@ too many pixels); only a file over the byte limit is 413, because it is refused 
 Database and key problems answer with a generic message: details go to the log, never to the client.
 A database that cannot be reached (storage's DatabaseUnavailable: a refused or reset connection, a pool
 timeout) is an outage, not a bug: 503 with Retry-After and `"status": "database_unavailable"` (the word
-/readyz answers), logged as one warning line without a traceback, at most one every few seconds. A bug
+/readyz answers), logged as one warning line without a traceback, at most one every few seconds. A database
+without the schema this release needs (storage's SchemaMissing: never migrated, or dropped or replaced
+under the running server) is neither: 503 `"status": "schema_missing"` without Retry-After, since waiting
+does not help, and one error line per interval naming what is missing and what to run. A bug
 (an error no row lists, or a 500 row) keeps its traceback. Under the console's paths the same answers are
 HTML pages.
 """
@@ -38,6 +41,7 @@ from storage import (
     InvalidValue,
     KeyringError,
     NotFound,
+    SchemaMissing,
     StorageError,
     TransactionAborted,
 )
@@ -94,6 +98,16 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
         status_word="database_unavailable",
         warn_every_s=10.0,
     ),
+    # Not an outage: the schema is missing or older than this release. An operator must migrate (or restore)
+    # the database, after which the same server answers; no Retry-After, as no wait alone helps. A 503, not
+    # a 500: the server cannot serve until its database is fixed, as in an outage, and 500 stays for bugs.
+    SchemaMissing: ErrorRule(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "the database lacks the schema this server needs (never created, dropped or older): the request was "
+        "not carried out; an operator must bring it up to date (`facegate init`), retrying will not help",
+        status_word="schema_missing",
+        warn_every_s=10.0,
+    ),
     # A deadlock or serialization failure: nothing was kept and the same request can succeed (503 with
     # Retry-After is what generic HTTP clients retry; 409 would ask the caller to change the request).
     TransactionAborted: ErrorRule(
@@ -116,7 +130,8 @@ def _described(description: str, model: type[BaseModel] = ErrorPublic) -> dict[s
 
 _DATABASE_UNAVAILABLE = (
     "The database cannot be reached (`status`: `database_unavailable`): nothing was stored; try again after "
-    "Retry-After seconds."
+    "Retry-After seconds. Or it lacks its schema (`status`: `schema_missing`, no Retry-After): an operator "
+    "must run `facegate init`."
 )
 
 AUTHENTICATED_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -204,12 +219,21 @@ class WarningThrottle:
             return self._left_out.pop(rule, 0)
 
 
-def _warn(throttle: WarningThrottle, request: Request, exc: Exception, rule: ErrorRule, outcome: str) -> None:
-    """`METHOD PATH <outcome>: ErrorType: text` as a warning, no traceback, when `throttle` admits it."""
+def _warn(
+    throttle: WarningThrottle,
+    request: Request,
+    exc: Exception,
+    rule: ErrorRule,
+    outcome: str,
+    *,
+    level: int = logging.WARNING,
+) -> None:
+    """`METHOD PATH <outcome>: ErrorType: text` at `level`, no traceback, when `throttle` admits it."""
     left_out = throttle.admit(rule)
     if left_out is None:
         return
-    logger.warning(
+    logger.log(
+        level,
         "%s %s %s: %s: %s%s",
         request.method,
         request.url.path,
@@ -220,14 +244,28 @@ def _warn(throttle: WarningThrottle, request: Request, exc: Exception, rule: Err
     )
 
 
-def _log(
-    request: Request, exc: Exception, rule: ErrorRule, wait_s: int | None, throttle: WarningThrottle
-) -> None:
+def _log_once_per_interval(
+    request: Request, exc: Exception, rule: ErrorRule, throttle: WarningThrottle, outcome: str | None = None
+) -> bool:
+    """Log `exc` as one rate-limited line without a traceback when its row asks for it; False otherwise."""
+    wait_s = retry_after_s(exc, rule)
     if wait_s is not None:
         # Expected and passing (a deadlock retried, a gallery loading for a minute, a database restarting):
         # one line, not a traceback per request that would bury real failures.
-        _warn(throttle, request, exc, rule, f"answered {rule.status_code}, retry after {wait_s} s")
-    elif rule.status_code >= 500:
+        _warn(throttle, request, exc, rule, outcome or f"answered {rule.status_code}, retry after {wait_s} s")
+    elif rule.warn_every_s is not None:
+        # Not passing, but the same for every request until an operator acts (a missing schema): one error
+        # line per interval, whose message says what is missing and what to run.
+        _warn(throttle, request, exc, rule, outcome or f"answered {rule.status_code}", level=logging.ERROR)
+    else:
+        return False
+    return True
+
+
+def _log(request: Request, exc: Exception, rule: ErrorRule, throttle: WarningThrottle) -> None:
+    if _log_once_per_interval(request, exc, rule, throttle):
+        return
+    if rule.status_code >= 500:
         # Request boundary (E4): keep the traceback in the log, show the client a generic line.
         logger.error(
             "%s %s failed with %s", request.method, request.url.path, type(exc).__name__, exc_info=exc
@@ -235,8 +273,9 @@ def _log(
 
 
 def log_passing_error(request: Request, exc: Exception, *, outcome: str | None = None) -> None:
-    """Log a passing error (one whose ERROR_TABLE row has a Retry-After) that `request`'s route handled
-    itself, as the error handlers log it: one warning line, rate-limited together with theirs.
+    """Log a passing error (one whose ERROR_TABLE row has a Retry-After), or one the same for every request
+    until an operator acts (a row with warn_every_s: SchemaMissing), that `request`'s route handled itself,
+    as the error handlers log it: one line, rate-limited together with theirs.
 
     Args:
         request: the request; its app's WarningThrottle (installed by register_error_handlers) is used.
@@ -244,14 +283,12 @@ def log_passing_error(request: Request, exc: Exception, *, outcome: str | None =
         outcome: what the client got, when not the row's answer ("answered 503, retry after 5 s").
 
     Raises:
-        ValueError: `exc` has no row with a Retry-After: it is not passing, so it needs its traceback.
+        ValueError: `exc` has no row with a Retry-After or warn_every_s: it needs its traceback.
     """
     rule = rule_for(exc)
-    wait_s = None if rule is None else retry_after_s(exc, rule)
-    if rule is None or wait_s is None:
-        raise ValueError(f"{type(exc).__name__} is not a passing error") from exc
     throttle: WarningThrottle = request.app.state.warning_throttle
-    _warn(throttle, request, exc, rule, outcome or f"answered {rule.status_code}, retry after {wait_s} s")
+    if rule is None or not _log_once_per_interval(request, exc, rule, throttle, outcome):
+        raise ValueError(f"{type(exc).__name__} is not a passing error") from exc
 
 
 def _handler_for(
@@ -259,7 +296,7 @@ def _handler_for(
 ) -> Callable[[Request, Exception], Awaitable[Response]]:
     async def handle(request: Request, exc: Exception) -> Response:
         wait_s = retry_after_s(exc, rule)
-        _log(request, exc, rule, wait_s, throttle)
+        _log(request, exc, rule, throttle)
         headers = {} if wait_s is None else {"Retry-After": str(wait_s)}
         path = request.url.path
         page = next((pages[under] for under in pages if path == under or path.startswith(f"{under}/")), None)

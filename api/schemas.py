@@ -209,12 +209,14 @@ class ErrorPublic(BaseModel):
 
 
 class UnavailablePublic(ErrorPublic):
-    """Body of a 503: `status` says `database_unavailable` when the database cannot be reached."""
+    """Body of a 503: `status` says `database_unavailable` when the database cannot be reached, and
+    `schema_missing` when it lacks the schema this server needs."""
 
-    status: Literal["database_unavailable"] | None = Field(
+    status: Literal["database_unavailable", "schema_missing"] | None = Field(
         default=None,
         description="`database_unavailable` (the word /readyz answers) when the database cannot be reached; "
-        "absent for the other causes.",
+        "`schema_missing` when it lacks the schema this server needs (no Retry-After: an operator must run "
+        "`facegate init`); absent for the other causes.",
     )
 
 
@@ -246,9 +248,10 @@ class StatusPublic(BaseModel):
 class ReadinessPublic(BaseModel):
     """Body of the readiness route, ready or not; nothing else is disclosed."""
 
-    status: Literal["ready", "loading", "failed", "database_unavailable"] = Field(
+    status: Literal["ready", "loading", "failed", "database_unavailable", "schema_missing"] = Field(
         description="`ready` (200); else why not (503, with Retry-After): the gallery is `loading`, its last "
-        "load `failed` and waits out a backoff, or the database cannot be reached (`database_unavailable`)."
+        "load `failed` and waits out a backoff, or the database cannot be reached (`database_unavailable`); "
+        "or (503 without Retry-After) the database lacks the schema this server needs (`schema_missing`)."
     )
 
 

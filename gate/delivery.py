@@ -14,7 +14,15 @@ from collections.abc import Callable, Sequence
 
 from gate.errors import UpstreamUnavailable
 from gate.journal import EventJournal, JournalEntry
-from storage import AuditEventCreate, Cipher, DatabaseUnavailable, Engine, append_new_events, session_scope
+from storage import (
+    AuditEventCreate,
+    Cipher,
+    DatabaseUnavailable,
+    Engine,
+    SchemaMissing,
+    append_new_events,
+    session_scope,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +42,7 @@ def database_sink(engine: Engine, keyring: Cipher) -> EventSink:
         try:
             with session_scope(engine) as session:
                 return append_new_events(session, keyring, events)
-        except DatabaseUnavailable as exc:
+        except (DatabaseUnavailable, SchemaMissing) as exc:  # the events wait until it is back or migrated
             raise UpstreamUnavailable(str(exc)) from exc
 
     return store

@@ -5,17 +5,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Engine, event
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, create_engine
 
-from storage.db_errors import redacted, translate
-from storage.errors import DatabaseUnavailable, StorageError
-from storage.migrate import upgrade_schema
+from storage.db_errors import is_schema_missing, message, redacted, translate
+from storage.errors import DatabaseUnavailable, SchemaMissing, StorageError
+from storage.migrate import missing_schema_advice, upgrade_schema
 from storage.settings import StorageSettings
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,18 @@ def _pool_exhausted() -> DatabaseUnavailable:
     )
 
 
+def _raise_translated(bind: Engine | Connection, exc: DBAPIError) -> NoReturn:
+    """The storage error for a driver error inside a transaction; a ProgrammingError other than a missing
+    table or column (a statement the database cannot parse: a bug) is raised as it is, with its traceback."""
+    if is_schema_missing(exc):
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        said = f"the database lacks a table or column this release needs ({message(exc)})"
+        raise SchemaMissing(f"{said}: {missing_schema_advice(engine)}") from redacted(exc)
+    if isinstance(exc, ProgrammingError):
+        raise exc
+    raise translate(exc) from redacted(exc)
+
+
 def create_schema(engine: Engine) -> None:
     """Bring the database to the newest schema with the Alembic migrations (a no-op when it is there).
 
@@ -112,6 +124,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         InvalidValue: a value does not fit its column.
         TransactionAborted: PostgreSQL aborted it for a deadlock or serialization failure (retryable).
         DatabaseUnavailable: the database cannot be reached or fails mid-transaction.
+        SchemaMissing: a table or column is missing (never migrated, or dropped after the start).
         NotFound: the ORM wrote a row it had read, and another transaction had deleted it meanwhile.
     """
     with Session(engine, expire_on_commit=False) as session, transaction(session):
@@ -126,7 +139,7 @@ def transaction(session: Session) -> Iterator[None]:
 
     Raises:
         Conflict, MissingReference, ConstraintViolation, InvalidValue, TransactionAborted,
-            DatabaseUnavailable, NotFound: as session_scope.
+            DatabaseUnavailable, SchemaMissing, NotFound: as session_scope.
     """
     try:
         session.commit()
@@ -136,8 +149,8 @@ def transaction(session: Session) -> Iterator[None]:
         except BaseException:
             session.rollback()
             raise
-    except (OperationalError, IntegrityError, DataError) as exc:
-        raise translate(exc) from redacted(exc)
+    except (OperationalError, IntegrityError, DataError, ProgrammingError) as exc:
+        _raise_translated(session.get_bind(), exc)
     except PoolTimeout as exc:  # its message holds the pool's sizes and timeout, no statement or value
         raise _pool_exhausted() from exc
     except StaleDataError as exc:  # names the table only: no values to redact
@@ -150,12 +163,12 @@ def connection_scope(engine: Engine) -> Iterator[Connection]:
 
     Raises:
         Conflict, MissingReference, ConstraintViolation, InvalidValue, TransactionAborted,
-            DatabaseUnavailable: as session_scope.
+            DatabaseUnavailable, SchemaMissing: as session_scope.
     """
     try:
         with engine.begin() as connection:
             yield connection
-    except (OperationalError, IntegrityError, DataError) as exc:
-        raise translate(exc) from redacted(exc)
+    except (OperationalError, IntegrityError, DataError, ProgrammingError) as exc:
+        _raise_translated(engine, exc)
     except PoolTimeout as exc:  # its message holds the pool's sizes and timeout, no statement or value
         raise _pool_exhausted() from exc

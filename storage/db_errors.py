@@ -33,6 +33,8 @@ from storage.errors import (
 _UNIQUE = {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 _FOREIGN_KEY = {"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"}
 _RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+_UNDEFINED = {"42P01", "42703"}  # undefined_table, undefined_column
+_SQLITE_UNDEFINED = re.compile(r"no such (table|column): |table \S+ has no column named ")
 _SQLITE_COLUMNS = re.compile(r"constraint failed: ([\w.]+(?:, [\w.]+)*)")
 _STALE_TABLE = re.compile(r"on table '(\w+)'")
 
@@ -139,6 +141,12 @@ def translate(exc: DBAPIError | StaleDataError) -> StorageError:
     if code in _RETRYABLE:
         return TransactionAborted(f"the database aborted the transaction ({code}); it can be retried")
     return DatabaseUnavailable(f"database error: {message(exc)}")
+
+
+def is_schema_missing(exc: DBAPIError) -> bool:
+    """The statement named a table or column the database lacks (PostgreSQL 42P01 or 42703, SQLite's words;
+    SQLite raises it as an OperationalError, PostgreSQL as a ProgrammingError)."""
+    return _code(exc) in _UNDEFINED or _SQLITE_UNDEFINED.match(message(exc)) is not None
 
 
 def message(exc: DBAPIError) -> str:

@@ -11,6 +11,7 @@ StorageError
 │   └── TransactionAborted  PostgreSQL aborted the transaction (deadlock, serialization failure): retryable
 ├── MigrationFailed       a schema migration failed; the whole upgrade was rolled back
 ├── SchemaTooNew          a newer release migrated the database past every migration this one knows
+├── SchemaMissing         a table or column this release needs is not in the database (not migrated, dropped)
 ├── InvalidDevice         a device key or public key that cannot serve as an edge device
 ├── BackupError           a backup file is damaged or foreign, or the restore target is not empty
 ├── AuditChainError
@@ -76,6 +77,15 @@ class MigrationFailed(StorageError):
 class SchemaTooNew(StorageError):
     """The database's schema revision is none of this release's migrations: a newer release upgraded it
     (a rollback of the software alone), so this one cannot tell what its tables hold; nothing was changed."""
+
+
+class SchemaMissing(StorageError):
+    """A statement met a table or column the database lacks: the schema was never migrated, or was dropped
+    or replaced (an older dump restored) after this process migrated it at its start.
+
+    Not DatabaseUnavailable: the database answered, and waiting does not help; an operator must migrate or
+    restore it. The message names what is missing and, by the database's schema revision, what to do.
+    """
 
 
 class BackupError(StorageError):

@@ -125,6 +125,31 @@ def _following(script: ScriptDirectory, revision: str | None) -> str:
     return ", ".join(sorted(successors))
 
 
+def missing_schema_advice(engine: Engine) -> str:
+    """What to do about a table or column the database lacks, by the schema revision it is at."""
+    try:
+        revision = current_revision(engine)
+    except DBAPIError:
+        return "its schema revision cannot be read; `facegate init` brings the schema up to date"
+    script = ScriptDirectory.from_config(_config())
+    head = script.get_current_head()
+    if revision is None:
+        return (
+            "it has no schema revision: it was never migrated, or its tables were dropped after this process "
+            "started; `facegate init` creates them"
+        )
+    if revision == head:
+        return (
+            f"it is at this release's schema revision {head}, so the schema was changed outside FaceGate; "
+            "restore the database from a backup"
+        )
+    if revision not in {migration.revision for migration in script.walk_revisions()}:
+        return f"it is at schema revision {revision}, which a newer release made; run that release"
+    return (
+        f"it is at schema revision {revision}, older than this release's {head}; `facegate init` migrates it"
+    )
+
+
 def schema_drift(engine: Engine) -> list[object]:
     """Differences between the migrated database and the SQLModel tables (empty when they agree)."""
     with engine.connect() as connection:

@@ -9,7 +9,7 @@ from api.deps import ServicesDep
 from api.errors import DATABASE_RETRY_AFTER_S, log_passing_error, retry_after_s, rule_for
 from api.schemas import ReadinessPublic, StatusPublic
 from enrollment import GalleryLoadFailed
-from storage import DatabaseUnavailable, gallery_version, session_scope
+from storage import DatabaseUnavailable, SchemaMissing, gallery_version, session_scope
 
 router = APIRouter(tags=["health"])
 
@@ -30,7 +30,8 @@ def healthz() -> StatusPublic:
         status.HTTP_503_SERVICE_UNAVAILABLE: {
             "model": ReadinessPublic,
             "description": "Not ready, see Retry-After: the gallery is `loading`, or its last load `failed` "
-            "and is retried after a backoff, or the database cannot be reached (`database_unavailable`).",
+            "and is retried after a backoff, or the database cannot be reached (`database_unavailable`); or, "
+            "without Retry-After, the database lacks the schema this server needs (`schema_missing`).",
         }
     },
 )
@@ -50,6 +51,9 @@ def readyz(request: Request, services: ServicesDep) -> ReadinessPublic | JSONRes
         # Probes come every second or so: one line per interval, shared with every other route's 503.
         log_passing_error(request, exc)
         return _not_ready(ReadinessPublic(status="database_unavailable"), wait_s=DATABASE_RETRY_AFTER_S)
+    except SchemaMissing as exc:
+        log_passing_error(request, exc)
+        return _not_ready(ReadinessPublic(status="schema_missing"), wait_s=None)
     if waiting is None:
         return ReadinessPublic(status="ready")
     rule = rule_for(waiting)
@@ -60,9 +64,9 @@ def readyz(request: Request, services: ServicesDep) -> ReadinessPublic | JSONRes
     return _not_ready(ReadinessPublic(status="failed" if failed else "loading"), wait_s=wait_s)
 
 
-def _not_ready(body: ReadinessPublic, *, wait_s: int) -> JSONResponse:
+def _not_ready(body: ReadinessPublic, *, wait_s: int | None) -> JSONResponse:
     return JSONResponse(
         body.model_dump(),
         status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-        headers={"Retry-After": str(wait_s)},
+        headers={} if wait_s is None else {"Retry-After": str(wait_s)},
     )
