@@ -243,6 +243,8 @@ def verified_events(
 ) -> tuple[list[AuditEventPublic], ChainReport]:
     """The matching events (`until` exclusive), oldest first, taken from the very rows the audit chain's
     verification (`verify_chain`, as `facegate audit verify`) vouched for, and that verification's report.
+    `door` matches the door's events under each name it has had, as the events list does (a door's PAD
+    calibration counts its events from before a rename).
 
     For readers whose result must not move when someone who can write the database, but does not hold the
     master key, edits, forges, copies or deletes events (a threshold set from events): use the events
@@ -293,9 +295,10 @@ def visit_verified_events(
         DatabaseUnavailable: the database fails mid-read (from the caller's session scope).
     """
     window = (None if since is None else as_utc(since), None if until is None else as_utc(until))
+    doors = None if door is None else frozenset(names_of_door_called(session, door))
 
     def keep(row: AuditEvent) -> None:
-        if door is not None and row.door != door:
+        if doors is not None and row.door not in doors:
             return
         if decision is not None and row.decision != decision:
             return

@@ -19,7 +19,9 @@ from storage import (
     Engine,
     Keyring,
     append_event,
+    ensure_door,
     query_events,
+    rename_door,
     session_scope,
     verified_events,
     visit_verified_events,
@@ -192,6 +194,23 @@ def test_verified_events_are_the_filtered_events_as_the_verification_read_them(
     assert found == sorted(expected, key=lambda e: e.sequence)
     with session_scope(chain) as session:
         assert verified_events(session, keyring, door="back")[0] == []
+
+
+def test_verified_events_find_a_renamed_doors_events_under_its_former_name(
+    chain: Engine, keyring: Keyring
+) -> None:
+    """A door's PAD calibration reads its verified events: after a rename they are recorded under the old
+    name, and the new name found none of them (`facegate pad calibrate-door` counted 0 events)."""
+    with session_scope(chain) as session:
+        before, _ = verified_events(session, keyring, door="front", decision=Decision.granted)
+        door = ensure_door(session, name="front")
+        rename_door(session, door.id, name="lobby", now=T0 + timedelta(days=1))
+    with session_scope(chain) as session:
+        after, report = verified_events(session, keyring, door="lobby", decision=Decision.granted)
+        by_old_name, _ = verified_events(session, keyring, door="front", decision=Decision.granted)
+
+    assert report.is_ok and len(before) == EVENTS // 2
+    assert after == by_old_name == before
 
 
 def test_visiting_verified_events_streams_what_verified_events_returns(
