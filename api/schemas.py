@@ -80,7 +80,14 @@ class ApiKeyCreate(BaseModel):
     doors: list[str] = Field(
         default_factory=list,
         max_length=100,
-        description="Device keys only: the doors its edge gate serves (gallery and events of these doors).",
+        description="Device keys only: the doors its edge gate serves (gallery and events of these doors), "
+        "each by its name now or a former one; a name no door has or had is refused (422) unless "
+        "`create_doors`.",
+    )
+    create_doors: bool = Field(
+        False,
+        description="Register each of `doors` that no door has or had as a new door. A new door has no "
+        "rules, so it admits every enrolled person: a misspelt name would open it.",
     )
 
 

@@ -20,8 +20,8 @@ from sqlmodel import Session, col, select
 from storage.access import AccessWindow, door_access_windows
 from storage.device_models import Device, DeviceDoor, DevicePublic
 from storage.device_seal import DEVICE_KEY_BYTES, open_sealed, seal_to_device
-from storage.doors import ensure_door, former_names_of
-from storage.errors import Conflict, InvalidDevice, NotFound
+from storage.doors import door_called, ensure_door, former_names_of
+from storage.errors import Conflict, DoorNotFound, InvalidDevice, NotFound
 from storage.gallery_log import gallery_version, iter_templates
 from storage.inserts import insert_if_absent
 from storage.models import ApiKey, Door, Role
@@ -38,21 +38,43 @@ def _device_key(session: Session, key_id: str) -> ApiKey:
     return row
 
 
-def bind_device_doors(session: Session, *, key_id: str, doors: Collection[str]) -> list[str]:
-    """Let the device key serve these doors too (created when new); returns all its doors.
+def bind_device_doors(
+    session: Session, *, key_id: str, doors: Collection[str], create_doors: bool = False
+) -> list[str]:
+    """Let the device key serve these doors too; returns all its doors, by their names now.
+
+    A former name binds the door it names now. A name that no door has or had is refused unless
+    `create_doors`: a new door has no rules, so it admits every enrolled person, and registering a
+    misspelt name would open that door to everyone at the key's edge gate.
 
     Raises:
         NotFound: no such key. InvalidDevice: the key's role is not device.
+        DoorNotFound: a name no door has or had, without `create_doors` (nothing is bound).
     """
     _device_key(session, key_id)
+    if not create_doors:
+        _refuse_unknown_doors(session, doors)
     bound = set(device_doors(session, key_id))
     for name in doors:
         door = ensure_door(session, name=name)
-        if name not in bound:
+        if door.name not in bound:  # a door named twice, or by its name now and a former one, binds once
             assert door.id is not None
             session.add(DeviceDoor(key_id=key_id, door_id=door.id))
+            bound.add(door.name)
     session.flush()
     return device_doors(session, key_id)
+
+
+def _refuse_unknown_doors(session: Session, doors: Collection[str]) -> None:
+    unknown = sorted({name for name in doors if door_called(session, name) is None})
+    if unknown:
+        names = " or ".join(repr(name) for name in unknown)
+        raise DoorNotFound(
+            f"no door is called {names}, now or before a rename: register the door first (POST /doors, "
+            "or the console's Access page), or bind with create_doors (the API) or --create-doors "
+            "(facegate apikeys create), which registers it without rules, so that it admits every "
+            "enrolled person"
+        )
 
 
 def device_doors(session: Session, key_id: str) -> list[str]:

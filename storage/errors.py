@@ -3,7 +3,7 @@
 StorageError
 ├── NotFound              a row that was asked for does not exist
 │   ├── MissingReference    a write refers to a row that does not exist (deleted meanwhile): a foreign key
-│   └── DoorNotFound        a door name that is no door's name or former name (a gate's door must exist)
+│   └── DoorNotFound        a door name that is no door's name or former name (a gate's or a device key's)
 ├── Conflict              a unique name or key is already taken (checked first, or by the database)
 ├── ConstraintViolation   a write broke another database constraint (NOT NULL, CHECK): a bug
 ├── InvalidValue          a value the caller gave is out of range (an expiry in the past)

@@ -56,21 +56,34 @@ def create_command(
         list[str] | None,
         typer.Option(
             "--door",
-            help="A door this device key serves (repeat for several): its gate gets the gallery of "
-            "the people these doors admit, and may post only their events.",
+            help="A door this device key serves (repeat for several), by its name now or a former one: "
+            "its gate gets the gallery of the people these doors admit, and may post only their events. "
+            "A name no door has or had is refused unless --create-doors.",
         ),
     ] = None,
+    create_doors: Annotated[
+        bool,
+        typer.Option(
+            "--create-doors",
+            help="Register each --door that no door has or had as a new door, without rules: it admits "
+            "every enrolled person.",
+        ),
+    ] = False,
 ) -> None:
     """Create an API key and print its token once; only a digest is stored."""
     now = datetime.now(UTC)
     expires_at = parse_expiry(expires, now=now) if expires is not None else None
     doors = door or []
-    if doors and role is not Role.device:
-        raise typer.BadParameter("--door is for device keys only")
+    if (doors or create_doors) and role is not Role.device:
+        raise typer.BadParameter("--door and --create-doors are for device keys only")
     with cli_errors():
         with database_session(StorageSettings()) as session:
             token, key = create_api_key(session, role=role, label=label, now=now, expires_at=expires_at)
-            bound = bind_device_doors(session, key_id=key.token_id, doors=doors) if doors else []
+            bound = (
+                bind_device_doors(session, key_id=key.token_id, doors=doors, create_doors=create_doors)
+                if doors
+                else []
+            )
     console.print(f"{key.role} key {key.token_id} ({key.label}), expires {_when(key.expires_at)}")
     if role is Role.device:
         console.print(f"doors: {', '.join(bound) or 'none (its gate gets an empty gallery)'}", markup=False)

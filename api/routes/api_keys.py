@@ -22,13 +22,15 @@ def create(
 ) -> ApiKeyCreatedPublic:
     """Create a key; the response holds its token, which is shown only this once.
 
-    `doors` binds a device key to the doors its edge gate serves (422 for other roles).
+    `doors` binds a device key to the doors its edge gate serves (422 for other roles), each by its
+    name now or a former one (which binds the door it names now). A name no door has or had is 422 and
+    nothing is created, unless `create_doors` registers it (without rules: it admits everyone).
     """
     token, public = create_api_key(
         session, role=body.role, label=body.label, now=services.clock(), expires_at=body.expires_at
     )
     if body.doors:
-        bind_device_doors(session, key_id=public.token_id, doors=body.doors)
+        bind_device_doors(session, key_id=public.token_id, doors=body.doors, create_doors=body.create_doors)
     return ApiKeyCreatedPublic(**public.model_dump(), token=token)
 
 

@@ -91,7 +91,7 @@ def test_only_device_keys_use_the_device_routes(api: ApiHarness) -> None:
 
 def test_the_gallery_holds_only_people_the_devices_door_admits(api: ApiHarness, group_faces) -> None:
     with session_scope(api.services.engine) as session:
-        bind_device_doors(session, key_id=_device_id(api), doors=["lab"])
+        bind_device_doors(session, key_id=_device_id(api), doors=["lab"], create_doors=True)
     _register(api)
     ann, bob = _enroll(api, "Ann", group_faces[0]), _enroll(api, "Bob", group_faces[1])
     version, payload = _sync(api)
@@ -110,7 +110,7 @@ def test_the_gallery_holds_only_people_the_devices_door_admits(api: ApiHarness, 
 
 def test_a_waiting_sync_answers_when_the_gallery_changes(api: ApiHarness, group_faces) -> None:
     with session_scope(api.services.engine) as session:
-        bind_device_doors(session, key_id=_device_id(api), doors=["lab"])
+        bind_device_doors(session, key_id=_device_id(api), doors=["lab"], create_doors=True)
     _register(api)
     version, _ = _sync(api)
     assert _sync(api, version=version, wait_s=0.2) == (version, None)  # nothing changed
@@ -124,7 +124,7 @@ def test_a_waiting_sync_answers_when_the_gallery_changes(api: ApiHarness, group_
 
 def test_events_land_once_and_only_for_the_devices_doors(api: ApiHarness) -> None:
     with session_scope(api.services.engine) as session:
-        bind_device_doors(session, key_id=_device_id(api), doors=["front"])
+        bind_device_doors(session, key_id=_device_id(api), doors=["front"], create_doors=True)
     events = [
         sample_event(track).model_copy(update={"event_uid": str(uuid.uuid4())}).model_dump(mode="json")
         for track in (1, 2, 3)
@@ -148,7 +148,19 @@ def test_apikeys_create_binds_a_device_key_to_its_doors() -> None:
     runner = CliRunner()
     result = runner.invoke(
         cli_app,
-        ["apikeys", "create", "--role", "device", "--label", "lab gate", "--door", "lab", "--door", "annex"],
+        [
+            "apikeys",
+            "create",
+            "--role",
+            "device",
+            "--label",
+            "lab gate",
+            "--door",
+            "lab",
+            "--door",
+            "annex",
+            "--create-doors",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "doors: annex, lab" in result.output
@@ -160,7 +172,7 @@ def test_apikeys_create_binds_a_device_key_to_its_doors() -> None:
 
 def test_an_admin_creates_a_device_key_for_doors_over_http(api: ApiHarness) -> None:
     admin = api.auth(Role.admin)
-    body = {"role": "device", "label": "annex gate", "doors": ["annex"]}
+    body = {"role": "device", "label": "annex gate", "doors": ["annex"], "create_doors": True}
     created = api.client.post("/api-keys", json=body, headers=admin)
     assert created.status_code == 201, created.text
     with session_scope(api.services.engine) as session:
@@ -190,7 +202,7 @@ def test_an_edge_gate_configured_with_a_renamed_doors_old_name_keeps_its_rules_a
     was none of them, so it denied every face as gallery_unavailable and the API refused its events (403),
     which waited in its journal until it was reconfigured."""
     with session_scope(api.services.engine) as session:
-        bind_device_doors(session, key_id=_device_id(api), doors=["lab"])
+        bind_device_doors(session, key_id=_device_id(api), doors=["lab"], create_doors=True)
     admin = api.auth(Role.admin)
     ann, bob = api.create_person("Ann"), api.create_person("Bob")
     group = api.client.post("/access/groups", json={"name": "lab staff"}, headers=admin).json()["id"]

@@ -66,7 +66,7 @@ def test_openapi_exposes_no_biometric_or_key_field(api: ApiHarness) -> None:
     key_fields = {name: set(body["properties"]) for name, body in bodies.items() if name.startswith("ApiKey")}
     listed = {"token_id", "role", "label", "created_at", "expires_at", "last_used_at", "revoked_at"}
     assert key_fields == {
-        "ApiKeyCreate": {"role", "label", "expires_at", "doors"},
+        "ApiKeyCreate": {"role", "label", "expires_at", "doors", "create_doors"},
         "ApiKeyPublic": listed,
         "ApiKeyCreatedPublic": listed | {"token"},
     }

@@ -60,7 +60,7 @@ ALL_DAY = {"weekdays": EVERY_DAY, "start": "00:00", "end": "24:00"}
 def _device_token(engine, door: str) -> str:
     with session_scope(engine) as session:
         token, _ = create_api_key(session, role=Role.device, label=f"{door} gate", now=datetime.now(UTC))
-        bind_device_doors(session, key_id=token.split("_")[1], doors=[door])
+        bind_device_doors(session, key_id=token.split("_")[1], doors=[door], create_doors=True)
     return token
 
 

@@ -63,7 +63,7 @@ def site(engine, keyring):
         for door in ("lab", "lobby"):
             token, _ = create_api_key(session, role=Role.device, label=door, now=NOW)
             keys[door] = _token_id(token)
-            bind_device_doors(session, key_id=keys[door], doors=[door])
+            bind_device_doors(session, key_id=keys[door], doors=[door], create_doors=True)
     pairs = {door: generate_device_key_pair() for door in keys}
     with session_scope(engine) as session:
         for door, key_id in keys.items():
@@ -140,7 +140,7 @@ def test_registration_rules(engine, site) -> None:
 def _new_device_key(engine) -> str:
     with session_scope(engine) as session:
         token, _ = create_api_key(session, role=Role.device, label="new", now=NOW)
-        bind_device_doors(session, key_id=_token_id(token), doors=["lab"])
+        bind_device_doors(session, key_id=_token_id(token), doors=["lab"], create_doors=True)
     return _token_id(token)
 
 
