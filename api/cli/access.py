@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli.runtime import cli_errors, open_database
+from api.cli.runtime import cli_errors, database_session
 from storage import (
     AccessGroupPublic,
     DoorRuleCreate,
@@ -22,7 +22,6 @@ from storage import (
     list_door_rules,
     list_groups,
     remove_member,
-    session_scope,
 )
 
 console = Console()
@@ -48,7 +47,7 @@ def _print_group(group: AccessGroupPublic) -> None:
 @group_app.command("create")
 def group_create(name: Annotated[str, typer.Argument(help="Unique group name.")]) -> None:
     """Create an empty group."""
-    with cli_errors(), session_scope(open_database(StorageSettings())) as session:
+    with cli_errors(), database_session(StorageSettings()) as session:
         group = create_group(session, name=name)
     _print_group(group)
 
@@ -59,7 +58,7 @@ def group_list(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many groups.")] = 100,
 ) -> None:
     """List groups with their members' person ids."""
-    with cli_errors(), session_scope(open_database(StorageSettings())) as session:
+    with cli_errors(), database_session(StorageSettings()) as session:
         groups, total = list_groups(session, offset=offset, limit=limit)
     table = Table("id", "name", "members (person ids)", title=f"{total} groups")
     for group in groups:
@@ -70,7 +69,7 @@ def group_list(
 @group_app.command("delete")
 def group_delete(group_id: GroupId) -> None:
     """Delete a group with its memberships and door rules."""
-    with cli_errors(), session_scope(open_database(StorageSettings())) as session:
+    with cli_errors(), database_session(StorageSettings()) as session:
         delete_group(session, group_id)
     console.print(f"group {group_id} deleted")
 
@@ -78,7 +77,7 @@ def group_delete(group_id: GroupId) -> None:
 @group_app.command("add-member")
 def group_add_member(group_id: GroupId, person_id: PersonId) -> None:
     """Put a person in a group."""
-    with cli_errors(), session_scope(open_database(StorageSettings())) as session:
+    with cli_errors(), database_session(StorageSettings()) as session:
         group = add_member(session, group_id=group_id, person_id=person_id)
     _print_group(group)
 
@@ -86,7 +85,7 @@ def group_add_member(group_id: GroupId, person_id: PersonId) -> None:
 @group_app.command("remove-member")
 def group_remove_member(group_id: GroupId, person_id: PersonId) -> None:
     """Take a person out of a group."""
-    with cli_errors(), session_scope(open_database(StorageSettings())) as session:
+    with cli_errors(), database_session(StorageSettings()) as session:
         group = remove_member(session, group_id=group_id, person_id=person_id)
     _print_group(group)
 
@@ -105,7 +104,7 @@ def rule_add(
         rule = DoorRuleCreate(
             door=door, group_id=group_id, weekdays=days, start=start, end=end, timezone=timezone
         )
-        with session_scope(open_database(StorageSettings())) as session:
+        with database_session(StorageSettings()) as session:
             created = create_door_rule(session, rule)
     console.print(f"rule {created.id} added to door {created.door}", markup=False, highlight=False)
 
@@ -117,7 +116,7 @@ def rule_list(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many rules.")] = 100,
 ) -> None:
     """List door rules."""
-    with cli_errors(), session_scope(open_database(StorageSettings())) as session:
+    with cli_errors(), database_session(StorageSettings()) as session:
         rules, total = list_door_rules(session, door=door, offset=offset, limit=limit)
     table = Table("id", "door", "group", "days", "from", "to", "time zone", title=f"{total} door rules")
     for rule in rules:
@@ -129,6 +128,6 @@ def rule_list(
 @rule_app.command("delete")
 def rule_delete(rule_id: Annotated[int, typer.Argument(help="Id of the rule.")]) -> None:
     """Delete one door rule."""
-    with cli_errors(), session_scope(open_database(StorageSettings())) as session:
+    with cli_errors(), database_session(StorageSettings()) as session:
         delete_door_rule(session, rule_id)
     console.print(f"rule {rule_id} deleted")
