@@ -11,7 +11,9 @@ timeout) is an outage, not a bug: 503 with Retry-After and `"status": "database_
 /readyz answers), logged as one warning line without a traceback, at most one every few seconds. A database
 without the schema this release needs (storage's SchemaMissing: never migrated, or dropped or replaced
 under the running server) is neither: 503 `"status": "schema_missing"` without Retry-After, since waiting
-does not help, and one error line per interval naming what is missing and what to run. A bug
+does not help, and one error line per interval naming what is missing and what to run. A connection lost
+during a commit (storage's CommitUnconfirmed) may have stored the change: 503 `"status":
+"commit_unconfirmed"` without Retry-After, so that no client repeats it blindly. A bug
 (an error no row lists, or a 500 row) keeps its traceback. Under the console's paths the same answers are
 HTML pages.
 """
@@ -35,6 +37,7 @@ from recognition import ImageError, RecognitionError
 from storage import (
     CheckpointInvalid,
     CheckpointMismatch,
+    CommitUnconfirmed,
     Conflict,
     DatabaseUnavailable,
     DoorNotFound,
@@ -101,6 +104,15 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
         status_word="database_unavailable",
         warn_every_s=10.0,
     ),
+    # The connection went during the COMMIT itself: the change may be stored. Not "nothing was stored", and
+    # no Retry-After: a blind retry of an upload could store its templates twice. One line per answer.
+    CommitUnconfirmed: ErrorRule(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "the connection to the database was lost while the change was being committed: it may or may not "
+        "have been stored; check what is stored before repeating the request (a repeated upload would add "
+        "its templates again)",
+        status_word="commit_unconfirmed",
+    ),
     # Not an outage: the schema is missing or older than this release. An operator must migrate (or restore)
     # the database, after which the same server answers; no Retry-After, as no wait alone helps. A 503, not
     # a 500: the server cannot serve until its database is fixed, as in an outage, and 500 stays for bugs.
@@ -134,7 +146,8 @@ def _described(description: str, model: type[BaseModel] = ErrorPublic) -> dict[s
 _DATABASE_UNAVAILABLE = (
     "The database cannot be reached (`status`: `database_unavailable`): nothing was stored; try again after "
     "Retry-After seconds. Or it lacks its schema (`status`: `schema_missing`, no Retry-After): an operator "
-    "must run `facegate init`."
+    "must run `facegate init`. Or the connection was lost while a change was committed (`status`: "
+    "`commit_unconfirmed`, no Retry-After): it may have been stored; check before repeating it."
 )
 
 AUTHENTICATED_RESPONSES: dict[int | str, dict[str, Any]] = {

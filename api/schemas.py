@@ -216,14 +216,16 @@ class ErrorPublic(BaseModel):
 
 
 class UnavailablePublic(ErrorPublic):
-    """Body of a 503: `status` says `database_unavailable` when the database cannot be reached, and
-    `schema_missing` when it lacks the schema this server needs."""
+    """Body of a 503: `status` says `database_unavailable` when the database cannot be reached,
+    `schema_missing` when it lacks the schema this server needs, and `commit_unconfirmed` when the
+    connection was lost while a change was committed."""
 
-    status: Literal["database_unavailable", "schema_missing"] | None = Field(
+    status: Literal["database_unavailable", "schema_missing", "commit_unconfirmed"] | None = Field(
         default=None,
         description="`database_unavailable` (the word /readyz answers) when the database cannot be reached; "
         "`schema_missing` when it lacks the schema this server needs (no Retry-After: an operator must run "
-        "`facegate init`); absent for the other causes.",
+        "`facegate init`); `commit_unconfirmed` when the connection was lost while a change was committed "
+        "(no Retry-After: it may have been stored, check before repeating it); absent for the other causes.",
     )
 
 

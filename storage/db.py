@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, create_engine
 
 from storage.db_errors import is_schema_missing, message, redacted, translate
-from storage.errors import DatabaseUnavailable, SchemaMissing, StorageError
+from storage.errors import CommitUnconfirmed, DatabaseUnavailable, SchemaMissing, StorageError
 from storage.migrate import missing_schema_advice, upgrade_schema
 from storage.settings import StorageSettings
 
@@ -123,7 +123,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         ConstraintViolation: another constraint failed (a bug).
         InvalidValue: a value does not fit its column.
         TransactionAborted: PostgreSQL aborted it for a deadlock or serialization failure (retryable).
-        DatabaseUnavailable: the database cannot be reached or fails mid-transaction.
+        DatabaseUnavailable: the database cannot be reached or fails mid-transaction (nothing was kept).
+        CommitUnconfirmed: the connection was lost during the commit itself: kept or not, unknown.
         SchemaMissing: a table or column is missing (never migrated, or dropped after the start).
         NotFound: the ORM wrote a row it had read, and another transaction had deleted it meanwhile.
     """
@@ -139,13 +140,14 @@ def transaction(session: Session) -> Iterator[None]:
 
     Raises:
         Conflict, MissingReference, ConstraintViolation, InvalidValue, TransactionAborted,
-            DatabaseUnavailable, SchemaMissing, NotFound: as session_scope.
+            DatabaseUnavailable, CommitUnconfirmed, SchemaMissing, NotFound: as session_scope.
     """
     try:
-        session.commit()
+        _commit(session)
         try:
             yield
-            session.commit()
+            session.flush()  # a failed write is not a lost commit: nothing of it was kept
+            _commit(session)
         except BaseException:
             session.rollback()
             raise
@@ -155,6 +157,21 @@ def transaction(session: Session) -> Iterator[None]:
         raise _pool_exhausted() from exc
     except StaleDataError as exc:  # names the table only: no values to redact
         raise translate(exc) from exc
+
+
+def _commit(session: Session) -> None:
+    """Commit `session`; a connection lost during the COMMIT itself (SQLAlchemy saw a disconnect and
+    invalidated it) leaves the outcome unknown, so it is CommitUnconfirmed, never "nothing was kept".
+    SQLite never reports a disconnect: a failed commit there was rolled back."""
+    try:
+        session.commit()
+    except OperationalError as exc:
+        if not exc.connection_invalidated:
+            raise
+        raise CommitUnconfirmed(
+            "the connection to the database was lost while it committed: the change may or may not have "
+            f"been stored ({message(exc)})"
+        ) from redacted(exc)
 
 
 @contextmanager

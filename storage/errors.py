@@ -65,6 +65,15 @@ class TransactionAborted(DatabaseUnavailable):
     """
 
 
+class CommitUnconfirmed(DatabaseUnavailable):
+    """The connection to the database was lost while it committed: the server may have committed the
+    transaction before the connection went, or not, and no one can tell from here.
+
+    Every other DatabaseUnavailable means nothing was kept; this one must not be retried blindly where a
+    second run would store the change twice (an upload adds templates): check what is stored first.
+    """
+
+
 class MigrationFailed(StorageError):
     """A schema migration failed: the database refused one of its statements (a bug of the migration, a
     lock timeout), or its own code raised (a backfill that cannot parse what it reads).

@@ -7,7 +7,8 @@ and logged an error with a traceback for every request. Once the database is bac
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event, text
 
+from api import AppServices
 from api.app import create_app
 from recognition import Recognizer
 from storage import Engine, Keyring, Role, make_engine
@@ -141,21 +143,33 @@ def test_every_route_answers_a_cut_away_database_with_503_and_recovers(
     assert "Retry-After" not in dropped.headers
 
 
+@dataclass(frozen=True)
+class Proxied:
+    """An API's services on the test PostgreSQL through the proxy, and an admin's Authorization header."""
+
+    engine: Engine
+    services: AppServices
+    auth: dict[str, str]
+
+
+@pytest.fixture
+def proxied(
+    engine: Engine, database_url: str, proxy: TcpProxy, keyring: Keyring, recognizer: Recognizer
+) -> Iterator[Proxied]:
+    through_proxy = make_engine(proxy.url_for(database_url))  # `engine` migrated the database behind it
+    services = make_services(through_proxy, keyring, recognizer)
+    yield Proxied(through_proxy, services, {"Authorization": f"Bearer {make_tokens(engine)[Role.admin]}"})
+    through_proxy.dispose()
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_an_enrollment_cut_off_while_it_writes_says_nothing_was_stored(
-    engine: Engine,
-    database_url: str,
-    proxy: TcpProxy,
-    keyring: Keyring,
-    recognizer: Recognizer,
-    group_faces: list[bytes],
+    proxied: Proxied, proxy: TcpProxy, group_faces: list[bytes]
 ) -> None:
     """The connection is reset as the template is written (after the key check and the photo's
     detection): 503 saying nothing was stored, and nothing was; the same upload then succeeds."""
-    proxied = make_engine(proxy.url_for(database_url))
-    services = make_services(proxied, keyring, recognizer)
-    auth = {"Authorization": f"Bearer {make_tokens(engine)[Role.admin]}"}
+    services, auth = proxied.services, proxied.auth
 
     def cut_at_the_template(_connection: Connection, _cursor: object, statement: str, *_args: object) -> None:
         if statement.lstrip().upper().startswith("INSERT INTO FACE_TEMPLATE"):
@@ -166,18 +180,61 @@ def test_an_enrollment_cut_off_while_it_writes_says_nothing_was_stored(
         person = client.post("/people", json={"name": "Ada"}, headers=auth).json()["id"]
         before = db_state(services)
         upload = ROUTES["POST /people/{id}/faces"]
-        event.listen(proxied, "before_cursor_execute", cut_at_the_template)
+        event.listen(proxied.engine, "before_cursor_execute", cut_at_the_template)
         cut = upload(client, auth, person, group_faces[0])
-        event.remove(proxied, "before_cursor_execute", cut_at_the_template)
+        event.remove(proxied.engine, "before_cursor_execute", cut_at_the_template)
         proxy.restore()
         after = db_state(services)
         again = upload(client, auth, person, group_faces[0])
         stored = db_state(services)
-    proxied.dispose()
     assert cut.status_code == 503 and cut.json() == UNAVAILABLE and cut.headers["Retry-After"] == "5"
     assert after == before
     assert again.status_code == 201, again.text
     assert stored.templates == before.templates + 1
+
+
+def _client_port(connection: Connection) -> int:
+    """The local TCP port of `connection`'s psycopg socket: the proxy's name for it."""
+    fd = connection.connection.dbapi_connection.pgconn.socket  # type: ignore[union-attr]
+    with socket.fromfd(fd, socket.AF_INET, socket.SOCK_STREAM) as sock:  # a duplicate, closed here
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_an_enrollment_whose_commit_answer_is_lost_says_it_may_be_stored(
+    proxied: Proxied, proxy: TcpProxy, group_faces: list[bytes]
+) -> None:
+    """The COMMIT reaches PostgreSQL, which commits, and its answer is lost with the connection. It was
+    answered as an outage, 'nothing of it was stored; retry after Retry-After seconds': a client doing as
+    told stored the templates twice."""
+    services, auth = proxied.services, proxied.auth
+    wrote: list[str] = []
+
+    def note_the_template(_connection: Connection, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO FACE_TEMPLATE"):
+            wrote.append(statement)
+
+    def lose_the_commits_answer(connection: Connection) -> None:
+        if wrote:
+            wrote.clear()
+            proxy.lose_next_reply(_client_port(connection))
+
+    with TestClient(create_app(services)) as client:
+        wait_for_gallery(services)
+        person = client.post("/people", json={"name": "Ada"}, headers=auth).json()["id"]
+        before = db_state(services)
+        event.listen(proxied.engine, "before_cursor_execute", note_the_template)
+        event.listen(proxied.engine, "commit", lose_the_commits_answer)
+        lost = ROUTES["POST /people/{id}/faces"](client, auth, person, group_faces[0])
+        event.remove(proxied.engine, "commit", lose_the_commits_answer)
+        event.remove(proxied.engine, "before_cursor_execute", note_the_template)
+        proxy.restore()
+        after = db_state(services)
+    assert lost.status_code == 503, lost.text
+    assert lost.json()["status"] == "commit_unconfirmed" and "may or may not" in lost.json()["detail"]
+    assert "Retry-After" not in lost.headers
+    assert after.templates == before.templates + 1  # it was stored: "nothing was stored" was false
 
 
 @pytest.mark.integration
@@ -217,6 +274,7 @@ def test_every_route_that_reads_the_database_documents_its_503(api: ApiHarness) 
             assert answer is not None, (method, path)
             model = answer["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
             words = models[model]["properties"]["status"]["anyOf"][0]["enum"]
-            assert words == ["database_unavailable", "schema_missing"], (method, path)
+            assert words == ["database_unavailable", "schema_missing", "commit_unconfirmed"], (method, path)
             assert "The database cannot be reached" in answer["description"], (method, path)
             assert "`schema_missing`, no Retry-After" in answer["description"], (method, path)
+            assert "`commit_unconfirmed`, no Retry-After" in answer["description"], (method, path)

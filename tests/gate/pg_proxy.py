@@ -2,7 +2,9 @@
 
 `cut()` resets every open connection and closes the listening socket, so new connections are refused
 (what a crashed database host or a pulled cable looks like to libpq after a timeout, minus the wait);
-`restore()` listens on the same port again.
+`restore()` listens on the same port again. `lose_next_reply(port)` lets what the client on `port` sends
+next reach the server, then resets every connection as the server answers it: the server did the work (a
+COMMIT), and the client never hears so.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._accepting: threading.Thread | None = None
         self._is_listening = threading.Event()
+        self._reply_lost_to: int | None = None  # the client port whose next answer is lost
         self.accepted = 0
         self.port = self._listen(0)
 
@@ -70,12 +73,17 @@ class TcpProxy:
                 self._sockets |= {client, upstream}
                 self.accepted += 1
             self._spawn(self._pump, client, upstream)
-            self._spawn(self._pump, upstream, client)
+            self._spawn(self._pump, upstream, client, int(client.getpeername()[1]))
         listener.close()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, reply_to: int | None = None) -> None:
+        """Forward `source` to `sink`; `reply_to`: the client port, when these are the server's answers."""
         try:
             while data := source.recv(CHUNK_BYTES):
+                if reply_to is not None and reply_to == self._reply_lost_to:
+                    self._reply_lost_to = None
+                    self.cut()
+                    break
                 sink.sendall(data)
         except OSError:
             pass
@@ -104,6 +112,10 @@ class TcpProxy:
             except OSError:
                 pass
             sock.close()
+
+    def lose_next_reply(self, client_port: int) -> None:
+        """Cut every connection when the server next answers the client connected from `client_port`."""
+        self._reply_lost_to = client_port
 
     def restore(self) -> None:
         """Listen on the same port again."""
