@@ -1,18 +1,21 @@
 """CSV of the audit events matching a filter, produced in batches so the log is never held in memory.
 
-The 200 and the header row are on the wire before the first batch is read, so a database that goes away
-mid-stream can no longer be a 503. What is left to tell the client is the transfer itself: the body is
-left unterminated (no final zero-length chunk; the server closes the connection), which every HTTP client
-reports as an incomplete download (curl exit 18, httpx's RemoteProtocolError, a browser's failed
-download), where a clean end after the last full batch would be a file that looks complete.
+The first batch is read before the response starts, so a database that is down when the export begins is
+the route's 503 (database_unavailable, Retry-After) like any other route's. Once the 200 and the header
+are on the wire, a database that goes away mid-stream can no longer be a 503. What is left to tell the
+client is the transfer itself: the body is left unterminated (no final zero-length chunk; the server
+closes the connection), which every HTTP client reports as an incomplete download (curl exit 18, httpx's
+RemoteProtocolError, a browser's failed download), where a clean end after the last full batch would be
+a file that looks complete.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from datetime import UTC, datetime
+from itertools import chain, islice
 from typing import Any
 
 from fastapi import Request
@@ -48,16 +51,8 @@ def _spreadsheet_safe(cell: object) -> object:
     return cell
 
 
-def csv_lines(
-    engine: Engine,
-    *,
-    door: str | None,
-    person_id: int | None,
-    decision: Decision | None,
-    since: datetime | None,
-    until: datetime | None,
-) -> Iterator[str]:
-    """The header, then the matching events newest first, one chunk of rows per storage batch.
+def csv_lines(batches: Iterable[list[tuple[Any, ...]]]) -> Iterator[str]:
+    """The header, then the rows of `batches` (storage's iter_event_rows of COLUMNS), one chunk per batch.
 
     Used by GET /events/export.csv and the console's export; memory stays at one batch (storage's
     iter_event_rows walks the sequence with a keyset, one short transaction per batch).
@@ -66,9 +61,6 @@ def csv_lines(
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     yield buffer.getvalue()
-    batches = iter_event_rows(
-        engine, columns=COLUMNS, door=door, person_id=person_id, decision=decision, since=since, until=until
-    )
     at = COLUMNS.index("occurred_at")
     text_at = [i for i, column in enumerate(COLUMNS) if column in TEXT_COLUMNS]
     for batch in batches:
@@ -120,7 +112,15 @@ def csv_response(
     since: datetime | None,
     until: datetime | None,
 ) -> StreamingResponse:
-    """The filter's events as a streamed CSV download named after the current UTC time (for `request`)."""
+    """The filter's events as a streamed CSV download named after the current UTC time (for `request`).
+
+    Raises:
+        DatabaseUnavailable: the database fails before the first batch is read (the route's 503).
+    """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    lines = csv_lines(engine, door=door, person_id=person_id, decision=decision, since=since, until=until)
+    batches = iter_event_rows(
+        engine, columns=COLUMNS, door=door, person_id=person_id, decision=decision, since=since, until=until
+    )
+    first = list(islice(batches, 1))  # read before the 200 starts: an outage now is still a 503
+    lines = csv_lines(chain(first, batches))
     return EventsCsvResponse(lines, request=request, filename=f"facegate-events-{stamp}.csv")

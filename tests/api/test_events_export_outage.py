@@ -5,21 +5,28 @@ unterminated. That much happened before by accident (Starlette turned the Databa
 "RuntimeError: Caught handled exception, but response already started", which uvicorn logged with a full
 traceback as "Exception in ASGI application" at every cut export); now it is the export's own doing, and
 the outage is one warning line without a traceback, rate-limited with the other routes' 503s. The same
-server then exports everything."""
+server then exports everything.
+
+A database that is down when the export starts (cut as the first batch is asked for, after the key check)
+is the clean 503 database_unavailable with Retry-After every other route gives, for the API's export and
+the console's: the first batch is read before the response starts."""
 
 from __future__ import annotations
 
 import csv
 import io
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx2 as httpx
 import pytest
 from sqlalchemy import Connection, event
 
 from api.app import create_app
+from api.settings import ApiSettings
 from recognition import Recognizer
 from storage import Engine, Keyring, Role, make_engine
 from tests.api.conftest import make_services, make_tokens, wait_for_gallery
@@ -126,3 +133,68 @@ def test_an_export_cut_off_mid_stream_ends_as_an_incomplete_download_and_the_ser
     status, body, error = after
     assert status == 200 and error is None
     assert len(list(csv.reader(io.StringIO(body.decode())))) == 1 + EVENTS
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _signed_in_console(url: str, token: str) -> httpx.Client:
+    """A client holding a console session of `token` (signed in through the form, over HTTP)."""
+    client = httpx.Client(base_url=url, timeout=30.0)
+    form = CSRF.search(client.get("/ui/login").text)
+    assert form is not None
+    signed_in = client.post("/ui/login", data={"api_key": token, "csrf_token": form[1]})
+    assert signed_in.status_code == 303, signed_in.text
+    return client
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_an_export_whose_database_is_down_at_its_start_answers_503_with_retry_after(
+    engine: Engine,
+    database_url: str,
+    proxy: TcpProxy,
+    keyring: Keyring,
+    recognizer: Recognizer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The cut comes after the key check, as the first batch is asked for: no byte of a 200 has left, so
+    the API's export and the console's answer 503 with Retry-After (not a 200 with a header and then an
+    aborted transfer), logged as the other routes' 503s are; restored, both export every event."""
+    _fill(engine, BATCH_ROWS + 1)
+    proxied = make_engine(proxy.url_for(database_url))
+    services = make_services(proxied, keyring, recognizer)
+    tokens = make_tokens(engine)
+    answers: dict[str, Any] = {}
+
+    def cut_at_the_first_batch(_connection: Connection, _cursor: object, statement: str, *_: object) -> None:
+        if _is_batch_query(statement):
+            proxy.cut()
+
+    with serving(create_app(services, settings=ApiSettings())) as url, capturing_the_server(caplog):
+        wait_for_gallery(services)
+        console = _signed_in_console(url, tokens[Role.auditor])
+        api_auth = {"Authorization": f"Bearer {tokens[Role.auditor]}"}
+        event.listen(proxied, "before_cursor_execute", cut_at_the_first_batch)
+        with caplog.at_level(logging.WARNING):
+            answers["api"] = httpx.get(f"{url}/events/export.csv", headers=api_auth, timeout=30.0)
+            proxy.restore()
+            answers["console"] = console.get("/ui/events/export.csv")
+        event.remove(proxied, "before_cursor_execute", cut_at_the_first_batch)
+        proxy.restore()
+        after = {"api": _download(url, api_auth), "console": console.get("/ui/events/export.csv")}
+        console.close()
+    proxied.dispose()
+    for where, answer in answers.items():
+        assert answer.status_code == 503, (where, answer.status_code, answer.text[:200])
+        assert answer.headers["Retry-After"] == "5", where
+        assert "the database cannot be reached" in answer.text, where
+    assert answers["api"].json()["status"] == "database_unavailable"
+    outage = [r for r in caplog.records if "DatabaseUnavailable" in r.getMessage()]
+    assert [(r.name, r.levelno) for r in outage] == [("api.errors", logging.WARNING)], caplog.text
+    assert outage[0].getMessage().startswith("GET /events/export.csv answered 503, retry after 5 s: ")
+    assert not [r for r in caplog.records if r.exc_info], "no traceback: an outage is not a bug"
+    status, body, error = after["api"]
+    assert status == 200 and error is None
+    assert len(list(csv.reader(io.StringIO(body.decode())))) == 2 + BATCH_ROWS
+    assert len(list(csv.reader(io.StringIO(after["console"].text)))) == 2 + BATCH_ROWS
