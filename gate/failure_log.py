@@ -16,14 +16,17 @@ from dataclasses import dataclass
 class FailureTexts:
     """The three lines of one kind of failure, %-style over a mapping (E5).
 
-    Every line gets `where`; `first` also gets `cause` ("Type: message") and `at` (the first failure's
-    frame, track or check); `still` gets `count` and `span_s` (failures since the last line, and the
-    seconds since it); `ended` gets `count` and `span_s` (every failure of the episode, and its length).
+    Every line gets `where`; `first` also gets `cause` ("Type: message", or the text given for a failure
+    that raised nothing) and `at` (the first failure's frame, track or check); `still` gets `count` and
+    `span_s` (failures since the last line, and the seconds since it); `ended` gets `count` and `span_s`
+    (every failure of the episode, and its length).
     """
 
     first: str
     still: str
     ended: str
+    level: int = logging.ERROR
+    """The first line's level (and a changed cause's); counts and the end are WARNING."""
 
 
 class FailureLog:
@@ -49,17 +52,20 @@ class FailureLog:
         self._line_at_s = 0.0
         self._count = 0  # failures since it began
         self._count_since_line = 0
-        self._named: type[BaseException] | None = None  # the cause's type the last line named
-        self._latest: BaseException | None = None
+        self._named: type[BaseException | str] | None = None  # the cause's type the last line named
+        self._latest: BaseException | str | None = None
 
-    def failed(self, error: BaseException, *, at: str = "") -> None:
-        """One more failure: the first is logged with its cause, later ones as a count per interval."""
+    def failed(self, error: BaseException | str, *, at: str = "") -> None:
+        """One more failure: the first is logged with its cause, later ones as a count per interval.
+
+        `error` is the exception, or a text for a failure that raised none (a frame too old).
+        """
         now_s = self._monotonic()
         if self._since_s is None:
             self._since_s = self._line_at_s = now_s
             self._count, self._count_since_line, self._named = 1, 0, type(error)
             fields = {"where": self._where, "cause": _cause(error), "at": at}
-            self._log.error(self._texts.first, fields, exc_info=error if self._is_traced else None)
+            self._log.log(self._texts.level, self._texts.first, fields, exc_info=self._trace(error))
             return
         self._count += 1
         self._count_since_line += 1
@@ -75,9 +81,13 @@ class FailureLog:
         else:
             self._named = type(latest)
             message = f"{self._texts.still}; now failing with %(cause)s"
-            trace = latest if self._is_traced else None
-            self._log.error(message, fields | {"cause": _cause(latest)}, exc_info=trace)
+            self._log.log(
+                self._texts.level, message, fields | {"cause": _cause(latest)}, exc_info=self._trace(latest)
+            )
         self._line_at_s, self._count_since_line = now_s, 0
+
+    def _trace(self, error: BaseException | str) -> BaseException | None:
+        return error if self._is_traced and isinstance(error, BaseException) else None
 
     def recovered(self) -> None:
         """It worked again: logs the end of the failure, if there was one (reads no clock otherwise)."""
@@ -88,5 +98,5 @@ class FailureLog:
         self._since_s, self._latest = None, None
 
 
-def _cause(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
+def _cause(error: BaseException | str) -> str:
+    return error if isinstance(error, str) else f"{type(error).__name__}: {error}"

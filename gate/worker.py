@@ -9,7 +9,7 @@ camera_unavailable, gallery_unavailable, unknown_door and recognition_error at m
 error_audit_interval_s, gallery_empty and unknown_model once per track, door_error per decision.
 An unavailable gallery, a failing detector and a failing embedder are each logged when they start
 (with the cause and its traceback), then as a count once per error_audit_interval_s, and when they
-end (gate/failure_log.py); not once per frame.
+end (gate/loop_failures.py); not once per frame. So are frames too old to decide on (a loop behind).
 (Longer than B3's 400 lines: one loop and its per-door state, kept in one place to be read whole.)
 """
 
@@ -46,7 +46,7 @@ from gate.decision import (
 )
 from gate.door import DoorActuator
 from gate.errors import ActuatorError, GateError, UnknownDoor
-from gate.failure_log import FailureLog, FailureTexts
+from gate.loop_failures import loop_failure_logs
 from gate.pad import PadEvidence, PadGate, scope_label
 from gate.settings import GateSettings
 from gate.stream import CapturedFrame, SourceOutage
@@ -120,27 +120,6 @@ class _Context:
     """Look-alike pairs of this gallery at this threshold: they need the wider margin."""
 
 
-_GALLERY_UNAVAILABLE = FailureTexts(
-    first="%(where)s: gallery unavailable (%(cause)s); every face is denied until it is available again",
-    still="%(where)s: gallery still unavailable: %(count)d frames with a face in the last %(span_s).0f s; "
-    "door stays shut",
-    ended="%(where)s: gallery available again after %(span_s).1f s "
-    "(%(count)d frames with a face were denied)",
-)
-_DETECTION_FAILED = FailureTexts(
-    first="%(where)s: detection failed on %(at)s (%(cause)s); frames are skipped until it works again",
-    still="%(where)s: detection still failing: %(count)d frames skipped in the last %(span_s).0f s; "
-    "door stays shut",
-    ended="%(where)s: detection works again after %(span_s).1f s (%(count)d frames were skipped)",
-)
-_RECOGNITION_FAILED = FailureTexts(
-    first="%(where)s: recognition failed on %(at)s (%(cause)s); faces get no vote until it works again",
-    still="%(where)s: recognition still failing: %(count)d faces without a vote in the last %(span_s).0f s; "
-    "door stays shut",
-    ended="%(where)s: recognition works again after %(span_s).1f s (%(count)d faces got no vote)",
-)
-
-
 class _GateLoop:
     """The state of one door's loop: tracks, votes, cooldowns and the error audit rate limit."""
 
@@ -152,15 +131,11 @@ class _GateLoop:
         self.decision = settings.decision
         self.cooldowns = Cooldowns(cooldown_s=self.decision.cooldown_s)
         self.errors = RateLimiter(interval_s=self.decision.error_audit_interval_s)
-        self.unavailable, self.detection, self.recognition = (
-            FailureLog(
-                logger,
-                texts,
-                where=f"door {door}, source {source_name}",
-                interval_s=self.decision.error_audit_interval_s,
-                monotonic=io.monotonic,
-            )
-            for texts in (_GALLERY_UNAVAILABLE, _DETECTION_FAILED, _RECOGNITION_FAILED)
+        self.unavailable, self.detection, self.recognition, self.stale = loop_failure_logs(
+            logger,
+            where=f"door {door}, source {source_name}",
+            interval_s=self.decision.error_audit_interval_s,
+            monotonic=io.monotonic,
         )
         self.margins = MarginRule(
             min_margin_cos=self.decision.min_margin_cos,
@@ -192,6 +167,7 @@ class _GateLoop:
         faces = self._detect(frame_index, image)
         if faces is None or self._is_stale(frame_index, item):  # detection may have taken too long
             return
+        self.stale.recovered()
         track_ids = self.tracker.update([face.bbox for face in faces])
         pending = [
             (face, track) for face, track in zip(faces, track_ids, strict=True) if track not in self.decided
@@ -218,12 +194,8 @@ class _GateLoop:
         age_s = self.io.monotonic() - item.captured_at_s
         if age_s <= self.decision.max_frame_age_s:
             return False
-        logger.info(
-            "frame %d of %s: %.2f s old (limit %.2f s); not decided on",
-            frame_index,
-            self.source_name,
-            age_s,
-            self.decision.max_frame_age_s,
+        self.stale.failed(
+            f"{age_s:.2f} s old (limit {self.decision.max_frame_age_s:.2f} s)", at=f"frame {frame_index}"
         )
         return True
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import text
 
-from gate import GalleryCache
+from gate import CapturedFrame, GalleryCache
 from recognition import RecognitionError, Recognizer
 from storage import Decision, DecryptionError, Engine, StorageError, UnknownKeyId
 from tests.fakes import FakeClock, Placement, build_frames
@@ -191,3 +191,38 @@ def test_a_failing_gallery_check_is_logged_by_its_cause_then_counted_per_interva
         f"{still}; now failing with {UnknownKeyId.__name__}: data was encrypted with key"
     )
     assert ended == "gallery check succeeded again after 72.0 s (36 checks failed)"
+
+
+def test_frames_too_old_to_decide_on_are_logged_when_the_loop_falls_behind_then_counted_not_per_frame(
+    run: GateRun, recognizer, group_faces, enroll_person, caplog
+):
+    """A loop behind its camera logged 'frame N of S: X s old; not decided on' for every frame it skipped
+    (its processing rate: one line per frame for as long as it lagged)."""
+    caplog.set_level(logging.INFO)
+    alice_id = enroll_person("Alice", group_faces[0])
+    alice = build_frames([Placement(recognizer.decode(group_faces[0]), 30, 100)], count=FAILING_FRAMES + 6)
+    late_s = 1.5  # max_frame_age_s is 1 s
+
+    def frames() -> Iterator[CapturedFrame]:
+        for index, image in enumerate(alice):
+            age_s = late_s if index < FAILING_FRAMES else 0.0
+            yield CapturedFrame(image=image, captured_at_s=run.clock.now_s - age_s)
+            run.clock.advance(1.0)
+
+    decisions, _ = run(frames())
+
+    assert [(d.verdict.decision, d.verdict.person_id) for d in decisions] == [(Decision.granted, alice_id)]
+    lines = [
+        (r.levelno, r.getMessage().removeprefix(WHERE))
+        for r in caplog.records
+        if r.name == "gate.worker" and ("old" in r.getMessage() or "fresh" in r.getMessage())
+    ]
+    assert lines == [
+        (
+            logging.WARNING,
+            "frame 0 is 1.50 s old (limit 1.00 s); frames are not decided on until the loop keeps up",
+        ),
+        (logging.WARNING, "still behind: 30 frames too old in the last 30 s; door stays shut"),
+        (logging.WARNING, "still behind: 30 frames too old in the last 30 s; door stays shut"),
+        (logging.WARNING, "frames fresh again after 66.0 s (66 frames were not decided on)"),
+    ]
