@@ -79,13 +79,18 @@ class EdgeRuntime:
 
 
 def build_gate_runtime(storage_settings: StorageSettings, *, create_key: bool = False) -> GateRuntime:
-    """Open the database, load the keyring and the models."""
-    return GateRuntime(
-        storage=storage_settings,
-        engine=open_database(storage_settings),
-        keyring=load_keyring(storage_settings, create_if_missing=create_key),
-        recognizer=_recognizer(storage_settings),
-    )
+    """Open the database, load the keyring and the models; the caller closes `engine`."""
+    engine = open_database(storage_settings)
+    try:
+        return GateRuntime(
+            storage=storage_settings,
+            engine=engine,
+            keyring=load_keyring(storage_settings, create_if_missing=create_key),
+            recognizer=_recognizer(storage_settings),
+        )
+    except BaseException:
+        engine.dispose()  # the caller gets no engine to close (no master key, say): its connection goes now
+        raise
 
 
 def _recognizer(storage_settings: StorageSettings) -> Recognizer:

@@ -14,7 +14,7 @@ from typing import Annotated, TextIO
 import typer
 from rich.console import Console
 
-from api.cli.runtime import cli_errors, err_console, open_database
+from api.cli.runtime import cli_errors, database_session, err_console
 from storage import (
     ChainReport,
     Checkpoint,
@@ -27,7 +27,6 @@ from storage import (
     load_keyring,
     parse_checkpoint,
     reanchor_checkpoint,
-    session_scope,
     verify_chain,
     verify_chain_since,
 )
@@ -44,13 +43,9 @@ audit_app.add_typer(checkpoint_app, name="checkpoint")
 def _audit_log() -> Iterator[tuple[Session, Cipher]]:
     """A transaction on the configured database and the keyring; the engine is closed afterwards."""
     settings = StorageSettings()
-    engine = open_database(settings)
-    try:
-        keyring = load_keyring(settings)
-        with session_scope(engine) as session:
-            yield session, keyring
-    finally:
-        engine.dispose()
+    keyring = load_keyring(settings)
+    with database_session(settings) as session:
+        yield session, keyring
 
 
 def _exit_if_broken(report: ChainReport) -> None:

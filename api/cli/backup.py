@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from api.cli.runtime import cli_errors, open_database
+from api.cli.runtime import cli_errors, database_engine
 from storage import (
     StorageSettings,
     backup_master_keys,
@@ -30,7 +30,8 @@ def create_command(
     with cli_errors():
         settings = StorageSettings()
         master_keys = key_file_keys(settings)
-        files = create_backup(open_database(settings), out, master_keys=master_keys)
+        with database_engine(settings) as engine:
+            files = create_backup(engine, out, master_keys=master_keys)
     rows = ", ".join(f"{table} {count}" for table, count in files.rows.items() if count)
     console.print(f"data backup: {files.data}", markup=False, highlight=False)
     console.print(f"key backup:  {files.keys}", markup=False, highlight=False)
@@ -47,7 +48,8 @@ def restore_command(
     """Restore into an empty database; people erased after the data backup are not brought back."""
     with cli_errors():
         settings = StorageSettings()
-        report = restore_backup(open_database(settings), data=data, keys=keys)
+        with database_engine(settings) as engine:
+            report = restore_backup(engine, data=data, keys=keys)
         added = merge_keys_into_file(settings, backup_master_keys(keys))
     rows = ", ".join(f"{table} {count}" for table, count in report.rows.items() if count)
     console.print(f"restored: {rows or 'nothing'}")

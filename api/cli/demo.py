@@ -16,7 +16,7 @@ from rich.console import Console
 
 from api.cli.demo_data import DemoData, Scene, group_photo_data, knn_examples_data
 from api.cli.events_table import events_table
-from api.cli.runtime import Runtime, build_runtime, cli_errors, enroll_new_person
+from api.cli.runtime import Runtime, cli_errors, enroll_new_person, open_runtime
 from gate import (
     PRESENTATION_ATTACK,
     DecisionSettings,
@@ -176,11 +176,13 @@ def demo_command(
     settings = StorageSettings()
     demo_home = settings.home / "demo"
     shutil.rmtree(demo_home, ignore_errors=True)
-    with cli_errors():
-        runtime = build_runtime(
+    with (
+        cli_errors(),
+        open_runtime(
             StorageSettings(home=demo_home, database_url=None, master_key=None, key_file=None),
             create_key=True,
-        )
+        ) as runtime,
+    ):
         data = knn_examples_data((data_dir or RecognitionSettings().data_dir) / "faces") or group_photo_data(
             runtime.recognizer
         )

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from api.cli.runtime import build_runtime, cli_errors, image_files
+from api.cli.runtime import cli_errors, image_files, open_runtime
 from enrollment import EnrollmentResult, Photo, enroll, enroll_new_person
 from storage import StorageSettings, session_scope
 
@@ -23,8 +23,7 @@ def enroll_command(
     ] = None,
 ) -> None:
     """Enroll a person: every photo must show exactly one usable face, or nothing is saved."""
-    with cli_errors():
-        runtime = build_runtime(StorageSettings())
+    with cli_errors(), open_runtime(StorageSettings()) as runtime:
         files = image_files(photos)
         loaded = [Photo(name=path.name, data=path.read_bytes()) for path in files if path.is_file()]
         missing = [str(path) for path in files if not path.is_file()]

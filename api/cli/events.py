@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 
 from api.cli.events_table import events_table
-from api.cli.runtime import cli_errors, open_database
-from storage import Decision, StorageSettings, query_events, session_scope
+from api.cli.runtime import cli_errors, database_session
+from storage import Decision, StorageSettings, query_events
 
 console = Console()
 
@@ -29,17 +29,15 @@ def events_command(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many events.")] = 50,
 ) -> None:
     """Show audit events, newest first."""
-    with cli_errors():
-        engine = open_database(StorageSettings())
-        with session_scope(engine) as session:
-            events, total = query_events(
-                session,
-                door=door,
-                person_id=person_id,
-                decision=decision,
-                since=since,
-                until=until,
-                offset=offset,
-                limit=limit,
-            )
+    with cli_errors(), database_session(StorageSettings()) as session:
+        events, total = query_events(
+            session,
+            door=door,
+            person_id=person_id,
+            decision=decision,
+            since=since,
+            until=until,
+            offset=offset,
+            limit=limit,
+        )
     console.print(events_table(events, title=f"{len(events)} of {total} events"))

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from api.cli.runtime import build_runtime, cli_errors
+from api.cli.runtime import cli_errors, open_runtime
 from storage import Role, StorageSettings, create_api_key, has_api_key, session_scope
 
 console = Console()
@@ -20,8 +20,7 @@ def init(
     """Create the data directory, key file (0600), database and print an admin API key once."""
     with cli_errors():
         settings = StorageSettings()
-        runtime = build_runtime(settings, create_key=True)
-        with session_scope(runtime.engine) as session:
+        with open_runtime(settings, create_key=True) as runtime, session_scope(runtime.engine) as session:
             if has_api_key(session, role=Role.admin):
                 token = None
             else:

@@ -6,14 +6,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.cli.runtime import cli_errors, open_database
+from api.cli.runtime import cli_errors, database_session
 from storage import (
     StorageSettings,
     add_key_to_file,
     load_keyring,
     master_key_usage,
     rewrap_person_keys,
-    session_scope,
 )
 
 console = Console()
@@ -21,9 +20,8 @@ keys_app = typer.Typer(help="Rotate and inspect master keys.", no_args_is_help=T
 
 
 def _rewrap(settings: StorageSettings) -> None:
-    engine = open_database(settings)
     cipher = load_keyring(settings)
-    with session_scope(engine) as session:
+    with database_session(settings) as session:
         changed = rewrap_person_keys(session, cipher)
     console.print(f"re-wrapped {changed} person data keys under master key {cipher.primary_key_id}")
 
@@ -54,9 +52,8 @@ def status_command() -> None:
     """Show how many person data keys each master key wraps."""
     with cli_errors():
         settings = StorageSettings()
-        engine = open_database(settings)
         cipher = load_keyring(settings)
-        with session_scope(engine) as session:
+        with database_session(settings) as session:
             usage = master_key_usage(session)
     table = Table("master key id", "role", "data keys wrapped", title="master keys")
     for key_id in dict.fromkeys([*cipher.key_ids, *usage]):

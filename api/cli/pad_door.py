@@ -13,7 +13,7 @@ import yaml
 from api.cli.audit import SinceCheckpoint, read_checkpoint
 from api.cli.pad import default_pad_dir
 from api.cli.pad_door_report import console, print_report
-from api.cli.runtime import cli_errors, configure_logging, err_console
+from api.cli.runtime import cli_errors, configure_logging, database_engine, err_console
 from gate import (
     AttackComparison,
     CameraSelection,
@@ -29,7 +29,7 @@ from gate import (
     load_gates_file,
 )
 from recognition import RecognitionSettings, build_pad_detector
-from storage import StorageSettings, load_keyring, open_database
+from storage import StorageSettings, load_keyring
 
 
 def calibrate_door_command(
@@ -96,8 +96,7 @@ def calibrate_door_command(
         checkpoint = read_checkpoint(since_checkpoint)
         detector = build_pad_detector(RecognitionSettings(), cache_dir=default_pad_dir())
         storage_settings = StorageSettings()  # the database and master keys `facegate audit verify` uses
-        engine = open_database(storage_settings)
-        try:
+        with database_engine(storage_settings) as engine:
             result = calibrate_door(
                 engine,
                 keyring=load_keyring(storage_settings),
@@ -110,8 +109,6 @@ def calibrate_door_command(
                 checkpoint=checkpoint,
                 camera=selection,
             )
-        finally:
-            engine.dispose()
     print_report(result)
     summary = result.weaker_pad_summary()
     if summary is not None and not accept_weaker_pad:

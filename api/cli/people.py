@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from api.cli.runtime import build_runtime, cli_errors, err_console, open_database
+from api.cli.runtime import cli_errors, database_session, err_console, open_runtime
 from enrollment import backfill_lookalikes, confusable_pairs
 from storage import (
     StorageSettings,
@@ -31,8 +31,7 @@ def list_command(
 ) -> None:
     """List people with their number of templates."""
     with cli_errors():
-        engine = open_database(StorageSettings())
-        with session_scope(engine) as session:
+        with database_session(StorageSettings()) as session:
             people, total = list_people(session, offset=offset, limit=limit)
     table = Table("id", "name", "templates", "created (UTC)", title=f"{total} people")
     for person in people:
@@ -44,8 +43,7 @@ def list_command(
 def delete_command(person_id: Annotated[int, typer.Argument(help="Id of the person to delete.")]) -> None:
     """Delete a person and erase every template; gates drop them at their next gallery check."""
     with cli_errors():
-        engine = open_database(StorageSettings())
-        with session_scope(engine) as session:
+        with database_session(StorageSettings()) as session:
             removed = delete_person(session, person_id)
     console.print(f"person {person_id} deleted, {removed} templates erased")
 
@@ -65,8 +63,7 @@ def confusable_command(
     ] = None,
 ) -> None:
     """List pairs of enrolled people who look alike (twins, siblings, duplicates), closest first."""
-    with cli_errors():
-        runtime = build_runtime(StorageSettings())
+    with cli_errors(), open_runtime(StorageSettings()) as runtime:
         threshold = runtime.recognizer.cos_threshold
         floor = threshold - runtime.enrollment.confusable_margin_cos if min_score is None else min_score
         with session_scope(runtime.engine) as session:
@@ -108,8 +105,7 @@ def backfill_lookalikes_command(
 
     Safe while gates and enrollment run; a second run changes nothing.
     """
-    with cli_errors():
-        runtime = build_runtime(StorageSettings())
+    with cli_errors(), open_runtime(StorageSettings()) as runtime:
         columns = (TextColumn("look-alike records"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err_console) as progress:
             task = progress.add_task("look-alike records", total=None)

@@ -16,7 +16,7 @@ from enrollment import EnrollmentError, EnrollmentRejected, EnrollmentSettings, 
 from enrollment import enroll_new_person as create_and_enroll
 from gate import GateError, GateRuntime, build_gate_runtime
 from recognition import PresentationAttackDetector, RecognitionError, RecognitionSettings, build_pad_detector
-from storage import Session, StorageError, StorageSettings, open_database, session_scope
+from storage import Engine, Session, StorageError, StorageSettings, open_database, session_scope
 
 err_console = Console(stderr=True)
 __all__ = [
@@ -24,11 +24,12 @@ __all__ = [
     "build_runtime",
     "cli_errors",
     "configure_logging",
+    "database_engine",
     "database_session",
     "enroll_new_person",
     "err_console",
     "image_files",
-    "open_database",  # storage's, re-exported for the commands that need only the database
+    "open_runtime",
 ]
 
 
@@ -42,23 +43,43 @@ class Runtime(GateRuntime):
 
 
 @contextmanager
-def database_session(storage_settings: StorageSettings) -> Iterator[Session]:
-    """One transaction on the configured database; the engine is closed afterwards (no pooled leftovers)."""
+def database_engine(storage_settings: StorageSettings) -> Iterator[Engine]:
+    """The configured database for one command; its engine is closed afterwards.
+
+    A command's engine left open keeps its pooled connection until the garbage collector finds it, and
+    then psycopg warns that a PostgreSQL connection was deleted while still open (a test's error).
+    """
     engine = open_database(storage_settings)
     try:
-        with session_scope(engine) as session:
-            yield session
+        yield engine
     finally:
         engine.dispose()
 
 
+@contextmanager
+def database_session(storage_settings: StorageSettings) -> Iterator[Session]:
+    """One transaction on the configured database; the engine is closed afterwards."""
+    with database_engine(storage_settings) as engine, session_scope(engine) as session:
+        yield session
+
+
+@contextmanager
+def open_runtime(storage_settings: StorageSettings, *, create_key: bool = False) -> Iterator[Runtime]:
+    """`build_runtime` for one command; its engine is closed afterwards, as `database_engine`'s."""
+    runtime = build_runtime(storage_settings, create_key=create_key)
+    try:
+        yield runtime
+    finally:
+        runtime.engine.dispose()
+
+
 def build_runtime(storage_settings: StorageSettings, *, create_key: bool = False) -> Runtime:
-    """Open the database, load the keyring and the models."""
-    parts = build_gate_runtime(storage_settings, create_key=create_key)
+    """Load the models, open the database and load the keyring; the caller closes `engine`."""
     enrollment = EnrollmentSettings()
     pad = None
     if enrollment.pad_policy == "enforce":
         pad = build_pad_detector(RecognitionSettings(), cache_dir=storage_settings.home / "models")
+    parts = build_gate_runtime(storage_settings, create_key=create_key)  # the last step: no engine left open
     return Runtime(
         storage=parts.storage,
         engine=parts.engine,

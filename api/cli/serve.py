@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from api.app import create_app
-from api.cli.runtime import build_runtime, cli_errors, configure_logging
+from api.cli.runtime import cli_errors, configure_logging, open_runtime
 from api.services import AppServices
 from api.settings import ApiSettings
 from storage import GalleryChangeFeed, StorageSettings
@@ -23,24 +24,24 @@ def serve_command(
 ) -> None:
     """Serve the admin, auditor and device API."""
     configure_logging(verbose=verbose)
-    with cli_errors():
-        settings = ApiSettings()
-        runtime = build_runtime(StorageSettings())
-        feed = GalleryChangeFeed(
-            runtime.engine, mode=settings.gallery_feed, poll_s=settings.gallery_feed_poll_s
-        )
-        services = AppServices(
-            engine=runtime.engine,
-            keyring=runtime.keyring,
-            recognizer=runtime.recognizer,
-            enrollment=runtime.enrollment,
-            pad=runtime.pad,
-            gallery_feed=feed,
-        )
-    feed.start()
-    try:
-        uvicorn.run(
-            create_app(services, settings=settings), host=host or settings.host, port=port or settings.port
-        )
-    finally:
-        feed.stop()
+    with ExitStack() as closing:  # the engine is closed once the server has stopped
+        with cli_errors():
+            settings = ApiSettings()
+            runtime = closing.enter_context(open_runtime(StorageSettings()))
+            feed = GalleryChangeFeed(
+                runtime.engine, mode=settings.gallery_feed, poll_s=settings.gallery_feed_poll_s
+            )
+            services = AppServices(
+                engine=runtime.engine,
+                keyring=runtime.keyring,
+                recognizer=runtime.recognizer,
+                enrollment=runtime.enrollment,
+                pad=runtime.pad,
+                gallery_feed=feed,
+            )
+        feed.start()
+        try:
+            app = create_app(services, settings=settings)
+            uvicorn.run(app, host=host or settings.host, port=port or settings.port)
+        finally:
+            feed.stop()

@@ -1,0 +1,88 @@
+"""Every `facegate` command that opens the database closes its engine; on SQLite and PostgreSQL.
+
+Commands opened an engine and never disposed of it, so its pooled connection was left to the garbage
+collector: on PostgreSQL psycopg's ResourceWarning, which fails any test calling one (warnings are errors).
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+from pathlib import Path
+
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from api.cli import app
+
+runner = CliRunner()
+DATABASE_COMMANDS = [
+    ["backup", "restore", "--data", "{data}", "--keys", "{keys}"],  # first: it needs an empty database
+    ["init"],
+    ["enroll", "Bob", "{photo}"],
+    ["people", "list"],
+    ["people", "confusable"],
+    ["people", "backfill-lookalikes"],
+    ["events"],
+    ["keys", "status"],
+    ["keys", "rotate"],
+    ["keys", "rewrap"],
+    ["apikeys", "create", "--role", "auditor", "--label", "north"],
+    ["apikeys", "list"],
+    ["apikeys", "revoke", "{token_id}"],
+    ["access", "group", "create", "staff"],
+    ["access", "group", "add-member", "1", "1"],
+    ["access", "group", "list"],
+    ["access", "group", "remove-member", "1", "1"],
+    ["access", "rule", "add", "--door", "lab", "--group-id", "1", "--day", "mon", "--start", "08:00",
+     "--end", "17:00"],
+    ["access", "rule", "list", "--door", "lab"],
+    ["access", "rule", "delete", "1"],
+    ["access", "group", "delete", "1"],
+    ["gate", "--source", "0", "--door", "lab", "--check-config"],
+    ["audit", "verify"],
+    ["audit", "checkpoint", "export", "--out", "{checkpoint}"],
+    ["audit", "checkpoint", "check", "{checkpoint}"],
+    ["backup", "create", "--out", "{out}"],
+    ["people", "delete", "2"],
+    ["serve"],  # uvicorn.run does nothing here: the command opens, hands over and closes the database
+]  # fmt: skip
+"""One run of each, in this order on one database; `{name}`s are filled in from the runs before."""
+
+
+def _backup_of_one_person(home: Path, photo: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """A data and a key backup of Alice, made in a home (and SQLite file) of its own, for `backup restore`."""
+    with monkeypatch.context() as source:
+        source.setenv("FACEGATE_HOME", str(home))
+        for command in (["init"], ["enroll", "Alice", str(photo)], ["backup", "create", "--out", str(home)]):
+            assert runner.invoke(app, command).exit_code == 0, command
+    return {"data": str(next(home.glob("facegate-data-*"))), "keys": str(next(home.glob("facegate-keys-*")))}
+
+
+def test_every_database_command_leaves_no_connection_open(
+    database_url: str, tmp_path: Path, group_faces: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photo = tmp_path / "face.jpg"
+    photo.write_bytes(group_faces[0])
+    values = _backup_of_one_person(tmp_path / "source", photo, monkeypatch)
+    values |= {"photo": str(photo), "checkpoint": str(tmp_path / "checkpoint.json"), "out": str(tmp_path)}
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)  # the server's process boundary
+    gc.collect()
+    for command in DATABASE_COMMANDS:
+        result = runner.invoke(app, [argument.format(**values) for argument in command])
+        assert result.exit_code == 0, (command, result.output)
+        gc.collect()  # an engine left open is collected here, and its connection's warning fails this test
+        token = re.search(r"fg_([^_\s]+)_", result.output)  # `init` and `apikeys create` print one
+        if token is not None:
+            values["token_id"] = token[1]
+
+
+def test_a_command_refused_after_opening_the_database_closes_it_too(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    result = runner.invoke(app, ["enroll", "Nobody", str(tmp_path / "missing.jpg")])
+    assert result.exit_code == 1 and "no master key" in result.output, result.output
+    gc.collect()  # the engine opened before the keyring was found missing is collected here
