@@ -10,13 +10,13 @@ from api.cli import app
 from tests.data import REPO_ROOT
 
 
-def _command_paths(command: Any = None, prefix: str = "") -> list[tuple[str, str | None]]:
+def command_paths(command: Any = None, prefix: str = "") -> list[tuple[str, str | None]]:
     """(path, help) of every leaf command, nested groups included (`audit checkpoint export`)."""
     command = command if command is not None else typer.main.get_command(app)
     paths = []
     for name, child in command.commands.items():
         if getattr(child, "commands", None):
-            paths.extend(_command_paths(child, f"{prefix}{name} "))
+            paths.extend(command_paths(child, f"{prefix}{name} "))
         else:
             paths.append((f"{prefix}{name}", child.help))
     return paths
@@ -24,7 +24,7 @@ def _command_paths(command: Any = None, prefix: str = "") -> list[tuple[str, str
 
 def test_every_command_is_in_the_readme_with_help_text() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
-    paths = _command_paths()
+    paths = command_paths()
     assert {
         "init",
         "enroll",

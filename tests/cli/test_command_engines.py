@@ -2,6 +2,8 @@
 
 Commands opened an engine and never disposed of it, so its pooled connection was left to the garbage
 collector: on PostgreSQL psycopg's ResourceWarning, which fails any test calling one (warnings are errors).
+Every command of the typer app is either run here or listed with the reason it is not, so a new command
+cannot be left out unnoticed (whether it opens the database is its author's to say).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import uvicorn
 from typer.testing import CliRunner
 
 from api.cli import app
+from tests.test_docs import command_paths
 
 runner = CliRunner()
 DATABASE_COMMANDS = [
@@ -40,7 +43,7 @@ DATABASE_COMMANDS = [
     ["access", "rule", "list", "--door", "lab"],
     ["access", "rule", "delete", "1"],
     ["access", "group", "delete", "1"],
-    ["gate", "--source", "0", "--door", "lab", "--check-config"],
+    ["gate", "--source", "0", "--door", "lab", "--check-config"],  # a gate itself runs in a child process
     ["audit", "verify"],
     ["audit", "checkpoint", "export", "--out", "{checkpoint}"],
     ["audit", "checkpoint", "check", "{checkpoint}"],
@@ -86,3 +89,40 @@ def test_a_command_refused_after_opening_the_database_closes_it_too(
     result = runner.invoke(app, ["enroll", "Nobody", str(tmp_path / "missing.jpg")])
     assert result.exit_code == 1 and "no master key" in result.output, result.output
     gc.collect()  # the engine opened before the keyring was found missing is collected here
+
+
+NO_DATABASE_COMMANDS = {
+    "train": "models and photos only",
+    "eval lfw": "models and photos only",
+    "eval identify": "models and photos only",
+    "eval pad": "models and photos only",
+    "models list": "model files only",
+    "models calibrate": "model files and photos only",
+    "pad export": "model files only",
+    "pad calibrate": "model files and photos only",
+    "pad make-attacks": "photos only",
+}
+"""Commands that never open the database, and why."""
+NOT_RUN_HERE = {
+    "demo": "opens only its own SQLite under FACEGATE_HOME/demo, through open_runtime; "
+    "tests/cli/test_commands.py runs it (slow: it runs the gate on a video)",
+    "pad calibrate-door": "needs the PAD model converted with torch (the `train` extra); opens the database "
+    "through database_engine; tests/cli/test_pad_calibrate_door.py runs it",
+}
+"""Commands that open the database but are not run above, and why."""
+
+
+def test_every_command_is_run_above_or_says_why_not() -> None:
+    """A new command says whether it opens the database: a run in DATABASE_COMMANDS, or why not."""
+    paths = {path for path, _ in command_paths()}
+    run = {
+        path
+        for path in paths
+        if any(command[: len(path.split())] == path.split() for command in DATABASE_COMMANDS)
+    }
+    unlisted = paths - run - NO_DATABASE_COMMANDS.keys() - NOT_RUN_HERE.keys()
+    assert not unlisted, (
+        f"add to DATABASE_COMMANDS (it opens the database) or NO_DATABASE_COMMANDS: {unlisted}"
+    )
+    assert not run & (NO_DATABASE_COMMANDS.keys() | NOT_RUN_HERE.keys())
+    assert NO_DATABASE_COMMANDS.keys() | NOT_RUN_HERE.keys() <= paths, "a listed command no longer exists"
