@@ -118,6 +118,7 @@ def gallery_source_for(
             recognizer=runtime.recognizer,
             max_stale_s=settings.gallery_max_stale_s,
             monotonic=time.monotonic,
+            error_log_interval_s=settings.decision.error_audit_interval_s,
         )
     return DatabaseGallerySource(
         engine=runtime.engine,
@@ -145,6 +146,8 @@ def audit_journal(
             sink=sink,
             retry_initial_s=settings.journal_retry_initial_s,
             retry_max_s=settings.journal_retry_max_s,
+            monotonic=time.monotonic,
+            error_log_interval_s=settings.decision.error_audit_interval_s,
         )
         deliverer.start()
         try:

@@ -3,7 +3,9 @@
 The camera loop only appends to the local journal (gate/journal.py) and never waits on the audit log;
 this thread delivers the backlog at start-up and every new entry after it, oldest first, through an
 `EventSink` (the database directly, or the API for an edge gate: gate/edge.py), and while the sink is
-away retries with a doubling wait, logging the outage once.
+away retries with a doubling wait, logging the outage once. A delivery that fails otherwise (a bug, a
+journal that cannot record its position) is logged by its start with one traceback, a count per
+`error_log_interval_s` and its end (gate/failure_log.py), not with a traceback per retry.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from gate.errors import UpstreamUnavailable
+from gate.failure_log import FailureLog, FailureTexts
 from gate.journal import EventJournal, JournalEntry
 from storage import (
     AuditEventCreate,
@@ -27,6 +30,13 @@ from storage import (
 logger = logging.getLogger(__name__)
 
 BATCH_EVENTS = 100
+_DELIVERY_FAILED = FailureTexts(
+    first="delivering the audit journal %(where)s failed (%(cause)s); retrying",
+    still="delivering the audit journal %(where)s still failing: %(count)d attempts failed in the last "
+    "%(span_s).0f s; events wait in the journal",
+    ended="delivering the audit journal %(where)s works again after %(span_s).1f s "
+    "(%(count)d attempts failed)",
+)
 
 EventSink = Callable[[Sequence[AuditEventCreate]], int]
 """Stores a batch in the audit log in order, skipping events whose `event_uid` it holds; how many were new.
@@ -62,6 +72,8 @@ class JournalDeliverer:
         sink: EventSink,
         retry_initial_s: float,
         retry_max_s: float,
+        monotonic: Callable[[], float],
+        error_log_interval_s: float = 30.0,
         batch_events: int = BATCH_EVENTS,
     ) -> None:
         self._journal = journal
@@ -77,6 +89,13 @@ class JournalDeliverer:
         self.inserted_count = 0
         self.skipped_count = 0
         self.error_count = 0
+        self._failures = FailureLog(
+            logger,
+            _DELIVERY_FAILED,
+            where=str(journal.path),
+            interval_s=error_log_interval_s,
+            monotonic=monotonic,
+        )
 
     def record(self, event: AuditEventCreate) -> None:
         """The gate's audit callable: durable in the journal when it returns (fsync), delivered later.
@@ -164,10 +183,11 @@ class JournalDeliverer:
                 )
                 self._is_outage = True
             return False
-        except Exception:  # E4: top of the delivery loop; log, count, retry with backoff
+        except Exception as exc:  # E4: top of the delivery loop; log (a traceback a cause), count, retry
             self.error_count += 1
-            logger.exception("delivering the audit journal %s failed; retrying", self._journal.path)
+            self._failures.failed(exc)
             return False
+        self._failures.recovered()
         if self._is_outage:
             logger.warning("audit log reachable again: %d journalled events delivered", inserted)
             self._is_outage = False

@@ -8,6 +8,8 @@ to add and drop, sealed to this device. The gallery is kept in memory and, seale
 key, on disk, so a restart during an API outage decides on it until the stale limit. A refused key
 (revoked: 401) stops the sync; the gate then fails closed once `gallery_max_stale_s` has passed since
 its last confirmed sync. Events leave the journal through `http_sink`, idempotent on their event id.
+A sync that fails otherwise (a bug, a template it cannot index) is logged by its start with one
+traceback, a count per `error_log_interval_s` and its end (gate/failure_log.py), not at every retry.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from gate.access_policy import DoorPolicy, warn_former_name
 from gate.delivery import EventSink
 from gate.errors import DeviceRefused, GalleryStale, UnknownDoor, UpstreamUnavailable
+from gate.failure_log import FailureLog, FailureTexts
 from gate.settings import ApiGallerySourceConfig
 from recognition import Gallery, Recognizer
 from storage import (
@@ -47,6 +50,11 @@ CACHE_FILE = "gallery.sealed"
 _CACHE_AAD = b"facegate/device-gallery-cache/v1"
 _REFUSED_STATUSES = frozenset({400, 401, 403, 404, 409, 422})
 _RETRY_INITIAL_S = 0.5
+_SYNC_FAILED = FailureTexts(
+    first="gallery sync failed (%(cause)s); retrying with backoff; the gate decides on %(at)s",
+    still="gallery sync still failing: %(count)d attempts failed in the last %(span_s).0f s",
+    ended="gallery sync works again after %(span_s).1f s (%(count)d attempts failed)",
+)
 Templates = dict[str, tuple[int, bytes]]
 """Template id → (person id, template bytes)."""
 
@@ -122,6 +130,7 @@ class ApiGallerySource:
         max_stale_s: float,
         monotonic: Callable[[], float],
         utc_now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        error_log_interval_s: float = 30.0,
     ) -> None:
         self._config = config
         self._door = door
@@ -144,6 +153,9 @@ class ApiGallerySource:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._problem: str | None = None
+        self._sync_failures = FailureLog(
+            logger, _SYNC_FAILED, interval_s=error_log_interval_s, monotonic=monotonic
+        )
 
     @property
     def version(self) -> int | None:
@@ -322,10 +334,12 @@ class ApiGallerySource:
             except DeviceRefused as exc:
                 self._note_problem(f"API refused this device: {exc}", logging.ERROR)
                 retry_s = self._config.retry_max_s
-            except Exception:  # E4: top of the sync loop: log with traceback, back off, go on
-                logger.exception("gallery sync failed")
+            except Exception as exc:  # E4: top of the sync loop: log (one traceback), back off, go on
+                held = f"gallery version {self._version} until it is stale"
+                self._sync_failures.failed(exc, at=held if self._version is not None else "no gallery")
                 self._problem = "sync failed"
             else:
+                self._sync_failures.recovered()
                 retry_s = _RETRY_INITIAL_S
                 continue
             self._stop.wait(retry_s)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import threading
 import time
 import uuid
@@ -18,11 +19,14 @@ from gate import ApiGallerySource, ApiGallerySourceConfig, UnknownDoor
 from storage import (
     Role,
     bind_device_doors,
+    bump_gallery_version,
+    delete_template,
     device_doors,
     generate_device_key_pair,
     open_device_sync,
     query_events,
     session_scope,
+    store_template,
 )
 from tests.api.conftest import ApiHarness
 from tests.api.console_browser import serving
@@ -181,9 +185,11 @@ def test_an_admin_creates_a_device_key_for_doors_over_http(api: ApiHarness) -> N
     assert refused.status_code == 422 and "not device" in refused.text
 
 
-def _edge_gate(api: ApiHarness, url: str, home: Path, *, door: str) -> ApiGallerySource:
+def _edge_gate(
+    api: ApiHarness, url: str, home: Path, *, door: str, retry_max_s: float = 0.5, error_log_interval_s=30.0
+) -> ApiGallerySource:
     config = ApiGallerySourceConfig.model_validate(
-        {"url": url, "api_key": api.tokens[Role.device], "long_poll_s": 0.0, "retry_max_s": 0.5}
+        {"url": url, "api_key": api.tokens[Role.device], "long_poll_s": 0.0, "retry_max_s": retry_max_s}
     )
     return ApiGallerySource(
         config,
@@ -192,6 +198,7 @@ def _edge_gate(api: ApiHarness, url: str, home: Path, *, door: str) -> ApiGaller
         recognizer=api.services.recognizer,
         max_stale_s=3600.0,
         monotonic=time.monotonic,
+        error_log_interval_s=error_log_interval_s,
     )
 
 
@@ -241,3 +248,57 @@ def test_an_edge_gate_configured_with_a_renamed_doors_old_name_keeps_its_rules_a
                     restarted.access()
         finally:
             restarted.close()
+
+
+SYNC_LINE = re.compile(r"gallery sync (failed|still failing|works again)")
+
+
+def test_an_edge_sync_that_keeps_failing_is_logged_with_one_traceback_then_counted_not_per_retry(
+    api: ApiHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A template that is not a vector of the model's width (a broken import) fails every sync of an edge
+    gate as it builds its gallery: the sync loop logged 'gallery sync failed' with a traceback at every
+    retry (up to one per retry_max_s, 10 s by default: 360 an hour). Deleting the template ends it."""
+    with session_scope(api.services.engine) as session:
+        bind_device_doors(session, key_id=_device_id(api), doors=["lab"], create_doors=True)
+    ann = api.create_person("Ann")
+    with session_scope(api.services.engine) as session:
+        broken = store_template(
+            session,
+            api.services.keyring,
+            person_id=ann,
+            model_id=api.services.recognizer.model_id,
+            plaintext=bytes(12),  # three float32s: no vector of this model
+            source_name="import",
+        ).id
+        bump_gallery_version(session)
+
+    with serving(api.client.app) as url, caplog.at_level(logging.INFO, logger="gate.edge"):
+        gate = _edge_gate(api, url, tmp_path, door="lab", retry_max_s=0.05, error_log_interval_s=1.0)
+        gate.start()
+        try:
+            time.sleep(3.5)
+            with session_scope(api.services.engine) as session:
+                delete_template(session, person_id=ann, template_id=broken)
+            wait_for(lambda: gate.version is not None, timeout_s=60.0, what="a sync after the repair")
+        finally:
+            gate.close()
+    lines = [
+        (r.levelno, r.exc_info is not None, r.getMessage())
+        for r in caplog.records
+        if SYNC_LINE.match(r.getMessage())
+    ]
+    assert sum(r.exc_info is not None for r in caplog.records if r.name == "gate.edge") == 1, len(lines)
+    first, *counts, ended = lines
+    assert first[:2] == (logging.ERROR, True)
+    assert first[2].startswith("gallery sync failed (IndexStateError: "), first
+    assert first[2].endswith("; retrying with backoff; the gate decides on no gallery")
+    assert all(level == logging.WARNING and not traced for level, traced, _ in [*counts, ended])
+    assert all(
+        re.fullmatch(r"gallery sync still failing: \d+ attempts failed in the last 1 s", m)
+        for *_, m in counts
+    )
+    failed = re.fullmatch(r"gallery sync works again after [\d.]+ s \((\d+) attempts failed\)", ended[2])
+    assert failed is not None, ended
+    # 19 to some 60 retries in 3.5 s (about 20 a second unloaded), a count line a second
+    assert int(failed[1]) >= 10 and len(counts) <= 4, lines

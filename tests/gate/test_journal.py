@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +35,7 @@ def _deliverer(journal: EventJournal, engine, keyring, *, batch_events: int = 10
         sink=database_sink(engine, keyring),
         retry_initial_s=0.05,
         retry_max_s=0.2,
+        monotonic=time.monotonic,
         batch_events=batch_events,
     )
 
@@ -158,3 +162,51 @@ def test_the_default_directory_is_per_door_and_stays_inside_home(tmp_path: Path)
     assert default_journal_dir(tmp_path, "front") == tmp_path / "journal" / "front"
     escaped = default_journal_dir(tmp_path, "../../etc")
     assert escaped.parent == tmp_path / "journal" and os.sep not in escaped.name
+
+
+def test_a_delivery_that_keeps_failing_is_logged_with_one_traceback_then_counted_not_per_retry(
+    tmp_path: Path, engine, keyring, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The delivery thread logged 'delivering the audit journal J failed; retrying' with a traceback at
+    every retry (up to one per journal_retry_max_s, 10 s by default: 360 an hour). Here the delivery
+    position cannot be written (its temporary name is taken by a directory) until the directory goes."""
+    caplog.set_level(logging.WARNING, logger="gate.delivery")
+    ticks = itertools.count()  # the failure log's clock: one second a reading
+    blocked = tmp_path / (POSITION_FILE + ".tmp")
+    with _journal(tmp_path) as journal:
+        deliverer = JournalDeliverer(
+            journal,
+            sink=database_sink(engine, keyring),
+            retry_initial_s=0.001,
+            retry_max_s=0.001,
+            monotonic=lambda: float(next(ticks)),
+        )
+        journal.append(sample_event(1))
+        blocked.mkdir()
+        deliverer.start()
+        deadline = time.monotonic() + 60.0
+        while deliverer.error_count < 66 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        blocked.rmdir()
+        assert deliverer.wait_delivered(30.0)
+        deliverer.stop(drain_timeout_s=5.0)
+
+    failed = deliverer.error_count
+    assert failed >= 66
+    lines = [
+        (r.levelno, r.exc_info is not None, r.getMessage())
+        for r in caplog.records
+        if r.name == "gate.delivery"
+    ]
+    assert stored_events(engine) and sum(traced for _, traced, _ in lines) == 1, f"{len(lines)} lines"
+    first, *counts, ended = lines
+    where = f"delivering the audit journal {journal.path}"
+    assert first[:2] == (logging.ERROR, True)
+    assert first[2].startswith(f"{where} failed (JournalError: cannot update the audit journal in "), first
+    still = f"{where} still failing: 30 attempts failed in the last 30 s; events wait in the journal"
+    assert counts == [(logging.WARNING, False, still)] * ((failed - 1) // 30)
+    assert ended == (
+        logging.WARNING,
+        False,
+        f"{where} works again after {failed}.0 s ({failed} attempts failed)",
+    )
