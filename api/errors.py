@@ -83,7 +83,7 @@ DATABASE_RETRY_AFTER_S = 5
 
 ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     NotFound: ErrorRule(status.HTTP_404_NOT_FOUND),
-    # A door named in a request's body (a device key's doors), not a resource of its path.
+    # A door named in a request's body (a device key's doors, a rule's door), not a resource of its path.
     DoorNotFound: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     Conflict: ErrorRule(status.HTTP_409_CONFLICT),
     # An auditor's checkpoint: an invalid one is theirs to fix; one the log no longer holds is a finding.

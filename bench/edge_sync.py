@@ -117,7 +117,7 @@ def run_mode(
         now = datetime.now(UTC)
         admin = create_api_key(session, role=Role.admin, label="bench admin", now=now)[0]
         token = create_api_key(session, role=Role.device, label="bench gate", now=now)[0]
-        bind_device_doors(session, key_id=token.split("_")[1], doors=[DOOR])
+        bind_device_doors(session, key_id=token.split("_")[1], doors=[DOOR], create_doors=True)
     master_key = secrets.token_bytes(32)
     blank = np.full((480, 640, 3), 96, dtype=np.uint8)
     camera = MjpegCamera([blank], interval_s=0.1)

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, delete, select
 
 from storage.audit import door_sources
 from storage.device_models import DeviceDoor
-from storage.doors import current_door_name, door_called, ensure_door, former_door_names
+from storage.doors import current_door_name, door_called, ensure_door, former_door_names, refuse_unknown_doors
 from storage.errors import Conflict, NotFound
 from storage.gallery_log import bump_gallery_version, lock_gallery_version, record_change
 from storage.models import (
@@ -174,10 +174,24 @@ def _rule_public(rule: DoorAccessRule, door: str) -> DoorRulePublic:
     )
 
 
+_CREATE_DOOR = (
+    "add the rule with create_door (the API) or --create-door (facegate access rule add), which registers "
+    "the door with this rule"
+)
+
+
 def create_door_rule(session: Session, rule: DoorRuleCreate) -> DoorRulePublic:
-    """Admit `rule.group_id` at `rule.door` (registered if new) on a weekly window. Raises NotFound."""
+    """Admit `rule.group_id` at `rule.door` on a weekly window; a former name adds it to the door it names
+    now. A name no door has or had is refused unless `rule.create_door`: a misspelt door would get the
+    rule, and the door meant would stay without it (open to every enrolled person if it has no rules).
+
+    Raises:
+        NotFound: no such group. DoorNotFound: a name no door has or had, without `create_door`.
+    """
     lock_gallery_version(session)
     get_group(session, rule.group_id)
+    if not rule.create_door:
+        refuse_unknown_doors(session, [rule.door], to_create=_CREATE_DOOR)
     door = ensure_door(session, name=rule.door)
     assert door.id is not None
     row = DoorAccessRule(

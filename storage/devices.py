@@ -20,8 +20,8 @@ from sqlmodel import Session, col, select
 from storage.access import AccessWindow, door_access_windows
 from storage.device_models import Device, DeviceDoor, DevicePublic
 from storage.device_seal import DEVICE_KEY_BYTES, open_sealed, seal_to_device
-from storage.doors import door_called, ensure_door, former_names_of
-from storage.errors import Conflict, DoorNotFound, InvalidDevice, NotFound
+from storage.doors import ensure_door, former_names_of, refuse_unknown_doors
+from storage.errors import Conflict, InvalidDevice, NotFound
 from storage.gallery_log import gallery_version, iter_templates
 from storage.inserts import insert_if_absent
 from storage.models import ApiKey, Door, Role
@@ -36,6 +36,12 @@ def _device_key(session: Session, key_id: str) -> ApiKey:
     if row.role != Role.device:
         raise InvalidDevice(f"API key {key_id} has the role {row.role}, not device")
     return row
+
+
+_CREATE_DOORS = (
+    "bind with create_doors (the API) or --create-doors (facegate apikeys create), which registers it "
+    "without rules, so that it admits every enrolled person"
+)
 
 
 def bind_device_doors(
@@ -53,7 +59,7 @@ def bind_device_doors(
     """
     _device_key(session, key_id)
     if not create_doors:
-        _refuse_unknown_doors(session, doors)
+        refuse_unknown_doors(session, doors, to_create=_CREATE_DOORS)
     bound = set(device_doors(session, key_id))
     for name in doors:
         door = ensure_door(session, name=name)
@@ -63,18 +69,6 @@ def bind_device_doors(
             bound.add(door.name)
     session.flush()
     return device_doors(session, key_id)
-
-
-def _refuse_unknown_doors(session: Session, doors: Collection[str]) -> None:
-    unknown = sorted({name for name in doors if door_called(session, name) is None})
-    if unknown:
-        names = " or ".join(repr(name) for name in unknown)
-        raise DoorNotFound(
-            f"no door is called {names}, now or before a rename: register the door first (POST /doors, "
-            "or the console's Access page), or bind with create_doors (the API) or --create-doors "
-            "(facegate apikeys create), which registers it without rules, so that it admits every "
-            "enrolled person"
-        )
 
 
 def device_doors(session: Session, key_id: str) -> list[str]:

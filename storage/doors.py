@@ -80,5 +80,24 @@ def ensure_door(session: Session, *, name: str) -> Door:
     return door
 
 
+def refuse_unknown_doors(session: Session, names: Collection[str], *, to_create: str) -> None:
+    """Refuse names that no door has or had, before a write would register them as new doors.
+
+    A new door has no rules, so it admits every enrolled person: a misspelt name registered on the fly
+    opens a phantom door and leaves the intended one without what was meant for it. `to_create` says how
+    the caller's surface asks for the door to be registered all the same (its explicit opt-in).
+
+    Raises:
+        DoorNotFound: naming each unknown name, how to register the door, and `to_create`.
+    """
+    unknown = sorted({name for name in names if door_called(session, name) is None})
+    if unknown:
+        listed = " or ".join(repr(name) for name in unknown)
+        raise DoorNotFound(
+            f"no door is called {listed}, now or before a rename: register the door first (POST /doors, "
+            f"or the console's Access page), or {to_create}"
+        )
+
+
 def list_doors(session: Session) -> list[Door]:
     return list(session.exec(select(Door).order_by(col(Door.name))).all())

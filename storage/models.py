@@ -408,7 +408,17 @@ def _minutes(clock: str) -> int:
 class DoorRuleCreate(SQLModel):
     """A weekly window in which one group may pass one door; an overnight shift is two rules."""
 
-    door: str = Field(min_length=1, max_length=100, description="Door name (registered if new).")
+    door: str = Field(
+        min_length=1,
+        max_length=100,
+        description="Door name, now or a former one (the rule goes to the door it names now); a name no "
+        "door has or had is refused (422) unless `create_door`.",
+    )
+    create_door: bool = Field(
+        False,
+        description="Register `door` if no door has or had that name. A misspelt name would get the rule, "
+        "and the door meant would stay without it.",
+    )
     group_id: int = Field(ge=1, le=MAX_DB_INT)
     weekdays: list[Weekday] = Field(min_length=1, max_length=7, description="Days the window opens.")
     start: str = Field(description="Local start time HH:MM (inclusive).")

@@ -92,17 +92,37 @@ def group_remove_member(group_id: GroupId, person_id: PersonId) -> None:
 
 @rule_app.command("add")
 def rule_add(
-    door: Annotated[str, typer.Option(help="Door name, as the gate's --door.")],
+    door: Annotated[
+        str,
+        typer.Option(
+            help="Door name, as the gate's --door, now or a former one (the rule goes to the door it names "
+            "now). A name no door has or had is refused unless --create-door."
+        ),
+    ],
     group_id: Annotated[int, typer.Option(help="Group whose members this rule admits.")],
     days: Annotated[list[Weekday], typer.Option("--day", help="Weekday the window opens (repeat).")],
     start: Annotated[str, typer.Option(help="Local start time HH:MM (inclusive).")],
     end: Annotated[str, typer.Option(help="Local end time HH:MM (exclusive; 24:00 for midnight).")],
     timezone: Annotated[str, typer.Option(help="IANA time zone the times are in.")] = "UTC",
+    create_door: Annotated[
+        bool,
+        typer.Option(
+            "--create-door",
+            help="Register --door if no door has or had that name (a misspelt name would get the rule, "
+            "and the door meant would stay without it).",
+        ),
+    ] = False,
 ) -> None:
     """Admit a group at a door on a weekly window (an overnight shift is two rules)."""
     with cli_errors():
         rule = DoorRuleCreate(
-            door=door, group_id=group_id, weekdays=days, start=start, end=end, timezone=timezone
+            door=door,
+            create_door=create_door,
+            group_id=group_id,
+            weekdays=days,
+            start=start,
+            end=end,
+            timezone=timezone,
         )
         with database_session(StorageSettings()) as session:
             created = create_door_rule(session, rule)

@@ -70,7 +70,11 @@ def remove_member_route(
 
 @router.post("/rules", status_code=status.HTTP_201_CREATED, responses=_NOT_FOUND)
 def create_rule_route(body: DoorRuleCreate, session: SessionDep, _key: AdminKey) -> DoorRulePublic:
-    """Admit a group at a door on a weekly window; once a door has a rule, only its rules admit."""
+    """Admit a group at a door on a weekly window; once a door has a rule, only its rules admit.
+
+    `door` is its name now or a former one (the rule goes to the door it names now). A name no door has
+    or had is 422 and nothing is added, unless `create_door` registers it.
+    """
     return create_door_rule(session, body)
 
 

@@ -24,7 +24,9 @@ def test_groups_members_and_rules_round_trip(api: ApiHarness) -> None:
     group_id = group.json()["id"]
     member = api.client.put(f"/access/groups/{group_id}/members/{ada}", headers=admin)
     assert member.status_code == 200 and member.json()["member_ids"] == [ada]
-    rule = api.client.post("/access/rules", json=RULE | {"group_id": group_id}, headers=admin)
+    rule = api.client.post(
+        "/access/rules", json=RULE | {"group_id": group_id, "create_door": True}, headers=admin
+    )
     assert rule.status_code == 201, rule.text
     assert rule.json() | {"id": 0, "created_at": ""} == RULE | {
         "group_id": group_id,

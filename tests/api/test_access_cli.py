@@ -55,7 +55,7 @@ def test_group_and_rule_commands_round_trip_and_fail_with_one_line(
     assert code == 0 and "1 groups" in output and "staff" in output
     code, output = _invoke(
         "access", "rule", "add", "--door", "lab", "--group-id", "1", "--day", "mon", "--day", "fri",
-        "--start", "08:00", "--end", "17:00", "--timezone", "Europe/Berlin",
+        "--start", "08:00", "--end", "17:00", "--timezone", "Europe/Berlin", "--create-door",
     )  # fmt: skip
     assert (code, output) == (0, "rule 1 added to door lab\n")
     code, output = _invoke("access", "rule", "list", "--door", "lab")
@@ -119,7 +119,7 @@ def test_a_gate_started_after_its_door_was_renamed_keeps_the_doors_rules(
     assert _invoke("access", "group", "create", "night-shift")[0] == 0
     assert _invoke("access", "group", "add-member", "1", "2")[0] == 0  # Dan only
     assert _invoke("access", "rule", "add", "--door", "lab", "--group-id", "1", *ALL_DAYS,
-                   "--start", "00:00", "--end", "24:00")[0] == 0  # fmt: skip
+                   "--start", "00:00", "--end", "24:00", "--create-door")[0] == 0  # fmt: skip
     engine = open_database(StorageSettings())
     try:
         with session_scope(engine) as session:

@@ -180,6 +180,7 @@ def test_search_and_rename_people(api: ApiHarness) -> None:
 def test_door_rename_keeps_its_rules(api: ApiHarness) -> None:
     csrf = sign_in(api.client, api.tokens[Role.admin])
     api.client.post("/ui/access/groups", data={"name": "staff", "csrf_token": csrf})
+    api.client.post("/ui/access/doors", data={"name": "lab", "csrf_token": csrf})
     rule = {
         "door": "lab",
         "group_id": "1",

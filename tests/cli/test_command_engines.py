@@ -39,7 +39,7 @@ DATABASE_COMMANDS = [
     ["access", "group", "list"],
     ["access", "group", "remove-member", "1", "1"],
     ["access", "rule", "add", "--door", "lab", "--group-id", "1", "--day", "mon", "--start", "08:00",
-     "--end", "17:00"],
+     "--end", "17:00", "--create-door"],
     ["access", "rule", "list", "--door", "lab"],
     ["access", "rule", "delete", "1"],
     ["access", "group", "delete", "1"],

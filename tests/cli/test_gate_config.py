@@ -156,9 +156,9 @@ def test_check_config_flags_a_door_that_does_not_exist_and_a_former_name(tmp_pat
     without rules (one it registered on start), which admits every enrolled person."""
     assert _invoke("access", "group", "create", "staff")[0] == 0
     assert _invoke("access", "rule", "add", "--door", "lab", "--group-id", "1", "--day", "mon",
-                   "--start", "08:00", "--end", "17:00")[0] == 0  # fmt: skip
+                   "--start", "08:00", "--end", "17:00", "--create-door")[0] == 0  # fmt: skip
     assert _invoke("access", "rule", "add", "--door", "lobby", "--group-id", "1", "--day", "mon",
-                   "--start", "08:00", "--end", "17:00")[0] == 0  # fmt: skip
+                   "--start", "08:00", "--end", "17:00", "--create-door")[0] == 0  # fmt: skip
     engine = make_engine(StorageSettings().resolved_database_url)
     with session_scope(engine) as session:
         [lobby] = [door for door in list_doors(session) if door.name == "lobby"]

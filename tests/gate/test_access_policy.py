@@ -89,7 +89,13 @@ def test_a_door_without_rules_admits_everyone_and_any_rule_closes_it() -> None:
 
 def _rule(group_id: int) -> DoorRuleCreate:
     return DoorRuleCreate(
-        door="front", group_id=group_id, weekdays=["mon"], start="00:00", end="24:00", timezone="UTC"
+        door="front",
+        create_door=True,  # registered here unless the test did (as a gate would)
+        group_id=group_id,
+        weekdays=["mon"],
+        start="00:00",
+        end="24:00",
+        timezone="UTC",
     )
 
 

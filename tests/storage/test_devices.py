@@ -57,7 +57,9 @@ def site(engine, keyring):
             )
         group = create_group(session, name="lab staff")
         add_member(session, group_id=group.id, person_id=people["Ann"])
-        rule = DoorRuleCreate(door="lab", group_id=group.id, weekdays=["mon"], start="08:00", end="18:00")
+        rule = DoorRuleCreate(
+            door="lab", create_door=True, group_id=group.id, weekdays=["mon"], start="08:00", end="18:00"
+        )
         create_door_rule(session, rule)
         keys = {}
         for door in ("lab", "lobby"):

@@ -91,6 +91,7 @@ def test_a_door_rule_deleted_twice_at_once_is_deleted_once(engine: Engine) -> No
         group_id = create_group(session, name="lab").id
         rule = DoorRuleCreate(
             door="front",
+            create_door=True,
             group_id=group_id,
             weekdays=[Weekday.mon],
             start="08:00",
