@@ -252,7 +252,8 @@ def test_an_edge_gate_configured_with_a_renamed_doors_old_name_keeps_its_rules_a
 
 
 SYNC_LINE = re.compile(r"gallery sync (failed|still failing|works again)")
-STILL_FAILING = re.compile(r"gallery sync still failing: (\d+) attempts failed in the last 1 s")
+STILL_FAILING = re.compile(r"gallery sync still failing: (\d+) attempts failed in the last \d+ s")
+"""The span is the time since the last line: the 1 s interval, or up to the next retry past it (1.5 s: 2)."""
 
 
 def _failed_attempts(records: list[logging.LogRecord]) -> int:
