@@ -6,22 +6,18 @@ gate's key opened that door to every enrolled person.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
 from storage import (
     Engine,
     Role,
-    StorageSettings,
     create_door,
     device_doors,
     list_api_keys,
     list_doors,
-    open_database,
     rename_door,
     session_scope,
 )
@@ -59,14 +55,6 @@ def test_an_unknown_door_is_refused_over_http_unless_created(api: ApiHarness) ->
     with session_scope(engine) as session:
         assert device_doors(session, created.json()["token_id"]) == ["hall", "labb"]
         assert device_doors(session, former.json()["token_id"]) == ["hall"]  # the door lobby names now, once
-
-
-@pytest.fixture
-def configured(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
-    engine = open_database(StorageSettings())
-    yield engine
-    engine.dispose()
 
 
 def test_an_unknown_door_is_refused_by_the_cli_unless_created(configured: Engine) -> None:

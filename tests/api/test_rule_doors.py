@@ -6,10 +6,8 @@ door meant stayed without it: open to every enrolled person if it had no rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from playwright.sync_api import expect, sync_playwright
 from typer.testing import CliRunner
 
@@ -17,12 +15,10 @@ from api.cli import app
 from storage import (
     Engine,
     Role,
-    StorageSettings,
     create_door,
     create_group,
     list_door_rules,
     list_doors,
-    open_database,
     rename_door,
     session_scope,
 )
@@ -68,14 +64,6 @@ def test_a_rule_for_an_unknown_door_is_refused_over_http_unless_created(api: Api
     assert former.status_code == 201, former.text
     assert former.json()["door"] == "hall"  # the door lobby names now
     assert _doors_and_rules(engine) == (["hall", "labb"], ["labb", "hall"])
-
-
-@pytest.fixture
-def configured(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
-    engine = open_database(StorageSettings())
-    yield engine
-    engine.dispose()
 
 
 def test_a_rule_for_an_unknown_door_is_refused_by_the_cli_unless_created(configured: Engine) -> None:
