@@ -9,6 +9,7 @@ from api.cli.apikeys import apikeys_app
 from api.cli.audit import audit_app
 from api.cli.backup import backup_app
 from api.cli.demo import demo_command
+from api.cli.doors import doors_app
 from api.cli.enroll import enroll_command
 from api.cli.eval import eval_app
 from api.cli.events import events_command
@@ -32,6 +33,7 @@ app = typer.Typer(
 app.command("init")(init)
 app.command("enroll")(enroll_command)
 app.add_typer(people_app, name="people")
+app.add_typer(doors_app, name="doors")
 app.add_typer(access_app, name="access")
 app.add_typer(keys_app, name="keys")
 app.add_typer(apikeys_app, name="apikeys")

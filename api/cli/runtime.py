@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -20,6 +21,8 @@ from storage import Engine, Session, StorageError, StorageSettings, open_databas
 
 err_console = Console(stderr=True)
 __all__ = [
+    "Limit",
+    "Offset",
     "Runtime",
     "build_runtime",
     "cli_errors",
@@ -31,6 +34,11 @@ __all__ = [
     "image_files",
     "open_runtime",
 ]
+
+Offset = Annotated[int, typer.Option(min=0, help="Skip this many rows of the list.")]
+"""A list command's --offset."""
+Limit = Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many rows.")]
+"""A list command's --limit."""
 
 
 @dataclass(frozen=True)
