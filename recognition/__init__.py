@@ -11,7 +11,15 @@ from recognition.bundle import (
     read_bundle_file,
     write_bundle_file,
 )
-from recognition.bundle_catalog import BundleSearch, LocatedBundle, find_bundle, list_bundles, locate_weights
+from recognition.bundle_catalog import (
+    BundleScan,
+    BundleSearch,
+    InvalidBundle,
+    LocatedBundle,
+    find_bundle,
+    locate_weights,
+    scan_bundles,
+)
 from recognition.codec import vector_from_bytes, vector_to_bytes
 from recognition.errors import (
     EvaluationDataError,
@@ -225,8 +233,10 @@ __all__ = [
     "CALIBRATED_FARS",
     "CALIBRATED_BPCERS",
     "BundleEmbedderConfig",
+    "BundleScan",
     "BundleSearch",
     "Calibration",
+    "InvalidBundle",
     "LocatedBundle",
     "ModelBundle",
     "Preprocessing",
@@ -241,7 +251,7 @@ __all__ = [
     "calibrate",
     "calibration_shortfall",
     "find_bundle",
-    "list_bundles",
+    "scan_bundles",
     "load_bundle_embedder",
     "locate_weights",
     "read_bundle_file",

@@ -7,11 +7,17 @@ file is searched beside its `bundle.json`, then in the model directory and every
 (top level and one folder down, the layout of the shared data set's `weights/`), then in the package
 the bundle names. The first copy found must match the pinned sha256: a mismatch is an error, never a
 reason to keep looking.
+
+A description file that cannot be read or validated hides only the bundle it describes (the name its JSON
+gives, or its folder's name): looking that name up is an error, every other bundle is still found, and each
+invalid file is logged, so one half-written export in a model directory does not stop every gate.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +27,8 @@ from recognition.errors import ModelLoadError
 from recognition.model_files import sha256_of
 
 BUILTIN_BUNDLES_DIR = Path(__file__).resolve().parent / "bundles"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,23 @@ class LocatedBundle:
     def directory(self) -> Path | None:
         """The bundle's own directory (where its weights sit beside it); None for built-ins."""
         return None if self.is_builtin else self.path.parent
+
+
+@dataclass(frozen=True)
+class InvalidBundle:
+    """A description file that could not be read or validated: where, why, and which names it stands for."""
+
+    path: Path
+    problem: str
+    claimed_names: frozenset[str]
+
+
+@dataclass(frozen=True)
+class BundleScan:
+    """Every valid bundle (the first of each name) and every invalid description, in search order."""
+
+    bundles: list[LocatedBundle]
+    invalid: list[InvalidBundle]
 
 
 @dataclass(frozen=True)
@@ -63,29 +88,56 @@ def builtin_bundle(name: str) -> ModelBundle:
     return read_bundle_file(BUILTIN_BUNDLES_DIR / f"{name}.json")
 
 
-def list_bundles(search: BundleSearch) -> list[LocatedBundle]:
-    """Every bundle description found, one per name (configured directories before built-ins).
+def _claimed_names(path: Path) -> frozenset[str]:
+    """The names an unreadable description may stand for: its folder's (or built-in file's) and its JSON's."""
+    names = {path.parent.name if path.name == BUNDLE_FILE else path.stem}
+    try:
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return frozenset(names)
+    if isinstance(document, dict) and isinstance(document.get("name"), str):
+        names.add(document["name"])
+    return frozenset(names)
 
-    Raises:
-        ModelLoadError: a description file is unreadable or invalid (named in the message).
-    """
-    found: dict[str, LocatedBundle] = {}
+
+def _entries(search: BundleSearch) -> Iterator[LocatedBundle | InvalidBundle]:
     for path, is_builtin in _description_files(search):
-        bundle = read_bundle_file(path)
-        found.setdefault(bundle.name, LocatedBundle(bundle=bundle, path=path, is_builtin=is_builtin))
-    return list(found.values())
+        try:
+            yield LocatedBundle(bundle=read_bundle_file(path), path=path, is_builtin=is_builtin)
+        except ModelLoadError as exc:
+            yield InvalidBundle(path=path, problem=str(exc), claimed_names=_claimed_names(path))
+
+
+def scan_bundles(search: BundleSearch) -> BundleScan:
+    """Every bundle description found: one valid bundle per name (configured directories before
+    built-ins), and every description that could not be read or validated."""
+    found: dict[str, LocatedBundle] = {}
+    invalid: list[InvalidBundle] = []
+    for entry in _entries(search):
+        if isinstance(entry, InvalidBundle):
+            invalid.append(entry)
+        else:
+            found.setdefault(entry.bundle.name, entry)
+    return BundleScan(bundles=list(found.values()), invalid=invalid)
 
 
 def find_bundle(name: str, search: BundleSearch) -> LocatedBundle:
-    """The bundle called `name`.
+    """The first bundle called `name`; invalid descriptions of other bundles are logged and skipped.
 
     Raises:
-        ModelLoadError: no bundle has that name, or a description file is invalid.
+        ModelLoadError: no bundle has that name, or the first description standing for it is invalid.
     """
-    bundles = {located.bundle.name: located for located in list_bundles(search)}
-    if name not in bundles:
-        raise ModelLoadError(f"no model bundle named {name!r}; installed: {', '.join(sorted(bundles))}")
-    return bundles[name]
+    entries = list(_entries(search))
+    for entry in entries:
+        if isinstance(entry, InvalidBundle):
+            logger.warning("skipped an invalid model bundle description: %s", entry.problem)
+    for entry in entries:
+        if isinstance(entry, LocatedBundle) and entry.bundle.name == name:
+            return entry
+        if isinstance(entry, InvalidBundle) and name in entry.claimed_names:
+            raise ModelLoadError(entry.problem)
+    installed = sorted({entry.bundle.name for entry in entries if isinstance(entry, LocatedBundle)})
+    raise ModelLoadError(f"no model bundle named {name!r}; installed: {', '.join(installed)}")
 
 
 def _weights_candidates(located: LocatedBundle, search: BundleSearch) -> Iterator[Path]:

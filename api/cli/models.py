@@ -27,8 +27,8 @@ from recognition import (
     calibrate,
     calibration_shortfall,
     find_bundle,
-    list_bundles,
     locate_weights,
+    scan_bundles,
     write_bundle_file,
 )
 
@@ -95,14 +95,22 @@ def _print_rows(rows: list[dict[str, Any]]) -> None:
 def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as one JSON list.")] = False,
 ) -> None:
-    """Every model bundle: installed (weights found, sha256 ok), active, thresholds at FAR 1e-2/1e-3/1e-4."""
+    """Every model bundle: installed (weights found, sha256 ok), active, thresholds at FAR 1e-2/1e-3/1e-4.
+
+    An invalid description is named on stderr after the valid bundles, and the command then exits 1.
+    """
     with cli_errors():
         settings = RecognitionSettings()
-        rows = [describe(located, settings) for located in list_bundles(bundle_search(settings))]
+        scan = scan_bundles(bundle_search(settings))
+        rows = [describe(located, settings) for located in scan.bundles]
     if as_json:
         typer.echo(json.dumps(rows))
     else:
         _print_rows(rows)
+    for invalid in scan.invalid:
+        typer.echo(f"invalid bundle description, skipped: {invalid.problem}", err=True)
+    if scan.invalid:
+        raise typer.Exit(1)
 
 
 def calibration_photos(data: Path, *, max_photos: int | None) -> list[tuple[str, str]]:

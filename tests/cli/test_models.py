@@ -158,3 +158,17 @@ def test_eval_lfw_runs_any_bundle_by_name(monkeypatch: pytest.MonkeyPatch) -> No
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1])["model"] == "mobilefacenet-foamliu-onnx@a6cc903"
+
+
+def test_list_shows_every_valid_bundle_and_names_an_invalid_one(tmp_path: Path) -> None:
+    (tmp_path / "run-7").mkdir()
+    (tmp_path / "run-7" / "bundle.json").write_text('{"name": "run-7", "version": "1", "runt')
+
+    env = {"FACEGATE_RECOGNITION_BUNDLE_DIRS": json.dumps([str(tmp_path)])}
+
+    result = runner.invoke(app, ["models", "list", "--json"], env=env)
+
+    assert result.exit_code == 1
+    assert "sface" in {row["name"] for row in json.loads(result.stdout)}
+    assert result.stderr.startswith("invalid bundle description, skipped: ")
+    assert str(tmp_path / "run-7" / "bundle.json") in result.stderr

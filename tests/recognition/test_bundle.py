@@ -21,10 +21,10 @@ from recognition import (
     active_bundle_name,
     build_recognizer,
     find_bundle,
-    list_bundles,
     load_bundle_embedder,
     locate_weights,
     read_bundle_file,
+    scan_bundles,
     write_bundle_file,
 )
 from recognition.bundle_catalog import BUILTIN_BUNDLES_DIR
@@ -57,7 +57,7 @@ def test_every_builtin_description_is_valid_and_listed() -> None:
     files = sorted(BUILTIN_BUNDLES_DIR.glob("*.json"))
     names = {read_bundle_file(path).name for path in files}
     assert len(names) == len(files) and {"sface", "mobilefacenet-foamliu-onnx"} <= names
-    assert names <= {located.bundle.name for located in list_bundles(BundleSearch())}
+    assert names <= {located.bundle.name for located in scan_bundles(BundleSearch()).bundles}
 
 
 def test_default_recognizer_keeps_the_stored_sface_model_id(recognizer: Recognizer) -> None:
@@ -139,12 +139,65 @@ def test_weights_are_found_one_folder_down_in_a_weights_directory(tmp_path: Path
     )
 
 
-def test_an_invalid_description_is_a_load_error(tmp_path: Path) -> None:
-    (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "bundle.json").write_text('{"name": "broken"}')
+def _half_written(directory: Path, text: str) -> Path:
+    directory.mkdir(parents=True)
+    (directory / "bundle.json").write_text(text)
+    return directory / "bundle.json"
 
-    with pytest.raises(ModelLoadError, match="not a valid model bundle"):
-        list_bundles(BundleSearch(bundle_dirs=(tmp_path,)))
+
+def test_an_invalid_description_is_listed_apart_with_its_problem(tmp_path: Path) -> None:
+    path = _half_written(tmp_path / "broken", '{"name": "broken"}')
+
+    scan = scan_bundles(BundleSearch(bundle_dirs=(tmp_path,)))
+
+    assert "sface" in {located.bundle.name for located in scan.bundles}
+    assert [invalid.path for invalid in scan.invalid] == [path]
+    assert "not a valid model bundle" in scan.invalid[0].problem
+
+
+def test_an_invalid_description_hides_no_other_bundle(
+    recognizer: Recognizer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A half-written training export beside the active bundle must not stop a gate from loading it."""
+    _bundle_dir(tmp_path / "bundles", _renamed_sface("sface-copy", version="1"), _sface_weights())
+    broken = _half_written(tmp_path / "bundles" / "run-7", '{"name": "run-7", "version": "1", "runt')
+    settings = RecognitionSettings(
+        allow_model_download=False,
+        bundle_dirs=[tmp_path / "bundles"],
+        embedder=BundleEmbedderConfig(name="sface-copy"),
+    )
+
+    copy = build_recognizer(settings, cache_dir=tmp_path / "cache")
+
+    assert copy.model_id == "sface-copy@1"
+    warned = [record.levelname for record in caplog.records if str(broken) in record.getMessage()]
+    assert warned == ["WARNING"]
+
+
+@pytest.mark.parametrize(
+    ("folder", "text"),
+    [("run-7", '{"name": "wanted", "version": "2"}'), ("wanted", "{not json")],
+    ids=["its-json-names-it", "its-folder-names-it"],
+)
+def test_an_invalid_description_of_the_wanted_bundle_is_an_error(
+    tmp_path: Path, folder: str, text: str
+) -> None:
+    """No fallback to a later bundle of the same name: the first description standing for it decides."""
+    _half_written(tmp_path / "first" / folder, text)
+    _bundle_dir(tmp_path / "second", _renamed_sface("wanted"), _sface_weights())
+    search = BundleSearch(bundle_dirs=(tmp_path / "first", tmp_path / "second"))
+
+    with pytest.raises(ModelLoadError, match=r"/first/[^/]+/bundle\.json: not a valid model bundle"):
+        find_bundle("wanted", search)
+
+
+def test_a_valid_bundle_first_shadows_a_later_invalid_one_of_its_name(tmp_path: Path) -> None:
+    _bundle_dir(tmp_path / "first", _renamed_sface("wanted"), _sface_weights())
+    _half_written(tmp_path / "second" / "wanted", "{not json")
+
+    located = find_bundle("wanted", BundleSearch(bundle_dirs=(tmp_path / "first", tmp_path / "second")))
+
+    assert located.directory == tmp_path / "first" / "wanted"
 
 
 def test_write_then_read_round_trips(tmp_path: Path) -> None:
