@@ -211,8 +211,18 @@ def create_door_rule(session: Session, rule: DoorRuleCreate) -> DoorRulePublic:
 def list_door_rules(
     session: Session, *, door: str | None = None, offset: int = 0, limit: int = 50
 ) -> tuple[list[DoorRulePublic], int]:
-    """One page of rules ordered by id (of one door when `door` is given), and the total count."""
-    conditions = [] if door is None else [col(Door.name) == door]
+    """One page of rules ordered by id, and the total count.
+
+    `door` (optional) keeps one door's rules, the door named by its name now or a former one, as a door
+    filter of the audit log finds its events under every name it has had; a name no door has or had
+    has none.
+    """
+    conditions = []
+    if door is not None:
+        found = door_called(session, door)
+        if found is None:
+            return [], 0
+        conditions.append(col(DoorAccessRule.door_id) == found.id)
     joined = select(DoorAccessRule, Door).join(Door, col(Door.id) == col(DoorAccessRule.door_id))
     total = int(
         session.exec(

@@ -131,7 +131,10 @@ def rule_add(
 
 @rule_app.command("list")
 def rule_list(
-    door: Annotated[str | None, typer.Option(help="Only this door's rules.")] = None,
+    door: Annotated[
+        str | None,
+        typer.Option(help="Only this door's rules, the door named by its name now or a former one."),
+    ] = None,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many rules.")] = 0,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many rules.")] = 100,
 ) -> None:

@@ -82,7 +82,7 @@ def create_rule_route(body: DoorRuleCreate, session: SessionDep, _key: AdminKey)
 def list_rules_route(
     session: SessionDep, _key: AdminKey, door: str | None = None, offset: Offset = 0, limit: Limit = 50
 ) -> Page[DoorRulePublic]:
-    """Door rules ordered by id, of one door when `door` is given."""
+    """Door rules ordered by id, of one door when `door` is given: by its name now or a former one."""
     items, total = list_door_rules(session, door=door, offset=offset, limit=limit)
     return Page[DoorRulePublic](items=items, total=total, offset=offset, limit=limit)
 

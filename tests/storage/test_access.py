@@ -152,6 +152,10 @@ def test_a_renamed_door_keeps_its_rules_under_its_former_name_which_no_other_doo
         by_former = door_access_windows(session, door="front")
         assert by_former == door_access_windows(session, door="hall") and by_former[0].person_ids == {ada}
         assert ensure_door(session, name="lobby").id == door.id  # a gate started after the rename
+        for name in ("front", "lobby", "hall"):  # a rule listing by any name the door has had
+            rules, total = list_door_rules(session, door=name)
+            assert (total, [rule.door for rule in rules]) == (1, ["hall"]), name
+        assert list_door_rules(session, door="nowhere") == ([], 0)
         assert [d.name for d in list_doors(session)] == ["hall"]
     for taking_it in (
         lambda session: create_door(session, name="front"),
