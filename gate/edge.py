@@ -15,6 +15,7 @@ traceback, a count per `error_log_interval_s` and its end (gate/failure_log.py),
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import threading
@@ -54,6 +55,13 @@ _SYNC_FAILED = FailureTexts(
     first="gallery sync failed (%(cause)s); retrying with backoff; the gate decides on %(at)s",
     still="gallery sync still failing: %(count)d attempts failed in the last %(span_s).0f s",
     ended="gallery sync works again after %(span_s).1f s (%(count)d attempts failed)",
+)
+_CACHE_NOT_WRITTEN = FailureTexts(
+    first="sealed gallery cache %(where)s not written (%(cause)s): the gate decides on %(at)s, but a restart "
+    "while the API is away would start from an older gallery",
+    still="sealed gallery cache %(where)s still not written: "
+    "%(count)d writes failed in the last %(span_s).0f s",
+    ended="sealed gallery cache %(where)s written again after %(span_s).1f s (%(count)d writes failed)",
 )
 Templates = dict[str, tuple[int, bytes]]
 """Template id → (person id, template bytes)."""
@@ -155,6 +163,14 @@ class ApiGallerySource:
         self._problem: str | None = None
         self._sync_failures = FailureLog(
             logger, _SYNC_FAILED, interval_s=error_log_interval_s, monotonic=monotonic
+        )
+        self._cache_failures = FailureLog(
+            logger,
+            _CACHE_NOT_WRITTEN,
+            interval_s=error_log_interval_s,
+            where=str(self._directory / CACHE_FILE),
+            monotonic=monotonic,
+            is_traced=False,
         )
 
     @property
@@ -305,9 +321,19 @@ class ApiGallerySource:
         }
         path = self._directory / CACHE_FILE
         temporary = path.with_suffix(".tmp")
-        temporary.write_bytes(seal_to_device(keys.public_key, json.dumps(state).encode(), _CACHE_AAD))
-        temporary.chmod(0o600)
-        temporary.replace(path)
+        sealed = seal_to_device(keys.public_key, json.dumps(state).encode(), _CACHE_AAD)
+        # The gallery is installed and confirmed either way: a cache that cannot be written (disk full,
+        # a read-only mount) costs only a start from an older gallery in an outage, so no sync failed.
+        try:
+            temporary.write_bytes(sealed)
+            temporary.chmod(0o600)
+            temporary.replace(path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+            self._cache_failures.failed(exc, at=f"gallery version {self._version}")
+            return
+        self._cache_failures.recovered()
 
     def _load_cache(self) -> None:
         """The last synced gallery from disk, confirmed as of when it was written (never younger)."""
@@ -317,7 +343,7 @@ class ApiGallerySource:
         try:
             state = json.loads(open_sealed(self._require_keys().private_key, path.read_bytes(), _CACHE_AAD))
             self._apply(state)
-        except (StorageError, DeviceRefused, ValueError, KeyError) as exc:
+        except (OSError, StorageError, DeviceRefused, ValueError, KeyError) as exc:
             logger.error("sealed gallery cache %s unusable (%s); waiting for the API", path, exc)
             return
         age_s = max(0.0, (self._utc_now() - datetime.fromisoformat(state["confirmed_at"])).total_seconds())

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app as cli_app
-from gate import ApiGallerySource, ApiGallerySourceConfig, UnknownDoor
+from gate import ApiGallerySource, ApiGallerySourceConfig, UnknownDoor, held_templates
 from storage import (
     Role,
     bind_device_doors,
@@ -312,3 +312,41 @@ def test_an_edge_sync_that_keeps_failing_is_logged_with_one_traceback_then_count
     # Every attempt counted, and a count line at most once a second (its interval), not one per retry.
     count_times = [r.created for r in caplog.records if STILL_FAILING.fullmatch(r.getMessage())]
     assert int(failed[1]) >= 10 and all(b - a >= 0.9 for a, b in pairwise(count_times)), lines
+
+
+def test_a_sealed_cache_that_cannot_be_written_is_no_sync_failure(
+    api: ApiHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cache is written after the new gallery is installed: a write that failed (a full disk, a read-only
+    mount; here a directory in its place) was logged as 'gallery sync failed' with a traceback at every
+    change, and a cache that could not be read stopped the gate at start. Both are now one line each."""
+    with session_scope(api.services.engine) as session:
+        bind_device_doors(session, key_id=_device_id(api), doors=["lab"], create_doors=True)
+    blocker = tmp_path / "device" / "gallery.sealed"
+    blocker.mkdir(parents=True)
+
+    with serving(api.client.app) as url, caplog.at_level(logging.INFO, logger="gate.edge"):
+        gate = _edge_gate(api, url, tmp_path, door="lab")
+        gate.start()
+        try:
+            wait_for(lambda: gate.version is not None, timeout_s=60.0, what="the first sync")
+            blocker.rmdir()
+            with session_scope(api.services.engine) as session:
+                bump_gallery_version(session)
+            wait_for(lambda: "written again" in caplog.text, timeout_s=60.0, what="the cache written")
+        finally:
+            gate.close()
+    lines = [
+        (r.levelno, r.exc_info is not None, r.getMessage())
+        for r in caplog.records
+        if r.getMessage().startswith("sealed gallery cache ")
+    ]
+    unusable, not_written, written = lines
+    assert unusable[:2] == (logging.ERROR, False) and "unusable (" in unusable[2]
+    assert not_written[:2] == (logging.ERROR, False)
+    assert not_written[2].startswith(f"sealed gallery cache {blocker} not written (IsADirectoryError: ")
+    assert re.fullmatch(
+        rf"sealed gallery cache {blocker} written again after [\d.]+ s \(1 writes failed\)", written[2]
+    )
+    assert not any("gallery sync failed" in r.getMessage() for r in caplog.records)
+    assert gate.version is not None and held_templates(tmp_path / "device") == gate.template_person_ids
