@@ -120,13 +120,14 @@ def _door_findings(doors: list[tuple[str, DoorSettings]]) -> tuple[list[str], li
                         unknown.append(
                             f"{scope_label(door, camera)}: no door is called {door!r}, now or before a "
                             "rename, and unknown_door is refuse: the gate would deny every face (register "
-                            "the door first: POST /doors or the console's Access page)"
+                            "the door first: facegate doors create, POST /doors or the console's Access page)"
                         )
                         continue
                     warnings.append(
                         f"warning: {path}: no door is called {door!r}, now or before a rename: the gate will "
                         "register it without rules, and a door without rules admits every enrolled person "
-                        "(register the door first: POST /doors or the console's Access page, or set "
+                        "(register the door first: facegate doors create, POST /doors or the console's "
+                        "Access page, or set "
                         "unknown_door: refuse)"
                     )
                     continue

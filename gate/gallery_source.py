@@ -105,7 +105,7 @@ class DatabaseGallerySource:
             except DoorNotFound as exc:
                 logger.error(
                     "door %s: %s, and unknown_door is refuse: not registered; every face is denied until the "
-                    "door is registered (POST /doors or the console's Access page)",
+                    "door is registered (facegate doors create, POST /doors or the console's Access page)",
                     self._door,
                     exc,
                 )

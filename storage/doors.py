@@ -94,8 +94,8 @@ def refuse_unknown_doors(session: Session, names: Collection[str], *, to_create:
     if unknown:
         listed = " or ".join(repr(name) for name in unknown)
         raise DoorNotFound(
-            f"no door is called {listed}, now or before a rename: register the door first (POST /doors, "
-            f"or the console's Access page), or {to_create}"
+            f"no door is called {listed}, now or before a rename: register the door first (facegate doors "
+            f"create, POST /doors or the console's Access page), or {to_create}"
         )
 
 

@@ -66,7 +66,8 @@ def test_an_unknown_door_is_refused_by_the_cli_unless_created(configured: Engine
     assert refused.exit_code == 1
     assert " ".join(refused.output.split()) == (  # one message, however rich wraps it
         "error: DoorNotFound: no door is called 'labb', now or before a rename: register the door first "
-        "(POST /doors, or the console's Access page), or bind with create_doors (the API) or --create-doors "
+        "(facegate doors create, POST /doors or the console's Access page), or bind with create_doors (the "
+        "API) or --create-doors "
         "(facegate apikeys create), which registers it without rules, so that it admits every enrolled person"
     )
     assert _doors_and_key_count(configured) == before

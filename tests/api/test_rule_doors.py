@@ -31,8 +31,9 @@ from tests.api.test_console import sign_in
 
 RULE = {"group_id": 1, "weekdays": ["mon"], "start": "08:00", "end": "18:00"}
 REFUSAL = (
-    "no door is called 'labb', now or before a rename: register the door first (POST /doors, or the "
-    "console's Access page), or add the rule with create_door (the API) or --create-door (facegate access "
+    "no door is called 'labb', now or before a rename: register the door first (facegate doors create, "
+    "POST /doors or the console's Access page), or add the rule with create_door (the API) or --create-door "
+    "(facegate access "
     "rule add), which registers the door with this rule"
 )
 

@@ -178,7 +178,8 @@ def test_check_config_flags_a_door_that_does_not_exist_and_a_former_name(tmp_pat
         "rules under it and warns; set cameras.1.door to 'hall'",
         "warning: cameras.2.door: no door is called 'labb', now or before a rename: the gate will register "
         "it without rules, and a door without rules admits every enrolled person (register the door "
-        "first: POST /doors or the console's Access page, or set unknown_door: refuse)",
+        "first: facegate doors create, POST /doors or the console's Access page, or set unknown_door: "
+        "refuse)",
     ]
     code, output = _invoke("gate", "--source", "0", "--door", "labb", "--check-config")
     assert code == 0 and "warning: --door: no door is called 'labb'" in output
@@ -208,9 +209,10 @@ def test_check_config_refuses_an_unknown_door_of_a_gate_set_to_refuse_it(
     assert " ".join(output.split()) == (
         "error: UnknownDoor: 2 of 4 doors are unknown: (1) door labb, camera b: no door is called 'labb', "
         "now or before a rename, and unknown_door is refuse: the gate would deny every face (register the "
-        "door first: POST /doors or the console's Access page) (2) door lba, camera c: no door is called "
+        "door first: facegate doors create, POST /doors or the console's Access page) (2) door lba, camera "
+        "c: no door is called "
         "'lba', now or before a rename, and unknown_door is refuse: the gate would deny every face "
-        "(register the door first: POST /doors or the console's Access page)"
+        "(register the door first: facegate doors create, POST /doors or the console's Access page)"
     )
     monkeypatch.setenv("FACEGATE_GATE_UNKNOWN_DOOR", "refuse")
     code, output = _invoke("gate", "--source", "0", "--door", "labb", "--check-config")

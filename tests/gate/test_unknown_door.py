@@ -67,8 +67,8 @@ def test_a_gate_set_to_refuse_an_unknown_door_denies_every_face_until_the_door_i
         (  # at start
             "gate.gallery_source",
             f"door {MISSPELT}: no door is called {MISSPELT!r}, now or before a rename, and unknown_door is "
-            "refuse: not registered; every face is denied until the door is registered (POST /doors or the "
-            "console's Access page)",
+            "refuse: not registered; every face is denied until the door is registered (facegate doors "
+            "create, POST /doors or the console's Access page)",
         ),
         (  # at the first face, not at every frame
             "gate.access_policy",
