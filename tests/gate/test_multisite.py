@@ -12,7 +12,6 @@ import os
 import re
 import secrets
 import signal
-import time
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,9 +48,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.parametrize("database_url", ["postgresql"], indirect=True),
 ]
-# From an enrollment's commit (its answer) to the gate's sealed cache: README's "a change reaches the gate
-# in about a second". The enrollment's own model work before the commit is not propagation.
-PROPAGATION_LIMIT_S = 5.0
 SCENE_FACE_FRAMES, SCENE_EMPTY_FRAMES = 5, 7
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ALL_DAY = {"weekdays": EVERY_DAY, "start": "00:00", "end": "24:00"}
@@ -78,13 +74,12 @@ def _camera(recognizer, photo: bytes, *, interval_s: float) -> MjpegCamera:
     return MjpegCamera(scene, interval_s=interval_s, is_looping=True)
 
 
-def _enroll(server: ApiServer, admin: str, name: str, photo: bytes, *, group_id: int) -> tuple[int, float]:
-    """Create, admit to the group, enroll (each through `server`); the person and when the enrollment was
-    committed (its answer came)."""
+def _enroll(server: ApiServer, admin: str, name: str, photo: bytes, *, group_id: int) -> int:
+    """Create, admit to the group, enroll (each through `server`); the person's id."""
     person = server.request("POST", "/people", admin, {"name": name})["id"]
     server.request("PUT", f"/access/groups/{group_id}/members/{person}", admin)
     server.request("POST", f"/people/{person}/faces", admin, files=[(f"{name}.jpg", photo)])
-    return person, time.monotonic()
+    return int(person)
 
 
 class Watch:
@@ -149,13 +144,12 @@ def test_two_edge_gates_hold_only_their_doors_people_and_deliver_every_event_onc
         watch = Watch(gates)
         for gate in gates.values():
             wait_for(lambda g=gate: g.held() is not None, timeout_s=WAIT_S, what="the first sealed sync")
-        ann, committed_s = _enroll(front, admin, "Ann", ann_photo, group_id=groups["lab"])
+        # How fast a change arrives is measured by bench/edge_sync.py (BENCHMARKS.md), not asserted here;
+        # that a waiting sync is answered by the change is tests/api/test_devices.py's.
+        ann = _enroll(front, admin, "Ann", ann_photo, group_id=groups["lab"])
         wait_for(lambda: watch.holds("lab", ann), timeout_s=WAIT_S, what="Ann at the lab gate")
-        ann_latency_s = time.monotonic() - committed_s
-        carol, committed_s = _enroll(front, admin, "Carol", carol_photo, group_id=groups["lobby"])
+        carol = _enroll(front, admin, "Carol", carol_photo, group_id=groups["lobby"])
         wait_for(lambda: watch.holds("lobby", carol), timeout_s=WAIT_S, what="Carol at the lobby gate")
-        carol_latency_s = time.monotonic() - committed_s
-        assert ann_latency_s <= PROPAGATION_LIMIT_S and carol_latency_s <= PROPAGATION_LIMIT_S
 
         wait_for(
             lambda: any("granted  person" in line for line in _printed(gates["lab"])),
