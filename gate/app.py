@@ -106,6 +106,17 @@ def build_runtime_for(settings: GateSettings, storage_settings: StorageSettings)
     return build_gate_runtime(storage_settings)
 
 
+@contextmanager
+def opened_runtime(settings: GateSettings, storage: StorageSettings) -> Iterator[GateRuntime | EdgeRuntime]:
+    """`build_runtime_for` for one run; a database runtime's engine is disposed however the run ends."""
+    runtime = build_runtime_for(settings, storage)
+    try:
+        yield runtime
+    finally:
+        if isinstance(runtime, GateRuntime):
+            runtime.engine.dispose()
+
+
 def gallery_source_for(
     runtime: GateRuntime | EdgeRuntime, *, door: str, settings: GateSettings
 ) -> GateUpstream:
@@ -285,7 +296,13 @@ def describe(runtime: GateRuntime | EdgeRuntime, decision: GateDecision) -> str:
 
 def run_camera(camera: CameraSpec, telemetry: Telemetry, stop: GracefulStop) -> None:
     """A camera worker process of the daemon: its own models, gallery source and door."""
-    runtime = build_runtime_for(camera.settings, StorageSettings())
+    with opened_runtime(camera.settings, StorageSettings()) as runtime:
+        _camera_loop(runtime, camera, telemetry, stop)
+
+
+def _camera_loop(
+    runtime: GateRuntime | EdgeRuntime, camera: CameraSpec, telemetry: Telemetry, stop: GracefulStop
+) -> None:
     probe = CameraProbe(camera=camera.name, door=camera.door, telemetry=telemetry, clock=time.monotonic)
     for _ in gate_decisions(
         runtime,
@@ -325,30 +342,41 @@ def _monitoring(settings: DaemonSettings) -> tuple[GateMetrics, HealthBoard, Mon
 def run_one_camera(*, source: str, door: str, daemon: DaemonSettings, print_line: PrintLine) -> None:
     """The single-camera form, in this process; SIGTERM ends it at the next frame."""
     settings = GateSettings()
-    runtime = build_runtime_for(settings, StorageSettings())
-    metrics, health, server = _monitoring(daemon)
-    health.add_camera(door, door=door)
-    probe = CameraProbe(camera=door, door=door, telemetry=fan_out(metrics, health), clock=time.monotonic)
-    stop = GracefulStop()
-    if server is not None and not server.try_start():
-        server = None
-    try:
-        with _signals_call(stop.request, signal.SIGTERM):
-            for decision in gate_decisions(
-                runtime, source=source, door=door, settings=settings, probe=probe, stop=stop
-            ):
-                print_line(describe(runtime, decision))
-    except StopRequested:
-        logger.info("gate stopped")
-    finally:
-        if server is not None:
-            server.stop()
+    with opened_runtime(settings, StorageSettings()) as runtime:
+        metrics, health, server = _monitoring(daemon)
+        health.add_camera(door, door=door)
+        probe = CameraProbe(camera=door, door=door, telemetry=fan_out(metrics, health), clock=time.monotonic)
+        stop = GracefulStop()
+        if server is not None and not server.try_start():
+            server = None
+        try:
+            with _signals_call(stop.request, signal.SIGTERM):
+                for decision in gate_decisions(
+                    runtime, source=source, door=door, settings=settings, probe=probe, stop=stop
+                ):
+                    print_line(describe(runtime, decision))
+        except StopRequested:
+            logger.info("gate stopped")
+        finally:
+            if server is not None:
+                server.stop()
 
 
 def run_config_file(config: GatesConfig, *, is_verbose: bool, print_line: PrintLine) -> None:
     """The cameras of a gates file, each in its own worker process; this process prints every decision."""
     has_database = any(c.settings.gallery_source.kind == "database" for c in config.cameras)
     engine = open_database(StorageSettings()) if has_database else None  # for names in decision lines
+    try:
+        _run_daemon(config, engine, is_verbose=is_verbose, print_line=print_line)
+    finally:
+        if engine is not None:
+            engine.dispose()  # the workers have stopped; no decision line is printed after this
+
+
+def _run_daemon(
+    config: GatesConfig, engine: Engine | None, *, is_verbose: bool, print_line: PrintLine
+) -> None:
+    """The daemon over the gates file's cameras until they end or SIGTERM/SIGINT; `engine` names people."""
     metrics, health, server = _monitoring(config.daemon)
 
     def telemetry(event: TelemetryEvent) -> None:
