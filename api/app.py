@@ -36,6 +36,10 @@ def create_app(services: AppServices, *, settings: ApiSettings | None = None) ->
     /openapi.json to any valid API key. /healthz and /readyz are the only unauthenticated routes of the
     API; the web console under /ui authenticates with a session cookie made from an API key.
 
+    The app never disposes `services.engine`: its lifespan starts and stops the gallery load only. The
+    caller that built the services (the composition root) closes the engine once it is done with it:
+    `facegate serve` after the server has stopped, tests after their apps (which may share one engine).
+
     Args:
         services: engine, keyring, recognizer and enrollment settings built by the caller.
         settings: HTTP settings; read from FACEGATE_API_* when omitted.

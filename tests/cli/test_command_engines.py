@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import gc
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.cli import app
+from tests.connections import assert_no_connection_left, named_database, open_connections
 from tests.test_docs import command_paths
 
 runner = CliRunner()
@@ -129,3 +134,33 @@ def test_every_command_is_run_above_or_says_why_not() -> None:
     )
     assert not run & (NO_DATABASE_COMMANDS.keys() | NOT_RUN_HERE.keys())
     assert NO_DATABASE_COMMANDS.keys() | NOT_RUN_HERE.keys() <= paths, "a listed command no longer exists"
+
+
+def _wait_until(condition: Callable[[], bool], what: str, *, timeout_s: float = 60.0) -> None:
+    deadline_s = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline_s, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_serve_closes_its_engine_once_the_apps_lifespan_has_ended(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's lifespan (gallery load, LISTEN feed, requests) runs as uvicorn would run it; the engine is
+    the command's (the composition root's) to close, not the app's: tests' apps share their fixture's."""
+    url, name = named_database(database_url, "fg-serve")
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", url)
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    served: list[int] = []
+
+    def serve(asgi: FastAPI, **_options: object) -> None:
+        with TestClient(asgi) as client:  # startup and shutdown: the lifespan's gallery load and close
+            _wait_until(lambda: client.get("/readyz").status_code == 200, "the gallery to load")
+            served.append(open_connections(database_url, name))
+
+    monkeypatch.setattr(uvicorn, "run", serve)
+    result = runner.invoke(app, ["serve"])
+
+    assert result.exit_code == 0 and served and served[0] >= 1, (result.output, served)
+    assert_no_connection_left(database_url, name)
