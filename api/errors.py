@@ -203,8 +203,9 @@ def _body(exc: Exception, rule: ErrorRule) -> dict[str, object]:
     return {**status_word, "detail": public_message(exc, rule)}
 
 
-ErrorPage = Callable[[Request, int, str, int | None], Response]
-"""Renders an error answer as a page: (request, status code, public message, Retry-After) → response."""
+ErrorPage = Callable[[Request, int, str, int | None, str | None], Response]
+"""Renders an error answer as a page: (request, status code, public message, Retry-After, status word: the
+JSON body's `status`, such as `schema_missing`) → response."""
 
 
 @dataclass
@@ -318,7 +319,7 @@ def _handler_for(
         page = next((pages[under] for under in pages if path == under or path.startswith(f"{under}/")), None)
         if page is None:
             return JSONResponse(_body(exc, rule), status_code=rule.status_code, headers=headers)
-        response = page(request, rule.status_code, public_message(exc, rule), wait_s)
+        response = page(request, rule.status_code, public_message(exc, rule), wait_s, rule.status_word)
         response.headers.update(headers)
         return response
 

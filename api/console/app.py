@@ -45,9 +45,13 @@ _HEADINGS = {
 }
 
 
-def error_page(request: Request, status_code: int, message: str, retry_after_s: int | None) -> Response:
+def error_page(
+    request: Request, status_code: int, message: str, retry_after_s: int | None, status_word: str | None
+) -> Response:
     """An answer of the API's error table as a console page, with the message the API would give and no
-    menu (the session cannot be checked while the database is down); api/errors.py adds Retry-After."""
+    menu (the session cannot be checked while the database is down); api/errors.py adds Retry-After.
+    `status_word` (the API body's `status`: `database_unavailable`, `schema_missing`, ...) goes into the
+    page's `data-error-status`, where the live refresh (console.js) reads what is wrong."""
     heading = _HEADINGS.get(status_code, "Error")
     return render(
         request,
@@ -57,6 +61,7 @@ def error_page(request: Request, status_code: int, message: str, retry_after_s: 
         heading=heading,
         message=message,
         retry_after_s=retry_after_s,
+        status_word=status_word,
     )
 
 

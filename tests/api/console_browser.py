@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from PIL import Image
-from playwright.sync_api import Browser, Page, Playwright, ViewportSize
+from playwright.sync_api import Browser, Page, Playwright, ViewportSize, expect
 
 CHROMIUM = Path("/usr/bin/chromium")
 """Debian's package (`make test` installs it); Playwright never downloads a browser here."""
@@ -40,6 +40,14 @@ def launch_chromium(playwright: Playwright, *, extra_args: list[str] | None = No
     assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)"
     args = CHROMIUM_ARGS + (extra_args or [])
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
+
+
+def sign_in(page: Page, base_url: str, key: str) -> None:
+    """Sign `page` in to the console with the API key `key`, through the sign-in form."""
+    page.goto(f"{base_url}/ui/login")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 @contextmanager

@@ -31,7 +31,15 @@ from api.cli.runtime import build_runtime
 from api.services import AppServices
 from api.settings import ApiSettings
 from storage import AuditEventCreate, Decision, StorageSettings, append_event, ensure_door, session_scope
-from tests.api.console_browser import DESKTOP, FAKE_CAMERA_ARGS, PHONE, Recorder, launch_chromium, serving
+from tests.api.console_browser import (
+    DESKTOP,
+    FAKE_CAMERA_ARGS,
+    PHONE,
+    Recorder,
+    launch_chromium,
+    serving,
+    sign_in,
+)
 from tests.data import group_photo, knn_examples
 
 XSS_NAME = "<img src=x onerror=alert(1)>"
@@ -65,13 +73,6 @@ def site(tmp_path: Path) -> Iterator[tuple[str, str, AppServices]]:
     )
     with serving(create_app(services, settings=ApiSettings())) as base_url:
         yield base_url, admin_key, services
-
-
-def _sign_in(page: Page, base_url: str, key: str) -> None:
-    page.goto(f"{base_url}/ui/login")
-    page.get_by_label("API key").fill(key)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
 def _enroll(page: Page, base_url: str, name: str, photos: list[Path]) -> None:
@@ -139,7 +140,7 @@ def test_admin_and_auditor_work_through_the_console(
         admin.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
 
         with record.timed("admin_sign_in_s"):
-            _sign_in(admin, base_url, admin_key)
+            sign_in(admin, base_url, admin_key)
         _enroll(admin, base_url, "Barack Obama", [obama / "obama.jpg", obama / "obama2.jpg", group_photo()])
         refused = admin.locator(".verdicts li.refused")
         expect(refused).to_have_count(1)
@@ -191,7 +192,7 @@ def test_admin_and_auditor_work_through_the_console(
 
         _yesterdays_events(services)
         auditor = browser.new_context(viewport=DESKTOP, accept_downloads=True).new_page()
-        _sign_in(auditor, base_url, auditor_key)
+        sign_in(auditor, base_url, auditor_key)
         nav = auditor.get_by_role("navigation", name="Pages")
         expect(nav.get_by_role("link")).to_have_text(["Events", "Integrity", "System", "API"])
         for path in ("/ui/people", "/ui/keys", "/ui/access"):
@@ -233,7 +234,7 @@ def test_admin_and_auditor_work_through_the_console(
         auditor.go_back()
 
         phone = browser.new_context(viewport=PHONE).new_page()
-        _sign_in(phone, base_url, auditor_key)
+        sign_in(phone, base_url, auditor_key)
         for path in ("/ui/events", "/ui/integrity", "/ui/system"):
             phone.goto(f"{base_url}{path}")
             assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
@@ -257,7 +258,7 @@ def test_webcam_capture_reaches_enrollment(site: tuple[str, str, AppServices]) -
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright, extra_args=FAKE_CAMERA_ARGS)
         page = browser.new_context(viewport=DESKTOP).new_page()
-        _sign_in(page, base_url, admin_key)
+        sign_in(page, base_url, admin_key)
         page.goto(f"{base_url}/ui/people/new")
         page.get_by_label("Name").fill("Camera")
         page.get_by_role("button", name="Use the camera").click()
@@ -279,7 +280,7 @@ def test_a_door_rename_in_the_console_says_which_gates_still_use_the_old_name(
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         admin = browser.new_context(viewport=DESKTOP).new_page()
-        _sign_in(admin, base_url, admin_key)
+        sign_in(admin, base_url, admin_key)
         admin.get_by_role("link", name="Access").click()
         expect(admin.get_by_text("After a rename, a gate configured with the old name")).to_be_visible()
         front = admin.locator(".door", has_text="front")

@@ -1,6 +1,8 @@
 """The console in a real browser (Debian Chromium, uvicorn) while its PostgreSQL is cut away by a TCP proxy:
 the Events page's live refresh pauses and says why instead of sending the user to the sign-in form, a page
-opened meanwhile explains the outage, and both work again once the database is back, without a restart."""
+opened meanwhile explains the outage, and both work again once the database is back, without a restart.
+The live refresh tells the other 5xx answers apart: a database without its schema stops it (waiting does
+not help), and any other 5xx (a proxy's 502) pauses it with the status it got."""
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from api.settings import ApiSettings
 from recognition import Recognizer
 from storage import Engine, Keyring, Role, make_engine
 from tests.api.conftest import make_services, make_tokens
-from tests.api.console_browser import launch_chromium, serving
+from tests.api.console_browser import launch_chromium, serving, sign_in
 from tests.gate.pg_proxy import TcpProxy
+from tests.storage.test_schema_missing import drop_every_table
 
 # The live refresh runs every 3 s; a loaded two-core machine can take longer to show its outcome.
 expect.set_options(timeout=20_000)
@@ -36,9 +39,7 @@ def test_the_console_rides_out_a_database_outage(
         browser = launch_chromium(playwright)
         tabs = browser.new_context()
         page = tabs.new_page()
-        page.goto(f"{base_url}/ui/login")
-        page.get_by_label("API key").fill(token)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, base_url, token)
         page.goto(f"{base_url}/ui/events")
         live = page.locator("[data-live-status]")
         expect(live).to_have_text(re.compile(r"^Updates live; checked "))
@@ -55,3 +56,36 @@ def test_the_console_rides_out_a_database_outage(
         expect(other.get_by_role("heading", name="People")).to_be_visible()
         browser.close()
     proxied.dispose()
+
+
+def test_the_live_refresh_says_which_5xx_it_got_and_stops_where_waiting_cannot_help(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer
+) -> None:
+    """It said 'the server cannot reach its database; retrying.' for every 503, a database without its
+    schema (`schema_missing`: an operator must run `facegate init`) included, and sent the user to the
+    sign-in form for any other 5xx. The 502 is a reverse proxy's (routed in the browser): the app answers
+    none."""
+    services = make_services(engine, keyring, recognizer)
+    token = make_tokens(engine)[Role.admin]
+    with (
+        serving(create_app(services, settings=ApiSettings())) as base_url,
+        sync_playwright() as playwright,
+    ):
+        browser = launch_chromium(playwright)
+        page = browser.new_page()
+        sign_in(page, base_url, token)
+        page.goto(f"{base_url}/ui/events")
+        live = page.locator("[data-live-status]")
+        expect(live).to_have_text(re.compile(r"^Updates live; checked "))
+        rows = re.compile(r"/ui/events/rows(\?.*)?$")
+        page.route(rows, lambda route: route.fulfill(status=502, body="Bad Gateway"))
+        expect(live).to_have_text("Live updates paused: the server answered 502; retrying.")
+        page.unroute(rows)
+        expect(live).to_have_text(re.compile(r"^Updates live; checked "))
+        drop_every_table(engine)
+        expect(live).to_have_text(
+            "Live updates stopped: the server's database lacks its schema; an operator must run "
+            '"facegate init". Reload this page once that is done.'
+        )
+        assert page.url == f"{base_url}/ui/events"
+        browser.close()

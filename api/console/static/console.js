@@ -48,13 +48,40 @@ function setUpCamera(box) {
   });
 }
 
+const LIVE_PROBLEMS = {
+  // The API's status word of a 5xx (the console's error page carries it as data-error-status).
+  database_unavailable: {
+    text: "Live updates paused: the server cannot reach its database; retrying.",
+    isRetried: true,
+  },
+  commit_unconfirmed: {  // this refresh only reads: the next one is safe
+    text: "Live updates paused: the server lost its database connection while answering; retrying.",
+    isRetried: true,
+  },
+  schema_missing: {  // no wait helps: an operator must act
+    text: "Live updates stopped: the server's database lacks its schema; an operator must run " +
+      "\"facegate init\". Reload this page once that is done.",
+    isRetried: false,
+  },
+};
+
+async function serverProblem(response) {
+  // Any other 5xx (a bug's 500, a proxy's 502 or 504) may be a passing state: say what came, keep trying.
+  const page = new DOMParser().parseFromString(await response.text(), "text/html");
+  const word = page.querySelector("[data-error-status]")?.dataset.errorStatus;
+  if (word && Object.hasOwn(LIVE_PROBLEMS, word)) return LIVE_PROBLEMS[word];
+  return { text: "Live updates paused: the server answered " + response.status + "; retrying.", isRetried: true };
+}
+
 function setUpLiveEvents(body) {
   const status = document.querySelector("[data-live-status]");
   async function refresh() {
     try {
       const response = await fetch(body.dataset.liveUrl, { credentials: "same-origin", cache: "no-store" });
-      if (response.status === 503) {  // the database is down (or restarting): keep the page, try again
-        if (status) status.textContent = "Live updates paused: the server cannot reach its database; retrying.";
+      if (response.status >= 500) {  // the server's own trouble, not the session's: keep the page
+        const problem = await serverProblem(response);
+        if (status) status.textContent = problem.text;
+        if (!problem.isRetried) clearInterval(timer);
         return;
       }
       if (response.redirected || !response.ok) {
@@ -71,7 +98,7 @@ function setUpLiveEvents(body) {
       if (status) status.textContent = "Live updates paused: " + error.message;
     }
   }
-  setInterval(refresh, 3000);
+  const timer = setInterval(refresh, 3000);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
