@@ -28,7 +28,7 @@ from typing import Any
 
 from gate.access_policy import DoorPolicy, warn_former_name
 from gate.delivery import EventSink
-from gate.errors import DeviceRefused, GalleryStale, UnknownDoor, UpstreamUnavailable
+from gate.errors import DeviceRefused, GalleryStale, ServerUnavailable, UnknownDoor, UpstreamUnavailable
 from gate.failure_log import FailureLog, FailureTexts
 from gate.settings import ApiGallerySourceConfig
 from recognition import Gallery, Recognizer
@@ -91,7 +91,8 @@ class ApiClient:
 
         Raises:
             DeviceRefused: 4xx other than 408/429 (a revoked key, a door not its own, a bad request).
-            UpstreamUnavailable: no answer, a timeout, 408, 429 or 5xx: retry later.
+            ServerUnavailable: a 5xx whose JSON body names the server's state (`status`, `detail`).
+            UpstreamUnavailable: no answer, a timeout, 408, 429 or another 5xx: retry later.
         """
         request = urllib.request.Request(
             self._base_url + path,
@@ -104,12 +105,31 @@ class ApiClient:
                 answer: dict[str, Any] = json.loads(response.read())
                 return answer
         except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode(errors="replace")
+            answer_bytes = exc.read(4096)  # the API's error bodies whole (under 300 bytes), others bounded
             if exc.code in _REFUSED_STATUSES:
+                detail = answer_bytes[:300].decode(errors="replace")
                 raise DeviceRefused(f"{path}: the API answered {exc.code}: {detail}") from exc
+            unavailable = _server_unavailable(path, exc.code, answer_bytes)
+            if unavailable is not None:
+                raise unavailable from exc
             raise UpstreamUnavailable(f"{path}: the API answered {exc.code}") from exc
         except (OSError, ValueError) as exc:  # URLError, refused, reset, timeout; a torn JSON body
             raise UpstreamUnavailable(f"{path}: {exc}") from exc
+
+
+def _server_unavailable(path: str, status_code: int, body: bytes) -> ServerUnavailable | None:
+    """A 5xx whose JSON body names the server's state (`{"status": "schema_missing", "detail": ...}`) as
+    ServerUnavailable; None for any other answer (a proxy's HTML page, a 503 without `status`)."""
+    try:
+        answer = json.loads(body) if status_code >= 500 else {}
+    except ValueError:
+        return None
+    word = answer.get("status") if isinstance(answer, dict) else None
+    if not (isinstance(word, str) and word.isidentifier() and len(word) <= 40):
+        return None
+    detail = str(answer.get("detail", "no detail"))[:300]
+    message = f"{path}: the API answered {status_code} {word}: {detail}"
+    return ServerUnavailable(message, status_word=word, detail=detail)
 
 
 def http_sink(client: ApiClient, *, timeout_s: float) -> EventSink:
@@ -355,6 +375,9 @@ class ApiGallerySource:
         while not self._stop.is_set():
             try:
                 self.sync_once(wait_s=self._config.long_poll_s)
+            except ServerUnavailable as exc:  # reachable, but its database is not (or lacks its schema)
+                level = logging.WARNING if exc.is_passing else logging.ERROR
+                self._note_problem(exc.problem, level)
             except UpstreamUnavailable as exc:
                 self._note_problem(f"API unreachable: {exc}", logging.WARNING)
             except DeviceRefused as exc:

@@ -9,6 +9,7 @@ GateError
 ├── DoorCalibrationRefused a door's monitor events cannot set its PAD threshold (too few, other weights)
 │   └── UnknownCamera     the door has no camera of that name or audited source in the gates file
 ├── UpstreamUnavailable the audit log or gallery upstream (database or API) cannot be reached now
+│   └── ServerUnavailable the API answered a 5xx that names why (its database down, its schema missing)
 ├── DeviceRefused       the API refuses this device (its key revoked or unknown, no door of its own)
 ├── UnknownDoor         the gate's door is no door upstream, by name or former name: every face is denied
 └── JournalError        the local audit journal cannot be opened, written or read
@@ -51,6 +52,26 @@ class UnknownCamera(DoorCalibrationRefused):
 
 class UpstreamUnavailable(GateError):
     """The database or the API cannot be reached now; the caller retries later."""
+
+
+class ServerUnavailable(UpstreamUnavailable):
+    """The API answered a 5xx whose body names why (`status`: `database_unavailable`, `schema_missing`,
+    `commit_unconfirmed`) with its `detail`: the API is reachable, what is behind it is not."""
+
+    def __init__(self, message: str, *, status_word: str, detail: str) -> None:
+        super().__init__(message)
+        self.status_word = status_word
+        self.detail = detail
+
+    @property
+    def is_passing(self) -> bool:
+        """Whether a wait alone can end it: not a missing schema (an operator must run `facegate init`)."""
+        return self.status_word != "schema_missing"
+
+    @property
+    def problem(self) -> str:
+        """The server's state in words, for the log and the gate's health: 'server schema missing: …'."""
+        return f"server {self.status_word.replace('_', ' ')}: {self.detail}"
 
 
 class DeviceRefused(GateError):

@@ -1,0 +1,77 @@
+"""An edge gate whose API answers a 5xx that names the server's state (503 `database_unavailable`,
+`schema_missing`) says which, with the server's words, in its log and as the reason it denies: it said
+'API unreachable: /devices/register: the API answered 503' for both, though only an operator can end the
+second. The API is the real app under uvicorn; its database really is unreachable or without tables."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from api.app import create_app
+from gate import ApiGallerySource, GalleryStale
+from storage import bind_device_doors, make_engine, session_scope
+from tests.api.conftest import ApiHarness, make_services
+from tests.api.console_browser import serving
+from tests.api.test_devices import _device_id, _edge_gate
+from tests.gate.edge_support import wait_for
+from tests.storage.test_schema_missing import drop_every_table
+
+
+def _stale_reason(gate: ApiGallerySource) -> str:
+    """Why the gate denies every face now (its health and audit reason); '' while it has a gallery."""
+    try:
+        gate.gallery()
+    except GalleryStale as exc:
+        return str(exc)
+    return ""
+
+
+def _first_problem(api: ApiHarness, url: str, home: Path) -> str:
+    """The stale reason of a new edge gate of `url` once its first sync has failed with a server's 5xx."""
+    gate = _edge_gate(api, url, home, door="lab")
+    gate.start()
+    try:
+        wait_for(lambda: "(server " in _stale_reason(gate), timeout_s=60.0, what="a failed first sync")
+        return _stale_reason(gate)
+    finally:
+        gate.close()
+
+
+def test_an_edge_gate_names_the_state_a_servers_503_gives_in_its_log_and_stale_reason(
+    api: ApiHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Logged once per change of problem, as before; a missing schema as an error (no wait ends it)."""
+    with session_scope(api.services.engine) as session:
+        bind_device_doors(session, key_id=_device_id(api), doors=["lab"], create_doors=True)
+    unreachable = make_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'facegate.db'}")
+    down = create_app(make_services(unreachable, api.services.keyring, api.services.recognizer))
+    with caplog.at_level(logging.WARNING, logger="gate.edge"):
+        with serving(down) as url:
+            reasons = [_first_problem(api, url, tmp_path / "down")]
+        drop_every_table(api.services.engine)
+        with serving(api.client.app) as url:
+            reasons.append(_first_problem(api, url, tmp_path / "empty"))
+    unreachable.dispose()
+    down_detail = (
+        "server database unavailable: the database cannot be reached: the request was not carried out and "
+        "nothing of it was stored; retry after Retry-After seconds"
+    )
+    empty_detail = (
+        "server schema missing: the database lacks the schema this server needs (never created, dropped or "
+        "older): the request was not carried out; an operator must bring it up to date (`facegate init`), "
+        "retrying will not help"
+    )
+    assert reasons == [
+        f"no gallery from the API yet ({down_detail})",
+        f"no gallery from the API yet ({empty_detail})",
+    ]
+    lines = [
+        (r.levelno, r.getMessage()) for r in caplog.records if r.getMessage().startswith("gallery sync: ")
+    ]
+    assert lines == [
+        (logging.WARNING, f"gallery sync: {down_detail}; deciding on version None until stale"),
+        (logging.ERROR, f"gallery sync: {empty_detail}; deciding on version None until stale"),
+    ]
