@@ -42,7 +42,7 @@ def launch_chromium(playwright: Playwright, *, extra_args: list[str] | None = No
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
 
 
-def sign_in(page: Page, base_url: str, key: str) -> None:
+def sign_in_page(page: Page, base_url: str, key: str) -> None:
     """Sign `page` in to the console with the API key `key`, through the sign-in form."""
     page.goto(f"{base_url}/ui/login")
     page.get_by_label("API key").fill(key)

@@ -38,7 +38,7 @@ from tests.api.console_browser import (
     Recorder,
     launch_chromium,
     serving,
-    sign_in,
+    sign_in_page,
 )
 from tests.data import group_photo, knn_examples
 
@@ -140,7 +140,7 @@ def test_admin_and_auditor_work_through_the_console(
         admin.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
 
         with record.timed("admin_sign_in_s"):
-            sign_in(admin, base_url, admin_key)
+            sign_in_page(admin, base_url, admin_key)
         _enroll(admin, base_url, "Barack Obama", [obama / "obama.jpg", obama / "obama2.jpg", group_photo()])
         refused = admin.locator(".verdicts li.refused")
         expect(refused).to_have_count(1)
@@ -192,7 +192,7 @@ def test_admin_and_auditor_work_through_the_console(
 
         _yesterdays_events(services)
         auditor = browser.new_context(viewport=DESKTOP, accept_downloads=True).new_page()
-        sign_in(auditor, base_url, auditor_key)
+        sign_in_page(auditor, base_url, auditor_key)
         nav = auditor.get_by_role("navigation", name="Pages")
         expect(nav.get_by_role("link")).to_have_text(["Events", "Integrity", "System", "API"])
         for path in ("/ui/people", "/ui/keys", "/ui/access"):
@@ -234,7 +234,7 @@ def test_admin_and_auditor_work_through_the_console(
         auditor.go_back()
 
         phone = browser.new_context(viewport=PHONE).new_page()
-        sign_in(phone, base_url, auditor_key)
+        sign_in_page(phone, base_url, auditor_key)
         for path in ("/ui/events", "/ui/integrity", "/ui/system"):
             phone.goto(f"{base_url}{path}")
             assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
@@ -258,7 +258,7 @@ def test_webcam_capture_reaches_enrollment(site: tuple[str, str, AppServices]) -
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright, extra_args=FAKE_CAMERA_ARGS)
         page = browser.new_context(viewport=DESKTOP).new_page()
-        sign_in(page, base_url, admin_key)
+        sign_in_page(page, base_url, admin_key)
         page.goto(f"{base_url}/ui/people/new")
         page.get_by_label("Name").fill("Camera")
         page.get_by_role("button", name="Use the camera").click()
@@ -280,7 +280,7 @@ def test_a_door_rename_in_the_console_says_which_gates_still_use_the_old_name(
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         admin = browser.new_context(viewport=DESKTOP).new_page()
-        sign_in(admin, base_url, admin_key)
+        sign_in_page(admin, base_url, admin_key)
         admin.get_by_role("link", name="Access").click()
         expect(admin.get_by_text("After a rename, a gate configured with the old name")).to_be_visible()
         front = admin.locator(".door", has_text="front")

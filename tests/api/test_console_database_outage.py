@@ -18,7 +18,7 @@ from api.settings import ApiSettings
 from recognition import Recognizer
 from storage import Engine, Keyring, Role, make_engine
 from tests.api.conftest import make_services, make_tokens
-from tests.api.console_browser import launch_chromium, serving, sign_in
+from tests.api.console_browser import launch_chromium, serving, sign_in_page
 from tests.gate.pg_proxy import TcpProxy
 from tests.storage.test_schema_missing import drop_every_table
 
@@ -39,7 +39,7 @@ def _live_events_page(engine: Engine, keyring: Keyring, recognizer: Recognizer, 
     ):
         browser = launch_chromium(playwright)
         page = browser.new_context().new_page()
-        sign_in(page, base_url, token)
+        sign_in_page(page, base_url, token)
         page.goto(f"{base_url}/ui/events")
         expect(page.locator("[data-live-status]")).to_have_text(LIVE)
         yield page
