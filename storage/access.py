@@ -365,3 +365,34 @@ def rename_door(session: Session, door_id: int, *, name: str, now: datetime) -> 
         audited_sources=door_sources(session, door=former, since=since) if former != name else [],
         device_token_ids=list(keys.all()) if former != name else [],
     )
+
+
+def forget_former_door_name(session: Session, door_id: int, *, name: str) -> DoorPublic:
+    """Drop a former name of a door that no event was ever audited under: gates no longer find the door
+    by it, and another door may take it.
+
+    The audit log keeps the name each event was recorded under, and a door filter finds the door's events
+    under its former names; a name with events under it therefore stays the door's, so that the filter
+    keeps finding them and they never read as another door's later.
+
+    Raises:
+        NotFound: no such door, or `name` is not one of its former names.
+        Conflict: events were audited under `name` (the error names their sources).
+    """
+    lock_gallery_version(session)
+    door = session.get(Door, door_id)
+    if door is None:
+        raise NotFound(f"door {door_id} does not exist")
+    former = session.get(DoorFormerName, name)
+    if former is None or former.door_id != door_id:
+        raise NotFound(f"{name!r} is not a former name of door {door.name!r}")
+    sources = door_sources(session, door=name, since=None)
+    if sources:
+        raise Conflict(
+            f"events were audited under {name!r} (sources: {', '.join(sources)}): it stays a former name of "
+            f"door {door.name!r}, so that the door's event filter keeps finding them"
+        )
+    session.delete(former)
+    bump_gallery_version(session)
+    session.flush()
+    return _door_public(session, door)

@@ -163,14 +163,14 @@ def query_events(
     return events, total
 
 
-def door_sources(session: Session, *, door: str, since: datetime, limit: int = 50) -> list[str]:
-    """The sources (cameras) that audited events at `door` since then, sorted, at most `limit`."""
+def door_sources(session: Session, *, door: str, since: datetime | None, limit: int = 50) -> list[str]:
+    """The sources (cameras) that audited events under the name `door` since then (ever, when `since` is
+    None), sorted, at most `limit`."""
+    conditions = [col(AuditEvent.door) == door]
+    if since is not None:
+        conditions.append(col(AuditEvent.occurred_at) >= as_utc(since))
     rows = session.exec(
-        select(AuditEvent.source)
-        .where(col(AuditEvent.door) == door, col(AuditEvent.occurred_at) >= as_utc(since))
-        .distinct()
-        .order_by(col(AuditEvent.source))
-        .limit(limit)
+        select(AuditEvent.source).where(*conditions).distinct().order_by(col(AuditEvent.source)).limit(limit)
     )
     return list(rows.all())
 

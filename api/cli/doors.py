@@ -1,4 +1,4 @@
-"""`facegate doors`: list, register and rename doors, as `GET`/`POST`/`PATCH /doors` do."""
+"""`facegate doors`: list, register and rename doors and forget a former name, as `/doors` does."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ from rich.table import Table
 
 from api.cli.runtime import Limit, Offset, cli_errors, database_session
 from api.schemas import DoorCreate
-from storage import StorageSettings, create_door, list_doors_with_rules, rename_door
+from storage import (
+    StorageSettings,
+    create_door,
+    forget_former_door_name,
+    list_doors_with_rules,
+    rename_door,
+)
 
 console = Console()
 doors_app = typer.Typer(
@@ -20,6 +26,7 @@ doors_app = typer.Typer(
     no_args_is_help=True,
 )
 
+DoorId = Annotated[int, typer.Argument(help="Id of the door (`facegate doors list`).")]
 DoorName = Annotated[
     str,
     typer.Argument(
@@ -58,7 +65,7 @@ def doors_create(name: DoorName) -> None:
 
 @doors_app.command("rename")
 def doors_rename(
-    door_id: Annotated[int, typer.Argument(help="Id of the door (`facegate doors list`).")],
+    door_id: DoorId,
     new_name: DoorName,
 ) -> None:
     """Rename a door; its rules and device keys follow, and the old name stays its former name."""
@@ -80,3 +87,15 @@ def doors_rename(
             "device keys serving the door (their edge gates get the former name at their next sync): "
             + ", ".join(door.device_token_ids)
         )
+
+
+@doors_app.command("forget-name")
+def doors_forget_name(
+    door_id: DoorId,
+    name: Annotated[str, typer.Argument(help="The former name to drop (`facegate doors list`).")],
+) -> None:
+    """Drop a former name no event was audited under; gates no longer find the door by it."""
+    with cli_errors(), database_session(StorageSettings()) as session:
+        door = forget_former_door_name(session, door_id, name=name)
+    former = ", ".join(door.former_names) or "none"
+    _say(f"door {door.id} {door.name} no longer answers to {name}; former names: {former}")

@@ -1,4 +1,4 @@
-"""Doors (admin): list with their weekly rules, register, rename."""
+"""Doors (admin): list with their weekly rules, register, rename, forget a former name."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from fastapi import APIRouter, status
 
 from api.deps import AdminKey, Limit, Offset, RowId, ServicesDep, SessionDep
 from api.schemas import DoorCreate, ErrorPublic, Page
-from storage import DoorPublic, DoorRenamedPublic, create_door, list_doors_with_rules, rename_door
+from storage import (
+    DoorPublic,
+    DoorRenamedPublic,
+    create_door,
+    forget_former_door_name,
+    list_doors_with_rules,
+    rename_door,
+)
 
 router = APIRouter(prefix="/doors", tags=["access"])
 _CONFLICT: dict[int | str, dict[str, Any]] = {
@@ -47,3 +54,21 @@ def rename(
     reconfigured, and no other door can take it. The answer lists what knows the door by its old name:
     the sources that audited under it lately (their gates) and the device keys serving the door."""
     return rename_door(session, door_id, name=body.name, now=services.clock())
+
+
+@router.delete(
+    "/{door_id}/former-names/{name:path}",
+    responses={
+        status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such door or former name."},
+        status.HTTP_409_CONFLICT: {
+            "model": ErrorPublic,
+            "description": "Events were audited under the name: it stays the door's.",
+        },
+    },
+)
+def forget_former_name(door_id: RowId, name: str, session: SessionDep, _key: AdminKey) -> DoorPublic:
+    """Drop a former name of a door: gates configured with it no longer find the door, and another door
+    may take it. Refused while the audit log holds events recorded under it (they keep the name they were
+    recorded under, and the door's event filter finds them by it): only a name no gate ever decided
+    under, a mistyped rename say, can be dropped."""
+    return forget_former_door_name(session, door_id, name=name)

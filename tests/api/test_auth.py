@@ -42,6 +42,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", "/doors"): frozenset({ADMIN}),
     ("POST", "/doors"): frozenset({ADMIN}),
     ("PATCH", "/doors/{door_id}"): frozenset({ADMIN}),
+    ("DELETE", "/doors/{door_id}/former-names/{name:path}"): frozenset({ADMIN}),
     ("GET", "/events/export.csv"): frozenset({ADMIN, AUDITOR}),
     ("POST", "/api-keys"): frozenset({ADMIN}),
     ("GET", "/api-keys"): frozenset({ADMIN}),

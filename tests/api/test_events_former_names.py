@@ -19,7 +19,8 @@ from tests.api.test_console import sign_in
 T0 = datetime(2030, 5, 1, 8, 0, tzinfo=UTC)
 
 
-def _record(api: ApiHarness, door: str, minutes: int) -> None:
+def record_event(api: ApiHarness, door: str, minutes: int) -> None:
+    """Audit a denial at `door` by cam-1, `minutes` after T0."""
     event = AuditEventCreate(
         door=door,
         source="cam-1",
@@ -45,13 +46,13 @@ def renamed(api: ApiHarness) -> ApiHarness:
     created = api.client.post("/doors", json={"name": "lobby"}, headers=api.auth(Role.admin))
     assert created.status_code == 201, created.text
     door_id = created.json()["id"]
-    _record(api, "lobby", 0)
-    _record(api, "lobby", 10)
+    record_event(api, "lobby", 0)
+    record_event(api, "lobby", 10)
     _rename(api, door_id, "hall")
-    _record(api, "hall", 20)
-    _record(api, "back", 30)
+    record_event(api, "hall", 20)
+    record_event(api, "back", 30)
     _rename(api, door_id, "atrium")
-    _record(api, "atrium", 40)
+    record_event(api, "atrium", 40)
     return api
 
 

@@ -41,6 +41,7 @@ DATABASE_COMMANDS = [
     ["apikeys", "revoke", "{token_id}"],
     ["doors", "create", "front"],
     ["doors", "rename", "1", "lobby"],
+    ["doors", "forget-name", "1", "front"],
     ["doors", "list"],
     ["access", "group", "create", "staff"],
     ["access", "group", "add-member", "1", "1"],
