@@ -209,6 +209,7 @@ def gate_decisions(
         timeout_s=settings.camera_timeout_s,
         reconnect_initial_s=settings.camera_reconnect_initial_s,
         reconnect_max_s=settings.camera_reconnect_max_s,
+        error_log_interval_s=settings.decision.error_audit_interval_s,
     )
     journal = audit_journal(runtime.storage.home, sink=upstream.event_sink(), door=door, settings=settings)
     try:

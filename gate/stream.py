@@ -3,6 +3,10 @@
 Which sources are live is decided once, in `is_live_source`: a device index ("0") or an rtsp://,
 rtsps://, http:// or https:// URL is live and read through `LatestFrameReader`; a video file or an
 image folder is finite and read frame by frame, in order, so replays and tests see every frame.
+
+A live source in an outage is retried with backoff; the outage is logged by its start (a reader that
+raised: with its traceback), a count of failed reopen attempts per `error_log_interval_s` and its end
+(gate/failure_log.py), not with a line or a traceback per retry.
 """
 
 from __future__ import annotations
@@ -17,11 +21,25 @@ from pathlib import Path
 
 from gate.camera import FrameSource, ImageFolderFrameSource, OpencvFrameSource, is_url
 from gate.errors import CameraStalled, CameraUnavailable
+from gate.failure_log import FailureLog, FailureTexts
 from recognition import BgrImage
 
 logger = logging.getLogger(__name__)
 
 POLL_S = 0.1
+
+_UNAVAILABLE = FailureTexts(
+    first="source %(where)s: unavailable (%(cause)s); reopening it with backoff",
+    still="source %(where)s: still unavailable: %(count)d reopen attempts failed in the last %(span_s).0f s",
+    ended="source %(where)s: recovered after %(span_s).1f s (%(count)d attempts failed)",
+    level=logging.WARNING,  # a camera or its network is away: not a fault of the gate
+)
+_READER_FAILED = FailureTexts(
+    first="source %(where)s: reader failed (%(cause)s); reopening it with backoff",
+    still="source %(where)s: reader still failing: %(count)d reopen attempts failed "
+    "in the last %(span_s).0f s",
+    ended="source %(where)s: recovered after %(span_s).1f s (%(count)d attempts failed)",
+)
 
 
 @dataclass(frozen=True)
@@ -46,9 +64,10 @@ class LatestFrameReader:
 
     A frame replaced before the consumer took it is counted in `dropped_frames`. When the source
     fails or ends it is reopened after `reconnect_initial_s`, doubling up to `reconnect_max_s`;
-    each outage is logged and handed to the consumer once, as a SourceOutage, before any later
-    frame. `stop()` may be called any number of times; it joins the thread, and closing the
-    source's generator releases the capture.
+    each outage is handed to the consumer once, as a SourceOutage, before any later frame, and
+    logged by its start, a count of failed attempts per `error_log_interval_s` and its end.
+    `stop()` may be called any number of times; it joins the thread, and closing the source's
+    generator releases the capture.
     """
 
     def __init__(
@@ -58,11 +77,14 @@ class LatestFrameReader:
         monotonic: Callable[[], float],
         reconnect_initial_s: float,
         reconnect_max_s: float,
+        error_log_interval_s: float = 30.0,
     ) -> None:
         self.source = source
         self._monotonic = monotonic
         self._reconnect_initial_s = reconnect_initial_s
         self._reconnect_max_s = reconnect_max_s
+        self._error_log_interval_s = error_log_interval_s
+        self._failures: FailureLog | None = None  # the current outage's log; None before the first
         self._changed = threading.Condition()
         self._latest: CapturedFrame | None = None
         self._outages: deque[SourceOutage] = deque()
@@ -116,67 +138,74 @@ class LatestFrameReader:
     def _run(self) -> None:
         backoff_s = self._reconnect_initial_s
         while not self._stopping.is_set():
-            delivered, reason = self._pump()
+            delivered, reason, error = self._pump()
             if self._stopping.is_set():
                 return
             if delivered:
                 backoff_s = self._reconnect_initial_s
-            self._report_outage(reason)
-            logger.info("source %s: reopening in %.2f s", self.source.name, backoff_s)
+            self._report_outage(reason, error)
+            logger.debug("source %s: reopening in %.2f s (%s)", self.source.name, backoff_s, reason)
             if self._stopping.wait(backoff_s):
                 return
             backoff_s = min(backoff_s * 2.0, self._reconnect_max_s)
 
-    def _pump(self) -> tuple[int, str]:
-        """Read one connection until it fails; (frames delivered, why it stopped)."""
+    def _pump(self) -> tuple[int, str, Exception | None]:
+        """Read one connection until it fails; (frames delivered, why it stopped, what it raised)."""
         frames = self.source.frames()
         delivered = 0
         try:
             for image in frames:
                 if self._stopping.is_set():
-                    return delivered, "stopped"
+                    return delivered, "stopped", None
                 self._publish(image)
                 delivered += 1
         except CameraStalled:
-            return delivered, "read_timeout"
+            return delivered, "read_timeout", None
         except CameraUnavailable:
-            return delivered, "open_failed"
-        except Exception:  # the top of the capture thread's loop (E4): log, count, reopen
-            logger.exception("source %s: reader failed", self.source.name)
+            return delivered, "open_failed", None
+        except Exception as exc:  # the top of the capture thread's loop (E4): count; logged as the outage
             self.error_count += 1
-            return delivered, "error"
+            return delivered, "error", exc
         finally:
             frames.close()
-        return delivered, "ended"
+        return delivered, "ended", None
 
     def _publish(self, image: BgrImage) -> None:
         captured = CapturedFrame(image=image, captured_at_s=self._monotonic())
+        if self._failures is not None:
+            self._failures.recovered()  # logs the end of an outage, if one is on
         with self._changed:
-            if self._outage_started_at_s is not None:
-                logger.info(
-                    "source %s: recovered after %.1f s",
-                    self.source.name,
-                    captured.captured_at_s - self._outage_started_at_s,
-                )
-                self._outage_started_at_s = None
+            self._outage_started_at_s = None
             if self._latest is not None:
                 self.dropped_frames += 1
             self._latest = captured
             self._changed.notify_all()
 
-    def _report_outage(self, reason: str) -> None:
+    def _report_outage(self, reason: str, error: Exception | None) -> None:
+        """Count a failed connection: the first of an outage starts it, later ones are its retries."""
         with self._changed:
-            if self._outage_started_at_s is not None:
-                logger.debug("source %s: still unavailable (%s)", self.source.name, reason)
-                return
-            self._outage_started_at_s = self._monotonic()
-            self.outage_count += 1
-            if self._latest is not None:  # a frame from before the outage is never decided on
-                self.dropped_frames += 1
-                self._latest = None
-            self._outages.append(SourceOutage(self.source.name, self._outage_started_at_s, reason))
-            self._changed.notify_all()
-        logger.warning("source %s: unavailable (%s)", self.source.name, reason)
+            is_new = self._outage_started_at_s is None
+            if is_new:
+                self._hand_over_outage(reason)
+        if is_new or self._failures is None:  # its first line: a reader that raised gets a traceback
+            self._failures = FailureLog(
+                logger,
+                _UNAVAILABLE if error is None else _READER_FAILED,
+                interval_s=self._error_log_interval_s,
+                where=self.source.name,
+                monotonic=self._monotonic,
+            )
+        self._failures.failed(reason if error is None else error)
+
+    def _hand_over_outage(self, reason: str) -> None:
+        """Queue the outage for the consumer, once, before any later frame (called holding the lock)."""
+        self._outage_started_at_s = self._monotonic()
+        self.outage_count += 1
+        if self._latest is not None:  # a frame from before the outage is never decided on
+            self.dropped_frames += 1
+            self._latest = None
+        self._outages.append(SourceOutage(self.source.name, self._outage_started_at_s, reason))
+        self._changed.notify_all()
 
 
 def is_live_source(source: str) -> bool:
@@ -193,8 +222,11 @@ def open_frames(
     timeout_s: float,
     reconnect_initial_s: float,
     reconnect_max_s: float,
+    error_log_interval_s: float = 30.0,
 ) -> Iterator[Iterator[BgrImage | CapturedFrame | SourceOutage]]:
     """The frames of `source`, chosen by `is_live_source`; a live reader is stopped on exit.
+
+    A live source's outage is logged by its start, a count per `error_log_interval_s` and its end.
 
     Raises:
         CameraUnavailable: a file or folder cannot be opened (a live source is retried instead).
@@ -213,6 +245,7 @@ def open_frames(
         monotonic=monotonic,
         reconnect_initial_s=reconnect_initial_s,
         reconnect_max_s=reconnect_max_s,
+        error_log_interval_s=error_log_interval_s,
     )
     with reader:
         yield iter(reader)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Generator
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -29,6 +33,7 @@ def _reader(url: str) -> LatestFrameReader:
         monotonic=time.monotonic,
         reconnect_initial_s=0.05,
         reconnect_max_s=0.2,
+        error_log_interval_s=3600.0,  # no count line within a test: its lines are the start and the end
     )
 
 
@@ -116,3 +121,96 @@ def test_stop_releases_a_reader_that_never_connected():
     reader.stop()
     reader.stop()
     assert reader.outage_count == 1  # retries of one outage are not new outages
+
+
+def _wait_for(condition, what: str) -> None:
+    deadline_s = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline_s, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def _reopenings(caplog: pytest.LogCaptureFixture) -> int:
+    return sum("reopening in" in r.getMessage() for r in caplog.records)
+
+
+def _lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "gate.stream" and r.levelno >= logging.WARNING]
+
+
+def test_a_camera_that_keeps_refusing_logs_its_outage_once_and_its_recovery(
+    walker, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="gate.stream")
+    frames = walker(50)
+    camera = MjpegCamera(frames, interval_s=0.02, is_looping=True)
+    port = camera.port
+    reader = _reader(camera.url)
+    try:
+        reader.start()
+        _next_frame(reader)
+        camera.stop()  # the connection ends, then every reopen is refused
+        item = reader.poll(WAIT_S)
+        while isinstance(item, CapturedFrame):  # frames already in flight before the camera went dark
+            item = reader.poll(WAIT_S)
+        assert isinstance(item, SourceOutage)
+        _wait_for(lambda: _reopenings(caplog) >= 6, "six failed reopen attempts")
+        camera = MjpegCamera(frames, interval_s=0.02, port=port, is_looping=True)
+        _next_frame(reader)  # the reader logged the outage's end before it handed this frame over
+    finally:
+        reader.stop()
+        camera.stop()
+    lines = [r.getMessage() for r in _lines(caplog)]
+    assert len(lines) == 2, lines  # its start and its end: no line per failed attempt
+    first, recovered = lines
+    assert first == f"source {camera.url}: unavailable (ended); reopening it with backoff"
+    failed_attempts = _reopenings(caplog)  # each failed attempt is counted, and logged at debug only
+    assert recovered.startswith(f"source {camera.url}: recovered after ")
+    assert recovered.endswith(f" s ({failed_attempts} attempts failed)")
+    assert not any(r.exc_info for r in caplog.records)
+
+
+class FakeFileCamera:
+    """A camera driver that reads a real JPEG file and raises OSError (not CameraUnavailable) while it is
+    missing: the reader's own error path, which is retried like an outage."""
+
+    def __init__(self, path: Path) -> None:
+        self.name = str(path)
+        self._path = path
+
+    def frames(self) -> Generator[np.ndarray, None, None]:
+        image = cv2.imdecode(np.frombuffer(self._path.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+        while True:
+            yield image
+            time.sleep(0.01)
+
+
+def test_a_reader_that_keeps_raising_logs_one_traceback_and_counts_every_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="gate.stream")
+    path = tmp_path / "frame.jpg"
+    reader = LatestFrameReader(
+        FakeFileCamera(path),
+        monotonic=time.monotonic,
+        reconnect_initial_s=0.01,
+        reconnect_max_s=0.05,
+        error_log_interval_s=3600.0,
+    )
+    try:
+        reader.start()
+        _wait_for(lambda: reader.error_count >= 6, "six reader errors")
+        assert isinstance(reader.poll(WAIT_S), SourceOutage)
+        cv2.imwrite(str(tmp_path / "whole.jpg"), np.full((48, 64, 3), 90, np.uint8))
+        (tmp_path / "whole.jpg").rename(path)  # the reader never sees a half-written file
+        _next_frame(reader)  # the reader logged the failure's end before it handed this frame over
+    finally:
+        reader.stop()
+    lines = _lines(caplog)
+    assert len(lines) == 2, [r.getMessage() for r in lines]  # its start and its end, not one a retry
+    first, recovered = lines
+    assert first.levelno == logging.ERROR and first.exc_info is not None
+    assert first.getMessage().startswith(f"source {path}: reader failed (FileNotFoundError: ")
+    assert recovered.getMessage().endswith(f" s ({reader.error_count} attempts failed)")
+    assert sum(r.exc_info is not None for r in caplog.records) == 1  # one traceback, not one per retry
+    assert reader.outage_count == 1 and reader.error_count == _reopenings(caplog)  # every error counted
