@@ -5,7 +5,10 @@ would share one interpreter lock, and a crash or leak in one camera's native cod
 others down. Each worker is a `spawn`ed process (the parent runs an HTTP thread, which `fork` does
 not copy safely) that builds its own models and database engine and sends telemetry events back
 through its own queue; the parent keeps the metrics, the health board and a watchdog that restarts a
-dead worker after `restart_initial_s`, doubling up to `restart_max_s`.
+dead worker after `restart_initial_s`, doubling up to `restart_max_s`. A worker that keeps dying is
+logged by its first exit (the worker's traceback and the parent's line), a count of exits per the
+camera's `decision.error_audit_interval_s`, and its end, when a restarted worker sends its first
+telemetry event (it reached its frame loop) (gate/failure_log.py): not a traceback and a line a restart.
 
 Stopping: SIGTERM or SIGINT to the parent asks it to stop; it sends SIGTERM to the workers in reverse
 start order, gives each `stop_timeout_s`, then stops the monitoring server. In a worker, SIGTERM ends
@@ -29,6 +32,7 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from gate.config_file import CameraSpec, DaemonSettings
+from gate.failure_log import FailureLog, FailureTexts
 from gate.health import HealthBoard, MonitoringServer
 from gate.logging_format import LogFormat, configure_gate_logging
 from gate.metrics import Clock, Telemetry, TelemetryEvent, WorkerRestarted
@@ -38,6 +42,12 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 LOOP_S = 0.05
+
+_WORKER_FAILING = FailureTexts(
+    first="%(where)s: worker exited (%(cause)s); restarting it with backoff",
+    still="%(where)s: worker still failing: %(count)d restarts in the last %(span_s).0f s",
+    ended="%(where)s: worker up again after %(span_s).1f s (%(count)d exits)",
+)
 
 
 class StopRequested(BaseException):
@@ -89,20 +99,38 @@ def _stop_with_parent() -> None:
 
 
 def _worker_process(
-    worker_main: WorkerMain, camera: CameraSpec, events: Any, is_verbose: bool, log_format: LogFormat
+    worker_main: WorkerMain,
+    camera: CameraSpec,
+    events: Any,
+    is_verbose: bool,
+    log_format: LogFormat,
+    is_traced: bool,
 ) -> None:
-    """Entry point of a camera's process: signals, logging, then the gate; exit code 1 on failure."""
+    """Entry point of a camera's process: signals, logging, then the gate; exit code 1 on failure.
+
+    A failure is logged with its traceback when `is_traced` (the parent saw no failure before this
+    start) or once the worker sent an event (it ran; a failure now is a new one); otherwise the worker
+    is a restart that failed again before it ran, logged at debug level: the parent counts its exits.
+    """
+    is_running = False
+
+    def telemetry(event: TelemetryEvent) -> None:
+        nonlocal is_running
+        is_running = True
+        events.put(event)
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent coordinates
     stop = GracefulStop()
     signal.signal(signal.SIGTERM, stop.request)
     configure_gate_logging(is_verbose=is_verbose, log_format=log_format, camera=camera.name, door=camera.door)
     threading.Thread(target=_stop_with_parent, name="parent-watch", daemon=True).start()
     try:
-        worker_main(camera, events.put, stop)
+        worker_main(camera, telemetry, stop)
     except StopRequested:
         logger.info("camera %s stopped", camera.name)
     except Exception:  # the top of the worker (E4): log with traceback; the parent's watchdog restarts it
-        logger.exception("camera %s: worker failed", camera.name)
+        level = logging.ERROR if is_traced or is_running else logging.DEBUG
+        logger.log(level, "camera %s: worker failed", camera.name, exc_info=True)
         raise SystemExit(1) from None
     finally:
         events.close()
@@ -112,12 +140,24 @@ def _worker_process(
 @dataclass
 class _Worker:
     camera: CameraSpec
+    failures: FailureLog  # its exits until a restarted worker sends an event
     process: BaseProcess | None = None
     events: Any = None
     started_at_s: float = 0.0
     restart_at_s: float | None = None
     backoff_s: float = 0.0
     is_finished: bool = False
+
+
+def _worker_failures(camera: CameraSpec, clock: Clock) -> FailureLog:
+    """The log of one camera's worker exits, counted once per the camera's error_audit_interval_s."""
+    return FailureLog(
+        logger,
+        _WORKER_FAILING,
+        interval_s=camera.settings.decision.error_audit_interval_s,
+        where=f"camera {camera.name}",
+        monotonic=clock,
+    )
 
 
 class GateDaemon:
@@ -139,7 +179,10 @@ class GateDaemon:
         clock: Clock,
         is_verbose: bool,
     ) -> None:
-        self._workers = [_Worker(camera, backoff_s=settings.restart_initial_s) for camera in cameras]
+        self._workers = [
+            _Worker(camera, _worker_failures(camera, clock), backoff_s=settings.restart_initial_s)
+            for camera in cameras
+        ]
         self._worker_main = worker_main
         self._settings = settings
         self._telemetry = telemetry
@@ -179,6 +222,7 @@ class GateDaemon:
                 worker.events,
                 self._is_verbose,
                 self._settings.log_format,
+                not worker.failures.is_failing,
             ),
             name=f"gate:{worker.camera.name}",
         )
@@ -193,6 +237,7 @@ class GateDaemon:
                 event: TelemetryEvent = worker.events.get_nowait()
             except queue.Empty:
                 return
+            worker.failures.recovered()  # it reached its frame loop: logs the end of its failures, if any
             self._telemetry(event)
 
     def _watch(self, worker: _Worker) -> None:
@@ -210,6 +255,7 @@ class GateDaemon:
         if code == 0 and not is_live_source(worker.camera.source):
             worker.is_finished = True
             self._health.set_state(name, "finished")
+            worker.failures.recovered()
             logger.info("camera %s: source ended", name)
             return
         now_s = self._clock()
@@ -217,9 +263,8 @@ class GateDaemon:
             worker.backoff_s = self._settings.restart_initial_s
         worker.restart_at_s = now_s + worker.backoff_s
         self._health.set_state(name, "restarting")
-        logger.error(
-            "camera %s: worker exited with code %s; restarting in %.1f s", name, code, worker.backoff_s
-        )
+        worker.failures.failed(f"exit code {code}")
+        logger.debug("camera %s: exit code %s; restarting in %.1f s", name, code, worker.backoff_s)
         worker.backoff_s = min(worker.backoff_s * 2.0, self._settings.restart_max_s)
 
     def _stop_worker(self, worker: _Worker) -> None:

@@ -55,6 +55,11 @@ class FailureLog:
         self._named: type[BaseException | str] | None = None  # the cause's type the last line named
         self._latest: BaseException | str | None = None
 
+    @property
+    def is_failing(self) -> bool:
+        """Whether a failure began and has not ended yet (no `recovered()` since)."""
+        return self._since_s is not None
+
     def failed(self, error: BaseException | str, *, at: str = "") -> None:
         """One more failure: the first is logged with its cause, later ones as a count per interval.
 

@@ -14,12 +14,20 @@ from gate import CameraSpec, FrameSeen, GracefulStop, Telemetry
 
 
 def camera_worker(camera: CameraSpec, telemetry: Telemetry, stop: GracefulStop) -> None:
-    """Runs in the worker process. Source "crash-once:PATH" fails on its first run; "3-frames" ends."""
+    """Runs in the worker process. Source "crash-once:PATH" fails on its first run, "crash-times:N:PATH"
+    on its first N runs (PATH counts them); "3-frames" ends."""
     if camera.source.startswith("crash-once:"):
         marker = Path(camera.source.split(":", 1)[1])
         if not marker.exists():
             marker.write_text(str(os.getpid()))
             raise RuntimeError("camera driver crashed")
+    if camera.source.startswith("crash-times:"):
+        _, times, path = camera.source.split(":", 2)
+        runs = Path(path)
+        run = int(runs.read_text()) + 1 if runs.exists() else 1
+        runs.write_text(str(run))
+        if run <= int(times):
+            raise RuntimeError(f"camera driver crashed on run {run}")
     for number in range(3 if camera.source == "3-frames" else 10**9):
         if stop.is_stopping:
             return

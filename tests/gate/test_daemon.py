@@ -6,6 +6,7 @@ is what is faked); the real gate runs in these processes in tests/cli/test_gate_
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -114,6 +115,46 @@ def test_workers_start_in_order_a_crashed_one_restarts_and_stop_ends_them_all(tm
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_worker_that_keeps_crashing_logs_one_traceback_then_counts_its_exits(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    crashes = 3
+    quiet = GateSettings.model_validate({"decision": {"error_audit_interval_s": 3600.0}})  # no count line
+    camera = CameraSpec("flaky", f"crash-times:{crashes}:{tmp_path / 'runs'}", "front", quiet)
+    health = HealthBoard(max_camera_silence_s=30.0, clock=time.monotonic)
+    daemon = GateDaemon(
+        cameras=[camera],
+        worker_main=camera_worker,
+        settings=DaemonSettings(http_port=0, restart_initial_s=0.05, restart_max_s=600.0),
+        telemetry=health,
+        health=health,
+        server=None,
+        clock=time.monotonic,
+        is_verbose=False,
+    )
+    caplog.set_level(logging.WARNING, logger="gate.daemon")
+    runner = threading.Thread(target=daemon.run)
+    runner.start()
+    try:
+        flaky = lambda: health.report()[1]["cameras"]["flaky"]  # noqa: E731
+        # The parent logs the failures' end before it hands the worker's first event on.
+        _poll(lambda: flaky()["restarts"] == crashes and flaky()["frames"] > 0, "the worker to run")
+    finally:
+        daemon.stop()
+        runner.join(DEADLINE_S)
+    # The parent: the first exit, then (no count line in the interval) the end with every exit counted.
+    lines = [r.getMessage() for r in caplog.records if r.name == "gate.daemon"]
+    assert len(lines) == 2, lines
+    assert lines[0] == "camera flaky: worker exited (exit code 1); restarting it with backoff"
+    assert lines[1].startswith("camera flaky: worker up again after ")
+    assert lines[1].endswith(f"({crashes} exits)")
+    # The workers (their stderr): the first crash's traceback only, not one per restart.
+    workers = capfd.readouterr().err
+    assert workers.count("camera flaky: worker failed") == 1, workers
+    assert workers.count("Traceback (most recent call last)") == 1, workers
+    assert "camera driver crashed on run 1" in workers
 
 
 ORPHAN_SCRIPT = """
