@@ -2,7 +2,8 @@
 
 Runs with an admin key and with an auditor key against the real app (SQLite, real models). The number
 of generated cases per operation is FACEGATE_TEST_FUZZ_EXAMPLES (default 10: well under a minute on
-two cores); the count of requests sent goes to stderr (`-s` shows it).
+two cores); the count of requests sent goes to stderr (`-s` shows it). Every request, the schema's included,
+has REQUEST_TIMEOUT_S instead of schemathesis's default 10 s.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ from tests.api.conftest import make_services, make_tokens, wait_for_gallery
 EXAMPLES = int(os.environ.get("FACEGATE_TEST_FUZZ_EXAMPLES", "10"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 SENT: Counter[str] = Counter()
+REQUEST_TIMEOUT_S = 300.0
+"""Per request, in-process. schemathesis's default, 10 s, is a wall-clock bound on a CPU-bound call: under
+load the first request alone (GET /openapi.json, which builds the schema: 0.6 s of CPU on an idle machine)
+ran past it at nice 10 beside three busy loops, and the admin case failed with schemathesis's
+`LoaderError: Read timed out after 10 seconds` before any case was sent. Generous, so that only a hung app
+fails on it."""
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +64,7 @@ def fuzz_target(
 def _fuzz(app: object, tokens: dict[Role, str], role: Role) -> None:
     """Every operation of the schema, EXAMPLES generated cases each, sent with `role`'s key."""
     headers = {"Authorization": f"Bearer {tokens[role]}"}
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers=headers)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers=headers, timeout=REQUEST_TIMEOUT_S)
     for result in schema.get_all_operations():
         operation = result.ok()
 
@@ -70,7 +77,7 @@ def _fuzz(app: object, tokens: dict[Role, str], role: Role) -> None:
         )
         @given(case=operation.as_strategy())
         def send(case: schemathesis.Case) -> None:
-            response = case.call(headers=headers)
+            response = case.call(headers=headers, timeout=REQUEST_TIMEOUT_S)
             SENT[role.value] += 1
             case.validate_response(response, checks=CHECKS, headers=headers)
 
