@@ -86,6 +86,8 @@ from storage.errors import (
     DatabaseUnavailable,
     DecryptionError,
     DoorNotFound,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
     InvalidDevice,
     InvalidValue,
     KeyringError,
@@ -108,6 +110,12 @@ from storage.gallery_log import (
     iter_templates,
     load_templates,
     lock_gallery_version,
+)
+from storage.idempotency import (
+    IdempotentRequest,
+    StoredResponse,
+    find_idempotent_response,
+    record_idempotent_response,
 )
 from storage.master_key import add_key_to_file, key_file_keys, load_keyring, merge_keys_into_file
 from storage.migrate import current_revision, head_revision, schema_drift
@@ -239,7 +247,13 @@ __all__ = [
     "DecryptionError",
     "Decision",
     "Engine",
+    "IdempotencyKeyInFlight",
+    "IdempotencyKeyReused",
+    "IdempotentRequest",
     "InvalidValue",
+    "StoredResponse",
+    "find_idempotent_response",
+    "record_idempotent_response",
     "KeyringError",
     "Keyring",
     "MigrationFailed",

@@ -5,6 +5,8 @@ StorageError
 │   ├── MissingReference    a write refers to a row that does not exist (deleted meanwhile): a foreign key
 │   └── DoorNotFound        a door name that is no door's name or former name (a gate's or a device key's)
 ├── Conflict              a unique name or key is already taken (checked first, or by the database)
+│   └── IdempotencyKeyInFlight  a request with this idempotency key is still being processed
+├── IdempotencyKeyReused  an idempotency key sent again with another request (route or body)
 ├── ConstraintViolation   a write broke another database constraint (NOT NULL, CHECK): a bug
 ├── InvalidValue          a value the caller gave is out of range (an expiry in the past)
 ├── DatabaseUnavailable   the database cannot be reached or refused the operation
@@ -44,6 +46,16 @@ class DoorNotFound(NotFound):
 
 class Conflict(StorageError):
     """A unique value is already taken."""
+
+
+class IdempotencyKeyInFlight(Conflict):
+    """Another request with the same idempotency key (and caller) is still being processed, or recorded
+    its answer while this one ran: this one changed nothing; retried later, it gets that answer."""
+
+
+class IdempotencyKeyReused(StorageError):
+    """An idempotency key sent again with a different request (another route, path or body): the key
+    names one request only, so nothing was done."""
 
 
 class ConstraintViolation(StorageError):
