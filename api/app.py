@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api.auth import Authenticator
 from api.console import CONSOLE_PATH, error_page, include_console
 from api.errors import AUTHENTICATED_RESPONSES, register_error_handlers
+from api.idempotency import register_idempotency
 from api.routes import (
     access,
     api_keys,
@@ -89,5 +90,6 @@ def create_app(services: AppServices, *, settings: ApiSettings | None = None) ->
     ):
         app.include_router(module.router, responses=AUTHENTICATED_RESPONSES)
     register_error_handlers(app, pages={CONSOLE_PATH: error_page}, monotonic=services.monotonic)
+    register_idempotency(app)
     include_console(app, settings)
     return app

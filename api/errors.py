@@ -31,7 +31,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
-from api.schemas import ErrorPublic, UnavailablePublic, UnprocessablePublic
+from api.schemas import ConflictPublic, ErrorPublic, UnavailablePublic, UnprocessablePublic
 from enrollment import EnrollmentRejected, GalleryLoadFailed, GalleryLoading, ThresholdUnavailable
 from recognition import ImageError, RecognitionError
 from storage import (
@@ -41,6 +41,8 @@ from storage import (
     Conflict,
     DatabaseUnavailable,
     DoorNotFound,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
     InvalidDevice,
     InvalidValue,
     KeyringError,
@@ -86,6 +88,11 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     # A door named in a request's body (a device key's doors, a rule's door), not a resource of its path.
     DoorNotFound: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     Conflict: ErrorRule(status.HTTP_409_CONFLICT),
+    # The Idempotency-Key of a create route (api/idempotency.py): nothing was done in either case.
+    IdempotencyKeyInFlight: ErrorRule(status.HTTP_409_CONFLICT, status_word="idempotency_key_in_flight"),
+    IdempotencyKeyReused: ErrorRule(
+        status.HTTP_422_UNPROCESSABLE_CONTENT, status_word="idempotency_key_reused"
+    ),
     # An auditor's checkpoint: an invalid one is theirs to fix; one the log no longer holds is a finding.
     CheckpointInvalid: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     CheckpointMismatch: ErrorRule(status.HTTP_409_CONFLICT),
@@ -110,7 +117,8 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
         status.HTTP_503_SERVICE_UNAVAILABLE,
         "the connection to the database was lost while the change was being committed: it may or may not "
         "have been stored; check what is stored before repeating the request (a repeated upload would add "
-        "its templates again)",
+        "its templates again), or repeat it with the same Idempotency-Key, which replays the answer if it "
+        "was stored",
         status_word="commit_unconfirmed",
     ),
     # Not an outage: the schema is missing or older than this release. An operator must migrate (or restore)
@@ -147,7 +155,8 @@ _DATABASE_UNAVAILABLE = (
     "The database cannot be reached (`status`: `database_unavailable`): nothing was stored; try again after "
     "Retry-After seconds. Or it lacks its schema (`status`: `schema_missing`, no Retry-After): an operator "
     "must run `facegate init`. Or the connection was lost while a change was committed (`status`: "
-    "`commit_unconfirmed`, no Retry-After): it may have been stored; check before repeating it."
+    "`commit_unconfirmed`, no Retry-After): it may have been stored; check before repeating it, or repeat "
+    "it with the same Idempotency-Key."
 )
 
 AUTHENTICATED_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -164,6 +173,16 @@ AUTHENTICATED_RESPONSES: dict[int | str, dict[str, Any]] = {
     status.HTTP_503_SERVICE_UNAVAILABLE: _described(_DATABASE_UNAVAILABLE, UnavailablePublic),
 }
 """Answers every authenticated route can give, declared once for the OpenAPI schema."""
+
+IDEMPOTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status.HTTP_409_CONFLICT: _described(
+        "A request with the same Idempotency-Key is still being processed (`status`: "
+        "`idempotency_key_in_flight`): nothing was done; send it again later for its answer.",
+        ConflictPublic,
+    ),
+}
+"""The answers the Idempotency-Key adds to a create route (its 422 `idempotency_key_reused` is among
+AUTHENTICATED_RESPONSES' 422)."""
 
 GALLERY_UNAVAILABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
     status.HTTP_503_SERVICE_UNAVAILABLE: _described(

@@ -246,6 +246,20 @@ class UnprocessablePublic(BaseModel):
 
     detail: str | list[ValidationIssuePublic]
     problems: list[ProblemPublic] | None = None
+    status: Literal["idempotency_key_reused"] | None = Field(
+        default=None, description="`idempotency_key_reused`: the Idempotency-Key came with another request."
+    )
+
+
+class ConflictPublic(ErrorPublic):
+    """Body of a 409: a name already taken, or (`status`) a request with the same Idempotency-Key still
+    being processed."""
+
+    status: Literal["idempotency_key_in_flight"] | None = Field(
+        default=None,
+        description="`idempotency_key_in_flight`: the first request with this key is still being processed; "
+        "nothing was done, and the same request sent again later gets its answer.",
+    )
 
 
 class StatusPublic(BaseModel):

@@ -67,6 +67,13 @@ class ApiSettings(BaseSettings):
         "workers allow N times the limit) or redis://HOST:PORT/DB (shared by every worker and server using "
         "that Redis; needs the `redis` extra). While Redis is down, keys are checked without the limit.",
     )
+    idempotency_retention_s: int = Field(
+        24 * 3600,
+        ge=60,
+        le=30 * 24 * 3600,
+        description="How long the answer to a create request sent with an Idempotency-Key is kept and "
+        "replayed to a retry with the same key; older ones are purged by later requests with a key.",
+    )
 
     gallery_feed: Literal["listen", "poll"] = Field(
         "listen",

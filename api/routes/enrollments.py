@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, File, UploadFile, status
 
 from api.deps import AdminKey, RowId, ServicesDep, SessionDep
-from api.errors import GALLERY_UNAVAILABLE_RESPONSE
+from api.errors import GALLERY_UNAVAILABLE_RESPONSE, IDEMPOTENT_RESPONSES
+from api.idempotency import IdempotencyDep
 from api.schemas import EnrollmentPublic, ErrorPublic, UnprocessablePublic
 from api.uploads import read_photo
 
@@ -31,6 +32,7 @@ router = APIRouter(tags=["enrollment"])
             ),
         },
         **GALLERY_UNAVAILABLE_RESPONSE,
+        **IDEMPOTENT_RESPONSES,
     },
 )
 def add_faces(
@@ -39,10 +41,12 @@ def add_faces(
     session: SessionDep,
     services: ServicesDep,
     _key: AdminKey,
+    once: IdempotencyDep,
 ) -> EnrollmentPublic:
     """Add one template per photo, all or nothing: a single unusable photo stores nothing.
 
-    Photos that match a different enrolled person are listed in `possible_duplicates`.
+    Photos that match a different enrolled person are listed in `possible_duplicates`. Safe to retry with
+    the same `Idempotency-Key` (after a 503 `commit_unconfirmed`, say): the templates are added once.
     """
     max_bytes = services.recognizer.limits.max_image_bytes
     read = [
@@ -50,6 +54,8 @@ def add_faces(
         for i, upload in enumerate(photos)
     ]
     result = services.enroll(session, person_id=person_id, photos=read)
-    return EnrollmentPublic.from_result(
-        result, person_id=person_id, cos_threshold=services.recognizer.cos_threshold
+    return once.remember(
+        EnrollmentPublic.from_result(
+            result, person_id=person_id, cos_threshold=services.recognizer.cos_threshold
+        )
     )

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 
 from api.deps import AdminKey, Limit, Offset, RowId, ServicesDep, SessionDep
+from api.errors import IDEMPOTENT_RESPONSES
+from api.idempotency import IdempotencyDep
 from api.schemas import ErrorPublic, Page, PersonCreate
 from storage import (
     ErasureReportPublic,
@@ -31,10 +33,10 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-def create(body: PersonCreate, session: SessionDep, _key: AdminKey) -> PersonPublic:
-    """Create a person with no templates yet."""
-    return to_public(session, create_person(session, name=body.name))
+@router.post("", status_code=status.HTTP_201_CREATED, responses=IDEMPOTENT_RESPONSES)
+def create(body: PersonCreate, session: SessionDep, _key: AdminKey, once: IdempotencyDep) -> PersonPublic:
+    """Create a person with no templates yet; safe to retry with the same `Idempotency-Key`."""
+    return once.remember(to_public(session, create_person(session, name=body.name)))
 
 
 @router.get("")

@@ -29,6 +29,7 @@ from storage import (
     gallery_version,
     iter_templates,
     list_people,
+    make_engine,
     open_database,
     session_scope,
 )
@@ -119,6 +120,25 @@ def configured(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[E
 def proxy() -> Iterator[TcpProxy]:
     """A TCP proxy in front of the test PostgreSQL, to cut the database away and bring it back."""
     yield from proxy_to_test_postgres()
+
+
+@dataclass(frozen=True)
+class Proxied:
+    """An API's services on the test PostgreSQL through the proxy, and an admin's Authorization header."""
+
+    engine: Engine
+    services: AppServices
+    auth: dict[str, str]
+
+
+@pytest.fixture
+def proxied(
+    engine: Engine, database_url: str, proxy: TcpProxy, keyring: Keyring, recognizer: Recognizer
+) -> Iterator[Proxied]:
+    through_proxy = make_engine(proxy.url_for(database_url))  # `engine` migrated the database behind it
+    services = make_services(through_proxy, keyring, recognizer)
+    yield Proxied(through_proxy, services, {"Authorization": f"Bearer {make_tokens(engine)[Role.admin]}"})
+    through_proxy.dispose()
 
 
 def decode(data: bytes) -> np.ndarray:

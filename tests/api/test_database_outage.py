@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,11 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event, text
 
-from api import AppServices
 from api.app import create_app
 from recognition import Recognizer
 from storage import Engine, Keyring, Role, make_engine
-from tests.api.conftest import ApiHarness, db_state, make_services, make_tokens, wait_for_gallery
+from tests.api.conftest import ApiHarness, Proxied, db_state, make_services, make_tokens, wait_for_gallery
 from tests.api.test_console import sign_in
 from tests.gate.pg_proxy import TcpProxy
 
@@ -143,25 +143,6 @@ def test_every_route_answers_a_cut_away_database_with_503_and_recovers(
     assert "Retry-After" not in dropped.headers
 
 
-@dataclass(frozen=True)
-class Proxied:
-    """An API's services on the test PostgreSQL through the proxy, and an admin's Authorization header."""
-
-    engine: Engine
-    services: AppServices
-    auth: dict[str, str]
-
-
-@pytest.fixture
-def proxied(
-    engine: Engine, database_url: str, proxy: TcpProxy, keyring: Keyring, recognizer: Recognizer
-) -> Iterator[Proxied]:
-    through_proxy = make_engine(proxy.url_for(database_url))  # `engine` migrated the database behind it
-    services = make_services(through_proxy, keyring, recognizer)
-    yield Proxied(through_proxy, services, {"Authorization": f"Bearer {make_tokens(engine)[Role.admin]}"})
-    through_proxy.dispose()
-
-
 @pytest.mark.integration
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_an_enrollment_cut_off_while_it_writes_says_nothing_was_stored(
@@ -200,6 +181,30 @@ def _client_port(connection: Connection) -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def losing_the_commit_answer(engine: Engine, proxy: TcpProxy, *, after: str) -> Iterator[None]:
+    """While in the block, the answer to the first COMMIT after a statement starting with `after` (say
+    `INSERT INTO PERSON`) is lost with every connection: the database commits, the client cannot tell."""
+    wrote: list[str] = []
+
+    def note(_connection: Connection, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith(after):
+            wrote.append(statement)
+
+    def lose_the_answer(connection: Connection) -> None:
+        if wrote:
+            wrote.clear()
+            proxy.lose_next_reply(_client_port(connection))
+
+    event.listen(engine, "before_cursor_execute", note)
+    event.listen(engine, "commit", lose_the_answer)
+    try:
+        yield
+    finally:
+        event.remove(engine, "commit", lose_the_answer)
+        event.remove(engine, "before_cursor_execute", note)
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_an_enrollment_whose_commit_answer_is_lost_says_it_may_be_stored(
@@ -209,26 +214,12 @@ def test_an_enrollment_whose_commit_answer_is_lost_says_it_may_be_stored(
     answered as an outage, 'nothing of it was stored; retry after Retry-After seconds': a client doing as
     told stored the templates twice."""
     services, auth = proxied.services, proxied.auth
-    wrote: list[str] = []
-
-    def note_the_template(_connection: Connection, _cursor: object, statement: str, *_args: object) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO FACE_TEMPLATE"):
-            wrote.append(statement)
-
-    def lose_the_commits_answer(connection: Connection) -> None:
-        if wrote:
-            wrote.clear()
-            proxy.lose_next_reply(_client_port(connection))
-
     with TestClient(create_app(services)) as client:
         wait_for_gallery(services)
         person = client.post("/people", json={"name": "Ada"}, headers=auth).json()["id"]
         before = db_state(services)
-        event.listen(proxied.engine, "before_cursor_execute", note_the_template)
-        event.listen(proxied.engine, "commit", lose_the_commits_answer)
-        lost = ROUTES["POST /people/{id}/faces"](client, auth, person, group_faces[0])
-        event.remove(proxied.engine, "commit", lose_the_commits_answer)
-        event.remove(proxied.engine, "before_cursor_execute", note_the_template)
+        with losing_the_commit_answer(proxied.engine, proxy, after="INSERT INTO FACE_TEMPLATE"):
+            lost = ROUTES["POST /people/{id}/faces"](client, auth, person, group_faces[0])
         proxy.restore()
         after = db_state(services)
     assert lost.status_code == 503, lost.text

@@ -24,6 +24,7 @@ FORBIDDEN_WORDS = (
 PUBLIC_BY_DESIGN = {
     "x25519_public_key",  # an edge device's public key: galleries are sealed to it (POST /devices/register)
     "public_key_hex",  # the Ed25519 key that signed an audit checkpoint, inside it (POST /audit/verify)
+    "Idempotency-Key",  # a request header: an id the client chose for its request, no secret or biometric
 }
 
 
