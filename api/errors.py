@@ -174,15 +174,22 @@ AUTHENTICATED_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 """Answers every authenticated route can give, declared once for the OpenAPI schema."""
 
-IDEMPOTENT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status.HTTP_409_CONFLICT: _described(
-        "A request with the same Idempotency-Key is still being processed (`status`: "
-        "`idempotency_key_in_flight`): nothing was done; send it again later for its answer.",
-        ConflictPublic,
-    ),
-}
-"""The answers the Idempotency-Key adds to a create route (its 422 `idempotency_key_reused` is among
-AUTHENTICATED_RESPONSES' 422)."""
+_IN_FLIGHT = (
+    "A request with the same Idempotency-Key is still being processed (`status`: "
+    "`idempotency_key_in_flight`): nothing was done; send it again later for its answer."
+)
+
+
+def idempotent_responses(conflict: str | None = None) -> dict[int | str, dict[str, Any]]:
+    """The answers the Idempotency-Key adds to a create route: its 409, after the route's own 409
+    (`conflict`, a taken name) when it has one. Its 422 `idempotency_key_reused` is among
+    AUTHENTICATED_RESPONSES' 422."""
+    description = _IN_FLIGHT if conflict is None else f"{conflict} Or: {_IN_FLIGHT}"
+    return {status.HTTP_409_CONFLICT: _described(description, ConflictPublic)}
+
+
+IDEMPOTENT_RESPONSES = idempotent_responses()
+"""idempotent_responses() of a create route that has no 409 of its own."""
 
 GALLERY_UNAVAILABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
     status.HTTP_503_SERVICE_UNAVAILABLE: _described(

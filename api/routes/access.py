@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import APIRouter, status
 
 from api.deps import AdminKey, Limit, Offset, RowId, SessionDep
+from api.errors import IDEMPOTENT_RESPONSES, idempotent_responses
+from api.idempotency import IdempotencyDep
 from api.schemas import ErrorPublic, GroupCreate, Page
 from storage import (
     AccessGroupPublic,
@@ -26,15 +28,18 @@ router = APIRouter(prefix="/access", tags=["access"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such group, person or rule."}
 }
-_CONFLICT: dict[int | str, dict[str, Any]] = {
-    status.HTTP_409_CONFLICT: {"model": ErrorPublic, "description": "A group of that name exists."}
-}
 
 
-@router.post("/groups", status_code=status.HTTP_201_CREATED, responses=_CONFLICT)
-def create_group_route(body: GroupCreate, session: SessionDep, _key: AdminKey) -> AccessGroupPublic:
-    """Create an empty group."""
-    return create_group(session, name=body.name)
+@router.post(
+    "/groups",
+    status_code=status.HTTP_201_CREATED,
+    responses=idempotent_responses("A group of that name exists."),
+)
+def create_group_route(
+    body: GroupCreate, session: SessionDep, _key: AdminKey, once: IdempotencyDep
+) -> AccessGroupPublic:
+    """Create an empty group; safe to retry with the same `Idempotency-Key`."""
+    return once.remember(create_group(session, name=body.name))
 
 
 @router.get("/groups")
@@ -68,14 +73,17 @@ def remove_member_route(
     return remove_member(session, group_id=group_id, person_id=person_id)
 
 
-@router.post("/rules", status_code=status.HTTP_201_CREATED, responses=_NOT_FOUND)
-def create_rule_route(body: DoorRuleCreate, session: SessionDep, _key: AdminKey) -> DoorRulePublic:
+@router.post("/rules", status_code=status.HTTP_201_CREATED, responses={**_NOT_FOUND, **IDEMPOTENT_RESPONSES})
+def create_rule_route(
+    body: DoorRuleCreate, session: SessionDep, _key: AdminKey, once: IdempotencyDep
+) -> DoorRulePublic:
     """Admit a group at a door on a weekly window; once a door has a rule, only its rules admit.
 
     `door` is its name now or a former one (the rule goes to the door it names now). A name no door has
-    or had is 422 and nothing is added, unless `create_door` registers it.
+    or had is 422 and nothing is added, unless `create_door` registers it. Safe to retry with the same
+    `Idempotency-Key` (without one, a retried request adds the rule twice).
     """
-    return create_door_rule(session, body)
+    return once.remember(create_door_rule(session, body))
 
 
 @router.get("/rules")

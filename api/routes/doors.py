@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import APIRouter, status
 
 from api.deps import AdminKey, Limit, Offset, RowId, ServicesDep, SessionDep
+from api.errors import idempotent_responses
+from api.idempotency import IdempotencyDep
 from api.schemas import DoorCreate, ErrorPublic, Page
 from storage import (
     DoorPublic,
@@ -18,11 +20,9 @@ from storage import (
 )
 
 router = APIRouter(prefix="/doors", tags=["access"])
+_TAKEN = "A door has that name, or had it before a rename (gates may still use it)."
 _CONFLICT: dict[int | str, dict[str, Any]] = {
-    status.HTTP_409_CONFLICT: {
-        "model": ErrorPublic,
-        "description": "A door has that name, or had it before a rename (gates may still use it).",
-    }
+    status.HTTP_409_CONFLICT: {"model": ErrorPublic, "description": _TAKEN}
 }
 
 
@@ -33,10 +33,11 @@ def list_(session: SessionDep, _key: AdminKey, offset: Offset = 0, limit: Limit 
     return Page[DoorPublic](items=items, total=total, offset=offset, limit=limit)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=_CONFLICT)
-def create(body: DoorCreate, session: SessionDep, _key: AdminKey) -> DoorPublic:
-    """Register a door before its gate first starts (gates also register theirs)."""
-    return create_door(session, name=body.name)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=idempotent_responses(_TAKEN))
+def create(body: DoorCreate, session: SessionDep, _key: AdminKey, once: IdempotencyDep) -> DoorPublic:
+    """Register a door before its gate first starts (gates also register theirs); safe to retry with the
+    same `Idempotency-Key`."""
+    return once.remember(create_door(session, name=body.name))
 
 
 @router.patch(

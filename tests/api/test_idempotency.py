@@ -102,6 +102,23 @@ def test_a_retried_enrollment_adds_its_templates_once(api: ApiHarness, group_fac
     assert after.gallery_version == before.gallery_version + 1
 
 
+@pytest.mark.parametrize("create", ["group", "door", "rule"])
+def test_the_other_create_routes_replay_a_retry(api: ApiHarness, create: str) -> None:
+    """A retried rule was stored twice; a retried group or door got 409 for its own name."""
+    group = api.client.post("/access/groups", json={"name": "staff"}, headers=api.auth(Role.admin)).json()
+    rule = {"door": "lab", "create_door": True, "group_id": group["id"], "weekdays": ["mon"]}
+    path, body, listed = {
+        "group": ("/access/groups", {"name": "visitors"}, "/access/groups"),
+        "door": ("/doors", {"name": "hall"}, "/doors"),
+        "rule": ("/access/rules", rule | {"start": "08:00", "end": "18:00"}, "/access/rules"),
+    }[create]
+    answers = [api.client.post(path, json=body, headers=_keyed(api, f"{create}-1")) for _ in range(2)]
+    assert [answer.status_code for answer in answers] == [201, 201], answers[1].text
+    assert answers[1].json() == answers[0].json() and answers[1].headers["Idempotent-Replayed"] == "true"
+    total = api.client.get(listed, headers=api.auth(Role.admin)).json()["total"]
+    assert total == {"group": 2, "door": 1, "rule": 1}[create]
+
+
 @dataclass
 class WallClock:
     now: datetime
@@ -139,7 +156,7 @@ def test_a_key_expires_after_the_retention_and_is_purged(clocked: tuple[ApiHarne
 
 def test_openapi_documents_the_header_on_the_create_routes(api: ApiHarness) -> None:
     schema = api.client.get("/openapi.json", headers=api.auth(Role.admin)).json()
-    for path in ("/people", "/people/{person_id}/faces"):
+    for path in ("/people", "/people/{person_id}/faces", "/access/groups", "/access/rules", "/doors"):
         operation = schema["paths"][path]["post"]
         headers = [p for p in operation["parameters"] if p["in"] == "header"]
         assert [p["name"] for p in headers] == ["Idempotency-Key"], path
