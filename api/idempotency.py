@@ -107,11 +107,15 @@ class Idempotency:
     status_code: int
     now: datetime
 
-    def remember(self, answer: Answer) -> Answer:
-        """Store `answer` (a `…Public` model) under the key in the request's transaction; returns it."""
+    def remember(self, answer: Answer, *, person_id: int | None = None) -> Answer:
+        """Store `answer` (a `…Public` model) under the key in the request's transaction; returns it.
+
+        `person_id`: the person the answer names (their name, their templates): deleting or erasing them
+        deletes the stored answer too, so nothing of them outlives an erasure here.
+        """
         if self.request is not None:
             body = json.dumps(answer.model_dump(mode="json", by_alias=True))
-            stored = StoredResponse(status_code=self.status_code, response_json=body)
+            stored = StoredResponse(self.status_code, body, person_id=person_id)
             record_idempotent_response(self.session, self.request, stored, now=self.now)
         return answer
 

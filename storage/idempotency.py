@@ -33,6 +33,13 @@ class IdempotentResponse(SQLModel, table=True):
     route: str = Field(max_length=300, description="Method and path template, e.g. `POST /people`.")
     request_sha256: str = Field(max_length=64, description="Fingerprint of the request (path and body).")
     status_code: int
+    person_id: int | None = Field(
+        default=None,
+        foreign_key="person.id",
+        index=True,
+        ondelete="CASCADE",
+        description="The person the answer names (it holds their name): deleting or erasing them removes it.",
+    )
     response_json: str = Field(sa_type=Text, description="The answer's JSON body (a `…Public` model).")
     created_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column(index=True))
 
@@ -43,6 +50,8 @@ class StoredResponse:
 
     status_code: int
     response_json: str
+    person_id: int | None = None
+    """The person the answer names, if any: the stored answer goes when they are deleted or erased."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,7 @@ def find_idempotent_response(
         raise IdempotencyKeyReused(
             f"idempotency key {request.idempotency_key!r} was used with another request; use a new key"
         )
-    return StoredResponse(status_code=row.status_code, response_json=row.response_json)
+    return StoredResponse(row.status_code, row.response_json, person_id=row.person_id)
 
 
 def record_idempotent_response(

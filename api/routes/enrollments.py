@@ -54,8 +54,6 @@ def add_faces(
         for i, upload in enumerate(photos)
     ]
     result = services.enroll(session, person_id=person_id, photos=read)
-    return once.remember(
-        EnrollmentPublic.from_result(
-            result, person_id=person_id, cos_threshold=services.recognizer.cos_threshold
-        )
-    )
+    cos_threshold = services.recognizer.cos_threshold
+    answer = EnrollmentPublic.from_result(result, person_id=person_id, cos_threshold=cos_threshold)
+    return once.remember(answer, person_id=person_id)

@@ -36,7 +36,8 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 @router.post("", status_code=status.HTTP_201_CREATED, responses=IDEMPOTENT_RESPONSES)
 def create(body: PersonCreate, session: SessionDep, _key: AdminKey, once: IdempotencyDep) -> PersonPublic:
     """Create a person with no templates yet; safe to retry with the same `Idempotency-Key`."""
-    return once.remember(to_public(session, create_person(session, name=body.name)))
+    person = to_public(session, create_person(session, name=body.name))
+    return once.remember(person, person_id=person.id)
 
 
 @router.get("")

@@ -102,6 +102,23 @@ def test_a_retried_enrollment_adds_its_templates_once(api: ApiHarness, group_fac
     assert after.gallery_version == before.gallery_version + 1
 
 
+@pytest.mark.parametrize("remove", ["delete", "erase"])
+def test_deleting_or_erasing_a_person_removes_the_answers_naming_them(api: ApiHarness, remove: str) -> None:
+    """A stored answer holds the person's name: it must not outlive their erasure for the retention."""
+    person = api.client.post("/people", json={"name": "Ada"}, headers=_keyed(api, "p")).json()["id"]
+    files = [("photos", ("face.jpg", b"not a photo", "image/jpeg"))]
+    api.client.post(f"/people/{person}/faces", files=files, headers=_keyed(api, "refused"))  # 422: not stored
+    api.client.post("/doors", json={"name": "hall"}, headers=_keyed(api, "d"))
+    assert _stored_keys(api.services.engine) == 2
+    admin = api.auth(Role.admin)
+    if remove == "delete":
+        gone = api.client.delete(f"/people/{person}", headers=admin)
+    else:
+        gone = api.client.post(f"/people/{person}/erase", headers=admin)
+    assert gone.status_code in (200, 204), gone.text
+    assert _stored_keys(api.services.engine) == 1  # the door's answer stays
+
+
 @pytest.mark.parametrize("create", ["group", "door", "rule"])
 def test_the_other_create_routes_replay_a_retry(api: ApiHarness, create: str) -> None:
     """A retried rule was stored twice; a retried group or door got 409 for its own name."""

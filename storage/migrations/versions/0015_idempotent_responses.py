@@ -27,16 +27,20 @@ def upgrade() -> None:
         sa.Column("route", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
         sa.Column("request_sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=True),
         sa.Column("response_json", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["key_id"], ["api_key.key_id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["person_id"], ["person.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("key_id", "idempotency_key"),
     )
     with op.batch_alter_table("idempotent_response", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_idempotent_response_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_idempotent_response_person_id"), ["person_id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("idempotent_response", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_idempotent_response_person_id"))
         batch_op.drop_index(batch_op.f("ix_idempotent_response_created_at"))
     op.drop_table("idempotent_response")
