@@ -20,6 +20,15 @@ from storage.access import (
     remove_member,
     rename_door,
 )
+from storage.access_models import (
+    RENAME_LOOKBACK_DAYS,
+    AccessGroupPublic,
+    DoorPublic,
+    DoorRenamedPublic,
+    DoorRuleCreate,
+    DoorRulePublic,
+    Weekday,
+)
 from storage.api_keys import (
     AuthFailure,
     authenticate,
@@ -121,21 +130,14 @@ from storage.master_key import add_key_to_file, key_file_keys, load_keyring, mer
 from storage.migrate import current_revision, head_revision, schema_drift
 from storage.models import (
     MAX_DB_INT,
-    RENAME_LOOKBACK_DAYS,
-    AccessGroupPublic,
     ApiKey,
     ApiKeyPublic,
     AuditEventCreate,
     AuditEventPublic,
     Decision,
-    DoorPublic,
-    DoorRenamedPublic,
-    DoorRuleCreate,
-    DoorRulePublic,
     PersonPublic,
     Role,
     TemplatePublic,
-    Weekday,
 )
 from storage.people import (
     create_person,

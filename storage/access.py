@@ -12,26 +12,24 @@ from datetime import datetime, timedelta
 from sqlalchemy import Delete, func
 from sqlmodel import Session, col, delete, select
 
+from storage.access_models import (
+    RENAME_LOOKBACK_DAYS,
+    AccessGroup,
+    AccessGroupMember,
+    AccessGroupPublic,
+    DoorAccessRule,
+    DoorPublic,
+    DoorRenamedPublic,
+    DoorRuleCreate,
+    DoorRulePublic,
+    Weekday,
+)
 from storage.audit import door_sources
 from storage.device_models import DeviceDoor
 from storage.doors import current_door_name, door_called, ensure_door, former_door_names, refuse_unknown_doors
 from storage.errors import Conflict, NotFound
 from storage.gallery_log import bump_gallery_version, lock_gallery_version, record_change
-from storage.models import (
-    RENAME_LOOKBACK_DAYS,
-    AccessGroup,
-    AccessGroupMember,
-    AccessGroupPublic,
-    Door,
-    DoorAccessRule,
-    DoorFormerName,
-    DoorPublic,
-    DoorRenamedPublic,
-    DoorRuleCreate,
-    DoorRulePublic,
-    GalleryChangeKind,
-    Weekday,
-)
+from storage.models import Door, DoorFormerName, GalleryChangeKind
 from storage.people import get_person
 from storage.timeutil import as_utc
 

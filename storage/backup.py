@@ -21,10 +21,11 @@ from typing import IO, Any
 from sqlalchemy import Connection, Engine, Table, func, insert, select, text, update
 from sqlmodel import SQLModel
 
+from storage.access_models import AccessGroupMember
 from storage.db import connection_scope
 from storage.errors import BackupError
 from storage.migrate import current_revision
-from storage.models import AccessGroupMember, FaceTemplate, GalleryVersion, Person, PersonKey
+from storage.models import FaceTemplate, GalleryVersion, Person, PersonKey
 
 FORMAT = "facegate-backup/v1"
 _BATCH_ROWS = 500

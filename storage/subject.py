@@ -7,11 +7,10 @@ from datetime import datetime
 from sqlmodel import Field, Session, SQLModel, col, delete
 
 from storage.access import person_groups
+from storage.access_models import AccessGroupMember, AccessGroupPublic
 from storage.audit import count_events, page_events
 from storage.gallery_log import lock_gallery_version
 from storage.models import (
-    AccessGroupMember,
-    AccessGroupPublic,
     AuditEventPublic,
     PersonKey,
     PersonPublic,
