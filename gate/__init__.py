@@ -55,6 +55,7 @@ from gate.gallery import GalleryCache
 from gate.gallery_source import GateUpstream
 from gate.health import HealthBoard, MonitoringServer
 from gate.journal import EventJournal, default_journal_dir
+from gate.loop_io import GateDecision
 from gate.metrics import (
     CameraProbe,
     DecisionMade,
@@ -101,7 +102,7 @@ from gate.settings import (
 from gate.stream import CapturedFrame, LatestFrameReader, SourceOutage, is_live_source, open_frames
 from gate.threshold import door_operating_threshold
 from gate.tracker import IouTracker, iou
-from gate.worker import GateDecision, run_gate
+from gate.worker import run_gate
 
 __all__ = [
     "MIN_REFUSED_EVENTS",

@@ -26,11 +26,12 @@ from gate.edge import ApiGallerySource
 from gate.gallery_source import DatabaseGallerySource, GateUpstream
 from gate.health import HealthBoard, MonitoringServer
 from gate.journal import EventJournal, default_journal_dir
+from gate.loop_io import GateDecision
 from gate.metrics import CameraProbe, DecisionMade, GateMetrics, Telemetry, TelemetryEvent, fan_out
 from gate.registry import build_door
 from gate.settings import ApiGallerySourceConfig, GateSettings
 from gate.stream import open_frames
-from gate.worker import GateDecision, run_gate
+from gate.worker import run_gate
 from recognition import (
     PresentationAttackDetector,
     RecognitionSettings,

@@ -18,8 +18,8 @@ import numpy as np
 import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from gate.loop_io import GalleryReader, GateDecision
 from gate.stream import CapturedFrame, SourceOutage
-from gate.worker import GalleryReader, GateDecision
 from recognition import BgrImage, DetectedFace, Detector, Embedder, Match, Recognizer
 
 logger = logging.getLogger(__name__)

@@ -10,33 +10,24 @@ error_audit_interval_s, gallery_empty and unknown_model once per track, door_err
 An unavailable gallery, a failing detector and a failing embedder are each logged when they start
 (with the cause and its traceback), then as a count once per error_audit_interval_s, and when they
 end (gate/loop_failures.py); not once per frame. So are frames too old to decide on (a loop behind).
-(Longer than B3's 400 lines: one loop and its per-door state, kept in one place to be read whole.)
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Container, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
-
-import numpy as np
-import numpy.typing as npt
 
 from gate.access_policy import DoorPolicy
 from gate.decision import (
-    CAMERA_UNAVAILABLE,
-    DOOR_ERROR,
     GALLERY_EMPTY,
     GALLERY_UNAVAILABLE,
     LOW_QUALITY,
-    NOT_AUTHORISED,
     RECOGNITION_ERROR,
     UNKNOWN_DOOR,
     UNKNOWN_MODEL,
     Cooldowns,
-    RateLimiter,
     TrackVotes,
     Verdict,
     Vote,
@@ -45,9 +36,11 @@ from gate.decision import (
     face_quality,
 )
 from gate.door import DoorActuator
-from gate.errors import ActuatorError, GateError, UnknownDoor
+from gate.door_outcome import DoorOutcome
+from gate.errors import GateError, UnknownDoor
 from gate.loop_failures import loop_failure_logs
-from gate.pad import PadEvidence, PadGate, scope_label
+from gate.loop_io import GalleryReader, GateDecision, GateIo
+from gate.pad import PadGate, scope_label
 from gate.settings import GateSettings
 from gate.stream import CapturedFrame, SourceOutage
 from gate.threshold import DoorThreshold, door_operating_threshold, door_start_threshold
@@ -66,44 +59,6 @@ from storage import AuditEventCreate, Decision, StorageError
 logger = logging.getLogger(__name__)
 
 _CANDIDATES = 2  # the best identity and its runner-up, for the margin
-
-
-class GalleryReader(Protocol):
-    """What the loop reads from a gallery: `recognition.Gallery`, or a proxy timing its searches."""
-
-    @property
-    def model_id(self) -> str: ...
-
-    def __len__(self) -> int: ...
-
-    def search(self, vector: npt.NDArray[np.float32], k: int) -> list[Match]: ...
-
-    def lookalikes(self, min_score: float) -> Container[tuple[int, int]]: ...
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    """A decision about one track, with the frame it was reached on."""
-
-    frame_index: int
-    track_id: int
-    verdict: Verdict
-    threshold: float
-
-
-@dataclass(frozen=True)
-class GateIo:
-    """What a gate loop reads and drives, injected by the composition root (A5, B4)."""
-
-    recognizer: Recognizer
-    gallery: Callable[[], GalleryReader]
-    access: Callable[[], DoorPolicy]
-    actuator: DoorActuator
-    record: Callable[[AuditEventCreate], None]
-    monotonic: Callable[[], float]
-    utc_now: Callable[[], datetime]
-    pad: PresentationAttackDetector | None = None
-    """The PAD stage; needed when the door's PAD policy is not off."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +85,9 @@ class _GateLoop:
         self.where = scope_label(door, camera, source=source_name)  # what a refusal to start names
         self.decision = settings.decision
         self.cooldowns = Cooldowns(cooldown_s=self.decision.cooldown_s)
-        self.errors = RateLimiter(interval_s=self.decision.error_audit_interval_s)
+        self.outcome = DoorOutcome(
+            door=door, source_name=source_name, io=io, settings=settings, logger=logger
+        )
         self.unavailable, self.detection, self.recognition, self.stale = loop_failure_logs(
             logger,
             where=f"door {door}, source {source_name}",
@@ -348,19 +305,13 @@ class _GateLoop:
                 return None
             self.cooldowns.start(verdict.person_id, now_s)
         verdict, pad = self.pad.judge(track_id, verdict)
-        verdict = self._authorise(verdict, context.policy)
-        verdict = self._open_door(verdict)
-        logger.info(
-            "door %s track %d: %s (%s) person=%s score=%s",
-            self.door,
+        verdict = self.outcome.settle(
             track_id,
-            verdict.decision.value,
-            verdict.reason,
-            verdict.person_id,
-            verdict.score,
-        )
-        self.io.record(
-            self._event(verdict, context.threshold.cos_threshold, rule=rule, track_id=track_id, pad=pad)
+            verdict,
+            policy=context.policy,
+            threshold=context.threshold.cos_threshold,
+            rule=rule,
+            pad=pad,
         )
         return GateDecision(
             frame_index=frame_index,
@@ -369,73 +320,13 @@ class _GateLoop:
             threshold=context.threshold.cos_threshold,
         )
 
-    def _authorise(self, verdict: Verdict, policy: DoorPolicy) -> Verdict:
-        """A grant for someone the door's rules do not admit now becomes 'denied: not_authorised'."""
-        if verdict.decision is not Decision.granted or verdict.person_id is None:
-            return verdict
-        if policy.admits(verdict.person_id, self.io.utc_now()):
-            return verdict
-        return replace(verdict, decision=Decision.denied, reason=NOT_AUTHORISED)
-
-    def _open_door(self, verdict: Verdict) -> Verdict:
-        """Unlock for a grant; a door that fails to open turns the grant into a denial."""
-        if verdict.decision is not Decision.granted:
-            return verdict
-        try:
-            self.io.actuator.unlock(door=self.door, duration_s=self.settings.door.unlock_s)
-        except ActuatorError:
-            logger.exception("door %s failed to unlock", self.door)
-            return replace(verdict, decision=Decision.denied, reason=DOOR_ERROR)
-        return verdict
-
-    def _event(
-        self,
-        verdict: Verdict,
-        threshold: float,
-        *,
-        rule: str,
-        track_id: int | None,
-        pad: PadEvidence | None = None,
-    ) -> AuditEventCreate:
-        return AuditEventCreate(
-            door=self.door,
-            source=self.source_name,
-            track_id=track_id,
-            decision=verdict.decision,
-            reason=verdict.reason,
-            person_id=verdict.person_id,
-            score=verdict.score,
-            threshold=threshold,
-            model_id=self.io.recognizer.model_id,
-            weights_hash=self.io.recognizer.weights_sha256,
-            margin=verdict.margin_cos,
-            quality=verdict.quality,
-            rule=rule,
-            pad_model_id=pad.model_id if pad else None,
-            pad_weights_hash=pad.weights_hash if pad else None,
-            pad_score=pad.score if pad else None,
-            pad_threshold=pad.threshold if pad else None,
-            pad_cues=pad.cues_json if pad else None,
-        )
-
     def _fail_closed(self, reason: str, error: Exception | None, *, track_id: int | None = None) -> None:
         """Audit a denial for a failure, at most once per error_audit_interval_s for each reason."""
-        if not self.errors.allow(reason, self.io.monotonic()):
-            logger.debug("%s not audited again yet (%s)", reason, type(error).__name__)
-            return
-        verdict = Verdict(Decision.denied, reason, None, None)
-        self.io.record(
-            self._event(verdict, self._last_cos_threshold(), rule=f"fail closed: {reason}", track_id=track_id)
-        )
+        self.outcome.fail_closed(reason, error, threshold=self._last_cos_threshold(), track_id=track_id)
 
     def _outage(self, outage: SourceOutage) -> None:
         """A camera outage: audited as a denial, and every open track ends (no vote survives it)."""
-        logger.warning(
-            "door %s: source %s unavailable (%s); door stays shut", self.door, self.source_name, outage.reason
-        )
-        verdict = Verdict(Decision.denied, CAMERA_UNAVAILABLE, None, None)
-        rule = f"fail closed: {CAMERA_UNAVAILABLE}"
-        self.io.record(self._event(verdict, self._last_cos_threshold(), rule=rule, track_id=None))
+        self.outcome.outage(outage, threshold=self._last_cos_threshold())
         self._reset_tracks()
 
 

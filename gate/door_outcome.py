@@ -1,0 +1,122 @@
+"""What a gate loop does with a verdict: the door's access rules, the door actuator and the audit event.
+
+It logs to the logger the loop passes in (the worker's), so its lines keep that logger's name.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from gate.access_policy import DoorPolicy
+from gate.decision import CAMERA_UNAVAILABLE, DOOR_ERROR, NOT_AUTHORISED, RateLimiter, Verdict
+from gate.errors import ActuatorError
+from gate.loop_io import GateIo
+from gate.pad import PadEvidence
+from gate.settings import GateSettings
+from gate.stream import SourceOutage
+from storage import AuditEventCreate, Decision
+
+
+class DoorOutcome:
+    """One door's verdicts admitted by its rules, acted on and audited; failures audited at a bounded rate."""
+
+    def __init__(
+        self, *, door: str, source_name: str, io: GateIo, settings: GateSettings, logger: logging.Logger
+    ) -> None:
+        self.door, self.source_name, self.io, self.settings = door, source_name, io, settings
+        self.logger = logger
+        self.errors = RateLimiter(interval_s=settings.decision.error_audit_interval_s)
+
+    def settle(
+        self,
+        track_id: int,
+        verdict: Verdict,
+        *,
+        policy: DoorPolicy,
+        threshold: float,
+        rule: str,
+        pad: PadEvidence | None,
+    ) -> Verdict:
+        """Apply the door's access policy, drive the door and audit; the verdict as finally decided."""
+        verdict = self._authorise(verdict, policy)
+        verdict = self._open_door(verdict)
+        self.logger.info(
+            "door %s track %d: %s (%s) person=%s score=%s",
+            self.door,
+            track_id,
+            verdict.decision.value,
+            verdict.reason,
+            verdict.person_id,
+            verdict.score,
+        )
+        self.io.record(self._event(verdict, threshold, rule=rule, track_id=track_id, pad=pad))
+        return verdict
+
+    def _authorise(self, verdict: Verdict, policy: DoorPolicy) -> Verdict:
+        """A grant for someone the door's rules do not admit now becomes 'denied: not_authorised'."""
+        if verdict.decision is not Decision.granted or verdict.person_id is None:
+            return verdict
+        if policy.admits(verdict.person_id, self.io.utc_now()):
+            return verdict
+        return replace(verdict, decision=Decision.denied, reason=NOT_AUTHORISED)
+
+    def _open_door(self, verdict: Verdict) -> Verdict:
+        """Unlock for a grant; a door that fails to open turns the grant into a denial."""
+        if verdict.decision is not Decision.granted:
+            return verdict
+        try:
+            self.io.actuator.unlock(door=self.door, duration_s=self.settings.door.unlock_s)
+        except ActuatorError:
+            self.logger.exception("door %s failed to unlock", self.door)
+            return replace(verdict, decision=Decision.denied, reason=DOOR_ERROR)
+        return verdict
+
+    def _event(
+        self,
+        verdict: Verdict,
+        threshold: float,
+        *,
+        rule: str,
+        track_id: int | None,
+        pad: PadEvidence | None = None,
+    ) -> AuditEventCreate:
+        return AuditEventCreate(
+            door=self.door,
+            source=self.source_name,
+            track_id=track_id,
+            decision=verdict.decision,
+            reason=verdict.reason,
+            person_id=verdict.person_id,
+            score=verdict.score,
+            threshold=threshold,
+            model_id=self.io.recognizer.model_id,
+            weights_hash=self.io.recognizer.weights_sha256,
+            margin=verdict.margin_cos,
+            quality=verdict.quality,
+            rule=rule,
+            pad_model_id=pad.model_id if pad else None,
+            pad_weights_hash=pad.weights_hash if pad else None,
+            pad_score=pad.score if pad else None,
+            pad_threshold=pad.threshold if pad else None,
+            pad_cues=pad.cues_json if pad else None,
+        )
+
+    def fail_closed(
+        self, reason: str, error: Exception | None, *, threshold: float, track_id: int | None = None
+    ) -> None:
+        """Audit a denial for a failure, at most once per error_audit_interval_s for each reason."""
+        if not self.errors.allow(reason, self.io.monotonic()):
+            self.logger.debug("%s not audited again yet (%s)", reason, type(error).__name__)
+            return
+        verdict = Verdict(Decision.denied, reason, None, None)
+        self.io.record(self._event(verdict, threshold, rule=f"fail closed: {reason}", track_id=track_id))
+
+    def outage(self, outage: SourceOutage, *, threshold: float) -> None:
+        """Audit a camera outage as a denial."""
+        self.logger.warning(
+            "door %s: source %s unavailable (%s); door stays shut", self.door, self.source_name, outage.reason
+        )
+        verdict = Verdict(Decision.denied, CAMERA_UNAVAILABLE, None, None)
+        rule = f"fail closed: {CAMERA_UNAVAILABLE}"
+        self.io.record(self._event(verdict, threshold, rule=rule, track_id=None))
