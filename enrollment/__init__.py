@@ -8,9 +8,10 @@ from enrollment.errors import (
     ThresholdUnavailable,
 )
 from enrollment.gallery import GalleryService
+from enrollment.identify import FaceIdentity, identify
 from enrollment.lookalike_backfill import LookalikeBackfill, backfill_lookalikes
 from enrollment.quality import quality_problems
-from enrollment.service import EnrollmentResult, FaceIdentity, Photo, enroll, enroll_new_person, identify
+from enrollment.service import EnrollmentResult, Photo, enroll, enroll_new_person
 from enrollment.settings import EnrollmentSettings
 from enrollment.similarity import confusable_pairs
 

@@ -1,4 +1,4 @@
-"""Enroll and identify: the admin write path (images → recognition → encrypted storage)."""
+"""Enroll: the admin write path (images → recognition → encrypted storage)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from enrollment.errors import EnrollmentRejected, PhotoProblem, ThresholdUnavailable
-from enrollment.gallery import GalleryService, SearchedGallery, stored_gallery
+from enrollment.errors import EnrollmentRejected, PhotoProblem
+from enrollment.gallery import GalleryService, stored_gallery
 from enrollment.quality import quality_problems
 from enrollment.settings import EnrollmentSettings
 from enrollment.similarity import PossibleDuplicate, possible_duplicates
@@ -20,11 +20,8 @@ from recognition import (
     FaceQuality,
     Gallery,
     ImageError,
-    Match,
-    OperatingThreshold,
     PresentationAttackDetector,
     Recognizer,
-    door_threshold,
     judge_still,
     measure_face,
     vector_to_bytes,
@@ -49,16 +46,6 @@ class Photo:
 
     name: str
     data: bytes
-
-
-@dataclass(frozen=True)
-class FaceIdentity:
-    """One face in a probe image and the enrolled people it resembles, best first."""
-
-    face: DetectedFace
-    candidates: list[Match]
-    person_id: int | None
-    threshold: float
 
 
 @dataclass(frozen=True)
@@ -356,63 +343,3 @@ def enroll_new_person(
         gallery=gallery,
     )
     return person.id, result
-
-
-def identify(
-    session: Session,
-    keyring: Cipher,
-    recognizer: Recognizer,
-    *,
-    image_data: bytes,
-    fpir_target: float | None,
-    top_k: int = 3,
-    gallery: GalleryService | None = None,
-    model_lock: AbstractContextManager[object] | None = None,
-) -> tuple[list[FaceIdentity], OperatingThreshold]:
-    """Every face in one image with its closest enrolled people (1:N search), and the threshold used.
-
-    The threshold follows the gate's policy, through the same function (recognition.door_threshold):
-    the one that holds a search of the current gallery at `fpir_target`, or the model's default when
-    the target is None. Like the gate, the gallery's template count stands for its size.
-
-    Searched in the process's shared `gallery` when given (during its reload, the last complete one less
-    the people removed since: `GalleryService.searched`), else in a gallery loaded for this call.
-    `model_lock`, when given, is held around detection and embedding only; they come before the gallery
-    is read, so a request waiting for the lock holds no database connection.
-
-    Raises:
-        ImageError: the bytes are not a usable image.
-        ThresholdUnavailable: a target is set but the model has no calibration.
-        GalleryLoading: the shared `gallery` is being loaded in full, with no complete gallery to search
-            meanwhile (see `GalleryService.searched`).
-        UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
-    """
-    image = recognizer.decode(image_data)
-    with model_lock or nullcontext():
-        observations = recognizer.observe(image)
-    searched: Gallery | SearchedGallery = (
-        stored_gallery(session, keyring, recognizer) if gallery is None else gallery.searched(session)
-    )
-    try:
-        operating = door_threshold(
-            recognizer.embedder.bundle.calibration,
-            default_cos_threshold=recognizer.cos_threshold,
-            fpir_target=fpir_target,
-            gallery_size=len(searched),
-        )
-    except ValueError as exc:
-        raise ThresholdUnavailable(str(exc)) from exc
-    results = []
-    for observation in observations:
-        candidates = searched.search(observation.embedding.vector, top_k)
-        best = candidates[0] if candidates else None
-        person_id = best.person_id if best and best.score >= operating.cos_threshold else None
-        results.append(
-            FaceIdentity(
-                face=observation.face,
-                candidates=candidates,
-                person_id=person_id,
-                threshold=operating.cos_threshold,
-            )
-        )
-    return results, operating
