@@ -1,5 +1,6 @@
 """The training loop: P×M batches, mixed precision (training.precision), clipping, warm-up + cosine,
 per-epoch validation, atomic checkpoints with exact resume at epoch boundaries, early stop (H1, H2, H5)."""
+# Longer than B3's 400 lines: one Trainer class, whose steps share its model, optimiser, budget, best state.
 
 from __future__ import annotations
 
