@@ -17,6 +17,7 @@ from api.cli.gate import gate_command
 from api.cli.init import init
 from api.cli.keys import keys_app
 from api.cli.models import models_app
+from api.cli.one_line import OneLineErrorsGroup
 from api.cli.pad import pad_app
 from api.cli.pad_door import calibrate_door_command
 from api.cli.pad_eval import eval_pad_command
@@ -29,6 +30,7 @@ app = typer.Typer(
     help="Self-hosted face-recognition access control.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=OneLineErrorsGroup,
 )
 app.command("init")(init)
 app.command("enroll")(enroll_command)

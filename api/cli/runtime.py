@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from api.cli.one_line import print_error_line, validation_line
 from enrollment import EnrollmentError, EnrollmentRejected, EnrollmentSettings, Photo
 from enrollment import enroll_new_person as create_and_enroll
 from gate import GateError, GateRuntime, build_gate_runtime
@@ -133,8 +134,11 @@ def cli_errors() -> Iterator[None]:
         for problem in exc.problems:
             err_console.print(f"  {problem.photo}: {problem.reason}", markup=False, highlight=False)
         raise typer.Exit(1) from exc
-    except (StorageError, RecognitionError, EnrollmentError, GateError, ValidationError) as exc:
-        err_console.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
+    except ValidationError as exc:
+        print_error_line(err_console, f"error: {validation_line(exc)}")
+        raise typer.Exit(1) from exc
+    except (StorageError, RecognitionError, EnrollmentError, GateError) as exc:
+        print_error_line(err_console, f"error: {type(exc).__name__}: {exc}")
         raise typer.Exit(1) from exc
 
 

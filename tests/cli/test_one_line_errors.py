@@ -1,0 +1,66 @@
+"""A validation or settings error is one line naming the field and exit 1 (E3), for every command.
+
+Printed as it was, a pydantic ValidationError spanned several lines (with the rejected input and a link),
+and a bad FACEGATE_* value read outside `cli_errors` (e.g. by `facegate demo`) was a traceback.
+"""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_an_over_long_door_name_is_one_line() -> None:
+    expected = "error: door name: String should have at most 100 characters\n"
+    assert _invoke("doors", "create", "x" * 101) == (1, expected)
+    assert _invoke("doors", "rename", "1", "x" * 101) == (1, expected)
+
+
+def test_each_problem_of_a_door_rule_is_named_on_one_line() -> None:
+    code, output = _invoke(
+        "access", "rule", "add", "--door", "x" * 101, "--group-id", "1", "--day", "mon",
+        "--start", "09:00", "--end", "25:00",
+    )  # fmt: skip
+    door = "door rule door: String should have at most 100 characters"
+    end = "door rule end: '25:00' is not a time HH:MM between 00:00 and 24:00"
+    assert (code, output) == (1, f"error: {door}; {end}\n")
+    code, output = _invoke(
+        "access", "rule", "add", "--door", "lab", "--group-id", "1", "--day", "mon",
+        "--start", "10:00", "--end", "09:00",
+    )  # fmt: skip
+    expected = "error: door rule: start must be before end (split an overnight window into two rules)\n"
+    assert (code, output) == (1, expected)
+
+
+@pytest.mark.parametrize("command", [["events"], ["demo"]])
+def test_a_bad_setting_names_its_variable_on_one_line(
+    command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`events` reads its settings inside `cli_errors`, `demo` before it: both are one line."""
+    monkeypatch.setenv("FACEGATE_DATABASE_POOL_SIZE", "0")
+    expected = "error: FACEGATE_DATABASE_POOL_SIZE: Input should be greater than or equal to 1\n"
+    assert _invoke(*command) == (1, expected)
+
+
+def test_a_settings_validator_and_a_list_setting_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEGATE_TYPO", "1")
+    expected = "error: unknown environment variable(s) FACEGATE_TYPO (a typo?)\n"
+    assert _invoke("events") == (1, expected)
+    monkeypatch.delenv("FACEGATE_TYPO")
+    monkeypatch.setenv("FACEGATE_API_GATE_HEALTH_URLS", '["gate-1"]')
+    url = "Input should be a valid URL, relative URL without a base"
+    expected = f"error: FACEGATE_API_GATE_HEALTH_URLS[0]: {url}\n"
+    assert _invoke("serve") == (1, expected)
+    monkeypatch.setenv("FACEGATE_API_GATE_HEALTH_URLS", "[1")
+    expected = (
+        'error: error parsing value for field "gate_health_urls" from source "EnvSettingsSource": '
+        "Expecting ',' delimiter: line 1 column 3 (char 2)\n"
+    )
+    assert _invoke("serve") == (1, expected)
