@@ -19,14 +19,13 @@ import contextlib
 import json
 import logging
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from gate.access_policy import DoorPolicy, warn_former_name
+from gate.api_client import ApiClient
 from gate.delivery import EventSink
 from gate.errors import DeviceRefused, GalleryStale, ServerUnavailable, UnknownDoor, UpstreamUnavailable
 from gate.failure_log import FailureLog, FailureTexts
@@ -49,7 +48,6 @@ logger = logging.getLogger(__name__)
 
 CACHE_FILE = "gallery.sealed"
 _CACHE_AAD = b"facegate/device-gallery-cache/v1"
-_REFUSED_STATUSES = frozenset({400, 401, 403, 404, 409, 422})
 _RETRY_INITIAL_S = 0.5
 _SYNC_FAILED = FailureTexts(
     first="gallery sync failed (%(cause)s); retrying with backoff; the gate decides on %(at)s",
@@ -77,59 +75,6 @@ def held_templates(directory: Path) -> dict[str, int]:
     keys, _ = load_or_create_device_key_pair(directory)
     state = json.loads(open_sealed(keys.private_key, (directory / CACHE_FILE).read_bytes(), _CACHE_AAD))
     return {template_id: int(person) for template_id, person, _ in state["added"]}
-
-
-class ApiClient:
-    """JSON over HTTP(S) to the FaceGate API with the device's bearer key (urllib: no extra dependency)."""
-
-    def __init__(self, base_url: str, *, api_key: str) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._api_key = api_key
-
-    def post(self, path: str, body: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
-        """The decoded JSON answer.
-
-        Raises:
-            DeviceRefused: 4xx other than 408/429 (a revoked key, a door not its own, a bad request).
-            ServerUnavailable: a 5xx whose JSON body names the server's state (`status`, `detail`).
-            UpstreamUnavailable: no answer, a timeout, 408, 429 or another 5xx: retry later.
-        """
-        request = urllib.request.Request(
-            self._base_url + path,
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={"Authorization": f"Bearer {self._api_key}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:
-                answer: dict[str, Any] = json.loads(response.read())
-                return answer
-        except urllib.error.HTTPError as exc:
-            answer_bytes = exc.read(4096)  # the API's error bodies whole (under 300 bytes), others bounded
-            if exc.code in _REFUSED_STATUSES:
-                detail = answer_bytes[:300].decode(errors="replace")
-                raise DeviceRefused(f"{path}: the API answered {exc.code}: {detail}") from exc
-            unavailable = _server_unavailable(path, exc.code, answer_bytes)
-            if unavailable is not None:
-                raise unavailable from exc
-            raise UpstreamUnavailable(f"{path}: the API answered {exc.code}") from exc
-        except (OSError, ValueError) as exc:  # URLError, refused, reset, timeout; a torn JSON body
-            raise UpstreamUnavailable(f"{path}: {exc}") from exc
-
-
-def _server_unavailable(path: str, status_code: int, body: bytes) -> ServerUnavailable | None:
-    """A 5xx whose JSON body names the server's state (`{"status": "schema_missing", "detail": ...}`) as
-    ServerUnavailable; None for any other answer (a proxy's HTML page, a 503 without `status`)."""
-    try:
-        answer = json.loads(body) if status_code >= 500 else {}
-    except ValueError:
-        return None
-    word = answer.get("status") if isinstance(answer, dict) else None
-    if not (isinstance(word, str) and word.isidentifier() and len(word) <= 40):
-        return None
-    detail = str(answer.get("detail", "no detail"))[:300]
-    message = f"{path}: the API answered {status_code} {word}: {detail}"
-    return ServerUnavailable(message, status_word=word, detail=detail)
 
 
 def http_sink(client: ApiClient, *, timeout_s: float) -> EventSink:
@@ -375,7 +320,7 @@ class ApiGallerySource:
         while not self._stop.is_set():
             try:
                 self.sync_once(wait_s=self._config.long_poll_s)
-            except ServerUnavailable as exc:  # reachable, but its database is not (or lacks its schema)
+            except ServerUnavailable as exc:  # reachable, but its database is not, or it failed (a 5xx)
                 level = logging.WARNING if exc.is_passing else logging.ERROR
                 self._note_problem(exc.problem, level)
             except UpstreamUnavailable as exc:

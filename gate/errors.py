@@ -9,7 +9,7 @@ GateError
 ├── DoorCalibrationRefused a door's monitor events cannot set its PAD threshold (too few, other weights)
 │   └── UnknownCamera     the door has no camera of that name or audited source in the gates file
 ├── UpstreamUnavailable the audit log or gallery upstream (database or API) cannot be reached now
-│   └── ServerUnavailable the API answered a 5xx that names why (its database down, its schema missing)
+│   └── ServerUnavailable the API answered a 5xx (its state, e.g. its database down, and its words)
 ├── DeviceRefused       the API refuses this device (its key revoked or unknown, no door of its own)
 ├── UnknownDoor         the gate's door is no door upstream, by name or former name: every face is denied
 └── JournalError        the local audit journal cannot be opened, written or read
@@ -55,13 +55,16 @@ class UpstreamUnavailable(GateError):
 
 
 class ServerUnavailable(UpstreamUnavailable):
-    """The API answered a 5xx whose body names why (`status`: `database_unavailable`, `schema_missing`,
-    `commit_unconfirmed`) with its `detail`: the API is reachable, what is behind it is not."""
+    """The API answered a 5xx: it is reachable, what is behind it is not (or it failed). Its `status_word`
+    names why when its JSON body has one (`database_unavailable`, `schema_missing`, `commit_unconfirmed`);
+    `detail` holds the server's words ('' when it sent none: a bare 502)."""
 
-    def __init__(self, message: str, *, status_word: str, detail: str) -> None:
+    def __init__(self, message: str, *, status_word: str | None, detail: str, status: str = "") -> None:
         super().__init__(message)
         self.status_word = status_word
         self.detail = detail
+        self.status = status
+        """The HTTP status and its reason phrase, `502 Bad Gateway`."""
 
     @property
     def is_passing(self) -> bool:
@@ -70,8 +73,13 @@ class ServerUnavailable(UpstreamUnavailable):
 
     @property
     def problem(self) -> str:
-        """The server's state in words, for the log and the gate's health: 'server schema missing: …'."""
-        return f"server {self.status_word.replace('_', ' ')}: {self.detail}"
+        """The server's state in words, for the log and the gate's health: 'server schema missing: …', or
+        without a state 'server answered 503 Service Unavailable: the shared gallery is still loading …'."""
+        if self.status_word is not None:
+            return f"server {self.status_word.replace('_', ' ')}: {self.detail}"
+        if self.detail and self.detail != self.status:
+            return f"server answered {self.status}: {self.detail}"
+        return f"server answered {self.status}"
 
 
 class DeviceRefused(GateError):

@@ -1,21 +1,25 @@
 """An edge gate whose API answers a 5xx that names the server's state (503 `database_unavailable`,
 `schema_missing`) says which, with the server's words, in its log and as the reason it denies: it said
 'API unreachable: /devices/register: the API answered 503' for both, though only an operator can end the
-second. The API is the real app under uvicorn; its database really is unreachable or without tables."""
+second. A 5xx without a state (a 500, a proxy's HTML 502) gives its status and the server's words. The API
+is the real app under uvicorn; its database really is unreachable or without tables, its keyring wrong."""
 
 from __future__ import annotations
 
 import logging
+import secrets
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 
 from api.app import create_app
 from gate import ApiGallerySource, GalleryStale
-from storage import bind_device_doors, make_engine, session_scope
+from storage import Keyring, bind_device_doors, make_engine, session_scope
 from tests.api.conftest import ApiHarness, make_services
 from tests.api.console_browser import serving
-from tests.api.test_devices import _device_id, _edge_gate
+from tests.api.test_devices import _device_id, _edge_gate, _enroll
 from tests.gate.edge_support import wait_for
 from tests.storage.test_schema_missing import drop_every_table
 
@@ -74,4 +78,45 @@ def test_an_edge_gate_names_the_state_a_servers_503_gives_in_its_log_and_stale_r
     assert lines == [
         (logging.WARNING, f"gallery sync: {down_detail}; deciding on version None until stale"),
         (logging.ERROR, f"gallery sync: {empty_detail}; deciding on version None until stale"),
+    ]
+
+
+def _bad_gateway() -> FastAPI:
+    """A reverse proxy whose API is away: 502 with its own HTML page for every request."""
+    proxy = FastAPI()
+
+    @proxy.post("/{path:path}")
+    def answer(path: str) -> HTMLResponse:
+        page = "<html><head><title>upstream\n facegate-api restarting</title></head><body>502</body></html>"
+        return HTMLResponse(page, status_code=502)
+
+    return proxy
+
+
+def test_an_edge_gate_names_a_5xx_without_a_state_by_its_status_and_the_servers_words(
+    api: ApiHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture, group_faces: list[bytes]
+) -> None:
+    """A 5xx whose JSON has no `status` (the API's 500 when its keyring does not open the templates) and
+    a proxy's HTML 502 said only 'API unreachable: … the API answered 500'; now the status and the words."""
+    with session_scope(api.services.engine) as session:
+        bind_device_doors(session, key_id=_device_id(api), doors=["lab"], create_doors=True)
+    _enroll(api, "Ada", group_faces[0])  # a door without rules: its gallery holds Ada's template
+    other_key = Keyring([secrets.token_bytes(32)])
+    wrong_key = create_app(make_services(api.services.engine, other_key, api.services.recognizer))
+    with caplog.at_level(logging.WARNING, logger="gate.edge"):
+        with serving(wrong_key) as url:
+            reasons = [_first_problem(api, url, tmp_path / "wrong-key")]
+        with serving(_bad_gateway()) as url:
+            reasons.append(_first_problem(api, url, tmp_path / "proxy"))
+    problems = [
+        "server answered 500 Internal Server Error: internal error: stored data cannot be read",
+        "server answered 502 Bad Gateway: upstream facegate-api restarting",
+    ]
+    assert reasons == [f"no gallery from the API yet ({problem})" for problem in problems]
+    lines = [
+        (r.levelno, r.getMessage()) for r in caplog.records if r.getMessage().startswith("gallery sync: ")
+    ]
+    assert lines == [
+        (logging.WARNING, f"gallery sync: {problem}; deciding on version None until stale")
+        for problem in problems
     ]
