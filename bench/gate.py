@@ -56,7 +56,7 @@ from gate import (
     gate_decisions,
 )
 from recognition import BgrImage, RecognitionSettings
-from storage import StorageSettings, session_scope
+from storage import StorageSettings, create_door, session_scope
 
 WIDTH_PX, HEIGHT_PX = 640, 480
 FPS_NOMINAL = 15
@@ -319,6 +319,8 @@ def main() -> None:
         if args.pad_dir is not None:
             shutil.copytree(args.pad_dir, work / "home" / "models")
         runtime = build_gate_runtime(StorageSettings())
+        with session_scope(runtime.engine) as session:  # as an admin does: a gate refuses an unknown door
+            create_door(session, name=DOOR)
         one = scenario(runtime, work, "one-face", one_face_crops(runtime, faces_dir), ONE_FACE_SLOTS, args)
         five = scenario(
             runtime, work, "five-faces", five_face_crops(runtime, faces_dir), FIVE_FACE_SLOTS, args

@@ -155,7 +155,7 @@ def monitor(
             append_event(session, keyring, event.model_copy(update={"occurred_at": day}))
 
     with session_scope(engine) as session:
-        ensure_door(session, name=DOOR)  # as the gate's start does
+        ensure_door(session, name=DOOR)  # registered, as an admin does before the gate starts
     decisions = run_gate(
         frames,
         door=DOOR,

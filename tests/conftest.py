@@ -6,7 +6,7 @@ import os
 import secrets
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,17 @@ from recognition import (
     build_pad_detector,
     build_recognizer,
 )
-from storage import Engine, Keyring, create_person, create_schema, make_engine, session_scope
+from storage import (
+    Engine,
+    Keyring,
+    StorageSettings,
+    create_door,
+    create_person,
+    create_schema,
+    make_engine,
+    open_database,
+    session_scope,
+)
 from tests.data import converted_pad_dir, face_crops_from_group
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -223,6 +233,24 @@ def _replay(engine: Engine, calls: list[DriverCall]) -> None:
 @pytest.fixture
 def keyring() -> Keyring:
     return Keyring([secrets.token_bytes(32)])
+
+
+@pytest.fixture
+def register_door() -> Callable[..., None]:
+    """Registers a door (without rules) as an admin does before its gate starts: a database gate refuses a
+    door that is no door's name (`unknown_door: refuse`, the default). In `engine`, or else in the database
+    the environment's settings name (the one a `facegate gate` or `python -m gate` process opens)."""
+
+    def _register(name: str, *, engine: Engine | None = None) -> None:
+        database = engine if engine is not None else open_database(StorageSettings())
+        try:
+            with session_scope(database) as session:
+                create_door(session, name=name)
+        finally:
+            if engine is None:
+                database.dispose()
+
+    return _register
 
 
 @pytest.fixture

@@ -79,6 +79,7 @@ def test_the_gate_denies_a_known_person_outside_their_rights(
     tmp_path: Path, group_faces: list[bytes]
 ) -> None:
     video = _carol_and_dan_enrolled(tmp_path, group_faces)
+    assert _invoke("doors", "create", "lab")[0] == 0
 
     code, output = _invoke("gate", "--source", str(video), "--door", "lab")
     assert code == 0 and "granted  Carol (person 1)" in output  # no rules yet: every enrolled person

@@ -84,10 +84,13 @@ def _enroll(page: Page, base_url: str, name: str, photos: list[Path]) -> None:
 
 
 def _gate_run(tmp_path: Path, photo: Path, *, door: str) -> str:
-    """`facegate gate` over a short video of one photo (a real gate process on the same database)."""
+    """`facegate doors create` (a gate refuses an unknown door), then `facegate gate` over a short video of
+    one photo (a real gate process on the same database)."""
     video = tmp_path / "door.avi"
     image = cv2.imread(str(photo))
     write_video([Scene("visitor", image, frozenset(), 0)], video, frames_per_scene=6)
+    created = CliRunner().invoke(cli_app, ["doors", "create", door])
+    assert created.exit_code == 0, created.output
     result = CliRunner().invoke(cli_app, ["gate", "--source", str(video), "--door", door])
     assert result.exit_code == 0, result.output
     return result.output
@@ -276,7 +279,7 @@ def test_a_door_rename_in_the_console_says_which_gates_still_use_the_old_name(
     """The rename answered with the page as before: nothing said that gates configured with the old name
     (one had just decided there) would from then on admit every enrolled person."""
     base_url, admin_key, _ = site
-    _gate_run(tmp_path, knn_examples() / "test" / "obama1.jpg", door="front")  # registers front, audits
+    _gate_run(tmp_path, knn_examples() / "test" / "obama1.jpg", door="front")  # a gate at front audits
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         admin = browser.new_context(viewport=DESKTOP).new_page()

@@ -53,6 +53,7 @@ def test_the_demo_denies_a_photo_attack_by_its_own_card_whatever_the_user_calibr
     keyring,
     recognizer,
     enroll_person,
+    register_door,
 ) -> None:
     # The user's home and model directory (searched first by the gate) both hold the lax card.
     user_cards = [
@@ -77,6 +78,7 @@ def test_the_demo_denies_a_photo_attack_by_its_own_card_whatever_the_user_calibr
         storage=StorageSettings(home=demo_home), engine=engine, keyring=keyring, recognizer=recognizer
     )
     settings = GateSettings(door=LogOnlyDoorConfig(), pad=PadSettings(policy="enforce"))
+    register_door("front", engine=engine)  # as the demo registers its door
     decisions = list(gate_decisions(runtime, source=str(frames), door="front", settings=settings, pad=pad))
     assert [(d.verdict.decision, d.verdict.reason) for d in decisions] == [
         (Decision.denied, PRESENTATION_ATTACK)

@@ -134,7 +134,7 @@ def run_pad_gate(
             append_event(session, keyring, event.model_copy(update={"occurred_at": at}))
 
     with session_scope(engine) as session:
-        ensure_door(session, name=door)  # as the gate's start does
+        ensure_door(session, name=door)  # registered, as an admin does before the gate starts
     decisions = list(
         run_gate(
             frames,

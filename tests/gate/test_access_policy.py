@@ -103,7 +103,7 @@ def test_the_cache_reloads_when_the_policy_changes(engine: Engine, caplog: pytes
     caplog.set_level(logging.INFO)
     clock = FakeClock()
     with session_scope(engine) as session:
-        ensure_door(session, name="front")  # as the gate's start does
+        ensure_door(session, name="front")  # registered, as an admin does before the gate starts
     cache = AccessPolicyCache(engine=engine, door="front", poll_s=2.0, monotonic=clock)
     assert cache.current().is_open
     assert "door front has no access rules: every enrolled person is admitted" in caplog.text

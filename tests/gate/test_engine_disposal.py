@@ -28,12 +28,14 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=Tr
 
 
 @pytest.fixture
-def application_name(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The gate's database is `database_url` under a name of this test's own; a master key is set."""
+def application_name(database_url: str, monkeypatch: pytest.MonkeyPatch, register_door) -> str:
+    """The gate's database is `database_url` under a name of this test's own, with the gates' door `lab`
+    registered; a master key is set."""
     url, name = named_database(database_url, "fg-gate")
     monkeypatch.setenv("FACEGATE_DATABASE_URL", url)
     monkeypatch.setenv("FACEGATE_MASTER_KEY", base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
     monkeypatch.setenv("FACEGATE_GATE_DECISION__MAX_FRAME_AGE_S", "60")  # a loaded machine decides late
+    register_door("lab")
     return name
 
 

@@ -27,7 +27,10 @@ def _imported(import_log: str) -> set[str]:
     return names
 
 
-def test_daemon_and_camera_workers_import_nothing_from_api(tmp_path: Path, recognizer, group_faces) -> None:
+def test_daemon_and_camera_workers_import_nothing_from_api(
+    tmp_path: Path, recognizer, group_faces, register_door
+) -> None:
+    register_door("lab")
     folder = tmp_path / "frames"
     folder.mkdir()
     face = recognizer.decode(group_faces[0])

@@ -320,10 +320,11 @@ def test_without_a_usable_change_log_a_new_gallery_is_built_and_swapped_in(
 
 
 def test_a_database_gate_loads_its_gallery_at_start_on_the_reload_thread(
-    engine, keyring, recognizer, group_faces, enroll_person, tmp_path, caplog
+    engine, keyring, recognizer, group_faces, enroll_person, register_door, tmp_path, caplog
 ):
     """The first load's FAISS work runs where every core may be used, not on the frame loop's thread."""
     enroll_person("Alice", group_faces[0])
+    register_door("front", engine=engine)
     runtime = GateRuntime(
         storage=StorageSettings(home=tmp_path / "home"), engine=engine, keyring=keyring, recognizer=recognizer
     )

@@ -33,7 +33,8 @@ def _wait_for(log: Path, text: str, gate: subprocess.Popen[bytes]) -> None:
         time.sleep(0.1)
 
 
-def test_a_stalled_then_dark_camera_logs_its_outages_as_json_only(tmp_path: Path) -> None:
+def test_a_stalled_then_dark_camera_logs_its_outages_as_json_only(tmp_path: Path, register_door) -> None:
+    register_door("lab")
     camera = MjpegCamera([np.full((240, 320, 3), 90, np.uint8)] * 3, interval_s=0.05)  # then stalls
     gates = tmp_path / "gates.yaml"
     cameras = [{"name": "door-cam", "source": camera.url, "door": "lab"}]

@@ -72,9 +72,19 @@ def write_scenes(folder: Path, recognizer, photos: list[bytes]) -> None:
 
 
 def test_the_gate_decides_from_its_last_gallery_and_delivers_every_event_once_after_the_outage(
-    tmp_path, database_url, engine, keyring, recognizer, group_faces, enroll_person, proxy, caplog
+    tmp_path,
+    database_url,
+    engine,
+    keyring,
+    recognizer,
+    group_faces,
+    enroll_person,
+    register_door,
+    proxy,
+    caplog,
 ):
     caplog.set_level(logging.INFO)
+    register_door(DOOR, engine=engine)
     alice_id = enroll_person("Alice", group_faces[0])
     carol_id = enroll_person("Carol", group_faces[5])
     # Alice before the cut; a stranger, Carol and a stranger while the database is away; a stranger after.
@@ -178,8 +188,9 @@ def start_gate(tmp_path: Path, database_url: str, source: str, *, run: int) -> s
 
 
 def test_a_gate_killed_with_sigkill_loses_no_journalled_event(
-    tmp_path, database_url, engine, recognizer, group_faces, enroll_person, proxy
+    tmp_path, database_url, engine, recognizer, group_faces, enroll_person, register_door, proxy
 ):
+    register_door(DOOR, engine=engine)
     enroll_person("Alice", group_faces[0])
     # Strangers only: a grant's printed line names the person, which needs the database.
     strangers = [group_faces[1], group_faces[3], group_faces[2]] * 5  # 225 frames: the stamp counts to 255

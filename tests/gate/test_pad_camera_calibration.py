@@ -172,7 +172,14 @@ def _gates_file(path: Path, cameras: list[CameraSpec], tmp_path: Path) -> Path:
 @pytest.mark.model
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_each_camera_of_a_door_holds_its_own_calibration_and_the_gate_checks_each_apart(
-    engine, keyring, recognizer, pad_model_dir: Path, tmp_path: Path, enrolled
+    engine,
+    database_url: str,
+    keyring,
+    recognizer,
+    pad_model_dir: Path,
+    tmp_path: Path,
+    enrolled,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each camera enforces the thresholds of its own calibration; the gate checks each camera's calibration
     against the card at start (the track rule's hash, fe8be52) and names the camera whose is stale."""
@@ -205,6 +212,7 @@ def test_each_camera_of_a_door_holds_its_own_calibration_and_the_gate_checks_eac
         basis = f"door calibration: BPCER 0.5, {calibration.colour.event_count} events"
         assert all(basis in json.loads(e.pad_cues or "{}")["basis"] for e in mine)
 
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)  # the check finds door front where it decided
     models = StorageSettings().home / "models"
     shutil.copytree(pad_model_dir, models, dirs_exist_ok=True)
     card_path = models / PAD_CARD_DIR / PAD_CARD_FILE

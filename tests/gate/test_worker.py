@@ -111,7 +111,7 @@ class GateRun:
         is_door_registered: bool = True,
     ):
         door = door or RecordingDoor()
-        if is_door_registered:  # as the gate's start does (DatabaseGallerySource.start)
+        if is_door_registered:  # registered by an admin, or by a gate set to register it
             with session_scope(self.engine) as session:
                 ensure_door(session, name=DOOR)
         cache = GalleryCache(
