@@ -16,10 +16,11 @@ def check_gate_config(config: GatesConfig | None, *, door: str | None = None) ->
     to print when valid.
 
     The first line says the configuration is valid; a warning line follows for each door a database gate
-    (`door` of the single-camera form, or a camera of the file) names that is no door's name now: none
-    (the gate would register it without rules: open to every enrolled person) or a former name. A door
-    that is none, of a gate whose `unknown_door` is refuse, is an error instead (the gate would deny
-    every face), checked once the thresholds and PAD settings pass.
+    (`door` of the single-camera form, or a camera of the file) names that is no door's name now: a former
+    name, or none of a gate set to `unknown_door: register` (it would register the door without rules:
+    open to every enrolled person). A door that is none, of a gate whose `unknown_door` is refuse (the
+    default), is an error instead (the gate would deny every face), checked once the thresholds and PAD
+    settings pass.
 
     Raises:
         pydantic.ValidationError, ConfigFileError: with every error's dotted path.

@@ -5,7 +5,7 @@ daemon:                 # optional: DaemonSettings of this host (monitoring addr
   http_port: 9464
 defaults:               # optional: GateSettings overrides for every camera
   decision: {votes_required: 3}
-  unknown_door: refuse  # a misspelt door denies every face instead of being registered open
+  unknown_door: refuse  # the default: a misspelt door denies every face (`register`: registered open)
 cameras:
   - name: front-cam     # unique; the `camera` label of metrics and logs
     source: rtsp://user:secret@10.0.0.5/stream1

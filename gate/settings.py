@@ -345,10 +345,11 @@ class GateSettings(BaseSettings):
         description="Where the gallery, rules and audit log are: `database` or `api` (an edge gate).",
     )
     unknown_door: Literal["register", "refuse"] = Field(
-        "register",
-        description="A database gate whose door is no door's name, now or before a rename: `register` it at "
-        "start (without rules, so open to every enrolled person: a misspelt name opens the door) or `refuse` "
-        "it (deny every face as unknown_door until the door is registered). Production: refuse.",
+        "refuse",
+        description="A database gate whose door is no door's name, now or before a rename: `refuse` it (the "
+        "default: fail closed, deny every face as unknown_door until an admin registers the door with "
+        "`facegate doors create`, POST /doors or the console) or `register` it at start (without rules, so "
+        "open to every enrolled person: a misspelt name opens the door; opt in only for a lab setup).",
     )
 
     @model_validator(mode="after")

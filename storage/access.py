@@ -315,7 +315,7 @@ def _name_taken(session: Session, name: str, *, door_id: int | None = None) -> N
 
 
 def create_door(session: Session, *, name: str) -> DoorPublic:
-    """Register a door (gates also register theirs on start).
+    """Register a door (a gate set to `unknown_door: register` also registers its own on start).
 
     Raises:
         Conflict: a door has that name, or had it before a rename.

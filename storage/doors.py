@@ -1,4 +1,4 @@
-"""Doors known to the system; a gate registers its door on start and finds it by a former name too."""
+"""Doors: registered by an admin (or by a gate set to register its own), found by a former name too."""
 
 from __future__ import annotations
 

@@ -120,6 +120,7 @@ def test_two_finite_sources_from_one_file_both_decide(tmp_path: Path, enrolled) 
             {"name": "lab-cam", "source": str(video), "door": "lab"},
         ],
     )
+    assert [_invoke("doors", "create", door)[0] for door in ("lobby", "lab")] == [0, 0]
 
     code, output = _invoke("gate", "--config", str(gates))
 
@@ -145,15 +146,20 @@ def test_check_config_names_every_error_with_its_dotted_path(tmp_path: Path) -> 
     assert "cameras.1.source: Field required" in output
 
     gates.write_text("cameras:\n  - {name: a, source: '0', door: d}\n  - {name: b, source: '1', door: e}\n")
+    assert [_invoke("doors", "create", door)[0] for door in ("d", "e")] == [0, 0]
     code, output = _invoke("gate", "--config", str(gates), "--check-config")
     assert code == 0 and "configuration valid: 2 camera(s)" in output
     code, output = _invoke("gate", "--config", str(gates), "--source", "0")
     assert code != 0 and "either --config FILE or both --source and --door" in output
 
 
-def test_check_config_flags_a_door_that_does_not_exist_and_a_former_name(tmp_path: Path) -> None:
+def test_check_config_flags_a_door_that_does_not_exist_and_a_former_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """It named none: a gate whose door was renamed, or misspelt, passed the check and then ran a door
-    without rules (one it registered on start), which admits every enrolled person."""
+    without rules (one it registered on start), which admits every enrolled person. A gate set to
+    `unknown_door: register` still does: the check warns (the default, refuse, is an error: below)."""
+    monkeypatch.setenv("FACEGATE_GATE_UNKNOWN_DOOR", "register")
     assert _invoke("access", "group", "create", "staff")[0] == 0
     assert _invoke("access", "rule", "add", "--door", "lab", "--group-id", "1", "--day", "mon",
                    "--start", "08:00", "--end", "17:00", "--create-door")[0] == 0  # fmt: skip
@@ -214,10 +220,12 @@ def test_check_config_refuses_an_unknown_door_of_a_gate_set_to_refuse_it(
         "'lba', now or before a rename, and unknown_door is refuse: the gate would deny every face "
         "(register the door first: facegate doors create, POST /doors or the console's Access page)"
     )
-    monkeypatch.setenv("FACEGATE_GATE_UNKNOWN_DOOR", "refuse")
-    code, output = _invoke("gate", "--source", "0", "--door", "labb", "--check-config")
-    text = " ".join(output.split())
-    assert code == 1 and "1 of 1 doors are unknown: (1) door labb: no door is called 'labb'" in text
+    for unknown_door in (None, "refuse"):  # refuse is the default (fail closed)
+        if unknown_door is not None:
+            monkeypatch.setenv("FACEGATE_GATE_UNKNOWN_DOOR", unknown_door)
+        code, output = _invoke("gate", "--source", "0", "--door", "labb", "--check-config")
+        text = " ".join(output.split())
+        assert code == 1 and "1 of 1 doors are unknown: (1) door labb: no door is called 'labb'" in text
     code, output = _invoke("gate", "--source", "0", "--door", "lab", "--check-config")
     assert (code, output) == (0, "configuration valid: 1 camera(s)\n")
     with session_scope(engine) as session:
@@ -241,6 +249,7 @@ def test_check_config_checks_the_pad_settings_of_the_loops_that_would_run(
     monkeypatch.setenv("FACEGATE_GATE_PAD__POLICY", "enforce")
     camera = {"name": "a", "source": "0", "door": "d", "settings": {"pad": {"policy": "off"}}}
     gates = _write_gates(tmp_path / "gates.yaml", daemon={"http_port": 0}, cameras=[camera])
+    assert _invoke("doors", "create", "d")[0] == 0
 
     code, output = _invoke("gate", "--config", str(gates), "--check-config")
     assert code == 0 and "configuration valid: 1 camera(s)" in output
@@ -277,6 +286,7 @@ def test_check_config_refuses_a_pad_track_rule_with_no_threshold_at_the_doors_ta
     assert code == 1 and "no point at BPCER <= 0.01" in " ".join(output.split())
 
     gates.write_text(f"cameras:\n  - {door % 0.05}\n")
+    assert _invoke("doors", "create", "d")[0] == 0
     code, output = _invoke("gate", "--config", str(gates), "--check-config")
     assert code == 0 and "configuration valid" in output
 
@@ -397,6 +407,7 @@ def test_check_config_names_every_door_whose_fpir_target_needs_a_calibration(
     # Only the loops that would run count: the environment's target (the default 0.001) under a file whose
     # cameras all override it is not checked, and the single-camera form checks it.
     gates.write_text(json.dumps({"cameras": [cameras[1]]}))
+    assert _invoke("doors", "create", "d")[0] == 0
     code, output = _invoke("gate", "--config", str(gates), "--check-config")
     assert code == 0 and "configuration valid: 1 camera(s)" in output
     code, output = _invoke("gate", "--source", folder, "--door", "g", "--check-config")
@@ -450,6 +461,7 @@ def test_daemon_serves_health_and_metrics_restarts_a_killed_worker_and_stops_on_
             {"name": "back-cam", "source": cameras[1].url, "door": "back"},
         ],
     )
+    assert [_invoke("doors", "create", door)[0] for door in ("front", "back")] == [0, 0]
     stderr_path, stdout_path = tmp_path / "stderr.log", tmp_path / "stdout.log"
     facegate = str(Path(sys.executable).parent / "facegate")
     base = f"http://127.0.0.1:{port}"
@@ -523,6 +535,7 @@ def test_daemon_serves_health_and_metrics_restarts_a_killed_worker_and_stops_on_
 @pytest.mark.slow
 def test_single_camera_form_serves_the_endpoints_and_stops_on_sigterm(tmp_path: Path, enrolled) -> None:
     carol, _ = enrolled
+    assert _invoke("doors", "create", "lab")[0] == 0
     camera = _looping_camera(carol)
     port = _free_port()
     environment = {**os.environ, **STARVED_GATE_ENV, "FACEGATE_GATE_DAEMON_HTTP_PORT": str(port)}
@@ -567,6 +580,7 @@ def test_a_grant_printed_during_a_database_outage_names_the_person_by_id() -> No
 @pytest.mark.slow
 def test_the_gate_process_stops_when_facegate_gate_is_killed(tmp_path: Path, enrolled) -> None:
     carol, _ = enrolled
+    assert _invoke("doors", "create", "lab")[0] == 0
     camera = _looping_camera(carol)
     port = _free_port()
     environment = {**os.environ, "FACEGATE_GATE_DAEMON_HTTP_PORT": str(port)}

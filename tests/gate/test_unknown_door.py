@@ -1,4 +1,5 @@
-"""`unknown_door: refuse`: a gate whose door is no door's name does not register it and opens for nobody.
+"""`unknown_door: refuse` (the default): a gate whose door is no door's name does not register it and opens
+for nobody.
 
 The gate is its composition root's wiring (`gate_decisions`) over a real video of a real enrolled face,
 with the real models, on SQLite and PostgreSQL.
@@ -51,16 +52,18 @@ def _events(engine) -> list[tuple[Decision, str | None, int | None]]:
     return [(e.decision, e.reason, e.person_id) for e in reversed(events)]
 
 
+@pytest.mark.parametrize("settings", [{}, {"unknown_door": "refuse"}], ids=["default", "refuse"])
 def test_a_gate_set_to_refuse_an_unknown_door_denies_every_face_until_the_door_is_registered(
-    tmp_path, engine, keyring, recognizer, group_faces, enroll_person, caplog
+    tmp_path, engine, keyring, recognizer, group_faces, enroll_person, caplog, settings
 ):
     """The gate registered a misspelt door at start, without rules, and so admitted every enrolled person;
-    `register` (the default) still does, `refuse` denies as unknown_door (audited once per interval)."""
+    `register` still does, `refuse` (the default: fail closed) denies as unknown_door (audited once per
+    interval)."""
     alice = enroll_person("Alice", group_faces[0])
     video = _video(tmp_path / "door.avi", recognizer, group_faces[0])
 
     with caplog.at_level(logging.ERROR, logger="gate"):
-        decisions = _run(tmp_path, engine, keyring, recognizer, video, unknown_door="refuse")
+        decisions = _run(tmp_path, engine, keyring, recognizer, video, **settings)
     assert decisions == [] and _door_names(engine) == []
     assert _events(engine) == [(Decision.denied, "unknown_door", None)]
     assert [(r.name, r.getMessage()) for r in caplog.records] == [
@@ -79,16 +82,16 @@ def test_a_gate_set_to_refuse_an_unknown_door_denies_every_face_until_the_door_i
 
     with session_scope(engine) as session:  # the admin registers the door: the gate decides again
         create_door(session, name=MISSPELT)
-    decisions = _run(tmp_path, engine, keyring, recognizer, video, unknown_door="refuse")
+    decisions = _run(tmp_path, engine, keyring, recognizer, video, **settings)
     assert [(d.verdict.decision, d.verdict.person_id) for d in decisions] == [(Decision.granted, alice)]
 
 
-@pytest.mark.parametrize("settings", [{}, {"unknown_door": "register"}], ids=["default", "register"])
 def test_a_gate_set_to_register_an_unknown_door_registers_it_open_as_documented(
-    tmp_path, engine, keyring, recognizer, group_faces, enroll_person, settings
+    tmp_path, engine, keyring, recognizer, group_faces, enroll_person
 ):
+    """The opt-in (a lab setup): the door is registered at start, without rules, so open to everyone."""
     alice = enroll_person("Alice", group_faces[0])
     video = _video(tmp_path / "door.avi", recognizer, group_faces[0])
-    decisions = _run(tmp_path, engine, keyring, recognizer, video, **settings)
+    decisions = _run(tmp_path, engine, keyring, recognizer, video, unknown_door="register")
     assert [(d.verdict.decision, d.verdict.person_id) for d in decisions] == [(Decision.granted, alice)]
     assert _door_names(engine) == [MISSPELT]
