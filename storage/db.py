@@ -7,25 +7,56 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection, Engine, event
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy import Connection, Engine, event, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, create_engine
 
 from storage.db_errors import is_schema_missing, message, redacted, translate
-from storage.errors import CommitUnconfirmed, DatabaseUnavailable, SchemaMissing, StorageError
+from storage.errors import (
+    CommitUnconfirmed,
+    DatabaseUnavailable,
+    InvalidDatabaseUrl,
+    SchemaMissing,
+    StorageError,
+)
 from storage.migrate import missing_schema_advice, upgrade_schema
 from storage.settings import StorageSettings
 
 logger = logging.getLogger(__name__)
 
 
+_SUPPORTED_SCHEMES = frozenset({"sqlite", "sqlite+pysqlite", "postgresql+psycopg"})
+_URL_FORMS = "use sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
+
+
 def _normalise_url(url: str) -> str:
-    """Plain postgresql:// URLs use psycopg 3, the driver this project installs."""
+    """Plain postgresql:// URLs use psycopg 3, the driver this project installs.
+
+    Raises:
+        InvalidDatabaseUrl: not a URL, or a database or driver this project does not install. The message
+            never quotes the URL, which may hold a password.
+    """
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
+            url = "postgresql+psycopg://" + url[len(prefix) :]
+    scheme, separator, _ = url.partition("://")
+    if not separator:
+        raise InvalidDatabaseUrl(f"the database URL is not a URL (no scheme://): {_URL_FORMS}")
+    if scheme not in _SUPPORTED_SCHEMES:
+        raise InvalidDatabaseUrl(f"database URL scheme {scheme!r} is not supported: {_URL_FORMS}")
+    try:
+        make_url(url)
+    except (ArgumentError, ValueError) as exc:  # a port that is no number, say
+        raise InvalidDatabaseUrl(f"the {scheme} database URL cannot be read ({exc}): {_URL_FORMS}") from None
     return url
 
 

@@ -9,6 +9,7 @@ StorageError
 ├── IdempotencyKeyReused  an idempotency key sent again with another request (route or body)
 ├── ConstraintViolation   a write broke another database constraint (NOT NULL, CHECK): a bug
 ├── InvalidValue          a value the caller gave is out of range (an expiry in the past)
+├── InvalidDatabaseUrl    the database URL is not a URL, or names a database or driver not installed
 ├── DatabaseUnavailable   the database cannot be reached or refused the operation
 │   └── TransactionAborted  PostgreSQL aborted the transaction (deadlock, serialization failure): retryable
 ├── MigrationFailed       a schema migration failed; the whole upgrade was rolled back
@@ -64,6 +65,10 @@ class ConstraintViolation(StorageError):
 
 class InvalidValue(StorageError):
     """A value given by the caller is out of its allowed range."""
+
+
+class InvalidDatabaseUrl(StorageError):
+    """The database URL cannot be read, or names a database or driver this project does not install."""
 
 
 class DatabaseUnavailable(StorageError):

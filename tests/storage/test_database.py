@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from sqlalchemy import QueuePool, text
 
 from storage import (
     DatabaseUnavailable,
+    InvalidDatabaseUrl,
     create_person,
     create_schema,
     list_people,
@@ -28,6 +30,25 @@ def test_unreachable_postgresql_is_reported_as_unavailable() -> None:
         create_schema(engine)
     with pytest.raises(DatabaseUnavailable), session_scope(engine) as session:
         list_people(session)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("garbage", "not a URL (no scheme://)"),
+        ("nope://host/db", "scheme 'nope' is not supported"),
+        ("mysql://root:s3cret@127.0.0.1/test", "scheme 'mysql' is not supported"),
+        ("postgresql+asyncpg://u:s3cret@h/db", "scheme 'postgresql+asyncpg' is not supported"),
+        ("postgresql://u:s3cret@h:fivefour/db", "postgresql+psycopg database URL cannot be read"),
+    ],
+)
+def test_an_unusable_database_url_is_one_error_that_never_quotes_it(url: str, says: str) -> None:
+    """These ended in SQLAlchemy's or a driver's traceback (NoSuchModuleError, ArgumentError, ValueError,
+    ModuleNotFoundError 'MySQLdb') at every command; a URL may hold a password, so it is never quoted."""
+    with pytest.raises(InvalidDatabaseUrl, match=re.escape(says)) as refused:
+        make_engine(url)
+
+    assert "s3cret" not in str(refused.value) and "use sqlite:///PATH or postgresql://" in str(refused.value)
 
 
 def test_unwritable_sqlite_path_is_reported_as_unavailable(tmp_path) -> None:
