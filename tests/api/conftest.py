@@ -122,6 +122,17 @@ def proxy() -> Iterator[TcpProxy]:
     yield from proxy_to_test_postgres()
 
 
+@pytest.fixture
+def proxied_services(
+    engine: Engine, database_url: str, proxy: TcpProxy, keyring: Keyring, recognizer: Recognizer
+) -> Iterator[AppServices]:
+    """App services whose engine reaches the test PostgreSQL through `proxy` (`engine` migrated the
+    database behind it): cut the proxy and the app loses its database."""
+    through_proxy = make_engine(proxy.url_for(database_url))
+    yield make_services(through_proxy, keyring, recognizer)
+    through_proxy.dispose()
+
+
 @dataclass(frozen=True)
 class Proxied:
     """An API's services on the test PostgreSQL through the proxy, and an admin's Authorization header."""
@@ -132,13 +143,9 @@ class Proxied:
 
 
 @pytest.fixture
-def proxied(
-    engine: Engine, database_url: str, proxy: TcpProxy, keyring: Keyring, recognizer: Recognizer
-) -> Iterator[Proxied]:
-    through_proxy = make_engine(proxy.url_for(database_url))  # `engine` migrated the database behind it
-    services = make_services(through_proxy, keyring, recognizer)
-    yield Proxied(through_proxy, services, {"Authorization": f"Bearer {make_tokens(engine)[Role.admin]}"})
-    through_proxy.dispose()
+def proxied(engine: Engine, proxied_services: AppServices) -> Proxied:
+    auth = {"Authorization": f"Bearer {make_tokens(engine)[Role.admin]}"}
+    return Proxied(proxied_services.engine, proxied_services, auth)
 
 
 def decode(data: bytes) -> np.ndarray:

@@ -10,6 +10,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
+import httpx2 as httpx
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
@@ -69,8 +70,9 @@ CONSOLE_ROLES: dict[tuple[str, str], frozenset[Role] | None] = {
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def sign_in(client: TestClient, token: str) -> str:
-    """Sign in through the form; returns the session's CSRF token."""
+def sign_in(client: httpx.Client, token: str) -> str:
+    """Sign in through the form (a TestClient, or an HTTP client of a served app); returns the session's
+    CSRF token."""
     client.cookies.clear()
     form = client.get("/ui/login")
     login_csrf = CSRF.search(form.text)

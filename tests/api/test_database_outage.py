@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event, text
 
+from api import AppServices
 from api.app import create_app
 from recognition import Recognizer
 from storage import Engine, Keyring, Role, make_engine
@@ -231,18 +232,15 @@ def test_an_enrollment_whose_commit_answer_is_lost_says_it_may_be_stored(
 @pytest.mark.integration
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_console_pages_show_a_page_while_the_database_is_cut_away(
-    engine: Engine, database_url: str, proxy: TcpProxy, keyring: Keyring, recognizer: Recognizer
+    engine: Engine, proxy: TcpProxy, proxied_services: AppServices
 ) -> None:
-    proxied = make_engine(proxy.url_for(database_url))
-    services = make_services(proxied, keyring, recognizer)
     token = make_tokens(engine)[Role.admin]
-    with TestClient(create_app(services)) as client:
+    with TestClient(create_app(proxied_services)) as client:
         sign_in(client, token)
         proxy.cut()
         pages = {path: client.get(path) for path in ("/ui/people", "/ui/events", "/ui/events/export.csv")}
         proxy.restore()
         back = client.get("/ui/people")
-    proxied.dispose()
     for path, page in pages.items():
         assert page.status_code == 503 and page.headers["Retry-After"] == "5", path
         assert page.headers["content-type"].startswith("text/html"), path

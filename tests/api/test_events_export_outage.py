@@ -16,22 +16,23 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import httpx2 as httpx
 import pytest
 from sqlalchemy import Connection, event
 
+from api import AppServices
 from api.app import create_app
 from api.settings import ApiSettings
-from recognition import Recognizer
-from storage import Engine, Keyring, Role, make_engine
-from tests.api.conftest import make_services, make_tokens, wait_for_gallery
+from storage import Engine, Role
+from tests.api.conftest import make_tokens, wait_for_gallery
 from tests.api.console_browser import serving
+from tests.api.test_console import sign_in
 from tests.gate.pg_proxy import TcpProxy
+
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)]
 
 BATCH_ROWS = 5000
 """storage.iter_event_rows' batch: the export below spans three of them."""
@@ -59,6 +60,26 @@ def _is_batch_query(statement: str) -> bool:
     return "FROM audit_event" in statement and "ORDER BY audit_event.sequence DESC" in statement
 
 
+@contextmanager
+def cutting_at_batch(engine: Engine, proxy: TcpProxy, *, batch: int | None) -> Iterator[None]:
+    """While inside, `proxy` is cut as `engine` asks for export batch number `batch` (counted from 1
+    across every export meanwhile; None: as it asks for any batch)."""
+    batches = 0
+
+    def cut(_connection: Connection, _cursor: object, statement: str, *_: object) -> None:
+        nonlocal batches
+        if _is_batch_query(statement):
+            batches += 1
+            if batch is None or batches == batch:
+                proxy.cut()
+
+    event.listen(engine, "before_cursor_execute", cut)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", cut)
+
+
 def _download(url: str, auth: dict[str, str]) -> tuple[int, bytes, Exception | None]:
     """Status, the body received, and the error that ended the transfer early (None: it ended cleanly)."""
     received = bytearray()
@@ -83,42 +104,21 @@ def capturing_the_server(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         server.removeHandler(caplog.handler)
 
 
-@pytest.mark.integration
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_an_export_cut_off_mid_stream_ends_as_an_incomplete_download_and_the_server_goes_on(
-    engine: Engine,
-    database_url: str,
-    proxy: TcpProxy,
-    keyring: Keyring,
-    recognizer: Recognizer,
-    caplog: pytest.LogCaptureFixture,
+    engine: Engine, proxy: TcpProxy, proxied_services: AppServices, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The cut comes as the second of three batches is asked for: the client has the 200, the header and
     the first batch's rows, a clean CSV up to there. Its download must fail, not end; the log gets one
     warning line naming the cause and no traceback; once the database listens again the same server
     exports every event."""
-    _fill(engine, EVENTS)
-    proxied = make_engine(proxy.url_for(database_url))  # `engine` migrated and filled the database behind it
-    services = make_services(proxied, keyring, recognizer)
+    _fill(engine, EVENTS)  # `engine` reaches the database behind the proxy directly
     auth = {"Authorization": f"Bearer {make_tokens(engine)[Role.auditor]}"}
-    batches = 0
-
-    def cut_at_the_second_batch(_connection: Connection, _cursor: object, statement: str, *_: object) -> None:
-        nonlocal batches
-        if _is_batch_query(statement):
-            batches += 1
-            if batches == 2:
-                proxy.cut()
-
-    with serving(create_app(services)) as url, capturing_the_server(caplog):
-        wait_for_gallery(services)
-        event.listen(proxied, "before_cursor_execute", cut_at_the_second_batch)
-        with caplog.at_level(logging.WARNING):
+    with serving(create_app(proxied_services)) as url, capturing_the_server(caplog):
+        wait_for_gallery(proxied_services)
+        with cutting_at_batch(proxied_services.engine, proxy, batch=2), caplog.at_level(logging.WARNING):
             status, body, error = _download(url, auth)
-        event.remove(proxied, "before_cursor_execute", cut_at_the_second_batch)
         proxy.restore()
         after = _download(url, auth)
-    proxied.dispose()
     rows = list(csv.reader(io.StringIO(body.decode())))
     assert status == 200 and rows[0][:2] == ["sequence", "occurred_at"] and len(rows) == 1 + BATCH_ROWS
     assert isinstance(error, httpx.RemoteProtocolError), error  # "incomplete chunked read"
@@ -135,56 +135,28 @@ def test_an_export_cut_off_mid_stream_ends_as_an_incomplete_download_and_the_ser
     assert len(list(csv.reader(io.StringIO(body.decode())))) == 1 + EVENTS
 
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _signed_in_console(url: str, token: str) -> httpx.Client:
-    """A client holding a console session of `token` (signed in through the form, over HTTP)."""
-    client = httpx.Client(base_url=url, timeout=30.0)
-    form = CSRF.search(client.get("/ui/login").text)
-    assert form is not None
-    signed_in = client.post("/ui/login", data={"api_key": token, "csrf_token": form[1]})
-    assert signed_in.status_code == 303, signed_in.text
-    return client
-
-
-@pytest.mark.integration
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_an_export_whose_database_is_down_at_its_start_answers_503_with_retry_after(
-    engine: Engine,
-    database_url: str,
-    proxy: TcpProxy,
-    keyring: Keyring,
-    recognizer: Recognizer,
-    caplog: pytest.LogCaptureFixture,
+    engine: Engine, proxy: TcpProxy, proxied_services: AppServices, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The cut comes after the key check, as the first batch is asked for: no byte of a 200 has left, so
     the API's export and the console's answer 503 with Retry-After (not a 200 with a header and then an
     aborted transfer), logged as the other routes' 503s are; restored, both export every event."""
     _fill(engine, BATCH_ROWS + 1)
-    proxied = make_engine(proxy.url_for(database_url))
-    services = make_services(proxied, keyring, recognizer)
     tokens = make_tokens(engine)
-    answers: dict[str, Any] = {}
-
-    def cut_at_the_first_batch(_connection: Connection, _cursor: object, statement: str, *_: object) -> None:
-        if _is_batch_query(statement):
-            proxy.cut()
-
-    with serving(create_app(services, settings=ApiSettings())) as url, capturing_the_server(caplog):
-        wait_for_gallery(services)
-        console = _signed_in_console(url, tokens[Role.auditor])
+    answers: dict[str, httpx.Response] = {}
+    with serving(create_app(proxied_services, settings=ApiSettings())) as url, capturing_the_server(caplog):
+        wait_for_gallery(proxied_services)
+        console = httpx.Client(base_url=url, timeout=30.0)
+        sign_in(console, tokens[Role.auditor])
         api_auth = {"Authorization": f"Bearer {tokens[Role.auditor]}"}
-        event.listen(proxied, "before_cursor_execute", cut_at_the_first_batch)
-        with caplog.at_level(logging.WARNING):
+        with cutting_at_batch(proxied_services.engine, proxy, batch=None), caplog.at_level(logging.WARNING):
             answers["api"] = httpx.get(f"{url}/events/export.csv", headers=api_auth, timeout=30.0)
             proxy.restore()
             answers["console"] = console.get("/ui/events/export.csv")
-        event.remove(proxied, "before_cursor_execute", cut_at_the_first_batch)
         proxy.restore()
-        after = {"api": _download(url, api_auth), "console": console.get("/ui/events/export.csv")}
+        status, body, error = _download(url, api_auth)
+        console_after = console.get("/ui/events/export.csv")
         console.close()
-    proxied.dispose()
     for where, answer in answers.items():
         assert answer.status_code == 503, (where, answer.status_code, answer.text[:200])
         assert answer.headers["Retry-After"] == "5", where
@@ -194,7 +166,6 @@ def test_an_export_whose_database_is_down_at_its_start_answers_503_with_retry_af
     assert [(r.name, r.levelno) for r in outage] == [("api.errors", logging.WARNING)], caplog.text
     assert outage[0].getMessage().startswith("GET /events/export.csv answered 503, retry after 5 s: ")
     assert not [r for r in caplog.records if r.exc_info], "no traceback: an outage is not a bug"
-    status, body, error = after["api"]
     assert status == 200 and error is None
     assert len(list(csv.reader(io.StringIO(body.decode())))) == 2 + BATCH_ROWS
-    assert len(list(csv.reader(io.StringIO(after["console"].text)))) == 2 + BATCH_ROWS
+    assert len(list(csv.reader(io.StringIO(console_after.text)))) == 2 + BATCH_ROWS
