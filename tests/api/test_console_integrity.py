@@ -27,7 +27,7 @@ from storage import (
     verify_chain_since,
 )
 from tests.api.conftest import ApiHarness
-from tests.api.console_browser import DESKTOP, PHONE, launch_chromium, serving
+from tests.api.console_browser import DESKTOP, PHONE, launch_chromium, serving, sign_in_page
 from tests.api.test_console import sign_in
 from tests.storage.audit_helpers import append, signed_by_stranger, sql
 
@@ -122,9 +122,7 @@ def test_a_checkpoint_that_does_not_hold_is_refused_in_the_page(
 def _integrity_page(browser: Browser, base_url: str, token: str) -> Page:
     """A desktop page signed in with `token`, on the Integrity page, that accepts downloads."""
     page = browser.new_context(viewport=DESKTOP, accept_downloads=True).new_page()
-    page.goto(f"{base_url}/ui/login")
-    page.get_by_label("API key").fill(token)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_page(page, base_url, token)
     page.get_by_role("link", name="Integrity").click()
     return page
 
@@ -182,9 +180,7 @@ def test_in_a_browser_an_auditor_verifies_from_a_downloaded_checkpoint(
         expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
         phone = browser.new_context(viewport=PHONE).new_page()
-        phone.goto(f"{base_url}/ui/login")
-        phone.get_by_label("API key").fill(api.tokens[Role.auditor])
-        phone.get_by_role("button", name="Sign in").click()
+        sign_in_page(phone, base_url, api.tokens[Role.auditor])
         phone.goto(f"{base_url}/ui/integrity")
         assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         browser.close()

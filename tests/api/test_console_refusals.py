@@ -32,7 +32,7 @@ from storage import (
     session_scope,
 )
 from tests.api.conftest import ApiHarness
-from tests.api.console_browser import DESKTOP, launch_chromium, serving
+from tests.api.console_browser import DESKTOP, launch_chromium, serving, sign_in_page
 from tests.api.test_console import sign_in
 from tests.concurrency import Worker, deadlocked_pair
 
@@ -171,9 +171,7 @@ def test_in_a_browser_a_door_added_at_once_elsewhere_is_refused_in_the_page_with
     ):
         browser = launch_chromium(playwright)
         page = browser.new_context(viewport=DESKTOP).new_page()
-        page.goto(f"{base_url}/ui/login")
-        page.get_by_label("API key").fill(api.tokens[Role.admin])
-        page.get_by_role("button", name="Sign in").click()
+        sign_in_page(page, base_url, api.tokens[Role.admin])
         page.goto(f"{base_url}/ui/access")
         page.get_by_label("New door").fill("lab")
 

@@ -26,7 +26,7 @@ from storage import (
     session_scope,
 )
 from tests.api.conftest import ApiHarness
-from tests.api.console_browser import DESKTOP, launch_chromium, serving
+from tests.api.console_browser import DESKTOP, launch_chromium, serving, sign_in_page
 from tests.api.test_console import sign_in
 
 RULE = {"group_id": 1, "weekdays": ["mon"], "start": "08:00", "end": "18:00"}
@@ -120,9 +120,7 @@ def test_the_console_shows_the_refusal_on_the_rule_form_with_its_input_kept(api:
     with serving(api.client.app) as base_url, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         page = browser.new_context(viewport=DESKTOP).new_page()
-        page.goto(f"{base_url}/ui/login")
-        page.get_by_label("API key").fill(api.tokens[Role.admin])
-        page.get_by_role("button", name="Sign in").click()
+        sign_in_page(page, base_url, api.tokens[Role.admin])
         page.goto(f"{base_url}/ui/access")
         form = page.locator("form.rule-form")
         form.get_by_label("Door", exact=True).fill("labb")
