@@ -260,10 +260,9 @@ class SteppedExecutor(Executor):
         self.queued.clear()
 
 
-def test_a_change_is_prepared_in_the_background_and_applied_without_a_rebuild(
-    engine, keyring, recognizer, group_faces, enroll_person, caplog
-):
-    enroll_person("Alice", group_faces[0])
+def _stepped_cache(engine, keyring, recognizer) -> tuple[GalleryCache, FakeClock, SteppedExecutor]:
+    """A cache polling every POLL_S of its fake clock, whose checks after the first load run only when the
+    test calls the executor's run_pending()."""
     clock, background = FakeClock(), SteppedExecutor()
     cache = GalleryCache(
         engine=engine,
@@ -273,6 +272,14 @@ def test_a_change_is_prepared_in_the_background_and_applied_without_a_rebuild(
         monotonic=clock,
         reload_in=background,
     )
+    return cache, clock, background
+
+
+def test_a_change_is_prepared_in_the_background_and_applied_without_a_rebuild(
+    engine, keyring, recognizer, group_faces, enroll_person, caplog
+):
+    enroll_person("Alice", group_faces[0])
+    cache, clock, background = _stepped_cache(engine, keyring, recognizer)
     first = cache.current()  # the first load runs at once: there is nothing to decide on before it
     assert len(first) == 1 and background.queued == []
 
@@ -297,15 +304,7 @@ def test_without_a_usable_change_log_a_new_gallery_is_built_and_swapped_in(
     engine, keyring, recognizer, group_faces, enroll_person
 ):
     alice_id = enroll_person("Alice", group_faces[0])
-    clock, background = FakeClock(), SteppedExecutor()
-    cache = GalleryCache(
-        engine=engine,
-        keyring=keyring,
-        recognizer=recognizer,
-        poll_s=POLL_S,
-        monotonic=clock,
-        reload_in=background,
-    )
+    cache, clock, background = _stepped_cache(engine, keyring, recognizer)
     first = cache.current()
     with session_scope(engine) as session:
         delete_person(session, alice_id)
