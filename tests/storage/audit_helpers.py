@@ -64,6 +64,18 @@ def sql(engine: Engine, statement: str, **params: object) -> None:
         connection.execute(text(statement), params)
 
 
+def renumber_down(engine: Engine, *, first: int, by: int) -> None:
+    """Events `first`..EVENTS moved down by `by` (raw SQL, one at a time, lowest first), as a careless
+    restore closing the gap of `by` deleted events does; the chain head is left as it was."""
+    for sequence in range(first, EVENTS + 1):
+        sql(
+            engine,
+            "UPDATE audit_event SET sequence = :new WHERE sequence = :old",
+            new=sequence - by,
+            old=sequence,
+        )
+
+
 def downgrade_to(engine: Engine, revision: str) -> None:
     """The schema as of `revision`, as a database last migrated by an older release holds it."""
     config = Config()

@@ -26,7 +26,7 @@ from storage import (
     verified_events,
     visit_verified_events,
 )
-from tests.storage.audit_helpers import EVENTS, GENESIS, T0, append, event, row, sql, verify
+from tests.storage.audit_helpers import EVENTS, GENESIS, T0, append, event, renumber_down, row, sql, verify
 
 
 def test_a_clean_chain_verifies_and_links_each_event_to_the_previous(chain: Engine, keyring: Keyring) -> None:
@@ -80,13 +80,7 @@ def _delete_middle(engine: Engine) -> None:
 
 def _delete_two_and_renumber(engine: Engine) -> None:
     sql(engine, "DELETE FROM audit_event WHERE sequence IN (5, 6)")
-    for sequence in range(7, EVENTS + 1):
-        sql(
-            engine,
-            "UPDATE audit_event SET sequence = :new WHERE sequence = :old",
-            new=sequence - 2,
-            old=sequence,
-        )
+    renumber_down(engine, first=7, by=2)
 
 
 def _forged_copy(engine: Engine, *, sequence: int, prev_sequence: int) -> None:

@@ -32,7 +32,16 @@ from storage import (
     verify_chain,
     verify_chain_since,
 )
-from tests.storage.audit_helpers import EVENTS, GENESIS, append, row, signed_by_stranger, sql, verify
+from tests.storage.audit_helpers import (
+    EVENTS,
+    GENESIS,
+    append,
+    renumber_down,
+    row,
+    signed_by_stranger,
+    sql,
+    verify,
+)
 
 NOW = datetime(2030, 1, 3, 9, 30, tzinfo=UTC)
 
@@ -253,13 +262,7 @@ def test_a_break_up_to_the_checkpoint_no_longer_shows(
 def _delete_right_after_and_renumber(engine: Engine) -> None:
     """The events right after the checkpoint deleted, the later ones moved down to close the gap."""
     _delete(CUT + 1, CUT + 2)(engine)
-    for sequence in range(CUT + 3, EVENTS + 1):
-        sql(
-            engine,
-            "UPDATE audit_event SET sequence = :new WHERE sequence = :old",
-            new=sequence - 2,
-            old=sequence,
-        )
+    renumber_down(engine, first=CUT + 3, by=2)
     sql(engine, "UPDATE audit_chain_head SET sequence = :s", s=EVENTS - 2)
 
 

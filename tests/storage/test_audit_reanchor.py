@@ -31,7 +31,7 @@ from storage import (
     session_scope,
     verify_chain_since,
 )
-from tests.storage.audit_helpers import EVENTS, append, row, signed_by_stranger, sql, verify
+from tests.storage.audit_helpers import EVENTS, append, renumber_down, row, signed_by_stranger, sql, verify
 
 NOW = datetime(2030, 1, 4, 10, 0, tzinfo=UTC)
 
@@ -191,13 +191,7 @@ def test_a_later_break_must_be_acknowledged_too(chain: Engine, keyring: Keyring)
 def _delete_and_renumber(engine: Engine) -> None:
     """Event 4 deleted and the later ones moved down to close the gap, as a careless restore might."""
     sql(engine, "DELETE FROM audit_event WHERE sequence = 4")
-    for sequence in range(5, EVENTS + 1):
-        sql(
-            engine,
-            "UPDATE audit_event SET sequence = :new WHERE sequence = :old",
-            new=sequence - 1,
-            old=sequence,
-        )
+    renumber_down(engine, first=5, by=1)
     sql(engine, "UPDATE audit_chain_head SET sequence = :s", s=EVENTS - 1)
 
 
