@@ -34,14 +34,10 @@ from recognition import (
     PAD_CARD_FILE,
     PASSIVE_FEATURE,
     BpcerPoint,
-    BundleSearch,
     PadCalibration,
     PadTrackRule,
-    find_bundle,
-    locate_weights,
     read_pad_card,
     vector_from_bytes,
-    write_bundle_file,
     write_pad_card,
 )
 from storage import (
@@ -340,17 +336,8 @@ def test_a_camera_worker_that_cannot_start_names_its_door_and_camera_as_check_co
 
 
 @pytest.fixture
-def uncalibrated_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def uncalibrated_model(sface_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The environment's embedder: a copy of the SFace bundle before `facegate models calibrate`."""
-    sface = find_bundle("sface", BundleSearch())
-    directory = tmp_path / "bundles" / "sface-copy"
-    directory.mkdir(parents=True)
-    copy = sface.bundle.model_copy(
-        update={"name": "sface-copy", "template_model_id": None, "calibration": None}
-    )
-    shutil.copyfile(locate_weights(sface, BundleSearch()), directory / copy.weights_file)
-    write_bundle_file(copy, directory / "bundle.json")
-    monkeypatch.setenv("FACEGATE_RECOGNITION_BUNDLE_DIRS", json.dumps([str(directory.parent)]))
     monkeypatch.setenv("FACEGATE_RECOGNITION_EMBEDDER__KIND", "bundle")
     monkeypatch.setenv("FACEGATE_RECOGNITION_EMBEDDER__NAME", "sface-copy")
 

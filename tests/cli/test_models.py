@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.cli.models import calibration_photos
-from recognition import BundleSearch, find_bundle, locate_weights, read_bundle_file, write_bundle_file
+from recognition import BundleSearch, find_bundle, read_bundle_file
 from tests.data import lfw, shared_weights
 
 runner = CliRunner()
@@ -76,20 +75,6 @@ def test_calibration_photos_take_whole_people_in_name_order(tmp_path: Path) -> N
 
     assert [p for _, p in calibration_photos(tmp_path, max_photos=5)] == ["a", "a", "a", "b", "b"]
     assert len(calibration_photos(tmp_path, max_photos=None)) == 6
-
-
-@pytest.fixture
-def sface_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The bundle.json of an uncalibrated copy of the SFace bundle (real weights) in a bundle directory."""
-    sface = find_bundle("sface", BundleSearch())
-    directory = tmp_path / "bundles" / "sface-copy"
-    directory.mkdir(parents=True)
-    copy = sface.bundle.model_copy(
-        update={"name": "sface-copy", "template_model_id": None, "calibration": None}
-    )
-    shutil.copyfile(locate_weights(sface, BundleSearch()), directory / copy.weights_file)
-    monkeypatch.setenv("FACEGATE_RECOGNITION_BUNDLE_DIRS", json.dumps([str(directory.parent)]))
-    return write_bundle_file(copy, directory / "bundle.json")
 
 
 @pytest.mark.model
