@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from api.cli import app
-from gate import CameraSelection, GateSettings, PadSettings, calibrate_door, load_gates_file, redacted_source
+from gate import CameraSelection, PadSettings, calibrate_door, load_gates_file, redacted_source
 from recognition import (
     PAD_CARD_DIR,
     PAD_CARD_FILE,
@@ -41,7 +41,7 @@ from storage import (
     session_scope,
 )
 from tests.data import encode_jpeg
-from tests.gate.pad_support import NOON, door_clips, run_pad_gate, sample
+from tests.gate.pad_support import NOON, door_clips, pad_gate_settings, run_pad_gate, sample
 from tests.storage.audit_helpers import sql
 
 pytestmark = pytest.mark.model
@@ -75,8 +75,7 @@ def test_calibrate_door_reports_each_colour_and_prints_the_block_the_gate_then_a
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
-    settings = GateSettings(pad=PadSettings(policy="monitor", bpcer_target=0.5), track_max_missed_frames=0)
-    settings.decision.cooldown_s = 0.0
+    settings = pad_gate_settings("monitor", bpcer_target=0.5)
     clips = [*door_clips(10, seed=20), *door_clips(2, seed=21, is_grey=True)]
     run_pad_gate(engine, keyring, recognizer, pad_detector, clips, settings=settings)
     monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
@@ -276,8 +275,7 @@ def test_a_door_threshold_that_gives_up_pad_warns_and_prints_its_block_only_when
     the door's: the report gives each species' APCER at both, warns, and refuses to print the block (exit 1,
     saying what it gives up) unless --accept-weaker-pad; grey says plainly that it has no evidence."""
     enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
-    settings = GateSettings(pad=PadSettings(policy="monitor", bpcer_target=0.5), track_max_missed_frames=0)
-    settings.decision.cooldown_s = 0.0
+    settings = pad_gate_settings("monitor", bpcer_target=0.5)
     run_pad_gate(engine, keyring, recognizer, pad_detector, door_clips(10, seed=22), settings=settings)
     door = calibrate_door(
         engine, keyring=keyring, door="front", settings=PadSettings(bpcer_target=0.5), detector=pad_detector,
@@ -410,8 +408,7 @@ def test_a_rule_decided_door_says_attacks_unknown_for_an_old_rule_and_reads_a_me
     card_path.write_text(json.dumps({**card_json, "track_rule": old_rule}))
     rule = read_pad_card(card_path).track_rule
     assert rule is not None and rule.attack_evidence == ()
-    settings = GateSettings(pad=PadSettings(policy="monitor", bpcer_target=0.5), track_max_missed_frames=0)
-    settings.decision.cooldown_s = 0.0
+    settings = pad_gate_settings("monitor", bpcer_target=0.5)
     detector = build_pad_detector(
         RecognitionSettings(model_dir=models, bundle_dirs=[], allow_model_download=False),
         cache_dir=tmp_path / "cache",
@@ -507,8 +504,7 @@ def test_a_rule_decided_grey_door_says_attacks_unknown_for_the_rules_colour_trac
         cache_dir=tmp_path / "cache",
     )
     assert detector.track_rule is not None and detector.track_rule.rule_sha256 == rule_sha256
-    settings = GateSettings(pad=PadSettings(policy="monitor", bpcer_target=0.5), track_max_missed_frames=0)
-    settings.decision.cooldown_s = 0.0
+    settings = pad_gate_settings("monitor", bpcer_target=0.5)
     clips = [*door_clips(10, seed=27), *door_clips(10, seed=28, is_grey=True)]
     run_pad_gate(engine, keyring, recognizer, detector, clips, settings=settings)
     monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
@@ -591,8 +587,7 @@ def test_calibrate_door_camera_calibrates_one_camera_from_its_own_events_for_its
     differ; too few events name the camera; an unknown camera exits 2 naming the door's cameras (never a
     stream's password) with nothing to paste; --since-checkpoint reads the camera's events after it."""
     enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
-    settings = GateSettings(pad=PadSettings(policy="monitor", bpcer_target=0.5), track_max_missed_frames=0)
-    settings.decision.cooldown_s = 0.0
+    settings = pad_gate_settings("monitor", bpcer_target=0.5)
     side_source = redacted_source(SIDE_URL)  # what the gate audits for the side camera
     run_pad_gate(engine, keyring, recognizer, pad_detector, door_clips(10, seed=30), settings=settings,
                  source="replay:lobby")  # fmt: skip
