@@ -19,6 +19,7 @@ from api.cli.keys import keys_app
 from api.cli.models import models_app
 from api.cli.one_line import OneLineErrorsGroup
 from api.cli.pad import pad_app
+from api.cli.pad_attacks import make_attacks_command
 from api.cli.pad_door import calibrate_door_command
 from api.cli.pad_eval import eval_pad_command
 from api.cli.people import people_app
@@ -49,6 +50,7 @@ eval_app.command("pad")(eval_pad_command)
 app.add_typer(eval_app, name="eval")
 app.command("train")(train_command)
 app.add_typer(models_app, name="models")
+pad_app.command("make-attacks")(make_attacks_command)
 pad_app.command("calibrate-door")(calibrate_door_command)
 app.add_typer(pad_app, name="pad")
 
