@@ -49,15 +49,14 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from gate.decision import Verdict, Vote
 from gate.errors import ThresholdUnavailable
+from gate.pad_remedies import check_door_rule, no_threshold_message, pad_remedy
 from gate.settings import DoorColourCalibration, PadSettings
 from recognition import (
-    CALIBRATED_BPCERS,
     FRAME_CUES,
     PASSIVE_FEATURE,
     TRACK_CUES,
@@ -196,7 +195,7 @@ class PadGate:
                 f"decides by the {score} score; calibrate it again from monitor events of this score"
             )
         if score == "track_rule" and self.rule is not None:
-            _check_door_rule(where, calibration.track_rule_sha256, rule_sha256=self.rule.rule_sha256)
+            check_door_rule(where, calibration.track_rule_sha256, rule_sha256=self.rule.rule_sha256)
 
     def _door_threshold(self, *, is_grey: bool) -> tuple[float, str] | None:
         """The door's own threshold and basis for this colour, or None when it has none."""
@@ -232,7 +231,7 @@ class PadGate:
             main = main_attack_threshold(colour, grey, bpcer_target=target, is_grayscale=is_grey)
         except ModelLoadError as exc:
             raise ThresholdUnavailable(
-                _no_threshold(where, exc, is_rule=rule is not None, target=target)
+                no_threshold_message(where, exc, is_rule=rule is not None, target=target)
             ) from exc
         if is_grey and grey is not None and not grey.has_point_at(target):
             _warn_grey_gap(where, grey, is_rule=rule is not None, main=main, target=target)
@@ -332,47 +331,6 @@ class PadGate:
         return verdict, evidence
 
 
-def _check_door_rule(where: str, measured_sha256: str | None, *, rule_sha256: str) -> None:
-    """A door calibration of the track rule's score holds only the rule its events were decided by."""
-    if measured_sha256 == rule_sha256:
-        return
-    measured = "an unknown track rule (written before it was recorded)"
-    if measured_sha256 is not None:
-        measured = f"track rule {measured_sha256[:12]}"
-    raise ThresholdUnavailable(
-        f"{where}: its PAD door_calibration was measured with {measured}, the card's track rule is "
-        f"{rule_sha256[:12]} (refit: other coefficients); calibrate it again from monitor events of this rule"
-    )
-
-
-def _remedy(*, is_rule: bool, is_grey: bool, target: float) -> str:
-    """What gives a door a threshold of this score and colour at `target`: a target the calibration has, or
-    a calibration with a point at or below it (and how many bona fide photos or tracks that takes)."""
-    remedy = "set the door's pad.bpcer_target to a calibrated point"
-    reachable = [bpcer for bpcer in CALIBRATED_BPCERS if bpcer <= target + 1e-12]
-    if not reachable:
-        return f"{remedy} (no card calibration has one below BPCER {min(CALIBRATED_BPCERS):g})"
-    count = math.ceil(1 / max(reachable) - 1e-9)
-    if is_rule and is_grey:
-        how = f"`bench/pad_cues.py --grey --card-rule --write-card`, at least {count} grey bona fide tracks"
-    elif is_rule:
-        how = f"refit it: `bench/pad_cues.py --calibrate-stills DIR --write-card`, at least {count} photos"
-    else:
-        how = (
-            f"`facegate pad calibrate{' --grayscale' if is_grey else ''}`, at least {count} bona fide photos"
-        )
-    return f"{remedy}, or calibrate it at {max(reachable):g} ({how})"
-
-
-def _no_threshold(where: str, exc: ModelLoadError, *, is_rule: bool, target: float) -> str:
-    """Why a door cannot start: the colour calibration has no threshold at its target, and what to do."""
-    score = "the track rule's" if is_rule else "the card's"
-    return (
-        f"{where}: no PAD threshold at its bpcer_target {target:g} in {score} colour calibration: {exc}; "
-        f"{_remedy(is_rule=is_rule, is_grey=False, target=target)}"
-    )
-
-
 def _warn_grey_gap(
     where: str, grey: PadCalibration, *, is_rule: bool, main: MainThreshold, target: float
 ) -> None:
@@ -394,7 +352,7 @@ def _warn_grey_gap(
         target,
         ", ".join(f"{p.bpcer:g}" for p in grey.points),
         held,
-        _remedy(is_rule=is_rule, is_grey=True, target=target),
+        pad_remedy(is_rule=is_rule, is_grey=True, target=target),
     )
 
 
