@@ -2,11 +2,8 @@
 
 from gate.access_policy import AccessPolicyCache, DoorPolicy, in_window
 from gate.app import (
-    GateRuntime,
-    build_gate_runtime,
     decision_line,
     describe,
-    gallery_source_for,
     gate_decisions,
     set_process_threading,
 )
@@ -86,6 +83,7 @@ from gate.pad_camera_selection import (
 from gate.pad_door_attacks import WEAKER_PAD_APCER_POINTS, AttackComparison, SpeciesApcer
 from gate.pad_monitor_events import MonitorScore, monitor_scores
 from gate.registry import DOORS, build_door
+from gate.runtime import GateRuntime, build_gate_runtime, gallery_source_for
 from gate.settings import (
     PAD_CUE_NAMES,
     ApiGallerySourceConfig,
