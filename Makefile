@@ -39,7 +39,7 @@ demo: $(BIN)/.pad-export-installed
 
 # The linters first: CI runs `make test` only, so this is where style, types and layers are held.
 test: lint /usr/bin/chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(BIN)/.dev-installed
 	$(BIN)/ruff check .
