@@ -113,9 +113,13 @@ class DoorOutcome:
         self.io.record(self._event(verdict, threshold, rule=f"fail closed: {reason}", track_id=track_id))
 
     def outage(self, outage: SourceOutage, *, threshold: float) -> None:
-        """Audit a camera outage as a denial."""
-        self.logger.warning(
-            "door %s: source %s unavailable (%s); door stays shut", self.door, self.source_name, outage.reason
+        """Audit a camera outage as a denial; a flap logs at debug (the reader counts it in its outage)."""
+        self.logger.log(
+            logging.DEBUG if outage.is_flap else logging.WARNING,
+            "door %s: source %s unavailable (%s); door stays shut",
+            self.door,
+            self.source_name,
+            outage.reason,
         )
         verdict = Verdict(Decision.denied, CAMERA_UNAVAILABLE, None, None)
         rule = f"fail closed: {CAMERA_UNAVAILABLE}"

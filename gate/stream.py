@@ -6,7 +6,9 @@ image folder is finite and read frame by frame, in order, so replays and tests s
 
 A live source in an outage is retried with backoff; the outage is logged by its start (a reader that
 raised: with its traceback), a count of failed reopen attempts per `error_log_interval_s` and its end
-(gate/failure_log.py), not with a line or a traceback per retry.
+(gate/failure_log.py), not with a line or a traceback per retry. A source that comes back and drops
+again before it delivered for `error_log_interval_s` (a flapping camera) continues its outage in the log:
+its drops are counted there, and its end is logged once the source stayed up for that long.
 """
 
 from __future__ import annotations
@@ -52,11 +54,16 @@ class CapturedFrame:
 
 @dataclass(frozen=True)
 class SourceOutage:
-    """A live source stopped delivering at `started_at_s`: open_failed, read_timeout, ended or error."""
+    """A live source stopped delivering at `started_at_s`: open_failed, read_timeout, ended or error.
+
+    `is_flap`: the source came back after an outage and dropped again before its recovery was logged,
+    so the reader's log counts this outage in the earlier one's instead of starting a new one.
+    """
 
     source: str
     started_at_s: float
     reason: str
+    is_flap: bool = False
 
 
 class LatestFrameReader:
@@ -65,7 +72,8 @@ class LatestFrameReader:
     A frame replaced before the consumer took it is counted in `dropped_frames`. When the source
     fails or ends it is reopened after `reconnect_initial_s`, doubling up to `reconnect_max_s`;
     each outage is handed to the consumer once, as a SourceOutage, before any later frame, and
-    logged by its start, a count of failed attempts per `error_log_interval_s` and its end.
+    logged by its start, a count of failed attempts per `error_log_interval_s` and its end, once
+    frames kept coming for `stable_s` (outages between count as failed attempts of the first).
     `stop()` may be called any number of times; it joins the thread, and closing the source's
     generator releases the capture.
     """
@@ -78,13 +86,15 @@ class LatestFrameReader:
         reconnect_initial_s: float,
         reconnect_max_s: float,
         error_log_interval_s: float = 30.0,
+        stable_s: float = 30.0,
     ) -> None:
         self.source = source
         self._monotonic = monotonic
         self._reconnect_initial_s = reconnect_initial_s
         self._reconnect_max_s = reconnect_max_s
         self._error_log_interval_s = error_log_interval_s
-        self._failures: FailureLog | None = None  # the current outage's log; None before the first
+        self._stable_s = stable_s
+        self._failures: FailureLog | None = None  # the current (or last) outage's log; None before the first
         self._changed = threading.Condition()
         self._latest: CapturedFrame | None = None
         self._outages: deque[SourceOutage] = deque()
@@ -173,7 +183,7 @@ class LatestFrameReader:
     def _publish(self, image: BgrImage) -> None:
         captured = CapturedFrame(image=image, captured_at_s=self._monotonic())
         if self._failures is not None:
-            self._failures.recovered()  # logs the end of an outage, if one is on
+            self._failures.recovered()  # logs the end of an outage once frames kept coming for stable_s
         with self._changed:
             self._outage_started_at_s = None
             if self._latest is not None:
@@ -182,29 +192,34 @@ class LatestFrameReader:
             self._changed.notify_all()
 
     def _report_outage(self, reason: str, error: Exception | None) -> None:
-        """Count a failed connection: the first of an outage starts it, later ones are its retries."""
+        """Count a failed connection: the first of an outage starts it, later ones are its retries.
+
+        An outage that begins before the last one's end was logged (a flap) is logged as that one's retry.
+        """
+        is_ongoing = self._failures is not None and self._failures.is_failing  # a retry, or a flap
         with self._changed:
-            is_new = self._outage_started_at_s is None
-            if is_new:
-                self._hand_over_outage(reason)
-        if is_new or self._failures is None:  # its first line: a reader that raised gets a traceback
-            self._failures = FailureLog(
+            if self._outage_started_at_s is None:
+                self._hand_over_outage(reason, is_flap=is_ongoing)
+        if self._failures is None or not is_ongoing:
+            self._failures = FailureLog(  # its first line: a reader that raised gets a traceback
                 logger,
                 _UNAVAILABLE if error is None else _READER_FAILED,
                 interval_s=self._error_log_interval_s,
                 where=self.source.name,
                 monotonic=self._monotonic,
+                settle_s=self._stable_s,
             )
         self._failures.failed(reason if error is None else error)
 
-    def _hand_over_outage(self, reason: str) -> None:
+    def _hand_over_outage(self, reason: str, *, is_flap: bool) -> None:
         """Queue the outage for the consumer, once, before any later frame (called holding the lock)."""
         self._outage_started_at_s = self._monotonic()
         self.outage_count += 1
         if self._latest is not None:  # a frame from before the outage is never decided on
             self.dropped_frames += 1
             self._latest = None
-        self._outages.append(SourceOutage(self.source.name, self._outage_started_at_s, reason))
+        outage = SourceOutage(self.source.name, self._outage_started_at_s, reason, is_flap=is_flap)
+        self._outages.append(outage)
         self._changed.notify_all()
 
 
@@ -226,7 +241,8 @@ def open_frames(
 ) -> Iterator[Iterator[BgrImage | CapturedFrame | SourceOutage]]:
     """The frames of `source`, chosen by `is_live_source`; a live reader is stopped on exit.
 
-    A live source's outage is logged by its start, a count per `error_log_interval_s` and its end.
+    A live source's outage is logged by its start, a count per `error_log_interval_s` and its end, once
+    frames kept coming for `error_log_interval_s`: a flapping source is logged as one outage.
 
     Raises:
         CameraUnavailable: a file or folder cannot be opened (a live source is retried instead).
@@ -246,6 +262,7 @@ def open_frames(
         reconnect_initial_s=reconnect_initial_s,
         reconnect_max_s=reconnect_max_s,
         error_log_interval_s=error_log_interval_s,
+        stable_s=error_log_interval_s,
     )
     with reader:
         yield iter(reader)

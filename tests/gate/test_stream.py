@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from gate import CapturedFrame, LatestFrameReader, OpencvFrameSource, SourceOutage, is_live_source
+from gate import (
+    CameraUnavailable,
+    CapturedFrame,
+    LatestFrameReader,
+    OpencvFrameSource,
+    SourceOutage,
+    is_live_source,
+)
 from recognition import Recognizer
-from tests.fakes import Placement, build_frames
+from tests.fakes import FakeClock, Placement, build_frames
 from tests.gate.mjpeg import MjpegCamera, read_stamp
 
 WAIT_S = 20.0
@@ -34,6 +42,7 @@ def _reader(url: str) -> LatestFrameReader:
         reconnect_initial_s=0.05,
         reconnect_max_s=0.2,
         error_log_interval_s=3600.0,  # no count line within a test: its lines are the start and the end
+        stable_s=0.0,  # its end is logged at the first frame back
     )
 
 
@@ -196,6 +205,7 @@ def test_a_reader_that_keeps_raising_logs_one_traceback_and_counts_every_error(
         reconnect_initial_s=0.01,
         reconnect_max_s=0.05,
         error_log_interval_s=3600.0,
+        stable_s=0.0,
     )
     try:
         reader.start()
@@ -214,3 +224,67 @@ def test_a_reader_that_keeps_raising_logs_one_traceback_and_counts_every_error(
     assert recovered.getMessage().endswith(f" s ({reader.error_count} attempts failed)")
     assert sum(r.exc_info is not None for r in caplog.records) == 1  # one traceback, not one per retry
     assert reader.outage_count == 1 and reader.error_count == _reopenings(caplog)  # every error counted
+
+
+class FlappingCamera:
+    """A camera driver that flaps `cycles` times: its open is refused, it opens and ends without a frame,
+    it opens and ends after 3 frames. Then it delivers `stable_frames` frames and holds its last one until
+    `release` is set. On `clock`, each of these opens takes 1 s, and each frame 1 s."""
+
+    def __init__(self, clock: FakeClock, *, cycles: int, stable_frames: int) -> None:
+        self.name = "rtsp://cam/flapping"
+        self.clock, self.cycles, self.stable_frames = clock, cycles, stable_frames
+        self.opens = 0
+        self.is_stable, self.release = threading.Event(), threading.Event()
+        self.image = np.full((48, 64, 3), 90, np.uint8)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        self.opens += 1
+        cycle, step = divmod(self.opens - 1, 3)
+        if cycle == self.cycles:
+            yield from self._frames(self.stable_frames)
+            self.is_stable.set()  # every frame above was handed over (and its log line written)
+            while True:
+                self.release.wait()
+                yield self.image
+        self.clock.advance(1.0)
+        if step == 0:
+            raise CameraUnavailable(f"{self.name}: cannot open the stream")
+        if step == 2:
+            yield from self._frames(3)
+
+    def _frames(self, count: int) -> Iterator[np.ndarray]:
+        for _ in range(count):
+            self.clock.advance(1.0)
+            yield self.image
+
+
+def test_a_flapping_camera_is_logged_like_one_outage_and_counts_every_drop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A camera that came back for a few frames, then dropped again, logged two WARNING lines a flap."""
+    caplog.set_level(logging.DEBUG, logger="gate.stream")
+    clock = FakeClock()
+    camera = FlappingCamera(clock, cycles=10, stable_frames=35)
+    reader = LatestFrameReader(  # frames must keep coming for stable_s (its default, 30 s) to end the outage
+        camera, monotonic=clock, reconnect_initial_s=0.001, reconnect_max_s=0.001, error_log_interval_s=30.0
+    )
+    try:
+        reader.start()
+        assert camera.is_stable.wait(WAIT_S), "the camera never stayed up"
+    finally:
+        camera.release.set()
+        reader.stop()
+    lines = [r.getMessage() for r in _lines(caplog)]
+    assert lines == [
+        f"source {camera.name}: unavailable (open_failed); reopening it with backoff",
+        f"source {camera.name}: still unavailable: 15 reopen attempts failed in the last 30 s; "
+        "it worked again 5 times, each for less than 30 s",
+        f"source {camera.name}: recovered after 60.0 s (30 attempts failed)",
+    ]
+    outages = []
+    while isinstance(item := reader.poll(0.0), SourceOutage):
+        outages.append(item)
+    # each drop is still handed to the gate (audited, its tracks ended), marked as a flap of the first outage
+    assert [(o.reason, o.is_flap) for o in outages] == [("open_failed", False)] + [("ended", True)] * 10
+    assert reader.outage_count == 11

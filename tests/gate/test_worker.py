@@ -522,6 +522,22 @@ def test_a_camera_outage_is_audited_denied_and_ends_the_tracks(
     )
 
 
+def test_a_flapping_camera_audits_every_drop_and_logs_only_its_first_outage(run, engine, caplog):
+    """The reader logs a camera that keeps coming back and dropping as one outage; the gate logged a
+    WARNING line for each drop as well."""
+    caplog.set_level(logging.DEBUG, logger="gate.worker")
+    first = SourceOutage(source=SOURCE, started_at_s=12.0, reason="open_failed")
+    flaps = [SourceOutage(SOURCE, started_at_s=13.0 + s, reason="ended", is_flap=True) for s in range(3)]
+
+    run([first, *flaps])
+
+    audited = [(r.decision, r.reason) for r in _audit_rows(engine)]
+    assert audited == [(Decision.denied, CAMERA_UNAVAILABLE)] * 4  # every drop, as before
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if "door stays shut" in r.getMessage()]
+    shut = f"door {DOOR}: source {SOURCE} unavailable (%s); door stays shut"
+    assert lines == [(logging.WARNING, shut % "open_failed")] + [(logging.DEBUG, shut % "ended")] * 3
+
+
 def test_the_audit_records_the_fpir_threshold_the_door_used(
     run, engine, recognizer, group_faces, enroll_person
 ):
