@@ -72,7 +72,8 @@ class ApiSettings(BaseSettings):
         ge=60,
         le=30 * 24 * 3600,
         description="How long the answer to a create request sent with an Idempotency-Key is kept and "
-        "replayed to a retry with the same key; older ones are purged by later requests with a key.",
+        "replayed to a retry with the same key; older ones go with the next keyed request, and at the "
+        "latest with `facegate serve`'s purge, at start and then every min(retention, 1 h).",
     )
 
     gallery_feed: Literal["listen", "poll"] = Field(

@@ -125,6 +125,7 @@ from storage.idempotency import (
     IdempotentRequest,
     StoredResponse,
     find_idempotent_response,
+    purge_idempotent_responses,
     record_idempotent_response,
 )
 from storage.master_key import add_key_to_file, key_file_keys, load_keyring, merge_keys_into_file
@@ -257,6 +258,7 @@ __all__ = [
     "InvalidValue",
     "StoredResponse",
     "find_idempotent_response",
+    "purge_idempotent_responses",
     "record_idempotent_response",
     "KeyringError",
     "Keyring",

@@ -21,7 +21,8 @@ from storage.errors import Conflict, IdempotencyKeyInFlight, IdempotencyKeyReuse
 from storage.models import _utc_column, utc_now
 
 PURGE_BATCH_ROWS = 500
-"""Most expired rows one request deletes (opportunistic purge); the next request deletes the next ones."""
+"""Most expired rows one purge deletes in one transaction: a keyed request's (the next one deletes the next
+ones), or a batch of the API server's periodic purge, which repeats it until none are left."""
 
 
 class IdempotentResponse(SQLModel, table=True):

@@ -10,6 +10,7 @@ import uvicorn
 
 from api.app import create_app
 from api.cli.runtime import cli_errors, configure_logging, open_runtime
+from api.idempotency_purge import IdempotencyPurger
 from api.services import AppServices
 from api.settings import ApiSettings
 from storage import GalleryChangeFeed, StorageSettings
@@ -39,9 +40,14 @@ def serve_command(
                 pad=runtime.pad,
                 gallery_feed=feed,
             )
+            purger = IdempotencyPurger(
+                runtime.engine, retention_s=settings.idempotency_retention_s, clock=services.clock
+            )
         feed.start()
+        purger.start()
         try:
             app = create_app(services, settings=settings)
             uvicorn.run(app, host=host or settings.host, port=port or settings.port)
         finally:
+            purger.stop()
             feed.stop()
