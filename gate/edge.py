@@ -10,6 +10,8 @@ key, on disk, so a restart during an API outage decides on it until the stale li
 its last confirmed sync. Events leave the journal through `http_sink`, idempotent on their event id.
 A sync that fails otherwise (a bug, a template it cannot index) is logged by its start with one
 traceback, a count per `error_log_interval_s` and its end (gate/failure_log.py), not at every retry.
+So is a server that answers a 5xx other than 503 (a 500, a proxy's 502): its start is a warning (a
+request that hit a bug, an API restarting behind its proxy) and its counts are errors, naming the status.
 """
 
 from __future__ import annotations
@@ -53,6 +55,14 @@ _SYNC_FAILED = FailureTexts(
     first="gallery sync failed (%(cause)s); retrying with backoff; the gate decides on %(at)s",
     still="gallery sync still failing: %(count)d attempts failed in the last %(span_s).0f s",
     ended="gallery sync works again after %(span_s).1f s (%(count)d attempts failed)",
+)
+_SERVER_FAILED = FailureTexts(
+    first="gallery sync: %(cause)s; deciding on %(at)s until stale",
+    still="gallery sync: the server still fails: %(count)d attempts failed in the last %(span_s).0f s "
+    "(%(latest)s)",
+    ended="gallery sync: the server answers again after %(span_s).1f s (%(count)d attempts failed)",
+    level=logging.WARNING,  # one 500, or a 502 while the API restarts behind its proxy, may pass
+    still_level=logging.ERROR,  # a server that keeps failing does not: an operator must look
 )
 _CACHE_NOT_WRITTEN = FailureTexts(
     first="sealed gallery cache %(where)s not written (%(cause)s): the gate decides on %(at)s, but a restart "
@@ -128,6 +138,9 @@ class ApiGallerySource:
         self._problem: str | None = None
         self._sync_failures = FailureLog(
             logger, _SYNC_FAILED, interval_s=error_log_interval_s, monotonic=monotonic
+        )
+        self._server_failures = FailureLog(
+            logger, _SERVER_FAILED, interval_s=error_log_interval_s, monotonic=monotonic, is_traced=False
         )
         self._cache_failures = FailureLog(
             logger,
@@ -321,8 +334,7 @@ class ApiGallerySource:
             try:
                 self.sync_once(wait_s=self._config.long_poll_s)
             except ServerUnavailable as exc:  # reachable, but its database is not, or it failed (a 5xx)
-                level = logging.WARNING if exc.is_passing else logging.ERROR
-                self._note_problem(exc.problem, level)
+                self._note_server_unavailable(exc)
             except UpstreamUnavailable as exc:
                 self._note_problem(f"API unreachable: {exc}", logging.WARNING)
             except DeviceRefused as exc:
@@ -334,10 +346,19 @@ class ApiGallerySource:
                 self._problem = "sync failed"
             else:
                 self._sync_failures.recovered()
+                self._server_failures.recovered()
                 retry_s = _RETRY_INITIAL_S
                 continue
             self._stop.wait(retry_s)
             retry_s = min(2.0 * retry_s, self._config.retry_max_s)
+
+    def _note_server_unavailable(self, exc: ServerUnavailable) -> None:
+        """A 503 is logged once per state it names; a fault (500, 502) by its start, counts and end."""
+        if exc.is_fault:
+            self._server_failures.failed(exc.problem, at=f"version {self._version}")
+            self._problem = exc.problem
+            return
+        self._note_problem(exc.problem, logging.WARNING if exc.is_passing else logging.ERROR)
 
     def _note_problem(self, problem: str, level: int) -> None:
         if self._problem != problem:

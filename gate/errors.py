@@ -59,17 +59,27 @@ class ServerUnavailable(UpstreamUnavailable):
     names why when its JSON body has one (`database_unavailable`, `schema_missing`, `commit_unconfirmed`);
     `detail` holds the server's words ('' when it sent none: a bare 502)."""
 
-    def __init__(self, message: str, *, status_word: str | None, detail: str, status: str = "") -> None:
+    def __init__(
+        self, message: str, *, status_word: str | None, detail: str, status: str = "", status_code: int
+    ) -> None:
         super().__init__(message)
         self.status_word = status_word
         self.detail = detail
         self.status = status
         """The HTTP status and its reason phrase, `502 Bad Gateway`."""
+        self.status_code = status_code
+        """The HTTP status alone, 502."""
 
     @property
     def is_passing(self) -> bool:
         """Whether a wait alone can end it: not a missing schema (an operator must run `facegate init`)."""
         return self.status_word != "schema_missing"
+
+    @property
+    def is_fault(self) -> bool:
+        """Whether the server (or a proxy before it) failed, rather than said why it cannot serve now: any
+        5xx but a 503, which the API answers for a state it is in (its database away, its gallery loading)."""
+        return self.status_code != 503
 
     @property
     def problem(self) -> str:

@@ -20,15 +20,17 @@ class FailureTexts:
 
     Every line gets `where`; `first` also gets `cause` ("Type: message", or the text given for a failure
     that raised nothing) and `at` (the first failure's frame, track or check); `still` gets `count` and
-    `span_s` (failures since the last line, and the seconds since it); `ended` gets `count` and `span_s`
-    (every failure of the episode, and its length).
+    `span_s` (failures since the last line, and the seconds since it) and `latest` (the latest failure's
+    cause); `ended` gets `count` and `span_s` (every failure of the episode, and its length).
     """
 
     first: str
     still: str
     ended: str
     level: int = logging.ERROR
-    """The first line's level (and a changed cause's); counts and the end are WARNING."""
+    """The first line's level (and a changed cause's); the end is WARNING."""
+    still_level: int = logging.WARNING
+    """The count lines' level: ERROR where a failure that lasts is a fault though its first one may not be."""
 
 
 class FailureLog:
@@ -96,8 +98,9 @@ class FailureLog:
             still += "; it worked again %(returns)d times, each for less than %(settle_s).0f s"
             fields |= {"returns": self._returns_since_line, "settle_s": self._settle_s}
         latest = self._latest
+        fields["latest"] = "" if latest is None else _cause(latest)
         if latest is None or type(latest) is self._named:
-            self._log.warning(still, fields)
+            self._log.log(self._texts.still_level, still, fields)
         else:
             self._named = type(latest)
             message = f"{still}; now failing with %(cause)s"

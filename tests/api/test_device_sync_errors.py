@@ -20,6 +20,7 @@ from storage import Keyring, bind_device_doors, make_engine, session_scope
 from tests.api.conftest import ApiHarness, make_services
 from tests.api.console_browser import serving
 from tests.api.test_devices import _device_id, _edge_gate, _enroll
+from tests.fakes import FakeClock
 from tests.gate.edge_support import wait_for
 from tests.storage.test_schema_missing import drop_every_table
 
@@ -119,4 +120,53 @@ def test_an_edge_gate_names_a_5xx_without_a_state_by_its_status_and_the_servers_
     assert lines == [
         (logging.WARNING, f"gallery sync: {problem}; deciding on version None until stale")
         for problem in problems
+    ]
+
+
+class FixedAfter:
+    """An ASGI app: `broken` answers the first `failing` gallery syncs, `working` everything else; each
+    sync takes `step_s` on the gate's clock (a broken server answering for minutes, in no time)."""
+
+    def __init__(self, broken: FastAPI, working: FastAPI, *, failing: int, clock: FakeClock, step_s: float):
+        self.broken, self.working, self.failing = broken, working, failing
+        self.clock, self.step_s = clock, step_s
+        self.syncs = 0
+
+    async def __call__(self, scope, receive, send) -> None:
+        app = self.working
+        if scope["type"] == "http" and scope["path"] == "/devices/gallery":
+            self.syncs += 1
+            self.clock.advance(self.step_s)
+            app = self.broken if self.syncs <= self.failing else self.working
+        await app(scope, receive, send)
+
+
+def test_an_edge_gate_whose_server_keeps_answering_500_logs_an_error_naming_it_while_it_lasts(
+    api: ApiHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture, group_faces: list[bytes]
+) -> None:
+    """An API that answered 500 for hours (its keyring does not open the templates) was one WARNING line,
+    like a blip; now its first line stays a warning, each error_log_interval_s an error names the status,
+    and one line says when it answers again."""
+    with session_scope(api.services.engine) as session:
+        bind_device_doors(session, key_id=_device_id(api), doors=["lab"], create_doors=True)
+    _enroll(api, "Ada", group_faces[0])
+    other_key = Keyring([secrets.token_bytes(32)])
+    wrong_key = create_app(make_services(api.services.engine, other_key, api.services.recognizer))
+    clock = FakeClock()
+    server = FixedAfter(wrong_key, api.client.app, failing=20, clock=clock, step_s=5.0)
+    with caplog.at_level(logging.WARNING, logger="gate.edge"), serving(server) as url:
+        gate = _edge_gate(api, url, tmp_path / "gate", door="lab", retry_max_s=0.01, monotonic=clock)
+        gate.start()
+        try:
+            # a second sync that works: the gate thread has handled the first (and logged its end)
+            wait_for(lambda: server.syncs >= 22, timeout_s=120.0, what="two syncs after 20 answers 500")
+        finally:
+            gate.close()
+    problem = "server answered 500 Internal Server Error: internal error: stored data cannot be read"
+    still = f"gallery sync: the server still fails: 6 attempts failed in the last 30 s ({problem})"
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.getMessage().startswith("gallery sync")]
+    assert lines == [  # syncs 5 s apart: counts at 35, 65 and 95 s, the 21st works
+        (logging.WARNING, f"gallery sync: {problem}; deciding on version None until stale"),
+        *[(logging.ERROR, still)] * 3,
+        (logging.WARNING, "gallery sync: the server answers again after 100.0 s (20 attempts failed)"),
     ]

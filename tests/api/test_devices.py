@@ -8,6 +8,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -193,7 +194,14 @@ def test_an_admin_creates_a_device_key_for_doors_over_http(api: ApiHarness) -> N
 
 
 def _edge_gate(
-    api: ApiHarness, url: str, home: Path, *, door: str, retry_max_s: float = 0.5, error_log_interval_s=30.0
+    api: ApiHarness,
+    url: str,
+    home: Path,
+    *,
+    door: str,
+    retry_max_s: float = 0.5,
+    error_log_interval_s=30.0,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> ApiGallerySource:
     config = ApiGallerySourceConfig.model_validate(
         {"url": url, "api_key": api.tokens[Role.device], "long_poll_s": 0.0, "retry_max_s": retry_max_s}
@@ -204,7 +212,7 @@ def _edge_gate(
         home=home,
         recognizer=api.services.recognizer,
         max_stale_s=3600.0,
-        monotonic=time.monotonic,
+        monotonic=monotonic,
         error_log_interval_s=error_log_interval_s,
     )
 
