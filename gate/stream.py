@@ -8,7 +8,8 @@ A live source in an outage is retried with backoff; the outage is logged by its 
 raised: with its traceback), a count of failed reopen attempts per `error_log_interval_s` and its end
 (gate/failure_log.py), not with a line or a traceback per retry. A source that comes back and drops
 again before it delivered for `error_log_interval_s` (a flapping camera) continues its outage in the log:
-its drops are counted there, and its end is logged once the source stayed up for that long.
+its drops are counted there, and its end is logged once the source stayed up for that long. Its backoff
+goes on doubling across such flaps too, back to the shortest wait only once it stayed up that long.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ class LatestFrameReader:
     """Reads a FrameSource on its own thread into a one-slot buffer (G1: capture never waits).
 
     A frame replaced before the consumer took it is counted in `dropped_frames`. When the source
-    fails or ends it is reopened after `reconnect_initial_s`, doubling up to `reconnect_max_s`;
+    fails or ends it is reopened after `reconnect_initial_s`, doubling up to `reconnect_max_s`, and
+    back to `reconnect_initial_s` only after a connection delivered for `stable_s` (not after a flap);
     each outage is handed to the consumer once, as a SourceOutage, before any later frame, and
     logged by its start, a count of failed attempts per `error_log_interval_s` and its end, once
     frames kept coming for `stable_s` (outages between count as failed attempts of the first).
@@ -148,10 +150,10 @@ class LatestFrameReader:
     def _run(self) -> None:
         backoff_s = self._reconnect_initial_s
         while not self._stopping.is_set():
-            delivered, reason, error = self._pump()
+            up_s, reason, error = self._pump()
             if self._stopping.is_set():
                 return
-            if delivered:
+            if up_s is not None and up_s >= self._stable_s:  # it stayed up, as its log's end needs: no flap
                 backoff_s = self._reconnect_initial_s
             self._report_outage(reason, error)
             logger.debug("source %s: reopening in %.2f s (%s)", self.source.name, backoff_s, reason)
@@ -159,28 +161,32 @@ class LatestFrameReader:
                 return
             backoff_s = min(backoff_s * 2.0, self._reconnect_max_s)
 
-    def _pump(self) -> tuple[int, str, Exception | None]:
-        """Read one connection until it fails; (frames delivered, why it stopped, what it raised)."""
+    def _pump(self) -> tuple[float | None, str, Exception | None]:
+        """Read one connection until it fails; (s from its first frame to its last, None without a frame;
+        why it stopped; what it raised)."""
         frames = self.source.frames()
-        delivered = 0
+        first_at_s: float | None = None
+        up_s: float | None = None
         try:
             for image in frames:
                 if self._stopping.is_set():
-                    return delivered, "stopped", None
-                self._publish(image)
-                delivered += 1
+                    return up_s, "stopped", None
+                at_s = self._publish(image)
+                first_at_s = at_s if first_at_s is None else first_at_s
+                up_s = at_s - first_at_s
         except CameraStalled:
-            return delivered, "read_timeout", None
+            return up_s, "read_timeout", None
         except CameraUnavailable:
-            return delivered, "open_failed", None
+            return up_s, "open_failed", None
         except Exception as exc:  # the top of the capture thread's loop (E4): count; logged as the outage
             self.error_count += 1
-            return delivered, "error", exc
+            return up_s, "error", exc
         finally:
             frames.close()
-        return delivered, "ended", None
+        return up_s, "ended", None
 
-    def _publish(self, image: BgrImage) -> None:
+    def _publish(self, image: BgrImage) -> float:
+        """Hand the frame over; when it was captured (monotonic s)."""
         captured = CapturedFrame(image=image, captured_at_s=self._monotonic())
         if self._failures is not None:
             self._failures.recovered()  # logs the end of an outage once frames kept coming for stable_s
@@ -190,6 +196,7 @@ class LatestFrameReader:
                 self.dropped_frames += 1
             self._latest = captured
             self._changed.notify_all()
+        return captured.captured_at_s
 
     def _report_outage(self, reason: str, error: Exception | None) -> None:
         """Count a failed connection: the first of an outage starts it, later ones are its retries.

@@ -259,6 +259,16 @@ class FlappingCamera:
             yield self.image
 
 
+def _read_until_stable(reader: LatestFrameReader, camera: FlappingCamera) -> None:
+    """Run the reader until the camera stayed up, then stop it."""
+    try:
+        reader.start()
+        assert camera.is_stable.wait(WAIT_S), "the camera never stayed up"
+    finally:
+        camera.release.set()
+        reader.stop()
+
+
 def test_a_flapping_camera_is_logged_like_one_outage_and_counts_every_drop(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -269,12 +279,7 @@ def test_a_flapping_camera_is_logged_like_one_outage_and_counts_every_drop(
     reader = LatestFrameReader(  # frames must keep coming for stable_s (its default, 30 s) to end the outage
         camera, monotonic=clock, reconnect_initial_s=0.001, reconnect_max_s=0.001, error_log_interval_s=30.0
     )
-    try:
-        reader.start()
-        assert camera.is_stable.wait(WAIT_S), "the camera never stayed up"
-    finally:
-        camera.release.set()
-        reader.stop()
+    _read_until_stable(reader, camera)
     lines = [r.getMessage() for r in _lines(caplog)]
     assert lines == [
         f"source {camera.name}: unavailable (open_failed); reopening it with backoff",
@@ -288,3 +293,35 @@ def test_a_flapping_camera_is_logged_like_one_outage_and_counts_every_drop(
     # each drop is still handed to the gate (audited, its tracks ended), marked as a flap of the first outage
     assert [(o.reason, o.is_flap) for o in outages] == [("open_failed", False)] + [("ended", True)] * 10
     assert reader.outage_count == 11
+
+
+def _waits(caplog: pytest.LogCaptureFixture) -> list[float]:
+    """The reader's waits before each reopen, in s, in order (from its debug lines' arguments)."""
+    return [r.args[1] for r in caplog.records if r.msg.startswith("source %s: reopening in")]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("stable_s", "waits"),
+    [
+        (30.0, [1, 2, 4, 8] + [16] * 26),  # each flap's 3 frames span 2 s: the waits keep doubling
+        (3.0, [1, 2, 4, 8] + [16] * 26),
+        (2.0, [1, 2, 1] + [2, 4, 1] * 9),  # up for stable_s: the next wait is the shortest again
+    ],
+)
+def test_a_flapping_camera_keeps_backing_off_until_it_stays_up_for_stable_s(
+    caplog: pytest.LogCaptureFixture, stable_s: float, waits: list[int]
+) -> None:
+    """A camera that came back for a few frames was reopened at the shortest wait after every flap."""
+    caplog.set_level(logging.DEBUG, logger="gate.stream")
+    clock = FakeClock()
+    camera = FlappingCamera(clock, cycles=10, stable_frames=1)
+    initial_s = 0.0001  # real waits: the reader's thread sleeps them
+    reader = LatestFrameReader(
+        camera,
+        monotonic=clock,
+        reconnect_initial_s=initial_s,
+        reconnect_max_s=16 * initial_s,
+        stable_s=stable_s,
+    )
+    _read_until_stable(reader, camera)
+    assert [round(wait_s / initial_s) for wait_s in _waits(caplog)] == waits
