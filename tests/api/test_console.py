@@ -47,6 +47,7 @@ CONSOLE_ROLES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", "/ui/access/groups/{group_id}/members/{person_id}/delete"): frozenset({ADMIN}),
     ("POST", "/ui/access/doors"): frozenset({ADMIN}),
     ("POST", "/ui/access/doors/{door_id}/rename"): frozenset({ADMIN}),
+    ("POST", "/ui/access/doors/{door_id}/forget-name"): frozenset({ADMIN}),
     ("POST", "/ui/access/rules"): frozenset({ADMIN}),
     ("POST", "/ui/access/rules/{rule_id}/delete"): frozenset({ADMIN}),
     ("GET", "/ui/events"): frozenset({ADMIN, AUDITOR}),

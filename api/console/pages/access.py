@@ -1,8 +1,10 @@
-"""Access (admin): groups and their members, doors, weekly door rules with a time zone."""
+"""Access (admin): groups and their members, doors and their former names, weekly door rules with a time
+zone."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, status
@@ -25,6 +27,7 @@ from storage import (
     create_group,
     delete_door_rule,
     delete_group,
+    forget_former_door_name,
     list_doors_with_rules,
     list_groups,
     list_people,
@@ -37,6 +40,14 @@ _MAX_ROWS = 500
 Name = Annotated[str, Form(min_length=1, max_length=100)]
 
 
+@dataclass(frozen=True)
+class ForgottenName:
+    """A former name the console just dropped, and the door's name now."""
+
+    door: str
+    name: str
+
+
 def _page(
     request: Request,
     session: Session,
@@ -46,9 +57,10 @@ def _page(
     status_code: int = 200,
     kept: Mapping[str, object] | None = None,
     renamed: DoorRenamedPublic | None = None,
+    forgotten: ForgottenName | None = None,
 ) -> Response:
     """The page; after a refusal, `error` says why and `kept` holds the refused form's input; after a
-    rename, `renamed` says what still knows the door by its old name."""
+    rename, `renamed` says what still knows the door by its old name; `forgotten`, which name was dropped."""
     groups, _ = list_groups(session, limit=_MAX_ROWS)
     doors, _ = list_doors_with_rules(session, limit=_MAX_ROWS)
     people, _ = list_people(session, limit=_MAX_ROWS)
@@ -65,6 +77,7 @@ def _page(
         names={person.id: person.name for person in people},
         weekdays=list(Weekday),
         renamed=renamed,
+        forgotten=forgotten,
         lookback_days=RENAME_LOOKBACK_DAYS,
     )
 
@@ -154,6 +167,18 @@ def rename_a_door(
         kept = {"rename_door_id": door_id, "rename_name": name}
         return outcome.shown(_page(request, session, user, error=outcome.message, kept=kept))
     return _page(request, session, user, renamed=outcome)
+
+
+@router.post("/doors/{door_id}/forget-name")
+def forget_a_former_name(
+    request: Request, session: SessionDep, user: AdminForm, door_id: int, name: Name
+) -> Response:
+    """Drop a former name as `DELETE /doors/{id}/former-names/{name}` does: refused, changing nothing,
+    while events were audited under it or when it is not the door's (another admin dropped it meanwhile)."""
+    outcome = apply_change(session, lambda s: forget_former_door_name(s, door_id, name=name))
+    if isinstance(outcome, Refusal):
+        return outcome.shown(_page(request, session, user, error=outcome.message))
+    return _page(request, session, user, forgotten=ForgottenName(door=outcome.name, name=name))
 
 
 @router.post("/rules")
