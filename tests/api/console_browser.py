@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from fastapi import FastAPI
 from PIL import Image
 from playwright.sync_api import Browser, Page, Playwright, ViewportSize, expect
+from starlette.types import ASGIApp
 
 CHROMIUM = Path("/usr/bin/chromium")
 """Debian's package (`make test` installs it); Playwright never downloads a browser here."""
@@ -51,7 +51,7 @@ def sign_in_page(page: Page, base_url: str, key: str) -> None:
 
 
 @contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
+def serving(app: ASGIApp) -> Iterator[str]:
     """Run `app` under uvicorn on a free local port in a thread; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
