@@ -10,8 +10,11 @@ key, on disk, so a restart during an API outage decides on it until the stale li
 its last confirmed sync. Events leave the journal through `http_sink`, idempotent on their event id.
 A sync that fails otherwise (a bug, a template it cannot index) is logged by its start with one
 traceback, a count per `error_log_interval_s` and its end (gate/failure_log.py), not at every retry.
-So is a server that answers a 5xx other than 503 (a 500, a proxy's 502): its start is a warning (a
-request that hit a bug, an API restarting behind its proxy) and its counts are errors, naming the status.
+So is an API that does not serve the sync at all: unreachable (refused, timed out), a 5xx other than
+503 (a 500, a proxy's 502) or a 503 that names no state of the API (a proxy's, a gallery still loading):
+its start is a warning (a request that hit a bug, an API restarting) and its counts are errors, naming the
+latest cause, since a gate cut off that long denies every face once its gallery is stale. A 503 that
+names the API's state (its database down) is logged once per state.
 """
 
 from __future__ import annotations
@@ -56,13 +59,13 @@ _SYNC_FAILED = FailureTexts(
     still="gallery sync still failing: %(count)d attempts failed in the last %(span_s).0f s",
     ended="gallery sync works again after %(span_s).1f s (%(count)d attempts failed)",
 )
-_SERVER_FAILED = FailureTexts(
+_API_AWAY = FailureTexts(
     first="gallery sync: %(cause)s; deciding on %(at)s until stale",
-    still="gallery sync: the server still fails: %(count)d attempts failed in the last %(span_s).0f s "
-    "(%(latest)s)",
+    still="gallery sync: the server still does not serve it: %(count)d attempts failed in the last "
+    "%(span_s).0f s (%(latest)s)",
     ended="gallery sync: the server answers again after %(span_s).1f s (%(count)d attempts failed)",
-    level=logging.WARNING,  # one 500, or a 502 while the API restarts behind its proxy, may pass
-    still_level=logging.ERROR,  # a server that keeps failing does not: an operator must look
+    level=logging.WARNING,  # one 500, a refused connection or a 502 while the API restarts may pass
+    still_level=logging.ERROR,  # an API away that long does not: the gallery goes stale; someone must look
 )
 _CACHE_NOT_WRITTEN = FailureTexts(
     first="sealed gallery cache %(where)s not written (%(cause)s): the gate decides on %(at)s, but a restart "
@@ -139,8 +142,8 @@ class ApiGallerySource:
         self._sync_failures = FailureLog(
             logger, _SYNC_FAILED, interval_s=error_log_interval_s, monotonic=monotonic
         )
-        self._server_failures = FailureLog(
-            logger, _SERVER_FAILED, interval_s=error_log_interval_s, monotonic=monotonic, is_traced=False
+        self._api_away = FailureLog(
+            logger, _API_AWAY, interval_s=error_log_interval_s, monotonic=monotonic, is_traced=False
         )
         self._cache_failures = FailureLog(
             logger,
@@ -336,7 +339,7 @@ class ApiGallerySource:
             except ServerUnavailable as exc:  # reachable, but its database is not, or it failed (a 5xx)
                 self._note_server_unavailable(exc)
             except UpstreamUnavailable as exc:
-                self._note_problem(f"API unreachable: {exc}", logging.WARNING)
+                self._note_api_away(f"API unreachable: {exc}")
             except DeviceRefused as exc:
                 self._note_problem(f"API refused this device: {exc}", logging.ERROR)
                 retry_s = self._config.retry_max_s
@@ -346,19 +349,24 @@ class ApiGallerySource:
                 self._problem = "sync failed"
             else:
                 self._sync_failures.recovered()
-                self._server_failures.recovered()
+                self._api_away.recovered()
                 retry_s = _RETRY_INITIAL_S
                 continue
             self._stop.wait(retry_s)
             retry_s = min(2.0 * retry_s, self._config.retry_max_s)
 
     def _note_server_unavailable(self, exc: ServerUnavailable) -> None:
-        """A 503 is logged once per state it names; a fault (500, 502) by its start, counts and end."""
-        if exc.is_fault:
-            self._server_failures.failed(exc.problem, at=f"version {self._version}")
-            self._problem = exc.problem
+        """A 503 is logged once per state it names; a fault (500, 502) or a 503 without a state (a proxy's)
+        as the API away."""
+        if exc.is_fault or exc.status_word is None:
+            self._note_api_away(exc.problem)
             return
         self._note_problem(exc.problem, logging.WARNING if exc.is_passing else logging.ERROR)
+
+    def _note_api_away(self, problem: str) -> None:
+        """By its start, a count per interval naming the latest problem, and its end (at the next sync)."""
+        self._api_away.failed(problem, at=f"version {self._version}")
+        self._problem = problem
 
     def _note_problem(self, problem: str, level: int) -> None:
         if self._problem != problem:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -16,12 +17,13 @@ from fastapi.responses import HTMLResponse
 
 from api.app import create_app
 from gate import ApiGallerySource, GalleryStale
-from storage import Keyring, bind_device_doors, make_engine, session_scope
+from gate.api_client import ApiClient
+from storage import Keyring, Role, bind_device_doors, make_engine, session_scope
 from tests.api.conftest import ApiHarness, make_services
 from tests.api.console_browser import serving
 from tests.api.test_devices import _device_id, _edge_gate, _enroll
 from tests.fakes import FakeClock
-from tests.gate.edge_support import wait_for
+from tests.gate.edge_support import free_port, wait_for
 from tests.storage.test_schema_missing import drop_every_table
 
 
@@ -123,6 +125,11 @@ def test_an_edge_gate_names_a_5xx_without_a_state_by_its_status_and_the_servers_
     ]
 
 
+def _still(latest: str) -> str:
+    """The count line of an API away, syncs 5 s apart: 6 failed a 30 s line, `latest` the last one's cause."""
+    return f"gallery sync: the server still does not serve it: 6 attempts failed in the last 30 s ({latest})"
+
+
 class FixedAfter:
     """An ASGI app: `broken` answers the first `failing` gallery syncs, `working` everything else; each
     sync takes `step_s` on the gate's clock (a broken server answering for minutes, in no time)."""
@@ -163,10 +170,85 @@ def test_an_edge_gate_whose_server_keeps_answering_500_logs_an_error_naming_it_w
         finally:
             gate.close()
     problem = "server answered 500 Internal Server Error: internal error: stored data cannot be read"
-    still = f"gallery sync: the server still fails: 6 attempts failed in the last 30 s ({problem})"
     lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.getMessage().startswith("gallery sync")]
     assert lines == [  # syncs 5 s apart: counts at 35, 65 and 95 s, the 21st works
         (logging.WARNING, f"gallery sync: {problem}; deciding on version None until stale"),
-        *[(logging.ERROR, still)] * 3,
+        *[(logging.ERROR, _still(problem))] * 3,
         (logging.WARNING, "gallery sync: the server answers again after 100.0 s (20 attempts failed)"),
+    ]
+
+
+class SwitchingClient:
+    """An edge gate's API client: its first posts go to `away` (each ApiClient for as many posts as given),
+    the rest to `working`; each post takes `step_s` on the gate's clock (an API away for minutes, in no
+    time). Client-side, as nothing answers on a refused port to count its attempts."""
+
+    def __init__(
+        self, away: list[tuple[ApiClient, int]], working: ApiClient, *, clock: FakeClock, step_s: float
+    ):
+        self.away, self.working, self.clock, self.step_s = away, working, clock, step_s
+        self.posts = 0
+
+    def post(self, path: str, body: dict[str, Any], *, timeout_s: float) -> dict[str, Any]:
+        self.posts += 1
+        self.clock.advance(self.step_s)
+        client, ahead = self.working, self.posts
+        for away, count in self.away:
+            if ahead <= count:
+                client = away
+                break
+            ahead -= count
+        return client.post(path, body, timeout_s=timeout_s)
+
+
+def _proxy_unavailable() -> FastAPI:
+    """A reverse proxy whose API is away: 503 with its own HTML page, no JSON state, for every request."""
+    proxy = FastAPI()
+
+    @proxy.post("/{path:path}")
+    def answer(path: str) -> HTMLResponse:
+        page = (
+            "<html><head><title>503 Service Temporarily Unavailable</title></head><body>nginx</body></html>"
+        )
+        return HTMLResponse(page, status_code=503)
+
+    return proxy
+
+
+def test_an_edge_gate_whose_api_stays_unreachable_logs_an_error_while_it_lasts_and_its_end(
+    api: ApiHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An API refused (nothing listens on its port), then a proxy's 503 without a state, for 100 s was one
+    WARNING line for each, like two blips, and none when it answered again; now it is logged as the 500
+    is: its first line, an error per error_log_interval_s naming the latest cause, and its end."""
+    with session_scope(api.services.engine) as session:
+        bind_device_doors(session, key_id=_device_id(api), doors=["lab"], create_doors=True)
+    refused = f"http://127.0.0.1:{free_port()}"
+    token = api.tokens[Role.device]
+    clock = FakeClock()
+    with caplog.at_level(logging.WARNING, logger="gate.edge"):
+        with serving(_proxy_unavailable()) as proxy, serving(api.client.app) as url:
+            gate = _edge_gate(api, refused, tmp_path / "gate", door="lab", retry_max_s=0.01, monotonic=clock)
+            away = [(ApiClient(refused, api_key=token), 10), (ApiClient(proxy, api_key=token), 10)]
+            client = SwitchingClient(away, ApiClient(url, api_key=token), clock=clock, step_s=5.0)
+            gate.client = client
+            gate.start()
+            try:
+                # 20 failed registrations, then it registers and syncs, then syncs again: the gate thread has
+                # handled the first sync that worked (and logged the end) before it posts the 23rd time
+                wait_for(lambda: client.posts >= 23, timeout_s=120.0, what="two syncs after 20 that failed")
+                lines = [
+                    (r.levelno, r.getMessage())
+                    for r in caplog.records
+                    if r.getMessage().startswith("gallery sync")
+                ]
+            finally:
+                gate.close()
+    unreachable = "API unreachable: /devices/register: <urlopen error [Errno 111] Connection refused>"
+    proxied = "server answered 503 Service Unavailable: 503 Service Temporarily Unavailable"
+    assert lines == [  # posts 5 s apart: counts at 35, 65 and 95 s; the 21st registers, the 22nd syncs
+        (logging.WARNING, f"gallery sync: {unreachable}; deciding on version None until stale"),
+        (logging.ERROR, _still(unreachable)),
+        *[(logging.ERROR, _still(proxied))] * 2,
+        (logging.WARNING, "gallery sync: the server answers again after 105.0 s (20 attempts failed)"),
     ]
