@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from PIL import Image
-from playwright.sync_api import Browser, Page, Playwright, ViewportSize, expect
+from playwright.sync_api import Browser, Page, Playwright, ViewportSize, expect, sync_playwright
 from starlette.types import ASGIApp
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -69,6 +69,20 @@ def serving(app: ASGIApp) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextmanager
+def console_page(app: ASGIApp, key: str, path: str) -> Iterator[Page]:
+    """A desktop Chromium page on `app` under uvicorn, signed in with the API key `key`, opened at `path`."""
+    with serving(app) as base_url, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_context(viewport=DESKTOP).new_page()
+        sign_in_page(page, base_url, key)
+        page.goto(f"{base_url}{path}")
+        try:
+            yield page
+        finally:
+            browser.close()
 
 
 @dataclass

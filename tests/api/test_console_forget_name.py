@@ -10,11 +10,11 @@ import html
 import re
 from datetime import UTC, datetime
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from storage import Role, create_door, list_doors_with_rules, rename_door, session_scope
 from tests.api.conftest import ApiHarness
-from tests.api.console_browser import DESKTOP, launch_chromium, serving, sign_in_page
+from tests.api.console_browser import console_page
 from tests.api.test_console import sign_in
 from tests.api.test_events_former_names import record_event
 
@@ -55,11 +55,7 @@ def _alert(page: str) -> str:
 def test_an_admin_forgets_a_former_name_in_the_browser_but_not_one_with_events(api: ApiHarness) -> None:
     """In Chromium against the app under uvicorn: Forget beside each former name of the door."""
     _atrium_formerly_lobby_and_hall(api)
-    with serving(api.client.app) as base_url, sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_context(viewport=DESKTOP).new_page()
-        sign_in_page(page, base_url, api.tokens[Role.admin])
-        page.goto(f"{base_url}/ui/access")
+    with console_page(api.client.app, api.tokens[Role.admin], "/ui/access") as page:
         door = page.locator(".door", has_text="atrium")
         expect(door).to_contain_text("Former names, still used by gates configured with them: lobby")
         door.get_by_role("button", name="Forget hall").click()
@@ -71,7 +67,6 @@ def test_an_admin_forgets_a_former_name_in_the_browser_but_not_one_with_events(a
         expect(page.get_by_role("alert")).to_have_text(KEPT)
         expect(page.locator("#forget-notice")).to_have_count(0)
         expect(door.get_by_role("button", name="Forget lobby")).to_be_visible()
-        browser.close()
     assert _former_names(api) == ["lobby"]
 
 

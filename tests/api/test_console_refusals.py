@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from sqlalchemy import event
 
 from api.app import create_app
@@ -32,7 +32,7 @@ from storage import (
     session_scope,
 )
 from tests.api.conftest import ApiHarness
-from tests.api.console_browser import DESKTOP, launch_chromium, serving, sign_in_page
+from tests.api.console_browser import console_page
 from tests.api.test_console import sign_in
 from tests.concurrency import Worker, deadlocked_pair
 
@@ -165,14 +165,8 @@ def test_in_a_browser_a_door_added_at_once_elsewhere_is_refused_in_the_page_with
     form's request inserted; the page says so where the form is, the name is still typed, the admin
     edits it and sends again."""
     engine = api.services.engine
-    with (
-        serving(create_app(api.services, settings=ApiSettings())) as base_url,
-        sync_playwright() as playwright,
-    ):
-        browser = launch_chromium(playwright)
-        page = browser.new_context(viewport=DESKTOP).new_page()
-        sign_in_page(page, base_url, api.tokens[Role.admin])
-        page.goto(f"{base_url}/ui/access")
+    app = create_app(api.services, settings=ApiSettings())
+    with console_page(app, api.tokens[Role.admin], "/ui/access") as page:
         page.get_by_label("New door").fill("lab")
 
         def send() -> None:
@@ -189,7 +183,6 @@ def test_in_a_browser_a_door_added_at_once_elsewhere_is_refused_in_the_page_with
         page.get_by_role("button", name="Add door").click()
         expect(page.locator(".door h3")).to_have_text(["lab", "lab 2"])
         expect(page.get_by_role("alert")).to_have_count(0)
-        browser.close()
     with session_scope(engine) as session:
         assert [door.name for door in list_doors(session)] == ["lab", "lab 2"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -26,7 +26,7 @@ from storage import (
     session_scope,
 )
 from tests.api.conftest import ApiHarness
-from tests.api.console_browser import DESKTOP, launch_chromium, serving, sign_in_page
+from tests.api.console_browser import console_page
 from tests.api.test_console import sign_in
 
 RULE = {"group_id": 1, "weekdays": ["mon"], "start": "08:00", "end": "18:00"}
@@ -117,11 +117,7 @@ def test_the_console_shows_the_refusal_on_the_rule_form_with_its_input_kept(api:
     """In Chromium against the app under uvicorn: the Access page's rule form with a misspelt door."""
     engine = api.services.engine
     _staff_and_lobby_renamed_hall(engine)
-    with serving(api.client.app) as base_url, sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_context(viewport=DESKTOP).new_page()
-        sign_in_page(page, base_url, api.tokens[Role.admin])
-        page.goto(f"{base_url}/ui/access")
+    with console_page(api.client.app, api.tokens[Role.admin], "/ui/access") as page:
         form = page.locator("form.rule-form")
         form.get_by_label("Door", exact=True).fill("labb")
         form.get_by_label("mon", exact=True).check()
@@ -132,7 +128,6 @@ def test_the_console_shows_the_refusal_on_the_rule_form_with_its_input_kept(api:
         expect(form.get_by_label("Door", exact=True)).to_have_value("labb")
         expect(form.get_by_label("To", exact=True)).to_have_value("17:30")
         expect(form.get_by_label("mon", exact=True)).to_be_checked()
-        browser.close()
     assert _doors_and_rules(engine) == (["hall"], [])
     csrf = sign_in(api.client, api.tokens[Role.admin])  # the former name, through the same form
     added = api.client.post("/ui/access/rules", data={**RULE, "door": "lobby", "csrf_token": csrf})
