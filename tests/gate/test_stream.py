@@ -58,6 +58,8 @@ def test_live_sources_are_device_indexes_and_stream_urls():
 
 
 def test_reader_hands_over_the_newest_frame_and_counts_the_ones_it_replaced(walker):
+    """A consumer that takes one frame, then none until the reader has read the rest, gets the newest one;
+    every frame in between was replaced and counted (a consumer racing the reader was load-dependent)."""
     frame_count = 40
     camera = MjpegCamera(walker(frame_count), interval_s=0.005)
     reader = _reader(camera.url)
@@ -66,18 +68,14 @@ def test_reader_hands_over_the_newest_frame_and_counts_the_ones_it_replaced(walk
         first = _next_frame(reader)
         assert first.image.shape == (480, 640, 3)
         assert camera.all_sent.wait(WAIT_S)
-        taken = [read_stamp(first.image)]
-        while taken[-1] != frame_count - 1:
-            frame = _next_frame(reader)
-            assert frame.captured_at_s >= first.captured_at_s
-            taken.append(read_stamp(frame.image))
+        _wait_for(lambda: reader.dropped_frames == frame_count - 2, "every frame but two replaced")
+        newest = _next_frame(reader)
     finally:
         reader.stop()
         camera.stop()
-    # Every frame the camera sent was either taken or counted as dropped; the consumer saw few of them.
-    assert taken == sorted(taken) and len(set(taken)) == len(taken)
-    assert reader.dropped_frames == frame_count - len(taken)
-    assert len(taken) < frame_count // 2
+    assert read_stamp(newest.image) == frame_count - 1 and newest.captured_at_s >= first.captured_at_s
+    assert read_stamp(first.image) < frame_count - 1
+    assert reader.dropped_frames == frame_count - 2
     assert reader.outage_count == 0
 
 
