@@ -11,10 +11,11 @@ its last confirmed sync. Events leave the journal through `http_sink`, idempoten
 A sync that fails otherwise (a bug, a template it cannot index) is logged by its start with one
 traceback, a count per `error_log_interval_s` and its end (gate/failure_log.py), not at every retry.
 So is an API that does not serve the sync at all: unreachable (refused, timed out), a 5xx other than
-503 (a 500, a proxy's 502) or a 503 that names no state of the API (a proxy's, a gallery still loading):
-its start is a warning (a request that hit a bug, an API restarting) and its counts are errors, naming the
-latest cause, since a gate cut off that long denies every face once its gallery is stale. A 503 that
-names the API's state (its database down) is logged once per state.
+503 (a 500, a proxy's 502), a 503 that names no state of the API (a proxy's, a gallery still loading) or
+one that names a state a wait can end (`database_unavailable`, `commit_unconfirmed`): its start is a
+warning (a request that hit a bug, an API restarting, its database failing over) and its counts are
+errors, naming the latest cause, since a gate cut off that long denies every face once its gallery is
+stale. A 503 `schema_missing` (only an operator ends it) is an error, logged once per change of problem.
 """
 
 from __future__ import annotations
@@ -356,12 +357,12 @@ class ApiGallerySource:
             retry_s = min(2.0 * retry_s, self._config.retry_max_s)
 
     def _note_server_unavailable(self, exc: ServerUnavailable) -> None:
-        """A 503 is logged once per state it names; a fault (500, 502) or a 503 without a state (a proxy's)
-        as the API away."""
-        if exc.is_fault or exc.status_word is None:
+        """A missing schema is logged once per change of problem (an error: no wait ends it); any other 5xx
+        (a 500, a 503 without a state, its database down for a day) as the API away."""
+        if exc.is_passing:
             self._note_api_away(exc.problem)
             return
-        self._note_problem(exc.problem, logging.WARNING if exc.is_passing else logging.ERROR)
+        self._note_problem(exc.problem, logging.ERROR)
 
     def _note_api_away(self, problem: str) -> None:
         """By its start, a count per interval naming the latest problem, and its end (at the next sync)."""

@@ -76,12 +76,6 @@ class ServerUnavailable(UpstreamUnavailable):
         return self.status_word != "schema_missing"
 
     @property
-    def is_fault(self) -> bool:
-        """Whether the server (or a proxy before it) failed, rather than said why it cannot serve now: any
-        5xx but a 503, which the API answers for a state it is in (its database away, its gallery loading)."""
-        return self.status_code != 503
-
-    @property
     def problem(self) -> str:
         """The server's state in words, for the log and the gate's health: 'server schema missing: …', or
         without a state 'server answered 503 Service Unavailable: the shared gallery is still loading …'."""

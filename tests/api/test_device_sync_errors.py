@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,28 @@ from tests.api.test_devices import _device_id, _edge_gate, _enroll
 from tests.fakes import FakeClock
 from tests.gate.edge_support import free_port, wait_for
 from tests.storage.test_schema_missing import drop_every_table
+
+_DOWN = (
+    "server database unavailable: the database cannot be reached: the request was not carried out and "
+    "nothing of it was stored; retry after Retry-After seconds"
+)
+
+
+@contextmanager
+def _wrong_key(api: ApiHarness, tmp_path: Path) -> Iterator[FastAPI]:
+    """The API whose keyring does not open the templates: 500 for every gallery sync."""
+    other_key = Keyring([secrets.token_bytes(32)])
+    yield create_app(make_services(api.services.engine, other_key, api.services.recognizer))
+
+
+@contextmanager
+def _database_down(api: ApiHarness, tmp_path: Path) -> Iterator[FastAPI]:
+    """The API whose database cannot be reached (SQLite in no directory): 503 `database_unavailable`."""
+    unreachable = make_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'facegate.db'}")
+    try:
+        yield create_app(make_services(unreachable, api.services.keyring, api.services.recognizer))
+    finally:
+        unreachable.dispose()
 
 
 def _stale_reason(gate: ApiGallerySource) -> str:
@@ -50,36 +74,29 @@ def _first_problem(api: ApiHarness, url: str, home: Path) -> str:
 def test_an_edge_gate_names_the_state_a_servers_503_gives_in_its_log_and_stale_reason(
     api: ApiHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Logged once per change of problem, as before; a missing schema as an error (no wait ends it)."""
+    """Its first line: the database down as a warning (a wait can end it), a missing schema as an error."""
     with session_scope(api.services.engine) as session:
         bind_device_doors(session, key_id=_device_id(api), doors=["lab"], create_doors=True)
-    unreachable = make_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'facegate.db'}")
-    down = create_app(make_services(unreachable, api.services.keyring, api.services.recognizer))
     with caplog.at_level(logging.WARNING, logger="gate.edge"):
-        with serving(down) as url:
+        with _database_down(api, tmp_path) as down, serving(down) as url:
             reasons = [_first_problem(api, url, tmp_path / "down")]
         drop_every_table(api.services.engine)
         with serving(api.client.app) as url:
             reasons.append(_first_problem(api, url, tmp_path / "empty"))
-    unreachable.dispose()
-    down_detail = (
-        "server database unavailable: the database cannot be reached: the request was not carried out and "
-        "nothing of it was stored; retry after Retry-After seconds"
-    )
     empty_detail = (
         "server schema missing: the database lacks the schema this server needs (never created, dropped or "
         "older): the request was not carried out; an operator must bring it up to date (`facegate init`), "
         "retrying will not help"
     )
     assert reasons == [
-        f"no gallery from the API yet ({down_detail})",
+        f"no gallery from the API yet ({_DOWN})",
         f"no gallery from the API yet ({empty_detail})",
     ]
     lines = [
         (r.levelno, r.getMessage()) for r in caplog.records if r.getMessage().startswith("gallery sync: ")
     ]
     assert lines == [
-        (logging.WARNING, f"gallery sync: {down_detail}; deciding on version None until stale"),
+        (logging.WARNING, f"gallery sync: {_DOWN}; deciding on version None until stale"),
         (logging.ERROR, f"gallery sync: {empty_detail}; deciding on version None until stale"),
     ]
 
@@ -148,28 +165,49 @@ class FixedAfter:
         await app(scope, receive, send)
 
 
-def test_an_edge_gate_whose_server_keeps_answering_500_logs_an_error_naming_it_while_it_lasts(
-    api: ApiHarness, tmp_path: Path, caplog: pytest.LogCaptureFixture, group_faces: list[bytes]
+@pytest.mark.parametrize(
+    ("broken", "problem"),
+    [
+        (_wrong_key, "server answered 500 Internal Server Error: internal error: stored data cannot be read"),
+        (_database_down, _DOWN),
+    ],
+    ids=["500", "database_unavailable"],
+)
+def test_an_edge_gate_whose_server_keeps_failing_logs_an_error_naming_it_while_it_lasts(
+    api: ApiHarness,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    group_faces: list[bytes],
+    broken: Callable[[ApiHarness, Path], AbstractContextManager[FastAPI]],
+    problem: str,
 ) -> None:
-    """An API that answered 500 for hours (its keyring does not open the templates) was one WARNING line,
-    like a blip; now its first line stays a warning, each error_log_interval_s an error names the status,
-    and one line says when it answers again."""
+    """An API that answered 500 for hours (its keyring does not open the templates), or 503
+    `database_unavailable` (its database down for a day), was one WARNING line, like a blip; now its first
+    line stays a warning, each error_log_interval_s an error names it, and one line says when it answers
+    again."""
     with session_scope(api.services.engine) as session:
         bind_device_doors(session, key_id=_device_id(api), doors=["lab"], create_doors=True)
     _enroll(api, "Ada", group_faces[0])
-    other_key = Keyring([secrets.token_bytes(32)])
-    wrong_key = create_app(make_services(api.services.engine, other_key, api.services.recognizer))
     clock = FakeClock()
-    server = FixedAfter(wrong_key, api.client.app, failing=20, clock=clock, step_s=5.0)
-    with caplog.at_level(logging.WARNING, logger="gate.edge"), serving(server) as url:
-        gate = _edge_gate(api, url, tmp_path / "gate", door="lab", retry_max_s=0.01, monotonic=clock)
-        gate.start()
-        try:
-            # a second sync that works: the gate thread has handled the first (and logged its end)
-            wait_for(lambda: server.syncs >= 22, timeout_s=120.0, what="two syncs after 20 answers 500")
-        finally:
-            gate.close()
-    problem = "server answered 500 Internal Server Error: internal error: stored data cannot be read"
+    with broken(api, tmp_path) as broken_app:
+        server = FixedAfter(broken_app, api.client.app, failing=20, clock=clock, step_s=5.0)
+        with caplog.at_level(logging.WARNING, logger="gate.edge"), serving(server) as url:
+            # a request timed out under load would be one more failure, named first: the longest timeout
+            gate = _edge_gate(
+                api,
+                url,
+                tmp_path / "gate",
+                door="lab",
+                retry_max_s=0.01,
+                monotonic=clock,
+                request_timeout_s=120.0,
+            )
+            gate.start()
+            try:
+                # a second sync that works: the gate thread has handled the first (and logged its end)
+                wait_for(lambda: server.syncs >= 22, timeout_s=120.0, what="two syncs after 20 that failed")
+            finally:
+                gate.close()
     lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.getMessage().startswith("gallery sync")]
     assert lines == [  # syncs 5 s apart: counts at 35, 65 and 95 s, the 21st works
         (logging.WARNING, f"gallery sync: {problem}; deciding on version None until stale"),

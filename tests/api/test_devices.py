@@ -202,9 +202,16 @@ def _edge_gate(
     retry_max_s: float = 0.5,
     error_log_interval_s=30.0,
     monotonic: Callable[[], float] = time.monotonic,
+    request_timeout_s: float = 10.0,
 ) -> ApiGallerySource:
     config = ApiGallerySourceConfig.model_validate(
-        {"url": url, "api_key": api.tokens[Role.device], "long_poll_s": 0.0, "retry_max_s": retry_max_s}
+        {
+            "url": url,
+            "api_key": api.tokens[Role.device],
+            "long_poll_s": 0.0,
+            "retry_max_s": retry_max_s,
+            "request_timeout_s": request_timeout_s,
+        }
     )
     return ApiGallerySource(
         config,
