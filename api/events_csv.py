@@ -22,7 +22,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from api.errors import log_passing_error
-from storage import DatabaseUnavailable, Decision, Engine, iter_event_rows
+from storage import DatabaseUnavailable, Engine, EventFilter, iter_event_rows
 
 COLUMNS = (
     "sequence",
@@ -106,21 +106,15 @@ def csv_response(
     request: Request,
     engine: Engine,
     *,
-    door: str | None,
-    person_id: int | None,
-    decision: Decision | None,
-    since: datetime | None,
-    until: datetime | None,
+    where: EventFilter,
 ) -> StreamingResponse:
-    """The filter's events as a streamed CSV download named after the current UTC time (for `request`).
+    """The events of `where` as a streamed CSV download named after the current UTC time (for `request`).
 
     Raises:
         DatabaseUnavailable: the database fails before the first batch is read (the route's 503).
     """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    batches = iter_event_rows(
-        engine, columns=COLUMNS, door=door, person_id=person_id, decision=decision, since=since, until=until
-    )
+    batches = iter_event_rows(engine, columns=COLUMNS, where=where)
     first = list(islice(batches, 1))  # read before the 200 starts: an outage now is still a 503
     lines = csv_lines(chain(first, batches))
     return EventsCsvResponse(lines, request=request, filename=f"facegate-events-{stamp}.csv")

@@ -30,6 +30,7 @@ import psycopg
 from storage import (
     AuditEventCreate,
     Decision,
+    EventFilter,
     StorageSettings,
     append_event,
     create_schema,
@@ -171,7 +172,7 @@ def table_sources(url: str) -> Counter[str]:
     with session_scope(engine) as session:
         offset = 0
         while True:
-            page, total = query_events(session, door=DOOR, offset=offset, limit=1000)
+            page, total = query_events(session, where=EventFilter(door=DOOR), offset=offset, limit=1000)
             sources.update(event.source for event in page)
             offset += len(page)
             if not page or offset >= total:

@@ -4,7 +4,8 @@ Builds a valid hash chain of N events through `append_event` (transactions of 2,
 door in PAD `monitor`: three in four events at door `bench`, two in three granted by match with a PAD score
 and the gate's cues JSON. Then, each in a fresh spawned process so that its peak RSS is its own, it runs:
   - `verify`: `verify_chain` alone (`facegate audit verify`);
-  - `verified`: `verified_events(door="bench", decision=granted)`, the read `pad calibrate-door` makes;
+  - `verified`: `verified_events(where=EventFilter(door="bench", decision=granted))`, the read
+    `pad calibrate-door` makes;
   - `verified-since`: the same from a checkpoint signed half-way (`--since-checkpoint`);
   - `monitor-scores`, `monitor-scores-since`: `gate.monitor_scores`, calibrate-door's whole read (the
     verified events turned into the scores it calibrates from), without and with the checkpoint.
@@ -42,6 +43,7 @@ from storage import (
     Cipher,
     Decision,
     Engine,
+    EventFilter,
     StorageSettings,
     append_event,
     count_events,
@@ -140,9 +142,8 @@ def _run(
     with session_scope(engine) as session:
         if mode == "verify":
             return verify_chain(session, keyring), -1
-        events, report = verified_events(
-            session, keyring, door=DOOR, decision=Decision.granted, checkpoint=checkpoint
-        )
+        granted = EventFilter(door=DOOR, decision=Decision.granted)
+        events, report = verified_events(session, keyring, where=granted, checkpoint=checkpoint)
         return report, len(events)
 
 

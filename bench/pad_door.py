@@ -72,6 +72,7 @@ from storage import (
     AuditEventCreate,
     Cipher,
     Engine,
+    EventFilter,
     StorageSettings,
     append_event,
     create_schema,
@@ -179,7 +180,8 @@ def day2_scores(engine: Engine) -> dict[tuple[str, str], list[float]]:
     """Day 2's PAD scores by (clip class, colour the event recorded)."""
     scores: dict[tuple[str, str], list[float]] = {}
     columns = ("source", "pad_score", "pad_cues")
-    for batch in iter_event_rows(engine, columns=columns, door=DOOR, since=DAY2, until=DAY2 + timedelta(1)):
+    day2 = EventFilter(door=DOOR, since=DAY2, until=DAY2 + timedelta(1))
+    for batch in iter_event_rows(engine, columns=columns, where=day2):
         for source, score, cues in batch:
             if score is not None:
                 scores.setdefault((source, json.loads(cues)["colour"]), []).append(float(score))

@@ -32,6 +32,7 @@ from storage import (
     Cipher,
     Decision,
     Engine,
+    EventFilter,
     session_scope,
     visit_verified_events,
 )
@@ -96,10 +97,7 @@ def monitor_scores(
                 session,
                 keyring,
                 take,
-                door=door,
-                decision=Decision.granted,
-                since=since,
-                until=until,
+                where=EventFilter(door=door, decision=Decision.granted, since=since, until=until),
                 checkpoint=checkpoint,
             )
     except (CheckpointInvalid, CheckpointMismatch) as exc:

@@ -39,6 +39,7 @@ from storage.api_keys import (
     revoke_api_key,
 )
 from storage.audit import (
+    EventFilter,
     append_event,
     append_new_events,
     count_events,
@@ -182,6 +183,7 @@ __all__ = [
     "DoorPublic",
     "DoorRenamedPublic",
     "create_door",
+    "EventFilter",
     "iter_event_rows",
     "count_events",
     "page_events",

@@ -6,6 +6,7 @@ Every insert extends the hash chain of storage/audit_chain.py under the chain he
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -87,29 +88,6 @@ def _create_head(session: Session) -> None:
         )
 
 
-def _conditions(
-    session: Session,
-    *,
-    door: str | None,
-    person_id: int | None,
-    decision: Decision | None,
-    since: datetime | None,
-    until: datetime | None,
-) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if door is not None:  # by every name of the door: its events from before a rename too
-        conditions.append(col(AuditEvent.door).in_(names_of_door_called(session, door)))
-    if person_id is not None:
-        conditions.append(col(AuditEvent.person_id) == person_id)
-    if decision is not None:
-        conditions.append(col(AuditEvent.decision) == decision)
-    if since is not None:
-        conditions.append(col(AuditEvent.occurred_at) >= as_utc(since))
-    if until is not None:
-        conditions.append(col(AuditEvent.occurred_at) < as_utc(until))
-    return conditions
-
-
 def existing_event_uids(session: Session, uids: Collection[str]) -> set[str]:
     """Which of these writer event ids the log already holds: a redelivered event is then skipped."""
     if not uids:
@@ -131,14 +109,65 @@ def append_new_events(session: Session, keyring: Cipher, events: Sequence[AuditE
     return len(fresh)
 
 
+@dataclass(frozen=True, kw_only=True)
+class EventFilter:
+    """Which audit events a query takes: each field set narrows it, none set takes every event.
+
+    `door` matches the door's events under each name it has had (its events from before a rename too).
+    `since` is inclusive and `until` exclusive, instants in any zone.
+    """
+
+    door: str | None = None
+    person_id: int | None = None
+    decision: Decision | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+EVERY_EVENT = EventFilter()
+"""The filter that takes every event: the queries' default."""
+
+
+def _event_conditions(session: Session, where: EventFilter) -> list[ColumnElement[bool]]:
+    """`where` as SQL conditions on AuditEvent; the door's names are looked up in `session` now."""
+    conditions: list[ColumnElement[bool]] = []
+    if where.door is not None:
+        conditions.append(col(AuditEvent.door).in_(names_of_door_called(session, where.door)))
+    if where.person_id is not None:
+        conditions.append(col(AuditEvent.person_id) == where.person_id)
+    if where.decision is not None:
+        conditions.append(col(AuditEvent.decision) == where.decision)
+    if where.since is not None:
+        conditions.append(col(AuditEvent.occurred_at) >= as_utc(where.since))
+    if where.until is not None:
+        conditions.append(col(AuditEvent.occurred_at) < as_utc(where.until))
+    return conditions
+
+
+def _event_matcher(session: Session, where: EventFilter) -> Callable[[AuditEvent], bool]:
+    """`where` as a test of a row already read (the chain's verification walks every row itself): the
+    rows that `_event_conditions` selects. The door's names are looked up in `session` now."""
+    doors = None if where.door is None else frozenset(names_of_door_called(session, where.door))
+    since = None if where.since is None else as_utc(where.since)
+    until = None if where.until is None else as_utc(where.until)
+
+    def matches(row: AuditEvent) -> bool:
+        if doors is not None and row.door not in doors:
+            return False
+        if where.person_id is not None and row.person_id != where.person_id:
+            return False
+        if where.decision is not None and row.decision != where.decision:
+            return False
+        at = as_utc(row.occurred_at)
+        return (since is None or at >= since) and (until is None or at < until)
+
+    return matches
+
+
 def query_events(
     session: Session,
     *,
-    door: str | None = None,
-    person_id: int | None = None,
-    decision: Decision | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    where: EventFilter = EVERY_EVENT,
     before_sequence: int | None = None,
     offset: int = 0,
     limit: int = 50,
@@ -148,18 +177,8 @@ def query_events(
     Counting is most of the cost on a large log (a scan of every match): callers that page through
     with the cursor can use `page_events` alone.
     """
-    total = count_events(session, door=door, person_id=person_id, decision=decision, since=since, until=until)
-    events = page_events(
-        session,
-        door=door,
-        person_id=person_id,
-        decision=decision,
-        since=since,
-        until=until,
-        before_sequence=before_sequence,
-        offset=offset,
-        limit=limit,
-    )
+    total = count_events(session, where=where)
+    events = page_events(session, where=where, before_sequence=before_sequence, offset=offset, limit=limit)
     return events, total
 
 
@@ -175,24 +194,13 @@ def door_sources(session: Session, *, door: str, since: datetime | None, limit: 
     return list(rows.all())
 
 
-def count_events(
-    session: Session,
-    *,
-    door: str | None = None,
-    person_id: int | None = None,
-    decision: Decision | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    at_most: int | None = None,
-) -> int:
+def count_events(session: Session, *, where: EventFilter = EVERY_EVENT, at_most: int | None = None) -> int:
     """How many events match the filter (a scan of every match, or of the first `at_most` + 1).
 
     With `at_most`, the count stops there: a result above `at_most` means "more than `at_most`", so a
     page that only shows "10,000+" does not scan a million rows.
     """
-    conditions = _conditions(
-        session, door=door, person_id=person_id, decision=decision, since=since, until=until
-    )
+    conditions = _event_conditions(session, where)
     if at_most is None:
         return int(session.exec(select(func.count()).select_from(AuditEvent).where(*conditions)).one())
     matches = select(AuditEvent.id).where(*conditions).limit(at_most + 1).subquery()
@@ -202,11 +210,7 @@ def count_events(
 def page_events(
     session: Session,
     *,
-    door: str | None = None,
-    person_id: int | None = None,
-    decision: Decision | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    where: EventFilter = EVERY_EVENT,
     before_sequence: int | None = None,
     offset: int = 0,
     limit: int = 50,
@@ -216,9 +220,7 @@ def page_events(
     `before_sequence` is the keyset cursor: only events with a lower sequence, so the next page starts
     below the last sequence of this one (an index range scan however deep the page).
     """
-    conditions = _conditions(
-        session, door=door, person_id=person_id, decision=decision, since=since, until=until
-    )
+    conditions = _event_conditions(session, where)
     if before_sequence is not None:
         conditions.append(col(AuditEvent.sequence) < before_sequence)
     page = (
@@ -235,16 +237,13 @@ def verified_events(
     session: Session,
     keyring: Cipher,
     *,
-    door: str | None = None,
-    decision: Decision | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    where: EventFilter = EVERY_EVENT,
     checkpoint: Checkpoint | None = None,
 ) -> tuple[list[AuditEventPublic], ChainReport]:
-    """The matching events (`until` exclusive), oldest first, taken from the very rows the audit chain's
-    verification (`verify_chain`, as `facegate audit verify`) vouched for, and that verification's report.
-    `door` matches the door's events under each name it has had, as the events list does (a door's PAD
-    calibration counts its events from before a rename).
+    """The events of `where`, oldest first, taken from the very rows the audit chain's verification
+    (`verify_chain`, as `facegate audit verify`) vouched for, and that verification's report. `where` takes
+    the events the events list takes: its door under each name the door has had (a door's PAD calibration
+    counts its events from before a rename), `until` exclusive.
 
     For readers whose result must not move when someone who can write the database, but does not hold the
     master key, edits, forges, copies or deletes events (a threshold set from events): use the events
@@ -260,16 +259,7 @@ def verified_events(
         DatabaseUnavailable: the database fails mid-read (from the caller's session scope).
     """
     found: list[AuditEventPublic] = []
-    report = visit_verified_events(
-        session,
-        keyring,
-        found.append,
-        door=door,
-        decision=decision,
-        since=since,
-        until=until,
-        checkpoint=checkpoint,
-    )
+    report = visit_verified_events(session, keyring, found.append, where=where, checkpoint=checkpoint)
     return found, report
 
 
@@ -278,10 +268,7 @@ def visit_verified_events(
     keyring: Cipher,
     visit: Callable[[AuditEventPublic], None],
     *,
-    door: str | None = None,
-    decision: Decision | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    where: EventFilter = EVERY_EVENT,
     checkpoint: Checkpoint | None = None,
 ) -> ChainReport:
     """`verified_events` as a stream: each matching event goes to `visit`, oldest first, as soon as its
@@ -294,25 +281,15 @@ def visit_verified_events(
         CheckpointMismatch: the log no longer holds `checkpoint`'s link at its sequence.
         DatabaseUnavailable: the database fails mid-read (from the caller's session scope).
     """
-    window = (None if since is None else as_utc(since), None if until is None else as_utc(until))
-    doors = None if door is None else frozenset(names_of_door_called(session, door))
+    matches = _event_matcher(session, where)
 
     def keep(row: AuditEvent) -> None:
-        if doors is not None and row.door not in doors:
-            return
-        if decision is not None and row.decision != decision:
-            return
-        if _in_window(as_utc(row.occurred_at), window):
+        if matches(row):
             visit(_public(row))
 
     if checkpoint is None:
         return verify_chain(session, keyring, on_verified=keep)
     return verify_chain_since(session, keyring, checkpoint, on_verified=keep)
-
-
-def _in_window(at: datetime, window: tuple[datetime | None, datetime | None]) -> bool:
-    since, until = window
-    return (since is None or at >= since) and (until is None or at < until)
 
 
 def _public(row: AuditEvent) -> AuditEventPublic:
@@ -324,11 +301,7 @@ def iter_event_rows(
     engine: Engine,
     *,
     columns: Sequence[str],
-    door: str | None = None,
-    person_id: int | None = None,
-    decision: Decision | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    where: EventFilter = EVERY_EVENT,
     batch_rows: int = 5000,
 ) -> Iterator[list[tuple[Any, ...]]]:
     """Every matching event as a tuple of `columns` (AuditEventPublic fields), newest first, in batches.
@@ -346,9 +319,7 @@ def iter_event_rows(
     if unknown:
         raise ValueError(f"not public event fields: {sorted(unknown)}")
     with session_scope(engine) as session:
-        conditions = _conditions(
-            session, door=door, person_id=person_id, decision=decision, since=since, until=until
-        )
+        conditions = _event_conditions(session, where)
     selected = [col(getattr(AuditEvent, name)) for name in columns] + [col(AuditEvent.sequence)]
     at = list(columns).index("occurred_at") if "occurred_at" in columns else None
     cursor: int | None = None

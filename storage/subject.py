@@ -8,7 +8,7 @@ from sqlmodel import Field, Session, SQLModel, col, delete
 
 from storage.access import person_groups
 from storage.access_models import AccessGroupMember, AccessGroupPublic
-from storage.audit import count_events, page_events
+from storage.audit import EventFilter, count_events, page_events
 from storage.gallery_log import lock_gallery_version
 from storage.models import (
     AuditEventPublic,
@@ -69,9 +69,10 @@ def _events_naming(session: Session, person_id: int) -> list[AuditEventPublic]:
     """Every event naming the person, newest first, page after page below the last sequence read. A count
     followed by one page of that size dropped the oldest event when a gate appended one in between."""
     events: list[AuditEventPublic] = []
+    theirs = EventFilter(person_id=person_id)
     while True:
         below = events[-1].sequence if events else None
-        page = page_events(session, person_id=person_id, before_sequence=below, limit=EVENT_PAGE_ROWS)
+        page = page_events(session, where=theirs, before_sequence=below, limit=EVENT_PAGE_ROWS)
         events.extend(page)
         if len(page) < EVENT_PAGE_ROWS:
             return events
@@ -95,5 +96,5 @@ def erase_person(session: Session, person_id: int) -> ErasureReportPublic:
         templates_removed=removed,
         group_memberships_removed=int(left_groups.rowcount),
         is_crypto_shredded=had_key,
-        audit_events_kept=count_events(session, person_id=person_id),
+        audit_events_kept=count_events(session, where=EventFilter(person_id=person_id)),
     )

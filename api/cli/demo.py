@@ -38,7 +38,15 @@ from recognition import (
     read_pad_card,
     write_pad_card,
 )
-from storage import Decision, StorageSettings, create_door, get_person, query_events, session_scope
+from storage import (
+    Decision,
+    EventFilter,
+    StorageSettings,
+    create_door,
+    get_person,
+    query_events,
+    session_scope,
+)
 
 console = Console(width=max(Console().width, 130))
 
@@ -220,7 +228,7 @@ def demo_command(
         console.print("[bold]scenes[/bold]")
         all_ok = all([_check_scene(scene, per_scene[i], names) for i, scene in enumerate(data.scenes)])
         with session_scope(runtime.engine) as session:
-            events, total = query_events(session, door=DOOR, limit=1000)
+            events, total = query_events(session, where=EventFilter(door=DOOR), limit=1000)
             person_names = {pid: get_person(session, pid).name for pid in names}
         console.print(
             events_table(events, title=f"audit log: {total} events (person ids; names: {person_names})")

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from api.cli.events_table import events_table
 from api.cli.runtime import cli_errors, database_session
-from storage import Decision, StorageSettings, query_events
+from storage import Decision, EventFilter, StorageSettings, query_events
 
 console = Console()
 
@@ -32,11 +32,7 @@ def events_command(
     with cli_errors(), database_session(StorageSettings()) as session:
         events, total = query_events(
             session,
-            door=door,
-            person_id=person_id,
-            decision=decision,
-            since=since,
-            until=until,
+            where=EventFilter(door=door, person_id=person_id, decision=decision, since=since, until=until),
             offset=offset,
             limit=limit,
         )

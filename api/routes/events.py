@@ -12,14 +12,14 @@ from pydantic import AwareDatetime
 from api.deps import AuditorKey, Limit, Offset, ServicesDep, SessionDep
 from api.events_csv import csv_response
 from api.schemas import EventsPage
-from storage import MAX_DB_INT, Decision, count_events, page_events
+from storage import MAX_DB_INT, Decision, EventFilter, count_events, page_events
 
 router = APIRouter(tags=["audit"])
 
 
 @dataclass(frozen=True)
-class EventFilter:
-    """The filters of `facegate events`, shared by the list and the export."""
+class EventFilterQuery:
+    """The filters of `facegate events` as query parameters, shared by the list and the export."""
 
     door: Annotated[
         str | None,
@@ -37,8 +37,12 @@ class EventFilter:
         AwareDatetime | None, Query(description="Exclusive upper bound, ISO 8601 with a zone.")
     ] = None
 
+    def event_filter(self) -> EventFilter:
+        """The parameters as storage's event filter."""
+        return EventFilter(**asdict(self))
 
-FilterDep = Annotated[EventFilter, Depends()]
+
+FilterDep = Annotated[EventFilterQuery, Depends()]
 Cursor = Annotated[
     int | None,
     Query(
@@ -63,9 +67,9 @@ def list_events(
     limit: Limit = 50,
 ) -> EventsPage:
     """Audit events, newest first, filtered; `total` counts every match of the filter."""
-    filters = asdict(where)
-    items = page_events(session, **filters, before_sequence=before_sequence, offset=offset, limit=limit)
-    total = count_events(session, **filters) if with_total else None
+    matching = where.event_filter()
+    items = page_events(session, where=matching, before_sequence=before_sequence, offset=offset, limit=limit)
+    total = count_events(session, where=matching) if with_total else None
     cursor = items[-1].sequence if len(items) == limit else None
     return EventsPage(items=items, total=total, offset=offset, limit=limit, next_before_sequence=cursor)
 
@@ -85,4 +89,4 @@ def export_events(
     request: Request, services: ServicesDep, _key: AuditorKey, where: FilterDep
 ) -> StreamingResponse:
     """Every event of the filter as CSV, streamed in batches (a month of 1M events never sits in memory)."""
-    return csv_response(request, services.engine, **asdict(where))
+    return csv_response(request, services.engine, where=where.event_filter())

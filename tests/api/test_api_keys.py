@@ -12,7 +12,7 @@ from api.app import create_app
 from api.cli import app as cli_app
 from api.settings import ApiSettings
 from recognition import Recognizer
-from storage import Engine, Keyring, Role, query_events, session_scope
+from storage import Engine, EventFilter, Keyring, Role, query_events, session_scope
 from tests.api.conftest import ApiHarness, make_services, make_tokens
 
 
@@ -52,7 +52,7 @@ def test_a_revoked_key_gets_401_at_its_next_request_and_it_is_audited(api: ApiHa
     assert refused.status_code == 401 and refused.json()["detail"] == "API key revoked"
 
     with session_scope(api.services.engine) as session:
-        events, total = query_events(session, door="api")
+        events, total = query_events(session, where=EventFilter(door="api"))
     assert total == 1 and events[0].reason == "api_key_revoked" and events[0].decision == "denied"
     assert events[0].source == f"testclient token {created['token_id']}"
     assert token.split("_", 2)[2] not in events[0].model_dump_json()
@@ -120,7 +120,7 @@ def test_failed_authentications_are_limited_per_address(
     assert blocked.status_code == 429 and 1 <= int(blocked.headers["retry-after"]) <= 600
     assert elsewhere.status_code == 200
     with session_scope(engine) as session:
-        events, total = query_events(session, door="api")
+        events, total = query_events(session, where=EventFilter(door="api"))
     assert total == 3 and {event.reason for event in events} == {"api_key_wrong_secret"}
     assert all(event.source.startswith("203.0.113.7 token ") for event in events)
     assert not [event for event in events if admin.split("_", 2)[2][:8] in event.model_dump_json()]

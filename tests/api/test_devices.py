@@ -20,6 +20,7 @@ from api.cli import app as cli_app
 from api.routes.devices import MAX_WAIT_S
 from gate import ApiGallerySource, ApiGallerySourceConfig, UnknownDoor, held_templates
 from storage import (
+    EventFilter,
     Role,
     bind_device_doors,
     bump_gallery_version,
@@ -152,7 +153,7 @@ def test_events_land_once_and_only_for_the_devices_doors(api: ApiHarness) -> Non
     own_event = {**events[0], "decision": "recorded", "event_uid": str(uuid.uuid4())}
     assert post([own_event]).status_code == 422  # only the audit log itself records its own events
     with session_scope(api.services.engine) as session:
-        stored, total = query_events(session, door="front")
+        stored, total = query_events(session, where=EventFilter(door="front"))
     assert total == 3 and sorted(e.track_id for e in stored) == [1, 2, 3]
 
 

@@ -30,6 +30,7 @@ from storage import (
     AuditEventCreate,
     AuditEventPublic,
     Engine,
+    EventFilter,
     Keyring,
     append_event,
     ensure_door,
@@ -154,5 +155,5 @@ def run_pad_gate(
         )
     )
     with session_scope(engine) as session:
-        events, _ = query_events(session, door=door, limit=1000)
+        events, _ = query_events(session, where=EventFilter(door=door), limit=1000)
     return decisions, sorted(events, key=lambda e: e.id)

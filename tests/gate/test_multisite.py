@@ -22,6 +22,7 @@ import pytest
 from gate.journal import JOURNAL_FILE
 from storage import (
     Decision,
+    EventFilter,
     Keyring,
     Role,
     bind_device_doors,
@@ -179,13 +180,15 @@ def test_two_edge_gates_hold_only_their_doors_people_and_deliver_every_event_onc
     assert not any(line for line in _printed(gates["lobby"]) if "granted" in line)  # Ann is a stranger there
     with session_scope(engine) as session:
         for door, gate in gates.items():
-            events, _ = query_events(session, door=door, limit=10_000)
+            events, _ = query_events(session, where=EventFilter(door=door), limit=10_000)
             decided = sorted((e for e in events if e.track_id is not None), key=lambda e: e.sequence)
             assert len(decided) == len(_printed(gate))  # every decision landed, none twice
             times = [e.occurred_at for e in decided]
             assert times == sorted(times)  # in the order the gate decided
         granted = [
-            e for e in query_events(session, door="lab", limit=10_000)[0] if e.decision is Decision.granted
+            e
+            for e in query_events(session, where=EventFilter(door="lab"), limit=10_000)[0]
+            if e.decision is Decision.granted
         ]
     assert len(granted) == sum("granted" in line for line in lab_lines) >= 1
     assert all(e.person_id == ann for e in granted)

@@ -14,7 +14,15 @@ import cv2
 import pytest
 
 from gate import GateRuntime, GateSettings, gate_decisions
-from storage import Decision, StorageSettings, create_door, list_doors, query_events, session_scope
+from storage import (
+    Decision,
+    EventFilter,
+    StorageSettings,
+    create_door,
+    list_doors,
+    query_events,
+    session_scope,
+)
 from tests.fakes import Placement, build_frames
 
 MISSPELT = "frnot"
@@ -48,7 +56,7 @@ def _door_names(engine) -> list[str]:
 
 def _events(engine) -> list[tuple[Decision, str | None, int | None]]:
     with session_scope(engine) as session:
-        events, _ = query_events(session, door=MISSPELT, limit=100)
+        events, _ = query_events(session, where=EventFilter(door=MISSPELT), limit=100)
     return [(e.decision, e.reason, e.person_id) for e in reversed(events)]
 
 

@@ -31,6 +31,7 @@ from storage import (
     AuditEventPublic,
     Decision,
     Engine,
+    EventFilter,
     Keyring,
     UnknownKeyId,
     append_event,
@@ -85,7 +86,7 @@ def _recorder(engine: Engine, keyring: Keyring) -> Callable[[AuditEventCreate], 
 
 def _audit_rows(engine: Engine) -> list[AuditEventPublic]:
     with session_scope(engine) as session:
-        events, total = query_events(session, door=DOOR, limit=1000)
+        events, total = query_events(session, where=EventFilter(door=DOOR), limit=1000)
     assert total == len(events)
     return sorted(events, key=lambda event: event.id)
 

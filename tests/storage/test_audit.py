@@ -6,7 +6,16 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from storage import AuditEventCreate, Decision, Engine, Keyring, append_event, query_events, session_scope
+from storage import (
+    AuditEventCreate,
+    Decision,
+    Engine,
+    EventFilter,
+    Keyring,
+    append_event,
+    query_events,
+    session_scope,
+)
 
 BASE = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -105,7 +114,7 @@ def _expected(predicate) -> list[int]:  # newest first
 )
 def test_filters_match_a_reference(populated: Engine, filters: dict, predicate) -> None:
     with session_scope(populated) as session:
-        events, total = query_events(session, **filters)
+        events, total = query_events(session, where=EventFilter(**filters))
 
     expected = _expected(predicate)
     assert _minutes(events) == expected
@@ -120,7 +129,9 @@ def test_pagination_walks_every_event_once_newest_first(populated: Engine) -> No
             assert total == len(ROWS)
             assert len(page) == min(3, max(0, len(ROWS) - offset))
             seen.extend(page)
-        filtered_page, filtered_total = query_events(session, door="front", offset=1, limit=2)
+        filtered_page, filtered_total = query_events(
+            session, where=EventFilter(door="front"), offset=1, limit=2
+        )
 
     assert _minutes(seen) == [7, 6, 5, 4, 3, 2, 1, 0]
     assert len({event.id for event in seen}) == len(ROWS)
@@ -134,7 +145,7 @@ def ids_descending(ids: list[int]) -> bool:
 
 def test_events_keep_every_field_and_come_back_in_utc(populated: Engine) -> None:
     with session_scope(populated) as session:
-        events, _ = query_events(session, person_id=2, door="back")
+        events, _ = query_events(session, where=EventFilter(person_id=2, door="back"))
 
     assert len(events) == 1
     event = events[0]
@@ -166,8 +177,9 @@ def test_event_time_given_in_another_zone_is_stored_as_the_same_instant(
 
     with session_scope(engine) as session:
         events, _ = query_events(session)
-        later, later_total = query_events(session, since=datetime(2024, 5, 1, 12, 30, tzinfo=UTC))
-        earlier, earlier_total = query_events(session, until=datetime(2024, 5, 1, 12, 30, tzinfo=UTC))
+        half_past = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+        later, later_total = query_events(session, where=EventFilter(since=half_past))
+        earlier, earlier_total = query_events(session, where=EventFilter(until=half_past))
 
     assert events[0].occurred_at == local
     assert events[0].occurred_at.utcoffset() == timedelta(0)

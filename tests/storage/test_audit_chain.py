@@ -17,6 +17,7 @@ from storage import (
     ChainBroken,
     Decision,
     Engine,
+    EventFilter,
     Keyring,
     append_event,
     ensure_door,
@@ -178,16 +179,25 @@ def test_each_attack_is_found_and_the_first_broken_link_is_named(
 def test_verified_events_are_the_filtered_events_as_the_verification_read_them(
     chain: Engine, keyring: Keyring
 ) -> None:
-    window = {"since": T0 + timedelta(seconds=2), "until": T0 + timedelta(seconds=8)}
+    where = EventFilter(
+        door="front",
+        decision=Decision.granted,
+        since=T0 + timedelta(seconds=2),
+        until=T0 + timedelta(seconds=8),
+    )
+    theirs = EventFilter(person_id=4)
     with session_scope(chain) as session:
-        found, report = verified_events(session, keyring, door="front", decision=Decision.granted, **window)
-        expected, _ = query_events(session, door="front", decision=Decision.granted, limit=EVENTS, **window)
+        found, report = verified_events(session, keyring, where=where)
+        expected, _ = query_events(session, where=where, limit=EVENTS)
+        found_theirs, _ = verified_events(session, keyring, where=theirs)
+        expected_theirs, _ = query_events(session, where=theirs)
 
     assert report.is_ok and report.events_checked == EVENTS
     assert [e.track_id for e in found] == [2, 4, 6]  # even ones granted; `until` exclusive; oldest first
     assert found == sorted(expected, key=lambda e: e.sequence)
+    assert [e.track_id for e in found_theirs] == [4] and found_theirs == expected_theirs
     with session_scope(chain) as session:
-        assert verified_events(session, keyring, door="back")[0] == []
+        assert verified_events(session, keyring, where=EventFilter(door="back"))[0] == []
 
 
 def test_verified_events_find_a_renamed_doors_events_under_its_former_name(
@@ -195,13 +205,14 @@ def test_verified_events_find_a_renamed_doors_events_under_its_former_name(
 ) -> None:
     """A door's PAD calibration reads its verified events: after a rename they are recorded under the old
     name, and the new name found none of them (`facegate pad calibrate-door` counted 0 events)."""
+    front, lobby = (EventFilter(door=name, decision=Decision.granted) for name in ("front", "lobby"))
     with session_scope(chain) as session:
-        before, _ = verified_events(session, keyring, door="front", decision=Decision.granted)
+        before, _ = verified_events(session, keyring, where=front)
         door = ensure_door(session, name="front")
         rename_door(session, door.id, name="lobby", now=T0 + timedelta(days=1))
     with session_scope(chain) as session:
-        after, report = verified_events(session, keyring, door="lobby", decision=Decision.granted)
-        by_old_name, _ = verified_events(session, keyring, door="front", decision=Decision.granted)
+        after, report = verified_events(session, keyring, where=lobby)
+        by_old_name, _ = verified_events(session, keyring, where=front)
 
     assert report.is_ok and len(before) == EVENTS // 2
     assert after == by_old_name == before
@@ -212,8 +223,9 @@ def test_visiting_verified_events_streams_what_verified_events_returns(
 ) -> None:
     seen: list[AuditEventPublic] = []
     with session_scope(chain) as session:
-        report = visit_verified_events(session, keyring, seen.append, door="front", decision=Decision.granted)
-        found, listed = verified_events(session, keyring, door="front", decision=Decision.granted)
+        where = EventFilter(door="front", decision=Decision.granted)
+        report = visit_verified_events(session, keyring, seen.append, where=where)
+        found, listed = verified_events(session, keyring, where=where)
 
     assert report.is_ok and report == listed
     assert seen == found and [e.track_id for e in seen] == list(range(2, EVENTS + 1, 2))

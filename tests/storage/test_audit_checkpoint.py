@@ -20,6 +20,7 @@ from storage import (
     CheckpointMismatch,
     Decision,
     Engine,
+    EventFilter,
     Keyring,
     check_checkpoint,
     checkpoint_public_key,
@@ -196,10 +197,10 @@ def checkpointed(engine: Engine, keyring: Keyring) -> tuple[Engine, Checkpoint]:
 
 
 def since(
-    engine: Engine, keyring: Keyring, checkpoint: Checkpoint, **filters: object
+    engine: Engine, keyring: Keyring, checkpoint: Checkpoint, where: EventFilter | None = None
 ) -> tuple[list[AuditEventPublic], ChainReport]:
     with session_scope(engine) as session:
-        return verified_events(session, keyring, checkpoint=checkpoint, **filters)  # type: ignore[arg-type]
+        return verified_events(session, keyring, where=where or EventFilter(), checkpoint=checkpoint)
 
 
 def test_from_a_checkpoint_only_the_events_after_it_are_verified_and_returned(
@@ -213,7 +214,7 @@ def test_from_a_checkpoint_only_the_events_after_it_are_verified_and_returned(
     assert (report.start_sequence, report.events_checked, report.last_sequence) == (CUT, EVENTS - CUT, EVENTS)
     assert [e.sequence for e in found] == list(range(CUT + 1, EVENTS + 1))
     assert f"intact after checkpointed event {CUT}: {EVENTS - CUT} events verified" in report.summary()
-    granted, _ = since(engine, keyring, checkpoint, decision=Decision.granted)
+    granted, _ = since(engine, keyring, checkpoint, EventFilter(decision=Decision.granted))
     assert [e.track_id for e in granted] == [8, 10]
     with session_scope(engine) as session:
         assert verify_chain(session, keyring).start_sequence == 0

@@ -12,6 +12,7 @@ from storage import (
     BREAK_ACKNOWLEDGED,
     Decision,
     Engine,
+    EventFilter,
     Keyring,
     append_event,
     count_events,
@@ -40,8 +41,8 @@ def _reanchor_after_an_edit(engine: Engine, keyring: Keyring) -> None:
 
 def _sequences(engine: Engine, decision: Decision) -> list[int]:
     with session_scope(engine) as session:
-        events, total = query_events(session, decision=decision, limit=100)
-        assert count_events(session, decision=decision) == total == len(events)
+        events, total = query_events(session, where=EventFilter(decision=decision), limit=100)
+        assert count_events(session, where=EventFilter(decision=decision)) == total == len(events)
         return [event.sequence for event in events]
 
 

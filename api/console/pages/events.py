@@ -17,6 +17,7 @@ from api.events_csv import csv_response
 from storage import (
     AuditEventPublic,
     Decision,
+    EventFilter,
     Session,
     count_events,
     list_doors,
@@ -31,7 +32,7 @@ TOTAL_CAP = 10_000
 
 
 @dataclass(frozen=True)
-class EventFilter:
+class EventFilterForm:
     """The filter form: door, decision, person, and a range of whole UTC days (both inclusive)."""
 
     door: str | None
@@ -48,15 +49,15 @@ class EventFilter:
     def until(self) -> datetime | None:
         return None if self.to_day is None else datetime.combine(self.to_day + timedelta(days=1), time(), UTC)
 
-    def criteria(self) -> dict[str, Any]:
-        """The filter as storage's event-query keywords (door, person_id, decision, since, until)."""
-        return {
-            "door": self.door,
-            "person_id": self.person_id,
-            "decision": self.decision,
-            "since": self.since,
-            "until": self.until,
-        }
+    def event_filter(self) -> EventFilter:
+        """The form as storage's event filter."""
+        return EventFilter(
+            door=self.door,
+            person_id=self.person_id,
+            decision=self.decision,
+            since=self.since,
+            until=self.until,
+        )
 
     def query_string(self) -> str:
         """The filter as URL parameters (for the CSV link and the live refresh)."""
@@ -76,9 +77,9 @@ def _filter(
     person_id: Annotated[str | None, Query(pattern=r"^[0-9]{0,12}$")] = None,
     from_day: Annotated[date | None, Query()] = None,
     to_day: Annotated[date | None, Query()] = None,
-) -> EventFilter:
+) -> EventFilterForm:
     """The form's fields; an empty field (as a browser sends it) means no filter."""
-    return EventFilter(
+    return EventFilterForm(
         door=door or None,
         decision=decision or None,
         person_id=int(person_id) if person_id else None,
@@ -87,7 +88,7 @@ def _filter(
     )
 
 
-FilterDep = Annotated[EventFilter, Depends(_filter)]
+FilterDep = Annotated[EventFilterForm, Depends(_filter)]
 
 
 def _names(session: Session, events: list[AuditEventPublic]) -> dict[int, str]:
@@ -96,15 +97,15 @@ def _names(session: Session, events: list[AuditEventPublic]) -> dict[int, str]:
     return {person_id: found.get(person_id, f"(deleted person {person_id})") for person_id in ids}
 
 
-def _page_context(session: Session, where: EventFilter, before: int | None) -> dict[str, Any]:
+def _page_context(session: Session, where: EventFilterForm, before: int | None) -> dict[str, Any]:
     """A page of events below the sequence `before` (None: the newest), keyset-paged like GET /events."""
-    events = page_events(session, **where.criteria(), before_sequence=before, limit=PAGE_SIZE)
+    events = page_events(session, where=where.event_filter(), before_sequence=before, limit=PAGE_SIZE)
     return {"events": events, "names": _names(session, events)}
 
 
-def _total(session: Session, where: EventFilter) -> int:
+def _total(session: Session, where: EventFilterForm) -> int:
     """Events matching the filter, counted up to TOTAL_CAP + 1 (the page says "more than" beyond)."""
-    return count_events(session, **where.criteria(), at_most=TOTAL_CAP)
+    return count_events(session, where=where.event_filter(), at_most=TOTAL_CAP)
 
 
 @router.get("")
@@ -143,4 +144,4 @@ def export_csv(
     request: Request, services: ServicesDep, _user: AuditorPage, where: FilterDep
 ) -> StreamingResponse:
     """Every event of the filter as CSV, streamed (never the whole log in memory)."""
-    return csv_response(request, services.engine, **where.criteria())
+    return csv_response(request, services.engine, where=where.event_filter())

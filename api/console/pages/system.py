@@ -11,7 +11,7 @@ from api.console.templating import render
 from api.deps import ServicesDep, SessionDep, SettingsDep
 from api.services import AppServices
 from recognition import OperatingThreshold, door_threshold
-from storage import count_templates, gallery_version, list_doors, list_people, page_events
+from storage import EventFilter, count_templates, gallery_version, list_doors, list_people, page_events
 
 router = APIRouter(prefix="/ui/system", include_in_schema=False)
 
@@ -41,7 +41,8 @@ def system_page(
     _, people = list_people(session, limit=1)
     templates = count_templates(session, model_id=recognizer.model_id)
     last_decisions = {
-        door.name: page_events(session, door=door.name, limit=1) for door in list_doors(session)
+        door.name: page_events(session, where=EventFilter(door=door.name), limit=1)
+        for door in list_doors(session)
     }
     return render(
         request,
