@@ -7,8 +7,9 @@ not copy safely) that builds its own models and database engine and sends teleme
 through its own queue; the parent keeps the metrics, the health board and a watchdog that restarts a
 dead worker after `restart_initial_s`, doubling up to `restart_max_s`. A worker that keeps dying is
 logged by its first exit (the worker's traceback and the parent's line), a count of exits per the
-camera's `decision.error_audit_interval_s`, and its end, when a restarted worker sends its first
-telemetry event (it reached its frame loop) (gate/failure_log.py): not a traceback and a line a restart.
+camera's `decision.error_audit_interval_s`, and its end, once a restarted worker has sent telemetry
+events (it reached its frame loop) for `restart_max_s`, when its backoff resets too (gate/failure_log.py):
+not a traceback and a line a restart, nor an end and a new start for a worker that sends one event and dies.
 
 Stopping: SIGTERM or SIGINT to the parent asks it to stop; it sends SIGTERM to the workers in reverse
 start order, gives each `stop_timeout_s`, then stops the monitoring server. In a worker, SIGTERM ends
@@ -149,14 +150,17 @@ class _Worker:
     is_finished: bool = False
 
 
-def _worker_failures(camera: CameraSpec, clock: Clock) -> FailureLog:
-    """The log of one camera's worker exits, counted once per the camera's error_audit_interval_s."""
+def _worker_failures(camera: CameraSpec, clock: Clock, *, settle_s: float) -> FailureLog:
+    """The log of one camera's worker exits, counted once per the camera's error_audit_interval_s; it ends
+    once a restarted worker has sent events for `settle_s`, so a worker that sends one and dies, again and
+    again, is one failure, not an end and a new start a restart."""
     return FailureLog(
         logger,
         _WORKER_FAILING,
         interval_s=camera.settings.decision.error_audit_interval_s,
         where=f"camera {camera.name}",
         monotonic=clock,
+        settle_s=settle_s,
     )
 
 
@@ -180,7 +184,12 @@ class GateDaemon:
         is_verbose: bool,
     ) -> None:
         self._workers = [
-            _Worker(camera, _worker_failures(camera, clock), backoff_s=settings.restart_initial_s)
+            _Worker(
+                camera,
+                # the end is logged when the backoff resets: once a worker stayed up restart_max_s
+                _worker_failures(camera, clock, settle_s=settings.restart_max_s),
+                backoff_s=settings.restart_initial_s,
+            )
             for camera in cameras
         ]
         self._worker_main = worker_main

@@ -15,21 +15,30 @@ from gate import CameraSpec, FrameSeen, GracefulStop, Telemetry
 
 def camera_worker(camera: CameraSpec, telemetry: Telemetry, stop: GracefulStop) -> None:
     """Runs in the worker process. Source "crash-once:PATH" fails on its first run, "crash-times:N:PATH"
-    on its first N runs (PATH counts them); "3-frames" ends."""
+    on its first N runs (PATH counts them), "flap-times:N:PATH" sends one frame, then fails, on its first N
+    runs; "3-frames" ends."""
     if camera.source.startswith("crash-once:"):
         marker = Path(camera.source.split(":", 1)[1])
         if not marker.exists():
             marker.write_text(str(os.getpid()))
             raise RuntimeError("camera driver crashed")
-    if camera.source.startswith("crash-times:"):
-        _, times, path = camera.source.split(":", 2)
-        runs = Path(path)
-        run = int(runs.read_text()) + 1 if runs.exists() else 1
-        runs.write_text(str(run))
+    kind, _, rest = camera.source.partition(":")
+    if kind in ("crash-times", "flap-times"):
+        times, path = rest.split(":", 1)
+        run = _next_run(Path(path))
         if run <= int(times):
+            if kind == "flap-times":
+                telemetry(FrameSeen(camera.name, lag_s=None))
             raise RuntimeError(f"camera driver crashed on run {run}")
     for number in range(3 if camera.source == "3-frames" else 10**9):
         if stop.is_stopping:
             return
         telemetry(FrameSeen(camera.name, lag_s=None))
         time.sleep(0.02 if number else 0.0)
+
+
+def _next_run(runs: Path) -> int:
+    """Counts one more run in the file `runs`; the first is 1."""
+    run = int(runs.read_text()) + 1 if runs.exists() else 1
+    runs.write_text(str(run))
+    return run

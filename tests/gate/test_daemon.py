@@ -12,7 +12,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,33 +119,43 @@ def test_workers_start_in_order_a_crashed_one_restarts_and_stop_ends_them_all(tm
             os.kill(pid, 0)
 
 
-def test_a_worker_that_keeps_crashing_logs_one_traceback_then_counts_its_exits(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+def _run_flaky_worker(
+    source: str, *, restart_max_s: float, until: Callable[[dict[str, Any]], bool], what: str
 ) -> None:
-    crashes = 3
-    quiet = GateSettings.model_validate({"decision": {"error_audit_interval_s": 3600.0}})  # no count line
-    camera = CameraSpec("flaky", f"crash-times:{crashes}:{tmp_path / 'runs'}", "front", quiet)
+    """Runs a daemon of one camera, "flaky", until `until` holds for its health; no count line meanwhile."""
+    quiet = GateSettings.model_validate({"decision": {"error_audit_interval_s": 3600.0}})
     health = HealthBoard(max_camera_silence_s=30.0, clock=time.monotonic)
     daemon = GateDaemon(
-        cameras=[camera],
+        cameras=[CameraSpec("flaky", source, "front", quiet)],
         worker_main=camera_worker,
-        settings=DaemonSettings(http_port=0, restart_initial_s=0.05, restart_max_s=600.0),
+        settings=DaemonSettings(http_port=0, restart_initial_s=0.05, restart_max_s=restart_max_s),
         telemetry=health,
         health=health,
         server=None,
         clock=time.monotonic,
         is_verbose=False,
     )
-    caplog.set_level(logging.WARNING, logger="gate.daemon")
     runner = threading.Thread(target=daemon.run)
     runner.start()
     try:
-        flaky = lambda: health.report()[1]["cameras"]["flaky"]  # noqa: E731
-        # The parent logs the failures' end before it hands the worker's first event on.
-        _poll(lambda: flaky()["restarts"] == crashes and flaky()["frames"] > 0, "the worker to run")
+        _poll(lambda: until(health.report()[1]["cameras"]["flaky"]), what)
     finally:
         daemon.stop()
         runner.join(DEADLINE_S)
+
+
+def test_a_worker_that_keeps_crashing_logs_one_traceback_then_counts_its_exits(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    crashes = 3
+    caplog.set_level(logging.WARNING, logger="gate.daemon")
+    ended = lambda: any("up again" in r.getMessage() for r in caplog.records)  # noqa: E731
+    _run_flaky_worker(  # its end is logged once the running worker has sent events for restart_max_s
+        f"crash-times:{crashes}:{tmp_path / 'runs'}",
+        restart_max_s=1.0,
+        until=lambda flaky: flaky["restarts"] == crashes and ended(),
+        what="the worker to run for restart_max_s",
+    )
     # The parent: the first exit, then (no count line in the interval) the end with every exit counted.
     lines = [r.getMessage() for r in caplog.records if r.name == "gate.daemon"]
     assert len(lines) == 2, lines
@@ -155,6 +167,24 @@ def test_a_worker_that_keeps_crashing_logs_one_traceback_then_counts_its_exits(
     assert workers.count("camera flaky: worker failed") == 1, workers
     assert workers.count("Traceback (most recent call last)") == 1, workers
     assert "camera driver crashed on run 1" in workers
+
+
+def test_a_worker_that_keeps_dying_after_an_event_is_logged_like_one_failure(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker that sends an event, then dies, again and again (a camera that connects, then crashes its
+    driver) logged 'worker up again' and a new 'worker exited' each time; it ends only once a restarted
+    worker stayed up restart_max_s (when its backoff resets too), so here it has not ended."""
+    flaps = 2
+    caplog.set_level(logging.WARNING, logger="gate.daemon")
+    _run_flaky_worker(  # the parent handles a worker's events before it hands them on
+        f"flap-times:{flaps}:{tmp_path / 'runs'}",
+        restart_max_s=3600.0,
+        until=lambda flaky: flaky["restarts"] == flaps and flaky["frames"] > flaps + 1,
+        what="the last worker to send its second frame",
+    )
+    lines = [r.getMessage() for r in caplog.records if r.name == "gate.daemon"]
+    assert lines == ["camera flaky: worker exited (exit code 1); restarting it with backoff"]
 
 
 ORPHAN_SCRIPT = """
