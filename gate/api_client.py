@@ -68,7 +68,7 @@ def _server_unavailable(path: str, exc: urllib.error.HTTPError, body: bytes) -> 
     word, detail = _server_words(body, content_type=exc.headers.get_content_type() if exc.headers else "")
     said = f" {word}" if word else ""
     message = f"{path}: the API answered {status}{said}" + (f": {detail}" if detail else "")
-    return ServerUnavailable(message, status_word=word, detail=detail, status=status, status_code=exc.code)
+    return ServerUnavailable(message, status_word=word, detail=detail, status=status)
 
 
 def _server_words(body: bytes, *, content_type: str) -> tuple[str | None, str]:

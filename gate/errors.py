@@ -59,16 +59,12 @@ class ServerUnavailable(UpstreamUnavailable):
     names why when its JSON body has one (`database_unavailable`, `schema_missing`, `commit_unconfirmed`);
     `detail` holds the server's words ('' when it sent none: a bare 502)."""
 
-    def __init__(
-        self, message: str, *, status_word: str | None, detail: str, status: str = "", status_code: int
-    ) -> None:
+    def __init__(self, message: str, *, status_word: str | None, detail: str, status: str = "") -> None:
         super().__init__(message)
         self.status_word = status_word
         self.detail = detail
         self.status = status
         """The HTTP status and its reason phrase, `502 Bad Gateway`."""
-        self.status_code = status_code
-        """The HTTP status alone, 502."""
 
     @property
     def is_passing(self) -> bool:
