@@ -87,9 +87,18 @@ class IdempotencyPurger:
             if self._wait(self.interval_s):
                 return
 
+    def purge_expired(self) -> int:
+        """One pass, in the caller (`facegate maintenance purge`): every answer recorded more than the
+        retention ago, a batch per transaction; returns how many were deleted.
+
+        Raises:
+            StorageError: the database failed; the batches before the failure stay deleted.
+        """
+        return self._purge(created_before=self._clock() - self._retention)
+
     def _pass(self) -> None:
         try:
-            purged = self._purge(created_before=self._clock() - self._retention)
+            purged = self.purge_expired()
         except Exception as exc:  # the top of a worker loop (E4): the server serves on, the next pass retries
             self._failed(exc)
             return

@@ -16,6 +16,7 @@ from api.cli.events import events_command
 from api.cli.gate import gate_command
 from api.cli.init import init
 from api.cli.keys import keys_app
+from api.cli.maintenance import maintenance_app
 from api.cli.models import models_app
 from api.cli.one_line import OneLineErrorsGroup
 from api.cli.pad import pad_app
@@ -41,6 +42,7 @@ app.add_typer(access_app, name="access")
 app.add_typer(keys_app, name="keys")
 app.add_typer(apikeys_app, name="apikeys")
 app.add_typer(backup_app, name="backup")
+app.add_typer(maintenance_app, name="maintenance")
 app.command("gate")(gate_command)
 app.command("serve")(serve_command)
 app.command("events")(events_command)

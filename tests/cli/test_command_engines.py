@@ -56,6 +56,7 @@ DATABASE_COMMANDS = [
     ["audit", "verify"],
     ["audit", "checkpoint", "export", "--out", "{checkpoint}"],
     ["audit", "checkpoint", "check", "{checkpoint}"],
+    ["maintenance", "purge"],
     ["backup", "create", "--out", "{out}"],
     ["people", "delete", "2"],
     ["serve"],  # uvicorn.run does nothing here: the command opens, hands over and closes the database
