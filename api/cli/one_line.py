@@ -40,8 +40,13 @@ def validation_line(exc: ValidationError) -> str:
 
 
 def print_error_line(console: Console, line: str) -> None:
-    """`line` on `console` as one line however wide the terminal, with no markup read into it."""
-    console.print(line, markup=False, highlight=False, soft_wrap=True)
+    """`line` on `console` as one line however wide the terminal, with no markup read into it.
+
+    A message with line breaks of its own (psycopg's for a refused connection adds a tab-indented hint)
+    has its lines joined by `; `, so a log reader or a script reading stderr sees the whole error.
+    """
+    parts = (part.strip() for part in line.splitlines())
+    console.print("; ".join(part for part in parts if part), markup=False, highlight=False, soft_wrap=True)
 
 
 class OneLineErrorsGroup(TyperGroup):

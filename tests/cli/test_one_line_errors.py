@@ -64,3 +64,13 @@ def test_a_settings_validator_and_a_list_setting_are_one_line(monkeypatch: pytes
         "Expecting ',' delimiter: line 1 column 3 (char 2)\n"
     )
     assert _invoke("serve") == (1, expected)
+
+
+def test_a_refused_postgresql_connection_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """psycopg's message for a refused connection has a line break and a tab-indented hint of its own."""
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/test")
+    code, output = _invoke("maintenance", "purge")
+    assert code == 1
+    assert output.startswith("error: DatabaseUnavailable: "), output
+    assert output.count("\n") == 1, output
+    assert "Connection refused; Is the server running" in output, output
