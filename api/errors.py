@@ -88,7 +88,7 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     # A door named in a request's body (a device key's doors, a rule's door), not a resource of its path.
     DoorNotFound: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     Conflict: ErrorRule(status.HTTP_409_CONFLICT),
-    # The Idempotency-Key of a create route (api/idempotency.py): nothing was done in either case.
+    # The Idempotency-Key of a keyed route (api/idempotency.py): nothing was done in either case.
     IdempotencyKeyInFlight: ErrorRule(status.HTTP_409_CONFLICT, status_word="idempotency_key_in_flight"),
     IdempotencyKeyReused: ErrorRule(
         status.HTTP_422_UNPROCESSABLE_CONTENT, status_word="idempotency_key_reused"
@@ -181,7 +181,7 @@ _IN_FLIGHT = (
 
 
 def idempotent_responses(conflict: str | None = None) -> dict[int | str, dict[str, Any]]:
-    """The answers the Idempotency-Key adds to a create route: its 409, after the route's own 409
+    """The answers the Idempotency-Key adds to a route: its 409, after the route's own 409
     (`conflict`, a taken name) when it has one. Its 422 `idempotency_key_reused` is among
     AUTHENTICATED_RESPONSES' 422."""
     description = _IN_FLIGHT if conflict is None else f"{conflict} Or: {_IN_FLIGHT}"
@@ -189,7 +189,7 @@ def idempotent_responses(conflict: str | None = None) -> dict[int | str, dict[st
 
 
 IDEMPOTENT_RESPONSES = idempotent_responses()
-"""idempotent_responses() of a create route that has no 409 of its own."""
+"""idempotent_responses() of a route that has no 409 of its own."""
 
 GALLERY_UNAVAILABLE_RESPONSE: dict[int | str, dict[str, Any]] = {
     status.HTTP_503_SERVICE_UNAVAILABLE: _described(

@@ -1,5 +1,6 @@
-"""The `Idempotency-Key` request header of the create routes (IETF httpapi draft "The Idempotency-Key HTTP
-Header Field"): a retried request is answered with the stored answer of its first run, not run again.
+"""The `Idempotency-Key` request header of the create routes, a door's rename and erasure (IETF httpapi
+draft "The Idempotency-Key HTTP Header Field"): a retried request is answered with the stored answer of its
+first run, not run again.
 
 A route takes `once: IdempotencyDep` as its last parameter and returns `once.remember(answer)`. Before the
 route runs, the dependency looks the caller's key up in the request's transaction: a key seen with the same

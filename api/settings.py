@@ -71,8 +71,8 @@ class ApiSettings(BaseSettings):
         24 * 3600,
         ge=60,
         le=30 * 24 * 3600,
-        description="How long the answer to a create request sent with an Idempotency-Key is kept and "
-        "replayed to a retry with the same key; older ones go with the next keyed request, and at the "
+        description="How long the answer to a request sent with an Idempotency-Key is kept and replayed "
+        "to a retry with the same key; older ones go with the next keyed request, and at the "
         "latest with `facegate serve`'s purge, at start and then every min(retention, 1 h).",
     )
 

@@ -1,4 +1,5 @@
-"""Idempotency keys: the stored answer of a create request, replayed when its client retries it.
+"""Idempotency keys: the stored answer of a create, rename or erase request, replayed when its client
+retries it.
 
 A route that honours the `Idempotency-Key` header looks the key up (find_idempotent_response) before its
 change and records its answer (record_idempotent_response) in the same transaction as the change, so a

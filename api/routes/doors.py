@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, status
 
 from api.deps import AdminKey, Limit, Offset, RowId, ServicesDep, SessionDep
@@ -21,9 +19,6 @@ from storage import (
 
 router = APIRouter(prefix="/doors", tags=["access"])
 _TAKEN = "A door has that name, or had it before a rename (gates may still use it)."
-_CONFLICT: dict[int | str, dict[str, Any]] = {
-    status.HTTP_409_CONFLICT: {"model": ErrorPublic, "description": _TAKEN}
-}
 
 
 @router.get("")
@@ -43,18 +38,27 @@ def create(body: DoorCreate, session: SessionDep, _key: AdminKey, once: Idempote
 @router.patch(
     "/{door_id}",
     responses={
-        **_CONFLICT,
+        **idempotent_responses(_TAKEN),
         status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such door."},
     },
 )
 def rename(
-    door_id: RowId, body: DoorCreate, session: SessionDep, services: ServicesDep, _key: AdminKey
+    door_id: RowId,
+    body: DoorCreate,
+    session: SessionDep,
+    services: ServicesDep,
+    _key: AdminKey,
+    once: IdempotencyDep,
 ) -> DoorRenamedPublic:
     """Rename a door; its rules and device keys follow. The old name becomes a former name: gates
     configured with it keep applying this door's rules under it, with a warning in their log, until
     reconfigured, and no other door can take it. The answer lists what knows the door by its old name:
-    the sources that audited under it lately (their gates) and the device keys serving the door."""
-    return rename_door(session, door_id, name=body.name, now=services.clock())
+    the sources that audited under it lately (their gates) and the device keys serving the door.
+
+    Safe to retry with the same `Idempotency-Key`: the retry gets that answer again. Without the key, the
+    retry of a rename that committed renames nothing and answers as much: the new name as the former one,
+    and nothing to reconfigure."""
+    return once.remember(rename_door(session, door_id, name=body.name, now=services.clock()))
 
 
 @router.delete(

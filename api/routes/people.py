@@ -102,7 +102,13 @@ def export_subject(
     return subject_access(session, person_id, now=services.clock())
 
 
-@router.post("/{person_id}/erase", responses=_NOT_FOUND)
-def erase(person_id: RowId, session: SessionDep, _key: AdminKey) -> ErasureReportPublic:
-    """Erase a person and report what was removed (templates, data key, memberships) and what is kept."""
-    return erase_person(session, person_id)
+@router.post("/{person_id}/erase", responses={**_NOT_FOUND, **IDEMPOTENT_RESPONSES})
+def erase(person_id: RowId, session: SessionDep, _key: AdminKey, once: IdempotencyDep) -> ErasureReportPublic:
+    """Erase a person and report what was removed (templates, data key, memberships) and what is kept.
+
+    Safe to retry with the same `Idempotency-Key`: the retry of an erasure that committed (its answer lost,
+    a 503 `commit_unconfirmed`) gets the same report again instead of a 404, and erases nothing.
+    """
+    # Stored without person_id: their row is gone (its foreign key would refuse the answer), and the report
+    # names them by id only, as the audit log keeps it (F6); it expires with the retention as any answer.
+    return once.remember(erase_person(session, person_id))

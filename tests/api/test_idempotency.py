@@ -1,9 +1,11 @@
-"""The Idempotency-Key header of the create routes (POST /people, POST /people/{id}/faces): a retry with
-the key replays the first answer and creates nothing again. Without it a client that lost an answer (a 503
-`commit_unconfirmed` whose COMMIT did reach the database) and retried enrolled the person a second time."""
+"""The Idempotency-Key header of the create routes (POST /people, POST /people/{id}/faces) and of erasure: a
+retry with the key replays the first answer and creates (or erases) nothing again. Without it a client that
+lost an answer (a 503 `commit_unconfirmed` whose COMMIT did reach the database) and retried enrolled the
+person a second time, or got 404 for an erasure that had happened, and lost its report."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -119,6 +121,67 @@ def test_deleting_or_erasing_a_person_removes_the_answers_naming_them(api: ApiHa
     assert _stored_keys(api.services.engine) == 1  # the door's answer stays
 
 
+def _stored_answers(engine: Engine) -> list[tuple[str, int | None, str]]:
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT route, person_id, response_json FROM idempotent_response"))
+        return [(route, person_id, body) for route, person_id, body in rows]
+
+
+def test_a_retried_erasure_replays_its_report_and_erases_nothing_more(api: ApiHarness) -> None:
+    """The retry of an erasure that committed answered 404: the client could not tell it had happened."""
+    admin = api.auth(Role.admin)
+    person = api.create_person("Ada Lovelace")
+    group = api.client.post("/access/groups", json={"name": "staff"}, headers=admin).json()["id"]
+    assert api.client.put(f"/access/groups/{group}/members/{person}", headers=admin).status_code == 200
+    first = api.client.post(f"/people/{person}/erase", headers=_keyed(api, "erase-1"))
+    assert first.status_code == 200 and "Idempotent-Replayed" not in first.headers, first.text
+    assert first.json()["group_memberships_removed"] == 1
+    api.create_person("Grace")  # on SQLite it may take the erased person's id
+    before = api.state()
+    again = api.client.post(f"/people/{person}/erase", headers=_keyed(api, "erase-1"))
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true", again.text
+    assert again.json() == first.json()
+    assert api.state() == before
+    # What is kept: the report as it was answered (ids and counts), tied to no person, never their name.
+    [(route, person_id, body)] = _stored_answers(api.services.engine)
+    assert (route, person_id) == ("POST /people/{person_id}/erase", None)
+    assert json.loads(body) == first.json() and "Ada" not in body
+
+
+def test_an_erasure_key_sent_with_another_request_is_refused_and_erases_nobody(api: ApiHarness) -> None:
+    ada, grace = api.create_person("Ada"), api.create_person("Grace")
+    assert api.client.post(f"/people/{ada}/erase", headers=_keyed(api, "erase-2")).status_code == 200
+    other = api.client.post(f"/people/{grace}/erase", headers=_keyed(api, "erase-2"))
+    assert other.status_code == 422 and other.json()["status"] == "idempotency_key_reused", other.text
+    created = api.client.post("/people", json={"name": "Alan"}, headers=_keyed(api, "create-1"))
+    assert created.status_code == 201, created.text
+    erased = api.client.post(f"/people/{grace}/erase", headers=_keyed(api, "create-1"))
+    assert erased.status_code == 422 and erased.json()["status"] == "idempotency_key_reused", erased.text
+    assert api.client.get(f"/people/{grace}", headers=api.auth(Role.admin)).status_code == 200
+    assert api.state().people == 2
+
+
+def test_a_retried_door_rename_replays_what_knows_the_old_name(api: ApiHarness) -> None:
+    """Retried without its answer, a rename that committed said the door's new name was its former one and
+    that no device key served it: the admin was told nothing needed reconfiguring."""
+    admin = api.auth(Role.admin)
+    door = api.client.post("/doors", json={"name": "lab"}, headers=admin).json()["id"]
+    device = {"role": "device", "label": "lab gate", "doors": ["lab"]}
+    token_id = api.client.post("/api-keys", json=device, headers=admin).json()["token_id"]
+    first, again = (
+        api.client.patch(f"/doors/{door}", json={"name": "lab-2"}, headers=_keyed(api, "rename-1"))
+        for _ in range(2)
+    )
+    assert first.status_code == 200, first.text
+    assert (first.json()["former_name"], first.json()["device_token_ids"]) == ("lab", [token_id])
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true", again.text
+    assert again.json() == first.json()
+    other = api.client.patch(f"/doors/{door}", json={"name": "lab-3"}, headers=_keyed(api, "rename-1"))
+    assert other.status_code == 422 and other.json()["status"] == "idempotency_key_reused", other.text
+    [listed] = api.client.get("/doors", headers=admin).json()["items"]
+    assert listed["name"] == "lab-2"
+
+
 @pytest.mark.parametrize("create", ["group", "door", "rule"])
 def test_the_other_create_routes_replay_a_retry(api: ApiHarness, create: str) -> None:
     """A retried rule was stored twice; a retried group or door got 409 for its own name."""
@@ -171,10 +234,13 @@ def test_a_key_expires_after_the_retention_and_is_purged(clocked: tuple[ApiHarne
     assert again.json()["id"] != first.json()["id"]
 
 
-def test_openapi_documents_the_header_on_the_create_routes(api: ApiHarness) -> None:
+def test_openapi_documents_the_header_on_the_keyed_routes(api: ApiHarness) -> None:
     schema = api.client.get("/openapi.json", headers=api.auth(Role.admin)).json()
-    for path in ("/people", "/people/{person_id}/faces", "/access/groups", "/access/rules", "/doors"):
-        operation = schema["paths"][path]["post"]
+    posted = ("/people", "/people/{person_id}/faces", "/access/groups", "/access/rules", "/doors")
+    keyed = [(path, "post") for path in (*posted, "/people/{person_id}/erase")]
+    keyed.append(("/doors/{door_id}", "patch"))
+    for path, method in keyed:
+        operation = schema["paths"][path][method]
         headers = [p for p in operation["parameters"] if p["in"] == "header"]
         assert [p["name"] for p in headers] == ["Idempotency-Key"], path
         assert "Idempotent-Replayed" in headers[0]["description"], path
@@ -240,3 +306,25 @@ def test_a_retried_enrollment_after_a_lost_commit_answer_adds_its_templates_once
     assert lost.status_code == 503 and lost.json()["status"] == "commit_unconfirmed", lost.text
     assert retried.status_code == 201 and retried.headers["Idempotent-Replayed"] == "true", retried.text
     assert after.templates == before.templates + 1
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_retried_erasure_after_a_lost_commit_answer_replays_its_report(
+    proxied: Proxied, proxy: TcpProxy
+) -> None:
+    """The erasure commits and the answer to its COMMIT is lost (503 `commit_unconfirmed`): the retry with
+    the same key gets the report; it got 404, and the client could not tell whether the erasure happened."""
+    services, through_proxy = proxied.services, proxied.engine
+    keyed = {**proxied.auth, "Idempotency-Key": "erase-lost"}
+    with TestClient(create_app(services)) as client:
+        wait_for_gallery(services)
+        person = client.post("/people", json={"name": "Ada"}, headers=proxied.auth).json()["id"]
+        with losing_the_commit_answer(through_proxy, proxy, after="DELETE FROM PERSON"):
+            lost = client.post(f"/people/{person}/erase", headers=keyed)
+        proxy.restore()
+        retried = client.post(f"/people/{person}/erase", headers=keyed)
+        after = db_state(services)
+    assert lost.status_code == 503 and lost.json()["status"] == "commit_unconfirmed", lost.text
+    assert retried.status_code == 200 and retried.headers["Idempotent-Replayed"] == "true", retried.text
+    assert retried.json()["person_id"] == person and after.people == 0
