@@ -12,10 +12,10 @@ A sync that fails otherwise (a bug, a template it cannot index) is logged by its
 traceback, a count per `error_log_interval_s` and its end (gate/failure_log.py), not at every retry.
 So is an API that does not serve the sync at all: unreachable (refused, timed out), a 5xx other than
 503 (a 500, a proxy's 502), a 503 that names no state of the API (a proxy's, a gallery still loading) or
-one that names a state a wait can end (`database_unavailable`, `commit_unconfirmed`): its start is a
-warning (a request that hit a bug, an API restarting, its database failing over) and its counts are
-errors, naming the latest cause, since a gate cut off that long denies every face once its gallery is
-stale. A 503 `schema_missing` (only an operator ends it) is an error, logged once per change of problem.
+one that names its state (`database_unavailable`, `commit_unconfirmed`, `schema_missing`): its start is a
+warning (a request that hit a bug, an API restarting, its database failing over), an error for
+`schema_missing` (only an operator ends it), and its counts are errors, naming the latest cause, since a
+gate cut off that long denies every face once its gallery is stale.
 """
 
 from __future__ import annotations
@@ -342,7 +342,7 @@ class ApiGallerySource:
             except UpstreamUnavailable as exc:
                 self._note_api_away(f"API unreachable: {exc}")
             except DeviceRefused as exc:
-                self._note_problem(f"API refused this device: {exc}", logging.ERROR)
+                self._note_refused(f"API refused this device: {exc}")
                 retry_s = self._config.retry_max_s
             except Exception as exc:  # E4: top of the sync loop: log (one traceback), back off, go on
                 held = f"gallery version {self._version} until it is stale"
@@ -357,19 +357,16 @@ class ApiGallerySource:
             retry_s = min(2.0 * retry_s, self._config.retry_max_s)
 
     def _note_server_unavailable(self, exc: ServerUnavailable) -> None:
-        """A missing schema is logged once per change of problem (an error: no wait ends it); any other 5xx
-        (a 500, a 503 without a state, its database down for a day) as the API away."""
-        if exc.is_passing:
-            self._note_api_away(exc.problem)
-            return
-        self._note_problem(exc.problem, logging.ERROR)
+        """Any 5xx as the API away; a missing schema's first line is an error, since no wait ends it."""
+        self._note_api_away(exc.problem, level=None if exc.is_passing else logging.ERROR)
 
-    def _note_api_away(self, problem: str) -> None:
-        """By its start, a count per interval naming the latest problem, and its end (at the next sync)."""
-        self._api_away.failed(problem, at=f"version {self._version}")
+    def _note_api_away(self, problem: str, *, level: int | None = None) -> None:
+        """By its start (at `level`, else the texts'), a count per interval naming the latest problem, and its
+        end (at the next sync)."""
+        self._api_away.failed(problem, at=f"version {self._version}", level=level)
         self._problem = problem
 
-    def _note_problem(self, problem: str, level: int) -> None:
+    def _note_refused(self, problem: str) -> None:
         if self._problem != problem:
-            logger.log(level, "gallery sync: %s; deciding on version %s until stale", problem, self._version)
+            logger.error("gallery sync: %s; deciding on version %s until stale", problem, self._version)
         self._problem = problem

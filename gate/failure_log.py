@@ -28,7 +28,7 @@ class FailureTexts:
     still: str
     ended: str
     level: int = logging.ERROR
-    """The first line's level (and a changed cause's); the end is WARNING."""
+    """The first line's level (unless `failed` names another) and a changed cause's; the end is WARNING."""
     still_level: int = logging.WARNING
     """The count lines' level: ERROR where a failure that lasts is a fault though its first one may not be."""
 
@@ -70,17 +70,19 @@ class FailureLog:
         """Whether a failure began and has not ended yet (no `recovered()` since)."""
         return self._since_s is not None
 
-    def failed(self, error: BaseException | str, *, at: str = "") -> None:
+    def failed(self, error: BaseException | str, *, at: str = "", level: int | None = None) -> None:
         """One more failure: the first is logged with its cause, later ones as a count per interval.
 
-        `error` is the exception, or a text for a failure that raised none (a frame too old).
+        `error` is the exception, or a text for a failure that raised none (a frame too old). `level`, when
+        given, is the first line's instead of the texts' (a cause that is a fault from its start).
         """
         now_s = self._monotonic()
         if self._since_s is None:
             self._since_s = self._line_at_s = now_s
             self._count, self._count_since_line, self._named = 1, 0, type(error)
             fields = {"where": self._where, "cause": _cause(error), "at": at}
-            self._log.log(self._texts.level, self._texts.first, fields, exc_info=self._trace(error))
+            first_level = self._texts.level if level is None else level
+            self._log.log(first_level, self._texts.first, fields, exc_info=self._trace(error))
             return
         self._count += 1
         self._count_since_line += 1

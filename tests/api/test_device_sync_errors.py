@@ -32,6 +32,11 @@ _DOWN = (
     "server database unavailable: the database cannot be reached: the request was not carried out and "
     "nothing of it was stored; retry after Retry-After seconds"
 )
+_NO_SCHEMA = (
+    "server schema missing: the database lacks the schema this server needs (never created, dropped or "
+    "older): the request was not carried out; an operator must bring it up to date (`facegate init`), "
+    "retrying will not help"
+)
 
 
 @contextmanager
@@ -42,13 +47,23 @@ def _wrong_key(api: ApiHarness, tmp_path: Path) -> Iterator[FastAPI]:
 
 
 @contextmanager
-def _database_down(api: ApiHarness, tmp_path: Path) -> Iterator[FastAPI]:
-    """The API whose database cannot be reached (SQLite in no directory): 503 `database_unavailable`."""
-    unreachable = make_engine(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'facegate.db'}")
+def _on_database(api: ApiHarness, url: str) -> Iterator[FastAPI]:
+    """The API, with the harness's keyring and recognizer, on the database at `url`."""
+    engine = make_engine(url)
     try:
-        yield create_app(make_services(unreachable, api.services.keyring, api.services.recognizer))
+        yield create_app(make_services(engine, api.services.keyring, api.services.recognizer))
     finally:
-        unreachable.dispose()
+        engine.dispose()
+
+
+def _database_down(api: ApiHarness, tmp_path: Path) -> AbstractContextManager[FastAPI]:
+    """The API whose database cannot be reached (SQLite in no directory): 503 `database_unavailable`."""
+    return _on_database(api, f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'facegate.db'}")
+
+
+def _schema_missing(api: ApiHarness, tmp_path: Path) -> AbstractContextManager[FastAPI]:
+    """The API whose database has no tables (a new SQLite file): 503 `schema_missing`."""
+    return _on_database(api, f"sqlite:///{tmp_path / 'empty.db'}")
 
 
 def _stale_reason(gate: ApiGallerySource) -> str:
@@ -83,21 +98,16 @@ def test_an_edge_gate_names_the_state_a_servers_503_gives_in_its_log_and_stale_r
         drop_every_table(api.services.engine)
         with serving(api.client.app) as url:
             reasons.append(_first_problem(api, url, tmp_path / "empty"))
-    empty_detail = (
-        "server schema missing: the database lacks the schema this server needs (never created, dropped or "
-        "older): the request was not carried out; an operator must bring it up to date (`facegate init`), "
-        "retrying will not help"
-    )
     assert reasons == [
         f"no gallery from the API yet ({_DOWN})",
-        f"no gallery from the API yet ({empty_detail})",
+        f"no gallery from the API yet ({_NO_SCHEMA})",
     ]
     lines = [
         (r.levelno, r.getMessage()) for r in caplog.records if r.getMessage().startswith("gallery sync: ")
     ]
     assert lines == [
         (logging.WARNING, f"gallery sync: {_DOWN}; deciding on version None until stale"),
-        (logging.ERROR, f"gallery sync: {empty_detail}; deciding on version None until stale"),
+        (logging.ERROR, f"gallery sync: {_NO_SCHEMA}; deciding on version None until stale"),
     ]
 
 
@@ -166,12 +176,17 @@ class FixedAfter:
 
 
 @pytest.mark.parametrize(
-    ("broken", "problem"),
+    ("broken", "problem", "first_level"),
     [
-        (_wrong_key, "server answered 500 Internal Server Error: internal error: stored data cannot be read"),
-        (_database_down, _DOWN),
+        (
+            _wrong_key,
+            "server answered 500 Internal Server Error: internal error: stored data cannot be read",
+            logging.WARNING,
+        ),
+        (_database_down, _DOWN, logging.WARNING),
+        (_schema_missing, _NO_SCHEMA, logging.ERROR),
     ],
-    ids=["500", "database_unavailable"],
+    ids=["500", "database_unavailable", "schema_missing"],
 )
 def test_an_edge_gate_whose_server_keeps_failing_logs_an_error_naming_it_while_it_lasts(
     api: ApiHarness,
@@ -180,11 +195,13 @@ def test_an_edge_gate_whose_server_keeps_failing_logs_an_error_naming_it_while_i
     group_faces: list[bytes],
     broken: Callable[[ApiHarness, Path], AbstractContextManager[FastAPI]],
     problem: str,
+    first_level: int,
 ) -> None:
     """An API that answered 500 for hours (its keyring does not open the templates), or 503
     `database_unavailable` (its database down for a day), was one WARNING line, like a blip; now its first
     line stays a warning, each error_log_interval_s an error names it, and one line says when it answers
-    again."""
+    again. A 503 `schema_missing` (its tables gone until an operator runs `facegate init`) was one ERROR line
+    and no count or end; now it is logged alike, its first line still an error."""
     with session_scope(api.services.engine) as session:
         bind_device_doors(session, key_id=_device_id(api), doors=["lab"], create_doors=True)
     _enroll(api, "Ada", group_faces[0])
@@ -210,7 +227,7 @@ def test_an_edge_gate_whose_server_keeps_failing_logs_an_error_naming_it_while_i
                 gate.close()
     lines = [(r.levelno, r.getMessage()) for r in caplog.records if r.getMessage().startswith("gallery sync")]
     assert lines == [  # syncs 5 s apart: counts at 35, 65 and 95 s, the 21st works
-        (logging.WARNING, f"gallery sync: {problem}; deciding on version None until stale"),
+        (first_level, f"gallery sync: {problem}; deciding on version None until stale"),
         *[(logging.ERROR, _still(problem))] * 3,
         (logging.WARNING, "gallery sync: the server answers again after 100.0 s (20 attempts failed)"),
     ]
