@@ -10,6 +10,8 @@ logged by its first exit (the worker's traceback and the parent's line), a count
 camera's `decision.error_audit_interval_s`, and its end, once a restarted worker has sent telemetry
 events (it reached its frame loop) for `restart_max_s`, when its backoff resets too (gate/failure_log.py):
 not a traceback and a line a restart, nor an end and a new start for a worker that sends one event and dies.
+A worker learns whether its death would begin a new failure from an event the parent sets while that log
+is closed, so only the first death of a failure logs its traceback.
 
 Stopping: SIGTERM or SIGINT to the parent asks it to stop; it sends SIGTERM to the workers in reverse
 start order, gives each `stop_timeout_s`, then stops the monitoring server. In a worker, SIGTERM ends
@@ -21,6 +23,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.synchronize
 import os
 import queue
 import signal
@@ -105,32 +108,26 @@ def _worker_process(
     events: Any,
     is_verbose: bool,
     log_format: LogFormat,
-    is_traced: bool,
+    settled: multiprocessing.synchronize.Event,
 ) -> None:
     """Entry point of a camera's process: signals, logging, then the gate; exit code 1 on failure.
 
-    A failure is logged with its traceback when `is_traced` (the parent saw no failure before this
-    start) or once the worker sent an event (it ran; a failure now is a new one); otherwise the worker
-    is a restart that failed again before it ran, logged at debug level: the parent counts its exits.
+    A failure is logged with its traceback when `settled` is set (the parent's log of this worker's exits
+    is closed: this death begins a new failure, also after a restart that has run for `restart_max_s`);
+    otherwise it is one more death of an ongoing failure, a restart that failed again before it ran or soon
+    after, logged at debug level: the parent counts its exits.
     """
-    is_running = False
-
-    def telemetry(event: TelemetryEvent) -> None:
-        nonlocal is_running
-        is_running = True
-        events.put(event)
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent coordinates
     stop = GracefulStop()
     signal.signal(signal.SIGTERM, stop.request)
     configure_gate_logging(is_verbose=is_verbose, log_format=log_format, camera=camera.name, door=camera.door)
     threading.Thread(target=_stop_with_parent, name="parent-watch", daemon=True).start()
     try:
-        worker_main(camera, telemetry, stop)
+        worker_main(camera, events.put, stop)
     except StopRequested:
         logger.info("camera %s stopped", camera.name)
     except Exception:  # the top of the worker (E4): log with traceback; the parent's watchdog restarts it
-        level = logging.ERROR if is_traced or is_running else logging.DEBUG
+        level = logging.ERROR if settled.is_set() else logging.DEBUG
         logger.log(level, "camera %s: worker failed", camera.name, exc_info=True)
         raise SystemExit(1) from None
     finally:
@@ -141,7 +138,8 @@ def _worker_process(
 @dataclass
 class _Worker:
     camera: CameraSpec
-    failures: FailureLog  # its exits until a restarted worker sends an event
+    failures: FailureLog  # its exits until a restarted worker has sent events for restart_max_s
+    settled: multiprocessing.synchronize.Event  # set while `failures` is closed; its workers read it
     process: BaseProcess | None = None
     events: Any = None
     started_at_s: float = 0.0
@@ -183,15 +181,19 @@ class GateDaemon:
         clock: Clock,
         is_verbose: bool,
     ) -> None:
+        self._context = multiprocessing.get_context("spawn")
         self._workers = [
             _Worker(
                 camera,
                 # the end is logged when the backoff resets: once a worker stayed up restart_max_s
                 _worker_failures(camera, clock, settle_s=settings.restart_max_s),
+                self._context.Event(),
                 backoff_s=settings.restart_initial_s,
             )
             for camera in cameras
         ]
+        for worker in self._workers:
+            worker.settled.set()
         self._worker_main = worker_main
         self._settings = settings
         self._telemetry = telemetry
@@ -200,7 +202,6 @@ class GateDaemon:
         self._clock = clock
         self._is_verbose = is_verbose
         self._is_stopping = False
-        self._context = multiprocessing.get_context("spawn")
         for camera in cameras:
             health.add_camera(camera.name, door=camera.door)
 
@@ -231,7 +232,7 @@ class GateDaemon:
                 worker.events,
                 self._is_verbose,
                 self._settings.log_format,
-                not worker.failures.is_failing,
+                worker.settled,
             ),
             name=f"gate:{worker.camera.name}",
         )
@@ -246,7 +247,10 @@ class GateDaemon:
                 event: TelemetryEvent = worker.events.get_nowait()
             except queue.Empty:
                 return
-            worker.failures.recovered()  # it reached its frame loop: logs the end of its failures, if any
+            if worker.failures.is_failing:
+                worker.failures.recovered()  # it reached its frame loop: ends the failure after restart_max_s
+                if not worker.failures.is_failing:
+                    worker.settled.set()  # its next death is a new failure: the worker logs its traceback
             self._telemetry(event)
 
     def _watch(self, worker: _Worker) -> None:
@@ -273,6 +277,7 @@ class GateDaemon:
         worker.restart_at_s = now_s + worker.backoff_s
         self._health.set_state(name, "restarting")
         worker.failures.failed(f"exit code {code}")
+        worker.settled.clear()
         logger.debug("camera %s: exit code %s; restarting in %.1f s", name, code, worker.backoff_s)
         worker.backoff_s = min(worker.backoff_s * 2.0, self._settings.restart_max_s)
 

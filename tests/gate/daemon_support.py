@@ -16,7 +16,8 @@ from gate import CameraSpec, FrameSeen, GracefulStop, Telemetry
 def camera_worker(camera: CameraSpec, telemetry: Telemetry, stop: GracefulStop) -> None:
     """Runs in the worker process. Source "crash-once:PATH" fails on its first run, "crash-times:N:PATH"
     on its first N runs (PATH counts them), "flap-times:N:PATH" sends one frame, then fails, on its first N
-    runs; "3-frames" ends."""
+    runs; "crash-late:PATH" fails on its first run and on its second once the file PATH.crash exists;
+    "3-frames" ends."""
     if camera.source.startswith("crash-once:"):
         marker = Path(camera.source.split(":", 1)[1])
         if not marker.exists():
@@ -30,9 +31,17 @@ def camera_worker(camera: CameraSpec, telemetry: Telemetry, stop: GracefulStop) 
             if kind == "flap-times":
                 telemetry(FrameSeen(camera.name, lag_s=None))
             raise RuntimeError(f"camera driver crashed on run {run}")
+    crash = None
+    if kind == "crash-late":
+        run = _next_run(Path(rest))
+        if run == 1:
+            raise RuntimeError("camera driver crashed on run 1")
+        crash = Path(rest).with_suffix(".crash") if run == 2 else None
     for number in range(3 if camera.source == "3-frames" else 10**9):
         if stop.is_stopping:
             return
+        if crash is not None and crash.exists():
+            raise RuntimeError("camera driver crashed on run 2")
         telemetry(FrameSeen(camera.name, lag_s=None))
         time.sleep(0.02 if number else 0.0)
 
