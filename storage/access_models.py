@@ -29,6 +29,7 @@ class AccessGroup(SQLModel, table=True):
     """A named set of people that door access rules admit (issue 5: doors, groups, weekly schedules)."""
 
     __tablename__ = "access_group"
+    __table_args__ = {"sqlite_autoincrement": True}  # a deleted group's id never names a new one
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, index=True, min_length=1, max_length=100)
     created_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())
@@ -49,6 +50,7 @@ class DoorAccessRule(SQLModel, table=True):
     """
 
     __tablename__ = "door_access_rule"
+    __table_args__ = {"sqlite_autoincrement": True}  # a deleted rule's id never names a new one
     id: int | None = Field(default=None, primary_key=True)
     door_id: int = Field(foreign_key="door.id", index=True, ondelete="CASCADE")
     group_id: int = Field(foreign_key="access_group.id", index=True, ondelete="CASCADE")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +59,32 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite's way to rebuild a table that others reference (its ALTER TABLE page, steps 1 and 12): with
+    foreign keys on, dropping the old copy would delete every row referencing it (ON DELETE CASCADE). The
+    pragma cannot change inside a transaction, so it is set around it."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+
+
+def _dangling(connection: Connection) -> Counter[tuple[str, str]]:
+    """How many rows of each table reference a missing row of each other (SQLite): those an upgrade adds
+    fail it, as foreign keys are off meanwhile. Counted, not listed: a table rebuild renumbers rowids."""
+    return Counter(
+        (table, parent)
+        for table, _rowid, parent, _fkid in connection.exec_driver_sql("PRAGMA foreign_key_check")
+    )
+
+
 def upgrade_schema(engine: Engine, revision: str = "head") -> None:
     """Apply every migration up to `revision`, all in one transaction; concurrent callers wait for each other.
 
@@ -68,7 +95,12 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
         SchemaTooNew: a newer release migrated the database (its revision is none of this release's).
     """
     try:
-        with _sqlite_file_lock(engine), engine.begin() as connection:
+        with (
+            _sqlite_file_lock(engine),
+            engine.connect() as connection,
+            _sqlite_foreign_keys_off(connection),
+            connection.begin(),
+        ):
             if connection.dialect.name == "postgresql":
                 # Gates and the API may start together: one migrates, the others wait, then see head.
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
@@ -94,7 +126,10 @@ def _run_migrations(connection: Connection, revision: str) -> None:
             f"newest is {script.get_current_head()}): a newer release upgraded it; run that release, or "
             "restore a backup taken before the upgrade"
         )
-    script.get_revisions(revision)  # an unknown target: the caller's error, raised before any migration
+    # An unknown target is the caller's error, raised before any migration.
+    target = script.get_revision(revision)
+    is_checked = connection.dialect.name == "sqlite" and target is not None and start != target.revision
+    dangling = _dangling(connection) if is_checked else Counter()
     config.attributes["on_version_apply"] = lambda *, step, **_: applied.append(step.up_revision_id)
     try:
         command.upgrade(config, revision)
@@ -106,6 +141,13 @@ def _run_migrations(connection: Connection, revision: str) -> None:
     except Exception as exc:  # a migration is code of its own (a backfill's parsing, an op it misuses)
         said = ": ".join([type(exc).__name__, *str(exc).splitlines()[:1]])
         raise _failed(script, start=start, last_applied=applied[-1], said=said) from exc
+    if is_checked and (new := _dangling(connection) - dangling):
+        stays = f"at {start}" if start else "empty"
+        rows = ", ".join(f"{count} of {table} to {parent}" for (table, parent), count in sorted(new.items()))
+        raise MigrationFailed(
+            f"the upgrade left rows referencing missing ones, so it was rolled back (the database stays "
+            f"{stays}): {rows}"
+        )
 
 
 def _failed(

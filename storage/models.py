@@ -33,6 +33,9 @@ class Decision(StrEnum):
 
 
 class Person(SQLModel, table=True):
+    """Its id is never handed out again, also on SQLite: the audit log keeps it after the person is gone."""
+
+    __table_args__ = {"sqlite_autoincrement": True}
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(min_length=1, max_length=200)
     created_at: datetime = Field(default_factory=utc_now, sa_column=_utc_column())
