@@ -25,7 +25,7 @@ from storage.access_models import AccessGroupMember
 from storage.db import connection_scope
 from storage.errors import BackupError
 from storage.migrate import current_revision
-from storage.models import FaceTemplate, GalleryVersion, Person, PersonKey
+from storage.models import AuditEvent, FaceTemplate, GalleryChange, GalleryVersion, Person, PersonKey
 
 FORMAT = "facegate-backup/v1"
 _BATCH_ROWS = 500
@@ -183,18 +183,33 @@ def _insert_batches(
         connection.execute(insert(tables[batch_table]), batch)
 
 
-def _reset_postgres_sequences(connection: Connection) -> None:
-    """Explicit ids were inserted: move each serial sequence past them."""
+def _highest_id(connection: Connection, table: Table) -> int | None:
+    """The highest id of `table`'s rows, or of people that only the audit or gallery change log still names
+    (erased before the backup, or left out of the restore): a new row must not take it."""
+    columns = [table.c.id]
+    if table.name == Person.__tablename__:
+        columns += [_table(AuditEvent).c.person_id, _table(GalleryChange).c.person_id]
+    highest = [connection.execute(select(func.max(column))).scalar_one() for column in columns]
+    return max((value for value in highest if value is not None), default=None)
+
+
+def _reset_id_counters(connection: Connection) -> None:
+    """Explicit ids were inserted: move each id counter (PostgreSQL's serial sequences, SQLite's
+    AUTOINCREMENT counts) past every id they name."""
     for table in SQLModel.metadata.sorted_tables:
         id_column = table.columns.get("id")
         if id_column is None or not id_column.autoincrement or str(id_column.type) != "INTEGER":
             continue
-        connection.execute(
-            text(
-                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608 (model names)
-                f'COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM "{table.name}"'
+        highest = _highest_id(connection, table)
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                text("SELECT setval(pg_get_serial_sequence(:table, 'id'), :value, :is_called)"),
+                {"table": table.name, "value": highest or 1, "is_called": highest is not None},
             )
-        )
+        elif table.dialect_options["sqlite"]["autoincrement"] and highest is not None:
+            named = {"table": table.name, "seq": highest}
+            connection.execute(text("DELETE FROM sqlite_sequence WHERE name = :table"), named)
+            connection.execute(text("INSERT INTO sqlite_sequence (name, seq) VALUES (:table, :seq)"), named)
 
 
 def _without_erased(
@@ -244,8 +259,7 @@ def restore_backup(engine: Engine, *, data: Path, keys: Path) -> RestoreReport:
                 changes_since=_table(GalleryVersion).c.version + 1,  # gates reload in full, not by delta
             )
         )
-        if connection.dialect.name == "postgresql":
-            _reset_postgres_sequences(connection)
+        _reset_id_counters(connection)
     return report
 
 

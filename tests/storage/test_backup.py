@@ -16,8 +16,10 @@ from storage import (
     BackupFiles,
     Conflict,
     Engine,
+    EventFilter,
     Keyring,
     Role,
+    append_event,
     authenticate,
     create_api_key,
     create_backup,
@@ -25,13 +27,16 @@ from storage import (
     create_schema,
     delete_person,
     ensure_door,
+    erase_person,
     list_people,
     make_engine,
+    query_events,
     restore_backup,
     session_scope,
 )
 from tests.plaintext import template_leaks
 from tests.storage.audit_helpers import append, verify
+from tests.storage.audit_helpers import event as audit_event
 from tests.storage.template_helpers import decrypted, store_people
 
 
@@ -70,7 +75,8 @@ def test_round_trip_restores_everything_into_an_empty_database(
     with session_scope(engine) as session:
         key = authenticate(session, token, now=datetime.now(UTC)).key
         assert key is not None and key.role == Role.auditor
-        assert create_person(session, name="after restore").id == max(person_ids) + 1
+        # Past the restored people and the ids the events name (even ones up to 10: audit_helpers.event).
+        assert create_person(session, name="after restore").id == max(*person_ids, 10) + 1
 
 
 def test_backup_files_are_private_and_hold_no_plaintext_template(
@@ -98,6 +104,26 @@ def test_an_old_data_backup_cannot_bring_back_a_person_erased_since(
 
     assert report.erased_people == [erased] and report.templates_not_restored == 1
     assert set(decrypted(engine, keyring)) == set(kept)
+
+
+def test_a_person_created_after_a_restore_takes_no_id_that_the_audit_log_names(
+    source: tuple[Engine, list[int], str], engine: Engine, keyring: Keyring, tmp_path: Path
+) -> None:
+    """A person erased before the backup is named by its audit log only: their id is no new person's."""
+    source_engine, _, _ = source
+    with session_scope(source_engine) as session:
+        erased = create_person(session, name="erased").id
+        assert erased is not None
+        append_event(session, keyring, audit_event(11).model_copy(update={"person_id": erased}))
+    with session_scope(source_engine) as session:
+        erase_person(session, erased)
+    files = _backup(source_engine, tmp_path / "backup")
+    restore_backup(engine, data=files.data, keys=files.keys)
+
+    with session_scope(engine) as session:
+        created = create_person(session, name="after restore").id
+        assert created is not None and created != erased
+        assert query_events(session, where=EventFilter(person_id=created), limit=10)[1] == 0
 
 
 def test_restore_refuses_a_database_that_is_not_empty(
