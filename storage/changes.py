@@ -26,10 +26,18 @@ logger = logging.getLogger(__name__)
 
 FeedMode = Literal["listen", "poll"]
 _RECONNECT_MAX_S = 10.0
+_CONNECT_TIMEOUT_S = 10
+"""libpq's connect timeout for the LISTEN connection, unless the database URL sets `connect_timeout`:
+without one, psycopg waits 130 s on a database that accepts TCP and never answers."""
+_STOP_WAIT_S = 30.0
 
 
 def _libpq_url(engine: Engine) -> str:
-    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    """The engine's URL for libpq, with a connect timeout unless it sets its own."""
+    url = engine.url.set(drivername="postgresql")
+    if "connect_timeout" not in url.query:
+        url = url.update_query_dict({"connect_timeout": str(_CONNECT_TIMEOUT_S)})
+    return url.render_as_string(hide_password=False)
 
 
 class GalleryChangeFeed:
@@ -70,11 +78,17 @@ class GalleryChangeFeed:
             self._thread.start()
 
     def stop(self) -> None:
-        """Stop the LISTEN thread; safe to call more than once."""
+        """Stop the LISTEN thread and wait for it, up to 30 s (a database that takes a statement and never
+        answers it); safe to call more than once."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        thread.join(timeout=_STOP_WAIT_S)
+        if thread.is_alive():
+            logger.warning(
+                "the gallery LISTEN thread did not stop within %.0f s; left to end on its own", _STOP_WAIT_S
+            )
 
     def wait_for_change(self, known_version: int, *, timeout_s: float) -> int:
         """The gallery version once it differs from `known_version`, or after `timeout_s`, whichever first.

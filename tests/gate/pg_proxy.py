@@ -4,7 +4,8 @@
 (what a crashed database host or a pulled cable looks like to libpq after a timeout, minus the wait);
 `restore()` listens on the same port again. `lose_next_reply(port)` lets what the client on `port` sends
 next reach the server, then resets every connection as the server answers it: the server did the work (a
-COMMIT), and the client never hears so.
+COMMIT), and the client never hears so. `hold_new_connections()` and `swallow(text)` make a database that
+accepts TCP and never answers: a hung server, a half-open path, a black-holed route.
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ class TcpProxy:
         self._accepting: threading.Thread | None = None
         self._is_listening = threading.Event()
         self._reply_lost_to: int | None = None  # the client port whose next answer is lost
+        self._is_holding = False
+        self._swallowed_text: bytes | None = None
         self.accepted = 0
+        self.held = 0
+        self.swallowed = 0
         self.port = self._listen(0)
 
     def _listen(self, port: int) -> int:
@@ -62,6 +67,11 @@ class TcpProxy:
                 continue
             except OSError:
                 return
+            if self._is_holding:
+                with self._lock:
+                    self._sockets.add(client)
+                    self.held += 1
+                continue
             try:
                 upstream = socket.create_connection(self._target, timeout=5.0)
             except OSError:
@@ -80,6 +90,9 @@ class TcpProxy:
         """Forward `source` to `sink`; `reply_to`: the client port, when these are the server's answers."""
         try:
             while data := source.recv(CHUNK_BYTES):
+                if reply_to is None and self._swallowed_text is not None and self._swallowed_text in data:
+                    self.swallowed += 1
+                    continue
                 if reply_to is not None and reply_to == self._reply_lost_to:
                     self._reply_lost_to = None
                     self.cut()
@@ -98,13 +111,28 @@ class TcpProxy:
         self._is_listening.clear()
         with self._lock:
             listener, self._listener = self._listener, None
-            open_sockets, self._sockets = self._sockets, set()
         if listener is not None:
             listener.close()
         if self._accepting is not None:
             # Until its accept() returns, the kernel keeps the port bound: restore() right away would fail.
             self._accepting.join(timeout=5.0)
             assert not self._accepting.is_alive(), "the proxy's accept loop did not stop"
+        self._reset_open()
+
+    def hold_new_connections(self) -> None:
+        """Reset every open connection; accept new ones and never answer them (libpq waits for its
+        connect timeout, or psycopg's own 130 s)."""
+        self._is_holding = True
+        self._reset_open()
+
+    def swallow(self, text: bytes) -> None:
+        """Never pass on what a client sends that holds `text`: the client waits for an answer to a
+        statement the server never got."""
+        self._swallowed_text = text
+
+    def _reset_open(self) -> None:
+        with self._lock:
+            open_sockets, self._sockets = self._sockets, set()
         for sock in open_sockets:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             try:
@@ -129,11 +157,13 @@ class TcpProxy:
             thread.join(timeout=5.0)
             assert not thread.is_alive(), "a proxy thread did not stop"
 
-    def url_for(self, database_url: str) -> str:
-        """The database URL with host and port replaced by the proxy's (libpq connect timeout 2 s)."""
+    def url_for(self, database_url: str, *, connect_timeout_s: int | None = 2) -> str:
+        """The database URL with host and port replaced by the proxy's (and libpq's connect timeout set,
+        unless `connect_timeout_s` is None)."""
         parts = urlsplit(database_url)
         user = f"{parts.username}@" if parts.username else ""
-        query = f"{parts.query}&connect_timeout=2" if parts.query else "connect_timeout=2"
+        timeout = [] if connect_timeout_s is None else [f"connect_timeout={connect_timeout_s}"]
+        query = "&".join([parts.query, *timeout] if parts.query else timeout)
         return urlunsplit((parts.scheme, f"{user}127.0.0.1:{self.port}", parts.path, query, ""))
 
 

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections.abc import Callable, Iterator
 
-from storage import GalleryChangeFeed, bump_gallery_version, gallery_version, session_scope
+import pytest
+
+from storage import GalleryChangeFeed, bump_gallery_version, gallery_version, make_engine, session_scope
+from tests.conftest import POSTGRES_STATUS, POSTGRES_URL
+from tests.gate.pg_proxy import TcpProxy, proxy_to_test_postgres
+
+HANG_S = 60.0
 
 
 def _bump_later(engine, delay_s: float) -> threading.Timer:
@@ -54,3 +63,82 @@ def test_polling_mode_and_an_unchanged_gallery(engine) -> None:
     assert feed.wait_for_change(before, timeout_s=30.0) == before + 1
     timer.join()
     assert feed.notification_count == 0 and not feed.is_listening
+
+
+@pytest.fixture
+def proxy() -> Iterator[TcpProxy]:
+    if not POSTGRES_URL:
+        pytest.skip(POSTGRES_STATUS)
+    yield from proxy_to_test_postgres()
+
+
+@pytest.fixture
+def feed(proxy: TcpProxy) -> Iterator[GalleryChangeFeed]:
+    """A LISTEN feed on the test PostgreSQL through `proxy`, its URL with no connect timeout of its own."""
+    assert POSTGRES_URL is not None
+    engine = make_engine(proxy.url_for(POSTGRES_URL, connect_timeout_s=None))
+    feed = GalleryChangeFeed(engine, mode="listen", poll_s=0.1)
+    yield feed
+    proxy.cut()  # a thread left waiting on the proxy gets a reset and ends
+    feed.stop()
+    _wait_until(lambda: not any(thread.name == "gallery-listen" for thread in threading.enumerate()))
+    engine.dispose()
+
+
+def _wait_until(predicate: Callable[[], bool], *, bound_s: float = HANG_S) -> None:
+    """Polls `predicate`; fails after `bound_s` (a hang detector, not a speed claim)."""
+    deadline_s = time.monotonic() + bound_s
+    while not predicate():
+        assert time.monotonic() < deadline_s, f"still waiting after {bound_s:.0f} s"
+        threading.Event().wait(0.05)
+
+
+def _stop_within_hang_bound(feed: GalleryChangeFeed) -> None:
+    stopper = threading.Thread(target=feed.stop, name="test-stopper", daemon=True)
+    stopper.start()
+    stopper.join(timeout=HANG_S)
+    assert not stopper.is_alive(), f"stop() had not returned after {HANG_S:.0f} s: it hangs"
+
+
+def _feed_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.name == "storage.changes"]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_feed_reconnecting_to_a_database_that_never_answers_retries_and_stops(
+    feed: GalleryChangeFeed, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its LISTEN connection is reset, and the database then accepts TCP and never answers (a hung server,
+    a black-holed route): psycopg alone waits 130 s on each connect, so the feed sat in its reconnect and
+    stop() with it. With its own connect timeout the feed tries again (its waiters poll meanwhile) and
+    stop() ends the thread."""
+    feed.start()
+    _wait_until(lambda: feed.is_listening)
+    with caplog.at_level(logging.WARNING, logger="storage.changes"):
+        proxy.hold_new_connections()
+        _wait_until(lambda: proxy.held >= 2)  # the first reconnect gave up and the feed tried again
+        _stop_within_hang_bound(feed)
+    lines = _feed_lines(caplog)
+    assert "gallery LISTEN connection lost (connection timeout expired); polling every 0.1 s" in lines
+    assert not [line for line in lines if "did not stop" in line], lines
+    assert not any(thread.name == "gallery-listen" for thread in threading.enumerate())
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_feed_whose_listen_is_never_answered_stops_within_its_wait_and_says_so(
+    feed: GalleryChangeFeed, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connection is made and LISTEN never answered (a server hung after the handshake, a half-open
+    path): nothing in psycopg bounds that wait, and stop() joined the thread for good. It now waits 30 s,
+    as the gallery load and the idempotency purge do, and leaves the thread to end on its own."""
+    proxy.swallow(b"LISTEN")
+    feed.start()
+    _wait_until(lambda: proxy.swallowed >= 1)
+    with caplog.at_level(logging.WARNING, logger="storage.changes"):
+        _stop_within_hang_bound(feed)
+    assert _feed_lines(caplog) == [
+        "the gallery LISTEN thread did not stop within 30 s; left to end on its own"
+    ]
+    assert not feed.is_listening
