@@ -75,11 +75,10 @@ from storage import (
     EventFilter,
     StorageSettings,
     append_event,
-    create_schema,
     ensure_door,
     iter_event_rows,
     load_keyring,
-    make_engine,
+    open_database,
     session_scope,
 )
 
@@ -319,8 +318,7 @@ def main() -> None:
     else:
         pad = card_with(args.pad_dir, args.out, colour=args.card_colour, grey_at=args.card_grey)
     storage = StorageSettings(home=args.out)  # FACEGATE_HOME=OUT: `facegate pad calibrate-door` reads both
-    engine = make_engine(storage.resolved_database_url)
-    create_schema(engine)
+    engine = open_database(storage)  # the settings' pool and connect timeout too
     keyring = load_keyring(storage, create_if_missing=True)  # kept: the command verifies the chain with it
     chosen = people(args.lfw, args.people)
     report: dict[str, Any] = {"people": len(chosen), "enrolled": enrol(engine, keyring, recognizer, chosen)}

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from sqlalchemy import Connection, Engine, event, make_url
+from sqlalchemy import URL, Connection, Engine, event, make_url
 from sqlalchemy.exc import (
     ArgumentError,
     DataError,
@@ -67,15 +67,33 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _with_connect_timeout(url: str, connect_timeout_s: int) -> URL:
+    """`url` with libpq's `connect_timeout`, unless it sets its own (the operator's value wins). In the URL
+    rather than in connect_args, so every connection made from the engine's URL (the gallery feed's LISTEN
+    connection too) has it: without one psycopg waits 130 s on a database that accepts TCP and never
+    answers."""
+    parsed = make_url(url)
+    if "connect_timeout" in parsed.query:
+        return parsed
+    return parsed.update_query_dict({"connect_timeout": str(connect_timeout_s)})
+
+
 def make_engine(
-    url: str, *, pool_size: int = 5, max_overflow: int = 10, pool_timeout_s: float = 30.0
+    url: str,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    pool_timeout_s: float = 30.0,
+    connect_timeout_s: int = 10,
 ) -> Engine:
     """Engine for SQLite (foreign keys on, WAL) or PostgreSQL (psycopg 3); its errors never quote the
     statement's parameters (names, ciphertexts), which would reach logged tracebacks.
 
     The pool settings size the connection pool of PostgreSQL and of a SQLite file (SQLAlchemy's QueuePool;
     an in-memory SQLite database keeps SQLAlchemy's own pool): an operation that finds every connection in
-    use for `pool_timeout_s` fails as DatabaseUnavailable.
+    use for `pool_timeout_s` fails as DatabaseUnavailable. A new PostgreSQL connection (the pre-ping's
+    reconnect too) fails as DatabaseUnavailable after `connect_timeout_s` (libpq's minimum is 2 s, per
+    address tried), unless the URL sets `connect_timeout`; SQLite ignores it.
     """
     url = _normalise_url(url)
     pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout_s}
@@ -89,7 +107,9 @@ def make_engine(
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
+    return create_engine(
+        _with_connect_timeout(url, connect_timeout_s), pool_pre_ping=True, hide_parameters=True, **pool
+    )
 
 
 def _pool_exhausted() -> DatabaseUnavailable:
@@ -135,6 +155,7 @@ def open_database(settings: StorageSettings) -> Engine:
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_timeout_s=settings.database_pool_timeout_s,
+        connect_timeout_s=settings.database_connect_timeout_s,
     )
     try:
         create_schema(engine)

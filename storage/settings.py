@@ -42,7 +42,7 @@ def unknown_variables(environ: dict[str, str] | os._Environ[str], field_names: s
 class StorageSettings(BaseSettings):
     """Environment: FACEGATE_HOME, FACEGATE_DATABASE_URL, FACEGATE_MASTER_KEY, FACEGATE_KEY_FILE,
     FACEGATE_KMS_HOOK, FACEGATE_DATABASE_POOL_SIZE, FACEGATE_DATABASE_MAX_OVERFLOW,
-    FACEGATE_DATABASE_POOL_TIMEOUT_S.
+    FACEGATE_DATABASE_POOL_TIMEOUT_S, FACEGATE_DATABASE_CONNECT_TIMEOUT_S.
 
     These names are the product's documented interface, so they keep the short prefix. Like the other
     settings classes it refuses what it does not know: any other FACEGATE_ variable that is not under
@@ -75,6 +75,14 @@ class StorageSettings(BaseSettings):
         gt=0.0,
         description="How long an operation waits for a free connection before it fails as the database "
         "unavailable (HTTP 503), rather than queueing without end.",
+    )
+    database_connect_timeout_s: int = Field(
+        10,
+        ge=2,
+        le=600,
+        description="How long opening a PostgreSQL connection may take before it fails as the database "
+        "unavailable (HTTP 503), rather than psycopg's 130 s on a host that accepts TCP and never answers; "
+        "libpq's connect_timeout (whole seconds, at least 2), which one in the database URL overrides.",
     )
 
     @property
