@@ -74,7 +74,8 @@ def proxy() -> Iterator[TcpProxy]:
 
 @pytest.fixture
 def feed(proxy: TcpProxy) -> Iterator[GalleryChangeFeed]:
-    """A LISTEN feed on the test PostgreSQL through `proxy`, its URL with no connect timeout of its own."""
+    """A LISTEN feed on the test PostgreSQL through `proxy`, its URL without a connect_timeout: make_engine's
+    default (10 s) bounds each connect."""
     assert POSTGRES_URL is not None
     engine = make_engine(proxy.url_for(POSTGRES_URL, connect_timeout_s=None))
     feed = GalleryChangeFeed(engine, mode="listen", poll_s=0.1)
@@ -111,7 +112,7 @@ def test_a_feed_reconnecting_to_a_database_that_never_answers_retries_and_stops(
 ) -> None:
     """Its LISTEN connection is reset, and the database then accepts TCP and never answers (a hung server,
     a black-holed route): psycopg alone waits 130 s on each connect, so the feed sat in its reconnect and
-    stop() with it. With its own connect timeout the feed tries again (its waiters poll meanwhile) and
+    stop() with it. With the engine's connect timeout the feed tries again (its waiters poll meanwhile) and
     stop() ends the thread."""
     feed.start()
     _wait_until(lambda: feed.is_listening)
