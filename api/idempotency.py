@@ -78,11 +78,16 @@ async def _hash_upload(digest: hashlib._Hash, upload: UploadFile) -> None:
 
 
 async def request_sha256(request: Request) -> str:
-    """sha256 of what the request asks for: method, path, query and body. A form's parts count by name,
-    value, file name and file bytes, not by their multipart framing (its boundary changes at every send).
-    Empty when the request carries no Idempotency-Key (its files are not read for nothing)."""
+    """The request's fingerprint; empty when it carries no Idempotency-Key (its files are not read for
+    nothing)."""
     if IDEMPOTENCY_HEADER not in request.headers:
         return ""
+    return await request_fingerprint(request)
+
+
+async def request_fingerprint(request: Request) -> str:
+    """sha256 of what the request asks for: method, path, query and body. A form's parts count by name,
+    value, file name and file bytes, not by their multipart framing (its boundary changes at every send)."""
     digest = hashlib.sha256()
     _put(digest, f"{request.method} {request.url.path}?{request.url.query}".encode())
     content_type = request.headers.get("content-type", "")

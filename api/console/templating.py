@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from api.console.auth import ConsoleUser
+from api.console.once import new_form_key
 from storage import Role
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -55,12 +56,14 @@ def home_path(role: Role) -> str:
 
 
 def build_templates() -> Jinja2Templates:
-    """Templates from the package's templates/ folder; every variable is HTML-escaped."""
+    """Templates from the package's templates/ folder; every variable is HTML-escaped. `form_key()` draws
+    a create form's one-time key (api/console/once.py)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(PACKAGE_DIR / "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.globals["form_key"] = new_form_key
     return Jinja2Templates(env=env)
 
 

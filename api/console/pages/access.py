@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, status
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 
 from api.console.auth import AdminForm, AdminPage, ConsoleUser
 from api.console.changes import Refusal, apply_change
+from api.console.once import FormOnce, FormOnceDep, Landing, create_once
 from api.console.templating import render
 from api.deps import ServicesDep, SessionDep
 from storage import (
@@ -89,12 +90,14 @@ def _act(
     change: Callable[[Session], object],
     *,
     kept: Mapping[str, object],
+    once: FormOnce | None = None,
 ) -> Response:
-    """Commit one change; back to the page, or the page saying why it was refused, `kept` in its form."""
-    outcome = apply_change(session, change)
+    """Commit one change (once for a create form's `once`); back to the page, or the page saying why it
+    was refused, `kept` in its form."""
+    outcome = create_once(session, once, change, to=lambda _: Landing("/ui/access"))
     if isinstance(outcome, Refusal):
         return outcome.shown(_page(request, session, user, error=outcome.message, kept=kept))
-    return RedirectResponse("/ui/access", status_code=status.HTTP_303_SEE_OTHER)
+    return outcome
 
 
 @router.get("")
@@ -104,8 +107,12 @@ def access_page(request: Request, session: SessionDep, user: AdminPage) -> Respo
 
 
 @router.post("/groups")
-def add_group(request: Request, session: SessionDep, user: AdminForm, name: Name) -> Response:
-    return _act(request, session, user, lambda s: create_group(s, name=name), kept={"group_name": name})
+def add_group(
+    request: Request, session: SessionDep, user: AdminForm, once: FormOnceDep, name: Name
+) -> Response:
+    return _act(
+        request, session, user, lambda s: create_group(s, name=name), kept={"group_name": name}, once=once
+    )
 
 
 @router.post("/groups/{group_id}/delete")
@@ -148,8 +155,12 @@ def remove_group_member(
 
 
 @router.post("/doors")
-def add_door(request: Request, session: SessionDep, user: AdminForm, name: Name) -> Response:
-    return _act(request, session, user, lambda s: create_door(s, name=name), kept={"door_name": name})
+def add_door(
+    request: Request, session: SessionDep, user: AdminForm, once: FormOnceDep, name: Name
+) -> Response:
+    return _act(
+        request, session, user, lambda s: create_door(s, name=name), kept={"door_name": name}, once=once
+    )
 
 
 @router.post("/doors/{door_id}/rename")
@@ -186,6 +197,7 @@ def add_rule(
     request: Request,
     session: SessionDep,
     user: AdminForm,
+    once: FormOnceDep,
     door: Name,
     group_id: Annotated[int, Form()],
     start: Annotated[str, Form(max_length=5)],
@@ -210,7 +222,7 @@ def add_rule(
         return _page(
             request, session, user, error=message, status_code=status.HTTP_400_BAD_REQUEST, kept=kept
         )
-    return _act(request, session, user, lambda s: create_door_rule(s, rule), kept=kept)
+    return _act(request, session, user, lambda s: create_door_rule(s, rule), kept=kept, once=once)
 
 
 @router.post("/rules/{rule_id}/delete")

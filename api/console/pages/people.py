@@ -10,11 +10,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from api.console.auth import AdminForm, AdminPage, ConsoleUser
 from api.console.changes import Refusal, apply_change
+from api.console.once import FormOnceDep, Landing, create_once
 from api.console.templating import render
 from api.deps import ServicesDep, SessionDep
 from api.services import AppServices
 from api.uploads import read_photo
-from enrollment import EnrollmentRejected, Photo, confusable_pairs
+from enrollment import EnrollmentRejected, EnrollmentResult, Photo, confusable_pairs
 from storage import (
     ErasureReportPublic,
     NotFound,
@@ -43,6 +44,11 @@ def _photos(uploads: list[UploadFile], services: AppServices) -> list[Photo]:
         for i, upload in enumerate(uploads)
         if upload.filename
     ]
+
+
+def _added(person_id: int, result: EnrollmentResult) -> Landing:
+    """The person's page, saying how many templates the form added."""
+    return Landing(f"/ui/people/{person_id}?added={len(result.template_ids)}", person_id=person_id)
 
 
 def _verdicts(photos: list[Photo], rejected: EnrollmentRejected) -> list[tuple[str, str | None]]:
@@ -88,13 +94,19 @@ def enroll_person(
     session: SessionDep,
     services: ServicesDep,
     user: AdminForm,
+    once: FormOnceDep,
     name: Annotated[str, Form(min_length=1, max_length=200)],
     photos: Photos,
 ) -> Response:
     """Create a person from photos, all or nothing; a refusal lists every photo with its verdict."""
     read = _photos(photos, services)
     try:
-        outcome = apply_change(session, lambda s: services.enroll_new_person(s, name=name, photos=read))
+        outcome = create_once(
+            session,
+            once,
+            lambda s: services.enroll_new_person(s, name=name, photos=read),
+            to=lambda made: _added(*made),
+        )
     except EnrollmentRejected as exc:
         return render(
             request,
@@ -108,10 +120,7 @@ def enroll_person(
     if isinstance(outcome, Refusal):
         page = render(request, "person_new.html", user=user, name=name, verdicts=[], error=outcome.message)
         return outcome.shown(page)
-    person_id, result = outcome
-    return RedirectResponse(
-        f"/ui/people/{person_id}?added={len(result.template_ids)}", status_code=status.HTTP_303_SEE_OTHER
-    )
+    return outcome
 
 
 def _person_page(
@@ -185,22 +194,26 @@ def add_photos(
     session: SessionDep,
     services: ServicesDep,
     user: AdminForm,
+    once: FormOnceDep,
     person_id: int,
     photos: Photos,
 ) -> Response:
     """Add templates from more photos, all or nothing."""
     read = _photos(photos, services)
     try:
-        outcome = apply_change(session, lambda s: services.enroll(s, person_id=person_id, photos=read))
+        outcome = create_once(
+            session,
+            once,
+            lambda s: services.enroll(s, person_id=person_id, photos=read),
+            to=lambda result: _added(person_id, result),
+        )
     except EnrollmentRejected as exc:
         response = _person_page(request, session, user, person_id, verdicts=_verdicts(read, exc))
         response.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
         return response
     if isinstance(outcome, Refusal):
         return _person_page(request, session, user, person_id, refusal=outcome)
-    return RedirectResponse(
-        f"/ui/people/{person_id}?added={len(outcome.template_ids)}", status_code=status.HTTP_303_SEE_OTHER
-    )
+    return outcome
 
 
 @router.post("/{person_id}/rename")

@@ -1,0 +1,157 @@
+"""One-time keys of the console's create forms: the same rendered form sent twice creates once.
+
+A double click on Create, a reload of the answer (the browser sends the form again) or back and send again
+would otherwise create two people, two rules, or the same templates twice. Each create form carries a
+`form_key` field drawn when the page is rendered (the `form_key()` template global). Its handler runs its
+change through `create_once`, which stores where the change led (its redirect) as the API's
+`Idempotency-Key` does (api/idempotency.py): among storage's idempotent answers, under the signed-in API
+key, in the change's transaction. The same form sent again with the same values is redirected where the
+first went and changes nothing; the form's key is stored with the request's fingerprint, so one edited
+before it is sent again (after back) is a new request, and a freshly rendered form has a fresh key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Form, Request, status
+from fastapi.responses import RedirectResponse, Response
+from fastapi.routing import APIRoute
+
+from api.console.auth import AdminForm
+from api.console.changes import Refusal, apply_change, refusal_of
+from api.deps import ServicesDep, SettingsDep
+from api.idempotency import request_fingerprint
+from storage import (
+    IdempotencyKeyInFlight,
+    IdempotentRequest,
+    Session,
+    StoredResponse,
+    find_idempotent_response,
+    record_idempotent_response,
+)
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+IN_FLIGHT_POLL_S = 0.2
+IN_FLIGHT_WAIT_S = 60.0
+"""How long a form sent again waits for its first sending, still running, to end (a double click on an
+enrollment of several photos): the browser shows the answer to the last sending, so it waits and shows
+where the first led, not a refusal while the first goes on."""
+
+
+def new_form_key() -> str:
+    """A fresh key for one rendered form (the `form_key()` template global)."""
+    return secrets.token_urlsafe(16)
+
+
+@dataclass(frozen=True)
+class Landing:
+    """Where a create form's change leads: the page the browser is redirected to."""
+
+    location: str
+    person_id: int | None = None
+    """The person the page names: deleting or erasing them deletes the stored answer too."""
+
+
+@dataclass(frozen=True)
+class FormOnce:
+    """A create form's one-time key, scoped to the signed-in key, the route and the form's values."""
+
+    request: IdempotentRequest | None
+    """None: the form carried no key (a client of its own), and nothing is stored."""
+    now: datetime
+    created_since: datetime
+    """Answers stored before this have expired (FACEGATE_API_IDEMPOTENCY_RETENTION_S)."""
+    sleep: Callable[[float], None] = time.sleep
+
+
+async def form_once(
+    request: Request,
+    user: AdminForm,
+    services: ServicesDep,
+    settings: SettingsDep,
+    form_key: Annotated[str | None, Form(min_length=1, max_length=100)] = None,
+) -> FormOnce:
+    """The posted form's key; its CSRF token is checked first (AdminForm)."""
+    now = services.clock()
+    since = now - timedelta(seconds=settings.idempotency_retention_s)
+    if form_key is None:
+        return FormOnce(request=None, now=now, created_since=since)
+    route = request.scope["route"]
+    assert isinstance(route, APIRoute)
+    fingerprint = await request_fingerprint(request)
+    keyed = IdempotentRequest(
+        key_id=user.key_id,
+        idempotency_key=f"console.{form_key}.{fingerprint}",
+        route=f"{request.method} {route.path}",
+        request_sha256=fingerprint,
+    )
+    return FormOnce(request=keyed, now=now, created_since=since)
+
+
+FormOnceDep = Annotated[FormOnce, Depends(form_once)]
+
+
+class _StillRunning(Exception):
+    """The form's first sending is still being processed; this transaction changed nothing."""
+
+
+def _run_once(
+    session: Session, once: FormOnce, keyed: IdempotentRequest, change: Callable[[Session], Landing]
+) -> Landing:
+    try:
+        stored = find_idempotent_response(session, keyed, created_since=once.created_since)
+        if stored is not None:
+            logger.info("console form of key %s sent again: redirected as its first sending", keyed.key_id)
+            return Landing(json.loads(stored.response_json)["location"], stored.person_id)
+        landing = change(session)
+        body = json.dumps({"location": landing.location})
+        answer = StoredResponse(status.HTTP_303_SEE_OTHER, body, person_id=landing.person_id)
+        record_idempotent_response(session, keyed, answer, now=once.now)
+    except IdempotencyKeyInFlight as exc:
+        raise _StillRunning from exc
+    return landing
+
+
+def _redirect(outcome: Landing | Refusal) -> Response | Refusal:
+    if isinstance(outcome, Refusal):
+        return outcome
+    return RedirectResponse(outcome.location, status_code=status.HTTP_303_SEE_OTHER)
+
+
+def create_once(
+    session: Session, once: FormOnce | None, change: Callable[[Session], T], *, to: Callable[[T], Landing]
+) -> Response | Refusal:
+    """Run a create form's `change` (apply_change) once for its key: the redirect to `to(result)`, or to
+    where the form's first sending led; a refusal as apply_change's (nothing stored: the form may be sent
+    again). `once` None (a delete form, say) or without a key: run it as apply_change does.
+
+    Raises:
+        What apply_change raises, and what `change` raises (EnrollmentRejected, say).
+    """
+
+    def led(change_session: Session) -> Landing:
+        return to(change(change_session))
+
+    if once is None or once.request is None:
+        return _redirect(apply_change(session, led))
+    keyed = once.request
+    for attempt in range(round(IN_FLIGHT_WAIT_S / IN_FLIGHT_POLL_S)):
+        try:
+            return _redirect(apply_change(session, lambda s: _run_once(s, once, keyed, led)))
+        except _StillRunning:
+            if attempt == 0:
+                logger.info("console form of key %s sent again while its first sending runs", keyed.key_id)
+            once.sleep(IN_FLIGHT_POLL_S)
+    logger.info("console form of key %s: its first sending still runs", keyed.key_id)
+    message = "this form was sent again while its first sending is still processed: reload this page later"
+    return refusal_of(IdempotencyKeyInFlight(message))
