@@ -16,13 +16,12 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from storage import Engine, StorageError, purge_idempotent_responses, session_scope
+from storage import Engine, StorageError, join_or_leave, purge_idempotent_responses, session_scope
 
 logger = logging.getLogger(__name__)
 
 PURGE_INTERVAL_MAX_S = 3600.0
 """Longest wait between two passes: an answer outlives its retention by at most this (or the retention)."""
-_STOP_WAIT_S = 30.0
 
 
 def purge_interval_s(retention_s: int) -> float:
@@ -71,13 +70,7 @@ class IdempotencyPurger:
         to 30 s (a database that does not answer); safe to call more than once."""
         self._stop.set()
         thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        thread.join(timeout=_STOP_WAIT_S)
-        if thread.is_alive():
-            logger.warning(
-                "the idempotency purge did not stop within %.0f s; left to end on its own", _STOP_WAIT_S
-            )
+        join_or_leave(thread, what="the idempotency purge", log=logger)
 
     def run(self) -> None:
         """A pass now, then one after each wait, until a wait says stop. Never raises: a failed pass is

@@ -166,10 +166,12 @@ from storage.templates import (
     store_template,
     store_templates,
 )
+from storage.threads import join_or_leave
 
 __all__ = [
     "end_console_session",
     "is_console_session_ended",
+    "join_or_leave",
     "MAX_DB_INT",
     "RENAME_LOOKBACK_DAYS",
     "ErasureReportPublic",

@@ -21,12 +21,12 @@ from sqlalchemy import Engine
 
 from storage.db import session_scope
 from storage.gallery_log import GALLERY_CHANNEL, gallery_version
+from storage.threads import join_or_leave
 
 logger = logging.getLogger(__name__)
 
 FeedMode = Literal["listen", "poll"]
 _RECONNECT_MAX_S = 10.0
-_STOP_WAIT_S = 30.0
 
 
 def _libpq_url(engine: Engine) -> str:
@@ -76,13 +76,7 @@ class GalleryChangeFeed:
         answers it); safe to call more than once."""
         self._stop.set()
         thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        thread.join(timeout=_STOP_WAIT_S)
-        if thread.is_alive():
-            logger.warning(
-                "the gallery LISTEN thread did not stop within %.0f s; left to end on its own", _STOP_WAIT_S
-            )
+        join_or_leave(thread, what="the gallery LISTEN thread", log=logger)
 
     def wait_for_change(self, known_version: int, *, timeout_s: float) -> int:
         """The gallery version once it differs from `known_version`, or after `timeout_s`, whichever first.
