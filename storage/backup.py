@@ -25,7 +25,7 @@ from storage.access_models import AccessGroupMember
 from storage.db import connection_scope
 from storage.errors import BackupError
 from storage.migrate import current_revision
-from storage.models import AuditEvent, FaceTemplate, GalleryChange, GalleryVersion, Person, PersonKey
+from storage.models import FaceTemplate, GalleryChange, GalleryVersion, Person, PersonKey
 
 FORMAT = "facegate-backup/v1"
 _BATCH_ROWS = 500
@@ -184,18 +184,26 @@ def _insert_batches(
 
 
 def _highest_id(connection: Connection, table: Table) -> int | None:
-    """The highest id of `table`'s rows, or of people that only the audit or gallery change log still names
-    (erased before the backup, or left out of the restore): a new row must not take it."""
+    """The highest id `table` has given out that is still known: its rows', and for people also those the
+    gallery change log names (every deletion logs `person_removed`, every template `template_added`, and
+    its rows are kept): people erased before the backup, or left out of the restore. A new row must not
+    take it.
+
+    The audit log's person ids are left out: an edge gate posts its events with a device key, and a
+    device naming person 2147483647 would set the counter to its end (PostgreSQL's int4), so that no
+    person could be created again. Since migration 0007 (the change log's start) every id the server
+    issued is counted here.
+    """
     columns = [table.c.id]
     if table.name == Person.__tablename__:
-        columns += [_table(AuditEvent).c.person_id, _table(GalleryChange).c.person_id]
+        columns.append(_table(GalleryChange).c.person_id)
     highest = [connection.execute(select(func.max(column))).scalar_one() for column in columns]
     return max((value for value in highest if value is not None), default=None)
 
 
 def _reset_id_counters(connection: Connection) -> None:
     """Explicit ids were inserted: move each id counter (PostgreSQL's serial sequences, SQLite's
-    AUTOINCREMENT counts) past every id they name."""
+    AUTOINCREMENT counts) past every id it gave out (`_highest_id`)."""
     for table in SQLModel.metadata.sorted_tables:
         id_column = table.columns.get("id")
         if id_column is None or not id_column.autoincrement or str(id_column.type) != "INTEGER":

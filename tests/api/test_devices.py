@@ -20,15 +20,21 @@ from api.cli import app as cli_app
 from api.routes.devices import MAX_WAIT_S
 from gate import ApiGallerySource, ApiGallerySourceConfig, UnknownDoor, held_templates
 from storage import (
+    MAX_DB_INT,
     EventFilter,
     Role,
     bind_device_doors,
     bump_gallery_version,
+    create_backup,
+    create_person,
+    create_schema,
     delete_template,
     device_doors,
     generate_device_key_pair,
+    make_engine,
     open_device_sync,
     query_events,
+    restore_backup,
     session_scope,
     store_template,
 )
@@ -155,6 +161,31 @@ def test_events_land_once_and_only_for_the_devices_doors(api: ApiHarness) -> Non
     with session_scope(api.services.engine) as session:
         stored, total = query_events(session, where=EventFilter(door="front"))
     assert total == 3 and sorted(e.track_id for e in stored) == [1, 2, 3]
+
+
+def test_a_device_naming_the_largest_person_id_leaves_people_creatable_after_a_restore(
+    api: ApiHarness, tmp_path: Path
+) -> None:
+    """The route takes any person id up to 2**31 - 1 (a gate's gallery may hold people the server has
+    lost to a restore since): a restore counted it among the people's ids, so the next person created after
+    it got 2**31 on SQLite, past the routes' bound on ids (PostgreSQL: none could be created)."""
+    with session_scope(api.services.engine) as session:
+        bind_device_doors(session, key_id=_device_id(api), doors=["front"], create_doors=True)
+    ada = api.create_person("Ada")
+    event = sample_event(2).model_copy(update={"person_id": MAX_DB_INT, "event_uid": str(uuid.uuid4())})
+    posted = api.client.post(
+        "/devices/events", json={"events": [event.model_dump(mode="json")]}, headers=api.auth(Role.device)
+    )
+    assert posted.json() == {"inserted": 1}, posted.text
+    files = create_backup(api.services.engine, tmp_path / "backup", master_keys=None)
+    restored = make_engine(f"sqlite:///{tmp_path / 'restored.db'}")
+    create_schema(restored)
+
+    restore_backup(restored, data=files.data, keys=files.keys)
+
+    with session_scope(restored) as session:
+        assert create_person(session, name="Bo").id == ada + 1
+    restored.dispose()
 
 
 def test_apikeys_create_binds_a_device_key_to_its_doors() -> None:

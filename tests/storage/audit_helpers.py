@@ -3,6 +3,7 @@ older schema to upgrade from."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from storage import (
     Decision,
     Engine,
     append_event,
+    append_new_events,
     session_scope,
     verify_chain,
 )
@@ -51,6 +53,14 @@ def append(engine: Engine, keyring: Cipher, indices: range) -> None:
     with session_scope(engine) as session:
         for index in indices:
             append_event(session, keyring, event(index))
+
+
+def post_as_device(engine: Engine, keyring: Cipher, *, person_id: int) -> None:
+    """A granted event naming `person_id`, stored as POST /devices/events stores a gate's batch (a device
+    key may name any id up to 2**31 - 1)."""
+    posted = event(2).model_copy(update={"person_id": person_id, "event_uid": str(uuid.uuid4())})
+    with session_scope(engine) as session:
+        assert append_new_events(session, keyring, [posted]) == 1
 
 
 def verify(engine: Engine, keyring: Cipher, *, batch_rows: int = 1000) -> ChainReport:

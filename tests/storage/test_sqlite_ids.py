@@ -14,6 +14,7 @@ from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 from storage import (
+    MAX_DB_INT,
     DoorRuleCreate,
     Engine,
     EventFilter,
@@ -40,7 +41,7 @@ from storage import (
     subject_access,
 )
 from storage.migrate import MIGRATIONS_DIR, upgrade_schema
-from tests.storage.audit_helpers import event, verify
+from tests.storage.audit_helpers import event, post_as_device, verify
 from tests.storage.migration_helpers import SHIPPED_HEAD, add_migration, failing_migration
 
 NOW = datetime(2030, 1, 4, 10, 0, tzinfo=UTC)
@@ -164,6 +165,23 @@ def test_upgrading_from_0015_keeps_every_row_and_hands_no_id_out_again(
     assert created > erased
     with session_scope(engine) as session:
         assert query_events(session, where=EventFilter(person_id=created), limit=10)[1] == 0
+    engine.dispose()
+
+
+def test_upgrading_from_0015_counts_no_person_id_that_a_device_posted(
+    tmp_path: Path, keyring: Keyring
+) -> None:
+    """A device key may post events naming any person id up to 2**31 - 1: 0016 started SQLite's count
+    there, so every later person's id was past the API's bound and PostgreSQL's int4. (SQLite only: 0016
+    does nothing on PostgreSQL, whose restore tests/storage/test_backup.py checks.)"""
+    engine = make_engine(f"sqlite:///{tmp_path / 'facegate.db'}")
+    upgrade_schema(engine, "0015")
+    erased = _data_at_0015(engine, keyring)
+    post_as_device(engine, keyring, person_id=MAX_DB_INT)
+
+    upgrade_schema(engine)
+
+    assert _person(engine, "new") == erased + 1
     engine.dispose()
 
 

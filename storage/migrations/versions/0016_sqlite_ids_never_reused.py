@@ -22,9 +22,12 @@ down_revision: str | Sequence[str] | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Each table whose rows FaceGate deletes, with the columns that still name its ids once a row is gone.
+# Each table whose rows FaceGate deletes, with the columns that still name its ids once a row is gone:
+# for people the gallery change log, which the server alone writes (each deletion logs person_removed).
+# Not the audit log: gates post their events with a device key, and a device naming person 2147483647
+# would give every later person an id past 2**31 - 1, the API's bound on ids and PostgreSQL's int4.
 _REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
-    "person": (("audit_event", "person_id"), ("gallery_change", "person_id")),
+    "person": (("gallery_change", "person_id"),),
     "access_group": (),
     "door_access_rule": (),
 }
@@ -46,7 +49,7 @@ def upgrade() -> None:
 
 def _seed_sequence(table: str, used_elsewhere: list[str]) -> None:
     """The next id of `table` is above every id it ever held that is still known (its own rows', and
-    those only the audit log or the gallery change log name now)."""
+    those only the gallery change log names now)."""
     highest = " UNION ALL ".join([f"SELECT max(id) AS m FROM {table}", *used_elsewhere])
     seq = op.get_bind().execute(sa.text(f"SELECT max(m) FROM ({highest})")).scalar()
     op.execute(sa.text("DELETE FROM sqlite_sequence WHERE name = :table").bindparams(table=table))
