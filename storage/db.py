@@ -85,6 +85,7 @@ def make_engine(
     max_overflow: int = 10,
     pool_timeout_s: float = 30.0,
     connect_timeout_s: int = 10,
+    sqlite_busy_timeout_s: float = 30.0,
 ) -> Engine:
     """Engine for SQLite (foreign keys on, WAL) or PostgreSQL (psycopg 3); its errors never quote the
     statement's parameters (names, ciphertexts), which would reach logged tracebacks.
@@ -93,7 +94,9 @@ def make_engine(
     an in-memory SQLite database keeps SQLAlchemy's own pool): an operation that finds every connection in
     use for `pool_timeout_s` fails as DatabaseUnavailable. A new PostgreSQL connection (the pre-ping's
     reconnect too) fails as DatabaseUnavailable after `connect_timeout_s` (libpq's minimum is 2 s, per
-    address tried), unless the URL sets `connect_timeout`; SQLite ignores it.
+    address tried), unless the URL sets `connect_timeout`; SQLite ignores it. A SQLite write waits up to
+    `sqlite_busy_timeout_s` for the database's write lock (pysqlite's `timeout`, the connection's busy
+    timeout; its own default is 5 s), then fails as DatabaseUnavailable; PostgreSQL ignores it.
     """
     url = _normalise_url(url)
     pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout_s}
@@ -101,7 +104,7 @@ def make_engine(
         in_memory = url in {"sqlite://", "sqlite:///:memory:"}
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False},
+            connect_args={"check_same_thread": False, "timeout": sqlite_busy_timeout_s},
             hide_parameters=True,
             **({} if in_memory else pool),
         )
@@ -156,6 +159,7 @@ def open_database(settings: StorageSettings) -> Engine:
         max_overflow=settings.database_max_overflow,
         pool_timeout_s=settings.database_pool_timeout_s,
         connect_timeout_s=settings.database_connect_timeout_s,
+        sqlite_busy_timeout_s=settings.database_sqlite_busy_timeout_s,
     )
     try:
         create_schema(engine)

@@ -34,6 +34,7 @@ _UNIQUE = {"23505", "SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
 _FOREIGN_KEY = {"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"}
 _RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 _UNDEFINED = {"42P01", "42703"}  # undefined_table, undefined_column
+_SQLITE_BUSY = "SQLITE_BUSY"  # its busy timeout ran out (the extended SQLITE_BUSY_* codes never wait)
 _SQLITE_UNDEFINED = re.compile(r"no such (table|column): |table \S+ has no column named ")
 _SQLITE_COLUMNS = re.compile(r"constraint failed: ([\w.]+(?:, [\w.]+)*)")
 _STALE_TABLE = re.compile(r"on table '(\w+)'")
@@ -125,7 +126,8 @@ def translate(exc: DBAPIError | StaleDataError) -> StorageError:
     Unique violation → Conflict; foreign-key violation → MissingReference; another constraint →
     ConstraintViolation; a value the column cannot hold → InvalidValue; deadlock or serialization failure
     (PostgreSQL 40P01, 40001) → TransactionAborted; a loaded row deleted meanwhile (StaleDataError) →
-    NotFound; anything else → DatabaseUnavailable.
+    NotFound; SQLite's write lock not had within the busy timeout → DatabaseUnavailable naming its setting;
+    anything else → DatabaseUnavailable.
     """
     if isinstance(exc, StaleDataError):
         return _stale(exc)
@@ -140,6 +142,12 @@ def translate(exc: DBAPIError | StaleDataError) -> StorageError:
         return ConstraintViolation(f"a write broke a database constraint ({code or 'unknown'})")
     if code in _RETRYABLE:
         return TransactionAborted(f"the database aborted the transaction ({code}); it can be retried")
+    if code == _SQLITE_BUSY:
+        return DatabaseUnavailable(
+            "other writers kept this one out of the SQLite database's write lock for its whole busy timeout "
+            "(FACEGATE_DATABASE_SQLITE_BUSY_TIMEOUT_S; database is locked): nothing was kept; retry, raise "
+            "the timeout, or use PostgreSQL for many concurrent writers"
+        )
     return DatabaseUnavailable(f"database error: {message(exc)}")
 
 

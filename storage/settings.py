@@ -42,7 +42,8 @@ def unknown_variables(environ: dict[str, str] | os._Environ[str], field_names: s
 class StorageSettings(BaseSettings):
     """Environment: FACEGATE_HOME, FACEGATE_DATABASE_URL, FACEGATE_MASTER_KEY, FACEGATE_KEY_FILE,
     FACEGATE_KMS_HOOK, FACEGATE_DATABASE_POOL_SIZE, FACEGATE_DATABASE_MAX_OVERFLOW,
-    FACEGATE_DATABASE_POOL_TIMEOUT_S, FACEGATE_DATABASE_CONNECT_TIMEOUT_S.
+    FACEGATE_DATABASE_POOL_TIMEOUT_S, FACEGATE_DATABASE_CONNECT_TIMEOUT_S,
+    FACEGATE_DATABASE_SQLITE_BUSY_TIMEOUT_S.
 
     These names are the product's documented interface, so they keep the short prefix. Like the other
     settings classes it refuses what it does not know: any other FACEGATE_ variable that is not under
@@ -83,6 +84,18 @@ class StorageSettings(BaseSettings):
         description="How long opening a PostgreSQL connection may take before it fails as the database "
         "unavailable (HTTP 503), rather than psycopg's 130 s on a host that accepts TCP and never answers; "
         "libpq's connect_timeout (whole seconds, at least 2), which one in the database URL overrides.",
+    )
+    database_sqlite_busy_timeout_s: float = Field(
+        30.0,
+        ge=0.001,
+        le=600.0,
+        description="How long a SQLite write waits for the database's one write lock before it fails as the "
+        "database unavailable (HTTP 503); PostgreSQL ignores it. SQLite retries a waiting writer at growing "
+        "intervals (up to 100 ms) instead of queueing it, so a burst of writers that each hold the lock for "
+        "milliseconds can keep one out for seconds. The default is the pool timeout's 30 s, not pysqlite's "
+        "5 s: an access-control write that waits out a burst (an enrollment, a revocation, a gate's audit "
+        "event) serves better than one that fails in it, and a writer stuck behind a real hang still fails. "
+        "SQLite counts whole milliseconds.",
     )
 
     @property

@@ -1,12 +1,11 @@
-"""Concurrency test helpers: a transaction run in its own thread, a signal when it sends a statement, and
-SQLite connections that wait longer for its write lock."""
+"""Concurrency test helpers: a transaction run in its own thread, and a signal when it sends a statement."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import event, text
 
@@ -47,29 +46,6 @@ def signal_on(engine: Engine, worker: Worker, fragment: str, *, is_after: bool) 
         yield
     finally:
         event.remove(engine, name, note)
-
-
-@contextmanager
-def sqlite_lock_wait(engine: Engine, *, wait_s: float) -> Iterator[None]:
-    """While open, `engine`'s SQLite connections wait up to `wait_s` for the database's write lock (their
-    busy timeout, 5 s by default); PostgreSQL waits for a row lock without a limit anyway.
-
-    SQLite's busy handler polls (sleeps growing to 100 ms between tries) instead of queueing: writers
-    committing back to back on a loaded machine can keep one writer out for over 5 s although each holds
-    the lock for milliseconds, and it fails with "database is locked". A test that checks what
-    concurrent writers build, not that timeout, outwaits it: a writer kept out gets the lock at the
-    latest when the others are done.
-    """
-
-    def wait_long(dbapi_connection: Any, *_args: object) -> None:
-        if engine.dialect.name == "sqlite":
-            dbapi_connection.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
-
-    event.listen(engine, "checkout", wait_long)
-    try:
-        yield
-    finally:
-        event.remove(engine, "checkout", wait_long)
 
 
 def deadlocked_pair(

@@ -202,7 +202,19 @@ def postgres_migration_calls() -> list[DriverCall]:
 
 
 @pytest.fixture
-def engine(request: pytest.FixtureRequest, database_url: str) -> Iterator[Engine]:
+def sqlite_busy_timeout_s() -> float:
+    """How long the `engine` fixture's SQLite writes wait for the write lock: FACEGATE_DATABASE_SQLITE_BUSY_
+    TIMEOUT_S's default. A test that outwaits a longer hold or a burst of writers overrides this fixture
+    (or parametrizes it)."""
+    default = StorageSettings.model_fields["database_sqlite_busy_timeout_s"].default
+    assert isinstance(default, float)
+    return default
+
+
+@pytest.fixture
+def engine(
+    request: pytest.FixtureRequest, database_url: str, sqlite_busy_timeout_s: float
+) -> Iterator[Engine]:
     """`database_url` at the newest schema, as the migrations leave it: a copy of the run's migrated SQLite
     file, or the run's captured migration calls replayed on the real PostgreSQL. Running Alembic for each of
     some 1,100 tests cost about 0.1 CPU-second each; tests/storage/test_migrations.py runs it itself."""
@@ -210,7 +222,7 @@ def engine(request: pytest.FixtureRequest, database_url: str) -> Iterator[Engine
         database = make_url(database_url).database
         assert database is not None
         shutil.copyfile(request.getfixturevalue("migrated_sqlite_file"), database)
-        engine = make_engine(database_url)
+        engine = make_engine(database_url, sqlite_busy_timeout_s=sqlite_busy_timeout_s)
     else:
         engine = make_engine(database_url)
         _replay(engine, request.getfixturevalue("postgres_migration_calls"))

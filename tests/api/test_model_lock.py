@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx2 as httpx
 import pytest
@@ -29,6 +28,12 @@ ANSWER_S = 20.0  # for a request that is not held up (the shared machine's model
 QUEUED_S = 3.0  # for a request to reach the recognizer lock (auth, upload, decode)
 
 
+@pytest.fixture
+def sqlite_busy_timeout_s() -> float:
+    """The enrollment on SQLite outwaits the held gallery lock (the `engine` fixture's setting)."""
+    return WAIT_S
+
+
 def _photo(path: Path) -> list[tuple[str, tuple[str, bytes, str]]]:
     return [("photos", (path.name, path.read_bytes(), "image/jpeg"))]
 
@@ -43,21 +48,13 @@ def _gallery_version_held(engine: Engine) -> Iterator[threading.Event]:
         if "gallery_version" in statement and ("FOR UPDATE" in statement or statement.startswith("UPDATE")):
             asked.set()
 
-    def wait_long(dbapi_connection: Any, *_args: object) -> None:
-        if engine.dialect.name == "sqlite":  # outwait the hold (the default busy timeout is 5 s)
-            dbapi_connection.execute(f"PRAGMA busy_timeout = {int(WAIT_S * 1000)}")
-
-    event.listen(engine, "checkout", wait_long)
-    try:
-        with session_scope(engine) as holder:
-            lock_gallery_version(holder)
-            event.listen(engine, "before_cursor_execute", watch)
-            try:
-                yield asked
-            finally:
-                event.remove(engine, "before_cursor_execute", watch)
-    finally:
-        event.remove(engine, "checkout", wait_long)
+    with session_scope(engine) as holder:
+        lock_gallery_version(holder)
+        event.listen(engine, "before_cursor_execute", watch)
+        try:
+            yield asked
+        finally:
+            event.remove(engine, "before_cursor_execute", watch)
 
 
 def _identify(client: TestClient, api: ApiHarness) -> httpx.Response:

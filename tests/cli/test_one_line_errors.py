@@ -49,6 +49,23 @@ def test_a_bad_setting_names_its_variable_on_one_line(
     assert _invoke(*command) == (1, expected)
 
 
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("0", "Input should be greater than or equal to 0.001"),
+        ("-5", "Input should be greater than or equal to 0.001"),
+        ("601", "Input should be less than or equal to 600"),
+        ("30s", "Input should be a valid number, unable to parse string as a number"),
+    ],
+)
+def test_a_sqlite_busy_timeout_out_of_range_names_its_variable(
+    value: str, said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No wait at all (0: every write meeting another fails at once) or a hang of more than 10 minutes."""
+    monkeypatch.setenv("FACEGATE_DATABASE_SQLITE_BUSY_TIMEOUT_S", value)
+    assert _invoke("events") == (1, f"error: FACEGATE_DATABASE_SQLITE_BUSY_TIMEOUT_S: {said}\n")
+
+
 def test_a_settings_validator_and_a_list_setting_are_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FACEGATE_TYPO", "1")
     expected = "error: unknown environment variable(s) FACEGATE_TYPO (a typo?)\n"
