@@ -142,13 +142,19 @@ def translate(exc: DBAPIError | StaleDataError) -> StorageError:
         return ConstraintViolation(f"a write broke a database constraint ({code or 'unknown'})")
     if code in _RETRYABLE:
         return TransactionAborted(f"the database aborted the transaction ({code}); it can be retried")
-    if code == _SQLITE_BUSY:
+    if is_sqlite_busy(exc):
         return DatabaseUnavailable(
             "other writers kept this one out of the SQLite database's write lock for its whole busy timeout "
             "(FACEGATE_DATABASE_SQLITE_BUSY_TIMEOUT_S; database is locked): nothing was kept; retry, raise "
             "the timeout, or use PostgreSQL for many concurrent writers"
         )
     return DatabaseUnavailable(f"database error: {message(exc)}")
+
+
+def is_sqlite_busy(exc: DBAPIError) -> bool:
+    """Other writers held SQLite's write lock for the connection's whole busy timeout: nothing is wrong with
+    the database or the statement, and a retry can succeed."""
+    return _code(exc) == _SQLITE_BUSY
 
 
 def is_schema_missing(exc: DBAPIError) -> bool:

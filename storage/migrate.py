@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import SQLModel
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from storage.db_errors import message
+from storage.db_errors import is_sqlite_busy, message, translate
 from storage.errors import DatabaseUnavailable, MigrationFailed, SchemaTooNew
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -110,6 +110,8 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
                 connection.exec_driver_sql("BEGIN")
             _run_migrations(connection, revision)
     except OperationalError as exc:
+        if is_sqlite_busy(exc):
+            raise translate(exc) from exc
         raise DatabaseUnavailable(f"cannot reach the database: {exc.orig}") from exc
 
 
@@ -134,6 +136,8 @@ def _run_migrations(connection: Connection, revision: str) -> None:
     try:
         command.upgrade(config, revision)
     except DBAPIError as exc:
+        if is_sqlite_busy(exc):  # another process's writes, not the migration's fault
+            raise translate(exc) from exc
         if exc.connection_invalidated:
             lost = f"lost the database during migration {_following(script, applied[-1])}: {message(exc)}"
             raise DatabaseUnavailable(lost) from exc

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from storage import (
     make_engine,
 )
 from storage.migrate import upgrade_schema
-from tests.storage.migration_helpers import add_migration, failing_migration
+from tests.storage.migration_helpers import SHIPPED_HEAD, add_migration, failing_migration
 
 HALF = "CREATE TABLE half_applied (id INTEGER)"
 # The database's own words: SQLite and PostgreSQL (an OperationalError and a ProgrammingError in psycopg).
@@ -124,3 +126,20 @@ def test_a_database_a_newer_release_migrated_is_refused_unchanged(engine: Engine
         "upgrade"
     )
     assert current_revision(engine) == "0099"
+
+
+def test_an_upgrade_kept_out_of_sqlites_write_lock_says_so_and_is_no_failed_migration(tmp_path: Path) -> None:
+    """A gate or server writing to the same SQLite file all through the busy timeout: nothing is wrong with
+    the migration, so the operator is told to retry, not that a migration failed."""
+    path = tmp_path / "facegate.db"
+    upgrade_schema(make_engine(f"sqlite:///{path}"), "0015")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # holds the write lock until ROLLBACK
+    engine = make_engine(f"sqlite:///{path}", sqlite_busy_timeout_s=0.2)
+
+    with pytest.raises(DatabaseUnavailable, match=re.escape("FACEGATE_DATABASE_SQLITE_BUSY_TIMEOUT_S")):
+        create_schema(engine)
+    writer.execute("ROLLBACK")
+    assert current_revision(engine) == "0015"
+    create_schema(engine)
+    assert current_revision(engine) == SHIPPED_HEAD
