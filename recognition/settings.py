@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -216,7 +216,7 @@ class RecognitionSettings(BaseSettings):
     model_dir: Path | None = Field(None, description="Directory searched first for model files.")
     data_dir: Path = Field(
         Path("../shared/data"),
-        validation_alias=AliasChoices("FACEGATE_DATA_DIR", "data_dir"),
+        validation_alias="FACEGATE_DATA_DIR",
         description="Shared data directory (FACEGATE_DATA_DIR): datasets and extra weights, for the demo, "
         "evaluation and benchmarks.",
     )

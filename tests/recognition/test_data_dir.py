@@ -24,3 +24,13 @@ def test_explicit_bundle_dirs_win(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 
 def test_without_the_variable_it_is_the_sibling_shared_folder() -> None:
     assert RecognitionSettings().data_dir == Path("../shared/data")
+
+
+@pytest.mark.parametrize("name", ["DATA_DIR", "data_dir"])
+def test_a_variable_without_the_prefix_is_not_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str
+) -> None:
+    """A container's or another tool's DATA_DIR set FaceGate's data directory: the alias `data_dir` was read
+    as a variable of its own, without the FACEGATE_ prefix."""
+    monkeypatch.setenv(name, str(tmp_path))
+    assert RecognitionSettings().data_dir == Path("../shared/data")
