@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
+from rich.console import Console
 
 from api.cli.access import access_app
 from api.cli.apikeys import apikeys_app
@@ -11,6 +14,7 @@ from api.cli.backup import backup_app
 from api.cli.demo import demo_command
 from api.cli.doors import doors_app
 from api.cli.enroll import enroll_command
+from api.cli.environment import unread_variables
 from api.cli.eval import eval_app
 from api.cli.events import events_command
 from api.cli.gate import gate_command
@@ -18,7 +22,7 @@ from api.cli.init import init
 from api.cli.keys import keys_app
 from api.cli.maintenance import maintenance_app
 from api.cli.models import models_app
-from api.cli.one_line import OneLineErrorsGroup
+from api.cli.one_line import OneLineErrorsGroup, print_error_line
 from api.cli.pad import pad_app
 from api.cli.pad_attacks import make_attacks_command
 from api.cli.pad_door import calibrate_door_command
@@ -34,6 +38,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     cls=OneLineErrorsGroup,
 )
+
+
+@app.callback()
+def _refuse_unread_variables() -> None:
+    """Stop before any command when a FACEGATE_* variable is one no settings class reads (a typo)."""
+    unread = unread_variables(os.environ)
+    if unread:
+        print_error_line(
+            Console(stderr=True), f"error: unknown environment variable(s) {', '.join(unread)} (a typo?)"
+        )
+        raise typer.Exit(1)
+
+
 app.command("init")(init)
 app.command("enroll")(enroll_command)
 app.add_typer(people_app, name="people")
