@@ -1,29 +1,33 @@
-"""One-time keys of the console's create forms: the same rendered form sent twice creates once.
+"""One-time keys of the console's forms that create or delete: the same rendered form sent twice acts once.
 
 A double click on Create, a reload of the answer (the browser sends the form again) or back and send again
-would otherwise create two people, two rules, or the same templates twice. Each create form carries a
+would otherwise create two people, two rules, two API keys, or the same templates twice, and a delete form
+sent again would answer "not found" for what its first sending had just deleted. Each such form carries a
 `form_key` field drawn when the page is rendered (the `form_key()` template global). Its handler runs its
-change through `create_once`, which stores where the change led (its redirect) as the API's
+change through `change_once` (`redirect_once` for a form answered by a redirect), which stores what the
+change led to (the redirect, an erasure's report, a created key's id and label) as the API's
 `Idempotency-Key` does (api/idempotency.py): among storage's idempotent answers, under the signed-in API
-key, in the change's transaction. The same form sent again with the same values is redirected where the
-first went and changes nothing; the form's key is stored with the request's fingerprint, so one edited
-before it is sent again (after back) is a new request, and a freshly rendered form has a fresh key.
+key, in the change's transaction. The same form sent again with the same values gets the first sending's
+answer and changes nothing; the form's key is stored with the request's fingerprint, so one edited before
+it is sent again (after back) is a new request, and a freshly rendered form has a fresh key. A created API
+key's secret is never stored: a form sent again names the key it created and says the secret was shown on
+the first answer only.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Form, Request, status
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from api.console.auth import AdminForm
 from api.console.changes import Refusal, apply_change, refusal_of
@@ -40,6 +44,7 @@ from storage import (
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+A = TypeVar("A", bound=BaseModel)
 
 IN_FLIGHT_POLL_S = 0.2
 IN_FLIGHT_WAIT_S = 60.0
@@ -55,7 +60,7 @@ def new_form_key() -> str:
 
 @dataclass(frozen=True)
 class Landing:
-    """Where a create form's change leads: the page the browser is redirected to."""
+    """Where a form's change leads: the page the browser is redirected to."""
 
     location: str
     person_id: int | None = None
@@ -64,7 +69,7 @@ class Landing:
 
 @dataclass(frozen=True)
 class FormOnce:
-    """A create form's one-time key, scoped to the signed-in key, the route and the form's values."""
+    """A form's one-time key, scoped to the signed-in key, the route and the form's values."""
 
     request: IdempotentRequest | None
     """None: the form carried no key (a client of its own), and nothing is stored."""
@@ -105,49 +110,75 @@ class _StillRunning(Exception):
     """The form's first sending is still being processed; this transaction changed nothing."""
 
 
+@dataclass(frozen=True)
+class Kept(Generic[A]):
+    """What a form's change led to, stored as the answer to its key: never a secret (a created API key's
+    token is on its first answer only) and never a name tied to no person."""
+
+    answer: A
+    person_id: int | None = None
+    """The person the answer names: deleting or erasing them deletes the stored answer too."""
+    status_code: int = status.HTTP_303_SEE_OTHER
+
+
+@dataclass(frozen=True)
+class Replayed(Generic[A]):
+    """What the form's first sending kept: this sending changed nothing."""
+
+    answer: A
+
+
+class _Location(BaseModel):
+    """A redirect's stored answer."""
+
+    location: str
+
+
 def _run_once(
-    session: Session, once: FormOnce, keyed: IdempotentRequest, change: Callable[[Session], Landing]
-) -> Landing:
+    session: Session,
+    once: FormOnce,
+    keyed: IdempotentRequest,
+    change: Callable[[Session], T],
+    *,
+    keep: Callable[[T], Kept[A]],
+    kind: type[A],
+) -> T | Replayed[A]:
     try:
         stored = find_idempotent_response(session, keyed, created_since=once.created_since)
         if stored is not None:
-            logger.info("console form of key %s sent again: redirected as its first sending", keyed.key_id)
-            return Landing(json.loads(stored.response_json)["location"], stored.person_id)
-        landing = change(session)
-        body = json.dumps({"location": landing.location})
-        answer = StoredResponse(status.HTTP_303_SEE_OTHER, body, person_id=landing.person_id)
+            logger.info("console form of key %s sent again: answered as its first sending", keyed.key_id)
+            return Replayed(kind.model_validate_json(stored.response_json))
+        result = change(session)
+        kept = keep(result)
+        answer = StoredResponse(kept.status_code, kept.answer.model_dump_json(), person_id=kept.person_id)
         record_idempotent_response(session, keyed, answer, now=once.now)
     except IdempotencyKeyInFlight as exc:
         raise _StillRunning from exc
-    return landing
+    return result
 
 
-def _redirect(outcome: Landing | Refusal) -> Response | Refusal:
-    if isinstance(outcome, Refusal):
-        return outcome
-    return RedirectResponse(outcome.location, status_code=status.HTTP_303_SEE_OTHER)
-
-
-def create_once(
-    session: Session, once: FormOnce | None, change: Callable[[Session], T], *, to: Callable[[T], Landing]
-) -> Response | Refusal:
-    """Run a create form's `change` (apply_change) once for its key: the redirect to `to(result)`, or to
-    where the form's first sending led; a refusal as apply_change's (nothing stored: the form may be sent
-    again). `once` None (a delete form, say) or without a key: run it as apply_change does.
+def change_once(
+    session: Session,
+    once: FormOnce | None,
+    change: Callable[[Session], T],
+    *,
+    keep: Callable[[T], Kept[A]],
+    kind: type[A],
+) -> T | Replayed[A] | Refusal:
+    """Run a form's `change` (apply_change) once for its key: its result, `keep(result)` stored with it;
+    or, when the form was sent before, what its first sending kept (of type `kind`); a refusal as
+    apply_change's (nothing stored: the form may be sent again). `once` None or without a key (a client of
+    its own): run it as apply_change does.
 
     Raises:
         What apply_change raises, and what `change` raises (EnrollmentRejected, say).
     """
-
-    def led(change_session: Session) -> Landing:
-        return to(change(change_session))
-
     if once is None or once.request is None:
-        return _redirect(apply_change(session, led))
+        return apply_change(session, change)
     keyed = once.request
     for attempt in range(round(IN_FLIGHT_WAIT_S / IN_FLIGHT_POLL_S)):
         try:
-            return _redirect(apply_change(session, lambda s: _run_once(s, once, keyed, led)))
+            return apply_change(session, lambda s: _run_once(s, once, keyed, change, keep=keep, kind=kind))
         except _StillRunning:
             if attempt == 0:
                 logger.info("console form of key %s sent again while its first sending runs", keyed.key_id)
@@ -155,3 +186,23 @@ def create_once(
     logger.info("console form of key %s: its first sending still runs", keyed.key_id)
     message = "this form was sent again while its first sending is still processed: reload this page later"
     return refusal_of(IdempotencyKeyInFlight(message))
+
+
+def _kept(landing: Landing) -> Kept[_Location]:
+    return Kept(_Location(location=landing.location), person_id=landing.person_id)
+
+
+def redirect_once(
+    session: Session, once: FormOnce | None, change: Callable[[Session], T], *, to: Callable[[T], Landing]
+) -> Response | Refusal:
+    """change_once for a form answered by a redirect: to `to(result)`, or to where the form's first
+    sending led; a refusal as apply_change's.
+
+    Raises:
+        What apply_change raises, and what `change` raises (EnrollmentRejected, say).
+    """
+    outcome = change_once(session, once, lambda s: to(change(s)), keep=_kept, kind=_Location)
+    if isinstance(outcome, Refusal):
+        return outcome
+    location = outcome.answer.location if isinstance(outcome, Replayed) else outcome.location
+    return RedirectResponse(location, status_code=status.HTTP_303_SEE_OTHER)

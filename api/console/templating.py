@@ -57,7 +57,7 @@ def home_path(role: Role) -> str:
 
 def build_templates() -> Jinja2Templates:
     """Templates from the package's templates/ folder; every variable is HTML-escaped. `form_key()` draws
-    a create form's one-time key (api/console/once.py)."""
+    a form's one-time key (api/console/once.py)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(PACKAGE_DIR / "templates"),
         autoescape=True,

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from api.console.auth import AdminForm, AdminPage, ConsoleUser
 from api.console.changes import Refusal, apply_change
-from api.console.once import FormOnce, FormOnceDep, Landing, create_once
+from api.console.once import FormOnce, FormOnceDep, Landing, redirect_once
 from api.console.templating import render
 from api.deps import ServicesDep, SessionDep
 from storage import (
@@ -92,9 +92,9 @@ def _act(
     kept: Mapping[str, object],
     once: FormOnce | None = None,
 ) -> Response:
-    """Commit one change (once for a create form's `once`); back to the page, or the page saying why it
-    was refused, `kept` in its form."""
-    outcome = create_once(session, once, change, to=lambda _: Landing("/ui/access"))
+    """Commit one change (once for a form's `once`: sent again, back to the page as the first went); back to
+    the page, or the page saying why it was refused, `kept` in its form."""
+    outcome = redirect_once(session, once, change, to=lambda _: Landing("/ui/access"))
     if isinstance(outcome, Refusal):
         return outcome.shown(_page(request, session, user, error=outcome.message, kept=kept))
     return outcome
@@ -116,8 +116,10 @@ def add_group(
 
 
 @router.post("/groups/{group_id}/delete")
-def remove_group(request: Request, session: SessionDep, user: AdminForm, group_id: int) -> Response:
-    return _act(request, session, user, lambda s: delete_group(s, group_id), kept={})
+def remove_group(
+    request: Request, session: SessionDep, user: AdminForm, once: FormOnceDep, group_id: int
+) -> Response:
+    return _act(request, session, user, lambda s: delete_group(s, group_id), kept={}, once=once)
 
 
 @router.post("/groups/{group_id}/members")
@@ -142,6 +144,7 @@ def remove_group_member(
     request: Request,
     session: SessionDep,
     user: AdminForm,
+    once: FormOnceDep,
     group_id: int,
     person_id: int,
 ) -> Response:
@@ -151,6 +154,7 @@ def remove_group_member(
         user,
         lambda s: remove_member(s, group_id=group_id, person_id=person_id),
         kept={},
+        once=once,
     )
 
 
@@ -226,5 +230,7 @@ def add_rule(
 
 
 @router.post("/rules/{rule_id}/delete")
-def remove_rule(request: Request, session: SessionDep, user: AdminForm, rule_id: int) -> Response:
-    return _act(request, session, user, lambda s: delete_door_rule(s, rule_id), kept={})
+def remove_rule(
+    request: Request, session: SessionDep, user: AdminForm, once: FormOnceDep, rule_id: int
+) -> Response:
+    return _act(request, session, user, lambda s: delete_door_rule(s, rule_id), kept={}, once=once)

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from api.console.auth import AdminForm, AdminPage, ConsoleUser
 from api.console.changes import Refusal, apply_change
-from api.console.once import FormOnceDep, Landing, create_once
+from api.console.once import FormOnceDep, Kept, Landing, Replayed, change_once, redirect_once
 from api.console.templating import render
 from api.deps import ServicesDep, SessionDep
 from api.services import AppServices
@@ -101,7 +101,7 @@ def enroll_person(
     """Create a person from photos, all or nothing; a refusal lists every photo with its verdict."""
     read = _photos(photos, services)
     try:
-        outcome = create_once(
+        outcome = redirect_once(
             session,
             once,
             lambda s: services.enroll_new_person(s, name=name, photos=read),
@@ -201,7 +201,7 @@ def add_photos(
     """Add templates from more photos, all or nothing."""
     read = _photos(photos, services)
     try:
-        outcome = create_once(
+        outcome = redirect_once(
             session,
             once,
             lambda s: services.enroll(s, person_id=person_id, photos=read),
@@ -238,16 +238,21 @@ def delete_one_template(
     session: SessionDep,
     services: ServicesDep,
     user: AdminForm,
+    once: FormOnceDep,
     person_id: int,
     template_id: str,
 ) -> Response:
-    """Delete one template (a poor photo, say); the person keeps the others."""
-    outcome = apply_change(
-        session, lambda s: delete_template(s, person_id=person_id, template_id=template_id)
+    """Delete one template (a poor photo, say); the person keeps the others. Sent again, back to the
+    person's page as the first sending went."""
+    outcome = redirect_once(
+        session,
+        once,
+        lambda s: delete_template(s, person_id=person_id, template_id=template_id),
+        to=lambda _: Landing(f"/ui/people/{person_id}", person_id=person_id),
     )
     if isinstance(outcome, Refusal):
         return _person_page(request, session, user, person_id, refusal=outcome)
-    return RedirectResponse(f"/ui/people/{person_id}", status_code=status.HTTP_303_SEE_OTHER)
+    return outcome
 
 
 def _confirm_page(
@@ -270,17 +275,23 @@ def confirm_delete(request: Request, session: SessionDep, user: AdminPage, perso
 
 @router.post("/{person_id}/delete")
 def delete(
-    request: Request, session: SessionDep, services: ServicesDep, user: AdminForm, person_id: int
+    request: Request, session: SessionDep, user: AdminForm, once: FormOnceDep, person_id: int
 ) -> Response:
-    """Erase the person and show what went (templates, data key, memberships) and what the log keeps."""
+    """Erase the person and show what went (templates, data key, memberships) and what the log keeps.
+    Sent again, the same report without the name: it is stored as the API's erasure report is, tied to no
+    person and naming only the id."""
 
     def erase(change_session: Session) -> tuple[str, ErasureReportPublic]:
         name = get_person(change_session, person_id).name
         return name, erase_person(change_session, person_id)
 
-    outcome = apply_change(session, erase)
+    outcome = change_once(
+        session, once, erase, keep=lambda erased: Kept(erased[1], status_code=200), kind=ErasureReportPublic
+    )
     if isinstance(outcome, Refusal):
         return _confirm_page(request, session, user, person_id, refusal=outcome)
+    if isinstance(outcome, Replayed):
+        return render(request, "person_erased.html", user=user, name=None, report=outcome.answer)
     name, report = outcome
     return render(request, "person_erased.html", user=user, name=name, report=report)
 
