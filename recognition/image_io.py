@@ -11,6 +11,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from recognition.errors import ImageError
 from recognition.types import BgrImage
 
+# Pillow's modes for one channel of more than 8 bits (16-bit PNG, TIFF and PGM): its convert("RGB")
+# clips each sample at 255 instead of scaling it, so a 16-bit photo came out white.
+_WIDE_INTEGER_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+
 
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> BgrImage:
     """Decode JPEG/PNG/... bytes, applying EXIF orientation.
@@ -18,8 +22,11 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> BgrImage:
     The pixel count is read from the header and checked before any pixel is decoded, so a
     20000×20000 image costs nothing; truncated files raise instead of decoding half grey.
 
+    A 16-bit greyscale image is scaled to 8 bits (65535 becomes 255).
+
     Raises:
-        ImageError: empty, too many bytes, not an image, too many pixels, or corrupt.
+        ImageError: empty, too many bytes, not an image, too many pixels, corrupt, or of 32-bit
+            floating-point samples.
     """
     if not data:
         raise ImageError("empty file")
@@ -40,7 +47,17 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> BgrImage:
             raise ImageError(f"image is {width}×{height} pixels, the limit is {max_pixels} pixels")
         try:
             image.load()
-            rgb = ImageOps.exif_transpose(image).convert("RGB")
+            rgb = _eight_bit_rgb(ImageOps.exif_transpose(image))
         except (OSError, SyntaxError, ValueError) as exc:
             raise ImageError(f"corrupt or truncated image ({exc})") from exc
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[:, :, ::-1])
+
+
+def _eight_bit_rgb(image: Image.Image) -> Image.Image:
+    """The decoded image in 8-bit RGB; 16-bit grey samples are scaled, not clipped."""
+    if image.mode == "F":
+        raise ImageError("32-bit floating-point samples are not supported; save the photo with 8 or 16 bits")
+    if image.mode in _WIDE_INTEGER_MODES:
+        samples = np.clip(np.asarray(image), 0, 65535).astype(np.uint32)
+        return Image.fromarray(((samples + 128) // 257).astype(np.uint8)).convert("RGB")
+    return image.convert("RGB")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zlib
 
@@ -154,3 +155,29 @@ def test_pillow_decompression_bomb_warning_becomes_an_image_error() -> None:
     # ours, it must come back as our error, never as a raw Pillow warning or a decoded array.
     with pytest.raises(ImageError, match="too many pixels"):
         decode_image(huge_bilevel_png(10_000), max_bytes=LIMITS["max_bytes"], max_pixels=200_000_000)
+
+
+def _saved(image: Image.Image, image_format: str) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("image_format", ["PNG", "TIFF"])
+def test_sixteen_bit_greyscale_is_scaled_to_eight_bits_not_clipped(image_format: str) -> None:
+    # Pillow's convert("RGB") clips 16-bit samples at 255: the photo came out white, "no face found".
+    grey = np.asarray(Image.open(group_photo()).convert("L"))
+    sixteen_bit = Image.fromarray(grey.astype(np.uint16) * 257)
+    assert sixteen_bit.mode == "I;16"
+
+    image = decode_image(_saved(sixteen_bit, image_format), **LIMITS)
+
+    assert image.shape == (*grey.shape, 3)
+    assert int(np.abs(image.astype(np.int64) - grey[:, :, None]).max()) == 0
+
+
+def test_floating_point_samples_are_refused_by_name() -> None:
+    grey = np.asarray(Image.open(group_photo()).convert("L"), dtype=np.float32) / 255
+
+    with pytest.raises(ImageError, match=re.escape("32-bit floating-point samples are not supported")):
+        decode_image(_saved(Image.fromarray(grey), "TIFF"), **LIMITS)
