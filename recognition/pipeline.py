@@ -105,9 +105,11 @@ class Recognizer:
         )
 
     def detect(self, image: BgrImage) -> list[DetectedFace]:
-        """Faces in the image, highest score first; raises ImageError for a non-BGR array."""
+        """Faces in the image, highest score first; raises ImageError for a non-BGR or empty array."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ImageError(f"expected an H×W×3 uint8 BGR image, got {image.dtype} {image.shape}")
+        if image.size == 0:
+            raise ImageError(f"empty image ({image.shape[1]}×{image.shape[0]} pixels)")
         faces = self.detector.detect(image)
         for face in faces:
             if face.landmarks.shape != (5, 2):

@@ -428,6 +428,23 @@ def test_a_failing_model_keeps_the_door_shut_and_is_audited(
     assert [(r.decision, r.reason, r.track_id) for r in rows] == [(Decision.denied, "recognition_error", 1)]
 
 
+def test_an_empty_frame_is_audited_as_a_recognition_error_and_the_gate_goes_on(
+    run, engine, recognizer, group_faces, enroll_person
+):
+    # A 0×0 frame from a source raised ZeroDivisionError out of the detector and ended the worker.
+    enroll_person(ALICE_NAME, group_faces[0])
+    empty = np.zeros((0, 0, 3), dtype=np.uint8)
+
+    decisions, door = run([empty, *_alice_frames(recognizer, group_faces, count=6)])
+
+    assert [d.verdict.decision for d in decisions] == [Decision.granted] and len(door.unlocks) == 1
+    rows = _audit_rows(engine)
+    assert [(r.decision, r.reason) for r in rows] == [
+        (Decision.denied, "recognition_error"),
+        (Decision.granted, "match"),
+    ]
+
+
 def test_a_look_alike_enrolled_twice_is_denied_as_ambiguous(
     run, engine, recognizer, group_faces, enroll_person
 ):
