@@ -11,7 +11,7 @@ from enrollment.gallery import GalleryService
 from enrollment.identify import FaceIdentity, identify
 from enrollment.lookalike_backfill import LookalikeBackfill, backfill_lookalikes
 from enrollment.quality import quality_problems
-from enrollment.service import EnrollmentResult, Photo, enroll, enroll_new_person
+from enrollment.service import EnrollmentResult, Photo, distinct_names, enroll, enroll_new_person
 from enrollment.settings import EnrollmentSettings
 from enrollment.similarity import confusable_pairs
 
@@ -29,6 +29,7 @@ __all__ = [
     "Photo",
     "backfill_lookalikes",
     "confusable_pairs",
+    "distinct_names",
     "enroll",
     "enroll_new_person",
     "identify",

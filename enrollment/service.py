@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -46,6 +47,20 @@ class Photo:
 
     name: str
     data: bytes
+
+
+def distinct_names(photos: list[Photo]) -> list[Photo]:
+    """The photos, a name given to several of them made distinct by each one's place in the request.
+
+    Phones name every upload image.jpg, and two folders can each hold a 1.jpg: the same name in a refusal
+    or a possible duplicate could not say which photo was meant. Each becomes "image.jpg (photo 2)",
+    numbered from 1 in the order given; a name given once is kept as it is.
+    """
+    counts = Counter(photo.name for photo in photos)
+    return [
+        photo if counts[photo.name] == 1 else replace(photo, name=f"{photo.name} (photo {place})")
+        for place, photo in enumerate(photos, start=1)
+    ]
 
 
 @dataclass(frozen=True)
@@ -203,9 +218,9 @@ def _embedded(
     model_lock: AbstractContextManager[object] | None,
 ) -> tuple[list[tuple[str, Embedding]], list[FaceQuality]]:
     """Each photo's name and embedding, and its face's quality; the models' work only, under
-    `model_lock` (no database). Raises EnrollmentRejected naming each unusable photo."""
+    `model_lock` (no database). Raises EnrollmentRejected naming each unusable photo (`distinct_names`)."""
     with model_lock or nullcontext():
-        accepted = _checked_faces(recognizer, photos, settings, pad)
+        accepted = _checked_faces(recognizer, distinct_names(photos), settings, pad)
         embedded = [(photo.name, recognizer.embed(image, face)) for photo, image, face, _ in accepted]
     return embedded, [quality for *_, quality in accepted]
 

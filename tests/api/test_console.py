@@ -266,6 +266,23 @@ def test_enrollment_lists_each_photo_with_its_verdict_and_stores_nothing_on_refu
     assert api.state().people == 1 and api.state().templates == 1
 
 
+def test_photos_sent_under_one_name_each_get_their_own_verdict(
+    api: ApiHarness, group_faces: list[bytes]
+) -> None:
+    # The verdicts were looked up by name: the good first image.jpg showed the second one's refusal.
+    csrf = sign_in(api.client, api.tokens[ADMIN])
+    files = [
+        ("photos", ("image.jpg", group_faces[0], "image/jpeg")),
+        ("photos", ("image.jpg", group_faces[0][:500], "image/jpeg")),
+    ]
+    refused = api.client.post("/ui/people", data={"name": "Ada", "csrf_token": csrf}, files=files)
+    assert refused.status_code == 422
+    assert re.search(r"image\.jpg \(photo 1\)</span>:\s*usable", refused.text)
+    refusal = r"image\.jpg \(photo 2\)</span>:\s*<strong>refused</strong> — unreadable image"
+    assert re.search(refusal, refused.text)
+    assert api.state().people == 0
+
+
 def test_csv_export_holds_exactly_the_filtered_events(api: ApiHarness) -> None:
     with session_scope(api.services.engine) as session:
         for door, decision in [

@@ -102,6 +102,21 @@ def test_one_good_one_bad_photo_is_422(api: ApiHarness, group_faces: list[bytes]
     assert api.state() == before
 
 
+def test_photos_sent_under_one_name_are_told_apart_by_their_place(
+    api: ApiHarness, group_faces: list[bytes]
+) -> None:
+    # Phones name every upload image.jpg: the refusal named "image.jpg", not which of the two it was.
+    person_id = api.create_person()
+    before = api.state()
+    photos = _files(("image.jpg", group_faces[0]), ("image.jpg", group_faces[0][:500]))
+    response = api.client.post(f"/people/{person_id}/faces", files=photos, headers=api.auth(Role.admin))
+    assert response.status_code == 422
+    problems = response.json()["problems"]
+    assert [p["photo"] for p in problems] == ["image.jpg (photo 2)"]
+    assert problems[0]["reason"].startswith("unreadable image")
+    assert api.state() == before
+
+
 def test_unknown_person_is_404_and_writes_nothing(api: ApiHarness, group_faces: list[bytes]) -> None:
     before = api.state()
     response = api.client.post(

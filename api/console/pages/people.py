@@ -15,7 +15,7 @@ from api.console.templating import render
 from api.deps import ServicesDep, SessionDep
 from api.services import AppServices
 from api.uploads import read_photo
-from enrollment import EnrollmentRejected, EnrollmentResult, Photo, confusable_pairs
+from enrollment import EnrollmentRejected, EnrollmentResult, Photo, confusable_pairs, distinct_names
 from storage import (
     ErasureReportPublic,
     NotFound,
@@ -38,12 +38,15 @@ Photos = Annotated[list[UploadFile], File(description="Photos of the person, one
 
 
 def _photos(uploads: list[UploadFile], services: AppServices) -> list[Photo]:
+    """The uploads as Photos, named as enrollment's refusals name them (`distinct_names`)."""
     max_bytes = services.recognizer.limits.max_image_bytes
-    return [
-        read_photo(upload, fallback_name=f"photo {i + 1}", max_bytes=max_bytes)
-        for i, upload in enumerate(uploads)
-        if upload.filename
-    ]
+    return distinct_names(
+        [
+            read_photo(upload, fallback_name=f"photo {i + 1}", max_bytes=max_bytes)
+            for i, upload in enumerate(uploads)
+            if upload.filename
+        ]
+    )
 
 
 def _added(person_id: int, result: EnrollmentResult) -> Landing:
