@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from api.cli.runtime import cli_errors, image_files, open_runtime
+from api.cli.runtime import IMAGE_SUFFIXES, cli_errors, image_files, open_runtime
 from enrollment import EnrollmentResult, Photo, enroll, enroll_new_person
 from storage import StorageSettings, session_scope
 
@@ -24,7 +24,19 @@ def enroll_command(
 ) -> None:
     """Enroll a person: every photo must show exactly one usable face, or nothing is saved."""
     with cli_errors(), open_runtime(StorageSettings()) as runtime:
-        files = image_files(photos)
+        files, left_out = image_files(photos)
+        if left_out:
+            names = ", ".join(str(path) for path in left_out)
+            console.print(
+                f"warning: left out, not {' '.join(IMAGE_SUFFIXES)}: {names}", markup=False, soft_wrap=True
+            )
+        if not files:
+            console.print(
+                "error: no photo to enroll: the folders given hold no image file",
+                markup=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)
         loaded = [Photo(name=path.name, data=path.read_bytes()) for path in files if path.is_file()]
         missing = [str(path) for path in files if not path.is_file()]
         if missing:

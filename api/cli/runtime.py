@@ -22,6 +22,7 @@ from storage import Engine, Session, StorageError, StorageSettings, open_databas
 
 err_console = Console(stderr=True)
 __all__ = [
+    "IMAGE_SUFFIXES",
     "Limit",
     "Offset",
     "Runtime",
@@ -142,13 +143,22 @@ def cli_errors() -> Iterator[None]:
         raise typer.Exit(1) from exc
 
 
-def image_files(paths: list[Path]) -> list[Path]:
-    """Expand folders to the image files inside them (sorted), keep files as given."""
-    suffixes = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
+"""The files of a folder given to `facegate enroll` that it reads, by suffix (any case)."""
+
+
+def image_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Expand folders to the image files inside them (sorted), keep files as given; also the other
+    entries of those folders, left out (hidden ones not counted)."""
     found: list[Path] = []
+    left_out: list[Path] = []
     for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes))
-        else:
+        if not path.is_dir():
             found.append(path)
-    return found
+            continue
+        for entry in sorted(path.iterdir()):
+            if entry.suffix.lower() in IMAGE_SUFFIXES:
+                found.append(entry)
+            elif not entry.name.startswith("."):
+                left_out.append(entry)
+    return found, left_out

@@ -82,6 +82,31 @@ def test_enroll_refuses_the_whole_batch_and_names_each_bad_photo(
     assert "0 people" in _invoke("people", "list")[1]
 
 
+def test_enroll_names_the_files_of_a_folder_it_leaves_out(tmp_path: Path, group_faces: list[bytes]) -> None:
+    # A folder's files of other suffixes were dropped without a word, and a folder holding only such
+    # files was refused as "(request): no photos were uploaded".
+    assert _invoke("init")[0] == 0
+    face = cv2.imdecode(np.frombuffer(group_faces[0], np.uint8), cv2.IMREAD_COLOR)
+    gif = cv2.imencode(".gif", face)[1].tobytes()
+    mixed, only_gif = tmp_path / "mixed", tmp_path / "only-gif"
+    mixed.mkdir()
+    only_gif.mkdir()
+    _write(mixed / "a.jpg", group_faces[0])
+    _write(mixed / "b.gif", gif)
+    _write(only_gif / "c.gif", gif)
+
+    code, output = _invoke("enroll", "Alice", str(mixed))
+    assert code == 0, output
+    assert f"warning: left out, not .bmp .jpeg .jpg .png .tif .tiff .webp: {mixed / 'b.gif'}\n" in output
+    assert "person 1: 1 templates enrolled" in output
+
+    code, output = _invoke("enroll", "Bob", str(only_gif))
+    assert code == 1
+    assert f"left out, not .bmp .jpeg .jpg .png .tif .tiff .webp: {only_gif / 'c.gif'}\n" in output
+    assert "error: no photo to enroll: the folders given hold no image file" in output
+    assert "1 people" in _invoke("people", "list")[1]
+
+
 def test_gate_decides_on_a_video_file_and_events_show_the_audit(
     tmp_path: Path, group_faces: list[bytes]
 ) -> None:
