@@ -21,7 +21,7 @@ from gate import DaemonSettings, GateSettings
 from recognition import RecognitionSettings
 from storage import StorageSettings
 
-__all__ = ["SETTINGS_CLASSES", "read_variables", "unread_variables"]
+__all__ = ["SETTINGS_CLASSES", "read_variables", "unread_variables", "variable_keys"]
 
 SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     StorageSettings,
@@ -81,11 +81,43 @@ def unread_variables(
     )
 
 
+def variable_keys(settings: type[BaseSettings], keys: list[str]) -> list[str]:
+    """The keys of a validation error's location as the variable's name joins them.
+
+    A section that is a union discriminated on `kind` puts the kind's tag in the location (`door`, `mqtt`,
+    `topic`), which is no part of the variable (`FACEGATE_GATE_DOOR__TOPIC`): it is left out. A key no model
+    has (an unknown one, refused as extra) is kept as given.
+    """
+    models: list[type[BaseModel]] = [settings]
+    kept: list[str] = []
+    for key in keys:
+        fields = [model.model_fields[key] for model in models if key in model.model_fields]
+        tagged = [model for model in models if _kind_tag(model) == key]
+        if not fields and tagged:
+            models = tagged
+            continue
+        kept.append(key)
+        models = [found for field in fields for found in _models_in(field.annotation)]
+    return kept
+
+
 def _holds_a_model(field: FieldInfo) -> bool:
-    pending: list[object] = [field.annotation]
+    return bool(_models_in(field.annotation))
+
+
+def _models_in(annotation: object) -> list[type[BaseModel]]:
+    pending: list[object] = [annotation]
+    models: list[type[BaseModel]] = []
     while pending:
-        annotation = pending.pop()
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            return True
-        pending.extend(typing.get_args(annotation))
-    return False
+        current = pending.pop()
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            models.append(current)
+        else:
+            pending.extend(typing.get_args(current))
+    return models
+
+
+def _kind_tag(model: type[BaseModel]) -> str | None:
+    kind = model.model_fields.get("kind")
+    tags = typing.get_args(kind.annotation) if kind is not None else ()
+    return tags[0] if len(tags) == 1 and isinstance(tags[0], str) else None

@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings, SettingsError
 from rich.console import Console
 from typer.core import TyperGroup
 
+from api.cli.environment import variable_keys
+
 __all__ = ["OneLineErrorsGroup", "print_error_line", "validation_line"]
 
 _PREFIXES = ("Value error, ", "Assertion failed, ")
@@ -83,14 +85,16 @@ def _field(title: str, settings: type[BaseSettings] | None, error: ErrorDetails)
 
 
 def _variable(settings: type[BaseSettings], loc: tuple[int | str, ...]) -> str:
-    """`FACEGATE_GATE_DECISION__VOTES_REQUIRED`, `FACEGATE_API_GATE_HEALTH_URLS[0]`; empty for the model."""
+    """`FACEGATE_GATE_DECISION__VOTES_REQUIRED`, `FACEGATE_API_GATE_HEALTH_URLS[0]`,
+    `FACEGATE_GATE_DOOR__TOPIC` (a section's kind left out); empty for the model."""
     if not loc:
         return ""
     if str(loc[0]).isupper():  # a validation alias, already the variable's name
         return str(loc[0])
     names = [str(part) for part in itertools.takewhile(lambda part: isinstance(part, str), loc)]
     delimiter = settings.model_config.get("env_nested_delimiter") or "__"
-    variable = (settings.model_config.get("env_prefix", "") + delimiter.join(names)).upper()
+    keys = variable_keys(settings, names)
+    variable = (settings.model_config.get("env_prefix", "") + delimiter.join(keys)).upper()
     rest = loc[len(names) :]
     return variable + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in rest)
 

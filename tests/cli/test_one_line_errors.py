@@ -91,3 +91,33 @@ def test_a_refused_postgresql_connection_is_one_line(monkeypatch: pytest.MonkeyP
     assert output.startswith("error: DatabaseUnavailable: "), output
     assert output.count("\n") == 1, output
     assert "Connection refused; Is the server running" in output, output
+
+
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        (
+            {"FACEGATE_GATE_DOOR__KIND": "mqtt", "FACEGATE_GATE_DOOR__TPOIC": "x"},
+            "FACEGATE_GATE_DOOR__TOPIC: Field required; "
+            "FACEGATE_GATE_DOOR__TPOIC: Extra inputs are not permitted",
+        ),
+        (
+            {"FACEGATE_GATE_GALLERY_SOURCE__KIND": "api"},
+            "FACEGATE_GATE_GALLERY_SOURCE__URL: Field required; "
+            "FACEGATE_GATE_GALLERY_SOURCE__API_KEY: Field required",
+        ),
+        (
+            {"FACEGATE_RECOGNITION_DETECTOR__KIND": "scrfd"},
+            "FACEGATE_RECOGNITION_DETECTOR__MODEL_DIR: Field required; "
+            "FACEGATE_RECOGNITION_DETECTOR__MODEL_SHA256: Field required",
+        ),
+    ],
+)
+def test_a_key_of_a_section_chosen_by_kind_is_named_by_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], expected: str
+) -> None:
+    """The section's kind is no part of the variable: FACEGATE_GATE_DOOR__MQTT__TOPIC named none."""
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    command = ["gate", "--source", "0", "--door", "front", "--check-config"]
+    assert _invoke(*command) == (1, f"error: {expected}\n")
