@@ -159,7 +159,8 @@ def export_checkpoint(session: Session, keyring: Cipher, *, now: datetime) -> Ch
     if not report.is_ok:
         raise ChainBroken(
             f"refusing to sign a broken chain: {report.summary()}; once the break is investigated, "
-            f"`facegate audit checkpoint export --acknowledge-break {report.broken_sequence}` re-anchors"
+            f"`facegate audit checkpoint export --acknowledge-break {report.broken_sequence} --note TEXT` "
+            "re-anchors (TEXT: what the investigation found)"
         )
     return sign_checkpoint(
         keyring, sequence=report.last_sequence, link_hash=report.last_link_hash, created_at=now

@@ -179,7 +179,7 @@ def test_export_acknowledging_an_investigated_break_re_anchors_the_chain(
     export = ("audit", "checkpoint", "export", "--out", str(file))
 
     code, output = _invoke(*export)
-    assert code == 1 and "--acknowledge-break 5" in output
+    assert code == 1 and "`facegate audit checkpoint export --acknowledge-break 5 --note TEXT`" in output
     code, output = _invoke(*export, "--acknowledge-break", "4", "--note", "INC-42")
     assert code == 1 and "BreakNotAcknowledged" in output and "first breaks at sequence 5" in output
     assert _invoke(*export, "--acknowledge-break", "5")[0] == 2  # no note: nothing recorded
