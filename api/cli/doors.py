@@ -21,8 +21,8 @@ from storage import (
 
 console = Console()
 doors_app = typer.Typer(
-    help="Doors gates open: list them, register one before its gate first starts, rename one. A door "
-    "with no rules admits every enrolled person (see `facegate access`).",
+    help="Doors gates open: list them, register one before its gate first starts, rename one, forget a "
+    "former name. A door with no rules admits every enrolled person (see `facegate access`).",
     no_args_is_help=True,
 )
 

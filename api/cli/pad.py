@@ -45,7 +45,8 @@ from storage import StorageSettings
 
 console = Console(soft_wrap=True)
 pad_app = typer.Typer(
-    help="Presentation-attack detection: convert the MiniFASNet pair and calibrate its threshold.",
+    help="Presentation-attack detection: convert the MiniFASNet pair, calibrate its threshold (from photos "
+    "or a door's traffic), make simulated attacks.",
     no_args_is_help=True,
 )
 

@@ -21,7 +21,9 @@ from storage import (
 )
 
 console = Console()
-people_app = typer.Typer(help="List and delete enrolled people; list look-alikes.", no_args_is_help=True)
+people_app = typer.Typer(
+    help="List and delete enrolled people; list look-alikes and backfill their records.", no_args_is_help=True
+)
 
 
 @people_app.command("list")
