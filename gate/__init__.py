@@ -9,7 +9,14 @@ from gate.app import (
 )
 from gate.camera import FrameSource, OpencvFrameSource, redacted_source
 from gate.config_check import check_gate_config
-from gate.config_file import CameraSpec, ConfigFileError, DaemonSettings, load_gates_file
+from gate.config_file import (
+    GATE_PREFIXES,
+    GATE_PROCESS_SETTINGS,
+    CameraSpec,
+    ConfigFileError,
+    DaemonSettings,
+    load_gates_file,
+)
 from gate.daemon import GateDaemon, GracefulStop, StopRequested
 from gate.decision import (
     AMBIGUOUS,
@@ -161,6 +168,8 @@ __all__ = [
     "CameraSpec",
     "ConfigFileError",
     "DaemonSettings",
+    "GATE_PREFIXES",
+    "GATE_PROCESS_SETTINGS",
     "DecisionMade",
     "FrameSeen",
     "GateDaemon",

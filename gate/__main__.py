@@ -20,11 +20,11 @@ from pydantic import ValidationError
 
 from gate.app import run_config_file, run_one_camera
 from gate.config_check import check_gate_config
-from gate.config_file import DaemonSettings, load_gates_file
+from gate.config_file import GATE_PREFIXES, GATE_PROCESS_SETTINGS, DaemonSettings, load_gates_file
 from gate.errors import GateError
 from gate.logging_format import configure_gate_logging
 from recognition import RecognitionError
-from storage import StorageError
+from storage import StorageError, unread_variables
 
 logger = logging.getLogger(__name__)
 PARENT_CHECK_S = 0.2
@@ -90,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         args.config is None and None in (args.source, args.door)
     ):
         parser.error("give either --config FILE or both --source and --door")
+    unread = unread_variables(os.environ, GATE_PROCESS_SETTINGS, within=GATE_PREFIXES)
+    if unread:  # a typo would leave its default in force at the door
+        sys.stderr.write(f"error: unknown environment variable(s) {', '.join(unread)} (a typo?)\n")
+        return 1
     if args.stop_with_parent:
         threading.Thread(target=_watch_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
     try:

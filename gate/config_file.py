@@ -34,6 +34,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from gate.errors import GateError
 from gate.logging_format import LogFormat
 from gate.settings import GateSettings
+from recognition import RecognitionSettings
+from storage import StorageSettings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -77,6 +79,17 @@ class DaemonSettings(BaseSettings):
         le=120.0,
         description="Time a camera worker gets to stop after SIGTERM before it is killed, in s.",
     )
+
+
+GATE_PROCESS_SETTINGS: tuple[type[BaseSettings], ...] = (
+    StorageSettings,
+    RecognitionSettings,
+    GateSettings,
+    DaemonSettings,
+)
+"""The settings classes the gate process and its camera workers read."""
+GATE_PREFIXES = ("FACEGATE_GATE_", "FACEGATE_RECOGNITION_")
+"""The variables the gate judges on its own (StorageSettings judges the short names itself)."""
 
 
 class _CameraEntry(BaseModel):

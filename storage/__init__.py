@@ -154,7 +154,7 @@ from storage.people import (
 )
 from storage.person_keys import master_key_usage, person_data_key, rewrap_person_keys
 from storage.protocols import Cipher
-from storage.settings import StorageSettings
+from storage.settings import StorageSettings, models_in, read_variables, unread_variables
 from storage.subject import ErasureReportPublic, SubjectAccessPublic, erase_person, subject_access
 from storage.templates import (
     MissingLookalikes,
@@ -281,6 +281,9 @@ __all__ = [
     "StorageError",
     "TransactionAborted",
     "StorageSettings",
+    "models_in",
+    "read_variables",
+    "unread_variables",
     "UnknownKeyId",
     "add_key_to_file",
     "append_event",

@@ -9,7 +9,8 @@ from typing import Any
 import typer.main
 
 from api.cli import app
-from api.cli.environment import SETTINGS_CLASSES, read_variables, unread_variables
+from api.cli.environment import SETTINGS_CLASSES, unread_variables
+from storage import read_variables
 from tests.data import REPO_ROOT
 
 

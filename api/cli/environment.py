@@ -9,76 +9,30 @@ leaves the packages' prefixes to them; the CLI, which builds them all, checks th
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from pydantic import AliasChoices, BaseModel
-from pydantic.fields import FieldInfo
+from pydantic import BaseModel
 from pydantic_settings import BaseSettings
 
 from api.settings import ApiSettings
 from enrollment import EnrollmentSettings
-from gate import DaemonSettings, GateSettings
-from recognition import RecognitionSettings
-from storage import StorageSettings
+from gate import GATE_PROCESS_SETTINGS
+from storage import models_in
+from storage import unread_variables as unread_by
 
-__all__ = ["SETTINGS_CLASSES", "read_variables", "unread_variables", "variable_keys"]
+__all__ = ["SETTINGS_CLASSES", "unread_variables", "variable_keys"]
 
 SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
-    StorageSettings,
-    RecognitionSettings,
+    *GATE_PROCESS_SETTINGS,
     EnrollmentSettings,
-    GateSettings,
-    DaemonSettings,
     ApiSettings,
 )
 """Every settings class a `facegate` command or the gate it starts reads."""
-TEST_PREFIX = "FACEGATE_TEST_"
-"""The test suite's own variables (`FACEGATE_TEST_DATABASE_URL`), which no product setting reads."""
 
 
-def read_variables(settings: type[BaseSettings]) -> tuple[set[str], set[str]]:
-    """The variable names `settings` reads, upper case: whole names, and prefixes of nested keys.
-
-    A field with a validation alias is read under its alias only (`FACEGATE_DATA_DIR`), with no prefix; a
-    field holding a model is also read key by key (`FACEGATE_GATE_DOOR__` + any key, which the nested
-    model itself refuses when it does not know it).
-    """
-    prefix = str(settings.model_config.get("env_prefix", "")).upper()
-    delimiter = settings.model_config.get("env_nested_delimiter")
-    names: set[str] = set()
-    nested: set[str] = set()
-    for field_name, field in settings.model_fields.items():
-        alias = field.validation_alias
-        if isinstance(alias, AliasChoices):
-            field_names = [choice.upper() for choice in alias.choices if isinstance(choice, str)]
-        elif isinstance(alias, str):
-            field_names = [alias.upper()]
-        else:
-            field_names = [prefix + field_name.upper()]
-        names.update(field_names)
-        if delimiter and _holds_a_model(field):
-            nested.update(name + delimiter.upper() for name in field_names)
-    return names, nested
-
-
-def unread_variables(
-    environ: Mapping[str, str], classes: Iterable[type[BaseSettings]] = SETTINGS_CLASSES
-) -> list[str]:
-    """The `FACEGATE_*` names in `environ` that none of `classes` reads, sorted (the test suite's aside)."""
-    names: set[str] = set()
-    nested: set[str] = set()
-    for settings in classes:
-        own, own_nested = read_variables(settings)
-        names |= own
-        nested |= own_nested
-    return sorted(
-        name
-        for name in environ
-        if name.upper().startswith("FACEGATE_")
-        and not name.upper().startswith(TEST_PREFIX)
-        and name.upper() not in names
-        and not name.upper().startswith(tuple(nested))
-    )
+def unread_variables(environ: Mapping[str, str]) -> list[str]:
+    """The `FACEGATE_*` names in `environ` that no settings class reads, sorted (the test suite's aside)."""
+    return unread_by(environ, SETTINGS_CLASSES)
 
 
 def variable_keys(settings: type[BaseSettings], keys: list[str]) -> list[str]:
@@ -97,24 +51,8 @@ def variable_keys(settings: type[BaseSettings], keys: list[str]) -> list[str]:
             models = tagged
             continue
         kept.append(key)
-        models = [found for field in fields for found in _models_in(field.annotation)]
+        models = [found for field in fields for found in models_in(field.annotation)]
     return kept
-
-
-def _holds_a_model(field: FieldInfo) -> bool:
-    return bool(_models_in(field.annotation))
-
-
-def _models_in(annotation: object) -> list[type[BaseModel]]:
-    pending: list[object] = [annotation]
-    models: list[type[BaseModel]] = []
-    while pending:
-        current = pending.pop()
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            models.append(current)
-        else:
-            pending.extend(typing.get_args(current))
-    return models
 
 
 def _kind_tag(model: type[BaseModel]) -> str | None:

@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 import cv2
+import pytest
 
+from gate.__main__ import main
 from tests.fakes import Placement, build_frames
 
 FORBIDDEN = {"api", "typer", "rich", "fastapi", "uvicorn", "starlette"}
@@ -61,3 +63,13 @@ def test_daemon_and_camera_workers_import_nothing_from_api(
     imported = _imported(done.stderr)
     assert "gate.app" in imported and "gate.worker" in imported
     assert {name for name in imported if name.split(".")[0] in FORBIDDEN} == set()
+
+
+@pytest.mark.parametrize("name", ["FACEGATE_GATE_DECISON__COOLDOWN_S", "FACEGATE_RECOGNITION_DETECTR__KIND"])
+def test_a_typo_under_the_gates_prefixes_stops_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """`python -m gate` run without `facegate gate` (which checks first) left the default in force."""
+    monkeypatch.setenv(name, "0")
+    assert main(["--source", "0", "--door", "front", "--check-config"]) == 1
+    assert capsys.readouterr().err == f"error: unknown environment variable(s) {name} (a typo?)\n"
