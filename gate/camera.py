@@ -13,12 +13,11 @@ import cv2
 import numpy as np
 
 from gate.errors import CameraStalled, CameraUnavailable
-from recognition import BgrImage, ImageError
+from recognition import BgrImage, ImageError, image_suffixes
 
 logger = logging.getLogger(__name__)
 
 LIVE_URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
 
 class FrameSource(Protocol):
@@ -115,7 +114,7 @@ class ImageFolderFrameSource:
     def frames(self) -> Generator[BgrImage, None, None]:
         if not self._folder.is_dir():
             raise CameraUnavailable(f"cannot open image folder {self.name!r}")
-        paths = sorted(p for p in self._folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        paths = sorted(p for p in self._folder.iterdir() if p.suffix.lower() in image_suffixes())
         for path in paths:
             try:
                 image = self._decode(path.read_bytes())

@@ -63,7 +63,7 @@ from recognition.evaluation.protocol import (
 )
 from recognition.gallery import Gallery, limit_search_threads
 from recognition.gallery_sync import GallerySource, GallerySync, StoredTemplate, TemplateChanges
-from recognition.image_io import decode_image
+from recognition.image_io import decode_image, image_suffixes
 from recognition.index.faiss_flat import FaissFlatGallery
 from recognition.index.registry import INDEXES, build_index
 from recognition.model_files import SFACE_INT8, YUNET_INT8, ModelFile, locate_model_file, sha256_of
@@ -208,6 +208,7 @@ __all__ = [
     "error_rate_upper_bound",
     "error_rates",
     "image_paths",
+    "image_suffixes",
     "judge_at_threshold",
     "judge_still",
     "score_stills",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 
@@ -14,6 +15,25 @@ from recognition.types import BgrImage
 # Pillow's modes for one channel of more than 8 bits (16-bit PNG, TIFF and PGM): its convert("RGB")
 # clips each sample at 255 instead of scaling it, so a 16-bit photo came out white.
 _WIDE_INTEGER_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+
+# The photo formats a folder of photos gives (Pillow's format names); their file suffixes come from Pillow's
+# own registry, so a folder reader takes every suffix decode_image reads for them (.jpe, .jfif, .pgm, .gif).
+_PHOTO_FORMATS = frozenset({"BMP", "GIF", "JPEG", "PNG", "PPM", "TIFF", "WEBP"})
+# PPM's .pfm holds 32-bit floating-point samples, which decode_image refuses.
+_REFUSED_SUFFIXES = frozenset({".pfm"})
+
+
+@functools.cache
+def image_suffixes() -> tuple[str, ...]:
+    """The file suffixes (lower case, sorted, with the dot) of the photos that decode_image reads.
+
+    What a reader of a folder of photos takes (`facegate enroll`, the gate's image folders, the PAD
+    evaluations): the suffixes Pillow registers for the usual photo formats it can open here.
+    """
+    registered = Image.registered_extensions()  # loads Pillow's plugins once, hence the cache
+    readable = _PHOTO_FORMATS & Image.OPEN.keys()
+    suffixes = {suffix for suffix, image_format in registered.items() if image_format in readable}
+    return tuple(sorted(suffixes - _REFUSED_SUFFIXES))
 
 
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> BgrImage:

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from api.cli.runtime import IMAGE_SUFFIXES, cli_errors, image_files, open_runtime
+from api.cli.runtime import cli_errors, image_files, open_runtime
 from enrollment import EnrollmentResult, Photo, enroll, enroll_new_person
+from recognition import image_suffixes
 from storage import StorageSettings, session_scope
 
 console = Console()
@@ -28,7 +29,7 @@ def enroll_command(
         if left_out:
             names = ", ".join(str(path) for path in left_out)
             console.print(
-                f"warning: left out, not {' '.join(IMAGE_SUFFIXES)}: {names}", markup=False, soft_wrap=True
+                f"warning: left out, not {' '.join(image_suffixes())}: {names}", markup=False, soft_wrap=True
             )
         if not files:
             console.print(

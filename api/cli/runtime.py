@@ -17,12 +17,17 @@ from api.cli.one_line import print_error_line, validation_line
 from enrollment import EnrollmentError, EnrollmentRejected, EnrollmentSettings, Photo
 from enrollment import enroll_new_person as create_and_enroll
 from gate import GateError, GateRuntime, build_gate_runtime
-from recognition import PresentationAttackDetector, RecognitionError, RecognitionSettings, build_pad_detector
+from recognition import (
+    PresentationAttackDetector,
+    RecognitionError,
+    RecognitionSettings,
+    build_pad_detector,
+    image_suffixes,
+)
 from storage import Engine, Session, StorageError, StorageSettings, open_database, session_scope
 
 err_console = Console(stderr=True)
 __all__ = [
-    "IMAGE_SUFFIXES",
     "Limit",
     "Offset",
     "Runtime",
@@ -143,10 +148,6 @@ def cli_errors() -> Iterator[None]:
         raise typer.Exit(1) from exc
 
 
-IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")
-"""The files of a folder given to `facegate enroll` that it reads, by suffix (any case)."""
-
-
 def image_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     """Expand folders to the image files inside them (sorted), keep files as given; also the other
     entries of those folders, left out (hidden ones not counted)."""
@@ -157,7 +158,7 @@ def image_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
             found.append(path)
             continue
         for entry in sorted(path.iterdir()):
-            if entry.suffix.lower() in IMAGE_SUFFIXES:
+            if entry.suffix.lower() in image_suffixes():
                 found.append(entry)
             elif not entry.name.startswith("."):
                 left_out.append(entry)

@@ -13,11 +13,10 @@ import numpy as np
 from recognition.errors import ImageError
 from recognition.evaluation.harness import nearest_centre_face
 from recognition.evaluation.padding import fill_warp_padding
+from recognition.image_io import image_suffixes
 from recognition.pipeline import Recognizer
 from recognition.protocols import PresentationAttackDetector
 from recognition.types import PadScore
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp"})
 
 
 @dataclass
@@ -40,7 +39,7 @@ def image_paths(folder: Path) -> list[Path]:
         Path(root) / name
         for root, _, names in os.walk(folder, followlinks=True)
         for name in names
-        if Path(name).suffix.lower() in IMAGE_SUFFIXES
+        if Path(name).suffix.lower() in image_suffixes()
     )
 
 

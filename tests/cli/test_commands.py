@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from api.cli.demo import write_video
 from api.cli.demo_data import Scene
+from recognition import image_suffixes
 from storage import StorageSettings, open_database
 from tests.data import knn_examples, no_face_photos
 from tests.storage.lookalike_helpers import upgrade_from_0010
@@ -86,25 +87,42 @@ def test_enroll_names_the_files_of_a_folder_it_leaves_out(tmp_path: Path, group_
     # A folder's files of other suffixes were dropped without a word, and a folder holding only such
     # files was refused as "(request): no photos were uploaded".
     assert _invoke("init")[0] == 0
-    face = cv2.imdecode(np.frombuffer(group_faces[0], np.uint8), cv2.IMREAD_COLOR)
-    gif = cv2.imencode(".gif", face)[1].tobytes()
-    mixed, only_gif = tmp_path / "mixed", tmp_path / "only-gif"
+    mixed, only_heic = tmp_path / "mixed", tmp_path / "only-heic"
     mixed.mkdir()
-    only_gif.mkdir()
+    only_heic.mkdir()
     _write(mixed / "a.jpg", group_faces[0])
-    _write(mixed / "b.gif", gif)
-    _write(only_gif / "c.gif", gif)
+    _write(mixed / "b.heic", b"an iPhone photo, which the decoder does not read")
+    _write(only_heic / "c.heic", b"another")
+    taken = " ".join(image_suffixes())
 
     code, output = _invoke("enroll", "Alice", str(mixed))
     assert code == 0, output
-    assert f"warning: left out, not .bmp .jpeg .jpg .png .tif .tiff .webp: {mixed / 'b.gif'}\n" in output
+    assert f"warning: left out, not {taken}: {mixed / 'b.heic'}\n" in output
     assert "person 1: 1 templates enrolled" in output
 
-    code, output = _invoke("enroll", "Bob", str(only_gif))
+    code, output = _invoke("enroll", "Bob", str(only_heic))
     assert code == 1
-    assert f"left out, not .bmp .jpeg .jpg .png .tif .tiff .webp: {only_gif / 'c.gif'}\n" in output
+    assert f"left out, not {taken}: {only_heic / 'c.heic'}\n" in output
     assert "error: no photo to enroll: the folders given hold no image file" in output
     assert "1 people" in _invoke("people", "list")[1]
+
+
+def test_enroll_takes_a_folders_gif_and_pgm_photos(tmp_path: Path, group_faces: list[bytes]) -> None:
+    # The folder reader's suffixes were a list of its own without .gif and .pgm, which the decoder
+    # reads: those photos were left out (and, before 1ce1d61, without a word).
+    assert _invoke("init")[0] == 0
+    face = cv2.imdecode(np.frombuffer(group_faces[0], np.uint8), cv2.IMREAD_COLOR)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _write(photos / "a.jpg", group_faces[0])
+    _write(photos / "b.GIF", cv2.imencode(".gif", face)[1].tobytes())
+    _write(photos / "c.pgm", cv2.imencode(".pgm", cv2.cvtColor(face, cv2.COLOR_BGR2GRAY))[1].tobytes())
+
+    code, output = _invoke("enroll", "Alice", str(photos))
+
+    assert code == 0, output
+    assert "left out" not in output
+    assert "person 1: 3 templates enrolled" in output
 
 
 def test_gate_decides_on_a_video_file_and_events_show_the_audit(

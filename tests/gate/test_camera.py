@@ -65,6 +65,24 @@ def test_an_image_folder_yields_its_images_in_name_order(tmp_path: Path, recogni
     assert all(np.array_equal(got, want) for got, want in zip(read, expected, strict=True))
 
 
+def test_an_image_folder_yields_its_gif_and_pgm_photos(tmp_path: Path, recognizer, group_faces):
+    # The folder's suffixes were a list of the gate's own, without .gif and .pgm, which the decoder reads.
+    face = cv2.imdecode(np.frombuffer(group_faces[0], np.uint8), cv2.IMREAD_COLOR)
+    files = {
+        "a.gif": cv2.imencode(".gif", face)[1].tobytes(),
+        "b.PGM": cv2.imencode(".pgm", cv2.cvtColor(face, cv2.COLOR_BGR2GRAY))[1].tobytes(),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+
+    with open_frames(str(tmp_path), **OPEN_ARGS, decode=recognizer.decode) as frames:
+        read = list(frames)
+
+    assert len(read) == 2
+    expected = [recognizer.decode(data) for data in files.values()]
+    assert all(np.array_equal(got, want) for got, want in zip(read, expected, strict=True))
+
+
 def test_a_video_file_is_read_frame_by_frame_not_for_the_newest(tmp_path: Path, recognizer):
     path = tmp_path / "clip.avi"
     _write_video(path, frame_count=5)

@@ -6,12 +6,13 @@ import io
 import re
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from recognition import ImageError, decode_image
+from recognition import ImageError, decode_image, image_paths, image_suffixes
 from tests.data import group_photo
 
 LIMITS = {"max_bytes": 20_000_000, "max_pixels": 40_000_000}
@@ -181,3 +182,20 @@ def test_floating_point_samples_are_refused_by_name() -> None:
 
     with pytest.raises(ImageError, match=re.escape("32-bit floating-point samples are not supported")):
         decode_image(_saved(Image.fromarray(grey), "TIFF"), **LIMITS)
+
+
+def test_every_suffix_a_folder_reader_takes_decodes() -> None:
+    photo = Image.open(group_photo()).convert("RGB").resize((64, 48))
+    formats = Image.registered_extensions()
+    for suffix in image_suffixes():
+        grey = formats[suffix] == "PPM" and suffix != ".ppm"  # .pgm grey, .pbm bilevel, .pnm either
+        data = _saved(photo.convert("L") if grey else photo, formats[suffix])
+        assert decode_image(data, **LIMITS).shape == (48, 64, 3), suffix
+
+
+def test_a_pad_data_folder_gives_its_gif_tiff_and_pgm_photos(tmp_path: Path) -> None:
+    # The PAD evaluations' folder reader had a list of its own, without .gif and .tif.
+    for name in ("a.gif", "b.TIF", "c.pgm", "d.jpg", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+
+    assert [path.name for path in image_paths(tmp_path)] == ["a.gif", "b.TIF", "c.pgm", "d.jpg"]
