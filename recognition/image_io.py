@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 import warnings
 
 import numpy as np
@@ -19,6 +20,11 @@ _WIDE_INTEGER_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 # The photo formats a folder of photos gives (Pillow's format names); their file suffixes come from Pillow's
 # own registry, so a folder reader takes every suffix decode_image reads for them (.jpe, .jfif, .pgm, .gif).
 _PHOTO_FORMATS = frozenset({"BMP", "GIF", "JPEG", "PNG", "PPM", "TIFF", "WEBP"})
+PIXEL_LIMIT_SETTING = "FACEGATE_RECOGNITION_LIMITS__MAX_IMAGE_PIXELS"
+"""The setting that gives decode_image's `max_pixels` (RecognitionSettings.limits), named in its refusal."""
+# Pillow's decompression-bomb refusal: "Image size (900000000 pixels) exceeds limit of 178956970 pixels, ..."
+_PILLOW_PIXEL_COUNT = re.compile(r"Image size \((\d+) pixels\)")
+
 # PPM's .pfm holds 32-bit floating-point samples, which decode_image refuses.
 _REFUSED_SUFFIXES = frozenset({".pfm"})
 
@@ -57,20 +63,38 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> BgrImage:
         try:
             image = Image.open(io.BytesIO(data))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageError(f"image has too many pixels ({exc})") from exc
+            raise _too_many_pixels(exc, max_pixels=max_pixels) from exc
         except UnidentifiedImageError as exc:
             raise ImageError("not a recognised image format") from exc
         except (OSError, SyntaxError, ValueError) as exc:  # a header cut short: "Truncated File Read"
             raise ImageError(f"corrupt or truncated image ({exc})") from exc
         width, height = image.size
         if width * height > max_pixels:
-            raise ImageError(f"image is {width}×{height} pixels, the limit is {max_pixels} pixels")
+            raise ImageError(f"image is {width}×{height} pixels, {_limit_phrase(max_pixels)}")
         try:
             image.load()
             rgb = _eight_bit_rgb(ImageOps.exif_transpose(image))
         except (OSError, SyntaxError, ValueError) as exc:
             raise ImageError(f"corrupt or truncated image ({exc})") from exc
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8)[:, :, ::-1])
+
+
+def _limit_phrase(max_pixels: int) -> str:
+    return f"the limit is {max_pixels} pixels ({PIXEL_LIMIT_SETTING})"
+
+
+def _too_many_pixels(exc: Exception, *, max_pixels: int) -> ImageError:
+    """Pillow refused the header's size before we could read it: our limit, not Pillow's, when ours applies.
+
+    Pillow's own limit (89,478,485 pixels, refused outright at twice that) is above ours unless the setting
+    was raised past it; then Pillow's is the limit that refused the image, and its message is kept.
+    """
+    found = _PILLOW_PIXEL_COUNT.search(str(exc))
+    if found is None:
+        return ImageError(f"image has too many pixels, {_limit_phrase(max_pixels)}")
+    if int(found[1]) > max_pixels:
+        return ImageError(f"image is {found[1]} pixels, {_limit_phrase(max_pixels)}")
+    return ImageError(f"image has too many pixels ({exc})")
 
 
 def _eight_bit_rgb(image: Image.Image) -> Image.Image:

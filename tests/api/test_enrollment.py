@@ -38,7 +38,12 @@ BAD_PHOTOS: dict[str, tuple[PhotoMaker, str]] = {
     "garbage-bytes": (lambda faces: b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8, "unreadable image"),
     "not-an-image": (lambda faces: b"name,role\nada,admin\n", "not a recognised image format"),
     "empty-file": (lambda faces: b"", "empty file"),
-    "20000x20000-png": (lambda faces: huge_png(), "too many pixels"),
+    # Pillow refuses it before its size can be read; the reason gave Pillow's limit (178956970), not ours.
+    "20000x20000-png": (
+        lambda faces: huge_png(),
+        "image is 400000000 pixels, the limit is 40000000 pixels"
+        " (FACEGATE_RECOGNITION_LIMITS__MAX_IMAGE_PIXELS)",
+    ),
     "no-face": (lambda faces: no_face_photos()[0].read_bytes(), "no face found"),
     "two-faces": (lambda faces: side_by_side(faces[1], faces[2]), "several faces"),
 }

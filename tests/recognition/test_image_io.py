@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recognition import ImageError, decode_image, image_paths, image_suffixes
+from recognition import ImageError, RecognitionSettings, decode_image, image_paths, image_suffixes
 from tests.data import group_photo
 
 LIMITS = {"max_bytes": 20_000_000, "max_pixels": 40_000_000}
@@ -98,11 +98,29 @@ def test_twenty_thousand_pixels_square_is_refused_before_decoding() -> None:
         decode_image(data, **LIMITS)
 
 
+@pytest.mark.parametrize("side_px", [20_000, 10_000])
+def test_a_size_pillow_refuses_is_refused_naming_our_limit_and_its_setting(
+    side_px: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pillow refuses these in its header check (20000² outright, 10000² by its warning), before the
+    # size can be read; the refusal quoted Pillow's limit (178956970, 89478485), not the one that applies.
+    setting = "FACEGATE_RECOGNITION_LIMITS__MAX_IMAGE_PIXELS"
+    reason = f"image is {side_px**2} pixels, the limit is 40000000 pixels ({setting})"
+
+    with pytest.raises(ImageError, match=re.escape(reason)) as refused:
+        decode_image(huge_bilevel_png(side_px), **LIMITS)
+
+    assert "178956970" not in str(refused.value) and "89478485" not in str(refused.value)
+    monkeypatch.setenv(setting, "123")
+    assert RecognitionSettings().limits.max_image_pixels == 123
+
+
 def test_pixel_limit_is_ours_not_only_pillows() -> None:
     # 3000×3000 is far below Pillow's own decompression-bomb limit; ours must still apply.
     data = huge_bilevel_png(3000)
 
-    with pytest.raises(ImageError, match="3000×3000 pixels, the limit is 1000000"):
+    reason = "3000×3000 pixels, the limit is 1000000 pixels (FACEGATE_RECOGNITION_LIMITS__MAX_IMAGE_PIXELS)"
+    with pytest.raises(ImageError, match=re.escape(reason)):
         decode_image(data, max_bytes=LIMITS["max_bytes"], max_pixels=1_000_000)
     assert decode_image(data, max_bytes=LIMITS["max_bytes"], max_pixels=9_000_000).shape == (3000, 3000, 3)
 
