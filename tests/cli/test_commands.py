@@ -125,6 +125,26 @@ def test_enroll_takes_a_folders_gif_and_pgm_photos(tmp_path: Path, group_faces: 
     assert "person 1: 3 templates enrolled" in output
 
 
+def test_enroll_refuses_an_oversized_file_by_its_size_before_reading_it(
+    tmp_path: Path, group_faces: list[bytes]
+) -> None:
+    # The whole file was read into memory before the decoder's byte limit refused it, however large.
+    assert _invoke("init")[0] == 0
+    good = _write(tmp_path / "good.jpg", group_faces[0])
+    big = tmp_path / "big.jpg"
+    with big.open("wb") as file:
+        file.truncate(20_000_001)  # sparse: one byte over the default limit, nothing written
+
+    code, output = _invoke("enroll", "Alice", str(good), str(big))
+
+    assert code == 1
+    assert output == (
+        f"error: {big}: the file is larger than the limit of 20000000 bytes"
+        " (FACEGATE_RECOGNITION_LIMITS__MAX_IMAGE_BYTES)\n"
+    )
+    assert "0 people" in _invoke("people", "list")[1]
+
+
 def test_gate_decides_on_a_video_file_and_events_show_the_audit(
     tmp_path: Path, group_faces: list[bytes]
 ) -> None:
