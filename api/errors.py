@@ -8,14 +8,14 @@ too many pixels); only a file over the byte limit is 413, because it is refused 
 Database and key problems answer with a generic message: details go to the log, never to the client.
 A database that cannot be reached (storage's DatabaseUnavailable: a refused or reset connection, a pool
 timeout) is an outage, not a bug: 503 with Retry-After and `"status": "database_unavailable"` (the word
-/readyz answers), logged as one warning line without a traceback, at most one every few seconds. A database
-without the schema this release needs (storage's SchemaMissing: never migrated, or dropped or replaced
-under the running server) is neither: 503 `"status": "schema_missing"` without Retry-After, since waiting
-does not help, and one error line per interval naming what is missing and what to run. A connection lost
-during a commit (storage's CommitUnconfirmed) may have stored the change: 503 `"status":
-"commit_unconfirmed"` without Retry-After, so that no client repeats it blindly. A bug
-(an error no row lists, or a 500 row) keeps its traceback. Under the console's paths the same answers are
-HTML pages.
+/readyz answers), logged as one warning line without a traceback, at most one every few seconds; a statement
+PostgreSQL cancelled at its time limit (storage's StatementTimeout: a lock another session holds) is the same
+outage, told in its own words. A database without the schema this release needs (storage's SchemaMissing:
+never migrated, or dropped or replaced under the running server) is neither: 503 `"status": "schema_missing"`
+without Retry-After, since waiting does not help, and one error line per interval naming what is missing and
+what to run. A connection lost during a commit (storage's CommitUnconfirmed) may have stored the change: 503
+`"status": "commit_unconfirmed"` without Retry-After, so that no client repeats it blindly. A bug (an error no
+row lists, or a 500 row) keeps its traceback. Under the console's paths the same answers are HTML pages.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from storage import (
     KeyringError,
     NotFound,
     SchemaMissing,
+    StatementTimeout,
     StorageError,
     TransactionAborted,
 )
@@ -111,6 +112,17 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
         status_word="database_unavailable",
         warn_every_s=10.0,
     ),
+    # The same outage for a client (an edge gate keys on the word), told what it was: a lock another session
+    # holds (an open psql transaction, a migration) or a statement past FACEGATE_DATABASE_STATEMENT_TIMEOUT_S.
+    StatementTimeout: ErrorRule(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        "the database did not finish a statement within its time limit (it waited for a lock another "
+        "session holds, or ran too long): the request was not carried out and nothing of it was stored; "
+        "retry after Retry-After seconds",
+        retry_after_s=DATABASE_RETRY_AFTER_S,
+        status_word="database_unavailable",
+        warn_every_s=10.0,
+    ),
     # The connection went during the COMMIT itself: the change may be stored. Not "nothing was stored", and
     # no Retry-After: a blind retry of an upload could store its templates twice. One line per answer.
     CommitUnconfirmed: ErrorRule(
@@ -153,7 +165,9 @@ def _described(description: str, model: type[BaseModel] = ErrorPublic) -> dict[s
 
 _DATABASE_UNAVAILABLE = (
     "The database cannot be reached (`status`: `database_unavailable`): nothing was stored; try again after "
-    "Retry-After seconds. Or it lacks its schema (`status`: `schema_missing`, no Retry-After): an operator "
+    "Retry-After seconds. The same status when a statement waited for a lock another session holds or ran "
+    "past FACEGATE_DATABASE_STATEMENT_TIMEOUT_S, and the database cancelled it. Or it lacks its schema "
+    "(`status`: `schema_missing`, no Retry-After): an operator "
     "must run `facegate init`. Or the connection was lost while a change was committed (`status`: "
     "`commit_unconfirmed`, no Retry-After): it may have been stored; check before repeating it, or repeat "
     "it with the same Idempotency-Key."

@@ -26,6 +26,7 @@ from storage.db import connection_scope
 from storage.errors import BackupError
 from storage.migrate import current_revision
 from storage.models import FaceTemplate, GalleryChange, GalleryVersion, Person, PersonKey
+from storage.statement_timeout import allow_long_statements
 
 FORMAT = "facegate-backup/v1"
 _BATCH_ROWS = 500
@@ -113,6 +114,7 @@ def create_backup(engine: Engine, out_dir: Path, *, master_keys: list[str] | Non
     with connection_scope(engine) as connection, data_handle, keys_handle:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+        allow_long_statements(connection)  # a table of any size; a lock wait is still bounded
         revision = current_revision(engine)
         data_handle.write(_header("data", revision) + "\n")
         for table in _tables():
@@ -252,6 +254,7 @@ def restore_backup(engine: Engine, *, data: Path, keys: Path) -> RestoreReport:
     report = RestoreReport(erased_people=sorted(with_templates - set(person_keys)))
     person_ids = _table(Person).c.id
     with connection_scope(engine) as connection:
+        allow_long_statements(connection)  # a table of any size; a lock wait is still bounded
         _check_target(connection, current_revision(engine), *headers)
         _insert_batches(
             connection, _without_erased(_read_rows(data), set(report.erased_people), report), report

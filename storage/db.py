@@ -30,6 +30,7 @@ from storage.errors import (
 )
 from storage.migrate import missing_schema_advice, upgrade_schema
 from storage.settings import StorageSettings
+from storage.statement_timeout import bound_statements
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def make_engine(
     pool_timeout_s: float = 30.0,
     connect_timeout_s: int = 10,
     sqlite_busy_timeout_s: float = 30.0,
+    statement_timeout_s: int = 30,
 ) -> Engine:
     """Engine for SQLite (foreign keys on, WAL) or PostgreSQL (psycopg 3); its errors never quote the
     statement's parameters (names, ciphertexts), which would reach logged tracebacks.
@@ -96,7 +98,10 @@ def make_engine(
     reconnect too) fails as DatabaseUnavailable after `connect_timeout_s` (libpq's minimum is 2 s, per
     address tried), unless the URL sets `connect_timeout`; SQLite ignores it. A SQLite write waits up to
     `sqlite_busy_timeout_s` for the database's write lock (pysqlite's `timeout`, the connection's busy
-    timeout; its own default is 5 s), then fails as DatabaseUnavailable; PostgreSQL ignores it.
+    timeout; its own default is 5 s), then fails as DatabaseUnavailable; PostgreSQL ignores it. A PostgreSQL
+    statement that runs or waits for a lock longer than `statement_timeout_s` is cancelled: StatementTimeout
+    (a DatabaseUnavailable), unless the URL's `options` sets statement_timeout or lock_timeout (see
+    storage/statement_timeout.py for the long jobs that lift it); SQLite ignores it.
     """
     url = _normalise_url(url)
     pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout_s}
@@ -110,9 +115,11 @@ def make_engine(
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(
+    engine = create_engine(
         _with_connect_timeout(url, connect_timeout_s), pool_pre_ping=True, hide_parameters=True, **pool
     )
+    bound_statements(engine, statement_timeout_s=statement_timeout_s)
+    return engine
 
 
 def _pool_exhausted() -> DatabaseUnavailable:
@@ -160,6 +167,7 @@ def open_database(settings: StorageSettings) -> Engine:
         pool_timeout_s=settings.database_pool_timeout_s,
         connect_timeout_s=settings.database_connect_timeout_s,
         sqlite_busy_timeout_s=settings.database_sqlite_busy_timeout_s,
+        statement_timeout_s=settings.database_statement_timeout_s,
     )
     try:
         create_schema(engine)

@@ -26,6 +26,7 @@ from storage.errors import (
     InvalidValue,
     MissingReference,
     NotFound,
+    StatementTimeout,
     StorageError,
     TransactionAborted,
 )
@@ -35,6 +36,7 @@ _FOREIGN_KEY = {"23503", "SQLITE_CONSTRAINT_FOREIGNKEY"}
 _RETRYABLE = {"40001", "40P01"}  # serialization_failure, deadlock_detected
 _UNDEFINED = {"42P01", "42703"}  # undefined_table, undefined_column
 _SQLITE_BUSY = "SQLITE_BUSY"  # its busy timeout ran out (the extended SQLITE_BUSY_* codes never wait)
+_CANCELLED = {"57014", "55P03"}  # query_canceled (statement_timeout), lock_not_available (lock_timeout)
 _SQLITE_UNDEFINED = re.compile(r"no such (table|column): |table \S+ has no column named ")
 _SQLITE_COLUMNS = re.compile(r"constraint failed: ([\w.]+(?:, [\w.]+)*)")
 _STALE_TABLE = re.compile(r"on table '(\w+)'")
@@ -125,9 +127,10 @@ def translate(exc: DBAPIError | StaleDataError) -> StorageError:
 
     Unique violation → Conflict; foreign-key violation → MissingReference; another constraint →
     ConstraintViolation; a value the column cannot hold → InvalidValue; deadlock or serialization failure
-    (PostgreSQL 40P01, 40001) → TransactionAborted; a loaded row deleted meanwhile (StaleDataError) →
-    NotFound; SQLite's write lock not had within the busy timeout → DatabaseUnavailable naming its setting;
-    anything else → DatabaseUnavailable.
+    (PostgreSQL 40P01, 40001) → TransactionAborted; a statement cancelled at the statement or lock timeout
+    (57014, 55P03) → StatementTimeout; a loaded row deleted meanwhile (StaleDataError) → NotFound; SQLite's
+    write lock not had within the busy timeout → DatabaseUnavailable naming its setting; anything else →
+    DatabaseUnavailable.
     """
     if isinstance(exc, StaleDataError):
         return _stale(exc)
@@ -147,6 +150,12 @@ def translate(exc: DBAPIError | StaleDataError) -> StorageError:
             "other writers kept this one out of the SQLite database's write lock for its whole busy timeout "
             "(FACEGATE_DATABASE_SQLITE_BUSY_TIMEOUT_S; database is locked): nothing was kept; retry, raise "
             "the timeout, or use PostgreSQL for many concurrent writers"
+        )
+    if code in _CANCELLED:
+        return StatementTimeout(
+            f"the database cancelled a statement ({message(exc)}): it waited for a lock another session "
+            "holds (an open transaction, a migration, a backup) or ran longer than "
+            "FACEGATE_DATABASE_STATEMENT_TIMEOUT_S allows; nothing of the transaction was kept"
         )
     return DatabaseUnavailable(f"database error: {message(exc)}")
 

@@ -11,7 +11,8 @@ StorageError
 ├── InvalidValue          a value the caller gave is out of range (an expiry in the past)
 ├── InvalidDatabaseUrl    the database URL is not a URL, or names a database or driver not installed
 ├── DatabaseUnavailable   the database cannot be reached or refused the operation
-│   └── TransactionAborted  PostgreSQL aborted the transaction (deadlock, serialization failure): retryable
+│   ├── TransactionAborted  PostgreSQL aborted the transaction (deadlock, serialization failure): retryable
+│   └── StatementTimeout    PostgreSQL cancelled a statement that ran or waited for a lock past the bound
 ├── MigrationFailed       a schema migration failed; the whole upgrade was rolled back
 ├── SchemaTooNew          a newer release migrated the database past every migration this one knows
 ├── SchemaMissing         a table or column this release needs is not in the database (not migrated, dropped)
@@ -73,6 +74,11 @@ class InvalidDatabaseUrl(StorageError):
 
 class DatabaseUnavailable(StorageError):
     """The database could not be reached or failed the operation."""
+
+
+class StatementTimeout(DatabaseUnavailable):
+    """PostgreSQL cancelled a statement that ran, or waited for a lock another session holds, longer than
+    FACEGATE_DATABASE_STATEMENT_TIMEOUT_S (57014, 55P03); nothing of the transaction was kept."""
 
 
 class TransactionAborted(DatabaseUnavailable):

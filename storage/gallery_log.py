@@ -21,6 +21,7 @@ from storage.inserts import insert_if_absent
 from storage.models import FaceTemplate, GalleryChange, GalleryChangeKind, GalleryVersion
 from storage.person_keys import unwrap_person_keys
 from storage.protocols import Cipher
+from storage.statement_timeout import allow_long_statements
 
 logger = logging.getLogger(__name__)
 
@@ -173,11 +174,13 @@ def load_templates(
     session: Session, cipher: Cipher, *, model_id: str, batch_templates: int = 16_384
 ) -> Iterator[list[DecryptedTemplate]]:
     """Every template of one model, decrypted, in batches; data keys are unwrapped in one query first.
+    The rest of the session's transaction is not cut by the statement timeout (a lock wait still is).
 
     Raises:
         NotFound: a template whose person has no data key.
         UnknownKeyId, DecryptionError: a key or a row cannot be authenticated.
     """
+    allow_long_statements(session.connection())  # a million templates, sorted; a lock wait is still bounded
     owners = select(FaceTemplate.person_id).where(FaceTemplate.model_id == model_id).distinct()
     data_keys = unwrap_person_keys(session, cipher, person_ids=owners)
     rows = session.connection().execute(

@@ -20,6 +20,7 @@ from sqlmodel import SQLModel
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.db_errors import is_sqlite_busy, message, translate
 from storage.errors import DatabaseUnavailable, MigrationFailed, SchemaTooNew
+from storage.statement_timeout import allow_long_waits
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x46616365  # "Face": any constant shared by every FaceGate process
@@ -87,6 +88,7 @@ def _dangling(connection: Connection) -> Counter[tuple[str, str]]:
 
 def upgrade_schema(engine: Engine, revision: str = "head") -> None:
     """Apply every migration up to `revision`, all in one transaction; concurrent callers wait for each other.
+    Neither the statement timeout nor the lock timeout of the engine cuts it.
 
     Raises:
         DatabaseUnavailable: the database cannot be reached, or the connection was lost meanwhile.
@@ -102,7 +104,9 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
             connection.begin(),
         ):
             if connection.dialect.name == "postgresql":
-                # Gates and the API may start together: one migrates, the others wait, then see head.
+                # A migration may rewrite a big table; gates and the API may start together: one migrates,
+                # the others wait (however long it takes), then see head.
+                allow_long_waits(connection)
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             elif connection.dialect.name == "sqlite":
                 # pysqlite begins a transaction only before INSERT/UPDATE/DELETE: DDL ahead of the first

@@ -15,6 +15,7 @@ from storage.errors import NotFound
 from storage.inserts import insert_if_absent
 from storage.models import Person, PersonKey, utc_now
 from storage.protocols import Cipher
+from storage.statement_timeout import allow_long_statements
 
 _IN_CLAUSE_IDS = 500  # SQLite before 3.32 allows 999 bound parameters per statement
 
@@ -133,6 +134,7 @@ def rewrap_person_keys(session: Session, cipher: Cipher) -> int:
     person meanwhile is skipped (each row is updated by its key and nonce, not by the ORM, whose UPDATE of
     a row gone since the read failed the rotation: SQLite's read holds no lock).
     """
+    allow_long_statements(session.connection())  # every person's key; a lock wait is still bounded
     old_rows = session.exec(
         select(PersonKey).where(col(PersonKey.master_key_id) != cipher.primary_key_id).with_for_update()
     ).all()

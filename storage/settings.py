@@ -119,7 +119,7 @@ class StorageSettings(BaseSettings):
     """Environment: FACEGATE_HOME, FACEGATE_DATABASE_URL, FACEGATE_MASTER_KEY, FACEGATE_KEY_FILE,
     FACEGATE_KMS_HOOK, FACEGATE_DATABASE_POOL_SIZE, FACEGATE_DATABASE_MAX_OVERFLOW,
     FACEGATE_DATABASE_POOL_TIMEOUT_S, FACEGATE_DATABASE_CONNECT_TIMEOUT_S,
-    FACEGATE_DATABASE_SQLITE_BUSY_TIMEOUT_S.
+    FACEGATE_DATABASE_SQLITE_BUSY_TIMEOUT_S, FACEGATE_DATABASE_STATEMENT_TIMEOUT_S.
 
     These names are the product's documented interface, so they keep the short prefix. Like the other
     settings classes it refuses what it does not know: any other FACEGATE_ variable that is not under
@@ -172,6 +172,17 @@ class StorageSettings(BaseSettings):
         "5 s: an access-control write that waits out a burst (an enrollment, a revocation, a gate's audit "
         "event) serves better than one that fails in it, and a writer stuck behind a real hang still fails. "
         "SQLite counts whole milliseconds.",
+    )
+    database_statement_timeout_s: int = Field(
+        30,
+        ge=1,
+        le=3600,
+        description="How long one PostgreSQL statement may run or wait for a lock another session holds "
+        "before it is cancelled and fails as the database unavailable (HTTP 503), rather than a request or a "
+        "gate's write waiting for as long as the lock is held; PostgreSQL's statement_timeout and "
+        "lock_timeout (whole seconds). The schema upgrade, backup, restore, key rotation and full gallery "
+        "loads are not cut for running long. `options=-c statement_timeout=...` (or lock_timeout) in the "
+        "database URL overrides it.",
     )
 
     @property

@@ -1,4 +1,5 @@
-"""Concurrency test helpers: a transaction run in its own thread, and a signal when it sends a statement."""
+"""Concurrency test helpers: a transaction run in its own thread, a signal when it sends a statement, a hang
+detector and a lock held by another session."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+import psycopg
 from sqlalchemy import event, text
 
 from storage import Engine, Session, create_door, session_scope
@@ -177,3 +179,35 @@ def _holding(
     finally:
         event.remove(engine, "after_cursor_execute", hold)
     assert held.is_set(), f"no statement with {fragment!r}"
+
+
+def raised_within(operation: Callable[[], object], *, hang_s: float) -> Exception | None:
+    """What `operation`, run in a thread, raised (None if it returned); fails if it has not returned after
+    `hang_s` (a hang detector, not a speed claim)."""
+    raised: list[Exception] = []
+
+    def run() -> None:
+        try:
+            operation()
+        except Exception as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, name="test-hang-detector", daemon=True)
+    thread.start()
+    thread.join(timeout=hang_s)
+    assert not thread.is_alive(), f"still running after {hang_s:.0f} s: it hangs"
+    return raised[0] if raised else None
+
+
+@contextmanager
+def held_by_another_session(database_url: str, statement: str) -> Iterator[int]:
+    """`statement` (a LOCK TABLE, a SELECT ... FOR UPDATE) run in an open transaction of a psycopg connection
+    of its own, as an operator's psql would: its locks are held until the block ends; yields its backend
+    pid."""
+    plain = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain) as holder:
+        holder.execute(statement)
+        try:
+            yield int(holder.info.backend_pid)
+        finally:
+            holder.rollback()

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,10 +10,12 @@ from sqlalchemy import Engine, text
 
 from storage import DatabaseUnavailable, make_engine, open_database, session_scope
 from storage.settings import StorageSettings
+from tests.concurrency import raised_within
 from tests.conftest import POSTGRES_STATUS, POSTGRES_URL
 from tests.gate.pg_proxy import TcpProxy, proxy_to_test_postgres
 
 HANG_S = 60.0
+"""A hang detector's limit, not a speed claim: psycopg's own connect timeout is 130 s."""
 
 
 @pytest.mark.parametrize(
@@ -38,24 +39,6 @@ def proxy() -> Iterator[TcpProxy]:
     yield from proxy_to_test_postgres()
 
 
-def _raised_within_hang_bound(operation: Callable[[], object]) -> Exception | None:
-    """What `operation`, run in a thread, raised; fails if it has not returned after HANG_S (a hang detector,
-    not a speed claim: psycopg's own connect timeout is 130 s)."""
-    raised: list[Exception] = []
-
-    def run() -> None:
-        try:
-            operation()
-        except Exception as exc:
-            raised.append(exc)
-
-    thread = threading.Thread(target=run, name="test-connect", daemon=True)
-    thread.start()
-    thread.join(timeout=HANG_S)
-    assert not thread.is_alive(), f"still connecting after {HANG_S:.0f} s: it hangs"
-    return raised[0] if raised else None
-
-
 def _select_one(engine: Engine) -> None:
     with session_scope(engine) as session:
         session.connection().execute(text("SELECT 1"))
@@ -73,7 +56,7 @@ def test_a_session_against_a_database_that_never_answers_is_unavailable_after_th
     try:
         _select_one(engine)
         proxy.hold_new_connections()
-        raised = _raised_within_hang_bound(lambda: _select_one(engine))
+        raised = raised_within(lambda: _select_one(engine), hang_s=HANG_S)
     finally:
         engine.dispose()
     assert isinstance(raised, DatabaseUnavailable), repr(raised)
@@ -92,7 +75,7 @@ def test_a_command_against_a_database_that_never_answers_is_told_after_the_setti
     settings = StorageSettings()
     proxy.hold_new_connections()
 
-    raised = _raised_within_hang_bound(lambda: open_database(settings))
+    raised = raised_within(lambda: open_database(settings), hang_s=HANG_S)
 
     assert isinstance(raised, DatabaseUnavailable), repr(raised)
     assert "cannot reach the database" in str(raised)
