@@ -30,7 +30,8 @@ _RECONNECT_MAX_S = 10.0
 
 
 def _libpq_url(engine: Engine) -> str:
-    """The engine's URL for libpq, with the engine's connect timeout (make_engine puts it in the URL)."""
+    """The engine's URL for libpq, with the engine's connect timeout and dead-peer bounds (make_engine puts
+    them in the URL): a LISTEN connection whose peer is gone ends, and the feed reconnects."""
     return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 

@@ -68,15 +68,38 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _with_connect_timeout(url: str, connect_timeout_s: int) -> URL:
-    """`url` with libpq's `connect_timeout`, unless it sets its own (the operator's value wins). In the URL
-    rather than in connect_args, so every connection made from the engine's URL (the gallery feed's LISTEN
-    connection too) has it: without one psycopg waits 130 s on a database that accepts TCP and never
-    answers."""
+DEAD_PEER_PROBES = 3
+"""Keepalive probes unanswered before libpq gives a connection up (where TCP_USER_TIMEOUT is missing)."""
+
+
+def _libpq_timeouts(*, connect_timeout_s: int, dead_peer_timeout_s: int) -> dict[str, str]:
+    """libpq's connect timeout, and its bounds on a peer that stops answering after the handshake (a host
+    gone, a black-holed path): TCP keepalives for a connection waiting for an answer (probes from
+    dead_peer_timeout_s / 3 on), tcp_user_timeout for a statement sent and never acknowledged. On Linux a
+    connection is given up once tcp_user_timeout passes with probes or data unacknowledged; elsewhere after
+    the keepalive probes (about 5/6 of it). A server that answers, however slowly, answers
+    the probes: a long statement is never cut by them."""
+    return {
+        "connect_timeout": str(connect_timeout_s),
+        "keepalives_idle": str(max(1, dead_peer_timeout_s // 3)),
+        "keepalives_interval": str(max(1, dead_peer_timeout_s // 6)),
+        "keepalives_count": str(DEAD_PEER_PROBES),
+        "tcp_user_timeout": str(dead_peer_timeout_s * 1000),
+    }
+
+
+def _with_libpq_timeouts(url: str, *, connect_timeout_s: int, dead_peer_timeout_s: int) -> URL:
+    """`url` with libpq's timeouts (_libpq_timeouts), each unless it sets its own (the operator's value
+    wins). In the URL rather than in connect_args, so every connection made from the engine's URL (the
+    gallery feed's LISTEN connection too) has them: without a connect timeout psycopg waits 130 s on a
+    database that accepts TCP and never answers, and without the others a connection whose peer is gone
+    waits for as long as the kernel retransmits (Linux's tcp_retries2: about 15 minutes), or for good while
+    it awaits an answer."""
     parsed = make_url(url)
-    if "connect_timeout" in parsed.query:
-        return parsed
-    return parsed.update_query_dict({"connect_timeout": str(connect_timeout_s)})
+    wanted = _libpq_timeouts(connect_timeout_s=connect_timeout_s, dead_peer_timeout_s=dead_peer_timeout_s)
+    return parsed.update_query_dict(
+        {name: value for name, value in wanted.items() if name not in parsed.query}
+    )
 
 
 def make_engine(
@@ -88,6 +111,7 @@ def make_engine(
     connect_timeout_s: int = 10,
     sqlite_busy_timeout_s: float = 30.0,
     statement_timeout_s: int = 30,
+    dead_peer_timeout_s: int = 30,
 ) -> Engine:
     """Engine for SQLite (foreign keys on, WAL) or PostgreSQL (psycopg 3); its errors never quote the
     statement's parameters (names, ciphertexts), which would reach logged tracebacks.
@@ -99,8 +123,11 @@ def make_engine(
     address tried), unless the URL sets `connect_timeout`; SQLite ignores it. A SQLite write waits up to
     `sqlite_busy_timeout_s` for the database's write lock (pysqlite's `timeout`, the connection's busy
     timeout; its own default is 5 s), then fails as DatabaseUnavailable; PostgreSQL ignores it. A PostgreSQL
-    statement that runs or waits for a lock longer than `statement_timeout_s` is cancelled: StatementTimeout
-    (a DatabaseUnavailable), unless the URL's `options` sets statement_timeout or lock_timeout (see
+    connection whose peer stops answering (a host gone, a black-holed path) fails as DatabaseUnavailable after
+    about `dead_peer_timeout_s` (TCP keepalives and tcp_user_timeout, see _libpq_timeouts; each unless the URL
+    sets it); a hung server whose host still answers TCP is not detected by it. A PostgreSQL statement that
+    runs or waits for a lock longer than `statement_timeout_s` is cancelled: StatementTimeout (a
+    DatabaseUnavailable), unless the URL's `options` sets statement_timeout or lock_timeout (see
     storage/statement_timeout.py for the long jobs that lift it); SQLite ignores it.
     """
     url = _normalise_url(url)
@@ -116,7 +143,12 @@ def make_engine(
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_engine(
-        _with_connect_timeout(url, connect_timeout_s), pool_pre_ping=True, hide_parameters=True, **pool
+        _with_libpq_timeouts(
+            url, connect_timeout_s=connect_timeout_s, dead_peer_timeout_s=dead_peer_timeout_s
+        ),
+        pool_pre_ping=True,
+        hide_parameters=True,
+        **pool,
     )
     bound_statements(engine, statement_timeout_s=statement_timeout_s)
     return engine

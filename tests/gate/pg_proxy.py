@@ -25,8 +25,10 @@ CHUNK_BYTES = 65536
 class TcpProxy:
     """Forwards 127.0.0.1:`port` to `target_host`:`target_port`, one pair of pump threads a connection."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, *, unix_socket: str | None = None) -> None:
+        """`unix_socket`: the server's socket file to forward to instead (from another network namespace)."""
         self._target = (target_host, target_port)
+        self._unix_socket = unix_socket
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
@@ -73,7 +75,7 @@ class TcpProxy:
                     self.held += 1
                 continue
             try:
-                upstream = socket.create_connection(self._target, timeout=5.0)
+                upstream = self._connect_upstream()
             except OSError:
                 client.close()
                 continue
@@ -85,6 +87,14 @@ class TcpProxy:
             self._spawn(self._pump, client, upstream)
             self._spawn(self._pump, upstream, client, int(client.getpeername()[1]))
         listener.close()
+
+    def _connect_upstream(self) -> socket.socket:
+        if self._unix_socket is None:
+            return socket.create_connection(self._target, timeout=5.0)
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        upstream.settimeout(5.0)
+        upstream.connect(self._unix_socket)
+        return upstream
 
     def _pump(self, source: socket.socket, sink: socket.socket, reply_to: int | None = None) -> None:
         """Forward `source` to `sink`; `reply_to`: the client port, when these are the server's answers."""
