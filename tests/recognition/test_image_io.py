@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
 import struct
 import zlib
@@ -167,6 +168,22 @@ def test_exif_orientation_eight_is_rotated_upright() -> None:
 
     assert image.shape == (40, 20, 3)
     assert _is_blue(image[5, 10]) and _is_red(image[35, 10])
+
+
+def test_a_photo_with_broken_exif_decodes_as_stored_and_the_problem_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Pillow reads such a photo without its EXIF but says so only by a UserWarning, which escaped
+    # decode_image where warnings are errors (as here) and went to stderr elsewhere.
+    stored = _jpeg_with_orientation(1)
+    segment = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x05\x01\x12\x00\x03\xff\xff\xff\xff"
+    broken = stored[:2] + b"\xff\xe1" + struct.pack(">H", len(segment) + 2) + segment + stored[2:]
+
+    with caplog.at_level(logging.INFO, logger="recognition.image_io"):
+        image = decode_image(broken, **LIMITS)
+
+    assert np.array_equal(image, decode_image(stored, **LIMITS))
+    assert "photo read past a problem in its metadata: Corrupt EXIF data" in caplog.text
 
 
 def test_pillow_decompression_bomb_warning_becomes_an_image_error() -> None:
