@@ -7,6 +7,7 @@ import functools
 import io
 import logging
 import re
+import threading
 import warnings
 from collections.abc import Iterator
 
@@ -28,6 +29,9 @@ _TRANSPOSE_FOR_ORIENTATION = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+
+_PILLOW_WARNINGS_LOCK = threading.Lock()
+"""Held by a decode while its filters are on Python's one warning filter list (see _pillow_warnings)."""
 
 # Pillow's modes for one channel of more than 8 bits (16-bit PNG, TIFF and PGM): its convert("RGB")
 # clips each sample at 255 instead of scaling it, so a 16-bit photo came out white.
@@ -119,7 +123,12 @@ def _pillow_warnings() -> Iterator[list[warnings.WarningMessage]]:
     only as a UserWarning, and reads the photo without it: shown, it went to stderr, and where warnings are
     errors (the test suite) it escaped decode_image as a raw UserWarning.
     """
-    with warnings.catch_warnings(record=True) as noticed:
+    # Python 3.11's warning filters are process-global: catch_warnings swaps the one list and, leaving, puts
+    # back the list it found. Two decodes overlapping on the API's threads put back each other's, which left
+    # these filters on for good ("always" for every warning of the process) and let a warning through as a
+    # raw UserWarning. The lock keeps FaceGate's decodes from overlapping here, which is only Pillow's
+    # reading of a header or an EXIF block (the pixels are decoded outside it, in parallel).
+    with _PILLOW_WARNINGS_LOCK, warnings.catch_warnings(record=True) as noticed:
         warnings.simplefilter("always")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         yield noticed

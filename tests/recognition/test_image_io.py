@@ -6,6 +6,9 @@ import io
 import logging
 import re
 import struct
+import sys
+import threading
+import warnings
 import zlib
 from pathlib import Path
 
@@ -170,20 +173,55 @@ def test_exif_orientation_eight_is_rotated_upright() -> None:
     assert _is_blue(image[5, 10]) and _is_red(image[35, 10])
 
 
+def _with_broken_exif(jpeg: bytes) -> bytes:
+    """The JPEG with an EXIF block first whose orientation entry points past the block's end."""
+    segment = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x05\x01\x12\x00\x03\xff\xff\xff\xff"
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(segment) + 2) + segment + jpeg[2:]
+
+
 def test_a_photo_with_broken_exif_decodes_as_stored_and_the_problem_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Pillow reads such a photo without its EXIF but says so only by a UserWarning, which escaped
     # decode_image where warnings are errors (as here) and went to stderr elsewhere.
     stored = _jpeg_with_orientation(1)
-    segment = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x05\x01\x12\x00\x03\xff\xff\xff\xff"
-    broken = stored[:2] + b"\xff\xe1" + struct.pack(">H", len(segment) + 2) + segment + stored[2:]
 
     with caplog.at_level(logging.INFO, logger="recognition.image_io"):
-        image = decode_image(broken, **LIMITS)
+        image = decode_image(_with_broken_exif(stored), **LIMITS)
 
     assert np.array_equal(image, decode_image(stored, **LIMITS))
     assert "photo read past a problem in its metadata: Corrupt EXIF data" in caplog.text
+
+
+def test_decodes_on_several_threads_leave_the_process_warning_filters_as_they_were() -> None:
+    # decode_image sets warning filters while Pillow reads a header, and Python's filters are one list
+    # for the process: overlapping decodes put back each other's lists, which left decode_image's filters
+    # on for good and let Pillow's UserWarning out of decode_image (3 runs of 3 without the lock). With
+    # the lock they cannot overlap, so this passes every time; without it, it fails when they do.
+    broken = _with_broken_exif(_jpeg_with_orientation(1))
+    filters = list(warnings.filters)
+    escaped: list[BaseException] = []
+
+    def decode_many() -> None:
+        for _ in range(300):
+            try:
+                decode_image(broken, **LIMITS)
+            except Exception as exc:
+                escaped.append(exc)
+
+    interval_s = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        threads = [threading.Thread(target=decode_many) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval_s)
+
+    assert escaped == []
+    assert warnings.filters == filters
 
 
 def test_pillow_decompression_bomb_warning_becomes_an_image_error() -> None:
