@@ -157,13 +157,28 @@ def _checked_duplicates(
     recognizer: Recognizer,
     *,
     person_id: int,
+    is_new_person: bool,
     embedded: list[tuple[str, Embedding]],
     settings: EnrollmentSettings,
 ) -> list[PossibleDuplicate]:
-    """Possible duplicates of the new faces; raises EnrollmentRejected if settings refuse them."""
+    """Possible duplicates of the new faces; raises EnrollmentRejected if settings refuse them.
+
+    Logged with ids only (E5): a new person refused is rolled back with the caller's transaction, so
+    the line names the people matched and not the id the new person had until then.
+    """
     duplicates = possible_duplicates(searched, recognizer, person_id=person_id, embeddings=embedded)
-    if not duplicates or settings.allow_duplicates:
+    if not duplicates:
         return duplicates
+    matched = sorted({duplicate.person_id for duplicate in duplicates})
+    if settings.allow_duplicates:
+        logger.warning("enrollment for person %d matches other people %s (stored)", person_id, matched)
+        return duplicates
+    if is_new_person:
+        logger.warning("enrollment of a new person refused: its photos match enrolled people %s", matched)
+    else:
+        logger.warning(
+            "enrollment for person %d refused: its photos match other people %s", person_id, matched
+        )
     threshold = recognizer.cos_threshold
     raise EnrollmentRejected(
         [
@@ -243,18 +258,25 @@ def _stored(
     *,
     person_id: int,
     embedded: list[tuple[str, Embedding]],
+    is_new_person: bool,
     qualities: list[FaceQuality],
     settings: EnrollmentSettings,
     gallery: GalleryService | None,
 ) -> EnrollmentResult:
-    """The database half of `enroll`, from the gallery version lock on (see there)."""
+    """The database half of `enroll`, from the gallery version lock on (see there); `is_new_person`:
+    the person was created in this transaction (a refusal rolls it back)."""
     lock_gallery_version(session)  # one enrollment at a time from here: each sees the one before
     hold_person(session, person_id)  # not deleted while the photos were checked, nor until the commit
     # A shared gallery changes only when the stored version does, which no one can change while this
     # transaction holds its row: the searches below need no lock of ours.
     searched = stored_gallery(session, keyring, recognizer) if gallery is None else gallery.current(session)
     duplicates = _checked_duplicates(
-        searched, recognizer, person_id=person_id, embedded=embedded, settings=settings
+        searched,
+        recognizer,
+        person_id=person_id,
+        is_new_person=is_new_person,
+        embedded=embedded,
+        settings=settings,
     )
     template_ids = _store_all(
         session, keyring, person_id=person_id, embedded=embedded, qualities=qualities, searched=searched
@@ -314,6 +336,7 @@ def enroll(
         keyring,
         recognizer,
         person_id=person_id,
+        is_new_person=False,
         embedded=embedded,
         qualities=qualities,
         settings=settings,
@@ -352,6 +375,7 @@ def enroll_new_person(
         keyring,
         recognizer,
         person_id=person.id,
+        is_new_person=True,
         embedded=embedded,
         qualities=qualities,
         settings=settings,

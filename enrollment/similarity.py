@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from enrollment.gallery import stored_gallery
 from recognition import Embedding, Gallery, Recognizer
 from storage import Cipher, Session
-
-logger = logging.getLogger(__name__)
 
 _DUPLICATE_CANDIDATES = 3
 
@@ -53,12 +50,6 @@ def possible_duplicates(
         for match in searched.search(embedding.vector, _DUPLICATE_CANDIDATES + 1):
             if match.person_id != person_id and match.score >= recognizer.cos_threshold:
                 found.append(PossibleDuplicate(photo=photo, person_id=match.person_id, score=match.score))
-    if found:
-        logger.warning(
-            "enrollment for person %d matches other people %s",
-            person_id,
-            sorted({duplicate.person_id for duplicate in found}),
-        )
     return found
 
 

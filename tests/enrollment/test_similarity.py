@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from enrollment import (
     Photo,
     confusable_pairs,
     enroll,
+    enroll_new_person,
     identify,
 )
 from recognition import Recognizer
@@ -23,6 +25,7 @@ from storage import (
     delete_person,
     gallery_version,
     get_person,
+    list_people,
     session_scope,
     to_public,
 )
@@ -112,6 +115,31 @@ def test_duplicates_can_be_refused_and_then_nothing_is_written(
     with session_scope(engine) as session:
         assert to_public(session, get_person(session, bob)).template_count == 0
         assert gallery_version(session) == version
+
+
+def test_a_refused_duplicate_is_logged_by_the_people_it_matches_never_by_a_rolled_back_id(
+    engine, keyring, recognizer, group_faces, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = EnrollmentSettings(allow_duplicates=False)
+    alice = _new_person(engine, "Alice")
+    _enroll(engine, keyring, recognizer, alice, Photo("alice.jpg", group_faces[0]), settings)
+    bob = _new_person(engine, "Bob")
+    mirror = [Photo("mirror.jpg", _flipped(recognizer, group_faces[0]))]
+    caplog.set_level(logging.DEBUG, logger="enrollment")
+    caplog.clear()
+
+    with pytest.raises(EnrollmentRejected), session_scope(engine) as session:
+        enroll_new_person(session, keyring, recognizer, name="Alice again", photos=mirror, settings=settings)
+    with pytest.raises(EnrollmentRejected), session_scope(engine) as session:
+        enroll(session, keyring, recognizer, person_id=bob, photos=mirror, settings=settings)
+
+    with session_scope(engine) as session:
+        assert [person.id for person in list_people(session)[0]] == [alice, bob], "the new one rolled back"
+    # Ids only (E5): no name, no score, nothing of a template.
+    assert [record.getMessage() for record in caplog.records if record.name.startswith("enrollment")] == [
+        f"enrollment of a new person refused: its photos match enrolled people [{alice}]",
+        f"enrollment for person {bob} refused: its photos match other people [{alice}]",
+    ]
 
 
 def test_confusable_pairs_on_a_small_gallery(engine, keyring, recognizer, group_faces) -> None:
