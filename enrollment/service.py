@@ -164,14 +164,16 @@ def _checked_duplicates(
     """Possible duplicates of the new faces; raises EnrollmentRejected if settings refuse them.
 
     Logged with ids only (E5): a new person refused is rolled back with the caller's transaction, so
-    the line names the people matched and not the id the new person had until then.
+    the line names the people matched and not the id the new person had until then. A refusal is a
+    warning, the only trace a server keeps of it; an allowed duplicate is at info, as the caller reports
+    it (the CLI's warning line, the API's `possible_duplicates`) and `people confusable` lists the pair.
     """
     duplicates = possible_duplicates(searched, recognizer, person_id=person_id, embeddings=embedded)
     if not duplicates:
         return duplicates
     matched = sorted({duplicate.person_id for duplicate in duplicates})
-    if settings.allow_duplicates:
-        logger.warning("enrollment for person %d matches other people %s (stored)", person_id, matched)
+    if settings.allow_duplicates:  # the caller reports it: not a warning line beside its own
+        logger.info("enrollment for person %d matches other people %s (stored)", person_id, matched)
         return duplicates
     if is_new_person:
         logger.warning("enrollment of a new person refused: its photos match enrolled people %s", matched)
