@@ -1,12 +1,16 @@
-"""API-key authentication of one request: rate limit per client address, database check, audit of failures.
+"""API-key authentication of one request: database check, rate limit of failures per client address, audit.
 
 The key is read from the database on every request, so a revocation or an expiry takes effect at the
 key's next use in every running server. Failed attempts are counted per client address (limits' moving
 window), in this process or, with a redis:// storage, across every worker and server sharing it; an address
-over the limit gets 429 until its window slides on. A counter store that fails (Redis down) is logged and
-skipped, not turned into a 500 for every request: the key check itself does not depend on it. Each
-failure becomes a denied event in the audit log (door `api`) with the reason and the token's public id
-when it names a real key; the token itself is never logged or stored.
+over the limit gets 429 for every further failure until its window slides on. A key that authenticates is
+served whatever its address's count: keys are 256-bit random secrets, so the limit cannot be what stops
+a guess, and a gate or an admin behind the same NAT or proxy as a client sending wrong keys must not be
+locked out with it. What the limit keeps away is the cost of failures: a failure over the limit costs one
+indexed read and a warning line, and is neither counted nor audited. A counter store that fails (Redis
+down) is logged and skipped, not turned into a 500 for every request: the key check itself does not
+depend on it. Each failure under the limit becomes a denied event in the audit log (door `api`) with the
+reason and the token's public id when it names a real key; the token itself is never logged or stored.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from storage import (
     Cipher,
     Decision,
     Engine,
+    Session,
     append_event,
     authenticate,
     session_scope,
@@ -108,27 +113,36 @@ class Authenticator:
                 "failed-authentication counters unreachable (%s); failure from %s not counted", exc, client
             )
 
+    def _record_failure(
+        self, session: Session, failure: AuthFailure, *, client: str, token_id: str | None
+    ) -> None:
+        """Count a failure of `client` and append its denied event to the audit log."""
+        self._count_failure(client)
+        source = client if token_id is None else f"{client} token {token_id}"
+        event = AuditEventCreate(
+            door=API_DOOR, source=source, decision=Decision.denied, reason=failure, model_id="-"
+        )
+        append_event(session, self.keyring, event)
+
     def authenticate(self, token: str, *, client: str) -> ApiKey:
-        """The key of `token`, recording its use.
+        """The key of `token`, recording its use; served even when `client` is over its failure limit.
 
         Raises:
-            TooManyFailures: `client` is over its failure limit (checked before the database).
+            TooManyFailures: the token does not authenticate and `client` is over its failure limit (not
+                counted, not audited).
             AuthenticationFailed: the token does not authenticate (counted and audited).
         """
-        retry_after_s = self._retry_after_s(client)
-        if retry_after_s is not None:
-            logger.warning("client %s over the failed-authentication limit", client)
-            raise TooManyFailures(retry_after_s)
         with session_scope(self.engine) as session:
             result = authenticate(session, token, now=self.clock())
             if result.key is not None:
                 return result.key
-            assert result.failure is not None
-            self._count_failure(client)
-            source = client if result.token_id is None else f"{client} token {result.token_id}"
-            event = AuditEventCreate(
-                door=API_DOOR, source=source, decision=Decision.denied, reason=result.failure, model_id="-"
-            )
-            append_event(session, self.keyring, event)
-        logger.info("authentication failed from %s: %s", client, result.failure.value)
-        raise AuthenticationFailed(result.failure)
+            failure = result.failure
+            assert failure is not None
+            retry_after_s = self._retry_after_s(client)
+            if retry_after_s is None:
+                self._record_failure(session, failure, client=client, token_id=result.token_id)
+        if retry_after_s is not None:
+            logger.warning("client %s over the failed-authentication limit", client)
+            raise TooManyFailures(retry_after_s)
+        logger.info("authentication failed from %s: %s", client, failure.value)
+        raise AuthenticationFailed(failure)

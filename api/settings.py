@@ -53,8 +53,8 @@ class ApiSettings(BaseSettings):
         10,
         ge=1,
         description=(
-            "Failed authentications one client address may make per window; more get 429 "
-            "(counted where auth_failure_storage says)."
+            "Failed authentications one client address may make per window; further failures get 429, "
+            "a valid key is still served (counted where auth_failure_storage says)."
         ),
     )
     auth_failure_window_s: int = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,8 +13,16 @@ from api.app import create_app
 from api.cli import app as cli_app
 from api.settings import ApiSettings
 from recognition import Recognizer
-from storage import Engine, EventFilter, Keyring, Role, query_events, session_scope
-from tests.api.conftest import ApiHarness, make_services, make_tokens
+from storage import (
+    Engine,
+    EventFilter,
+    Keyring,
+    Role,
+    generate_device_key_pair,
+    query_events,
+    session_scope,
+)
+from tests.api.conftest import ApiHarness, make_services, make_tokens, wait_for_gallery
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -113,14 +122,44 @@ def test_failed_authentications_are_limited_per_address(
     wrong = _bearer(admin[:-2] + "xx")
     with TestClient(app, client=("203.0.113.7", 40000)) as attacker, TestClient(app) as neighbour:
         statuses = [attacker.get("/events", headers=wrong).status_code for _ in range(4)]
-        blocked = attacker.get("/events", headers=_bearer(admin))
+        served = attacker.get("/events", headers=_bearer(admin))
+        still_blocked = attacker.get("/events", headers=wrong)
         elsewhere = neighbour.get("/events", headers=_bearer(admin))
 
     assert statuses == [401, 401, 401, 429]
-    assert blocked.status_code == 429 and 1 <= int(blocked.headers["retry-after"]) <= 600
+    assert served.status_code == 200  # a valid key is served from an address over the limit
+    assert still_blocked.status_code == 429  # and does not reset the address's count
+    assert 1 <= int(still_blocked.headers["retry-after"]) <= 600
     assert elsewhere.status_code == 200
     with session_scope(engine) as session:
         events, total = query_events(session, where=EventFilter(door="api"))
     assert total == 3 and {event.reason for event in events} == {"api_key_wrong_secret"}
     assert all(event.source.startswith("203.0.113.7 token ") for event in events)
     assert not [event for event in events if admin.split("_", 2)[2][:8] in event.model_dump_json()]
+
+
+def test_a_gate_behind_the_address_of_failing_keys_still_syncs(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer
+) -> None:
+    """An edge gate behind the same NAT or proxy as a client sending wrong keys (a misconfigured script,
+    an attacker on the site's network) registers, syncs its gallery and posts its events; the wrong keys,
+    its own id with a wrong secret among them, get 429 once over the limit."""
+    services = make_services(engine, keyring, recognizer)
+    device = make_tokens(engine)[Role.device]
+    app = create_app(services, settings=ApiSettings(auth_max_failures=3, auth_failure_window_s=600))
+    public_key = base64.b64encode(generate_device_key_pair().public_key).decode()
+    wrongs = [_bearer("fg_0123456789abcdef_wrong"), _bearer(device[:-2] + "xx"), {"X-API-Key": "junk"}]
+    with TestClient(app, client=("192.0.2.10", 40000)) as site:
+        wait_for_gallery(services)
+        refused = [site.get("/events", headers=wrong).status_code for wrong in wrongs + wrongs]
+        answers = [
+            site.post("/devices/register", json={"x25519_public_key": public_key}, headers=_bearer(device)),
+            site.post("/devices/gallery", json={"model_id": recognizer.model_id}, headers=_bearer(device)),
+            site.post("/devices/events", json={"events": []}, headers=_bearer(device)),
+        ]
+        after = [site.post("/devices/events", json={"events": []}, headers=wrong) for wrong in wrongs]
+
+    assert refused == [401, 401, 401, 429, 429, 429]
+    assert [answer.status_code for answer in answers] == [200, 200, 200], [a.text for a in answers]
+    assert [answer.status_code for answer in after] == [429, 429, 429]
+    assert all("too many failed authentications" in answer.json()["detail"] for answer in after)

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from starlette.routing import Mount
 
 from api.console import STATIC_PATH
+from api.settings import ApiSettings
 from storage import AuditEventCreate, Decision, Role, append_event, create_person, ensure_door, session_scope
 from tests.api.conftest import ApiHarness
 from tests.data import no_face_photos
@@ -182,6 +183,22 @@ def test_refused_sign_ins_start_no_session(
     response = api.client.post("/ui/login", data=data, follow_redirects=False)
     assert response.status_code == status and message in response.text
     assert "fg_session" not in api.client.cookies
+
+
+def test_an_admin_signs_in_from_an_address_whose_wrong_keys_got_429(api: ApiHarness) -> None:
+    """Someone at the admin's address (an office NAT, a proxy) kept typing wrong keys: they get 429, the
+    admin with the right key still gets in."""
+    statuses = []
+    for _ in range(ApiSettings().auth_max_failures + 1):
+        form = api.client.get("/ui/login")
+        login_csrf = CSRF.search(form.text)
+        assert login_csrf is not None
+        data = {"api_key": "fg_0000000000000000_wrong", "csrf_token": login_csrf[1]}
+        statuses.append(api.client.post("/ui/login", data=data, follow_redirects=False).status_code)
+
+    assert statuses[-2:] == [401, 429]
+    sign_in(api.client, api.tokens[ADMIN])
+    assert api.client.get("/ui/people").status_code == 200
 
 
 def test_a_form_without_the_session_csrf_token_changes_nothing(api: ApiHarness) -> None:
