@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 
 from gate.errors import JournalCorrupt, JournalError, JournalLocked
-from storage import AuditEventCreate
+from storage import AuditEventCreate, private_directory
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,6 @@ JOURNAL_FILE = "events.jsonl"
 POSITION_FILE = "delivered.json"
 LOCK_FILE = "lock"
 FILE_MODE = 0o600
-DIR_MODE = 0o700
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,7 @@ class EventJournal:
 
     def _open_files(self) -> tuple[int, int]:
         is_new_dir = not self._dir.exists()
-        self._dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        private_directory(self._dir)  # 0700, and so is each directory it creates above (journal/)
         lock_fd = os.open(self._dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -11,7 +11,7 @@ from gate.edge import ApiGallerySource
 from gate.gallery_source import DatabaseGallerySource, GateUpstream
 from gate.settings import ApiGallerySourceConfig, GateSettings
 from recognition import RecognitionSettings, Recognizer, build_recognizer
-from storage import Cipher, Engine, StorageSettings, load_keyring, open_database
+from storage import Cipher, Engine, StorageSettings, load_keyring, open_database, private_directory
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def build_runtime_for(settings: GateSettings, storage_settings: StorageSettings)
     """The runtime the gallery source kind needs: the database's, or an edge gate's (the API's)."""
     source = settings.gallery_source
     if isinstance(source, ApiGallerySourceConfig):
-        storage_settings.home.mkdir(parents=True, exist_ok=True)
+        private_directory(storage_settings.home)
         return EdgeRuntime(storage=storage_settings, recognizer=_recognizer(storage_settings), api=source)
     return build_gate_runtime(storage_settings)
 

@@ -113,6 +113,7 @@ from storage.errors import (
     TransactionAborted,
     UnknownKeyId,
 )
+from storage.file_modes import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, private_directory, private_file
 from storage.gallery_log import (
     StoredGallery,
     bump_gallery_version,
@@ -323,6 +324,10 @@ __all__ = [
     "list_people",
     "load_keyring",
     "make_engine",
+    "private_directory",
+    "private_file",
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_FILE_MODE",
     "open_database",
     "master_key_usage",
     "parse_checkpoint",

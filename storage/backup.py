@@ -24,6 +24,7 @@ from sqlmodel import SQLModel
 from storage.access_models import AccessGroupMember
 from storage.db import connection_scope
 from storage.errors import BackupError
+from storage.file_modes import private_directory, private_file
 from storage.migrate import current_revision
 from storage.models import FaceTemplate, GalleryChange, GalleryVersion, Person, PersonKey
 from storage.statement_timeout import allow_long_statements
@@ -74,8 +75,8 @@ def _decode(value: Any) -> Any:
 
 
 def _private_file(path: Path) -> IO[str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w")
+    private_directory(path.parent)
+    return os.fdopen(private_file(path, os.O_WRONLY | os.O_EXCL), "w")
 
 
 def _write_table(handle: IO[str], connection: Connection, table: Table) -> int:

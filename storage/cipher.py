@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from storage.errors import DecryptionError, MissingKey, UnknownKeyId
+from storage.file_modes import private_directory
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -200,7 +201,7 @@ def decode_key_list(text: str, origin: str, *, separator: str) -> list[bytes]:
 
 def write_key_file(path: Path, keys: list[str]) -> None:
     """Write keys (base64, newest first) atomically with mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(path.parent)
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as handle:

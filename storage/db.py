@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NoReturn
 
 from sqlalchemy import URL, Connection, Engine, event, make_url
@@ -28,6 +29,7 @@ from storage.errors import (
     SchemaMissing,
     StorageError,
 )
+from storage.file_modes import private_directory, private_sqlite_file
 from storage.migrate import missing_schema_advice, upgrade_schema
 from storage.settings import StorageSettings
 from storage.statement_timeout import bound_statements
@@ -102,6 +104,13 @@ def _with_libpq_timeouts(url: str, *, connect_timeout_s: int, dead_peer_timeout_
     )
 
 
+def _private_sqlite_database(url: URL) -> None:
+    """The SQLite file of `url` (none in memory, nor a `file:` URI, which SQLite reads) and its -wal/-shm
+    owner-only; see private_sqlite_file."""
+    if url.database and url.database != ":memory:" and not url.query.get("uri"):
+        private_sqlite_file(Path(url.database))
+
+
 def make_engine(
     url: str,
     *,
@@ -129,6 +138,10 @@ def make_engine(
     runs or waits for a lock longer than `statement_timeout_s` is cancelled: StatementTimeout (a
     DatabaseUnavailable), unless the URL's `options` sets statement_timeout or lock_timeout (see
     storage/statement_timeout.py for the long jobs that lift it); SQLite ignores it.
+
+    A SQLite database file it finds missing is created empty with mode 0600, so that SQLite's -wal and -shm
+    are 0600 too; one that every local user may read loses those bits with a warning (PostgreSQL keeps its
+    files in its own data directory).
     """
     url = _normalise_url(url)
     pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout_s}
@@ -141,6 +154,7 @@ def make_engine(
             **({} if in_memory else pool),
         )
         event.listen(engine, "connect", _sqlite_pragmas)
+        _private_sqlite_database(engine.url)
         return engine
     engine = create_engine(
         _with_libpq_timeouts(
@@ -185,13 +199,14 @@ def create_schema(engine: Engine) -> None:
 
 
 def open_database(settings: StorageSettings) -> Engine:
-    """The configured database with its tables created (the data directory too, for SQLite).
+    """The configured database with its tables created, and the data directory (mode 0700 if it was missing:
+    it holds the key file, and the SQLite database by default).
 
     Raises:
         DatabaseUnavailable: the database cannot be reached.
         MigrationFailed: a migration failed; the database stays at its former revision.
     """
-    settings.home.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.home)
     engine = make_engine(
         settings.resolved_database_url,
         pool_size=settings.database_pool_size,

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from storage.errors import DecryptionError, KeyringError
+from storage.file_modes import private_directory
 
 DEVICE_KEY_BYTES = 32
 _NONCE_BYTES = 12
@@ -106,7 +107,7 @@ def load_or_create_device_key_pair(directory: Path) -> tuple[DeviceKeyPair, bool
             raise KeyringError(f"{path} does not hold a {DEVICE_KEY_BYTES}-byte X25519 private key")
         public = X25519PrivateKey.from_private_bytes(private_key).public_key()
         return DeviceKeyPair(private_key, public.public_bytes(Encoding.Raw, PublicFormat.Raw)), False
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_directory(directory)
     pair = generate_device_key_pair()
     descriptor, name = tempfile.mkstemp(dir=directory, prefix="device.key.", suffix=".tmp")  # mode 0600
     temporary = Path(name)

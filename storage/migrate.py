@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from sqlmodel import SQLModel
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from storage.db_errors import is_sqlite_busy, message, translate
 from storage.errors import DatabaseUnavailable, MigrationFailed, SchemaTooNew
+from storage.file_modes import private_file
 from storage.statement_timeout import allow_long_waits
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -52,7 +54,7 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
         yield
         return
     try:
-        handle = open(f"{database}.migrate-lock", "a")  # noqa: SIM115 (held for the whole block)
+        handle = os.fdopen(private_file(Path(f"{database}.migrate-lock"), os.O_WRONLY | os.O_APPEND), "a")
     except OSError as exc:
         raise DatabaseUnavailable(f"cannot open the database directory: {exc}") from exc
     with handle:

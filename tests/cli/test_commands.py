@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -39,6 +40,18 @@ def test_init_creates_a_private_key_file_and_prints_one_admin_key(clean_environm
     assert output.count("fg_") == 1
     code, output = _invoke("init")
     assert code == 0 and "already exists" in output and "fg_" not in output
+
+
+def test_init_under_a_permissive_umask_leaves_the_data_directory_owner_only(clean_environment: Path) -> None:
+    former = os.umask(0o022)
+    try:
+        code, output = _invoke("init")
+    finally:
+        os.umask(former)
+    assert code == 0, output
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in clean_environment.iterdir()}
+    assert modes == {"master.key": 0o600, "facegate.db": 0o600, "facegate.db.migrate-lock": 0o600}
+    assert stat.S_IMODE(clean_environment.stat().st_mode) == 0o700
 
 
 def test_commands_refuse_to_run_without_a_master_key() -> None:

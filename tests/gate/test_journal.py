@@ -56,6 +56,30 @@ def test_entries_survive_a_reopen_in_order_with_their_decision_time(tmp_path: Pa
     assert all(t is not None and t.utcoffset() is not None for t in times)
 
 
+def test_a_new_journal_is_owner_only_up_to_the_data_directory_under_a_permissive_umask(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    directory = default_journal_dir(home, "front door")
+    former = os.umask(0o022)
+    try:
+        with _journal(directory) as journal:
+            journal.mark_delivered([journal.append(sample_event(1))])
+            journal.append(sample_event(2))
+    finally:
+        os.umask(former)
+
+    modes = {p.relative_to(tmp_path).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in home.rglob("*")}
+    assert modes == {
+        "home/journal": 0o700,
+        "home/journal/front_door": 0o700,
+        "home/journal/front_door/lock": 0o600,
+        f"home/journal/front_door/{JOURNAL_FILE}": 0o600,
+        f"home/journal/front_door/{POSITION_FILE}": 0o600,
+    }
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+
+
 def test_a_torn_last_line_is_dropped_and_every_earlier_entry_kept(tmp_path: Path) -> None:
     with _journal(tmp_path) as journal:
         written = [journal.append(sample_event(track_id)) for track_id in range(3)]
