@@ -4,8 +4,9 @@ first run, not run again.
 
 A route takes `once: IdempotencyDep` as its last parameter and returns `once.remember(answer)`. Before the
 route runs, the dependency looks the caller's key up in the request's transaction: a key seen with the same
-request replays the stored status and body with `Idempotent-Replayed: true`; seen with another request it is
-422 `idempotency_key_reused`; held by a request still running (PostgreSQL) 409 `idempotency_key_in_flight`.
+request replays the stored status and body (the first answer's bytes) with `Idempotent-Replayed: true`; seen
+with another request it is 422 `idempotency_key_reused`; held by a request still running (PostgreSQL) 409
+`idempotency_key_in_flight`.
 `remember` stores the answer in the same transaction as the route's change, so a COMMIT whose answer was lost
 (503 `commit_unconfirmed`) stored both or neither, and the retry with the same key replays or runs it once.
 Only answers that succeed are stored: a refused request stored nothing and may be sent again with its key.
@@ -120,7 +121,8 @@ class Idempotency:
         deletes the stored answer too, so nothing of them outlives an erasure here.
         """
         if self.request is not None:
-            body = json.dumps(answer.model_dump(mode="json", by_alias=True))
+            # Pydantic's JSON of the answer, as FastAPI writes the first answer: a replay is the same bytes.
+            body = answer.model_dump_json(by_alias=True)
             stored = StoredResponse(self.status_code, body, person_id=person_id)
             record_idempotent_response(self.session, self.request, stored, now=self.now)
         return answer
