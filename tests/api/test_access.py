@@ -71,4 +71,13 @@ def test_access_errors_map_to_404_409_and_422(api: ApiHarness) -> None:
         "/access/rules", json=RULE | {"group_id": group_id, "timezone": "Nowhere/Special"}, headers=admin
     )
     assert bad_zone.status_code == 422 and "unknown time zone" in bad_zone.text
+    for zone in ("localtime", "Europe"):  # the machine's own zone; a folder of zones (IsADirectoryError)
+        refused = api.client.post(
+            "/access/rules",
+            json=RULE | {"group_id": group_id, "timezone": zone, "door": "new", "create_door": True},
+            headers=admin,
+        )
+        assert refused.status_code == 422 and f"unknown time zone {zone!r}" in refused.text, refused.text
+    assert api.client.get("/access/rules", headers=admin).json()["total"] == 0
+    assert api.client.get("/doors", headers=admin).json()["total"] == 0
     assert api.client.post("/access/groups", json={"name": ""}, headers=admin).status_code == 422

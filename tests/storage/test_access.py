@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -217,6 +218,18 @@ def test_a_rule_for_a_missing_group_is_refused(engine: Engine) -> None:
 def test_invalid_rules_fail_validation(changes: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         _rule("front", 1, **changes)
+
+
+@pytest.mark.parametrize("zone", ["localtime", "posix/Europe/Berlin", "right/Europe/Berlin", "Europe"])
+def test_a_zone_name_that_is_no_iana_zone_is_refused_though_this_machine_opens_it(zone: str) -> None:
+    """ZoneInfo opens these where the system's zone files have them, so such rules were stored: `localtime`
+    (Debian's link to the machine's own zone) each gate read as its own zone, and a gate without the link
+    or the `posix/` and `right/` (leap seconds) copies could not read the rule at all; a folder of zones
+    (`Europe`) raised IsADirectoryError, no validation error."""
+    refusal = f"unknown time zone {zone!r}: name an IANA time zone"
+    with pytest.raises(ValidationError, match=re.escape(refusal)):
+        _rule("front", 1, timezone=zone)
+    assert _rule("front", 1, timezone="US/Eastern").timezone == "US/Eastern"  # a link IANA lists is one
 
 
 def test_a_backup_restores_the_policy_without_people_erased_since(
