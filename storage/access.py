@@ -3,13 +3,14 @@
 Every change bumps the gallery version in the same transaction, so running gates reload the policy
 at their next gallery check (A2).
 """
+# Longer than B3's 400 lines: groups, rules and doors are one policy, its changes under one lock.
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Delete, func
+from sqlalchemy import ColumnElement, Delete, func
 from sqlmodel import Session, col, delete, select
 
 from storage.access_models import (
@@ -125,10 +126,54 @@ def list_groups(session: Session, *, offset: int = 0, limit: int = 50) -> tuple[
     return [_group_public(session, group) for group in rows], total
 
 
-def delete_group(session: Session, group_id: int) -> None:
-    """Delete a group, its memberships and its door rules. Raises NotFound."""
+_OPEN_DOORS = (
+    "add another rule there first, or delete with allow_open_doors=true (the API) or --allow-open-doors "
+    "(facegate access rule delete, group delete) if everyone may pass"
+)
+
+
+def _refuse_opening_doors(
+    session: Session, deleted: ColumnElement[bool], *, what: str, allow_open_doors: bool
+) -> None:
+    """Refuse to delete the rules `deleted` selects where they are the last rules of a door, unless asked.
+
+    A door without rules admits every enrolled person at any time, so deleting the last rule of a door
+    (or the group that has them) would open the door to everyone, where it meant to take access away.
+
+    Raises:
+        Conflict: naming the doors that would be left without rules (not with `allow_open_doors`).
+    """
+    if allow_open_doors:
+        return
+    ruled = select(DoorAccessRule.door_id).where(deleted)
+    kept = select(DoorAccessRule.door_id).where(~deleted)
+    doors = session.exec(
+        select(Door.name).where(col(Door.id).in_(ruled), col(Door.id).not_in(kept)).order_by(col(Door.name))
+    ).all()
+    if doors:
+        listed = ("door " if len(doors) == 1 else "doors ") + ", ".join(repr(name) for name in doors)
+        raise Conflict(
+            f"deleting {what} would leave {listed} without rules, and a door without rules admits every "
+            f"enrolled person at any time: {_OPEN_DOORS}"
+        )
+
+
+def delete_group(session: Session, group_id: int, *, allow_open_doors: bool = False) -> None:
+    """Delete a group, its memberships and its door rules.
+
+    Raises:
+        NotFound: no such group.
+        Conflict: the group has the last rules of a door, which would then admit everyone (not with
+            `allow_open_doors`).
+    """
     lock_gallery_version(session)
     get_group(session, group_id)
+    _refuse_opening_doors(
+        session,
+        col(DoorAccessRule.group_id) == group_id,
+        what=f"group {group_id}",
+        allow_open_doors=allow_open_doors,
+    )
     session.exec(delete(DoorAccessRule).where(col(DoorAccessRule.group_id) == group_id))
     session.exec(delete(AccessGroupMember).where(col(AccessGroupMember.group_id) == group_id))
     _deleted(session, delete(AccessGroup).where(col(AccessGroup.id) == group_id), f"group {group_id}")
@@ -236,9 +281,21 @@ def list_door_rules(
     return [_rule_public(rule, door_row.name) for rule, door_row in rows], total
 
 
-def delete_door_rule(session: Session, rule_id: int) -> None:
-    """Raises NotFound when no such rule exists."""
+def delete_door_rule(session: Session, rule_id: int, *, allow_open_doors: bool = False) -> None:
+    """Delete one door rule.
+
+    Raises:
+        NotFound: no such rule.
+        Conflict: it is the last rule of its door, which would then admit everyone (not with
+            `allow_open_doors`).
+    """
     lock_gallery_version(session)
+    _refuse_opening_doors(
+        session,
+        col(DoorAccessRule.id) == rule_id,
+        what=f"rule {rule_id}",
+        allow_open_doors=allow_open_doors,
+    )
     _deleted(session, delete(DoorAccessRule).where(col(DoorAccessRule.id) == rule_id), f"door rule {rule_id}")
     _access_changed(session)
     session.flush()

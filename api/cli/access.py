@@ -37,6 +37,14 @@ access_app.add_typer(rule_app, name="rule")
 
 GroupId = Annotated[int, typer.Argument(help="Id of the group.")]
 PersonId = Annotated[int, typer.Argument(help="Id of the person.")]
+AllowOpenDoors = Annotated[
+    bool,
+    typer.Option(
+        "--allow-open-doors",
+        help="Delete even the last rules of a door, which then admits every enrolled person at any time "
+        "(without it such a deletion is refused, exit 1, and deletes nothing).",
+    ),
+]
 
 
 def _print_group(group: AccessGroupPublic) -> None:
@@ -67,10 +75,10 @@ def group_list(
 
 
 @group_app.command("delete")
-def group_delete(group_id: GroupId) -> None:
-    """Delete a group with its memberships and door rules."""
+def group_delete(group_id: GroupId, allow_open_doors: AllowOpenDoors = False) -> None:
+    """Delete a group with its memberships and door rules; refused where they are a door's last rules."""
     with cli_errors(), database_session(StorageSettings()) as session:
-        delete_group(session, group_id)
+        delete_group(session, group_id, allow_open_doors=allow_open_doors)
     console.print(f"group {group_id} deleted")
 
 
@@ -149,8 +157,10 @@ def rule_list(
 
 
 @rule_app.command("delete")
-def rule_delete(rule_id: Annotated[int, typer.Argument(help="Id of the rule.")]) -> None:
-    """Delete one door rule."""
+def rule_delete(
+    rule_id: Annotated[int, typer.Argument(help="Id of the rule.")], allow_open_doors: AllowOpenDoors = False
+) -> None:
+    """Delete one door rule; refused when it is its door's last (the door would admit everyone)."""
     with cli_errors(), database_session(StorageSettings()) as session:
-        delete_door_rule(session, rule_id)
+        delete_door_rule(session, rule_id, allow_open_doors=allow_open_doors)
     console.print(f"rule {rule_id} deleted")

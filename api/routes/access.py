@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from api.deps import AdminKey, Limit, Offset, RowId, SessionDep
 from api.errors import IDEMPOTENT_RESPONSES, idempotent_responses
@@ -28,6 +28,21 @@ router = APIRouter(prefix="/access", tags=["access"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such group, person or rule."}
 }
+_OPENS_DOORS: dict[int | str, dict[str, Any]] = {
+    **_NOT_FOUND,
+    status.HTTP_409_CONFLICT: {
+        "model": ErrorPublic,
+        "description": "It would leave a door without rules (open to every enrolled person), and "
+        "`allow_open_doors` is not set; nothing is deleted.",
+    },
+}
+AllowOpenDoors = Annotated[
+    bool,
+    Query(
+        description="Delete even the last rules of a door: a door without rules admits every enrolled "
+        "person at any time. Without it, such a deletion is 409 and deletes nothing."
+    ),
+]
 
 
 @router.post(
@@ -51,10 +66,12 @@ def list_groups_route(
     return Page[AccessGroupPublic](items=items, total=total, offset=offset, limit=limit)
 
 
-@router.delete("/groups/{group_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
-def delete_group_route(group_id: RowId, session: SessionDep, _key: AdminKey) -> None:
-    """Delete a group with its memberships and door rules."""
-    delete_group(session, group_id)
+@router.delete("/groups/{group_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_OPENS_DOORS)
+def delete_group_route(
+    group_id: RowId, session: SessionDep, _key: AdminKey, allow_open_doors: AllowOpenDoors = False
+) -> None:
+    """Delete a group with its memberships and door rules; 409 where they are a door's last rules."""
+    delete_group(session, group_id, allow_open_doors=allow_open_doors)
 
 
 @router.put("/groups/{group_id}/members/{person_id}", responses=_NOT_FOUND)
@@ -95,7 +112,9 @@ def list_rules_route(
     return Page[DoorRulePublic](items=items, total=total, offset=offset, limit=limit)
 
 
-@router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
-def delete_rule_route(rule_id: RowId, session: SessionDep, _key: AdminKey) -> None:
-    """Delete one door rule."""
-    delete_door_rule(session, rule_id)
+@router.delete("/rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_OPENS_DOORS)
+def delete_rule_route(
+    rule_id: RowId, session: SessionDep, _key: AdminKey, allow_open_doors: AllowOpenDoors = False
+) -> None:
+    """Delete one door rule; 409 when it is its door's last (the door would admit everyone)."""
+    delete_door_rule(session, rule_id, allow_open_doors=allow_open_doors)

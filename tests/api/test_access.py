@@ -46,7 +46,18 @@ def test_groups_members_and_rules_round_trip(api: ApiHarness) -> None:
 
     removed = api.client.delete(f"/access/groups/{group_id}/members/{ada}", headers=admin)
     assert removed.status_code == 200 and removed.json()["member_ids"] == []
-    assert api.client.delete(f"/access/rules/{rule.json()['id']}", headers=admin).status_code == 204
+    # front's only rule: without it front admits everyone, so only when asked
+    version = api.state().gallery_version
+    for path in (f"/access/rules/{rule.json()['id']}", f"/access/groups/{group_id}"):
+        refused = api.client.delete(path, headers=admin)
+        assert refused.status_code == 409, refused.text
+        assert "would leave door 'front' without rules" in refused.json()["detail"]
+    assert api.client.get("/access/rules", headers=admin).json()["total"] == 1
+    assert api.state().gallery_version == version  # running gates keep the rule
+    deleted = api.client.delete(
+        f"/access/rules/{rule.json()['id']}", params={"allow_open_doors": True}, headers=admin
+    )
+    assert deleted.status_code == 204
     assert api.client.delete(f"/access/groups/{group_id}", headers=admin).status_code == 204
     assert api.client.get("/access/groups", headers=admin).json()["total"] == 0
 

@@ -68,6 +68,12 @@ def test_admin_builds_groups_members_doors_and_a_weekly_rule(
     assert bad_zone.status_code == 400 and "unknown time zone" in bad_zone.text
     no_days = api.client.post("/ui/access/rules", data={k: v for k, v in rule.items() if k != "weekdays"})
     assert no_days.status_code == 400
+    # lab's only rule: deleting it (or its group) would open lab to every enrolled person at any time
+    for path in (f"/ui/access/rules/{rules[0].id}/delete", "/ui/access/groups/1/delete"):
+        refused = api.client.post(path, data={"csrf_token": csrf})
+        assert refused.status_code == 409 and "would leave door &#39;lab&#39; without rules" in refused.text
+    with session_scope(api.services.engine) as session:
+        assert list_door_rules(session, door="lab")[1] == 1
 
 
 def test_delete_asks_first_then_erases_and_reports(api: ApiHarness, enroll_person, group_faces) -> None:

@@ -44,7 +44,7 @@ from storage import (
     restore_backup,
     session_scope,
 )
-from tests.concurrency import Worker, signal_on
+from tests.concurrency import Worker, held_after, signal_on
 from tests.storage.template_helpers import store_people
 
 
@@ -184,16 +184,79 @@ def test_deleting_a_person_group_or_rule_removes_what_hangs_on_it(engine: Engine
     with session_scope(engine) as session:
         assert get_group(session, staff.id).member_ids == [ada]
         before = gallery_version(session)
-        delete_door_rule(session, rule.id)
+        delete_door_rule(session, rule.id, allow_open_doors=True)  # front's only rule
         assert gallery_version(session) == before + 1
         assert door_access_windows(session, door="front") == []
     with pytest.raises(NotFound), session_scope(engine) as session:
         delete_door_rule(session, rule.id)
     with session_scope(engine) as session:
-        delete_group(session, staff.id)
+        delete_group(session, staff.id, allow_open_doors=True)  # back's only rule
     with session_scope(engine) as session:
         assert list_groups(session)[1] == 0
         assert list_door_rules(session)[1] == 0
+
+
+def test_deleting_the_last_rules_of_a_door_is_refused_unless_asked_since_it_would_admit_everyone(
+    engine: Engine,
+) -> None:
+    """A door without rules admits every enrolled person at any time: deleting the rule (or the group) that
+    restricted a door to a few people on Monday mornings opened it to everyone, day and night."""
+    contractor, employee = _people(engine, "Contractor", "Employee")
+    with session_scope(engine) as session:
+        contractors = create_group(session, name="contractors")
+        staff = create_group(session, name="staff")
+        add_member(session, group_id=contractors.id, person_id=contractor)
+        add_member(session, group_id=staff.id, person_id=employee)
+        server_room = create_door_rule(session, _rule("server room", contractors.id, weekdays=["mon"]))
+        lobby = create_door_rule(session, _rule("lobby", contractors.id))
+        create_door_rule(session, _rule("lobby", staff.id))
+    version = _version(engine)
+    refusal = (
+        "would leave door 'server room' without rules, and a door without rules admits every enrolled "
+        "person at any time: add another rule there first, or delete with allow_open_doors=true"
+    )
+
+    with pytest.raises(Conflict, match=re.escape(f"deleting rule {server_room.id} {refusal}")):
+        with session_scope(engine) as session:
+            delete_door_rule(session, server_room.id)
+    with pytest.raises(Conflict, match=re.escape(f"deleting group {contractors.id} {refusal}")):
+        with session_scope(engine) as session:
+            delete_group(session, contractors.id)
+
+    with session_scope(engine) as session:
+        assert [window.rule_id for window in door_access_windows(session, door="server room")] == [
+            server_room.id
+        ]
+        assert get_group(session, contractors.id).member_ids == [contractor]
+        assert list_door_rules(session)[1] == 3
+    assert _version(engine) == version
+    with session_scope(engine) as session:
+        delete_door_rule(session, lobby.id)  # the lobby keeps its staff rule
+        delete_group(session, contractors.id, allow_open_doors=True)
+    with session_scope(engine) as session:
+        assert door_access_windows(session, door="server room") == []
+        assert [window.person_ids for window in door_access_windows(session, door="lobby")] == [{employee}]
+
+
+def test_two_rules_of_a_door_deleted_at_once_leave_one(engine: Engine) -> None:
+    """Each deletion alone leaves the other rule; both at once would leave none. The second waits for the
+    first (the gallery version lock), then finds its rule the last one."""
+    with session_scope(engine) as session:
+        staff = create_group(session, name="staff")
+        first, second = (create_door_rule(session, _rule("lab", staff.id)).id for _ in range(2))
+
+    holder, rival = held_after(
+        engine,
+        lambda s: delete_door_rule(s, first),
+        fragment="FROM door_access_rule",
+        second=lambda s: delete_door_rule(s, second),
+        blocked_s=2.0,
+    )
+
+    errors = holder.errors + rival.errors
+    assert len(errors) == 1 and isinstance(errors[0], Conflict), errors
+    with session_scope(engine) as session:
+        assert list_door_rules(session, door="lab")[1] == 1
 
 
 def test_a_rule_for_a_missing_group_is_refused(engine: Engine) -> None:
