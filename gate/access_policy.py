@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gate.errors import UnknownDoor
 from storage import (
@@ -24,10 +24,25 @@ logger = logging.getLogger(__name__)
 
 
 def in_window(window: AccessWindow, person_id: int, at_utc: datetime) -> bool:
-    """Whether the rule admits the person at that instant (weekday and time read in the rule's zone)."""
+    """Whether the rule admits the person at that instant (weekday and time read in the rule's zone).
+
+    A rule whose zone this gate's time zone database lacks (a zone newer than it; `localtime`, which the
+    API took before it was refused) admits no one here, with an error in the log: the person is denied
+    unless another rule admits them, never a failure of the camera's worker.
+    """
     if person_id not in window.person_ids:
         return False
-    local = at_utc.astimezone(ZoneInfo(window.timezone))
+    try:
+        zone = ZoneInfo(window.timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # not found, not a zone key, not a zone file
+        logger.error(
+            "door rule %d: time zone %r is unknown to this gate's time zone database; the rule admits "
+            "no one here (install a current tzdata)",
+            window.rule_id,
+            window.timezone,
+        )
+        return False
+    local = at_utc.astimezone(zone)
     minute = local.hour * 60 + local.minute
     return local.isoweekday() in window.iso_weekdays and window.start_minute <= minute < window.end_minute
 

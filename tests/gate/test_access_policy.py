@@ -87,6 +87,26 @@ def test_a_door_without_rules_admits_everyone_and_any_rule_closes_it() -> None:
     assert ruled.admits(ADA, _utc(23, 10, 0)) and not ruled.admits(BOB, _utc(23, 10, 0))
 
 
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "localtime/..", "Europe"])
+def test_a_rule_in_a_zone_this_gate_cannot_read_admits_no_one_and_the_other_rules_still_do(
+    zone: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A zone the gate's time zone database lacks (newer than it, or `localtime` taken before the API refused
+    it): ZoneInfo's error left in_window and ended the camera's worker, for a person another rule admits."""
+    unreadable = AccessWindow(
+        rule_id=7,
+        person_ids=frozenset({ADA, BOB}),
+        iso_weekdays=frozenset(range(1, 8)),
+        start_minute=0,
+        end_minute=24 * 60,
+        timezone=zone,
+    )
+    policy = DoorPolicy(door="front", windows=(unreadable, OFFICE_HOURS_BERLIN))
+    with caplog.at_level(logging.ERROR, logger="gate.access_policy"):
+        assert policy.admits(ADA, _utc(23, 10, 0)) and not policy.admits(BOB, _utc(23, 10, 0))
+    assert f"door rule 7: time zone {zone!r} is unknown to this gate's time zone database" in caplog.text
+
+
 def _rule(group_id: int) -> DoorRuleCreate:
     return DoorRuleCreate(
         door="front",

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from gate import (
     CAMERA_UNAVAILABLE,
@@ -30,11 +30,15 @@ from storage import (
     AuditEventCreate,
     AuditEventPublic,
     Decision,
+    DoorRuleCreate,
     Engine,
     EventFilter,
     Keyring,
     UnknownKeyId,
+    add_member,
     append_event,
+    create_door_rule,
+    create_group,
     ensure_door,
     iter_templates,
     query_events,
@@ -280,6 +284,33 @@ def test_a_door_that_fails_to_unlock_is_audited_as_a_denial(
     verdicts = [(d.verdict.decision, d.verdict.reason, d.verdict.person_id) for d in decisions]
     assert verdicts == [(Decision.denied, "door_error", alice_id)]
     assert [(e.decision, e.reason) for e in _audit_rows(engine)] == [(Decision.denied, "door_error")]
+
+
+def test_a_grant_under_a_rule_in_a_zone_this_gate_cannot_read_is_an_audited_denial(
+    run, engine, recognizer, group_faces, enroll_person
+):
+    """A rule stored in a zone this gate's time zone database lacks: the worker raised ZoneInfoNotFoundError
+    at the grant (its process ended and was restarted) and nothing was audited (F3)."""
+    alice_id = enroll_person(ALICE_NAME, group_faces[0])
+    with session_scope(engine) as session:
+        staff = create_group(session, name="staff")
+        add_member(session, group_id=staff.id, person_id=alice_id)
+        every_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        rule = DoorRuleCreate(
+            door=DOOR, create_door=True, group_id=staff.id, weekdays=every_day, start="00:00", end="24:00"
+        )
+        rule_id = create_door_rule(session, rule).id
+    with engine.begin() as connection:  # as a server with a newer tzdata stores it
+        connection.execute(
+            text("UPDATE door_access_rule SET timezone = 'America/Nowhere' WHERE id = :id"), {"id": rule_id}
+        )
+
+    decisions, door = run(_alice_frames(recognizer, group_faces))
+
+    assert door.unlocks == []
+    verdicts = [(d.verdict.decision, d.verdict.reason, d.verdict.person_id) for d in decisions]
+    assert verdicts == [(Decision.denied, "not_authorised", alice_id)]
+    assert [(e.decision, e.reason) for e in _audit_rows(engine)] == [(Decision.denied, "not_authorised")]
 
 
 def test_an_unreachable_mqtt_broker_is_audited_as_a_door_error(
