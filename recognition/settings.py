@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -199,12 +199,32 @@ DetectorConfig = Annotated[
 EmbedderConfig = Annotated[SfaceConfig | BundleEmbedderConfig, Field(discriminator="kind")]
 
 
+PILLOW_PIXEL_LIMIT = 89_478_485
+"""Pillow's `Image.MAX_IMAGE_PIXELS`: decode_image refuses an image above it (Pillow's decompression-bomb
+warning, raised as an error), so a larger `max_image_pixels` would promise what the decoder does not do.
+A bound, rather than raising Pillow's process-wide limit, which also guards images decoded elsewhere."""
+
+
 class ImageLimits(BaseModel):
     """Bounds on untrusted image input."""
 
     model_config = ConfigDict(extra="forbid")
     max_image_bytes: int = Field(20_000_000, gt=0, description="Largest accepted file, in bytes.")
-    max_image_pixels: int = Field(40_000_000, gt=0, description="Largest accepted width×height, in pixels.")
+    max_image_pixels: int = Field(
+        40_000_000,
+        gt=0,
+        description=f"Largest accepted width×height, in pixels; at most {PILLOW_PIXEL_LIMIT} (Pillow's).",
+    )
+
+    @field_validator("max_image_pixels")
+    @classmethod
+    def _within_pillows_limit(cls, value: int) -> int:
+        if value > PILLOW_PIXEL_LIMIT:
+            raise ValueError(
+                f"at most {PILLOW_PIXEL_LIMIT} pixels: Pillow refuses a larger image as a possible "
+                f"decompression bomb whatever this setting says (got {value})"
+            )
+        return value
 
 
 class RecognitionSettings(BaseSettings):

@@ -7,9 +7,11 @@ and a bad FACEGATE_* value read outside `cli_errors` (e.g. by `facegate demo`) w
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from api.cli import app
+from recognition import RecognitionSettings
 
 
 def _invoke(*args: str) -> tuple[int, str]:
@@ -121,3 +123,21 @@ def test_a_key_of_a_section_chosen_by_kind_is_named_by_its_variable(
         monkeypatch.setenv(name, value)
     command = ["gate", "--source", "0", "--door", "front", "--check-config"]
     assert _invoke(*command) == (1, f"error: {expected}\n")
+
+
+def test_a_pixel_limit_above_pillows_is_refused_at_start_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above Pillow's 89478485 pixels decode_image refuses every image whatever the setting says, so the
+    setting promised what the decoder did not do: it is refused when a command starts, as one line."""
+    limit = Image.MAX_IMAGE_PIXELS  # the constant in recognition/settings.py follows Pillow's
+    assert limit == 89_478_485
+    setting = "FACEGATE_RECOGNITION_LIMITS__MAX_IMAGE_PIXELS"
+    monkeypatch.setenv(setting, str(limit))
+    assert RecognitionSettings().limits.max_image_pixels == limit
+    monkeypatch.setenv(setting, str(limit + 1))
+    expected = (
+        f"error: {setting}: at most 89478485 pixels: Pillow refuses a larger image as a possible "
+        "decompression bomb whatever this setting says (got 89478486)\n"
+    )
+    assert _invoke("models", "list") == (1, expected)  # not `serve`: without the bound it would serve
