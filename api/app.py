@@ -74,6 +74,7 @@ def create_app(services: AppServices, *, settings: ApiSettings | None = None) ->
         max_failures=settings.auth_max_failures,
         window_s=settings.auth_failure_window_s,
         failure_storage=settings.auth_failure_storage,
+        monotonic=services.monotonic,
     )
     app.include_router(health.router)
     for module in (

@@ -7,10 +7,12 @@ over the limit gets 429 for every further failure until its window slides on. A 
 served whatever its address's count: keys are 256-bit random secrets, so the limit cannot be what stops
 a guess, and a gate or an admin behind the same NAT or proxy as a client sending wrong keys must not be
 locked out with it. What the limit keeps away is the cost of failures: a failure over the limit costs one
-indexed read and a warning line, and is neither counted nor audited. A counter store that fails (Redis
-down) is logged and skipped, not turned into a 500 for every request: the key check itself does not
-depend on it. Each failure under the limit becomes a denied event in the audit log (door `api`) with the
-reason and the token's public id when it names a real key; the token itself is never logged or stored.
+indexed read, is neither counted nor audited, and is logged as one warning line per OVER_LIMIT_LINES'
+interval whatever the number of clients and requests (the next line counts those left out). A counter store
+that fails (Redis down) is logged and skipped, not turned into a 500 for every request: the key check
+itself does not depend on it. Each failure under the limit becomes a denied event in the audit log (door
+`api`) with the reason and the token's public id when it names a real key; the token itself is never logged
+or stored.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from limits.errors import ConfigurationError, StorageError
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
+from api.errors import ErrorRule, WarningThrottle
 from storage import (
     ApiKey,
     AuditEventCreate,
@@ -46,6 +49,10 @@ _REDIS_TIMEOUTS_S = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 
 API_DOOR = "api"
 """The `door` of audit events written by the API itself (failed authentications)."""
+
+OVER_LIMIT_LINES = ErrorRule(429, warn_every_s=10.0)
+"""The rate of the warning lines of failures over the limit, as the error handlers' (api/errors.py): a
+steady flood of wrong keys, from one address or many, logged a line per request."""
 
 
 class TooManyFailures(Exception):
@@ -81,8 +88,11 @@ class Authenticator:
     max_failures: int
     window_s: int
     failure_storage: str = "memory://"
+    monotonic: Callable[[], float] = time.monotonic
+    """The clock of the over-limit warning lines' rate limit (OVER_LIMIT_LINES)."""
 
     def __post_init__(self) -> None:
+        self._over_limit_lines = WarningThrottle(self.monotonic)
         self._rate = RateLimitItemPerSecond(self.max_failures, self.window_s)
         timeouts = {} if self.failure_storage.startswith("memory://") else _REDIS_TIMEOUTS_S
         try:
@@ -142,7 +152,10 @@ class Authenticator:
             if retry_after_s is None:
                 self._record_failure(session, failure, client=client, token_id=result.token_id)
         if retry_after_s is not None:
-            logger.warning("client %s over the failed-authentication limit", client)
+            left_out = self._over_limit_lines.admit(OVER_LIMIT_LINES)
+            if left_out is not None:
+                more = f" ({left_out} more since the last such line)" if left_out else ""
+                logger.warning("client %s over the failed-authentication limit%s", client, more)
             raise TooManyFailures(retry_after_s)
         logger.info("authentication failed from %s: %s", client, failure.value)
         raise AuthenticationFailed(failure)

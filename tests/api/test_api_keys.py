@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -136,6 +138,35 @@ def test_failed_authentications_are_limited_per_address(
     assert total == 3 and {event.reason for event in events} == {"api_key_wrong_secret"}
     assert all(event.source.startswith("203.0.113.7 token ") for event in events)
     assert not [event for event in events if admin.split("_", 2)[2][:8] in event.model_dump_json()]
+
+
+def test_a_flood_over_the_failure_limit_logs_a_line_per_interval_not_per_request(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each 429 of the failure limit logged a warning line, so a steady attacker wrote one line a request;
+    now one line per 10 s on the app's monotonic clock, from any address, the next counting those left out."""
+    now_s = [0.0]
+    services = replace(make_services(engine, keyring, recognizer), monotonic=lambda: now_s[0])
+    admin = make_tokens(engine)[Role.admin]
+    app = create_app(services, settings=ApiSettings(auth_max_failures=1, auth_failure_window_s=600))
+    wrong = _bearer(admin[:-2] + "xx")
+    first = TestClient(app, client=("203.0.113.7", 40000))
+    second = TestClient(app, client=("198.51.100.9", 40000))
+    with first, second, caplog.at_level(logging.WARNING, logger="api.auth"):
+        statuses = [client.get("/events", headers=wrong).status_code for client in (first, second) * 6]
+        burst = [record.getMessage() for record in caplog.records if record.name == "api.auth"]
+        now_s[0] += 9.9
+        statuses.append(first.get("/events", headers=wrong).status_code)
+        now_s[0] += 0.1
+        statuses.append(second.get("/events", headers=wrong).status_code)
+    lines = [record.getMessage() for record in caplog.records if record.name == "api.auth"]
+
+    assert statuses == [401, 401] + [429] * 12
+    assert burst == ["client 203.0.113.7 over the failed-authentication limit"]
+    assert lines == [
+        "client 203.0.113.7 over the failed-authentication limit",
+        "client 198.51.100.9 over the failed-authentication limit (10 more since the last such line)",
+    ]
 
 
 def test_a_gate_behind_the_address_of_failing_keys_still_syncs(
