@@ -165,7 +165,8 @@ def _checked_duplicates(
 
     Logged with ids only (E5): a new person refused is rolled back with the caller's transaction, so
     the line names the people matched and not the id the new person had until then. A refusal is a
-    warning, the only trace a server keeps of it; an allowed duplicate is at info, as the caller reports
+    warning, the only trace a server keeps of it (marked `is_raised_to_caller`: the CLI prints the
+    refusal it raises, and leaves this line out); an allowed duplicate is at info, as the caller reports
     it (the CLI's warning line, the API's `possible_duplicates`) and `people confusable` lists the pair.
     """
     duplicates = possible_duplicates(searched, recognizer, person_id=person_id, embeddings=embedded)
@@ -175,11 +176,17 @@ def _checked_duplicates(
     if settings.allow_duplicates:  # the caller reports it: not a warning line beside its own
         logger.info("enrollment for person %d matches other people %s (stored)", person_id, matched)
         return duplicates
+    raised = {"is_raised_to_caller": True}
     if is_new_person:
-        logger.warning("enrollment of a new person refused: its photos match enrolled people %s", matched)
+        logger.warning(
+            "enrollment of a new person refused: its photos match enrolled people %s", matched, extra=raised
+        )
     else:
         logger.warning(
-            "enrollment for person %d refused: its photos match other people %s", person_id, matched
+            "enrollment for person %d refused: its photos match other people %s",
+            person_id,
+            matched,
+            extra=raised,
         )
     threshold = recognizer.cos_threshold
     raise EnrollmentRejected(

@@ -28,6 +28,7 @@ from api.cli.pad_attacks import make_attacks_command
 from api.cli.pad_door import calibrate_door_command
 from api.cli.pad_eval import eval_pad_command
 from api.cli.people import people_app
+from api.cli.runtime import log_warnings_to_stderr
 from api.cli.serve import serve_command
 from api.cli.train import train_command
 
@@ -41,8 +42,11 @@ app = typer.Typer(
 
 
 @app.callback()
-def _refuse_unread_variables() -> None:
-    """Stop before any command when a FACEGATE_* variable is one no settings class reads (a typo)."""
+def _start_command(ctx: typer.Context) -> None:
+    """Log warnings to stderr for the command's run (serve and the --verbose ones replace that with
+    their own configuration); stop before any command when a FACEGATE_* variable is one no settings
+    class reads (a typo)."""
+    ctx.call_on_close(log_warnings_to_stderr())
     unread = unread_variables(os.environ)
     if unread:
         print_error_line(

@@ -66,7 +66,7 @@ def _read_photos(files: list[Path], *, max_bytes: int) -> list[Photo]:
     that an oversized one is refused before a byte of it is read (in the API's 413 words)."""
     missing = [str(path) for path in files if not path.is_file()]
     if missing:
-        console.print(f"error: not a file: {', '.join(missing)}", markup=False)
+        console.print(f"error: not a file: {', '.join(missing)}", markup=False, soft_wrap=True)
         raise typer.Exit(1)
     oversized = [path for path in files if path.stat().st_size > max_bytes]
     for path in oversized:
@@ -93,4 +93,5 @@ def print_possible_duplicates(result: EnrollmentResult, *, threshold: float) -> 
             f"(score {duplicate.score:.3f}, threshold {threshold:.3f})",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )

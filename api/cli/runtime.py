@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 from pydantic import ValidationError
@@ -39,6 +40,7 @@ __all__ = [
     "enroll_new_person",
     "err_console",
     "image_files",
+    "log_warnings_to_stderr",
     "open_runtime",
 ]
 
@@ -124,10 +126,62 @@ def enroll_new_person(runtime: Runtime, name: str, photos: list[Photo]) -> int:
         return person_id
 
 
+LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
+"""How `facegate serve` and the commands with --verbose write a log record; the other commands too."""
+
+
 def configure_logging(*, verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    """A long-running command's logging: warnings and up (debug when verbose) to stderr, in LOG_FORMAT.
+
+    Replaces the handler every command starts with (`log_warnings_to_stderr`), so that the records this
+    command logs are written once, at the level asked for.
+    """
+    root = logging.getLogger()
+    for handler in [handler for handler in root.handlers if isinstance(handler, _CommandLogHandler)]:
+        root.removeHandler(handler)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format=LOG_FORMAT)
+
+
+class _OneLineFormatter(logging.Formatter):
+    """LOG_FORMAT as one line: a message's own line breaks and an exception become `; `-joined parts."""
+
+    def __init__(self) -> None:
+        super().__init__(LOG_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        line = self.formatMessage(record)
+        if record.exc_info and record.exc_info[1] is not None:
+            line += f"; {type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        parts = (part.strip() for part in line.splitlines())
+        return "; ".join(part for part in parts if part)
+
+
+class _CommandLogHandler(logging.StreamHandler[TextIO]):
+    """A command's stderr (the one it runs with, which a test runner swaps) for warnings and up.
+
+    A record logged with `extra={"is_raised_to_caller": True}` is left out: the same event reaches the
+    command as the error it raises, and `cli_errors` prints that error (one report per event).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self.setLevel(logging.WARNING)
+        self.setFormatter(_OneLineFormatter())
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "is_raised_to_caller", False) and bool(super().filter(record))
+
+
+def log_warnings_to_stderr() -> Callable[[], None]:
+    """Every command's logging until it configures its own: each warning and error record, FaceGate's or a
+    library's, as one line on stderr in LOG_FORMAT (`WARNING storage.file_modes: ...`), not Python's
+    last-resort handler's bare message. Returns the function that removes the handler again.
+    """
+    handler = _CommandLogHandler()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    return lambda: root.removeHandler(handler)
 
 
 @contextmanager
@@ -138,7 +192,9 @@ def cli_errors() -> Iterator[None]:
     except EnrollmentRejected as exc:
         err_console.print("[red]enrollment refused, nothing was saved:[/red]")
         for problem in exc.problems:
-            err_console.print(f"  {problem.photo}: {problem.reason}", markup=False, highlight=False)
+            err_console.print(
+                f"  {problem.photo}: {problem.reason}", markup=False, highlight=False, soft_wrap=True
+            )
         raise typer.Exit(1) from exc
     except ValidationError as exc:
         print_error_line(err_console, f"error: {validation_line(exc)}")
