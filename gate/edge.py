@@ -24,6 +24,7 @@ import base64
 import contextlib
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -45,6 +46,7 @@ from storage import (
     load_or_create_device_key_pair,
     open_device_sync,
     open_sealed,
+    private_file,
     seal_to_device,
     window_from_json,
     window_to_json,
@@ -307,8 +309,11 @@ class ApiGallerySource:
         # The gallery is installed and confirmed either way: a cache that cannot be written (disk full,
         # a read-only mount) costs only a start from an older gallery in an outage, so no sync failed.
         try:
-            temporary.write_bytes(sealed)
-            temporary.chmod(0o600)
+            # Created 0600, never the umask's mode for a moment (write, then chmod); a temporary left by a
+            # crash is removed first, as O_EXCL will not open it (its mode may be the umask's too).
+            temporary.unlink(missing_ok=True)
+            with os.fdopen(private_file(temporary, os.O_WRONLY | os.O_EXCL), "wb") as stream:
+                stream.write(sealed)
             temporary.replace(path)
         except OSError as exc:
             with contextlib.suppress(OSError):

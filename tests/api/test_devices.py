@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
+import os
 import re
+import stat
+import sys
 import threading
 import time
 import uuid
@@ -365,6 +369,64 @@ def test_an_edge_sync_that_keeps_failing_is_logged_with_one_traceback_then_count
     # Every attempt counted, and a count line at most once a second (its interval), not one per retry.
     count_times = [r.created for r in caplog.records if STILL_FAILING.fullmatch(r.getMessage())]
     assert int(failed[1]) >= 10 and all(b - a >= 0.9 for a, b in pairwise(count_times)), lines
+
+
+_MODES_SEEN: dict[str, list[int]] = {}
+"""Watched path → its mode at each chmod or rename of it (the audit hook below); empty: the hook is idle."""
+
+
+def _record_modes(event: str, args: tuple[object, ...]) -> None:
+    """Python's audit events name a file just before it is chmod'ed or renamed, and it exists then."""
+    if not _MODES_SEEN or event not in ("os.chmod", "os.rename"):
+        return
+    if not isinstance(args[0], str | os.PathLike):
+        return
+    seen = _MODES_SEEN.get(os.fspath(args[0]))
+    if seen is not None:
+        with contextlib.suppress(OSError):
+            seen.append(stat.S_IMODE(os.stat(args[0]).st_mode))
+
+
+_AUDIT_HOOK = [False]  # an audit hook cannot be removed: added once for the process, idle outside the test
+
+
+def test_the_sealed_cache_is_never_open_to_others_under_a_permissive_umask(
+    api: ApiHarness, tmp_path: Path
+) -> None:
+    """The cache's temporary file was written with the umask's mode (0644 under 022) and chmod'ed to 0600
+    after, so for a moment every local user could open it; now it is created 0600. A temporary left by a
+    crash (here 0644) is replaced, not written into. The moment is observed through Python's audit events:
+    the file's mode when it is chmod'ed (the old way) or renamed into place (the first write and, after a
+    gallery change, a second one with no stale file)."""
+    with session_scope(api.services.engine) as session:
+        bind_device_doors(session, key_id=_device_id(api), doors=["lab"], create_doors=True)
+    stale = tmp_path / "device" / "gallery.tmp"
+    stale.parent.mkdir(mode=0o700)
+    stale.write_bytes(b"left by a crash")
+    stale.chmod(0o644)
+    if not _AUDIT_HOOK[0]:
+        sys.addaudithook(_record_modes)
+        _AUDIT_HOOK[0] = True
+    _MODES_SEEN[str(stale)] = []
+    former = os.umask(0o022)
+    try:
+        with serving(api.client.app) as url:
+            gate = _edge_gate(api, url, tmp_path, door="lab")
+            gate.start()
+            try:
+                cache = tmp_path / "device" / "gallery.sealed"
+                wait_for(cache.exists, timeout_s=60.0, what="the cache")
+                with session_scope(api.services.engine) as session:  # a second write, with no stale file
+                    bump_gallery_version(session)
+                wait_for(lambda: len(_MODES_SEEN[str(stale)]) >= 2, timeout_s=60.0, what="the cache again")
+            finally:
+                gate.close()
+    finally:
+        os.umask(former)
+        seen = _MODES_SEEN.pop(str(stale))
+    assert [f"{mode:o}" for mode in seen] == ["600", "600"]  # at its two renames; no chmod, no other mode
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    assert not stale.exists() and held_templates(tmp_path / "device") == gate.template_person_ids
 
 
 def test_a_sealed_cache_that_cannot_be_written_is_no_sync_failure(
