@@ -28,7 +28,7 @@ from storage.access_models import (
 from storage.audit import door_sources
 from storage.device_models import DeviceDoor
 from storage.doors import current_door_name, door_called, ensure_door, former_door_names, refuse_unknown_doors
-from storage.errors import Conflict, NotFound
+from storage.errors import Conflict, DoorsLeftOpen, NotFound
 from storage.gallery_log import bump_gallery_version, lock_gallery_version, record_change
 from storage.models import Door, DoorFormerName, GalleryChangeKind
 from storage.people import get_person
@@ -141,7 +141,7 @@ def _refuse_opening_doors(
     (or the group that has them) would open the door to everyone, where it meant to take access away.
 
     Raises:
-        Conflict: naming the doors that would be left without rules (not with `allow_open_doors`).
+        DoorsLeftOpen: naming the doors that would be left without rules (not with `allow_open_doors`).
     """
     if allow_open_doors:
         return
@@ -152,9 +152,10 @@ def _refuse_opening_doors(
     ).all()
     if doors:
         listed = ("door " if len(doors) == 1 else "doors ") + ", ".join(repr(name) for name in doors)
-        raise Conflict(
+        raise DoorsLeftOpen(
             f"deleting {what} would leave {listed} without rules, and a door without rules admits every "
-            f"enrolled person at any time: {_OPEN_DOORS}"
+            f"enrolled person at any time: {_OPEN_DOORS}",
+            doors=tuple(doors),
         )
 
 
@@ -163,7 +164,7 @@ def delete_group(session: Session, group_id: int, *, allow_open_doors: bool = Fa
 
     Raises:
         NotFound: no such group.
-        Conflict: the group has the last rules of a door, which would then admit everyone (not with
+        DoorsLeftOpen: the group has the last rules of a door, which would then admit everyone (not with
             `allow_open_doors`).
     """
     lock_gallery_version(session)
@@ -286,7 +287,7 @@ def delete_door_rule(session: Session, rule_id: int, *, allow_open_doors: bool =
 
     Raises:
         NotFound: no such rule.
-        Conflict: it is the last rule of its door, which would then admit everyone (not with
+        DoorsLeftOpen: it is the last rule of its door, which would then admit everyone (not with
             `allow_open_doors`).
     """
     lock_gallery_version(session)

@@ -5,7 +5,8 @@ StorageError
 │   ├── MissingReference    a write refers to a row that does not exist (deleted meanwhile): a foreign key
 │   └── DoorNotFound        a door name that is no door's name or former name (a gate's or a device key's)
 ├── Conflict              a unique name or key is already taken (checked first, or by the database)
-│   └── IdempotencyKeyInFlight  a request with this idempotency key is still being processed
+│   ├── IdempotencyKeyInFlight  a request with this idempotency key is still being processed
+│   └── DoorsLeftOpen       a deletion would leave doors without rules (admitting everyone); not asked to
 ├── IdempotencyKeyReused  an idempotency key sent again with another request (route or body)
 ├── ConstraintViolation   a write broke another database constraint (NOT NULL, CHECK): a bug
 ├── InvalidValue          a value the caller gave is out of range (an expiry in the past)
@@ -53,6 +54,16 @@ class Conflict(StorageError):
 class IdempotencyKeyInFlight(Conflict):
     """Another request with the same idempotency key (and caller) is still being processed, or recorded
     its answer while this one ran: this one changed nothing; retried later, it gets that answer."""
+
+
+class DoorsLeftOpen(Conflict):
+    """Deleting these rules (a rule, a group) would leave doors without rules, and a door without rules
+    admits every enrolled person at any time; nothing was deleted. Allowed with `allow_open_doors`."""
+
+    def __init__(self, message: str, *, doors: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.doors = doors
+        """The names of the doors that would be left open to everyone."""
 
 
 class IdempotencyKeyReused(StorageError):

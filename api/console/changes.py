@@ -20,7 +20,7 @@ from fastapi.responses import Response
 
 from api.errors import public_message, retry_after_s, rule_for
 from enrollment import GalleryLoading
-from storage import Conflict, NotFound, Session, TransactionAborted, transaction
+from storage import Conflict, DoorsLeftOpen, NotFound, Session, TransactionAborted, transaction
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,6 +37,9 @@ class Refusal:
     message: str
     status_code: int
     retry_after_s: int | None = None
+    open_doors: tuple[str, ...] = ()
+    """A deletion refused since it would leave these doors without rules (DoorsLeftOpen): the page may
+    offer to delete anyway, knowingly."""
 
     def shown(self, response: Response) -> Response:
         """`response` (the form's page with `message` in it) with this refusal's status and Retry-After."""
@@ -54,6 +57,7 @@ def refusal_of(exc: Exception) -> Refusal:
         message=public_message(exc, rule),
         status_code=rule.status_code,
         retry_after_s=retry_after_s(exc, rule),
+        open_doors=exc.doors if isinstance(exc, DoorsLeftOpen) else (),
     )
 
 

@@ -36,6 +36,9 @@ from tests.api.test_idempotency import _stored_answers
 
 RULE = {"door": "hall", "group_id": 1, "weekdays": ["mon"], "start": "08:00", "end": "18:00"}
 SECRET = re.compile(r"data-new-secret>([^<]+)<")
+OPEN_HALL = {"allow_open_doors": "true"}
+"""Rule 1 is hall's only rule: its deletion (or its group's) is the refusal's "Delete anyway" form."""
+DELETE_ANYWAY = "Delete anyway and leave hall open to every enrolled person"
 
 
 def _hall_staff_and_ada(api: ApiHarness) -> None:
@@ -78,20 +81,20 @@ def _twice(api: ApiHarness, action: str, data: dict[str, str]) -> tuple[Any, Any
 
 
 @pytest.mark.parametrize(
-    ("action", "left"),
+    ("action", "left", "extra"),
     [
-        ("/ui/access/groups/1/delete", Access(groups=0, members=0, rules=0)),
-        ("/ui/access/groups/1/members/1/delete", Access(groups=1, members=0, rules=1)),
-        ("/ui/access/rules/1/delete", Access(groups=1, members=1, rules=0)),
+        ("/ui/access/groups/1/delete", Access(groups=0, members=0, rules=0), OPEN_HALL),
+        ("/ui/access/groups/1/members/1/delete", Access(groups=1, members=0, rules=1), {}),
+        ("/ui/access/rules/1/delete", Access(groups=1, members=1, rules=0), OPEN_HALL),
     ],
     ids=["group", "member", "rule"],
 )
 def test_an_access_delete_form_sent_twice_lands_both_on_the_access_page(
-    api: ApiHarness, action: str, left: Access
+    api: ApiHarness, action: str, left: Access, extra: dict[str, str]
 ) -> None:
     _hall_staff_and_ada(api)
     csrf = sign_in(api.client, api.tokens[Role.admin])
-    first, second = _twice(api, action, _form(api, "/ui/access", action, csrf))
+    first, second = _twice(api, action, _form(api, "/ui/access", action, csrf) | extra)
     assert (first.status_code, second.status_code) == (303, 303), second.text
     assert first.headers["location"] == second.headers["location"] == "/ui/access"
     assert _access(api) == left
@@ -180,12 +183,13 @@ def test_keys_and_delete_forms_sent_twice_by_chromium_act_once(api: ApiHarness) 
         expect(page.get_by_role("cell", name="edge-1", exact=True)).to_have_count(1)
 
         page.goto(f"{base_url}/ui/access")
-        for button, gone in (
-            ("Remove", "No members."),
-            ("Delete", "No rules: every enrolled person passes."),
-            ("Delete group", "No groups yet."),
+        for buttons, gone in (
+            (["Remove"], "No members."),
+            (["Delete", DELETE_ANYWAY], "No rules: every enrolled person passes."),
+            (["Delete group"], "No groups yet."),
         ):
-            page.get_by_role("button", name=button, exact=True).click()
+            for button in buttons:  # hall's last rule: refused, then deleted with "Delete anyway"
+                page.get_by_role("button", name=button, exact=True).click()
             expect(page.get_by_text(gone)).to_be_visible()
             expect(page).to_have_url(f"{base_url}/ui/access")
             expect(page.get_by_role("alert")).to_have_count(0)

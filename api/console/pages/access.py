@@ -4,16 +4,15 @@ zone."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, status
 from fastapi.responses import Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from api.console.auth import AdminForm, AdminPage, ConsoleUser
-from api.console.changes import Refusal, apply_change
-from api.console.once import FormOnce, FormOnceDep, Landing, redirect_once
+from api.console.changes import Refusal
+from api.console.once import FormOnce, FormOnceDep, Kept, Landing, Replayed, change_once, redirect_once
 from api.console.templating import render
 from api.deps import ServicesDep, SessionDep
 from storage import (
@@ -39,11 +38,12 @@ from storage import (
 router = APIRouter(prefix="/ui/access", include_in_schema=False)
 _MAX_ROWS = 500
 Name = Annotated[str, Form(min_length=1, max_length=100)]
+AllowOpenDoors = Annotated[bool, Form()]
+"""The refusal page's "Delete anyway" form: the admin knows the deletion leaves doors without rules."""
 
 
-@dataclass(frozen=True)
-class ForgottenName:
-    """A former name the console just dropped, and the door's name now."""
+class ForgottenName(BaseModel):
+    """A former name the console just dropped, and the door's name now (kept as the form's answer)."""
 
     door: str
     name: str
@@ -59,9 +59,13 @@ def _page(
     kept: Mapping[str, object] | None = None,
     renamed: DoorRenamedPublic | None = None,
     forgotten: ForgottenName | None = None,
+    confirm: Refusal | None = None,
+    confirm_action: str | None = None,
 ) -> Response:
     """The page; after a refusal, `error` says why and `kept` holds the refused form's input; after a
-    rename, `renamed` says what still knows the door by its old name; `forgotten`, which name was dropped."""
+    rename, `renamed` says what still knows the door by its old name; `forgotten`, which name was dropped.
+    A deletion refused since it would leave doors without rules (`confirm`) is offered again, posting to
+    `confirm_action` with allow_open_doors."""
     groups, _ = list_groups(session, limit=_MAX_ROWS)
     doors, _ = list_doors_with_rules(session, limit=_MAX_ROWS)
     people, _ = list_people(session, limit=_MAX_ROWS)
@@ -80,6 +84,8 @@ def _page(
         renamed=renamed,
         forgotten=forgotten,
         lookback_days=RENAME_LOOKBACK_DAYS,
+        open_doors=confirm.open_doors if confirm is not None and confirm_action is not None else (),
+        confirm_action=confirm_action,
     )
 
 
@@ -91,13 +97,47 @@ def _act(
     *,
     kept: Mapping[str, object],
     once: FormOnce | None = None,
+    confirm_action: str | None = None,
 ) -> Response:
     """Commit one change (once for a form's `once`: sent again, back to the page as the first went); back to
-    the page, or the page saying why it was refused, `kept` in its form."""
+    the page, or the page saying why it was refused, `kept` in its form. A deletion refused since it would
+    leave doors open to everyone is offered again there, as a form posting to `confirm_action`."""
     outcome = redirect_once(session, once, change, to=lambda _: Landing("/ui/access"))
     if isinstance(outcome, Refusal):
-        return outcome.shown(_page(request, session, user, error=outcome.message, kept=kept))
+        page = _page(
+            request,
+            session,
+            user,
+            error=outcome.message,
+            kept=kept,
+            confirm=outcome,
+            confirm_action=confirm_action,
+        )
+        return outcome.shown(page)
     return outcome
+
+
+def _delete_opening(
+    request: Request,
+    session: Session,
+    user: ConsoleUser,
+    once: FormOnce,
+    delete: Callable[..., None],
+    row_id: int,
+    *,
+    allow_open_doors: bool,
+) -> Response:
+    """Delete a group or a rule (`delete`: storage's delete_group, delete_door_rule); refused since it would
+    leave doors without rules, the page offers the same form again with allow_open_doors."""
+    return _act(
+        request,
+        session,
+        user,
+        lambda s: delete(s, row_id, allow_open_doors=allow_open_doors),
+        kept={},
+        once=once,
+        confirm_action=request.url.path,
+    )
 
 
 @router.get("")
@@ -117,9 +157,16 @@ def add_group(
 
 @router.post("/groups/{group_id}/delete")
 def remove_group(
-    request: Request, session: SessionDep, user: AdminForm, once: FormOnceDep, group_id: int
+    request: Request,
+    session: SessionDep,
+    user: AdminForm,
+    once: FormOnceDep,
+    group_id: int,
+    allow_open_doors: AllowOpenDoors = False,
 ) -> Response:
-    return _act(request, session, user, lambda s: delete_group(s, group_id), kept={}, once=once)
+    return _delete_opening(
+        request, session, user, once, delete_group, group_id, allow_open_doors=allow_open_doors
+    )
 
 
 @router.post("/groups/{group_id}/members")
@@ -173,27 +220,44 @@ def rename_a_door(
     session: SessionDep,
     services: ServicesDep,
     user: AdminForm,
+    once: FormOnceDep,
     door_id: int,
     name: Name,
 ) -> Response:
-    """Rename; the page then says which gates and device keys still know the door by its old name."""
-    outcome = apply_change(session, lambda s: rename_door(s, door_id, name=name, now=services.clock()))
+    """Rename; the page then says which gates and device keys still know the door by its old name (sent
+    again, the same notice: the second sending renames nothing and would name none)."""
+    outcome = change_once(
+        session,
+        once,
+        lambda s: rename_door(s, door_id, name=name, now=services.clock()),
+        keep=lambda renamed: Kept(renamed, status_code=status.HTTP_200_OK),
+        kind=DoorRenamedPublic,
+    )
     if isinstance(outcome, Refusal):
         kept = {"rename_door_id": door_id, "rename_name": name}
         return outcome.shown(_page(request, session, user, error=outcome.message, kept=kept))
-    return _page(request, session, user, renamed=outcome)
+    renamed = outcome.answer if isinstance(outcome, Replayed) else outcome
+    return _page(request, session, user, renamed=renamed)
 
 
 @router.post("/doors/{door_id}/forget-name")
 def forget_a_former_name(
-    request: Request, session: SessionDep, user: AdminForm, door_id: int, name: Name
+    request: Request, session: SessionDep, user: AdminForm, once: FormOnceDep, door_id: int, name: Name
 ) -> Response:
     """Drop a former name as `DELETE /doors/{id}/former-names/{name}` does: refused, changing nothing,
-    while events were audited under it or when it is not the door's (another admin dropped it meanwhile)."""
-    outcome = apply_change(session, lambda s: forget_former_door_name(s, door_id, name=name))
+    while events were audited under it or when it is not the door's (another admin dropped it meanwhile);
+    the same form sent again shows the first sending's notice, not "not a former name"."""
+    outcome = change_once(
+        session,
+        once,
+        lambda s: ForgottenName(door=forget_former_door_name(s, door_id, name=name).name, name=name),
+        keep=lambda forgotten: Kept(forgotten, status_code=status.HTTP_200_OK),
+        kind=ForgottenName,
+    )
     if isinstance(outcome, Refusal):
         return outcome.shown(_page(request, session, user, error=outcome.message))
-    return _page(request, session, user, forgotten=ForgottenName(door=outcome.name, name=name))
+    forgotten = outcome.answer if isinstance(outcome, Replayed) else outcome
+    return _page(request, session, user, forgotten=forgotten)
 
 
 @router.post("/rules")
@@ -231,6 +295,13 @@ def add_rule(
 
 @router.post("/rules/{rule_id}/delete")
 def remove_rule(
-    request: Request, session: SessionDep, user: AdminForm, once: FormOnceDep, rule_id: int
+    request: Request,
+    session: SessionDep,
+    user: AdminForm,
+    once: FormOnceDep,
+    rule_id: int,
+    allow_open_doors: AllowOpenDoors = False,
 ) -> Response:
-    return _act(request, session, user, lambda s: delete_door_rule(s, rule_id), kept={}, once=once)
+    return _delete_opening(
+        request, session, user, once, delete_door_rule, rule_id, allow_open_doors=allow_open_doors
+    )
