@@ -70,7 +70,7 @@ def test_group_and_rule_commands_round_trip_and_fail_with_one_line(
     assert code == 1 and "overnight" in output
     assert _invoke("access", "group", "remove-member", "1", "1") == (0, "group 1 staff: no members\n")
     code, output = _invoke("access", "rule", "delete", "1")
-    assert code == 1 and "Conflict: deleting rule 1 would leave door 'lab' without rules" in output
+    assert code == 1 and "DoorsLeftOpen: deleting rule 1 would leave door 'lab' without rules" in output
     assert _invoke("access", "rule", "delete", "1", "--allow-open-doors") == (0, "rule 1 deleted\n")
     assert _invoke("access", "group", "delete", "1") == (0, "group 1 deleted\n")
     code, output = _invoke("access", "group", "delete", "1")
