@@ -60,8 +60,11 @@ class OpencvFrameSource:
 
     A URL is opened with FFmpeg and `timeout_s` bounds both opening it and each read, so a
     stalled stream ends (and can be reopened) instead of blocking forever. OpenCV reports a timed-out
-    read like the stream's end, so a failed read that took `timeout_s` on `monotonic` is told apart
-    (CameraStalled): FFmpeg's own timeout warning is plain text on stderr, off in JSON logs.
+    read like the stream's end, so a read that took `timeout_s` on `monotonic` is told apart
+    (CameraStalled): FFmpeg's own timeout warning is plain text on stderr, off in JSON logs. A stream
+    that stalls mid-frame is timed out with part of a JPEG, which OpenCV hands over as a frame (the part
+    decoded over the previous frame's pixels, stamped now though its data is `timeout_s` old), and the
+    next read fails at once: so such a read's frame is dropped and the stall raised, whatever it returned.
     """
 
     def __init__(
@@ -89,9 +92,10 @@ class OpencvFrameSource:
             while True:
                 read_started_s = self._monotonic()
                 ok, frame = capture.read()
+                if is_url(self._location) and self._monotonic() - read_started_s >= self._timeout_s:
+                    # timed out; a stall mid-frame reads as a frame: what arrived of it, over older pixels
+                    raise CameraStalled(f"source {self.name!r} sent no frame for {self._timeout_s:g} s")
                 if not ok:
-                    if is_url(self._location) and self._monotonic() - read_started_s >= self._timeout_s:
-                        raise CameraStalled(f"source {self.name!r} sent no frame for {self._timeout_s:g} s")
                     logger.info("source %s ended", self.name)
                     return
                 yield np.asarray(frame, dtype=np.uint8)

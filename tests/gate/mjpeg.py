@@ -30,6 +30,16 @@ def read_stamp(frame: np.ndarray) -> int:
     return high * 16 + low
 
 
+def _jpeg(frame: np.ndarray, number: int) -> bytes:
+    """The frame stamped with `number`, as a JPEG."""
+    return cv2.imencode(".jpg", stamp(frame, number), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+
+def _part_header(jpeg_bytes: int) -> bytes:
+    """The multipart header of a JPEG of `jpeg_bytes` bytes."""
+    return b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % (BOUNDARY, jpeg_bytes)
+
+
 class _JoiningHttpServer(http.server.ThreadingHTTPServer):
     daemon_threads = False  # server_close() joins the connection threads: nothing outlives stop()
 
@@ -41,16 +51,22 @@ class MjpegCamera:
     the last one (the connection then stays open, idle) or when the camera is stopped. An
     `is_looping` camera starts again at frame 0 after the last one instead, until it is stopped, so a
     gate slowed by a loaded machine never finds the scene over before the test is done with it;
-    `all_sent` is then set after the first pass.
+    `all_sent` is then set after the first pass. A camera with `stall_mid_frame` sends the first half of
+    the JPEG after the last frame, and then nothing more on that connection (a camera or link stalling
+    mid-frame, the connection left open).
     """
 
     def __init__(
-        self, frames: list[np.ndarray], *, interval_s: float, port: int = 0, is_looping: bool = False
+        self,
+        frames: list[np.ndarray],
+        *,
+        interval_s: float,
+        port: int = 0,
+        is_looping: bool = False,
+        stall_mid_frame: np.ndarray | None = None,
     ) -> None:
-        self._jpegs = [
-            cv2.imencode(".jpg", stamp(f, i), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
-            for i, f in enumerate(frames)
-        ]
+        self._jpegs = [_jpeg(frame, number) for number, frame in enumerate(frames)]
+        self._half_jpeg = None if stall_mid_frame is None else _jpeg(stall_mid_frame, len(frames))
         self._interval_s = interval_s
         self._is_looping = is_looping
         self._halt = threading.Event()
@@ -83,6 +99,8 @@ class MjpegCamera:
     def serve(self, out: io.BufferedIOBase) -> None:
         self.sent = 0
         while self._send_every_frame(out):
+            if self._half_jpeg is not None:
+                self._send_half_frame(out)
             self.all_sent.set()
             if not self._is_looping:
                 self._halt.wait()
@@ -93,15 +111,24 @@ class MjpegCamera:
         for jpeg in self._jpegs:
             if self._halt.is_set():
                 return False
-            header = b"--%s\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % (BOUNDARY, len(jpeg))
             try:
-                out.write(header + jpeg + b"\r\n")
+                out.write(_part_header(len(jpeg)) + jpeg + b"\r\n")
                 out.flush()
             except (BrokenPipeError, ConnectionResetError):
                 return False
             self.sent += 1
             time.sleep(self._interval_s)
         return True
+
+    def _send_half_frame(self, out: io.BufferedIOBase) -> None:
+        """The part's header, announcing the whole JPEG, and its first half."""
+        assert self._half_jpeg is not None
+        jpeg = self._half_jpeg
+        try:
+            out.write(_part_header(len(jpeg)) + jpeg[: len(jpeg) // 2])
+            out.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return
 
     def stop(self) -> None:
         """Drop every connection and close the listening socket (the camera goes dark)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from gate import (
+    CameraStalled,
     CameraUnavailable,
     CapturedFrame,
     LatestFrameReader,
@@ -323,3 +325,19 @@ def test_a_flapping_camera_keeps_backing_off_until_it_stays_up_for_stable_s(
     )
     _read_until_stable(reader, camera)
     assert [round(wait_s / initial_s) for wait_s in _waits(caplog)] == waits
+
+
+def test_a_camera_that_stalls_mid_frame_is_a_read_timeout_without_its_half_frame(walker) -> None:
+    """OpenCV hands over a JPEG cut off by the read timeout as a frame (what arrived, decoded over the last
+    frame's pixels, its data `timeout_s` old), then fails the next read at once: the reader decided on that
+    half frame as a fresh one, and called the stall the stream's end."""
+    frames = walker(4)
+    camera = MjpegCamera(frames, interval_s=0.01, stall_mid_frame=frames[-1])  # frame 4's first half
+    received = []
+    try:
+        with pytest.raises(CameraStalled, match=re.escape(f"source {camera.url!r} sent no frame for 0.5 s")):
+            for image in OpencvFrameSource(camera.url, timeout_s=0.5, monotonic=time.monotonic).frames():
+                received.append(read_stamp(image))
+    finally:
+        camera.stop()
+    assert received == [0, 1, 2, 3]
