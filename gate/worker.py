@@ -107,11 +107,14 @@ class _GateLoop:
         self._reset_tracks()
 
     def _reset_tracks(self) -> None:
+        """End every track: a new tracker numbers its tracks from 1 again, so no vote, decision or PAD
+        score of an old track may stay to be counted for a new one of the same id."""
         self.tracker = IouTracker(
             iou_min=self.settings.track_iou_min, max_missed_frames=self.settings.track_max_missed_frames
         )
         self.votes: dict[int, TrackVotes] = {}
         self.decided: set[int] = set()
+        self.pad.keep_only(set())
 
     def step(self, frame_index: int, item: BgrImage | CapturedFrame | SourceOutage) -> Iterator[GateDecision]:
         """Process one frame (or outage); yields the decisions it reached."""

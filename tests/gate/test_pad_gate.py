@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from gate import (
+    CAMERA_UNAVAILABLE,
     PAD_CUE_NAMES,
     PAD_FACE_TOO_CLOSE,
     PRESENTATION_ATTACK,
@@ -16,6 +17,7 @@ from gate import (
     DoorPadCalibration,
     GateSettings,
     PadSettings,
+    SourceOutage,
 )
 from gate.errors import ThresholdUnavailable
 from recognition import (
@@ -429,3 +431,24 @@ def test_a_grey_calibration_without_the_target_holds_grey_tracks_to_its_nearest_
     (warning,) = [r.getMessage() for r in caplog.records if "grey calibration has no point" in r.getMessage()]
     assert "grey tracks are held to the grey BPCER 0.05 on grey" in warning
     assert verify(engine, keyring).is_ok
+
+
+def test_a_track_after_a_camera_outage_is_judged_by_its_own_pad_frames_only(
+    engine, keyring, recognizer, pad_detector, enrolled
+) -> None:
+    """After an outage the tracker numbers tracks from 1 again, and the PAD scores of the track 1 before it
+    were kept: a photo held up after the camera came back was judged on the live face's three frames from
+    before the outage (its own were not scored, the track had its three already) and granted."""
+    settings = GateSettings(pad=PadSettings(policy="enforce"))
+    settings.decision.cooldown_s = 0.0
+    settings.decision.votes_required = 4  # three live frames vote, and are PAD-scored, but decide nothing
+    outage = SourceOutage(source="replay:pad", started_at_s=100.0, reason="read_timeout")
+    frames = [_sample("image_T1.jpg")] * 3 + [outage] + [_sample("image_F1.jpg")] * 5
+
+    decisions, events = run_pad_gate(engine, keyring, recognizer, pad_detector, frames, settings=settings)
+
+    assert [(d.verdict.decision, d.verdict.reason) for d in decisions] == [
+        (Decision.denied, PRESENTATION_ATTACK)
+    ]
+    assert [e.reason for e in events] == [CAMERA_UNAVAILABLE, PRESENTATION_ATTACK]
+    assert events[1].person_id == enrolled["F1"] and json.loads(events[1].pad_cues)["frames"] == 3
