@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 
 from storage import AuditEventPublic
 
@@ -12,6 +13,7 @@ def _number(value: float | None) -> str:
 
 
 def events_table(events: list[AuditEventPublic], *, title: str) -> Table:
+    """The events as a table; every cell is plain text (a door named `[/]` is shown, not read as markup)."""
     columns = (
         "id",
         "time (UTC)",
@@ -26,7 +28,7 @@ def events_table(events: list[AuditEventPublic], *, title: str) -> Table:
     )
     table = Table(*columns, title=title)
     for event in events:
-        table.add_row(
+        cells = (
             str(event.id),
             event.occurred_at.strftime("%m-%d %H:%M:%S"),
             event.door,
@@ -38,4 +40,5 @@ def events_table(events: list[AuditEventPublic], *, title: str) -> Table:
             _number(event.threshold),
             event.model_id,
         )
+        table.add_row(*(Text(cell) for cell in cells))
     return table

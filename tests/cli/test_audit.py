@@ -13,16 +13,20 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from storage import (
+    AuditEventCreate,
     Cipher,
+    Decision,
     Engine,
     Keyring,
     StorageSettings,
+    append_event,
     checkpoint_public_key,
     create_schema,
     generate_key,
     load_keyring,
     make_engine,
     parse_checkpoint,
+    session_scope,
 )
 from tests.storage.audit_helpers import append, signed_by_stranger
 
@@ -230,3 +234,19 @@ def test_an_unwritable_out_is_refused_before_a_re_anchoring_appends_its_event(
     assert _invoke("audit", "checkpoint", "export", "--out", str(file), *acknowledging)[0] == 0
     assert parse_checkpoint(file.read_text()).sequence == 7
     assert [path.name for path in folder.iterdir()] == ["reanchored.json"]  # no temporary file left
+
+
+def test_events_shows_a_door_named_like_rich_markup_as_it_is_named(audited: tuple[Engine, Cipher]) -> None:
+    """Door names are free text: `[/]` and `[b]` are listed as written, not read as markup (the first
+    ended `facegate events` with rich's MarkupError, the second vanished into bold)."""
+    engine, keyring = audited
+    with session_scope(engine) as session:
+        for door in ("[/]", "[b]"):
+            posted = AuditEventCreate(
+                door=door, source="cam", decision=Decision.denied, reason="unknown", model_id="m"
+            )
+            append_event(session, keyring, posted)
+    for door in ("[/]", "[b]"):
+        code, output = _invoke("events", "--door", door)
+        assert code == 0, output
+        assert "1 of 1 events" in output and f"│ {door} │" in output
