@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, func, update
@@ -138,18 +138,29 @@ def _event_conditions(session: Session, where: EventFilter) -> list[ColumnElemen
     if where.decision is not None:
         conditions.append(col(AuditEvent.decision) == where.decision)
     if where.since is not None:
-        conditions.append(col(AuditEvent.occurred_at) >= as_utc(where.since))
+        conditions.append(col(AuditEvent.occurred_at) >= _utc_bound(where.since))
     if where.until is not None:
-        conditions.append(col(AuditEvent.occurred_at) < as_utc(where.until))
+        conditions.append(col(AuditEvent.occurred_at) < _utc_bound(where.until))
     return conditions
+
+
+def _utc_bound(instant: datetime) -> datetime:
+    """`instant` in UTC, or the first or last datetime UTC holds for an instant before or after them (a
+    filter's 0001-01-01T00:00+01:00 or 9999-12-31T23:59-01:00, which `as_utc` cannot convert): every stored
+    time lies between the two, so the filter selects what the instant itself would."""
+    try:
+        return as_utc(instant)
+    except OverflowError:
+        is_ahead_of_utc = (instant.utcoffset() or timedelta()) > timedelta()
+        return (datetime.min if is_ahead_of_utc else datetime.max).replace(tzinfo=UTC)
 
 
 def _event_matcher(session: Session, where: EventFilter) -> Callable[[AuditEvent], bool]:
     """`where` as a test of a row already read (the chain's verification walks every row itself): the
     rows that `_event_conditions` selects. The door's names are looked up in `session` now."""
     doors = None if where.door is None else frozenset(names_of_door_called(session, where.door))
-    since = None if where.since is None else as_utc(where.since)
-    until = None if where.until is None else as_utc(where.until)
+    since = None if where.since is None else _utc_bound(where.since)
+    until = None if where.until is None else _utc_bound(where.until)
 
     def matches(row: AuditEvent) -> bool:
         if doors is not None and row.door not in doors:

@@ -47,7 +47,10 @@ class EventFilterForm:
 
     @property
     def until(self) -> datetime | None:
-        return None if self.to_day is None else datetime.combine(self.to_day + timedelta(days=1), time(), UTC)
+        """The start of the day after `to_day`; None (no bound) after the last day a date holds."""
+        if self.to_day is None or self.to_day == date.max:
+            return None
+        return datetime.combine(self.to_day + timedelta(days=1), time(), UTC)
 
     def event_filter(self) -> EventFilter:
         """The form as storage's event filter."""
