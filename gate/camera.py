@@ -56,7 +56,7 @@ def redacted_source(source: str) -> str:
 
 
 class OpencvFrameSource:
-    """cv2.VideoCapture over a device index ("0"), a video file, or an RTSP/HTTP URL.
+    """cv2.VideoCapture over a device index ("0") or path, a video file, or an RTSP/HTTP URL.
 
     A URL is opened with FFmpeg and `timeout_s` bounds both opening it and each read, so a
     stalled stream ends (and can be reopened) instead of blocking forever. OpenCV reports a timed-out

@@ -1,8 +1,9 @@
 """Live streams: a capture thread keeps only the newest frame and reopens a dropped stream with backoff.
 
-Which sources are live is decided once, in `is_live_source`: a device index ("0") or an rtsp://,
-rtsps://, http:// or https:// URL is live and read through `LatestFrameReader`; a video file or an
-image folder is finite and read frame by frame, in order, so replays and tests see every frame.
+Which sources are live is decided once, in `is_live_source`: a device index ("0"), a device path
+(/dev/video0) or an rtsp://, rtsps://, http:// or https:// URL is live and read through
+`LatestFrameReader`; a video file or an image folder is finite and read frame by frame, in order, so
+replays and tests see every frame.
 
 A live source in an outage is retried with backoff; the outage is logged by its start (a reader that
 raised: with its traceback), a count of failed reopen attempts per `error_log_interval_s` and its end
@@ -230,9 +231,16 @@ class LatestFrameReader:
         self._changed.notify_all()
 
 
+DEVICE_PREFIX = "/dev/"
+
+
 def is_live_source(source: str) -> bool:
-    """A device index or a stream URL: read for the newest frame; anything else is finite."""
-    return source.isdigit() or is_url(source)
+    """A device index, a device path (/dev/video0, /dev/v4l/by-id/...) or a stream URL: read for the
+    newest frame and reopened when it fails; anything else is finite.
+
+    A device path is told by its name, not by the file: an unplugged camera's node is gone.
+    """
+    return source.isdigit() or source.startswith(DEVICE_PREFIX) or is_url(source)
 
 
 @contextmanager

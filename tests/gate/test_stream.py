@@ -21,6 +21,7 @@ from gate import (
     OpencvFrameSource,
     SourceOutage,
     is_live_source,
+    open_frames,
 )
 from recognition import Recognizer
 from tests.fakes import FakeClock, Placement, build_frames
@@ -341,3 +342,19 @@ def test_a_camera_that_stalls_mid_frame_is_a_read_timeout_without_its_half_frame
     finally:
         camera.stop()
     assert received == [0, 1, 2, 3]
+
+
+def test_a_camera_device_path_is_live_so_an_unplugged_camera_is_an_outage_not_the_end(recognizer) -> None:
+    """A device path (/dev/video0, the README's example) was read as a video file: frame by frame, never
+    reopened, and a camera that is not there (unplugged) ended its gate instead of being retried."""
+    assert is_live_source("/dev/video0") and is_live_source("/dev/v4l/by-id/usb-Cam-video-index0")
+    with open_frames(
+        "/dev/facegate-test-no-such-camera",
+        decode=recognizer.decode,
+        monotonic=time.monotonic,
+        timeout_s=1.0,
+        reconnect_initial_s=WAIT_S,
+        reconnect_max_s=WAIT_S,
+    ) as frames:
+        item = next(iter(frames))
+    assert isinstance(item, SourceOutage) and item.reason == "open_failed"
