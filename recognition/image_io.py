@@ -37,8 +37,8 @@ _PILLOW_WARNINGS_LOCK = threading.Lock()
 # clips each sample at 255 instead of scaling it, so a 16-bit photo came out white.
 _WIDE_INTEGER_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 
-# The photo formats a folder of photos gives (Pillow's format names); their file suffixes come from Pillow's
-# own registry, so a folder reader takes every suffix decode_image reads for them (.jpe, .jfif, .pgm, .gif).
+# The photo formats FaceGate reads (Pillow's format names): the only decoders decode_image lets Pillow run,
+# and the formats whose file suffixes (from Pillow's own registry) a folder reader takes (.jpe, .jfif, .pgm).
 _PHOTO_FORMATS = frozenset({"BMP", "GIF", "JPEG", "PNG", "PPM", "TIFF", "WEBP"})
 PIXEL_LIMIT_SETTING = "FACEGATE_RECOGNITION_LIMITS__MAX_IMAGE_PIXELS"
 """The setting that gives decode_image's `max_pixels` (RecognitionSettings.limits), named in its refusal."""
@@ -56,14 +56,24 @@ def image_suffixes() -> tuple[str, ...]:
     What a reader of a folder of photos takes (`facegate enroll`, the gate's image folders, the PAD
     evaluations): the suffixes Pillow registers for the usual photo formats it can open here.
     """
-    registered = Image.registered_extensions()  # loads Pillow's plugins once, hence the cache
-    readable = _PHOTO_FORMATS & Image.OPEN.keys()
+    readable = set(_photo_formats())
+    registered = Image.registered_extensions()
     suffixes = {suffix for suffix, image_format in registered.items() if image_format in readable}
     return tuple(sorted(suffixes - _REFUSED_SUFFIXES))
 
 
+@functools.cache
+def _photo_formats() -> tuple[str, ...]:
+    """Pillow's names of the photo formats it can open here, in the order Pillow tries its plugins."""
+    Image.init()  # loads every plugin once, hence the cache
+    return tuple(image_format for image_format in Image.ID if image_format in _PHOTO_FORMATS)
+
+
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> BgrImage:
-    """Decode JPEG/PNG/... bytes, applying EXIF orientation.
+    """Decode the bytes of a photo (BMP, GIF, JPEG, PNG, PPM, TIFF, WEBP), applying EXIF orientation.
+
+    Pillow runs only these formats' plugins: bytes of any other format (ICO, PSD, TGA, ...) are refused,
+    named by their first bytes where a format's signature says, and never reach its decoder.
 
     The pixel count is read from the header and checked before any pixel is decoded, so a
     20000×20000 image costs nothing; truncated files raise instead of decoding half grey.
@@ -71,8 +81,8 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> BgrImage:
     A 16-bit greyscale image is scaled to 8 bits (65535 becomes 255).
 
     Raises:
-        ImageError: empty, too many bytes, not an image, too many pixels, corrupt, or of 32-bit
-            floating-point samples.
+        ImageError: empty, too many bytes, not a photo format's image, too many pixels, corrupt, or of
+            32-bit floating-point samples.
     """
     if not data:
         raise ImageError("empty file")
@@ -94,15 +104,42 @@ def _open(data: bytes, *, max_pixels: int) -> Image.Image:
     """Pillow's reading of the header (no pixel decoded yet); a bomb or a broken header is an ImageError."""
     with _pillow_warnings() as noticed:
         try:
-            image = Image.open(io.BytesIO(data))
+            # Only the photo formats' plugins: Pillow's other decoders (ICO, PSD, TGA, EPS through
+            # Ghostscript, ...) never see an upload.
+            image = Image.open(io.BytesIO(data), formats=_photo_formats())
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise _too_many_pixels(exc, max_pixels=max_pixels) from exc
         except UnidentifiedImageError as exc:
-            raise ImageError("not a recognised image format") from exc
+            raise _unaccepted(data) from exc
         except (OSError, SyntaxError, ValueError) as exc:  # a header cut short: "Truncated File Read"
             raise ImageError(f"corrupt or truncated image ({exc})") from exc
     _log_noticed(noticed)
     return image
+
+
+def _unaccepted(data: bytes) -> ImageError:
+    """The refusal of bytes no photo format's plugin opened, naming their format when a signature says.
+
+    Only Pillow's signature checks look at the bytes (their first 16), never another format's parser, so
+    the name is what the first bytes say ("by its first bytes"): a format without a signature is not
+    named, or is named for a signature it shares (a true-colour TGA starts as a CUR does), and a photo
+    format's file too broken to open is "not a recognised image format" as before.
+    """
+    accepted = ", ".join(sorted(_photo_formats()))
+    named = next((name for name in (*_photo_formats(), *Image.ID) if _has_signature_of(name, data)), None)
+    if named is None or named in _PHOTO_FORMATS:
+        return ImageError(f"not a recognised image format (FaceGate reads {accepted})")
+    return ImageError(f"{named} image (by its first bytes), not a photo format FaceGate reads ({accepted})")
+
+
+def _has_signature_of(image_format: str, data: bytes) -> bool:
+    """Whether Pillow's signature check of `image_format` takes the first 16 bytes (as Image.open asks it:
+    a string is a warning, not a match); False for a format without one."""
+    accept = Image.OPEN[image_format][1]
+    if accept is None:
+        return False
+    answer = accept(data[:16])
+    return not isinstance(answer, str) and bool(answer)
 
 
 def _upright(image: Image.Image) -> Image.Image:

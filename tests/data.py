@@ -4,13 +4,16 @@ shared data directory adds labelled photos of several people. Nothing here is co
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 import pickle
+import struct
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from recognition import BgrImage, Recognizer, align_face
 from recognition.evaluation.harness import nearest_centre_face
@@ -57,6 +60,25 @@ def encode_jpeg(image: np.ndarray) -> bytes:
     ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])
     assert ok
     return buffer.tobytes()
+
+
+def encode_pillow(jpeg: bytes, image_format: str, **options: object) -> bytes:
+    """The photo re-encoded by Pillow in `image_format` (ICO, TGA, PCX, ...), each a file Pillow opens."""
+    with Image.open(io.BytesIO(jpeg)) as photo:
+        buffer = io.BytesIO()
+        photo.convert("RGB").save(buffer, format=image_format, **options)
+    return buffer.getvalue()
+
+
+def encode_psd(jpeg: bytes) -> bytes:
+    """The photo as a Photoshop PSD (8-bit RGB, no layers, raw planes): Pillow reads PSD, cannot write it."""
+    with Image.open(io.BytesIO(jpeg)) as photo:
+        rgb = np.asarray(photo.convert("RGB"))
+    height, width = rgb.shape[:2]
+    header = b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, height, width, 8, 3)
+    sections = struct.pack(">III", 0, 0, 0)  # colour mode data, image resources, layers: all empty
+    planes = np.ascontiguousarray(rgb.transpose(2, 0, 1)).tobytes()
+    return header + sections + struct.pack(">H", 0) + planes
 
 
 def shared_faces() -> Path:

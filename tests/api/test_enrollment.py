@@ -26,7 +26,7 @@ from tests.api.conftest import (
     side_by_side,
     wait_for_gallery,
 )
-from tests.data import encode_jpeg, minifasnet_dir, no_face_photos
+from tests.data import encode_jpeg, encode_pillow, encode_psd, minifasnet_dir, no_face_photos
 
 PhotoMaker = Callable[[list[bytes]], bytes]
 
@@ -120,6 +120,53 @@ def test_photos_sent_under_one_name_are_told_apart_by_their_place(
     assert [p["photo"] for p in problems] == ["image.jpg (photo 2)"]
     assert problems[0]["reason"].startswith("unreadable image")
     assert api.state() == before
+
+
+FOREIGN_REASON = (
+    "image (by its first bytes), not a photo format FaceGate reads (BMP, GIF, JPEG, PNG, PPM, TIFF, WEBP)"
+)
+
+
+def test_photos_in_formats_beside_the_photo_formats_are_refused_by_name_with_the_other_problems(
+    api: ApiHarness, group_faces: list[bytes]
+) -> None:
+    # The decoder took any format Pillow opens (ICO, PSD, TGA, ...): decoders an access-control server
+    # taking uploads need not run, for formats no folder reader takes. Each is now refused by its name,
+    # with the request's other problems, and the same face as a JPEG is enrolled.
+    person_id = api.create_person()
+    before = api.state()
+    face = group_faces[0]
+    photos = _files(
+        ("face.jpg", face),
+        ("face.ico", encode_pillow(face, "ICO")),
+        ("half.jpg", face[:500]),
+        ("face.psd", encode_psd(face)),
+        ("face.tga", encode_pillow(face, "TGA")),
+    )
+    response = api.client.post(f"/people/{person_id}/faces", files=photos, headers=api.auth(Role.admin))
+
+    assert response.status_code == 422, response.text
+    problems = response.json()["problems"]
+    assert [problem["photo"] for problem in problems] == ["face.ico", "half.jpg", "face.psd", "face.tga"]
+    foreign = [problems[place]["reason"] for place in (0, 2, 3)]
+    assert foreign == [f"unreadable image: {name} {FOREIGN_REASON}" for name in ("ICO", "PSD", "CUR")]
+    assert problems[1]["reason"].startswith("unreadable image: corrupt or truncated image")
+    assert api.state() == before
+    answer = api.client.post(
+        f"/people/{person_id}/faces", files=_files(("face.jpg", face)), headers=api.auth(Role.admin)
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def test_identify_refuses_an_ico_by_name(api: ApiHarness, group_faces: list[bytes]) -> None:
+    response = api.client.post(
+        "/identify",
+        files={"photo": ("probe.ico", encode_pillow(group_faces[0], "ICO"), "image/x-icon")},
+        headers=api.auth(Role.device),
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == f"ICO {FOREIGN_REASON}"
 
 
 def test_unknown_person_is_404_and_writes_nothing(api: ApiHarness, group_faces: list[bytes]) -> None:

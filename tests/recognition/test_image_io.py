@@ -10,6 +10,7 @@ import sys
 import threading
 import warnings
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import pytest
 from PIL import Image
 
 from recognition import ImageError, RecognitionSettings, decode_image, image_paths, image_suffixes
-from tests.data import group_photo
+from tests.data import encode_pillow, encode_psd, group_photo
 
 LIMITS = {"max_bytes": 20_000_000, "max_pixels": 40_000_000}
 
@@ -264,6 +265,11 @@ def test_every_suffix_a_folder_reader_takes_decodes() -> None:
         grey = formats[suffix] == "PPM" and suffix != ".ppm"  # .pgm grey, .pbm bilevel, .pnm either
         data = _saved(photo.convert("L") if grey else photo, formats[suffix])
         assert decode_image(data, **LIMITS).shape == (48, 64, 3), suffix
+    # A camera's multi-picture JPEG (.jpg) is Pillow's MPO, opened by its JPEG plugin.
+    buffer = io.BytesIO()
+    photo.save(buffer, format="MPO", save_all=True, append_images=[photo.rotate(180)])
+    assert Image.open(buffer).format == "MPO"
+    assert decode_image(buffer.getvalue(), **LIMITS).shape == (48, 64, 3)
 
 
 def test_a_pad_data_folder_gives_its_gif_tiff_and_pgm_photos(tmp_path: Path) -> None:
@@ -272,3 +278,49 @@ def test_a_pad_data_folder_gives_its_gif_tiff_and_pgm_photos(tmp_path: Path) -> 
         (tmp_path / name).write_bytes(b"")
 
     assert [path.name for path in image_paths(tmp_path)] == ["a.gif", "b.TIF", "c.pgm", "d.jpg"]
+
+
+ACCEPTED = "BMP, GIF, JPEG, PNG, PPM, TIFF, WEBP"
+UNRECOGNISED = f"not a recognised image format (FaceGate reads {ACCEPTED})"
+
+
+def _foreign(name: str) -> str:
+    return f"{name} image (by its first bytes), not a photo format FaceGate reads ({ACCEPTED})"
+
+
+FOREIGN_FORMATS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
+    # a JPEG re-encoded: the refusal (a true-colour TGA has no signature of its own, but CUR's)
+    "ICO": (lambda jpeg: encode_pillow(jpeg, "ICO"), _foreign("ICO")),
+    "PSD": (encode_psd, _foreign("PSD")),
+    "TGA": (lambda jpeg: encode_pillow(jpeg, "TGA"), _foreign("CUR")),
+    "PCX": (lambda jpeg: encode_pillow(jpeg, "PCX"), _foreign("PCX")),
+    "TGA RLE": (lambda jpeg: encode_pillow(jpeg, "TGA", compression="tga_rle"), UNRECOGNISED),
+}
+
+
+@pytest.mark.parametrize("image_format", sorted(FOREIGN_FORMATS))
+def test_a_photo_in_a_format_pillow_reads_but_no_folder_reader_takes_is_refused_by_name(
+    image_format: str,
+) -> None:
+    # decode_image let Pillow open any format it knows (ICO, PSD, TGA, PCX, EPS, ...): decoders an
+    # access-control server taking uploads has no need to run, for formats no folder reader takes.
+    encode, reason = FOREIGN_FORMATS[image_format]
+    data = encode(_group_photo_jpeg())
+    with Image.open(io.BytesIO(data)) as opened:
+        assert opened.format == image_format.split()[0]  # a real file of that format, which Pillow decodes
+
+    with pytest.raises(ImageError, match=re.escape(reason)):
+        decode_image(data, **LIMITS)
+
+
+def test_a_photo_format_file_too_broken_to_open_is_not_named_foreign() -> None:
+    png = _saved(Image.new("RGB", (8, 4)), "PNG")
+
+    with pytest.raises(ImageError, match=re.escape(UNRECOGNISED)):
+        decode_image(png.replace(b"IHDR", b"IHDX"), **LIMITS)
+
+
+def _group_photo_jpeg() -> bytes:
+    """The group photo, cut to 256 × 176 (ICO's largest side is 256)."""
+    with Image.open(group_photo()) as photo:
+        return _saved(photo.convert("RGB").resize((256, 176)), "JPEG")
