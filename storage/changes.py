@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 
 from storage.db import session_scope
 from storage.gallery_log import GALLERY_CHANNEL, gallery_version
-from storage.threads import join_or_leave
+from storage.threads import STOP_WAIT_S, join_or_leave
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +48,11 @@ class GalleryChangeFeed:
         *,
         mode: FeedMode,
         poll_s: float,
+        stop_wait_s: float = STOP_WAIT_S,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
+        self._stop_wait_s = stop_wait_s
         self._mode = mode
         self._poll_s = poll_s
         self._monotonic = monotonic
@@ -73,11 +75,12 @@ class GalleryChangeFeed:
             self._thread.start()
 
     def stop(self) -> None:
-        """Stop the LISTEN thread and wait for it, up to 30 s (a database that takes a statement and never
-        answers it); safe to call more than once."""
+        """Stop the LISTEN thread and wait for it, up to `stop_wait_s` (30 s by default: a database that takes
+        a statement and never answers it; a shorter one fits a shorter shutdown grace, e.g. a container's
+        10 s); safe to call more than once."""
         self._stop.set()
         thread, self._thread = self._thread, None
-        join_or_leave(thread, what="the gallery LISTEN thread", log=logger)
+        join_or_leave(thread, what="the gallery LISTEN thread", log=logger, wait_s=self._stop_wait_s)
 
     def wait_for_change(self, known_version: int, *, timeout_s: float) -> int:
         """The gallery version once it differs from `known_version`, or after `timeout_s`, whichever first.

@@ -72,16 +72,26 @@ def proxy() -> Iterator[TcpProxy]:
     yield from proxy_to_test_postgres()
 
 
+FeedFactory = Callable[..., GalleryChangeFeed]
+
+
 @pytest.fixture
-def feed(proxy: TcpProxy) -> Iterator[GalleryChangeFeed]:
-    """A LISTEN feed on the test PostgreSQL through `proxy`, its URL without a connect_timeout: make_engine's
-    default (10 s) bounds each connect."""
+def make_feed(proxy: TcpProxy) -> Iterator[FeedFactory]:
+    """LISTEN feeds on the test PostgreSQL through `proxy`, their URL without a connect_timeout: the engine's
+    connect timeout (make_engine's argument, the database_connect_timeout_s setting: 2 s here, libpq's
+    minimum, 10 s by default) bounds each connect; `stop_wait_s` is the feed's own (30 s by default)."""
     assert POSTGRES_URL is not None
-    engine = make_engine(proxy.url_for(POSTGRES_URL, connect_timeout_s=None))
-    feed = GalleryChangeFeed(engine, mode="listen", poll_s=0.1)
-    yield feed
+    engine = make_engine(proxy.url_for(POSTGRES_URL, connect_timeout_s=None), connect_timeout_s=2)
+    feeds: list[GalleryChangeFeed] = []
+
+    def make(**options: float) -> GalleryChangeFeed:
+        feeds.append(GalleryChangeFeed(engine, mode="listen", poll_s=0.1, **options))
+        return feeds[-1]
+
+    yield make
     proxy.cut()  # a thread left waiting on the proxy gets a reset and ends
-    feed.stop()
+    for feed in feeds:
+        feed.stop()
     _wait_until(lambda: not any(thread.name == "gallery-listen" for thread in threading.enumerate()))
     engine.dispose()
 
@@ -108,12 +118,13 @@ def _feed_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
 @pytest.mark.integration
 @pytest.mark.slow
 def test_a_feed_reconnecting_to_a_database_that_never_answers_retries_and_stops(
-    feed: GalleryChangeFeed, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
+    make_feed: FeedFactory, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Its LISTEN connection is reset, and the database then accepts TCP and never answers (a hung server,
     a black-holed route): psycopg alone waits 130 s on each connect, so the feed sat in its reconnect and
     stop() with it. With the engine's connect timeout the feed tries again (its waiters poll meanwhile) and
-    stop() ends the thread."""
+    stop() ends the thread (well within its default 30 s wait)."""
+    feed = make_feed()
     feed.start()
     _wait_until(lambda: feed.is_listening)
     with caplog.at_level(logging.WARNING, logger="storage.changes"):
@@ -129,17 +140,19 @@ def test_a_feed_reconnecting_to_a_database_that_never_answers_retries_and_stops(
 @pytest.mark.integration
 @pytest.mark.slow
 def test_a_feed_whose_listen_is_never_answered_stops_within_its_wait_and_says_so(
-    feed: GalleryChangeFeed, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
+    make_feed: FeedFactory, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The connection is made and LISTEN never answered (a server hung after the handshake, a half-open
-    path): nothing in psycopg bounds that wait, and stop() joined the thread for good. It now waits 30 s,
-    as the gallery load and the idempotency purge do, and leaves the thread to end on its own."""
+    path): nothing in psycopg bounds that wait, and stop() joined the thread for good. It now waits its
+    stop_wait_s (30 s by default, as the gallery load and the idempotency purge do; 1 s here) and leaves the
+    thread to end on its own."""
     proxy.swallow(b"LISTEN")
+    feed = make_feed(stop_wait_s=1.0)
     feed.start()
     _wait_until(lambda: proxy.swallowed >= 1)
     with caplog.at_level(logging.WARNING, logger="storage.changes"):
         _stop_within_hang_bound(feed)
     assert _feed_lines(caplog) == [
-        "the gallery LISTEN thread did not stop within 30 s; left to end on its own"
+        "the gallery LISTEN thread did not stop within 1 s; left to end on its own"
     ]
     assert not feed.is_listening
