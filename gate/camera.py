@@ -63,8 +63,9 @@ class OpencvFrameSource:
     read like the stream's end, so a read that took `timeout_s` on `monotonic` is told apart
     (CameraStalled): FFmpeg's own timeout warning is plain text on stderr, off in JSON logs. A stream
     that stalls mid-frame is timed out with part of a JPEG, which OpenCV hands over as a frame (the part
-    decoded over the previous frame's pixels, stamped now though its data is `timeout_s` old), and the
-    next read fails at once: so such a read's frame is dropped and the stall raised, whatever it returned.
+    decoded over the previous frame's pixels, or grey, stamped now though its data is `timeout_s` old):
+    by the read cut off (the next one fails at once), or by the first read when the open was cut off
+    while probing. So an open or read that took `timeout_s` raises the stall, whatever it returned.
     """
 
     def __init__(
@@ -85,22 +86,31 @@ class OpencvFrameSource:
         return cv2.VideoCapture(self._location)
 
     def frames(self) -> Generator[BgrImage, None, None]:
+        open_started_s = self._monotonic()
         capture = self._open()
         try:
             if not capture.isOpened():
                 raise CameraUnavailable(f"cannot open video source {self.name!r}")
+            self._raise_if_cut_off(open_started_s)
             while True:
                 read_started_s = self._monotonic()
                 ok, frame = capture.read()
-                if is_url(self._location) and self._monotonic() - read_started_s >= self._timeout_s:
-                    # timed out; a stall mid-frame reads as a frame: what arrived of it, over older pixels
-                    raise CameraStalled(f"source {self.name!r} sent no frame for {self._timeout_s:g} s")
+                self._raise_if_cut_off(read_started_s)
                 if not ok:
                     logger.info("source %s ended", self.name)
                     return
                 yield np.asarray(frame, dtype=np.uint8)
         finally:
             capture.release()
+
+    def _raise_if_cut_off(self, started_s: float) -> None:
+        """CameraStalled when a stream's open or read begun at `started_s` ran into its timeout.
+
+        What such a call returns may be part of a frame: an open cut off while probing the stream holds the
+        JPEG it had begun, which the next read hands over at once, and a read cut off mid-frame returns it.
+        """
+        if is_url(self._location) and self._monotonic() - started_s >= self._timeout_s:
+            raise CameraStalled(f"source {self.name!r} sent no frame for {self._timeout_s:g} s")
 
 
 class ImageFolderFrameSource:
