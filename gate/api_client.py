@@ -3,8 +3,9 @@
 Its errors say what the API answered: a refusal (4xx) is DeviceRefused; any 5xx is ServerUnavailable
 with the status, the reason phrase and the server's own words when it sent some (the `status` word and
 `detail` of a JSON body, a plain-text line, an HTML page's title), since the API is reachable then and
-only its words tell a loading gallery from a proxy's 502; no answer, a timeout, 408 or 429 is
-UpstreamUnavailable.
+only its words tell a loading gallery from a proxy's 502; no answer within the timeout is NoAnswerInTime;
+a refused connection, 408 or 429 is UpstreamUnavailable. A 503's or 429's Retry-After (delta-seconds) rides
+on the error as `retry_after_s`, for the caller's next attempt.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from gate.errors import DeviceRefused, ServerUnavailable, UpstreamUnavailable
+from gate.errors import DeviceRefused, NoAnswerInTime, ServerUnavailable, UpstreamUnavailable
 
 __all__ = ["ApiClient"]
 
@@ -36,8 +37,10 @@ class ApiClient:
 
         Raises:
             DeviceRefused: 4xx other than 408/429 (a revoked key, a door not its own, a bad request).
-            ServerUnavailable: a 5xx, with its status and the server's words (`status`, `detail`) if any.
-            UpstreamUnavailable: no answer, a timeout, 408 or 429: retry later.
+            ServerUnavailable: a 5xx, with its status, the server's words (`status`, `detail`) if any and
+                its Retry-After.
+            NoAnswerInTime: no answer within `timeout_s` (to connect, or between bytes of the answer).
+            UpstreamUnavailable: no connection, 408 or 429 (with its Retry-After): retry later.
         """
         request = urllib.request.Request(
             self._base_url + path,
@@ -56,8 +59,13 @@ class ApiClient:
                 raise DeviceRefused(f"{path}: the API answered {exc.code}: {detail}") from exc
             if exc.code >= 500:
                 raise _server_unavailable(path, exc, answer_bytes) from exc
-            raise UpstreamUnavailable(f"{path}: the API answered {exc.code}") from exc
-        except (OSError, ValueError) as exc:  # URLError, refused, reset, timeout; a torn JSON body
+            wait_s = _retry_after_s(exc)
+            raise UpstreamUnavailable(f"{path}: the API answered {exc.code}", retry_after_s=wait_s) from exc
+        except (TimeoutError, urllib.error.URLError) as exc:
+            if isinstance(exc, TimeoutError) or isinstance(exc.reason, TimeoutError):
+                raise NoAnswerInTime(f"{path}: no answer within {timeout_s:g} s") from exc
+            raise UpstreamUnavailable(f"{path}: {exc}") from exc  # refused, no route, no such host
+        except (OSError, ValueError) as exc:  # a reset or torn answer; a torn JSON body
             raise UpstreamUnavailable(f"{path}: {exc}") from exc
 
 
@@ -68,7 +76,18 @@ def _server_unavailable(path: str, exc: urllib.error.HTTPError, body: bytes) -> 
     word, detail = _server_words(body, content_type=exc.headers.get_content_type() if exc.headers else "")
     said = f" {word}" if word else ""
     message = f"{path}: the API answered {status}{said}" + (f": {detail}" if detail else "")
-    return ServerUnavailable(message, status_word=word, detail=detail, status=status)
+    return ServerUnavailable(
+        message, status_word=word, detail=detail, status=status, retry_after_s=_retry_after_s(exc)
+    )
+
+
+def _retry_after_s(exc: urllib.error.HTTPError) -> float | None:
+    """The answer's Retry-After in seconds when it is delta-seconds (what the API sends); None without one,
+    or for an HTTP date (a proxy's), which the caller's own backoff covers."""
+    value = exc.headers.get("Retry-After") if exc.headers else None
+    if value is None or not value.strip().isdigit():
+        return None
+    return float(value.strip())
 
 
 def _server_words(body: bytes, *, content_type: str) -> tuple[str | None, str]:

@@ -20,7 +20,8 @@ def check_gate_config(config: GatesConfig | None, *, door: str | None = None) ->
     name, or none of a gate set to `unknown_door: register` (it would register the door without rules:
     open to every enrolled person). A door that is none, of a gate whose `unknown_door` is refuse (the
     default), is an error instead (the gate would deny every face), checked once the thresholds and PAD
-    settings pass.
+    settings pass. A warning line also follows for each edge gate (`gallery_source.kind: api`) whose
+    request timeout is not above the API's database waits (_short_timeouts).
 
     Raises:
         pydantic.ValidationError, ConfigFileError: with every error's dotted path.
@@ -58,6 +59,7 @@ def check_gate_config(config: GatesConfig | None, *, door: str | None = None) ->
     )
     if unknown:
         raise UnknownDoor(_numbered(unknown, of=len(running), what="doors are unknown"))
+    warnings += _short_timeouts(running)
     return "\n".join([f"configuration valid: {len(cameras) or 1} camera(s)", *warnings])
 
 
@@ -99,6 +101,27 @@ def _pad_refusals(doors: list[DoorSettings]) -> list[str]:
         except ThresholdUnavailable as exc:
             refusals.append(str(exc))
     return refusals
+
+
+def _short_timeouts(doors: list[DoorSettings]) -> list[str]:
+    """A warning for each edge gate whose request timeout is not above the API's database waits: as this
+    environment sets them (a gate beside its API), else their defaults (an edge, which cannot know the
+    API's). Past them the API answers 503 with Retry-After; a gate that gives up first never hears it."""
+    storage = StorageSettings()
+    waits_s = max(storage.database_sqlite_busy_timeout_s, storage.database_statement_timeout_s)
+    warnings = []
+    for door_name, name, door_settings in doors:
+        source = door_settings.gallery_source
+        if source.kind != "api" or source.request_timeout_s > waits_s:
+            continue
+        warnings.append(
+            f"warning: {scope_label(door_name, name)}: gallery_source.request_timeout_s "
+            f"({source.request_timeout_s:g} s) is not above the API's database waits ({waits_s:g} s: "
+            "FACEGATE_DATABASE_SQLITE_BUSY_TIMEOUT_S, FACEGATE_DATABASE_STATEMENT_TIMEOUT_S, as set here or "
+            "by default): while another session holds a lock the gate gives up before the API answers 503 "
+            "with Retry-After, and sends it another request that waits on the same lock"
+        )
+    return warnings
 
 
 def _door_findings(doors: list[tuple[str, DoorSettings]]) -> tuple[list[str], list[str]]:

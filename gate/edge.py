@@ -15,7 +15,11 @@ So is an API that does not serve the sync at all: unreachable (refused, timed ou
 one that names its state (`database_unavailable`, `commit_unconfirmed`, `schema_missing`): its start is a
 warning (a request that hit a bug, an API restarting, its database failing over), an error for
 `schema_missing` (only an operator ends it), and its counts are errors, naming the latest cause, since a
-gate cut off that long denies every face once its gallery is stale.
+gate cut off that long denies every face once its gallery is stale. The next sync waits at least the
+Retry-After of a 503 (or 429), up to `retry_max_s`, rather than the shorter backoff. A request that got no
+answer within `request_timeout_s` (beyond the long poll) is named so, not as an API unreachable: the API
+waits for a database lock up to its own timeouts (30 s by default) before it answers 503 with Retry-After,
+so the gate's timeout must be the longer one (its default is) for the gate to hear that answer.
 """
 
 from __future__ import annotations
@@ -34,7 +38,14 @@ from typing import Any
 from gate.access_policy import DoorPolicy, warn_former_name
 from gate.api_client import ApiClient
 from gate.delivery import EventSink
-from gate.errors import DeviceRefused, GalleryStale, ServerUnavailable, UnknownDoor, UpstreamUnavailable
+from gate.errors import (
+    DeviceRefused,
+    GalleryStale,
+    NoAnswerInTime,
+    ServerUnavailable,
+    UnknownDoor,
+    UpstreamUnavailable,
+)
 from gate.failure_log import FailureLog, FailureTexts
 from gate.settings import ApiGallerySourceConfig
 from recognition import Gallery, Recognizer
@@ -337,15 +348,21 @@ class ApiGallerySource:
         self._confirmed_at_s = self._monotonic() - age_s
 
     def _run(self) -> None:
-        """The sync loop: long-poll, apply, repeat; back off while the API is away or refuses."""
+        """The sync loop: long-poll, apply, repeat; back off while the API is away or refuses, and wait at
+        least the Retry-After the API asked for (up to `retry_max_s`)."""
         retry_s = _RETRY_INITIAL_S
         while not self._stop.is_set():
+            retry_after_s = None
             try:
                 self.sync_once(wait_s=self._config.long_poll_s)
             except ServerUnavailable as exc:  # reachable, but its database is not, or it failed (a 5xx)
                 self._note_server_unavailable(exc)
+                retry_after_s = exc.retry_after_s
+            except NoAnswerInTime as exc:  # away, or still waiting for its database past our timeout
+                self._note_api_away(f"API did not answer in time: {exc} (gallery_source.request_timeout_s)")
             except UpstreamUnavailable as exc:
                 self._note_api_away(f"API unreachable: {exc}")
+                retry_after_s = exc.retry_after_s
             except DeviceRefused as exc:
                 self._note_refused(f"API refused this device: {exc}")
                 retry_s = self._config.retry_max_s
@@ -358,8 +375,20 @@ class ApiGallerySource:
                 self._api_away.recovered()
                 retry_s = _RETRY_INITIAL_S
                 continue
-            self._stop.wait(retry_s)
+            self._stop.wait(self._retry_wait_s(retry_s, retry_after_s=retry_after_s))
             retry_s = min(2.0 * retry_s, self._config.retry_max_s)
+
+    def _retry_wait_s(self, backoff_s: float, *, retry_after_s: float | None) -> float:
+        """The wait before the next sync: the backoff, or the API's Retry-After when longer, capped at
+        `retry_max_s` (a proxy's Retry-After of hours must not let the gallery go stale)."""
+        if retry_after_s is None or retry_after_s <= backoff_s:
+            logger.debug("gallery sync: next attempt in %.1f s", backoff_s)
+            return backoff_s
+        wait_s = max(backoff_s, min(retry_after_s, self._config.retry_max_s))
+        logger.debug(
+            "gallery sync: next attempt in %.1f s (the API's Retry-After: %g s)", wait_s, retry_after_s
+        )
+        return wait_s
 
     def _note_server_unavailable(self, exc: ServerUnavailable) -> None:
         """Any 5xx as the API away; a missing schema's first line is an error, since no wait ends it."""

@@ -9,7 +9,8 @@ GateError
 ├── DoorCalibrationRefused a door's monitor events cannot set its PAD threshold (too few, other weights)
 │   └── UnknownCamera     the door has no camera of that name or audited source in the gates file
 ├── UpstreamUnavailable the audit log or gallery upstream (database or API) cannot be reached now
-│   └── ServerUnavailable the API answered a 5xx (its state, e.g. its database down, and its words)
+│   ├── ServerUnavailable the API answered a 5xx (its state, e.g. its database down, and its words)
+│   └── NoAnswerInTime    the API sent no answer within the request's timeout
 ├── DeviceRefused       the API refuses this device (its key revoked or unknown, no door of its own)
 ├── UnknownDoor         the gate's door is no door upstream, by name or former name: every face is denied
 └── JournalError        the local audit journal cannot be opened, written or read
@@ -51,7 +52,12 @@ class UnknownCamera(DoorCalibrationRefused):
 
 
 class UpstreamUnavailable(GateError):
-    """The database or the API cannot be reached now; the caller retries later."""
+    """The database or the API cannot be reached now; the caller retries later, not before `retry_after_s`
+    when the API said how long to wait (a 503's or 429's Retry-After, in seconds)."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class ServerUnavailable(UpstreamUnavailable):
@@ -59,8 +65,16 @@ class ServerUnavailable(UpstreamUnavailable):
     names why when its JSON body has one (`database_unavailable`, `schema_missing`, `commit_unconfirmed`);
     `detail` holds the server's words ('' when it sent none: a bare 502)."""
 
-    def __init__(self, message: str, *, status_word: str | None, detail: str, status: str = "") -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_word: str | None,
+        detail: str,
+        status: str = "",
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
         self.status_word = status_word
         self.detail = detail
         self.status = status
@@ -80,6 +94,12 @@ class ServerUnavailable(UpstreamUnavailable):
         if self.detail and self.detail != self.status:
             return f"server answered {self.status}: {self.detail}"
         return f"server answered {self.status}"
+
+
+class NoAnswerInTime(UpstreamUnavailable):
+    """The API did not answer within the request's timeout: it may be away (a host that drops packets) or
+    still waiting for its database, which it gives up on only after its own timeouts
+    (FACEGATE_DATABASE_SQLITE_BUSY_TIMEOUT_S, FACEGATE_DATABASE_STATEMENT_TIMEOUT_S) and answers 503."""
 
 
 class DeviceRefused(GateError):

@@ -89,7 +89,12 @@ class ApiGallerySourceConfig(BaseModel):
         description="How long the API may hold a sync request open for a change (s).",
     )
     request_timeout_s: float = Field(
-        10.0, gt=0.0, le=120.0, description="Network timeout of one request, beyond the long poll (s)."
+        45.0,
+        gt=0.0,
+        le=120.0,
+        description="Network timeout of one request, beyond the long poll (s). Keep it above the API's "
+        "database waits (FACEGATE_DATABASE_SQLITE_BUSY_TIMEOUT_S, FACEGATE_DATABASE_STATEMENT_TIMEOUT_S: "
+        "30 s by default), after which it answers 503 with Retry-After: a shorter one gives up first.",
     )
     retry_max_s: float = Field(
         10.0, gt=0.0, le=3600.0, description="Longest wait between sync retries while the API is away (s)."

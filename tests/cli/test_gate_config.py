@@ -189,6 +189,41 @@ def test_check_config_flags_a_door_that_does_not_exist_and_a_former_name(
     assert (code, output) == (0, "configuration valid: 1 camera(s)\n")
 
 
+def test_check_config_warns_of_an_edge_gate_whose_request_timeout_is_not_above_the_apis_database_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said nothing: an edge gate at its old 10 s default gave up on the API while the API still waited
+    for a database lock (up to its 30 s defaults) before it answered 503 with Retry-After. The API's waits
+    are this environment's (a gate beside its API), else their defaults."""
+    for name, value in [("KIND", "api"), ("URL", "https://facegate.example"), ("API_KEY", "fg_x")]:
+        monkeypatch.setenv(f"FACEGATE_GATE_GALLERY_SOURCE__{name}", value)
+    monkeypatch.setenv("FACEGATE_GATE_DECISION__FPIR_TARGET", "null")  # no model to load for this check
+    monkeypatch.setenv("FACEGATE_GATE_GALLERY_SOURCE__REQUEST_TIMEOUT_S", "10")
+    gates = tmp_path / "gates.yaml"
+    gates.write_text(
+        "cameras:\n  - {name: a, source: '0', door: lab}\n"
+        "  - {name: b, source: '1', door: hall, settings: {gallery_source: {request_timeout_s: 30.5}}}\n"
+    )
+    code, output = _invoke("gate", "--config", str(gates), "--check-config")
+    assert code == 0, output
+    assert output.splitlines() == [
+        "configuration valid: 2 camera(s)",
+        "warning: door lab, camera a: gallery_source.request_timeout_s (10 s) is not above the API's "
+        "database waits (30 s: FACEGATE_DATABASE_SQLITE_BUSY_TIMEOUT_S, "
+        "FACEGATE_DATABASE_STATEMENT_TIMEOUT_S, as set here or by default): while another session holds a "
+        "lock the gate gives up before the API answers 503 with Retry-After, and sends it another request "
+        "that waits on the same lock",
+    ]
+    monkeypatch.setenv("FACEGATE_DATABASE_SQLITE_BUSY_TIMEOUT_S", "5")
+    monkeypatch.setenv("FACEGATE_DATABASE_STATEMENT_TIMEOUT_S", "5")
+    code, output = _invoke("gate", "--source", "0", "--door", "lab", "--check-config")
+    assert (code, output) == (0, "configuration valid: 1 camera(s)\n")
+    monkeypatch.delenv("FACEGATE_GATE_GALLERY_SOURCE__REQUEST_TIMEOUT_S")
+    monkeypatch.delenv("FACEGATE_DATABASE_STATEMENT_TIMEOUT_S")
+    code, output = _invoke("gate", "--source", "0", "--door", "lab", "--check-config")  # the defaults
+    assert (code, output) == (0, "configuration valid: 1 camera(s)\n")
+
+
 def test_check_config_refuses_an_unknown_door_of_a_gate_set_to_refuse_it(
     database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
