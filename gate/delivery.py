@@ -3,7 +3,8 @@
 The camera loop only appends to the local journal (gate/journal.py) and never waits on the audit log;
 this thread delivers the backlog at start-up and every new entry after it, oldest first, through an
 `EventSink` (the database directly, or the API for an edge gate: gate/edge.py), and while the sink is
-away retries with a doubling wait, logging the outage once. A delivery that fails otherwise (a bug, a
+away retries with a doubling wait, or the API's Retry-After when longer (up to the longest wait), logging
+the outage once. A delivery that fails otherwise (a bug, a
 journal that cannot record its position) is logged by its start with one traceback, a count per
 `error_log_interval_s` and its end (gate/failure_log.py), not with a traceback per retry.
 """
@@ -165,15 +166,17 @@ class JournalDeliverer:
         retry_s = self._retry_initial_s
         while not self._stop.is_set():
             self._wake.clear()
-            if self._attempt():
+            wait_s = self._attempt(retry_s)
+            if wait_s is None:
                 retry_s = self._retry_initial_s
                 self._wake.wait()
             else:
-                self._stop.wait(retry_s)
+                self._stop.wait(wait_s)
                 retry_s = min(2.0 * retry_s, self._retry_max_s)
 
-    def _attempt(self) -> bool:
-        """One delivery pass; False when it must be retried later."""
+    def _attempt(self, backoff_s: float) -> float | None:
+        """One delivery pass; None when it worked, else the wait before the next: `backoff_s`, or the API's
+        Retry-After when longer (up to the longest retry wait)."""
         try:
             inserted = self.deliver_pending()
         except UpstreamUnavailable as exc:
@@ -182,13 +185,20 @@ class JournalDeliverer:
                     "audit log unreachable (%s); events wait in the journal %s", exc, self._journal.path
                 )
                 self._is_outage = True
-            return False
+            wait_s = exc.wait_s(backoff_s, max_s=self._retry_max_s)
+            if exc.retry_after_s is not None:
+                logger.debug(
+                    "audit journal delivery: next attempt in %.1f s (the API's Retry-After: %g s)",
+                    wait_s,
+                    exc.retry_after_s,
+                )
+            return wait_s
         except Exception as exc:  # E4: top of the delivery loop; log (a traceback a cause), count, retry
             self.error_count += 1
             self._failures.failed(exc)
-            return False
+            return backoff_s
         self._failures.recovered()
         if self._is_outage:
             logger.warning("audit log reachable again: %d journalled events delivered", inserted)
             self._is_outage = False
-        return True
+        return None

@@ -352,17 +352,17 @@ class ApiGallerySource:
         least the Retry-After the API asked for (up to `retry_max_s`)."""
         retry_s = _RETRY_INITIAL_S
         while not self._stop.is_set():
-            retry_after_s = None
+            away: UpstreamUnavailable | None = None
             try:
                 self.sync_once(wait_s=self._config.long_poll_s)
             except ServerUnavailable as exc:  # reachable, but its database is not, or it failed (a 5xx)
                 self._note_server_unavailable(exc)
-                retry_after_s = exc.retry_after_s
+                away = exc
             except NoAnswerInTime as exc:  # away, or still waiting for its database past our timeout
                 self._note_api_away(f"API did not answer in time: {exc} (gallery_source.request_timeout_s)")
             except UpstreamUnavailable as exc:
                 self._note_api_away(f"API unreachable: {exc}")
-                retry_after_s = exc.retry_after_s
+                away = exc
             except DeviceRefused as exc:
                 self._note_refused(f"API refused this device: {exc}")
                 retry_s = self._config.retry_max_s
@@ -375,18 +375,18 @@ class ApiGallerySource:
                 self._api_away.recovered()
                 retry_s = _RETRY_INITIAL_S
                 continue
-            self._stop.wait(self._retry_wait_s(retry_s, retry_after_s=retry_after_s))
+            self._stop.wait(self._retry_wait_s(retry_s, away=away))
             retry_s = min(2.0 * retry_s, self._config.retry_max_s)
 
-    def _retry_wait_s(self, backoff_s: float, *, retry_after_s: float | None) -> float:
-        """The wait before the next sync: the backoff, or the API's Retry-After when longer, capped at
-        `retry_max_s` (a proxy's Retry-After of hours must not let the gallery go stale)."""
-        if retry_after_s is None or retry_after_s <= backoff_s:
+    def _retry_wait_s(self, backoff_s: float, *, away: UpstreamUnavailable | None) -> float:
+        """The wait before the next sync: the backoff, or the API's Retry-After when longer (up to
+        `retry_max_s`)."""
+        if away is None or away.retry_after_s is None:
             logger.debug("gallery sync: next attempt in %.1f s", backoff_s)
             return backoff_s
-        wait_s = max(backoff_s, min(retry_after_s, self._config.retry_max_s))
+        wait_s = away.wait_s(backoff_s, max_s=self._config.retry_max_s)
         logger.debug(
-            "gallery sync: next attempt in %.1f s (the API's Retry-After: %g s)", wait_s, retry_after_s
+            "gallery sync: next attempt in %.1f s (the API's Retry-After: %g s)", wait_s, away.retry_after_s
         )
         return wait_s
 

@@ -59,6 +59,13 @@ class UpstreamUnavailable(GateError):
         super().__init__(message)
         self.retry_after_s = retry_after_s
 
+    def wait_s(self, backoff_s: float, *, max_s: float) -> float:
+        """The wait before the next attempt: `backoff_s`, or the Retry-After when longer, but at most
+        `max_s` (a proxy's Retry-After of hours must not let a gallery go stale or a journal grow)."""
+        if self.retry_after_s is None:
+            return backoff_s
+        return max(backoff_s, min(self.retry_after_s, max_s))
+
 
 class ServerUnavailable(UpstreamUnavailable):
     """The API answered a 5xx: it is reachable, what is behind it is not (or it failed). Its `status_word`

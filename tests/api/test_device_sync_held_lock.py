@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from api.app import create_app
-from gate import ApiGallerySourceConfig
-from storage import Engine, StorageSettings, bind_device_doors, make_engine, session_scope
+from gate import ApiGallerySourceConfig, EventJournal, JournalDeliverer
+from gate.api_client import ApiClient
+from gate.edge import http_sink
+from storage import Engine, Role, StorageSettings, bind_device_doors, make_engine, session_scope
 from tests.api.conftest import ApiHarness, make_services
 from tests.api.console_browser import serving
 from tests.api.test_device_sync_errors import _DOWN
@@ -27,6 +30,7 @@ from tests.api.test_devices import _device_id, _edge_gate
 from tests.api.test_statement_timeout import TIMED_OUT
 from tests.concurrency import held_by_another_session
 from tests.gate.edge_support import wait_for
+from tests.gate.journal_support import StepClock, sample_event
 
 API_WAITS_S = 1
 """The API's database waits in these tests (SQLite's busy timeout, PostgreSQL's statement timeout)."""
@@ -50,8 +54,27 @@ def _lock_held(engine: Engine, database_url: str) -> Iterator[None]:
         holder.close()
 
 
+@contextmanager
+def _locked_api(api: ApiHarness, engine: Engine, database_url: str, *, door: str) -> Iterator[str]:
+    """The API under uvicorn on the test database with its waits at API_WAITS_S, a lock held on that database
+    while open, and the device key serving `door`; yields the API's URL."""
+    with session_scope(api.services.engine) as session:
+        bind_device_doors(session, key_id=_device_id(api), doors=[door], create_doors=True)
+    bounded = make_engine(database_url, sqlite_busy_timeout_s=API_WAITS_S, statement_timeout_s=API_WAITS_S)
+    app = create_app(make_services(bounded, api.services.keyring, api.services.recognizer))
+    try:
+        with serving(app) as url, _lock_held(engine, database_url):
+            yield url
+    finally:
+        bounded.dispose()
+
+
 def _sync_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.getMessage().startswith("gallery sync")]
+
+
+def _delivery_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "gate.delivery"]
 
 
 def _first_lines(
@@ -78,17 +101,10 @@ def test_under_a_held_lock_an_edge_gate_hears_the_apis_503_and_waits_its_retry_a
     """A gate whose request timeout is above the API's waits gets the 503 and waits its Retry-After (5 s,
     not the 0.5 s backoff); one whose timeout is below them says it got no answer in time, and from which
     setting, rather than 'timed out' as if the API were away."""
-    with session_scope(api.services.engine) as session:
-        bind_device_doors(session, key_id=_device_id(api), doors=["lab"], create_doors=True)
-    bounded = make_engine(database_url, sqlite_busy_timeout_s=API_WAITS_S, statement_timeout_s=API_WAITS_S)
-    app = create_app(make_services(bounded, api.services.keyring, api.services.recognizer))
-    try:
-        with caplog.at_level(logging.DEBUG, logger="gate.edge"), serving(app) as url:
-            with _lock_held(engine, database_url):
-                short = _first_lines(api, url, tmp_path / "short", caplog, request_timeout_s=0.2)
-                longer = _first_lines(api, url, tmp_path / "long", caplog, request_timeout_s=30.0)
-    finally:
-        bounded.dispose()
+    with caplog.at_level(logging.DEBUG, logger="gate.edge"):
+        with _locked_api(api, engine, database_url, door="lab") as url:
+            short = _first_lines(api, url, tmp_path / "short", caplog, request_timeout_s=0.2)
+            longer = _first_lines(api, url, tmp_path / "long", caplog, request_timeout_s=30.0)
     down = _DOWN if engine.dialect.name == "sqlite" else f"server database unavailable: {TIMED_OUT['detail']}"
     assert short == [
         "gallery sync: API did not answer in time: /devices/register: no answer within 0.2 s "
@@ -99,6 +115,37 @@ def test_under_a_held_lock_an_edge_gate_hears_the_apis_503_and_waits_its_retry_a
         f"gallery sync: {down}; deciding on version None until stale",
         "gallery sync: next attempt in 5.0 s (the API's Retry-After: 5 s)",
     ]
+
+
+def test_under_a_held_lock_an_edge_gates_journal_waits_the_apis_retry_after(
+    api: ApiHarness, engine: Engine, database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its events to `POST /devices/events` were retried after the journal's doubling wait from 0.5 s,
+    whatever Retry-After the API's 503 gave; now the next delivery waits it (5 s), up to the longest wait."""
+    with caplog.at_level(logging.DEBUG, logger="gate.delivery"):
+        with _locked_api(api, engine, database_url, door="front") as url:
+            client = ApiClient(url, api_key=api.tokens[Role.device])
+            with EventJournal(tmp_path, utc_now=StepClock()) as journal:
+                deliverer = JournalDeliverer(
+                    journal,
+                    sink=http_sink(client, timeout_s=30.0),
+                    retry_initial_s=0.5,
+                    retry_max_s=10.0,
+                    monotonic=time.monotonic,
+                )
+                deliverer.record(sample_event(1))
+                deliverer.start()
+                try:
+                    wait_for(
+                        lambda: len(_delivery_lines(caplog)) >= 2,
+                        timeout_s=60.0,
+                        what="the journal's wait after a 503",
+                    )
+                    lines = _delivery_lines(caplog)
+                finally:
+                    deliverer.stop(drain_timeout_s=0.0)
+    assert lines[0].startswith("audit log unreachable (/devices/events: the API answered 503 Service "), lines
+    assert lines[1:] == ["audit journal delivery: next attempt in 5.0 s (the API's Retry-After: 5 s)"]
 
 
 def test_an_edge_gates_default_request_timeout_outlasts_the_apis_default_database_waits() -> None:
