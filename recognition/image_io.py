@@ -7,6 +7,7 @@ import functools
 import io
 import logging
 import re
+import struct
 import threading
 import warnings
 from collections.abc import Iterator
@@ -29,6 +30,11 @@ _TRANSPOSE_FOR_ORIENTATION = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+
+# What Pillow's getexif raises for an EXIF block it cannot read (SyntaxError: not a TIFF header;
+# struct.error: a header cut short): the errors Pillow's JPEG plugin itself catches around it when it
+# looks for a resolution there (JpegImageFile._read_dpi_from_exif).
+_EXIF_ERRORS = (struct.error, KeyError, SyntaxError, TypeError, ValueError, ZeroDivisionError)
 
 _PILLOW_WARNINGS_LOCK = threading.Lock()
 """Held by a decode while its filters are on Python's one warning filter list (see _pillow_warnings)."""
@@ -143,10 +149,20 @@ def _has_signature_of(image_format: str, data: bytes) -> bool:
 
 
 def _upright(image: Image.Image) -> Image.Image:
-    """The loaded image turned as its EXIF orientation says; EXIF Pillow cannot read leaves it as stored."""
+    """The loaded image turned as its EXIF orientation says; EXIF Pillow cannot read leaves it as stored.
+
+    Pillow warns of an EXIF block it reads in part, and raises for one it cannot read at all (a TIFF
+    header that is not one, or cut short): either way the pixels, already decoded, are sound.
+    """
+    unreadable: Exception | None = None
     with _pillow_warnings() as noticed:
-        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+        try:
+            orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+        except _EXIF_ERRORS as exc:
+            orientation, unreadable = 1, exc
     _log_noticed(noticed)
+    if unreadable is not None:
+        logger.info("photo read past a problem in its metadata: unreadable EXIF block (%s)", unreadable)
     method = _TRANSPOSE_FOR_ORIENTATION.get(orientation) if isinstance(orientation, int) else None
     return image if method is None else image.transpose(method)
 

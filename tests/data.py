@@ -81,6 +81,26 @@ def encode_psd(jpeg: bytes) -> bytes:
     return header + sections + struct.pack(">H", 0) + planes
 
 
+UNREADABLE_EXIF_BLOCKS = {
+    # Pillow's getexif raises on these, where a merely damaged block only warns (Corrupt EXIF data)
+    "bad-tiff-header": b"Exif\x00\x00XX\x00\x2a\x00\x00\x00\x08",  # SyntaxError: not a TIFF file
+    "cut-tiff-header": b"Exif\x00\x00MM\x00\x2a",  # struct.error: the IFD offset is missing
+}
+
+
+def with_unreadable_exif(jpeg: bytes, block: str) -> bytes:
+    """The JPEG with a JFIF resolution in dpi and an EXIF block (UNREADABLE_EXIF_BLOCKS) first.
+
+    With its resolution in the JFIF header, Pillow does not read the EXIF block while it opens the file
+    (it would look there for a resolution, and drop the block quietly if unreadable), so the first to
+    read it is whoever asks for the photo's orientation. Photo editors write such headers.
+    """
+    assert jpeg[2:4] == b"\xff\xe0" and jpeg[6:11] == b"JFIF\x00", "expected a JFIF JPEG"
+    with_dpi = jpeg[:13] + b"\x01" + jpeg[14:]  # density unit: dots per inch
+    segment = UNREADABLE_EXIF_BLOCKS[block]
+    return with_dpi[:2] + b"\xff\xe1" + struct.pack(">H", len(segment) + 2) + segment + with_dpi[2:]
+
+
 def shared_faces() -> Path:
     """../shared/data/faces, or skip with the reason."""
     path = SHARED_DATA_DIR / "faces"

@@ -26,7 +26,15 @@ from tests.api.conftest import (
     side_by_side,
     wait_for_gallery,
 )
-from tests.data import encode_jpeg, encode_pillow, encode_psd, minifasnet_dir, no_face_photos
+from tests.data import (
+    UNREADABLE_EXIF_BLOCKS,
+    encode_jpeg,
+    encode_pillow,
+    encode_psd,
+    minifasnet_dir,
+    no_face_photos,
+    with_unreadable_exif,
+)
 
 PhotoMaker = Callable[[list[bytes]], bytes]
 
@@ -167,6 +175,25 @@ def test_identify_refuses_an_ico_by_name(api: ApiHarness, group_faces: list[byte
 
     assert response.status_code == 422, response.text
     assert response.json()["detail"] == f"ICO {FOREIGN_REASON}"
+
+
+@pytest.mark.parametrize("block", sorted(UNREADABLE_EXIF_BLOCKS))
+def test_a_face_photo_whose_exif_block_pillow_cannot_read_enrolls_and_identifies(
+    api: ApiHarness, group_faces: list[bytes], block: str
+) -> None:
+    # Its pixels are sound, but the EXIF block raised in Pillow: the photo was refused as "corrupt or
+    # truncated" (not a TIFF header), or the request failed with a 500 (struct.error, a header cut short).
+    photo = with_unreadable_exif(group_faces[0], block)
+    person_id = api.create_person()
+
+    response = api.client.post(
+        f"/people/{person_id}/faces", files=_files(("edited.jpg", photo)), headers=api.auth(Role.admin)
+    )
+
+    assert response.status_code == 201, response.text
+    assert len(response.json()["template_ids"]) == 1
+    faces = _identify(api, photo)["faces"]
+    assert [face["person_id"] for face in faces] == [person_id]
 
 
 def test_unknown_person_is_404_and_writes_nothing(api: ApiHarness, group_faces: list[bytes]) -> None:

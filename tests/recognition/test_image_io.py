@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from recognition import ImageError, RecognitionSettings, decode_image, image_paths, image_suffixes
-from tests.data import encode_pillow, encode_psd, group_photo
+from tests.data import UNREADABLE_EXIF_BLOCKS, encode_pillow, encode_psd, group_photo, with_unreadable_exif
 
 LIMITS = {"max_bytes": 20_000_000, "max_pixels": 40_000_000}
 
@@ -324,3 +324,46 @@ def _group_photo_jpeg() -> bytes:
     """The group photo, cut to 256 × 176 (ICO's largest side is 256)."""
     with Image.open(group_photo()) as photo:
         return _saved(photo.convert("RGB").resize((256, 176)), "JPEG")
+
+
+def _png_with_exif(png: bytes, exif: bytes) -> bytes:
+    """The PNG with an eXIf chunk (the block without its JPEG "Exif\\0\\0" prefix) after its header."""
+    return png[:33] + _png_chunk(b"eXIf", exif.removeprefix(b"Exif\x00\x00")) + png[33:]
+
+
+def _lossless_webp(image: Image.Image, **options: bytes) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="WEBP", lossless=True, **options)
+    return buffer.getvalue()
+
+
+def _unreadable_exif_cases() -> dict[str, tuple[bytes, bytes]]:
+    """name: (a photo whose EXIF block Pillow cannot read at all, the same photo without the block)."""
+    with Image.open(group_photo()) as opened:
+        photo = opened.convert("RGB").resize((160, 111))
+    jpeg, png = _saved(photo, "JPEG"), _saved(photo, "PNG")
+    bad_header = UNREADABLE_EXIF_BLOCKS["bad-tiff-header"]
+    return {
+        **{f"JPEG {block}": (with_unreadable_exif(jpeg, block), jpeg) for block in UNREADABLE_EXIF_BLOCKS},
+        "PNG bad-tiff-header": (_png_with_exif(png, bad_header), png),
+        "WEBP bad-tiff-header": (_lossless_webp(photo, exif=bad_header), _lossless_webp(photo)),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [*(f"JPEG {block}" for block in UNREADABLE_EXIF_BLOCKS), "PNG bad-tiff-header", "WEBP bad-tiff-header"],
+)
+def test_a_photo_whose_exif_pillow_cannot_read_at_all_decodes_as_stored_and_the_problem_is_logged(
+    case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Pillow's getexif raises (SyntaxError: not a TIFF file; struct.error for a header cut short) where a
+    # damaged block only warns: the photo, its pixels sound, was refused as corrupt, or struct.error
+    # escaped decode_image (a 500 through the API).
+    broken, stored = _unreadable_exif_cases()[case]
+
+    with caplog.at_level(logging.INFO, logger="recognition.image_io"):
+        image = decode_image(broken, **LIMITS)
+
+    assert np.array_equal(image, decode_image(stored, **LIMITS))
+    assert "photo read past a problem in its metadata: unreadable EXIF block (" in caplog.text
