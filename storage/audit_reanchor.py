@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from storage.audit import append_event
 from storage.audit_chain import GENESIS_HASH, HEAD_ID, ChainReport, verify_chain
@@ -145,12 +145,15 @@ def _resume_point(session: Session, report: ChainReport) -> tuple[int, str] | No
     if report.broken_event_id is None:
         head = session.get(AuditChainHead, HEAD_ID)
         return None if head is None else (head.sequence, head.link_hash)
-    event = session.get(AuditEvent, report.broken_event_id)
+    # The chain columns alone: the event's other values may be ones that cannot be read back (edited).
+    links = select(col(AuditEvent.sequence), col(AuditEvent.prev_hash), col(AuditEvent.link_hash))
+    event = session.exec(links.where(col(AuditEvent.id) == report.broken_event_id)).first()
     if event is None:
         return None
-    if event.sequence == report.last_sequence + 1 and event.prev_hash == report.last_link_hash:
-        return event.sequence, event.link_hash
-    return event.sequence - 1, event.prev_hash
+    sequence, prev_hash, link_hash = event
+    if sequence == report.last_sequence + 1 and prev_hash == report.last_link_hash:
+        return sequence, link_hash
+    return sequence - 1, prev_hash
 
 
 def _acknowledged(

@@ -46,6 +46,26 @@ def test_an_edited_event_is_named(api: ApiHarness) -> None:
     assert "does not match its HMAC" in body["detail"]
 
 
+def test_a_value_facegate_never_writes_is_named_not_a_500(api: ApiHarness, database_url: str) -> None:
+    """SQLite keeps a decision 'GRANTED' (PostgreSQL's enum refuses it): the verification raised LookupError,
+    a 500, instead of naming the event and the column."""
+    if database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's enum type refuses a decision FaceGate never writes")
+    append(api.services.engine, api.services.keyring, range(1, 6))
+    sql(api.services.engine, "UPDATE audit_event SET decision = 'GRANTED' WHERE sequence = 3")
+
+    body = _verify(api)
+
+    assert (body["is_ok"], body["reason"], body["broken_sequence"], body["events_checked"]) == (
+        False,
+        "edited",
+        3,
+        2,
+    )
+    assert body["broken_event_id"] == row(api.services.engine, 3)["id"]
+    assert body["detail"].startswith("its decision holds a value FaceGate never writes ('GRANTED' is not")
+
+
 def test_devices_may_not_verify(api: ApiHarness) -> None:
     assert api.client.get("/audit/verify", headers=api.auth(Role.device)).status_code == 403
 

@@ -27,7 +27,7 @@ from storage import (
     verify_chain_since,
 )
 from tests.api.conftest import ApiHarness
-from tests.api.console_browser import DESKTOP, PHONE, launch_chromium, serving, sign_in_page
+from tests.api.console_browser import DESKTOP, PHONE, console_page, launch_chromium, serving, sign_in_page
 from tests.api.test_console import sign_in
 from tests.storage.audit_helpers import append, signed_by_stranger, sql
 
@@ -288,3 +288,25 @@ def test_in_a_browser_an_admin_re_anchors_after_a_break_and_verifies_from_it(
         expect(verdict.get_by_role("heading")).to_have_text("The chain holds after the checkpoint")
         expect(verdict).to_contain_text("acknowledging the audit chain's break at 3 (edited)")
         browser.close()
+
+
+def test_in_a_browser_a_value_facegate_never_writes_is_named_in_the_verdict(
+    api: ApiHarness, database_url: str
+) -> None:
+    """Headless Chromium: on SQLite, which keeps a decision 'GRANTED' (PostgreSQL's enum refuses it), "Verify
+    the chain" shows the break at that event and the column; it was a 500 (LookupError). Signed in before the
+    edit: the Events page, where sign-in lands, cannot show such an event."""
+    if database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's enum type refuses a decision FaceGate never writes")
+    append(api.services.engine, api.services.keyring, range(1, 6))
+    app = create_app(api.services, settings=ApiSettings())
+    with console_page(app, api.tokens[Role.auditor], "/ui/integrity") as page:
+        sql(api.services.engine, "UPDATE audit_event SET decision = 'GRANTED' WHERE sequence = 4")
+        page.get_by_role("button", name="Verify the chain").click()
+        verdict = page.get_by_role("status")
+        expect(verdict.get_by_role("heading")).to_have_text("The chain is broken")
+        expect(verdict.locator("dt:text-is('Broken at') + dd")).to_have_text("4")
+        expect(verdict.locator("dt:text-is('Reason') + dd")).to_have_text("edited")
+        expect(verdict.locator("dt:text-is('Detail') + dd")).to_contain_text(
+            "its decision holds a value FaceGate never writes ('GRANTED' is not among"
+        )

@@ -74,6 +74,25 @@ def test_verify_passes_on_a_clean_log_and_names_the_first_broken_link_after_tamp
     assert code == 1 and "broken at sequence 2 (deleted)" in output
 
 
+def test_verify_names_a_value_facegate_never_writes(
+    audited: tuple[Engine, Cipher], database_url: str
+) -> None:
+    """SQLite keeps a decision 'GRANTED' (PostgreSQL's enum refuses it): `audit verify` ended with a
+    LookupError traceback instead of the report's line."""
+    if database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's enum type refuses a decision FaceGate never writes")
+    engine, _ = audited
+    _sql(engine, "UPDATE audit_event SET decision = 'GRANTED' WHERE sequence = 4")
+
+    code, output = _invoke("audit", "verify")
+
+    assert code == 1, output
+    assert output.startswith(
+        "audit chain broken at sequence 4 (edited): its decision holds a value FaceGate never writes ("
+    )
+    assert output.endswith("): edited outside FaceGate; 3 events verified before it")
+
+
 def test_checkpoint_export_and_check(audited: tuple[Engine, Cipher], tmp_path: Path) -> None:
     engine, keyring = audited
     file = tmp_path / "checkpoint.json"

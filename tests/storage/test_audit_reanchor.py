@@ -341,3 +341,19 @@ def test_a_break_mended_since_the_re_anchoring_is_a_change_too(chain: Engine, ke
 
     with pytest.raises(CheckpointMismatch, match="now breaks nowhere, but the checkpoint was signed ack"):
         check(chain, keyring, checkpoint)
+
+
+def test_a_break_at_a_value_facegate_never_writes_can_be_acknowledged(
+    chain: Engine, keyring: Keyring, database_url: str
+) -> None:
+    """SQLite: the walk on past an event whose decision cannot be read back starts from its chain columns
+    (reading the whole event raised LookupError out of the re-anchoring). PostgreSQL refuses the value."""
+    if database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's enum type refuses a decision FaceGate never writes")
+    sql(chain, "UPDATE audit_event SET decision = 'GRANTED' WHERE sequence = 3")
+
+    checkpoint = reanchor(chain, keyring, 3)
+
+    assert [(b.sequence, b.reason) for b in checkpoint.acknowledged_breaks] == [(3, ChainBreak.edited)]
+    assert since(chain, keyring, checkpoint).is_ok
+    assert (verify(chain, keyring).reason, verify(chain, keyring).broken_sequence) == (ChainBreak.edited, 3)
