@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from enrollment.errors import EnrollmentRejected, PhotoProblem
-from enrollment.gallery import GalleryService, stored_gallery
+from enrollment.gallery import GalleryService
 from enrollment.quality import quality_problems
 from enrollment.settings import EnrollmentSettings
 from enrollment.similarity import PossibleDuplicate, possible_duplicates
@@ -249,15 +249,22 @@ def _embedded(
     return embedded, [quality for *_, quality in accepted]
 
 
-def _load_shared_gallery(session: Session, gallery: GalleryService | None) -> None:
-    """Bring the shared gallery up to the stored version before the enrollment's first write or lock.
+def _loaded_gallery(
+    session: Session, keyring: Cipher, recognizer: Recognizer, gallery: GalleryService | None
+) -> GalleryService:
+    """The gallery to search, brought up to the stored version before the enrollment's first write or lock:
+    the shared `gallery`, or without one (a CLI command) a gallery of this enrollment's own.
 
-    A full load (the gallery's first use since the server started: a minute for a million templates)
-    then runs here, not while the gallery version row (SQLite: the database's write lock) is held;
-    under it, `_stored` applies only what was committed since. Raises what GalleryService.current does.
+    A full load (the shared gallery's first use since the server started, every load of an own one: a
+    minute for a million templates) then runs here, not while the gallery version row (SQLite: the
+    database's write lock) is held, which would keep every other enrollment, deletion and access change
+    (on SQLite every writer, a gate's audit events too) waiting until their lock or busy timeout ended
+    them; under it, `_stored` applies only what was committed since. Raises what GalleryService.current
+    does.
     """
-    if gallery is not None:
-        gallery.current(session)
+    loaded = GalleryService(keyring, recognizer) if gallery is None else gallery
+    loaded.current(session)
+    return loaded
 
 
 def _stored(
@@ -270,15 +277,16 @@ def _stored(
     is_new_person: bool,
     qualities: list[FaceQuality],
     settings: EnrollmentSettings,
-    gallery: GalleryService | None,
+    gallery: GalleryService,
 ) -> EnrollmentResult:
     """The database half of `enroll`, from the gallery version lock on (see there); `is_new_person`:
-    the person was created in this transaction (a refusal rolls it back)."""
+    the person was created in this transaction (a refusal rolls it back); `gallery`: loaded already
+    (`_loaded_gallery`)."""
     lock_gallery_version(session)  # one enrollment at a time from here: each sees the one before
     hold_person(session, person_id)  # not deleted while the photos were checked, nor until the commit
     # A shared gallery changes only when the stored version does, which no one can change while this
     # transaction holds its row: the searches below need no lock of ours.
-    searched = stored_gallery(session, keyring, recognizer) if gallery is None else gallery.current(session)
+    searched = gallery.current(session)
     duplicates = _checked_duplicates(
         searched,
         recognizer,
@@ -309,11 +317,12 @@ def enroll(
     """Add one template per photo to an existing person, all or nothing.
 
     Every photo is checked (one face, its size, detector score, exposure, sharpness, pose) and compared
-    with the other enrolled people (in the shared `gallery` when given) before anything is written; the
-    caller's transaction commits. From the gallery read on, enrollments take turns (the gallery version
-    row is held until the caller's transaction ends), so each template's stored look-alikes include
-    every template committed before it; a deletion of the person takes its turn the same way, before
-    or after.
+    with the other enrolled people (in the shared `gallery` when given, else in a gallery of its own,
+    loaded in full first) before anything is written; the caller's transaction commits. From the
+    gallery's last catch-up on, enrollments take turns (the gallery version row is held until the
+    caller's transaction ends), so each template's stored look-alikes include every template committed
+    before it; a deletion of the person takes its turn the same way, before or after. A full load of
+    the gallery runs before that turn, so it keeps no one else waiting.
 
     `model_lock`, when given, is held around the work on the models only (decode, detect, quality, PAD
     check, embed), never while the database may keep the enrollment waiting: a process sharing one
@@ -339,7 +348,7 @@ def enroll(
     except EnrollmentRejected:
         get_person(session, person_id)  # an unknown person is said before the photos' problems
         raise
-    _load_shared_gallery(session, gallery)
+    loaded = _loaded_gallery(session, keyring, recognizer, gallery)
     return _stored(
         session,
         keyring,
@@ -349,7 +358,7 @@ def enroll(
         embedded=embedded,
         qualities=qualities,
         settings=settings,
-        gallery=gallery,
+        gallery=loaded,
     )
 
 
@@ -376,7 +385,7 @@ def enroll_new_person(
             duplicate after the person is created (the caller's rollback removes them).
     """
     embedded, qualities = _embedded(recognizer, photos, settings=settings, pad=pad, model_lock=model_lock)
-    _load_shared_gallery(session, gallery)
+    loaded = _loaded_gallery(session, keyring, recognizer, gallery)
     person = create_person(session, name=name)
     assert person.id is not None, "the session flushes a new person to give it an id"
     result = _stored(
@@ -388,6 +397,6 @@ def enroll_new_person(
         embedded=embedded,
         qualities=qualities,
         settings=settings,
-        gallery=gallery,
+        gallery=loaded,
     )
     return person.id, result

@@ -1,4 +1,5 @@
-"""Two enrollments at once, on PostgreSQL and SQLite: the later one's look-alike record names the earlier."""
+"""Two enrollments at once, on PostgreSQL and SQLite: the later one's look-alike record names the earlier, and
+an enrollment loading the gallery keeps no other waiting."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from enrollment import EnrollmentSettings, Photo, enroll
+from enrollment import EnrollmentResult, EnrollmentSettings, GalleryService, Photo, enroll, enroll_new_person
 from gate import GalleryCache
 from recognition import RecognitionSettings, Recognizer, build_recognizer
 from storage import (
     Engine,
     Keyring,
+    Session,
     create_person,
     gallery_version,
     list_person_templates,
     session_scope,
 )
+from tests.concurrency import held_after
 
 
 def test_look_alikes_enrolled_in_overlapping_transactions_are_a_pair_at_the_gate(
@@ -117,3 +120,60 @@ def test_first_two_enrollments_on_a_fresh_database_both_succeed_and_see_each_oth
         engine=engine, keyring=keyring, recognizer=recognizer, poll_s=0.0, monotonic=lambda: 0.0
     )
     assert (first, second) in gate.current().lookalikes(recognizer.cos_threshold)
+
+
+@pytest.mark.parametrize("entry", ["enroll", "enroll_new_person"])
+def test_an_enrollment_loading_its_own_gallery_keeps_no_other_enrollment_waiting(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer, enroll_person, group_faces, entry: str
+) -> None:
+    """`facegate enroll` passes no shared gallery: its enrollment loads every stored template itself. That
+    load ran under the gallery version lock (SQLite: the database's write lock), so an enrollment through
+    the API meanwhile waited for all of it, and failed once its lock or busy timeout ended (503). It now
+    runs before the lock: an enrollment committed during it does not wait, and is seen under the lock."""
+    enroll_person("Frank", group_faces[3])  # a gallery to load, and its version row
+    with session_scope(engine) as session:
+        existing, rival_id = (create_person(session, name=name).id or 0 for name in ("Erin", "Erin again"))
+    settings = EnrollmentSettings()
+    finished: list[str] = []
+    results: list[EnrollmentResult] = []
+
+    def command_enrollment(session: Session) -> None:  # the CLI's call: no shared gallery
+        photos = [Photo("e.jpg", group_faces[2])]
+        if entry == "enroll":
+            results.append(
+                enroll(session, keyring, recognizer, person_id=existing, photos=photos, settings=settings)
+            )
+        else:
+            _, result = enroll_new_person(
+                session, keyring, recognizer, name="Erin", photos=photos, settings=settings
+            )
+            results.append(result)
+        finished.append("command")
+
+    def api_enrollment(session: Session) -> None:  # the server's call, while the command is held in its load
+        # The command is past its models' work, so the two never run the recognizer's OpenCV DNN at once.
+        gallery = GalleryService(keyring, recognizer)
+        photos = [Photo("again.jpg", group_faces[2])]
+        enroll(
+            session,
+            keyring,
+            recognizer,
+            person_id=rival_id,
+            photos=photos,
+            settings=settings,
+            gallery=gallery,
+        )
+        finished.append("api")
+
+    command, api = held_after(
+        engine,
+        command_enrollment,
+        fragment="ORDER BY face_template.person_id, face_template.id",  # the gallery's full load
+        second=api_enrollment,
+        blocked_s=30.0,  # a bound on the wait for a lock the command would hold, not a speed claim
+    )
+
+    assert command.errors == [] and api.errors == []
+    assert finished == ["api", "command"]  # the API's was not kept waiting for the command's load
+    (result,) = results
+    assert [duplicate.person_id for duplicate in result.possible_duplicates] == [rival_id]  # and was seen

@@ -51,7 +51,10 @@ def _race(
 
     enrolling = Worker(enroll_more)
     delete_errors: list[BaseException] = []
-    with signal_on(engine, enrolling, "FROM gallery_version", is_after=True):
+    # The version row's lock, not the enrollment's first read of the version (its gallery's, before it):
+    # the row FOR UPDATE, or on SQLite the write lock its no-op UPDATE takes first.
+    lock = "FOR UPDATE" if engine.dialect.name == "postgresql" else "UPDATE gallery_version"
+    with signal_on(engine, enrolling, lock, is_after=True):
         enrolling.thread.start()
         both_ready.wait()
         if start == "after the version lock":
