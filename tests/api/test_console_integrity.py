@@ -221,6 +221,7 @@ def test_an_admin_re_anchors_in_the_page_and_downloads_the_checkpoint(
 REANCHOR_REFUSALS: dict[str, tuple[str, str, int, str]] = {
     "another-break": ("4", "INC-42", 422, "the audit chain first breaks at sequence 3 (edited"),
     "not-a-sequence": ("three", "INC-42", 422, "name each break's sequence"),
+    "a-superscript-digit": ("3²", "INC-42", 422, "name each break's sequence"),  # was a 500 (int("3²"))
     "no-note": ("3", "   ", 422, "say what the investigation found"),
 }
 

@@ -151,9 +151,10 @@ def reanchor(
 
 
 def _sequences(text: str) -> list[int] | None:
-    """The positive whole numbers in `text`, commas or spaces between; None: none, or anything else."""
+    """The positive whole numbers in `text` (ASCII digits), commas or spaces between; None: none, or anything
+    else (a superscript ² is a digit to str.isdigit but no number to int)."""
     words = text.replace(",", " ").split()
-    if not words or not all(word.isdigit() and int(word) > 0 for word in words):
+    if not words or not all(word.isascii() and word.isdigit() and int(word) > 0 for word in words):
         return None
     return [int(word) for word in words]
 
