@@ -16,12 +16,11 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from recognition import ALIGNED_SIZE_PX, BgrImage, ImageError, Recognizer, align_face
+from recognition import ALIGNED_SIZE_PX, BgrImage, ImageError, Recognizer, align_face, image_suffixes
 from training.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 
-PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".ppm"})
 DONE_FILE = "crops.json"
 SKIPPED_FILE = "skipped.tsv"
 
@@ -35,7 +34,7 @@ class CropSet:
 
 
 def identity_photos(data_dir: Path) -> dict[str, list[Path]]:
-    """Photos of each identity subfolder, sorted by name.
+    """Photos of each identity subfolder (the files of `recognition.image_suffixes()`), sorted by name.
 
     Raises:
         DatasetError: the folder is missing or has no identity subfolders with photos.
@@ -43,7 +42,7 @@ def identity_photos(data_dir: Path) -> dict[str, list[Path]]:
     if not data_dir.is_dir():
         raise DatasetError(f"{data_dir}: not a directory of identity subfolders")
     photos = {
-        folder.name: sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+        folder.name: sorted(p for p in folder.iterdir() if p.suffix.lower() in image_suffixes())
         for folder in sorted(data_dir.iterdir())
         if folder.is_dir()
     }

@@ -32,6 +32,7 @@ from recognition import (
     evaluate_verification,
     fnir_at,
     fpir_at,
+    image_suffixes,
     pair_scores,
     parse_lfw_pairs,
     read_verification_bin,
@@ -229,16 +230,16 @@ def _write_roc(report: VerificationReport, path: Path, *, title: str) -> None:
     console.print(f"ROC curve: {path}", markup=False, highlight=False)
 
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
-
-
 def photos_by_person(data: Path) -> dict[str, list[str]]:
-    """Image keys (`Name/Name_0001.jpg`) of every folder-per-person under `data`."""
+    """Image keys (`Name/Name_0001.jpg`) of every folder-per-person under `data`: its files of
+    `recognition.image_suffixes()`, any case."""
     if not data.is_dir():
         raise EvaluationDataError(f"{data} is not a folder of per-person folders")
     return {
         person.name: [
-            f"{person.name}/{photo.name}" for photo in person.iterdir() if photo.suffix in IMAGE_SUFFIXES
+            f"{person.name}/{photo.name}"
+            for photo in person.iterdir()
+            if photo.suffix.lower() in image_suffixes()
         ]
         for person in data.iterdir()
         if person.is_dir()

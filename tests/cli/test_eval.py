@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from api.cli import app
 from api.cli.eval import default_pairs_file
 from recognition import EvaluationDataError, Recognizer, parse_lfw_pairs
-from tests.data import encode_jpeg, lfw, write_verification_bin
+from tests.data import encode_jpeg, knn_examples, lfw, write_verification_bin
 
 runner = CliRunner()
 JSON_KEYS = {"accuracy", "accuracy_std", "tar_at_far_1e-3", "pairs", "detect_failures", "model"}
@@ -118,6 +119,43 @@ def test_identify_refuses_a_split_without_probes_or_impostors(tmp_path: Path) ->
     assert code == 1 and "enroll photos (4) < min photos (4)" in output
     code, output, _ = _run("--data", str(tmp_path), "--min-photos", "5", command="identify")
     assert code == 1 and "0 people with ≥ 5 photos and 1 with one" in output
+
+
+# knn_examples' photos, each saved under a name whose suffix a folder reader takes (any case)
+SAVED_AS = {
+    "alex_lacamoire/img1.jpg": "img1.PNG",
+    "biden/biden.jpg": "biden.JPG",
+    "biden/biden2.jpg": "biden2.pgm",
+    "kit_harington/john1.jpeg": "john1.jpeg",
+    "kit_harington/john2.jpeg": "john2.webp",
+    "obama/obama.jpg": "obama.tif",
+    "obama/obama2.jpg": "obama2.gif",
+    "rose_leslie/img1.jpg": "img1.jpg",
+    "rose_leslie/img2.jpg": "img2.bmp",
+}
+
+
+@pytest.mark.model
+def test_identify_takes_every_photo_suffix_a_folder_reader_takes(tmp_path: Path) -> None:
+    # `eval identify` took .jpg, .jpeg and .png only, in lower case: a person's .JPG, .pgm, .tif, .gif,
+    # .webp or .bmp photos were left out, so a person with two photos was enrolled as a single or not at all.
+    for source, name in SAVED_AS.items():
+        target = tmp_path / source.split("/")[0] / name
+        target.parent.mkdir(exist_ok=True)
+        with Image.open(knn_examples() / "train" / source) as photo:
+            photo.convert("L" if name.endswith(".pgm") else "RGB").save(
+                target, format=Image.registered_extensions()[target.suffix.lower()]
+            )
+
+    code, output, result = _run(
+        "--data", str(tmp_path), "--min-photos", "2", "--enroll-photos", "1", "--json", command="identify"
+    )
+
+    assert code == 0, output
+    assert result is not None
+    counts = {key: result[key] for key in ("gallery_identities", "mated_searches", "nonmated_searches")}
+    assert counts == {"gallery_identities": 4, "mated_searches": 4, "nonmated_searches": 1}
+    assert result["detect_failures"] == 0
 
 
 @pytest.mark.model

@@ -13,7 +13,7 @@ pytest.importorskip("pytorch_metric_learning", reason="training needs the `train
 
 from recognition import Recognizer  # noqa: E402
 from tests.data import knn_examples, no_face_photos  # noqa: E402
-from training.preprocess import aligned_crop_set, detect_and_align  # noqa: E402
+from training.preprocess import aligned_crop_set, detect_and_align, identity_photos  # noqa: E402
 
 pytestmark = pytest.mark.model
 
@@ -50,3 +50,15 @@ def test_an_aligned_dataset_is_used_in_place_and_other_sizes_are_skipped(tmp_pat
     crops = aligned_crop_set(data_dir)
     assert crops.crops == {"a": (data_dir / "a" / "crop.png",)}
     assert crops.skipped == ((data_dir / "a" / "photo.png", "not a 112×112 aligned crop"),)
+
+
+def test_identity_folders_give_every_photo_suffix_a_folder_reader_takes(tmp_path: Path) -> None:
+    # Training kept a list of its own (.jpg .jpeg .png .bmp .webp .pgm .ppm): an identity's .gif, .tif,
+    # .jfif or .jpe photos were left out of its crops.
+    for name in ("a.gif", "b.TIF", "c.jfif", "d.jpe", "e.jpg", "f.pbm", "notes.txt", "g.ico"):
+        (tmp_path / "ann" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "ann" / name).write_bytes(b"")
+
+    photos = identity_photos(tmp_path)
+
+    assert [path.name for path in photos["ann"]] == ["a.gif", "b.TIF", "c.jfif", "d.jpe", "e.jpg", "f.pbm"]
