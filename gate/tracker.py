@@ -24,7 +24,11 @@ class _Track:
 
 
 class IouTracker:
-    """Assigns each box the id of the best-overlapping live track, or a new id."""
+    """Assigns each box the id of the best-overlapping live track, or a new id.
+
+    Ids count up from 1 for the tracker's life and are never reused, also after `end_all`: the audit log
+    names a track by its id, so two tracks of one camera run must not share one.
+    """
 
     def __init__(self, *, iou_min: float, max_missed_frames: int) -> None:
         self._iou_min = iou_min
@@ -51,6 +55,10 @@ class IouTracker:
             track.missed_frames += 1
         self._tracks = [track for track in self._tracks if track.missed_frames <= self._max_missed_frames]
         return ids
+
+    def end_all(self) -> None:
+        """End every live track (a camera outage): the next box starts a new track, with the next id."""
+        self._tracks = []
 
     def live_ids(self) -> set[int]:
         return {track.track_id for track in self._tracks}

@@ -104,16 +104,20 @@ class _GateLoop:
             door_start_threshold(io.recognizer, fpir_target=self.decision.fpir_target, where=self.where),
         )
         self.pad = PadGate(settings.pad, io.pad, door=door, camera=camera, source=source_name)
-        self._reset_tracks()
-
-    def _reset_tracks(self) -> None:
-        """End every track: a new tracker numbers its tracks from 1 again, so no vote, decision or PAD
-        score of an old track may stay to be counted for a new one of the same id."""
         self.tracker = IouTracker(
-            iou_min=self.settings.track_iou_min, max_missed_frames=self.settings.track_max_missed_frames
+            iou_min=settings.track_iou_min, max_missed_frames=settings.track_max_missed_frames
         )
         self.votes: dict[int, TrackVotes] = {}
         self.decided: set[int] = set()
+
+    def _end_tracks(self) -> None:
+        """End every track with its votes, decision and PAD evidence; none of it may count for a later track.
+
+        The tracker keeps counting, so a track after an outage gets a new id, never an earlier track's.
+        """
+        self.tracker.end_all()
+        self.votes = {}
+        self.decided = set()
         self.pad.keep_only(set())
 
     def step(self, frame_index: int, item: BgrImage | CapturedFrame | SourceOutage) -> Iterator[GateDecision]:
@@ -330,7 +334,7 @@ class _GateLoop:
     def _outage(self, outage: SourceOutage) -> None:
         """A camera outage: audited as a denial, and every open track ends (no vote survives it)."""
         self.outcome.outage(outage, threshold=self._last_cos_threshold())
-        self._reset_tracks()
+        self._end_tracks()
 
 
 def run_gate(

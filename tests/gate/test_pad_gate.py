@@ -436,9 +436,9 @@ def test_a_grey_calibration_without_the_target_holds_grey_tracks_to_its_nearest_
 def test_a_track_after_a_camera_outage_is_judged_by_its_own_pad_frames_only(
     engine, keyring, recognizer, pad_detector, enrolled
 ) -> None:
-    """After an outage the tracker numbers tracks from 1 again, and the PAD scores of the track 1 before it
-    were kept: a photo held up after the camera came back was judged on the live face's three frames from
-    before the outage (its own were not scored, the track had its three already) and granted."""
+    """After an outage the tracker numbered tracks from 1 again (6d83169), and the PAD scores of the track 1
+    before it were kept: a photo held up after the camera came back was judged on the live face's three frames
+    from before the outage (its own were not scored, the track had its three already) and granted."""
     settings = GateSettings(pad=PadSettings(policy="enforce"))
     settings.decision.cooldown_s = 0.0
     settings.decision.votes_required = 4  # three live frames vote, and are PAD-scored, but decide nothing

@@ -84,3 +84,11 @@ def test_overlap_below_threshold_is_a_new_track():
     tracker.update([(0, 0, 100, 100)])
     assert iou((0, 0, 100, 100), (50, 0, 150, 100)) < 0.5
     assert tracker.update([(50, 0, 150, 100)]) == [2]
+
+
+def test_end_all_ends_every_track_and_the_next_box_gets_the_next_id():
+    tracker = IouTracker(iou_min=0.3, max_missed_frames=2)
+    assert tracker.update([BOX, (400, 100, 500, 220)]) == [1, 2]
+    tracker.end_all()  # a camera outage
+    assert tracker.live_ids() == set()
+    assert tracker.update([BOX]) == [3]  # the same place, a new track: ids are never reused
