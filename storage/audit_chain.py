@@ -16,9 +16,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, func, select
 
+from storage.audit_rows import (
+    UNREADABLE_VALUE_ERRORS,
+    Unreadable,
+    sequence_between,
+    up_to_the_unreadable,
+    with_misstored_times,
+)
 from storage.errors import UnknownKeyId
 from storage.models import AuditChainHead, AuditEvent
 from storage.protocols import Cipher
@@ -152,7 +158,7 @@ class _Walk:
         )
 
     def broken(
-        self, reason: ChainBreak, *, sequence: int, event: AuditEvent | _Unreadable | None, detail: str
+        self, reason: ChainBreak, *, sequence: int, event: AuditEvent | Unreadable | None, detail: str
     ) -> ChainReport:
         return ChainReport(
             events_checked=self.checked,
@@ -195,7 +201,7 @@ def verify_chain(
     up_to = None if head is None else head.sequence
     after = start[0] or None  # the whole chain also reads rows renumbered to 0 or below, to name them
     for event in _events_in_order(session, after=after, up_to=up_to, batch_rows=batch_rows):
-        if isinstance(event, _Unreadable):
+        if isinstance(event, Unreadable):
             misplaced = _out_of_sequence(walk, event)
             return misplaced or walk.broken(
                 ChainBreak.edited, sequence=event.sequence, event=event, detail=event.detail
@@ -210,77 +216,26 @@ def verify_chain(
     return _check_head(session, walk, head)
 
 
-@dataclass(frozen=True)
-class _Unreadable:
-    """A row whose stored values cannot be read back as an event: a value FaceGate never writes."""
-
-    id: int | None
-    sequence: int
-    detail: str
-
-
-UNREADABLE_VALUE_ERRORS = (LookupError, ValueError, TypeError)
-"""What reading a stored value raises when it is none FaceGate writes (SQLite keeps any value in any column:
-a decision 'GRANTED' is a LookupError, a time 'garbage' a ValueError, a time 20300102 a TypeError)."""
-
-
 def _events_in_order(
     session: Session, *, after: int | None, up_to: int | None, batch_rows: int
-) -> Iterator[AuditEvent | _Unreadable]:
+) -> Iterator[AuditEvent | Unreadable]:
     """Events above sequence `after` (all when None) by ascending sequence, one batch in memory at a time
     (keyset pagination). A batch with an unreadable row is read again one row at a time, up to that row,
-    which ends the walk as an `_Unreadable`."""
+    which ends the walk as an `Unreadable`."""
     while True:
-        query = select(AuditEvent).where(*_between(after, up_to)).order_by(col(AuditEvent.sequence))
+        query = select(AuditEvent).where(*sequence_between(after, up_to)).order_by(col(AuditEvent.sequence))
         try:
             batch = session.exec(query.limit(batch_rows)).all()
         except UNREADABLE_VALUE_ERRORS:
-            yield from _up_to_the_unreadable(session, after, up_to, batch_rows)
+            yield from up_to_the_unreadable(session, after, up_to, batch_rows)
             return
-        yield from batch
+        yield from with_misstored_times(session, batch)
         if len(batch) < batch_rows:
             return
         after = batch[-1].sequence
 
 
-def _between(after: int | None, up_to: int | None) -> list[ColumnElement[bool]]:
-    """Sequence above `after` and up to `up_to` (None: unbounded)."""
-    conditions: list[ColumnElement[bool]] = []
-    if after is not None:
-        conditions.append(col(AuditEvent.sequence) > after)
-    if up_to is not None:
-        conditions.append(col(AuditEvent.sequence) <= up_to)
-    return conditions
-
-
-def _up_to_the_unreadable(
-    session: Session, after: int | None, up_to: int | None, batch_rows: int
-) -> Iterator[AuditEvent | _Unreadable]:
-    """The batch's events one by one, then its first unreadable row, named with the column that holds what
-    cannot be read."""
-    rows = select(col(AuditEvent.id), col(AuditEvent.sequence)).where(*_between(after, up_to))
-    for event_id, sequence in session.exec(rows.order_by(col(AuditEvent.sequence)).limit(batch_rows)).all():
-        try:
-            event = session.exec(select(AuditEvent).where(col(AuditEvent.id) == event_id)).one()
-        except UNREADABLE_VALUE_ERRORS as exc:
-            yield _Unreadable(
-                id=event_id, sequence=sequence, detail=_unreadable_value(session, event_id, exc)
-            )
-            return
-        yield event
-
-
-def _unreadable_value(session: Session, event_id: int | None, error: Exception) -> str:
-    """Which column of row `event_id` holds a value that cannot be read back, and why."""
-    for column in AuditEvent.__table__.columns:  # type: ignore[attr-defined]
-        try:
-            session.exec(select(column).where(col(AuditEvent.id) == event_id)).one()
-        except UNREADABLE_VALUE_ERRORS as exc:
-            return f"its {column.name} holds a value FaceGate never writes ({exc}): edited outside FaceGate"
-    return f"a stored value cannot be read back ({error}): edited outside FaceGate"
-
-
-def _out_of_sequence(walk: _Walk, event: AuditEvent | _Unreadable) -> ChainReport | None:
+def _out_of_sequence(walk: _Walk, event: AuditEvent | Unreadable) -> ChainReport | None:
     """The report of a sequence number that is not the next one (a duplicate, or a gap before it)."""
     expected = walk.sequence + 1
     if event.sequence < expected:

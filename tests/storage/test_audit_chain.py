@@ -213,6 +213,35 @@ def test_a_value_facegate_never_writes_is_named_as_an_edit_where_it_was_made(
     assert report.summary().startswith("audit chain broken at sequence 5 (edited): its ")
 
 
+MISSTORED_TIMES = {"iso-t": "2030-01-02T08:00:05.123456", "compact": "20300102T080005.123456"}
+
+
+@pytest.mark.parametrize("stored", MISSTORED_TIMES.values(), ids=list(MISSTORED_TIMES))
+def test_a_time_rewritten_as_other_text_for_the_same_instant_is_named_as_an_edit(
+    chain: Engine, keyring: Keyring, database_url: str, stored: str
+) -> None:
+    """Event 5's time, 2030-01-02 08:00:05.123456 UTC, rewritten as other ISO 8601 text for the same instant:
+    its HMAC still verified, while on SQLite the time filters compare the stored text, so a window around it
+    no longer found it (the chain intact, the event hidden). PostgreSQL stores the instant: nothing hides."""
+    sql(chain, "UPDATE audit_event SET occurred_at = :t WHERE sequence = 5", t=stored)
+    around = EventFilter(since=T0 + timedelta(seconds=4), until=T0 + timedelta(seconds=6))
+    with session_scope(chain) as session:
+        found = [e.sequence for e in query_events(session, where=around)[0]]
+
+    report = verify(chain, keyring, batch_rows=3)
+
+    if database_url.startswith("postgresql"):
+        assert report.is_ok and found == [5, 4]
+        return
+    assert found == [4]  # what an auditor's window shows
+    assert (report.reason, report.broken_sequence, report.events_checked) == (ChainBreak.edited, 5, 4)
+    assert report.detail == (
+        f"its occurred_at is stored as {stored!r}, not as FaceGate writes that time "
+        "('2030-01-02 08:00:05.123456'): time filters compare the stored text and would miss it; edited "
+        "outside FaceGate"
+    )
+
+
 def row_id(engine: Engine, sequence: int) -> int:
     with engine.connect() as connection:
         found = connection.execute(text("SELECT id FROM audit_event WHERE sequence = :s"), {"s": sequence})
