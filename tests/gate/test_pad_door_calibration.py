@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Literal
 
 import pytest
 from pydantic import ValidationError
 
+from enrollment import EnrollmentSettings, Photo, enroll
 from gate import (
     PRESENTATION_ATTACK,
     DoorCalibrationRefused,
@@ -30,6 +34,7 @@ from recognition import (
     PadCalibration,
     PadTrackRule,
     PresentationAttackDetector,
+    Recognizer,
     attack_evidence,
     threshold_at_bpcer,
 )
@@ -43,7 +48,10 @@ from storage import (
     Keyring,
     append_event,
     checkpoint_public_key,
+    create_person,
+    ensure_door,
     export_checkpoint,
+    make_engine,
     session_scope,
 )
 from tests.data import encode_jpeg
@@ -97,6 +105,58 @@ def enrolled(enroll_person) -> int:
     return enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
 
 
+@pytest.fixture(scope="module")
+def recorded(
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_sqlite_file: Path,
+    recognizer: Recognizer,
+    pad_model_dir: Path,
+    pad_detector: PresentationAttackDetector,
+) -> dict[str, list[AuditEventPublic]]:
+    """The front door's monitor events as the gate records them, run once per module (detection, embedding
+    and PAD of every frame were most of this module's CPU time) on a scratch SQLite database with T1 enrolled
+    first, as `enrolled` enrols T1 in each test's: 10 colour tracks decided by the passive score (`passive`),
+    and 10 colour and 10 grey ones by the hand-set track rule (`rule`, `rule_grey`). `_replayed` appends them
+    to a test's audit log, for the tests of what calibration makes of the log; the tests of what the gate
+    itself records run it on SQLite and PostgreSQL."""
+    root = tmp_path_factory.mktemp("recorded")
+    shutil.copyfile(migrated_sqlite_file, root / "facegate.db")
+    scratch, keyring = make_engine(f"sqlite:///{root / 'facegate.db'}"), Keyring([secrets.token_bytes(32)])
+    with session_scope(scratch) as session:
+        person = create_person(session, name="T1")
+        assert person.id is not None
+        photo = Photo("0.jpg", encode_jpeg(sample("image_T1.jpg")))
+        enroll(
+            session, keyring, recognizer, person_id=person.id, photos=[photo], settings=EnrollmentSettings()
+        )
+    with_rule = pad_with(pad_model_dir, root, track_rule=hand_set_rule((PASSIVE_FEATURE, "frame_edges")))
+    events: dict[str, list[AuditEventPublic]] = {}
+    for name, detector, clips in (
+        ("passive", pad_detector, door_clips(10, seed=7)),
+        ("rule", with_rule, door_clips(10, seed=23)),
+        ("rule_grey", with_rule, door_clips(10, seed=26, is_grey=True)),
+    ):
+        seen = sum(len(before) for before in events.values())
+        _, door_events = run_pad_gate(
+            scratch, keyring, recognizer, detector, clips, settings=_settings("monitor")
+        )
+        events[name] = door_events[seen:]
+        assert len(events[name]) == 10 and all(e.decision is Decision.granted for e in events[name])
+    scratch.dispose()
+    return events
+
+
+def _replayed(engine: Engine, keyring: Cipher, events: Sequence[AuditEventPublic]) -> list[AuditEventPublic]:
+    """`events` (of `recorded`) appended to the front door's audit log as their gate recorded them (a copy
+    under this log's chain and MAC, as `run_pad_gate` appends a gate's events): the appended, oldest first."""
+    with session_scope(engine) as session:
+        ensure_door(session, name="front")
+        appended = [
+            append_event(session, keyring, AuditEventCreate(**e.model_dump(exclude=_CHAINED))) for e in events
+        ]
+    return sorted(appended, key=lambda e: e.id)
+
+
 def _colour(event: AuditEventPublic) -> str:
     return json.loads(event.pad_cues or "{}").get("colour", "")
 
@@ -110,19 +170,19 @@ def test_the_door_threshold_is_the_card_rule_on_exactly_its_granted_monitor_even
         keyring,
         recognizer,
         pad_detector,
-        [*door_clips(12, seed=1), *door_clips(12, seed=2, is_grey=True)],
+        [*door_clips(10, seed=1), *door_clips(10, seed=2, is_grey=True)],
         settings=_settings("monitor"),
     )
     # Left out: enforced events, another door's, and this door's before the window.
     run_pad_gate(
-        engine, keyring, recognizer, pad_detector, door_clips(2, seed=3), settings=_settings("enforce")
+        engine, keyring, recognizer, pad_detector, door_clips(1, seed=3), settings=_settings("enforce")
     )
     run_pad_gate(
         engine,
         keyring,
         recognizer,
         pad_detector,
-        door_clips(2, seed=4),
+        door_clips(1, seed=4),
         settings=_settings("monitor"),
         door="back",
     )
@@ -132,7 +192,7 @@ def test_the_door_threshold_is_the_card_rule_on_exactly_its_granted_monitor_even
         keyring,
         recognizer,
         pad_detector,
-        door_clips(2, seed=5),
+        door_clips(1, seed=5),
         settings=_settings("monitor"),
         at=old,
     )
@@ -169,7 +229,7 @@ def test_each_camera_shows_its_share_at_the_pooled_threshold_and_its_own_when_it
 ) -> None:
     """Two cameras of one door pool their events; the result shows each one's events and refusals at the
     pooled thresholds, so that one that differs stands out, and its own threshold from enough events."""
-    for source, clips in (("replay:lobby", door_clips(10, seed=16)), ("replay:side", door_clips(4, seed=17))):
+    for source, clips in (("replay:lobby", door_clips(10, seed=16)), ("replay:side", door_clips(2, seed=17))):
         _, events = run_pad_gate(
             engine, keyring, recognizer, pad_detector, clips, settings=_settings("monitor"), source=source
         )
@@ -179,7 +239,7 @@ def test_each_camera_shows_its_share_at_the_pooled_threshold_and_its_own_when_it
     assert colour.calibration is not None and grey_result.cameras == ()
     door_at, card_at = colour.calibration.attack_threshold, colour.card_threshold
     scores = {s: [e.pad_score for e in events if e.source == s] for s in ("replay:lobby", "replay:side")}
-    assert [len(v) for v in scores.values()] == [10, 4]
+    assert [len(v) for v in scores.values()] == [10, 2]
     assert [
         (c.source, c.event_count, c.refused_at_door, c.refused_at_card, c.own_threshold)
         for c in colour.cameras
@@ -199,11 +259,9 @@ def test_each_camera_shows_its_share_at_the_pooled_threshold_and_its_own_when_it
 
 @pytest.mark.model
 def test_too_few_events_for_the_target_refuse(
-    engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
+    engine, keyring, pad_detector: PresentationAttackDetector, enrolled, recorded
 ) -> None:
-    run_pad_gate(
-        engine, keyring, recognizer, pad_detector, door_clips(3, seed=6), settings=_settings("monitor")
-    )
+    _replayed(engine, keyring, recorded["passive"][:3])
 
     with pytest.raises(
         DoorCalibrationRefused, match=r"too few .* \(need 10 of one colour, .* found colour 3, grey 0\)"
@@ -213,11 +271,9 @@ def test_too_few_events_for_the_target_refuse(
 
 @pytest.mark.model
 def test_events_scored_with_other_pad_weights_refuse(
-    engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
+    engine, keyring, pad_detector: PresentationAttackDetector, enrolled, recorded
 ) -> None:
-    _, events = run_pad_gate(
-        engine, keyring, recognizer, pad_detector, door_clips(10, seed=7), settings=_settings("monitor")
-    )
+    events = _replayed(engine, keyring, recorded["passive"])
     assert _calibrate(engine, keyring, pad_detector).calibration.colour
     # One more granted monitor event, as a gate with an earlier PAD model wrote it.
     earlier = events[0].model_dump(exclude={"id", "sequence", "link_hash"}) | {"pad_weights_hash": "e" * 64}
@@ -232,14 +288,12 @@ def test_events_scored_with_other_pad_weights_refuse(
 
 @pytest.mark.model
 def test_a_monitor_event_edited_or_deleted_in_the_database_refuses_naming_it(
-    engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
+    engine, keyring, pad_detector: PresentationAttackDetector, enrolled, recorded
 ) -> None:
     """Someone who can write the database but lacks the master key lowers the most attack-like monitor
     event's PAD score, which would loosen the door's threshold, or deletes it: calibration verifies the
     audit chain as `facegate audit verify` does and refuses, naming the event."""
-    _, events = run_pad_gate(
-        engine, keyring, recognizer, pad_detector, door_clips(10, seed=15), settings=_settings("monitor")
-    )
+    events = _replayed(engine, keyring, recorded["passive"])
 
     def calibrate() -> DoorPadCalibration:
         return _calibrate(engine, keyring, pad_detector).calibration
@@ -259,13 +313,11 @@ def test_a_monitor_event_edited_or_deleted_in_the_database_refuses_naming_it(
 
 @pytest.mark.model
 def test_from_a_signed_checkpoint_a_break_before_it_no_longer_refuses_and_one_after_it_still_does(
-    engine, keyring, recognizer, pad_detector: PresentationAttackDetector, enrolled
+    engine, keyring, pad_detector: PresentationAttackDetector, enrolled, recorded
 ) -> None:
     """The log is append-only, so a break refuses the whole-chain calibration for good; with a checkpoint
     signed while the chain held, the door calibrates from the events after it alone, and says so."""
-    _, before = run_pad_gate(
-        engine, keyring, recognizer, pad_detector, door_clips(10, seed=19), settings=_settings("monitor")
-    )
+    before = _replayed(engine, keyring, recorded["passive"])
     with session_scope(engine) as session:
         checkpoint = export_checkpoint(session, keyring, now=NOON + timedelta(minutes=5))
     # The same tracks again after it (as their gate recorded them, a copy under the chain's MAC).
@@ -377,7 +429,7 @@ def test_events_of_another_deciding_score_refuse_both_ways(
 
 @pytest.mark.model
 def test_events_of_a_refit_track_rule_or_of_an_unknown_rule_refuse_naming_it(
-    engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled
+    engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled, recorded
 ) -> None:
     """Each rule-decided event names its rule (the hash of its coefficients, MAC-covered); a door deciding
     by a refit rule cannot take its threshold from the old rule's events, nor from events recorded before
@@ -388,9 +440,7 @@ def test_events_of_a_refit_track_rule_or_of_an_unknown_rule_refuse_naming_it(
     assert rule.model_copy(update={"fitted_on": "elsewhere"}).rule_sha256 == rule.rule_sha256
     with_rule = pad_with(pad_model_dir, tmp_path / "old", track_rule=rule)
     with_refit = pad_with(pad_model_dir, tmp_path / "refit", track_rule=refit)
-    _, monitored = run_pad_gate(
-        engine, keyring, recognizer, with_rule, door_clips(10, seed=23), settings=_settings("monitor")
-    )
+    monitored = _replayed(engine, keyring, recorded["rule"])
     assert {json.loads(e.pad_cues or "{}")["track_rule_sha256"] for e in monitored} == {rule.rule_sha256}
     assert verify(engine, keyring).is_ok  # the rule's hash is inside the MAC-covered cues
 
@@ -579,14 +629,18 @@ def _card_at(threshold: float, evidence: PadAttackEvidence | None) -> PadCalibra
 
 @pytest.mark.model
 def test_the_cards_attack_evidence_is_read_at_both_thresholds_and_more_than_10_points_given_up_warns(
-    engine, keyring, recognizer, pad_model_dir, pad_detector: PresentationAttackDetector, tmp_path, enrolled
+    engine,
+    keyring,
+    pad_model_dir,
+    pad_detector: PresentationAttackDetector,
+    tmp_path,
+    enrolled,
+    recorded,
 ) -> None:
     """The card's colour calibration carries attack scores; the result gives each species' APCER at the
     door's threshold and at the card's, and calls the door weaker when it lets through more than 10 points
     more of some species: 30 of 300 attacks between the two thresholds is not more, 31 is."""
-    run_pad_gate(
-        engine, keyring, recognizer, pad_detector, door_clips(10, seed=18), settings=_settings("monitor")
-    )
+    _replayed(engine, keyring, recorded["passive"])
     plain = _calibrate(engine, keyring, pad_detector).colours[0]
     assert plain.attacks is None and plain.attacks_missing is not None
     assert "uncalibrated" in plain.attacks_missing
@@ -642,11 +696,15 @@ def _assert_summary(
 
 @pytest.mark.model
 def test_a_card_calibration_without_attack_scores_is_said_plainly_per_colour(
-    engine, keyring, recognizer, pad_model_dir, pad_detector: PresentationAttackDetector, tmp_path, enrolled
+    engine,
+    keyring,
+    pad_model_dir,
+    pad_detector: PresentationAttackDetector,
+    tmp_path,
+    enrolled,
+    recorded,
 ) -> None:
-    run_pad_gate(
-        engine, keyring, recognizer, pad_detector, door_clips(10, seed=19), settings=_settings("monitor")
-    )
+    _replayed(engine, keyring, recorded["passive"])
     grey_card = PadCalibration(
         dataset="LFW in grey",
         bona_fide_count=100,
@@ -729,16 +787,14 @@ def _rule_evidence(
 
 @pytest.mark.model
 def test_a_rule_decided_door_reads_the_rules_own_attack_tracks_and_warns_past_10_points(
-    engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled
+    engine, keyring, pad_model_dir, tmp_path, enrolled, recorded
 ) -> None:
     """A door that decides by the track rule: the rule's attack evidence (its scores on held-out colour
     attack tracks) is read per track at the door's threshold and at the rule's, for colour tracks only (grey
     ones score otherwise), and more than 10 points given up warns, as for the passive score."""
     rule = hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
     with_rule = pad_with(pad_model_dir, tmp_path / "plain", track_rule=rule)
-    run_pad_gate(
-        engine, keyring, recognizer, with_rule, door_clips(10, seed=23), settings=_settings("monitor")
-    )
+    _replayed(engine, keyring, recorded["rule"])
     plain = _calibrate(engine, keyring, with_rule).colours[0]
     assert plain.attacks is None and (plain.attacks_missing or "").startswith(
         "the door decides by the card's track rule, which records no attack scores"
@@ -803,7 +859,7 @@ def test_a_track_rules_evidence_holds_only_for_the_coefficients_that_scored_it(
 
 @pytest.mark.model
 def test_a_rule_decided_door_reads_the_rules_attack_tracks_only_for_the_colour_they_were_measured_in(
-    engine, keyring, recognizer, pad_model_dir, tmp_path, enrolled
+    engine, keyring, pad_model_dir, tmp_path, enrolled, recorded
 ) -> None:
     """Grey (night/IR) and colour monitor events of a door deciding by the track rule, each colour with its
     own threshold: the rule's evidence of grey attack tracks is read per track for the grey threshold only,
@@ -811,8 +867,7 @@ def test_a_rule_decided_door_reads_the_rules_attack_tracks_only_for_the_colour_t
     round; a rule holding both colours' evidence reads each colour off its own."""
     rule = hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
     with_rule = pad_with(pad_model_dir, tmp_path / "plain", track_rule=rule)
-    clips = [*door_clips(10, seed=25), *door_clips(10, seed=26, is_grey=True)]
-    run_pad_gate(engine, keyring, recognizer, with_rule, clips, settings=_settings("monitor"))
+    _replayed(engine, keyring, [*recorded["rule"], *recorded["rule_grey"]])
     thresholds = {}
     for plain in _calibrate(engine, keyring, with_rule).colours:
         assert plain.calibration is not None and plain.attacks is None
