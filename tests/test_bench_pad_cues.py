@@ -51,7 +51,7 @@ def _run_bench(out: Path, capsys: pytest.CaptureFixture[str], *options: str) -> 
     """bench/pad_cues.py --write-card as BENCHMARKS runs it, small: its last stdout line."""
     argv = [
         "bench/pad_cues.py", "--out", str(out), "--seed", "13", "--people", "4", "--bona", "5",
-        "--attacks", "2", "--frames", "6", "--write-card", *options,
+        "--attacks", "1", "--frames", "4", "--write-card", *options,
     ]  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(sys, "argv", argv)
