@@ -132,7 +132,13 @@ from storage.idempotency import (
     purge_idempotent_responses,
     record_idempotent_response,
 )
-from storage.master_key import add_key_to_file, key_file_keys, load_keyring, merge_keys_into_file
+from storage.master_key import (
+    add_key_to_file,
+    key_file_keys,
+    load_keyring,
+    merge_keys_into_file,
+    restorable_key_ids,
+)
 from storage.migrate import current_revision, head_revision, schema_drift
 from storage.models import (
     MAX_DB_INT,
@@ -234,6 +240,7 @@ __all__ = [
     "create_backup",
     "key_file_keys",
     "merge_keys_into_file",
+    "restorable_key_ids",
     "restore_backup",
     "ApiKey",
     "AuthFailure",

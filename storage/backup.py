@@ -9,9 +9,10 @@ backup also moves an installation from one to the other.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -29,7 +30,9 @@ from storage.migrate import current_revision
 from storage.models import FaceTemplate, GalleryChange, GalleryVersion, Person, PersonKey
 from storage.statement_timeout import allow_long_statements
 
-FORMAT = "facegate-backup/v1"
+FORMAT = "facegate-backup/v2"
+"""v2 ends each file with an end record holding the SHA-256 of every line before it."""
+_FORMATS = (FORMAT, "facegate-backup/v1")
 _BATCH_ROWS = 500
 
 
@@ -79,10 +82,25 @@ def _private_file(path: Path) -> IO[str]:
     return os.fdopen(private_file(path, os.O_WRONLY | os.O_EXCL), "w")
 
 
-def _write_table(handle: IO[str], connection: Connection, table: Table) -> int:
+class _Lines:
+    """One backup file's lines, hashed as written, so that its end record vouches for every line before it."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self._handle, self._digest = handle, hashlib.sha256()
+
+    def write(self, text: str) -> None:
+        line = text + "\n"
+        self._digest.update(line.encode())
+        self._handle.write(line)
+
+    def end(self) -> None:
+        self._handle.write(json.dumps({"end": {"sha256": self._digest.hexdigest()}}) + "\n")
+
+
+def _write_table(lines: _Lines, connection: Connection, table: Table) -> int:
     count = 0
     for row in connection.execution_options(yield_per=_BATCH_ROWS).execute(select(table)).mappings():
-        handle.write(json.dumps({"table": table.name, "row": {k: _encode(v) for k, v in row.items()}}) + "\n")
+        lines.write(json.dumps({"table": table.name, "row": {k: _encode(v) for k, v in row.items()}}))
         count += 1
     return count
 
@@ -117,11 +135,14 @@ def create_backup(engine: Engine, out_dir: Path, *, master_keys: list[str] | Non
             connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
         allow_long_statements(connection)  # a table of any size; a lock wait is still bounded
         revision = current_revision(engine)
-        data_handle.write(_header("data", revision) + "\n")
+        data_lines, keys_lines = _Lines(data_handle), _Lines(keys_handle)
+        data_lines.write(_header("data", revision))
         for table in _tables():
-            files.rows[table.name] = _write_table(data_handle, connection, table)
-        keys_handle.write(_header("keys", revision, master_keys=master_keys) + "\n")
-        files.rows[PersonKey.__tablename__] = _write_table(keys_handle, connection, _table(PersonKey))
+            files.rows[table.name] = _write_table(data_lines, connection, table)
+        data_lines.end()
+        keys_lines.write(_header("keys", revision, master_keys=master_keys))
+        files.rows[PersonKey.__tablename__] = _write_table(keys_lines, connection, _table(PersonKey))
+        keys_lines.end()
     return files
 
 
@@ -136,18 +157,47 @@ def _read_header(path: Path, kind: str) -> dict[str, Any]:
         header = json.loads(first_line)
     except json.JSONDecodeError:
         header = None
-    if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("kind") != kind:
+    if not isinstance(header, dict) or header.get("format") not in _FORMATS or header.get("kind") != kind:
         raise BackupError(f"{path} is not a FaceGate {kind} backup ({FORMAT})")
+    if header["format"] == FORMAT:
+        _check_end_record(path)
     return header
 
 
+def _check_end_record(path: Path) -> None:
+    """Raises BackupError unless the last line is the end record and its SHA-256 matches the lines before.
+
+    A file cut at a line boundary parses line by line: without this, a truncated data backup restored
+    part of the database, and a truncated key backup left its last people out as erased.
+    """
+    digest, last = hashlib.sha256(), b""
+    with path.open("rb") as handle:
+        for line in handle:
+            digest.update(last)
+            last = line
+    try:
+        end = json.loads(last)["end"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise BackupError(
+            f"{path} does not end with its end record: the file is truncated (an interrupted backup or "
+            "copy?); nothing was restored"
+        ) from exc
+    if not isinstance(end, dict) or end.get("sha256") != digest.hexdigest():
+        raise BackupError(
+            f"{path} was altered after it was written (its SHA-256 does not match); nothing was restored"
+        )
+
+
 def _read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(table, row) for every line after the header; raises BackupError on a damaged line."""
+    """(table, row) for every line after the header up to the end record; raises BackupError on a damaged
+    line."""
     with path.open() as handle:
         handle.readline()
         for number, line in enumerate(handle, start=2):
             try:
                 record = json.loads(line)
+                if isinstance(record, dict) and "end" in record:
+                    return
                 yield record["table"], {k: _decode(v) for k, v in record["row"].items()}
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise BackupError(f"{path}:{number}: damaged line (truncated file?)") from exc
@@ -235,20 +285,41 @@ def _without_erased(
             yield name, row
 
 
-def restore_backup(engine: Engine, *, data: Path, keys: Path) -> RestoreReport:
+def _check_master_keys(person_keys: dict[int, dict[str, Any]], master_key_ids: Collection[str]) -> None:
+    """Raises BackupError when a data key is wrapped by a master key the installation will not hold."""
+    missing: dict[str, int] = {}
+    for row in person_keys.values():
+        if row["master_key_id"] not in master_key_ids:
+            missing[row["master_key_id"]] = missing.get(row["master_key_id"], 0) + 1
+    if missing:
+        named = ", ".join(f"{key_id} ({count} data keys)" for key_id, count in sorted(missing.items()))
+        raise BackupError(
+            "the key backup's data keys are wrapped by master keys this installation does not have: "
+            f"{named}; no template would decrypt. Configure those keys (FACEGATE_MASTER_KEY or the key "
+            "file) and restore again; nothing was restored"
+        )
+
+
+def restore_backup(
+    engine: Engine, *, data: Path, keys: Path, master_key_ids: Collection[str] | None = None
+) -> RestoreReport:
     """Load a data backup and a key backup into an empty, migrated database, in one transaction.
 
     People whose templates are in the data backup but whose data key is not in the key backup were
     erased after the data backup was taken: they and their templates are left out and reported.
+    With `master_key_ids` (the master keys the installation will hold), a data key wrapped by any other
+    master key refuses the restore before anything is written.
 
     Raises:
-        BackupError: a file is not a backup, is damaged, or is from another schema revision; or
-            the target database is not empty.
+        BackupError: a file is not a backup, is damaged, or is from another schema revision; a data key
+            is wrapped by a master key not in `master_key_ids`; or the target database is not empty.
         Conflict: a concurrent write took a restored row's unique key (nothing is restored).
         DatabaseUnavailable: the database cannot be reached or aborted the transaction.
     """
     headers = [_read_header(data, "data"), _read_header(keys, "keys")]
     person_keys = {row["person_id"]: row for _, row in _read_rows(keys)}
+    if master_key_ids is not None:
+        _check_master_keys(person_keys, master_key_ids)
     with_templates = {
         row["person_id"] for name, row in _read_rows(data) if name == FaceTemplate.__tablename__
     }

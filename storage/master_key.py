@@ -84,6 +84,22 @@ def key_file_keys(settings: StorageSettings) -> list[str] | None:
     return [line.strip() for line in settings.resolved_key_file.read_text().splitlines() if line.strip()]
 
 
+def restorable_key_ids(settings: StorageSettings, backup_keys: list[str]) -> set[str]:
+    """Ids of the master keys the installation holds once a restore is done: the configured ones, and,
+    when keys come from the key file, the key backup's too (the restore adds them to it).
+
+    Raises:
+        MissingKey: a configured or backed-up key does not decode.
+        KeyringError: the KMS hook cannot be loaded.
+    """
+    if settings.kms_hook or settings.master_key is not None:
+        return set(load_keyring(settings).key_ids)
+    keys = [*(key_file_keys(settings) or []), *backup_keys]
+    if not keys:
+        return set()
+    return {key_id_of(key) for key in decode_key_list("\n".join(keys), "master key", separator="\n")}
+
+
 def merge_keys_into_file(settings: StorageSettings, keys: list[str]) -> int:
     """Add restored master keys to the key file (created 0600 if missing); returns how many were new.
 

@@ -15,6 +15,7 @@ from storage import (
     create_backup,
     key_file_keys,
     merge_keys_into_file,
+    restorable_key_ids,
     restore_backup,
 )
 
@@ -48,9 +49,11 @@ def restore_command(
     """Restore into an empty database; people erased after the data backup are not brought back."""
     with cli_errors():
         settings = StorageSettings()
+        backup_keys = backup_master_keys(keys)
+        held = restorable_key_ids(settings, backup_keys)
         with database_engine(settings) as engine:
-            report = restore_backup(engine, data=data, keys=keys)
-        added = merge_keys_into_file(settings, backup_master_keys(keys))
+            report = restore_backup(engine, data=data, keys=keys, master_key_ids=held)
+        added = merge_keys_into_file(settings, backup_keys)
     rows = ", ".join(f"{table} {count}" for table, count in report.rows.items() if count)
     console.print(f"restored: {rows or 'nothing'}")
     if added:

@@ -15,7 +15,7 @@ from api.cli import app
 from api.cli.demo import write_video
 from api.cli.demo_data import Scene
 from recognition import image_suffixes
-from storage import StorageSettings, open_database
+from storage import StorageSettings, generate_key, open_database
 from tests.data import knn_examples, no_face_photos
 from tests.storage.lookalike_helpers import upgrade_from_0010
 
@@ -250,6 +250,11 @@ def test_backup_then_restore_on_a_new_machine(
     assert len(data) == len(keys) == 1
 
     monkeypatch.setenv("FACEGATE_HOME", str(tmp_path / "new-machine"))
+    # Another master key in the environment overrides the key file the backup's keys go to: refused.
+    monkeypatch.setenv("FACEGATE_MASTER_KEY", generate_key())
+    code, output = _invoke("backup", "restore", "--data", str(data[0]), "--keys", str(keys[0]))
+    assert code == 1 and "this installation does not have" in output and "nothing was restored" in output
+    monkeypatch.delenv("FACEGATE_MASTER_KEY")
     code, output = _invoke("backup", "restore", "--data", str(data[0]), "--keys", str(keys[0]))
 
     assert code == 0, output

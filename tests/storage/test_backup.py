@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import stat
 import threading
 from datetime import UTC, datetime
@@ -171,11 +172,62 @@ def test_a_truncated_backup_restores_nothing(
     content = files.data.read_bytes()
     files.data.write_bytes(content[: len(content) * 2 // 3])
 
-    with pytest.raises(BackupError, match="damaged line"):
+    with pytest.raises(BackupError, match="truncated"):
         restore_backup(engine, data=files.data, keys=files.keys)
     assert decrypted(engine, keyring) == {}
     with session_scope(engine) as session:
         assert create_person(session, name="first").id == 1
+
+
+@pytest.mark.parametrize(
+    ("damaged", "damage", "message"),
+    [
+        ("data", "cut", "truncated"),  # the last people and templates were missing from the restore
+        ("keys", "cut", "truncated"),  # the last person was left out as erased since the data backup
+        ("data", "edited", "altered"),
+    ],
+)
+def test_a_backup_cut_at_a_line_or_edited_restores_nothing(
+    source: tuple[Engine, list[int], str],
+    engine: Engine,
+    keyring: Keyring,
+    tmp_path: Path,
+    damaged: str,
+    damage: str,
+    message: str,
+) -> None:
+    files = _backup(source[0], tmp_path / "backup")
+    path = files.data if damaged == "data" else files.keys
+    lines = path.read_text().splitlines(keepends=True)
+    if damage == "cut":  # as an interrupted copy leaves it: whole lines, the last ones missing
+        path.write_text("".join(lines[:-2]))
+    else:  # a name changed by hand: the line still parses
+        edited = path.read_text().replace('"name": "person 1"', '"name": "person X"')
+        assert edited != path.read_text()
+        path.write_text(edited)
+
+    with pytest.raises(BackupError, match=message):
+        restore_backup(engine, data=files.data, keys=files.keys)
+    assert decrypted(engine, keyring) == {}
+    with session_scope(engine) as session:
+        assert list_people(session) == ([], 0)
+
+
+def test_data_keys_under_a_master_key_the_installation_lacks_restore_nothing(
+    source: tuple[Engine, list[int], str], engine: Engine, keyring: Keyring, tmp_path: Path
+) -> None:
+    """Restored beside another master key (FACEGATE_MASTER_KEY set on the new machine), no template
+    would decrypt: the restore is refused, naming the key."""
+    files = _backup(source[0], tmp_path / "backup")
+
+    with pytest.raises(
+        BackupError, match=re.escape(f"does not have: {keyring.primary_key_id} (3 data keys)")
+    ):
+        restore_backup(engine, data=files.data, keys=files.keys, master_key_ids={"0123456789abcdef"})
+    with session_scope(engine) as session:
+        assert list_people(session) == ([], 0)
+    restore_backup(engine, data=files.data, keys=files.keys, master_key_ids=set(keyring.key_ids))
+    assert decrypted(engine, keyring) == decrypted(source[0], keyring)
 
 
 def test_files_swapped_or_foreign_are_refused(
