@@ -58,10 +58,11 @@ def private_sqlite_file(database: Path) -> None:
     except OSError:  # a missing directory, a read-only mount: SQLite's open says so
         return
     for path in (database, *(database.with_name(database.name + suffix) for suffix in SQLITE_COMPANIONS)):
-        _close_to_others(path)
+        close_to_others(path)
 
 
-def _close_to_others(path: Path) -> None:
+def close_to_others(path: Path) -> None:
+    """Remove others' permission bits from an existing file (group bits are kept), with a warning."""
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except OSError:  # none (the usual case for the companions), or SQLite's open will say why

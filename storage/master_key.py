@@ -14,6 +14,7 @@ from storage.cipher import (
     write_key_file,
 )
 from storage.errors import KeyringError, MissingKey
+from storage.file_modes import close_to_others
 from storage.protocols import Cipher
 from storage.settings import StorageSettings
 
@@ -53,6 +54,7 @@ def load_keyring(settings: StorageSettings, *, create_if_missing: bool = False) 
             )
         write_key_file(path, [generate_key()])
         logger.info("created master key file %s", path)
+    close_to_others(path)  # copied in with the umask's 0644, every local user could read the master key
     reload = key_file_reloader(path)
     return Keyring(decode_key_list(path.read_text(), f"key file {path}", separator="\n"), reload=reload)
 

@@ -15,6 +15,7 @@ from storage import (
     StorageSettings,
     create_backup,
     create_person,
+    load_keyring,
     load_or_create_device_key_pair,
     make_engine,
     open_database,
@@ -110,3 +111,23 @@ def test_device_key_directory_and_those_above_it_are_created_owner_only(tmp_path
         0o700,
         0o600,
     )
+
+
+def test_a_world_readable_key_file_loses_others_bits_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A key file copied in under the umask (0644): every local user could read the master key."""
+    settings = StorageSettings(home=tmp_path / "home")
+    load_keyring(settings, create_if_missing=True)
+    key_file = settings.resolved_key_file
+    key_file.chmod(0o644)
+
+    with caplog.at_level(logging.WARNING, logger="storage.file_modes"):
+        load_keyring(settings)
+
+    assert _mode(key_file) == 0o640
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"{key_file} was open to every local user (mode 644); it is now 640. FaceGate creates its files "
+        "0600: chmod 600 it unless a group shares it on purpose"
+    ]
