@@ -13,11 +13,13 @@ import cv2
 import numpy as np
 
 from gate.errors import CameraStalled, CameraUnavailable
+from gate.http_probe import http_open_failure
 from recognition import BgrImage, ImageError, image_suffixes
 
 logger = logging.getLogger(__name__)
 
-LIVE_URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+HTTP_URL_SCHEMES = ("http://", "https://")
+LIVE_URL_SCHEMES = ("rtsp://", "rtsps://", *HTTP_URL_SCHEMES)
 
 
 class FrameSource(Protocol):
@@ -90,7 +92,9 @@ class OpencvFrameSource:
         capture = self._open()
         try:
             if not capture.isOpened():
-                raise CameraUnavailable(f"cannot open video source {self.name!r}")
+                raise CameraUnavailable(
+                    f"cannot open video source {self.name!r}", cause=self._open_failure(open_started_s)
+                )
             self._raise_if_cut_off(open_started_s)
             while True:
                 read_started_s = self._monotonic()
@@ -102,6 +106,17 @@ class OpencvFrameSource:
                 yield np.asarray(frame, dtype=np.uint8)
         finally:
             capture.release()
+
+    def _open_failure(self, started_s: float) -> str | None:
+        """Why an http(s) camera did not open, by one probe of its own (gate/http_probe.py); None for others.
+
+        An open that ran into `timeout_s` had no answer: the probe would only wait as long again.
+        """
+        if not self._location.lower().startswith(HTTP_URL_SCHEMES):
+            return None
+        if self._monotonic() - started_s >= self._timeout_s:
+            return f"no answer within {self._timeout_s:g} s"
+        return http_open_failure(self._location, timeout_s=self._timeout_s)
 
     def _raise_if_cut_off(self, started_s: float) -> None:
         """CameraStalled when a stream's open or read begun at `started_s` ran into its timeout.

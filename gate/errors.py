@@ -24,7 +24,12 @@ class GateError(Exception):
 
 
 class CameraUnavailable(GateError):
-    """The frame source cannot be opened or read."""
+    """The frame source cannot be opened or read; `cause` says why when it is known (an http(s) camera's
+    answer to a probe: "HTTP 401 ...", "connection refused"), without the URL's password."""
+
+    def __init__(self, message: str, *, cause: str | None = None) -> None:
+        super().__init__(f"{message}: {cause}" if cause else message)
+        self.cause = cause
 
 
 class CameraStalled(CameraUnavailable):

@@ -98,6 +98,7 @@ class LatestFrameReader:
         self._error_log_interval_s = error_log_interval_s
         self._stable_s = stable_s
         self._failures: FailureLog | None = None  # the current (or last) outage's log; None before the first
+        self._causes_told: set[str] = set()  # the failed opens' causes the current outage's lines named
         self._changed = threading.Condition()
         self._latest: CapturedFrame | None = None
         self._outages: deque[SourceOutage] = deque()
@@ -151,40 +152,40 @@ class LatestFrameReader:
     def _run(self) -> None:
         backoff_s = self._reconnect_initial_s
         while not self._stopping.is_set():
-            up_s, reason, error = self._pump()
+            up_s, reason, error, cause = self._pump()
             if self._stopping.is_set():
                 return
             if up_s is not None and up_s >= self._stable_s:  # it stayed up, as its log's end needs: no flap
                 backoff_s = self._reconnect_initial_s
-            self._report_outage(reason, error)
+            self._report_outage(reason, error, cause=cause)
             logger.debug("source %s: reopening in %.2f s (%s)", self.source.name, backoff_s, reason)
             if self._stopping.wait(backoff_s):
                 return
             backoff_s = min(backoff_s * 2.0, self._reconnect_max_s)
 
-    def _pump(self) -> tuple[float | None, str, Exception | None]:
+    def _pump(self) -> tuple[float | None, str, Exception | None, str | None]:
         """Read one connection until it fails; (s from its first frame to its last, None without a frame;
-        why it stopped; what it raised)."""
+        why it stopped; what it raised; why it did not open, when the source could say)."""
         frames = self.source.frames()
         first_at_s: float | None = None
         up_s: float | None = None
         try:
             for image in frames:
                 if self._stopping.is_set():
-                    return up_s, "stopped", None
+                    return up_s, "stopped", None, None
                 at_s = self._publish(image)
                 first_at_s = at_s if first_at_s is None else first_at_s
                 up_s = at_s - first_at_s
         except CameraStalled:
-            return up_s, "read_timeout", None
-        except CameraUnavailable:
-            return up_s, "open_failed", None
+            return up_s, "read_timeout", None, None
+        except CameraUnavailable as exc:
+            return up_s, "open_failed", None, exc.cause
         except Exception as exc:  # the top of the capture thread's loop (E4): count; logged as the outage
             self.error_count += 1
-            return up_s, "error", exc
+            return up_s, "error", exc, None
         finally:
             frames.close()
-        return up_s, "ended", None
+        return up_s, "ended", None, None
 
     def _publish(self, image: BgrImage) -> float:
         """Hand the frame over; when it was captured (monotonic s)."""
@@ -199,10 +200,12 @@ class LatestFrameReader:
             self._changed.notify_all()
         return captured.captured_at_s
 
-    def _report_outage(self, reason: str, error: Exception | None) -> None:
+    def _report_outage(self, reason: str, error: Exception | None, *, cause: str | None = None) -> None:
         """Count a failed connection: the first of an outage starts it, later ones are its retries.
 
         An outage that begins before the last one's end was logged (a flap) is logged as that one's retry.
+        A failed open's `cause` (an http(s) camera's answer) is named once per outage: in the outage's first
+        line, or in a line of its own the first time a retry meets it.
         """
         is_ongoing = self._failures is not None and self._failures.is_failing  # a retry, or a flap
         with self._changed:
@@ -217,6 +220,13 @@ class LatestFrameReader:
                 monotonic=self._monotonic,
                 settle_s=self._stable_s,
             )
+            self._causes_told = set()
+            if cause is not None:
+                self._causes_told.add(cause)
+                reason = f"{reason}: {cause}"
+        elif cause is not None and cause not in self._causes_told:
+            self._causes_told.add(cause)
+            logger.warning("source %s: cannot open it: %s", self.source.name, cause)
         self._failures.failed(reason if error is None else error)
 
     def _hand_over_outage(self, reason: str, *, is_flap: bool) -> None:

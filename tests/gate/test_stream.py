@@ -171,9 +171,10 @@ def test_a_camera_that_keeps_refusing_logs_its_outage_once_and_its_recovery(
         reader.stop()
         camera.stop()
     lines = [r.getMessage() for r in _lines(caplog)]
-    assert len(lines) == 2, lines  # its start and its end: no line per failed attempt
-    first, recovered = lines
+    assert len(lines) == 3, lines  # its start, its cause and its end: no line per failed attempt
+    first, refused, recovered = lines
     assert first == f"source {camera.url}: unavailable (ended); reopening it with backoff"
+    assert refused == f"source {camera.url}: cannot open it: connection refused"  # once, not per attempt
     failed_attempts = _reopenings(caplog)  # each failed attempt is counted, and logged at debug only
     assert recovered.startswith(f"source {camera.url}: recovered after ")
     assert recovered.endswith(f" s ({failed_attempts} attempts failed)")
