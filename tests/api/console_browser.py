@@ -72,11 +72,13 @@ def serving(app: ASGIApp) -> Iterator[str]:
 
 
 @contextmanager
-def console_page(app: ASGIApp, key: str, path: str) -> Iterator[Page]:
-    """A desktop Chromium page on `app` under uvicorn, signed in with the API key `key`, opened at `path`."""
+def console_page(app: ASGIApp, key: str, path: str, *, has_javascript: bool = True) -> Iterator[Page]:
+    """A desktop Chromium page on `app` under uvicorn, signed in with the API key `key`, opened at `path`;
+    JavaScript off unless `has_javascript` (the console must work without it)."""
     with serving(app) as base_url, sync_playwright() as playwright:
         browser = launch_chromium(playwright)
-        page = browser.new_context(viewport=DESKTOP).new_page()
+        context = browser.new_context(viewport=DESKTOP, java_script_enabled=has_javascript)
+        page = context.new_page()
         sign_in_page(page, base_url, key)
         page.goto(f"{base_url}{path}")
         try:

@@ -105,11 +105,12 @@ def test_each_create_form_sent_twice_by_chromium_creates_once(
     api: ApiHarness, group_faces: list[bytes], tmp_path: Path
 ) -> None:
     """In Chromium against the app under uvicorn: each Access form's request goes to the server twice (a
-    reload sending it again), each enrollment form is double-clicked while the server is busy."""
+    reload sending it again), each enrollment form is double-clicked while the server is busy. JavaScript
+    is off: console.js would send nothing on the second click (tests/api/test_console_submit_once.py)."""
     _hall_and_staff(api)
     photo = tmp_path / "ada.jpg"
     photo.write_bytes(group_faces[0])
-    with console_page(api.client.app, api.tokens[Role.admin], "/ui/access") as page:
+    with console_page(api.client.app, api.tokens[Role.admin], "/ui/access", has_javascript=False) as page:
         base_url = page.url.removesuffix("/ui/access")
         page.route(re.compile(r"/ui/access/(groups|doors|rules)$"), _sent_twice)
         page.get_by_label("New group").fill("night")

@@ -1,5 +1,46 @@
-// FaceGate console: webcam capture into the photo field, and the live refresh of the events table.
+// FaceGate console: a form sent once until the page changes, webcam capture into the photo field, and the
+// live refresh of the events table.
 "use strict";
+
+// A form once submitted sends nothing more until the page changes: a second click (or Enter) while the
+// first sending's answer is on its way would send it again, and the browser shows the answer to the last
+// sending. The server's one-time form_key makes the change once, but that answer is "sent again": the
+// Keys page's would not show the new key's secret, shown on the first answer only. Forms answered by a
+// download (data-download) leave the page as it is, so their buttons are never disabled.
+function isSubmitButton(control) {
+  return (control instanceof HTMLButtonElement || control instanceof HTMLInputElement) &&
+    control.type === "submit";
+}
+
+function sendOnce(event) {
+  const form = event.target;
+  if (event.defaultPrevented || form.method !== "post" || "download" in form.dataset) return;
+  if ("sent" in form.dataset) {
+    event.preventDefault();
+    return;
+  }
+  form.dataset.sent = "";
+  // After the browser has read the form: a disabled submitter's name and value would not be sent.
+  setTimeout(() => {
+    for (const control of form.elements) {
+      if (isSubmitButton(control)) control.disabled = true;
+    }
+  });
+}
+
+function sendableAgain(event) {
+  // Back to this page from the browser's cache: it was left by a sending, and may send again.
+  if (!event.persisted) return;
+  document.querySelectorAll("form[data-sent]").forEach((form) => {
+    delete form.dataset.sent;
+    for (const control of form.elements) {
+      if (isSubmitButton(control)) control.disabled = false;
+    }
+  });
+}
+
+document.addEventListener("submit", sendOnce);
+window.addEventListener("pageshow", sendableAgain);
 
 function setUpCamera(box) {
   const form = box.closest("form");
