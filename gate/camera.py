@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from gate.errors import CameraStalled, CameraUnavailable
-from gate.http_probe import http_open_failure
+from gate.http_probe import OpenFailureProbe
 from recognition import BgrImage, ImageError, image_suffixes
 
 logger = logging.getLogger(__name__)
@@ -77,6 +77,11 @@ class OpencvFrameSource:
         self.name = redacted_source(source)
         self._timeout_s = timeout_s
         self._monotonic = monotonic
+        self._probe = (
+            OpenFailureProbe(source, timeout_s=timeout_s, monotonic=monotonic)
+            if source.lower().startswith(HTTP_URL_SCHEMES)
+            else None
+        )
 
     def _open(self) -> cv2.VideoCapture:
         if self._location.isdigit():
@@ -108,15 +113,15 @@ class OpencvFrameSource:
             capture.release()
 
     def _open_failure(self, started_s: float) -> str | None:
-        """Why an http(s) camera did not open, by one probe of its own (gate/http_probe.py); None for others.
+        """Why an http(s) camera did not open, by a probe of its own (gate/http_probe.py); None for others.
 
         An open that ran into `timeout_s` had no answer: the probe would only wait as long again.
         """
-        if not self._location.lower().startswith(HTTP_URL_SCHEMES):
+        if self._probe is None:
             return None
         if self._monotonic() - started_s >= self._timeout_s:
             return f"no answer within {self._timeout_s:g} s"
-        return http_open_failure(self._location, timeout_s=self._timeout_s)
+        return self._probe.cause()
 
     def _raise_if_cut_off(self, started_s: float) -> None:
         """CameraStalled when a stream's open or read begun at `started_s` ran into its timeout.

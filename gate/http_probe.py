@@ -2,11 +2,15 @@
 
 OpenCV reports a failed open as a bare False, whatever FFmpeg met (a 401, a 404, a refused connection, a
 TLS failure), and FFmpeg's own words go to stderr as plain text only. So after a failed open the gate asks
-the camera once itself. The probe sends what FFmpeg sends: the URL's user name and password (as Basic
-authentication), and over https it does not verify the certificate (FFmpeg's default, `tls_verify` 0), so a
-camera's self-signed certificate is not given as the cause of a failure it did not cause. The answer says
-only the status, the authentication scheme a 401 asks for, or the connection's error: never the password
+the camera once itself. Over https the probe does not verify the certificate (FFmpeg's default, `tls_verify`
+0), so a camera's self-signed certificate is not given as the cause of a failure it did not cause. The answer
+says only the status, the authentication scheme a 401 asks for, or the connection's error: never the password
 (it is replaced in every text the probe returns) nor the body.
+
+Many cameras lock an account (or an address) out after a few failed logins, and FFmpeg's reopen already
+spends one each time, so the probe asks without the URL's credentials first: that is no login. Only when
+the camera then asks for one does it log in as FFmpeg did (the URL's user name and password, as Basic), and
+at most once per `LOGIN_PROBE_INTERVAL_S`; in between, that answer stands.
 """
 
 from __future__ import annotations
@@ -15,24 +19,49 @@ import base64
 import http.client
 import socket
 import ssl
+import time
+from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 _MAX_REASON_CHARS = 80  # a status line's reason phrase is the camera's text: kept short in the log
+LOGIN_PROBE_INTERVAL_S = 600.0
+"""How often a camera that keeps refusing to open is asked again with the URL's login (see the module)."""
 
 
-def http_open_failure(url: str, *, timeout_s: float) -> str:
-    """The cause of a failed open of the http(s) `url`, from one GET read up to its headers.
+class OpenFailureProbe:
+    """Why one http(s) camera does not open: a GET read up to its headers, after each failed open.
 
-    Returns a text for a log line ("HTTP 404 Not Found", "connection refused", "TLS error: ..."); the
-    password of the URL never appears in it. Each connect and read waits at most `timeout_s`.
+    Holds the last answer to a login, so that a camera whose outage lasts hours is sent the URL's user name
+    and password by the probe once per `LOGIN_PROBE_INTERVAL_S` on `monotonic`, not at every reopen.
     """
-    password = urlsplit(url).password
-    return _without(_answer(url, timeout_s=timeout_s), password)
+
+    def __init__(
+        self, url: str, *, timeout_s: float, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._url = url
+        self._timeout_s = timeout_s
+        self._monotonic = monotonic
+        self._login_answer: tuple[float, str] | None = None  # when the last login probe ran, and its answer
+
+    def cause(self) -> str:
+        """The cause of a failed open, for a log line ("HTTP 404 Not Found", "connection refused", ...).
+
+        The URL's password never appears in it. Each connect and read waits at most `timeout_s`.
+        """
+        parts = urlsplit(self._url)
+        answer = _answer(self._url, timeout_s=self._timeout_s, is_login=False)
+        if parts.username is None or not answer.startswith(f"HTTP {http.client.UNAUTHORIZED} "):
+            self._login_answer = None  # the camera asks for no login now: the next 401 is asked afresh
+            return _without(answer, parts.password)
+        now_s = self._monotonic()
+        if self._login_answer is None or now_s - self._login_answer[0] >= LOGIN_PROBE_INTERVAL_S:
+            self._login_answer = now_s, _answer(self._url, timeout_s=self._timeout_s, is_login=True)
+        return _without(self._login_answer[1], parts.password)
 
 
-def _answer(url: str, *, timeout_s: float) -> str:
+def _answer(url: str, *, timeout_s: float, is_login: bool) -> str:
     try:
-        return _ask(url, timeout_s=timeout_s)
+        return _ask(url, timeout_s=timeout_s, is_login=is_login)
     except ConnectionRefusedError:
         return "connection refused"
     except TimeoutError:
@@ -47,8 +76,9 @@ def _answer(url: str, *, timeout_s: float) -> str:
         return f"{type(exc).__name__}: {exc}"
 
 
-def _ask(url: str, *, timeout_s: float) -> str:
-    """One GET of `url`: its status and, for a 401, the scheme asked for (raises what the connection met)."""
+def _ask(url: str, *, timeout_s: float, is_login: bool) -> str:
+    """One GET of `url`, with its user name and password when `is_login`: its status and, for a 401, the
+    scheme asked for (raises what the connection met)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     connection: http.client.HTTPConnection
@@ -59,7 +89,7 @@ def _ask(url: str, *, timeout_s: float) -> str:
     else:
         connection = http.client.HTTPConnection(host, parts.port, timeout=timeout_s)
     headers = {"Accept": "*/*"}
-    if parts.username is not None:
+    if is_login and parts.username is not None:
         user_password = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(user_password).decode("ascii")
     path = parts.path or "/"

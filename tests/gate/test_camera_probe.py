@@ -1,6 +1,7 @@
 """Why an http(s) camera did not open: real local HTTP servers answering 401 and 404, a closed port, TLS.
 
-OpenCV says only that the open failed; the gate probes the camera once itself (gate/http_probe.py) and names
+OpenCV says only that the open failed; the gate probes the camera itself (gate/http_probe.py: without a
+login unless the camera asks for one, and then at most once an interval) and names
 the cause with the camera's URL, its password never shown.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 import pytest
 
 from gate import CameraUnavailable, OpencvFrameSource, SourceOutage
+from gate.http_probe import LOGIN_PROBE_INTERVAL_S
 from tests.gate.mjpeg import MjpegCamera
 from tests.gate.test_stream import _reader
 
@@ -88,6 +90,8 @@ def _open_failure(url: str) -> CameraUnavailable:
 
 
 SHOWN = "admin:***@127.0.0.1:"
+LOGIN = "Basic " + base64.b64encode(b"admin:s3cr@t").decode()
+"""The Authorization a probe sends with the URL's user name and password."""
 
 
 @pytest.mark.parametrize(
@@ -106,8 +110,8 @@ def test_a_camera_that_answers_an_error_is_named_with_its_status(answering, stat
     assert error.cause == cause
     assert str(error) == f"cannot open video source 'http://{SHOWN}{camera.port}/video.mjpg': {cause}"
     assert "s3cr" not in str(error)
-    expected_auth = "Basic " + base64.b64encode(b"admin:s3cr@t").decode()
-    assert camera.probes() == [expected_auth]  # one probe, with the URL's user name and password
+    login = [LOGIN] if status == 401 else []  # asked without a login first; with the URL's only if asked
+    assert camera.probes() == [None, *login]
 
 
 def test_a_camera_url_without_a_user_gets_told_the_camera_wants_one(answering) -> None:
@@ -120,6 +124,23 @@ def test_a_camera_url_without_a_user_gets_told_the_camera_wants_one(answering) -
         "the URL has none"
     )
     assert camera.probes() == [None]
+
+
+def test_a_camera_that_keeps_refusing_the_login_is_sent_it_by_the_probe_once_an_interval(answering) -> None:
+    """Each failed open is probed without a login; the URL's login is sent again only after the interval."""
+    camera = AnsweringCamera(401)
+    answering.append(camera)
+    now_s = [0.0]
+    source = OpencvFrameSource(camera.url(), timeout_s=5.0, monotonic=lambda: now_s[0])
+    causes = []
+    for step_s in (0.0, 1.0, LOGIN_PROBE_INTERVAL_S - 2.0, 1.0):
+        now_s[0] += step_s
+        with pytest.raises(CameraUnavailable) as caught:
+            next(source.frames())
+        causes.append(caught.value.cause)
+
+    assert causes == ["HTTP 401 Unauthorized: the camera refused the URL's user name and password"] * 4
+    assert camera.probes() == [None, LOGIN, None, None, None, LOGIN]
 
 
 def test_a_closed_port_is_a_refused_connection() -> None:
@@ -165,6 +186,7 @@ def test_the_outage_of_a_camera_that_refuses_its_password_names_the_cause_once(
         reader.stop()
 
     assert isinstance(outage, SourceOutage) and outage.reason == "open_failed"  # the audited reason
+    assert camera.probes().count(LOGIN) == 1  # a camera locking out failed logins: the probe spent one
     shown = f"http://{SHOWN}{camera.port}/video.mjpg"
     assert _warnings(caplog) == [
         f"source {shown}: unavailable (open_failed: HTTP 401 Unauthorized: the camera refused the URL's "
