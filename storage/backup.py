@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Collection, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -119,18 +120,44 @@ def create_backup(engine: Engine, out_dir: Path, *, master_keys: list[str] | Non
     from the environment or a KMS are not exported and the header says so.
 
     Raises:
-        BackupError: a backup file already exists.
+        BackupError: a backup file already exists, or the files cannot be written (a full disk, a
+            read-only directory); what was written of them is removed.
         DatabaseUnavailable: the database cannot be reached.
     """
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     files = BackupFiles(
         out_dir / f"facegate-data-{stamp}.jsonl", out_dir / f"facegate-keys-{stamp}.jsonl", {}
     )
+    created: list[Path] = []
+    is_complete = False
     try:
-        data_handle, keys_handle = _private_file(files.data), _private_file(files.keys)
+        with ExitStack() as stack:
+            handles = []
+            for path in (files.data, files.keys):
+                handles.append(stack.enter_context(_private_file(path)))
+                created.append(path)
+            _write_snapshot(engine, files, *handles, master_keys=master_keys)
+        is_complete = True
     except FileExistsError as exc:
         raise BackupError(f"backup file exists: {exc.filename}") from exc
-    with connection_scope(engine) as connection, data_handle, keys_handle:
+    except OSError as exc:
+        raise BackupError(f"cannot write the backup in {out_dir}: {exc}; no backup file was kept") from exc
+    finally:
+        if not is_complete:  # a partial pair looked like a backup beside the complete ones
+            for path in created:
+                path.unlink(missing_ok=True)
+    return files
+
+
+def _write_snapshot(
+    engine: Engine,
+    files: BackupFiles,
+    data_handle: IO[str],
+    keys_handle: IO[str],
+    *,
+    master_keys: list[str] | None,
+) -> None:
+    with connection_scope(engine) as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
         allow_long_statements(connection)  # a table of any size; a lock wait is still bounded
@@ -143,7 +170,6 @@ def create_backup(engine: Engine, out_dir: Path, *, master_keys: list[str] | Non
         keys_lines.write(_header("keys", revision, master_keys=master_keys))
         files.rows[PersonKey.__tablename__] = _write_table(keys_lines, connection, _table(PersonKey))
         keys_lines.end()
-    return files
 
 
 def _read_header(path: Path, kind: str) -> dict[str, Any]:

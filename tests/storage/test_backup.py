@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import stat
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -264,3 +266,38 @@ def test_a_door_created_while_restoring_is_a_conflict_and_nothing_is_restored(
         event.remove(engine, "before_cursor_execute", gate_starts)
     with session_scope(engine) as session:
         assert list_people(session) == ([], 0)
+
+
+_BACKUP_ON_A_FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from storage import BackupError, create_backup, make_engine
+engine = make_engine(sys.argv[1])
+engine.connect().close()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG, as with ENOSPC on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (2000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    create_backup(engine, Path(sys.argv[2]), master_keys=None)
+except BackupError as exc:
+    print(exc)
+"""
+
+
+def test_a_backup_that_cannot_be_written_leaves_no_file(
+    source: tuple[Engine, list[int], str], tmp_path: Path
+) -> None:
+    """The disk fills up mid-backup (a file size limit in a real process): one error, and no partial pair
+    left beside complete backups under a backup's names."""
+    out = tmp_path / "backup"
+    arguments = [str(source[0].url), str(out)]
+    result = subprocess.run(
+        [sys.executable, "-c", _BACKUP_ON_A_FULL_DISK, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.stdout.strip() == (
+        f"cannot write the backup in {out}: [Errno 27] File too large; no backup file was kept"
+    ), result.stderr
+    assert list(out.iterdir()) == []
