@@ -97,17 +97,24 @@ def test_calibrating_the_same_selection_twice_gives_the_same_threshold_and_recor
     assert other["source"]["paths_sha256"] != source.paths_sha256
 
 
+WARPED_MAX_PX = 640
+
+
 @pytest.fixture(scope="session")
 def warp_bordered_originals(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the knn examples warped as deep funnelling warps LFW, black border and all; the same photos with that
     border filled beforehand), both lossless PNG so that the two routes decode to the same pixels. Made once
-    per run: the fill inpaints large photos (10.3 CPU-s for the 14, measured), and four tests use them."""
+    per run, and at most 640 px a side: the fill inpaints the border, whose cost grows with its area (10.3
+    CPU-s for the 14 at their own sizes, up to 2204 px, measured; each test that fills pays it again), and
+    four tests use them."""
     root = tmp_path_factory.mktemp("warp_bordered")
     bordered, prefilled = root / "bordered", root / "prefilled"
     bordered.mkdir()
     prefilled.mkdir()
     for path in image_paths(knn_examples()):
         photo = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        scale = min(1.0, WARPED_MAX_PX / max(photo.shape[:2]))
+        photo = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         height, width = photo.shape[:2]
         warp = cv2.getRotationMatrix2D((width / 2, height / 2), 8.0, 0.8)
         warped = np.asarray(cv2.warpAffine(photo, warp, (width, height)), np.uint8)
@@ -345,18 +352,30 @@ def test_eval_pad_holds_a_video_of_grey_frames_to_the_grey_calibration_as_the_ga
         assert point_at["bpcer"] == 0.0
 
 
-def test_calibrating_face_filling_photos_writes_the_face_fill_calibration_only(pad_home: Path) -> None:
+def _orl_people(root: Path, count: int) -> Path:
+    """A folder of ORL's first `count` people (links to their folders): 10 headshots each."""
+    root.mkdir()
+    for number in range(1, count + 1):
+        (root / f"s{number}").symlink_to(orl() / f"s{number}", target_is_directory=True)
+    return root
+
+
+def test_calibrating_face_filling_photos_writes_the_face_fill_calibration_only(
+    pad_home: Path, tmp_path: Path
+) -> None:
     card_path = pad_home / "minifasnet-pad" / "pad.json"
     before = read_pad_card(card_path)
-    # ORL's 400 headshots all fill their photos and are grey; none of the 14 knn examples fills its photo.
-    options = ("pad", "calibrate", "--data", str(orl()), "--data", str(knn_examples()), "--face-filling")
+    # ORL's headshots (100 of 10 people: enough for 1%) all fill their photos and are grey; none of the 14
+    # knn examples fills its photo.
+    headshots = _orl_people(tmp_path / "orl", 10)
+    options = ("pad", "calibrate", "--data", str(headshots), "--data", str(knn_examples()), "--face-filling")
     calibration = _json_last(*options, "--grayscale", "--dataset", "ORL headshots", "--json")
 
     card = read_pad_card(card_path)
     assert card.calibration == before.calibration and card.track_rule == before.track_rule
     (entry,) = card.face_fill_calibrations
     assert entry.is_grayscale and entry.calibration.model_dump(mode="json") == calibration
-    assert (calibration["bona_fide_count"], calibration["source"]["photo_count"]) == (400, 414)
+    assert (calibration["bona_fide_count"], calibration["source"]["photo_count"]) == (100, 114)
     assert [p["bpcer"] for p in calibration["points"]] == [0.01, 0.05, 0.1]
 
     none_filling = runner.invoke(app, ["pad", "calibrate", "--data", str(knn_examples()), "--face-filling"])
@@ -368,14 +387,15 @@ def test_calibrating_face_filling_photos_writes_the_face_fill_calibration_only(p
 
 
 def test_calibrating_face_filling_colour_photos_adds_the_colour_calibration_beside_the_grey_one(
-    pad_home: Path,
+    pad_home: Path, tmp_path: Path
 ) -> None:
     card_path = pad_home / "minifasnet-pad" / "pad.json"
     celeba = shared_faces() / "celeba-subset-aligned112"  # 112x112 colour crops: the face fills them
     if not celeba.is_dir():
         pytest.skip(f"CelebA aligned subset not found at {celeba}")
     colour_folders = [str(folder) for folder in sorted(celeba.iterdir())[:6]]
-    grey = _json_last("pad", "calibrate", "--data", str(orl()), "--face-filling", "--grayscale", "--json")
+    headshots = _orl_people(tmp_path / "orl", 10)  # 100 grey headshots: enough for 1%
+    grey = _json_last("pad", "calibrate", "--data", str(headshots), "--face-filling", "--grayscale", "--json")
 
     options = ["pad", "calibrate", "--face-filling", "--json", "--data", str(orl() / "s1")]
     result = runner.invoke(app, [*options, *(f"--data={folder}" for folder in colour_folders)])
