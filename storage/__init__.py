@@ -60,7 +60,13 @@ from storage.audit_checkpoint import (
     verify_chain_since,
 )
 from storage.audit_reanchor import BREAK_ACKNOWLEDGED, check_acknowledged_breaks, reanchor_checkpoint
-from storage.backup import BackupFiles, backup_master_keys, create_backup, restore_backup
+from storage.backup import (
+    BackupFiles,
+    backup_master_keys,
+    check_backup_keys,
+    create_backup,
+    restore_backup,
+)
 from storage.changes import GalleryChangeFeed
 from storage.cipher import Keyring, Sealed, generate_key, key_id_of
 from storage.console_sessions import end_console_session, is_console_session_ended
@@ -237,6 +243,7 @@ __all__ = [
     "BackupError",
     "BackupFiles",
     "backup_master_keys",
+    "check_backup_keys",
     "create_backup",
     "key_file_keys",
     "merge_keys_into_file",

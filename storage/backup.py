@@ -326,6 +326,13 @@ def _check_master_keys(person_keys: dict[int, dict[str, Any]], master_key_ids: C
         )
 
 
+def check_backup_keys(keys: Path, master_key_ids: Collection[str]) -> None:
+    """Raises BackupError unless every data key in the key backup is wrapped by one of `master_key_ids`,
+    or when the file is not a complete key backup (what `restore_backup` checks first)."""
+    _read_header(keys, "keys")
+    _check_master_keys({row["person_id"]: row for _, row in _read_rows(keys)}, master_key_ids)
+
+
 def restore_backup(
     engine: Engine, *, data: Path, keys: Path, master_key_ids: Collection[str] | None = None
 ) -> RestoreReport:

@@ -106,10 +106,18 @@ def merge_keys_into_file(settings: StorageSettings, keys: list[str]) -> int:
     """Add restored master keys to the key file (created 0600 if missing); returns how many were new.
 
     Keys already there keep their order, so the current primary key stays primary.
+
+    Raises:
+        MissingKey: a restored key does not decode.
+        KeyringError: the key file cannot be written.
     """
     current = key_file_keys(settings) or []
     new = [key for key in keys if key not in current]
     if new:
         decode_key_list("\n".join(new), "restored key", separator="\n")
-        write_key_file(settings.resolved_key_file, [*current, *new] if current else keys)
+        path = settings.resolved_key_file
+        try:
+            write_key_file(path, [*current, *new] if current else keys)
+        except OSError as exc:
+            raise KeyringError(f"cannot write the key file {path}: {exc}") from exc
     return len(new)

@@ -12,6 +12,7 @@ from api.cli.runtime import cli_errors, database_engine
 from storage import (
     StorageSettings,
     backup_master_keys,
+    check_backup_keys,
     create_backup,
     key_file_keys,
     merge_keys_into_file,
@@ -51,9 +52,12 @@ def restore_command(
         settings = StorageSettings()
         backup_keys = backup_master_keys(keys)
         held = restorable_key_ids(settings, backup_keys)
+        check_backup_keys(keys, held)
+        # Keys first: a key file that cannot be written after the restore left data no key opened, and a
+        # second restore refused the database, no longer empty.
+        added = merge_keys_into_file(settings, backup_keys)
         with database_engine(settings) as engine:
             report = restore_backup(engine, data=data, keys=keys, master_key_ids=held)
-        added = merge_keys_into_file(settings, backup_keys)
     rows = ", ".join(f"{table} {count}" for table, count in report.rows.items() if count)
     console.print(f"restored: {rows or 'nothing'}")
     if added:

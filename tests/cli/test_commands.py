@@ -255,6 +255,12 @@ def test_backup_then_restore_on_a_new_machine(
     code, output = _invoke("backup", "restore", "--data", str(data[0]), "--keys", str(keys[0]))
     assert code == 1 and "this installation does not have" in output and "nothing was restored" in output
     monkeypatch.delenv("FACEGATE_MASTER_KEY")
+    # A key file that cannot be written (its directory is a file): one error line, nothing restored.
+    (tmp_path / "not-a-directory").write_text("")
+    monkeypatch.setenv("FACEGATE_KEY_FILE", str(tmp_path / "not-a-directory" / "master.key"))
+    code, output = _invoke("backup", "restore", "--data", str(data[0]), "--keys", str(keys[0]))
+    assert code == 1 and "error: KeyringError: cannot write the key file" in output, output
+    monkeypatch.delenv("FACEGATE_KEY_FILE")
     code, output = _invoke("backup", "restore", "--data", str(data[0]), "--keys", str(keys[0]))
 
     assert code == 0, output
