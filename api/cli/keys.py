@@ -36,7 +36,12 @@ def rotate_command() -> None:
     with cli_errors():
         settings = StorageSettings()
         new_key_id = add_key_to_file(settings)
-        console.print(f"new master key {new_key_id} added to {settings.resolved_key_file}")
+        console.print(
+            f"new master key {new_key_id} added to {settings.resolved_key_file} "
+            "(should this command stop before it re-wraps, `facegate keys rewrap` finishes)",
+            markup=False,
+            soft_wrap=True,
+        )
         _rewrap(settings)
 
 
@@ -63,3 +68,12 @@ def status_command() -> None:
             role = "encrypts" if key_id == cipher.primary_key_id else "decrypt-only"
         table.add_row(key_id, role, str(usage.get(key_id, 0)))
     console.print(table)
+    behind = sum(count for key_id, count in usage.items() if key_id != cipher.primary_key_id)
+    if behind:  # a rotation stopped before its re-wrap committed (killed), or a key put first by hand
+        console.print(
+            f"{behind} data keys are not under the encrypting key: `facegate keys rewrap` re-wraps them "
+            "(a rotation that stopped half-way finishes this way; running `keys rotate` again adds yet "
+            "another key)",
+            markup=False,
+            soft_wrap=True,
+        )

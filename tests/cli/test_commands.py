@@ -15,7 +15,7 @@ from api.cli import app
 from api.cli.demo import write_video
 from api.cli.demo_data import Scene
 from recognition import image_suffixes
-from storage import StorageSettings, generate_key, open_database
+from storage import StorageSettings, add_key_to_file, generate_key, open_database
 from tests.data import knn_examples, no_face_photos
 from tests.storage.lookalike_helpers import upgrade_from_0010
 
@@ -230,10 +230,26 @@ def test_keys_rotate_rewraps_and_enrolled_people_stay_recognisable(
     assert len(key_lines) == 2 and key_lines[1] + "\n" == old_key
     code, output = _invoke("keys", "status")
     assert code == 0 and "encrypts" in output and "decrypt-only" in output
+    assert "keys rewrap" not in output
     # Retire the old key: the person's templates still decrypt through the re-wrapped data key.
     (clean_environment / "master.key").write_text(key_lines[0] + "\n")
     code, output = _invoke("enroll", "Alice again", "--person-id", "1", str(tmp_path / "a.jpg"))
     assert code == 0, output
+
+
+def test_keys_status_says_how_to_finish_a_rotation_killed_before_its_rewrap(
+    clean_environment: Path, tmp_path: Path, group_faces: list[bytes]
+) -> None:
+    """`keys rotate` killed after adding the key: its re-wrap rolled back, the data key is under the old
+    key, still in the file. Status says to run `keys rewrap`, which finishes the rotation."""
+    assert _invoke("init")[0] == 0
+    assert _invoke("enroll", "Alice", str(_write(tmp_path / "a.jpg", group_faces[0])))[0] == 0
+    add_key_to_file(StorageSettings())  # what the killed rotation left
+
+    code, output = _invoke("keys", "status")
+    assert code == 0 and "1 data keys are not under the encrypting key: `facegate keys rewrap`" in output
+    assert _invoke("keys", "rewrap")[0] == 0
+    assert "keys rewrap" not in _invoke("keys", "status")[1]
 
 
 def test_backup_then_restore_on_a_new_machine(
