@@ -84,7 +84,8 @@ def test_a_resnet_run_exports_a_bundle_the_product_loads_by_name(tmp_path: Path)
         ),
         backbone=BackboneConfig(kind="resnet", name="resnet18", embedding_dim=32),
         loss=TripletConfig(mining="semi_hard"),
-        optim=OptimConfig(epochs=1, warmup_epochs=0.0),
+        # One step (the wall budget) and no validation of the start: how far it trains is not the question.
+        optim=OptimConfig(epochs=1, warmup_epochs=0.0, max_wall_minutes=1e-6, is_start_validated=False),
         batch_size=12,
         threads=2,
         bundle_name="resnet-test",
