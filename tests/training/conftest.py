@@ -8,6 +8,10 @@ import pytest
 
 from tests.data import SHARED_DATA_DIR, shared_faces
 
+TINY_BACKBONE_NAME = "mobilenet_v3_small"
+"""A torchvision network far smaller than MobileFaceNet, for runs whose claim holds for any network (what the
+trainer records, resumes, splits, computes in): the rest of a run costs what it costs with either."""
+
 
 def celeba_few(tmp_path: Path, identities: int = 5) -> Path:
     """A few CelebA identities (links to 12 aligned 112×112 crops each), enough for a seconds-long run."""
