@@ -13,12 +13,21 @@ torch = pytest.importorskip("torch", reason="training needs the `train` extra (t
 pytest.importorskip("pytorch_metric_learning", reason="training needs the `train` extra")
 
 from recognition import BundleEmbedderConfig, RecognitionSettings, build_recognizer  # noqa: E402
-from tests.training.conftest import celeba_few  # noqa: E402
+from tests.training.conftest import TINY_BACKBONE_NAME, celeba_few  # noqa: E402
 from tests.training.test_train_run import tiny_config  # noqa: E402
-from training import OptimConfig, TrainingError, load_torchscript, normalise, train_and_export  # noqa: E402
+from training import (  # noqa: E402
+    BackboneConfig,
+    OptimConfig,
+    TrainingError,
+    load_torchscript,
+    normalise,
+    train_and_export,
+)
 from training.precision import resolve_precision  # noqa: E402
 
 TWO_EPOCHS = OptimConfig(epochs=2, warmup_epochs=0.0, learning_rate=2e-3, early_stop_patience_epochs=None)
+# bfloat16 is emulated (about 10x slower) on a CPU without AVX512-BF16 or AMX: the smallest network will do.
+TINY_BACKBONE = BackboneConfig(kind="torchvision", name=TINY_BACKBONE_NAME)
 CPU = torch.device("cpu")
 CUDA = torch.device("cuda", 0)
 
@@ -58,6 +67,7 @@ def test_a_bfloat16_cpu_run_trains_in_bfloat16_and_exports_float32_weights(tmp_p
         config = tiny_config(
             data_dir,
             optim=TWO_EPOCHS,
+            backbone=TINY_BACKBONE,
             mixed_precision=precision,
             device="cpu",
             bundle_name=f"tiny-{precision}",
