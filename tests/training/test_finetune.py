@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="training needs the `train` extra (torch)")
 pytest.importorskip("pytorch_metric_learning", reason="training needs the `train` extra")
 
-from tests.training.conftest import celeba_few  # noqa: E402
+from tests.training.conftest import TINY_BACKBONE_NAME, celeba_few  # noqa: E402
 from tests.training.test_train_run import tiny_config  # noqa: E402
 from training import BackboneConfig, OptimConfig, embed_crops, normalise  # noqa: E402
 from training.data import load_crops, split_identities  # noqa: E402
@@ -121,9 +121,15 @@ class RecordingTrainer(Trainer):
 
 
 def scripted_trainer(tmp_path: Path, accuracy_at_step: dict[int, float], **optim: object) -> RecordingTrainer:
-    """A RecordingTrainer on a few CelebA identities: one epoch of batches of 8, no warm-up, no early stop."""
+    """A RecordingTrainer on a few CelebA identities: one epoch of batches of 8, no warm-up, no early stop; a
+    small torchvision network (its validations' accuracies are scripted: any network shows which it keeps)."""
     settings: dict[str, object] = {"epochs": 1, "warmup_epochs": 0.0, "early_stop_patience_epochs": None}
-    config = tiny_config(celeba_few(tmp_path), optim=OptimConfig(**{**settings, **optim}), batch_size=8)  # type: ignore[arg-type]
+    config = tiny_config(
+        celeba_few(tmp_path),
+        backbone=BackboneConfig(kind="torchvision", name=TINY_BACKBONE_NAME),
+        optim=OptimConfig(**{**settings, **optim}),  # type: ignore[arg-type]
+        batch_size=8,
+    )
     split = split_identities(aligned_crop_set(config.data.data_dir).crops, config.data, seed=config.seed)
     return RecordingTrainer(config, split, tmp_path / "run", accuracy_at_step=accuracy_at_step)
 
