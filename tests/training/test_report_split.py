@@ -15,12 +15,15 @@ pytest.importorskip("pytorch_metric_learning", reason="training needs the `train
 import training.run  # noqa: E402
 import training.trainer  # noqa: E402
 from recognition import read_bundle_file  # noqa: E402
-from tests.training.conftest import celeba_few  # noqa: E402
+from tests.training.conftest import TINY_BACKBONE_NAME, celeba_few  # noqa: E402
 from tests.training.test_finetune import scripted_trainer  # noqa: E402
 from tests.training.test_train_run import tiny_config  # noqa: E402
-from training import DataConfig, OptimConfig, train_and_export  # noqa: E402
+from training import BackboneConfig, DataConfig, OptimConfig, train_and_export  # noqa: E402
 from training.data import Split, split_identities  # noqa: E402
 from training.preprocess import aligned_crop_set  # noqa: E402
+
+# Which crops the trainer reads and what the run records hold for any network: a small one will do.
+TINY_BACKBONE = BackboneConfig(kind="torchvision", name=TINY_BACKBONE_NAME)
 
 
 def _crops(identities: int) -> dict[str, tuple[Path, ...]]:
@@ -63,7 +66,7 @@ def test_the_trainer_never_reads_the_report_crops_and_report_json_measures_befor
 ) -> None:
     data_dir = celeba_few(tmp_path, identities=7)
     optim = OptimConfig(epochs=1, warmup_epochs=0.0, validate_every_steps=1, early_stop_patience_epochs=None)
-    config = tiny_config(data_dir, optim=optim, batch_size=8)
+    config = tiny_config(data_dir, backbone=TINY_BACKBONE, optim=optim, batch_size=8)
     config = config.model_copy(update={"data": config.data.model_copy(update={"report_identities": 2})})
     split = split_identities(aligned_crop_set(data_dir).crops, config.data, seed=config.seed)
     report_paths = set(split.report_paths)
@@ -133,7 +136,7 @@ def test_bundle_and_checkpoints_record_the_revision_the_run_started_at(
     revisions = iter(["a" * 40, *["b" * 40] * 100])  # HEAD moves after the run starts
     monkeypatch.setattr(training.trainer, "git_revision", lambda directory: next(revisions))
     optim = OptimConfig(epochs=1, warmup_epochs=0.0, early_stop_patience_epochs=None)
-    config = tiny_config(celeba_few(tmp_path), optim=optim, batch_size=8)
+    config = tiny_config(celeba_few(tmp_path), backbone=TINY_BACKBONE, optim=optim, batch_size=8)
     outcome = train_and_export(config, tmp_path / "run", recognizer=lambda: pytest.fail("aligned crops"))  # type: ignore[arg-type, return-value]
     assert outcome is not None
     assert read_bundle_file(outcome.bundle_dir / "bundle.json").source.startswith(
