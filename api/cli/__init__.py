@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import typer
-from rich.console import Console
 
 from api.cli.access import access_app
 from api.cli.apikeys import apikeys_app
@@ -49,9 +48,7 @@ def _start_command(ctx: typer.Context) -> None:
     ctx.call_on_close(log_warnings_to_stderr())
     unread = unread_variables(os.environ)
     if unread:
-        print_error_line(
-            Console(stderr=True), f"error: unknown environment variable(s) {', '.join(unread)} (a typo?)"
-        )
+        print_error_line(f"error: unknown environment variable(s) {', '.join(unread)} (a typo?)")
         raise typer.Exit(1)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from api.cli.consoles import console, print_table
 from api.cli.runtime import cli_errors, database_session
 from storage import (
     AccessGroupPublic,
@@ -24,7 +24,6 @@ from storage import (
     remove_member,
 )
 
-console = Console()
 access_app = typer.Typer(
     help="Who may pass which door when: groups of people and weekly door rules. A door with no rules "
     "admits every enrolled person; once it has one, only its rules admit.",
@@ -71,7 +70,7 @@ def group_list(
     table = Table("id", "name", "members (person ids)", title=f"{total} groups")
     for group in groups:
         table.add_row(str(group.id), group.name, ", ".join(map(str, group.member_ids)))
-    console.print(table)
+    print_table(table)
 
 
 @group_app.command("delete")
@@ -153,7 +152,7 @@ def rule_list(
     for rule in rules:
         days = ",".join(day.value for day in rule.weekdays)
         table.add_row(str(rule.id), rule.door, str(rule.group_id), days, rule.start, rule.end, rule.timezone)
-    console.print(table)
+    print_table(table)
 
 
 @rule_app.command("delete")

@@ -7,13 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from api.cli.runtime import cli_errors, database_session, err_console
+from api.cli.consoles import console, err_console, print_table
+from api.cli.runtime import cli_errors, database_session
 from storage import Role, StorageSettings, bind_device_doors, create_api_key, list_api_keys, revoke_api_key
 
-console = Console()
 apikeys_app = typer.Typer(
     help="Create, list and revoke API keys (admin, auditor, device).", no_args_is_help=True
 )
@@ -114,7 +113,7 @@ def list_command(
             _when(key.expires_at),
             _when(key.revoked_at),
         )
-    console.print(table)
+    print_table(table)
 
 
 @apikeys_app.command("revoke")

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
-from rich.console import Console
 
-from api.cli.runtime import cli_errors, database_session, err_console
+from api.cli.consoles import console, err_console
+from api.cli.runtime import cli_errors, database_session
 from storage import (
     ChainReport,
     Checkpoint,
@@ -31,7 +31,6 @@ from storage import (
     verify_chain_since,
 )
 
-console = Console()
 audit_app = typer.Typer(help="Verify the tamper-evident audit log.", no_args_is_help=True)
 checkpoint_app = typer.Typer(
     help="Export and check signed checkpoints of the audit chain.", no_args_is_help=True

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from api.cli.consoles import console
 from api.cli.runtime import cli_errors, database_engine
 from storage import (
     StorageSettings,
@@ -20,7 +20,6 @@ from storage import (
     restore_backup,
 )
 
-console = Console()
 backup_app = typer.Typer(help="Back up and restore the database and its keys.", no_args_is_help=True)
 
 

@@ -12,8 +12,8 @@ from typing import Annotated
 import cv2
 import numpy as np
 import typer
-from rich.console import Console
 
+from api.cli.consoles import print_table, wide_console
 from api.cli.demo_data import DemoData, Scene, group_photo_data, knn_examples_data
 from api.cli.events_table import events_table
 from api.cli.runtime import Runtime, cli_errors, enroll_new_person, open_runtime
@@ -48,7 +48,7 @@ from storage import (
     session_scope,
 )
 
-console = Console(width=max(Console().width, 130))
+console = wide_console(min_columns=130)  # the audit table's columns side by side
 
 FRAME_SIZE_PX = (1280, 720)
 GAP_FRAMES = 7  # longer than the tracker's memory, so each scene starts fresh tracks
@@ -230,8 +230,9 @@ def demo_command(
         with session_scope(runtime.engine) as session:
             events, total = query_events(session, where=EventFilter(door=DOOR), limit=1000)
             person_names = {pid: get_person(session, pid).name for pid in names}
-        console.print(
-            events_table(events, title=f"audit log: {total} events (person ids; names: {person_names})")
+        print_table(
+            events_table(events, title=f"audit log: {total} events (person ids; names: {person_names})"),
+            on=console,
         )
     granted = sum(1 for e in events if e.decision is Decision.granted)
     console.print(

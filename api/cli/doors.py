@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from api.cli.consoles import console, print_table
 from api.cli.runtime import Limit, Offset, cli_errors, database_session
 from api.schemas import DoorCreate
 from storage import (
@@ -19,7 +19,6 @@ from storage import (
     rename_door,
 )
 
-console = Console()
 doors_app = typer.Typer(
     help="Doors gates open: list them, register one before its gate first starts, rename one, forget a "
     "former name. A door with no rules admits every enrolled person (see `facegate access`).",
@@ -48,7 +47,7 @@ def doors_list(offset: Offset = 0, limit: Limit = 100) -> None:
     for door in doors:
         rules = str(len(door.rules)) if door.rules else "0 (admits every enrolled person)"
         table.add_row(str(door.id), door.name, ", ".join(door.former_names), rules)
-    console.print(table)
+    print_table(table)
 
 
 @doors_app.command("create")

@@ -6,14 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from api.cli.consoles import console
 from api.cli.runtime import cli_errors, image_files, open_runtime
 from enrollment import EnrollmentResult, Photo, enroll, enroll_new_person
 from recognition import image_suffixes
 from storage import StorageSettings, session_scope
-
-console = Console()
 
 
 def enroll_command(
@@ -28,15 +26,9 @@ def enroll_command(
         files, left_out = image_files(photos)
         if left_out:
             names = ", ".join(str(path) for path in left_out)
-            console.print(
-                f"warning: left out, not {' '.join(image_suffixes())}: {names}", markup=False, soft_wrap=True
-            )
+            console.print(f"warning: left out, not {' '.join(image_suffixes())}: {names}", markup=False)
         if not files:
-            console.print(
-                "error: no photo to enroll: the folders given hold no image file",
-                markup=False,
-                soft_wrap=True,
-            )
+            console.print("error: no photo to enroll: the folders given hold no image file", markup=False)
             raise typer.Exit(1)
         loaded = _read_photos(files, max_bytes=runtime.recognizer.limits.max_image_bytes)
         with session_scope(runtime.engine) as session:
@@ -66,7 +58,7 @@ def _read_photos(files: list[Path], *, max_bytes: int) -> list[Photo]:
     that an oversized one is refused before a byte of it is read (in the API's 413 words)."""
     missing = [str(path) for path in files if not path.is_file()]
     if missing:
-        console.print(f"error: not a file: {', '.join(missing)}", markup=False, soft_wrap=True)
+        console.print(f"error: not a file: {', '.join(missing)}", markup=False)
         raise typer.Exit(1)
     oversized = [path for path in files if path.stat().st_size > max_bytes]
     for path in oversized:
@@ -74,7 +66,6 @@ def _read_photos(files: list[Path], *, max_bytes: int) -> list[Photo]:
             f"error: {path}: the file is larger than the limit of {max_bytes} bytes"
             " (FACEGATE_RECOGNITION_LIMITS__MAX_IMAGE_BYTES)",
             markup=False,
-            soft_wrap=True,
         )
     if oversized:
         raise typer.Exit(1)
@@ -93,5 +84,4 @@ def print_possible_duplicates(result: EnrollmentResult, *, threshold: float) -> 
             f"(score {duplicate.score:.3f}, threshold {threshold:.3f})",
             markup=False,
             highlight=False,
-            soft_wrap=True,
         )

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from api.cli.consoles import console, err_console
 from api.cli.roc_plot import write_roc_png
-from api.cli.runtime import cli_errors, configure_logging, err_console
+from api.cli.runtime import cli_errors, configure_logging
 from recognition import (
     FALLBACK_DESCRIPTION,
     BundleEmbedderConfig,
@@ -41,7 +41,6 @@ from recognition import (
 )
 from storage import StorageSettings
 
-console = Console(soft_wrap=True)
 eval_app = typer.Typer(help="Measure the configured recognizer on public benchmarks.", no_args_is_help=True)
 
 

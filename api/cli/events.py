@@ -6,13 +6,11 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from api.cli.consoles import print_table
 from api.cli.events_table import events_table
 from api.cli.runtime import cli_errors, database_session
 from storage import Decision, EventFilter, StorageSettings, query_events
-
-console = Console()
 
 
 def events_command(
@@ -36,4 +34,4 @@ def events_command(
             offset=offset,
             limit=limit,
         )
-    console.print(events_table(events, title=f"{len(events)} of {total} events"))
+    print_table(events_table(events, title=f"{len(events)} of {total} events"))

@@ -14,12 +14,10 @@ from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
-from rich.console import Console
 
+from api.cli.consoles import console
 from api.cli.runtime import cli_errors
 from gate import check_gate_config, load_gates_file
-
-console = Console()
 
 
 def _relay(lines: TextIO, out: TextIO) -> None:
@@ -48,7 +46,7 @@ def _run_gate_process(arguments: list[str]) -> int:
         errors.start()
         try:
             for line in child.stdout:
-                console.print(line.rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
+                console.print(line.rstrip("\n"), markup=False, highlight=False)
             errors.join()
             return child.wait()
         finally:
@@ -82,7 +80,7 @@ def gate_command(
             raise typer.BadParameter("give either --config FILE or both --source and --door")
         if check_config:
             line = check_gate_config(load_gates_file(config) if config is not None else None, door=door)
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+            console.print(line, markup=False, highlight=False)
             return
     arguments = [f"--config={config}"] if config is not None else [f"--source={source}", f"--door={door}"]
     arguments += [f"--log-format={log_format}"] if log_format is not None else []

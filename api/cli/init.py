@@ -6,12 +6,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from api.cli.consoles import console
 from api.cli.runtime import cli_errors, open_runtime
 from storage import Role, StorageSettings, create_api_key, has_api_key, session_scope
-
-console = Console()
 
 
 def init(

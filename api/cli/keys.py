@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from api.cli.consoles import console, print_table
 from api.cli.runtime import cli_errors, database_session
 from storage import (
     StorageSettings,
@@ -15,7 +15,6 @@ from storage import (
     rewrap_person_keys,
 )
 
-console = Console()
 keys_app = typer.Typer(help="Rotate and inspect master keys.", no_args_is_help=True)
 
 
@@ -40,7 +39,6 @@ def rotate_command() -> None:
             f"new master key {new_key_id} added to {settings.resolved_key_file} "
             "(should this command stop before it re-wraps, `facegate keys rewrap` finishes)",
             markup=False,
-            soft_wrap=True,
         )
         _rewrap(settings)
 
@@ -67,7 +65,7 @@ def status_command() -> None:
         else:
             role = "encrypts" if key_id == cipher.primary_key_id else "decrypt-only"
         table.add_row(key_id, role, str(usage.get(key_id, 0)))
-    console.print(table)
+    print_table(table)
     behind = sum(count for key_id, count in usage.items() if key_id != cipher.primary_key_id)
     if behind:  # a rotation stopped before its re-wrap committed (killed), or a key put first by hand
         console.print(
@@ -75,5 +73,4 @@ def status_command() -> None:
             "(a rotation that stopped half-way finishes this way; running `keys rotate` again adds yet "
             "another key)",
             markup=False,
-            soft_wrap=True,
         )

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import typer
-from rich.console import Console
 
+from api.cli.consoles import console
 from api.cli.runtime import cli_errors, database_engine
 from api.idempotency_purge import IdempotencyPurger
 from api.settings import ApiSettings
 from storage import StorageSettings
 
-console = Console()
 maintenance_app = typer.Typer(
     help="Upkeep that a running `facegate serve` does on its own, run once now.", no_args_is_help=True
 )

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.console import Console
 
+from api.cli.consoles import console
 from api.cli.eval import build_eval_recognizer, embed_with_progress, photos_by_person
 from api.cli.runtime import cli_errors, configure_logging
 from recognition import (
@@ -32,7 +32,6 @@ from recognition import (
     write_bundle_file,
 )
 
-console = Console(soft_wrap=True)
 models_app = typer.Typer(
     help="List the embedding model bundles and calibrate their thresholds.", no_args_is_help=True
 )

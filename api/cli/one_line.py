@@ -16,9 +16,9 @@ import typer
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsError
-from rich.console import Console
 from typer.core import TyperGroup
 
+from api.cli.consoles import err_console
 from api.cli.environment import variable_keys
 
 __all__ = ["OneLineErrorsGroup", "print_error_line", "validation_line"]
@@ -41,14 +41,14 @@ def validation_line(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def print_error_line(console: Console, line: str) -> None:
-    """`line` on `console` as one line however wide the terminal, with no markup read into it.
+def print_error_line(line: str) -> None:
+    """`line` on stderr as one line, with no markup read into it.
 
     A message with line breaks of its own (psycopg's for a refused connection adds a tab-indented hint)
     has its lines joined by `; `, so a log reader or a script reading stderr sees the whole error.
     """
     parts = (part.strip() for part in line.splitlines())
-    console.print("; ".join(part for part in parts if part), markup=False, highlight=False, soft_wrap=True)
+    err_console.print("; ".join(part for part in parts if part), markup=False, highlight=False)
 
 
 class OneLineErrorsGroup(TyperGroup):
@@ -62,7 +62,7 @@ class OneLineErrorsGroup(TyperGroup):
             line = validation_line(exc)
         except SettingsError as exc:  # a value that is not JSON where a list or a model is expected
             line = str(exc) if exc.__cause__ is None else f"{exc}: {exc.__cause__}"
-        print_error_line(Console(stderr=True), f"error: {line}")
+        print_error_line(f"error: {line}")
         raise typer.Exit(1)
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from api.cli.runtime import cli_errors, configure_logging, err_console
+from api.cli.consoles import console, err_console
+from api.cli.runtime import cli_errors, configure_logging
 from recognition import (
     EvaluationDataError,
     FaceFillCalibration,
@@ -43,7 +43,6 @@ from recognition import (
 )
 from storage import StorageSettings
 
-console = Console(soft_wrap=True)
 pad_app = typer.Typer(
     help="Presentation-attack detection: convert the MiniFASNet pair, calibrate its threshold (from photos "
     "or a door's traffic), make simulated attacks.",

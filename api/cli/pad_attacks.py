@@ -9,8 +9,7 @@ import cv2
 import numpy as np
 import typer
 
-from api.cli.pad import console
-from api.cli.runtime import err_console
+from api.cli.consoles import console, err_console
 from recognition import (
     ATTACK_SPECIES,
     BgrImage,

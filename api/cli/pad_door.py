@@ -11,9 +11,10 @@ import typer
 import yaml
 
 from api.cli.audit import SinceCheckpoint, read_checkpoint
+from api.cli.consoles import console, err_console
 from api.cli.pad import default_pad_dir
-from api.cli.pad_door_report import console, print_report
-from api.cli.runtime import cli_errors, configure_logging, database_engine, err_console
+from api.cli.pad_door_report import print_report
+from api.cli.runtime import cli_errors, configure_logging, database_engine
 from gate import (
     AttackComparison,
     CameraSelection,

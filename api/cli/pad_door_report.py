@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-
+from api.cli.consoles import console
 from gate import WEAKER_PAD_APCER_POINTS, ColourResult, DoorCalibrationResult, MonitorScore
 
-console = Console(soft_wrap=True)
 REVIEW_LINES = 20
 """Review events printed per colour; --json holds them all."""
 

@@ -12,9 +12,7 @@ from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
-from rich.console import Console
-
-from api.cli.runtime import err_console
+from api.cli.consoles import console, err_console
 from recognition import (
     PadScore,
     ScoredStills,
@@ -24,7 +22,6 @@ from recognition import (
     verdict_error_rates,
 )
 
-console = Console(soft_wrap=True)
 Judging = Callable[[PadScore], StillVerdict]
 """How one operating point judges a presentation's score (recognition's judge_still or judge_at_threshold)."""
 _PROBE_SCORE = 0.0

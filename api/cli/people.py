@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from api.cli.runtime import cli_errors, database_session, err_console, open_runtime
+from api.cli.consoles import console, err_console, print_table
+from api.cli.runtime import cli_errors, database_session, open_runtime
 from enrollment import backfill_lookalikes, confusable_pairs
 from storage import (
     StorageSettings,
@@ -20,7 +20,6 @@ from storage import (
     session_scope,
 )
 
-console = Console()
 people_app = typer.Typer(
     help="List and delete enrolled people; list look-alikes and backfill their records.", no_args_is_help=True
 )
@@ -38,7 +37,7 @@ def list_command(
     table = Table("id", "name", "templates", "created (UTC)", title=f"{total} people")
     for person in people:
         table.add_row(str(person.id), person.name, str(person.template_count), person.created_at.isoformat())
-    console.print(table)
+    print_table(table)
 
 
 @people_app.command("delete")
@@ -85,7 +84,7 @@ def confusable_command(
             f"{pair.score:.3f}",
             "above the match threshold" if pair.score >= threshold else "",
         )
-    console.print(table)
+    print_table(table)
     if unrecorded:
         console.print(f"{unrecorded} {BACKFILL_HINT}")
 

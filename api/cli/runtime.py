@@ -12,8 +12,8 @@ from typing import Annotated, TextIO
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
+from api.cli.consoles import err_console
 from api.cli.one_line import print_error_line, validation_line
 from enrollment import EnrollmentError, EnrollmentRejected, EnrollmentSettings, Photo
 from enrollment import enroll_new_person as create_and_enroll
@@ -27,7 +27,6 @@ from recognition import (
 )
 from storage import Engine, Session, StorageError, StorageSettings, open_database, session_scope
 
-err_console = Console(stderr=True)
 __all__ = [
     "Limit",
     "Offset",
@@ -38,7 +37,6 @@ __all__ = [
     "database_engine",
     "database_session",
     "enroll_new_person",
-    "err_console",
     "image_files",
     "log_warnings_to_stderr",
     "open_runtime",
@@ -192,15 +190,13 @@ def cli_errors() -> Iterator[None]:
     except EnrollmentRejected as exc:
         err_console.print("[red]enrollment refused, nothing was saved:[/red]")
         for problem in exc.problems:
-            err_console.print(
-                f"  {problem.photo}: {problem.reason}", markup=False, highlight=False, soft_wrap=True
-            )
+            err_console.print(f"  {problem.photo}: {problem.reason}", markup=False, highlight=False)
         raise typer.Exit(1) from exc
     except ValidationError as exc:
-        print_error_line(err_console, f"error: {validation_line(exc)}")
+        print_error_line(f"error: {validation_line(exc)}")
         raise typer.Exit(1) from exc
     except (StorageError, RecognitionError, EnrollmentError, GateError) as exc:
-        print_error_line(err_console, f"error: {type(exc).__name__}: {exc}")
+        print_error_line(f"error: {type(exc).__name__}: {exc}")
         raise typer.Exit(1) from exc
 
 

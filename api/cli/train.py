@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from api.cli.runtime import cli_errors, configure_logging, err_console
+from api.cli.consoles import console, err_console
+from api.cli.runtime import cli_errors, configure_logging
 from recognition import RecognitionSettings, Recognizer, build_recognizer
 from storage import StorageSettings
-
-console = Console(soft_wrap=True)
 
 
 def _overrides(**values: Any) -> dict[str, Any]:

@@ -198,6 +198,9 @@ def test_demo_without_shared_data_uses_bundled_photos_and_decides_correctly(
     assert code == 0, output
     assert "insightface's bundled group photo" in output and "AUGMENTED" in output
     assert "3 granted, 3 denied; all scenes as expected" in output
+    # Each scene's line arrives whole, past the demo's 130 columns too (a log grep for it finds it).
+    scene = "  t1 person 4, AUGMENTED copy (1.6×, darker) (never enrolled): granted nobody, "
+    assert f"{scene}1 denied unknown, 0 denied presentation_attack — as expected" in output.splitlines()
 
 
 @pytest.mark.slow

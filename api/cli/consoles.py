@@ -1,0 +1,32 @@
+"""The CLI's consoles: every `facegate` command prints through these, so each line it prints arrives whole.
+
+Rich wraps printed text at the console's width, which is 80 columns when the output is not a terminal (CI
+logs, cron mail, `| grep`), so a message longer than that arrived split mid-sentence and a grep of the log
+missed it. These consoles soft-wrap: `print` never breaks a line (a terminal folds a long one on screen).
+A table is printed with `print_table`: rich lays its columns out to the width whatever the wrap mode (each
+cell wraps in its column), but soft wrap would leave its title at the left edge instead of centred. A
+console's file is looked up at each print, so a test runner's swapped stdout and stderr are written to.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["console", "err_console", "print_table", "wide_console"]
+
+console = Console(soft_wrap=True)
+"""Standard output: what a command reports."""
+err_console = Console(stderr=True, soft_wrap=True)
+"""Standard error: errors, warnings and progress."""
+
+
+def wide_console(*, min_columns: int) -> Console:
+    """A standard-output console whose tables lay out to at least `min_columns`, wider on a wider terminal
+    (`facegate demo`'s audit table); its printed lines are not wrapped either."""
+    return Console(width=max(console.width, min_columns), soft_wrap=True)
+
+
+def print_table(table: Table, *, on: Console = console) -> None:
+    """`table` laid out to the width of `on`, its title centred over it (wrapped if longer than the width)."""
+    on.print(table, soft_wrap=False)
