@@ -154,7 +154,8 @@ def _write_demo_pad_card(card_dir: Path, data_dir: Path) -> bool:
     if importlib.util.find_spec("torch") is None or not source.is_dir():
         console.print(
             "PAD: no converted MiniFASNet and no torch or shared data to convert it: the phone-screen scene "
-            "is skipped (pip install -e '.[train]' and run `facegate pad export`)"
+            "is skipped (pip install -e '.[train]' and run `facegate pad export`)",
+            markup=False,  # `[train]` is not a style
         )
         return False
     from training.pad_export import export_pad_models

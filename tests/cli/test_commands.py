@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.cli.demo import write_video
+from api.cli.demo import demo_pad_detector, write_video
 from api.cli.demo_data import Scene
 from recognition import image_suffixes
 from storage import StorageSettings, add_key_to_file, generate_key, open_database
@@ -185,6 +185,13 @@ def test_gate_reports_a_source_it_cannot_open(tmp_path: Path) -> None:
     assert _invoke("init")[0] == 0
     code, output = _invoke("gate", "--source", str(tmp_path / "no-such-video.avi"), "--door", "lab")
     assert code == 1 and "cannot open video source" in output
+
+
+def test_demo_without_a_pad_model_says_to_install_the_train_extra(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert demo_pad_detector(tmp_path / "demo-models", tmp_path / "no-shared-data") is None
+    assert "(pip install -e '.[train]' and run `facegate pad export`)" in capsys.readouterr().out
 
 
 @pytest.mark.slow
