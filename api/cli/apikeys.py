@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from api.cli.consoles import console, err_console, print_table
 from api.cli.runtime import cli_errors, database_session
@@ -83,7 +84,9 @@ def create_command(
                 if doors
                 else []
             )
-    console.print(f"{key.role} key {key.token_id} ({key.label}), expires {_when(key.expires_at)}")
+    console.print(
+        f"{key.role} key {key.token_id} ({key.label}), expires {_when(key.expires_at)}", markup=False
+    )
     if role is Role.device:
         console.print(f"doors: {', '.join(bound) or 'none (its gate gets an empty gallery)'}", markup=False)
     console.print("token (shown once, store it now):")
@@ -107,7 +110,7 @@ def list_command(
         table.add_row(
             key.token_id,
             key.role,
-            key.label,
+            Text(key.label),  # free text: a label like `[/]` is shown, not read as markup
             _when(key.created_at),
             _when(key.last_used_at),
             _when(key.expires_at),
@@ -124,4 +127,6 @@ def revoke_command(
     with cli_errors():
         with database_session(StorageSettings()) as session:
             key = revoke_api_key(session, token_id, now=datetime.now(UTC))
-    err_console.print(f"key {key.token_id} ({key.role}, {key.label}) revoked at {_when(key.revoked_at)}")
+    err_console.print(
+        f"key {key.token_id} ({key.role}, {key.label}) revoked at {_when(key.revoked_at)}", markup=False
+    )

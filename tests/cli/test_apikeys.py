@@ -52,6 +52,22 @@ def test_create_list_revoke(configured: str, role: Role) -> None:
     assert _check(configured, token) == AuthFailure.revoked
 
 
+def test_a_label_like_markup_is_shown_as_written_and_the_token_printed(configured: str) -> None:
+    """Once created, a key's token is never shown again: the label must not stop it being printed."""
+    code, output = _invoke("apikeys", "create", "--role", "auditor", "--label", "[/] lab [b]")
+    assert code == 0, output
+    token = output.strip().splitlines()[-1]
+    token_id = token.split("_")[1]
+    assert f"auditor key {token_id} ([/] lab [b]), expires -" in output
+    assert _check(configured, token) is None
+
+    listing = runner.invoke(app, ["apikeys", "list"], env={"COLUMNS": "200"})  # the label in one cell line
+    assert listing.exit_code == 0 and "│ [/] lab [b] │" in listing.output, listing.output
+
+    code, output = _invoke("apikeys", "revoke", token_id)
+    assert code == 0 and f"key {token_id} (auditor, [/] lab [b]) revoked at" in output, output
+
+
 def test_revoking_an_unknown_key_fails_with_one_line(configured: str) -> None:
     code, output = _invoke("apikeys", "revoke", "0123456789abcdef")
     assert code == 1 and "does not exist" in output
