@@ -51,6 +51,7 @@ from storage import (
     StatementTimeout,
     StorageError,
     TransactionAborted,
+    UnreadableEvent,
 )
 
 logger = logging.getLogger(__name__)
@@ -97,6 +98,9 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
     # An auditor's checkpoint: an invalid one is theirs to fix; one the log no longer holds is a finding.
     CheckpointInvalid: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     CheckpointMismatch: ErrorRule(status.HTTP_409_CONFLICT),
+    # An audit row edited to a value FaceGate never writes (SQLite): a finding about the log, not a bug of
+    # the server; its message names the event and column and points to `facegate audit verify`.
+    UnreadableEvent: ErrorRule(status.HTTP_409_CONFLICT, status_word="audit_event_unreadable"),
     InvalidDevice: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     InvalidValue: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),
     EnrollmentRejected: ErrorRule(status.HTTP_422_UNPROCESSABLE_CONTENT),

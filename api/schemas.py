@@ -253,12 +253,13 @@ class UnprocessablePublic(BaseModel):
 
 class ConflictPublic(ErrorPublic):
     """Body of a 409: a name already taken, or (`status`) a request with the same Idempotency-Key still
-    being processed."""
+    being processed, or an audit event that cannot be read."""
 
-    status: Literal["idempotency_key_in_flight"] | None = Field(
+    status: Literal["idempotency_key_in_flight", "audit_event_unreadable"] | None = Field(
         default=None,
         description="`idempotency_key_in_flight`: the first request with this key is still being processed; "
-        "nothing was done, and the same request sent again later gets its answer.",
+        "nothing was done, and the same request sent again later gets its answer. "
+        "`audit_event_unreadable`: an audit event holds a value FaceGate never writes (edited outside it).",
     )
 
 

@@ -119,6 +119,7 @@ from storage.errors import (
     StorageError,
     TransactionAborted,
     UnknownKeyId,
+    UnreadableEvent,
 )
 from storage.file_modes import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, private_directory, private_file
 from storage.gallery_log import (
@@ -304,6 +305,7 @@ __all__ = [
     "read_variables",
     "unread_variables",
     "UnknownKeyId",
+    "UnreadableEvent",
     "add_key_to_file",
     "append_event",
     "authenticate",

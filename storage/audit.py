@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from storage.audit_chain import GENESIS_HASH, HEAD_ID, ChainReport, chain_key, compute_link, verify_chain
 from storage.audit_checkpoint import Checkpoint, verify_chain_since
+from storage.audit_rows import UNREADABLE_VALUE_ERRORS, unreadable_event
 from storage.db import session_scope
 from storage.doors import names_of_door_called
 from storage.errors import ChainBroken
@@ -230,6 +231,9 @@ def page_events(
 
     `before_sequence` is the keyset cursor: only events with a lower sequence, so the next page starts
     below the last sequence of this one (an index range scan however deep the page).
+
+    Raises:
+        UnreadableEvent: an event of the page holds a value FaceGate never writes (edited in SQLite).
     """
     conditions = _event_conditions(session, where)
     if before_sequence is not None:
@@ -241,7 +245,23 @@ def page_events(
         .offset(offset)
         .limit(limit)
     )
-    return [_public(row) for row in session.exec(page)]
+    try:
+        return [_public(row) for row in session.exec(page)]
+    except UNREADABLE_VALUE_ERRORS as exc:
+        _raise_unreadable_among(session, conditions, offset=offset, limit=limit, error=exc)
+        raise
+
+
+def _raise_unreadable_among(
+    session: Session, conditions: list[ColumnElement[bool]], *, offset: int, limit: int, error: Exception
+) -> None:
+    """Raise the `UnreadableEvent` (from `error`) among the page of events of `conditions`, newest first,
+    whose reading failed with `error`; return when each reads back alone."""
+    rows = select(col(AuditEvent.id), col(AuditEvent.sequence)).where(*conditions)
+    page = rows.order_by(col(AuditEvent.sequence).desc()).offset(offset).limit(limit)
+    unreadable = unreadable_event(session, session.exec(page).all())
+    if unreadable is not None:
+        raise unreadable from error
 
 
 def verified_events(
@@ -325,6 +345,7 @@ def iter_event_rows(
     Raises:
         ValueError: a column that is not a public event field.
         DatabaseUnavailable: the database fails between batches.
+        UnreadableEvent: a batch holds an event with a value FaceGate never writes (edited in SQLite).
     """
     unknown = set(columns) - set(AuditEventPublic.model_fields)
     if unknown:
@@ -335,11 +356,14 @@ def iter_event_rows(
     at = list(columns).index("occurred_at") if "occurred_at" in columns else None
     cursor: int | None = None
     while True:
-        page = select(*selected).where(*conditions)
-        if cursor is not None:
-            page = page.where(col(AuditEvent.sequence) < cursor)
+        below = conditions if cursor is None else [*conditions, col(AuditEvent.sequence) < cursor]
+        page = select(*selected).where(*below).order_by(col(AuditEvent.sequence).desc()).limit(batch_rows)
         with session_scope(engine) as session:
-            rows = session.exec(page.order_by(col(AuditEvent.sequence).desc()).limit(batch_rows)).all()
+            try:
+                rows = session.exec(page).all()
+            except UNREADABLE_VALUE_ERRORS as exc:
+                _raise_unreadable_among(session, below, offset=0, limit=batch_rows, error=exc)
+                raise
         if not rows:
             return
         batch = [tuple(row[:-1]) for row in rows]

@@ -1,5 +1,6 @@
 """Audit rows whose stored values are not what FaceGate writes, which the chain's verification names as
-edits: a value that cannot be read back, and on SQLite a time stored as other text (storage/audit_chain.py).
+edits: a value that cannot be read back, and on SQLite a time stored as other text (storage/audit_chain.py);
+the event lists and the export name the first of the former as an `UnreadableEvent` (storage/audit.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, String, cast, not_, or_
 from sqlmodel import Session, col, func, select
 
-from storage.models import AuditEvent
+from storage.errors import UnreadableEvent
+from storage.models import AuditEvent, AuditEventPublic
 from storage.timeutil import as_utc
 
 
@@ -79,12 +81,39 @@ def up_to_the_unreadable(
     cannot be read."""
     rows = select(col(AuditEvent.id), col(AuditEvent.sequence)).where(*sequence_between(after, up_to))
     for event_id, sequence in session.exec(rows.order_by(col(AuditEvent.sequence)).limit(batch_rows)).all():
-        try:
-            event = session.exec(select(AuditEvent).where(col(AuditEvent.id) == event_id)).one()
-        except UNREADABLE_VALUE_ERRORS as exc:
-            yield Unreadable(id=event_id, sequence=sequence, detail=_unreadable_value(session, event_id, exc))
+        event = _load_or_unreadable(session, event_id, sequence)
+        if isinstance(event, Unreadable):
+            yield event
             return
         yield from with_misstored_times(session, [event])
+
+
+def unreadable_event(session: Session, rows: Sequence[tuple[int | None, int]]) -> UnreadableEvent | None:
+    """Why reading a list of events failed (with one of UNREADABLE_VALUE_ERRORS): an `UnreadableEvent`
+    naming the first of `rows` (id, sequence: the list's rows, in its order) that cannot be read back as a
+    public event, and its column; None when each of them reads back (the error came from elsewhere)."""
+    for event_id, sequence in rows:
+        found = _load_or_unreadable(session, event_id, sequence, is_public=True)
+        if isinstance(found, Unreadable):
+            return UnreadableEvent(
+                f"the audit event at sequence {sequence} cannot be read: {found.detail}; "
+                "`facegate audit verify` (or the console's Integrity page) checks the whole log",
+                sequence=sequence,
+            )
+    return None
+
+
+def _load_or_unreadable(
+    session: Session, event_id: int | None, sequence: int, *, is_public: bool = False
+) -> AuditEvent | Unreadable:
+    """Row `event_id` (also checked as a public event when `is_public`), or why it cannot be read back."""
+    try:
+        event = session.exec(select(AuditEvent).where(col(AuditEvent.id) == event_id)).one()
+        if is_public:
+            AuditEventPublic.model_validate(event)
+    except UNREADABLE_VALUE_ERRORS as exc:
+        return Unreadable(id=event_id, sequence=sequence, detail=_unreadable_value(session, event_id, exc))
+    return event
 
 
 def _unreadable_value(session: Session, event_id: int | None, error: Exception) -> str:

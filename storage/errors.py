@@ -19,6 +19,7 @@ StorageError
 ├── SchemaMissing         a table or column this release needs is not in the database (not migrated, dropped)
 ├── InvalidDevice         a device key or public key that cannot serve as an edge device
 ├── BackupError           a backup file is damaged or foreign, or the restore target is not empty
+├── UnreadableEvent       an audit row holds a value FaceGate never writes (SQLite): it cannot be listed
 ├── AuditChainError
 │   ├── ChainBroken         the audit hash chain is broken: nothing is signed or appended on top of it
 │   ├── CheckpointInvalid   a checkpoint is malformed, its signature fails, or another key signed it
@@ -133,6 +134,17 @@ class SchemaMissing(StorageError):
 
 class BackupError(StorageError):
     """A backup cannot be written or restored."""
+
+
+class UnreadableEvent(StorageError):
+    """An audit row holds a value FaceGate never writes (SQLite keeps any value in any column: a decision
+    'GRANTED', a time 'garbage'), so a list or export that reaches it cannot show it; the message names its
+    sequence and column and points to `facegate audit verify`, which reports it as an edit."""
+
+    def __init__(self, message: str, *, sequence: int) -> None:
+        super().__init__(message)
+        self.sequence = sequence
+        """The unreadable event's sequence: a list filtered or paged around it can be read."""
 
 
 class AuditChainError(StorageError):

@@ -53,6 +53,8 @@ def error_page(
     `status_word` (the API body's `status`: `database_unavailable`, `schema_missing`, ...) goes into the
     page's `data-error-status`, where the live refresh (console.js) reads what is wrong."""
     heading = _HEADINGS.get(status_code, "Error")
+    if status_word == "audit_event_unreadable":
+        heading = "An audit event cannot be read"
     return render(
         request,
         "error.html",

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
 from api.deps import AuditorKey, Limit, Offset, ServicesDep, SessionDep
 from api.events_csv import csv_response
-from api.schemas import EventsPage
+from api.schemas import ConflictPublic, EventsPage
 from storage import MAX_DB_INT, Decision, EventFilter, count_events, page_events
 
 router = APIRouter(tags=["audit"])
@@ -53,7 +53,17 @@ Cursor = Annotated[
 ]
 
 
-@router.get("/events")
+_UNREADABLE: dict[int | str, dict[str, Any]] = {
+    status.HTTP_409_CONFLICT: {
+        "model": ConflictPublic,
+        "description": "An event of the answer holds a value FaceGate never writes (its row was edited in "
+        "SQLite; `status`: `audit_event_unreadable`): the detail names its sequence and column; "
+        "`facegate audit verify` (GET /audit/verify) checks the whole log.",
+    }
+}
+
+
+@router.get("/events", responses=_UNREADABLE)
 def list_events(
     session: SessionDep,
     _key: AuditorKey,
@@ -82,7 +92,8 @@ def list_events(
             "content": {"text/csv": {}},
             "description": "Every matching event, newest first. A transfer that ends before its end (an "
             "incomplete chunked body) was cut off by a database outage: the file is not the whole export.",
-        }
+        },
+        **_UNREADABLE,
     },
 )
 def export_events(

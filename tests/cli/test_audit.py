@@ -93,6 +93,21 @@ def test_verify_names_a_value_facegate_never_writes(
     assert output.endswith("): edited outside FaceGate; 3 events verified before it")
 
 
+def test_events_names_a_value_facegate_never_writes(
+    audited: tuple[Engine, Cipher], database_url: str
+) -> None:
+    """`facegate events` ended with a LookupError traceback; now one line names the event and its column."""
+    if database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's enum type refuses a decision FaceGate never writes")
+    _sql(audited[0], "UPDATE audit_event SET decision = 'GRANTED' WHERE sequence = 4")
+
+    code, output = _invoke("events")
+
+    assert code == 1, output
+    assert "the audit event at sequence 4 cannot be read: its decision holds a value FaceGate never" in output
+    assert "`facegate audit verify`" in output
+
+
 def test_checkpoint_export_and_check(audited: tuple[Engine, Cipher], tmp_path: Path) -> None:
     engine, keyring = audited
     file = tmp_path / "checkpoint.json"
