@@ -25,6 +25,7 @@ from recognition import (
     build_recognizer,
 )
 from storage import (
+    AuditEventPublic,
     Engine,
     Keyring,
     StorageSettings,
@@ -36,6 +37,7 @@ from storage import (
     session_scope,
 )
 from tests.data import converted_pad_dir, face_crops_from_group
+from tests.gate.pad_support import record_door_events
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -280,3 +282,18 @@ def enroll_person(engine: Engine, keyring: Keyring, recognizer: Recognizer):
             return person.id
 
     return _enroll
+
+
+@pytest.fixture(scope="session")
+def recorded(
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_sqlite_file: Path,
+    recognizer: Recognizer,
+    pad_model_dir: Path,
+    pad_detector: PresentationAttackDetector,
+) -> dict[str, tuple[AuditEventPublic, ...]]:
+    """The front door's monitor events as the gate records them (`record_door_events`), once per session,
+    for the door calibration tests of tests/gate and tests/cli: each appends copies (`replayed`)."""
+    return record_door_events(
+        tmp_path_factory.mktemp("recorded"), migrated_sqlite_file, recognizer, pad_model_dir, pad_detector
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import secrets
 import shutil
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -11,10 +12,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from enrollment import EnrollmentSettings, Photo, enroll
 from gate import AccessPolicyCache, GalleryCache, GateDecision, GateSettings, PadSettings, run_gate
 from recognition import (
     PAD_CARD_DIR,
     PAD_CARD_FILE,
+    PASSIVE_FEATURE,
     BpcerPoint,
     PadCalibration,
     PadTrackRule,
@@ -29,15 +32,18 @@ from recognition import (
 from storage import (
     AuditEventCreate,
     AuditEventPublic,
+    Decision,
     Engine,
     EventFilter,
     Keyring,
     append_event,
+    create_person,
     ensure_door,
+    make_engine,
     query_events,
     session_scope,
 )
-from tests.data import minifasnet_dir
+from tests.data import encode_jpeg, minifasnet_dir
 from tests.fakes import FakeClock, RecordingDoor
 
 DOOR = "front"
@@ -157,3 +163,56 @@ def run_pad_gate(
     with session_scope(engine) as session:
         events, _ = query_events(session, where=EventFilter(door=door), limit=1000)
     return decisions, sorted(events, key=lambda e: e.id)
+
+
+CHAINED = {"id", "sequence", "link_hash", "event_uid"}
+"""Fields of a public event that the chain sets, and the writer's id (unique): left out to append a copy."""
+
+
+def record_door_events(
+    root: Path,
+    migrated_sqlite_file: Path,
+    recognizer: Recognizer,
+    pad_model_dir: Path,
+    pad_detector: PresentationAttackDetector,
+) -> dict[str, tuple[AuditEventPublic, ...]]:
+    """The front door's monitor events as the gate records them (at BPCER target 0.5, at NOON, from
+    `replay:pad`), on a scratch SQLite database under `root` with T1 enrolled first, as the tests enrol T1
+    first in theirs: 10 colour tracks decided by the passive score (`passive`), and 10 colour and 10 grey
+    ones by the hand-set track rule (`rule`, `rule_grey`). Detection, embedding and PAD of every frame were
+    most of the door calibration tests' CPU time: the session fixture `recorded` runs this once, and
+    `replayed` appends the events to a test's own audit log."""
+    shutil.copyfile(migrated_sqlite_file, root / "facegate.db")
+    scratch, keyring = make_engine(f"sqlite:///{root / 'facegate.db'}"), Keyring([secrets.token_bytes(32)])
+    with session_scope(scratch) as session:
+        person = create_person(session, name="T1")
+        assert person.id is not None
+        photo = Photo("0.jpg", encode_jpeg(sample("image_T1.jpg")))
+        enroll(
+            session, keyring, recognizer, person_id=person.id, photos=[photo], settings=EnrollmentSettings()
+        )
+    with_rule = pad_with(pad_model_dir, root, track_rule=hand_set_rule((PASSIVE_FEATURE, "frame_edges")))
+    settings = pad_gate_settings("monitor", bpcer_target=0.5)
+    events: dict[str, tuple[AuditEventPublic, ...]] = {}
+    for name, detector, clips in (
+        ("passive", pad_detector, door_clips(10, seed=7)),
+        ("rule", with_rule, door_clips(10, seed=23)),
+        ("rule_grey", with_rule, door_clips(10, seed=26, is_grey=True)),
+    ):
+        seen = sum(len(before) for before in events.values())
+        _, door_events = run_pad_gate(scratch, keyring, recognizer, detector, clips, settings=settings)
+        events[name] = tuple(door_events[seen:])
+        assert len(events[name]) == 10 and all(e.decision is Decision.granted for e in events[name])
+    scratch.dispose()
+    return events
+
+
+def replayed(engine: Engine, keyring: Keyring, events: Sequence[AuditEventPublic]) -> list[AuditEventPublic]:
+    """`events` (of `recorded`) appended to the front door's audit log as their gate recorded them (a copy
+    under this log's chain and MAC, as `run_pad_gate` appends a gate's events): the appended, oldest first."""
+    with session_scope(engine) as session:
+        ensure_door(session, name=DOOR)
+        appended = [
+            append_event(session, keyring, AuditEventCreate(**e.model_dump(exclude=CHAINED))) for e in events
+        ]
+    return sorted(appended, key=lambda e: e.id)

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
-from collections.abc import Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Literal
 
 import pytest
 from pydantic import ValidationError
 
-from enrollment import EnrollmentSettings, Photo, enroll
 from gate import (
     PRESENTATION_ATTACK,
     DoorCalibrationRefused,
@@ -34,7 +30,6 @@ from recognition import (
     PadCalibration,
     PadTrackRule,
     PresentationAttackDetector,
-    Recognizer,
     attack_evidence,
     threshold_at_bpcer,
 )
@@ -48,26 +43,22 @@ from storage import (
     Keyring,
     append_event,
     checkpoint_public_key,
-    create_person,
-    ensure_door,
     export_checkpoint,
-    make_engine,
     session_scope,
 )
 from tests.data import encode_jpeg
 from tests.gate.pad_support import (
+    CHAINED,
     NOON,
     door_clips,
     hand_set_rule,
     pad_gate_settings,
     pad_with,
+    replayed,
     run_pad_gate,
     sample,
 )
 from tests.storage.audit_helpers import append, sql, verify
-
-_CHAINED = {"id", "sequence", "link_hash", "event_uid"}
-"""Fields of a public event that the chain sets, and the writer's id (unique): left out to append a copy."""
 
 TARGET = 0.5
 """A lax target, so that the least count it needs (10) is a few clips on two cores; 1% needs 500."""
@@ -103,58 +94,6 @@ def _calibrate(
 @pytest.fixture
 def enrolled(enroll_person) -> int:
     return enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
-
-
-@pytest.fixture(scope="module")
-def recorded(
-    tmp_path_factory: pytest.TempPathFactory,
-    migrated_sqlite_file: Path,
-    recognizer: Recognizer,
-    pad_model_dir: Path,
-    pad_detector: PresentationAttackDetector,
-) -> dict[str, list[AuditEventPublic]]:
-    """The front door's monitor events as the gate records them, run once per module (detection, embedding
-    and PAD of every frame were most of this module's CPU time) on a scratch SQLite database with T1 enrolled
-    first, as `enrolled` enrols T1 in each test's: 10 colour tracks decided by the passive score (`passive`),
-    and 10 colour and 10 grey ones by the hand-set track rule (`rule`, `rule_grey`). `_replayed` appends them
-    to a test's audit log, for the tests of what calibration makes of the log; the tests of what the gate
-    itself records run it on SQLite and PostgreSQL."""
-    root = tmp_path_factory.mktemp("recorded")
-    shutil.copyfile(migrated_sqlite_file, root / "facegate.db")
-    scratch, keyring = make_engine(f"sqlite:///{root / 'facegate.db'}"), Keyring([secrets.token_bytes(32)])
-    with session_scope(scratch) as session:
-        person = create_person(session, name="T1")
-        assert person.id is not None
-        photo = Photo("0.jpg", encode_jpeg(sample("image_T1.jpg")))
-        enroll(
-            session, keyring, recognizer, person_id=person.id, photos=[photo], settings=EnrollmentSettings()
-        )
-    with_rule = pad_with(pad_model_dir, root, track_rule=hand_set_rule((PASSIVE_FEATURE, "frame_edges")))
-    events: dict[str, list[AuditEventPublic]] = {}
-    for name, detector, clips in (
-        ("passive", pad_detector, door_clips(10, seed=7)),
-        ("rule", with_rule, door_clips(10, seed=23)),
-        ("rule_grey", with_rule, door_clips(10, seed=26, is_grey=True)),
-    ):
-        seen = sum(len(before) for before in events.values())
-        _, door_events = run_pad_gate(
-            scratch, keyring, recognizer, detector, clips, settings=_settings("monitor")
-        )
-        events[name] = door_events[seen:]
-        assert len(events[name]) == 10 and all(e.decision is Decision.granted for e in events[name])
-    scratch.dispose()
-    return events
-
-
-def _replayed(engine: Engine, keyring: Cipher, events: Sequence[AuditEventPublic]) -> list[AuditEventPublic]:
-    """`events` (of `recorded`) appended to the front door's audit log as their gate recorded them (a copy
-    under this log's chain and MAC, as `run_pad_gate` appends a gate's events): the appended, oldest first."""
-    with session_scope(engine) as session:
-        ensure_door(session, name="front")
-        appended = [
-            append_event(session, keyring, AuditEventCreate(**e.model_dump(exclude=_CHAINED))) for e in events
-        ]
-    return sorted(appended, key=lambda e: e.id)
 
 
 def _colour(event: AuditEventPublic) -> str:
@@ -261,7 +200,7 @@ def test_each_camera_shows_its_share_at_the_pooled_threshold_and_its_own_when_it
 def test_too_few_events_for_the_target_refuse(
     engine, keyring, pad_detector: PresentationAttackDetector, enrolled, recorded
 ) -> None:
-    _replayed(engine, keyring, recorded["passive"][:3])
+    replayed(engine, keyring, recorded["passive"][:3])
 
     with pytest.raises(
         DoorCalibrationRefused, match=r"too few .* \(need 10 of one colour, .* found colour 3, grey 0\)"
@@ -273,7 +212,7 @@ def test_too_few_events_for_the_target_refuse(
 def test_events_scored_with_other_pad_weights_refuse(
     engine, keyring, pad_detector: PresentationAttackDetector, enrolled, recorded
 ) -> None:
-    events = _replayed(engine, keyring, recorded["passive"])
+    events = replayed(engine, keyring, recorded["passive"])
     assert _calibrate(engine, keyring, pad_detector).calibration.colour
     # One more granted monitor event, as a gate with an earlier PAD model wrote it.
     earlier = events[0].model_dump(exclude={"id", "sequence", "link_hash"}) | {"pad_weights_hash": "e" * 64}
@@ -293,7 +232,7 @@ def test_a_monitor_event_edited_or_deleted_in_the_database_refuses_naming_it(
     """Someone who can write the database but lacks the master key lowers the most attack-like monitor
     event's PAD score, which would loosen the door's threshold, or deletes it: calibration verifies the
     audit chain as `facegate audit verify` does and refuses, naming the event."""
-    events = _replayed(engine, keyring, recorded["passive"])
+    events = replayed(engine, keyring, recorded["passive"])
 
     def calibrate() -> DoorPadCalibration:
         return _calibrate(engine, keyring, pad_detector).calibration
@@ -317,13 +256,13 @@ def test_from_a_signed_checkpoint_a_break_before_it_no_longer_refuses_and_one_af
 ) -> None:
     """The log is append-only, so a break refuses the whole-chain calibration for good; with a checkpoint
     signed while the chain held, the door calibrates from the events after it alone, and says so."""
-    before = _replayed(engine, keyring, recorded["passive"])
+    before = replayed(engine, keyring, recorded["passive"])
     with session_scope(engine) as session:
         checkpoint = export_checkpoint(session, keyring, now=NOON + timedelta(minutes=5))
     # The same tracks again after it (as their gate recorded them, a copy under the chain's MAC).
     with session_scope(engine) as session:
         after = [
-            append_event(session, keyring, AuditEventCreate(**e.model_dump(exclude=_CHAINED))) for e in before
+            append_event(session, keyring, AuditEventCreate(**e.model_dump(exclude=CHAINED))) for e in before
         ]
     after_ids = {e.id for e in after}
     assert _calibrate(engine, keyring, pad_detector).colours[0].event_count == 2 * len(before)
@@ -440,7 +379,7 @@ def test_events_of_a_refit_track_rule_or_of_an_unknown_rule_refuse_naming_it(
     assert rule.model_copy(update={"fitted_on": "elsewhere"}).rule_sha256 == rule.rule_sha256
     with_rule = pad_with(pad_model_dir, tmp_path / "old", track_rule=rule)
     with_refit = pad_with(pad_model_dir, tmp_path / "refit", track_rule=refit)
-    monitored = _replayed(engine, keyring, recorded["rule"])
+    monitored = replayed(engine, keyring, recorded["rule"])
     assert {json.loads(e.pad_cues or "{}")["track_rule_sha256"] for e in monitored} == {rule.rule_sha256}
     assert verify(engine, keyring).is_ok  # the rule's hash is inside the MAC-covered cues
 
@@ -494,7 +433,7 @@ def test_events_of_a_refit_track_rule_or_of_an_unknown_rule_refuse_naming_it(
             cues = json.loads(e.pad_cues or "{}")
             del cues["track_rule_sha256"]
             old = e.model_copy(update={"pad_cues": json.dumps(cues, sort_keys=True), "occurred_at": later})
-            append_event(session, keyring, AuditEventCreate(**old.model_dump(exclude=_CHAINED)))
+            append_event(session, keyring, AuditEventCreate(**old.model_dump(exclude=CHAINED)))
     with pytest.raises(
         DoorCalibrationRefused,
         match=rf"another track rule \(rule unknown \(recorded before events named their rule\) "
@@ -640,7 +579,7 @@ def test_the_cards_attack_evidence_is_read_at_both_thresholds_and_more_than_10_p
     """The card's colour calibration carries attack scores; the result gives each species' APCER at the
     door's threshold and at the card's, and calls the door weaker when it lets through more than 10 points
     more of some species: 30 of 300 attacks between the two thresholds is not more, 31 is."""
-    _replayed(engine, keyring, recorded["passive"])
+    replayed(engine, keyring, recorded["passive"])
     plain = _calibrate(engine, keyring, pad_detector).colours[0]
     assert plain.attacks is None and plain.attacks_missing is not None
     assert "uncalibrated" in plain.attacks_missing
@@ -704,7 +643,7 @@ def test_a_card_calibration_without_attack_scores_is_said_plainly_per_colour(
     enrolled,
     recorded,
 ) -> None:
-    _replayed(engine, keyring, recorded["passive"])
+    replayed(engine, keyring, recorded["passive"])
     grey_card = PadCalibration(
         dataset="LFW in grey",
         bona_fide_count=100,
@@ -794,7 +733,7 @@ def test_a_rule_decided_door_reads_the_rules_own_attack_tracks_and_warns_past_10
     ones score otherwise), and more than 10 points given up warns, as for the passive score."""
     rule = hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
     with_rule = pad_with(pad_model_dir, tmp_path / "plain", track_rule=rule)
-    _replayed(engine, keyring, recorded["rule"])
+    replayed(engine, keyring, recorded["rule"])
     plain = _calibrate(engine, keyring, with_rule).colours[0]
     assert plain.attacks is None and (plain.attacks_missing or "").startswith(
         "the door decides by the card's track rule, which records no attack scores"
@@ -867,7 +806,7 @@ def test_a_rule_decided_door_reads_the_rules_attack_tracks_only_for_the_colour_t
     round; a rule holding both colours' evidence reads each colour off its own."""
     rule = hand_set_rule((PASSIVE_FEATURE, "frame_edges"))
     with_rule = pad_with(pad_model_dir, tmp_path / "plain", track_rule=rule)
-    _replayed(engine, keyring, [*recorded["rule"], *recorded["rule_grey"]])
+    replayed(engine, keyring, [*recorded["rule"], *recorded["rule_grey"]])
     thresholds = {}
     for plain in _calibrate(engine, keyring, with_rule).colours:
         assert plain.calibration is not None and plain.attacks is None
