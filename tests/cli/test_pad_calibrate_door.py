@@ -17,6 +17,7 @@ from gate import CameraSelection, PadSettings, calibrate_door, load_gates_file, 
 from recognition import (
     PAD_CARD_DIR,
     PAD_CARD_FILE,
+    PASSIVE_FEATURE,
     BpcerPoint,
     PadAttackEvidence,
     PadCalibration,
@@ -41,7 +42,15 @@ from storage import (
     session_scope,
 )
 from tests.data import encode_jpeg
-from tests.gate.pad_support import NOON, door_clips, pad_gate_settings, run_pad_gate, sample
+from tests.gate.pad_support import (
+    NOON,
+    door_clips,
+    hand_set_rule,
+    pad_gate_settings,
+    replayed,
+    run_pad_gate,
+    sample,
+)
 from tests.storage.audit_helpers import sql
 
 pytestmark = pytest.mark.model
@@ -264,10 +273,10 @@ def test_a_door_threshold_that_gives_up_pad_warns_and_prints_its_block_only_when
     engine,
     database_url: str,
     keyring,
-    recognizer,
     pad_model_dir: Path,
     pad_detector: PresentationAttackDetector,
     enroll_person,
+    recorded,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -275,8 +284,7 @@ def test_a_door_threshold_that_gives_up_pad_warns_and_prints_its_block_only_when
     the door's: the report gives each species' APCER at both, warns, and refuses to print the block (exit 1,
     saying what it gives up) unless --accept-weaker-pad; grey says plainly that it has no evidence."""
     enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
-    settings = pad_gate_settings("monitor", bpcer_target=0.5)
-    run_pad_gate(engine, keyring, recognizer, pad_detector, door_clips(10, seed=22), settings=settings)
+    replayed(engine, keyring, recorded["passive"])  # the gate's 10 colour tracks, under this log's chain
     door = calibrate_door(
         engine, keyring=keyring, door="front", settings=PadSettings(bpcer_target=0.5), detector=pad_detector,
         bpcer_target=0.5,
@@ -376,9 +384,9 @@ def test_a_rule_decided_door_says_attacks_unknown_for_an_old_rule_and_reads_a_me
     engine,
     database_url: str,
     keyring,
-    recognizer,
     pad_model_dir: Path,
     enroll_person,
+    recorded,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -408,12 +416,8 @@ def test_a_rule_decided_door_says_attacks_unknown_for_an_old_rule_and_reads_a_me
     card_path.write_text(json.dumps({**card_json, "track_rule": old_rule}))
     rule = read_pad_card(card_path).track_rule
     assert rule is not None and rule.attack_evidence == ()
-    settings = pad_gate_settings("monitor", bpcer_target=0.5)
-    detector = build_pad_detector(
-        RecognitionSettings(model_dir=models, bundle_dirs=[], allow_model_download=False),
-        cache_dir=tmp_path / "cache",
-    )
-    run_pad_gate(engine, keyring, recognizer, detector, door_clips(10, seed=24), settings=settings)
+    assert rule.rule_sha256 == hand_set_rule((PASSIVE_FEATURE, "frame_edges")).rule_sha256  # as `recorded`'s
+    replayed(engine, keyring, recorded["rule"])  # 10 colour tracks the gate decided by these coefficients
     monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
     gates = _gates(tmp_path / "gates.yaml", {"policy": "monitor", "bpcer_target": 0.5})
     options = ["pad", "calibrate-door", "--door", "front", "--config", str(gates), *WINDOW, "--json"]
@@ -458,9 +462,9 @@ def test_a_rule_decided_grey_door_says_attacks_unknown_for_the_rules_colour_trac
     engine,
     database_url: str,
     keyring,
-    recognizer,
     pad_model_dir: Path,
     enroll_person,
+    recorded,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -504,9 +508,7 @@ def test_a_rule_decided_grey_door_says_attacks_unknown_for_the_rules_colour_trac
         cache_dir=tmp_path / "cache",
     )
     assert detector.track_rule is not None and detector.track_rule.rule_sha256 == rule_sha256
-    settings = pad_gate_settings("monitor", bpcer_target=0.5)
-    clips = [*door_clips(10, seed=27), *door_clips(10, seed=28, is_grey=True)]
-    run_pad_gate(engine, keyring, recognizer, detector, clips, settings=settings)
+    replayed(engine, keyring, [*recorded["rule"], *recorded["rule_grey"]])  # by this rule's coefficients
     monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
     gates = _gates(tmp_path / "gates.yaml", {"policy": "monitor", "bpcer_target": 0.5})
 
@@ -591,7 +593,7 @@ def test_calibrate_door_camera_calibrates_one_camera_from_its_own_events_for_its
     side_source = redacted_source(SIDE_URL)  # what the gate audits for the side camera
     run_pad_gate(engine, keyring, recognizer, pad_detector, door_clips(10, seed=30), settings=settings,
                  source="replay:lobby")  # fmt: skip
-    run_pad_gate(engine, keyring, recognizer, pad_detector, door_clips(4, seed=31), settings=settings,
+    run_pad_gate(engine, keyring, recognizer, pad_detector, door_clips(2, seed=31), settings=settings,
                  source=side_source)  # fmt: skip
     monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
     shutil.copytree(pad_model_dir, StorageSettings().home / "models", dirs_exist_ok=True)
@@ -651,7 +653,7 @@ def test_calibrate_door_camera_calibrates_one_camera_from_its_own_events_for_its
     too_few = runner.invoke(app, [*door, "--camera", "side-cam"])
     refusal = " ".join(too_few.output.split())
     assert too_few.exit_code == 1 and "door front, camera side-cam: too few monitor events" in refusal
-    assert "at BPCER 0.4 (need 13 of one colour" in refusal and "found colour 4, grey 0" in refusal
+    assert "at BPCER 0.4 (need 13 of one colour" in refusal and "found colour 2, grey 0" in refusal
     for unknown in ([*door, "--camera", "back-cam"], [*door[:4], "--camera", "lobby-cam"]):
         refused = runner.invoke(app, [*unknown, "--json"])
         assert refused.exit_code == 2, refused.output
