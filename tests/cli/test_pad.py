@@ -55,7 +55,7 @@ def pad_home(pad_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     return models
 
 
-def test_calibrate_writes_thresholds_that_hold_their_bpcer(pad_home: Path) -> None:
+def test_calibrate_writes_thresholds_that_hold_their_bpcer(pad_home: Path, sim_stills: Path) -> None:
     calibration = _json_last("pad", "calibrate", "--data", str(knn_examples()), "--dataset", "knn", "--json")
 
     card = read_pad_card(pad_home / "minifasnet-pad" / "pad.json")
@@ -64,9 +64,7 @@ def test_calibrate_writes_thresholds_that_hold_their_bpcer(pad_home: Path) -> No
     assert 10 <= count < 100
     # A target is calibrated only where one photo can measure it: 1% needs 100 photos.
     assert [p["bpcer"] for p in calibration["points"]] == [b for b in (0.01, 0.05, 0.1) if b * count >= 1]
-    report = _json_last(
-        "eval", "pad", "--data", str(_made(pad_home.parent, videos=0)), "--bpcer-target", "0.1", "--json"
-    )
+    report = _json_last("eval", "pad", "--data", str(sim_stills), "--bpcer-target", "0.1", "--json")
     assert report["operating_points"][0]["threshold"] == pytest.approx(card.calibration.threshold_at(0.1))
 
 
@@ -228,6 +226,18 @@ def _made(root: Path, *, videos: int) -> Path:
         result = runner.invoke(app, ["pad", "make-attacks", "--data", source, "--out", str(out), *options])
         assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture(scope="session")
+def made_stills(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """make-attacks' stills of 6 knn photos (no videos), rendered once per session."""
+    return _made(tmp_path_factory.mktemp("made"), videos=0)
+
+
+@pytest.fixture
+def sim_stills(made_stills: Path, tmp_path: Path) -> Path:
+    """This test's copy of `made_stills` (the same files, as `_made(tmp_path, videos=0)` wrote them)."""
+    return Path(shutil.copytree(made_stills, tmp_path / "sim"))
 
 
 def test_eval_pad_reports_iso_figures_on_stills_and_decides_videos_per_track(
@@ -502,9 +512,9 @@ def test_eval_pad_judges_stills_as_enrollment_does_a_face_filling_photo_by_the_f
 
 
 def test_eval_pad_judges_several_thresholds_from_one_scoring_pass(
-    pad_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    pad_home: Path, sim_stills: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = _made(tmp_path, videos=0)
+    data = sim_stills
     pads: list[RecordingPad] = []
 
     def recording(*args: Any, **kwargs: Any) -> RecordingPad:
@@ -529,11 +539,11 @@ def test_eval_pad_judges_several_thresholds_from_one_scoring_pass(
 
 
 def test_calibrating_with_attacks_records_each_species_scores_in_the_calibrations_colour(
-    pad_home: Path, tmp_path: Path, recognizer: Recognizer, pad_detector
+    pad_home: Path, sim_stills: Path, recognizer: Recognizer, pad_detector
 ) -> None:
     """`--attacks` scores make-attacks' stills as the photos are scored (grey with --grayscale) and records
     every species' scores with that colour's calibration; the report gives the APCER at each threshold."""
-    sim = _made(tmp_path, videos=0)
+    sim = sim_stills
     options = ["pad", "calibrate", "--data", str(knn_examples()), "--attacks", str(sim), "--json"]
 
     colour = runner.invoke(app, [*options, "--attack-dataset", "sim of knn"])
