@@ -252,6 +252,30 @@ def page_events(
         raise
 
 
+def page_events_with_cursor(
+    session: Session,
+    *,
+    where: EventFilter = EVERY_EVENT,
+    before_sequence: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[AuditEventPublic], int | None]:
+    """`page_events` and the `before_sequence` of the next (older) page: this page's last sequence when an
+    older event matches, None when this page is the last (an exactly full one too: a probe for one older
+    match's id, an index range scan, that an unreadable older event does not fail).
+
+    Raises:
+        UnreadableEvent: an event of the page holds a value FaceGate never writes (edited in SQLite).
+    """
+    events = page_events(session, where=where, before_sequence=before_sequence, offset=offset, limit=limit)
+    if len(events) < limit:
+        return events, None
+    last = events[-1].sequence
+    below = [*_event_conditions(session, where), col(AuditEvent.sequence) < last]
+    probe = select(col(AuditEvent.id)).where(*below).limit(1)
+    return events, (last if session.exec(probe).first() is not None else None)
+
+
 def _raise_unreadable_among(
     session: Session, conditions: list[ColumnElement[bool]], *, offset: int, limit: int, error: Exception
 ) -> None:

@@ -12,7 +12,7 @@ from pydantic import AwareDatetime
 from api.deps import AuditorKey, Limit, Offset, ServicesDep, SessionDep
 from api.events_csv import csv_response
 from api.schemas import ConflictPublic, EventsPage
-from storage import MAX_DB_INT, Decision, EventFilter, count_events, page_events
+from storage import MAX_DB_INT, Decision, EventFilter, count_events, page_events_with_cursor
 
 router = APIRouter(tags=["audit"])
 
@@ -78,9 +78,10 @@ def list_events(
 ) -> EventsPage:
     """Audit events, newest first, filtered; `total` counts every match of the filter."""
     matching = where.event_filter()
-    items = page_events(session, where=matching, before_sequence=before_sequence, offset=offset, limit=limit)
+    items, cursor = page_events_with_cursor(
+        session, where=matching, before_sequence=before_sequence, offset=offset, limit=limit
+    )
     total = count_events(session, where=matching) if with_total else None
-    cursor = items[-1].sequence if len(items) == limit else None
     return EventsPage(items=items, total=total, offset=offset, limit=limit, next_before_sequence=cursor)
 
 

@@ -224,6 +224,21 @@ def test_events_page_walks_back_by_sequence(api: ApiHarness) -> None:
     assert [int(n) for n in re.findall(r"<tr class=\"denied\">\s*<td>(\d+)</td>", older)] == [5, 4, 3, 2, 1]
 
 
+def test_events_page_that_ends_the_log_exactly_has_no_older_link(api: ApiHarness) -> None:
+    with session_scope(api.services.engine) as session:
+        for index in range(PAGE_SIZE * 2):
+            event = AuditEventCreate(
+                door="d", source="s", decision=Decision.denied, reason=f"r{index}", model_id="m"
+            )
+            append_event(session, api.services.keyring, event)
+    sign_in(api.client, api.tokens[Role.auditor])
+    first = api.client.get("/ui/events").text
+    older_link = re.search(r'href="\?before=(\d+)">Older', first)
+    assert older_link is not None and int(older_link[1]) == PAGE_SIZE + 1
+    last = api.client.get("/ui/events", params={"before": older_link[1]}).text
+    assert last.count("<tr class=") == PAGE_SIZE and ">Older<" not in last and ">Newest<" in last
+
+
 def test_person_page_lists_templates_and_deletes_one(api: ApiHarness, group_faces: list[bytes]) -> None:
     csrf = sign_in(api.client, api.tokens[Role.admin])
     files = [("photos", (f"dan-{i}.jpg", group_faces[0], "image/jpeg")) for i in (1, 2)]

@@ -133,7 +133,7 @@ def test_keyset_pages_walk_the_sequence_under_a_filter(events_api: ApiHarness) -
         cursor = page["next_before_sequence"]
         if cursor is None:
             break
-    assert pages == [[50, 30], [10, 0], []]
+    assert pages == [[50, 30], [10, 0]]  # the second page is exactly full and the last: no empty third
 
 
 def test_the_csv_export_streams_every_match_of_the_filter(events_api: ApiHarness) -> None:
@@ -201,3 +201,18 @@ def test_without_the_total_the_page_is_the_same(events_api: ApiHarness) -> None:
         == counted["next_before_sequence"]
         == counted["items"][-1]["sequence"]
     )
+
+
+def test_a_page_that_ends_the_matches_exactly_has_no_cursor(events_api: ApiHarness) -> None:
+    # "null when this page is the last": also when exactly `limit` matches were left
+    whole = _query(events_api, door="front", limit=4)
+    assert _minutes(whole) == [50, 30, 10, 0] and whole["next_before_sequence"] is None
+    first = _query(events_api, door="front", limit=2)
+    assert first["next_before_sequence"] == first["items"][-1]["sequence"]
+    last = _query(events_api, door="front", limit=2, before_sequence=first["next_before_sequence"])
+    assert _minutes(last) == [10, 0] and last["next_before_sequence"] is None
+    assert _query(events_api, door="front", limit=3, offset=1)["next_before_sequence"] is None
+    every = _query(events_api, limit=6, with_total="false")
+    assert len(every["items"]) == 6 and every["next_before_sequence"] is None
+    one_short = _query(events_api, limit=5)
+    assert one_short["next_before_sequence"] == one_short["items"][-1]["sequence"]

@@ -56,6 +56,9 @@ def test_the_list_and_the_export_name_the_unreadable_event(api: ApiHarness, edit
     )
     below = api.client.get("/events", params={"before_sequence": 3}, headers=api.auth(Role.auditor))
     assert [event["sequence"] for event in below.json()["items"]] == [2, 1]
+    above = api.client.get("/events", params={"limit": 2}, headers=api.auth(Role.auditor)).json()
+    assert [event["sequence"] for event in above["items"]] == [5, 4]  # its cursor probes event 3's id alone
+    assert above["next_before_sequence"] == 4
 
 
 @pytest.mark.usefixtures("five_events")

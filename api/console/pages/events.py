@@ -21,7 +21,7 @@ from storage import (
     Session,
     count_events,
     list_doors,
-    page_events,
+    page_events_with_cursor,
     person_names,
 )
 
@@ -102,8 +102,10 @@ def _names(session: Session, events: list[AuditEventPublic]) -> dict[int, str]:
 
 def _page_context(session: Session, where: EventFilterForm, before: int | None) -> dict[str, Any]:
     """A page of events below the sequence `before` (None: the newest), keyset-paged like GET /events."""
-    events = page_events(session, where=where.event_filter(), before_sequence=before, limit=PAGE_SIZE)
-    return {"events": events, "names": _names(session, events)}
+    events, older = page_events_with_cursor(
+        session, where=where.event_filter(), before_sequence=before, limit=PAGE_SIZE
+    )
+    return {"events": events, "older": older, "names": _names(session, events)}
 
 
 def _total(session: Session, where: EventFilterForm) -> int:
@@ -127,7 +129,6 @@ def events_page(
         where=where,
         query=where.query_string(),
         before=before,
-        page_size=PAGE_SIZE,
         doors=list_doors(session),
         decisions=list(Decision),
         total=_total(session, where),
