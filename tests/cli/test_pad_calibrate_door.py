@@ -80,13 +80,16 @@ def test_calibrate_door_reports_each_colour_and_prints_the_block_the_gate_then_a
     pad_model_dir: Path,
     pad_detector: PresentationAttackDetector,
     enroll_person,
+    recorded,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     enroll_person("T1", encode_jpeg(sample("image_T1.jpg")))
     settings = pad_gate_settings("monitor", bpcer_target=0.5)
-    clips = [*door_clips(10, seed=20), *door_clips(2, seed=21, is_grey=True)]
-    run_pad_gate(engine, keyring, recognizer, pad_detector, clips, settings=settings)
+    replayed(engine, keyring, recorded["passive"])  # the gate's 10 colour tracks, under this log's chain
+    run_pad_gate(
+        engine, keyring, recognizer, pad_detector, door_clips(2, seed=21, is_grey=True), settings=settings
+    )
     monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
     shutil.copytree(pad_model_dir, StorageSettings().home / "models", dirs_exist_ok=True)
     gates = _gates(tmp_path / "gates.yaml", {"policy": "monitor", "bpcer_target": 0.5})
