@@ -140,11 +140,15 @@ def _unaccepted(data: bytes) -> ImageError:
 
 def _has_signature_of(image_format: str, data: bytes) -> bool:
     """Whether Pillow's signature check of `image_format` takes the first 16 bytes (as Image.open asks it:
-    a string is a warning, not a match); False for a format without one."""
+    a string is a warning, not a match); False for a format without one, or whose check fails on bytes
+    this short (DIB's unpacks 4 bytes: Image.open catches the same errors around it)."""
     accept = Image.OPEN[image_format][1]
     if accept is None:
         return False
-    answer = accept(data[:16])
+    try:
+        answer = accept(data[:16])
+    except (IndexError, SyntaxError, TypeError, struct.error):
+        return False
     return not isinstance(answer, str) and bool(answer)
 
 

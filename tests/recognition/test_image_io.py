@@ -79,6 +79,9 @@ def test_garbage_bytes_are_not_an_image() -> None:
         decode_image(rng.bytes(4096), **LIMITS)
     with pytest.raises(ImageError, match="not a recognised image format"):
         decode_image(b"<html>not a photo</html>", **LIMITS)
+    for short in (b"0", b"BM", b"\x00\x00\x01"):  # shorter than a signature check reads (DIB's: 4 bytes)
+        with pytest.raises(ImageError, match="not a recognised image format"):
+            decode_image(short, **LIMITS)
 
 
 def test_empty_file() -> None:
