@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import urllib.error
@@ -63,7 +64,8 @@ class HttpWebhookDoor:
         """POST the unlock and wait at most `timeout_s` for a 2xx answer.
 
         Raises:
-            ActuatorError: the webhook answered with a status other than 2xx, timed out or was unreachable.
+            ActuatorError: the webhook answered with a status other than 2xx or not in HTTP, timed out or was
+                unreachable.
         """
         request = self._request(door=door, duration_s=duration_s)
         try:
@@ -78,6 +80,9 @@ class HttpWebhookDoor:
             raise ActuatorError(
                 f"webhook of door {door} failed after at most {self._timeout_s} s: {exc!r}"
             ) from exc
+        except http.client.HTTPException as exc:  # not OSError: a status line that is not HTTP's, say
+            answer = f"{type(exc).__name__}: {str(exc)[:80]!r}"
+            raise ActuatorError(f"webhook of door {door} gave no valid HTTP answer ({answer})") from exc
         logger.info("door %s unlocked for %.1f s by webhook (HTTP %d)", door, duration_s, status)
 
     def close(self) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -122,3 +124,33 @@ def test_a_webhook_slower_than_the_timeout_is_an_actuator_error(webhook: Webhook
 def test_an_unreachable_webhook_is_an_actuator_error() -> None:
     with pytest.raises(ActuatorError, match="webhook of door front unreachable"):
         _door("http://127.0.0.1:1/unlock").unlock(door="front", duration_s=1.0)
+
+
+def _one_answer_server(answer: bytes) -> tuple[str, threading.Thread]:
+    """A TCP server that reads one request (to its JSON body's end) and sends `answer`, whatever it is."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with listener, listener.accept()[0] as connection:
+            request = b""
+            while not request.endswith(b"}"):
+                request += connection.recv(65536)
+            connection.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/unlock", thread
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b'INFO {"server_id":"NATS"}\r\n', b"SSH-2.0-OpenSSH_9.6\r\n", b"HTTP/1.1 200 OK\r\n" + b"X" * 70000],
+)
+def test_an_answer_that_is_not_http_is_an_actuator_error(answer: bytes) -> None:
+    """A URL that names a port of another protocol (NATS' banner, SSH's) answered a status line http.client
+    cannot read: its BadStatusLine (or LineTooLong) is no OSError and left unlock() untranslated, so the gate
+    loop died on a grant without auditing it instead of denying it as door_error."""
+    url, server = _one_answer_server(answer)
+    with pytest.raises(ActuatorError, match=re.escape("webhook of door front gave no valid HTTP answer (")):
+        _door(url).unlock(door="front", duration_s=1.0)
+    server.join(timeout=10.0)
