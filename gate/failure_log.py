@@ -37,7 +37,8 @@ class FailureLog:
     """One kind of failure at one place: logs its start, a count every `interval_s`, and its end.
 
     A failure of another type than the one last named is named in the next count line (with its
-    traceback, when `is_traced`), so a second cause is seen within one interval, never once per frame.
+    traceback, when `is_traced`; as its `latest` where the texts name that), so a second cause is seen
+    within one interval, never once per frame.
     The end is logged at the first `recovered()` (`settle_s` 0) or at the first that comes `settle_s`
     after the one that began an unbroken run of successes; the end line's span runs to that run's start.
     """
@@ -105,7 +106,7 @@ class FailureLog:
             self._log.log(self._texts.still_level, still, fields)
         else:
             self._named = type(latest)
-            message = f"{still}; now failing with %(cause)s"
+            message = still if "%(latest)s" in still else f"{still}; now failing with %(cause)s"  # named once
             self._log.log(
                 self._texts.level, message, fields | {"cause": _cause(latest)}, exc_info=self._trace(latest)
             )

@@ -34,14 +34,15 @@ POLL_S = 0.1
 
 _UNAVAILABLE = FailureTexts(
     first="source %(where)s: unavailable (%(cause)s); reopening it with backoff",
-    still="source %(where)s: still unavailable: %(count)d reopen attempts failed in the last %(span_s).0f s",
+    still="source %(where)s: still unavailable: %(count)d reopen attempts failed in the last %(span_s).0f s "
+    "(last: %(latest)s)",
     ended="source %(where)s: recovered after %(span_s).1f s (%(count)d attempts failed)",
     level=logging.WARNING,  # a camera or its network is away: not a fault of the gate
 )
 _READER_FAILED = FailureTexts(
     first="source %(where)s: reader failed (%(cause)s); reopening it with backoff",
     still="source %(where)s: reader still failing: %(count)d reopen attempts failed "
-    "in the last %(span_s).0f s",
+    "in the last %(span_s).0f s (last: %(latest)s)",
     ended="source %(where)s: recovered after %(span_s).1f s (%(count)d attempts failed)",
 )
 
@@ -211,6 +212,8 @@ class LatestFrameReader:
         with self._changed:
             if self._outage_started_at_s is None:
                 self._hand_over_outage(reason, is_flap=is_ongoing)
+        if cause is not None:
+            reason = f"{reason}: {cause}"  # so each count line names it too, as the last failure's cause
         if self._failures is None or not is_ongoing:
             self._failures = FailureLog(  # its first line: a reader that raised gets a traceback
                 logger,
@@ -220,10 +223,7 @@ class LatestFrameReader:
                 monotonic=self._monotonic,
                 settle_s=self._stable_s,
             )
-            self._causes_told = set()
-            if cause is not None:
-                self._causes_told.add(cause)
-                reason = f"{reason}: {cause}"
+            self._causes_told = set() if cause is None else {cause}
         elif cause is not None and cause not in self._causes_told:
             self._causes_told.add(cause)
             logger.warning("source %s: cannot open it: %s", self.source.name, cause)

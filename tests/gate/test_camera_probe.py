@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import http.server
 import logging
+import re
 import socket
 import threading
 import time
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from gate import CameraUnavailable, OpencvFrameSource, SourceOutage
+from gate import CameraUnavailable, LatestFrameReader, OpencvFrameSource, SourceOutage
 from gate.http_probe import LOGIN_PROBE_INTERVAL_S
 from tests.gate.mjpeg import MjpegCamera
 from tests.gate.test_stream import _reader
@@ -223,3 +224,31 @@ def test_a_camera_that_drops_and_then_refuses_its_password_names_that_cause_once
         "password",
     ]
     assert "s3cr" not in caplog.text
+
+
+def test_each_count_line_of_a_camera_outage_names_its_last_cause(
+    answering: list[AnsweringCamera], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only the outage's first line named why the camera did not open: its count lines ('still unavailable:
+    N reopen attempts failed') said nothing of it, so an operator reading the log later saw no reason."""
+    caplog.set_level(logging.DEBUG, logger="gate.stream")
+    camera = AnsweringCamera(401)
+    answering.append(camera)
+    reader = LatestFrameReader(
+        OpencvFrameSource(camera.url(), timeout_s=5.0),
+        monotonic=time.monotonic,
+        reconnect_initial_s=0.05,
+        reconnect_max_s=0.05,
+        error_log_interval_s=0.2,  # a count line after a few failed opens
+    )
+    try:
+        reader.start()
+        _wait_for(lambda: any(": still unavailable: " in line for line in _warnings(caplog)), "a count line")
+    finally:
+        reader.stop()
+
+    shown = re.escape(f"source http://{SHOWN}{camera.port}/video.mjpg")
+    cause = re.escape("HTTP 401 Unauthorized: the camera refused the URL's user name and password")
+    counted = rf"{shown}: still unavailable: \d+ reopen attempts failed in the last \d+ s"
+    still = [line for line in _warnings(caplog) if ": still unavailable: " in line]
+    assert re.fullmatch(rf"{counted} \(last: open_failed: {cause}\)", still[0]), still[0]

@@ -23,7 +23,7 @@ from gate import (
     is_live_source,
     open_frames,
 )
-from recognition import Recognizer
+from recognition import BgrImage, Recognizer
 from tests.fakes import FakeClock, Placement, build_frames
 from tests.gate.mjpeg import MjpegCamera, read_stamp
 
@@ -228,6 +228,45 @@ def test_a_reader_that_keeps_raising_logs_one_traceback_and_counts_every_error(
     assert reader.outage_count == 1 and reader.error_count == _reopenings(caplog)  # every error counted
 
 
+class CrashingCamera:
+    """A camera driver whose first open is refused and whose later opens raise; each takes 1 s on `clock`."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.name = "rtsp://cam/crashing"
+        self.clock, self.opens = clock, 0
+
+    def frames(self) -> Generator[BgrImage, None, None]:
+        self.opens += 1
+        self.clock.advance(1.0)
+        if self.opens == 1:
+            raise CameraUnavailable(f"{self.name}: cannot open the stream")
+        raise RuntimeError("camera driver crashed")
+        yield  # a generator, as a FrameSource's frames are
+
+
+def test_a_count_line_names_a_new_cause_of_the_outage_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A count line names its last failure's cause; when that cause is new it is named there once, with its
+    traceback, not again as 'now failing with'."""
+    caplog.set_level(logging.DEBUG, logger="gate.stream")
+    clock = FakeClock()
+    camera = CrashingCamera(clock)
+    reader = LatestFrameReader(
+        camera, monotonic=clock, reconnect_initial_s=0.001, reconnect_max_s=0.001, error_log_interval_s=3.0
+    )
+    try:
+        reader.start()
+        _wait_for(lambda: len(_lines(caplog)) >= 2, "a count line")
+    finally:
+        reader.stop()
+    first, still = _lines(caplog)[:2]
+    assert first.getMessage() == f"source {camera.name}: unavailable (open_failed); reopening it with backoff"
+    assert still.getMessage() == (
+        f"source {camera.name}: still unavailable: 3 reopen attempts failed in the last 3 s "
+        "(last: RuntimeError: camera driver crashed)"
+    )
+    assert still.exc_info is not None
+
+
 class FlappingCamera:
     """A camera driver that flaps `cycles` times: its open is refused, it opens and ends without a frame,
     it opens and ends after 3 frames. Then it delivers `stable_frames` frames and holds its last one until
@@ -285,8 +324,8 @@ def test_a_flapping_camera_is_logged_like_one_outage_and_counts_every_drop(
     lines = [r.getMessage() for r in _lines(caplog)]
     assert lines == [
         f"source {camera.name}: unavailable (open_failed); reopening it with backoff",
-        f"source {camera.name}: still unavailable: 15 reopen attempts failed in the last 30 s; "
-        "it worked again 5 times, each for less than 30 s",
+        f"source {camera.name}: still unavailable: 15 reopen attempts failed in the last 30 s "
+        "(last: open_failed); it worked again 5 times, each for less than 30 s",
         f"source {camera.name}: recovered after 60.0 s (30 attempts failed)",
     ]
     outages = []
