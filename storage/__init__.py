@@ -142,7 +142,9 @@ from storage.idempotency import (
 )
 from storage.master_key import (
     add_key_to_file,
+    backup_keys_not_configured,
     key_file_keys,
+    keys_come_from_key_file,
     load_keyring,
     merge_keys_into_file,
     restorable_key_ids,
@@ -245,10 +247,12 @@ __all__ = [
     "remove_member",
     "BackupError",
     "BackupFiles",
+    "backup_keys_not_configured",
     "backup_master_keys",
     "check_backup_keys",
     "create_backup",
     "key_file_keys",
+    "keys_come_from_key_file",
     "merge_keys_into_file",
     "restorable_key_ids",
     "restore_backup",

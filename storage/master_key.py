@@ -59,13 +59,18 @@ def load_keyring(settings: StorageSettings, *, create_if_missing: bool = False) 
     return Keyring(decode_key_list(path.read_text(), f"key file {path}", separator="\n"), reload=reload)
 
 
+def keys_come_from_key_file(settings: StorageSettings) -> bool:
+    """False when FACEGATE_MASTER_KEY or a KMS hook supplies the master keys: the key file is then unused."""
+    return not (settings.kms_hook or settings.master_key is not None)
+
+
 def add_key_to_file(settings: StorageSettings) -> str:
     """Prepend a new master key to the key file (older keys stay, decrypt-only); returns its id.
 
     Raises:
         KeyringError: the keys come from the environment or a KMS, which this command cannot change.
     """
-    if settings.kms_hook or settings.master_key is not None:
+    if not keys_come_from_key_file(settings):
         raise KeyringError(
             "the master key comes from FACEGATE_MASTER_KEY or a KMS: put the new key first there "
             "(FACEGATE_MASTER_KEY=NEW,OLD) and run `facegate keys rewrap`"
@@ -81,7 +86,7 @@ def add_key_to_file(settings: StorageSettings) -> str:
 
 def key_file_keys(settings: StorageSettings) -> list[str] | None:
     """The key file's keys (base64, newest first) for a key backup; None when keys come from elsewhere."""
-    if settings.kms_hook or settings.master_key is not None or not settings.resolved_key_file.exists():
+    if not keys_come_from_key_file(settings) or not settings.resolved_key_file.exists():
         return None
     return [line.strip() for line in settings.resolved_key_file.read_text().splitlines() if line.strip()]
 
@@ -94,7 +99,7 @@ def restorable_key_ids(settings: StorageSettings, backup_keys: list[str]) -> set
         MissingKey: a configured or backed-up key does not decode.
         KeyringError: the KMS hook cannot be loaded.
     """
-    if settings.kms_hook or settings.master_key is not None:
+    if not keys_come_from_key_file(settings):
         return set(load_keyring(settings).key_ids)
     keys = [*(key_file_keys(settings) or []), *backup_keys]
     if not keys:
@@ -102,15 +107,35 @@ def restorable_key_ids(settings: StorageSettings, backup_keys: list[str]) -> set
     return {key_id_of(key) for key in decode_key_list("\n".join(keys), "master key", separator="\n")}
 
 
+def backup_keys_not_configured(settings: StorageSettings, backup_keys: list[str]) -> list[str]:
+    """Ids of the key backup's master keys that a restore leaves out of the installation: with
+    FACEGATE_MASTER_KEY or a KMS, those it does not hold (the key file, unused then, gets none); none
+    when the keys come from the key file (the restore adds them).
+
+    Raises:
+        MissingKey: a configured or backed-up key does not decode.
+        KeyringError: the KMS hook cannot be loaded.
+    """
+    if keys_come_from_key_file(settings) or not backup_keys:
+        return []
+    held = set(load_keyring(settings).key_ids)
+    decoded = decode_key_list("\n".join(backup_keys), "backed-up master key", separator="\n")
+    return [key_id for key_id in map(key_id_of, decoded) if key_id not in held]
+
+
 def merge_keys_into_file(settings: StorageSettings, keys: list[str]) -> int:
     """Add restored master keys to the key file (created 0600 if missing); returns how many were new.
 
-    Keys already there keep their order, so the current primary key stays primary.
+    Keys already there keep their order, so the current primary key stays primary. When the master keys
+    come from FACEGATE_MASTER_KEY or a KMS nothing is written (returns 0): that file would be read by no
+    process, yet hold master keys in plain text, and become the keyring the day the variable is unset.
 
     Raises:
         MissingKey: a restored key does not decode.
         KeyringError: the key file cannot be written.
     """
+    if not keys_come_from_key_file(settings):
+        return 0
     current = key_file_keys(settings) or []
     new = [key for key in keys if key not in current]
     if new:

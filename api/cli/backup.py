@@ -11,10 +11,12 @@ from api.cli.consoles import console
 from api.cli.runtime import cli_errors, database_engine
 from storage import (
     StorageSettings,
+    backup_keys_not_configured,
     backup_master_keys,
     check_backup_keys,
     create_backup,
     key_file_keys,
+    keys_come_from_key_file,
     merge_keys_into_file,
     restorable_key_ids,
     restore_backup,
@@ -52,6 +54,7 @@ def restore_command(
         backup_keys = backup_master_keys(keys)
         held = restorable_key_ids(settings, backup_keys)
         check_backup_keys(keys, held)
+        not_configured = backup_keys_not_configured(settings, backup_keys)
         # Keys first: a key file that cannot be written after the restore left data no key opened, and a
         # second restore refused the database, no longer empty.
         added = merge_keys_into_file(settings, backup_keys)
@@ -61,8 +64,25 @@ def restore_command(
     console.print(f"restored: {rows or 'nothing'}")
     if added:
         console.print(f"{added} master keys added to {settings.resolved_key_file}", markup=False)
+    if backup_keys and not keys_come_from_key_file(settings):
+        _print_keys_left_out(len(backup_keys), not_configured)
     if report.erased_people:
         console.print(
             f"{len(report.erased_people)} people erased after the data backup were left out "
             f"({report.templates_not_restored} templates): their data keys no longer exist"
+        )
+
+
+def _print_keys_left_out(count: int, not_configured: list[str]) -> None:
+    console.print(
+        f"the master keys come from FACEGATE_MASTER_KEY or a KMS: the key backup's {count} master keys "
+        "were not written to a key file (no process would read it)",
+        markup=False,
+    )
+    if not_configured:
+        console.print(
+            f"master keys {', '.join(not_configured)} of the key backup are not configured here: add them "
+            "to FACEGATE_MASTER_KEY, after the encrypting key, for the audit events and checkpoints they "
+            "chained or signed to verify",
+            markup=False,
         )

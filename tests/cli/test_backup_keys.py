@@ -1,0 +1,74 @@
+"""`facegate backup restore` and the master keys: where the key backup's keys go, per key source."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from storage import Keyring, StorageSettings, key_id_of, make_engine
+from tests.storage.audit_helpers import append
+
+runner = CliRunner()
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def backup_pair(clean_environment: Path, tmp_path: Path, group_faces: list[bytes]) -> tuple[Path, Path]:
+    """A SQLite installation's backup: Alice enrolled, 3 audit events chained under the first master key,
+    then `keys rotate` (the key file holds the new key and the old one, decrypt-only)."""
+    assert _invoke("init")[0] == 0
+    photo = tmp_path / "alice.jpg"
+    photo.write_bytes(group_faces[0])
+    assert _invoke("enroll", "Alice", str(photo))[0] == 0
+    settings = StorageSettings()
+    first_key = base64.urlsafe_b64decode(settings.resolved_key_file.read_text().strip())
+    append(make_engine(settings.resolved_database_url), Keyring([first_key]), range(1, 4))
+    assert _invoke("keys", "rotate")[0] == 0
+    code, output = _invoke("backup", "create", "--out", str(tmp_path / "backups"))
+    assert code == 0, output
+    (data,) = (tmp_path / "backups").glob("facegate-data-*")
+    (keys,) = (tmp_path / "backups").glob("facegate-keys-*")
+    return data, keys
+
+
+def test_a_restore_with_the_master_key_in_the_environment_writes_no_key_file(
+    backup_pair: tuple[Path, Path],
+    clean_environment: Path,
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FACEGATE_MASTER_KEY overrides the key file: a restore wrote the backed-up keys into one anyway
+    ('2 master keys added to .../master.key'), a plain-text copy of the master keys no process read, which
+    became the keyring the day the variable was unset."""
+    new_key, old_key = (clean_environment / "master.key").read_text().split()
+    data, keys = backup_pair
+    new_machine = tmp_path / "new-machine"
+    monkeypatch.setenv("FACEGATE_HOME", str(new_machine))
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    monkeypatch.setenv("FACEGATE_MASTER_KEY", new_key)
+
+    code, output = _invoke("backup", "restore", "--data", str(data), "--keys", str(keys))
+
+    assert code == 0, output
+    assert not (new_machine / "master.key").exists()
+    assert "master keys added" not in output
+    old_id = key_id_of(base64.urlsafe_b64decode(old_key))
+    assert (
+        "the master keys come from FACEGATE_MASTER_KEY or a KMS: the key backup's 2 master keys were not "
+        "written to a key file (no process would read it)" in output
+    )
+    assert f"master keys {old_id} of the key backup are not configured here" in output
+    assert "Alice" in _invoke("people", "list")[1]
+    code, output = _invoke("audit", "verify")  # what the line says: the old key chained the events
+    assert code == 1 and old_id in output, output
+    monkeypatch.setenv("FACEGATE_MASTER_KEY", f"{new_key},{old_key}")
+    assert _invoke("audit", "verify")[0] == 0
