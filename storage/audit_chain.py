@@ -293,6 +293,28 @@ def _successor_claims_same_predecessor(session: Session, event: AuditEvent) -> b
     return successor is not None and successor == event.prev_hash
 
 
+def _beyond_the_head(session: Session, walk: _Walk, head_sequence: int) -> str | None:
+    """Why the walk ended below the head when the events it lacks may lie beyond the head (renumbered past
+    it: not a truncation); None when no event lies beyond the head. Beyond the head as it is now: an event
+    appended since the walk began lies beyond the head it read, and is no part of the break."""
+    head_now = session.get(AuditChainHead, HEAD_ID, populate_existing=True)
+    above = max(head_sequence, 0 if head_now is None else head_now.sequence)
+    beyond = select(func.count(), func.min(AuditEvent.sequence)).where(col(AuditEvent.sequence) > above)
+    count, first = session.exec(beyond).one()
+    if not count:
+        return None
+    first_prev = session.exec(select(AuditEvent.prev_hash).where(col(AuditEvent.sequence) == first)).one()
+    how = (
+        f", which follows event {walk.sequence} (renumbered past the head, not truncated)"
+        if first_prev == walk.link_hash
+        else " (renumbered or inserted past the head)"
+    )
+    return (
+        f"the head records event {head_sequence} but the log holds none after event {walk.sequence} up to "
+        f"it; {count} event{'s lie' if count > 1 else ' lies'} beyond the head from sequence {first}{how}"
+    )
+
+
 def _check_head(session: Session, walk: _Walk, head: AuditChainHead | None) -> ChainReport:
     """After the walk: the head must name the last event, and no event may lie beyond the head."""
     if head is None and walk.sequence:
@@ -310,7 +332,7 @@ def _check_head(session: Session, walk: _Walk, head: AuditChainHead | None) -> C
         )
         return walk.broken(ChainBreak.head_mismatch, sequence=head_sequence, event=None, detail=detail)
     if walk.sequence != head_sequence:
-        detail = (
+        detail = _beyond_the_head(session, walk, head_sequence) or (
             f"the head records event {head_sequence} but the log ends at event {walk.sequence} (truncated)"
         )
         return walk.broken(ChainBreak.head_mismatch, sequence=walk.sequence + 1, event=None, detail=detail)

@@ -177,6 +177,55 @@ def test_each_attack_is_found_and_the_first_broken_link_is_named(
     assert f"broken at sequence {sequence} ({reason})" in report.summary()
 
 
+def _renumber_the_last_two_past_the_head(engine: Engine) -> None:
+    for sequence in (EVENTS, EVENTS - 1):  # highest first (sequence is unique)
+        sql(
+            engine,
+            "UPDATE audit_event SET sequence = :new WHERE sequence = :old",
+            new=sequence + 100,
+            old=sequence,
+        )
+
+
+def _delete_one_and_renumber_the_last_past_the_head(engine: Engine) -> None:
+    sql(engine, "DELETE FROM audit_event WHERE sequence = :s", s=EVENTS - 1)
+    sql(engine, "UPDATE audit_event SET sequence = :new WHERE sequence = :old", new=EVENTS + 100, old=EVENTS)
+
+
+BELOW_THE_HEAD: dict[str, tuple[Callable[[Engine], None], str]] = {
+    "renumbered-past-the-head": (
+        _renumber_the_last_two_past_the_head,
+        f"the head records event {EVENTS} but the log holds none after event {EVENTS - 2} up to it; 2 events "
+        f"lie beyond the head from sequence {EVENTS + 99}, which follows event {EVENTS - 2} (renumbered past "
+        "the head, not truncated)",
+    ),
+    "deleted-and-renumbered-past-the-head": (
+        _delete_one_and_renumber_the_last_past_the_head,
+        f"the head records event {EVENTS} but the log holds none after event {EVENTS - 2} up to it; 1 event "
+        f"lies beyond the head from sequence {EVENTS + 100} (renumbered or inserted past the head)",
+    ),
+    "truncated": (
+        _truncate_tail,
+        f"the head records event {EVENTS} but the log ends at event {EVENTS - 1} (truncated)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("attack", "detail"), BELOW_THE_HEAD.values(), ids=list(BELOW_THE_HEAD))
+def test_the_last_events_renumbered_past_the_head_are_not_called_a_truncation(
+    chain: Engine, keyring: Keyring, attack: Callable[[Engine], None], detail: str
+) -> None:
+    """The walk stops at the head, so events renumbered beyond it were reported as a truncated log ('the head
+    records event 10 but the log ends at event 8 (truncated)') although no event was deleted: the report
+    says where they are and whether the first of them follows the last event verified."""
+    attack(chain)
+
+    report = verify(chain, keyring)
+
+    assert (report.reason, report.detail) == (ChainBreak.head_mismatch, detail), report.summary()
+    assert report.broken_sequence == 1 + report.last_sequence
+
+
 UNREADABLE: dict[str, tuple[str, str]] = {
     "decision-no-label": (
         "decision = 'GRANTED'",
