@@ -218,6 +218,36 @@ def test_an_admin_re_anchors_in_the_page_and_downloads_the_checkpoint(
     ), event.source
 
 
+def _reanchor_form_key(api: ApiHarness) -> str:
+    """The one-time key of the re-anchoring form, as the Integrity page renders it for an admin."""
+    page = api.client.get("/ui/integrity").text
+    form = page.split('action="/ui/integrity/reanchor"')[1].split("</form>")[0]
+    found = re.search(r'name="form_key" value="([^"]+)"', form)
+    assert found is not None, form
+    return found[1]
+
+
+def test_a_re_anchoring_sent_again_appends_nothing_and_downloads_the_same_checkpoint(
+    api: ApiHarness, checkpointed: Checkpoint
+) -> None:
+    """The answer is a download, so the page (and its form) stays as it was and console.js leaves the form
+    sendable: a double click sent it twice, and each sending appended an acknowledgement event and signed
+    its own checkpoint (sequences 10 and 11). A freshly rendered form re-anchors again."""
+    csrf = sign_in(api.client, api.tokens[Role.admin])
+    form = {"csrf_token": csrf, "breaks": "3", "note": "INC-42", "form_key": _reanchor_form_key(api)}
+
+    first, again = api.client.post(REANCHOR, data=form), api.client.post(REANCHOR, data=form)
+
+    assert first.status_code == again.status_code == 200, again.text
+    assert (
+        again.text == first.text
+        and again.headers["content-disposition"] == first.headers["content-disposition"]
+    )
+    assert Checkpoint.model_validate_json(first.text).sequence == 10 and _last_sequence(api) == 10
+    fresh = {**form, "form_key": _reanchor_form_key(api)}
+    assert Checkpoint.model_validate_json(api.client.post(REANCHOR, data=fresh).text).sequence == 11
+
+
 REANCHOR_REFUSALS: dict[str, tuple[str, str, int, str]] = {
     "another-break": ("4", "INC-42", 422, "the audit chain first breaks at sequence 3 (edited"),
     "not-a-sequence": ("three", "INC-42", 422, "name each break's sequence"),

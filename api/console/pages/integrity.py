@@ -10,7 +10,8 @@ from fastapi import APIRouter, File, Form, Request, UploadFile, status
 from fastapi.responses import Response
 
 from api.console.auth import AdminForm, AuditorForm, AuditorPage, ConsoleUser
-from api.console.changes import refusal_of
+from api.console.changes import Refusal, refusal_of
+from api.console.once import FormOnceDep, Kept, Replayed, change_once
 from api.console.templating import render
 from api.deps import ServicesDep, SessionDep
 from api.schemas import ChainReportPublic
@@ -20,10 +21,10 @@ from storage import (
     Checkpoint,
     CheckpointInvalid,
     CheckpointMismatch,
+    Session,
     export_checkpoint,
     parse_checkpoint,
     reanchor_checkpoint,
-    transaction,
     verify_chain,
     verify_chain_since,
 )
@@ -116,13 +117,16 @@ def reanchor(
     session: SessionDep,
     services: ServicesDep,
     user: AdminForm,
+    once: FormOnceDep,
     breaks: Annotated[str, Form(description="Every break's sequence, commas or spaces between.")] = "",
     note: Annotated[str, Form(description="What the investigation found, e.g. a ticket.")] = "",
 ) -> Response:
     """Re-anchor after an investigated break (`reanchor_checkpoint`, as `facegate audit checkpoint export
     --acknowledge-break SEQ --note TEXT`): the acknowledgement event names this console key as who
     acknowledged, and the signed v2 checkpoint of it comes back as a JSON download. Admins only: it appends
-    to the log and signs with the master key. A refusal appends nothing."""
+    to the log and signs with the master key. A refusal appends nothing. The same form sent again (a double
+    click: its page stays as it was, since the answer is a download) appends nothing and downloads the
+    checkpoint its first sending signed."""
     unusable = status.HTTP_422_UNPROCESSABLE_CONTENT
     sequences = _sequences(breaks)
     if sequences is None:
@@ -131,23 +135,35 @@ def reanchor(
     if not note.strip():
         message = "say what the investigation found (a ticket), kept in the acknowledgement event"
         return _page_error(request, user, message, status_code=unusable, breaks=breaks, note=note)
-    now = datetime.now(UTC)
+
+    def acknowledge(change_session: Session) -> Checkpoint:
+        return reanchor_checkpoint(
+            change_session,
+            services.keyring,
+            acknowledged=sequences,
+            acknowledged_by=f"console key {user.label} ({user.key_id})",
+            note=note.strip(),
+            now=datetime.now(UTC),
+        )
+
     try:
-        with transaction(session):
-            signed = reanchor_checkpoint(
-                session,
-                services.keyring,
-                acknowledged=sequences,
-                acknowledged_by=f"console key {user.label} ({user.key_id})",
-                note=note.strip(),
-                now=now,
-            )
+        outcome = change_once(session, once, acknowledge, keep=_kept_checkpoint, kind=Checkpoint)
     except BreakNotAcknowledged as exc:
         return _page_error(request, user, str(exc), status_code=unusable, breaks=breaks, note=note)
     except ChainBroken as exc:
         conflict = status.HTTP_409_CONFLICT
         return _page_error(request, user, str(exc), status_code=conflict, breaks=breaks, note=note)
-    return _download(signed, now)
+    if isinstance(outcome, Refusal):
+        page = _page_error(request, user, outcome.message, status_code=unusable, breaks=breaks, note=note)
+        return outcome.shown(page)
+    signed = outcome.answer if isinstance(outcome, Replayed) else outcome
+    return _download(signed, signed.created_at)
+
+
+def _kept_checkpoint(signed: Checkpoint) -> Kept[Checkpoint]:
+    """A re-anchoring's signed checkpoint, kept as the answer to its form (a checkpoint is no secret: it is
+    handed to auditors)."""
+    return Kept(signed, status_code=status.HTTP_200_OK)
 
 
 def _sequences(text: str) -> list[int] | None:
