@@ -1,6 +1,9 @@
 """What a gate loop does with a verdict: the door's access rules, the door actuator and the audit event.
 
-It logs to the logger the loop passes in (the worker's), so its lines keep that logger's name.
+It logs to the logger the loop passes in (the worker's), so its lines keep that logger's name. A door
+that fails to unlock (a broker or webhook away) is logged by its first failure with the cause, a count
+per error_audit_interval_s and its end at the next unlock that works (gate/failure_log.py); each grant it
+turns into door_error is still logged and audited as a decision.
 """
 
 from __future__ import annotations
@@ -11,11 +14,19 @@ from dataclasses import replace
 from gate.access_policy import DoorPolicy
 from gate.decision import CAMERA_UNAVAILABLE, DOOR_ERROR, NOT_AUTHORISED, RateLimiter, Verdict
 from gate.errors import ActuatorError
+from gate.failure_log import FailureLog, FailureTexts
 from gate.loop_io import GateIo
 from gate.pad import PadEvidence
 from gate.settings import GateSettings
 from gate.stream import SourceOutage
 from storage import AuditEventCreate, Decision
+
+_DOOR_FAILED = FailureTexts(
+    first="%(where)s failed to unlock (%(cause)s); grants are denied as door_error until it unlocks again",
+    still="%(where)s still failing to unlock: %(count)d grants denied in the last %(span_s).0f s",
+    ended="%(where)s unlocks again after %(span_s).1f s (%(count)d grants were denied as door_error)",
+    still_level=logging.ERROR,  # every count is a person left outside a door they may open
+)
 
 
 class DoorOutcome:
@@ -27,6 +38,13 @@ class DoorOutcome:
         self.door, self.source_name, self.io, self.settings = door, source_name, io, settings
         self.logger = logger
         self.errors = RateLimiter(interval_s=settings.decision.error_audit_interval_s)
+        self.door_failures = FailureLog(
+            logger,
+            _DOOR_FAILED,
+            where=f"door {door}",
+            interval_s=settings.decision.error_audit_interval_s,
+            monotonic=io.monotonic,
+        )
 
     def settle(
         self,
@@ -67,9 +85,10 @@ class DoorOutcome:
             return verdict
         try:
             self.io.actuator.unlock(door=self.door, duration_s=self.settings.door.unlock_s)
-        except ActuatorError:
-            self.logger.exception("door %s failed to unlock", self.door)
+        except ActuatorError as exc:
+            self.door_failures.failed(exc)
             return replace(verdict, decision=Decision.denied, reason=DOOR_ERROR)
+        self.door_failures.recovered()
         return verdict
 
     def _event(

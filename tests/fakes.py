@@ -8,7 +8,9 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import cv2
 import numpy as np
 
 from gate import ActuatorError
@@ -129,6 +131,17 @@ def build_frames(placements: Sequence[Placement], *, count: int, drift_px: int =
         paste_frame([Placement(p.photo, p.x_px + index * drift_px, p.y_px) for p in placements])
         for index in range(count)
     ]
+
+
+def write_video(path: Path, frames: Sequence[BgrImage]) -> str:
+    """The frames as an MJPG video file at 10 frames a second (a camera replayed from a file); its path."""
+    height_px, width_px = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10.0, (width_px, height_px))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return str(path)
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import cv2
 import pytest
 
 from gate import GateRuntime, GateSettings, gate_decisions
@@ -23,7 +22,7 @@ from storage import (
     query_events,
     session_scope,
 )
-from tests.fakes import Placement, build_frames
+from tests.fakes import Placement, build_frames, write_video
 
 MISSPELT = "frnot"
 
@@ -32,13 +31,7 @@ def _video(path: Path, recognizer, photo: bytes) -> str:
     """Six frames of one face walking past, then six of an empty doorway, as an MJPG video file."""
     frames = build_frames([Placement(recognizer.decode(photo), 30, 100)], count=6)
     frames += build_frames([], count=6)
-    height_px, width_px = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (width_px, height_px))
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return str(path)
+    return write_video(path, frames)
 
 
 def _run(tmp_path: Path, engine, keyring, recognizer, video: str, **settings: object) -> list:
