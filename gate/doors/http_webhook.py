@@ -5,6 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import queue
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -63,27 +65,56 @@ class HttpWebhookDoor:
     def unlock(self, *, door: str, duration_s: float) -> None:
         """POST the unlock and wait at most `timeout_s` for a 2xx answer.
 
+        The POST runs on a thread of its own: a socket timeout bounds each read, not the answer, so a
+        webhook that sends its answer a byte at a time (or a host name whose resolver does not answer)
+        would hold the gate loop past `timeout_s`. The thread ends at its socket's timeout; an answer that
+        comes after `timeout_s` is not waited for (the grant is door_error, though the door may open).
+
         Raises:
-            ActuatorError: the webhook answered with a status other than 2xx or not in HTTP, timed out or was
-                unreachable.
+            ActuatorError: the webhook answered with a status other than 2xx or not in HTTP, gave no
+                complete answer within `timeout_s` or was unreachable.
         """
         request = self._request(door=door, duration_s=duration_s)
+        answer: queue.SimpleQueue[int | ActuatorError] = queue.SimpleQueue()
+        thread = threading.Thread(
+            target=self._post, args=(request, door, answer), name=f"webhook-{door}", daemon=True
+        )
+        thread.start()
+        try:
+            status = answer.get(timeout=self._timeout_s)
+        except queue.Empty:
+            raise ActuatorError(
+                f"webhook of door {door} gave no complete answer within {self._timeout_s} s"
+            ) from None
+        if isinstance(status, ActuatorError):
+            raise status
+        logger.info("door %s unlocked for %.1f s by webhook (HTTP %d)", door, duration_s, status)
+
+    def _post(
+        self, request: urllib.request.Request, door: str, answer: queue.SimpleQueue[int | ActuatorError]
+    ) -> None:
+        """Put the 2xx status of the POST, or the ActuatorError it ended in, into `answer`."""
         try:
             with self._opener.open(request, timeout=self._timeout_s) as response:
-                status = response.status
+                answer.put(response.status)
         except urllib.error.HTTPError as exc:
             exc.close()
-            raise ActuatorError(f"webhook of door {door} answered HTTP {exc.code}") from exc
+            answer.put(_failure(f"webhook of door {door} answered HTTP {exc.code}", exc))
         except urllib.error.URLError as exc:
-            raise ActuatorError(f"webhook of door {door} unreachable: {exc.reason}") from exc
+            answer.put(_failure(f"webhook of door {door} unreachable: {exc.reason}", exc))
         except OSError as exc:
-            raise ActuatorError(
-                f"webhook of door {door} failed after at most {self._timeout_s} s: {exc!r}"
-            ) from exc
+            failed = f"webhook of door {door} failed after at most {self._timeout_s} s: {exc!r}"
+            answer.put(_failure(failed, exc))
         except http.client.HTTPException as exc:  # not OSError: a status line that is not HTTP's, say
-            answer = f"{type(exc).__name__}: {str(exc)[:80]!r}"
-            raise ActuatorError(f"webhook of door {door} gave no valid HTTP answer ({answer})") from exc
-        logger.info("door %s unlocked for %.1f s by webhook (HTTP %d)", door, duration_s, status)
+            reply = f"{type(exc).__name__}: {str(exc)[:80]!r}"
+            answer.put(_failure(f"webhook of door {door} gave no valid HTTP answer ({reply})", exc))
 
     def close(self) -> None:
         """Nothing to release: every unlock opens and closes its own connection."""
+
+
+def _failure(message: str, cause: Exception) -> ActuatorError:
+    """An ActuatorError raised from `cause` (E2), to be raised again by the thread that waits for it."""
+    error = ActuatorError(message)
+    error.__cause__ = cause
+    return error

@@ -154,3 +154,37 @@ def test_an_answer_that_is_not_http_is_an_actuator_error(answer: bytes) -> None:
     with pytest.raises(ActuatorError, match=re.escape("webhook of door front gave no valid HTTP answer (")):
         _door(url).unlock(door="front", duration_s=1.0)
     server.join(timeout=10.0)
+
+
+def test_a_webhook_that_answers_a_byte_at_a_time_is_given_up_after_the_timeout() -> None:
+    """Each header line comes well within the socket timeout, the whole answer long after it: a socket timeout
+    bounds each read only, so unlock() waited the 10 s of dribble and reported the door open, holding the
+    gate loop that long. It now gives up after timeout_s, as it says."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        with listener, listener.accept()[0] as connection:
+            try:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\n")
+                for _ in range(40):  # 10 s, or until the test ends
+                    if done.wait(0.25):
+                        return
+                    connection.sendall(b"X-Slow: 1\r\n")
+                connection.sendall(b"Content-Length: 0\r\n\r\n")
+            except OSError:  # the client gave up and closed
+                return
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        with pytest.raises(
+            ActuatorError, match=re.escape("webhook of door front gave no complete answer within 0.5 s")
+        ):
+            _door(f"http://127.0.0.1:{listener.getsockname()[1]}/unlock", timeout_s=0.5).unlock(
+                door="front", duration_s=1.0
+            )
+    finally:
+        done.set()
+        server.join(timeout=10.0)
