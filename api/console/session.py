@@ -56,11 +56,17 @@ class SessionSigner:
     def verify(self, cookie: str, *, key_digest: str) -> bool:
         """Whether the cookie was issued by this signer for the key whose stored digest is `key_digest`."""
         payload, _, signature = cookie.rpartition(".")
-        return hmac.compare_digest(signature, self._mac("session", payload, key_digest))
+        return _equal(signature, self._mac("session", payload, key_digest))
 
     def csrf_token(self, nonce: str) -> str:
         """The CSRF token that forms of the session (or sign-in form) with this nonce must send back."""
         return self._mac("csrf", nonce)
 
     def is_csrf_valid(self, nonce: str, token: str) -> bool:
-        return hmac.compare_digest(self.csrf_token(nonce), token)
+        return _equal(token, self.csrf_token(nonce))
+
+
+def _equal(sent: str, expected: str) -> bool:
+    """Constant-time comparison of what a client sent (any text) with an expected hex MAC: as bytes, since
+    hmac.compare_digest raises TypeError for a str with a non-ASCII character."""
+    return hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected.encode())
