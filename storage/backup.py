@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Collection, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from sqlmodel import SQLModel
 from storage.access_models import AccessGroupMember
 from storage.db import connection_scope
 from storage.errors import BackupError
-from storage.file_modes import private_directory, private_file
+from storage.file_modes import fsync_directory, private_directory, private_file, temporary_name
 from storage.migrate import current_revision
 from storage.models import FaceTemplate, GalleryChange, GalleryVersion, Person, PersonKey
 from storage.statement_timeout import allow_long_statements
@@ -117,7 +118,9 @@ def create_backup(engine: Engine, out_dir: Path, *, master_keys: list[str] | Non
     """Write `facegate-data-<time>.jsonl` and `facegate-keys-<time>.jsonl` (both 0600) in one snapshot.
 
     `master_keys` (base64, newest first) go into the key file when they come from a key file; keys
-    from the environment or a KMS are not exported and the header says so.
+    from the environment or a KMS are not exported and the header says so. Each file is written under a
+    hidden temporary name and fsynced, then both are renamed into place and the directory fsynced: a
+    backup the call returned survives a power cut, and a file under a backup's name is always complete.
 
     Raises:
         BackupError: a backup file already exists, or the files cannot be written (a full disk, a
@@ -128,18 +131,27 @@ def create_backup(engine: Engine, out_dir: Path, *, master_keys: list[str] | Non
     files = BackupFiles(
         out_dir / f"facegate-data-{stamp}.jsonl", out_dir / f"facegate-keys-{stamp}.jsonl", {}
     )
-    created: list[Path] = []
+    for path in (files.data, files.keys):
+        if path.exists():
+            raise BackupError(f"backup file exists: {path}")
+    created: list[Path] = []  # temporaries, then the backup files renamed from them
     is_complete = False
     try:
         with ExitStack() as stack:
             handles = []
             for path in (files.data, files.keys):
-                handles.append(stack.enter_context(_private_file(path)))
-                created.append(path)
+                temporary = temporary_name(path, secrets.token_hex(4))
+                handles.append(stack.enter_context(_private_file(temporary)))
+                created.append(temporary)
             _write_snapshot(engine, files, *handles, master_keys=master_keys)
+            for handle in handles:
+                handle.flush()
+                os.fsync(handle.fileno())
+        for temporary, path in zip(created[:2], (files.data, files.keys), strict=True):
+            os.replace(temporary, path)
+            created.append(path)
+        fsync_directory(out_dir)
         is_complete = True
-    except FileExistsError as exc:
-        raise BackupError(f"backup file exists: {exc.filename}") from exc
     except OSError as exc:
         raise BackupError(f"cannot write the backup in {out_dir}: {exc}; no backup file was kept") from exc
     finally:

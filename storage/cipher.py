@@ -22,7 +22,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from storage.errors import DecryptionError, MissingKey, UnknownKeyId
-from storage.file_modes import private_directory
+from storage.file_modes import (
+    fsync_directory,
+    locked_directory,
+    private_directory,
+    private_file,
+    remove_stale_temporaries,
+    temporary_name,
+)
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -200,15 +207,29 @@ def decode_key_list(text: str, origin: str, *, separator: str) -> list[bytes]:
 
 
 def write_key_file(path: Path, keys: list[str]) -> None:
-    """Write keys (base64, newest first) atomically with mode 0600."""
+    """Write keys (base64, newest first) atomically with mode 0600, durably: the file is written under a
+    temporary name and fsynced, renamed into place, and the directory fsynced, so a power cut leaves the
+    old key file or the new one, never an empty one or a rename lost after `keys rotate` re-wrapped every
+    data key under the new key. A failed write removes its temporary, and temporaries an interrupted
+    write left (each a copy of the master keys) are removed, under the directory's lock.
+
+    Raises:
+        OSError: the key file cannot be written (the old one is left as it was).
+    """
     private_directory(path.parent)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write("".join(key + "\n" for key in keys))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    with locked_directory(path.parent):
+        remove_stale_temporaries(path)
+        temporary = temporary_name(path, secrets.token_hex(4))
+        try:
+            with os.fdopen(private_file(temporary, os.O_WRONLY | os.O_EXCL), "w") as handle:
+                handle.write("".join(key + "\n" for key in keys))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        fsync_directory(path.parent)
 
 
 def key_file_reloader(path: Path) -> KeyReloader:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import re
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -81,3 +85,52 @@ def close_to_others(path: Path) -> None:
         mode,
         mode & ~stat.S_IRWXO,
     )
+
+
+def fsync_directory(path: Path) -> None:
+    """Flush a directory's entries to disk, so that a file created or renamed in it survives a power cut
+    (fsync of the file alone makes its bytes durable, not its name).
+
+    Raises:
+        OSError: the directory cannot be opened or flushed.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+@contextmanager
+def locked_directory(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on a directory (flock), so that one process at a time writes its files.
+
+    Raises:
+        OSError: the directory cannot be opened or locked.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def temporary_name(path: Path, tag: str) -> Path:
+    """The hidden name a file is written under before it is renamed to `path` (`tag`: 8 hex digits)."""
+    return path.with_name(f".{path.name}.{tag}.tmp")
+
+
+def remove_stale_temporaries(path: Path) -> int:
+    """Remove the temporaries of `path` that an interrupted write left (a crash between create and rename);
+    call it holding the directory's lock, when no other write of `path` can be under way. Returns how many.
+    """
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{8}}\.tmp")
+    removed = 0
+    for entry in path.parent.iterdir():
+        if pattern.fullmatch(entry.name):
+            entry.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        logger.warning("removed %d temporary copies of %s that an interrupted write left", removed, path)
+    return removed

@@ -39,7 +39,7 @@ def load_keyring(settings: StorageSettings, *, create_if_missing: bool = False) 
 
     Raises:
         MissingKey: no key configured and creation not allowed, or a key that does not decode.
-        KeyringError: the KMS hook cannot be loaded.
+        KeyringError: the KMS hook cannot be loaded, or the key file cannot be created.
     """
     if settings.kms_hook:
         return _load_kms_hook(settings.kms_hook, settings)
@@ -52,7 +52,10 @@ def load_keyring(settings: StorageSettings, *, create_if_missing: bool = False) 
             raise MissingKey(
                 f"no master key: set FACEGATE_MASTER_KEY or run `facegate init` to create {path}"
             )
-        write_key_file(path, [generate_key()])
+        try:
+            write_key_file(path, [generate_key()])
+        except OSError as exc:
+            raise KeyringError(f"cannot write the key file {path}: {exc}") from exc
         logger.info("created master key file %s", path)
     close_to_others(path)  # copied in with the umask's 0644, every local user could read the master key
     reload = key_file_reloader(path)
@@ -68,7 +71,8 @@ def add_key_to_file(settings: StorageSettings) -> str:
     """Prepend a new master key to the key file (older keys stay, decrypt-only); returns its id.
 
     Raises:
-        KeyringError: the keys come from the environment or a KMS, which this command cannot change.
+        KeyringError: the keys come from the environment or a KMS, which this command cannot change;
+            or the key file cannot be written.
     """
     if not keys_come_from_key_file(settings):
         raise KeyringError(
@@ -80,7 +84,10 @@ def add_key_to_file(settings: StorageSettings) -> str:
         raise MissingKey(f"no key file at {path}: run `facegate init` first")
     old = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     new = generate_key()
-    write_key_file(path, [new, *old])
+    try:
+        write_key_file(path, [new, *old])
+    except OSError as exc:
+        raise KeyringError(f"cannot write the key file {path}: {exc}; it was left as it was") from exc
     return key_id_of(decode_key_list(new, "new key", separator="\n")[0])
 
 
