@@ -78,19 +78,20 @@ class MqttDoor:
                     f"{mqtt.error_string(rc)}"
                 )
 
-    def _publish(self, client: mqtt.Client, payload: bytes, connack: list[ReasonCode]) -> None:
-        deadline_s = self._monotonic() + self._timeout_s
+    def _publish(
+        self, client: mqtt.Client, payload: bytes, connack: list[ReasonCode], *, deadline_s: float
+    ) -> None:
         self._pump(client, lambda: bool(connack), deadline_s=deadline_s, awaited="CONNACK")
         if connack[0].is_failure:
             raise ActuatorError(f"MQTT broker {self._host}:{self._port} refused the connection: {connack[0]}")
         info = client.publish(self._topic, payload, qos=1)
         if info.rc is not MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise ActuatorError(f"MQTT publish to {self._topic} failed: {mqtt.error_string(info.rc)}")
-        deadline_s = self._monotonic() + self._timeout_s
         self._pump(client, info.is_published, deadline_s=deadline_s, awaited="PUBACK")
 
     def unlock(self, *, door: str, duration_s: float) -> None:
-        """Connect, publish at QoS 1 and wait for the broker's PUBACK; each step waits at most `timeout_s`.
+        """Connect, publish at QoS 1 and wait for the broker's PUBACK, all within `timeout_s` (the TCP
+        connect included; a host name's resolution is not bounded by it).
 
         Raises:
             ActuatorError: the broker is unreachable, refused the connection or did not acknowledge.
@@ -98,12 +99,13 @@ class MqttDoor:
         body = {"door": door, "action": "unlock", "duration_s": duration_s, "at": self._utc_now().isoformat()}
         connack: list[ReasonCode] = []
         client = self._client(connack)
+        deadline_s = self._monotonic() + self._timeout_s
         try:
             client.connect(self._host, self._port, keepalive=_KEEPALIVE_S)
         except (OSError, ValueError) as exc:
             raise ActuatorError(f"MQTT broker {self._host}:{self._port} unreachable: {exc!r}") from exc
         try:
-            self._publish(client, json.dumps(body).encode(), connack)
+            self._publish(client, json.dumps(body).encode(), connack, deadline_s=deadline_s)
         finally:
             client.disconnect()
         logger.info("door %s unlocked for %.1f s by MQTT topic %s", door, duration_s, self._topic)

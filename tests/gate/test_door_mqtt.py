@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import socket
 import threading
 import time
@@ -115,3 +116,32 @@ def test_a_broker_that_never_answers_times_out_with_an_actuator_error() -> None:
         with pytest.raises(ActuatorError, match="sent no CONNACK within 0.3 s"):
             _door(port=port, timeout_s=0.3).unlock(door="front", duration_s=1.0)
     assert 0.3 <= time.monotonic() - started_s < 2.0
+
+
+def _slow_broker(listener: socket.socket, *, delay_s: float) -> None:
+    """Answers a CONNECT with a CONNACK and its QoS 1 PUBLISH with a PUBACK, each `delay_s` late."""
+    with listener, listener.accept()[0] as connection:
+        try:
+            connection.recv(65536)  # CONNECT (the client sends nothing else before its CONNACK)
+            time.sleep(delay_s)
+            connection.sendall(b"\x20\x02\x00\x00")  # CONNACK, accepted
+            publish = connection.recv(65536)
+            length_bytes = 1 + next(i for i, byte in enumerate(publish[1:5]) if byte < 0x80)
+            topic_end = 1 + length_bytes + 2 + int.from_bytes(publish[1 + length_bytes : 3 + length_bytes])
+            time.sleep(delay_s)
+            connection.sendall(b"\x40\x02" + publish[topic_end : topic_end + 2])  # PUBACK of its packet id
+            connection.recv(65536)  # DISCONNECT, or the close
+        except OSError:  # the client gave up and closed
+            return
+
+
+def test_a_broker_slow_at_each_step_is_given_up_after_the_timeout_in_all() -> None:
+    """CONNACK and PUBACK each came within timeout_s but both together after it: each step had its own
+    timeout_s, so an unlock could hold the gate loop three times timeout_s (the setting says 'longest wait for
+    the door to confirm'). The whole unlock now has timeout_s."""
+    listener = socket.create_server((BROKER_HOST, 0))
+    server = threading.Thread(target=_slow_broker, args=(listener,), kwargs={"delay_s": 0.7}, daemon=True)
+    server.start()
+    with pytest.raises(ActuatorError, match=re.escape("sent no PUBACK within 1.0 s")):
+        _door(port=listener.getsockname()[1], timeout_s=1.0).unlock(door="front", duration_s=1.0)
+    server.join(timeout=10.0)
