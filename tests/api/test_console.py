@@ -149,6 +149,21 @@ def test_console_role_matrix(api: ApiHarness, method: str, path: str) -> None:
             assert "needs the role" in response.text
 
 
+def test_every_console_form_refuses_a_post_without_its_session_csrf_token(api: ApiHarness) -> None:
+    """A cross-site form post carries the admin's cookie but not the session's token: every POST route of
+    the console (the role table lists them all) refuses it, with no token and with another session's."""
+    foreign = sign_in(api.client, api.tokens[ADMIN])
+    sign_in(api.client, api.tokens[ADMIN])  # a new session: `foreign` is the token of the one before
+    before = api.state()
+    posts = sorted(route for route, roles in CONSOLE_ROLES.items() if route[0] == "POST" and roles)
+    for method, path in posts:
+        for csrf in (None, foreign):
+            response = _request(api.client, method, path, csrf)
+            assert response.status_code == 403 and "out of date" in response.text, (path, csrf)
+    assert api.state() == before
+    assert api.client.get("/ui/keys", follow_redirects=False).status_code == 200  # not signed out
+
+
 def test_sign_in_cookie_is_httponly_strict_and_expires(api: ApiHarness) -> None:
     form = api.client.get("/ui/login")
     login_csrf = CSRF.search(form.text)
