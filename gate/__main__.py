@@ -32,7 +32,10 @@ PARENT_CHECK_S = 0.2
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gate", description=__doc__.splitlines()[0])
-    parser.add_argument("--source", help="Camera index, RTSP/HTTP(S) URL, video file, or image folder.")
+    parser.add_argument(
+        "--source",
+        help="Camera index or device path, stream URL (RTSP, HTTP, UDP, ...), video file, or image folder.",
+    )
     parser.add_argument("--door", help="Name of the door this gate controls.")
     parser.add_argument("--config", type=Path, help="YAML file of several cameras (not with --source).")
     parser.add_argument("--check-config", action="store_true", help="Validate the settings, then exit.")

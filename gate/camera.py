@@ -1,8 +1,9 @@
-"""Frame sources: anything cv2.VideoCapture opens (device index, file, RTSP or HTTP URL); image folders."""
+"""Frame sources: anything cv2.VideoCapture opens (device index, file, stream URL); image folders."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -19,7 +20,8 @@ from recognition import BgrImage, ImageError, image_suffixes
 logger = logging.getLogger(__name__)
 
 HTTP_URL_SCHEMES = ("http://", "https://")
-LIVE_URL_SCHEMES = ("rtsp://", "rtsps://", *HTTP_URL_SCHEMES)
+_URL_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+FILE_URL_SCHEME = "file://"
 
 
 class FrameSource(Protocol):
@@ -38,8 +40,9 @@ class FrameSource(Protocol):
 
 
 def is_url(source: str) -> bool:
-    """True for an RTSP or HTTP(S) stream address."""
-    return source.lower().startswith(LIVE_URL_SCHEMES)
+    """True for a stream address: a URL of any scheme but file:// (rtsp, http(s), rtmp, udp, srt, ...)."""
+    scheme = _URL_SCHEME.match(source)
+    return scheme is not None and scheme.group().lower() != FILE_URL_SCHEME
 
 
 def redacted_source(source: str) -> str:
@@ -58,7 +61,7 @@ def redacted_source(source: str) -> str:
 
 
 class OpencvFrameSource:
-    """cv2.VideoCapture over a device index ("0") or path, a video file, or an RTSP/HTTP URL.
+    """cv2.VideoCapture over a device index ("0") or path, a video file, or a stream URL (RTSP, HTTP, ...).
 
     A URL is opened with FFmpeg and `timeout_s` bounds both opening it and each read, so a
     stalled stream ends (and can be reopened) instead of blocking forever. OpenCV reports a timed-out

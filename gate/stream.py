@@ -1,9 +1,9 @@
 """Live streams: a capture thread keeps only the newest frame and reopens a dropped stream with backoff.
 
 Which sources are live is decided once, in `is_live_source`: a device index ("0"), a device path
-(/dev/video0) or an rtsp://, rtsps://, http:// or https:// URL is live and read through
-`LatestFrameReader`; a video file or an image folder is finite and read frame by frame, in order, so
-replays and tests see every frame.
+(/dev/video0) or a stream URL (rtsp://, rtsps://, http(s)://, rtmp://, udp://, srt://: any scheme but
+file://) is live and read through `LatestFrameReader`; a video file (a local path or a file:// URL) or an
+image folder is finite and read frame by frame, in order, so replays and tests see every frame.
 
 A live source in an outage is retried with backoff; the outage is logged by its start (a reader that
 raised: with its traceback), a count of failed reopen attempts per `error_log_interval_s` and its end
@@ -245,8 +245,8 @@ DEVICE_PREFIX = "/dev/"
 
 
 def is_live_source(source: str) -> bool:
-    """A device index, a device path (/dev/video0, /dev/v4l/by-id/...) or a stream URL: read for the
-    newest frame and reopened when it fails; anything else is finite.
+    """A device index, a device path (/dev/video0, /dev/v4l/by-id/...) or a stream URL (any scheme but
+    file://): read for the newest frame and reopened when it fails; a local path or file:// URL is finite.
 
     A device path is told by its name, not by the file: an unplugged camera's node is gone.
     """

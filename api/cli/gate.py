@@ -57,7 +57,10 @@ def _run_gate_process(arguments: list[str]) -> int:
 def gate_command(
     source: Annotated[
         str | None,
-        typer.Option(help="Camera index, RTSP/HTTP(S) URL, video file, or folder of images (in name order)."),
+        typer.Option(
+            help="Camera index or device path, stream URL (RTSP, HTTP, UDP, ...), video file, or folder of "
+            "images (in name order)."
+        ),
     ] = None,
     door: Annotated[str | None, typer.Option(help="Name of the door this gate controls.")] = None,
     config: Annotated[

@@ -17,8 +17,8 @@ def camera_worker(camera: CameraSpec, telemetry: Telemetry, stop: GracefulStop) 
     """Runs in the worker process. Source "crash-once:PATH" fails on its first run, "crash-times:N:PATH"
     on its first N runs (PATH counts them), "flap-times:N:PATH" sends one frame, then fails, on its first N
     runs; "crash-late:PATH" fails on its first run and on its second once the file PATH.crash exists;
-    "3-frames" ends; a device path ("/dev/...") sends 3 frames and ends, as a camera read frame by frame ends
-    when it is unplugged."""
+    "3-frames" ends; a device path ("/dev/...") or a stream URL ("udp://...") sends 3 frames and ends, as a
+    camera read frame by frame ends when it goes away."""
     if camera.source.startswith("crash-once:"):
         marker = Path(camera.source.split(":", 1)[1])
         if not marker.exists():
@@ -38,7 +38,7 @@ def camera_worker(camera: CameraSpec, telemetry: Telemetry, stop: GracefulStop) 
         if run == 1:
             raise RuntimeError("camera driver crashed on run 1")
         crash = Path(rest).with_suffix(".crash") if run == 2 else None
-    is_ending = camera.source == "3-frames" or camera.source.startswith("/dev/")
+    is_ending = camera.source == "3-frames" or camera.source.startswith("/dev/") or "://" in camera.source
     for number in range(3 if is_ending else 10**9):
         if stop.is_stopping:
             return

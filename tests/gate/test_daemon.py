@@ -120,16 +120,18 @@ def test_workers_start_in_order_a_crashed_one_restarts_and_stop_ends_them_all(tm
             os.kill(pid, 0)
 
 
-def test_a_camera_device_whose_worker_ends_is_restarted_not_finished() -> None:
-    """A camera named by its device path (/dev/video0, the README's example) was taken for a video file: an
-    unplugged camera's worker ended with exit code 0, and the daemon marked it finished (healthy) for good."""
+@pytest.mark.parametrize("source", ["/dev/video-unplugged", "udp://@:5004", "srt://cam:9000"])
+def test_a_camera_device_or_stream_whose_worker_ends_is_restarted_not_finished(source: str) -> None:
+    """A camera named by its device path (/dev/video0, the README's example) or by a udp:// or srt:// URL (as
+    rtmp://) was taken for a video file: when it went away its worker ended with exit code 0, and the daemon
+    marked it finished (healthy) for good."""
     seen: list[dict[str, Any]] = []
 
     def restarted_or_finished(camera: dict[str, Any]) -> bool:
         seen.append(camera)
         return camera["restarts"] >= 1 or camera["state"] == "finished"
 
-    _run_flaky_worker("/dev/video-unplugged", restart_max_s=5.0, until=restarted_or_finished, what="its end")
+    _run_flaky_worker(source, restart_max_s=5.0, until=restarted_or_finished, what="its end")
     assert seen[-1]["restarts"] >= 1 and seen[-1]["state"] != "finished"
 
 

@@ -26,6 +26,7 @@ from gate import (
 from recognition import BgrImage, Recognizer
 from tests.fakes import FakeClock, Placement, build_frames
 from tests.gate.mjpeg import MjpegCamera, read_stamp
+from tests.gate.udp import UdpCamera
 
 WAIT_S = 20.0
 
@@ -57,7 +58,11 @@ def _next_frame(reader: LatestFrameReader) -> CapturedFrame:
 
 def test_live_sources_are_device_indexes_and_stream_urls():
     assert all(map(is_live_source, ["0", "rtsp://cam/1", "RTSPS://cam", "http://cam/x.mjpg", "https://c/"]))
-    assert not any(map(is_live_source, ["door.avi", "/srv/frames", "file:///door.avi", "0.avi"]))
+    assert all(
+        map(is_live_source, ["udp://@239.0.0.1:5004", "rtmp://cam/live", "srt://cam:9000", "rtp://c:5"])
+    )
+    assert not any(map(is_live_source, ["door.avi", "/srv/frames", "file:///door.avi", "FILE:///a.mp4"]))
+    assert not any(map(is_live_source, ["0.avi", "clips/rtsp:cam.avi", "C:\\clips\\door.avi"]))
 
 
 def test_reader_hands_over_the_newest_frame_and_counts_the_ones_it_replaced(walker):
@@ -402,3 +407,28 @@ def test_a_camera_device_path_is_live_so_an_unplugged_camera_is_an_outage_not_th
     ) as frames:
         item = next(iter(frames))
     assert isinstance(item, SourceOutage) and item.reason == "open_failed"
+
+
+def test_a_udp_stream_is_live_so_a_sender_that_stops_is_a_read_timeout_not_the_end(
+    tmp_path: Path, recognizer: Recognizer
+) -> None:
+    """A udp://, rtmp:// or srt:// source was read as a video file: frame by frame (a gate behind its camera
+    worked through a backlog, its frames' age never checked), and a stream that stopped ended the gate after
+    OpenCV's own 30 s read timeout, 'finished' for the daemon and healthy in /healthz, never reopened."""
+    camera = UdpCamera(tmp_path, [np.full((48, 64, 3), 90, np.uint8)] * 25)
+    try:
+        with open_frames(
+            camera.url,
+            decode=recognizer.decode,
+            monotonic=time.monotonic,
+            timeout_s=2.0,
+            reconnect_initial_s=0.05,
+            reconnect_max_s=0.2,
+        ) as items:
+            first = next(items)
+            camera.stop()  # the sender goes away: nothing tells the reader but the silence
+            outage = next(item for item in items if isinstance(item, SourceOutage))
+    finally:
+        camera.stop()
+    assert isinstance(first, CapturedFrame) and first.image.shape == (48, 64, 3)
+    assert outage.reason == "read_timeout"
