@@ -75,3 +75,26 @@ def test_a_second_click_on_create_key_sends_nothing_and_the_secret_is_shown(api:
     assert app.posts == 1
     with session_scope(api.services.engine) as session:
         assert [key.label for key in list_api_keys(session)[0]].count("edge-1") == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_form_whose_sending_was_stopped_may_be_sent_again(api: ApiHarness) -> None:
+    """Esc (the Stop button) while the answer is on its way leaves the page as it was: its buttons stayed
+    disabled and the form sent nothing more, so only a reload helped. Sent again, the one-time key answers
+    with the key the stopped sending created."""
+    app = FirstAnswerHeld(api.client.app, "/ui/keys")
+    with console_page(app, api.tokens[Role.admin], "/ui/keys") as page:
+        button = page.get_by_role("button", name="Create key")
+        page.get_by_label("Label").fill("edge-1")
+        box = button.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        assert app.answered.wait(HOLD_S), "the first sending did not reach the server"
+        # What Esc does: Chromium's Stop, which CDP sends without waiting for the pending page.
+        page.context.new_cdp_session(page).send("Page.stopLoading")
+        app.release.set()
+        expect(button).to_be_enabled()
+        button.click()
+        expect(page.get_by_role("status")).to_contain_text("Key already created")
+        expect(page.get_by_role("status")).to_contain_text("created key edge-1")
+    assert app.posts == 2

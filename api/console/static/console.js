@@ -28,9 +28,7 @@ function sendOnce(event) {
   });
 }
 
-function sendableAgain(event) {
-  // Back to this page from the browser's cache: it was left by a sending, and may send again.
-  if (!event.persisted) return;
+function sendableAgain() {
   document.querySelectorAll("form[data-sent]").forEach((form) => {
     delete form.dataset.sent;
     for (const control of form.elements) {
@@ -40,7 +38,15 @@ function sendableAgain(event) {
 }
 
 document.addEventListener("submit", sendOnce);
-window.addEventListener("pageshow", sendableAgain);
+// Back to this page from the browser's cache: it was left by a sending, and may send again.
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) sendableAgain();
+});
+// The sending's page never came and this one stays: Esc or the Stop button while the answer was on its way
+// (the server may have made the change; the one-time form_key answers the form sent again). The navigation
+// API says so (navigateerror, an AbortError); a browser without it keeps the buttons disabled until the
+// page is reloaded, as before.
+if (window.navigation) window.navigation.addEventListener("navigateerror", sendableAgain);
 
 function setUpCamera(box) {
   const form = box.closest("form");
