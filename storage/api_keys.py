@@ -144,9 +144,10 @@ def revoke_api_key(session: Session, token_id: str, *, now: datetime) -> ApiKeyP
     return api_key_public(row)
 
 
-def has_api_key(session: Session, *, role: Role) -> bool:
-    """Whether a usable (not revoked) key with this role exists."""
-    query = select(ApiKey.id).where(ApiKey.role == role, col(ApiKey.revoked_at).is_(None))
+def has_api_key(session: Session, *, role: Role, now: datetime) -> bool:
+    """Whether a key with this role is usable at `now` (neither revoked nor expired)."""
+    unexpired = col(ApiKey.expires_at).is_(None) | (col(ApiKey.expires_at) > as_utc(now))
+    query = select(ApiKey.id).where(ApiKey.role == role, col(ApiKey.revoked_at).is_(None), unexpired)
     return session.exec(query).first() is not None
 
 

@@ -19,10 +19,11 @@ def init(
     with cli_errors():
         settings = StorageSettings()
         with open_runtime(settings, create_key=True) as runtime, session_scope(runtime.engine) as session:
-            if has_api_key(session, role=Role.admin):
+            now = datetime.now(UTC)
+            if has_api_key(session, role=Role.admin, now=now):
                 token = None
             else:
-                token, _ = create_api_key(session, role=Role.admin, label=label, now=datetime.now(UTC))
+                token, _ = create_api_key(session, role=Role.admin, label=label, now=now)
     console.print(f"data directory: {settings.home}")
     console.print(f"database: {settings.resolved_database_url}")
     key_source = "FACEGATE_MASTER_KEY" if settings.master_key else str(settings.resolved_key_file)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -15,7 +16,15 @@ from api.cli import app
 from api.cli.demo import demo_pad_detector, write_video
 from api.cli.demo_data import Scene
 from recognition import image_suffixes
-from storage import StorageSettings, add_key_to_file, generate_key, open_database
+from storage import (
+    Role,
+    StorageSettings,
+    add_key_to_file,
+    create_api_key,
+    generate_key,
+    open_database,
+    session_scope,
+)
 from tests.data import knn_examples, no_face_photos
 from tests.storage.lookalike_helpers import upgrade_from_0010
 
@@ -40,6 +49,22 @@ def test_init_creates_a_private_key_file_and_prints_one_admin_key(clean_environm
     assert output.count("fg_") == 1
     code, output = _invoke("init")
     assert code == 0 and "already exists" in output and "fg_" not in output
+
+
+def test_init_creates_an_admin_key_when_none_is_usable(
+    clean_environment: Path,
+) -> None:
+    code, output = _invoke("init")
+    assert code == 0 and output.count("fg_") == 1, output
+    first = next(word for word in output.split() if word.startswith("fg_"))
+    assert _invoke("apikeys", "revoke", first.split("_")[1])[0] == 0
+    engine = open_database(StorageSettings())
+    past = datetime.now(UTC) - timedelta(days=2)
+    with session_scope(engine) as session:
+        create_api_key(session, role=Role.admin, label="old", now=past, expires_at=past + timedelta(days=1))
+    engine.dispose()
+    code, output = _invoke("init")
+    assert code == 0 and "already exists" not in output and output.count("fg_") == 1, output
 
 
 def test_init_under_a_permissive_umask_leaves_the_data_directory_owner_only(clean_environment: Path) -> None:

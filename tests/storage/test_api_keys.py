@@ -19,6 +19,7 @@ from storage import (
     authenticate,
     create_api_key,
     find_api_key,
+    has_api_key,
     list_api_keys,
     revoke_api_key,
     session_scope,
@@ -128,6 +129,22 @@ def test_find_api_key_returns_only_usable_keys(engine: Engine) -> None:
             for token in (live, expiring, revoked)
         }
     assert found[live] is not None and found[expiring] is None and found[revoked] is None
+
+
+def test_has_api_key_counts_only_usable_keys(engine: Engine) -> None:
+    """`facegate init` creates an admin key unless has_api_key finds a usable one: an expired key counted,
+    so init said an admin key already exists when the only one had expired."""
+    with session_scope(engine) as session:
+        create_api_key(session, role=Role.admin, label="old", now=T0, expires_at=T0 + timedelta(hours=1))
+        revoked, _ = create_api_key(session, role=Role.admin, label="gone", now=T0)
+        revoke_api_key(session, revoked.split("_")[1], now=T0)
+    with session_scope(engine) as session:
+        assert has_api_key(session, role=Role.admin, now=T0 + timedelta(minutes=59))
+        assert not has_api_key(session, role=Role.admin, now=T0 + timedelta(hours=1))
+        create_api_key(session, role=Role.admin, label="new", now=T0)
+    with session_scope(engine) as session:
+        assert has_api_key(session, role=Role.admin, now=T0 + timedelta(hours=1))
+        assert not has_api_key(session, role=Role.auditor, now=T0)
 
 
 def test_two_revocations_at_once_keep_the_first_committed_time(engine: Engine) -> None:
