@@ -150,6 +150,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
+@pytest.fixture
+def configured(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """The test database as the CLI finds it (FACEGATE_DATABASE_URL), opened: a CLI test's own view of it."""
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    engine = open_database(StorageSettings())
+    yield engine
+    engine.dispose()
+
+
 @contextmanager
 def _postgres_schema() -> Iterator[tuple[str, str]]:
     """A throw-away schema in the test PostgreSQL: its name and a URL whose search path is it."""

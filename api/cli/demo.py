@@ -12,6 +12,7 @@ from typing import Annotated
 import cv2
 import numpy as np
 import typer
+from rich.text import Text
 
 from api.cli.consoles import print_table, wide_console
 from api.cli.demo_data import DemoData, Scene, group_photo_data, knn_examples_data
@@ -116,8 +117,10 @@ def _check_scene(scene: Scene, decisions: list[GateDecision], names: dict[int, s
         f"granted {sorted(granted) or 'nobody'}, {unknown} denied unknown, "
         f"{attacks} denied {PRESENTATION_ATTACK}"
     )
-    mark = "[green]as expected[/green]" if ok else "[red]UNEXPECTED[/red]"
-    console.print(f"  {scene.label}: {actual} — {mark}" + ("" if ok else f" (expected {expected})"))
+    mark = ("as expected", "green") if ok else ("UNEXPECTED", "red")
+    console.print(
+        Text.assemble(f"  {scene.label}: {actual} — ", mark, "" if ok else f" (expected {expected})")
+    )
     return ok
 
 
@@ -200,7 +203,7 @@ def demo_command(
                 "error: no demo photos: neither shared data nor insightface's sample photos were found"
             )
             raise typer.Exit(1)
-        console.print(f"[bold]data:[/bold] {data.description}", highlight=False)
+        console.print(Text.assemble(("data:", "bold"), f" {data.description}"), highlight=False)
         console.print(
             f"database: {runtime.storage.resolved_database_url}; model: {runtime.recognizer.model_id}"
         )
@@ -226,7 +229,7 @@ def demo_command(
             console.print("  " + describe(runtime, decision), markup=False, highlight=False)
             scene_index = next(i for i, r in enumerate(ranges) if decision.frame_index in r)
             per_scene[scene_index].append(decision)
-        console.print("[bold]scenes[/bold]")
+        console.print("scenes", style="bold")
         all_ok = all([_check_scene(scene, per_scene[i], names) for i, scene in enumerate(data.scenes)])
         with session_scope(runtime.engine) as session:
             events, total = query_events(session, where=EventFilter(door=DOOR), limit=1000)

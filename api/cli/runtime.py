@@ -188,7 +188,7 @@ def cli_errors() -> Iterator[None]:
     try:
         yield
     except EnrollmentRejected as exc:
-        err_console.print("[red]enrollment refused, nothing was saved:[/red]")
+        err_console.print("enrollment refused, nothing was saved:", style="red")
         for problem in exc.problems:
             err_console.print(f"  {problem.photo}: {problem.reason}", markup=False, highlight=False)
         raise typer.Exit(1) from exc

@@ -24,13 +24,11 @@ from storage import (
     Engine,
     Keyring,
     Role,
-    StorageSettings,
     create_api_key,
     gallery_version,
     iter_templates,
     list_people,
     make_engine,
-    open_database,
     session_scope,
 )
 from tests.data import encode_jpeg
@@ -105,15 +103,6 @@ def api(engine: Engine, keyring: Keyring, recognizer: Recognizer) -> Iterator[Ap
     with TestClient(create_app(services, settings=ApiSettings())) as client:
         wait_for_gallery(services)  # the app's start loads it: a request before the end is answered 503
         yield ApiHarness(client=client, services=services, tokens=tokens)
-
-
-@pytest.fixture
-def configured(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    """The test database as the CLI finds it (FACEGATE_DATABASE_URL), opened: a CLI test's own view of it."""
-    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
-    engine = open_database(StorageSettings())
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
