@@ -90,6 +90,7 @@ from storage.devices import (
     window_to_json,
 )
 from storage.doors import current_door_name, ensure_door, former_names_of, list_doors
+from storage.erasure_log import ERASURE_DOOR, PERSON_ERASED, TEMPLATE_ERASED, ErasedBy
 from storage.errors import (
     AuditChainError,
     BackupError,
@@ -196,6 +197,10 @@ __all__ = [
     "ErasureReportPublic",
     "SubjectAccessPublic",
     "erase_person",
+    "ERASURE_DOOR",
+    "PERSON_ERASED",
+    "TEMPLATE_ERASED",
+    "ErasedBy",
     "subject_access",
     "TemplatePublic",
     "delete_template",

@@ -7,6 +7,7 @@ from collections.abc import Collection
 from sqlalchemy import func
 from sqlmodel import Session, col, delete, select, update
 
+from storage.erasure_log import ErasedBy, record_erasure
 from storage.errors import NotFound
 from storage.gallery_log import bump_gallery_version, lock_gallery_version, record_change
 from storage.models import FaceTemplate, GalleryChangeKind, Person, PersonPublic
@@ -111,8 +112,9 @@ def rename_person(session: Session, person_id: int, *, name: str) -> PersonPubli
     return to_public(session, person)
 
 
-def delete_person(session: Session, person_id: int) -> int:
-    """Delete a person, their data key and every template; bump the gallery version.
+def delete_person(session: Session, person_id: int, *, erased_by: ErasedBy | None = None) -> int:
+    """Delete a person, their data key and every template; bump the gallery version; with `erased_by`
+    (every surface passes it), append the erasure's audit event in the same transaction.
 
     Destroying the data key makes copies of the templates (in backups, say) unreadable too.
     Returns the number of templates removed. The gallery version row is locked first, as enrollment
@@ -132,6 +134,8 @@ def delete_person(session: Session, person_id: int) -> int:
         raise NotFound(f"person {person_id} does not exist")
     record_change(session, GalleryChangeKind.person_removed, person_id=person_id)
     bump_gallery_version(session)
+    if erased_by is not None:
+        record_erasure(session, erased_by, person_id=person_id)
     session.flush()
     return int(removed.rowcount)
 

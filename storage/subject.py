@@ -9,6 +9,7 @@ from sqlmodel import Field, Session, SQLModel, col, delete
 from storage.access import person_groups
 from storage.access_models import AccessGroupMember, AccessGroupPublic
 from storage.audit import EventFilter, count_events, page_events
+from storage.erasure_log import ErasedBy
 from storage.gallery_log import lock_gallery_version
 from storage.models import (
     AuditEventPublic,
@@ -44,7 +45,9 @@ class ErasureReportPublic(SQLModel):
     is_crypto_shredded: bool = Field(
         description="The person's data key was destroyed: template copies in old backups are unreadable."
     )
-    audit_events_kept: int = Field(description="Audit events naming only the id (append-only log, F4/F6).")
+    audit_events_kept: int = Field(
+        description="Audit events naming only the id (append-only log, F4/F6), the erasure's own included."
+    )
 
 
 def subject_access(session: Session, person_id: int, *, now: datetime) -> SubjectAccessPublic:
@@ -78,8 +81,11 @@ def _events_naming(session: Session, person_id: int) -> list[AuditEventPublic]:
             return events
 
 
-def erase_person(session: Session, person_id: int) -> ErasureReportPublic:
-    """Erase a person (templates, data key, memberships) and say what went and what stays.
+def erase_person(
+    session: Session, person_id: int, *, erased_by: ErasedBy | None = None
+) -> ErasureReportPublic:
+    """Erase a person (templates, data key, memberships) and say what went and what stays; with `erased_by`
+    (every surface passes it), the erasure's audit event is appended in the same transaction.
 
     Raises:
         NotFound: no such person.
@@ -90,7 +96,7 @@ def erase_person(session: Session, person_id: int) -> ErasureReportPublic:
     lock_person(session, person_id)
     left_groups = session.exec(delete(AccessGroupMember).where(col(AccessGroupMember.person_id) == person_id))
     had_key = session.get(PersonKey, person_id) is not None
-    removed = delete_person(session, person_id)
+    removed = delete_person(session, person_id, erased_by=erased_by)
     return ErasureReportPublic(
         person_id=person_id,
         templates_removed=removed,

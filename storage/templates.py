@@ -10,6 +10,7 @@ from sqlalchemy import func, insert, update
 from sqlmodel import Session, col, delete, select
 
 from storage.cipher import pack_sealed, seal_all_with
+from storage.erasure_log import ErasedBy, record_erasure
 from storage.errors import NotFound
 from storage.gallery_log import (
     _IN_CLAUSE_ROWS,
@@ -189,8 +190,11 @@ def list_person_templates(
     return [_template_public(row) for row in rows], total
 
 
-def delete_template(session: Session, *, person_id: int, template_id: str) -> None:
-    """Delete one template of a person and bump the gallery version.
+def delete_template(
+    session: Session, *, person_id: int, template_id: str, erased_by: ErasedBy | None = None
+) -> None:
+    """Delete one template of a person and bump the gallery version; with `erased_by` (every surface
+    passes it), append the deletion's audit event in the same transaction.
 
     The change log has no single-template removal: the person's templates are logged as removed and
     their remaining ones as added again, so a gate applying the delta ends with exactly the rest. The
@@ -212,3 +216,5 @@ def delete_template(session: Session, *, person_id: int, template_id: str) -> No
             session, GalleryChangeKind.template_added, person_id=person_id, template_id=remaining_id
         )
     bump_gallery_version(session)
+    if erased_by is not None:
+        record_erasure(session, erased_by, person_id=person_id, template_id=template_id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import secrets
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from typing import Annotated, TextIO
 import typer
 
 from api.cli.consoles import console, err_console
-from api.cli.runtime import cli_errors, database_session
+from api.cli.runtime import cli_errors, database_session, operator_login
 from storage import (
     ChainReport,
     Checkpoint,
@@ -129,7 +128,7 @@ def export_command(
                     session,
                     keyring,
                     acknowledged=acknowledge_break,
-                    acknowledged_by=_operator(),
+                    acknowledged_by=operator_login(),
                     note=note.strip(),
                     now=now,
                 )
@@ -170,14 +169,6 @@ def _replacing(out: Path) -> Iterator[TextIO]:
         os.replace(temporary, out)
     finally:
         temporary.unlink(missing_ok=True)
-
-
-def _operator() -> str:
-    """The login name a re-anchoring records; 'unknown' where the system has none (a container's uid)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 @checkpoint_app.command("check")

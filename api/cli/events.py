@@ -19,7 +19,8 @@ def events_command(
     ] = None,
     person_id: Annotated[int | None, typer.Option(help="Only this person id.")] = None,
     decision: Annotated[
-        Decision | None, typer.Option(help="Only granted, denied, or recorded (the audit log's own events).")
+        Decision | None,
+        typer.Option(help="Only granted, denied, or recorded (the audit log's own events and erasures)."),
     ] = None,
     since: Annotated[datetime | None, typer.Option(help="From this UTC time (inclusive).")] = None,
     until: Annotated[datetime | None, typer.Option(help="Up to this UTC time (exclusive).")] = None,

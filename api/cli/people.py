@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -9,14 +10,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.cli.consoles import console, err_console, print_table
-from api.cli.runtime import cli_errors, database_session, open_runtime
+from api.cli.runtime import cli_errors, database_session, open_runtime, operator_login
 from enrollment import backfill_lookalikes, confusable_pairs
 from storage import (
+    ErasedBy,
     StorageSettings,
     count_templates_without_lookalikes,
     delete_person,
     get_person,
     list_people,
+    load_keyring,
     session_scope,
 )
 
@@ -44,8 +47,10 @@ def list_command(
 def delete_command(person_id: Annotated[int, typer.Argument(help="Id of the person to delete.")]) -> None:
     """Delete a person and erase every template; gates drop them at their next gallery check."""
     with cli_errors():
-        with database_session(StorageSettings()) as session:
-            removed = delete_person(session, person_id)
+        settings = StorageSettings()
+        erased_by = ErasedBy(load_keyring(settings), f"CLI user {operator_login()}", datetime.now(UTC))
+        with database_session(settings) as session:
+            removed = delete_person(session, person_id, erased_by=erased_by)
     console.print(f"person {person_id} deleted, {removed} templates erased")
 
 

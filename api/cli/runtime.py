@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -40,6 +41,7 @@ __all__ = [
     "image_files",
     "log_warnings_to_stderr",
     "open_runtime",
+    "operator_login",
 ]
 
 Offset = Annotated[int, typer.Option(min=0, help="Skip this many rows of the list.")]
@@ -198,6 +200,15 @@ def cli_errors() -> Iterator[None]:
     except (StorageError, RecognitionError, EnrollmentError, GateError) as exc:
         print_error_line(f"error: {type(exc).__name__}: {exc}")
         raise typer.Exit(1) from exc
+
+
+def operator_login() -> str:
+    """The login name an audit event of a command records (a re-anchoring, an erasure); 'unknown' where the
+    system has none (a container's uid)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def image_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:

@@ -28,7 +28,10 @@ class EventFilterQuery:
     person_id: Annotated[int | None, Query(ge=1, le=MAX_DB_INT)] = None
     decision: Annotated[
         Decision | None,
-        Query(description="granted or denied: access decisions; recorded: the audit log's own events."),
+        Query(
+            description="granted or denied: access decisions; recorded: the audit log's own events and "
+            "erasures."
+        ),
     ] = None
     since: Annotated[
         AwareDatetime | None, Query(description="Inclusive lower bound, ISO 8601 with a zone.")

@@ -10,7 +10,10 @@ from api.deps import AdminKey, Limit, Offset, RowId, ServicesDep, SessionDep
 from api.errors import IDEMPOTENT_RESPONSES
 from api.idempotency import IdempotencyDep
 from api.schemas import ErrorPublic, Page, PersonCreate
+from api.services import AppServices
 from storage import (
+    ApiKey,
+    ErasedBy,
     ErasureReportPublic,
     PersonPublic,
     SubjectAccessPublic,
@@ -31,6 +34,11 @@ router = APIRouter(prefix="/people", tags=["people"])
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such person."}
 }
+
+
+def _erased_by(key: ApiKey, services: AppServices) -> ErasedBy:
+    """Who erases, for the audit event: the request's API key (its label and token id)."""
+    return ErasedBy(services.keyring, f"API key {key.label} ({key.key_id})", services.clock())
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=IDEMPOTENT_RESPONSES)
@@ -68,9 +76,10 @@ def rename(person_id: RowId, body: PersonCreate, session: SessionDep, _key: Admi
 
 
 @router.delete("/{person_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
-def delete(person_id: RowId, session: SessionDep, _key: AdminKey) -> None:
-    """Delete a person and erase every template; gates drop them when they see the new gallery version."""
-    delete_person(session, person_id)
+def delete(person_id: RowId, session: SessionDep, services: ServicesDep, key: AdminKey) -> None:
+    """Delete a person and erase every template; gates drop them when they see the new gallery version.
+    The audit log records the erasure (by this key, now) under the person's id."""
+    delete_person(session, person_id, erased_by=_erased_by(key, services))
 
 
 @router.get("/{person_id}/templates", responses=_NOT_FOUND)
@@ -89,9 +98,13 @@ def list_templates(
         status.HTTP_404_NOT_FOUND: {"model": ErrorPublic, "description": "No such template of this person."}
     },
 )
-def delete_one_template(person_id: RowId, template_id: str, session: SessionDep, _key: AdminKey) -> None:
-    """Delete one template (a poor photo, say); gates drop it at their next gallery check."""
-    delete_template(session, person_id=person_id, template_id=template_id)
+def delete_one_template(
+    person_id: RowId, template_id: str, session: SessionDep, services: ServicesDep, key: AdminKey
+) -> None:
+    """Delete one template (a poor photo, say); gates drop it at their next gallery check. The audit log
+    records the deletion (by this key, now, the template's id)."""
+    erased_by = _erased_by(key, services)
+    delete_template(session, person_id=person_id, template_id=template_id, erased_by=erased_by)
 
 
 @router.get("/{person_id}/export", responses=_NOT_FOUND)
@@ -103,12 +116,15 @@ def export_subject(
 
 
 @router.post("/{person_id}/erase", responses={**_NOT_FOUND, **IDEMPOTENT_RESPONSES})
-def erase(person_id: RowId, session: SessionDep, _key: AdminKey, once: IdempotencyDep) -> ErasureReportPublic:
-    """Erase a person and report what was removed (templates, data key, memberships) and what is kept.
+def erase(
+    person_id: RowId, session: SessionDep, services: ServicesDep, key: AdminKey, once: IdempotencyDep
+) -> ErasureReportPublic:
+    """Erase a person and report what was removed (templates, data key, memberships) and what is kept;
+    the audit log records the erasure (by this key, now) under the person's id.
 
     Safe to retry with the same `Idempotency-Key`: the retry of an erasure that committed (its answer lost,
     a 503 `commit_unconfirmed`) gets the same report again instead of a 404, and erases nothing.
     """
     # Stored without person_id: their row is gone (its foreign key would refuse the answer), and the report
     # names them by id only, as the audit log keeps it (F6); it expires with the retention as any answer.
-    return once.remember(erase_person(session, person_id))
+    return once.remember(erase_person(session, person_id, erased_by=_erased_by(key, services)))

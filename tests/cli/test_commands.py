@@ -15,14 +15,19 @@ from typer.testing import CliRunner
 from api.cli import app
 from api.cli.demo import demo_pad_detector, write_video
 from api.cli.demo_data import Scene
+from api.cli.runtime import operator_login
 from recognition import image_suffixes
 from storage import (
+    ERASURE_DOOR,
+    PERSON_ERASED,
+    EventFilter,
     Role,
     StorageSettings,
     add_key_to_file,
     create_api_key,
     generate_key,
     open_database,
+    query_events,
     session_scope,
 )
 from tests.data import knn_examples, no_face_photos
@@ -104,6 +109,16 @@ def test_enroll_list_delete(tmp_path: Path, group_faces: list[bytes]) -> None:
     assert code == 0 and "2 templates erased" in output
     code, output = _invoke("people", "delete", "1")
     assert code == 1 and "does not exist" in output
+    engine = open_database(StorageSettings())
+    try:
+        with session_scope(engine) as session:
+            erasures, _ = query_events(session, where=EventFilter(door=ERASURE_DOOR))
+    finally:
+        engine.dispose()
+    # Recorded once (the refused second deletion adds nothing), by the login running the command.
+    assert [(e.person_id, e.reason, e.source) for e in erasures] == [
+        (1, PERSON_ERASED, f"CLI user {operator_login()}")
+    ]
 
 
 def test_enroll_refuses_the_whole_batch_and_names_each_bad_photo(

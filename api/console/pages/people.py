@@ -17,6 +17,7 @@ from api.services import AppServices
 from api.uploads import read_photo
 from enrollment import EnrollmentRejected, EnrollmentResult, Photo, confusable_pairs, distinct_names
 from storage import (
+    ErasedBy,
     ErasureReportPublic,
     NotFound,
     Session,
@@ -35,6 +36,11 @@ router = APIRouter(prefix="/ui/people", include_in_schema=False)
 PAGE_SIZE = 50
 _MAX_TEMPLATES = 200
 Photos = Annotated[list[UploadFile], File(description="Photos of the person, one face each.")]
+
+
+def _erased_by(services: AppServices, user: ConsoleUser) -> ErasedBy:
+    """Who erases, for the audit event: this console session's key, as the Integrity page names it."""
+    return ErasedBy(services.keyring, f"console key {user.label} ({user.key_id})", services.clock())
 
 
 def _photos(uploads: list[UploadFile], services: AppServices) -> list[Photo]:
@@ -250,7 +256,9 @@ def delete_one_template(
     outcome = redirect_once(
         session,
         once,
-        lambda s: delete_template(s, person_id=person_id, template_id=template_id),
+        lambda s: delete_template(
+            s, person_id=person_id, template_id=template_id, erased_by=_erased_by(services, user)
+        ),
         to=lambda _: Landing(f"/ui/people/{person_id}", person_id=person_id),
     )
     if isinstance(outcome, Refusal):
@@ -278,7 +286,12 @@ def confirm_delete(request: Request, session: SessionDep, user: AdminPage, perso
 
 @router.post("/{person_id}/delete")
 def delete(
-    request: Request, session: SessionDep, user: AdminForm, once: FormOnceDep, person_id: int
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
+    user: AdminForm,
+    once: FormOnceDep,
+    person_id: int,
 ) -> Response:
     """Erase the person and show what went (templates, data key, memberships) and what the log keeps.
     Sent again, the same report without the name: it is stored as the API's erasure report is, tied to no
@@ -286,7 +299,7 @@ def delete(
 
     def erase(change_session: Session) -> tuple[str, ErasureReportPublic]:
         name = get_person(change_session, person_id).name
-        return name, erase_person(change_session, person_id)
+        return name, erase_person(change_session, person_id, erased_by=_erased_by(services, user))
 
     outcome = change_once(
         session, once, erase, keep=lambda erased: Kept(erased[1], status_code=200), kind=ErasureReportPublic
