@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
 SESSION_COOKIE = "fg_session"
 LOGIN_COOKIE = "fg_login"
 """Holds the nonce of the sign-in form's CSRF token until the form is posted."""
+_EXPIRY = re.compile(r"[0-9]{1,12}")
+"""A cookie's expiry, Unix seconds: ASCII digits only (str.isdigit admits '²', which int() refuses) and
+short enough for int() (which refuses over 4300 digits)."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,7 @@ class SessionSigner:
     def claims(self, cookie: str, *, now_s: float) -> SessionClaims | None:
         """The cookie's claims if it is well formed and not expired (its signature is checked by `verify`)."""
         parts = cookie.split(".")
-        if len(parts) != 4 or not parts[1].isdigit():
+        if len(parts) != 4 or not _EXPIRY.fullmatch(parts[1]):
             return None
         claims = SessionClaims(key_id=parts[0], expires_at_s=int(parts[1]), nonce=parts[2])
         return claims if claims.expires_at_s > now_s else None
