@@ -110,21 +110,46 @@ class GalleryChangeFeed:
             self._changed.notify_all()
 
     def _listen_loop(self) -> None:
+        """Hold a LISTEN connection; reconnect with backoff. A lost connection is logged by its loss (with
+        the cause) and its return, not by every failed reconnect (DEBUG), and it wakes every waiter, so a
+        waiter that was waiting for a NOTIFY re-reads the version every `poll_s` until it is back."""
         backoff_s = self._poll_s
+        lost: tuple[float, int] | None = None  # when the connection was lost, and reconnects failed since
         while not self._stop.is_set():
             try:
                 with psycopg.connect(_libpq_url(self._engine), autocommit=True) as connection:
                     connection.execute(f"LISTEN {GALLERY_CHANNEL}")
                     self.is_listening, backoff_s = True, self._poll_s
                     self._wake()  # a change between the last read and LISTEN would otherwise wait a timeout
-                    logger.info("listening for gallery changes (PostgreSQL NOTIFY)")
+                    self._log_listening(lost)
+                    lost = None
                     while not self._stop.is_set():
                         for _ in connection.notifies(timeout=1.0, stop_after=1):
                             self.notification_count += 1
                             self._wake()
             except psycopg.Error as exc:
-                logger.warning("gallery LISTEN connection lost (%s); polling every %.1f s", exc, self._poll_s)
+                lost = self._log_lost(lost, exc, backoff_s)
             finally:
                 self.is_listening = False
+                self._wake()  # a waiter waiting for a NOTIFY polls from now on
             self._stop.wait(backoff_s)
             backoff_s = min(2.0 * backoff_s, _RECONNECT_MAX_S)
+
+    def _log_lost(
+        self, lost: tuple[float, int] | None, exc: psycopg.Error, backoff_s: float
+    ) -> tuple[float, int]:
+        if lost is None:
+            logger.warning("gallery LISTEN connection lost (%s); polling every %.1f s", exc, self._poll_s)
+            return self._monotonic(), 0
+        logger.debug("gallery LISTEN reconnect failed (%s); next attempt in %.1f s", exc, backoff_s)
+        return lost[0], lost[1] + 1
+
+    def _log_listening(self, lost: tuple[float, int] | None) -> None:
+        if lost is None:
+            logger.info("listening for gallery changes (PostgreSQL NOTIFY)")
+            return
+        logger.warning(
+            "gallery LISTEN connection back after %.1f s (%d reconnects failed)",
+            self._monotonic() - lost[0],
+            lost[1],
+        )

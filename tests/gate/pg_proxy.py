@@ -135,6 +135,11 @@ class TcpProxy:
         self._is_holding = True
         self._reset_open()
 
+    def reset_open(self) -> None:
+        """Reset every open connection (RST) and go on accepting new ones: a restarted server's dropped
+        clients, a NAT that forgot them."""
+        self._reset_open()
+
     def swallow(self, text: bytes) -> None:
         """Never pass on what a client sends that holds `text`: the client waits for an answer to a
         statement the server never got."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -127,12 +128,13 @@ def test_a_feed_reconnecting_to_a_database_that_never_answers_retries_and_stops(
     feed = make_feed()
     feed.start()
     _wait_until(lambda: feed.is_listening)
-    with caplog.at_level(logging.WARNING, logger="storage.changes"):
+    with caplog.at_level(logging.DEBUG, logger="storage.changes"):
         proxy.hold_new_connections()
         _wait_until(lambda: proxy.held >= 2)  # the first reconnect gave up and the feed tried again
         _stop_within_hang_bound(feed)
     lines = _feed_lines(caplog)
-    assert "gallery LISTEN connection lost (connection timeout expired); polling every 0.1 s" in lines
+    timed_out = "gallery LISTEN reconnect failed (connection timeout expired)"
+    assert any(line.startswith(timed_out) for line in lines), lines
     assert not [line for line in lines if "did not stop" in line], lines
     assert not any(thread.name == "gallery-listen" for thread in threading.enumerate())
 
@@ -156,3 +158,60 @@ def test_a_feed_whose_listen_is_never_answered_stops_within_its_wait_and_says_so
         "the gallery LISTEN thread did not stop within 1 s; left to end on its own"
     ]
     assert not feed.is_listening
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_request_waiting_for_a_notify_polls_once_the_listen_connection_is_lost(
+    database_url: str, engine, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The LISTEN connection is reset (a restarted server, a NAT that forgot it) and its reconnects get no
+    answer to LISTEN, while reads still work: a request that was waiting for a NOTIFY went on waiting for
+    its whole wait (the feed says waiters poll while it is down), so an enrolment made meanwhile reached no
+    edge gate until the wait ended or LISTEN came back. The loss now wakes the waiters, which then poll."""
+    feed_engine = make_engine(proxy.url_for(database_url), connect_timeout_s=2)
+    feed = GalleryChangeFeed(feed_engine, mode="listen", poll_s=0.1, stop_wait_s=1.0)
+    feed.start()
+    _wait_until(lambda: feed.is_listening)
+    before = _version(engine)
+    seen: list[int] = []
+    waiter = threading.Thread(
+        target=lambda: seen.append(feed.wait_for_change(before, timeout_s=2 * HANG_S)), daemon=True
+    )
+    try:
+        with caplog.at_level(logging.INFO, logger="storage.changes"):
+            waiter.start()
+            threading.Event().wait(0.3)  # the waiter waits for a NOTIFY
+            proxy.swallow(b"LISTEN")
+            proxy.reset_open()
+            _wait_until(lambda: proxy.swallowed >= 1)  # down for good: LISTEN is never answered
+            with session_scope(engine) as session:
+                bump_gallery_version(session)
+            waiter.join(timeout=HANG_S)
+            assert not waiter.is_alive(), f"the waiter saw no change within {HANG_S:.0f} s"
+            assert seen == [before + 1]
+    finally:
+        proxy.cut()
+        feed.stop()
+        feed_engine.dispose()
+
+
+@pytest.mark.integration
+def test_a_listen_connection_down_for_several_reconnects_is_logged_by_its_loss_and_its_return(
+    make_feed: FeedFactory, proxy: TcpProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database away (refused) for several reconnects: one WARNING for the loss, one for the return, the
+    failed reconnects at DEBUG (each was a WARNING, every 0.1 s doubling to every 10 s for the outage)."""
+    feed = make_feed()
+    feed.start()
+    _wait_until(lambda: feed.is_listening)
+    with caplog.at_level(logging.DEBUG, logger="storage.changes"):
+        proxy.cut()
+        _wait_until(lambda: sum("reconnect failed" in line for line in _feed_lines(caplog)) >= 2)
+        proxy.restore()
+        _wait_until(lambda: feed.is_listening)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("gallery LISTEN connection lost ("), warnings
+    back = r"gallery LISTEN connection back after [0-9.]+ s \(([2-9]|\d\d+) reconnects failed\)"
+    assert re.fullmatch(back, warnings[1]), warnings
