@@ -7,12 +7,18 @@ client is the transfer itself: the body is left unterminated (no final zero-leng
 closes the connection), which every HTTP client reports as an incomplete download (curl exit 18, httpx's
 RemoteProtocolError, a browser's failed download), where a clean end after the last full batch would be
 a file that looks complete.
+
+An audit event that cannot be read (a value FaceGate never writes, edited in SQLite) is found before the
+response starts too (storage's iter_event_rows checks the whole filter first): the 409
+audit_event_unreadable the events list gives, wherever in the export the event lies. One edited after that
+check, while the rows stream, ends the transfer as an outage does, with one error line naming it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from datetime import UTC, datetime
 from itertools import chain, islice
@@ -22,7 +28,9 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from api.errors import log_passing_error
-from storage import DatabaseUnavailable, Engine, EventFilter, iter_event_rows
+from storage import DatabaseUnavailable, Engine, EventFilter, UnreadableEvent, iter_event_rows
+
+logger = logging.getLogger(__name__)
 
 COLUMNS = (
     "sequence",
@@ -76,7 +84,8 @@ def csv_lines(batches: Iterable[list[tuple[Any, ...]]]) -> Iterator[str]:
 
 
 class EventsCsvResponse(StreamingResponse):
-    """A streamed CSV whose transfer is left unterminated, and logged once, when the database goes away."""
+    """A streamed CSV whose transfer is left unterminated, and logged once, when the database goes away or an
+    event it reaches cannot be read."""
 
     def __init__(self, lines: Iterator[str], *, request: Request, filename: str) -> None:
         disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
@@ -84,7 +93,8 @@ class EventsCsvResponse(StreamingResponse):
         self._request = request
 
     async def stream_response(self, send: Callable[[MutableMapping[str, Any]], Awaitable[None]]) -> None:
-        """Starlette's, except that an outage ends the body without its last message (see the module)."""
+        """Starlette's, except that an outage or an unreadable event ends the body without its last message
+        (see the module)."""
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         sent_bytes = 0
         try:
@@ -92,12 +102,15 @@ class EventsCsvResponse(StreamingResponse):
                 body = chunk.encode(self.charset) if isinstance(chunk, str) else bytes(chunk)
                 await send({"type": "http.response.body", "body": body, "more_body": True})
                 sent_bytes += len(body)
-        except DatabaseUnavailable as exc:
+        except (DatabaseUnavailable, UnreadableEvent) as exc:
             outcome = (
                 f"was cut off after {sent_bytes} bytes of its 200 answer "
                 "(left unterminated: the client sees an incomplete download)"
             )
-            log_passing_error(self._request, exc, outcome=outcome)  # rate-limited with the outage's 503s
+            if isinstance(exc, DatabaseUnavailable):
+                log_passing_error(self._request, exc, outcome=outcome)  # rate-limited with the outage's 503s
+            else:  # edited since the check before the first batch: no traceback, it is no bug of ours
+                logger.error("%s %s %s: %s", self._request.method, self._request.url.path, outcome, exc)
             return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from storage.audit_chain import GENESIS_HASH, HEAD_ID, ChainReport, chain_key, compute_link, verify_chain
 from storage.audit_checkpoint import Checkpoint, verify_chain_since
-from storage.audit_rows import UNREADABLE_VALUE_ERRORS, unreadable_event
+from storage.audit_rows import UNREADABLE_VALUE_ERRORS, refuse_unreadable, unreadable_event
 from storage.db import session_scope
 from storage.doors import names_of_door_called
 from storage.errors import ChainBroken
@@ -369,13 +369,14 @@ def iter_event_rows(
     Raises:
         ValueError: a column that is not a public event field.
         DatabaseUnavailable: the database fails between batches.
-        UnreadableEvent: a batch holds an event with a value FaceGate never writes (edited in SQLite).
+        UnreadableEvent: the filter takes an event with a value FaceGate never writes (edited in SQLite).
     """
     unknown = set(columns) - set(AuditEventPublic.model_fields)
     if unknown:
         raise ValueError(f"not public event fields: {sorted(unknown)}")
     with session_scope(engine) as session:
         conditions = _event_conditions(session, where)
+        refuse_unreadable(session, conditions)  # before the first batch: refused, not cut off
     selected = [col(getattr(AuditEvent, name)) for name in columns] + [col(AuditEvent.sequence)]
     at = list(columns).index("occurred_at") if "occurred_at" in columns else None
     cursor: int | None = None

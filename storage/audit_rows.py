@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, String, cast, not_, or_
 from sqlmodel import Session, col, func, select
 
 from storage.errors import UnreadableEvent
-from storage.models import AuditEvent, AuditEventPublic
+from storage.models import AuditEvent, AuditEventPublic, Decision
 from storage.timeutil import as_utc
 
 
@@ -62,6 +62,50 @@ def with_misstored_times(session: Session, batch: Sequence[AuditEvent]) -> Itera
             f"({written!r}): time filters compare the stored text and would miss it; edited outside FaceGate"
         )
         yield Unreadable(id=event.id, sequence=event.sequence, detail=detail)
+
+
+MAX_SUSPECTS = 100
+"""Rows `refuse_unreadable` reads back one by one: the first this many its scan suspects, newest first."""
+
+
+def _stored_unlike_facegate() -> ColumnElement[bool]:
+    """On SQLite: a row whose decision or time is stored as FaceGate never writes it, the only columns of a
+    public event whose reading can fail there (the others have no result processor: an Integer, Float or
+    String column gives back what it holds). A time in FaceGate's shape whose date or time does not exist
+    is one too: '2030-02-30' or hour 24, which SQLite's julianday moves on and Python refuses, and year 0."""
+    stored_at = cast(col(AuditEvent.occurred_at), String)
+    whole_s = func.substr(stored_at, 1, 19)  # a fraction would be rounded to milliseconds
+    return or_(
+        cast(col(AuditEvent.decision), String).not_in([decision.name for decision in Decision]),
+        func.typeof(col(AuditEvent.occurred_at)) != "text",
+        not_(stored_at.op("GLOB", is_comparison=True)(SQLITE_TIME_SHAPE)),
+        func.strftime("%Y-%m-%d %H:%M:%S", func.julianday(whole_s)).is_distinct_from(whole_s),
+        func.substr(stored_at, 1, 4) == "0000",
+    )
+
+
+def refuse_unreadable(session: Session, conditions: Sequence[ColumnElement[bool]]) -> None:
+    """Check every event of `conditions` before a stream of them starts, so that it is refused rather than
+    cut off after its first batches: nothing to do on PostgreSQL (its column types refuse what FaceGate
+    never writes); on SQLite one scan in the database for rows stored unlike FaceGate writes them (about
+    a tenth of an export's CPU time), then the first MAX_SUSPECTS of them read back one by one (a time
+    stored as other text can still read back: no reason to refuse). An event edited after the check, or
+    behind more suspects, still fails the stream where it lies.
+
+    Raises:
+        UnreadableEvent: the newest such event that cannot be read back as a public event.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    suspects = (
+        select(col(AuditEvent.id), col(AuditEvent.sequence))
+        .where(*conditions, _stored_unlike_facegate())
+        .order_by(col(AuditEvent.sequence).desc())
+        .limit(MAX_SUSPECTS)
+    )
+    unreadable = unreadable_event(session, session.exec(suspects).all())
+    if unreadable is not None:
+        raise unreadable
 
 
 def sequence_between(after: int | None, up_to: int | None) -> list[ColumnElement[bool]]:

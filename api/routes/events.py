@@ -95,7 +95,9 @@ def list_events(
         200: {
             "content": {"text/csv": {}},
             "description": "Every matching event, newest first. A transfer that ends before its end (an "
-            "incomplete chunked body) was cut off by a database outage: the file is not the whole export.",
+            "incomplete chunked body) was cut off by a database outage, or by an event edited to a value "
+            "FaceGate never writes while it streamed (GET /events names it: 409): the file is not the whole "
+            "export.",
         },
         **_UNREADABLE,
     },
