@@ -26,8 +26,9 @@ class FaissFactoryGallery:
     """Decrypted vectors kept in one array (row = FAISS id); the factory index only proposes candidates.
 
     Below `exact_max_templates` every row is scored (no index); the index is trained once when the
-    gallery reaches that size and then grows with each add. Removed rows are tombstones: dropped from
-    the index where it supports removal (IVF), skipped in every result, reclaimed at the next full load.
+    gallery reaches that size and then grows with each add. Removed rows are tombstones: their vectors
+    zeroed, dropped from the index where it supports removal (IVF; one that does not, HNSW, keeps their
+    codes until the next full load), skipped in every result, reclaimed at the next full load.
     Nothing is written to disk.
     """
 
@@ -67,6 +68,7 @@ class FaissFactoryGallery:
 
     def remove_person(self, person_id: int) -> int:
         rows = self._book.remove_person(person_id)
+        self._vectors[rows] = 0.0  # an erased person's decrypted vectors leave memory now, not at a reload
         if len(rows) and self._ann is not None and self._is_removable:
             self._ann.remove_ids(rows)  # type: ignore[arg-type]  # SWIG converts int64 ids to a selector
         return len(rows)

@@ -1,0 +1,72 @@
+"""An erased person's templates leave a running gate's gallery whole: unsearchable and gone from memory."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import faiss
+import numpy as np
+import pytest
+
+from enrollment import EnrollmentRejected
+from gate import GalleryCache
+from recognition import FaissFactoryIndexConfig, Recognizer
+from storage import Engine, Keyring, erase_person, session_scope
+from tests.fakes import FakeClock
+
+POLL_S = 1.0
+APPROXIMATE = FaissFactoryIndexConfig(factory="IVF2,Flat", search_params="nprobe=2", exact_max_templates=4)
+"""The factory kind with its approximate index built from the fifth template on (IVF, which removes ids)."""
+
+
+@pytest.mark.parametrize("index", [None, APPROXIMATE], ids=["flat", "ivf"])
+def test_a_person_erased_while_the_gate_runs_leaves_no_vector_in_its_gallery(
+    engine: Engine,
+    keyring: Keyring,
+    recognizer: Recognizer,
+    group_faces: list[bytes],
+    enroll_person: Callable[..., int],
+    index: FaissFactoryIndexConfig | None,
+) -> None:
+    """Regression: the factory kind tombstoned an erased person's rows but kept their decrypted vectors in
+    the array it re-scores from, in the gate's (and the API's) memory until the next full load."""
+    gate_recognizer = Recognizer(
+        detector=recognizer.detector, embedder=recognizer.embedder, limits=recognizer.limits, index=index
+    )
+    people, photos = [], []
+    for n, photo in enumerate(group_faces):
+        with contextlib.suppress(EnrollmentRejected):  # a face turned too far sideways for enrollment
+            people.append(enroll_person(f"P{n}", photo))
+            photos.append(photo)
+    assert len(people) >= 5, "the approximate index is built from the fifth template on"
+    clock = FakeClock()
+    cache = GalleryCache(
+        engine=engine, keyring=keyring, recognizer=gate_recognizer, poll_s=POLL_S, monotonic=clock
+    )
+    gallery = cache.current()
+    assert len(gallery) == len(people)
+    (observed,) = recognizer.observe(recognizer.decode(photos[0]))
+    probe = observed.embedding.vector
+    assert gallery.search(probe, 1)[0].person_id == people[0]
+
+    with session_scope(engine) as session:
+        erase_person(session, people[0])
+    clock.advance(POLL_S)
+
+    assert cache.current() is gallery and len(gallery) == len(people) - 1  # the change applied in place
+    assert people[0] not in {match.person_id for match in gallery.search(probe, len(people))}
+    held = _vectors_held(gallery.index)
+    assert held.shape[0] >= len(people) - 1
+    assert float(np.max(held @ probe)) < 0.9  # the others are different people; her own scored ~1
+
+
+def _vectors_held(index: object) -> np.ndarray:
+    """Every vector the index keeps in memory: the factory kind's re-scoring array (its rows given so far),
+    the flat kind's FAISS storage (an IndexIDMap2 over IndexFlatIP)."""
+    vectors = getattr(index, "_vectors", None)
+    if vectors is not None:
+        return np.asarray(vectors[: index._book.rows])  # type: ignore[attr-defined]  # beyond: unused capacity
+    flat = index._index  # type: ignore[attr-defined]
+    inner = faiss.downcast_index(flat.index)
+    return faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * inner.d).reshape(inner.ntotal, inner.d)
