@@ -8,7 +8,9 @@ They read no markup either: what a command prints holds names people typed (a pe
 `pip install 'facegate[train]'`, so a printed string or a table's cell is shown as written; a styled word is
 passed as a `rich.text.Text` (or with `markup=True` on a literal).
 A table is printed with `print_table`: rich lays its columns out to the width whatever the wrap mode (each
-cell wraps in its column), but soft wrap would leave its title at the left edge instead of centred. A
+cell wraps in its column), but soft wrap would leave its title at the left edge instead of centred. No cell
+is cut: rich ended a word longer than its column with `…` (a long door name in `facegate doors list`, which
+an operator copies into a gate's configuration), and here it continues on the row's next lines. A
 console's file is looked up at each print, so a test runner's swapped stdout and stderr are written to.
 """
 
@@ -32,5 +34,8 @@ def wide_console(*, min_columns: int) -> Console:
 
 
 def print_table(table: Table, *, on: Console = console) -> None:
-    """`table` laid out to the width of `on`, its title centred over it (wrapped if longer than the width)."""
+    """`table` laid out to the width of `on`, its title centred over it (wrapped if longer than the width);
+    a word longer than its column is folded onto the cell's next lines, never cut."""
+    for column in table.columns:
+        column.overflow = "fold"
     on.print(table, soft_wrap=False)

@@ -1,12 +1,14 @@
-"""What `facegate` prints is shown as written: names people typed, paths and hints are not rich markup.
+"""What `facegate` prints is shown as written and whole: names people typed, paths and hints.
 
 A person, door or group is named freely, so once one was named `[/]` the listing that showed it ended with
-rich's MarkupError (exit 1, nothing listed), and one named `[red]Eve` was listed as `Eve`.
+rich's MarkupError (exit 1, nothing listed), and one named `[red]Eve` was listed as `Eve`; a door name longer
+than its table column was cut with `…`.
 """
 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from storage import (
     create_door_rule,
     create_group,
     create_person,
+    rename_door,
     session_scope,
 )
 
@@ -72,3 +75,33 @@ def test_the_train_extra_hint_keeps_its_brackets(
     monkeypatch.setitem(sys.modules, "training", None)  # what an install without the train extra meets
     result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out")])
     assert result.exit_code == 1 and result.stderr.startswith(hint), result.stderr
+
+
+def _cells(*args: str, column: int) -> list[str]:
+    """Column `column` of each row of the table `facegate ARGS` prints at 80 columns, its lines joined (a
+    word longer than its column continues on the row's next lines, whose id cell is empty)."""
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    cells: list[str] = []
+    for line in result.output.splitlines():
+        if not line.startswith("│"):
+            continue
+        row = [cell.strip() for cell in line.split("│")[1:-1]]
+        if row[0]:
+            cells.append(row[column])
+        else:
+            cells[-1] += row[column]
+    return cells
+
+
+def test_a_name_longer_than_its_column_is_listed_whole(configured: Engine) -> None:
+    """An operator copies a door's name from the listing into a gate's configuration."""
+    dock = "north-wing-loading-dock-where-the-delivery-trucks-arrive-every-morning-before-the-shops-open"
+    lab = "east-wing-second-floor-laboratory-entrance-next-to-the-freight-lift"
+    with session_scope(configured) as session:
+        create_door(session, name=dock)
+        create_door(session, name=lab)
+        rename_door(session, 2, name="lab", now=datetime.now(UTC))
+
+    assert _cells("doors", "list", column=1) == ["lab", dock]  # listed by name
+    assert _cells("doors", "list", column=2) == [lab, ""]  # its former name
