@@ -64,7 +64,7 @@ from storage.audit_reanchor import BREAK_ACKNOWLEDGED, check_acknowledged_breaks
 from storage.backup import (
     BackupFiles,
     backup_master_keys,
-    check_backup_keys,
+    check_backup,
     create_backup,
     restore_backup,
 )
@@ -148,7 +148,7 @@ from storage.master_key import (
     keys_come_from_key_file,
     load_keyring,
     merge_keys_into_file,
-    restorable_key_ids,
+    restore_keyring,
 )
 from storage.migrate import current_revision, head_revision, schema_drift
 from storage.models import (
@@ -254,12 +254,12 @@ __all__ = [
     "BackupFiles",
     "backup_keys_not_configured",
     "backup_master_keys",
-    "check_backup_keys",
+    "check_backup",
     "create_backup",
     "key_file_keys",
     "keys_come_from_key_file",
     "merge_keys_into_file",
-    "restorable_key_ids",
+    "restore_keyring",
     "restore_backup",
     "ApiKey",
     "AuthFailure",

@@ -8,8 +8,6 @@ backup also moves an installation from one to the other.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import secrets
@@ -17,7 +15,6 @@ from collections.abc import Collection, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import Enum
 from pathlib import Path
 from typing import IO, Any
 
@@ -25,16 +22,22 @@ from sqlalchemy import Connection, Engine, Table, func, insert, select, text, up
 from sqlmodel import SQLModel
 
 from storage.access_models import AccessGroupMember
+from storage.backup_format import (
+    FORMAT,
+    BackupWriter,
+    encode_value,
+    read_header,
+    read_rows,
+    verified_header,
+)
 from storage.db import connection_scope
 from storage.errors import BackupError
 from storage.file_modes import fsync_directory, private_directory, private_file, temporary_name
 from storage.migrate import current_revision
 from storage.models import FaceTemplate, GalleryChange, GalleryVersion, Person, PersonKey
+from storage.protocols import Cipher
 from storage.statement_timeout import allow_long_statements
 
-FORMAT = "facegate-backup/v2"
-"""v2 ends each file with an end record holding the SHA-256 of every line before it."""
-_FORMATS = (FORMAT, "facegate-backup/v1")
 _BATCH_ROWS = 500
 
 
@@ -50,6 +53,7 @@ class RestoreReport:
     rows: dict[str, int] = field(default_factory=dict)
     erased_people: list[int] = field(default_factory=list)
     templates_not_restored: int = 0
+    unauthenticated_formats: list[str] = field(default_factory=list)
 
 
 def _table(model: type[SQLModel]) -> Table:
@@ -61,66 +65,30 @@ def _tables() -> list[Table]:
     return [t for t in SQLModel.metadata.sorted_tables if t.name != PersonKey.__tablename__]
 
 
-def _encode(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return {"$b64": base64.b64encode(value).decode("ascii")}
-    if isinstance(value, datetime):
-        return {"$dt": (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()}
-    if isinstance(value, Enum):
-        return value.value
-    return value
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict) and "$b64" in value:
-        return base64.b64decode(value["$b64"])
-    if isinstance(value, dict) and "$dt" in value:
-        return datetime.fromisoformat(value["$dt"])
-    return value
-
-
 def _private_file(path: Path) -> IO[str]:
     private_directory(path.parent)
     return os.fdopen(private_file(path, os.O_WRONLY | os.O_EXCL), "w")
 
 
-class _Lines:
-    """One backup file's lines, hashed as written, so that its end record vouches for every line before it."""
-
-    def __init__(self, handle: IO[str]) -> None:
-        self._handle, self._digest = handle, hashlib.sha256()
-
-    def write(self, text: str) -> None:
-        line = text + "\n"
-        self._digest.update(line.encode())
-        self._handle.write(line)
-
-    def end(self) -> None:
-        self._handle.write(json.dumps({"end": {"sha256": self._digest.hexdigest()}}) + "\n")
-
-
-def _write_table(lines: _Lines, connection: Connection, table: Table) -> int:
+def _write_table(lines: BackupWriter, connection: Connection, table: Table) -> int:
     count = 0
     for row in connection.execution_options(yield_per=_BATCH_ROWS).execute(select(table)).mappings():
-        lines.write(json.dumps({"table": table.name, "row": {k: _encode(v) for k, v in row.items()}}))
+        lines.write(json.dumps({"table": table.name, "row": {k: encode_value(v) for k, v in row.items()}}))
         count += 1
     return count
 
 
-def _header(kind: str, revision: str | None, **extra: Any) -> str:
-    created = datetime.now(UTC).isoformat()
-    return json.dumps(
-        {"format": FORMAT, "kind": kind, "schema_revision": revision, "created_at": created, **extra}
-    )
-
-
-def create_backup(engine: Engine, out_dir: Path, *, master_keys: list[str] | None) -> BackupFiles:
+def create_backup(
+    engine: Engine, out_dir: Path, *, master_keys: list[str] | None, cipher: Cipher
+) -> BackupFiles:
     """Write `facegate-data-<time>.jsonl` and `facegate-keys-<time>.jsonl` (both 0600) in one snapshot.
 
     `master_keys` (base64, newest first) go into the key file when they come from a key file; keys
-    from the environment or a KMS are not exported and the header says so. Each file is written under a
-    hidden temporary name and fsynced, then both are renamed into place and the directory fsynced: a
-    backup the call returned survives a power cut, and a file under a backup's name is always complete.
+    from the environment or a KMS are not exported and the header says so. Each file ends with an HMAC
+    of its lines under a key derived from `cipher`'s primary master key (backup_format). Each file is
+    written under a hidden temporary name and fsynced, then both are renamed into place and the directory
+    fsynced: a backup the call returned survives a power cut, and a file under a backup's name is always
+    complete.
 
     Raises:
         BackupError: a backup file already exists, or the files cannot be written (a full disk, a
@@ -143,7 +111,8 @@ def create_backup(engine: Engine, out_dir: Path, *, master_keys: list[str] | Non
                 temporary = temporary_name(path, secrets.token_hex(4))
                 handles.append(stack.enter_context(_private_file(temporary)))
                 created.append(temporary)
-            _write_snapshot(engine, files, *handles, master_keys=master_keys)
+            writers = [BackupWriter(handle, cipher) for handle in handles]
+            _write_snapshot(engine, files, *writers, master_keys=master_keys)
             for handle in handles:
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -164,8 +133,8 @@ def create_backup(engine: Engine, out_dir: Path, *, master_keys: list[str] | Non
 def _write_snapshot(
     engine: Engine,
     files: BackupFiles,
-    data_handle: IO[str],
-    keys_handle: IO[str],
+    data_lines: BackupWriter,
+    keys_lines: BackupWriter,
     *,
     master_keys: list[str] | None,
 ) -> None:
@@ -174,71 +143,13 @@ def _write_snapshot(
             connection.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
         allow_long_statements(connection)  # a table of any size; a lock wait is still bounded
         revision = current_revision(engine)
-        data_lines, keys_lines = _Lines(data_handle), _Lines(keys_handle)
-        data_lines.write(_header("data", revision))
+        data_lines.header("data", revision)
         for table in _tables():
             files.rows[table.name] = _write_table(data_lines, connection, table)
         data_lines.end()
-        keys_lines.write(_header("keys", revision, master_keys=master_keys))
+        keys_lines.header("keys", revision, master_keys=master_keys)
         files.rows[PersonKey.__tablename__] = _write_table(keys_lines, connection, _table(PersonKey))
         keys_lines.end()
-
-
-def _read_header(path: Path, kind: str) -> dict[str, Any]:
-    """Raises BackupError when the file is not a FaceGate backup of that kind."""
-    try:
-        with path.open() as handle:
-            first_line = handle.readline()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BackupError(f"cannot read {path}: {exc}") from exc
-    try:
-        header = json.loads(first_line)
-    except json.JSONDecodeError:
-        header = None
-    if not isinstance(header, dict) or header.get("format") not in _FORMATS or header.get("kind") != kind:
-        raise BackupError(f"{path} is not a FaceGate {kind} backup ({FORMAT})")
-    if header["format"] == FORMAT:
-        _check_end_record(path)
-    return header
-
-
-def _check_end_record(path: Path) -> None:
-    """Raises BackupError unless the last line is the end record and its SHA-256 matches the lines before.
-
-    A file cut at a line boundary parses line by line: without this, a truncated data backup restored
-    part of the database, and a truncated key backup left its last people out as erased.
-    """
-    digest, last = hashlib.sha256(), b""
-    with path.open("rb") as handle:
-        for line in handle:
-            digest.update(last)
-            last = line
-    try:
-        end = json.loads(last)["end"]
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
-        raise BackupError(
-            f"{path} does not end with its end record: the file is truncated (an interrupted backup or "
-            "copy?); nothing was restored"
-        ) from exc
-    if not isinstance(end, dict) or end.get("sha256") != digest.hexdigest():
-        raise BackupError(
-            f"{path} was altered after it was written (its SHA-256 does not match); nothing was restored"
-        )
-
-
-def _read_rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(table, row) for every line after the header up to the end record; raises BackupError on a damaged
-    line."""
-    with path.open() as handle:
-        handle.readline()
-        for number, line in enumerate(handle, start=2):
-            try:
-                record = json.loads(line)
-                if isinstance(record, dict) and "end" in record:
-                    return
-                yield record["table"], {k: _decode(v) for k, v in record["row"].items()}
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise BackupError(f"{path}:{number}: damaged line (truncated file?)") from exc
 
 
 def _check_target(connection: Connection, revision: str | None, *headers: dict[str, Any]) -> None:
@@ -338,43 +249,73 @@ def _check_master_keys(person_keys: dict[int, dict[str, Any]], master_key_ids: C
         )
 
 
-def check_backup_keys(keys: Path, master_key_ids: Collection[str]) -> None:
-    """Raises BackupError unless every data key in the key backup is wrapped by one of `master_key_ids`,
-    or when the file is not a complete key backup (what `restore_backup` checks first)."""
-    _read_header(keys, "keys")
-    _check_master_keys({row["person_id"]: row for _, row in _read_rows(keys)}, master_key_ids)
+def _verified_headers(
+    data: Path, keys: Path, *, cipher: Cipher, allow_unauthenticated: bool
+) -> list[dict[str, Any]]:
+    return [
+        verified_header(path, kind, cipher=cipher, allow_unauthenticated=allow_unauthenticated)
+        for path, kind in ((data, "data"), (keys, "keys"))
+    ]
+
+
+def check_backup(
+    data: Path,
+    keys: Path,
+    *,
+    cipher: Cipher,
+    master_key_ids: Collection[str],
+    allow_unauthenticated: bool = False,
+) -> None:
+    """What `restore_backup` checks before it writes anything, for a caller with work to do in between:
+    both files are complete backups that a master key of `cipher` authenticates (older formats only with
+    `allow_unauthenticated`), and every data key is wrapped by one of `master_key_ids`.
+
+    Raises:
+        BackupError: as `restore_backup` before it writes.
+    """
+    _verified_headers(data, keys, cipher=cipher, allow_unauthenticated=allow_unauthenticated)
+    _check_master_keys({row["person_id"]: row for _, row in read_rows(keys)}, master_key_ids)
 
 
 def restore_backup(
-    engine: Engine, *, data: Path, keys: Path, master_key_ids: Collection[str] | None = None
+    engine: Engine,
+    *,
+    data: Path,
+    keys: Path,
+    cipher: Cipher,
+    master_key_ids: Collection[str] | None = None,
+    allow_unauthenticated: bool = False,
 ) -> RestoreReport:
     """Load a data backup and a key backup into an empty, migrated database, in one transaction.
 
     People whose templates are in the data backup but whose data key is not in the key backup were
     erased after the data backup was taken: they and their templates are left out and reported.
     With `master_key_ids` (the master keys the installation will hold), a data key wrapped by any other
-    master key refuses the restore before anything is written.
+    master key refuses the restore before anything is written. Each file's end record must authenticate
+    it under a master key of `cipher`; a v2 or v1 backup, which nothing authenticates, is refused unless
+    `allow_unauthenticated` (the report names its format then).
 
     Raises:
-        BackupError: a file is not a backup, is damaged, or is from another schema revision; a data key
-            is wrapped by a master key not in `master_key_ids`; or the target database is not empty.
+        BackupError: a file is not a backup, is cut short or altered, is authenticated under no master
+            key of `cipher`, is unauthenticated and not allowed, or is from another schema revision; a
+            data key is wrapped by a master key not in `master_key_ids`; or the target database is not
+            empty.
         Conflict: a concurrent write took a restored row's unique key (nothing is restored).
         DatabaseUnavailable: the database cannot be reached or aborted the transaction.
     """
-    headers = [_read_header(data, "data"), _read_header(keys, "keys")]
-    person_keys = {row["person_id"]: row for _, row in _read_rows(keys)}
+    headers = _verified_headers(data, keys, cipher=cipher, allow_unauthenticated=allow_unauthenticated)
+    person_keys = {row["person_id"]: row for _, row in read_rows(keys)}
     if master_key_ids is not None:
         _check_master_keys(person_keys, master_key_ids)
-    with_templates = {
-        row["person_id"] for name, row in _read_rows(data) if name == FaceTemplate.__tablename__
-    }
+    with_templates = {row["person_id"] for name, row in read_rows(data) if name == FaceTemplate.__tablename__}
     report = RestoreReport(erased_people=sorted(with_templates - set(person_keys)))
+    report.unauthenticated_formats = sorted({h["format"] for h in headers if h["format"] != FORMAT})
     person_ids = _table(Person).c.id
     with connection_scope(engine) as connection:
         allow_long_statements(connection)  # a table of any size; a lock wait is still bounded
         _check_target(connection, current_revision(engine), *headers)
         _insert_batches(
-            connection, _without_erased(_read_rows(data), set(report.erased_people), report), report
+            connection, _without_erased(read_rows(data), set(report.erased_people), report), report
         )
         restored_people = set(connection.execute(select(person_ids)).scalars())
         restorable = [row for person_id, row in person_keys.items() if person_id in restored_people]
@@ -392,5 +333,6 @@ def restore_backup(
 
 
 def backup_master_keys(path: Path) -> list[str]:
-    """The master keys of a key backup (empty when they came from the environment or a KMS)."""
-    return list(_read_header(path, "keys").get("master_keys") or [])
+    """The master keys of a key backup (empty when they came from the environment or a KMS), read before
+    its end record is checked: they may be the keys that check it (`check_backup` does, with them)."""
+    return list(read_header(path, "keys").get("master_keys") or [])

@@ -98,20 +98,25 @@ def key_file_keys(settings: StorageSettings) -> list[str] | None:
     return [line.strip() for line in settings.resolved_key_file.read_text().splitlines() if line.strip()]
 
 
-def restorable_key_ids(settings: StorageSettings, backup_keys: list[str]) -> set[str]:
-    """Ids of the master keys the installation holds once a restore is done: the configured ones, and,
-    when keys come from the key file, the key backup's too (the restore adds them to it).
+def restore_keyring(settings: StorageSettings, backup_keys: list[str]) -> Cipher:
+    """The master keys the installation holds once a restore is done: the configured ones, and, when keys
+    come from the key file, the key backup's too (the restore adds them to it). They check the backup's
+    authentication and which data keys will open.
 
     Raises:
-        MissingKey: a configured or backed-up key does not decode.
+        MissingKey: no key at all (the backup's keys came from FACEGATE_MASTER_KEY or a KMS, and none is
+            configured here), or a configured or backed-up key does not decode.
         KeyringError: the KMS hook cannot be loaded.
     """
     if not keys_come_from_key_file(settings):
-        return set(load_keyring(settings).key_ids)
-    keys = [*(key_file_keys(settings) or []), *backup_keys]
+        return load_keyring(settings)
+    keys = list(dict.fromkeys([*(key_file_keys(settings) or []), *backup_keys]))
     if not keys:
-        return set()
-    return {key_id_of(key) for key in decode_key_list("\n".join(keys), "master key", separator="\n")}
+        raise MissingKey(
+            "no master key: the key backup holds none (they came from FACEGATE_MASTER_KEY or a KMS) and "
+            "none is configured here: set FACEGATE_MASTER_KEY to them"
+        )
+    return Keyring(decode_key_list("\n".join(keys), "master key", separator="\n"))
 
 
 def backup_keys_not_configured(settings: StorageSettings, backup_keys: list[str]) -> list[str]:

@@ -13,13 +13,14 @@ from storage import (
     StorageSettings,
     backup_keys_not_configured,
     backup_master_keys,
-    check_backup_keys,
+    check_backup,
     create_backup,
     key_file_keys,
     keys_come_from_key_file,
+    load_keyring,
     merge_keys_into_file,
-    restorable_key_ids,
     restore_backup,
+    restore_keyring,
 )
 
 backup_app = typer.Typer(help="Back up and restore the database and its keys.", no_args_is_help=True)
@@ -33,8 +34,9 @@ def create_command(
     with cli_errors():
         settings = StorageSettings()
         master_keys = key_file_keys(settings)
+        cipher = load_keyring(settings)
         with database_engine(settings) as engine:
-            files = create_backup(engine, out, master_keys=master_keys)
+            files = create_backup(engine, out, master_keys=master_keys, cipher=cipher)
     rows = ", ".join(f"{table} {count}" for table, count in files.rows.items() if count)
     console.print(f"data backup: {files.data}", markup=False, highlight=False)
     console.print(f"key backup:  {files.keys}", markup=False, highlight=False)
@@ -47,21 +49,45 @@ def create_command(
 def restore_command(
     data: Annotated[Path, typer.Option(help="The data backup file (facegate-data-*.jsonl).")],
     keys: Annotated[Path, typer.Option(help="The key backup file (facegate-keys-*.jsonl).")],
+    allow_unauthenticated: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unauthenticated",
+            help="Also restore a backup written before backups were authenticated (v2, v1), which anyone "
+            "who could write it could have changed.",
+        ),
+    ] = False,
 ) -> None:
     """Restore into an empty database; people erased after the data backup are not brought back."""
     with cli_errors():
         settings = StorageSettings()
         backup_keys = backup_master_keys(keys)
-        held = restorable_key_ids(settings, backup_keys)
-        check_backup_keys(keys, held)
+        cipher = restore_keyring(settings, backup_keys)
+        held = set(cipher.key_ids)
+        check_backup(
+            data, keys, cipher=cipher, master_key_ids=held, allow_unauthenticated=allow_unauthenticated
+        )
         not_configured = backup_keys_not_configured(settings, backup_keys)
         # Keys first: a key file that cannot be written after the restore left data no key opened, and a
         # second restore refused the database, no longer empty.
         added = merge_keys_into_file(settings, backup_keys)
         with database_engine(settings) as engine:
-            report = restore_backup(engine, data=data, keys=keys, master_key_ids=held)
+            report = restore_backup(
+                engine,
+                data=data,
+                keys=keys,
+                cipher=cipher,
+                master_key_ids=held,
+                allow_unauthenticated=allow_unauthenticated,
+            )
     rows = ", ".join(f"{table} {count}" for table, count in report.rows.items() if count)
     console.print(f"restored: {rows or 'nothing'}")
+    if report.unauthenticated_formats:
+        console.print(
+            f"restored without authentication ({', '.join(report.unauthenticated_formats)}, "
+            "--allow-unauthenticated): nothing vouches that the backup is as it was written",
+            markup=False,
+        )
     if added:
         console.print(f"{added} master keys added to {settings.resolved_key_file}", markup=False)
     if backup_keys and not keys_come_from_key_file(settings):

@@ -181,11 +181,12 @@ def test_a_device_naming_the_largest_person_id_leaves_people_creatable_after_a_r
         "/devices/events", json={"events": [event.model_dump(mode="json")]}, headers=api.auth(Role.device)
     )
     assert posted.json() == {"inserted": 1}, posted.text
-    files = create_backup(api.services.engine, tmp_path / "backup", master_keys=None)
+    keyring = api.services.keyring
+    files = create_backup(api.services.engine, tmp_path / "backup", master_keys=None, cipher=keyring)
     restored = make_engine(f"sqlite:///{tmp_path / 'restored.db'}")
     create_schema(restored)
 
-    restore_backup(restored, data=files.data, keys=files.keys)
+    restore_backup(restored, data=files.data, keys=files.keys, cipher=keyring)
 
     with session_scope(restored) as session:
         assert create_person(session, name="Bo").id == ada + 1

@@ -67,14 +67,14 @@ def test_a_server_whose_restored_gallery_cannot_load_is_not_ready(
     source, obama, device_token = _installation_with_obama(
         tmp_path / "source.db", Keyring([backup_key]), recognizer
     )
-    files = create_backup(source, tmp_path / "backup", master_keys=None)
+    files = create_backup(source, tmp_path / "backup", master_keys=None, cipher=Keyring([backup_key]))
     source.dispose()
     # A stopped clock: the backoff after the failed reload outlasts the test's requests.
     running = replace(make_services(engine, Keyring([server_key]), recognizer), monotonic=lambda: 1000.0)
     with TestClient(create_app(running, settings=ApiSettings())) as client:
         wait_for_gallery(running)
         before = client.get("/readyz")  # a complete (empty) gallery of the new, empty database
-        restore_backup(engine, data=files.data, keys=files.keys)
+        restore_backup(engine, data=files.data, keys=files.keys, cipher=Keyring([backup_key]))
         _identify(client, device_token)  # starts the reload the log cannot give, which fails
         wait_for_gallery(running)
         identified = _identify(client, device_token)

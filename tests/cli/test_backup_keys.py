@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,41 @@ def test_a_restore_with_the_master_key_in_the_environment_writes_no_key_file(
     assert code == 1 and old_id in output, output
     monkeypatch.setenv("FACEGATE_MASTER_KEY", f"{new_key},{old_key}")
     assert _invoke("audit", "verify")[0] == 0
+
+
+def _forge_as_v2(path: Path) -> None:
+    """Person 1 renamed by whoever can write the backup but holds no master key: the header rewritten to
+    v2 and its SHA-256 end record recomputed."""
+    lines = path.read_text().splitlines(keepends=True)[:-1]
+    edited = [line.replace('"name": "Alice"', '"name": "Mallory"') for line in lines]
+    assert edited != lines
+    edited[0] = json.dumps({**json.loads(edited[0]), "format": "facegate-backup/v2"}) + "\n"
+    end = {"sha256": hashlib.sha256("".join(edited).encode()).hexdigest()}
+    path.write_text("".join(edited) + json.dumps({"end": end}) + "\n")
+
+
+def test_a_backup_edited_and_passed_off_as_v2_restores_only_when_asked_for(
+    backup_pair: tuple[Path, Path],
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A v2 backup's SHA-256 was recomputable by anyone, and a v1 header skipped the check: an edited
+    backup restored with exit 0."""
+    data, keys = backup_pair
+    _forge_as_v2(data)
+    new_machine = tmp_path / "new-machine"
+    monkeypatch.setenv("FACEGATE_HOME", str(new_machine))
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+
+    code, output = _invoke("backup", "restore", "--data", str(data), "--keys", str(keys))
+
+    assert code == 1, output
+    assert "is a facegate-backup/v2 backup, which nothing authenticates" in output
+    assert not (new_machine / "master.key").exists()  # refused before the keys are written
+    code, output = _invoke(
+        "backup", "restore", "--data", str(data), "--keys", str(keys), "--allow-unauthenticated"
+    )
+    assert code == 0, output
+    assert "restored without authentication (facegate-backup/v2, --allow-unauthenticated)" in output
+    assert "Mallory" in _invoke("people", "list")[1]

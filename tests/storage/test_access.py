@@ -306,12 +306,12 @@ def test_a_backup_restores_the_policy_without_people_erased_since(
         add_member(session, group_id=staff.id, person_id=erased)
         add_member(session, group_id=staff.id, person_id=kept)
         create_door_rule(session, _rule("front", staff.id))
-    before = create_backup(source, tmp_path / "before", master_keys=None)
+    before = create_backup(source, tmp_path / "before", master_keys=None, cipher=keyring)
     with session_scope(source) as session:
         delete_person(session, erased)
-    after = create_backup(source, tmp_path / "after", master_keys=None)
+    after = create_backup(source, tmp_path / "after", master_keys=None, cipher=keyring)
 
-    report = restore_backup(engine, data=before.data, keys=after.keys)
+    report = restore_backup(engine, data=before.data, keys=after.keys, cipher=keyring)
 
     assert report.erased_people == [erased]
     with session_scope(engine) as session:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 import stat
 import subprocess
@@ -9,6 +12,7 @@ import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -57,17 +61,17 @@ def source(tmp_path: Path, keyring: Keyring, real_vectors: list[np.ndarray]) -> 
     return engine, person_ids, token
 
 
-def _backup(engine: Engine, out: Path) -> BackupFiles:
-    return create_backup(engine, out, master_keys=None)
+def _backup(engine: Engine, out: Path, keyring: Keyring) -> BackupFiles:
+    return create_backup(engine, out, master_keys=None, cipher=keyring)
 
 
 def test_round_trip_restores_everything_into_an_empty_database(
     source: tuple[Engine, list[int], str], engine: Engine, keyring: Keyring, tmp_path: Path
 ) -> None:
     source_engine, person_ids, token = source
-    files = _backup(source_engine, tmp_path / "backup")
+    files = _backup(source_engine, tmp_path / "backup", keyring)
 
-    report = restore_backup(engine, data=files.data, keys=files.keys)
+    report = restore_backup(engine, data=files.data, keys=files.keys, cipher=keyring)
 
     assert report.erased_people == [] and report.templates_not_restored == 0
     assert report.rows["person"] == 3 and report.rows["person_key"] == 3 and report.rows["audit_event"] == 10
@@ -85,9 +89,9 @@ def test_round_trip_restores_everything_into_an_empty_database(
 
 
 def test_backup_files_are_private_and_hold_no_plaintext_template(
-    source: tuple[Engine, list[int], str], tmp_path: Path, real_vectors: list[np.ndarray]
+    source: tuple[Engine, list[int], str], keyring: Keyring, tmp_path: Path, real_vectors: list[np.ndarray]
 ) -> None:
-    files = _backup(source[0], tmp_path / "backup")
+    files = _backup(source[0], tmp_path / "backup", keyring)
 
     for path in (files.data, files.keys):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -101,12 +105,12 @@ def test_an_old_data_backup_cannot_bring_back_a_person_erased_since(
     """Crypto-shredding reaches backups: the data backup predates the erasure, the key backup does not.
     The newest person is left out, and their id is no new person's (the gallery change log names it)."""
     source_engine, (*kept, erased), _ = source
-    before = _backup(source_engine, tmp_path / "before")
+    before = _backup(source_engine, tmp_path / "before", keyring)
     with session_scope(source_engine) as session:
         delete_person(session, erased)
-    after = _backup(source_engine, tmp_path / "after")
+    after = _backup(source_engine, tmp_path / "after", keyring)
 
-    report = restore_backup(engine, data=before.data, keys=after.keys)
+    report = restore_backup(engine, data=before.data, keys=after.keys, cipher=keyring)
 
     assert report.erased_people == [erased] and report.templates_not_restored == 1
     assert set(decrypted(engine, keyring)) == set(kept)
@@ -126,8 +130,8 @@ def test_a_person_created_after_a_restore_takes_no_id_that_the_audit_log_names(
         append_event(session, keyring, audit_event(11).model_copy(update={"person_id": erased}))
     with session_scope(source_engine) as session:
         erase_person(session, erased)
-    files = _backup(source_engine, tmp_path / "backup")
-    restore_backup(engine, data=files.data, keys=files.keys)
+    files = _backup(source_engine, tmp_path / "backup", keyring)
+    restore_backup(engine, data=files.data, keys=files.keys, cipher=keyring)
 
     with session_scope(engine) as session:
         created = create_person(session, name="after restore").id
@@ -148,8 +152,8 @@ def test_a_person_id_that_a_device_posted_moves_no_id_counter_in_a_restore(
     with session_scope(source_engine) as session:
         erase_person(session, erased)
     post_as_device(source_engine, keyring, person_id=MAX_DB_INT)
-    files = _backup(source_engine, tmp_path / "backup")
-    restore_backup(engine, data=files.data, keys=files.keys)
+    files = _backup(source_engine, tmp_path / "backup", keyring)
+    restore_backup(engine, data=files.data, keys=files.keys, cipher=keyring)
 
     with session_scope(engine) as session:
         assert create_person(session, name="after restore").id == erased + 1
@@ -157,25 +161,25 @@ def test_a_person_id_that_a_device_posted_moves_no_id_counter_in_a_restore(
 
 
 def test_restore_refuses_a_database_that_is_not_empty(
-    source: tuple[Engine, list[int], str], engine: Engine, tmp_path: Path
+    source: tuple[Engine, list[int], str], engine: Engine, keyring: Keyring, tmp_path: Path
 ) -> None:
-    files = _backup(source[0], tmp_path / "backup")
+    files = _backup(source[0], tmp_path / "backup", keyring)
     with session_scope(engine) as session:
         create_person(session, name="already here")
 
     with pytest.raises(BackupError, match="not empty"):
-        restore_backup(engine, data=files.data, keys=files.keys)
+        restore_backup(engine, data=files.data, keys=files.keys, cipher=keyring)
 
 
 def test_a_truncated_backup_restores_nothing(
     source: tuple[Engine, list[int], str], engine: Engine, keyring: Keyring, tmp_path: Path
 ) -> None:
-    files = _backup(source[0], tmp_path / "backup")
+    files = _backup(source[0], tmp_path / "backup", keyring)
     content = files.data.read_bytes()
     files.data.write_bytes(content[: len(content) * 2 // 3])
 
     with pytest.raises(BackupError, match="truncated"):
-        restore_backup(engine, data=files.data, keys=files.keys)
+        restore_backup(engine, data=files.data, keys=files.keys, cipher=keyring)
     assert decrypted(engine, keyring) == {}
     with session_scope(engine) as session:
         assert create_person(session, name="first").id == 1
@@ -198,7 +202,7 @@ def test_a_backup_cut_at_a_line_or_edited_restores_nothing(
     damage: str,
     message: str,
 ) -> None:
-    files = _backup(source[0], tmp_path / "backup")
+    files = _backup(source[0], tmp_path / "backup", keyring)
     path = files.data if damaged == "data" else files.keys
     lines = path.read_text().splitlines(keepends=True)
     if damage == "cut":  # as an interrupted copy leaves it: whole lines, the last ones missing
@@ -209,7 +213,7 @@ def test_a_backup_cut_at_a_line_or_edited_restores_nothing(
         path.write_text(edited)
 
     with pytest.raises(BackupError, match=message):
-        restore_backup(engine, data=files.data, keys=files.keys)
+        restore_backup(engine, data=files.data, keys=files.keys, cipher=keyring)
     assert decrypted(engine, keyring) == {}
     with session_scope(engine) as session:
         assert list_people(session) == ([], 0)
@@ -220,36 +224,40 @@ def test_data_keys_under_a_master_key_the_installation_lacks_restore_nothing(
 ) -> None:
     """Restored beside another master key (FACEGATE_MASTER_KEY set on the new machine), no template
     would decrypt: the restore is refused, naming the key."""
-    files = _backup(source[0], tmp_path / "backup")
+    files = _backup(source[0], tmp_path / "backup", keyring)
 
     with pytest.raises(
         BackupError, match=re.escape(f"does not have: {keyring.primary_key_id} (3 data keys)")
     ):
-        restore_backup(engine, data=files.data, keys=files.keys, master_key_ids={"0123456789abcdef"})
+        restore_backup(
+            engine, data=files.data, keys=files.keys, cipher=keyring, master_key_ids={"0123456789abcdef"}
+        )
     with session_scope(engine) as session:
         assert list_people(session) == ([], 0)
-    restore_backup(engine, data=files.data, keys=files.keys, master_key_ids=set(keyring.key_ids))
+    restore_backup(
+        engine, data=files.data, keys=files.keys, cipher=keyring, master_key_ids=set(keyring.key_ids)
+    )
     assert decrypted(engine, keyring) == decrypted(source[0], keyring)
 
 
 def test_files_swapped_or_foreign_are_refused(
-    source: tuple[Engine, list[int], str], engine: Engine, tmp_path: Path
+    source: tuple[Engine, list[int], str], engine: Engine, keyring: Keyring, tmp_path: Path
 ) -> None:
-    files = _backup(source[0], tmp_path / "backup")
+    files = _backup(source[0], tmp_path / "backup", keyring)
     foreign = tmp_path / "notes.txt"
     foreign.write_text("not a backup\n")
 
     with pytest.raises(BackupError, match="not a FaceGate data backup"):
-        restore_backup(engine, data=files.keys, keys=files.data)
+        restore_backup(engine, data=files.keys, keys=files.data, cipher=keyring)
     with pytest.raises(BackupError, match="not a FaceGate keys backup"):
-        restore_backup(engine, data=files.data, keys=foreign)
+        restore_backup(engine, data=files.data, keys=foreign, cipher=keyring)
 
 
 def test_a_door_created_while_restoring_is_a_conflict_and_nothing_is_restored(
-    source: tuple[Engine, list[int], str], engine: Engine, tmp_path: Path
+    source: tuple[Engine, list[int], str], engine: Engine, keyring: Keyring, tmp_path: Path
 ) -> None:
     """A gate registers its door between the emptiness check and the restore's inserts."""
-    files = _backup(source[0], tmp_path / "backup")
+    files = _backup(source[0], tmp_path / "backup", keyring)
     restorer, started = threading.get_ident(), threading.Event()
 
     def gate_starts(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
@@ -261,7 +269,7 @@ def test_a_door_created_while_restoring_is_a_conflict_and_nothing_is_restored(
     event.listen(engine, "before_cursor_execute", gate_starts)
     try:
         with pytest.raises(Conflict, match="^another door has the same id$"):
-            restore_backup(engine, data=files.data, keys=files.keys)
+            restore_backup(engine, data=files.data, keys=files.keys, cipher=keyring)
     finally:
         event.remove(engine, "before_cursor_execute", gate_starts)
     with session_scope(engine) as session:
@@ -271,13 +279,13 @@ def test_a_door_created_while_restoring_is_a_conflict_and_nothing_is_restored(
 _BACKUP_ON_A_FULL_DISK = """
 import resource, signal, sys
 from pathlib import Path
-from storage import BackupError, create_backup, make_engine
+from storage import BackupError, Keyring, create_backup, make_engine
 engine = make_engine(sys.argv[1])
 engine.connect().close()
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG, as with ENOSPC on a full disk
 resource.setrlimit(resource.RLIMIT_FSIZE, (2000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
 try:
-    create_backup(engine, Path(sys.argv[2]), master_keys=None)
+    create_backup(engine, Path(sys.argv[2]), master_keys=None, cipher=Keyring([bytes(32)]))
 except BackupError as exc:
     print(exc)
 """
@@ -301,3 +309,105 @@ def test_a_backup_that_cannot_be_written_leaves_no_file(
         f"cannot write the backup in {out}: [Errno 27] File too large; no backup file was kept"
     ), result.stderr
     assert list(out.iterdir()) == []
+
+
+def _forge(path: Path, *, header_format: str | None = None, mac_key: bytes | None = None) -> None:
+    """Change the name of person 1 as whoever can write the file but holds no master key would: the end
+    record recomputed as a SHA-256 (v2), or as an HMAC under `mac_key`; `header_format` rewrites the
+    header's format (a v3 backup passed off as an older one)."""
+    lines = path.read_text().splitlines(keepends=True)[:-1]
+    edited = [line.replace('"name": "person 1"', '"name": "person X"') for line in lines]
+    assert edited != lines
+    if header_format is not None:
+        header = json.loads(edited[0])
+        edited[0] = json.dumps({**header, "format": header_format}) + "\n"
+    body = "".join(edited).encode()
+    if mac_key is None:
+        end = {"sha256": hashlib.sha256(body).hexdigest()}
+    else:
+        end = {"hmac_sha256": hmac.new(mac_key, body, hashlib.sha256).hexdigest()}
+    path.write_text("".join(edited) + json.dumps({"end": end}) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("forgery", "message"),
+    [
+        # A v2 end record (SHA-256) recomputed after the edit, under the v3 header.
+        ({}, "was altered after it was written (its HMAC does not match)"),
+        # The header rewritten to an older format, which nothing authenticated: restored before.
+        (
+            {"header_format": "facegate-backup/v2"},
+            "is a facegate-backup/v2 backup, which nothing authenticates",
+        ),
+        (
+            {"header_format": "facegate-backup/v1"},
+            "is a facegate-backup/v1 backup, which nothing authenticates",
+        ),
+        # An HMAC under a key derived from a master key the installation does not have.
+        ({"mac_key": Keyring([bytes(32)]).derive_subkey("backup-mac")}, "was altered after it was written"),
+    ],
+)
+def test_a_backup_edited_without_the_master_key_restores_nothing(
+    source: tuple[Engine, list[int], str],
+    engine: Engine,
+    keyring: Keyring,
+    tmp_path: Path,
+    forgery: dict[str, Any],
+    message: str,
+) -> None:
+    """The SHA-256 end record caught damage, not an edit: whoever could write a backup recomputed it (or
+    rewrote the header to v1, which was not checked at all) and the edit was restored."""
+    files = _backup(source[0], tmp_path / "backup", keyring)
+    _forge(files.data, **forgery)
+
+    with pytest.raises(BackupError, match=re.escape(message)):
+        restore_backup(engine, data=files.data, keys=files.keys, cipher=keyring)
+    with session_scope(engine) as session:
+        assert list_people(session) == ([], 0)
+
+
+def test_a_backup_authenticated_under_a_master_key_the_installation_lacks_is_refused_naming_it(
+    source: tuple[Engine, list[int], str], engine: Engine, keyring: Keyring, tmp_path: Path
+) -> None:
+    files = _backup(source[0], tmp_path / "backup", keyring)
+    stranger = Keyring([bytes(range(32))])
+
+    with pytest.raises(
+        BackupError,
+        match=re.escape(
+            f"is authenticated under master key {keyring.primary_key_id}, which this installation does not "
+            "have: configure it (FACEGATE_MASTER_KEY or the key file) and restore again; nothing was restored"
+        ),
+    ):
+        restore_backup(engine, data=files.data, keys=files.keys, cipher=stranger)
+
+
+def _as_v2(path: Path) -> None:
+    """The file as the release before authentication wrote it: a v2 header, a SHA-256 end record."""
+    lines = path.read_text().splitlines(keepends=True)[:-1]
+    header = {k: v for k, v in json.loads(lines[0]).items() if k != "mac_key_id"}
+    lines[0] = json.dumps({**header, "format": "facegate-backup/v2"}) + "\n"
+    end = {"sha256": hashlib.sha256("".join(lines).encode()).hexdigest()}
+    path.write_text("".join(lines) + json.dumps({"end": end}) + "\n")
+
+
+def test_a_v2_backup_restores_only_when_unauthenticated_backups_are_allowed_and_still_checked(
+    source: tuple[Engine, list[int], str], engine: Engine, keyring: Keyring, tmp_path: Path
+) -> None:
+    files = _backup(source[0], tmp_path / "backup", keyring)
+    for path in (files.data, files.keys):
+        _as_v2(path)
+    whole = files.data.read_text()
+    files.data.write_text("".join(whole.splitlines(keepends=True)[:-2]))
+
+    with pytest.raises(BackupError, match="truncated"):  # the SHA-256 is still checked
+        restore_backup(engine, data=files.data, keys=files.keys, cipher=keyring, allow_unauthenticated=True)
+    files.data.write_text(whole)
+    with pytest.raises(BackupError, match=re.escape("restore it with --allow-unauthenticated")):
+        restore_backup(engine, data=files.data, keys=files.keys, cipher=keyring)
+    report = restore_backup(
+        engine, data=files.data, keys=files.keys, cipher=keyring, allow_unauthenticated=True
+    )
+
+    assert report.unauthenticated_formats == ["facegate-backup/v2"]
+    assert decrypted(engine, keyring) == decrypted(source[0], keyring)

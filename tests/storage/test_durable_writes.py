@@ -16,6 +16,7 @@ import pytest
 
 from storage import (
     Engine,
+    Keyring,
     StorageSettings,
     add_key_to_file,
     create_backup,
@@ -123,13 +124,13 @@ def test_a_key_file_that_cannot_be_written_is_one_error_and_leaves_no_temporary(
 
 
 def test_a_backup_is_fsynced_under_temporary_names_then_renamed_and_its_directory_fsynced(
-    engine: Engine, tmp_path: Path, disk_calls: list[tuple[str, str]]
+    engine: Engine, keyring: Keyring, tmp_path: Path, disk_calls: list[tuple[str, str]]
 ) -> None:
     """A backup was written under its final names and never fsynced: a power cut after `backup create`
     said it was written could leave both files empty or cut short."""
     out = tmp_path / "backup"
 
-    files = create_backup(engine, out, master_keys=None)
+    files = create_backup(engine, out, master_keys=None, cipher=keyring)
 
     fsynced_data, fsynced_keys, renamed_data, renamed_keys, directory = disk_calls
     assert [Path(fsynced_data[1]).parent, Path(fsynced_keys[1]).parent] == [out, out]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from storage import (
+    Keyring,
     StorageSettings,
     create_backup,
     create_person,
@@ -96,7 +97,9 @@ def test_an_existing_world_readable_database_loses_others_bits_with_a_warning(
 def test_backup_directory_is_created_owner_only(tmp_path: Path) -> None:
     engine = open_database(StorageSettings(home=tmp_path / "home"))
     try:
-        files = create_backup(engine, tmp_path / "backups" / "nightly", master_keys=None)
+        files = create_backup(
+            engine, tmp_path / "backups" / "nightly", master_keys=None, cipher=Keyring([os.urandom(32)])
+        )
     finally:
         engine.dispose()
     assert (_mode(files.data), _mode(files.keys)) == (0o600, 0o600)
