@@ -14,7 +14,7 @@ import numpy as np
 import typer
 from rich.text import Text
 
-from api.cli.consoles import print_table, wide_console
+from api.cli.consoles import err_console, print_table, wide_console
 from api.cli.demo_data import DemoData, Scene, group_photo_data, knn_examples_data
 from api.cli.events_table import events_table
 from api.cli.runtime import Runtime, cli_errors, enroll_new_person, open_runtime
@@ -199,8 +199,9 @@ def demo_command(
             runtime.recognizer
         )
         if data is None:
-            console.print(
-                "error: no demo photos: neither shared data nor insightface's sample photos were found"
+            err_console.print(
+                "error: no demo photos: neither shared data nor insightface's sample photos were found",
+                highlight=False,
             )
             raise typer.Exit(1)
         console.print(Text.assemble(("data:", "bold"), f" {data.description}"), highlight=False)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.consoles import console
+from api.cli.consoles import console, err_console
 from api.cli.runtime import cli_errors, image_files, open_runtime
 from enrollment import EnrollmentResult, Photo, enroll, enroll_new_person
 from recognition import image_suffixes
@@ -28,7 +28,9 @@ def enroll_command(
             names = ", ".join(str(path) for path in left_out)
             console.print(f"warning: left out, not {' '.join(image_suffixes())}: {names}", markup=False)
         if not files:
-            console.print("error: no photo to enroll: the folders given hold no image file", markup=False)
+            err_console.print(
+                "error: no photo to enroll: the folders given hold no image file", highlight=False
+            )
             raise typer.Exit(1)
         loaded = _read_photos(files, max_bytes=runtime.recognizer.limits.max_image_bytes)
         with session_scope(runtime.engine) as session:
@@ -58,14 +60,14 @@ def _read_photos(files: list[Path], *, max_bytes: int) -> list[Photo]:
     that an oversized one is refused before a byte of it is read (in the API's 413 words)."""
     missing = [str(path) for path in files if not path.is_file()]
     if missing:
-        console.print(f"error: not a file: {', '.join(missing)}", markup=False)
+        err_console.print(f"error: not a file: {', '.join(missing)}", highlight=False)
         raise typer.Exit(1)
     oversized = [path for path in files if path.stat().st_size > max_bytes]
     for path in oversized:
-        console.print(
+        err_console.print(
             f"error: {path}: the file is larger than the limit of {max_bytes} bytes"
             " (FACEGATE_RECOGNITION_LIMITS__MAX_IMAGE_BYTES)",
-            markup=False,
+            highlight=False,
         )
     if oversized:
         raise typer.Exit(1)
