@@ -87,7 +87,9 @@ def export_bundle(
     Args:
         model: the trained embedding network (copied to the CPU in eval mode; the original is untouched).
         validation: genuine and impostor scores of the validation identities (the calibration data).
-        version: bundle version, e.g. the run directory name and the best epoch.
+        version: bundle version, e.g. the run directory name and the best epoch; the exported weights'
+            sha256 (first 8 hex digits) is appended, so two runs exported under one name and version
+            never share a template model id (templates of one would be compared with the other's).
         source: provenance written into bundle.json (trainer run, git revision).
         command: the command that reproduces the run (recorded with the calibration).
 
@@ -111,12 +113,13 @@ def export_bundle(
     cpu_model = copy.deepcopy(model).cpu().eval()
     write_onnx(cpu_model, bundle_dir / ONNX_FILE)
     write_torchscript(cpu_model, bundle_dir / TORCHSCRIPT_FILE)
+    weights_sha256 = sha256_of(bundle_dir / ONNX_FILE)
     bundle = ModelBundle(
         name=config.bundle_name,
-        version=version,
+        version=f"{version}-{weights_sha256[:8]}",
         runtime="onnx",
         weights_file=ONNX_FILE,
-        weights_sha256=sha256_of(bundle_dir / ONNX_FILE),
+        weights_sha256=weights_sha256,
         preprocessing=Preprocessing(
             input_size=(ALIGNED_SIZE_PX, ALIGNED_SIZE_PX),
             colour_order="rgb",

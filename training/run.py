@@ -162,7 +162,7 @@ def train_and_export(
         config=config,
         validation=result.validation,
         out_dir=run_dir / BUNDLES_DIR,
-        version=f"{run_dir.name[:22]}-e{result.best_epoch}",
+        version=f"{run_dir.name[:13]}-e{result.best_epoch}",  # + "-" and 8 hex digits: 30 at most
         command=command,
         source=f"FaceGate trainer (git {short_revision(trainer.git_revision)}), run {run_dir.name}, "
         f"best validation at step {result.best_step} (epoch {result.best_epoch}){report_note}",
