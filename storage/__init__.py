@@ -65,6 +65,7 @@ from storage.backup import (
     BackupFiles,
     backup_master_keys,
     check_backup,
+    check_restore_target,
     create_backup,
     restore_backup,
 )
@@ -255,6 +256,7 @@ __all__ = [
     "backup_keys_not_configured",
     "backup_master_keys",
     "check_backup",
+    "check_restore_target",
     "create_backup",
     "key_file_keys",
     "keys_come_from_key_file",

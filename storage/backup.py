@@ -277,6 +277,20 @@ def check_backup(
     _check_master_keys({row["person_id"]: row for _, row in read_rows(keys)}, master_key_ids)
 
 
+def check_restore_target(engine: Engine, *, data: Path, keys: Path) -> None:
+    """What `restore_backup` checks of the target database before it writes: it is at the backups' schema
+    revision, and empty. For a caller with work to do before the restore (adding master keys to a key
+    file), so that a restore bound to be refused changes nothing.
+
+    Raises:
+        BackupError: a file is not a backup, or the database is at another revision or not empty.
+        DatabaseUnavailable: the database cannot be reached.
+    """
+    headers = [read_header(data, "data"), read_header(keys, "keys")]
+    with connection_scope(engine) as connection:
+        _check_target(connection, current_revision(engine), *headers)
+
+
 def restore_backup(
     engine: Engine,
     *,

@@ -14,6 +14,7 @@ from storage import (
     backup_keys_not_configured,
     backup_master_keys,
     check_backup,
+    check_restore_target,
     create_backup,
     key_file_keys,
     keys_come_from_key_file,
@@ -68,10 +69,13 @@ def restore_command(
             data, keys, cipher=cipher, master_key_ids=held, allow_unauthenticated=allow_unauthenticated
         )
         not_configured = backup_keys_not_configured(settings, backup_keys)
-        # Keys first: a key file that cannot be written after the restore left data no key opened, and a
-        # second restore refused the database, no longer empty.
-        added = merge_keys_into_file(settings, backup_keys)
         with database_engine(settings) as engine:
+            # A restore bound to be refused (a database not empty, e.g. after `facegate init`) added the
+            # backup's master keys to this installation's key file all the same.
+            check_restore_target(engine, data=data, keys=keys)
+            # Keys first: a key file that cannot be written after the restore left data no key opened,
+            # and a second restore refused the database, no longer empty.
+            added = merge_keys_into_file(settings, backup_keys)
             report = restore_backup(
                 engine,
                 data=data,

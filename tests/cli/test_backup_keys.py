@@ -112,3 +112,25 @@ def test_a_backup_edited_and_passed_off_as_v2_restores_only_when_asked_for(
     assert code == 0, output
     assert "restored without authentication (facegate-backup/v2, --allow-unauthenticated)" in output
     assert "Mallory" in _invoke("people", "list")[1]
+
+
+def test_a_restore_refused_as_the_database_is_not_empty_leaves_the_key_file_alone(
+    backup_pair: tuple[Path, Path],
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`facegate init` on the new machine first (its admin key makes the database not empty): the restore
+    was refused, but only after it had added the backup's 2 master keys, another installation's, to this
+    installation's key file."""
+    data, keys = backup_pair
+    new_machine = tmp_path / "new-machine"
+    monkeypatch.setenv("FACEGATE_HOME", str(new_machine))
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    assert _invoke("init")[0] == 0
+    key_file = (new_machine / "master.key").read_text()
+
+    code, output = _invoke("backup", "restore", "--data", str(data), "--keys", str(keys))
+
+    assert code == 1 and "the target database is not empty (table api_key)" in output, output
+    assert (new_machine / "master.key").read_text() == key_file
