@@ -27,9 +27,9 @@ class FaissFactoryGallery:
 
     Below `exact_max_templates` every row is scored (no index); the index is trained once when the
     gallery reaches that size and then grows with each add. Removed rows are tombstones: their vectors
-    zeroed, dropped from the index where it supports removal (IVF; one that does not, HNSW, keeps their
-    codes until the next full load), skipped in every result, reclaimed at the next full load.
-    Nothing is written to disk.
+    zeroed, dropped from the index where it supports removal (IVF), their codes zeroed where it keeps them
+    in one array instead (HNSW's storage; a GPU index keeps them until the next full load), skipped in
+    every result, reclaimed at the next full load. Nothing is written to disk.
     """
 
     def __init__(self, config: FaissFactoryIndexConfig, *, model_id: str, dim: int) -> None:
@@ -69,8 +69,12 @@ class FaissFactoryGallery:
     def remove_person(self, person_id: int) -> int:
         rows = self._book.remove_person(person_id)
         self._vectors[rows] = 0.0  # an erased person's decrypted vectors leave memory now, not at a reload
-        if len(rows) and self._ann is not None and self._is_removable:
-            self._ann.remove_ids(rows)  # type: ignore[arg-type]  # SWIG converts int64 ids to a selector
+        if len(rows) and self._ann is not None:
+            if self._is_removable:
+                self._ann.remove_ids(rows)  # type: ignore[arg-type]  # SWIG converts int64 ids to a selector
+            elif not _overwrite_codes(self._ann, rows):
+                factory = self._config.factory
+                logger.warning("the %s index keeps removed templates' codes until a full load", factory)
         return len(rows)
 
     def search(self, vector: npt.NDArray[np.float32], k: int) -> list[Match]:
@@ -150,6 +154,26 @@ class FaissFactoryGallery:
             index.add_with_ids(self._vectors[batch], batch)
         self._ann = _on_gpu(index) if self._config.allow_gpu else index
         self._is_removable = self._is_removable and self._ann is index
+
+
+def _overwrite_codes(index: faiss.Index, rows: npt.NDArray[np.int64]) -> bool:
+    """Zero the stored codes of `rows` in an id map over an index that cannot remove ids but keeps every
+    code in one array (HNSW's flat, SQ or PQ storage): an erased person's vectors leave memory now. The
+    graph keeps its links; a zeroed node scores as an unrelated face, and tombstones never reach a result.
+    False when the codes are kept elsewhere (a GPU index).
+    """
+    mapped = faiss.downcast_index(index)
+    if not isinstance(mapped, faiss.IndexIDMap2):
+        return False
+    inner = faiss.downcast_index(mapped.index)
+    storage = faiss.downcast_index(inner.storage) if hasattr(inner, "storage") else inner
+    if not isinstance(storage, faiss.IndexFlatCodes):
+        return False
+    positions = np.flatnonzero(np.isin(faiss.vector_to_array(mapped.id_map), rows))
+    size = storage.ntotal * storage.code_size
+    codes = faiss.rev_swig_ptr(storage.codes.data(), size).reshape(storage.ntotal, storage.code_size)
+    codes[positions] = 0
+    return True
 
 
 def _on_gpu(index: faiss.Index) -> faiss.Index:

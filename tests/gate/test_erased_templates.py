@@ -18,9 +18,11 @@ from tests.fakes import FakeClock
 POLL_S = 1.0
 APPROXIMATE = FaissFactoryIndexConfig(factory="IVF2,Flat", search_params="nprobe=2", exact_max_templates=4)
 """The factory kind with its approximate index built from the fifth template on (IVF, which removes ids)."""
+GRAPH = FaissFactoryIndexConfig(factory="HNSW8", search_params="efSearch=16", exact_max_templates=4)
+"""The same with an HNSW index, which cannot remove ids."""
 
 
-@pytest.mark.parametrize("index", [None, APPROXIMATE], ids=["flat", "ivf"])
+@pytest.mark.parametrize("index", [None, APPROXIMATE, GRAPH], ids=["flat", "ivf", "hnsw"])
 def test_a_person_erased_while_the_gate_runs_leaves_no_vector_in_its_gallery(
     engine: Engine,
     keyring: Keyring,
@@ -30,7 +32,8 @@ def test_a_person_erased_while_the_gate_runs_leaves_no_vector_in_its_gallery(
     index: FaissFactoryIndexConfig | None,
 ) -> None:
     """Regression: the factory kind tombstoned an erased person's rows but kept their decrypted vectors in
-    the array it re-scores from, in the gate's (and the API's) memory until the next full load."""
+    the array it re-scores from, and an HNSW index their codes, in the gate's (and the API's) memory until
+    the next full load."""
     gate_recognizer = Recognizer(
         detector=recognizer.detector, embedder=recognizer.embedder, limits=recognizer.limits, index=index
     )
@@ -46,6 +49,7 @@ def test_a_person_erased_while_the_gate_runs_leaves_no_vector_in_its_gallery(
     )
     gallery = cache.current()
     assert len(gallery) == len(people)
+    assert index is None or gallery.index.is_approximate  # type: ignore[attr-defined]
     (observed,) = recognizer.observe(recognizer.decode(photos[0]))
     probe = observed.embedding.vector
     assert gallery.search(probe, 1)[0].person_id == people[0]
@@ -56,17 +60,30 @@ def test_a_person_erased_while_the_gate_runs_leaves_no_vector_in_its_gallery(
 
     assert cache.current() is gallery and len(gallery) == len(people) - 1  # the change applied in place
     assert people[0] not in {match.person_id for match in gallery.search(probe, len(people))}
-    held = _vectors_held(gallery.index)
-    assert held.shape[0] >= len(people) - 1
-    assert float(np.max(held @ probe)) < 0.9  # the others are different people; her own scored ~1
+    copies = _vectors_held(gallery.index)
+    assert len(copies) == (2 if index is GRAPH else 1)
+    if index is APPROXIMATE:
+        assert gallery.index._ann.ntotal == len(people) - 1  # type: ignore[attr-defined]  # IVF removed hers
+    for held in copies:
+        assert held.shape[0] >= len(people) - 1
+        assert float(np.max(held @ probe)) < 0.9  # the others are different people; her own scored ~1
 
 
-def _vectors_held(index: object) -> np.ndarray:
-    """Every vector the index keeps in memory: the factory kind's re-scoring array (its rows given so far),
-    the flat kind's FAISS storage (an IndexIDMap2 over IndexFlatIP)."""
+def _vectors_held(index: object) -> list[np.ndarray]:
+    """Every copy of the vectors the index keeps in memory: the factory kind's re-scoring array (its rows
+    given so far) and its HNSW graph's storage, or the flat kind's FAISS storage (IndexIDMap2 over
+    IndexFlatIP)."""
     vectors = getattr(index, "_vectors", None)
-    if vectors is not None:
-        return np.asarray(vectors[: index._book.rows])  # type: ignore[attr-defined]  # beyond: unused capacity
-    flat = index._index  # type: ignore[attr-defined]
-    inner = faiss.downcast_index(flat.index)
-    return faiss.rev_swig_ptr(inner.get_xb(), inner.ntotal * inner.d).reshape(inner.ntotal, inner.d)
+    if vectors is None:
+        return [_flat_storage(index._index)]  # type: ignore[attr-defined]
+    held = [np.asarray(vectors[: index._book.rows])]  # type: ignore[attr-defined]  # beyond: unused capacity
+    ann = faiss.downcast_index(index._ann)  # type: ignore[attr-defined]
+    if isinstance(ann, faiss.IndexIDMap2):  # an HNSW graph (an IVF index removes ids itself)
+        held.append(_flat_storage(ann, graph=True))
+    return held
+
+
+def _flat_storage(mapped: faiss.Index, *, graph: bool = False) -> np.ndarray:
+    inner = faiss.downcast_index(faiss.downcast_index(mapped).index)
+    flat = faiss.downcast_index(inner.storage) if graph else inner
+    return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d).copy()
