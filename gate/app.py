@@ -20,6 +20,7 @@ from typing import TypeVar
 from gate.camera import redacted_source
 from gate.config_file import CameraSpec, DaemonSettings, GatesConfig
 from gate.daemon import GateDaemon, GracefulStop, StopRequested
+from gate.decision import MATCH
 from gate.delivery import EventSink, JournalDeliverer
 from gate.health import HealthBoard, MonitoringServer
 from gate.journal import EventJournal, default_journal_dir
@@ -177,7 +178,8 @@ def decision_line(
     """One line an operator reads: what was decided, for whom, and on which numbers."""
     numbers = f"score {'-' if score is None else f'{score:.3f}'}, threshold {threshold:.3f}"
     if decision == Decision.granted.value and person_id is not None:
-        return f"frame {frame_index:4d} track {track_id:3d}: granted  {_who(engine, person_id)}, {numbers}"
+        who = _who(engine, person_id) + ("" if reason == MATCH else f", {reason}")  # door_unconfirmed
+        return f"frame {frame_index:4d} track {track_id:3d}: granted  {who}, {numbers}"
     return f"frame {frame_index:4d} track {track_id:3d}: denied   {reason}, {numbers}"
 
 

@@ -23,6 +23,10 @@ UNKNOWN_DOOR = "unknown_door"
 RECOGNITION_ERROR = "recognition_error"
 CAMERA_UNAVAILABLE = "camera_unavailable"
 DOOR_ERROR = "door_error"
+"""A grant whose unlock never left the gate (broker or webhook unreachable, connection refused): denied."""
+DOOR_UNCONFIRMED = "door_unconfirmed"
+"""A grant whose unlock was sent but not confirmed in time (no PUBACK, a late or broken webhook answer): the
+door may have opened, so the event stays granted with this reason instead of a denial."""
 
 QUALITY_FACE_PX = 112
 """Faces at least this tall and wide (the embedder's input size) lose nothing to upscaling."""

@@ -16,7 +16,8 @@ class DoorActuator(Protocol):
             duration_s: seconds the door stays unlocked.
 
         Raises:
-            ActuatorError: the door could not be driven (hardware, network or broker failure).
+            DoorUnconfirmed: the command was sent but not confirmed in time: the door may have opened.
+            ActuatorError: the command never left (hardware, network or broker failure): the door is shut.
         """
         ...
 

@@ -3,7 +3,8 @@
 It logs to the logger the loop passes in (the worker's), so its lines keep that logger's name. A door
 that fails to unlock (a broker or webhook away) is logged by its first failure with the cause, a count
 per error_audit_interval_s and its end at the next unlock that works (gate/failure_log.py); each grant it
-turns into door_error is still logged and audited as a decision.
+turns into door_error (the unlock never left: denied) or door_unconfirmed (sent, not confirmed: still
+granted, the door may have opened) is still logged and audited as a decision.
 """
 
 from __future__ import annotations
@@ -12,8 +13,15 @@ import logging
 from dataclasses import replace
 
 from gate.access_policy import DoorPolicy
-from gate.decision import CAMERA_UNAVAILABLE, DOOR_ERROR, NOT_AUTHORISED, RateLimiter, Verdict
-from gate.errors import ActuatorError
+from gate.decision import (
+    CAMERA_UNAVAILABLE,
+    DOOR_ERROR,
+    DOOR_UNCONFIRMED,
+    NOT_AUTHORISED,
+    RateLimiter,
+    Verdict,
+)
+from gate.errors import ActuatorError, DoorUnconfirmed
 from gate.failure_log import FailureLog, FailureTexts
 from gate.loop_io import GateIo
 from gate.pad import PadEvidence
@@ -22,9 +30,10 @@ from gate.stream import SourceOutage
 from storage import AuditEventCreate, Decision
 
 _DOOR_FAILED = FailureTexts(
-    first="%(where)s failed to unlock (%(cause)s); grants are denied as door_error until it unlocks again",
-    still="%(where)s still failing to unlock: %(count)d grants denied in the last %(span_s).0f s",
-    ended="%(where)s unlocks again after %(span_s).1f s (%(count)d grants were denied as door_error)",
+    first="%(where)s failed to unlock (%(cause)s); grants are door_error (not sent: denied) or "
+    "door_unconfirmed (sent, not confirmed) until it unlocks again",
+    still="%(where)s still failing to unlock: %(count)d grants not confirmed open in the last %(span_s).0f s",
+    ended="%(where)s unlocks again after %(span_s).1f s (%(count)d grants were not confirmed open)",
     still_level=logging.ERROR,  # every count is a person left outside a door they may open
 )
 
@@ -80,11 +89,15 @@ class DoorOutcome:
         return replace(verdict, decision=Decision.denied, reason=NOT_AUTHORISED)
 
     def _open_door(self, verdict: Verdict) -> Verdict:
-        """Unlock for a grant; a door that fails to open turns the grant into a denial."""
+        """Unlock for a grant. An unlock that never left turns the grant into a denial (door_error); one
+        sent but not confirmed keeps it granted as door_unconfirmed: the door may have opened."""
         if verdict.decision is not Decision.granted:
             return verdict
         try:
             self.io.actuator.unlock(door=self.door, duration_s=self.settings.door.unlock_s)
+        except DoorUnconfirmed as exc:
+            self.door_failures.failed(exc)
+            return replace(verdict, reason=DOOR_UNCONFIRMED)
         except ActuatorError as exc:
             self.door_failures.failed(exc)
             return replace(verdict, decision=Decision.denied, reason=DOOR_ERROR)

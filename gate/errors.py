@@ -3,7 +3,8 @@
 GateError
 ├── CameraUnavailable   the frame source cannot be opened or stopped delivering
 │   └── CameraStalled     a stream stayed connected but sent no frame within its read timeout
-├── ActuatorError       the door could not be driven
+├── ActuatorError       the door could not be driven: the unlock never left the gate, the door stayed shut
+│   └── DoorUnconfirmed   the unlock was sent but not confirmed in time: the door may have opened
 ├── GalleryStale        the database has been unreachable too long (or before any gallery was loaded)
 ├── ThresholdUnavailable the configured FPIR target needs a calibration the model does not have
 ├── DoorCalibrationRefused a door's monitor events cannot set its PAD threshold (too few, other weights)
@@ -37,7 +38,12 @@ class CameraStalled(CameraUnavailable):
 
 
 class ActuatorError(GateError):
-    """The door actuator failed."""
+    """The door actuator failed before its unlock command left the gate: the door stayed shut."""
+
+
+class DoorUnconfirmed(ActuatorError):
+    """The unlock command was sent (an MQTT PUBLISH, a webhook request written) but not confirmed in time
+    (no PUBACK, a late or broken answer): the door may have opened, so it is no certain denial."""
 
 
 class GalleryStale(GateError):

@@ -6,7 +6,8 @@ identities and cast a vote (decision.py). A track is decided once; a person deci
 not decided again within cooldown_s; a grant the door's access policy does not allow now becomes
 not_authorised. Every failure keeps the door shut and is audited with its reason (F3):
 camera_unavailable, gallery_unavailable, unknown_door and recognition_error at most once per
-error_audit_interval_s, gallery_empty and unknown_model once per track, door_error per decision.
+error_audit_interval_s, gallery_empty and unknown_model once per track, door_error per decision (a door
+command sent but not confirmed is no certain denial: it stays granted, as door_unconfirmed).
 An unavailable gallery, a failing detector and a failing embedder are each logged when they start
 (with the cause and its traceback), then as a count once per error_audit_interval_s, and when they
 end (gate/loop_failures.py); not once per frame. So are frames too old to decide on (a loop behind).

@@ -13,7 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import SecretStr
 
-from gate.errors import ActuatorError
+from gate.errors import ActuatorError, DoorUnconfirmed
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,9 @@ class MqttDoor:
     """Publishes `{"door", "action": "unlock", "duration_s", "at"}` as JSON to a topic at QoS 1.
 
     Every unlock opens its own clean session, so an unlock that was not acknowledged in time is
-    dropped with the session instead of being delivered late by a reconnect (the gate fails closed).
+    dropped with the session instead of being delivered late by a reconnect. Once the PUBLISH is handed
+    to the connection, the broker may have it (and pass it on) though its PUBACK never comes: a failure
+    from then on is DoorUnconfirmed, not a certain "the door stayed shut".
     """
 
     def __init__(
@@ -63,17 +65,23 @@ class MqttDoor:
         return client
 
     def _pump(
-        self, client: mqtt.Client, done: Callable[[], bool], *, deadline_s: float, awaited: str
+        self,
+        client: mqtt.Client,
+        done: Callable[[], bool],
+        *,
+        deadline_s: float,
+        awaited: str,
+        error: type[ActuatorError] = ActuatorError,
     ) -> None:
-        """Run the client's network loop in this thread until `done()` or the deadline."""
+        """Run the client's network loop in this thread until `done()` or the deadline, else raise `error`."""
         while not done():
             if self._monotonic() >= deadline_s:
-                raise ActuatorError(
+                raise error(
                     f"MQTT broker {self._host}:{self._port} sent no {awaited} within {self._timeout_s} s"
                 )
             rc = client.loop(timeout=_POLL_S)
             if rc is not MQTTErrorCode.MQTT_ERR_SUCCESS and not done():
-                raise ActuatorError(
+                raise error(
                     f"MQTT broker {self._host}:{self._port} dropped the connection before its {awaited}: "
                     f"{mqtt.error_string(rc)}"
                 )
@@ -87,14 +95,17 @@ class MqttDoor:
         info = client.publish(self._topic, payload, qos=1)
         if info.rc is not MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise ActuatorError(f"MQTT publish to {self._topic} failed: {mqtt.error_string(info.rc)}")
-        self._pump(client, info.is_published, deadline_s=deadline_s, awaited="PUBACK")
+        # From here the PUBLISH may be on its way: the broker can have it though no PUBACK comes back.
+        self._pump(client, info.is_published, deadline_s=deadline_s, awaited="PUBACK", error=DoorUnconfirmed)
 
     def unlock(self, *, door: str, duration_s: float) -> None:
         """Connect, publish at QoS 1 and wait for the broker's PUBACK, all within `timeout_s` (the TCP
         connect included; a host name's resolution is not bounded by it).
 
         Raises:
-            ActuatorError: the broker is unreachable, refused the connection or did not acknowledge.
+            DoorUnconfirmed: the PUBLISH was sent but the broker did not acknowledge it within `timeout_s`
+                (or dropped the connection before): the door may have opened.
+            ActuatorError: the broker is unreachable or refused the connection: nothing was published.
         """
         body = {"door": door, "action": "unlock", "duration_s": duration_s, "at": self._utc_now().isoformat()}
         connack: list[ReasonCode] = []

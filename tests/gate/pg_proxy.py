@@ -38,6 +38,7 @@ class TcpProxy:
         self._reply_lost_to: int | None = None  # the client port whose next answer is lost
         self._is_holding = False
         self._swallowed_text: bytes | None = None
+        self._replies_kept: int | None = None  # per connection, the server's first answers passed on
         self.accepted = 0
         self.held = 0
         self.swallowed = 0
@@ -98,11 +99,17 @@ class TcpProxy:
 
     def _pump(self, source: socket.socket, sink: socket.socket, reply_to: int | None = None) -> None:
         """Forward `source` to `sink`; `reply_to`: the client port, when these are the server's answers."""
+        replies_passed = 0
         try:
             while data := source.recv(CHUNK_BYTES):
                 if reply_to is None and self._swallowed_text is not None and self._swallowed_text in data:
                     self.swallowed += 1
                     continue
+                if reply_to is not None and self._replies_kept is not None:
+                    if replies_passed >= self._replies_kept:
+                        self.swallowed += 1
+                        continue
+                    replies_passed += 1
                 if reply_to is not None and reply_to == self._reply_lost_to:
                     self._reply_lost_to = None
                     self.cut()
@@ -144,6 +151,12 @@ class TcpProxy:
         """Never pass on what a client sends that holds `text`: the client waits for an answer to a
         statement the server never got."""
         self._swallowed_text = text
+
+    def keep_only_first_replies(self, count: int) -> None:
+        """On each connection made from now on, pass on the server's first `count` answers (recv chunks)
+        and drop the rest, the connection kept open: an MQTT broker's CONNACK reaches the client, its
+        PUBACK is lost."""
+        self._replies_kept = count
 
     def _reset_open(self) -> None:
         with self._lock:

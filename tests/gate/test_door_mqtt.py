@@ -16,7 +16,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from gate import ActuatorError, MqttDoor
+from gate import ActuatorError, DoorUnconfirmed, MqttDoor
+from tests.gate.pg_proxy import TcpProxy
 
 BROKER_HOST = "127.0.0.1"
 BROKER_PORT = 1883
@@ -99,12 +100,30 @@ def test_each_unlock_is_one_message(subscription) -> None:
     assert [(p["door"], p["duration_s"]) for p in payloads] == [("front", 1.0), ("back", 2.0)]
 
 
+@pytest.mark.integration
+def test_a_lost_puback_is_door_unconfirmed_for_the_broker_passed_the_unlock_on(subscription) -> None:
+    """The real Mosquitto got the PUBLISH and passed it to the door's subscriber; its PUBACK was lost on the
+    way back. That was the same ActuatorError as a broker never reached, audited as a certain denial
+    (door_error) although the door opened."""
+    topic, received = subscription
+    proxy = TcpProxy(BROKER_HOST, BROKER_PORT)
+    proxy.keep_only_first_replies(1)  # the CONNACK
+    try:
+        with pytest.raises(DoorUnconfirmed, match=re.escape("sent no PUBACK within 1.0 s")):
+            _door(topic=topic, port=proxy.port, timeout_s=1.0).unlock(door="front", duration_s=1.0)
+    finally:
+        proxy.close()
+    assert json.loads(received.get(timeout=5.0).payload)["door"] == "front"
+    assert proxy.swallowed == 1
+
+
 def test_a_closed_port_fails_quickly_with_an_actuator_error() -> None:
     port = _closed_port()
     started_s = time.monotonic()
-    with pytest.raises(ActuatorError, match=f"MQTT broker {BROKER_HOST}:{port} unreachable"):
+    with pytest.raises(ActuatorError, match=f"MQTT broker {BROKER_HOST}:{port} unreachable") as failure:
         _door(port=port).unlock(door="front", duration_s=1.0)
     assert time.monotonic() - started_s < 1.0
+    assert type(failure.value) is ActuatorError  # nothing was published: not DoorUnconfirmed
 
 
 def test_a_broker_that_never_answers_times_out_with_an_actuator_error() -> None:
@@ -113,9 +132,10 @@ def test_a_broker_that_never_answers_times_out_with_an_actuator_error() -> None:
         silent.listen()
         port = silent.getsockname()[1]
         started_s = time.monotonic()
-        with pytest.raises(ActuatorError, match="sent no CONNACK within 0.3 s"):
+        with pytest.raises(ActuatorError, match="sent no CONNACK within 0.3 s") as failure:
             _door(port=port, timeout_s=0.3).unlock(door="front", duration_s=1.0)
     assert 0.3 <= time.monotonic() - started_s < 2.0
+    assert type(failure.value) is ActuatorError  # no CONNACK, so no PUBLISH: not DoorUnconfirmed
 
 
 def _slow_broker(listener: socket.socket, *, delay_s: float) -> None:
@@ -142,6 +162,6 @@ def test_a_broker_slow_at_each_step_is_given_up_after_the_timeout_in_all() -> No
     listener = socket.create_server((BROKER_HOST, 0))
     server = threading.Thread(target=_slow_broker, args=(listener,), kwargs={"delay_s": 0.7}, daemon=True)
     server.start()
-    with pytest.raises(ActuatorError, match=re.escape("sent no PUBACK within 1.0 s")):
+    with pytest.raises(DoorUnconfirmed, match=re.escape("sent no PUBACK within 1.0 s")):
         _door(port=listener.getsockname()[1], timeout_s=1.0).unlock(door="front", duration_s=1.0)
     server.join(timeout=10.0)

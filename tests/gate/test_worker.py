@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -19,6 +22,7 @@ from gate import (
     DecisionSettings,
     GalleryCache,
     GateSettings,
+    HttpWebhookDoor,
     MqttDoor,
     SourceOutage,
     ThresholdUnavailable,
@@ -333,6 +337,55 @@ def test_an_unreachable_mqtt_broker_is_audited_as_a_door_error(
     verdicts = [(d.verdict.decision, d.verdict.reason, d.verdict.person_id) for d in decisions]
     assert verdicts == [(Decision.denied, "door_error", alice_id)]
     assert [(e.decision, e.reason) for e in _audit_rows(engine)] == [(Decision.denied, "door_error")]
+
+
+def test_a_webhook_that_acts_then_answers_late_is_audited_as_a_grant_not_confirmed(
+    run, engine, recognizer, group_faces, enroll_person
+):
+    """A real HTTP webhook took the unlock (a controller opens the door on it) and answered after timeout_s:
+    the audit said "denied: door_error", a certain denial, though the door opened. It is now granted with
+    reason door_unconfirmed, Alice's id kept."""
+    alice_id = enroll_person(ALICE_NAME, group_faces[0])
+    acted: list[dict[str, object]] = []
+    answer = threading.Event()
+
+    class Controller(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            acted.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            answer.wait(10.0)  # the door is open; the answer comes late
+            try:
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            except OSError:
+                return
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Controller)
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    serving.start()
+    webhook = HttpWebhookDoor(
+        url=f"http://127.0.0.1:{server.server_address[1]}/unlock",
+        timeout_s=0.3,
+        token=None,
+        utc_now=lambda: datetime.now(UTC),
+    )
+    try:
+        decisions, _ = run(_alice_frames(recognizer, group_faces), door=webhook)
+    finally:
+        answer.set()
+        server.shutdown()
+        server.server_close()
+        serving.join()
+    assert [(a["door"], a["action"]) for a in acted] == [(DOOR, "unlock")]
+    verdicts = [(d.verdict.decision, d.verdict.reason, d.verdict.person_id) for d in decisions]
+    assert verdicts == [(Decision.granted, "door_unconfirmed", alice_id)]
+    rows = _audit_rows(engine)
+    assert [(e.decision, e.reason, e.person_id) for e in rows] == [
+        (Decision.granted, "door_unconfirmed", alice_id)
+    ]
 
 
 def test_an_unreadable_gallery_is_audited_once_per_interval_and_decides_nothing(
