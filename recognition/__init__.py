@@ -134,6 +134,7 @@ from recognition.protocols import Detector, Embedder, FaceIndex, PresentationAtt
 from recognition.quality import FaceQuality, head_pose_deg, measure_face
 from recognition.registry import (
     active_bundle_name,
+    active_model_id,
     build_pad_detector,
     build_recognizer,
     bundle_search,
@@ -247,6 +248,7 @@ __all__ = [
     "fmr_for_fpir",
     "verification_threshold",
     "active_bundle_name",
+    "active_model_id",
     "all_pair_scores",
     "bundle_search",
     "calibrate",

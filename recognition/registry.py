@@ -99,6 +99,17 @@ def active_bundle_name(settings: RecognitionSettings) -> str:
     return settings.embedder.name if isinstance(settings.embedder, BundleEmbedderConfig) else SFACE_BUNDLE
 
 
+def active_model_id(settings: RecognitionSettings) -> str:
+    """The model id the configured embedder stores and searches templates under; loads no weights.
+
+    Raises:
+        ModelLoadError: the configured bundle is unknown or its description invalid.
+    """
+    if isinstance(settings.embedder, BundleEmbedderConfig):
+        return find_bundle(settings.embedder.name, bundle_search(settings)).bundle.model_id
+    return builtin_bundle(SFACE_BUNDLE).model_id
+
+
 def load_bundle_embedder(name: str, search: BundleSearch) -> Embedder:
     """Find a bundle by name, verify its weights and load it with its runtime.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 
 from sqlalchemy import func
 from sqlmodel import Session, col, delete, select, update
@@ -77,6 +78,33 @@ def to_public(session: Session, person: Person) -> PersonPublic:
         created_at=as_utc(person.created_at),
         template_count=_template_count(session, person.id),
     )
+
+
+@dataclass(frozen=True)
+class PersonOfOtherModels:
+    """A person whose every template was made by other models than one: not in that model's gallery."""
+
+    id: int
+    name: str
+    templates_by_model: dict[str, int]
+
+
+def people_of_other_models(session: Session, *, model_id: str) -> list[PersonOfOtherModels]:
+    """People with templates, none of them made by `model_id` (enrolled before a model switch), by id.
+
+    A gallery of `model_id` holds none of their templates, so they are not recognised until enrolled again.
+    """
+    query = (
+        select(FaceTemplate.person_id, Person.name, FaceTemplate.model_id, func.count())
+        .join(Person, col(Person.id) == col(FaceTemplate.person_id))
+        .group_by(col(FaceTemplate.person_id), col(Person.name), col(FaceTemplate.model_id))
+        .order_by(col(FaceTemplate.person_id), col(FaceTemplate.model_id))
+    )
+    found: dict[int, PersonOfOtherModels] = {}
+    for person_id, name, template_model_id, count in session.exec(query).all():
+        person = found.setdefault(person_id, PersonOfOtherModels(person_id, name, {}))
+        person.templates_by_model[template_model_id] = int(count)
+    return [person for person in found.values() if model_id not in person.templates_by_model]
 
 
 def _escape_like(text: str) -> str:

@@ -12,14 +12,17 @@ from rich.table import Table
 from api.cli.consoles import console, err_console, print_table
 from api.cli.runtime import cli_errors, database_session, open_runtime, operator_login
 from enrollment import backfill_lookalikes, confusable_pairs
+from recognition import ModelLoadError, RecognitionSettings, active_model_id
 from storage import (
     ErasedBy,
+    Session,
     StorageSettings,
     count_templates_without_lookalikes,
     delete_person,
     get_person,
     list_people,
     load_keyring,
+    people_of_other_models,
     session_scope,
 )
 
@@ -33,14 +36,42 @@ def list_command(
     offset: Annotated[int, typer.Option(min=0, help="Skip this many people.")] = 0,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many people.")] = 100,
 ) -> None:
-    """List people with their number of templates."""
+    """List people with their number of templates; then those enrolled only under other models than the
+    active one, whom no gate recognises until they are enrolled again."""
     with cli_errors():
         with database_session(StorageSettings()) as session:
             people, total = list_people(session, offset=offset, limit=limit)
+            stale = _people_to_enroll_again(session)
     table = Table("id", "name", "templates", "created (UTC)", title=f"{total} people")
     for person in people:
         table.add_row(str(person.id), person.name, str(person.template_count), person.created_at.isoformat())
     print_table(table)
+    if stale:
+        err_console.print(stale)
+
+
+def _people_to_enroll_again(session: Session) -> str | None:
+    """Who has templates only of other models than the active one (a model switch), as a note; None if nobody.
+
+    The templates count above counts every model's; a gallery holds only the active model's.
+    """
+    try:
+        model_id = active_model_id(RecognitionSettings())
+    except ModelLoadError as exc:
+        return f"cannot tell who must be enrolled again under the configured model: {exc}"
+    people = people_of_other_models(session, model_id=model_id)
+    if not people:
+        return None
+    lines = [
+        f"{len(people)} {'person has' if len(people) == 1 else 'people have'} templates of other models "
+        "only, "
+        f"none of the active model {model_id}: no gate or API search finds them until they are enrolled "
+        "again (facegate enroll --person-id ID PHOTO...)"
+    ]
+    for person in people:
+        models = ", ".join(f"{count} of {other}" for other, count in person.templates_by_model.items())
+        lines.append(f"  {person.id} {person.name}: {models}")
+    return "\n".join(lines)
 
 
 @people_app.command("delete")
