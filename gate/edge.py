@@ -334,7 +334,12 @@ class ApiGallerySource:
         self._cache_failures.recovered()
 
     def _load_cache(self) -> None:
-        """The last synced gallery from disk, confirmed as of when it was written (never younger)."""
+        """The last synced gallery from disk, confirmed as of when it was written (never younger).
+
+        Written after this machine's time now (a clock set back: a dead RTC battery, a step), its age is
+        unknown: it is loaded (the first sync then asks only for what changed) but not confirmed, so every
+        face is denied until the API confirms a gallery.
+        """
         path = self._directory / CACHE_FILE
         if not path.exists():
             return
@@ -344,7 +349,17 @@ class ApiGallerySource:
         except (OSError, StorageError, DeviceRefused, ValueError, KeyError) as exc:
             logger.error("sealed gallery cache %s unusable (%s); waiting for the API", path, exc)
             return
-        age_s = max(0.0, (self._utc_now() - datetime.fromisoformat(state["confirmed_at"])).total_seconds())
+        confirmed_at = datetime.fromisoformat(state["confirmed_at"])
+        age_s = (self._utc_now() - confirmed_at).total_seconds()
+        if age_s < 0:
+            logger.error(
+                "sealed gallery cache %s was written at %s, after this machine's time now (a clock set "
+                "back): its age is unknown; every face is denied until the API confirms a gallery",
+                path,
+                confirmed_at.isoformat(),
+            )
+            self._problem = "sealed gallery cache written after this machine's time now (a clock set back)"
+            return
         self._confirmed_at_s = self._monotonic() - age_s
 
     def _run(self) -> None:
