@@ -79,7 +79,10 @@ class LatestFrameReader:
     logged by its start, a count of failed attempts per `error_log_interval_s` and its end, once
     frames kept coming for `stable_s` (outages between count as failed attempts of the first).
     `stop()` may be called any number of times; it joins the thread, and closing the source's
-    generator releases the capture.
+    generator releases the capture. It waits for the thread at most `stop_wait_s` (None: until it ends): a
+    capture blocked in a call that ignores the camera's timeout (FFmpeg resolving a host name waits as long
+    as the system's resolver does) is left to end on its own, releasing the capture then; a daemon thread, it
+    does not hold up the process's exit.
     """
 
     def __init__(
@@ -91,8 +94,10 @@ class LatestFrameReader:
         reconnect_max_s: float,
         error_log_interval_s: float = 30.0,
         stable_s: float = 30.0,
+        stop_wait_s: float | None = None,
     ) -> None:
         self.source = source
+        self._stop_wait_s = stop_wait_s
         self._monotonic = monotonic
         self._reconnect_initial_s = reconnect_initial_s
         self._reconnect_max_s = reconnect_max_s
@@ -113,16 +118,24 @@ class LatestFrameReader:
     def start(self) -> None:
         """Start the reader thread (once)."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=f"frames:{self.source.name}")
+            self._thread = threading.Thread(target=self._run, name=f"frames:{self.source.name}", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
-        """Stop reading, join the thread and release the source; safe to call more than once."""
+        """Stop reading, join the thread (at most `stop_wait_s`), release the source; safe to call again."""
         self._stopping.set()
         with self._changed:
             self._changed.notify_all()
-        if self._thread is not None:
-            self._thread.join()
+        if self._thread is None:
+            return
+        self._thread.join(self._stop_wait_s)
+        if self._thread.is_alive():
+            logger.warning(
+                "source %s: its capture is still blocked %.1f s after the stop (a call that ignores the "
+                "camera timeout, such as a host name lookup); not waiting for it",
+                self.source.name,
+                self._stop_wait_s,
+            )
 
     def __enter__(self) -> LatestFrameReader:
         self.start()
@@ -264,7 +277,8 @@ def open_frames(
     reconnect_max_s: float,
     error_log_interval_s: float = 30.0,
 ) -> Iterator[Iterator[BgrImage | CapturedFrame | SourceOutage]]:
-    """The frames of `source`, chosen by `is_live_source`; a live reader is stopped on exit.
+    """The frames of `source`, chosen by `is_live_source`; a live reader is stopped on exit, waiting for its
+    capture at most `timeout_s`.
 
     A live source's outage is logged by its start, a count per `error_log_interval_s` and its end, once
     frames kept coming for `error_log_interval_s`: a flapping source is logged as one outage.
@@ -288,6 +302,7 @@ def open_frames(
         reconnect_max_s=reconnect_max_s,
         error_log_interval_s=error_log_interval_s,
         stable_s=error_log_interval_s,
+        stop_wait_s=timeout_s,  # what an open or read that keeps to the timeout has left at most
     )
     with reader:
         yield iter(reader)

@@ -272,6 +272,44 @@ def test_a_count_line_names_a_new_cause_of_the_outage_once(caplog: pytest.LogCap
     assert still.exc_info is not None
 
 
+class HangingCamera:
+    """A camera driver whose open blocks until `release` is set, whatever the camera timeout, as FFmpeg's host
+    name lookup does (it waits as long as the system's resolver); `is_released` once its capture is."""
+
+    def __init__(self) -> None:
+        self.name = "rtsp://cam.lobby.example/hanging"
+        self.is_opening, self.release = threading.Event(), threading.Event()
+        self.is_released = threading.Event()
+
+    def frames(self) -> Generator[BgrImage, None, None]:
+        self.is_opening.set()
+        try:
+            self.release.wait()
+            raise CameraUnavailable(f"{self.name}: host name not resolved")
+            yield  # a generator, as a FrameSource's frames are
+        finally:
+            self.is_released.set()
+
+
+def test_a_stop_waits_for_a_hung_camera_open_only_its_bound(caplog: pytest.LogCaptureFixture) -> None:
+    """stop() joined the capture thread however long its call blocked: FFmpeg resolving a camera's host name
+    ignores the open timeout (10 s by glibc's defaults with a resolver that does not answer, whatever
+    camera_timeout_s), so a stopping worker waited that long, past the daemon's stop_timeout_s: killed."""
+    camera = HangingCamera()
+    reader = LatestFrameReader(
+        camera, monotonic=time.monotonic, reconnect_initial_s=0.05, reconnect_max_s=0.05, stop_wait_s=0.05
+    )
+    try:
+        reader.start()
+        assert camera.is_opening.wait(WAIT_S)
+        reader.stop()
+        assert not camera.is_released.is_set()  # stop() returned while the open was still blocked
+    finally:
+        camera.release.set()
+    assert camera.is_released.wait(WAIT_S)  # released by the thread once the call returned
+    assert f"source {camera.name}: its capture is still blocked 0.1 s after the stop" in caplog.text
+
+
 class FlappingCamera:
     """A camera driver that flaps `cycles` times: its open is refused, it opens and ends without a frame,
     it opens and ends after 3 frames. Then it delivers `stable_frames` frames and holds its last one until
