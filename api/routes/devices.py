@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -27,10 +28,12 @@ from storage import (
     append_new_events,
     device_doors,
     device_sync,
+    find_api_key,
     former_names_of,
     register_device,
 )
 
+logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/devices", tags=["devices"])
 DeviceOnlyKey = Annotated[ApiKey, Depends(require_role(Role.device))]
 MAX_WAIT_S = 55.0
@@ -101,12 +104,20 @@ def gallery_route(
 ) -> GallerySyncPublic:
     """The change since the device's version, sealed to it; at that version, waits up to `wait_s` first.
 
-    The wait holds no database connection: the request's transaction ends before it.
+    The wait holds no database connection: the request's transaction ends before it. The key is checked
+    again after it: one revoked or expired meanwhile gets 401 and no gallery.
     """
     session.commit()
     if body.version is not None and body.wait_s > 0:
         feed = services.gallery_feed or GalleryChangeFeed(services.engine, mode="poll", poll_s=1.0)
         feed.wait_for_change(body.version, timeout_s=body.wait_s)
+        if find_api_key(session, key.key_id, now=services.clock()) is None:
+            logger.info("device key %s revoked or expired while its gallery sync waited", key.key_id)
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "API key revoked or expired while the request waited",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
     answer = device_sync(
         session,
         services.keyring,

@@ -1,9 +1,12 @@
-"""/api-keys: keys for every role, revocation and expiry at once, failures limited and audited."""
+"""/api-keys: keys for every role, revocation and expiry at once (a waiting device sync included), failures
+limited and audited."""
 
 from __future__ import annotations
 
 import base64
 import logging
+import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +16,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli_app
+from api.routes.devices import MAX_WAIT_S
 from api.settings import ApiSettings
 from recognition import Recognizer
 from storage import (
@@ -20,8 +24,11 @@ from storage import (
     EventFilter,
     Keyring,
     Role,
+    bump_gallery_version,
     generate_device_key_pair,
+    list_api_keys,
     query_events,
+    revoke_api_key,
     session_scope,
 )
 from tests.api.conftest import ApiHarness, make_services, make_tokens, wait_for_gallery
@@ -194,3 +201,57 @@ def test_a_gate_behind_the_address_of_failing_keys_still_syncs(
     assert [answer.status_code for answer in answers] == [200, 200, 200], [a.text for a in answers]
     assert [answer.status_code for answer in after] == [429, 429, 429]
     assert all("too many failed authentications" in answer.json()["detail"] for answer in after)
+
+
+def _revoke_once_it_authenticated(engine: Engine, key_id: str, at: datetime, errors: list[str]) -> None:
+    """Revoke the key and change the gallery once the waiting request has recorded its use at `at` (its
+    authentication passed), so that the request learns of both only from the database."""
+    deadline_s = time.monotonic() + 60
+    while time.monotonic() < deadline_s:
+        with session_scope(engine) as session:
+            keys, _ = list_api_keys(session, limit=1000)
+            used_at = next(key.last_used_at for key in keys if key.token_id == key_id)
+            if used_at is not None and used_at >= at:
+                revoke_api_key(session, key_id, now=at)
+                bump_gallery_version(session)
+                return
+        time.sleep(0.01)
+    errors.append("the waiting sync never authenticated")
+
+
+def test_a_device_key_revoked_during_a_waiting_sync_gets_401_not_the_gallery(
+    engine: Engine, keyring: Keyring, recognizer: Recognizer, group_faces: list[bytes]
+) -> None:
+    """A stolen gate's key is revoked while its long poll waits (up to 55 s); someone is enrolled meanwhile.
+    The route checked the key before the wait only, so the answer after it sealed the new templates to the
+    revoked device."""
+    now = [datetime.now(UTC)]
+    services = make_services(engine, keyring, recognizer, clock=lambda: now[0])
+    admin = make_tokens(engine)[Role.admin]
+    pair = generate_device_key_pair()
+    with TestClient(create_app(services, settings=ApiSettings())) as client:
+        wait_for_gallery(services)
+        body = {"role": "device", "label": "stolen", "doors": ["front"], "create_doors": True}
+        device = client.post("/api-keys", json=body, headers=_bearer(admin)).json()["token"]
+        person = client.post("/people", json={"name": "Ann"}, headers=_bearer(admin)).json()["id"]
+        photos = [("photos", ("ann.jpg", group_faces[0], "image/jpeg"))]
+        enrolled = client.post(f"/people/{person}/faces", files=photos, headers=_bearer(admin))
+        assert enrolled.status_code == 201, enrolled.text
+        key = {"x25519_public_key": base64.b64encode(pair.public_key).decode()}
+        assert client.post("/devices/register", json=key, headers=_bearer(device)).status_code == 200
+        sync = {"model_id": recognizer.model_id, "version": None}
+        version = client.post("/devices/gallery", json=sync, headers=_bearer(device)).json()["version"]
+
+        now[0] += timedelta(minutes=5)  # the waiting sync's authentication records this time as its use
+        errors: list[str] = []
+        revoker = threading.Thread(
+            target=_revoke_once_it_authenticated, args=(engine, device.split("_")[1], now[0], errors)
+        )
+        revoker.start()
+        waiting = {**sync, "version": version, "template_ids": [], "wait_s": MAX_WAIT_S}
+        answer = client.post("/devices/gallery", json=waiting, headers=_bearer(device))
+        revoker.join()
+
+    assert errors == []
+    assert answer.status_code == 401, answer.text
+    assert answer.headers["www-authenticate"] == "Bearer"
