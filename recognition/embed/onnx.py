@@ -4,6 +4,7 @@ third-party models, fed exactly as their bundle's `Preprocessing` says."""
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ class OnnxBundleEmbedder(BundleDescribedEmbedder):
         model_input = self._session.get_inputs()[0]
         self._input_name = model_input.name
         self._check_input_shape(model_input.shape, model_path)
+        self._check_output_shape(self._session.get_outputs()[0].shape, model_path)
         logger.debug("%s runs on %s", self.model_id, self._session.get_providers()[0])
 
     def _check_input_shape(self, shape: list[int | str | None], model_path: Path) -> None:
@@ -42,6 +44,19 @@ class OnnxBundleEmbedder(BundleDescribedEmbedder):
             raise ModelLoadError(
                 f"{model_path}: input shape {shape} does not take N×{expected[0]}×{height}×{width} "
                 f"as bundle {self.model_id} describes"
+            )
+
+    def _check_output_shape(self, shape: list[int | str | None], model_path: Path) -> None:
+        """A graph whose per-face output size is fixed must give the bundle's dimension: else every face
+        would fail at the door, after a start that looked healthy (a symbolic size is checked per face)."""
+        per_face = shape[1:]
+        if not all(isinstance(dim, int) for dim in per_face):
+            return
+        values = math.prod(int(dim) for dim in per_face if dim is not None)
+        if values != self.dim:
+            raise ModelLoadError(
+                f"{model_path}: output shape {shape} gives {values} values per face, but bundle "
+                f"{self.model_id} declares embedding_dim {self.dim}"
             )
 
     def embed(self, aligned_face: BgrImage) -> npt.NDArray[np.float32]:

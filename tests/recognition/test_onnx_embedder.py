@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -149,3 +150,24 @@ def test_a_file_that_is_not_an_onnx_graph_is_a_load_error(tmp_path: Path) -> Non
     (tmp_path / "none.onnx").write_bytes(b"not a protobuf")
     with pytest.raises(ModelLoadError, match="onnxruntime could not load"):
         OnnxBundleEmbedder(tmp_path / "none.onnx", bundle=fake_bundle())
+
+
+@pytest.mark.model
+def test_a_bundle_declaring_another_dimension_than_its_graph_gives_is_a_load_error(tmp_path: Path) -> None:
+    # A third-party bundle.json that says 512 for MobileFaceNet's 128-d graph: it loaded, the gate started
+    # healthy and every face at the door was a recognition_error ("returned 128 values, expected 512").
+    search = _weights_search()
+    located = find_bundle(MOBILEFACENET, search)
+    bundle_dir = tmp_path / "bundles" / "declared-512"
+    bundle_dir.mkdir(parents=True)
+    (bundle_dir / located.bundle.weights_file).write_bytes(locate_weights(located, search).read_bytes())
+    wrong = located.bundle.model_copy(update={"name": "declared-512", "embedding_dim": 512})
+    write_bundle_file(wrong, bundle_dir / "bundle.json")
+    with pytest.raises(
+        ModelLoadError,
+        match=re.escape(
+            "output shape [1, 128] gives 128 values per face, but bundle declared-512@a6cc903 declares "
+            "embedding_dim 512"
+        ),
+    ):
+        load_bundle_embedder("declared-512", BundleSearch(bundle_dirs=(tmp_path / "bundles",)))
