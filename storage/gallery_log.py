@@ -238,15 +238,19 @@ def gallery_delta(
 def _templates_by_id(
     session: Session, cipher: Cipher, *, model_id: str, template_ids: list[str]
 ) -> list[DecryptedTemplate]:
-    """The named templates of one model that still exist (a removed person's are gone), decrypted."""
+    """The named templates of one model that still exist (a removed person's are gone), decrypted.
+
+    Their owners' data keys are read first, as `load_templates` reads them: read after the templates (in
+    a statement of its own, which sees what committed since), a person erased in between had templates
+    but no key, and the delta failed with NotFound.
+    """
     found: list[DecryptedTemplate] = []
     for start in range(0, len(template_ids), _IN_CLAUSE_ROWS):
         chunk = template_ids[start : start + _IN_CLAUSE_ROWS]
-        query = select_columns(*_COLUMNS).where(
-            col(FaceTemplate.model_id) == model_id, col(FaceTemplate.id).in_(chunk)
-        )
-        rows = session.connection().execute(query).all()
-        data_keys = unwrap_person_keys(session, cipher, person_ids=sorted({row[1] for row in rows}))
+        named = (col(FaceTemplate.model_id) == model_id, col(FaceTemplate.id).in_(chunk))
+        owners = select(FaceTemplate.person_id).where(*named).distinct()
+        data_keys = unwrap_person_keys(session, cipher, person_ids=owners)
+        rows = session.connection().execute(select_columns(*_COLUMNS).where(*named)).all()
         found.extend(_decrypt(rows, data_keys, model_id))
     return found
 
