@@ -38,6 +38,7 @@ class CameraHealth:
     door: str
     state: str = "starting"
     state_since_s: float = 0.0
+    added_at_s: float = 0.0
     pid: int | None = None
     last_frame_at_s: float | None = None
     frames: int = 0
@@ -50,7 +51,9 @@ class HealthBoard:
     """Per-camera state for `/healthz`, updated from telemetry and by the daemon; thread-safe.
 
     A camera is unhealthy when its worker is dead (state "restarting" or "failed") or when it has
-    delivered no frame for longer than `max_camera_silence_s` (counted from its start while it has none).
+    delivered no frame for longer than `max_camera_silence_s` (counted from its first start while it has
+    none: a worker restarted after a crash is no sign of life, so one that crashes in a loop before its first
+    frame stays unhealthy while it starts).
     A camera whose finite source (file, folder) ended is "finished" and healthy.
     """
 
@@ -62,7 +65,8 @@ class HealthBoard:
 
     def add_camera(self, camera: str, *, door: str) -> None:
         with self._lock:
-            self._cameras[camera] = CameraHealth(door=door, state_since_s=self._clock())
+            now_s = self._clock()
+            self._cameras[camera] = CameraHealth(door=door, state_since_s=now_s, added_at_s=now_s)
 
     def set_state(self, camera: str, state: str, *, pid: int | None = None) -> None:
         """Record a worker's lifecycle state: starting, running, restarting, failed, finished, stopped."""
@@ -94,7 +98,7 @@ class HealthBoard:
             return False
         if health.state == "finished":
             return True
-        seen_at_s = health.last_frame_at_s if health.last_frame_at_s is not None else health.state_since_s
+        seen_at_s = health.last_frame_at_s if health.last_frame_at_s is not None else health.added_at_s
         return now_s - seen_at_s <= self._max_camera_silence_s
 
     def report(self) -> tuple[bool, dict[str, Any]]:

@@ -17,14 +17,21 @@ def camera_worker(camera: CameraSpec, telemetry: Telemetry, stop: GracefulStop) 
     """Runs in the worker process. Source "crash-once:PATH" fails on its first run, "crash-times:N:PATH"
     on its first N runs (PATH counts them), "flap-times:N:PATH" sends one frame, then fails, on its first N
     runs; "crash-late:PATH" fails on its first run and on its second once the file PATH.crash exists;
-    "3-frames" ends; a device path ("/dev/...") or a stream URL ("udp://...") sends 3 frames and ends, as a
-    camera read frame by frame ends when it goes away."""
+    "crash-then-silent:PATH" fails on its first run and sends nothing on later ones (a camera that never
+    opens again) until the stop; "3-frames" ends; a device path ("/dev/...") or a stream URL ("udp://...")
+    sends 3 frames and ends, as a camera read frame by frame ends when it goes away."""
     if camera.source.startswith("crash-once:"):
         marker = Path(camera.source.split(":", 1)[1])
         if not marker.exists():
             marker.write_text(str(os.getpid()))
             raise RuntimeError("camera driver crashed")
     kind, _, rest = camera.source.partition(":")
+    if kind == "crash-then-silent":
+        if _next_run(Path(rest)) == 1:
+            raise RuntimeError("camera driver crashed on run 1")
+        while not stop.is_stopping:
+            time.sleep(0.02)
+        return
     if kind in ("crash-times", "flap-times"):
         times, path = rest.split(":", 1)
         run = _next_run(Path(path))
