@@ -16,6 +16,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from gate.decision import DOOR_ERROR, DOOR_UNCONFIRMED
 from gate.metrics import (
     Clock,
     DecisionMade,
@@ -25,10 +26,13 @@ from gate.metrics import (
     TelemetryEvent,
     WorkerRestarted,
 )
+from storage import Decision
 
 logger = logging.getLogger(__name__)
 
 HEALTHY_STATES = frozenset({"starting", "running", "finished"})
+DOOR_FAILURES = frozenset({DOOR_ERROR, DOOR_UNCONFIRMED})
+"""A grant's unlock that never left, or was sent and never confirmed: the door is not known to work."""
 
 
 @dataclass
@@ -44,6 +48,8 @@ class CameraHealth:
     frames: int = 0
     outages: int = 0
     restarts: int = 0
+    door_state: str = "unknown"  # until its first unlock: "ok" (the last one worked) or "failing"
+    door_failures: int = 0
     decisions: Counter[str] = field(default_factory=Counter)
 
 
@@ -54,7 +60,9 @@ class HealthBoard:
     delivered no frame for longer than `max_camera_silence_s` (counted from its first start while it has
     none: a worker restarted after a crash is no sign of life, so one that crashes in a loop before its first
     frame stays unhealthy while it starts).
-    A camera whose finite source (file, folder) ended is "finished" and healthy.
+    A camera whose finite source (file, folder) ended is "finished" and healthy. A camera is unhealthy too
+    while its door's last unlock failed (door_error or door_unconfirmed), until an unlock works again: the
+    frames still come, but no grant opens the door.
     """
 
     def __init__(self, *, max_camera_silence_s: float, clock: Clock) -> None:
@@ -86,8 +94,13 @@ class HealthBoard:
                     health.frames += 1
                     if health.state == "starting":
                         health.state = "running"
-                case DecisionMade(decision=decision):
+                case DecisionMade(decision=decision, reason=reason):
                     health.decisions[decision] += 1
+                    if reason in DOOR_FAILURES:
+                        health.door_state = "failing"
+                        health.door_failures += 1
+                    elif decision == Decision.granted.value:
+                        health.door_state = "ok"
                 case OutageSeen():
                     health.outages += 1
                 case WorkerRestarted():
@@ -95,6 +108,8 @@ class HealthBoard:
 
     def _is_healthy(self, health: CameraHealth, now_s: float) -> bool:
         if health.state not in HEALTHY_STATES:
+            return False
+        if health.door_state == "failing":
             return False
         if health.state == "finished":
             return True
@@ -117,6 +132,8 @@ class HealthBoard:
                     "frames": h.frames,
                     "outages": h.outages,
                     "restarts": h.restarts,
+                    "door_state": h.door_state,
+                    "door_failures": h.door_failures,
                     "decisions": dict(h.decisions),
                 }
                 for name, h in self._cameras.items()
