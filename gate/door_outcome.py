@@ -10,6 +10,7 @@ granted, the door may have opened) is still logged and audited as a decision.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import replace
 
 from gate.access_policy import DoorPolicy
@@ -67,7 +68,9 @@ class DoorOutcome:
     ) -> Verdict:
         """Apply the door's access policy, drive the door and audit; the verdict as finally decided."""
         verdict = self._authorise(verdict, policy)
-        verdict = self._open_door(verdict)
+        # A grant's unlock id is its audit event's event_uid: a door controller's log names the event.
+        unlock_id = str(uuid.uuid4()) if verdict.decision is Decision.granted else None
+        verdict = self._open_door(verdict, unlock_id)
         self.logger.info(
             "door %s track %d: %s (%s) person=%s score=%s",
             self.door,
@@ -77,7 +80,8 @@ class DoorOutcome:
             verdict.person_id,
             verdict.score,
         )
-        self.io.record(self._event(verdict, threshold, rule=rule, track_id=track_id, pad=pad))
+        event = self._event(verdict, threshold, rule=rule, track_id=track_id, pad=pad, event_uid=unlock_id)
+        self.io.record(event)
         return verdict
 
     def _authorise(self, verdict: Verdict, policy: DoorPolicy) -> Verdict:
@@ -88,13 +92,15 @@ class DoorOutcome:
             return verdict
         return replace(verdict, decision=Decision.denied, reason=NOT_AUTHORISED)
 
-    def _open_door(self, verdict: Verdict) -> Verdict:
+    def _open_door(self, verdict: Verdict, unlock_id: str | None) -> Verdict:
         """Unlock for a grant. An unlock that never left turns the grant into a denial (door_error); one
         sent but not confirmed keeps it granted as door_unconfirmed: the door may have opened."""
-        if verdict.decision is not Decision.granted:
+        if verdict.decision is not Decision.granted or unlock_id is None:
             return verdict
         try:
-            self.io.actuator.unlock(door=self.door, duration_s=self.settings.door.unlock_s)
+            self.io.actuator.unlock(
+                door=self.door, duration_s=self.settings.door.unlock_s, unlock_id=unlock_id
+            )
         except DoorUnconfirmed as exc:
             self.door_failures.failed(exc)
             return replace(verdict, reason=DOOR_UNCONFIRMED)
@@ -112,8 +118,10 @@ class DoorOutcome:
         rule: str,
         track_id: int | None,
         pad: PadEvidence | None = None,
+        event_uid: str | None = None,
     ) -> AuditEventCreate:
         return AuditEventCreate(
+            event_uid=event_uid,
             door=self.door,
             source=self.source_name,
             track_id=track_id,

@@ -184,12 +184,13 @@ class EventJournal:
         _fsync_dir(self._dir)
 
     def append(self, event: AuditEventCreate) -> JournalEntry:
-        """Journal one event durably (fsync) under a new uid; its decision time is now unless it has one.
+        """Journal one event durably (fsync) under its `event_uid` (a grant's unlock id, which the door was
+        sent), else a new uid; its decision time is now unless it has one.
 
         Raises:
             JournalError: the journal cannot be written (disk full, I/O error, closed).
         """
-        uid = str(uuid.uuid4())
+        uid = event.event_uid or str(uuid.uuid4())
         occurred_at = event.occurred_at or self._utc_now()
         entry = JournalEntry(
             uid=uid, event=event.model_copy(update={"event_uid": uid, "occurred_at": occurred_at})

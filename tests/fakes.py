@@ -37,6 +37,7 @@ class Unlock:
 
     door: str
     duration_s: float
+    unlock_id: str = ""
 
 
 @dataclass
@@ -45,8 +46,8 @@ class RecordingDoor:
 
     unlocks: list[Unlock] = field(default_factory=list)
 
-    def unlock(self, *, door: str, duration_s: float) -> None:
-        self.unlocks.append(Unlock(door=door, duration_s=duration_s))
+    def unlock(self, *, door: str, duration_s: float, unlock_id: str) -> None:
+        self.unlocks.append(Unlock(door=door, duration_s=duration_s, unlock_id=unlock_id))
 
     def close(self) -> None:
         pass
@@ -150,7 +151,7 @@ class FailingDoor:
 
     attempts: int = 0
 
-    def unlock(self, *, door: str, duration_s: float) -> None:
+    def unlock(self, *, door: str, duration_s: float, unlock_id: str) -> None:
         self.attempts += 1
         raise ActuatorError(f"relay of door {door} did not answer")
 

@@ -78,8 +78,8 @@ class GpioRelayDoor:
         self._generation = 0
         self._relock_at_s = float("-inf")
 
-    def unlock(self, *, door: str, duration_s: float) -> None:
-        """Energise the relay and (re)schedule the relock.
+    def unlock(self, *, door: str, duration_s: float, unlock_id: str) -> None:
+        """Energise the relay and (re)schedule the relock (`unlock_id` is not needed: nothing redelivers).
 
         Raises:
             ActuatorError: the pin could not be driven; the relock already scheduled stays in place.

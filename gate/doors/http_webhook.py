@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import queue
 import threading
@@ -17,6 +16,7 @@ from typing import IO
 
 from pydantic import SecretStr
 
+from gate.door import unlock_message
 from gate.errors import ActuatorError, DoorUnconfirmed
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,8 @@ class _MarkedHttpsHandler(urllib.request.HTTPSHandler):
 
 
 class HttpWebhookDoor:
-    """POSTs `{"door", "action": "unlock", "duration_s", "at"}` as JSON; any answer but 2xx is a failure."""
+    """POSTs `{"door", "action": "unlock", "duration_s", "at", "unlock_id"}` as JSON, the unlock_id also as
+    the `Idempotency-Key` header; any answer but 2xx is a failure."""
 
     def __init__(
         self,
@@ -116,16 +117,14 @@ class HttpWebhookDoor:
         self._token = token
         self._utc_now = utc_now
 
-    def _request(self, *, door: str, duration_s: float) -> urllib.request.Request:
-        body = {"door": door, "action": "unlock", "duration_s": duration_s, "at": self._utc_now().isoformat()}
-        headers = {"Content-Type": "application/json"}
+    def _request(self, *, door: str, duration_s: float, unlock_id: str) -> urllib.request.Request:
+        body = unlock_message(door=door, duration_s=duration_s, at=self._utc_now(), unlock_id=unlock_id)
+        headers = {"Content-Type": "application/json", "Idempotency-Key": unlock_id}
         if self._token is not None:
             headers["Authorization"] = f"Bearer {self._token.get_secret_value()}"
-        return urllib.request.Request(
-            self._url, data=json.dumps(body).encode(), headers=headers, method="POST"
-        )
+        return urllib.request.Request(self._url, data=body, headers=headers, method="POST")
 
-    def unlock(self, *, door: str, duration_s: float) -> None:
+    def unlock(self, *, door: str, duration_s: float, unlock_id: str) -> None:
         """POST the unlock and wait at most `timeout_s` for a 2xx answer.
 
         The POST runs on a thread of its own: a socket timeout bounds each read, not the answer, so a
@@ -139,7 +138,7 @@ class HttpWebhookDoor:
             ActuatorError: the webhook answered with a status other than 2xx, or the request was never
                 sent (unreachable: DNS, refused, connect or TLS failure, or `timeout_s` spent before it).
         """
-        request = self._request(door=door, duration_s=duration_s)
+        request = self._request(door=door, duration_s=duration_s, unlock_id=unlock_id)
         sending = _Sending()
         answer: queue.SimpleQueue[int | ActuatorError] = queue.SimpleQueue()
         thread = threading.Thread(

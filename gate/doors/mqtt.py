@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -13,6 +12,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import SecretStr
 
+from gate.door import unlock_message
 from gate.errors import ActuatorError, DoorUnconfirmed
 
 logger = logging.getLogger(__name__)
@@ -22,7 +22,11 @@ _KEEPALIVE_S = 60
 
 
 class MqttDoor:
-    """Publishes `{"door", "action": "unlock", "duration_s", "at"}` as JSON to a topic at QoS 1.
+    """Publishes `{"door", "action": "unlock", "duration_s", "at", "unlock_id"}` as JSON to a topic at QoS 1.
+
+    QoS 1 is at least once: the broker may deliver the message to the door's controller twice (a
+    controller that reconnects before its PUBACK reaches the broker), so the controller should drop an
+    `unlock_id` it has acted on.
 
     Every unlock opens its own clean session, so an unlock that was not acknowledged in time is
     dropped with the session instead of being delivered late by a reconnect. Once the PUBLISH is handed
@@ -98,7 +102,7 @@ class MqttDoor:
         # From here the PUBLISH may be on its way: the broker can have it though no PUBACK comes back.
         self._pump(client, info.is_published, deadline_s=deadline_s, awaited="PUBACK", error=DoorUnconfirmed)
 
-    def unlock(self, *, door: str, duration_s: float) -> None:
+    def unlock(self, *, door: str, duration_s: float, unlock_id: str) -> None:
         """Connect, publish at QoS 1 and wait for the broker's PUBACK, all within `timeout_s` (the TCP
         connect included; a host name's resolution is not bounded by it).
 
@@ -107,7 +111,7 @@ class MqttDoor:
                 (or dropped the connection before): the door may have opened.
             ActuatorError: the broker is unreachable or refused the connection: nothing was published.
         """
-        body = {"door": door, "action": "unlock", "duration_s": duration_s, "at": self._utc_now().isoformat()}
+        payload = unlock_message(door=door, duration_s=duration_s, at=self._utc_now(), unlock_id=unlock_id)
         connack: list[ReasonCode] = []
         client = self._client(connack)
         deadline_s = self._monotonic() + self._timeout_s
@@ -116,7 +120,7 @@ class MqttDoor:
         except (OSError, ValueError) as exc:
             raise ActuatorError(f"MQTT broker {self._host}:{self._port} unreachable: {exc!r}") from exc
         try:
-            self._publish(client, json.dumps(body).encode(), connack, deadline_s=deadline_s)
+            self._publish(client, payload, connack, deadline_s=deadline_s)
         finally:
             client.disconnect()
         logger.info("door %s unlocked for %.1f s by MQTT topic %s", door, duration_s, self._topic)

@@ -14,6 +14,8 @@ from tests.fakes import RecordingRelayPin
 
 WAIT_S = 5.0
 
+UNLOCK_ID = "0b5c1f6e-8a3d-4c2b-9f1e-2d7a6c4b3e10"
+
 
 @pytest.fixture
 def pin() -> RecordingRelayPin:
@@ -35,7 +37,7 @@ def _levels(pin: RecordingRelayPin) -> list[str]:
 
 def test_unlock_energises_at_once_and_de_energises_after_the_duration(relay, pin) -> None:
     started_s = time.monotonic()
-    relay.unlock(door="front", duration_s=0.1)
+    relay.unlock(door="front", duration_s=0.1, unlock_id=UNLOCK_ID)
     returned_s = time.monotonic()
 
     assert _levels(pin) == ["high"]
@@ -47,8 +49,8 @@ def test_unlock_energises_at_once_and_de_energises_after_the_duration(relay, pin
 
 
 def test_a_second_unlock_while_open_extends_the_open_time(relay, pin) -> None:
-    relay.unlock(door="front", duration_s=0.1)
-    relay.unlock(door="front", duration_s=0.4)
+    relay.unlock(door="front", duration_s=0.1, unlock_id=UNLOCK_ID)
+    relay.unlock(door="front", duration_s=0.4, unlock_id=UNLOCK_ID)
 
     assert pin.lowered.wait(WAIT_S)
     assert _levels(pin) == ["high", "high", "low"]
@@ -57,8 +59,8 @@ def test_a_second_unlock_while_open_extends_the_open_time(relay, pin) -> None:
 
 
 def test_a_shorter_second_unlock_does_not_cut_the_open_time_short(relay, pin) -> None:
-    relay.unlock(door="front", duration_s=0.4)
-    relay.unlock(door="front", duration_s=0.05)
+    relay.unlock(door="front", duration_s=0.4, unlock_id=UNLOCK_ID)
+    relay.unlock(door="front", duration_s=0.05, unlock_id=UNLOCK_ID)
 
     assert not pin.lowered.wait(0.2), "the relay dropped before the first unlock's 0.4 s were over"
     assert pin.lowered.wait(WAIT_S)
@@ -69,7 +71,7 @@ def test_a_shorter_second_unlock_does_not_cut_the_open_time_short(relay, pin) ->
 
 def test_close_de_energises_at_once_and_cancels_the_timer(pin) -> None:
     relay = GpioRelayDoor(pin, monotonic=time.monotonic)
-    relay.unlock(door="front", duration_s=30.0)
+    relay.unlock(door="front", duration_s=30.0, unlock_id=UNLOCK_ID)
     relay.close()
     relay.close()
 
@@ -89,7 +91,7 @@ class FakeDeadPin:
 def test_a_pin_that_cannot_be_driven_raises_actuator_error() -> None:
     relay = GpioRelayDoor(FakeDeadPin(), monotonic=time.monotonic)
     with pytest.raises(ActuatorError, match="GPIO pin"):
-        relay.unlock(door="front", duration_s=1.0)
+        relay.unlock(door="front", duration_s=1.0, unlock_id=UNLOCK_ID)
     relay.close()
 
 

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from gate import ActuatorError, DoorUnconfirmed, HttpWebhookDoor
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+UNLOCK_ID = "0b5c1f6e-8a3d-4c2b-9f1e-2d7a6c4b3e10"
 
 
 @dataclass
@@ -87,22 +88,24 @@ def _door(url: str, *, token: str | None = None, timeout_s: float = 2.0) -> Http
 
 
 def test_an_unlock_posts_the_json_body(webhook: WebhookServer) -> None:
-    _door(webhook.url).unlock(door="front", duration_s=4.0)
+    _door(webhook.url).unlock(door="front", duration_s=4.0, unlock_id=UNLOCK_ID)
 
     [request] = webhook.requests
     assert (request.method, request.path) == ("POST", "/doors/front/unlock")
     assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["Idempotency-Key"] == UNLOCK_ID  # a controller drops a second delivery by it
     assert "Authorization" not in request.headers
     assert json.loads(request.body) == {
         "door": "front",
         "action": "unlock",
         "duration_s": 4.0,
         "at": "2026-01-02T03:04:05+00:00",
+        "unlock_id": UNLOCK_ID,
     }
 
 
 def test_the_token_is_sent_as_a_bearer_authorization_header(webhook: WebhookServer) -> None:
-    _door(webhook.url, token="s3cret-token").unlock(door="front", duration_s=1.0)
+    _door(webhook.url, token="s3cret-token").unlock(door="front", duration_s=1.0, unlock_id=UNLOCK_ID)
     assert webhook.requests[0].headers["Authorization"] == "Bearer s3cret-token"
 
 
@@ -110,7 +113,7 @@ def test_the_token_is_sent_as_a_bearer_authorization_header(webhook: WebhookServ
 def test_an_answer_other_than_2xx_is_an_actuator_error(webhook: WebhookServer, status: int) -> None:
     webhook.status = status
     with pytest.raises(ActuatorError, match=f"webhook of door front answered HTTP {status}") as failure:
-        _door(webhook.url).unlock(door="front", duration_s=1.0)
+        _door(webhook.url).unlock(door="front", duration_s=1.0, unlock_id=UNLOCK_ID)
     assert len(webhook.requests) == 1
     assert type(failure.value) is ActuatorError  # the controller said no: a certain failure
 
@@ -122,13 +125,13 @@ def test_a_webhook_that_acts_and_answers_after_the_timeout_is_door_unconfirmed(
     ActuatorError as a webhook never reached, audited as a certain denial (door_error)."""
     webhook.is_stalled = True
     with pytest.raises(DoorUnconfirmed, match="webhook of door front"):
-        _door(webhook.url, timeout_s=0.2).unlock(door="front", duration_s=1.0)
+        _door(webhook.url, timeout_s=0.2).unlock(door="front", duration_s=1.0, unlock_id=UNLOCK_ID)
     assert len(webhook.requests) == 1
 
 
 def test_an_unreachable_webhook_is_an_actuator_error() -> None:
     with pytest.raises(ActuatorError, match="webhook of door front unreachable") as failure:
-        _door("http://127.0.0.1:1/unlock").unlock(door="front", duration_s=1.0)
+        _door("http://127.0.0.1:1/unlock").unlock(door="front", duration_s=1.0, unlock_id=UNLOCK_ID)
     assert type(failure.value) is ActuatorError  # nothing was sent: not DoorUnconfirmed
 
 
@@ -159,7 +162,7 @@ def test_an_answer_that_is_not_http_is_an_actuator_error(answer: bytes) -> None:
     DoorUnconfirmed, audited as door_unconfirmed."""
     url, server = _one_answer_server(answer)
     with pytest.raises(DoorUnconfirmed, match=re.escape("webhook of door front gave no valid HTTP answer (")):
-        _door(url).unlock(door="front", duration_s=1.0)
+        _door(url).unlock(door="front", duration_s=1.0, unlock_id=UNLOCK_ID)
     server.join(timeout=10.0)
 
 
@@ -190,7 +193,7 @@ def test_a_webhook_that_answers_a_byte_at_a_time_is_given_up_after_the_timeout()
             DoorUnconfirmed, match=re.escape("webhook of door front gave no complete answer within 0.5 s")
         ):
             _door(f"http://127.0.0.1:{listener.getsockname()[1]}/unlock", timeout_s=0.5).unlock(
-                door="front", duration_s=1.0
+                door="front", duration_s=1.0, unlock_id=UNLOCK_ID
             )
     finally:
         done.set()

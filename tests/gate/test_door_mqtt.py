@@ -22,6 +22,7 @@ from tests.gate.pg_proxy import TcpProxy
 BROKER_HOST = "127.0.0.1"
 BROKER_PORT = 1883
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+UNLOCK_ID = "0b5c1f6e-8a3d-4c2b-9f1e-2d7a6c4b3e10"
 
 
 def _door(*, topic: str = "facegate/test", port: int = BROKER_PORT, timeout_s: float = 2.0) -> MqttDoor:
@@ -75,7 +76,7 @@ def subscription(broker: None) -> Iterator[tuple[str, queue.Queue[mqtt.MQTTMessa
 @pytest.mark.integration
 def test_the_subscriber_receives_the_exact_unlock_payload_at_qos_1(subscription) -> None:
     topic, received = subscription
-    _door(topic=topic).unlock(door="front", duration_s=4.0)
+    _door(topic=topic).unlock(door="front", duration_s=4.0, unlock_id=UNLOCK_ID)
 
     message = received.get(timeout=5.0)
     assert message.topic == topic
@@ -85,6 +86,7 @@ def test_the_subscriber_receives_the_exact_unlock_payload_at_qos_1(subscription)
         "action": "unlock",
         "duration_s": 4.0,
         "at": "2026-01-02T03:04:05+00:00",
+        "unlock_id": UNLOCK_ID,
     }
     assert received.empty()
 
@@ -93,8 +95,8 @@ def test_the_subscriber_receives_the_exact_unlock_payload_at_qos_1(subscription)
 def test_each_unlock_is_one_message(subscription) -> None:
     topic, received = subscription
     door = _door(topic=topic)
-    door.unlock(door="front", duration_s=1.0)
-    door.unlock(door="back", duration_s=2.0)
+    door.unlock(door="front", duration_s=1.0, unlock_id=UNLOCK_ID)
+    door.unlock(door="back", duration_s=2.0, unlock_id=UNLOCK_ID)
 
     payloads = [json.loads(received.get(timeout=5.0).payload) for _ in range(2)]
     assert [(p["door"], p["duration_s"]) for p in payloads] == [("front", 1.0), ("back", 2.0)]
@@ -110,7 +112,9 @@ def test_a_lost_puback_is_door_unconfirmed_for_the_broker_passed_the_unlock_on(s
     proxy.keep_only_first_replies(1)  # the CONNACK
     try:
         with pytest.raises(DoorUnconfirmed, match=re.escape("sent no PUBACK within 1.0 s")):
-            _door(topic=topic, port=proxy.port, timeout_s=1.0).unlock(door="front", duration_s=1.0)
+            _door(topic=topic, port=proxy.port, timeout_s=1.0).unlock(
+                door="front", duration_s=1.0, unlock_id=UNLOCK_ID
+            )
     finally:
         proxy.close()
     assert json.loads(received.get(timeout=5.0).payload)["door"] == "front"
@@ -121,7 +125,7 @@ def test_a_closed_port_fails_quickly_with_an_actuator_error() -> None:
     port = _closed_port()
     started_s = time.monotonic()
     with pytest.raises(ActuatorError, match=f"MQTT broker {BROKER_HOST}:{port} unreachable") as failure:
-        _door(port=port).unlock(door="front", duration_s=1.0)
+        _door(port=port).unlock(door="front", duration_s=1.0, unlock_id=UNLOCK_ID)
     assert time.monotonic() - started_s < 1.0
     assert type(failure.value) is ActuatorError  # nothing was published: not DoorUnconfirmed
 
@@ -133,7 +137,7 @@ def test_a_broker_that_never_answers_times_out_with_an_actuator_error() -> None:
         port = silent.getsockname()[1]
         started_s = time.monotonic()
         with pytest.raises(ActuatorError, match="sent no CONNACK within 0.3 s") as failure:
-            _door(port=port, timeout_s=0.3).unlock(door="front", duration_s=1.0)
+            _door(port=port, timeout_s=0.3).unlock(door="front", duration_s=1.0, unlock_id=UNLOCK_ID)
     assert 0.3 <= time.monotonic() - started_s < 2.0
     assert type(failure.value) is ActuatorError  # no CONNACK, so no PUBLISH: not DoorUnconfirmed
 
@@ -163,5 +167,7 @@ def test_a_broker_slow_at_each_step_is_given_up_after_the_timeout_in_all() -> No
     server = threading.Thread(target=_slow_broker, args=(listener,), kwargs={"delay_s": 0.7}, daemon=True)
     server.start()
     with pytest.raises(DoorUnconfirmed, match=re.escape("sent no PUBACK within 1.0 s")):
-        _door(port=listener.getsockname()[1], timeout_s=1.0).unlock(door="front", duration_s=1.0)
+        _door(port=listener.getsockname()[1], timeout_s=1.0).unlock(
+            door="front", duration_s=1.0, unlock_id=UNLOCK_ID
+        )
     server.join(timeout=10.0)

@@ -22,6 +22,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import text
 
 from gate import GateRuntime, GateSettings, gate_decisions
 from storage import Decision, EventFilter, StorageSettings, query_events, session_scope
@@ -114,6 +115,13 @@ def _events(engine) -> list[tuple[Decision, str | None, int | None]]:
     return [(e.decision, e.reason, e.person_id) for e in reversed(events)]
 
 
+def _event_uids(engine) -> list[tuple[str, str | None]]:
+    """Each event's decision and event_uid, in the audit log's order (event_uid is no public field)."""
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT decision, event_uid FROM audit_event ORDER BY sequence"))
+        return [(str(decision), uid) for decision, uid in rows]
+
+
 def test_a_broker_away_at_start_and_mid_run_denies_grants_as_door_error_and_the_gate_opens_once_it_is_back(
     tmp_path, engine, keyring, recognizer, group_faces, enroll_person, register_door, broker, caplog
 ):
@@ -152,6 +160,10 @@ def test_a_broker_away_at_start_and_mid_run_denies_grants_as_door_error_and_the_
     ] == (expected)
     assert [(m["door"], m["action"]) for m in sent] == [(DOOR, "unlock"), (DOOR, "unlock")]
     assert broker.received.empty()
+    # Each unlock carries its grant's audit event_uid, by which a controller drops a second delivery (QoS 1).
+    uids = _event_uids(engine)
+    assert [m["unlock_id"] for m in sent] == [uid for decision, uid in uids if decision == "granted"]
+    assert len({uid for _, uid in uids if uid is not None}) == 5
     assert [(decision, reason == "door_error", person) for decision, reason, person in _events(engine)] == (
         expected
     )

@@ -200,6 +200,13 @@ def test_grants_the_enrolled_person_and_denies_the_stranger(
     assert all(d.verdict.margin_cos >= NO_COOLDOWN.decision.min_margin_cos for d in grants)
     assert decisions[1].verdict.score < expected
     assert [(u.door, u.duration_s) for u in door.unlocks] == [(DOOR, NO_COOLDOWN.door.unlock_s)] * len(grants)
+    # Each unlock's id is its grant's audit event_uid, new for each grant (a controller drops repeats by it).
+    with engine.connect() as connection:
+        granted_uids = connection.execute(
+            text("SELECT event_uid FROM audit_event WHERE track_id IN (1, 3) ORDER BY sequence")
+        ).scalars()
+        assert [u.unlock_id for u in door.unlocks] == list(granted_uids)
+    assert len({u.unlock_id for u in door.unlocks}) == 2
 
     rows = _audit_rows(engine)
     assert [(r.track_id, r.decision, r.reason, r.person_id) for r in rows] == [
