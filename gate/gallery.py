@@ -10,6 +10,7 @@ swapped in by one assignment.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from types import TracebackType
@@ -17,7 +18,15 @@ from types import TracebackType
 from gate.errors import GalleryStale
 from gate.failure_log import FailureLog, FailureTexts
 from recognition import Gallery, GallerySync, Recognizer
-from storage import Cipher, DatabaseUnavailable, Engine, StoredGallery, session_scope
+from storage import (
+    Cipher,
+    DatabaseUnavailable,
+    Engine,
+    Session,
+    StoredGallery,
+    people_of_other_models,
+    session_scope,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -129,8 +138,28 @@ class GalleryCache:
             raise error
 
     def _refresh(self) -> None:
+        is_first_load = self._sync.version is None
         with session_scope(self._engine) as session:
             self._sync.refresh(StoredGallery(session, self._keyring, model_id=self._recognizer.model_id))
+            if is_first_load:
+                self._warn_of_other_models(session)
+
+    def _warn_of_other_models(self, session: Session) -> None:
+        """Say once, at the first load, how many people only other models enrolled (a model switch)."""
+        model_id = self._recognizer.model_id
+        people = people_of_other_models(session, model_id=model_id)
+        if not people:
+            return
+        templates = Counter[str]()
+        for person in people:
+            templates.update(person.templates_by_model)
+        logger.warning(
+            "%d people are enrolled only under other models (%s), so not in this gallery of %s: they are "
+            "denied until enrolled again under it (`facegate people list` names them)",
+            len(people),
+            ", ".join(f"{other}: {count} templates" for other, count in sorted(templates.items())),
+            model_id,
+        )
 
     def _enter_outage(self, now: float, exc: DatabaseUnavailable) -> None:
         if self._outage is None:

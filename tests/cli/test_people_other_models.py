@@ -6,32 +6,16 @@ longer recognised; the list's template count counts every model's, so it showed 
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from api.cli import app
 from recognition import BundleSearch, RecognitionSettings, active_model_id, find_bundle
-from storage import Engine, Keyring, create_person, session_scope, store_template
+from storage import Engine, Keyring
+from tests.model_switch import enroll_under
 
 SFACE = "sface-2021dec-int8bq"
 MOBILEFACENET = find_bundle("mobilefacenet-foamliu-onnx", BundleSearch()).bundle.model_id
-
-
-def _enroll(engine: Engine, keyring: Keyring, name: str, *model_ids: str) -> None:
-    vector = np.ones(128, dtype=np.float32) / np.sqrt(128)
-    with session_scope(engine) as session:
-        person = create_person(session, name=name)
-        assert person.id is not None
-        for model_id in model_ids:
-            store_template(
-                session,
-                keyring,
-                person_id=person.id,
-                model_id=model_id,
-                plaintext=vector.tobytes(),
-                source_name=f"{name}.jpg",
-            )
 
 
 def _people_list() -> str:
@@ -43,10 +27,10 @@ def _people_list() -> str:
 def test_people_enrolled_only_under_another_model_are_named(
     configured: Engine, keyring: Keyring, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _enroll(configured, keyring, "Ada", SFACE, SFACE)
-    _enroll(configured, keyring, "Bob", SFACE, MOBILEFACENET)
-    _enroll(configured, keyring, "Cy", MOBILEFACENET)
-    _enroll(configured, keyring, "Dee")  # no template at all: not a model switch's doing
+    enroll_under(configured, keyring, "Ada", SFACE, SFACE)
+    enroll_under(configured, keyring, "Bob", SFACE, MOBILEFACENET)
+    enroll_under(configured, keyring, "Cy", MOBILEFACENET)
+    enroll_under(configured, keyring, "Dee")  # no template at all: not a model switch's doing
 
     assert active_model_id(RecognitionSettings()) == SFACE
     output = _people_list()
@@ -70,14 +54,14 @@ def test_people_enrolled_only_under_another_model_are_named(
 def test_nobody_is_named_when_everyone_has_a_template_of_the_active_model(
     configured: Engine, keyring: Keyring
 ) -> None:
-    _enroll(configured, keyring, "Ada", SFACE)
+    enroll_under(configured, keyring, "Ada", SFACE)
     assert "other models" not in _people_list()
 
 
 def test_an_unknown_configured_model_still_lists_people_and_says_why_it_cannot_tell(
     configured: Engine, keyring: Keyring, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _enroll(configured, keyring, "Ada", SFACE)
+    enroll_under(configured, keyring, "Ada", SFACE)
     monkeypatch.setenv("FACEGATE_RECOGNITION_EMBEDDER__KIND", "bundle")
     monkeypatch.setenv("FACEGATE_RECOGNITION_EMBEDDER__NAME", "no-such-model")
     output = _people_list()
