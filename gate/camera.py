@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus
 
 import cv2
 import numpy as np
@@ -45,19 +45,49 @@ def is_url(source: str) -> bool:
     return scheme is not None and scheme.group().lower() != FILE_URL_SCHEME
 
 
-def redacted_source(source: str) -> str:
-    """The source as it may be logged and audited: a stream URL's password is replaced by `***`.
+_SECRET_NAME_PARTS = ("pass", "pwd", "token", "key", "auth", "sig", "secret", "credential", "session")
+"""A URL parameter is a secret when its name contains one of these (any case): password, passphrase, pwd,
+token, access_token, key, apikey, auth, sig, signature, X-Amz-Signature, X-Amz-Credential, sessionid, ..."""
+_URL_PARTS = re.compile(r"([^/?#]*://)(?:([^/?#]*)(@))?([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?", re.DOTALL)
+"""scheme://, user info, @, host and port, path, ?query, #fragment: split without urlsplit's normalising."""
+_QUERY_PARAM = re.compile(r"(^|[?#&;])([^&;=]*)=([^&;]*)")
+_PATH_PARAM = re.compile(r"(^|[/&;])([^/&;=]*)=([^/&;]*)")  # rtsp://host/user=admin&password=...&channel=1
 
-    Cameras are commonly addressed as rtsp://user:password@host/...; the password must never reach
-    a log line, an error message or the audit log.
+
+def _is_secret_name(name: str) -> bool:
+    lowered = unquote_plus(name).lower()
+    return any(part in lowered for part in _SECRET_NAME_PARTS)
+
+
+def _masked_params(text: str, param: re.Pattern[str]) -> str:
+    def mask(match: re.Match[str]) -> str:
+        start, name, value = match.groups()
+        return f"{start}{name}=***" if value and _is_secret_name(name) else match.group()
+
+    return param.sub(mask, text)
+
+
+def redacted_source(source: str) -> str:
+    """The source as it may be logged and audited: a stream URL with every secret replaced by `***`.
+
+    Secrets are the password of the URL's user (rtsp://user:password@host/...) and the value of every
+    parameter, in the query, the path or the fragment, whose name names a secret (`_SECRET_NAME_PARTS`:
+    srt://host?passphrase=..., http://cam/video.mjpg?pwd=..., signed URLs' sig=..., X-Amz-Signature=...).
+    They must never reach a log line, an error message, /healthz or the audit log. Other parameters
+    (channel=1, user=bob) are kept as written.
     """
-    if not is_url(source):
+    url = _URL_PARTS.match(source)
+    if url is None or not is_url(source):
         return source
-    parts = urlsplit(source)
-    if parts.password is None:
-        return source
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    scheme, userinfo, at, host, path, query, fragment = url.groups(default="")
+    if ":" in userinfo:
+        userinfo = userinfo.split(":", 1)[0] + ":***"
+    path, query, fragment = (
+        _masked_params(path, _PATH_PARAM),
+        _masked_params(query, _QUERY_PARAM),
+        _masked_params(fragment, _QUERY_PARAM),
+    )
+    return f"{scheme}{userinfo}{at}{host}{path}{query}{fragment}"  # else as written: case, an empty `?`
 
 
 class OpencvFrameSource:
