@@ -87,3 +87,34 @@ def _flat_storage(mapped: faiss.Index, *, graph: bool = False) -> np.ndarray:
     inner = faiss.downcast_index(faiss.downcast_index(mapped).index)
     flat = faiss.downcast_index(inner.storage) if graph else inner
     return faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * flat.d).reshape(flat.ntotal, flat.d).copy()
+
+
+def test_a_full_load_after_an_erasure_holds_no_look_alike_pair_naming_the_erased_person(
+    engine: Engine,
+    keyring: Keyring,
+    recognizer: Recognizer,
+    group_faces: list[bytes],
+    enroll_person: Callable[..., int],
+) -> None:
+    """Regression: the survivor's stored neighbour record (taken at its enrollment) still names the erased
+    person, and a gate's full load (a start, a reload) turned it into a look-alike pair of its gallery: the
+    erased person's id and similarity in memory, and the gate's rule text claiming a confusable margin."""
+    ann = enroll_person("Ann", group_faces[0])
+    twin = enroll_person("Twin", group_faces[0])  # the same face: a look-alike pair, recorded with her
+    with session_scope(engine) as session:
+        erase_person(session, ann)
+
+    gallery = GalleryCache(
+        engine=engine, keyring=keyring, recognizer=recognizer, poll_s=POLL_S, monotonic=FakeClock()
+    ).current()
+
+    assert (
+        len(gallery) == 1
+        and gallery.search(gallery_probe(recognizer, group_faces[0]), 1)[0].person_id == twin
+    )
+    assert gallery.confusable_pairs(-1.0) == {} and not gallery.lookalikes(recognizer.cos_threshold)
+
+
+def gallery_probe(recognizer: Recognizer, photo: bytes) -> np.ndarray:
+    (observed,) = recognizer.observe(recognizer.decode(photo))
+    return observed.embedding.vector
