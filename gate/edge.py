@@ -139,7 +139,7 @@ class ApiGallerySource:
         self._max_stale_s = max_stale_s
         self._monotonic = monotonic
         self._utc_now = utc_now
-        self.client = ApiClient(str(config.url), api_key=config.api_key.get_secret_value())
+        self.client = ApiClient(str(config.url), api_key=config.api_key.get_secret_value(), utc_now=utc_now)
         self._keys: DeviceKeyPair | None = None
         self._token_id: str | None = None
         self._version: int | None = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,9 +18,8 @@ from pathlib import Path
 import pytest
 
 from api.app import create_app
-from gate import ApiGallerySourceConfig, EventJournal, JournalDeliverer
+from gate import ApiGallerySourceConfig
 from gate.api_client import ApiClient
-from gate.edge import http_sink
 from storage import Engine, Role, StorageSettings, bind_device_doors, make_engine, session_scope
 from tests.api.conftest import ApiHarness, make_services
 from tests.api.console_browser import serving
@@ -30,7 +28,7 @@ from tests.api.test_devices import _device_id, _edge_gate
 from tests.api.test_statement_timeout import TIMED_OUT
 from tests.concurrency import held_by_another_session
 from tests.gate.edge_support import wait_for
-from tests.gate.journal_support import StepClock, sample_event
+from tests.gate.journal_support import delivering_one_event
 
 API_WAITS_S = 1
 """The API's database waits in these tests (SQLite's busy timeout, PostgreSQL's statement timeout)."""
@@ -125,25 +123,13 @@ def test_under_a_held_lock_an_edge_gates_journal_waits_the_apis_retry_after(
     with caplog.at_level(logging.DEBUG, logger="gate.delivery"):
         with _locked_api(api, engine, database_url, door="front") as url:
             client = ApiClient(url, api_key=api.tokens[Role.device])
-            with EventJournal(tmp_path, utc_now=StepClock()) as journal:
-                deliverer = JournalDeliverer(
-                    journal,
-                    sink=http_sink(client, timeout_s=30.0),
-                    retry_initial_s=0.5,
-                    retry_max_s=10.0,
-                    monotonic=time.monotonic,
+            with delivering_one_event(client, tmp_path):
+                wait_for(
+                    lambda: len(_delivery_lines(caplog)) >= 2,
+                    timeout_s=60.0,
+                    what="the journal's wait after a 503",
                 )
-                deliverer.record(sample_event(1))
-                deliverer.start()
-                try:
-                    wait_for(
-                        lambda: len(_delivery_lines(caplog)) >= 2,
-                        timeout_s=60.0,
-                        what="the journal's wait after a 503",
-                    )
-                    lines = _delivery_lines(caplog)
-                finally:
-                    deliverer.stop(drain_timeout_s=0.0)
+                lines = _delivery_lines(caplog)
     assert lines[0].startswith("audit log unreachable (/devices/events: the API answered 503 Service "), lines
     assert lines[1:] == ["audit journal delivery: next attempt in 5.0 s (the API's Retry-After: 5 s)"]
 

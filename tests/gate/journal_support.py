@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import text
 
+from gate import EventJournal, JournalDeliverer
+from gate.api_client import ApiClient
+from gate.edge import http_sink
 from storage import AuditEventCreate, Decision, Engine, Keyring, query_events, session_scope, verify_chain
 
 
@@ -64,3 +71,23 @@ def chain_holds(engine: Engine, keyring: Keyring) -> bool:
     with session_scope(engine) as session:
         report = verify_chain(session, keyring)
     return report.reason is None
+
+
+@contextmanager
+def delivering_one_event(client: ApiClient, journal_dir: Path) -> Iterator[JournalDeliverer]:
+    """A started JournalDeliverer posting one journalled event through `client` (doubling waits from
+    0.5 s up to 10 s); stopped without draining on leaving."""
+    with EventJournal(journal_dir, utc_now=StepClock()) as journal:
+        deliverer = JournalDeliverer(
+            journal,
+            sink=http_sink(client, timeout_s=30.0),
+            retry_initial_s=0.5,
+            retry_max_s=10.0,
+            monotonic=time.monotonic,
+        )
+        deliverer.record(sample_event(1))
+        deliverer.start()
+        try:
+            yield deliverer
+        finally:
+            deliverer.stop(drain_timeout_s=0.0)
