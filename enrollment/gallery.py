@@ -17,12 +17,14 @@ from recognition import (
     Gallery,
     GallerySource,
     GallerySync,
+    LoadProgress,
     Match,
     Recognizer,
     StoredTemplate,
     TemplateChanges,
+    load_gallery,
 )
-from storage import Cipher, Engine, Session, StoredGallery, iter_templates, session_scope
+from storage import Cipher, Engine, Session, StoredGallery, session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -74,12 +76,18 @@ class GalleryService:
     """
 
     def __init__(
-        self, keyring: Cipher, recognizer: Recognizer, *, monotonic: Callable[[], float] = time.monotonic
+        self,
+        keyring: Cipher,
+        recognizer: Recognizer,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        progress: LoadProgress | None = None,
     ) -> None:
+        """`progress`, when given, is told each full load's progress (a CLI command's progress bar)."""
         self._keyring = keyring
         self._recognizer = recognizer
         self._monotonic = monotonic
-        self._sync = GallerySync(recognizer, monotonic=monotonic)
+        self._sync = GallerySync(recognizer, monotonic=monotonic, progress=progress)
         self._lock = threading.Lock()
         """Held by whoever changes the gallery: a call applying the log, or a full load."""
         self._engine: Engine | None = None
@@ -272,15 +280,22 @@ class _Stoppable:
 
 
 def stored_gallery(
-    session: Session, keyring: Cipher, recognizer: Recognizer, *, lookalike_min_cos: float | None = None
+    session: Session,
+    keyring: Cipher,
+    recognizer: Recognizer,
+    *,
+    lookalike_min_cos: float | None = None,
+    progress: LoadProgress | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Gallery:
-    """A one-off gallery of every stored template of the recognizer's model (for a CLI command).
+    """A one-off gallery of every stored template of the recognizer's model (for a CLI command), loaded as
+    a gate loads it (`load_gallery`: stored look-alike records at the model's threshold, else a search of
+    every template), telling `progress` how it goes.
 
     Raises:
-        UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
+        NotFound, UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
-    templates = (
-        (t.template_id, t.person_id, t.plaintext)
-        for t in iter_templates(session, keyring, model_id=recognizer.model_id)
+    source = StoredGallery(session, keyring, model_id=recognizer.model_id)
+    return load_gallery(
+        source, recognizer, monotonic=monotonic, lookalike_min_cos=lookalike_min_cos, progress=progress
     )
-    return recognizer.new_gallery(templates, lookalike_min_cos=lookalike_min_cos)

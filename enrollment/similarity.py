@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from enrollment.gallery import stored_gallery
-from recognition import Embedding, Gallery, Recognizer
+from recognition import Embedding, Gallery, LoadProgress, Recognizer
 from storage import Cipher, Session
 
 _DUPLICATE_CANDIDATES = 3
@@ -54,12 +54,18 @@ def possible_duplicates(
 
 
 def confusable_pairs(
-    session: Session, keyring: Cipher, recognizer: Recognizer, *, min_score: float
+    session: Session,
+    keyring: Cipher,
+    recognizer: Recognizer,
+    *,
+    min_score: float,
+    progress: LoadProgress | None = None,
 ) -> list[ConfusablePair]:
     """Pairs of enrolled people whose closest templates score at or above `min_score`.
 
     Each template is compared with its nearest templates through the gallery's index (the look-alike
     search the gate uses), not with every other template. Only the recognizer's model counts (D4).
+    `progress` is told how the gallery's load goes (decrypting, then searching look-alikes).
 
     Returns:
         Pairs, highest score first.
@@ -67,7 +73,7 @@ def confusable_pairs(
     Raises:
         UnknownKeyId, DecryptionError: a stored template cannot be decrypted.
     """
-    gallery = stored_gallery(session, keyring, recognizer, lookalike_min_cos=min_score)
+    gallery = stored_gallery(session, keyring, recognizer, lookalike_min_cos=min_score, progress=progress)
     pairs = [
         ConfusablePair(person_a=a, person_b=b, score=score)
         for (a, b), score in gallery.confusable_pairs(min_score).items()

@@ -62,7 +62,14 @@ from recognition.evaluation.protocol import (
     evaluate_verification,
 )
 from recognition.gallery import Gallery, limit_search_threads
-from recognition.gallery_sync import GallerySource, GallerySync, StoredTemplate, TemplateChanges
+from recognition.gallery_sync import (
+    GallerySource,
+    GallerySync,
+    LoadProgress,
+    StoredTemplate,
+    TemplateChanges,
+    load_gallery,
+)
 from recognition.image_io import decode_image, image_suffixes
 from recognition.index.faiss_flat import FaissFlatGallery
 from recognition.index.registry import INDEXES, build_index
@@ -280,6 +287,8 @@ __all__ = [
     "Gallery",
     "GallerySource",
     "GallerySync",
+    "LoadProgress",
+    "load_gallery",
     "StoredTemplate",
     "TemplateChanges",
     "INDEXES",

@@ -21,6 +21,11 @@ logger = logging.getLogger(__name__)
 
 _PROGRESS_EVERY_S = 2.0
 
+LoadProgress = Callable[[str, int, int], None]
+"""Told `(stage, done, total)` as a full load goes: stage `decrypting` counts templates read (total: the
+stored count), then `searching look-alikes` counts those searched (total: those without a stored record;
+`done` 0 when the search starts)."""
+
 
 class StoredTemplate(Protocol):
     """One decrypted template as a source gives it (bytes in `recognition.codec`'s format)."""
@@ -83,9 +88,17 @@ class GallerySync:
     elsewhere (in a thread of its own) while it keeps serving the gallery it has.
     """
 
-    def __init__(self, recognizer: Recognizer, *, monotonic: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        *,
+        monotonic: Callable[[], float],
+        progress: LoadProgress | None = None,
+    ) -> None:
         self._recognizer = recognizer
         self._monotonic = monotonic
+        self._progress = progress
+        """Told each full load's progress (a CLI's progress bar), besides the log lines."""
         self.gallery = recognizer.new_gallery()
         self.version: int | None = None
         """The stored version whose changes are all in `gallery` (None before the first full load)."""
@@ -164,56 +177,73 @@ class GallerySync:
         )
 
     def _full_load(self, source: GallerySource) -> Gallery:
-        """A new gallery from every stored template, with progress lines (H5).
+        return load_gallery(source, self._recognizer, monotonic=self._monotonic, progress=self._progress)
 
-        Every template is decrypted first and the index built once over all of them (trained once,
-        on the whole gallery's sample); look-alike pairs come from the stored neighbour records, and
-        only templates without one are searched, in one batched pass after the build.
-        """
-        total = source.count()
-        progress = _Progress(self._monotonic)
-        keys: list[str] = []
-        owners: list[int] = []
-        neighbours: list[bytes | None] = []
-        vectors = []
-        for batch in source.batches():
-            keys += [t.template_id for t in batch]
-            owners += [t.person_id for t in batch]
-            neighbours += [t.lookalikes for t in batch]
-            vectors.append(
-                vectors_from_bytes([t.plaintext for t in batch], dim=self._recognizer.embedder.dim)
-            )
-            progress.report(len(keys), total)
-        unscanned = sum(record is None for record in neighbours)
-        logger.info(
-            "gallery decrypted: %d templates in %.1f s; building the index (%d without stored look-alikes)",
-            len(keys),
-            progress.elapsed_s(),
-            unscanned,
-        )
-        gallery = self._recognizer.new_gallery()
-        progress.begin("searching look-alikes")
-        gallery.apply(
-            template_keys=keys,
-            person_ids=owners,
-            vectors=np.concatenate(vectors) if vectors else np.empty((0, gallery.dim), dtype=np.float32),
-            neighbours=neighbours,
-            progress=progress.report,
-        )
-        logger.info(
-            "gallery loaded: %d templates, %d look-alike pairs in %.1f s",
-            len(gallery),
-            len(gallery.pairs),
-            progress.elapsed_s(),
-        )
-        return gallery
+
+def load_gallery(
+    source: GallerySource,
+    recognizer: Recognizer,
+    *,
+    monotonic: Callable[[], float],
+    lookalike_min_cos: float | None = None,
+    progress: LoadProgress | None = None,
+) -> Gallery:
+    """A new gallery from every stored template, with progress lines (H5) and `progress` calls.
+
+    Every template is decrypted first and the index built once over all of them (trained once, on the
+    whole gallery's sample), then look-alike pairs are recorded from `lookalike_min_cos` up (default:
+    the model's threshold). At the default they come from the stored neighbour records, which were
+    taken at that threshold, and only templates without one are searched, in one batched pass after the
+    build; below or above it every template is searched (a record holds no pair under the threshold).
+
+    Raises:
+        IndexStateError: stored bytes of the wrong width.
+        Whatever the source raises.
+    """
+    total = source.count()
+    reporter = _Progress(monotonic, progress)
+    keys: list[str] = []
+    owners: list[int] = []
+    neighbours: list[bytes | None] = []
+    vectors = []
+    for batch in source.batches():
+        keys += [t.template_id for t in batch]
+        owners += [t.person_id for t in batch]
+        neighbours += [t.lookalikes for t in batch]
+        vectors.append(vectors_from_bytes([t.plaintext for t in batch], dim=recognizer.embedder.dim))
+        reporter.report(len(keys), total)
+    if lookalike_min_cos is not None:
+        neighbours = [None] * len(keys)
+    logger.info(
+        "gallery decrypted: %d templates in %.1f s; building the index (%d without stored look-alikes)",
+        len(keys),
+        reporter.elapsed_s(),
+        sum(record is None for record in neighbours),
+    )
+    gallery = recognizer.new_gallery(lookalike_min_cos=lookalike_min_cos)
+    reporter.begin("searching look-alikes")
+    gallery.apply(
+        template_keys=keys,
+        person_ids=owners,
+        vectors=np.concatenate(vectors) if vectors else np.empty((0, gallery.dim), dtype=np.float32),
+        neighbours=neighbours,
+        progress=reporter.report,
+    )
+    logger.info(
+        "gallery loaded: %d templates, %d look-alike pairs in %.1f s",
+        len(gallery),
+        len(gallery.pairs),
+        reporter.elapsed_s(),
+    )
+    return gallery
 
 
 class _Progress:
     """A log line every few seconds with the stage's rate and the time left (H5)."""
 
-    def __init__(self, monotonic: Callable[[], float]) -> None:
+    def __init__(self, monotonic: Callable[[], float], progress: LoadProgress | None) -> None:
         self._monotonic = monotonic
+        self._progress = progress
         self._started = self._stage_started = self._reported = monotonic()
         self._stage = "decrypting"
 
@@ -225,6 +255,8 @@ class _Progress:
 
     def report(self, done: int, total: int) -> None:
         """Log a line when one is due; `done` 0 marks the stage's real start (after the index build)."""
+        if self._progress is not None:
+            self._progress(self._stage, done, total)
         now = self._monotonic()
         if done == 0:
             self._stage_started = now

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from api.cli.consoles import console, err_console
+from api.cli.progress import gallery_load_progress
 from api.cli.runtime import cli_errors, image_files, open_runtime
-from enrollment import EnrollmentResult, Photo, enroll, enroll_new_person
+from enrollment import EnrollmentResult, GalleryService, Photo, enroll, enroll_new_person
 from recognition import image_suffixes
 from storage import StorageSettings, session_scope
 
@@ -33,11 +34,19 @@ def enroll_command(
             )
             raise typer.Exit(1)
         loaded = _read_photos(files, max_bytes=runtime.recognizer.limits.max_image_bytes)
-        with session_scope(runtime.engine) as session:
+        with session_scope(runtime.engine) as session, gallery_load_progress() as progress:
             services = (runtime.keyring, runtime.recognizer)
+            # The gallery the photos are compared with, loaded in full with a progress bar.
+            gallery = GalleryService(*services, progress=progress)
             if person_id is None:
                 target_id, result = enroll_new_person(
-                    session, *services, name=name, photos=loaded, settings=runtime.enrollment, pad=runtime.pad
+                    session,
+                    *services,
+                    name=name,
+                    photos=loaded,
+                    settings=runtime.enrollment,
+                    pad=runtime.pad,
+                    gallery=gallery,
                 )
             else:
                 target_id = person_id
@@ -48,6 +57,7 @@ def enroll_command(
                     photos=loaded,
                     settings=runtime.enrollment,
                     pad=runtime.pad,
+                    gallery=gallery,
                 )
     console.print(
         f"person {target_id}: {len(result.template_ids)} templates enrolled ({runtime.recognizer.model_id})"

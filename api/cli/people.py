@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from api.cli.consoles import console, err_console, print_table
+from api.cli.progress import gallery_load_progress
 from api.cli.runtime import cli_errors, database_session, open_runtime, operator_login
 from enrollment import backfill_lookalikes, confusable_pairs
 from recognition import ModelLoadError, RecognitionSettings, active_model_id
@@ -104,7 +105,10 @@ def confusable_command(
         threshold = runtime.recognizer.cos_threshold
         floor = threshold - runtime.enrollment.confusable_margin_cos if min_score is None else min_score
         with session_scope(runtime.engine) as session:
-            pairs = confusable_pairs(session, runtime.keyring, runtime.recognizer, min_score=floor)
+            with gallery_load_progress() as progress:
+                pairs = confusable_pairs(
+                    session, runtime.keyring, runtime.recognizer, min_score=floor, progress=progress
+                )
             unrecorded = count_templates_without_lookalikes(session, model_id=runtime.recognizer.model_id)
             names = {
                 person_id: get_person(session, person_id).name

@@ -199,3 +199,23 @@ def test_the_shared_gallery_follows_enrollments_and_deletions_without_a_rebuild(
         )
     assert now is first and len(now) == 1, "changes are applied to the one gallery, not rebuilt"
     assert [face.person_id for face in found] == [carol]
+
+
+def test_a_full_gallery_load_tells_its_progress_stage_by_stage(
+    engine, keyring, recognizer, group_faces
+) -> None:
+    settings = EnrollmentSettings()
+    for number in range(3):
+        person_id = _new_person(engine, f"person {number}")
+        _enroll(engine, keyring, recognizer, person_id, Photo(f"{number}.jpg", group_faces[number]), settings)
+    told: list[tuple[str, int, int]] = []
+
+    with session_scope(engine) as session:
+        confusable_pairs(session, keyring, recognizer, min_score=-1.0, progress=lambda *at: told.append(at))
+    # Below the model's threshold the stored look-alike records do not say enough: every template is searched.
+    assert told == [("decrypting", 3, 3), ("searching look-alikes", 0, 3), ("searching look-alikes", 3, 3)]
+
+    told.clear()
+    with session_scope(engine) as session:
+        GalleryService(keyring, recognizer, progress=lambda *at: told.append(at)).current(session)
+    assert told == [("decrypting", 3, 3), ("searching look-alikes", 0, 0)]  # every record stored: no search
