@@ -118,8 +118,9 @@ class Gallery:
         A template's pairs come from its stored `neighbours` (`neighbour_records` when it was
         enrolled) where one is given, else from a search of this gallery once every row is added,
         in batches, reporting `progress(searched, to_search)` after each. In a new gallery's first
-        change (a full load) a stored pair with someone not among its templates is left out: they were
-        removed (erased) after the record was taken.
+        change (a full load) a stored pair with someone not among its templates is left out, and in a
+        later one a stored pair with someone it removes: they were removed (erased) after the record was
+        taken.
 
         Raises:
             IndexStateError: a template key already present, vectors of the wrong shape or dtype, or
@@ -140,10 +141,12 @@ class Gallery:
         owners = np.asarray(person_ids, dtype=np.int64)
         unknown = np.asarray([record is None for record in stored], dtype=bool)
         recorded = stored_hits(owners, stored, min_score=self.pairs.min_score)
-        if is_new:  # a record names the neighbours its template had at enrollment: one erased since is gone
-            present = np.isin(recorded[1], owners)
-            recorded = (recorded[0][present], recorded[1][present], recorded[2][present])
-        hits = [recorded]
+        # A record names the neighbours its template had at enrollment: one erased since is gone.
+        if is_new:
+            kept = np.isin(recorded[1], owners)
+        else:
+            kept = ~np.isin(recorded[1], np.asarray(removed_person_ids, dtype=np.int64))
+        hits = [(recorded[0][kept], recorded[1][kept], recorded[2][kept])]
         hits += self._searched_hits(
             owners[unknown], rows[unknown], depth=self.lookalike_templates + 1, progress=progress
         )

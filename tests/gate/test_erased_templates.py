@@ -118,3 +118,29 @@ def test_a_full_load_after_an_erasure_holds_no_look_alike_pair_naming_the_erased
 def gallery_probe(recognizer: Recognizer, photo: bytes) -> np.ndarray:
     (observed,) = recognizer.observe(recognizer.decode(photo))
     return observed.embedding.vector
+
+
+def test_a_change_that_erases_a_person_and_adds_their_look_alike_leaves_no_pair_naming_them(
+    engine: Engine,
+    keyring: Keyring,
+    recognizer: Recognizer,
+    group_faces: list[bytes],
+    enroll_person: Callable[..., int],
+) -> None:
+    """Regression: a look-alike enrolled while she was in the gallery, then her erasure, both in one gate
+    check: the change removed her, then added the look-alike with its stored record naming her, and that
+    pair stayed in the running gate's gallery."""
+    ann = enroll_person("Ann", group_faces[0])
+    clock = FakeClock()
+    cache = GalleryCache(
+        engine=engine, keyring=keyring, recognizer=recognizer, poll_s=POLL_S, monotonic=clock
+    )
+    gallery = cache.current()
+    twin = enroll_person("Twin", group_faces[0])  # its record names Ann, in the gallery at its enrollment
+    with session_scope(engine) as session:
+        erase_person(session, ann)
+    clock.advance(POLL_S)
+
+    assert cache.current() is gallery and len(gallery) == 1  # one change, applied in place
+    assert gallery.search(gallery_probe(recognizer, group_faces[0]), 1)[0].person_id == twin
+    assert gallery.confusable_pairs(-1.0) == {} and not gallery.lookalikes(recognizer.cos_threshold)
