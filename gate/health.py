@@ -21,6 +21,7 @@ from gate.metrics import (
     Clock,
     DecisionMade,
     FrameSeen,
+    GalleryChecked,
     GateMetrics,
     OutageSeen,
     TelemetryEvent,
@@ -50,6 +51,7 @@ class CameraHealth:
     restarts: int = 0
     door_state: str = "unknown"  # until its first unlock: "ok" (the last one worked) or "failing"
     door_failures: int = 0
+    gallery_state: str = "unknown"  # until the first face: "ok" or "unavailable" (every face denied)
     decisions: Counter[str] = field(default_factory=Counter)
 
 
@@ -62,7 +64,8 @@ class HealthBoard:
     frame stays unhealthy while it starts).
     A camera whose finite source (file, folder) ended is "finished" and healthy. A camera is unhealthy too
     while its door's last unlock failed (door_error or door_unconfirmed), until an unlock works again: the
-    frames still come, but no grant opens the door.
+    frames still come, but no grant opens the door; and while its last request for the gallery failed (the
+    database away past gallery_max_stale_s, the API unreachable): every face is denied.
     """
 
     def __init__(self, *, max_camera_silence_s: float, clock: Clock) -> None:
@@ -105,11 +108,13 @@ class HealthBoard:
                     health.outages += 1
                 case WorkerRestarted():
                     health.restarts += 1
+                case GalleryChecked(is_available=is_available):
+                    health.gallery_state = "ok" if is_available else "unavailable"
 
     def _is_healthy(self, health: CameraHealth, now_s: float) -> bool:
         if health.state not in HEALTHY_STATES:
             return False
-        if health.door_state == "failing":
+        if health.door_state == "failing" or health.gallery_state == "unavailable":
             return False
         if health.state == "finished":
             return True
@@ -134,6 +139,7 @@ class HealthBoard:
                     "restarts": h.restarts,
                     "door_state": h.door_state,
                     "door_failures": h.door_failures,
+                    "gallery_state": h.gallery_state,
                     "decisions": dict(h.decisions),
                 }
                 for name, h in self._cameras.items()

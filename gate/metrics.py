@@ -18,9 +18,19 @@ import numpy as np
 import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from gate.errors import GateError
 from gate.loop_io import GalleryReader, GateDecision
 from gate.stream import CapturedFrame, SourceOutage
-from recognition import BgrImage, DetectedFace, Detector, Embedder, Match, Recognizer
+from recognition import (
+    BgrImage,
+    DetectedFace,
+    Detector,
+    Embedder,
+    Match,
+    RecognitionError,
+    Recognizer,
+)
+from storage import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +81,21 @@ class OutageSeen:
 
 
 @dataclass(frozen=True)
+class GalleryChecked:
+    """The gate asked for its gallery and got one (`is_available`) or an error (it denies); sent on change."""
+
+    camera: str
+    is_available: bool
+
+
+@dataclass(frozen=True)
 class WorkerRestarted:
     """The daemon restarted a camera's dead worker."""
 
     camera: str
 
 
-TelemetryEvent = FrameSeen | StageTimed | DecisionMade | OutageSeen | WorkerRestarted
+TelemetryEvent = FrameSeen | StageTimed | DecisionMade | OutageSeen | WorkerRestarted | GalleryChecked
 Telemetry = Callable[[TelemetryEvent], None]
 Clock = Callable[[], float]
 
@@ -115,6 +133,12 @@ class GateMetrics:
             ["camera"],
             registry=self.registry,
         )
+        self.gallery_available = Gauge(
+            "facegate_gallery_available",
+            "1 when the gate's last request for its gallery got one, 0 when it failed (every face denied).",
+            ["camera"],
+            registry=self.registry,
+        )
         self.restarts = Counter(
             "facegate_worker_restarts",
             "Times a dead camera worker was restarted.",
@@ -137,6 +161,8 @@ class GateMetrics:
                 self.outages.labels(camera).inc()
             case WorkerRestarted(camera=camera):
                 self.restarts.labels(camera).inc()
+            case GalleryChecked(camera=camera, is_available=is_available):
+                self.gallery_available.labels(camera).set(1.0 if is_available else 0.0)
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every instrument."""
@@ -232,12 +258,24 @@ class CameraProbe:
         """The gallery callable, its index's searches timed.
 
         One wrapper per gallery object, so the gate still sees the same index until a reload (it caches
-        what it derives from a gallery, such as the look-alike pairs, by identity).
+        what it derives from a gallery, such as the look-alike pairs, by identity). A change between getting
+        a gallery and an error (stale past its limit, unreachable: the gate denies) is sent as GalleryChecked.
         """
         wrapped: dict[str, tuple[GalleryReader, TimedIndex]] = {}
+        was_available: list[bool] = []
+
+        def checked(is_available: bool) -> None:
+            if was_available != [is_available]:
+                was_available[:] = [is_available]
+                self._telemetry(GalleryChecked(self.camera, is_available))
 
         def timed() -> GalleryReader:
-            inner = gallery()
+            try:
+                inner = gallery()
+            except (StorageError, RecognitionError, GateError):  # what run_gate denies as gallery_unavailable
+                checked(False)
+                raise
+            checked(True)
             last = wrapped.get("last")
             if last is None or last[0] is not inner:
                 last = wrapped["last"] = (inner, TimedIndex(inner, report=self._report, clock=self._clock))

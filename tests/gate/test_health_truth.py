@@ -99,6 +99,16 @@ def test_a_restarted_worker_that_never_delivered_a_frame_stays_unhealthy(tmp_pat
     assert not runner.is_alive()
 
 
+def monitored_probe(door: str) -> tuple[CameraProbe, MonitoringServer]:
+    """A probe of camera `door` feeding GateMetrics and a HealthBoard, and their started MonitoringServer."""
+    metrics, health = GateMetrics(), HealthBoard(max_camera_silence_s=3600.0, clock=time.monotonic)
+    health.add_camera(door, door=door)
+    probe = CameraProbe(camera=door, door=door, telemetry=fan_out(metrics, health), clock=time.monotonic)
+    server = MonitoringServer(host="127.0.0.1", port=0, metrics=metrics, health=health)
+    server.start()
+    return probe, server
+
+
 def _wait_for_port(server: MonitoringServer) -> int:
     deadline_s = time.monotonic() + DEADLINE_S
     while server.port == 0:
@@ -127,11 +137,7 @@ def test_a_door_whose_broker_is_away_makes_its_camera_unhealthy_until_it_unlocks
         door={"kind": "mqtt", "host": HOST, "port": mqtt_broker.port, "topic": TOPIC, "timeout_s": 2.0},
         decision={"cooldown_s": 0.0},
     )
-    metrics, health = GateMetrics(), HealthBoard(max_camera_silence_s=3600.0, clock=time.monotonic)
-    health.add_camera(DOOR, door=DOOR)
-    probe = CameraProbe(camera=DOOR, door=DOOR, telemetry=fan_out(metrics, health), clock=time.monotonic)
-    server = MonitoringServer(host="127.0.0.1", port=0, metrics=metrics, health=health)
-    server.start()
+    probe, server = monitored_probe(DOOR)
     seen = []
     try:
         for decision in gate_decisions(runtime, source=video, door=DOOR, settings=settings, probe=probe):

@@ -7,6 +7,7 @@ from gate import (
     CapturedFrame,
     DecisionMade,
     FrameSeen,
+    GalleryChecked,
     GateMetrics,
     OutageSeen,
     SourceOutage,
@@ -48,7 +49,7 @@ def test_gallery_searches_are_timed_as_match(recognizer: Recognizer, group_faces
     matches = gallery().search(observation.embedding.vector, 1)
 
     assert [m.person_id for m in matches] == [7] and len(gallery()) == 1
-    assert events == [StageTimed("front-cam", "match", 0.0)]
+    assert events == [GalleryChecked("front-cam", True), StageTimed("front-cam", "match", 0.0)]  # on change
 
 
 def test_frames_are_counted_with_reader_lag_and_outages(recognizer: Recognizer) -> None:

@@ -14,13 +14,18 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
 import pytest
 
-from gate import GateRuntime, GateSettings, gate_decisions
+from gate import (
+    GateRuntime,
+    GateSettings,
+    gate_decisions,
+)
 from gate.journal import JOURNAL_FILE
 from recognition import vector_from_bytes
 from storage import Decision, Keyring, StorageSettings, iter_templates, make_engine, session_scope
@@ -28,6 +33,7 @@ from tests.fakes import Placement, build_frames
 from tests.gate.journal_support import chain_holds, stored_events
 from tests.gate.mjpeg import MjpegCamera
 from tests.gate.pg_proxy import TcpProxy, proxy_to_test_postgres
+from tests.gate.test_health_truth import _healthz, monitored_probe
 from tests.plaintext import template_leaks
 from tests.processes import killed_on_exit
 
@@ -71,6 +77,16 @@ def write_scenes(folder: Path, recognizer, photos: list[bytes]) -> None:
         cv2.imwrite(str(folder / f"{index:04d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
 
 
+def _runtime(tmp_path: Path, gate_engine, keyring: Keyring, recognizer) -> GateRuntime:
+    """The gate's runtime on `gate_engine` (through the proxy)."""
+    return GateRuntime(
+        storage=StorageSettings(home=tmp_path / "home"),
+        engine=gate_engine,
+        keyring=keyring,
+        recognizer=recognizer,
+    )
+
+
 def test_the_gate_decides_from_its_last_gallery_and_delivers_every_event_once_after_the_outage(
     tmp_path,
     database_url,
@@ -94,12 +110,7 @@ def test_the_gate_decides_from_its_last_gallery_and_delivers_every_event_once_af
         [group_faces[0], group_faces[1], group_faces[5], group_faces[3], group_faces[2]],
     )
     gate_engine = make_engine(proxy.url_for(database_url))
-    runtime = GateRuntime(
-        storage=StorageSettings(home=tmp_path / "home"),
-        engine=gate_engine,
-        keyring=keyring,
-        recognizer=recognizer,
-    )
+    runtime = _runtime(tmp_path, gate_engine, keyring, recognizer)
     journal_dir = tmp_path / "journal"
     settings = GateSettings(
         gallery_poll_s=0.1,  # so the gallery is re-checked, and found unreachable, during the outage
@@ -231,3 +242,50 @@ def test_a_gate_killed_with_sigkill_loses_no_journalled_event(
     assert positions == sorted(positions)  # ... and it arrives in journal order
     assert chain_holds(engine, Keyring([MASTER_KEY]))
     assert journal.stat().st_size == 0
+
+
+def test_a_gallery_unavailable_past_its_stale_limit_makes_the_camera_unhealthy(
+    tmp_path, database_url, engine, keyring, recognizer, group_faces, enroll_person, register_door, proxy
+):
+    """/healthz (the real MonitoringServer, over HTTP) said 200 ok while the database had been away longer
+    than gallery_max_stale_s and every face was denied gallery_unavailable: those denials are audited but
+    yield no decision, so neither the health board nor the metrics saw them. The probe now reports the
+    gallery's state as it is fetched."""
+    register_door(DOOR, engine=engine)
+    alice = enroll_person("Alice", group_faces[0])
+    write_scenes(tmp_path / "frames", recognizer, [group_faces[0], group_faces[0]])
+    gate_engine = make_engine(proxy.url_for(database_url))
+    runtime = _runtime(tmp_path, gate_engine, keyring, recognizer)
+    settings = GateSettings(
+        gallery_poll_s=0.1,  # so the gallery is re-checked, and found unreachable, after the cut
+        gallery_max_stale_s=0.0,  # and served no longer
+        journal_dir=tmp_path / "journal",
+        decision={"cooldown_s": 0.0},
+    )
+    probe, server = monitored_probe(DOOR)
+    seen, is_cut = [], False
+    try:
+        source = str(tmp_path / "frames")
+        for decision in gate_decisions(runtime, source=source, door=DOOR, settings=settings, probe=probe):
+            seen.append((decision.verdict.decision, decision.verdict.person_id))
+            status, body = _healthz(server.port)
+            assert (status, body["cameras"][DOOR]["gallery_state"]) == (200, "ok")
+            proxy.cut()
+            is_cut = True
+            time.sleep(0.2)  # past gallery_poll_s: the next face finds the database away
+        status, body = _healthz(server.port)
+        exposition = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10.0).read()
+    finally:
+        server.stop()
+        if is_cut:
+            proxy.restore()
+        gate_engine.dispose()
+    assert seen == [(Decision.granted, alice)]  # Alice's second visit: denied gallery_unavailable (audited)
+    camera = body["cameras"][DOOR]
+    assert (status, body["status"], camera["healthy"], camera["gallery_state"]) == (
+        503,
+        "unhealthy",
+        False,
+        "unavailable",
+    )
+    assert f'facegate_gallery_available{{camera="{DOOR}"}} 0.0'.encode() in exposition
