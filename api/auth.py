@@ -30,6 +30,7 @@ from limits.strategies import MovingWindowRateLimiter
 
 from api.errors import ErrorRule, WarningThrottle
 from storage import (
+    API_AUDIT_DOOR,
     ApiKey,
     AuditEventCreate,
     AuthFailure,
@@ -46,9 +47,6 @@ logger = logging.getLogger(__name__)
 
 _REDIS_TIMEOUTS_S = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 """A Redis that stops answering costs a request at most this, not a hung worker."""
-
-API_DOOR = "api"
-"""The `door` of audit events written by the API itself (failed authentications)."""
 
 OVER_LIMIT_LINES = ErrorRule(429, warn_every_s=10.0)
 """The rate of the warning lines of failures over the limit, as the error handlers' (api/errors.py): a
@@ -130,7 +128,7 @@ class Authenticator:
         self._count_failure(client)
         source = client if token_id is None else f"{client} token {token_id}"
         event = AuditEventCreate(
-            door=API_DOOR, source=source, decision=Decision.denied, reason=failure, model_id="-"
+            door=API_AUDIT_DOOR, source=source, decision=Decision.denied, reason=failure, model_id="-"
         )
         append_event(session, self.keyring, event)
 

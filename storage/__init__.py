@@ -90,8 +90,16 @@ from storage.devices import (
     window_from_json,
     window_to_json,
 )
-from storage.doors import current_door_name, ensure_door, former_names_of, list_doors
-from storage.erasure_log import ERASURE_DOOR, PERSON_ERASED, TEMPLATE_ERASED, ErasedBy
+from storage.doors import (
+    API_AUDIT_DOOR,
+    ERASURE_DOOR,
+    RESERVED_DOOR_NAMES,
+    current_door_name,
+    ensure_door,
+    former_names_of,
+    list_doors,
+)
+from storage.erasure_log import PERSON_ERASED, TEMPLATE_ERASED, ErasedBy
 from storage.errors import (
     AuditChainError,
     BackupError,
@@ -342,6 +350,8 @@ __all__ = [
     "hold_person",
     "current_door_name",
     "ensure_door",
+    "API_AUDIT_DOOR",
+    "RESERVED_DOOR_NAMES",
     "former_names_of",
     "find_api_key",
     "export_checkpoint",

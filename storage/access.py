@@ -27,7 +27,14 @@ from storage.access_models import (
 )
 from storage.audit import door_sources
 from storage.device_models import DeviceDoor
-from storage.doors import current_door_name, door_called, ensure_door, former_door_names, refuse_unknown_doors
+from storage.doors import (
+    current_door_name,
+    door_called,
+    ensure_door,
+    former_door_names,
+    refuse_reserved_door_name,
+    refuse_unknown_doors,
+)
 from storage.errors import Conflict, DoorsLeftOpen, NotFound
 from storage.gallery_log import bump_gallery_version, lock_gallery_version, record_change
 from storage.models import Door, DoorFormerName, GalleryChangeKind
@@ -361,7 +368,9 @@ def list_doors_with_rules(
 
 
 def _name_taken(session: Session, name: str, *, door_id: int | None = None) -> None:
-    """Raises Conflict when another door than `door_id` has the name now or had it before a rename."""
+    """Raises InvalidValue for a reserved name, Conflict when another door than `door_id` has the name now
+    or had it before a rename."""
+    refuse_reserved_door_name(name)
     holder = door_called(session, name)
     if holder is None or holder.id == door_id:
         return
@@ -376,6 +385,7 @@ def create_door(session: Session, *, name: str) -> DoorPublic:
     """Register a door (a gate set to `unknown_door: register` also registers its own on start).
 
     Raises:
+        InvalidValue: the name is reserved (RESERVED_DOOR_NAMES).
         Conflict: a door has that name, or had it before a rename.
     """
     _name_taken(session, name)
@@ -396,6 +406,7 @@ def rename_door(session: Session, door_id: int, *, name: str, now: datetime) -> 
 
     Raises:
         NotFound: no such door.
+        InvalidValue: the new name is reserved (RESERVED_DOOR_NAMES); a door already so called may be renamed.
         Conflict: another door has that name, or had it before a rename.
     """
     lock_gallery_version(session)

@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Final
 
 from sqlmodel import Session, col, select
 
-from storage.errors import DoorNotFound
+from storage.errors import DoorNotFound, InvalidValue
 from storage.inserts import insert_if_absent
 from storage.models import Door, DoorFormerName, utc_now
+
+API_AUDIT_DOOR: Final = "api"
+"""The `door` of the audit events the API writes itself (failed API and console sign-ins)."""
+ERASURE_DOOR: Final = "people"
+"""The `door` of an erasure's event: the register of people, no door of a building."""
+RESERVED_DOOR_NAMES: Final = {API_AUDIT_DOOR: "failed API and console sign-ins", ERASURE_DOOR: "erasures"}
+"""The audit log's own door names, and what it records under each: no door may be given one, or its gates'
+events would read as these (names compare exactly, as stored)."""
+
+
+def refuse_reserved_door_name(name: str) -> None:
+    """The one check every way of naming a door goes through (create, rename, registration by a gate or
+    a rule or a device key).
+
+    Raises:
+        InvalidValue: `name` is one of RESERVED_DOOR_NAMES.
+    """
+    if name in RESERVED_DOOR_NAMES:
+        raise InvalidValue(
+            f"door name {name!r} is reserved: the audit log records {RESERVED_DOOR_NAMES[name]} under it"
+        )
 
 
 def door_called(session: Session, name: str) -> Door | None:
@@ -67,6 +89,9 @@ def former_names_of(session: Session, doors: Collection[str]) -> dict[str, str]:
 def ensure_door(session: Session, *, name: str) -> Door:
     """The door called `name` (or that was, before a rename), registered now if it is new.
 
+    Raises:
+        InvalidValue: a new door's name is reserved (refuse_reserved_door_name).
+
     Gates of one door may start at once: a missing door is inserted with ON CONFLICT DO NOTHING, so
     the later one waits for the earlier to commit and then reads its door instead of failing on the
     unique name.
@@ -74,6 +99,7 @@ def ensure_door(session: Session, *, name: str) -> Door:
     door = door_called(session, name)
     if door is not None:
         return door
+    refuse_reserved_door_name(name)
     insert_if_absent(session, Door, {"name": name, "created_at": utc_now()}, key=["name"])
     door = session.exec(select(Door).where(Door.name == name)).first()
     assert door is not None, "inserted just now, or by a transaction that has committed it"

@@ -9,11 +9,10 @@ from typing import Final
 from sqlmodel import Session
 
 from storage.audit import append_event
+from storage.doors import ERASURE_DOOR
 from storage.models import AuditEventCreate, Decision
 from storage.protocols import Cipher
 
-ERASURE_DOOR: Final = "people"
-"""The `door` of an erasure's event: the register of people, no door of a building."""
 PERSON_ERASED: Final = "person_erased"
 """The `reason` of the event of a person's deletion or erasure (their templates, data key, memberships)."""
 TEMPLATE_ERASED: Final = "template_erased"
