@@ -77,7 +77,8 @@ class DaemonSettings(BaseSettings):
         10.0,
         gt=0.0,
         le=120.0,
-        description="Time a camera worker gets to stop after SIGTERM before it is killed, in s.",
+        description="Time a camera worker gets to stop after SIGTERM before it is killed, in s, on top of "
+        "its camera's camera_timeout_s and journal_drain_timeout_s (a blocked open, the last delivery).",
     )
 
 

@@ -13,9 +13,12 @@ not a traceback and a line a restart, nor an end and a new start for a worker th
 A worker learns whether its death would begin a new failure from an event the parent sets while that log
 is closed, so only the first death of a failure logs its traceback.
 
-Stopping: SIGTERM or SIGINT to the parent asks it to stop; it sends SIGTERM to the workers in reverse
-start order, gives each `stop_timeout_s`, then stops the monitoring server. In a worker, SIGTERM ends
-the frame loop at the next frame (`GracefulStop`), so the door actuator and the reader are closed.
+Stopping: SIGTERM or SIGINT to the parent asks it to stop; it sends SIGTERM to every worker in reverse
+start order, then waits for them together, each for its stop budget (`stop_budget_s`): its camera's
+`camera_timeout_s` and a little more (a reader blocked in an open or a read returns within it) plus its
+`journal_drain_timeout_s` (the journal's last delivery) plus the daemon's `stop_timeout_s` for the rest;
+a worker still alive then is killed. Then it stops the monitoring server. In a worker, SIGTERM ends the
+frame loop at the next frame (`GracefulStop`), so the door actuator, the journal and the reader are closed.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ from gate.failure_log import FailureLog, FailureTexts
 from gate.health import HealthBoard, MonitoringServer
 from gate.logging_format import LogFormat, configure_gate_logging
 from gate.metrics import Clock, Telemetry, TelemetryEvent, WorkerRestarted
-from gate.stream import is_live_source
+from gate.settings import GateSettings
+from gate.stream import capture_stop_wait_s, is_live_source
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +137,19 @@ def _worker_process(
     finally:
         events.close()
         events.join_thread()
+
+
+def stop_budget_s(camera: GateSettings, daemon: DaemonSettings) -> float:
+    """How long a camera's worker gets after SIGTERM before it is killed, in s.
+
+    Its journal waits up to `journal_drain_timeout_s` for the last delivery; its reader may be blocked in
+    an open or a read, which returns within `camera_timeout_s` and a little more (`capture_stop_wait_s`);
+    `stop_timeout_s` is for the rest (the door, the gallery source, the database engine). A budget of
+    `stop_timeout_s` alone (10 s, as the default camera timeout) had a worker stopped while opening a
+    camera killed.
+    """
+    reader_s = capture_stop_wait_s(camera.camera_timeout_s)
+    return camera.journal_drain_timeout_s + reader_s + daemon.stop_timeout_s
 
 
 @dataclass
@@ -281,20 +298,18 @@ class GateDaemon:
         logger.debug("camera %s: exit code %s; restarting in %.1f s", name, code, worker.backoff_s)
         worker.backoff_s = min(worker.backoff_s * 2.0, self._settings.restart_max_s)
 
-    def _stop_worker(self, worker: _Worker) -> None:
+    def _wait_stopped(self, worker: _Worker, deadline_s: float, *, stopping: list[_Worker]) -> None:
+        """Wait until the SIGTERM'd worker has exited or `deadline_s`, then kill it if it is still alive;
+        meanwhile drain every `stopping` worker: one flushing its queue at exit must not block on a pipe."""
         process = worker.process
-        if process is not None and process.is_alive():
-            process.terminate()
-            deadline_s = self._clock() + self._settings.stop_timeout_s
+        if process is not None:
             while process.is_alive() and self._clock() < deadline_s:
-                self._drain(worker)  # a worker flushing its queue at exit must not block on a full pipe
+                for other in stopping:
+                    self._drain(other)
                 process.join(LOOP_S)
             if process.is_alive():
-                logger.error(
-                    "camera %s: did not stop in %.1f s; killed",
-                    worker.camera.name,
-                    self._settings.stop_timeout_s,
-                )
+                budget_s = stop_budget_s(worker.camera.settings, self._settings)
+                logger.error("camera %s: did not stop in %.1f s; killed", worker.camera.name, budget_s)
                 process.kill()
                 process.join()
         self._drain(worker)
@@ -303,9 +318,16 @@ class GateDaemon:
         worker.process, worker.events = None, None
 
     def _shutdown(self) -> None:
-        """Stop the workers in reverse start order, then the monitoring server; safe to repeat."""
-        for worker in reversed(self._workers):
-            self._stop_worker(worker)
+        """SIGTERM the workers in reverse start order, wait for them together (the stop takes the longest
+        budget, not their sum), then stop the monitoring server; safe to repeat."""
+        stopping = list(reversed(self._workers))
+        deadlines_s = []
+        for worker in stopping:
+            if worker.process is not None and worker.process.is_alive():
+                worker.process.terminate()
+            deadlines_s.append(self._clock() + stop_budget_s(worker.camera.settings, self._settings))
+        for worker, deadline_s in zip(stopping, deadlines_s, strict=True):
+            self._wait_stopped(worker, deadline_s, stopping=stopping)
         if self._server is not None:
             self._server.stop()
         logger.info("gate daemon stopped")

@@ -31,6 +31,16 @@ from recognition import BgrImage
 logger = logging.getLogger(__name__)
 
 POLL_S = 0.1
+CAPTURE_RETURN_S = 2.0
+"""How much later than `timeout_s` an open or read cut off by it returns: FFmpeg's interrupt fires at the
+timeout and the open then unwinds (6.06-6.09 s for 6 s, against a camera that accepts and never answers)."""
+
+
+def capture_stop_wait_s(timeout_s: float) -> float:
+    """How long a stopping reader waits for its capture, in s: an open or a read that keeps to the camera
+    timeout returns within it, so a worker stopped in the middle of one ends without leaving its thread."""
+    return timeout_s + CAPTURE_RETURN_S
+
 
 _UNAVAILABLE = FailureTexts(
     first="source %(where)s: unavailable (%(cause)s); reopening it with backoff",
@@ -302,7 +312,7 @@ def open_frames(
         reconnect_max_s=reconnect_max_s,
         error_log_interval_s=error_log_interval_s,
         stable_s=error_log_interval_s,
-        stop_wait_s=timeout_s,  # what an open or read that keeps to the timeout has left at most
+        stop_wait_s=capture_stop_wait_s(timeout_s),
     )
     with reader:
         yield iter(reader)

@@ -6,9 +6,11 @@ is what is faked); the real gate runs in these processes in tests/cli/test_gate_
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -281,3 +283,62 @@ def test_a_worker_stops_when_its_daemon_is_killed() -> None:
     while not _has_exited(worker_pid):
         assert time.monotonic() < deadline_s, "the orphaned worker kept running"
         time.sleep(0.05)
+
+
+class _SilentHttpCamera:
+    """A real TCP server that accepts every connection and never answers: an HTTP camera's open blocks."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):  # closed by stop()
+            while True:
+                self.accepted.append(self._server.accept()[0])
+
+    def stop(self) -> None:
+        self._server.close()
+        for connection in self.accepted:
+            connection.close()
+
+
+def test_a_worker_stopped_while_its_camera_open_blocks_stops_without_being_killed(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The stop budget was stop_timeout_s alone: a worker whose reader was in an open that returns only at
+    camera_timeout_s (10 s, as stop_timeout_s, by default) was killed. Now it gets camera_timeout_s (and a
+    little more) and journal_drain_timeout_s on top, and ends by itself (its own `camera ... stopped`).
+    The camera timeout is well above the stop timeout, so that a worker killed at the old budget is no
+    matter of timing, and the stop timeout leaves a loaded machine seconds for the worker's exit."""
+    caplog.set_level(logging.INFO, logger="gate.daemon")
+    camera = _SilentHttpCamera()
+    settings = GateSettings(camera_timeout_s=20.0, journal_drain_timeout_s=0.0)
+    spec = CameraSpec("yard", f"reader:http://127.0.0.1:{camera.port}/video.mjpg", "front", settings)
+    health = HealthBoard(max_camera_silence_s=30.0, clock=time.monotonic)
+    daemon = GateDaemon(
+        cameras=[spec],
+        worker_main=camera_worker,
+        settings=DaemonSettings(http_port=0, stop_timeout_s=8.0),
+        telemetry=health,
+        health=health,
+        server=None,
+        clock=time.monotonic,
+        is_verbose=True,  # the worker logs its `camera ... stopped` (info)
+    )
+    runner = threading.Thread(target=daemon.run)
+    runner.start()
+    try:
+        _poll(lambda: len(camera.accepted) > 0, "the worker's reader to connect and wait in its open")
+    finally:
+        daemon.stop()
+        runner.join(DEADLINE_S)
+        camera.stop()
+
+    assert not runner.is_alive()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert "camera yard stopped" in capfd.readouterr().err
+    assert health.report()[1]["cameras"]["yard"]["state"] == "stopped"
