@@ -22,14 +22,7 @@ from sqlalchemy import Connection, Engine, Table, func, insert, select, text, up
 from sqlmodel import SQLModel
 
 from storage.access_models import AccessGroupMember
-from storage.backup_format import (
-    FORMAT,
-    BackupWriter,
-    encode_value,
-    read_header,
-    read_rows,
-    verified_header,
-)
+from storage.backup_format import FORMAT, BackupWriter, VerifiedBackup, encode_value, read_header
 from storage.db import connection_scope
 from storage.errors import BackupError
 from storage.file_modes import fsync_directory, private_directory, private_file, temporary_name
@@ -249,13 +242,16 @@ def _check_master_keys(person_keys: dict[int, dict[str, Any]], master_key_ids: C
         )
 
 
-def _verified_headers(
+def _opened(
     data: Path, keys: Path, *, cipher: Cipher, allow_unauthenticated: bool
-) -> list[dict[str, Any]]:
-    return [
-        verified_header(path, kind, cipher=cipher, allow_unauthenticated=allow_unauthenticated)
-        for path, kind in ((data, "data"), (keys, "keys"))
-    ]
+) -> tuple[VerifiedBackup, VerifiedBackup]:
+    """Both files, once each is known to be a backup of its kind (a swapped pair refused before a read)."""
+    read_header(data, "data")
+    read_header(keys, "keys")
+    return (
+        VerifiedBackup(data, "data", cipher=cipher, allow_unauthenticated=allow_unauthenticated),
+        VerifiedBackup(keys, "keys", cipher=cipher, allow_unauthenticated=allow_unauthenticated),
+    )
 
 
 def check_backup(
@@ -273,8 +269,9 @@ def check_backup(
     Raises:
         BackupError: as `restore_backup` before it writes.
     """
-    _verified_headers(data, keys, cipher=cipher, allow_unauthenticated=allow_unauthenticated)
-    _check_master_keys({row["person_id"]: row for _, row in read_rows(keys)}, master_key_ids)
+    data_file, keys_file = _opened(data, keys, cipher=cipher, allow_unauthenticated=allow_unauthenticated)
+    data_file.verify()
+    _check_master_keys({row["person_id"]: row for _, row in keys_file.rows()}, master_key_ids)
 
 
 def check_restore_target(engine: Engine, *, data: Path, keys: Path) -> None:
@@ -317,19 +314,23 @@ def restore_backup(
         Conflict: a concurrent write took a restored row's unique key (nothing is restored).
         DatabaseUnavailable: the database cannot be reached or aborted the transaction.
     """
-    headers = _verified_headers(data, keys, cipher=cipher, allow_unauthenticated=allow_unauthenticated)
-    person_keys = {row["person_id"]: row for _, row in read_rows(keys)}
+    data_file, keys_file = _opened(data, keys, cipher=cipher, allow_unauthenticated=allow_unauthenticated)
+    person_keys = {row["person_id"]: row for _, row in keys_file.rows()}  # its one read: verified
     if master_key_ids is not None:
         _check_master_keys(person_keys, master_key_ids)
-    with_templates = {row["person_id"] for name, row in read_rows(data) if name == FaceTemplate.__tablename__}
+    template = FaceTemplate.__tablename__
+    with_templates = {row["person_id"] for name, row in data_file.rows() if name == template}  # verified
+    headers = [data_file.header, keys_file.header]
     report = RestoreReport(erased_people=sorted(with_templates - set(person_keys)))
     report.unauthenticated_formats = sorted({h["format"] for h in headers if h["format"] != FORMAT})
     person_ids = _table(Person).c.id
     with connection_scope(engine) as connection:
         allow_long_statements(connection)  # a table of any size; a lock wait is still bounded
         _check_target(connection, current_revision(engine), *headers)
+        # A second read, checked to its end record and against the first before the commit: a file
+        # swapped or rewritten since raises here, and the transaction rolls back what it inserted.
         _insert_batches(
-            connection, _without_erased(read_rows(data), set(report.erased_people), report), report
+            connection, _without_erased(data_file.rows(), set(report.erased_people), report), report
         )
         restored_people = set(connection.execute(select(person_ids)).scalars())
         restorable = [row for person_id, row in person_keys.items() if person_id in restored_people]
