@@ -9,6 +9,7 @@ backup also moves an installation from one to the other.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from collections.abc import Collection, Iterator
@@ -25,13 +26,24 @@ from storage.access_models import AccessGroupMember
 from storage.backup_format import FORMAT, BackupWriter, VerifiedBackup, encode_value, read_header
 from storage.db import connection_scope
 from storage.errors import BackupError
-from storage.file_modes import fsync_directory, private_directory, private_file, temporary_name
+from storage.file_modes import (
+    fsync_directory,
+    locked_directory,
+    private_directory,
+    private_file,
+    remove_stale_temporaries_of,
+    temporary_name,
+)
 from storage.migrate import current_revision
 from storage.models import FaceTemplate, GalleryChange, GalleryVersion, Person, PersonKey
 from storage.protocols import Cipher
 from storage.statement_timeout import allow_long_statements
 
+logger = logging.getLogger(__name__)
+
 _BATCH_ROWS = 500
+_BACKUP_NAMES = r"facegate-(?:data|keys)-\d{8}T\d{12}Z\.jsonl"
+"""The names `create_backup` gives its files; their temporaries are `file_modes.temporary_name`'s."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +71,6 @@ def _tables() -> list[Table]:
 
 
 def _private_file(path: Path) -> IO[str]:
-    private_directory(path.parent)
     return os.fdopen(private_file(path, os.O_WRONLY | os.O_EXCL), "w")
 
 
@@ -79,15 +90,31 @@ def create_backup(
     `master_keys` (base64, newest first) go into the key file when they come from a key file; keys
     from the environment or a KMS are not exported and the header says so. Each file ends with an HMAC
     of its lines under a key derived from `cipher`'s primary master key (backup_format). Each file is
-    written under a hidden temporary name and fsynced, then both are renamed into place and the directory
-    fsynced: a backup the call returned survives a power cut, and a file under a backup's name is always
-    complete.
+    written under a hidden temporary name (0600 from its creation) and fsynced, then both are renamed into
+    place and the directory fsynced: a backup the call returned survives a power cut, and a file under a
+    backup's name is always complete. The whole write holds the directory's lock (another `backup create`
+    into it waits), and first removes the temporaries an interrupted one left (a crash or a kill between
+    create and rename): the key backup's holds the master keys when they come from the key file.
 
     Raises:
         BackupError: a backup file already exists, or the files cannot be written (a full disk, a
             read-only directory); what was written of them is removed.
         DatabaseUnavailable: the database cannot be reached.
     """
+    try:
+        private_directory(out_dir)
+        with locked_directory(out_dir):
+            removed = remove_stale_temporaries_of(out_dir, _BACKUP_NAMES)
+            if removed:
+                logger.warning("removed %d temporaries an interrupted backup left in %s", removed, out_dir)
+            return _write_backup(engine, out_dir, master_keys=master_keys, cipher=cipher)
+    except OSError as exc:
+        raise BackupError(f"cannot write the backup in {out_dir}: {exc}; no backup file was kept") from exc
+
+
+def _write_backup(
+    engine: Engine, out_dir: Path, *, master_keys: list[str] | None, cipher: Cipher
+) -> BackupFiles:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     files = BackupFiles(
         out_dir / f"facegate-data-{stamp}.jsonl", out_dir / f"facegate-keys-{stamp}.jsonl", {}
@@ -114,8 +141,6 @@ def create_backup(
             created.append(path)
         fsync_directory(out_dir)
         is_complete = True
-    except OSError as exc:
-        raise BackupError(f"cannot write the backup in {out_dir}: {exc}; no backup file was kept") from exc
     finally:
         if not is_complete:  # a partial pair looked like a backup beside the complete ones
             for path in created:

@@ -125,12 +125,24 @@ def remove_stale_temporaries(path: Path) -> int:
     """Remove the temporaries of `path` that an interrupted write left (a crash between create and rename);
     call it holding the directory's lock, when no other write of `path` can be under way. Returns how many.
     """
-    pattern = re.compile(rf"\.{re.escape(path.name)}\.[0-9a-f]{{8}}\.tmp")
+    removed = remove_stale_temporaries_of(path.parent, re.escape(path.name))
+    if removed:
+        logger.warning("removed %d temporary copies of %s that an interrupted write left", removed, path)
+    return removed
+
+
+def remove_stale_temporaries_of(directory: Path, name_pattern: str) -> int:
+    """Remove from `directory` the temporaries (`temporary_name`) of every file whose whole name matches
+    the regular expression `name_pattern`; call it holding the directory's lock, when no write of such a
+    file can be under way. Returns how many.
+
+    Raises:
+        OSError: the directory cannot be listed or a temporary removed.
+    """
+    pattern = re.compile(rf"\.(?:{name_pattern})\.[0-9a-f]{{8}}\.tmp")
     removed = 0
-    for entry in path.parent.iterdir():
+    for entry in directory.iterdir():
         if pattern.fullmatch(entry.name):
             entry.unlink(missing_ok=True)
             removed += 1
-    if removed:
-        logger.warning("removed %d temporary copies of %s that an interrupted write left", removed, path)
     return removed

@@ -20,8 +20,11 @@ from storage import (
     StorageSettings,
     add_key_to_file,
     create_backup,
+    create_schema,
     generate_key,
+    key_file_keys,
     load_keyring,
+    make_engine,
 )
 
 _REPOSITORY = Path(__file__).parents[2]
@@ -139,3 +142,59 @@ def test_a_backup_is_fsynced_under_temporary_names_then_renamed_and_its_director
     assert Path(fsynced_data[1]).name.startswith(f".{files.data.name}.")
     assert directory == ("fsync", str(out))
     assert sorted(out.iterdir()) == sorted([files.data, files.keys])
+
+
+_BACKUP_CUT_OFF = """
+import os, signal, sys
+from api.cli import main
+real_fsync, fsynced = os.fsync, []
+def fsync(descriptor):  # a crash once both temporaries are written and fsynced, before their renames
+    real_fsync(descriptor)
+    fsynced.append(descriptor)
+    if len(fsynced) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+os.fsync = fsync
+os.umask(0)  # the temporaries are 0600 from their creation, whatever the umask
+sys.argv = ["facegate", "backup", "create", "--out", sys.argv[1]]
+main()
+"""
+
+
+def test_temporaries_an_interrupted_backup_left_are_removed_by_the_next_backup(
+    clean_environment: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`facegate backup create` killed between writing its temporaries and renaming them left both in the
+    backup directory for good, the key backup's holding the master keys from the key file."""
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    engine = make_engine(database_url)
+    create_schema(engine)
+    settings = StorageSettings()
+    cipher = load_keyring(settings, create_if_missing=True)
+    master_keys = key_file_keys(settings)
+    assert master_keys
+    out = tmp_path / "backup"
+    environment = {**os.environ, "PYTHONPATH": str(_REPOSITORY)}
+
+    killed = subprocess.run(
+        [sys.executable, "-c", _BACKUP_CUT_OFF, str(out)], capture_output=True, env=environment, timeout=120
+    )
+
+    assert killed.returncode == -9, killed.stderr
+    left = sorted(out.iterdir())
+    assert [p.name.startswith((".facegate-data-", ".facegate-keys-")) for p in left] == [True, True]
+    assert [oct(p.stat().st_mode & 0o777) for p in left] == ["0o600", "0o600"]
+    assert master_keys[0].encode() in left[1].read_bytes()
+    not_ours = [out / ".facegate-data-notes.jsonl.0123abcd.tmp", out / "facegate-data-1.jsonl.0123abcd.tmp"]
+    for path in not_ours:
+        path.write_text("kept")
+
+    with caplog.at_level(logging.WARNING):
+        files = create_backup(engine, out, master_keys=master_keys, cipher=cipher)
+    engine.dispose()
+
+    assert sorted(out.iterdir()) == sorted([files.data, files.keys, *not_ours])
+    assert f"removed 2 temporaries an interrupted backup left in {out}" in caplog.messages
