@@ -46,8 +46,9 @@ COLUMNS = (
     "model_id",
     "source",
     "track_id",
+    "event_uid",  # last: columns are only ever appended, so a reader's positions stay put
 )
-TEXT_COLUMNS = frozenset(("door", "decision", "reason", "rule", "model_id", "source"))
+TEXT_COLUMNS = frozenset(("door", "decision", "reason", "rule", "model_id", "source", "event_uid"))
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 """A cell starting with one of these is a formula to Excel, LibreOffice and Sheets (OWASP CSV injection)."""
 

@@ -253,6 +253,10 @@ class AuditEventPublic(SQLModel):
     pad_score: float | None = None
     pad_threshold: float | None = None
     pad_cues: str | None = None
+    event_uid: str | None = Field(
+        default=None,
+        description="The writer's id for the event; a gate grant's is the unlock_id its door was sent.",
+    )
     sequence: int
     link_hash: str
 

@@ -24,6 +24,9 @@ def events_command(
     ] = None,
     since: Annotated[datetime | None, typer.Option(help="From this UTC time (inclusive).")] = None,
     until: Annotated[datetime | None, typer.Option(help="Up to this UTC time (exclusive).")] = None,
+    event_uid: Annotated[
+        str | None, typer.Option(help="Only the event with this event_uid (a door unlock's unlock_id).")
+    ] = None,
     offset: Annotated[int, typer.Option(min=0, help="Skip this many events (newest first).")] = 0,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many events.")] = 50,
 ) -> None:
@@ -31,7 +34,14 @@ def events_command(
     with cli_errors(), database_session(StorageSettings()) as session:
         events, total = query_events(
             session,
-            where=EventFilter(door=door, person_id=person_id, decision=decision, since=since, until=until),
+            where=EventFilter(
+                door=door,
+                person_id=person_id,
+                decision=decision,
+                since=since,
+                until=until,
+                event_uid=event_uid,
+            ),
             offset=offset,
             limit=limit,
         )

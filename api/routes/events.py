@@ -39,6 +39,13 @@ class EventFilterQuery:
     until: Annotated[
         AwareDatetime | None, Query(description="Exclusive upper bound, ISO 8601 with a zone.")
     ] = None
+    event_uid: Annotated[
+        str | None,
+        Query(
+            max_length=36,
+            description="The event with this event_uid: a gate grant's is the unlock_id its door was sent.",
+        ),
+    ] = None
 
     def event_filter(self) -> EventFilter:
         """The parameters as storage's event filter."""

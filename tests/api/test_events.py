@@ -216,3 +216,54 @@ def test_a_page_that_ends_the_matches_exactly_has_no_cursor(events_api: ApiHarne
     assert len(every["items"]) == 6 and every["next_before_sequence"] is None
     one_short = _query(events_api, limit=5)
     assert one_short["next_before_sequence"] == one_short["items"][-1]["sequence"]
+
+
+def _append_with_uid(api: ApiHarness, event_uid: str | None, *, door: str = "front") -> None:
+    with session_scope(api.services.engine) as session:
+        append_event(
+            session,
+            api.services.keyring,
+            AuditEventCreate(
+                door=door,
+                source="cam-1",
+                decision=Decision.granted,
+                reason="match",
+                person_id=1,
+                model_id="sface-int8",
+                event_uid=event_uid,
+                occurred_at=T0,
+            ),
+        )
+
+
+def test_each_event_shows_its_event_uid_and_the_filter_finds_it(api: ApiHarness) -> None:
+    uids = ["0b6f3c1e-5d2a-4c8e-9f1a-2b3c4d5e6f70", None, "7e2d9a44-1c3b-4f5e-8a6b-9c0d1e2f3a4b"]
+    for uid in uids:
+        _append_with_uid(api, uid)
+
+    assert [e["event_uid"] for e in _query(api)["items"]] == uids[::-1]
+    for uid in (uids[0], uids[2]):
+        found = _query(api, event_uid=uid)
+        assert found["total"] == 1 and [e["event_uid"] for e in found["items"]] == [uid]
+    assert _query(api, event_uid="f" * 36)["total"] == 0
+    too_long = api.client.get("/events", params={"event_uid": "f" * 37}, headers=api.auth(Role.auditor))
+    assert too_long.status_code == 422
+    # The CSV export's last column, after every column it had before (their positions do not move).
+    response = api.client.get("/events/export.csv", headers=api.auth(Role.auditor))
+    header, *rows = list(csv.reader(io.StringIO(response.text)))
+    assert header[-1] == "event_uid" and header[:-1][:2] == ["sequence", "occurred_at"]
+    assert header[:-1][-1] == "track_id" and len(header) == 14
+    assert [row[-1] for row in rows] == [uids[2], "", uids[0]]
+    response = api.client.get(
+        "/events/export.csv", params={"event_uid": uids[0]}, headers=api.auth(Role.auditor)
+    )
+    assert [row["event_uid"] for row in csv.DictReader(io.StringIO(response.text))] == [uids[0]]
+
+
+def test_a_formula_like_event_uid_is_exported_as_text(api: ApiHarness) -> None:
+    # A device posts its events' event_uid: any text up to 36 characters.
+    _append_with_uid(api, "=1+1")
+    response = api.client.get("/events/export.csv", headers=api.auth(Role.auditor))
+    (row,) = list(csv.DictReader(io.StringIO(response.text)))
+    assert row["event_uid"] == "'=1+1"
+    assert _query(api, event_uid="=1+1")["items"][0]["event_uid"] == "=1+1"

@@ -219,6 +219,18 @@ def test_gate_decides_on_a_video_file_and_events_show_the_audit(
     assert code == 0 and "1 of 1 events" in output
     code, output = _invoke("events", "--door", "elsewhere")
     assert "0 of 0 events" in output
+    # The grant's event_uid (the unlock_id its door was sent) finds it alone.
+    engine = open_database(StorageSettings())
+    try:
+        with session_scope(engine) as session:
+            events, _ = query_events(session, where=EventFilter(door="lab"))
+    finally:
+        engine.dispose()
+    (granted,) = [e for e in events if e.decision == "granted"]
+    assert granted.event_uid is not None
+    code, output = _invoke("events", "--event-uid", granted.event_uid)
+    assert code == 0 and "1 of 1 events" in output  # of the 2 events at "lab"
+    assert "0 of 0 events" in _invoke("events", "--event-uid", "no-such-uid")[1]
 
 
 def test_gate_reports_a_source_it_cannot_open(tmp_path: Path) -> None:

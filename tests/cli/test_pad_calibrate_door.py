@@ -249,7 +249,7 @@ def _append_copies(engine: Engine, keyring: Cipher, *, first: int, last: int) ->
         events, _ = query_events(session, limit=last)
         for event in sorted(events, key=lambda e: e.sequence):
             if first <= event.sequence <= last:
-                copy = event.model_dump(exclude={"id", "sequence", "link_hash"})
+                copy = event.model_dump(exclude={"id", "sequence", "link_hash", "event_uid"})
                 append_event(session, keyring, AuditEventCreate(**copy))
 
 

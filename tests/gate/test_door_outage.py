@@ -8,6 +8,8 @@ and stops.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import queue
@@ -16,16 +18,31 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import text
 
+from api.app import create_app
+from api.settings import ApiSettings
 from gate import GateRuntime, GateSettings, gate_decisions
-from storage import Decision, EventFilter, StorageSettings, query_events, session_scope
+from recognition import Recognizer
+from storage import (
+    Decision,
+    Engine,
+    EventFilter,
+    Keyring,
+    Role,
+    StorageSettings,
+    query_events,
+    session_scope,
+)
+from tests.api.conftest import make_services, make_tokens, wait_for_gallery
 from tests.fakes import Placement, build_frames, write_video
 from tests.processes import killed_on_exit
 
@@ -115,11 +132,14 @@ def _events(engine) -> list[tuple[Decision, str | None, int | None]]:
     return [(e.decision, e.reason, e.person_id) for e in reversed(events)]
 
 
-def _event_uids(engine) -> list[tuple[str, str | None]]:
-    """Each event's decision and event_uid, in the audit log's order (event_uid is no public field)."""
-    with engine.connect() as connection:
-        rows = connection.execute(text("SELECT decision, event_uid FROM audit_event ORDER BY sequence"))
-        return [(str(decision), uid) for decision, uid in rows]
+@contextmanager
+def _auditor_api(engine: Engine, keyring: Keyring, recognizer: Recognizer) -> Iterator[Callable[..., Any]]:
+    """GET on the real API over the gate's database, as an auditor reads it."""
+    services = make_services(engine, keyring, recognizer)
+    auditor = {"Authorization": f"Bearer {make_tokens(engine)[Role.auditor]}"}
+    with TestClient(create_app(services, settings=ApiSettings())) as client:
+        wait_for_gallery(services)
+        yield lambda path, **params: client.get(path, params=params, headers=auditor)
 
 
 def test_a_broker_away_at_start_and_mid_run_denies_grants_as_door_error_and_the_gate_opens_once_it_is_back(
@@ -160,10 +180,20 @@ def test_a_broker_away_at_start_and_mid_run_denies_grants_as_door_error_and_the_
     ] == (expected)
     assert [(m["door"], m["action"]) for m in sent] == [(DOOR, "unlock"), (DOOR, "unlock")]
     assert broker.received.empty()
-    # Each unlock carries its grant's audit event_uid, by which a controller drops a second delivery (QoS 1).
-    uids = _event_uids(engine)
-    assert [m["unlock_id"] for m in sent] == [uid for decision, uid in uids if decision == "granted"]
-    assert len({uid for _, uid in uids if uid is not None}) == 5
+    # Each unlock carries its grant's audit event_uid, by which a controller drops a second delivery (QoS 1);
+    # an auditor reads it through the API: GET /events, the CSV export's last column, the event_uid filter.
+    with _auditor_api(engine, keyring, recognizer) as get:
+        listed = get("/events", door=DOOR).json()["items"][::-1]
+        exported = list(csv.reader(io.StringIO(get("/events/export.csv", door=DOOR).text)))
+        found = [get("/events", event_uid=m["unlock_id"]).json() for m in sent]
+    uids = [event["event_uid"] for event in listed]
+    assert [m["unlock_id"] for m in sent] == [e["event_uid"] for e in listed if e["decision"] == "granted"]
+    assert all(isinstance(uid, str) for uid in uids) and len(set(uids)) == 5
+    assert exported[0][-1] == "event_uid" and [row[-1] for row in exported[:0:-1]] == uids
+    assert [(page["total"], [(e["decision"], e["person_id"]) for e in page["items"]]) for page in found] == [
+        (1, [("granted", alice)]),
+        (1, [("granted", carol)]),
+    ]
     assert [(decision, reason == "door_error", person) for decision, reason, person in _events(engine)] == (
         expected
     )

@@ -215,7 +215,7 @@ def test_events_scored_with_other_pad_weights_refuse(
     events = replayed(engine, keyring, recorded["passive"])
     assert _calibrate(engine, keyring, pad_detector).calibration.colour
     # One more granted monitor event, as a gate with an earlier PAD model wrote it.
-    earlier = events[0].model_dump(exclude={"id", "sequence", "link_hash"}) | {"pad_weights_hash": "e" * 64}
+    earlier = events[0].model_dump(exclude=CHAINED) | {"pad_weights_hash": "e" * 64}
     with session_scope(engine) as session:
         append_event(session, keyring, AuditEventCreate(**earlier))
 
