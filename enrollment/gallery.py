@@ -188,8 +188,11 @@ class GalleryService:
         refreshed = self._refreshed(session)
         if not isinstance(refreshed, GalleryLoading):
             return SearchedGallery(refreshed)
-        version, stale = self._sync.version, self._sync.gallery  # in this order: see GallerySync
-        changes = None if version is None else self._source(session).changes_since(version)
+        epoch, version, stale = self._sync.epoch, self._sync.version, self._sync.gallery  # see GallerySync
+        source = self._source(session)
+        changes = None  # also in another epoch: a restore's log cannot say who was removed since `stale`
+        if version is not None and epoch == source.stamp()[1]:
+            changes = source.changes_since(version)
         if changes is None:
             return refreshed
         excluded = frozenset(changes.removed_person_ids)
@@ -265,6 +268,9 @@ class _Stoppable:
 
     def version(self) -> int:
         return self._source.version()
+
+    def stamp(self) -> tuple[int, str]:
+        return self._source.stamp()
 
     def changes_since(self, version: int) -> TemplateChanges | None:
         return self._source.changes_since(version)

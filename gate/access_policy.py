@@ -16,7 +16,7 @@ from storage import (
     StorageError,
     current_door_name,
     door_access_windows,
-    gallery_version,
+    gallery_stamp,
     session_scope,
 )
 
@@ -89,7 +89,8 @@ class AccessPolicyCache:
         self._door = door
         self._poll_s = poll_s
         self._monotonic = monotonic
-        self._version: int | None = None
+        self._version: tuple[int, str] | None = None
+        """The gallery's version and epoch at the last load (a restore changes the epoch)."""
         self._checked_at_s = float("-inf")
         self._policy: DoorPolicy | None = None
         self._is_failing = False
@@ -133,7 +134,7 @@ class AccessPolicyCache:
 
     def _reload(self) -> DoorPolicy:
         with session_scope(self._engine) as session:
-            version = gallery_version(session)
+            version = gallery_stamp(session)
             if self._policy is not None and version == self._version:
                 return self._policy
             name = current_door_name(session, self._door)

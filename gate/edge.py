@@ -143,6 +143,10 @@ class ApiGallerySource:
         self._keys: DeviceKeyPair | None = None
         self._token_id: str | None = None
         self._version: int | None = None
+        self._epoch: str | None = None
+        """The gallery's epoch at `_version` (None: an API or a cache of a release before epochs)."""
+        self._has_asked = False
+        """Whether a sync was answered since the start (the first, without an epoch, asks for a diff)."""
         self._templates: Templates = {}
         self._windows: dict[str, tuple[AccessWindow, ...]] = {}
         self._former_names: dict[str, str] = {}
@@ -245,12 +249,7 @@ class ApiGallerySource:
             public = base64.b64encode(keys.public_key).decode()
             answer = self.client.post("/devices/register", {"x25519_public_key": public}, timeout_s=timeout_s)
             self._token_id = str(answer["token_id"])
-        body = {
-            "model_id": self._recognizer.model_id,
-            "version": self._version,
-            "template_ids": sorted(self._templates),
-            "wait_s": wait_s,
-        }
+        body = self._sync_request(wait_s)
         answer = self.client.post("/devices/gallery", body, timeout_s=wait_s + timeout_s)
         sealed = answer.get("sealed_gallery")
         changed = sealed is not None
@@ -261,8 +260,23 @@ class ApiGallerySource:
             )
             self._apply(payload)
             self._save_cache()
-        self._confirmed_at_s, self._problem = self._monotonic(), None
+        self._confirmed_at_s, self._problem, self._has_asked = self._monotonic(), None, True
         return changed
+
+    def _sync_request(self, wait_s: float) -> dict[str, Any]:
+        """What this gate holds. Its epoch only when it has one: an API of a release before epochs refuses
+        an unknown field. Without one (a cache of such a release), the first sync names no version: a
+        restore may have numbered another gallery as the one held, so the API answers what differs by
+        template id, and with its epoch; an API without epochs then answers by version alone, as before."""
+        body: dict[str, Any] = {
+            "model_id": self._recognizer.model_id,
+            "version": self._version if self._epoch is not None or self._has_asked else None,
+            "template_ids": sorted(self._templates),
+            "wait_s": wait_s,
+        }
+        if self._epoch is not None:
+            body["epoch"] = self._epoch
+        return body
 
     def _require_keys(self) -> DeviceKeyPair:
         if self._keys is None:
@@ -282,6 +296,8 @@ class ApiGallerySource:
         }
         # an API or a sealed cache of an earlier release sends no former names
         self._former_names = {str(old): str(now) for old, now in payload.get("former_names", {}).items()}
+        epoch = payload.get("epoch")  # neither has an epoch either
+        self._epoch = None if epoch is None else str(epoch)
         self._install(int(payload["version"]), templates, windows)
         logger.info(
             "gallery version %d from the API: %d templates (+%d -%d), doors %s",
@@ -307,6 +323,7 @@ class ApiGallerySource:
         keys = self._require_keys()
         state = {
             "version": self._version,
+            "epoch": self._epoch,
             "model_id": self._recognizer.model_id,
             "confirmed_at": self._utc_now().isoformat(),
             "added": [[t, p, base64.b64encode(d).decode()] for t, (p, d) in self._templates.items()],

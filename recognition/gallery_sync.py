@@ -65,6 +65,11 @@ class GallerySource(Protocol):
         """The stored gallery version."""
         ...
 
+    def stamp(self) -> tuple[int, str]:
+        """The stored version and epoch, in one read: another epoch means another gallery, whatever its
+        version number (a restore numbers its gallery from the backup's version, which one may hold)."""
+        ...
+
     def changes_since(self, version: int) -> TemplateChanges | None:
         """The changes after `version`; None when they are unknown (then load everything)."""
         ...
@@ -102,6 +107,8 @@ class GallerySync:
         self.gallery = recognizer.new_gallery()
         self.version: int | None = None
         """The stored version whose changes are all in `gallery` (None before the first full load)."""
+        self.epoch: str | None = None
+        """The stored gallery's epoch at `version`: the change log only applies within one epoch."""
         self.is_loading = False
         """Whether `load` is loading the gallery in full now (another thread may ask, not wait)."""
         self._is_dirty = False
@@ -120,14 +127,18 @@ class GallerySync:
 
     def catch_up(self, source: GallerySource) -> bool:
         """Apply what the change log says changed since `version`; returns False when only a full load
-        can bring the gallery to the source's version (none loaded yet, the log cannot tell, or an
-        earlier change was not applied whole): then the gallery is as it was, or partly changed by
+        can bring the gallery to the source's version (none loaded yet, another epoch, the log cannot
+        tell, or an earlier change was not applied whole): then the gallery is as it was, or partly changed by
         changes after `version`.
 
         Raises:
             Whatever the source raises.
         """
-        version = source.version()
+        version, epoch = source.stamp()
+        if epoch != self.epoch:
+            if self.version is not None:
+                logger.warning("gallery epoch changed (a restore): loading version %d in full", version)
+            return False
         if version == self.version and not self._is_dirty:
             return True
         if self.version is None or self._is_dirty:
@@ -152,13 +163,13 @@ class GallerySync:
             IndexStateError: stored bytes of the wrong width (the next refresh loads in full again);
                 whatever the source raises.
         """
-        version = source.version()
+        version, epoch = source.stamp()
         self.is_loading = True
         try:
             self.gallery = self._full_load(source)
         finally:
             self.is_loading = False
-        self.version, self._is_dirty = version, False
+        self.epoch, self.version, self._is_dirty = epoch, version, False
 
     def _apply(self, changes: TemplateChanges) -> None:
         self._is_dirty = True  # until it is applied whole: a failure part-way means a full load

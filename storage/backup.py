@@ -366,6 +366,9 @@ def restore_backup(
             update(_table(GalleryVersion)).values(
                 version=_table(GalleryVersion).c.version + 1,
                 changes_since=_table(GalleryVersion).c.version + 1,  # gates reload in full, not by delta
+                # A gate may hold this version number of the gallery before the restore: a new epoch
+                # tells it that this is another gallery (gallery_log.gallery_stamp).
+                epoch=secrets.token_hex(16),
             )
         )
         _reset_id_counters(connection)

@@ -20,7 +20,7 @@ import psycopg
 from sqlalchemy import Engine
 
 from storage.db import session_scope
-from storage.gallery_log import GALLERY_CHANNEL, gallery_version
+from storage.gallery_log import GALLERY_CHANNEL, gallery_stamp
 from storage.threads import STOP_WAIT_S, join_or_leave
 
 logger = logging.getLogger(__name__)
@@ -82,8 +82,9 @@ class GalleryChangeFeed:
         thread, self._thread = self._thread, None
         join_or_leave(thread, what="the gallery LISTEN thread", log=logger, wait_s=self._stop_wait_s)
 
-    def wait_for_change(self, known_version: int, *, timeout_s: float) -> int:
-        """The gallery version once it differs from `known_version`, or after `timeout_s`, whichever first.
+    def wait_for_change(self, known_version: int, *, timeout_s: float, known_epoch: str | None = None) -> int:
+        """The gallery version once it differs from `known_version` (or the epoch from `known_epoch`, when
+        given: a restore), or after `timeout_s`, whichever first.
 
         Raises:
             DatabaseUnavailable: the version cannot be read.
@@ -93,9 +94,10 @@ class GalleryChangeFeed:
             with self._changed:
                 generation = self._generation
             with session_scope(self._engine) as session:
-                version = gallery_version(session)
+                version, epoch = gallery_stamp(session)
+            is_other_epoch = known_epoch is not None and epoch != known_epoch
             remaining_s = deadline_s - self._monotonic()
-            if version != known_version or remaining_s <= 0:
+            if version != known_version or is_other_epoch or remaining_s <= 0:
                 return version
             wait_s = remaining_s if self.is_listening else min(remaining_s, self._poll_s)
             self._wait_past(generation, wait_s)

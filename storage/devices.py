@@ -22,7 +22,7 @@ from storage.device_models import Device, DeviceDoor, DevicePublic
 from storage.device_seal import DEVICE_KEY_BYTES, open_sealed, seal_to_device
 from storage.doors import ensure_door, former_names_of, refuse_unknown_doors
 from storage.errors import Conflict, InvalidDevice, NotFound
-from storage.gallery_log import gallery_version, iter_templates
+from storage.gallery_log import gallery_stamp, iter_templates
 from storage.inserts import insert_if_absent
 from storage.models import ApiKey, Door, Role
 from storage.protocols import Cipher
@@ -150,12 +150,16 @@ def device_sync(
     model_id: str,
     known_version: int | None,
     known_template_ids: Collection[str],
+    known_epoch: str | None = None,
 ) -> DeviceSync:
     """What the device lacks and what it must drop, sealed to its registered public key.
 
     The answer holds the templates of admitted people the device does not have (`added`), the
     template ids it has that are no longer in its gallery (`removed`), every rule of its doors, and
-    their former names (`former_names`: old → now), by which gates configured before a rename find them.
+    their former names (`former_names`: old → now), by which gates configured before a rename find them,
+    and the gallery's `epoch`. A device at `known_version` is answered None, unless it names another epoch
+    (a restore numbered another gallery so); one that names none (a release before epochs) is compared
+    by its version alone, so it takes a restored gallery at its next change.
 
     Raises:
         NotFound: the device never registered a public key. InvalidDevice: not a device key.
@@ -164,8 +168,8 @@ def device_sync(
     device = session.get(Device, key_id)
     if device is None:
         raise NotFound(f"device key {key_id} has no registered public key")
-    version = gallery_version(session)
-    if known_version == version:
+    version, epoch = gallery_stamp(session)
+    if known_version == version and known_epoch in (None, epoch):
         return DeviceSync(version=version, sealed=None)
     windows = {door: door_access_windows(session, door=door) for door in device_doors(session, key_id)}
     admitted = admitted_person_ids(windows) if windows else frozenset()
@@ -181,6 +185,7 @@ def device_sync(
             added.append([template.template_id, template.person_id, data])
     payload = {
         "version": version,
+        "epoch": epoch,
         "model_id": model_id,
         "added": added,
         "removed": sorted(known - current),

@@ -73,6 +73,15 @@ def gallery_version(session: Session) -> int:
     return 0 if row is None else row.version
 
 
+def gallery_stamp(session: Session) -> tuple[int, str]:
+    """The gallery version and epoch, in one read. The epoch is new at each restore, so a gallery is known
+    by both together (a restore numbers its gallery from the backup's version, which a gate may hold)."""
+    table = GalleryVersion.__table__  # type: ignore[attr-defined]
+    row = session.connection().execute(select_columns(table.c.version, table.c.epoch).where(table.c.id == 1))
+    found = row.first()
+    return (0, "") if found is None else (int(found[0]), str(found[1]))
+
+
 def lock_gallery_version(session: Session) -> int:
     """Hold the gallery version row until the caller's transaction ends; returns the version.
 
@@ -265,6 +274,9 @@ class StoredGallery:
 
     def version(self) -> int:
         return gallery_version(self._session)
+
+    def stamp(self) -> tuple[int, str]:
+        return gallery_stamp(self._session)
 
     def changes_since(self, version: int) -> GalleryDelta | None:
         return gallery_delta(self._session, self._cipher, model_id=self._model_id, since_version=version)

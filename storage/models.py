@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import FiniteFloat
-from sqlalchemy import JSON, Column, DateTime, LargeBinary, Text
+from sqlalchemy import JSON, Column, DateTime, LargeBinary, String, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -110,6 +110,15 @@ class GalleryVersion(SQLModel, table=True):
     changes_since: int = Field(
         default=0, description="The change log covers every version after this one (reset by a restore)."
     )
+
+
+# Random, new at each restore: a gallery is known by its version and epoch together (a restore may number
+# another gallery as a gate's held version). A column of the table but not of the ORM row, which every
+# writer locks and bumps and never needs it: gates read it and a restore writes it with Core
+# (gallery_log.gallery_stamp, backup.restore_backup).
+GalleryVersion.__table__.append_column(  # type: ignore[attr-defined]
+    Column("epoch", String(32), nullable=False, server_default="")
+)
 
 
 class GalleryChangeKind(StrEnum):

@@ -59,6 +59,12 @@ class GallerySyncRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model_id: str = Field(min_length=1, max_length=100, description="The device's embedding model.")
     version: int | None = Field(None, ge=0, description="Gallery version the device holds; null: none.")
+    epoch: str | None = Field(
+        None,
+        max_length=32,
+        description="Epoch of the gallery the device holds (from its last sync; a restore makes a new one); "
+        "null or absent: compare the version alone.",
+    )
     template_ids: list[str] = Field(
         default_factory=list, max_length=1_000_000, description="Ids of the templates the device holds."
     )
@@ -110,7 +116,7 @@ def gallery_route(
     session.commit()
     if body.version is not None and body.wait_s > 0:
         feed = services.gallery_feed or GalleryChangeFeed(services.engine, mode="poll", poll_s=1.0)
-        feed.wait_for_change(body.version, timeout_s=body.wait_s)
+        feed.wait_for_change(body.version, timeout_s=body.wait_s, known_epoch=body.epoch)
         if find_api_key(session, key.key_id, now=services.clock()) is None:
             logger.info("device key %s revoked or expired while its gallery sync waited", key.key_id)
             raise HTTPException(
@@ -125,6 +131,7 @@ def gallery_route(
         model_id=body.model_id,
         known_version=body.version,
         known_template_ids=body.template_ids,
+        known_epoch=body.epoch,
     )
     sealed = None if answer.sealed is None else base64.b64encode(answer.sealed).decode()
     return GallerySyncPublic(version=answer.version, sealed_gallery=sealed)
