@@ -266,9 +266,6 @@ class _Stoppable:
         self._source = source
         self._stop = stop
 
-    def version(self) -> int:
-        return self._source.version()
-
     def stamp(self) -> tuple[int, str]:
         return self._source.stamp()
 

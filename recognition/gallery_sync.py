@@ -61,10 +61,6 @@ class TemplateChanges(Protocol):
 class GallerySource(Protocol):
     """The stored gallery of one model, read inside one transaction."""
 
-    def version(self) -> int:
-        """The stored gallery version."""
-        ...
-
     def stamp(self) -> tuple[int, str]:
         """The stored version and epoch, in one read: another epoch means another gallery, whatever its
         version number (a restore numbers its gallery from the backup's version, which one may hold)."""

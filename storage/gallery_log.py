@@ -272,9 +272,6 @@ class StoredGallery:
         self._cipher = cipher
         self._model_id = model_id
 
-    def version(self) -> int:
-        return gallery_version(self._session)
-
     def stamp(self) -> tuple[int, str]:
         return gallery_stamp(self._session)
 
