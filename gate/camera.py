@@ -148,13 +148,15 @@ class OpencvFrameSource:
     def _open_failure(self, started_s: float) -> str | None:
         """Why an http(s) camera did not open, by a probe of its own (gate/http_probe.py); None for others.
 
-        An open that ran into `timeout_s` had no answer: the probe would only wait as long again.
+        The open and its probe keep to one deadline, `timeout_s` from the open's start: an open that ran
+        into it had no answer (the probe would only wait as long again), and the probe gets what is left.
         """
         if self._probe is None:
             return None
-        if self._monotonic() - started_s >= self._timeout_s:
+        deadline_s = started_s + self._timeout_s
+        if self._monotonic() >= deadline_s:
             return f"no answer within {self._timeout_s:g} s"
-        return self._probe.cause()
+        return self._probe.cause(deadline_s=deadline_s)
 
     def _raise_if_cut_off(self, started_s: float) -> None:
         """CameraStalled when a stream's open or read begun at `started_s` ran into its timeout.

@@ -11,14 +11,21 @@ Many cameras lock an account (or an address) out after a few failed logins, and 
 spends one each time, so the probe asks without the URL's credentials first: that is no login. Only when
 the camera then asks for one does it log in as FFmpeg did (the URL's user name and password, as Basic), and
 at most once per `LOGIN_PROBE_INTERVAL_S`; in between, that answer stands.
+
+The probe keeps to the deadline of the open it explains (the open's start + the camera timeout): its GETs
+run on a thread of their own, which it waits for until then, since a socket timeout bounds each connect
+and read but not a host name lookup (FFmpeg's open had just waited as long for the same resolver) nor an
+answer sent a byte at a time; what has not answered by then is "no answer within <timeout> s".
 """
 
 from __future__ import annotations
 
 import base64
 import http.client
+import queue
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
@@ -43,29 +50,49 @@ class OpenFailureProbe:
         self._monotonic = monotonic
         self._login_answer: tuple[float, str] | None = None  # when the last login probe ran, and its answer
 
-    def cause(self) -> str:
+    def cause(self, *, deadline_s: float) -> str:
         """The cause of a failed open, for a log line ("HTTP 404 Not Found", "connection refused", ...).
 
-        The URL's password never appears in it. Each connect and read waits at most `timeout_s`.
+        The URL's password never appears in it. The probe, both its GETs included, ends by `deadline_s` on
+        `monotonic`: an answer not complete by then is "no answer within `timeout_s` s".
         """
         parts = urlsplit(self._url)
-        answer = _answer(self._url, timeout_s=self._timeout_s, is_login=False)
+        answer = self._answer_by(deadline_s, is_login=False)
         if parts.username is None or not answer.startswith(f"HTTP {http.client.UNAUTHORIZED} "):
             self._login_answer = None  # the camera asks for no login now: the next 401 is asked afresh
             return _without(answer, parts.password)
         now_s = self._monotonic()
         if self._login_answer is None or now_s - self._login_answer[0] >= LOGIN_PROBE_INTERVAL_S:
-            self._login_answer = now_s, _answer(self._url, timeout_s=self._timeout_s, is_login=True)
+            self._login_answer = now_s, self._answer_by(deadline_s, is_login=True)
         return _without(self._login_answer[1], parts.password)
 
+    def _answer_by(self, deadline_s: float, *, is_login: bool) -> str:
+        """One GET's answer, waited for on its own daemon thread until `deadline_s`; the thread, left behind
+        in a host name lookup, ends with it (each socket call keeps to the time that was left)."""
+        no_answer = f"no answer within {self._timeout_s:g} s"
+        left_s = min(self._timeout_s, deadline_s - self._monotonic())
+        if left_s <= 0:
+            return no_answer
+        answers: queue.SimpleQueue[str] = queue.SimpleQueue()
 
-def _answer(url: str, *, timeout_s: float, is_login: bool) -> str:
+        def ask() -> None:
+            answers.put(_answer(self._url, timeout_s=left_s, is_login=is_login, no_answer=no_answer))
+
+        threading.Thread(target=ask, name="camera-probe", daemon=True).start()
+        try:
+            return answers.get(timeout=left_s)
+        except queue.Empty:
+            return no_answer
+
+
+def _answer(url: str, *, timeout_s: float, is_login: bool, no_answer: str) -> str:
+    """What one GET met, in words; `no_answer` when a socket call timed out after `timeout_s`."""
     try:
         return _ask(url, timeout_s=timeout_s, is_login=is_login)
     except ConnectionRefusedError:
         return "connection refused"
     except TimeoutError:
-        return f"no answer within {timeout_s:g} s"
+        return no_answer
     except socket.gaierror as exc:
         return f"host name {urlsplit(url).hostname!r} not resolved ({exc.strerror})"
     except ssl.SSLError as exc:

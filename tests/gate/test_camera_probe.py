@@ -159,6 +159,53 @@ def test_https_to_a_plain_http_camera_is_a_tls_error(answering) -> None:
     assert "s3cr" not in str(error)
 
 
+class DribblingCamera(AnsweringCamera):
+    """Refuses FFmpeg's login at once, and answers anyone else (the probe) a 401 a byte every 0.05 s."""
+
+    def __init__(self) -> None:
+        self._halt = threading.Event()
+        super().__init__(401)
+        camera = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                camera.requests.append((self.headers.get("User-Agent"), self.headers.get("Authorization")))
+                if (self.headers.get("User-Agent") or "").startswith("Lavf"):
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="camera"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                answer = b'HTTP/1.0 401 Unauthorized\r\nWWW-Authenticate: Basic realm="camera"\r\n\r\n'
+                for byte in answer:  # each byte well within the socket timeout, the answer far beyond it
+                    if camera._halt.wait(0.05):
+                        return
+                    self.wfile.write(bytes([byte]))
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self._server.RequestHandlerClass = Handler
+
+    def stop(self) -> None:
+        self._halt.set()
+        super().stop()
+
+
+def test_the_probe_of_a_failed_open_ends_by_the_opens_deadline(answering) -> None:
+    """The probe gave each socket call its own timeout_s, and then asked again with the login, so a camera
+    that answered it a byte at a time (or a resolver that did not answer) held the open's failure, and the
+    reader's stop, past the camera timeout: open and probe now keep to one deadline, timeout_s from the
+    open."""
+    camera = DribblingCamera()
+    answering.append(camera)
+    with pytest.raises(CameraUnavailable) as caught:
+        next(OpencvFrameSource(camera.url(), timeout_s=1.0).frames())
+
+    assert caught.value.cause == "no answer within 1 s"
+    assert camera.probes() == [None]  # the answer never came complete: no login asked for
+
+
 def _wait_for(condition, what: str) -> None:
     deadline_s = time.monotonic() + WAIT_S
     while not condition():
