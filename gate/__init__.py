@@ -65,6 +65,7 @@ from gate.loop_io import GateDecision
 from gate.metrics import (
     CameraProbe,
     DecisionMade,
+    EventAudited,
     FrameSeen,
     GalleryChecked,
     GateMetrics,
@@ -175,6 +176,7 @@ __all__ = [
     "GATE_PREFIXES",
     "GATE_PROCESS_SETTINGS",
     "DecisionMade",
+    "EventAudited",
     "FrameSeen",
     "GalleryChecked",
     "GateDaemon",

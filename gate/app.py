@@ -106,7 +106,7 @@ def gate_decisions(
 
     A live source (camera index, stream URL) never ends on its own: it is read for its newest frame
     and reopened after an outage until the process is interrupted or `stop` is requested. A `probe`
-    times the stages and counts frames and decisions from outside `run_gate`. `pad` replaces the PAD
+    times the stages and counts frames and audited decisions from outside `run_gate`. `pad` replaces the PAD
     stage built from the card the model directories hold (the demo brings a card of its own). `camera` is
     the gates file's name of the camera (None in the single-camera form): a refusal to start names it.
     """
@@ -136,7 +136,7 @@ def gate_decisions(
                 gallery=upstream.gallery if probe is None else probe.gallery(upstream.gallery),
                 access=upstream.access,
                 actuator=actuator,
-                record=audit.record,
+                record=audit.record if probe is None else probe.record(audit.record),
                 settings=settings,
                 monotonic=time.monotonic,
                 utc_now=lambda: datetime.now(UTC),

@@ -1,9 +1,9 @@
 """Per-camera Prometheus metrics, fed by telemetry events from timing proxies around the gate's stages.
 
 The worker loop (`run_gate`) is not touched: a `CameraProbe` wraps what is passed into it (the
-recognizer's detector and embedder, the gallery callable, the frames) and what comes out of it (the
-decisions), and turns each into a small telemetry event. Events are plain frozen dataclasses, so a
-camera's worker process can send them to the daemon through a queue and an in-process gate can hand
+recognizer's detector and embedder, the gallery callable, the frames, the audit callable) and what comes
+out of it (the decisions), and turns each into a small telemetry event. Events are plain frozen dataclasses,
+so a camera's worker process can send them to the daemon through a queue and an in-process gate can hand
 them straight to `GateMetrics`. No event carries an image, an embedding or a name.
 """
 
@@ -18,8 +18,24 @@ import numpy as np
 import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from gate.decision import (
+    AMBIGUOUS,
+    CAMERA_UNAVAILABLE,
+    DOOR_ERROR,
+    DOOR_UNCONFIRMED,
+    GALLERY_EMPTY,
+    GALLERY_UNAVAILABLE,
+    LOW_QUALITY,
+    MATCH,
+    NOT_AUTHORISED,
+    RECOGNITION_ERROR,
+    UNKNOWN,
+    UNKNOWN_DOOR,
+    UNKNOWN_MODEL,
+)
 from gate.errors import GateError
 from gate.loop_io import GalleryReader, GateDecision
+from gate.pad import PAD_FACE_TOO_CLOSE, PRESENTATION_ATTACK
 from gate.stream import CapturedFrame, SourceOutage
 from recognition import (
     BgrImage,
@@ -30,7 +46,7 @@ from recognition import (
     RecognitionError,
     Recognizer,
 )
-from storage import StorageError
+from storage import AuditEventCreate, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +54,29 @@ STAGE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.
 """Histogram buckets in seconds: YuNet takes ~20 ms a 640×480 frame and SFace ~27 ms a face here."""
 
 T = TypeVar("T")
+
+AUDITED_REASONS = frozenset(
+    {
+        MATCH,
+        UNKNOWN,
+        AMBIGUOUS,
+        LOW_QUALITY,
+        NOT_AUTHORISED,
+        GALLERY_EMPTY,
+        UNKNOWN_MODEL,
+        GALLERY_UNAVAILABLE,
+        UNKNOWN_DOOR,
+        RECOGNITION_ERROR,
+        CAMERA_UNAVAILABLE,
+        DOOR_ERROR,
+        DOOR_UNCONFIRMED,
+        PRESENTATION_ATTACK,
+        PAD_FACE_TOO_CLOSE,
+    }
+)
+"""Every reason the gate audits (worker, door outcome, PAD): the reason label's values, with OTHER_REASON."""
+OTHER_REASON = "other"
+"""The reason label of an audited reason not in AUDITED_REASONS, so the label set stays bounded."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +112,17 @@ class DecisionMade:
 
 
 @dataclass(frozen=True)
+class EventAudited:
+    """The gate audited an event: a decision, or a failure denied without one (gallery_unavailable,
+    unknown_door, recognition_error, camera_unavailable: no decision comes out of run_gate for those)."""
+
+    camera: str
+    door: str
+    decision: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class OutageSeen:
     """A live source stopped delivering."""
 
@@ -95,7 +145,9 @@ class WorkerRestarted:
     camera: str
 
 
-TelemetryEvent = FrameSeen | StageTimed | DecisionMade | OutageSeen | WorkerRestarted | GalleryChecked
+TelemetryEvent = (
+    FrameSeen | StageTimed | DecisionMade | EventAudited | OutageSeen | WorkerRestarted | GalleryChecked
+)
 Telemetry = Callable[[TelemetryEvent], None]
 Clock = Callable[[], float]
 
@@ -117,7 +169,9 @@ class GateMetrics:
         )
         self.decisions = Counter(
             "facegate_decisions",
-            "Decisions by door, decision and reason.",
+            "Audited decisions by door, decision and reason, fail-closed denials included (a failure such as "
+            "gallery_unavailable is audited at most once per error_audit_interval_s); an unexpected reason "
+            "is counted as other.",
             ["camera", "door", "decision", "reason"],
             registry=self.registry,
         )
@@ -155,8 +209,9 @@ class GateMetrics:
                     self.reader_lag_seconds.labels(camera).set(lag_s)
             case StageTimed(camera=camera, stage=stage, seconds=seconds):
                 self.stage_seconds.labels(camera, stage).observe(seconds)
-            case DecisionMade(camera=camera, door=door, decision=decision, reason=reason):
-                self.decisions.labels(camera, door, decision, reason).inc()
+            case EventAudited(camera=camera, door=door, decision=decision, reason=reason):
+                label = reason if reason in AUDITED_REASONS else OTHER_REASON
+                self.decisions.labels(camera, door, decision, label).inc()
             case OutageSeen(camera=camera):
                 self.outages.labels(camera).inc()
             case WorkerRestarted(camera=camera):
@@ -283,6 +338,20 @@ class CameraProbe:
 
         return timed
 
+    def record(self, record: Callable[[AuditEventCreate], None]) -> Callable[[AuditEventCreate], None]:
+        """The audit callable; each event it took is reported by decision and reason (EventAudited).
+
+        Every decision is audited once, and so is each failure the gate denies without a decision
+        (gallery_unavailable, unknown_door, recognition_error, camera_unavailable), so counting here counts
+        both. An event the callable refused (it raised) is not counted.
+        """
+
+        def audited(event: AuditEventCreate) -> None:
+            record(event)
+            self._telemetry(EventAudited(self.camera, self.door, event.decision.value, event.reason))
+
+        return audited
+
     def frames(self, items: Iterable[T]) -> Iterator[T]:
         """The frames unchanged; each is counted, its reader lag and its whole processing time reported."""
         for item in items:
@@ -297,7 +366,11 @@ class CameraProbe:
             self._report("frame", self._clock() - taken_s)
 
     def decisions(self, decisions: Iterable[GateDecision]) -> Iterator[GateDecision]:
-        """The decisions unchanged; each is reported by decision and reason."""
+        """The decisions unchanged; each is reported (DecisionMade) for the health board and decision lines.
+
+        The metrics count decisions from the audit callable (`record`), which also sees the failures that
+        yield none.
+        """
         for decision in decisions:
             verdict = decision.verdict
             self._telemetry(

@@ -1,22 +1,37 @@
-"""CameraProbe and GateMetrics on the real models: every stage is timed, frames and lag counted, ids only."""
+"""CameraProbe and GateMetrics on the real models: every stage is timed, frames and lag counted, every audited
+decision counted by reason (fail-closed denials too), ids only."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
 from gate import (
+    CAMERA_UNAVAILABLE,
     CameraProbe,
     CapturedFrame,
     DecisionMade,
+    EventAudited,
     FrameSeen,
     GalleryChecked,
+    GalleryStale,
     GateMetrics,
+    GateRuntime,
+    GateSettings,
     OutageSeen,
     SourceOutage,
     StageTimed,
     TelemetryEvent,
     fan_out,
+    gate_decisions,
+    run_gate,
 )
 from recognition import Recognizer
-from tests.fakes import FakeClock, Placement, paste_frame
+from storage import AuditEventCreate, Engine, Keyring, StorageSettings
+from tests.fakes import FakeClock, Placement, RecordingDoor, build_frames, paste_frame, write_video
+
+GALLERY_UNAVAILABLE = "gallery_unavailable"
 
 
 def _probe(events: list[TelemetryEvent], clock: FakeClock) -> CameraProbe:
@@ -81,15 +96,92 @@ def test_exposition_has_every_instrument_by_camera_and_decision() -> None:
     telemetry(FrameSeen("a", lag_s=None))
     telemetry(StageTimed("a", "detect", 0.02))
     telemetry(OutageSeen("a", "ended"))
-    telemetry(DecisionMade("a", "front", 3, 1, "granted", "match", 7, 0.61, 0.36))
-    telemetry(DecisionMade("a", "front", 9, 2, "denied", "unknown", None, None, 0.36))
+    telemetry(DecisionMade("a", "front", 3, 1, "granted", "match", 7, 0.61, 0.36))  # counted as audited
+    telemetry(EventAudited("a", "front", "granted", "match"))
+    telemetry(EventAudited("a", "front", "denied", "unknown"))
+    telemetry(EventAudited("a", "front", "denied", "Alice Example"))  # no reason the gate audits: "other"
 
     text = metrics.exposition().decode()
 
-    assert len(seen) == 6
+    assert len(seen) == 8
     assert 'facegate_frames_total{camera="a"} 2.0' in text
     assert 'facegate_reader_lag_seconds{camera="a"} 0.04' in text
     assert 'facegate_stage_seconds_count{camera="a",stage="detect"} 1.0' in text
     assert 'facegate_camera_outages_total{camera="a"} 1.0' in text
     assert 'facegate_decisions_total{camera="a",decision="granted",door="front",reason="match"} 1.0' in text
     assert 'facegate_decisions_total{camera="a",decision="denied",door="front",reason="unknown"} 1.0' in text
+    assert 'facegate_decisions_total{camera="a",decision="denied",door="front",reason="other"} 1.0' in text
+    assert "Alice" not in text
+
+
+def _count(text: str, *, camera: str, door: str, reason: str) -> str:
+    return f'facegate_decisions_total{{camera="{camera}",decision="denied",door="{door}",reason="{reason}"}}'
+
+
+def test_fail_closed_denials_of_the_loop_are_counted_by_reason(
+    recognizer: Recognizer, group_faces: list[bytes]
+) -> None:
+    """A camera outage and a gallery past its stale limit are audited denials that yield no decision: the
+    metrics counted only what run_gate yielded, so an alert on denials by reason never saw an outage. The
+    probe's audit callable now counts every audited event (run_gate, real models, the production loop)."""
+    metrics = GateMetrics()
+    probe = CameraProbe(camera="front-cam", door="front", telemetry=metrics, clock=FakeClock())
+    audited: list[AuditEventCreate] = []
+
+    def stale_gallery() -> object:
+        raise GalleryStale("database unreachable for 301.0 s (stale gallery limit 300 s)")
+
+    outage = SourceOutage(source="cam", started_at_s=12.0, reason="open_failed")
+    frames = build_frames([Placement(recognizer.decode(group_faces[0]), 30, 100)], count=3)
+    decisions = list(
+        run_gate(
+            probe.frames([outage, *frames]),
+            door="front",
+            source_name="cam",
+            recognizer=recognizer,
+            gallery=stale_gallery,  # type: ignore[arg-type]
+            access=lambda: None,  # type: ignore[arg-type,return-value]  # never asked: the gallery fails first
+            actuator=RecordingDoor(),
+            record=probe.record(audited.append),
+            settings=GateSettings(),
+            monotonic=FakeClock(100.0),
+            utc_now=lambda: datetime.now(UTC),
+        )
+    )
+
+    text = metrics.exposition().decode()
+    assert decisions == []
+    assert [(e.decision.value, e.reason) for e in audited] == [
+        ("denied", CAMERA_UNAVAILABLE),
+        ("denied", GALLERY_UNAVAILABLE),
+    ]
+    for reason in (CAMERA_UNAVAILABLE, GALLERY_UNAVAILABLE):
+        assert f"{_count(text, camera='front-cam', door='front', reason=reason)} 1.0" in text
+
+
+def test_the_gates_wiring_counts_an_unknown_door_denial(
+    tmp_path: Path,
+    engine: Engine,
+    keyring: Keyring,
+    recognizer: Recognizer,
+    group_faces: list[bytes],
+    enroll_person: Callable[..., int],
+) -> None:
+    """The composition root's gate (gate_decisions: journal, gallery source, probe) at a door that is no
+    door's name: every face denied unknown_door, audited, no decision; the metrics now count it."""
+    enroll_person("Alice Example", group_faces[0])
+    frames = build_frames([Placement(recognizer.decode(group_faces[0]), 30, 100)], count=6)
+    video = write_video(tmp_path / "door.avi", frames)
+    runtime = GateRuntime(
+        storage=StorageSettings(home=tmp_path / "home"), engine=engine, keyring=keyring, recognizer=recognizer
+    )
+    metrics = GateMetrics()
+    probe = CameraProbe(camera="misspelt-cam", door="frnot", telemetry=metrics, clock=FakeClock())
+    settings = GateSettings(journal_dir=tmp_path / "journal")
+
+    decisions = list(gate_decisions(runtime, source=video, door="frnot", settings=settings, probe=probe))
+
+    text = metrics.exposition().decode()
+    assert decisions == []
+    assert f"{_count(text, camera='misspelt-cam', door='frnot', reason='unknown_door')} 1.0" in text
+    assert "Alice" not in text
