@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import queue
+import socket
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -57,7 +60,6 @@ class MqttDoor:
 
     def _client(self, connack: list[ReasonCode]) -> mqtt.Client:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, clean_session=True)
-        client.connect_timeout = self._timeout_s
         if self._username is not None:
             password = None if self._password is None else self._password.get_secret_value()
             client.username_pw_set(self._username, password)
@@ -102,9 +104,59 @@ class MqttDoor:
         # From here the PUBLISH may be on its way: the broker can have it though no PUBACK comes back.
         self._pump(client, info.is_published, deadline_s=deadline_s, awaited="PUBACK", error=DoorUnconfirmed)
 
+    def _addresses(self, *, deadline_s: float) -> list[str]:
+        """The broker host's addresses, resolved by the time of `deadline_s`, else ActuatorError.
+
+        The lookup runs on a thread of its own: paho resolves the host before its connect timeout starts,
+        so a resolver that does not answer (a name server away: 5 s × 2 tries by default) held the gate
+        loop for as long. A lookup given up on ends at the resolver's own timeout.
+        """
+        found: queue.SimpleQueue[list[str] | Exception] = queue.SimpleQueue()
+        thread = threading.Thread(
+            target=self._resolve, args=(found,), name=f"mqtt-resolve-{self._host}", daemon=True
+        )
+        thread.start()
+        try:
+            result = found.get(timeout=max(0.0, deadline_s - self._monotonic()))
+        except queue.Empty:
+            raise ActuatorError(
+                f"MQTT broker {self._host}:{self._port} unreachable: its host name was not resolved "
+                f"within {self._timeout_s} s"
+            ) from None
+        if isinstance(result, Exception):
+            raise ActuatorError(f"MQTT broker {self._host}:{self._port} unreachable: {result!r}") from result
+        return result
+
+    def _resolve(self, found: queue.SimpleQueue[list[str] | Exception]) -> None:
+        try:
+            infos = socket.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)
+        except (OSError, ValueError) as exc:  # socket.gaierror; UnicodeError: a name IDNA refuses
+            found.put(exc)
+            return
+        found.put(list(dict.fromkeys(str(info[4][0]) for info in infos)))
+
+    def _connected(self, connack: list[ReasonCode], *, deadline_s: float) -> mqtt.Client:
+        """A client connected to the first of the host's addresses that accepts, all by `deadline_s` (a
+        client of its own per address: paho keeps a failed connect's state)."""
+        failure: Exception | None = None
+        for address in self._addresses(deadline_s=deadline_s):
+            left_s = deadline_s - self._monotonic()
+            if left_s <= 0.0:
+                break
+            client = self._client(connack)
+            client.connect_timeout = left_s
+            try:
+                client.connect(address, self._port, keepalive=_KEEPALIVE_S)
+            except (OSError, ValueError) as exc:
+                failure = exc
+                continue
+            return client
+        cause = repr(failure) if failure else f"no address connected within {self._timeout_s} s"
+        raise ActuatorError(f"MQTT broker {self._host}:{self._port} unreachable: {cause}") from failure
+
     def unlock(self, *, door: str, duration_s: float, unlock_id: str) -> None:
-        """Connect, publish at QoS 1 and wait for the broker's PUBACK, all within `timeout_s` (the TCP
-        connect included; a host name's resolution is not bounded by it).
+        """Resolve the broker's host, connect, publish at QoS 1 and wait for the broker's PUBACK, all within
+        `timeout_s`.
 
         Raises:
             DoorUnconfirmed: the PUBLISH was sent but the broker did not acknowledge it within `timeout_s`
@@ -113,12 +165,8 @@ class MqttDoor:
         """
         payload = unlock_message(door=door, duration_s=duration_s, at=self._utc_now(), unlock_id=unlock_id)
         connack: list[ReasonCode] = []
-        client = self._client(connack)
         deadline_s = self._monotonic() + self._timeout_s
-        try:
-            client.connect(self._host, self._port, keepalive=_KEEPALIVE_S)
-        except (OSError, ValueError) as exc:
-            raise ActuatorError(f"MQTT broker {self._host}:{self._port} unreachable: {exc!r}") from exc
+        client = self._connected(connack, deadline_s=deadline_s)
         try:
             self._publish(client, payload, connack, deadline_s=deadline_s)
         finally:

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -23,11 +24,19 @@ BROKER_HOST = "127.0.0.1"
 BROKER_PORT = 1883
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 UNLOCK_ID = "0b5c1f6e-8a3d-4c2b-9f1e-2d7a6c4b3e10"
+UNANSWERED_HOST = "broker.door.test"
+RESOLVER_HANG_S = 20.0  # a hang bound, not a speed claim: the unlock must give up long before
 
 
-def _door(*, topic: str = "facegate/test", port: int = BROKER_PORT, timeout_s: float = 2.0) -> MqttDoor:
+def _door(
+    *,
+    topic: str = "facegate/test",
+    host: str = BROKER_HOST,
+    port: int = BROKER_PORT,
+    timeout_s: float = 2.0,
+) -> MqttDoor:
     return MqttDoor(
-        host=BROKER_HOST,
+        host=host,
         port=port,
         topic=topic,
         timeout_s=timeout_s,
@@ -171,3 +180,31 @@ def test_a_broker_slow_at_each_step_is_given_up_after_the_timeout_in_all() -> No
             door="front", duration_s=1.0, unlock_id=UNLOCK_ID
         )
     server.join(timeout=10.0)
+
+
+def test_a_host_name_the_resolver_does_not_answer_for_is_given_up_within_the_timeout(monkeypatch) -> None:
+    """paho resolves the broker's host before its connect timeout starts, so a name server that does not
+    answer held the gate loop for the resolver's own timeouts (reproduced under `unshare -m` with a
+    resolv.conf naming a UDP server that swallows queries: unlock() returned after 10.01 s with timeout_s
+    1.0). The OS resolver is the boundary faked here: it hangs on one name until the test lets it go."""
+    released, expired = threading.Event(), threading.Event()
+    resolve = socket.getaddrinfo
+
+    def unanswered(host: object, *args: Any, **kwargs: Any) -> Any:
+        if host != UNANSWERED_HOST:
+            return resolve(host, *args, **kwargs)
+        if not released.wait(RESOLVER_HANG_S):
+            expired.set()
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unanswered)
+    door = _door(host=UNANSWERED_HOST, timeout_s=0.5)
+    try:
+        with pytest.raises(
+            ActuatorError, match=re.escape("host name was not resolved within 0.5 s")
+        ) as failure:
+            door.unlock(door="front", duration_s=1.0, unlock_id=UNLOCK_ID)
+        assert not expired.is_set()  # given up while the resolver still had not answered
+    finally:
+        released.set()
+    assert type(failure.value) is ActuatorError  # nothing was sent: not DoorUnconfirmed
