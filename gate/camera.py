@@ -45,13 +45,18 @@ def is_url(source: str) -> bool:
     return scheme is not None and scheme.group().lower() != FILE_URL_SCHEME
 
 
-_SECRET_NAME_PARTS = ("pass", "pwd", "token", "key", "auth", "sig", "secret", "credential", "session")
+_SECRET_NAME_PARTS = ("pass", "pwd", "pw", "token", "key", "auth", "sig", "secret", "credential", "session")
 """A URL parameter is a secret when its name contains one of these (any case): password, passphrase, pwd,
-token, access_token, key, apikey, auth, sig, signature, X-Amz-Signature, X-Amz-Credential, sessionid, ..."""
+pw, user-pw and proxy-pw (GStreamer's), token, access_token, key, apikey, auth, sig, signature,
+X-Amz-Signature, X-Amz-Credential, sessionid, ... (also a harmless name that holds one: pbkeylen)."""
 _URL_PARTS = re.compile(r"([^/?#]*://)(?:([^/?#]*)(@))?([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?", re.DOTALL)
 """scheme://, user info, @, host and port, path, ?query, #fragment: split without urlsplit's normalising."""
 _QUERY_PARAM = re.compile(r"(^|[?#&;])([^&;=]*)=([^&;]*)")
 _PATH_PARAM = re.compile(r"(^|[/&;])([^/&;=]*)=([^/&;]*)")  # rtsp://host/user=admin&password=...&channel=1
+_EMBEDDED_URL = re.compile(r"""[a-z][a-z0-9+.-]*://[^\s"']*""", re.IGNORECASE)
+"""A URL inside other text (a GStreamer pipeline's `location=rtsp://...`): up to a space or a quote."""
+_PIPELINE_PROPERTY = re.compile(r"""(^|\s)([A-Za-z_][\w-]*)=("[^"]*"|'[^']*'|[^\s"']*)""")
+"""An element property of a GStreamer pipeline (`rtspsrc user-pw=...`, `srtsrc passphrase="..."`)."""
 
 
 def _is_secret_name(name: str) -> bool:
@@ -74,8 +79,17 @@ def redacted_source(source: str) -> str:
     parameter, in the query, the path or the fragment, whose name names a secret (`_SECRET_NAME_PARTS`:
     srt://host?passphrase=..., http://cam/video.mjpg?pwd=..., signed URLs' sig=..., X-Amz-Signature=...).
     They must never reach a log line, an error message, /healthz or the audit log. Other parameters
-    (channel=1, user=bob) are kept as written.
+    (channel=1, user=bob) are kept as written. A source that is not a URL, such as a GStreamer pipeline
+    (`rtspsrc location=rtsp://user:password@host/... user-pw=... ! ...`), gets the same rules for each URL
+    and each element property in it (`_redacted_pipeline`).
     """
+    if not is_url(source):
+        return _redacted_pipeline(source)
+    return _redacted_url(source)
+
+
+def _redacted_url(source: str) -> str:
+    """A stream URL with its user's password and its secret parameters masked; any other text as written."""
     url = _URL_PARTS.match(source)
     if url is None or not is_url(source):
         return source
@@ -88,6 +102,16 @@ def redacted_source(source: str) -> str:
         _masked_params(fragment, _QUERY_PARAM),
     )
     return f"{scheme}{userinfo}{at}{host}{path}{query}{fragment}"  # else as written: case, an empty `?`
+
+
+def _redacted_pipeline(source: str) -> str:
+    """Any other source (a GStreamer pipeline, a path) with the same secrets masked: each URL in it by the
+    URL rules, and every `name=value` property whose name names a secret (`user-pw=***`, `passphrase=***`).
+
+    `file://` URLs and paths without such a property or URL are kept as written.
+    """
+    masked = _masked_params(source, _PIPELINE_PROPERTY)
+    return _EMBEDDED_URL.sub(lambda url: _redacted_url(url.group()), masked)
 
 
 class OpencvFrameSource:
