@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from email.message import Message
 from functools import partial
+from http import HTTPStatus
 from typing import IO
 
 from pydantic import SecretStr
@@ -20,6 +21,9 @@ from gate.door import unlock_message
 from gate.errors import ActuatorError, DoorUnconfirmed
 
 logger = logging.getLogger(__name__)
+
+_GATEWAY_STATUSES = (502, 504)
+"""A proxy's Bad Gateway and Gateway Timeout: the request may have reached the controller (see _refusal)."""
 
 
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
@@ -102,7 +106,7 @@ class _MarkedHttpsHandler(urllib.request.HTTPSHandler):
 
 class HttpWebhookDoor:
     """POSTs `{"door", "action": "unlock", "duration_s", "at", "unlock_id"}` as JSON, the unlock_id also as
-    the `Idempotency-Key` header; any answer but 2xx is a failure."""
+    the `Idempotency-Key` header; any answer but 2xx is a failure (502 and 504: not a certain one)."""
 
     def __init__(
         self,
@@ -134,9 +138,10 @@ class HttpWebhookDoor:
 
         Raises:
             DoorUnconfirmed: the request was sent, but no valid answer came within `timeout_s` (late, cut
-                off, not HTTP): the webhook may have opened the door.
-            ActuatorError: the webhook answered with a status other than 2xx, or the request was never
-                sent (unreachable: DNS, refused, connect or TLS failure, or `timeout_s` spent before it).
+                off, not HTTP), or a gateway answered 502 or 504: the webhook may have opened the door.
+            ActuatorError: the webhook answered with a status other than 2xx, 502 and 504, or the request
+                was never sent (unreachable: DNS, refused, connect or TLS failure, or `timeout_s` spent before
+                it).
         """
         request = self._request(door=door, duration_s=duration_s, unlock_id=unlock_id)
         sending = _Sending()
@@ -173,7 +178,7 @@ class HttpWebhookDoor:
                 answer.put(response.status)
         except urllib.error.HTTPError as exc:
             exc.close()
-            answer.put(_failure(ActuatorError, f"webhook of door {door} answered HTTP {exc.code}", exc))
+            answer.put(_refusal(door, exc))
         except urllib.error.URLError as exc:  # connect or send: urllib wraps only the request's OSError
             answer.put(_failure(_kind(sending), f"webhook of door {door} unreachable: {exc.reason}", exc))
         except OSError as exc:
@@ -186,6 +191,22 @@ class HttpWebhookDoor:
 
     def close(self) -> None:
         """Nothing to release: every unlock opens and closes its own connection."""
+
+
+def _refusal(door: str, answer: urllib.error.HTTPError) -> ActuatorError:
+    """A non-2xx answer: ActuatorError (the unlock was refused, not done), except a gateway's 502 or 504.
+
+    A reverse proxy answers 504 Gateway Timeout when it forwarded the request and the controller behind it
+    did not answer in time (RFC 9110 §15.6.5), and 502 Bad Gateway when the answer it got was not a valid
+    one (§15.6.3; proxies also send it for a controller that refused the connection, which the gate
+    cannot tell apart): the controller may have acted on the unlock, so both are DoorUnconfirmed.
+    """
+    failed = f"webhook of door {door} answered HTTP {answer.code}"
+    if answer.code in _GATEWAY_STATUSES:
+        phrase = HTTPStatus(answer.code).phrase
+        failed += f" ({phrase}: from a gateway; the door controller behind it may have acted)"
+        return _failure(DoorUnconfirmed, failed, answer)
+    return _failure(ActuatorError, failed, answer)
 
 
 def _kind(sending: _Sending) -> type[ActuatorError]:

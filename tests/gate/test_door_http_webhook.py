@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import socket
 import threading
+import urllib.parse
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +20,7 @@ from pydantic import SecretStr
 from gate import ActuatorError, DoorUnconfirmed, HttpWebhookDoor
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+PROXY_UPSTREAM_TIMEOUT_S = 0.3  # the proxy's wait for the controller (nginx: proxy_read_timeout)
 UNLOCK_ID = "0b5c1f6e-8a3d-4c2b-9f1e-2d7a6c4b3e10"
 
 
@@ -37,6 +41,8 @@ class WebhookServer:
     url: str
     status: int = 204
     is_stalled: bool = False
+    is_cut: bool = False
+    """Read the request, then close the connection with no answer (a controller that crashes on it)."""
     release: threading.Event = field(default_factory=threading.Event)
     requests: list[Received] = field(default_factory=list)
 
@@ -47,6 +53,9 @@ def _handler(state_box: list[WebhookServer]) -> type[BaseHTTPRequestHandler]:
             state = state_box[0]
             body = self.rfile.read(int(self.headers["Content-Length"]))
             state.requests.append(Received("POST", self.path, dict(self.headers.items()), body))
+            if state.is_cut:
+                self.close_connection = True
+                return
             if state.is_stalled:
                 state.release.wait(10.0)
             try:
@@ -198,3 +207,77 @@ def test_a_webhook_that_answers_a_byte_at_a_time_is_given_up_after_the_timeout()
     finally:
         done.set()
         server.join(timeout=10.0)
+
+
+def _proxy_handler(upstream_url: str) -> type[BaseHTTPRequestHandler]:
+    """A reverse proxy's handling of a POST, as nginx does it: forward it to the controller; 504 when the
+    controller does not answer in time, 502 when it cannot be reached or its answer is not valid HTTP."""
+    upstream = urllib.parse.urlsplit(upstream_url)
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            connection = http.client.HTTPConnection(
+                upstream.hostname or "", upstream.port, timeout=PROXY_UPSTREAM_TIMEOUT_S
+            )
+            try:
+                connection.request("POST", upstream.path, body=body, headers=dict(self.headers.items()))
+                status = connection.getresponse().status
+            except TimeoutError:
+                status = 504
+            except (OSError, http.client.HTTPException):
+                status = 502
+            finally:
+                connection.close()
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
+            return
+
+    return Proxy
+
+
+@contextmanager
+def _reverse_proxy(upstream_url: str) -> Iterator[str]:
+    """A real local HTTP reverse proxy in front of `upstream_url`; yields the proxied URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _proxy_handler(upstream_url))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/unlock"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _closed_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}/unlock"
+
+
+@pytest.mark.parametrize(
+    ("controller", "status", "is_reached"),
+    [("stalled", 504, True), ("cut", 502, True), ("refusing", 502, False)],
+)
+def test_a_gateway_answering_502_or_504_is_door_unconfirmed(
+    webhook: WebhookServer, controller: str, status: int, is_reached: bool
+) -> None:
+    """A webhook behind a reverse proxy: the proxy forwarded the unlock and the controller took it, then did
+    not answer in time (504 Gateway Timeout, RFC 9110 §15.6.5) or closed with no answer (502 Bad Gateway,
+    §15.6.3), so the door may have opened; that was a plain ActuatorError, audited as a certain denial
+    (door_error). A proxy also answers 502 for a controller that refused the connection, which the gate
+    cannot tell from the cut one: that is DoorUnconfirmed too."""
+    webhook.is_stalled, webhook.is_cut = controller == "stalled", controller == "cut"
+    upstream = _closed_url() if controller == "refusing" else webhook.url
+    phrase = {502: "Bad Gateway", 504: "Gateway Timeout"}[status]
+    with _reverse_proxy(upstream) as url:
+        with pytest.raises(
+            DoorUnconfirmed, match=re.escape(f"webhook of door front answered HTTP {status} ({phrase}: ")
+        ):
+            _door(url, timeout_s=5.0).unlock(door="front", duration_s=1.0, unlock_id=UNLOCK_ID)
+    webhook.release.set()
+    assert [json.loads(r.body)["unlock_id"] for r in webhook.requests] == ([UNLOCK_ID] if is_reached else [])
