@@ -110,7 +110,7 @@ from gate.settings import (
 )
 from gate.stream import CapturedFrame, LatestFrameReader, SourceOutage, is_live_source, open_frames
 from gate.threshold import door_operating_threshold
-from gate.tracker import IouTracker, iou
+from gate.tracker import TRACK_ID_EPOCH, IouTracker, first_track_id, iou
 from gate.worker import run_gate
 
 __all__ = [
@@ -226,9 +226,11 @@ __all__ = [
     "OpencvFrameSource",
     "RelayPin",
     "SourceOutage",
+    "TRACK_ID_EPOCH",
     "TrackVotes",
     "Vote",
     "build_door",
+    "first_track_id",
     "iou",
     "is_live_source",
     "open_frames",

@@ -30,6 +30,7 @@ from gate.registry import build_door
 from gate.runtime import EdgeRuntime, GateRuntime, gallery_source_for, opened_runtime
 from gate.settings import GateSettings
 from gate.stream import open_frames
+from gate.tracker import first_track_id
 from gate.worker import run_gate
 from recognition import (
     PresentationAttackDetector,
@@ -142,6 +143,7 @@ def gate_decisions(
                 utc_now=lambda: datetime.now(UTC),
                 pad=pad,
                 camera=camera,
+                first_track_id=first_track_id(datetime.now(UTC)),  # a restart never reuses an earlier id
             )
             yield from decisions if probe is None else probe.decisions(decisions)
     finally:

@@ -3,8 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from recognition import BBox
+
+TRACK_ID_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+"""A worker's first track id is the whole seconds from this instant to its start (int4 holds them to 2094)."""
+
+
+def first_track_id(started_at: datetime) -> int:
+    """The id of the first track of a gate run (a camera worker, a daemon, a replay) started at `started_at`.
+
+    The whole seconds since TRACK_ID_EPOCH (at least 1): the run numbers its tracks on from there, so a
+    restarted run's tracks never take an id an earlier run of the camera gave, as long as that run started
+    fewer new tracks than seconds passed between the two starts (one a second, all its life) and the clock
+    was not set back in between. The audit log keeps it in its int column (no migration), and an auditor
+    reads a run's start off its first track's id: TRACK_ID_EPOCH plus that many seconds.
+    """
+    return max(1, int((started_at - TRACK_ID_EPOCH).total_seconds()))
 
 
 def iou(a: BBox, b: BBox) -> float:
@@ -26,15 +42,16 @@ class _Track:
 class IouTracker:
     """Assigns each box the id of the best-overlapping live track, or a new id.
 
-    Ids count up from 1 for the tracker's life and are never reused, also after `end_all`: the audit log
-    names a track by its id, so two tracks of one camera run must not share one.
+    Ids count up from `first_id` for the tracker's life and are never reused, also after `end_all`: the
+    audit log names a track by its id, so two tracks of one camera must not share one (a gate run passes
+    `first_track_id` of its start, so neither do two runs).
     """
 
-    def __init__(self, *, iou_min: float, max_missed_frames: int) -> None:
+    def __init__(self, *, iou_min: float, max_missed_frames: int, first_id: int = 1) -> None:
         self._iou_min = iou_min
         self._max_missed_frames = max_missed_frames
         self._tracks: list[_Track] = []
-        self._next_id = 1
+        self._next_id = first_id
 
     def update(self, boxes: list[BBox]) -> list[int]:
         """Track ids for this frame's boxes, in the same order."""

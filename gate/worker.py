@@ -80,7 +80,14 @@ class _GateLoop:
     """The state of one door's loop: tracks, votes, cooldowns and the error audit rate limit."""
 
     def __init__(
-        self, *, door: str, camera: str | None, source_name: str, io: GateIo, settings: GateSettings
+        self,
+        *,
+        door: str,
+        camera: str | None,
+        source_name: str,
+        io: GateIo,
+        settings: GateSettings,
+        first_track_id: int,
     ) -> None:
         self.door, self.source_name, self.io, self.settings = door, source_name, io, settings
         self.where = scope_label(door, camera, source=source_name)  # what a refusal to start names
@@ -106,7 +113,9 @@ class _GateLoop:
         )
         self.pad = PadGate(settings.pad, io.pad, door=door, camera=camera, source=source_name)
         self.tracker = IouTracker(
-            iou_min=settings.track_iou_min, max_missed_frames=settings.track_max_missed_frames
+            iou_min=settings.track_iou_min,
+            max_missed_frames=settings.track_max_missed_frames,
+            first_id=first_track_id,
         )
         self.votes: dict[int, TrackVotes] = {}
         self.decided: set[int] = set()
@@ -353,6 +362,7 @@ def run_gate(
     utc_now: Callable[[], datetime],
     pad: PresentationAttackDetector | None = None,
     camera: str | None = None,
+    first_track_id: int = 1,
 ) -> Iterator[GateDecision]:
     """Decide once per track by a k-of-n vote over fresh frames; audit every decision and failure.
 
@@ -371,6 +381,8 @@ def run_gate(
         pad: the presentation-attack detector, required unless `settings.pad.policy` is off (gate/pad.py).
         camera: the camera's name in the gates file, which names it in a refusal to start (as `--check-config`
             does); None for an unnamed one (the single-camera form, a replay), named by `source_name`.
+        first_track_id: the id of the run's first track, the next ones count up: a gate process passes
+            `first_track_id(start)` (gate/tracker.py), so a restarted run never reuses an earlier run's ids.
     """
     io = GateIo(
         recognizer=recognizer,
@@ -382,6 +394,13 @@ def run_gate(
         utc_now=utc_now,
         pad=pad,
     )
-    loop = _GateLoop(door=door, camera=camera, source_name=source_name, io=io, settings=settings)
+    loop = _GateLoop(
+        door=door,
+        camera=camera,
+        source_name=source_name,
+        io=io,
+        settings=settings,
+        first_track_id=first_track_id,
+    )
     for frame_index, item in enumerate(frames):
         yield from loop.step(frame_index, item)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 
-from gate import IouTracker, iou
+from gate import TRACK_ID_EPOCH, IouTracker, first_track_id, iou
 
 BOX = (100, 100, 200, 220)
 
@@ -92,3 +94,12 @@ def test_end_all_ends_every_track_and_the_next_box_gets_the_next_id():
     tracker.end_all()  # a camera outage
     assert tracker.live_ids() == set()
     assert tracker.update([BOX]) == [3]  # the same place, a new track: ids are never reused
+
+
+def test_a_run_numbers_its_tracks_from_the_seconds_since_the_epoch_at_its_start():
+    started = TRACK_ID_EPOCH + timedelta(days=340, seconds=7.9)
+    first = first_track_id(started)
+    assert first == 340 * 86400 + 7
+    tracker = IouTracker(iou_min=0.3, max_missed_frames=2, first_id=first)
+    assert tracker.update([BOX, (400, 100, 500, 220)]) == [first, first + 1]
+    assert first_track_id(TRACK_ID_EPOCH - timedelta(days=1)) == 1  # a clock before the epoch: from 1
