@@ -24,6 +24,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from recognition import (
 )
 from storage import (
     Engine,
+    ErasedBy,
     Keyring,
     NewTemplate,
     bump_gallery_version,
@@ -173,10 +175,12 @@ def stored_keyring(
     file beside it, a synthetic bench key only). Returns the keyring and the seconds storing took."""
     key_file = database.with_suffix(".key")
     if key_file.exists():
+        keyring = Keyring([key_file.read_bytes()])
+        erased_by = ErasedBy(keyring, "bench scale_sync", datetime.now(UTC))
         with session_scope(engine) as session:  # the newcomer of a run before: revoked
             for person in list_people(session, name_contains=NEWCOMER)[0]:
-                delete_person(session, person.id)
-        return Keyring([key_file.read_bytes()]), 0.0
+                delete_person(session, person.id, erased_by=erased_by)
+        return keyring, 0.0
     create_schema(engine)
     key = secrets.token_bytes(32)
     keyring = Keyring([key])

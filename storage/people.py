@@ -140,9 +140,9 @@ def rename_person(session: Session, person_id: int, *, name: str) -> PersonPubli
     return to_public(session, person)
 
 
-def delete_person(session: Session, person_id: int, *, erased_by: ErasedBy | None = None) -> int:
-    """Delete a person, their data key and every template; bump the gallery version; with `erased_by`
-    (every surface passes it), append the erasure's audit event in the same transaction.
+def delete_person(session: Session, person_id: int, *, erased_by: ErasedBy) -> int:
+    """Delete a person, their data key and every template; bump the gallery version; append the
+    erasure's audit event (`erased_by`: who and when) in the same transaction.
 
     Destroying the data key makes copies of the templates (in backups, say) unreadable too.
     Returns the number of templates removed. The gallery version row is locked first, as enrollment
@@ -151,6 +151,7 @@ def delete_person(session: Session, person_id: int, *, erased_by: ErasedBy | Non
 
     Raises:
         NotFound: no such person.
+        ChainBroken: the audit chain's head is missing although events exist.
     """
     lock_gallery_version(session)
     lock_person(session, person_id)
@@ -162,8 +163,7 @@ def delete_person(session: Session, person_id: int, *, erased_by: ErasedBy | Non
         raise NotFound(f"person {person_id} does not exist")
     record_change(session, GalleryChangeKind.person_removed, person_id=person_id)
     bump_gallery_version(session)
-    if erased_by is not None:
-        record_erasure(session, erased_by, person_id=person_id)
+    record_erasure(session, erased_by, person_id=person_id)
     session.flush()
     return int(removed.rowcount)
 

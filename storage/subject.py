@@ -81,14 +81,13 @@ def _events_naming(session: Session, person_id: int) -> list[AuditEventPublic]:
             return events
 
 
-def erase_person(
-    session: Session, person_id: int, *, erased_by: ErasedBy | None = None
-) -> ErasureReportPublic:
-    """Erase a person (templates, data key, memberships) and say what went and what stays; with `erased_by`
-    (every surface passes it), the erasure's audit event is appended in the same transaction.
+def erase_person(session: Session, person_id: int, *, erased_by: ErasedBy) -> ErasureReportPublic:
+    """Erase a person (templates, data key, memberships) and say what went and what stays; the erasure's
+    audit event (`erased_by`: who and when) is appended in the same transaction.
 
     Raises:
         NotFound: no such person.
+        ChainBroken: the audit chain's head is missing although events exist.
     """
     # Locked first (in delete_person's order), then counted by what each statement removes: a membership
     # or template added while the erasure ran was removed by the cascade without being reported.

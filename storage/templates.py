@@ -190,11 +190,9 @@ def list_person_templates(
     return [_template_public(row) for row in rows], total
 
 
-def delete_template(
-    session: Session, *, person_id: int, template_id: str, erased_by: ErasedBy | None = None
-) -> None:
-    """Delete one template of a person and bump the gallery version; with `erased_by` (every surface
-    passes it), append the deletion's audit event in the same transaction.
+def delete_template(session: Session, *, person_id: int, template_id: str, erased_by: ErasedBy) -> None:
+    """Delete one template of a person and bump the gallery version; append the deletion's audit event
+    (`erased_by`: who and when) in the same transaction.
 
     The change log has no single-template removal: the person's templates are logged as removed and
     their remaining ones as added again, so a gate applying the delta ends with exactly the rest. The
@@ -202,6 +200,7 @@ def delete_template(
 
     Raises:
         NotFound: the person has no template with this id.
+        ChainBroken: the audit chain's head is missing although events exist.
     """
     lock_gallery_version(session)
     # One statement (not read, then the ORM's delete): on SQLite the reads before the first write hold
@@ -216,5 +215,4 @@ def delete_template(
             session, GalleryChangeKind.template_added, person_id=person_id, template_id=remaining_id
         )
     bump_gallery_version(session)
-    if erased_by is not None:
-        record_erasure(session, erased_by, person_id=person_id, template_id=template_id)
+    record_erasure(session, erased_by, person_id=person_id, template_id=template_id)

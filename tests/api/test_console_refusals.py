@@ -35,6 +35,7 @@ from tests.api.conftest import ApiHarness
 from tests.api.console_browser import console_page
 from tests.api.test_console import sign_in
 from tests.concurrency import Worker, deadlocked_pair
+from tests.storage.audit_helpers import audited_by
 
 WAIT_S = 60.0  # generous: the shared machine is heavily loaded
 
@@ -120,7 +121,7 @@ def test_photos_for_a_person_erased_meanwhile_get_the_not_found_page(
     csrf = sign_in(api.client, api.tokens[Role.admin])
     assert api.client.get(f"/ui/people/{person_id}").status_code == 200
     with session_scope(api.services.engine) as session:
-        erase_person(session, person_id)
+        erase_person(session, person_id, erased_by=audited_by(api.services.keyring))
 
     files = [("photos", ("dan.jpg", group_faces[0], "image/jpeg"))]
     answer = api.client.post(f"/ui/people/{person_id}/photos", data={"csrf_token": csrf}, files=files)

@@ -16,6 +16,7 @@ from storage import (
 )
 from tests.api.conftest import ApiHarness
 from tests.concurrency import held_in_request
+from tests.storage.audit_helpers import audited_by
 from tests.storage.template_helpers import person_with_templates
 
 BLOCKED_S = 2.0
@@ -38,7 +39,7 @@ def test_a_template_deleted_while_its_person_is_erased_is_not_found_or_counted(a
     reports = []
 
     def erase(session: Session) -> None:
-        reports.append(erase_person(session, person_id))
+        reports.append(erase_person(session, person_id, erased_by=audited_by(api.services.keyring)))
 
     answer, eraser = held_in_request(
         api.services.engine,
@@ -68,7 +69,7 @@ def test_a_person_deleted_twice_at_once_is_deleted_once(api: ApiHarness) -> None
         api.services.engine,
         lambda: api.client.delete(f"/people/{person_id}", headers=api.auth(Role.admin)),
         fragment="FROM person",  # lock_person's read, the first
-        rival=lambda session: delete_person(session, person_id),
+        rival=lambda session: delete_person(session, person_id, erased_by=audited_by(api.services.keyring)),
         blocked_s=BLOCKED_S,
     )
 

@@ -46,6 +46,7 @@ from tests.api.conftest import ApiHarness
 from tests.api.console_browser import serving
 from tests.gate.edge_support import wait_for
 from tests.gate.journal_support import sample_event
+from tests.storage.audit_helpers import audited_by
 
 PAIR = generate_device_key_pair()
 EVERY_DAY = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -349,7 +350,9 @@ def test_an_edge_sync_that_keeps_failing_is_logged_with_one_traceback_then_count
             # At least 10 attempts, however loaded the machine (about 20 a second unloaded).
             wait_for(lambda: _failed_attempts(caplog.records) >= 10, timeout_s=60.0, what="10 failed syncs")
             with session_scope(api.services.engine) as session:
-                delete_template(session, person_id=ann, template_id=broken)
+                delete_template(
+                    session, person_id=ann, template_id=broken, erased_by=audited_by(api.services.keyring)
+                )
             wait_for(lambda: gate.version is not None, timeout_s=60.0, what="a sync after the repair")
         finally:
             gate.close()

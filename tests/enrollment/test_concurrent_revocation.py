@@ -11,6 +11,7 @@ from enrollment import EnrollmentSettings, Photo, enroll
 from recognition import Recognizer
 from storage import Engine, Keyring, NotFound, delete_person, session_scope
 from tests.concurrency import Worker, signal_on
+from tests.storage.audit_helpers import audited_by
 
 ROUNDS = 12
 _Start = Literal["at once", "after the version lock"]
@@ -61,7 +62,7 @@ def _race(
             assert enrolling.reached.wait(timeout=30.0)
         try:
             with session_scope(engine) as session:
-                delete_person(session, person_id)
+                delete_person(session, person_id, erased_by=audited_by(keyring))
         except BaseException as exc:  # reported with the enrollment's
             delete_errors.append(exc)
         enrolling.thread.join()

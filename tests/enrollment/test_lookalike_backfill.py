@@ -24,6 +24,7 @@ from storage import (
     store_templates,
 )
 from tests.concurrency import held_after
+from tests.storage.audit_helpers import audited_by
 from tests.storage.lookalike_helpers import stored_records, upgrade_from_0010
 
 
@@ -141,7 +142,9 @@ def test_the_backfill_and_a_deletion_of_a_person_take_turns(
         engine,
         lambda _session: results.append(backfill_lookalikes(engine, keyring, recognizer)),
         fragment="UPDATE face_template",
-        second=lambda session: removed.append(delete_person(session, person_id)),
+        second=lambda session: removed.append(
+            delete_person(session, person_id, erased_by=audited_by(keyring))
+        ),
         blocked_s=2.0,
     )
 

@@ -30,6 +30,7 @@ from storage import (
     to_public,
 )
 from tests.data import encode_jpeg
+from tests.storage.audit_helpers import audited_by
 
 
 def _flipped(recognizer: Recognizer, data: bytes) -> bytes:
@@ -191,7 +192,7 @@ def test_the_shared_gallery_follows_enrollments_and_deletions_without_a_rebuild(
     carol = _new_person(engine, "Carol")
     _enroll(engine, keyring, recognizer, carol, Photo("c.jpg", group_faces[2]), settings, shared)
     with session_scope(engine) as session:
-        delete_person(session, alice)
+        delete_person(session, alice, erased_by=audited_by(keyring))
     with session_scope(engine) as session:
         now = shared.current(session)
         found, _ = identify(

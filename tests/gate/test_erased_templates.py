@@ -14,6 +14,7 @@ from gate import GalleryCache
 from recognition import FaissFactoryIndexConfig, Recognizer
 from storage import Engine, Keyring, erase_person, session_scope
 from tests.fakes import FakeClock
+from tests.storage.audit_helpers import audited_by
 
 POLL_S = 1.0
 APPROXIMATE = FaissFactoryIndexConfig(factory="IVF2,Flat", search_params="nprobe=2", exact_max_templates=4)
@@ -55,7 +56,7 @@ def test_a_person_erased_while_the_gate_runs_leaves_no_vector_in_its_gallery(
     assert gallery.search(probe, 1)[0].person_id == people[0]
 
     with session_scope(engine) as session:
-        erase_person(session, people[0])
+        erase_person(session, people[0], erased_by=audited_by(keyring))
     clock.advance(POLL_S)
 
     assert cache.current() is gallery and len(gallery) == len(people) - 1  # the change applied in place
@@ -102,7 +103,7 @@ def test_a_full_load_after_an_erasure_holds_no_look_alike_pair_naming_the_erased
     ann = enroll_person("Ann", group_faces[0])
     twin = enroll_person("Twin", group_faces[0])  # the same face: a look-alike pair, recorded with her
     with session_scope(engine) as session:
-        erase_person(session, ann)
+        erase_person(session, ann, erased_by=audited_by(keyring))
 
     gallery = GalleryCache(
         engine=engine, keyring=keyring, recognizer=recognizer, poll_s=POLL_S, monotonic=FakeClock()
@@ -138,7 +139,7 @@ def test_a_change_that_erases_a_person_and_adds_their_look_alike_leaves_no_pair_
     gallery = cache.current()
     twin = enroll_person("Twin", group_faces[0])  # its record names Ann, in the gallery at its enrollment
     with session_scope(engine) as session:
-        erase_person(session, ann)
+        erase_person(session, ann, erased_by=audited_by(keyring))
     clock.advance(POLL_S)
 
     assert cache.current() is gallery and len(gallery) == 1  # one change, applied in place

@@ -28,6 +28,7 @@ from storage import (
 from tests.fakes import FakeClock, Placement, build_frames
 from tests.gate.pg_proxy import TcpProxy, proxy_to_test_postgres
 from tests.gate.test_worker import GateRun
+from tests.storage.audit_helpers import audited_by
 
 POLL_S = 2.0
 MAX_STALE_S = 300.0
@@ -307,7 +308,7 @@ def test_without_a_usable_change_log_a_new_gallery_is_built_and_swapped_in(
     cache, clock, background = _stepped_cache(engine, keyring, recognizer)
     first = cache.current()
     with session_scope(engine) as session:
-        delete_person(session, alice_id)
+        delete_person(session, alice_id, erased_by=audited_by(keyring))
     with engine.begin() as connection:  # what a restore records: the log starts afresh
         connection.execute(text("UPDATE gallery_version SET changes_since = version"))
 

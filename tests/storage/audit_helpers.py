@@ -1,5 +1,5 @@
-"""Audit-chain test helpers: events, appends, verification, the raw SQL an attacker would run, and an
-older schema to upgrade from."""
+"""Audit-chain test helpers: events, appends, who erases, verification, the raw SQL an attacker would run,
+and an older schema to upgrade from."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from storage import (
     Cipher,
     Decision,
     Engine,
+    ErasedBy,
     append_event,
     append_new_events,
     session_scope,
@@ -47,6 +48,12 @@ def event(index: int, *, source: str = "rtsp://cam-1") -> AuditEventCreate:
         model_id="sface-2021dec",
         occurred_at=T0 + timedelta(seconds=index),
     )
+
+
+def audited_by(keyring: Cipher, *, who: str = "test admin") -> ErasedBy:
+    """Who erases in a test (every erasure appends its audit event): `who`, now, chained under `keyring`,
+    the keyring of the test's other events, so that its chain still verifies."""
+    return ErasedBy(keyring, who, datetime.now(UTC))
 
 
 def append(engine: Engine, keyring: Cipher, indices: range) -> None:

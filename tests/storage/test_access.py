@@ -45,6 +45,7 @@ from storage import (
     session_scope,
 )
 from tests.concurrency import Worker, held_after, signal_on
+from tests.storage.audit_helpers import audited_by
 from tests.storage.template_helpers import store_people
 
 
@@ -171,7 +172,7 @@ def test_a_renamed_door_keeps_its_rules_under_its_former_name_which_no_other_doo
     assert (back.name, back.former_names) == ("front", ["lobby", "hall"])
 
 
-def test_deleting_a_person_group_or_rule_removes_what_hangs_on_it(engine: Engine) -> None:
+def test_deleting_a_person_group_or_rule_removes_what_hangs_on_it(engine: Engine, keyring: Keyring) -> None:
     ada, bob = _people(engine, "Ada", "Bob")
     with session_scope(engine) as session:
         staff = create_group(session, name="staff")
@@ -180,7 +181,7 @@ def test_deleting_a_person_group_or_rule_removes_what_hangs_on_it(engine: Engine
         rule = create_door_rule(session, _rule("front", staff.id))
         create_door_rule(session, _rule("back", staff.id))
     with session_scope(engine) as session:
-        delete_person(session, bob)
+        delete_person(session, bob, erased_by=audited_by(keyring))
     with session_scope(engine) as session:
         assert get_group(session, staff.id).member_ids == [ada]
         before = gallery_version(session)
@@ -308,7 +309,7 @@ def test_a_backup_restores_the_policy_without_people_erased_since(
         create_door_rule(session, _rule("front", staff.id))
     before = create_backup(source, tmp_path / "before", master_keys=None, cipher=keyring)
     with session_scope(source) as session:
-        delete_person(session, erased)
+        delete_person(session, erased, erased_by=audited_by(keyring))
     after = create_backup(source, tmp_path / "after", master_keys=None, cipher=keyring)
 
     report = restore_backup(engine, data=before.data, keys=after.keys, cipher=keyring)
@@ -320,7 +321,9 @@ def test_a_backup_restores_the_policy_without_people_erased_since(
     assert window.person_ids == {kept}
 
 
-def test_adding_a_person_to_a_group_while_they_are_deleted_never_deadlocks(engine: Engine) -> None:
+def test_adding_a_person_to_a_group_while_they_are_deleted_never_deadlocks(
+    engine: Engine, keyring: Keyring
+) -> None:
     """The delete holds the gallery version row; the member insert must not take the person first."""
     with session_scope(engine) as session:
         person_id = create_person(session, name="Leaving").id or 0
@@ -344,7 +347,7 @@ def test_adding_a_person_to_a_group_while_they_are_deleted_never_deadlocks(engin
     try:
         with signal_on(engine, adding, "INSERT INTO access_group_member", is_after=True):
             with session_scope(engine) as session:
-                delete_person(session, person_id)
+                delete_person(session, person_id, erased_by=audited_by(keyring))
             adding.thread.join()
     finally:
         event.remove(engine, "after_cursor_execute", add_once_the_row_is_held)

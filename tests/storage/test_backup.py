@@ -43,7 +43,7 @@ from storage import (
     session_scope,
 )
 from tests.plaintext import template_leaks
-from tests.storage.audit_helpers import append, post_as_device, verify
+from tests.storage.audit_helpers import append, audited_by, post_as_device, verify
 from tests.storage.audit_helpers import event as audit_event
 from tests.storage.template_helpers import decrypted, store_people
 
@@ -107,7 +107,7 @@ def test_an_old_data_backup_cannot_bring_back_a_person_erased_since(
     source_engine, (*kept, erased), _ = source
     before = _backup(source_engine, tmp_path / "before", keyring)
     with session_scope(source_engine) as session:
-        delete_person(session, erased)
+        delete_person(session, erased, erased_by=audited_by(keyring))
     after = _backup(source_engine, tmp_path / "after", keyring)
 
     report = restore_backup(engine, data=before.data, keys=after.keys, cipher=keyring)
@@ -129,7 +129,7 @@ def test_a_person_created_after_a_restore_takes_no_id_that_the_audit_log_names(
         assert erased is not None
         append_event(session, keyring, audit_event(11).model_copy(update={"person_id": erased}))
     with session_scope(source_engine) as session:
-        erase_person(session, erased)
+        erase_person(session, erased, erased_by=audited_by(keyring))
     files = _backup(source_engine, tmp_path / "backup", keyring)
     restore_backup(engine, data=files.data, keys=files.keys, cipher=keyring)
 
@@ -150,7 +150,7 @@ def test_a_person_id_that_a_device_posted_moves_no_id_counter_in_a_restore(
         erased = create_person(session, name="erased").id
         assert erased is not None
     with session_scope(source_engine) as session:
-        erase_person(session, erased)
+        erase_person(session, erased, erased_by=audited_by(keyring))
     post_as_device(source_engine, keyring, person_id=MAX_DB_INT)
     files = _backup(source_engine, tmp_path / "backup", keyring)
     restore_backup(engine, data=files.data, keys=files.keys, cipher=keyring)

@@ -6,6 +6,7 @@ import numpy as np
 
 from storage import Engine, Keyring, Session, bump_gallery_version, erase_person, gallery_delta, session_scope
 from tests.concurrency import held_after
+from tests.storage.audit_helpers import audited_by
 from tests.storage.template_helpers import MODEL_ID, store_people
 
 BLOCKED_S = 2.0
@@ -32,7 +33,7 @@ def test_a_person_erased_between_a_deltas_reads_is_no_failure(
         engine,
         read,
         fragment="face_template.id IN",
-        second=lambda session: erase_person(session, ann),
+        second=lambda session: erase_person(session, ann, erased_by=audited_by(keyring)),
         blocked_s=BLOCKED_S,
     )
 

@@ -28,6 +28,7 @@ from storage import (
     store_template,
 )
 from tests.concurrency import both_check_before_either_commits
+from tests.storage.audit_helpers import audited_by
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 WAIT_S = 60.0  # generous: the shared machine is heavily loaded
@@ -103,7 +104,7 @@ def test_syncs_are_deltas_and_an_erasure_is_a_removal(engine, keyring, site) -> 
         None,
     )
     with session_scope(engine) as session:
-        delete_person(session, people["Bob"])
+        delete_person(session, people["Bob"], erased_by=audited_by(keyring))
     newer, delta = _sync(engine, keyring, keys["lobby"], pairs["lobby"], version=version, have=have)
     assert newer > version and delta["added"] == []
     bob_templates = [t for t, person, _ in first["added"] if person == people["Bob"]]

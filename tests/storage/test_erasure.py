@@ -1,13 +1,21 @@
-"""erase_person's report under concurrency: each count is what the erasure removed, not what it read first."""
+"""Erasures: none without who erased, each audited once; erase_person's report under concurrency (each count
+is what the erasure removed, not what it read first)."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 
+import pytest
+
 from storage import (
+    ERASURE_DOOR,
+    PERSON_ERASED,
+    TEMPLATE_ERASED,
     Engine,
     ErasureReportPublic,
+    EventFilter,
     Keyring,
     MissingReference,
     NotFound,
@@ -15,26 +23,73 @@ from storage import (
     add_member,
     create_group,
     create_person,
+    delete_person,
+    delete_template,
     erase_person,
+    list_people,
+    query_events,
     session_scope,
     store_template,
+    verify_chain,
 )
 from tests.concurrency import Worker, held_after
+from tests.storage.audit_helpers import audited_by
+from tests.storage.template_helpers import person_with_templates
 
 MODEL = "test-model"
 BLOCKED_S = 2.0
 """How long the erasure waits for the other change: it finishes at once unless a lock holds it back."""
 
 
+ERASURES: dict[str, Callable[..., object]] = {
+    "delete_person": lambda session, person_id, _template_id, **by: delete_person(session, person_id, **by),
+    "erase_person": lambda session, person_id, _template_id, **by: erase_person(session, person_id, **by),
+    "delete_template": lambda session, person_id, template_id, **by: delete_template(
+        session, person_id=person_id, template_id=template_id, **by
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(ERASURES))
+def test_no_erasure_goes_without_who_erased_and_each_is_audited_once(
+    engine: Engine, keyring: Keyring, name: str
+) -> None:
+    """Regression: `erased_by` was optional, and an erasure without it (as ~37 test and bench calls made
+    it) wrote no audit event: a future caller could erase a person with no trace of who did (F4, F6)."""
+    erase = ERASURES[name]
+    person_id, (template_id, _) = person_with_templates(engine, keyring, count=2)
+
+    with pytest.raises(TypeError, match=re.escape("required keyword-only argument: 'erased_by'")):
+        with session_scope(engine) as session:
+            erase(session, person_id, template_id)
+    with session_scope(engine) as session:
+        assert list_people(session)[1] == 1  # refused before it touched anything
+        erase(session, person_id, template_id, erased_by=audited_by(keyring, who="Ada"))
+
+    with session_scope(engine) as session:
+        events, total = query_events(session, where=EventFilter(door=ERASURE_DOOR), limit=10)
+        assert verify_chain(session, keyring).is_ok
+    is_template = name == "delete_template"
+    reason, source = (
+        (TEMPLATE_ERASED, f"Ada; template {template_id}") if is_template else (PERSON_ERASED, "Ada")
+    )
+    assert total == 1 and [(e.person_id, e.reason, e.source) for e in events] == [(person_id, reason, source)]
+
+
 def _erase_while(
-    engine: Engine, person_id: int, *, fragment: str, other: Callable[[Session], object]
+    engine: Engine,
+    keyring: Keyring,
+    person_id: int,
+    *,
+    fragment: str,
+    other: Callable[[Session], object],
 ) -> tuple[ErasureReportPublic, Worker]:
     """erase_person, held just after it ran a statement containing `fragment` until `other` has
     committed or has waited BLOCKED_S for the erasure's locks; the report and `other`'s worker."""
     reports: list[ErasureReportPublic] = []
     eraser, rival = held_after(
         engine,
-        lambda s: reports.append(erase_person(s, person_id)),
+        lambda s: reports.append(erase_person(s, person_id, erased_by=audited_by(keyring))),
         fragment=fragment,
         second=other,
         blocked_s=BLOCKED_S,
@@ -80,6 +135,7 @@ def test_a_membership_added_while_the_person_is_erased_is_counted_or_refused(
 
     report, rival = _erase_while(
         engine,
+        keyring,
         person_id,
         fragment="access_group_member",
         other=lambda s: add_member(s, group_id=group_id, person_id=person_id),
@@ -100,7 +156,11 @@ def test_a_template_added_while_the_person_is_erased_is_counted_or_refused(
     person_id = _person(engine, keyring, templates=2)
 
     report, rival = _erase_while(
-        engine, person_id, fragment="DELETE FROM face_template", other=_storing(keyring, person_id, "late")
+        engine,
+        keyring,
+        person_id,
+        fragment="DELETE FROM face_template",
+        other=_storing(keyring, person_id, "late"),
     )
 
     added = rival.errors == []

@@ -24,6 +24,7 @@ from storage import (
     store_template,
 )
 from tests.concurrency import Worker, signal_on
+from tests.storage.audit_helpers import audited_by
 from tests.storage.template_helpers import MODEL_ID, store_people
 
 
@@ -48,7 +49,7 @@ def test_a_delta_holds_exactly_what_changed_after_a_version(
         seen = gallery_version(session)
     second = _enrolled(engine, keyring, real_vectors[2:4])
     with session_scope(engine) as session:
-        delete_person(session, first[0])
+        delete_person(session, first[0], erased_by=audited_by(keyring))
         group = create_group(session, name="staff")
         add_member(session, group_id=group.id, person_id=second[0])
 
@@ -71,7 +72,7 @@ def test_a_template_added_then_removed_inside_the_window_is_not_returned(
 ) -> None:
     (person_id,) = _enrolled(engine, keyring, real_vectors[:1])
     with session_scope(engine) as session:
-        delete_person(session, person_id)
+        delete_person(session, person_id, erased_by=audited_by(keyring))
     delta = _delta(engine, keyring, 0)
     assert delta is not None
     assert (delta.added, delta.removed_person_ids) == ([], [person_id])
@@ -128,7 +129,9 @@ def test_a_template_logged_twice_in_one_window_is_returned_once(
         )
         bump_gallery_version(session)
     with session_scope(engine) as session:
-        delete_template(session, person_id=person_id, template_id=first.id)  # logs the rest as re-added
+        delete_template(  # logs the rest as re-added
+            session, person_id=person_id, template_id=first.id, erased_by=audited_by(keyring)
+        )
 
     delta = _delta(engine, keyring, 0)
     assert delta is not None
@@ -157,7 +160,7 @@ def test_a_template_added_while_another_is_deleted_stays_in_the_delta(
 
     def delete_first() -> None:
         with session_scope(engine) as session:
-            delete_template(session, person_id=person_id, template_id=deleted)
+            delete_template(session, person_id=person_id, template_id=deleted, erased_by=audited_by(keyring))
 
     deleting = Worker(delete_first)
     with session_scope(engine) as session:  # an enrollment, as enroll() stores one

@@ -33,6 +33,7 @@ from storage import (
 )
 from tests.concurrency import both_check_before_either_commits
 from tests.fakes import RecordingKms
+from tests.storage.audit_helpers import audited_by
 from tests.storage.template_helpers import MODEL_ID, decrypted, store_people
 
 WAIT_S = 60.0  # generous: the shared machine is heavily loaded
@@ -77,7 +78,7 @@ def test_erasing_a_person_makes_copies_of_their_templates_unreadable(
     with engine.connect() as connection:
         copied = connection.execute(text("SELECT * FROM face_template ORDER BY person_id")).mappings().all()
     with session_scope(engine) as session:
-        delete_person(session, first)
+        delete_person(session, first, erased_by=audited_by(keyring))
     with engine.begin() as connection:
         # Restore the template table from the copy, as a restore of an old data backup would.
         connection.execute(text("DELETE FROM face_template"))

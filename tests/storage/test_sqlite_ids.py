@@ -41,7 +41,7 @@ from storage import (
     subject_access,
 )
 from storage.migrate import MIGRATIONS_DIR, upgrade_schema
-from tests.storage.audit_helpers import event, post_as_device, verify
+from tests.storage.audit_helpers import audited_by, event, post_as_device, verify
 from tests.storage.migration_helpers import SHIPPED_HEAD, add_migration, failing_migration
 
 NOW = datetime(2030, 1, 4, 10, 0, tzinfo=UTC)
@@ -68,7 +68,7 @@ def _logged_then_erased(engine: Engine, keyring: Keyring) -> int:
     with session_scope(engine) as session:
         append_event(session, keyring, event(2).model_copy(update={"person_id": person_id}))
     with session_scope(engine) as session:
-        erase_person(session, person_id)
+        erase_person(session, person_id, erased_by=audited_by(keyring))
     return person_id
 
 

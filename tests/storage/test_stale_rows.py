@@ -32,6 +32,7 @@ from storage import (
     session_scope,
 )
 from tests.concurrency import Worker, held_after
+from tests.storage.audit_helpers import audited_by
 from tests.storage.template_helpers import person_with_templates
 
 BLOCKED_S = 2.0
@@ -44,7 +45,7 @@ def _as_in_use(session: Session) -> None:
     bump_gallery_version(session)
 
 
-def test_an_orm_update_of_a_row_deleted_meanwhile_is_not_found(engine: Engine) -> None:
+def test_an_orm_update_of_a_row_deleted_meanwhile_is_not_found(engine: Engine, keyring: Keyring) -> None:
     """What session_scope makes of the ORM's StaleDataError, for any path still reading then updating."""
     with session_scope(engine) as session:
         person_id = create_person(session, name="Ann").id
@@ -54,7 +55,7 @@ def test_an_orm_update_of_a_row_deleted_meanwhile_is_not_found(engine: Engine) -
         with session_scope(engine) as session:
             person = get_person(session, person_id)
             with session_scope(engine) as other:
-                delete_person(other, person_id)
+                delete_person(other, person_id, erased_by=audited_by(keyring))
             person.name = "Bo"
             session.add(person)
 
@@ -122,7 +123,7 @@ def test_a_person_deleted_twice_at_once_is_deleted_once(engine: Engine, keyring:
     removed: list[int] = []
 
     def delete(session: Session) -> None:
-        removed.append(delete_person(session, person_id))
+        removed.append(delete_person(session, person_id, erased_by=audited_by(keyring)))
 
     _one_not_found(*_race(engine, delete, fragment="FROM person", second=delete))
     assert removed == [2]
@@ -135,13 +136,15 @@ def test_a_template_deleted_while_its_person_is_erased_is_deleted_once(
     reports = []
 
     def delete(session: Session) -> None:
-        delete_template(session, person_id=person_id, template_id=template_id)
+        delete_template(session, person_id=person_id, template_id=template_id, erased_by=audited_by(keyring))
 
     deleter, eraser = _race(
         engine,
         delete,
         fragment="FROM face_template",
-        second=lambda session: reports.append(erase_person(session, person_id)),
+        second=lambda session: reports.append(
+            erase_person(session, person_id, erased_by=audited_by(keyring))
+        ),
     )
 
     assert eraser.errors == []
@@ -161,7 +164,7 @@ def test_keys_rewrapped_while_a_person_is_deleted_skip_the_deleted_key(engine: E
         engine,
         lambda session: changed.append(rewrap_person_keys(session, rotator)),
         fragment="FROM person_key",
-        second=lambda session: delete_person(session, gone),
+        second=lambda session: delete_person(session, gone, erased_by=audited_by(rotator)),
     )
 
     assert rewrapper.errors == [] and deleter.errors == []

@@ -29,6 +29,7 @@ from storage import (
     store_template,
 )
 from tests.plaintext import template_leaks
+from tests.storage.audit_helpers import audited_by
 from tests.storage.template_helpers import MODEL_ID, move_ciphertext, store_bulk, store_people
 
 
@@ -61,13 +62,13 @@ def test_deleting_a_person_erases_their_templates_and_bumps_the_gallery(
     first, second, _ = store_people(engine, keyring, real_vectors)
     with session_scope(engine) as session:
         before = gallery_version(session)
-        assert delete_person(session, first) == 1
+        assert delete_person(session, first, erased_by=audited_by(keyring)) == 1
 
     with session_scope(engine) as session:
         remaining = {t.person_id for t in iter_templates(session, keyring, model_id=MODEL_ID)}
         assert gallery_version(session) == before + 1
         with pytest.raises(NotFound, match=str(first)):
-            delete_person(session, first)
+            delete_person(session, first, erased_by=audited_by(keyring))
     assert first not in remaining and second in remaining
 
 
@@ -182,7 +183,7 @@ def test_deleting_one_template_gives_gates_a_delta_with_the_rest(
         bump_gallery_version(session)
     with session_scope(engine) as session:
         version = gallery_version(session)
-        delete_template(session, person_id=person.id, template_id=drop)
+        delete_template(session, person_id=person.id, template_id=drop, erased_by=audited_by(keyring))
     with session_scope(engine) as session:
         delta = gallery_delta(session, keyring, model_id="m", since_version=version)
     assert delta is not None and delta.removed_person_ids == [person.id]
