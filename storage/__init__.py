@@ -152,6 +152,7 @@ from storage.idempotency import (
     record_idempotent_response,
 )
 from storage.master_key import (
+    KeyFileMerge,
     add_key_to_file,
     backup_keys_not_configured,
     key_file_keys,
@@ -307,6 +308,7 @@ __all__ = [
     "find_idempotent_response",
     "purge_idempotent_responses",
     "record_idempotent_response",
+    "KeyFileMerge",
     "KeyringError",
     "Keyring",
     "MigrationFailed",

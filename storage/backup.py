@@ -12,7 +12,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -321,6 +321,7 @@ def restore_backup(
     cipher: Cipher,
     master_key_ids: Collection[str] | None = None,
     allow_unauthenticated: bool = False,
+    before_commit: Callable[[], None] | None = None,
 ) -> RestoreReport:
     """Load a data backup and a key backup into an empty, migrated database, in one transaction.
 
@@ -329,7 +330,9 @@ def restore_backup(
     With `master_key_ids` (the master keys the installation will hold), a data key wrapped by any other
     master key refuses the restore before anything is written. Each file's end record must authenticate
     it under a master key of `cipher`; a v2 or v1 backup, which nothing authenticates, is refused unless
-    `allow_unauthenticated` (the report names its format then).
+    `allow_unauthenticated` (the report names its format then). `before_commit` runs last inside the
+    transaction, once every row is in and both files' reads are verified (the CLI adds the master keys to
+    the key file there, `KeyFileMerge`); an error it raises rolls the restore back.
 
     Raises:
         BackupError: a file is not a backup, is cut short or altered, is authenticated under no master
@@ -372,6 +375,8 @@ def restore_backup(
             )
         )
         _reset_id_counters(connection)
+        if before_commit is not None:
+            before_commit()
     return report
 
 

@@ -207,7 +207,16 @@ def decode_key_list(text: str, origin: str, *, separator: str) -> list[bytes]:
 
 
 def write_key_file(path: Path, keys: list[str]) -> None:
-    """Write keys (base64, newest first) atomically with mode 0600, durably: the file is written under a
+    """Write keys (base64, newest first), one a line, as `write_key_file_bytes` writes.
+
+    Raises:
+        OSError: the key file cannot be written (the old one is left as it was).
+    """
+    write_key_file_bytes(path, "".join(key + "\n" for key in keys).encode())
+
+
+def write_key_file_bytes(path: Path, content: bytes) -> None:
+    """Write the key file atomically with mode 0600, durably: the file is written under a
     temporary name and fsynced, renamed into place, and the directory fsynced, so a power cut leaves the
     old key file or the new one, never an empty one or a rename lost after `keys rotate` re-wrapped every
     data key under the new key. A failed write removes its temporary, and temporaries an interrupted
@@ -221,8 +230,8 @@ def write_key_file(path: Path, keys: list[str]) -> None:
         remove_stale_temporaries(path)
         temporary = temporary_name(path, secrets.token_hex(4))
         try:
-            with os.fdopen(private_file(temporary, os.O_WRONLY | os.O_EXCL), "w") as handle:
-                handle.write("".join(key + "\n" for key in keys))
+            with os.fdopen(private_file(temporary, os.O_WRONLY | os.O_EXCL), "wb") as handle:
+                handle.write(content)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from types import TracebackType
 
 from storage.cipher import (
     Keyring,
@@ -12,9 +13,10 @@ from storage.cipher import (
     key_file_reloader,
     key_id_of,
     write_key_file,
+    write_key_file_bytes,
 )
 from storage.errors import KeyringError, MissingKey
-from storage.file_modes import close_to_others
+from storage.file_modes import close_to_others, fsync_directory
 from storage.protocols import Cipher
 from storage.settings import StorageSettings
 
@@ -158,3 +160,53 @@ def merge_keys_into_file(settings: StorageSettings, keys: list[str]) -> int:
         except OSError as exc:
             raise KeyringError(f"cannot write the key file {path}: {exc}") from exc
     return len(new)
+
+
+class KeyFileMerge:
+    """A restore's `merge_keys_into_file`, undone if the restore fails after it: a context around the
+    restore, whose `write` the restore calls last in its transaction (before its commit). Leaving the
+    context with an exception after `write` puts the key file back byte for byte (removes it when there
+    was none), so that a restore that failed at any step, its commit included, added no other
+    installation's master keys to this one's key file.
+    """
+
+    def __init__(self, settings: StorageSettings, keys: list[str]) -> None:
+        self._settings = settings
+        self._keys = keys
+        self._previous: bytes | None = None
+        self.added = 0
+
+    def __enter__(self) -> KeyFileMerge:
+        return self
+
+    def write(self) -> None:
+        """Add the keys (`merge_keys_into_file`); `added` says how many were new.
+
+        Raises:
+            MissingKey, KeyringError: as `merge_keys_into_file` (the key file is left as it was).
+        """
+        path = self._settings.resolved_key_file
+        try:
+            previous = path.read_bytes() if path.exists() else None
+        except OSError as exc:
+            raise KeyringError(f"cannot read the key file {path}: {exc}") from exc
+        self.added = merge_keys_into_file(self._settings, self._keys)
+        self._previous = previous
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if error is None or not self.added:
+            return
+        path = self._settings.resolved_key_file
+        try:
+            if self._previous is None:
+                path.unlink(missing_ok=True)
+                fsync_directory(path.parent)
+            else:
+                write_key_file_bytes(path, self._previous)
+        except OSError:
+            logger.exception("the restore failed and the key file %s could not be put back", path)
+            return
+        self.added = 0
+        logger.info("the restore failed: the key file %s was put back as it was", path)

@@ -10,6 +10,7 @@ import typer
 from api.cli.consoles import console
 from api.cli.runtime import cli_errors, database_engine
 from storage import (
+    KeyFileMerge,
     StorageSettings,
     backup_keys_not_configured,
     backup_master_keys,
@@ -19,7 +20,6 @@ from storage import (
     key_file_keys,
     keys_come_from_key_file,
     load_keyring,
-    merge_keys_into_file,
     restore_backup,
     restore_keyring,
 )
@@ -69,13 +69,13 @@ def restore_command(
             data, keys, cipher=cipher, master_key_ids=held, allow_unauthenticated=allow_unauthenticated
         )
         not_configured = backup_keys_not_configured(settings, backup_keys)
-        with database_engine(settings) as engine:
-            # A restore bound to be refused (a database not empty, e.g. after `facegate init`) added the
-            # backup's master keys to this installation's key file all the same.
+        with database_engine(settings) as engine, KeyFileMerge(settings, backup_keys) as merge:
             check_restore_target(engine, data=data, keys=keys)
-            # Keys first: a key file that cannot be written after the restore left data no key opened,
-            # and a second restore refused the database, no longer empty.
-            added = merge_keys_into_file(settings, backup_keys)
+            # The keys are added last in the restore's transaction: a key file that cannot be written
+            # rolls the restore back (added after its commit, the data was restored and no key opened
+            # it), and a restore that fails before its commit, or at it, leaves the key file as it was
+            # (added before the restore, a backup swapped during it left the key file holding another
+            # installation's master keys and nothing restored).
             report = restore_backup(
                 engine,
                 data=data,
@@ -83,7 +83,9 @@ def restore_command(
                 cipher=cipher,
                 master_key_ids=held,
                 allow_unauthenticated=allow_unauthenticated,
+                before_commit=merge.write,
             )
+        added = merge.added
     rows = ", ".join(f"{table} {count}" for table, count in report.rows.items() if count)
     console.print(f"restored: {rows or 'nothing'}")
     if report.unauthenticated_formats:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine as AnyEngine
+from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from api.cli import app
-from storage import Keyring, StorageSettings, key_id_of, make_engine
+from storage import Keyring, StorageSettings, generate_key, key_id_of, make_engine
 from tests.storage.audit_helpers import append
 
 runner = CliRunner()
@@ -134,3 +139,61 @@ def test_a_restore_refused_as_the_database_is_not_empty_leaves_the_key_file_alon
 
     assert code == 1 and "the target database is not empty (table api_key)" in output, output
     assert (new_machine / "master.key").read_text() == key_file
+
+
+@pytest.mark.parametrize("key_file", ["absent", "another key"])
+@pytest.mark.parametrize("failure", ["insert", "commit"])
+def test_a_restore_that_fails_after_its_checks_leaves_the_key_file_as_it_was(
+    backup_pair: tuple[Path, Path],
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    key_file: str,
+    failure: str,
+) -> None:
+    """The key backup's master keys went into the key file after the checks but before the restore, so a
+    restore that failed later (a data backup swapped after its check, the database failing during the
+    restore or at its commit) exited 1 with nothing restored and the key file holding the backup's 2
+    master keys (reproduced with the real CLI on SQLite and PostgreSQL). They are now written last in the
+    restore's transaction and put back, byte for byte, if the commit fails. Here the database fails at
+    the restore's last insert (its data keys), or at its commit."""
+    data, keys = backup_pair
+    new_machine = tmp_path / "new-machine"
+    monkeypatch.setenv("FACEGATE_HOME", str(new_machine))
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    key_path = new_machine / "master.key"
+    if key_file == "another key":
+        new_machine.mkdir(mode=0o700)
+        key_path.write_bytes(f"# this machine's key\n{generate_key()}".encode())  # no final newline
+        key_path.chmod(0o600)
+    before = key_path.read_bytes() if key_path.exists() else None
+    restoring, failed = threading.Event(), threading.Event()
+
+    def fail_insert(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.startswith("INSERT INTO person_key"):  # only the restore writes data keys here
+            restoring.set()
+            if failure == "insert":
+                failed.set()
+                raise OperationalError(statement, None, OSError("could not write to file: No space left"))
+
+    def fail_commit(_conn: Any) -> None:
+        if restoring.is_set() and failure == "commit" and not failed.is_set():
+            failed.set()
+            raise OperationalError("COMMIT", None, OSError("disk I/O error"))
+
+    event.listen(AnyEngine, "before_cursor_execute", fail_insert)
+    event.listen(AnyEngine, "commit", fail_commit)
+    try:
+        code, output = _invoke("backup", "restore", "--data", str(data), "--keys", str(keys))
+    finally:
+        event.remove(AnyEngine, "before_cursor_execute", fail_insert)
+        event.remove(AnyEngine, "commit", fail_commit)
+
+    assert failed.is_set()
+    assert code == 1 and "DatabaseUnavailable" in output, output
+    assert (key_path.read_bytes() if key_path.exists() else None) == before
+    code, output = _invoke("backup", "restore", "--data", str(data), "--keys", str(keys))
+    assert code == 0 and "2 master keys added" in output, output
+    assert "Alice" in _invoke("people", "list")[1]
+    if before is not None:
+        assert key_path.read_bytes().startswith(before + b"\n")
