@@ -71,6 +71,19 @@ def _claim_next_sequence(session: Session) -> tuple[int, str]:
     return int(claimed[0]), str(claimed[1])
 
 
+def _lock_head(session: Session) -> None:
+    """Hold the chain head (every append waits for it) before looking up which events the log holds, so
+    a writer's batch sent twice at once (a retry to another API server) is stored once, not refused."""
+    lock = (
+        update(AuditChainHead)
+        .where(col(AuditChainHead.id) == HEAD_ID)
+        .values(sequence=AuditChainHead.sequence)
+    )
+    if session.exec(lock).rowcount == 0:
+        _create_head(session)
+        session.exec(lock)
+
+
 def _create_head(session: Session) -> None:
     """The head of an empty log; concurrent first writers create it once (ON CONFLICT DO NOTHING).
 
@@ -104,7 +117,10 @@ def append_new_events(session: Session, keyring: Cipher, events: Sequence[AuditE
     Redelivering a batch (a writer that crashed after the commit, a retried HTTP request) is a no-op
     for the events already stored, so a writer's events land exactly once.
     """
-    present = existing_event_uids(session, [e.event_uid for e in events if e.event_uid is not None])
+    uids = [e.event_uid for e in events if e.event_uid is not None]
+    if uids:
+        _lock_head(session)  # the same batch sent to two API servers at once: the second sees the first's
+    present = existing_event_uids(session, uids)
     fresh = [event for event in events if event.event_uid is None or event.event_uid not in present]
     for event in fresh:
         append_event(session, keyring, event)
