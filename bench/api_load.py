@@ -41,6 +41,7 @@ from storage import (
     Engine,
     Role,
     StorageSettings,
+    bind_device_doors,
     create_api_key,
     generate_key,
     load_keyring,
@@ -73,11 +74,21 @@ def enroll_group(engine: Engine, master_key: str) -> list[bytes]:
     return faces
 
 
+BENCH_DOOR = "bench door"
+"""The door a bench's device key serves: it has no rules, so it admits everyone and the key's /identify
+searches the whole gallery (a device key serving no door searches nobody)."""
+
+
 def api_keys(engine: Engine, roles: Iterable[Role], *, label: str) -> dict[str, str]:
-    """A new API key for each of `roles`; the tokens by role name."""
+    """A new API key for each of `roles`; the tokens by role name. A device key serves BENCH_DOOR."""
+    tokens = {}
     with session_scope(engine) as session:
-        now = datetime.now(UTC)
-        return {role.value: create_api_key(session, role=role, label=label, now=now)[0] for role in roles}
+        for role in roles:
+            token, key = create_api_key(session, role=role, label=label, now=datetime.now(UTC))
+            if role == Role.device:
+                bind_device_doors(session, key_id=key.token_id, doors=[BENCH_DOOR], create_doors=True)
+            tokens[role.value] = token
+    return tokens
 
 
 def enroll_each(engine: Engine, keyring: Cipher, recognizer: Recognizer, faces: Sequence[bytes]) -> None:

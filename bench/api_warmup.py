@@ -37,7 +37,7 @@ from api import ApiSettings, AppServices, create_app
 from bench.scale_sync import SFACE_LFW_AS_RECORDED, stored_keyring, synthetic_gallery
 from enrollment import EnrollmentSettings
 from recognition import RecognitionSettings, Recognizer, build_recognizer
-from storage import Role, create_api_key, make_engine, session_scope
+from storage import Role, bind_device_doors, create_api_key, make_engine, session_scope
 
 PROBE = "faces/face-recognition-examples/examples/knn_examples/test/obama1.jpg"
 
@@ -108,7 +108,8 @@ def measure(
     engine = make_engine(f"sqlite:///{database}")
     keyring, store_s = stored_keyring(engine, database, recognizer, **store)
     with session_scope(engine) as session:
-        token, _ = create_api_key(session, role=Role.device, label="bench", now=datetime.now(UTC))
+        token, key = create_api_key(session, role=Role.device, label="bench", now=datetime.now(UTC))
+        bind_device_doors(session, key_id=key.token_id, doors=["bench door"], create_doors=True)
     services = AppServices(
         engine=engine, keyring=keyring, recognizer=recognizer, enrollment=EnrollmentSettings()
     )

@@ -55,14 +55,29 @@ class SearchedGallery:
 
     gallery: Gallery
     excluded_person_ids: frozenset[int] = frozenset()
+    admitted_person_ids: frozenset[int] | None = None
+    """Only these people are answered (a device key's doors' people); None: everyone."""
 
     def __len__(self) -> int:
         return len(self.gallery)
 
     def search(self, vector: npt.NDArray[np.float32], k: int) -> list[Match]:
-        """Up to k persons, best template's cosine each, best first (Gallery.search), none excluded."""
-        found = self.gallery.search(vector, k + len(self.excluded_person_ids))
-        return [match for match in found if match.person_id not in self.excluded_person_ids][:k]
+        """Up to k persons, best template's cosine each, best first (Gallery.search), none excluded and
+        none outside `admitted_person_ids`: the search deepens until k are found or the gallery ends."""
+        admitted, excluded = self.admitted_person_ids, self.excluded_person_ids
+        if admitted is not None and not admitted:
+            return []
+        depth = k + len(excluded)
+        while True:
+            found = self.gallery.search(vector, depth)
+            kept = [
+                match
+                for match in found
+                if match.person_id not in excluded and (admitted is None or match.person_id in admitted)
+            ]
+            if len(kept) >= k or len(found) < depth:
+                return kept[:k]
+            depth *= 4
 
 
 class GalleryService:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from enrollment.errors import ThresholdUnavailable
 from enrollment.gallery import GalleryService, SearchedGallery, stored_gallery
-from recognition import DetectedFace, Gallery, Match, OperatingThreshold, Recognizer, door_threshold
-from storage import Cipher, Session
+from recognition import DetectedFace, Match, OperatingThreshold, Recognizer, door_threshold
+from storage import Cipher, Session, count_templates, device_admitted_person_ids
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ def identify(
     top_k: int = 3,
     gallery: GalleryService | None = None,
     model_lock: AbstractContextManager[object] | None = None,
+    device_key_id: str | None = None,
 ) -> tuple[list[FaceIdentity], OperatingThreshold]:
     """Every face in one image with its closest enrolled people (1:N search), and the threshold used.
 
@@ -43,6 +44,12 @@ def identify(
     `model_lock`, when given, is held around detection and embedding only; they come before the gallery
     is read, so a request waiting for the lock holds no database connection.
 
+    With `device_key_id` (a device key asks) only the people that key's gallery holds are searched: those
+    some rule of one of its doors admits (everyone when one of its doors has no rules, nobody when it
+    serves no door), as its edge gate searches them (storage.device_admitted_person_ids); the others are
+    never candidates, so a face of theirs is unknown, and the threshold is set for those people's template
+    count. The answer then tells nothing its sealed gallery does not.
+
     Raises:
         ImageError: the bytes are not a usable image.
         ThresholdUnavailable: a target is set but the model has no calibration.
@@ -53,15 +60,23 @@ def identify(
     image = recognizer.decode(image_data)
     with model_lock or nullcontext():
         observations = recognizer.observe(image)
-    searched: Gallery | SearchedGallery = (
-        stored_gallery(session, keyring, recognizer) if gallery is None else gallery.searched(session)
+    searched = (
+        SearchedGallery(stored_gallery(session, keyring, recognizer))
+        if gallery is None
+        else gallery.searched(session)
     )
+    gallery_size = len(searched)
+    if device_key_id is not None:
+        admitted = device_admitted_person_ids(session, device_key_id)
+        searched = replace(searched, admitted_person_ids=admitted)
+        if admitted is not None:
+            gallery_size = count_templates(session, model_id=recognizer.model_id, person_ids=admitted)
     try:
         operating = door_threshold(
             recognizer.embedder.bundle.calibration,
             default_cos_threshold=recognizer.cos_threshold,
             fpir_target=fpir_target,
-            gallery_size=len(searched),
+            gallery_size=gallery_size,
         )
     except ValueError as exc:
         raise ThresholdUnavailable(str(exc)) from exc

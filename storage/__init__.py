@@ -83,6 +83,7 @@ from storage.device_seal import (
 )
 from storage.devices import (
     bind_device_doors,
+    device_admitted_person_ids,
     device_doors,
     device_sync,
     open_device_sync,
@@ -238,6 +239,7 @@ __all__ = [
     "GalleryChangeFeed",
     "InvalidDevice",
     "bind_device_doors",
+    "device_admitted_person_ids",
     "device_doors",
     "device_sync",
     "generate_device_key_pair",

@@ -116,6 +116,23 @@ def admitted_person_ids(windows_by_door: dict[str, list[AccessWindow]]) -> froze
     return frozenset(admitted)
 
 
+def _device_windows(session: Session, key_id: str) -> dict[str, list[AccessWindow]]:
+    """Every rule of each door the device key serves, by door name."""
+    return {door: door_access_windows(session, door=door) for door in device_doors(session, key_id)}
+
+
+def _admitted_by(windows_by_door: dict[str, list[AccessWindow]]) -> frozenset[int] | None:
+    """`admitted_person_ids` of a device key's doors: nobody when it serves no door."""
+    return admitted_person_ids(windows_by_door) if windows_by_door else frozenset()
+
+
+def device_admitted_person_ids(session: Session, key_id: str) -> frozenset[int] | None:
+    """The people whose templates a device key's gallery holds (`device_sync`): those some rule of one of
+    its doors admits; None when one of its doors has no rules (everyone); nobody when it serves no door
+    (nor for a key of another role, which serves none)."""
+    return _admitted_by(_device_windows(session, key_id))
+
+
 @dataclass(frozen=True)
 class DeviceSync:
     """A sync answer: the gallery version now, and the change since the device's state, sealed."""
@@ -171,8 +188,8 @@ def device_sync(
     version, epoch = gallery_stamp(session)
     if known_version == version and known_epoch in (None, epoch):
         return DeviceSync(version=version, sealed=None)
-    windows = {door: door_access_windows(session, door=door) for door in device_doors(session, key_id)}
-    admitted = admitted_person_ids(windows) if windows else frozenset()
+    windows = _device_windows(session, key_id)
+    admitted = _admitted_by(windows)
     known = set(known_template_ids)
     current: set[str] = set()
     added = []

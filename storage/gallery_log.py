@@ -7,7 +7,7 @@ reads the change log (added templates, removed people, access-rule changes) afte
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -173,10 +173,20 @@ _COLUMNS = (
 )
 
 
-def count_templates(session: Session, *, model_id: str) -> int:
-    """How many templates of one model are stored."""
+_COUNT_IDS_PER_QUERY = 5000
+"""Person ids in one IN list of `count_templates` (SQLite allows 32766 bound parameters, PostgreSQL 65535)."""
+
+
+def count_templates(session: Session, *, model_id: str, person_ids: Collection[int] | None = None) -> int:
+    """How many templates of one model are stored; only those of `person_ids` when given."""
     query = select(func.count()).select_from(FaceTemplate).where(col(FaceTemplate.model_id) == model_id)
-    return int(session.exec(query).one())
+    if person_ids is None:
+        return int(session.exec(query).one())
+    ids, count = sorted(person_ids), 0
+    for start in range(0, len(ids), _COUNT_IDS_PER_QUERY):
+        part = ids[start : start + _COUNT_IDS_PER_QUERY]
+        count += int(session.exec(query.where(col(FaceTemplate.person_id).in_(part))).one())
+    return count
 
 
 def load_templates(

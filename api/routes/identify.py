@@ -11,6 +11,7 @@ from api.errors import GALLERY_UNAVAILABLE_RESPONSE
 from api.schemas import ErrorPublic, IdentifyPublic, UnprocessablePublic
 from api.uploads import read_photo
 from enrollment import identify
+from storage import Role
 
 router = APIRouter(tags=["identify"])
 
@@ -34,12 +35,14 @@ def identify_faces(
     session: SessionDep,
     services: ServicesDep,
     settings: SettingsDep,
-    _key: DeviceKey,
+    key: DeviceKey,
 ) -> IdentifyPublic:
     """Every face in the photo with its closest enrolled people; `person_id` is null for an unknown face.
 
     The match threshold follows the gate's policy (FPIR target at the current gallery size, see
-    FACEGATE_API_IDENTIFY_FPIR_TARGET); the answer says which threshold and why.
+    FACEGATE_API_IDENTIFY_FPIR_TARGET); the answer says which threshold and why. An admin key searches
+    every enrolled person; a device key only the people its doors admit (its edge gate's gallery), so
+    anyone else is unknown to it.
     """
     recognizer = services.recognizer
     probe = read_photo(photo, fallback_name="photo", max_bytes=recognizer.limits.max_image_bytes)
@@ -52,5 +55,6 @@ def identify_faces(
         top_k=settings.identify_top_k,
         gallery=services.gallery,
         model_lock=services.recognizer_lock,
+        device_key_id=None if key.role == Role.admin else key.key_id,
     )
     return IdentifyPublic.from_faces(faces, threshold=threshold, model_id=recognizer.model_id)

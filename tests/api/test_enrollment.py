@@ -61,7 +61,7 @@ def _files(*photos: tuple[str, bytes]) -> list[tuple[str, tuple[str, bytes, str]
     return [("photos", (name, data, "image/jpeg")) for name, data in photos]
 
 
-def _identify(api: ApiHarness, photo: bytes, role: Role = Role.device) -> dict[str, Any]:
+def _identify(api: ApiHarness, photo: bytes, role: Role = Role.admin) -> dict[str, Any]:
     response = api.client.post(
         "/identify", files={"photo": ("probe.jpg", photo, "image/jpeg")}, headers=api.auth(role)
     )
@@ -285,7 +285,7 @@ def test_enroll_identify_delete(api: ApiHarness, group_faces: list[bytes]) -> No
     x1, y1, x2, y2 = (face["bbox"][k] for k in ("x1", "y1", "x2", "y2"))
     assert 0 <= x1 < x2 and 0 <= y1 < y2
 
-    [stranger] = _identify(api, group_faces[3], role=Role.admin)["faces"]
+    [stranger] = _identify(api, group_faces[3])["faces"]
     assert stranger["person_id"] is None
     assert all(c["score"] < threshold for c in stranger["candidates"])
 

@@ -53,7 +53,7 @@ def _installation_with_obama(path: Path, keyring: Keyring, recognizer: Recognize
             photos=[_photo("obama")],
             settings=EnrollmentSettings(),
         )
-    return engine, obama, make_tokens(engine)[Role.device]
+    return engine, obama, make_tokens(engine)[Role.admin]  # identifies everyone
 
 
 def test_a_server_whose_restored_gallery_cannot_load_is_not_ready(
@@ -64,7 +64,7 @@ def test_a_server_whose_restored_gallery_cannot_load_is_not_ready(
     /identify answers 503 with the backoff's wait. /readyz answered 200 throughout; now it says `failed`
     with the same wait, and the server restarted with both keys is ready and identifies."""
     server_key, backup_key = secrets.token_bytes(32), secrets.token_bytes(32)
-    source, obama, device_token = _installation_with_obama(
+    source, obama, admin_token = _installation_with_obama(
         tmp_path / "source.db", Keyring([backup_key]), recognizer
     )
     files = create_backup(source, tmp_path / "backup", master_keys=None, cipher=Keyring([backup_key]))
@@ -75,15 +75,15 @@ def test_a_server_whose_restored_gallery_cannot_load_is_not_ready(
         wait_for_gallery(running)
         before = client.get("/readyz")  # a complete (empty) gallery of the new, empty database
         restore_backup(engine, data=files.data, keys=files.keys, cipher=Keyring([backup_key]))
-        _identify(client, device_token)  # starts the reload the log cannot give, which fails
+        _identify(client, admin_token)  # starts the reload the log cannot give, which fails
         wait_for_gallery(running)
-        identified = _identify(client, device_token)
+        identified = _identify(client, admin_token)
         ready = client.get("/readyz")
     restarted = make_services(engine, Keyring([server_key, backup_key]), recognizer)
     with TestClient(create_app(restarted, settings=ApiSettings())) as client:
         wait_for_gallery(restarted)
         ready_again = client.get("/readyz")
-        found = _identify(client, device_token)
+        found = _identify(client, admin_token)
     assert before.status_code == 200 and before.json() == {"status": "ready"}
     assert identified.status_code == 503 and "could not be loaded" in identified.json()["detail"]
     assert ready.status_code == 503 and ready.json() == {"status": "failed"}, ready.text
