@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,6 +37,7 @@ from storage import (
     Cipher,
     Decision,
     Engine,
+    Role,
     Session,
     append_event,
     authenticate,
@@ -132,23 +133,30 @@ class Authenticator:
         )
         append_event(session, self.keyring, event)
 
-    def authenticate(self, token: str, *, client: str) -> ApiKey:
+    def authenticate(self, token: str, *, client: str, roles: Collection[Role] | None = None) -> ApiKey:
         """The key of `token`, recording its use; served even when `client` is over its failure limit.
 
+        With `roles`, a key of another role is a failure too (`api_key_wrong_role`, audited with the
+        key's public id): a device key at the console's sign-in is no less worth an auditor's look than
+        a wrong one.
+
         Raises:
-            TooManyFailures: the token does not authenticate and `client` is over its failure limit (not
-                counted, not audited).
-            AuthenticationFailed: the token does not authenticate (counted and audited).
+            TooManyFailures: the token does not authenticate (or has none of `roles`) and `client` is over
+                its failure limit (not counted, not audited).
+            AuthenticationFailed: the token does not authenticate, or its key has none of `roles` (counted
+                and audited).
         """
         with session_scope(self.engine) as session:
             result = authenticate(session, token, now=self.clock())
-            if result.key is not None:
-                return result.key
-            failure = result.failure
+            key, failure, token_id = result.key, result.failure, result.token_id
+            if key is not None:
+                if roles is None or key.role in roles:
+                    return key
+                failure, token_id = AuthFailure.wrong_role, key.key_id
             assert failure is not None
             retry_after_s = self._retry_after_s(client)
             if retry_after_s is None:
-                self._record_failure(session, failure, client=client, token_id=result.token_id)
+                self._record_failure(session, failure, client=client, token_id=token_id)
         if retry_after_s is not None:
             left_out = self._over_limit_lines.admit(OVER_LIMIT_LINES)
             if left_out is not None:

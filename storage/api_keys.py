@@ -33,6 +33,9 @@ class AuthFailure(StrEnum):
     wrong_secret = "api_key_wrong_secret"
     revoked = "api_key_revoked"
     expired = "api_key_expired"
+    wrong_role = "api_key_wrong_role"
+    """A valid key of a role refused where it was sent (a device key at the console's sign-in): the
+    caller's decision (api.auth.Authenticator's `roles`), never `authenticate`'s."""
 
 
 @dataclass(frozen=True)

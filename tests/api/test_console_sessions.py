@@ -169,3 +169,26 @@ def test_no_secret_is_logged_and_a_failed_sign_in_is_audited_without_it(
     ]
     assert events[-1].source == f"testclient token {admin.split('_')[1]}"
     assert all(wrong.split("_", 2)[2] not in event.model_dump_json() for event in events)
+
+
+def test_a_device_key_refused_at_the_sign_in_is_audited_without_its_secret(
+    api: ApiHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A valid device key at the console's sign-in was refused with a log line only, while a wrong key is
+    a denied audit event: someone trying a gate's key on the console left no trace an auditor sees."""
+    device = api.tokens[Role.device]
+    with caplog.at_level(logging.DEBUG):
+        api.client.get("/ui/login")
+        form_csrf = CSRF.search(api.client.get("/ui/login").text)
+        assert form_csrf is not None
+        refused = api.client.post("/ui/login", data={"api_key": device, "csrf_token": form_csrf[1]})
+    assert refused.status_code == 401 and "Device keys cannot use the console." in refused.text
+    assert "fg_session" not in api.client.cookies
+    secret = device.split("_", 2)[2]
+    assert all(secret not in f"{record.getMessage()} {record.args!r}" for record in caplog.records)
+    with session_scope(api.services.engine) as session:
+        events, _ = query_events(session, where=EventFilter(door="api"))
+    assert [(event.decision, event.reason, event.source) for event in events] == [
+        ("denied", "api_key_wrong_role", f"testclient token {device.split('_')[1]}")
+    ]
+    assert secret not in events[0].model_dump_json()

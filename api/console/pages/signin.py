@@ -16,11 +16,13 @@ from api.console.auth import SignedInForm, SignedInPage, SignerDep
 from api.console.session import LOGIN_COOKIE, SESSION_COOKIE
 from api.console.templating import home_path, render
 from api.deps import AuthenticatorDep, ServicesDep, SessionDep, SettingsDep
-from storage import Role, end_console_session
+from storage import AuthFailure, Role, end_console_session
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/ui", include_in_schema=False)
 _LOGIN_FORM_TTL_S = 1800
+_CONSOLE_ROLES = frozenset({Role.admin, Role.auditor})
+"""Who may sign in: a device key is refused, and that refusal is audited like a wrong key."""
 
 
 def _set_cookie(request: Request, response: Response, name: str, value: str, *, max_age_s: int) -> None:
@@ -72,16 +74,13 @@ def login(
         )
     client = request.client.host if request.client is not None else "unknown"
     try:
-        key = authenticator.authenticate(api_key.strip(), client=client)
+        key = authenticator.authenticate(api_key.strip(), client=client, roles=_CONSOLE_ROLES)
     except TooManyFailures as exc:
         return _login_page(request, signer, error=f"{exc}.", status_code=status.HTTP_429_TOO_MANY_REQUESTS)
-    except AuthenticationFailed:
-        logger.info("console sign-in refused (invalid key)")
-        error = "That API key is not valid."
-        return _login_page(request, signer, error=error, status_code=status.HTTP_401_UNAUTHORIZED)
-    if key.role == Role.device:
-        logger.info("console sign-in refused (device key)")
-        error = "Device keys cannot use the console."
+    except AuthenticationFailed as exc:
+        is_device = exc.failure == AuthFailure.wrong_role
+        logger.info("console sign-in refused (%s)", "device key" if is_device else "invalid key")
+        error = "Device keys cannot use the console." if is_device else "That API key is not valid."
         return _login_page(request, signer, error=error, status_code=status.HTTP_401_UNAUTHORIZED)
     cookie = signer.issue(
         key_id=key.key_id,
