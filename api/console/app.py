@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from api.console.auth import ConsoleForbidden, SignInRequired
+from api.console.cookies import delete_cookie
 from api.console.pages import access, api_docs, events, integrity, keys, people, signin, system
 from api.console.session import SESSION_COOKIE, SessionSigner
 from api.console.templating import PACKAGE_DIR, build_templates, render
@@ -25,7 +26,7 @@ STATIC_PATH = "/ui/static"
 
 async def _to_sign_in(request: Request, exc: Exception) -> Response:
     response = RedirectResponse("/ui/login", status_code=status.HTTP_303_SEE_OTHER)
-    response.delete_cookie(SESSION_COOKIE, path="/ui")
+    delete_cookie(request, response, SESSION_COOKIE)
     return response
 
 

@@ -13,6 +13,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Form, Request
 
+from api.console.cookies import read_cookie
 from api.console.session import SESSION_COOKIE, SessionSigner
 from api.deps import ServicesDep, SessionDep
 from storage import Role, find_api_key, is_console_session_ended
@@ -61,7 +62,7 @@ def signed_in(request: Request, session: SessionDep, services: ServicesDep, sign
         SignInRequired: no cookie, a forged or expired one, a signed-out one, or its key was revoked or
             has expired.
     """
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = read_cookie(request, SESSION_COOKIE)  # over HTTPS only the __Host- one (api/console/cookies.py)
     claims = signer.claims(cookie, now_s=time.time()) if cookie else None
     if cookie is None or claims is None:
         raise SignInRequired

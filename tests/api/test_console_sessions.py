@@ -11,6 +11,7 @@ from http.client import HTTPConnection
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -104,18 +105,24 @@ def _http(base_url: str, method: str, path: str, **request: Any) -> tuple[int, l
 def test_the_session_cookie_is_secure_over_https_and_behind_a_local_tls_proxy(
     engine: Engine, keyring: Keyring, recognizer: Recognizer
 ) -> None:
-    """`Secure` when the request came over HTTPS: to the app itself (TestClient), or, under uvicorn as
-    `facegate serve` runs it, from a proxy on this host that says so in X-Forwarded-Proto."""
+    """`Secure` (and `__Host-`, Path=/) when the request came over HTTPS: to the app itself (TestClient),
+    or, under uvicorn as `facegate serve` runs it, from a proxy on this host that says so in
+    X-Forwarded-Proto."""
     client, admin = _session_app(engine, keyring, recognizer)
     secure = {}
     for base_url in ("http://testserver", "https://testserver"):
         with TestClient(client.app, base_url=base_url) as each:
             sign_in(each, admin)
-            secure[base_url] = [c.secure for c in each.cookies.jar if c.name == "fg_session"]
-    assert secure == {"http://testserver": [False], "https://testserver": [True]}
+            secure[base_url] = [
+                (c.name, c.secure, c.path) for c in each.cookies.jar if "fg_session" in c.name
+            ]
+    assert secure == {
+        "http://testserver": [("fg_session", False, "/ui")],
+        "https://testserver": [("__Host-fg_session", True, "/")],
+    }
     with serving(client.app) as base_url:
-        _, headers, page = _http(base_url, "GET", "/ui/login")
-        login_nonce = next(v for k, v in headers if k == "set-cookie" and v.startswith("fg_login="))
+        _, headers, page = _http(base_url, "GET", "/ui/login", headers={"X-Forwarded-Proto": "https"})
+        login_nonce = next(v for k, v in headers if k == "set-cookie" and v.startswith("__Host-fg_login="))
         login_csrf = CSRF.search(page)
         assert login_csrf is not None
         status, headers, _ = _http(
@@ -129,8 +136,66 @@ def test_the_session_cookie_is_secure_over_https_and_behind_a_local_tls_proxy(
                 "X-Forwarded-Proto": "https",
             },
         )
-    session_cookie = next(v for k, v in headers if k == "set-cookie" and v.startswith("fg_session="))
+    session_cookie = next(v for k, v in headers if k == "set-cookie" and v.startswith("__Host-fg_session="))
     assert status == 303 and "; Secure" in session_cookie and "HttpOnly" in session_cookie
+    assert "; Path=/;" in session_cookie and "domain" not in session_cookie.lower()
+
+
+def _set_cookies(response: httpx.Response) -> dict[str, str]:
+    """The response's Set-Cookie headers by cookie name, attributes in lower case."""
+    headers = response.headers.get_list("set-cookie")
+    return {header.split("=", 1)[0]: header.split("=", 1)[1].lower() for header in headers}
+
+
+def test_over_https_the_session_cookie_is_a_host_cookie_and_a_plain_named_one_is_no_session(
+    api: ApiHarness,
+) -> None:
+    """Over HTTPS the console's cookies are `__Host-` prefixed (Secure, Path=/, no Domain): a browser keeps
+    such a cookie only from this very host over HTTPS, so a sibling subdomain cannot plant a session (or
+    the sign-in form's nonce) as it can a plainly named cookie with Domain=.site, which the server would
+    take for its own. A plainly named cookie holding a valid session is therefore refused over HTTPS;
+    plain HTTP (development) keeps the plain name and Path=/ui."""
+    admin = api.tokens[ADMIN]
+    with TestClient(api.client.app, base_url="https://testserver") as client:
+        form = client.get("/ui/login")
+        assert _set_cookies(form).keys() == {"__Host-fg_login"}
+        login_csrf = CSRF.search(form.text)
+        assert login_csrf is not None
+        data = {"api_key": admin, "csrf_token": login_csrf[1]}
+        signed_in = client.post("/ui/login", data=data, follow_redirects=False)
+        assert signed_in.status_code == 303, signed_in.text
+        cookies = _set_cookies(signed_in)
+        assert cookies.keys() == {"__Host-fg_session", "__Host-fg_login"}  # the form's nonce is deleted
+        for attributes in cookies.values():
+            assert "; secure" in attributes and "; path=/;" in attributes and "domain" not in attributes
+        assert (
+            "httponly" in cookies["__Host-fg_session"] and "samesite=strict" in cookies["__Host-fg_session"]
+        )
+        session = client.cookies["__Host-fg_session"]
+        assert client.get("/ui/people", follow_redirects=False).status_code == 200
+
+        client.cookies.clear()
+        client.cookies.set("fg_session", session)  # as planted by a sibling subdomain
+        refused = client.get("/ui/people", follow_redirects=False)
+        assert refused.status_code == 303 and refused.headers["location"] == "/ui/login"
+
+        signer: SessionSigner = client.app.state.console_signer  # type: ignore[attr-defined]
+        client.cookies.clear()
+        client.cookies.set("fg_login", "planted")  # a sign-in nonce (and its token) chosen by the planter
+        data = {"api_key": admin, "csrf_token": signer.csrf_token("planted")}
+        planted = client.post("/ui/login", data=data, follow_redirects=False)
+        assert planted.status_code == 403 and "The form expired" in planted.text  # not read over HTTPS
+
+        client.cookies.set("__Host-fg_session", session)
+        csrf = CSRF.search(client.get("/ui/people").text)
+        assert csrf is not None
+        out = client.post("/ui/logout", data={"csrf_token": csrf[1]}, follow_redirects=False)
+        deleted = _set_cookies(out)["__Host-fg_session"]
+        assert "max-age=0" in deleted and "; secure" in deleted and "; path=/;" in deleted
+
+    sign_in(api.client, admin)  # plain HTTP: as before
+    assert [(c.name, c.secure, c.path) for c in api.client.cookies.jar] == [("fg_session", False, "/ui")]
+    assert api.client.get("/ui/people", follow_redirects=False).status_code == 200
 
 
 def test_no_secret_is_logged_and_a_failed_sign_in_is_audited_without_it(

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import AuthenticationFailed, TooManyFailures
 from api.console.auth import SignedInForm, SignedInPage, SignerDep
+from api.console.cookies import delete_cookie, read_cookie, set_cookie
 from api.console.session import LOGIN_COOKIE, SESSION_COOKIE
 from api.console.templating import home_path, render
 from api.deps import AuthenticatorDep, ServicesDep, SessionDep, SettingsDep
@@ -25,18 +26,6 @@ _CONSOLE_ROLES = frozenset({Role.admin, Role.auditor})
 """Who may sign in: a device key is refused, and that refusal is audited like a wrong key."""
 
 
-def _set_cookie(request: Request, response: Response, name: str, value: str, *, max_age_s: int) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age_s,
-        path="/ui",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
-
-
 def _login_page(request: Request, signer: SignerDep, *, error: str | None, status_code: int) -> Response:
     nonce = secrets.token_urlsafe(16)
     response = render(
@@ -47,7 +36,7 @@ def _login_page(request: Request, signer: SignerDep, *, error: str | None, statu
         error=error,
         csrf_token=signer.csrf_token(nonce),
     )
-    _set_cookie(request, response, LOGIN_COOKIE, nonce, max_age_s=_LOGIN_FORM_TTL_S)
+    set_cookie(request, response, LOGIN_COOKIE, nonce, max_age_s=_LOGIN_FORM_TTL_S)
     return response
 
 
@@ -67,7 +56,7 @@ def login(
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """Exchange an admin or auditor API key for a session cookie."""
-    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    nonce = read_cookie(request, LOGIN_COOKIE) or ""
     if not nonce or not signer.is_csrf_valid(nonce, csrf_token):
         return _login_page(
             request, signer, error="The form expired; try again.", status_code=status.HTTP_403_FORBIDDEN
@@ -89,14 +78,14 @@ def login(
         lifetime_s=settings.session_lifetime_s,
     )
     response = RedirectResponse(home_path(key.role), status_code=status.HTTP_303_SEE_OTHER)
-    _set_cookie(request, response, SESSION_COOKIE, cookie, max_age_s=settings.session_lifetime_s)
-    response.delete_cookie(LOGIN_COOKIE, path="/ui")
+    set_cookie(request, response, SESSION_COOKIE, cookie, max_age_s=settings.session_lifetime_s)
+    delete_cookie(request, response, LOGIN_COOKIE)
     logger.info("console session started for key %s", key.key_id)
     return response
 
 
 @router.post("/logout")
-def logout(user: SignedInForm, session: SessionDep, services: ServicesDep) -> Response:
+def logout(request: Request, user: SignedInForm, session: SessionDep, services: ServicesDep) -> Response:
     """End the session: recorded as ended (a copy of the cookie is refused too), and the cookie deleted."""
     end_console_session(
         session,
@@ -107,7 +96,7 @@ def logout(user: SignedInForm, session: SessionDep, services: ServicesDep) -> Re
     )
     logger.info("console session of key %s signed out", user.key_id)
     response = RedirectResponse("/ui/login", status_code=status.HTTP_303_SEE_OTHER)
-    response.delete_cookie(SESSION_COOKIE, path="/ui")
+    delete_cookie(request, response, SESSION_COOKIE)
     return response
 
 
