@@ -162,6 +162,16 @@ ERROR_TABLE: dict[type[Exception], ErrorRule] = {
 }
 """Domain error → HTTP answer. Subclasses not listed use their nearest listed base class."""
 
+READINESS_KEYRING_RULE = ErrorRule(
+    status.HTTP_503_SERVICE_UNAVAILABLE,
+    "this server's master keys cannot read what is stored (a wrong or missing master key, a key file gone): "
+    "an operator must give it the keys that sealed the data",
+    status_word="keyring_error",
+    warn_every_s=10.0,
+)
+"""/readyz's answer to a KeyringError: not ready until an operator fixes the keys, as for a missing schema
+(other routes keep the table's 500: a request that meets unreadable data fails)."""
+
 
 def _described(description: str, model: type[BaseModel] = ErrorPublic) -> dict[str, Any]:
     return {"model": model, "description": description}
@@ -333,7 +343,9 @@ def _log(request: Request, exc: Exception, rule: ErrorRule, throttle: WarningThr
         )
 
 
-def log_passing_error(request: Request, exc: Exception, *, outcome: str | None = None) -> None:
+def log_passing_error(
+    request: Request, exc: Exception, *, outcome: str | None = None, rule: ErrorRule | None = None
+) -> None:
     """Log a passing error (one whose ERROR_TABLE row has a Retry-After), or one the same for every request
     until an operator acts (a row with warn_every_s: SchemaMissing), that `request`'s route handled itself,
     as the error handlers log it: one line, rate-limited together with theirs.
@@ -342,11 +354,12 @@ def log_passing_error(request: Request, exc: Exception, *, outcome: str | None =
         request: the request; its app's WarningThrottle (installed by register_error_handlers) is used.
         exc: the error, such as storage's DatabaseUnavailable.
         outcome: what the client got, when not the row's answer ("answered 503, retry after 5 s").
+        rule: the route's own answer to `exc` when it is not the table's (READINESS_KEYRING_RULE).
 
     Raises:
         ValueError: `exc` has no row with a Retry-After or warn_every_s: it needs its traceback.
     """
-    rule = rule_for(exc)
+    rule = rule if rule is not None else rule_for(exc)
     throttle: WarningThrottle = request.app.state.warning_throttle
     if rule is None or not _log_once_per_interval(request, exc, rule, throttle, outcome):
         raise ValueError(f"{type(exc).__name__} is not a passing error") from exc

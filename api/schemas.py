@@ -272,10 +272,14 @@ class StatusPublic(BaseModel):
 class ReadinessPublic(BaseModel):
     """Body of the readiness route, ready or not; nothing else is disclosed."""
 
-    status: Literal["ready", "loading", "failed", "database_unavailable", "schema_missing"] = Field(
+    status: Literal[
+        "ready", "loading", "failed", "database_unavailable", "schema_missing", "keyring_error"
+    ] = Field(
         description="`ready` (200); else why not (503, with Retry-After): the gallery is `loading`, its last "
         "load `failed` and waits out a backoff, or the database cannot be reached (`database_unavailable`); "
-        "or (503 without Retry-After) the database lacks the schema this server needs (`schema_missing`)."
+        "or (503 without Retry-After) the database lacks the schema this server needs (`schema_missing`), or "
+        "this server's master keys cannot read what is stored (`keyring_error`: a wrong or missing master "
+        "key)."
     )
 
 

@@ -242,15 +242,22 @@ def write_key_file_bytes(path: Path, content: bytes) -> None:
 
 
 def key_file_reloader(path: Path) -> KeyReloader:
-    """A reloader that re-reads the key file whenever its modification time changes."""
+    """A reloader that re-reads the key file whenever its modification time changes.
+
+    The reloader raises MissingKey when the file is gone or unreadable (named by its path, never by a key).
+    """
     seen = path.stat().st_mtime_ns
 
     def reload() -> list[bytes] | None:
         nonlocal seen
-        current = path.stat().st_mtime_ns
-        if current == seen:
-            return None
+        try:
+            current = path.stat().st_mtime_ns
+            if current == seen:
+                return None
+            text = path.read_text()
+        except OSError as exc:
+            raise MissingKey(f"key file {path} cannot be read: {exc.strerror or type(exc).__name__}") from exc
         seen = current
-        return decode_key_list(path.read_text(), f"key file {path}", separator="\n")
+        return decode_key_list(text, f"key file {path}", separator="\n")
 
     return reload

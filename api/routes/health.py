@@ -6,10 +6,16 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 
 from api.deps import ServicesDep
-from api.errors import DATABASE_RETRY_AFTER_S, log_passing_error, retry_after_s, rule_for
+from api.errors import (
+    DATABASE_RETRY_AFTER_S,
+    READINESS_KEYRING_RULE,
+    log_passing_error,
+    retry_after_s,
+    rule_for,
+)
 from api.schemas import ReadinessPublic, StatusPublic
 from enrollment import GalleryLoadFailed
-from storage import DatabaseUnavailable, SchemaMissing, gallery_version, session_scope
+from storage import DatabaseUnavailable, KeyringError, SchemaMissing, gallery_version, session_scope
 
 router = APIRouter(tags=["health"])
 
@@ -31,7 +37,9 @@ def healthz() -> StatusPublic:
             "model": ReadinessPublic,
             "description": "Not ready, see Retry-After: the gallery is `loading`, or its last load `failed` "
             "and is retried after a backoff, or the database cannot be reached (`database_unavailable`); or, "
-            "without Retry-After, the database lacks the schema this server needs (`schema_missing`).",
+            "without Retry-After, the database lacks the schema this server needs (`schema_missing`), or "
+            "this server's master keys cannot read what is stored (`keyring_error`: a wrong or missing "
+            "master key).",
         }
     },
 )
@@ -54,6 +62,9 @@ def readyz(request: Request, services: ServicesDep) -> ReadinessPublic | JSONRes
     except SchemaMissing as exc:
         log_passing_error(request, exc)
         return _not_ready(ReadinessPublic(status="schema_missing"), wait_s=None)
+    except KeyringError as exc:  # the gallery met a template its keys cannot open (a delta in this request)
+        log_passing_error(request, exc, rule=READINESS_KEYRING_RULE)
+        return _not_ready(ReadinessPublic(status="keyring_error"), wait_s=None)
     if waiting is None:
         return ReadinessPublic(status="ready")
     rule = rule_for(waiting)
