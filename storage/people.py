@@ -11,6 +11,7 @@ from sqlmodel import Session, col, delete, select, update
 from storage.erasure_log import ErasedBy, record_erasure
 from storage.errors import NotFound
 from storage.gallery_log import bump_gallery_version, lock_gallery_version, record_change
+from storage.lookalike_purge import forget_lookalikes_of
 from storage.models import FaceTemplate, GalleryChangeKind, Person, PersonPublic
 from storage.person_keys import shred_person_key
 from storage.timeutil import as_utc
@@ -141,8 +142,9 @@ def rename_person(session: Session, person_id: int, *, name: str) -> PersonPubli
 
 
 def delete_person(session: Session, person_id: int, *, erased_by: ErasedBy) -> int:
-    """Delete a person, their data key and every template; bump the gallery version; append the
-    erasure's audit event (`erased_by`: who and when) in the same transaction.
+    """Delete a person, their data key and every template, and null the look-alike records of other
+    people's templates that name them (`forget_lookalikes_of`, with `erased_by`'s keyring); bump the
+    gallery version; append the erasure's audit event (`erased_by`: who and when) in the same transaction.
 
     Destroying the data key makes copies of the templates (in backups, say) unreadable too.
     Returns the number of templates removed. The gallery version row is locked first, as enrollment
@@ -152,6 +154,7 @@ def delete_person(session: Session, person_id: int, *, erased_by: ErasedBy) -> i
     Raises:
         NotFound: no such person.
         ChainBroken: the audit chain's head is missing although events exist.
+        UnknownKeyId, DecryptionError: another person's key or look-alike record cannot be authenticated.
     """
     lock_gallery_version(session)
     lock_person(session, person_id)
@@ -161,6 +164,7 @@ def delete_person(session: Session, person_id: int, *, erased_by: ErasedBy) -> i
     # deletion committed since left the ORM's DELETE matching nothing while this one answered success.
     if session.exec(delete(Person).where(col(Person.id) == person_id)).rowcount == 0:
         raise NotFound(f"person {person_id} does not exist")
+    forget_lookalikes_of(session, erased_by.keyring, person_id=person_id)
     record_change(session, GalleryChangeKind.person_removed, person_id=person_id)
     bump_gallery_version(session)
     record_erasure(session, erased_by, person_id=person_id)

@@ -19,6 +19,7 @@ from storage.gallery_log import (
     record_change,
     row_aads,
 )
+from storage.lookalike_purge import names_someone_gone
 from storage.models import FaceTemplate, GalleryChange, GalleryChangeKind, Person, TemplatePublic, utc_now
 from storage.person_keys import person_data_keys, unwrap_person_keys
 from storage.protocols import Cipher
@@ -126,7 +127,8 @@ def store_missing_lookalikes(
 
     Each record is sealed as `store_templates` seals one: under its person's data key, a fresh nonce,
     bound to its row (F1). A row that meanwhile got a record, was deleted or changed hands, or whose
-    person has no data key any more, is left as it is. The gallery version is not bumped: a record
+    person has no data key any more, is left as it is; so is one whose record names a person erased
+    since it was made (the backfill's gallery was read before). The gallery version is not bumped: a record
     only spares a gallery's load the search that finds the same pairs. It is locked first, as every
     writer of the gallery locks it: holding template rows only (updated in id order) deadlocked with a
     deletion of their person (version row, person, then the templates in their stored order).
@@ -136,9 +138,10 @@ def store_missing_lookalikes(
     data_keys: dict[int, bytes] = {}
     for start in range(0, len(owners), _IN_CLAUSE_ROWS):
         data_keys |= unwrap_person_keys(session, cipher, person_ids=owners[start : start + _IN_CLAUSE_ROWS])
+    names_gone = names_someone_gone(session, [record for _, record in records])
     written = 0
-    for template, record in records:
-        if template.person_id not in data_keys:
+    for (template, record), is_stale in zip(records, names_gone, strict=True):
+        if template.person_id not in data_keys or is_stale:
             continue
         _, binding = row_aads(template.template_id, template.person_id, model_id)
         (sealed,) = seal_all_with(data_keys[template.person_id], [(record, binding)])
