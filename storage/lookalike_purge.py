@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Sequence
 from itertools import groupby
@@ -10,7 +11,8 @@ from sqlalchemy import select as select_columns
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from storage.cipher import open_all_with, unpack_sealed
+from storage.cipher import Sealed, open_all_with, unpack_sealed
+from storage.errors import DecryptionError
 from storage.gallery_log import _IN_CLAUSE_ROWS, row_aads
 from storage.models import FaceTemplate, Person
 from storage.person_keys import unwrap_person_keys
@@ -22,6 +24,8 @@ _NEIGHBOUR = struct.Struct("<qf")
 int64 person id, then a float32 cosine. Storage reads the ids only, to forget an erased person;
 tests/storage/test_erased_lookalikes.py holds it to recognition's writer through real enrollments."""
 _RECORD_BATCH = 16_384
+
+logger = logging.getLogger(__name__)
 
 
 def _named_people(record: bytes) -> set[int] | None:
@@ -55,8 +59,11 @@ def forget_lookalikes_of(session: Session, cipher: Cipher, *, person_id: int) ->
     would hide the neighbour that takes its place in that search. The records are sealed, so each is
     opened to be read: the owners' keys unwrapped in one query, one AES-GCM context per owner.
 
+    A record that cannot be authenticated (tampered, moved) is nulled too, with a warning: whom it names
+    is unknown, and one altered record of somebody else must not stop an erasure.
+
     Raises:
-        UnknownKeyId, DecryptionError: a key or a record cannot be authenticated.
+        UnknownKeyId, DecryptionError: a survivor's data key cannot be unwrapped (a missing master key).
     """
     allow_long_statements(session.connection())  # every record of a million templates is read
     others = (col(FaceTemplate.person_id) != person_id) & col(FaceTemplate.lookalikes).is_not(None)
@@ -83,12 +90,34 @@ def forget_lookalikes_of(session: Session, cipher: Cipher, *, person_id: int) ->
             assert packed is not None, "only rows with a record are read"
             template_ids.append(template_id)
             sealed.append((unpack_sealed(key_id, packed), row_aads(template_id, owner, model_id)[1]))
-        opened = open_all_with(data_keys[owner], sealed)
-        for template_id, record in zip(template_ids, opened, strict=True):
-            named = _named_people(record)
-            if named is None or person_id in named:
-                naming.append(template_id)
+        naming += _naming(data_keys[owner], sealed, template_ids=template_ids, owner=owner, erased=person_id)
     for start in range(0, len(naming), _IN_CLAUSE_ROWS):
         chunk = naming[start : start + _IN_CLAUSE_ROWS]
         session.exec(update(FaceTemplate).where(col(FaceTemplate.id).in_(chunk)).values(lookalikes=None))
     return len(naming)
+
+
+def _naming(
+    data_key: bytes,
+    sealed: Sequence[tuple[Sealed, bytes]],
+    *,
+    template_ids: list[str],
+    owner: int,
+    erased: int,
+) -> list[str]:
+    """The templates among one owner's whose record names `erased`, is malformed or cannot be opened."""
+    try:
+        opened = open_all_with(data_key, sealed)
+    except DecryptionError:
+        logger.warning(
+            "erasure of person %d: %d look-alike records of person %d cannot be authenticated; nulled",
+            erased,
+            len(template_ids),
+            owner,
+        )
+        return template_ids
+    return [
+        template_id
+        for template_id, record in zip(template_ids, opened, strict=True)
+        if (named := _named_people(record)) is None or erased in named
+    ]

@@ -154,7 +154,7 @@ def delete_person(session: Session, person_id: int, *, erased_by: ErasedBy) -> i
     Raises:
         NotFound: no such person.
         ChainBroken: the audit chain's head is missing although events exist.
-        UnknownKeyId, DecryptionError: another person's key or look-alike record cannot be authenticated.
+        UnknownKeyId, DecryptionError: another person's data key cannot be unwrapped (a missing master key).
     """
     lock_gallery_version(session)
     lock_person(session, person_id)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
+import pytest
+from sqlalchemy import text
 
 from enrollment import backfill_lookalikes
 from recognition import Recognizer
@@ -93,3 +96,35 @@ def test_a_record_made_before_an_erasure_is_not_stored_after_it(
 
     stored = stored_records(engine)
     assert stored[bob_template] is None and stored[cid_template] is not None
+
+
+def test_an_altered_record_of_someone_else_does_not_stop_an_erasure(
+    engine: Engine,
+    keyring: Keyring,
+    recognizer: Recognizer,
+    group_faces: list[bytes],
+    enroll_person: Callable[..., int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Regression: the erasure opened every other record and failed on one that could not be authenticated
+    (DecryptionError), so somebody else's altered row kept a person from being erased. It is nulled too:
+    whom it names cannot be known."""
+    ann = enroll_person("Ann", group_faces[0])
+    twin = enroll_person("Twin", group_faces[0])
+    bob = enroll_person("Bob", group_faces[1])
+    bob_template = _named_by(engine, keyring, recognizer)[bob][0]
+    altered = bytearray(stored_records(engine)[bob_template] or b"")
+    altered[-1] ^= 1
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE face_template SET lookalikes = :record WHERE id = :id"),
+            {"record": bytes(altered), "id": bob_template},
+        )
+
+    with caplog.at_level(logging.WARNING, logger="storage.lookalike_purge"), session_scope(engine) as session:
+        erase_person(session, ann, erased_by=audited_by(keyring))
+
+    after = _named_by(engine, keyring, recognizer)
+    assert set(after) == {twin, bob}
+    assert after[bob] == (bob_template, None) and after[twin][1] is None
+    assert f"records of person {bob} cannot be authenticated; nulled" in caplog.text
