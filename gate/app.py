@@ -129,6 +129,13 @@ def gate_decisions(
     journal = audit_journal(runtime.storage.home, sink=upstream.event_sink(), door=door, settings=settings)
     try:
         with frames as items, journal as audit:
+            if probe is not None:
+                probe.watch(
+                    gallery_confirmed_at_s=upstream.gallery_confirmed_at_s,
+                    journal_events=lambda: audit.pending_count,
+                    max_stale_s=settings.gallery_max_stale_s,
+                    monotonic=time.monotonic,
+                )
             decisions = run_gate(
                 _feed(items, probe=probe, stop=stop),
                 door=door,

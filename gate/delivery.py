@@ -98,6 +98,11 @@ class JournalDeliverer:
             monotonic=monotonic,
         )
 
+    @property
+    def pending_count(self) -> int:
+        """Events journalled and not yet delivered to the audit log."""
+        return self._journal.pending_count
+
     def record(self, event: AuditEventCreate) -> None:
         """The gate's audit callable: durable in the journal when it returns (fsync), delivered later.
 

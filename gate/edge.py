@@ -202,6 +202,11 @@ class ApiGallerySource:
     def event_sink(self) -> EventSink:
         return http_sink(self.client, timeout_s=self._config.request_timeout_s)
 
+    def gallery_confirmed_at_s(self) -> float | None:
+        """When a sync (or the sealed cache, by its age) last confirmed the gallery, on the monotonic clock;
+        None before any."""
+        return self._confirmed_at_s
+
     def gallery(self) -> Gallery:
         """The gallery to decide on now.
 

@@ -71,6 +71,7 @@ class GalleryCache:
         self._reload_in = reload_in
         self._sync = GallerySync(recognizer, monotonic=monotonic)
         self._checked_at = float("-inf")
+        self._confirmed_at: float | None = None
         self._pending: tuple[float, Future[None]] | None = None
         self._failure: tuple[Exception, TracebackType | None] | None = None  # the error, where it arose
         self._failures = FailureLog(
@@ -83,6 +84,12 @@ class GalleryCache:
     def version(self) -> int | None:
         """The stored gallery version the current gallery reflects (None before the first load)."""
         return self._sync.version
+
+    @property
+    def confirmed_at_s(self) -> float | None:
+        """When the last check that succeeded started (None before one). Checks run only when the gate asks
+        for its gallery (a face at the door), at most every `poll_s`."""
+        return self._confirmed_at
 
     def current(self) -> Gallery:
         """The gallery to decide on now.
@@ -133,6 +140,7 @@ class GalleryCache:
         elif error is None:
             self._failures.recovered()
             self._failure = None
+            self._confirmed_at = started
             self._leave_outage(started)
         else:
             raise error

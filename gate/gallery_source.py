@@ -31,6 +31,13 @@ class GateUpstream(Protocol):
     def gallery(self) -> Gallery:
         """The gallery to decide on now. Raises GalleryStale (or another GateError) to deny."""
 
+    def gallery_confirmed_at_s(self) -> float | None:
+        """When the gallery was last confirmed upstream, on the gate's monotonic clock; None before that.
+
+        The gate denies every face once it is older than gallery_max_stale_s (a database gate: once the
+        database has been away that long).
+        """
+
     def access(self) -> DoorPolicy:
         """The door's rules now. Raises a GateError or StorageError to deny."""
 
@@ -112,6 +119,9 @@ class DatabaseGallerySource:
 
     def gallery(self) -> Gallery:
         return self._cache.current()
+
+    def gallery_confirmed_at_s(self) -> float | None:
+        return self._cache.confirmed_at_s
 
     def access(self) -> DoorPolicy:
         return self._access.current()

@@ -10,6 +10,7 @@ them straight to `GateMetrics`. No event carries an image, an embedding or a nam
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -139,6 +140,24 @@ class GalleryChecked:
 
 
 @dataclass(frozen=True)
+class GalleryConfirmed:
+    """The gate's gallery was confirmed upstream `age_s` ago (sent when that changes); it denies every face
+    once the age passes `max_stale_s` (a database gate: once the database has been away that long)."""
+
+    camera: str
+    age_s: float
+    max_stale_s: float
+
+
+@dataclass(frozen=True)
+class JournalPending:
+    """The gate's audit journal holds `events` not yet delivered (sent when the count changes)."""
+
+    camera: str
+    events: int
+
+
+@dataclass(frozen=True)
 class WorkerRestarted:
     """The daemon restarted a camera's dead worker."""
 
@@ -146,16 +165,30 @@ class WorkerRestarted:
 
 
 TelemetryEvent = (
-    FrameSeen | StageTimed | DecisionMade | EventAudited | OutageSeen | WorkerRestarted | GalleryChecked
+    FrameSeen
+    | StageTimed
+    | DecisionMade
+    | EventAudited
+    | OutageSeen
+    | WorkerRestarted
+    | GalleryChecked
+    | GalleryConfirmed
+    | JournalPending
 )
 Telemetry = Callable[[TelemetryEvent], None]
 Clock = Callable[[], float]
 
 
 class GateMetrics:
-    """The gate's Prometheus instruments in their own registry (no module-level globals, A5)."""
+    """The gate's Prometheus instruments in their own registry (no module-level globals, A5).
 
-    def __init__(self) -> None:
+    `clock` is the monotonic clock the gallery's age is read on at each scrape, so the age keeps growing
+    while no event comes (a worker stuck or dead).
+    """
+
+    def __init__(self, *, clock: Clock = time.monotonic) -> None:
+        self._clock = clock
+        self._gallery_confirmed_at_s: dict[str, float] = {}
         self.registry = CollectorRegistry()
         self.frames = Counter(
             "facegate_frames", "Frames the gate worker processed.", ["camera"], registry=self.registry
@@ -193,6 +226,24 @@ class GateMetrics:
             ["camera"],
             registry=self.registry,
         )
+        self.gallery_age_seconds = Gauge(
+            "facegate_gallery_age_seconds",
+            "Seconds since the gate last confirmed its gallery upstream (no sample before the first).",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.gallery_max_stale_seconds = Gauge(
+            "facegate_gallery_max_stale_seconds",
+            "The camera's gallery_max_stale_s: past it without a confirmed gallery, every face is denied.",
+            ["camera"],
+            registry=self.registry,
+        )
+        self.journal_events = Gauge(
+            "facegate_journal_events",
+            "Audit events in the gate's local journal waiting to be delivered to the audit log (or the API).",
+            ["camera"],
+            registry=self.registry,
+        )
         self.restarts = Counter(
             "facegate_worker_restarts",
             "Times a dead camera worker was restarted.",
@@ -218,6 +269,20 @@ class GateMetrics:
                 self.restarts.labels(camera).inc()
             case GalleryChecked(camera=camera, is_available=is_available):
                 self.gallery_available.labels(camera).set(1.0 if is_available else 0.0)
+            case GalleryConfirmed(camera=camera, age_s=age_s, max_stale_s=max_stale_s):
+                self._gallery_confirmed(camera, age_s=age_s, max_stale_s=max_stale_s)
+            case JournalPending(camera=camera, events=events):
+                self.journal_events.labels(camera).set(events)
+
+    def _gallery_confirmed(self, camera: str, *, age_s: float, max_stale_s: float) -> None:
+        """Anchor the confirmation on this clock (the event may cross a queue); read at each scrape."""
+        is_new = camera not in self._gallery_confirmed_at_s
+        self._gallery_confirmed_at_s[camera] = self._clock() - age_s
+        self.gallery_max_stale_seconds.labels(camera).set(max_stale_s)
+        if is_new:
+            self.gallery_age_seconds.labels(camera).set_function(
+                lambda: max(0.0, self._clock() - self._gallery_confirmed_at_s[camera])
+            )
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every instrument."""
@@ -296,6 +361,7 @@ class CameraProbe:
         self.door = door
         self._telemetry = telemetry
         self._clock = clock
+        self._watched: _Backlog | None = None
 
     def _report(self, stage: str, seconds: float) -> None:
         self._telemetry(StageTimed(self.camera, stage, seconds))
@@ -352,9 +418,41 @@ class CameraProbe:
 
         return audited
 
+    def watch(
+        self,
+        *,
+        gallery_confirmed_at_s: Callable[[], float | None],
+        journal_events: Callable[[], int],
+        max_stale_s: float,
+        monotonic: Clock,
+    ) -> None:
+        """Report the gallery's confirmation and the journal's backlog as frames come (each on change).
+
+        Args:
+            gallery_confirmed_at_s: when the upstream last confirmed the gallery, on `monotonic`.
+            journal_events: the audit journal's undelivered events.
+            max_stale_s: the gallery_max_stale_s the gate denies past.
+        """
+        self._watched = _Backlog(gallery_confirmed_at_s, journal_events, max_stale_s, monotonic)
+
+    def _report_backlog(self) -> None:
+        watched = self._watched
+        if watched is None:
+            return
+        confirmed_at_s, events = watched.confirmed_at_s(), watched.journal_events()
+        if confirmed_at_s is not None and confirmed_at_s != watched.last_confirmed_at_s:
+            watched.last_confirmed_at_s = confirmed_at_s
+            age_s = watched.monotonic() - confirmed_at_s
+            self._telemetry(GalleryConfirmed(self.camera, age_s, watched.max_stale_s))
+        if events != watched.last_events:
+            watched.last_events = events
+            self._telemetry(JournalPending(self.camera, events))
+
     def frames(self, items: Iterable[T]) -> Iterator[T]:
-        """The frames unchanged; each is counted, its reader lag and its whole processing time reported."""
+        """The frames unchanged; each is counted, its reader lag and its whole processing time reported, and
+        the watched backlog (see `watch`) reported on change."""
         for item in items:
+            self._report_backlog()
             if isinstance(item, SourceOutage):
                 self._telemetry(OutageSeen(self.camera, item.reason))
                 yield item
@@ -387,6 +485,18 @@ class CameraProbe:
                 )
             )
             yield decision
+
+
+@dataclass
+class _Backlog:
+    """What `CameraProbe.watch` reads per frame, and what it last reported."""
+
+    confirmed_at_s: Callable[[], float | None]
+    journal_events: Callable[[], int]
+    max_stale_s: float
+    monotonic: Clock
+    last_confirmed_at_s: float | None = None
+    last_events: int | None = None
 
 
 def fan_out(*sinks: Telemetry) -> Telemetry:

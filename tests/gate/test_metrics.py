@@ -3,9 +3,12 @@ decision counted by reason (fail-closed denials too), ids only."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from gate import (
     CAMERA_UNAVAILABLE,
@@ -13,12 +16,15 @@ from gate import (
     CapturedFrame,
     DecisionMade,
     EventAudited,
+    EventJournal,
     FrameSeen,
     GalleryChecked,
+    GalleryConfirmed,
     GalleryStale,
     GateMetrics,
     GateRuntime,
     GateSettings,
+    JournalPending,
     OutageSeen,
     SourceOutage,
     StageTimed,
@@ -28,7 +34,7 @@ from gate import (
     run_gate,
 )
 from recognition import Recognizer
-from storage import AuditEventCreate, Engine, Keyring, StorageSettings
+from storage import AuditEventCreate, Decision, Engine, Keyring, StorageSettings
 from tests.fakes import FakeClock, Placement, RecordingDoor, build_frames, paste_frame, write_video
 
 GALLERY_UNAVAILABLE = "gallery_unavailable"
@@ -185,3 +191,89 @@ def test_the_gates_wiring_counts_an_unknown_door_denial(
     assert decisions == []
     assert f"{_count(text, camera='misspelt-cam', door='frnot', reason='unknown_door')} 1.0" in text
     assert "Alice" not in text
+
+
+def _sample(text: str, name: str, camera: str) -> float:
+    [value] = re.findall(rf'^{name}{{camera="{camera}"}} (\S+)$', text, flags=re.MULTILINE)
+    return float(value)
+
+
+def test_the_gallery_age_and_the_journal_backlog_are_reported_on_change(tmp_path: Path) -> None:
+    """The probe reads the gallery's confirmation and the journal's backlog as frames come and reports each
+    when it changes; the gallery's age grows on the metrics' clock between events (a real journal)."""
+    events: list[TelemetryEvent] = []
+    probe_clock, metrics_clock = FakeClock(now_s=50.0), FakeClock(now_s=1000.0)
+    metrics = GateMetrics(clock=metrics_clock)
+    telemetry = fan_out(metrics, events.append)
+    probe = CameraProbe(camera="edge-cam", door="front", telemetry=telemetry, clock=probe_clock)
+    confirmed_at_s: list[float | None] = [None]
+    with EventJournal(tmp_path / "journal", utc_now=lambda: datetime.now(UTC)) as journal:
+        probe.watch(
+            gallery_confirmed_at_s=lambda: confirmed_at_s[0],
+            journal_events=lambda: journal.pending_count,
+            max_stale_s=300.0,
+            monotonic=probe_clock,
+        )
+        image = paste_frame([])
+        for step in range(4):
+            if step == 1:
+                confirmed_at_s[0] = 40.0  # 10 s before the probe's now
+            if step == 2:
+                journal.append(_denial())
+                journal.append(_denial())
+            next(iter(probe.frames([image])))
+
+    backlog = [e for e in events if isinstance(e, GalleryConfirmed | JournalPending)]
+    assert backlog == [
+        JournalPending("edge-cam", 0),
+        GalleryConfirmed("edge-cam", age_s=10.0, max_stale_s=300.0),
+        JournalPending("edge-cam", 2),
+    ]
+    metrics_clock.advance(25.0)  # no event since: the age still grows
+    text = metrics.exposition().decode()
+    assert _sample(text, "facegate_gallery_age_seconds", "edge-cam") == 35.0
+    assert _sample(text, "facegate_gallery_max_stale_seconds", "edge-cam") == 300.0
+    assert _sample(text, "facegate_journal_events", "edge-cam") == 2.0
+
+
+def _denial() -> AuditEventCreate:
+    return AuditEventCreate(
+        door="front", source="cam", decision=Decision.denied, reason="unknown", model_id="m", threshold=0.4
+    )
+
+
+def test_the_gates_wiring_reports_the_gallery_age_and_the_journal_backlog(
+    tmp_path: Path,
+    engine: Engine,
+    keyring: Keyring,
+    recognizer: Recognizer,
+    group_faces: list[bytes],
+    enroll_person: Callable[..., int],
+    register_door: Callable[..., None],
+) -> None:
+    """No metric said how old the gate's gallery was or how many audit events waited in its journal, so no
+    alert could fire before gallery_max_stale_s locked the door; the composition root's gate (database
+    source, journal, real video) now reports both."""
+    register_door("front", engine=engine)
+    enroll_person("Alice Example", group_faces[0])
+    frames = build_frames([Placement(recognizer.decode(group_faces[0]), 30, 100)], count=6)
+    video = write_video(tmp_path / "door.avi", frames)
+    runtime = GateRuntime(
+        storage=StorageSettings(home=tmp_path / "home"), engine=engine, keyring=keyring, recognizer=recognizer
+    )
+    metrics_clock = FakeClock(now_s=1000.0)
+    metrics = GateMetrics(clock=metrics_clock)
+    probe = CameraProbe(camera="front-cam", door="front", telemetry=metrics, clock=FakeClock())
+    settings = GateSettings(journal_dir=tmp_path / "journal", gallery_max_stale_s=120.0)
+
+    decisions = list(gate_decisions(runtime, source=video, door="front", settings=settings, probe=probe))
+
+    before = metrics.exposition().decode()
+    metrics_clock.advance(60.0)
+    after = metrics.exposition().decode()
+    assert [d.verdict.decision for d in decisions] == [Decision.granted]
+    age_s = _sample(before, "facegate_gallery_age_seconds", "front-cam")
+    assert age_s >= 0.0
+    assert _sample(after, "facegate_gallery_age_seconds", "front-cam") == pytest.approx(age_s + 60.0)
+    assert _sample(before, "facegate_gallery_max_stale_seconds", "front-cam") == 120.0
+    assert _sample(before, "facegate_journal_events", "front-cam") >= 0.0  # delivered meanwhile, or not yet
