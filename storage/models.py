@@ -238,7 +238,15 @@ class PersonPublic(SQLModel):
     id: int
     name: str
     created_at: datetime
-    template_count: int
+    template_count: int = Field(
+        description="Templates of the running embedding model: what its galleries search (0: this person is "
+        "not recognised, even with templates of other models)."
+    )
+    other_model_template_count: int = Field(
+        0,
+        description="Templates of other models (enrolled before a model switch): no gallery of the running "
+        "model holds them; the person is enrolled again to be recognised.",
+    )
 
 
 class AuditEventPublic(SQLModel):

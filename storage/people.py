@@ -64,21 +64,44 @@ def lock_person(session: Session, person_id: int) -> Person:
     return person
 
 
-def _template_count(session: Session, person_id: int) -> int:
-    count = session.exec(
-        select(func.count()).select_from(FaceTemplate).where(FaceTemplate.person_id == person_id)
+def _template_counts(
+    session: Session, person_ids: Collection[int], *, model_id: str | None
+) -> dict[int, tuple[int, int]]:
+    """Each person's (templates of `model_id`, templates of other models), in one query; None: every
+    template counts as the first."""
+    if not person_ids:
+        return {}
+    query = (
+        select(FaceTemplate.person_id, FaceTemplate.model_id, func.count())
+        .where(col(FaceTemplate.person_id).in_(person_ids))
+        .group_by(col(FaceTemplate.person_id), col(FaceTemplate.model_id))
     )
-    return int(count.one())
+    counts = dict.fromkeys(person_ids, (0, 0))
+    for person_id, template_model_id, count in session.exec(query).all():
+        own, other = counts[person_id]
+        is_own = model_id is None or template_model_id == model_id
+        counts[person_id] = (own + int(count), other) if is_own else (own, other + int(count))
+    return counts
 
 
-def to_public(session: Session, person: Person) -> PersonPublic:
+def _public(person: Person, counts: dict[int, tuple[int, int]]) -> PersonPublic:
     assert person.id is not None
+    own, other = counts[person.id]
     return PersonPublic(
         id=person.id,
         name=person.name,
         created_at=as_utc(person.created_at),
-        template_count=_template_count(session, person.id),
+        template_count=own,
+        other_model_template_count=other,
     )
+
+
+def to_public(session: Session, person: Person, *, model_id: str | None = None) -> PersonPublic:
+    """The person as the API shows them, their templates counted for `model_id` (the running model: what
+    its galleries hold) apart from other models' (enrolled before a model switch, never searched by it);
+    None counts every template as the model's (storage code that runs no model)."""
+    assert person.id is not None
+    return _public(person, _template_counts(session, [person.id], model_id=model_id))
 
 
 @dataclass(frozen=True)
@@ -113,19 +136,30 @@ def _escape_like(text: str) -> str:
 
 
 def list_people(
-    session: Session, *, name_contains: str | None = None, offset: int = 0, limit: int = 50
+    session: Session,
+    *,
+    name_contains: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    model_id: str | None = None,
 ) -> tuple[list[PersonPublic], int]:
-    """One page of people ordered by id (whose name contains `name_contains`, any case), and the total."""
+    """One page of people ordered by id (whose name contains `name_contains`, any case), and the total;
+    templates counted as `to_public` counts them for `model_id`."""
     conditions = []
     if name_contains:
         pattern = f"%{_escape_like(name_contains.lower())}%"
         conditions.append(func.lower(col(Person.name)).like(pattern, escape="\\"))
     total = int(session.exec(select(func.count()).select_from(Person).where(*conditions)).one())
     query = select(Person).where(*conditions).order_by(col(Person.id)).offset(offset).limit(limit)
-    return [to_public(session, person) for person in session.exec(query).all()], total
+    people = session.exec(query).all()
+    ids = [person.id for person in people if person.id is not None]
+    counts = _template_counts(session, ids, model_id=model_id)
+    return [_public(person, counts) for person in people], total
 
 
-def rename_person(session: Session, person_id: int, *, name: str) -> PersonPublic:
+def rename_person(
+    session: Session, person_id: int, *, name: str, model_id: str | None = None
+) -> PersonPublic:
     """Give a person a new display name.
 
     Raises:
@@ -138,7 +172,7 @@ def rename_person(session: Session, person_id: int, *, name: str) -> PersonPubli
         raise NotFound(f"person {person_id} does not exist")
     person = session.get(Person, person_id, populate_existing=True)
     assert person is not None, "updated in this transaction"
-    return to_public(session, person)
+    return to_public(session, person, model_id=model_id)
 
 
 def delete_person(session: Session, person_id: int, *, erased_by: ErasedBy) -> int:

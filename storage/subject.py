@@ -50,13 +50,16 @@ class ErasureReportPublic(SQLModel):
     )
 
 
-def subject_access(session: Session, person_id: int, *, now: datetime) -> SubjectAccessPublic:
-    """The person, their groups, their templates' metadata and every audit event naming them.
+def subject_access(
+    session: Session, person_id: int, *, now: datetime, model_id: str | None = None
+) -> SubjectAccessPublic:
+    """The person (templates counted for `model_id`, as `to_public` counts them), their groups, their
+    templates' metadata and every audit event naming them.
 
     Raises:
         NotFound: no such person.
     """
-    person = to_public(session, get_person(session, person_id))
+    person = to_public(session, get_person(session, person_id), model_id=model_id)
     groups = person_groups(session, person_id)
     templates, _ = list_person_templates(session, person_id, limit=MAX_EXPORTED_TEMPLATES)
     return SubjectAccessPublic(

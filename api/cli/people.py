@@ -37,29 +37,39 @@ def list_command(
     offset: Annotated[int, typer.Option(min=0, help="Skip this many people.")] = 0,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many people.")] = 100,
 ) -> None:
-    """List people with their number of templates; then those enrolled only under other models than the
-    active one, whom no gate recognises until they are enrolled again."""
+    """List people with their number of templates of the active model (and of other models); then those
+    enrolled only under other models, whom no gate recognises until they are enrolled again."""
     with cli_errors():
+        model_id, unknown = _active_model()
         with database_session(StorageSettings()) as session:
-            people, total = list_people(session, offset=offset, limit=limit)
-            stale = _people_to_enroll_again(session)
-    table = Table("id", "name", "templates", "created (UTC)", title=f"{total} people")
+            people, total = list_people(session, offset=offset, limit=limit, model_id=model_id)
+            stale = unknown or _people_to_enroll_again(session, model_id=model_id)
+    columns = ("templates", "other models") if model_id else ("templates (all models)",)
+    table = Table("id", "name", *columns, "created (UTC)", title=f"{total} people")
     for person in people:
-        table.add_row(str(person.id), person.name, str(person.template_count), person.created_at.isoformat())
+        counts = (str(person.template_count), str(person.other_model_template_count))[: len(columns)]
+        # to the second: the column the counts of other models took (a table within 80 columns)
+        table.add_row(str(person.id), person.name, *counts, person.created_at.isoformat(timespec="seconds"))
     print_table(table)
     if stale:
         err_console.print(stale)
 
 
-def _people_to_enroll_again(session: Session) -> str | None:
+def _active_model() -> tuple[str | None, str | None]:
+    """The active model's id, or None and why it cannot be told (an unknown or invalid bundle)."""
+    try:
+        return active_model_id(RecognitionSettings()), None
+    except ModelLoadError as exc:
+        return None, f"cannot tell who must be enrolled again under the configured model: {exc}"
+
+
+def _people_to_enroll_again(session: Session, *, model_id: str | None) -> str | None:
     """Who has templates only of other models than the active one (a model switch), as a note; None if nobody.
 
-    The templates count above counts every model's; a gallery holds only the active model's.
+    A gallery holds only the active model's templates, which the table's `templates` counts.
     """
-    try:
-        model_id = active_model_id(RecognitionSettings())
-    except ModelLoadError as exc:
-        return f"cannot tell who must be enrolled again under the configured model: {exc}"
+    if model_id is None:
+        return None
     people = people_of_other_models(session, model_id=model_id)
     if not people:
         return None

@@ -42,15 +42,18 @@ def _erased_by(key: ApiKey, services: AppServices) -> ErasedBy:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=IDEMPOTENT_RESPONSES)
-def create(body: PersonCreate, session: SessionDep, _key: AdminKey, once: IdempotencyDep) -> PersonPublic:
+def create(
+    body: PersonCreate, session: SessionDep, services: ServicesDep, _key: AdminKey, once: IdempotencyDep
+) -> PersonPublic:
     """Create a person with no templates yet; safe to retry with the same `Idempotency-Key`."""
-    person = to_public(session, create_person(session, name=body.name))
+    person = to_public(session, create_person(session, name=body.name), model_id=services.recognizer.model_id)
     return once.remember(person, person_id=person.id)
 
 
 @router.get("")
 def list_(
     session: SessionDep,
+    services: ServicesDep,
     _key: AdminKey,
     name: Annotated[
         str | None, Query(max_length=200, description="Only people whose name contains this, any case.")
@@ -58,21 +61,25 @@ def list_(
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> Page[PersonPublic]:
-    """People ordered by id, one page at a time; `total` counts every match."""
-    items, total = list_people(session, name_contains=name, offset=offset, limit=limit)
+    """People ordered by id, one page at a time; `total` counts every match. `template_count` counts the
+    running model's templates only (what the gallery searches), `other_model_template_count` the rest."""
+    model_id = services.recognizer.model_id
+    items, total = list_people(session, name_contains=name, offset=offset, limit=limit, model_id=model_id)
     return Page[PersonPublic](items=items, total=total, offset=offset, limit=limit)
 
 
 @router.get("/{person_id}", responses=_NOT_FOUND)
-def read(person_id: RowId, session: SessionDep, _key: AdminKey) -> PersonPublic:
-    """One person and their number of templates."""
-    return to_public(session, get_person(session, person_id))
+def read(person_id: RowId, session: SessionDep, services: ServicesDep, _key: AdminKey) -> PersonPublic:
+    """One person and their number of templates of the running model, and of other models."""
+    return to_public(session, get_person(session, person_id), model_id=services.recognizer.model_id)
 
 
 @router.patch("/{person_id}", responses=_NOT_FOUND)
-def rename(person_id: RowId, body: PersonCreate, session: SessionDep, _key: AdminKey) -> PersonPublic:
+def rename(
+    person_id: RowId, body: PersonCreate, session: SessionDep, services: ServicesDep, _key: AdminKey
+) -> PersonPublic:
     """Give a person a new display name (templates and access are unchanged)."""
-    return rename_person(session, person_id, name=body.name)
+    return rename_person(session, person_id, name=body.name, model_id=services.recognizer.model_id)
 
 
 @router.delete("/{person_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
@@ -112,7 +119,7 @@ def export_subject(
     person_id: RowId, session: SessionDep, services: ServicesDep, _key: AdminKey
 ) -> SubjectAccessPublic:
     """Subject access: the person, their groups, template metadata and every audit event naming them."""
-    return subject_access(session, person_id, now=services.clock())
+    return subject_access(session, person_id, now=services.clock(), model_id=services.recognizer.model_id)
 
 
 @router.post("/{person_id}/erase", responses={**_NOT_FOUND, **IDEMPOTENT_RESPONSES})

@@ -51,11 +51,42 @@ def test_people_enrolled_only_under_another_model_are_named(
     assert "Bob:" not in output and "Cy:" not in output
 
 
+def _rows(output: str) -> dict[str, list[str]]:
+    """The table's header and body rows by their second cell (name), each as its stripped cells."""
+    lines = [line.replace("┃", "│") for line in output.splitlines() if line.startswith(("│", "┃"))]
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in lines]
+    return {row[1]: row for row in rows}
+
+
+def test_the_table_counts_the_active_models_templates_apart_from_other_models(
+    configured: Engine, keyring: Keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It counted every model's templates: Bob showed 3 while no gallery of the active model held one."""
+    enroll_under(configured, keyring, "Ada", SFACE)
+    enroll_under(configured, keyring, "Bob", MOBILEFACENET, MOBILEFACENET, MOBILEFACENET)
+    enroll_under(configured, keyring, "Cy", SFACE, MOBILEFACENET, MOBILEFACENET)
+
+    rows = _rows(CliRunner().invoke(app, ["people", "list"]).stdout)
+    assert rows["name"][2:4] == ["templates", "other models"]
+    assert {name: row[2:4] for name, row in rows.items() if name != "name"} == {
+        "Ada": ["1", "0"],
+        "Bob": ["0", "3"],
+        "Cy": ["1", "2"],
+    }
+
+    monkeypatch.setenv("FACEGATE_RECOGNITION_EMBEDDER__KIND", "bundle")
+    monkeypatch.setenv("FACEGATE_RECOGNITION_EMBEDDER__NAME", "no-such-model")
+    rows = _rows(CliRunner().invoke(app, ["people", "list"]).stdout)
+    assert rows["name"][2] == "templates (all models)"
+    all_models = {name: row[2] for name, row in rows.items() if name != "name"}
+    assert all_models == {"Ada": "1", "Bob": "3", "Cy": "3"}
+
+
 def test_nobody_is_named_when_everyone_has_a_template_of_the_active_model(
     configured: Engine, keyring: Keyring
 ) -> None:
     enroll_under(configured, keyring, "Ada", SFACE)
-    assert "other models" not in _people_list()
+    assert "templates of other models only" not in _people_list()
 
 
 def test_an_unknown_configured_model_still_lists_people_and_says_why_it_cannot_tell(

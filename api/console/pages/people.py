@@ -71,12 +71,17 @@ def _verdicts(photos: list[Photo], rejected: EnrollmentRejected) -> list[tuple[s
 def people_list(
     request: Request,
     session: SessionDep,
+    services: ServicesDep,
     user: AdminPage,
     q: Annotated[str, Query(max_length=200, description="Part of the name, any case.")] = "",
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
-    """Enrolled people whose name contains `q`, one page at a time."""
-    people, total = list_people(session, name_contains=q or None, offset=offset, limit=PAGE_SIZE)
+    """Enrolled people whose name contains `q`, one page at a time, with their templates of the running model
+    (and of other models, which its gallery does not hold)."""
+    model_id = services.recognizer.model_id
+    people, total = list_people(
+        session, name_contains=q or None, offset=offset, limit=PAGE_SIZE, model_id=model_id
+    )
     query = urlencode({"q": q}) + "&" if q else ""
     return render(
         request,
@@ -88,6 +93,7 @@ def people_list(
         page_size=PAGE_SIZE,
         q=q,
         query=query,
+        model_id=model_id,
     )
 
 
@@ -138,12 +144,13 @@ def _person_page(
     user: ConsoleUser,
     person_id: int,
     *,
+    model_id: str,
     refusal: Refusal | None = None,
     **context: Any,
 ) -> Response:
     """The person's page (saying why a form was refused), or the not-found page when they are gone."""
     try:
-        person = to_public(session, get_person(session, person_id))
+        person = to_public(session, get_person(session, person_id), model_id=model_id)
     except NotFound:
         return _not_found(request, user)
     templates, _ = list_person_templates(session, person_id, limit=_MAX_TEMPLATES)
@@ -154,6 +161,7 @@ def _person_page(
         user=user,
         person=person,
         templates=templates,
+        model_id=model_id,
         error=None if refusal is None else refusal.message,
         **context,
     )
@@ -189,12 +197,14 @@ def lookalikes(request: Request, session: SessionDep, services: ServicesDep, use
 def person_page(
     request: Request,
     session: SessionDep,
+    services: ServicesDep,
     user: AdminPage,
     person_id: int,
     added: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
     """One person: templates, add photos, delete."""
-    return _person_page(request, session, user, person_id, added=added)
+    model_id = services.recognizer.model_id
+    return _person_page(request, session, user, person_id, model_id=model_id, added=added)
 
 
 @router.post("/{person_id}/photos")
@@ -217,11 +227,14 @@ def add_photos(
             to=lambda result: _added(person_id, result),
         )
     except EnrollmentRejected as exc:
-        response = _person_page(request, session, user, person_id, verdicts=_verdicts(read, exc))
+        verdicts = _verdicts(read, exc)
+        model_id = services.recognizer.model_id
+        response = _person_page(request, session, user, person_id, model_id=model_id, verdicts=verdicts)
         response.status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
         return response
     if isinstance(outcome, Refusal):
-        return _person_page(request, session, user, person_id, refusal=outcome)
+        model_id = services.recognizer.model_id
+        return _person_page(request, session, user, person_id, model_id=model_id, refusal=outcome)
     return outcome
 
 
@@ -235,9 +248,12 @@ def rename(
     name: Annotated[str, Form(min_length=1, max_length=200)],
 ) -> Response:
     """Give the person a new display name."""
-    outcome = apply_change(session, lambda s: rename_person(s, person_id, name=name))
+    model_id = services.recognizer.model_id
+    outcome = apply_change(session, lambda s: rename_person(s, person_id, name=name, model_id=model_id))
     if isinstance(outcome, Refusal):
-        return _person_page(request, session, user, person_id, refusal=outcome, rename_to=name)
+        return _person_page(
+            request, session, user, person_id, model_id=model_id, refusal=outcome, rename_to=name
+        )
     return RedirectResponse(f"/ui/people/{person_id}", status_code=status.HTTP_303_SEE_OTHER)
 
 
@@ -262,15 +278,22 @@ def delete_one_template(
         to=lambda _: Landing(f"/ui/people/{person_id}", person_id=person_id),
     )
     if isinstance(outcome, Refusal):
-        return _person_page(request, session, user, person_id, refusal=outcome)
+        model_id = services.recognizer.model_id
+        return _person_page(request, session, user, person_id, model_id=model_id, refusal=outcome)
     return outcome
 
 
 def _confirm_page(
-    request: Request, session: Session, user: ConsoleUser, person_id: int, *, refusal: Refusal | None
+    request: Request,
+    session: Session,
+    user: ConsoleUser,
+    person_id: int,
+    *,
+    model_id: str,
+    refusal: Refusal | None,
 ) -> Response:
     try:
-        person = to_public(session, get_person(session, person_id))
+        person = to_public(session, get_person(session, person_id), model_id=model_id)
     except NotFound:
         return _not_found(request, user)
     error = None if refusal is None else refusal.message
@@ -279,9 +302,12 @@ def _confirm_page(
 
 
 @router.get("/{person_id}/delete")
-def confirm_delete(request: Request, session: SessionDep, user: AdminPage, person_id: int) -> Response:
+def confirm_delete(
+    request: Request, session: SessionDep, services: ServicesDep, user: AdminPage, person_id: int
+) -> Response:
     """Ask before deleting: the person and every template are erased."""
-    return _confirm_page(request, session, user, person_id, refusal=None)
+    model_id = services.recognizer.model_id
+    return _confirm_page(request, session, user, person_id, model_id=model_id, refusal=None)
 
 
 @router.post("/{person_id}/delete")
@@ -305,7 +331,8 @@ def delete(
         session, once, erase, keep=lambda erased: Kept(erased[1], status_code=200), kind=ErasureReportPublic
     )
     if isinstance(outcome, Refusal):
-        return _confirm_page(request, session, user, person_id, refusal=outcome)
+        model_id = services.recognizer.model_id
+        return _confirm_page(request, session, user, person_id, model_id=model_id, refusal=outcome)
     if isinstance(outcome, Replayed):
         return render(request, "person_erased.html", user=user, name=None, report=outcome.answer)
     name, report = outcome
@@ -319,7 +346,9 @@ def subject_access_export(
     """Everything stored about the person (subject access, as GET /people/{id}/export), as a download; the
     console's not-found page when they are gone (a link followed after an erasure)."""
     try:
-        export = subject_access(session, person_id, now=services.clock())
+        export = subject_access(
+            session, person_id, now=services.clock(), model_id=services.recognizer.model_id
+        )
     except NotFound:
         return _not_found(request, user)
     return Response(
