@@ -1,8 +1,9 @@
 """API-key authentication of one request: database check, rate limit of failures per client address, audit.
 
 The key is read from the database on every request, so a revocation or an expiry takes effect at the
-key's next use in every running server. Failed attempts are counted per client address (limits' moving
-window), in this process or, with a redis:// storage, across every worker and server sharing it; an address
+key's next use in every running server. Failed attempts are counted per client address in a moving window:
+in this process (memory://, limits), across every worker and server sharing a Redis (redis://), or across
+every server on the database (`database`: the audited failures themselves are counted); an address
 over the limit gets 429 for every further failure until its window slides on. A key that authenticates is
 served whatever its address's count: keys are 256-bit random secrets, so the limit cannot be what stops
 a guess, and a gate or an admin behind the same NAT or proxy as a client sending wrong keys must not be
@@ -18,10 +19,11 @@ or stored.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from limits import RateLimitItemPerSecond
 from limits.errors import ConfigurationError, StorageError
@@ -41,11 +43,14 @@ from storage import (
     Session,
     append_event,
     authenticate,
+    recent_auth_failures,
     session_scope,
 )
 
 logger = logging.getLogger(__name__)
 
+DATABASE_STORAGE = "database"
+"""auth_failure_storage that counts the failures audited in the database: shared by every server on it."""
 _REDIS_TIMEOUTS_S = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 """A Redis that stops answering costs a request at most this, not a hung worker."""
 
@@ -93,6 +98,9 @@ class Authenticator:
     def __post_init__(self) -> None:
         self._over_limit_lines = WarningThrottle(self.monotonic)
         self._rate = RateLimitItemPerSecond(self.max_failures, self.window_s)
+        self._limiter: MovingWindowRateLimiter | None = None
+        if self.failure_storage == DATABASE_STORAGE:
+            return  # each failure under the limit is audited: its event is the count
         timeouts = {} if self.failure_storage.startswith("memory://") else _REDIS_TIMEOUTS_S
         try:
             storage = storage_from_string(self.failure_storage, wrap_exceptions=True, **timeouts)
@@ -100,8 +108,10 @@ class Authenticator:
             raise ValueError(f"auth_failure_storage {self.failure_storage!r}: {exc}") from exc
         self._limiter = MovingWindowRateLimiter(storage)
 
-    def _retry_after_s(self, client: str) -> int | None:
+    def _retry_after_s(self, session: Session, client: str) -> int | None:
         """Seconds `client` must wait when over its limit; None when not or when the counters are down."""
+        if self._limiter is None:
+            return self._audited_retry_after_s(session, client)
         try:
             if self._limiter.test(self._rate, client):
                 return None
@@ -114,7 +124,19 @@ class Authenticator:
         retry_after_s = max(1, int(reset_at - time.time()) + 1)  # limits keeps wall-clock time
         return min(retry_after_s, self.window_s)
 
+    def _audited_retry_after_s(self, session: Session, client: str) -> int | None:
+        """As `_retry_after_s`, from the failures of `client` audited in the window (by any server)."""
+        now = self.clock()
+        window = timedelta(seconds=self.window_s)
+        recent = recent_auth_failures(session, client=client, since=now - window)
+        if recent.count < self.max_failures or recent.oldest_at is None:
+            return None
+        retry_after_s = math.ceil((recent.oldest_at + window - now).total_seconds())
+        return min(max(1, retry_after_s), self.window_s)
+
     def _count_failure(self, client: str) -> None:
+        if self._limiter is None:
+            return  # counted by its audit event
         try:
             self._limiter.hit(self._rate, client)
         except StorageError as exc:
@@ -154,7 +176,7 @@ class Authenticator:
                     return key
                 failure, token_id = AuthFailure.wrong_role, key.key_id
             assert failure is not None
-            retry_after_s = self._retry_after_s(client)
+            retry_after_s = self._retry_after_s(session, client)
             if retry_after_s is None:
                 self._record_failure(session, failure, client=client, token_id=token_id)
         if retry_after_s is not None:

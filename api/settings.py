@@ -62,10 +62,12 @@ class ApiSettings(BaseSettings):
     )
     auth_failure_storage: str = Field(
         "memory://",
-        pattern=r"^(memory://|rediss?://\S+)$",
+        pattern=r"^(memory://|database|rediss?://\S+)$",
         description="Where failed authentications are counted: memory:// (in each server process, so N "
-        "workers allow N times the limit) or redis://HOST:PORT/DB (shared by every worker and server using "
-        "that Redis; needs the `redis` extra). While Redis is down, keys are checked without the limit.",
+        "workers allow N times the limit), database (the failures audited in the database: shared by every "
+        "worker and server on it, one more indexed query per failure) or redis://HOST:PORT/DB (shared by "
+        "every worker and server using that Redis; needs the `redis` extra). While Redis is down, keys are "
+        "checked without the limit.",
     )
     idempotency_retention_s: int = Field(
         24 * 3600,

@@ -61,6 +61,7 @@ from storage.audit_checkpoint import (
     verify_chain_since,
 )
 from storage.audit_reanchor import BREAK_ACKNOWLEDGED, check_acknowledged_breaks, reanchor_checkpoint
+from storage.auth_failures import RecentFailures, recent_auth_failures
 from storage.backup import (
     BackupFiles,
     backup_master_keys,
@@ -279,6 +280,8 @@ __all__ = [
     "restore_backup",
     "ApiKey",
     "AuthFailure",
+    "RecentFailures",
+    "recent_auth_failures",
     "revoke_api_key",
     "ApiKeyPublic",
     "AcknowledgedBreak",
