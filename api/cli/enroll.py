@@ -27,7 +27,8 @@ def enroll_command(
         files, left_out = image_files(photos)
         if left_out:
             names = ", ".join(str(path) for path in left_out)
-            console.print(f"warning: left out, not {' '.join(image_suffixes())}: {names}", markup=False)
+            suffixes = " ".join(image_suffixes())
+            err_console.print(f"warning: left out, not {suffixes}: {names}", highlight=False)
         if not files:
             err_console.print(
                 "error: no photo to enroll: the folders given hold no image file", highlight=False
@@ -89,11 +90,11 @@ def _read_photos(files: list[Path], *, max_bytes: int) -> list[Photo]:
 
 
 def print_possible_duplicates(result: EnrollmentResult, *, threshold: float) -> None:
-    """One warning line per photo that matches a different enrolled person."""
+    """One warning line on stderr per photo that matches a different enrolled person (stdout keeps the
+    result line alone, for scripts)."""
     for duplicate in result.possible_duplicates:
-        console.print(
+        err_console.print(
             f"warning: possible duplicate: {duplicate.photo} matches person {duplicate.person_id} "
             f"(score {duplicate.score:.3f}, threshold {threshold:.3f})",
-            markup=False,
             highlight=False,
         )
