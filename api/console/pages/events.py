@@ -78,16 +78,16 @@ def _filter(
     door: Annotated[str | None, Query(max_length=100)] = None,
     decision: Annotated[Decision | Literal[""] | None, Query()] = None,
     person_id: Annotated[str | None, Query(pattern=r"^[0-9]{0,12}$")] = None,
-    from_day: Annotated[date | None, Query()] = None,
-    to_day: Annotated[date | None, Query()] = None,
+    from_day: Annotated[date | Literal[""] | None, Query()] = None,
+    to_day: Annotated[date | Literal[""] | None, Query()] = None,
 ) -> EventFilterForm:
     """The form's fields; an empty field (as a browser sends it) means no filter."""
     return EventFilterForm(
         door=door or None,
         decision=decision or None,
         person_id=int(person_id) if person_id else None,
-        from_day=from_day,
-        to_day=to_day,
+        from_day=from_day or None,
+        to_day=to_day or None,
     )
 
 
