@@ -33,13 +33,15 @@ TOTAL_CAP = 10_000
 
 @dataclass(frozen=True)
 class EventFilterForm:
-    """The filter form: door, decision, person, and a range of whole UTC days (both inclusive)."""
+    """The filter form: door, decision, person, a range of whole UTC days (both inclusive), and an event's
+    uid (a door unlock's unlock_id, as a door controller logs it)."""
 
     door: str | None
     decision: Decision | None
     person_id: int | None
     from_day: date | None
     to_day: date | None
+    event_uid: str | None = None
 
     @property
     def since(self) -> datetime | None:
@@ -60,6 +62,7 @@ class EventFilterForm:
             decision=self.decision,
             since=self.since,
             until=self.until,
+            event_uid=self.event_uid,
         )
 
     def query_string(self) -> str:
@@ -70,6 +73,7 @@ class EventFilterForm:
             "person_id": self.person_id,
             "from_day": self.from_day.isoformat() if self.from_day else None,
             "to_day": self.to_day.isoformat() if self.to_day else None,
+            "event_uid": self.event_uid,
         }
         return urlencode({name: value for name, value in fields.items() if value not in (None, "")})
 
@@ -80,14 +84,17 @@ def _filter(
     person_id: Annotated[str | None, Query(pattern=r"^[0-9]{0,12}$")] = None,
     from_day: Annotated[date | Literal[""] | None, Query()] = None,
     to_day: Annotated[date | Literal[""] | None, Query()] = None,
+    event_uid: Annotated[str | None, Query(max_length=100)] = None,
 ) -> EventFilterForm:
-    """The form's fields; an empty field (as a browser sends it) means no filter."""
+    """The form's fields; an empty field (as a browser sends it) means no filter. An event uid is taken
+    without the spaces around it (pasted from a controller's log); one longer than a uid matches nothing."""
     return EventFilterForm(
         door=door or None,
         decision=decision or None,
         person_id=int(person_id) if person_id else None,
         from_day=from_day or None,
         to_day=to_day or None,
+        event_uid=(event_uid or "").strip() or None,
     )
 
 
