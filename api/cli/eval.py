@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from api.cli.consoles import console, err_console
+from api.cli.progress import progress_bars
 from api.cli.roc_plot import write_roc_png
 from api.cli.runtime import cli_errors, configure_logging
 from recognition import (
@@ -117,9 +117,8 @@ def build_eval_recognizer(model: str | None) -> tuple[RecognitionSettings, Recog
 def embed_with_progress(
     recognizer: Recognizer, photos: Iterator[tuple[str, bytes]], *, count: int, is_aligned: bool
 ) -> EmbeddedPhotos:
-    """Embed each of `count` distinct photos once, with a progress bar on stderr."""
-    columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console) as progress:
+    """Embed each of `count` distinct photos once, with a progress bar (or lines) on stderr."""
+    with progress_bars() as progress:
         task = progress.add_task("embedding", total=count)
         return embed_photos(
             recognizer,

@@ -6,11 +6,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from api.cli.consoles import console, err_console, print_table
-from api.cli.progress import gallery_load_progress
+from api.cli.progress import gallery_load_progress, progress_bars
 from api.cli.runtime import cli_errors, database_session, open_runtime, operator_login
 from enrollment import backfill_lookalikes, confusable_pairs
 from recognition import ModelLoadError, RecognitionSettings, active_model_id
@@ -157,8 +156,7 @@ def backfill_lookalikes_command(
     Safe while gates and enrollment run; a second run changes nothing.
     """
     with cli_errors(), open_runtime(StorageSettings()) as runtime:
-        columns = (TextColumn("look-alike records"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=err_console) as progress:
+        with progress_bars() as progress:
             task = progress.add_task("look-alike records", total=None)
             result = backfill_lookalikes(
                 runtime.engine,
