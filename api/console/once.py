@@ -167,8 +167,9 @@ def change_once(
 ) -> T | Replayed[A] | Refusal:
     """Run a form's `change` (apply_change) once for its key: its result, `keep(result)` stored with it;
     or, when the form was sent before, what its first sending kept (of type `kind`); a refusal as
-    apply_change's (nothing stored: the form may be sent again). `once` None or without a key (a client of
-    its own): run it as apply_change does.
+    apply_change's (nothing stored: the form may be sent again), unless a sending of the same form, run at
+    the same time, made the change meanwhile: then what that one kept. `once` None or without a key (a
+    client of its own): run it as apply_change does.
 
     Raises:
         What apply_change raises, and what `change` raises (EnrollmentRejected, say).
@@ -178,14 +179,38 @@ def change_once(
     keyed = once.request
     for attempt in range(round(IN_FLIGHT_WAIT_S / IN_FLIGHT_POLL_S)):
         try:
-            return apply_change(session, lambda s: _run_once(s, once, keyed, change, keep=keep, kind=kind))
+            outcome = apply_change(session, lambda s: _run_once(s, once, keyed, change, keep=keep, kind=kind))
         except _StillRunning:
             if attempt == 0:
                 logger.info("console form of key %s sent again while its first sending runs", keyed.key_id)
             once.sleep(IN_FLIGHT_POLL_S)
+            continue
+        if isinstance(outcome, Refusal):
+            return _answered_meanwhile(session, once, keyed, kind=kind) or outcome
+        return outcome
     logger.info("console form of key %s: its first sending still runs", keyed.key_id)
     message = "this form was sent again while its first sending is still processed: reload this page later"
     return refusal_of(IdempotencyKeyInFlight(message))
+
+
+def _answered_meanwhile(
+    session: Session, once: FormOnce, keyed: IdempotentRequest, *, kind: type[A]
+) -> Replayed[A] | None:
+    """What a sending of the same form kept, when it made its change while this one ran into it; else None.
+
+    On SQLite nothing holds a form's key while its change runs (PostgreSQL's advisory lock does): two
+    sendings at once (a double click with JavaScript off, a slow answer) both find no answer, one makes the
+    change, and the other, waiting for the write lock, then meets it: "another access group has the same
+    name", "group 1 does not exist", "'hall' is not a former name" for what its own form just did, and the
+    browser shows the last sending's answer. Such a refusal is answered as the first sending instead.
+    """
+    stored = apply_change(
+        session, lambda s: find_idempotent_response(s, keyed, created_since=once.created_since)
+    )
+    if stored is None or isinstance(stored, Refusal):
+        return None
+    logger.info("console form of key %s sent twice at once: answered as the sending that ran", keyed.key_id)
+    return Replayed(kind.model_validate_json(stored.response_json))
 
 
 def _kept(landing: Landing) -> Kept[_Location]:
