@@ -140,6 +140,29 @@ def find_bundle(name: str, search: BundleSearch) -> LocatedBundle:
     raise ModelLoadError(f"no model bundle named {name!r}; installed: {', '.join(installed)}")
 
 
+def description_path_for_changes(located: LocatedBundle, search: BundleSearch) -> Path:
+    """Where a changed description of this bundle (its calibration) is written, so that every later search
+    finds it: its own file for a bundle of a bundle directory; for a built-in one, `NAME/bundle.json` in the
+    first bundle directory that exists and holds bundles in folders (bundle directories are searched before
+    the built-ins, and its weights are still found where they were). A built-in description is never
+    rewritten: it lies in the installed package, which may be read-only and which an upgrade replaces.
+
+    Raises:
+        ModelLoadError: a built-in bundle, and no bundle directory to write its copy into.
+    """
+    if not located.is_builtin:
+        return located.path
+    for directory in search.bundle_dirs:
+        if directory.is_dir() and not (directory / BUNDLE_FILE).is_file():
+            return directory / located.bundle.name / BUNDLE_FILE
+    tried = ", ".join(map(str, search.bundle_dirs)) or "none configured"
+    raise ModelLoadError(
+        f"bundle {located.bundle.name} is built in (its description lies in the installed package, never "
+        f"changed): a changed copy goes into a bundle directory (FACEGATE_RECOGNITION_BUNDLE_DIRS), and "
+        f"none exists that holds bundles in folders ({tried})"
+    )
+
+
 def _weights_candidates(located: LocatedBundle, search: BundleSearch) -> Iterator[Path]:
     filename = located.bundle.weights_file
     if located.directory is not None:

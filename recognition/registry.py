@@ -124,7 +124,14 @@ def load_bundle_embedder(name: str, search: BundleSearch) -> Embedder:
 
 
 def _sface(config: SfaceConfig, locate: ModelLocator, search: BundleSearch) -> Embedder:
-    bundle = builtin_bundle(SFACE_BUNDLE).model_copy(update={"default_cos_threshold": config.cos_threshold})
+    # found as any bundle is: a copy in a bundle directory (`facegate models calibrate sface`) comes first
+    located = find_bundle(SFACE_BUNDLE, search)
+    if located.bundle.weights_sha256 != SFACE_INT8.sha256:
+        raise ModelLoadError(
+            f"{located.path}: a bundle named {SFACE_BUNDLE} that pins other weights than SFace's; the sface "
+            "embedder runs SFace: give that bundle another name and choose it with the bundle embedder"
+        )
+    bundle = located.bundle.model_copy(update={"default_cos_threshold": config.cos_threshold})
     return _opencv_sface(bundle, locate(SFACE_INT8))
 
 

@@ -13,12 +13,14 @@ import typer
 
 from api.cli.consoles import console
 from api.cli.eval import build_eval_recognizer, embed_with_progress, photos_by_person
+from api.cli.one_line import print_error_line
 from api.cli.runtime import cli_errors, configure_logging
 from recognition import (
     CALIBRATED_FARS,
     Calibration,
     EvaluationDataError,
     LocatedBundle,
+    ModelBundle,
     ModelLoadError,
     RecognitionSettings,
     active_bundle_name,
@@ -26,6 +28,7 @@ from recognition import (
     bundle_search,
     calibrate,
     calibration_shortfall,
+    description_path_for_changes,
     find_bundle,
     locate_weights,
     scan_bundles,
@@ -141,6 +144,16 @@ def refuse_too_few_pairs(data: Path, chosen: list[tuple[str, str]]) -> None:
         )
 
 
+def _write_calibrated(bundle: ModelBundle, path: Path) -> Path:
+    """Write the calibrated description (its folder made if new); an OS error is one line and exit 1."""
+    try:
+        path.parent.mkdir(exist_ok=True)
+        return write_bundle_file(bundle, path)
+    except OSError as exc:
+        print_error_line(f"error: cannot write {path}: {exc.strerror or exc}; nothing was changed")
+        raise typer.Exit(1) from exc
+
+
 @models_app.command("calibrate")
 def calibrate_command(
     name: Annotated[str, typer.Argument(help="Bundle name, as `facegate models list` shows it.")],
@@ -155,6 +168,7 @@ def calibrate_command(
     with cli_errors():
         settings, recognizer = build_eval_recognizer(name)
         located = find_bundle(name, bundle_search(settings))
+        target = description_path_for_changes(located, bundle_search(settings))
         chosen = calibration_photos(data, max_photos=max_photos)
         refuse_too_few_pairs(data, chosen)
         photos = ((key, (data / key).read_bytes()) for key, _ in chosen)
@@ -175,10 +189,11 @@ def calibrate_command(
             ),
             command=command,
         )
-        path = write_bundle_file(located.bundle.model_copy(update={"calibration": calibration}), located.path)
+        path = _write_calibrated(located.bundle.model_copy(update={"calibration": calibration}), target)
+    copy = " (a copy of the built-in bundle, which is left as shipped)" if located.is_builtin else ""
     console.print(
         f"{located.bundle.model_id}: {calibration.genuine_pairs} genuine and {calibration.impostor_pairs} "
-        f"impostor pairs; written to {path}",
+        f"impostor pairs; written to {path}{copy}",
         markup=False,
         highlight=False,
     )

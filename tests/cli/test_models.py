@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.cli.models import calibration_photos
-from recognition import BundleSearch, find_bundle, read_bundle_file
+from recognition import BundleSearch, RecognitionSettings, build_recognizer, find_bundle, read_bundle_file
 from tests.data import lfw, shared_weights
 
 runner = CliRunner()
@@ -126,6 +126,75 @@ def test_calibrate_refuses_photos_too_few_for_a_curve_and_leaves_the_bundle_unch
     assert line.startswith(f"error: EvaluationDataError: {data}: {said}: a calibration needs at least 1 ")
     assert line.endswith("for its FAR curve's first point at 0.1; the bundle was not changed"), line
     assert sface_copy.read_bytes() == before
+
+
+def _photos_of_six_people(root: Path, group_faces: list[bytes]) -> Path:
+    """Seven photos: the first person twice (1 genuine pair), five others once (20 impostor pairs)."""
+    for person, count in enumerate((2, 1, 1, 1, 1, 1)):
+        (root / f"p{person}").mkdir(parents=True)
+        for index in range(count):
+            (root / f"p{person}" / f"{index}.jpg").write_bytes(group_faces[person])
+    return root
+
+
+def test_calibrating_a_built_in_bundle_writes_a_copy_into_the_bundle_directory(
+    tmp_path: Path, group_faces: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It rewrote recognition/bundles/sface.json inside the installed package (site-packages or the source
+    tree): refused on a read-only install, and lost at the next upgrade."""
+    bundles = tmp_path / "bundles"
+    bundles.mkdir()
+    monkeypatch.setenv("FACEGATE_RECOGNITION_BUNDLE_DIRS", json.dumps([str(bundles)]))
+    data = _photos_of_six_people(tmp_path / "photos", group_faces)
+    shipped = find_bundle("sface", BundleSearch())
+    assert shipped.is_builtin
+    before = shipped.path.read_bytes()
+
+    try:
+        result = runner.invoke(app, ["models", "calibrate", "sface", "--data", str(data)])
+    finally:
+        after = shipped.path.read_bytes()
+        if after != before:  # a regression must not leave the package changed
+            shipped.path.write_bytes(before)
+
+    assert result.exit_code == 0, result.output
+    assert after == before
+    copy = bundles / "sface" / "bundle.json"
+    assert (
+        f"impostor pairs; written to {copy} (a copy of the built-in bundle, which is left as shipped)"
+        in " ".join(result.output.split())
+    )
+    calibration = read_bundle_file(copy).calibration
+    assert calibration is not None
+    assert (calibration.genuine_pairs, calibration.impostor_pairs) == (1, 20)
+    # what every later search finds: `models list`, and the default embedder a gate builds
+    assert _list(monkeypatch)["sface"]["calibrated_on"] == calibration.dataset
+    settings = RecognitionSettings(allow_model_download=False)
+    recognizer = build_recognizer(settings, cache_dir=tmp_path / "cache")
+    assert recognizer.embedder.bundle.calibration == calibration
+    assert recognizer.model_id == shipped.bundle.model_id
+
+
+def test_calibrating_a_built_in_bundle_without_a_bundle_directory_changes_nothing(
+    tmp_path: Path, group_faces: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACEGATE_RECOGNITION_BUNDLE_DIRS", json.dumps([str(tmp_path / "missing")]))
+    data = _photos_of_six_people(tmp_path / "photos", group_faces)
+    shipped = find_bundle("sface", BundleSearch())
+    before = shipped.path.read_bytes()
+
+    try:
+        result = runner.invoke(app, ["models", "calibrate", "sface", "--data", str(data)])
+    finally:
+        after = shipped.path.read_bytes()
+        if after != before:
+            shipped.path.write_bytes(before)
+
+    assert result.exit_code == 1 and after == before
+    line = " ".join(result.output.split())
+    assert line.startswith("error: ModelLoadError: bundle sface is built in (its description lies in the ")
+    assert line.endswith(f"none exists that holds bundles in folders ({tmp_path / 'missing'})"), line
+    assert not (tmp_path / "missing").exists()
 
 
 def test_calibrating_an_unknown_model_fails_with_one_line(tmp_path: Path) -> None:
