@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -11,6 +12,8 @@ from datetime import UTC, datetime
 from enrollment import EnrollmentResult, EnrollmentSettings, GalleryService, Photo, enroll, enroll_new_person
 from recognition import PresentationAttackDetector, Recognizer
 from storage import Cipher, Engine, GalleryChangeFeed, Session
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,31 @@ class AppServices:
     """Wakes device gallery syncs waiting for a change; None: each waiting request polls on its own."""
     gallery: GalleryService = field(init=False)
     """The one decrypted gallery /identify and the enrollment duplicate check search."""
+    device_models_seen: set[tuple[str, str]] = field(default_factory=set)
+    """(device key id, model id) of the gallery syncs that named another model than `recognizer`'s, each
+    logged once (`note_device_model`)."""
 
     def __post_init__(self) -> None:
         gallery = GalleryService(self.keyring, self.recognizer, monotonic=self.monotonic)
         object.__setattr__(self, "gallery", gallery)
+
+    def note_device_model(self, key_id: str, model_id: str) -> None:
+        """Warn, once per device key and model in this process, that an edge gate syncs for another model
+        than the API runs (it was not switched with it): its gallery holds only templates stored under its
+        model, so people enrolled since the switch are denied at its doors."""
+        if model_id == self.recognizer.model_id or (key_id, model_id) in self.device_models_seen:
+            return
+        self.device_models_seen.add((key_id, model_id))
+        logger.warning(
+            "edge gate of device key %s syncs its gallery for model %s, not the API's %s: it gets only "
+            "templates stored under %s, so whoever is enrolled under %s alone is denied at its doors until "
+            "it runs that model too",
+            key_id,
+            model_id,
+            self.recognizer.model_id,
+            model_id,
+            self.recognizer.model_id,
+        )
 
     def enroll(self, session: Session, *, person_id: int, photos: list[Photo]) -> EnrollmentResult:
         """enrollment.enroll with this process's keyring, models, settings, gallery and PAD check.

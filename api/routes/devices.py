@@ -114,6 +114,7 @@ def gallery_route(
     again after it: one revoked or expired meanwhile gets 401 and no gallery.
     """
     session.commit()
+    services.note_device_model(key.key_id, body.model_id)
     if body.version is not None and body.wait_s > 0:
         feed = services.gallery_feed or GalleryChangeFeed(services.engine, mode="poll", poll_s=1.0)
         feed.wait_for_change(body.version, timeout_s=body.wait_s, known_epoch=body.epoch)
