@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from gate.config_file import GatesConfig
+from gate.config_file import DaemonSettings, GatesConfig
 from gate.errors import ThresholdUnavailable, UnknownDoor
 from gate.pad import PadGate, scope_label
-from gate.settings import GateSettings
+from gate.settings import GateSettings, HttpWebhookDoorConfig, MqttDoorConfig
 from gate.threshold import door_start_threshold
 from recognition import RecognitionSettings, build_pad_detector, build_recognizer
 from storage import DoorNotFound, StorageSettings, current_door_name, open_database, session_scope
@@ -21,7 +21,8 @@ def check_gate_config(config: GatesConfig | None, *, door: str | None = None) ->
     open to every enrolled person). A door that is none, of a gate whose `unknown_door` is refuse (the
     default), is an error instead (the gate would deny every face), checked once the thresholds and PAD
     settings pass. A warning line also follows for each edge gate (`gallery_source.kind: api`) whose
-    request timeout is not above the API's database waits (_short_timeouts).
+    request timeout is not above the API's database waits (_short_timeouts), and for each door whose
+    timeout_s is not below the health check's camera silence limit (_slow_doors).
 
     Raises:
         pydantic.ValidationError, ConfigFileError: with every error's dotted path.
@@ -60,6 +61,7 @@ def check_gate_config(config: GatesConfig | None, *, door: str | None = None) ->
     if unknown:
         raise UnknownDoor(_numbered(unknown, of=len(running), what="doors are unknown"))
     warnings += _short_timeouts(running)
+    warnings += _slow_doors(running, config.daemon if config is not None else DaemonSettings())
     return "\n".join([f"configuration valid: {len(cameras) or 1} camera(s)", *warnings])
 
 
@@ -120,6 +122,29 @@ def _short_timeouts(doors: list[DoorSettings]) -> list[str]:
             "FACEGATE_DATABASE_SQLITE_BUSY_TIMEOUT_S, FACEGATE_DATABASE_STATEMENT_TIMEOUT_S, as set here or "
             "by default): while another session holds a lock the gate gives up before the API answers 503 "
             "with Retry-After, and sends it another request that waits on the same lock"
+        )
+    return warnings
+
+
+def _slow_doors(doors: list[DoorSettings], daemon: DaemonSettings) -> list[str]:
+    """A warning for each door whose unlock may wait (timeout_s) as long as /healthz lets a camera be silent:
+    the camera loop waits for the unlock, taking no frame meanwhile, so a slow door that still answers makes
+    a working camera unhealthy. Nothing when /healthz is off (daemon.http_port 0)."""
+    if daemon.http_port == 0:
+        return []
+    silence_s = daemon.max_camera_silence_s
+    warnings = []
+    for door_name, name, door_settings in doors:
+        door_config = door_settings.door
+        if not isinstance(door_config, HttpWebhookDoorConfig | MqttDoorConfig):
+            continue  # log_only and gpio_relay doors do not wait for an answer
+        timeout_s = door_config.timeout_s
+        if timeout_s < silence_s:
+            continue
+        warnings.append(
+            f"warning: {scope_label(door_name, name)}: door.timeout_s ({timeout_s:g} s) is not below "
+            f"daemon.max_camera_silence_s ({silence_s:g} s): the camera loop takes no frame while it waits "
+            "for the door, so a slow unlock makes a working camera look silent and /healthz answers 503"
         )
     return warnings
 

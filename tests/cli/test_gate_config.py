@@ -224,6 +224,52 @@ def test_check_config_warns_of_an_edge_gate_whose_request_timeout_is_not_above_t
     assert (code, output) == (0, "configuration valid: 1 camera(s)\n")
 
 
+def test_check_config_warns_of_a_door_whose_timeout_is_not_below_the_camera_silence_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said nothing: the camera loop waits for the unlock (up to the door's timeout_s, 60 s at most) and
+    takes no frame meanwhile, so a door slower than /healthz's camera silence limit (30 s by default) made a
+    working camera unhealthy. Edge gates (no database to open for this check)."""
+    for name, value in [("KIND", "api"), ("URL", "https://facegate.example"), ("API_KEY", "fg_x")]:
+        monkeypatch.setenv(f"FACEGATE_GATE_GALLERY_SOURCE__{name}", value)
+    monkeypatch.setenv("FACEGATE_GATE_GALLERY_SOURCE__REQUEST_TIMEOUT_S", "31")
+    monkeypatch.setenv("FACEGATE_GATE_DECISION__FPIR_TARGET", "null")  # no model to load for this check
+    webhook = "{kind: http_webhook, url: 'http://door.lan/unlock', timeout_s: 45}"
+    gates = tmp_path / "gates.yaml"
+    gates.write_text(
+        f"cameras:\n  - {{name: a, source: '0', door: lab, settings: {{door: {webhook}}}}}\n"
+        "  - {name: b, source: '1', door: hall, settings: {door: {kind: mqtt, topic: t, timeout_s: 29.5}}}\n"
+        "  - {name: c, source: '2', door: yard, settings: {door: {kind: mqtt, topic: t, timeout_s: 30}}}\n"
+    )
+    code, output = _invoke("gate", "--config", str(gates), "--check-config")
+    assert code == 0, output
+    advice = (
+        "the camera loop takes no frame while it waits for the door, so a slow unlock makes a working camera "
+        "look silent and /healthz answers 503"
+    )
+    assert output.splitlines() == [
+        "configuration valid: 3 camera(s)",
+        "warning: door lab, camera a: door.timeout_s (45 s) is not below daemon.max_camera_silence_s "
+        f"(30 s): {advice}",
+        "warning: door yard, camera c: door.timeout_s (30 s) is not below daemon.max_camera_silence_s "
+        f"(30 s): {advice}",
+    ]
+    gates.write_text(f"daemon: {{max_camera_silence_s: 60}}\n{gates.read_text()}")
+    code, output = _invoke("gate", "--config", str(gates), "--check-config")
+    assert (code, output) == (0, "configuration valid: 3 camera(s)\n")
+
+    monkeypatch.setenv("FACEGATE_GATE_DOOR__KIND", "mqtt")  # the single-camera form: the environment's
+    monkeypatch.setenv("FACEGATE_GATE_DOOR__TOPIC", "t")
+    monkeypatch.setenv("FACEGATE_GATE_DOOR__TIMEOUT_S", "40")
+    code, output = _invoke("gate", "--source", "0", "--door", "lab", "--check-config")
+    assert output.splitlines()[1:] == [
+        f"warning: door lab: door.timeout_s (40 s) is not below daemon.max_camera_silence_s (30 s): {advice}"
+    ]
+    monkeypatch.setenv("FACEGATE_GATE_DAEMON_HTTP_PORT", "0")  # no /healthz: nothing to warn of
+    code, output = _invoke("gate", "--source", "0", "--door", "lab", "--check-config")
+    assert (code, output) == (0, "configuration valid: 1 camera(s)\n")
+
+
 def test_check_config_refuses_an_unknown_door_of_a_gate_set_to_refuse_it(
     database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
