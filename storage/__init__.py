@@ -65,7 +65,6 @@ from storage.auth_failures import RecentFailures, recent_auth_failures
 from storage.backup import (
     BackupFiles,
     backup_master_keys,
-    check_backup,
     check_restore_target,
     create_backup,
     restore_backup,
@@ -270,7 +269,6 @@ __all__ = [
     "BackupFiles",
     "backup_keys_not_configured",
     "backup_master_keys",
-    "check_backup",
     "check_restore_target",
     "create_backup",
     "key_file_keys",

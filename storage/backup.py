@@ -279,30 +279,10 @@ def _opened(
     )
 
 
-def check_backup(
-    data: Path,
-    keys: Path,
-    *,
-    cipher: Cipher,
-    master_key_ids: Collection[str],
-    allow_unauthenticated: bool = False,
-) -> None:
-    """What `restore_backup` checks before it writes anything, for a caller with work to do in between:
-    both files are complete backups that a master key of `cipher` authenticates (older formats only with
-    `allow_unauthenticated`), and every data key is wrapped by one of `master_key_ids`.
-
-    Raises:
-        BackupError: as `restore_backup` before it writes.
-    """
-    data_file, keys_file = _opened(data, keys, cipher=cipher, allow_unauthenticated=allow_unauthenticated)
-    data_file.verify()
-    _check_master_keys({row["person_id"]: row for _, row in keys_file.rows()}, master_key_ids)
-
-
 def check_restore_target(engine: Engine, *, data: Path, keys: Path) -> None:
-    """What `restore_backup` checks of the target database before it writes: it is at the backups' schema
-    revision, and empty. For a caller with work to do before the restore (adding master keys to a key
-    file), so that a restore bound to be refused changes nothing.
+    """What `restore_backup` checks of the target database inside its transaction: it is at the backups'
+    schema revision, and empty. From the two files' headers alone, so that a restore bound to be refused
+    says so before it reads the backup in full.
 
     Raises:
         BackupError: a file is not a backup, or the database is at another revision or not empty.
@@ -382,5 +362,5 @@ def restore_backup(
 
 def backup_master_keys(path: Path) -> list[str]:
     """The master keys of a key backup (empty when they came from the environment or a KMS), read before
-    its end record is checked: they may be the keys that check it (`check_backup` does, with them)."""
+    its end record is checked: they may be the keys that check it (`restore_backup` does, with them)."""
     return list(read_header(path, "keys").get("master_keys") or [])

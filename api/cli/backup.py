@@ -14,7 +14,6 @@ from storage import (
     StorageSettings,
     backup_keys_not_configured,
     backup_master_keys,
-    check_backup,
     check_restore_target,
     create_backup,
     key_file_keys,
@@ -65,9 +64,6 @@ def restore_command(
         backup_keys = backup_master_keys(keys)
         cipher = restore_keyring(settings, backup_keys)
         held = set(cipher.key_ids)
-        check_backup(
-            data, keys, cipher=cipher, master_key_ids=held, allow_unauthenticated=allow_unauthenticated
-        )
         not_configured = backup_keys_not_configured(settings, backup_keys)
         with database_engine(settings) as engine, KeyFileMerge(settings, backup_keys) as merge:
             check_restore_target(engine, data=data, keys=keys)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -197,3 +198,33 @@ def test_a_restore_that_fails_after_its_checks_leaves_the_key_file_as_it_was(
     assert "Alice" in _invoke("people", "list")[1]
     if before is not None:
         assert key_path.read_bytes().startswith(before + b"\n")
+
+
+def test_a_restore_reads_the_data_backup_twice(
+    backup_pair: tuple[Path, Path], tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI read the data backup in full three times (check_backup's verify, then restore_backup's
+    verify-and-list and its insert pass; each parses every line and recomputes the HMAC: 0.1 CPU-s per
+    pass at 2,000 templates). restore_backup's two passes check all that check_backup did, before its
+    transaction, and the key file is written only at its end, so the first is gone: the file is now
+    opened for two headers (check_restore_target's and restore_backup's) and two full passes."""
+    data, keys = backup_pair
+    monkeypatch.setenv("FACEGATE_HOME", str(tmp_path / "new-machine"))
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", database_url)
+    opens: list[str] = []
+    counting = threading.Event()
+
+    def count_opens(name: str, args: tuple[Any, ...]) -> None:
+        if counting.is_set() and name == "open" and isinstance(args[0], str | Path):
+            if Path(args[0]) == data:
+                opens.append(str(args[1]))
+
+    sys.addaudithook(count_opens)  # for the rest of the process: inert once `counting` is cleared
+    counting.set()
+    try:
+        code, output = _invoke("backup", "restore", "--data", str(data), "--keys", str(keys))
+    finally:
+        counting.clear()
+
+    assert code == 0, output
+    assert len(opens) == 4, opens
