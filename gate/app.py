@@ -22,6 +22,7 @@ from gate.config_file import CameraSpec, DaemonSettings, GatesConfig
 from gate.daemon import GateDaemon, GracefulStop, StopRequested
 from gate.decision import MATCH
 from gate.delivery import EventSink, JournalDeliverer
+from gate.errors import CameraUnavailable
 from gate.health import HealthBoard, MonitoringServer
 from gate.journal import EventJournal, default_journal_dir
 from gate.loop_io import GateDecision
@@ -29,7 +30,7 @@ from gate.metrics import CameraProbe, DecisionMade, GateMetrics, Telemetry, Tele
 from gate.registry import build_door
 from gate.runtime import EdgeRuntime, GateRuntime, gallery_source_for, opened_runtime
 from gate.settings import GateSettings
-from gate.stream import open_frames
+from gate.stream import SourceOutage, open_frames
 from gate.tracker import first_track_id
 from gate.worker import run_gate
 from recognition import (
@@ -137,7 +138,7 @@ def gate_decisions(
                     monotonic=time.monotonic,
                 )
             decisions = run_gate(
-                _feed(items, probe=probe, stop=stop),
+                _feed(_opened(items, source=source), probe=probe, stop=stop),
                 door=door,
                 source_name=redacted_source(source),
                 recognizer=recognizer,
@@ -165,6 +166,25 @@ def door_pad_detector(
     if settings.pad.policy == "off":
         return None
     return build_pad_detector(RecognitionSettings(), cache_dir=runtime.storage.home / "models")
+
+
+def _opened(items: Iterable[T], *, source: str) -> Iterator[T | SourceOutage]:
+    """The items; a source that cannot be opened (a missing file: a live one is retried by its reader) first
+    hands run_gate an outage, audited camera_unavailable as a live camera's is, then raises.
+
+    Raises:
+        CameraUnavailable: the source cannot be opened (the daemon's watchdog restarts the worker).
+    """
+    iterator = iter(items)
+    try:
+        first = next(iterator)
+    except StopIteration:
+        return
+    except CameraUnavailable:
+        yield SourceOutage(redacted_source(source), time.monotonic(), "open_failed")
+        raise
+    yield first
+    yield from iterator
 
 
 def _feed(items: Iterable[T], *, probe: CameraProbe | None, stop: GracefulStop | None) -> Iterable[T]:
