@@ -5,7 +5,9 @@ look-alike record; bench/scale_sync.py):
 - lookalikes: `facegate people confusable` at its default floor (stored_gallery: decrypt, search each);
 - identify: /identify's function without the API's shared gallery (stored_gallery at the threshold);
 - enroll: `facegate enroll`'s load before the gallery lock (GalleryService);
-- decrypt: the storage half alone (iter_templates).
+- decrypt: the storage half alone (iter_templates);
+- erase: one person's erasure (delete_person), which opens every other stored look-alike record to null
+  those naming them; each repeat erases the next person, so a kept --db loses them.
 
     nice -n 15 .venv/bin/python bench/stored_gallery.py --what lookalikes --db /tmp/gallery-20k.db
 
@@ -26,6 +28,7 @@ import resource
 import statistics
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
@@ -35,7 +38,16 @@ from bench.scale_data import SyntheticFaces, population
 from bench.scale_sync import SFACE_LFW_AS_RECORDED, stored_keyring
 from enrollment import EnrollmentSettings, GalleryService, confusable_pairs, identify
 from recognition import RecognitionSettings, Recognizer, build_recognizer
-from storage import Engine, Keyring, iter_templates, make_engine, session_scope
+from storage import (
+    Engine,
+    ErasedBy,
+    Keyring,
+    delete_person,
+    iter_templates,
+    list_people,
+    make_engine,
+    session_scope,
+)
 
 
 def _cpu_s() -> float:
@@ -55,6 +67,10 @@ def _load(engine: Engine, keyring: Keyring, recognizer: Recognizer, *, what: str
         elif what == "decrypt":  # the storage half alone: read and decrypt every template
             for _ in iter_templates(session, keyring, model_id=recognizer.model_id):
                 pass
+        elif what == "erase":  # one erasure: the next person still enrolled
+            (person, *_), _ = list_people(session, limit=1)
+            erased_by = ErasedBy(keyring, "bench stored_gallery", datetime.now(UTC))
+            delete_person(session, person.id, erased_by=erased_by)
         else:  # `facegate enroll`'s load before the lock
             GalleryService(keyring, recognizer).current(session)
     return _cpu_s() - cpu
@@ -62,7 +78,7 @@ def _load(engine: Engine, keyring: Keyring, recognizer: Recognizer, *, what: str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="CPU time of loading a stored gallery, per caller.")
-    what = ["lookalikes", "identify", "enroll", "decrypt"]
+    what = ["lookalikes", "identify", "enroll", "decrypt", "erase"]
     parser.add_argument("--what", choices=what, nargs="+", default=what[:1], help="which callers' loads")
     parser.add_argument("--templates", type=int, default=20_000, help="gallery size, two per identity")
     parser.add_argument("--seed", type=int, default=14)
