@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from storage import Engine, Role, list_groups, session_scope
 from tests.api.conftest import ApiHarness
 from tests.api.console_browser import console_page
+from tests.gate.edge_support import wait_for
 
 # Two shared cores under load: Playwright's 5 s default waits for a page a loaded machine renders later.
 expect.set_options(timeout=20_000)
@@ -102,6 +103,9 @@ def test_create_group_clicked_twice_at_once_creates_it_once_and_says_nothing_was
             # it found no answer for the form's key (the first's is not committed yet); the browser shows
             # its answer
             assert second_coming.wait(WAIT_S), "the second sending did not reach its insert"
+            # The listeners stay until both sendings have answered: removing them while the first's thread
+            # still walked them raised "deque mutated during iteration" there (a 500; seen once in CI).
+            wait_for(lambda: len(app.answers) == 2, timeout_s=WAIT_S, what="both sendings' answers")
         expect(page.get_by_role("heading", name="staff")).to_be_visible()
         expect(page.get_by_role("alert")).to_have_count(0)
         expect(page).to_have_url(page.url.split("/ui/")[0] + "/ui/access")
